@@ -1,0 +1,3 @@
+//! The `zd` command-line tool.
+
+fn main() {}

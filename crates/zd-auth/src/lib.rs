@@ -1,1 +1,16 @@
 #![doc = include_str!("../README.md")]
+
+mod credentials;
+mod error;
+mod refreshing;
+mod secret;
+mod transport;
+
+pub mod chat;
+pub mod sunshine;
+
+pub use credentials::{BoxFuture, Credentials, StaticToken};
+pub use error::{BODY_EXCERPT_LIMIT, Error, ErrorKind, OAuthError, OAuthErrorCode};
+pub use refreshing::{FetchedToken, RefreshingToken, TokenSource};
+pub use secret::Secret;
+pub use transport::HttpConfig;

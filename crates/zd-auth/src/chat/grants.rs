@@ -1,0 +1,75 @@
+//! Token sources that renew Chat tokens for [`RefreshingToken`](crate::RefreshingToken).
+
+use std::fmt;
+use std::sync::Mutex;
+
+use super::{ChatScope, OAuthClient};
+use crate::{BoxFuture, Error, FetchedToken, Secret, TokenSource};
+
+/// Renews with `grant_type=refresh_token`, keeping the newest refresh token when the server
+/// rotates it.
+pub struct RefreshGrant {
+    client: OAuthClient,
+    refresh_token: Mutex<Secret>,
+}
+
+impl RefreshGrant {
+    /// A source renewing with `refresh_token`.
+    pub fn new(client: OAuthClient, refresh_token: Secret) -> Self {
+        Self {
+            client,
+            refresh_token: Mutex::new(refresh_token),
+        }
+    }
+
+    fn current(&self) -> Secret {
+        self.refresh_token
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+impl TokenSource for RefreshGrant {
+    fn fetch(&self) -> BoxFuture<'_, Result<FetchedToken, Error>> {
+        Box::pin(async move {
+            let token = self.client.refresh(&self.current()).await?;
+            if let Some(next) = token.refresh_token() {
+                *self.refresh_token.lock().unwrap_or_else(|p| p.into_inner()) = next.clone();
+            }
+            Ok(token.to_fetched())
+        })
+    }
+}
+
+impl fmt::Debug for RefreshGrant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshGrant")
+            .field("client", &self.client)
+            .field("refresh_token", &self.current())
+            .finish()
+    }
+}
+
+/// Renews with `grant_type=client_credentials`.
+#[derive(Debug)]
+pub struct ClientCredentialsGrant {
+    client: OAuthClient,
+    scopes: Vec<ChatScope>,
+}
+
+impl ClientCredentialsGrant {
+    /// A source asking for `scopes`.
+    pub fn new(client: OAuthClient, scopes: Vec<ChatScope>) -> Self {
+        Self { client, scopes }
+    }
+}
+
+impl TokenSource for ClientCredentialsGrant {
+    fn fetch(&self) -> BoxFuture<'_, Result<FetchedToken, Error>> {
+        Box::pin(async move {
+            let token = self.client.client_credentials(&self.scopes).await?;
+            Ok(token.to_fetched())
+        })
+    }
+}

@@ -1,0 +1,157 @@
+//! [`Secret`]: a string that never prints.
+
+use std::fmt;
+
+use subtle::ConstantTimeEq;
+use zeroize::Zeroize;
+
+use crate::error::{Error, ErrorKind};
+
+/// A token, key secret, password or signed JWT.
+///
+/// `Debug` and `Display` print `Secret([REDACTED])`, so a secret that ends up in a log line,
+/// a `tracing` field or a panic message shows nothing. Comparison is constant-time (a timing
+/// side channel could otherwise reveal a webhook secret byte by byte), and the bytes are
+/// overwritten when the value is dropped. Read the value only where it goes on the wire, with
+/// [`Secret::expose_secret`].
+///
+/// `Secret` implements `Deserialize` (for configuration files) but deliberately not
+/// `Serialize`: writing a secret out must be an explicit [`Secret::expose_secret`] call.
+///
+/// ```
+/// use zd_auth::Secret;
+///
+/// let token = Secret::new("abc123");
+/// assert_eq!(format!("{token:?}"), "Secret([REDACTED])");
+/// assert_eq!(token.to_string(), "Secret([REDACTED])");
+/// assert_eq!(token.expose_secret(), "abc123");
+/// assert_eq!(token, Secret::new("abc123"));
+/// ```
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value. The value may be empty; constructors that need a usable secret check
+    /// with [`Secret::non_empty`] or [`Secret::require`].
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// Wraps a value, refusing an empty one with [`ErrorKind::EmptySecret`].
+    ///
+    /// `what` names the secret in the error ("client_secret", "api key secret", ...).
+    ///
+    /// # Errors
+    /// [`ErrorKind::EmptySecret`] when `value` is empty.
+    pub fn non_empty(what: &'static str, value: impl Into<String>) -> Result<Self, Error> {
+        Self::new(value).require(what)
+    }
+
+    /// Returns `self` unless it is empty.
+    ///
+    /// # Errors
+    /// [`ErrorKind::EmptySecret`] when the secret is empty.
+    pub fn require(self, what: &'static str) -> Result<Self, Error> {
+        if self.0.is_empty() {
+            Err(Error::new(
+                ErrorKind::EmptySecret,
+                format!("{what} is empty"),
+            ))
+        } else {
+            Ok(self)
+        }
+    }
+
+    /// The secret value. Call this only where the value is put on the wire.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the secret is the empty string.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Length in bytes (not secret: it shows on the wire anyway).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl Clone for Secret {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        // Length is compared in the clear (subtle does the same); the content is not.
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+}
+
+impl Eq for Secret {}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([REDACTED])")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([REDACTED])")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Self(value.to_owned())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_is_refused_where_required() {
+        let err = Secret::non_empty("client_secret", "").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::EmptySecret);
+        assert!(err.to_string().contains("client_secret"));
+        assert!(Secret::non_empty("client_secret", "x").is_ok());
+    }
+
+    #[test]
+    fn equality_is_by_content() {
+        assert_eq!(Secret::new("abc"), Secret::new("abc"));
+        assert_ne!(Secret::new("abc"), Secret::new("abd"));
+        assert_ne!(Secret::new("abc"), Secret::new("abcd"));
+    }
+
+    #[test]
+    fn clone_keeps_value() {
+        let a = Secret::new("value");
+        let b = a.clone();
+        drop(a);
+        assert_eq!(b.expose_secret(), "value");
+    }
+}

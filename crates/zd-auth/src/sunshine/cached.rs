@@ -1,0 +1,237 @@
+//! [`JwtCredentials`]: a server-scope JWT signed once and reused.
+
+use std::fmt;
+use std::sync::RwLock;
+use std::time::{Duration, SystemTime};
+
+use jsonwebtoken::{EncodingKey, Header};
+
+use super::jwt::{check_server_scope, header_for, sign_server_at};
+use super::{ApiKey, Scope};
+use crate::{BoxFuture, Credentials, Error, ErrorKind, Secret};
+
+/// Longest time before `exp` at which a new token is signed.
+const RESIGN_MARGIN: Duration = Duration::from_secs(30);
+
+/// `Authorization: Bearer <jwt>` for an `app`, `account` or `integration` scope.
+///
+/// The JWT is signed when the credentials are built and cached, so
+/// [`Credentials::authorization`] normally costs a read lock and a string clone, no HMAC.
+/// Without an expiry the token never changes. With [`JwtCredentials::with_expiry`] each token
+/// carries `exp = iat + ttl` and a new one is signed shortly before that (30 s, or a tenth of
+/// the lifetime when that is shorter).
+///
+/// ```
+/// # async fn demo() -> Result<(), zd_auth::Error> {
+/// use std::time::Duration;
+/// use zd_auth::Credentials;
+/// use zd_auth::sunshine::{ApiKey, JwtCredentials, Scope};
+///
+/// let key = ApiKey::new("int_5963ceb97cde542d000dbdb1", "s3cr3t")?;
+/// let creds = JwtCredentials::new(&key, Scope::Integration)?.with_expiry(Duration::from_secs(3600))?;
+/// let header = creds.authorization().await?;
+/// assert!(header.expose_secret().starts_with("Bearer ey"));
+/// # Ok(()) }
+/// ```
+pub struct JwtCredentials {
+    key_id: String,
+    scope: Scope,
+    header: Header,
+    encoding: EncodingKey,
+    ttl: Option<Duration>,
+    cached: RwLock<Cached>,
+}
+
+#[derive(Clone)]
+struct Cached {
+    authorization: Secret,
+    /// Sign again at or after this time; `None` when the token has no `exp`.
+    resign_at: Option<SystemTime>,
+}
+
+impl JwtCredentials {
+    /// Signs a token of `scope` with `key` (no expiry).
+    ///
+    /// # Errors
+    /// [`ErrorKind::KeyScopeMismatch`] when the key's prefix does not fit `scope`;
+    /// [`ErrorKind::InvalidInput`] for [`Scope::User`]; [`ErrorKind::JwtSign`].
+    pub fn new(key: &ApiKey, scope: Scope) -> Result<Self, Error> {
+        check_server_scope(key, scope)?;
+        let header = header_for(key);
+        let encoding = EncodingKey::from_secret(key.secret().expose_secret().as_bytes());
+        let cached = sign(&header, &encoding, scope, None, SystemTime::now())?;
+        Ok(Self {
+            key_id: key.id().to_owned(),
+            scope,
+            header,
+            encoding,
+            ttl: None,
+            cached: RwLock::new(cached),
+        })
+    }
+
+    /// Gives every token an `exp` of `ttl` after it is signed, and re-signs shortly before.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`] for a zero `ttl`; [`ErrorKind::JwtSign`].
+    pub fn with_expiry(mut self, ttl: Duration) -> Result<Self, Error> {
+        if ttl.is_zero() {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "JWT lifetime must be positive",
+            ));
+        }
+        self.ttl = Some(ttl);
+        let cached = sign(
+            &self.header,
+            &self.encoding,
+            self.scope,
+            self.ttl,
+            SystemTime::now(),
+        )?;
+        self.cached = RwLock::new(cached);
+        Ok(self)
+    }
+
+    /// The scope of the tokens.
+    pub fn scope(&self) -> Scope {
+        self.scope
+    }
+
+    /// The key id in the tokens' `kid`.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// The current JWT itself (without `Bearer `), re-signed first if it is about to expire.
+    ///
+    /// # Errors
+    /// [`ErrorKind::JwtSign`].
+    pub fn token(&self) -> Result<Secret, Error> {
+        let header = self.authorization_at(SystemTime::now())?;
+        Ok(Secret::new(
+            header
+                .expose_secret()
+                .trim_start_matches("Bearer ")
+                .to_owned(),
+        ))
+    }
+
+    /// The header value at `now`, signing only when the cached token is due.
+    pub(crate) fn authorization_at(&self, now: SystemTime) -> Result<Secret, Error> {
+        {
+            let cached = self.cached.read().unwrap_or_else(|p| p.into_inner());
+            if cached.resign_at.is_none_or(|at| now < at) {
+                return Ok(cached.authorization.clone());
+            }
+        }
+        let mut cached = self.cached.write().unwrap_or_else(|p| p.into_inner());
+        // Another thread may have re-signed while we waited for the write lock.
+        if cached.resign_at.is_none_or(|at| now < at) {
+            return Ok(cached.authorization.clone());
+        }
+        *cached = sign(&self.header, &self.encoding, self.scope, self.ttl, now)?;
+        Ok(cached.authorization.clone())
+    }
+}
+
+fn sign(
+    header: &Header,
+    encoding: &EncodingKey,
+    scope: Scope,
+    ttl: Option<Duration>,
+    now: SystemTime,
+) -> Result<Cached, Error> {
+    let expires_at = ttl.map(|ttl| now + ttl);
+    let jwt = sign_server_at(header, encoding, scope, now, expires_at)?;
+    Ok(Cached {
+        authorization: Secret::new(format!("Bearer {}", jwt.expose_secret())),
+        resign_at: ttl.map(|ttl| now + ttl - RESIGN_MARGIN.min(ttl / 10)),
+    })
+}
+
+impl fmt::Debug for JwtCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtCredentials")
+            .field("key_id", &self.key_id)
+            .field("scope", &self.scope)
+            .field("ttl", &self.ttl)
+            .field("token", &Secret::new(""))
+            .finish()
+    }
+}
+
+impl fmt::Display for JwtCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "JwtCredentials({}, {}, [REDACTED])",
+            self.key_id, self.scope
+        )
+    }
+}
+
+impl Credentials for JwtCredentials {
+    fn authorization(&self) -> BoxFuture<'_, Result<Secret, Error>> {
+        let result = self.authorization_at(SystemTime::now());
+        Box::pin(async move { result })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> ApiKey {
+        ApiKey::new("app_1", "secret").unwrap()
+    }
+
+    #[test]
+    fn without_expiry_the_token_never_changes() {
+        let creds = JwtCredentials::new(&key(), Scope::App).unwrap();
+        let a = creds.authorization_at(SystemTime::now()).unwrap();
+        let far = SystemTime::now() + Duration::from_secs(10 * 365 * 86_400);
+        assert_eq!(a, creds.authorization_at(far).unwrap());
+    }
+
+    #[test]
+    fn resigns_shortly_before_exp() {
+        let creds = JwtCredentials::new(&key(), Scope::App)
+            .unwrap()
+            .with_expiry(Duration::from_secs(600))
+            .unwrap();
+        let t0 = SystemTime::now();
+        let a = creds.authorization_at(t0).unwrap();
+        // Still cached 569 s later (the margin is 30 s).
+        assert_eq!(
+            a,
+            creds
+                .authorization_at(t0 + Duration::from_secs(560))
+                .unwrap()
+        );
+        // Two seconds apart so that iat/exp differ.
+        let b = creds
+            .authorization_at(t0 + Duration::from_secs(575))
+            .unwrap();
+        assert_ne!(a, b);
+        assert_eq!(
+            b,
+            creds
+                .authorization_at(t0 + Duration::from_secs(576))
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn scope_must_fit_key() {
+        let err = JwtCredentials::new(&key(), Scope::Integration).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::KeyScopeMismatch);
+        let err = JwtCredentials::new(&key(), Scope::User).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        let err = JwtCredentials::new(&key(), Scope::App)
+            .unwrap()
+            .with_expiry(Duration::ZERO)
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    }
+}

@@ -1,0 +1,282 @@
+//! The small HTTP transport the token endpoints share: hyper 1 over rustls (ring provider,
+//! webpki roots), bounded bodies, a timeout, and mapping of error responses to [`Error`].
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use crate::{Error, ErrorKind, OAuthError, OAuthErrorCode, Secret};
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_MAX_BODY: usize = 256 * 1024;
+
+/// Timeout and size limits for the token endpoints' HTTP client.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Whole-request timeout (connect, send, read the body). Default 30 s.
+    pub timeout: Duration,
+    /// Largest response body accepted, in bytes. Default 256 KiB.
+    pub max_body: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            timeout: DEFAULT_TIMEOUT,
+            max_body: DEFAULT_MAX_BODY,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Transport {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    config: HttpConfig,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Response {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+impl Transport {
+    pub(crate) fn new(config: HttpConfig) -> Result<Self, Error> {
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+            .map_err(|e| Error::new(ErrorKind::Transport, "TLS setup").with_source(e))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        Ok(Self { client, config })
+    }
+
+    /// Sends a request and reads the whole (bounded) response.
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        url: &Url,
+        authorization: Option<&Secret>,
+        body: Option<(&'static str, Vec<u8>)>,
+    ) -> Result<Response, Error> {
+        let what = format!("{method} {}", url.path());
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(url.as_str())
+            .header(USER_AGENT, concat!("zd-auth/", env!("CARGO_PKG_VERSION")))
+            .header(http::header::ACCEPT, "application/json");
+        if let Some(auth) = authorization {
+            let mut value = HeaderValue::from_str(auth.expose_secret()).map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidInput,
+                    "authorization value is not a valid header",
+                )
+                .with_source(e)
+            })?;
+            value.set_sensitive(true);
+            builder = builder.header(http::header::AUTHORIZATION, value);
+        }
+        let request = match body {
+            Some((content_type, bytes)) => builder
+                .header(CONTENT_TYPE, content_type)
+                .body(Full::new(Bytes::from(bytes))),
+            None => builder.body(Full::new(Bytes::new())),
+        }
+        .map_err(|e| Error::new(ErrorKind::InvalidInput, what.clone()).with_source(e))?;
+
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| Error::new(ErrorKind::Transport, what.clone()).with_source(e))?;
+            let (parts, body) = response.into_parts();
+            let body = Limited::new(body, self.config.max_body)
+                .collect()
+                .await
+                .map_err(|e| {
+                    if e.is::<http_body_util::LengthLimitError>() {
+                        Error::new(
+                            ErrorKind::BodyTooLarge,
+                            format!("{what}: more than {} bytes", self.config.max_body),
+                        )
+                        .with_status(parts.status)
+                    } else {
+                        Error::new(ErrorKind::Transport, format!("{what}: reading body"))
+                            .with_status(parts.status)
+                            .with_source(BoxedSource(e))
+                    }
+                })?
+                .to_bytes();
+            Ok(Response {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            })
+        };
+        tokio::time::timeout(self.config.timeout, exchange)
+            .await
+            .map_err(|_| {
+                Error::new(
+                    ErrorKind::Timeout,
+                    format!("{what}: no answer within {:?}", self.config.timeout),
+                )
+            })?
+    }
+}
+
+/// Adapts hyper's boxed body error to a sized `std::error::Error`.
+#[derive(Debug)]
+struct BoxedSource(Box<dyn std::error::Error + Send + Sync>);
+
+impl std::fmt::Display for BoxedSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for BoxedSource {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct OAuthErrorBody {
+    error: String,
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
+impl Response {
+    /// An error for a non-success response: typed OAuth error when the body is one, else the
+    /// status with a bounded body excerpt.
+    pub(crate) fn error(&self, what: &str) -> Error {
+        let retry_after = self
+            .headers
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let base = match serde_json::from_slice::<OAuthErrorBody>(&self.body) {
+            Ok(oauth) => Error::new(ErrorKind::OAuth, what.to_owned()).with_oauth(OAuthError {
+                code: OAuthErrorCode::from_wire(&oauth.error),
+                description: oauth.error_description,
+            }),
+            Err(_) => Error::new(ErrorKind::HttpStatus, what.to_owned()),
+        };
+        base.with_status(self.status)
+            .with_body(&self.body)
+            .with_retry_after(retry_after)
+    }
+
+    /// Decodes a success body. The body is not kept on failure: it may hold tokens.
+    pub(crate) fn json<T: DeserializeOwned>(&self, what: &str) -> Result<T, Error> {
+        if !self.status.is_success() {
+            return Err(self.error(what));
+        }
+        let de = &mut serde_json::Deserializer::from_slice(&self.body);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            Error::new(ErrorKind::Decode, what.to_owned())
+                .with_status(self.status)
+                .with_json_path(path)
+                .with_source(e.into_inner())
+        })
+    }
+}
+
+/// Joins a base URL (which may carry a path such as `/sc`) and an absolute endpoint path.
+pub(crate) fn endpoint(base: &Url, path: &str) -> Result<Url, Error> {
+    let joined = format!("{}{}", base.as_str().trim_end_matches('/'), path);
+    Url::parse(&joined).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidInput,
+            format!("bad endpoint URL {joined}"),
+        )
+        .with_source(e)
+    })
+}
+
+/// Parses and checks a base URL: `https`, or `http` on a loopback host only (an emulator or a
+/// test server), since these requests carry client secrets and passwords.
+pub(crate) fn base_url(url: &str) -> Result<Url, Error> {
+    let parsed = Url::parse(url).map_err(|e| {
+        Error::new(ErrorKind::InvalidInput, format!("bad base URL {url}")).with_source(e)
+    })?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" => Ok(parsed),
+        "http" if loopback => Ok(parsed),
+        "http" => Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("base URL {url} must use https (plain http is allowed for loopback only)"),
+        )),
+        other => Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("base URL scheme {other} is not http(s)"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls() {
+        assert!(base_url("https://www.zopim.com").is_ok());
+        assert!(base_url("http://127.0.0.1:8080/sc").is_ok());
+        assert!(base_url("http://localhost:1").is_ok());
+        assert!(base_url("http://[::1]:1").is_ok());
+        assert_eq!(
+            base_url("http://www.zopim.com").unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            base_url("ftp://x").unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            base_url("not a url").unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+    }
+
+    #[test]
+    fn endpoints_keep_base_path() {
+        let base = base_url("https://oauth-bridge.zendesk.com/sc").unwrap();
+        assert_eq!(
+            endpoint(&base, "/oauth/token").unwrap().as_str(),
+            "https://oauth-bridge.zendesk.com/sc/oauth/token"
+        );
+        let base = base_url("https://www.zopim.com/").unwrap();
+        assert_eq!(
+            endpoint(&base, "/oauth2/token").unwrap().as_str(),
+            "https://www.zopim.com/oauth2/token"
+        );
+    }
+}

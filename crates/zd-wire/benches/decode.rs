@@ -1,0 +1,62 @@
+//! Decoding and classifying a real `message` DATA frame, against two serde_json baselines.
+//!
+//! Run: `cargo bench -p zd-wire --bench decode -- --warm-up-time 1 --measurement-time 3`
+
+// criterion's macros generate undocumented items.
+#![allow(missing_docs)]
+
+use std::{collections::HashMap, hint::black_box};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use zd_wire::chat::ServerFrame;
+
+/// The real frame of protocol-notes.md F.1 in its DATA wrapper.
+const FRAME: &str = include_str!("../../../fixtures/chat/server/data_message_f1.json");
+
+/// The floor: a borrowed decode of exactly the DATA shape, with no classification.
+#[derive(Deserialize)]
+struct Bare<'a> {
+    sig: &'a str,
+    subscription_id: &'a str,
+    #[serde(borrow)]
+    payload: &'a RawValue,
+}
+
+fn bench(c: &mut Criterion) {
+    let frame = FRAME.trim_end();
+    // Ten live subscriptions, the per-session maximum.
+    let routes: HashMap<String, usize> = (0..9)
+        .map(|i| (format!("sub{i:08}"), i))
+        .chain([("a1gf13bjz13".to_owned(), 9)])
+        .collect();
+
+    let mut group = c.benchmark_group(format!("chat_data_frame_{}B", frame.len()));
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("zd_wire_classify_and_route", |b| {
+        b.iter(|| {
+            let frame = ServerFrame::decode(black_box(frame));
+            let routed = match &frame {
+                Ok(ServerFrame::Data(data)) => routes
+                    .get(data.subscription_id.as_ref())
+                    .map(|slot| (*slot, data.payload.get().len())),
+                _ => None,
+            };
+            black_box(routed)
+        });
+    });
+    group.bench_function("baseline_borrowed_struct", |b| {
+        b.iter(|| {
+            let bare: Result<Bare<'_>, _> = serde_json::from_str(black_box(frame));
+            black_box(bare.map(|b| (b.sig.len(), b.subscription_id.len(), b.payload.get().len())))
+        });
+    });
+    group.bench_function("baseline_value", |b| {
+        b.iter(|| black_box(serde_json::from_str::<serde_json::Value>(black_box(frame))));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,224 @@
+//! Frames the client sends: request, stop_subscription and PING.
+
+use std::borrow::Cow;
+
+use serde::{Serialize, Serializer, ser::SerializeStruct};
+use serde_json::value::RawValue;
+
+use super::{GraphQlRequest, RequestId, envelope};
+use crate::{DecodeLimits, Error, raw};
+
+/// A frame sent by the client (decoded by a server such as the emulator).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ClientFrame<'a> {
+    /// `{"type":"request","id":..,"payload":{"query":..}}`: a query, mutation or subscription.
+    Request(Request<'a>),
+    /// `{"type":"stop_subscription","id":..,"payload":{"subscription_id":..}}`.
+    StopSubscription(StopSubscription<'a>),
+    /// `{"sig":"PING","payload":..}`: keepalive; the server echoes the payload in a PONG.
+    Ping(Ping<'a>),
+    /// Any other frame (unknown `type` or `sig`, or no envelope keys), kept raw.
+    Unknown(&'a RawValue),
+}
+
+/// A GraphQL request with the id the response will echo.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    /// Client-chosen id.
+    pub id: RequestId,
+    /// The GraphQL request.
+    pub payload: GraphQlRequest<'a>,
+}
+
+/// Stops a subscription.
+#[derive(Debug, Clone)]
+pub struct StopSubscription<'a> {
+    /// Client-chosen id of this request.
+    pub id: RequestId,
+    /// The id from the subscription ack.
+    pub subscription_id: Cow<'a, str>,
+}
+
+/// A keepalive ping.
+#[derive(Debug, Clone, Default)]
+pub struct Ping<'a> {
+    /// Any JSON value; absent when the frame had none.
+    pub payload: Option<&'a RawValue>,
+}
+
+impl<'a> Request<'a> {
+    /// A request for `query` with no variables.
+    #[must_use]
+    pub fn new(id: impl Into<RequestId>, query: impl Into<Cow<'a, str>>) -> Self {
+        Self {
+            id: id.into(),
+            payload: GraphQlRequest::new(query),
+        }
+    }
+}
+
+impl<'a> StopSubscription<'a> {
+    /// Stops `subscription_id`, as request `id`.
+    #[must_use]
+    pub fn new(id: impl Into<RequestId>, subscription_id: impl Into<Cow<'a, str>>) -> Self {
+        Self {
+            id: id.into(),
+            subscription_id: subscription_id.into(),
+        }
+    }
+}
+
+impl<'a> Ping<'a> {
+    /// A ping carrying `payload`.
+    #[must_use]
+    pub fn new(payload: &'a RawValue) -> Self {
+        Self {
+            payload: Some(payload),
+        }
+    }
+}
+
+impl<'a> ClientFrame<'a> {
+    /// Decodes a client frame under the default [`DecodeLimits`].
+    ///
+    /// # Errors
+    /// When the text is too large, not JSON, or a recognised frame lacks a required field.
+    pub fn decode(text: &'a str) -> Result<Self, Error> {
+        Self::decode_with(text, &DecodeLimits::default())
+    }
+
+    /// Decodes a client frame under `limits`.
+    ///
+    /// # Errors
+    /// As [`ClientFrame::decode`].
+    pub fn decode_with(text: &'a str, limits: &DecodeLimits) -> Result<Self, Error> {
+        let peeked = envelope::peek(text, limits)?;
+        Self::classify(&peeked).map_err(|e| e.with_frame(text))
+    }
+
+    fn classify(peeked: &envelope::Peeked<'a>) -> Result<Self, Error> {
+        let Some(env) = &peeked.envelope else {
+            return peeked.raw().map(Self::Unknown);
+        };
+        if let Some(sig) = env.sig {
+            return match raw::as_str(sig).as_deref() {
+                Some("PING") => Ok(Self::Ping(Ping {
+                    payload: env.payload,
+                })),
+                _ => peeked.raw().map(Self::Unknown),
+            };
+        }
+        let Some(kind) = env.kind else {
+            return peeked.raw().map(Self::Unknown);
+        };
+        match raw::as_str(kind).as_deref() {
+            Some("request") => {
+                const FRAME: &str = "request";
+                let id = envelope::request_id(raw::require(env.id, FRAME, "id")?, FRAME)?;
+                let payload = raw::parse(
+                    raw::require(env.payload, FRAME, "payload")?,
+                    FRAME,
+                    "payload",
+                )?;
+                Ok(Self::Request(Request { id, payload }))
+            }
+            Some("stop_subscription") => {
+                const FRAME: &str = "stop_subscription";
+                let id = envelope::request_id(raw::require(env.id, FRAME, "id")?, FRAME)?;
+                let payload: StopPayload<'a> = raw::parse(
+                    raw::require(env.payload, FRAME, "payload")?,
+                    FRAME,
+                    "payload",
+                )?;
+                Ok(Self::StopSubscription(StopSubscription {
+                    id,
+                    subscription_id: payload.subscription_id,
+                }))
+            }
+            _ => peeked.raw().map(Self::Unknown),
+        }
+    }
+
+    /// Encodes the frame as JSON text.
+    ///
+    /// # Errors
+    /// Only if serde_json refuses a value, which the frame types never produce.
+    pub fn encode(&self) -> Result<String, Error> {
+        serde_json::to_string(self).map_err(Error::encode)
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct StopPayload<'a> {
+    #[serde(borrow)]
+    subscription_id: Cow<'a, str>,
+}
+
+impl Serialize for ClientFrame<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Request(f) => f.serialize(s),
+            Self::StopSubscription(f) => f.serialize(s),
+            Self::Ping(f) => f.serialize(s),
+            Self::Unknown(raw) => raw.serialize(s),
+        }
+    }
+}
+
+impl Serialize for Request<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Request", 3)?;
+        st.serialize_field("type", "request")?;
+        st.serialize_field("id", &self.id)?;
+        st.serialize_field("payload", &self.payload)?;
+        st.end()
+    }
+}
+
+impl Serialize for StopSubscription<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Payload<'p> {
+            subscription_id: &'p str,
+        }
+        let mut st = s.serialize_struct("StopSubscription", 3)?;
+        st.serialize_field("type", "stop_subscription")?;
+        st.serialize_field("id", &self.id)?;
+        st.serialize_field(
+            "payload",
+            &Payload {
+                subscription_id: &self.subscription_id,
+            },
+        )?;
+        st.end()
+    }
+}
+
+impl Serialize for Ping<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Ping", 2)?;
+        st.serialize_field("sig", "PING")?;
+        if let Some(payload) = self.payload {
+            st.serialize_field("payload", payload)?;
+        }
+        st.end()
+    }
+}
+
+macro_rules! encode_methods {
+    ($($ty:ident),*) => {$(
+        impl $ty<'_> {
+            /// Encodes the frame as JSON text.
+            ///
+            /// # Errors
+            /// Only if serde_json refuses a value, which the frame types never produce.
+            pub fn encode(&self) -> Result<String, Error> {
+                serde_json::to_string(self).map_err(Error::encode)
+            }
+        }
+    )*};
+}
+pub(super) use encode_methods;
+
+encode_methods!(Request, StopSubscription, Ping);

@@ -1,0 +1,97 @@
+//! The one-pass peek at a chat frame's top-level keys.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::{DecodeLimits, Error, chat::RequestId, raw};
+
+/// Every top-level key either direction uses, each captured raw and borrowed.
+///
+/// Deserializing this struct is the only full pass over a frame: serde_json validates the whole
+/// text while it records where each value starts and ends. Values are interpreted afterwards,
+/// and only the ones the frame's kind needs. Unknown keys are skipped.
+#[derive(Deserialize)]
+pub(super) struct Envelope<'a> {
+    #[serde(default, borrow, deserialize_with = "raw::some_raw")]
+    pub(super) sig: Option<&'a RawValue>,
+    #[serde(rename = "type", default, borrow, deserialize_with = "raw::some_raw")]
+    pub(super) kind: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "raw::some_raw")]
+    pub(super) id: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "raw::some_raw")]
+    pub(super) payload: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "raw::some_raw")]
+    pub(super) subscription_id: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "raw::some_raw")]
+    pub(super) error_code: Option<&'a RawValue>,
+    #[serde(
+        rename = "errorCode",
+        default,
+        borrow,
+        deserialize_with = "raw::some_raw"
+    )]
+    pub(super) error_code_camel: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "raw::some_raw")]
+    pub(super) reason: Option<&'a RawValue>,
+}
+
+/// The validated frame text plus its peeked envelope.
+pub(super) struct Peeked<'a> {
+    text: &'a str,
+    /// `None` when the frame is valid JSON but not an object.
+    pub(super) envelope: Option<Envelope<'a>>,
+}
+
+impl<'a> Peeked<'a> {
+    /// The whole frame as a raw value, for Unknown frames. Only this cold path pays for the
+    /// second look at the text.
+    pub(super) fn raw(&self) -> Result<&'a RawValue, Error> {
+        let trimmed = self.text.trim_matches(|c: char| c.is_ascii_whitespace());
+        raw::from_valid(trimmed)
+    }
+}
+
+pub(super) fn peek<'a>(text: &'a str, limits: &DecodeLimits) -> Result<Peeked<'a>, Error> {
+    limits.check(text)?;
+    // Objects are the only frames with meaning; anything else is an Unknown frame, but it
+    // must still be valid JSON, so it goes through the raw-value check.
+    if text.trim_start().starts_with('{') {
+        let envelope: Envelope<'a> = serde_json::from_str(text).map_err(|e| {
+            if e.is_data() {
+                // Valid JSON but e.g. a duplicated key: report it as a shape problem.
+                Error::invalid("chat", "envelope")
+                    .with_source(e)
+                    .with_frame(text)
+            } else {
+                Error::syntax(e).with_frame(text)
+            }
+        })?;
+        Ok(Peeked {
+            text,
+            envelope: Some(envelope),
+        })
+    } else {
+        raw::from_valid(text).map_err(|e| e.with_frame(text))?;
+        Ok(Peeked {
+            text,
+            envelope: None,
+        })
+    }
+}
+
+pub(super) fn request_id(raw: &RawValue, frame: &'static str) -> Result<RequestId, Error> {
+    if let Some(s) = raw::as_str(raw) {
+        return Ok(RequestId::String(s.into_owned()));
+    }
+    serde_json::from_str::<serde_json::Number>(raw.get())
+        .map(RequestId::Number)
+        .map_err(|e| Error::invalid(frame, "id").with_source(e))
+}
+
+pub(super) fn status_code(
+    raw: &RawValue,
+    frame: &'static str,
+    field: &'static str,
+) -> Result<u16, Error> {
+    raw::parse::<u16>(raw, frame, field)
+}

@@ -1,0 +1,24 @@
+//! Chat Conversations API frames: GraphQL over Zendesk's own JSON WebSocket protocol.
+//!
+//! The client sends [`ClientFrame`]s (request, stop_subscription, PING) and receives
+//! [`ServerFrame`]s (response, subscription ack, DATA, DATA error, error response, EOS, PONG).
+//! Both directions decode and encode, so the same types serve the client and the emulator.
+//!
+//! Decoding is one pass over the frame: the envelope keys are peeked and every GraphQL `data`
+//! stays a borrowed [`RawValue`](serde_json::value::RawValue) until the subscriber decodes it
+//! into its own type.
+
+mod client;
+mod envelope;
+mod error_name;
+mod graphql;
+mod request_id;
+mod server;
+
+pub use client::{ClientFrame, Ping, Request, StopSubscription};
+pub use error_name::{ErrorName, RetryPolicy};
+pub use graphql::{ErrorPayload, GraphQlError, GraphQlRequest, GraphQlResponse};
+pub use request_id::RequestId;
+pub use server::{
+    Data, DataError, Eos, ErrorResponse, Pong, Response, ServerFrame, SubscriptionAck,
+};

@@ -1,0 +1,236 @@
+//! Frames the server sends: metric updates, status-code frames, "Not Computed!".
+
+use serde::{Serialize, Serializer, ser::SerializeMap, ser::SerializeStruct};
+use serde_json::value::RawValue;
+
+use super::{Metric, MetricValue, Topic, entries::entries, envelope};
+use crate::{DecodeLimits, Error, raw};
+
+/// A frame sent by the streaming server, or a body of the REST API (same shapes).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ServerFrame {
+    /// `{"content":{"topic":..,"data":{..},"type":"update","department_id":..},"status_code":..}`.
+    Update(Update),
+    /// `{"status_code":200,"message":"Not Computed!"}`: the REST API has no data yet.
+    NotComputed,
+    /// A frame with a `status_code` and no content, e.g. 401 (bad token), 429 (too many
+    /// connections) or 500 (unsupported message).
+    Status(Status),
+    /// Any other frame (including content of a type other than `update`), kept raw.
+    Unknown(Box<RawValue>),
+}
+
+/// A metric update.
+#[derive(Debug, Clone)]
+pub struct Update {
+    /// The family (`chats` / `agents`) or, possibly, the full `family.key` topic.
+    pub topic: Topic,
+    /// The metrics that changed, in wire order.
+    pub data: Vec<(Metric, MetricValue)>,
+    /// The department, or `None` for the whole account.
+    pub department_id: Option<u64>,
+    /// The frame's status code (200 in every documented update).
+    pub status_code: u16,
+}
+
+impl Update {
+    /// The value of `metric` in this update, if present.
+    #[must_use]
+    pub fn get(&self, metric: &Metric) -> Option<&MetricValue> {
+        self.data.iter().find(|(m, _)| m == metric).map(|(_, v)| v)
+    }
+}
+
+/// A status-code frame.
+#[derive(Debug, Clone)]
+pub struct Status {
+    /// An HTTP-like status code.
+    pub status_code: u16,
+    /// The accompanying message, if any.
+    pub message: Option<StatusMessage>,
+}
+
+impl Status {
+    /// 401: the token is invalid or expired; the server closes the socket.
+    #[must_use]
+    pub const fn is_unauthorized(&self) -> bool {
+        self.status_code == 401
+    }
+
+    /// 429: too many connections; retry later with backoff.
+    #[must_use]
+    pub const fn is_rate_limited(&self) -> bool {
+        self.status_code == 429
+    }
+
+    /// True for codes worth retrying later (429 and 5xx other than 500, which the service uses
+    /// for an unsupported message that would fail the same way again).
+    #[must_use]
+    pub const fn is_retryable(&self) -> bool {
+        self.status_code == 429 || (self.status_code > 500 && self.status_code < 600)
+    }
+}
+
+/// The `message` of a status frame.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum StatusMessage {
+    /// A text message.
+    Text(String),
+    /// Any other JSON (e.g. `{"authenticated":true}`), kept raw.
+    Json(Box<RawValue>),
+}
+
+impl StatusMessage {
+    /// The text, if the message is text.
+    #[must_use]
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Self::Text(text) => Some(text),
+            Self::Json(_) => None,
+        }
+    }
+}
+
+const NOT_COMPUTED: &str = "Not Computed!";
+
+impl ServerFrame {
+    /// Decodes a server frame (or REST body) under the default [`DecodeLimits`].
+    ///
+    /// # Errors
+    /// When the text is too large, not JSON, or an update or status frame has a field of the
+    /// wrong type.
+    pub fn decode(text: &str) -> Result<Self, Error> {
+        Self::decode_with(text, &DecodeLimits::default())
+    }
+
+    /// Decodes a server frame under `limits`.
+    ///
+    /// # Errors
+    /// As [`ServerFrame::decode`].
+    pub fn decode_with(text: &str, limits: &DecodeLimits) -> Result<Self, Error> {
+        let Some(env) = envelope::peek(text, limits)? else {
+            return envelope::unknown(text).map(Self::Unknown);
+        };
+        Self::classify(&env, text).map_err(|e| e.with_frame(text))
+    }
+
+    fn classify(env: &envelope::Envelope<'_>, text: &str) -> Result<Self, Error> {
+        if let Some(content) = env.content.filter(|c| !raw::is_null(c)) {
+            const FRAME: &str = "update";
+            let content: envelope::Content<'_> = raw::parse(content, FRAME, "content")?;
+            let is_update = content
+                .kind
+                .and_then(raw::as_str)
+                .is_some_and(|kind| kind == "update");
+            if !is_update {
+                return envelope::unknown(text).map(Self::Unknown);
+            }
+            let topic = raw::require_str(content.topic, FRAME, "topic")?;
+            let data = entries(raw::require(content.data, FRAME, "data")?)
+                .ok_or_else(|| Error::invalid(FRAME, "data"))?
+                .into_iter()
+                .map(|(key, value)| (Metric::from_key(&key), MetricValue::from_raw(value)))
+                .collect();
+            let status_code = raw::parse(
+                raw::require(env.status_code, FRAME, "status_code")?,
+                FRAME,
+                "status_code",
+            )?;
+            return Ok(Self::Update(Update {
+                topic: Topic::parse(&topic),
+                data,
+                department_id: envelope::department_id(content.department_id, FRAME)?,
+                status_code,
+            }));
+        }
+        if let Some(code) = env.status_code {
+            const FRAME: &str = "status";
+            let status_code: u16 = raw::parse(code, FRAME, "status_code")?;
+            let message = match env.message {
+                Some(m) if !raw::is_null(m) => Some(match raw::as_str(m) {
+                    Some(text) => StatusMessage::Text(text.into_owned()),
+                    None => StatusMessage::Json(m.to_owned()),
+                }),
+                _ => None,
+            };
+            if status_code == 200
+                && message.as_ref().and_then(StatusMessage::as_text) == Some(NOT_COMPUTED)
+            {
+                return Ok(Self::NotComputed);
+            }
+            return Ok(Self::Status(Status {
+                status_code,
+                message,
+            }));
+        }
+        envelope::unknown(text).map(Self::Unknown)
+    }
+
+    /// Encodes the frame as JSON text.
+    ///
+    /// # Errors
+    /// Only if serde_json refuses a value, which the frame types never produce.
+    pub fn encode(&self) -> Result<String, Error> {
+        serde_json::to_string(self).map_err(Error::encode)
+    }
+}
+
+impl Serialize for ServerFrame {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Update(update) => update.serialize(s),
+            Self::NotComputed => Status {
+                status_code: 200,
+                message: Some(StatusMessage::Text(NOT_COMPUTED.to_owned())),
+            }
+            .serialize(s),
+            Self::Status(status) => status.serialize(s),
+            Self::Unknown(raw) => raw.serialize(s),
+        }
+    }
+}
+
+impl Serialize for Update {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Data<'u>(&'u [(Metric, MetricValue)]);
+        impl Serialize for Data<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut map = s.serialize_map(Some(self.0.len()))?;
+                for (metric, value) in self.0 {
+                    map.serialize_entry(metric.key(), value)?;
+                }
+                map.end()
+            }
+        }
+        struct Content<'u>(&'u Update);
+        impl Serialize for Content<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut st = s.serialize_struct("Content", 4)?;
+                st.serialize_field("topic", &self.0.topic)?;
+                st.serialize_field("data", &Data(&self.0.data))?;
+                st.serialize_field("type", "update")?;
+                st.serialize_field("department_id", &self.0.department_id)?;
+                st.end()
+            }
+        }
+        let mut st = s.serialize_struct("Update", 2)?;
+        st.serialize_field("content", &Content(self))?;
+        st.serialize_field("status_code", &self.status_code)?;
+        st.end()
+    }
+}
+
+impl Serialize for Status {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Status", 2)?;
+        st.serialize_field("status_code", &self.status_code)?;
+        match &self.message {
+            Some(StatusMessage::Text(text)) => st.serialize_field("message", text)?,
+            Some(StatusMessage::Json(raw)) => st.serialize_field("message", raw)?,
+            None => {}
+        }
+        st.end()
+    }
+}

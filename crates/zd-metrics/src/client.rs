@@ -1,0 +1,265 @@
+//! [`MetricsClient`]: one agent's credentials, the service address and the shared limits.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::ExponentialBuilder;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::Semaphore;
+use url::Url;
+use zd_auth::{Credentials, Secret};
+
+use crate::{Error, ErrorKind, Limits, transport};
+
+/// The production service.
+pub const DEFAULT_BASE_URL: &str = "https://rtm.zopim.com";
+
+/// How a feed connects, keeps alive and reconnects.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct FeedConfig {
+    /// Delays between reconnect attempts: jittered exponential, 1 s doubling to 60 s, no cap
+    /// on attempts by default.
+    pub reconnect: ExponentialBuilder,
+    /// How often to send a WebSocket ping. Default 15 s.
+    pub ping_interval: Duration,
+    /// Silence (no frame of any kind, pongs included) after which the socket is presumed
+    /// dead and replaced. Default 2 min.
+    pub idle_timeout: Duration,
+    /// Deadline for TCP, TLS and the upgrade. Default 30 s.
+    pub connect_timeout: Duration,
+    /// Largest frame accepted from the server, in bytes. Default 64 KiB.
+    pub max_frame_bytes: usize,
+    /// Events buffered for a reader that falls behind; beyond it the feed reports
+    /// [`crate::FeedEvent::Lagged`] instead of blocking (the snapshot stays current). Default
+    /// 256.
+    pub event_buffer: usize,
+}
+
+impl Default for FeedConfig {
+    fn default() -> Self {
+        Self {
+            reconnect: ExponentialBuilder::default()
+                .with_min_delay(Duration::from_secs(1))
+                .with_max_delay(Duration::from_secs(60))
+                .with_factor(2.0)
+                .with_jitter()
+                .without_max_times(),
+            ping_interval: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(120),
+            connect_timeout: Duration::from_secs(30),
+            max_frame_bytes: 64 * 1024,
+            event_buffer: 256,
+        }
+    }
+}
+
+/// A client of the Real Time Chat API acting as one agent.
+///
+/// Cheap to clone; clones share the agent's connection cap (10 feeds) and the account's
+/// [`Limits`]. Give every client of the same account the same `Limits`.
+#[derive(Clone)]
+pub struct MetricsClient {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) credentials: Arc<dyn Credentials>,
+    pub(crate) stream_url: Url,
+    pub(crate) rest_base: Url,
+    pub(crate) limits: Limits,
+    pub(crate) agent: Arc<Semaphore>,
+    pub(crate) connector: HttpsConnector<HttpConnector>,
+    pub(crate) http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    pub(crate) feed: FeedConfig,
+    pub(crate) rest_timeout: Duration,
+    pub(crate) max_body_bytes: usize,
+}
+
+impl fmt::Debug for MetricsClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetricsClient")
+            .field("stream_url", &self.inner.stream_url.as_str())
+            .field("rest_base", &self.inner.rest_base.as_str())
+            .field("credentials", &self.inner.credentials)
+            .field("limits", &self.inner.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MetricsClient {
+    /// A client of the production service with Zendesk's limits and default settings.
+    ///
+    /// # Errors
+    /// When TLS cannot be set up.
+    pub fn new(credentials: impl Credentials) -> Result<Self, Error> {
+        Self::builder(credentials).build()
+    }
+
+    /// A builder, to point at another address (the emulator) or share limits.
+    pub fn builder(credentials: impl Credentials) -> MetricsClientBuilder {
+        MetricsClientBuilder {
+            credentials: Arc::new(credentials),
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            limits: None,
+            feed: FeedConfig::default(),
+            rest_timeout: Duration::from_secs(30),
+            max_body_bytes: 256 * 1024,
+        }
+    }
+
+    /// The account limits this client spends from.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// Feeds this agent (this client and its clones) holds open now.
+    pub fn open_feeds(&self) -> usize {
+        self.inner.limits.config().max_agent_connections - self.inner.agent.available_permits()
+    }
+
+    pub(crate) async fn authorization(&self) -> Result<Secret, Error> {
+        self.inner.credentials.authorization().await.map_err(|e| {
+            Error::new(ErrorKind::Credentials, "no Authorization value").with_source(e)
+        })
+    }
+}
+
+/// Builds a [`MetricsClient`].
+#[must_use]
+pub struct MetricsClientBuilder {
+    credentials: Arc<dyn Credentials>,
+    base_url: String,
+    limits: Option<Limits>,
+    feed: FeedConfig,
+    rest_timeout: Duration,
+    max_body_bytes: usize,
+}
+
+impl fmt::Debug for MetricsClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetricsClientBuilder")
+            .field("base_url", &self.base_url)
+            .field("credentials", &self.credentials)
+            .field("limits", &self.limits)
+            .field("feed", &self.feed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MetricsClientBuilder {
+    /// The service root, `https://rtm.zopim.com` by default. The feed connects to
+    /// `{base}/stream` (`wss` for `https`, `ws` for `http`) and REST requests go to
+    /// `{base}/stream/...`.
+    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.base_url = base_url.into();
+        self
+    }
+
+    /// The account's shared limits (default: a fresh [`Limits`] with Zendesk's numbers).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
+    /// Feed settings.
+    pub fn feed_config(mut self, feed: FeedConfig) -> Self {
+        self.feed = feed;
+        self
+    }
+
+    /// Whole-request timeout of REST calls. Default 30 s.
+    pub fn rest_timeout(mut self, timeout: Duration) -> Self {
+        self.rest_timeout = timeout;
+        self
+    }
+
+    /// Builds the client.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidUrl`] for a base URL that is not `http(s)://host[/path]`,
+    /// [`ErrorKind::Transport`] when TLS cannot be set up.
+    pub fn build(self) -> Result<MetricsClient, Error> {
+        let mut base = Url::parse(&self.base_url)
+            .map_err(|e| Error::new(ErrorKind::InvalidUrl, self.base_url.clone()).with_source(e))?;
+        if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
+            return Err(Error::new(
+                ErrorKind::InvalidUrl,
+                format!("{}: expected http(s)://host", self.base_url),
+            ));
+        }
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        let rest_base = base
+            .join("stream/")
+            .map_err(|e| Error::new(ErrorKind::InvalidUrl, "stream path").with_source(e))?;
+        let mut stream_url = base
+            .join("stream")
+            .map_err(|e| Error::new(ErrorKind::InvalidUrl, "stream path").with_source(e))?;
+        let ws_scheme = if base.scheme() == "https" {
+            "wss"
+        } else {
+            "ws"
+        };
+        stream_url
+            .set_scheme(ws_scheme)
+            .map_err(|()| Error::new(ErrorKind::InvalidUrl, "ws scheme"))?;
+        let connector = transport::connector()?;
+        let http = Client::builder(TokioExecutor::new()).build(connector.clone());
+        let limits = self.limits.unwrap_or_default();
+        let agent = limits.agent_semaphore();
+        Ok(MetricsClient {
+            inner: Arc::new(Inner {
+                credentials: self.credentials,
+                stream_url,
+                rest_base,
+                limits,
+                agent,
+                connector,
+                http,
+                feed: self.feed,
+                rest_timeout: self.rest_timeout,
+                max_body_bytes: self.max_body_bytes,
+            }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use zd_auth::StaticToken;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn urls_follow_the_base() {
+        let client = MetricsClient::builder(StaticToken::bearer("t").unwrap())
+            .base_url("http://127.0.0.1:9000/rtm")
+            .build()
+            .unwrap();
+        assert_eq!(
+            client.inner.stream_url.as_str(),
+            "ws://127.0.0.1:9000/rtm/stream"
+        );
+        assert_eq!(
+            client.inner.rest_base.as_str(),
+            "http://127.0.0.1:9000/rtm/stream/"
+        );
+        let prod = MetricsClient::new(StaticToken::bearer("t").unwrap()).unwrap();
+        assert_eq!(prod.inner.stream_url.as_str(), "wss://rtm.zopim.com/stream");
+        assert!(!format!("{prod:?}").contains("Bearer t"));
+        let err = MetricsClient::builder(StaticToken::bearer("t").unwrap())
+            .base_url("ftp://x")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidUrl);
+    }
+}

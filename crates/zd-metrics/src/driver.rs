@@ -1,0 +1,391 @@
+//! The task behind a [`crate::Feed`]: an explicit state machine (active session, waiting to
+//! reconnect, closed) whose resumable facts are the subscription list.
+
+use std::time::Duration;
+
+use backon::BackoffBuilder;
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use zd_wire::DecodeLimits;
+use zd_wire::realtime::{ServerFrame, Status};
+
+use crate::limits::ConnectionSlot;
+use crate::transport::WsStream;
+use crate::update::flatten;
+use crate::{Error, ErrorKind, FeedEvent, FeedState, MetricsClient, Series, Snapshot};
+
+/// Requests from [`crate::FeedHandle`]s.
+pub(crate) enum Command {
+    Subscribe(Series, oneshot::Sender<Result<(), Error>>),
+    Unsubscribe(Series, oneshot::Sender<Result<(), Error>>),
+    List(oneshot::Sender<Vec<Series>>),
+    Close(oneshot::Sender<()>),
+}
+
+type Sink = SplitSink<WsStream, Message>;
+
+/// How a session or a wait ended.
+enum Outcome {
+    /// Try another connection.
+    Reconnect(Error),
+    /// End the feed.
+    Closed(Error),
+}
+
+pub(crate) struct Driver {
+    client: MetricsClient,
+    _slot: ConnectionSlot,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<FeedEvent>,
+    lagged: u64,
+    snapshot: watch::Sender<Snapshot>,
+    state: watch::Sender<FeedState>,
+    /// The resumable facts: what to subscribe to again after a reconnect, in order.
+    subscriptions: Vec<Series>,
+    /// Consecutive connections refused as unauthorized; two in a row end the feed (one
+    /// retry lets refreshable credentials renew after [`zd_auth::Credentials::invalidate`]).
+    unauthorized_streak: u32,
+    /// Whether the current session has delivered an update (then backoff starts over).
+    healthy: bool,
+    limits: DecodeLimits,
+}
+
+impl Driver {
+    pub(crate) fn new(
+        client: MetricsClient,
+        slot: ConnectionSlot,
+        commands: mpsc::Receiver<Command>,
+        events: mpsc::Sender<FeedEvent>,
+        snapshot: watch::Sender<Snapshot>,
+        state: watch::Sender<FeedState>,
+    ) -> Self {
+        let limits = DecodeLimits::new().with_max_frame_bytes(client.inner.feed.max_frame_bytes);
+        Self {
+            client,
+            _slot: slot,
+            commands,
+            events,
+            lagged: 0,
+            snapshot,
+            state,
+            subscriptions: Vec::new(),
+            unauthorized_streak: 0,
+            healthy: false,
+            limits,
+        }
+    }
+
+    pub(crate) async fn run(mut self, first: WsStream) {
+        let reconnect = self.client.inner.feed.reconnect;
+        let mut backoff = reconnect.build();
+        let mut ws = first;
+        loop {
+            self.state.send_replace(FeedState::Active);
+            self.healthy = false;
+            let mut last_error = match self.session(ws).await {
+                Outcome::Closed(error) => return self.finish(error),
+                Outcome::Reconnect(error) => error,
+            };
+            if self.healthy {
+                backoff = reconnect.build();
+            }
+            self.snapshot.send_if_modified(Snapshot::forget_values);
+            let mut attempt: u32 = 0;
+            ws = loop {
+                if last_error.kind() == ErrorKind::Unauthorized {
+                    self.unauthorized_streak += 1;
+                    if self.unauthorized_streak >= 2 {
+                        return self.finish(last_error);
+                    }
+                }
+                attempt = attempt.saturating_add(1);
+                let delay = backoff
+                    .next()
+                    .unwrap_or(Duration::from_secs(60))
+                    .max(last_error.retry_after().unwrap_or_default());
+                self.state.send_replace(FeedState::Reconnecting { attempt });
+                tracing::debug!(attempt, ?delay, error = %last_error, "feed reconnecting");
+                self.emit(FeedEvent::Reconnecting {
+                    attempt,
+                    delay,
+                    error: last_error.clone(),
+                });
+                if let Err(error) = self.wait(delay).await {
+                    return self.finish(error);
+                }
+                let opened = match self.client.open_socket().await {
+                    Ok(ws) => self.resubscribe(ws).await,
+                    Err(error) => Err(error),
+                };
+                match opened {
+                    Ok(ws) => {
+                        self.emit(FeedEvent::Reconnected);
+                        break ws;
+                    }
+                    Err(error) => last_error = error,
+                }
+            };
+        }
+    }
+
+    /// Serves one connection until it fails or the feed is closed.
+    async fn session(&mut self, ws: WsStream) -> Outcome {
+        let (mut sink, mut stream) = ws.split();
+        let config = &self.client.inner.feed;
+        let idle_timeout = config.idle_timeout;
+        let mut ping =
+            tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut last_frame = Instant::now();
+        loop {
+            tokio::select! {
+                command = self.commands.recv() => {
+                    let result = match command {
+                        Some(command) => self.command(command, Some(&mut sink)).await,
+                        None => Err(Outcome::Closed(closed("every handle was dropped"))),
+                    };
+                    if let Err(outcome) = result {
+                        if matches!(outcome, Outcome::Closed(_)) {
+                            let _ = close(&mut sink).await;
+                        }
+                        return outcome;
+                    }
+                }
+                message = stream.next() => {
+                    last_frame = Instant::now();
+                    match message {
+                        Some(Ok(Message::Text(text))) => {
+                            if let Some(outcome) = self.frame(text.as_str()) {
+                                return outcome;
+                            }
+                        }
+                        Some(Ok(Message::Close(frame))) => {
+                            let detail = match frame {
+                                Some(f) => format!("server closed the feed ({} {})", u16::from(f.code), f.reason),
+                                None => "server closed the feed".to_owned(),
+                            };
+                            return Outcome::Reconnect(Error::new(ErrorKind::Transport, detail));
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => {
+                            return Outcome::Reconnect(
+                                Error::new(ErrorKind::Transport, "reading the feed").with_source(e),
+                            );
+                        }
+                        None => {
+                            return Outcome::Reconnect(Error::new(
+                                ErrorKind::Transport,
+                                "connection ended",
+                            ));
+                        }
+                    }
+                }
+                _ = ping.tick() => {
+                    if last_frame.elapsed() >= idle_timeout {
+                        return Outcome::Reconnect(Error::new(
+                            ErrorKind::Timeout,
+                            format!("no frame for {idle_timeout:?}"),
+                        ));
+                    }
+                    if let Err(e) = sink.send(Message::Ping(Default::default())).await {
+                        return Outcome::Reconnect(
+                            Error::new(ErrorKind::Transport, "sending a ping").with_source(e),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles one text frame; `Some` ends the session.
+    fn frame(&mut self, text: &str) -> Option<Outcome> {
+        match ServerFrame::decode_with(text, &self.limits) {
+            Ok(ServerFrame::Update(update)) => {
+                self.unauthorized_streak = 0;
+                self.healthy = true;
+                self.snapshot.send_if_modified(|s| s.apply_update(&update));
+                for item in flatten(&update) {
+                    let tracked = self.snapshot.borrow().get_tracked(&item.series).is_some();
+                    if tracked {
+                        self.emit(FeedEvent::Update(item));
+                    }
+                }
+                None
+            }
+            Ok(ServerFrame::Status(status)) => self.status(&status),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "undecodable frame on the metrics feed");
+                None
+            }
+        }
+    }
+
+    fn status(&mut self, status: &Status) -> Option<Outcome> {
+        let message = status
+            .message
+            .as_ref()
+            .and_then(|m| m.as_text())
+            .unwrap_or_default();
+        let error = |kind| {
+            Error::new(kind, "status frame")
+                .with_status(status.status_code)
+                .with_body(message.as_bytes())
+        };
+        match status.status_code {
+            200 => None,
+            401 => {
+                self.client.inner.credentials.invalidate();
+                Some(Outcome::Reconnect(error(ErrorKind::Unauthorized)))
+            }
+            429 => Some(Outcome::Reconnect(error(ErrorKind::RateLimited))),
+            code if status.is_retryable() => {
+                tracing::debug!(code, "retryable status frame");
+                Some(Outcome::Reconnect(error(ErrorKind::ServerStatus)))
+            }
+            _ => {
+                self.emit(FeedEvent::Rejected(error(ErrorKind::ServerStatus)));
+                None
+            }
+        }
+    }
+
+    /// Applies a command; `Err` ends the session (or the feed).
+    async fn command(&mut self, command: Command, sink: Option<&mut Sink>) -> Result<(), Outcome> {
+        match command {
+            Command::Subscribe(series, reply) => {
+                if self.subscriptions.contains(&series) {
+                    let _ = reply.send(Ok(()));
+                    return Ok(());
+                }
+                let frame = series.subscribe_frame().encode();
+                self.snapshot.send_if_modified(|s| s.track(&series));
+                self.subscriptions.push(series);
+                self.send_frame(frame, sink, reply).await
+            }
+            Command::Unsubscribe(series, reply) => {
+                let Some(index) = self.subscriptions.iter().position(|s| *s == series) else {
+                    let _ = reply.send(Ok(()));
+                    return Ok(());
+                };
+                self.subscriptions.remove(index);
+                self.snapshot.send_if_modified(|s| s.untrack(&series));
+                let frame = series.unsubscribe_frame().encode();
+                self.send_frame(frame, sink, reply).await
+            }
+            Command::List(reply) => {
+                let _ = reply.send(self.subscriptions.clone());
+                Ok(())
+            }
+            Command::Close(reply) => {
+                if let Some(sink) = sink {
+                    let _ = close(sink).await;
+                }
+                let _ = reply.send(());
+                Err(Outcome::Closed(closed("closed by the application")))
+            }
+        }
+    }
+
+    async fn send_frame(
+        &mut self,
+        frame: Result<String, zd_wire::Error>,
+        sink: Option<&mut Sink>,
+        reply: oneshot::Sender<Result<(), Error>>,
+    ) -> Result<(), Outcome> {
+        let text = match frame {
+            Ok(text) => text,
+            Err(e) => {
+                let _ = reply.send(Err(
+                    Error::new(ErrorKind::InvalidSubscription, "encoding").with_source(e)
+                ));
+                return Ok(());
+            }
+        };
+        // Recorded either way: if the write fails, the reconnect sends it.
+        let _ = reply.send(Ok(()));
+        match sink {
+            Some(sink) => sink.send(Message::text(text)).await.map_err(|e| {
+                Outcome::Reconnect(
+                    Error::new(ErrorKind::Transport, "sending a subscription").with_source(e),
+                )
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Sleeps before a reconnect attempt while still serving commands.
+    async fn wait(&mut self, delay: Duration) -> Result<(), Error> {
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                () = &mut sleep => return Ok(()),
+                command = self.commands.recv() => {
+                    let Some(command) = command else {
+                        return Err(closed("every handle was dropped"));
+                    };
+                    if let Err(Outcome::Closed(e) | Outcome::Reconnect(e)) = self.command(command, None).await {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends every subscription on a fresh connection.
+    async fn resubscribe(&mut self, mut ws: WsStream) -> Result<WsStream, Error> {
+        for series in &self.subscriptions {
+            let text = series.subscribe_frame().encode().map_err(|e| {
+                Error::new(ErrorKind::InvalidSubscription, "encoding").with_source(e)
+            })?;
+            ws.feed(Message::text(text))
+                .await
+                .map_err(|e| Error::new(ErrorKind::Transport, "resubscribing").with_source(e))?;
+        }
+        ws.flush()
+            .await
+            .map_err(|e| Error::new(ErrorKind::Transport, "resubscribing").with_source(e))?;
+        Ok(ws)
+    }
+
+    /// Queues an event without ever blocking the driver on a slow reader.
+    fn emit(&mut self, event: FeedEvent) {
+        if self.lagged > 0 {
+            match self.events.try_send(FeedEvent::Lagged(self.lagged)) {
+                Ok(()) => self.lagged = 0,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    self.lagged += 1;
+                    return;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return,
+            }
+        }
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.events.try_send(event) {
+            self.lagged += 1;
+        }
+    }
+
+    fn finish(mut self, error: Error) {
+        tracing::debug!(error = %error, "feed closed");
+        self.state.send_replace(FeedState::Closed);
+        self.emit(FeedEvent::Closed(error));
+    }
+}
+
+async fn close(sink: &mut Sink) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    sink.send(Message::Close(Some(CloseFrame {
+        code: CloseCode::Normal,
+        reason: "".into(),
+    })))
+    .await
+}
+
+fn closed(detail: &'static str) -> Error {
+    Error::new(ErrorKind::Closed, detail)
+}

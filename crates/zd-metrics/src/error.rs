@@ -1,0 +1,257 @@
+//! The crate's one error type.
+
+use std::borrow::Cow;
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::StatusCode;
+
+/// Longest excerpt of a response body or frame an [`Error`] keeps, in bytes.
+pub const BODY_EXCERPT_LIMIT: usize = 512;
+
+/// What went wrong, for callers that branch on failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The server refused the token: a `401` status frame on the feed (followed by a close)
+    /// or HTTP 401 from the REST API. Reconnecting with the same token will not help.
+    Unauthorized,
+    /// The server answered HTTP 429: the shared 200 requests/minute budget, or the account's
+    /// or agent's concurrent connection limit, is spent. See [`Error::retry_after`].
+    RateLimited,
+    /// This process's own view of the 200 requests/minute budget says the next connection or
+    /// REST request would exceed it; nothing was sent. See [`Error::retry_after`].
+    LocalRateLimited,
+    /// The agent already holds the most concurrent feeds Zendesk allows (10); nothing was sent.
+    AgentConnectionCap,
+    /// The account already holds the most concurrent feeds Zendesk allows (1000); nothing
+    /// was sent.
+    AccountConnectionCap,
+    /// The credentials source could not produce an `Authorization` value.
+    Credentials,
+    /// A base URL or endpoint could not be built.
+    InvalidUrl,
+    /// A subscription is malformed: a windowed metric without a window, or a window on a
+    /// metric that has none.
+    InvalidSubscription,
+    /// Connecting, TLS, the WebSocket handshake or socket I/O failed.
+    Transport,
+    /// The server answered a request or an upgrade with an unexpected HTTP status.
+    HttpStatus,
+    /// The server sent a non-200 status frame other than 401 (500 means it did not understand
+    /// a message the client sent).
+    ServerStatus,
+    /// A frame or body could not be decoded.
+    Decode,
+    /// A response body or frame was larger than the client accepts.
+    TooLarge,
+    /// The server did not answer in time, or the feed went silent past its deadline.
+    Timeout,
+    /// The feed was closed (by [`crate::FeedHandle::close`] or because every handle is gone).
+    Closed,
+}
+
+impl ErrorKind {
+    const fn describe(self) -> &'static str {
+        match self {
+            Self::Unauthorized => "unauthorized",
+            Self::RateLimited => "rate limited by the server",
+            Self::LocalRateLimited => "local connection budget spent",
+            Self::AgentConnectionCap => "per-agent connection cap reached",
+            Self::AccountConnectionCap => "per-account connection cap reached",
+            Self::Credentials => "credentials unavailable",
+            Self::InvalidUrl => "invalid URL",
+            Self::InvalidSubscription => "invalid subscription",
+            Self::Transport => "transport error",
+            Self::HttpStatus => "unexpected HTTP status",
+            Self::ServerStatus => "error status frame",
+            Self::Decode => "malformed frame or body",
+            Self::TooLarge => "frame or body too large",
+            Self::Timeout => "timed out",
+            Self::Closed => "feed closed",
+        }
+    }
+}
+
+/// The error type of every fallible operation in this crate.
+///
+/// Branch on [`Error::kind`]. The error keeps the HTTP status or frame `status_code`, a
+/// bounded excerpt of an error body ([`BODY_EXCERPT_LIMIT`] bytes), a retry hint, and the
+/// underlying error as [`std::error::Error::source`]. `Display` does not repeat the source.
+/// It is `Clone` so one connection failure can be both reported on the stream and kept.
+#[derive(Clone)]
+pub struct Error {
+    kind: ErrorKind,
+    detail: Cow<'static, str>,
+    status: Option<u16>,
+    body: Option<String>,
+    retry_after: Option<Duration>,
+    source: Option<Arc<dyn StdError + Send + Sync + 'static>>,
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            kind,
+            detail: detail.into(),
+            status: None,
+            body: None,
+            retry_after: None,
+            source: None,
+        }
+    }
+
+    pub(crate) fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    pub(crate) fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    pub(crate) fn with_body(mut self, body: &[u8]) -> Self {
+        self.body = Some(excerpt(body));
+        self
+    }
+
+    pub(crate) fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
+        self.retry_after = retry_after;
+        self
+    }
+
+    /// The classification.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The HTTP status of the response, or the `status_code` of the status frame.
+    pub fn status(&self) -> Option<u16> {
+        self.status
+    }
+
+    /// The HTTP status as a typed [`StatusCode`], when it is one.
+    pub fn http_status(&self) -> Option<StatusCode> {
+        self.status.and_then(|s| StatusCode::from_u16(s).ok())
+    }
+
+    /// A bounded excerpt of the error body or status frame message (the 429 reason, the 401
+    /// message).
+    pub fn body(&self) -> Option<&str> {
+        self.body.as_deref()
+    }
+
+    /// How long to wait before trying again, when known: from `Retry-After` on a 429, or from
+    /// the local budget.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+
+    /// Whether trying again later (same credentials) may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self.kind {
+            ErrorKind::RateLimited
+            | ErrorKind::LocalRateLimited
+            | ErrorKind::Transport
+            | ErrorKind::Timeout
+            | ErrorKind::ServerStatus
+            | ErrorKind::Decode
+            | ErrorKind::TooLarge => true,
+            ErrorKind::HttpStatus => self.status.is_some_and(|s| s >= 500),
+            ErrorKind::Unauthorized
+            | ErrorKind::AgentConnectionCap
+            | ErrorKind::AccountConnectionCap
+            | ErrorKind::Credentials
+            | ErrorKind::InvalidUrl
+            | ErrorKind::InvalidSubscription
+            | ErrorKind::Closed => false,
+        }
+    }
+}
+
+fn excerpt(body: &[u8]) -> String {
+    let cut = body.len().min(BODY_EXCERPT_LIMIT);
+    let mut text = String::from_utf8_lossy(&body[..cut]).into_owned();
+    if body.len() > cut {
+        text.push('…');
+    }
+    text
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.kind).field("detail", &self.detail);
+        if let Some(status) = self.status {
+            d.field("status", &status);
+        }
+        if let Some(body) = &self.body {
+            d.field("body", body);
+        }
+        if let Some(retry_after) = self.retry_after {
+            d.field("retry_after", &retry_after);
+        }
+        if let Some(source) = &self.source {
+            d.field("source", source);
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.kind.describe())?;
+        if !self.detail.is_empty() {
+            write!(f, ": {}", self.detail)?;
+        }
+        if let Some(status) = self.status {
+            write!(f, " (status {status})")?;
+        }
+        Ok(())
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn StdError + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_does_not_repeat_source() {
+        let io = std::io::Error::other("boom");
+        let err = Error::new(ErrorKind::Transport, "connect").with_source(io);
+        assert_eq!(err.to_string(), "transport error: connect");
+        assert_eq!(
+            err.source().map(ToString::to_string).as_deref(),
+            Some("boom")
+        );
+        assert!(err.is_retryable());
+    }
+
+    #[test]
+    fn body_is_bounded() {
+        let body = vec![b'x'; BODY_EXCERPT_LIMIT * 2];
+        let err = Error::new(ErrorKind::RateLimited, "").with_body(&body);
+        assert!(
+            err.body()
+                .is_some_and(|b| b.len() <= BODY_EXCERPT_LIMIT + 3)
+        );
+    }
+
+    #[test]
+    fn unauthorized_is_final() {
+        let err = Error::new(ErrorKind::Unauthorized, "").with_status(401);
+        assert!(!err.is_retryable());
+        assert_eq!(err.http_status(), Some(StatusCode::UNAUTHORIZED));
+    }
+}

@@ -1,0 +1,255 @@
+//! [`Feed`]: the streaming connection as a `Stream` of events, with a cloneable
+//! [`FeedHandle`] to subscribe, unsubscribe and read the live snapshot.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::driver::{self, Command};
+use crate::{Error, ErrorKind, MetricUpdate, MetricsClient, Series, Snapshot, transport};
+
+/// Something that happened on a feed.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum FeedEvent {
+    /// A subscribed series has a new value.
+    Update(MetricUpdate),
+    /// The connection was lost (or never came up); the feed will try again after `delay`.
+    /// Values in the snapshot are unknown until updates arrive on the new connection.
+    Reconnecting {
+        /// Reconnect attempts since the last working connection, starting at 1.
+        attempt: u32,
+        /// How long the feed waits before the attempt.
+        delay: std::time::Duration,
+        /// Why the previous connection or attempt failed.
+        error: Error,
+    },
+    /// A new connection is up and every subscription has been sent again.
+    Reconnected,
+    /// The server refused a message the client sent (a status frame such as 500); the
+    /// connection stays up.
+    Rejected(Error),
+    /// The reader fell behind and this many events were dropped (the snapshot has them).
+    Lagged(u64),
+    /// The feed has ended; no more events follow. [`ErrorKind::Closed`] after
+    /// [`FeedHandle::close`], [`ErrorKind::Unauthorized`] when the token is refused.
+    Closed(Error),
+}
+
+/// Where a feed's connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FeedState {
+    /// Connected; subscriptions are live.
+    Active,
+    /// Waiting to reconnect, or connecting.
+    Reconnecting {
+        /// Attempts since the last working connection.
+        attempt: u32,
+    },
+    /// Ended.
+    Closed,
+}
+
+/// A streaming connection to the Real Time Chat API.
+///
+/// Poll it as a [`Stream`] of [`FeedEvent`]s, or only read the [`Snapshot`] through
+/// [`FeedHandle::snapshot`]. The connection is driven by a task spawned on the current tokio
+/// runtime; it reconnects with jittered backoff and resubscribes everything, and ends when
+/// [`FeedHandle::close`] is called or when the `Feed` and all its handles are dropped.
+///
+/// # Cancel safety
+/// `poll_next` is cancel safe: an event is removed from the buffer only when it is returned.
+#[derive(Debug)]
+pub struct Feed {
+    handle: FeedHandle,
+    events: mpsc::Receiver<FeedEvent>,
+}
+
+/// Controls a [`Feed`]: cheap to clone, usable from any task.
+#[derive(Debug, Clone)]
+pub struct FeedHandle {
+    commands: mpsc::Sender<Command>,
+    snapshot: watch::Receiver<Snapshot>,
+    state: watch::Receiver<FeedState>,
+}
+
+impl MetricsClient {
+    /// Opens a feed: reserves one of the agent's 10 and the account's 1000 connection slots,
+    /// spends one request of the 200/minute budget, and connects with the credentials'
+    /// `Authorization` value. Must be called inside a tokio runtime (it spawns the driver).
+    ///
+    /// # Errors
+    /// [`ErrorKind::AgentConnectionCap`] / [`ErrorKind::AccountConnectionCap`] /
+    /// [`ErrorKind::LocalRateLimited`] without sending anything; [`ErrorKind::RateLimited`]
+    /// for an HTTP 429 on the upgrade; [`ErrorKind::Unauthorized`] for an HTTP 401;
+    /// [`ErrorKind::Credentials`], [`ErrorKind::Transport`], [`ErrorKind::Timeout`]. A token
+    /// refused with a 401 status frame after the upgrade arrives as
+    /// [`FeedEvent::Closed`] on the stream.
+    pub async fn connect(&self) -> Result<Feed, Error> {
+        let slot = self.inner.limits.reserve(&self.inner.agent)?;
+        let ws = self.open_socket().await?;
+        let config = &self.inner.feed;
+        let (commands_tx, commands_rx) = mpsc::channel(32);
+        let (events_tx, events_rx) = mpsc::channel(config.event_buffer.max(1));
+        let (snapshot_tx, snapshot_rx) = watch::channel(Snapshot::default());
+        let (state_tx, state_rx) = watch::channel(FeedState::Active);
+        let driver = driver::Driver::new(
+            self.clone(),
+            slot,
+            commands_rx,
+            events_tx,
+            snapshot_tx,
+            state_tx,
+        );
+        tokio::spawn(driver.run(ws));
+        Ok(Feed {
+            handle: FeedHandle {
+                commands: commands_tx,
+                snapshot: snapshot_rx,
+                state: state_rx,
+            },
+            events: events_rx,
+        })
+    }
+
+    /// One connection attempt: budget, credentials, upgrade.
+    pub(crate) async fn open_socket(&self) -> Result<transport::WsStream, Error> {
+        self.inner.limits.take_request()?;
+        let auth = self.authorization().await?;
+        let config = &self.inner.feed;
+        let result = transport::open_ws(
+            &self.inner.connector,
+            &self.inner.stream_url,
+            &auth,
+            config.max_frame_bytes,
+            config.connect_timeout,
+        )
+        .await;
+        if let Err(e) = &result
+            && e.kind() == ErrorKind::Unauthorized
+        {
+            self.inner.credentials.invalidate();
+        }
+        result
+    }
+}
+
+impl Feed {
+    /// A handle to control the feed from elsewhere.
+    pub fn handle(&self) -> FeedHandle {
+        self.handle.clone()
+    }
+
+    /// Subscribes to a series; see [`FeedHandle::subscribe`].
+    ///
+    /// # Errors
+    /// As [`FeedHandle::subscribe`].
+    pub async fn subscribe(&self, series: Series) -> Result<(), Error> {
+        self.handle.subscribe(series).await
+    }
+
+    /// Unsubscribes from a series; see [`FeedHandle::unsubscribe`].
+    ///
+    /// # Errors
+    /// As [`FeedHandle::unsubscribe`].
+    pub async fn unsubscribe(&self, series: Series) -> Result<(), Error> {
+        self.handle.unsubscribe(series).await
+    }
+
+    /// The live snapshot; see [`FeedHandle::snapshot`].
+    pub fn snapshot(&self) -> watch::Receiver<Snapshot> {
+        self.handle.snapshot()
+    }
+
+    /// Only the metric updates, as a stream that ends when the feed does.
+    pub fn updates(self) -> impl Stream<Item = MetricUpdate> + Send {
+        futures_util::StreamExt::filter_map(self, |event| async move {
+            match event {
+                FeedEvent::Update(update) => Some(update),
+                _ => None,
+            }
+        })
+    }
+}
+
+impl Stream for Feed {
+    type Item = FeedEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<FeedEvent>> {
+        self.events.poll_recv(cx)
+    }
+}
+
+impl FeedHandle {
+    /// Subscribes to a series and starts tracking it in the snapshot (value unknown until an
+    /// update arrives). The subscription is sent again after every reconnect. Subscribing to a
+    /// series already subscribed does nothing. While the feed is reconnecting the frame is
+    /// sent once the new connection is up.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidSubscription`] when the window does not fit the metric;
+    /// [`ErrorKind::Closed`] when the feed has ended.
+    pub async fn subscribe(&self, series: Series) -> Result<(), Error> {
+        series.validate()?;
+        self.request(|reply| Command::Subscribe(series, reply))
+            .await
+    }
+
+    /// Unsubscribes from a series and drops it from the snapshot.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Closed`] when the feed has ended.
+    pub async fn unsubscribe(&self, series: Series) -> Result<(), Error> {
+        self.request(|reply| Command::Unsubscribe(series, reply))
+            .await
+    }
+
+    /// The series subscribed now.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Closed`] when the feed has ended.
+    pub async fn subscriptions(&self) -> Result<Vec<Series>, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::List(tx)).await?;
+        rx.await.map_err(|_| closed())
+    }
+
+    /// A receiver of the live [`Snapshot`]: the latest value of every subscribed series per
+    /// department. `changed().await` wakes on every change.
+    pub fn snapshot(&self) -> watch::Receiver<Snapshot> {
+        self.snapshot.clone()
+    }
+
+    /// A receiver of the connection state.
+    pub fn state(&self) -> watch::Receiver<FeedState> {
+        self.state.clone()
+    }
+
+    /// Closes the connection (close code 1000) and ends the feed.
+    pub async fn close(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.send(Command::Close(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    async fn request(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<(), Error>>) -> Command,
+    ) -> Result<(), Error> {
+        let (tx, rx) = oneshot::channel();
+        self.send(command(tx)).await?;
+        rx.await.map_err(|_| closed())?
+    }
+
+    async fn send(&self, command: Command) -> Result<(), Error> {
+        self.commands.send(command).await.map_err(|_| closed())
+    }
+}
+
+fn closed() -> Error {
+    Error::new(ErrorKind::Closed, "the feed has ended")
+}

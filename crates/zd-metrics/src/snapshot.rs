@@ -1,0 +1,341 @@
+//! [`Snapshot`]: the latest value of every subscribed series, per department.
+
+use std::collections::BTreeMap;
+
+use zd_wire::realtime::{Metric, Window};
+
+use crate::Series;
+
+/// Slots for the documented metrics: one per metric, plus one per extra window of the
+/// windowed ones.
+const SLOTS: usize = Metric::KNOWN.len() + 3;
+
+/// Index of a known metric's slot; windowed metrics use two consecutive slots.
+fn slot(metric: &Metric, window: Option<Window>) -> Option<usize> {
+    let base = match metric {
+        Metric::IncomingChats => 0,
+        Metric::AssignedChats => 1,
+        Metric::MissedChats => 2, // 2, 3
+        Metric::ActiveChats => 4,
+        Metric::WaitingTimeAvg => 5,
+        Metric::WaitingTimeMax => 6,
+        Metric::ChatDurationAvg => 7,
+        Metric::ChatDurationMax => 8,
+        Metric::ResponseTimeAvg => 9,
+        Metric::ResponseTimeMax => 10,
+        Metric::SatisfactionGood => 11, // 11, 12
+        Metric::SatisfactionBad => 13,  // 13, 14
+        Metric::AgentsOnline => 15,
+        Metric::AgentsAway => 16,
+        Metric::AgentsInvisible => 17,
+        _ => return None,
+    };
+    match (metric.is_windowed(), window) {
+        (true, Some(Window::Minutes30)) => Some(base),
+        (true, Some(Window::Minutes60)) => Some(base + 1),
+        (false, None) => Some(base),
+        _ => None,
+    }
+}
+
+/// The reverse of [`slot`], for iteration.
+fn slot_series(index: usize) -> (Metric, Option<Window>) {
+    match index {
+        0 => (Metric::IncomingChats, None),
+        1 => (Metric::AssignedChats, None),
+        2 => (Metric::MissedChats, Some(Window::Minutes30)),
+        3 => (Metric::MissedChats, Some(Window::Minutes60)),
+        4 => (Metric::ActiveChats, None),
+        5 => (Metric::WaitingTimeAvg, None),
+        6 => (Metric::WaitingTimeMax, None),
+        7 => (Metric::ChatDurationAvg, None),
+        8 => (Metric::ChatDurationMax, None),
+        9 => (Metric::ResponseTimeAvg, None),
+        10 => (Metric::ResponseTimeMax, None),
+        11 => (Metric::SatisfactionGood, Some(Window::Minutes30)),
+        12 => (Metric::SatisfactionGood, Some(Window::Minutes60)),
+        13 => (Metric::SatisfactionBad, Some(Window::Minutes30)),
+        14 => (Metric::SatisfactionBad, Some(Window::Minutes60)),
+        15 => (Metric::AgentsOnline, None),
+        16 => (Metric::AgentsAway, None),
+        _ => (Metric::AgentsInvisible, None),
+    }
+}
+
+/// The tracked series of one department (or of the whole account).
+///
+/// Each slot is `None` when the series is not subscribed, `Some(None)` when it is subscribed
+/// but its value is not yet known (or the service sent `null`), `Some(Some(v))` otherwise.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DepartmentValues {
+    known: [Option<Option<i64>>; SLOTS],
+    /// Metrics this crate does not know, keyed by wire key and window minutes.
+    other: BTreeMap<(String, Option<u32>), Option<i64>>,
+}
+
+impl DepartmentValues {
+    fn entry(&mut self, metric: &Metric, window: Option<Window>) -> Option<&mut Option<i64>> {
+        match slot(metric, window) {
+            Some(i) => self.known[i].as_mut(),
+            None => self
+                .other
+                .get_mut(&(metric.key().to_owned(), window.map(Window::minutes))),
+        }
+    }
+
+    /// Whether the series is tracked here.
+    pub fn contains(&self, metric: &Metric, window: Option<Window>) -> bool {
+        self.get_tracked(metric, window).is_some()
+    }
+
+    /// The value of a tracked series: `None` if not tracked, `Some(None)` if not yet known.
+    pub fn get_tracked(&self, metric: &Metric, window: Option<Window>) -> Option<Option<i64>> {
+        match slot(metric, window) {
+            Some(i) => self.known[i],
+            None => self
+                .other
+                .get(&(metric.key().to_owned(), window.map(Window::minutes)))
+                .copied(),
+        }
+    }
+
+    /// Every tracked series of this department with its value, documented metrics first in
+    /// catalogue order.
+    pub fn iter(&self) -> impl Iterator<Item = (Metric, Option<Window>, Option<i64>)> + '_ {
+        let known = self.known.iter().enumerate().filter_map(|(i, v)| {
+            v.map(|value| {
+                let (metric, window) = slot_series(i);
+                (metric, window, value)
+            })
+        });
+        let other = self.other.iter().map(|((key, minutes), value)| {
+            (
+                Metric::from_key(key),
+                minutes.map(Window::from_minutes),
+                *value,
+            )
+        });
+        known.chain(other)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.known.iter().all(Option::is_none) && self.other.is_empty()
+    }
+}
+
+/// The latest value of every subscribed series, per department (`None` key = the whole
+/// account), as held in a feed's watch channel.
+///
+/// A subscribed series whose value is not yet known — nothing received since (re)connecting,
+/// or the service sent `null` (for example `waiting_time_avg` with nobody queued) — reads as
+/// `None`. Values are reset to unknown when the feed reconnects, since changes made while
+/// disconnected were never seen.
+///
+/// ```
+/// use zd_metrics::{Metric, Series, Snapshot};
+///
+/// let mut snapshot = Snapshot::default();
+/// let incoming = Series::metric(Metric::IncomingChats);
+/// snapshot.track(&incoming);
+/// assert_eq!(snapshot.get(&incoming), None);
+/// assert!(snapshot.apply(None, &Metric::IncomingChats, None, Some(3)));
+/// assert_eq!(snapshot.get(&incoming), Some(3));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    departments: BTreeMap<Option<u64>, DepartmentValues>,
+    version: u64,
+}
+
+impl Snapshot {
+    /// Starts tracking a series (its value unknown until an update arrives). Returns `false`
+    /// when it was already tracked.
+    pub fn track(&mut self, series: &Series) -> bool {
+        let dept = self.departments.entry(series.department_id()).or_default();
+        let (metric, window) = (series.metric_key(), series.window());
+        if dept.contains(metric, window) {
+            return false;
+        }
+        match slot(metric, window) {
+            Some(i) => dept.known[i] = Some(None),
+            None => {
+                dept.other
+                    .insert((metric.key().to_owned(), window.map(Window::minutes)), None);
+            }
+        }
+        self.version += 1;
+        true
+    }
+
+    /// Stops tracking a series. Returns `false` when it was not tracked.
+    pub fn untrack(&mut self, series: &Series) -> bool {
+        let Some(dept) = self.departments.get_mut(&series.department_id()) else {
+            return false;
+        };
+        let (metric, window) = (series.metric_key(), series.window());
+        let removed = match slot(metric, window) {
+            Some(i) => dept.known[i].take().is_some(),
+            None => dept
+                .other
+                .remove(&(metric.key().to_owned(), window.map(Window::minutes)))
+                .is_some(),
+        };
+        if dept.is_empty() {
+            self.departments.remove(&series.department_id());
+        }
+        if removed {
+            self.version += 1;
+        }
+        removed
+    }
+
+    /// Records a value for a tracked series. Returns `true` when the snapshot changed; values
+    /// for series that are not tracked are ignored.
+    pub fn apply(
+        &mut self,
+        department_id: Option<u64>,
+        metric: &Metric,
+        window: Option<Window>,
+        value: Option<i64>,
+    ) -> bool {
+        let Some(dept) = self.departments.get_mut(&department_id) else {
+            return false;
+        };
+        match dept.entry(metric, window) {
+            Some(slot) if *slot != value => {
+                *slot = value;
+                self.version += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Marks every tracked value unknown (after a reconnect). Returns `true` if any was known.
+    pub fn forget_values(&mut self) -> bool {
+        let mut changed = false;
+        for dept in self.departments.values_mut() {
+            for v in dept.known.iter_mut().flatten() {
+                changed |= v.take().is_some();
+            }
+            for v in dept.other.values_mut() {
+                changed |= v.take().is_some();
+            }
+        }
+        if changed {
+            self.version += 1;
+        }
+        changed
+    }
+
+    /// The latest value of a series: `None` when not tracked, not yet known, or `null`.
+    pub fn get(&self, series: &Series) -> Option<i64> {
+        self.get_tracked(series).flatten()
+    }
+
+    /// The value of a series if it is tracked: `Some(None)` when tracked but not yet known.
+    pub fn get_tracked(&self, series: &Series) -> Option<Option<i64>> {
+        self.departments
+            .get(&series.department_id())?
+            .get_tracked(series.metric_key(), series.window())
+    }
+
+    /// The values of one department (`None` = the whole account), if any series of it is
+    /// tracked.
+    pub fn department(&self, department_id: Option<u64>) -> Option<&DepartmentValues> {
+        self.departments.get(&department_id)
+    }
+
+    /// Every tracked series with its value, by department (account-wide first).
+    pub fn iter(&self) -> impl Iterator<Item = (Series, Option<i64>)> + '_ {
+        self.departments.iter().flat_map(|(dept, values)| {
+            values.iter().map(move |(metric, window, value)| {
+                let series = Series::from_parts(metric, window, *dept);
+                (series, value)
+            })
+        })
+    }
+
+    /// Number of tracked series.
+    pub fn len(&self) -> usize {
+        self.departments
+            .values()
+            .map(|d| d.known.iter().flatten().count() + d.other.len())
+            .sum()
+    }
+
+    /// Whether nothing is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.departments.is_empty()
+    }
+
+    /// Increases on every change; lets a reader tell cheaply whether anything moved.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_round_trip() {
+        for i in 0..SLOTS {
+            let (metric, window) = slot_series(i);
+            assert_eq!(slot(&metric, window), Some(i));
+        }
+        assert_eq!(slot(&Metric::MissedChats, None), None);
+        assert_eq!(slot(&Metric::ActiveChats, Some(Window::Minutes30)), None);
+    }
+
+    #[test]
+    fn only_tracked_series_hold_values() {
+        let mut s = Snapshot::default();
+        let missed30 = Series::windowed(Metric::MissedChats, Window::Minutes30).department(5);
+        let missed60 = Series::windowed(Metric::MissedChats, Window::Minutes60).department(5);
+        assert!(s.track(&missed30));
+        assert!(!s.track(&missed30));
+        assert!(s.apply(
+            Some(5),
+            &Metric::MissedChats,
+            Some(Window::Minutes30),
+            Some(1)
+        ));
+        assert!(!s.apply(
+            Some(5),
+            &Metric::MissedChats,
+            Some(Window::Minutes30),
+            Some(1)
+        ));
+        assert!(!s.apply(
+            Some(5),
+            &Metric::MissedChats,
+            Some(Window::Minutes60),
+            Some(2)
+        ));
+        assert!(!s.apply(None, &Metric::MissedChats, Some(Window::Minutes30), Some(2)));
+        assert_eq!(s.get(&missed30), Some(1));
+        assert_eq!(s.get_tracked(&missed60), None);
+        assert_eq!(s.len(), 1);
+
+        let unknown = Series::metric(Metric::Unknown("queue_depth".into()));
+        s.track(&unknown);
+        assert!(s.apply(None, &Metric::Unknown("queue_depth".into()), None, Some(-1)));
+        let all: Vec<_> = s
+            .iter()
+            .map(|(series, v)| (series.to_string(), v))
+            .collect();
+        assert_eq!(
+            all,
+            vec![
+                ("queue_depth".to_owned(), Some(-1)),
+                ("chats.missed_chats[30m]@5".to_owned(), Some(1)),
+            ]
+        );
+        assert!(s.forget_values());
+        assert_eq!(s.get_tracked(&missed30), Some(None));
+        assert!(s.untrack(&missed30));
+        assert!(s.department(Some(5)).is_none());
+    }
+}

@@ -1,0 +1,163 @@
+//! Sockets: one rustls (ring) connector for both the WebSocket feed and the REST client, and
+//! the authenticated WebSocket upgrade.
+
+use std::time::Duration;
+
+use http::header::{AUTHORIZATION, RETRY_AFTER, USER_AGENT};
+use http::{HeaderMap, HeaderValue};
+use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tower_service::Service;
+use url::Url;
+use zd_auth::Secret;
+
+use crate::{Error, ErrorKind};
+
+/// The socket under a feed: TCP, TLS unless the URL is `ws://`, then WebSocket framing.
+pub(crate) type WsStream = WebSocketStream<TokioIo<MaybeHttpsStream<TokioIo<TcpStream>>>>;
+
+pub(crate) const USER_AGENT_VALUE: &str = concat!("zd-metrics/", env!("CARGO_PKG_VERSION"));
+
+pub(crate) fn connector() -> Result<HttpsConnector<HttpConnector>, Error> {
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+        .map_err(|e| Error::new(ErrorKind::Transport, "TLS setup").with_source(e))?
+        .https_or_http()
+        .enable_http1()
+        .build())
+}
+
+/// Buffers sized for small JSON frames: the defaults (128 KiB each way) would dominate the
+/// memory of a process that holds many feeds.
+pub(crate) fn ws_config(max_frame_bytes: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(64 * 1024)
+        .max_message_size(Some(max_frame_bytes))
+        .max_frame_size(Some(max_frame_bytes))
+}
+
+/// Opens the WebSocket with `Authorization` on the upgrade and maps refusals to typed errors.
+pub(crate) async fn open_ws(
+    connector: &HttpsConnector<HttpConnector>,
+    url: &Url,
+    authorization: &Secret,
+    max_frame_bytes: usize,
+    timeout: Duration,
+) -> Result<WsStream, Error> {
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| Error::new(ErrorKind::InvalidUrl, url.to_string()).with_source(e))?;
+    let mut auth = HeaderValue::from_str(authorization.expose_secret()).map_err(|e| {
+        Error::new(
+            ErrorKind::Credentials,
+            "authorization value is not a valid header",
+        )
+        .with_source(e)
+    })?;
+    auth.set_sensitive(true);
+    request.headers_mut().insert(AUTHORIZATION, auth);
+    request
+        .headers_mut()
+        .insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+
+    let mut tcp_url = url.clone();
+    let http_scheme = if url.scheme() == "wss" {
+        "https"
+    } else {
+        "http"
+    };
+    tcp_url
+        .set_scheme(http_scheme)
+        .map_err(|()| Error::new(ErrorKind::InvalidUrl, url.to_string()))?;
+    let uri: http::Uri = tcp_url
+        .as_str()
+        .parse()
+        .map_err(|e| Error::new(ErrorKind::InvalidUrl, url.to_string()).with_source(e))?;
+
+    let handshake = async {
+        let mut connector = connector.clone();
+        std::future::poll_fn(|cx| connector.poll_ready(cx))
+            .await
+            .map_err(|e| Error::new(ErrorKind::Transport, "connect").with_source(BoxedSource(e)))?;
+        let stream = connector
+            .call(uri)
+            .await
+            .map_err(|e| Error::new(ErrorKind::Transport, "connect").with_source(BoxedSource(e)))?;
+        tokio_tungstenite::client_async_with_config(
+            request,
+            TokioIo::new(stream),
+            Some(ws_config(max_frame_bytes)),
+        )
+        .await
+        .map(|(ws, _response)| ws)
+        .map_err(upgrade_error)
+    };
+    tokio::time::timeout(timeout, handshake)
+        .await
+        .map_err(|_| Error::new(ErrorKind::Timeout, format!("no upgrade within {timeout:?}")))?
+}
+
+fn upgrade_error(error: tokio_tungstenite::tungstenite::Error) -> Error {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    match error {
+        WsError::Http(response) => {
+            let status = response.status();
+            let body = response.body().as_deref().unwrap_or_default();
+            status_error(
+                status.as_u16(),
+                response.headers(),
+                body,
+                "WebSocket upgrade",
+            )
+        }
+        other => Error::new(ErrorKind::Transport, "WebSocket upgrade").with_source(other),
+    }
+}
+
+/// Maps a refused HTTP exchange (upgrade or REST) to a typed error.
+pub(crate) fn status_error(status: u16, headers: &HeaderMap, body: &[u8], what: &str) -> Error {
+    let kind = match status {
+        401 => ErrorKind::Unauthorized,
+        429 => ErrorKind::RateLimited,
+        _ => ErrorKind::HttpStatus,
+    };
+    Error::new(kind, what.to_owned())
+        .with_status(status)
+        .with_body(body)
+        .with_retry_after(retry_after(headers))
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// Adapts a boxed error to a sized `std::error::Error` so it can be a source.
+#[derive(Debug)]
+pub(crate) struct BoxedSource(pub(crate) Box<dyn std::error::Error + Send + Sync>);
+
+impl std::fmt::Display for BoxedSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for BoxedSource {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}

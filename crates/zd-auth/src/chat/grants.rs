@@ -73,3 +73,15 @@ impl TokenSource for ClientCredentialsGrant {
         })
     }
 }
+
+impl fmt::Display for RefreshGrant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RefreshGrant({}, [REDACTED])", self.client.client_id())
+    }
+}
+
+impl fmt::Display for ClientCredentialsGrant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ClientCredentialsGrant({})", self.client.client_id())
+    }
+}

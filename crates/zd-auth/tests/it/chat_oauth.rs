@@ -1,0 +1,300 @@
+//! Chat OAuth2 against a loopback token endpoint.
+
+use std::time::Duration;
+
+use zd_auth::chat::{ChatScope, OAuthClient, ResponseType};
+use zd_auth::{Credentials, ErrorKind, HttpConfig, OAuthErrorCode, Secret};
+
+use crate::server::{Reply, TestServer, raw_once, silent};
+
+const TOKEN: &str = r#"{"access_token":"acc-1","refresh_token":"ref-1","token_type":"Bearer","scope":"read write chat","expires_in":3600}"#;
+
+fn client(url: &str) -> OAuthClient {
+    OAuthClient::new("client-id")
+        .unwrap()
+        .with_secret("client-secret-value")
+        .unwrap()
+        .with_base_url(url)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_grant_posts_a_form_to_oauth2_token() {
+    let server = TestServer::fixed(|| Reply::json(200, TOKEN)).await;
+    let client = client(&server.url());
+    let scopes = [ChatScope::Read, ChatScope::Write, ChatScope::Chat];
+
+    let token = client
+        .exchange_code("the-code", "https://example.org/cb")
+        .await
+        .unwrap();
+    assert_eq!(token.access_token().expose_secret(), "acc-1");
+    assert_eq!(token.refresh_token().unwrap().expose_secret(), "ref-1");
+    assert_eq!(token.scopes(), &scopes);
+    assert_eq!(token.expires_in(), Some(Duration::from_secs(3600)));
+
+    client
+        .password("agent@example.org", &Secret::new("pw value"), &scopes)
+        .await
+        .unwrap();
+    client.client_credentials(&scopes).await.unwrap();
+    client.refresh(&Secret::new("ref-0")).await.unwrap();
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), 4);
+    for r in &requests {
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.path, "/oauth2/token");
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/x-www-form-urlencoded")
+        );
+        assert!(r.header("authorization").is_none());
+    }
+    let bodies: Vec<&str> = requests.iter().map(|r| r.body.as_str()).collect();
+    insta::assert_debug_snapshot!("chat_token_request_bodies", bodies);
+}
+
+#[tokio::test]
+async fn authorize_url_has_every_parameter() {
+    let client = client("http://127.0.0.1:9");
+    let url = client
+        .authorize_url(ResponseType::Token)
+        .redirect_uri("https://example.org/cb?x=1")
+        .scopes([ChatScope::Read, ChatScope::Chat])
+        .state("s+1 2")
+        .subdomain("acme")
+        .build()
+        .unwrap();
+    insta::assert_snapshot!("chat_authorize_url", url.as_str());
+}
+
+#[tokio::test]
+async fn oauth_error_bodies_are_typed() {
+    let server = TestServer::fixed(|| {
+        Reply::json(
+            400,
+            r#"{"error":"invalid_grant","error_description":"code expired"}"#,
+        )
+    })
+    .await;
+    let err = client(&server.url())
+        .exchange_code("old", "https://x/cb")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::OAuth);
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(400));
+    let oauth = err.oauth().unwrap();
+    assert_eq!(oauth.code, OAuthErrorCode::InvalidGrant);
+    assert_eq!(oauth.description.as_deref(), Some("code expired"));
+    assert!(!err.is_retryable());
+    assert_eq!(
+        err.to_string(),
+        "OAuth error (HTTP 400): invalid_grant (code expired): POST /oauth2/token (authorization_code)"
+    );
+
+    let server = TestServer::fixed(|| Reply::json(401, r#"{"error":"invalid_client"}"#)).await;
+    let err = client(&server.url())
+        .client_credentials(&[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.oauth().unwrap().code, OAuthErrorCode::InvalidClient);
+}
+
+#[tokio::test]
+async fn http_errors_keep_status_and_a_bounded_excerpt() {
+    let server = TestServer::fixed(|| {
+        Reply::text(503, format!("<html>{}</html>", "x".repeat(5000))).header("retry-after", "7")
+    })
+    .await;
+    let err = client(&server.url())
+        .refresh(&Secret::new("r"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::HttpStatus);
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(503));
+    assert!(err.is_retryable());
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
+    let excerpt = err.body_excerpt().unwrap();
+    assert!(excerpt.starts_with("<html>xxx"));
+    assert_eq!(excerpt.len(), zd_auth::BODY_EXCERPT_LIMIT);
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_decode_errors_without_the_body() {
+    let server =
+        TestServer::fixed(|| Reply::json(200, r#"{"access_token":12,"token_type":"Bearer"}"#))
+            .await;
+    let err = client(&server.url())
+        .refresh(&Secret::new("r"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode);
+    assert_eq!(err.json_path(), Some("access_token"));
+    assert!(err.body_excerpt().is_none());
+
+    let server = TestServer::fixed(|| Reply::json(200, r#"{"access_token":"partial-sec"#)).await;
+    let err = client(&server.url())
+        .refresh(&Secret::new("r"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode);
+    assert!(!format!("{err:?} {err}").contains("partial-sec"));
+
+    let server = TestServer::fixed(|| Reply::json(200, r#"{"token_type":"Bearer"}"#)).await;
+    let err = client(&server.url())
+        .refresh(&Secret::new("r"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.kind(), err.json_path()),
+        (ErrorKind::Decode, Some("access_token"))
+    );
+
+    let server = TestServer::fixed(|| Reply::json(200, "not json")).await;
+    let err = client(&server.url())
+        .refresh(&Secret::new("r"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode);
+}
+
+#[tokio::test]
+async fn truncated_transfer_is_a_transport_error() {
+    let addr = raw_once(
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n{\"access_token\":\"ab",
+    )
+    .await;
+    let err = client(&format!("http://{addr}"))
+        .refresh(&Secret::new("r"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transport);
+    assert!(std::error::Error::source(&err).is_some());
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused() {
+    let server = TestServer::fixed(|| Reply::json(200, format!("\"{}\"", "a".repeat(4096)))).await;
+    let client = client(&server.url())
+        .with_http_config(HttpConfig {
+            max_body: 1024,
+            ..HttpConfig::default()
+        })
+        .unwrap();
+    let err = client.refresh(&Secret::new("r")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BodyTooLarge);
+}
+
+#[tokio::test]
+async fn a_silent_server_times_out() {
+    let addr = silent().await;
+    let client = client(&format!("http://{addr}"))
+        .with_http_config(HttpConfig {
+            timeout: Duration::from_millis(200),
+            ..HttpConfig::default()
+        })
+        .unwrap();
+    let err = client.refresh(&Secret::new("r")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert!(err.is_retryable());
+}
+
+#[tokio::test]
+async fn refused_connection_is_a_transport_error() {
+    // Bind then drop, so the port is (almost certainly) closed.
+    let addr = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let err = client(&format!("http://{addr}"))
+        .refresh(&Secret::new("r"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transport);
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_before_any_request() {
+    assert_eq!(
+        OAuthClient::new("").unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    let public = OAuthClient::new("id").unwrap();
+    assert_eq!(
+        public.clone().with_secret("").unwrap_err().kind(),
+        ErrorKind::EmptySecret
+    );
+    assert_eq!(
+        public
+            .clone()
+            .with_base_url("http://www.zopim.com")
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidInput
+    );
+    let err = public.client_credentials(&[]).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::EmptySecret);
+    let err = public.refresh(&Secret::new("")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::EmptySecret);
+    let err = public
+        .password("a", &Secret::new(""), &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::EmptySecret);
+}
+
+#[tokio::test]
+async fn refreshing_credentials_rotate_the_refresh_token() {
+    // expires_in 0: every authorization() must refresh, so each request shows which refresh
+    // token was used.
+    let server = TestServer::start(|r| async move {
+        let next = if r.body.contains("refresh_token=ref-1") { "ref-2" } else { "ref-3" };
+        Reply::json(
+            200,
+            format!(r#"{{"access_token":"acc-{next}","refresh_token":"{next}","token_type":"Bearer","expires_in":0}}"#),
+        )
+    })
+    .await;
+    let client = client(&server.url());
+    let first = zd_auth::chat::ChatToken::from_implicit_fragment(
+        "access_token=acc-0&refresh_token=ref-1&expires_in=0",
+    )
+    .unwrap();
+    let creds = client.into_refreshing(&first).unwrap();
+    assert_eq!(
+        creds.authorization().await.unwrap().expose_secret(),
+        "Bearer acc-ref-2"
+    );
+    assert_eq!(
+        creds.authorization().await.unwrap().expose_secret(),
+        "Bearer acc-ref-3"
+    );
+    let bodies: Vec<String> = server.requests().into_iter().map(|r| r.body).collect();
+    assert!(
+        bodies[0].contains("grant_type=refresh_token") && bodies[0].contains("refresh_token=ref-1")
+    );
+    assert!(bodies[1].contains("refresh_token=ref-2"));
+}
+
+#[tokio::test]
+async fn long_lived_tokens_are_not_refreshed() {
+    let server = TestServer::fixed(|| Reply::json(200, TOKEN)).await;
+    let creds = client(&server.url()).into_client_credentials(vec![ChatScope::Read]);
+    for _ in 0..5 {
+        assert_eq!(
+            creds.authorization().await.unwrap().expose_secret(),
+            "Bearer acc-1"
+        );
+    }
+    assert_eq!(server.count(), 1);
+    creds.invalidate();
+    creds.authorization().await.unwrap();
+    assert_eq!(server.count(), 2);
+    assert!(
+        server.requests()[0]
+            .body
+            .contains("grant_type=client_credentials")
+    );
+}

@@ -38,7 +38,7 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    fn build(&self) -> ExponentialBackoff {
+    pub(crate) fn build(&self) -> ExponentialBackoff {
         let mut b = ExponentialBuilder::default()
             .with_min_delay(self.min_delay)
             .with_max_delay(self.max_delay)
@@ -49,6 +49,15 @@ impl Backoff {
             None => b.without_max_times(),
         };
         b.build()
+    }
+
+    /// The same backoff without a retry cap.
+    pub(crate) fn build_unbounded(&self) -> ExponentialBackoff {
+        Backoff {
+            max_retries: None,
+            ..*self
+        }
+        .build()
     }
 }
 

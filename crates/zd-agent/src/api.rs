@@ -1,0 +1,512 @@
+//! The typed operations as methods of [`AgentSession`].
+
+use std::collections::VecDeque;
+
+use cynic::{MutationBuilder, QueryBuilder, SubscriptionBuilder};
+use futures_core::Stream;
+
+use crate::driver::Replay;
+use crate::error::{Error, ErrorKind};
+use crate::ops::*;
+use crate::session::{AgentSession, decode_data};
+use crate::structured::{
+    ButtonTemplate, ListTemplate, PanelCarousel, PanelTemplate, QuickReplies, validate_tags,
+};
+use crate::subscription::Subscription;
+
+/// Page size of the pagination streams.
+const PAGE_SIZE: i32 = 50;
+
+/// A message to send; [`SendMessageBuilder::msg_id`] makes resending it safe (one is generated
+/// when none is given).
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct OutgoingMessage {
+    channel_id: cynic::Id,
+    msg: String,
+    msg_id: Option<String>,
+    backoff: Option<bool>,
+    options: Option<Vec<String>>,
+}
+
+/// Alias kept for readability at call sites.
+pub type SendMessageBuilder = OutgoingMessage;
+
+impl OutgoingMessage {
+    /// `msg` to `channel_id`.
+    pub fn new(channel_id: impl Into<cynic::Id>, msg: impl Into<String>) -> Self {
+        Self {
+            channel_id: channel_id.into(),
+            msg: msg.into(),
+            msg_id: None,
+            backoff: None,
+            options: None,
+        }
+    }
+
+    /// The custom message id; a repeated id creates one message.
+    pub fn msg_id(mut self, id: impl Into<String>) -> Self {
+        self.msg_id = Some(id.into());
+        self
+    }
+
+    /// Do not send if another agent serves the channel.
+    pub fn backoff(mut self, backoff: bool) -> Self {
+        self.backoff = Some(backoff);
+        self
+    }
+
+    /// Options the visitor may pick from.
+    pub fn options(mut self, options: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.options = Some(options.into_iter().map(Into::into).collect());
+        self
+    }
+}
+
+fn succeeded(success: Option<bool>) -> Result<(), Error> {
+    if success == Some(false) {
+        return Err(Error::new(ErrorKind::Service(vec![
+            crate::error::ServiceError {
+                name: None,
+                message: "the service answered success: false".into(),
+                uuid: None,
+            },
+        ])));
+    }
+    Ok(())
+}
+
+fn paginate<T, F, Fut>(fetch: F) -> impl Stream<Item = Result<T, Error>> + Send
+where
+    T: Send + 'static,
+    F: Fn(Option<String>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), Error>> + Send,
+{
+    struct State<T, F> {
+        fetch: F,
+        buffer: VecDeque<T>,
+        cursor: Option<String>,
+        done: bool,
+    }
+    let state = State {
+        fetch,
+        buffer: VecDeque::new(),
+        cursor: None,
+        done: false,
+    };
+    futures_util::stream::unfold(state, |mut st| async move {
+        loop {
+            if let Some(item) = st.buffer.pop_front() {
+                return Some((Ok(item), st));
+            }
+            if st.done {
+                return None;
+            }
+            match (st.fetch)(st.cursor.take()).await {
+                Ok((items, next)) => {
+                    st.done = next.is_none() || items.is_empty();
+                    st.cursor = next;
+                    st.buffer.extend(items);
+                }
+                Err(e) => {
+                    st.done = true;
+                    return Some((Err(e), st));
+                }
+            }
+        }
+    })
+}
+
+impl AgentSession {
+    /// Every agent, page by page (Relay pagination), as a stream.
+    pub fn agents(&self) -> impl Stream<Item = Result<Agent, Error>> + Send + 'static {
+        let session = self.clone();
+        paginate(move |after| {
+            let session = session.clone();
+            async move {
+                let op = AgentsQuery::build(PageVariables {
+                    first: Some(PAGE_SIZE),
+                    after,
+                });
+                let page = session.run_with(op, Replay::Resend, None).await?;
+                Ok(page
+                    .agents
+                    .map(AgentConnection::into_page)
+                    .unwrap_or_default())
+            }
+        })
+    }
+
+    /// Every department, as a stream.
+    pub fn departments(&self) -> impl Stream<Item = Result<Department, Error>> + Send + 'static {
+        let session = self.clone();
+        paginate(move |after| {
+            let session = session.clone();
+            async move {
+                let op = DepartmentsQuery::build(PageVariables {
+                    first: Some(PAGE_SIZE),
+                    after,
+                });
+                let page = session.run_with(op, Replay::Resend, None).await?;
+                Ok(page
+                    .departments
+                    .map(DepartmentConnection::into_page)
+                    .unwrap_or_default())
+            }
+        })
+    }
+
+    /// Every channel this agent sees, as a stream.
+    pub fn channels(&self) -> impl Stream<Item = Result<Channel, Error>> + Send + 'static {
+        let session = self.clone();
+        paginate(move |after| {
+            let session = session.clone();
+            async move {
+                let op = ChannelsQuery::build(PageVariables {
+                    first: Some(PAGE_SIZE),
+                    after,
+                });
+                let page = session.run_with(op, Replay::Resend, None).await?;
+                Ok(page
+                    .channels
+                    .map(ChannelConnection::into_page)
+                    .unwrap_or_default())
+            }
+        })
+    }
+
+    /// Sends a text message; returns the msg_id used (generated when none was given), which
+    /// makes retries after a reconnect create no duplicate.
+    ///
+    /// # Errors
+    /// As [`AgentSession::run`].
+    #[tracing::instrument(skip_all, fields(channel_id = %message.channel_id.inner()))]
+    pub async fn send_message(&self, message: OutgoingMessage) -> Result<String, Error> {
+        let msg_id = message
+            .msg_id
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let op = SendMessage::build(SendMessageVariables {
+            backoff: message.backoff,
+            channel_id: message.channel_id,
+            msg: message.msg,
+            msg_id: Some(msg_id.clone()),
+            options: message.options,
+        });
+        let answer = self.run_with(op, Replay::Resend, None).await?;
+        succeeded(answer.send_message.success)?;
+        Ok(msg_id)
+    }
+
+    /// Sends `msg` to `channel_id` (shorthand for [`AgentSession::send_message`]).
+    ///
+    /// # Errors
+    /// As [`AgentSession::run`].
+    pub async fn say(
+        &self,
+        channel_id: impl Into<cynic::Id>,
+        msg: impl Into<String>,
+    ) -> Result<String, Error> {
+        self.send_message(OutgoingMessage::new(channel_id, msg))
+            .await
+    }
+
+    /// Sets this agent's status; it is restored after a session restart.
+    ///
+    /// # Errors
+    /// As [`AgentSession::run`].
+    pub async fn update_agent_status(&self, status: AgentStatus) -> Result<Option<Agent>, Error> {
+        let op = UpdateAgentStatus::build(UpdateAgentStatusVariables { status });
+        Ok(self
+            .run_with(op, Replay::Resend, Some(status))
+            .await?
+            .update_agent_status
+            .node)
+    }
+
+    /// Moves a channel to a department.
+    ///
+    /// # Errors
+    /// As [`AgentSession::run`].
+    #[tracing::instrument(skip_all, fields(channel_id = %channel_id.inner()))]
+    pub async fn transfer_to_department(
+        &self,
+        channel_id: cynic::Id,
+        department_id: cynic::Id,
+        leave: Option<bool>,
+    ) -> Result<(), Error> {
+        let op = TransferToDepartment::build(TransferToDepartmentVariables {
+            channel_id,
+            department_id,
+            leave,
+        });
+        succeeded(
+            self.run_with(op, Replay::Fail, None)
+                .await?
+                .transfer_to_department
+                .success,
+        )
+    }
+
+    /// Invites another agent into a channel.
+    ///
+    /// # Errors
+    /// As [`AgentSession::run`].
+    #[tracing::instrument(skip_all, fields(channel_id = %channel_id.inner()))]
+    pub async fn invite_agent(
+        &self,
+        channel_id: cynic::Id,
+        agent_id: cynic::Id,
+        leave: Option<bool>,
+    ) -> Result<(), Error> {
+        let op = InviteAgent::build(InviteAgentVariables {
+            agent_id,
+            channel_id,
+            leave,
+        });
+        succeeded(
+            self.run_with(op, Replay::Fail, None)
+                .await?
+                .invite_agent
+                .success,
+        )
+    }
+
+    /// Tags a visitor channel (tags are checked locally first).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidTag`] before sending; otherwise as [`AgentSession::run`].
+    #[tracing::instrument(skip_all, fields(channel_id = %channel_id.inner()))]
+    pub async fn add_tags(&self, channel_id: cynic::Id, tags: Vec<String>) -> Result<(), Error> {
+        validate_tags(&tags)?;
+        let op = AddTags::build(AddTagsVariables { channel_id, tags });
+        succeeded(
+            self.run_with(op, Replay::Resend, None)
+                .await?
+                .add_tags
+                .success,
+        )
+    }
+
+    /// Leaves (or stops listening to) a channel.
+    ///
+    /// # Errors
+    /// As [`AgentSession::run`].
+    #[tracing::instrument(skip_all, fields(channel_id = %channel_id.inner()))]
+    pub async fn leave_channel(&self, channel_id: cynic::Id) -> Result<(), Error> {
+        let op = LeaveChannel::build(ChannelVariables { channel_id });
+        succeeded(
+            self.run_with(op, Replay::Resend, None)
+                .await?
+                .leave_channel
+                .success,
+        )
+    }
+
+    /// Listens to a visitor channel without joining it.
+    ///
+    /// # Errors
+    /// As [`AgentSession::run`].
+    #[tracing::instrument(skip_all, fields(channel_id = %channel_id.inner()))]
+    pub async fn listen_visitor_channel(&self, channel_id: cynic::Id) -> Result<(), Error> {
+        let op = ListenVisitorChannel::build(ChannelVariables { channel_id });
+        succeeded(
+            self.run_with(op, Replay::Resend, None)
+                .await?
+                .listen_visitor_channel
+                .success,
+        )
+    }
+
+    /// Shows or hides the typing indicator.
+    ///
+    /// # Errors
+    /// As [`AgentSession::run`].
+    #[tracing::instrument(skip_all, fields(channel_id = %channel_id.inner()))]
+    pub async fn set_typing(&self, channel_id: cynic::Id, typing: bool) -> Result<(), Error> {
+        let op = SetTypingIndicator::build(SetTypingIndicatorVariables {
+            backoff: None,
+            channel_id,
+            typing,
+        });
+        succeeded(
+            self.run_with(op, Replay::Resend, None)
+                .await?
+                .set_typing_indicator
+                .success,
+        )
+    }
+
+    /// Sends quick replies (limits checked first).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Limit`] before sending; otherwise as [`AgentSession::run`].
+    #[tracing::instrument(skip_all, fields(channel_id = %channel_id.inner()))]
+    pub async fn send_quick_replies(
+        &self,
+        channel_id: cynic::Id,
+        message: QuickReplies,
+    ) -> Result<(), Error> {
+        message.validate()?;
+        let op = SendQuickReplies::build(SendQuickRepliesVariables {
+            channel_id,
+            msg: message.msg,
+            quick_replies: message.replies,
+            fallback: message.fallback,
+        });
+        succeeded(
+            self.run_with(op, Replay::Fail, None)
+                .await?
+                .send_quick_replies
+                .success,
+        )
+    }
+
+    /// Sends a button template (limits checked first).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Limit`] before sending; otherwise as [`AgentSession::run`].
+    #[tracing::instrument(skip_all, fields(channel_id = %channel_id.inner()))]
+    pub async fn send_button_template(
+        &self,
+        channel_id: cynic::Id,
+        message: ButtonTemplate,
+    ) -> Result<(), Error> {
+        message.validate()?;
+        let op = SendButtonTemplate::build(SendButtonTemplateVariables {
+            channel_id,
+            msg: message.msg,
+            buttons: message.buttons,
+            fallback: message.fallback,
+        });
+        succeeded(
+            self.run_with(op, Replay::Fail, None)
+                .await?
+                .send_button_template
+                .success,
+        )
+    }
+
+    /// Sends a panel template (limits checked first).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Limit`] before sending; otherwise as [`AgentSession::run`].
+    #[tracing::instrument(skip_all, fields(channel_id = %channel_id.inner()))]
+    pub async fn send_panel_template(
+        &self,
+        channel_id: cynic::Id,
+        message: PanelTemplate,
+    ) -> Result<(), Error> {
+        message.validate()?;
+        let buttons = (!message.buttons.is_empty()).then_some(message.buttons);
+        let op = SendPanelTemplate::build(SendPanelTemplateVariables {
+            channel_id,
+            panel: message.panel,
+            buttons,
+            fallback: message.fallback,
+        });
+        succeeded(
+            self.run_with(op, Replay::Fail, None)
+                .await?
+                .send_panel_template
+                .success,
+        )
+    }
+
+    /// Sends a panel carousel (limits checked first).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Limit`] before sending; otherwise as [`AgentSession::run`].
+    #[tracing::instrument(skip_all, fields(channel_id = %channel_id.inner()))]
+    pub async fn send_panel_carousel(
+        &self,
+        channel_id: cynic::Id,
+        message: PanelCarousel,
+    ) -> Result<(), Error> {
+        message.validate()?;
+        let op = SendPanelTemplateCarousel::build(SendPanelTemplateCarouselVariables {
+            channel_id,
+            items: message.items,
+            fallback: message.fallback,
+        });
+        succeeded(
+            self.run_with(op, Replay::Fail, None)
+                .await?
+                .send_panel_template_carousel
+                .success,
+        )
+    }
+
+    /// Sends a list template (limits checked first).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Limit`] before sending; otherwise as [`AgentSession::run`].
+    #[tracing::instrument(skip_all, fields(channel_id = %channel_id.inner()))]
+    pub async fn send_list_template(
+        &self,
+        channel_id: cynic::Id,
+        message: ListTemplate,
+    ) -> Result<(), Error> {
+        message.validate()?;
+        let buttons = (!message.buttons.is_empty()).then_some(message.buttons);
+        let op = SendListTemplate::build(SendListTemplateVariables {
+            channel_id,
+            items: message.items,
+            buttons,
+            fallback: message.fallback,
+        });
+        succeeded(
+            self.run_with(op, Replay::Fail, None)
+                .await?
+                .send_list_template
+                .success,
+        )
+    }
+
+    /// Every chat message this agent can see, visitors' and agents' (its own included), each
+    /// once even across reconnects.
+    ///
+    /// # Errors
+    /// As [`AgentSession::subscribe`].
+    pub async fn messages(&self) -> Result<Subscription<Message>, Error> {
+        fn decode(text: &str) -> Result<Option<Message>, Error> {
+            Ok(decode_data::<MessageSubscription>(text)?
+                .and_then(|d| d.message)
+                .and_then(|m| m.node))
+        }
+        fn key(m: &Message) -> Option<&str> {
+            Some(m.id.inner())
+        }
+        let op = MessageSubscription::build(());
+        self.subscribe_with(op.query().to_owned(), op.variables(), decode, Some(key))
+            .await
+    }
+
+    /// Chat activity (members joining and leaving), optionally filtered.
+    ///
+    /// # Errors
+    /// As [`AgentSession::subscribe`].
+    pub async fn chat_activity(
+        &self,
+        types: Option<Vec<ChatActivityType>>,
+    ) -> Result<Subscription<ChatLog>, Error> {
+        fn decode(text: &str) -> Result<Option<ChatLog>, Error> {
+            Ok(decode_data::<ChatActivitySubscription>(text)?
+                .and_then(|d| d.chat_activity)
+                .and_then(|a| a.node))
+        }
+        fn key(log: &ChatLog) -> Option<&str> {
+            match log {
+                ChatLog::Message(m) => Some(m.id.inner()),
+                ChatLog::MemberJoinLog(l) => Some(l.id.inner()),
+                ChatLog::MemberLeaveLog(l) => Some(l.id.inner()),
+                _ => None,
+            }
+        }
+        let filter = types.map(|t| ChatActivityFilter {
+            chat_activity_types: Some(t),
+        });
+        let op = ChatActivitySubscription::build(ChatActivityVariables { filter });
+        self.subscribe_with(op.query().to_owned(), op.variables(), decode, Some(key))
+            .await
+    }
+}

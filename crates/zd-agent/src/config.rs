@@ -1,0 +1,101 @@
+//! Session settings.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use crate::rate_limit::{MAX_REQUESTS_PER_SECOND, StartLimits};
+use crate::retry::{Backoff, RetryPolicy};
+
+/// The production endpoint of `startAgentSession`.
+pub const DEFAULT_ENDPOINT: &str = "https://chat-api.zopim.com/graphql/request";
+
+/// What to do when the service ends the session because the agent logged in elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum OnConcurrentSession {
+    /// Close the session and report [`crate::ErrorKind::ConcurrentSession`]: two processes
+    /// fighting over one agent would only evict each other forever.
+    #[default]
+    Surface,
+    /// Start a new session anyway (inside the start limits).
+    Restart,
+}
+
+/// Settings of an [`AgentSession`](crate::AgentSession).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// Where `startAgentSession` is posted.
+    pub endpoint: url::Url,
+    /// Most requests per second, measured over any one-second window; `None` turns the limiter
+    /// off (only for servers without the limit, such as a benchmark emulator).
+    pub requests_per_second: Option<NonZeroU32>,
+    /// Limits of `startAgentSession`.
+    pub start_limits: StartLimits,
+    /// The longest a restart waits for the start limits before giving up.
+    pub max_start_wait: Duration,
+    /// Retry rules by error name.
+    pub retry: RetryPolicy,
+    /// Backoff between reconnects to the same URL; when exhausted a new session starts.
+    pub reconnect: Backoff,
+    /// Most failed restarts in a row before the session closes.
+    pub max_restarts: usize,
+    /// PING period.
+    pub keepalive_interval: Duration,
+    /// Silence (no PONG nor any frame) after which the socket counts as dead.
+    pub keepalive_deadline: Duration,
+    /// Longest wait for the answer to one request.
+    pub request_timeout: Duration,
+    /// Longest wait to open a socket or start a session.
+    pub connect_timeout: Duration,
+    /// Largest frame read.
+    pub max_frame_bytes: usize,
+    /// Live subscriptions allowed (the service allows 10).
+    pub max_subscriptions: usize,
+    /// Items buffered per subscription before the session waits for its reader.
+    pub subscription_buffer: usize,
+    /// How many recent item ids each subscription remembers to drop repeats.
+    pub dedup_window: usize,
+    /// Concurrent-session EOS policy.
+    pub on_concurrent_session: OnConcurrentSession,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            #[allow(clippy::expect_used)]
+            endpoint: url::Url::parse(DEFAULT_ENDPOINT).expect("constant URL parses"),
+            requests_per_second: NonZeroU32::new(MAX_REQUESTS_PER_SECOND),
+            start_limits: StartLimits::default(),
+            max_start_wait: Duration::from_secs(120),
+            retry: RetryPolicy::default(),
+            reconnect: Backoff {
+                min_delay: Duration::from_millis(50),
+                max_delay: Duration::from_secs(2),
+                factor: 2.0,
+                max_retries: Some(3),
+            },
+            max_restarts: 10,
+            keepalive_interval: Duration::from_secs(15),
+            keepalive_deadline: Duration::from_secs(40),
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            max_frame_bytes: 1024 * 1024,
+            max_subscriptions: 10,
+            subscription_buffer: 1024,
+            dedup_window: 4096,
+            on_concurrent_session: OnConcurrentSession::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, posting `startAgentSession` to `endpoint`.
+    #[must_use]
+    pub fn with_endpoint(endpoint: url::Url) -> Self {
+        Self {
+            endpoint,
+            ..Self::default()
+        }
+    }
+}

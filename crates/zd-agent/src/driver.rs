@@ -1,0 +1,941 @@
+//! The driver: the one task that owns the socket.
+//!
+//! Every request, subscription and PING goes out from here and every frame comes in here, so
+//! correlation, routing, keepalive and recovery need no locks. The handle talks to it over a
+//! bounded command channel.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::value::RawValue;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tracing::Instrument;
+use zd_wire::DecodeLimits;
+use zd_wire::chat::{
+    ErrorName, ErrorPayload, GraphQlRequest, Ping, Request, ServerFrame, StopSubscription,
+};
+
+use crate::config::OnConcurrentSession;
+use crate::error::{Error, ErrorKind, ServiceError, excerpt};
+use crate::ops::AgentStatus;
+use crate::rate_limit::RequestLimiter;
+use crate::retry::RetryClass;
+use crate::session::Shared;
+use crate::state::{LifecycleEvent, SessionState, SubscriptionFacts};
+use crate::subscription::SubEvent;
+use crate::transport::{Socket, Started};
+
+/// How a request may be repeated after its socket died.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Replay {
+    /// Safe to send again (queries, `sendMessage` with its msg_id, status and tag updates).
+    Resend,
+    /// Fail it with a retryable error instead.
+    Fail,
+}
+
+/// A GraphQL request ready to send.
+#[derive(Debug, Clone)]
+pub(crate) struct Payload {
+    pub(crate) query: Arc<str>,
+    pub(crate) variables: Option<Arc<RawValue>>,
+}
+
+/// The answer to a request: the raw `data`.
+pub(crate) type Answer = Result<Option<Box<RawValue>>, Error>;
+
+/// What the handle asks of the driver.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Request {
+        payload: Payload,
+        replay: Replay,
+        status: Option<AgentStatus>,
+        reply: oneshot::Sender<Answer>,
+    },
+    Subscribe {
+        payload: Payload,
+        tx: mpsc::Sender<SubEvent>,
+        reply: oneshot::Sender<Result<u64, Error>>,
+    },
+    /// The next EOS is the one `stopAgentSession` asked for: close instead of restarting.
+    Stopping,
+    /// Close the socket and end.
+    Shutdown,
+}
+
+#[derive(Debug)]
+enum Pending {
+    Request {
+        payload: Payload,
+        replay: Replay,
+        status: Option<AgentStatus>,
+        reply: oneshot::Sender<Answer>,
+        resends: usize,
+        sent: bool,
+    },
+    SubStart {
+        key: u64,
+    },
+    SubStop {
+        server_id: String,
+    },
+    StatusRestore,
+}
+
+#[derive(Debug)]
+struct Sub {
+    payload: Payload,
+    tx: mpsc::Sender<SubEvent>,
+    server_id: Option<String>,
+    /// Server ids of an earlier socket of the same session, stopped once the new one is acked.
+    stale_ids: Vec<String>,
+    ack: Option<oneshot::Sender<Result<u64, Error>>>,
+    start_tries: usize,
+    first_try: Instant,
+    backoff: Option<backon::ExponentialBackoff>,
+}
+
+/// Why the socket is gone.
+#[derive(Debug, Clone)]
+struct Cause {
+    text: String,
+    restart: bool,
+    fatal: Option<ErrorKind>,
+}
+
+impl Cause {
+    fn lost(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            restart: false,
+            fatal: None,
+        }
+    }
+}
+
+/// The future that runs a session: spawn it (`tokio::spawn(driver)`), or await it next to your
+/// own work. It ends when the session closes or every handle is dropped.
+#[must_use = "the session does nothing unless its driver runs"]
+pub struct Driver {
+    inner: Box<DriverInner>,
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver").finish_non_exhaustive()
+    }
+}
+
+impl IntoFuture for Driver {
+    type Output = ();
+    type IntoFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let span = tracing::info_span!(
+            "zd_agent.session",
+            session_id = %self.inner.started.session_id,
+        );
+        Box::pin(self.inner.run().instrument(span))
+    }
+}
+
+pub(crate) struct DriverInner {
+    shared: Arc<Shared>,
+    cmd_rx: mpsc::Receiver<Command>,
+    drop_rx: mpsc::UnboundedReceiver<u64>,
+    socket: Option<Socket>,
+    started: Started,
+    limiter: Option<RequestLimiter>,
+    limits: DecodeLimits,
+    next_id: u64,
+    next_key: u64,
+    pending: HashMap<u64, Pending>,
+    subs: BTreeMap<u64, Sub>,
+    routes: HashMap<String, u64>,
+    outbox: VecDeque<u64>,
+    /// Subscription starts waiting for their retry time.
+    timers: Vec<(Instant, u64)>,
+    agent_status: Option<AgentStatus>,
+    stopping: bool,
+    last_rx: Instant,
+    ping_seq: u64,
+}
+
+impl std::fmt::Debug for DriverInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DriverInner").finish_non_exhaustive()
+    }
+}
+
+impl Driver {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        cmd_rx: mpsc::Receiver<Command>,
+        drop_rx: mpsc::UnboundedReceiver<u64>,
+        socket: Socket,
+        started: Started,
+    ) -> Self {
+        let limiter = shared.config.requests_per_second.map(RequestLimiter::new);
+        let limits = DecodeLimits::new().with_max_frame_bytes(shared.config.max_frame_bytes);
+        Self {
+            inner: Box::new(DriverInner {
+                shared,
+                cmd_rx,
+                drop_rx,
+                socket: Some(socket),
+                started,
+                limiter,
+                limits,
+                next_id: 1,
+                next_key: 1,
+                pending: HashMap::new(),
+                subs: BTreeMap::new(),
+                routes: HashMap::new(),
+                outbox: VecDeque::new(),
+                timers: Vec::new(),
+                agent_status: None,
+                stopping: false,
+                last_rx: Instant::now(),
+                ping_seq: 0,
+            }),
+        }
+    }
+}
+
+enum Step {
+    Frame(Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>),
+    Command(Option<Command>),
+    Dropped(Option<u64>),
+    SendReady,
+    Tick,
+    Timer,
+}
+
+impl DriverInner {
+    async fn run(mut self) {
+        self.set_state(SessionState::Active);
+        self.emit(LifecycleEvent::Connected {
+            session_id: self.started.session_id.clone(),
+        });
+        self.publish_facts();
+        let mut keepalive = tokio::time::interval(self.shared.config.keepalive_interval);
+        keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        keepalive.reset();
+        loop {
+            if self.socket.is_none() {
+                let cause = Cause::lost("socket closed");
+                if let Err(e) = self.recover(cause).await {
+                    self.close(&e);
+                    return;
+                }
+                keepalive.reset();
+            }
+            let step = {
+                let Some(socket) = self.socket.as_mut() else {
+                    continue;
+                };
+                let next_timer = self.timers.iter().map(|(t, _)| *t).min();
+                let can_send = !self.outbox.is_empty();
+                let limiter = self.limiter.as_ref();
+                tokio::select! {
+                    biased;
+                    frame = socket.next() => Step::Frame(frame),
+                    cmd = self.cmd_rx.recv() => Step::Command(cmd),
+                    key = self.drop_rx.recv() => Step::Dropped(key),
+                    () = async { if let Some(l) = limiter { l.acquire().await } }, if can_send => Step::SendReady,
+                    _ = keepalive.tick() => Step::Tick,
+                    () = tokio::time::sleep_until(next_timer.unwrap_or_else(Instant::now)), if next_timer.is_some() => Step::Timer,
+                }
+            };
+            let outcome = match step {
+                Step::Frame(Some(Ok(msg))) => self.on_message(msg).await,
+                Step::Frame(Some(Err(e))) => Err(Cause::lost(format!("socket error: {e}"))),
+                Step::Frame(None) => Err(Cause::lost("socket closed")),
+                Step::Command(Some(cmd)) => {
+                    self.on_command(cmd).await;
+                    if self.stopping && self.socket.is_none() {
+                        self.close(&Error::closed("stopped"));
+                        return;
+                    }
+                    Ok(())
+                }
+                Step::Command(None) => {
+                    // Every handle is gone: nobody can use the session any more.
+                    self.shutdown_socket().await;
+                    self.close(&Error::closed("every handle was dropped"));
+                    return;
+                }
+                Step::Dropped(Some(key)) => {
+                    self.unsubscribe(key);
+                    Ok(())
+                }
+                Step::Dropped(None) => Ok(()),
+                Step::SendReady => self.send_next().await,
+                Step::Tick => self.on_tick().await,
+                Step::Timer => {
+                    self.fire_timers();
+                    Ok(())
+                }
+            };
+            match outcome {
+                Ok(()) => {}
+                Err(cause) if self.stopping => {
+                    tracing::debug!(cause = %cause.text, "session stopped");
+                    self.socket = None;
+                    self.close(&Error::closed("stopped"));
+                    return;
+                }
+                Err(cause) => {
+                    self.socket = None;
+                    if let Err(e) = self.recover(cause).await {
+                        self.close(&e);
+                        return;
+                    }
+                    keepalive.reset();
+                }
+            }
+        }
+    }
+
+    fn set_state(&self, state: SessionState) {
+        self.shared.state.send_replace(state);
+    }
+
+    fn emit(&self, event: LifecycleEvent) {
+        tracing::info!(?event, "lifecycle");
+        // No receiver is fine: lifecycle events are for whoever listens.
+        let _ = self.shared.lifecycle.send(event);
+    }
+
+    fn publish_facts(&self) {
+        let mut facts = self.shared.lock_facts();
+        facts.websocket_url = Some(self.started.websocket_url.clone());
+        facts.session_id = Some(self.started.session_id.clone());
+        facts.client_id = Some(self.started.client_id.clone());
+        facts.agent_status = self.agent_status;
+        facts.subscriptions = self
+            .subs
+            .iter()
+            .map(|(key, s)| SubscriptionFacts {
+                key: *key,
+                query: s.payload.query.to_string(),
+                variables: s.payload.variables.as_ref().map(|v| v.get().to_owned()),
+                server_id: s.server_id.clone(),
+            })
+            .collect();
+    }
+
+    fn new_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn queue(&mut self, pending: Pending) -> u64 {
+        let id = self.new_id();
+        self.pending.insert(id, pending);
+        self.outbox.push_back(id);
+        id
+    }
+
+    async fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Request {
+                payload,
+                replay,
+                status,
+                reply,
+            } => {
+                self.queue(Pending::Request {
+                    payload,
+                    replay,
+                    status,
+                    reply,
+                    resends: 0,
+                    sent: false,
+                });
+            }
+            Command::Subscribe { payload, tx, reply } => {
+                if self.subs.len() >= self.shared.config.max_subscriptions {
+                    let _ = reply.send(Err(Error::new(ErrorKind::TooManySubscriptions)));
+                    return;
+                }
+                let key = self.next_key;
+                self.next_key += 1;
+                self.subs.insert(
+                    key,
+                    Sub {
+                        payload,
+                        tx,
+                        server_id: None,
+                        stale_ids: Vec::new(),
+                        ack: Some(reply),
+                        start_tries: 1,
+                        first_try: Instant::now(),
+                        backoff: None,
+                    },
+                );
+                self.queue(Pending::SubStart { key });
+            }
+            Command::Stopping => self.stopping = true,
+            Command::Shutdown => {
+                self.stopping = true;
+                self.shutdown_socket().await;
+            }
+        }
+    }
+
+    async fn shutdown_socket(&mut self) {
+        if let Some(mut socket) = self.socket.take() {
+            let _ = socket.close(None).await;
+        }
+    }
+
+    fn unsubscribe(&mut self, key: u64) {
+        let Some(sub) = self.subs.remove(&key) else {
+            return;
+        };
+        let ids = sub.server_id.into_iter().chain(sub.stale_ids);
+        for id in ids {
+            self.routes.remove(&id);
+            self.queue_stop(id);
+        }
+        self.publish_facts();
+    }
+
+    fn queue_stop(&mut self, server_id: String) {
+        self.queue(Pending::SubStop { server_id });
+    }
+
+    async fn send_next(&mut self) -> Result<(), Cause> {
+        let Some(id) = self.outbox.pop_front() else {
+            return Ok(());
+        };
+        let text = match self.pending.get_mut(&id) {
+            None => return Ok(()),
+            Some(Pending::Request { reply, .. }) if reply.is_closed() => {
+                // The caller gave up before it was sent; sending it now would surprise them.
+                self.pending.remove(&id);
+                return Ok(());
+            }
+            Some(Pending::Request { payload, sent, .. }) => {
+                *sent = true;
+                encode_request(id, payload)
+            }
+            Some(Pending::SubStart { key }) => match self.subs.get(key) {
+                Some(sub) => encode_request(id, &sub.payload),
+                None => {
+                    self.pending.remove(&id);
+                    return Ok(());
+                }
+            },
+            Some(Pending::SubStop { server_id }) => StopSubscription::new(id, server_id.as_str())
+                .encode()
+                .map_err(|e| e.to_string()),
+            Some(Pending::StatusRestore) => match self.agent_status {
+                Some(status) => encode_request(id, &crate::session::status_payload(status)),
+                None => {
+                    self.pending.remove(&id);
+                    return Ok(());
+                }
+            },
+        };
+        let text = match text {
+            Ok(text) => text,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not encode a request");
+                if let Some(Pending::Request { reply, .. }) = self.pending.remove(&id) {
+                    let _ = reply.send(Err(Error::new(ErrorKind::Decode)));
+                }
+                return Ok(());
+            }
+        };
+        self.write(text).await
+    }
+
+    async fn write(&mut self, text: String) -> Result<(), Cause> {
+        let Some(socket) = self.socket.as_mut() else {
+            return Err(Cause::lost("no socket"));
+        };
+        socket
+            .send(WsMessage::text(text))
+            .await
+            .map_err(|e| Cause::lost(format!("write failed: {e}")))
+    }
+
+    async fn on_message(&mut self, msg: WsMessage) -> Result<(), Cause> {
+        self.last_rx = Instant::now();
+        match msg {
+            WsMessage::Text(text) => self.on_text(text.as_str()).await,
+            WsMessage::Close(frame) => {
+                let code = frame.map(|f| u16::from(f.code));
+                Err(Cause::lost(format!("closed by the server (code {code:?})")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn on_text(&mut self, text: &str) -> Result<(), Cause> {
+        let frame = match ServerFrame::decode_with(text, &self.limits) {
+            Ok(frame) => frame,
+            Err(e) => {
+                // Frames may hold visitor data: log the error kind, not the text.
+                tracing::warn!(error = %e, "undecodable frame ignored");
+                return Ok(());
+            }
+        };
+        match frame {
+            ServerFrame::Data(data) => {
+                self.route(
+                    &data.subscription_id,
+                    SubEvent::Data(data.payload.to_owned()),
+                )
+                .await;
+            }
+            ServerFrame::DataError(err) => {
+                let e = payload_error(err.error_code, &err.payload);
+                self.route(&err.subscription_id, SubEvent::Error(e)).await;
+            }
+            ServerFrame::SubscriptionAck(ack) => {
+                let Some(id) = ack.id.as_u64() else {
+                    return Ok(());
+                };
+                match self.pending.remove(&id) {
+                    Some(Pending::SubStart { key }) => {
+                        self.on_ack(key, ack.subscription_id.into_owned())
+                    }
+                    Some(Pending::Request { reply, .. }) => {
+                        let raw = serde_json::json!({ "subscription_id": ack.subscription_id });
+                        let raw = serde_json::value::to_raw_value(&raw).ok();
+                        let _ = reply.send(Ok(raw));
+                    }
+                    Some(other) => tracing::debug!(?other, "unexpected subscription ack"),
+                    None => {}
+                }
+            }
+            ServerFrame::Response(resp) => {
+                let Some(id) = resp.id.as_u64() else {
+                    return Ok(());
+                };
+                let Some(pending) = self.pending.remove(&id) else {
+                    return Ok(());
+                };
+                let errors = resp.payload.errors.as_ref().filter(|e| !e.is_empty());
+                let outcome = match errors {
+                    Some(errors) => Err(Error::new(ErrorKind::Service(
+                        errors.iter().map(ServiceError::from_wire).collect(),
+                    ))),
+                    None => Ok(resp.payload.data.map(|d| d.to_owned())),
+                };
+                self.on_answer(id, pending, outcome);
+            }
+            ServerFrame::Error(err) => {
+                let e = payload_error(err.error_code, &err.payload);
+                match err.id.as_ref().and_then(|id| id.as_u64()) {
+                    Some(id) => {
+                        if let Some(pending) = self.pending.remove(&id) {
+                            self.on_answer(id, pending, Err(e));
+                        }
+                    }
+                    None => tracing::warn!(error = %e, "error frame without a request id"),
+                }
+            }
+            ServerFrame::Eos(eos) => {
+                let reason = eos.reason.as_deref().unwrap_or("").to_owned();
+                let concurrent = eos.is_concurrent_session_limit();
+                tracing::info!(reason = %reason, "end of service");
+                let fatal = (concurrent
+                    && self.shared.config.on_concurrent_session == OnConcurrentSession::Surface)
+                    .then_some(ErrorKind::ConcurrentSession);
+                return Err(Cause {
+                    text: format!("EOS: {reason}"),
+                    restart: true,
+                    fatal,
+                });
+            }
+            ServerFrame::Pong(_) => {}
+            _ => tracing::debug!(kind = frame.kind(), "ignored frame"),
+        }
+        Ok(())
+    }
+
+    async fn route(&mut self, subscription_id: &str, event: SubEvent) {
+        let Some(key) = self.routes.get(subscription_id).copied() else {
+            tracing::debug!("DATA for an unknown subscription dropped");
+            return;
+        };
+        let Some(sub) = self.subs.get(&key) else {
+            return;
+        };
+        match sub.tx.try_send(event) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(event)) => {
+                // The reader is behind: wait for it rather than lose an item.
+                let tx = sub.tx.clone();
+                let _ = tx.send(event).await;
+            }
+            // The Subscription was dropped; its stop is already queued.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    fn on_ack(&mut self, key: u64, server_id: String) {
+        let Some(sub) = self.subs.get_mut(&key) else {
+            // Dropped while starting: stop it right away.
+            self.queue_stop(server_id);
+            return;
+        };
+        sub.server_id = Some(server_id.clone());
+        sub.start_tries = 1;
+        sub.backoff = None;
+        if let Some(ack) = sub.ack.take() {
+            let _ = ack.send(Ok(key));
+        }
+        let stale = std::mem::take(&mut sub.stale_ids);
+        self.routes.insert(server_id, key);
+        for old in stale {
+            if self.routes.get(&old) == Some(&key) {
+                self.routes.remove(&old);
+            }
+            self.queue_stop(old);
+        }
+        self.publish_facts();
+    }
+
+    fn on_answer(&mut self, id: u64, pending: Pending, outcome: Answer) {
+        match pending {
+            Pending::Request { reply, status, .. } => {
+                if let (Some(status), Ok(_)) = (status, &outcome) {
+                    self.agent_status = Some(status);
+                    self.publish_facts();
+                }
+                let _ = reply.send(outcome);
+            }
+            Pending::SubStart { key } => match outcome {
+                Ok(_) => {
+                    let e = Error::new(ErrorKind::Decode);
+                    self.sub_failed(key, e);
+                }
+                Err(e) => self.sub_start_error(key, e),
+            },
+            Pending::SubStop { .. } => {
+                if let Err(e) = outcome {
+                    tracing::debug!(error = %e, "stop_subscription refused");
+                }
+            }
+            Pending::StatusRestore => {
+                if let Err(e) = outcome {
+                    tracing::warn!(error = %e, request = id, "could not restore the agent status");
+                }
+            }
+        }
+    }
+
+    fn sub_start_error(&mut self, key: u64, e: Error) {
+        let retry = &self.shared.config.retry;
+        let Some(sub) = self.subs.get_mut(&key) else {
+            return;
+        };
+        let class = match e.error_name() {
+            Some(ErrorName::RateLimited) => RetryClass::RateLimited,
+            Some(ErrorName::GraphQlSubStartError) => RetryClass::SubscriptionStart,
+            _ => RetryClass::Never,
+        };
+        let delay = match class {
+            RetryClass::RateLimited => sub
+                .backoff
+                .get_or_insert_with(|| retry.rate_limited.build())
+                .next(),
+            RetryClass::SubscriptionStart if sub.start_tries < retry.subscription_start_tries => {
+                sub.backoff
+                    .get_or_insert_with(|| retry.subscription_start.build())
+                    .next()
+                    .filter(|d| sub.first_try.elapsed() + *d <= retry.subscription_start_window)
+            }
+            _ => None,
+        };
+        match delay {
+            Some(delay) => {
+                sub.start_tries += 1;
+                tracing::debug!(
+                    ?delay,
+                    tries = sub.start_tries,
+                    "retrying a subscription start"
+                );
+                let id = self.new_id();
+                self.pending.insert(id, Pending::SubStart { key });
+                self.timers.push((Instant::now() + delay, id));
+            }
+            None => self.sub_failed(key, e),
+        }
+    }
+
+    fn sub_failed(&mut self, key: u64, e: Error) {
+        let Some(mut sub) = self.subs.remove(&key) else {
+            return;
+        };
+        match sub.ack.take() {
+            Some(ack) => {
+                let _ = ack.send(Err(e));
+            }
+            None => {
+                let _ = sub.tx.try_send(SubEvent::Error(e));
+            }
+        }
+        for old in sub.stale_ids {
+            self.routes.remove(&old);
+        }
+        self.publish_facts();
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        let mut due = Vec::new();
+        self.timers.retain(|(at, id)| {
+            if *at <= now {
+                due.push(*id);
+                false
+            } else {
+                true
+            }
+        });
+        self.outbox.extend(due);
+    }
+
+    async fn on_tick(&mut self) -> Result<(), Cause> {
+        if self.last_rx.elapsed() > self.shared.config.keepalive_deadline {
+            return Err(Cause::lost(
+                "no PONG or other traffic within the keepalive deadline",
+            ));
+        }
+        // Callers that gave up (timeout, dropped future) leave their entries behind.
+        self.pending
+            .retain(|_, p| !matches!(p, Pending::Request { reply, .. } if reply.is_closed()));
+        self.ping_seq += 1;
+        let payload = serde_json::value::to_raw_value(&self.ping_seq)
+            .map_err(|e| Cause::lost(format!("ping encoding: {e}")))?;
+        let text = Ping::new(&payload)
+            .encode()
+            .map_err(|e| Cause::lost(format!("ping encoding: {e}")))?;
+        self.write(text).await
+    }
+
+    async fn recover(&mut self, cause: Cause) -> Result<(), Error> {
+        if let Some(kind) = cause.fatal {
+            return Err(Error::new(kind));
+        }
+        self.fail_unreplayable();
+        let config = &self.shared.config;
+        if !cause.restart {
+            let mut backoff = config.reconnect.build();
+            let mut attempt = 0u32;
+            loop {
+                attempt += 1;
+                self.set_state(SessionState::Reconnecting { attempt });
+                self.emit(LifecycleEvent::Reconnecting {
+                    attempt,
+                    cause: cause.text.clone(),
+                });
+                let url = self.started.websocket_url.clone();
+                let connect = self.shared.transport.connect(
+                    &url,
+                    self.shared.config.max_frame_bytes,
+                    self.shared.config.connect_timeout,
+                );
+                match connect.await {
+                    Ok(socket) => {
+                        self.socket = Some(socket);
+                        self.on_new_socket(false);
+                        self.set_state(SessionState::Active);
+                        self.emit(LifecycleEvent::Connected {
+                            session_id: self.started.session_id.clone(),
+                        });
+                        return Ok(());
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, attempt, "reconnect failed");
+                        match backoff.next() {
+                            Some(delay) => tokio::time::sleep(delay).await,
+                            None => break,
+                        }
+                    }
+                }
+            }
+        }
+        let mut failures = 0usize;
+        let mut backoff = self.shared.config.reconnect.build_unbounded();
+        loop {
+            self.set_state(SessionState::Restarting);
+            match self.restart().await {
+                Ok(()) => {
+                    self.set_state(SessionState::Active);
+                    self.emit(LifecycleEvent::Restarted {
+                        session_id: self.started.session_id.clone(),
+                    });
+                    return Ok(());
+                }
+                Err(e) if !e.is_retryable() => return Err(e),
+                Err(e) => {
+                    failures += 1;
+                    tracing::warn!(error = %e, failures, "session restart failed");
+                    if failures > self.shared.config.max_restarts {
+                        return Err(e);
+                    }
+                    let delay = e
+                        .retry_after()
+                        .or_else(|| backoff.next())
+                        .unwrap_or_default();
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    async fn restart(&mut self) -> Result<(), Error> {
+        let shared = Arc::clone(&self.shared);
+        let config = &shared.config;
+        shared
+            .start_limiter
+            .acquire_within(config.max_start_wait)
+            .await
+            .map_err(|d| {
+                Error::new(ErrorKind::StartLimited {
+                    retry_after: d.retry_after,
+                })
+            })?;
+        let started = shared.start_session().await?;
+        let socket = shared
+            .transport
+            .connect(
+                &started.websocket_url,
+                config.max_frame_bytes,
+                config.connect_timeout,
+            )
+            .await?;
+        tracing::info!(session_id = %started.session_id, "new agent session");
+        tracing::Span::current().record("session_id", started.session_id.as_str());
+        self.started = started;
+        self.socket = Some(socket);
+        self.on_new_socket(true);
+        Ok(())
+    }
+
+    /// Requests already sent that may not be repeated fail now, with a retryable error.
+    fn fail_unreplayable(&mut self) {
+        let max = self.shared.config.retry.connection_lost_retries;
+        let doomed: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| {
+                matches!(p, Pending::Request { replay, sent: true, resends, .. }
+                    if *replay == Replay::Fail || *resends >= max)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in doomed {
+            if let Some(Pending::Request { reply, .. }) = self.pending.remove(&id) {
+                let _ = reply.send(Err(Error::new(ErrorKind::ConnectionLost)));
+            }
+        }
+    }
+
+    fn on_new_socket(&mut self, restarted: bool) {
+        self.last_rx = Instant::now();
+        self.timers.clear();
+        self.outbox.clear();
+        self.pending
+            .retain(|_, p| matches!(p, Pending::Request { .. }));
+        let mut requests: Vec<u64> = self.pending.keys().copied().collect();
+        requests.sort_unstable();
+        if restarted {
+            self.routes.clear();
+        }
+        for sub in self.subs.values_mut() {
+            let old = sub.server_id.take();
+            if restarted {
+                sub.stale_ids.clear();
+            } else {
+                sub.stale_ids.extend(old);
+            }
+            sub.start_tries = 1;
+            sub.first_try = Instant::now();
+            sub.backoff = None;
+        }
+        if restarted && self.agent_status.is_some() {
+            self.queue(Pending::StatusRestore);
+        }
+        let keys: Vec<u64> = self.subs.keys().copied().collect();
+        for key in keys {
+            self.queue(Pending::SubStart { key });
+        }
+        for id in requests {
+            if let Some(Pending::Request { resends, sent, .. }) = self.pending.get_mut(&id) {
+                if *sent {
+                    *resends += 1;
+                }
+                *sent = false;
+            }
+            self.outbox.push_back(id);
+        }
+        self.publish_facts();
+    }
+
+    fn close(&mut self, e: &Error) {
+        tracing::info!(reason = %e, "session closed");
+        self.set_state(SessionState::Closed);
+        self.emit(LifecycleEvent::Closed {
+            reason: e.to_string(),
+        });
+        for (_, p) in self.pending.drain() {
+            if let Pending::Request { reply, .. } = p {
+                let _ = reply.send(Err(e.clone_shallow()));
+            }
+        }
+        for (_, mut sub) in std::mem::take(&mut self.subs) {
+            match sub.ack.take() {
+                Some(ack) => {
+                    let _ = ack.send(Err(e.clone_shallow()));
+                }
+                None => {
+                    let _ = sub.tx.try_send(SubEvent::Error(e.clone_shallow()));
+                }
+            }
+        }
+        self.routes.clear();
+    }
+}
+
+fn encode_request(id: u64, payload: &Payload) -> Result<String, String> {
+    let mut request = GraphQlRequest::new(&*payload.query);
+    if let Some(vars) = &payload.variables {
+        request = request.variables(vars);
+    }
+    Request {
+        id: id.into(),
+        payload: request,
+    }
+    .encode()
+    .map_err(|e| e.to_string())
+}
+
+fn payload_error(status: u16, payload: &ErrorPayload<'_>) -> Error {
+    match payload {
+        ErrorPayload::GraphQl(errors) => Error::new(ErrorKind::Service(
+            errors.iter().map(ServiceError::from_wire).collect(),
+        )),
+        ErrorPayload::Protocol { body } => Error::new(ErrorKind::Protocol {
+            status,
+            body: excerpt(body),
+        }),
+        other => Error::new(ErrorKind::Protocol {
+            status,
+            body: excerpt(&format!("{other:?}")),
+        }),
+    }
+}

@@ -1,0 +1,269 @@
+//! The one error type of this crate.
+
+use std::fmt;
+use std::time::Duration;
+
+use zd_wire::chat::ErrorName;
+
+use crate::depth::DocumentError;
+use crate::structured::{InvalidTag, LimitError};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Longest excerpt of a server text kept in an error.
+const EXCERPT: usize = 512;
+
+/// One error reported by the service, owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceError {
+    /// The documented error name (`RATE_LIMITED`, ...).
+    pub name: Option<ErrorName>,
+    /// The message (bounded).
+    pub message: String,
+    /// The service's id of this occurrence, for support.
+    pub uuid: Option<String>,
+}
+
+impl ServiceError {
+    pub(crate) fn from_wire(e: &zd_wire::chat::GraphQlError<'_>) -> Self {
+        Self {
+            name: e.name.clone(),
+            message: excerpt(&e.message),
+            uuid: e.uuid.as_deref().map(str::to_owned),
+        }
+    }
+}
+
+impl fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.name {
+            Some(name) => write!(f, "{name}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+pub(crate) fn excerpt(s: &str) -> String {
+    let mut end = s.len().min(EXCERPT);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+/// What went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The service answered with GraphQL errors.
+    Service(Vec<ServiceError>),
+    /// The service answered with a protocol error (`{"body": ...}`), e.g. it is unavailable.
+    Protocol {
+        /// HTTP-like status the frame carried.
+        status: u16,
+        /// The body (bounded).
+        body: String,
+    },
+    /// `startAgentSession` over HTTP failed at the transport level.
+    Http,
+    /// `startAgentSession` answered with an unexpected HTTP status.
+    HttpStatus {
+        /// The status.
+        status: u16,
+        /// The body (bounded).
+        body: String,
+    },
+    /// The credentials could not produce a token.
+    Credentials,
+    /// Opening or using the WebSocket failed.
+    WebSocket,
+    /// An answer did not have the expected shape.
+    Decode,
+    /// The socket dropped before the answer came; the request may be retried.
+    ConnectionLost,
+    /// No answer within the request timeout.
+    Timeout,
+    /// The service ended the session because the agent started another one elsewhere
+    /// (EOS "concurrent session limit reached"). Not fought by default.
+    ConcurrentSession,
+    /// The session is closed (EOS, `stop()`, or recovery gave up).
+    Closed {
+        /// Why.
+        reason: String,
+    },
+    /// A new session cannot start yet without breaking the documented start limits.
+    StartLimited {
+        /// When the next start is allowed.
+        retry_after: Duration,
+    },
+    /// An 11th live subscription was refused locally (the service allows 10).
+    TooManySubscriptions,
+    /// A structured message broke a documented limit; nothing was sent.
+    Limit(LimitError),
+    /// A tag with characters the service refuses; nothing was sent.
+    InvalidTag(String),
+    /// A raw document is invalid or too deep; nothing was sent.
+    Document,
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Service(errors) => {
+                f.write_str("the service answered with errors: ")?;
+                for (i, e) in errors.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{e}")?;
+                }
+                Ok(())
+            }
+            Self::Protocol { status, body } => write!(f, "protocol error {status}: {body}"),
+            Self::Http => f.write_str("startAgentSession request failed"),
+            Self::HttpStatus { status, .. } => write!(f, "startAgentSession answered HTTP {status}"),
+            Self::Credentials => f.write_str("the credentials could not produce a token"),
+            Self::WebSocket => f.write_str("WebSocket failure"),
+            Self::Decode => f.write_str("unexpected answer shape"),
+            Self::ConnectionLost => f.write_str("connection lost before the answer came"),
+            Self::Timeout => f.write_str("no answer in time"),
+            Self::ConcurrentSession => {
+                f.write_str("session ended: the agent started another session (concurrent session limit reached)")
+            }
+            Self::Closed { reason } => write!(f, "session closed: {reason}"),
+            Self::StartLimited { retry_after } => {
+                write!(f, "startAgentSession limit reached; next allowed in {retry_after:?}")
+            }
+            Self::TooManySubscriptions => {
+                f.write_str("a session holds at most 10 live subscriptions; refused the 11th locally")
+            }
+            Self::Limit(e) => write!(f, "{e}"),
+            Self::InvalidTag(tag) => write!(f, "{}", InvalidTag(tag.clone())),
+            Self::Document => f.write_str("the document cannot be sent"),
+        }
+    }
+}
+
+/// The error of every fallible operation of this crate.
+#[derive(thiserror::Error)]
+#[error("{kind}")]
+pub struct Error {
+    kind: ErrorKind,
+    #[source]
+    source: Option<BoxError>,
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.kind)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind) -> Self {
+        Self { kind, source: None }
+    }
+
+    pub(crate) fn with_source(kind: ErrorKind, source: impl Into<BoxError>) -> Self {
+        Self {
+            kind,
+            source: Some(source.into()),
+        }
+    }
+
+    pub(crate) fn closed(reason: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Closed {
+            reason: reason.into(),
+        })
+    }
+
+    /// What went wrong.
+    #[must_use]
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// The first documented error name the service gave, if any.
+    #[must_use]
+    pub fn error_name(&self) -> Option<&ErrorName> {
+        match &self.kind {
+            ErrorKind::Service(errors) => errors.iter().find_map(|e| e.name.as_ref()),
+            _ => None,
+        }
+    }
+
+    /// True when trying the same call again later may succeed.
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        match &self.kind {
+            ErrorKind::Service(_) => self.error_name().is_some_and(ErrorName::is_retryable),
+            ErrorKind::Protocol { status, .. } => *status >= 500 || *status == 429,
+            ErrorKind::Http
+            | ErrorKind::WebSocket
+            | ErrorKind::ConnectionLost
+            | ErrorKind::Timeout
+            | ErrorKind::StartLimited { .. } => true,
+            ErrorKind::HttpStatus { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+
+    /// How long to wait before retrying, when known.
+    #[must_use]
+    pub fn retry_after(&self) -> Option<Duration> {
+        match &self.kind {
+            ErrorKind::StartLimited { retry_after } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn clone_shallow(&self) -> Self {
+        Self::new(self.kind.clone())
+    }
+}
+
+impl From<LimitError> for Error {
+    fn from(e: LimitError) -> Self {
+        Self::new(ErrorKind::Limit(e))
+    }
+}
+
+impl From<InvalidTag> for Error {
+    fn from(e: InvalidTag) -> Self {
+        Self::new(ErrorKind::InvalidTag(e.0))
+    }
+}
+
+impl From<DocumentError> for Error {
+    fn from(e: DocumentError) -> Self {
+        Self::with_source(ErrorKind::Document, e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retryability_follows_the_error_name() {
+        let svc = |name: ErrorName| {
+            Error::new(ErrorKind::Service(vec![ServiceError {
+                name: Some(name),
+                message: "m".into(),
+                uuid: None,
+            }]))
+        };
+        assert!(svc(ErrorName::RateLimited).is_retryable());
+        assert!(!svc(ErrorName::Unauthorized).is_retryable());
+        assert!(!svc(ErrorName::MaxSub).is_retryable());
+        assert!(Error::new(ErrorKind::ConnectionLost).is_retryable());
+        assert!(!Error::new(ErrorKind::TooManySubscriptions).is_retryable());
+        assert_eq!(
+            svc(ErrorName::RateLimited).to_string(),
+            "the service answered with errors: RATE_LIMITED: m"
+        );
+    }
+}

@@ -1,0 +1,475 @@
+//! `AgentSession`: the cheap cloneable handle.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use futures_core::Stream;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use zd_auth::Credentials;
+
+use crate::config::Config;
+use crate::driver::{Answer, Command, Driver, Payload, Replay};
+use crate::error::{Error, ErrorKind};
+use crate::ops::AgentStatus;
+use crate::rate_limit::StartLimiter;
+use crate::retry::RetryClass;
+use crate::state::{LifecycleEvent, ResumableFacts, SessionState};
+use crate::subscription::{Decode, KeyOf, Subscription};
+use crate::transport::{Started, Transport};
+
+/// Commands waiting for the driver before callers wait too.
+const COMMAND_BUFFER: usize = 1024;
+/// Lifecycle events kept for slow listeners.
+const LIFECYCLE_BUFFER: usize = 64;
+
+/// State shared by the handles and the driver.
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) credentials: Arc<dyn Credentials>,
+    pub(crate) transport: Transport,
+    pub(crate) start_limiter: StartLimiter,
+    pub(crate) state: watch::Sender<SessionState>,
+    pub(crate) lifecycle: broadcast::Sender<LifecycleEvent>,
+    facts: Mutex<ResumableFacts>,
+    drop_tx: mpsc::UnboundedSender<u64>,
+}
+
+impl Shared {
+    pub(crate) fn lock_facts(&self) -> MutexGuard<'_, ResumableFacts> {
+        // A panic while holding this lock cannot leave the facts half-written in a way that
+        // matters more than losing them, so a poisoned lock is simply reused.
+        self.facts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `startAgentSession` with a token from the credentials (the `Bearer ` scheme stripped).
+    pub(crate) async fn start_session(&self) -> Result<Started, Error> {
+        let header = self
+            .credentials
+            .authorization()
+            .await
+            .map_err(|e| Error::with_source(ErrorKind::Credentials, e))?;
+        let header = header.expose_secret();
+        let token = header.strip_prefix("Bearer ").unwrap_or(header);
+        let start = self
+            .transport
+            .start_agent_session(&self.config.endpoint, token);
+        let result = match tokio::time::timeout(self.config.connect_timeout, start).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::new(ErrorKind::Timeout)),
+        };
+        if result.as_ref().err().and_then(Error::error_name)
+            == Some(&zd_wire::chat::ErrorName::Unauthorized)
+        {
+            self.credentials.invalidate();
+        }
+        result
+    }
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn status_payload(status: AgentStatus) -> Payload {
+    use cynic::MutationBuilder;
+    let op =
+        crate::ops::UpdateAgentStatus::build(crate::ops::UpdateAgentStatusVariables { status });
+    payload_of(op.query, &op.variables).unwrap_or_else(|_| Payload {
+        query: Arc::from(""),
+        variables: None,
+    })
+}
+
+fn payload_of(query: String, variables: &impl serde::Serialize) -> Result<Payload, Error> {
+    let raw = serde_json::value::to_raw_value(variables)
+        .map_err(|e| Error::with_source(ErrorKind::Decode, e))?;
+    let variables = (raw.get() != "null").then(|| Arc::from(raw));
+    Ok(Payload {
+        query: Arc::from(query),
+        variables,
+    })
+}
+
+/// A Zendesk Chat agent session: a cheap, cloneable handle.
+///
+/// Created with [`AgentSession::connect`], which returns the handle and the [`Driver`]. The
+/// driver is a future that owns the socket; run it with `tokio::spawn(driver)` (or await it
+/// beside your own work). Nothing is spawned for you, so `connect` works on any runtime setup.
+/// The session lives while its driver runs; it closes when every handle is dropped.
+#[derive(Clone)]
+pub struct AgentSession {
+    shared: Arc<Shared>,
+    cmd_tx: mpsc::Sender<Command>,
+    state: watch::Receiver<SessionState>,
+}
+
+impl std::fmt::Debug for AgentSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentSession")
+            .field("state", &*self.state.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AgentSession {
+    /// Starts an agent session (`startAgentSession` over HTTP, then the WebSocket).
+    ///
+    /// # Errors
+    /// The credentials fail, the service refuses the token (`UNAUTHORIZED`), the start limits
+    /// are reached, or the socket cannot be opened.
+    pub async fn connect(
+        config: Config,
+        credentials: Arc<dyn Credentials>,
+    ) -> Result<(AgentSession, Driver), Error> {
+        let start_limiter = StartLimiter::new(config.start_limits);
+        start_limiter.try_acquire().await.map_err(|d| {
+            Error::new(ErrorKind::StartLimited {
+                retry_after: d.retry_after,
+            })
+        })?;
+        let (state_tx, state_rx) = watch::channel(SessionState::Connecting);
+        let (lifecycle, _) = broadcast::channel(LIFECYCLE_BUFFER);
+        let (drop_tx, drop_rx) = mpsc::unbounded_channel();
+        let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_BUFFER);
+        let shared = Arc::new(Shared {
+            transport: Transport::new()?,
+            config,
+            credentials,
+            start_limiter,
+            state: state_tx,
+            lifecycle,
+            facts: Mutex::new(ResumableFacts::default()),
+            drop_tx,
+        });
+        let started = shared.start_session().await?;
+        let socket = shared
+            .transport
+            .connect(
+                &started.websocket_url,
+                shared.config.max_frame_bytes,
+                shared.config.connect_timeout,
+            )
+            .await?;
+        tracing::info!(session_id = %started.session_id, "agent session started");
+        let driver = Driver::new(Arc::clone(&shared), cmd_rx, drop_rx, socket, started);
+        Ok((
+            AgentSession {
+                shared,
+                cmd_tx,
+                state: state_rx,
+            },
+            driver,
+        ))
+    }
+
+    /// The current state.
+    #[must_use]
+    pub fn state(&self) -> SessionState {
+        self.state.borrow().clone()
+    }
+
+    /// Waits until the state satisfies `f` (or the session is dropped).
+    pub async fn wait_for_state(&self, f: impl Fn(&SessionState) -> bool) -> SessionState {
+        let mut rx = self.state.clone();
+        match rx.wait_for(|s| f(s)).await {
+            Ok(s) => s.clone(),
+            Err(_) => SessionState::Closed,
+        }
+    }
+
+    /// A snapshot of the facts needed to resume this session elsewhere.
+    #[must_use]
+    pub fn resumable(&self) -> ResumableFacts {
+        self.shared.lock_facts().clone()
+    }
+
+    /// The session's lifecycle from now on: connected, reconnecting, restarted, closed.
+    ///
+    /// A listener that falls more than 64 events behind skips the oldest.
+    pub fn lifecycle(&self) -> impl Stream<Item = LifecycleEvent> + Send + 'static {
+        let rx = self.shared.lifecycle.subscribe();
+        futures_util::stream::unfold(rx, |mut rx| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(event) => return Some((event, rx)),
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
+    }
+
+    /// The configuration in force.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    async fn send_once(
+        &self,
+        payload: Payload,
+        replay: Replay,
+        status: Option<AgentStatus>,
+    ) -> Answer {
+        let (reply, rx) = oneshot::channel();
+        self.cmd_tx
+            .send(Command::Request {
+                payload,
+                replay,
+                status,
+                reply,
+            })
+            .await
+            .map_err(|_| Error::closed("the driver is not running"))?;
+        match tokio::time::timeout(self.shared.config.request_timeout, rx).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => Err(Error::closed("the driver is not running")),
+            Err(_) => Err(Error::new(ErrorKind::Timeout)),
+        }
+    }
+
+    /// Sends a request, retrying by error name as the policy says.
+    pub(crate) async fn request(
+        &self,
+        payload: Payload,
+        replay: Replay,
+        status: Option<AgentStatus>,
+    ) -> Result<Option<Box<RawValue>>, Error> {
+        let mut retrier = self.shared.config.retry.start();
+        loop {
+            let result = self.send_once(payload.clone(), replay, status).await;
+            let Err(e) = result else { return result };
+            let class = match (e.kind(), e.error_name()) {
+                (_, Some(zd_wire::chat::ErrorName::RateLimited)) => RetryClass::RateLimited,
+                (ErrorKind::ConnectionLost, _) if replay == Replay::Resend => {
+                    RetryClass::ConnectionLost
+                }
+                _ => RetryClass::Never,
+            };
+            match retrier.next_delay(class) {
+                Some(delay) => {
+                    tracing::debug!(error = %e, ?delay, "retrying");
+                    tokio::time::sleep(delay).await;
+                }
+                None => return Err(e),
+            }
+        }
+    }
+
+    /// Runs a typed query or mutation built with cynic.
+    ///
+    /// # Errors
+    /// The service's errors (see [`Error::error_name`]), a closed session, or a timeout.
+    pub async fn run<Q, V>(&self, op: cynic::Operation<Q, V>) -> Result<Q, Error>
+    where
+        Q: DeserializeOwned,
+        V: serde::Serialize,
+    {
+        let replay = if op.query.trim_start().starts_with("query") {
+            Replay::Resend
+        } else {
+            Replay::Fail
+        };
+        self.run_with(op, replay, None).await
+    }
+
+    pub(crate) async fn run_with<Q, V>(
+        &self,
+        op: cynic::Operation<Q, V>,
+        replay: Replay,
+        status: Option<AgentStatus>,
+    ) -> Result<Q, Error>
+    where
+        Q: DeserializeOwned,
+        V: serde::Serialize,
+    {
+        let payload = payload_of(op.query, &op.variables)?;
+        let data = self.request(payload, replay, status).await?;
+        let data = data.ok_or_else(|| Error::new(ErrorKind::Decode))?;
+        decode_json(data.get())
+    }
+
+    /// Sends any GraphQL document and returns its `data`, for what the typed operations do not
+    /// cover. The document's depth is checked (at most 11) before anything is sent.
+    ///
+    /// Queries are resent after a reconnect; other documents fail with a retryable
+    /// [`ErrorKind::ConnectionLost`] if the socket drops before their answer.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Document`] for a bad or too deep document; otherwise as [`AgentSession::run`].
+    pub async fn execute(
+        &self,
+        query: &str,
+        variables: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value, Error> {
+        crate::depth::check_depth(query, crate::depth::MAX_QUERY_DEPTH)?;
+        let replay = if is_query(query) {
+            Replay::Resend
+        } else {
+            Replay::Fail
+        };
+        let variables = variables
+            .map(|v| serde_json::value::to_raw_value(&v))
+            .transpose();
+        let variables = variables
+            .map_err(|e| Error::with_source(ErrorKind::Decode, e))?
+            .map(Arc::from);
+        let data = self
+            .request(
+                Payload {
+                    query: Arc::from(query),
+                    variables,
+                },
+                replay,
+                None,
+            )
+            .await?;
+        match data {
+            Some(raw) => decode_json(raw.get()),
+            None => Ok(serde_json::Value::Null),
+        }
+    }
+
+    pub(crate) async fn subscribe_with<T>(
+        &self,
+        query: String,
+        variables: &impl serde::Serialize,
+        decode: Decode<T>,
+        key_of: Option<KeyOf<T>>,
+    ) -> Result<Subscription<T>, Error> {
+        let payload = payload_of(query, variables)?;
+        let (tx, rx) = mpsc::channel(self.shared.config.subscription_buffer.max(1));
+        let (reply, ack) = oneshot::channel();
+        self.cmd_tx
+            .send(Command::Subscribe { payload, tx, reply })
+            .await
+            .map_err(|_| Error::closed("the driver is not running"))?;
+        let key = match tokio::time::timeout(self.shared.config.request_timeout, ack).await {
+            Ok(Ok(result)) => result?,
+            Ok(Err(_)) => return Err(Error::closed("the driver is not running")),
+            Err(_) => return Err(Error::new(ErrorKind::Timeout)),
+        };
+        Ok(Subscription::new(
+            rx,
+            key,
+            self.shared.drop_tx.clone(),
+            decode,
+            key_of,
+            self.shared.config.dedup_window,
+        ))
+    }
+
+    /// Starts a typed subscription built with cynic; items are the decoded `data`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::TooManySubscriptions`] for an 11th live subscription; the service's errors
+    /// after the retries the policy allows (`GRAPHQL_SUB_START_ERROR`: at most 5 tries in 30 s).
+    pub async fn subscribe<Q, V>(
+        &self,
+        op: cynic::StreamingOperation<Q, V>,
+    ) -> Result<Subscription<Q>, Error>
+    where
+        Q: DeserializeOwned + 'static,
+        V: serde::Serialize,
+    {
+        self.subscribe_with(
+            op.query().to_owned(),
+            op.variables(),
+            decode_data::<Q>,
+            None,
+        )
+        .await
+    }
+
+    /// Starts any subscription document (depth-checked); items are the raw `data` values.
+    ///
+    /// # Errors
+    /// As [`AgentSession::subscribe`], plus [`ErrorKind::Document`].
+    pub async fn subscribe_raw(
+        &self,
+        query: &str,
+        variables: Option<serde_json::Value>,
+    ) -> Result<Subscription<serde_json::Value>, Error> {
+        crate::depth::check_depth(query, crate::depth::MAX_QUERY_DEPTH)?;
+        self.subscribe_with(
+            query.to_owned(),
+            &variables,
+            decode_data::<serde_json::Value>,
+            None,
+        )
+        .await
+    }
+
+    /// Ends the session: `stopAgentSession`, then the socket closes and the driver ends.
+    ///
+    /// # Errors
+    /// The service refused the stop; the socket is closed anyway.
+    pub async fn stop(&self) -> Result<(), Error> {
+        use cynic::MutationBuilder;
+        let _ = self.cmd_tx.send(Command::Stopping).await;
+        let op = crate::ops::StopAgentSession::build(());
+        let result = self.run_with(op, Replay::Fail, None).await;
+        let _ = self.cmd_tx.send(Command::Shutdown).await;
+        match result {
+            Ok(_) => Ok(()),
+            // The EOS that follows a stop may overtake its answer.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::Closed { .. } | ErrorKind::ConnectionLost
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn is_query(query: &str) -> bool {
+    let t = query.trim_start();
+    t.starts_with('{') || t.starts_with("query")
+}
+
+pub(crate) fn decode_json<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| Error::with_source(ErrorKind::Decode, e))
+}
+
+/// Decodes a DATA payload (`{"data": ..., "errors": ...}`) into its `data`.
+pub(crate) fn decode_data<T: DeserializeOwned>(text: &str) -> Result<Option<T>, Error> {
+    #[derive(serde::Deserialize)]
+    struct Response<T> {
+        data: Option<T>,
+        #[serde(default)]
+        errors: Option<Vec<WireError>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct WireError {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        message: String,
+        #[serde(default, rename = "UUID")]
+        uuid: Option<String>,
+    }
+    let resp: Response<T> = decode_json(text)?;
+    if let Some(errors) = resp.errors.filter(|e| !e.is_empty()) {
+        return Err(Error::new(ErrorKind::Service(
+            errors
+                .into_iter()
+                .map(|e| crate::error::ServiceError {
+                    name: e.name.as_deref().map(zd_wire::chat::ErrorName::from_name),
+                    message: crate::error::excerpt(&e.message),
+                    uuid: e.uuid,
+                })
+                .collect(),
+        )));
+    }
+    Ok(resp.data)
+}

@@ -1,0 +1,174 @@
+//! The two ways out: `startAgentSession` over HTTP(S) and the WebSocket.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+use zd_wire::chat::GraphQlResponse;
+
+use crate::error::{Error, ErrorKind, ServiceError, excerpt};
+use crate::ops::{StartAgentSession, StartAgentSessionVariables};
+
+/// The open WebSocket.
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Largest `startAgentSession` answer read.
+const MAX_HTTP_BODY: usize = 64 * 1024;
+
+/// What `startAgentSession` gave.
+#[derive(Clone)]
+pub(crate) struct Started {
+    pub(crate) websocket_url: String,
+    pub(crate) session_id: String,
+    pub(crate) client_id: String,
+}
+
+impl std::fmt::Debug for Started {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Started")
+            .field("session_id", &self.session_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// HTTP client and TLS settings, shared by every (re)start of one session.
+#[derive(Clone)]
+pub(crate) struct Transport {
+    http: HttpClient,
+    tls: Arc<rustls::ClientConfig>,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Transport")
+    }
+}
+
+impl Transport {
+    /// rustls with the ring provider chosen here, explicitly, and the webpki roots.
+    pub(crate) fn new() -> Result<Self, Error> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::with_source(ErrorKind::Http, e))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls.clone())
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let http = Client::builder(TokioExecutor::new()).build(https);
+        Ok(Self {
+            http,
+            tls: Arc::new(tls),
+        })
+    }
+
+    /// `POST {endpoint}` with `startAgentSession(access_token)`.
+    pub(crate) async fn start_agent_session(
+        &self,
+        endpoint: &url::Url,
+        access_token: &str,
+    ) -> Result<Started, Error> {
+        use cynic::MutationBuilder;
+        let op = StartAgentSession::build(StartAgentSessionVariables {
+            access_token: access_token.to_owned(),
+        });
+        let body = serde_json::to_vec(&op).map_err(|e| Error::with_source(ErrorKind::Decode, e))?;
+        let req = http::Request::post(endpoint.as_str())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::ACCEPT, "application/json")
+            .header(
+                http::header::USER_AGENT,
+                concat!("zd-agent/", env!("CARGO_PKG_VERSION")),
+            )
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| Error::with_source(ErrorKind::Http, e))?;
+        let resp = self
+            .http
+            .request(req)
+            .await
+            .map_err(|e| Error::with_source(ErrorKind::Http, e))?;
+        let status = resp.status();
+        let body = Limited::new(resp.into_body(), MAX_HTTP_BODY)
+            .collect()
+            .await
+            .map_err(|e| Error::with_source(ErrorKind::Http, e))?
+            .to_bytes();
+        let text = String::from_utf8_lossy(&body);
+        // The service answers GraphQL errors (bad token) with 200; anything else non-2xx
+        // without a GraphQL body is a transport-level failure.
+        let parsed: Result<GraphQlResponse<'_>, _> = serde_json::from_str(&text);
+        let parsed = match parsed {
+            Ok(p) => p,
+            Err(e) if status.is_success() => return Err(Error::with_source(ErrorKind::Decode, e)),
+            Err(_) => {
+                return Err(Error::new(ErrorKind::HttpStatus {
+                    status: status.as_u16(),
+                    body: excerpt(&text),
+                }));
+            }
+        };
+        if let Some(errors) = parsed.errors.as_ref().filter(|e| !e.is_empty()) {
+            return Err(Error::new(ErrorKind::Service(
+                errors.iter().map(ServiceError::from_wire).collect(),
+            )));
+        }
+        if !status.is_success() {
+            return Err(Error::new(ErrorKind::HttpStatus {
+                status: status.as_u16(),
+                body: excerpt(&text),
+            }));
+        }
+        let data: StartAgentSession = parsed
+            .decode_data()
+            .map_err(|e| Error::with_source(ErrorKind::Decode, e))?
+            .ok_or_else(|| Error::new(ErrorKind::Decode))?;
+        let p = data.start_agent_session;
+        match (p.websocket_url, p.session_id, p.client_id) {
+            (Some(websocket_url), Some(session_id), Some(client_id)) => Ok(Started {
+                websocket_url,
+                session_id,
+                client_id,
+            }),
+            _ => Err(Error::new(ErrorKind::Decode)),
+        }
+    }
+
+    /// Opens the WebSocket (TLS for `wss://`).
+    pub(crate) async fn connect(
+        &self,
+        url: &str,
+        max_frame_bytes: usize,
+        timeout: Duration,
+    ) -> Result<Socket, Error> {
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(max_frame_bytes))
+            .max_frame_size(Some(max_frame_bytes));
+        let connect = tokio_tungstenite::connect_async_tls_with_config(
+            url,
+            Some(config),
+            true,
+            Some(Connector::Rustls(self.tls.clone())),
+        );
+        match tokio::time::timeout(timeout, connect).await {
+            Ok(Ok((socket, _))) => Ok(socket),
+            Ok(Err(e)) => Err(Error::with_source(ErrorKind::WebSocket, e)),
+            Err(_) => Err(Error::new(ErrorKind::Timeout)),
+        }
+    }
+}

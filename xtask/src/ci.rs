@@ -14,5 +14,6 @@ pub(crate) fn run() -> Result<(), String> {
         "warnings",
     ])?;
     cargo(&["test", "--workspace"])?;
+    crate::codegen::run(&["--check".to_owned()])?;
     Ok(())
 }

@@ -2,15 +2,18 @@
 //!
 //! Commands:
 //! - `ci`: the same checks `.ci/run` performs, in the same order.
+//! - `codegen [--check] [--spec PATH]`: regenerate (or verify) the Sunshine client's code.
 
 use std::process::{Command, ExitCode};
 
 mod ci;
+mod codegen;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(),
+        Some("codegen") => codegen::run(&args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
             print_help();
             Ok(())
@@ -30,7 +33,10 @@ fn print_help() {
     println!(
         "cargo xtask <command>\n\n\
          commands:\n  \
-         ci        fmt check, clippy (warnings denied), the test suite and generated-code checks"
+         ci        fmt check, clippy (warnings denied), the test suite and generated-code checks\n  \
+         codegen   regenerate crates/zd-sunshine/src/generated from the Sunshine spec\n            \
+         --check   fail if the committed generated code is out of date\n            \
+         --spec P  read the spec from P (default ../shared/reference/sunshine/openapi.json)"
     );
 }
 

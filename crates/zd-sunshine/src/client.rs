@@ -1,0 +1,327 @@
+//! [`Client`]: base URL, credentials, transport and retries.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::{HeaderValue, StatusCode, header};
+use http_body::Frame;
+use http_body_util::{BodyExt, Empty, Full, StreamBody};
+use serde::de::DeserializeOwned;
+use zd_auth::Credentials;
+
+use crate::error::{Error, ErrorKind};
+use crate::request::{ApiRequest, RequestBody};
+use crate::retry::{RetryPolicy, parse_retry_after};
+use crate::transport::{HyperTransport, Transport, TransportBody, TransportConfig};
+
+/// Where the API lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Region {
+    /// `https://api.smooch.io` (legacy Sunshine Conversations accounts, US).
+    Us,
+    /// `https://api.eu-1.smooch.io` (legacy Sunshine Conversations accounts, EU).
+    Eu,
+    /// `https://{subdomain}.zendesk.com/sc` (Zendesk accounts).
+    Zendesk(String),
+    /// Any base URL, such as a local emulator (`http://127.0.0.1:8080`).
+    Custom(String),
+}
+
+impl Region {
+    /// The base URL, without a trailing slash.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] for an invalid subdomain or a URL that is not `http(s)://`.
+    pub fn base_url(&self) -> Result<String, Error> {
+        match self {
+            Self::Us => Ok("https://api.smooch.io".to_owned()),
+            Self::Eu => Ok("https://api.eu-1.smooch.io".to_owned()),
+            Self::Zendesk(sub) => {
+                let ok = !sub.is_empty()
+                    && sub.len() <= 63
+                    && sub.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && !sub.starts_with('-')
+                    && !sub.ends_with('-');
+                if ok {
+                    Ok(format!(
+                        "https://{}.zendesk.com/sc",
+                        sub.to_ascii_lowercase()
+                    ))
+                } else {
+                    Err(Error::new(
+                        ErrorKind::Config,
+                        format!("`{sub}` is not a Zendesk subdomain"),
+                    ))
+                }
+            }
+            Self::Custom(url) => {
+                let trimmed = url.trim_end_matches('/');
+                let valid = (trimmed.starts_with("http://") || trimmed.starts_with("https://"))
+                    && trimmed.parse::<http::Uri>().is_ok();
+                if valid {
+                    Ok(trimmed.to_owned())
+                } else {
+                    Err(Error::new(
+                        ErrorKind::Config,
+                        format!("`{url}` is not an http(s) base URL"),
+                    ))
+                }
+            }
+        }
+    }
+}
+
+struct Inner {
+    base: String,
+    credentials: Arc<dyn Credentials>,
+    transport: Arc<dyn Transport>,
+    retry: RetryPolicy,
+    user_agent: HeaderValue,
+}
+
+/// A Sunshine Conversations API client; cheap to clone (one shared connection pool).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use zd_sunshine::{Client, Region, operations::ListMessages};
+/// use zd_auth::sunshine::{ApiKey, BasicAuth};
+///
+/// let key = ApiKey::new("app_5963ceb97cde542d000dbdb1", "secret")?;
+/// let client = Client::new(Region::Zendesk("acme".into()), BasicAuth::new(&key))?;
+/// let page = ListMessages::new("app-id", "conversation-id").page_size(100).send(&client).await?;
+/// # let _ = page; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.inner.base)
+            .field("credentials", &self.inner.credentials)
+            .field("transport", &self.inner.transport)
+            .field("retry", &self.inner.retry)
+            .finish()
+    }
+}
+
+/// Builds a [`Client`] with a custom transport or retry policy.
+#[derive(Debug)]
+pub struct ClientBuilder {
+    region: Region,
+    credentials: Arc<dyn Credentials>,
+    transport: Option<Arc<dyn Transport>>,
+    transport_config: TransportConfig,
+    retry: RetryPolicy,
+}
+
+impl ClientBuilder {
+    /// Sends through `transport` instead of the default hyper transport.
+    pub fn transport(mut self, transport: impl Transport) -> Self {
+        self.transport = Some(Arc::new(transport));
+        self
+    }
+
+    /// Timeouts and pool settings for the default transport.
+    pub fn transport_config(mut self, config: TransportConfig) -> Self {
+        self.transport_config = config;
+        self
+    }
+
+    /// The retry policy (default: [`RetryPolicy::default`]).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Builds the client. Needs no runtime; requests must be sent from within tokio.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] for a bad base URL or TLS setup.
+    pub fn build(self) -> Result<Client, Error> {
+        let base = self.region.base_url()?;
+        let transport = match self.transport {
+            Some(t) => t,
+            None => Arc::new(HyperTransport::new(self.transport_config)?),
+        };
+        let user_agent =
+            HeaderValue::from_static(concat!("zd-sunshine/", env!("CARGO_PKG_VERSION")));
+        Ok(Client {
+            inner: Arc::new(Inner {
+                base,
+                credentials: self.credentials,
+                transport,
+                retry: self.retry,
+                user_agent,
+            }),
+        })
+    }
+}
+
+impl Client {
+    /// A client with the default transport and retry policy.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`] for a bad base URL or TLS setup.
+    pub fn new(region: Region, credentials: impl Credentials) -> Result<Self, Error> {
+        Self::builder(region, credentials).build()
+    }
+
+    /// A builder, for a custom transport or retry policy.
+    pub fn builder(region: Region, credentials: impl Credentials) -> ClientBuilder {
+        ClientBuilder {
+            region,
+            credentials: Arc::new(credentials),
+            transport: None,
+            transport_config: TransportConfig::default(),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// The base URL requests go to.
+    pub fn base_url(&self) -> &str {
+        &self.inner.base
+    }
+
+    /// Sends `request` and decodes a success body as `T` (an empty body decodes as `{}`).
+    ///
+    /// # Errors
+    /// See [`Client::execute`]; plus [`ErrorKind::Decode`] with the failing JSON path.
+    pub async fn execute_json<T: DeserializeOwned>(&self, request: ApiRequest) -> Result<T, Error> {
+        let operation = request.operation;
+        let (status, body) = self.execute(request).await?;
+        let slice: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &body
+        };
+        let mut de = serde_json::Deserializer::from_slice(slice);
+        serde_path_to_error::deserialize(&mut de)
+            .map_err(|e| Error::decode(status, &body, e).at(operation))
+    }
+
+    /// Sends `request`, retrying per the policy, and returns the success status and body.
+    ///
+    /// # Errors
+    /// An error response as its [`ErrorKind`] (with status, `errors[]` and `Retry-After`),
+    /// transport failures and timeouts, and credential failures.
+    pub async fn execute(&self, request: ApiRequest) -> Result<(StatusCode, Bytes), Error> {
+        let inner = &*self.inner;
+        let operation = request.operation;
+        let mut url = format!("{}{}", inner.base, request.path);
+        if !request.query.is_empty() {
+            url.push('?');
+            url.push_str(&request.query_string());
+        }
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|e| Error::with_source(ErrorKind::Config, "request URL", e).at(operation))?;
+        let may_retry = inner
+            .retry
+            .allows(&request.method, request.retry_non_idempotent);
+        let method = request.method;
+        let mut body = request.body;
+        let mut delays = inner.retry.delays();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let auth = inner.credentials.authorization().await.map_err(|e| {
+                Error::with_source(ErrorKind::Credentials, "authorization header", e).at(operation)
+            })?;
+            let mut auth_value = HeaderValue::from_str(auth.expose_secret()).map_err(|e| {
+                Error::with_source(ErrorKind::Credentials, "authorization header value", e)
+                    .at(operation)
+            })?;
+            auth_value.set_sensitive(true);
+            let (content_type, wire_body, replayable) = match &mut body {
+                RequestBody::Empty => (None, empty_body(), true),
+                RequestBody::Json(b) => (
+                    Some(HeaderValue::from_static("application/json")),
+                    full_body(b.clone()),
+                    true,
+                ),
+                RequestBody::Upload(_) => {
+                    let RequestBody::Upload(upload) =
+                        std::mem::replace(&mut body, RequestBody::Empty)
+                    else {
+                        return Err(
+                            Error::new(ErrorKind::Encode, "upload body vanished").at(operation)
+                        );
+                    };
+                    let (ct, stream) = upload.into_multipart();
+                    let ct = HeaderValue::from_str(&ct).map_err(|e| {
+                        Error::with_source(ErrorKind::Encode, "multipart content type", e)
+                            .at(operation)
+                    })?;
+                    let body = StreamBody::new(stream.map(|chunk| chunk.map(Frame::data)));
+                    (Some(ct), BodyExt::boxed_unsync(body), false)
+                }
+            };
+            let mut builder = http::Request::builder()
+                .method(method.clone())
+                .uri(uri.clone())
+                .header(header::AUTHORIZATION, auth_value)
+                .header(header::ACCEPT, "application/json")
+                .header(header::USER_AGENT, inner.user_agent.clone());
+            if let Some(ct) = content_type {
+                builder = builder.header(header::CONTENT_TYPE, ct);
+            }
+            let http_request = builder.body(wire_body).map_err(|e| {
+                Error::with_source(ErrorKind::Config, "building request", e).at(operation)
+            })?;
+            let outcome = inner.transport.send(http_request).await;
+            let err = match outcome {
+                Ok(response) if response.status().is_success() => {
+                    tracing::debug!(
+                        operation,
+                        status = response.status().as_u16(),
+                        attempt,
+                        "sunshine request done"
+                    );
+                    let status = response.status();
+                    return Ok((status, response.into_body()));
+                }
+                Ok(response) => {
+                    let status = response.status();
+                    if status == StatusCode::UNAUTHORIZED {
+                        inner.credentials.invalidate();
+                    }
+                    let hint = parse_retry_after(response.headers());
+                    Error::from_response(status, response.body(), hint).at(operation)
+                }
+                Err(e) => e.at(operation),
+            };
+            tracing::debug!(operation, kind = ?err.kind(), attempt, "sunshine request failed");
+            if err.is_retryable()
+                && may_retry
+                && replayable
+                && let Some(backoff) = delays.next()
+            {
+                let wait = match err.retry_after() {
+                    Some(hint) => hint.min(inner.retry.max_retry_after).max(backoff),
+                    None => backoff,
+                };
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            return Err(err);
+        }
+    }
+}
+
+fn empty_body() -> TransportBody {
+    Empty::<Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+fn full_body(bytes: Bytes) -> TransportBody {
+    Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}

@@ -1,0 +1,308 @@
+//! The crate's one error type.
+
+use std::fmt;
+use std::time::Duration;
+
+use http::StatusCode;
+use serde::Deserialize;
+
+/// The most of a response body an [`Error`] keeps (bytes).
+pub const BODY_EXCERPT_LIMIT: usize = 2048;
+
+type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What went wrong, coarsely; match on this rather than on the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The connection could not be made or broke (DNS, TCP, TLS, HTTP framing).
+    Transport,
+    /// The request did not complete within the configured timeout.
+    Timeout,
+    /// The credentials could not produce an `Authorization` header.
+    Credentials,
+    /// 400: the API rejected the request as malformed.
+    BadRequest,
+    /// 401: missing or rejected credentials.
+    Unauthorized,
+    /// 402: the account's plan does not allow this.
+    PaymentRequired,
+    /// 403: the credentials' scope does not allow this.
+    Forbidden,
+    /// 404: no such resource.
+    NotFound,
+    /// 409: conflict with the current state (duplicate externalId, ...).
+    Conflict,
+    /// 413: the server found the body too large.
+    PayloadTooLarge,
+    /// 423: the conversation holds the maximum number of messages (30,000); delete messages
+    /// (DeleteAllMessages) before posting more.
+    ConversationLocked,
+    /// 429: rate limited; see [`Error::retry_after`].
+    RateLimited,
+    /// Any other 4xx status.
+    Client,
+    /// 5xx: the server failed.
+    Server,
+    /// The JSON body is over the API's 100 KB limit; caught before sending.
+    RequestTooLarge,
+    /// An attachment is over the API's 50 MB limit; caught before or while sending.
+    UploadTooLarge,
+    /// The response body exceeded the client's size limit.
+    ResponseTooLarge,
+    /// A request body could not be encoded.
+    Encode,
+    /// A success response could not be decoded into the expected type.
+    Decode,
+    /// A client setting (base URL, header value) is invalid.
+    Config,
+    /// An I/O error reading an attachment.
+    Io,
+}
+
+impl ErrorKind {
+    /// The kind for an HTTP error status.
+    pub const fn from_status(status: u16) -> Self {
+        match status {
+            400 => Self::BadRequest,
+            401 => Self::Unauthorized,
+            402 => Self::PaymentRequired,
+            403 => Self::Forbidden,
+            404 => Self::NotFound,
+            409 => Self::Conflict,
+            413 => Self::PayloadTooLarge,
+            423 => Self::ConversationLocked,
+            429 => Self::RateLimited,
+            500..=599 => Self::Server,
+            _ => Self::Client,
+        }
+    }
+
+    /// Whether the same request may succeed later: rate limits, server errors, broken
+    /// connections and timeouts.
+    pub const fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            Self::RateLimited | Self::Server | Self::Transport | Self::Timeout
+        )
+    }
+}
+
+/// One entry of the API's `{"errors": [{"code", "title"}]}` body.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ApiErrorItem {
+    /// Machine-readable code, such as `conversation_not_found`.
+    pub code: String,
+    /// Human-readable text.
+    #[serde(default)]
+    pub title: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ApiErrorBody {
+    #[serde(default)]
+    errors: Vec<ApiErrorItem>,
+}
+
+/// An error from the Sunshine Conversations client.
+///
+/// Keeps the HTTP status, the API's error entries, a bounded excerpt of the body, the
+/// `Retry-After` hint, the operation that failed and the underlying source error.
+pub struct Error(Box<Inner>);
+
+struct Inner {
+    kind: ErrorKind,
+    operation: Option<&'static str>,
+    status: Option<StatusCode>,
+    api_errors: Vec<ApiErrorItem>,
+    body: Option<String>,
+    retry_after: Option<Duration>,
+    detail: Option<String>,
+    source: Option<Source>,
+}
+
+impl Error {
+    /// An error of `kind` with a short description.
+    pub(crate) fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
+        Self(Box::new(Inner {
+            kind,
+            operation: None,
+            status: None,
+            api_errors: Vec::new(),
+            body: None,
+            retry_after: None,
+            detail: Some(detail.into()),
+            source: None,
+        }))
+    }
+
+    /// An error of `kind` caused by `source`.
+    pub(crate) fn with_source(
+        kind: ErrorKind,
+        detail: impl Into<String>,
+        source: impl Into<Source>,
+    ) -> Self {
+        let mut e = Self::new(kind, detail);
+        e.0.source = Some(source.into());
+        e
+    }
+
+    /// An error response: status, parsed `errors[]` (when the body has them) and an excerpt.
+    pub(crate) fn from_response(
+        status: StatusCode,
+        body: &[u8],
+        retry_after: Option<Duration>,
+    ) -> Self {
+        let api_errors = serde_json::from_slice::<ApiErrorBody>(body)
+            .map(|b| b.errors)
+            .unwrap_or_default();
+        Self(Box::new(Inner {
+            kind: ErrorKind::from_status(status.as_u16()),
+            operation: None,
+            status: Some(status),
+            api_errors,
+            body: Some(excerpt(body)),
+            retry_after,
+            detail: None,
+            source: None,
+        }))
+    }
+
+    /// A decode failure of a success body, keeping the JSON path that failed.
+    pub(crate) fn decode(status: StatusCode, body: &[u8], source: impl Into<Source>) -> Self {
+        let mut e = Self::with_source(
+            ErrorKind::Decode,
+            "response body does not match the model",
+            source,
+        );
+        e.0.status = Some(status);
+        e.0.body = Some(excerpt(body));
+        e
+    }
+
+    pub(crate) fn at(mut self, operation: &'static str) -> Self {
+        self.0.operation.get_or_insert(operation);
+        self
+    }
+
+    /// The coarse category.
+    pub fn kind(&self) -> ErrorKind {
+        self.0.kind
+    }
+
+    /// Whether retrying the same request may succeed (429, 5xx, transport failures, timeouts).
+    pub fn is_retryable(&self) -> bool {
+        self.0.kind.is_retryable()
+    }
+
+    /// The server's `Retry-After` hint, when it sent one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.0.retry_after
+    }
+
+    /// The HTTP status, for errors that came with a response.
+    pub fn status(&self) -> Option<StatusCode> {
+        self.0.status
+    }
+
+    /// The API's error entries (`errors[]`), possibly empty.
+    pub fn api_errors(&self) -> &[ApiErrorItem] {
+        &self.0.api_errors
+    }
+
+    /// The first API error code, such as `conversation_not_found`.
+    pub fn code(&self) -> Option<&str> {
+        self.0.api_errors.first().map(|e| e.code.as_str())
+    }
+
+    /// The start of the response body (at most [`BODY_EXCERPT_LIMIT`] bytes).
+    pub fn body(&self) -> Option<&str> {
+        self.0.body.as_deref()
+    }
+
+    /// The operation (operationId) that failed, when known.
+    pub fn operation(&self) -> Option<&'static str> {
+        self.0.operation
+    }
+}
+
+fn excerpt(body: &[u8]) -> String {
+    let cut = body.len().min(BODY_EXCERPT_LIMIT);
+    String::from_utf8_lossy(&body[..cut]).into_owned()
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.0.kind)
+            .field("operation", &self.0.operation)
+            .field("status", &self.0.status)
+            .field("api_errors", &self.0.api_errors)
+            .field("retry_after", &self.0.retry_after)
+            .field("detail", &self.0.detail)
+            .field("source", &self.0.source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(op) = self.0.operation {
+            write!(f, "{op}: ")?;
+        }
+        match (self.0.status, self.0.api_errors.first()) {
+            (Some(s), Some(api)) if self.0.kind != ErrorKind::Decode => {
+                write!(f, "HTTP {} {}", s.as_u16(), api.code)?;
+                if let Some(t) = &api.title {
+                    write!(f, ": {t}")?;
+                }
+            }
+            (Some(s), None) if self.0.kind != ErrorKind::Decode => {
+                write!(f, "HTTP {}", s.as_u16())?
+            }
+            _ => write!(f, "{:?}", self.0.kind)?,
+        }
+        if let Some(d) = &self.0.detail {
+            write!(f, " ({d})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0
+            .source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_statuses() {
+        assert_eq!(ErrorKind::from_status(423), ErrorKind::ConversationLocked);
+        assert!(ErrorKind::from_status(503).is_retryable());
+        assert!(ErrorKind::from_status(429).is_retryable());
+        assert!(!ErrorKind::from_status(404).is_retryable());
+    }
+
+    #[test]
+    fn parses_error_body() {
+        let e = Error::from_response(
+            StatusCode::NOT_FOUND,
+            br#"{"errors":[{"code":"conversation_not_found","title":"Conversation not found"}]}"#,
+            None,
+        )
+        .at("GetConversation");
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert_eq!(e.code(), Some("conversation_not_found"));
+        assert_eq!(
+            e.to_string(),
+            "GetConversation: HTTP 404 conversation_not_found: Conversation not found"
+        );
+    }
+}

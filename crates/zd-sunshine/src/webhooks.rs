@@ -1,0 +1,235 @@
+//! Receiving Sunshine Conversations webhooks: the typed envelope, the `X-API-Key` check, a
+//! dedupe helper and a tower service that verifies, parses, answers at once and hands each
+//! event to your handler.
+//!
+//! Sunshine retries a delivery that is not answered with 2xx within 20 seconds, so the service
+//! answers before the handler runs, and drops events whose id it has already seen.
+
+use std::collections::{HashSet, VecDeque};
+use std::convert::Infallible;
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+use http_body_util::{BodyExt, Full};
+use parking_lot::Mutex;
+use subtle::ConstantTimeEq;
+use zd_auth::Secret;
+
+pub use crate::models::{WebhookEnvelope, WebhookEvent};
+use crate::transport::BoxFuture;
+
+/// The header Sunshine puts the webhook secret in.
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// The largest webhook body the service reads (1 MiB).
+pub const MAX_WEBHOOK_BODY: usize = 1024 * 1024;
+
+/// Whether `headers` carry `X-API-Key` equal to `secret`, compared in constant time.
+pub fn verify_api_key(headers: &HeaderMap, secret: &Secret) -> bool {
+    let Some(got) = headers.get(API_KEY_HEADER) else {
+        return false;
+    };
+    got.as_bytes()
+        .ct_eq(secret.expose_secret().as_bytes())
+        .into()
+}
+
+/// Parses a webhook body.
+///
+/// # Errors
+/// The JSON error, with the path that failed, when the body is not an envelope.
+pub fn parse(
+    body: &[u8],
+) -> Result<WebhookEnvelope, serde_path_to_error::Error<serde_json::Error>> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de)
+}
+
+/// Remembers the last `capacity` event ids so a redelivered event is handled once.
+#[derive(Debug)]
+pub struct Dedupe {
+    capacity: usize,
+    inner: Mutex<(HashSet<String>, VecDeque<String>)>,
+}
+
+impl Dedupe {
+    /// Remembers up to `capacity` ids (at least 1), forgetting the oldest first.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            inner: Mutex::new((HashSet::new(), VecDeque::new())),
+        }
+    }
+
+    /// `true` the first time `id` is seen, `false` for a repeat.
+    pub fn first_time(&self, id: &str) -> bool {
+        let mut guard = self.inner.lock();
+        let (seen, order) = &mut *guard;
+        if seen.contains(id) {
+            return false;
+        }
+        if order.len() >= self.capacity
+            && let Some(old) = order.pop_front()
+        {
+            seen.remove(&old);
+        }
+        seen.insert(id.to_owned());
+        order.push_back(id.to_owned());
+        true
+    }
+}
+
+/// One event as handed to the handler, with the envelope's app and webhook ids.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// `app.id` of the envelope.
+    pub app_id: Option<String>,
+    /// `webhook.id` of the envelope.
+    pub webhook_id: Option<String>,
+    /// The event.
+    pub event: WebhookEvent,
+}
+
+type Handler = Arc<dyn Fn(Delivery) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// A tower `Service` for the webhook route: `POST` only, `X-API-Key` checked, body bounded and
+/// parsed, events deduplicated by id and each handed to the handler on its own task; the
+/// response (200) does not wait for the handler.
+///
+/// Answers 405 to other methods, 401 to a wrong key, 413 to an oversized body and 400 to a
+/// body that is not an envelope (Sunshine does not retry those).
+#[derive(Clone)]
+pub struct WebhookService {
+    secret: Arc<Secret>,
+    dedupe: Arc<Dedupe>,
+    handler: Handler,
+}
+
+impl fmt::Debug for WebhookService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookService")
+            .field("secret", &self.secret)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebhookService {
+    /// A service checking `secret` and calling `handler` for every new event. Must run
+    /// inside a tokio runtime (handlers are spawned).
+    pub fn new<F, Fut>(secret: Secret, handler: F) -> Self
+    where
+        F: Fn(Delivery) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        Self {
+            secret: Arc::new(secret),
+            dedupe: Arc::new(Dedupe::new(10_000)),
+            handler: Arc::new(move |d| Box::pin(handler(d))),
+        }
+    }
+
+    /// Uses `dedupe` (for example one shared by several routes).
+    pub fn with_dedupe(mut self, dedupe: Arc<Dedupe>) -> Self {
+        self.dedupe = dedupe;
+        self
+    }
+
+    /// Handles one request: the same steps the `Service` impl runs.
+    pub async fn handle<B>(&self, request: http::Request<B>) -> http::Response<Full<Bytes>>
+    where
+        B: http_body::Body + Send,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        if request.method() != Method::POST {
+            return reply(StatusCode::METHOD_NOT_ALLOWED);
+        }
+        if !verify_api_key(request.headers(), &self.secret) {
+            return reply(StatusCode::UNAUTHORIZED);
+        }
+        let body = match http_body_util::Limited::new(request.into_body(), MAX_WEBHOOK_BODY)
+            .collect()
+            .await
+        {
+            Ok(b) => b.to_bytes(),
+            Err(_) => return reply(StatusCode::PAYLOAD_TOO_LARGE),
+        };
+        let envelope = match parse(&body) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::debug!(path = %e.path(), "webhook body is not an envelope");
+                return reply(StatusCode::BAD_REQUEST);
+            }
+        };
+        let app_id = envelope.app.as_ref().and_then(|a| a.id.clone());
+        let webhook_id = envelope.webhook.as_ref().and_then(|w| w.id.clone());
+        for event in envelope.events.unwrap_or_default() {
+            if let Some(id) = event.id()
+                && !self.dedupe.first_time(id)
+            {
+                continue;
+            }
+            let delivery = Delivery {
+                app_id: app_id.clone(),
+                webhook_id: webhook_id.clone(),
+                event,
+            };
+            tokio::spawn((self.handler)(delivery));
+        }
+        reply(StatusCode::OK)
+    }
+}
+
+fn reply(status: StatusCode) -> http::Response<Full<Bytes>> {
+    let mut response = http::Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = status;
+    response
+}
+
+impl<B> tower_service::Service<http::Request<B>> for WebhookService
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    type Response = http::Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.handle(request).await) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedupe_forgets_oldest() {
+        let d = Dedupe::new(2);
+        assert!(d.first_time("a"));
+        assert!(!d.first_time("a"));
+        assert!(d.first_time("b"));
+        assert!(d.first_time("c"));
+        assert!(d.first_time("a"));
+    }
+
+    #[test]
+    fn api_key_check() {
+        let mut h = HeaderMap::new();
+        let secret = Secret::new("s3cret");
+        assert!(!verify_api_key(&h, &secret));
+        h.insert(API_KEY_HEADER, http::HeaderValue::from_static("s3cret"));
+        assert!(verify_api_key(&h, &secret));
+        h.insert(API_KEY_HEADER, http::HeaderValue::from_static("s3creT"));
+        assert!(!verify_api_key(&h, &secret));
+    }
+}

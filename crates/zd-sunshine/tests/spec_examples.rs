@@ -1,0 +1,227 @@
+//! Every example in the official spec decodes into our models and encodes back without losing
+//! a field. The spec is read from `../shared/reference/sunshine/openapi.json` at test time.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+use zd_sunshine::spec_index;
+
+fn spec() -> Option<Value> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/reference/sunshine/openapi.json");
+    match std::fs::read(&path) {
+        Ok(bytes) => Some(serde_json::from_slice(&bytes).expect("spec is JSON")),
+        Err(e) => {
+            println!(
+                "SKIPPED: the Sunshine spec is not at {} ({e}); spec-example checks did not run",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+/// Drops `null` members: `{"a": null}` and `{}` mean the same to the API and our `Option`s.
+fn normalize(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), normalize(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(normalize).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The first path where `a` and `b` differ.
+fn diff(a: &Value, b: &Value, path: &str) -> Option<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, v) in x {
+                match y.get(k) {
+                    Some(w) => {
+                        if let Some(d) = diff(v, w, &format!("{path}.{k}")) {
+                            return Some(d);
+                        }
+                    }
+                    None => return Some(format!("{path}.{k} lost")),
+                }
+            }
+            y.keys()
+                .find(|k| !x.contains_key(*k))
+                .map(|k| format!("{path}.{k} added"))
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (v, w))| diff(v, w, &format!("{path}[{i}]"))),
+        (Value::Number(x), Value::Number(y)) if x.as_f64() == y.as_f64() => None,
+        _ if a == b => None,
+        _ => Some(format!("{path}: {a} became {b}")),
+    }
+}
+
+/// The example values under a media object: `example` and each of `examples` (following refs).
+fn media_examples(doc: &Value, media: &Value) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    if let Some(e) = media.get("example") {
+        out.push(("example".to_owned(), e.clone()));
+    }
+    if let Some(map) = media.get("examples").and_then(Value::as_object) {
+        for (name, ex) in map {
+            let ex = match ex.get("$ref").and_then(Value::as_str) {
+                Some(r) => doc
+                    .pointer(r.trim_start_matches('#'))
+                    .cloned()
+                    .unwrap_or(Value::Null),
+                None => ex.clone(),
+            };
+            if let Some(v) = ex.get("value") {
+                out.push((name.clone(), v.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Differences that are typos in the spec's examples, not facts about the wire.
+const SPEC_TYPOS: &[&str] = &[
+    // The `list` example's first message has a key spelled `text"` (with a quote).
+    "PostMessage 201 example list: $.messages[0].content.text\" lost",
+];
+
+fn check(
+    what: &str,
+    original: &Value,
+    result: Option<Result<Value, serde_json::Error>>,
+    failures: &mut Vec<String>,
+) -> bool {
+    match result {
+        None => false,
+        Some(Err(e)) => {
+            failures.push(format!("{what}: does not decode: {e}"));
+            true
+        }
+        Some(Ok(back)) => {
+            if let Some(d) = diff(&normalize(original), &normalize(&back), "$") {
+                let line = format!("{what}: {d}");
+                if !SPEC_TYPOS.contains(&line.as_str()) {
+                    failures.push(line);
+                }
+            }
+            true
+        }
+    }
+}
+
+#[test]
+fn every_spec_example_round_trips() {
+    let Some(doc) = spec() else { return };
+    let mut failures = Vec::new();
+    let mut checked = 0;
+
+    for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+        if let Some(ex) = schema.get("example") {
+            assert!(
+                check(
+                    &format!("schema {name}"),
+                    ex,
+                    spec_index::schema(name, ex.clone()),
+                    &mut failures
+                ),
+                "no model for schema {name}"
+            );
+            checked += 1;
+        }
+    }
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(id) = op.get("operationId").and_then(Value::as_str) else {
+                continue;
+            };
+            if let Some(media) = op.pointer("/requestBody/content/application~1json") {
+                for (ex_name, ex) in media_examples(&doc, media) {
+                    let what = format!("{id} ({method} {path}) request example {ex_name}");
+                    assert!(
+                        check(
+                            &what,
+                            &ex,
+                            spec_index::request(id, ex.clone()),
+                            &mut failures
+                        ),
+                        "no body model for {id}"
+                    );
+                    checked += 1;
+                }
+            }
+            for (code, resp) in op["responses"].as_object().unwrap() {
+                let Some(media) = resp.pointer("/content/application~1json") else {
+                    continue;
+                };
+                for (ex_name, ex) in media_examples(&doc, media) {
+                    let what = format!("{id} {code} example {ex_name}");
+                    let result = if code.starts_with('2') {
+                        spec_index::response(id, ex.clone())
+                    } else {
+                        spec_index::schema("errorResponse", ex.clone())
+                    };
+                    assert!(
+                        check(&what, &ex, result, &mut failures),
+                        "no response model for {id}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    if let Some(media) =
+        doc.pointer("/x-webhooks/Webhook Event/post/requestBody/content/application~1json")
+    {
+        for (ex_name, ex) in media_examples(&doc, media) {
+            check(
+                &format!("webhook example {ex_name}"),
+                &ex,
+                Some(spec_index::webhook(ex.clone())),
+                &mut failures,
+            );
+            checked += 1;
+        }
+    }
+    println!("checked {checked} spec examples");
+    assert!(
+        checked > 100,
+        "expected the spec's examples, found {checked}"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} examples failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn all_68_operations_are_generated() {
+    assert_eq!(zd_sunshine::operations::ALL.len(), 68);
+    let Some(doc) = spec() else { return };
+    let mut n = 0;
+    for item in doc["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            if let Some(id) = op.get("operationId").and_then(Value::as_str) {
+                assert!(
+                    zd_sunshine::operations::ALL
+                        .iter()
+                        .any(|(o, _, _)| *o == id),
+                    "{id} missing"
+                );
+                n += 1;
+            }
+        }
+    }
+    assert_eq!(n, 68);
+}

@@ -1,0 +1,204 @@
+//! Rust source for the models, one file per area.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::ir::{Def, Field, Kind, Models, Ty};
+use super::names::{bare, lit};
+use super::{HEADER, REFERENCE};
+
+/// The Rust spelling of a type; `prefix` qualifies named models (empty inside the models).
+pub(crate) fn rust_ty(ty: &Ty, prefix: &str) -> String {
+    match ty {
+        Ty::Str => "String".to_owned(),
+        Ty::I64 => "i64".to_owned(),
+        Ty::F64 => "f64".to_owned(),
+        Ty::Bool => "bool".to_owned(),
+        Ty::Json => "serde_json::Value".to_owned(),
+        Ty::Map => "serde_json::Map<String, serde_json::Value>".to_owned(),
+        Ty::Vec(inner) => format!("Vec<{}>", rust_ty(inner, prefix)),
+        Ty::Named(n) => format!("{prefix}{n}"),
+    }
+}
+
+fn origin_doc(def: &Def) -> String {
+    if def.origin.contains(|c: char| c.is_ascii_uppercase()) && def.area == "operations" {
+        format!("/// Inline schema of operation `{}`.\n", def.origin)
+    } else {
+        format!(
+            "/// Schema `{}` of the Sunshine Conversations API.\n",
+            def.origin
+        )
+    }
+}
+
+fn field_ty(f: &Field) -> String {
+    let mut t = rust_ty(&f.ty, "");
+    if f.boxed {
+        t = format!("Box<{t}>");
+    }
+    if f.option {
+        t = format!("Option<{t}>");
+    }
+    t
+}
+
+fn emit_def(out: &mut String, def: &Def, models: &Models) {
+    out.push_str(&origin_doc(def));
+    let _ = writeln!(out, "///\n/// Reference: <{REFERENCE}>");
+    match &def.kind {
+        Kind::Struct(fields) => {
+            let default = if def.default { "Default, " } else { "" };
+            let _ = writeln!(
+                out,
+                "#[derive(Debug, Clone, PartialEq, {default}Serialize, Deserialize)]"
+            );
+            let _ = writeln!(out, "pub struct {} {{", def.name);
+            for f in fields {
+                let _ = writeln!(out, "/// Wire field `{}`.", f.json);
+                let mut attrs = Vec::new();
+                if bare(&f.rust) != f.json {
+                    attrs.push(format!("rename = {}", lit(&f.json)));
+                }
+                if f.skip_none {
+                    attrs.push("default".to_owned());
+                    attrs.push("skip_serializing_if = \"Option::is_none\"".to_owned());
+                } else if f.option {
+                    attrs.push("default".to_owned());
+                }
+                if !attrs.is_empty() {
+                    let _ = writeln!(out, "#[serde({})]", attrs.join(", "));
+                }
+                let _ = writeln!(out, "pub {}: {},", f.rust, field_ty(f));
+            }
+            out.push_str("}\n\n");
+        }
+        Kind::Tagged { tag, variants } => {
+            let _ = writeln!(
+                out,
+                "#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]"
+            );
+            let _ = writeln!(out, "#[serde(tag = {})]\n#[non_exhaustive]", lit(tag));
+            let _ = writeln!(out, "pub enum {} {{", def.name);
+            for v in variants {
+                let rust = if v.rust == "Unknown" {
+                    "UnknownValue"
+                } else {
+                    &v.rust
+                };
+                let _ = writeln!(out, "/// `{tag}: {}`.", v.tag);
+                let _ = writeln!(out, "#[serde(rename = {})]", lit(&v.tag));
+                let _ = writeln!(out, "{rust}({}),", v.ty);
+            }
+            let _ = writeln!(
+                out,
+                "/// A `{tag}` this version does not know; the JSON is kept as it came.\n\
+                 #[serde(untagged)]\nUnknown(serde_json::Value),"
+            );
+            out.push_str("}\n\n");
+            emit_tagged_impl(out, def, tag, variants, models);
+        }
+        Kind::StrEnum(values) => {
+            let _ = writeln!(out, "pub enum {} {{", def.name);
+            for (wire, rust) in values {
+                let _ = writeln!(out, "/// `{wire}`.\n{rust} = {},", lit(wire));
+            }
+            out.push_str("}\n}\n\n");
+            // Re-open with the macro call: rewrite the opening.
+        }
+        Kind::Alias(ty) => {
+            let _ = writeln!(out, "pub type {} = {};\n", def.name, rust_ty(ty, ""));
+        }
+    }
+}
+
+/// `type_name()`, and `id()`/`created_at()` when every arm has them.
+fn emit_tagged_impl(
+    out: &mut String,
+    def: &Def,
+    tag: &str,
+    variants: &[super::ir::Variant],
+    models: &Models,
+) {
+    let _ = writeln!(out, "impl {} {{", def.name);
+    let _ = writeln!(
+        out,
+        "/// The `{tag}` value on the wire.\npub fn type_name(&self) -> &str {{\nmatch self {{"
+    );
+    for v in variants {
+        let rust = if v.rust == "Unknown" {
+            "UnknownValue"
+        } else {
+            &v.rust
+        };
+        let _ = writeln!(out, "Self::{rust}(_) => {},", lit(&v.tag));
+    }
+    let _ = writeln!(
+        out,
+        "Self::Unknown(v) => v.get({}).and_then(serde_json::Value::as_str).unwrap_or(\"\"),\n}}\n}}",
+        lit(tag)
+    );
+    for (json, rust) in [("id", "id"), ("createdAt", "created_at")] {
+        let all = variants.iter().all(|v| {
+            models.get(&v.ty).is_some_and(|d| match &d.kind {
+                Kind::Struct(fs) => fs
+                    .iter()
+                    .any(|f| f.json == json && f.ty == Ty::Str && f.option && !f.boxed),
+                _ => false,
+            })
+        });
+        if !all || variants.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "/// The `{json}` of whichever arm this is.\npub fn {rust}(&self) -> Option<&str> {{\nmatch self {{"
+        );
+        for v in variants {
+            let arm = if v.rust == "Unknown" {
+                "UnknownValue"
+            } else {
+                &v.rust
+            };
+            let _ = writeln!(out, "Self::{arm}(v) => v.{rust}.as_deref(),");
+        }
+        let _ = writeln!(
+            out,
+            "Self::Unknown(v) => v.get({}).and_then(serde_json::Value::as_str),\n}}\n}}",
+            lit(json)
+        );
+    }
+    out.push_str("}\n\n");
+}
+
+/// `(file name, source)` for every area plus the `mod.rs` that re-exports them.
+pub(crate) fn emit(models: &Models) -> Vec<(String, String)> {
+    let mut areas: BTreeMap<&str, Vec<&Def>> = BTreeMap::new();
+    for d in &models.defs {
+        areas.entry(d.area).or_default().push(d);
+    }
+    let mut files = Vec::new();
+    let mut root = format!(
+        "{HEADER}\n//! Models for every schema of the Sunshine Conversations API, by area.\n\n"
+    );
+    for (area, defs) in &areas {
+        let _ = writeln!(root, "mod {area};\npub use {area}::*;");
+        let mut out = format!(
+            "{HEADER}\n//! Models: {}.\n\n#[allow(unused_imports)]\nuse super::*;\nuse serde::{{Deserialize, Serialize}};\n\n",
+            area.replace('_', " ")
+        );
+        let mut sorted = defs.clone();
+        sorted.sort_by(|a, b| a.name.cmp(&b.name));
+        for d in sorted {
+            if let Kind::StrEnum(_) = d.kind {
+                out.push_str("crate::string_enum! {\n");
+                emit_def(&mut out, d, models);
+            } else {
+                emit_def(&mut out, d, models);
+            }
+        }
+        files.push((format!("models/{area}.rs"), out));
+    }
+    files.push(("models/mod.rs".to_owned(), root));
+    files
+}

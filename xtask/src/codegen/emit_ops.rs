@@ -1,0 +1,292 @@
+//! Rust source for the operations, one file per tag.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::emit_models::rust_ty;
+use super::ir::Ty;
+use super::names::{bare, lit, snake};
+use super::ops::{Arg, Body, Op};
+use super::{HEADER, REFERENCE};
+
+const MODELS: &str = "crate::models::";
+
+fn arg_param(a: &Arg) -> (String, String) {
+    match a.ty {
+        Ty::Str => ("impl Into<String>".to_owned(), format!("{}.into()", a.rust)),
+        _ => (rust_ty(&a.ty, MODELS), a.rust.clone()),
+    }
+}
+
+fn emit_op(out: &mut String, op: &Op) {
+    let multipart = matches!(op.body, Body::Multipart);
+    let resp = rust_ty(&op.response, MODELS);
+    let _ = writeln!(
+        out,
+        "/// Operation `{}`: `{} {}`.\n///\n/// Reference: <{REFERENCE}#tag/{}/operation/{}>",
+        op.id,
+        op.method,
+        op.path,
+        op.tag.replace(' ', "-"),
+        op.id
+    );
+    let _ = writeln!(
+        out,
+        "#[derive(Debug{})]",
+        if multipart { "" } else { ", Clone" }
+    );
+    let _ = writeln!(
+        out,
+        "#[must_use = \"a request does nothing until it is sent\"]"
+    );
+    let _ = writeln!(out, "pub struct {} {{", op.rust);
+    for a in &op.path_args {
+        let _ = writeln!(out, "{}: String,", a.rust);
+    }
+    for a in &op.query {
+        let t = rust_ty(&a.ty, MODELS);
+        if a.required {
+            let _ = writeln!(out, "{}: {t},", a.rust);
+        } else {
+            let _ = writeln!(out, "{}: Option<{t}>,", a.rust);
+        }
+    }
+    match &op.body {
+        Body::None => {}
+        Body::Json { ty, required: true } => {
+            let _ = writeln!(out, "body: {},", rust_ty(ty, MODELS));
+        }
+        Body::Json {
+            ty,
+            required: false,
+        } => {
+            let _ = writeln!(out, "body: Option<{}>,", rust_ty(ty, MODELS));
+        }
+        Body::Multipart => out.push_str("upload: crate::Upload,\n"),
+    }
+    out.push_str("}\n\n");
+
+    // new(), setters, to_request(), send()
+    let _ = writeln!(out, "impl {} {{", op.rust);
+    let mut params = Vec::new();
+    let mut inits = Vec::new();
+    for a in op
+        .path_args
+        .iter()
+        .chain(op.query.iter().filter(|a| a.required))
+    {
+        let (t, e) = arg_param(a);
+        params.push(format!("{}: {t}", a.rust));
+        inits.push(format!("{}: {e}", a.rust));
+    }
+    for a in op.query.iter().filter(|a| !a.required) {
+        inits.push(format!("{}: None", a.rust));
+    }
+    match &op.body {
+        Body::None => {}
+        Body::Json { ty, required: true } => {
+            params.push(format!("body: {}", rust_ty(ty, MODELS)));
+            inits.push("body".to_owned());
+        }
+        Body::Json { .. } => inits.push("body: None".to_owned()),
+        Body::Multipart => {
+            params.push("upload: crate::Upload".to_owned());
+            inits.push("upload".to_owned());
+        }
+    }
+    let _ = writeln!(
+        out,
+        "/// Starts a `{}` request with its required arguments.\npub fn new({}) -> Self {{\nSelf {{ {} }}\n}}\n",
+        op.id,
+        params.join(", "),
+        inits.join(", ")
+    );
+    let no_args = params.is_empty();
+    for a in op.query.iter().filter(|a| !a.required) {
+        let (t, e) = arg_param(a);
+        let _ = writeln!(
+            out,
+            "/// Sets the query parameter `{}`.\npub fn {}(mut self, {}: {t}) -> Self {{\nself.{} = Some({e});\nself\n}}\n",
+            a.wire, a.rust, a.rust, a.rust
+        );
+    }
+    if let Body::Json {
+        ty,
+        required: false,
+    } = &op.body
+    {
+        let _ = writeln!(
+            out,
+            "/// Sets the JSON body.\npub fn body(mut self, body: {}) -> Self {{\nself.body = Some(body);\nself\n}}\n",
+            rust_ty(ty, MODELS)
+        );
+    }
+    // The path, with each argument percent-encoded as one segment.
+    let mut fmt = op.path.clone();
+    let mut fmt_args = Vec::new();
+    for a in &op.path_args {
+        fmt = fmt.replace(&format!("{{{}}}", a.wire), "{}");
+        fmt_args.push(format!("crate::encode::path_segment(&self.{})", a.rust));
+    }
+    let (recv, build) = if multipart {
+        ("self", "into_request")
+    } else {
+        ("&self", "to_request")
+    };
+    let _ = writeln!(
+        out,
+        "/// Builds the wire request (path, query, body) without sending it.\n\
+         pub fn {build}({recv}) -> Result<crate::ApiRequest, crate::Error> {{"
+    );
+    if fmt_args.is_empty() {
+        let _ = writeln!(out, "let path = String::from({});", lit(&fmt));
+    } else {
+        let _ = writeln!(
+            out,
+            "let path = format!({}, {});",
+            lit(&fmt),
+            fmt_args.join(", ")
+        );
+    }
+    let mutable = !op.query.is_empty() || !matches!(op.body, Body::None);
+    let _ = writeln!(
+        out,
+        "let {}req = crate::ApiRequest::new(http::Method::{}, path, {});",
+        if mutable { "mut " } else { "" },
+        op.method,
+        lit(&op.id)
+    );
+    for a in &op.query {
+        let value = match a.ty {
+            Ty::Str => "v.clone()",
+            _ => "v.to_string()",
+        };
+        if a.required {
+            let _ = writeln!(
+                out,
+                "{{ let v = &self.{}; req.push_query({}, {value}); }}",
+                a.rust,
+                lit(&a.wire)
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "if let Some(v) = &self.{} {{ req.push_query({}, {value}); }}",
+                a.rust,
+                lit(&a.wire)
+            );
+        }
+    }
+    match &op.body {
+        Body::None => {}
+        Body::Json { required: true, .. } => out.push_str("req.set_json(&self.body)?;\n"),
+        Body::Json {
+            required: false, ..
+        } => out.push_str("if let Some(body) = &self.body { req.set_json(body)?; }\n"),
+        Body::Multipart => out.push_str("req.set_upload(self.upload);\n"),
+    }
+    out.push_str("Ok(req)\n}\n\n");
+    let _ = writeln!(
+        out,
+        "/// Sends the request and decodes the response.\n\
+         ///\n/// # Errors\n///\n/// See [`crate::Error`]: transport failures, API error responses and decode failures.\n\
+         pub async fn send({recv}, client: &crate::Client) -> Result<{resp}, crate::Error> {{\n\
+         client.execute_json(self.{build}()?).await\n}}"
+    );
+    if let Some(p) = &op.paging {
+        let item = rust_ty(&p.item, MODELS);
+        let _ = writeln!(
+            out,
+            "\n/// Streams every item across pages, following `meta.hasMore` and `meta.afterCursor`.\n\
+             pub fn paginate(self, client: &crate::Client) -> impl futures_core::Stream<Item = Result<{item}, crate::Error>> + Send + 'static {{\n\
+             crate::pagination::paginate(client.clone(), self)\n}}"
+        );
+    }
+    out.push_str("}\n\n");
+    if no_args {
+        let _ = writeln!(
+            out,
+            "impl Default for {0} {{\nfn default() -> Self {{\nSelf::new()\n}}\n}}\n",
+            op.rust
+        );
+    }
+
+    if let Some(p) = &op.paging {
+        let item = rust_ty(&p.item, MODELS);
+        let clear_before = if op.query.iter().any(|a| a.wire == "page[before]") {
+            "self.page_before = None;\n"
+        } else {
+            ""
+        };
+        let meta = if p.meta_option {
+            "page.meta.as_ref()"
+        } else {
+            "Some(&page.meta)"
+        };
+        let more = if p.has_more_option {
+            "m.has_more == Some(true)"
+        } else {
+            "m.has_more"
+        };
+        let after = if p.after_option {
+            "m.after_cursor.clone()"
+        } else {
+            "Some(m.after_cursor.clone())"
+        };
+        let items = if p.items_option {
+            format!("page.{}.unwrap_or_default()", p.items_field)
+        } else {
+            format!("page.{}", p.items_field)
+        };
+        let _ = writeln!(
+            out,
+            "impl crate::pagination::Paged for {} {{\n\
+             type Item = {item};\n\
+             fn set_after(&mut self, cursor: String) {{\nself.page_after = Some(cursor);\n{clear_before}}}\n\
+             async fn fetch_page(&self, client: &crate::Client) -> Result<crate::pagination::Page<Self::Item>, crate::Error> {{\n\
+             let page = self.send(client).await?;\n\
+             let next = {meta}.filter(|m| {more}).and_then(|m| {after});\n\
+             Ok(crate::pagination::Page {{ items: {items}, next }})\n\
+             }}\n}}\n",
+            op.rust
+        );
+    }
+}
+
+/// `(file name, source)` for every tag plus the `mod.rs` that re-exports them.
+pub(crate) fn emit(ops: &[Op]) -> Vec<(String, String)> {
+    let mut tags: BTreeMap<String, Vec<&Op>> = BTreeMap::new();
+    for op in ops {
+        tags.entry(bare(&snake(&op.tag)).to_owned())
+            .or_default()
+            .push(op);
+    }
+    let mut files = Vec::new();
+    let mut root = format!(
+        "{HEADER}\n//! One typed request per operation of the Sunshine Conversations API, by tag.\n\n"
+    );
+    for (tag, ops) in &tags {
+        let _ = writeln!(root, "mod {tag};\npub use {tag}::*;");
+        let mut out = format!("{HEADER}\n//! Operations tagged `{}`.\n\n", ops[0].tag);
+        for op in ops {
+            emit_op(&mut out, op);
+        }
+        files.push((format!("operations/{tag}.rs"), out));
+    }
+    let _ = writeln!(
+        root,
+        "\n/// Every operation: `(operationId, method, path)`.\npub const ALL: &[(&str, &str, &str)] = &["
+    );
+    for op in ops {
+        let _ = writeln!(
+            root,
+            "({}, {}, {}),",
+            lit(&op.id),
+            lit(&op.method),
+            lit(&op.path)
+        );
+    }
+    root.push_str("];\n");
+    files.push(("operations/mod.rs".to_owned(), root));
+    files
+}

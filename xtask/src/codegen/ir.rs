@@ -1,0 +1,651 @@
+//! The model IR: every schema in `components/schemas` (and every inline object, enum, body and
+//! response) lowered to a struct, a tagged enum, a string enum or an alias.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value};
+
+use super::names::{snake, upper_camel};
+
+/// A field or alias type.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Ty {
+    Str,
+    I64,
+    F64,
+    Bool,
+    Json,
+    Map,
+    Vec(Box<Ty>),
+    Named(String),
+}
+
+/// One struct field.
+#[derive(Debug, Clone)]
+pub(crate) struct Field {
+    pub(crate) json: String,
+    pub(crate) rust: String,
+    pub(crate) ty: Ty,
+    /// Wrapped in `Option`.
+    pub(crate) option: bool,
+    /// Left out of the JSON when `None` (the field is not required).
+    pub(crate) skip_none: bool,
+    /// Boxed to break a recursive containment cycle.
+    pub(crate) boxed: bool,
+}
+
+/// One arm of an internally tagged enum.
+#[derive(Debug, Clone)]
+pub(crate) struct Variant {
+    pub(crate) tag: String,
+    pub(crate) rust: String,
+    pub(crate) ty: String,
+}
+
+/// What a definition lowers to.
+#[derive(Debug, Clone)]
+pub(crate) enum Kind {
+    Struct(Vec<Field>),
+    Tagged { tag: String, variants: Vec<Variant> },
+    StrEnum(Vec<(String, String)>),
+    Alias(Ty),
+}
+
+/// One generated type.
+#[derive(Debug, Clone)]
+pub(crate) struct Def {
+    pub(crate) name: String,
+    /// Where it comes from: a schema name, or `schema.field` for inline ones.
+    pub(crate) origin: String,
+    pub(crate) area: &'static str,
+    pub(crate) kind: Kind,
+    pub(crate) default: bool,
+}
+
+/// All definitions, in a stable order.
+#[derive(Debug, Default)]
+pub(crate) struct Models {
+    pub(crate) defs: Vec<Def>,
+    names: BTreeSet<String>,
+    /// schema name -> Rust type name.
+    pub(crate) schema_types: BTreeMap<String, String>,
+    /// schema name -> discriminator property stripped from it (it is a tagged-enum arm).
+    stripped: BTreeMap<String, String>,
+    /// schema name -> the tagged enum it is first an arm of.
+    pub(crate) arm_of: BTreeMap<String, String>,
+}
+
+/// The area (file) a component schema belongs to, from its name.
+pub(crate) fn area_of(name: &str) -> &'static str {
+    let n = name.to_ascii_lowercase();
+    let has = |s: &str| n.contains(s);
+    if n.ends_with("event") && !has("conversionevent")
+        || has("webhook") && !n.starts_with("webhook")
+        || n.starts_with("switchboard") && (has("control"))
+        || matches!(
+            name,
+            "eventSubSchema" | "appSubSchema" | "conversationMessageDeliveryPayload"
+        )
+    {
+        "webhook_events"
+    } else if has("message") && !has("messagebird") && !has("messenger")
+        || matches!(
+            name,
+            "action"
+                | "actionSubset"
+                | "buy"
+                | "link"
+                | "locationRequest"
+                | "postback"
+                | "reply"
+                | "webview"
+                | "content"
+                | "item"
+                | "field"
+                | "formOptions"
+                | "author"
+                | "source"
+                | "reference"
+                | "activity"
+                | "activityPost"
+                | "activityTypes"
+                | "ticketClosed"
+                | "transferToEmail"
+                | "endedByUser"
+                | "htmlText"
+                | "markdownText"
+                | "downloadMessageRefBody"
+                | "destination"
+                | "campaign"
+                | "referral"
+        )
+    {
+        "messages"
+    } else if has("integration") && !n.starts_with("switchboard")
+        || has("update") && !n.starts_with("user") && !n.starts_with("conversation")
+        || matches!(
+            name,
+            "android"
+                | "apple"
+                | "custom"
+                | "instagram"
+                | "ios"
+                | "line"
+                | "mailgun"
+                | "messagebird"
+                | "messenger"
+                | "telegram"
+                | "twilio"
+                | "twitter"
+                | "unity"
+                | "viber"
+                | "web"
+                | "whatsapp"
+                | "status"
+                | "defaultResponder"
+                | "defaultResponderId"
+                | "prechatCapture"
+                | "extraChannelOptions"
+                | "conversionEvents"
+                | "conversionEventsBody"
+                | "conversionEventsResponse"
+                | "metaConversionEvent"
+                | "matchCriteria"
+                | "matchCriteriaBase"
+                | "matchCriteriaMailgun"
+                | "matchCriteriaMessagebird"
+                | "matchCriteriaTwilio"
+                | "matchCriteriaWhatsapp"
+        )
+    {
+        "integrations"
+    } else if n.starts_with("user")
+        || n.starts_with("client")
+        || n.starts_with("device")
+        || matches!(
+            name,
+            "identity" | "profile" | "signedUpAt" | "toBeRetained" | "syncUserBody"
+        )
+    {
+        "users"
+    } else if n.starts_with("conversation") || n.starts_with("participant") {
+        "conversations"
+    } else if n.starts_with("switchboard")
+        || n.starts_with("webhook")
+        || matches!(
+            name,
+            "target"
+                | "triggers"
+                | "includeFullUser"
+                | "includeFullSource"
+                | "deliverStandbyEvents"
+                | "nextSwitchboardIntegrationId"
+                | "messageHistoryCount"
+                | "name"
+                | "enabled"
+                | "defaultSwitchboardIntegrationId"
+                | "passControlBody"
+                | "releaseControlBody"
+                | "offerControlBody"
+                | "acceptControlBody"
+        )
+    {
+        "switchboards"
+    } else {
+        "apps"
+    }
+}
+
+/// Follows a local `$ref` to its name.
+pub(crate) fn ref_name(v: &Value) -> Option<&str> {
+    v.get("$ref")?
+        .as_str()?
+        .strip_prefix("#/components/schemas/")
+}
+
+fn is_true(v: &Value, key: &str) -> bool {
+    v.get(key).and_then(Value::as_bool) == Some(true)
+}
+
+/// The tag value a variant schema declares for `tag`: its `default` or single `enum` value.
+fn declared_tag(schemas: &Map<String, Value>, schema: &Value, tag: &str) -> Option<String> {
+    let mut props = Vec::new();
+    let mut req = BTreeSet::new();
+    collect(schemas, schema, &mut props, &mut req, false, 0);
+    let (_, p) = props.into_iter().rev().find(|(k, _)| k == tag)?;
+    if let Some(d) = p.get("default").and_then(Value::as_str) {
+        return Some(d.to_owned());
+    }
+    let vals = p.get("enum")?.as_array()?;
+    match vals.as_slice() {
+        [one] => one.as_str().map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// Flattens `$ref`, `allOf`, and untagged `oneOf`/`anyOf` into one property list.
+pub(crate) fn collect(
+    schemas: &Map<String, Value>,
+    schema: &Value,
+    props: &mut Vec<(String, Value)>,
+    required: &mut BTreeSet<String>,
+    optional: bool,
+    depth: usize,
+) {
+    if depth > 16 {
+        return;
+    }
+    if let Some(name) = ref_name(schema) {
+        if let Some(target) = schemas.get(name) {
+            collect(schemas, target, props, required, optional, depth + 1);
+        }
+        return;
+    }
+    if let Some(parts) = schema.get("allOf").and_then(Value::as_array) {
+        for p in parts {
+            collect(schemas, p, props, required, optional, depth + 1);
+        }
+    }
+    for key in ["oneOf", "anyOf"] {
+        if let Some(parts) = schema.get(key).and_then(Value::as_array) {
+            for p in parts {
+                collect(schemas, p, props, required, true, depth + 1);
+            }
+        }
+    }
+    if let Some(ps) = schema.get("properties").and_then(Value::as_object) {
+        for (k, v) in ps {
+            if let Some(slot) = props.iter_mut().find(|(name, _)| name == k) {
+                slot.1 = v.clone();
+            } else {
+                props.push((k.clone(), v.clone()));
+            }
+        }
+    }
+    if !optional && let Some(rs) = schema.get("required").and_then(Value::as_array) {
+        required.extend(rs.iter().filter_map(Value::as_str).map(str::to_owned));
+    }
+}
+
+/// The discriminated arms of a schema: `(tag property, [(tag value, variant schema name)])`.
+pub(crate) fn discriminated(
+    schemas: &Map<String, Value>,
+    schema: &Value,
+) -> Option<(String, Vec<(String, String)>)> {
+    let disc = schema.get("discriminator")?;
+    let tag = disc.get("propertyName")?.as_str()?.to_owned();
+    let mut arms = Vec::new();
+    if let Some(mapping) = disc.get("mapping").and_then(Value::as_object) {
+        for (value, target) in mapping {
+            let name = target.as_str()?.strip_prefix("#/components/schemas/")?;
+            arms.push((value.clone(), name.to_owned()));
+        }
+    } else {
+        for alt in schema.get("oneOf")?.as_array()? {
+            let name = ref_name(alt)?;
+            let value = declared_tag(schemas, schemas.get(name)?, &tag)?;
+            arms.push((value, name.to_owned()));
+        }
+    }
+    Some((tag, arms))
+}
+
+impl Models {
+    /// Names every component schema and records which are tagged-enum arms.
+    pub(crate) fn new(schemas: &Map<String, Value>) -> Result<Self, String> {
+        let mut m = Models::default();
+        for name in schemas.keys() {
+            let rust = upper_camel(name);
+            if !m.names.insert(rust.clone()) {
+                return Err(format!("two schemas map to the Rust name `{rust}`"));
+            }
+            m.schema_types.insert(name.clone(), rust);
+        }
+        for (name, schema) in schemas {
+            if let Some((tag, arms)) = discriminated(schemas, schema) {
+                for (_, arm) in arms {
+                    m.stripped.insert(arm.clone(), tag.clone());
+                    let union = m.schema_types[name].clone();
+                    m.arm_of.entry(arm).or_insert(union);
+                }
+            }
+        }
+        Ok(m)
+    }
+
+    /// Lowers every component schema.
+    pub(crate) fn lower_all(&mut self, schemas: &Map<String, Value>) -> Result<(), String> {
+        for (name, schema) in schemas {
+            let rust = self.schema_types[name].clone();
+            let kind = self.lower_top(schemas, name, &rust, schema)?;
+            self.defs.push(Def {
+                name: rust,
+                origin: name.clone(),
+                area: area_of(name),
+                kind,
+                default: false,
+            });
+        }
+        Ok(())
+    }
+
+    /// Registers a definition for an inline schema (a body, a response, a webhook envelope).
+    pub(crate) fn add_inline(
+        &mut self,
+        schemas: &Map<String, Value>,
+        name: &str,
+        origin: &str,
+        area: &'static str,
+        schema: &Value,
+    ) -> Result<String, String> {
+        let rust = self.fresh(name);
+        let kind = self.lower_top(schemas, origin, &rust, schema)?;
+        self.defs.push(Def {
+            name: rust.clone(),
+            origin: origin.to_owned(),
+            area,
+            kind,
+            default: false,
+        });
+        Ok(rust)
+    }
+
+    /// A webhook-event style enum over schemas tagged by their `title`.
+    pub(crate) fn add_titled_union(
+        &mut self,
+        schemas: &Map<String, Value>,
+        name: &str,
+        origin: &str,
+        alts: &[Value],
+    ) -> Result<String, String> {
+        let mut variants = Vec::new();
+        for alt in alts {
+            let s = ref_name(alt).ok_or_else(|| format!("{origin}: expected $ref arms"))?;
+            let title = schemas
+                .get(s)
+                .and_then(|v| v.get("title"))
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("{origin}: arm {s} has no title"))?;
+            variants.push(Variant {
+                tag: title.to_owned(),
+                rust: upper_camel(title),
+                ty: self.schema_types[s].clone(),
+            });
+        }
+        let rust = self.fresh(name);
+        self.defs.push(Def {
+            name: rust.clone(),
+            origin: origin.to_owned(),
+            area: "webhook_events",
+            kind: Kind::Tagged {
+                tag: "type".to_owned(),
+                variants,
+            },
+            default: false,
+        });
+        Ok(rust)
+    }
+
+    /// Marks these schemas as arms tagged by `tag` (their tag field goes to the enum `union`).
+    /// Call before [`Models::lower_all`].
+    pub(crate) fn strip_tag(&mut self, arms: &[Value], tag: &str, union: &str) {
+        for alt in arms {
+            if let Some(s) = ref_name(alt) {
+                self.stripped.insert(s.to_owned(), tag.to_owned());
+                self.arm_of
+                    .entry(s.to_owned())
+                    .or_insert_with(|| union.to_owned());
+            }
+        }
+    }
+
+    fn fresh(&mut self, base: &str) -> String {
+        let mut name = base.to_owned();
+        let mut n = 2;
+        while !self.names.insert(name.clone()) {
+            name = format!("{base}{n}");
+            n += 1;
+        }
+        name
+    }
+
+    fn lower_top(
+        &mut self,
+        schemas: &Map<String, Value>,
+        origin: &str,
+        rust: &str,
+        schema: &Value,
+    ) -> Result<Kind, String> {
+        if let Some((tag, arms)) = discriminated(schemas, schema) {
+            let variants = arms
+                .into_iter()
+                .map(|(value, arm)| Variant {
+                    rust: upper_camel(&value),
+                    tag: value,
+                    ty: self.schema_types[&arm].clone(),
+                })
+                .collect();
+            return Ok(Kind::Tagged { tag, variants });
+        }
+        if let Some(vals) = schema.get("enum").and_then(Value::as_array) {
+            return Ok(Kind::StrEnum(enum_values(vals)));
+        }
+        if let Some(target) = ref_name(schema) {
+            return Ok(Kind::Alias(Ty::Named(self.schema_types[target].clone())));
+        }
+        let ty = schema.get("type").and_then(Value::as_str);
+        let objecty = ty == Some("object")
+            || ["allOf", "oneOf", "anyOf", "properties"]
+                .iter()
+                .any(|k| schema.get(*k).is_some());
+        if objecty {
+            let mut props = Vec::new();
+            let mut required = BTreeSet::new();
+            collect(schemas, schema, &mut props, &mut required, false, 0);
+            for (json, p) in super::overrides::extra_fields(rust) {
+                if !props.iter().any(|(k, _)| k == json) {
+                    props.push((json.to_owned(), p));
+                }
+            }
+            if props.is_empty() {
+                return Ok(Kind::Alias(Ty::Map));
+            }
+            // Only the arm's own struct loses the tag, not structs nested inside it.
+            let strip = self
+                .stripped
+                .get(origin)
+                .filter(|_| self.schema_types.get(origin).is_some_and(|t| t == rust))
+                .cloned();
+            let mut fields = Vec::new();
+            for (json, p) in props {
+                if strip.as_deref() == Some(json.as_str()) {
+                    continue;
+                }
+                let field_rust = snake(&json);
+                let ctx = format!("{rust}{}", upper_camel(&json));
+                let (mut ty, nullable) = self.prop_ty(schemas, origin, &ctx, &p)?;
+                if super::overrides::loose_field(rust, &json) {
+                    ty = Ty::Json;
+                }
+                let req = required.contains(&json);
+                fields.push(Field {
+                    option: !req || nullable,
+                    skip_none: !req,
+                    boxed: false,
+                    json,
+                    rust: field_rust,
+                    ty,
+                });
+            }
+            return Ok(Kind::Struct(fields));
+        }
+        let (ty, _) = self.prop_ty(schemas, origin, &format!("{rust}Item"), schema)?;
+        Ok(Kind::Alias(ty))
+    }
+
+    /// The type of a property, registering inline objects and enums under `ctx`.
+    fn prop_ty(
+        &mut self,
+        schemas: &Map<String, Value>,
+        origin: &str,
+        ctx: &str,
+        p: &Value,
+    ) -> Result<(Ty, bool), String> {
+        let nullable = is_true(p, "nullable");
+        if let Some(target) = ref_name(p) {
+            let t = self
+                .schema_types
+                .get(target)
+                .ok_or_else(|| format!("{origin}: unknown $ref {target}"))?;
+            return Ok((Ty::Named(t.clone()), nullable));
+        }
+        if let Some(parts) = p.get("allOf").and_then(Value::as_array)
+            && let [only] = parts.as_slice()
+            && ref_name(only).is_some()
+        {
+            let (t, n) = self.prop_ty(schemas, origin, ctx, only)?;
+            return Ok((t, nullable || n));
+        }
+        if let Some(vals) = p.get("enum").and_then(Value::as_array)
+            && p.get("type").and_then(Value::as_str).unwrap_or("string") == "string"
+        {
+            let name = self.fresh(ctx);
+            self.defs.push(Def {
+                name: name.clone(),
+                origin: origin.to_owned(),
+                area: area_of(origin),
+                kind: Kind::StrEnum(enum_values(vals)),
+                default: false,
+            });
+            return Ok((Ty::Named(name), nullable));
+        }
+        let ty = p.get("type").and_then(Value::as_str);
+        let objecty = ty == Some("object")
+            || ["allOf", "oneOf", "anyOf", "properties"]
+                .iter()
+                .any(|k| p.get(*k).is_some());
+        if objecty {
+            let mut props = Vec::new();
+            let mut req = BTreeSet::new();
+            collect(schemas, p, &mut props, &mut req, false, 0);
+            if props.is_empty() {
+                return Ok((Ty::Map, nullable));
+            }
+            let name = self.fresh(ctx);
+            let kind = self.lower_top(schemas, origin, &name, p)?;
+            self.defs.push(Def {
+                name: name.clone(),
+                origin: origin.to_owned(),
+                area: area_of(origin),
+                kind,
+                default: false,
+            });
+            return Ok((Ty::Named(name), nullable));
+        }
+        let t = match ty {
+            Some("string") => Ty::Str,
+            Some("integer") => Ty::I64,
+            Some("number") => Ty::F64,
+            Some("boolean") => Ty::Bool,
+            Some("array") => {
+                let items = p.get("items").cloned().unwrap_or(Value::Null);
+                let (inner, _) = self.prop_ty(schemas, origin, &format!("{ctx}Item"), &items)?;
+                Ty::Vec(Box::new(inner))
+            }
+            _ => Ty::Json,
+        };
+        Ok((t, nullable))
+    }
+
+    /// Boxes fields that close a containment cycle, and marks which structs can derive Default.
+    pub(crate) fn finish(&mut self) {
+        let index: BTreeMap<String, usize> = self
+            .defs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.name.clone(), i))
+            .collect();
+        // Direct containment edges (not through Vec or Map, which already indirect).
+        let edges = |d: &Def| -> Vec<String> {
+            match &d.kind {
+                Kind::Struct(fs) => fs
+                    .iter()
+                    .filter_map(|f| match &f.ty {
+                        Ty::Named(n) => Some(n.clone()),
+                        _ => None,
+                    })
+                    .collect(),
+                Kind::Tagged { variants, .. } => variants.iter().map(|v| v.ty.clone()).collect(),
+                Kind::Alias(Ty::Named(n)) => vec![n.clone()],
+                _ => Vec::new(),
+            }
+        };
+        let graph: Vec<Vec<usize>> = self
+            .defs
+            .iter()
+            .map(|d| {
+                edges(d)
+                    .iter()
+                    .filter_map(|n| index.get(n).copied())
+                    .collect()
+            })
+            .collect();
+        let reaches = |from: usize, to: usize| -> bool {
+            let mut seen = vec![false; graph.len()];
+            let mut stack = vec![from];
+            while let Some(n) = stack.pop() {
+                if n == to {
+                    return true;
+                }
+                if std::mem::replace(&mut seen[n], true) {
+                    continue;
+                }
+                stack.extend(graph[n].iter().copied());
+            }
+            false
+        };
+        let mut to_box = Vec::new();
+        for (i, d) in self.defs.iter().enumerate() {
+            if let Kind::Struct(fs) = &d.kind {
+                for (j, f) in fs.iter().enumerate() {
+                    if let Ty::Named(n) = &f.ty
+                        && let Some(&t) = index.get(n)
+                        && reaches(t, i)
+                    {
+                        to_box.push((i, j));
+                    }
+                }
+            }
+        }
+        for (i, j) in to_box {
+            if let Kind::Struct(fs) = &mut self.defs[i].kind {
+                fs[j].boxed = true;
+            }
+        }
+        for d in &mut self.defs {
+            if let Kind::Struct(fs) = &d.kind {
+                d.default = fs.iter().all(|f| f.option);
+            }
+        }
+    }
+
+    /// The definition named `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<&Def> {
+        self.defs.iter().find(|d| d.name == name)
+    }
+}
+
+fn enum_values(vals: &[Value]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for v in vals.iter().filter_map(Value::as_str) {
+        let mut rust = upper_camel(v);
+        if rust == "Unknown" {
+            rust.push_str("Value");
+        }
+        while out.iter().any(|(_, r)| *r == rust) {
+            rust.push('_');
+        }
+        out.push((v.to_owned(), rust));
+    }
+    out
+}

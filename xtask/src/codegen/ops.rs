@@ -1,0 +1,270 @@
+//! The operation IR: each of the spec's operations with its path, query and body arguments and
+//! its typed response.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value};
+
+use super::ir::{Kind, Models, Ty, collect, ref_name};
+use super::names::{snake, upper_camel};
+
+/// A path or query argument.
+#[derive(Debug, Clone)]
+pub(crate) struct Arg {
+    /// The name on the wire (`appId`, `page[after]`).
+    pub(crate) wire: String,
+    pub(crate) rust: String,
+    pub(crate) ty: Ty,
+    pub(crate) required: bool,
+}
+
+/// The request body.
+#[derive(Debug, Clone)]
+pub(crate) enum Body {
+    None,
+    Json { ty: Ty, required: bool },
+    Multipart,
+}
+
+/// Pagination facts for list operations.
+#[derive(Debug, Clone)]
+pub(crate) struct Paging {
+    pub(crate) items_field: String,
+    pub(crate) items_option: bool,
+    pub(crate) item: Ty,
+    pub(crate) meta_option: bool,
+    pub(crate) has_more_option: bool,
+    pub(crate) after_option: bool,
+}
+
+/// One operation.
+#[derive(Debug, Clone)]
+pub(crate) struct Op {
+    pub(crate) id: String,
+    pub(crate) rust: String,
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) tag: String,
+    pub(crate) path_args: Vec<Arg>,
+    pub(crate) query: Vec<Arg>,
+    pub(crate) body: Body,
+    pub(crate) response: Ty,
+    pub(crate) paging: Option<Paging>,
+}
+
+fn deref_param<'a>(doc: &'a Value, p: &'a Value) -> Option<&'a Value> {
+    match p.get("$ref").and_then(Value::as_str) {
+        Some(r) => doc.pointer(r.strip_prefix('#')?),
+        None => Some(p),
+    }
+}
+
+fn scalar(schema: &Value) -> Ty {
+    match schema.get("type").and_then(Value::as_str) {
+        Some("integer") => Ty::I64,
+        Some("boolean") => Ty::Bool,
+        Some("number") => Ty::F64,
+        _ => Ty::Str,
+    }
+}
+
+const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+
+/// Collects every operation, registering inline bodies and responses as models.
+pub(crate) fn build(doc: &Value, models: &mut Models) -> Result<Vec<Op>, String> {
+    let empty = Map::new();
+    let schemas = doc
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let paths = doc
+        .get("paths")
+        .and_then(Value::as_object)
+        .ok_or("spec has no paths")?;
+    let mut ops = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (path, item) in paths {
+        let shared: Vec<Value> = item
+            .get("parameters")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for method in METHODS {
+            let Some(op) = item.get(method) else { continue };
+            let id = op
+                .get("operationId")
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("{method} {path}: no operationId"))?;
+            if !seen.insert(id.to_owned()) {
+                return Err(format!("duplicate operationId {id}"));
+            }
+            let rust = upper_camel(id);
+            let tag = op
+                .pointer("/tags/0")
+                .and_then(Value::as_str)
+                .unwrap_or("Other")
+                .to_owned();
+            let mut params: Vec<Value> = shared.clone();
+            params.extend(
+                op.get("parameters")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+            let mut path_args = Vec::new();
+            let mut query = Vec::new();
+            for p in &params {
+                let p = deref_param(doc, p).ok_or_else(|| format!("{id}: bad parameter ref"))?;
+                let name = p.get("name").and_then(Value::as_str).unwrap_or_default();
+                let required = p.get("required").and_then(Value::as_bool).unwrap_or(false);
+                let schema = p.get("schema").cloned().unwrap_or(Value::Null);
+                match p.get("in").and_then(Value::as_str) {
+                    Some("path") => path_args.push(Arg {
+                        wire: name.to_owned(),
+                        rust: snake(name),
+                        ty: Ty::Str,
+                        required: true,
+                    }),
+                    Some("query") => {
+                        let deep = p.get("style").and_then(Value::as_str) == Some("deepObject");
+                        if deep {
+                            let mut props = Vec::new();
+                            let mut req = BTreeSet::new();
+                            collect(schemas, &schema, &mut props, &mut req, false, 0);
+                            for (k, v) in props {
+                                query.push(Arg {
+                                    wire: format!("{name}[{k}]"),
+                                    rust: snake(&format!("{name}_{k}")),
+                                    ty: scalar(&v),
+                                    required: required && req.contains(&k),
+                                });
+                            }
+                        } else {
+                            query.push(Arg {
+                                wire: name.to_owned(),
+                                rust: snake(name),
+                                ty: scalar(&schema),
+                                required,
+                            });
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            // Path arguments in the order they appear in the path.
+            path_args.sort_by_key(|a| path.find(&format!("{{{}}}", a.wire)).unwrap_or(usize::MAX));
+            let body = match op.get("requestBody") {
+                None => Body::None,
+                Some(rb) => {
+                    let required = rb.get("required").and_then(Value::as_bool).unwrap_or(false);
+                    let content = rb
+                        .get("content")
+                        .and_then(Value::as_object)
+                        .ok_or_else(|| format!("{id}: body without content"))?;
+                    if content.contains_key("multipart/form-data") {
+                        Body::Multipart
+                    } else {
+                        let schema = content
+                            .get("application/json")
+                            .and_then(|c| c.get("schema"))
+                            .ok_or_else(|| format!("{id}: body is not JSON"))?;
+                        let ty = schema_ty(schemas, models, schema, &format!("{rust}Body"), id)?;
+                        Body::Json { ty, required }
+                    }
+                }
+            };
+            let mut response = None;
+            if let Some(resps) = op.get("responses").and_then(Value::as_object) {
+                for (code, r) in resps {
+                    if !code.starts_with('2') {
+                        continue;
+                    }
+                    if let Some(schema) = r.pointer("/content/application~1json/schema") {
+                        response = Some(schema_ty(
+                            schemas,
+                            models,
+                            schema,
+                            &format!("{rust}Response"),
+                            id,
+                        )?);
+                    }
+                    break;
+                }
+            }
+            let response = response.unwrap_or(Ty::Map);
+            let paging = paging(models, &query, &response);
+            ops.push(Op {
+                id: id.to_owned(),
+                rust,
+                method: method.to_ascii_uppercase(),
+                path: path.clone(),
+                tag,
+                path_args,
+                query,
+                body,
+                response,
+                paging,
+            });
+        }
+    }
+    Ok(ops)
+}
+
+/// The type of a body or response schema: a named model, a map, or a new inline model.
+fn schema_ty(
+    schemas: &Map<String, Value>,
+    models: &mut Models,
+    schema: &Value,
+    name: &str,
+    id: &str,
+) -> Result<Ty, String> {
+    if let Some(r) = ref_name(schema) {
+        return models
+            .schema_types
+            .get(r)
+            .map(|t| Ty::Named(t.clone()))
+            .ok_or_else(|| format!("{id}: unknown $ref {r}"));
+    }
+    let mut props = Vec::new();
+    let mut req = BTreeSet::new();
+    collect(schemas, schema, &mut props, &mut req, false, 0);
+    if props.is_empty() {
+        return Ok(Ty::Map);
+    }
+    let t = models.add_inline(schemas, name, id, "operations", schema)?;
+    Ok(Ty::Named(t))
+}
+
+/// A list operation pages when it takes `page[after]` and returns `meta` plus one array.
+fn paging(models: &Models, query: &[Arg], response: &Ty) -> Option<Paging> {
+    if !query.iter().any(|a| a.wire == "page[after]") {
+        return None;
+    }
+    let Ty::Named(resp) = response else {
+        return None;
+    };
+    let Kind::Struct(fields) = &models.get(resp)?.kind else {
+        return None;
+    };
+    let meta = fields.iter().find(|f| f.json == "meta")?;
+    let Ty::Named(meta_ty) = &meta.ty else {
+        return None;
+    };
+    let Kind::Struct(meta_fields) = &models.get(meta_ty)?.kind else {
+        return None;
+    };
+    let has_more = meta_fields.iter().find(|f| f.json == "hasMore")?;
+    let after = meta_fields.iter().find(|f| f.json == "afterCursor")?;
+    let items = fields.iter().find(|f| matches!(f.ty, Ty::Vec(_)))?;
+    let Ty::Vec(item) = &items.ty else {
+        return None;
+    };
+    Some(Paging {
+        items_field: items.rust.clone(),
+        items_option: items.option,
+        item: (**item).clone(),
+        meta_option: meta.option,
+        has_more_option: has_more.option,
+        after_option: after.option,
+    })
+}

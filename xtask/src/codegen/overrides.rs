@@ -1,0 +1,36 @@
+//! Where the spec's schemas disagree with its own examples (and so with the wire), by Rust
+//! type name. Each entry is backed by an example in the spec that fails without it; the
+//! spec-example test in zd-sunshine keeps them honest.
+
+use serde_json::{Value, json};
+
+/// Fields the examples carry but the schema does not declare: `(type, wire name, schema)`.
+pub(crate) fn extra_fields(rust: &str) -> Vec<(&'static str, Value)> {
+    match rust {
+        // Users responses carry `hasPaymentInfo`.
+        "User" => vec![("hasPaymentInfo", json!({"type": "boolean"}))],
+        // ... and say where the profile's locale came from.
+        "Profile" => vec![("localeOrigin", json!({"type": "string"}))],
+        // conversation:message webhooks carry the author's name and avatar.
+        "AuthorWebhook" => vec![
+            ("avatarUrl", json!({"type": "string"})),
+            ("displayName", json!({"type": "string"})),
+        ],
+        // delivery:failure webhooks name the destination channel type.
+        "ConversationMessageDeliveryFailureEventPayloadDestination"
+        | "ConversationMessageDeliveryPayloadDestination" => {
+            vec![("type", json!({"type": "string"}))]
+        }
+        // conversation:read and conversation:typing webhooks carry the activity type.
+        "ConversationReadEventPayloadActivity" | "ConversationTypingEventPayloadActivity" => {
+            vec![("type", json!({"type": "string"}))]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Fields whose declared type the examples contradict: `(type, wire name)` become any JSON.
+pub(crate) fn loose_field(rust: &str, json: &str) -> bool {
+    // The example sends Meta's numeric dataset id as a number, the schema says string.
+    matches!((rust, json), ("ConversionEvents", "datasetId"))
+}

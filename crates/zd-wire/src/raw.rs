@@ -42,6 +42,19 @@ pub(crate) fn parse<'a, T: Deserialize<'a>>(
     serde_json::from_str(raw.get()).map_err(|e| crate::Error::invalid(frame, field).with_source(e))
 }
 
+/// Parses a raw JSON object as `T`. Derived serde structs also accept arrays of their fields;
+/// the wire never sends those, so anything but an object is refused here.
+pub(crate) fn parse_object<'a, T: Deserialize<'a>>(
+    raw: &'a RawValue,
+    frame: &'static str,
+    field: &'static str,
+) -> Result<T, crate::Error> {
+    if !raw.get().starts_with('{') {
+        return Err(crate::Error::invalid(frame, field));
+    }
+    parse(raw, frame, field)
+}
+
 /// Requires a field to be present.
 pub(crate) fn require<'a>(
     raw: Option<&'a RawValue>,

@@ -116,7 +116,7 @@ impl<'a> ClientFrame<'a> {
             Some("request") => {
                 const FRAME: &str = "request";
                 let id = envelope::request_id(raw::require(env.id, FRAME, "id")?, FRAME)?;
-                let payload = raw::parse(
+                let payload = raw::parse_object(
                     raw::require(env.payload, FRAME, "payload")?,
                     FRAME,
                     "payload",
@@ -126,7 +126,7 @@ impl<'a> ClientFrame<'a> {
             Some("stop_subscription") => {
                 const FRAME: &str = "stop_subscription";
                 let id = envelope::request_id(raw::require(env.id, FRAME, "id")?, FRAME)?;
-                let payload: StopPayload<'a> = raw::parse(
+                let payload: StopPayload<'a> = raw::parse_object(
                     raw::require(env.payload, FRAME, "payload")?,
                     FRAME,
                     "payload",
@@ -146,6 +146,17 @@ impl<'a> ClientFrame<'a> {
     /// Only if serde_json refuses a value, which the frame types never produce.
     pub fn encode(&self) -> Result<String, Error> {
         serde_json::to_string(self).map_err(Error::encode)
+    }
+
+    /// A short name of the frame's kind, for logs and metrics.
+    #[must_use]
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Self::Request(_) => "request",
+            Self::StopSubscription(_) => "stop_subscription",
+            Self::Ping(_) => "PING",
+            Self::Unknown(_) => "unknown",
+        }
     }
 }
 

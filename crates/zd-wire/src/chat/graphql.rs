@@ -86,7 +86,7 @@ impl<'a> GraphQlResponse<'a> {
     /// # Errors
     /// When the text is not an object of that shape.
     pub fn from_raw(raw: &'a RawValue) -> Result<Self, crate::Error> {
-        raw::parse(raw, "response", "payload")
+        raw::parse_object(raw, "response", "payload")
     }
 
     /// Decodes `data` into `T`; `None` when the response has no (or null) data.

@@ -103,7 +103,7 @@ impl<'a> Data<'a> {
     /// # Errors
     /// When the payload is not a GraphQL response object.
     pub fn response(&self) -> Result<GraphQlResponse<'a>, Error> {
-        raw::parse(self.payload, "DATA", "payload")
+        raw::parse_object(self.payload, "DATA", "payload")
     }
 
     /// Decodes the whole payload (e.g. `{"data":{"message":..}}`) into `T` in one pass.
@@ -202,7 +202,7 @@ impl<'a> ServerFrame<'a> {
             (Some(id), Some(payload)) => {
                 const FRAME: &str = "response";
                 let id = envelope::request_id(id, FRAME)?;
-                let payload: GraphQlResponse<'a> = raw::parse(payload, FRAME, "payload")?;
+                let payload: GraphQlResponse<'a> = raw::parse_object(payload, FRAME, "payload")?;
                 if let Some(subscription_id) = ack_subscription_id(&payload) {
                     return Ok(Self::SubscriptionAck(SubscriptionAck {
                         id,

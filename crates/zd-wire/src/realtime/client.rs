@@ -164,6 +164,17 @@ impl ClientFrame {
     }
 }
 
+impl ClientFrame {
+    /// A short name of the frame's kind, for logs and metrics.
+    #[must_use]
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Self::Subscription(_) => "subscription",
+            Self::Unknown(_) => "unknown",
+        }
+    }
+}
+
 impl Serialize for ClientFrame {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {

@@ -119,7 +119,7 @@ impl ServerFrame {
     fn classify(env: &envelope::Envelope<'_>, text: &str) -> Result<Self, Error> {
         if let Some(content) = env.content.filter(|c| !raw::is_null(c)) {
             const FRAME: &str = "update";
-            let content: envelope::Content<'_> = raw::parse(content, FRAME, "content")?;
+            let content: envelope::Content<'_> = raw::parse_object(content, FRAME, "content")?;
             let is_update = content
                 .kind
                 .and_then(raw::as_str)
@@ -174,6 +174,19 @@ impl ServerFrame {
     /// Only if serde_json refuses a value, which the frame types never produce.
     pub fn encode(&self) -> Result<String, Error> {
         serde_json::to_string(self).map_err(Error::encode)
+    }
+}
+
+impl ServerFrame {
+    /// A short name of the frame's kind, for logs and metrics.
+    #[must_use]
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Self::Update(_) => "update",
+            Self::NotComputed => "not_computed",
+            Self::Status(_) => "status",
+            Self::Unknown(_) => "unknown",
+        }
     }
 }
 

@@ -1,0 +1,333 @@
+//! Runs all four decoders over deterministic mutations of every fixture, so the decoders see
+//! hostile input on stable Rust in every CI run (the cargo-fuzz targets go further on nightly).
+//!
+//! Each mutated frame must decode to `Ok` or `Err` without panicking, and any `Ok` must encode,
+//! and encoding must be a fixed point: decode(encode(frame)) encodes to the same text.
+
+use zd_wire::{DecodeLimits, ErrorKind, chat, realtime};
+
+use crate::corpus;
+
+const KEYS: &[&str] = &[
+    "sig",
+    "id",
+    "type",
+    "payload",
+    "subscription_id",
+    "error_code",
+    "errorCode",
+    "reason",
+    "data",
+    "errors",
+    "body",
+    "name",
+    "UUID",
+    "message",
+    "topic",
+    "action",
+    "window",
+    "department_id",
+    "content",
+    "status_code",
+    "query",
+    "variables",
+    "operationName",
+];
+
+const VALUES: &[&str] = &[
+    "\"DATA\"",
+    "\"EOS\"",
+    "\"PONG\"",
+    "\"PING\"",
+    "\"request\"",
+    "\"stop_subscription\"",
+    "\"update\"",
+    "\"subscribe\"",
+    "\"30\"",
+    "null",
+    "true",
+    "[]",
+    "{}",
+    "\"\"",
+    "\"\\u0000\"",
+];
+
+const NUMBERS: &[&str] = &[
+    "1e400",
+    "-1e400",
+    "18446744073709551616",
+    "-9223372036854775809",
+    "0.5",
+    "-0",
+    "65536",
+    "4294967296",
+    "-1",
+    "1e2",
+];
+
+/// Applies `check` to every decoder.
+fn exercise(text: &str) {
+    check("chat client", text, |t| {
+        chat::ClientFrame::decode(t).map(|f| f.encode().map(|e| (f.kind(), e)))
+    });
+    check("chat server", text, |t| {
+        chat::ServerFrame::decode(t).map(|f| f.encode().map(|e| (f.kind(), e)))
+    });
+    check("realtime client", text, |t| {
+        realtime::ClientFrame::decode(t).map(|f| f.encode().map(|e| (f.kind(), e)))
+    });
+    check("realtime server", text, |t| {
+        realtime::ServerFrame::decode(t).map(|f| f.encode().map(|e| (f.kind(), e)))
+    });
+}
+
+type Decoded = Result<Result<(&'static str, String), zd_wire::Error>, zd_wire::Error>;
+
+fn check(decoder: &str, text: &str, run: impl Fn(&str) -> Decoded) {
+    let Ok(encoded) = run(text) else { return };
+    let (_, first) =
+        encoded.unwrap_or_else(|e| panic!("{decoder}: decoded but cannot encode {text:?}: {e}"));
+    let (_, second) = run(&first)
+        .unwrap_or_else(|e| panic!("{decoder}: own output {first:?} does not decode: {e}"))
+        .unwrap();
+    assert_eq!(
+        first, second,
+        "{decoder}: encoding of {text:?} is not a fixed point"
+    );
+}
+
+fn mutations(text: &str) -> Vec<String> {
+    let text = text.trim_end();
+    let mut out = Vec::new();
+    // Truncations at every character boundary.
+    out.extend(
+        (0..text.len())
+            .filter(|&i| text.is_char_boundary(i))
+            .map(|i| text[..i].to_owned()),
+    );
+    // Single-byte replacements with structurally significant ASCII.
+    let bytes = text.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        if !b.is_ascii() {
+            continue;
+        }
+        for &r in b"\"}]\\0 " {
+            if r != b {
+                let mut m = bytes.to_vec();
+                m[i] = r;
+                out.push(String::from_utf8(m).unwrap());
+            }
+        }
+    }
+    // Key swaps: each known key renamed to each other known key (first occurrence).
+    for from in KEYS {
+        let quoted = format!("\"{from}\"");
+        if let Some(pos) = text.find(&quoted) {
+            for to in KEYS {
+                if to != from {
+                    let mut m = text.to_owned();
+                    m.replace_range(pos..pos + quoted.len(), &format!("\"{to}\""));
+                    out.push(m);
+                }
+            }
+            // A duplicated key.
+            let mut m = text.to_owned();
+            m.insert_str(pos, &format!("{quoted}:1,"));
+            out.push(m);
+        }
+    }
+    // Value swaps: every value after a key replaced with typed oddities.
+    for (pos, _) in text.match_indices("\":") {
+        let start = pos + 2;
+        let end = value_end(text, start);
+        for v in VALUES.iter().chain(NUMBERS) {
+            let mut m = text.to_owned();
+            m.replace_range(start..end, v);
+            out.push(m);
+        }
+    }
+    // Deep nesting around and inside the frame.
+    for depth in [127, 128, 129, 20_000] {
+        out.push(format!("{}{text}{}", "[".repeat(depth), "]".repeat(depth)));
+        out.push(format!(
+            "{}{text}{}",
+            "{\"payload\":".repeat(depth),
+            "}".repeat(depth)
+        ));
+        out.push(format!(
+            "{{\"sig\":\"DATA\",\"subscription_id\":\"s\",\"payload\":{}1{}}}",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        ));
+        out.push(format!(
+            "{{\"content\":{{\"topic\":\"chats\",\"type\":\"update\",\"data\":{{\"missed_chats\":{}1{}}}}},\"status_code\":200}}",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        ));
+    }
+    out
+}
+
+/// End of a scalar or container value starting at `start` (a rough scanner is enough here:
+/// mutations only need to land somewhere plausible).
+fn value_end(text: &str, start: usize) -> usize {
+    let bytes = text.as_bytes();
+    let mut depth = 0_i32;
+    let mut in_string = false;
+    let mut i = start;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            match b {
+                b'\\' => i += 1,
+                b'"' => {
+                    in_string = false;
+                    if depth == 0 {
+                        return i + 1;
+                    }
+                }
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' if depth == 0 => return i,
+                b'}' | b']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return i + 1;
+                    }
+                }
+                b',' if depth == 0 => return i,
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    bytes.len().min(start.max(i))
+}
+
+#[test]
+fn decoders_survive_a_mutated_corpus() {
+    let mut count = 0_usize;
+    for fixture in corpus::all() {
+        exercise(&fixture.text);
+        for mutated in mutations(&fixture.text) {
+            exercise(&mutated);
+            count += 1;
+        }
+    }
+    assert!(count > 10_000, "only {count} mutations");
+}
+
+#[test]
+fn oversized_frames_are_refused_before_parsing() {
+    for fixture in corpus::all() {
+        let text = fixture.text.trim_end();
+        let limits = DecodeLimits::new().with_max_frame_bytes(text.len() - 1);
+        let expected = ErrorKind::FrameTooLarge {
+            len: text.len(),
+            max: text.len() - 1,
+        };
+        let errors = [
+            chat::ClientFrame::decode_with(text, &limits).err(),
+            chat::ServerFrame::decode_with(text, &limits).err(),
+            realtime::ClientFrame::decode_with(text, &limits).err(),
+            realtime::ServerFrame::decode_with(text, &limits).err(),
+        ];
+        for error in errors {
+            assert_eq!(error.map(|e| e.kind().clone()), Some(expected.clone()));
+        }
+        let exact = DecodeLimits::new().with_max_frame_bytes(text.len());
+        assert!(
+            chat::ServerFrame::decode_with(text, &exact).is_ok()
+                || fixture.protocol != "chat"
+                || fixture.entry.decoder != "server"
+        );
+    }
+    let huge = format!(
+        "{{\"sig\":\"PING\",\"payload\":\"{}\"}}",
+        "x".repeat(DecodeLimits::DEFAULT_MAX_FRAME_BYTES)
+    );
+    let error = chat::ClientFrame::decode(&huge).unwrap_err();
+    assert!(matches!(error.kind(), ErrorKind::FrameTooLarge { .. }));
+}
+
+#[test]
+fn malformed_known_frames_are_typed_errors() {
+    let cases = [
+        (
+            r#"{"sig":"DATA","payload":{}}"#,
+            ErrorKind::MissingField {
+                frame: "DATA",
+                field: "subscription_id",
+            },
+        ),
+        (
+            r#"{"sig":"DATA","subscription_id":7,"payload":{}}"#,
+            ErrorKind::InvalidField {
+                frame: "DATA",
+                field: "subscription_id",
+            },
+        ),
+        (
+            r#"{"sig":"DATA","subscription_id":"s"}"#,
+            ErrorKind::MissingField {
+                frame: "DATA",
+                field: "payload",
+            },
+        ),
+        (
+            r#"{"sig":"DATA","subscription_id":"s","payload":{},"error_code":70000}"#,
+            ErrorKind::InvalidField {
+                frame: "DATA",
+                field: "error_code",
+            },
+        ),
+        (
+            r#"{"errorCode":400,"id":1}"#,
+            ErrorKind::MissingField {
+                frame: "error",
+                field: "payload",
+            },
+        ),
+        (
+            r#"{"id":[1],"payload":{}}"#,
+            ErrorKind::InvalidField {
+                frame: "response",
+                field: "id",
+            },
+        ),
+        (
+            r#"{"id":1,"payload":[]}"#,
+            ErrorKind::InvalidField {
+                frame: "response",
+                field: "payload",
+            },
+        ),
+        (r#"{"sig":"DATA""#, ErrorKind::Syntax),
+    ];
+    for (text, kind) in cases {
+        let text = text.replacen('{', r#"{"token":"s3cr3t","#, 1);
+        let text = text.as_str();
+        let error = chat::ServerFrame::decode(text)
+            .map(|f| f.kind())
+            .expect_err(text);
+        assert_eq!(error.kind(), &kind, "{text}");
+        assert!(error.excerpt().is_some_and(|e| text.starts_with(e)));
+        assert!(
+            !format!("{error:?}").contains("s3cr3t"),
+            "Debug must not print the frame"
+        );
+        assert!(
+            !error.to_string().contains("s3cr3t"),
+            "Display must not print the frame"
+        );
+    }
+    let unknown = chat::ServerFrame::decode(r#"{"sig":"NEW","x":1}"#).unwrap();
+    assert_eq!(unknown.encode().unwrap(), r#"{"sig":"NEW","x":1}"#);
+    let not_object = chat::ServerFrame::decode(" [1,2] ").unwrap();
+    assert_eq!(not_object.kind(), "unknown");
+    assert_eq!(not_object.encode().unwrap(), "[1,2]");
+}

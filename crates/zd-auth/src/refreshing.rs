@@ -242,6 +242,46 @@ mod tests {
         assert_eq!(source.calls.load(Ordering::SeqCst), 3);
     }
 
+    /// The first fetch never finishes (until its caller gives up); later ones answer at once.
+    #[derive(Debug, Default)]
+    struct StallsFirst {
+        calls: AtomicUsize,
+        first_started: tokio::sync::Notify,
+    }
+
+    impl TokenSource for Arc<StallsFirst> {
+        fn fetch(&self) -> BoxFuture<'_, Result<FetchedToken, Error>> {
+            Box::pin(async move {
+                if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    self.first_started.notify_one();
+                    std::future::pending::<()>().await;
+                }
+                Ok(FetchedToken {
+                    access_token: Secret::new("second"),
+                    expires_in: None,
+                })
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_refresh_does_not_block_the_next_caller() {
+        let source = Arc::new(StallsFirst::default());
+        let creds = Arc::new(RefreshingToken::new(source.clone()));
+        let leader = tokio::spawn({
+            let creds = creds.clone();
+            async move { creds.authorization().await }
+        });
+        source.first_started.notified().await;
+        leader.abort();
+        assert!(leader.await.unwrap_err().is_cancelled());
+        assert_eq!(
+            creds.authorization().await.unwrap().expose_secret(),
+            "Bearer second"
+        );
+        assert_eq!(source.calls.load(Ordering::SeqCst), 2);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn waiters_share_a_failed_refresh() {
         let source = Arc::new(Counting {

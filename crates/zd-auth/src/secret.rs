@@ -148,6 +148,13 @@ mod tests {
     }
 
     #[test]
+    fn deserializes_from_a_string() {
+        let s: Secret = serde_json::from_str(r#""tok""#).unwrap();
+        assert_eq!(s.expose_secret(), "tok");
+        assert!(serde_json::from_str::<Secret>("12").is_err());
+    }
+
+    #[test]
     fn clone_keeps_value() {
         let a = Secret::new("value");
         let b = a.clone();

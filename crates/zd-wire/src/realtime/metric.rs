@@ -297,6 +297,56 @@ mod tests {
         assert_eq!(Metric::Unknown("x".into()).family(), None);
     }
 
+    /// The enum and `schemas/metrics/catalogue.json` must describe the same metrics, in the
+    /// same order, with the same family, unit and window rule.
+    #[test]
+    fn enum_matches_the_catalogue_file() {
+        #[derive(serde::Deserialize)]
+        struct Catalogue {
+            windows_minutes: Vec<u32>,
+            metrics: Vec<Entry>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Entry {
+            key: String,
+            family: String,
+            unit: String,
+            windowed: bool,
+        }
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../schemas/metrics/catalogue.json"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let catalogue: Catalogue = serde_json::from_str(&text).unwrap();
+
+        let file: Vec<(String, String, String, bool)> = catalogue
+            .metrics
+            .into_iter()
+            .map(|e| (e.key, e.family, e.unit, e.windowed))
+            .collect();
+        let code: Vec<(String, String, String, bool)> = Metric::KNOWN
+            .iter()
+            .map(|m| {
+                (
+                    m.key().to_owned(),
+                    m.family().unwrap().as_str().to_owned(),
+                    m.unit().unwrap().as_str().to_owned(),
+                    m.is_windowed(),
+                )
+            })
+            .collect();
+        assert_eq!(code, file);
+        let windows: Vec<u32> = Window::KNOWN.iter().map(|w| w.minutes()).collect();
+        assert_eq!(windows, catalogue.windows_minutes);
+        for (key, ..) in &file {
+            assert!(
+                !matches!(Metric::from_key(key), Metric::Unknown(_)),
+                "{key}"
+            );
+        }
+    }
+
     #[test]
     fn windows_classify() {
         assert_eq!(Window::from_minutes(30), Window::Minutes30);

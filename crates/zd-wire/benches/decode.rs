@@ -46,6 +46,27 @@ fn bench(c: &mut Criterion) {
             black_box(routed)
         });
     });
+    group.bench_function("zd_wire_classify", |b| {
+        b.iter(|| {
+            let frame = ServerFrame::decode(black_box(frame));
+            black_box(matches!(frame, Ok(ServerFrame::Data(_))))
+        });
+    });
+    // A session holds at most 10 subscriptions, so a linear scan of short ids is a fair router.
+    let table: Vec<(String, usize)> = routes.iter().map(|(k, v)| (k.clone(), *v)).collect();
+    group.bench_function("zd_wire_classify_and_route_linear", |b| {
+        b.iter(|| {
+            let frame = ServerFrame::decode(black_box(frame));
+            let routed = match &frame {
+                Ok(ServerFrame::Data(data)) => table
+                    .iter()
+                    .find(|(id, _)| *id == data.subscription_id)
+                    .map(|(_, slot)| (*slot, data.payload.get().len())),
+                _ => None,
+            };
+            black_box(routed)
+        });
+    });
     group.bench_function("baseline_borrowed_struct", |b| {
         b.iter(|| {
             let bare: Result<Bare<'_>, _> = serde_json::from_str(black_box(frame));

@@ -1,0 +1,650 @@
+//! The client against a small scripted HTTP server on loopback: auth headers, `page[...]`
+//! encoding and pagination, retries, every error shape, uploads and webhooks.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::needless_pass_by_value)]
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use parking_lot::Mutex;
+use serde_json::json;
+use zd_auth::StaticToken;
+use zd_auth::sunshine::{ApiKey, BasicAuth};
+use zd_sunshine::{Client, ErrorKind, Region, RetryPolicy, models, operations};
+
+/// One request as the server saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    uri: String,
+    authorization: String,
+    content_type: String,
+    body: Bytes,
+}
+
+/// A scripted reply.
+struct Reply {
+    status: u16,
+    headers: Vec<(&'static str, &'static str)>,
+    body: String,
+}
+
+fn reply(status: u16, body: serde_json::Value) -> Reply {
+    Reply {
+        status,
+        headers: Vec::new(),
+        body: body.to_string(),
+    }
+}
+
+struct Server {
+    base: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+/// Binds 127.0.0.1:0 first, then serves `script` in order (500 once it runs out).
+async fn serve(script: Vec<Reply>) -> Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let script = Arc::new(Mutex::new(VecDeque::from(script)));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let log = log.clone();
+            let script = script.clone();
+            let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let log = log.clone();
+                let script = script.clone();
+                async move {
+                    let header = |name: http::header::HeaderName| {
+                        req.headers()
+                            .get(name)
+                            .map(|v| v.to_str().unwrap().to_owned())
+                            .unwrap_or_default()
+                    };
+                    let mut entry = Seen {
+                        method: req.method().to_string(),
+                        uri: req.uri().to_string(),
+                        authorization: header(http::header::AUTHORIZATION),
+                        content_type: header(http::header::CONTENT_TYPE),
+                        body: Bytes::new(),
+                    };
+                    entry.body = req.into_body().collect().await.unwrap().to_bytes();
+                    log.lock().push(entry);
+                    let next = script.lock().pop_front();
+                    let r = next.unwrap_or_else(|| {
+                        reply(500, json!({"errors": [{"code": "script_exhausted"}]}))
+                    });
+                    let mut resp = http::Response::new(Full::new(Bytes::from(r.body)));
+                    *resp.status_mut() = http::StatusCode::from_u16(r.status).unwrap();
+                    for (k, v) in r.headers {
+                        resp.headers_mut()
+                            .insert(k, http::HeaderValue::from_static(v));
+                    }
+                    Ok::<_, std::convert::Infallible>(resp)
+                }
+            });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc),
+            );
+        }
+    });
+    Server {
+        base: format!("http://{addr}"),
+        seen,
+    }
+}
+
+fn fast_retries() -> RetryPolicy {
+    RetryPolicy {
+        max_retries: 3,
+        min_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+        max_retry_after: Duration::from_millis(5),
+        retry_non_idempotent: false,
+    }
+}
+
+fn client(server: &Server, policy: RetryPolicy) -> Client {
+    Client::builder(
+        Region::Custom(server.base.clone()),
+        StaticToken::bearer("tok").unwrap(),
+    )
+    .retry(policy)
+    .build()
+    .unwrap()
+}
+
+fn message(id: &str) -> serde_json::Value {
+    json!({"id": id, "received": "2025-02-03T18:33:47.466Z", "author": {"type": "business"},
+           "content": {"type": "text", "text": format!("hello {id}")}, "source": {"type": "api:conversations"}})
+}
+
+#[tokio::test]
+async fn basic_and_bearer_auth_headers() {
+    let server = serve(vec![
+        reply(200, json!({"app": {"id": "a1"}})),
+        reply(200, json!({"app": {"id": "a1"}})),
+    ])
+    .await;
+    let key = ApiKey::new("app_5963ceb97cde542d000dbdb1", "s3cret").unwrap();
+    let basic = Client::new(Region::Custom(server.base.clone()), BasicAuth::new(&key)).unwrap();
+    let app = operations::GetApp::new("a1").send(&basic).await.unwrap();
+    assert_eq!(app.app.and_then(|a| a.id).as_deref(), Some("a1"));
+    client(&server, RetryPolicy::none())
+        .execute_json::<serde_json::Value>(operations::GetApp::new("a1").to_request().unwrap())
+        .await
+        .unwrap();
+    let seen = server.seen.lock().clone();
+    // base64("app_5963ceb97cde542d000dbdb1:s3cret")
+    assert_eq!(
+        seen[0].authorization,
+        "Basic YXBwXzU5NjNjZWI5N2NkZTU0MmQwMDBkYmRiMTpzM2NyZXQ="
+    );
+    assert_eq!(seen[1].authorization, "Bearer tok");
+    assert_eq!(seen[0].uri, "/v2/apps/a1");
+    assert_eq!(seen[0].method, "GET");
+}
+
+#[tokio::test]
+async fn paginate_follows_after_cursor_with_encoded_brackets() {
+    let server = serve(vec![
+        reply(200, json!({"messages": [message("m1"), message("m2")], "meta": {"hasMore": true, "afterCursor": "c/1"}})),
+        reply(200, json!({"messages": [message("m3")], "meta": {"hasMore": false}})),
+    ])
+    .await;
+    let c = client(&server, RetryPolicy::none());
+    let all: Vec<models::Message> = operations::ListMessages::new("app 1", "conv1")
+        .page_size(2)
+        .paginate(&c)
+        .try_collect()
+        .await
+        .unwrap();
+    let ids: Vec<_> = all.iter().map(|m| m.id.clone().unwrap()).collect();
+    assert_eq!(ids, ["m1", "m2", "m3"]);
+    let uris: Vec<String> = server.seen.lock().iter().map(|s| s.uri.clone()).collect();
+    insta::assert_snapshot!(uris.join("\n"), @r"
+    /v2/apps/app%201/conversations/conv1/messages?page%5Bsize%5D=2
+    /v2/apps/app%201/conversations/conv1/messages?page%5Bafter%5D=c%2F1&page%5Bsize%5D=2
+    ");
+    if let Some(models::Content::Text(t)) = &all[2].content {
+        assert_eq!(t.text.as_deref(), Some("hello m3"));
+    } else {
+        panic!("expected text content");
+    }
+}
+
+#[tokio::test]
+async fn pagination_stops_on_a_repeated_cursor_and_on_errors() {
+    let server = serve(vec![
+        reply(200, json!({"conversations": [{"id": "c1"}], "meta": {"hasMore": true, "afterCursor": "same"}})),
+        reply(200, json!({"conversations": [{"id": "c2"}], "meta": {"hasMore": true, "afterCursor": "same"}})),
+        reply(200, json!({"conversations": [{"id": "c3"}], "meta": {"hasMore": false}})),
+        reply(404, json!({"errors": [{"code": "app_not_found"}]})),
+    ])
+    .await;
+    let c = client(&server, RetryPolicy::none());
+    let convs: Vec<_> = operations::ListConversations::new("app")
+        .filter_user_id("u1")
+        .paginate(&c)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(convs.len(), 2, "the repeated cursor ends the stream");
+    assert_eq!(server.seen.lock().len(), 2);
+    assert_eq!(
+        server.seen.lock()[0].uri,
+        "/v2/apps/app/conversations?filter%5BuserId%5D=u1"
+    );
+    // An error ends the stream after being yielded.
+    let _ = operations::GetApp::new("skip").send(&c).await; // consumes the c3 page reply
+    let mut stream = std::pin::pin!(operations::ListConversations::new("app").paginate(&c));
+    assert_eq!(
+        stream.try_next().await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    assert!(futures_util::StreamExt::next(&mut stream).await.is_none());
+    let users = operations::ListUsers::new("app", "sue@example.org")
+        .to_request()
+        .unwrap();
+    assert_eq!(
+        users.query_string(),
+        "filter%5Bidentities.email%5D=sue%40example.org"
+    );
+}
+
+#[tokio::test]
+async fn retries_429_with_retry_after_then_succeeds() {
+    let server = serve(vec![
+        Reply {
+            status: 429,
+            headers: vec![("retry-after", "1")],
+            body: json!({"errors": [{"code": "too_many_requests", "title": "Slow down"}]})
+                .to_string(),
+        },
+        reply(
+            200,
+            json!({"conversation": {"id": "c1", "type": "personal"}}),
+        ),
+    ])
+    .await;
+    let c = client(&server, fast_retries());
+    let got = operations::GetConversation::new("app", "c1")
+        .send(&c)
+        .await
+        .unwrap();
+    assert_eq!(got.conversation.unwrap().id.as_deref(), Some("c1"));
+    assert_eq!(server.seen.lock().len(), 2);
+}
+
+#[tokio::test]
+async fn rate_limit_error_carries_retry_after_when_not_retried() {
+    let server = serve(vec![Reply {
+        status: 429,
+        headers: vec![("retry-after", "7")],
+        body: json!({"errors": [{"code": "too_many_requests"}]}).to_string(),
+    }])
+    .await;
+    let err = operations::GetApp::new("a")
+        .send(&client(&server, RetryPolicy::none()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited);
+    assert!(err.is_retryable());
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
+}
+
+#[tokio::test]
+async fn retries_5xx_on_get_until_success() {
+    let server = serve(vec![
+        reply(503, json!({})),
+        reply(502, json!({})),
+        reply(200, json!({"app": {"id": "a"}})),
+    ])
+    .await;
+    operations::GetApp::new("a")
+        .send(&client(&server, fast_retries()))
+        .await
+        .unwrap();
+    assert_eq!(server.seen.lock().len(), 3);
+}
+
+#[tokio::test]
+async fn gives_up_after_max_retries() {
+    let server = serve(vec![
+        reply(500, json!({})),
+        reply(500, json!({})),
+        reply(500, json!({})),
+        reply(500, json!({})),
+    ])
+    .await;
+    let err = operations::GetApp::new("a")
+        .send(&client(&server, fast_retries()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Server);
+    assert_eq!(server.seen.lock().len(), 4);
+}
+
+fn text_post() -> models::MessagePost {
+    serde_json::from_value(
+        json!({"author": {"type": "business"}, "content": {"type": "text", "text": "hi"}}),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn post_is_not_retried_unless_opted_in() {
+    let server = serve(vec![
+        reply(503, json!({})),
+        reply(503, json!({})),
+        reply(201, json!({"messages": []})),
+    ])
+    .await;
+    let err = operations::PostMessage::new("app", "c1", text_post())
+        .send(&client(&server, fast_retries()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Server);
+    assert_eq!(server.seen.lock().len(), 1);
+
+    let opted = RetryPolicy {
+        retry_non_idempotent: true,
+        ..fast_retries()
+    };
+    operations::PostMessage::new("app", "c1", text_post())
+        .send(&client(&server, opted))
+        .await
+        .unwrap();
+    assert_eq!(server.seen.lock().len(), 3);
+    let seen = server.seen.lock().clone();
+    assert_eq!(seen[2].content_type, "application/json");
+    assert_eq!(seen[2].body, seen[1].body, "the retried body is identical");
+}
+
+#[tokio::test]
+async fn every_error_shape_is_typed() {
+    let cases: Vec<(u16, serde_json::Value, ErrorKind, Option<&str>)> = vec![
+        (
+            400,
+            json!({"errors": [{"code": "bad_request", "title": "a"}, {"code": "bad_request", "title": "b"}]}),
+            ErrorKind::BadRequest,
+            Some("bad_request"),
+        ),
+        (
+            401,
+            json!({"errors": [{"code": "unauthorized", "title": "Authorization is required"}]}),
+            ErrorKind::Unauthorized,
+            Some("unauthorized"),
+        ),
+        (
+            402,
+            json!({"errors": [{"code": "payment_required"}]}),
+            ErrorKind::PaymentRequired,
+            Some("payment_required"),
+        ),
+        (
+            403,
+            json!({"errors": [{"code": "forbidden"}]}),
+            ErrorKind::Forbidden,
+            Some("forbidden"),
+        ),
+        (
+            404,
+            json!({"errors": [{"code": "conversation_not_found", "title": "Conversation not found"}]}),
+            ErrorKind::NotFound,
+            Some("conversation_not_found"),
+        ),
+        (
+            409,
+            json!({"errors": [{"code": "conflict"}]}),
+            ErrorKind::Conflict,
+            Some("conflict"),
+        ),
+        (413, json!({}), ErrorKind::PayloadTooLarge, None),
+        (
+            423,
+            json!({"errors": [{"code": "locked", "title": "Conversation is full"}]}),
+            ErrorKind::ConversationLocked,
+            Some("locked"),
+        ),
+        (418, json!("not an object"), ErrorKind::Client, None),
+        (500, json!(null), ErrorKind::Server, None),
+    ];
+    let script = cases
+        .iter()
+        .map(|(s, b, _, _)| reply(*s, b.clone()))
+        .collect();
+    let server = serve(script).await;
+    let c = client(&server, RetryPolicy::none());
+    for (status, _, kind, code) in cases {
+        let err = operations::DeleteAllMessages::new("app", "c1")
+            .send(&c)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), kind, "status {status}");
+        assert_eq!(err.status().map(|s| s.as_u16()), Some(status));
+        assert_eq!(err.code(), code);
+        assert_eq!(err.operation(), Some("DeleteAllMessages"));
+    }
+    let bad = operations::DeleteAllMessages::new("app", "c1")
+        .send(&c)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        bad.kind(),
+        ErrorKind::Server,
+        "an exhausted script answers 500"
+    );
+}
+
+#[tokio::test]
+async fn two_errors_in_one_400_are_both_kept() {
+    let server = serve(vec![reply(400, json!({"errors": [{"code": "bad_request", "title": "a"}, {"code": "invalid", "title": "b"}]}))]).await;
+    let err = operations::GetApp::new("a")
+        .send(&client(&server, RetryPolicy::none()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.api_errors().len(), 2);
+    assert_eq!(err.api_errors()[1].code, "invalid");
+    assert_eq!(err.to_string(), "GetApp: HTTP 400 bad_request: a");
+}
+
+#[tokio::test]
+async fn decode_failures_name_the_json_path() {
+    let server = serve(vec![reply(200, json!({"messages": [{"id": 5}]}))]).await;
+    let err = operations::ListMessages::new("a", "c")
+        .send(&client(&server, RetryPolicy::none()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode);
+    let source = std::error::Error::source(&err).unwrap().to_string();
+    assert!(source.starts_with("messages[0].id"), "{source}");
+}
+
+#[tokio::test]
+async fn json_body_over_100kb_fails_before_sending() {
+    let server = serve(vec![]).await;
+    let mut post = text_post();
+    post.content = models::Content::Text(
+        serde_json::from_value(json!({"text": "x".repeat(101 * 1024)})).unwrap(),
+    );
+    let err = operations::PostMessage::new("app", "c1", post)
+        .send(&client(&server, RetryPolicy::none()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RequestTooLarge);
+    assert!(server.seen.lock().is_empty());
+}
+
+#[tokio::test]
+async fn attachment_upload_is_multipart() {
+    let server = serve(vec![reply(
+        201,
+        json!({"attachment": {"mediaUrl": "https://x/y.png", "mediaType": "image/png"}}),
+    )])
+    .await;
+    let upload =
+        zd_sunshine::Upload::from_bytes("pic \"1\".png", "image/png", &b"\x89PNG-data"[..])
+            .unwrap();
+    let resp = operations::UploadAttachment::new("app", "public", upload)
+        .r#for("message")
+        .conversation_id("c1")
+        .send(&client(&server, RetryPolicy::none()))
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.attachment.unwrap().media_url.as_deref(),
+        Some("https://x/y.png")
+    );
+    let seen = server.seen.lock()[0].clone();
+    assert_eq!(
+        seen.uri,
+        "/v2/apps/app/attachments?access=public&for=message&conversationId=c1"
+    );
+    let boundary = seen
+        .content_type
+        .strip_prefix("multipart/form-data; boundary=")
+        .unwrap();
+    let body = String::from_utf8_lossy(&seen.body);
+    assert_eq!(
+        body,
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"source\"; filename=\"pic _1_.png\"\r\nContent-Type: image/png\r\n\r\n\u{fffd}PNG-data\r\n--{boundary}--\r\n"
+        )
+    );
+}
+
+#[test]
+fn oversized_upload_is_refused_before_sending() {
+    let err = zd_sunshine::Upload::from_stream(
+        "big.bin",
+        "application/octet-stream",
+        Some(50 * 1024 * 1024 + 1),
+        futures_util::stream::empty(),
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UploadTooLarge);
+}
+
+#[test]
+fn regions_resolve_to_base_urls() {
+    assert_eq!(Region::Us.base_url().unwrap(), "https://api.smooch.io");
+    assert_eq!(Region::Eu.base_url().unwrap(), "https://api.eu-1.smooch.io");
+    assert_eq!(
+        Region::Zendesk("acme".into()).base_url().unwrap(),
+        "https://acme.zendesk.com/sc"
+    );
+    assert_eq!(
+        Region::Custom("http://127.0.0.1:9/".into())
+            .base_url()
+            .unwrap(),
+        "http://127.0.0.1:9"
+    );
+    assert_eq!(
+        Region::Zendesk("a/b".into()).base_url().unwrap_err().kind(),
+        ErrorKind::Config
+    );
+    assert_eq!(
+        Region::Custom("ftp://x".into())
+            .base_url()
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Config
+    );
+}
+
+/// The wire shape (method, path, query, body) of a representative set of operations.
+#[test]
+fn request_wire_shapes() {
+    let mut out = String::new();
+    let mut show = |r: zd_sunshine::ApiRequest| {
+        let q = r.query_string();
+        out.push_str(&format!(
+            "{} {}{}{}\n",
+            r.method(),
+            r.path(),
+            if q.is_empty() { "" } else { "?" },
+            q
+        ));
+        if let Some(b) = r.json_body() {
+            out.push_str(&format!("  {}\n", String::from_utf8_lossy(b)));
+        }
+    };
+    show(
+        operations::ListApps::new()
+            .page_after("5e1606762556d93e9c176f69")
+            .page_size(10)
+            .filter_service_account_id("svc_1")
+            .to_request()
+            .unwrap(),
+    );
+    show(
+        operations::ListIntegrations::new("app")
+            .filter_types("custom,web")
+            .page_before("x")
+            .to_request()
+            .unwrap(),
+    );
+    show(
+        operations::ListConversations::new("app")
+            .filter_user_external_id("ext/1")
+            .to_request()
+            .unwrap(),
+    );
+    show(
+        operations::PostMessage::new("app", "conv", text_post())
+            .to_request()
+            .unwrap(),
+    );
+    let user: models::UserCreateBody = serde_json::from_value(
+        json!({"externalId": "your-own-id", "profile": {"givenName": "Jane"}}),
+    )
+    .unwrap();
+    show(
+        operations::CreateUser::new("app", user)
+            .to_request()
+            .unwrap(),
+    );
+    show(
+        operations::DeleteUser::new("app", "ext id/é")
+            .to_request()
+            .unwrap(),
+    );
+    show(
+        operations::PostActivity::new(
+            "app",
+            "conv",
+            serde_json::from_value(
+                json!({"author": {"type": "user", "userId": "u"}, "type": "conversation:read"}),
+            )
+            .unwrap(),
+        )
+        .to_request()
+        .unwrap(),
+    );
+    insta::assert_snapshot!(out);
+}
+
+#[tokio::test]
+async fn webhook_service_verifies_parses_dedupes_and_hands_off() {
+    use tower_service::Service;
+    use zd_sunshine::webhooks::{Delivery, WebhookService};
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Delivery>();
+    let mut svc = WebhookService::new(zd_auth::Secret::new("whsec"), move |d| {
+        let tx = tx.clone();
+        async move {
+            tx.send(d).unwrap();
+        }
+    });
+    let body = json!({"app": {"id": "app1"}, "webhook": {"id": "wh1", "version": "v2"}, "events": [
+        {"id": "e1", "createdAt": "2021-08-27T15:53:06.744Z", "type": "conversation:message",
+         "payload": {"conversation": {"id": "c1", "type": "personal"}, "message": message("m1")}},
+        {"id": "e2", "type": "conversation:futureEvent", "payload": {"x": 1}},
+        {"id": "e1", "type": "conversation:message", "payload": {}}
+    ]});
+    let request = |key: &'static str, body: String| {
+        http::Request::post("/webhooks")
+            .header("x-api-key", key)
+            .body(Full::new(Bytes::from(body)))
+            .unwrap()
+    };
+    let wrong = svc.call(request("nope", body.to_string())).await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    let bad = svc
+        .call(request("whsec", "{not json".to_owned()))
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let ok = svc.call(request("whsec", body.to_string())).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let first = rx.recv().await.unwrap();
+    let second = rx.recv().await.unwrap();
+    let mut got = [first, second];
+    got.sort_by_key(|d| d.event.id().map(str::to_owned));
+    assert_eq!(got[0].app_id.as_deref(), Some("app1"));
+    match &got[0].event {
+        models::WebhookEvent::ConversationMessage(e) => {
+            let msg = e.payload.as_ref().unwrap().message.as_ref().unwrap();
+            assert_eq!(msg.id.as_deref(), Some("m1"));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(got[1].event.type_name(), "conversation:futureEvent");
+    assert!(matches!(got[1].event, models::WebhookEvent::Unknown(_)));
+    // The repeated e1 is dropped; the same delivery again is dropped entirely.
+    let again = svc.call(request("whsec", body.to_string())).await.unwrap();
+    assert_eq!(again.status(), 200);
+    assert!(rx.try_recv().is_err());
+}

@@ -1,7 +1,11 @@
 //! The client against a small scripted HTTP server on loopback: auth headers, `page[...]`
 //! encoding and pagination, retries, every error shape, uploads and webhooks.
 
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::needless_pass_by_value)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::needless_pass_by_value
+)]
 
 use std::collections::VecDeque;
 use std::sync::Arc;

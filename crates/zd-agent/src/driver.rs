@@ -5,7 +5,7 @@
 //! bounded command channel.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -123,7 +123,7 @@ impl Cause {
 /// own work. It ends when the session closes or every handle is dropped.
 #[must_use = "the session does nothing unless its driver runs"]
 pub struct Driver {
-    inner: Box<DriverInner>,
+    run: Pin<Box<dyn Future<Output = ()> + Send>>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -132,16 +132,11 @@ impl std::fmt::Debug for Driver {
     }
 }
 
-impl IntoFuture for Driver {
+impl Future for Driver {
     type Output = ();
-    type IntoFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-    fn into_future(self) -> Self::IntoFuture {
-        let span = tracing::info_span!(
-            "zd_agent.session",
-            session_id = %self.inner.started.session_id,
-        );
-        Box::pin(self.inner.run().instrument(span))
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        self.run.as_mut().poll(cx)
     }
 }
 
@@ -183,27 +178,36 @@ impl Driver {
     ) -> Self {
         let limiter = shared.config.requests_per_second.map(RequestLimiter::new);
         let limits = DecodeLimits::new().with_max_frame_bytes(shared.config.max_frame_bytes);
+        let span = tracing::info_span!("zd_agent.session", session_id = %started.session_id);
+        let inner = DriverInner {
+            shared,
+            cmd_rx,
+            drop_rx,
+            socket: Some(socket),
+            started,
+            limiter,
+            limits,
+            next_id: 1,
+            next_key: 1,
+            pending: HashMap::new(),
+            subs: BTreeMap::new(),
+            routes: HashMap::new(),
+            outbox: VecDeque::new(),
+            timers: Vec::new(),
+            agent_status: None,
+            stopping: false,
+            last_rx: Instant::now(),
+            ping_seq: 0,
+        };
+        // Published here, not when the driver first runs, so the handle sees an active
+        // session with its facts as soon as `connect` returns.
+        inner.publish_facts();
+        inner.set_state(SessionState::Active);
+        inner.emit(LifecycleEvent::Connected {
+            session_id: inner.started.session_id.clone(),
+        });
         Self {
-            inner: Box::new(DriverInner {
-                shared,
-                cmd_rx,
-                drop_rx,
-                socket: Some(socket),
-                started,
-                limiter,
-                limits,
-                next_id: 1,
-                next_key: 1,
-                pending: HashMap::new(),
-                subs: BTreeMap::new(),
-                routes: HashMap::new(),
-                outbox: VecDeque::new(),
-                timers: Vec::new(),
-                agent_status: None,
-                stopping: false,
-                last_rx: Instant::now(),
-                ping_seq: 0,
-            }),
+            run: Box::pin(inner.run().instrument(span)),
         }
     }
 }
@@ -219,11 +223,6 @@ enum Step {
 
 impl DriverInner {
     async fn run(mut self) {
-        self.set_state(SessionState::Active);
-        self.emit(LifecycleEvent::Connected {
-            session_id: self.started.session_id.clone(),
-        });
-        self.publish_facts();
         let mut keepalive = tokio::time::interval(self.shared.config.keepalive_interval);
         keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
         keepalive.reset();

@@ -1,1 +1,17 @@
 #![doc = include_str!("../README.md")]
+
+pub mod account;
+pub mod chat;
+pub mod clock;
+pub mod control;
+mod emulator;
+mod ids;
+mod server;
+pub mod state;
+mod web;
+
+pub use account::AccountConfig;
+pub use chat::limits::Limits;
+pub use clock::Clock;
+pub use control::{Control, ControlError};
+pub use emulator::{AccountInfo, AgentInfo, DepartmentInfo, Emulator, EmulatorBuilder, StartError};

@@ -1,0 +1,250 @@
+//! The account an emulator serves: agents (with access tokens) and departments.
+//!
+//! A demo account is seeded by default; a TOML or JSON file can define another one.
+
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::state::{AgentStatus, DepartmentStatus};
+
+/// An account definition, as read from a `--config` file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    /// The numeric account id that appears inside channel ids.
+    #[serde(default = "default_account_id")]
+    pub account_id: u64,
+    /// The departments.
+    #[serde(default)]
+    pub departments: Vec<DepartmentConfig>,
+    /// The agents.
+    pub agents: Vec<AgentConfig>,
+}
+
+/// A department of an [`AccountConfig`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DepartmentConfig {
+    /// Its name, also used to refer to it from agents and the control API.
+    pub name: String,
+    /// Its initial status.
+    #[serde(default = "online_department")]
+    pub status: DepartmentStatus,
+}
+
+/// An agent of an [`AccountConfig`].
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// The agent's name.
+    pub name: String,
+    /// The name shown to visitors; defaults to `name`.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// The OAuth access token that starts a session as this agent.
+    pub access_token: String,
+    /// Names of the departments the agent belongs to.
+    #[serde(default)]
+    pub departments: Vec<String>,
+    /// The initial status.
+    #[serde(default = "offline_agent")]
+    pub status: AgentStatus,
+}
+
+impl fmt::Debug for AgentConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentConfig")
+            .field("name", &self.name)
+            .field("display_name", &self.display_name)
+            .field("access_token", &"<redacted>")
+            .field("departments", &self.departments)
+            .field("status", &self.status)
+            .finish()
+    }
+}
+
+const fn default_account_id() -> u64 {
+    1_179_974
+}
+
+const fn online_department() -> DepartmentStatus {
+    DepartmentStatus::Online
+}
+
+const fn offline_agent() -> AgentStatus {
+    AgentStatus::Offline
+}
+
+/// Why an account file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// The file could not be read.
+    #[error("cannot read account file {path}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML of the expected shape.
+    #[error("invalid TOML account file {path}")]
+    Toml {
+        /// The file.
+        path: String,
+        /// The parse error.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// The file is not valid JSON of the expected shape.
+    #[error("invalid JSON account file {path}")]
+    Json {
+        /// The file.
+        path: String,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The account is inconsistent.
+    #[error("invalid account: {0}")]
+    Invalid(String),
+}
+
+impl AccountConfig {
+    /// The demo account: two departments, three agents, tokens that are easy to type.
+    pub fn demo() -> Self {
+        Self {
+            account_id: default_account_id(),
+            departments: vec![
+                DepartmentConfig {
+                    name: "Support".into(),
+                    status: DepartmentStatus::Online,
+                },
+                DepartmentConfig {
+                    name: "Sales".into(),
+                    status: DepartmentStatus::Online,
+                },
+            ],
+            agents: vec![
+                AgentConfig {
+                    name: "Bot".into(),
+                    display_name: Some("Support Bot".into()),
+                    access_token: "demo-bot-token".into(),
+                    departments: vec!["Support".into(), "Sales".into()],
+                    status: AgentStatus::Offline,
+                },
+                AgentConfig {
+                    name: "Alice".into(),
+                    display_name: Some("Alice (Support)".into()),
+                    access_token: "demo-alice-token".into(),
+                    departments: vec!["Support".into()],
+                    status: AgentStatus::Offline,
+                },
+                AgentConfig {
+                    name: "Bob".into(),
+                    display_name: Some("Bob (Sales)".into()),
+                    access_token: "demo-bob-token".into(),
+                    departments: vec!["Sales".into()],
+                    status: AgentStatus::Offline,
+                },
+            ],
+        }
+    }
+
+    /// Reads an account from a `.json` file, or TOML for any other extension.
+    ///
+    /// # Errors
+    /// When the file cannot be read or parsed, or when [`AccountConfig::validate`] fails.
+    pub fn from_file(path: &Path) -> Result<Self, AccountError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| AccountError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let config: Self = if path.extension().is_some_and(|e| e == "json") {
+            serde_json::from_str(&text).map_err(|source| AccountError::Json {
+                path: shown,
+                source,
+            })?
+        } else {
+            toml::from_str(&text).map_err(|source| AccountError::Toml {
+                path: shown,
+                source,
+            })?
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks that names and tokens are unique and departments exist.
+    ///
+    /// # Errors
+    /// [`AccountError::Invalid`] naming the first problem.
+    pub fn validate(&self) -> Result<(), AccountError> {
+        let mut seen = std::collections::HashSet::new();
+        for d in &self.departments {
+            if !seen.insert(d.name.as_str()) {
+                return Err(AccountError::Invalid(format!(
+                    "department {:?} is defined twice",
+                    d.name
+                )));
+            }
+        }
+        let mut tokens = std::collections::HashSet::new();
+        for a in &self.agents {
+            if a.access_token.is_empty() || !tokens.insert(a.access_token.as_str()) {
+                return Err(AccountError::Invalid(format!(
+                    "agent {:?} has an empty or duplicate access token",
+                    a.name
+                )));
+            }
+            if let Some(missing) = a.departments.iter().find(|d| !seen.contains(d.as_str())) {
+                return Err(AccountError::Invalid(format!(
+                    "agent {:?} names unknown department {missing:?}",
+                    a.name
+                )));
+            }
+        }
+        if self.agents.is_empty() {
+            return Err(AccountError::Invalid("an account needs an agent".into()));
+        }
+        Ok(())
+    }
+}
+
+impl Default for AccountConfig {
+    fn default() -> Self {
+        Self::demo()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_is_valid_and_hides_tokens() {
+        let demo = AccountConfig::demo();
+        demo.validate().unwrap();
+        assert!(!format!("{demo:?}").contains("demo-bot-token"));
+    }
+
+    #[test]
+    fn toml_account_parses() {
+        let text = r#"
+            account_id = 42
+            [[departments]]
+            name = "Billing"
+            [[agents]]
+            name = "Zed"
+            access_token = "t"
+            departments = ["Billing"]
+            status = "ONLINE"
+        "#;
+        let config: AccountConfig = toml::from_str(text).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.agents[0].status, AgentStatus::Online);
+    }
+}

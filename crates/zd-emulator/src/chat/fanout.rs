@@ -1,0 +1,204 @@
+//! Subscription fan-out.
+//!
+//! Subscriptions with the same document, variables and operation name form a class. One task
+//! per class reads the state's events, executes the subscription document once per event with
+//! the real engine, serializes the payload once, and hands each subscriber whose agent may see
+//! the event a frame that differs only in `subscription_id`. So the cost per event is one
+//! execution per distinct document, not one per subscriber.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_graphql::parser::types::ExecutableDocument;
+use futures_util::StreamExt as _;
+use parking_lot::{Mutex, RwLock};
+use serde_json::value::RawValue;
+use tokio::sync::{Notify, broadcast};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+use zd_wire::chat::Data;
+
+use super::render::Rendered;
+use super::schema::{ChatSchema, EventSlot};
+use super::session::Session;
+use crate::state::{ChatState, EventKind, StateEvent};
+
+/// What makes two subscriptions share their executions.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct ClassKey {
+    pub(crate) query: String,
+    pub(crate) variables: String,
+    pub(crate) operation_name: Option<String>,
+}
+
+#[derive(Debug)]
+struct Subscriber {
+    id: String,
+    session: Arc<Session>,
+    /// Set once the ack is queued, so no DATA frame overtakes it.
+    active: AtomicBool,
+}
+
+/// Subscriptions sharing one document.
+#[derive(Debug)]
+pub(crate) struct Class {
+    key: ClassKey,
+    document: ExecutableDocument,
+    subscribers: RwLock<Vec<Arc<Subscriber>>>,
+    hub: std::sync::Weak<Hub>,
+    stop: Notify,
+}
+
+/// All subscription classes.
+pub(crate) struct Hub {
+    classes: Mutex<HashMap<ClassKey, Arc<Class>>>,
+    schema: ChatSchema,
+    state: Arc<ChatState>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("classes", &self.classes.lock().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hub {
+    pub(crate) fn new(schema: ChatSchema, state: Arc<ChatState>) -> Arc<Self> {
+        Arc::new(Self {
+            classes: Mutex::new(HashMap::new()),
+            schema,
+            state,
+        })
+    }
+
+    /// Registers subscription `id` of `session` (inactive until [`Class::activate`]).
+    pub(crate) fn add(
+        self: &Arc<Self>,
+        key: ClassKey,
+        document: ExecutableDocument,
+        id: &str,
+        session: &Arc<Session>,
+    ) -> Arc<Class> {
+        let subscriber = Arc::new(Subscriber {
+            id: id.to_owned(),
+            session: session.clone(),
+            active: AtomicBool::new(false),
+        });
+        let mut classes = self.classes.lock();
+        let class = classes
+            .entry(key.clone())
+            .or_insert_with(|| {
+                let class = Arc::new(Class {
+                    key,
+                    document,
+                    subscribers: RwLock::new(Vec::new()),
+                    hub: Arc::downgrade(self),
+                    stop: Notify::new(),
+                });
+                // Subscribe before returning, so no event after registration is missed.
+                let events = self.state.subscribe();
+                tokio::spawn(drive(class.clone(), self.schema.clone(), events));
+                class
+            })
+            .clone();
+        class.subscribers.write().push(subscriber);
+        class
+    }
+
+    fn remove_class_if_empty(&self, class: &Arc<Class>) {
+        let mut classes = self.classes.lock();
+        if class.subscribers.read().is_empty()
+            && classes
+                .get(&class.key)
+                .is_some_and(|c| Arc::ptr_eq(c, class))
+        {
+            classes.remove(&class.key);
+            class.stop.notify_one();
+        }
+    }
+}
+
+impl Class {
+    /// Lets DATA frames flow to subscription `id`.
+    pub(crate) fn activate(&self, id: &str) {
+        for s in self.subscribers.read().iter().filter(|s| s.id == id) {
+            s.active.store(true, Ordering::Release);
+        }
+    }
+
+    /// Removes subscription `id`; the class stops when it was the last one.
+    pub(crate) fn remove(self: &Arc<Self>, id: &str) {
+        self.subscribers.write().retain(|s| s.id != id);
+        if let Some(hub) = self.hub.upgrade() {
+            hub.remove_class_if_empty(self);
+        }
+    }
+
+    /// Executes the document for `event` once and sends the result to every subscriber whose
+    /// agent is in the event's audience.
+    async fn deliver(&self, schema: &ChatSchema, event: &Arc<StateEvent>) {
+        if !matches!(event.kind, EventKind::Log(_)) {
+            return;
+        }
+        let targets: Vec<Arc<Subscriber>> = self
+            .subscribers
+            .read()
+            .iter()
+            .filter(|s| s.active.load(Ordering::Acquire))
+            .filter(|s| event.audience.iter().any(|a| *a == s.session.agent))
+            .cloned()
+            .collect();
+        if targets.is_empty() {
+            return;
+        }
+        let mut request = async_graphql::Request::new(self.key.query.clone())
+            .variables(
+                serde_json::from_str(&self.key.variables)
+                    .map(async_graphql::Variables::from_json)
+                    .unwrap_or_default(),
+            )
+            .data(EventSlot(Some(event.clone())));
+        if let Some(name) = &self.key.operation_name {
+            request = request.operation_name(name.clone());
+        }
+        request.set_parsed_query(self.document.clone());
+        let Some(response) = schema.execute_stream(request).next().await else {
+            // The document's field does not report this kind of event.
+            return;
+        };
+        let payload = Rendered::from_engine(&response).payload_json();
+        let Ok(payload) = RawValue::from_string(payload) else {
+            return;
+        };
+        for target in targets {
+            let frame = Data {
+                subscription_id: target.id.as_str().into(),
+                payload: &payload,
+            };
+            if let Ok(text) = frame.encode() {
+                target.session.push_data(Utf8Bytes::from(text));
+            }
+        }
+    }
+}
+
+async fn drive(
+    class: Arc<Class>,
+    schema: ChatSchema,
+    mut events: broadcast::Receiver<Arc<StateEvent>>,
+) {
+    loop {
+        tokio::select! {
+            () = class.stop.notified() => break,
+            event = events.recv() => match event {
+                Ok(event) => class.deliver(&schema, &event).await,
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "subscription fan-out fell behind; events dropped");
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! `POST /graphql/request`: `startAgentSession`, and a pointer to the WebSocket for anything
+//! else.
+
+use axum::body::{Body, Bytes};
+use http::{Response, StatusCode, header};
+use zd_wire::chat::{ErrorName, GraphQlRequest};
+
+use super::Service;
+use super::render::{OwnedError, Rendered, http_body};
+use super::schema::Caller;
+
+fn json(status: StatusCode, body: String) -> Response<Body> {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// Executes a GraphQL request sent over HTTP.
+pub(crate) async fn graphql_request(service: Service, body: Bytes) -> Response<Body> {
+    let payload: GraphQlRequest<'_> = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(error) => {
+            let rendered = Rendered {
+                data: None,
+                errors: vec![OwnedError::new(
+                    ErrorName::GraphQlExecError,
+                    format!("invalid GraphQL request body: {error}"),
+                )],
+            };
+            return json(StatusCode::BAD_REQUEST, http_body(&rendered));
+        }
+    };
+    let variables = payload
+        .variables
+        .and_then(|raw| serde_json::from_str::<serde_json::Value>(raw.get()).ok())
+        .map(async_graphql::Variables::from_json)
+        .unwrap_or_default();
+    let mut request = async_graphql::Request::new(payload.query.to_string())
+        .variables(variables)
+        .data(Caller::Http);
+    if let Some(name) = payload.operation_name {
+        request = request.operation_name(name.to_string());
+    }
+    let response = service.schema.execute(request).await;
+    let rendered = Rendered::from_engine(&response);
+    let status = if rendered
+        .errors
+        .iter()
+        .any(|e| e.name == ErrorName::RateLimited)
+    {
+        StatusCode::TOO_MANY_REQUESTS
+    } else {
+        StatusCode::OK
+    };
+    json(status, http_body(&rendered))
+}

@@ -1,0 +1,146 @@
+//! The documented limits and how the emulator enforces them, on tokio time.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::time::Instant;
+
+/// The limits a service enforces. [`Limits::documented`] holds the documented values.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Requests per second per session (queries, mutations, subscriptions, stop_subscription);
+    /// `None` disables the check (benchmarks).
+    pub requests_per_second: Option<u32>,
+    /// Minimum time between two `startAgentSession` of one agent.
+    pub start_session_interval: Duration,
+    /// `startAgentSession` calls per agent per hour.
+    pub start_sessions_per_hour: usize,
+    /// Concurrent subscriptions per session.
+    pub max_subscriptions: usize,
+    /// Maximum query depth.
+    pub max_depth: usize,
+    /// Largest frame accepted from a client, in bytes.
+    pub max_frame_bytes: usize,
+}
+
+impl Limits {
+    /// The documented limits (frame cap: 256 KiB, the emulator's choice; the service
+    /// documents none).
+    pub fn documented() -> Self {
+        Self {
+            requests_per_second: Some(100),
+            start_session_interval: Duration::from_secs(1),
+            start_sessions_per_hour: 50,
+            max_subscriptions: 10,
+            max_depth: 11,
+            max_frame_bytes: 256 * 1024,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::documented()
+    }
+}
+
+/// A token bucket: `rate` tokens per second, holding at most `rate`.
+#[derive(Debug)]
+pub(crate) struct TokenBucket {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    pub(crate) fn new(rate: u32, now: Instant) -> Self {
+        Self {
+            rate: f64::from(rate),
+            tokens: f64::from(rate),
+            last: now,
+        }
+    }
+
+    /// Takes a token if one is available.
+    pub(crate) fn try_take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.rate);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// `startAgentSession` per agent: at most one per interval and a number per rolling hour.
+#[derive(Debug, Default)]
+pub(crate) struct StartLimiter {
+    starts: Mutex<HashMap<String, VecDeque<Instant>>>,
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+impl StartLimiter {
+    /// Records a start of `agent` at `now` when the limits allow it.
+    pub(crate) fn try_start(&self, agent: &str, now: Instant, limits: &Limits) -> bool {
+        let mut starts = self.starts.lock();
+        let history = starts.entry(agent.to_owned()).or_default();
+        while history
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= HOUR)
+        {
+            history.pop_front();
+        }
+        let too_soon = history
+            .back()
+            .is_some_and(|t| now.saturating_duration_since(*t) < limits.start_session_interval);
+        if too_soon || history.len() >= limits.start_sessions_per_hour {
+            return false;
+        }
+        history.push_back(now);
+        true
+    }
+
+    pub(crate) fn reset(&self) {
+        self.starts.lock().clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn bucket_allows_rate_per_second() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(100, start);
+        assert_eq!((0..150).filter(|_| bucket.try_take(start)).count(), 100);
+        tokio::time::advance(Duration::from_millis(500)).await;
+        let later = Instant::now();
+        assert_eq!((0..100).filter(|_| bucket.try_take(later)).count(), 50);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn start_limiter_one_per_second_fifty_per_hour() {
+        let limits = Limits::documented();
+        let limiter = StartLimiter::default();
+        assert!(limiter.try_start("a", Instant::now(), &limits));
+        assert!(!limiter.try_start("a", Instant::now(), &limits));
+        assert!(limiter.try_start("b", Instant::now(), &limits));
+        for _ in 0..49 {
+            tokio::time::advance(Duration::from_secs(1)).await;
+            assert!(limiter.try_start("a", Instant::now(), &limits));
+        }
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(
+            !limiter.try_start("a", Instant::now(), &limits),
+            "51st within the hour"
+        );
+        tokio::time::advance(HOUR).await;
+        assert!(limiter.try_start("a", Instant::now(), &limits));
+    }
+}

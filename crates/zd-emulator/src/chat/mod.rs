@@ -1,0 +1,195 @@
+//! The Chat Conversations service: `POST /graphql/request` for `startAgentSession`, then
+//! GraphQL over the service's JSON WebSocket protocol.
+
+pub(crate) mod counters;
+pub(crate) mod fanout;
+pub(crate) mod http;
+pub mod limits;
+pub(crate) mod render;
+pub(crate) mod schema;
+pub(crate) mod session;
+pub(crate) mod socket;
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
+use serde::Serialize;
+use zd_wire::chat::ErrorName;
+
+use self::counters::SessionCounts;
+use self::fanout::Hub;
+use self::limits::{Limits, StartLimiter};
+use self::schema::ChatSchema;
+use self::session::{Session, Sessions};
+use crate::ids::{self, IdKind};
+use crate::state::ChatState;
+
+/// The SDL of the schema the engine executes (what `schemas/chat/chat.graphql` must match).
+pub fn engine_sdl() -> String {
+    schema::sdl()
+}
+
+/// Shared by the HTTP endpoint, the sockets and the resolvers.
+#[derive(Debug)]
+pub(crate) struct Core {
+    pub(crate) state: Arc<ChatState>,
+    pub(crate) sessions: Sessions,
+    pub(crate) limits: Limits,
+    pub(crate) start_limiter: StartLimiter,
+    ws_base: OnceLock<String>,
+    agent_counts: Mutex<HashMap<String, AgentCounts>>,
+}
+
+/// Per-agent counters of `startAgentSession`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AgentCounts {
+    /// Sessions started.
+    pub sessions_started: u64,
+    /// Starts refused with RATE_LIMITED.
+    pub starts_rate_limited: u64,
+}
+
+/// Counters of one session, for the control API.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionReport {
+    /// Session id.
+    pub session_id: String,
+    /// The agent's public id.
+    pub agent_id: String,
+    /// Whether a socket is attached.
+    pub connected: bool,
+    /// Whether the session has ended, and why.
+    pub ended: Option<String>,
+    /// Active subscriptions.
+    pub subscriptions: usize,
+    /// Counters.
+    #[serde(flatten)]
+    pub counts: SessionCounts,
+}
+
+impl Core {
+    pub(crate) fn new(state: Arc<ChatState>, limits: Limits) -> Self {
+        Self {
+            state,
+            sessions: Sessions::default(),
+            limits,
+            start_limiter: StartLimiter::default(),
+            ws_base: OnceLock::new(),
+            agent_counts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Sets the `ws://host:port` prefix of websocket URLs (once the listener is bound).
+    pub(crate) fn set_ws_base(&self, base: String) {
+        let _ = self.ws_base.set(base);
+    }
+
+    pub(crate) fn websocket_url(&self, session: &Session) -> String {
+        format!(
+            "{}/stream/0.1/graphql/{}:{}",
+            self.ws_base.get().map_or("ws://127.0.0.1", String::as_str),
+            session.id,
+            session.client_id
+        )
+    }
+
+    /// `startAgentSession`: token check, per-agent limits, then a new session that ends the
+    /// agent's previous one.
+    pub(crate) fn start_session(&self, token: &str) -> Result<Arc<Session>, ErrorName> {
+        let agent = self
+            .state
+            .agent_by_token(token)
+            .ok_or(ErrorName::Unauthorized)?;
+        let now = self.state.clock().now();
+        if !self.start_limiter.try_start(&agent.key, now, &self.limits) {
+            self.agent_counts
+                .lock()
+                .entry(agent.key.clone())
+                .or_default()
+                .starts_rate_limited += 1;
+            return Err(ErrorName::RateLimited);
+        }
+        self.agent_counts
+            .lock()
+            .entry(agent.key.clone())
+            .or_default()
+            .sessions_started += 1;
+        Ok(self
+            .sessions
+            .start(&agent.key, self.limits.requests_per_second))
+    }
+
+    /// Counters per agent (by public id).
+    pub(crate) fn agent_counts(&self) -> Vec<(String, String, AgentCounts)> {
+        let counts = self.agent_counts.lock();
+        self.state
+            .agents()
+            .into_iter()
+            .map(|a| {
+                let c = counts.get(&a.key).cloned().unwrap_or_default();
+                (ids::encode(IdKind::Agent, &a.key), a.name, c)
+            })
+            .collect()
+    }
+
+    /// Reports of live and recently ended sessions.
+    pub(crate) fn session_reports(&self) -> Vec<SessionReport> {
+        self.sessions
+            .ended_sessions()
+            .into_iter()
+            .chain(self.sessions.list())
+            .map(|s| SessionReport {
+                session_id: s.id.clone(),
+                agent_id: ids::encode(IdKind::Agent, &s.agent),
+                connected: s.connected(),
+                ended: s.ended(),
+                subscriptions: s.subscriptions.lock().len(),
+                counts: s.counters.snapshot(),
+            })
+            .collect()
+    }
+
+    pub(crate) fn reset_counts(&self) {
+        self.agent_counts.lock().clear();
+        self.start_limiter.reset();
+    }
+}
+
+/// The service: the core plus the schema and the subscription hub.
+#[derive(Clone)]
+pub(crate) struct Service {
+    pub(crate) core: Arc<Core>,
+    pub(crate) schema: ChatSchema,
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) documents: Arc<socket::DocumentCache>,
+    pub(crate) shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("core", &self.core)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Service {
+    pub(crate) fn new(
+        state: Arc<ChatState>,
+        limits: Limits,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Self {
+        let max_depth = limits.max_depth;
+        let core = Arc::new(Core::new(state.clone(), limits));
+        let schema = schema::build(core.clone(), state.clone(), max_depth);
+        let hub = Hub::new(schema.clone(), state);
+        Self {
+            core,
+            schema,
+            hub,
+            documents: Arc::new(socket::DocumentCache::default()),
+            shutdown,
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! Agent sessions: created by `startAgentSession`, used by at most one socket at a time, ended
+//! by a newer session of the same agent, by `stopAgentSession`, or by the control API.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use parking_lot::Mutex;
+use tokio::sync::{Notify, mpsc};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+use zd_wire::chat::ErrorName;
+
+use super::counters::SessionCounters;
+use super::fanout::Class;
+use super::limits::TokenBucket;
+use crate::ids;
+
+/// Something for a socket's writer to do, in order.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    /// Send a text frame.
+    Text(Utf8Bytes),
+    /// Send a close frame with this code and reason, then stop.
+    Close(u16, String),
+    /// Drop the connection without a close frame.
+    Drop,
+    /// Send nothing for this long.
+    Stall(Duration),
+}
+
+/// The socket currently attached to a session.
+#[derive(Debug, Clone)]
+pub(crate) struct SocketLink {
+    pub(crate) conn: u64,
+    pub(crate) outbox: mpsc::Sender<Outgoing>,
+}
+
+/// Faults injected through the control API.
+#[derive(Debug, Default)]
+pub(crate) struct Faults {
+    /// Fail this many next requests with this error name.
+    pub(crate) fail_next: Mutex<Option<(u32, ErrorName)>>,
+    /// Ignore PINGs.
+    pub(crate) ignore_pings: AtomicBool,
+    /// Delay every response by this many milliseconds.
+    pub(crate) response_delay_ms: AtomicU64,
+}
+
+impl Faults {
+    /// Takes one injected failure, if any is pending.
+    pub(crate) fn take_failure(&self) -> Option<ErrorName> {
+        let mut slot = self.fail_next.lock();
+        let (left, name) = slot.as_mut()?;
+        let name = name.clone();
+        *left = left.saturating_sub(1);
+        if *left == 0 {
+            *slot = None;
+        }
+        Some(name)
+    }
+}
+
+/// One agent session.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub(crate) id: String,
+    pub(crate) client_id: String,
+    pub(crate) agent: String,
+    ended: Mutex<Option<String>>,
+    pub(crate) ended_notify: Notify,
+    socket: Mutex<Option<SocketLink>>,
+    pub(crate) subscriptions: Mutex<HashMap<String, Arc<Class>>>,
+    pub(crate) limiter: Option<Mutex<TokenBucket>>,
+    pub(crate) counters: SessionCounters,
+    pub(crate) faults: Faults,
+}
+
+impl Session {
+    /// The EOS reason once the session has ended.
+    pub(crate) fn ended(&self) -> Option<String> {
+        self.ended.lock().clone()
+    }
+
+    /// Ends the session; its socket (if any) will send EOS with `reason` and close.
+    pub(crate) fn end(&self, reason: &str) {
+        {
+            let mut ended = self.ended.lock();
+            if ended.is_some() {
+                return;
+            }
+            *ended = Some(reason.to_owned());
+        }
+        self.ended_notify.notify_waiters();
+        self.ended_notify.notify_one();
+    }
+
+    /// Attaches a socket, returning the one it replaces.
+    pub(crate) fn attach(&self, link: SocketLink) -> Option<SocketLink> {
+        self.counters.connections.fetch_add(1, Ordering::Relaxed);
+        self.socket.lock().replace(link)
+    }
+
+    /// Detaches socket `conn` if it is still the attached one.
+    pub(crate) fn detach(&self, conn: u64) {
+        let mut socket = self.socket.lock();
+        if socket.as_ref().is_some_and(|s| s.conn == conn) {
+            *socket = None;
+        }
+    }
+
+    /// The attached socket.
+    pub(crate) fn link(&self) -> Option<SocketLink> {
+        self.socket.lock().clone()
+    }
+
+    /// Whether a socket is attached.
+    pub(crate) fn connected(&self) -> bool {
+        self.socket.lock().is_some()
+    }
+
+    /// Queues a DATA frame; frames for a session without a socket, or whose socket has fallen
+    /// too far behind, are dropped (a real subscriber would have missed them too).
+    pub(crate) fn push_data(&self, frame: Utf8Bytes) {
+        let outbox = match self.socket.lock().as_ref() {
+            Some(link) => link.outbox.clone(),
+            None => return,
+        };
+        if outbox.try_send(Outgoing::Text(frame)).is_ok() {
+            self.counters.data_frames.fetch_add(1, Ordering::Relaxed);
+        } else {
+            tracing::warn!(session = %self.id, "socket backlog full, DATA frame dropped");
+        }
+    }
+
+    /// Takes a request token (always succeeds when the rate limit is off).
+    pub(crate) fn take_request_token(&self, now: Instant) -> bool {
+        self.limiter.as_ref().is_none_or(|l| l.lock().try_take(now))
+    }
+}
+
+/// All live sessions.
+#[derive(Debug, Default)]
+pub(crate) struct Sessions {
+    by_id: DashMap<String, Arc<Session>>,
+    by_agent: Mutex<HashMap<String, String>>,
+    ended: Mutex<std::collections::VecDeque<Arc<Session>>>,
+    next_conn: AtomicU64,
+}
+
+/// How many ended sessions the counters remember.
+const ENDED_HISTORY: usize = 256;
+
+/// The EOS reason when the same agent starts another session.
+pub(crate) const CONCURRENT: &str = "concurrent session limit reached";
+/// The EOS reason after `stopAgentSession`.
+pub(crate) const STOPPED: &str = "agent session stopped";
+/// The EOS reason for a socket on an unknown or ended session URL.
+pub(crate) const UNEXPECTED: &str = "unexpected session state";
+
+impl Sessions {
+    /// Starts a session for `agent`, ending the agent's previous one.
+    pub(crate) fn start(&self, agent: &str, requests_per_second: Option<u32>) -> Arc<Session> {
+        let session = loop {
+            let id = ids::random_token(6).to_ascii_lowercase();
+            if !self.by_id.contains_key(&id) {
+                break Arc::new(Session {
+                    id,
+                    client_id: ids::random_digits(10),
+                    agent: agent.to_owned(),
+                    ended: Mutex::new(None),
+                    ended_notify: Notify::new(),
+                    socket: Mutex::new(None),
+                    subscriptions: Mutex::new(HashMap::new()),
+                    limiter: requests_per_second
+                        .map(|rate| Mutex::new(TokenBucket::new(rate, Instant::now()))),
+                    counters: SessionCounters::default(),
+                    faults: Faults::default(),
+                });
+            }
+        };
+        self.by_id.insert(session.id.clone(), session.clone());
+        let previous = self
+            .by_agent
+            .lock()
+            .insert(agent.to_owned(), session.id.clone());
+        if let Some(previous) = previous.and_then(|id| self.by_id.get(&id).map(|s| s.clone())) {
+            self.end(&previous, CONCURRENT);
+        }
+        session
+    }
+
+    /// The live session at `session_id:client_id`.
+    pub(crate) fn get(&self, session_id: &str, client_id: &str) -> Option<Arc<Session>> {
+        self.by_id
+            .get(session_id)
+            .filter(|s| s.client_id == client_id && s.ended().is_none())
+            .map(|s| s.clone())
+    }
+
+    /// A live session by id.
+    pub(crate) fn by_id(&self, session_id: &str) -> Option<Arc<Session>> {
+        self.by_id.get(session_id).map(|s| s.clone())
+    }
+
+    /// Ends a session: forgets it, drops its subscriptions, tells its socket.
+    pub(crate) fn end(&self, session: &Arc<Session>, reason: &str) {
+        self.by_id.remove(&session.id);
+        {
+            let mut by_agent = self.by_agent.lock();
+            if by_agent.get(&session.agent) == Some(&session.id) {
+                by_agent.remove(&session.agent);
+            }
+        }
+        let subs: Vec<(String, Arc<Class>)> = session.subscriptions.lock().drain().collect();
+        for (sub_id, class) in subs {
+            class.remove(&sub_id);
+        }
+        session.end(reason);
+        let mut ended = self.ended.lock();
+        if ended.len() >= ENDED_HISTORY {
+            ended.pop_front();
+        }
+        ended.push_back(session.clone());
+    }
+
+    /// Recently ended sessions, oldest first.
+    pub(crate) fn ended_sessions(&self) -> Vec<Arc<Session>> {
+        self.ended.lock().iter().cloned().collect()
+    }
+
+    /// Every live session.
+    pub(crate) fn list(&self) -> Vec<Arc<Session>> {
+        let mut all: Vec<Arc<Session>> = self.by_id.iter().map(|s| s.clone()).collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+
+    /// A fresh connection number.
+    pub(crate) fn next_conn(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+}

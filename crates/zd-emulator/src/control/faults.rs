@@ -1,0 +1,111 @@
+//! Fault injection on a session's socket.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use zd_wire::chat::ErrorName;
+
+use super::{Control, ControlError};
+use crate::chat::session::{Outgoing, Session};
+
+impl Control {
+    fn session(&self, session_id: &str) -> Result<Arc<Session>, ControlError> {
+        self.core
+            .sessions
+            .by_id(session_id)
+            .ok_or_else(|| ControlError::NoSession(session_id.to_owned()))
+    }
+
+    async fn to_socket(&self, session_id: &str, out: Outgoing) -> Result<(), ControlError> {
+        let link = self
+            .session(session_id)?
+            .link()
+            .ok_or_else(|| ControlError::NotConnected(session_id.to_owned()))?;
+        link.outbox
+            .send(out)
+            .await
+            .map_err(|_| ControlError::NotConnected(session_id.to_owned()))
+    }
+
+    /// Drops the session's TCP connection without a close frame (the session stays valid).
+    ///
+    /// # Errors
+    /// No such session or no socket.
+    pub async fn fault_drop(&self, session_id: &str) -> Result<(), ControlError> {
+        self.to_socket(session_id, Outgoing::Drop).await
+    }
+
+    /// Closes the session's socket with a close frame (the session stays valid).
+    ///
+    /// # Errors
+    /// No such session or no socket.
+    pub async fn fault_close(
+        &self,
+        session_id: &str,
+        code: u16,
+        reason: &str,
+    ) -> Result<(), ControlError> {
+        self.to_socket(session_id, Outgoing::Close(code, reason.to_owned()))
+            .await
+    }
+
+    /// Ends the session with EOS and `reason`.
+    ///
+    /// # Errors
+    /// No such session.
+    pub fn fault_eos(&self, session_id: &str, reason: &str) -> Result<(), ControlError> {
+        let session = self.session(session_id)?;
+        self.core.sessions.end(&session, reason);
+        Ok(())
+    }
+
+    /// Sends nothing on the socket for `ms` milliseconds (frames queue meanwhile).
+    ///
+    /// # Errors
+    /// No such session or no socket.
+    pub async fn fault_stall(&self, session_id: &str, ms: u64) -> Result<(), ControlError> {
+        self.to_socket(session_id, Outgoing::Stall(Duration::from_millis(ms)))
+            .await
+    }
+
+    /// Fails the next `count` requests of the session with `error_name`.
+    ///
+    /// # Errors
+    /// No such session.
+    pub fn fault_fail(
+        &self,
+        session_id: &str,
+        count: u32,
+        error_name: &str,
+    ) -> Result<(), ControlError> {
+        let session = self.session(session_id)?;
+        *session.faults.fail_next.lock() =
+            (count > 0).then(|| (count, ErrorName::from_name(error_name)));
+        Ok(())
+    }
+
+    /// Stops (or resumes) answering PINGs.
+    ///
+    /// # Errors
+    /// No such session.
+    pub fn fault_pings(&self, session_id: &str, answer: bool) -> Result<(), ControlError> {
+        self.session(session_id)?
+            .faults
+            .ignore_pings
+            .store(!answer, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Delays every response of the session by `ms` milliseconds (0 turns it off).
+    ///
+    /// # Errors
+    /// No such session.
+    pub fn fault_delay(&self, session_id: &str, ms: u64) -> Result<(), ControlError> {
+        self.session(session_id)?
+            .faults
+            .response_delay_ms
+            .store(ms, Ordering::Relaxed);
+        Ok(())
+    }
+}

@@ -1,0 +1,150 @@
+//! Scenarios: timed visitor actions, for demos and load.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Control, ControlError};
+use crate::state::{Arrival, Rating};
+
+/// A scenario: steps run in order, each at its offset from the start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// The steps.
+    pub steps: Vec<Step>,
+}
+
+/// One timed visitor action. (`deny_unknown_fields` does not combine with the flattened
+/// action, so unknown keys are ignored here.)
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Step {
+    /// Milliseconds from the start of the scenario.
+    #[serde(default)]
+    pub at_ms: u64,
+    /// A label naming the visitor within the scenario.
+    pub visitor: String,
+    /// What the visitor does.
+    #[serde(flatten)]
+    pub action: StepAction,
+}
+
+/// A visitor action.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum StepAction {
+    /// Arrive (must come first for a visitor).
+    Arrive {
+        /// Display name.
+        #[serde(default)]
+        name: Option<String>,
+        /// Email.
+        #[serde(default)]
+        email: Option<String>,
+        /// Department name.
+        #[serde(default)]
+        department: Option<String>,
+    },
+    /// Send a message.
+    Message {
+        /// The text.
+        text: String,
+    },
+    /// Click a quick reply or button.
+    Choose {
+        /// Its label.
+        label: String,
+    },
+    /// Start or stop typing.
+    Typing {
+        /// Typing or not.
+        typing: bool,
+    },
+    /// Leave.
+    Leave,
+    /// Rate the chat.
+    Rate {
+        /// The rating.
+        rating: Rating,
+    },
+}
+
+impl Scenario {
+    /// Parses a scenario from JSON, or TOML when `toml` is set.
+    ///
+    /// # Errors
+    /// When the text does not describe a scenario.
+    pub fn parse(text: &str, toml: bool) -> Result<Self, ControlError> {
+        let scenario: Self = if toml {
+            toml::from_str(text).map_err(|e| ControlError::BadRequest(e.to_string()))?
+        } else {
+            serde_json::from_str(text).map_err(|e| ControlError::BadRequest(e.to_string()))?
+        };
+        scenario.check()?;
+        Ok(scenario)
+    }
+
+    /// Checks that every visitor arrives before acting.
+    ///
+    /// # Errors
+    /// [`ControlError::BadRequest`] naming the first step that acts before arriving.
+    pub fn check(&self) -> Result<(), ControlError> {
+        let mut arrived = std::collections::HashSet::new();
+        let mut steps: Vec<&Step> = self.steps.iter().collect();
+        steps.sort_by_key(|s| s.at_ms);
+        for step in steps {
+            match step.action {
+                StepAction::Arrive { .. } => {
+                    arrived.insert(step.visitor.as_str());
+                }
+                _ if !arrived.contains(step.visitor.as_str()) => {
+                    return Err(ControlError::BadRequest(format!(
+                        "visitor {:?} acts at {} ms before arriving",
+                        step.visitor, step.at_ms
+                    )));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Control {
+    /// Runs a scenario on tokio time; failed steps are logged and skipped.
+    pub async fn run_scenario(&self, scenario: Scenario) {
+        let start = tokio::time::Instant::now();
+        let mut steps = scenario.steps;
+        steps.sort_by_key(|s| s.at_ms);
+        let mut channels: HashMap<String, String> = HashMap::new();
+        for step in steps {
+            tokio::time::sleep_until(start + Duration::from_millis(step.at_ms)).await;
+            let channel = channels.get(&step.visitor).cloned().unwrap_or_default();
+            let result = match step.action {
+                StepAction::Arrive {
+                    name,
+                    email,
+                    department,
+                } => self
+                    .visitor_arrive(Arrival {
+                        name,
+                        email,
+                        department,
+                        ..Arrival::default()
+                    })
+                    .map(|v| {
+                        channels.insert(step.visitor.clone(), v.channel_id);
+                    }),
+                StepAction::Message { text } => self.visitor_message(&channel, &text).map(drop),
+                StepAction::Choose { label } => self.visitor_choose(&channel, &label).map(drop),
+                StepAction::Typing { typing } => self.visitor_typing(&channel, typing),
+                StepAction::Leave => self.visitor_leave(&channel),
+                StepAction::Rate { rating } => self.visitor_rate(&channel, rating),
+            };
+            if let Err(error) = result {
+                tracing::warn!(visitor = %step.visitor, %error, "scenario step failed");
+            }
+        }
+    }
+}

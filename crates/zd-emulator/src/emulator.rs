@@ -1,0 +1,268 @@
+//! Starting an emulator: [`Emulator::builder`], and the handle that stops it when dropped.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::account::AccountConfig;
+use crate::chat::{self, limits::Limits};
+use crate::clock::Clock;
+use crate::control::Control;
+use crate::ids::{self, IdKind};
+use crate::server::{self, App};
+use crate::state::{AgentStatus, ChatState, DepartmentStatus};
+
+/// Why an emulator could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The address could not be bound.
+    #[error("cannot bind {addr}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The account is invalid.
+    #[error("invalid account")]
+    Account(#[source] crate::account::AccountError),
+}
+
+/// Configures an emulator.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct EmulatorBuilder {
+    account: AccountConfig,
+    addr: SocketAddr,
+    limits: Limits,
+    clock: Option<Clock>,
+}
+
+/// A running emulator. Dropping it stops the server and closes its sockets.
+#[derive(Debug)]
+pub struct Emulator {
+    base_url: String,
+    addr: SocketAddr,
+    control: Control,
+    app: App,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Emulator {
+    /// A builder with the demo account, 127.0.0.1 on a free port, and the documented limits.
+    pub fn builder() -> EmulatorBuilder {
+        EmulatorBuilder {
+            account: AccountConfig::demo(),
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            limits: Limits::documented(),
+            clock: None,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT/graphql/request`.
+    pub fn graphql_url(&self) -> String {
+        format!("{}/graphql/request", self.base_url)
+    }
+
+    /// In-process control (the same operations as the HTTP control API).
+    pub fn control(&self) -> &Control {
+        &self.control
+    }
+
+    /// The account: agents with tokens and ids, departments, URLs.
+    pub fn account(&self) -> AccountInfo {
+        self.app.account()
+    }
+
+    /// Serves until `signal` completes, then stops.
+    pub async fn run_until(self, signal: impl Future<Output = ()>) {
+        signal.await;
+        drop(self);
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+impl EmulatorBuilder {
+    /// Serves `account` instead of the demo account.
+    pub fn account(mut self, account: AccountConfig) -> Self {
+        self.account = account;
+        self
+    }
+
+    /// Binds 127.0.0.1 on `port` (0 picks a free one).
+    pub fn port(mut self, port: u16) -> Self {
+        self.addr.set_port(port);
+        self
+    }
+
+    /// Binds `addr`.
+    pub fn addr(mut self, addr: SocketAddr) -> Self {
+        self.addr = addr;
+        self
+    }
+
+    /// Enforces `limits` instead of the documented ones.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Uses `clock` (e.g. anchored at a fixed time for snapshots).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Binds and starts serving on the current tokio runtime.
+    ///
+    /// # Errors
+    /// When the account is invalid or the address cannot be bound.
+    pub async fn start(self) -> Result<Emulator, StartError> {
+        self.account.validate().map_err(StartError::Account)?;
+        let listener = TcpListener::bind(self.addr)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: self.addr,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: self.addr,
+            source,
+        })?;
+        let base_url = format!("http://{addr}");
+        let clock = self.clock.unwrap_or_default();
+        let state = Arc::new(ChatState::new(&self.account, clock));
+        let (shutdown, mut stopped) = watch::channel(false);
+        let service = chat::Service::new(state.clone(), self.limits, shutdown.subscribe());
+        service.core.set_ws_base(format!("ws://{addr}"));
+        let control = Control {
+            state,
+            core: service.core.clone(),
+        };
+        let app = App {
+            service,
+            control: control.clone(),
+            base_url: Arc::from(base_url.as_str()),
+        };
+        let router = server::router(app.clone());
+        tokio::spawn(async move {
+            let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            });
+            if let Err(error) = serve.await {
+                tracing::warn!(%error, "emulator server stopped");
+            }
+        });
+        Ok(Emulator {
+            base_url,
+            addr,
+            control,
+            app,
+            shutdown,
+        })
+    }
+}
+
+/// The account as JSON: what a client needs to connect.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountInfo {
+    /// `POST` here to start an agent session.
+    pub graphql_url: String,
+    /// The visitor page.
+    pub widget_url: String,
+    /// The control API root.
+    pub control_url: String,
+    /// The agents.
+    pub agents: Vec<AgentInfo>,
+    /// The departments.
+    pub departments: Vec<DepartmentInfo>,
+}
+
+/// An agent of [`AccountInfo`].
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentInfo {
+    /// Public id.
+    pub id: String,
+    /// Raw id.
+    pub raw_id: String,
+    /// Name.
+    pub name: String,
+    /// Display name.
+    pub display_name: String,
+    /// The access token for `startAgentSession` (a local, made-up credential).
+    pub access_token: String,
+    /// Public ids of its departments.
+    pub departments: Vec<String>,
+    /// Status.
+    pub status: AgentStatus,
+}
+
+/// A department of [`AccountInfo`].
+#[derive(Debug, Clone, Serialize)]
+pub struct DepartmentInfo {
+    /// Public id.
+    pub id: String,
+    /// Raw id.
+    pub raw_id: String,
+    /// Name.
+    pub name: String,
+    /// Status.
+    pub status: DepartmentStatus,
+}
+
+impl AccountInfo {
+    pub(crate) fn of(state: &ChatState, base_url: &str) -> Self {
+        Self {
+            graphql_url: format!("{base_url}/graphql/request"),
+            widget_url: format!("{base_url}/"),
+            control_url: format!("{base_url}/_emulator"),
+            agents: state
+                .agents()
+                .into_iter()
+                .map(|a| AgentInfo {
+                    id: ids::encode(IdKind::Agent, &a.key),
+                    raw_id: a.key.clone(),
+                    name: a.name.clone(),
+                    display_name: a.display_name.clone(),
+                    access_token: a.access_token.clone(),
+                    departments: a
+                        .departments
+                        .iter()
+                        .map(|d| ids::encode(IdKind::Department, d))
+                        .collect(),
+                    status: a.status,
+                })
+                .collect(),
+            departments: state
+                .departments()
+                .into_iter()
+                .map(|d| DepartmentInfo {
+                    id: ids::encode(IdKind::Department, &d.key),
+                    raw_id: d.key,
+                    name: d.name,
+                    status: d.status,
+                })
+                .collect(),
+        }
+    }
+}

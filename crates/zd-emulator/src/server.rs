@@ -1,0 +1,53 @@
+//! The HTTP server: one listener for the service, the control API and the visitor page.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, Request, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+
+use crate::chat;
+use crate::control::{self, Control};
+use crate::emulator::AccountInfo;
+use crate::web;
+
+/// What every route shares.
+#[derive(Debug, Clone)]
+pub(crate) struct App {
+    pub(crate) service: chat::Service,
+    pub(crate) control: Control,
+    pub(crate) base_url: Arc<str>,
+}
+
+impl App {
+    pub(crate) fn account(&self) -> AccountInfo {
+        AccountInfo::of(&self.control.state, &self.base_url)
+    }
+}
+
+async fn graphql_request(State(app): State<App>, body: Bytes) -> Response<Body> {
+    chat::http::graphql_request(app.service, body).await
+}
+
+async fn stream(
+    State(app): State<App>,
+    Path(target): Path<String>,
+    req: Request,
+) -> Response<Body> {
+    chat::socket::upgrade(app.service, &target, req)
+}
+
+async fn page(State(app): State<App>, Query(q): Query<web::PageQuery>) -> Response<Body> {
+    web::page(&app.control, &q)
+}
+
+pub(crate) fn router(app: App) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/graphql/request", post(graphql_request))
+        .route("/stream/0.1/graphql/{target}", get(stream))
+        .nest("/_emulator", control::routes::router())
+        .with_state(app)
+}

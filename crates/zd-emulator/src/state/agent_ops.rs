@@ -1,0 +1,382 @@
+//! What agents do to channels: write, join, type, tag, invite, transfer, listen, leave.
+
+use std::sync::Arc;
+
+use super::model::{ChannelState, LogRecord, MessageRecord, Sender};
+use super::structured::{Fallback, Structured};
+use super::{ChatState, EventKind, Inner, StateError, is_valid_tag};
+
+/// A message an agent sends.
+#[derive(Debug, Clone, Default)]
+pub struct OutgoingMessage {
+    /// Plain text (for structured messages: ignored, the text comes from the content).
+    pub msg: String,
+    /// The client's message id; a repeated id in the same channel creates no new message.
+    pub msg_id: Option<String>,
+    /// Discrete answers.
+    pub options: Vec<String>,
+    /// Structured content.
+    pub structured: Option<Structured>,
+    /// Fallback for visitors without structured-message support.
+    pub fallback: Option<Fallback>,
+}
+
+/// What sending did.
+#[derive(Debug, Clone)]
+pub enum SendOutcome {
+    /// A new message.
+    Sent(Arc<LogRecord>),
+    /// The `msg_id` was already used in this channel: nothing new was created.
+    Duplicate,
+    /// `backoff` was set and another agent serves the channel: nothing was sent.
+    BackedOff,
+}
+
+impl ChatState {
+    /// `agent` sends a message to `channel`, joining it first when it is not a member (unless
+    /// `backoff` is set and another agent already serves it).
+    ///
+    /// # Errors
+    /// Unknown agent or channel, ended chat, or limits of a structured message.
+    pub fn agent_send(
+        &self,
+        agent: &str,
+        channel: &str,
+        message: OutgoingMessage,
+        backoff: bool,
+    ) -> Result<SendOutcome, StateError> {
+        if let Some(structured) = &message.structured {
+            structured.validate()?;
+        } else if message.msg.trim().is_empty() {
+            return Err(StateError::Invalid("msg must not be empty".into()));
+        }
+        let now = self.clock.now();
+        let now_ms = self.clock.unix_ms_at(now);
+        let mut inner = self.inner.lock();
+        let sender = {
+            let a = inner.agent(agent)?;
+            Sender::Agent {
+                key: a.key.clone(),
+                name: a.display_name.clone(),
+            }
+        };
+        {
+            let record = inner.channel(channel)?;
+            if record.state == ChannelState::Closed {
+                return Err(StateError::ChannelClosed);
+            }
+            if let Some(id) = &message.msg_id
+                && record.msg_ids.contains(id)
+            {
+                return Ok(SendOutcome::Duplicate);
+            }
+            let member = record.members.iter().any(|m| m == agent);
+            if !member {
+                if backoff && !record.members.is_empty() {
+                    return Ok(SendOutcome::BackedOff);
+                }
+                if !record.is_open() {
+                    return Err(StateError::ChannelClosed);
+                }
+            }
+        }
+        inner.join(&self.events, now, now_ms, channel, agent, sender.clone())?;
+        let record = inner.channel_mut(channel)?;
+        let ts = Inner::next_timestamp(record, now_ms);
+        record.first_reply_at.get_or_insert(now);
+        record.last_agent_reply_at = Some(now);
+        record.agents_typing.retain(|a| a != agent);
+        if let Some(id) = &message.msg_id {
+            record.msg_ids.insert(id.clone());
+        }
+        let (content, options, fallback) = match &message.structured {
+            Some(s) => {
+                let fallback = message
+                    .fallback
+                    .clone()
+                    .unwrap_or_else(|| s.default_fallback());
+                (s.text(), fallback.options.clone(), Some(fallback))
+            }
+            None => (message.msg.clone(), message.options.clone(), None),
+        };
+        let log = LogRecord::Message(MessageRecord {
+            local_id: Inner::local_id(channel, ts),
+            channel: channel.to_owned(),
+            from: sender,
+            content,
+            msg_id: message.msg_id,
+            options,
+            timestamp_ms: ts,
+            structured: message.structured,
+            fallback,
+        });
+        let audience = inner.audience(inner.channel(channel)?);
+        let log = inner.append_log(&self.events, now, channel, log, audience)?;
+        Ok(SendOutcome::Sent(log))
+    }
+
+    /// `agent` starts or stops typing in `channel`; `false` when `backoff` held it back.
+    ///
+    /// # Errors
+    /// Unknown agent or channel, or an ended chat.
+    pub fn agent_typing(
+        &self,
+        agent: &str,
+        channel: &str,
+        typing: bool,
+        backoff: bool,
+    ) -> Result<bool, StateError> {
+        let now = self.clock.now();
+        let mut inner = self.inner.lock();
+        inner.agent(agent)?;
+        let record = inner.channel_mut(channel)?;
+        if !record.is_open() {
+            return Err(StateError::ChannelClosed);
+        }
+        let member = record.members.iter().any(|m| m == agent);
+        if !member && backoff && !record.members.is_empty() {
+            return Ok(false);
+        }
+        record.agents_typing.retain(|a| a != agent);
+        if typing {
+            record.agents_typing.push(agent.to_owned());
+        }
+        let audience = inner.audience(inner.channel(channel)?);
+        let kind = EventKind::Typing {
+            channel: channel.to_owned(),
+            agent: Some(agent.to_owned()),
+            typing,
+        };
+        inner.publish(&self.events, now, kind, audience);
+        Ok(true)
+    }
+
+    /// Adds tags to a channel the agent serves.
+    ///
+    /// # Errors
+    /// [`StateError::InvalidTag`] for a tag with other characters than letters, digits, `-`
+    /// and `_`; [`StateError::NotServing`] when the agent is not in the channel.
+    pub fn add_tags(&self, agent: &str, channel: &str, tags: &[String]) -> Result<(), StateError> {
+        if let Some(bad) = tags.iter().find(|t| !is_valid_tag(t)) {
+            return Err(StateError::InvalidTag(bad.clone()));
+        }
+        let now = self.clock.now();
+        let mut inner = self.inner.lock();
+        let record = inner.channel_mut(channel)?;
+        if !record.members.iter().any(|m| m == agent) {
+            return Err(StateError::NotServing);
+        }
+        for t in tags {
+            if !record.tags.contains(t) {
+                record.tags.push(t.clone());
+            }
+        }
+        let audience = inner.audience(inner.channel(channel)?);
+        let kind = EventKind::Tagged {
+            channel: channel.to_owned(),
+            tags: tags.to_vec(),
+        };
+        inner.publish(&self.events, now, kind, audience);
+        Ok(())
+    }
+
+    /// `agent` brings `invitee` into the channel, and leaves it when `leave` is set.
+    ///
+    /// # Errors
+    /// Unknown agents or channel, an ended chat, or an inviter that is not in the channel.
+    pub fn invite_agent(
+        &self,
+        agent: &str,
+        invitee: &str,
+        channel: &str,
+        leave: bool,
+    ) -> Result<(), StateError> {
+        let now = self.clock.now();
+        let now_ms = self.clock.unix_ms_at(now);
+        let mut inner = self.inner.lock();
+        let invitee_sender = {
+            let a = inner.agent(invitee)?;
+            Sender::Agent {
+                key: a.key.clone(),
+                name: a.display_name.clone(),
+            }
+        };
+        {
+            let record = inner.channel(channel)?;
+            if !record.is_open() {
+                return Err(StateError::ChannelClosed);
+            }
+            if !record.members.iter().any(|m| m == agent) {
+                return Err(StateError::NotServing);
+            }
+        }
+        inner.join(&self.events, now, now_ms, channel, invitee, invitee_sender)?;
+        if leave && agent != invitee {
+            inner.leave(&self.events, now, now_ms, channel, agent)?;
+        }
+        Ok(())
+    }
+
+    /// Moves a channel to another department; with `leave` the agent leaves it, and a channel
+    /// left without agents waits again (`INCOMING`) for that department's agents.
+    ///
+    /// # Errors
+    /// Unknown agent, channel or department; an offline department; an ended chat; or an
+    /// agent that can neither see nor serve the channel.
+    pub fn transfer(
+        &self,
+        agent: &str,
+        channel: &str,
+        department: &str,
+        leave: bool,
+    ) -> Result<(), StateError> {
+        let now = self.clock.now();
+        let now_ms = self.clock.unix_ms_at(now);
+        let mut inner = self.inner.lock();
+        inner.agent(agent)?;
+        let department = {
+            let d = inner
+                .departments
+                .iter()
+                .find(|d| d.key == department)
+                .ok_or(StateError::NotFound("department"))?;
+            if d.status == super::DepartmentStatus::Offline {
+                return Err(StateError::DepartmentOffline);
+            }
+            d.key.clone()
+        };
+        {
+            let record = inner.channel(channel)?;
+            if !record.is_open() {
+                return Err(StateError::ChannelClosed);
+            }
+            let involved = record
+                .members
+                .iter()
+                .chain(&record.listeners)
+                .any(|m| m == agent);
+            if !involved && !record.is_unserved() {
+                return Err(StateError::NotServing);
+            }
+        }
+        inner.channel_mut(channel)?.department = Some(department.clone());
+        let audience = inner.audience(inner.channel(channel)?);
+        let kind = EventKind::Transferred {
+            channel: channel.to_owned(),
+            department,
+        };
+        inner.publish(&self.events, now, kind, audience);
+        if leave && inner.channel(channel)?.members.iter().any(|m| m == agent) {
+            inner.leave(&self.events, now, now_ms, channel, agent)?;
+        }
+        Ok(())
+    }
+
+    /// `agent` listens to a channel without joining it.
+    ///
+    /// # Errors
+    /// Unknown agent or channel.
+    pub fn listen(&self, agent: &str, channel: &str) -> Result<(), StateError> {
+        let mut inner = self.inner.lock();
+        inner.agent(agent)?;
+        let record = inner.channel_mut(channel)?;
+        let member = record.members.iter().any(|m| m == agent);
+        if !member && !record.listeners.iter().any(|m| m == agent) {
+            record.listeners.push(agent.to_owned());
+        }
+        Ok(())
+    }
+
+    /// `agent` leaves a channel it joined, or stops listening to it.
+    ///
+    /// # Errors
+    /// [`StateError::NotServing`] when it does neither.
+    pub fn leave_channel(&self, agent: &str, channel: &str) -> Result<(), StateError> {
+        let now = self.clock.now();
+        let now_ms = self.clock.unix_ms_at(now);
+        let mut inner = self.inner.lock();
+        let record = inner.channel_mut(channel)?;
+        if record.members.iter().any(|m| m == agent) {
+            record.listeners.retain(|m| m != agent);
+            return inner.leave(&self.events, now, now_ms, channel, agent);
+        }
+        let before = record.listeners.len();
+        record.listeners.retain(|m| m != agent);
+        if record.listeners.len() == before {
+            return Err(StateError::NotServing);
+        }
+        Ok(())
+    }
+}
+
+impl Inner {
+    /// Makes `agent` a member (no-op when it already is): join log, serve time, `ONGOING`.
+    fn join(
+        &mut self,
+        events: &tokio::sync::broadcast::Sender<Arc<super::StateEvent>>,
+        now: tokio::time::Instant,
+        now_ms: f64,
+        channel: &str,
+        agent: &str,
+        sender: Sender,
+    ) -> Result<(), StateError> {
+        let record = self.channel_mut(channel)?;
+        if record.members.iter().any(|m| m == agent) {
+            return Ok(());
+        }
+        record.members.push(agent.to_owned());
+        record.listeners.retain(|m| m != agent);
+        record.served_at.get_or_insert(now);
+        let join = self.member_log(channel, sender, now_ms)?;
+        let audience = self.audience(self.channel(channel)?);
+        self.append_log(events, now, channel, LogRecord::MemberJoin(join), audience)?;
+        if self.channel(channel)?.is_open() {
+            self.set_state(events, now, channel, ChannelState::Ongoing)?;
+        }
+        Ok(())
+    }
+
+    /// Removes member `agent`: leave log, then `CLOSED` when the visitor is gone and nobody is
+    /// left, or `INCOMING` when the visitor still waits.
+    fn leave(
+        &mut self,
+        events: &tokio::sync::broadcast::Sender<Arc<super::StateEvent>>,
+        now: tokio::time::Instant,
+        now_ms: f64,
+        channel: &str,
+        agent: &str,
+    ) -> Result<(), StateError> {
+        let sender = {
+            let a = self.agent(agent)?;
+            Sender::Agent {
+                key: a.key.clone(),
+                name: a.display_name.clone(),
+            }
+        };
+        // The leaving agent still sees its own leave log.
+        let audience = self.audience(self.channel(channel)?);
+        let leave = self.member_log(channel, sender, now_ms)?;
+        {
+            let record = self.channel_mut(channel)?;
+            record.members.retain(|m| m != agent);
+            record.agents_typing.retain(|m| m != agent);
+        }
+        self.append_log(
+            events,
+            now,
+            channel,
+            LogRecord::MemberLeave(leave),
+            audience,
+        )?;
+        let record = self.channel(channel)?;
+        if record.members.is_empty() {
+            let to = if record.left_at.is_some() {
+                ChannelState::Closed
+            } else {
+                ChannelState::Incoming
+            };
+            self.set_state(events, now, channel, to)?;
+        }
+        Ok(())
+    }
+}

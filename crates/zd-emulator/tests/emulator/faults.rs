@@ -1,0 +1,144 @@
+//! Fault injection through the control API.
+
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use serde_json::json;
+use tokio_tungstenite::tungstenite::{Error, Message};
+
+use crate::common::*;
+
+#[tokio::test]
+async fn drop_closes_without_a_close_frame_and_the_url_still_works() {
+    let emu = emulator().await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    control(
+        &emu,
+        &format!("/sessions/{}/drop", bot.session_id),
+        json!({}),
+    )
+    .await;
+    match bot.ws.next().await {
+        None | Some(Err(Error::Protocol(_) | Error::Io(_) | Error::ConnectionClosed)) => {}
+        other => panic!("expected an abrupt end, got {other:?}"),
+    }
+    let (ws, _) = tokio_tungstenite::connect_async(bot.url.as_str())
+        .await
+        .unwrap();
+    bot.ws = ws;
+    bot.ping(json!("back")).await;
+}
+
+#[tokio::test]
+async fn close_with_a_code() {
+    let emu = emulator().await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    control(
+        &emu,
+        &format!("/sessions/{}/close", bot.session_id),
+        json!({ "code": 4001, "reason": "bye" }),
+    )
+    .await;
+    match bot.ws.next().await {
+        Some(Ok(Message::Close(Some(frame)))) => {
+            assert_eq!(u16::from(frame.code), 4001);
+            assert_eq!(frame.reason.as_str(), "bye");
+        }
+        other => panic!("expected close 4001, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn eos_with_a_reason() {
+    let emu = emulator().await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    control(
+        &emu,
+        &format!("/sessions/{}/eos", bot.session_id),
+        json!({ "reason": "maintenance" }),
+    )
+    .await;
+    let eos = bot.next().await;
+    assert_eq!(eos, json!({ "sig": "EOS", "reason": "maintenance" }));
+}
+
+#[tokio::test]
+async fn fail_next_requests_with_an_error_name() {
+    let emu = emulator().await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    control(
+        &emu,
+        &format!("/sessions/{}/fail", bot.session_id),
+        json!({ "count": 2, "error_name": "GRAPHQL_EXEC_ERROR" }),
+    )
+    .await;
+    for _ in 0..2 {
+        let resp = bot.request("{ agents { edges { node { id } } } }").await;
+        assert_eq!(error_name(&resp), "GRAPHQL_EXEC_ERROR");
+        assert_eq!(resp["errorCode"], 400);
+    }
+    let resp = bot.request("{ agents { edges { node { id } } } }").await;
+    assert!(resp["payload"]["data"].is_object());
+    control(
+        &emu,
+        &format!("/sessions/{}/fail", bot.session_id),
+        json!({ "error_name": "RATE_LIMITED" }),
+    )
+    .await;
+    let resp = bot.request("{ agents { edges { node { id } } } }").await;
+    assert_eq!(resp["errorCode"], 429);
+}
+
+#[tokio::test]
+async fn stop_answering_pings() {
+    let emu = emulator().await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    control(
+        &emu,
+        &format!("/sessions/{}/pings", bot.session_id),
+        json!({ "answer": false }),
+    )
+    .await;
+    bot.send(json!({ "sig": "PING", "payload": "lost" })).await;
+    let resp = bot.request("{ agents { edges { node { id } } } }").await;
+    assert!(resp["payload"]["data"].is_object());
+    assert!(bot.pending().is_empty(), "no PONG: {:?}", bot.pending());
+    control(
+        &emu,
+        &format!("/sessions/{}/pings", bot.session_id),
+        json!({ "answer": true }),
+    )
+    .await;
+    bot.ping(json!("heard")).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn delayed_responses_and_stalls_follow_tokio_time() {
+    let emu = emulator().await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    emu.control().fault_delay(&bot.session_id, 700).unwrap();
+    let start = tokio::time::Instant::now();
+    bot.request("{ agents { edges { node { id } } } }").await;
+    assert!(start.elapsed() >= Duration::from_millis(700));
+    emu.control().fault_delay(&bot.session_id, 0).unwrap();
+
+    emu.control()
+        .fault_stall(&bot.session_id, 1500)
+        .await
+        .unwrap();
+    let start = tokio::time::Instant::now();
+    bot.ping(json!("after stall")).await;
+    assert!(start.elapsed() >= Duration::from_millis(1500));
+}
+
+#[tokio::test]
+async fn faults_on_unknown_sessions_are_404() {
+    let emu = emulator().await;
+    let (status, body) = http(
+        "POST",
+        &format!("{}/_emulator/sessions/nope/drop", emu.base_url()),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+}

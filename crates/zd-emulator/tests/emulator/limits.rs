@@ -1,0 +1,157 @@
+//! The documented limits, with the documented error names.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn start_agent_session_at_most_one_per_interval() {
+    // An interval no test run can outlast keeps this independent of timing.
+    let limits = zd_emulator::Limits {
+        start_session_interval: Duration::from_secs(3600),
+        ..zd_emulator::Limits::documented()
+    };
+    let emu = zd_emulator::Emulator::builder()
+        .limits(limits)
+        .start()
+        .await
+        .unwrap();
+    let (status, _) = start_session(&emu, &token(&emu, "Bot")).await;
+    assert_eq!(status, 200);
+    let (status, body) = start_session(&emu, &token(&emu, "Bot")).await;
+    assert_eq!(status, 429);
+    assert_eq!(body["errors"][0]["name"], "RATE_LIMITED");
+    // Another agent is not affected.
+    let (status, _) = start_session(&emu, &token(&emu, "Alice")).await;
+    assert_eq!(status, 200);
+    let counters = control_get(&emu, "/counters").await;
+    let bot = counters["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "Bot")
+        .unwrap();
+    assert_eq!(bot["sessions_started"], 1);
+    assert_eq!(bot["starts_rate_limited"], 1);
+}
+
+#[tokio::test]
+async fn start_agent_session_at_most_fifty_per_hour() {
+    let emu = zd_emulator::Emulator::builder()
+        .limits(relaxed_starts_per_hour(50))
+        .start()
+        .await
+        .unwrap();
+    for _ in 0..50 {
+        let (status, body) = start_session(&emu, &token(&emu, "Bot")).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = start_session(&emu, &token(&emu, "Bot")).await;
+    assert_eq!(status, 429);
+    assert_eq!(body["errors"][0]["name"], "RATE_LIMITED");
+}
+
+fn relaxed_starts_per_hour(n: usize) -> zd_emulator::Limits {
+    zd_emulator::Limits {
+        start_session_interval: Duration::ZERO,
+        start_sessions_per_hour: n,
+        ..zd_emulator::Limits::documented()
+    }
+}
+
+// Paused time: the token bucket cannot refill, so exactly 100 requests pass.
+#[tokio::test(start_paused = true)]
+async fn one_hundred_requests_per_second_per_session() {
+    let emu = emulator().await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    for id in 0..105 {
+        bot.send(json!({ "type": "request", "id": id, "payload": { "query": "{ departments { edges { node { id } } } }" } }))
+            .await;
+    }
+    let mut limited = Vec::new();
+    for _ in 0..105 {
+        let frame = bot.next().await;
+        if error_name(&frame) == "RATE_LIMITED" {
+            assert_eq!(frame["errorCode"], 429);
+            limited.push(frame["id"].as_u64().unwrap());
+        }
+    }
+    assert_eq!(limited, vec![100, 101, 102, 103, 104]);
+    let counters = control_get(&emu, "/counters").await;
+    let session = counters["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["session_id"] == json!(bot.session_id))
+        .unwrap()
+        .clone();
+    assert_eq!(session["requests"], 105);
+    assert_eq!(session["rate_limited"], 5);
+    assert_eq!(session["peak_requests_per_second"], 105);
+    assert_eq!(session["pings"], 1);
+    // PINGs are not requests: still answered.
+    bot.ping(json!("still")).await;
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let resp = bot
+        .request("{ departments { edges { node { id } } } }")
+        .await;
+    assert!(resp["payload"]["data"].is_object(), "{resp}");
+}
+
+#[tokio::test]
+async fn ten_subscriptions_per_session() {
+    let emu = emulator().await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    for _ in 0..10 {
+        bot.subscribe(MESSAGE_SUB).await;
+    }
+    let resp = bot.request(MESSAGE_SUB).await;
+    assert_eq!(error_name(&resp), "MAX_SUB");
+    insta::assert_json_snapshot!("max_sub", resp, { ".payload.errors[].UUID" => "[uuid]" });
+}
+
+#[tokio::test]
+async fn query_depth_eleven() {
+    let emu = emulator().await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    // channels(1) edges(2) node(3) logs(4) edges(5) node(6) channel(7) agents(8) edges(9) node(10) name(11)
+    let ok = "{ channels { edges { node { logs { edges { node { ... on Message { channel { agents { edges { node { name } } } } } } } } } } } }";
+    let resp = bot.request(ok).await;
+    assert!(resp["payload"]["data"].is_object(), "{resp}");
+    let deep = "{ channels { edges { node { logs { edges { node { ... on Message { channel { agents { edges { node { name } } pageInfo { hasNextPage } } logs { edges { node { ... on Message { from { id } } } } } } } } } } } } } }";
+    let resp = bot.request(deep).await;
+    assert_eq!(error_name(&resp), "GRAPHQL_EXEC_ERROR", "{resp}");
+    assert!(
+        resp["payload"]["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("deep")
+    );
+}
+
+#[tokio::test]
+async fn frames_over_the_cap_close_the_socket_with_1009() {
+    let emu = emulator().await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    let huge = "x".repeat(zd_emulator::Limits::documented().max_frame_bytes + 1);
+    bot.ws
+        .send(Message::text(
+            json!({ "sig": "PING", "payload": huge }).to_string(),
+        ))
+        .await
+        .unwrap();
+    loop {
+        match bot.ws.next().await {
+            Some(Ok(Message::Close(Some(frame)))) => {
+                assert_eq!(u16::from(frame.code), 1009);
+                break;
+            }
+            Some(Ok(_)) => {}
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}

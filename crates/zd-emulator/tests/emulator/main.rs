@@ -1,0 +1,16 @@
+//! Integration tests of the emulator with a plain WebSocket client and plain HTTP.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers outside #[test] functions"
+)]
+
+mod browser;
+mod common;
+mod control_api;
+mod faults;
+mod limits;
+mod protocol;
+mod schema_file;
+mod state;

@@ -652,3 +652,97 @@ async fn webhook_service_verifies_parses_dedupes_and_hands_off() {
     assert_eq!(again.status(), 200);
     assert!(rx.try_recv().is_err());
 }
+
+/// An in-memory transport, so retry timing can run on tokio's paused clock.
+#[derive(Debug, Default)]
+struct Scripted {
+    replies: Mutex<VecDeque<(u16, Option<&'static str>)>>,
+    sent_at: Mutex<Vec<tokio::time::Instant>>,
+}
+
+#[derive(Debug, Clone)]
+struct Shared(Arc<Scripted>);
+
+impl zd_sunshine::Transport for Shared {
+    fn send(
+        &self,
+        _request: http::Request<zd_sunshine::TransportBody>,
+    ) -> zd_sunshine::BoxFuture<'_, Result<http::Response<Bytes>, zd_sunshine::Error>> {
+        self.0.sent_at.lock().push(tokio::time::Instant::now());
+        let (status, retry_after) = self.0.replies.lock().pop_front().unwrap_or((500, None));
+        Box::pin(async move {
+            let mut builder = http::Response::builder().status(status);
+            if let Some(ra) = retry_after {
+                builder = builder.header("retry-after", ra);
+            }
+            Ok(builder
+                .body(Bytes::from_static(br#"{"app":{"id":"a"}}"#))
+                .unwrap())
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_is_honoured_and_capped_and_backoff_is_bounded() {
+    let script = Arc::new(Scripted::default());
+    script.replies.lock().extend([
+        (429, Some("30")),
+        (503, None),
+        (429, Some("3600")),
+        (200, None),
+    ]);
+    let policy = RetryPolicy {
+        max_retries: 5,
+        min_delay: Duration::from_millis(200),
+        max_delay: Duration::from_secs(10),
+        max_retry_after: Duration::from_secs(60),
+        retry_non_idempotent: false,
+    };
+    let c = Client::builder(Region::Us, StaticToken::bearer("t").unwrap())
+        .transport(Shared(script.clone()))
+        .retry(policy)
+        .build()
+        .unwrap();
+    operations::GetApp::new("a").send(&c).await.unwrap();
+    let at = script.sent_at.lock().clone();
+    assert_eq!(at.len(), 4);
+    let gaps: Vec<Duration> = at.windows(2).map(|w| w[1] - w[0]).collect();
+    assert_eq!(
+        gaps[0],
+        Duration::from_secs(30),
+        "Retry-After: 30 is waited out"
+    );
+    assert!(
+        gaps[1] >= Duration::from_millis(200) && gaps[1] <= Duration::from_secs(10),
+        "backoff {:?}",
+        gaps[1]
+    );
+    assert_eq!(
+        gaps[2],
+        Duration::from_secs(60),
+        "a long Retry-After is capped"
+    );
+}
+
+#[tokio::test]
+async fn jwt_credentials_send_a_bearer_jwt() {
+    let server = serve(vec![reply(200, json!({"app": {"id": "a"}}))]).await;
+    let key = ApiKey::new("app_5963ceb97cde542d000dbdb1", "s3cret").unwrap();
+    let jwt = zd_auth::sunshine::JwtCredentials::new(&key, zd_auth::sunshine::Scope::App).unwrap();
+    let c = Client::new(Region::Custom(server.base.clone()), jwt).unwrap();
+    operations::GetApp::new("a").send(&c).await.unwrap();
+    let auth = server.seen.lock()[0].authorization.clone();
+    let token = auth.strip_prefix("Bearer ").unwrap();
+    assert_eq!(token.split('.').count(), 3, "{token}");
+}
+
+#[test]
+fn generated_debug_redacts_secrets() {
+    let key: models::ApiKey =
+        serde_json::from_value(json!({"id": "int_1", "displayName": "k", "secret": "hunter2"}))
+            .unwrap();
+    let shown = format!("{key:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("[REDACTED]"), "{shown}");
+    assert!(shown.contains("int_1"), "{shown}");
+}

@@ -43,15 +43,54 @@ fn field_ty(f: &Field) -> String {
     t
 }
 
+/// Credential-bearing string fields (key secrets, tokens, passwords, private keys), which the
+/// generated `Debug` prints as `[REDACTED]`.
+fn sensitive(f: &Field) -> bool {
+    let n = f.json.to_ascii_lowercase();
+    f.ty == Ty::Str
+        && (n.ends_with("secret")
+            || n.ends_with("token")
+            || n.ends_with("password")
+            || n.ends_with("key")
+            || n == "certificate")
+}
+
+fn emit_redacted_debug(out: &mut String, name: &str, fields: &[Field]) {
+    let _ = writeln!(
+        out,
+        "impl std::fmt::Debug for {name} {{\n\
+         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {{\n\
+         f.debug_struct({})",
+        lit(name)
+    );
+    for fl in fields {
+        let label = lit(bare(&fl.rust));
+        if sensitive(fl) && fl.option {
+            let _ = writeln!(
+                out,
+                ".field({label}, &self.{}.as_ref().map(|_| \"[REDACTED]\"))",
+                fl.rust
+            );
+        } else if sensitive(fl) {
+            let _ = writeln!(out, ".field({label}, &\"[REDACTED]\")");
+        } else {
+            let _ = writeln!(out, ".field({label}, &self.{})", fl.rust);
+        }
+    }
+    out.push_str(".finish()\n}\n}\n\n");
+}
+
 fn emit_def(out: &mut String, def: &Def, models: &Models) {
     out.push_str(&origin_doc(def));
     let _ = writeln!(out, "///\n/// Reference: <{REFERENCE}>");
     match &def.kind {
         Kind::Struct(fields) => {
             let default = if def.default { "Default, " } else { "" };
+            let redact = fields.iter().any(sensitive);
+            let debug = if redact { "" } else { "Debug, " };
             let _ = writeln!(
                 out,
-                "#[derive(Debug, Clone, PartialEq, {default}Serialize, Deserialize)]"
+                "#[derive({debug}Clone, PartialEq, {default}Serialize, Deserialize)]"
             );
             let _ = writeln!(out, "pub struct {} {{", def.name);
             for f in fields {
@@ -72,6 +111,9 @@ fn emit_def(out: &mut String, def: &Def, models: &Models) {
                 let _ = writeln!(out, "pub {}: {},", f.rust, field_ty(f));
             }
             out.push_str("}\n\n");
+            if redact {
+                emit_redacted_debug(out, &def.name, fields);
+            }
         }
         Kind::Tagged { tag, variants } => {
             let _ = writeln!(

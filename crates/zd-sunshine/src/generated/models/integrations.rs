@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 /// Schema `android` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Android {
     /// Wire field `displayName`.
     #[serde(
@@ -91,6 +91,39 @@ pub struct Android {
     pub show_ai_disclaimer: Option<bool>,
 }
 
+impl std::fmt::Debug for Android {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Android")
+            .field("display_name", &self.display_name)
+            .field("id", &self.id)
+            .field("status", &self.status)
+            .field("attachments_enabled", &self.attachments_enabled)
+            .field(
+                "can_user_create_more_conversations",
+                &self.can_user_create_more_conversations,
+            )
+            .field(
+                "can_user_see_conversation_list",
+                &self.can_user_see_conversation_list,
+            )
+            .field("client_email", &self.client_email)
+            .field(
+                "private_key",
+                &self.private_key.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("project_id", &self.project_id)
+            .field("sender_id", &self.sender_id)
+            .field(
+                "server_key",
+                &self.server_key.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("default_responder_id", &self.default_responder_id)
+            .field("default_responder", &self.default_responder)
+            .field("show_ai_disclaimer", &self.show_ai_disclaimer)
+            .finish()
+    }
+}
+
 /// Schema `android` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
@@ -142,7 +175,7 @@ pub struct AndroidDefaultResponder {
 /// Schema `androidUpdate` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct AndroidUpdate {
     /// Wire field `defaultResponderId`.
     #[serde(
@@ -204,6 +237,35 @@ pub struct AndroidUpdate {
     pub server_key: Option<String>,
 }
 
+impl std::fmt::Debug for AndroidUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AndroidUpdate")
+            .field("default_responder_id", &self.default_responder_id)
+            .field("display_name", &self.display_name)
+            .field("show_ai_disclaimer", &self.show_ai_disclaimer)
+            .field(
+                "can_user_create_more_conversations",
+                &self.can_user_create_more_conversations,
+            )
+            .field(
+                "can_user_see_conversation_list",
+                &self.can_user_see_conversation_list,
+            )
+            .field("client_email", &self.client_email)
+            .field(
+                "private_key",
+                &self.private_key.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("project_id", &self.project_id)
+            .field("sender_id", &self.sender_id)
+            .field(
+                "server_key",
+                &self.server_key.as_ref().map(|_| "[REDACTED]"),
+            )
+            .finish()
+    }
+}
+
 /// Schema `appUpdateBody` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
@@ -227,7 +289,7 @@ pub struct AppUpdateBody {
 /// Schema `apple` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Apple {
     /// Wire field `displayName`.
     #[serde(
@@ -281,6 +343,29 @@ pub struct Apple {
     pub show_ai_disclaimer: Option<bool>,
 }
 
+impl std::fmt::Debug for Apple {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Apple")
+            .field("display_name", &self.display_name)
+            .field("id", &self.id)
+            .field("status", &self.status)
+            .field("api_secret", &"[REDACTED]")
+            .field(
+                "authentication_message_secret",
+                &self
+                    .authentication_message_secret
+                    .as_ref()
+                    .map(|_| "[REDACTED]"),
+            )
+            .field("business_id", &self.business_id)
+            .field("msp_id", &self.msp_id)
+            .field("default_responder_id", &self.default_responder_id)
+            .field("default_responder", &self.default_responder)
+            .field("show_ai_disclaimer", &self.show_ai_disclaimer)
+            .finish()
+    }
+}
+
 /// Schema `apple` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
@@ -332,7 +417,7 @@ pub struct AppleDefaultResponder {
 /// Schema `appleUpdate` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct AppleUpdate {
     /// Wire field `defaultResponderId`.
     #[serde(
@@ -362,6 +447,23 @@ pub struct AppleUpdate {
         skip_serializing_if = "Option::is_none"
     )]
     pub authentication_message_secret: Option<String>,
+}
+
+impl std::fmt::Debug for AppleUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppleUpdate")
+            .field("default_responder_id", &self.default_responder_id)
+            .field("display_name", &self.display_name)
+            .field("show_ai_disclaimer", &self.show_ai_disclaimer)
+            .field(
+                "authentication_message_secret",
+                &self
+                    .authentication_message_secret
+                    .as_ref()
+                    .map(|_| "[REDACTED]"),
+            )
+            .finish()
+    }
 }
 
 /// Schema `conversionEvents` of the Sunshine Conversations API.
@@ -564,7 +666,7 @@ Hide = "hide",
 /// Schema `instagram` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Instagram {
     /// Wire field `displayName`.
     #[serde(
@@ -655,6 +757,36 @@ pub struct Instagram {
     pub show_ai_disclaimer: Option<bool>,
 }
 
+impl std::fmt::Debug for Instagram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instagram")
+            .field("display_name", &self.display_name)
+            .field("id", &self.id)
+            .field("status", &self.status)
+            .field("app_id", &self.app_id)
+            .field(
+                "app_secret",
+                &self.app_secret.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("business_id", &self.business_id)
+            .field("business_name", &self.business_name)
+            .field("business_username", &self.business_username)
+            .field(
+                "page_access_token",
+                &self.page_access_token.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("page_id", &self.page_id)
+            .field("story_mentions_enabled", &self.story_mentions_enabled)
+            .field("story_replies_enabled", &self.story_replies_enabled)
+            .field("user_id", &self.user_id)
+            .field("username", &self.username)
+            .field("default_responder_id", &self.default_responder_id)
+            .field("default_responder", &self.default_responder)
+            .field("show_ai_disclaimer", &self.show_ai_disclaimer)
+            .finish()
+    }
+}
+
 /// Schema `instagram` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
@@ -706,7 +838,7 @@ pub struct InstagramDefaultResponder {
 /// Schema `instagramUpdate` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct InstagramUpdate {
     /// Wire field `defaultResponderId`.
     #[serde(
@@ -750,6 +882,22 @@ pub struct InstagramUpdate {
         skip_serializing_if = "Option::is_none"
     )]
     pub story_replies_enabled: Option<bool>,
+}
+
+impl std::fmt::Debug for InstagramUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstagramUpdate")
+            .field("default_responder_id", &self.default_responder_id)
+            .field("display_name", &self.display_name)
+            .field("show_ai_disclaimer", &self.show_ai_disclaimer)
+            .field(
+                "page_access_token",
+                &self.page_access_token.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("story_mentions_enabled", &self.story_mentions_enabled)
+            .field("story_replies_enabled", &self.story_replies_enabled)
+            .finish()
+    }
 }
 
 /// Schema `integration` of the Sunshine Conversations API.
@@ -901,7 +1049,7 @@ pub struct IntegrationResponse {
 /// Schema `integrationUpdate` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct IntegrationUpdate {
     /// Wire field `defaultResponderId`.
     #[serde(
@@ -1136,6 +1284,80 @@ pub struct IntegrationUpdate {
     pub hsm_fallback_language: Option<String>,
 }
 
+impl std::fmt::Debug for IntegrationUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntegrationUpdate")
+            .field("default_responder_id", &self.default_responder_id)
+            .field("display_name", &self.display_name)
+            .field("show_ai_disclaimer", &self.show_ai_disclaimer)
+            .field(
+                "can_user_create_more_conversations",
+                &self.can_user_create_more_conversations,
+            )
+            .field(
+                "can_user_see_conversation_list",
+                &self.can_user_see_conversation_list,
+            )
+            .field("client_email", &self.client_email)
+            .field(
+                "private_key",
+                &self.private_key.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("project_id", &self.project_id)
+            .field("sender_id", &self.sender_id)
+            .field(
+                "server_key",
+                &self.server_key.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field(
+                "authentication_message_secret",
+                &self
+                    .authentication_message_secret
+                    .as_ref()
+                    .map(|_| "[REDACTED]"),
+            )
+            .field(
+                "page_access_token",
+                &self.page_access_token.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("story_mentions_enabled", &self.story_mentions_enabled)
+            .field("story_replies_enabled", &self.story_replies_enabled)
+            .field("auto_update_badge", &self.auto_update_badge)
+            .field(
+                "certificate",
+                &self.certificate.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("password", &self.password.as_ref().map(|_| "[REDACTED]"))
+            .field("production", &self.production)
+            .field("from_address", &self.from_address)
+            .field("hide_unsubscribe_link", &self.hide_unsubscribe_link)
+            .field("action_color", &self.action_color)
+            .field("background_image_url", &self.background_image_url)
+            .field("brand_color", &self.brand_color)
+            .field("business_icon_url", &self.business_icon_url)
+            .field("business_name", &self.business_name)
+            .field("button_height", &self.button_height)
+            .field("button_icon_url", &self.button_icon_url)
+            .field("button_width", &self.button_width)
+            .field("conversation_color", &self.conversation_color)
+            .field("display_style", &self.display_style)
+            .field("fixed_intro_pane", &self.fixed_intro_pane)
+            .field("integration_order", &self.integration_order)
+            .field("origin_whitelist", &self.origin_whitelist)
+            .field("prechat_capture", &self.prechat_capture)
+            .field("account_id", &self.account_id)
+            .field(
+                "account_management_access_token",
+                &self
+                    .account_management_access_token
+                    .as_ref()
+                    .map(|_| "[REDACTED]"),
+            )
+            .field("hsm_fallback_language", &self.hsm_fallback_language)
+            .finish()
+    }
+}
+
 /// Schema `integrationUpdateBase` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
@@ -1167,7 +1389,7 @@ pub struct IntegrationUpdateBase {
 /// Schema `ios` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Ios {
     /// Wire field `displayName`.
     #[serde(
@@ -1242,6 +1464,35 @@ pub struct Ios {
     pub show_ai_disclaimer: Option<bool>,
 }
 
+impl std::fmt::Debug for Ios {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ios")
+            .field("display_name", &self.display_name)
+            .field("id", &self.id)
+            .field("status", &self.status)
+            .field("attachments_enabled", &self.attachments_enabled)
+            .field("auto_update_badge", &self.auto_update_badge)
+            .field(
+                "can_user_create_more_conversations",
+                &self.can_user_create_more_conversations,
+            )
+            .field(
+                "can_user_see_conversation_list",
+                &self.can_user_see_conversation_list,
+            )
+            .field(
+                "certificate",
+                &self.certificate.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("password", &self.password.as_ref().map(|_| "[REDACTED]"))
+            .field("production", &self.production)
+            .field("default_responder_id", &self.default_responder_id)
+            .field("default_responder", &self.default_responder)
+            .field("show_ai_disclaimer", &self.show_ai_disclaimer)
+            .finish()
+    }
+}
+
 /// Schema `ios` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
@@ -1293,7 +1544,7 @@ pub struct IosDefaultResponder {
 /// Schema `iosUpdate` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct IosUpdate {
     /// Wire field `defaultResponderId`.
     #[serde(
@@ -1348,10 +1599,35 @@ pub struct IosUpdate {
     pub production: Option<bool>,
 }
 
+impl std::fmt::Debug for IosUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IosUpdate")
+            .field("default_responder_id", &self.default_responder_id)
+            .field("display_name", &self.display_name)
+            .field("show_ai_disclaimer", &self.show_ai_disclaimer)
+            .field("auto_update_badge", &self.auto_update_badge)
+            .field(
+                "can_user_create_more_conversations",
+                &self.can_user_create_more_conversations,
+            )
+            .field(
+                "can_user_see_conversation_list",
+                &self.can_user_see_conversation_list,
+            )
+            .field(
+                "certificate",
+                &self.certificate.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("password", &self.password.as_ref().map(|_| "[REDACTED]"))
+            .field("production", &self.production)
+            .finish()
+    }
+}
+
 /// Schema `line` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Line {
     /// Wire field `displayName`.
     #[serde(
@@ -1424,6 +1700,35 @@ pub struct Line {
         skip_serializing_if = "Option::is_none"
     )]
     pub show_ai_disclaimer: Option<bool>,
+}
+
+impl std::fmt::Debug for Line {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Line")
+            .field("display_name", &self.display_name)
+            .field("id", &self.id)
+            .field("status", &self.status)
+            .field(
+                "channel_access_token",
+                &self.channel_access_token.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("channel_id", &self.channel_id)
+            .field(
+                "channel_secret",
+                &self.channel_secret.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("line_id", &self.line_id)
+            .field("qr_code_url", &self.qr_code_url)
+            .field("service_code", &self.service_code)
+            .field(
+                "switcher_secret",
+                &self.switcher_secret.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("default_responder_id", &self.default_responder_id)
+            .field("default_responder", &self.default_responder)
+            .field("show_ai_disclaimer", &self.show_ai_disclaimer)
+            .finish()
+    }
 }
 
 /// Schema `line` of the Sunshine Conversations API.
@@ -1505,7 +1810,7 @@ pub struct LineUpdate {
 /// Schema `mailgun` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Mailgun {
     /// Wire field `displayName`.
     #[serde(
@@ -1570,6 +1875,28 @@ pub struct Mailgun {
         skip_serializing_if = "Option::is_none"
     )]
     pub show_ai_disclaimer: Option<bool>,
+}
+
+impl std::fmt::Debug for Mailgun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailgun")
+            .field("display_name", &self.display_name)
+            .field("id", &self.id)
+            .field("status", &self.status)
+            .field("api_key", &self.api_key.as_ref().map(|_| "[REDACTED]"))
+            .field("domain", &self.domain)
+            .field("from_address", &self.from_address)
+            .field("hide_unsubscribe_link", &self.hide_unsubscribe_link)
+            .field("incoming_address", &self.incoming_address)
+            .field(
+                "signing_key",
+                &self.signing_key.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("default_responder_id", &self.default_responder_id)
+            .field("default_responder", &self.default_responder)
+            .field("show_ai_disclaimer", &self.show_ai_disclaimer)
+            .finish()
+    }
 }
 
 /// Schema `mailgun` of the Sunshine Conversations API.
@@ -1814,7 +2141,7 @@ pub struct MessageBirdUpdate {
 /// Schema `messagebird` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Messagebird {
     /// Wire field `displayName`.
     #[serde(
@@ -1865,6 +2192,32 @@ pub struct Messagebird {
         skip_serializing_if = "Option::is_none"
     )]
     pub show_ai_disclaimer: Option<bool>,
+}
+
+impl std::fmt::Debug for Messagebird {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Messagebird")
+            .field("display_name", &self.display_name)
+            .field("id", &self.id)
+            .field("status", &self.status)
+            .field(
+                "access_key",
+                &self.access_key.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("originator", &self.originator)
+            .field(
+                "signing_key",
+                &self.signing_key.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("default_responder_id", &self.default_responder_id)
+            .field("default_responder", &self.default_responder)
+            .field("show_ai_disclaimer", &self.show_ai_disclaimer)
+            .finish()
+    }
 }
 
 /// Schema `messagebird` of the Sunshine Conversations API.
@@ -1918,7 +2271,7 @@ pub struct MessagebirdDefaultResponder {
 /// Schema `messenger` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Messenger {
     /// Wire field `displayName`.
     #[serde(
@@ -1969,6 +2322,30 @@ pub struct Messenger {
         skip_serializing_if = "Option::is_none"
     )]
     pub show_ai_disclaimer: Option<bool>,
+}
+
+impl std::fmt::Debug for Messenger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Messenger")
+            .field("display_name", &self.display_name)
+            .field("id", &self.id)
+            .field("status", &self.status)
+            .field("app_id", &self.app_id)
+            .field(
+                "app_secret",
+                &self.app_secret.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field(
+                "page_access_token",
+                &self.page_access_token.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("page_id", &self.page_id)
+            .field("page_name", &self.page_name)
+            .field("default_responder_id", &self.default_responder_id)
+            .field("default_responder", &self.default_responder)
+            .field("show_ai_disclaimer", &self.show_ai_disclaimer)
+            .finish()
+    }
 }
 
 /// Schema `messenger` of the Sunshine Conversations API.
@@ -2022,7 +2399,7 @@ pub struct MessengerDefaultResponder {
 /// Schema `messengerUpdate` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct MessengerUpdate {
     /// Wire field `defaultResponderId`.
     #[serde(
@@ -2052,6 +2429,20 @@ pub struct MessengerUpdate {
         skip_serializing_if = "Option::is_none"
     )]
     pub page_access_token: Option<String>,
+}
+
+impl std::fmt::Debug for MessengerUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessengerUpdate")
+            .field("default_responder_id", &self.default_responder_id)
+            .field("display_name", &self.display_name)
+            .field("show_ai_disclaimer", &self.show_ai_disclaimer)
+            .field(
+                "page_access_token",
+                &self.page_access_token.as_ref().map(|_| "[REDACTED]"),
+            )
+            .finish()
+    }
 }
 
 /// Schema `metaConversionEvent` of the Sunshine Conversations API.
@@ -2179,7 +2570,7 @@ pub struct SwitchboardUpdateBody {
 /// Schema `telegram` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Telegram {
     /// Wire field `displayName`.
     #[serde(
@@ -2224,6 +2615,22 @@ pub struct Telegram {
         skip_serializing_if = "Option::is_none"
     )]
     pub show_ai_disclaimer: Option<bool>,
+}
+
+impl std::fmt::Debug for Telegram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telegram")
+            .field("display_name", &self.display_name)
+            .field("id", &self.id)
+            .field("status", &self.status)
+            .field("bot_id", &self.bot_id)
+            .field("token", &self.token.as_ref().map(|_| "[REDACTED]"))
+            .field("username", &self.username)
+            .field("default_responder_id", &self.default_responder_id)
+            .field("default_responder", &self.default_responder)
+            .field("show_ai_disclaimer", &self.show_ai_disclaimer)
+            .finish()
+    }
 }
 
 /// Schema `telegram` of the Sunshine Conversations API.
@@ -2305,7 +2712,7 @@ pub struct TelegramUpdate {
 /// Schema `twilio` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Twilio {
     /// Wire field `displayName`.
     #[serde(
@@ -2361,6 +2768,26 @@ pub struct Twilio {
         skip_serializing_if = "Option::is_none"
     )]
     pub show_ai_disclaimer: Option<bool>,
+}
+
+impl std::fmt::Debug for Twilio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Twilio")
+            .field("display_name", &self.display_name)
+            .field("id", &self.id)
+            .field("status", &self.status)
+            .field("account_sid", &self.account_sid)
+            .field(
+                "auth_token",
+                &self.auth_token.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("messaging_service_sid", &self.messaging_service_sid)
+            .field("phone_number_sid", &self.phone_number_sid)
+            .field("default_responder_id", &self.default_responder_id)
+            .field("default_responder", &self.default_responder)
+            .field("show_ai_disclaimer", &self.show_ai_disclaimer)
+            .finish()
+    }
 }
 
 /// Schema `twilio` of the Sunshine Conversations API.
@@ -2442,7 +2869,7 @@ pub struct TwilioUpdate {
 /// Schema `twitter` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Twitter {
     /// Wire field `displayName`.
     #[serde(
@@ -2495,6 +2922,31 @@ pub struct Twitter {
         skip_serializing_if = "Option::is_none"
     )]
     pub show_ai_disclaimer: Option<bool>,
+}
+
+impl std::fmt::Debug for Twitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Twitter")
+            .field("display_name", &self.display_name)
+            .field("id", &self.id)
+            .field("status", &self.status)
+            .field("access_token_key", &"[REDACTED]")
+            .field(
+                "access_token_secret",
+                &self.access_token_secret.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("consumer_key", &"[REDACTED]")
+            .field(
+                "consumer_secret",
+                &self.consumer_secret.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("env_name", &self.env_name)
+            .field("tier", &self.tier)
+            .field("default_responder_id", &self.default_responder_id)
+            .field("default_responder", &self.default_responder)
+            .field("show_ai_disclaimer", &self.show_ai_disclaimer)
+            .finish()
+    }
 }
 
 /// Schema `twitter` of the Sunshine Conversations API.
@@ -2738,7 +3190,7 @@ pub struct UnityUpdate {
 /// Schema `viber` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Viber {
     /// Wire field `displayName`.
     #[serde(
@@ -2783,6 +3235,22 @@ pub struct Viber {
         skip_serializing_if = "Option::is_none"
     )]
     pub show_ai_disclaimer: Option<bool>,
+}
+
+impl std::fmt::Debug for Viber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Viber")
+            .field("display_name", &self.display_name)
+            .field("id", &self.id)
+            .field("status", &self.status)
+            .field("account_id", &self.account_id)
+            .field("token", &self.token.as_ref().map(|_| "[REDACTED]"))
+            .field("uri", &self.uri)
+            .field("default_responder_id", &self.default_responder_id)
+            .field("default_responder", &self.default_responder)
+            .field("show_ai_disclaimer", &self.show_ai_disclaimer)
+            .finish()
+    }
 }
 
 /// Schema `viber` of the Sunshine Conversations API.
@@ -3212,7 +3680,7 @@ pub struct WebUpdate {
 /// Schema `whatsAppUpdate` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct WhatsAppUpdate {
     /// Wire field `defaultResponderId`.
     #[serde(
@@ -3254,10 +3722,29 @@ pub struct WhatsAppUpdate {
     pub hsm_fallback_language: Option<String>,
 }
 
+impl std::fmt::Debug for WhatsAppUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WhatsAppUpdate")
+            .field("default_responder_id", &self.default_responder_id)
+            .field("display_name", &self.display_name)
+            .field("show_ai_disclaimer", &self.show_ai_disclaimer)
+            .field("account_id", &self.account_id)
+            .field(
+                "account_management_access_token",
+                &self
+                    .account_management_access_token
+                    .as_ref()
+                    .map(|_| "[REDACTED]"),
+            )
+            .field("hsm_fallback_language", &self.hsm_fallback_language)
+            .finish()
+    }
+}
+
 /// Schema `whatsapp` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Whatsapp {
     /// Wire field `displayName`.
     #[serde(
@@ -3317,6 +3804,29 @@ pub struct Whatsapp {
         skip_serializing_if = "Option::is_none"
     )]
     pub show_ai_disclaimer: Option<bool>,
+}
+
+impl std::fmt::Debug for Whatsapp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Whatsapp")
+            .field("display_name", &self.display_name)
+            .field("id", &self.id)
+            .field("status", &self.status)
+            .field("account_id", &self.account_id)
+            .field(
+                "account_management_access_token",
+                &self
+                    .account_management_access_token
+                    .as_ref()
+                    .map(|_| "[REDACTED]"),
+            )
+            .field("hsm_fallback_language", &self.hsm_fallback_language)
+            .field("phone_number", &self.phone_number)
+            .field("default_responder_id", &self.default_responder_id)
+            .field("default_responder", &self.default_responder)
+            .field("show_ai_disclaimer", &self.show_ai_disclaimer)
+            .finish()
+    }
 }
 
 /// Schema `whatsapp` of the Sunshine Conversations API.

@@ -540,7 +540,7 @@ pub struct DownloadMessageRefBodyApple {
 /// Schema `downloadMessageRefBody` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct DownloadMessageRefBodyAppleInteractiveDataRef {
     /// Wire field `bid`.
     pub bid: String,
@@ -552,6 +552,18 @@ pub struct DownloadMessageRefBodyAppleInteractiveDataRef {
     pub signature: String,
     /// Wire field `url`.
     pub url: String,
+}
+
+impl std::fmt::Debug for DownloadMessageRefBodyAppleInteractiveDataRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DownloadMessageRefBodyAppleInteractiveDataRef")
+            .field("bid", &self.bid)
+            .field("key", &"[REDACTED]")
+            .field("owner", &self.owner)
+            .field("signature", &self.signature)
+            .field("url", &self.url)
+            .finish()
+    }
 }
 
 /// Schema `endedByUser` of the Sunshine Conversations API.

@@ -59,7 +59,7 @@ pub struct GetIntegrationResponse {
 /// Inline schema of operation `GetToken`.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct GetTokenBody {
     /// Wire field `client_id`.
     pub client_id: String,
@@ -71,10 +71,21 @@ pub struct GetTokenBody {
     pub grant_type: String,
 }
 
+impl std::fmt::Debug for GetTokenBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GetTokenBody")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[REDACTED]")
+            .field("code", &self.code)
+            .field("grant_type", &self.grant_type)
+            .finish()
+    }
+}
+
 /// Inline schema of operation `GetToken`.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct GetTokenResponse {
     /// Wire field `access_token`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,6 +93,18 @@ pub struct GetTokenResponse {
     /// Wire field `token_type`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_type: Option<String>,
+}
+
+impl std::fmt::Debug for GetTokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GetTokenResponse")
+            .field(
+                "access_token",
+                &self.access_token.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("token_type", &self.token_type)
+            .finish()
+    }
 }
 
 /// Inline schema of operation `JoinConversation`.

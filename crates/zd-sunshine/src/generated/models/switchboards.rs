@@ -244,7 +244,7 @@ pub type Triggers = Vec<String>;
 /// Schema `webhook` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Webhook {
     /// Wire field `id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -273,6 +273,20 @@ pub struct Webhook {
     /// Wire field `version`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("id", &self.id)
+            .field("include_full_source", &self.include_full_source)
+            .field("include_full_user", &self.include_full_user)
+            .field("secret", &self.secret.as_ref().map(|_| "[REDACTED]"))
+            .field("target", &self.target)
+            .field("triggers", &self.triggers)
+            .field("version", &self.version)
+            .finish()
+    }
 }
 
 /// Schema `webhookBody` of the Sunshine Conversations API.

@@ -198,7 +198,7 @@ Whatsapp = "whatsapp",
 /// Schema `device` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Device {
     /// Wire field `appVersion`.
     #[serde(
@@ -242,6 +242,26 @@ pub struct Device {
     /// Wire field `type`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub r#type: Option<DeviceType>,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device")
+            .field("app_version", &self.app_version)
+            .field("client_id", &self.client_id)
+            .field("guid", &self.guid)
+            .field("id", &self.id)
+            .field("info", &self.info)
+            .field("integration_id", &self.integration_id)
+            .field("last_seen", &self.last_seen)
+            .field(
+                "push_notification_token",
+                &self.push_notification_token.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("status", &self.status)
+            .field("type", &self.r#type)
+            .finish()
+    }
 }
 
 /// Schema `deviceListResponse` of the Sunshine Conversations API.

@@ -1,0 +1,177 @@
+//! The peer clients, installed at run time from the public registries into `target/peers/`
+//! (never into the repository). Their driver scripts are our own code in `xtask/peers/`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+/// What is available to run.
+#[derive(Debug, Default)]
+pub(crate) struct Peers {
+    /// `node` plus `ws` and `sunshine-conversations-client` from npm, when installed.
+    pub(crate) node: Option<Runtime>,
+    /// `python3` plus `sunshine-conversations-client` from PyPI, when installed.
+    pub(crate) python: Option<Runtime>,
+    /// What was installed or skipped, for the report.
+    pub(crate) notes: Vec<Value>,
+}
+
+/// A runtime with its packages: how to start one of the committed scripts.
+#[derive(Debug, Clone)]
+pub(crate) struct Runtime {
+    program: String,
+    scripts: PathBuf,
+    env: (&'static str, PathBuf),
+    /// Interpreter version.
+    pub(crate) version: String,
+}
+
+impl Runtime {
+    /// A command running `script` (a file in the committed scripts folder).
+    pub(crate) fn command(&self, script: &str) -> Command {
+        let mut command = Command::new(&self.program);
+        command.arg(self.scripts.join(script)).env(self.env.0, &self.env.1);
+        command
+    }
+}
+
+/// Installs both peers (skipping what cannot be installed, with the reason).
+pub(crate) fn install(root: &Path, target: &Path) -> Peers {
+    let mut peers = Peers::default();
+    let dir = target.join("peers");
+    match install_node(root, &dir.join("node")) {
+        Ok((runtime, note)) => {
+            peers.node = Some(runtime);
+            peers.notes.push(note);
+        }
+        Err(reason) => {
+            eprintln!("xtask bench: SKIPPING the Node peers: {reason}");
+            peers.notes.push(json!({ "peer": "node", "status": "skipped", "reason": reason }));
+        }
+    }
+    match install_python(root, &dir.join("python")) {
+        Ok((runtime, note)) => {
+            peers.python = Some(runtime);
+            peers.notes.push(note);
+        }
+        Err(reason) => {
+            eprintln!("xtask bench: SKIPPING the Python peer: {reason}");
+            peers.notes.push(json!({ "peer": "python", "status": "skipped", "reason": reason }));
+        }
+    }
+    peers
+}
+
+fn version(program: &str, arg: &str) -> Result<String, String> {
+    let out = Command::new(program)
+        .arg(arg)
+        .output()
+        .map_err(|e| format!("`{program}` not found: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let text = if text.is_empty() {
+        String::from_utf8_lossy(&out.stderr).trim().to_owned()
+    } else {
+        text
+    };
+    Ok(text)
+}
+
+/// Runs an installer; a failure keeps the end of its output as the reason.
+fn run_installer(command: &mut Command, what: &str) -> Result<(), String> {
+    eprintln!("xtask bench: installing {what} ...");
+    let out = command
+        .output()
+        .map_err(|e| format!("cannot run the installer for {what}: {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&out.stderr);
+    let tail: Vec<&str> = text.lines().rev().take(6).collect();
+    Err(format!(
+        "installing {what} failed ({}): {} (is the registry reachable?)",
+        out.status,
+        tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+    ))
+}
+
+/// Copies the pin file and installs when it changed since the last install.
+fn install_node(root: &Path, dir: &Path) -> Result<(Runtime, Value), String> {
+    let node = version("node", "--version")?;
+    let pins = std::fs::read_to_string(root.join("xtask/peers/node/package.json"))
+        .map_err(|e| format!("xtask/peers/node/package.json: {e}"))?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let installed = std::fs::read_to_string(dir.join("package.json")).unwrap_or_default();
+    if installed != pins || !dir.join("node_modules/ws").exists() {
+        std::fs::write(dir.join("package.json"), &pins).map_err(|e| e.to_string())?;
+        let _ = std::fs::remove_file(dir.join("package-lock.json"));
+        run_installer(
+            Command::new("npm")
+                .args(["install", "--no-audit", "--no-fund", "--omit=dev", "--prefix"])
+                .arg(dir),
+            "ws and sunshine-conversations-client from npm",
+        )?;
+    }
+    let runtime = Runtime {
+        program: "node".to_owned(),
+        scripts: root.join("xtask/peers/node"),
+        env: ("NODE_PATH", dir.join("node_modules")),
+        version: node.clone(),
+    };
+    let versions = ["ws", "sunshine-conversations-client"].map(|p| {
+        let manifest = dir.join("node_modules").join(p).join("package.json");
+        let version = std::fs::read_to_string(manifest)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|v| v["version"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| "?".to_owned());
+        (p, version)
+    });
+    let note = json!({
+        "peer": "node", "status": "installed", "runtime": node, "path": dir,
+        "packages": versions.iter().map(|(p, v)| format!("{p}@{v}")).collect::<Vec<_>>(),
+    });
+    Ok((runtime, note))
+}
+
+fn install_python(root: &Path, dir: &Path) -> Result<(Runtime, Value), String> {
+    let python = version("python3", "--version")?;
+    let pins = std::fs::read_to_string(root.join("xtask/peers/python/requirements.txt"))
+        .map_err(|e| format!("xtask/peers/python/requirements.txt: {e}"))?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let stamp = dir.join(".installed-requirements.txt");
+    let installed = std::fs::read_to_string(&stamp).unwrap_or_default();
+    if installed != pins || !dir.join("sunshine_conversations_client").exists() {
+        run_installer(
+            Command::new("python3")
+                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--upgrade"])
+                .arg("--target")
+                .arg(dir)
+                .arg("-r")
+                .arg(root.join("xtask/peers/python/requirements.txt")),
+            "sunshine-conversations-client from PyPI",
+        )?;
+        std::fs::write(&stamp, &pins).map_err(|e| e.to_string())?;
+    }
+    let package = std::fs::read_dir(dir)
+        .map_err(|e| e.to_string())?
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find_map(|n| {
+            n.strip_prefix("sunshine_conversations_client-")
+                .and_then(|v| v.strip_suffix(".dist-info"))
+                .map(|v| format!("sunshine-conversations-client@{v}"))
+        })
+        .unwrap_or_else(|| "sunshine-conversations-client@?".to_owned());
+    let runtime = Runtime {
+        program: "python3".to_owned(),
+        scripts: root.join("xtask/peers/python"),
+        env: ("PYTHONPATH", dir.to_path_buf()),
+        version: python.clone(),
+    };
+    let note = json!({
+        "peer": "python", "status": "installed", "runtime": python, "path": dir,
+        "packages": [package],
+    });
+    Ok((runtime, note))
+}

@@ -1,0 +1,281 @@
+//! A child process measured from outside through `/proc`: CPU seconds (user + system, all
+//! threads) and peak resident memory (`VmHWM`), with its JSON lines collected.
+//!
+//! The poller reads `/proc/<pid>/stat` and `/proc/<pid>/status` every few milliseconds. When
+//! the process exits it stays a zombie until we reap it, and a zombie's `stat` still holds its
+//! final CPU times, so the last reading is exact; `VmHWM` is a high-water mark kept by the
+//! kernel, so polling misses at most the growth of the last interval.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const POLL: Duration = Duration::from_millis(10);
+const STDERR_KEEP: usize = 4000;
+
+/// What was measured of one finished process.
+#[derive(Debug, Clone)]
+pub(crate) struct Measured {
+    /// CPU seconds over the whole life of the process.
+    pub(crate) cpu_total_s: f64,
+    /// CPU seconds from its `ready` line to its exit: the workload alone.
+    pub(crate) cpu_work_s: f64,
+    /// Peak resident set, KiB.
+    pub(crate) peak_rss_kib: u64,
+    /// Wall time from spawn to exit.
+    pub(crate) wall_s: f64,
+    /// Its `done` line, if it printed one.
+    pub(crate) done: Option<Value>,
+    /// How it ended.
+    pub(crate) exit: String,
+    /// The end of its stderr, for the report when it failed.
+    pub(crate) stderr_tail: String,
+}
+
+#[derive(Debug, Default)]
+struct Readings {
+    cpu_ticks: u64,
+    cpu_at_ready: Option<u64>,
+    peak_rss_kib: u64,
+    exited: bool,
+}
+
+/// A running, measured process.
+#[derive(Debug)]
+pub(crate) struct Monitored {
+    child: Child,
+    started: Instant,
+    readings: Arc<Mutex<Readings>>,
+    lines: Receiver<Value>,
+    early: Vec<Value>,
+    poller: Option<JoinHandle<()>>,
+    stderr: Option<JoinHandle<String>>,
+}
+
+impl Monitored {
+    /// Spawns `command` with piped stdout/stderr and starts measuring it.
+    pub(crate) fn spawn(command: &mut Command) -> Result<Self, String> {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start {:?}: {e}", command.get_program()))?;
+        let pid = child.id();
+        let readings = Arc::new(Mutex::new(Readings::default()));
+        let (tx, lines) = channel();
+        if let Some(stdout) = child.stdout.take() {
+            let readings = Arc::clone(&readings);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    let Ok(value) = serde_json::from_str::<Value>(&line) else {
+                        continue;
+                    };
+                    if value["event"] == "ready" {
+                        // Read now, not when the harness gets round to it.
+                        let ticks = read_stat(pid).map(|(t, _)| t);
+                        if let (Some(t), Ok(mut r)) = (ticks, readings.lock()) {
+                            r.cpu_at_ready = Some(t);
+                        }
+                    }
+                    if tx.send(value).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        let stderr = child.stderr.take().map(|mut err| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = err.read_to_string(&mut text);
+                let cut = text.len().saturating_sub(STDERR_KEEP);
+                let cut = (cut..text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+                text[cut..].to_owned()
+            })
+        });
+        let poller = {
+            let readings = Arc::clone(&readings);
+            std::thread::spawn(move || poll(pid, &readings))
+        };
+        Ok(Self {
+            child,
+            started: Instant::now(),
+            readings,
+            lines,
+            early: Vec::new(),
+            poller: Some(poller),
+            stderr,
+        })
+    }
+
+    /// Waits for the `ready` line; an error if the process exits or `timeout` passes first.
+    pub(crate) fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let ready = line["event"] == "ready";
+                    self.early.push(line);
+                    if ready {
+                        return Ok(());
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(format!("not ready within {} s", timeout.as_secs()));
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err("exited before it was ready".to_owned());
+                }
+            }
+        }
+    }
+
+    /// Waits for the exit (killing the process after `timeout`) and returns the measurements.
+    pub(crate) fn finish(mut self, timeout: Duration) -> Measured {
+        let deadline = Instant::now() + timeout;
+        let mut killed = false;
+        while !self.readings.lock().map(|r| r.exited).unwrap_or(true) {
+            if Instant::now() >= deadline && !killed {
+                let _ = self.child.kill();
+                killed = true;
+            }
+            std::thread::sleep(POLL);
+        }
+        if let Some(poller) = self.poller.take() {
+            let _ = poller.join();
+        }
+        let status: Option<ExitStatus> = self.child.wait().ok();
+        let wall_s = self.started.elapsed().as_secs_f64();
+        let mut lines = std::mem::take(&mut self.early);
+        lines.extend(self.lines.try_iter());
+        let done = lines.into_iter().find(|l| l["event"] == "done");
+        let stderr_tail = self
+            .stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        let r = self.readings.lock().map(|r| (r.cpu_ticks, r.cpu_at_ready, r.peak_rss_kib));
+        let (ticks, at_ready, peak) = r.unwrap_or((0, None, 0));
+        let hz = clock_ticks_per_second();
+        let exit = match (killed, status) {
+            (true, _) => format!("killed after {} s", timeout.as_secs()),
+            (false, Some(s)) => s.to_string(),
+            (false, None) => "unknown".to_owned(),
+        };
+        Measured {
+            cpu_total_s: ticks as f64 / hz,
+            cpu_work_s: ticks.saturating_sub(at_ready.unwrap_or(0)) as f64 / hz,
+            peak_rss_kib: peak,
+            wall_s,
+            done,
+            exit,
+            stderr_tail,
+        }
+    }
+}
+
+impl Drop for Monitored {
+    fn drop(&mut self) {
+        // A run abandoned on an error path must not leave its process behind.
+        if self.poller.is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn poll(pid: u32, readings: &Mutex<Readings>) {
+    loop {
+        let stat = read_stat(pid);
+        let hwm = read_hwm(pid);
+        let Ok(mut r) = readings.lock() else { return };
+        match stat {
+            Some((ticks, state)) => {
+                r.cpu_ticks = r.cpu_ticks.max(ticks);
+                if let Some(kib) = hwm {
+                    r.peak_rss_kib = r.peak_rss_kib.max(kib);
+                }
+                if state == 'Z' || state == 'X' {
+                    r.exited = true;
+                    return;
+                }
+            }
+            None => {
+                r.exited = true;
+                return;
+            }
+        }
+        drop(r);
+        std::thread::sleep(POLL);
+    }
+}
+
+/// `utime + stime` in clock ticks and the state letter, from `/proc/<pid>/stat`.
+fn read_stat(pid: u32) -> Option<(u64, char)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&text)
+}
+
+/// Fields after the command name (which may hold spaces and parentheses): state is field 3,
+/// utime 14 and stime 15 of the whole line.
+pub(crate) fn parse_stat(text: &str) -> Option<(u64, char)> {
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime, state))
+}
+
+fn read_hwm(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_kib(&text, "VmHWM:")
+}
+
+/// A `Key:   123 kB` line of `/proc/*/status` or `/proc/meminfo`.
+pub(crate) fn parse_kib(text: &str, key: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// `CLK_TCK`, asked of `getconf` once; Linux uses 100 nearly everywhere.
+fn clock_ticks_per_second() -> f64 {
+    static HZ: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *HZ.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .filter(|hz| *hz > 0.0)
+            .unwrap_or(100.0)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_with_a_tricky_name() {
+        let line = "4242 (node (v8) x) S 1 2 3 4 5 6 7 8 9 10 150 25 0 0 20 0 11 0";
+        assert_eq!(parse_stat(line), Some((175, 'S')));
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn parses_status_kib() {
+        let status = "Name:\tx\nVmHWM:\t   20480 kB\nVmRSS:\t 1 kB\n";
+        assert_eq!(parse_kib(status, "VmHWM:"), Some(20480));
+        assert_eq!(parse_kib(status, "VmPeak:"), None);
+    }
+}

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use backon::BackoffBuilder;
-use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -27,7 +26,7 @@ pub(crate) enum Command {
     Close(oneshot::Sender<()>),
 }
 
-type Sink = SplitSink<WsStream, Message>;
+type Sink = WsStream;
 
 /// How a session or a wait ended.
 enum Outcome {
@@ -134,8 +133,7 @@ impl Driver {
     }
 
     /// Serves one connection until it fails or the feed is closed.
-    async fn session(&mut self, ws: WsStream) -> Outcome {
-        let (mut sink, mut stream) = ws.split();
+    async fn session(&mut self, mut ws: WsStream) -> Outcome {
         let config = &self.client.inner.feed;
         let idle_timeout = config.idle_timeout;
         let mut ping =
@@ -146,17 +144,17 @@ impl Driver {
             tokio::select! {
                 command = self.commands.recv() => {
                     let result = match command {
-                        Some(command) => self.command(command, Some(&mut sink)).await,
+                        Some(command) => self.command(command, Some(&mut ws)).await,
                         None => Err(Outcome::Closed(closed("every handle was dropped"))),
                     };
                     if let Err(outcome) = result {
                         if matches!(outcome, Outcome::Closed(_)) {
-                            let _ = close(&mut sink).await;
+                            let _ = close(&mut ws).await;
                         }
                         return outcome;
                     }
                 }
-                message = stream.next() => {
+                message = ws.next() => {
                     last_frame = Instant::now();
                     match message {
                         Some(Ok(Message::Text(text))) => {
@@ -192,7 +190,7 @@ impl Driver {
                             format!("no frame for {idle_timeout:?}"),
                         ));
                     }
-                    if let Err(e) = sink.send(Message::Ping(Default::default())).await {
+                    if let Err(e) = ws.send(Message::Ping(Default::default())).await {
                         return Outcome::Reconnect(
                             Error::new(ErrorKind::Transport, "sending a ping").with_source(e),
                         );

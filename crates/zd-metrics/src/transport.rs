@@ -24,12 +24,17 @@ pub(crate) type WsStream = WebSocketStream<TokioIo<MaybeHttpsStream<TokioIo<TcpS
 pub(crate) const USER_AGENT_VALUE: &str = concat!("zd-metrics/", env!("CARGO_PKG_VERSION"));
 
 pub(crate) fn connector() -> Result<HttpsConnector<HttpConnector>, Error> {
+    let mut tcp = HttpConnector::new();
+    tcp.enforce_http(false);
+    // Frames are small and latency-sensitive: without this, Nagle's algorithm holds a
+    // subscribe sent right after another until the peer's delayed ACK (~40 ms).
+    tcp.set_nodelay(true);
     Ok(hyper_rustls::HttpsConnectorBuilder::new()
         .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
         .map_err(|e| Error::new(ErrorKind::Transport, "TLS setup").with_source(e))?
         .https_or_http()
         .enable_http1()
-        .build())
+        .wrap_connector(tcp))
 }
 
 /// Buffers sized for small JSON frames: the defaults (128 KiB each way) would dominate the

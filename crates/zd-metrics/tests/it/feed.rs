@@ -1,0 +1,448 @@
+//! The feed against the scriptable server: subscribe frames, typed updates, the snapshot,
+//! reconnect with resubscribe, 401 / 429, local limits, lag.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use zd_metrics::{
+    ErrorKind, Feed, FeedConfig, FeedEvent, FeedState, LimitConfig, Limits, Metric, MetricsClient,
+    Series, StaticToken, Window,
+};
+
+use crate::server::{Canned, TestServer, update};
+
+fn client(server: &TestServer, token: &str) -> MetricsClient {
+    MetricsClient::builder(StaticToken::bearer(token).unwrap())
+        .base_url(server.base_url())
+        .build()
+        .unwrap()
+}
+
+async fn next(feed: &mut Feed) -> FeedEvent {
+    feed.next().await.expect("feed ended")
+}
+
+#[tokio::test(start_paused = true)]
+async fn subscribe_update_snapshot_unsubscribe() {
+    let mut server = TestServer::start(&["good"]).await;
+    let client = client(&server, "good");
+    let mut feed = client.connect().await.unwrap();
+    let mut conn = server.next_connection().await;
+    assert_eq!(conn.authorization, "Bearer good");
+
+    let incoming = Series::metric(Metric::IncomingChats);
+    let missed = Series::windowed(Metric::MissedChats, Window::Minutes30).department(5);
+    let online = Series::metric(Metric::AgentsOnline).department(5);
+    feed.subscribe(incoming.clone()).await.unwrap();
+    feed.subscribe(missed.clone()).await.unwrap();
+    feed.subscribe(online.clone()).await.unwrap();
+    feed.subscribe(online.clone()).await.unwrap(); // already subscribed: no second frame
+    insta::assert_snapshot!(conn.recv().await, @r#"{"topic":"chats.incoming_chats","action":"subscribe"}"#);
+    insta::assert_snapshot!(conn.recv().await, @r#"{"topic":"chats.missed_chats","action":"subscribe","window":30,"department_id":5}"#);
+    insta::assert_snapshot!(conn.recv().await, @r#"{"topic":"agents.agents_online","action":"subscribe","department_id":5}"#);
+
+    let snapshot = feed.snapshot();
+    assert_eq!(snapshot.borrow().get_tracked(&incoming), Some(None));
+
+    conn.send(update("chats", r#"{"incoming_chats":2}"#, None));
+    conn.send(update("chats", r#"{"missed_chats":{"30":1}}"#, Some(5)));
+    conn.send(update("agents", r#"{"agents_online":26}"#, Some(5)));
+    // A series nobody subscribed to is not reported.
+    conn.send(update("chats", r#"{"active_chats":9}"#, None));
+    conn.send(update("chats", r#"{"incoming_chats":null}"#, None));
+
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        match next(&mut feed).await {
+            FeedEvent::Update(u) => seen.push((u.series.to_string(), u.value)),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        seen,
+        vec![
+            ("chats.incoming_chats".to_owned(), Some(2)),
+            ("chats.missed_chats[30m]@5".to_owned(), Some(1)),
+            ("agents.agents_online@5".to_owned(), Some(26)),
+            ("chats.incoming_chats".to_owned(), None),
+        ]
+    );
+    {
+        let snap = snapshot.borrow();
+        assert_eq!(snap.get(&missed), Some(1));
+        assert_eq!(snap.get(&online), Some(26));
+        assert_eq!(snap.get_tracked(&incoming), Some(None));
+        assert_eq!(snap.len(), 3);
+    }
+
+    feed.unsubscribe(missed.clone()).await.unwrap();
+    insta::assert_snapshot!(conn.recv().await, @r#"{"topic":"chats.missed_chats","action":"unsubscribe","window":30,"department_id":5}"#);
+    assert_eq!(snapshot.borrow().get_tracked(&missed), None);
+    assert_eq!(
+        feed.handle().subscriptions().await.unwrap(),
+        vec![incoming, online]
+    );
+
+    feed.handle().close().await;
+    match next(&mut feed).await {
+        FeedEvent::Closed(e) => assert_eq!(e.kind(), ErrorKind::Closed),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(feed.next().await.is_none());
+    assert_eq!(client.open_feeds(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalid_series_is_refused_locally() {
+    let mut server = TestServer::start(&["good"]).await;
+    let feed = client(&server, "good").connect().await.unwrap();
+    let _conn = server.next_connection().await;
+    let err = feed
+        .subscribe(Series::metric(Metric::MissedChats))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidSubscription);
+}
+
+#[tokio::test(start_paused = true)]
+async fn reconnects_with_backoff_and_resubscribes_everything() {
+    let mut server = TestServer::start(&["good"]).await;
+    let client = client(&server, "good");
+    let mut feed = client.connect().await.unwrap();
+    let mut conn = server.next_connection().await;
+    let waiting = Series::metric(Metric::WaitingTimeMax);
+    let good = Series::windowed(Metric::SatisfactionGood, Window::Minutes60).department(2);
+    feed.subscribe(waiting.clone()).await.unwrap();
+    feed.subscribe(good.clone()).await.unwrap();
+    conn.recv().await;
+    conn.recv().await;
+    conn.send(update("chats", r#"{"waiting_time_max":40}"#, None));
+    assert!(matches!(next(&mut feed).await, FeedEvent::Update(_)));
+    let snapshot = feed.snapshot();
+    assert_eq!(snapshot.borrow().get(&waiting), Some(40));
+
+    let mut state = feed.handle().state();
+    conn.cut();
+    let FeedEvent::Reconnecting {
+        attempt,
+        delay,
+        error,
+    } = next(&mut feed).await
+    else {
+        panic!("expected Reconnecting")
+    };
+    assert_eq!(attempt, 1);
+    assert!(
+        delay >= Duration::from_secs(1) && delay <= Duration::from_secs(2),
+        "{delay:?}"
+    );
+    assert_eq!(error.kind(), ErrorKind::Transport);
+    state
+        .wait_for(|s| matches!(s, FeedState::Reconnecting { attempt: 1 }))
+        .await
+        .unwrap();
+    // Values seen on the lost connection are no longer known.
+    assert_eq!(snapshot.borrow().get_tracked(&waiting), Some(None));
+
+    // While disconnected a new subscription is recorded and sent with the others.
+    let away = Series::metric(Metric::AgentsAway);
+    feed.subscribe(away.clone()).await.unwrap();
+
+    let mut conn = server.next_connection().await;
+    let frames = [conn.recv().await, conn.recv().await, conn.recv().await];
+    insta::assert_snapshot!(frames.join("\n"), @r#"
+    {"topic":"chats.waiting_time_max","action":"subscribe"}
+    {"topic":"chats.satisfaction_good","action":"subscribe","window":60,"department_id":2}
+    {"topic":"agents.agents_away","action":"subscribe"}
+    "#);
+    assert!(matches!(next(&mut feed).await, FeedEvent::Reconnected));
+    state.wait_for(|s| *s == FeedState::Active).await.unwrap();
+    conn.send(update(
+        "chats",
+        r#"{"satisfaction_good":{"60":3}}"#,
+        Some(2),
+    ));
+    assert!(matches!(next(&mut feed).await, FeedEvent::Update(_)));
+    assert_eq!(snapshot.borrow().get(&good), Some(3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_attempts_back_off_exponentially() {
+    let mut server = TestServer::start(&["good"]).await;
+    let client = client(&server, "good");
+    let mut feed = client.connect().await.unwrap();
+    let conn = server.next_connection().await;
+    server.reject_upgrades(Some(Canned {
+        status: 503,
+        retry_after: None,
+        body: "maintenance".into(),
+    }));
+    conn.cut();
+    let mut delays = Vec::new();
+    for expected_attempt in 1..=4 {
+        let FeedEvent::Reconnecting {
+            attempt,
+            delay,
+            error,
+        } = next(&mut feed).await
+        else {
+            panic!("expected Reconnecting")
+        };
+        assert_eq!(attempt, expected_attempt);
+        if attempt > 1 {
+            assert_eq!(error.kind(), ErrorKind::HttpStatus);
+            assert_eq!(error.status(), Some(503));
+        }
+        delays.push(delay);
+    }
+    // 1 s doubling, each with up to 100% jitter added.
+    for (i, delay) in delays.iter().enumerate() {
+        let base = Duration::from_secs(1 << i);
+        assert!(
+            *delay >= base && *delay <= base * 2,
+            "attempt {i}: {delay:?}"
+        );
+    }
+    server.reject_upgrades(None);
+    let _conn = server.next_connection().await;
+    assert!(matches!(next(&mut feed).await, FeedEvent::Reconnected));
+}
+
+#[tokio::test(start_paused = true)]
+async fn bad_token_gets_the_401_frame_and_ends_the_feed() {
+    let server = TestServer::start(&["good"]).await;
+    let client = client(&server, "revoked");
+    let mut feed = client.connect().await.unwrap();
+    // First refusal: the credentials are invalidated and one retry is made.
+    let FeedEvent::Reconnecting { error, .. } = next(&mut feed).await else {
+        panic!("expected Reconnecting")
+    };
+    assert_eq!(error.kind(), ErrorKind::Unauthorized);
+    assert_eq!(error.status(), Some(401));
+    assert_eq!(
+        error.body(),
+        Some("Unable to verify the identity of the client")
+    );
+    // The upgrade succeeds again (the service refuses with a frame after it)...
+    assert!(matches!(next(&mut feed).await, FeedEvent::Reconnected));
+    // ...and the second refusal in a row ends the feed with the typed error.
+    let FeedEvent::Closed(error) = next(&mut feed).await else {
+        panic!("expected Closed")
+    };
+    assert_eq!(error.kind(), ErrorKind::Unauthorized);
+    assert!(!error.is_retryable());
+    assert!(feed.next().await.is_none());
+    assert_eq!(*feed.handle().state().borrow(), FeedState::Closed);
+    assert_eq!(client.open_feeds(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn http_429_on_upgrade_is_typed_with_retry_after() {
+    let server = TestServer::start(&["good"]).await;
+    server.reject_upgrades(Some(Canned {
+        status: 429,
+        retry_after: Some(7),
+        body: r#"{"error":"too many connections for this agent"}"#.into(),
+    }));
+    let client = client(&server, "good");
+    let err = client.connect().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited);
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
+    assert_eq!(
+        err.body(),
+        Some(r#"{"error":"too many connections for this agent"}"#)
+    );
+    assert!(err.is_retryable());
+    assert_eq!(
+        client.open_feeds(),
+        0,
+        "a refused connect releases its slot"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn reconnect_honours_retry_after_of_a_429() {
+    let mut server = TestServer::start(&["good"]).await;
+    let mut feed = client(&server, "good").connect().await.unwrap();
+    let conn = server.next_connection().await;
+    server.reject_upgrades(Some(Canned {
+        status: 429,
+        retry_after: Some(90),
+        body: "slow down".into(),
+    }));
+    conn.cut();
+    assert!(matches!(
+        next(&mut feed).await,
+        FeedEvent::Reconnecting { attempt: 1, .. }
+    ));
+    let FeedEvent::Reconnecting {
+        attempt,
+        delay,
+        error,
+    } = next(&mut feed).await
+    else {
+        panic!("expected Reconnecting")
+    };
+    assert_eq!((attempt, error.kind()), (2, ErrorKind::RateLimited));
+    assert!(delay >= Duration::from_secs(90), "{delay:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn per_agent_cap_is_enforced_locally() {
+    let mut server = TestServer::start(&["alice", "bob"]).await;
+    let alice = client(&server, "alice");
+    let mut feeds = Vec::new();
+    for _ in 0..10 {
+        feeds.push(alice.clone().connect().await.unwrap());
+        server.next_connection().await;
+    }
+    let err = alice.connect().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AgentConnectionCap);
+    assert!(!err.is_retryable());
+    // Another agent of the same account is not affected.
+    let bob = MetricsClient::builder(StaticToken::bearer("bob").unwrap())
+        .base_url(server.base_url())
+        .limits(alice.limits().clone())
+        .build()
+        .unwrap();
+    let _bob_feed = bob.connect().await.unwrap();
+    assert_eq!(alice.limits().open_connections(), 11);
+    // Closing one of Alice's feeds frees a slot.
+    let closed = feeds.pop().unwrap();
+    closed.handle().close().await;
+    let mut state = closed.handle().state();
+    state.wait_for(|s| *s == FeedState::Closed).await.unwrap();
+    drop(closed);
+    alice.connect().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn account_cap_and_request_budget_are_enforced_locally() {
+    let server = TestServer::start(&["a", "b"]).await;
+    let limits = Limits::new(LimitConfig::new(NonZeroU32::new(3), 2, 10));
+    let make = |token: &str| {
+        MetricsClient::builder(StaticToken::bearer(token).unwrap())
+            .base_url(server.base_url())
+            .limits(limits.clone())
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (make("a"), make("b"));
+    let _f1 = a.connect().await.unwrap();
+    let _f2 = b.connect().await.unwrap();
+    assert_eq!(
+        a.connect().await.unwrap_err().kind(),
+        ErrorKind::AccountConnectionCap
+    );
+    // The budget is shared with REST: the third request of the minute passes, the fourth not.
+    server.rest(
+        "/stream/agents",
+        Canned {
+            status: 200,
+            retry_after: None,
+            body: r#"{"status_code":200,"message":"Not Computed!"}"#.into(),
+        },
+    );
+    a.agents().await.unwrap();
+    let err = b.agents().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LocalRateLimited);
+    let wait = err.retry_after().unwrap();
+    assert!(wait <= Duration::from_secs(20), "{wait:?}");
+    tokio::time::advance(wait).await;
+    b.agents().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn status_500_is_reported_and_the_connection_stays() {
+    let mut server = TestServer::start(&["good"]).await;
+    let mut feed = client(&server, "good").connect().await.unwrap();
+    let conn = server.next_connection().await;
+    feed.subscribe(Series::metric(Metric::ActiveChats))
+        .await
+        .unwrap();
+    conn.send(r#"{"status_code":500,"message":"unsupported message"}"#);
+    conn.send(update("chats", r#"{"active_chats":-1}"#, None));
+    let FeedEvent::Rejected(error) = next(&mut feed).await else {
+        panic!("expected Rejected")
+    };
+    assert_eq!(
+        (error.kind(), error.status()),
+        (ErrorKind::ServerStatus, Some(500))
+    );
+    let FeedEvent::Update(update) = next(&mut feed).await else {
+        panic!("expected Update")
+    };
+    assert_eq!(update.value, Some(-1), "negative counts are passed through");
+}
+
+#[tokio::test(start_paused = true)]
+async fn quiet_but_healthy_feed_stays_up() {
+    let mut server = TestServer::start(&["good"]).await;
+    let client = client(&server, "good");
+    let mut feed = client.connect().await.unwrap();
+    let _conn = server.next_connection().await;
+    // No updates for three idle timeouts: pings are answered, so nothing happens.
+    let idle = FeedConfig::default().idle_timeout;
+    let event = tokio::time::timeout(idle * 3, feed.next()).await;
+    assert!(event.is_err(), "a quiet feed must not reconnect: {event:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn silent_socket_is_replaced_after_the_idle_timeout() {
+    let mut server = TestServer::start(&["good"]).await;
+    let client = client(&server, "good");
+    let mut feed = client.connect().await.unwrap();
+    let conn = server.next_connection().await;
+    conn.stall();
+    let started = tokio::time::Instant::now();
+    let FeedEvent::Reconnecting { error, .. } = next(&mut feed).await else {
+        panic!("expected Reconnecting")
+    };
+    assert_eq!(error.kind(), ErrorKind::Timeout);
+    let idle = FeedConfig::default().idle_timeout;
+    assert!(started.elapsed() >= idle, "{:?}", started.elapsed());
+    let _conn = server.next_connection().await;
+    assert!(matches!(next(&mut feed).await, FeedEvent::Reconnected));
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_reader_gets_lagged_and_snapshot_stays_current() {
+    let mut server = TestServer::start(&["good"]).await;
+    let mut config = FeedConfig::default();
+    config.event_buffer = 2;
+    let client = MetricsClient::builder(StaticToken::bearer("good").unwrap())
+        .base_url(server.base_url())
+        .feed_config(config)
+        .build()
+        .unwrap();
+    let mut feed = client.connect().await.unwrap();
+    let mut conn = server.next_connection().await;
+    let active = Series::metric(Metric::ActiveChats);
+    feed.subscribe(active.clone()).await.unwrap();
+    conn.recv().await;
+    let mut snapshot = feed.snapshot();
+    for n in 1..=10 {
+        conn.send(update("chats", &format!(r#"{{"active_chats":{n}}}"#), None));
+    }
+    snapshot
+        .wait_for(|s| s.get(&active) == Some(10))
+        .await
+        .unwrap();
+    let mut events = Vec::new();
+    // Two buffered updates, then the lag report once there is room again.
+    events.push(next(&mut feed).await);
+    events.push(next(&mut feed).await);
+    conn.send(update("chats", r#"{"active_chats":11}"#, None));
+    events.push(next(&mut feed).await);
+    events.push(next(&mut feed).await);
+    let lagged: u64 = events
+        .iter()
+        .filter_map(|e| match e {
+            FeedEvent::Lagged(n) => Some(*n),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(lagged, 8);
+    assert!(matches!(events.last(), Some(FeedEvent::Update(u)) if u.value == Some(11)));
+}

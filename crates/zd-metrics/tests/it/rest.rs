@@ -1,0 +1,123 @@
+//! The REST pull against the scriptable server: paths, query, auth, Not Computed, errors.
+
+use std::time::Duration;
+
+use zd_metrics::{ErrorKind, Metric, MetricsClient, Series, StaticToken, Window};
+
+use crate::server::{Canned, TestServer};
+
+fn ok(body: &str) -> Canned {
+    Canned {
+        status: 200,
+        retry_after: None,
+        body: body.to_owned(),
+    }
+}
+
+fn client(server: &TestServer) -> MetricsClient {
+    MetricsClient::builder(StaticToken::bearer("good").unwrap())
+        .base_url(server.base_url())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn chats_with_window_and_department() {
+    let mut server = TestServer::start(&["good"]).await;
+    server.rest(
+        "/stream/chats?window=30&department_id=5",
+        ok(r#"{"content":{"topic":"chats","data":{"incoming_chats":2,"missed_chats":{"30":0},"waiting_time_avg":null},"type":"update","department_id":5},"status_code":200}"#),
+    );
+    let report = client(&server)
+        .chats()
+        .window(Window::Minutes30)
+        .department(5)
+        .await
+        .unwrap();
+    let seen = server.next_request().await;
+    assert_eq!(seen.authorization.as_deref(), Some("Bearer good"));
+    assert!(report.computed);
+    assert_eq!(report.department_id, Some(5));
+    assert_eq!(
+        report.get(&Series::metric(Metric::IncomingChats).department(5)),
+        Some(2)
+    );
+    assert_eq!(
+        report.get(&Series::windowed(Metric::MissedChats, Window::Minutes30).department(5)),
+        Some(0)
+    );
+    let waiting = Series::metric(Metric::WaitingTimeAvg).department(5);
+    assert!(report.contains(&waiting));
+    assert_eq!(report.get(&waiting), None);
+}
+
+#[tokio::test]
+async fn single_metrics_and_not_computed() {
+    let mut server = TestServer::start(&["good"]).await;
+    server.rest(
+        "/stream/agents/agents_online?department_id=2",
+        ok(r#"{"content":{"topic":"agents","data":{"agents_online":3},"type":"update","department_id":2},"status_code":200}"#),
+    );
+    server.rest(
+        "/stream/chats/missed_chats",
+        ok(r#"{"status_code":200,"message":"Not Computed!"}"#),
+    );
+    let client = client(&server);
+    let online = client
+        .agent_metric(Metric::AgentsOnline)
+        .department(2)
+        .await
+        .unwrap();
+    assert_eq!(
+        online.get(&Series::metric(Metric::AgentsOnline).department(2)),
+        Some(3)
+    );
+    let missed = client.chat_metric(Metric::MissedChats).await.unwrap();
+    assert!(!missed.computed);
+    assert!(missed.values.is_empty());
+    assert_eq!(
+        server.next_request().await.path_and_query,
+        "/stream/agents/agents_online?department_id=2"
+    );
+    assert_eq!(
+        server.next_request().await.path_and_query,
+        "/stream/chats/missed_chats"
+    );
+}
+
+#[tokio::test]
+async fn http_errors_are_typed() {
+    let server = TestServer::start(&["good"]).await;
+    server.rest(
+        "/stream/agents",
+        Canned {
+            status: 401,
+            retry_after: None,
+            body: r#"{"status_code":401,"message":"Unable to verify the identity of the client"}"#
+                .into(),
+        },
+    );
+    server.rest(
+        "/stream/chats",
+        Canned {
+            status: 429,
+            retry_after: Some(12),
+            body: "Too Many Requests".into(),
+        },
+    );
+    let client = client(&server);
+    let err = client.agents().await.unwrap_err();
+    assert_eq!(
+        (err.kind(), err.status()),
+        (ErrorKind::Unauthorized, Some(401))
+    );
+    let err = client.chats().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited);
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(12)));
+    assert_eq!(err.body(), Some("Too Many Requests"));
+    let err = client.chat_metric(Metric::ActiveChats).await.unwrap_err();
+    assert_eq!(
+        (err.kind(), err.status()),
+        (ErrorKind::HttpStatus, Some(404))
+    );
+}

@@ -1,0 +1,118 @@
+//! `zd auth jwt | chat-token | oauth-url`.
+
+use zd_auth::Secret;
+use zd_auth::chat::{ChatScope, OAuthClient, ResponseType};
+use zd_auth::sunshine::{ApiKey, Scope, UserJwt, sign_jwt};
+
+use crate::cli::{AuthCommand, JwtScope};
+use crate::error::{CliError, Kind, Result, auth_kind};
+
+fn auth_err(message: &str) -> impl FnOnce(zd_auth::Error) -> CliError + '_ {
+    move |e| CliError::with(auth_kind(&e), message, e)
+}
+
+/// Runs one auth command; tokens go to stdout alone, so they can be captured.
+pub(crate) async fn run(cmd: AuthCommand) -> Result<()> {
+    match cmd {
+        AuthCommand::Jwt {
+            key_id,
+            key_secret,
+            scope,
+            external_id,
+        } => {
+            let key_id = key_id.ok_or_else(|| missing("--key-id or SUNSHINE_KEY_ID"))?;
+            let secret =
+                key_secret.ok_or_else(|| missing("--key-secret or SUNSHINE_KEY_SECRET"))?;
+            let key =
+                ApiKey::new(key_id, Secret::new(secret)).map_err(auth_err("invalid API key"))?;
+            let jwt = match scope {
+                JwtScope::App => sign_jwt(&key, Scope::App, None),
+                JwtScope::Account => sign_jwt(&key, Scope::Account, None),
+                JwtScope::User => {
+                    let id =
+                        external_id.ok_or_else(|| missing("--external-id for --scope user"))?;
+                    UserJwt::new(id).and_then(|u| u.sign(&key))
+                }
+            }
+            .map_err(auth_err("cannot sign the JWT"))?;
+            println!("{}", jwt.expose_secret());
+        }
+        AuthCommand::ChatToken {
+            client_id,
+            client_secret,
+            username,
+            password,
+            code,
+            redirect_uri,
+            scope,
+            oauth_url,
+        } => {
+            let mut client = OAuthClient::new(client_id)
+                .and_then(|c| c.with_secret(Secret::new(client_secret)))
+                .map_err(auth_err("invalid OAuth client"))?;
+            if let Some(url) = oauth_url {
+                client = client
+                    .with_base_url(&url)
+                    .map_err(auth_err("invalid OAuth URL"))?;
+            }
+            let scopes = ChatScope::parse_list(&scope);
+            let token = match (username, code) {
+                (Some(user), None) => {
+                    let password =
+                        password.ok_or_else(|| missing("--password or ZENDESK_CHAT_PASSWORD"))?;
+                    client
+                        .password(&user, &Secret::new(password), &scopes)
+                        .await
+                }
+                (None, Some(code)) => {
+                    let redirect =
+                        redirect_uri.ok_or_else(|| missing("--redirect-uri with --code"))?;
+                    client.exchange_code(&code, &redirect).await
+                }
+                (None, None) => client.client_credentials(&scopes).await,
+                (Some(_), Some(_)) => {
+                    return Err(CliError::new(
+                        Kind::Usage,
+                        "give either --username or --code, not both",
+                    ));
+                }
+            }
+            .map_err(auth_err("the token request failed"))?;
+            let json = serde_json::json!({
+                "access_token": token.access_token().expose_secret(),
+                "token_type": token.token_type(),
+                "refresh_token": token.refresh_token().map(Secret::expose_secret),
+                "expires_in": token.expires_in().map(|d| d.as_secs()),
+                "scope": ChatScope::join(token.scopes()),
+            });
+            println!("{json}");
+        }
+        AuthCommand::OauthUrl {
+            client_id,
+            redirect_uri,
+            scope,
+            state,
+            implicit,
+        } => {
+            let client = OAuthClient::new(client_id).map_err(auth_err("invalid OAuth client"))?;
+            let kind = if implicit {
+                ResponseType::Token
+            } else {
+                ResponseType::Code
+            };
+            let mut url = client
+                .authorize_url(kind)
+                .redirect_uri(redirect_uri)
+                .scopes(ChatScope::parse_list(&scope));
+            if let Some(state) = state {
+                url = url.state(state);
+            }
+            println!("{}", url.build().map_err(auth_err("cannot build the URL"))?);
+        }
+    }
+    Ok(())
+}
+
+fn missing(what: &str) -> CliError {
+    CliError::new(Kind::Config, format!("missing {what}"))
+}

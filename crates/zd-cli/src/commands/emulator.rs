@@ -1,0 +1,49 @@
+//! `zd emulator`: the emulator in the foreground, with the account printed for copy-paste.
+
+use zd_emulator::control::scenario::Scenario;
+use zd_emulator::{AccountConfig, Emulator};
+
+use crate::cli::EmulatorArgs;
+use crate::error::{Context, Kind, Result};
+
+/// Serves until Ctrl-C.
+pub(crate) async fn run(args: EmulatorArgs) -> Result<()> {
+    let account = match &args.config {
+        Some(path) => {
+            AccountConfig::from_file(path).context(Kind::Config, "cannot use the account file")?
+        }
+        None => AccountConfig::demo(),
+    };
+    let scenario = match &args.scenario {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .context(Kind::Io, format!("cannot read {}", path.display()))?;
+            let toml = path.extension().is_some_and(|e| e == "toml");
+            Some(Scenario::parse(&text, toml).context(Kind::Config, "invalid scenario file")?)
+        }
+        None => None,
+    };
+    let emulator = Emulator::builder()
+        .account(account)
+        .port(args.port)
+        .start()
+        .await
+        .context(Kind::Io, "cannot start the emulator")?;
+    let json = serde_json::to_string_pretty(&emulator.account())
+        .context(Kind::Io, "cannot print the account")?;
+    println!("{json}");
+    eprintln!(
+        "emulator listening on {base} (visitor page: {base}/, control API: {base}/_emulator/); Ctrl-C to stop",
+        base = emulator.base_url()
+    );
+    if let Some(scenario) = scenario {
+        let control = emulator.control().clone();
+        tokio::spawn(async move { control.run_scenario(scenario).await });
+    }
+    emulator
+        .run_until(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
+    Ok(())
+}

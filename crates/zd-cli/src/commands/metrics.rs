@@ -1,0 +1,240 @@
+//! `zd metrics watch | get | export --prometheus ADDR`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http_body_util::Full;
+use serde_json::json;
+use zd_metrics::{Feed, FeedEvent, Metric, MetricsClient, Series, StaticToken, Window};
+
+use crate::cli::{MetricsCommand, MetricsTarget};
+use crate::error::{CliError, Context as _, Kind, Result};
+use crate::target::{Context, EmulatorLink};
+
+fn metrics_err(what: &'static str) -> impl FnOnce(zd_metrics::Error) -> CliError {
+    move |e| {
+        let kind = match e.kind() {
+            zd_metrics::ErrorKind::Unauthorized => Kind::Auth,
+            _ => Kind::Service,
+        };
+        CliError::with(kind, what, e)
+    }
+}
+
+/// Every series of the catalogue for one department (or the account) and window.
+pub(crate) fn all_series(window: Window, department: Option<u64>) -> Vec<Series> {
+    Metric::KNOWN
+        .iter()
+        .map(|m| {
+            let s = if m.is_windowed() {
+                Series::windowed(m.clone(), window)
+            } else {
+                Series::metric(m.clone())
+            };
+            match department {
+                Some(d) => s.department(d),
+                None => s,
+            }
+        })
+        .collect()
+}
+
+/// A client and, when it runs on an emulator, the emulator it needs alive.
+struct Connected {
+    client: MetricsClient,
+    _emulator: Option<EmulatorLink>,
+}
+
+async fn client(ctx: &Context, flags: &MetricsTarget) -> Result<Connected> {
+    let token = flags
+        .token
+        .clone()
+        .or_else(|| ctx.profile.chat_token.clone());
+    let url = flags
+        .metrics_url
+        .clone()
+        .or_else(|| ctx.profile.metrics_url.clone());
+    let (token, url, emulator) = match token {
+        Some(token) => (
+            token,
+            url.unwrap_or_else(|| zd_metrics::DEFAULT_BASE_URL.to_owned()),
+            None,
+        ),
+        None => {
+            let emulator = ctx.emulator().await?;
+            let account = emulator.account().await?;
+            let token = account["agents"][0]["access_token"]
+                .as_str()
+                .ok_or_else(|| CliError::new(Kind::Service, "the emulator's account has no agent"))?
+                .to_owned();
+            (
+                token,
+                url.unwrap_or_else(|| emulator.base_url().to_owned()),
+                Some(emulator),
+            )
+        }
+    };
+    let credentials =
+        StaticToken::bearer(token).context(Kind::Config, "the metrics token is empty")?;
+    let client = MetricsClient::builder(credentials)
+        .base_url(url)
+        .build()
+        .map_err(metrics_err("cannot build the metrics client"))?;
+    Ok(Connected {
+        client,
+        _emulator: emulator,
+    })
+}
+
+async fn subscribed_feed(client: &MetricsClient, flags: &MetricsTarget) -> Result<Feed> {
+    let feed = client
+        .connect()
+        .await
+        .map_err(metrics_err("cannot open the metrics feed"))?;
+    for series in all_series(Window::from_minutes(flags.window), flags.department) {
+        feed.subscribe(series)
+            .await
+            .map_err(metrics_err("cannot subscribe"))?;
+    }
+    Ok(feed)
+}
+
+/// One update as a JSON line.
+pub(crate) fn update_json(series: &Series, value: Option<i64>) -> serde_json::Value {
+    json!({
+        "metric": series.metric_key().key(),
+        "window": series.window().map(|w| w.minutes()),
+        "department_id": series.department_id(),
+        "value": value,
+    })
+}
+
+/// Runs one metrics command.
+pub(crate) async fn run(ctx: &Context, cmd: MetricsCommand) -> Result<()> {
+    match cmd {
+        MetricsCommand::Watch { target, count } => {
+            let c = client(ctx, &target).await?;
+            let mut feed = subscribed_feed(&c.client, &target).await?;
+            let mut seen = 0;
+            while let Some(event) = feed.next().await {
+                match event {
+                    FeedEvent::Update(u) => {
+                        println!("{}", update_json(&u.series, u.value));
+                        seen += 1;
+                        if count.is_some_and(|c| seen >= c) {
+                            break;
+                        }
+                    }
+                    FeedEvent::Reconnecting { attempt, error, .. } => {
+                        eprintln!("reconnecting (attempt {attempt}): {error}");
+                    }
+                    FeedEvent::Closed(error) => {
+                        return Err(metrics_err("the metrics feed closed")(error));
+                    }
+                    other => tracing::debug!(?other, "feed event"),
+                }
+            }
+        }
+        MetricsCommand::Get { target } => {
+            let c = client(ctx, &target).await?;
+            let window = Window::from_minutes(target.window);
+            let mut chats = c.client.chats().window(window);
+            let mut agents = c.client.agents();
+            if let Some(d) = target.department {
+                chats = chats.department(d);
+                agents = agents.department(d);
+            }
+            let chats = chats
+                .send()
+                .await
+                .map_err(metrics_err("cannot pull the chat metrics"))?;
+            let agents = agents
+                .send()
+                .await
+                .map_err(metrics_err("cannot pull the agent metrics"))?;
+            let mut out = serde_json::Map::new();
+            for series in all_series(window, target.department) {
+                let value = chats.get(&series).or_else(|| agents.get(&series));
+                out.insert(series.metric_key().key().to_owned(), json!(value));
+            }
+            println!("{}", serde_json::Value::Object(out));
+        }
+        MetricsCommand::Export { target, prometheus } => {
+            let c = client(ctx, &target).await?;
+            let feed = subscribed_feed(&c.client, &target).await?;
+            let mut registry = prometheus_client::registry::Registry::default();
+            zd_metrics::prometheus::SnapshotCollector::new(feed.snapshot()).register(&mut registry);
+            serve_prometheus(prometheus, Arc::new(registry)).await?;
+            drop(feed);
+        }
+    }
+    Ok(())
+}
+
+/// Serves `GET /metrics` in the Prometheus text format until Ctrl-C.
+async fn serve_prometheus(
+    addr: SocketAddr,
+    registry: Arc<prometheus_client::registry::Registry>,
+) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .context(Kind::Io, format!("cannot bind {addr}"))?;
+    let local = listener
+        .local_addr()
+        .context(Kind::Io, "cannot read the bound address")?;
+    eprintln!("serving Prometheus metrics at http://{local}/metrics; Ctrl-C to stop");
+    let serve = async {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let registry = Arc::clone(&registry);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let registry = Arc::clone(&registry);
+                        async move { Ok::<_, Infallible>(render(&req, &registry)) }
+                    },
+                );
+                let io = hyper_util::rt::TokioIo::new(stream);
+                if let Err(error) = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await
+                {
+                    tracing::debug!(%error, "metrics connection ended");
+                }
+            });
+        }
+    };
+    tokio::select! {
+        () = serve => Ok(()),
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    }
+}
+
+fn render(
+    req: &hyper::Request<hyper::body::Incoming>,
+    registry: &prometheus_client::registry::Registry,
+) -> hyper::Response<Full<Bytes>> {
+    let mut response = hyper::Response::new(Full::new(Bytes::new()));
+    if req.uri().path() != "/metrics" {
+        *response.status_mut() = hyper::StatusCode::NOT_FOUND;
+        return response;
+    }
+    let mut text = String::new();
+    if prometheus_client::encoding::text::encode(&mut text, registry).is_err() {
+        *response.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+        return response;
+    }
+    *response.body_mut() = Full::new(Bytes::from(text));
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        ),
+    );
+    response
+}

@@ -1,0 +1,287 @@
+//! `zd sunshine apps | users | conversations | messages ...` over the generated client.
+
+use std::io::Write;
+
+use futures_util::{Stream, StreamExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use zd_sunshine::operations::{
+    CreateApp, CreateConversation, CreateUser, GetApp, GetConversation, GetUser, ListApps,
+    ListConversations, ListMessages, PostMessage,
+};
+use zd_sunshine::{Client, Region};
+
+use crate::cli::{
+    AppsAction, ConversationsAction, MessagesAction, Paging, SunshineCommand, SunshineTarget,
+    UsersAction,
+};
+use crate::error::{CliError, Context as _, Kind, Result};
+use crate::target::{Context, EmulatorLink};
+
+fn api_err(what: &'static str) -> impl FnOnce(zd_sunshine::Error) -> CliError {
+    move |e| {
+        let kind = match e.status().map(|s| s.as_u16()) {
+            Some(401 | 403) => Kind::Auth,
+            _ => Kind::Service,
+        };
+        CliError::with(kind, what, e)
+    }
+}
+
+/// A client, its app id, and the emulator it may need alive.
+struct Connected {
+    client: Client,
+    app_id: String,
+    _emulator: Option<EmulatorLink>,
+}
+
+async fn connect(ctx: &Context, flags: &SunshineTarget) -> Result<Connected> {
+    let p = &ctx.profile;
+    let key_id = flags.key_id.clone().or_else(|| p.sunshine_key_id.clone());
+    let secret = flags
+        .key_secret
+        .clone()
+        .or_else(|| p.sunshine_key_secret.clone());
+    let app_id = flags.app_id.clone().or_else(|| p.sunshine_app_id.clone());
+    let url = flags
+        .sunshine_url
+        .clone()
+        .or_else(|| p.sunshine_url.clone());
+    let (key_id, secret, app_id, region, emulator) = match (key_id, secret) {
+        (Some(id), Some(secret)) => {
+            let region = url.map_or(Region::Us, Region::Custom);
+            (id, secret, app_id.unwrap_or_default(), region, None)
+        }
+        (None, None) => {
+            let emulator = ctx.emulator().await?;
+            let account = emulator.account().await?;
+            let app = &account["sunshine"];
+            let field = |name: &str| {
+                app[name].as_str().map(str::to_owned).ok_or_else(|| {
+                    CliError::new(
+                        Kind::Service,
+                        format!(
+                            "the emulator's account has no sunshine.{name} (no Sunshine service?)"
+                        ),
+                    )
+                })
+            };
+            let (id, secret) = (field("key_id")?, field("key_secret")?);
+            let app_id = match app_id {
+                Some(a) => a,
+                None => field("app_id")?,
+            };
+            let region = Region::Custom(url.unwrap_or_else(|| emulator.base_url().to_owned()));
+            (id, secret, app_id, region, Some(emulator))
+        }
+        _ => {
+            return Err(CliError::new(
+                Kind::Config,
+                "set both SUNSHINE_KEY_ID and SUNSHINE_KEY_SECRET (or neither, for the emulator)",
+            ));
+        }
+    };
+    let key = zd_auth::sunshine::ApiKey::new(key_id, zd_auth::Secret::new(secret))
+        .map_err(|e| CliError::with(crate::error::auth_kind(&e), "invalid Sunshine API key", e))?;
+    let client = Client::new(region, zd_auth::sunshine::BasicAuth::new(&key))
+        .map_err(api_err("cannot build the Sunshine client"))?;
+    Ok(Connected {
+        client,
+        app_id,
+        _emulator: emulator,
+    })
+}
+
+fn require_app(c: &Connected) -> Result<&str> {
+    if c.app_id.is_empty() {
+        return Err(CliError::new(
+            Kind::Config,
+            "missing --app-id or SUNSHINE_APP_ID",
+        ));
+    }
+    Ok(&c.app_id)
+}
+
+fn print<T: Serialize>(value: &T) -> Result<()> {
+    let line = serde_json::to_string(value).context(Kind::Io, "cannot encode the answer")?;
+    println!("{line}");
+    Ok(())
+}
+
+fn body<T: DeserializeOwned>(value: serde_json::Value) -> Result<T> {
+    serde_json::from_value(value).context(Kind::Usage, "invalid request body")
+}
+
+/// Prints every item of `items` as a JSON line; with a progress bar on stderr when asked.
+async fn print_all<T: Serialize>(
+    items: impl Stream<Item = Result<T, zd_sunshine::Error>>,
+    limit: Option<usize>,
+    mut out: impl Write,
+) -> Result<u64> {
+    let progress = crate::progress::Counter::new("items");
+    let mut items = std::pin::pin!(items);
+    let mut count = 0u64;
+    while let Some(item) = items.next().await {
+        let item = item.map_err(api_err("listing failed"))?;
+        let line = serde_json::to_string(&item).context(Kind::Io, "cannot encode an item")?;
+        writeln!(out, "{line}").context(Kind::Io, "cannot write")?;
+        count += 1;
+        progress.tick(count);
+        if limit.is_some_and(|l| count >= l as u64) {
+            break;
+        }
+    }
+    progress.finish(count);
+    Ok(count)
+}
+
+const fn limit(paging: Paging) -> Option<usize> {
+    if paging.all {
+        None
+    } else {
+        Some(paging.page_size as usize)
+    }
+}
+
+/// Runs one sunshine command.
+pub(crate) async fn run(ctx: &Context, cmd: SunshineCommand) -> Result<()> {
+    match cmd {
+        SunshineCommand::Apps { target, action } => {
+            let c = connect(ctx, &target).await?;
+            match action {
+                AppsAction::List { paging } => {
+                    let req = ListApps::new().page_size(i64::from(paging.page_size));
+                    print_all(
+                        req.paginate(&c.client),
+                        limit(paging),
+                        std::io::stdout().lock(),
+                    )
+                    .await?;
+                }
+                AppsAction::Get { id } => print(
+                    &GetApp::new(id)
+                        .send(&c.client)
+                        .await
+                        .map_err(api_err("cannot get the app"))?,
+                )?,
+                AppsAction::Create { name } => {
+                    let req = CreateApp::new(body(json!({ "displayName": name }))?);
+                    print(
+                        &req.send(&c.client)
+                            .await
+                            .map_err(api_err("cannot create the app"))?,
+                    )?;
+                }
+            }
+        }
+        SunshineCommand::Users { target, action } => {
+            let c = connect(ctx, &target).await?;
+            let app = require_app(&c)?;
+            match action {
+                UsersAction::Get { id } => print(
+                    &GetUser::new(app, id)
+                        .send(&c.client)
+                        .await
+                        .map_err(api_err("cannot get the user"))?,
+                )?,
+                UsersAction::Create {
+                    external_id,
+                    given_name,
+                } => {
+                    let mut b = json!({ "externalId": external_id });
+                    if let Some(name) = given_name {
+                        b["profile"] = json!({ "givenName": name });
+                    }
+                    let req = CreateUser::new(app, body(b)?);
+                    print(
+                        &req.send(&c.client)
+                            .await
+                            .map_err(api_err("cannot create the user"))?,
+                    )?;
+                }
+            }
+        }
+        SunshineCommand::Conversations { target, action } => {
+            let c = connect(ctx, &target).await?;
+            let app = require_app(&c)?;
+            match action {
+                ConversationsAction::List { user, paging } => {
+                    let req = ListConversations::new(app)
+                        .filter_user_id(user)
+                        .page_size(i64::from(paging.page_size));
+                    print_all(
+                        req.paginate(&c.client),
+                        limit(paging),
+                        std::io::stdout().lock(),
+                    )
+                    .await?;
+                }
+                ConversationsAction::Get { id } => {
+                    print(
+                        &GetConversation::new(app, id)
+                            .send(&c.client)
+                            .await
+                            .map_err(api_err("cannot get the conversation"))?,
+                    )?;
+                }
+                ConversationsAction::Create { user } => {
+                    let b = json!({ "type": "personal", "participants": [{ "userId": user, "subscribeSDKClient": false }] });
+                    let req = CreateConversation::new(app, body(b)?);
+                    print(
+                        &req.send(&c.client)
+                            .await
+                            .map_err(api_err("cannot create the conversation"))?,
+                    )?;
+                }
+            }
+        }
+        SunshineCommand::Messages { target, action } => {
+            let c = connect(ctx, &target).await?;
+            let app = require_app(&c)?;
+            match action {
+                MessagesAction::List {
+                    conversation,
+                    paging,
+                } => {
+                    let req =
+                        ListMessages::new(app, conversation).page_size(i64::from(paging.page_size));
+                    print_all(
+                        req.paginate(&c.client),
+                        limit(paging),
+                        std::io::stdout().lock(),
+                    )
+                    .await?;
+                }
+                MessagesAction::Create { conversation, text } => {
+                    let b = json!({ "author": { "type": "business" }, "content": { "type": "text", "text": text } });
+                    let req = PostMessage::new(app, conversation, body(b)?);
+                    print(
+                        &req.send(&c.client)
+                            .await
+                            .map_err(api_err("cannot post the message"))?,
+                    )?;
+                }
+                MessagesAction::Export {
+                    conversation,
+                    output,
+                } => {
+                    let req = ListMessages::new(app, &conversation).page_size(100);
+                    let count = if output.as_os_str() == "-" {
+                        print_all(req.paginate(&c.client), None, std::io::stdout().lock()).await?
+                    } else {
+                        let file = std::fs::File::create(&output)
+                            .context(Kind::Io, format!("cannot create {}", output.display()))?;
+                        let mut w = std::io::BufWriter::new(file);
+                        let n = print_all(req.paginate(&c.client), None, &mut w).await?;
+                        w.flush()
+                            .context(Kind::Io, format!("cannot write {}", output.display()))?;
+                        n
+                    };
+                    eprintln!("exported {count} messages of {conversation}");
+                }
+            }
+        }
+    }
+    Ok(())
+}

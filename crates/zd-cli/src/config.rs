@@ -1,0 +1,168 @@
+//! Settings from the environment and a profile in `$XDG_CONFIG_HOME/zd/config.toml`.
+//!
+//! Flags and environment variables win over the profile; a command with no credentials at all
+//! uses an emulator instead of Zendesk.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Context, Kind, Result};
+
+/// The config file: `[profiles.NAME]` tables and an optional `default_profile`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConfigFile {
+    /// The profile used without `--profile`.
+    #[serde(default)]
+    pub(crate) default_profile: Option<String>,
+    /// The profiles.
+    #[serde(default)]
+    pub(crate) profiles: BTreeMap<String, Profile>,
+}
+
+/// One profile.
+#[derive(Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Profile {
+    /// Chat agent OAuth access token.
+    pub(crate) chat_token: Option<String>,
+    /// startAgentSession endpoint override.
+    pub(crate) chat_url: Option<String>,
+    /// Real Time Chat API base URL override.
+    pub(crate) metrics_url: Option<String>,
+    /// Sunshine key id.
+    pub(crate) sunshine_key_id: Option<String>,
+    /// Sunshine key secret.
+    pub(crate) sunshine_key_secret: Option<String>,
+    /// Sunshine app id.
+    pub(crate) sunshine_app_id: Option<String>,
+    /// Sunshine base URL override.
+    pub(crate) sunshine_url: Option<String>,
+    /// A running emulator to use instead of an embedded one.
+    pub(crate) emulator: Option<String>,
+}
+
+impl std::fmt::Debug for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |s: &Option<String>| s.as_ref().map(|_| "<set>");
+        f.debug_struct("Profile")
+            .field("chat_token", &shown(&self.chat_token))
+            .field("chat_url", &self.chat_url)
+            .field("metrics_url", &self.metrics_url)
+            .field("sunshine_key_id", &self.sunshine_key_id)
+            .field("sunshine_key_secret", &shown(&self.sunshine_key_secret))
+            .field("sunshine_app_id", &self.sunshine_app_id)
+            .field("sunshine_url", &self.sunshine_url)
+            .field("emulator", &self.emulator)
+            .finish()
+    }
+}
+
+/// Where the config file lives: `$XDG_CONFIG_HOME/zd/config.toml`, else `~/.config/zd/...`.
+pub(crate) fn default_path() -> Option<PathBuf> {
+    let from_env = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    from_env("XDG_CONFIG_HOME")
+        .or_else(|| from_env("HOME").map(|home| home.join(".config")))
+        .map(|dir| dir.join("zd").join("config.toml"))
+}
+
+/// Loads the profile to use. A missing default file is an empty profile; a missing file that
+/// was named explicitly, a malformed file or an unknown profile are errors.
+pub(crate) fn load(explicit: Option<&Path>, profile: Option<&str>) -> Result<Profile> {
+    let (path, required) = match explicit {
+        Some(p) => (Some(p.to_path_buf()), true),
+        None => (default_path(), false),
+    };
+    let file = match path {
+        Some(path) => read(&path, required)?,
+        None => ConfigFile::default(),
+    };
+    select(file, profile)
+}
+
+fn read(path: &Path, required: bool) -> Result<ConfigFile> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+            return Ok(ConfigFile::default());
+        }
+        Err(e) => {
+            return Err(e).context(Kind::Config, format!("cannot read {}", path.display()));
+        }
+    };
+    toml::from_str(&text).context(
+        Kind::Config,
+        format!("invalid config file {}", path.display()),
+    )
+}
+
+pub(crate) fn select(mut file: ConfigFile, profile: Option<&str>) -> Result<Profile> {
+    let wanted = profile.map(str::to_owned).or(file.default_profile.clone());
+    match wanted {
+        None => Ok(file.profiles.remove("default").unwrap_or_default()),
+        Some(name) => file.profiles.remove(&name).ok_or_else(|| {
+            let known: Vec<_> = file.profiles.keys().cloned().collect();
+            crate::error::CliError::new(
+                Kind::Config,
+                format!(
+                    "no profile {name:?} in the config file (known: {})",
+                    known.join(", ")
+                ),
+            )
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> ConfigFile {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn picks_named_default_or_nothing() {
+        let text = r#"
+            default_profile = "prod"
+            [profiles.prod]
+            chat_token = "t1"
+            [profiles.staging]
+            chat_token = "t2"
+            chat_url = "http://127.0.0.1:1/graphql/request"
+        "#;
+        assert_eq!(
+            select(parse(text), None).unwrap().chat_token.as_deref(),
+            Some("t1")
+        );
+        let staging = select(parse(text), Some("staging")).unwrap();
+        assert_eq!(staging.chat_token.as_deref(), Some("t2"));
+        assert!(select(parse(text), Some("nope")).is_err());
+        assert!(
+            select(ConfigFile::default(), None)
+                .unwrap()
+                .chat_token
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let p = Profile {
+            chat_token: Some("hunter2".into()),
+            ..Profile::default()
+        };
+        assert!(!format!("{p:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        assert!(toml::from_str::<ConfigFile>("[profiles.a]\ntypo = 1").is_err());
+    }
+}

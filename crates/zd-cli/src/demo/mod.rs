@@ -1,0 +1,234 @@
+//! `zd demo`: the emulator, an agent bot, simulated visitors, live metrics and a summary.
+//!
+//! Everything runs in this process over real loopback sockets: the bot talks to the emulator
+//! through zd-agent exactly as it would talk to Zendesk, and the visitors act through the
+//! emulator's control API. The summary is counted from both ends, so "nothing lost" is a
+//! measured fact, not a claim.
+
+mod bot;
+mod dashboard;
+mod faults;
+mod stats;
+mod summary;
+mod view;
+mod visitors;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+use zd_emulator::Emulator;
+use zd_metrics::{MetricsClient, StaticToken, Window};
+
+use crate::cli::{DemoArgs, DemoOutput};
+use crate::error::{CliError, Context, Kind, Result, agent_kind};
+use stats::Stats;
+
+/// How long the demo waits, after the end, for visitors to get their last replies.
+const DRAIN: Duration = Duration::from_secs(30);
+
+/// Runs the demo; the exit code says whether the summary's checks held.
+pub(crate) async fn run(args: DemoArgs) -> Result<ExitCode> {
+    let emulator = Emulator::builder()
+        .port(args.port)
+        .start()
+        .await
+        .context(Kind::Io, "cannot start the emulator")?;
+    let account = emulator.account();
+    let control = emulator.control().clone();
+    let bot_agent = account
+        .agents
+        .first()
+        .ok_or_else(|| CliError::new(Kind::Config, "the demo account has no agent"))?;
+    let token = bot_agent.access_token.clone();
+    let department_ids: Vec<String> = account.departments.iter().map(|d| d.id.clone()).collect();
+    let department_names: Vec<String> =
+        account.departments.iter().map(|d| d.name.clone()).collect();
+
+    let endpoint = url::Url::parse(&account.graphql_url)
+        .context(Kind::Io, "the emulator gave an invalid URL")?;
+    let credentials =
+        StaticToken::bearer(token.clone()).context(Kind::Config, "empty bot token")?;
+    let (session, driver) = zd_agent::AgentSession::connect(
+        zd_agent::Config::with_endpoint(endpoint),
+        Arc::new(credentials),
+    )
+    .await
+    .map_err(|e| CliError::with(agent_kind(&e), "the bot cannot connect", e))?;
+    tokio::spawn(driver);
+    let stats = Arc::new(Stats::default());
+    let subscription = bot::start(&session).await?;
+    tokio::spawn(bot::run(
+        session.clone(),
+        subscription,
+        department_ids,
+        Arc::clone(&stats),
+    ));
+
+    let feed = metrics_feed(emulator.base_url(), &token).await;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let replies = visitors::watch_replies(&control);
+    let channels = visitors::Channels::default();
+    let duration = (args.duration > 0).then(|| Duration::from_secs(args.duration));
+    let plan = visitors::Plan {
+        visitors: args.visitors,
+        seed: args.seed,
+        arrival_window: duration.map(|d| d.mul_f64(0.6)),
+        departments: department_names,
+    };
+    let mut visitors_task = tokio::spawn(visitors::run(
+        control.clone(),
+        plan,
+        Arc::clone(&stats),
+        replies,
+        Arc::clone(&channels),
+        stop_rx.clone(),
+    ));
+    let last_fault = Arc::default();
+    if args.faults {
+        let every = duration.map_or(Duration::from_secs(3), |d| {
+            (d / 8).clamp(Duration::from_millis(800), Duration::from_secs(4))
+        });
+        tokio::spawn(faults::run(
+            control.clone(),
+            session.clone(),
+            every,
+            args.seed,
+            Arc::clone(&stats),
+            Arc::clone(&last_fault),
+            stop_rx,
+        ));
+    }
+
+    let dashboard_mode = match args.output {
+        DemoOutput::Auto => std::io::stdout().is_terminal(),
+        DemoOutput::Dashboard => true,
+        DemoOutput::Plain => false,
+    };
+    let mut viewer = view::Viewer::new(
+        control.clone(),
+        Arc::clone(&stats),
+        session.clone(),
+        last_fault,
+        feed.as_ref().map(zd_metrics::Feed::snapshot),
+    );
+    let widget_url = account.widget_url.clone();
+    let mut screen = if dashboard_mode {
+        Some(dashboard::Dashboard::enter(widget_url.clone())?)
+    } else {
+        None
+    };
+    if screen.is_none() {
+        println!(
+            "zd demo: emulator at {} - chat as a visitor at {widget_url}",
+            emulator.base_url()
+        );
+        println!(
+            "zd demo: bot \"{}\" online; {} visitors (seed {}) over {}{}",
+            bot_agent.display_name,
+            args.visitors,
+            args.seed,
+            duration.map_or_else(
+                || "until Ctrl-C".to_owned(),
+                |d| format!("{} s", d.as_secs())
+            ),
+            if args.faults { ", with faults" } else { "" }
+        );
+    }
+
+    let start = Instant::now();
+    let tick = if dashboard_mode {
+        Duration::from_millis(250)
+    } else {
+        Duration::from_secs(1)
+    };
+    let mut interval = tokio::time::interval(tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut visitors_done = false;
+    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+    // Run until the duration is over (or Ctrl-C / q).
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = &mut ctrl_c => break,
+            _ = &mut visitors_task, if !visitors_done => { visitors_done = true; }
+        }
+        let frame = viewer.frame();
+        match &mut screen {
+            Some(d) => {
+                d.draw(&frame, false)?;
+                if d.quit_requested() {
+                    break;
+                }
+            }
+            None => println!("{}", view::plain_line(&frame)),
+        }
+        if duration.is_some_and(|d| start.elapsed() >= d) {
+            break;
+        }
+    }
+    // No new messages; visitors wait for their pending replies, rate, and leave.
+    let _ = stop_tx.send(true);
+    let drain_until = Instant::now() + DRAIN;
+    while !visitors_done && Instant::now() < drain_until {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = &mut visitors_task => { visitors_done = true; }
+        }
+        if let Some(d) = &mut screen {
+            d.draw(&viewer.frame(), true)?;
+        }
+    }
+    // Replies the bot is still sending count too: wait until every received message is answered.
+    while Stats::get(&stats.bot_sent) + Stats::get(&stats.bot_send_failed)
+        < stats.bot_received_count()
+        && Instant::now() < drain_until
+    {
+        interval.tick().await;
+    }
+    drop(screen);
+    let frame = viewer.frame();
+    if !dashboard_mode {
+        println!("{}", view::plain_line(&frame));
+    }
+    let report = summary::collect(&control, &channels, &stats, &frame);
+    print!("{}", summary::render(&report, &args));
+    if let Some(feed) = feed {
+        feed.handle().close().await;
+    }
+    if let Err(error) = session.stop().await {
+        tracing::debug!(%error, "stopAgentSession failed");
+    }
+    if report.ok() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Err(CliError::new(Kind::Check, summary::failure(&report)))
+    }
+}
+
+/// Subscribes to the emulator's Real Time Chat feed through zd-metrics, when it serves one.
+async fn metrics_feed(base_url: &str, token: &str) -> Option<zd_metrics::Feed> {
+    let credentials = StaticToken::bearer(token.to_owned()).ok()?;
+    let client = MetricsClient::builder(credentials)
+        .base_url(base_url.to_owned())
+        .build()
+        .ok()?;
+    let feed = match tokio::time::timeout(Duration::from_secs(3), client.connect()).await {
+        Ok(Ok(feed)) => feed,
+        Ok(Err(error)) => {
+            tracing::info!(%error, "no Real Time Chat feed on this emulator; the dashboard uses the chat state");
+            return None;
+        }
+        Err(_) => return None,
+    };
+    for series in crate::commands::metrics::all_series(Window::Minutes30, None) {
+        if let Err(error) = feed.subscribe(series).await {
+            tracing::info!(%error, "metrics subscription refused");
+        }
+    }
+    Some(feed)
+}

@@ -1,0 +1,217 @@
+//! The end-of-run summary, counted from both ends of every conversation.
+
+use std::fmt::Write;
+
+use zd_emulator::Control;
+use zd_emulator::state::Sender;
+
+use super::stats::{Stats, ms};
+use super::view::Frame;
+use super::visitors::Channels;
+use crate::cli::DemoArgs;
+
+/// What the run did, from the demo's counters and the emulator's transcripts.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Report {
+    pub(crate) visitors: u64,
+    pub(crate) served: u64,
+    pub(crate) visitor_sent: u64,
+    pub(crate) bot_received: u64,
+    pub(crate) repeats_dropped: u64,
+    pub(crate) bot_sent: u64,
+    pub(crate) bot_send_failed: u64,
+    pub(crate) unanswered: u64,
+    /// Visitor messages in the transcripts.
+    pub(crate) transcript_visitor: u64,
+    /// Bot messages in the transcripts, as the visitors saw them.
+    pub(crate) transcript_bot: u64,
+    pub(crate) structured: u64,
+    pub(crate) transfers: u64,
+    pub(crate) rt_count: usize,
+    pub(crate) rt_p50: Option<std::time::Duration>,
+    pub(crate) rt_p99: Option<std::time::Duration>,
+    pub(crate) faults_injected: u64,
+    pub(crate) faults_survived: u64,
+    pub(crate) reconnects: u64,
+    pub(crate) restarts: u64,
+}
+
+impl Report {
+    /// Messages the visitors sent all reached the bot, once, and every reply reached them.
+    pub(crate) fn nothing_lost(&self) -> bool {
+        self.visitor_sent == self.bot_received
+            && self.bot_received == self.transcript_visitor
+            && self.bot_sent == self.transcript_bot
+            && self.bot_sent == self.bot_received
+            && self.bot_send_failed == 0
+            && self.unanswered == 0
+    }
+
+    pub(crate) fn ok(&self) -> bool {
+        self.served > 0 && self.nothing_lost() && self.faults_survived == self.faults_injected
+    }
+}
+
+pub(crate) fn collect(
+    control: &Control,
+    channels: &Channels,
+    stats: &Stats,
+    frame: &Frame,
+) -> Report {
+    let ids = channels
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let mut r = Report {
+        visitors: ids.len() as u64,
+        ..Report::default()
+    };
+    for id in &ids {
+        let Ok(t) = control.transcript(id) else {
+            continue;
+        };
+        let mut bot = 0;
+        for e in t.entries.iter().filter(|e| e.kind == "message") {
+            match e.from {
+                Sender::Visitor { .. } => r.transcript_visitor += 1,
+                Sender::Agent { .. } => bot += 1,
+            }
+        }
+        if bot > 0 {
+            r.served += 1;
+        }
+        r.transcript_bot += bot;
+    }
+    r.visitor_sent = Stats::get(&stats.visitor_sent);
+    r.bot_received = stats.bot_received_count();
+    r.repeats_dropped = Stats::get(&stats.bot_items).saturating_sub(r.bot_received);
+    r.bot_sent = Stats::get(&stats.bot_sent);
+    r.bot_send_failed = Stats::get(&stats.bot_send_failed);
+    r.unanswered = Stats::get(&stats.unanswered);
+    r.structured = Stats::get(&stats.structured);
+    r.transfers = Stats::get(&stats.transfers);
+    (r.rt_count, r.rt_p50, r.rt_p99) = (frame.rt_count, frame.rt_p50, frame.rt_p99);
+    r.faults_injected = frame.faults_injected;
+    r.faults_survived = frame.faults_survived;
+    r.reconnects = frame.reconnects;
+    r.restarts = frame.restarts;
+    r
+}
+
+pub(crate) fn render(r: &Report, args: &DemoArgs) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "\nzd demo summary (seed {}, {} visitors planned)",
+        args.seed, args.visitors
+    );
+    let _ = writeln!(
+        s,
+        "  chats served:       {} of {} visitors",
+        r.served, r.visitors
+    );
+    let _ = writeln!(
+        s,
+        "  messages exchanged: {} ({} visitor -> bot, {} bot -> visitor)",
+        r.transcript_visitor + r.transcript_bot,
+        r.transcript_visitor,
+        r.transcript_bot
+    );
+    let _ = writeln!(
+        s,
+        "  structured replies: {}; transfers: {}",
+        r.structured, r.transfers
+    );
+    let _ = writeln!(
+        s,
+        "  round trip:         p50 {}, p99 {} ({} samples)",
+        ms(r.rt_p50),
+        ms(r.rt_p99),
+        r.rt_count
+    );
+    let _ = writeln!(
+        s,
+        "  faults survived:    {} of {} ({} reconnects, {} session restarts)",
+        r.faults_survived, r.faults_injected, r.reconnects, r.restarts
+    );
+    let _ = writeln!(
+        s,
+        "  nothing lost:       {}: visitors sent {}, bot received {} (repeats dropped {}); bot sent {}, visitors received {}",
+        if r.nothing_lost() { "yes" } else { "NO" },
+        r.visitor_sent,
+        r.bot_received,
+        r.repeats_dropped,
+        r.bot_sent,
+        r.transcript_bot
+    );
+    s
+}
+
+pub(crate) fn failure(r: &Report) -> String {
+    if r.served == 0 {
+        "no chat was served".to_owned()
+    } else if !r.nothing_lost() {
+        format!(
+            "messages were lost: visitors sent {}, bot received {}, transcripts hold {}; bot sent {} ({} failed), visitors received {}, unanswered {}",
+            r.visitor_sent,
+            r.bot_received,
+            r.transcript_visitor,
+            r.bot_sent,
+            r.bot_send_failed,
+            r.transcript_bot,
+            r.unanswered
+        )
+    } else {
+        format!(
+            "only {} of {} faults were survived",
+            r.faults_survived, r.faults_injected
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lost_messages_fail_the_check() {
+        let good = Report {
+            served: 2,
+            visitor_sent: 5,
+            bot_received: 5,
+            transcript_visitor: 5,
+            bot_sent: 5,
+            transcript_bot: 5,
+            ..Report::default()
+        };
+        assert!(good.ok());
+        assert!(
+            !Report {
+                transcript_bot: 4,
+                ..good.clone()
+            }
+            .ok()
+        );
+        assert!(
+            !Report {
+                bot_received: 4,
+                ..good.clone()
+            }
+            .ok()
+        );
+        assert!(
+            !Report {
+                served: 0,
+                ..good.clone()
+            }
+            .ok()
+        );
+        assert!(
+            !Report {
+                faults_injected: 1,
+                ..good
+            }
+            .ok()
+        );
+    }
+}

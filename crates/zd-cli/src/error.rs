@@ -1,0 +1,121 @@
+//! The CLI's error: one line, the cause chain, and an exit code per kind of failure.
+
+use std::fmt;
+use std::process::ExitCode;
+
+/// What went wrong, which decides the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Bad flags or config values (2, like clap's usage errors).
+    Usage,
+    /// The config file or credentials are missing or invalid (3).
+    Config,
+    /// The service refused the credentials (4).
+    Auth,
+    /// A network or service failure (5).
+    Service,
+    /// The demo finished but its checks failed: something was lost (6).
+    Check,
+    /// Local I/O (7).
+    Io,
+}
+
+impl Kind {
+    pub(crate) const fn exit_code(self) -> u8 {
+        match self {
+            Self::Usage => 2,
+            Self::Config => 3,
+            Self::Auth => 4,
+            Self::Service => 5,
+            Self::Check => 6,
+            Self::Io => 7,
+        }
+    }
+}
+
+/// A failed command.
+#[derive(Debug)]
+pub(crate) struct CliError {
+    kind: Kind,
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+pub(crate) type Result<T, E = CliError> = std::result::Result<T, E>;
+
+impl CliError {
+    pub(crate) fn new(kind: Kind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    pub(crate) fn with(
+        kind: Kind,
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// Prints `zd: message` and one `caused by:` line per source, then gives the exit code.
+    pub(crate) fn report(&self) -> ExitCode {
+        eprintln!("zd: {}", self.message);
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            eprintln!("  caused by: {cause}");
+            source = cause.source();
+        }
+        ExitCode::from(self.kind.exit_code())
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CliError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Attaches a kind and a message to any error.
+pub(crate) trait Context<T> {
+    fn context(self, kind: Kind, message: impl Into<String>) -> Result<T>;
+}
+
+impl<T, E: std::error::Error + Send + Sync + 'static> Context<T> for std::result::Result<T, E> {
+    fn context(self, kind: Kind, message: impl Into<String>) -> Result<T> {
+        self.map_err(|e| CliError::with(kind, message, e))
+    }
+}
+
+/// The kind of an agent-session failure.
+pub(crate) fn agent_kind(error: &zd_agent::Error) -> Kind {
+    match error.kind() {
+        zd_agent::ErrorKind::Credentials => Kind::Config,
+        _ if error.error_name() == Some(&zd_agent::ErrorName::Unauthorized) => Kind::Auth,
+        _ => Kind::Service,
+    }
+}
+
+/// The kind of a zd-auth failure.
+pub(crate) fn auth_kind(error: &zd_auth::Error) -> Kind {
+    use zd_auth::ErrorKind as K;
+    match error.kind() {
+        K::InvalidInput | K::EmptySecret | K::KeyScopeMismatch => Kind::Usage,
+        K::OAuth => Kind::Auth,
+        _ => Kind::Service,
+    }
+}

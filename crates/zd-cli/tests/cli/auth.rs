@@ -1,0 +1,115 @@
+//! `zd auth jwt | oauth-url | chat-token`.
+
+use predicates::str::contains;
+
+use crate::support::{stdout, zd};
+
+#[test]
+fn jwt_is_signed_with_the_key_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = zd(dir.path())
+        .args([
+            "auth",
+            "jwt",
+            "--key-id",
+            "app_5963ceb97cde542d000dbdb1",
+            "--key-secret",
+            "s3cr3t",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let jwt = stdout(&out);
+    let parts: Vec<&str> = jwt.trim().split('.').collect();
+    assert_eq!(parts.len(), 3);
+    // The header names the key.
+    let header = parts[0];
+    assert!(!header.is_empty());
+    assert!(!jwt.contains("s3cr3t"));
+    // The same key from the environment, for a user.
+    zd(dir.path())
+        .env("SUNSHINE_KEY_ID", "app_5963ceb97cde542d000dbdb1")
+        .env("SUNSHINE_KEY_SECRET", "s3cr3t")
+        .args(["auth", "jwt", "--scope", "user", "--external-id", "user-1"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn jwt_scope_mismatch_and_missing_key_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    zd(dir.path())
+        .args([
+            "auth",
+            "jwt",
+            "--key-id",
+            "app_abc",
+            "--key-secret",
+            "s",
+            "--scope",
+            "account",
+        ])
+        .assert()
+        .code(2)
+        .stderr(contains("cannot sign the JWT"));
+    zd(dir.path())
+        .args(["auth", "jwt"])
+        .assert()
+        .code(3)
+        .stderr(contains("SUNSHINE_KEY_ID"));
+    zd(dir.path())
+        .args([
+            "auth",
+            "jwt",
+            "--key-id",
+            "app_abc",
+            "--key-secret",
+            "s",
+            "--scope",
+            "user",
+        ])
+        .assert()
+        .code(3)
+        .stderr(contains("--external-id"));
+}
+
+#[test]
+fn oauth_url_has_the_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = zd(dir.path())
+        .args([
+            "auth",
+            "oauth-url",
+            "--client-id",
+            "my-client",
+            "--redirect-uri",
+            "https://example.com/cb",
+            "--state",
+            "xyz",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let url = stdout(&out);
+    for part in [
+        "response_type=code",
+        "client_id=my-client",
+        "state=xyz",
+        "redirect_uri=https%3A%2F%2Fexample.com%2Fcb",
+    ] {
+        assert!(url.contains(part), "{part} missing from {url}");
+    }
+    let implicit = zd(dir.path())
+        .args([
+            "auth",
+            "oauth-url",
+            "--client-id",
+            "c",
+            "--redirect-uri",
+            "https://e.com/",
+            "--implicit",
+        ])
+        .output()
+        .unwrap();
+    assert!(stdout(&implicit).contains("response_type=token"));
+}

@@ -186,3 +186,34 @@ impl Upload {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn limit_is_enforced_while_streaming_when_length_is_unknown() {
+        let chunk = Bytes::from(vec![0u8; 1024 * 1024]);
+        let chunks = futures_util::stream::iter((0..51).map(move |_| Ok(chunk.clone())));
+        let upload =
+            Upload::from_stream("big.bin", "application/octet-stream", None, chunks).unwrap();
+        let (content_type, mut body) = upload.into_multipart();
+        assert!(content_type.starts_with("multipart/form-data; boundary=zd-sunshine-"));
+        let mut total = 0usize;
+        let mut failed = false;
+        while let Some(part) = body.next().await {
+            match part {
+                Ok(b) => total += b.len(),
+                Err(e) => {
+                    assert!(e.to_string().contains("50 MB"));
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        assert!(failed, "a 51 MB stream must fail");
+        assert!(total as u64 <= UPLOAD_LIMIT + 1024);
+    }
+}

@@ -80,6 +80,42 @@ fn emit_redacted_debug(out: &mut String, name: &str, fields: &[Field]) {
     out.push_str(".finish()\n}\n}\n\n");
 }
 
+/// `new(required fields...)` for structs that cannot derive `Default`.
+fn emit_constructor(out: &mut String, name: &str, fields: &[Field]) {
+    let required: Vec<&Field> = fields.iter().filter(|f| !f.option).collect();
+    let params: Vec<String> = required
+        .iter()
+        .map(|f| {
+            let t = rust_ty(&f.ty, "");
+            if f.boxed {
+                format!("{}: {t}", f.rust)
+            } else {
+                format!("{}: {}", f.rust, field_ty(f))
+            }
+        })
+        .collect();
+    let inits: Vec<String> = fields
+        .iter()
+        .map(|f| match (f.option, f.boxed) {
+            (true, _) => format!("{}: None", f.rust),
+            (false, true) => format!("{0}: Box::new({0})", f.rust),
+            (false, false) => f.rust.clone(),
+        })
+        .collect();
+    let allow = if params.len() > 7 {
+        "#[allow(clippy::too_many_arguments)]\n"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "impl {name} {{\n/// A value with the required fields set and every optional one `None`.\n\
+         {allow}pub fn new({}) -> Self {{\nSelf {{ {} }}\n}}\n}}\n",
+        params.join(", "),
+        inits.join(", ")
+    );
+}
+
 fn emit_def(out: &mut String, def: &Def, models: &Models) {
     out.push_str(&origin_doc(def));
     let _ = writeln!(out, "///\n/// Reference: <{REFERENCE}>");
@@ -113,6 +149,9 @@ fn emit_def(out: &mut String, def: &Def, models: &Models) {
             out.push_str("}\n\n");
             if redact {
                 emit_redacted_debug(out, &def.name, fields);
+            }
+            if !def.default {
+                emit_constructor(out, &def.name, fields);
             }
         }
         Kind::Tagged { tag, variants } => {

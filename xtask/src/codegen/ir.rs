@@ -283,7 +283,9 @@ pub(crate) fn discriminated(
     } else {
         for alt in schema.get("oneOf")?.as_array()? {
             let name = ref_name(alt)?;
-            let value = declared_tag(schemas, schemas.get(name)?, &tag)?;
+            // OpenAPI's implicit mapping is the schema name; a declared default wins.
+            let value =
+                declared_tag(schemas, schemas.get(name)?, &tag).unwrap_or_else(|| name.to_owned());
             arms.push((value, name.to_owned()));
         }
     }

@@ -21,6 +21,8 @@ pub(crate) fn extra_fields(rust: &str) -> Vec<(&'static str, Value)> {
         | "ConversationMessageDeliveryPayloadDestination" => {
             vec![("type", json!({"type": "string"}))]
         }
+        // Message responses echo `uri: ""` on postback actions.
+        "Postback" => vec![("uri", json!({"type": "string"}))],
         // conversation:read and conversation:typing webhooks carry the activity type.
         "ConversationReadEventPayloadActivity" | "ConversationTypingEventPayloadActivity" => {
             vec![("type", json!({"type": "string"}))]

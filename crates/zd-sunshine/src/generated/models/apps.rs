@@ -75,6 +75,17 @@ pub struct AppCreateBody {
     pub settings: Option<AppSettings>,
 }
 
+impl AppCreateBody {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(display_name: DisplayName) -> Self {
+        Self {
+            display_name,
+            metadata: None,
+            settings: None,
+        }
+    }
+}
+
 /// Schema `appKey` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
@@ -277,6 +288,13 @@ pub struct AttachmentDeleteBody {
     pub media_url: String,
 }
 
+impl AttachmentDeleteBody {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(media_url: String) -> Self {
+        Self { media_url }
+    }
+}
+
 /// Schema `attachmentResponse` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
@@ -307,6 +325,13 @@ pub struct AttachmentSchema {
 pub struct AttachmentUploadBody {
     /// Wire field `source`.
     pub source: String,
+}
+
+impl AttachmentUploadBody {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(source: String) -> Self {
+        Self { source }
+    }
 }
 
 /// Schema `description` of the Sunshine Conversations API.

@@ -97,6 +97,20 @@ pub struct ConversationCreateBody {
     pub r#type: ConversationType,
 }
 
+impl ConversationCreateBody {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(r#type: ConversationType) -> Self {
+        Self {
+            description: None,
+            display_name: None,
+            icon_url: None,
+            metadata: None,
+            participants: None,
+            r#type,
+        }
+    }
+}
+
 /// Schema `conversationListResponse` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>

@@ -366,6 +366,24 @@ impl std::fmt::Debug for Apple {
     }
 }
 
+impl Apple {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(api_secret: String, business_id: String, msp_id: String) -> Self {
+        Self {
+            display_name: None,
+            id: None,
+            status: None,
+            api_secret,
+            authentication_message_secret: None,
+            business_id,
+            msp_id,
+            default_responder_id: None,
+            default_responder: None,
+            show_ai_disclaimer: None,
+        }
+    }
+}
+
 /// Schema `apple` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
@@ -533,6 +551,18 @@ pub struct Custom {
     pub status: Option<Status>,
     /// Wire field `webhooks`.
     pub webhooks: Vec<Webhook>,
+}
+
+impl Custom {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(webhooks: Vec<Webhook>) -> Self {
+        Self {
+            display_name: None,
+            id: None,
+            status: None,
+            webhooks,
+        }
+    }
 }
 
 /// Schema `customUpdate` of the Sunshine Conversations API.
@@ -784,6 +814,31 @@ impl std::fmt::Debug for Instagram {
             .field("default_responder", &self.default_responder)
             .field("show_ai_disclaimer", &self.show_ai_disclaimer)
             .finish()
+    }
+}
+
+impl Instagram {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(app_id: String) -> Self {
+        Self {
+            display_name: None,
+            id: None,
+            status: None,
+            app_id,
+            app_secret: None,
+            business_id: None,
+            business_name: None,
+            business_username: None,
+            page_access_token: None,
+            page_id: None,
+            story_mentions_enabled: None,
+            story_replies_enabled: None,
+            user_id: None,
+            username: None,
+            default_responder_id: None,
+            default_responder: None,
+            show_ai_disclaimer: None,
+        }
     }
 }
 
@@ -1899,6 +1954,26 @@ impl std::fmt::Debug for Mailgun {
     }
 }
 
+impl Mailgun {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(domain: String, incoming_address: String) -> Self {
+        Self {
+            display_name: None,
+            id: None,
+            status: None,
+            api_key: None,
+            domain,
+            from_address: None,
+            hide_unsubscribe_link: None,
+            incoming_address,
+            signing_key: None,
+            default_responder_id: None,
+            default_responder: None,
+            show_ai_disclaimer: None,
+        }
+    }
+}
+
 /// Schema `mailgun` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
@@ -2044,6 +2119,17 @@ pub struct MatchCriteriaBase {
     pub r#type: String,
 }
 
+impl MatchCriteriaBase {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(integration_id: String, r#type: String) -> Self {
+        Self {
+            integration_id,
+            primary: None,
+            r#type,
+        }
+    }
+}
+
 /// Schema `matchCriteriaMailgun` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
@@ -2062,6 +2148,18 @@ pub struct MatchCriteriaMailgun {
     pub subject: Option<String>,
 }
 
+impl MatchCriteriaMailgun {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(integration_id: String, address: String) -> Self {
+        Self {
+            integration_id,
+            primary: None,
+            address,
+            subject: None,
+        }
+    }
+}
+
 /// Schema `matchCriteriaMessagebird` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
@@ -2076,6 +2174,17 @@ pub struct MatchCriteriaMessagebird {
     /// Wire field `phoneNumber`.
     #[serde(rename = "phoneNumber")]
     pub phone_number: String,
+}
+
+impl MatchCriteriaMessagebird {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(integration_id: String, phone_number: String) -> Self {
+        Self {
+            integration_id,
+            primary: None,
+            phone_number,
+        }
+    }
 }
 
 /// Schema `matchCriteriaTwilio` of the Sunshine Conversations API.
@@ -2094,6 +2203,17 @@ pub struct MatchCriteriaTwilio {
     pub phone_number: String,
 }
 
+impl MatchCriteriaTwilio {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(integration_id: String, phone_number: String) -> Self {
+        Self {
+            integration_id,
+            primary: None,
+            phone_number,
+        }
+    }
+}
+
 /// Schema `matchCriteriaWhatsapp` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
@@ -2108,6 +2228,17 @@ pub struct MatchCriteriaWhatsapp {
     /// Wire field `phoneNumber`.
     #[serde(rename = "phoneNumber")]
     pub phone_number: String,
+}
+
+impl MatchCriteriaWhatsapp {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(integration_id: String, phone_number: String) -> Self {
+        Self {
+            integration_id,
+            primary: None,
+            phone_number,
+        }
+    }
 }
 
 /// Schema `messageBirdUpdate` of the Sunshine Conversations API.
@@ -2217,6 +2348,24 @@ impl std::fmt::Debug for Messagebird {
             .field("default_responder", &self.default_responder)
             .field("show_ai_disclaimer", &self.show_ai_disclaimer)
             .finish()
+    }
+}
+
+impl Messagebird {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(originator: String) -> Self {
+        Self {
+            display_name: None,
+            id: None,
+            status: None,
+            access_key: None,
+            originator,
+            signing_key: None,
+            webhook_secret: None,
+            default_responder_id: None,
+            default_responder: None,
+            show_ai_disclaimer: None,
+        }
     }
 }
 
@@ -2348,6 +2497,25 @@ impl std::fmt::Debug for Messenger {
     }
 }
 
+impl Messenger {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(app_id: String) -> Self {
+        Self {
+            display_name: None,
+            id: None,
+            status: None,
+            app_id,
+            app_secret: None,
+            page_access_token: None,
+            page_id: None,
+            page_name: None,
+            default_responder_id: None,
+            default_responder: None,
+            show_ai_disclaimer: None,
+        }
+    }
+}
+
 /// Schema `messenger` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
@@ -2454,6 +2622,13 @@ pub struct MetaConversionEvent {
     pub payload: MetaConversionEventPayload,
 }
 
+impl MetaConversionEvent {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(payload: MetaConversionEventPayload) -> Self {
+        Self { payload }
+    }
+}
+
 /// Schema `metaConversionEvent` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
@@ -2461,6 +2636,13 @@ pub struct MetaConversionEvent {
 pub struct MetaConversionEventPayload {
     /// Wire field `data`.
     pub data: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl MetaConversionEventPayload {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(data: Vec<serde_json::Map<String, serde_json::Value>>) -> Self {
+        Self { data }
+    }
 }
 
 /// Schema `nextSwitchboardIntegrationId` of the Sunshine Conversations API.
@@ -2790,6 +2972,24 @@ impl std::fmt::Debug for Twilio {
     }
 }
 
+impl Twilio {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(account_sid: String) -> Self {
+        Self {
+            display_name: None,
+            id: None,
+            status: None,
+            account_sid,
+            auth_token: None,
+            messaging_service_sid: None,
+            phone_number_sid: None,
+            default_responder_id: None,
+            default_responder: None,
+            show_ai_disclaimer: None,
+        }
+    }
+}
+
 /// Schema `twilio` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
@@ -2946,6 +3146,26 @@ impl std::fmt::Debug for Twitter {
             .field("default_responder", &self.default_responder)
             .field("show_ai_disclaimer", &self.show_ai_disclaimer)
             .finish()
+    }
+}
+
+impl Twitter {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(access_token_key: String, consumer_key: String, tier: TwitterTier) -> Self {
+        Self {
+            display_name: None,
+            id: None,
+            status: None,
+            access_token_key,
+            access_token_secret: None,
+            consumer_key,
+            consumer_secret: None,
+            env_name: None,
+            tier,
+            default_responder_id: None,
+            default_responder: None,
+            show_ai_disclaimer: None,
+        }
     }
 }
 

@@ -9,134 +9,89 @@ use serde::{Deserialize, Serialize};
 /// Schema `action` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct Action {
-    /// Wire field `amount`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub amount: Option<i64>,
-    /// Wire field `currency`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub currency: Option<String>,
-    /// Wire field `metadata`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Metadata>,
-    /// Wire field `text`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    /// Wire field `type`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub r#type: Option<String>,
-    /// Wire field `default`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default: Option<bool>,
-    /// Wire field `extraChannelOptions`.
-    #[serde(
-        rename = "extraChannelOptions",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub extra_channel_options: Option<ExtraChannelOptions>,
-    /// Wire field `uri`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uri: Option<String>,
-    /// Wire field `payload`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub payload: Option<String>,
-    /// Wire field `iconUrl`.
-    #[serde(rename = "iconUrl", default, skip_serializing_if = "Option::is_none")]
-    pub icon_url: Option<String>,
-    /// Wire field `fallback`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fallback: Option<String>,
-    /// Wire field `openOnReceive`.
-    #[serde(
-        rename = "openOnReceive",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub open_on_receive: Option<bool>,
-    /// Wire field `size`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub size: Option<ActionSize>,
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+#[non_exhaustive]
+pub enum Action {
+    /// `type: buy`.
+    #[serde(rename = "buy")]
+    Buy(Buy),
+    /// `type: link`.
+    #[serde(rename = "link")]
+    Link(Link),
+    /// `type: locationRequest`.
+    #[serde(rename = "locationRequest")]
+    LocationRequest(LocationRequest),
+    /// `type: postback`.
+    #[serde(rename = "postback")]
+    Postback(Postback),
+    /// `type: reply`.
+    #[serde(rename = "reply")]
+    Reply(Reply),
+    /// `type: webview`.
+    #[serde(rename = "webview")]
+    Webview(Webview),
+    /// A `type` this version does not know; the JSON is kept as it came.
+    #[serde(untagged)]
+    Unknown(serde_json::Value),
 }
 
-crate::string_enum! {
-/// Schema `action` of the Sunshine Conversations API.
-///
-/// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-pub enum ActionSize {
-/// `compact`.
-Compact = "compact",
-/// `tall`.
-Tall = "tall",
-/// `full`.
-Full = "full",
-}
+impl Action {
+    /// The `type` value on the wire.
+    pub fn type_name(&self) -> &str {
+        match self {
+            Self::Buy(_) => "buy",
+            Self::Link(_) => "link",
+            Self::LocationRequest(_) => "locationRequest",
+            Self::Postback(_) => "postback",
+            Self::Reply(_) => "reply",
+            Self::Webview(_) => "webview",
+            Self::Unknown(v) => v
+                .get("type")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or(""),
+        }
+    }
 }
 
 /// Schema `actionSubset` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct ActionSubset {
-    /// Wire field `amount`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub amount: Option<i64>,
-    /// Wire field `currency`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub currency: Option<String>,
-    /// Wire field `metadata`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Metadata>,
-    /// Wire field `text`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    /// Wire field `type`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub r#type: Option<String>,
-    /// Wire field `default`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default: Option<bool>,
-    /// Wire field `extraChannelOptions`.
-    #[serde(
-        rename = "extraChannelOptions",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub extra_channel_options: Option<ExtraChannelOptions>,
-    /// Wire field `uri`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uri: Option<String>,
-    /// Wire field `payload`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub payload: Option<String>,
-    /// Wire field `fallback`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fallback: Option<String>,
-    /// Wire field `openOnReceive`.
-    #[serde(
-        rename = "openOnReceive",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub open_on_receive: Option<bool>,
-    /// Wire field `size`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub size: Option<ActionSubsetSize>,
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+#[non_exhaustive]
+pub enum ActionSubset {
+    /// `type: buy`.
+    #[serde(rename = "buy")]
+    Buy(Buy),
+    /// `type: link`.
+    #[serde(rename = "link")]
+    Link(Link),
+    /// `type: postback`.
+    #[serde(rename = "postback")]
+    Postback(Postback),
+    /// `type: webview`.
+    #[serde(rename = "webview")]
+    Webview(Webview),
+    /// A `type` this version does not know; the JSON is kept as it came.
+    #[serde(untagged)]
+    Unknown(serde_json::Value),
 }
 
-crate::string_enum! {
-/// Schema `actionSubset` of the Sunshine Conversations API.
-///
-/// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-pub enum ActionSubsetSize {
-/// `compact`.
-Compact = "compact",
-/// `tall`.
-Tall = "tall",
-/// `full`.
-Full = "full",
-}
+impl ActionSubset {
+    /// The `type` value on the wire.
+    pub fn type_name(&self) -> &str {
+        match self {
+            Self::Buy(_) => "buy",
+            Self::Link(_) => "link",
+            Self::Postback(_) => "postback",
+            Self::Webview(_) => "webview",
+            Self::Unknown(v) => v
+                .get("type")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or(""),
+        }
+    }
 }
 
 /// Schema `activity` of the Sunshine Conversations API.
@@ -200,6 +155,13 @@ pub struct ActivityPost {
     pub author: Author,
     /// Wire field `type`.
     pub r#type: ActivityPostType,
+}
+
+impl ActivityPost {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(author: Author, r#type: ActivityPostType) -> Self {
+        Self { author, r#type }
+    }
 }
 
 crate::string_enum! {
@@ -324,6 +286,21 @@ pub struct Author {
     pub user_id: Option<String>,
 }
 
+impl Author {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(r#type: AuthorType) -> Self {
+        Self {
+            avatar_url: None,
+            brand_id: None,
+            display_name: None,
+            subtypes: None,
+            r#type,
+            user_external_id: None,
+            user_id: None,
+        }
+    }
+}
+
 crate::string_enum! {
 /// Schema `author` of the Sunshine Conversations API.
 ///
@@ -367,8 +344,18 @@ pub struct Buy {
     pub metadata: Option<Metadata>,
     /// Wire field `text`.
     pub text: String,
-    /// Wire field `type`.
-    pub r#type: String,
+}
+
+impl Buy {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(amount: i64, text: String) -> Self {
+        Self {
+            amount,
+            currency: None,
+            metadata: None,
+            text,
+        }
+    }
 }
 
 /// Schema `campaign` of the Sunshine Conversations API.
@@ -405,6 +392,18 @@ pub struct CarouselMessage {
     /// Wire field `text`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+}
+
+impl CarouselMessage {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(items: Vec<Item>) -> Self {
+        Self {
+            block_chat_input: None,
+            display_settings: None,
+            items,
+            text: None,
+        }
+    }
 }
 
 /// Schema `carouselMessage` of the Sunshine Conversations API.
@@ -527,6 +526,16 @@ pub struct DownloadMessageRefBody {
     pub user_id: String,
 }
 
+impl DownloadMessageRefBody {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(user_id: String) -> Self {
+        Self {
+            apple: None,
+            user_id,
+        }
+    }
+}
+
 /// Schema `downloadMessageRefBody` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
@@ -535,6 +544,15 @@ pub struct DownloadMessageRefBodyApple {
     /// Wire field `interactiveDataRef`.
     #[serde(rename = "interactiveDataRef")]
     pub interactive_data_ref: DownloadMessageRefBodyAppleInteractiveDataRef,
+}
+
+impl DownloadMessageRefBodyApple {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(interactive_data_ref: DownloadMessageRefBodyAppleInteractiveDataRef) -> Self {
+        Self {
+            interactive_data_ref,
+        }
+    }
 }
 
 /// Schema `downloadMessageRefBody` of the Sunshine Conversations API.
@@ -563,6 +581,19 @@ impl std::fmt::Debug for DownloadMessageRefBodyAppleInteractiveDataRef {
             .field("signature", &self.signature)
             .field("url", &self.url)
             .finish()
+    }
+}
+
+impl DownloadMessageRefBodyAppleInteractiveDataRef {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(bid: String, key: String, owner: String, signature: String, url: String) -> Self {
+        Self {
+            bid,
+            key,
+            owner,
+            signature,
+            url,
+        }
     }
 }
 
@@ -599,6 +630,21 @@ pub struct Field {
     pub text: Option<String>,
     /// Wire field `type`.
     pub r#type: FieldType,
+}
+
+impl Field {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(label: String, name: String, r#type: FieldType) -> Self {
+        Self {
+            email: None,
+            format: None,
+            label,
+            name,
+            select: None,
+            text: None,
+            r#type,
+        }
+    }
 }
 
 crate::string_enum! {
@@ -673,6 +719,23 @@ pub struct FileMessage {
     pub text: Option<String>,
 }
 
+impl FileMessage {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(media_url: String) -> Self {
+        Self {
+            alt_text: None,
+            attachment_id: None,
+            block_chat_input: None,
+            html_text: None,
+            markdown_text: None,
+            media_size: None,
+            media_type: None,
+            media_url,
+            text: None,
+        }
+    }
+}
+
 /// Schema `formMessage` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
@@ -693,6 +756,18 @@ pub struct FormMessage {
     /// Wire field `text`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+}
+
+impl FormMessage {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(fields: Vec<FormMessageField>) -> Self {
+        Self {
+            block_chat_input: None,
+            fields,
+            submitted: None,
+            text: None,
+        }
+    }
 }
 
 /// Schema `formMessageField` of the Sunshine Conversations API.
@@ -730,6 +805,25 @@ pub struct FormMessageField {
     /// Wire field `placeholder`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placeholder: Option<String>,
+}
+
+impl FormMessageField {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(label: String, name: String, r#type: FormMessageFieldType) -> Self {
+        Self {
+            email: None,
+            format: None,
+            label,
+            name,
+            select: None,
+            text: None,
+            r#type,
+            max_size: None,
+            min_size: None,
+            options: None,
+            placeholder: None,
+        }
+    }
 }
 
 crate::string_enum! {
@@ -792,6 +886,16 @@ pub struct FormResponseMessage {
     pub text_fallback: Option<String>,
 }
 
+impl FormResponseMessage {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(fields: Vec<FormResponseMessageField>) -> Self {
+        Self {
+            fields,
+            text_fallback: None,
+        }
+    }
+}
+
 /// Schema `formResponseMessageField` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
@@ -822,6 +926,22 @@ pub struct FormResponseMessageField {
         skip_serializing_if = "Option::is_none"
     )]
     pub quoted_message_id: Option<String>,
+}
+
+impl FormResponseMessageField {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(label: String, name: String, r#type: FormResponseMessageFieldType) -> Self {
+        Self {
+            email: None,
+            format: None,
+            label,
+            name,
+            select: None,
+            text: None,
+            r#type,
+            quoted_message_id: None,
+        }
+    }
 }
 
 crate::string_enum! {
@@ -904,6 +1024,24 @@ pub struct ImageMessage {
     pub text: Option<String>,
 }
 
+impl ImageMessage {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(media_url: String) -> Self {
+        Self {
+            actions: None,
+            alt_text: None,
+            attachment_id: None,
+            block_chat_input: None,
+            html_text: None,
+            markdown_text: None,
+            media_size: None,
+            media_type: None,
+            media_url,
+            text: None,
+        }
+    }
+}
+
 /// Schema `item` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
@@ -931,6 +1069,22 @@ pub struct Item {
     pub size: Option<ItemSize>,
     /// Wire field `title`.
     pub title: String,
+}
+
+impl Item {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(actions: Vec<ActionSubset>, title: String) -> Self {
+        Self {
+            actions,
+            alt_text: None,
+            description: None,
+            media_type: None,
+            media_url: None,
+            metadata: None,
+            size: None,
+            title,
+        }
+    }
 }
 
 crate::string_enum! {
@@ -965,10 +1119,21 @@ pub struct Link {
     pub metadata: Option<Metadata>,
     /// Wire field `text`.
     pub text: String,
-    /// Wire field `type`.
-    pub r#type: String,
     /// Wire field `uri`.
     pub uri: String,
+}
+
+impl Link {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(text: String, uri: String) -> Self {
+        Self {
+            default: None,
+            extra_channel_options: None,
+            metadata: None,
+            text,
+            uri,
+        }
+    }
 }
 
 /// Schema `listMessage` of the Sunshine Conversations API.
@@ -988,6 +1153,17 @@ pub struct ListMessage {
     pub block_chat_input: Option<bool>,
     /// Wire field `items`.
     pub items: Vec<Item>,
+}
+
+impl ListMessage {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(items: Vec<Item>) -> Self {
+        Self {
+            actions: None,
+            block_chat_input: None,
+            items,
+        }
+    }
 }
 
 /// Schema `locationMessage` of the Sunshine Conversations API.
@@ -1012,6 +1188,18 @@ pub struct LocationMessage {
     pub text: Option<String>,
 }
 
+impl LocationMessage {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(coordinates: LocationMessageCoordinates) -> Self {
+        Self {
+            block_chat_input: None,
+            coordinates,
+            location: None,
+            text: None,
+        }
+    }
+}
+
 /// Schema `locationMessage` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
@@ -1021,6 +1209,13 @@ pub struct LocationMessageCoordinates {
     pub lat: f64,
     /// Wire field `long`.
     pub long: f64,
+}
+
+impl LocationMessageCoordinates {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(lat: f64, long: f64) -> Self {
+        Self { lat, long }
+    }
 }
 
 /// Schema `locationMessage` of the Sunshine Conversations API.
@@ -1046,8 +1241,16 @@ pub struct LocationRequest {
     pub metadata: Option<Metadata>,
     /// Wire field `text`.
     pub text: String,
-    /// Wire field `type`.
-    pub r#type: String,
+}
+
+impl LocationRequest {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(text: String) -> Self {
+        Self {
+            metadata: None,
+            text,
+        }
+    }
 }
 
 /// Schema `markdownText` of the Sunshine Conversations API.
@@ -1169,6 +1372,20 @@ pub struct MessagePost {
     pub schema: Option<String>,
 }
 
+impl MessagePost {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(author: Author, content: Content) -> Self {
+        Self {
+            author,
+            content,
+            destination: None,
+            metadata: None,
+            r#override: None,
+            schema: None,
+        }
+    }
+}
+
 /// Schema `messagePostResponse` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
@@ -1191,8 +1408,21 @@ pub struct Postback {
     pub payload: String,
     /// Wire field `text`.
     pub text: String,
-    /// Wire field `type`.
-    pub r#type: String,
+    /// Wire field `uri`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+}
+
+impl Postback {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(payload: String, text: String) -> Self {
+        Self {
+            metadata: None,
+            payload,
+            text,
+            uri: None,
+        }
+    }
 }
 
 /// Schema `quotedMessage` of the Sunshine Conversations API.
@@ -1266,6 +1496,17 @@ pub struct Reference {
     pub uri: String,
 }
 
+impl Reference {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(uri: String) -> Self {
+        Self {
+            description: None,
+            title: None,
+            uri,
+        }
+    }
+}
+
 /// Schema `referral` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
@@ -1310,8 +1551,18 @@ pub struct Reply {
     pub payload: String,
     /// Wire field `text`.
     pub text: String,
-    /// Wire field `type`.
-    pub r#type: String,
+}
+
+impl Reply {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(payload: String, text: String) -> Self {
+        Self {
+            icon_url: None,
+            metadata: None,
+            payload,
+            text,
+        }
+    }
 }
 
 /// Schema `source` of the Sunshine Conversations API.
@@ -1350,6 +1601,20 @@ pub struct Source {
     pub r#type: String,
 }
 
+impl Source {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(r#type: String) -> Self {
+        Self {
+            client: None,
+            device: None,
+            integration_id: None,
+            original_message_id: None,
+            original_message_timestamp: None,
+            r#type,
+        }
+    }
+}
+
 /// Schema `templateMessage` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
@@ -1364,6 +1629,16 @@ pub struct TemplateMessage {
     pub block_chat_input: Option<bool>,
     /// Wire field `template`.
     pub template: serde_json::Map<String, serde_json::Value>,
+}
+
+impl TemplateMessage {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(template: serde_json::Map<String, serde_json::Value>) -> Self {
+        Self {
+            block_chat_input: None,
+            template,
+        }
+    }
 }
 
 /// Schema `textMessage` of the Sunshine Conversations API.
@@ -1451,10 +1726,24 @@ pub struct Webview {
     pub size: Option<WebviewSize>,
     /// Wire field `text`.
     pub text: String,
-    /// Wire field `type`.
-    pub r#type: String,
     /// Wire field `uri`.
     pub uri: String,
+}
+
+impl Webview {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(fallback: String, text: String, uri: String) -> Self {
+        Self {
+            default: None,
+            extra_channel_options: None,
+            fallback,
+            metadata: None,
+            open_on_receive: None,
+            size: None,
+            text,
+            uri,
+        }
+    }
 }
 
 crate::string_enum! {

@@ -16,6 +16,13 @@ pub struct CreateAppKeyBody {
     pub display_name: DisplayName,
 }
 
+impl CreateAppKeyBody {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(display_name: DisplayName) -> Self {
+        Self { display_name }
+    }
+}
+
 /// Inline schema of operation `CreateClient`.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
@@ -34,6 +41,13 @@ pub struct CreateCustomIntegrationKeyBody {
     /// Wire field `displayName`.
     #[serde(rename = "displayName")]
     pub display_name: String,
+}
+
+impl CreateCustomIntegrationKeyBody {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(display_name: String) -> Self {
+        Self { display_name }
+    }
 }
 
 /// Inline schema of operation `CreateIntegration`.
@@ -79,6 +93,18 @@ impl std::fmt::Debug for GetTokenBody {
             .field("code", &self.code)
             .field("grant_type", &self.grant_type)
             .finish()
+    }
+}
+
+impl GetTokenBody {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(client_id: String, client_secret: String, code: String, grant_type: String) -> Self {
+        Self {
+            client_id,
+            client_secret,
+            code,
+            grant_type,
+        }
     }
 }
 

@@ -54,6 +54,16 @@ pub struct OfferControlBody {
     pub switchboard_integration: String,
 }
 
+impl OfferControlBody {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(switchboard_integration: String) -> Self {
+        Self {
+            metadata: None,
+            switchboard_integration,
+        }
+    }
+}
+
 /// Schema `passControlBody` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
@@ -65,6 +75,16 @@ pub struct PassControlBody {
     /// Wire field `switchboardIntegration`.
     #[serde(rename = "switchboardIntegration")]
     pub switchboard_integration: String,
+}
+
+impl PassControlBody {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(switchboard_integration: String) -> Self {
+        Self {
+            metadata: None,
+            switchboard_integration,
+        }
+    }
 }
 
 /// Schema `releaseControlBody` of the Sunshine Conversations API.
@@ -93,6 +113,17 @@ pub struct Switchboard {
     pub enabled: Enabled,
     /// Wire field `id`.
     pub id: String,
+}
+
+impl Switchboard {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(enabled: Enabled, id: String) -> Self {
+        Self {
+            default_switchboard_integration_id: None,
+            enabled,
+            id,
+        }
+    }
 }
 
 /// Schema `switchboardIntegration` of the Sunshine Conversations API.
@@ -127,6 +158,27 @@ pub struct SwitchboardIntegration {
         skip_serializing_if = "Option::is_none"
     )]
     pub next_switchboard_integration_id: Option<NextSwitchboardIntegrationId>,
+}
+
+impl SwitchboardIntegration {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(
+        deliver_standby_events: DeliverStandbyEvents,
+        id: String,
+        integration_id: SwitchboardIntegrationId,
+        integration_type: SwitchboardIntegrationType,
+        name: Name,
+    ) -> Self {
+        Self {
+            deliver_standby_events,
+            id,
+            integration_id,
+            integration_type,
+            message_history_count: None,
+            name,
+            next_switchboard_integration_id: None,
+        }
+    }
 }
 
 /// Schema `switchboardIntegrationCreateBody` of the Sunshine Conversations API.
@@ -171,6 +223,20 @@ pub struct SwitchboardIntegrationCreateBody {
         skip_serializing_if = "Option::is_none"
     )]
     pub next_switchboard_integration_id: Option<NextSwitchboardIntegrationId>,
+}
+
+impl SwitchboardIntegrationCreateBody {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(name: Name) -> Self {
+        Self {
+            deliver_standby_events: None,
+            integration_id: None,
+            integration_type: None,
+            message_history_count: None,
+            name,
+            next_switchboard_integration_id: None,
+        }
+    }
 }
 
 /// Schema `switchboardIntegrationId` of the Sunshine Conversations API.
@@ -289,6 +355,21 @@ impl std::fmt::Debug for Webhook {
     }
 }
 
+impl Webhook {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(target: Target, triggers: Triggers) -> Self {
+        Self {
+            id: None,
+            include_full_source: None,
+            include_full_user: None,
+            secret: None,
+            target,
+            triggers,
+            version: None,
+        }
+    }
+}
+
 /// Schema `webhookBody` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
@@ -339,6 +420,18 @@ pub struct WebhookCreateBody {
     pub target: Target,
     /// Wire field `triggers`.
     pub triggers: Triggers,
+}
+
+impl WebhookCreateBody {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(target: Target, triggers: Triggers) -> Self {
+        Self {
+            include_full_source: None,
+            include_full_user: None,
+            target,
+            triggers,
+        }
+    }
 }
 
 /// Schema `webhookListResponse` of the Sunshine Conversations API.

@@ -85,6 +85,21 @@ pub struct ClientCreate {
     pub target: ClientCreateTarget,
 }
 
+impl ClientCreate {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(
+        confirmation: ClientCreateConfirmation,
+        match_criteria: MatchCriteria,
+        target: ClientCreateTarget,
+    ) -> Self {
+        Self {
+            confirmation,
+            match_criteria,
+            target,
+        }
+    }
+}
+
 /// Schema `clientCreate` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
@@ -95,6 +110,16 @@ pub struct ClientCreateConfirmation {
     pub message: Option<MessagePost>,
     /// Wire field `type`.
     pub r#type: ClientCreateConfirmationType,
+}
+
+impl ClientCreateConfirmation {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(r#type: ClientCreateConfirmationType) -> Self {
+        Self {
+            message: None,
+            r#type,
+        }
+    }
 }
 
 crate::string_enum! {
@@ -119,6 +144,13 @@ pub struct ClientCreateTarget {
     /// Wire field `conversationId`.
     #[serde(rename = "conversationId")]
     pub conversation_id: String,
+}
+
+impl ClientCreateTarget {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(conversation_id: String) -> Self {
+        Self { conversation_id }
+    }
 }
 
 /// Schema `clientListResponse` of the Sunshine Conversations API.

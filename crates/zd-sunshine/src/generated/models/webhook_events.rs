@@ -41,6 +41,19 @@ pub struct AuthorWebhook {
     pub display_name: Option<String>,
 }
 
+impl AuthorWebhook {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(r#type: AuthorWebhookType) -> Self {
+        Self {
+            r#type,
+            user: None,
+            user_id: None,
+            avatar_url: None,
+            display_name: None,
+        }
+    }
+}
+
 crate::string_enum! {
 /// Schema `authorWebhook` of the Sunshine Conversations API.
 ///
@@ -852,6 +865,21 @@ pub struct MessageWebhookSource {
     /// Wire field `campaign`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub campaign: Option<Campaign>,
+}
+
+impl MessageWebhookSource {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(r#type: String) -> Self {
+        Self {
+            client: None,
+            device: None,
+            integration_id: None,
+            original_message_id: None,
+            original_message_timestamp: None,
+            r#type,
+            campaign: None,
+        }
+    }
 }
 
 /// Schema `postbackWebhook` of the Sunshine Conversations API.

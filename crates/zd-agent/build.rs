@@ -1,11 +1,11 @@
-//! Registers the chat GraphQL schema with cynic.
+//! Registers the project's chat schema (`schemas/chat/chat.graphql`) with cynic.
 fn main() {
-    let path = "schema/chat.graphql";
+    let path = "../../schemas/chat/chat.graphql";
     println!("cargo::rerun-if-changed={path}");
     #[allow(clippy::expect_used)]
     cynic_codegen::register_schema("chat")
         .from_sdl_file(path)
-        .expect("schema file readable")
+        .expect("schemas/chat/chat.graphql is readable")
         .as_default()
-        .expect("schema registers");
+        .expect("the chat schema registers");
 }

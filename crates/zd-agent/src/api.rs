@@ -175,6 +175,21 @@ impl AgentSession {
         })
     }
 
+    /// The ids of this session's live subscriptions, as the service counts them.
+    ///
+    /// # Errors
+    /// As [`AgentSession::run`].
+    pub async fn live_subscriptions(&self) -> Result<Vec<String>, Error> {
+        let op = GraphQlSubscriptionsQuery::build(());
+        let data = self.run_with(op, Replay::Resend, None).await?;
+        Ok(data
+            .graphql_subscriptions
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| s.subscription_id.into_inner())
+            .collect())
+    }
+
     /// Sends a text message; returns the msg_id used (generated when none was given), which
     /// makes retries after a reconnect create no duplicate.
     ///
@@ -476,9 +491,27 @@ impl AgentSession {
         fn key(m: &Message) -> Option<&str> {
             Some(m.id.inner())
         }
+        fn catch_up(text: &str, since_ms: f64) -> Result<Vec<Message>, Error> {
+            let data: CatchUpQuery = crate::session::decode_json(text)?;
+            let newer = |m: &Message| m.timestamp.is_none_or(|t| t >= since_ms);
+            Ok(data.into_messages().into_iter().filter(newer).collect())
+        }
         let op = MessageSubscription::build(());
-        self.subscribe_with(op.query().to_owned(), op.variables(), decode, Some(key))
-            .await
+        let recent = CatchUpQuery::build(CatchUpVariables {
+            channels: Some(100),
+            logs: Some(50),
+        });
+        let recent = crate::session::payload_of(recent.query, &recent.variables)?;
+        let sub = self
+            .subscribe_with(
+                op.query().to_owned(),
+                op.variables(),
+                decode,
+                Some(key),
+                Some(recent),
+            )
+            .await?;
+        Ok(sub.with_catch_up(catch_up))
     }
 
     /// Chat activity (members joining and leaving), optionally filtered.
@@ -506,7 +539,13 @@ impl AgentSession {
             chat_activity_types: Some(t),
         });
         let op = ChatActivitySubscription::build(ChatActivityVariables { filter });
-        self.subscribe_with(op.query().to_owned(), op.variables(), decode, Some(key))
-            .await
+        self.subscribe_with(
+            op.query().to_owned(),
+            op.variables(),
+            decode,
+            Some(key),
+            None,
+        )
+        .await
     }
 }

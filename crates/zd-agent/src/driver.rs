@@ -60,6 +60,7 @@ pub(crate) enum Command {
     },
     Subscribe {
         payload: Payload,
+        catch_up: Option<Payload>,
         tx: mpsc::Sender<SubEvent>,
         reply: oneshot::Sender<Result<u64, Error>>,
     },
@@ -86,11 +87,16 @@ enum Pending {
         server_id: String,
     },
     StatusRestore,
+    CatchUp {
+        key: u64,
+    },
 }
 
 #[derive(Debug)]
 struct Sub {
     payload: Payload,
+    /// A query for what the subscription may have missed while no socket was up.
+    catch_up: Option<Payload>,
     tx: mpsc::Sender<SubEvent>,
     server_id: Option<String>,
     /// Server ids of an earlier socket of the same session, stopped once the new one is acked.
@@ -360,7 +366,12 @@ impl DriverInner {
                     sent: false,
                 });
             }
-            Command::Subscribe { payload, tx, reply } => {
+            Command::Subscribe {
+                payload,
+                catch_up,
+                tx,
+                reply,
+            } => {
                 if self.subs.len() >= self.shared.config.max_subscriptions {
                     let _ = reply.send(Err(Error::new(ErrorKind::TooManySubscriptions)));
                     return;
@@ -371,6 +382,7 @@ impl DriverInner {
                     key,
                     Sub {
                         payload,
+                        catch_up,
                         tx,
                         server_id: None,
                         stale_ids: Vec::new(),
@@ -437,6 +449,15 @@ impl DriverInner {
             Some(Pending::SubStop { server_id }) => StopSubscription::new(id, server_id.as_str())
                 .encode()
                 .map_err(|e| e.to_string()),
+            Some(Pending::CatchUp { key }) => {
+                match self.subs.get(key).and_then(|s| s.catch_up.as_ref()) {
+                    Some(payload) => encode_request(id, payload),
+                    None => {
+                        self.pending.remove(&id);
+                        return Ok(());
+                    }
+                }
+            }
             Some(Pending::StatusRestore) => match self.agent_status {
                 Some(status) => encode_request(id, &crate::session::status_payload(status)),
                 None => {
@@ -593,9 +614,14 @@ impl DriverInner {
         sub.server_id = Some(server_id.clone());
         sub.start_tries = 1;
         sub.backoff = None;
-        if let Some(ack) = sub.ack.take() {
-            let _ = ack.send(Ok(key));
-        }
+        let resumed = match sub.ack.take() {
+            Some(ack) => {
+                let _ = ack.send(Ok(key));
+                false
+            }
+            None => true,
+        };
+        let catch_up = resumed && sub.catch_up.is_some();
         let stale = std::mem::take(&mut sub.stale_ids);
         self.routes.insert(server_id, key);
         for old in stale {
@@ -603,6 +629,9 @@ impl DriverInner {
                 self.routes.remove(&old);
             }
             self.queue_stop(old);
+        }
+        if catch_up {
+            self.queue(Pending::CatchUp { key });
         }
         self.publish_facts();
     }
@@ -628,6 +657,17 @@ impl DriverInner {
                     tracing::debug!(error = %e, "stop_subscription refused");
                 }
             }
+            Pending::CatchUp { key } => match outcome {
+                Ok(Some(data)) => {
+                    if let Some(sub) = self.subs.get(&key) {
+                        // Never block the driver on a catch-up: a full reader gets it later
+                        // through its live items anyway, or not at all if it is gone.
+                        let _ = sub.tx.try_send(SubEvent::CatchUp(data));
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "catch-up query failed"),
+            },
             Pending::StatusRestore => {
                 if let Err(e) = outcome {
                     tracing::warn!(error = %e, request = id, "could not restore the agent status");

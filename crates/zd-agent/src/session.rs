@@ -85,7 +85,10 @@ pub(crate) fn status_payload(status: AgentStatus) -> Payload {
     })
 }
 
-fn payload_of(query: String, variables: &impl serde::Serialize) -> Result<Payload, Error> {
+pub(crate) fn payload_of(
+    query: String,
+    variables: &impl serde::Serialize,
+) -> Result<Payload, Error> {
     let raw = serde_json::value::to_raw_value(variables)
         .map_err(|e| Error::with_source(ErrorKind::Decode, e))?;
     let variables = (raw.get() != "null").then(|| Arc::from(raw));
@@ -341,12 +344,18 @@ impl AgentSession {
         variables: &impl serde::Serialize,
         decode: Decode<T>,
         key_of: Option<KeyOf<T>>,
+        catch_up: Option<Payload>,
     ) -> Result<Subscription<T>, Error> {
         let payload = payload_of(query, variables)?;
         let (tx, rx) = mpsc::channel(self.shared.config.subscription_buffer.max(1));
         let (reply, ack) = oneshot::channel();
         self.cmd_tx
-            .send(Command::Subscribe { payload, tx, reply })
+            .send(Command::Subscribe {
+                payload,
+                catch_up,
+                tx,
+                reply,
+            })
             .await
             .map_err(|_| Error::closed("the driver is not running"))?;
         let key = match tokio::time::timeout(self.shared.config.request_timeout, ack).await {
@@ -382,6 +391,7 @@ impl AgentSession {
             op.variables(),
             decode_data::<Q>,
             None,
+            None,
         )
         .await
     }
@@ -400,6 +410,7 @@ impl AgentSession {
             query.to_owned(),
             &variables,
             decode_data::<serde_json::Value>,
+            None,
             None,
         )
         .await

@@ -1,5 +1,6 @@
 //! `Subscription<T>`: a stream of one subscription's items that stops it when dropped.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -17,12 +18,16 @@ pub(crate) enum SubEvent {
     Data(Box<RawValue>),
     /// A DATA error or a failure to restart the subscription.
     Error(Error),
+    /// The answer of the catch-up query run after a gap.
+    CatchUp(Box<RawValue>),
 }
 
 /// Turns a DATA payload into an item; `Ok(None)` skips it.
 pub(crate) type Decode<T> = fn(&str) -> Result<Option<T>, Error>;
 /// The id used to drop repeats.
 pub(crate) type KeyOf<T> = fn(&T) -> Option<&str>;
+/// Turns a catch-up answer into the items newer than the given time (ms since the epoch).
+pub(crate) type CatchUpDecode<T> = fn(&str, f64) -> Result<Vec<T>, Error>;
 
 /// The items of one live subscription.
 ///
@@ -39,6 +44,9 @@ pub struct Subscription<T> {
     decode: Decode<T>,
     key_of: Option<KeyOf<T>>,
     dedup: Dedup,
+    catch_up: Option<CatchUpDecode<T>>,
+    since_ms: f64,
+    backlog: VecDeque<T>,
 }
 
 impl<T> std::fmt::Debug for Subscription<T> {
@@ -58,6 +66,9 @@ impl<T> Subscription<T> {
         key_of: Option<KeyOf<T>>,
         dedup_window: usize,
     ) -> Self {
+        let since_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
         Self {
             rx,
             key,
@@ -65,6 +76,21 @@ impl<T> Subscription<T> {
             decode,
             key_of,
             dedup: Dedup::new(dedup_window),
+            catch_up: None,
+            since_ms,
+            backlog: VecDeque::new(),
+        }
+    }
+
+    pub(crate) fn with_catch_up(mut self, decode: CatchUpDecode<T>) -> Self {
+        self.catch_up = Some(decode);
+        self
+    }
+
+    fn fresh(&mut self, item: &T) -> bool {
+        match self.key_of.and_then(|k| k(item)) {
+            Some(id) => self.dedup.first_time(id),
+            None => true,
         }
     }
 
@@ -75,12 +101,20 @@ impl<T> Subscription<T> {
     }
 }
 
+// Items are owned plain data; the stream never pins them.
+impl<T> Unpin for Subscription<T> {}
+
 impl<T> Stream for Subscription<T> {
     type Item = Result<T, Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         loop {
+            while let Some(item) = this.backlog.pop_front() {
+                if this.fresh(&item) {
+                    return Poll::Ready(Some(Ok(item)));
+                }
+            }
             let event = match this.rx.poll_recv(cx) {
                 Poll::Ready(Some(event)) => event,
                 Poll::Ready(None) => return Poll::Ready(None),
@@ -92,16 +126,19 @@ impl<T> Stream for Subscription<T> {
                     Err(e) => return Poll::Ready(Some(Err(e))),
                     Ok(None) => {}
                     Ok(Some(item)) => {
-                        let fresh = match this.key_of.and_then(|k| k(&item)) {
-                            Some(id) => this.dedup.first_time(id),
-                            None => true,
-                        };
-                        if fresh {
+                        if this.fresh(&item) {
                             return Poll::Ready(Some(Ok(item)));
                         }
                         tracing::debug!(key = this.key, "dropped a repeated subscription item");
                     }
                 },
+                SubEvent::CatchUp(raw) => {
+                    match this.catch_up.map(|f| f(raw.get(), this.since_ms)) {
+                        Some(Ok(items)) => this.backlog.extend(items),
+                        Some(Err(e)) => tracing::warn!(error = %e, "undecodable catch-up ignored"),
+                        None => {}
+                    }
+                }
             }
         }
     }

@@ -131,3 +131,20 @@ fn structured_variables_serialize_as_the_service_expects() {
         serde_json::to_value(&vars).unwrap()
     );
 }
+
+#[test]
+fn catch_up_text() {
+    let op = CatchUpQuery::build(CatchUpVariables {
+        channels: Some(50),
+        logs: Some(50),
+    });
+    insta::assert_snapshot!("catch_up", op.query);
+}
+
+#[test]
+fn graphql_subscriptions_text() {
+    insta::assert_snapshot!(
+        "graphql_subscriptions",
+        GraphQlSubscriptionsQuery::build(()).query
+    );
+}

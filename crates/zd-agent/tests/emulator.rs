@@ -1,0 +1,670 @@
+//! The real session against the real emulator over loopback.
+
+// Helpers outside #[test] functions panic on purpose: a failed setup is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{Stream, StreamExt, TryStreamExt};
+use zd_agent::structured::{
+    Button, ButtonTemplate, CarouselItem, Fallback, ListItem, ListTemplate, Panel, PanelCarousel,
+    PanelTemplate, QuickReplies,
+};
+use zd_agent::{
+    AgentSession, AgentStatus, Config, ErrorKind, ErrorName, LifecycleEvent, Message,
+    OnConcurrentSession, SessionState, StaticToken, Subscription,
+};
+use zd_emulator::Emulator;
+use zd_emulator::state::Arrival;
+
+/// Generous bound so a broken test fails instead of hanging; never reached when green.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+struct Bot {
+    emu: Emulator,
+    session: AgentSession,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+fn config_for(emu: &Emulator) -> Config {
+    let mut config = Config::with_endpoint(emu.graphql_url().parse().unwrap());
+    config.reconnect.min_delay = Duration::from_millis(5);
+    config
+}
+
+async fn start_with(emu: Emulator, config: Config) -> Bot {
+    let token = emu.account().agents[0].access_token.clone();
+    let creds = Arc::new(StaticToken::bearer(token).unwrap());
+    let (session, driver) = AgentSession::connect(config, creds).await.unwrap();
+    let driver = tokio::spawn(driver);
+    Bot {
+        emu,
+        session,
+        driver,
+    }
+}
+
+async fn bot() -> Bot {
+    let emu = Emulator::builder().start().await.unwrap();
+    let config = config_for(&emu);
+    start_with(emu, config).await
+}
+
+async fn within<T>(f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(PATIENCE, f).await.expect("timed out")
+}
+
+async fn next_visitor_message(sub: &mut Subscription<Message>) -> Message {
+    within(async {
+        loop {
+            let m = sub
+                .next()
+                .await
+                .expect("subscription ended")
+                .expect("subscription error");
+            if m.is_from_visitor() {
+                return m;
+            }
+        }
+    })
+    .await
+}
+
+async fn next_event(events: &mut (impl Stream<Item = LifecycleEvent> + Unpin)) -> LifecycleEvent {
+    within(events.next()).await.expect("lifecycle ended")
+}
+
+fn session_id(bot: &Bot) -> String {
+    bot.session.resumable().session_id.unwrap()
+}
+
+fn visitor(bot: &Bot) -> String {
+    bot.emu
+        .control()
+        .visitor_arrive(Arrival::default())
+        .unwrap()
+        .channel_id
+}
+
+fn transcript_texts(bot: &Bot, channel: &str) -> Vec<String> {
+    let t = bot.emu.control().transcript(channel).unwrap();
+    t.entries
+        .iter()
+        .filter(|e| e.kind == "message")
+        .map(|e| e.text.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn echo_round_trip() {
+    let bot = bot().await;
+    let mut messages = bot.session.messages().await.unwrap();
+    bot.session
+        .update_agent_status(AgentStatus::Online)
+        .await
+        .unwrap();
+    let channel = visitor(&bot);
+    bot.emu
+        .control()
+        .visitor_message(&channel, "hello")
+        .unwrap();
+    let m = next_visitor_message(&mut messages).await;
+    assert_eq!(m.content, "hello");
+    assert_eq!(m.channel.id.inner(), channel);
+    let msg_id = bot
+        .session
+        .say(m.channel.id.clone(), "echo: hello")
+        .await
+        .unwrap();
+    // The agent's own message comes back on the subscription, with our msg_id.
+    let own = within(async {
+        loop {
+            let m = messages.next().await.unwrap().unwrap();
+            if !m.is_from_visitor() {
+                return m;
+            }
+        }
+    })
+    .await;
+    assert_eq!(own.msg_id.as_deref(), Some(msg_id.as_str()));
+    assert_eq!(
+        transcript_texts(&bot, &channel),
+        vec!["hello", "echo: hello"]
+    );
+    drop(messages);
+    bot.session.stop().await.unwrap();
+    within(bot.driver).await.unwrap();
+}
+
+#[tokio::test]
+async fn queries_paginate() {
+    let bot = bot().await;
+    let account = bot.emu.account();
+    let agents: Vec<_> = within(bot.session.agents().try_collect()).await.unwrap();
+    let mut ids: Vec<_> = agents.iter().map(|a| a.id.inner().to_owned()).collect();
+    let mut want: Vec<_> = account.agents.iter().map(|a| a.id.clone()).collect();
+    ids.sort();
+    want.sort();
+    assert_eq!(ids, want);
+    let departments: Vec<_> = within(bot.session.departments().try_collect())
+        .await
+        .unwrap();
+    assert_eq!(departments.len(), account.departments.len());
+    let channel = visitor(&bot);
+    bot.session
+        .say(cynic::Id::new(&channel), "hi")
+        .await
+        .unwrap();
+    let channels: Vec<_> = within(bot.session.channels().try_collect()).await.unwrap();
+    assert!(
+        channels.iter().any(|c| c.id().inner() == channel),
+        "{channels:?}"
+    );
+}
+
+#[tokio::test]
+async fn every_mutation_reaches_the_chat() {
+    let bot = bot().await;
+    let s = &bot.session;
+    let account = bot.emu.account();
+    let channel = visitor(&bot);
+    let cid = || cynic::Id::new(&channel);
+    s.update_agent_status(AgentStatus::Online).await.unwrap();
+    s.listen_visitor_channel(cid()).await.unwrap();
+    s.set_typing(cid(), true).await.unwrap();
+    s.say(cid(), "plain").await.unwrap();
+    s.add_tags(cid(), vec!["vip".into(), "a-b_c".into()])
+        .await
+        .unwrap();
+    let bad = s
+        .add_tags(cid(), vec!["no spaces".into()])
+        .await
+        .unwrap_err();
+    assert!(matches!(bad.kind(), ErrorKind::InvalidTag(_)));
+    assert_eq!(
+        bot.emu.control().transcript(&channel).unwrap().tags,
+        vec!["vip", "a-b_c"]
+    );
+
+    let quick = QuickReplies::new("Flavor?")
+        .reply("Chocolate", "chocolate")
+        .reply("Vanilla", "vanilla");
+    s.send_quick_replies(cid(), quick.with_default_fallback())
+        .await
+        .unwrap();
+    let buttons = ButtonTemplate::new("Pick")
+        .button(Button::reply("Yes", "yes"))
+        .button(Button::link("Docs", "https://example.com"))
+        .fallback(Fallback::new("Pick").option("Yes"));
+    s.send_button_template(cid(), buttons).await.unwrap();
+    let panel = PanelTemplate::new(
+        Panel::new("Title")
+            .paragraph("Body")
+            .link("https://example.com"),
+    )
+    .button(Button::link("Open", "https://example.com"));
+    s.send_panel_template(cid(), panel).await.unwrap();
+    let item = |h: &str| CarouselItem::new(Panel::new(h)).button(Button::reply("Pick", h));
+    let carousel = PanelCarousel::new()
+        .item(item("one"))
+        .item(item("two"))
+        .fallback(Fallback::new("Pick one"));
+    s.send_panel_carousel(cid(), carousel).await.unwrap();
+    let list = ListTemplate::new()
+        .item(ListItem::new("A", "first", "https://example.com/a"))
+        .item(ListItem::new("B", "second", "https://example.com/b"))
+        .button(Button::link("More", "https://example.com"));
+    s.send_list_template(cid(), list).await.unwrap();
+    // Limits are checked locally.
+    let too_few = s
+        .send_panel_carousel(cid(), PanelCarousel::new().item(item("x")))
+        .await
+        .unwrap_err();
+    assert!(matches!(too_few.kind(), ErrorKind::Limit(_)));
+    let t = bot.emu.control().transcript(&channel).unwrap();
+    let structured = t.entries.iter().filter(|e| e.structured.is_some()).count();
+    assert_eq!(structured, 5, "{t:?}");
+    // The visitor answers a quick reply by its label.
+    bot.emu
+        .control()
+        .visitor_choose(&channel, "Chocolate")
+        .unwrap();
+    assert!(transcript_texts(&bot, &channel).contains(&"chocolate".to_owned()));
+
+    let other = account
+        .agents
+        .iter()
+        .find(|a| a.id != account.agents[0].id)
+        .unwrap();
+    s.invite_agent(cid(), cynic::Id::new(&other.id), Some(false))
+        .await
+        .unwrap();
+    let department = cynic::Id::new(&account.departments[0].id);
+    s.transfer_to_department(cid(), department, None)
+        .await
+        .unwrap();
+    s.set_typing(cid(), false).await.unwrap();
+    s.leave_channel(cid()).await.unwrap();
+}
+
+#[tokio::test]
+async fn raw_execute_checks_depth_first() {
+    let bot = bot().await;
+    let data = bot
+        .session
+        .execute("query { departments { edges { node { id name } } } }", None)
+        .await
+        .unwrap();
+    assert!(
+        data["departments"]["edges"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty())
+    );
+    let mut deep = String::from("query ");
+    for i in 0..12 {
+        deep.push_str(&format!("{{ f{i} "));
+    }
+    deep.push_str(&"}".repeat(12));
+    let err = bot.session.execute(&deep, None).await.unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Document));
+    let exec = bot
+        .session
+        .execute("query { nope }", None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        exec.error_name(),
+        Some(&ErrorName::GraphQlExecError),
+        "{exec:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_eleventh_subscription_is_refused_locally() {
+    let bot = bot().await;
+    let mut subs = Vec::new();
+    for _ in 0..10 {
+        subs.push(bot.session.messages().await.unwrap());
+    }
+    let err = bot.session.messages().await.unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::TooManySubscriptions));
+    assert_eq!(bot.session.live_subscriptions().await.unwrap().len(), 10);
+    // Dropping one frees its slot (and stops it on the server).
+    subs.pop();
+    let again = within(async {
+        loop {
+            match bot.session.messages().await {
+                Ok(s) => return s,
+                Err(e) if matches!(e.kind(), ErrorKind::TooManySubscriptions) => {
+                    tokio::task::yield_now().await
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    })
+    .await;
+    drop(again);
+}
+
+#[tokio::test]
+async fn an_abrupt_close_reconnects_to_the_same_session() {
+    let bot = bot().await;
+    let mut events = Box::pin(bot.session.lifecycle());
+    let mut messages = bot.session.messages().await.unwrap();
+    bot.session
+        .update_agent_status(AgentStatus::Online)
+        .await
+        .unwrap();
+    let sid = session_id(&bot);
+    bot.emu.control().fault_drop(&sid).await.unwrap();
+    let first = next_event(&mut events).await;
+    assert!(
+        matches!(first, LifecycleEvent::Reconnecting { attempt: 1, .. }),
+        "{first:?}"
+    );
+    assert!(matches!(
+        next_event(&mut events).await,
+        LifecycleEvent::Connected { .. }
+    ));
+    assert_eq!(session_id(&bot), sid);
+    // Wait until the subscription is live again on the new socket.
+    within(bot.session.wait_for_state(|s| *s == SessionState::Active)).await;
+    let channel = visitor(&bot);
+    within(async {
+        loop {
+            let live = bot
+                .session
+                .resumable()
+                .subscriptions
+                .iter()
+                .all(|s| s.server_id.is_some());
+            if live {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    bot.emu
+        .control()
+        .visitor_message(&channel, "after the drop")
+        .unwrap();
+    assert_eq!(
+        next_visitor_message(&mut messages).await.content,
+        "after the drop"
+    );
+}
+
+#[tokio::test]
+async fn eos_restarts_restores_status_and_resubscribes() {
+    let bot = bot().await;
+    let mut events = Box::pin(bot.session.lifecycle());
+    let mut messages = bot.session.messages().await.unwrap();
+    bot.session
+        .update_agent_status(AgentStatus::Invisible)
+        .await
+        .unwrap();
+    let old = session_id(&bot);
+    bot.emu
+        .control()
+        .fault_eos(&old, "unexpected session state")
+        .unwrap();
+    loop {
+        if let LifecycleEvent::Restarted { session_id } = next_event(&mut events).await {
+            assert_ne!(session_id, old);
+            break;
+        }
+    }
+    let agent = bot.emu.account().agents[0].clone();
+    within(async {
+        loop {
+            let now = bot
+                .emu
+                .account()
+                .agents
+                .into_iter()
+                .find(|a| a.id == agent.id)
+                .unwrap();
+            let live = bot
+                .session
+                .resumable()
+                .subscriptions
+                .iter()
+                .all(|s| s.server_id.is_some());
+            if format!("{:?}", now.status).eq_ignore_ascii_case("invisible") && live {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    let channel = visitor(&bot);
+    bot.emu
+        .control()
+        .visitor_message(&channel, "after EOS")
+        .unwrap();
+    assert_eq!(
+        next_visitor_message(&mut messages).await.content,
+        "after EOS"
+    );
+}
+
+#[tokio::test]
+async fn a_concurrent_session_is_surfaced_not_fought() {
+    let mut limits = zd_emulator::Limits::documented();
+    limits.start_session_interval = Duration::ZERO;
+    let emu = Emulator::builder().limits(limits).start().await.unwrap();
+    let mut config = config_for(&emu);
+    config.on_concurrent_session = OnConcurrentSession::Surface;
+    let first = start_with(emu, config.clone()).await;
+    let mut events = Box::pin(first.session.lifecycle());
+    // The same agent logs in elsewhere; the emulator's start spacing is off for this test.
+    let token = first.emu.account().agents[0].access_token.clone();
+    let creds = Arc::new(StaticToken::bearer(token).unwrap());
+    let (_second, driver) = AgentSession::connect(config, creds).await.unwrap();
+    let _second_driver = tokio::spawn(driver);
+    match next_event(&mut events).await {
+        LifecycleEvent::Closed { reason } => assert!(reason.contains("concurrent"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    let err = first
+        .session
+        .say(cynic::Id::new("x"), "late")
+        .await
+        .unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Closed { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn rate_limited_requests_are_retried() {
+    let bot = bot().await;
+    let sid = session_id(&bot);
+    bot.emu
+        .control()
+        .fault_fail(&sid, 3, "RATE_LIMITED")
+        .unwrap();
+    let departments: Vec<_> = within(bot.session.departments().try_collect())
+        .await
+        .unwrap();
+    assert!(!departments.is_empty());
+    bot.emu
+        .control()
+        .fault_fail(&sid, 1, "UNAUTHORIZED")
+        .unwrap();
+    let err = bot
+        .session
+        .update_agent_status(AgentStatus::Online)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_name(), Some(&ErrorName::Unauthorized));
+}
+
+#[tokio::test]
+async fn subscription_start_errors_are_retried_a_few_times() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let mut config = config_for(&emu);
+    config.retry.subscription_start.min_delay = Duration::from_millis(10);
+    let bot = start_with(emu, config).await;
+    let sid = session_id(&bot);
+    bot.emu
+        .control()
+        .fault_fail(&sid, 2, "GRAPHQL_SUB_START_ERROR")
+        .unwrap();
+    let sub = within(bot.session.messages()).await.unwrap();
+    drop(sub);
+    bot.emu
+        .control()
+        .fault_fail(&sid, 50, "GRAPHQL_SUB_START_ERROR")
+        .unwrap();
+    let err = within(bot.session.messages()).await.unwrap_err();
+    assert_eq!(err.error_name(), Some(&ErrorName::GraphQlSubStartError));
+    bot.emu
+        .control()
+        .fault_fail(&sid, 0, "GRAPHQL_SUB_START_ERROR")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn silence_past_the_deadline_is_a_dead_socket() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let mut config = config_for(&emu);
+    config.keepalive_interval = Duration::from_millis(50);
+    config.keepalive_deadline = Duration::from_millis(200);
+    let bot = start_with(emu, config).await;
+    let mut events = Box::pin(bot.session.lifecycle());
+    let sid = session_id(&bot);
+    bot.emu.control().fault_pings(&sid, false).unwrap();
+    match next_event(&mut events).await {
+        LifecycleEvent::Reconnecting { cause, .. } => {
+            assert!(cause.contains("keepalive"), "{cause}")
+        }
+        other => panic!("{other:?}"),
+    }
+    bot.emu.control().fault_pings(&sid, true).unwrap();
+    loop {
+        if let LifecycleEvent::Connected { .. } = next_event(&mut events).await {
+            break;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_bad_token_is_unauthorized() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let creds = Arc::new(StaticToken::bearer("not-a-token").unwrap());
+    let err = AgentSession::connect(config_for(&emu), creds)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_name(), Some(&ErrorName::Unauthorized), "{err:?}");
+    assert!(!err.is_retryable());
+}
+
+/// One fault of the soak's cycle; returns whether it was injected.
+async fn inject(emu: &Emulator, session: &AgentSession, n: usize) -> bool {
+    let Some(sid) = session.resumable().session_id else {
+        return false;
+    };
+    let c = emu.control();
+    let done = match n % 10 {
+        0 | 6 => c.fault_drop(&sid).await,
+        1 | 8 => c.fault_close(&sid, 1011, "going away").await,
+        2 | 7 => c.fault_fail(&sid, 3, "RATE_LIMITED"),
+        // Below the keepalive deadline: only a delay.
+        3 => c.fault_stall(&sid, 100).await,
+        // The first request on the next socket is a subscription start, and it fails.
+        4 => match c.fault_fail(&sid, 1, "GRAPHQL_SUB_START_ERROR") {
+            Ok(()) => c.fault_drop(&sid).await,
+            Err(e) => Err(e),
+        },
+        // Past the keepalive deadline: a dead socket.
+        5 => c.fault_stall(&sid, 450).await,
+        _ => c.fault_eos(&sid, "unexpected session state"),
+    };
+    done.is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_soak_delivers_exactly_once_both_ways() {
+    const CHANNELS: usize = 10;
+    const MESSAGES: usize = 2000;
+    const WINDOW: usize = 8;
+    let emu = Emulator::builder().start().await.unwrap();
+    let mut config = config_for(&emu);
+    config.keepalive_interval = Duration::from_millis(60);
+    config.keepalive_deadline = Duration::from_millis(300);
+    config.retry.rate_limited.min_delay = Duration::from_millis(20);
+    let bot = start_with(emu, config).await;
+    let session = bot.session.clone();
+    let mut messages = session.messages().await.unwrap();
+    session
+        .update_agent_status(AgentStatus::Online)
+        .await
+        .unwrap();
+
+    // The bot: echo every visitor message, with a msg_id derived from the message it answers.
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let replier = session.clone();
+    let bot_task = tokio::spawn(async move {
+        while let Some(item) = messages.next().await {
+            let m = match item {
+                Ok(m) if m.is_from_visitor() => m,
+                Ok(_) => continue,
+                Err(e) => panic!("subscription error: {e:?}"),
+            };
+            let reply = zd_agent::OutgoingMessage::new(
+                m.channel.id.clone(),
+                format!("echo: {}", m.content),
+            )
+            .msg_id(format!("re-{}", m.id.inner()));
+            loop {
+                match replier.send_message(reply.clone()).await {
+                    Ok(_) => break,
+                    Err(e) if e.is_retryable() => continue,
+                    Err(e) => panic!("reply failed: {e:?}"),
+                }
+            }
+            if seen_tx.send(m.content).is_err() {
+                return;
+            }
+        }
+    });
+
+    let control = bot.emu.control().clone();
+    let channels: Vec<String> = (0..CHANNELS).map(|_| visitor(&bot)).collect();
+    let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut received = 0usize;
+    let mut wait_one = async |counts: &mut std::collections::HashMap<String, usize>| {
+        let content = within(seen_rx.recv()).await.expect("bot stopped");
+        *counts.entry(content).or_default() += 1;
+    };
+    // Greetings first, so the bot serves every channel before the faults start.
+    for (i, c) in channels.iter().enumerate() {
+        control.visitor_message(c, &format!("hello {i}")).unwrap();
+    }
+    for _ in 0..CHANNELS {
+        wait_one(&mut counts).await;
+        received += 1;
+    }
+    let mut injected = 0usize;
+    let mut attempts = 0usize;
+    for i in 0..MESSAGES {
+        control
+            .visitor_message(&channels[i % CHANNELS], &format!("m{i}"))
+            .unwrap();
+        if i % 9 == 4 {
+            if inject(&bot.emu, &session, attempts).await {
+                injected += 1;
+            }
+            attempts += 1;
+        }
+        while (CHANNELS + i + 1) - received > WINDOW {
+            wait_one(&mut counts).await;
+            received += 1;
+        }
+    }
+    while received < CHANNELS + MESSAGES {
+        wait_one(&mut counts).await;
+        received += 1;
+    }
+    assert!(injected >= 200, "only {injected} faults injected");
+
+    // Every visitor message reached the bot exactly once.
+    assert_eq!(counts.len(), CHANNELS + MESSAGES);
+    assert!(
+        counts.values().all(|n| *n == 1),
+        "duplicates: {:?}",
+        counts.iter().filter(|(_, n)| **n > 1).collect::<Vec<_>>()
+    );
+    // Every reply reached the visitor exactly once.
+    for c in &channels {
+        let texts = transcript_texts(&bot, c);
+        let visitor_msgs: Vec<_> = texts.iter().filter(|t| !t.starts_with("echo: ")).collect();
+        for v in &visitor_msgs {
+            let echo = format!("echo: {v}");
+            assert_eq!(
+                texts.iter().filter(|t| **t == echo).count(),
+                1,
+                "reply to {v:?} in {c}"
+            );
+        }
+    }
+    // The documented rates were never exceeded.
+    let counters = control.counters();
+    for s in &counters.sessions {
+        assert!(s.counts.peak_requests_per_second <= 100, "{s:?}");
+    }
+    for a in &counters.agents {
+        assert!(a.counts.sessions_started <= 50, "{a:?}");
+        assert_eq!(a.counts.starts_rate_limited, 0, "{a:?}");
+    }
+    assert!(
+        counters.sessions.len() > 1,
+        "EOS faults restarted the session"
+    );
+    eprintln!(
+        "soak: {injected} faults, {} sessions",
+        counters.sessions.len()
+    );
+    bot_task.abort();
+}

@@ -3,6 +3,7 @@
 mod macros;
 pub(crate) use macros::string_enum;
 
+mod builders;
 mod client;
 mod encode;
 mod error;

@@ -6,8 +6,10 @@ pub mod clock;
 pub mod control;
 mod emulator;
 mod ids;
+mod realtime;
 mod server;
 pub mod state;
+pub mod sunshine;
 mod web;
 
 pub use account::AccountConfig;

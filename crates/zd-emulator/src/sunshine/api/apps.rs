@@ -1,0 +1,216 @@
+//! Apps and app keys.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, Uri};
+use serde_json::{Value, json};
+
+use super::{Need, access, app_mut};
+use crate::sunshine::error::{ApiError, ApiResult, created, ok};
+use crate::sunshine::http::{self, Page, Query};
+use crate::sunshine::store::{App, Key};
+use crate::sunshine::{Sunshine, default_settings};
+
+fn check_settings(
+    body: &serde_json::Map<String, Value>,
+) -> Result<Option<serde_json::Map<String, Value>>, ApiError> {
+    let Some(settings) = http::opt_object(body, "settings")? else {
+        return Ok(None);
+    };
+    for (k, v) in &settings {
+        let fine = match k.as_str() {
+            "conversationRetentionSeconds" => v.as_u64().is_some(),
+            _ => v.is_boolean(),
+        };
+        if !fine {
+            return Err(ApiError::bad_request(format!(
+                "settings.{k} has the wrong type"
+            )));
+        }
+    }
+    Ok(Some(settings))
+}
+
+pub(crate) async fn create(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let body = http::json_body(&body)?;
+    let mut store = s.store();
+    access(&store, &headers, None, Need::Account)?;
+    let display_name = http::req_str(&body, "displayName")?;
+    if display_name.is_empty() || display_name.chars().count() > 100 {
+        return Err(ApiError::bad_request(
+            "displayName should have 1 to 100 characters",
+        ));
+    }
+    let mut settings = default_settings();
+    if let Some(given) = check_settings(&body)? {
+        settings.extend(given);
+    }
+    let app = App {
+        id: s.next_id(),
+        display_name: display_name.to_owned(),
+        settings,
+        metadata: http::opt_object(&body, "metadata")?.map_or(Value::Null, Value::Object),
+        ..App::default()
+    };
+    let rendered = app.render();
+    store.apps.insert(app.id.clone(), app);
+    created(json!({ "app": rendered }))
+}
+
+pub(crate) async fn list(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    uri: Uri,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let store = s.store();
+    access(&store, &headers, None, Need::Account)?;
+    let q = Query::parse(q.as_deref())?;
+    let page = Page::parse(&q, 25)?;
+    let url = http::self_url(&headers, uri.path());
+    let (apps, meta, links) = http::paginate(&store.apps, &page, false, &url);
+    let apps: Vec<Value> = apps.into_iter().map(App::render).collect();
+    ok(json!({ "apps": apps, "meta": meta, "links": links }))
+}
+
+pub(crate) async fn get(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path(app_id): Path<String>,
+) -> ApiResult {
+    let store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Data)?;
+    let app = store
+        .apps
+        .get(&app_id)
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    ok(json!({ "app": with_subdomain(app) }))
+}
+
+pub(crate) fn with_subdomain(app: &App) -> Value {
+    let mut v = app.render();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("subdomain".into(), json!("emulator"));
+    }
+    v
+}
+
+pub(crate) async fn update(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path(app_id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let body = http::json_body(&body)?;
+    let mut store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Admin)?;
+    let display_name = http::opt_str_len(&body, "displayName", 1, 100)?;
+    let settings = check_settings(&body)?;
+    let metadata = http::opt_object(&body, "metadata")?;
+    let app = app_mut(&mut store, &app_id)?;
+    if let Some(n) = display_name {
+        app.display_name = n;
+    }
+    if let Some(given) = settings {
+        app.settings.extend(given);
+    }
+    if body.contains_key("metadata") {
+        app.metadata = metadata.map_or(Value::Null, Value::Object);
+    }
+    ok(json!({ "app": app.render() }))
+}
+
+pub(crate) async fn delete(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path(app_id): Path<String>,
+) -> ApiResult {
+    let mut store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Account)?;
+    if let Some(app) = store.apps.remove(&app_id) {
+        for i in app.integrations.values() {
+            for w in i.webhooks.keys() {
+                s.hub().forget(w);
+            }
+        }
+    }
+    ok(json!({}))
+}
+
+pub(crate) async fn create_key(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path(app_id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let body = http::json_body(&body)?;
+    let mut store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Admin)?;
+    let name = http::req_str(&body, "displayName")?;
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::bad_request(
+            "displayName should have 1 to 100 characters",
+        ));
+    }
+    let key = Key {
+        id: format!("app_{}", s.next_id()),
+        display_name: Some(name.to_owned()),
+        secret: crate::sunshine::util::secret(),
+    };
+    let rendered = key.render();
+    app_mut(&mut store, &app_id)?
+        .keys
+        .insert(key.id.clone(), key);
+    created(json!({ "key": rendered }))
+}
+
+pub(crate) async fn list_keys(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path(app_id): Path<String>,
+) -> ApiResult {
+    let store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Admin)?;
+    let app = store
+        .apps
+        .get(&app_id)
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    let keys: Vec<Value> = app.keys.values().map(Key::render).collect();
+    ok(json!({ "keys": keys }))
+}
+
+pub(crate) async fn get_key(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, key_id)): Path<(String, String)>,
+) -> ApiResult {
+    let store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Admin)?;
+    let app = store
+        .apps
+        .get(&app_id)
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    let key = app
+        .keys
+        .get(&key_id)
+        .ok_or_else(|| ApiError::not_found("Key"))?;
+    ok(json!({ "key": key.render() }))
+}
+
+pub(crate) async fn delete_key(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, key_id)): Path<(String, String)>,
+) -> ApiResult {
+    let mut store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Admin)?;
+    app_mut(&mut store, &app_id)?
+        .keys
+        .remove(&key_id)
+        .ok_or_else(|| ApiError::not_found("Key"))?;
+    ok(json!({}))
+}

@@ -1,0 +1,121 @@
+//! Attachments: upload (multipart), removal, and the media they are served from.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::{Need, access, app_mut};
+use crate::sunshine::Sunshine;
+use crate::sunshine::error::{ApiError, ApiResult, created, ok};
+use crate::sunshine::http::{self, Query};
+use crate::sunshine::multipart;
+use crate::sunshine::store::Attachment;
+
+/// The service's attachment size limit.
+const MAX_ATTACHMENT: usize = 50 * 1024 * 1024;
+
+pub(crate) async fn upload(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path(app_id): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> ApiResult {
+    let mut store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Data)?;
+    let q = Query::parse(q.as_deref())?;
+    match q.get("access") {
+        Some("public") => {}
+        Some(_) => return Err(ApiError::bad_request("access should be public")),
+        None => {
+            return Err(ApiError::bad_request(
+                "should have required property 'access'",
+            ));
+        }
+    }
+    if let Some(f) = q.get("for") {
+        if f != "message" {
+            return Err(ApiError::bad_request("for should be message"));
+        }
+    }
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !ctype.starts_with("multipart/form-data") {
+        return Err(ApiError::bad_request(
+            "the body should be multipart/form-data",
+        ));
+    }
+    let part = multipart::part(ctype, &body, "source")
+        .ok_or_else(|| ApiError::bad_request("should have required property 'source'"))?;
+    if part.bytes.len() > MAX_ATTACHMENT {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request_entity_too_large",
+            "Attachments are limited to 50MB",
+        ));
+    }
+    let id = s.next_id();
+    let name: String = part
+        .filename
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        .collect();
+    let path = format!(
+        "/_emulator/sunshine/media/{app_id}/{id}/{}",
+        if name.is_empty() { "file" } else { &name }
+    );
+    let url = http::self_url(&headers, &path);
+    let app = app_mut(&mut store, &app_id)?;
+    app.attachments.insert(
+        url.clone(),
+        Attachment {
+            media_type: part.content_type.clone(),
+            bytes: part.bytes,
+        },
+    );
+    created(json!({ "attachment": { "mediaUrl": url, "mediaType": part.content_type } }))
+}
+
+pub(crate) async fn remove(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path(app_id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let body = http::json_body(&body)?;
+    let mut store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Data)?;
+    let url = http::req_str(&body, "mediaUrl")?;
+    app_mut(&mut store, &app_id)?
+        .attachments
+        .remove(url)
+        .ok_or_else(|| ApiError::not_found("Attachment"))?;
+    ok(json!({}))
+}
+
+/// `GET /_emulator/sunshine/media/{app}/{id}/{name}`: the uploaded bytes.
+pub(crate) async fn media(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, id, name)): Path<(String, String, String)>,
+) -> Response {
+    let url = http::self_url(
+        &headers,
+        &format!("/_emulator/sunshine/media/{app_id}/{id}/{name}"),
+    );
+    let store = s.store();
+    let found = store
+        .apps
+        .get(&app_id)
+        .and_then(|a| a.attachments.get(&url))
+        .cloned();
+    drop(store);
+    match found {
+        Some(a) => ([(header::CONTENT_TYPE, a.media_type)], Body::from(a.bytes)).into_response(),
+        None => ApiError::not_found("Attachment").into_response(),
+    }
+}

@@ -1,0 +1,592 @@
+//! Conversations, participants, switchboard control actions, and the channel-specific extras.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use serde_json::{Map, Value, json};
+
+use super::{Need, access, app_mut};
+use crate::sunshine::error::{ApiError, ApiResult, created, ok};
+use crate::sunshine::events::emit;
+use crate::sunshine::http::{self, Page, Query};
+use crate::sunshine::store::{App, Conversation, Participant};
+use crate::sunshine::{Sunshine, util};
+
+pub(crate) fn conv_mut<'a>(app: &'a mut App, id: &str) -> Result<&'a mut Conversation, ApiError> {
+    app.conversations
+        .get_mut(id)
+        .ok_or_else(|| ApiError::not_found("Conversation"))
+}
+
+/// The user named by `userId` or `userExternalId` in `o`.
+fn user_ref(app: &App, o: &Map<String, Value>) -> Result<String, ApiError> {
+    let by_id = http::opt_str(o, "userId")?;
+    let by_ext = http::opt_str(o, "userExternalId")?;
+    let key = match (by_id, by_ext) {
+        (Some(id), None) => id,
+        (None, Some(ext)) => ext,
+        _ => {
+            return Err(ApiError::bad_request(
+                "exactly one of userId or userExternalId is required",
+            ));
+        }
+    };
+    app.user_id(&key).ok_or_else(|| ApiError::not_found("User"))
+}
+
+/// Creates a conversation (also used by the control API's simulated end users).
+pub(crate) fn insert_conversation(
+    s: &Sunshine,
+    app: &mut App,
+    kind: &str,
+    users: &[String],
+    display_name: Option<String>,
+    icon_url: Option<String>,
+    metadata: Value,
+) -> String {
+    let id = s.next_id();
+    let default_sbi = app
+        .active_switchboard()
+        .and_then(|sb| sb.default_integration.clone());
+    let is_default = users.first().is_none_or(|u| {
+        !app.conversations
+            .values()
+            .any(|c| c.participants.iter().any(|p| &p.user_id == u))
+    });
+    let participants = users
+        .iter()
+        .map(|u| Participant {
+            id: s.next_id(),
+            user_id: u.clone(),
+            unread_count: 0,
+            last_read: None,
+        })
+        .collect();
+    let conversation = Conversation {
+        id: id.clone(),
+        kind: kind.to_owned(),
+        is_default: kind == "personal" && is_default,
+        display_name,
+        icon_url,
+        metadata,
+        created_at: util::now_iso(),
+        last_updated_at: None,
+        business_last_read: None,
+        participants,
+        active_switchboard_integration: default_sbi,
+        ..Conversation::default()
+    };
+    app.conversations.insert(id.clone(), conversation);
+    id
+}
+
+pub(crate) async fn create(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path(app_id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let body = http::json_body(&body)?;
+    let mut store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Data)?;
+    let kind = http::req_str(&body, "type")?.to_owned();
+    if !["personal", "sdkGroup"].contains(&kind.as_str()) {
+        return Err(ApiError::bad_request("type should be personal or sdkGroup"));
+    }
+    let display_name = http::opt_str_len(&body, "displayName", 1, 100)?;
+    let icon_url = http::opt_str_len(&body, "iconUrl", 1, 2048)?;
+    let metadata = http::opt_object(&body, "metadata")?.map_or(Value::Null, Value::Object);
+    let app = app_mut(&mut store, &app_id)?;
+    let mut users = Vec::new();
+    if let Some(list) = body.get("participants") {
+        let list = list
+            .as_array()
+            .ok_or_else(|| ApiError::bad_request("participants should be array"))?;
+        if list.len() > 10 {
+            return Err(ApiError::bad_request(
+                "participants should have at most 10 items",
+            ));
+        }
+        for p in list {
+            let p = p
+                .as_object()
+                .ok_or_else(|| ApiError::bad_request("participants items should be object"))?;
+            users.push(user_ref(app, p)?);
+        }
+    }
+    if kind == "personal" && users.len() != 1 {
+        return Err(ApiError::bad_request(
+            "a personal conversation needs exactly one participant",
+        ));
+    }
+    let id = insert_conversation(&s, app, &kind, &users, display_name, icon_url, metadata);
+    let c = &app.conversations[&id];
+    let rendered = c.render(app);
+    let truncated = c.render_truncated(app);
+    let user = users
+        .first()
+        .and_then(|u| app.users.get(u))
+        .map(|u| u.render());
+    emit(
+        &s,
+        &store,
+        &app_id,
+        "conversation:create",
+        json!({
+            "conversation": truncated,
+            "creationReason": "none",
+            "source": { "type": "api" },
+            "user": user,
+        }),
+    );
+    created(json!({ "conversation": rendered }))
+}
+
+pub(crate) async fn list(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(app_id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Data)?;
+    let q = Query::parse(q.as_deref())?;
+    let page = Page::parse(&q, 25)?;
+    let app = store
+        .apps
+        .get(&app_id)
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    let key = match (q.get("filter[userId]"), q.get("filter[userExternalId]")) {
+        (Some(k), None) | (None, Some(k)) => k,
+        _ => {
+            return Err(ApiError::bad_request(
+                "exactly one of filter[userId] or filter[userExternalId] is required",
+            ));
+        }
+    };
+    let user_id = app
+        .user_id(key)
+        .ok_or_else(|| ApiError::not_found("User"))?;
+    let mine: std::collections::BTreeMap<String, &Conversation> = app
+        .conversations
+        .iter()
+        .filter(|(_, c)| c.participants.iter().any(|p| p.user_id == user_id))
+        .map(|(k, c)| (k.clone(), c))
+        .collect();
+    let url = http::self_url(&headers, uri.path());
+    let url = format!(
+        "{url}?{}",
+        serde_urlencoded::to_string([("filter[userId]", &user_id)]).unwrap_or_default()
+    );
+    let (page_items, meta, links) = http::paginate(&mine, &page, false, &url);
+    let conversations: Vec<Value> = page_items.into_iter().map(|c| c.render(app)).collect();
+    ok(json!({ "conversations": conversations, "meta": meta, "links": links }))
+}
+
+pub(crate) async fn get(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, conversation_id)): Path<(String, String)>,
+) -> ApiResult {
+    let store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Data)?;
+    let app = store
+        .apps
+        .get(&app_id)
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    let c = app
+        .conversations
+        .get(&conversation_id)
+        .ok_or_else(|| ApiError::not_found("Conversation"))?;
+    ok(json!({ "conversation": c.render(app) }))
+}
+
+pub(crate) async fn update(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, conversation_id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let body = http::json_body(&body)?;
+    let mut store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Data)?;
+    let display_name = http::opt_str_len(&body, "displayName", 1, 100)?;
+    let icon_url = http::opt_str_len(&body, "iconUrl", 1, 2048)?;
+    let metadata = http::opt_object(&body, "metadata")?;
+    let app = app_mut(&mut store, &app_id)?;
+    let c = conv_mut(app, &conversation_id)?;
+    if body.contains_key("displayName") {
+        c.display_name = display_name;
+    }
+    if body.contains_key("iconUrl") {
+        c.icon_url = icon_url;
+    }
+    if body.contains_key("metadata") {
+        c.metadata = metadata.map_or(Value::Null, Value::Object);
+    }
+    c.last_updated_at = Some(util::now_iso());
+    let app = store
+        .apps
+        .get(&app_id)
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    let rendered = app.conversations[&conversation_id].render(app);
+    ok(json!({ "conversation": rendered }))
+}
+
+pub(crate) async fn delete(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, conversation_id)): Path<(String, String)>,
+) -> ApiResult {
+    let mut store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Data)?;
+    let app = app_mut(&mut store, &app_id)?;
+    let c = app
+        .conversations
+        .remove(&conversation_id)
+        .ok_or_else(|| ApiError::not_found("Conversation"))?;
+    let truncated = c.render_truncated(app);
+    emit(
+        &s,
+        &store,
+        &app_id,
+        "conversation:remove",
+        json!({ "conversation": truncated }),
+    );
+    ok(json!({}))
+}
+
+pub(crate) async fn join(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, conversation_id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let body = http::json_body(&body)?;
+    let mut store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Data)?;
+    let app = app_mut(&mut store, &app_id)?;
+    let user_id = user_ref(app, &body)?;
+    let participant_id = s.next_id();
+    let c = conv_mut(app, &conversation_id)?;
+    if c.kind == "personal" {
+        return Err(ApiError::bad_request("cannot join a personal conversation"));
+    }
+    if c.participants.iter().any(|p| p.user_id == user_id) {
+        return Err(ApiError::bad_request("the user is already a participant"));
+    }
+    if c.participants.len() >= 10 {
+        return Err(ApiError::bad_request(
+            "the conversation has 10 participants already",
+        ));
+    }
+    let p = Participant {
+        id: participant_id,
+        user_id: user_id.clone(),
+        unread_count: 0,
+        last_read: None,
+    };
+    c.participants.push(p.clone());
+    let app = store
+        .apps
+        .get(&app_id)
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    let c = &app.conversations[&conversation_id];
+    let rendered = c.render_participant(&p, app);
+    let user = app.users.get(&user_id).map(|u| u.render_truncated());
+    emit(
+        &s,
+        &store,
+        &app_id,
+        "conversation:join",
+        json!({ "conversation": c.render_truncated(app), "user": user }),
+    );
+    created(json!({ "participant": rendered }))
+}
+
+pub(crate) async fn leave(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, conversation_id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let body = http::json_body(&body)?;
+    let mut store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Data)?;
+    let app = app_mut(&mut store, &app_id)?;
+    let participant = http::opt_str(&body, "participantId")?;
+    let user_id = match participant {
+        Some(_) if body.contains_key("userId") || body.contains_key("userExternalId") => {
+            return Err(ApiError::bad_request(
+                "only one of userId, userExternalId or participantId is allowed",
+            ));
+        }
+        Some(_) => None,
+        None => Some(user_ref(app, &body)?),
+    };
+    let c = conv_mut(app, &conversation_id)?;
+    let index = c
+        .participants
+        .iter()
+        .position(|p| match (&user_id, &participant) {
+            (Some(u), _) => &p.user_id == u,
+            (None, Some(id)) => &p.id == id,
+            (None, None) => false,
+        })
+        .ok_or_else(|| ApiError::not_found("Participant"))?;
+    let gone = c.participants.remove(index);
+    let app = store
+        .apps
+        .get(&app_id)
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    let c = &app.conversations[&conversation_id];
+    let user = app.users.get(&gone.user_id).map(|u| u.render_truncated());
+    emit(
+        &s,
+        &store,
+        &app_id,
+        "conversation:leave",
+        json!({ "conversation": c.render_truncated(app), "user": user }),
+    );
+    ok(json!({}))
+}
+
+pub(crate) async fn participants(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((app_id, conversation_id)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Data)?;
+    let q = Query::parse(q.as_deref())?;
+    let page = Page::parse(&q, 25)?;
+    let app = store
+        .apps
+        .get(&app_id)
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    let c = app
+        .conversations
+        .get(&conversation_id)
+        .ok_or_else(|| ApiError::not_found("Conversation"))?;
+    let by_id: std::collections::BTreeMap<String, &Participant> =
+        c.participants.iter().map(|p| (p.id.clone(), p)).collect();
+    let url = http::self_url(&headers, uri.path());
+    let (items, meta, links) = http::paginate(&by_id, &page, false, &url);
+    let list: Vec<Value> = items
+        .into_iter()
+        .map(|p| c.render_participant(p, app))
+        .collect();
+    ok(json!({ "participants": list, "meta": meta, "links": links }))
+}
+
+/// Which control action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Control {
+    Pass,
+    Offer,
+    Accept,
+    Release,
+}
+
+/// Resolves `next`, a switchboard integration id, or its name.
+fn resolve_target(app: &App, current: Option<&str>, target: &str) -> Option<String> {
+    if target == "next" {
+        return current
+            .and_then(|c| app.switchboard_integration(c))
+            .and_then(|sbi| sbi.next.clone())
+            .or_else(|| {
+                app.active_switchboard()
+                    .and_then(|sb| sb.default_integration.clone())
+            });
+    }
+    let sb = app.active_switchboard()?;
+    sb.integrations
+        .values()
+        .find(|i| i.id == target || i.name == target)
+        .map(|i| i.id.clone())
+}
+
+async fn control(
+    s: Sunshine,
+    headers: HeaderMap,
+    app_id: String,
+    conversation_id: String,
+    body: Bytes,
+    action: Control,
+) -> ApiResult {
+    let body = http::json_body(&body)?;
+    let mut store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Data)?;
+    let metadata = http::opt_object(&body, "metadata")?.map_or(Value::Null, Value::Object);
+    let target = match action {
+        Control::Pass | Control::Offer => {
+            Some(http::req_str(&body, "switchboardIntegration")?.to_owned())
+        }
+        Control::Accept | Control::Release => None,
+    };
+    let app = app_mut(&mut store, &app_id)?;
+    if app.active_switchboard().is_none() {
+        return Err(ApiError::not_found("Switchboard"));
+    }
+    let resolved = match &target {
+        Some(t) => {
+            let current = app
+                .conversations
+                .get(&conversation_id)
+                .and_then(|c| c.active_switchboard_integration.clone());
+            Some(
+                resolve_target(app, current.as_deref(), t)
+                    .ok_or_else(|| ApiError::not_found("Switchboard integration"))?,
+            )
+        }
+        None => None,
+    };
+    let release_to = {
+        let c = app
+            .conversations
+            .get(&conversation_id)
+            .ok_or_else(|| ApiError::not_found("Conversation"))?;
+        c.active_switchboard_integration
+            .as_deref()
+            .and_then(|a| app.switchboard_integration(a))
+            .and_then(|sbi| sbi.next.clone())
+            .or_else(|| {
+                app.active_switchboard()
+                    .and_then(|sb| sb.default_integration.clone())
+            })
+    };
+    let c = conv_mut(app, &conversation_id)?;
+    let kind = match action {
+        Control::Pass => {
+            c.active_switchboard_integration = resolved;
+            c.pending_switchboard_integration = None;
+            "switchboard:passControl"
+        }
+        Control::Offer => {
+            c.pending_switchboard_integration = resolved;
+            "switchboard:offerControl"
+        }
+        Control::Accept => {
+            let Some(pending) = c.pending_switchboard_integration.take() else {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "There is no pending offer of control to accept",
+                ));
+            };
+            c.active_switchboard_integration = Some(pending);
+            "switchboard:acceptControl"
+        }
+        Control::Release => {
+            if c.active_switchboard_integration.is_none() {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "No switchboard integration is in control of the conversation",
+                ));
+            }
+            c.active_switchboard_integration = release_to;
+            c.pending_switchboard_integration = None;
+            "switchboard:releaseControl"
+        }
+    };
+    let app = store
+        .apps
+        .get(&app_id)
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    let truncated = app.conversations[&conversation_id].render_truncated(app);
+    emit(
+        &s,
+        &store,
+        &app_id,
+        kind,
+        json!({ "conversation": truncated, "metadata": metadata }),
+    );
+    ok(json!({}))
+}
+
+macro_rules! control_handler {
+    ($name:ident, $action:expr) => {
+        pub(crate) async fn $name(
+            State(s): State<Sunshine>,
+            headers: HeaderMap,
+            Path((app_id, conversation_id)): Path<(String, String)>,
+            body: Bytes,
+        ) -> ApiResult {
+            control(s, headers, app_id, conversation_id, body, $action).await
+        }
+    };
+}
+
+control_handler!(pass_control, Control::Pass);
+control_handler!(offer_control, Control::Offer);
+control_handler!(accept_control, Control::Accept);
+control_handler!(release_control, Control::Release);
+
+/// Apple Messages for Business references: the emulator has no Apple channel, so it returns
+/// the reference it was given once the body is valid and the user exists.
+pub(crate) async fn download(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, conversation_id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let body = http::json_body(&body)?;
+    let store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Data)?;
+    let user = http::req_str(&body, "userId")?;
+    let app = store
+        .apps
+        .get(&app_id)
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    if !app.conversations.contains_key(&conversation_id) {
+        return Err(ApiError::not_found("Conversation"));
+    }
+    app.user_id(user)
+        .ok_or_else(|| ApiError::not_found("User"))?;
+    let reference = body
+        .get("apple")
+        .and_then(|a| a.get("interactiveDataRef"))
+        .and_then(Value::as_object)
+        .ok_or_else(|| ApiError::bad_request("apple.interactiveDataRef is required"))?;
+    for f in ["url", "bid", "key", "signature", "owner"] {
+        http::req_str(reference, f)?;
+    }
+    ok(json!({ "interactiveDataRef": reference }))
+}
+
+pub(crate) async fn conversion_events(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, conversation_id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let body = http::json_body(&body)?;
+    let store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Data)?;
+    let app = store
+        .apps
+        .get(&app_id)
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    if !app.conversations.contains_key(&conversation_id) {
+        return Err(ApiError::not_found("Conversation"));
+    }
+    let channels: Vec<&str> = ["messenger", "instagram", "whatsapp"]
+        .into_iter()
+        .filter(|c| body.contains_key(*c))
+        .collect();
+    let [channel] = channels.as_slice() else {
+        return Err(ApiError::bad_request(
+            "exactly one of messenger, instagram or whatsapp is required",
+        ));
+    };
+    let data = body[*channel]["payload"]["data"]
+        .as_array()
+        .ok_or_else(|| ApiError::bad_request(format!("{channel}.payload.data should be array")))?;
+    ok(
+        json!({ "conversionEvents": { "datasetId": conversation_id, "eventsReceived": data.len() } }),
+    )
+}

@@ -1,0 +1,452 @@
+//! Integrations, custom integration keys, and webhooks.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use serde_json::{Map, Value, json};
+
+use super::{Need, access, app_mut};
+use crate::sunshine::auth::Principal;
+use crate::sunshine::error::{ApiError, ApiResult, created, ok};
+use crate::sunshine::http::{self, Page, Query};
+use crate::sunshine::store::{App, Integration, Key, Webhook};
+use crate::sunshine::{Sunshine, util};
+
+const TYPES: [&str; 16] = [
+    "android",
+    "apple",
+    "custom",
+    "instagram",
+    "ios",
+    "line",
+    "mailgun",
+    "messagebird",
+    "messenger",
+    "telegram",
+    "twilio",
+    "twitter",
+    "unity",
+    "viber",
+    "web",
+    "whatsapp",
+];
+/// Webhooks a custom integration may hold.
+const MAX_WEBHOOKS: usize = 5;
+
+fn integration_mut<'a>(app: &'a mut App, id: &str) -> Result<&'a mut Integration, ApiError> {
+    app.integrations
+        .get_mut(id)
+        .ok_or_else(|| ApiError::not_found("Integration"))
+}
+
+fn webhook_of(
+    s: &Sunshine,
+    o: &Map<String, Value>,
+    partial: Option<&Webhook>,
+) -> Result<Webhook, ApiError> {
+    let target = match (http::opt_str(o, "target")?, partial) {
+        (Some(t), _) => t,
+        (None, Some(w)) => w.target.clone(),
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "should have required property 'target'",
+            ));
+        }
+    };
+    if !(target.starts_with("http://") || target.starts_with("https://")) {
+        return Err(ApiError::bad_request("target should be an http(s) URL"));
+    }
+    let triggers = match (o.get("triggers"), partial) {
+        (Some(Value::Array(list)), _) => {
+            let mut out = Vec::new();
+            for t in list {
+                out.push(
+                    t.as_str()
+                        .ok_or_else(|| ApiError::bad_request("triggers should be strings"))?
+                        .to_owned(),
+                );
+            }
+            if out.is_empty() {
+                return Err(ApiError::bad_request("triggers should not be empty"));
+            }
+            out
+        }
+        (Some(_), _) => return Err(ApiError::bad_request("triggers should be array")),
+        (None, Some(w)) => w.triggers.clone(),
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "should have required property 'triggers'",
+            ));
+        }
+    };
+    Ok(Webhook {
+        id: partial.map_or_else(|| s.next_id(), |w| w.id.clone()),
+        target,
+        triggers,
+        secret: partial.map_or_else(util::secret, |w| w.secret.clone()),
+        include_full_user: http::opt_bool(o, "includeFullUser")?
+            .or(partial.map(|w| w.include_full_user))
+            .unwrap_or(false),
+        include_full_source: http::opt_bool(o, "includeFullSource")?
+            .or(partial.map(|w| w.include_full_source))
+            .unwrap_or(false),
+    })
+}
+
+pub(crate) async fn create(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path(app_id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let mut body = http::json_body(&body)?;
+    let mut store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Admin)?;
+    let kind = http::req_str(&body, "type")?.to_owned();
+    if !TYPES.contains(&kind.as_str()) {
+        return Err(ApiError::bad_request(format!(
+            "type should be one of {}",
+            TYPES.join(", ")
+        )));
+    }
+    let display_name = http::opt_str_len(&body, "displayName", 1, 100)?;
+    let mut integration = Integration {
+        id: s.next_id(),
+        kind: kind.clone(),
+        display_name,
+        ..Integration::default()
+    };
+    if kind == "custom" {
+        let hooks = body
+            .get("webhooks")
+            .and_then(Value::as_array)
+            .ok_or_else(|| ApiError::bad_request("should have required property 'webhooks'"))?;
+        if hooks.len() != 1 {
+            return Err(ApiError::bad_request("webhooks should have exactly 1 item"));
+        }
+        for h in hooks {
+            let h = h
+                .as_object()
+                .ok_or_else(|| ApiError::bad_request("webhooks items should be object"))?;
+            let w = webhook_of(&s, h, None)?;
+            integration.webhooks.insert(w.id.clone(), w);
+        }
+    }
+    for f in ["id", "type", "status", "displayName", "webhooks"] {
+        body.remove(f);
+    }
+    integration.extra = body;
+    let rendered = integration.render();
+    app_mut(&mut store, &app_id)?
+        .integrations
+        .insert(integration.id.clone(), integration);
+    created(json!({ "integration": rendered }))
+}
+
+pub(crate) async fn list(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(app_id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Admin)?;
+    let q = Query::parse(q.as_deref())?;
+    let page = Page::parse(&q, 25)?;
+    let types: Option<Vec<&str>> = q.get("filter[types]").map(|t| t.split(',').collect());
+    if let Some(t) = &types {
+        if let Some(bad) = t.iter().find(|t| !TYPES.contains(t)) {
+            return Err(ApiError::bad_request(format!(
+                "filter[types] has an unknown type {bad}"
+            )));
+        }
+    }
+    let app = store
+        .apps
+        .get(&app_id)
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    let matching: std::collections::BTreeMap<String, &Integration> = app
+        .integrations
+        .iter()
+        .filter(|(_, i)| types.as_ref().is_none_or(|t| t.contains(&i.kind.as_str())))
+        .map(|(k, i)| (k.clone(), i))
+        .collect();
+    let url = http::self_url(&headers, uri.path());
+    let (items, meta, links) = http::paginate(&matching, &page, false, &url);
+    let list: Vec<Value> = items.into_iter().map(|i| i.render()).collect();
+    ok(json!({ "integrations": list, "meta": meta, "links": links }))
+}
+
+pub(crate) async fn get(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, integration_id)): Path<(String, String)>,
+) -> ApiResult {
+    let store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Admin)?;
+    let app = store
+        .apps
+        .get(&app_id)
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    let i = app
+        .integrations
+        .get(&integration_id)
+        .ok_or_else(|| ApiError::not_found("Integration"))?;
+    ok(json!({ "integration": i.render() }))
+}
+
+pub(crate) async fn update(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, integration_id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let mut body = http::json_body(&body)?;
+    let mut store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Admin)?;
+    let display_name = http::opt_str_len(&body, "displayName", 1, 100)?;
+    let i = integration_mut(app_mut(&mut store, &app_id)?, &integration_id)?;
+    if body.contains_key("displayName") {
+        i.display_name = display_name;
+    }
+    for f in ["id", "type", "status", "displayName", "webhooks"] {
+        body.remove(f);
+    }
+    i.extra.extend(body);
+    ok(json!({ "integration": i.render() }))
+}
+
+pub(crate) async fn delete(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, integration_id)): Path<(String, String)>,
+) -> ApiResult {
+    let mut store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Admin)?;
+    let app = app_mut(&mut store, &app_id)?;
+    let in_use = app
+        .switchboards
+        .values()
+        .flat_map(|sb| sb.integrations.values())
+        .any(|sbi| sbi.integration_id.as_deref() == Some(integration_id.as_str()));
+    if in_use && app.integrations.contains_key(&integration_id) {
+        return Err(ApiError::bad_request(
+            "the integration is used by a switchboard integration; delete that first",
+        ));
+    }
+    let i = app
+        .integrations
+        .remove(&integration_id)
+        .ok_or_else(|| ApiError::not_found("Integration"))?;
+    for w in i.webhooks.keys() {
+        s.hub().forget(w);
+    }
+    ok(json!({}))
+}
+
+pub(crate) async fn create_key(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, integration_id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let body = http::json_body(&body)?;
+    let mut store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Admin)?;
+    let name = http::req_str(&body, "displayName")?.to_owned();
+    let i = integration_mut(app_mut(&mut store, &app_id)?, &integration_id)?;
+    if i.kind != "custom" {
+        return Err(ApiError::bad_request("only custom integrations have keys"));
+    }
+    let key = Key {
+        id: format!("int_{}", s.next_id()),
+        display_name: Some(name),
+        secret: util::secret(),
+    };
+    let rendered = key.render();
+    i.keys.insert(key.id.clone(), key);
+    created(json!({ "key": rendered }))
+}
+
+pub(crate) async fn list_keys(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, integration_id)): Path<(String, String)>,
+) -> ApiResult {
+    let store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Admin)?;
+    let app = store
+        .apps
+        .get(&app_id)
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    let i = app
+        .integrations
+        .get(&integration_id)
+        .ok_or_else(|| ApiError::not_found("Integration"))?;
+    let keys: Vec<Value> = i.keys.values().map(Key::render).collect();
+    ok(json!({ "keys": keys }))
+}
+
+pub(crate) async fn get_key(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, integration_id, key_id)): Path<(String, String, String)>,
+) -> ApiResult {
+    let store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Admin)?;
+    let app = store
+        .apps
+        .get(&app_id)
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    let key = app
+        .integrations
+        .get(&integration_id)
+        .ok_or_else(|| ApiError::not_found("Integration"))?
+        .keys
+        .get(&key_id)
+        .ok_or_else(|| ApiError::not_found("Key"))?;
+    ok(json!({ "key": key.render() }))
+}
+
+pub(crate) async fn delete_key(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, integration_id, key_id)): Path<(String, String, String)>,
+) -> ApiResult {
+    let mut store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Admin)?;
+    integration_mut(app_mut(&mut store, &app_id)?, &integration_id)?
+        .keys
+        .remove(&key_id)
+        .ok_or_else(|| ApiError::not_found("Key"))?;
+    ok(json!({}))
+}
+
+/// Webhooks are reachable by app-level keys and by the integration's own key or token.
+fn webhook_access(
+    store: &crate::sunshine::store::Store,
+    headers: &HeaderMap,
+    app_id: &str,
+    integration_id: &str,
+) -> Result<(), ApiError> {
+    let who = access(store, headers, Some(app_id), Need::Data)?;
+    if let Principal::Integration {
+        integration_id: own,
+        ..
+    } = &who
+    {
+        if own != integration_id {
+            return Err(ApiError::forbidden());
+        }
+    }
+    let app = store
+        .apps
+        .get(app_id)
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    let i = app
+        .integrations
+        .get(integration_id)
+        .ok_or_else(|| ApiError::not_found("Integration"))?;
+    if i.kind != "custom" {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Only custom integrations have webhooks",
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) async fn create_webhook(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, integration_id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let body = http::json_body(&body)?;
+    let mut store = s.store();
+    webhook_access(&store, &headers, &app_id, &integration_id)?;
+    let w = webhook_of(&s, &body, None)?;
+    let i = integration_mut(app_mut(&mut store, &app_id)?, &integration_id)?;
+    if i.webhooks.len() >= MAX_WEBHOOKS {
+        return Err(ApiError::bad_request(format!(
+            "an integration holds at most {MAX_WEBHOOKS} webhooks"
+        )));
+    }
+    let rendered = w.render();
+    i.webhooks.insert(w.id.clone(), w);
+    created(json!({ "webhook": rendered }))
+}
+
+pub(crate) async fn list_webhooks(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, integration_id)): Path<(String, String)>,
+) -> ApiResult {
+    let store = s.store();
+    webhook_access(&store, &headers, &app_id, &integration_id)?;
+    let app = store
+        .apps
+        .get(&app_id)
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    let hooks: Vec<Value> = app.integrations[&integration_id]
+        .webhooks
+        .values()
+        .map(Webhook::render)
+        .collect();
+    ok(json!({ "webhooks": hooks }))
+}
+
+pub(crate) async fn get_webhook(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, integration_id, webhook_id)): Path<(String, String, String)>,
+) -> ApiResult {
+    let store = s.store();
+    webhook_access(&store, &headers, &app_id, &integration_id)?;
+    let app = store
+        .apps
+        .get(&app_id)
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    let w = app.integrations[&integration_id]
+        .webhooks
+        .get(&webhook_id)
+        .ok_or_else(|| ApiError::not_found("Webhook"))?;
+    ok(json!({ "webhook": w.render() }))
+}
+
+pub(crate) async fn update_webhook(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, integration_id, webhook_id)): Path<(String, String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let body = http::json_body(&body)?;
+    let mut store = s.store();
+    webhook_access(&store, &headers, &app_id, &integration_id)?;
+    let i = integration_mut(app_mut(&mut store, &app_id)?, &integration_id)?;
+    let old = i
+        .webhooks
+        .get(&webhook_id)
+        .ok_or_else(|| ApiError::not_found("Webhook"))?;
+    let w = webhook_of(&s, &body, Some(old))?;
+    let rendered = w.render();
+    i.webhooks.insert(w.id.clone(), w);
+    ok(json!({ "webhook": rendered }))
+}
+
+pub(crate) async fn delete_webhook(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, integration_id, webhook_id)): Path<(String, String, String)>,
+) -> ApiResult {
+    let mut store = s.store();
+    webhook_access(&store, &headers, &app_id, &integration_id)?;
+    integration_mut(app_mut(&mut store, &app_id)?, &integration_id)?
+        .webhooks
+        .remove(&webhook_id)
+        .ok_or_else(|| ApiError::not_found("Webhook"))?;
+    s.hub().forget(&webhook_id);
+    ok(json!({}))
+}

@@ -1,0 +1,306 @@
+//! Messages and activities.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use serde_json::{Map, Value, json};
+
+use super::{Need, access, app_mut};
+use crate::sunshine::content;
+use crate::sunshine::error::{ApiError, ApiResult, created, ok};
+use crate::sunshine::events::emit;
+use crate::sunshine::http::{self, Page, Query};
+use crate::sunshine::store::Store;
+use crate::sunshine::{Sunshine, util};
+
+const SUBTYPES: [&str; 4] = ["AI", "activity", "agent", "bot"];
+
+/// Checks an `author` and resolves a user author to its user id.
+pub(crate) fn author(
+    store: &Store,
+    app_id: &str,
+    author: Option<&Value>,
+) -> Result<(Value, Option<String>), ApiError> {
+    let a = author
+        .and_then(Value::as_object)
+        .ok_or_else(|| ApiError::bad_request("should have required property 'author'"))?;
+    let kind = http::req_str(a, "type")?;
+    let mut out = Map::new();
+    out.insert("type".into(), json!(kind));
+    if let Some(subtypes) = a.get("subtypes") {
+        let list = subtypes
+            .as_array()
+            .filter(|l| {
+                l.len() == 1
+                    && l.iter()
+                        .all(|v| v.as_str().is_some_and(|s| SUBTYPES.contains(&s)))
+            })
+            .ok_or_else(|| {
+                ApiError::bad_request("author.subtypes should hold one of AI, activity, agent, bot")
+            })?;
+        out.insert("subtypes".into(), Value::Array(list.clone()));
+    }
+    for f in ["displayName", "avatarUrl"] {
+        if let Some(v) = http::opt_str(a, f)? {
+            out.insert(f.into(), json!(v));
+        }
+    }
+    let user_id = match kind {
+        "business" => None,
+        "user" => {
+            let app = store
+                .apps
+                .get(app_id)
+                .ok_or_else(|| ApiError::not_found("App"))?;
+            let key = http::opt_str(a, "userId")?
+                .or(http::opt_str(a, "userExternalId")?)
+                .ok_or_else(|| {
+                    ApiError::bad_request("a user author needs userId or userExternalId")
+                })?;
+            let id = app
+                .user_id(&key)
+                .ok_or_else(|| ApiError::bad_request(format!("user {key} does not exist")))?;
+            out.insert("userId".into(), json!(id));
+            Some(id)
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "author.type should be business or user",
+            ));
+        }
+    };
+    Ok((Value::Object(out), user_id))
+}
+
+/// Appends a message, enforcing the per-conversation limit, and emits `conversation:message`.
+pub(crate) fn append(
+    s: &Sunshine,
+    store: &mut Store,
+    app_id: &str,
+    conversation_id: &str,
+    author: Value,
+    user_id: Option<&str>,
+    content: Value,
+    metadata: Value,
+    source: Value,
+) -> Result<Value, ApiError> {
+    let limit = s.config().message_limit;
+    let app = app_mut(store, app_id)?;
+    let c = super::conversations::conv_mut(app, conversation_id)?;
+    if c.messages.len() >= limit {
+        return Err(ApiError::new(
+            StatusCode::LOCKED,
+            "locked",
+            format!("Message limit of {limit} per conversation reached."),
+        ));
+    }
+    let now = util::now_iso();
+    let message = json!({
+        "id": s.next_id(),
+        "received": now,
+        "author": author,
+        "content": content,
+        "source": source,
+        "metadata": metadata,
+        "deleted": false,
+        "quotedMessage": null,
+    });
+    c.messages.insert(
+        message["id"].as_str().unwrap_or_default().to_owned(),
+        message.clone(),
+    );
+    c.last_updated_at = Some(now);
+    for p in &mut c.participants {
+        if user_id != Some(p.user_id.as_str()) {
+            p.unread_count += 1;
+        }
+    }
+    let app = store
+        .apps
+        .get(app_id)
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    let conversation = app.conversations[conversation_id].render_truncated(app);
+    let mut hooked = message.clone();
+    if let (Some(u), Some(a)) = (
+        user_id.and_then(|u| app.users.get(u)),
+        hooked["author"].as_object_mut(),
+    ) {
+        a.insert("user".into(), u.render());
+    }
+    emit(
+        s,
+        store,
+        app_id,
+        "conversation:message",
+        json!({ "conversation": conversation, "message": hooked }),
+    );
+    Ok(message)
+}
+
+pub(crate) async fn post(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, conversation_id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let body = http::json_body(&body)?;
+    let mut store = s.store();
+    let who = access(&store, &headers, Some(&app_id), Need::Data)?;
+    let (author, user_id) = author(&store, &app_id, body.get("author"))?;
+    let content = body
+        .get("content")
+        .ok_or_else(|| ApiError::bad_request("should have required property 'content'"))?;
+    content::check(content)?;
+    let metadata = http::opt_object(&body, "metadata")?.map_or(Value::Null, Value::Object);
+    let integration_id = match who {
+        crate::sunshine::auth::Principal::Integration { integration_id, .. } => {
+            Some(integration_id)
+        }
+        _ => None,
+    };
+    let message = append(
+        &s,
+        &mut store,
+        &app_id,
+        &conversation_id,
+        author,
+        user_id.as_deref(),
+        content.clone(),
+        metadata,
+        json!({ "type": "api:conversations", "integrationId": integration_id }),
+    )?;
+    created(json!({ "messages": [message] }))
+}
+
+pub(crate) async fn list(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((app_id, conversation_id)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Data)?;
+    let q = Query::parse(q.as_deref())?;
+    let page = Page::parse(&q, 100)?;
+    let app = store
+        .apps
+        .get(&app_id)
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    let c = app
+        .conversations
+        .get(&conversation_id)
+        .ok_or_else(|| ApiError::not_found("Conversation"))?;
+    let url = http::self_url(&headers, uri.path());
+    let (messages, meta, links) = http::paginate(&c.messages, &page, true, &url);
+    ok(json!({ "messages": messages, "meta": meta, "links": links }))
+}
+
+pub(crate) async fn delete_all(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, conversation_id)): Path<(String, String)>,
+) -> ApiResult {
+    let mut store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Data)?;
+    let c = super::conversations::conv_mut(app_mut(&mut store, &app_id)?, &conversation_id)?;
+    c.messages.clear();
+    ok(json!({}))
+}
+
+pub(crate) async fn delete_one(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, conversation_id, message_id)): Path<(String, String, String)>,
+) -> ApiResult {
+    let mut store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Data)?;
+    let c = super::conversations::conv_mut(app_mut(&mut store, &app_id)?, &conversation_id)?;
+    c.messages
+        .remove(&message_id)
+        .ok_or_else(|| ApiError::not_found("Message"))?;
+    ok(json!({}))
+}
+
+/// Records a read or typing activity and emits its event.
+pub(crate) fn activity_of(
+    s: &Sunshine,
+    store: &mut Store,
+    app_id: &str,
+    conversation_id: &str,
+    author: Value,
+    user_id: Option<&str>,
+    kind: &str,
+) -> Result<(), ApiError> {
+    let app = app_mut(store, app_id)?;
+    let c = super::conversations::conv_mut(app, conversation_id)?;
+    if kind == "conversation:read" {
+        let now = util::now_iso();
+        match user_id {
+            Some(u) => {
+                let p = c
+                    .participants
+                    .iter_mut()
+                    .find(|p| p.user_id == u)
+                    .ok_or_else(|| ApiError::bad_request("the user is not a participant"))?;
+                p.last_read = Some(now);
+                p.unread_count = 0;
+            }
+            None => c.business_last_read = Some(now),
+        }
+    }
+    let app = store
+        .apps
+        .get(app_id)
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    let conversation = app.conversations[conversation_id].render_truncated(app);
+    let event = if kind == "conversation:read" {
+        "conversation:read"
+    } else {
+        "conversation:typing"
+    };
+    let activity_type = match kind {
+        "typing:start" => "typing:start",
+        "typing:stop" => "typing:stop",
+        _ => "conversation:read",
+    };
+    emit(
+        s,
+        store,
+        app_id,
+        event,
+        json!({
+            "conversation": conversation,
+            "activity": { "type": activity_type, "author": author, "source": { "type": "api:conversations" } },
+        }),
+    );
+    Ok(())
+}
+
+pub(crate) async fn activity(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, conversation_id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let body = http::json_body(&body)?;
+    let mut store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Data)?;
+    let (author, user_id) = author(&store, &app_id, body.get("author"))?;
+    let kind = http::req_str(&body, "type")?.to_owned();
+    if !["conversation:read", "typing:start", "typing:stop"].contains(&kind.as_str()) {
+        return Err(ApiError::bad_request(
+            "type should be conversation:read, typing:start or typing:stop",
+        ));
+    }
+    activity_of(
+        &s,
+        &mut store,
+        &app_id,
+        &conversation_id,
+        author,
+        user_id.as_deref(),
+        &kind,
+    )?;
+    ok(json!({}))
+}

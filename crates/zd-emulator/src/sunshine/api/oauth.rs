@@ -1,0 +1,112 @@
+//! The OAuth bridge: authorize, code exchange, token info and revocation.
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::sunshine::auth::{self, Principal};
+use crate::sunshine::error::{ApiError, ApiResult, ok};
+use crate::sunshine::http::{self, Query};
+use crate::sunshine::{BRIDGE_CLIENT_ID, BRIDGE_CLIENT_SECRET, DEMO_APP_ID, Sunshine, util};
+
+/// `GET /oauth/authorize`: the emulator approves at once for the app named by `app_id` (the
+/// demo app by default) and redirects back with a code.
+pub(crate) async fn authorize(State(s): State<Sunshine>, RawQuery(q): RawQuery) -> Response {
+    let q = match Query::parse(q.as_deref()) {
+        Ok(q) => q,
+        Err(e) => return e.into_response(),
+    };
+    if q.get("client_id") != Some(BRIDGE_CLIENT_ID) {
+        return ApiError::bad_request("unknown client_id").into_response();
+    }
+    if q.get("response_type") != Some("code") {
+        return ApiError::bad_request("response_type should be code").into_response();
+    }
+    let Some(redirect) = q.get("redirect_uri") else {
+        return ApiError::bad_request("redirect_uri is required").into_response();
+    };
+    let app_id = q.get("app_id").unwrap_or(DEMO_APP_ID).to_owned();
+    let mut store = s.store();
+    if !store.apps.contains_key(&app_id) {
+        return ApiError::not_found("App").into_response();
+    }
+    let code = util::secret();
+    store.bridge_codes.insert(code.clone(), app_id);
+    drop(store);
+    let mut pairs = vec![("code", code.as_str())];
+    if let Some(state) = q.get("state") {
+        pairs.push(("state", state));
+    }
+    let sep = if redirect.contains('?') { '&' } else { '?' };
+    let location = format!(
+        "{redirect}{sep}{}",
+        serde_urlencoded::to_string(&pairs).unwrap_or_default()
+    );
+    (
+        StatusCode::FOUND,
+        [
+            (header::LOCATION, location.clone()),
+            (header::CONTENT_TYPE, "text/plain".into()),
+        ],
+        format!("Found. Redirecting to {location}"),
+    )
+        .into_response()
+}
+
+/// `POST /oauth/token` (JSON): exchanges a code for an integration-scope token.
+pub(crate) async fn token(State(s): State<Sunshine>, body: Bytes) -> ApiResult {
+    let body = http::json_body(&body)?;
+    for f in ["code", "grant_type", "client_id", "client_secret"] {
+        http::req_str(&body, f)?;
+    }
+    if body["grant_type"] != "authorization_code" {
+        return Err(ApiError::bad_request(
+            "grant_type should be authorization_code",
+        ));
+    }
+    if body["client_id"] != BRIDGE_CLIENT_ID || body["client_secret"] != BRIDGE_CLIENT_SECRET {
+        return Err(ApiError::unauthorized());
+    }
+    let code = http::req_str(&body, "code")?;
+    let mut store = s.store();
+    let app_id = store
+        .bridge_codes
+        .remove(code)
+        .ok_or_else(|| ApiError::bad_request("invalid or used code"))?;
+    let token = util::secret();
+    let integration_id = s.next_id();
+    store
+        .bridge_tokens
+        .insert(token.clone(), (app_id, integration_id));
+    ok(json!({ "access_token": token, "token_type": "Bearer" }))
+}
+
+/// `GET /v2/tokenInfo`: the app the credentials belong to.
+pub(crate) async fn token_info(State(s): State<Sunshine>, headers: HeaderMap) -> ApiResult {
+    let store = s.store();
+    let app_id = match auth::authenticate(&store, &headers)? {
+        Principal::App(id) | Principal::Integration { app_id: id, .. } => id,
+        Principal::Account => return Err(ApiError::forbidden()),
+    };
+    let app = store
+        .apps
+        .get(&app_id)
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    ok(json!({ "app": super::apps::with_subdomain(app) }))
+}
+
+/// `DELETE /oauth/authorization`: revokes the bearer token used.
+pub(crate) async fn revoke(State(s): State<Sunshine>, headers: HeaderMap) -> ApiResult {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(ApiError::unauthorized)?;
+    s.store()
+        .bridge_tokens
+        .remove(token.trim())
+        .ok_or_else(ApiError::unauthorized)?;
+    ok(json!({}))
+}

@@ -1,0 +1,398 @@
+//! Users, their clients and devices.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, Uri};
+use serde_json::{Map, Value, json};
+
+use super::{Need, access, app_mut};
+use crate::sunshine::error::{ApiError, ApiResult, created, ok};
+use crate::sunshine::events::emit;
+use crate::sunshine::http::{self, Page, Query};
+use crate::sunshine::store::{App, User};
+use crate::sunshine::{Sunshine, util};
+
+const PROFILE: [&str; 5] = ["givenName", "surname", "email", "avatarUrl", "locale"];
+
+fn check_profile(body: &Map<String, Value>) -> Result<Option<Map<String, Value>>, ApiError> {
+    let Some(profile) = http::opt_object(body, "profile")? else {
+        return Ok(None);
+    };
+    for (k, v) in &profile {
+        if !PROFILE.contains(&k.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "profile.{k} is not a profile field"
+            )));
+        }
+        if !(v.is_null() || v.as_str().is_some_and(|s| !s.is_empty() && s.len() <= 2048)) {
+            return Err(ApiError::bad_request(format!(
+                "profile.{k} should be a non-empty string"
+            )));
+        }
+    }
+    Ok(Some(profile))
+}
+
+pub(crate) fn user_of<'a>(app: &'a App, id: &str) -> Result<&'a User, ApiError> {
+    app.user_id(id)
+        .and_then(|id| app.users.get(&id))
+        .ok_or_else(|| ApiError::not_found("User"))
+}
+
+fn user_mut<'a>(app: &'a mut App, id: &str) -> Result<&'a mut User, ApiError> {
+    let id = app.user_id(id).ok_or_else(|| ApiError::not_found("User"))?;
+    app.users
+        .get_mut(&id)
+        .ok_or_else(|| ApiError::not_found("User"))
+}
+
+pub(crate) async fn create(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path(app_id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let body = http::json_body(&body)?;
+    let mut store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Data)?;
+    let external_id = http::opt_str_len(&body, "externalId", 1, 1024)?;
+    let profile = check_profile(&body)?.unwrap_or_default();
+    let signed_up_at = http::opt_str(&body, "signedUpAt")?.unwrap_or_else(util::now_iso);
+    let to_be_retained = http::opt_bool(&body, "toBeRetained")?.unwrap_or(false);
+    let metadata = http::opt_object(&body, "metadata")?.map_or(Value::Null, Value::Object);
+    let app = app_mut(&mut store, &app_id)?;
+    if let Some(ext) = &external_id {
+        if app.user_id(ext).is_some() {
+            return Err(ApiError::conflict(format!(
+                "A user with externalId {ext} already exists"
+            )));
+        }
+    }
+    let user = User {
+        id: s.next_id(),
+        external_id,
+        signed_up_at,
+        to_be_retained,
+        profile,
+        metadata,
+        ..User::default()
+    };
+    let rendered = user.render();
+    app.users.insert(user.id.clone(), user);
+    created(json!({ "user": rendered }))
+}
+
+pub(crate) async fn list(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path(app_id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Data)?;
+    let q = Query::parse(q.as_deref())?;
+    let app = store
+        .apps
+        .get(&app_id)
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    let filter = q.get("filter[identities][email]");
+    let users: Vec<Value> = app
+        .users
+        .values()
+        .filter(|u| {
+            filter.is_none_or(|e| u.profile.get("email").and_then(Value::as_str) == Some(e))
+        })
+        .map(User::render)
+        .collect();
+    ok(json!({ "users": users }))
+}
+
+pub(crate) async fn get(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, user_id)): Path<(String, String)>,
+) -> ApiResult {
+    let store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Data)?;
+    let app = store
+        .apps
+        .get(&app_id)
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    ok(json!({ "user": user_of(app, &user_id)?.render() }))
+}
+
+pub(crate) async fn update(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, user_id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let body = http::json_body(&body)?;
+    let mut store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Data)?;
+    let profile = check_profile(&body)?;
+    let signed_up_at = http::opt_str(&body, "signedUpAt")?;
+    let to_be_retained = http::opt_bool(&body, "toBeRetained")?;
+    let metadata = http::opt_object(&body, "metadata")?;
+    let app = app_mut(&mut store, &app_id)?;
+    let user = user_mut(app, &user_id)?;
+    if let Some(p) = profile {
+        for (k, v) in p {
+            if v.is_null() {
+                user.profile.remove(&k);
+            } else {
+                user.profile.insert(k, v);
+            }
+        }
+    }
+    if let Some(v) = signed_up_at {
+        user.signed_up_at = v;
+    }
+    if let Some(v) = to_be_retained {
+        user.to_be_retained = v;
+    }
+    if body.contains_key("metadata") {
+        user.metadata = metadata.map_or(Value::Null, Value::Object);
+    }
+    let rendered = user.render();
+    emit(
+        &s,
+        &store,
+        &app_id,
+        "user:update",
+        json!({ "user": rendered }),
+    );
+    ok(json!({ "user": rendered }))
+}
+
+pub(crate) async fn delete(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, user_id)): Path<(String, String)>,
+) -> ApiResult {
+    let mut store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Data)?;
+    let app = app_mut(&mut store, &app_id)?;
+    let id = app
+        .user_id(&user_id)
+        .ok_or_else(|| ApiError::not_found("User"))?;
+    let user = app
+        .users
+        .remove(&id)
+        .ok_or_else(|| ApiError::not_found("User"))?;
+    for c in app.conversations.values_mut() {
+        c.participants.retain(|p| p.user_id != id);
+    }
+    emit(
+        &s,
+        &store,
+        &app_id,
+        "user:remove",
+        json!({ "user": user.render_truncated() }),
+    );
+    ok(json!({}))
+}
+
+pub(crate) async fn delete_personal(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, user_id)): Path<(String, String)>,
+) -> ApiResult {
+    let mut store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Data)?;
+    let user = user_mut(app_mut(&mut store, &app_id)?, &user_id)?;
+    user.profile.clear();
+    user.metadata = Value::Null;
+    for c in user.clients.values_mut() {
+        if let Some(o) = c.as_object_mut() {
+            o.insert("displayName".into(), Value::Null);
+            o.insert("avatarUrl".into(), Value::Null);
+            o.insert("externalId".into(), Value::Null);
+        }
+    }
+    ok(json!({ "user": user.render() }))
+}
+
+pub(crate) async fn sync(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, zendesk_id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let body = http::json_body(&body)?;
+    let mut store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Data)?;
+    let surviving = http::opt_str(&body, "survivingZendeskId")?;
+    let app = app_mut(&mut store, &app_id)?;
+    let user = app
+        .users
+        .values_mut()
+        .find(|u| u.zendesk_id.as_deref() == Some(zendesk_id.as_str()) || u.id == zendesk_id)
+        .ok_or_else(|| ApiError::not_found("User"))?;
+    user.zendesk_id = Some(surviving.unwrap_or(zendesk_id));
+    ok(json!({ "user": user.render() }))
+}
+
+pub(crate) async fn create_client(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, user_id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let body = http::json_body(&body)?;
+    let mut store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Data)?;
+    let criteria = http::opt_object(&body, "matchCriteria")?
+        .ok_or_else(|| ApiError::bad_request("should have required property 'matchCriteria'"))?;
+    let confirmation = http::opt_object(&body, "confirmation")?
+        .ok_or_else(|| ApiError::bad_request("should have required property 'confirmation'"))?;
+    let target = http::opt_object(&body, "target")?
+        .ok_or_else(|| ApiError::bad_request("should have required property 'target'"))?;
+    let kind = http::req_str(&criteria, "type")?;
+    if !["mailgun", "messagebird", "twilio", "whatsapp"].contains(&kind) {
+        return Err(ApiError::bad_request(
+            "matchCriteria.type should be mailgun, messagebird, twilio or whatsapp",
+        ));
+    }
+    let integration_id = http::req_str(&criteria, "integrationId")?.to_owned();
+    let external = if kind == "mailgun" {
+        http::req_str(&criteria, "address")?
+    } else {
+        http::req_str(&criteria, "phoneNumber")?
+    }
+    .to_owned();
+    let confirm = http::req_str(&confirmation, "type")?;
+    if !["immediate", "userActivity", "prompt"].contains(&confirm) {
+        return Err(ApiError::bad_request(
+            "confirmation.type should be immediate, userActivity or prompt",
+        ));
+    }
+    let conversation_id = http::req_str(&target, "conversationId")?.to_owned();
+    let app = app_mut(&mut store, &app_id)?;
+    if !app.integrations.contains_key(&integration_id) {
+        return Err(ApiError::not_found("Integration"));
+    }
+    if !app.conversations.contains_key(&conversation_id) {
+        return Err(ApiError::not_found("Conversation"));
+    }
+    let status = if confirm == "immediate" {
+        "active"
+    } else {
+        "pending"
+    };
+    let client = json!({
+        "id": s.next_id(),
+        "type": kind,
+        "status": status,
+        "integrationId": integration_id,
+        "externalId": external,
+        "lastSeen": util::now_iso(),
+        "linkedAt": util::now_iso(),
+        "displayName": null,
+        "avatarUrl": null,
+        "info": null,
+        "raw": null,
+    });
+    let user = user_mut(app, &user_id)?;
+    user.clients.insert(
+        client["id"].as_str().unwrap_or_default().to_owned(),
+        client.clone(),
+    );
+    let truncated = user.render_truncated();
+    let conversation = app
+        .conversations
+        .get(&conversation_id)
+        .map(|c| c.render_truncated(app));
+    emit(
+        &s,
+        &store,
+        &app_id,
+        "client:add",
+        json!({
+            "conversation": conversation,
+            "user": truncated,
+            "client": client,
+            "reason": "channelLinking",
+            "source": { "type": kind, "integrationId": integration_id },
+        }),
+    );
+    created(json!({ "client": client }))
+}
+
+pub(crate) async fn list_clients(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((app_id, user_id)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> ApiResult {
+    let store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Data)?;
+    let q = Query::parse(q.as_deref())?;
+    let page = Page::parse(&q, 25)?;
+    let app = store
+        .apps
+        .get(&app_id)
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    let user = user_of(app, &user_id)?;
+    let url = http::self_url(&headers, uri.path());
+    let (clients, meta, links) = http::paginate(&user.clients, &page, false, &url);
+    ok(json!({ "clients": clients, "meta": meta, "links": links }))
+}
+
+pub(crate) async fn remove_client(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, user_id, client_id)): Path<(String, String, String)>,
+) -> ApiResult {
+    let mut store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Data)?;
+    let app = app_mut(&mut store, &app_id)?;
+    let user = user_mut(app, &user_id)?;
+    let client = user
+        .clients
+        .remove(&client_id)
+        .ok_or_else(|| ApiError::not_found("Client"))?;
+    let truncated = user.render_truncated();
+    emit(
+        &s,
+        &store,
+        &app_id,
+        "client:remove",
+        json!({ "user": truncated, "client": client, "reason": "api" }),
+    );
+    ok(json!({}))
+}
+
+pub(crate) async fn list_devices(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, user_id)): Path<(String, String)>,
+) -> ApiResult {
+    let store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Data)?;
+    let app = store
+        .apps
+        .get(&app_id)
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    let devices: Vec<&Value> = user_of(app, &user_id)?.devices.values().collect();
+    ok(json!({ "devices": devices }))
+}
+
+pub(crate) async fn get_device(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    Path((app_id, user_id, device_id)): Path<(String, String, String)>,
+) -> ApiResult {
+    let store = s.store();
+    access(&store, &headers, Some(&app_id), Need::Data)?;
+    let app = store
+        .apps
+        .get(&app_id)
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    let device = user_of(app, &user_id)?
+        .devices
+        .get(&device_id)
+        .ok_or_else(|| ApiError::not_found("Device"))?;
+    ok(json!({ "device": device }))
+}

@@ -1,0 +1,191 @@
+//! Message content shapes and actions, checked as the service checks them.
+
+use serde_json::{Map, Value};
+
+use super::error::ApiError;
+
+const TYPES: [&str; 9] = [
+    "text",
+    "carousel",
+    "file",
+    "form",
+    "formResponse",
+    "image",
+    "list",
+    "location",
+    "template",
+];
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError::bad_request(msg)
+}
+
+fn string_field<'a>(o: &'a Map<String, Value>, path: &str, f: &str) -> Result<&'a str, ApiError> {
+    o.get(f)
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad(format!("{path} should have required string property '{f}'")))
+}
+
+fn array_field<'a>(
+    o: &'a Map<String, Value>,
+    path: &str,
+    f: &str,
+    min: usize,
+    max: usize,
+) -> Result<&'a Vec<Value>, ApiError> {
+    let a = o
+        .get(f)
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad(format!("{path} should have required array property '{f}'")))?;
+    if a.len() < min || a.len() > max {
+        return Err(bad(format!(
+            "{path}.{f} should have between {min} and {max} items"
+        )));
+    }
+    Ok(a)
+}
+
+/// Checks `content` of a posted message.
+pub(crate) fn check(content: &Value) -> Result<(), ApiError> {
+    let o = content
+        .as_object()
+        .ok_or_else(|| bad("content should be object"))?;
+    let kind = string_field(o, "content", "type")?;
+    if !TYPES.contains(&kind) {
+        return Err(bad(format!(
+            "content.type should be equal to one of the allowed values: {}",
+            TYPES.join(", ")
+        )));
+    }
+    match kind {
+        "text" => {
+            let text = o.get("text").and_then(Value::as_str).unwrap_or_default();
+            let has_actions = o.get("actions").is_some();
+            if text.trim().is_empty() && !has_actions {
+                return Err(bad("content.text should not be empty"));
+            }
+            if text.chars().count() > 4096 {
+                return Err(bad("content.text should not exceed 4096 characters"));
+            }
+            actions(o, "content", 0, usize::MAX)?;
+        }
+        "image" | "file" => {
+            let url = string_field(o, "content", "mediaUrl")?;
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(bad("content.mediaUrl should be a URI"));
+            }
+            if kind == "image" {
+                actions(o, "content", 0, usize::MAX)?;
+            }
+        }
+        "carousel" | "list" => {
+            for (i, item) in array_field(o, "content", "items", 1, 10)?
+                .iter()
+                .enumerate()
+            {
+                let path = format!("content.items[{i}]");
+                let item = item
+                    .as_object()
+                    .ok_or_else(|| bad(format!("{path} should be object")))?;
+                let title = string_field(item, &path, "title")?;
+                if title.is_empty() || title.chars().count() > 128 {
+                    return Err(bad(format!("{path}.title should have 1 to 128 characters")));
+                }
+                if !item.contains_key("actions") {
+                    return Err(bad(format!(
+                        "{path} should have required property 'actions'"
+                    )));
+                }
+                actions(item, &path, 1, 3)?;
+            }
+        }
+        "location" => {
+            let c = o
+                .get("coordinates")
+                .and_then(Value::as_object)
+                .ok_or_else(|| bad("content should have required property 'coordinates'"))?;
+            for f in ["lat", "long"] {
+                if !c.get(f).is_some_and(Value::is_number) {
+                    return Err(bad(format!("content.coordinates.{f} should be number")));
+                }
+            }
+        }
+        "form" | "formResponse" => {
+            for (i, field) in array_field(o, "content", "fields", 1, 20)?
+                .iter()
+                .enumerate()
+            {
+                let path = format!("content.fields[{i}]");
+                let field = field
+                    .as_object()
+                    .ok_or_else(|| bad(format!("{path} should be object")))?;
+                let ty = string_field(field, &path, "type")?;
+                if !["email", "select", "text"].contains(&ty) {
+                    return Err(bad(format!("{path}.type should be email, select or text")));
+                }
+                string_field(field, &path, "name")?;
+            }
+        }
+        "template" => {
+            if !o.get("template").is_some_and(Value::is_object) {
+                return Err(bad("content should have required property 'template'"));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn actions(o: &Map<String, Value>, path: &str, min: usize, max: usize) -> Result<(), ApiError> {
+    let Some(list) = o.get("actions") else {
+        return Ok(());
+    };
+    let list = list
+        .as_array()
+        .ok_or_else(|| bad(format!("{path}.actions should be array")))?;
+    if list.len() < min || list.len() > max {
+        return Err(bad(format!(
+            "{path}.actions should have {min} to {max} items"
+        )));
+    }
+    for (i, a) in list.iter().enumerate() {
+        let p = format!("{path}.actions[{i}]");
+        let a = a
+            .as_object()
+            .ok_or_else(|| bad(format!("{p} should be object")))?;
+        let required: &[&str] = match string_field(a, &p, "type")? {
+            "postback" | "reply" => &["text", "payload"],
+            "link" => &["text", "uri"],
+            "webview" => &["text", "uri", "fallback"],
+            "buy" => &["text", "amount"],
+            "locationRequest" => &["text"],
+            other => return Err(bad(format!("{p}.type {other:?} is not an action type"))),
+        };
+        for f in required {
+            if !a.contains_key(*f) {
+                return Err(bad(format!("{p} should have required property '{f}'")));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn shapes() {
+        check(&json!({"type":"text","text":"hi"})).unwrap();
+        check(&json!({"type":"text","text":""})).unwrap_err();
+        check(&json!({"type":"bogus"})).unwrap_err();
+        check(&json!({"type":"image","mediaUrl":"https://x/y.png"})).unwrap();
+        check(&json!({"type":"image"})).unwrap_err();
+        check(&json!({"type":"carousel","items":[]})).unwrap_err();
+        check(&json!({"type":"carousel","items":[{"title":"a","actions":[{"type":"postback","text":"t","payload":"p"}]}]})).unwrap();
+        check(&json!({"type":"location","coordinates":{"lat":1.0,"long":2}})).unwrap();
+        check(&json!({"type":"text","text":"x","actions":[{"type":"link","text":"t"}]}))
+            .unwrap_err();
+    }
+}

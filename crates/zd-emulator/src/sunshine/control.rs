@@ -1,0 +1,288 @@
+//! The control API under `/_emulator/sunshine/`: the account, webhook deliveries, and end
+//! users simulated on the web channel (messages, postbacks, reads, typing).
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use super::api::{conversations, messages};
+use super::error::{ApiError, ApiResult, created, ok};
+use super::events::emit;
+use super::http;
+use super::store::{Store, User};
+use super::{Sunshine, util};
+
+pub(crate) fn router() -> Router<Sunshine> {
+    const C: &str = "/_emulator/sunshine/apps/{app_id}/conversations/{conversation_id}";
+    Router::new()
+        .route("/_emulator/sunshine/account", get(account))
+        .route("/_emulator/sunshine/deliveries", get(deliveries))
+        .route(
+            "/_emulator/sunshine/apps/{app_id}/end-users",
+            post(end_user),
+        )
+        .route(&format!("{C}/messages"), post(user_message))
+        .route(&format!("{C}/postbacks"), post(postback))
+        .route(&format!("{C}/read"), post(read))
+        .route(&format!("{C}/typing"), post(typing))
+        .route(
+            "/_emulator/sunshine/media/{app_id}/{id}/{name}",
+            get(super::api::media),
+        )
+}
+
+async fn account(State(s): State<Sunshine>, headers: HeaderMap) -> Json<super::SunshineAccount> {
+    let base = http::self_url(&headers, "");
+    Json(s.account(&base))
+}
+
+async fn deliveries(State(s): State<Sunshine>) -> Json<Value> {
+    Json(json!({ "deliveries": s.deliveries() }))
+}
+
+fn web_client(s: &Sunshine) -> (Value, Value) {
+    let client_id = s.next_id();
+    let device_id = s.next_id();
+    let now = util::now_iso();
+    let client = json!({
+        "id": client_id, "type": "sdk", "status": "active", "integrationId": null,
+        "externalId": null, "lastSeen": now, "linkedAt": now, "displayName": null,
+        "avatarUrl": null, "info": { "browserName": "zd-emulator" }, "raw": null,
+    });
+    let device = json!({
+        "id": device_id, "type": "web", "guid": s.next_id(), "clientId": client_id,
+        "status": "active", "lastSeen": now, "integrationId": "web",
+        "pushNotificationToken": null, "info": null, "appVersion": null,
+    });
+    (client, device)
+}
+
+/// `POST /_emulator/sunshine/apps/{app}/end-users` `{externalId?, givenName?, surname?}`: a
+/// web-channel user opens the widget: a user, an SDK client and device, and a personal
+/// conversation, with `conversation:create` and `client:add` events.
+async fn end_user(State(s): State<Sunshine>, Path(app_id): Path<String>, body: Bytes) -> ApiResult {
+    let body = http::json_body(&body)?;
+    let external_id = http::opt_str_len(&body, "externalId", 1, 1024)?;
+    let mut profile = serde_json::Map::new();
+    for f in ["givenName", "surname", "email", "locale"] {
+        if let Some(v) = http::opt_str(&body, f)? {
+            profile.insert(f.into(), json!(v));
+        }
+    }
+    let mut store = s.store();
+    let app = super::api::app_mut(&mut store, &app_id)?;
+    if let Some(ext) = &external_id {
+        if app.user_id(ext).is_some() {
+            return Err(ApiError::conflict(format!(
+                "A user with externalId {ext} already exists"
+            )));
+        }
+    }
+    let (client, device) = web_client(&s);
+    let mut user = User {
+        id: s.next_id(),
+        external_id,
+        signed_up_at: util::now_iso(),
+        profile,
+        ..User::default()
+    };
+    user.clients.insert(
+        client["id"].as_str().unwrap_or_default().into(),
+        client.clone(),
+    );
+    user.devices.insert(
+        device["id"].as_str().unwrap_or_default().into(),
+        device.clone(),
+    );
+    let user_id = user.id.clone();
+    let rendered_user = user.render();
+    app.users.insert(user_id.clone(), user);
+    let cid = conversations::insert_conversation(
+        &s,
+        app,
+        "personal",
+        std::slice::from_ref(&user_id),
+        None,
+        None,
+        Value::Null,
+    );
+    let conversation = app.conversations[&cid].render(app);
+    let truncated = app.conversations[&cid].render_truncated(app);
+    let source =
+        json!({ "type": "web", "integrationId": "web", "client": client, "device": device });
+    emit(
+        &s,
+        &store,
+        &app_id,
+        "conversation:create",
+        json!({ "conversation": truncated, "creationReason": "startConversation", "source": source, "user": rendered_user }),
+    );
+    emit(
+        &s,
+        &store,
+        &app_id,
+        "client:add",
+        json!({ "conversation": truncated, "user": { "id": user_id }, "client": client, "reason": "sdkLogin", "source": source }),
+    );
+    created(json!({ "user": rendered_user, "conversation": conversation }))
+}
+
+/// The end user acting: `userId` from the body, or the conversation's first participant.
+fn acting_user(
+    store: &Store,
+    app_id: &str,
+    conversation_id: &str,
+    body: &serde_json::Map<String, Value>,
+) -> Result<String, ApiError> {
+    let app = store
+        .apps
+        .get(app_id)
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    let c = app
+        .conversations
+        .get(conversation_id)
+        .ok_or_else(|| ApiError::not_found("Conversation"))?;
+    match http::opt_str(body, "userId")? {
+        Some(u) => {
+            let id = app.user_id(&u).ok_or_else(|| ApiError::not_found("User"))?;
+            if !c.participants.iter().any(|p| p.user_id == id) {
+                return Err(ApiError::bad_request("the user is not a participant"));
+            }
+            Ok(id)
+        }
+        None => c
+            .participants
+            .first()
+            .map(|p| p.user_id.clone())
+            .ok_or_else(|| ApiError::bad_request("the conversation has no participant")),
+    }
+}
+
+fn user_author(store: &Store, app_id: &str, user_id: &str) -> Value {
+    let name = store
+        .apps
+        .get(app_id)
+        .and_then(|a| a.users.get(user_id))
+        .and_then(|u| u.profile.get("givenName").cloned())
+        .unwrap_or_else(|| json!("Web User"));
+    json!({ "type": "user", "userId": user_id, "displayName": name })
+}
+
+/// `{userId?, text}` or `{userId?, content}`: the end user sends a message.
+async fn user_message(
+    State(s): State<Sunshine>,
+    Path((app_id, conversation_id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let body = http::json_body(&body)?;
+    let content = match (body.get("content"), http::opt_str(&body, "text")?) {
+        (Some(c), None) => c.clone(),
+        (None, Some(t)) => json!({ "type": "text", "text": t }),
+        _ => {
+            return Err(ApiError::bad_request(
+                "exactly one of text or content is required",
+            ));
+        }
+    };
+    super::content::check(&content)?;
+    let mut store = s.store();
+    let user_id = acting_user(&store, &app_id, &conversation_id, &body)?;
+    let author = user_author(&store, &app_id, &user_id);
+    let message = messages::append(
+        &s,
+        &mut store,
+        &app_id,
+        &conversation_id,
+        author,
+        Some(&user_id),
+        content,
+        Value::Null,
+        json!({ "type": "web", "integrationId": "web" }),
+    )?;
+    created(json!({ "message": message }))
+}
+
+/// `{userId?, payload, text?}`: the end user taps a postback button.
+async fn postback(
+    State(s): State<Sunshine>,
+    Path((app_id, conversation_id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let body = http::json_body(&body)?;
+    let payload = http::req_str(&body, "payload")?.to_owned();
+    let metadata = http::opt_object(&body, "metadata")?.map_or(Value::Null, Value::Object);
+    let store = s.store();
+    let user_id = acting_user(&store, &app_id, &conversation_id, &body)?;
+    let app = store
+        .apps
+        .get(&app_id)
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    let user = app.users.get(&user_id).map(User::render);
+    let conversation = app.conversations[&conversation_id].render_truncated(app);
+    emit(
+        &s,
+        &store,
+        &app_id,
+        "conversation:postback",
+        json!({
+            "postback": { "payload": payload, "metadata": metadata },
+            "conversation": conversation,
+            "user": user,
+            "source": { "type": "web", "integrationId": "web" },
+        }),
+    );
+    ok(json!({}))
+}
+
+/// `{userId?}`: the end user reads the conversation.
+async fn read(
+    State(s): State<Sunshine>,
+    Path((app_id, conversation_id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let body = http::json_body(&body)?;
+    let mut store = s.store();
+    let user_id = acting_user(&store, &app_id, &conversation_id, &body)?;
+    let author = user_author(&store, &app_id, &user_id);
+    messages::activity_of(
+        &s,
+        &mut store,
+        &app_id,
+        &conversation_id,
+        author,
+        Some(&user_id),
+        "conversation:read",
+    )?;
+    ok(json!({}))
+}
+
+/// `{userId?, typing}`: the end user starts or stops typing.
+async fn typing(
+    State(s): State<Sunshine>,
+    Path((app_id, conversation_id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let body = http::json_body(&body)?;
+    let typing = http::opt_bool(&body, "typing")?.unwrap_or(true);
+    let mut store = s.store();
+    let user_id = acting_user(&store, &app_id, &conversation_id, &body)?;
+    let author = user_author(&store, &app_id, &user_id);
+    let kind = if typing {
+        "typing:start"
+    } else {
+        "typing:stop"
+    };
+    messages::activity_of(
+        &s,
+        &mut store,
+        &app_id,
+        &conversation_id,
+        author,
+        Some(&user_id),
+        kind,
+    )?;
+    ok(json!({}))
+}

@@ -1,0 +1,50 @@
+//! Webhook events for what happened, routed to the webhooks that asked for them.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::Sunshine;
+use super::store::Store;
+use super::util;
+
+/// Emits one event of `kind` in `app_id` to every webhook whose triggers include it.
+///
+/// With a switchboard, an integration that is neither in control of the conversation nor set to
+/// receive standby events gets no `conversation:message`/`conversation:postback` events.
+pub(crate) fn emit(s: &Sunshine, store: &Store, app_id: &str, kind: &str, payload: Value) {
+    let Some(app) = store.apps.get(app_id) else {
+        return;
+    };
+    let active = payload["conversation"]["activeSwitchboardIntegration"]["integrationId"]
+        .as_str()
+        .map(str::to_owned);
+    let standby_filtered = matches!(kind, "conversation:message" | "conversation:postback")
+        && app.active_switchboard().is_some();
+    let event = Arc::new(json!({
+        "id": s.next_id(),
+        "type": kind,
+        "createdAt": util::now_iso(),
+        "payload": payload,
+    }));
+    for integration in app.integrations.values() {
+        if standby_filtered {
+            let seat = app
+                .switchboards
+                .values()
+                .flat_map(|sb| sb.integrations.values())
+                .find(|sbi| sbi.integration_id.as_deref() == Some(integration.id.as_str()));
+            if let Some(seat) = seat {
+                let in_control = active.as_deref() == Some(integration.id.as_str());
+                if !in_control && !seat.deliver_standby_events {
+                    continue;
+                }
+            }
+        }
+        for webhook in integration.webhooks.values() {
+            if webhook.triggers.iter().any(|t| t == kind || t == "*") {
+                s.hub().enqueue(app_id, webhook, event.clone());
+            }
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! Request plumbing shared by the handlers: JSON bodies with the 100 KB limit, query strings,
+//! cursor pagination.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{Map, Value, json};
+
+use super::error::ApiError;
+
+/// The service's limit on JSON request bodies.
+pub(crate) const JSON_LIMIT: usize = 100 * 1024;
+
+/// Parses a JSON object body (an empty body reads as `{}`).
+pub(crate) fn json_body(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    if body.len() > JSON_LIMIT {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request_entity_too_large",
+            "Request body exceeds the 100KB limit",
+        ));
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::bad_request("Request body must be a JSON object")),
+        Err(e) => Err(ApiError::bad_request(format!("Invalid JSON body: {e}"))),
+    }
+}
+
+/// A required string field.
+pub(crate) fn req_str<'a>(body: &'a Map<String, Value>, field: &str) -> Result<&'a str, ApiError> {
+    match body.get(field) {
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(ApiError::bad_request(format!("{field} should be string"))),
+        None => Err(ApiError::bad_request(format!(
+            "should have required property '{field}'"
+        ))),
+    }
+}
+
+/// An optional string field (`null` reads as absent).
+pub(crate) fn opt_str(body: &Map<String, Value>, field: &str) -> Result<Option<String>, ApiError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(ApiError::bad_request(format!("{field} should be string"))),
+    }
+}
+
+/// An optional string field with length bounds.
+pub(crate) fn opt_str_len(
+    body: &Map<String, Value>,
+    field: &str,
+    min: usize,
+    max: usize,
+) -> Result<Option<String>, ApiError> {
+    let value = opt_str(body, field)?;
+    if let Some(s) = &value {
+        let n = s.chars().count();
+        if n < min || n > max {
+            return Err(ApiError::bad_request(format!(
+                "{field} should have between {min} and {max} characters"
+            )));
+        }
+    }
+    Ok(value)
+}
+
+/// An optional boolean field.
+pub(crate) fn opt_bool(body: &Map<String, Value>, field: &str) -> Result<Option<bool>, ApiError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(ApiError::bad_request(format!("{field} should be boolean"))),
+    }
+}
+
+/// An optional object field (`metadata`, `settings`, `profile`).
+pub(crate) fn opt_object(
+    body: &Map<String, Value>,
+    field: &str,
+) -> Result<Option<Map<String, Value>>, ApiError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(o)) => Ok(Some(o.clone())),
+        Some(_) => Err(ApiError::bad_request(format!("{field} should be object"))),
+    }
+}
+
+/// The decoded query string.
+#[derive(Debug, Default)]
+pub(crate) struct Query(pub(crate) Vec<(String, String)>);
+
+impl Query {
+    pub(crate) fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
+        let raw = raw.unwrap_or_default();
+        serde_urlencoded::from_str::<Vec<(String, String)>>(raw)
+            .map(Self)
+            .map_err(|e| ApiError::bad_request(format!("Invalid query string: {e}")))
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// `page[size]`, `page[after]`, `page[before]` after validation.
+#[derive(Debug)]
+pub(crate) struct Page {
+    pub(crate) size: usize,
+    pub(crate) after: Option<String>,
+    pub(crate) before: Option<String>,
+}
+
+impl Page {
+    pub(crate) fn parse(q: &Query, default_size: usize) -> Result<Self, ApiError> {
+        let size = match q.get("page[size]") {
+            None => default_size,
+            Some(s) => match s.parse::<usize>() {
+                Ok(n) if (1..=100).contains(&n) => n,
+                _ => {
+                    return Err(ApiError::bad_request(
+                        "page[size] should be an integer between 1 and 100",
+                    ));
+                }
+            },
+        };
+        let after = q.get("page[after]").map(str::to_owned);
+        let before = q.get("page[before]").map(str::to_owned);
+        if after.is_some() && before.is_some() {
+            return Err(ApiError::bad_request(
+                "page[after] and page[before] cannot be used together",
+            ));
+        }
+        for cursor in [&after, &before].into_iter().flatten() {
+            if cursor.len() != 24 || !cursor.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(ApiError::bad_request("Invalid cursor"));
+            }
+        }
+        Ok(Self {
+            size,
+            after,
+            before,
+        })
+    }
+}
+
+/// One page of an id-ordered map, plus `meta` and `links`.
+///
+/// With no cursor the first page is returned, or the last one when `tail` (messages list
+/// the most recent first page, oldest message first).
+pub(crate) fn paginate<'a, T>(
+    items: &'a BTreeMap<String, T>,
+    page: &Page,
+    tail: bool,
+    self_url: &str,
+) -> (Vec<&'a T>, Value, Value) {
+    let range: Vec<(&String, &T)> = match (&page.after, &page.before) {
+        (Some(a), _) => items
+            .range::<String, _>((Bound::Excluded(a), Bound::Unbounded))
+            .take(page.size + 1)
+            .collect(),
+        (None, Some(b)) => {
+            let mut v: Vec<_> = items
+                .range::<String, _>((Bound::Unbounded, Bound::Excluded(b)))
+                .rev()
+                .take(page.size + 1)
+                .collect();
+            v.reverse();
+            v
+        }
+        (None, None) if tail => {
+            let mut v: Vec<_> = items.iter().rev().take(page.size + 1).collect();
+            v.reverse();
+            v
+        }
+        (None, None) => items.iter().take(page.size + 1).collect(),
+    };
+    let backwards = page.before.is_some() || (page.after.is_none() && tail);
+    let overflow = range.len() > page.size;
+    let slice: Vec<(&String, &T)> = if overflow && backwards {
+        range[1..].to_vec()
+    } else {
+        range.into_iter().take(page.size).collect()
+    };
+    let first = slice.first().map(|(k, _)| (*k).clone());
+    let last = slice.last().map(|(k, _)| (*k).clone());
+    let more_after = last.as_ref().is_some_and(|l| {
+        items
+            .range::<String, _>((Bound::Excluded(l), Bound::Unbounded))
+            .next()
+            .is_some()
+    });
+    let more_before = first
+        .as_ref()
+        .is_some_and(|f| items.range::<String, _>(..f.clone()).next().is_some());
+    let mut meta = Map::new();
+    let mut links = Map::new();
+    meta.insert(
+        "hasMore".into(),
+        json!(if backwards { more_before } else { more_after }),
+    );
+    let sep = if self_url.contains('?') { '&' } else { '?' };
+    if let (true, Some(l)) = (more_after, &last) {
+        meta.insert("afterCursor".into(), json!(l));
+        links.insert(
+            "next".into(),
+            json!(format!(
+                "{self_url}{sep}page[after]={l}&page[size]={}",
+                page.size
+            )),
+        );
+    }
+    if let (true, Some(f)) = (more_before, &first) {
+        meta.insert("beforeCursor".into(), json!(f));
+        links.insert(
+            "prev".into(),
+            json!(format!(
+                "{self_url}{sep}page[before]={f}&page[size]={}",
+                page.size
+            )),
+        );
+    }
+    (
+        slice.into_iter().map(|(_, v)| v).collect(),
+        Value::Object(meta),
+        Value::Object(links),
+    )
+}
+
+/// `http://host/path` for links, from the request's `Host`.
+pub(crate) fn self_url(headers: &HeaderMap, path: &str) -> String {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    format!("http://{host}{path}")
+}

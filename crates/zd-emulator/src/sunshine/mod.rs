@@ -1,0 +1,295 @@
+//! The Sunshine Conversations v2 service: REST over in-memory state, webhook delivery, the
+//! OAuth bridge and the Chat OAuth token endpoint, and a control API under
+//! `/_emulator/sunshine/` that plays end users.
+#![allow(
+    clippy::collapsible_if,
+    clippy::collapsible_match,
+    clippy::too_many_arguments,
+    clippy::needless_pass_by_value,
+    clippy::match_like_matches_macro,
+    reason = "handlers read best as flat validation steps over owned JSON values"
+)]
+
+mod api;
+mod auth;
+mod chat_oauth;
+mod content;
+mod control;
+mod error;
+mod events;
+mod http;
+mod multipart;
+mod server;
+mod store;
+mod util;
+mod webhooks;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+pub use chat_oauth::CHAT_AGENT_PASSWORD;
+pub use server::SunshineServer;
+pub use webhooks::{Attempt, Delivery, Outcome};
+
+use store::{App, Key, Store};
+
+/// The demo app's id.
+pub const DEMO_APP_ID: &str = "5e1f00000000000000000001";
+/// The demo app key's id (Basic user name, or JWT `kid` with scope `app`).
+pub const DEMO_APP_KEY_ID: &str = "app_5e1f0000000000000000d001";
+/// The demo app key's secret (a local, made-up credential).
+pub const DEMO_APP_KEY_SECRET: &str = "demo-sunshine-app-secret";
+/// The demo account key's id (reaches every app; JWT scope `account`).
+pub const DEMO_ACCOUNT_KEY_ID: &str = "act_5e1f0000000000000000a001";
+/// The demo account key's secret.
+pub const DEMO_ACCOUNT_KEY_SECRET: &str = "demo-sunshine-account-secret";
+/// The Chat OAuth client of the emulator (`POST /oauth2/token`).
+pub const CHAT_OAUTH_CLIENT_ID: &str = "zd-emulator";
+/// Its secret.
+pub const CHAT_OAUTH_CLIENT_SECRET: &str = "demo-chat-client-secret";
+/// The OAuth bridge client (`/oauth/authorize`, `/oauth/token`).
+pub const BRIDGE_CLIENT_ID: &str = "zd-emulator-bridge";
+/// Its secret.
+pub const BRIDGE_CLIENT_SECRET: &str = "demo-bridge-client-secret";
+
+/// The agents the Chat OAuth endpoint can issue tokens for, as `(name, access token)`.
+pub type ChatAgents = Arc<dyn Fn() -> Vec<(String, String)> + Send + Sync>;
+
+/// How the Sunshine service behaves.
+#[derive(Clone)]
+#[must_use]
+pub struct SunshineConfig {
+    /// Seed the demo app and keys.
+    pub demo: bool,
+    /// Multiplies the webhook retry gaps (1.0 = the service's ~15 minutes in all).
+    pub webhook_time_scale: f64,
+    /// How long one webhook attempt may take.
+    pub webhook_timeout: Duration,
+    /// Messages a conversation may hold before `PostMessage` answers 423.
+    pub message_limit: usize,
+    /// Agents for the Chat OAuth token endpoint.
+    pub chat_agents: ChatAgents,
+}
+
+impl fmt::Debug for SunshineConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SunshineConfig")
+            .field("demo", &self.demo)
+            .field("webhook_time_scale", &self.webhook_time_scale)
+            .field("webhook_timeout", &self.webhook_timeout)
+            .field("message_limit", &self.message_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for SunshineConfig {
+    fn default() -> Self {
+        Self {
+            demo: true,
+            webhook_time_scale: 1.0,
+            webhook_timeout: Duration::from_secs(20),
+            message_limit: 30_000,
+            chat_agents: Arc::new(Vec::new),
+        }
+    }
+}
+
+impl SunshineConfig {
+    /// Sets the webhook retry time scale (e.g. `0.001` squeezes 15 minutes into 0.9 s).
+    pub fn webhook_time_scale(mut self, scale: f64) -> Self {
+        self.webhook_time_scale = scale;
+        self
+    }
+
+    /// Sets the timeout of one webhook attempt.
+    pub fn webhook_timeout(mut self, timeout: Duration) -> Self {
+        self.webhook_timeout = timeout;
+        self
+    }
+
+    /// Sets the per-conversation message limit.
+    pub fn message_limit(mut self, limit: usize) -> Self {
+        self.message_limit = limit;
+        self
+    }
+
+    /// Sets the agents the Chat OAuth endpoint issues tokens for.
+    pub fn chat_agents(mut self, agents: ChatAgents) -> Self {
+        self.chat_agents = agents;
+        self
+    }
+}
+
+/// The Sunshine part of the account, for `GET /_emulator/account`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SunshineAccount {
+    /// `{base}/v2`: the API root.
+    pub api_url: String,
+    /// The demo app's id.
+    pub app_id: String,
+    /// The app key's id.
+    pub key_id: String,
+    /// The app key's secret (a local, made-up credential).
+    pub key_secret: String,
+    /// The account key's id.
+    pub account_key_id: String,
+    /// The account key's secret.
+    pub account_key_secret: String,
+    /// Client id for `POST /oauth2/token` (Chat OAuth).
+    pub chat_oauth_client_id: String,
+    /// Its secret.
+    pub chat_oauth_client_secret: String,
+    /// Client id for the OAuth bridge.
+    pub bridge_client_id: String,
+    /// Its secret.
+    pub bridge_client_secret: String,
+    /// The control API of the Sunshine service.
+    pub control_url: String,
+}
+
+/// The Sunshine service: cheap to clone, shared by its routes and the control API.
+#[derive(Clone)]
+pub struct Sunshine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Mutex<Store>,
+    ids: util::IdGen,
+    config: SunshineConfig,
+    hub: Arc<webhooks::Hub>,
+    chat: chat_oauth::ChatOAuth,
+}
+
+impl fmt::Debug for Sunshine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sunshine")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sunshine {
+    /// A service configured by `config`.
+    pub fn new(config: SunshineConfig) -> Self {
+        let hub = webhooks::Hub::new(webhooks::Timing {
+            scale: config.webhook_time_scale,
+            timeout: config.webhook_timeout,
+        });
+        let mut store = Store::default();
+        if config.demo {
+            seed_demo(&mut store);
+        }
+        Self {
+            inner: Arc::new(Inner {
+                store: Mutex::new(store),
+                ids: util::IdGen::new(),
+                chat: chat_oauth::ChatOAuth::new(config.chat_agents.clone()),
+                config,
+                hub,
+            }),
+        }
+    }
+
+    /// The routes of the service and its control API (`/v2/...`, `/oauth/...`, `/oauth2/...`,
+    /// `/_emulator/sunshine/...`), ready to merge into the emulator's router.
+    pub fn router(&self) -> axum::Router {
+        api::router()
+            .merge(control::router())
+            .with_state(self.clone())
+    }
+
+    /// The Sunshine part of the account, with URLs under `base_url`.
+    pub fn account(&self, base_url: &str) -> SunshineAccount {
+        SunshineAccount {
+            api_url: format!("{base_url}/v2"),
+            app_id: DEMO_APP_ID.into(),
+            key_id: DEMO_APP_KEY_ID.into(),
+            key_secret: DEMO_APP_KEY_SECRET.into(),
+            account_key_id: DEMO_ACCOUNT_KEY_ID.into(),
+            account_key_secret: DEMO_ACCOUNT_KEY_SECRET.into(),
+            chat_oauth_client_id: CHAT_OAUTH_CLIENT_ID.into(),
+            chat_oauth_client_secret: CHAT_OAUTH_CLIENT_SECRET.into(),
+            bridge_client_id: BRIDGE_CLIENT_ID.into(),
+            bridge_client_secret: BRIDGE_CLIENT_SECRET.into(),
+            control_url: format!("{base_url}/_emulator/sunshine"),
+        }
+    }
+
+    /// Webhook deliveries so far (the latest 1,000), oldest first.
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.inner.hub.deliveries()
+    }
+
+    /// Every delivery that reaches its outcome, as it does.
+    pub fn subscribe_deliveries(&self) -> tokio::sync::broadcast::Receiver<Delivery> {
+        self.inner.hub.subscribe()
+    }
+
+    pub(crate) fn next_id(&self) -> String {
+        self.inner.ids.next()
+    }
+
+    pub(crate) fn config(&self) -> &SunshineConfig {
+        &self.inner.config
+    }
+
+    pub(crate) fn store(&self) -> parking_lot::MutexGuard<'_, Store> {
+        self.inner.store.lock()
+    }
+
+    pub(crate) fn hub(&self) -> &Arc<webhooks::Hub> {
+        &self.inner.hub
+    }
+
+    pub(crate) fn chat(&self) -> &chat_oauth::ChatOAuth {
+        &self.inner.chat
+    }
+}
+
+fn seed_demo(store: &mut Store) {
+    store.account_keys.push(Key {
+        id: DEMO_ACCOUNT_KEY_ID.into(),
+        display_name: Some("Demo account key".into()),
+        secret: DEMO_ACCOUNT_KEY_SECRET.into(),
+    });
+    let mut app = App {
+        id: DEMO_APP_ID.into(),
+        display_name: "Demo App".into(),
+        settings: default_settings(),
+        metadata: Value::Null,
+        ..App::default()
+    };
+    app.keys.insert(
+        DEMO_APP_KEY_ID.into(),
+        Key {
+            id: DEMO_APP_KEY_ID.into(),
+            display_name: Some("Demo app key".into()),
+            secret: DEMO_APP_KEY_SECRET.into(),
+        },
+    );
+    store.apps.insert(app.id.clone(), app);
+}
+
+pub(crate) fn default_settings() -> Map<String, Value> {
+    let mut s = Map::new();
+    for (k, v) in [
+        ("maskCreditCardNumbers", true),
+        ("useAnimalNames", false),
+        ("echoPostback", false),
+        ("ignoreAutoConversationStart", false),
+        ("multiConvoEnabled", false),
+        ("appLocalizationEnabled", false),
+        ("endSessionEnabled", false),
+        ("disableConversationReopen", false),
+    ] {
+        s.insert(k.into(), Value::Bool(v));
+    }
+    s.insert("conversationRetentionSeconds".into(), Value::from(0));
+    s
+}

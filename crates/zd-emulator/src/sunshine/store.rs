@@ -1,0 +1,329 @@
+//! The in-memory state of the service: apps and everything that lives inside them.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{Map, Value, json};
+
+/// A key id with its secret (app, account or custom integration key).
+#[derive(Clone)]
+pub(crate) struct Key {
+    pub(crate) id: String,
+    pub(crate) display_name: Option<String>,
+    pub(crate) secret: String,
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Key")
+            .field("id", &self.id)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Key {
+    pub(crate) fn render(&self) -> Value {
+        json!({ "id": self.id, "displayName": self.display_name, "secret": self.secret })
+    }
+}
+
+/// Everything the service holds.
+#[derive(Debug, Default)]
+pub(crate) struct Store {
+    pub(crate) account_keys: Vec<Key>,
+    pub(crate) apps: BTreeMap<String, App>,
+    /// OAuth bridge tokens: token -> (app id, integration id).
+    pub(crate) bridge_tokens: HashMap<String, (String, String)>,
+    /// OAuth bridge codes: code -> app id.
+    pub(crate) bridge_codes: HashMap<String, String>,
+}
+
+/// An app.
+#[derive(Debug, Default)]
+pub(crate) struct App {
+    pub(crate) id: String,
+    pub(crate) display_name: String,
+    pub(crate) settings: Map<String, Value>,
+    pub(crate) metadata: Value,
+    pub(crate) keys: BTreeMap<String, Key>,
+    pub(crate) users: BTreeMap<String, User>,
+    pub(crate) conversations: BTreeMap<String, Conversation>,
+    pub(crate) integrations: BTreeMap<String, Integration>,
+    pub(crate) switchboards: BTreeMap<String, Switchboard>,
+    /// media URL -> media type.
+    pub(crate) attachments: BTreeMap<String, Attachment>,
+}
+
+/// An uploaded file.
+#[derive(Debug, Clone)]
+pub(crate) struct Attachment {
+    pub(crate) media_type: String,
+    pub(crate) bytes: bytes::Bytes,
+}
+
+impl App {
+    pub(crate) fn render(&self) -> Value {
+        json!({
+            "id": self.id,
+            "displayName": self.display_name,
+            "settings": self.settings,
+            "metadata": self.metadata,
+        })
+    }
+
+    /// Finds a user by id, then by external id.
+    pub(crate) fn user_id(&self, id_or_external: &str) -> Option<String> {
+        if self.users.contains_key(id_or_external) {
+            return Some(id_or_external.to_owned());
+        }
+        self.users
+            .values()
+            .find(|u| u.external_id.as_deref() == Some(id_or_external))
+            .map(|u| u.id.clone())
+    }
+
+    pub(crate) fn active_switchboard(&self) -> Option<&Switchboard> {
+        self.switchboards.values().find(|s| s.enabled)
+    }
+
+    pub(crate) fn switchboard_integration(&self, id: &str) -> Option<&SwitchboardIntegration> {
+        self.switchboards
+            .values()
+            .find_map(|s| s.integrations.get(id))
+    }
+}
+
+/// An end user.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct User {
+    pub(crate) id: String,
+    pub(crate) external_id: Option<String>,
+    pub(crate) signed_up_at: String,
+    pub(crate) to_be_retained: bool,
+    pub(crate) profile: Map<String, Value>,
+    pub(crate) metadata: Value,
+    pub(crate) clients: BTreeMap<String, Value>,
+    pub(crate) devices: BTreeMap<String, Value>,
+    pub(crate) zendesk_id: Option<String>,
+}
+
+impl User {
+    pub(crate) fn render(&self) -> Value {
+        json!({
+            "id": self.id,
+            "externalId": self.external_id,
+            "zendeskId": self.zendesk_id,
+            "authenticated": self.external_id.is_some(),
+            "signedUpAt": self.signed_up_at,
+            "toBeRetained": self.to_be_retained,
+            "profile": self.profile,
+            // Users' metadata is not nullable in the spec: no metadata reads as `{}`.
+            "metadata": if self.metadata.is_null() { json!({}) } else { self.metadata.clone() },
+            "identities": [],
+        })
+    }
+
+    pub(crate) fn render_truncated(&self) -> Value {
+        json!({
+            "id": self.id,
+            "externalId": self.external_id,
+            "authenticated": self.external_id.is_some(),
+        })
+    }
+}
+
+/// A participant of a conversation.
+#[derive(Debug, Clone)]
+pub(crate) struct Participant {
+    pub(crate) id: String,
+    pub(crate) user_id: String,
+    pub(crate) unread_count: u64,
+    pub(crate) last_read: Option<String>,
+}
+
+/// A conversation.
+#[derive(Debug, Default)]
+pub(crate) struct Conversation {
+    pub(crate) id: String,
+    pub(crate) kind: String,
+    pub(crate) is_default: bool,
+    pub(crate) display_name: Option<String>,
+    pub(crate) icon_url: Option<String>,
+    pub(crate) metadata: Value,
+    pub(crate) created_at: String,
+    pub(crate) last_updated_at: Option<String>,
+    pub(crate) business_last_read: Option<String>,
+    pub(crate) participants: Vec<Participant>,
+    pub(crate) messages: BTreeMap<String, Value>,
+    pub(crate) active_switchboard_integration: Option<String>,
+    pub(crate) pending_switchboard_integration: Option<String>,
+}
+
+impl Conversation {
+    pub(crate) fn render_truncated(&self, app: &App) -> Value {
+        let sbi = |id: &Option<String>| {
+            id.as_deref()
+                .and_then(|id| app.switchboard_integration(id))
+                .map(SwitchboardIntegration::render_webhook)
+        };
+        json!({
+            "id": self.id,
+            "type": self.kind,
+            "metadata": self.metadata,
+            "activeSwitchboardIntegration": sbi(&self.active_switchboard_integration),
+            "pendingSwitchboardIntegration": sbi(&self.pending_switchboard_integration),
+        })
+    }
+
+    pub(crate) fn render(&self, app: &App) -> Value {
+        let mut v = self.render_truncated(app);
+        if let Some(o) = v.as_object_mut() {
+            o.insert("isDefault".into(), json!(self.is_default));
+            o.insert("displayName".into(), json!(self.display_name));
+            o.insert("iconUrl".into(), json!(self.icon_url));
+            o.insert("businessLastRead".into(), json!(self.business_last_read));
+            o.insert("lastUpdatedAt".into(), json!(self.last_updated_at));
+            o.insert("createdAt".into(), json!(self.created_at));
+        }
+        v
+    }
+
+    pub(crate) fn render_participant(&self, p: &Participant, app: &App) -> Value {
+        let user = app.users.get(&p.user_id);
+        let associations: Vec<Value> = user
+            .map(|u| {
+                u.clients
+                    .values()
+                    .map(|c| json!({ "type": c["type"], "clientId": c["id"] }))
+                    .collect()
+            })
+            .unwrap_or_default();
+        json!({
+            "id": p.id,
+            "userId": p.user_id,
+            "unreadCount": p.unread_count,
+            "clientAssociations": associations,
+            "userExternalId": user.and_then(|u| u.external_id.clone()),
+            "lastRead": p.last_read,
+        })
+    }
+}
+
+/// An integration (custom ones carry webhooks and keys).
+#[derive(Debug, Default)]
+pub(crate) struct Integration {
+    pub(crate) id: String,
+    pub(crate) kind: String,
+    pub(crate) display_name: Option<String>,
+    /// Channel-specific fields as given, minus secrets we do not echo.
+    pub(crate) extra: Map<String, Value>,
+    pub(crate) keys: BTreeMap<String, Key>,
+    pub(crate) webhooks: BTreeMap<String, Webhook>,
+}
+
+impl Integration {
+    pub(crate) fn render(&self) -> Value {
+        let mut o = self.extra.clone();
+        o.insert("id".into(), json!(self.id));
+        o.insert("type".into(), json!(self.kind));
+        o.insert("status".into(), json!("active"));
+        o.insert("displayName".into(), json!(self.display_name));
+        if self.kind == "custom" {
+            let hooks: Vec<Value> = self.webhooks.values().map(Webhook::render).collect();
+            o.insert("webhooks".into(), Value::Array(hooks));
+        }
+        Value::Object(o)
+    }
+}
+
+/// A webhook of a custom integration.
+#[derive(Clone)]
+pub(crate) struct Webhook {
+    pub(crate) id: String,
+    pub(crate) target: String,
+    pub(crate) triggers: Vec<String>,
+    pub(crate) secret: String,
+    pub(crate) include_full_user: bool,
+    pub(crate) include_full_source: bool,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("id", &self.id)
+            .field("target", &self.target)
+            .field("triggers", &self.triggers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Webhook {
+    pub(crate) fn render(&self) -> Value {
+        json!({
+            "id": self.id,
+            "version": "v2",
+            "target": self.target,
+            "triggers": self.triggers,
+            "secret": self.secret,
+            "includeFullUser": self.include_full_user,
+            "includeFullSource": self.include_full_source,
+        })
+    }
+}
+
+/// A switchboard.
+#[derive(Debug, Default)]
+pub(crate) struct Switchboard {
+    pub(crate) id: String,
+    pub(crate) enabled: bool,
+    pub(crate) default_integration: Option<String>,
+    pub(crate) integrations: BTreeMap<String, SwitchboardIntegration>,
+}
+
+impl Switchboard {
+    pub(crate) fn render(&self) -> Value {
+        let mut v = json!({ "id": self.id, "enabled": self.enabled });
+        if let (Some(o), Some(d)) = (v.as_object_mut(), &self.default_integration) {
+            o.insert("defaultSwitchboardIntegrationId".into(), json!(d));
+        }
+        v
+    }
+}
+
+/// An integration's seat on a switchboard.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct SwitchboardIntegration {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) integration_id: Option<String>,
+    pub(crate) integration_type: String,
+    pub(crate) deliver_standby_events: bool,
+    pub(crate) next: Option<String>,
+    pub(crate) message_history_count: Option<u64>,
+}
+
+impl SwitchboardIntegration {
+    pub(crate) fn render(&self) -> Value {
+        let mut v = json!({
+            "id": self.id,
+            "name": self.name,
+            "integrationId": self.integration_id.clone().unwrap_or_default(),
+            "integrationType": self.integration_type,
+            "deliverStandbyEvents": self.deliver_standby_events,
+            "nextSwitchboardIntegrationId": self.next,
+        });
+        if let (Some(o), Some(n)) = (v.as_object_mut(), self.message_history_count) {
+            o.insert("messageHistoryCount".into(), json!(n));
+        }
+        v
+    }
+
+    pub(crate) fn render_webhook(&self) -> Value {
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "integrationId": self.integration_id.clone().unwrap_or_default(),
+            "integrationType": self.integration_type,
+        })
+    }
+}

@@ -1,0 +1,281 @@
+//! Webhook delivery: one worker per webhook batches the events that piled up, POSTs them with
+//! `X-API-Key`, and retries with growing gaps; every delivery and its outcome is recorded.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use parking_lot::Mutex;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, mpsc};
+
+use super::store::Webhook;
+use super::util;
+
+/// The gaps between attempts at the service's pace (about 15 minutes in all); the configured
+/// time scale multiplies them.
+const RETRY_GAPS_SECS: [u64; 5] = [30, 60, 120, 240, 450];
+/// Events sent in one delivery at most.
+const MAX_BATCH: usize = 100;
+/// Events waiting per webhook before new ones are dropped (and the drop recorded).
+const QUEUE: usize = 10_000;
+/// Delivery records kept for the control API.
+const KEEP: usize = 1_000;
+/// Status codes after which the service gives up at once.
+const NO_RETRY: [u16; 5] = [400, 401, 403, 404, 406];
+
+/// How a delivery ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum Outcome {
+    /// Still being attempted.
+    Pending,
+    /// A 2xx answer.
+    Delivered,
+    /// A status the service does not retry (400, 401, 403, 404, 406).
+    Rejected,
+    /// Every attempt failed.
+    Exhausted,
+    /// The queue for the webhook was full; the events were dropped.
+    Dropped,
+}
+
+/// One attempt of a delivery.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Attempt {
+    /// 1 for the first try.
+    pub number: u32,
+    /// The status the target answered, if it answered.
+    pub status: Option<u16>,
+    /// Why there was no answer (connection refused, timeout, ...).
+    pub error: Option<String>,
+    /// When it was made.
+    pub at: String,
+}
+
+/// One POST of a batch of events to a webhook target, with its attempts.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Delivery {
+    /// Sequence number, from 1.
+    pub id: u64,
+    /// The app.
+    pub app_id: String,
+    /// The webhook.
+    pub webhook_id: String,
+    /// The target URL.
+    pub target: String,
+    /// The events' ids, in order.
+    pub event_ids: Vec<String>,
+    /// The events' types, in order.
+    pub event_types: Vec<String>,
+    /// The attempts so far.
+    pub attempts: Vec<Attempt>,
+    /// Where it stands.
+    pub outcome: Outcome,
+}
+
+/// Delivery timing.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timing {
+    pub(crate) scale: f64,
+    pub(crate) timeout: Duration,
+}
+
+/// An event bound for one webhook, with the webhook as it was when the event happened.
+#[derive(Debug)]
+struct Job {
+    app_id: String,
+    webhook: Webhook,
+    event: Arc<Value>,
+}
+
+/// The delivery machinery shared by every webhook.
+#[derive(Debug)]
+pub(crate) struct Hub {
+    timing: Timing,
+    client: Client<HttpConnector, Full<Bytes>>,
+    workers: Mutex<HashMap<String, mpsc::Sender<Job>>>,
+    log: Mutex<(u64, VecDeque<Delivery>)>,
+    finished: broadcast::Sender<Delivery>,
+}
+
+impl Hub {
+    pub(crate) fn new(timing: Timing) -> Arc<Self> {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        Arc::new(Self {
+            timing,
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            workers: Mutex::new(HashMap::new()),
+            log: Mutex::new((0, VecDeque::new())),
+            finished: broadcast::channel(1024).0,
+        })
+    }
+
+    /// Deliveries, oldest first.
+    pub(crate) fn deliveries(&self) -> Vec<Delivery> {
+        self.log.lock().1.iter().cloned().collect()
+    }
+
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Delivery> {
+        self.finished.subscribe()
+    }
+
+    /// Stops the worker of a deleted webhook (events already queued are still delivered).
+    pub(crate) fn forget(&self, webhook_id: &str) {
+        self.workers.lock().remove(webhook_id);
+    }
+
+    /// Queues `event` for `webhook`. Must run inside a tokio runtime.
+    pub(crate) fn enqueue(self: &Arc<Self>, app_id: &str, webhook: &Webhook, event: Arc<Value>) {
+        let job = Job {
+            app_id: app_id.to_owned(),
+            webhook: webhook.clone(),
+            event,
+        };
+        let mut workers = self.workers.lock();
+        let sender = workers.entry(webhook.id.clone()).or_insert_with(|| {
+            let (tx, rx) = mpsc::channel(QUEUE);
+            tokio::spawn(worker(self.clone(), rx));
+            tx
+        });
+        if let Err(mpsc::error::TrySendError::Full(job) | mpsc::error::TrySendError::Closed(job)) =
+            sender.try_send(job)
+        {
+            drop(workers);
+            let id = self.open(&job.app_id, &job.webhook, std::slice::from_ref(&job.event));
+            self.close(id, Outcome::Dropped);
+        }
+    }
+
+    fn open(&self, app_id: &str, webhook: &Webhook, events: &[Arc<Value>]) -> u64 {
+        let mut log = self.log.lock();
+        log.0 += 1;
+        let id = log.0;
+        let field = |e: &Arc<Value>, k: &str| e[k].as_str().unwrap_or_default().to_owned();
+        log.1.push_back(Delivery {
+            id,
+            app_id: app_id.to_owned(),
+            webhook_id: webhook.id.clone(),
+            target: webhook.target.clone(),
+            event_ids: events.iter().map(|e| field(e, "id")).collect(),
+            event_types: events.iter().map(|e| field(e, "type")).collect(),
+            attempts: Vec::new(),
+            outcome: Outcome::Pending,
+        });
+        while log.1.len() > KEEP {
+            log.1.pop_front();
+        }
+        id
+    }
+
+    fn record(&self, id: u64, attempt: Attempt) {
+        if let Some(d) = self.log.lock().1.iter_mut().find(|d| d.id == id) {
+            d.attempts.push(attempt);
+        }
+    }
+
+    fn close(&self, id: u64, outcome: Outcome) {
+        let done = {
+            let mut log = self.log.lock();
+            log.1.iter_mut().find(|d| d.id == id).map(|d| {
+                d.outcome = outcome;
+                d.clone()
+            })
+        };
+        if let Some(d) = done {
+            let _ = self.finished.send(d);
+        }
+    }
+
+    async fn attempt(&self, webhook: &Webhook, body: Bytes) -> Result<u16, String> {
+        let request = http::Request::post(webhook.target.as_str())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header("x-api-key", webhook.secret.as_str())
+            .header(http::header::USER_AGENT, "zd-emulator-webhooks")
+            .body(Full::new(body))
+            .map_err(|e| format!("invalid target: {e}"))?;
+        let send = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| format!("request failed: {e}"))?;
+            let status = response.status().as_u16();
+            // Drain the body so the connection goes back to the pool.
+            let _ = response.into_body().collect().await;
+            Ok(status)
+        };
+        match tokio::time::timeout(self.timing.timeout, send).await {
+            Ok(result) => result,
+            Err(_) => Err("timed out".into()),
+        }
+    }
+}
+
+async fn worker(hub: Arc<Hub>, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let Some(last) = jobs.last() else { continue };
+        // The latest settings of the webhook win (target and secret may have been updated).
+        let webhook = last.webhook.clone();
+        let app_id = last.app_id.clone();
+        let events: Vec<Arc<Value>> = jobs.into_iter().map(|j| j.event).collect();
+        deliver(&hub, &app_id, &webhook, &events).await;
+    }
+}
+
+async fn deliver(hub: &Hub, app_id: &str, webhook: &Webhook, events: &[Arc<Value>]) {
+    let id = hub.open(app_id, webhook, events);
+    let payload = json!({
+        "app": { "id": app_id },
+        "webhook": { "id": webhook.id, "version": "v2" },
+        "events": events.iter().map(|e| e.as_ref()).collect::<Vec<_>>(),
+    });
+    let body = Bytes::from(payload.to_string());
+    let mut number = 0u32;
+    loop {
+        number += 1;
+        let result = hub.attempt(webhook, body.clone()).await;
+        let (status, error) = match &result {
+            Ok(s) => (Some(*s), None),
+            Err(e) => (None, Some(e.clone())),
+        };
+        hub.record(
+            id,
+            Attempt {
+                number,
+                status,
+                error,
+                at: util::now_iso(),
+            },
+        );
+        match result {
+            Ok(s) if (200..300).contains(&s) => return hub.close(id, Outcome::Delivered),
+            Ok(s) if NO_RETRY.contains(&s) => return hub.close(id, Outcome::Rejected),
+            _ => {}
+        }
+        let Some(gap) = RETRY_GAPS_SECS.get(number as usize - 1) else {
+            return hub.close(id, Outcome::Exhausted);
+        };
+        let scaled = Duration::from_secs_f64(*gap as f64 * hub.timing.scale.max(0.0));
+        tokio::time::sleep(scaled).await;
+    }
+}

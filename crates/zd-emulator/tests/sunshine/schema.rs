@@ -1,0 +1,245 @@
+//! A JSON-schema subset (OpenAPI 3.0 flavour) over `serde_json::Value`: type, required,
+//! properties, additionalProperties, enum, items, oneOf/anyOf/allOf (with discriminators),
+//! `$ref`, nullable, min/max length and items, minimum/maximum.
+#![allow(
+    dead_code,
+    clippy::collapsible_if,
+    reason = "shared by several test binaries; flat checks read best"
+)]
+
+use serde_json::Value;
+
+pub(crate) struct Spec {
+    pub(crate) doc: Value,
+}
+
+impl Spec {
+    /// The official document, or `None` (with the reason printed) when it is not there.
+    pub(crate) fn load() -> Option<Self> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/reference/sunshine/openapi.json");
+        match std::fs::read(&path) {
+            Ok(bytes) => Some(Self {
+                doc: serde_json::from_slice(&bytes).unwrap(),
+            }),
+            Err(e) => {
+                println!(
+                    "SKIPPED: the Sunshine OpenAPI document is absent at {}: {e}",
+                    path.display()
+                );
+                None
+            }
+        }
+    }
+
+    fn resolve<'a>(&'a self, r: &str) -> &'a Value {
+        let mut v = &self.doc;
+        for part in r.trim_start_matches("#/").split('/') {
+            v = &v[part];
+        }
+        v
+    }
+
+    /// The response schema of `operationId` for `status`; `errorResponse` for error statuses
+    /// the operation does not list (401, 403, 413, ...).
+    pub(crate) fn response_schema(&self, op: &str, status: u16) -> Option<Value> {
+        for (_, methods) in self.doc["paths"].as_object().unwrap() {
+            for (_, o) in methods.as_object().unwrap() {
+                if o["operationId"] == op {
+                    let r = &o["responses"][status.to_string()];
+                    if r.is_object() {
+                        return r["content"]["application/json"]["schema"]
+                            .as_object()
+                            .map(|s| Value::Object(s.clone()));
+                    }
+                    if status >= 400 {
+                        return Some(
+                            serde_json::json!({"$ref": "#/components/schemas/errorResponse"}),
+                        );
+                    }
+                    return None;
+                }
+            }
+        }
+        panic!("no operation {op}");
+    }
+
+    pub(crate) fn operation_ids(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (_, methods) in self.doc["paths"].as_object().unwrap() {
+            for (m, o) in methods.as_object().unwrap() {
+                if ["get", "post", "put", "patch", "delete"].contains(&m.as_str()) {
+                    out.push(o["operationId"].as_str().unwrap().to_owned());
+                }
+            }
+        }
+        out
+    }
+
+    /// Errors found validating `v` against `schema`, with JSON paths.
+    pub(crate) fn validate(&self, schema: &Value, v: &Value, path: &str, errors: &mut Vec<String>) {
+        if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+            let target = self.resolve(r).clone();
+            return self.validate(&target, v, path, errors);
+        }
+        if v.is_null() {
+            let nullable = schema
+                .get("nullable")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+                || schema.get("allOf").is_some_and(|a| {
+                    a.as_array().unwrap().iter().any(|s| {
+                        let s = s
+                            .get("$ref")
+                            .and_then(Value::as_str)
+                            .map_or(s, |r| self.resolve(r));
+                        s.get("nullable") == Some(&Value::Bool(true))
+                    })
+                }) && schema.get("nullable") != Some(&Value::Bool(false));
+            if nullable || schema.as_object().is_some_and(|o| o.is_empty()) {
+                return;
+            }
+            if schema.get("type").is_some()
+                || schema.get("allOf").is_some()
+                || schema.get("properties").is_some()
+            {
+                errors.push(format!("{path}: null where not nullable"));
+                return;
+            }
+        }
+        if let Some(all) = schema.get("allOf").and_then(Value::as_array) {
+            for s in all {
+                self.validate(s, v, path, errors);
+            }
+        }
+        if let Some(any) = schema.get("anyOf").and_then(Value::as_array) {
+            if !any.iter().any(|s| self.errors(s, v, path).is_empty()) {
+                errors.push(format!("{path}: matches none of anyOf"));
+            }
+        }
+        if let Some(one) = schema.get("oneOf").and_then(Value::as_array) {
+            let disc = schema.get("discriminator");
+            let by_disc = disc.and_then(|d| {
+                let prop = d["propertyName"].as_str()?;
+                let value = v.get(prop)?.as_str()?;
+                if let Some(m) = d.get("mapping").and_then(|m| m.get(value)) {
+                    return Some(serde_json::json!({"$ref": m}));
+                }
+                one.iter()
+                    .find(|s| {
+                        s["$ref"]
+                            .as_str()
+                            .is_some_and(|r| r.rsplit('/').next() == Some(value))
+                    })
+                    .cloned()
+            });
+            match by_disc {
+                Some(s) => self.validate(&s, v, path, errors),
+                None => {
+                    let n = one
+                        .iter()
+                        .filter(|s| self.errors(s, v, path).is_empty())
+                        .count();
+                    if n != 1 {
+                        errors.push(format!("{path}: matches {n} of oneOf"));
+                    }
+                }
+            }
+        }
+        if let Some(e) = schema.get("enum").and_then(Value::as_array) {
+            if !e.contains(v) {
+                errors.push(format!("{path}: {v} not in enum"));
+            }
+        }
+        if let Some(t) = schema.get("type").and_then(Value::as_str) {
+            let fine = match t {
+                "object" => v.is_object(),
+                "array" => v.is_array(),
+                "string" => v.is_string(),
+                "integer" => v.is_i64() || v.is_u64(),
+                "number" => v.is_number(),
+                "boolean" => v.is_boolean(),
+                _ => true,
+            };
+            if !fine {
+                errors.push(format!("{path}: expected {t}, got {v}"));
+                return;
+            }
+        }
+        if let Some(s) = v.as_str() {
+            let n = s.chars().count() as u64;
+            if schema
+                .get("minLength")
+                .and_then(Value::as_u64)
+                .is_some_and(|m| n < m)
+                || schema
+                    .get("maxLength")
+                    .and_then(Value::as_u64)
+                    .is_some_and(|m| n > m)
+            {
+                errors.push(format!("{path}: length {n} out of bounds"));
+            }
+        }
+        if let Some(x) = v.as_f64() {
+            if schema
+                .get("minimum")
+                .and_then(Value::as_f64)
+                .is_some_and(|m| x < m)
+                || schema
+                    .get("maximum")
+                    .and_then(Value::as_f64)
+                    .is_some_and(|m| x > m)
+            {
+                errors.push(format!("{path}: {x} out of range"));
+            }
+        }
+        if let Some(a) = v.as_array() {
+            let n = a.len() as u64;
+            if schema
+                .get("minItems")
+                .and_then(Value::as_u64)
+                .is_some_and(|m| n < m)
+                || schema
+                    .get("maxItems")
+                    .and_then(Value::as_u64)
+                    .is_some_and(|m| n > m)
+            {
+                errors.push(format!("{path}: {n} items out of bounds"));
+            }
+            if let Some(items) = schema.get("items") {
+                for (i, item) in a.iter().enumerate() {
+                    self.validate(items, item, &format!("{path}[{i}]"), errors);
+                }
+            }
+        }
+        if let Some(o) = v.as_object() {
+            let props = schema.get("properties").and_then(Value::as_object);
+            if let Some(req) = schema.get("required").and_then(Value::as_array) {
+                for r in req {
+                    let r = r.as_str().unwrap();
+                    if !o.contains_key(r) {
+                        errors.push(format!("{path}: missing required {r}"));
+                    }
+                }
+            }
+            for (k, val) in o {
+                match props.and_then(|p| p.get(k)) {
+                    Some(ps) => self.validate(ps, val, &format!("{path}.{k}"), errors),
+                    None => match schema.get("additionalProperties") {
+                        Some(Value::Bool(false)) => errors.push(format!("{path}: unexpected {k}")),
+                        Some(ap @ Value::Object(_)) => {
+                            self.validate(ap, val, &format!("{path}.{k}"), errors)
+                        }
+                        _ => {}
+                    },
+                }
+            }
+        }
+    }
+
+    pub(crate) fn errors(&self, schema: &Value, v: &Value, path: &str) -> Vec<String> {
+        let mut e = Vec::new();
+        self.validate(schema, v, path, &mut e);
+        e
+    }
+}

@@ -1,0 +1,1376 @@
+//! Walks all 68 operations of the official spec against the emulator, with valid and invalid
+//! requests, and validates every response against its operation's response schema.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "helpers of tests")]
+
+#[path = "sunshine/client.rs"]
+mod client;
+#[path = "sunshine/schema.rs"]
+mod schema;
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+use client::{Api, basic};
+use serde_json::{Value, json};
+use zd_emulator::sunshine::{self as sun, SunshineConfig, SunshineServer};
+
+struct Walk {
+    api: Api,
+    spec: schema::Spec,
+    seen: BTreeSet<String>,
+    checked: usize,
+}
+
+impl Walk {
+    async fn go(
+        &mut self,
+        op: &str,
+        method: &str,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<Value>,
+        want: u16,
+    ) -> Value {
+        let (status, v) = self.api.call(method, path, auth, body).await;
+        self.check(op, method, path, status, &v, want);
+        v
+    }
+
+    fn check(&mut self, op: &str, method: &str, path: &str, status: u16, v: &Value, want: u16) {
+        assert_eq!(status, want, "{op} {method} {path}: {v}");
+        self.seen.insert(op.to_owned());
+        if let Some(schema) = self.spec.response_schema(op, status) {
+            let errors = self.spec.errors(&schema, v, "$");
+            assert!(
+                errors.is_empty(),
+                "{op} {status} does not match its schema: {errors:?}\n{v}"
+            );
+            self.checked += 1;
+        }
+        if status >= 400 {
+            assert!(v["errors"][0]["code"].is_string(), "{op}: error body {v}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_operation_answers_per_the_spec() {
+    let Some(spec) = schema::Spec::load() else {
+        return;
+    };
+    let server = SunshineServer::start(SunshineConfig::default().message_limit(3))
+        .await
+        .unwrap();
+    let mut w = Walk {
+        api: Api::new(server.base_url()),
+        spec,
+        seen: BTreeSet::new(),
+        checked: 0,
+    };
+    let acct = basic(sun::DEMO_ACCOUNT_KEY_ID, sun::DEMO_ACCOUNT_KEY_SECRET);
+    let appk = basic(sun::DEMO_APP_KEY_ID, sun::DEMO_APP_KEY_SECRET);
+    let a = Some(acct.as_str());
+    let k = Some(appk.as_str());
+    let bad = basic(sun::DEMO_APP_KEY_ID, "wrong");
+
+    // Apps.
+    w.go("ListApps", "GET", "/v2/apps", None, None, 401).await;
+    w.go("ListApps", "GET", "/v2/apps", Some(&bad), None, 401)
+        .await;
+    w.go("ListApps", "GET", "/v2/apps", k, None, 403).await;
+    w.go("ListApps", "GET", "/v2/apps?page[size]=0", a, None, 400)
+        .await;
+    w.go(
+        "ListApps",
+        "GET",
+        "/v2/apps?page[after]=5e1f00000000000000000001&page[before]=5e1f00000000000000000001",
+        a,
+        None,
+        400,
+    )
+    .await;
+    w.go("CreateApp", "POST", "/v2/apps", a, Some(json!({})), 400)
+        .await;
+    let app = w
+        .go(
+            "CreateApp",
+            "POST",
+            "/v2/apps",
+            a,
+            Some(json!({"displayName":"Walk","metadata":{"x":1}})),
+            201,
+        )
+        .await;
+    let app_id = app["app"]["id"].as_str().unwrap().to_owned();
+    let list = w
+        .go("ListApps", "GET", "/v2/apps?page[size]=1", a, None, 200)
+        .await;
+    assert_eq!(list["meta"]["hasMore"], true);
+    let after = list["meta"]["afterCursor"].as_str().unwrap().to_owned();
+    w.go(
+        "ListApps",
+        "GET",
+        &format!("/v2/apps?page[size]=1&page[after]={after}"),
+        a,
+        None,
+        200,
+    )
+    .await;
+    w.go("GetApp", "GET", &format!("/v2/apps/{app_id}"), a, None, 200)
+        .await;
+    w.go("GetApp", "GET", &format!("/v2/apps/{app_id}"), k, None, 403)
+        .await;
+    w.go(
+        "GetApp",
+        "GET",
+        "/v2/apps/000000000000000000000000",
+        a,
+        None,
+        404,
+    )
+    .await;
+    w.go(
+        "UpdateApp",
+        "PATCH",
+        &format!("/v2/apps/{app_id}"),
+        a,
+        Some(json!({"displayName":""})),
+        400,
+    )
+    .await;
+    w.go(
+        "UpdateApp",
+        "PATCH",
+        &format!("/v2/apps/{app_id}"),
+        a,
+        Some(json!({"displayName":"Walked","settings":{"echoPostback":true}})),
+        200,
+    )
+    .await;
+    w.go(
+        "UpdateApp",
+        "PATCH",
+        "/v2/apps/000000000000000000000000",
+        a,
+        Some(json!({})),
+        404,
+    )
+    .await;
+    let p = format!("/v2/apps/{app_id}");
+
+    // App keys.
+    let key = w
+        .go(
+            "CreateAppKey",
+            "POST",
+            &format!("{p}/keys"),
+            a,
+            Some(json!({"displayName":"k1"})),
+            201,
+        )
+        .await;
+    let key_id = key["key"]["id"].as_str().unwrap().to_owned();
+    let key_auth = basic(&key_id, key["key"]["secret"].as_str().unwrap());
+    let ka = Some(key_auth.as_str());
+    w.go("ListAppKeys", "GET", &format!("{p}/keys"), ka, None, 200)
+        .await;
+    w.go(
+        "GetAppKey",
+        "GET",
+        &format!("{p}/keys/{key_id}"),
+        ka,
+        None,
+        200,
+    )
+    .await;
+    w.go(
+        "GetAppKey",
+        "GET",
+        &format!("{p}/keys/app_nope"),
+        ka,
+        None,
+        404,
+    )
+    .await;
+
+    // Users.
+    let user = w
+        .go(
+            "CreateUser",
+            "POST",
+            &format!("{p}/users"),
+            ka,
+            Some(json!({"externalId":"walker","profile":{"givenName":"Wal"}})),
+            201,
+        )
+        .await;
+    let user_id = user["user"]["id"].as_str().unwrap().to_owned();
+    w.go(
+        "CreateUser",
+        "POST",
+        &format!("{p}/users"),
+        ka,
+        Some(json!({"externalId":"walker"})),
+        409,
+    )
+    .await;
+    w.go("ListUsers", "GET", &format!("{p}/users"), ka, None, 200)
+        .await;
+    w.go(
+        "GetUser",
+        "GET",
+        &format!("{p}/users/walker"),
+        ka,
+        None,
+        200,
+    )
+    .await;
+    w.go(
+        "GetUser",
+        "GET",
+        &format!("{p}/users/nobody"),
+        ka,
+        None,
+        404,
+    )
+    .await;
+    w.go(
+        "UpdateUser",
+        "PATCH",
+        &format!("{p}/users/{user_id}"),
+        ka,
+        Some(json!({"profile":{"surname":"Ker"},"metadata":{"a":"b"}})),
+        200,
+    )
+    .await;
+    w.go(
+        "UpdateUser",
+        "PATCH",
+        &format!("{p}/users/nobody"),
+        ka,
+        Some(json!({})),
+        404,
+    )
+    .await;
+    w.go(
+        "ListDevices",
+        "GET",
+        &format!("{p}/users/{user_id}/devices"),
+        ka,
+        None,
+        200,
+    )
+    .await;
+    w.go(
+        "GetDevice",
+        "GET",
+        &format!("{p}/users/{user_id}/devices/nope"),
+        ka,
+        None,
+        404,
+    )
+    .await;
+    w.go(
+        "SyncUser",
+        "POST",
+        &format!("{p}/users/{user_id}/sync"),
+        ka,
+        Some(json!({})),
+        200,
+    )
+    .await;
+
+    // Conversations and participants.
+    w.go(
+        "CreateConversation",
+        "POST",
+        &format!("{p}/conversations"),
+        ka,
+        Some(json!({"type":"nope"})),
+        400,
+    )
+    .await;
+    w.go(
+        "CreateConversation",
+        "POST",
+        &format!("{p}/conversations"),
+        ka,
+        Some(json!({"type":"personal","participants":[{"userId":"nobody"}]})),
+        404,
+    )
+    .await;
+    let conv = w
+        .go(
+            "CreateConversation",
+            "POST",
+            &format!("{p}/conversations"),
+            ka,
+            Some(
+                json!({"type":"sdkGroup","displayName":"Room","participants":[{"userId":user_id}]}),
+            ),
+            201,
+        )
+        .await;
+    let cid = conv["conversation"]["id"].as_str().unwrap().to_owned();
+    let c = format!("{p}/conversations/{cid}");
+    w.go(
+        "ListConversations",
+        "GET",
+        &format!("{p}/conversations"),
+        ka,
+        None,
+        400,
+    )
+    .await;
+    w.go(
+        "ListConversations",
+        "GET",
+        &format!("{p}/conversations?filter[userExternalId]=nobody"),
+        ka,
+        None,
+        404,
+    )
+    .await;
+    w.go(
+        "ListConversations",
+        "GET",
+        &format!("{p}/conversations?filter[userId]={user_id}"),
+        ka,
+        None,
+        200,
+    )
+    .await;
+    w.go("GetConversation", "GET", &c, ka, None, 200).await;
+    w.go(
+        "GetConversation",
+        "GET",
+        &format!("{p}/conversations/000000000000000000000000"),
+        ka,
+        None,
+        404,
+    )
+    .await;
+    w.go(
+        "UpdateConversation",
+        "PATCH",
+        &c,
+        ka,
+        Some(json!({"displayName":"Room 2","metadata":{"k":"v"}})),
+        200,
+    )
+    .await;
+    w.go(
+        "UpdateConversation",
+        "PATCH",
+        &format!("{p}/conversations/000000000000000000000000"),
+        ka,
+        Some(json!({})),
+        404,
+    )
+    .await;
+    let other = w
+        .go(
+            "CreateUser",
+            "POST",
+            &format!("{p}/users"),
+            ka,
+            Some(json!({})),
+            201,
+        )
+        .await;
+    let other_id = other["user"]["id"].as_str().unwrap().to_owned();
+    w.go(
+        "JoinConversation",
+        "POST",
+        &format!("{c}/join"),
+        ka,
+        Some(json!({"userId":other_id})),
+        201,
+    )
+    .await;
+    w.go(
+        "JoinConversation",
+        "POST",
+        &format!("{c}/join"),
+        ka,
+        Some(json!({"userId":other_id})),
+        400,
+    )
+    .await;
+    w.go(
+        "JoinConversation",
+        "POST",
+        &format!("{c}/join"),
+        ka,
+        Some(json!({"userId":"nobody"})),
+        404,
+    )
+    .await;
+    w.go(
+        "ListParticipants",
+        "GET",
+        &format!("{c}/participants?page[size]=1"),
+        ka,
+        None,
+        200,
+    )
+    .await;
+    w.go(
+        "ListParticipants",
+        "GET",
+        &format!("{c}/participants?page[size]=101"),
+        ka,
+        None,
+        400,
+    )
+    .await;
+    w.go(
+        "ListParticipants",
+        "GET",
+        &format!("{p}/conversations/000000000000000000000000/participants"),
+        ka,
+        None,
+        404,
+    )
+    .await;
+    w.go(
+        "LeaveConversation",
+        "POST",
+        &format!("{c}/leave"),
+        ka,
+        Some(json!({"userId":other_id})),
+        200,
+    )
+    .await;
+    w.go(
+        "LeaveConversation",
+        "POST",
+        &format!("{c}/leave"),
+        ka,
+        Some(json!({"userId":other_id})),
+        404,
+    )
+    .await;
+
+    // Messages (limit 3 in this walk, to reach 423).
+    w.go(
+        "PostMessage",
+        "POST",
+        &format!("{c}/messages"),
+        ka,
+        Some(json!({"author":{"type":"business"},"content":{"type":"bogus"}})),
+        400,
+    )
+    .await;
+    w.go(
+        "PostMessage",
+        "POST",
+        &format!("{c}/messages"),
+        ka,
+        Some(json!({"content":{"type":"text","text":"x"}})),
+        400,
+    )
+    .await;
+    let m = w.go("PostMessage", "POST", &format!("{c}/messages"), ka, Some(json!({"author":{"type":"business","displayName":"Bot"},"content":{"type":"text","text":"hello","actions":[{"type":"postback","text":"Yes","payload":"YES"}]}})), 201).await;
+    let mid = m["messages"][0]["id"].as_str().unwrap().to_owned();
+    w.go("PostMessage", "POST", &format!("{c}/messages"), ka, Some(json!({"author":{"type":"user","userId":user_id},"content":{"type":"image","mediaUrl":"https://example.com/a.png"}})), 201).await;
+    w.go("PostMessage", "POST", &format!("{c}/messages"), ka, Some(json!({"author":{"type":"business"},"content":{"type":"carousel","items":[{"title":"A","actions":[{"type":"link","text":"Go","uri":"https://example.com"}]}]}})), 201).await;
+    w.go(
+        "PostMessage",
+        "POST",
+        &format!("{c}/messages"),
+        ka,
+        Some(json!({"author":{"type":"business"},"content":{"type":"text","text":"full"}})),
+        423,
+    )
+    .await;
+    let big = "x".repeat(101 * 1024);
+    let (st, v) = w
+        .api
+        .call(
+            "POST",
+            &format!("{c}/messages"),
+            ka,
+            Some(json!({"author":{"type":"business"},"content":{"type":"text","text":big}})),
+        )
+        .await;
+    w.check("PostMessage", "POST", &c, st, &v, 413);
+    let page = w
+        .go(
+            "ListMessages",
+            "GET",
+            &format!("{c}/messages?page[size]=2"),
+            ka,
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(page["messages"].as_array().unwrap().len(), 2);
+    assert!(page["meta"]["beforeCursor"].is_string());
+    w.go(
+        "ListMessages",
+        "GET",
+        &format!("{p}/conversations/000000000000000000000000/messages"),
+        ka,
+        None,
+        404,
+    )
+    .await;
+    w.go(
+        "DeleteMessage",
+        "DELETE",
+        &format!("{c}/messages/{mid}"),
+        ka,
+        None,
+        200,
+    )
+    .await;
+    w.go(
+        "DeleteMessage",
+        "DELETE",
+        &format!("{c}/messages/{mid}"),
+        ka,
+        None,
+        404,
+    )
+    .await;
+    w.go(
+        "PostActivity",
+        "POST",
+        &format!("{c}/activity"),
+        ka,
+        Some(json!({"author":{"type":"user","userId":user_id},"type":"conversation:read"})),
+        200,
+    )
+    .await;
+    w.go(
+        "PostActivity",
+        "POST",
+        &format!("{c}/activity"),
+        ka,
+        Some(json!({"author":{"type":"business"},"type":"typing:sideways"})),
+        400,
+    )
+    .await;
+    w.go(
+        "DeleteAllMessages",
+        "DELETE",
+        &format!("{c}/messages"),
+        ka,
+        None,
+        200,
+    )
+    .await;
+    w.go(
+        "DeleteAllMessages",
+        "DELETE",
+        &format!("{p}/conversations/000000000000000000000000/messages"),
+        ka,
+        None,
+        404,
+    )
+    .await;
+    w.go("DownloadMessageRef", "POST", &format!("{c}/download"), ka, Some(json!({"userId":user_id,"apple":{"interactiveDataRef":{"url":"u","bid":"b","key":"k","signature":"s","owner":"o"}}})), 200).await;
+    w.go(
+        "DownloadMessageRef",
+        "POST",
+        &format!("{c}/download"),
+        ka,
+        Some(json!({})),
+        400,
+    )
+    .await;
+    w.go(
+        "PostConversionEvents",
+        "POST",
+        &format!("{c}/conversionEvents"),
+        ka,
+        Some(json!({"messenger":{"payload":{"data":[{"event_name":"Purchase"}]}}})),
+        200,
+    )
+    .await;
+    w.go(
+        "PostConversionEvents",
+        "POST",
+        &format!("{c}/conversionEvents"),
+        ka,
+        Some(json!({})),
+        400,
+    )
+    .await;
+
+    // Integrations, keys, webhooks.
+    w.go(
+        "CreateIntegration",
+        "POST",
+        &format!("{p}/integrations"),
+        ka,
+        Some(json!({"type":"carrier-pigeon"})),
+        400,
+    )
+    .await;
+    let integ = w.go("CreateIntegration", "POST", &format!("{p}/integrations"), ka, Some(json!({"type":"custom","displayName":"Bot","webhooks":[{"target":"http://127.0.0.1:9/hook","triggers":["conversation:message"]}]})), 201).await;
+    let iid = integ["integration"]["id"].as_str().unwrap().to_owned();
+    let web = w
+        .go(
+            "CreateIntegration",
+            "POST",
+            &format!("{p}/integrations"),
+            ka,
+            Some(json!({"type":"web","displayName":"Widget"})),
+            201,
+        )
+        .await;
+    let web_id = web["integration"]["id"].as_str().unwrap().to_owned();
+    let i = format!("{p}/integrations/{iid}");
+    w.go(
+        "ListIntegrations",
+        "GET",
+        &format!("{p}/integrations?filter[types]=custom"),
+        ka,
+        None,
+        200,
+    )
+    .await;
+    w.go(
+        "ListIntegrations",
+        "GET",
+        &format!("{p}/integrations?filter[types]=nope"),
+        ka,
+        None,
+        400,
+    )
+    .await;
+    w.go("GetIntegration", "GET", &i, ka, None, 200).await;
+    w.go(
+        "GetIntegration",
+        "GET",
+        &format!("{p}/integrations/nope"),
+        ka,
+        None,
+        404,
+    )
+    .await;
+    w.go(
+        "UpdateIntegration",
+        "PATCH",
+        &i,
+        ka,
+        Some(json!({"displayName":"Bot 2"})),
+        200,
+    )
+    .await;
+    w.go(
+        "UpdateIntegration",
+        "PATCH",
+        &format!("{p}/integrations/nope"),
+        ka,
+        Some(json!({})),
+        404,
+    )
+    .await;
+    let ik = w
+        .go(
+            "CreateCustomIntegrationKey",
+            "POST",
+            &format!("{i}/keys"),
+            ka,
+            Some(json!({"displayName":"ik"})),
+            201,
+        )
+        .await;
+    let ikid = ik["key"]["id"].as_str().unwrap().to_owned();
+    w.go(
+        "ListCustomIntegrationKeys",
+        "GET",
+        &format!("{i}/keys"),
+        ka,
+        None,
+        200,
+    )
+    .await;
+    w.go(
+        "GetCustomIntegrationKey",
+        "GET",
+        &format!("{i}/keys/{ikid}"),
+        ka,
+        None,
+        200,
+    )
+    .await;
+    let hooks = w
+        .go(
+            "ListWebhooks",
+            "GET",
+            &format!("{i}/webhooks"),
+            ka,
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(hooks["webhooks"].as_array().unwrap().len(), 1);
+    w.go(
+        "ListWebhooks",
+        "GET",
+        &format!("{p}/integrations/{web_id}/webhooks"),
+        ka,
+        None,
+        403,
+    )
+    .await;
+    w.go(
+        "CreateWebhook",
+        "POST",
+        &format!("{i}/webhooks"),
+        ka,
+        Some(json!({"target":"ftp://x"})),
+        400,
+    )
+    .await;
+    w.go(
+        "CreateWebhook",
+        "POST",
+        &format!("{p}/integrations/nope/webhooks"),
+        ka,
+        Some(json!({"target":"http://x","triggers":["*"]})),
+        404,
+    )
+    .await;
+    w.go(
+        "CreateWebhook",
+        "POST",
+        &format!("{p}/integrations/{web_id}/webhooks"),
+        ka,
+        Some(json!({"target":"http://x","triggers":["*"]})),
+        403,
+    )
+    .await;
+    let hook = w
+        .go(
+            "CreateWebhook",
+            "POST",
+            &format!("{i}/webhooks"),
+            ka,
+            Some(json!({"target":"http://127.0.0.1:9/other","triggers":["conversation:read"]})),
+            201,
+        )
+        .await;
+    let hid = hook["webhook"]["id"].as_str().unwrap().to_owned();
+    w.go(
+        "GetWebhook",
+        "GET",
+        &format!("{i}/webhooks/{hid}"),
+        ka,
+        None,
+        200,
+    )
+    .await;
+    w.go(
+        "GetWebhook",
+        "GET",
+        &format!("{i}/webhooks/nope"),
+        ka,
+        None,
+        404,
+    )
+    .await;
+    w.go(
+        "UpdateWebhook",
+        "PATCH",
+        &format!("{i}/webhooks/{hid}"),
+        ka,
+        Some(json!({"triggers":"no"})),
+        400,
+    )
+    .await;
+    w.go(
+        "UpdateWebhook",
+        "PATCH",
+        &format!("{i}/webhooks/{hid}"),
+        ka,
+        Some(json!({"triggers":["conversation:typing"]})),
+        200,
+    )
+    .await;
+    w.go(
+        "UpdateWebhook",
+        "PATCH",
+        &format!("{i}/webhooks/nope"),
+        ka,
+        Some(json!({})),
+        404,
+    )
+    .await;
+    w.go(
+        "DeleteWebhook",
+        "DELETE",
+        &format!("{i}/webhooks/{hid}"),
+        ka,
+        None,
+        200,
+    )
+    .await;
+    w.go(
+        "DeleteWebhook",
+        "DELETE",
+        &format!("{i}/webhooks/{hid}"),
+        ka,
+        None,
+        404,
+    )
+    .await;
+
+    // Switchboards and control.
+    w.go(
+        "PassControl",
+        "POST",
+        &format!("{c}/passControl"),
+        ka,
+        Some(json!({"switchboardIntegration":"next"})),
+        404,
+    )
+    .await;
+    let sb = w
+        .go(
+            "CreateSwitchboard",
+            "POST",
+            &format!("{p}/switchboards"),
+            ka,
+            None,
+            201,
+        )
+        .await;
+    let sbid = sb["switchboard"]["id"].as_str().unwrap().to_owned();
+    w.go(
+        "CreateSwitchboard",
+        "POST",
+        &format!("{p}/switchboards"),
+        ka,
+        None,
+        400,
+    )
+    .await;
+    w.go(
+        "CreateSwitchboard",
+        "POST",
+        "/v2/apps/000000000000000000000000/switchboards",
+        a,
+        None,
+        404,
+    )
+    .await;
+    let s = format!("{p}/switchboards/{sbid}");
+    w.go(
+        "CreateSwitchboardIntegration",
+        "POST",
+        &format!("{s}/switchboardIntegrations"),
+        ka,
+        Some(json!({"integrationId":iid})),
+        400,
+    )
+    .await;
+    w.go(
+        "CreateSwitchboardIntegration",
+        "POST",
+        &format!("{p}/switchboards/nope/switchboardIntegrations"),
+        ka,
+        Some(json!({"name":"x","integrationType":"zd:agentWorkspace"})),
+        404,
+    )
+    .await;
+    let bot = w
+        .go(
+            "CreateSwitchboardIntegration",
+            "POST",
+            &format!("{s}/switchboardIntegrations"),
+            ka,
+            Some(json!({"name":"bot","integrationId":iid,"deliverStandbyEvents":false})),
+            201,
+        )
+        .await;
+    let bot_id = bot["switchboardIntegration"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let agent = w
+        .go(
+            "CreateSwitchboardIntegration",
+            "POST",
+            &format!("{s}/switchboardIntegrations"),
+            ka,
+            Some(json!({"name":"agent","integrationType":"zd:agentWorkspace"})),
+            201,
+        )
+        .await;
+    let agent_id = agent["switchboardIntegration"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    w.go(
+        "ListSwitchboardIntegrations",
+        "GET",
+        &format!("{s}/switchboardIntegrations"),
+        ka,
+        None,
+        200,
+    )
+    .await;
+    w.go(
+        "ListSwitchboardIntegrations",
+        "GET",
+        &format!("{p}/switchboards/nope/switchboardIntegrations"),
+        ka,
+        None,
+        404,
+    )
+    .await;
+    w.go(
+        "UpdateSwitchboardIntegration",
+        "PATCH",
+        &format!("{s}/switchboardIntegrations/{bot_id}"),
+        ka,
+        Some(json!({"nextSwitchboardIntegrationId":agent_id})),
+        200,
+    )
+    .await;
+    w.go(
+        "UpdateSwitchboardIntegration",
+        "PATCH",
+        &format!("{s}/switchboardIntegrations/nope"),
+        ka,
+        Some(json!({})),
+        404,
+    )
+    .await;
+    w.go(
+        "UpdateSwitchboard",
+        "PATCH",
+        &s,
+        ka,
+        Some(json!({"enabled":true,"defaultSwitchboardIntegrationId":bot_id})),
+        200,
+    )
+    .await;
+    w.go(
+        "UpdateSwitchboard",
+        "PATCH",
+        &format!("{p}/switchboards/nope"),
+        ka,
+        Some(json!({})),
+        404,
+    )
+    .await;
+    w.go(
+        "ListSwitchboards",
+        "GET",
+        &format!("{p}/switchboards"),
+        ka,
+        None,
+        200,
+    )
+    .await;
+    w.go(
+        "ListSwitchboards",
+        "GET",
+        "/v2/apps/000000000000000000000000/switchboards",
+        a,
+        None,
+        404,
+    )
+    .await;
+    w.go(
+        "AcceptControl",
+        "POST",
+        &format!("{c}/acceptControl"),
+        ka,
+        Some(json!({})),
+        403,
+    )
+    .await;
+    w.go(
+        "ReleaseControl",
+        "POST",
+        &format!("{c}/releaseControl"),
+        ka,
+        Some(json!({})),
+        403,
+    )
+    .await;
+    w.go(
+        "PassControl",
+        "POST",
+        &format!("{c}/passControl"),
+        ka,
+        Some(json!({"switchboardIntegration":"bot"})),
+        200,
+    )
+    .await;
+    w.go(
+        "OfferControl",
+        "POST",
+        &format!("{c}/offerControl"),
+        ka,
+        Some(json!({"switchboardIntegration":"agent","metadata":{"why":"human"}})),
+        200,
+    )
+    .await;
+    w.go(
+        "OfferControl",
+        "POST",
+        &format!("{c}/offerControl"),
+        ka,
+        Some(json!({"switchboardIntegration":"nobody"})),
+        404,
+    )
+    .await;
+    w.go(
+        "AcceptControl",
+        "POST",
+        &format!("{c}/acceptControl"),
+        ka,
+        Some(json!({})),
+        200,
+    )
+    .await;
+    let got = w.go("GetConversation", "GET", &c, ka, None, 200).await;
+    assert_eq!(
+        got["conversation"]["activeSwitchboardIntegration"]["id"],
+        agent_id.as_str()
+    );
+    w.go(
+        "ReleaseControl",
+        "POST",
+        &format!("{c}/releaseControl"),
+        ka,
+        Some(json!({})),
+        200,
+    )
+    .await;
+    w.go(
+        "PassControl",
+        "POST",
+        &format!("{p}/conversations/nope/passControl"),
+        ka,
+        Some(json!({"switchboardIntegration":"bot"})),
+        404,
+    )
+    .await;
+    w.go(
+        "DeleteSwitchboardIntegration",
+        "DELETE",
+        &format!("{s}/switchboardIntegrations/{bot_id}"),
+        ka,
+        None,
+        400,
+    )
+    .await;
+    w.go(
+        "DeleteSwitchboardIntegration",
+        "DELETE",
+        &format!("{s}/switchboardIntegrations/{agent_id}"),
+        ka,
+        None,
+        200,
+    )
+    .await;
+    w.go(
+        "DeleteSwitchboardIntegration",
+        "DELETE",
+        &format!("{s}/switchboardIntegrations/{agent_id}"),
+        ka,
+        None,
+        404,
+    )
+    .await;
+    w.go("DeleteIntegration", "DELETE", &i, ka, None, 400).await;
+    w.go("DeleteSwitchboard", "DELETE", &s, ka, None, 200).await;
+    w.go("DeleteSwitchboard", "DELETE", &s, ka, None, 404).await;
+
+    // Clients.
+    let tw = w
+        .go(
+            "CreateIntegration",
+            "POST",
+            &format!("{p}/integrations"),
+            ka,
+            Some(json!({"type":"twilio","accountSid":"AC1","phoneNumberSid":"PN1"})),
+            201,
+        )
+        .await;
+    let twid = tw["integration"]["id"].as_str().unwrap().to_owned();
+    w.go("CreateClient", "POST", &format!("{p}/users/{user_id}/clients"), ka, Some(json!({"matchCriteria":{"type":"twilio","integrationId":twid,"phoneNumber":"+15145555555"},"confirmation":{"type":"nope"},"target":{"conversationId":cid}})), 400).await;
+    let cl = w.go("CreateClient", "POST", &format!("{p}/users/{user_id}/clients"), ka, Some(json!({"matchCriteria":{"type":"twilio","integrationId":twid,"phoneNumber":"+15145555555"},"confirmation":{"type":"immediate"},"target":{"conversationId":cid}})), 201).await;
+    let clid = cl["client"]["id"].as_str().unwrap().to_owned();
+    w.go(
+        "ListClients",
+        "GET",
+        &format!("{p}/users/{user_id}/clients"),
+        ka,
+        None,
+        200,
+    )
+    .await;
+    w.go(
+        "ListClients",
+        "GET",
+        &format!("{p}/users/{user_id}/clients?page[size]=abc"),
+        ka,
+        None,
+        400,
+    )
+    .await;
+    w.go(
+        "RemoveClient",
+        "DELETE",
+        &format!("{p}/users/{user_id}/clients/{clid}"),
+        ka,
+        None,
+        200,
+    )
+    .await;
+    w.go(
+        "RemoveClient",
+        "DELETE",
+        &format!("{p}/users/{user_id}/clients/{clid}"),
+        ka,
+        None,
+        404,
+    )
+    .await;
+
+    // Attachments.
+    let mp = Bytes::from_static(b"--B\r\nContent-Disposition: form-data; name=\"source\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nhello\r\n--B--\r\n");
+    let (st, v) = w
+        .api
+        .raw(
+            "POST",
+            &format!("{p}/attachments?access=public"),
+            ka,
+            "multipart/form-data; boundary=B",
+            mp.clone(),
+        )
+        .await;
+    w.check("UploadAttachment", "POST", &p, st, &v, 201);
+    let url = v["attachment"]["mediaUrl"].as_str().unwrap().to_owned();
+    let (st, v) = w
+        .api
+        .raw(
+            "POST",
+            &format!("{p}/attachments"),
+            ka,
+            "multipart/form-data; boundary=B",
+            mp,
+        )
+        .await;
+    w.check("UploadAttachment", "POST", &p, st, &v, 400);
+    let media_path = url.trim_start_matches(&w.api.base).to_owned();
+    let (st, body) = w.api.call("GET", &media_path, None, None).await;
+    assert_eq!((st, body), (200, Value::String("hello".into())));
+    w.go(
+        "DeleteAttachment",
+        "POST",
+        &format!("{p}/attachments/remove"),
+        ka,
+        Some(json!({"mediaUrl":url})),
+        200,
+    )
+    .await;
+    w.go(
+        "DeleteAttachment",
+        "POST",
+        &format!("{p}/attachments/remove"),
+        ka,
+        Some(json!({"mediaUrl":url})),
+        404,
+    )
+    .await;
+    w.go(
+        "DeleteAttachment",
+        "POST",
+        &format!("{p}/attachments/remove"),
+        ka,
+        Some(json!({})),
+        400,
+    )
+    .await;
+
+    // OAuth bridge.
+    let (st, v) = w.api.call("GET", "/oauth/authorize?client_id=zd-emulator-bridge&response_type=code&redirect_uri=http://localhost/cb&state=s1", None, None).await;
+    w.check("Authorize", "GET", "/oauth/authorize", st, &json!(v), 302);
+    let code = {
+        // The code is in the Location header; ask again and read it from the body text.
+        let text = v.as_str().unwrap().to_owned();
+        text.split("code=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    w.go("GetToken", "POST", "/oauth/token", None, Some(json!({"code":"bad","grant_type":"authorization_code","client_id":sun::BRIDGE_CLIENT_ID,"client_secret":sun::BRIDGE_CLIENT_SECRET})), 400).await;
+    let tok = w.go("GetToken", "POST", "/oauth/token", None, Some(json!({"code":code,"grant_type":"authorization_code","client_id":sun::BRIDGE_CLIENT_ID,"client_secret":sun::BRIDGE_CLIENT_SECRET})), 200).await;
+    let bearer = format!("Bearer {}", tok["access_token"].as_str().unwrap());
+    let info = w
+        .go(
+            "GetTokenInfo",
+            "GET",
+            "/v2/tokenInfo",
+            Some(&bearer),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(info["app"]["id"], sun::DEMO_APP_ID);
+    w.go(
+        "GetTokenInfo",
+        "GET",
+        "/v2/tokenInfo",
+        Some("Bearer nope"),
+        None,
+        401,
+    )
+    .await;
+    w.go(
+        "RevokeAccess",
+        "DELETE",
+        "/oauth/authorization",
+        Some(&bearer),
+        None,
+        200,
+    )
+    .await;
+    w.go(
+        "RevokeAccess",
+        "DELETE",
+        "/oauth/authorization",
+        Some(&bearer),
+        None,
+        401,
+    )
+    .await;
+
+    // Deletions.
+    w.go(
+        "DeleteCustomIntegrationKey",
+        "DELETE",
+        &format!("{i}/keys/{ikid}"),
+        ka,
+        None,
+        200,
+    )
+    .await;
+    w.go("DeleteIntegration", "DELETE", &i, ka, None, 200).await;
+    w.go("DeleteIntegration", "DELETE", &i, ka, None, 404).await;
+    w.go("DeleteConversation", "DELETE", &c, ka, None, 200)
+        .await;
+    w.go("DeleteConversation", "DELETE", &c, ka, None, 404)
+        .await;
+    w.go(
+        "DeleteUserPersonalInformation",
+        "DELETE",
+        &format!("{p}/users/{user_id}/personalinformation"),
+        ka,
+        None,
+        200,
+    )
+    .await;
+    w.go(
+        "DeleteUserPersonalInformation",
+        "DELETE",
+        &format!("{p}/users/nobody/personalinformation"),
+        ka,
+        None,
+        404,
+    )
+    .await;
+    w.go(
+        "DeleteUser",
+        "DELETE",
+        &format!("{p}/users/{user_id}"),
+        ka,
+        None,
+        200,
+    )
+    .await;
+    w.go(
+        "DeleteUser",
+        "DELETE",
+        &format!("{p}/users/{user_id}"),
+        ka,
+        None,
+        404,
+    )
+    .await;
+    w.go(
+        "DeleteAppKey",
+        "DELETE",
+        &format!("{p}/keys/{key_id}"),
+        a,
+        None,
+        200,
+    )
+    .await;
+    w.go(
+        "DeleteAppKey",
+        "DELETE",
+        &format!("{p}/keys/{key_id}"),
+        a,
+        None,
+        404,
+    )
+    .await;
+    w.go("GetApp", "GET", &p, ka, None, 401).await;
+    w.go("DeleteApp", "DELETE", &p, a, None, 200).await;
+    w.go("DeleteApp", "DELETE", &p, a, None, 404).await;
+
+    let all: BTreeSet<String> = w.spec.operation_ids().into_iter().collect();
+    let missing: Vec<_> = all.difference(&w.seen).collect();
+    assert_eq!(all.len(), 68);
+    assert!(missing.is_empty(), "operations not walked: {missing:?}");
+    println!(
+        "walked {} operations, {} responses validated",
+        w.seen.len(),
+        w.checked
+    );
+}
+
+#[test]
+fn the_validator_rejects_what_the_spec_forbids() {
+    let Some(spec) = schema::Spec::load() else {
+        return;
+    };
+    let user = spec.response_schema("GetUser", 200).unwrap();
+    assert!(
+        spec.errors(&user, &json!({"user":{"id":"u","metadata":{}}}), "$")
+            .is_empty()
+    );
+    assert!(
+        !spec
+            .errors(&user, &json!({"user":{"id":5}}), "$")
+            .is_empty()
+    );
+    assert!(
+        !spec
+            .errors(&user, &json!({"user":{"metadata":null}}), "$")
+            .is_empty()
+    );
+    let msgs = spec.response_schema("PostMessage", 201).unwrap();
+    let text = json!({"messages":[{"id":"m","author":{"type":"business"},"content":{"type":"text","text":"hi"}}]});
+    assert!(spec.errors(&msgs, &text, "$").is_empty());
+    let no_author_type = json!({"messages":[{"author":{},"content":{"type":"text"}}]});
+    assert!(!spec.errors(&msgs, &no_author_type, "$").is_empty());
+    let image_without_url =
+        json!({"messages":[{"author":{"type":"user"},"content":{"type":"image"}}]});
+    assert!(!spec.errors(&msgs, &image_without_url, "$").is_empty());
+    let bad_enum = json!({"messages":[{"author":{"type":"robot"},"content":{"type":"text"}}]});
+    assert!(!spec.errors(&msgs, &bad_enum, "$").is_empty());
+    let sb = spec.response_schema("CreateSwitchboard", 201).unwrap();
+    assert!(
+        !spec
+            .errors(&sb, &json!({"switchboard":{"id":"s"}}), "$")
+            .is_empty(),
+        "enabled is required"
+    );
+}

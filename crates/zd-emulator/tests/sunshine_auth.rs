@@ -1,0 +1,286 @@
+//! Authentication and scope: Basic, HS256 JWTs with `kid`, app/account/integration keys, the
+//! 401 error body; and the Chat OAuth token endpoint.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "helpers of tests")]
+
+#[path = "sunshine/client.rs"]
+mod client;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use client::{Api, basic};
+use serde_json::json;
+use zd_auth::sunshine::{ApiKey, Scope, sign_jwt};
+use zd_emulator::sunshine::{self as sun, SunshineConfig, SunshineServer};
+
+fn bearer(id: &str, secret: &str, scope: Scope, exp: Option<SystemTime>) -> String {
+    let key = ApiKey::new(id, secret).unwrap();
+    format!(
+        "Bearer {}",
+        sign_jwt(&key, scope, exp).unwrap().expose_secret()
+    )
+}
+
+#[tokio::test]
+async fn credentials_and_scopes() {
+    let server = SunshineServer::start(SunshineConfig::default())
+        .await
+        .unwrap();
+    let api = Api::new(server.base_url());
+    let app = format!("/v2/apps/{}", sun::DEMO_APP_ID);
+    let app_jwt = bearer(
+        sun::DEMO_APP_KEY_ID,
+        sun::DEMO_APP_KEY_SECRET,
+        Scope::App,
+        None,
+    );
+    let acct_jwt = bearer(
+        sun::DEMO_ACCOUNT_KEY_ID,
+        sun::DEMO_ACCOUNT_KEY_SECRET,
+        Scope::Account,
+        None,
+    );
+
+    let (st, v) = api.call("GET", &app, None, None).await;
+    assert_eq!(
+        (st, &v),
+        (
+            401,
+            &json!({"errors":[{"code":"unauthorized","title":"Authorization is required"}]})
+        )
+    );
+    assert_eq!(api.call("GET", &app, Some(&app_jwt), None).await.0, 200);
+    assert_eq!(api.call("GET", &app, Some(&acct_jwt), None).await.0, 200);
+    assert_eq!(
+        api.call("GET", "/v2/apps", Some(&acct_jwt), None).await.0,
+        200
+    );
+    assert_eq!(
+        api.call("GET", "/v2/apps", Some(&app_jwt), None).await.0,
+        403
+    );
+    // Wrong secret, unknown kid, expired, garbage.
+    let forged = bearer(sun::DEMO_APP_KEY_ID, "not-the-secret", Scope::App, None);
+    let unknown = bearer("app_000000000000000000000000", "x", Scope::App, None);
+    let expired = bearer(
+        sun::DEMO_APP_KEY_ID,
+        sun::DEMO_APP_KEY_SECRET,
+        Scope::App,
+        Some(SystemTime::now() - Duration::from_secs(3600)),
+    );
+    for auth in [
+        forged,
+        unknown,
+        expired,
+        "Bearer a.b.c".into(),
+        "Digest x".into(),
+        basic(sun::DEMO_APP_KEY_ID, "nope"),
+    ] {
+        let (st, v) = api.call("GET", &app, Some(&auth), None).await;
+        assert_eq!(st, 401, "{auth}");
+        assert_eq!(v["errors"][0]["code"], "unauthorized");
+    }
+
+    // An app key reaches its own app only.
+    let acct = basic(sun::DEMO_ACCOUNT_KEY_ID, sun::DEMO_ACCOUNT_KEY_SECRET);
+    let (_, other) = api
+        .call(
+            "POST",
+            "/v2/apps",
+            Some(&acct),
+            Some(json!({"displayName":"Other"})),
+        )
+        .await;
+    let other = format!("/v2/apps/{}", other["app"]["id"].as_str().unwrap());
+    assert_eq!(api.call("GET", &other, Some(&app_jwt), None).await.0, 403);
+    assert_eq!(api.call("GET", &other, Some(&acct_jwt), None).await.0, 200);
+
+    // A custom integration key (JWT scope integration) reaches data but not app administration.
+    let (_, i) = api
+        .call("POST", &format!("{app}/integrations"), Some(&app_jwt), Some(json!({"type":"custom","webhooks":[{"target":"http://127.0.0.1:9/","triggers":["*"]}]})))
+        .await;
+    let iid = i["integration"]["id"].as_str().unwrap();
+    let (_, k) = api
+        .call(
+            "POST",
+            &format!("{app}/integrations/{iid}/keys"),
+            Some(&app_jwt),
+            Some(json!({"displayName":"int"})),
+        )
+        .await;
+    let int_jwt = bearer(
+        k["key"]["id"].as_str().unwrap(),
+        k["key"]["secret"].as_str().unwrap(),
+        Scope::Integration,
+        None,
+    );
+    assert_eq!(
+        api.call(
+            "POST",
+            &format!("{app}/users"),
+            Some(&int_jwt),
+            Some(json!({}))
+        )
+        .await
+        .0,
+        201
+    );
+    assert_eq!(
+        api.call("GET", &format!("{app}/keys"), Some(&int_jwt), None)
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        api.call(
+            "GET",
+            &format!("{app}/integrations/{iid}/webhooks"),
+            Some(&int_jwt),
+            None
+        )
+        .await
+        .0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn chat_oauth_issues_agent_tokens() {
+    let agents: sun::ChatAgents = Arc::new(|| {
+        vec![
+            ("Bot".into(), "bot-token".into()),
+            ("Alice".into(), "alice-token".into()),
+        ]
+    });
+    let server = SunshineServer::start(SunshineConfig::default().chat_agents(agents))
+        .await
+        .unwrap();
+    let api = Api::new(server.base_url());
+    let form = |s: &str| Bytes::from(s.to_owned());
+    let ct = "application/x-www-form-urlencoded";
+    let creds = format!(
+        "client_id={}&client_secret={}",
+        sun::CHAT_OAUTH_CLIENT_ID,
+        sun::CHAT_OAUTH_CLIENT_SECRET
+    );
+
+    let (st, v) = api
+        .raw(
+            "POST",
+            "/oauth2/token",
+            None,
+            ct,
+            form(&format!("grant_type=client_credentials&{creds}")),
+        )
+        .await;
+    assert_eq!((st, v["access_token"].as_str()), (200, Some("bot-token")));
+    let (st, v) = api
+        .raw(
+            "POST",
+            "/oauth2/token",
+            None,
+            ct,
+            form("grant_type=client_credentials&client_id=zd-emulator&client_secret=wrong"),
+        )
+        .await;
+    assert_eq!((st, v["error"].as_str()), (401, Some("invalid_client")));
+
+    let (st, v) = api
+        .raw(
+            "POST",
+            "/oauth2/token",
+            None,
+            ct,
+            form(&format!(
+                "grant_type=password&client_id=zd-emulator&username=alice&password={}",
+                sun::CHAT_AGENT_PASSWORD
+            )),
+        )
+        .await;
+    assert_eq!((st, v["access_token"].as_str()), (200, Some("alice-token")));
+    let refresh = v["refresh_token"].as_str().unwrap().to_owned();
+    let (st, v) = api
+        .raw(
+            "POST",
+            "/oauth2/token",
+            None,
+            ct,
+            form(&format!(
+                "grant_type=refresh_token&client_id=zd-emulator&refresh_token={refresh}"
+            )),
+        )
+        .await;
+    assert_eq!((st, v["access_token"].as_str()), (200, Some("alice-token")));
+    // Refresh tokens rotate.
+    let (st, v) = api
+        .raw(
+            "POST",
+            "/oauth2/token",
+            None,
+            ct,
+            form(&format!(
+                "grant_type=refresh_token&client_id=zd-emulator&refresh_token={refresh}"
+            )),
+        )
+        .await;
+    assert_eq!((st, v["error"].as_str()), (400, Some("invalid_grant")));
+
+    let (st, v) = api.call("GET", "/oauth2/authorizations/new?response_type=code&client_id=zd-emulator&redirect_uri=http://localhost/cb&state=xyz&agent=Alice", None, None).await;
+    assert_eq!(st, 302, "{v}");
+    let res = api
+        .client
+        .request(
+            http::Request::get(format!("{}/oauth2/authorizations/new?response_type=code&client_id=zd-emulator&redirect_uri=http://localhost/cb&state=xyz", api.base))
+                .body(http_body_util::Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("http://localhost/cb?code="),
+        "{location}"
+    );
+    assert!(location.ends_with("&state=xyz"));
+    let code = location
+        .split("code=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let (st, v) = api
+        .raw(
+            "POST",
+            "/oauth2/token",
+            None,
+            ct,
+            form(&format!(
+                "grant_type=authorization_code&code={code}&{creds}&redirect_uri=http://localhost/cb"
+            )),
+        )
+        .await;
+    assert_eq!((st, v["access_token"].as_str()), (200, Some("bot-token")));
+    assert!(v["refresh_token"].is_string());
+    let (st, _) = api
+        .raw(
+            "POST",
+            "/oauth2/token",
+            None,
+            ct,
+            form(&format!(
+                "grant_type=authorization_code&code={code}&{creds}"
+            )),
+        )
+        .await;
+    assert_eq!(st, 400, "a code is spent once");
+    let (st, v) = api
+        .raw("POST", "/oauth2/token", None, ct, form("grant_type=magic"))
+        .await;
+    assert_eq!(
+        (st, v["error"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
+}

@@ -1,0 +1,422 @@
+//! Webhook delivery over loopback: X-API-Key, batching, retries with growing gaps (squeezed by
+//! the time scale), no retry on 400/401/403/404/406, timeouts, and a bot answering over REST.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "helpers of tests")]
+
+#[path = "sunshine/client.rs"]
+mod client;
+#[path = "sunshine/schema.rs"]
+mod schema;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use client::{Api, basic};
+use serde_json::{Value, json};
+use tokio::sync::{Notify, mpsc};
+use zd_emulator::sunshine::{self as sun, Delivery, Outcome, SunshineConfig, SunshineServer};
+
+/// What the receiver answers next: a status, or `None` to hang until the sender gives up.
+#[derive(Clone)]
+struct Receiver {
+    script: Arc<Mutex<VecDeque<Option<u16>>>>,
+    gate: Arc<Mutex<Option<Arc<Notify>>>>,
+    got: mpsc::UnboundedSender<(Option<String>, Value)>,
+}
+
+async fn hook(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let key = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let _ = r.got.send((key, serde_json::from_slice(&body).unwrap()));
+    let gate = r.gate.lock().unwrap().take();
+    if let Some(g) = gate {
+        g.notified().await;
+    }
+    let next = r.script.lock().unwrap().pop_front().unwrap_or(Some(200));
+    match next {
+        Some(code) => StatusCode::from_u16(code).unwrap(),
+        None => std::future::pending().await,
+    }
+}
+
+struct Rig {
+    server: SunshineServer,
+    api: Api,
+    auth: String,
+    receiver: Receiver,
+    got: mpsc::UnboundedReceiver<(Option<String>, Value)>,
+    target: String,
+}
+
+async fn rig() -> Rig {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, got) = mpsc::unbounded_channel();
+    let receiver = Receiver {
+        script: Arc::default(),
+        gate: Arc::default(),
+        got: tx,
+    };
+    let app = Router::new()
+        .route("/hook", post(hook))
+        .with_state(receiver.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let config = SunshineConfig::default()
+        .webhook_time_scale(0.0001)
+        .webhook_timeout(Duration::from_millis(300));
+    let server = SunshineServer::start(config).await.unwrap();
+    let api = Api::new(server.base_url());
+    Rig {
+        server,
+        api,
+        auth: basic(sun::DEMO_APP_KEY_ID, sun::DEMO_APP_KEY_SECRET),
+        receiver,
+        got,
+        target,
+    }
+}
+
+impl Rig {
+    /// A custom integration with one webhook for `triggers`; returns the webhook's secret.
+    async fn integration(&self, triggers: &[&str]) -> String {
+        let (st, v) = self
+            .api
+            .call(
+                "POST",
+                &format!("/v2/apps/{}/integrations", sun::DEMO_APP_ID),
+                Some(&self.auth),
+                Some(json!({"type":"custom","displayName":"Bot","webhooks":[{"target":self.target,"triggers":triggers}]})),
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+        v["integration"]["webhooks"][0]["secret"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn end_user(&self) -> (String, String) {
+        let (st, v) = self
+            .api
+            .call(
+                "POST",
+                &format!("/_emulator/sunshine/apps/{}/end-users", sun::DEMO_APP_ID),
+                None,
+                Some(json!({"givenName":"Ada"})),
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+        (
+            v["user"]["id"].as_str().unwrap().to_owned(),
+            v["conversation"]["id"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    async fn say(&self, conversation: &str, text: &str) {
+        let (st, v) = self
+            .api
+            .call(
+                "POST",
+                &format!(
+                    "/_emulator/sunshine/apps/{}/conversations/{conversation}/messages",
+                    sun::DEMO_APP_ID
+                ),
+                None,
+                Some(json!({ "text": text })),
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+    }
+}
+
+/// Replaces ids, timestamps and the webhook secret so the shape can be snapshotted.
+fn stable(v: Value) -> Value {
+    match v {
+        Value::String(s) if s.len() == 24 && s.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            json!("[id]")
+        }
+        Value::String(s) if s.len() == 24 && s.ends_with('Z') && s.as_bytes()[10] == b'T' => {
+            json!("[time]")
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(stable).collect()),
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, stable(v))).collect()),
+        other => other,
+    }
+}
+
+async fn next_outcome(rx: &mut tokio::sync::broadcast::Receiver<Delivery>) -> Delivery {
+    rx.recv().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_bot_receives_webhooks_and_answers_over_rest() {
+    let mut r = rig().await;
+    let secret = r
+        .integration(&[
+            "conversation:message",
+            "conversation:create",
+            "client:add",
+            "conversation:read",
+            "conversation:postback",
+            "conversation:typing",
+        ])
+        .await;
+    let mut outcomes = r.server.service().subscribe_deliveries();
+    let (_user, conversation) = r.end_user().await;
+    // conversation:create then client:add (one or two deliveries, depending on batching).
+    let mut types = Vec::new();
+    while types.len() < 2 {
+        let (key, body) = r.got.recv().await.unwrap();
+        assert_eq!(key.as_deref(), Some(secret.as_str()));
+        assert_eq!(body["app"]["id"], sun::DEMO_APP_ID);
+        assert_eq!(body["webhook"]["version"], "v2");
+        for e in body["events"].as_array().unwrap() {
+            types.push(e["type"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(types, ["conversation:create", "client:add"]);
+
+    r.say(&conversation, "hello bot").await;
+    let (_, body) = r.got.recv().await.unwrap();
+    let event = &body["events"][0];
+    assert_eq!(event["type"], "conversation:message");
+    assert_eq!(event["payload"]["message"]["author"]["type"], "user");
+    assert_eq!(event["payload"]["message"]["content"]["text"], "hello bot");
+    if let Some(spec) = schema::Spec::load() {
+        let s = spec.doc["x-webhooks"]["Webhook Event"]["post"]["requestBody"]["content"]["application/json"]["schema"].clone();
+        let errors = spec.errors(&s, &body, "$");
+        assert!(errors.is_empty(), "{errors:?}");
+        let m = json!({"$ref": "#/components/schemas/conversationMessageEvent"});
+        assert!(spec.errors(&m, event, "$").is_empty());
+    }
+
+    insta::assert_json_snapshot!("conversation_message_webhook", stable(body.clone()));
+
+    // The bot answers over REST, as a business author.
+    let conv_id = event["payload"]["conversation"]["id"].as_str().unwrap();
+    let (st, _) = r
+        .api
+        .call(
+            "POST",
+            &format!("/v2/apps/{}/conversations/{conv_id}/messages", sun::DEMO_APP_ID),
+            Some(&r.auth),
+            Some(json!({"author":{"type":"business","displayName":"Bot"},"content":{"type":"text","text":"hi Ada","actions":[{"type":"postback","text":"Help","payload":"HELP"}]}})),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let (_, echoed) = r.got.recv().await.unwrap();
+    assert_eq!(
+        echoed["events"][0]["payload"]["message"]["author"]["type"],
+        "business"
+    );
+    let (st, list) = r
+        .api
+        .call(
+            "GET",
+            &format!(
+                "/v2/apps/{}/conversations/{conv_id}/messages",
+                sun::DEMO_APP_ID
+            ),
+            Some(&r.auth),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    let texts: Vec<_> = list["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"]["text"].clone())
+        .collect();
+    assert_eq!(texts, [json!("hello bot"), json!("hi Ada")]);
+
+    // Postback, read and typing from the simulated end user.
+    let base = format!(
+        "/_emulator/sunshine/apps/{}/conversations/{conversation}",
+        sun::DEMO_APP_ID
+    );
+    for (path, body, kind) in [
+        (
+            "postbacks",
+            json!({"payload":"HELP"}),
+            "conversation:postback",
+        ),
+        ("read", json!({}), "conversation:read"),
+        ("typing", json!({"typing":true}), "conversation:typing"),
+    ] {
+        let (st, v) = r
+            .api
+            .call("POST", &format!("{base}/{path}"), None, Some(body))
+            .await;
+        assert_eq!(st, 200, "{v}");
+        let (_, got) = r.got.recv().await.unwrap();
+        assert_eq!(got["events"][0]["type"], kind);
+    }
+    assert_eq!(
+        next_outcome(&mut outcomes).await.outcome,
+        Outcome::Delivered
+    );
+    let (st, list) = r
+        .api
+        .call("GET", "/_emulator/sunshine/deliveries", None, None)
+        .await;
+    assert_eq!(st, 200);
+    assert!(list["deliveries"].as_array().unwrap().len() >= 6);
+}
+
+#[tokio::test]
+async fn retries_until_delivered_and_gives_up_on_non_retryable_codes() {
+    let mut r = rig().await;
+    r.integration(&["conversation:message"]).await;
+    let (_, conversation) = r.end_user().await;
+    let mut outcomes = r.server.service().subscribe_deliveries();
+
+    r.receiver
+        .script
+        .lock()
+        .unwrap()
+        .extend([Some(500), Some(503), Some(429), Some(200)]);
+    r.say(&conversation, "one").await;
+    let d = next_outcome(&mut outcomes).await;
+    assert_eq!(d.outcome, Outcome::Delivered);
+    let statuses: Vec<_> = d.attempts.iter().map(|a| a.status).collect();
+    assert_eq!(statuses, [Some(500), Some(503), Some(429), Some(200)]);
+    for _ in 0..4 {
+        r.got.recv().await.unwrap();
+    }
+
+    for code in [400, 401, 403, 404, 406] {
+        r.receiver.script.lock().unwrap().push_back(Some(code));
+        r.say(&conversation, "rejected").await;
+        let d = next_outcome(&mut outcomes).await;
+        assert_eq!(d.outcome, Outcome::Rejected, "{code}");
+        assert_eq!(d.attempts.len(), 1);
+        r.got.recv().await.unwrap();
+    }
+
+    r.receiver.script.lock().unwrap().extend([Some(500); 6]);
+    r.say(&conversation, "doomed").await;
+    let d = next_outcome(&mut outcomes).await;
+    assert_eq!(d.outcome, Outcome::Exhausted);
+    assert_eq!(d.attempts.len(), 6, "the first try and 5 retries");
+}
+
+#[tokio::test]
+async fn events_that_pile_up_go_out_together() {
+    let mut r = rig().await;
+    r.integration(&["conversation:message"]).await;
+    let (_, conversation) = r.end_user().await;
+    let mut outcomes = r.server.service().subscribe_deliveries();
+    let gate = Arc::new(Notify::new());
+    *r.receiver.gate.lock().unwrap() = Some(gate.clone());
+    r.say(&conversation, "first").await;
+    // The first delivery is held open by the receiver; these three wait in the queue.
+    r.got.recv().await.unwrap();
+    for t in ["a", "b", "c"] {
+        r.say(&conversation, t).await;
+    }
+    gate.notify_one();
+    assert_eq!(next_outcome(&mut outcomes).await.event_ids.len(), 1);
+    let (_, body) = r.got.recv().await.unwrap();
+    let texts: Vec<_> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["payload"]["message"]["content"]["text"].clone())
+        .collect();
+    assert_eq!(texts, [json!("a"), json!("b"), json!("c")]);
+}
+
+#[tokio::test]
+async fn a_target_that_never_answers_times_out_and_is_retried() {
+    let mut r = rig().await;
+    r.integration(&["conversation:message"]).await;
+    let (_, conversation) = r.end_user().await;
+    let mut outcomes = r.server.service().subscribe_deliveries();
+    r.receiver.script.lock().unwrap().extend([None, Some(200)]);
+    r.say(&conversation, "slow").await;
+    let d = next_outcome(&mut outcomes).await;
+    assert_eq!(d.outcome, Outcome::Delivered);
+    assert_eq!(d.attempts[0].error.as_deref(), Some("timed out"));
+    assert_eq!(d.attempts[1].status, Some(200));
+    r.got.recv().await.unwrap();
+}
+
+#[tokio::test]
+async fn standby_integrations_get_no_messages_while_another_is_in_control() {
+    let mut r = rig().await;
+    let p = format!("/v2/apps/{}", sun::DEMO_APP_ID);
+    let (_, v) = r.api.call("POST", &format!("{p}/integrations"), Some(&r.auth), Some(json!({"type":"custom","webhooks":[{"target":r.target,"triggers":["conversation:message"]}]}))).await;
+    let iid = v["integration"]["id"].as_str().unwrap().to_owned();
+    let (_, sb) = r
+        .api
+        .call("POST", &format!("{p}/switchboards"), Some(&r.auth), None)
+        .await;
+    let s = format!(
+        "{p}/switchboards/{}",
+        sb["switchboard"]["id"].as_str().unwrap()
+    );
+    let (_, bot) = r
+        .api
+        .call(
+            "POST",
+            &format!("{s}/switchboardIntegrations"),
+            Some(&r.auth),
+            Some(json!({"name":"bot","integrationId":iid,"deliverStandbyEvents":false})),
+        )
+        .await;
+    let (_, _agent) = r
+        .api
+        .call(
+            "POST",
+            &format!("{s}/switchboardIntegrations"),
+            Some(&r.auth),
+            Some(json!({"name":"agent","integrationType":"zd:agentWorkspace"})),
+        )
+        .await;
+    let (st, _) = r.api.call("PATCH", &s, Some(&r.auth), Some(json!({"enabled":true,"defaultSwitchboardIntegrationId":bot["switchboardIntegration"]["id"]}))).await;
+    assert_eq!(st, 200);
+    let (_, conversation) = r.end_user().await;
+    r.say(&conversation, "to the bot").await;
+    let (_, body) = r.got.recv().await.unwrap();
+    assert_eq!(
+        body["events"][0]["payload"]["message"]["content"]["text"],
+        "to the bot"
+    );
+    let (st, _) = r
+        .api
+        .call(
+            "POST",
+            &format!("{p}/conversations/{conversation}/passControl"),
+            Some(&r.auth),
+            Some(json!({"switchboardIntegration":"agent"})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    r.say(&conversation, "to the agent").await;
+    r.say(&conversation, "still the agent").await;
+    let (st, _) = r
+        .api
+        .call(
+            "POST",
+            &format!("{p}/conversations/{conversation}/passControl"),
+            Some(&r.auth),
+            Some(json!({"switchboardIntegration":"bot"})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    r.say(&conversation, "back to the bot").await;
+    let (_, body) = r.got.recv().await.unwrap();
+    assert_eq!(
+        body["events"][0]["payload"]["message"]["content"]["text"],
+        "back to the bot"
+    );
+}

@@ -3,9 +3,12 @@
 //! Commands:
 //! - `ci`: the same checks `.ci/run` performs, in the same order.
 //! - `codegen [--check] [--spec PATH]`: regenerate (or verify) the Sunshine client's code.
+//! - `bench [--quick]`: our clients against peer clients on the emulator; writes
+//!   `docs/benchmarks.md` and `target/bench/report.json`.
 
 use std::process::{Command, ExitCode};
 
+mod bench;
 mod ci;
 mod codegen;
 
@@ -14,6 +17,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(),
         Some("codegen") => codegen::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
             print_help();
             Ok(())
@@ -36,7 +40,9 @@ fn print_help() {
          ci        fmt check, clippy (warnings denied), the test suite and generated-code checks\n  \
          codegen   regenerate crates/zd-sunshine/src/generated from the Sunshine spec\n            \
          --check   fail if the committed generated code is out of date\n            \
-         --spec P  read the spec from P (default ../shared/reference/sunshine/openapi.json)"
+         --spec P  read the spec from P (default ../shared/reference/sunshine/openapi.json)\n  \
+         bench     our clients against peer clients on the emulator; writes docs/benchmarks.md\n            \
+         --quick   a short run (a few minutes)"
     );
 }
 

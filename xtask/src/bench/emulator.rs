@@ -23,8 +23,6 @@ pub(crate) struct Emulator {
     pub(crate) addr: SocketAddr,
     /// `http://127.0.0.1:PORT`.
     pub(crate) base: String,
-    /// What it printed at start-up.
-    pub(crate) account: Value,
 }
 
 /// The account file: departments Support and Sales, the bot, and the feed agents.
@@ -53,7 +51,8 @@ impl Emulator {
     /// Starts `binary` on a free port with the bench account and reads the account it prints.
     pub(crate) fn start(binary: &Path, bench_dir: &Path) -> Result<Self, String> {
         let config = bench_dir.join("account.toml");
-        std::fs::write(&config, account_toml()).map_err(|e| format!("{}: {e}", config.display()))?;
+        std::fs::write(&config, account_toml())
+            .map_err(|e| format!("{}: {e}", config.display()))?;
         let log = std::fs::File::create(bench_dir.join("emulator.log"))
             .map_err(|e| format!("emulator.log: {e}"))?;
         let mut child = Command::new(binary)
@@ -72,7 +71,9 @@ impl Emulator {
             Err(e) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("emulator start-up: {e} (see target/bench/emulator.log)"));
+                return Err(format!(
+                    "emulator start-up: {e} (see target/bench/emulator.log)"
+                ));
             }
         };
         // Keep draining stdout so the emulator never blocks on a full pipe.
@@ -86,12 +87,7 @@ impl Emulator {
             .trim_start_matches("http://")
             .parse()
             .map_err(|e| format!("emulator printed graphql_url {graphql:?}: {e}"))?;
-        Ok(Self {
-            child,
-            addr,
-            base,
-            account,
-        })
+        Ok(Self { child, addr, base })
     }
 
     /// `{base}/graphql/request`.
@@ -105,7 +101,11 @@ impl Emulator {
         if answer.status / 100 == 2 {
             Ok(())
         } else {
-            Err(format!("reset answered {}: {}", answer.status, answer.excerpt()))
+            Err(format!(
+                "reset answered {}: {}",
+                answer.status,
+                answer.excerpt()
+            ))
         }
     }
 

@@ -23,15 +23,15 @@ pub(crate) struct Runtime {
     program: String,
     scripts: PathBuf,
     env: (&'static str, PathBuf),
-    /// Interpreter version.
-    pub(crate) version: String,
 }
 
 impl Runtime {
     /// A command running `script` (a file in the committed scripts folder).
     pub(crate) fn command(&self, script: &str) -> Command {
         let mut command = Command::new(&self.program);
-        command.arg(self.scripts.join(script)).env(self.env.0, &self.env.1);
+        command
+            .arg(self.scripts.join(script))
+            .env(self.env.0, &self.env.1);
         command
     }
 }
@@ -47,7 +47,9 @@ pub(crate) fn install(root: &Path, target: &Path) -> Peers {
         }
         Err(reason) => {
             eprintln!("xtask bench: SKIPPING the Node peers: {reason}");
-            peers.notes.push(json!({ "peer": "node", "status": "skipped", "reason": reason }));
+            peers
+                .notes
+                .push(json!({ "peer": "node", "status": "skipped", "reason": reason }));
         }
     }
     match install_python(root, &dir.join("python")) {
@@ -57,7 +59,9 @@ pub(crate) fn install(root: &Path, target: &Path) -> Peers {
         }
         Err(reason) => {
             eprintln!("xtask bench: SKIPPING the Python peer: {reason}");
-            peers.notes.push(json!({ "peer": "python", "status": "skipped", "reason": reason }));
+            peers
+                .notes
+                .push(json!({ "peer": "python", "status": "skipped", "reason": reason }));
         }
     }
     peers
@@ -107,7 +111,13 @@ fn install_node(root: &Path, dir: &Path) -> Result<(Runtime, Value), String> {
         let _ = std::fs::remove_file(dir.join("package-lock.json"));
         run_installer(
             Command::new("npm")
-                .args(["install", "--no-audit", "--no-fund", "--omit=dev", "--prefix"])
+                .args([
+                    "install",
+                    "--no-audit",
+                    "--no-fund",
+                    "--omit=dev",
+                    "--prefix",
+                ])
                 .arg(dir),
             "ws and sunshine-conversations-client from npm",
         )?;
@@ -116,7 +126,6 @@ fn install_node(root: &Path, dir: &Path) -> Result<(Runtime, Value), String> {
         program: "node".to_owned(),
         scripts: root.join("xtask/peers/node"),
         env: ("NODE_PATH", dir.join("node_modules")),
-        version: node.clone(),
     };
     let versions = ["ws", "sunshine-conversations-client"].map(|p| {
         let manifest = dir.join("node_modules").join(p).join("package.json");
@@ -144,7 +153,14 @@ fn install_python(root: &Path, dir: &Path) -> Result<(Runtime, Value), String> {
     if installed != pins || !dir.join("sunshine_conversations_client").exists() {
         run_installer(
             Command::new("python3")
-                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--upgrade"])
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--upgrade",
+                ])
                 .arg("--target")
                 .arg(dir)
                 .arg("-r")
@@ -167,7 +183,6 @@ fn install_python(root: &Path, dir: &Path) -> Result<(Runtime, Value), String> {
         program: "python3".to_owned(),
         scripts: root.join("xtask/peers/python"),
         env: ("PYTHONPATH", dir.to_path_buf()),
-        version: python.clone(),
     };
     let note = json!({
         "peer": "python", "status": "installed", "runtime": python, "path": dir,

@@ -95,7 +95,9 @@ impl Monitored {
                 let mut text = String::new();
                 let _ = err.read_to_string(&mut text);
                 let cut = text.len().saturating_sub(STDERR_KEEP);
-                let cut = (cut..text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+                let cut = (cut..text.len())
+                    .find(|&i| text.is_char_boundary(i))
+                    .unwrap_or(0);
                 text[cut..].to_owned()
             })
         });
@@ -161,7 +163,10 @@ impl Monitored {
             .take()
             .and_then(|h| h.join().ok())
             .unwrap_or_default();
-        let r = self.readings.lock().map(|r| (r.cpu_ticks, r.cpu_at_ready, r.peak_rss_kib));
+        let r = self
+            .readings
+            .lock()
+            .map(|r| (r.cpu_ticks, r.cpu_at_ready, r.peak_rss_kib));
         let (ticks, at_ready, peak) = r.unwrap_or((0, None, 0));
         let hz = clock_ticks_per_second();
         let exit = match (killed, status) {

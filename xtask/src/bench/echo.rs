@@ -1,0 +1,156 @@
+//! Chat agent echo bot: N visitors x M messages answered by our bot (zd-agent) and by a Node
+//! bot on `ws` written like Zendesk's official sample, against the same emulator.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::Ctx;
+use super::emulator::BOT_TOKEN;
+use super::results::{Better, Pair, Run, Workload, drive};
+
+const OURS: &str = "zd-agent (Rust)";
+const PEER: &str = "Node ws sample bot";
+
+/// Runs the rounds and compares.
+pub(crate) fn run(ctx: &Ctx<'_>) -> Workload {
+    let plan = ctx.plan;
+    let expect = plan.echo_visitors * plan.echo_messages;
+    let mut w = Workload::new(
+        "chat_echo",
+        "Chat agent echo bot",
+        json!({
+            "visitors": plan.echo_visitors,
+            "messages_per_visitor": plan.echo_messages,
+            "visitor_messages_per_second": plan.echo_rate,
+            "rounds": plan.rounds,
+        }),
+    );
+    w.notes.push(format!(
+        "Open-loop load: the visitors (a separate, unmeasured process) write {} stamped messages at {}/s through the control API; \
+         each bot answers every visitor message with its echo without waiting for earlier answers. Latency runs from the \
+         visitor's stamp to the bot receiving the acknowledgement of its echo. CPU per message counts the bot process from \
+         its `ready` line (session started, online, subscribed) to its exit.",
+        expect, plan.echo_rate
+    ));
+    let Some(node) = ctx.peers.node.as_ref() else {
+        w.skip("the Node peer is not installed (see Peers)");
+        return w;
+    };
+    let timeout = Duration::from_secs(30 + expect / u64::from(plan.echo_rate.max(1)) * 3);
+    for round in 0..plan.rounds {
+        let order: [&str; 2] = if round % 2 == 0 {
+            [OURS, PEER]
+        } else {
+            [PEER, OURS]
+        };
+        for client in order {
+            if let Err(e) = ctx.emulator.reset() {
+                w.skip(format!("emulator reset failed: {e}"));
+                return w;
+            }
+            let expect_s = expect.to_string();
+            let mut command = if client == OURS {
+                let mut c = ctx.zd_bench();
+                c.arg("echo");
+                c
+            } else {
+                node.command("echo_bot.js")
+            };
+            command.args([
+                "--graphql-url",
+                &ctx.emulator.graphql_url(),
+                "--token",
+                BOT_TOKEN,
+                "--expect",
+                &expect_s,
+                "--timeout-s",
+                &timeout.as_secs().to_string(),
+            ]);
+            let run = drive(
+                client,
+                round,
+                &mut command,
+                timeout + Duration::from_secs(10),
+                || visitors(ctx),
+            );
+            w.runs.push(run);
+        }
+    }
+    let (ours, peer) = (w.runs_of(OURS), w.runs_of(PEER));
+    let mut pair = Pair::new(OURS, PEER);
+    let per_msg = |r: &Run| {
+        let ops = r.phase_num("echo", "ops")?;
+        let errors = r.phase_num("echo", "errors")?;
+        (ops > 0.0 && errors == 0.0).then(|| r.cpu_work_s * 1e6 / ops)
+    };
+    pair.compare(
+        "client CPU per message",
+        "µs",
+        Better::Lower,
+        Some(5.0),
+        &ours,
+        &peer,
+        per_msg,
+    );
+    pair.compare(
+        "echo latency p50",
+        "µs",
+        Better::Lower,
+        None,
+        &ours,
+        &peer,
+        |r| r.phase_num("echo", "p50_us"),
+    );
+    pair.compare(
+        "echo latency p99",
+        "µs",
+        Better::Lower,
+        Some(1.0),
+        &ours,
+        &peer,
+        |r| r.phase_num("echo", "p99_us"),
+    );
+    pair.compare(
+        "peak memory",
+        "KiB",
+        Better::Lower,
+        None,
+        &ours,
+        &peer,
+        |r| Some(r.peak_rss_kib as f64),
+    );
+    pair.compare(
+        "total client CPU",
+        "s",
+        Better::Lower,
+        None,
+        &ours,
+        &peer,
+        |r| Some(r.cpu_total_s),
+    );
+    w.pairs.push(pair);
+    w
+}
+
+/// The visitor process for one run.
+fn visitors(ctx: &Ctx<'_>) -> Result<(), String> {
+    let plan = ctx.plan;
+    let out = ctx
+        .zd_bench()
+        .args(["visitors", "--base", &ctx.emulator.base])
+        .args(["--visitors", &plan.echo_visitors.to_string()])
+        .args(["--messages", &plan.echo_messages.to_string()])
+        .args(["--rate", &plan.echo_rate.to_string()])
+        .output()
+        .map_err(|e| format!("cannot run the visitors: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "visitors failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}

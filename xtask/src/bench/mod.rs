@@ -1,0 +1,167 @@
+//! `cargo xtask bench [--quick]`: our clients side by side with peer clients against one
+//! emulator, and the report in `docs/benchmarks.md` and `target/bench/report.json`.
+//!
+//! The harness builds the emulator and our drivers (`zd-bench`) in release mode, installs the
+//! peers into `target/peers/`, starts the emulator in its own process, then runs each workload
+//! for a few rounds, ours and the peers alternating, measuring every client process from
+//! outside (CPU and peak memory from /proc) and reading the latencies each driver prints.
+
+mod echo;
+mod emulator;
+mod http;
+mod machine;
+mod metrics;
+mod micro;
+mod peers;
+mod plan;
+mod proc;
+mod report;
+mod results;
+mod sunshine;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use emulator::Emulator;
+use peers::Peers;
+use plan::Plan;
+
+/// What every workload needs.
+#[derive(Debug)]
+pub(crate) struct Ctx<'a> {
+    emulator: &'a Emulator,
+    peers: &'a Peers,
+    plan: Plan,
+    zd_bench: PathBuf,
+}
+
+impl Ctx<'_> {
+    /// A command running our driver binary.
+    fn zd_bench(&self) -> Command {
+        Command::new(&self.zd_bench)
+    }
+}
+
+/// Entry point of `cargo xtask bench`.
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let mut quick = false;
+    for arg in args {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            other => return Err(format!("bench: unknown argument `{other}` (only --quick)")),
+        }
+    }
+    let plan = if quick { Plan::QUICK } else { Plan::FULL };
+    let root = crate::workspace_root();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|p| if p.is_absolute() { p } else { root.join(p) })
+        .unwrap_or_else(|| root.join("target"));
+    let bench_dir = target.join("bench");
+    std::fs::create_dir_all(&bench_dir).map_err(|e| format!("{}: {e}", bench_dir.display()))?;
+
+    eprintln!("xtask bench: building the emulator and our drivers (release) ...");
+    crate::cargo(&["build", "--release", "-p", "zd-emulator", "-p", "zd-bench"])?;
+    let release = target.join("release");
+
+    let peers = peers::install(&root, &target);
+
+    let emulator = Emulator::start(&release.join("zd-emulator"), &bench_dir)?;
+    eprintln!("xtask bench: emulator up at {}", emulator.base);
+    let ctx = Ctx {
+        emulator: &emulator,
+        peers: &peers,
+        plan,
+        zd_bench: release.join("zd-bench"),
+    };
+    let mut workloads = Vec::new();
+    eprintln!("xtask bench: workload chat echo ...");
+    workloads.push(echo::run(&ctx));
+    eprintln!("xtask bench: workload Sunshine REST ...");
+    workloads.push(sunshine::run(&ctx));
+    eprintln!("xtask bench: workload metrics feeds ...");
+    workloads.push(metrics::run(&ctx));
+    drop(ctx);
+    let mut emulator = emulator;
+    if !emulator.alive() {
+        eprintln!(
+            "xtask bench: WARNING the emulator exited during the run (see target/bench/emulator.log)"
+        );
+    }
+    drop(emulator);
+
+    let mut micro_notes = Vec::new();
+    if plan.run_criterion {
+        micro_notes.extend(micro::run_criterion(&root));
+    } else {
+        micro_notes.push(
+            "`--quick` does not run `cargo bench`; these are the estimates criterion had stored \
+             (run `cargo xtask bench` or `cargo bench -p <crate>` to refresh them)."
+                .to_owned(),
+        );
+    }
+    let micro = micro::collect(&target.join("criterion"));
+
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let report = report::Report {
+        generated_at: machine::utc(now),
+        command: if quick {
+            "cargo xtask bench --quick"
+        } else {
+            "cargo xtask bench"
+        }
+        .to_owned(),
+        plan,
+        machine: machine::describe(),
+        peers: peers.notes.clone(),
+        workloads,
+        micro,
+        micro_notes,
+    };
+    let json_path = bench_dir.join("report.json");
+    let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+    std::fs::write(&json_path, json).map_err(|e| format!("{}: {e}", json_path.display()))?;
+    let md_path = root.join("docs/benchmarks.md");
+    let existing = std::fs::read_to_string(&md_path).ok();
+    let generated = report::markdown(&report);
+    std::fs::write(&md_path, report::merge(existing.as_deref(), &generated))
+        .map_err(|e| format!("{}: {e}", md_path.display()))?;
+    println!("{}", summary(&report));
+    eprintln!(
+        "xtask bench: wrote {} and {}",
+        json_path.display(),
+        md_path.display()
+    );
+    Ok(())
+}
+
+/// The ratio lines, for the terminal.
+fn summary(report: &report::Report) -> String {
+    let mut lines = Vec::new();
+    for w in &report.workloads {
+        for p in &w.pairs {
+            for c in &p.comparisons {
+                let adv = c
+                    .advantage
+                    .map_or_else(|| "n/a".to_owned(), |a| format!("{a:.2}x"));
+                let verdict = match c.met {
+                    Some(true) => " (target met)",
+                    Some(false) => " (target NOT met)",
+                    None => "",
+                };
+                lines.push(format!(
+                    "{:<34} vs {:<40} {:<32} {adv}{verdict}",
+                    w.title, p.peer, c.metric
+                ));
+            }
+        }
+        for s in &w.skipped {
+            lines.push(format!("{:<34} SKIPPED: {s}", w.title));
+        }
+    }
+    lines.join("\n")
+}

@@ -1,0 +1,353 @@
+//! What a workload produces: every measured run, and the comparisons of our client with each
+//! peer (medians over the rounds, ratio per pair).
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::proc::{Measured, Monitored};
+
+/// One process run of one client.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Run {
+    /// Which client (`ours`, or the peer's label).
+    pub(crate) client: String,
+    /// Round number, from 0.
+    pub(crate) round: usize,
+    /// CPU seconds, whole process life.
+    pub(crate) cpu_total_s: f64,
+    /// CPU seconds from `ready` to exit.
+    pub(crate) cpu_work_s: f64,
+    /// Peak RSS, KiB.
+    pub(crate) peak_rss_kib: u64,
+    /// Wall seconds, spawn to exit.
+    pub(crate) wall_s: f64,
+    /// Exit status.
+    pub(crate) exit: String,
+    /// The driver's phases.
+    pub(crate) phases: Vec<Value>,
+    /// The driver's extra facts.
+    pub(crate) extra: Value,
+    /// Why the run produced no result, if it did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) error: Option<String>,
+}
+
+impl Run {
+    /// A phase by name.
+    pub(crate) fn phase(&self, name: &str) -> Option<&Value> {
+        self.phases.iter().find(|p| p["name"] == name)
+    }
+
+    /// A number of a phase.
+    pub(crate) fn phase_num(&self, name: &str, key: &str) -> Option<f64> {
+        self.phase(name)?.get(key)?.as_f64()
+    }
+
+    /// `ops / elapsed_s` of a phase, when it had no errors.
+    pub(crate) fn throughput(&self, name: &str) -> Option<f64> {
+        let phase = self.phase(name)?;
+        if phase["errors"].as_u64().unwrap_or(1) != 0 {
+            return None;
+        }
+        let ops = phase["ops"].as_f64()?;
+        let secs = phase["elapsed_s"].as_f64()?;
+        (secs > 0.0 && ops > 0.0).then(|| ops / secs)
+    }
+}
+
+/// Spawns a driver, waits for `ready`, runs `load` (the unmeasured side of the workload, if
+/// any), then waits for the driver to finish and records the run.
+pub(crate) fn drive(
+    client: &str,
+    round: usize,
+    command: &mut Command,
+    timeout: Duration,
+    load: impl FnOnce() -> Result<(), String>,
+) -> Run {
+    let failed = |error: String| Run {
+        client: client.to_owned(),
+        round,
+        cpu_total_s: 0.0,
+        cpu_work_s: 0.0,
+        peak_rss_kib: 0,
+        wall_s: 0.0,
+        exit: "not run".to_owned(),
+        phases: Vec::new(),
+        extra: Value::Null,
+        error: Some(error),
+    };
+    let mut monitored = match Monitored::spawn(command) {
+        Ok(m) => m,
+        Err(e) => return failed(e),
+    };
+    let ready = monitored.wait_ready(Duration::from_secs(60));
+    let load_result = ready.clone().and_then(|()| load());
+    let measured: Measured = monitored.finish(if load_result.is_ok() {
+        timeout
+    } else {
+        Duration::ZERO
+    });
+    let error = match (ready, load_result, &measured.done) {
+        (Err(e), _, _) => Some(format!("{e}; stderr: {}", measured.stderr_tail.trim())),
+        (Ok(()), Err(e), _) => Some(format!("load: {e}")),
+        (Ok(()), Ok(()), None) => Some(format!(
+            "no result line ({}); stderr: {}",
+            measured.exit,
+            measured.stderr_tail.trim()
+        )),
+        _ => None,
+    };
+    let done = measured.done.unwrap_or(Value::Null);
+    eprintln!(
+        "xtask bench:   {client:<28} round {round}: cpu {:.2} s (work {:.2} s), peak {} KiB, {:.1} s{}",
+        measured.cpu_total_s,
+        measured.cpu_work_s,
+        measured.peak_rss_kib,
+        measured.wall_s,
+        error
+            .as_deref()
+            .map(|e| format!(" ERROR {e}"))
+            .unwrap_or_default()
+    );
+    Run {
+        client: client.to_owned(),
+        round,
+        cpu_total_s: measured.cpu_total_s,
+        cpu_work_s: measured.cpu_work_s,
+        peak_rss_kib: measured.peak_rss_kib,
+        wall_s: measured.wall_s,
+        exit: measured.exit,
+        phases: done["phases"].as_array().cloned().unwrap_or_default(),
+        extra: done["extra"].clone(),
+        error,
+    }
+}
+
+/// Which direction is better for a metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Better {
+    /// Less is better (CPU, latency, memory): advantage = peer / ours.
+    Lower,
+    /// More is better (throughput): advantage = ours / peer.
+    Higher,
+}
+
+/// One metric compared between our client and a peer.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Comparison {
+    /// What is compared.
+    pub(crate) metric: String,
+    /// Its unit.
+    pub(crate) unit: &'static str,
+    /// Better direction.
+    pub(crate) better: Better,
+    /// Our median.
+    pub(crate) ours: Option<f64>,
+    /// The peer's median.
+    pub(crate) peer: Option<f64>,
+    /// How many times better we are (> 1 means ahead), when both sides have a value.
+    pub(crate) advantage: Option<f64>,
+    /// The advantage the issue asks for, if any.
+    pub(crate) target: Option<f64>,
+    /// Whether the target is met.
+    pub(crate) met: Option<bool>,
+}
+
+/// Our client against one peer.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Pair {
+    /// Our client's label.
+    pub(crate) ours: String,
+    /// The peer's label.
+    pub(crate) peer: String,
+    /// The metrics.
+    pub(crate) comparisons: Vec<Comparison>,
+}
+
+impl Pair {
+    /// Starts a pair.
+    pub(crate) fn new(ours: &str, peer: &str) -> Self {
+        Self {
+            ours: ours.to_owned(),
+            peer: peer.to_owned(),
+            comparisons: Vec::new(),
+        }
+    }
+
+    /// Adds a metric: the median over each side's successful runs of `value`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn compare(
+        &mut self,
+        metric: &str,
+        unit: &'static str,
+        better: Better,
+        target: Option<f64>,
+        ours: &[&Run],
+        peer: &[&Run],
+        value: impl Fn(&Run) -> Option<f64>,
+    ) {
+        let ours = median(
+            ours.iter()
+                .filter(|r| r.error.is_none())
+                .filter_map(|r| value(r)),
+        );
+        let peer = median(
+            peer.iter()
+                .filter(|r| r.error.is_none())
+                .filter_map(|r| value(r)),
+        );
+        let advantage = match (ours, peer, better) {
+            (Some(o), Some(p), Better::Lower) if o > 0.0 => Some(p / o),
+            (Some(o), Some(p), Better::Higher) if p > 0.0 => Some(o / p),
+            _ => None,
+        };
+        let met = match (advantage, target) {
+            (Some(a), Some(t)) => Some(a >= t),
+            _ => None,
+        };
+        self.comparisons.push(Comparison {
+            metric: metric.to_owned(),
+            unit,
+            better,
+            ours,
+            peer,
+            advantage,
+            target,
+            met,
+        });
+    }
+}
+
+/// The median (mean of the middle two for an even count); `None` for no values.
+pub(crate) fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    Some(if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    })
+}
+
+/// A workload's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Workload {
+    /// Short id (`chat_echo`, `sunshine_rest`, `metrics_feeds`).
+    pub(crate) id: &'static str,
+    /// Heading.
+    pub(crate) title: &'static str,
+    /// Sizes and settings.
+    pub(crate) params: Value,
+    /// Why it (or a part of it) was skipped.
+    pub(crate) skipped: Vec<String>,
+    /// Every run, in the order they ran.
+    pub(crate) runs: Vec<Run>,
+    /// The comparisons.
+    pub(crate) pairs: Vec<Pair>,
+    /// Notes for the reader (how a peer was driven, caveats).
+    pub(crate) notes: Vec<String>,
+}
+
+impl Workload {
+    /// An empty workload.
+    pub(crate) fn new(id: &'static str, title: &'static str, params: Value) -> Self {
+        Self {
+            id,
+            title,
+            params,
+            skipped: Vec::new(),
+            runs: Vec::new(),
+            pairs: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// Records a skip and says so on stderr.
+    pub(crate) fn skip(&mut self, reason: impl Into<String>) {
+        let reason = reason.into();
+        eprintln!("xtask bench: SKIPPED ({}): {reason}", self.id);
+        self.skipped.push(reason);
+    }
+
+    /// The runs of one client.
+    pub(crate) fn runs_of(&self, client: &str) -> Vec<&Run> {
+        self.runs.iter().filter(|r| r.client == client).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(client: &str, cpu: f64) -> Run {
+        Run {
+            client: client.to_owned(),
+            round: 0,
+            cpu_total_s: cpu,
+            cpu_work_s: cpu,
+            peak_rss_kib: 1000,
+            wall_s: 1.0,
+            exit: "exit status: 0".to_owned(),
+            phases: vec![
+                serde_json::json!({"name": "x", "ops": 100, "errors": 0, "elapsed_s": 2.0}),
+            ],
+            extra: Value::Null,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn medians_and_advantages() {
+        assert_eq!(median([3.0, 1.0, 2.0].into_iter()), Some(2.0));
+        assert_eq!(median([4.0, 1.0].into_iter()), Some(2.5));
+        assert_eq!(median(std::iter::empty()), None);
+
+        let (o1, o2, p1) = (run("ours", 1.0), run("ours", 3.0), run("peer", 10.0));
+        let mut pair = Pair::new("ours", "peer");
+        pair.compare(
+            "cpu",
+            "s",
+            Better::Lower,
+            Some(5.0),
+            &[&o1, &o2],
+            &[&p1],
+            |r| Some(r.cpu_work_s),
+        );
+        pair.compare(
+            "tput",
+            "ops/s",
+            Better::Higher,
+            Some(3.0),
+            &[&o1],
+            &[&p1],
+            |r| r.throughput("x"),
+        );
+        let cpu = &pair.comparisons[0];
+        assert_eq!(
+            (cpu.ours, cpu.peer, cpu.advantage, cpu.met),
+            (Some(2.0), Some(10.0), Some(5.0), Some(true))
+        );
+        let tput = &pair.comparisons[1];
+        assert_eq!((tput.advantage, tput.met), (Some(1.0), Some(false)));
+    }
+
+    #[test]
+    fn failed_runs_do_not_count() {
+        let mut bad = run("ours", 1.0);
+        bad.error = Some("boom".to_owned());
+        let peer = run("peer", 2.0);
+        let mut pair = Pair::new("ours", "peer");
+        pair.compare("cpu", "s", Better::Lower, None, &[&bad], &[&peer], |r| {
+            Some(r.cpu_work_s)
+        });
+        assert_eq!(pair.comparisons[0].advantage, None);
+    }
+}

@@ -1,0 +1,229 @@
+//! Sunshine REST: list a conversation through pagination, create users, post messages, with
+//! our client (zd-sunshine) and the official `sunshine-conversations-client` for Python and
+//! Node, at the same concurrency, against the same emulator.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::Ctx;
+use super::http;
+use super::peers::Runtime;
+use super::results::{Better, Pair, Run, Workload, drive};
+
+const OURS: &str = "zd-sunshine (Rust)";
+const NODE: &str = "sunshine-conversations-client (Node)";
+const PYTHON: &str = "sunshine-conversations-client (Python)";
+
+/// The Sunshine app the emulator serves, from `GET /_emulator/sunshine/account`.
+fn account(ctx: &Ctx<'_>) -> Result<Value, String> {
+    let answer = http::request(
+        ctx.emulator.addr,
+        "GET",
+        "/_emulator/sunshine/account",
+        &[],
+        None,
+    )?;
+    if answer.status != 200 {
+        return Err(format!(
+            "the emulator binary serves no Sunshine Conversations service: \
+             GET /_emulator/sunshine/account answered {} ({})",
+            answer.status,
+            answer.excerpt().trim()
+        ));
+    }
+    let account = answer.json()?;
+    for key in ["app_id", "key_id", "key_secret"] {
+        if account[key].as_str().is_none() {
+            return Err(format!(
+                "GET /_emulator/sunshine/account has no `{key}`: {account}"
+            ));
+        }
+    }
+    Ok(account)
+}
+
+/// Runs the rounds and compares.
+pub(crate) fn run(ctx: &Ctx<'_>) -> Workload {
+    let plan = ctx.plan;
+    let mut w = Workload::new(
+        "sunshine_rest",
+        "Sunshine Conversations REST",
+        json!({
+            "list_messages": plan.sunshine_list,
+            "create_users": plan.sunshine_users,
+            "post_messages": plan.sunshine_posts,
+            "concurrency": plan.sunshine_concurrency,
+            "rounds": plan.rounds,
+        }),
+    );
+    w.notes.push(
+        "Listing is sequential by nature (each page needs the previous cursor); messages page \
+         backwards, newest page first, then `page[before]`. Users and messages are created with \
+         the same number of requests in flight for every client (threads for the synchronous \
+         Python client, promises for Node, futures on one thread for ours)."
+            .to_owned(),
+    );
+    w.notes.push(
+        "Python: `MessagesApi.list_messages(page=Page(...))` sends `page` as JSON, which the API \
+         ignores, so its list phase goes through the same client's `param_serialize`/`call_api`/\
+         `response_deserialize` with `page[before]`/`page[size]`. Node: the client keeps only the \
+         first key of `page`, so it pages with `page[before]` at the service's default page size."
+            .to_owned(),
+    );
+    let account = match account(ctx) {
+        Ok(a) => a,
+        Err(reason) => {
+            w.skip(reason);
+            return w;
+        }
+    };
+    let mut clients: Vec<(&str, Option<&Runtime>, &str)> = vec![(OURS, None, "")];
+    match &ctx.peers.node {
+        Some(node) => clients.push((NODE, Some(node), "sunshine_driver.js")),
+        None => w.skip("Node peer not installed: no Node comparison (see Peers)"),
+    }
+    match &ctx.peers.python {
+        Some(python) => clients.push((PYTHON, Some(python), "sunshine_driver.py")),
+        None => w.skip("Python peer not installed: no Python comparison (see Peers)"),
+    }
+    let target = |c: &mut std::process::Command| {
+        c.args(["--base", &ctx.emulator.base]);
+        for (flag, key) in [
+            ("--app-id", "app_id"),
+            ("--key-id", "key_id"),
+            ("--key-secret", "key_secret"),
+        ] {
+            c.args([flag, account[key].as_str().unwrap_or_default()]);
+        }
+    };
+    eprintln!(
+        "xtask bench: seeding {} Sunshine messages ...",
+        plan.sunshine_list
+    );
+    let mut seed = ctx.zd_bench();
+    seed.arg("sunshine-seed");
+    target(&mut seed);
+    seed.args(["--messages", &plan.sunshine_list.to_string()]);
+    seed.args([
+        "--post-conversations",
+        &(plan.rounds * clients.len()).to_string(),
+    ]);
+    let seeded = match seed.output() {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| serde_json::from_str::<Value>(l).ok())
+            .unwrap_or(Value::Null),
+        Ok(out) => {
+            w.skip(format!(
+                "seeding failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+            return w;
+        }
+        Err(e) => {
+            w.skip(format!("cannot run the seeding step: {e}"));
+            return w;
+        }
+    };
+    let list = seeded["list_conversation"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mut posts = seeded["post_conversations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|v| v.as_str().map(str::to_owned));
+    let timeout = Duration::from_secs(600);
+    for round in 0..plan.rounds {
+        let mut order = clients.clone();
+        order.rotate_left(round % clients.len());
+        for (label, runtime, script) in order {
+            let Some(post) = posts.next() else {
+                w.skip("ran out of seeded conversations");
+                break;
+            };
+            let mut command = match runtime {
+                None => {
+                    let mut c = ctx.zd_bench();
+                    c.arg("sunshine");
+                    c
+                }
+                Some(r) => r.command(script),
+            };
+            target(&mut command);
+            command
+                .args(["--list-conversation", &list, "--post-conversation", &post])
+                .args(["--users", &plan.sunshine_users.to_string()])
+                .args(["--posts", &plan.sunshine_posts.to_string()])
+                .args(["--concurrency", &plan.sunshine_concurrency.to_string()])
+                .args([
+                    "--tag",
+                    &format!("bench-{}-r{round}-{}", tag_of(label), std::process::id()),
+                ]);
+            w.runs
+                .push(drive(label, round, &mut command, timeout, || Ok(())));
+        }
+    }
+    for (peer, target_tput) in [(NODE, 3.0), (PYTHON, 10.0)] {
+        if !clients.iter().any(|(l, _, _)| *l == peer) {
+            continue;
+        }
+        let (ours, theirs) = (w.runs_of(OURS), w.runs_of(peer));
+        let mut pair = Pair::new(OURS, peer);
+        for (phase, label) in [
+            ("list", "list messages"),
+            ("create_users", "create users"),
+            ("post_messages", "post messages"),
+        ] {
+            pair.compare(
+                &format!("{label} throughput"),
+                "items/s",
+                Better::Higher,
+                Some(target_tput),
+                &ours,
+                &theirs,
+                |r: &Run| r.throughput(phase),
+            );
+            pair.compare(
+                &format!("{label} p99"),
+                "µs",
+                Better::Lower,
+                None,
+                &ours,
+                &theirs,
+                |r| r.phase_num(phase, "p99_us"),
+            );
+        }
+        pair.compare(
+            "peak memory",
+            "KiB",
+            Better::Lower,
+            Some(1.0),
+            &ours,
+            &theirs,
+            |r| Some(r.peak_rss_kib as f64),
+        );
+        pair.compare(
+            "client CPU (work)",
+            "s",
+            Better::Lower,
+            None,
+            &ours,
+            &theirs,
+            |r| Some(r.cpu_work_s),
+        );
+        w.pairs.push(pair);
+    }
+    w
+}
+
+fn tag_of(label: &str) -> &'static str {
+    match label {
+        OURS => "ours",
+        NODE => "node",
+        _ => "python",
+    }
+}

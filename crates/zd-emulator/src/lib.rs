@@ -6,6 +6,7 @@ pub mod clock;
 pub mod control;
 mod emulator;
 mod ids;
+mod realtime;
 mod server;
 pub mod state;
 pub mod sunshine;

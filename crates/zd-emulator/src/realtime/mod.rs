@@ -1,0 +1,90 @@
+//! The Real Time Chat service: a WebSocket feed of live chat and agent metrics at `/stream`
+//! and the REST pull of the same metrics at `/stream/chats[/{key}]` and
+//! `/stream/agents[/{key}]`.
+//!
+//! Every value is computed from the emulator's chat state ([`compute`]); an engine task
+//! recomputes on each state event (and when a windowed count ages out) and connections push
+//! an update frame only for the subscriptions whose value changed.
+//!
+//! Choices where the documentation is silent: a subscribe is answered at once with the
+//! current value (so a dashboard need not wait for the next change); a windowed metric
+//! without `window`, a window on any other metric, an unknown topic or action get a
+//! `status_code` 500 frame and the connection stays; an `unsubscribe` without `window`
+//! removes every window of that metric and department; the account counts as inactive
+//! ("Not Computed!", values `null`) until a visitor arrives or an agent logs in.
+
+mod compute;
+mod engine;
+mod limits;
+mod rest;
+mod socket;
+
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::routing::get;
+use tokio::sync::watch;
+
+use self::compute::Values;
+use self::limits::Gate;
+use crate::state::{AgentRecord, ChatState};
+
+/// What every handler and connection of the service shares.
+#[derive(Debug)]
+pub(crate) struct Realtime {
+    state: Arc<ChatState>,
+    gate: Arc<Gate>,
+    values: watch::Sender<Arc<Values>>,
+    engine: OnceLock<()>,
+}
+
+impl Realtime {
+    fn new(state: Arc<ChatState>) -> Arc<Self> {
+        Arc::new(Self {
+            state,
+            gate: Arc::new(Gate::default()),
+            values: watch::Sender::new(Arc::new(Values::default())),
+            engine: OnceLock::new(),
+        })
+    }
+
+    /// The agent a `Bearer` header value belongs to.
+    fn agent(&self, authorization: Option<&str>) -> Option<AgentRecord> {
+        let token = authorization?.strip_prefix("Bearer ")?.trim();
+        if token.is_empty() {
+            return None;
+        }
+        self.state.agent_by_token(token)
+    }
+
+    /// Values computed from the state now (and published to the connections).
+    fn current(&self) -> Arc<Values> {
+        let (values, _) = compute::compute(&self.state, self.state.clock().now());
+        let values = Arc::new(values);
+        self.values.send_if_modified(|v| {
+            if **v == *values {
+                false
+            } else {
+                *v = Arc::clone(&values);
+                true
+            }
+        });
+        values
+    }
+
+    /// Starts the engine on first use, so an emulator whose feed nobody opens does no work.
+    fn ensure_engine(self: &Arc<Self>) {
+        self.engine.get_or_init(|| {
+            tokio::spawn(engine::run(Arc::downgrade(self), self.state.subscribe()));
+        });
+    }
+}
+
+/// The routes of the service, ready to merge into the emulator's router.
+pub(crate) fn router<S: Clone + Send + Sync + 'static>(state: Arc<ChatState>) -> Router<S> {
+    Router::new()
+        .route("/stream", get(socket::upgrade))
+        .route("/stream/{family}", get(rest::family))
+        .route("/stream/{family}/{key}", get(rest::metric))
+        .with_state(Realtime::new(state))
+}

@@ -1,0 +1,532 @@
+//! The Real Time Chat service of the emulator, driven with plain WebSocket and HTTP clients:
+//! metrics move as simulated chats progress, update frames only on change, subscribe and
+//! unsubscribe, the 401 frame, "Not Computed!", and the documented limits.
+//!
+//! Tests whose assertions depend on time run on tokio's paused clock and read values through
+//! the REST pull (one write per answer); WebSocket tests run on the real clock and never wait
+//! for a duration, so neither can be affected by when frames happen to arrive.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt as _, StreamExt as _};
+use http_body_util::{BodyExt as _, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::{WebSocketStream, client_async};
+use zd_emulator::account::AgentConfig;
+use zd_emulator::state::{AgentStatus, ChatState, OutgoingMessage, Rating};
+use zd_emulator::{AccountConfig, Emulator};
+
+type Ws = WebSocketStream<TcpStream>;
+
+const ALICE: &str = "demo-alice-token";
+
+struct Fixture {
+    emu: Emulator,
+    support: u64,
+    support_key: String,
+    alice: String,
+}
+
+async fn start() -> Fixture {
+    let emu = Emulator::builder().start().await.unwrap();
+    let account = emu.account();
+    let support = account
+        .departments
+        .iter()
+        .find(|d| d.name == "Support")
+        .unwrap();
+    let alice = account.agents.iter().find(|a| a.name == "Alice").unwrap();
+    Fixture {
+        support: support.raw_id.parse().unwrap(),
+        support_key: support.raw_id.clone(),
+        alice: alice.raw_id.clone(),
+        emu,
+    }
+}
+
+impl Fixture {
+    fn state(&self) -> &ChatState {
+        self.emu.control().state()
+    }
+
+    /// A visitor arrives in Support; returns the channel's raw id.
+    fn arrive(&self) -> String {
+        self.state()
+            .visitor_arrive(zd_emulator::state::Arrival {
+                department: Some("Support".into()),
+                ..Default::default()
+            })
+            .unwrap()
+            .key
+    }
+
+    fn serve(&self, channel: &str) {
+        self.state()
+            .agent_send(
+                &self.alice,
+                channel,
+                OutgoingMessage {
+                    msg: "Hello!".into(),
+                    ..Default::default()
+                },
+                false,
+            )
+            .unwrap();
+    }
+}
+
+async fn connect(emu: &Emulator, token: &str) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    let url = format!("ws://{}/stream", emu.addr());
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let tcp = TcpStream::connect(emu.addr()).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    client_async(request, tcp).await.map(|(ws, _)| ws)
+}
+
+async fn send(ws: &mut Ws, frame: Value) {
+    ws.send(Message::text(frame.to_string())).await.unwrap();
+}
+
+async fn recv(ws: &mut Ws) -> Value {
+    loop {
+        match ws.next().await.expect("socket ended").unwrap() {
+            Message::Text(text) => return serde_json::from_str(text.as_str()).unwrap(),
+            Message::Close(_) => panic!("closed"),
+            _ => {}
+        }
+    }
+}
+
+/// `(metric, value, department)` of an update frame.
+fn parse(frame: &Value) -> (String, Value, Value) {
+    assert_eq!(frame["status_code"], 200, "{frame}");
+    assert_eq!(frame["content"]["type"], "update");
+    let data = frame["content"]["data"].as_object().unwrap();
+    assert_eq!(data.len(), 1, "{frame}");
+    let (k, v) = data.iter().next().unwrap();
+    (
+        k.clone(),
+        v.clone(),
+        frame["content"]["department_id"].clone(),
+    )
+}
+
+async fn get(emu: &Emulator, path: &str, token: Option<&str>) -> (u16, Option<String>, Value) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let mut req = http::Request::get(format!("{}{path}", emu.base_url()));
+    if let Some(token) = token {
+        req = req.header("authorization", format!("Bearer {token}"));
+    }
+    let resp = client
+        .request(req.body(Empty::new()).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, retry_after, serde_json::from_slice(&bytes).unwrap())
+}
+
+#[tokio::test]
+async fn bad_token_gets_the_401_frame_then_a_close() {
+    let f = start().await;
+    let mut ws = connect(&f.emu, "not-a-token").await.unwrap();
+    let frame = ws.next().await.unwrap().unwrap();
+    insta::assert_snapshot!(frame.to_text().unwrap(), @r#"{"status_code":401,"message":"Unable to verify the identity of the client"}"#);
+    assert!(matches!(ws.next().await, Some(Ok(Message::Close(_)))));
+}
+
+#[tokio::test]
+async fn metrics_follow_a_chat_from_arrival_to_rating() {
+    let f = start().await;
+    let mut ws = connect(&f.emu, ALICE).await.unwrap();
+    // Before anything happened the account is inactive: values are null.
+    send(
+        &mut ws,
+        json!({"topic":"chats.incoming_chats","action":"subscribe"}),
+    )
+    .await;
+    assert_eq!(
+        parse(&recv(&mut ws).await),
+        ("incoming_chats".into(), Value::Null, Value::Null)
+    );
+    f.state()
+        .set_agent_status(&f.alice, AgentStatus::Online)
+        .unwrap();
+    assert_eq!(parse(&recv(&mut ws).await).1, json!(0));
+
+    for (topic, extra) in [
+        ("chats.incoming_chats", json!({"department_id": f.support})),
+        ("chats.active_chats", json!({})),
+        ("chats.waiting_time_max", json!({})),
+        ("chats.missed_chats", json!({"window": 30})),
+        (
+            "chats.satisfaction_good",
+            json!({"window": 60, "department_id": f.support}),
+        ),
+        ("agents.agents_online", json!({"department_id": f.support})),
+    ] {
+        let mut frame = json!({"topic": topic, "action": "subscribe"});
+        frame
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        send(&mut ws, frame).await;
+    }
+    let dept = json!(f.support);
+    let mut initial = Vec::new();
+    for _ in 0..6 {
+        initial.push(parse(&recv(&mut ws).await));
+    }
+    assert_eq!(
+        initial,
+        vec![
+            ("incoming_chats".into(), json!(0), dept.clone()),
+            ("active_chats".into(), json!(0), Value::Null),
+            ("waiting_time_max".into(), Value::Null, Value::Null),
+            ("missed_chats".into(), json!({"30": 0}), Value::Null),
+            ("satisfaction_good".into(), json!({"60": 0}), dept.clone()),
+            ("agents_online".into(), json!(1), dept.clone()),
+        ]
+    );
+
+    // A visitor arrives in Support: incoming moves account-wide and for Support; the wait
+    // starts at 0 s.
+    let channel = f.arrive();
+    let mut moved = Vec::new();
+    for _ in 0..3 {
+        moved.push(parse(&recv(&mut ws).await));
+    }
+    moved.sort_by(|a, b| a.0.cmp(&b.0).then(a.2.to_string().cmp(&b.2.to_string())));
+    assert_eq!(
+        moved,
+        vec![
+            ("incoming_chats".into(), json!(1), dept.clone()),
+            ("incoming_chats".into(), json!(1), Value::Null),
+            ("waiting_time_max".into(), json!(0), Value::Null),
+        ]
+    );
+
+    // Alice serves it: incoming drops, active rises, nobody waits any more (null).
+    f.serve(&channel);
+    let mut moved = Vec::new();
+    for _ in 0..4 {
+        moved.push(parse(&recv(&mut ws).await));
+    }
+    moved.sort_by(|a, b| a.0.cmp(&b.0).then(a.2.to_string().cmp(&b.2.to_string())));
+    assert_eq!(
+        moved,
+        vec![
+            ("active_chats".into(), json!(1), Value::Null),
+            ("incoming_chats".into(), json!(0), dept.clone()),
+            ("incoming_chats".into(), json!(0), Value::Null),
+            ("waiting_time_max".into(), Value::Null, Value::Null),
+        ]
+    );
+
+    // A visitor message changes none of the subscribed values: no frame. The next frame is
+    // the rating's, which proves nothing was sent in between.
+    f.state().visitor_message(&channel, "thanks").unwrap();
+    f.state().visitor_rate(&channel, Rating::Good).unwrap();
+    assert_eq!(
+        parse(&recv(&mut ws).await),
+        ("satisfaction_good".into(), json!({"60": 1}), dept.clone())
+    );
+
+    // A second visitor leaves unserved: a missed chat in the 30-minute window.
+    let second = f.arrive();
+    for _ in 0..3 {
+        recv(&mut ws).await; // incoming x2, waiting_time_max
+    }
+    f.state().visitor_leave(&second).unwrap();
+    let mut moved = Vec::new();
+    for _ in 0..4 {
+        moved.push(parse(&recv(&mut ws).await));
+    }
+    moved.sort_by(|a, b| a.0.cmp(&b.0).then(a.2.to_string().cmp(&b.2.to_string())));
+    assert_eq!(
+        moved,
+        vec![
+            ("incoming_chats".into(), json!(0), dept.clone()),
+            ("incoming_chats".into(), json!(0), Value::Null),
+            ("missed_chats".into(), json!({"30": 1}), Value::Null),
+            ("waiting_time_max".into(), Value::Null, Value::Null),
+        ]
+    );
+
+    // Unsubscribed series stop; agent status moves agents_online.
+    send(
+        &mut ws,
+        json!({"topic":"chats.incoming_chats","action":"unsubscribe"}),
+    )
+    .await;
+    send(
+        &mut ws,
+        json!({"topic":"chats.incoming_chats","action":"unsubscribe","department_id": f.support}),
+    )
+    .await;
+    // The unsubscribes are processed before the next state change is observed: a subscribe
+    // answered in order proves the socket read them.
+    send(
+        &mut ws,
+        json!({"topic":"agents.agents_away","action":"subscribe"}),
+    )
+    .await;
+    assert_eq!(parse(&recv(&mut ws).await).0, "agents_away");
+    f.arrive();
+    f.state()
+        .set_agent_status(&f.alice, AgentStatus::Away)
+        .unwrap();
+    let mut moved = Vec::new();
+    for _ in 0..3 {
+        moved.push(parse(&recv(&mut ws).await));
+    }
+    moved.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        moved,
+        vec![
+            ("agents_away".into(), json!(1), Value::Null),
+            ("agents_online".into(), json!(0), dept.clone()),
+            ("waiting_time_max".into(), json!(0), Value::Null),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn malformed_subscriptions_get_a_500_frame_and_the_socket_stays() {
+    let f = start().await;
+    let mut ws = connect(&f.emu, ALICE).await.unwrap();
+    for bad in [
+        json!({"topic":"chats.missed_chats","action":"subscribe"}),
+        json!({"topic":"chats.active_chats","action":"subscribe","window":30}),
+        json!({"topic":"chats.missed_chats","action":"subscribe","window":45}),
+        json!({"topic":"chats.queue_depth","action":"subscribe"}),
+        json!({"topic":"agents.missed_chats","action":"subscribe"}),
+        json!({"topic":"chats.active_chats","action":"watch"}),
+        json!({"hello":"world"}),
+    ] {
+        send(&mut ws, bad.clone()).await;
+        let frame = recv(&mut ws).await;
+        assert_eq!(frame["status_code"], 500, "{bad} -> {frame}");
+        assert!(frame["message"].is_string());
+    }
+    send(
+        &mut ws,
+        json!({"topic":"chats.active_chats","action":"subscribe"}),
+    )
+    .await;
+    assert_eq!(parse(&recv(&mut ws).await).0, "active_chats");
+}
+
+#[tokio::test]
+async fn rest_pull_not_computed_then_values() {
+    let f = start().await;
+    let (status, _, body) = get(&f.emu, "/stream/chats", Some(ALICE)).await;
+    assert_eq!(status, 200);
+    insta::assert_snapshot!(body.to_string(), @r#"{"message":"Not Computed!","status_code":200}"#);
+
+    let channel = f.arrive();
+    f.arrive();
+    f.serve(&channel);
+    f.state()
+        .set_agent_status(&f.alice, AgentStatus::Invisible)
+        .unwrap();
+
+    let (status, _, body) = get(&f.emu, "/stream/chats?window=30", Some(ALICE)).await;
+    assert_eq!(status, 200);
+    let data = &body["content"]["data"];
+    assert_eq!(body["content"]["topic"], "chats");
+    assert_eq!(body["content"]["department_id"], Value::Null);
+    assert_eq!(data["incoming_chats"], 1);
+    assert_eq!(data["active_chats"], 1);
+    assert_eq!(data["assigned_chats"], 0);
+    assert_eq!(data["missed_chats"], json!({"30": 0}));
+    assert_eq!(data["chat_duration_max"], 0);
+    assert_eq!(data["response_time_avg"], 0);
+    assert_eq!(data.as_object().unwrap().len(), 12);
+
+    let path = format!("/stream/chats/incoming_chats?department_id={}", f.support);
+    let (_, _, body) = get(&f.emu, &path, Some(ALICE)).await;
+    assert_eq!(body["content"]["data"], json!({"incoming_chats": 1}));
+    assert_eq!(body["content"]["department_id"], json!(f.support));
+
+    let (_, _, body) = get(&f.emu, "/stream/chats/satisfaction_bad", Some(ALICE)).await;
+    assert_eq!(
+        body["content"]["data"],
+        json!({"satisfaction_bad": {"30": 0, "60": 0}})
+    );
+
+    let path = format!("/stream/agents?department_id={}", f.support);
+    let (_, _, body) = get(&f.emu, &path, Some(ALICE)).await;
+    assert_eq!(
+        body["content"],
+        json!({"topic":"agents","data":{"agents_online":0,"agents_away":0,"agents_invisible":1},"type":"update","department_id":f.support})
+    );
+    let _ = &f.support_key;
+}
+
+#[tokio::test]
+async fn rest_errors() {
+    let f = start().await;
+    let (status, _, body) = get(&f.emu, "/stream/agents", None).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["status_code"], 401);
+    let (status, _, _) = get(&f.emu, "/stream/agents/agents_busy", Some(ALICE)).await;
+    assert_eq!(status, 404);
+    let (status, _, _) = get(&f.emu, "/stream/agents/missed_chats", Some(ALICE)).await;
+    assert_eq!(status, 404);
+    let (status, _, _) = get(&f.emu, "/stream/chats?window=45", Some(ALICE)).await;
+    assert_eq!(status, 400);
+    let (status, _, _) = get(&f.emu, "/stream/agents?window=30", Some(ALICE)).await;
+    assert_eq!(status, 400);
+    let (status, _, _) = get(&f.emu, "/stream/chats?department_id=abc", Some(ALICE)).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test(start_paused = true)]
+async fn time_based_metrics_move_with_the_clock() {
+    let f = start().await;
+    let waiting = f.arrive();
+    tokio::time::advance(Duration::from_secs(40)).await;
+    let served = f.arrive();
+    tokio::time::advance(Duration::from_secs(20)).await;
+    // Alice replies to `served` after 20 s; `waiting` has waited 60 s.
+    f.serve(&served);
+    tokio::time::advance(Duration::from_secs(30)).await;
+    let (_, _, body) = get(&f.emu, "/stream/chats", Some(ALICE)).await;
+    let data = &body["content"]["data"];
+    assert_eq!(data["waiting_time_max"], 90);
+    assert_eq!(data["waiting_time_avg"], 90);
+    assert_eq!(data["chat_duration_max"], 30);
+    assert_eq!(data["response_time_max"], 20);
+
+    // `waiting` leaves unserved: missed in both windows; after 31 minutes only in the hour.
+    f.state().visitor_leave(&waiting).unwrap();
+    f.state().visitor_rate(&served, Rating::Bad).unwrap();
+    let (_, _, body) = get(&f.emu, "/stream/chats", Some(ALICE)).await;
+    assert_eq!(
+        body["content"]["data"]["missed_chats"],
+        json!({"30": 1, "60": 1})
+    );
+    assert_eq!(
+        body["content"]["data"]["satisfaction_bad"],
+        json!({"30": 1, "60": 1})
+    );
+    assert_eq!(body["content"]["data"]["waiting_time_max"], Value::Null);
+    tokio::time::advance(Duration::from_secs(31 * 60)).await;
+    let (_, _, body) = get(&f.emu, "/stream/chats", Some(ALICE)).await;
+    assert_eq!(
+        body["content"]["data"]["missed_chats"],
+        json!({"30": 0, "60": 1})
+    );
+    assert_eq!(
+        body["content"]["data"]["satisfaction_bad"],
+        json!({"30": 0, "60": 1})
+    );
+    tokio::time::advance(Duration::from_secs(30 * 60)).await;
+    let (_, _, body) = get(&f.emu, "/stream/chats/missed_chats?window=60", Some(ALICE)).await;
+    assert_eq!(body["content"]["data"], json!({"missed_chats": {"60": 0}}));
+}
+
+#[tokio::test(start_paused = true)]
+async fn connections_and_rest_share_200_per_minute() {
+    let f = start().await;
+    for _ in 0..199 {
+        let (status, _, _) = get(&f.emu, "/stream/agents", Some(ALICE)).await;
+        assert_eq!(status, 200);
+    }
+    let _ws = connect(&f.emu, ALICE).await.unwrap();
+    let err = connect(&f.emu, ALICE).await.unwrap_err();
+    let tokio_tungstenite::tungstenite::Error::Http(response) = err else {
+        panic!("expected HTTP 429, got {err:?}")
+    };
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "60");
+    let body: Value = serde_json::from_slice(response.body().as_deref().unwrap()).unwrap();
+    assert_eq!(body["status_code"], 429);
+    let (status, retry_after, _) = get(&f.emu, "/stream/chats", Some(ALICE)).await;
+    assert_eq!((status, retry_after.as_deref()), (429, Some("60")));
+    tokio::time::advance(Duration::from_secs(60)).await;
+    let (status, _, _) = get(&f.emu, "/stream/chats", Some(ALICE)).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(start_paused = true)]
+async fn ten_connections_per_agent_and_a_thousand_per_account() {
+    let mut account = AccountConfig::demo();
+    for i in 0..100 {
+        account.agents.push(AgentConfig {
+            name: format!("Agent {i}"),
+            display_name: None,
+            access_token: format!("token-{i}"),
+            departments: Vec::new(),
+            status: AgentStatus::Offline,
+        });
+    }
+    let emu = Emulator::builder().account(account).start().await.unwrap();
+    let mut held = Vec::new();
+    for _ in 0..10 {
+        held.push(connect(&emu, ALICE).await.unwrap());
+    }
+    let refused = |err: tokio_tungstenite::tungstenite::Error| match err {
+        tokio_tungstenite::tungstenite::Error::Http(r) => r.status().as_u16(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(refused(connect(&emu, ALICE).await.unwrap_err()), 429);
+    // Closing one frees its slot.
+    let mut one = held.pop().unwrap();
+    one.close(None).await.unwrap();
+    while one.next().await.is_some() {}
+    drop(one);
+    let mut reopened = None;
+    for _ in 0..100 {
+        // The server notices the close when its task runs; retry until it has.
+        match connect(&emu, ALICE).await {
+            Ok(ws) => {
+                reopened = Some(ws);
+                break;
+            }
+            Err(_) => tokio::task::yield_now().await,
+        }
+    }
+    held.push(reopened.expect("slot freed"));
+
+    // 99 agents x 10 = 990 more: 1000 in all. New connections spend the 200/minute budget,
+    // so move the clock a minute on whenever it is spent.
+    for i in 0..99 {
+        for _ in 0..10 {
+            let ws = loop {
+                match connect(&emu, &format!("token-{i}")).await {
+                    Ok(ws) => break ws,
+                    Err(err) => {
+                        assert_eq!(refused(err), 429);
+                        tokio::time::advance(Duration::from_secs(60)).await;
+                    }
+                }
+            };
+            held.push(ws);
+        }
+    }
+    assert_eq!(held.len(), 1000);
+    tokio::time::advance(Duration::from_secs(60)).await;
+    let err = connect(&emu, "token-99").await.unwrap_err();
+    let tokio_tungstenite::tungstenite::Error::Http(response) = err else {
+        panic!("expected 429")
+    };
+    assert_eq!(response.status(), 429);
+    let body: Value = serde_json::from_slice(response.body().as_deref().unwrap()).unwrap();
+    assert!(body["message"].as_str().unwrap().contains("1000"), "{body}");
+}

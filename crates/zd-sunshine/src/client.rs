@@ -26,6 +26,9 @@ pub enum Region {
     Eu,
     /// `https://{subdomain}.zendesk.com/sc` (Zendesk accounts).
     Zendesk(String),
+    /// `https://oauth-bridge.zendesk.com/sc`, for the OAuth operations (`GetToken`,
+    /// `GetTokenInfo`, `RevokeAccess`).
+    OAuthBridge,
     /// Any base URL, such as a local emulator (`http://127.0.0.1:8080`).
     Custom(String),
 }
@@ -39,6 +42,7 @@ impl Region {
         match self {
             Self::Us => Ok("https://api.smooch.io".to_owned()),
             Self::Eu => Ok("https://api.eu-1.smooch.io".to_owned()),
+            Self::OAuthBridge => Ok("https://oauth-bridge.zendesk.com/sc".to_owned()),
             Self::Zendesk(sub) => {
                 let ok = !sub.is_empty()
                     && sub.len() <= 63

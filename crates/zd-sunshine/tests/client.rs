@@ -507,6 +507,10 @@ fn regions_resolve_to_base_urls() {
     assert_eq!(Region::Us.base_url().unwrap(), "https://api.smooch.io");
     assert_eq!(Region::Eu.base_url().unwrap(), "https://api.eu-1.smooch.io");
     assert_eq!(
+        Region::OAuthBridge.base_url().unwrap(),
+        "https://oauth-bridge.zendesk.com/sc"
+    );
+    assert_eq!(
         Region::Zendesk("acme".into()).base_url().unwrap(),
         "https://acme.zendesk.com/sc"
     );

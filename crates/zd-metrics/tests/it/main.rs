@@ -1,7 +1,9 @@
-//! Integration tests of zd-metrics over loopback sockets.
+//! Integration tests of zd-metrics over loopback sockets: against the emulator, and against a
+//! small scriptable server for conditions the emulator cannot produce.
 // Helpers outside #[test] functions are test code too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod emulator;
 mod feed;
 mod rest;
 mod server;

@@ -14,6 +14,7 @@ use crate::control::Control;
 use crate::ids::{self, IdKind};
 use crate::server::{self, App};
 use crate::state::{AgentStatus, ChatState, DepartmentStatus};
+use crate::sunshine::{Sunshine, SunshineAccount, SunshineConfig};
 
 /// Why an emulator could not start.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +42,7 @@ pub struct EmulatorBuilder {
     addr: SocketAddr,
     limits: Limits,
     clock: Option<Clock>,
+    sunshine: SunshineConfig,
 }
 
 /// A running emulator. Dropping it stops the server and closes its sockets.
@@ -61,6 +63,7 @@ impl Emulator {
             addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             limits: Limits::documented(),
             clock: None,
+            sunshine: SunshineConfig::default(),
         }
     }
 
@@ -133,6 +136,12 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Configures the Sunshine Conversations service (webhook time scale, limits).
+    pub fn sunshine(mut self, config: SunshineConfig) -> Self {
+        self.sunshine = config;
+        self
+    }
+
     /// Binds and starts serving on the current tokio runtime.
     ///
     /// # Errors
@@ -155,6 +164,14 @@ impl EmulatorBuilder {
         let (shutdown, mut stopped) = watch::channel(false);
         let service = chat::Service::new(state.clone(), self.limits, shutdown.subscribe());
         service.core.set_ws_base(format!("ws://{addr}"));
+        let agents = state.clone();
+        let sunshine = Sunshine::new(self.sunshine.chat_agents(Arc::new(move || {
+            agents
+                .agents()
+                .into_iter()
+                .map(|a| (a.name, a.access_token))
+                .collect()
+        })));
         let control = Control {
             state,
             core: service.core.clone(),
@@ -163,6 +180,7 @@ impl EmulatorBuilder {
             service,
             control: control.clone(),
             base_url: Arc::from(base_url.as_str()),
+            sunshine,
         };
         let router = server::router(app.clone());
         tokio::spawn(async move {
@@ -196,6 +214,8 @@ pub struct AccountInfo {
     pub agents: Vec<AgentInfo>,
     /// The departments.
     pub departments: Vec<DepartmentInfo>,
+    /// The Sunshine Conversations app, keys and OAuth clients.
+    pub sunshine: SunshineAccount,
 }
 
 /// An agent of [`AccountInfo`].
@@ -231,8 +251,9 @@ pub struct DepartmentInfo {
 }
 
 impl AccountInfo {
-    pub(crate) fn of(state: &ChatState, base_url: &str) -> Self {
+    pub(crate) fn of(state: &ChatState, base_url: &str, sunshine: &Sunshine) -> Self {
         Self {
+            sunshine: sunshine.account(base_url),
             graphql_url: format!("{base_url}/graphql/request"),
             widget_url: format!("{base_url}/"),
             control_url: format!("{base_url}/_emulator"),

@@ -19,11 +19,12 @@ pub(crate) struct App {
     pub(crate) service: chat::Service,
     pub(crate) control: Control,
     pub(crate) base_url: Arc<str>,
+    pub(crate) sunshine: crate::sunshine::Sunshine,
 }
 
 impl App {
     pub(crate) fn account(&self) -> AccountInfo {
-        AccountInfo::of(&self.control.state, &self.base_url)
+        AccountInfo::of(&self.control.state, &self.base_url, &self.sunshine)
     }
 }
 
@@ -44,6 +45,7 @@ async fn page(State(app): State<App>, Query(q): Query<web::PageQuery>) -> Respon
 }
 
 pub(crate) fn router(app: App) -> Router {
+    let sunshine = app.sunshine.router();
     Router::new()
         .route("/", get(page))
         .route("/graphql/request", post(graphql_request))
@@ -51,4 +53,5 @@ pub(crate) fn router(app: App) -> Router {
         .nest("/_emulator", control::routes::router())
         .merge(crate::realtime::router(app.control.state.clone()))
         .with_state(app)
+        .merge(sunshine)
 }

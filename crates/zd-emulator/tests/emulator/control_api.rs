@@ -12,6 +12,7 @@ async fn account_lists_tokens_agents_and_departments() {
         ".graphql_url" => "[url]", ".widget_url" => "[url]", ".control_url" => "[url]",
         ".agents[].id" => "[id]", ".agents[].raw_id" => "[raw]", ".agents[].departments[]" => "[dept]",
         ".departments[].id" => "[id]", ".departments[].raw_id" => "[raw]",
+        ".sunshine.api_url" => "[url]", ".sunshine.control_url" => "[url]",
     });
 }
 

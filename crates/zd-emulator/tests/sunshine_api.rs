@@ -173,13 +173,15 @@ async fn every_operation_answers_per_the_spec() {
     let key_id = key["key"]["id"].as_str().unwrap().to_owned();
     let key_auth = basic(&key_id, key["key"]["secret"].as_str().unwrap());
     let ka = Some(key_auth.as_str());
-    w.go("ListAppKeys", "GET", &format!("{p}/keys"), ka, None, 200)
+    w.go("ListAppKeys", "GET", &format!("{p}/keys"), ka, None, 403)
+        .await;
+    w.go("ListAppKeys", "GET", &format!("{p}/keys"), a, None, 200)
         .await;
     w.go(
         "GetAppKey",
         "GET",
         &format!("{p}/keys/{key_id}"),
-        ka,
+        a,
         None,
         200,
     )
@@ -188,7 +190,7 @@ async fn every_operation_answers_per_the_spec() {
         "GetAppKey",
         "GET",
         &format!("{p}/keys/app_nope"),
-        ka,
+        a,
         None,
         404,
     )
@@ -1373,4 +1375,182 @@ fn the_validator_rejects_what_the_spec_forbids() {
             .is_empty(),
         "enabled is required"
     );
+}
+
+/// Requests generated from the spec for every operation: without credentials (401), with a key
+/// whose scope the operation does not list (403), with a malformed JSON body (400), and with an
+/// empty body where the request schema has required fields (400). Every answer must validate.
+#[tokio::test]
+async fn generated_invalid_requests_are_refused_per_the_spec() {
+    let Some(spec) = schema::Spec::load() else {
+        return;
+    };
+    let server = SunshineServer::start(SunshineConfig::default())
+        .await
+        .unwrap();
+    let api = Api::new(server.base_url());
+    let acct = basic(sun::DEMO_ACCOUNT_KEY_ID, sun::DEMO_ACCOUNT_KEY_SECRET);
+    let appk = basic(sun::DEMO_APP_KEY_ID, sun::DEMO_APP_KEY_SECRET);
+    let p = format!("/v2/apps/{}", sun::DEMO_APP_ID);
+    let id = |v: &Value, a: &str, b: &str| v[a][b].as_str().unwrap().to_owned();
+
+    // Real resources for every path parameter.
+    let (_, u) = api
+        .call(
+            "POST",
+            &format!("{p}/users"),
+            Some(&acct),
+            Some(json!({"externalId":"gen"})),
+        )
+        .await;
+    let user = id(&u, "user", "id");
+    let (_, c) = api
+        .call(
+            "POST",
+            &format!("{p}/conversations"),
+            Some(&acct),
+            Some(json!({"type":"personal","participants":[{"userId":user}]})),
+        )
+        .await;
+    let conv = id(&c, "conversation", "id");
+    let (_, m) = api
+        .call(
+            "POST",
+            &format!("{p}/conversations/{conv}/messages"),
+            Some(&acct),
+            Some(json!({"author":{"type":"business"},"content":{"type":"text","text":"x"}})),
+        )
+        .await;
+    let message = m["messages"][0]["id"].as_str().unwrap().to_owned();
+    let (_, i) = api.call("POST", &format!("{p}/integrations"), Some(&acct), Some(json!({"type":"custom","webhooks":[{"target":"http://127.0.0.1:9/","triggers":["conversation:message"]}]}))).await;
+    let integration = id(&i, "integration", "id");
+    let webhook = i["integration"]["webhooks"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, ik) = api
+        .call(
+            "POST",
+            &format!("{p}/integrations/{integration}/keys"),
+            Some(&acct),
+            Some(json!({"displayName":"k"})),
+        )
+        .await;
+    let int_key = id(&ik, "key", "id");
+    let (_, sb) = api
+        .call("POST", &format!("{p}/switchboards"), Some(&acct), None)
+        .await;
+    let switchboard = id(&sb, "switchboard", "id");
+    let (_, sbi) = api
+        .call(
+            "POST",
+            &format!("{p}/switchboards/{switchboard}/switchboardIntegrations"),
+            Some(&acct),
+            Some(json!({"name":"bot","integrationId":integration})),
+        )
+        .await;
+    let sbi = id(&sbi, "switchboardIntegration", "id");
+    let (_, tw) = api
+        .call(
+            "POST",
+            &format!("{p}/integrations"),
+            Some(&acct),
+            Some(json!({"type":"twilio"})),
+        )
+        .await;
+    let twilio = id(&tw, "integration", "id");
+    let (_, cl) = api.call("POST", &format!("{p}/users/{user}/clients"), Some(&acct), Some(json!({"matchCriteria":{"type":"twilio","integrationId":twilio,"phoneNumber":"+1555"},"confirmation":{"type":"immediate"},"target":{"conversationId":conv}}))).await;
+    let client = id(&cl, "client", "id");
+
+    let mut checked = 0;
+    let paths = spec.doc["paths"].as_object().unwrap().clone();
+    for (template, methods) in &paths {
+        for (method, op) in methods.as_object().unwrap() {
+            let Some(op_id) = op["operationId"].as_str() else {
+                continue;
+            };
+            let key_id = if template.contains("/integrations/") {
+                &int_key
+            } else {
+                sun::DEMO_APP_KEY_ID
+            };
+            let path = template
+                .replace("{appId}", sun::DEMO_APP_ID)
+                .replace("{conversationId}", &conv)
+                .replace("{messageId}", &message)
+                .replace("{userIdOrExternalId}", &user)
+                .replace("{zendeskId}", &user)
+                .replace("{clientId}", &client)
+                .replace("{deviceId}", "000000000000000000000000")
+                .replace("{integrationId}", &integration)
+                .replace("{keyId}", key_id)
+                .replace("{webhookId}", &webhook)
+                .replace("{switchboardId}", &switchboard)
+                .replace("{switchboardIntegrationId}", &sbi);
+            let method = method.to_uppercase();
+            let mut check = |status: u16, v: &Value, want: u16, what: &str| {
+                assert_eq!(status, want, "{op_id} {what}: {v}");
+                let schema = spec.response_schema(op_id, status).unwrap();
+                let errors = spec.errors(&schema, v, "$");
+                assert!(errors.is_empty(), "{op_id} {what}: {errors:?}");
+                checked += 1;
+            };
+            let open = op["security"].as_array().is_some_and(Vec::is_empty);
+            let scopes: Vec<&str> = op["security"][0]["basicAuth"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_else(|| vec!["app", "account"]);
+            if !open {
+                let (st, v) = api.call(&method, &path, None, None).await;
+                check(st, &v, 401, "without credentials");
+                if !scopes.contains(&"app") && scopes.contains(&"account") {
+                    let (st, v) = api.call(&method, &path, Some(&appk), None).await;
+                    check(st, &v, 403, "with an app key");
+                }
+            }
+            let body = &op["requestBody"]["content"]["application/json"]["schema"];
+            if body.is_null() || op_id == "RevokeAccess" {
+                continue;
+            }
+            let auth = if open { None } else { Some(acct.as_str()) };
+            let auth = if scopes.contains(&"account") {
+                auth
+            } else {
+                Some(appk.as_str())
+            };
+            let (st, v) = api
+                .raw(
+                    &method,
+                    &path,
+                    auth,
+                    "application/json",
+                    Bytes::from_static(b"{\"oops"),
+                )
+                .await;
+            check(st, &v, 400, "with malformed JSON");
+            let (st, v) = api
+                .raw(
+                    &method,
+                    &path,
+                    auth,
+                    "application/json",
+                    Bytes::from_static(b"[1]"),
+                )
+                .await;
+            check(st, &v, 400, "with a JSON array");
+            let mut required = body["required"].as_array().cloned().unwrap_or_default();
+            let resolved = body["$ref"]
+                .as_str()
+                .map(|r| spec.doc["components"]["schemas"][r.rsplit('/').next().unwrap()].clone());
+            if let Some(r) = resolved {
+                required.extend(r["required"].as_array().cloned().unwrap_or_default());
+            }
+            if !required.is_empty() {
+                let (st, v) = api.call(&method, &path, auth, Some(json!({}))).await;
+                check(st, &v, 400, "without its required fields");
+            }
+        }
+    }
+    println!("{checked} generated requests refused and validated");
+    assert!(checked > 100);
 }

@@ -166,6 +166,14 @@ struct Inner {
     chat: chat_oauth::ChatOAuth,
 }
 
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The workers hold the hub; dropping their senders lets them finish what is queued
+        // and end, instead of waiting for events that can no longer come.
+        self.hub.stop();
+    }
+}
+
 impl fmt::Debug for Sunshine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sunshine")

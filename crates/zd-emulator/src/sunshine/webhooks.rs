@@ -132,6 +132,11 @@ impl Hub {
         self.finished.subscribe()
     }
 
+    /// Stops every worker once its queue is drained.
+    pub(crate) fn stop(&self) {
+        self.workers.lock().clear();
+    }
+
     /// Stops the worker of a deleted webhook (events already queued are still delivered).
     pub(crate) fn forget(&self, webhook_id: &str) {
         self.workers.lock().remove(webhook_id);

@@ -36,9 +36,9 @@ pub(crate) async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let body = http::json_body(&body)?;
     let mut store = s.store();
     access(&store, &headers, None, Need::Account)?;
+    let body = http::json_body(&body)?;
     let display_name = http::req_str(&body, "displayName")?;
     if display_name.is_empty() || display_name.chars().count() > 100 {
         return Err(ApiError::bad_request(
@@ -105,9 +105,9 @@ pub(crate) async fn update(
     Path(app_id): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let body = http::json_body(&body)?;
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
+    let body = http::json_body(&body)?;
     let display_name = http::opt_str_len(&body, "displayName", 1, 100)?;
     let settings = check_settings(&body)?;
     let metadata = http::opt_object(&body, "metadata")?;
@@ -147,9 +147,9 @@ pub(crate) async fn create_key(
     Path(app_id): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let body = http::json_body(&body)?;
     let mut store = s.store();
-    access(&store, &headers, Some(&app_id), Need::Admin)?;
+    access(&store, &headers, Some(&app_id), Need::Account)?;
+    let body = http::json_body(&body)?;
     let name = http::req_str(&body, "displayName")?;
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::bad_request(
@@ -174,7 +174,7 @@ pub(crate) async fn list_keys(
     Path(app_id): Path<String>,
 ) -> ApiResult {
     let store = s.store();
-    access(&store, &headers, Some(&app_id), Need::Admin)?;
+    access(&store, &headers, Some(&app_id), Need::Account)?;
     let app = store
         .apps
         .get(&app_id)
@@ -189,7 +189,7 @@ pub(crate) async fn get_key(
     Path((app_id, key_id)): Path<(String, String)>,
 ) -> ApiResult {
     let store = s.store();
-    access(&store, &headers, Some(&app_id), Need::Admin)?;
+    access(&store, &headers, Some(&app_id), Need::Account)?;
     let app = store
         .apps
         .get(&app_id)
@@ -207,7 +207,7 @@ pub(crate) async fn delete_key(
     Path((app_id, key_id)): Path<(String, String)>,
 ) -> ApiResult {
     let mut store = s.store();
-    access(&store, &headers, Some(&app_id), Need::Admin)?;
+    access(&store, &headers, Some(&app_id), Need::Account)?;
     app_mut(&mut store, &app_id)?
         .keys
         .remove(&key_id)

@@ -86,9 +86,9 @@ pub(crate) async fn remove(
     Path(app_id): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let body = http::json_body(&body)?;
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
+    let body = http::json_body(&body)?;
     let url = http::req_str(&body, "mediaUrl")?;
     app_mut(&mut store, &app_id)?
         .attachments

@@ -86,9 +86,9 @@ pub(crate) async fn create(
     Path(app_id): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let body = http::json_body(&body)?;
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
+    let body = http::json_body(&body)?;
     let kind = http::req_str(&body, "type")?.to_owned();
     if !["personal", "sdkGroup"].contains(&kind.as_str()) {
         return Err(ApiError::bad_request("type should be personal or sdkGroup"));
@@ -208,9 +208,9 @@ pub(crate) async fn update(
     Path((app_id, conversation_id)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
-    let body = http::json_body(&body)?;
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
+    let body = http::json_body(&body)?;
     let display_name = http::opt_str_len(&body, "displayName", 1, 100)?;
     let icon_url = http::opt_str_len(&body, "iconUrl", 1, 2048)?;
     let metadata = http::opt_object(&body, "metadata")?;
@@ -263,9 +263,9 @@ pub(crate) async fn join(
     Path((app_id, conversation_id)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
-    let body = http::json_body(&body)?;
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
+    let body = http::json_body(&body)?;
     let app = app_mut(&mut store, &app_id)?;
     let user_id = user_ref(app, &body)?;
     let participant_id = s.next_id();
@@ -311,9 +311,9 @@ pub(crate) async fn leave(
     Path((app_id, conversation_id)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
-    let body = http::json_body(&body)?;
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
+    let body = http::json_body(&body)?;
     let app = app_mut(&mut store, &app_id)?;
     let participant = http::opt_str(&body, "participantId")?;
     let user_id = match participant {
@@ -417,9 +417,9 @@ async fn control(
     body: Bytes,
     action: Control,
 ) -> ApiResult {
-    let body = http::json_body(&body)?;
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
+    let body = http::json_body(&body)?;
     let metadata = http::opt_object(&body, "metadata")?.map_or(Value::Null, Value::Object);
     let target = match action {
         Control::Pass | Control::Offer => {
@@ -534,9 +534,9 @@ pub(crate) async fn download(
     Path((app_id, conversation_id)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
-    let body = http::json_body(&body)?;
     let store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
+    let body = http::json_body(&body)?;
     let user = http::req_str(&body, "userId")?;
     let app = store
         .apps
@@ -564,9 +564,9 @@ pub(crate) async fn conversion_events(
     Path((app_id, conversation_id)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
-    let body = http::json_body(&body)?;
     let store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
+    let body = http::json_body(&body)?;
     let app = store
         .apps
         .get(&app_id)

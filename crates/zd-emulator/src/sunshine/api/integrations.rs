@@ -99,9 +99,9 @@ pub(crate) async fn create(
     Path(app_id): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let mut body = http::json_body(&body)?;
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
+    let mut body = http::json_body(&body)?;
     let kind = http::req_str(&body, "type")?.to_owned();
     if !TYPES.contains(&kind.as_str()) {
         return Err(ApiError::bad_request(format!(
@@ -202,9 +202,9 @@ pub(crate) async fn update(
     Path((app_id, integration_id)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
-    let mut body = http::json_body(&body)?;
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
+    let mut body = http::json_body(&body)?;
     let display_name = http::opt_str_len(&body, "displayName", 1, 100)?;
     let i = integration_mut(app_mut(&mut store, &app_id)?, &integration_id)?;
     if body.contains_key("displayName") {
@@ -251,9 +251,9 @@ pub(crate) async fn create_key(
     Path((app_id, integration_id)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
-    let body = http::json_body(&body)?;
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
+    let body = http::json_body(&body)?;
     let name = http::req_str(&body, "displayName")?.to_owned();
     let i = integration_mut(app_mut(&mut store, &app_id)?, &integration_id)?;
     if i.kind != "custom" {
@@ -364,9 +364,9 @@ pub(crate) async fn create_webhook(
     Path((app_id, integration_id)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
-    let body = http::json_body(&body)?;
     let mut store = s.store();
     webhook_access(&store, &headers, &app_id, &integration_id)?;
+    let body = http::json_body(&body)?;
     let w = webhook_of(&s, &body, None)?;
     let i = integration_mut(app_mut(&mut store, &app_id)?, &integration_id)?;
     if i.webhooks.len() >= MAX_WEBHOOKS {
@@ -422,9 +422,9 @@ pub(crate) async fn update_webhook(
     Path((app_id, integration_id, webhook_id)): Path<(String, String, String)>,
     body: Bytes,
 ) -> ApiResult {
-    let body = http::json_body(&body)?;
     let mut store = s.store();
     webhook_access(&store, &headers, &app_id, &integration_id)?;
+    let body = http::json_body(&body)?;
     let i = integration_mut(app_mut(&mut store, &app_id)?, &integration_id)?;
     let old = i
         .webhooks

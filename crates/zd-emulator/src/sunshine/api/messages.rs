@@ -143,9 +143,9 @@ pub(crate) async fn post(
     Path((app_id, conversation_id)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
-    let body = http::json_body(&body)?;
     let mut store = s.store();
     let who = access(&store, &headers, Some(&app_id), Need::Data)?;
+    let body = http::json_body(&body)?;
     let (author, user_id) = author(&store, &app_id, body.get("author"))?;
     let content = body
         .get("content")
@@ -283,9 +283,9 @@ pub(crate) async fn activity(
     Path((app_id, conversation_id)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
-    let body = http::json_body(&body)?;
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
+    let body = http::json_body(&body)?;
     let (author, user_id) = author(&store, &app_id, body.get("author"))?;
     let kind = http::req_str(&body, "type")?.to_owned();
     if !["conversation:read", "typing:start", "typing:stop"].contains(&kind.as_str()) {

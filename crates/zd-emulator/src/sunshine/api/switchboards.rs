@@ -59,9 +59,9 @@ pub(crate) async fn update(
     Path((app_id, switchboard_id)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
-    let body = http::json_body(&body)?;
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
+    let body = http::json_body(&body)?;
     let enabled = http::opt_bool(&body, "enabled")?;
     let default = http::opt_str(&body, "defaultSwitchboardIntegrationId")?;
     let sb = switchboard_mut(app_mut(&mut store, &app_id)?, &switchboard_id)?;
@@ -163,9 +163,9 @@ pub(crate) async fn create_integration(
     Path((app_id, switchboard_id)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
-    let body = http::json_body(&body)?;
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
+    let body = http::json_body(&body)?;
     http::req_str(&body, "name")?;
     if !body.contains_key("integrationId") && !body.contains_key("integrationType") {
         return Err(ApiError::bad_request(
@@ -219,9 +219,9 @@ pub(crate) async fn update_integration(
     Path((app_id, switchboard_id, sbi_id)): Path<(String, String, String)>,
     body: Bytes,
 ) -> ApiResult {
-    let body = http::json_body(&body)?;
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
+    let body = http::json_body(&body)?;
     let app = app_mut(&mut store, &app_id)?;
     let sb = app
         .switchboards

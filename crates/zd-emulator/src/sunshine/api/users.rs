@@ -52,9 +52,9 @@ pub(crate) async fn create(
     Path(app_id): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let body = http::json_body(&body)?;
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
+    let body = http::json_body(&body)?;
     let external_id = http::opt_str_len(&body, "externalId", 1, 1024)?;
     let profile = check_profile(&body)?.unwrap_or_default();
     let signed_up_at = http::opt_str(&body, "signedUpAt")?.unwrap_or_else(util::now_iso);
@@ -127,9 +127,9 @@ pub(crate) async fn update(
     Path((app_id, user_id)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
-    let body = http::json_body(&body)?;
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
+    let body = http::json_body(&body)?;
     let profile = check_profile(&body)?;
     let signed_up_at = http::opt_str(&body, "signedUpAt")?;
     let to_be_retained = http::opt_bool(&body, "toBeRetained")?;
@@ -219,9 +219,9 @@ pub(crate) async fn sync(
     Path((app_id, zendesk_id)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
-    let body = http::json_body(&body)?;
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
+    let body = http::json_body(&body)?;
     let surviving = http::opt_str(&body, "survivingZendeskId")?;
     let app = app_mut(&mut store, &app_id)?;
     let user = app
@@ -239,9 +239,9 @@ pub(crate) async fn create_client(
     Path((app_id, user_id)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult {
-    let body = http::json_body(&body)?;
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
+    let body = http::json_body(&body)?;
     let criteria = http::opt_object(&body, "matchCriteria")?
         .ok_or_else(|| ApiError::bad_request("should have required property 'matchCriteria'"))?;
     let confirmation = http::opt_object(&body, "confirmation")?

@@ -93,7 +93,7 @@ impl Rig {
                 "POST",
                 &format!("/v2/apps/{}/integrations", sun::DEMO_APP_ID),
                 Some(&self.auth),
-                Some(json!({"type":"custom","displayName":"Bot","webhooks":[{"target":self.target,"triggers":triggers}]})),
+                Some(json!({"type":"custom","displayName":"Bot","webhooks":[{"target":self.target,"triggers":triggers,"includeFullUser":true}]})),
             )
             .await;
         assert_eq!(st, 201, "{v}");
@@ -391,6 +391,13 @@ async fn standby_integrations_get_no_messages_while_another_is_in_control() {
         body["events"][0]["payload"]["message"]["content"]["text"],
         "to the bot"
     );
+    // This webhook was created without includeFullUser.
+    assert!(
+        body["events"][0]["payload"]["message"]["author"]
+            .get("user")
+            .is_none()
+    );
+    assert!(body["events"][0]["payload"]["message"]["author"]["userId"].is_string());
     let (st, _) = r
         .api
         .call(

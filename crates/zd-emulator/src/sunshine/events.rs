@@ -27,6 +27,14 @@ pub(crate) fn emit(s: &Sunshine, store: &Store, app_id: &str, kind: &str, payloa
         "createdAt": util::now_iso(),
         "payload": payload,
     }));
+    // `author.user` goes only to webhooks created with `includeFullUser`.
+    let lean = event["payload"]["message"]["author"].get("user").map(|_| {
+        let mut lean = event.as_ref().clone();
+        if let Some(author) = lean["payload"]["message"]["author"].as_object_mut() {
+            author.remove("user");
+        }
+        Arc::new(lean)
+    });
     for integration in app.integrations.values() {
         if standby_filtered {
             let seat = app
@@ -43,7 +51,11 @@ pub(crate) fn emit(s: &Sunshine, store: &Store, app_id: &str, kind: &str, payloa
         }
         for webhook in integration.webhooks.values() {
             if webhook.triggers.iter().any(|t| t == kind || t == "*") {
-                s.hub().enqueue(app_id, webhook, event.clone());
+                let chosen = match (&lean, webhook.include_full_user) {
+                    (Some(lean), false) => lean.clone(),
+                    _ => event.clone(),
+                };
+                s.hub().enqueue(app_id, webhook, chosen);
             }
         }
     }

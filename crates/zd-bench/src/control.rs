@@ -17,9 +17,12 @@ pub(crate) struct ControlClient {
 impl ControlClient {
     /// A client for the emulator at `base` (`http://127.0.0.1:PORT`).
     pub(crate) fn new(base: &str) -> Self {
+        // No Nagle delay: a visitor's message must leave when it is stamped.
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
         Self {
             base: base.trim_end_matches('/').to_owned(),
-            http: Client::builder(TokioExecutor::new()).build_http(),
+            http: Client::builder(TokioExecutor::new()).build(connector),
         }
     }
 

@@ -48,11 +48,12 @@ impl Plan {
     pub(crate) const QUICK: Self = Self {
         rounds: 2,
         echo_visitors: 10,
-        echo_messages: 30,
+        echo_messages: 60,
         echo_rate: 80,
+        // The full sizes: even the slowest peer needs only seconds for them.
         sunshine_list: 10_000,
-        sunshine_users: 500,
-        sunshine_posts: 1_000,
+        sunshine_users: 2_000,
+        sunshine_posts: 5_000,
         sunshine_concurrency: 8,
         metrics_feeds: 90,
         run_criterion: false,

@@ -23,7 +23,9 @@ const STDERR_KEEP: usize = 4000;
 pub(crate) struct Measured {
     /// CPU seconds over the whole life of the process.
     pub(crate) cpu_total_s: f64,
-    /// CPU seconds from its `ready` line to its exit: the workload alone.
+    /// CPU seconds from its `ready` line to its `done` line: the workload alone. Summed over
+    /// its threads' `schedstat` (nanoseconds) when the kernel has it, else from `stat` ticks
+    /// (10 ms steps) up to the exit.
     pub(crate) cpu_work_s: f64,
     /// Peak resident set, KiB.
     pub(crate) peak_rss_kib: u64,
@@ -41,6 +43,9 @@ pub(crate) struct Measured {
 struct Readings {
     cpu_ticks: u64,
     cpu_at_ready: Option<u64>,
+    /// Nanosecond CPU of all threads (schedstat) when `ready` and `done` were printed.
+    ns_at_ready: Option<u64>,
+    ns_at_done: Option<u64>,
     peak_rss_kib: u64,
     exited: bool,
 }
@@ -77,11 +82,18 @@ impl Monitored {
                     let Ok(value) = serde_json::from_str::<Value>(&line) else {
                         continue;
                     };
+                    // Read now, not when the harness gets round to it.
                     if value["event"] == "ready" {
-                        // Read now, not when the harness gets round to it.
                         let ticks = read_stat(pid).map(|(t, _)| t);
-                        if let (Some(t), Ok(mut r)) = (ticks, readings.lock()) {
-                            r.cpu_at_ready = Some(t);
+                        let ns = task_cpu_ns(pid);
+                        if let Ok(mut r) = readings.lock() {
+                            r.cpu_at_ready = ticks;
+                            r.ns_at_ready = ns;
+                        }
+                    } else if value["event"] == "done" {
+                        let ns = task_cpu_ns(pid);
+                        if let Ok(mut r) = readings.lock() {
+                            r.ns_at_done = ns;
                         }
                     }
                     if tx.send(value).is_err() {
@@ -163,12 +175,16 @@ impl Monitored {
             .take()
             .and_then(|h| h.join().ok())
             .unwrap_or_default();
-        let r = self
-            .readings
-            .lock()
-            .map(|r| (r.cpu_ticks, r.cpu_at_ready, r.peak_rss_kib));
-        let (ticks, at_ready, peak) = r.unwrap_or((0, None, 0));
+        let r = self.readings.lock().map(|r| {
+            let work_ns = match (r.ns_at_ready, r.ns_at_done) {
+                (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+                _ => None,
+            };
+            (r.cpu_ticks, r.cpu_at_ready, r.peak_rss_kib, work_ns)
+        });
+        let (ticks, at_ready, peak, work_ns) = r.unwrap_or((0, None, 0, None));
         let hz = clock_ticks_per_second();
+        let work_ticks_s = ticks.saturating_sub(at_ready.unwrap_or(0)) as f64 / hz;
         let exit = match (killed, status) {
             (true, _) => format!("killed after {} s", timeout.as_secs()),
             (false, Some(s)) => s.to_string(),
@@ -176,7 +192,7 @@ impl Monitored {
         };
         Measured {
             cpu_total_s: ticks as f64 / hz,
-            cpu_work_s: ticks.saturating_sub(at_ready.unwrap_or(0)) as f64 / hz,
+            cpu_work_s: work_ns.map_or(work_ticks_s, |ns| ns as f64 / 1e9),
             peak_rss_kib: peak,
             wall_s,
             done,
@@ -237,6 +253,27 @@ pub(crate) fn parse_stat(text: &str) -> Option<(u64, char)> {
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some((utime + stime, state))
+}
+
+/// CPU nanoseconds of every live thread of `pid`, from `/proc/<pid>/task/*/schedstat`.
+fn task_cpu_ns(pid: u32) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = 0;
+    let mut any = false;
+    for task in tasks.filter_map(Result::ok) {
+        let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        if let Some(ns) = text
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            total += ns;
+            any = true;
+        }
+    }
+    any.then_some(total)
 }
 
 fn read_hwm(pid: u32) -> Option<u64> {

@@ -51,7 +51,8 @@ pub(crate) fn si(x: f64) -> String {
 fn num(x: Option<f64>, unit: &str) -> String {
     match x {
         None => "n/a".to_owned(),
-        Some(v) if unit == "KiB" => format!("{:.1} MiB", v / 1024.0),
+        Some(v) if unit == "KiB" && v >= 1024.0 => format!("{:.1} MiB", v / 1024.0),
+        Some(v) if unit == "KiB" => format!("{v:.1} KiB"),
         Some(v) if unit == "µs" && v >= 10_000.0 => format!("{:.1} ms", v / 1000.0),
         Some(v) if unit == "µs" => format!("{v:.0} µs"),
         Some(v) if unit == "s" => format!("{v:.2} s"),
@@ -371,6 +372,7 @@ mod tests {
     fn number_formats() {
         assert_eq!(si(1_234_567.0), "1.23 M");
         assert_eq!(num(Some(2048.0), "KiB"), "2.0 MiB");
+        assert_eq!(num(Some(37.5), "KiB"), "37.5 KiB");
         assert_eq!(num(Some(25_000.0), "µs"), "25.0 ms");
         assert_eq!(num(None, "s"), "n/a");
         assert_eq!(ns(1500.0), "1.50 µs");

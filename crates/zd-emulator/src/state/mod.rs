@@ -200,12 +200,27 @@ impl ChatState {
         inner.channel(key).ok().cloned()
     }
 
+    /// A channel without its log (cheap: the log is read on demand with [`ChatState::logs`]).
+    pub fn channel_meta(&self, key: &str) -> Option<ChannelRecord> {
+        let inner = self.inner.lock();
+        inner.channel(key).ok().map(ChannelRecord::without_logs)
+    }
+
+    /// A channel's tags.
+    pub fn channel_tags(&self, key: &str) -> Vec<String> {
+        let inner = self.inner.lock();
+        inner
+            .channel(key)
+            .map(|c| c.tags.clone())
+            .unwrap_or_default()
+    }
+
     /// Every channel, oldest first.
     pub fn channels(&self) -> Vec<ChannelRecord> {
         self.inner.lock().channels.clone()
     }
 
-    /// The channels an agent serves or listens to, oldest first.
+    /// The channels an agent serves or listens to, oldest first, without their logs.
     pub fn channels_of(&self, agent: &str) -> Vec<ChannelRecord> {
         let inner = self.inner.lock();
         inner
@@ -214,7 +229,7 @@ impl ChatState {
             .filter(|c| {
                 c.members.iter().any(|m| m == agent) || c.listeners.iter().any(|m| m == agent)
             })
-            .cloned()
+            .map(ChannelRecord::without_logs)
             .collect()
     }
 

@@ -267,6 +267,34 @@ impl ChannelRecord {
         self.members.is_empty()
     }
 
+    /// A copy without the chat log, for readers that do not need it.
+    pub fn without_logs(&self) -> Self {
+        Self {
+            key: self.key.clone(),
+            scribe_id: self.scribe_id.clone(),
+            visitor: self.visitor.clone(),
+            department: self.department.clone(),
+            state: self.state,
+            members: self.members.clone(),
+            listeners: self.listeners.clone(),
+            logs: Vec::new(),
+            tags: self.tags.clone(),
+            arrived_at: self.arrived_at,
+            served_at: self.served_at,
+            first_reply_at: self.first_reply_at,
+            last_agent_reply_at: self.last_agent_reply_at,
+            last_visitor_message_at: self.last_visitor_message_at,
+            left_at: self.left_at,
+            closed_at: self.closed_at,
+            rating: self.rating,
+            rated_at: self.rated_at,
+            visitor_typing: self.visitor_typing,
+            agents_typing: self.agents_typing.clone(),
+            msg_ids: std::collections::HashSet::new(),
+            last_timestamp_ms: self.last_timestamp_ms,
+        }
+    }
+
     /// Whether the chat can still receive messages.
     pub fn is_open(&self) -> bool {
         !matches!(self.state, ChannelState::Closed | ChannelState::Closing)

@@ -106,10 +106,7 @@ impl User {
                 })))
             }
             Sender::Visitor { key, name } => {
-                let tags = channel
-                    .and_then(|c| state.channel(c))
-                    .map(|c| c.tags)
-                    .unwrap_or_default();
+                let tags = channel.map(|c| state.channel_tags(c)).unwrap_or_default();
                 Self::Visitor(Visitor {
                     record: state.visitor(key).unwrap_or_else(|| VisitorRecord {
                         key: key.clone(),
@@ -190,7 +187,11 @@ impl VisitorChannel {
             before,
             last,
         };
-        logs_of(state(ctx)?, &self.0.logs, &args).map(Some)
+        let state = state(ctx)?;
+        let logs = state
+            .logs(&self.0.key)
+            .map_err(|e| super::errors::state_error(&e))?;
+        logs_of(state, &logs, &args).map(Some)
     }
     async fn ip(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
         Ok(state(ctx)?.visitor(&self.0.visitor).and_then(|v| v.ip))
@@ -269,7 +270,7 @@ pub(crate) enum Channel {
 impl Channel {
     pub(crate) fn lookup(state: &ChatState, key: &str) -> async_graphql::Result<Self> {
         state
-            .channel(key)
+            .channel_meta(key)
             .map(|c| Self::VisitorChannel(VisitorChannel(c)))
             .ok_or_else(|| exec_error("channel not found"))
     }

@@ -16,9 +16,9 @@ use parking_lot::{Mutex, RwLock};
 use serde_json::value::RawValue;
 use tokio::sync::{Notify, broadcast};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
-use zd_wire::chat::Data;
+use zd_wire::chat::{Data, DataError, ErrorName, ErrorPayload};
 
-use super::render::Rendered;
+use super::render::{OwnedError, Rendered, status_of};
 use super::schema::{ChatSchema, EventSlot};
 use super::session::Session;
 use crate::state::{ChatState, EventKind, StateEvent};
@@ -173,15 +173,32 @@ impl Class {
             return;
         };
         for target in targets {
-            let frame = Data {
-                subscription_id: target.id.as_str().into(),
-                payload: &payload,
+            let text = match target.session.faults.take_data_failure() {
+                Some(name) => data_error(&target.id, name),
+                None => Data {
+                    subscription_id: target.id.as_str().into(),
+                    payload: &payload,
+                }
+                .encode(),
             };
-            if let Ok(text) = frame.encode() {
+            if let Ok(text) = text {
                 target.session.push_data(Utf8Bytes::from(text));
             }
         }
     }
+}
+
+/// A DATA error frame (`error_code` + named error) for an injected subscription failure.
+fn data_error(subscription_id: &str, name: ErrorName) -> Result<String, zd_wire::Error> {
+    let error = OwnedError::new(name, "subscription failure injected by the emulator");
+    let code = status_of(&error.name);
+    let errors = [error];
+    DataError {
+        error_code: code,
+        subscription_id: subscription_id.into(),
+        payload: ErrorPayload::GraphQl(errors.iter().map(OwnedError::wire).collect()),
+    }
+    .encode()
 }
 
 async fn drive(

@@ -27,7 +27,7 @@ impl OwnedError {
         }
     }
 
-    fn wire(&self) -> GraphQlError<'_> {
+    pub(crate) fn wire(&self) -> GraphQlError<'_> {
         let mut e = GraphQlError::new(self.name.clone(), self.message.as_str(), self.uuid.as_str());
         e.path = self.path.as_deref();
         e

@@ -47,12 +47,23 @@ pub(crate) struct Faults {
     pub(crate) ignore_pings: AtomicBool,
     /// Delay every response by this many milliseconds.
     pub(crate) response_delay_ms: AtomicU64,
+    /// Turn this many next DATA frames into DATA errors with this error name.
+    pub(crate) fail_data: Mutex<Option<(u32, ErrorName)>>,
 }
 
 impl Faults {
     /// Takes one injected failure, if any is pending.
     pub(crate) fn take_failure(&self) -> Option<ErrorName> {
-        let mut slot = self.fail_next.lock();
+        Self::take(&self.fail_next)
+    }
+
+    /// Takes one injected DATA failure, if any is pending.
+    pub(crate) fn take_data_failure(&self) -> Option<ErrorName> {
+        Self::take(&self.fail_data)
+    }
+
+    fn take(slot: &Mutex<Option<(u32, ErrorName)>>) -> Option<ErrorName> {
+        let mut slot = slot.lock();
         let (left, name) = slot.as_mut()?;
         let name = name.clone();
         *left = left.saturating_sub(1);

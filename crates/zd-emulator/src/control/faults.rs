@@ -85,6 +85,22 @@ impl Control {
         Ok(())
     }
 
+    /// Turns the next `count` DATA frames of the session into DATA errors named `error_name`.
+    ///
+    /// # Errors
+    /// No such session.
+    pub fn fault_fail_data(
+        &self,
+        session_id: &str,
+        count: u32,
+        error_name: &str,
+    ) -> Result<(), ControlError> {
+        let session = self.session(session_id)?;
+        *session.faults.fail_data.lock() =
+            (count > 0).then(|| (count, ErrorName::from_name(error_name)));
+        Ok(())
+    }
+
     /// Stops (or resumes) answering PINGs.
     ///
     /// # Errors

@@ -244,6 +244,14 @@ pub(crate) fn router() -> Router<App> {
             ),
         )
         .route(
+            "/sessions/{id}/fail_data",
+            post(
+                |State(app): State<App>, Path(id): Path<String>, Json(b): Json<FailBody>| async move {
+                    control(&app).fault_fail_data(&id, b.count, &b.error_name).map(|()| ok())
+                },
+            ),
+        )
+        .route(
             "/sessions/{id}/pings",
             post(
                 |State(app): State<App>, Path(id): Path<String>, Json(b): Json<PingsBody>| async move {

@@ -90,6 +90,29 @@ async fn fail_next_requests_with_an_error_name() {
 }
 
 #[tokio::test]
+async fn data_errors_on_a_subscription() {
+    let emu = emulator().await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    bot.go_online().await;
+    let sub = bot.subscribe(MESSAGE_SUB).await;
+    control(
+        &emu,
+        &format!("/sessions/{}/fail_data", bot.session_id),
+        json!({ "count": 1, "error_name": "GRAPHQL_EXEC_ERROR" }),
+    )
+    .await;
+    let channel = visitor(&emu, "Ann").await;
+    visitor_says(&emu, &channel, "one").await;
+    let failed = bot.data(&sub).await;
+    insta::assert_json_snapshot!("data_error", failed, {
+        ".subscription_id" => "[sub]", ".payload.errors[].UUID" => "[uuid]"
+    });
+    visitor_says(&emu, &channel, "two").await;
+    let ok = bot.data(&sub).await;
+    assert_eq!(ok["payload"]["data"]["message"]["node"]["content"], "two");
+}
+
+#[tokio::test]
 async fn stop_answering_pings() {
     let emu = emulator().await;
     let mut bot = Agent::connect(&emu, "Bot").await;

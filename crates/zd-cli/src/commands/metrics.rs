@@ -167,7 +167,18 @@ pub(crate) async fn run(ctx: &Context, cmd: MetricsCommand) -> Result<()> {
             let feed = subscribed_feed(&c.client, &target).await?;
             let mut registry = prometheus_client::registry::Registry::default();
             zd_metrics::prometheus::SnapshotCollector::new(feed.snapshot()).register(&mut registry);
-            serve_prometheus(prometheus, Arc::new(registry)).await?;
+            let mut first = feed.snapshot();
+            serve_prometheus(prometheus, Arc::new(registry), async move {
+                // Tells scripts (and tests) when a scrape will hold values.
+                if first
+                    .wait_for(|s| s.iter().any(|(_, v)| v.is_some()))
+                    .await
+                    .is_ok()
+                {
+                    eprintln!("received the first values");
+                }
+            })
+            .await?;
             drop(feed);
         }
     }
@@ -178,6 +189,7 @@ pub(crate) async fn run(ctx: &Context, cmd: MetricsCommand) -> Result<()> {
 async fn serve_prometheus(
     addr: SocketAddr,
     registry: Arc<prometheus_client::registry::Registry>,
+    on_first_values: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -186,6 +198,7 @@ async fn serve_prometheus(
         .local_addr()
         .context(Kind::Io, "cannot read the bound address")?;
     eprintln!("serving Prometheus metrics at http://{local}/metrics; Ctrl-C to stop");
+    tokio::spawn(on_first_values);
     let serve = async {
         loop {
             let Ok((stream, _)) = listener.accept().await else {

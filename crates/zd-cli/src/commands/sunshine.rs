@@ -36,7 +36,9 @@ struct Connected {
     _emulator: Option<EmulatorLink>,
 }
 
-async fn connect(ctx: &Context, flags: &SunshineTarget) -> Result<Connected> {
+/// `account` asks for the emulator's account key (app operations need one); with configured
+/// credentials the configured key is used either way.
+async fn connect(ctx: &Context, flags: &SunshineTarget, account_key: bool) -> Result<Connected> {
     let p = &ctx.profile;
     let key_id = flags.key_id.clone().or_else(|| p.sunshine_key_id.clone());
     let secret = flags
@@ -67,7 +69,11 @@ async fn connect(ctx: &Context, flags: &SunshineTarget) -> Result<Connected> {
                     )
                 })
             };
-            let (id, secret) = (field("key_id")?, field("key_secret")?);
+            let (id, secret) = if account_key {
+                (field("account_key_id")?, field("account_key_secret")?)
+            } else {
+                (field("key_id")?, field("key_secret")?)
+            };
             let app_id = match app_id {
                 Some(a) => a,
                 None => field("app_id")?,
@@ -144,11 +150,53 @@ const fn limit(paging: Paging) -> Option<usize> {
     }
 }
 
+/// Every message of a conversation, oldest first. Messages page backwards from the most
+/// recent (`meta.beforeCursor` sent back as `page[before]`), which the generic `.paginate()`
+/// does not follow, so this walks the pages itself.
+async fn all_messages(
+    client: &Client,
+    first: ListMessages,
+) -> Result<Vec<zd_sunshine::models::Message>> {
+    let progress = crate::progress::Counter::new("messages");
+    let mut pages = Vec::new();
+    let mut count = 0u64;
+    let mut request = first;
+    let mut seen_cursor: Option<String> = None;
+    loop {
+        let page = request
+            .send(client)
+            .await
+            .map_err(api_err("cannot list messages"))?;
+        let messages = page.messages.unwrap_or_default();
+        count += messages.len() as u64;
+        progress.tick(count);
+        pages.push(messages);
+        let meta = page.meta.unwrap_or_default();
+        match (meta.has_more, meta.before_cursor) {
+            (Some(true), Some(cursor)) if seen_cursor.as_deref() != Some(cursor.as_str()) => {
+                request = request.clone().page_before(cursor.clone());
+                seen_cursor = Some(cursor);
+            }
+            _ => break,
+        }
+    }
+    progress.finish(count);
+    Ok(pages.into_iter().rev().flatten().collect())
+}
+
+fn write_lines<T: Serialize>(items: &[T], mut out: impl Write) -> Result<()> {
+    for item in items {
+        let line = serde_json::to_string(item).context(Kind::Io, "cannot encode an item")?;
+        writeln!(out, "{line}").context(Kind::Io, "cannot write")?;
+    }
+    Ok(())
+}
+
 /// Runs one sunshine command.
 pub(crate) async fn run(ctx: &Context, cmd: SunshineCommand) -> Result<()> {
     match cmd {
         SunshineCommand::Apps { target, action } => {
-            let c = connect(ctx, &target).await?;
+            let c = connect(ctx, &target, true).await?;
             match action {
                 AppsAction::List { paging } => {
                     let req = ListApps::new().page_size(i64::from(paging.page_size));
@@ -176,7 +224,7 @@ pub(crate) async fn run(ctx: &Context, cmd: SunshineCommand) -> Result<()> {
             }
         }
         SunshineCommand::Users { target, action } => {
-            let c = connect(ctx, &target).await?;
+            let c = connect(ctx, &target, false).await?;
             let app = require_app(&c)?;
             match action {
                 UsersAction::Get { id } => print(
@@ -203,7 +251,7 @@ pub(crate) async fn run(ctx: &Context, cmd: SunshineCommand) -> Result<()> {
             }
         }
         SunshineCommand::Conversations { target, action } => {
-            let c = connect(ctx, &target).await?;
+            let c = connect(ctx, &target, false).await?;
             let app = require_app(&c)?;
             match action {
                 ConversationsAction::List { user, paging } => {
@@ -237,7 +285,7 @@ pub(crate) async fn run(ctx: &Context, cmd: SunshineCommand) -> Result<()> {
             }
         }
         SunshineCommand::Messages { target, action } => {
-            let c = connect(ctx, &target).await?;
+            let c = connect(ctx, &target, false).await?;
             let app = require_app(&c)?;
             match action {
                 MessagesAction::List {
@@ -246,12 +294,16 @@ pub(crate) async fn run(ctx: &Context, cmd: SunshineCommand) -> Result<()> {
                 } => {
                     let req =
                         ListMessages::new(app, conversation).page_size(i64::from(paging.page_size));
-                    print_all(
-                        req.paginate(&c.client),
-                        limit(paging),
-                        std::io::stdout().lock(),
-                    )
-                    .await?;
+                    let messages = if paging.all {
+                        all_messages(&c.client, req).await?
+                    } else {
+                        let page = req
+                            .send(&c.client)
+                            .await
+                            .map_err(api_err("cannot list messages"))?;
+                        page.messages.unwrap_or_default()
+                    };
+                    write_lines(&messages, std::io::stdout().lock())?;
                 }
                 MessagesAction::Create { conversation, text } => {
                     let b = json!({ "author": { "type": "business" }, "content": { "type": "text", "text": text } });
@@ -267,17 +319,18 @@ pub(crate) async fn run(ctx: &Context, cmd: SunshineCommand) -> Result<()> {
                     output,
                 } => {
                     let req = ListMessages::new(app, &conversation).page_size(100);
-                    let count = if output.as_os_str() == "-" {
-                        print_all(req.paginate(&c.client), None, std::io::stdout().lock()).await?
+                    let messages = all_messages(&c.client, req).await?;
+                    if output.as_os_str() == "-" {
+                        write_lines(&messages, std::io::stdout().lock())?;
                     } else {
                         let file = std::fs::File::create(&output)
                             .context(Kind::Io, format!("cannot create {}", output.display()))?;
                         let mut w = std::io::BufWriter::new(file);
-                        let n = print_all(req.paginate(&c.client), None, &mut w).await?;
+                        write_lines(&messages, &mut w)?;
                         w.flush()
                             .context(Kind::Io, format!("cannot write {}", output.display()))?;
-                        n
-                    };
+                    }
+                    let count = messages.len();
                     eprintln!("exported {count} messages of {conversation}");
                 }
             }

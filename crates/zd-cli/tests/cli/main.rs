@@ -7,4 +7,5 @@ mod auth;
 mod basics;
 mod demo;
 mod emulator;
+mod sunshine;
 mod support;

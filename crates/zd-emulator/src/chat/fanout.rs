@@ -14,7 +14,7 @@ use async_graphql::parser::types::ExecutableDocument;
 use futures_util::StreamExt as _;
 use parking_lot::{Mutex, RwLock};
 use serde_json::value::RawValue;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, broadcast, watch};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use zd_wire::chat::{Data, DataError, ErrorName, ErrorPayload};
 
@@ -54,6 +54,7 @@ pub(crate) struct Hub {
     classes: Mutex<HashMap<ClassKey, Arc<Class>>>,
     schema: ChatSchema,
     state: Arc<ChatState>,
+    shutdown: watch::Receiver<bool>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -65,11 +66,16 @@ impl std::fmt::Debug for Hub {
 }
 
 impl Hub {
-    pub(crate) fn new(schema: ChatSchema, state: Arc<ChatState>) -> Arc<Self> {
+    pub(crate) fn new(
+        schema: ChatSchema,
+        state: Arc<ChatState>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             classes: Mutex::new(HashMap::new()),
             schema,
             state,
+            shutdown,
         })
     }
 
@@ -99,7 +105,12 @@ impl Hub {
                 });
                 // Subscribe before returning, so no event after registration is missed.
                 let events = self.state.subscribe();
-                tokio::spawn(drive(class.clone(), self.schema.clone(), events));
+                tokio::spawn(drive(
+                    class.clone(),
+                    self.schema.clone(),
+                    events,
+                    self.shutdown.clone(),
+                ));
                 class
             })
             .clone();
@@ -205,10 +216,13 @@ async fn drive(
     class: Arc<Class>,
     schema: ChatSchema,
     mut events: broadcast::Receiver<Arc<StateEvent>>,
+    mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
         tokio::select! {
             () = class.stop.notified() => break,
+            // The emulator was dropped: nothing will publish again.
+            _ = shutdown.changed() => break,
             event = events.recv() => match event {
                 Ok(event) => class.deliver(&schema, &event).await,
                 Err(broadcast::error::RecvError::Lagged(missed)) => {

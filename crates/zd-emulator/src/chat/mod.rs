@@ -183,7 +183,7 @@ impl Service {
         let max_depth = limits.max_depth;
         let core = Arc::new(Core::new(state.clone(), limits));
         let schema = schema::build(core.clone(), state.clone(), max_depth);
-        let hub = Hub::new(schema.clone(), state);
+        let hub = Hub::new(schema.clone(), state, shutdown.clone());
         Self {
             core,
             schema,

@@ -424,16 +424,53 @@ impl DriverInner {
         self.queue(Pending::SubStop { server_id });
     }
 
+    /// Sends the frame whose limiter slot was just taken, then every further frame that has a
+    /// slot right now (up to a batch), with one flush: pipelined requests cost one syscall.
     async fn send_next(&mut self) -> Result<(), Cause> {
-        let Some(id) = self.outbox.pop_front() else {
-            return Ok(());
-        };
+        const BATCH: usize = 64;
+        let mut fed = 0;
+        let mut first = true;
+        while fed < BATCH {
+            if !first {
+                let has_slot = self
+                    .limiter
+                    .as_ref()
+                    .is_none_or(RequestLimiter::try_acquire);
+                if self.outbox.is_empty() || !has_slot {
+                    break;
+                }
+            }
+            first = false;
+            let Some(text) = self.encode_next() else {
+                continue;
+            };
+            let Some(socket) = self.socket.as_mut() else {
+                return Err(Cause::lost("no socket"));
+            };
+            socket
+                .feed(WsMessage::text(text))
+                .await
+                .map_err(|e| Cause::lost(format!("write failed: {e}")))?;
+            fed += 1;
+        }
+        match self.socket.as_mut() {
+            Some(socket) if fed > 0 => socket
+                .flush()
+                .await
+                .map_err(|e| Cause::lost(format!("write failed: {e}"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The next frame of the outbox, encoded; `None` when that entry is gone or failed.
+    fn encode_next(&mut self) -> Option<String> {
+        let id = self.outbox.pop_front()?;
         let text = match self.pending.get_mut(&id) {
-            None => return Ok(()),
+            None => return None,
             Some(Pending::Request { reply, .. }) if reply.is_closed() => {
                 // The caller gave up before it was sent; sending it now would surprise them.
                 self.pending.remove(&id);
-                return Ok(());
+                return None;
             }
             Some(Pending::Request { payload, sent, .. }) => {
                 *sent = true;
@@ -443,7 +480,7 @@ impl DriverInner {
                 Some(sub) => encode_request(id, &sub.payload),
                 None => {
                     self.pending.remove(&id);
-                    return Ok(());
+                    return None;
                 }
             },
             Some(Pending::SubStop { server_id }) => StopSubscription::new(id, server_id.as_str())
@@ -454,7 +491,7 @@ impl DriverInner {
                     Some(payload) => encode_request(id, payload),
                     None => {
                         self.pending.remove(&id);
-                        return Ok(());
+                        return None;
                     }
                 }
             }
@@ -462,7 +499,7 @@ impl DriverInner {
                 Some(status) => encode_request(id, &crate::session::status_payload(status)),
                 None => {
                     self.pending.remove(&id);
-                    return Ok(());
+                    return None;
                 }
             },
         };
@@ -473,10 +510,10 @@ impl DriverInner {
                 if let Some(Pending::Request { reply, .. }) = self.pending.remove(&id) {
                     let _ = reply.send(Err(Error::new(ErrorKind::Decode)));
                 }
-                return Ok(());
+                return None;
             }
         };
-        self.write(text).await
+        Some(text)
     }
 
     async fn write(&mut self, text: String) -> Result<(), Cause> {

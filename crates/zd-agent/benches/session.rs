@@ -1,0 +1,178 @@
+//! Client costs: DATA frame routing, pipelined sendMessage acks, sequential round trips.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use futures_util::{SinkExt, StreamExt};
+use tokio::runtime::Runtime;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use zd_agent::{AgentSession, Config, OutgoingMessage, StaticToken};
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn unlimited(endpoint: &str) -> Config {
+    let mut config = Config::with_endpoint(endpoint.parse().unwrap());
+    // Benchmarks measure the protocol work, not the 100/s ceiling.
+    config.requests_per_second = None;
+    config.subscription_buffer = 8192;
+    config
+}
+
+async fn session(endpoint: &str) -> AgentSession {
+    let creds = Arc::new(StaticToken::bearer("bench").unwrap());
+    let (session, driver) = AgentSession::connect(unlimited(endpoint), creds)
+        .await
+        .unwrap();
+    tokio::spawn(driver);
+    session
+}
+
+fn data_routing(c: &mut Criterion) {
+    let rt = runtime();
+    let (fake, session) = rt.block_on(async {
+        let fake = support::start().await;
+        let s = session(&fake.endpoint).await;
+        (fake, s)
+    });
+    let mut messages = rt.block_on(session.messages()).unwrap();
+    let mut next_id = 0u64;
+    c.bench_function("data_frame_to_typed_subscriber", |b| {
+        b.iter_custom(|iters| {
+            let frames: Vec<String> = (0..iters)
+                .map(|i| support::data_frame(next_id + i))
+                .collect();
+            next_id += iters;
+            let blast = fake.blast.lock().unwrap().clone().unwrap();
+            rt.block_on(async {
+                let start = Instant::now();
+                blast.send(frames).unwrap();
+                for _ in 0..iters {
+                    messages.next().await.unwrap().unwrap();
+                }
+                start.elapsed()
+            })
+        });
+    });
+}
+
+fn pipelined_acks(c: &mut Criterion) {
+    let rt = runtime();
+    let (emu, session) = rt.block_on(async {
+        let mut limits = zd_emulator::Limits::documented();
+        limits.requests_per_second = None;
+        let emu = zd_emulator::Emulator::builder()
+            .limits(limits)
+            .start()
+            .await
+            .unwrap();
+        let token = emu.account().agents[0].access_token.clone();
+        let creds = Arc::new(StaticToken::bearer(token).unwrap());
+        let (session, driver) = AgentSession::connect(unlimited(&emu.graphql_url()), creds)
+            .await
+            .unwrap();
+        tokio::spawn(driver);
+        (emu, session)
+    });
+    let channel = emu
+        .control()
+        .visitor_arrive(zd_emulator::state::Arrival::default())
+        .unwrap()
+        .channel_id;
+    let mut group = c.benchmark_group("emulator");
+    group.bench_function("pipelined_send_message_ack", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                let sends = (0..iters).map(|i| {
+                    let s = session.clone();
+                    let ch = channel.clone();
+                    async move {
+                        s.send_message(OutgoingMessage::new(ch, format!("m{i}")))
+                            .await
+                            .unwrap()
+                    }
+                });
+                futures_util::stream::iter(sends)
+                    .buffer_unordered(256)
+                    .for_each(|_| async {})
+                    .await;
+                start.elapsed()
+            })
+        });
+    });
+    group.finish();
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn round_trips(c: &mut Criterion) {
+    let rt = runtime();
+    let fake = rt.block_on(support::start());
+    let session = rt.block_on(session(&fake.endpoint));
+    let (mut bare, _) = rt
+        .block_on(tokio_tungstenite::connect_async(fake.ws_url.as_str()))
+        .unwrap();
+    let agent_rt = || {
+        let s = session.clone();
+        async move {
+            s.send_message(OutgoingMessage::new("c1", "hi").msg_id("fixed"))
+                .await
+                .unwrap()
+        }
+    };
+    // Percentiles from one long sequential run of each, measured side by side.
+    const N: usize = 5000;
+    let (mut agent, mut echo) = (Vec::with_capacity(N), Vec::with_capacity(N));
+    rt.block_on(async {
+        for _ in 0..N {
+            let t = Instant::now();
+            agent_rt().await;
+            agent.push(t.elapsed());
+            let t = Instant::now();
+            bare.send(WsMessage::text("echo:{\"id\":1,\"payload\":{}}"))
+                .await
+                .unwrap();
+            bare.next().await.unwrap().unwrap();
+            echo.push(t.elapsed());
+        }
+    });
+    agent.sort();
+    echo.sort();
+    eprintln!(
+        "round trip over loopback, {N} sequential: zd-agent sendMessage p50 {:?} p99 {:?}; bare tokio-tungstenite echo p50 {:?} p99 {:?}",
+        percentile(&agent, 0.5),
+        percentile(&agent, 0.99),
+        percentile(&echo, 0.5),
+        percentile(&echo, 0.99)
+    );
+    let mut group = c.benchmark_group("round_trip");
+    group.bench_function("zd_agent_send_message", |b| b.to_async(&rt).iter(agent_rt));
+    group.bench_function("bare_tungstenite_echo", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                bare.send(WsMessage::text("echo:{\"id\":1,\"payload\":{}}"))
+                    .await
+                    .unwrap();
+                bare.next().await.unwrap().unwrap();
+            })
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, data_routing, pipelined_acks, round_trips);
+criterion_main!(benches);

@@ -24,8 +24,8 @@ pub(crate) struct Measured {
     /// CPU seconds over the whole life of the process.
     pub(crate) cpu_total_s: f64,
     /// CPU seconds from its `ready` line to its `done` line: the workload alone. Summed over
-    /// its threads' `schedstat` (nanoseconds) when the kernel has it, else from `stat` ticks
-    /// (10 ms steps) up to the exit.
+    /// its threads' `schedstat` (nanoseconds) when the kernel has it, else (or when threads
+    /// ended meanwhile) from the process's `stat` ticks (10 ms steps).
     pub(crate) cpu_work_s: f64,
     /// Peak resident set, KiB.
     pub(crate) peak_rss_kib: u64,
@@ -46,6 +46,7 @@ struct Readings {
     /// Nanosecond CPU of all threads (schedstat) when `ready` and `done` were printed.
     ns_at_ready: Option<u64>,
     ns_at_done: Option<u64>,
+    ticks_at_done: Option<u64>,
     peak_rss_kib: u64,
     exited: bool,
 }
@@ -91,8 +92,10 @@ impl Monitored {
                             r.ns_at_ready = ns;
                         }
                     } else if value["event"] == "done" {
+                        let ticks = read_stat(pid).map(|(t, _)| t);
                         let ns = task_cpu_ns(pid);
                         if let Ok(mut r) = readings.lock() {
+                            r.ticks_at_done = ticks;
                             r.ns_at_done = ns;
                         }
                     }
@@ -175,16 +178,24 @@ impl Monitored {
             .take()
             .and_then(|h| h.join().ok())
             .unwrap_or_default();
+        let hz = clock_ticks_per_second();
         let r = self.readings.lock().map(|r| {
-            let work_ns = match (r.ns_at_ready, r.ns_at_done) {
-                (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+            let ticks_work = r
+                .ticks_at_done
+                .unwrap_or(r.cpu_ticks)
+                .saturating_sub(r.cpu_at_ready.unwrap_or(0)) as f64
+                / hz;
+            let ns_work = match (r.ns_at_ready, r.ns_at_done) {
+                (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / 1e9),
                 _ => None,
             };
-            (r.cpu_ticks, r.cpu_at_ready, r.peak_rss_kib, work_ns)
+            (
+                r.cpu_ticks,
+                r.peak_rss_kib,
+                work_seconds(ticks_work, ns_work),
+            )
         });
-        let (ticks, at_ready, peak, work_ns) = r.unwrap_or((0, None, 0, None));
-        let hz = clock_ticks_per_second();
-        let work_ticks_s = ticks.saturating_sub(at_ready.unwrap_or(0)) as f64 / hz;
+        let (ticks, peak, cpu_work_s) = r.unwrap_or((0, 0, 0.0));
         let exit = match (killed, status) {
             (true, _) => format!("killed after {} s", timeout.as_secs()),
             (false, Some(s)) => s.to_string(),
@@ -192,7 +203,7 @@ impl Monitored {
         };
         Measured {
             cpu_total_s: ticks as f64 / hz,
-            cpu_work_s: work_ns.map_or(work_ticks_s, |ns| ns as f64 / 1e9),
+            cpu_work_s,
             peak_rss_kib: peak,
             wall_s,
             done,
@@ -255,6 +266,16 @@ pub(crate) fn parse_stat(text: &str) -> Option<(u64, char)> {
     Some((utime + stime, state))
 }
 
+/// The workload's CPU seconds: the nanosecond sum over live threads, unless threads that ended
+/// during the workload (a Python thread pool) make the process-wide tick count clearly larger
+/// (beyond its 10 ms steps), in which case the ticks are the truth.
+fn work_seconds(ticks_work: f64, ns_work: Option<f64>) -> f64 {
+    match ns_work {
+        Some(ns) if ticks_work - ns <= 0.05 => ns,
+        _ => ticks_work,
+    }
+}
+
 /// CPU nanoseconds of every live thread of `pid`, from `/proc/<pid>/task/*/schedstat`.
 fn task_cpu_ns(pid: u32) -> Option<u64> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
@@ -312,6 +333,30 @@ mod tests {
         let line = "4242 (node (v8) x) S 1 2 3 4 5 6 7 8 9 10 150 25 0 0 20 0 11 0";
         assert_eq!(parse_stat(line), Some((175, 'S')));
         assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn measures_a_real_child_and_collects_its_lines() {
+        let script =
+            r#"echo '{"event":"ready"}'; echo 'not json'; echo '{"event":"done","phases":[]}'"#;
+        let mut child = Monitored::spawn(Command::new("sh").args(["-c", script])).unwrap();
+        child.wait_ready(Duration::from_secs(30)).unwrap();
+        let measured = child.finish(Duration::from_secs(30));
+        assert_eq!(measured.done.unwrap()["event"], "done");
+        assert!(measured.exit.contains('0'), "{}", measured.exit);
+        assert!(measured.cpu_work_s >= 0.0 && measured.cpu_total_s >= 0.0);
+
+        let mut silent = Monitored::spawn(Command::new("sh").args(["-c", "exit 3"])).unwrap();
+        assert!(silent.wait_ready(Duration::from_secs(30)).is_err());
+        let measured = silent.finish(Duration::from_secs(30));
+        assert!(measured.done.is_none() && measured.exit.contains('3'));
+    }
+
+    #[test]
+    fn work_seconds_prefers_nanoseconds_unless_threads_vanished() {
+        assert_eq!(work_seconds(0.04, Some(0.031)), 0.031);
+        assert_eq!(work_seconds(7.0, Some(1.0)), 7.0);
+        assert_eq!(work_seconds(0.2, None), 0.2);
     }
 
     #[test]

@@ -113,3 +113,72 @@ fn oauth_url_has_the_parameters() {
         .unwrap();
     assert!(stdout(&implicit).contains("response_type=token"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_token_from_the_emulator_starts_a_session() {
+    let emu = zd_emulator::Emulator::builder().start().await.unwrap();
+    let account = serde_json::to_value(emu.account()).unwrap();
+    let client_id = account["sunshine"]["chat_oauth_client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let client_secret = account["sunshine"]["chat_oauth_client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = zd(dir.path());
+    cmd.args([
+        "auth",
+        "chat-token",
+        "--client-id",
+        &client_id,
+        "--client-secret",
+        &client_secret,
+    ])
+    .args([
+        "--username",
+        "Bot",
+        "--password",
+        "demo-agent-password",
+        "--oauth-url",
+        emu.base_url(),
+    ]);
+    let out = crate::support::output(cmd).await;
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    let token: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let access = token["access_token"].as_str().unwrap().to_owned();
+    assert!(!access.is_empty());
+    // The token works for an agent session.
+    let mut cmd = zd(dir.path());
+    cmd.args([
+        "--emulator",
+        emu.base_url(),
+        "agent",
+        "departments",
+        "--token",
+        &access,
+    ]);
+    let out = crate::support::output(cmd).await;
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    assert!(stdout(&out).contains("Support"));
+    // A wrong secret is an auth failure.
+    let mut cmd = zd(dir.path());
+    cmd.args([
+        "auth",
+        "chat-token",
+        "--client-id",
+        &client_id,
+        "--client-secret",
+        "wrong",
+        "--oauth-url",
+        emu.base_url(),
+    ]);
+    let out = crate::support::output(cmd).await;
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        crate::support::stderr(&out)
+    );
+}

@@ -7,5 +7,6 @@ mod auth;
 mod basics;
 mod demo;
 mod emulator;
+mod metrics;
 mod sunshine;
 mod support;

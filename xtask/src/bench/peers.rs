@@ -137,7 +137,8 @@ fn install_node(root: &Path, dir: &Path) -> Result<(Runtime, Value), String> {
         (p, version)
     });
     let note = json!({
-        "peer": "node", "status": "installed", "runtime": node, "path": dir,
+        "peer": "node", "status": "installed", "runtime": node,
+        "path": dir.strip_prefix(root).unwrap_or(dir),
         "packages": versions.iter().map(|(p, v)| format!("{p}@{v}")).collect::<Vec<_>>(),
     });
     Ok((runtime, note))
@@ -185,7 +186,8 @@ fn install_python(root: &Path, dir: &Path) -> Result<(Runtime, Value), String> {
         env: ("PYTHONPATH", dir.to_path_buf()),
     };
     let note = json!({
-        "peer": "python", "status": "installed", "runtime": python, "path": dir,
+        "peer": "python", "status": "installed", "runtime": python,
+        "path": dir.strip_prefix(root).unwrap_or(dir),
         "packages": [package],
     });
     Ok((runtime, note))

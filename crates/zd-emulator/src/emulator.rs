@@ -3,6 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -184,7 +185,14 @@ impl EmulatorBuilder {
         };
         let router = server::router(app.clone());
         tokio::spawn(async move {
-            let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+            let serve = axum::serve(
+                // Small frames (PONG, acks, metric updates) must not wait on Nagle + delayed ACK.
+                listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                }),
+                router,
+            )
+            .with_graceful_shutdown(async move {
                 let _ = stopped.wait_for(|s| *s).await;
             });
             if let Err(error) = serve.await {

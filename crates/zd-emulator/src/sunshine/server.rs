@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -27,7 +28,14 @@ impl SunshineServer {
         let router = service.router();
         let (shutdown, mut stopped) = watch::channel(false);
         tokio::spawn(async move {
-            let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+            let serve = axum::serve(
+                // Small frames (PONG, acks, metric updates) must not wait on Nagle + delayed ACK.
+                listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                }),
+                router,
+            )
+            .with_graceful_shutdown(async move {
                 let _ = stopped.wait_for(|s| *s).await;
             });
             if let Err(error) = serve.await {

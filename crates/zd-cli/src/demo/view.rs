@@ -234,6 +234,21 @@ pub(crate) fn plain_line(f: &Frame) -> String {
         online,
         f.session,
     );
+    if let Some(feed) = &f.feed {
+        // The Real Time Chat feed's own figures, through zd-metrics.
+        let value = |key: &str| {
+            feed.iter()
+                .find(|(k, _)| k == key)
+                .and_then(|(_, v)| *v)
+                .map_or_else(|| "-".to_owned(), |v| v.to_string())
+        };
+        line.push_str(&format!(
+            " | feed incoming {} active {} online {}",
+            value("incoming_chats"),
+            value("active_chats"),
+            value("agents_online")
+        ));
+    }
     if f.faults_injected > 0 {
         line.push_str(&format!(
             " | faults {}/{} survived",

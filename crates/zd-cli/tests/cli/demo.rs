@@ -49,6 +49,8 @@ fn demo_serves_chats_and_loses_nothing() {
     );
     assert!(field(&text, "nothing lost:").starts_with("yes"), "{text}");
     assert!(field(&text, "round trip:").contains("p99"), "{text}");
+    // The dashboard also reads the emulator's Real Time Chat feed through zd-metrics.
+    assert!(text.contains("| feed incoming"), "{text}");
 }
 
 #[test]

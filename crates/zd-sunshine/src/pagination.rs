@@ -1,5 +1,6 @@
 //! Cursor pagination: list operations become `Stream`s that follow `meta.hasMore` and
-//! `meta.afterCursor` (sent back as `page[after]`).
+//! `meta.afterCursor` (sent back as `page[after]`), or `meta.beforeCursor` (`page[before]`)
+//! for messages, which the API pages backwards.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -13,7 +14,8 @@ use crate::{Client, Error};
 pub struct Page<T> {
     /// The items on this page.
     pub items: Vec<T>,
-    /// `meta.afterCursor` when `meta.hasMore` is true.
+    /// The cursor to follow (`meta.afterCursor`, or `meta.beforeCursor` for messages) when
+    /// `meta.hasMore` is true.
     pub next: Option<String>,
 }
 
@@ -22,8 +24,10 @@ pub struct Page<T> {
 pub trait Paged: Clone + Send + Sync + 'static {
     /// The listed item.
     type Item: Send + 'static;
-    /// Points the request at the page after `cursor` (and clears `page[before]`).
-    fn set_after(&mut self, cursor: String);
+    /// Points the request at the page `cursor` names: `page[after]` for lists paged forwards,
+    /// `page[before]` for `ListMessages`, which the API pages backwards from the latest page
+    /// (the other cursor is cleared).
+    fn set_cursor(&mut self, cursor: String);
     /// Fetches the current page.
     fn fetch_page<'a>(
         &'a self,
@@ -62,7 +66,7 @@ pub fn paginate<R: Paged>(
                     if let Some(cursor) = page.next
                         && st.last_cursor.as_deref() != Some(cursor.as_str())
                     {
-                        request.set_after(cursor.clone());
+                        request.set_cursor(cursor.clone());
                         st.last_cursor = Some(cursor);
                         st.next = Some(request);
                     }

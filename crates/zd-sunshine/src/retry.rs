@@ -66,8 +66,13 @@ impl RetryPolicy {
     }
 }
 
-/// Parses `Retry-After` given in seconds (the form the API uses).
+/// Parses `Retry-After` in seconds (the form the API uses) or as an HTTP date (RFC 9110
+/// IMF-fixdate, which proxies in front of it may send); a date in the past means no wait.
 pub(crate) fn parse_retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+    parse_retry_after_at(headers, std::time::SystemTime::now())
+}
+
+fn parse_retry_after_at(headers: &http::HeaderMap, now: std::time::SystemTime) -> Option<Duration> {
     let v = headers
         .get(http::header::RETRY_AFTER)?
         .to_str()
@@ -76,8 +81,89 @@ pub(crate) fn parse_retry_after(headers: &http::HeaderMap) -> Option<Duration> {
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
+    if let Some(at) = parse_imf_fixdate(v) {
+        let now = now.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+        return Some(Duration::from_secs(at.saturating_sub(now)));
+    }
     v.parse::<f64>()
         .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
+        .filter(|s| s.is_finite() && *s >= 0.0 && *s < 1e9)
         .map(Duration::from_secs_f64)
+}
+
+/// `Sun, 06 Nov 1994 08:49:37 GMT` as seconds since the Unix epoch.
+fn parse_imf_fixdate(v: &str) -> Option<u64> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let mut parts = v.split_ascii_whitespace();
+    let _weekday = parts.next()?.strip_suffix(',')?;
+    let day: u64 = parts.next()?.parse().ok()?;
+    let mon = parts.next()?;
+    let month = MONTHS.iter().position(|m| *m == mon)?;
+    let year: u64 = parts.next()?.parse().ok()?;
+    let mut hms = parts.next()?.split(':').map(|p| p.parse::<u64>().ok());
+    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
+    if parts.next()? != "GMT" || parts.next().is_some() || hms.next().is_some() {
+        return None;
+    }
+    if !(1..=31).contains(&day) || !(1970..=9999).contains(&year) || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm), March-based years.
+    let month = month as u64 + 1;
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = (era * 146_097 + doe).checked_sub(719_468)?;
+    Some(days * 86_400 + h * 3_600 + m * 60 + s)
+}
+
+#[cfg(test)]
+mod retry_after_tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::{parse_imf_fixdate, parse_retry_after_at};
+
+    fn headers(v: &str) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_str(v).unwrap(),
+        );
+        h
+    }
+
+    #[test]
+    fn http_dates_parse() {
+        assert_eq!(
+            parse_imf_fixdate("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        assert_eq!(parse_imf_fixdate("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(
+            parse_imf_fixdate("Tue, 29 Feb 2028 23:59:59 GMT"),
+            Some(1_835_481_599)
+        );
+        assert_eq!(parse_imf_fixdate("Sun, 06 Nov 1994 08:49:37 UTC"), None);
+        assert_eq!(parse_imf_fixdate("Sun, 06 Foo 1994 08:49:37 GMT"), None);
+        assert_eq!(parse_imf_fixdate("06 Nov 1994 08:49:37 GMT"), None);
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_770);
+        let at = |v: &str| parse_retry_after_at(&headers(v), now);
+        assert_eq!(
+            at("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(at("Thu, 01 Jan 1970 00:00:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(at("120"), Some(Duration::from_secs(120)));
+        assert_eq!(at("1.5"), Some(Duration::from_millis(1500)));
+        assert_eq!(at("soon"), None);
+    }
 }

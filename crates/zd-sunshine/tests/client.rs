@@ -162,9 +162,10 @@ async fn basic_and_bearer_auth_headers() {
 }
 
 #[tokio::test]
-async fn paginate_follows_after_cursor_with_encoded_brackets() {
+async fn paginate_follows_before_cursor_of_messages_with_encoded_brackets() {
+    // Messages page backwards from the latest page: `beforeCursor` goes back as `page[before]`.
     let server = serve(vec![
-        reply(200, json!({"messages": [message("m1"), message("m2")], "meta": {"hasMore": true, "afterCursor": "c/1"}})),
+        reply(200, json!({"messages": [message("m1"), message("m2")], "meta": {"hasMore": true, "afterCursor": "wrong", "beforeCursor": "c/1"}})),
         reply(200, json!({"messages": [message("m3")], "meta": {"hasMore": false}})),
     ])
     .await;
@@ -180,7 +181,7 @@ async fn paginate_follows_after_cursor_with_encoded_brackets() {
     let uris: Vec<String> = server.seen.lock().iter().map(|s| s.uri.clone()).collect();
     insta::assert_snapshot!(uris.join("\n"), @r"
     /v2/apps/app%201/conversations/conv1/messages?page%5Bsize%5D=2
-    /v2/apps/app%201/conversations/conv1/messages?page%5Bafter%5D=c%2F1&page%5Bsize%5D=2
+    /v2/apps/app%201/conversations/conv1/messages?page%5Bbefore%5D=c%2F1&page%5Bsize%5D=2
     ");
     if let Some(models::Content::Text(t)) = &all[2].content {
         assert_eq!(t.text.as_deref(), Some("hello m3"));

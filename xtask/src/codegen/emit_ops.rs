@@ -197,9 +197,15 @@ fn emit_op(out: &mut String, op: &Op) {
         let item = rust_ty(&p.item, MODELS);
         let _ = writeln!(
             out,
-            "\n/// Streams every item across pages, following `meta.hasMore` and `meta.afterCursor`.\n\
+            "\n/// {}\n\
              pub fn paginate(self, client: &crate::Client) -> impl futures_core::Stream<Item = Result<{item}, crate::Error>> + Send + 'static {{\n\
-             crate::pagination::paginate(client.clone(), self)\n}}"
+             crate::pagination::paginate(client.clone(), self)\n}}",
+            if backward(op) {
+                "Streams every item, newest page first (the spec pages this list backwards), \
+                 following `meta.hasMore` and `meta.beforeCursor`; items keep their order within a page."
+            } else {
+                "Streams every item across pages, following `meta.hasMore` and `meta.afterCursor`."
+            }
         );
     }
     out.push_str("}\n\n");
@@ -213,10 +219,21 @@ fn emit_op(out: &mut String, op: &Op) {
 
     if let Some(p) = &op.paging {
         let item = rust_ty(&p.item, MODELS);
-        let clear_before = if op.query.iter().any(|a| a.wire == "page[before]") {
-            "self.page_before = None;\n"
+        // The spec pages ListMessages backwards from the latest page: follow `beforeCursor`
+        // with `page[before]` there, `afterCursor` with `page[after]` everywhere else.
+        let (set, clear, cursor) = if backward(op) {
+            ("page_before", "page_after", "before")
         } else {
-            ""
+            ("page_after", "page_before", "after")
+        };
+        let clear = if op
+            .query
+            .iter()
+            .any(|a| a.wire == format!("page[{}]", &clear[5..]))
+        {
+            format!("self.{clear} = None;\n")
+        } else {
+            String::new()
         };
         let meta = if p.meta_option {
             "page.meta.as_ref()"
@@ -228,10 +245,10 @@ fn emit_op(out: &mut String, op: &Op) {
         } else {
             "m.has_more"
         };
-        let after = if p.after_option {
-            "m.after_cursor.clone()"
+        let next = if p.after_option {
+            format!("m.{cursor}_cursor.clone()")
         } else {
-            "Some(m.after_cursor.clone())"
+            format!("Some(m.{cursor}_cursor.clone())")
         };
         let items = if p.items_option {
             format!("page.{}.unwrap_or_default()", p.items_field)
@@ -242,15 +259,20 @@ fn emit_op(out: &mut String, op: &Op) {
             out,
             "impl crate::pagination::Paged for {} {{\n\
              type Item = {item};\n\
-             fn set_after(&mut self, cursor: String) {{\nself.page_after = Some(cursor);\n{clear_before}}}\n\
+             fn set_cursor(&mut self, cursor: String) {{\nself.{set} = Some(cursor);\n{clear}}}\n\
              async fn fetch_page(&self, client: &crate::Client) -> Result<crate::pagination::Page<Self::Item>, crate::Error> {{\n\
              let page = self.send(client).await?;\n\
-             let next = {meta}.filter(|m| {more}).and_then(|m| {after});\n\
+             let next = {meta}.filter(|m| {more}).and_then(|m| {next});\n\
              Ok(crate::pagination::Page {{ items: {items}, next }})\n\
              }}\n}}\n",
             op.rust
         );
     }
+}
+
+/// Whether the spec pages this list backwards (newest page first).
+fn backward(op: &Op) -> bool {
+    op.rust == "ListMessages"
 }
 
 /// `(file name, source)` for every tag plus the `mod.rs` that re-exports them.

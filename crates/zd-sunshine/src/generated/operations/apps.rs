@@ -101,7 +101,7 @@ impl Default for ListApps {
 
 impl crate::pagination::Paged for ListApps {
     type Item = crate::models::App;
-    fn set_after(&mut self, cursor: String) {
+    fn set_cursor(&mut self, cursor: String) {
         self.page_after = Some(cursor);
         self.page_before = None;
     }

@@ -100,7 +100,7 @@ impl ListClients {
 
 impl crate::pagination::Paged for ListClients {
     type Item = crate::models::Client;
-    fn set_after(&mut self, cursor: String) {
+    fn set_cursor(&mut self, cursor: String) {
         self.page_after = Some(cursor);
         self.page_before = None;
     }

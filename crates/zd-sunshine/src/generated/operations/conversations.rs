@@ -109,7 +109,7 @@ impl ListConversations {
 
 impl crate::pagination::Paged for ListConversations {
     type Item = crate::models::Conversation;
-    fn set_after(&mut self, cursor: String) {
+    fn set_cursor(&mut self, cursor: String) {
         self.page_after = Some(cursor);
         self.page_before = None;
     }

@@ -98,7 +98,7 @@ impl ListIntegrations {
 
 impl crate::pagination::Paged for ListIntegrations {
     type Item = crate::models::Integration;
-    fn set_after(&mut self, cursor: String) {
+    fn set_cursor(&mut self, cursor: String) {
         self.page_after = Some(cursor);
         self.page_before = None;
     }

@@ -77,7 +77,7 @@ impl ListMessages {
         client.execute_json(self.to_request()?).await
     }
 
-    /// Streams every item across pages, following `meta.hasMore` and `meta.afterCursor`.
+    /// Streams every item, newest page first (the spec pages this list backwards), following `meta.hasMore` and `meta.beforeCursor`; items keep their order within a page.
     pub fn paginate(
         self,
         client: &crate::Client,
@@ -89,9 +89,9 @@ impl ListMessages {
 
 impl crate::pagination::Paged for ListMessages {
     type Item = crate::models::Message;
-    fn set_after(&mut self, cursor: String) {
-        self.page_after = Some(cursor);
-        self.page_before = None;
+    fn set_cursor(&mut self, cursor: String) {
+        self.page_before = Some(cursor);
+        self.page_after = None;
     }
     async fn fetch_page(
         &self,
@@ -102,7 +102,7 @@ impl crate::pagination::Paged for ListMessages {
             .meta
             .as_ref()
             .filter(|m| m.has_more == Some(true))
-            .and_then(|m| m.after_cursor.clone());
+            .and_then(|m| m.before_cursor.clone());
         Ok(crate::pagination::Page {
             items: page.messages.unwrap_or_default(),
             next,

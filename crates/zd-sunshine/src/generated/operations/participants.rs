@@ -190,7 +190,7 @@ impl ListParticipants {
 
 impl crate::pagination::Paged for ListParticipants {
     type Item = crate::models::Participant;
-    fn set_after(&mut self, cursor: String) {
+    fn set_cursor(&mut self, cursor: String) {
         self.page_after = Some(cursor);
         self.page_before = None;
     }

@@ -287,15 +287,26 @@ async fn every_list_operation_paginates_across_pages() {
     ids.dedup();
     assert_eq!(ids.len(), 5, "no conversation twice");
 
+    let channel = operations::CreateIntegration::new(
+        env.app(),
+        from(json!({ "type": "custom", "displayName": "mail", "webhooks": [{ "target": "http://127.0.0.1:9/m", "triggers": ["conversation:read"] }] })),
+    )
+    .send(&c)
+    .await
+    .unwrap();
+    let Some(models::Integration::Custom(channel)) = channel.integration else {
+        panic!("not custom");
+    };
+    let channel = channel.id.unwrap();
     for i in 0..3 {
         operations::CreateClient::new(
             env.app(),
             &user_id,
-            from(json!({ "matchCriteria": { "type": "mailgun", "integrationId": "x", "address": format!("u{i}@example.com") }, "confirmation": { "type": "immediate" }, "target": { "conversationId": ids[0] } })),
+            from(json!({ "matchCriteria": { "type": "mailgun", "integrationId": channel, "address": format!("u{i}@example.com") }, "confirmation": { "type": "immediate" }, "target": { "conversationId": ids[0] } })),
         )
         .send(&c)
         .await
-        .ok();
+        .unwrap();
     }
     let clients: Vec<models::Client> = operations::ListClients::new(env.app(), &user_id)
         .page_size(1)
@@ -308,6 +319,7 @@ async fn every_list_operation_paginates_across_pages() {
         .send(&c)
         .await
         .unwrap();
+    assert_eq!(clients.len(), 3);
     assert_eq!(clients.len(), listed_once.clients.unwrap_or_default().len());
 
     // Participants of a group conversation.
@@ -400,4 +412,470 @@ async fn every_list_operation_paginates_across_pages() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::BadRequest, "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_conversations_messages_participants_round_trip() {
+    let env = env().await;
+    let c = env.basic();
+    let app = env.app();
+
+    // Users.
+    let made = operations::CreateUser::new(
+        app,
+        from(json!({ "externalId": "ada", "profile": { "givenName": "Ada" } })),
+    )
+    .send(&c)
+    .await
+    .unwrap()
+    .user
+    .unwrap();
+    let user_id = made.id.clone().unwrap();
+    let by_external = operations::GetUser::new(app, "ada").send(&c).await.unwrap();
+    assert_eq!(
+        by_external.user.unwrap().id.as_deref(),
+        Some(user_id.as_str())
+    );
+    let updated = operations::UpdateUser::new(
+        app,
+        &user_id,
+        from(json!({ "profile": { "givenName": "Grace" } })),
+    )
+    .send(&c)
+    .await
+    .unwrap();
+    let profile = serde_json::to_value(updated.user.unwrap().profile).unwrap();
+    assert_eq!(profile["givenName"], "Grace");
+    let err = operations::CreateUser::new(app, from(json!({ "externalId": "ada" })))
+        .send(&c)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err:?}");
+
+    // Conversations.
+    let conv = operations::CreateConversation::new(
+        app,
+        from(json!({ "type": "sdkGroup", "displayName": "round trip", "participants": [{ "userId": user_id }] })),
+    )
+    .send(&c)
+    .await
+    .unwrap()
+    .conversation
+    .unwrap();
+    let conv_id = conv.id.unwrap();
+    let renamed = operations::UpdateConversation::new(
+        app,
+        &conv_id,
+        from(json!({ "displayName": "renamed" })),
+    )
+    .send(&c)
+    .await
+    .unwrap();
+    let renamed = serde_json::to_value(renamed.conversation.unwrap()).unwrap();
+    assert_eq!(renamed["displayName"], "renamed");
+    let got = operations::GetConversation::new(app, &conv_id)
+        .send(&c)
+        .await
+        .unwrap();
+    assert_eq!(
+        got.conversation.unwrap().id.as_deref(),
+        Some(conv_id.as_str())
+    );
+
+    // Participants.
+    let other = operations::CreateUser::new(app, from(json!({ "externalId": "grace" })))
+        .send(&c)
+        .await
+        .unwrap()
+        .user
+        .unwrap()
+        .id
+        .unwrap();
+    operations::JoinConversation::new(app, &conv_id, from(json!({ "userId": other })))
+        .send(&c)
+        .await
+        .unwrap();
+    let count = |c: &Client| {
+        let req = operations::ListParticipants::new(app, &conv_id);
+        let c = c.clone();
+        async move {
+            req.send(&c)
+                .await
+                .unwrap()
+                .participants
+                .unwrap_or_default()
+                .len()
+        }
+    };
+    assert_eq!(count(&c).await, 2);
+    operations::LeaveConversation::new(app, &conv_id, from(json!({ "userId": other })))
+        .send(&c)
+        .await
+        .unwrap();
+    assert_eq!(count(&c).await, 1);
+
+    // Messages: every content type the service validates, typed both ways.
+    let action = json!([{ "type": "link", "text": "Open", "uri": "https://example.com" }]);
+    let contents = [
+        json!({ "type": "text", "text": "hello" }),
+        json!({ "type": "image", "mediaUrl": "https://example.com/a.png" }),
+        json!({ "type": "file", "mediaUrl": "https://example.com/a.pdf" }),
+        json!({ "type": "location", "coordinates": { "lat": 45.5, "long": -73.6 } }),
+        json!({ "type": "carousel", "items": [{ "title": "One", "actions": action }] }),
+        json!({ "type": "list", "items": [{ "title": "One", "actions": action }] }),
+        json!({ "type": "form", "fields": [{ "type": "text", "name": "name", "label": "Name" }] }),
+        json!({ "type": "formResponse", "fields": [{ "type": "text", "name": "name", "label": "Name", "text": "Ada" }] }),
+        json!({ "type": "template", "template": { "name": "hello", "language": { "code": "en" } } }),
+    ];
+    let mut ids = Vec::new();
+    for content in &contents {
+        let content: models::Content = from(content.clone());
+        let post = models::MessagePost::new(models::Author::business(), content.clone());
+        let sent = operations::PostMessage::new(app, &conv_id, post)
+            .send(&c)
+            .await
+            .unwrap_or_else(|e| panic!("{content:?}: {e:?}"));
+        let message = sent.messages.unwrap().pop().unwrap();
+        assert_eq!(
+            serde_json::to_value(message.content.unwrap()).unwrap()["type"],
+            serde_json::to_value(&content).unwrap()["type"]
+        );
+        ids.push(message.id.unwrap());
+    }
+    let listed: Vec<models::Message> = operations::ListMessages::new(app, &conv_id)
+        .paginate(&c)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), contents.len());
+
+    // Invalid content is the service's 400 with its errors body.
+    let bad: models::Content = from(json!({ "type": "carousel", "items": [] }));
+    let err = operations::PostMessage::new(
+        app,
+        &conv_id,
+        models::MessagePost::new(models::Author::business(), bad),
+    )
+    .send(&c)
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BadRequest, "{err:?}");
+    assert!(!err.api_errors().is_empty());
+    assert!(
+        err.api_errors()[0]
+            .title
+            .as_deref()
+            .unwrap_or("")
+            .contains("items")
+    );
+
+    operations::DeleteMessage::new(app, &conv_id, &ids[0])
+        .send(&c)
+        .await
+        .unwrap();
+    operations::DeleteAllMessages::new(app, &conv_id)
+        .send(&c)
+        .await
+        .unwrap();
+    let left = operations::ListMessages::new(app, &conv_id)
+        .send(&c)
+        .await
+        .unwrap();
+    assert!(left.messages.unwrap_or_default().is_empty());
+
+    // Deletes, then 404s.
+    operations::DeleteConversation::new(app, &conv_id)
+        .send(&c)
+        .await
+        .unwrap();
+    let err = operations::GetConversation::new(app, &conv_id)
+        .send(&c)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err:?}");
+    operations::DeleteUser::new(app, &user_id)
+        .send(&c)
+        .await
+        .unwrap();
+    let err = operations::GetUser::new(app, &user_id)
+        .send(&c)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err:?}");
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(404));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_switchboards_control_and_attachments() {
+    let env = env().await;
+    let c = env.basic();
+    let app = env.app();
+
+    // Webhooks of a custom integration.
+    let integration = operations::CreateIntegration::new(
+        app,
+        from(json!({ "type": "custom", "displayName": "hooks", "webhooks": [{ "target": "http://127.0.0.1:9/a", "triggers": ["conversation:read"] }] })),
+    )
+    .send(&c)
+    .await
+    .unwrap();
+    let Some(models::Integration::Custom(custom)) = integration.integration else {
+        panic!("not custom");
+    };
+    let integration_id = custom.id.unwrap();
+    let hook = operations::CreateWebhook::new(
+        app,
+        &integration_id,
+        from(json!({ "target": "http://127.0.0.1:9/b", "triggers": ["conversation:message"] })),
+    )
+    .send(&c)
+    .await
+    .unwrap()
+    .webhook
+    .unwrap();
+    let hook_id = hook.id.unwrap();
+    assert!(hook.secret.is_some());
+    let updated = operations::UpdateWebhook::new(
+        app,
+        &integration_id,
+        &hook_id,
+        from(json!({ "target": "http://127.0.0.1:9/c" })),
+    )
+    .send(&c)
+    .await
+    .unwrap();
+    assert_eq!(updated.webhook.unwrap().target, "http://127.0.0.1:9/c");
+    let got = operations::GetWebhook::new(app, &integration_id, &hook_id)
+        .send(&c)
+        .await
+        .unwrap();
+    assert_eq!(got.webhook.unwrap().target, "http://127.0.0.1:9/c");
+    let listed = operations::ListWebhooks::new(app, &integration_id)
+        .send(&c)
+        .await
+        .unwrap();
+    assert_eq!(listed.webhooks.unwrap_or_default().len(), 2);
+    operations::DeleteWebhook::new(app, &integration_id, &hook_id)
+        .send(&c)
+        .await
+        .unwrap();
+    let err = operations::GetWebhook::new(app, &integration_id, &hook_id)
+        .send(&c)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err:?}");
+
+    // Switchboard, its integrations, and control moving between them.
+    let switchboards = operations::ListSwitchboards::new(app)
+        .send(&c)
+        .await
+        .unwrap();
+    let switchboard_id = match switchboards.switchboards.unwrap_or_default().pop() {
+        Some(s) => s.id,
+        None => {
+            operations::CreateSwitchboard::new(app)
+                .send(&c)
+                .await
+                .unwrap()
+                .switchboard
+                .unwrap()
+                .id
+        }
+    };
+    let sbi = operations::CreateSwitchboardIntegration::new(
+        app,
+        &switchboard_id,
+        from(json!({ "name": "bot", "integrationId": integration_id, "deliverStandbyEvents": false })),
+    )
+    .send(&c)
+    .await
+    .unwrap()
+    .switchboard_integration
+    .unwrap();
+    let sbi_id = sbi.id;
+    operations::UpdateSwitchboardIntegration::new(
+        app,
+        &switchboard_id,
+        &sbi_id,
+        from(json!({ "deliverStandbyEvents": true })),
+    )
+    .send(&c)
+    .await
+    .unwrap();
+    let sbis = operations::ListSwitchboardIntegrations::new(app, &switchboard_id)
+        .send(&c)
+        .await
+        .unwrap();
+    assert!(
+        sbis.switchboard_integrations
+            .unwrap_or_default()
+            .iter()
+            .any(|s| s.id == sbi_id)
+    );
+
+    // A second integration to hand control to, then the switchboard switched on (it starts
+    // disabled) with "bot" as the default.
+    let agent = operations::CreateIntegration::new(
+        app,
+        from(json!({ "type": "custom", "displayName": "agent", "webhooks": [{ "target": "http://127.0.0.1:9/d", "triggers": ["conversation:read"] }] })),
+    )
+    .send(&c)
+    .await
+    .unwrap();
+    let Some(models::Integration::Custom(agent)) = agent.integration else {
+        panic!("not custom");
+    };
+    operations::CreateSwitchboardIntegration::new(
+        app,
+        &switchboard_id,
+        from(json!({ "name": "agent", "integrationId": agent.id.unwrap() })),
+    )
+    .send(&c)
+    .await
+    .unwrap();
+    let enabled = operations::UpdateSwitchboard::new(
+        app,
+        &switchboard_id,
+        from(json!({ "enabled": true, "defaultSwitchboardIntegrationId": sbi_id })),
+    )
+    .send(&c)
+    .await
+    .unwrap();
+    assert!(enabled.switchboard.unwrap().enabled);
+
+    let (_user, conv) = env.end_user().await;
+    let active = |conv: &str| {
+        let req = operations::GetConversation::new(app, conv);
+        let c = c.clone();
+        async move {
+            let got = req.send(&c).await.unwrap().conversation.unwrap();
+            serde_json::to_value(got).unwrap()["activeSwitchboardIntegration"]["name"].clone()
+        }
+    };
+    assert_eq!(active(&conv).await, "bot");
+    operations::PassControl::new(
+        app,
+        &conv,
+        from(json!({ "switchboardIntegration": "agent" })),
+    )
+    .send(&c)
+    .await
+    .unwrap();
+    assert_eq!(active(&conv).await, "agent");
+    operations::ReleaseControl::new(app, &conv)
+        .send(&c)
+        .await
+        .unwrap();
+    assert_eq!(active(&conv).await, "bot");
+    let err = operations::AcceptControl::new(app, &conv, from(json!({})))
+        .send(&c)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::Forbidden,
+        "accept without an offer: {err:?}"
+    );
+    operations::OfferControl::new(
+        app,
+        &conv,
+        from(json!({ "switchboardIntegration": "agent" })),
+    )
+    .send(&c)
+    .await
+    .unwrap();
+    operations::AcceptControl::new(app, &conv, from(json!({})))
+        .send(&c)
+        .await
+        .unwrap();
+    assert_eq!(active(&conv).await, "agent");
+
+    let err = operations::DeleteSwitchboardIntegration::new(app, &switchboard_id, &sbi_id)
+        .send(&c)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::BadRequest,
+        "the default one stays: {err:?}"
+    );
+    operations::DeleteSwitchboard::new(app, &switchboard_id)
+        .send(&c)
+        .await
+        .unwrap();
+    let left = operations::ListSwitchboards::new(app)
+        .send(&c)
+        .await
+        .unwrap();
+    assert!(left.switchboards.unwrap_or_default().is_empty());
+
+    // Attachments: upload, then remove by media URL.
+    let upload =
+        zd_sunshine::Upload::from_bytes("pic.png", "image/png", &b"\x89PNG-data"[..]).unwrap();
+    let uploaded = operations::UploadAttachment::new(app, "public", upload)
+        .send(&c)
+        .await
+        .unwrap()
+        .attachment
+        .unwrap();
+    let media_url = uploaded.media_url.unwrap();
+    assert!(media_url.starts_with("http"), "{media_url}");
+    operations::DeleteAttachment::new(app, from(json!({ "mediaUrl": media_url })))
+        .send(&c)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_body_is_refused_before_sending() {
+    let env = env().await;
+    let c = env.basic();
+    let (_user, conv) = env.end_user().await;
+    // 4096 characters is the service's text limit; metadata makes the JSON body pass 100 KB.
+    let mut post = models::MessagePost::business_text("big");
+    post.metadata = Some(from(json!({ "blob": "x".repeat(110 * 1024) })));
+    let err = operations::PostMessage::new(env.app(), &conv, post)
+        .send(&c)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RequestTooLarge, "{err:?}");
+    assert_eq!(err.status(), None, "never sent");
+    let listed = operations::ListMessages::new(env.app(), &conv)
+        .send(&c)
+        .await
+        .unwrap();
+    assert!(listed.messages.unwrap_or_default().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_conversation_is_locked() {
+    let emu = Emulator::builder()
+        .sunshine(zd_emulator::sunshine::SunshineConfig::default().message_limit(3))
+        .start()
+        .await
+        .unwrap();
+    let acct = emu.account().sunshine;
+    let env = Env { emu, acct };
+    let c = env.basic();
+    let (_user, conv) = env.end_user().await;
+    for i in 0..3 {
+        operations::PostMessage::new(
+            env.app(),
+            &conv,
+            models::MessagePost::business_text(format!("{i}")),
+        )
+        .send(&c)
+        .await
+        .unwrap();
+    }
+    let err = operations::PostMessage::new(
+        env.app(),
+        &conv,
+        models::MessagePost::business_text("one too many"),
+    )
+    .send(&c)
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConversationLocked, "{err:?}");
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(423));
 }

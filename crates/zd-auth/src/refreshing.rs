@@ -12,13 +12,18 @@ use crate::{BoxFuture, Credentials, Error, Secret};
 /// Default time before expiry at which a token is renewed.
 const DEFAULT_MARGIN: Duration = Duration::from_secs(60);
 
+/// The longest token lifetime believed (ten years): a server (or a hostile one) may send
+/// `expires_in` up to `u64::MAX` seconds, which no clock can add.
+pub(crate) const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(10 * 365 * 86_400);
+
 /// A freshly obtained access token.
 #[derive(Debug, Clone)]
 pub struct FetchedToken {
     /// The bearer token.
     pub access_token: Secret,
     /// Lifetime from now; `None` when the server gave none (the token is then used until
-    /// [`Credentials::invalidate`] is called).
+    /// [`Credentials::invalidate`] is called). Lifetimes beyond ten years are taken as ten
+    /// years.
     pub expires_in: Option<Duration>,
 }
 
@@ -71,7 +76,9 @@ struct Current {
 impl Current {
     fn is_fresh(&self, margin: Duration) -> bool {
         self.expiry.is_none_or(|(expires_at, lifetime)| {
-            Instant::now() + margin.min(lifetime / 2) < expires_at
+            Instant::now()
+                .checked_add(margin.min(lifetime / 2))
+                .is_some_and(|renew_after| renew_after < expires_at)
         })
     }
 }
@@ -80,9 +87,14 @@ impl From<FetchedToken> for Current {
     fn from(token: FetchedToken) -> Self {
         Self {
             header: Secret::new(format!("Bearer {}", token.access_token.expose_secret())),
-            expiry: token
-                .expires_in
-                .map(|lifetime| (Instant::now() + lifetime, lifetime)),
+            // Lifetimes are capped, so the addition only fails on a broken clock; the token is
+            // then kept until invalidated, as one without a lifetime.
+            expiry: token.expires_in.and_then(|lifetime| {
+                let lifetime = lifetime.min(MAX_TOKEN_LIFETIME);
+                Instant::now()
+                    .checked_add(lifetime)
+                    .map(|expires_at| (expires_at, lifetime))
+            }),
         }
     }
 }
@@ -240,6 +252,28 @@ mod tests {
             "Bearer t3"
         );
         assert_eq!(source.calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_endless_lifetime_is_capped_not_a_panic() {
+        let source = Arc::new(Counting::default());
+        let creds = RefreshingToken::with_token(
+            FetchedToken {
+                access_token: Secret::new("forever"),
+                expires_in: Some(Duration::MAX),
+            },
+            source.clone(),
+        );
+        assert_eq!(
+            creds.authorization().await.unwrap().expose_secret(),
+            "Bearer forever"
+        );
+        // Capped at ten years: renewed a minute before that, not never.
+        tokio::time::advance(MAX_TOKEN_LIFETIME - Duration::from_secs(59)).await;
+        assert_eq!(
+            creds.authorization().await.unwrap().expose_secret(),
+            "Bearer t1"
+        );
     }
 
     /// The first fetch never finishes (until its caller gives up); later ones answer at once.

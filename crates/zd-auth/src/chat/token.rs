@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use serde::Deserialize;
 
 use super::ChatScope;
+use crate::refreshing::MAX_TOKEN_LIFETIME;
 use crate::{Error, ErrorKind, FetchedToken, OAuthError, OAuthErrorCode, Secret, StaticToken};
 
 /// An access token from the Chat token endpoint (or an implicit-flow redirect), with its
@@ -75,13 +76,15 @@ impl RawToken {
         }
         let expires_in = match self.expires_in {
             None => None,
-            Some(Seconds::Number(n)) => Some(Duration::from_secs(n)),
-            Some(Seconds::Text(s)) => {
-                Some(Duration::from_secs(s.trim().parse::<u64>().map_err(
-                    |_| decode("expires_in is not a number of seconds", "expires_in"),
-                )?))
-            }
-        };
+            Some(Seconds::Number(n)) => Some(n),
+            Some(Seconds::Text(s)) => Some(
+                s.trim()
+                    .parse::<u64>()
+                    .map_err(|_| decode("expires_in is not a number of seconds", "expires_in"))?,
+            ),
+        }
+        // Capped so that adding it to a clock cannot overflow.
+        .map(|secs| Duration::from_secs(secs).min(MAX_TOKEN_LIFETIME));
         Ok(ChatToken {
             access_token,
             refresh_token: self.refresh_token.filter(|t| !t.is_empty()),
@@ -140,14 +143,15 @@ impl ChatToken {
         &self.scopes
     }
 
-    /// The lifetime the server gave, if any.
+    /// The lifetime the server gave, if any, capped at ten years.
     pub fn expires_in(&self) -> Option<Duration> {
         self.expires_in
     }
 
     /// When the token expires, if the server said.
     pub fn expires_at(&self) -> Option<SystemTime> {
-        self.expires_in.map(|d| self.obtained_at + d)
+        self.expires_in
+            .and_then(|d| self.obtained_at.checked_add(d))
     }
 
     /// The token as fixed bearer credentials.
@@ -218,6 +222,19 @@ mod tests {
             &[ChatScope::Read, ChatScope::Write, ChatScope::Chat]
         );
         assert_eq!(t.expires_in(), Some(Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn a_huge_expires_in_is_capped() {
+        for json in [
+            r#"{"access_token":"a","expires_in":18446744073709551615}"#,
+            r#"{"access_token":"a","expires_in":"18446744073709551615"}"#,
+        ] {
+            let t = parse(json).unwrap();
+            assert_eq!(t.expires_in(), Some(MAX_TOKEN_LIFETIME));
+            assert!(t.expires_at().unwrap() > SystemTime::now());
+            assert!(t.to_fetched().expires_in.unwrap() <= MAX_TOKEN_LIFETIME);
+        }
     }
 
     #[test]

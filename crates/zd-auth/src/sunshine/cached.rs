@@ -9,6 +9,7 @@ use jsonwebtoken::{EncodingKey, Header};
 
 use super::jwt::{check_server_scope, header_for, sign_server_at};
 use super::{ApiKey, Scope};
+use crate::refreshing::MAX_TOKEN_LIFETIME;
 use crate::{BoxFuture, Credentials, Error, ErrorKind, Secret};
 
 /// Longest time before `exp` at which a new token is signed.
@@ -76,12 +77,19 @@ impl JwtCredentials {
     /// Gives every token an `exp` of `ttl` after it is signed, and re-signs shortly before.
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidInput`] for a zero `ttl`; [`ErrorKind::JwtSign`].
+    /// [`ErrorKind::InvalidInput`] for a zero `ttl` or one over ten years;
+    /// [`ErrorKind::JwtSign`].
     pub fn with_expiry(mut self, ttl: Duration) -> Result<Self, Error> {
         if ttl.is_zero() {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
                 "JWT lifetime must be positive",
+            ));
+        }
+        if ttl > MAX_TOKEN_LIFETIME {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "JWT lifetime must be at most ten years",
             ));
         }
         self.ttl = Some(ttl);
@@ -153,11 +161,22 @@ fn sign(
     ttl: Option<Duration>,
     now: SystemTime,
 ) -> Result<Cached, Error> {
-    let expires_at = ttl.map(|ttl| now + ttl);
+    let past_the_clock = || {
+        Error::new(
+            ErrorKind::InvalidInput,
+            "JWT expiry is past what the clock holds",
+        )
+    };
+    let expires_at = ttl
+        .map(|ttl| now.checked_add(ttl).ok_or_else(past_the_clock))
+        .transpose()?;
     let jwt = sign_server_at(header, encoding, scope, now, expires_at)?;
     Ok(Cached {
         authorization: Secret::new(format!("Bearer {}", jwt.expose_secret())),
-        resign_at: ttl.map(|ttl| now + ttl - RESIGN_MARGIN.min(ttl / 10)),
+        // `ttl / 10` is below `ttl`, so this cannot underflow `now`.
+        resign_at: expires_at
+            .zip(ttl)
+            .map(|(at, ttl)| at - RESIGN_MARGIN.min(ttl / 10)),
     })
 }
 
@@ -245,6 +264,11 @@ mod tests {
         let err = JwtCredentials::new(&key(), Scope::App)
             .unwrap()
             .with_expiry(Duration::ZERO)
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        let err = JwtCredentials::new(&key(), Scope::App)
+            .unwrap()
+            .with_expiry(Duration::MAX)
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
     }

@@ -210,7 +210,10 @@ impl<K: KeyLookup> Verifier<K> {
         let issued_at = time_claim(&claims, "iat")?;
         let expires_at = time_claim(&claims, "exp")?;
         if let Some(exp) = expires_at
-            && exp + self.leeway <= now
+            && exp
+                .checked_add(self.leeway)
+                .ok_or_else(|| invalid("exp plus leeway is past the end of time"))?
+                <= now
         {
             return Err(Error::new(
                 ErrorKind::JwtExpired,
@@ -243,8 +246,13 @@ fn time_claim(claims: &Map<String, Value>, name: &str) -> Result<Option<SystemTi
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n
             .as_u64()
-            .map(|secs| Some(UNIX_EPOCH + Duration::from_secs(secs)))
-            .ok_or_else(|| invalid(format!("{name} is not a non-negative integer"))),
+            .ok_or_else(|| invalid(format!("{name} is not a non-negative integer")))
+            .and_then(|secs| {
+                UNIX_EPOCH
+                    .checked_add(Duration::from_secs(secs))
+                    .map(Some)
+                    .ok_or_else(|| invalid(format!("{name} is too far in the future")))
+            }),
         Some(_) => Err(invalid(format!("{name} is not a number"))),
     }
 }

@@ -191,6 +191,33 @@ fn verification_failures_are_typed() {
             .is_ok()
     );
 
+    // Correctly signed times past what a clock can hold: typed errors, not panics.
+    for claims in [
+        json!({"scope":"app","exp":9_223_372_036_854_775_808_u64}),
+        json!({"scope":"app","exp":u64::MAX}),
+        json!({"scope":"app","iat":u64::MAX}),
+    ] {
+        let token = forge(Some("app_1"), Algorithm::HS256, s, &claims);
+        assert_eq!(kind(&token), ErrorKind::JwtInvalidClaims, "{claims}");
+        assert_eq!(
+            lenient.verify(&token).unwrap_err().kind(),
+            ErrorKind::JwtInvalidClaims,
+            "{claims}"
+        );
+    }
+
+    // An exp the clock can hold, but not with the leeway added.
+    let edge = forge(
+        Some("app_1"),
+        Algorithm::HS256,
+        s,
+        &json!({"scope":"app","exp":i64::MAX as u64 - 10}),
+    );
+    assert_eq!(
+        lenient.verify(&edge).unwrap_err().kind(),
+        ErrorKind::JwtInvalidClaims
+    );
+
     // Unknown and missing kid.
     assert_eq!(
         kind(

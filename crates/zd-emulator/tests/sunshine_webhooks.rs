@@ -302,11 +302,17 @@ async fn retries_until_delivered_and_gives_up_on_non_retryable_codes() {
         r.got.recv().await.unwrap();
     }
 
-    r.receiver.script.lock().unwrap().extend([Some(500); 6]);
+    r.receiver.script.lock().unwrap().extend([Some(500); 5]);
     r.say(&conversation, "doomed").await;
     let d = next_outcome(&mut outcomes).await;
     assert_eq!(d.outcome, Outcome::Exhausted);
-    assert_eq!(d.attempts.len(), 6, "the first try and 5 retries");
+    assert_eq!(d.attempts.len(), 5, "at most 5 attempts in all");
+    // Every attempt reached the receiver, and a later message is answered 200 again: nothing
+    // of the doomed script is left over, so a sixth attempt would have been seen here.
+    for _ in 0..5 {
+        r.got.recv().await.unwrap();
+    }
+    assert!(r.receiver.script.lock().unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -18,9 +18,10 @@ use tokio::sync::{broadcast, mpsc};
 use super::store::Webhook;
 use super::util;
 
-/// The gaps between attempts at the service's pace (about 15 minutes in all); the configured
-/// time scale multiplies them.
-const RETRY_GAPS_SECS: [u64; 5] = [30, 60, 120, 240, 450];
+/// The gaps between attempts at the service's pace: a delivery is tried at most 5 times within
+/// about 15 minutes, so 4 doubling gaps summing to 900 s. The configured time scale multiplies
+/// them.
+pub(crate) const RETRY_GAPS_SECS: [u64; 4] = [60, 120, 240, 480];
 /// Events sent in one delivery at most.
 const MAX_BATCH: usize = 100;
 /// Events waiting per webhook before new ones are dropped (and the drop recorded).

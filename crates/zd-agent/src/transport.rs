@@ -1,6 +1,6 @@
 //! The two ways out: `startAgentSession` over HTTP(S) and the WebSocket.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,6 +21,25 @@ use crate::ops::{StartAgentSession, StartAgentSessionVariables};
 pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// The TLS settings, built once per process: the parsed root store is the largest thing a
+/// session would otherwise carry (over 100 KiB), and it never changes.
+fn tls_config() -> Result<Arc<rustls::ClientConfig>, Error> {
+    static TLS: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    if let Some(tls) = TLS.get() {
+        return Ok(Arc::clone(tls));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::with_source(ErrorKind::Http, e))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::clone(TLS.get_or_init(|| Arc::new(tls))))
+}
 
 /// Largest `startAgentSession` answer read.
 const MAX_HTTP_BODY: usize = 64 * 1024;
@@ -57,25 +76,14 @@ impl std::fmt::Debug for Transport {
 impl Transport {
     /// rustls with the ring provider chosen here, explicitly, and the webpki roots.
     pub(crate) fn new() -> Result<Self, Error> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::with_source(ErrorKind::Http, e))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let tls = tls_config()?;
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls.clone())
+            .with_tls_config((*tls).clone())
             .https_or_http()
             .enable_http1()
             .build();
         let http = Client::builder(TokioExecutor::new()).build(https);
-        Ok(Self {
-            http,
-            tls: Arc::new(tls),
-        })
+        Ok(Self { http, tls })
     }
 
     /// `POST {endpoint}` with `startAgentSession(access_token)`.

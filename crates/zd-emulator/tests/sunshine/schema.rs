@@ -237,6 +237,28 @@ impl Spec {
         }
     }
 
+    /// Errors in a webhook body: the whole against the spec's webhook request schema, and each
+    /// event against the event schema titled with its `type` (stricter than the `anyOf`).
+    pub(crate) fn webhook_errors(&self, body: &Value) -> Vec<String> {
+        let whole = &self.doc["x-webhooks"]["Webhook Event"]["post"]["requestBody"]["content"]["application/json"]
+            ["schema"];
+        assert!(whole.is_object(), "the spec has no webhook schema");
+        let mut errors = self.errors(whole, body, "$");
+        let schemas = self.doc["components"]["schemas"].as_object().unwrap();
+        for (i, event) in body["events"].as_array().into_iter().flatten().enumerate() {
+            let path = format!("$.events[{i}]");
+            let kind = event["type"].as_str().unwrap_or_default();
+            match schemas.iter().find(|(_, s)| s["title"] == kind) {
+                Some((name, _)) => {
+                    let s = serde_json::json!({"$ref": format!("#/components/schemas/{name}")});
+                    self.validate(&s, event, &path, &mut errors);
+                }
+                None => errors.push(format!("{path}: no event schema for type {kind:?}")),
+            }
+        }
+        errors
+    }
+
     pub(crate) fn errors(&self, schema: &Value, v: &Value, path: &str) -> Vec<String> {
         let mut e = Vec::new();
         self.validate(schema, v, path, &mut e);

@@ -80,12 +80,7 @@ pub(super) fn peek<'a>(text: &'a str, limits: &DecodeLimits) -> Result<Peeked<'a
 }
 
 pub(super) fn request_id(raw: &RawValue, frame: &'static str) -> Result<RequestId, Error> {
-    if let Some(s) = raw::as_str(raw) {
-        return Ok(RequestId::String(s.into_owned()));
-    }
-    serde_json::from_str::<serde_json::Number>(raw.get())
-        .map(RequestId::Number)
-        .map_err(|e| Error::invalid(frame, "id").with_source(e))
+    RequestId::from_raw(raw).ok_or_else(|| Error::invalid(frame, "id"))
 }
 
 pub(super) fn status_code(

@@ -18,7 +18,7 @@ mod server;
 pub use client::{ClientFrame, Ping, Request, StopSubscription};
 pub use error_name::{ErrorName, RetryPolicy};
 pub use graphql::{ErrorPayload, GraphQlError, GraphQlRequest, GraphQlResponse};
-pub use request_id::RequestId;
+pub use request_id::{RawNumber, RequestId};
 pub use server::{
     Data, DataError, Eos, ErrorResponse, Pong, Response, ServerFrame, SubscriptionAck,
 };

@@ -7,4 +7,5 @@ mod corpus;
 mod fixtures;
 mod mutations;
 mod props;
+mod request_ids;
 mod snapshots;

@@ -1377,6 +1377,58 @@ fn the_validator_rejects_what_the_spec_forbids() {
     );
 }
 
+#[test]
+fn the_validator_checks_string_formats() {
+    for good in [
+        "2026-11-21T20:51:57Z",
+        "2026-11-21T20:51:57.123Z",
+        "2026-11-21T20:51:57+01:00",
+    ] {
+        assert!(schema::format_ok("date-time", good), "{good}");
+    }
+    for bad in [
+        "2026-11-21",
+        "2026-13-21T20:51:57Z",
+        "2026-11-21 20:51:57Z",
+        "2026-11-21T20:51:57",
+        "yesterday",
+    ] {
+        assert!(!schema::format_ok("date-time", bad), "{bad}");
+    }
+    assert!(schema::format_ok("uri", "https://example.com/a.png"));
+    assert!(schema::format_ok("uri", "mailto:ada@example.com"));
+    for bad in [
+        "/relative/path",
+        "not a uri",
+        "https://exa mple.com",
+        "://x",
+        "",
+    ] {
+        assert!(!schema::format_ok("uri", bad), "{bad}");
+    }
+    assert!(schema::format_ok("email", "ada@example.com"));
+    assert!(!schema::format_ok("email", "ada"));
+    let Some(spec) = schema::Spec::load() else {
+        return;
+    };
+    let s = json!({"type":"object","properties":{
+        "at":{"type":"string","format":"date-time"},
+        "url":{"type":"string","format":"uri","nullable":true}}});
+    assert!(
+        spec.errors(
+            &s,
+            &json!({"at":"2026-11-21T20:51:57.000Z","url":null}),
+            "$"
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        spec.errors(&s, &json!({"at":"noon","url":"a b"}), "$")
+            .len(),
+        2
+    );
+}
+
 /// Requests generated from the spec for every operation: without credentials (401), with a key
 /// whose scope the operation does not list (403), with a malformed JSON body (400), and with an
 /// empty body where the request schema has required fields (400). Every answer must validate.

@@ -100,6 +100,7 @@ async fn rig_with_timeout(timeout: Duration) -> Rig {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let config = SunshineConfig::default()
         .webhook_time_scale(0.0001)
+        .unwrap()
         .webhook_timeout(timeout);
     let server = SunshineServer::start(config).await.unwrap();
     let api = Api::new(server.base_url());
@@ -479,4 +480,16 @@ fn the_webhook_check_rejects_wrong_shapes() {
     let mut wrong = good.clone();
     wrong["events"][0]["payload"]["conversation"]["type"] = json!("group-chat");
     assert!(!spec.webhook_errors(&wrong).is_empty());
+}
+
+#[test]
+fn a_time_scale_that_is_not_finite_and_positive_is_refused() {
+    for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let err = SunshineConfig::default()
+            .webhook_time_scale(bad)
+            .unwrap_err();
+        assert!(matches!(err, sun::ConfigError::TimeScale(_)), "{bad}");
+    }
+    let ok = SunshineConfig::default().webhook_time_scale(0.5).unwrap();
+    assert!((ok.time_scale() - 0.5).abs() < f64::EPSILON);
 }

@@ -66,14 +66,24 @@ pub type ChatAgents = Arc<dyn Fn() -> Vec<(String, String)> + Send + Sync>;
 pub struct SunshineConfig {
     /// Seed the demo app and keys.
     pub demo: bool,
-    /// Multiplies the webhook retry gaps (1.0 = the service's ~15 minutes in all).
-    pub webhook_time_scale: f64,
+    /// Multiplies the webhook retry gaps (1.0 = the service's ~15 minutes in all); set through
+    /// [`SunshineConfig::webhook_time_scale`], which refuses what is not finite and positive.
+    webhook_time_scale: f64,
     /// How long one webhook attempt may take.
     pub webhook_timeout: Duration,
     /// Messages a conversation may hold before `PostMessage` answers 423.
     pub message_limit: usize,
     /// Agents for the Chat OAuth token endpoint.
     pub chat_agents: ChatAgents,
+}
+
+/// A [`SunshineConfig`] setting that cannot work.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The webhook time scale must be finite and above zero.
+    #[error("webhook time scale must be finite and above zero, got {0}")]
+    TimeScale(f64),
 }
 
 impl fmt::Debug for SunshineConfig {
@@ -101,9 +111,22 @@ impl Default for SunshineConfig {
 
 impl SunshineConfig {
     /// Sets the webhook retry time scale (e.g. `0.001` squeezes 15 minutes into 0.9 s).
-    pub fn webhook_time_scale(mut self, scale: f64) -> Self {
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::TimeScale`] when `scale` is not finite or not above zero.
+    pub fn webhook_time_scale(mut self, scale: f64) -> Result<Self, ConfigError> {
+        if !scale.is_finite() || scale <= 0.0 {
+            return Err(ConfigError::TimeScale(scale));
+        }
         self.webhook_time_scale = scale;
-        self
+        Ok(self)
+    }
+
+    /// The webhook retry time scale.
+    #[must_use]
+    pub fn time_scale(&self) -> f64 {
+        self.webhook_time_scale
     }
 
     /// Sets the timeout of one webhook attempt.

@@ -28,7 +28,7 @@ impl Key {
 }
 
 /// Everything the service holds.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Store {
     pub(crate) account_keys: Vec<Key>,
     pub(crate) apps: BTreeMap<String, App>,
@@ -36,6 +36,24 @@ pub(crate) struct Store {
     pub(crate) bridge_tokens: HashMap<String, (String, String)>,
     /// OAuth bridge codes: code -> app id.
     pub(crate) bridge_codes: HashMap<String, String>,
+}
+
+/// Bearer tokens and OAuth codes are credentials: Debug shows how many there are, never them.
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("account_keys", &self.account_keys)
+            .field("apps", &self.apps)
+            .field(
+                "bridge_tokens",
+                &format_args!("<{} redacted>", self.bridge_tokens.len()),
+            )
+            .field(
+                "bridge_codes",
+                &format_args!("<{} redacted>", self.bridge_codes.len()),
+            )
+            .finish()
+    }
 }
 
 /// An app.
@@ -325,5 +343,25 @@ impl SwitchboardIntegration {
             "integrationId": self.integration_id.clone().unwrap_or_default(),
             "integrationType": self.integration_type,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Store;
+
+    #[test]
+    fn debug_shows_no_bridge_token_or_code() {
+        let mut store = Store::default();
+        store
+            .bridge_tokens
+            .insert("tok-sekrit-1234".into(), ("app-1".into(), "int-1".into()));
+        store
+            .bridge_codes
+            .insert("code-sekrit-5678".into(), "app-1".into());
+        let shown = format!("{store:?}");
+        assert!(!shown.contains("tok-sekrit-1234"), "{shown}");
+        assert!(!shown.contains("code-sekrit-5678"), "{shown}");
+        assert!(shown.contains("<1 redacted>"), "{shown}");
     }
 }

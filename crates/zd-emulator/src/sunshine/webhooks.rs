@@ -281,7 +281,10 @@ async fn deliver(hub: &Hub, app_id: &str, webhook: &Webhook, events: &[Arc<Value
         let Some(gap) = RETRY_GAPS_SECS.get(number as usize - 1) else {
             return hub.close(id, Outcome::Exhausted);
         };
-        let scaled = Duration::from_secs_f64(*gap as f64 * hub.timing.scale.max(0.0));
+        // The config refuses scales that are not finite and positive; zero is the fallback
+        // should an overflowing product slip through anyway.
+        let scaled =
+            Duration::try_from_secs_f64(*gap as f64 * hub.timing.scale).unwrap_or(Duration::ZERO);
         tokio::time::sleep(scaled).await;
     }
 }

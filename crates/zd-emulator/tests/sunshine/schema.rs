@@ -1,6 +1,7 @@
 //! A JSON-schema subset (OpenAPI 3.0 flavour) over `serde_json::Value`: type, required,
 //! properties, additionalProperties, enum, items, oneOf/anyOf/allOf (with discriminators),
-//! `$ref`, nullable, min/max length and items, minimum/maximum.
+//! `$ref`, nullable, min/max length and items, minimum/maximum, and the string formats
+//! `date-time` (RFC 3339), `uri` (absolute, with a scheme) and `email`.
 #![allow(
     dead_code,
     clippy::collapsible_if,
@@ -166,6 +167,11 @@ impl Spec {
                 return;
             }
         }
+        if let (Some(s), Some(f)) = (v.as_str(), schema.get("format").and_then(Value::as_str)) {
+            if !format_ok(f, s) {
+                errors.push(format!("{path}: {s:?} is not a valid {f}"));
+            }
+        }
         if let Some(s) = v.as_str() {
             let n = s.chars().count() as u64;
             if schema
@@ -264,4 +270,78 @@ impl Spec {
         self.validate(schema, v, path, &mut e);
         e
     }
+}
+
+/// Whether `s` fits the string `format` (unknown formats, like `binary`, pass).
+pub(crate) fn format_ok(format: &str, s: &str) -> bool {
+    match format {
+        "date-time" => date_time_ok(s),
+        "uri" => uri_ok(s),
+        "email" => {
+            s.split_once('@')
+                .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.contains('@'))
+                && !s.chars().any(char::is_whitespace)
+        }
+        _ => true,
+    }
+}
+
+/// RFC 3339: `YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)` with fields in range.
+fn date_time_ok(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| {
+        b.get(r.clone())
+            .filter(|d| d.iter().all(u8::is_ascii_digit))
+            .map(|d| std::str::from_utf8(d).unwrap().parse::<u32>().unwrap())
+    };
+    let shape = b.len() >= 20
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && matches!(b[10], b'T' | b't')
+        && b[13] == b':'
+        && b[16] == b':';
+    if !shape {
+        return false;
+    }
+    let (Some(_), Some(mo), Some(d), Some(h), Some(mi), Some(sec)) = (
+        digits(0..4),
+        digits(5..7),
+        digits(8..10),
+        digits(11..13),
+        digits(14..16),
+        digits(17..19),
+    ) else {
+        return false;
+    };
+    if !((1..=12).contains(&mo) && (1..=31).contains(&d) && h < 24 && mi < 60 && sec <= 60) {
+        return false;
+    }
+    let mut rest = &s[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 {
+            return false;
+        }
+        rest = &frac[n..];
+    }
+    match rest.as_bytes() {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', ..] if rest.len() == 6 => {
+            let o = rest.as_bytes();
+            o[3] == b':' && o[1..3].iter().chain(&o[4..6]).all(u8::is_ascii_digit)
+        }
+        _ => false,
+    }
+}
+
+/// An absolute URI: a scheme (`ALPHA *(ALPHA / DIGIT / "+" / "-" / ".")`), `:`, then no spaces.
+fn uri_ok(s: &str) -> bool {
+    let Some((scheme, rest)) = s.split_once(':') else {
+        return false;
+    };
+    let mut chars = scheme.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        && !rest.is_empty()
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
 }

@@ -11,6 +11,7 @@ mod generated;
 pub mod pagination;
 mod request;
 mod retry;
+mod tagged;
 mod transport;
 mod upload;
 pub mod webhooks;

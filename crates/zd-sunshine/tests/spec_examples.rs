@@ -5,7 +5,8 @@
 
 use std::path::PathBuf;
 
-use serde_json::Value;
+use serde_json::{Value, json};
+use zd_sunshine::models::{Content, WebhookEnvelope, WebhookEvent};
 use zd_sunshine::spec_index;
 
 fn spec() -> Option<Value> {
@@ -119,6 +120,59 @@ fn check(
     }
 }
 
+/// A round trip cannot tell a typed arm from the `Unknown` catch-all (both encode back the
+/// same JSON), so look at the decoded events: one whose `type` we know must not be `Unknown`.
+fn known_tags_stay_typed(what: &str, ex: &Value, failures: &mut Vec<String>) {
+    let Ok(envelope) = serde_json::from_value::<WebhookEnvelope>(ex.clone()) else {
+        return; // reported by the round trip
+    };
+    for (i, event) in envelope.events.unwrap_or_default().iter().enumerate() {
+        let raw = ex["events"][i]["type"].as_str().unwrap_or_default();
+        if WebhookEvent::TAGS.contains(&raw) && event.is_unknown() {
+            failures.push(format!("{what}: events[{i}] type {raw} decoded as Unknown"));
+        }
+        if !event.is_unknown() {
+            assert_eq!(event.type_name(), raw, "{what}: events[{i}]");
+        }
+    }
+}
+
+#[test]
+fn a_known_type_with_a_bad_payload_is_an_error_not_unknown() {
+    let event = json!({
+        "id": "e1",
+        "type": "conversation:referral",
+        "payload": {"user": {"id": "u1"}, "referral": {"code": 7}},
+    });
+    let err = serde_json::from_value::<WebhookEvent>(event).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("conversation:referral"), "{msg}");
+    assert!(msg.contains("payload.referral.code"), "{msg}");
+
+    let content = json!({"type": "text", "text": 42});
+    let msg = serde_json::from_value::<Content>(content)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("type `text`: at text"), "{msg}");
+}
+
+#[test]
+fn only_an_unknown_type_lands_in_unknown() {
+    let raw = json!({"id": "e2", "type": "conversation:teleport", "payload": {"x": 1}});
+    let event: WebhookEvent = serde_json::from_value(raw.clone()).unwrap();
+    assert!(event.is_unknown());
+    assert_eq!(event.type_name(), "conversation:teleport");
+    assert_eq!(serde_json::to_value(&event).unwrap(), raw);
+
+    let text: Content = serde_json::from_value(json!({"type": "text", "text": "hi"})).unwrap();
+    assert!(!text.is_unknown());
+    assert!(Content::TAGS.contains(&text.type_name()));
+    assert_eq!(
+        serde_json::to_value(&text).unwrap(),
+        json!({"type": "text", "text": "hi"})
+    );
+}
+
 #[test]
 fn every_spec_example_round_trips() {
     let Some(doc) = spec() else { return };
@@ -189,6 +243,7 @@ fn every_spec_example_round_trips() {
                 Some(spec_index::webhook(ex.clone())),
                 &mut failures,
             );
+            known_tags_stay_typed(&format!("webhook example {ex_name}"), &ex, &mut failures);
             checked += 1;
         }
     }

@@ -155,10 +155,7 @@ fn emit_def(out: &mut String, def: &Def, models: &Models) {
             }
         }
         Kind::Tagged { tag, variants } => {
-            let _ = writeln!(
-                out,
-                "#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]"
-            );
+            let _ = writeln!(out, "#[derive(Debug, Clone, PartialEq, Serialize)]");
             let _ = writeln!(out, "#[serde(tag = {})]\n#[non_exhaustive]", lit(tag));
             let _ = writeln!(out, "pub enum {} {{", def.name);
             for v in variants {
@@ -177,6 +174,7 @@ fn emit_def(out: &mut String, def: &Def, models: &Models) {
                  #[serde(untagged)]\nUnknown(serde_json::Value),"
             );
             out.push_str("}\n\n");
+            emit_tagged_deserialize(out, def, tag, variants);
             emit_tagged_impl(out, def, tag, variants, models);
         }
         Kind::StrEnum(values) => {
@@ -193,7 +191,44 @@ fn emit_def(out: &mut String, def: &Def, models: &Models) {
     }
 }
 
-/// `type_name()`, and `id()`/`created_at()` when every arm has them.
+fn arm_name(v: &super::ir::Variant) -> &str {
+    if v.rust == "Unknown" {
+        "UnknownValue"
+    } else {
+        &v.rust
+    }
+}
+
+/// Tag first, then the arm: a known tag whose payload does not decode is an error (with the
+/// path inside the arm), never the `Unknown` catch-all, which only takes tags we do not know.
+fn emit_tagged_deserialize(
+    out: &mut String,
+    def: &Def,
+    tag: &str,
+    variants: &[super::ir::Variant],
+) {
+    let _ = writeln!(
+        out,
+        "impl<'de> Deserialize<'de> for {} {{
+         fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {{
+         let value = serde_json::Value::deserialize(deserializer)?;
+         match crate::tagged::tag_of(&value, {}).as_deref() {{",
+        def.name,
+        lit(tag)
+    );
+    for v in variants {
+        let _ = writeln!(
+            out,
+            "Some({0}) => crate::tagged::arm({1}, {0}, value).map(Self::{2}),",
+            lit(&v.tag),
+            lit(tag),
+            arm_name(v)
+        );
+    }
+    out.push_str("_ => Ok(Self::Unknown(value)),\n}\n}\n}\n\n");
+}
+
+/// `type_name()`, `TAGS`, `is_unknown()`, and `id()`/`created_at()` when every arm has them.
 fn emit_tagged_impl(
     out: &mut String,
     def: &Def,
@@ -202,6 +237,15 @@ fn emit_tagged_impl(
     models: &Models,
 ) {
     let _ = writeln!(out, "impl {} {{", def.name);
+    let tags: Vec<String> = variants.iter().map(|v| lit(&v.tag)).collect();
+    let _ = writeln!(
+        out,
+        "/// Every `{tag}` this version decodes into a typed arm.\n\
+         pub const TAGS: &'static [&'static str] = &[{}];\n\n\
+         /// Whether this is the catch-all for a `{tag}` this version does not know.\n\
+         pub fn is_unknown(&self) -> bool {{\nmatches!(self, Self::Unknown(_))\n}}\n",
+        tags.join(", ")
+    );
     let _ = writeln!(
         out,
         "/// The `{tag}` value on the wire.\npub fn type_name(&self) -> &str {{\nmatch self {{"

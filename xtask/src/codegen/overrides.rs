@@ -33,6 +33,14 @@ pub(crate) fn extra_fields(rust: &str) -> Vec<(&'static str, Value)> {
 
 /// Fields whose declared type the examples contradict: `(type, wire name)` become any JSON.
 pub(crate) fn loose_field(rust: &str, json: &str) -> bool {
-    // The example sends Meta's numeric dataset id as a number, the schema says string.
-    matches!((rust, json), ("ConversionEvents", "datasetId"))
+    matches!(
+        (rust, json),
+        // The example sends Meta's numeric dataset id as a number, the schema says string.
+        ("ConversionEvents", "datasetId")
+            // The conversation:referral example's `payload.user.externalId` is an integer where
+            // the shared `user` schema says string. Loosening only this event's `user` keeps
+            // `User.external_id` a string everywhere else while such a delivery still decodes
+            // (instead of failing the whole webhook batch).
+            | ("ConversationReferralEventPayload", "user")
+    )
 }

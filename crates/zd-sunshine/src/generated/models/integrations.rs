@@ -958,7 +958,7 @@ impl std::fmt::Debug for InstagramUpdate {
 /// Schema `integration` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type")]
 #[non_exhaustive]
 pub enum Integration {
@@ -1015,7 +1015,63 @@ pub enum Integration {
     Unknown(serde_json::Value),
 }
 
+impl<'de> Deserialize<'de> for Integration {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        match crate::tagged::tag_of(&value, "type").as_deref() {
+            Some("android") => crate::tagged::arm("type", "android", value).map(Self::Android),
+            Some("apple") => crate::tagged::arm("type", "apple", value).map(Self::Apple),
+            Some("custom") => crate::tagged::arm("type", "custom", value).map(Self::Custom),
+            Some("instagram") => {
+                crate::tagged::arm("type", "instagram", value).map(Self::Instagram)
+            }
+            Some("ios") => crate::tagged::arm("type", "ios", value).map(Self::Ios),
+            Some("line") => crate::tagged::arm("type", "line", value).map(Self::Line),
+            Some("mailgun") => crate::tagged::arm("type", "mailgun", value).map(Self::Mailgun),
+            Some("messagebird") => {
+                crate::tagged::arm("type", "messagebird", value).map(Self::Messagebird)
+            }
+            Some("messenger") => {
+                crate::tagged::arm("type", "messenger", value).map(Self::Messenger)
+            }
+            Some("telegram") => crate::tagged::arm("type", "telegram", value).map(Self::Telegram),
+            Some("twilio") => crate::tagged::arm("type", "twilio", value).map(Self::Twilio),
+            Some("twitter") => crate::tagged::arm("type", "twitter", value).map(Self::Twitter),
+            Some("unity") => crate::tagged::arm("type", "unity", value).map(Self::Unity),
+            Some("viber") => crate::tagged::arm("type", "viber", value).map(Self::Viber),
+            Some("web") => crate::tagged::arm("type", "web", value).map(Self::Web),
+            Some("whatsapp") => crate::tagged::arm("type", "whatsapp", value).map(Self::Whatsapp),
+            _ => Ok(Self::Unknown(value)),
+        }
+    }
+}
+
 impl Integration {
+    /// Every `type` this version decodes into a typed arm.
+    pub const TAGS: &'static [&'static str] = &[
+        "android",
+        "apple",
+        "custom",
+        "instagram",
+        "ios",
+        "line",
+        "mailgun",
+        "messagebird",
+        "messenger",
+        "telegram",
+        "twilio",
+        "twitter",
+        "unity",
+        "viber",
+        "web",
+        "whatsapp",
+    ];
+
+    /// Whether this is the catch-all for a `type` this version does not know.
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, Self::Unknown(_))
+    }
+
     /// The `type` value on the wire.
     pub fn type_name(&self) -> &str {
         match self {
@@ -2067,7 +2123,7 @@ pub struct MailgunUpdate {
 /// Schema `matchCriteria` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type")]
 #[non_exhaustive]
 pub enum MatchCriteria {
@@ -2088,7 +2144,30 @@ pub enum MatchCriteria {
     Unknown(serde_json::Value),
 }
 
+impl<'de> Deserialize<'de> for MatchCriteria {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        match crate::tagged::tag_of(&value, "type").as_deref() {
+            Some("mailgun") => crate::tagged::arm("type", "mailgun", value).map(Self::Mailgun),
+            Some("messagebird") => {
+                crate::tagged::arm("type", "messagebird", value).map(Self::Messagebird)
+            }
+            Some("twilio") => crate::tagged::arm("type", "twilio", value).map(Self::Twilio),
+            Some("whatsapp") => crate::tagged::arm("type", "whatsapp", value).map(Self::Whatsapp),
+            _ => Ok(Self::Unknown(value)),
+        }
+    }
+}
+
 impl MatchCriteria {
+    /// Every `type` this version decodes into a typed arm.
+    pub const TAGS: &'static [&'static str] = &["mailgun", "messagebird", "twilio", "whatsapp"];
+
+    /// Whether this is the catch-all for a `type` this version does not know.
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, Self::Unknown(_))
+    }
+
     /// The `type` value on the wire.
     pub fn type_name(&self) -> &str {
         match self {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 /// Schema `action` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type")]
 #[non_exhaustive]
 pub enum Action {
@@ -36,7 +36,39 @@ pub enum Action {
     Unknown(serde_json::Value),
 }
 
+impl<'de> Deserialize<'de> for Action {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        match crate::tagged::tag_of(&value, "type").as_deref() {
+            Some("buy") => crate::tagged::arm("type", "buy", value).map(Self::Buy),
+            Some("link") => crate::tagged::arm("type", "link", value).map(Self::Link),
+            Some("locationRequest") => {
+                crate::tagged::arm("type", "locationRequest", value).map(Self::LocationRequest)
+            }
+            Some("postback") => crate::tagged::arm("type", "postback", value).map(Self::Postback),
+            Some("reply") => crate::tagged::arm("type", "reply", value).map(Self::Reply),
+            Some("webview") => crate::tagged::arm("type", "webview", value).map(Self::Webview),
+            _ => Ok(Self::Unknown(value)),
+        }
+    }
+}
+
 impl Action {
+    /// Every `type` this version decodes into a typed arm.
+    pub const TAGS: &'static [&'static str] = &[
+        "buy",
+        "link",
+        "locationRequest",
+        "postback",
+        "reply",
+        "webview",
+    ];
+
+    /// Whether this is the catch-all for a `type` this version does not know.
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, Self::Unknown(_))
+    }
+
     /// The `type` value on the wire.
     pub fn type_name(&self) -> &str {
         match self {
@@ -57,7 +89,7 @@ impl Action {
 /// Schema `actionSubset` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type")]
 #[non_exhaustive]
 pub enum ActionSubset {
@@ -78,7 +110,28 @@ pub enum ActionSubset {
     Unknown(serde_json::Value),
 }
 
+impl<'de> Deserialize<'de> for ActionSubset {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        match crate::tagged::tag_of(&value, "type").as_deref() {
+            Some("buy") => crate::tagged::arm("type", "buy", value).map(Self::Buy),
+            Some("link") => crate::tagged::arm("type", "link", value).map(Self::Link),
+            Some("postback") => crate::tagged::arm("type", "postback", value).map(Self::Postback),
+            Some("webview") => crate::tagged::arm("type", "webview", value).map(Self::Webview),
+            _ => Ok(Self::Unknown(value)),
+        }
+    }
+}
+
 impl ActionSubset {
+    /// Every `type` this version decodes into a typed arm.
+    pub const TAGS: &'static [&'static str] = &["buy", "link", "postback", "webview"];
+
+    /// Whether this is the catch-all for a `type` this version does not know.
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, Self::Unknown(_))
+    }
+
     /// The `type` value on the wire.
     pub fn type_name(&self) -> &str {
         match self {
@@ -113,7 +166,7 @@ pub struct Activity {
 /// Schema `activityMessage` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type")]
 #[non_exhaustive]
 pub enum ActivityMessage {
@@ -131,7 +184,39 @@ pub enum ActivityMessage {
     Unknown(serde_json::Value),
 }
 
+impl<'de> Deserialize<'de> for ActivityMessage {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        match crate::tagged::tag_of(&value, "type").as_deref() {
+            Some("conversation:endedByUser") => {
+                crate::tagged::arm("type", "conversation:endedByUser", value)
+                    .map(Self::ConversationEndedByUser)
+            }
+            Some("ticket:closed") => {
+                crate::tagged::arm("type", "ticket:closed", value).map(Self::TicketClosed)
+            }
+            Some("ticket:transfer:email") => {
+                crate::tagged::arm("type", "ticket:transfer:email", value)
+                    .map(Self::TicketTransferEmail)
+            }
+            _ => Ok(Self::Unknown(value)),
+        }
+    }
+}
+
 impl ActivityMessage {
+    /// Every `type` this version decodes into a typed arm.
+    pub const TAGS: &'static [&'static str] = &[
+        "conversation:endedByUser",
+        "ticket:closed",
+        "ticket:transfer:email",
+    ];
+
+    /// Whether this is the catch-all for a `type` this version does not know.
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, Self::Unknown(_))
+    }
+
     /// The `type` value on the wire.
     pub fn type_name(&self) -> &str {
         match self {
@@ -435,7 +520,7 @@ Square = "square",
 /// Schema `content` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type")]
 #[non_exhaustive]
 pub enum Content {
@@ -471,7 +556,45 @@ pub enum Content {
     Unknown(serde_json::Value),
 }
 
+impl<'de> Deserialize<'de> for Content {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        match crate::tagged::tag_of(&value, "type").as_deref() {
+            Some("carousel") => crate::tagged::arm("type", "carousel", value).map(Self::Carousel),
+            Some("file") => crate::tagged::arm("type", "file", value).map(Self::File),
+            Some("form") => crate::tagged::arm("type", "form", value).map(Self::Form),
+            Some("formResponse") => {
+                crate::tagged::arm("type", "formResponse", value).map(Self::FormResponse)
+            }
+            Some("image") => crate::tagged::arm("type", "image", value).map(Self::Image),
+            Some("list") => crate::tagged::arm("type", "list", value).map(Self::List),
+            Some("location") => crate::tagged::arm("type", "location", value).map(Self::Location),
+            Some("template") => crate::tagged::arm("type", "template", value).map(Self::Template),
+            Some("text") => crate::tagged::arm("type", "text", value).map(Self::Text),
+            _ => Ok(Self::Unknown(value)),
+        }
+    }
+}
+
 impl Content {
+    /// Every `type` this version decodes into a typed arm.
+    pub const TAGS: &'static [&'static str] = &[
+        "carousel",
+        "file",
+        "form",
+        "formResponse",
+        "image",
+        "list",
+        "location",
+        "template",
+        "text",
+    ];
+
+    /// Whether this is the catch-all for a `type` this version does not know.
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, Self::Unknown(_))
+    }
+
     /// The `type` value on the wire.
     pub fn type_name(&self) -> &str {
         match self {
@@ -1428,7 +1551,7 @@ impl Postback {
 /// Schema `quotedMessage` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type")]
 #[non_exhaustive]
 pub enum QuotedMessage {
@@ -1443,7 +1566,28 @@ pub enum QuotedMessage {
     Unknown(serde_json::Value),
 }
 
+impl<'de> Deserialize<'de> for QuotedMessage {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        match crate::tagged::tag_of(&value, "type").as_deref() {
+            Some("externalMessageId") => {
+                crate::tagged::arm("type", "externalMessageId", value).map(Self::ExternalMessageId)
+            }
+            Some("message") => crate::tagged::arm("type", "message", value).map(Self::Message),
+            _ => Ok(Self::Unknown(value)),
+        }
+    }
+}
+
 impl QuotedMessage {
+    /// Every `type` this version decodes into a typed arm.
+    pub const TAGS: &'static [&'static str] = &["externalMessageId", "message"];
+
+    /// Whether this is the catch-all for a `type` this version does not know.
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, Self::Unknown(_))
+    }
+
     /// The `type` value on the wire.
     pub fn type_name(&self) -> &str {
         match self {

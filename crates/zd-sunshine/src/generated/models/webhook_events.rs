@@ -703,7 +703,7 @@ pub struct ConversationReferralEventPayload {
     pub source: Option<SourceWithCampaignWebhook>,
     /// Wire field `user`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<User>,
+    pub user: Option<serde_json::Value>,
 }
 
 /// Schema `conversationRemoveEvent` of the Sunshine Conversations API.
@@ -1437,7 +1437,7 @@ pub struct WebhookEnvelope {
 /// Schema `x-webhooks events` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type")]
 #[non_exhaustive]
 pub enum WebhookEvent {
@@ -1521,7 +1521,135 @@ pub enum WebhookEvent {
     Unknown(serde_json::Value),
 }
 
+impl<'de> Deserialize<'de> for WebhookEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        match crate::tagged::tag_of(&value, "type").as_deref() {
+            Some("client:add") => {
+                crate::tagged::arm("type", "client:add", value).map(Self::ClientAdd)
+            }
+            Some("client:remove") => {
+                crate::tagged::arm("type", "client:remove", value).map(Self::ClientRemove)
+            }
+            Some("client:update") => {
+                crate::tagged::arm("type", "client:update", value).map(Self::ClientUpdate)
+            }
+            Some("conversation:create") => crate::tagged::arm("type", "conversation:create", value)
+                .map(Self::ConversationCreate),
+            Some("conversation:join") => {
+                crate::tagged::arm("type", "conversation:join", value).map(Self::ConversationJoin)
+            }
+            Some("conversation:leave") => {
+                crate::tagged::arm("type", "conversation:leave", value).map(Self::ConversationLeave)
+            }
+            Some("conversation:remove") => crate::tagged::arm("type", "conversation:remove", value)
+                .map(Self::ConversationRemove),
+            Some("conversation:message:delivery:channel") => {
+                crate::tagged::arm("type", "conversation:message:delivery:channel", value)
+                    .map(Self::ConversationMessageDeliveryChannel)
+            }
+            Some("conversation:message:delivery:failure") => {
+                crate::tagged::arm("type", "conversation:message:delivery:failure", value)
+                    .map(Self::ConversationMessageDeliveryFailure)
+            }
+            Some("conversation:message:delivery:user") => {
+                crate::tagged::arm("type", "conversation:message:delivery:user", value)
+                    .map(Self::ConversationMessageDeliveryUser)
+            }
+            Some("conversation:message") => {
+                crate::tagged::arm("type", "conversation:message", value)
+                    .map(Self::ConversationMessage)
+            }
+            Some("conversation:postback") => {
+                crate::tagged::arm("type", "conversation:postback", value)
+                    .map(Self::ConversationPostback)
+            }
+            Some("conversation:read") => {
+                crate::tagged::arm("type", "conversation:read", value).map(Self::ConversationRead)
+            }
+            Some("conversation:referral") => {
+                crate::tagged::arm("type", "conversation:referral", value)
+                    .map(Self::ConversationReferral)
+            }
+            Some("conversation:typing") => crate::tagged::arm("type", "conversation:typing", value)
+                .map(Self::ConversationTyping),
+            Some("switchboard:acceptControl") => {
+                crate::tagged::arm("type", "switchboard:acceptControl", value)
+                    .map(Self::SwitchboardAcceptControl)
+            }
+            Some("switchboard:acceptControl:failure") => {
+                crate::tagged::arm("type", "switchboard:acceptControl:failure", value)
+                    .map(Self::SwitchboardAcceptControlFailure)
+            }
+            Some("switchboard:offerControl") => {
+                crate::tagged::arm("type", "switchboard:offerControl", value)
+                    .map(Self::SwitchboardOfferControl)
+            }
+            Some("switchboard:offerControl:failure") => {
+                crate::tagged::arm("type", "switchboard:offerControl:failure", value)
+                    .map(Self::SwitchboardOfferControlFailure)
+            }
+            Some("switchboard:passControl") => {
+                crate::tagged::arm("type", "switchboard:passControl", value)
+                    .map(Self::SwitchboardPassControl)
+            }
+            Some("switchboard:passControl:failure") => {
+                crate::tagged::arm("type", "switchboard:passControl:failure", value)
+                    .map(Self::SwitchboardPassControlFailure)
+            }
+            Some("switchboard:releaseControl") => {
+                crate::tagged::arm("type", "switchboard:releaseControl", value)
+                    .map(Self::SwitchboardReleaseControl)
+            }
+            Some("user:merge") => {
+                crate::tagged::arm("type", "user:merge", value).map(Self::UserMerge)
+            }
+            Some("user:update") => {
+                crate::tagged::arm("type", "user:update", value).map(Self::UserUpdate)
+            }
+            Some("user:remove") => {
+                crate::tagged::arm("type", "user:remove", value).map(Self::UserRemove)
+            }
+            _ => Ok(Self::Unknown(value)),
+        }
+    }
+}
+
 impl WebhookEvent {
+    /// Every `type` this version decodes into a typed arm.
+    pub const TAGS: &'static [&'static str] = &[
+        "client:add",
+        "client:remove",
+        "client:update",
+        "conversation:create",
+        "conversation:join",
+        "conversation:leave",
+        "conversation:remove",
+        "conversation:message:delivery:channel",
+        "conversation:message:delivery:failure",
+        "conversation:message:delivery:user",
+        "conversation:message",
+        "conversation:postback",
+        "conversation:read",
+        "conversation:referral",
+        "conversation:typing",
+        "switchboard:acceptControl",
+        "switchboard:acceptControl:failure",
+        "switchboard:offerControl",
+        "switchboard:offerControl:failure",
+        "switchboard:passControl",
+        "switchboard:passControl:failure",
+        "switchboard:releaseControl",
+        "user:merge",
+        "user:update",
+        "user:remove",
+    ];
+
+    /// Whether this is the catch-all for a `type` this version does not know.
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, Self::Unknown(_))
+    }
+
     /// The `type` value on the wire.
     pub fn type_name(&self) -> &str {
         match self {

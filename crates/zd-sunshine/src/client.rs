@@ -298,6 +298,15 @@ impl Client {
                     let hint = parse_retry_after(response.headers());
                     Error::from_response(status, response.body(), hint).at(operation)
                 }
+                Err(e) if crate::upload::limit_exceeded_in(&e) => Error::with_source(
+                    ErrorKind::UploadTooLarge,
+                    format!(
+                        "upload passed {} bytes while streaming",
+                        crate::UPLOAD_LIMIT
+                    ),
+                    e,
+                )
+                .at(operation),
                 Err(e) => e.at(operation),
             };
             tracing::debug!(operation, kind = ?err.kind(), attempt, "sunshine request failed");

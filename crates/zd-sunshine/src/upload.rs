@@ -169,9 +169,7 @@ impl Upload {
             let chunk = chunk?;
             sent += chunk.len() as u64;
             if sent > UPLOAD_LIMIT {
-                return Err(io::Error::other(
-                    "attachment exceeds the 50 MB upload limit",
-                ));
+                return Err(io::Error::other(LimitExceeded));
             }
             Ok(chunk)
         });
@@ -185,6 +183,41 @@ impl Upload {
             Box::pin(stream),
         )
     }
+}
+
+/// The body-stream error when an upload of unknown length passes [`UPLOAD_LIMIT`] mid-stream;
+/// the client finds it in the transport error's chain and reports
+/// [`ErrorKind::UploadTooLarge`] instead of a (retryable) transport failure.
+#[derive(Debug)]
+pub(crate) struct LimitExceeded;
+
+impl std::fmt::Display for LimitExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "attachment exceeds the 50 MB upload limit ({UPLOAD_LIMIT} bytes)"
+        )
+    }
+}
+
+impl std::error::Error for LimitExceeded {}
+
+/// Whether `err` was caused by an upload passing [`UPLOAD_LIMIT`] mid-stream. `io::Error`
+/// hides its payload from `source()`, so each link is also opened as an `io::Error`.
+pub(crate) fn limit_exceeded_in(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if e.is::<LimitExceeded>() {
+            return true;
+        }
+        if let Some(inner) = e.downcast_ref::<io::Error>().and_then(io::Error::get_ref)
+            && inner.is::<LimitExceeded>()
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 #[cfg(test)]
@@ -208,6 +241,7 @@ mod tests {
                 Ok(b) => total += b.len(),
                 Err(e) => {
                     assert!(e.to_string().contains("50 MB"));
+                    assert!(limit_exceeded_in(&e));
                     failed = true;
                     break;
                 }

@@ -491,6 +491,22 @@ fn oversized_upload_is_refused_before_sending() {
     assert_eq!(err.kind(), ErrorKind::UploadTooLarge);
 }
 
+#[tokio::test]
+async fn upload_found_oversized_mid_stream_is_upload_too_large_not_retried() {
+    let server = serve(Vec::new()).await;
+    let chunk = Bytes::from(vec![0u8; 1024 * 1024]);
+    let chunks = futures_util::stream::iter((0..51).map(move |_| Ok(chunk.clone())));
+    let upload =
+        zd_sunshine::Upload::from_stream("big.bin", "application/octet-stream", None, chunks)
+            .unwrap();
+    let err = operations::UploadAttachment::new("app", "public", upload)
+        .send(&client(&server, fast_retries()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UploadTooLarge, "{err:?}");
+    assert!(!err.is_retryable());
+}
+
 #[test]
 fn regions_resolve_to_base_urls() {
     assert_eq!(Region::Us.base_url().unwrap(), "https://api.smooch.io");

@@ -140,6 +140,10 @@ pub(crate) fn status_error(status: u16, headers: &HeaderMap, body: &[u8], what: 
         .with_retry_after(retry_after(headers))
 }
 
+/// The longest `Retry-After` honoured: a hostile or broken server must not park a feed for
+/// days (or overflow a deadline). Past this the feed retries anyway, still rate limited locally.
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(10 * 60);
+
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers
         .get(RETRY_AFTER)?
@@ -148,7 +152,7 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .trim()
         .parse::<u64>()
         .ok()
-        .map(Duration::from_secs)
+        .map(|secs| Duration::from_secs(secs).min(MAX_RETRY_AFTER))
 }
 
 /// Adapts a boxed error to a sized `std::error::Error` so it can be a source.
@@ -164,5 +168,28 @@ impl std::fmt::Display for BoxedSource {
 impl std::error::Error for BoxedSource {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.0.source()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_retry_after(value: &str) -> Option<Duration> {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_str(value).unwrap());
+        status_error(429, &headers, b"", "test").retry_after()
+    }
+
+    #[test]
+    fn retry_after_is_read_and_capped() {
+        assert_eq!(with_retry_after("30"), Some(Duration::from_secs(30)));
+        assert_eq!(with_retry_after("600"), Some(MAX_RETRY_AFTER));
+        assert_eq!(with_retry_after("601"), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            with_retry_after("18446744073709551615"),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(with_retry_after("soon"), None);
     }
 }

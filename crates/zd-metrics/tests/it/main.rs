@@ -5,5 +5,7 @@
 
 mod emulator;
 mod feed;
+#[cfg(feature = "prometheus")]
+mod prometheus;
 mod rest;
 mod server;

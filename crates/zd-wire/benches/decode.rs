@@ -1,4 +1,5 @@
-//! Decoding and classifying a real `message` DATA frame, against two serde_json baselines.
+//! Decoding and classifying a real `message` DATA frame (477 bytes) and a 510-byte variant of it
+//! with a longer message, against two serde_json baselines.
 //!
 //! Run: `cargo bench -p zd-wire --bench decode -- --warm-up-time 1 --measurement-time 3`
 
@@ -15,6 +16,11 @@ use zd_wire::chat::ServerFrame;
 /// The real frame of protocol-notes.md F.1 in its DATA wrapper.
 const FRAME: &str = include_str!("../../../fixtures/chat/server/data_message_f1.json");
 
+/// The real frame's message text, and a longer one that brings the frame to 510 bytes (the
+/// size the performance target names) without changing its shape.
+const REAL_CONTENT: &str = r#""content":"hi""#;
+const LONGER_CONTENT: &str = r#""content":"Hi, my order #45213 has not arrived""#;
+
 /// The floor: a borrowed decode of exactly the DATA shape, with no classification.
 #[derive(Deserialize)]
 struct Bare<'a> {
@@ -25,7 +31,16 @@ struct Bare<'a> {
 }
 
 fn bench(c: &mut Criterion) {
-    let frame = FRAME.trim_end();
+    let real = FRAME.trim_end();
+    assert_eq!(real.matches(REAL_CONTENT).count(), 1);
+    let longer = real.replacen(REAL_CONTENT, LONGER_CONTENT, 1);
+    assert_eq!(longer.len(), 510);
+    for frame in [real, longer.as_str()] {
+        bench_frame(c, frame);
+    }
+}
+
+fn bench_frame(c: &mut Criterion, frame: &str) {
     // Ten live subscriptions, the per-session maximum.
     let routes: HashMap<String, usize> = (0..9)
         .map(|i| (format!("sub{i:08}"), i))

@@ -377,16 +377,23 @@ async fn every_list_operation_paginates_across_pages() {
         .try_collect()
         .await
         .unwrap();
-    let mut texts: Vec<String> = messages
+    let texts: Vec<String> = messages
         .iter()
         .filter_map(|m| match &m.content {
             Some(models::Content::Text(t)) => t.text.clone(),
             _ => None,
         })
         .collect();
-    texts.sort();
-    texts.dedup();
-    assert_eq!(texts.len(), 25);
+    assert_eq!(texts.len(), 25, "{texts:?}");
+    // Newest page first (m18..m24, then m11..m17, ...), oldest to newest within a page.
+    let mut expected = Vec::new();
+    let mut end: usize = 25;
+    while end > 0 {
+        let start = end.saturating_sub(7);
+        expected.extend((start..end).map(|i| format!("m{i}")));
+        end = start;
+    }
+    assert_eq!(texts, expected);
 
     // Integrations.
     for i in 0..3 {

@@ -58,6 +58,9 @@ pub enum ErrorKind {
     Config,
     /// An I/O error reading an attachment.
     Io,
+    /// The server handed back a page cursor it had already given in this listing, which
+    /// would loop forever.
+    CursorLoop,
 }
 
 impl ErrorKind {

@@ -2,12 +2,12 @@
 //! `meta.afterCursor` (sent back as `page[after]`), or `meta.beforeCursor` (`page[before]`)
 //! for messages, which the API pages backwards.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 
 use futures_core::Stream;
 
-use crate::{Client, Error};
+use crate::{Client, Error, ErrorKind};
 
 /// One page: its items and the cursor of the next page, if the server says there is one.
 #[derive(Debug)]
@@ -24,9 +24,11 @@ pub struct Page<T> {
 pub trait Paged: Clone + Send + Sync + 'static {
     /// The listed item.
     type Item: Send + 'static;
-    /// Points the request at the page `cursor` names: `page[after]` for lists paged forwards,
-    /// `page[before]` for `ListMessages`, which the API pages backwards from the latest page
-    /// (the other cursor is cleared).
+    /// Points the request at the page `cursor` names, keeping the direction the request
+    /// started with: `page[after]` if it was started with `page_after` (or with no cursor on a
+    /// list paged forwards), `page[before]` if started with `page_before` (or with no cursor
+    /// on `ListMessages`, which the API pages backwards from the latest page). The other
+    /// cursor is cleared.
     fn set_cursor(&mut self, cursor: String);
     /// Fetches the current page.
     fn fetch_page<'a>(
@@ -39,11 +41,15 @@ struct State<R: Paged> {
     client: Client,
     next: Option<R>,
     buffer: VecDeque<R::Item>,
-    last_cursor: Option<String>,
+    /// Every cursor followed so far: a server that cycles (A, B, A) would loop forever.
+    seen: HashSet<String>,
+    /// Set when a repeated cursor was found; reported once the buffered items are out.
+    looped: bool,
 }
 
-/// Streams every item of every page. The stream ends after the last page, after an error, or
-/// if the server hands back the same cursor twice (which would otherwise loop forever).
+/// Streams every item of every page. The stream ends after the last page, or after an error;
+/// a cursor the server already handed out in this listing is an [`ErrorKind::CursorLoop`]
+/// error (the items of the page that carried it are yielded first).
 pub fn paginate<R: Paged>(
     client: Client,
     first: R,
@@ -52,23 +58,32 @@ pub fn paginate<R: Paged>(
         client,
         next: Some(first),
         buffer: VecDeque::new(),
-        last_cursor: None,
+        seen: HashSet::new(),
+        looped: false,
     };
     futures_util::stream::unfold(state, |mut st| async move {
         loop {
             if let Some(item) = st.buffer.pop_front() {
                 return Some((Ok(item), st));
             }
+            if std::mem::take(&mut st.looped) {
+                let e = Error::new(
+                    ErrorKind::CursorLoop,
+                    "the server returned a page cursor it had already returned",
+                );
+                return Some((Err(e), st));
+            }
             let mut request = st.next.take()?;
             match request.fetch_page(&st.client).await {
                 Ok(page) => {
                     st.buffer.extend(page.items);
-                    if let Some(cursor) = page.next
-                        && st.last_cursor.as_deref() != Some(cursor.as_str())
-                    {
-                        request.set_cursor(cursor.clone());
-                        st.last_cursor = Some(cursor);
-                        st.next = Some(request);
+                    if let Some(cursor) = page.next {
+                        if st.seen.insert(cursor.clone()) {
+                            request.set_cursor(cursor);
+                            st.next = Some(request);
+                        } else {
+                            st.looped = true;
+                        }
                     }
                 }
                 Err(e) => return Some((Err(e), st)),

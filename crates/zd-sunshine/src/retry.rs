@@ -166,4 +166,15 @@ mod retry_after_tests {
         assert_eq!(at("1.5"), Some(Duration::from_millis(1500)));
         assert_eq!(at("soon"), None);
     }
+
+    #[test]
+    fn absurd_or_negative_retry_after_is_ignored() {
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_770);
+        let at = |v: &str| parse_retry_after_at(&headers(v), now);
+        // Duration::from_secs_f64 would panic on these; they must be ignored instead.
+        assert_eq!(at("1e20"), None);
+        assert_eq!(at("-1"), None);
+        assert_eq!(at("NaN"), None);
+        assert_eq!(at("inf"), None);
+    }
 }

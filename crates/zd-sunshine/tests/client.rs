@@ -194,29 +194,99 @@ async fn paginate_follows_before_cursor_of_messages_with_encoded_brackets() {
 }
 
 #[tokio::test]
-async fn pagination_stops_on_a_repeated_cursor_and_on_errors() {
+async fn messages_started_with_page_after_keep_paging_forwards() {
     let server = serve(vec![
-        reply(200, json!({"conversations": [{"id": "c1"}], "meta": {"hasMore": true, "afterCursor": "same"}})),
-        reply(200, json!({"conversations": [{"id": "c2"}], "meta": {"hasMore": true, "afterCursor": "same"}})),
-        reply(200, json!({"conversations": [{"id": "c3"}], "meta": {"hasMore": false}})),
-        reply(404, json!({"errors": [{"code": "app_not_found"}]})),
+        reply(200, json!({"messages": [message("m1")], "meta": {"hasMore": true, "afterCursor": "next", "beforeCursor": "wrong"}})),
+        reply(200, json!({"messages": [message("m2")], "meta": {"hasMore": true, "afterCursor": "last", "beforeCursor": "wrong"}})),
+        reply(200, json!({"messages": [message("m3")], "meta": {"hasMore": false}})),
     ])
     .await;
     let c = client(&server, RetryPolicy::none());
-    let convs: Vec<_> = operations::ListConversations::new("app")
-        .filter_user_id("u1")
+    let all: Vec<models::Message> = operations::ListMessages::new("app", "conv1")
+        .page_after("start")
         .paginate(&c)
         .try_collect()
         .await
         .unwrap();
-    assert_eq!(convs.len(), 2, "the repeated cursor ends the stream");
-    assert_eq!(server.seen.lock().len(), 2);
+    assert_eq!(all.len(), 3);
+    let uris: Vec<String> = server.seen.lock().iter().map(|s| s.uri.clone()).collect();
+    insta::assert_snapshot!(uris.join("\n"), @r"
+    /v2/apps/app/conversations/conv1/messages?page%5Bafter%5D=start
+    /v2/apps/app/conversations/conv1/messages?page%5Bafter%5D=next
+    /v2/apps/app/conversations/conv1/messages?page%5Bafter%5D=last
+    ");
+}
+
+#[tokio::test]
+async fn a_forward_list_started_with_page_before_keeps_paging_backwards() {
+    let server = serve(vec![
+        reply(200, json!({"conversations": [{"id": "c1"}], "meta": {"hasMore": true, "afterCursor": "wrong", "beforeCursor": "older"}})),
+        reply(200, json!({"conversations": [{"id": "c2"}], "meta": {"hasMore": false}})),
+    ])
+    .await;
+    let c = client(&server, RetryPolicy::none());
+    let all: Vec<_> = operations::ListConversations::new("app")
+        .page_before("start")
+        .paginate(&c)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+    let uris: Vec<String> = server.seen.lock().iter().map(|s| s.uri.clone()).collect();
+    assert_eq!(uris[1], "/v2/apps/app/conversations?page%5Bbefore%5D=older");
+}
+
+#[tokio::test]
+async fn pagination_errors_on_a_cycling_cursor_and_stops_on_errors() {
+    // A -> B -> A: the second A would start the cycle over, forever.
+    let server = serve(vec![
+        reply(
+            200,
+            json!({"conversations": [{"id": "c1"}], "meta": {"hasMore": true, "afterCursor": "A"}}),
+        ),
+        reply(
+            200,
+            json!({"conversations": [{"id": "c2"}], "meta": {"hasMore": true, "afterCursor": "B"}}),
+        ),
+        reply(
+            200,
+            json!({"conversations": [{"id": "c3"}], "meta": {"hasMore": true, "afterCursor": "A"}}),
+        ),
+        reply(
+            200,
+            json!({"conversations": [{"id": "c4"}], "meta": {"hasMore": false}}),
+        ),
+        reply(404, json!({"errors": [{"code": "app_not_found"}]})),
+    ])
+    .await;
+    let c = client(&server, RetryPolicy::none());
+    let mut stream = std::pin::pin!(
+        operations::ListConversations::new("app")
+            .filter_user_id("u1")
+            .paginate(&c)
+    );
+    let mut ids = Vec::new();
+    let err = loop {
+        match stream.try_next().await {
+            Ok(Some(conv)) => ids.push(conv.id.unwrap()),
+            Ok(None) => panic!("a cycling cursor must end with an error, got {ids:?}"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err.kind(), ErrorKind::CursorLoop);
+    assert_eq!(ids, ["c1", "c2", "c3"]);
+    assert!(futures_util::StreamExt::next(&mut stream).await.is_none());
+    let uris: Vec<String> = server.seen.lock().iter().map(|s| s.uri.clone()).collect();
     assert_eq!(
-        server.seen.lock()[0].uri,
-        "/v2/apps/app/conversations?filter%5BuserId%5D=u1"
+        uris,
+        [
+            "/v2/apps/app/conversations?filter%5BuserId%5D=u1",
+            "/v2/apps/app/conversations?page%5Bafter%5D=A&filter%5BuserId%5D=u1",
+            "/v2/apps/app/conversations?page%5Bafter%5D=B&filter%5BuserId%5D=u1",
+        ]
     );
     // An error ends the stream after being yielded.
-    let _ = operations::GetApp::new("skip").send(&c).await; // consumes the c3 page reply
+    let _ = operations::GetApp::new("skip").send(&c).await; // consumes the c4 page reply
     let mut stream = std::pin::pin!(operations::ListConversations::new("app").paginate(&c));
     assert_eq!(
         stream.try_next().await.unwrap_err().kind(),

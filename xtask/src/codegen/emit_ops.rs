@@ -202,9 +202,11 @@ fn emit_op(out: &mut String, op: &Op) {
              crate::pagination::paginate(client.clone(), self)\n}}",
             if backward(op) {
                 "Streams every item, newest page first (the spec pages this list backwards), \
-                 following `meta.hasMore` and `meta.beforeCursor`; items keep their order within a page."
+                 following `meta.hasMore` and `meta.beforeCursor`; items keep their order within a page. \
+                 Started with `page_after`, it pages forwards along `meta.afterCursor` instead."
             } else {
-                "Streams every item across pages, following `meta.hasMore` and `meta.afterCursor`."
+                "Streams every item across pages, following `meta.hasMore` and `meta.afterCursor` \
+                 (or `meta.beforeCursor` when started with `page_before`)."
             }
         );
     }
@@ -219,21 +221,27 @@ fn emit_op(out: &mut String, op: &Op) {
 
     if let Some(p) = &op.paging {
         let item = rust_ty(&p.item, MODELS);
-        // The spec pages ListMessages backwards from the latest page: follow `beforeCursor`
-        // with `page[before]` there, `afterCursor` with `page[after]` everywhere else.
-        let (set, clear, cursor) = if backward(op) {
-            ("page_before", "page_after", "before")
-        } else {
-            ("page_after", "page_before", "after")
+        let has = |wire: &str| op.query.iter().any(|a| a.wire == wire);
+        // Backwards when the caller started with `page[before]`, or when the operation pages
+        // backwards by default (overrides::pages_backward) and the caller did not start with
+        // `page[after]`; forwards otherwise.
+        let can_go_back = has("page[before]") && p.before_option.is_some();
+        let backwards = match (can_go_back, super::overrides::pages_backward(&op.id)) {
+            (false, _) => "false".to_owned(),
+            (true, true) => "self.page_after.is_none()".to_owned(),
+            (true, false) => "self.page_before.is_some()".to_owned(),
         };
-        let clear = if op
-            .query
-            .iter()
-            .any(|a| a.wire == format!("page[{}]", &clear[5..]))
-        {
-            format!("self.{clear} = None;\n")
+        let clear_before = if has("page[before]") {
+            "self.page_before = None;"
         } else {
-            String::new()
+            ""
+        };
+        let set = if can_go_back {
+            format!(
+                "if {backwards} {{\nself.page_before = Some(cursor);\nself.page_after = None;\n}} else {{\nself.page_after = Some(cursor);\n{clear_before}\n}}"
+            )
+        } else {
+            format!("self.page_after = Some(cursor);\n{clear_before}")
         };
         let meta = if p.meta_option {
             "page.meta.as_ref()"
@@ -245,10 +253,25 @@ fn emit_op(out: &mut String, op: &Op) {
         } else {
             "m.has_more"
         };
-        let next = if p.after_option {
-            format!("m.{cursor}_cursor.clone()")
+        let cursor = |field: &str, option: bool| {
+            if option {
+                format!("m.{field}.clone()")
+            } else {
+                format!("Some(m.{field}.clone())")
+            }
+        };
+        let after = cursor("after_cursor", p.after_option);
+        let next = match p.before_option {
+            Some(opt) if can_go_back => format!(
+                "if backwards {{ {} }} else {{ {after} }}",
+                cursor("before_cursor", opt)
+            ),
+            _ => after,
+        };
+        let backwards_let = if can_go_back {
+            format!("let backwards = {backwards};\n")
         } else {
-            format!("Some(m.{cursor}_cursor.clone())")
+            String::new()
         };
         let items = if p.items_option {
             format!("page.{}.unwrap_or_default()", p.items_field)
@@ -259,9 +282,9 @@ fn emit_op(out: &mut String, op: &Op) {
             out,
             "impl crate::pagination::Paged for {} {{\n\
              type Item = {item};\n\
-             fn set_cursor(&mut self, cursor: String) {{\nself.{set} = Some(cursor);\n{clear}}}\n\
+             fn set_cursor(&mut self, cursor: String) {{\n{set}\n}}\n\
              async fn fetch_page(&self, client: &crate::Client) -> Result<crate::pagination::Page<Self::Item>, crate::Error> {{\n\
-             let page = self.send(client).await?;\n\
+             {backwards_let}let page = self.send(client).await?;\n\
              let next = {meta}.filter(|m| {more}).and_then(|m| {next});\n\
              Ok(crate::pagination::Page {{ items: {items}, next }})\n\
              }}\n}}\n",
@@ -270,9 +293,9 @@ fn emit_op(out: &mut String, op: &Op) {
     }
 }
 
-/// Whether the spec pages this list backwards (newest page first).
+/// Whether the operation pages backwards when the caller gives no cursor.
 fn backward(op: &Op) -> bool {
-    op.rust == "ListMessages"
+    super::overrides::pages_backward(&op.id)
 }
 
 /// `(file name, source)` for every tag plus the `mod.rs` that re-exports them.

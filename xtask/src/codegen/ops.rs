@@ -35,6 +35,8 @@ pub(crate) struct Paging {
     pub(crate) meta_option: bool,
     pub(crate) has_more_option: bool,
     pub(crate) after_option: bool,
+    /// `Some(wrapped in Option)` when `meta` carries `beforeCursor`.
+    pub(crate) before_option: Option<bool>,
 }
 
 /// One operation.
@@ -266,5 +268,9 @@ fn paging(models: &Models, query: &[Arg], response: &Ty) -> Option<Paging> {
         meta_option: meta.option,
         has_more_option: has_more.option,
         after_option: after.option,
+        before_option: meta_fields
+            .iter()
+            .find(|f| f.json == "beforeCursor")
+            .map(|f| f.option),
     })
 }

@@ -44,3 +44,12 @@ pub(crate) fn loose_field(rust: &str, json: &str) -> bool {
             | ("ConversationReferralEventPayload", "user")
     )
 }
+
+/// List operations the API pages backwards by default, by operationId: their first page (no
+/// cursor) is the newest, and `meta.beforeCursor` (sent back as `page[before]`) leads to older
+/// pages. The spec says so only in ListMessages' prose (messages come oldest to newest within a
+/// page, and paging goes back in time), not in any schema, so it is listed here. A caller that
+/// starts such a listing with `page[after]` still pages forwards.
+pub(crate) fn pages_backward(operation_id: &str) -> bool {
+    operation_id == "ListMessages"
+}

@@ -83,7 +83,7 @@ impl ListApps {
         client.execute_json(self.to_request()?).await
     }
 
-    /// Streams every item across pages, following `meta.hasMore` and `meta.afterCursor`.
+    /// Streams every item across pages, following `meta.hasMore` and `meta.afterCursor` (or `meta.beforeCursor` when started with `page_before`).
     pub fn paginate(
         self,
         client: &crate::Client,
@@ -102,19 +102,31 @@ impl Default for ListApps {
 impl crate::pagination::Paged for ListApps {
     type Item = crate::models::App;
     fn set_cursor(&mut self, cursor: String) {
-        self.page_after = Some(cursor);
-        self.page_before = None;
+        if self.page_before.is_some() {
+            self.page_before = Some(cursor);
+            self.page_after = None;
+        } else {
+            self.page_after = Some(cursor);
+            self.page_before = None;
+        }
     }
     async fn fetch_page(
         &self,
         client: &crate::Client,
     ) -> Result<crate::pagination::Page<Self::Item>, crate::Error> {
+        let backwards = self.page_before.is_some();
         let page = self.send(client).await?;
         let next = page
             .meta
             .as_ref()
             .filter(|m| m.has_more == Some(true))
-            .and_then(|m| m.after_cursor.clone());
+            .and_then(|m| {
+                if backwards {
+                    m.before_cursor.clone()
+                } else {
+                    m.after_cursor.clone()
+                }
+            });
         Ok(crate::pagination::Page {
             items: page.apps.unwrap_or_default(),
             next,

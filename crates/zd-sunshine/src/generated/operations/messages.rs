@@ -77,7 +77,7 @@ impl ListMessages {
         client.execute_json(self.to_request()?).await
     }
 
-    /// Streams every item, newest page first (the spec pages this list backwards), following `meta.hasMore` and `meta.beforeCursor`; items keep their order within a page.
+    /// Streams every item, newest page first (the spec pages this list backwards), following `meta.hasMore` and `meta.beforeCursor`; items keep their order within a page. Started with `page_after`, it pages forwards along `meta.afterCursor` instead.
     pub fn paginate(
         self,
         client: &crate::Client,
@@ -90,19 +90,31 @@ impl ListMessages {
 impl crate::pagination::Paged for ListMessages {
     type Item = crate::models::Message;
     fn set_cursor(&mut self, cursor: String) {
-        self.page_before = Some(cursor);
-        self.page_after = None;
+        if self.page_after.is_none() {
+            self.page_before = Some(cursor);
+            self.page_after = None;
+        } else {
+            self.page_after = Some(cursor);
+            self.page_before = None;
+        }
     }
     async fn fetch_page(
         &self,
         client: &crate::Client,
     ) -> Result<crate::pagination::Page<Self::Item>, crate::Error> {
+        let backwards = self.page_after.is_none();
         let page = self.send(client).await?;
         let next = page
             .meta
             .as_ref()
             .filter(|m| m.has_more == Some(true))
-            .and_then(|m| m.before_cursor.clone());
+            .and_then(|m| {
+                if backwards {
+                    m.before_cursor.clone()
+                } else {
+                    m.after_cursor.clone()
+                }
+            });
         Ok(crate::pagination::Page {
             items: page.messages.unwrap_or_default(),
             next,

@@ -10,6 +10,7 @@ mod browser;
 mod common;
 mod control_api;
 mod faults;
+mod hostile_input;
 mod limits;
 mod protocol;
 mod schema_file;

@@ -51,11 +51,12 @@ pub(crate) fn slice<T>(
     args: &ConnectionArgs,
 ) -> Result<(Vec<(T, String)>, PageInfo), async_graphql::Error> {
     let len = i64::try_from(items.len()).unwrap_or(i64::MAX);
-    let after = offset_of(args.after.as_deref())?;
-    let before = offset_of(args.before.as_deref())?;
+    // Cursors come from the client: clamp them into the list so no arithmetic can overflow.
+    let after = offset_of(args.after.as_deref())?.map(|a| a.clamp(-1, len));
+    let before = offset_of(args.before.as_deref())?.map(|b| b.clamp(-1, len));
     let after_offset = after.unwrap_or(-1);
     let before_offset = before.unwrap_or(len);
-    let mut start = after_offset.max(-1) + 1;
+    let mut start = after_offset.saturating_add(1);
     let mut end = before_offset.min(len);
     if let Some(first) = args.first {
         if first < 0 {
@@ -63,7 +64,7 @@ pub(crate) fn slice<T>(
                 "Argument \"first\" must be a non-negative integer",
             ));
         }
-        end = end.min(start + i64::from(first));
+        end = end.min(start.saturating_add(i64::from(first)));
     }
     if let Some(last) = args.last {
         if last < 0 {
@@ -71,9 +72,13 @@ pub(crate) fn slice<T>(
                 "Argument \"last\" must be a non-negative integer",
             ));
         }
-        start = start.max(end - i64::from(last));
+        start = start.max(end.saturating_sub(i64::from(last)));
     }
-    let lower = if after.is_some() { after_offset + 1 } else { 0 };
+    let lower = if after.is_some() {
+        after_offset.saturating_add(1)
+    } else {
+        0
+    };
     let upper = if before.is_some() { before_offset } else { len };
     let start = start.max(0);
     let end = end.max(start);
@@ -81,7 +86,7 @@ pub(crate) fn slice<T>(
         .into_iter()
         .enumerate()
         .skip(usize::try_from(start).unwrap_or(usize::MAX))
-        .take(usize::try_from(end - start).unwrap_or(0))
+        .take(usize::try_from(end.saturating_sub(start)).unwrap_or(0))
         .map(|(i, item)| (item, cursor(i)))
         .collect();
     let info = PageInfo {
@@ -172,5 +177,59 @@ mod tests {
             ..ConnectionArgs::default()
         };
         assert!(slice(vec![1], &bad).is_err());
+    }
+
+    fn raw_cursor(offset: &str) -> String {
+        STANDARD.encode(format!("{PREFIX}{offset}"))
+    }
+
+    #[test]
+    fn extreme_cursors_and_sizes_are_clamped() {
+        for offset in [i64::MAX, i64::MIN, -2, 5, 6, 1_000] {
+            for (first, last) in [
+                (Some(i32::MAX), None),
+                (None, Some(i32::MAX)),
+                (Some(i32::MAX), Some(i32::MAX)),
+                (Some(0), Some(0)),
+                (None, None),
+            ] {
+                let both = ConnectionArgs {
+                    after: Some(raw_cursor(&offset.to_string())),
+                    first,
+                    before: Some(raw_cursor(&offset.to_string())),
+                    last,
+                };
+                let (edges, _) = slice((0..5).collect::<Vec<i32>>(), &both).unwrap();
+                assert!(edges.is_empty(), "{offset} {first:?} {last:?}");
+                let after = ConnectionArgs {
+                    after: Some(raw_cursor(&offset.to_string())),
+                    first,
+                    before: None,
+                    last,
+                };
+                slice((0..5).collect::<Vec<i32>>(), &after).unwrap();
+                let before = ConnectionArgs {
+                    after: None,
+                    first,
+                    before: Some(raw_cursor(&offset.to_string())),
+                    last,
+                };
+                slice((0..5).collect::<Vec<i32>>(), &before).unwrap();
+            }
+        }
+        let huge_after = ConnectionArgs {
+            after: Some(raw_cursor(&i64::MAX.to_string())),
+            first: Some(i32::MAX),
+            ..ConnectionArgs::default()
+        };
+        let (edges, info) = slice((0..5).collect::<Vec<i32>>(), &huge_after).unwrap();
+        assert!(edges.is_empty() && !info.has_next_page);
+        let negative_after = ConnectionArgs {
+            after: Some(raw_cursor(&i64::MIN.to_string())),
+            first: Some(i32::MAX),
+            ..ConnectionArgs::default()
+        };
+        let (edges, _) = slice((0..5).collect::<Vec<i32>>(), &negative_after).unwrap();
+        assert_eq!(edges.len(), 5);
     }
 }

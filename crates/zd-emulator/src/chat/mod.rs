@@ -2,6 +2,7 @@
 //! GraphQL over the service's JSON WebSocket protocol.
 
 pub(crate) mod counters;
+pub(crate) mod documents;
 pub(crate) mod fanout;
 pub(crate) mod http;
 pub mod limits;
@@ -162,7 +163,7 @@ pub(crate) struct Service {
     pub(crate) core: Arc<Core>,
     pub(crate) schema: ChatSchema,
     pub(crate) hub: Arc<Hub>,
-    pub(crate) documents: Arc<socket::DocumentCache>,
+    pub(crate) documents: Arc<documents::DocumentCache>,
     pub(crate) shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
@@ -188,7 +189,7 @@ impl Service {
             core,
             schema,
             hub,
-            documents: Arc::new(socket::DocumentCache::default()),
+            documents: Arc::new(documents::DocumentCache::default()),
             shutdown,
         }
     }

@@ -128,6 +128,18 @@ pub(crate) fn error_frame(id: Option<RequestId>, errors: &[OwnedError], code: u1
     .unwrap_or_default()
 }
 
+/// An error response frame with a protocol error payload (`{"body":..}`), as the service
+/// sends when the request never reached GraphQL (e.g. its GraphQL server is unavailable).
+pub(crate) fn protocol_error_frame(id: Option<RequestId>, code: u16, body: &str) -> String {
+    ErrorResponse {
+        error_code: code,
+        id,
+        payload: ErrorPayload::Protocol { body: body.into() },
+    }
+    .encode()
+    .unwrap_or_default()
+}
+
 /// An error response frame for one named error.
 pub(crate) fn named_error_frame(
     id: Option<RequestId>,

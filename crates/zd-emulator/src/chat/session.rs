@@ -49,6 +49,17 @@ pub(crate) struct Faults {
     pub(crate) response_delay_ms: AtomicU64,
     /// Turn this many next DATA frames into DATA errors with this error name.
     pub(crate) fail_data: Mutex<Option<(u32, ErrorName)>>,
+    /// Answer this many next requests with a protocol error payload.
+    pub(crate) protocol_next: Mutex<Option<(u32, ProtocolFault)>>,
+}
+
+/// A request-level failure outside GraphQL: `{"errorCode":..,"payload":{"body":..},"id":..}`.
+#[derive(Debug, Clone)]
+pub(crate) struct ProtocolFault {
+    /// The `errorCode`.
+    pub(crate) code: u16,
+    /// The payload's `body`.
+    pub(crate) body: String,
 }
 
 impl Faults {
@@ -62,7 +73,12 @@ impl Faults {
         Self::take(&self.fail_data)
     }
 
-    fn take(slot: &Mutex<Option<(u32, ErrorName)>>) -> Option<ErrorName> {
+    /// Takes one injected protocol error, if any is pending.
+    pub(crate) fn take_protocol_failure(&self) -> Option<ProtocolFault> {
+        Self::take(&self.protocol_next)
+    }
+
+    fn take<T: Clone>(slot: &Mutex<Option<(u32, T)>>) -> Option<T> {
         let mut slot = slot.lock();
         let (left, name) = slot.as_mut()?;
         let name = name.clone();
@@ -163,6 +179,10 @@ pub(crate) struct Sessions {
 
 /// How many ended sessions the counters remember.
 const ENDED_HISTORY: usize = 256;
+
+/// The default body of the protocol error fault (wording ours; the documentation names the
+/// situation, an unavailable GraphQL server, not its text).
+pub(crate) const GRAPHQL_UNAVAILABLE: &str = "GraphQL server unavailable";
 
 /// The EOS reason when the same agent starts another session.
 pub(crate) const CONCURRENT: &str = "concurrent session limit reached";

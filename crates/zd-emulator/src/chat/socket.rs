@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use axum::body::Body;
-use dashmap::DashMap;
 use futures_util::{SinkExt as _, StreamExt as _};
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use hyper_util::rt::TokioIo;
@@ -25,37 +24,15 @@ use zd_wire::chat::{
 
 use super::Service;
 use super::fanout::ClassKey;
-use super::render::{Rendered, named_error_frame};
+use super::render::{Rendered, named_error_frame, protocol_error_frame};
 use super::schema::{Caller, EventSlot};
 use super::session::{Outgoing, Session, SocketLink, UNEXPECTED};
 use crate::ids;
 
 /// Frames queued per socket before DATA frames are dropped for it.
 const OUTBOX: usize = 16_384;
-/// Parsed documents kept; clients reuse a handful of query texts.
-const MAX_DOCUMENTS: usize = 1024;
 
 type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
-
-/// Parsed query documents by text, so a repeated query is parsed once.
-#[derive(Debug, Default)]
-pub(crate) struct DocumentCache {
-    docs: DashMap<String, ExecutableDocument>,
-}
-
-impl DocumentCache {
-    fn parse(&self, query: &str) -> Result<ExecutableDocument, async_graphql::parser::Error> {
-        if let Some(doc) = self.docs.get(query) {
-            return Ok(doc.clone());
-        }
-        let doc = async_graphql::parser::parse_query(query)?;
-        if self.docs.len() >= MAX_DOCUMENTS {
-            self.docs.clear();
-        }
-        self.docs.insert(query.to_owned(), doc.clone());
-        Ok(doc)
-    }
-}
 
 fn bad_request(message: &'static str) -> Response<Body> {
     let mut response = Response::new(Body::from(message));
@@ -276,6 +253,13 @@ impl Reader {
                 Some(id.clone()),
                 ErrorName::RateLimited,
                 "rate limit of requests per second exceeded",
+            ));
+        }
+        if let Some(fault) = self.session.faults.take_protocol_failure() {
+            return Some(protocol_error_frame(
+                Some(id.clone()),
+                fault.code,
+                &fault.body,
             ));
         }
         let name = self.session.faults.take_failure()?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use zd_wire::chat::ErrorName;
 
 use super::{Control, ControlError};
-use crate::chat::session::{Outgoing, Session};
+use crate::chat::session::{Outgoing, ProtocolFault, Session};
 
 impl Control {
     fn session(&self, session_id: &str) -> Result<Arc<Session>, ControlError> {
@@ -98,6 +98,36 @@ impl Control {
         let session = self.session(session_id)?;
         *session.faults.fail_data.lock() =
             (count > 0).then(|| (count, ErrorName::from_name(error_name)));
+        Ok(())
+    }
+
+    /// Answers the next `count` requests of the session with the protocol error payload
+    /// `{"errorCode": code, "payload": {"body": body}, "id": ..}` (0 turns it off).
+    ///
+    /// # Errors
+    /// No such session, or a `code` that is not an HTTP error status (400-599).
+    pub fn fault_protocol_error(
+        &self,
+        session_id: &str,
+        count: u32,
+        code: u16,
+        body: &str,
+    ) -> Result<(), ControlError> {
+        if !(400..=599).contains(&code) {
+            return Err(ControlError::BadRequest(format!(
+                "error_code {code} is not an HTTP error status (400-599)"
+            )));
+        }
+        let session = self.session(session_id)?;
+        *session.faults.protocol_next.lock() = (count > 0).then(|| {
+            (
+                count,
+                ProtocolFault {
+                    code,
+                    body: body.to_owned(),
+                },
+            )
+        });
         Ok(())
     }
 

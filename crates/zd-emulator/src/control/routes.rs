@@ -110,6 +110,24 @@ const fn one() -> u32 {
 }
 
 #[derive(Deserialize)]
+struct ProtocolErrorBody {
+    #[serde(default = "one")]
+    count: u32,
+    #[serde(default = "unavailable_code")]
+    error_code: u16,
+    #[serde(default = "unavailable_body")]
+    body: String,
+}
+
+const fn unavailable_code() -> u16 {
+    503
+}
+
+fn unavailable_body() -> String {
+    crate::chat::session::GRAPHQL_UNAVAILABLE.to_owned()
+}
+
+#[derive(Deserialize)]
 struct PingsBody {
     answer: bool,
 }
@@ -248,6 +266,16 @@ pub(crate) fn router() -> Router<App> {
             post(
                 |State(app): State<App>, Path(id): Path<String>, Json(b): Json<FailBody>| async move {
                     control(&app).fault_fail_data(&id, b.count, &b.error_name).map(|()| ok())
+                },
+            ),
+        )
+        .route(
+            "/sessions/{id}/protocol_error",
+            post(
+                |State(app): State<App>, Path(id): Path<String>, Json(b): Json<ProtocolErrorBody>| async move {
+                    control(&app)
+                        .fault_protocol_error(&id, b.count, b.error_code, &b.body)
+                        .map(|()| ok())
                 },
             ),
         )

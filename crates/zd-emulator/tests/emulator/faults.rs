@@ -165,3 +165,45 @@ async fn faults_on_unknown_sessions_are_404() {
     .await;
     assert_eq!(status, 404, "{body}");
 }
+
+#[tokio::test]
+async fn protocol_errors_carry_a_body_payload() {
+    let emu = emulator().await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    control(
+        &emu,
+        &format!("/sessions/{}/protocol_error", bot.session_id),
+        json!({ "count": 2 }),
+    )
+    .await;
+    let first = bot.request("{ agents { edges { node { id } } } }").await;
+    insta::assert_json_snapshot!("protocol_error", first);
+    let second = bot.request(MESSAGE_SUB).await;
+    assert_eq!(second["payload"], first["payload"]);
+    assert_eq!(second["errorCode"], 503);
+    let resp = bot.request("{ agents { edges { node { id } } } }").await;
+    assert!(resp["payload"]["data"].is_object(), "{resp}");
+
+    control(
+        &emu,
+        &format!("/sessions/{}/protocol_error", bot.session_id),
+        json!({ "error_code": 502, "body": "bad gateway" }),
+    )
+    .await;
+    let resp = bot.request("{ agents { edges { node { id } } } }").await;
+    assert_eq!(
+        resp,
+        json!({ "errorCode": 502, "payload": { "body": "bad gateway" }, "id": 4 })
+    );
+    let (status, _) = http(
+        "POST",
+        &format!(
+            "{}/_emulator/sessions/{}/protocol_error",
+            emu.base_url(),
+            bot.session_id
+        ),
+        Some(json!({ "error_code": 200 })),
+    )
+    .await;
+    assert_eq!(status, 400);
+}

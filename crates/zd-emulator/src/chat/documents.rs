@@ -1,0 +1,112 @@
+//! Parsed query documents by text, so a repeated query is parsed once.
+//!
+//! Query texts come from clients and may be up to a frame long (256 KiB), so the cache keeps
+//! only short texts (clients reuse a handful of short queries) and bounds its total size: when
+//! a new entry would pass either bound, it starts over.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::parser::types::ExecutableDocument;
+use parking_lot::Mutex;
+
+/// Longest query text kept; longer ones are parsed every time.
+pub(crate) const MAX_CACHED_TEXT: usize = 8 * 1024;
+/// Total bytes of query text kept (a parsed document is a small multiple of its text).
+pub(crate) const MAX_CACHED_BYTES: usize = 512 * 1024;
+/// Documents kept.
+const MAX_DOCUMENTS: usize = 1024;
+
+/// The cache shared by every socket of an emulator.
+#[derive(Debug, Default)]
+pub(crate) struct DocumentCache {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    docs: HashMap<String, Arc<ExecutableDocument>>,
+    bytes: usize,
+}
+
+impl DocumentCache {
+    /// The parsed `query`, from the cache when it was seen before.
+    pub(crate) fn parse(
+        &self,
+        query: &str,
+    ) -> Result<ExecutableDocument, async_graphql::parser::Error> {
+        let cached = self.inner.lock().docs.get(query).cloned();
+        if let Some(doc) = cached {
+            return Ok((*doc).clone());
+        }
+        let doc = async_graphql::parser::parse_query(query)?;
+        if query.len() <= MAX_CACHED_TEXT {
+            let mut inner = self.inner.lock();
+            if inner.docs.len() >= MAX_DOCUMENTS
+                || inner.bytes.saturating_add(query.len()) > MAX_CACHED_BYTES
+            {
+                inner.docs.clear();
+                inner.bytes = 0;
+            }
+            if inner
+                .docs
+                .insert(query.to_owned(), Arc::new(doc.clone()))
+                .is_none()
+            {
+                inner.bytes = inner.bytes.saturating_add(query.len());
+            }
+        }
+        Ok(doc)
+    }
+
+    /// Bytes of query text held.
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
+        self.inner.lock().bytes
+    }
+
+    /// Documents held.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.inner.lock().docs.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A valid query of exactly `len` bytes, distinct per `n`.
+    fn query(n: usize, len: usize) -> String {
+        let head = format!("query q{n} {{ agents {{ edges {{ node {{ id }} }} }} }}");
+        format!("{head}{}", " ".repeat(len - head.len()))
+    }
+
+    #[test]
+    fn long_texts_are_parsed_but_not_kept() {
+        let cache = DocumentCache::default();
+        let long = query(0, MAX_CACHED_TEXT + 1);
+        cache.parse(&long).unwrap();
+        cache.parse(&long).unwrap();
+        assert_eq!((cache.len(), cache.bytes()), (0, 0));
+        let short = query(1, 100);
+        cache.parse(&short).unwrap();
+        cache.parse(&short).unwrap();
+        assert_eq!((cache.len(), cache.bytes()), (1, 100));
+    }
+
+    #[test]
+    fn total_bytes_stay_bounded() {
+        let cache = DocumentCache::default();
+        for n in 0..4 * MAX_CACHED_BYTES / MAX_CACHED_TEXT {
+            cache.parse(&query(n, MAX_CACHED_TEXT)).unwrap();
+            assert!(cache.bytes() <= MAX_CACHED_BYTES);
+            assert!(cache.len() <= MAX_CACHED_BYTES / MAX_CACHED_TEXT);
+        }
+        assert!(cache.len() > 0);
+        for n in 0..2 * MAX_DOCUMENTS {
+            cache.parse(&query(n, 64)).unwrap();
+            assert!(cache.len() <= MAX_DOCUMENTS);
+        }
+    }
+}

@@ -16,6 +16,16 @@ use crate::request::{ApiRequest, RequestBody};
 use crate::retry::{RetryPolicy, parse_retry_after};
 use crate::transport::{HyperTransport, Transport, TransportBody, TransportConfig};
 
+/// A redirect the API answered with (`Authorize`'s 302), not followed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    /// The 3xx status.
+    pub status: StatusCode,
+    /// The `Location` header: where the user's browser goes next (for `Authorize`, the
+    /// `redirect_uri` with `code` and `state`, or the login page).
+    pub location: String,
+}
+
 /// Where the API lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -215,13 +225,59 @@ impl Client {
     /// An error response as its [`ErrorKind`] (with status, `errors[]` and `Retry-After`),
     /// transport failures and timeouts, and credential failures.
     pub async fn execute(&self, request: ApiRequest) -> Result<(StatusCode, Bytes), Error> {
-        let inner = &*self.inner;
+        let response = self.execute_response(request, false).await?;
+        Ok((response.status(), response.into_body()))
+    }
+
+    /// Sends a request the API answers with a redirect (`Authorize`), and returns where it
+    /// points instead of following it (the redirect is meant for a browser).
+    ///
+    /// # Errors
+    /// See [`Client::execute`]; plus [`ErrorKind::Decode`] when a 3xx has no usable
+    /// `Location`, or the API answers 2xx where a redirect was expected.
+    pub async fn execute_redirect(&self, request: ApiRequest) -> Result<Redirect, Error> {
         let operation = request.operation;
-        let mut url = format!("{}{}", inner.base, request.path);
+        let response = self.execute_response(request, true).await?;
+        let status = response.status();
+        if !status.is_redirection() {
+            return Err(Error::new(
+                ErrorKind::Decode,
+                format!("expected a redirect, got {status}"),
+            )
+            .at(operation));
+        }
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                Error::new(ErrorKind::Decode, format!("{status} without a Location")).at(operation)
+            })?;
+        Ok(Redirect {
+            status,
+            location: location.to_owned(),
+        })
+    }
+
+    /// The full URL `request` goes to: base URL, path and encoded query.
+    pub fn url_for(&self, request: &ApiRequest) -> String {
+        let mut url = format!("{}{}", self.inner.base, request.path);
         if !request.query.is_empty() {
             url.push('?');
             url.push_str(&request.query_string());
         }
+        url
+    }
+
+    /// The retry loop; 2xx (and 3xx when `redirect_ok`) is a success.
+    async fn execute_response(
+        &self,
+        request: ApiRequest,
+        redirect_ok: bool,
+    ) -> Result<http::Response<Bytes>, Error> {
+        let inner = &*self.inner;
+        let operation = request.operation;
+        let url = self.url_for(&request);
         let uri: http::Uri = url
             .parse()
             .map_err(|e| Error::with_source(ErrorKind::Config, "request URL", e).at(operation))?;
@@ -280,15 +336,17 @@ impl Client {
             })?;
             let outcome = inner.transport.send(http_request).await;
             let err = match outcome {
-                Ok(response) if response.status().is_success() => {
+                Ok(response)
+                    if response.status().is_success()
+                        || redirect_ok && response.status().is_redirection() =>
+                {
                     tracing::debug!(
                         operation,
                         status = response.status().as_u16(),
                         attempt,
                         "sunshine request done"
                     );
-                    let status = response.status();
-                    return Ok((status, response.into_body()));
+                    return Ok(response);
                 }
                 Ok(response) => {
                     let status = response.status();

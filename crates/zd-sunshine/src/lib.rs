@@ -16,7 +16,7 @@ mod transport;
 mod upload;
 pub mod webhooks;
 
-pub use client::{Client, ClientBuilder, Region};
+pub use client::{Client, ClientBuilder, Redirect, Region};
 pub use error::{ApiErrorItem, BODY_EXCERPT_LIMIT, Error, ErrorKind};
 pub use generated::{SPEC_VERSION, models, operations};
 pub use request::{ApiRequest, JSON_BODY_LIMIT, RequestBody};

@@ -577,6 +577,39 @@ async fn upload_found_oversized_mid_stream_is_upload_too_large_not_retried() {
     assert!(!err.is_retryable());
 }
 
+#[tokio::test]
+async fn authorize_returns_the_redirect_instead_of_an_error() {
+    let server = serve(vec![Reply {
+        status: 302,
+        headers: vec![("location", "https://app.example/cb?code=abc&state=s1")],
+        body: String::new(),
+    }])
+    .await;
+    let c = client(&server, RetryPolicy::none());
+    let op = operations::Authorize::new("cid", "code")
+        .state("s1")
+        .redirect_uri("https://app.example/cb");
+    assert_eq!(
+        op.url(&c).unwrap(),
+        format!(
+            "{}/oauth/authorize?client_id=cid&response_type=code&state=s1&redirect_uri=https%3A%2F%2Fapp.example%2Fcb",
+            server.base
+        )
+    );
+    let redirect = op.send(&c).await.unwrap();
+    assert_eq!(redirect.status, http::StatusCode::FOUND);
+    assert_eq!(
+        redirect.location,
+        "https://app.example/cb?code=abc&state=s1"
+    );
+    // An error answer to Authorize stays an error (the script is exhausted: 500).
+    let err = operations::Authorize::new("cid", "code")
+        .send(&c)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Server);
+}
+
 #[test]
 fn regions_resolve_to_base_urls() {
     assert_eq!(Region::Us.base_url().unwrap(), "https://api.smooch.io");

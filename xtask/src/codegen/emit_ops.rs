@@ -186,13 +186,28 @@ fn emit_op(out: &mut String, op: &Op) {
         Body::Multipart => out.push_str("req.set_upload(self.upload);\n"),
     }
     out.push_str("Ok(req)\n}\n\n");
-    let _ = writeln!(
-        out,
-        "/// Sends the request and decodes the response.\n\
+    if op.redirect {
+        let _ = writeln!(
+            out,
+            "/// The URL to send the user's browser to (the API answers it with a redirect, \
+             which is meant for the browser, not for this client).\n\
+             ///\n/// # Errors\n///\n/// Only when a request body cannot be encoded.\n\
+             pub fn url(&self, client: &crate::Client) -> Result<String, crate::Error> {{\n\
+             Ok(client.url_for(&self.to_request()?))\n}}\n\n\
+             /// Sends the request and returns the redirect the API answers with, unfollowed.\n\
+             ///\n/// # Errors\n///\n/// See [`crate::Client::execute_redirect`].\n\
+             pub async fn send(&self, client: &crate::Client) -> Result<crate::Redirect, crate::Error> {{\n\
+             client.execute_redirect(self.to_request()?).await\n}}"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "/// Sends the request and decodes the response.\n\
          ///\n/// # Errors\n///\n/// See [`crate::Error`]: transport failures, API error responses and decode failures.\n\
          pub async fn send({recv}, client: &crate::Client) -> Result<{resp}, crate::Error> {{\n\
          client.execute_json(self.{build}()?).await\n}}"
-    );
+        );
+    }
     if let Some(p) = &op.paging {
         let item = rust_ty(&p.item, MODELS);
         let _ = writeln!(

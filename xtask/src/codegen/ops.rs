@@ -52,6 +52,8 @@ pub(crate) struct Op {
     pub(crate) body: Body,
     pub(crate) response: Ty,
     pub(crate) paging: Option<Paging>,
+    /// Answered with a 3xx and no 2xx (a browser redirect such as `Authorize`).
+    pub(crate) redirect: bool,
 }
 
 fn deref_param<'a>(doc: &'a Value, p: &'a Value) -> Option<&'a Value> {
@@ -193,6 +195,13 @@ pub(crate) fn build(doc: &Value, models: &mut Models) -> Result<Vec<Op>, String>
                     break;
                 }
             }
+            let codes: Vec<&String> = op
+                .get("responses")
+                .and_then(Value::as_object)
+                .map(|r| r.keys().collect())
+                .unwrap_or_default();
+            let redirect = !codes.iter().any(|c| c.starts_with('2'))
+                && codes.iter().any(|c| c.starts_with('3'));
             let response = response.unwrap_or(Ty::Map);
             let paging = paging(models, &query, &response);
             ops.push(Op {
@@ -206,6 +215,7 @@ pub(crate) fn build(doc: &Value, models: &mut Models) -> Result<Vec<Op>, String>
                 body,
                 response,
                 paging,
+                redirect,
             });
         }
     }

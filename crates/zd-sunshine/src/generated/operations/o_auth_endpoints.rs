@@ -97,16 +97,22 @@ impl Authorize {
         Ok(req)
     }
 
-    /// Sends the request and decodes the response.
+    /// The URL to send the user's browser to (the API answers it with a redirect, which is meant for the browser, not for this client).
     ///
     /// # Errors
     ///
-    /// See [`crate::Error`]: transport failures, API error responses and decode failures.
-    pub async fn send(
-        &self,
-        client: &crate::Client,
-    ) -> Result<serde_json::Map<String, serde_json::Value>, crate::Error> {
-        client.execute_json(self.to_request()?).await
+    /// Only when a request body cannot be encoded.
+    pub fn url(&self, client: &crate::Client) -> Result<String, crate::Error> {
+        Ok(client.url_for(&self.to_request()?))
+    }
+
+    /// Sends the request and returns the redirect the API answers with, unfollowed.
+    ///
+    /// # Errors
+    ///
+    /// See [`crate::Client::execute_redirect`].
+    pub async fn send(&self, client: &crate::Client) -> Result<crate::Redirect, crate::Error> {
+        client.execute_redirect(self.to_request()?).await
     }
 }
 

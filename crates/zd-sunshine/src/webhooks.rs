@@ -3,7 +3,9 @@
 //! event to your handler.
 //!
 //! Sunshine retries a delivery that is not answered with 2xx within 20 seconds, so the service
-//! answers before the handler runs, and drops events whose id it has already seen.
+//! answers before the handler runs, and drops events whose id it has already seen. Events go
+//! through a bounded queue to one worker that runs the handler for each in delivery order;
+//! when the queue is full the delivery is answered 503, so Sunshine delivers it again later.
 
 use std::collections::{HashSet, VecDeque};
 use std::convert::Infallible;
@@ -93,19 +95,23 @@ pub struct Delivery {
     pub event: WebhookEvent,
 }
 
-type Handler = Arc<dyn Fn(Delivery) -> BoxFuture<'static, ()> + Send + Sync>;
+/// How many events [`WebhookService::new`] queues for the handler before answering 503.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 
 /// A tower `Service` for the webhook route: `POST` only, `X-API-Key` checked, body bounded and
-/// parsed, events deduplicated by id and each handed to the handler on its own task; the
-/// response (200) does not wait for the handler.
+/// parsed, events deduplicated by id and queued for one worker task that runs the handler on
+/// each, one at a time, in the order they were delivered; the response (200) does not wait
+/// for the handler.
 ///
 /// Answers 405 to other methods, 401 to a wrong key, 413 to an oversized body and 400 to a
-/// body that is not an envelope (Sunshine does not retry those).
+/// body that is not an envelope (Sunshine does not retry those), and 503 when the queue has no
+/// room for the delivery's events (none of them is queued or marked seen, so the retry is
+/// handled in full).
 #[derive(Clone)]
 pub struct WebhookService {
     secret: Arc<Secret>,
     dedupe: Arc<Dedupe>,
-    handler: Handler,
+    queue: tokio::sync::mpsc::Sender<Delivery>,
 }
 
 impl fmt::Debug for WebhookService {
@@ -117,17 +123,33 @@ impl fmt::Debug for WebhookService {
 }
 
 impl WebhookService {
-    /// A service checking `secret` and calling `handler` for every new event. Must run
-    /// inside a tokio runtime (handlers are spawned).
+    /// A service checking `secret` and calling `handler` for every new event, queueing up to
+    /// [`DEFAULT_QUEUE_CAPACITY`] events. Must run inside a tokio runtime (the worker is
+    /// spawned); the worker ends when the last clone of the service is dropped.
     pub fn new<F, Fut>(secret: Secret, handler: F) -> Self
     where
         F: Fn(Delivery) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
+        Self::with_queue_capacity(secret, DEFAULT_QUEUE_CAPACITY, handler)
+    }
+
+    /// Like [`WebhookService::new`] with room for `capacity` queued events (at least 1).
+    pub fn with_queue_capacity<F, Fut>(secret: Secret, capacity: usize, handler: F) -> Self
+    where
+        F: Fn(Delivery) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let (queue, mut events) = tokio::sync::mpsc::channel::<Delivery>(capacity.max(1));
+        tokio::spawn(async move {
+            while let Some(delivery) = events.recv().await {
+                handler(delivery).await;
+            }
+        });
         Self {
             secret: Arc::new(secret),
             dedupe: Arc::new(Dedupe::new(10_000)),
-            handler: Arc::new(move |d| Box::pin(handler(d))),
+            queue,
         }
     }
 
@@ -165,18 +187,34 @@ impl WebhookService {
         };
         let app_id = envelope.app.as_ref().and_then(|a| a.id.clone());
         let webhook_id = envelope.webhook.as_ref().and_then(|w| w.id.clone());
-        for event in envelope.events.unwrap_or_default() {
+        let events = envelope.events.unwrap_or_default();
+        if events.is_empty() {
+            return reply(StatusCode::OK);
+        }
+        // Room for every event first (all or none), so a 503 leaves nothing half-queued and
+        // nothing marked seen: the redelivery is handled in full, in order.
+        let permits = match self.queue.try_reserve_many(events.len()) {
+            Ok(p) => p,
+            Err(tokio::sync::mpsc::error::TrySendError::Full(())) => {
+                tracing::debug!(events = events.len(), "webhook queue full; answering 503");
+                return reply(StatusCode::SERVICE_UNAVAILABLE);
+            }
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(())) => {
+                tracing::warn!("webhook handler worker is gone; answering 503");
+                return reply(StatusCode::SERVICE_UNAVAILABLE);
+            }
+        };
+        for (event, permit) in events.into_iter().zip(permits) {
             if let Some(id) = event.id()
                 && !self.dedupe.first_time(id)
             {
                 continue;
             }
-            let delivery = Delivery {
+            permit.send(Delivery {
                 app_id: app_id.clone(),
                 webhook_id: webhook_id.clone(),
                 event,
-            };
-            tokio::spawn((self.handler)(delivery));
+            });
         }
         reply(StatusCode::OK)
     }

@@ -765,6 +765,77 @@ async fn webhook_service_verifies_parses_dedupes_and_hands_off() {
     assert!(rx.try_recv().is_err());
 }
 
+fn webhook_request(events: serde_json::Value) -> http::Request<Full<Bytes>> {
+    let body = json!({"app": {"id": "app1"}, "webhook": {"id": "wh1"}, "events": events});
+    http::Request::post("/webhooks")
+        .header("x-api-key", "whsec")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap()
+}
+
+fn typing(id: &str) -> serde_json::Value {
+    json!({"id": id, "type": "conversation:typing", "payload": {}})
+}
+
+#[tokio::test]
+async fn webhook_events_reach_the_handler_in_delivery_order_and_a_full_queue_answers_503() {
+    use zd_sunshine::webhooks::WebhookService;
+    // The handler reports each event as it starts, then waits for its own go-ahead, so the
+    // test decides when the worker is busy and how full the queue is.
+    let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let gates: Arc<Mutex<VecDeque<tokio::sync::oneshot::Receiver<()>>>> = Arc::default();
+    let mut go = Vec::new();
+    for _ in 0..5 {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        gates.lock().push_back(rx);
+        go.push(tx);
+    }
+    let handler_gates = gates.clone();
+    let svc = WebhookService::with_queue_capacity(zd_auth::Secret::new("whsec"), 2, move |d| {
+        let started_tx = started_tx.clone();
+        let gate = handler_gates.lock().pop_front();
+        async move {
+            started_tx.send(d.event.id().unwrap().to_owned()).unwrap();
+            if let Some(gate) = gate {
+                let _ = gate.await;
+            }
+        }
+    });
+    let status = |r: http::Response<Full<Bytes>>| r.status().as_u16();
+    assert_eq!(
+        status(svc.handle(webhook_request(json!([typing("e1")]))).await),
+        200
+    );
+    // e1 is being handled (the worker is blocked on it); the queue (2) is empty.
+    assert_eq!(started.recv().await.unwrap(), "e1");
+    assert_eq!(
+        status(
+            svc.handle(webhook_request(json!([typing("e2"), typing("e3")])))
+                .await
+        ),
+        200
+    );
+    // No room for e4: 503, and e4 is not marked seen, so the redelivery goes through.
+    assert_eq!(
+        status(svc.handle(webhook_request(json!([typing("e4")]))).await),
+        503
+    );
+    let mut go = go.into_iter();
+    go.next().unwrap().send(()).unwrap();
+    assert_eq!(started.recv().await.unwrap(), "e2");
+    // e2 left the queue: room for one.
+    assert_eq!(
+        status(svc.handle(webhook_request(json!([typing("e4")]))).await),
+        200
+    );
+    for tx in go {
+        let _ = tx.send(());
+    }
+    assert_eq!(started.recv().await.unwrap(), "e3");
+    assert_eq!(started.recv().await.unwrap(), "e4");
+    assert!(started.try_recv().is_err());
+}
+
 /// An in-memory transport, so retry timing can run on tokio's paused clock.
 #[derive(Debug, Default)]
 struct Scripted {

@@ -493,3 +493,230 @@ fn a_time_scale_that_is_not_finite_and_positive_is_refused() {
     let ok = SunshineConfig::default().webhook_time_scale(0.5).unwrap();
     assert!((ok.time_scale() - 0.5).abs() < f64::EPSILON);
 }
+
+impl Rig {
+    /// The next `n` events the receiver gets, however they are batched.
+    async fn events(&mut self, n: usize) -> Vec<Value> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            let (_, body) = self.got.recv().await.unwrap();
+            out.extend(body["events"].as_array().unwrap().iter().cloned());
+        }
+        assert_eq!(out.len(), n, "{out:?}");
+        out
+    }
+
+    async fn business_message(&self, conversation: &str, text: &str) -> String {
+        let (st, v) = self
+            .api
+            .call(
+                "POST",
+                &format!(
+                    "/v2/apps/{}/conversations/{conversation}/messages",
+                    sun::DEMO_APP_ID
+                ),
+                Some(&self.auth),
+                Some(json!({"author":{"type":"business"},"content":{"type":"text","text":text}})),
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+        v["messages"][0]["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn client_status(&self, user: &str, client: &str, status: &str) -> (u16, Value) {
+        self.api
+            .call(
+                "POST",
+                &format!(
+                    "/_emulator/sunshine/apps/{}/users/{user}/clients/{client}/status",
+                    sun::DEMO_APP_ID
+                ),
+                None,
+                Some(json!({ "status": status })),
+            )
+            .await
+    }
+}
+
+fn types(events: &[Value]) -> Vec<&str> {
+    events.iter().map(|e| e["type"].as_str().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn business_messages_report_delivery_to_the_simulated_end_user() {
+    let mut r = rig().await;
+    r.integration(&[
+        "conversation:message:delivery:channel",
+        "conversation:message:delivery:user",
+        "conversation:message:delivery:failure",
+        "client:update",
+    ])
+    .await;
+    let (user, conversation) = r.end_user().await;
+    let (st, clients) = r
+        .api
+        .call(
+            "GET",
+            &format!("/v2/apps/{}/users/{user}/clients", sun::DEMO_APP_ID),
+            Some(&r.auth),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{clients}");
+    let client = clients["clients"][0]["id"].as_str().unwrap().to_owned();
+
+    // Reaches the web widget's channel, then the simulated user sees it.
+    let id = r.business_message(&conversation, "hello Ada").await;
+    let got = r.events(2).await;
+    assert_eq!(
+        types(&got),
+        [
+            "conversation:message:delivery:channel",
+            "conversation:message:delivery:user"
+        ]
+    );
+    for (e, last) in got.iter().zip([false, true]) {
+        assert_eq!(e["payload"]["message"]["id"], id.as_str());
+        assert_eq!(e["payload"]["user"]["id"], user.as_str());
+        assert_eq!(e["payload"]["conversation"]["id"], conversation.as_str());
+        assert_eq!(e["payload"]["destination"]["type"], "web");
+        assert_eq!(e["payload"]["isFinalEvent"], last);
+    }
+
+    // The end user blocks the business: a client:update, and the next message fails.
+    let (st, v) = r.client_status(&user, &client, "blocked").await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["client"]["status"], "blocked");
+    let got = r.events(1).await;
+    assert_eq!(types(&got), ["client:update"]);
+    assert_eq!(got[0]["payload"]["reason"], "blocked");
+    assert_eq!(got[0]["payload"]["client"]["id"], client.as_str());
+    let id = r.business_message(&conversation, "are you there?").await;
+    let got = r.events(1).await;
+    assert_eq!(types(&got), ["conversation:message:delivery:failure"]);
+    assert_eq!(got[0]["payload"]["message"]["id"], id.as_str());
+    assert_eq!(got[0]["payload"]["error"]["code"], "blocked");
+    assert_eq!(got[0]["payload"]["isFinalEvent"], true);
+
+    // Unblocking is a change too; the same status again is not.
+    let (st, _) = r.client_status(&user, &client, "active").await;
+    assert_eq!(st, 200);
+    let (st, _) = r.client_status(&user, &client, "active").await;
+    assert_eq!(st, 200);
+    let got = r.events(1).await;
+    assert_eq!(got[0]["payload"]["reason"], "unblocked");
+    r.business_message(&conversation, "welcome back").await;
+    assert_eq!(
+        types(&r.events(2).await),
+        [
+            "conversation:message:delivery:channel",
+            "conversation:message:delivery:user"
+        ]
+    );
+    // A user's own message is not delivered back to them.
+    r.say(&conversation, "thanks").await;
+    let (st, v) = r.client_status(&user, &client, "sleeping").await;
+    assert_eq!(st, 400, "{v}");
+    let (st, _) = r.client_status(&user, "nope", "blocked").await;
+    assert_eq!(st, 404);
+    let (st, _) = r.client_status(&user, &client, "blocked").await;
+    assert_eq!(st, 200);
+    assert_eq!(types(&r.events(1).await), ["client:update"]);
+}
+
+#[tokio::test]
+async fn failed_control_actions_are_reported_as_failure_events() {
+    let mut r = rig().await;
+    let p = format!("/v2/apps/{}", sun::DEMO_APP_ID);
+    let (_, v) = r
+        .api
+        .call(
+            "POST",
+            &format!("{p}/integrations"),
+            Some(&r.auth),
+            Some(
+                json!({"type":"custom","webhooks":[{"target":r.target,"triggers":[
+        "switchboard:passControl", "switchboard:passControl:failure",
+        "switchboard:offerControl:failure", "switchboard:acceptControl:failure"]}]}),
+            ),
+        )
+        .await;
+    let iid = v["integration"]["id"].as_str().unwrap().to_owned();
+    let (_, sb) = r
+        .api
+        .call("POST", &format!("{p}/switchboards"), Some(&r.auth), None)
+        .await;
+    let s = format!(
+        "{p}/switchboards/{}",
+        sb["switchboard"]["id"].as_str().unwrap()
+    );
+    let (_, bot) = r
+        .api
+        .call(
+            "POST",
+            &format!("{s}/switchboardIntegrations"),
+            Some(&r.auth),
+            Some(json!({"name":"bot","integrationId":iid,"deliverStandbyEvents":true})),
+        )
+        .await;
+    let (st, _) = r.api.call("PATCH", &s, Some(&r.auth), Some(json!({"enabled":true,"defaultSwitchboardIntegrationId":bot["switchboardIntegration"]["id"]}))).await;
+    assert_eq!(st, 200);
+    let (_, conversation) = r.end_user().await;
+    let c = format!("{p}/conversations/{conversation}");
+    let cases = [
+        (
+            "acceptControl",
+            json!({}),
+            403,
+            "switchboard:acceptControl:failure",
+        ),
+        (
+            "passControl",
+            json!({"switchboardIntegration":"nobody","metadata":{"why":"test"}}),
+            404,
+            "switchboard:passControl:failure",
+        ),
+        (
+            "offerControl",
+            json!({"switchboardIntegration":"nobody"}),
+            404,
+            "switchboard:offerControl:failure",
+        ),
+    ];
+    for (action, body, status, kind) in cases {
+        let (st, v) = r
+            .api
+            .call("POST", &format!("{c}/{action}"), Some(&r.auth), Some(body))
+            .await;
+        assert_eq!(st, status, "{action}: {v}");
+        let got = r.events(1).await;
+        assert_eq!(types(&got), [kind]);
+        assert_eq!(
+            got[0]["payload"]["conversation"]["id"],
+            conversation.as_str()
+        );
+        assert_eq!(got[0]["payload"]["error"]["code"], v["errors"][0]["code"]);
+    }
+    // A malformed request is refused without an event; a good one is the plain event.
+    let (st, _) = r
+        .api
+        .call(
+            "POST",
+            &format!("{c}/passControl"),
+            Some(&r.auth),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(st, 400);
+    let (st, _) = r
+        .api
+        .call(
+            "POST",
+            &format!("{c}/passControl"),
+            Some(&r.auth),
+            Some(json!({"switchboardIntegration":"bot"})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(types(&r.events(1).await), ["switchboard:passControl"]);
+}

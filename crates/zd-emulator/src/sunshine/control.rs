@@ -29,6 +29,10 @@ pub(crate) fn router() -> Router<Sunshine> {
         .route(&format!("{C}/read"), post(read))
         .route(&format!("{C}/typing"), post(typing))
         .route(
+            "/_emulator/sunshine/apps/{app_id}/users/{user_id}/clients/{client_id}/status",
+            post(client_status),
+        )
+        .route(
             "/_emulator/sunshine/media/{app_id}/{id}/{name}",
             get(super::api::media),
         )
@@ -128,6 +132,62 @@ async fn end_user(State(s): State<Sunshine>, Path(app_id): Path<String>, body: B
         json!({ "conversation": truncated, "user": { "id": user_id }, "client": client, "reason": "sdkLogin", "source": source }),
     );
     created(json!({ "user": rendered_user, "conversation": conversation }))
+}
+
+/// `POST /_emulator/sunshine/apps/{app}/users/{user}/clients/{client}/status`
+/// `{status: "active"|"blocked"}`: the end user confirms a pending client, blocks the business
+/// on a channel, or unblocks it; a change is a `client:update` event (reason `confirmed`,
+/// `blocked` or `unblocked`).
+async fn client_status(
+    State(s): State<Sunshine>,
+    Path((app_id, user_id, client_id)): Path<(String, String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let body = http::json_body(&body)?;
+    let status = http::req_str(&body, "status")?.to_owned();
+    if !["active", "blocked"].contains(&status.as_str()) {
+        return Err(ApiError::bad_request("status should be active or blocked"));
+    }
+    let mut store = s.store();
+    let app = super::api::app_mut(&mut store, &app_id)?;
+    let id = app
+        .user_id(&user_id)
+        .ok_or_else(|| ApiError::not_found("User"))?;
+    let user = app
+        .users
+        .get_mut(&id)
+        .ok_or_else(|| ApiError::not_found("User"))?;
+    let client = user
+        .clients
+        .get_mut(&client_id)
+        .ok_or_else(|| ApiError::not_found("Client"))?;
+    let before = client["status"].as_str().unwrap_or_default().to_owned();
+    if before == status {
+        return ok(json!({ "client": client }));
+    }
+    let reason = match (before.as_str(), status.as_str()) {
+        (_, "blocked") => "blocked",
+        ("blocked", _) => "unblocked",
+        _ => "confirmed",
+    };
+    if let Some(o) = client.as_object_mut() {
+        o.insert("status".into(), json!(status));
+        o.insert("lastSeen".into(), json!(util::now_iso()));
+    }
+    let client = client.clone();
+    let truncated_user = user.render_truncated();
+    let mut payload = json!({ "user": truncated_user, "client": client, "reason": reason });
+    // The user's first conversation, when there is one, is where the change is reported.
+    let conversation = app
+        .conversations
+        .values()
+        .find(|c| c.participants.iter().any(|p| p.user_id == id))
+        .map(|c| c.render_truncated(app));
+    if let (Some(o), Some(c)) = (payload.as_object_mut(), conversation) {
+        o.insert("conversation".into(), c);
+    }
+    emit(&s, &store, &app_id, "client:update", payload);
+    ok(json!({ "client": client }))
 }
 
 /// The end user acting: `userId` from the body, or the conversation's first participant.

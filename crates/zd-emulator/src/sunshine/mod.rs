@@ -15,6 +15,7 @@ mod auth;
 mod chat_oauth;
 mod content;
 mod control;
+mod delivery;
 mod error;
 mod events;
 mod http;

@@ -9,7 +9,7 @@ use super::{Need, access, app_mut};
 use crate::sunshine::error::{ApiError, ApiResult, created, ok};
 use crate::sunshine::events::emit;
 use crate::sunshine::http::{self, Page, Query};
-use crate::sunshine::store::{App, Conversation, Participant};
+use crate::sunshine::store::{App, Conversation, Participant, Store};
 use crate::sunshine::{Sunshine, util};
 
 pub(crate) fn conv_mut<'a>(app: &'a mut App, id: &str) -> Result<&'a mut Conversation, ApiError> {
@@ -427,15 +427,71 @@ async fn control(
         }
         Control::Accept | Control::Release => None,
     };
-    let app = app_mut(&mut store, &app_id)?;
+    let outcome = apply_control(
+        &mut store,
+        &app_id,
+        &conversation_id,
+        target.as_deref(),
+        action,
+    );
+    let app = store
+        .apps
+        .get(&app_id)
+        .ok_or_else(|| ApiError::not_found("App"))?;
+    let Some(c) = app.conversations.get(&conversation_id) else {
+        return outcome.and_then(|_| ok(json!({})));
+    };
+    let truncated = c.render_truncated(app);
+    let (kind, payload) = match &outcome {
+        Ok(kind) => (
+            (*kind).to_owned(),
+            json!({ "conversation": truncated, "metadata": metadata }),
+        ),
+        // A failed action is reported to the integrations as well; releaseControl has no
+        // failure event.
+        Err(e) if action != Control::Release => (
+            format!("{}:failure", action.event()),
+            json!({
+                "conversation": truncated,
+                "metadata": metadata,
+                "error": { "code": e.code, "title": e.title },
+            }),
+        ),
+        Err(_) => return outcome.and_then(|_| ok(json!({}))),
+    };
+    emit(&s, &store, &app_id, &kind, payload);
+    outcome?;
+    ok(json!({}))
+}
+
+impl Control {
+    const fn event(self) -> &'static str {
+        match self {
+            Self::Pass => "switchboard:passControl",
+            Self::Offer => "switchboard:offerControl",
+            Self::Accept => "switchboard:acceptControl",
+            Self::Release => "switchboard:releaseControl",
+        }
+    }
+}
+
+/// Moves control as `action` says; the event type on success.
+fn apply_control(
+    store: &mut Store,
+    app_id: &str,
+    conversation_id: &str,
+    target: Option<&str>,
+    action: Control,
+) -> Result<&'static str, ApiError> {
+    let app = app_mut(store, app_id)?;
     if app.active_switchboard().is_none() {
         return Err(ApiError::not_found("Switchboard"));
     }
-    let resolved = match &target {
+    let resolved = match target {
         Some(t) => {
             let current = app
                 .conversations
-                .get(&conversation_id)
+                .get(conversation_id)
                 .and_then(|c| c.active_switchboard_integration.clone());
             Some(
                 resolve_target(app, current.as_deref(), t)
@@ -447,7 +503,7 @@ async fn control(
     let release_to = {
         let c = app
             .conversations
-            .get(&conversation_id)
+            .get(conversation_id)
             .ok_or_else(|| ApiError::not_found("Conversation"))?;
         c.active_switchboard_integration
             .as_deref()
@@ -458,7 +514,7 @@ async fn control(
                     .and_then(|sb| sb.default_integration.clone())
             })
     };
-    let c = conv_mut(app, &conversation_id)?;
+    let c = conv_mut(app, conversation_id)?;
     let kind = match action {
         Control::Pass => {
             c.active_switchboard_integration = resolved;
@@ -493,19 +549,7 @@ async fn control(
             "switchboard:releaseControl"
         }
     };
-    let app = store
-        .apps
-        .get(&app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
-    let truncated = app.conversations[&conversation_id].render_truncated(app);
-    emit(
-        &s,
-        &store,
-        &app_id,
-        kind,
-        json!({ "conversation": truncated, "metadata": metadata }),
-    );
-    ok(json!({}))
+    Ok(kind)
 }
 
 macro_rules! control_handler {

@@ -134,6 +134,10 @@ pub(crate) fn append(
         "conversation:message",
         json!({ "conversation": conversation, "message": hooked }),
     );
+    if message["author"]["type"] == "business" {
+        let id = message["id"].as_str().unwrap_or_default();
+        crate::sunshine::delivery::business_message(s, store, app_id, conversation_id, id);
+    }
     Ok(message)
 }
 

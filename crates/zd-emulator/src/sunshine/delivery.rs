@@ -1,0 +1,92 @@
+//! What becomes of a business message on the end user's side: every client of every participant
+//! gets it on its channel, the emulator's simulated web users (SDK clients) also see it, and a
+//! blocked or unreachable client is a failure. Each step is a `conversation:message:delivery:*`
+//! webhook event.
+
+use serde_json::{Value, json};
+
+use super::Sunshine;
+use super::events::emit;
+use super::store::{App, Store};
+
+/// Where a client's messages go, as the delivery events name it.
+fn destination(client: &Value) -> Value {
+    let kind = match client["type"].as_str() {
+        // The SDK clients the emulator creates are web widgets.
+        Some("sdk") | None => "web",
+        Some(other) => other,
+    };
+    let mut d = json!({ "type": kind });
+    if let (Some(o), Some(id)) = (d.as_object_mut(), client["integrationId"].as_str()) {
+        o.insert("integrationId".into(), json!(id));
+    }
+    d
+}
+
+/// The events one business message causes, as `(type, payload)`, in the order they happen.
+fn events(app: &App, conversation_id: &str, message_id: &str) -> Vec<(&'static str, Value)> {
+    let Some(c) = app.conversations.get(conversation_id) else {
+        return Vec::new();
+    };
+    let conversation = c.render_truncated(app);
+    let mut out = Vec::new();
+    for user in c
+        .participants
+        .iter()
+        .filter_map(|p| app.users.get(&p.user_id))
+    {
+        let rendered = user.render();
+        for client in user.clients.values() {
+            let base = |final_event: bool| {
+                json!({
+                    "user": rendered,
+                    "conversation": conversation,
+                    "message": { "id": message_id },
+                    "destination": destination(client),
+                    "isFinalEvent": final_event,
+                })
+            };
+            let simulated = client["type"] == "sdk";
+            match client["status"].as_str() {
+                Some("active") => {
+                    out.push(("conversation:message:delivery:channel", base(!simulated)));
+                    if simulated {
+                        out.push(("conversation:message:delivery:user", base(true)));
+                    }
+                }
+                status => {
+                    let (code, text) = if status == Some("blocked") {
+                        (
+                            "blocked",
+                            "The user has blocked the business on this channel",
+                        )
+                    } else {
+                        ("unreachable", "The client is not active on its channel")
+                    };
+                    let mut p = base(true);
+                    if let Some(o) = p.as_object_mut() {
+                        o.insert("error".into(), json!({ "code": code, "message": text }));
+                    }
+                    out.push(("conversation:message:delivery:failure", p));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Emits the delivery events of business message `message_id` in `conversation_id`.
+pub(crate) fn business_message(
+    s: &Sunshine,
+    store: &Store,
+    app_id: &str,
+    conversation_id: &str,
+    message_id: &str,
+) {
+    let Some(app) = store.apps.get(app_id) else {
+        return;
+    };
+    for (kind, payload) in events(app, conversation_id, message_id) {
+        emit(s, store, app_id, kind, payload);
+    }
+}

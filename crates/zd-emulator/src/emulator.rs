@@ -173,9 +173,11 @@ impl EmulatorBuilder {
                 .map(|a| (a.name, a.access_token))
                 .collect()
         })));
+        let realtime = crate::realtime::Realtime::new(state.clone(), shutdown.subscribe());
         let control = Control {
             state,
             core: service.core.clone(),
+            realtime,
         };
         let app = App {
             service,

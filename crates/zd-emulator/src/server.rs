@@ -51,7 +51,7 @@ pub(crate) fn router(app: App) -> Router {
         .route("/graphql/request", post(graphql_request))
         .route("/stream/0.1/graphql/{target}", get(stream))
         .nest("/_emulator", control::routes::router())
-        .merge(crate::realtime::router(app.control.state.clone()))
+        .merge(crate::realtime::router(app.control.realtime.clone()))
         .with_state(app)
         .merge(sunshine)
 }

@@ -530,3 +530,162 @@ async fn ten_connections_per_agent_and_a_thousand_per_account() {
     let body: Value = serde_json::from_slice(response.body().as_deref().unwrap()).unwrap();
     assert!(body["message"].as_str().unwrap().contains("1000"), "{body}");
 }
+
+/// Reads until the socket ends; true when it ended without a close frame.
+async fn ended_abruptly(ws: &mut Ws) -> bool {
+    loop {
+        match ws.next().await {
+            None | Some(Err(_)) => return true,
+            Some(Ok(Message::Close(_))) => return false,
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn connections_end_when_the_emulator_is_dropped() {
+    let f = start().await;
+    let mut ws = connect(&f.emu, ALICE).await.unwrap();
+    send(
+        &mut ws,
+        json!({"topic":"chats.active_chats","action":"subscribe"}),
+    )
+    .await;
+    assert_eq!(parse(&recv(&mut ws).await).0, "active_chats");
+    drop(f);
+    assert!(ended_abruptly(&mut ws).await);
+}
+
+#[tokio::test]
+async fn subscriptions_are_capped_and_departments_must_exist() {
+    let mut account = AccountConfig::demo();
+    for i in 0..10 {
+        account
+            .departments
+            .push(zd_emulator::account::DepartmentConfig {
+                name: format!("Extra {i}"),
+                status: zd_emulator::state::DepartmentStatus::Online,
+            });
+    }
+    let emu = Emulator::builder().account(account).start().await.unwrap();
+    let mut ws = connect(&emu, ALICE).await.unwrap();
+    send(
+        &mut ws,
+        json!({"topic":"chats.incoming_chats","action":"subscribe","department_id": u64::MAX}),
+    )
+    .await;
+    let frame = recv(&mut ws).await;
+    assert_eq!(frame["status_code"], 500, "{frame}");
+    assert!(frame["message"].as_str().unwrap().contains("department"));
+
+    // Every (metric, window) of the catalogue, account-wide and per department: far more
+    // than a connection may hold.
+    let mut topics = Vec::new();
+    for metric in [
+        "chats.incoming_chats",
+        "chats.assigned_chats",
+        "chats.active_chats",
+        "chats.waiting_time_avg",
+        "chats.waiting_time_max",
+        "chats.chat_duration_avg",
+        "chats.chat_duration_max",
+        "chats.response_time_avg",
+        "chats.response_time_max",
+        "agents.agents_online",
+        "agents.agents_away",
+        "agents.agents_invisible",
+    ] {
+        topics.push(json!({"topic": metric}));
+    }
+    for metric in [
+        "chats.missed_chats",
+        "chats.satisfaction_good",
+        "chats.satisfaction_bad",
+    ] {
+        for window in [30, 60] {
+            topics.push(json!({"topic": metric, "window": window}));
+        }
+    }
+    let mut scopes = vec![None];
+    scopes.extend(
+        emu.account()
+            .departments
+            .iter()
+            .map(|d| Some(d.raw_id.parse::<u64>().unwrap())),
+    );
+    let mut accepted = 0;
+    let mut refusal = None;
+    'all: for scope in scopes {
+        for topic in &topics {
+            let mut frame = topic.clone();
+            frame["action"] = json!("subscribe");
+            if let Some(d) = scope {
+                frame["department_id"] = json!(d);
+            }
+            send(&mut ws, frame).await;
+            let reply = recv(&mut ws).await;
+            if reply["status_code"] == 500 {
+                refusal = Some(reply);
+                break 'all;
+            }
+            accepted += 1;
+        }
+    }
+    assert_eq!(accepted, 100);
+    let refusal = refusal.unwrap();
+    assert!(
+        refusal["message"].as_str().unwrap().contains("at most 100"),
+        "{refusal}"
+    );
+    // Unsubscribing frees a slot; the connection stays usable.
+    send(
+        &mut ws,
+        json!({"topic":"chats.incoming_chats","action":"unsubscribe"}),
+    )
+    .await;
+    send(
+        &mut ws,
+        json!({"topic":"chats.incoming_chats","action":"subscribe"}),
+    )
+    .await;
+    assert_eq!(parse(&recv(&mut ws).await).0, "incoming_chats");
+}
+
+#[tokio::test]
+async fn the_drop_fault_ends_every_connection_without_a_close_frame() {
+    let f = start().await;
+    let mut first = connect(&f.emu, ALICE).await.unwrap();
+    let mut second = connect(&f.emu, ALICE).await.unwrap();
+    for ws in [&mut first, &mut second] {
+        send(
+            ws,
+            json!({"topic":"chats.active_chats","action":"subscribe"}),
+        )
+        .await;
+        assert_eq!(parse(&recv(ws).await).0, "active_chats");
+    }
+    let (status, body) = post(&f.emu, "/_emulator/realtime/drop").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["dropped"], 2);
+    assert!(ended_abruptly(&mut first).await);
+    assert!(ended_abruptly(&mut second).await);
+    // The service itself carries on.
+    let mut again = connect(&f.emu, ALICE).await.unwrap();
+    send(
+        &mut again,
+        json!({"topic":"chats.active_chats","action":"subscribe"}),
+    )
+    .await;
+    assert_eq!(parse(&recv(&mut again).await).0, "active_chats");
+}
+
+async fn post(emu: &Emulator, path: &str) -> (u16, Value) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let request = http::Request::post(format!("{}{path}", emu.base_url()))
+        .body(Empty::new())
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&body).unwrap())
+}

@@ -75,6 +75,7 @@ pub struct AgentCountsReport {
 pub struct Control {
     pub(crate) state: Arc<ChatState>,
     pub(crate) core: Arc<Core>,
+    pub(crate) realtime: Arc<crate::realtime::Realtime>,
 }
 
 fn channel_key(id: &str) -> Result<String, ControlError> {
@@ -200,6 +201,12 @@ impl Control {
             ids::decode(IdKind::Department, department).unwrap_or_else(|| department.to_owned());
         self.state.set_department_status(&key, status)?;
         Ok(())
+    }
+
+    /// Drops every open Real Time Chat (`/stream`) connection without a close frame, as a
+    /// network failure would; returns how many were open.
+    pub fn realtime_drop(&self) -> usize {
+        self.realtime.drop_connections()
     }
 
     /// Forgets visitors and channels, restores statuses, clears start-limit history.

@@ -216,6 +216,13 @@ pub(crate) fn router() -> Router<App> {
             }),
         )
         .route(
+            "/realtime/drop",
+            post(|State(app): State<App>| async move {
+                let dropped = control(&app).realtime_drop();
+                Json(json!({ "ok": true, "dropped": dropped }))
+            }),
+        )
+        .route(
             "/counters",
             get(|State(app): State<App>| async move { Json(control(&app).counters()) }),
         )

@@ -178,6 +178,13 @@ impl Values {
     }
 }
 
+impl Values {
+    /// Whether the account has department `id`.
+    pub(crate) fn has_department(&self, id: u64) -> bool {
+        self.departments.contains_key(&id)
+    }
+}
+
 /// Department raw ids are digit strings; the wire uses them as integers.
 fn department_number(key: &str) -> Option<u64> {
     key.parse().ok()

@@ -4,6 +4,7 @@
 use std::sync::{Arc, Weak};
 
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::watch;
 
 use super::{Realtime, compute};
 use crate::state::StateEvent;
@@ -11,6 +12,7 @@ use crate::state::StateEvent;
 pub(crate) async fn run(
     realtime: Weak<Realtime>,
     mut events: broadcast::Receiver<Arc<StateEvent>>,
+    mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
         let next_expiry = {
@@ -33,6 +35,7 @@ pub(crate) async fn run(
             }
         };
         tokio::select! {
+            _ = shutdown.changed() => return,
             event = events.recv() => match event {
                 Ok(_) | Err(RecvError::Lagged(_)) => {
                     // Coalesce whatever else is already queued.

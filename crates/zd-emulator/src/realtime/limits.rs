@@ -105,7 +105,6 @@ impl Gate {
     }
 
     /// Connections open now.
-    #[cfg(test)]
     pub(crate) fn open_connections(&self) -> usize {
         self.connections.lock().total
     }

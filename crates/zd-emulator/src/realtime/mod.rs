@@ -11,7 +11,11 @@
 //! without `window`, a window on any other metric, an unknown topic or action get a
 //! `status_code` 500 frame and the connection stays; an `unsubscribe` without `window`
 //! removes every window of that metric and department; the account counts as inactive
-//! ("Not Computed!", values `null`) until a visitor arrives or an agent logs in.
+//! ("Not Computed!", values `null`) until a visitor arrives or an agent logs in; a connection
+//! holds at most 100 subscriptions (`socket::MAX_SUBSCRIPTIONS`) and may only name the account's
+//! departments (beyond either, a `status_code` 500 frame, as for a malformed subscription).
+//!
+//! Connections and the engine stop when the emulator is dropped.
 
 mod compute;
 mod engine;
@@ -36,16 +40,29 @@ pub(crate) struct Realtime {
     gate: Arc<Gate>,
     values: watch::Sender<Arc<Values>>,
     engine: OnceLock<()>,
+    /// The emulator's shutdown signal.
+    shutdown: watch::Receiver<bool>,
+    /// Bumped to make every open connection drop (a fault of the control API).
+    drops: watch::Sender<u64>,
 }
 
 impl Realtime {
-    fn new(state: Arc<ChatState>) -> Arc<Self> {
+    pub(crate) fn new(state: Arc<ChatState>, shutdown: watch::Receiver<bool>) -> Arc<Self> {
         Arc::new(Self {
             state,
             gate: Arc::new(Gate::default()),
             values: watch::Sender::new(Arc::new(Values::default())),
             engine: OnceLock::new(),
+            shutdown,
+            drops: watch::Sender::new(0),
         })
+    }
+
+    /// Drops every open `/stream` connection without a close frame; returns how many
+    /// connections were open.
+    pub(crate) fn drop_connections(&self) -> usize {
+        self.drops.send_modify(|n| *n = n.wrapping_add(1));
+        self.gate.open_connections()
     }
 
     /// The agent a `Bearer` header value belongs to.
@@ -75,16 +92,20 @@ impl Realtime {
     /// Starts the engine on first use, so an emulator whose feed nobody opens does no work.
     fn ensure_engine(self: &Arc<Self>) {
         self.engine.get_or_init(|| {
-            tokio::spawn(engine::run(Arc::downgrade(self), self.state.subscribe()));
+            tokio::spawn(engine::run(
+                Arc::downgrade(self),
+                self.state.subscribe(),
+                self.shutdown.clone(),
+            ));
         });
     }
 }
 
 /// The routes of the service, ready to merge into the emulator's router.
-pub(crate) fn router<S: Clone + Send + Sync + 'static>(state: Arc<ChatState>) -> Router<S> {
+pub(crate) fn router<S: Clone + Send + Sync + 'static>(realtime: Arc<Realtime>) -> Router<S> {
     Router::new()
         .route("/stream", get(socket::upgrade))
         .route("/stream/{family}", get(rest::family))
         .route("/stream/{family}/{key}", get(rest::metric))
-        .with_state(Realtime::new(state))
+        .with_state(realtime)
 }

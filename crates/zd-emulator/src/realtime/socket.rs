@@ -30,6 +30,11 @@ type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 /// The service's message for a refused token.
 pub(crate) const UNAUTHORIZED: &str = "Unable to verify the identity of the client";
 
+/// Subscriptions one connection may hold: the catalogue has 18 (metric, window) pairs, so
+/// this covers every metric for a few departments, while bounding the list every value
+/// change walks. The service documents no such limit; this is the emulator's choice.
+pub(crate) const MAX_SUBSCRIPTIONS: usize = 100;
+
 /// Client frames are tiny; anything larger is not a subscription.
 const MAX_CLIENT_FRAME: usize = 16 * 1024;
 
@@ -161,9 +166,15 @@ impl Sub {
 
 async fn serve(rt: Arc<Realtime>, _guard: ConnectionGuard, mut ws: Ws) {
     let mut values = rt.values.subscribe();
+    let mut shutdown = rt.shutdown.clone();
+    let mut drops = rt.drops.subscribe();
     let mut subs: Vec<Sub> = Vec::new();
     loop {
         tokio::select! {
+            // Either ends the connection abruptly: returning drops the TCP stream with no
+            // close frame, as a network failure would.
+            _ = shutdown.changed() => return,
+            _ = drops.changed() => return,
             message = ws.next() => {
                 let text = match message {
                     Some(Ok(Message::Text(text))) => text,
@@ -238,6 +249,11 @@ fn handle(rt: &Realtime, subs: &mut Vec<Sub>, text: &str) -> Result<Vec<String>,
                 (false, None) => {}
                 (false, Some(_)) => return Err(format!("{metric} has no time window")),
             }
+            if let Some(d) = frame.department_id
+                && !rt.current().has_department(d)
+            {
+                return Err(format!("unknown department_id {d}"));
+            }
             let exists = subs.iter().any(|s| {
                 s.metric == metric
                     && s.window == frame.window
@@ -245,6 +261,11 @@ fn handle(rt: &Realtime, subs: &mut Vec<Sub>, text: &str) -> Result<Vec<String>,
             });
             if exists {
                 return Ok(Vec::new());
+            }
+            if subs.len() >= MAX_SUBSCRIPTIONS {
+                return Err(format!(
+                    "a connection can hold at most {MAX_SUBSCRIPTIONS} subscriptions"
+                ));
             }
             let mut sub = Sub {
                 metric,

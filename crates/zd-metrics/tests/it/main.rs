@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod emulator;
+mod emulator_drop;
 mod feed;
 #[cfg(feature = "prometheus")]
 mod prometheus;

@@ -848,7 +848,7 @@ async fn oversized_body_is_refused_before_sending() {
     let (_user, conv) = env.end_user().await;
     // 4096 characters is the service's text limit; metadata makes the JSON body pass 100 KB.
     let mut post = models::MessagePost::business_text("big");
-    post.metadata = Some(from(json!({ "blob": "x".repeat(110 * 1024) })));
+    post.metadata = zd_sunshine::Patch::Value(from(json!({ "blob": "x".repeat(110 * 1024) })));
     let err = operations::PostMessage::new(env.app(), &conv, post)
         .send(&c)
         .await

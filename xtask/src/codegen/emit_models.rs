@@ -32,15 +32,45 @@ fn origin_doc(def: &Def) -> String {
     }
 }
 
-fn field_ty(f: &Field) -> String {
+fn field_ty(f: &Field, patch: bool) -> String {
     let mut t = rust_ty(&f.ty, "");
     if f.boxed {
         t = format!("Box<{t}>");
     }
-    if f.option {
+    if patch {
+        t = format!("crate::Patch<{t}>");
+    } else if f.option {
         t = format!("Option<{t}>");
     }
     t
+}
+
+/// Whether `f` of struct `def` is a three-state `Patch`: optional and nullable in a struct only
+/// ever sent, where leaving a field out (keep) and sending `null` (unset) differ.
+fn is_patch(def: &str, f: &Field, models: &Models) -> bool {
+    f.nullable && f.skip_none && models.request_only.contains(def)
+}
+
+/// `field(value)` setters for the `Patch` fields: a value, or `Patch::Null` to unset.
+fn emit_patch_setters(out: &mut String, name: &str, fields: &[&Field]) {
+    if fields.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "impl {name} {{");
+    for f in fields {
+        let mut t = rust_ty(&f.ty, "");
+        if f.boxed {
+            t = format!("Box<{t}>");
+        }
+        let _ = writeln!(
+            out,
+            "/// Sets `{}`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).\n\
+             pub fn {}(mut self, value: impl Into<crate::Patch<{t}>>) -> Self {{\n\
+             self.{} = value.into();\nself\n}}\n",
+            f.json, f.rust, f.rust
+        );
+    }
+    out.push_str("}\n\n");
 }
 
 /// Credential-bearing string fields (key secrets, tokens, passwords, private keys), which the
@@ -55,7 +85,7 @@ fn sensitive(f: &Field) -> bool {
             || n == "certificate")
 }
 
-fn emit_redacted_debug(out: &mut String, name: &str, fields: &[Field]) {
+fn emit_redacted_debug(out: &mut String, name: &str, fields: &[Field], models: &Models) {
     let _ = writeln!(
         out,
         "impl std::fmt::Debug for {name} {{\n\
@@ -65,7 +95,13 @@ fn emit_redacted_debug(out: &mut String, name: &str, fields: &[Field]) {
     );
     for fl in fields {
         let label = lit(bare(&fl.rust));
-        if sensitive(fl) && fl.option {
+        if sensitive(fl) && is_patch(name, fl, models) {
+            let _ = writeln!(
+                out,
+                ".field({label}, &self.{}.as_option().map(|_| \"[REDACTED]\"))",
+                fl.rust
+            );
+        } else if sensitive(fl) && fl.option {
             let _ = writeln!(
                 out,
                 ".field({label}, &self.{}.as_ref().map(|_| \"[REDACTED]\"))",
@@ -81,7 +117,7 @@ fn emit_redacted_debug(out: &mut String, name: &str, fields: &[Field]) {
 }
 
 /// `new(required fields...)` for structs that cannot derive `Default`.
-fn emit_constructor(out: &mut String, name: &str, fields: &[Field]) {
+fn emit_constructor(out: &mut String, name: &str, fields: &[Field], models: &Models) {
     let required: Vec<&Field> = fields.iter().filter(|f| !f.option).collect();
     let params: Vec<String> = required
         .iter()
@@ -90,13 +126,14 @@ fn emit_constructor(out: &mut String, name: &str, fields: &[Field]) {
             if f.boxed {
                 format!("{}: {t}", f.rust)
             } else {
-                format!("{}: {}", f.rust, field_ty(f))
+                format!("{}: {}", f.rust, field_ty(f, false))
             }
         })
         .collect();
     let inits: Vec<String> = fields
         .iter()
         .map(|f| match (f.option, f.boxed) {
+            (true, _) if is_patch(name, f, models) => format!("{}: crate::Patch::Unset", f.rust),
             (true, _) => format!("{}: None", f.rust),
             (false, true) => format!("{0}: Box::new({0})", f.rust),
             (false, false) => f.rust.clone(),
@@ -135,7 +172,11 @@ fn emit_def(out: &mut String, def: &Def, models: &Models) {
                 if bare(&f.rust) != f.json {
                     attrs.push(format!("rename = {}", lit(&f.json)));
                 }
-                if f.skip_none {
+                let patch = is_patch(&def.name, f, models);
+                if patch {
+                    attrs.push("default".to_owned());
+                    attrs.push("skip_serializing_if = \"crate::Patch::is_unset\"".to_owned());
+                } else if f.skip_none {
                     attrs.push("default".to_owned());
                     attrs.push("skip_serializing_if = \"Option::is_none\"".to_owned());
                 } else if f.option {
@@ -144,15 +185,20 @@ fn emit_def(out: &mut String, def: &Def, models: &Models) {
                 if !attrs.is_empty() {
                     let _ = writeln!(out, "#[serde({})]", attrs.join(", "));
                 }
-                let _ = writeln!(out, "pub {}: {},", f.rust, field_ty(f));
+                let _ = writeln!(out, "pub {}: {},", f.rust, field_ty(f, patch));
             }
             out.push_str("}\n\n");
             if redact {
-                emit_redacted_debug(out, &def.name, fields);
+                emit_redacted_debug(out, &def.name, fields, models);
             }
             if !def.default {
-                emit_constructor(out, &def.name, fields);
+                emit_constructor(out, &def.name, fields, models);
             }
+            let patches: Vec<&Field> = fields
+                .iter()
+                .filter(|f| is_patch(&def.name, f, models))
+                .collect();
+            emit_patch_setters(out, &def.name, &patches);
         }
         Kind::Tagged { tag, variants } => {
             let _ = writeln!(out, "#[derive(Debug, Clone, PartialEq, Serialize)]");

@@ -32,6 +32,8 @@ pub(crate) struct Field {
     pub(crate) skip_none: bool,
     /// Boxed to break a recursive containment cycle.
     pub(crate) boxed: bool,
+    /// Declared `nullable`: in a request-only struct it becomes a three-state `Patch`.
+    pub(crate) nullable: bool,
 }
 
 /// One arm of an internally tagged enum.
@@ -73,6 +75,9 @@ pub(crate) struct Models {
     stripped: BTreeMap<String, String>,
     /// schema name -> the tagged enum it is first an arm of.
     pub(crate) arm_of: BTreeMap<String, String>,
+    /// Structs only ever sent (reachable from request bodies, never from a response or a
+    /// webhook): their optional nullable fields become `Patch`, so `null` can be sent.
+    pub(crate) request_only: BTreeSet<String>,
 }
 
 /// The area (file) a component schema belongs to, from its name.
@@ -470,10 +475,12 @@ impl Models {
                     ty = Ty::Json;
                 }
                 let req = required.contains(&json);
+                let nullable_here = declared_nullable(schemas, &p);
                 fields.push(Field {
                     option: !req || nullable,
                     skip_none: !req,
                     boxed: false,
+                    nullable: nullable_here,
                     json,
                     rust: field_rust,
                     ty,
@@ -631,10 +638,52 @@ impl Models {
         }
     }
 
+    /// Every definition reachable from `roots` (through fields, `Vec`s, arms and aliases).
+    pub(crate) fn reachable(&self, roots: &[String]) -> BTreeSet<String> {
+        fn named(ty: &Ty, out: &mut Vec<String>) {
+            match ty {
+                Ty::Named(n) => out.push(n.clone()),
+                Ty::Vec(inner) => named(inner, out),
+                _ => {}
+            }
+        }
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<String> = roots.to_vec();
+        while let Some(n) = stack.pop() {
+            if !seen.insert(n.clone()) {
+                continue;
+            }
+            match self.get(&n).map(|d| &d.kind) {
+                Some(Kind::Struct(fs)) => fs.iter().for_each(|f| named(&f.ty, &mut stack)),
+                Some(Kind::Tagged { variants, .. }) => {
+                    stack.extend(variants.iter().map(|v| v.ty.clone()));
+                }
+                Some(Kind::Alias(ty)) => named(ty, &mut stack),
+                _ => {}
+            }
+        }
+        seen
+    }
+
     /// The definition named `name`.
     pub(crate) fn get(&self, name: &str) -> Option<&Def> {
         self.defs.iter().find(|d| d.name == name)
     }
+}
+
+/// Whether a property may be `null`: its own `nullable`, else that of the schema it refers to
+/// (`metadata`, `displayName`, ... are declared nullable once, where they are defined).
+fn declared_nullable(schemas: &Map<String, Value>, p: &Value) -> bool {
+    if let Some(own) = p.get("nullable").and_then(Value::as_bool) {
+        return own;
+    }
+    let target = ref_name(p).or_else(|| match p.get("allOf").and_then(Value::as_array) {
+        Some(parts) if parts.len() == 1 => ref_name(&parts[0]),
+        _ => None,
+    });
+    target
+        .and_then(|t| schemas.get(t))
+        .is_some_and(|t| is_true(t, "nullable"))
 }
 
 fn enum_values(vals: &[Value]) -> Vec<(String, String)> {

@@ -77,6 +77,34 @@ fn generate(doc: &Value) -> Result<BTreeMap<String, String>, String> {
     let operations = ops::build(doc, &mut models)?;
     webhook_envelope(doc, &mut models, &event)?;
     models.finish();
+    let name_of = |ty: &ir::Ty| match ty {
+        ir::Ty::Named(n) => Some(n.clone()),
+        _ => None,
+    };
+    let sent: Vec<String> = operations
+        .iter()
+        .filter_map(|op| match &op.body {
+            ops::Body::Json { ty, .. } => name_of(ty),
+            _ => None,
+        })
+        .collect();
+    let mut received: Vec<String> = operations
+        .iter()
+        .filter_map(|op| name_of(&op.response))
+        .collect();
+    received.push("WebhookEnvelope".to_owned());
+    let received = models.reachable(&received);
+    // Request bodies, and the per-channel `*Update` schemas their flattened union is made of,
+    // but nothing that is ever received.
+    let mut sent = models.reachable(&sent);
+    sent.extend(
+        models
+            .defs
+            .iter()
+            .filter(|d| d.name.ends_with("Update"))
+            .map(|d| d.name.clone()),
+    );
+    models.request_only = sent.into_iter().filter(|n| !received.contains(n)).collect();
     let version = doc
         .pointer("/info/version")
         .and_then(Value::as_str)
@@ -135,6 +163,7 @@ fn webhook_envelope(doc: &Value, models: &mut ir::Models, event: &str) -> Result
         option: true,
         skip_none: true,
         boxed: false,
+        nullable: false,
     };
     let app = ref_type(models, body.pointer("/properties/app"))?;
     let webhook = ref_type(models, body.pointer("/properties/webhook"))?;

@@ -68,8 +68,8 @@ pub struct AppCreateBody {
     #[serde(rename = "displayName")]
     pub display_name: DisplayName,
     /// Wire field `metadata`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Metadata>,
+    #[serde(default, skip_serializing_if = "crate::Patch::is_unset")]
+    pub metadata: crate::Patch<Metadata>,
     /// Wire field `settings`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<AppSettings>,
@@ -80,9 +80,17 @@ impl AppCreateBody {
     pub fn new(display_name: DisplayName) -> Self {
         Self {
             display_name,
-            metadata: None,
+            metadata: crate::Patch::Unset,
             settings: None,
         }
+    }
+}
+
+impl AppCreateBody {
+    /// Sets `metadata`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn metadata(mut self, value: impl Into<crate::Patch<Metadata>>) -> Self {
+        self.metadata = value.into();
+        self
     }
 }
 

@@ -75,21 +75,25 @@ pub struct Conversation {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConversationCreateBody {
     /// Wire field `description`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<Description>,
+    #[serde(default, skip_serializing_if = "crate::Patch::is_unset")]
+    pub description: crate::Patch<Description>,
     /// Wire field `displayName`.
     #[serde(
         rename = "displayName",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub display_name: Option<DisplayName>,
+    pub display_name: crate::Patch<DisplayName>,
     /// Wire field `iconUrl`.
-    #[serde(rename = "iconUrl", default, skip_serializing_if = "Option::is_none")]
-    pub icon_url: Option<Icon>,
+    #[serde(
+        rename = "iconUrl",
+        default,
+        skip_serializing_if = "crate::Patch::is_unset"
+    )]
+    pub icon_url: crate::Patch<Icon>,
     /// Wire field `metadata`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Metadata>,
+    #[serde(default, skip_serializing_if = "crate::Patch::is_unset")]
+    pub metadata: crate::Patch<Metadata>,
     /// Wire field `participants`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub participants: Option<Vec<ParticipantSubSchema>>,
@@ -101,13 +105,39 @@ impl ConversationCreateBody {
     /// A value with the required fields set and every optional one `None`.
     pub fn new(r#type: ConversationType) -> Self {
         Self {
-            description: None,
-            display_name: None,
-            icon_url: None,
-            metadata: None,
+            description: crate::Patch::Unset,
+            display_name: crate::Patch::Unset,
+            icon_url: crate::Patch::Unset,
+            metadata: crate::Patch::Unset,
             participants: None,
             r#type,
         }
+    }
+}
+
+impl ConversationCreateBody {
+    /// Sets `description`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn description(mut self, value: impl Into<crate::Patch<Description>>) -> Self {
+        self.description = value.into();
+        self
+    }
+
+    /// Sets `displayName`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn display_name(mut self, value: impl Into<crate::Patch<DisplayName>>) -> Self {
+        self.display_name = value.into();
+        self
+    }
+
+    /// Sets `iconUrl`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn icon_url(mut self, value: impl Into<crate::Patch<Icon>>) -> Self {
+        self.icon_url = value.into();
+        self
+    }
+
+    /// Sets `metadata`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn metadata(mut self, value: impl Into<crate::Patch<Metadata>>) -> Self {
+        self.metadata = value.into();
+        self
     }
 }
 
@@ -185,21 +215,51 @@ SdkGroup = "sdkGroup",
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ConversationUpdateBody {
     /// Wire field `description`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<Description>,
+    #[serde(default, skip_serializing_if = "crate::Patch::is_unset")]
+    pub description: crate::Patch<Description>,
     /// Wire field `displayName`.
     #[serde(
         rename = "displayName",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub display_name: Option<DisplayName>,
+    pub display_name: crate::Patch<DisplayName>,
     /// Wire field `iconUrl`.
-    #[serde(rename = "iconUrl", default, skip_serializing_if = "Option::is_none")]
-    pub icon_url: Option<Icon>,
+    #[serde(
+        rename = "iconUrl",
+        default,
+        skip_serializing_if = "crate::Patch::is_unset"
+    )]
+    pub icon_url: crate::Patch<Icon>,
     /// Wire field `metadata`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Metadata>,
+    #[serde(default, skip_serializing_if = "crate::Patch::is_unset")]
+    pub metadata: crate::Patch<Metadata>,
+}
+
+impl ConversationUpdateBody {
+    /// Sets `description`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn description(mut self, value: impl Into<crate::Patch<Description>>) -> Self {
+        self.description = value.into();
+        self
+    }
+
+    /// Sets `displayName`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn display_name(mut self, value: impl Into<crate::Patch<DisplayName>>) -> Self {
+        self.display_name = value.into();
+        self
+    }
+
+    /// Sets `iconUrl`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn icon_url(mut self, value: impl Into<crate::Patch<Icon>>) -> Self {
+        self.icon_url = value.into();
+        self
+    }
+
+    /// Sets `metadata`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn metadata(mut self, value: impl Into<crate::Patch<Metadata>>) -> Self {
+        self.metadata = value.into();
+        self
+    }
 }
 
 /// Schema `participant` of the Sunshine Conversations API.

@@ -181,16 +181,16 @@ pub struct AndroidUpdate {
     #[serde(
         rename = "defaultResponderId",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub default_responder_id: Option<String>,
+    pub default_responder_id: crate::Patch<String>,
     /// Wire field `displayName`.
     #[serde(
         rename = "displayName",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub display_name: Option<String>,
+    pub display_name: crate::Patch<String>,
     /// Wire field `showAIDisclaimer`.
     #[serde(
         rename = "showAIDisclaimer",
@@ -216,25 +216,37 @@ pub struct AndroidUpdate {
     #[serde(
         rename = "clientEmail",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub client_email: Option<String>,
+    pub client_email: crate::Patch<String>,
     /// Wire field `privateKey`.
     #[serde(
         rename = "privateKey",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub private_key: Option<String>,
+    pub private_key: crate::Patch<String>,
     /// Wire field `projectId`.
-    #[serde(rename = "projectId", default, skip_serializing_if = "Option::is_none")]
-    pub project_id: Option<String>,
+    #[serde(
+        rename = "projectId",
+        default,
+        skip_serializing_if = "crate::Patch::is_unset"
+    )]
+    pub project_id: crate::Patch<String>,
     /// Wire field `senderId`.
-    #[serde(rename = "senderId", default, skip_serializing_if = "Option::is_none")]
-    pub sender_id: Option<String>,
+    #[serde(
+        rename = "senderId",
+        default,
+        skip_serializing_if = "crate::Patch::is_unset"
+    )]
+    pub sender_id: crate::Patch<String>,
     /// Wire field `serverKey`.
-    #[serde(rename = "serverKey", default, skip_serializing_if = "Option::is_none")]
-    pub server_key: Option<String>,
+    #[serde(
+        rename = "serverKey",
+        default,
+        skip_serializing_if = "crate::Patch::is_unset"
+    )]
+    pub server_key: crate::Patch<String>,
 }
 
 impl std::fmt::Debug for AndroidUpdate {
@@ -254,15 +266,59 @@ impl std::fmt::Debug for AndroidUpdate {
             .field("client_email", &self.client_email)
             .field(
                 "private_key",
-                &self.private_key.as_ref().map(|_| "[REDACTED]"),
+                &self.private_key.as_option().map(|_| "[REDACTED]"),
             )
             .field("project_id", &self.project_id)
             .field("sender_id", &self.sender_id)
             .field(
                 "server_key",
-                &self.server_key.as_ref().map(|_| "[REDACTED]"),
+                &self.server_key.as_option().map(|_| "[REDACTED]"),
             )
             .finish()
+    }
+}
+
+impl AndroidUpdate {
+    /// Sets `defaultResponderId`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn default_responder_id(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.default_responder_id = value.into();
+        self
+    }
+
+    /// Sets `displayName`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn display_name(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.display_name = value.into();
+        self
+    }
+
+    /// Sets `clientEmail`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn client_email(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.client_email = value.into();
+        self
+    }
+
+    /// Sets `privateKey`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn private_key(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.private_key = value.into();
+        self
+    }
+
+    /// Sets `projectId`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn project_id(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.project_id = value.into();
+        self
+    }
+
+    /// Sets `senderId`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn sender_id(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.sender_id = value.into();
+        self
+    }
+
+    /// Sets `serverKey`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn server_key(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.server_key = value.into();
+        self
     }
 }
 
@@ -279,11 +335,19 @@ pub struct AppUpdateBody {
     )]
     pub display_name: Option<DisplayName>,
     /// Wire field `metadata`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Metadata>,
+    #[serde(default, skip_serializing_if = "crate::Patch::is_unset")]
+    pub metadata: crate::Patch<Metadata>,
     /// Wire field `settings`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<AppSettings>,
+}
+
+impl AppUpdateBody {
+    /// Sets `metadata`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn metadata(mut self, value: impl Into<crate::Patch<Metadata>>) -> Self {
+        self.metadata = value.into();
+        self
+    }
 }
 
 /// Schema `apple` of the Sunshine Conversations API.
@@ -441,16 +505,16 @@ pub struct AppleUpdate {
     #[serde(
         rename = "defaultResponderId",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub default_responder_id: Option<String>,
+    pub default_responder_id: crate::Patch<String>,
     /// Wire field `displayName`.
     #[serde(
         rename = "displayName",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub display_name: Option<String>,
+    pub display_name: crate::Patch<String>,
     /// Wire field `showAIDisclaimer`.
     #[serde(
         rename = "showAIDisclaimer",
@@ -481,6 +545,20 @@ impl std::fmt::Debug for AppleUpdate {
                     .map(|_| "[REDACTED]"),
             )
             .finish()
+    }
+}
+
+impl AppleUpdate {
+    /// Sets `defaultResponderId`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn default_responder_id(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.default_responder_id = value.into();
+        self
+    }
+
+    /// Sets `displayName`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn display_name(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.display_name = value.into();
+        self
     }
 }
 
@@ -574,9 +652,17 @@ pub struct CustomUpdate {
     #[serde(
         rename = "displayName",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub display_name: Option<String>,
+    pub display_name: crate::Patch<String>,
+}
+
+impl CustomUpdate {
+    /// Sets `displayName`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn display_name(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.display_name = value.into();
+        self
+    }
 }
 
 /// Schema `defaultResponder` of the Sunshine Conversations API.
@@ -899,16 +985,16 @@ pub struct InstagramUpdate {
     #[serde(
         rename = "defaultResponderId",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub default_responder_id: Option<String>,
+    pub default_responder_id: crate::Patch<String>,
     /// Wire field `displayName`.
     #[serde(
         rename = "displayName",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub display_name: Option<String>,
+    pub display_name: crate::Patch<String>,
     /// Wire field `showAIDisclaimer`.
     #[serde(
         rename = "showAIDisclaimer",
@@ -952,6 +1038,20 @@ impl std::fmt::Debug for InstagramUpdate {
             .field("story_mentions_enabled", &self.story_mentions_enabled)
             .field("story_replies_enabled", &self.story_replies_enabled)
             .finish()
+    }
+}
+
+impl InstagramUpdate {
+    /// Sets `defaultResponderId`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn default_responder_id(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.default_responder_id = value.into();
+        self
+    }
+
+    /// Sets `displayName`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn display_name(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.display_name = value.into();
+        self
     }
 }
 
@@ -1166,16 +1266,16 @@ pub struct IntegrationUpdate {
     #[serde(
         rename = "defaultResponderId",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub default_responder_id: Option<String>,
+    pub default_responder_id: crate::Patch<String>,
     /// Wire field `displayName`.
     #[serde(
         rename = "displayName",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub display_name: Option<String>,
+    pub display_name: crate::Patch<String>,
     /// Wire field `showAIDisclaimer`.
     #[serde(
         rename = "showAIDisclaimer",
@@ -1201,25 +1301,37 @@ pub struct IntegrationUpdate {
     #[serde(
         rename = "clientEmail",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub client_email: Option<String>,
+    pub client_email: crate::Patch<String>,
     /// Wire field `privateKey`.
     #[serde(
         rename = "privateKey",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub private_key: Option<String>,
+    pub private_key: crate::Patch<String>,
     /// Wire field `projectId`.
-    #[serde(rename = "projectId", default, skip_serializing_if = "Option::is_none")]
-    pub project_id: Option<String>,
+    #[serde(
+        rename = "projectId",
+        default,
+        skip_serializing_if = "crate::Patch::is_unset"
+    )]
+    pub project_id: crate::Patch<String>,
     /// Wire field `senderId`.
-    #[serde(rename = "senderId", default, skip_serializing_if = "Option::is_none")]
-    pub sender_id: Option<String>,
+    #[serde(
+        rename = "senderId",
+        default,
+        skip_serializing_if = "crate::Patch::is_unset"
+    )]
+    pub sender_id: crate::Patch<String>,
     /// Wire field `serverKey`.
-    #[serde(rename = "serverKey", default, skip_serializing_if = "Option::is_none")]
-    pub server_key: Option<String>,
+    #[serde(
+        rename = "serverKey",
+        default,
+        skip_serializing_if = "crate::Patch::is_unset"
+    )]
+    pub server_key: crate::Patch<String>,
     /// Wire field `authenticationMessageSecret`.
     #[serde(
         rename = "authenticationMessageSecret",
@@ -1256,8 +1368,8 @@ pub struct IntegrationUpdate {
     )]
     pub auto_update_badge: Option<bool>,
     /// Wire field `certificate`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub certificate: Option<String>,
+    #[serde(default, skip_serializing_if = "crate::Patch::is_unset")]
+    pub certificate: crate::Patch<String>,
     /// Wire field `password`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
@@ -1268,9 +1380,9 @@ pub struct IntegrationUpdate {
     #[serde(
         rename = "fromAddress",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub from_address: Option<String>,
+    pub from_address: crate::Patch<String>,
     /// Wire field `hideUnsubscribeLink`.
     #[serde(
         rename = "hideUnsubscribeLink",
@@ -1324,9 +1436,9 @@ pub struct IntegrationUpdate {
     #[serde(
         rename = "buttonIconUrl",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub button_icon_url: Option<String>,
+    pub button_icon_url: crate::Patch<String>,
     /// Wire field `buttonWidth`.
     #[serde(
         rename = "buttonWidth",
@@ -1359,16 +1471,16 @@ pub struct IntegrationUpdate {
     #[serde(
         rename = "integrationOrder",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub integration_order: Option<Vec<String>>,
+    pub integration_order: crate::Patch<Vec<String>>,
     /// Wire field `originWhitelist`.
     #[serde(
         rename = "originWhitelist",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub origin_whitelist: Option<Vec<String>>,
+    pub origin_whitelist: crate::Patch<Vec<String>>,
     /// Wire field `prechatCapture`.
     #[serde(
         rename = "prechatCapture",
@@ -1377,22 +1489,26 @@ pub struct IntegrationUpdate {
     )]
     pub prechat_capture: Option<PrechatCapture>,
     /// Wire field `accountId`.
-    #[serde(rename = "accountId", default, skip_serializing_if = "Option::is_none")]
-    pub account_id: Option<String>,
+    #[serde(
+        rename = "accountId",
+        default,
+        skip_serializing_if = "crate::Patch::is_unset"
+    )]
+    pub account_id: crate::Patch<String>,
     /// Wire field `accountManagementAccessToken`.
     #[serde(
         rename = "accountManagementAccessToken",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub account_management_access_token: Option<String>,
+    pub account_management_access_token: crate::Patch<String>,
     /// Wire field `hsmFallbackLanguage`.
     #[serde(
         rename = "hsmFallbackLanguage",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub hsm_fallback_language: Option<String>,
+    pub hsm_fallback_language: crate::Patch<String>,
 }
 
 impl std::fmt::Debug for IntegrationUpdate {
@@ -1412,13 +1528,13 @@ impl std::fmt::Debug for IntegrationUpdate {
             .field("client_email", &self.client_email)
             .field(
                 "private_key",
-                &self.private_key.as_ref().map(|_| "[REDACTED]"),
+                &self.private_key.as_option().map(|_| "[REDACTED]"),
             )
             .field("project_id", &self.project_id)
             .field("sender_id", &self.sender_id)
             .field(
                 "server_key",
-                &self.server_key.as_ref().map(|_| "[REDACTED]"),
+                &self.server_key.as_option().map(|_| "[REDACTED]"),
             )
             .field(
                 "authentication_message_secret",
@@ -1436,7 +1552,7 @@ impl std::fmt::Debug for IntegrationUpdate {
             .field("auto_update_badge", &self.auto_update_badge)
             .field(
                 "certificate",
-                &self.certificate.as_ref().map(|_| "[REDACTED]"),
+                &self.certificate.as_option().map(|_| "[REDACTED]"),
             )
             .field("password", &self.password.as_ref().map(|_| "[REDACTED]"))
             .field("production", &self.production)
@@ -1461,11 +1577,106 @@ impl std::fmt::Debug for IntegrationUpdate {
                 "account_management_access_token",
                 &self
                     .account_management_access_token
-                    .as_ref()
+                    .as_option()
                     .map(|_| "[REDACTED]"),
             )
             .field("hsm_fallback_language", &self.hsm_fallback_language)
             .finish()
+    }
+}
+
+impl IntegrationUpdate {
+    /// Sets `defaultResponderId`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn default_responder_id(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.default_responder_id = value.into();
+        self
+    }
+
+    /// Sets `displayName`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn display_name(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.display_name = value.into();
+        self
+    }
+
+    /// Sets `clientEmail`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn client_email(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.client_email = value.into();
+        self
+    }
+
+    /// Sets `privateKey`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn private_key(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.private_key = value.into();
+        self
+    }
+
+    /// Sets `projectId`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn project_id(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.project_id = value.into();
+        self
+    }
+
+    /// Sets `senderId`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn sender_id(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.sender_id = value.into();
+        self
+    }
+
+    /// Sets `serverKey`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn server_key(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.server_key = value.into();
+        self
+    }
+
+    /// Sets `certificate`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn certificate(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.certificate = value.into();
+        self
+    }
+
+    /// Sets `fromAddress`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn from_address(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.from_address = value.into();
+        self
+    }
+
+    /// Sets `buttonIconUrl`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn button_icon_url(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.button_icon_url = value.into();
+        self
+    }
+
+    /// Sets `integrationOrder`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn integration_order(mut self, value: impl Into<crate::Patch<Vec<String>>>) -> Self {
+        self.integration_order = value.into();
+        self
+    }
+
+    /// Sets `originWhitelist`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn origin_whitelist(mut self, value: impl Into<crate::Patch<Vec<String>>>) -> Self {
+        self.origin_whitelist = value.into();
+        self
+    }
+
+    /// Sets `accountId`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn account_id(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.account_id = value.into();
+        self
+    }
+
+    /// Sets `accountManagementAccessToken`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn account_management_access_token(
+        mut self,
+        value: impl Into<crate::Patch<String>>,
+    ) -> Self {
+        self.account_management_access_token = value.into();
+        self
+    }
+
+    /// Sets `hsmFallbackLanguage`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn hsm_fallback_language(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.hsm_fallback_language = value.into();
+        self
     }
 }
 
@@ -1661,16 +1872,16 @@ pub struct IosUpdate {
     #[serde(
         rename = "defaultResponderId",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub default_responder_id: Option<String>,
+    pub default_responder_id: crate::Patch<String>,
     /// Wire field `displayName`.
     #[serde(
         rename = "displayName",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub display_name: Option<String>,
+    pub display_name: crate::Patch<String>,
     /// Wire field `showAIDisclaimer`.
     #[serde(
         rename = "showAIDisclaimer",
@@ -1700,8 +1911,8 @@ pub struct IosUpdate {
     )]
     pub can_user_see_conversation_list: Option<bool>,
     /// Wire field `certificate`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub certificate: Option<String>,
+    #[serde(default, skip_serializing_if = "crate::Patch::is_unset")]
+    pub certificate: crate::Patch<String>,
     /// Wire field `password`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
@@ -1727,11 +1938,31 @@ impl std::fmt::Debug for IosUpdate {
             )
             .field(
                 "certificate",
-                &self.certificate.as_ref().map(|_| "[REDACTED]"),
+                &self.certificate.as_option().map(|_| "[REDACTED]"),
             )
             .field("password", &self.password.as_ref().map(|_| "[REDACTED]"))
             .field("production", &self.production)
             .finish()
+    }
+}
+
+impl IosUpdate {
+    /// Sets `defaultResponderId`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn default_responder_id(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.default_responder_id = value.into();
+        self
+    }
+
+    /// Sets `displayName`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn display_name(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.display_name = value.into();
+        self
+    }
+
+    /// Sets `certificate`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn certificate(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.certificate = value.into();
+        self
     }
 }
 
@@ -1899,16 +2130,16 @@ pub struct LineUpdate {
     #[serde(
         rename = "defaultResponderId",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub default_responder_id: Option<String>,
+    pub default_responder_id: crate::Patch<String>,
     /// Wire field `displayName`.
     #[serde(
         rename = "displayName",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub display_name: Option<String>,
+    pub display_name: crate::Patch<String>,
     /// Wire field `showAIDisclaimer`.
     #[serde(
         rename = "showAIDisclaimer",
@@ -1916,6 +2147,20 @@ pub struct LineUpdate {
         skip_serializing_if = "Option::is_none"
     )]
     pub show_ai_disclaimer: Option<bool>,
+}
+
+impl LineUpdate {
+    /// Sets `defaultResponderId`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn default_responder_id(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.default_responder_id = value.into();
+        self
+    }
+
+    /// Sets `displayName`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn display_name(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.display_name = value.into();
+        self
+    }
 }
 
 /// Schema `mailgun` of the Sunshine Conversations API.
@@ -2087,16 +2332,16 @@ pub struct MailgunUpdate {
     #[serde(
         rename = "defaultResponderId",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub default_responder_id: Option<String>,
+    pub default_responder_id: crate::Patch<String>,
     /// Wire field `displayName`.
     #[serde(
         rename = "displayName",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub display_name: Option<String>,
+    pub display_name: crate::Patch<String>,
     /// Wire field `showAIDisclaimer`.
     #[serde(
         rename = "showAIDisclaimer",
@@ -2108,9 +2353,9 @@ pub struct MailgunUpdate {
     #[serde(
         rename = "fromAddress",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub from_address: Option<String>,
+    pub from_address: crate::Patch<String>,
     /// Wire field `hideUnsubscribeLink`.
     #[serde(
         rename = "hideUnsubscribeLink",
@@ -2118,6 +2363,26 @@ pub struct MailgunUpdate {
         skip_serializing_if = "Option::is_none"
     )]
     pub hide_unsubscribe_link: Option<bool>,
+}
+
+impl MailgunUpdate {
+    /// Sets `defaultResponderId`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn default_responder_id(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.default_responder_id = value.into();
+        self
+    }
+
+    /// Sets `displayName`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn display_name(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.display_name = value.into();
+        self
+    }
+
+    /// Sets `fromAddress`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn from_address(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.from_address = value.into();
+        self
+    }
 }
 
 /// Schema `matchCriteria` of the Sunshine Conversations API.
@@ -2329,16 +2594,16 @@ pub struct MessageBirdUpdate {
     #[serde(
         rename = "defaultResponderId",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub default_responder_id: Option<String>,
+    pub default_responder_id: crate::Patch<String>,
     /// Wire field `displayName`.
     #[serde(
         rename = "displayName",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub display_name: Option<String>,
+    pub display_name: crate::Patch<String>,
     /// Wire field `showAIDisclaimer`.
     #[serde(
         rename = "showAIDisclaimer",
@@ -2346,6 +2611,20 @@ pub struct MessageBirdUpdate {
         skip_serializing_if = "Option::is_none"
     )]
     pub show_ai_disclaimer: Option<bool>,
+}
+
+impl MessageBirdUpdate {
+    /// Sets `defaultResponderId`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn default_responder_id(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.default_responder_id = value.into();
+        self
+    }
+
+    /// Sets `displayName`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn display_name(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.display_name = value.into();
+        self
+    }
 }
 
 /// Schema `messagebird` of the Sunshine Conversations API.
@@ -2652,16 +2931,16 @@ pub struct MessengerUpdate {
     #[serde(
         rename = "defaultResponderId",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub default_responder_id: Option<String>,
+    pub default_responder_id: crate::Patch<String>,
     /// Wire field `displayName`.
     #[serde(
         rename = "displayName",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub display_name: Option<String>,
+    pub display_name: crate::Patch<String>,
     /// Wire field `showAIDisclaimer`.
     #[serde(
         rename = "showAIDisclaimer",
@@ -2689,6 +2968,20 @@ impl std::fmt::Debug for MessengerUpdate {
                 &self.page_access_token.as_ref().map(|_| "[REDACTED]"),
             )
             .finish()
+    }
+}
+
+impl MessengerUpdate {
+    /// Sets `defaultResponderId`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn default_responder_id(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.default_responder_id = value.into();
+        self
+    }
+
+    /// Sets `displayName`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn display_name(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.display_name = value.into();
+        self
     }
 }
 
@@ -2796,9 +3089,9 @@ pub struct SwitchboardIntegrationUpdateBody {
     #[serde(
         rename = "messageHistoryCount",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub message_history_count: Option<MessageHistoryCount>,
+    pub message_history_count: crate::Patch<MessageHistoryCount>,
     /// Wire field `name`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<Name>,
@@ -2806,9 +3099,29 @@ pub struct SwitchboardIntegrationUpdateBody {
     #[serde(
         rename = "nextSwitchboardIntegrationId",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub next_switchboard_integration_id: Option<NextSwitchboardIntegrationId>,
+    pub next_switchboard_integration_id: crate::Patch<NextSwitchboardIntegrationId>,
+}
+
+impl SwitchboardIntegrationUpdateBody {
+    /// Sets `messageHistoryCount`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn message_history_count(
+        mut self,
+        value: impl Into<crate::Patch<MessageHistoryCount>>,
+    ) -> Self {
+        self.message_history_count = value.into();
+        self
+    }
+
+    /// Sets `nextSwitchboardIntegrationId`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn next_switchboard_integration_id(
+        mut self,
+        value: impl Into<crate::Patch<NextSwitchboardIntegrationId>>,
+    ) -> Self {
+        self.next_switchboard_integration_id = value.into();
+        self
+    }
 }
 
 /// Schema `switchboardUpdateBody` of the Sunshine Conversations API.
@@ -2951,16 +3264,16 @@ pub struct TelegramUpdate {
     #[serde(
         rename = "defaultResponderId",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub default_responder_id: Option<String>,
+    pub default_responder_id: crate::Patch<String>,
     /// Wire field `displayName`.
     #[serde(
         rename = "displayName",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub display_name: Option<String>,
+    pub display_name: crate::Patch<String>,
     /// Wire field `showAIDisclaimer`.
     #[serde(
         rename = "showAIDisclaimer",
@@ -2968,6 +3281,20 @@ pub struct TelegramUpdate {
         skip_serializing_if = "Option::is_none"
     )]
     pub show_ai_disclaimer: Option<bool>,
+}
+
+impl TelegramUpdate {
+    /// Sets `defaultResponderId`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn default_responder_id(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.default_responder_id = value.into();
+        self
+    }
+
+    /// Sets `displayName`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn display_name(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.display_name = value.into();
+        self
+    }
 }
 
 /// Schema `twilio` of the Sunshine Conversations API.
@@ -3126,16 +3453,16 @@ pub struct TwilioUpdate {
     #[serde(
         rename = "defaultResponderId",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub default_responder_id: Option<String>,
+    pub default_responder_id: crate::Patch<String>,
     /// Wire field `displayName`.
     #[serde(
         rename = "displayName",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub display_name: Option<String>,
+    pub display_name: crate::Patch<String>,
     /// Wire field `showAIDisclaimer`.
     #[serde(
         rename = "showAIDisclaimer",
@@ -3143,6 +3470,20 @@ pub struct TwilioUpdate {
         skip_serializing_if = "Option::is_none"
     )]
     pub show_ai_disclaimer: Option<bool>,
+}
+
+impl TwilioUpdate {
+    /// Sets `defaultResponderId`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn default_responder_id(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.default_responder_id = value.into();
+        self
+    }
+
+    /// Sets `displayName`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn display_name(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.display_name = value.into();
+        self
+    }
 }
 
 /// Schema `twitter` of the Sunshine Conversations API.
@@ -3315,16 +3656,16 @@ pub struct TwitterUpdate {
     #[serde(
         rename = "defaultResponderId",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub default_responder_id: Option<String>,
+    pub default_responder_id: crate::Patch<String>,
     /// Wire field `displayName`.
     #[serde(
         rename = "displayName",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub display_name: Option<String>,
+    pub display_name: crate::Patch<String>,
     /// Wire field `showAIDisclaimer`.
     #[serde(
         rename = "showAIDisclaimer",
@@ -3332,6 +3673,20 @@ pub struct TwitterUpdate {
         skip_serializing_if = "Option::is_none"
     )]
     pub show_ai_disclaimer: Option<bool>,
+}
+
+impl TwitterUpdate {
+    /// Sets `defaultResponderId`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn default_responder_id(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.default_responder_id = value.into();
+        self
+    }
+
+    /// Sets `displayName`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn display_name(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.display_name = value.into();
+        self
+    }
 }
 
 /// Schema `unity` of the Sunshine Conversations API.
@@ -3453,16 +3808,16 @@ pub struct UnityUpdate {
     #[serde(
         rename = "defaultResponderId",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub default_responder_id: Option<String>,
+    pub default_responder_id: crate::Patch<String>,
     /// Wire field `displayName`.
     #[serde(
         rename = "displayName",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub display_name: Option<String>,
+    pub display_name: crate::Patch<String>,
     /// Wire field `showAIDisclaimer`.
     #[serde(
         rename = "showAIDisclaimer",
@@ -3484,6 +3839,20 @@ pub struct UnityUpdate {
         skip_serializing_if = "Option::is_none"
     )]
     pub can_user_see_conversation_list: Option<bool>,
+}
+
+impl UnityUpdate {
+    /// Sets `defaultResponderId`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn default_responder_id(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.default_responder_id = value.into();
+        self
+    }
+
+    /// Sets `displayName`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn display_name(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.display_name = value.into();
+        self
+    }
 }
 
 /// Schema `viber` of the Sunshine Conversations API.
@@ -3609,16 +3978,16 @@ pub struct ViberUpdate {
     #[serde(
         rename = "defaultResponderId",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub default_responder_id: Option<String>,
+    pub default_responder_id: crate::Patch<String>,
     /// Wire field `displayName`.
     #[serde(
         rename = "displayName",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub display_name: Option<String>,
+    pub display_name: crate::Patch<String>,
     /// Wire field `showAIDisclaimer`.
     #[serde(
         rename = "showAIDisclaimer",
@@ -3626,6 +3995,20 @@ pub struct ViberUpdate {
         skip_serializing_if = "Option::is_none"
     )]
     pub show_ai_disclaimer: Option<bool>,
+}
+
+impl ViberUpdate {
+    /// Sets `defaultResponderId`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn default_responder_id(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.default_responder_id = value.into();
+        self
+    }
+
+    /// Sets `displayName`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn display_name(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.display_name = value.into();
+        self
+    }
 }
 
 /// Schema `web` of the Sunshine Conversations API.
@@ -3845,16 +4228,16 @@ pub struct WebUpdate {
     #[serde(
         rename = "defaultResponderId",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub default_responder_id: Option<String>,
+    pub default_responder_id: crate::Patch<String>,
     /// Wire field `displayName`.
     #[serde(
         rename = "displayName",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub display_name: Option<String>,
+    pub display_name: crate::Patch<String>,
     /// Wire field `showAIDisclaimer`.
     #[serde(
         rename = "showAIDisclaimer",
@@ -3908,9 +4291,9 @@ pub struct WebUpdate {
     #[serde(
         rename = "buttonIconUrl",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub button_icon_url: Option<String>,
+    pub button_icon_url: crate::Patch<String>,
     /// Wire field `buttonWidth`.
     #[serde(
         rename = "buttonWidth",
@@ -3957,16 +4340,16 @@ pub struct WebUpdate {
     #[serde(
         rename = "integrationOrder",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub integration_order: Option<Vec<String>>,
+    pub integration_order: crate::Patch<Vec<String>>,
     /// Wire field `originWhitelist`.
     #[serde(
         rename = "originWhitelist",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub origin_whitelist: Option<Vec<String>>,
+    pub origin_whitelist: crate::Patch<Vec<String>>,
     /// Wire field `prechatCapture`.
     #[serde(
         rename = "prechatCapture",
@@ -3974,6 +4357,38 @@ pub struct WebUpdate {
         skip_serializing_if = "Option::is_none"
     )]
     pub prechat_capture: Option<PrechatCapture>,
+}
+
+impl WebUpdate {
+    /// Sets `defaultResponderId`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn default_responder_id(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.default_responder_id = value.into();
+        self
+    }
+
+    /// Sets `displayName`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn display_name(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.display_name = value.into();
+        self
+    }
+
+    /// Sets `buttonIconUrl`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn button_icon_url(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.button_icon_url = value.into();
+        self
+    }
+
+    /// Sets `integrationOrder`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn integration_order(mut self, value: impl Into<crate::Patch<Vec<String>>>) -> Self {
+        self.integration_order = value.into();
+        self
+    }
+
+    /// Sets `originWhitelist`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn origin_whitelist(mut self, value: impl Into<crate::Patch<Vec<String>>>) -> Self {
+        self.origin_whitelist = value.into();
+        self
+    }
 }
 
 /// Schema `whatsAppUpdate` of the Sunshine Conversations API.
@@ -3985,16 +4400,16 @@ pub struct WhatsAppUpdate {
     #[serde(
         rename = "defaultResponderId",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub default_responder_id: Option<String>,
+    pub default_responder_id: crate::Patch<String>,
     /// Wire field `displayName`.
     #[serde(
         rename = "displayName",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub display_name: Option<String>,
+    pub display_name: crate::Patch<String>,
     /// Wire field `showAIDisclaimer`.
     #[serde(
         rename = "showAIDisclaimer",
@@ -4003,22 +4418,26 @@ pub struct WhatsAppUpdate {
     )]
     pub show_ai_disclaimer: Option<bool>,
     /// Wire field `accountId`.
-    #[serde(rename = "accountId", default, skip_serializing_if = "Option::is_none")]
-    pub account_id: Option<String>,
+    #[serde(
+        rename = "accountId",
+        default,
+        skip_serializing_if = "crate::Patch::is_unset"
+    )]
+    pub account_id: crate::Patch<String>,
     /// Wire field `accountManagementAccessToken`.
     #[serde(
         rename = "accountManagementAccessToken",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub account_management_access_token: Option<String>,
+    pub account_management_access_token: crate::Patch<String>,
     /// Wire field `hsmFallbackLanguage`.
     #[serde(
         rename = "hsmFallbackLanguage",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub hsm_fallback_language: Option<String>,
+    pub hsm_fallback_language: crate::Patch<String>,
 }
 
 impl std::fmt::Debug for WhatsAppUpdate {
@@ -4032,11 +4451,46 @@ impl std::fmt::Debug for WhatsAppUpdate {
                 "account_management_access_token",
                 &self
                     .account_management_access_token
-                    .as_ref()
+                    .as_option()
                     .map(|_| "[REDACTED]"),
             )
             .field("hsm_fallback_language", &self.hsm_fallback_language)
             .finish()
+    }
+}
+
+impl WhatsAppUpdate {
+    /// Sets `defaultResponderId`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn default_responder_id(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.default_responder_id = value.into();
+        self
+    }
+
+    /// Sets `displayName`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn display_name(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.display_name = value.into();
+        self
+    }
+
+    /// Sets `accountId`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn account_id(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.account_id = value.into();
+        self
+    }
+
+    /// Sets `accountManagementAccessToken`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn account_management_access_token(
+        mut self,
+        value: impl Into<crate::Patch<String>>,
+    ) -> Self {
+        self.account_management_access_token = value.into();
+        self
+    }
+
+    /// Sets `hsmFallbackLanguage`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn hsm_fallback_language(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.hsm_fallback_language = value.into();
+        self
     }
 }
 

@@ -1485,8 +1485,8 @@ pub struct MessagePost {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination: Option<Destination>,
     /// Wire field `metadata`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Metadata>,
+    #[serde(default, skip_serializing_if = "crate::Patch::is_unset")]
+    pub metadata: crate::Patch<Metadata>,
     /// Wire field `override`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub r#override: Option<MessageOverride>,
@@ -1502,10 +1502,18 @@ impl MessagePost {
             author,
             content,
             destination: None,
-            metadata: None,
+            metadata: crate::Patch::Unset,
             r#override: None,
             schema: None,
         }
+    }
+}
+
+impl MessagePost {
+    /// Sets `metadata`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn metadata(mut self, value: impl Into<crate::Patch<Metadata>>) -> Self {
+        self.metadata = value.into();
+        self
     }
 }
 

@@ -12,8 +12,16 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct AcceptControlBody {
     /// Wire field `metadata`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Metadata>,
+    #[serde(default, skip_serializing_if = "crate::Patch::is_unset")]
+    pub metadata: crate::Patch<Metadata>,
+}
+
+impl AcceptControlBody {
+    /// Sets `metadata`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn metadata(mut self, value: impl Into<crate::Patch<Metadata>>) -> Self {
+        self.metadata = value.into();
+        self
+    }
 }
 
 /// Schema `deliverStandbyEvents` of the Sunshine Conversations API.
@@ -47,8 +55,8 @@ pub type Name = String;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OfferControlBody {
     /// Wire field `metadata`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Metadata>,
+    #[serde(default, skip_serializing_if = "crate::Patch::is_unset")]
+    pub metadata: crate::Patch<Metadata>,
     /// Wire field `switchboardIntegration`.
     #[serde(rename = "switchboardIntegration")]
     pub switchboard_integration: String,
@@ -58,9 +66,17 @@ impl OfferControlBody {
     /// A value with the required fields set and every optional one `None`.
     pub fn new(switchboard_integration: String) -> Self {
         Self {
-            metadata: None,
+            metadata: crate::Patch::Unset,
             switchboard_integration,
         }
+    }
+}
+
+impl OfferControlBody {
+    /// Sets `metadata`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn metadata(mut self, value: impl Into<crate::Patch<Metadata>>) -> Self {
+        self.metadata = value.into();
+        self
     }
 }
 
@@ -70,8 +86,8 @@ impl OfferControlBody {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PassControlBody {
     /// Wire field `metadata`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Metadata>,
+    #[serde(default, skip_serializing_if = "crate::Patch::is_unset")]
+    pub metadata: crate::Patch<Metadata>,
     /// Wire field `switchboardIntegration`.
     #[serde(rename = "switchboardIntegration")]
     pub switchboard_integration: String,
@@ -81,9 +97,17 @@ impl PassControlBody {
     /// A value with the required fields set and every optional one `None`.
     pub fn new(switchboard_integration: String) -> Self {
         Self {
-            metadata: None,
+            metadata: crate::Patch::Unset,
             switchboard_integration,
         }
+    }
+}
+
+impl PassControlBody {
+    /// Sets `metadata`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn metadata(mut self, value: impl Into<crate::Patch<Metadata>>) -> Self {
+        self.metadata = value.into();
+        self
     }
 }
 
@@ -93,8 +117,16 @@ impl PassControlBody {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ReleaseControlBody {
     /// Wire field `metadata`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Metadata>,
+    #[serde(default, skip_serializing_if = "crate::Patch::is_unset")]
+    pub metadata: crate::Patch<Metadata>,
+}
+
+impl ReleaseControlBody {
+    /// Sets `metadata`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn metadata(mut self, value: impl Into<crate::Patch<Metadata>>) -> Self {
+        self.metadata = value.into();
+        self
+    }
 }
 
 /// Schema `switchboard` of the Sunshine Conversations API.
@@ -211,18 +243,18 @@ pub struct SwitchboardIntegrationCreateBody {
     #[serde(
         rename = "messageHistoryCount",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub message_history_count: Option<MessageHistoryCount>,
+    pub message_history_count: crate::Patch<MessageHistoryCount>,
     /// Wire field `name`.
     pub name: Name,
     /// Wire field `nextSwitchboardIntegrationId`.
     #[serde(
         rename = "nextSwitchboardIntegrationId",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "crate::Patch::is_unset"
     )]
-    pub next_switchboard_integration_id: Option<NextSwitchboardIntegrationId>,
+    pub next_switchboard_integration_id: crate::Patch<NextSwitchboardIntegrationId>,
 }
 
 impl SwitchboardIntegrationCreateBody {
@@ -232,10 +264,30 @@ impl SwitchboardIntegrationCreateBody {
             deliver_standby_events: None,
             integration_id: None,
             integration_type: None,
-            message_history_count: None,
+            message_history_count: crate::Patch::Unset,
             name,
-            next_switchboard_integration_id: None,
+            next_switchboard_integration_id: crate::Patch::Unset,
         }
+    }
+}
+
+impl SwitchboardIntegrationCreateBody {
+    /// Sets `messageHistoryCount`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn message_history_count(
+        mut self,
+        value: impl Into<crate::Patch<MessageHistoryCount>>,
+    ) -> Self {
+        self.message_history_count = value.into();
+        self
+    }
+
+    /// Sets `nextSwitchboardIntegrationId`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn next_switchboard_integration_id(
+        mut self,
+        value: impl Into<crate::Patch<NextSwitchboardIntegrationId>>,
+    ) -> Self {
+        self.next_switchboard_integration_id = value.into();
+        self
     }
 }
 

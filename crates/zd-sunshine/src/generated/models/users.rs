@@ -473,8 +473,12 @@ pub struct User {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct UserCreateBody {
     /// Wire field `brandId`.
-    #[serde(rename = "brandId", default, skip_serializing_if = "Option::is_none")]
-    pub brand_id: Option<String>,
+    #[serde(
+        rename = "brandId",
+        default,
+        skip_serializing_if = "crate::Patch::is_unset"
+    )]
+    pub brand_id: crate::Patch<String>,
     /// Wire field `externalId`.
     #[serde(
         rename = "externalId",
@@ -483,8 +487,8 @@ pub struct UserCreateBody {
     )]
     pub external_id: Option<String>,
     /// Wire field `metadata`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Metadata>,
+    #[serde(default, skip_serializing_if = "crate::Patch::is_unset")]
+    pub metadata: crate::Patch<Metadata>,
     /// Wire field `profile`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<Profile>,
@@ -502,6 +506,20 @@ pub struct UserCreateBody {
         skip_serializing_if = "Option::is_none"
     )]
     pub to_be_retained: Option<ToBeRetained>,
+}
+
+impl UserCreateBody {
+    /// Sets `brandId`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn brand_id(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.brand_id = value.into();
+        self
+    }
+
+    /// Sets `metadata`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn metadata(mut self, value: impl Into<crate::Patch<Metadata>>) -> Self {
+        self.metadata = value.into();
+        self
+    }
 }
 
 /// Schema `userListResponse` of the Sunshine Conversations API.
@@ -556,8 +574,8 @@ pub struct UserTruncated {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct UserUpdateBody {
     /// Wire field `metadata`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Metadata>,
+    #[serde(default, skip_serializing_if = "crate::Patch::is_unset")]
+    pub metadata: crate::Patch<Metadata>,
     /// Wire field `profile`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<Profile>,
@@ -575,4 +593,12 @@ pub struct UserUpdateBody {
         skip_serializing_if = "Option::is_none"
     )]
     pub to_be_retained: Option<ToBeRetained>,
+}
+
+impl UserUpdateBody {
+    /// Sets `metadata`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn metadata(mut self, value: impl Into<crate::Patch<Metadata>>) -> Self {
+        self.metadata = value.into();
+        self
+    }
 }

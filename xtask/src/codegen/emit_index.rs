@@ -7,9 +7,9 @@ use serde_json::{Map, Value};
 
 use super::HEADER;
 use super::emit_models::rust_ty;
-use super::ir::{Models, Ty};
+use super::ir::{Kind, Models, Ty};
 use super::names::lit;
-use super::ops::{Body, Op};
+use super::ops::{Arg, Body, Op};
 
 const MODELS: &str = "crate::models::";
 
@@ -20,6 +20,109 @@ fn arm(out: &mut String, key: &str, ty: &Ty) {
         lit(key),
         rust_ty(ty, MODELS)
     );
+}
+
+/// A placeholder JSON value of `ty` with every required field filled, for the wire snapshot
+/// of each operation (strings are the field's wire name, so the snapshot shows where each
+/// lands).
+fn placeholder(ty: &Ty, name: &str, models: &Models, depth: usize) -> Value {
+    match ty {
+        Ty::Str => Value::String(format!("<{name}>")),
+        Ty::I64 => Value::from(1),
+        Ty::F64 => Value::from(1.5),
+        Ty::Bool => Value::Bool(true),
+        Ty::Json | Ty::Map => Value::Object(Map::new()),
+        // Empty: keeps the snapshot short, and no required field is an array of something
+        // that must be present for the body to decode.
+        Ty::Vec(_) => Value::Array(Vec::new()),
+        Ty::Named(n) => match models.get(n).map(|d| &d.kind) {
+            Some(Kind::Struct(fields)) => Value::Object(
+                fields
+                    .iter()
+                    .filter(|f| !f.option && depth < 12)
+                    .map(|f| {
+                        (
+                            f.json.clone(),
+                            placeholder(&f.ty, &f.json, models, depth + 1),
+                        )
+                    })
+                    .collect(),
+            ),
+            Some(Kind::Tagged { tag, variants }) => {
+                let Some(first) = variants.first() else {
+                    return Value::Object(Map::new());
+                };
+                let mut v = placeholder(&Ty::Named(first.ty.clone()), name, models, depth + 1);
+                if let Value::Object(m) = &mut v {
+                    m.insert(tag.clone(), Value::String(first.tag.clone()));
+                }
+                v
+            }
+            Some(Kind::StrEnum(values)) => values
+                .first()
+                .map_or(Value::Null, |(wire, _)| Value::String(wire.clone())),
+            Some(Kind::Alias(inner)) => placeholder(inner, name, models, depth + 1),
+            None => Value::Null,
+        },
+    }
+}
+
+fn arg_value(a: &Arg) -> String {
+    match &a.ty {
+        Ty::Str => lit(&format!("<{}>", a.wire)),
+        Ty::I64 => "1".to_owned(),
+        Ty::F64 => "1.5".to_owned(),
+        Ty::Bool => "true".to_owned(),
+        other => format!(
+            "serde_json::from_value::<{}>(serde_json::json!({})).map_err(|e| e.to_string())?",
+            rust_ty(other, MODELS),
+            lit(&format!("<{}>", a.wire))
+        ),
+    }
+}
+
+/// `sample_requests()`: every operation built with placeholder arguments, in spec order.
+fn emit_samples(out: &mut String, models: &Models, ops: &[Op]) {
+    out.push_str(
+        "\n/// Every operation built with placeholder arguments (required ones only), for the \
+         wire snapshot of each request: `(operationId, request)`.\n\
+         ///\n/// # Errors\n///\n/// A placeholder that does not decode or a request that does not build.\n\
+         pub fn sample_requests() -> Result<Vec<(&'static str, crate::ApiRequest)>, String> {\n\
+         let mut out = Vec::new();\n",
+    );
+    for op in ops {
+        let mut args: Vec<String> = op.path_args.iter().map(arg_value).collect();
+        args.extend(op.query.iter().filter(|a| a.required).map(arg_value));
+        match &op.body {
+            Body::Json { ty, required: true } => {
+                let sample = placeholder(ty, "body", models, 0);
+                args.push(format!(
+                    "serde_json::from_value::<{}>(serde_json::from_str({}).map_err(|e| e.to_string())?).map_err(|e| format!(\"{}: {{e}}\"))?",
+                    rust_ty(ty, MODELS),
+                    lit(&sample.to_string()),
+                    op.id
+                ));
+            }
+            Body::Multipart => args.push(
+                "crate::Upload::from_bytes(\"a.png\", \"image/png\", &b\"png\"[..]).map_err(|e| e.to_string())?"
+                    .to_owned(),
+            ),
+            _ => {}
+        }
+        let build = if matches!(op.body, Body::Multipart) {
+            "into_request"
+        } else {
+            "to_request"
+        };
+        let _ = writeln!(
+            out,
+            "out.push(({}, crate::operations::{}::new({}).{build}().map_err(|e| e.to_string())?));",
+            lit(&op.id),
+            op.rust,
+            args.join(", ")
+        );
+    }
+    out.push_str("Ok(out)\n}\n");
 }
 
 /// The source of `spec_index.rs`.
@@ -67,5 +170,6 @@ pub(crate) fn emit(schemas: &Map<String, Value>, models: &Models, ops: &[Op]) ->
          pub fn webhook(value: Value) -> Result<Value, serde_json::Error> {\n\
          round_trip::<crate::models::WebhookEnvelope>(value)\n}\n",
     );
+    emit_samples(&mut out, models, ops);
     out
 }

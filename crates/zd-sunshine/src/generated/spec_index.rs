@@ -404,3 +404,586 @@ pub fn response(operation_id: &str, value: Value) -> Option<Result<Value, serde_
 pub fn webhook(value: Value) -> Result<Value, serde_json::Error> {
     round_trip::<crate::models::WebhookEnvelope>(value)
 }
+
+/// Every operation built with placeholder arguments (required ones only), for the wire snapshot of each request: `(operationId, request)`.
+///
+/// # Errors
+///
+/// A placeholder that does not decode or a request that does not build.
+pub fn sample_requests() -> Result<Vec<(&'static str, crate::ApiRequest)>, String> {
+    let mut out = Vec::new();
+    out.push((
+        "RevokeAccess",
+        crate::operations::RevokeAccess::new()
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "Authorize",
+        crate::operations::Authorize::new("<client_id>", "<response_type>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push(("GetToken", crate::operations::GetToken::new(serde_json::from_value::<crate::models::GetTokenBody>(serde_json::from_str("{\"client_id\":\"<client_id>\",\"client_secret\":\"<client_secret>\",\"code\":\"<code>\",\"grant_type\":\"<grant_type>\"}").map_err(|e| e.to_string())?).map_err(|e| format!("GetToken: {e}"))?).to_request().map_err(|e| e.to_string())?));
+    out.push((
+        "ListApps",
+        crate::operations::ListApps::new()
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "CreateApp",
+        crate::operations::CreateApp::new(
+            serde_json::from_value::<crate::models::AppCreateBody>(
+                serde_json::from_str("{\"displayName\":\"<displayName>\"}")
+                    .map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| format!("CreateApp: {e}"))?,
+        )
+        .to_request()
+        .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "GetApp",
+        crate::operations::GetApp::new("<appId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "UpdateApp",
+        crate::operations::UpdateApp::new(
+            "<appId>",
+            serde_json::from_value::<crate::models::AppUpdateBody>(
+                serde_json::from_str("{}").map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| format!("UpdateApp: {e}"))?,
+        )
+        .to_request()
+        .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "DeleteApp",
+        crate::operations::DeleteApp::new("<appId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "UploadAttachment",
+        crate::operations::UploadAttachment::new(
+            "<appId>",
+            "<access>",
+            crate::Upload::from_bytes("a.png", "image/png", &b"png"[..])
+                .map_err(|e| e.to_string())?,
+        )
+        .into_request()
+        .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "DeleteAttachment",
+        crate::operations::DeleteAttachment::new(
+            "<appId>",
+            serde_json::from_value::<crate::models::AttachmentDeleteBody>(
+                serde_json::from_str("{\"mediaUrl\":\"<mediaUrl>\"}").map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| format!("DeleteAttachment: {e}"))?,
+        )
+        .to_request()
+        .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "ListConversations",
+        crate::operations::ListConversations::new("<appId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "CreateConversation",
+        crate::operations::CreateConversation::new(
+            "<appId>",
+            serde_json::from_value::<crate::models::ConversationCreateBody>(
+                serde_json::from_str("{\"type\":\"personal\"}").map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| format!("CreateConversation: {e}"))?,
+        )
+        .to_request()
+        .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "GetConversation",
+        crate::operations::GetConversation::new("<appId>", "<conversationId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "UpdateConversation",
+        crate::operations::UpdateConversation::new(
+            "<appId>",
+            "<conversationId>",
+            serde_json::from_value::<crate::models::ConversationUpdateBody>(
+                serde_json::from_str("{}").map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| format!("UpdateConversation: {e}"))?,
+        )
+        .to_request()
+        .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "DeleteConversation",
+        crate::operations::DeleteConversation::new("<appId>", "<conversationId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "AcceptControl",
+        crate::operations::AcceptControl::new(
+            "<appId>",
+            "<conversationId>",
+            serde_json::from_value::<crate::models::AcceptControlBody>(
+                serde_json::from_str("{}").map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| format!("AcceptControl: {e}"))?,
+        )
+        .to_request()
+        .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "PostActivity",
+        crate::operations::PostActivity::new(
+            "<appId>",
+            "<conversationId>",
+            serde_json::from_value::<crate::models::ActivityPost>(
+                serde_json::from_str(
+                    "{\"author\":{\"type\":\"business\"},\"type\":\"conversation:read\"}",
+                )
+                .map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| format!("PostActivity: {e}"))?,
+        )
+        .to_request()
+        .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "PostConversionEvents",
+        crate::operations::PostConversionEvents::new(
+            "<appId>",
+            "<conversationId>",
+            serde_json::from_value::<crate::models::ConversionEventsBody>(
+                serde_json::from_str("{}").map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| format!("PostConversionEvents: {e}"))?,
+        )
+        .to_request()
+        .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "DownloadMessageRef",
+        crate::operations::DownloadMessageRef::new(
+            "<appId>",
+            "<conversationId>",
+            serde_json::from_value::<crate::models::DownloadMessageRefBody>(
+                serde_json::from_str("{\"userId\":\"<userId>\"}").map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| format!("DownloadMessageRef: {e}"))?,
+        )
+        .to_request()
+        .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "JoinConversation",
+        crate::operations::JoinConversation::new(
+            "<appId>",
+            "<conversationId>",
+            serde_json::from_value::<crate::models::ParticipantJoinBody>(
+                serde_json::from_str("{}").map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| format!("JoinConversation: {e}"))?,
+        )
+        .to_request()
+        .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "LeaveConversation",
+        crate::operations::LeaveConversation::new(
+            "<appId>",
+            "<conversationId>",
+            serde_json::from_value::<crate::models::ParticipantLeaveBody>(
+                serde_json::from_str("{}").map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| format!("LeaveConversation: {e}"))?,
+        )
+        .to_request()
+        .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "ListMessages",
+        crate::operations::ListMessages::new("<appId>", "<conversationId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push(("PostMessage", crate::operations::PostMessage::new("<appId>", "<conversationId>", serde_json::from_value::<crate::models::MessagePost>(serde_json::from_str("{\"author\":{\"type\":\"business\"},\"content\":{\"items\":[],\"type\":\"carousel\"}}").map_err(|e| e.to_string())?).map_err(|e| format!("PostMessage: {e}"))?).to_request().map_err(|e| e.to_string())?));
+    out.push((
+        "DeleteAllMessages",
+        crate::operations::DeleteAllMessages::new("<appId>", "<conversationId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "DeleteMessage",
+        crate::operations::DeleteMessage::new("<appId>", "<conversationId>", "<messageId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "OfferControl",
+        crate::operations::OfferControl::new(
+            "<appId>",
+            "<conversationId>",
+            serde_json::from_value::<crate::models::OfferControlBody>(
+                serde_json::from_str("{\"switchboardIntegration\":\"<switchboardIntegration>\"}")
+                    .map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| format!("OfferControl: {e}"))?,
+        )
+        .to_request()
+        .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "ListParticipants",
+        crate::operations::ListParticipants::new("<appId>", "<conversationId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "PassControl",
+        crate::operations::PassControl::new(
+            "<appId>",
+            "<conversationId>",
+            serde_json::from_value::<crate::models::PassControlBody>(
+                serde_json::from_str("{\"switchboardIntegration\":\"<switchboardIntegration>\"}")
+                    .map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| format!("PassControl: {e}"))?,
+        )
+        .to_request()
+        .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "ReleaseControl",
+        crate::operations::ReleaseControl::new("<appId>", "<conversationId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "ListIntegrations",
+        crate::operations::ListIntegrations::new("<appId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "CreateIntegration",
+        crate::operations::CreateIntegration::new(
+            "<appId>",
+            serde_json::from_value::<crate::models::Integration>(
+                serde_json::from_str("{\"type\":\"android\"}").map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| format!("CreateIntegration: {e}"))?,
+        )
+        .to_request()
+        .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "GetIntegration",
+        crate::operations::GetIntegration::new("<appId>", "<integrationId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "UpdateIntegration",
+        crate::operations::UpdateIntegration::new(
+            "<appId>",
+            "<integrationId>",
+            serde_json::from_value::<crate::models::IntegrationUpdate>(
+                serde_json::from_str("{}").map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| format!("UpdateIntegration: {e}"))?,
+        )
+        .to_request()
+        .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "DeleteIntegration",
+        crate::operations::DeleteIntegration::new("<appId>", "<integrationId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "ListCustomIntegrationKeys",
+        crate::operations::ListCustomIntegrationKeys::new("<appId>", "<integrationId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "CreateCustomIntegrationKey",
+        crate::operations::CreateCustomIntegrationKey::new(
+            "<appId>",
+            "<integrationId>",
+            serde_json::from_value::<crate::models::CreateCustomIntegrationKeyBody>(
+                serde_json::from_str("{\"displayName\":\"<displayName>\"}")
+                    .map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| format!("CreateCustomIntegrationKey: {e}"))?,
+        )
+        .to_request()
+        .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "GetCustomIntegrationKey",
+        crate::operations::GetCustomIntegrationKey::new("<appId>", "<integrationId>", "<keyId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "DeleteCustomIntegrationKey",
+        crate::operations::DeleteCustomIntegrationKey::new("<appId>", "<integrationId>", "<keyId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "ListWebhooks",
+        crate::operations::ListWebhooks::new("<appId>", "<integrationId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "CreateWebhook",
+        crate::operations::CreateWebhook::new(
+            "<appId>",
+            "<integrationId>",
+            serde_json::from_value::<crate::models::WebhookCreateBody>(
+                serde_json::from_str("{\"target\":\"<target>\",\"triggers\":[]}")
+                    .map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| format!("CreateWebhook: {e}"))?,
+        )
+        .to_request()
+        .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "GetWebhook",
+        crate::operations::GetWebhook::new("<appId>", "<integrationId>", "<webhookId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "UpdateWebhook",
+        crate::operations::UpdateWebhook::new(
+            "<appId>",
+            "<integrationId>",
+            "<webhookId>",
+            serde_json::from_value::<crate::models::WebhookBody>(
+                serde_json::from_str("{}").map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| format!("UpdateWebhook: {e}"))?,
+        )
+        .to_request()
+        .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "DeleteWebhook",
+        crate::operations::DeleteWebhook::new("<appId>", "<integrationId>", "<webhookId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "ListAppKeys",
+        crate::operations::ListAppKeys::new("<appId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "CreateAppKey",
+        crate::operations::CreateAppKey::new(
+            "<appId>",
+            serde_json::from_value::<crate::models::CreateAppKeyBody>(
+                serde_json::from_str("{\"displayName\":\"<displayName>\"}")
+                    .map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| format!("CreateAppKey: {e}"))?,
+        )
+        .to_request()
+        .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "GetAppKey",
+        crate::operations::GetAppKey::new("<appId>", "<keyId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "DeleteAppKey",
+        crate::operations::DeleteAppKey::new("<appId>", "<keyId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "ListSwitchboards",
+        crate::operations::ListSwitchboards::new("<appId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "CreateSwitchboard",
+        crate::operations::CreateSwitchboard::new("<appId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "UpdateSwitchboard",
+        crate::operations::UpdateSwitchboard::new(
+            "<appId>",
+            "<switchboardId>",
+            serde_json::from_value::<crate::models::SwitchboardUpdateBody>(
+                serde_json::from_str("{}").map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| format!("UpdateSwitchboard: {e}"))?,
+        )
+        .to_request()
+        .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "DeleteSwitchboard",
+        crate::operations::DeleteSwitchboard::new("<appId>", "<switchboardId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "ListSwitchboardIntegrations",
+        crate::operations::ListSwitchboardIntegrations::new("<appId>", "<switchboardId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "CreateSwitchboardIntegration",
+        crate::operations::CreateSwitchboardIntegration::new(
+            "<appId>",
+            "<switchboardId>",
+            serde_json::from_value::<crate::models::SwitchboardIntegrationCreateBody>(
+                serde_json::from_str("{\"name\":\"<name>\"}").map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| format!("CreateSwitchboardIntegration: {e}"))?,
+        )
+        .to_request()
+        .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "UpdateSwitchboardIntegration",
+        crate::operations::UpdateSwitchboardIntegration::new(
+            "<appId>",
+            "<switchboardId>",
+            "<switchboardIntegrationId>",
+            serde_json::from_value::<crate::models::SwitchboardIntegrationUpdateBody>(
+                serde_json::from_str("{}").map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| format!("UpdateSwitchboardIntegration: {e}"))?,
+        )
+        .to_request()
+        .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "DeleteSwitchboardIntegration",
+        crate::operations::DeleteSwitchboardIntegration::new(
+            "<appId>",
+            "<switchboardId>",
+            "<switchboardIntegrationId>",
+        )
+        .to_request()
+        .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "ListUsers",
+        crate::operations::ListUsers::new("<appId>", "<filter[identities.email]>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "CreateUser",
+        crate::operations::CreateUser::new(
+            "<appId>",
+            serde_json::from_value::<crate::models::UserCreateBody>(
+                serde_json::from_str("{}").map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| format!("CreateUser: {e}"))?,
+        )
+        .to_request()
+        .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "GetUser",
+        crate::operations::GetUser::new("<appId>", "<userIdOrExternalId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "UpdateUser",
+        crate::operations::UpdateUser::new(
+            "<appId>",
+            "<userIdOrExternalId>",
+            serde_json::from_value::<crate::models::UserUpdateBody>(
+                serde_json::from_str("{}").map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| format!("UpdateUser: {e}"))?,
+        )
+        .to_request()
+        .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "DeleteUser",
+        crate::operations::DeleteUser::new("<appId>", "<userIdOrExternalId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "ListClients",
+        crate::operations::ListClients::new("<appId>", "<userIdOrExternalId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push(("CreateClient", crate::operations::CreateClient::new("<appId>", "<userIdOrExternalId>", serde_json::from_value::<crate::models::ClientCreate>(serde_json::from_str("{\"confirmation\":{\"type\":\"immediate\"},\"matchCriteria\":{\"address\":\"<address>\",\"integrationId\":\"<integrationId>\",\"type\":\"mailgun\"},\"target\":{\"conversationId\":\"<conversationId>\"}}").map_err(|e| e.to_string())?).map_err(|e| format!("CreateClient: {e}"))?).to_request().map_err(|e| e.to_string())?));
+    out.push((
+        "RemoveClient",
+        crate::operations::RemoveClient::new("<appId>", "<userIdOrExternalId>", "<clientId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "ListDevices",
+        crate::operations::ListDevices::new("<appId>", "<userIdOrExternalId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "GetDevice",
+        crate::operations::GetDevice::new("<appId>", "<userIdOrExternalId>", "<deviceId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "DeleteUserPersonalInformation",
+        crate::operations::DeleteUserPersonalInformation::new("<appId>", "<userIdOrExternalId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "SyncUser",
+        crate::operations::SyncUser::new("<appId>", "<zendeskId>")
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    out.push((
+        "GetTokenInfo",
+        crate::operations::GetTokenInfo::new()
+            .to_request()
+            .map_err(|e| e.to_string())?,
+    ));
+    Ok(out)
+}

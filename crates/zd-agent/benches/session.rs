@@ -66,6 +66,94 @@ fn data_routing(c: &mut Criterion) {
     });
 }
 
+/// CPU time this thread has run, from the scheduler's own accounting (nanoseconds).
+fn thread_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap();
+    Duration::from_nanos(stat.split_whitespace().next().unwrap().parse().unwrap())
+}
+
+/// The same routing, timed as the client's CPU: the server runs on its own runtime thread and
+/// the client (driver and subscriber) on a current-thread runtime, so the figure is the CPU that
+/// thread spent reading, decoding, routing and delivering each frame to the Stream, without the
+/// server's share of two shared cores in it.
+fn data_routing_client_cpu(c: &mut Criterion) {
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let fake = server_rt.block_on(support::start());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let session = rt.block_on(session(&fake.endpoint));
+    let mut messages = rt.block_on(session.messages()).unwrap();
+    let mut next_id = 0u64;
+    c.bench_function("data_frame_to_typed_subscriber_client_cpu", |b| {
+        b.iter_custom(|iters| {
+            let frames: Vec<String> = (0..iters)
+                .map(|i| support::data_frame(next_id + i))
+                .collect();
+            next_id += iters;
+            let blast = fake.blast.lock().unwrap().clone().unwrap();
+            rt.block_on(async {
+                let start = thread_cpu();
+                blast.send(frames).unwrap();
+                for _ in 0..iters {
+                    messages.next().await.unwrap().unwrap();
+                }
+                thread_cpu() - start
+            })
+        });
+    });
+    drop(server_rt);
+}
+
+/// The echo bot's loop, one visitor message at a time: DATA(message) read, decoded and handed to
+/// the Stream, `sendMessage` of its echo sent and its answer read. Timed as the client thread's
+/// CPU (the server runs on its own runtime thread).
+fn echo_client_cpu(c: &mut Criterion) {
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let fake = server_rt.block_on(support::start());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let session = rt.block_on(session(&fake.endpoint));
+    let mut messages = rt.block_on(session.messages()).unwrap();
+    let mut next_id = 0u64;
+    c.bench_function("echo_message_client_cpu", |b| {
+        b.iter_custom(|iters| {
+            let blast = fake.blast.lock().unwrap().clone().unwrap();
+            let frames: Vec<String> = (0..iters)
+                .map(|i| support::data_frame(next_id + i))
+                .collect();
+            next_id += iters;
+            rt.block_on(async {
+                let start = thread_cpu();
+                for frame in frames {
+                    blast.send(vec![frame]).unwrap();
+                    let m = messages.next().await.unwrap().unwrap();
+                    session
+                        .send_message(OutgoingMessage::new(
+                            m.channel.id,
+                            format!("echo: {}", m.content),
+                        ))
+                        .await
+                        .unwrap();
+                }
+                thread_cpu() - start
+            })
+        });
+    });
+    drop(server_rt);
+}
+
 fn pipelined_acks(c: &mut Criterion) {
     let rt = runtime();
     let (emu, session) = rt.block_on(async {
@@ -174,5 +262,12 @@ fn round_trips(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, data_routing, pipelined_acks, round_trips);
+criterion_group!(
+    benches,
+    data_routing,
+    data_routing_client_cpu,
+    echo_client_cpu,
+    pipelined_acks,
+    round_trips
+);
 criterion_main!(benches);

@@ -91,10 +91,17 @@ async fn serve(conn: tokio::net::TcpStream, mut blast: mpsc::UnboundedReceiver<V
         return;
     };
     let (mut sink, mut stream) = ws.split();
+    // Only the newest connection keeps its blast sender; once an older one's is gone, recv()
+    // would answer None at once on every turn and spin this task (it starved 1,000 idle
+    // connections of CPU and hung the memory bench), so stop listening to it.
+    let mut blasting = true;
     loop {
         tokio::select! {
-            frames = blast.recv() => {
-                let Some(frames) = frames else { continue };
+            frames = blast.recv(), if blasting => {
+                let Some(frames) = frames else {
+                    blasting = false;
+                    continue;
+                };
                 for f in frames {
                     if sink.feed(Message::text(f)).await.is_err() {
                         return;

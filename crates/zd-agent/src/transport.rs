@@ -41,6 +41,11 @@ fn tls_config() -> Result<Arc<rustls::ClientConfig>, Error> {
     Ok(Arc::clone(TLS.get_or_init(|| Arc::new(tls))))
 }
 
+/// How much tungstenite reads per call. Its default (128 KiB) is zero-filled before every read
+/// and stays resident per session: most of an idle session's memory and a memset per answer.
+/// Chat frames are a few hundred bytes; a larger frame grows the buffer as it needs.
+const READ_BUFFER_BYTES: usize = 8 * 1024;
+
 /// Largest `startAgentSession` answer read.
 const MAX_HTTP_BODY: usize = 64 * 1024;
 
@@ -165,6 +170,7 @@ impl Transport {
         timeout: Duration,
     ) -> Result<Socket, Error> {
         let config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER_BYTES)
             .max_message_size(Some(max_frame_bytes))
             .max_frame_size(Some(max_frame_bytes));
         let connect = tokio_tungstenite::connect_async_tls_with_config(

@@ -26,6 +26,18 @@ use zd_wire::realtime::{ClientFrame, Family, MetricValue, ServerFrame, Topic, Up
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
+/// Resident set size of this process in KiB, from `/proc/self/status` (0 where there is none).
+fn rss_kib() -> i64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 const FEEDS: usize = 1000;
 
 fn main() {
@@ -47,8 +59,16 @@ fn main() {
 
     let per_feed = rt.block_on(memory_per_feed(&client));
     println!(
-        "feeds_memory: {FEEDS} concurrent feeds, {per_feed} bytes of live heap per feed ({:.1} KiB; target <= 64 KiB)",
-        per_feed as f64 / 1024.0
+        "feeds_memory: {FEEDS} concurrent feeds, {} bytes of live heap per feed ({:.1} KiB; target <= 64 KiB), {:.1} KiB of RSS growth per feed",
+        per_feed.heap,
+        per_feed.heap as f64 / 1024.0,
+        per_feed.rss_kib as f64 / FEEDS as f64,
+    );
+    println!(
+        "feeds_memory: per feed, connect {} B, subscribe x3 {} B, first values {} B",
+        per_feed.steps[0] / FEEDS as i64,
+        per_feed.steps[1] / FEEDS as i64,
+        per_feed.steps[2] / FEEDS as i64,
     );
 
     let mut c = Criterion::default().configure_from_args();
@@ -90,9 +110,13 @@ async fn next_update(feed: &mut Feed) {
     }
 }
 
-/// Opens a feed with three series and waits until all three values are known.
-async fn open(client: &MetricsClient) -> Feed {
+/// Opens a feed with three series and waits until all three values are known; adds the live
+/// heap growth of each step (connect, subscribe, first values) to `steps`.
+async fn open(client: &MetricsClient, steps: &mut [i64; 3]) -> Feed {
+    let region = Region::new(GLOBAL);
     let mut feed = client.connect().await.unwrap();
+    steps[0] += live_bytes(&region.change());
+    let region = Region::new(GLOBAL);
     for series in [
         Series::metric(Metric::IncomingChats),
         Series::windowed(Metric::MissedChats, Window::Minutes30).department(5),
@@ -100,25 +124,41 @@ async fn open(client: &MetricsClient) -> Feed {
     ] {
         feed.subscribe(series).await.unwrap();
     }
+    steps[1] += live_bytes(&region.change());
+    let region = Region::new(GLOBAL);
     for _ in 0..3 {
         next_update(&mut feed).await;
     }
+    steps[2] += live_bytes(&region.change());
     feed
 }
 
-async fn memory_per_feed(client: &MetricsClient) -> i64 {
+struct PerFeed {
+    heap: i64,
+    rss_kib: i64,
+    steps: [i64; 3],
+}
+
+async fn memory_per_feed(client: &MetricsClient) -> PerFeed {
     // Warm-up: one-time initialisation (TLS roots, runtime structures) is not per feed.
-    drop(open(client).await);
+    drop(open(client, &mut [0; 3]).await);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let region = Region::new(GLOBAL);
     let mut feeds = Vec::with_capacity(FEEDS);
+    let mut steps = [0; 3];
+    let rss_before = rss_kib();
+    let region = Region::new(GLOBAL);
     for _ in 0..FEEDS {
-        feeds.push(open(client).await);
+        feeds.push(open(client, &mut steps).await);
     }
     let grown = live_bytes(&region.change());
+    let rss_after = rss_kib();
     assert_eq!(client.open_feeds(), FEEDS);
     drop(feeds);
-    grown / FEEDS as i64
+    PerFeed {
+        heap: grown / FEEDS as i64,
+        rss_kib: rss_after - rss_before,
+        steps,
+    }
 }
 
 async fn spawn_server() -> (tokio::process::Child, String) {

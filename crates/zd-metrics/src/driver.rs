@@ -117,7 +117,9 @@ impl Driver {
                 if let Err(error) = self.wait(delay).await {
                     return self.finish(error);
                 }
-                let opened = match self.client.open_socket().await {
+                // Boxed: the connect and upgrade future is ~9 KiB and runs only while
+                // reconnecting; inline it would sit in every feed's task all the time.
+                let opened = match Box::pin(self.client.open_socket()).await {
                     Ok(ws) => self.resubscribe(ws).await,
                     Err(error) => Err(error),
                 };

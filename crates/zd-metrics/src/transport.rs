@@ -19,7 +19,11 @@ use zd_auth::Secret;
 use crate::{Error, ErrorKind};
 
 /// The socket under a feed: TCP, TLS unless the URL is `ws://`, then WebSocket framing.
-pub(crate) type WsStream = WebSocketStream<TokioIo<MaybeHttpsStream<TokioIo<TcpStream>>>>;
+///
+/// Boxed: the stream is about 1.4 KiB (the TLS variant holds a rustls connection inline), and
+/// the driver's futures move it between states; behind a pointer each state holds 8 bytes
+/// instead of a copy of it.
+pub(crate) type WsStream = Box<WebSocketStream<TokioIo<MaybeHttpsStream<TokioIo<TcpStream>>>>>;
 
 pub(crate) const USER_AGENT_VALUE: &str = concat!("zd-metrics/", env!("CARGO_PKG_VERSION"));
 
@@ -102,7 +106,7 @@ pub(crate) async fn open_ws(
             Some(ws_config(max_frame_bytes)),
         )
         .await
-        .map(|(ws, _response)| ws)
+        .map(|(ws, _response)| Box::new(ws))
         .map_err(upgrade_error)
     };
     tokio::time::timeout(timeout, handshake)

@@ -191,6 +191,27 @@ impl WebhookService {
         if events.is_empty() {
             return reply(StatusCode::OK);
         }
+        if events.len() > self.queue.max_capacity() {
+            // More events than the queue can ever hold at once would be refused forever; wait
+            // for room instead (the answer is late, but the batch is handled, in order).
+            for event in events {
+                if let Some(id) = event.id()
+                    && !self.dedupe.first_time(id)
+                {
+                    continue;
+                }
+                let delivery = Delivery {
+                    app_id: app_id.clone(),
+                    webhook_id: webhook_id.clone(),
+                    event,
+                };
+                if self.queue.send(delivery).await.is_err() {
+                    tracing::warn!("webhook handler worker is gone; answering 503");
+                    return reply(StatusCode::SERVICE_UNAVAILABLE);
+                }
+            }
+            return reply(StatusCode::OK);
+        }
         // Room for every event first (all or none), so a 503 leaves nothing half-queued and
         // nothing marked seen: the redelivery is handled in full, in order.
         let permits = match self.queue.try_reserve_many(events.len()) {

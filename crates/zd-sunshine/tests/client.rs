@@ -836,6 +836,24 @@ async fn webhook_events_reach_the_handler_in_delivery_order_and_a_full_queue_ans
     assert!(started.try_recv().is_err());
 }
 
+#[tokio::test]
+async fn a_webhook_batch_larger_than_the_queue_is_still_handled_in_order() {
+    use zd_sunshine::webhooks::WebhookService;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let svc = WebhookService::with_queue_capacity(zd_auth::Secret::new("whsec"), 1, move |d| {
+        let tx = tx.clone();
+        async move {
+            tx.send(d.event.id().unwrap().to_owned()).unwrap();
+        }
+    });
+    let events = json!([typing("b1"), typing("b2"), typing("b3")]);
+    let response = svc.handle(webhook_request(events)).await;
+    assert_eq!(response.status(), 200);
+    for id in ["b1", "b2", "b3"] {
+        assert_eq!(rx.recv().await.unwrap(), id);
+    }
+}
+
 /// An in-memory transport, so retry timing can run on tokio's paused clock.
 #[derive(Debug, Default)]
 struct Scripted {

@@ -13,6 +13,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use zd_wire::DecodeLimits;
 use zd_wire::realtime::{ServerFrame, Status};
 
+use crate::events::{EventSender, TrySendError};
 use crate::limits::ConnectionSlot;
 use crate::transport::WsStream;
 use crate::update::flatten;
@@ -39,8 +40,8 @@ enum Outcome {
 pub(crate) struct Driver {
     client: MetricsClient,
     _slot: ConnectionSlot,
-    commands: mpsc::Receiver<Command>,
-    events: mpsc::Sender<FeedEvent>,
+    commands: mpsc::Receiver<Box<Command>>,
+    events: EventSender,
     lagged: u64,
     snapshot: watch::Sender<Snapshot>,
     state: watch::Sender<FeedState>,
@@ -58,8 +59,8 @@ impl Driver {
     pub(crate) fn new(
         client: MetricsClient,
         slot: ConnectionSlot,
-        commands: mpsc::Receiver<Command>,
-        events: mpsc::Sender<FeedEvent>,
+        commands: mpsc::Receiver<Box<Command>>,
+        events: EventSender,
         snapshot: watch::Sender<Snapshot>,
         state: watch::Sender<FeedState>,
     ) -> Self {
@@ -146,7 +147,7 @@ impl Driver {
             tokio::select! {
                 command = self.commands.recv() => {
                     let result = match command {
-                        Some(command) => self.command(command, Some(&mut ws)).await,
+                        Some(command) => self.command(*command, Some(&mut ws)).await,
                         None => Err(Outcome::Closed(closed("every handle was dropped"))),
                     };
                     if let Err(outcome) = result {
@@ -330,7 +331,7 @@ impl Driver {
                     let Some(command) = command else {
                         return Err(closed("every handle was dropped"));
                     };
-                    if let Err(Outcome::Closed(e) | Outcome::Reconnect(e)) = self.command(command, None).await {
+                    if let Err(Outcome::Closed(e) | Outcome::Reconnect(e)) = self.command(*command, None).await {
                         return Err(e);
                     }
                 }
@@ -359,14 +360,14 @@ impl Driver {
         if self.lagged > 0 {
             match self.events.try_send(FeedEvent::Lagged(self.lagged)) {
                 Ok(()) => self.lagged = 0,
-                Err(mpsc::error::TrySendError::Full(_)) => {
+                Err(TrySendError::Full) => {
                     self.lagged += 1;
                     return;
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => return,
+                Err(TrySendError::Closed) => return,
             }
         }
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.events.try_send(event) {
+        if let Err(TrySendError::Full) = self.events.try_send(event) {
             self.lagged += 1;
         }
     }

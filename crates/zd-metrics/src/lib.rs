@@ -3,6 +3,7 @@
 mod client;
 mod driver;
 mod error;
+mod events;
 mod feed;
 mod limits;
 #[cfg(feature = "prometheus")]

@@ -1,0 +1,199 @@
+//! The queue of [`FeedEvent`]s from a feed's driver to its reader: bounded like a channel, but
+//! allocated on demand.
+//!
+//! A tokio mpsc channel allocates a block of 32 slots (3.6 KiB of `FeedEvent`s) when created,
+//! for every feed, although a reader that keeps up holds zero or one event at a time. This
+//! queue starts empty, grows to what is actually buffered (at most `capacity`), and gives
+//! memory back once a burst has been drained.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+use crate::FeedEvent;
+
+/// Above this many slots a drained queue shrinks back, so one burst does not pin memory.
+const KEEP_SLOTS: usize = 8;
+
+struct State {
+    queue: VecDeque<FeedEvent>,
+    capacity: usize,
+    sender_alive: bool,
+    receiver_alive: bool,
+    waker: Option<Waker>,
+}
+
+type Shared = Arc<Mutex<State>>;
+
+fn lock(shared: &Shared) -> MutexGuard<'_, State> {
+    // The critical sections cannot panic half-way through an update; a poisoned lock still
+    // holds a consistent queue.
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A bounded queue of at most `capacity` (at least 1) events.
+pub(crate) fn channel(capacity: usize) -> (EventSender, EventReceiver) {
+    let shared = Arc::new(Mutex::new(State {
+        queue: VecDeque::new(),
+        capacity: capacity.max(1),
+        sender_alive: true,
+        receiver_alive: true,
+        waker: None,
+    }));
+    (EventSender(shared.clone()), EventReceiver(shared))
+}
+
+/// Why an event was not queued.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum TrySendError {
+    /// The queue holds `capacity` events.
+    Full,
+    /// The reader is gone.
+    Closed,
+}
+
+/// The driver's end.
+pub(crate) struct EventSender(Shared);
+
+impl EventSender {
+    /// Queues an event without waiting.
+    pub(crate) fn try_send(&self, event: FeedEvent) -> Result<(), TrySendError> {
+        let waker = {
+            let mut state = lock(&self.0);
+            if !state.receiver_alive {
+                return Err(TrySendError::Closed);
+            }
+            if state.queue.len() >= state.capacity {
+                return Err(TrySendError::Full);
+            }
+            state.queue.push_back(event);
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for EventSender {
+    fn drop(&mut self) {
+        let waker = {
+            let mut state = lock(&self.0);
+            state.sender_alive = false;
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+/// The reader's end: yields the queued events, then `None` once the driver is gone.
+pub(crate) struct EventReceiver(Shared);
+
+impl EventReceiver {
+    /// Cancel safe: an event leaves the queue only when it is returned.
+    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<FeedEvent>> {
+        let mut state = lock(&self.0);
+        if let Some(event) = state.queue.pop_front() {
+            if state.queue.is_empty() && state.queue.capacity() > KEEP_SLOTS {
+                state.queue.shrink_to(KEEP_SLOTS);
+            }
+            return Poll::Ready(Some(event));
+        }
+        if !state.sender_alive {
+            return Poll::Ready(None);
+        }
+        match &mut state.waker {
+            Some(waker) => waker.clone_from(cx.waker()),
+            None => state.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for EventReceiver {
+    fn drop(&mut self) {
+        let mut state = lock(&self.0);
+        state.receiver_alive = false;
+        state.queue = VecDeque::new();
+        state.waker = None;
+    }
+}
+
+impl fmt::Debug for EventReceiver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = lock(&self.0);
+        f.debug_struct("EventReceiver")
+            .field("queued", &state.queue.len())
+            .field("capacity", &state.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::Waker;
+
+    use super::*;
+    use crate::{Error, ErrorKind};
+
+    fn event(n: u32) -> FeedEvent {
+        FeedEvent::Lagged(u64::from(n))
+    }
+
+    fn lagged(poll: Poll<Option<FeedEvent>>) -> Option<u64> {
+        match poll {
+            Poll::Ready(Some(FeedEvent::Lagged(n))) => Some(n),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bounded_in_order_then_closed() {
+        let (tx, mut rx) = channel(2);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(rx.poll_recv(&mut cx).is_pending());
+        tx.try_send(event(1)).unwrap();
+        tx.try_send(event(2)).unwrap();
+        assert_eq!(tx.try_send(event(3)), Err(TrySendError::Full));
+        assert_eq!(lagged(rx.poll_recv(&mut cx)), Some(1));
+        tx.try_send(event(3)).unwrap();
+        drop(tx);
+        assert_eq!(lagged(rx.poll_recv(&mut cx)), Some(2));
+        assert_eq!(lagged(rx.poll_recv(&mut cx)), Some(3));
+        assert!(matches!(rx.poll_recv(&mut cx), Poll::Ready(None)));
+    }
+
+    #[test]
+    fn send_after_reader_dropped_is_closed() {
+        let (tx, rx) = channel(4);
+        drop(rx);
+        let closed = FeedEvent::Closed(Error::new(ErrorKind::Closed, "test"));
+        assert_eq!(tx.try_send(closed), Err(TrySendError::Closed));
+    }
+
+    #[test]
+    fn drained_burst_gives_memory_back() {
+        let (tx, mut rx) = channel(256);
+        let mut cx = Context::from_waker(Waker::noop());
+        for n in 0..200_u32 {
+            tx.try_send(event(n)).unwrap();
+        }
+        for n in 0..200_u32 {
+            assert_eq!(lagged(rx.poll_recv(&mut cx)), Some(u64::from(n)));
+        }
+        assert!(lock(&rx.0).queue.capacity() <= KEEP_SLOTS);
+    }
+
+    #[tokio::test]
+    async fn wakes_a_waiting_reader() {
+        let (tx, mut rx) = channel(4);
+        let reader = tokio::spawn(async move { std::future::poll_fn(|cx| rx.poll_recv(cx)).await });
+        tokio::task::yield_now().await;
+        tx.try_send(event(7)).unwrap();
+        assert!(matches!(reader.await.unwrap(), Some(FeedEvent::Lagged(7))));
+    }
+}

@@ -1,14 +1,16 @@
 //! The typed operations as methods of [`AgentSession`].
 
 use std::collections::VecDeque;
+use std::sync::OnceLock;
 
 use cynic::{MutationBuilder, QueryBuilder, SubscriptionBuilder};
 use futures_core::Stream;
 
+use crate::driver::QueryText;
 use crate::driver::Replay;
 use crate::error::{Error, ErrorKind};
 use crate::ops::*;
-use crate::session::{AgentSession, decode_data};
+use crate::session::{AgentSession, cached_query, decode_data};
 use crate::structured::{
     ButtonTemplate, ListTemplate, PanelCarousel, PanelTemplate, QuickReplies, validate_tags,
 };
@@ -61,6 +63,13 @@ impl OutgoingMessage {
         self.options = Some(options.into_iter().map(Into::into).collect());
         self
     }
+}
+
+/// A random (v4) UUID from the thread's generator: `Uuid::new_v4` asks the OS for every one.
+fn new_msg_id() -> String {
+    let uuid = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+    let mut buf = uuid::Uuid::encode_buffer();
+    uuid.hyphenated().encode_lower(&mut buf).to_owned()
 }
 
 fn succeeded(success: Option<bool>) -> Result<(), Error> {
@@ -195,21 +204,23 @@ impl AgentSession {
     ///
     /// # Errors
     /// As [`AgentSession::run`].
-    #[tracing::instrument(skip_all, fields(channel_id = %message.channel_id.inner()))]
+    #[tracing::instrument(level = "debug", skip_all, fields(channel_id = %message.channel_id.inner()))]
     pub async fn send_message(&self, message: OutgoingMessage) -> Result<String, Error> {
-        let msg_id = message
-            .msg_id
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let op = SendMessage::build(SendMessageVariables {
+        static QUERY: OnceLock<QueryText> = OnceLock::new();
+        let msg_id = message.msg_id.unwrap_or_else(new_msg_id);
+        let variables = SendMessageVariables {
             backoff: message.backoff,
             channel_id: message.channel_id,
             msg: message.msg,
-            msg_id: Some(msg_id.clone()),
+            msg_id: Some(msg_id),
             options: message.options,
-        });
-        let answer = self.run_with(op, Replay::Resend, None).await?;
+        };
+        let (query, variables) = cached_query(&QUERY, variables, SendMessage::build);
+        let answer: SendMessage = self
+            .run_prepared(query, &variables, Replay::Resend, None)
+            .await?;
         succeeded(answer.send_message.success)?;
-        Ok(msg_id)
+        Ok(variables.msg_id.unwrap_or_default())
     }
 
     /// Sends `msg` to `channel_id` (shorthand for [`AgentSession::send_message`]).
@@ -242,7 +253,7 @@ impl AgentSession {
     ///
     /// # Errors
     /// As [`AgentSession::run`].
-    #[tracing::instrument(skip_all, fields(channel_id = %channel_id.inner()))]
+    #[tracing::instrument(level = "debug", skip_all, fields(channel_id = %channel_id.inner()))]
     pub async fn transfer_to_department(
         &self,
         channel_id: cynic::Id,
@@ -266,7 +277,7 @@ impl AgentSession {
     ///
     /// # Errors
     /// As [`AgentSession::run`].
-    #[tracing::instrument(skip_all, fields(channel_id = %channel_id.inner()))]
+    #[tracing::instrument(level = "debug", skip_all, fields(channel_id = %channel_id.inner()))]
     pub async fn invite_agent(
         &self,
         channel_id: cynic::Id,
@@ -290,7 +301,7 @@ impl AgentSession {
     ///
     /// # Errors
     /// [`ErrorKind::InvalidTag`] before sending; otherwise as [`AgentSession::run`].
-    #[tracing::instrument(skip_all, fields(channel_id = %channel_id.inner()))]
+    #[tracing::instrument(level = "debug", skip_all, fields(channel_id = %channel_id.inner()))]
     pub async fn add_tags(&self, channel_id: cynic::Id, tags: Vec<String>) -> Result<(), Error> {
         validate_tags(&tags)?;
         let op = AddTags::build(AddTagsVariables { channel_id, tags });
@@ -306,7 +317,7 @@ impl AgentSession {
     ///
     /// # Errors
     /// As [`AgentSession::run`].
-    #[tracing::instrument(skip_all, fields(channel_id = %channel_id.inner()))]
+    #[tracing::instrument(level = "debug", skip_all, fields(channel_id = %channel_id.inner()))]
     pub async fn leave_channel(&self, channel_id: cynic::Id) -> Result<(), Error> {
         let op = LeaveChannel::build(ChannelVariables { channel_id });
         succeeded(
@@ -321,7 +332,7 @@ impl AgentSession {
     ///
     /// # Errors
     /// As [`AgentSession::run`].
-    #[tracing::instrument(skip_all, fields(channel_id = %channel_id.inner()))]
+    #[tracing::instrument(level = "debug", skip_all, fields(channel_id = %channel_id.inner()))]
     pub async fn listen_visitor_channel(&self, channel_id: cynic::Id) -> Result<(), Error> {
         let op = ListenVisitorChannel::build(ChannelVariables { channel_id });
         succeeded(
@@ -336,7 +347,7 @@ impl AgentSession {
     ///
     /// # Errors
     /// As [`AgentSession::run`].
-    #[tracing::instrument(skip_all, fields(channel_id = %channel_id.inner()))]
+    #[tracing::instrument(level = "debug", skip_all, fields(channel_id = %channel_id.inner()))]
     pub async fn set_typing(&self, channel_id: cynic::Id, typing: bool) -> Result<(), Error> {
         let op = SetTypingIndicator::build(SetTypingIndicatorVariables {
             backoff: None,
@@ -355,7 +366,7 @@ impl AgentSession {
     ///
     /// # Errors
     /// [`ErrorKind::Limit`] before sending; otherwise as [`AgentSession::run`].
-    #[tracing::instrument(skip_all, fields(channel_id = %channel_id.inner()))]
+    #[tracing::instrument(level = "debug", skip_all, fields(channel_id = %channel_id.inner()))]
     pub async fn send_quick_replies(
         &self,
         channel_id: cynic::Id,
@@ -380,7 +391,7 @@ impl AgentSession {
     ///
     /// # Errors
     /// [`ErrorKind::Limit`] before sending; otherwise as [`AgentSession::run`].
-    #[tracing::instrument(skip_all, fields(channel_id = %channel_id.inner()))]
+    #[tracing::instrument(level = "debug", skip_all, fields(channel_id = %channel_id.inner()))]
     pub async fn send_button_template(
         &self,
         channel_id: cynic::Id,
@@ -405,7 +416,7 @@ impl AgentSession {
     ///
     /// # Errors
     /// [`ErrorKind::Limit`] before sending; otherwise as [`AgentSession::run`].
-    #[tracing::instrument(skip_all, fields(channel_id = %channel_id.inner()))]
+    #[tracing::instrument(level = "debug", skip_all, fields(channel_id = %channel_id.inner()))]
     pub async fn send_panel_template(
         &self,
         channel_id: cynic::Id,
@@ -431,7 +442,7 @@ impl AgentSession {
     ///
     /// # Errors
     /// [`ErrorKind::Limit`] before sending; otherwise as [`AgentSession::run`].
-    #[tracing::instrument(skip_all, fields(channel_id = %channel_id.inner()))]
+    #[tracing::instrument(level = "debug", skip_all, fields(channel_id = %channel_id.inner()))]
     pub async fn send_panel_carousel(
         &self,
         channel_id: cynic::Id,
@@ -455,7 +466,7 @@ impl AgentSession {
     ///
     /// # Errors
     /// [`ErrorKind::Limit`] before sending; otherwise as [`AgentSession::run`].
-    #[tracing::instrument(skip_all, fields(channel_id = %channel_id.inner()))]
+    #[tracing::instrument(level = "debug", skip_all, fields(channel_id = %channel_id.inner()))]
     pub async fn send_list_template(
         &self,
         channel_id: cynic::Id,

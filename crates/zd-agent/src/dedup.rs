@@ -1,12 +1,14 @@
 //! A bounded memory of recently seen ids, so a repeat across a reconnect is dropped.
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
 
 /// Remembers the last `capacity` ids.
 #[derive(Debug)]
 pub(crate) struct Dedup {
-    seen: HashSet<Box<str>>,
-    order: VecDeque<Box<str>>,
+    // One shared allocation per id, held by both the set and the queue.
+    seen: HashSet<Arc<str>>,
+    order: VecDeque<Arc<str>>,
     capacity: usize,
 }
 
@@ -30,8 +32,8 @@ impl Dedup {
         {
             self.seen.remove(&old);
         }
-        let id: Box<str> = id.into();
-        self.seen.insert(id.clone());
+        let id: Arc<str> = id.into();
+        self.seen.insert(Arc::clone(&id));
         self.order.push_back(id);
         true
     }

@@ -16,9 +16,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tracing::Instrument;
 use zd_wire::DecodeLimits;
-use zd_wire::chat::{
-    ErrorName, ErrorPayload, GraphQlRequest, Ping, Request, ServerFrame, StopSubscription,
-};
+use zd_wire::chat::{ErrorName, ErrorPayload, Ping, ServerFrame, StopSubscription};
 
 use crate::config::OnConcurrentSession;
 use crate::error::{Error, ErrorKind, ServiceError, excerpt};
@@ -42,8 +40,28 @@ pub(crate) enum Replay {
 /// A GraphQL request ready to send.
 #[derive(Debug, Clone)]
 pub(crate) struct Payload {
-    pub(crate) query: Arc<str>,
+    pub(crate) query: QueryText,
     pub(crate) variables: Option<Arc<RawValue>>,
+}
+
+/// A GraphQL document with its JSON string literal, escaped once: typed operations share one
+/// per operation, so a request frame is a few copies instead of a serializer pass over the text.
+#[derive(Debug, Clone)]
+pub(crate) struct QueryText {
+    pub(crate) text: Arc<str>,
+    json: Arc<str>,
+}
+
+impl QueryText {
+    pub(crate) fn new(text: impl Into<Arc<str>>) -> Self {
+        let text: Arc<str> = text.into();
+        // Escaping a `str` cannot fail; the fallback only keeps this total.
+        let json = serde_json::to_string(&*text).unwrap_or_else(|_| String::from("\"\""));
+        Self {
+            text,
+            json: Arc::from(json),
+        }
+    }
 }
 
 /// The answer to a request: the raw `data`.
@@ -329,7 +347,7 @@ impl DriverInner {
             .iter()
             .map(|(key, s)| SubscriptionFacts {
                 key: *key,
-                query: s.payload.query.to_string(),
+                query: s.payload.query.text.to_string(),
                 variables: s.payload.variables.as_ref().map(|v| v.get().to_owned()),
                 server_id: s.server_id.clone(),
             })
@@ -474,10 +492,10 @@ impl DriverInner {
             }
             Some(Pending::Request { payload, sent, .. }) => {
                 *sent = true;
-                encode_request(id, payload)
+                Ok(encode_request(id, payload))
             }
             Some(Pending::SubStart { key }) => match self.subs.get(key) {
-                Some(sub) => encode_request(id, &sub.payload),
+                Some(sub) => Ok(encode_request(id, &sub.payload)),
                 None => {
                     self.pending.remove(&id);
                     return None;
@@ -488,7 +506,7 @@ impl DriverInner {
                 .map_err(|e| e.to_string()),
             Some(Pending::CatchUp { key }) => {
                 match self.subs.get(key).and_then(|s| s.catch_up.as_ref()) {
-                    Some(payload) => encode_request(id, payload),
+                    Some(payload) => Ok(encode_request(id, payload)),
                     None => {
                         self.pending.remove(&id);
                         return None;
@@ -496,7 +514,7 @@ impl DriverInner {
                 }
             }
             Some(Pending::StatusRestore) => match self.agent_status {
-                Some(status) => encode_request(id, &crate::session::status_payload(status)),
+                Some(status) => Ok(encode_request(id, &crate::session::status_payload(status))),
                 None => {
                     self.pending.remove(&id);
                     return None;
@@ -987,17 +1005,22 @@ impl DriverInner {
     }
 }
 
-fn encode_request(id: u64, payload: &Payload) -> Result<String, String> {
-    let mut request = GraphQlRequest::new(&*payload.query);
-    if let Some(vars) = &payload.variables {
-        request = request.variables(vars);
+/// The frame `Request { id, payload }.encode()` of zd-wire writes, byte for byte, built from the
+/// pre-escaped document (a test pins the two together).
+fn encode_request(id: u64, payload: &Payload) -> String {
+    use std::fmt::Write as _;
+    let vars = payload.variables.as_ref().map(|v| v.get());
+    let mut out = String::with_capacity(64 + payload.query.json.len() + vars.map_or(0, str::len));
+    out.push_str(r#"{"type":"request","id":"#);
+    let _ = write!(out, "{id}");
+    out.push_str(r#","payload":{"query":"#);
+    out.push_str(&payload.query.json);
+    if let Some(vars) = vars {
+        out.push_str(r#","variables":"#);
+        out.push_str(vars);
     }
-    Request {
-        id: id.into(),
-        payload: request,
-    }
-    .encode()
-    .map_err(|e| e.to_string())
+    out.push_str("}}");
+    out
 }
 
 fn payload_error(status: u16, payload: &ErrorPayload<'_>) -> Error {
@@ -1013,5 +1036,43 @@ fn payload_error(status: u16, payload: &ErrorPayload<'_>) -> Error {
             status,
             body: excerpt(&format!("{other:?}")),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zd_wire::chat::{GraphQlRequest, Request};
+
+    fn wire(id: u64, payload: &Payload) -> String {
+        let vars = payload.variables.as_deref();
+        let mut request = GraphQlRequest::new(&*payload.query.text);
+        if let Some(vars) = vars {
+            request = request.variables(vars);
+        }
+        Request {
+            id: id.into(),
+            payload: request,
+        }
+        .encode()
+        .unwrap()
+    }
+
+    #[test]
+    fn request_frames_match_the_wire_encoding() {
+        let query = QueryText::new(
+            "mutation ($m: String!) {\n  sendMessage(msg: $m) { success }\n}\t\"\u{1}é",
+        );
+        let vars: Arc<RawValue> =
+            Arc::from(RawValue::from_string(r#"{"m":"a\"b"}"#.into()).unwrap());
+        for variables in [None, Some(vars)] {
+            let payload = Payload {
+                query: query.clone(),
+                variables,
+            };
+            for id in [0, 1, 42, u64::MAX] {
+                assert_eq!(encode_request(id, &payload), wire(id, &payload));
+            }
+        }
     }
 }

@@ -9,7 +9,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use zd_auth::Credentials;
 
 use crate::config::Config;
-use crate::driver::{Answer, Command, Driver, Payload, Replay};
+use crate::driver::{Answer, Command, Driver, Payload, QueryText, Replay};
 use crate::error::{Error, ErrorKind};
 use crate::ops::AgentStatus;
 use crate::rate_limit::StartLimiter;
@@ -80,7 +80,7 @@ pub(crate) fn status_payload(status: AgentStatus) -> Payload {
     let op =
         crate::ops::UpdateAgentStatus::build(crate::ops::UpdateAgentStatusVariables { status });
     payload_of(op.query, &op.variables).unwrap_or_else(|_| Payload {
-        query: Arc::from(""),
+        query: QueryText::new(""),
         variables: None,
     })
 }
@@ -89,13 +89,29 @@ pub(crate) fn payload_of(
     query: String,
     variables: &impl serde::Serialize,
 ) -> Result<Payload, Error> {
+    prepared_payload(QueryText::new(query), variables)
+}
+
+fn prepared_payload(query: QueryText, variables: &impl serde::Serialize) -> Result<Payload, Error> {
     let raw = serde_json::value::to_raw_value(variables)
         .map_err(|e| Error::with_source(ErrorKind::Decode, e))?;
     let variables = (raw.get() != "null").then(|| Arc::from(raw));
-    Ok(Payload {
-        query: Arc::from(query),
-        variables,
-    })
+    Ok(Payload { query, variables })
+}
+
+/// The document of a typed operation, built by cynic once per process (its text never depends
+/// on the variables' values) instead of once per call.
+pub(crate) fn cached_query<Q, V>(
+    cell: &'static std::sync::OnceLock<QueryText>,
+    variables: V,
+    build: fn(V) -> cynic::Operation<Q, V>,
+) -> (QueryText, V) {
+    if let Some(query) = cell.get() {
+        return (query.clone(), variables);
+    }
+    let op = build(variables);
+    let query = cell.get_or_init(|| QueryText::new(op.query));
+    (query.clone(), op.variables)
 }
 
 /// A Zendesk Chat agent session: a cheap, cloneable handle.
@@ -292,6 +308,27 @@ impl AgentSession {
         V: serde::Serialize,
     {
         let payload = payload_of(op.query, &op.variables)?;
+        self.run_payload(payload, replay, status).await
+    }
+
+    /// As `run_with`, for an operation whose document came from [`cached_query`].
+    pub(crate) async fn run_prepared<Q: DeserializeOwned>(
+        &self,
+        query: QueryText,
+        variables: &impl serde::Serialize,
+        replay: Replay,
+        status: Option<AgentStatus>,
+    ) -> Result<Q, Error> {
+        let payload = prepared_payload(query, variables)?;
+        self.run_payload(payload, replay, status).await
+    }
+
+    async fn run_payload<Q: DeserializeOwned>(
+        &self,
+        payload: Payload,
+        replay: Replay,
+        status: Option<AgentStatus>,
+    ) -> Result<Q, Error> {
         let data = self.request(payload, replay, status).await?;
         let data = data.ok_or_else(|| Error::new(ErrorKind::Decode))?;
         decode_json(data.get())
@@ -325,7 +362,7 @@ impl AgentSession {
         let data = self
             .request(
                 Payload {
-                    query: Arc::from(query),
+                    query: QueryText::new(query),
                     variables,
                 },
                 replay,
@@ -448,6 +485,11 @@ fn is_query(query: &str) -> bool {
 }
 
 pub(crate) fn decode_json<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
+    // The path-tracking decoder costs about as much again as the decode itself, so it only
+    // runs to explain a failure.
+    if let Ok(value) = serde_json::from_str(text) {
+        return Ok(value);
+    }
     let de = &mut serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|e| Error::with_source(ErrorKind::Decode, e))
 }

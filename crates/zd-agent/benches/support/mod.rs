@@ -148,10 +148,10 @@ async fn serve(conn: tokio::net::TcpStream, mut blast: mpsc::UnboundedReceiver<V
                 if sink.feed(Message::text(reply)).await.is_err() {
                     return;
                 }
-                if let Some(frame) = next {
-                    if sink.feed(Message::text(frame)).await.is_err() {
-                        return;
-                    }
+                if let Some(frame) = next
+                    && sink.feed(Message::text(frame)).await.is_err()
+                {
+                    return;
                 }
                 if sink.flush().await.is_err() {
                     return;

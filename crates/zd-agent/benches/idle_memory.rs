@@ -2,7 +2,8 @@
 //! clients on the same server (the difference is what zd-agent adds per session).
 //!
 //! `cargo bench -p zd-agent --bench idle_memory` prints both figures; each runs in a fresh
-//! process (`ZD_MEM_MODE=bare|agent`) so freed memory of one cannot hide the other's.
+//! process (`ZD_MEM_MODE=bare|agent`) so freed memory of one cannot hide the other's, and the
+//! server runs in a third process (`ZD_MEM_MODE=server`), so the figures are the client's alone.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -25,18 +26,19 @@ fn rss_bytes() -> usize {
 }
 
 async fn measure(mode: &str) -> usize {
-    let fake = support::start().await;
+    let endpoint = std::env::var("ZD_MEM_ENDPOINT").unwrap();
+    let ws_url = std::env::var("ZD_MEM_WS").unwrap();
     let before = rss_bytes();
     let mut keep_agents = Vec::new();
     let mut keep_bare = Vec::new();
     for _ in 0..SESSIONS {
         if mode == "bare" {
-            let (ws, _) = tokio_tungstenite::connect_async(fake.ws_url.as_str())
+            let (ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
                 .await
                 .unwrap();
             keep_bare.push(ws);
         } else {
-            let mut config = Config::with_endpoint(fake.endpoint.parse().unwrap());
+            let mut config = Config::with_endpoint(endpoint.parse().unwrap());
             config.keepalive_interval = std::time::Duration::from_secs(60);
             let creds = Arc::new(StaticToken::bearer("bench").unwrap());
             let (session, driver) = AgentSession::connect(config, creds).await.unwrap();
@@ -54,6 +56,18 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
+    if std::env::var("ZD_MEM_MODE").as_deref() == Ok("server") {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let fake = rt.block_on(support::start());
+        println!("{}\n{}", fake.endpoint, fake.ws_url);
+        // Serve until the parent closes our stdin.
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
+        return;
+    }
     if let Ok(mode) = std::env::var("ZD_MEM_MODE") {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -65,10 +79,22 @@ fn main() {
         return;
     }
     let exe = std::env::current_exe().unwrap();
+    let mut server = std::process::Command::new(&exe)
+        .arg("--bench")
+        .env("ZD_MEM_MODE", "server")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(server.stdout.take().unwrap()));
+    let endpoint = lines.next().unwrap().unwrap();
+    let ws_url = lines.next().unwrap().unwrap();
     let run = |mode: &str| -> usize {
         let out = std::process::Command::new(&exe)
             .arg("--bench")
             .env("ZD_MEM_MODE", mode)
+            .env("ZD_MEM_ENDPOINT", &endpoint)
+            .env("ZD_MEM_WS", &ws_url)
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout)
@@ -78,8 +104,10 @@ fn main() {
     };
     let bare = run("bare");
     let agent = run("agent");
+    drop(server.stdin.take());
+    let _ = server.wait();
     println!(
-        "idle memory with {SESSIONS} open: zd-agent session {} KiB each (process RSS growth, server side included); bare tokio-tungstenite client {} KiB each; zd-agent adds {} KiB per session",
+        "idle memory with {SESSIONS} open: zd-agent session {} KiB each (client process RSS growth; server in another process); bare tokio-tungstenite client {} KiB each; zd-agent adds {} KiB per session",
         agent / 1024,
         bare / 1024,
         agent.saturating_sub(bare) / 1024

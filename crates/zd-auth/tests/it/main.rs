@@ -6,6 +6,5 @@
 mod bridge;
 mod chat_oauth;
 mod jwt;
-mod redaction;
 mod server;
 mod single_flight;

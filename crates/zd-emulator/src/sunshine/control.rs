@@ -77,7 +77,7 @@ async fn end_user(State(s): State<Sunshine>, Path(app_id): Path<String>, body: B
         }
     }
     let mut store = s.store();
-    let app = super::api::app_mut(&mut store, &app_id)?;
+    let app = store.app_mut(&app_id)?;
     if let Some(ext) = &external_id {
         if app.user_id(ext).is_some() {
             return Err(ApiError::conflict(format!(
@@ -149,7 +149,7 @@ async fn client_status(
         return Err(ApiError::bad_request("status should be active or blocked"));
     }
     let mut store = s.store();
-    let app = super::api::app_mut(&mut store, &app_id)?;
+    let app = store.app_mut(&app_id)?;
     let id = app
         .user_id(&user_id)
         .ok_or_else(|| ApiError::not_found("User"))?;
@@ -197,10 +197,7 @@ fn acting_user(
     conversation_id: &str,
     body: &serde_json::Map<String, Value>,
 ) -> Result<String, ApiError> {
-    let app = store
-        .apps
-        .get(app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(app_id)?;
     let c = app
         .conversations
         .get(conversation_id)
@@ -276,10 +273,7 @@ async fn postback(
     let metadata = http::opt_object(&body, "metadata")?.map_or(Value::Null, Value::Object);
     let store = s.store();
     let user_id = acting_user(&store, &app_id, &conversation_id, &body)?;
-    let app = store
-        .apps
-        .get(&app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(&app_id)?;
     let user = app.users.get(&user_id).map(User::render);
     let conversation = app.conversations[&conversation_id].render_truncated(app);
     emit(

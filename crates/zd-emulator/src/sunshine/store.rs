@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::error::ApiError;
 use serde_json::{Map, Value, json};
 
 /// A key id with its secret (app, account or custom integration key).
@@ -36,6 +37,20 @@ pub(crate) struct Store {
     pub(crate) bridge_tokens: HashMap<String, (String, String)>,
     /// OAuth bridge codes: code -> app id.
     pub(crate) bridge_codes: HashMap<String, String>,
+}
+
+impl Store {
+    /// The app with this id, or the API's 404.
+    pub(crate) fn app(&self, id: &str) -> Result<&App, ApiError> {
+        self.apps.get(id).ok_or_else(|| ApiError::not_found("App"))
+    }
+
+    /// The app with this id for a change, or the API's 404.
+    pub(crate) fn app_mut(&mut self, id: &str) -> Result<&mut App, ApiError> {
+        self.apps
+            .get_mut(id)
+            .ok_or_else(|| ApiError::not_found("App"))
+    }
 }
 
 /// Bearer tokens and OAuth codes are credentials: Debug shows how many there are, never them.

@@ -5,7 +5,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Uri};
 use serde_json::{Value, json};
 
-use super::{Need, access, app_mut};
+use super::{Need, access};
 use crate::sunshine::error::{ApiError, ApiResult, created, ok};
 use crate::sunshine::http::{self, Page, Query};
 use crate::sunshine::store::{App, Key};
@@ -84,10 +84,7 @@ pub(crate) async fn get(
 ) -> ApiResult {
     let store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
-    let app = store
-        .apps
-        .get(&app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(&app_id)?;
     ok(json!({ "app": with_subdomain(app) }))
 }
 
@@ -111,7 +108,7 @@ pub(crate) async fn update(
     let display_name = http::opt_str_len(&body, "displayName", 1, 100)?;
     let settings = check_settings(&body)?;
     let metadata = http::opt_object(&body, "metadata")?;
-    let app = app_mut(&mut store, &app_id)?;
+    let app = store.app_mut(&app_id)?;
     if let Some(n) = display_name {
         app.display_name = n;
     }
@@ -162,9 +159,7 @@ pub(crate) async fn create_key(
         secret: crate::sunshine::util::secret(),
     };
     let rendered = key.render();
-    app_mut(&mut store, &app_id)?
-        .keys
-        .insert(key.id.clone(), key);
+    store.app_mut(&app_id)?.keys.insert(key.id.clone(), key);
     created(json!({ "key": rendered }))
 }
 
@@ -175,10 +170,7 @@ pub(crate) async fn list_keys(
 ) -> ApiResult {
     let store = s.store();
     access(&store, &headers, Some(&app_id), Need::Account)?;
-    let app = store
-        .apps
-        .get(&app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(&app_id)?;
     let keys: Vec<Value> = app.keys.values().map(Key::render).collect();
     ok(json!({ "keys": keys }))
 }
@@ -190,10 +182,7 @@ pub(crate) async fn get_key(
 ) -> ApiResult {
     let store = s.store();
     access(&store, &headers, Some(&app_id), Need::Account)?;
-    let app = store
-        .apps
-        .get(&app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(&app_id)?;
     let key = app
         .keys
         .get(&key_id)
@@ -208,7 +197,8 @@ pub(crate) async fn delete_key(
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Account)?;
-    app_mut(&mut store, &app_id)?
+    store
+        .app_mut(&app_id)?
         .keys
         .remove(&key_id)
         .ok_or_else(|| ApiError::not_found("Key"))?;

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::{Need, access, app_mut};
+use super::{Need, access};
 use crate::sunshine::Sunshine;
 use crate::sunshine::error::{ApiError, ApiResult, created, ok};
 use crate::sunshine::http::{self, Query};
@@ -69,7 +69,7 @@ pub(crate) async fn upload(
         if name.is_empty() { "file" } else { &name }
     );
     let url = http::self_url(&headers, &path);
-    let app = app_mut(&mut store, &app_id)?;
+    let app = store.app_mut(&app_id)?;
     app.attachments.insert(
         url.clone(),
         Attachment {
@@ -90,7 +90,8 @@ pub(crate) async fn remove(
     access(&store, &headers, Some(&app_id), Need::Data)?;
     let body = http::json_body(&body)?;
     let url = http::req_str(&body, "mediaUrl")?;
-    app_mut(&mut store, &app_id)?
+    store
+        .app_mut(&app_id)?
         .attachments
         .remove(url)
         .ok_or_else(|| ApiError::not_found("Attachment"))?;

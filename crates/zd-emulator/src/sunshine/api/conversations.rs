@@ -5,7 +5,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use serde_json::{Map, Value, json};
 
-use super::{Need, access, app_mut};
+use super::{Need, access};
 use crate::sunshine::error::{ApiError, ApiResult, created, ok};
 use crate::sunshine::events::emit;
 use crate::sunshine::http::{self, Page, Query};
@@ -96,7 +96,7 @@ pub(crate) async fn create(
     let display_name = http::opt_str_len(&body, "displayName", 1, 100)?;
     let icon_url = http::opt_str_len(&body, "iconUrl", 1, 2048)?;
     let metadata = http::opt_object(&body, "metadata")?.map_or(Value::Null, Value::Object);
-    let app = app_mut(&mut store, &app_id)?;
+    let app = store.app_mut(&app_id)?;
     let mut users = Vec::new();
     if let Some(list) = body.get("participants") {
         let list = list
@@ -153,10 +153,7 @@ pub(crate) async fn list(
     access(&store, &headers, Some(&app_id), Need::Data)?;
     let q = Query::parse(q.as_deref())?;
     let page = Page::parse(&q, 25)?;
-    let app = store
-        .apps
-        .get(&app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(&app_id)?;
     let key = match (q.get("filter[userId]"), q.get("filter[userExternalId]")) {
         (Some(k), None) | (None, Some(k)) => k,
         _ => {
@@ -191,10 +188,7 @@ pub(crate) async fn get(
 ) -> ApiResult {
     let store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
-    let app = store
-        .apps
-        .get(&app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(&app_id)?;
     let c = app
         .conversations
         .get(&conversation_id)
@@ -214,7 +208,7 @@ pub(crate) async fn update(
     let display_name = http::opt_str_len(&body, "displayName", 1, 100)?;
     let icon_url = http::opt_str_len(&body, "iconUrl", 1, 2048)?;
     let metadata = http::opt_object(&body, "metadata")?;
-    let app = app_mut(&mut store, &app_id)?;
+    let app = store.app_mut(&app_id)?;
     let c = conv_mut(app, &conversation_id)?;
     if body.contains_key("displayName") {
         c.display_name = display_name;
@@ -226,10 +220,7 @@ pub(crate) async fn update(
         c.metadata = metadata.map_or(Value::Null, Value::Object);
     }
     c.last_updated_at = Some(util::now_iso());
-    let app = store
-        .apps
-        .get(&app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(&app_id)?;
     let rendered = app.conversations[&conversation_id].render(app);
     ok(json!({ "conversation": rendered }))
 }
@@ -241,7 +232,7 @@ pub(crate) async fn delete(
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
-    let app = app_mut(&mut store, &app_id)?;
+    let app = store.app_mut(&app_id)?;
     let c = app
         .conversations
         .remove(&conversation_id)
@@ -266,7 +257,7 @@ pub(crate) async fn join(
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
     let body = http::json_body(&body)?;
-    let app = app_mut(&mut store, &app_id)?;
+    let app = store.app_mut(&app_id)?;
     let user_id = user_ref(app, &body)?;
     let participant_id = s.next_id();
     let c = conv_mut(app, &conversation_id)?;
@@ -288,10 +279,7 @@ pub(crate) async fn join(
         last_read: None,
     };
     c.participants.push(p.clone());
-    let app = store
-        .apps
-        .get(&app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(&app_id)?;
     let c = &app.conversations[&conversation_id];
     let rendered = c.render_participant(&p, app);
     let user = app.users.get(&user_id).map(|u| u.render_truncated());
@@ -314,7 +302,7 @@ pub(crate) async fn leave(
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
     let body = http::json_body(&body)?;
-    let app = app_mut(&mut store, &app_id)?;
+    let app = store.app_mut(&app_id)?;
     let participant = http::opt_str(&body, "participantId")?;
     let user_id = match participant {
         Some(_) if body.contains_key("userId") || body.contains_key("userExternalId") => {
@@ -336,10 +324,7 @@ pub(crate) async fn leave(
         })
         .ok_or_else(|| ApiError::not_found("Participant"))?;
     let gone = c.participants.remove(index);
-    let app = store
-        .apps
-        .get(&app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(&app_id)?;
     let c = &app.conversations[&conversation_id];
     let user = app.users.get(&gone.user_id).map(|u| u.render_truncated());
     emit(
@@ -363,10 +348,7 @@ pub(crate) async fn participants(
     access(&store, &headers, Some(&app_id), Need::Data)?;
     let q = Query::parse(q.as_deref())?;
     let page = Page::parse(&q, 25)?;
-    let app = store
-        .apps
-        .get(&app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(&app_id)?;
     let c = app
         .conversations
         .get(&conversation_id)
@@ -434,10 +416,7 @@ async fn control(
         target.as_deref(),
         action,
     );
-    let app = store
-        .apps
-        .get(&app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(&app_id)?;
     let Some(c) = app.conversations.get(&conversation_id) else {
         return outcome.and_then(|_| ok(json!({})));
     };
@@ -483,7 +462,7 @@ fn apply_control(
     target: Option<&str>,
     action: Control,
 ) -> Result<&'static str, ApiError> {
-    let app = app_mut(store, app_id)?;
+    let app = store.app_mut(app_id)?;
     if app.active_switchboard().is_none() {
         return Err(ApiError::not_found("Switchboard"));
     }
@@ -582,10 +561,7 @@ pub(crate) async fn download(
     access(&store, &headers, Some(&app_id), Need::Data)?;
     let body = http::json_body(&body)?;
     let user = http::req_str(&body, "userId")?;
-    let app = store
-        .apps
-        .get(&app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(&app_id)?;
     if !app.conversations.contains_key(&conversation_id) {
         return Err(ApiError::not_found("Conversation"));
     }
@@ -611,10 +587,7 @@ pub(crate) async fn conversion_events(
     let store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
     let body = http::json_body(&body)?;
-    let app = store
-        .apps
-        .get(&app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(&app_id)?;
     if !app.conversations.contains_key(&conversation_id) {
         return Err(ApiError::not_found("Conversation"));
     }

@@ -5,7 +5,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use serde_json::{Map, Value, json};
 
-use super::{Need, access, app_mut};
+use super::{Need, access};
 use crate::sunshine::auth::Principal;
 use crate::sunshine::error::{ApiError, ApiResult, created, ok};
 use crate::sunshine::http::{self, Page, Query};
@@ -137,7 +137,8 @@ pub(crate) async fn create(
     }
     integration.extra = body;
     let rendered = integration.render();
-    app_mut(&mut store, &app_id)?
+    store
+        .app_mut(&app_id)?
         .integrations
         .insert(integration.id.clone(), integration);
     created(json!({ "integration": rendered }))
@@ -162,10 +163,7 @@ pub(crate) async fn list(
             )));
         }
     }
-    let app = store
-        .apps
-        .get(&app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(&app_id)?;
     let matching: std::collections::BTreeMap<String, &Integration> = app
         .integrations
         .iter()
@@ -185,10 +183,7 @@ pub(crate) async fn get(
 ) -> ApiResult {
     let store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
-    let app = store
-        .apps
-        .get(&app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(&app_id)?;
     let i = app
         .integrations
         .get(&integration_id)
@@ -206,7 +201,7 @@ pub(crate) async fn update(
     access(&store, &headers, Some(&app_id), Need::Admin)?;
     let mut body = http::json_body(&body)?;
     let display_name = http::opt_str_len(&body, "displayName", 1, 100)?;
-    let i = integration_mut(app_mut(&mut store, &app_id)?, &integration_id)?;
+    let i = integration_mut(store.app_mut(&app_id)?, &integration_id)?;
     if body.contains_key("displayName") {
         i.display_name = display_name;
     }
@@ -224,7 +219,7 @@ pub(crate) async fn delete(
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
-    let app = app_mut(&mut store, &app_id)?;
+    let app = store.app_mut(&app_id)?;
     let in_use = app
         .switchboards
         .values()
@@ -255,7 +250,7 @@ pub(crate) async fn create_key(
     access(&store, &headers, Some(&app_id), Need::Admin)?;
     let body = http::json_body(&body)?;
     let name = http::req_str(&body, "displayName")?.to_owned();
-    let i = integration_mut(app_mut(&mut store, &app_id)?, &integration_id)?;
+    let i = integration_mut(store.app_mut(&app_id)?, &integration_id)?;
     if i.kind != "custom" {
         return Err(ApiError::bad_request("only custom integrations have keys"));
     }
@@ -276,10 +271,7 @@ pub(crate) async fn list_keys(
 ) -> ApiResult {
     let store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
-    let app = store
-        .apps
-        .get(&app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(&app_id)?;
     let i = app
         .integrations
         .get(&integration_id)
@@ -295,10 +287,7 @@ pub(crate) async fn get_key(
 ) -> ApiResult {
     let store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
-    let app = store
-        .apps
-        .get(&app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(&app_id)?;
     let key = app
         .integrations
         .get(&integration_id)
@@ -316,7 +305,7 @@ pub(crate) async fn delete_key(
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
-    integration_mut(app_mut(&mut store, &app_id)?, &integration_id)?
+    integration_mut(store.app_mut(&app_id)?, &integration_id)?
         .keys
         .remove(&key_id)
         .ok_or_else(|| ApiError::not_found("Key"))?;
@@ -340,10 +329,7 @@ fn webhook_access(
             return Err(ApiError::forbidden());
         }
     }
-    let app = store
-        .apps
-        .get(app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(app_id)?;
     let i = app
         .integrations
         .get(integration_id)
@@ -368,7 +354,7 @@ pub(crate) async fn create_webhook(
     webhook_access(&store, &headers, &app_id, &integration_id)?;
     let body = http::json_body(&body)?;
     let w = webhook_of(&s, &body, None)?;
-    let i = integration_mut(app_mut(&mut store, &app_id)?, &integration_id)?;
+    let i = integration_mut(store.app_mut(&app_id)?, &integration_id)?;
     if i.webhooks.len() >= MAX_WEBHOOKS {
         return Err(ApiError::bad_request(format!(
             "an integration holds at most {MAX_WEBHOOKS} webhooks"
@@ -386,10 +372,7 @@ pub(crate) async fn list_webhooks(
 ) -> ApiResult {
     let store = s.store();
     webhook_access(&store, &headers, &app_id, &integration_id)?;
-    let app = store
-        .apps
-        .get(&app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(&app_id)?;
     let hooks: Vec<Value> = app.integrations[&integration_id]
         .webhooks
         .values()
@@ -405,10 +388,7 @@ pub(crate) async fn get_webhook(
 ) -> ApiResult {
     let store = s.store();
     webhook_access(&store, &headers, &app_id, &integration_id)?;
-    let app = store
-        .apps
-        .get(&app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(&app_id)?;
     let w = app.integrations[&integration_id]
         .webhooks
         .get(&webhook_id)
@@ -425,7 +405,7 @@ pub(crate) async fn update_webhook(
     let mut store = s.store();
     webhook_access(&store, &headers, &app_id, &integration_id)?;
     let body = http::json_body(&body)?;
-    let i = integration_mut(app_mut(&mut store, &app_id)?, &integration_id)?;
+    let i = integration_mut(store.app_mut(&app_id)?, &integration_id)?;
     let old = i
         .webhooks
         .get(&webhook_id)
@@ -443,7 +423,7 @@ pub(crate) async fn delete_webhook(
 ) -> ApiResult {
     let mut store = s.store();
     webhook_access(&store, &headers, &app_id, &integration_id)?;
-    integration_mut(app_mut(&mut store, &app_id)?, &integration_id)?
+    integration_mut(store.app_mut(&app_id)?, &integration_id)?
         .webhooks
         .remove(&webhook_id)
         .ok_or_else(|| ApiError::not_found("Webhook"))?;

@@ -5,7 +5,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use serde_json::{Map, Value, json};
 
-use super::{Need, access, app_mut};
+use super::{Need, access};
 use crate::sunshine::content;
 use crate::sunshine::error::{ApiError, ApiResult, created, ok};
 use crate::sunshine::events::emit;
@@ -48,10 +48,7 @@ pub(crate) fn author(
     let user_id = match kind {
         "business" => None,
         "user" => {
-            let app = store
-                .apps
-                .get(app_id)
-                .ok_or_else(|| ApiError::not_found("App"))?;
+            let app = store.app(app_id)?;
             let key = http::opt_str(a, "userId")?
                 .or(http::opt_str(a, "userExternalId")?)
                 .ok_or_else(|| {
@@ -85,7 +82,7 @@ pub(crate) fn append(
     source: Value,
 ) -> Result<Value, ApiError> {
     let limit = s.config().message_limit;
-    let app = app_mut(store, app_id)?;
+    let app = store.app_mut(app_id)?;
     let c = super::conversations::conv_mut(app, conversation_id)?;
     if c.messages.len() >= limit {
         return Err(ApiError::new(
@@ -115,10 +112,7 @@ pub(crate) fn append(
             p.unread_count += 1;
         }
     }
-    let app = store
-        .apps
-        .get(app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(app_id)?;
     let conversation = app.conversations[conversation_id].render_truncated(app);
     let mut hooked = message.clone();
     if let (Some(u), Some(a)) = (
@@ -187,10 +181,7 @@ pub(crate) async fn list(
     access(&store, &headers, Some(&app_id), Need::Data)?;
     let q = Query::parse(q.as_deref())?;
     let page = Page::parse(&q, 100)?;
-    let app = store
-        .apps
-        .get(&app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(&app_id)?;
     let c = app
         .conversations
         .get(&conversation_id)
@@ -207,7 +198,7 @@ pub(crate) async fn delete_all(
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
-    let c = super::conversations::conv_mut(app_mut(&mut store, &app_id)?, &conversation_id)?;
+    let c = super::conversations::conv_mut(store.app_mut(&app_id)?, &conversation_id)?;
     c.messages.clear();
     ok(json!({}))
 }
@@ -219,7 +210,7 @@ pub(crate) async fn delete_one(
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
-    let c = super::conversations::conv_mut(app_mut(&mut store, &app_id)?, &conversation_id)?;
+    let c = super::conversations::conv_mut(store.app_mut(&app_id)?, &conversation_id)?;
     c.messages
         .remove(&message_id)
         .ok_or_else(|| ApiError::not_found("Message"))?;
@@ -236,7 +227,7 @@ pub(crate) fn activity_of(
     user_id: Option<&str>,
     kind: &str,
 ) -> Result<(), ApiError> {
-    let app = app_mut(store, app_id)?;
+    let app = store.app_mut(app_id)?;
     let c = super::conversations::conv_mut(app, conversation_id)?;
     if kind == "conversation:read" {
         let now = util::now_iso();
@@ -253,10 +244,7 @@ pub(crate) fn activity_of(
             None => c.business_last_read = Some(now),
         }
     }
-    let app = store
-        .apps
-        .get(app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(app_id)?;
     let conversation = app.conversations[conversation_id].render_truncated(app);
     let event = if kind == "conversation:read" {
         "conversation:read"

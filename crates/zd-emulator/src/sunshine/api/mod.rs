@@ -19,7 +19,7 @@ use super::Sunshine;
 use super::auth::{self, Principal};
 use super::chat_oauth;
 use super::error::ApiError;
-use super::store::{App, Store};
+use super::store::Store;
 
 /// Attachments may be large; JSON bodies are held to 100 KB by [`super::http::json_body`].
 const BODY_LIMIT: usize = 50 * 1024 * 1024 + 64 * 1024;
@@ -62,13 +62,6 @@ pub(crate) fn access(
         }
     }
     Ok(who)
-}
-
-pub(crate) fn app_mut<'a>(store: &'a mut Store, app_id: &str) -> Result<&'a mut App, ApiError> {
-    store
-        .apps
-        .get_mut(app_id)
-        .ok_or_else(|| ApiError::not_found("App"))
 }
 
 pub(crate) fn router() -> Router<Sunshine> {

@@ -90,10 +90,7 @@ pub(crate) async fn token_info(State(s): State<Sunshine>, headers: HeaderMap) ->
         Principal::App(id) | Principal::Integration { app_id: id, .. } => id,
         Principal::Account => return Err(ApiError::forbidden()),
     };
-    let app = store
-        .apps
-        .get(&app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(&app_id)?;
     ok(json!({ "app": super::apps::with_subdomain(app) }))
 }
 

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use serde_json::{Map, Value, json};
 
-use super::{Need, access, app_mut};
+use super::{Need, access};
 use crate::sunshine::Sunshine;
 use crate::sunshine::error::{ApiError, ApiResult, created, ok};
 use crate::sunshine::http;
@@ -24,7 +24,7 @@ pub(crate) async fn create(
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
-    let app = app_mut(&mut store, &app_id)?;
+    let app = store.app_mut(&app_id)?;
     if !app.switchboards.is_empty() {
         return Err(ApiError::bad_request("the app already has a switchboard"));
     }
@@ -45,10 +45,7 @@ pub(crate) async fn list(
 ) -> ApiResult {
     let store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
-    let app = store
-        .apps
-        .get(&app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(&app_id)?;
     let list: Vec<Value> = app.switchboards.values().map(Switchboard::render).collect();
     ok(json!({ "switchboards": list }))
 }
@@ -64,7 +61,7 @@ pub(crate) async fn update(
     let body = http::json_body(&body)?;
     let enabled = http::opt_bool(&body, "enabled")?;
     let default = http::opt_str(&body, "defaultSwitchboardIntegrationId")?;
-    let sb = switchboard_mut(app_mut(&mut store, &app_id)?, &switchboard_id)?;
+    let sb = switchboard_mut(store.app_mut(&app_id)?, &switchboard_id)?;
     if let Some(d) = default {
         if !sb.integrations.contains_key(&d) {
             return Err(ApiError::not_found("Switchboard integration"));
@@ -89,7 +86,7 @@ pub(crate) async fn delete(
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
-    let app = app_mut(&mut store, &app_id)?;
+    let app = store.app_mut(&app_id)?;
     app.switchboards
         .remove(&switchboard_id)
         .ok_or_else(|| ApiError::not_found("Switchboard"))?;
@@ -172,7 +169,7 @@ pub(crate) async fn create_integration(
             "one of integrationId or integrationType is required",
         ));
     }
-    let app = app_mut(&mut store, &app_id)?;
+    let app = store.app_mut(&app_id)?;
     let sb = app
         .switchboards
         .get(&switchboard_id)
@@ -197,10 +194,7 @@ pub(crate) async fn list_integrations(
 ) -> ApiResult {
     let store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
-    let app = store
-        .apps
-        .get(&app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(&app_id)?;
     let sb = app
         .switchboards
         .get(&switchboard_id)
@@ -222,7 +216,7 @@ pub(crate) async fn update_integration(
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
     let body = http::json_body(&body)?;
-    let app = app_mut(&mut store, &app_id)?;
+    let app = store.app_mut(&app_id)?;
     let sb = app
         .switchboards
         .get(&switchboard_id)
@@ -247,7 +241,7 @@ pub(crate) async fn delete_integration(
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
-    let sb = switchboard_mut(app_mut(&mut store, &app_id)?, &switchboard_id)?;
+    let sb = switchboard_mut(store.app_mut(&app_id)?, &switchboard_id)?;
     if sb.enabled && sb.default_integration.as_deref() == Some(sbi_id.as_str()) {
         return Err(ApiError::bad_request(
             "the default switchboard integration of an enabled switchboard cannot be deleted",

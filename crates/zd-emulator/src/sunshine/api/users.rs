@@ -5,7 +5,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Uri};
 use serde_json::{Map, Value, json};
 
-use super::{Need, access, app_mut};
+use super::{Need, access};
 use crate::sunshine::error::{ApiError, ApiResult, created, ok};
 use crate::sunshine::events::emit;
 use crate::sunshine::http::{self, Page, Query};
@@ -60,7 +60,7 @@ pub(crate) async fn create(
     let signed_up_at = http::opt_str(&body, "signedUpAt")?.unwrap_or_else(util::now_iso);
     let to_be_retained = http::opt_bool(&body, "toBeRetained")?.unwrap_or(false);
     let metadata = http::opt_object(&body, "metadata")?.map_or(Value::Null, Value::Object);
-    let app = app_mut(&mut store, &app_id)?;
+    let app = store.app_mut(&app_id)?;
     if let Some(ext) = &external_id {
         if app.user_id(ext).is_some() {
             return Err(ApiError::conflict(format!(
@@ -91,10 +91,7 @@ pub(crate) async fn list(
     let store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
     let q = Query::parse(q.as_deref())?;
-    let app = store
-        .apps
-        .get(&app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(&app_id)?;
     let filter = q.get("filter[identities][email]");
     let users: Vec<Value> = app
         .users
@@ -114,10 +111,7 @@ pub(crate) async fn get(
 ) -> ApiResult {
     let store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
-    let app = store
-        .apps
-        .get(&app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(&app_id)?;
     ok(json!({ "user": user_of(app, &user_id)?.render() }))
 }
 
@@ -134,7 +128,7 @@ pub(crate) async fn update(
     let signed_up_at = http::opt_str(&body, "signedUpAt")?;
     let to_be_retained = http::opt_bool(&body, "toBeRetained")?;
     let metadata = http::opt_object(&body, "metadata")?;
-    let app = app_mut(&mut store, &app_id)?;
+    let app = store.app_mut(&app_id)?;
     let user = user_mut(app, &user_id)?;
     if let Some(p) = profile {
         for (k, v) in p {
@@ -172,7 +166,7 @@ pub(crate) async fn delete(
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
-    let app = app_mut(&mut store, &app_id)?;
+    let app = store.app_mut(&app_id)?;
     let id = app
         .user_id(&user_id)
         .ok_or_else(|| ApiError::not_found("User"))?;
@@ -200,7 +194,7 @@ pub(crate) async fn delete_personal(
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
-    let user = user_mut(app_mut(&mut store, &app_id)?, &user_id)?;
+    let user = user_mut(store.app_mut(&app_id)?, &user_id)?;
     user.profile.clear();
     user.metadata = Value::Null;
     for c in user.clients.values_mut() {
@@ -223,7 +217,7 @@ pub(crate) async fn sync(
     access(&store, &headers, Some(&app_id), Need::Data)?;
     let body = http::json_body(&body)?;
     let surviving = http::opt_str(&body, "survivingZendeskId")?;
-    let app = app_mut(&mut store, &app_id)?;
+    let app = store.app_mut(&app_id)?;
     let user = app
         .users
         .values_mut()
@@ -268,7 +262,7 @@ pub(crate) async fn create_client(
         ));
     }
     let conversation_id = http::req_str(&target, "conversationId")?.to_owned();
-    let app = app_mut(&mut store, &app_id)?;
+    let app = store.app_mut(&app_id)?;
     if !app.integrations.contains_key(&integration_id) {
         return Err(ApiError::not_found("Integration"));
     }
@@ -330,10 +324,7 @@ pub(crate) async fn list_clients(
     access(&store, &headers, Some(&app_id), Need::Data)?;
     let q = Query::parse(q.as_deref())?;
     let page = Page::parse(&q, 25)?;
-    let app = store
-        .apps
-        .get(&app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(&app_id)?;
     let user = user_of(app, &user_id)?;
     let url = http::self_url(&headers, uri.path());
     let (clients, meta, links) = http::paginate(&user.clients, &page, false, &url);
@@ -347,7 +338,7 @@ pub(crate) async fn remove_client(
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
-    let app = app_mut(&mut store, &app_id)?;
+    let app = store.app_mut(&app_id)?;
     let user = user_mut(app, &user_id)?;
     let client = user
         .clients
@@ -371,10 +362,7 @@ pub(crate) async fn list_devices(
 ) -> ApiResult {
     let store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
-    let app = store
-        .apps
-        .get(&app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(&app_id)?;
     let devices: Vec<&Value> = user_of(app, &user_id)?.devices.values().collect();
     ok(json!({ "devices": devices }))
 }
@@ -386,10 +374,7 @@ pub(crate) async fn get_device(
 ) -> ApiResult {
     let store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
-    let app = store
-        .apps
-        .get(&app_id)
-        .ok_or_else(|| ApiError::not_found("App"))?;
+    let app = store.app(&app_id)?;
     let device = user_of(app, &user_id)?
         .devices
         .get(&device_id)

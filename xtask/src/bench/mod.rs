@@ -46,12 +46,31 @@ impl Ctx<'_> {
 /// Entry point of `cargo xtask bench`.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut quick = false;
-    for arg in args {
+    let mut only: Vec<String> = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => quick = true,
-            other => return Err(format!("bench: unknown argument `{other}` (only --quick)")),
+            "--only" => {
+                let name = args
+                    .next()
+                    .ok_or("bench: --only needs a workload (echo, sunshine, metrics)")?;
+                if !WORKLOADS.contains(&name.as_str()) {
+                    return Err(format!(
+                        "bench: unknown workload `{name}` (one of {})",
+                        WORKLOADS.join(", ")
+                    ));
+                }
+                only.push(name.clone());
+            }
+            other => {
+                return Err(format!(
+                    "bench: unknown argument `{other}` (--quick, --only <workload>)"
+                ));
+            }
         }
     }
+    let selected = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     let plan = if quick { Plan::QUICK } else { Plan::FULL };
     let root = crate::workspace_root();
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -76,12 +95,18 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         zd_bench: release.join("zd-bench"),
     };
     let mut workloads = Vec::new();
-    eprintln!("xtask bench: workload chat echo ...");
-    workloads.push(echo::run(&ctx));
-    eprintln!("xtask bench: workload Sunshine REST ...");
-    workloads.push(sunshine::run(&ctx));
-    eprintln!("xtask bench: workload metrics feeds ...");
-    workloads.push(metrics::run(&ctx));
+    if selected("echo") {
+        eprintln!("xtask bench: workload chat echo ...");
+        workloads.push(echo::run(&ctx));
+    }
+    if selected("sunshine") {
+        eprintln!("xtask bench: workload Sunshine REST ...");
+        workloads.push(sunshine::run(&ctx));
+    }
+    if selected("metrics") {
+        eprintln!("xtask bench: workload metrics feeds ...");
+        workloads.push(metrics::run(&ctx));
+    }
     drop(ctx);
     let mut emulator = emulator;
     if !emulator.alive() {
@@ -90,6 +115,20 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         );
     }
     drop(emulator);
+
+    if !only.is_empty() {
+        // A partial run is for iterating on one workload: it leaves the published report alone.
+        let report = serde_json::json!({ "plan": plan, "workloads": workloads });
+        let path = bench_dir.join("report-only.json");
+        let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        std::fs::write(&path, json).map_err(|e| format!("{}: {e}", path.display()))?;
+        println!("{}", summary_of(&workloads));
+        eprintln!(
+            "xtask bench: --only run; wrote {} (docs untouched)",
+            path.display()
+        );
+        return Ok(());
+    }
 
     let mut micro_notes = Vec::new();
     if plan.run_criterion {
@@ -139,10 +178,17 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// Workload names `--only` accepts.
+const WORKLOADS: [&str; 3] = ["echo", "sunshine", "metrics"];
+
 /// The ratio lines, for the terminal.
 fn summary(report: &report::Report) -> String {
+    summary_of(&report.workloads)
+}
+
+fn summary_of(workloads: &[results::Workload]) -> String {
     let mut lines = Vec::new();
-    for w in &report.workloads {
+    for w in workloads {
         for p in &w.pairs {
             for c in &p.comparisons {
                 let adv = c

@@ -13,6 +13,7 @@ use crate::chat::{self, limits::Limits};
 use crate::clock::Clock;
 use crate::control::Control;
 use crate::ids::{self, IdKind};
+use crate::realtime::RealtimeLimits;
 use crate::server::{self, App};
 use crate::state::{AgentStatus, ChatState, DepartmentStatus};
 use crate::sunshine::{Sunshine, SunshineAccount, SunshineConfig};
@@ -42,6 +43,7 @@ pub struct EmulatorBuilder {
     account: AccountConfig,
     addr: SocketAddr,
     limits: Limits,
+    realtime_limits: RealtimeLimits,
     clock: Option<Clock>,
     sunshine: SunshineConfig,
 }
@@ -63,6 +65,7 @@ impl Emulator {
             account: AccountConfig::demo(),
             addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             limits: Limits::documented(),
+            realtime_limits: RealtimeLimits::documented(),
             clock: None,
             sunshine: SunshineConfig::default(),
         }
@@ -131,6 +134,12 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Enforces `limits` on the Real Time Chat service instead of the documented ones.
+    pub fn realtime_limits(mut self, limits: RealtimeLimits) -> Self {
+        self.realtime_limits = limits;
+        self
+    }
+
     /// Uses `clock` (e.g. anchored at a fixed time for snapshots).
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = Some(clock);
@@ -173,7 +182,11 @@ impl EmulatorBuilder {
                 .map(|a| (a.name, a.access_token))
                 .collect()
         })));
-        let realtime = crate::realtime::Realtime::new(state.clone(), shutdown.subscribe());
+        let realtime = crate::realtime::Realtime::new(
+            state.clone(),
+            self.realtime_limits,
+            shutdown.subscribe(),
+        );
         let control = Control {
             state,
             core: service.core.clone(),

@@ -17,3 +17,4 @@ pub use chat::limits::Limits;
 pub use clock::Clock;
 pub use control::{Control, ControlError};
 pub use emulator::{AccountInfo, AgentInfo, DepartmentInfo, Emulator, EmulatorBuilder, StartError};
+pub use realtime::RealtimeLimits;

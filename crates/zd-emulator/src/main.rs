@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use zd_emulator::control::scenario::Scenario;
-use zd_emulator::{AccountConfig, Emulator};
+use zd_emulator::{AccountConfig, Emulator, RealtimeLimits};
 
 /// A local Zendesk Chat Conversations service with a visitor simulator.
 #[derive(Debug, Parser)]
@@ -20,6 +20,24 @@ struct Args {
     /// Scenario file (JSON, or TOML with a .toml extension) of timed visitor actions to run.
     #[arg(long)]
     scenario: Option<PathBuf>,
+    /// Real Time Chat: REST calls plus new `/stream` connections admitted per rolling minute
+    /// (documented: 200), or `off` for no budget; for load tests that open many feeds at once.
+    #[arg(long, value_name = "N|off", value_parser = per_minute)]
+    realtime_requests_per_minute: Option<Budget>,
+}
+
+/// A per-minute budget given on the command line.
+#[derive(Debug, Clone, Copy)]
+struct Budget(Option<usize>);
+
+fn per_minute(text: &str) -> Result<Budget, String> {
+    if text == "off" {
+        return Ok(Budget(None));
+    }
+    match text.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(Budget(Some(n))),
+        _ => Err(format!("expected a positive number or `off`, got `{text}`")),
+    }
 }
 
 #[tokio::main]
@@ -59,8 +77,13 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
         None => None,
     };
+    let mut realtime = RealtimeLimits::documented();
+    if let Some(Budget(budget)) = args.realtime_requests_per_minute {
+        realtime.requests_per_minute = budget;
+    }
     let emulator = Emulator::builder()
         .account(account)
+        .realtime_limits(realtime)
         .port(args.port)
         .start()
         .await?;

@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::{WebSocketStream, client_async};
 use zd_emulator::account::AgentConfig;
 use zd_emulator::state::{AgentStatus, ChatState, OutgoingMessage, Rating};
-use zd_emulator::{AccountConfig, Emulator};
+use zd_emulator::{AccountConfig, Emulator, RealtimeLimits};
 
 type Ws = WebSocketStream<TcpStream>;
 
@@ -462,6 +462,34 @@ async fn connections_and_rest_share_200_per_minute() {
     tokio::time::advance(Duration::from_secs(60)).await;
     let (status, _, _) = get(&f.emu, "/stream/chats", Some(ALICE)).await;
     assert_eq!(status, 200);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lifted_budget_admits_more_than_200_a_minute_and_keeps_the_caps() {
+    let emu = Emulator::builder()
+        .realtime_limits(RealtimeLimits {
+            requests_per_minute: None,
+            ..RealtimeLimits::documented()
+        })
+        .start()
+        .await
+        .unwrap();
+    for _ in 0..250 {
+        let (status, _, _) = get(&emu, "/stream/agents", Some(ALICE)).await;
+        assert_eq!(status, 200);
+    }
+    let mut held = Vec::new();
+    for _ in 0..10 {
+        held.push(connect(&emu, ALICE).await.unwrap());
+    }
+    let err = connect(&emu, ALICE).await.unwrap_err();
+    let tokio_tungstenite::tungstenite::Error::Http(response) = err else {
+        panic!("expected HTTP 429, got {err:?}")
+    };
+    assert_eq!(response.status(), 429);
+    let body: Value = serde_json::from_slice(response.body().as_deref().unwrap()).unwrap();
+    assert!(body["message"].as_str().unwrap().contains("10"), "{body}");
+    assert_eq!(emu.control().counters().realtime_connections, 10);
 }
 
 #[tokio::test(start_paused = true)]

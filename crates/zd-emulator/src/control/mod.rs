@@ -56,6 +56,8 @@ pub struct Counters {
     pub agents: Vec<AgentCountsReport>,
     /// Per session (recently ended ones first).
     pub sessions: Vec<SessionReport>,
+    /// Real Time Chat (`/stream`) connections open now.
+    pub realtime_connections: usize,
 }
 
 /// One agent's counters.
@@ -229,6 +231,7 @@ impl Control {
                 })
                 .collect(),
             sessions: self.core.session_reports(),
+            realtime_connections: self.realtime.open_connections(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The Real Time Chat limits, on tokio time: 200 requests per rolling minute shared by REST
 //! calls and new streaming connections, at most 1000 concurrent connections per account and
-//! 10 per agent.
+//! 10 per agent. [`RealtimeLimits`] holds them; load tests may raise them.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -9,46 +9,81 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
-/// Requests (REST calls plus new connections) per rolling minute.
-pub(crate) const REQUESTS_PER_MINUTE: usize = 200;
-/// Concurrent streaming connections per account.
-pub(crate) const MAX_ACCOUNT_CONNECTIONS: usize = 1000;
-/// Concurrent streaming connections per agent.
-pub(crate) const MAX_AGENT_CONNECTIONS: usize = 10;
-
 const MINUTE: Duration = Duration::from_secs(60);
+
+/// The limits the Real Time Chat service enforces. [`RealtimeLimits::documented`] holds the
+/// documented values; a benchmark that opens a thousand feeds at once raises
+/// `requests_per_minute` (the documented budget would take five minutes to admit them).
+///
+/// ```
+/// use zd_emulator::RealtimeLimits;
+///
+/// let load_test = RealtimeLimits {
+///     requests_per_minute: None,
+///     ..RealtimeLimits::documented()
+/// };
+/// assert_eq!(load_test.account_connections, 1000);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RealtimeLimits {
+    /// REST calls plus new streaming connections per rolling minute; `None` disables the
+    /// budget.
+    pub requests_per_minute: Option<usize>,
+    /// Concurrent streaming connections per account.
+    pub account_connections: usize,
+    /// Concurrent streaming connections per agent.
+    pub agent_connections: usize,
+}
+
+impl RealtimeLimits {
+    /// The documented limits: 200 requests a minute, 1000 connections per account, 10 per
+    /// agent.
+    pub const fn documented() -> Self {
+        Self {
+            requests_per_minute: Some(200),
+            account_connections: 1000,
+            agent_connections: 10,
+        }
+    }
+}
+
+impl Default for RealtimeLimits {
+    fn default() -> Self {
+        Self::documented()
+    }
+}
 
 /// Why a request or connection was refused (answered with HTTP 429).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refusal {
-    /// The 200/minute budget is spent; a slot frees up after this long.
-    Budget(Duration),
-    /// The account holds 1000 connections.
-    Account,
-    /// The agent holds 10 connections.
-    Agent,
+    /// The per-minute budget (this many) is spent; a slot frees up after the duration.
+    Budget(usize, Duration),
+    /// The account holds this many connections.
+    Account(usize),
+    /// The agent holds this many connections.
+    Agent(usize),
 }
 
 impl Refusal {
     pub(crate) fn message(self) -> String {
         match self {
-            Self::Budget(_) => format!(
-                "Too many requests: the limit is {REQUESTS_PER_MINUTE} requests and new connections per minute"
+            Self::Budget(limit, _) => format!(
+                "Too many requests: the limit is {limit} requests and new connections per minute"
             ),
-            Self::Account => format!(
-                "Too many connections: an account may hold {MAX_ACCOUNT_CONNECTIONS} concurrent connections"
-            ),
-            Self::Agent => format!(
-                "Too many connections: an agent may hold {MAX_AGENT_CONNECTIONS} concurrent connections"
-            ),
+            Self::Account(limit) => {
+                format!("Too many connections: an account may hold {limit} concurrent connections")
+            }
+            Self::Agent(limit) => {
+                format!("Too many connections: an agent may hold {limit} concurrent connections")
+            }
         }
     }
 
     /// Whole seconds for `Retry-After`.
     pub(crate) fn retry_after_secs(self) -> u64 {
         match self {
-            Self::Budget(wait) => wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-            Self::Account | Self::Agent => 1,
+            Self::Budget(_, wait) => wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            Self::Account(_) | Self::Agent(_) => 1,
         }
     }
 }
@@ -62,13 +97,24 @@ struct Connections {
 /// The account's request log and connection counts.
 #[derive(Debug, Default)]
 pub(crate) struct Gate {
+    limits: RealtimeLimits,
     requests: Mutex<VecDeque<Instant>>,
     connections: Mutex<Connections>,
 }
 
 impl Gate {
+    pub(crate) fn new(limits: RealtimeLimits) -> Self {
+        Self {
+            limits,
+            ..Self::default()
+        }
+    }
+
     /// Spends one request of the rolling minute.
     pub(crate) fn take_request(&self, now: Instant) -> Result<(), Refusal> {
+        let Some(budget) = self.limits.requests_per_minute else {
+            return Ok(());
+        };
         let mut log = self.requests.lock();
         while log
             .front()
@@ -76,9 +122,10 @@ impl Gate {
         {
             log.pop_front();
         }
-        if log.len() >= REQUESTS_PER_MINUTE {
+        if log.len() >= budget {
             let oldest = log.front().copied().unwrap_or(now);
             return Err(Refusal::Budget(
+                budget,
                 (oldest + MINUTE).saturating_duration_since(now),
             ));
         }
@@ -90,11 +137,11 @@ impl Gate {
     pub(crate) fn open(self: &Arc<Self>, agent: &str) -> Result<ConnectionGuard, Refusal> {
         let mut c = self.connections.lock();
         let mine = c.per_agent.get(agent).copied().unwrap_or(0);
-        if mine >= MAX_AGENT_CONNECTIONS {
-            return Err(Refusal::Agent);
+        if mine >= self.limits.agent_connections {
+            return Err(Refusal::Agent(self.limits.agent_connections));
         }
-        if c.total >= MAX_ACCOUNT_CONNECTIONS {
-            return Err(Refusal::Account);
+        if c.total >= self.limits.account_connections {
+            return Err(Refusal::Account(self.limits.account_connections));
         }
         c.total += 1;
         c.per_agent.insert(agent.to_owned(), mine + 1);
@@ -138,12 +185,12 @@ mod tests {
     async fn budget_is_a_rolling_minute() {
         let gate = Gate::default();
         let start = Instant::now();
-        for _ in 0..REQUESTS_PER_MINUTE {
+        for _ in 0..200 {
             gate.take_request(start).unwrap();
         }
         tokio::time::advance(Duration::from_secs(20)).await;
         let err = gate.take_request(Instant::now()).unwrap_err();
-        assert_eq!(err, Refusal::Budget(Duration::from_secs(40)));
+        assert_eq!(err, Refusal::Budget(200, Duration::from_secs(40)));
         assert_eq!(err.retry_after_secs(), 40);
         tokio::time::advance(Duration::from_secs(40)).await;
         gate.take_request(Instant::now()).unwrap();
@@ -152,15 +199,32 @@ mod tests {
     #[test]
     fn caps_per_agent_and_account() {
         let gate = Arc::new(Gate::default());
-        let held: Vec<_> = (0..MAX_AGENT_CONNECTIONS)
-            .map(|_| gate.open("a").unwrap())
-            .collect();
-        assert_eq!(gate.open("a").unwrap_err(), Refusal::Agent);
+        let held: Vec<_> = (0..10).map(|_| gate.open("a").unwrap()).collect();
+        assert_eq!(gate.open("a").unwrap_err(), Refusal::Agent(10));
         let b = gate.open("b").unwrap();
-        assert_eq!(gate.open_connections(), MAX_AGENT_CONNECTIONS + 1);
+        assert_eq!(gate.open_connections(), 11);
         drop(held);
         drop(b);
         assert_eq!(gate.open_connections(), 0);
         gate.open("a").unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn raised_limits_admit_a_thousand_feeds_at_once() {
+        let gate = Arc::new(Gate::new(RealtimeLimits {
+            requests_per_minute: None,
+            ..RealtimeLimits::documented()
+        }));
+        let now = Instant::now();
+        let held: Vec<_> = (0..1000)
+            .map(|i| {
+                gate.take_request(now).unwrap();
+                gate.open(&format!("agent-{}", i / 10)).unwrap()
+            })
+            .collect();
+        assert_eq!(gate.open("agent-0").unwrap_err(), Refusal::Agent(10));
+        assert_eq!(gate.open("agent-x").unwrap_err(), Refusal::Account(1000));
+        drop(held);
+        assert_eq!(gate.open_connections(), 0);
     }
 }

@@ -31,6 +31,7 @@ use tokio::sync::watch;
 
 use self::compute::Values;
 use self::limits::Gate;
+pub use self::limits::RealtimeLimits;
 use crate::state::{AgentRecord, ChatState};
 
 /// What every handler and connection of the service shares.
@@ -47,15 +48,24 @@ pub(crate) struct Realtime {
 }
 
 impl Realtime {
-    pub(crate) fn new(state: Arc<ChatState>, shutdown: watch::Receiver<bool>) -> Arc<Self> {
+    pub(crate) fn new(
+        state: Arc<ChatState>,
+        limits: RealtimeLimits,
+        shutdown: watch::Receiver<bool>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             state,
-            gate: Arc::new(Gate::default()),
+            gate: Arc::new(Gate::new(limits)),
             values: watch::Sender::new(Arc::new(Values::default())),
             engine: OnceLock::new(),
             shutdown,
             drops: watch::Sender::new(0),
         })
+    }
+
+    /// `/stream` connections open now.
+    pub(crate) fn open_connections(&self) -> usize {
+        self.gate.open_connections()
     }
 
     /// Drops every open `/stream` connection without a close frame; returns how many

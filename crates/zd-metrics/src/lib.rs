@@ -11,6 +11,7 @@ pub mod prometheus;
 mod rest;
 mod series;
 mod snapshot;
+mod socket;
 mod transport;
 mod update;
 

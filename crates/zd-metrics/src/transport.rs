@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use http::header::{AUTHORIZATION, RETRY_AFTER, USER_AGENT};
 use http::{HeaderMap, HeaderValue};
-use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use crate::socket::{Socket, upgrade};
 use tower_service::Service;
 use url::Url;
 use zd_auth::Secret;
@@ -20,10 +20,9 @@ use crate::{Error, ErrorKind};
 
 /// The socket under a feed: TCP, TLS unless the URL is `ws://`, then WebSocket framing.
 ///
-/// Boxed: the stream is about 1.4 KiB (the TLS variant holds a rustls connection inline), and
-/// the driver's futures move it between states; behind a pointer each state holds 8 bytes
-/// instead of a copy of it.
-pub(crate) type WsStream = Box<WebSocketStream<TokioIo<MaybeHttpsStream<TokioIo<TcpStream>>>>>;
+/// Boxed: the driver's futures move it between states; behind a pointer each state holds 8
+/// bytes instead of a copy of it.
+pub(crate) type WsStream = Box<WebSocketStream<Socket>>;
 
 pub(crate) const USER_AGENT_VALUE: &str = concat!("zd-metrics/", env!("CARGO_PKG_VERSION"));
 
@@ -102,21 +101,14 @@ pub(crate) async fn open_ws(
             .call(uri)
             .await
             .map_err(|e| Error::new(ErrorKind::Transport, "connect").with_source(BoxedSource(e)))?;
-        tokio_tungstenite::client_async_with_config(
-            request,
-            TokioIo::new(stream),
-            Some(ws_config(max_frame_bytes)),
-        )
-        .await
-        .map(|(ws, _response)| Box::new(ws))
-        .map_err(upgrade_error)
+        upgrade(Socket::from(stream), request, ws_config(max_frame_bytes)).await
     };
     tokio::time::timeout(timeout, handshake)
         .await
         .map_err(|_| Error::new(ErrorKind::Timeout, format!("no upgrade within {timeout:?}")))?
 }
 
-fn upgrade_error(error: tokio_tungstenite::tungstenite::Error) -> Error {
+pub(crate) fn upgrade_error(error: tokio_tungstenite::tungstenite::Error) -> Error {
     use tokio_tungstenite::tungstenite::Error as WsError;
     match error {
         WsError::Http(response) => {

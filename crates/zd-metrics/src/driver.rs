@@ -115,13 +115,13 @@ impl Driver {
                     delay,
                     error: last_error.clone(),
                 });
-                if let Err(error) = self.wait(delay).await {
+                if let Err(error) = Box::pin(self.wait(delay)).await {
                     return self.finish(error);
                 }
                 // Boxed: the connect and upgrade future is ~9 KiB and runs only while
                 // reconnecting; inline it would sit in every feed's task all the time.
                 let opened = match Box::pin(self.client.open_socket()).await {
-                    Ok(ws) => self.resubscribe(ws).await,
+                    Ok(ws) => Box::pin(self.resubscribe(ws)).await,
                     Err(error) => Err(error),
                 };
                 match opened {
@@ -146,13 +146,15 @@ impl Driver {
         loop {
             tokio::select! {
                 command = self.commands.recv() => {
+                    // Boxed: commands are rare, and their futures (a frame being written)
+                    // would otherwise be part of every feed's task for its whole life.
                     let result = match command {
-                        Some(command) => self.command(*command, Some(&mut ws)).await,
+                        Some(command) => Box::pin(self.command(*command, Some(&mut ws))).await,
                         None => Err(Outcome::Closed(closed("every handle was dropped"))),
                     };
                     if let Err(outcome) = result {
                         if matches!(outcome, Outcome::Closed(_)) {
-                            let _ = close(&mut ws).await;
+                            let _ = Box::pin(close(&mut ws)).await;
                         }
                         return outcome;
                     }
@@ -193,7 +195,7 @@ impl Driver {
                             format!("no frame for {idle_timeout:?}"),
                         ));
                     }
-                    if let Err(e) = ws.send(Message::Ping(Default::default())).await {
+                    if let Err(e) = Box::pin(ws.send(Message::Ping(Default::default()))).await {
                         return Outcome::Reconnect(
                             Error::new(ErrorKind::Transport, "sending a ping").with_source(e),
                         );

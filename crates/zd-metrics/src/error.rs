@@ -82,7 +82,12 @@ impl ErrorKind {
 /// underlying error as [`std::error::Error::source`]. `Display` does not repeat the source.
 /// It is `Clone` so one connection failure can be both reported on the stream and kept.
 #[derive(Clone)]
-pub struct Error {
+pub struct Error(Box<Inner>);
+
+/// Boxed so an `Error` is one pointer: it sits in every feed's event queue slot
+/// ([`crate::FeedEvent::Reconnecting`]) and in results passed through the driver's futures.
+#[derive(Clone)]
+struct Inner {
     kind: ErrorKind,
     detail: Cow<'static, str>,
     status: Option<u16>,
@@ -93,66 +98,66 @@ pub struct Error {
 
 impl Error {
     pub(crate) fn new(kind: ErrorKind, detail: impl Into<Cow<'static, str>>) -> Self {
-        Self {
+        Self(Box::new(Inner {
             kind,
             detail: detail.into(),
             status: None,
             body: None,
             retry_after: None,
             source: None,
-        }
+        }))
     }
 
     pub(crate) fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
-        self.source = Some(Arc::new(source));
+        self.0.source = Some(Arc::new(source));
         self
     }
 
     pub(crate) fn with_status(mut self, status: u16) -> Self {
-        self.status = Some(status);
+        self.0.status = Some(status);
         self
     }
 
     pub(crate) fn with_body(mut self, body: &[u8]) -> Self {
-        self.body = Some(excerpt(body));
+        self.0.body = Some(excerpt(body));
         self
     }
 
     pub(crate) fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
-        self.retry_after = retry_after;
+        self.0.retry_after = retry_after;
         self
     }
 
     /// The classification.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
 
     /// The HTTP status of the response, or the `status_code` of the status frame.
     pub fn status(&self) -> Option<u16> {
-        self.status
+        self.0.status
     }
 
     /// The HTTP status as a typed [`StatusCode`], when it is one.
     pub fn http_status(&self) -> Option<StatusCode> {
-        self.status.and_then(|s| StatusCode::from_u16(s).ok())
+        self.0.status.and_then(|s| StatusCode::from_u16(s).ok())
     }
 
     /// A bounded excerpt of the error body or status frame message (the 429 reason, the 401
     /// message).
     pub fn body(&self) -> Option<&str> {
-        self.body.as_deref()
+        self.0.body.as_deref()
     }
 
     /// How long to wait before trying again, when known: from `Retry-After` on a 429, or from
     /// the local budget.
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+        self.0.retry_after
     }
 
     /// Whether trying again later (same credentials) may succeed.
     pub fn is_retryable(&self) -> bool {
-        match self.kind {
+        match self.0.kind {
             ErrorKind::RateLimited
             | ErrorKind::LocalRateLimited
             | ErrorKind::Transport
@@ -160,7 +165,7 @@ impl Error {
             | ErrorKind::ServerStatus
             | ErrorKind::Decode
             | ErrorKind::TooLarge => true,
-            ErrorKind::HttpStatus => self.status.is_some_and(|s| s >= 500),
+            ErrorKind::HttpStatus => self.0.status.is_some_and(|s| s >= 500),
             ErrorKind::Unauthorized
             | ErrorKind::AgentConnectionCap
             | ErrorKind::AccountConnectionCap
@@ -184,17 +189,18 @@ fn excerpt(body: &[u8]) -> String {
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
-        d.field("kind", &self.kind).field("detail", &self.detail);
-        if let Some(status) = self.status {
+        d.field("kind", &self.0.kind)
+            .field("detail", &self.0.detail);
+        if let Some(status) = self.0.status {
             d.field("status", &status);
         }
-        if let Some(body) = &self.body {
+        if let Some(body) = &self.0.body {
             d.field("body", body);
         }
-        if let Some(retry_after) = self.retry_after {
+        if let Some(retry_after) = self.0.retry_after {
             d.field("retry_after", &retry_after);
         }
-        if let Some(source) = &self.source {
+        if let Some(source) = &self.0.source {
             d.field("source", source);
         }
         d.finish()
@@ -203,11 +209,11 @@ impl fmt::Debug for Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.kind.describe())?;
-        if !self.detail.is_empty() {
-            write!(f, ": {}", self.detail)?;
+        f.write_str(self.0.kind.describe())?;
+        if !self.0.detail.is_empty() {
+            write!(f, ": {}", self.0.detail)?;
         }
-        if let Some(status) = self.status {
+        if let Some(status) = self.0.status {
             write!(f, " (status {status})")?;
         }
         Ok(())
@@ -216,7 +222,8 @@ impl fmt::Display for Error {
 
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source
+        self.0
+            .source
             .as_deref()
             .map(|s| s as &(dyn StdError + 'static))
     }

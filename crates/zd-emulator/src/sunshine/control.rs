@@ -103,7 +103,7 @@ async fn end_user(State(s): State<Sunshine>, Path(app_id): Path<String>, body: B
     );
     let user_id = user.id.clone();
     let rendered_user = user.render();
-    app.users.insert(user_id.clone(), user);
+    app.insert_user(user);
     let cid = conversations::insert_conversation(
         &s,
         app,

@@ -86,6 +86,14 @@ pub(crate) fn business_message(
     let Some(app) = store.apps.get(app_id) else {
         return;
     };
+    let delivery_kinds = [
+        "conversation:message:delivery:channel",
+        "conversation:message:delivery:user",
+        "conversation:message:delivery:failure",
+    ];
+    if !delivery_kinds.iter().any(|k| super::events::wanted(app, k)) {
+        return;
+    }
     for (kind, payload) in events(app, conversation_id, message_id) {
         emit(s, store, app_id, kind, payload);
     }

@@ -77,3 +77,22 @@ pub(crate) fn ok(body: serde_json::Value) -> ApiResult {
 pub(crate) fn created(body: serde_json::Value) -> ApiResult {
     Ok((StatusCode::CREATED, Json(body)))
 }
+
+/// `body` serialized straight into the response, for bodies that are not one `Value` tree
+/// (pages written from stored bytes).
+pub(crate) fn ok_json<T: serde::Serialize>(
+    status: StatusCode,
+    body: &T,
+) -> Result<Response, ApiError> {
+    let bytes = serde_json::to_vec(body)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    Ok((
+        status,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        bytes,
+    )
+        .into_response())
+}

@@ -5,8 +5,18 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::Sunshine;
-use super::store::Store;
+use super::store::{App, Store};
 use super::util;
+
+/// Whether any webhook of `app` listens for `kind`, so callers can skip building a payload
+/// nobody receives (the common case: an app without webhooks).
+pub(crate) fn wanted(app: &App, kind: &str) -> bool {
+    app.integrations.values().any(|i| {
+        i.webhooks
+            .values()
+            .any(|w| w.triggers.iter().any(|t| t == kind || t == "*"))
+    })
+}
 
 /// Emits one event of `kind` in `app_id` to every webhook whose triggers include it.
 ///
@@ -16,6 +26,9 @@ pub(crate) fn emit(s: &Sunshine, store: &Store, app_id: &str, kind: &str, payloa
     let Some(app) = store.apps.get(app_id) else {
         return;
     };
+    if !wanted(app, kind) {
+        return;
+    }
     let active = payload["conversation"]["activeSwitchboardIntegration"]["integrationId"]
         .as_str()
         .map(str::to_owned);

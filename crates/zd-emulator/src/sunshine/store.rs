@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::error::ApiError;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 /// A key id with its secret (app, account or custom integration key).
@@ -79,7 +80,12 @@ pub(crate) struct App {
     pub(crate) settings: Map<String, Value>,
     pub(crate) metadata: Value,
     pub(crate) keys: BTreeMap<String, Key>,
+    /// Change through [`App::insert_user`] and [`App::remove_user`], which keep
+    /// `external_ids` in step.
     pub(crate) users: BTreeMap<String, User>,
+    /// externalId -> user id: a lookup per request (create, user authors, `{userIdOrExternalId}`
+    /// paths) must not scan every user, which grows with every user a client creates.
+    pub(crate) external_ids: HashMap<String, String>,
     pub(crate) conversations: BTreeMap<String, Conversation>,
     pub(crate) integrations: BTreeMap<String, Integration>,
     pub(crate) switchboards: BTreeMap<String, Switchboard>,
@@ -109,10 +115,33 @@ impl App {
         if self.users.contains_key(id_or_external) {
             return Some(id_or_external.to_owned());
         }
-        self.users
-            .values()
-            .find(|u| u.external_id.as_deref() == Some(id_or_external))
-            .map(|u| u.id.clone())
+        self.external_ids.get(id_or_external).cloned()
+    }
+
+    /// Adds (or replaces) a user, indexing its external id.
+    pub(crate) fn insert_user(&mut self, user: User) {
+        if let Some(old) = self.users.remove(&user.id) {
+            self.unindex(&old);
+        }
+        if let Some(ext) = &user.external_id {
+            self.external_ids.insert(ext.clone(), user.id.clone());
+        }
+        self.users.insert(user.id.clone(), user);
+    }
+
+    /// Removes a user and its external id from the index.
+    pub(crate) fn remove_user(&mut self, id: &str) -> Option<User> {
+        let user = self.users.remove(id)?;
+        self.unindex(&user);
+        Some(user)
+    }
+
+    fn unindex(&mut self, user: &User) {
+        if let Some(ext) = &user.external_id {
+            if self.external_ids.get(ext) == Some(&user.id) {
+                self.external_ids.remove(ext);
+            }
+        }
     }
 
     pub(crate) fn active_switchboard(&self) -> Option<&Switchboard> {
@@ -187,7 +216,9 @@ pub(crate) struct Conversation {
     pub(crate) last_updated_at: Option<String>,
     pub(crate) business_last_read: Option<String>,
     pub(crate) participants: Vec<Participant>,
-    pub(crate) messages: BTreeMap<String, Value>,
+    /// Messages never change once posted, so each is kept serialized: a page of 100 is
+    /// written out by copying bytes instead of rendering 100 JSON trees.
+    pub(crate) messages: BTreeMap<String, Box<RawValue>>,
     pub(crate) active_switchboard_integration: Option<String>,
     pub(crate) pending_switchboard_integration: Option<String>,
 }
@@ -363,7 +394,35 @@ impl SwitchboardIntegration {
 
 #[cfg(test)]
 mod tests {
-    use super::Store;
+    use super::{App, Store, User};
+
+    fn user(id: &str, ext: Option<&str>) -> User {
+        User {
+            id: id.into(),
+            external_id: ext.map(str::to_owned),
+            ..User::default()
+        }
+    }
+
+    #[test]
+    fn external_ids_follow_inserts_and_removals() {
+        let mut app = App::default();
+        app.insert_user(user("u1", Some("ext-1")));
+        app.insert_user(user("u2", None));
+        assert_eq!(app.user_id("ext-1").as_deref(), Some("u1"));
+        assert_eq!(app.user_id("u2").as_deref(), Some("u2"));
+        assert_eq!(app.user_id("ext-2"), None);
+        assert!(app.remove_user("u1").is_some());
+        assert_eq!(app.user_id("ext-1"), None);
+        app.insert_user(user("u3", Some("ext-1")));
+        assert_eq!(app.user_id("ext-1").as_deref(), Some("u3"));
+        // Replacing a user under the same id drops its old external id.
+        app.insert_user(user("u3", Some("ext-3")));
+        assert_eq!(app.user_id("ext-1"), None);
+        assert_eq!(app.user_id("ext-3").as_deref(), Some("u3"));
+        app.insert_user(user("u3", Some("ext-3")));
+        assert_eq!(app.user_id("ext-3").as_deref(), Some("u3"));
+    }
 
     #[test]
     fn debug_shows_no_bridge_token_or_code() {

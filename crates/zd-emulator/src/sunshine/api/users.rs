@@ -78,7 +78,7 @@ pub(crate) async fn create(
         ..User::default()
     };
     let rendered = user.render();
-    app.users.insert(user.id.clone(), user);
+    app.insert_user(user);
     created(json!({ "user": rendered }))
 }
 
@@ -171,8 +171,7 @@ pub(crate) async fn delete(
         .user_id(&user_id)
         .ok_or_else(|| ApiError::not_found("User"))?;
     let user = app
-        .users
-        .remove(&id)
+        .remove_user(&id)
         .ok_or_else(|| ApiError::not_found("User"))?;
     for c in app.conversations.values_mut() {
         c.participants.retain(|p| p.user_id != id);

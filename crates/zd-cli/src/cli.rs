@@ -104,6 +104,18 @@ pub(crate) struct EmulatorArgs {
     /// Scenario file (JSON, or TOML with a .toml extension) of timed visitor actions.
     #[arg(long, value_name = "FILE")]
     pub(crate) scenario: Option<PathBuf>,
+    /// Real Time Chat: REST calls plus new `/stream` connections admitted per rolling minute
+    /// (documented: 200), or `off` for no budget; for load tests that open many feeds at once.
+    #[arg(long, value_name = "N|off", value_parser = requests_per_minute)]
+    pub(crate) realtime_requests_per_minute: Option<MinuteBudget>,
+}
+
+/// `--realtime-requests-per-minute`: `None` lifts the budget.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MinuteBudget(pub(crate) Option<usize>);
+
+fn requests_per_minute(text: &str) -> Result<MinuteBudget, String> {
+    zd_emulator::RealtimeLimits::parse_requests_per_minute(text).map(MinuteBudget)
 }
 
 /// Where an agent command connects.

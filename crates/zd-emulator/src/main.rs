@@ -26,18 +26,12 @@ struct Args {
     realtime_requests_per_minute: Option<Budget>,
 }
 
-/// A per-minute budget given on the command line.
+/// A per-minute budget given on the command line (`None`: no budget).
 #[derive(Debug, Clone, Copy)]
 struct Budget(Option<usize>);
 
 fn per_minute(text: &str) -> Result<Budget, String> {
-    if text == "off" {
-        return Ok(Budget(None));
-    }
-    match text.parse::<usize>() {
-        Ok(n) if n > 0 => Ok(Budget(Some(n))),
-        _ => Err(format!("expected a positive number or `off`, got `{text}`")),
-    }
+    RealtimeLimits::parse_requests_per_minute(text).map(Budget)
 }
 
 #[tokio::main]

@@ -1,7 +1,7 @@
 //! `zd emulator`: the emulator in the foreground, with the account printed for copy-paste.
 
 use zd_emulator::control::scenario::Scenario;
-use zd_emulator::{AccountConfig, Emulator};
+use zd_emulator::{AccountConfig, Emulator, RealtimeLimits};
 
 use crate::cli::EmulatorArgs;
 use crate::error::{Context, Kind, Result};
@@ -23,8 +23,13 @@ pub(crate) async fn run(args: EmulatorArgs) -> Result<()> {
         }
         None => None,
     };
+    let mut realtime = RealtimeLimits::documented();
+    if let Some(budget) = args.realtime_requests_per_minute {
+        realtime.requests_per_minute = budget.0;
+    }
     let emulator = Emulator::builder()
         .account(account)
+        .realtime_limits(realtime)
         .port(args.port)
         .start()
         .await

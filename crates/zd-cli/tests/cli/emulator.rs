@@ -66,3 +66,21 @@ fn bad_account_file_is_a_config_error() {
         .code(3)
         .stderr(predicates::str::contains("cannot use the account file"));
 }
+
+#[test]
+fn realtime_budget_must_be_a_positive_number_or_off() {
+    assert_cmd::Command::cargo_bin("zd")
+        .unwrap()
+        .args([
+            "emulator",
+            "--port",
+            "0",
+            "--realtime-requests-per-minute",
+            "0",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "expected a positive number or `off`, got `0`",
+        ));
+}

@@ -47,6 +47,31 @@ impl RealtimeLimits {
     }
 }
 
+impl RealtimeLimits {
+    /// Reads a `requests_per_minute` from a command line: a positive number, or `off` for no
+    /// budget.
+    ///
+    /// # Errors
+    /// A message naming the value when it is neither.
+    ///
+    /// ```
+    /// use zd_emulator::RealtimeLimits;
+    ///
+    /// assert_eq!(RealtimeLimits::parse_requests_per_minute("off"), Ok(None));
+    /// assert_eq!(RealtimeLimits::parse_requests_per_minute("5000"), Ok(Some(5000)));
+    /// assert!(RealtimeLimits::parse_requests_per_minute("0").is_err());
+    /// ```
+    pub fn parse_requests_per_minute(text: &str) -> Result<Option<usize>, String> {
+        if text == "off" {
+            return Ok(None);
+        }
+        match text.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(Some(n)),
+            _ => Err(format!("expected a positive number or `off`, got `{text}`")),
+        }
+    }
+}
+
 impl Default for RealtimeLimits {
     fn default() -> Self {
         Self::documented()

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use backon::BackoffBuilder;
+use backon::BackoffBuilder as _;
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -13,6 +13,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use zd_wire::DecodeLimits;
 use zd_wire::realtime::{ServerFrame, Status};
 
+use crate::commands::CommandReceiver;
 use crate::events::{EventSender, TrySendError};
 use crate::limits::ConnectionSlot;
 use crate::transport::WsStream;
@@ -40,7 +41,7 @@ enum Outcome {
 pub(crate) struct Driver {
     client: MetricsClient,
     _slot: ConnectionSlot,
-    commands: mpsc::Receiver<Box<Command>>,
+    commands: CommandReceiver,
     events: EventSender,
     lagged: u64,
     snapshot: watch::Sender<Snapshot>,
@@ -59,7 +60,7 @@ impl Driver {
     pub(crate) fn new(
         client: MetricsClient,
         slot: ConnectionSlot,
-        commands: mpsc::Receiver<Box<Command>>,
+        commands: CommandReceiver,
         events: EventSender,
         snapshot: watch::Sender<Snapshot>,
         state: watch::Sender<FeedState>,
@@ -81,8 +82,9 @@ impl Driver {
     }
 
     pub(crate) async fn run(mut self, first: WsStream) {
-        let reconnect = self.client.inner.feed.reconnect;
-        let mut backoff = reconnect.build();
+        // Created on the first reconnect and boxed: a backoff (and its builder) would otherwise
+        // sit inline in every feed's task, which rarely reconnects.
+        let mut backoff: Option<Box<backon::ExponentialBackoff>> = None;
         let mut ws = first;
         loop {
             self.state.send_replace(FeedState::Active);
@@ -92,7 +94,7 @@ impl Driver {
                 Outcome::Reconnect(error) => error,
             };
             if self.healthy {
-                backoff = reconnect.build();
+                backoff = None;
             }
             self.snapshot.send_if_modified(Snapshot::forget_values);
             let mut attempt: u32 = 0;
@@ -105,6 +107,7 @@ impl Driver {
                 }
                 attempt = attempt.saturating_add(1);
                 let delay = backoff
+                    .get_or_insert_with(|| Box::new(self.client.inner.feed.reconnect.build()))
                     .next()
                     .unwrap_or(Duration::from_secs(60))
                     .max(last_error.retry_after().unwrap_or_default());

@@ -4,7 +4,7 @@
 //! A tokio mpsc channel allocates a block of 32 slots (3.6 KiB of `FeedEvent`s) when created,
 //! for every feed, although a reader that keeps up holds zero or one event at a time. This
 //! queue starts empty, grows to what is actually buffered (at most `capacity`), and gives
-//! memory back once a burst has been drained.
+//! its memory back whenever it has been drained.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -12,9 +12,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use crate::FeedEvent;
-
-/// Above this many slots a drained queue shrinks back, so one burst does not pin memory.
-const KEEP_SLOTS: usize = 8;
 
 struct State {
     queue: VecDeque<FeedEvent>,
@@ -98,8 +95,10 @@ impl EventReceiver {
     pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<FeedEvent>> {
         let mut state = lock(&self.0);
         if let Some(event) = state.queue.pop_front() {
-            if state.queue.is_empty() && state.queue.capacity() > KEEP_SLOTS {
-                state.queue.shrink_to(KEEP_SLOTS);
+            if state.queue.is_empty() {
+                // A reader that keeps up holds one event at a time, and feeds are many:
+                // hold no memory between events.
+                state.queue = VecDeque::new();
             }
             return Poll::Ready(Some(event));
         }
@@ -185,7 +184,7 @@ mod tests {
         for n in 0..200_u32 {
             assert_eq!(lagged(rx.poll_recv(&mut cx)), Some(u64::from(n)));
         }
-        assert!(lock(&rx.0).queue.capacity() <= KEEP_SLOTS);
+        assert_eq!(lock(&rx.0).queue.capacity(), 0);
     }
 
     #[tokio::test]

@@ -5,8 +5,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
+use crate::commands::{self, CommandSender};
 use crate::driver::{self, Command};
 use crate::events::{self, EventReceiver};
 use crate::{Error, ErrorKind, MetricUpdate, MetricsClient, Series, Snapshot, transport};
@@ -72,7 +73,7 @@ pub struct Feed {
 /// Controls a [`Feed`]: cheap to clone, usable from any task.
 #[derive(Debug, Clone)]
 pub struct FeedHandle {
-    commands: mpsc::Sender<Box<Command>>,
+    commands: CommandSender,
     snapshot: watch::Receiver<Snapshot>,
     state: watch::Receiver<FeedState>,
 }
@@ -93,9 +94,7 @@ impl MetricsClient {
         let slot = self.inner.limits.reserve(&self.inner.agent)?;
         let ws = self.open_socket().await?;
         let config = &self.inner.feed;
-        // Commands are boxed: tokio allocates a channel's first block of 32 slots up front,
-        // 32 x 8 bytes instead of 32 x 64.
-        let (commands_tx, commands_rx) = mpsc::channel(32);
+        let (commands_tx, commands_rx) = commands::channel(32);
         let (events_tx, events_rx) = events::channel(config.event_buffer);
         let (snapshot_tx, snapshot_rx) = watch::channel(Snapshot::default());
         let (state_tx, state_rx) = watch::channel(FeedState::Active);

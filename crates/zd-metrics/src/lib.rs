@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod client;
+mod commands;
 mod driver;
 mod error;
 mod events;

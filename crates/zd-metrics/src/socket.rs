@@ -2,8 +2,9 @@
 //!
 //! The upgrade is done here rather than by tungstenite's client handshake for memory: its
 //! handshake reads the response into a 4 KiB buffer that then becomes the connection's read
-//! buffer for good, where a feed needs a 512-byte one. Here the response head is read into a
-//! temporary buffer, and only the bytes after it (usually none) are handed to the WebSocket.
+//! buffer for good, where a feed needs a few hundred bytes. Here the response head is read
+//! into a temporary buffer, and only the bytes after it (usually none) are handed to the
+//! WebSocket.
 
 use std::fmt;
 use std::io;
@@ -153,8 +154,11 @@ pub(crate) async fn upgrade(
         }
     };
     // Only what follows the head (frames the server sent at once, or a refusal's body) is
-    // kept, in an allocation of its own size: none at all in the usual case.
-    let tail = received.split_off(head_len);
+    // kept, in the allocation that becomes the WebSocket's read buffer (tungstenite reuses
+    // it), sized to the configured read buffer.
+    let rest = received.get(head_len..).unwrap_or_default();
+    let mut tail = Vec::with_capacity(rest.len().max(config.read_buffer_size));
+    tail.extend_from_slice(rest);
     drop(received);
 
     if response.status() != http::StatusCode::SWITCHING_PROTOCOLS {

@@ -41,12 +41,12 @@ pub(crate) fn connector() -> Result<HttpsConnector<HttpConnector>, Error> {
 }
 
 /// Buffers sized for small JSON frames: the defaults (128 KiB each way) would dominate the
-/// memory of a process that holds many feeds. An update frame is a few hundred bytes; the
-/// read buffer starts at 512 and tungstenite grows it to fit a larger frame (up to
+/// memory of a process that holds many feeds. An update frame is one or two hundred bytes;
+/// the read buffer starts at 256 and tungstenite grows it to fit a larger frame (up to
 /// `max_frame_bytes`) when one arrives.
 pub(crate) fn ws_config(max_frame_bytes: usize) -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(512)
+        .read_buffer_size(256)
         .write_buffer_size(0)
         .max_write_buffer_size(64 * 1024)
         .max_message_size(Some(max_frame_bytes))

@@ -8,7 +8,10 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
 
+use futures_util::task::AtomicWaker;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
@@ -169,6 +172,8 @@ pub(crate) struct DriverInner {
     cmd_rx: mpsc::Receiver<Command>,
     drop_rx: mpsc::UnboundedReceiver<u64>,
     socket: Option<Socket>,
+    /// Whether the socket may have something to read: polled only then.
+    readable: ReadReady,
     started: Started,
     limiter: Option<RequestLimiter>,
     limits: DecodeLimits,
@@ -208,6 +213,7 @@ impl Driver {
             cmd_rx,
             drop_rx,
             socket: Some(socket),
+            readable: ReadReady::new(),
             started,
             limiter,
             limits,
@@ -233,6 +239,72 @@ impl Driver {
         Self {
             run: Box::pin(inner.run().instrument(span)),
         }
+    }
+}
+
+/// Remembers whether the socket was woken since it last had nothing to read.
+///
+/// Every pass of the driver loop would otherwise poll the WebSocket, and each poll of an idle
+/// socket costs tungstenite a zero-fill of its read buffer and a `WouldBlock` round trip; a
+/// message makes the loop turn several times (frame, command, send), so most of those polls
+/// were wasted. The socket is polled with a waker that raises this flag, and only while it is up.
+#[derive(Debug)]
+struct ReadReady {
+    flag: Arc<ReadFlag>,
+    waker: Waker,
+}
+
+#[derive(Debug, Default)]
+struct ReadFlag {
+    ready: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Wake for ReadFlag {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.ready.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
+impl ReadReady {
+    fn new() -> Self {
+        let flag = Arc::new(ReadFlag {
+            ready: AtomicBool::new(true),
+            task: AtomicWaker::new(),
+        });
+        let waker = Waker::from(Arc::clone(&flag));
+        Self { flag, waker }
+    }
+
+    /// A new socket has not been polled yet.
+    fn set(&self) {
+        self.flag.ready.store(true, Ordering::Release);
+    }
+
+    /// Polls the socket with the flag's waker if the flag is up, else only registers `cx` for
+    /// its next wake. After a frame the flag stays up: more may be buffered already, and only a
+    /// `Pending` poll of the socket registers for the next wake.
+    fn poll_next(
+        &self,
+        socket: &mut Socket,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>> {
+        self.flag.task.register(cx.waker());
+        // Lowered before the poll: a wake while polling raises it again.
+        if !self.flag.ready.swap(false, Ordering::AcqRel) {
+            return Poll::Pending;
+        }
+        let mut inner = Context::from_waker(&self.waker);
+        let polled = socket.poll_next_unpin(&mut inner);
+        if polled.is_ready() {
+            self.set();
+        }
+        polled
     }
 }
 
@@ -266,9 +338,10 @@ impl DriverInner {
                 let next_timer = self.timers.iter().map(|(t, _)| *t).min();
                 let can_send = !self.outbox.is_empty();
                 let limiter = self.limiter.as_ref();
+                let readable = &self.readable;
                 tokio::select! {
                     biased;
-                    frame = socket.next() => Step::Frame(frame),
+                    frame = std::future::poll_fn(|cx| readable.poll_next(socket, cx)) => Step::Frame(frame),
                     cmd = self.cmd_rx.recv() => Step::Command(cmd),
                     key = self.drop_rx.recv() => Step::Dropped(key),
                     () = async { if let Some(l) = limiter { l.acquire().await } }, if can_send => Step::SendReady,
@@ -940,6 +1013,7 @@ impl DriverInner {
     }
 
     fn on_new_socket(&mut self, restarted: bool) {
+        self.readable.set();
         self.last_rx = Instant::now();
         self.timers.clear();
         self.outbox.clear();

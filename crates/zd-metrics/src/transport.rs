@@ -1,6 +1,7 @@
 //! Sockets: one rustls (ring) connector for both the WebSocket feed and the REST client, and
 //! the authenticated WebSocket upgrade.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use http::header::{AUTHORIZATION, RETRY_AFTER, USER_AGENT};
@@ -26,7 +27,19 @@ pub(crate) type WsStream = Box<WebSocketStream<Socket>>;
 
 pub(crate) const USER_AGENT_VALUE: &str = concat!("zd-metrics/", env!("CARGO_PKG_VERSION"));
 
+/// The process's connector, shared by every client: a rustls configuration holds the parsed
+/// root store and a session cache (about 25 KiB), which a process with a client per agent
+/// would otherwise pay once per agent.
 pub(crate) fn connector() -> Result<HttpsConnector<HttpConnector>, Error> {
+    static SHARED: OnceLock<HttpsConnector<HttpConnector>> = OnceLock::new();
+    if let Some(connector) = SHARED.get() {
+        return Ok(connector.clone());
+    }
+    let connector = new_connector()?;
+    Ok(SHARED.get_or_init(|| connector).clone())
+}
+
+fn new_connector() -> Result<HttpsConnector<HttpConnector>, Error> {
     let mut tcp = HttpConnector::new();
     tcp.enforce_http(false);
     // Frames are small and latency-sensitive: without this, Nagle's algorithm holds a

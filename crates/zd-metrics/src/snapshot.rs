@@ -69,18 +69,97 @@ fn slot_series(index: usize) -> (Metric, Option<Window>) {
 /// but its value is not yet known (or the service sent `null`), `Some(Some(v))` otherwise.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DepartmentValues {
-    known: [Option<Option<i64>>; SLOTS],
+    known: Slots,
     /// Metrics this crate does not know, keyed by wire key and window minutes.
     other: BTreeMap<(String, Option<u32>), Option<i64>>,
 }
 
+/// The slots of the documented metrics, packed: two bit masks (tracked, value known) and
+/// the values, 8 bytes a slot instead of 16 for `Option<Option<i64>>`; every feed holds one
+/// per department. A slot that is not tracked or not known holds 0, so equality is by value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Slots {
+    tracked: u32,
+    known: u32,
+    values: [i64; SLOTS],
+}
+
+const _: () = assert!(SLOTS <= 32, "slot masks are u32");
+
+impl Slots {
+    fn get(&self, i: usize) -> Option<Option<i64>> {
+        let bit = 1_u32 << i;
+        (self.tracked & bit != 0).then(|| (self.known & bit != 0).then(|| self.values[i]))
+    }
+
+    /// Sets the value of a tracked slot; `true` when it changed.
+    fn set(&mut self, i: usize, value: Option<i64>) -> bool {
+        let before = self.get(i);
+        if before.is_none() || before == Some(value) {
+            return false;
+        }
+        let bit = 1_u32 << i;
+        match value {
+            Some(v) => {
+                self.known |= bit;
+                self.values[i] = v;
+            }
+            None => {
+                self.known &= !bit;
+                self.values[i] = 0;
+            }
+        }
+        true
+    }
+
+    /// Starts tracking a slot with its value unknown.
+    fn track(&mut self, i: usize) {
+        self.tracked |= 1 << i;
+        self.known &= !(1 << i);
+        self.values[i] = 0;
+    }
+
+    /// Stops tracking a slot; `true` when it was tracked.
+    fn untrack(&mut self, i: usize) -> bool {
+        let was = self.tracked & (1 << i) != 0;
+        self.tracked &= !(1 << i);
+        self.known &= !(1 << i);
+        self.values[i] = 0;
+        was
+    }
+
+    /// Marks every value unknown; `true` when any was known.
+    fn forget(&mut self) -> bool {
+        let any = self.known != 0;
+        self.known = 0;
+        self.values = [0; SLOTS];
+        any
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (usize, Option<i64>)> + '_ {
+        (0..SLOTS).filter_map(|i| self.get(i).map(|v| (i, v)))
+    }
+
+    fn count(&self) -> usize {
+        self.tracked.count_ones() as usize
+    }
+}
+
 impl DepartmentValues {
-    fn entry(&mut self, metric: &Metric, window: Option<Window>) -> Option<&mut Option<i64>> {
+    /// Sets the value of a tracked series; `true` when it changed.
+    fn set(&mut self, metric: &Metric, window: Option<Window>, value: Option<i64>) -> bool {
         match slot(metric, window) {
-            Some(i) => self.known[i].as_mut(),
-            None => self
+            Some(i) => self.known.set(i, value),
+            None => match self
                 .other
-                .get_mut(&(metric.key().to_owned(), window.map(Window::minutes))),
+                .get_mut(&(metric.key().to_owned(), window.map(Window::minutes)))
+            {
+                Some(slot) if *slot != value => {
+                    *slot = value;
+                    true
+                }
+                _ => false,
+            },
         }
     }
 
@@ -92,7 +171,7 @@ impl DepartmentValues {
     /// The value of a tracked series: `None` if not tracked, `Some(None)` if not yet known.
     pub fn get_tracked(&self, metric: &Metric, window: Option<Window>) -> Option<Option<i64>> {
         match slot(metric, window) {
-            Some(i) => self.known[i],
+            Some(i) => self.known.get(i),
             None => self
                 .other
                 .get(&(metric.key().to_owned(), window.map(Window::minutes)))
@@ -103,11 +182,9 @@ impl DepartmentValues {
     /// Every tracked series of this department with its value, documented metrics first in
     /// catalogue order.
     pub fn iter(&self) -> impl Iterator<Item = (Metric, Option<Window>, Option<i64>)> + '_ {
-        let known = self.known.iter().enumerate().filter_map(|(i, v)| {
-            v.map(|value| {
-                let (metric, window) = slot_series(i);
-                (metric, window, value)
-            })
+        let known = self.known.iter().map(|(i, value)| {
+            let (metric, window) = slot_series(i);
+            (metric, window, value)
         });
         let other = self.other.iter().map(|((key, minutes), value)| {
             (
@@ -120,7 +197,7 @@ impl DepartmentValues {
     }
 
     fn is_empty(&self) -> bool {
-        self.known.iter().all(Option::is_none) && self.other.is_empty()
+        self.known.tracked == 0 && self.other.is_empty()
     }
 }
 
@@ -220,7 +297,7 @@ impl Snapshot {
             return false;
         }
         match slot(metric, window) {
-            Some(i) => dept.known[i] = Some(None),
+            Some(i) => dept.known.track(i),
             None => {
                 dept.other
                     .insert((metric.key().to_owned(), window.map(Window::minutes)), None);
@@ -237,7 +314,7 @@ impl Snapshot {
         };
         let (metric, window) = (series.metric_key(), series.window());
         let removed = match slot(metric, window) {
-            Some(i) => dept.known[i].take().is_some(),
+            Some(i) => dept.known.untrack(i),
             None => dept
                 .other
                 .remove(&(metric.key().to_owned(), window.map(Window::minutes)))
@@ -264,23 +341,18 @@ impl Snapshot {
         let Some(dept) = self.departments.get_mut(&department_id) else {
             return false;
         };
-        match dept.entry(metric, window) {
-            Some(slot) if *slot != value => {
-                *slot = value;
-                self.version += 1;
-                true
-            }
-            _ => false,
+        let changed = dept.set(metric, window, value);
+        if changed {
+            self.version += 1;
         }
+        changed
     }
 
     /// Marks every tracked value unknown (after a reconnect). Returns `true` if any was known.
     pub fn forget_values(&mut self) -> bool {
         let mut changed = false;
         for dept in self.departments.values_mut() {
-            for v in dept.known.iter_mut().flatten() {
-                changed |= v.take().is_some();
-            }
+            changed |= dept.known.forget();
             for v in dept.other.values_mut() {
                 changed |= v.take().is_some();
             }
@@ -323,7 +395,7 @@ impl Snapshot {
     pub fn len(&self) -> usize {
         self.departments
             .values()
-            .map(|d| d.known.iter().flatten().count() + d.other.len())
+            .map(|d| d.known.count() + d.other.len())
             .sum()
     }
 
@@ -400,5 +472,32 @@ mod tests {
         assert_eq!(s.get_tracked(&missed30), Some(None));
         assert!(s.untrack(&missed30));
         assert!(s.department(Some(5)).is_none());
+    }
+
+    #[test]
+    fn packed_slots_compare_by_what_they_hold() {
+        let incoming = Series::metric(Metric::IncomingChats);
+        let active = Series::metric(Metric::ActiveChats);
+        let mut a = Snapshot::default();
+        a.track(&incoming);
+        a.track(&active);
+        assert!(a.apply(None, &Metric::ActiveChats, None, Some(7)));
+        assert!(!a.apply(None, &Metric::ActiveChats, None, Some(7)));
+        assert!(
+            !a.apply(None, &Metric::AssignedChats, None, Some(1)),
+            "not tracked"
+        );
+        assert_eq!(a.get_tracked(&active), Some(Some(7)));
+        assert!(a.apply(None, &Metric::ActiveChats, None, None));
+        assert_eq!(a.get_tracked(&active), Some(None));
+        assert!(a.apply(None, &Metric::ActiveChats, None, Some(-3)));
+        assert!(a.forget_values());
+        assert!(!a.forget_values());
+        assert!(a.untrack(&active));
+        assert!(!a.untrack(&active));
+        assert_eq!(a.len(), 1);
+        let mut b = Snapshot::default();
+        b.track(&incoming);
+        assert_eq!(a.department(None), b.department(None));
     }
 }

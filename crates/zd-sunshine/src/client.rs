@@ -214,6 +214,10 @@ impl Client {
         } else {
             &body
         };
+        // Path tracking costs on every field; it runs only to explain a body that failed.
+        if let Ok(decoded) = serde_json::from_slice(slice) {
+            return Ok(decoded);
+        }
         let mut de = serde_json::Deserializer::from_slice(slice);
         serde_path_to_error::deserialize(&mut de)
             .map_err(|e| Error::decode(status, &body, e).at(operation))

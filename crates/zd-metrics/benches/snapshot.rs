@@ -1,7 +1,7 @@
 //! Updates applied to the live snapshot per second.
 //!
-//! `apply`: typed values into the watch channel's snapshot (what the feed driver does per
-//! value, through `send_if_modified`). `decode_and_apply`: the whole path from a received
+//! `apply`: typed values into a snapshot behind a mutex (what the feed driver does per
+//! value, under the feed's lock). `decode_and_apply`: the whole path from a received
 //! text frame (zd-wire decode, then apply). Each iteration applies one value that changes.
 
 #![allow(clippy::unwrap_used, missing_docs)]
@@ -9,7 +9,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use tokio::sync::watch;
+use std::sync::Mutex;
 use zd_metrics::{Metric, Series, Snapshot, Window};
 use zd_wire::realtime::ServerFrame;
 
@@ -39,7 +39,7 @@ fn tracked() -> (Snapshot, Vec<Series>) {
 
 fn apply(c: &mut Criterion) {
     let (snapshot, series) = tracked();
-    let (tx, rx) = watch::channel(snapshot);
+    let shared = Mutex::new(snapshot);
     let mut group = c.benchmark_group("snapshot");
     group.throughput(Throughput::Elements(1));
     let mut i: usize = 0;
@@ -48,13 +48,15 @@ fn apply(c: &mut Criterion) {
             let s = &series[i % series.len()];
             let value = Some((i / series.len()) as i64);
             i += 1;
-            let changed = tx.send_if_modified(|snap| {
-                snap.apply(s.department_id(), s.metric_key(), s.window(), value)
-            });
+            let changed =
+                shared
+                    .lock()
+                    .unwrap()
+                    .apply(s.department_id(), s.metric_key(), s.window(), value);
             black_box(changed)
         });
     });
-    black_box(rx.borrow().len());
+    black_box(shared.lock().unwrap().len());
 
     let frames: Vec<String> = (0..64)
         .map(|n| {
@@ -71,7 +73,7 @@ fn apply(c: &mut Criterion) {
             let Ok(ServerFrame::Update(update)) = ServerFrame::decode(text) else {
                 return false;
             };
-            tx.send_if_modified(|snap| snap.apply_update(&update))
+            shared.lock().unwrap().apply_update(&update)
         });
     });
     group.finish();

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use backon::BackoffBuilder as _;
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -16,6 +16,7 @@ use zd_wire::realtime::{ServerFrame, Status};
 use crate::commands::CommandReceiver;
 use crate::events::{EventSender, TrySendError};
 use crate::limits::ConnectionSlot;
+use crate::live::Publisher;
 use crate::transport::WsStream;
 use crate::update::flatten;
 use crate::{Error, ErrorKind, FeedEvent, FeedState, MetricsClient, Series, Snapshot};
@@ -44,8 +45,8 @@ pub(crate) struct Driver {
     commands: CommandReceiver,
     events: EventSender,
     lagged: u64,
-    snapshot: watch::Sender<Snapshot>,
-    state: watch::Sender<FeedState>,
+    /// The snapshot and state the handles read.
+    live: Publisher,
     /// The resumable facts: what to subscribe to again after a reconnect, in order.
     subscriptions: Vec<Series>,
     /// Consecutive connections refused as unauthorized; two in a row end the feed (one
@@ -62,8 +63,7 @@ impl Driver {
         slot: ConnectionSlot,
         commands: CommandReceiver,
         events: EventSender,
-        snapshot: watch::Sender<Snapshot>,
-        state: watch::Sender<FeedState>,
+        live: Publisher,
     ) -> Self {
         let limits = DecodeLimits::new().with_max_frame_bytes(client.inner.feed.max_frame_bytes);
         Self {
@@ -72,8 +72,7 @@ impl Driver {
             commands,
             events,
             lagged: 0,
-            snapshot,
-            state,
+            live,
             subscriptions: Vec::new(),
             unauthorized_streak: 0,
             healthy: false,
@@ -87,7 +86,7 @@ impl Driver {
         let mut backoff: Option<Box<backon::ExponentialBackoff>> = None;
         let mut ws = first;
         loop {
-            self.state.send_replace(FeedState::Active);
+            self.live.set_state(FeedState::Active);
             self.healthy = false;
             let mut last_error = match self.session(ws).await {
                 Outcome::Closed(error) => return self.finish(error),
@@ -96,7 +95,7 @@ impl Driver {
             if self.healthy {
                 backoff = None;
             }
-            self.snapshot.send_if_modified(Snapshot::forget_values);
+            self.live.modify_snapshot(Snapshot::forget_values);
             let mut attempt: u32 = 0;
             ws = loop {
                 if last_error.kind() == ErrorKind::Unauthorized {
@@ -111,7 +110,7 @@ impl Driver {
                     .next()
                     .unwrap_or(Duration::from_secs(60))
                     .max(last_error.retry_after().unwrap_or_default());
-                self.state.send_replace(FeedState::Reconnecting { attempt });
+                self.live.set_state(FeedState::Reconnecting { attempt });
                 tracing::debug!(attempt, ?delay, error = %last_error, "feed reconnecting");
                 self.emit(FeedEvent::Reconnecting {
                     attempt,
@@ -214,9 +213,11 @@ impl Driver {
             Ok(ServerFrame::Update(update)) => {
                 self.unauthorized_streak = 0;
                 self.healthy = true;
-                self.snapshot.send_if_modified(|s| s.apply_update(&update));
+                self.live.modify_snapshot(|s| s.apply_update(&update));
                 for item in flatten(&update) {
-                    let tracked = self.snapshot.borrow().get_tracked(&item.series).is_some();
+                    let tracked = self
+                        .live
+                        .read_snapshot(|s| s.get_tracked(&item.series).is_some());
                     if tracked {
                         self.emit(FeedEvent::Update(item));
                     }
@@ -270,7 +271,7 @@ impl Driver {
                     return Ok(());
                 }
                 let frame = series.subscribe_frame().encode();
-                self.snapshot.send_if_modified(|s| s.track(&series));
+                self.live.modify_snapshot(|s| s.track(&series));
                 self.subscriptions.push(series);
                 self.send_frame(frame, sink, reply).await
             }
@@ -280,7 +281,7 @@ impl Driver {
                     return Ok(());
                 };
                 self.subscriptions.remove(index);
-                self.snapshot.send_if_modified(|s| s.untrack(&series));
+                self.live.modify_snapshot(|s| s.untrack(&series));
                 let frame = series.unsubscribe_frame().encode();
                 self.send_frame(frame, sink, reply).await
             }
@@ -379,7 +380,7 @@ impl Driver {
 
     fn finish(mut self, error: Error) {
         tracing::debug!(error = %error, "feed closed");
-        self.state.send_replace(FeedState::Closed);
+        self.live.set_state(FeedState::Closed);
         self.emit(FeedEvent::Closed(error));
     }
 }

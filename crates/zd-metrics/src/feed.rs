@@ -5,12 +5,15 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
-use tokio::sync::{oneshot, watch};
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
 
 use crate::commands::{self, CommandSender};
 use crate::driver::{self, Command};
 use crate::events::{self, EventReceiver};
-use crate::{Error, ErrorKind, MetricUpdate, MetricsClient, Series, Snapshot, transport};
+use crate::live::{Publisher, Shared, SnapshotReceiver, StateReceiver};
+use crate::{Error, ErrorKind, MetricUpdate, MetricsClient, Series, transport};
 
 /// Something that happened on a feed.
 #[derive(Debug, Clone)]
@@ -74,8 +77,8 @@ pub struct Feed {
 #[derive(Debug, Clone)]
 pub struct FeedHandle {
     commands: CommandSender,
-    snapshot: watch::Receiver<Snapshot>,
-    state: watch::Receiver<FeedState>,
+    /// The snapshot and state, shared with the driver.
+    live: Arc<Shared>,
 }
 
 impl MetricsClient {
@@ -96,22 +99,14 @@ impl MetricsClient {
         let config = &self.inner.feed;
         let (commands_tx, commands_rx) = commands::channel(32);
         let (events_tx, events_rx) = events::channel(config.event_buffer);
-        let (snapshot_tx, snapshot_rx) = watch::channel(Snapshot::default());
-        let (state_tx, state_rx) = watch::channel(FeedState::Active);
-        let driver = driver::Driver::new(
-            self.clone(),
-            slot,
-            commands_rx,
-            events_tx,
-            snapshot_tx,
-            state_tx,
-        );
+        let live = Publisher::new();
+        let shared = live.shared();
+        let driver = driver::Driver::new(self.clone(), slot, commands_rx, events_tx, live);
         tokio::spawn(driver.run(ws));
         Ok(Feed {
             handle: FeedHandle {
                 commands: commands_tx,
-                snapshot: snapshot_rx,
-                state: state_rx,
+                live: shared,
             },
             events: events_rx,
         })
@@ -162,7 +157,7 @@ impl Feed {
     }
 
     /// The live snapshot; see [`FeedHandle::snapshot`].
-    pub fn snapshot(&self) -> watch::Receiver<Snapshot> {
+    pub fn snapshot(&self) -> SnapshotReceiver {
         self.handle.snapshot()
     }
 
@@ -220,14 +215,14 @@ impl FeedHandle {
     }
 
     /// A receiver of the live [`Snapshot`]: the latest value of every subscribed series per
-    /// department. `changed().await` wakes on every change.
-    pub fn snapshot(&self) -> watch::Receiver<Snapshot> {
-        self.snapshot.clone()
+    /// department. `changed().await` wakes on every change and fails once the feed has ended.
+    pub fn snapshot(&self) -> SnapshotReceiver {
+        SnapshotReceiver::new(Arc::clone(&self.live))
     }
 
     /// A receiver of the connection state.
-    pub fn state(&self) -> watch::Receiver<FeedState> {
-        self.state.clone()
+    pub fn state(&self) -> StateReceiver {
+        StateReceiver::new(Arc::clone(&self.live))
     }
 
     /// Closes the connection (close code 1000) and ends the feed.

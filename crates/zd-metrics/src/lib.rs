@@ -7,6 +7,7 @@ mod error;
 mod events;
 mod feed;
 mod limits;
+mod live;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
 mod rest;
@@ -24,6 +25,7 @@ pub use feed::{Feed, FeedEvent, FeedHandle, FeedState};
 pub use limits::{
     LimitConfig, Limits, MAX_ACCOUNT_CONNECTIONS, MAX_AGENT_CONNECTIONS, REQUESTS_PER_MINUTE,
 };
+pub use live::{SnapshotReceiver, SnapshotRef, StateReceiver};
 pub use rest::{Pull, Report};
 pub use series::Series;
 pub use snapshot::{DepartmentValues, Snapshot};

@@ -1,4 +1,4 @@
-//! Prometheus export of a feed's live [`Snapshot`] (feature `prometheus`).
+//! Prometheus export of a feed's live [`Snapshot`](crate::Snapshot) (feature `prometheus`).
 //!
 //! [`SnapshotCollector`] reads the snapshot at scrape time, so it costs nothing between
 //! scrapes and never shows a value older than the feed's.
@@ -10,10 +10,9 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
-use tokio::sync::watch;
 use zd_wire::realtime::{Metric, MetricUnit};
 
-use crate::Snapshot;
+use crate::SnapshotReceiver;
 
 /// Exposes every known value of a snapshot as a gauge named `zendesk_realtime_<metric key>`
 /// (with a `_seconds` suffix for durations), labelled `department` (`"all"` for the whole
@@ -23,12 +22,12 @@ use crate::Snapshot;
 /// ```
 /// use prometheus_client::registry::Registry;
 /// use zd_metrics::prometheus::SnapshotCollector;
-/// use zd_metrics::{Metric, Series, Snapshot};
+/// use zd_metrics::{Metric, Series, Snapshot, SnapshotReceiver};
 ///
 /// let mut snapshot = Snapshot::default();
 /// snapshot.track(&Series::metric(Metric::IncomingChats).department(5));
 /// snapshot.apply(Some(5), &Metric::IncomingChats, None, Some(3));
-/// let (_tx, rx) = tokio::sync::watch::channel(snapshot);
+/// let rx = SnapshotReceiver::fixed(snapshot);
 ///
 /// let mut registry = Registry::default();
 /// SnapshotCollector::new(rx).register(&mut registry);
@@ -37,7 +36,7 @@ use crate::Snapshot;
 /// assert!(text.contains(r#"zendesk_realtime_incoming_chats{department="5"} 3"#));
 /// ```
 pub struct SnapshotCollector {
-    snapshot: watch::Receiver<Snapshot>,
+    snapshot: SnapshotReceiver,
 }
 
 impl fmt::Debug for SnapshotCollector {
@@ -50,7 +49,7 @@ impl fmt::Debug for SnapshotCollector {
 
 impl SnapshotCollector {
     /// A collector of the snapshot behind `snapshot` (from [`crate::FeedHandle::snapshot`]).
-    pub fn new(snapshot: watch::Receiver<Snapshot>) -> Self {
+    pub fn new(snapshot: SnapshotReceiver) -> Self {
         Self { snapshot }
     }
 

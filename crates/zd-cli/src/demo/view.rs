@@ -61,7 +61,7 @@ pub(crate) struct Viewer {
     pub(crate) start: Instant,
     pub(crate) session: zd_agent::AgentSession,
     pub(crate) last_fault: Arc<std::sync::Mutex<Option<super::faults::Fault>>>,
-    pub(crate) feed: Option<tokio::sync::watch::Receiver<zd_metrics::Snapshot>>,
+    pub(crate) feed: Option<zd_metrics::SnapshotReceiver>,
     history: Vec<u64>,
     last_total: u64,
     last_at: Option<Instant>,
@@ -75,7 +75,7 @@ impl Viewer {
         stats: Arc<Stats>,
         session: zd_agent::AgentSession,
         last_fault: Arc<std::sync::Mutex<Option<super::faults::Fault>>>,
-        feed: Option<tokio::sync::watch::Receiver<zd_metrics::Snapshot>>,
+        feed: Option<zd_metrics::SnapshotReceiver>,
     ) -> Self {
         Self {
             control,

@@ -157,7 +157,7 @@ async fn reconnects_with_backoff_and_resubscribes_everything() {
     {"topic":"agents.agents_away","action":"subscribe"}
     "#);
     assert!(matches!(next(&mut feed).await, FeedEvent::Reconnected));
-    state.wait_for(|s| *s == FeedState::Active).await.unwrap();
+    state.wait_for(|s| s == FeedState::Active).await.unwrap();
     conn.send(update(
         "chats",
         r#"{"satisfaction_good":{"60":3}}"#,
@@ -233,7 +233,7 @@ async fn bad_token_gets_the_401_frame_and_ends_the_feed() {
     assert_eq!(error.kind(), ErrorKind::Unauthorized);
     assert!(!error.is_retryable());
     assert!(feed.next().await.is_none());
-    assert_eq!(*feed.handle().state().borrow(), FeedState::Closed);
+    assert_eq!(feed.handle().state().get(), FeedState::Closed);
     assert_eq!(client.open_feeds(), 0);
 }
 
@@ -312,7 +312,7 @@ async fn per_agent_cap_is_enforced_locally() {
     let closed = feeds.pop().unwrap();
     closed.handle().close().await;
     let mut state = closed.handle().state();
-    state.wait_for(|s| *s == FeedState::Closed).await.unwrap();
+    state.wait_for(|s| s == FeedState::Closed).await.unwrap();
     drop(closed);
     alice.connect().await.unwrap();
 }

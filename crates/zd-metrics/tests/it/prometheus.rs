@@ -29,7 +29,7 @@ fn scrape_text() {
         Some(2),
     );
     snapshot.apply(None, &Metric::WaitingTimeAvg, None, Some(13));
-    let (_tx, rx) = tokio::sync::watch::channel(snapshot);
+    let rx = zd_metrics::SnapshotReceiver::fixed(snapshot);
 
     let mut registry = Registry::default();
     SnapshotCollector::new(rx).register(&mut registry);

@@ -20,7 +20,7 @@ pub(crate) struct Estimate {
     pub(crate) throughput: Option<String>,
 }
 
-/// Runs `cargo bench --workspace --benches` with short settings; returns why it failed, if it did.
+/// Runs `cargo bench --workspace --bench *` with short settings; returns why it failed, if it did.
 pub(crate) fn run_criterion(root: &Path) -> Option<String> {
     eprintln!("xtask bench: running every crate's criterion benches (short settings) ...");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
@@ -30,7 +30,8 @@ pub(crate) fn run_criterion(root: &Path) -> Option<String> {
             "--workspace",
             // Only the bench targets: criterion's options would be refused by the libtest
             // harness of a crate's unit tests.
-            "--benches",
+            "--bench",
+            "*",
             "--",
             "--warm-up-time",
             "1",
@@ -42,7 +43,7 @@ pub(crate) fn run_criterion(root: &Path) -> Option<String> {
     match status {
         Ok(s) if s.success() => None,
         Ok(s) => Some(format!(
-            "`cargo bench --workspace --benches` failed ({s}); the estimates below are whatever criterion had stored"
+            "`cargo bench --workspace --bench *` failed ({s}); the estimates below are whatever criterion had stored"
         )),
         Err(e) => Some(format!("cannot run cargo bench: {e}")),
     }

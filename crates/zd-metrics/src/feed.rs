@@ -2,11 +2,10 @@
 //! [`FeedHandle`] to subscribe, unsubscribe and read the live snapshot.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
-use std::sync::Arc;
-
 use tokio::sync::oneshot;
 
 use crate::commands::{self, CommandSender};

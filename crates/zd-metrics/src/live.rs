@@ -48,8 +48,12 @@ impl Shared {
         self.cell.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Waits until `version` differs from `seen` (then records it) or the feed has ended.
-    async fn changed(&self, seen: &mut u64, version: fn(&Cell) -> u64) -> Result<(), Error> {
+    /// Waits until `ready` holds for the cell (checked now, then after every change) and
+    /// returns the cell locked; fails once the feed has ended and `ready` does not hold.
+    async fn wait(
+        &self,
+        mut ready: impl FnMut(&Cell) -> bool,
+    ) -> Result<MutexGuard<'_, Cell>, Error> {
         loop {
             // Registered before the check, so a change between the check and the await
             // still wakes this waiter.
@@ -58,10 +62,8 @@ impl Shared {
             notified.as_mut().enable();
             {
                 let cell = self.lock();
-                let now = version(&cell);
-                if now != *seen {
-                    *seen = now;
-                    return Ok(());
+                if ready(&cell) {
+                    return Ok(cell);
                 }
                 if cell.closed {
                     return Err(gone());
@@ -69,6 +71,18 @@ impl Shared {
             }
             notified.await;
         }
+    }
+
+    /// Waits until `version` differs from `seen` (then records it) or the feed has ended.
+    async fn changed(&self, seen: &mut u64, version: fn(&Cell) -> u64) -> Result<(), Error> {
+        self.wait(|cell| {
+            let now = version(cell);
+            let changed = now != *seen;
+            *seen = now;
+            changed
+        })
+        .await
+        .map(drop)
     }
 }
 
@@ -218,23 +232,13 @@ impl SnapshotReceiver {
         mut condition: impl FnMut(&Snapshot) -> bool,
     ) -> Result<SnapshotRef<'_>, Error> {
         let Self { shared, seen } = self;
-        let shared: &Shared = shared;
-        loop {
-            let notified = shared.notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            {
-                let cell = shared.lock();
+        let cell = shared
+            .wait(|cell| {
                 *seen = cell.snapshot_version;
-                if condition(&cell.snapshot) {
-                    return Ok(SnapshotRef(cell));
-                }
-                if cell.closed {
-                    return Err(gone());
-                }
-            }
-            notified.await;
-        }
+                condition(&cell.snapshot)
+            })
+            .await?;
+        Ok(SnapshotRef(cell))
     }
 }
 
@@ -324,13 +328,14 @@ impl StateReceiver {
         &mut self,
         mut condition: impl FnMut(FeedState) -> bool,
     ) -> Result<FeedState, Error> {
-        loop {
-            let state = self.get_and_update();
-            if condition(state) {
-                return Ok(state);
-            }
-            self.changed().await?;
-        }
+        let Self { shared, seen } = self;
+        let cell = shared
+            .wait(|cell| {
+                *seen = cell.state_version;
+                condition(cell.state)
+            })
+            .await?;
+        Ok(cell.state)
     }
 }
 
@@ -358,4 +363,86 @@ impl fmt::Debug for Shared {
 
 fn gone() -> Error {
     Error::new(ErrorKind::Closed, "the feed has ended")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Metric, Series};
+
+    fn series() -> Series {
+        Series::metric(Metric::IncomingChats)
+    }
+
+    #[tokio::test]
+    async fn changes_are_seen_once_and_the_end_is_reported() {
+        let publisher = Publisher::new();
+        let mut rx = SnapshotReceiver::new(publisher.shared());
+        assert!(!rx.has_changed().unwrap());
+        publisher.modify_snapshot(|s| s.track(&series()));
+        assert!(rx.has_changed().unwrap());
+        rx.changed().await.unwrap();
+        assert!(!rx.has_changed().unwrap());
+        // An unmodified snapshot is no change.
+        publisher.modify_snapshot(|_| false);
+        assert!(!rx.has_changed().unwrap());
+        publisher.modify_snapshot(|s| s.apply(None, &Metric::IncomingChats, None, Some(4)));
+        drop(publisher);
+        // The last change is still delivered, then the end.
+        rx.changed().await.unwrap();
+        assert_eq!(rx.borrow().get(&series()), Some(4));
+        assert_eq!(rx.changed().await.unwrap_err().kind(), ErrorKind::Closed);
+        assert_eq!(rx.has_changed().unwrap_err().kind(), ErrorKind::Closed);
+    }
+
+    #[tokio::test]
+    async fn a_waiter_wakes_on_a_change_made_while_it_waits() {
+        let publisher = Publisher::new();
+        let mut rx = SnapshotReceiver::new(publisher.shared());
+        let waiter = tokio::spawn(async move {
+            let value = rx
+                .wait_for(|s| s.get(&series()) == Some(7))
+                .await?
+                .get(&series());
+            Ok::<_, Error>(value)
+        });
+        // Let the waiter register before anything changes.
+        tokio::task::yield_now().await;
+        publisher.modify_snapshot(|s| s.track(&series()));
+        publisher.modify_snapshot(|s| s.apply(None, &Metric::IncomingChats, None, Some(7)));
+        assert_eq!(waiter.await.unwrap().unwrap(), Some(7));
+    }
+
+    #[tokio::test]
+    async fn state_waits_end_with_the_feed() {
+        let publisher = Publisher::new();
+        let mut state = StateReceiver::new(publisher.shared());
+        assert_eq!(state.get(), FeedState::Active);
+        publisher.set_state(FeedState::Reconnecting { attempt: 1 });
+        assert_eq!(
+            state
+                .wait_for(|s| matches!(s, FeedState::Reconnecting { .. }))
+                .await
+                .unwrap(),
+            FeedState::Reconnecting { attempt: 1 }
+        );
+        // The same state again still counts as a change.
+        publisher.set_state(FeedState::Reconnecting { attempt: 1 });
+        state.changed().await.unwrap();
+        drop(publisher);
+        let err = state
+            .wait_for(|s| s == FeedState::Active)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Closed);
+    }
+
+    #[tokio::test]
+    async fn a_fixed_receiver_reads_and_never_changes() {
+        let mut snapshot = Snapshot::default();
+        snapshot.track(&series());
+        let mut rx = SnapshotReceiver::fixed(snapshot);
+        assert!(rx.borrow().get_tracked(&series()).is_some());
+        assert_eq!(rx.changed().await.unwrap_err().kind(), ErrorKind::Closed);
+    }
 }

@@ -11,12 +11,11 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-
-use crate::socket::{Socket, upgrade};
 use tower_service::Service;
 use url::Url;
 use zd_auth::Secret;
 
+use crate::socket::{Socket, upgrade};
 use crate::{Error, ErrorKind};
 
 /// The socket under a feed: TCP, TLS unless the URL is `ws://`, then WebSocket framing.

@@ -98,7 +98,6 @@ impl Emulator {
         format!("{}/graphql/request", self.base)
     }
 
-    /// `POST /_emulator/reset`: forgets chats and start-limit history between runs.
     /// Waits (up to 10 s) until the emulator holds no Real Time Chat connection, so the next
     /// client's feeds fit under the account's cap of 1,000 whatever the last one left open.
     pub(crate) fn await_no_feeds(&self) -> Result<(), String> {
@@ -120,6 +119,7 @@ impl Emulator {
         }
     }
 
+    /// `POST /_emulator/reset`: forgets chats and start-limit history between runs.
     pub(crate) fn reset(&self) -> Result<(), String> {
         let answer = http::request(self.addr, "POST", "/_emulator/reset", &[], None)?;
         if answer.status / 100 == 2 {

@@ -17,6 +17,8 @@ use serde_json::Value;
 
 const POLL: Duration = Duration::from_millis(10);
 const STDERR_KEEP: usize = 4000;
+/// How long the last stdout lines may take to arrive after the exit.
+const STDOUT_DRAIN: Duration = Duration::from_secs(5);
 
 /// What was measured of one finished process.
 #[derive(Debug, Clone)]
@@ -171,7 +173,16 @@ impl Monitored {
         let status: Option<ExitStatus> = self.child.wait().ok();
         let wall_s = self.started.elapsed().as_secs_f64();
         let mut lines = std::mem::take(&mut self.early);
-        lines.extend(self.lines.try_iter());
+        // The stdout reader may still be on the last lines when the exit is seen: read until
+        // it hangs up (the pipe closed), bounded in case a grandchild keeps the pipe open.
+        let drain_until = Instant::now() + STDOUT_DRAIN;
+        loop {
+            let left = drain_until.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => lines.push(line),
+                Err(RecvTimeoutError::Disconnected | RecvTimeoutError::Timeout) => break,
+            }
+        }
         let done = lines.into_iter().find(|l| l["event"] == "done");
         let stderr_tail = self
             .stderr

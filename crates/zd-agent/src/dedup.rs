@@ -1,21 +1,27 @@
 //! A bounded memory of recently seen ids, so a repeat across a reconnect is dropped.
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::Arc;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
 /// Remembers the last `capacity` ids.
+///
+/// Ids are kept as 64-bit keyed hashes: one hash per item, no allocation, and a compact table
+/// (a subscription sees every item pass through here). The key is random per process, so
+/// nobody can craft two ids that collide; an accidental collision within the window is about
+/// as likely as 2^-64 per pair.
 #[derive(Debug)]
 pub(crate) struct Dedup {
-    // One shared allocation per id, held by both the set and the queue.
-    seen: HashSet<Arc<str>>,
-    order: VecDeque<Arc<str>>,
+    keys: RandomState,
+    seen: HashSet<u64, BuildHasherDefault<Prehashed>>,
+    order: VecDeque<u64>,
     capacity: usize,
 }
 
 impl Dedup {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            seen: HashSet::new(),
+            keys: RandomState::new(),
+            seen: HashSet::default(),
             order: VecDeque::new(),
             capacity: capacity.max(1),
         }
@@ -23,19 +29,38 @@ impl Dedup {
 
     /// True the first time `id` is seen (within the window).
     pub(crate) fn first_time(&mut self, id: &str) -> bool {
-        if self.seen.contains(id) {
+        let hash = self.keys.hash_one(id);
+        if !self.seen.insert(hash) {
             return false;
         }
-        if let Some(old) = (self.order.len() >= self.capacity)
-            .then(|| self.order.pop_front())
-            .flatten()
-        {
-            self.seen.remove(&old);
+        if self.order.len() >= self.capacity {
+            if let Some(old) = self.order.pop_front() {
+                self.seen.remove(&old);
+            }
         }
-        let id: Arc<str> = id.into();
-        self.seen.insert(Arc::clone(&id));
-        self.order.push_back(id);
+        self.order.push_back(hash);
         true
+    }
+}
+
+/// The set's hasher: its keys are already keyed hashes, so they are used as they are.
+#[derive(Debug, Default)]
+pub(crate) struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys reach this set; fold anything else in rather than lose it.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 
@@ -52,5 +77,14 @@ mod tests {
         assert!(d.first_time("c"));
         assert!(d.first_time("a"));
         assert!(!d.first_time("c"));
+    }
+
+    #[test]
+    fn a_window_of_one_still_drops_an_immediate_repeat() {
+        let mut d = Dedup::new(0);
+        assert!(d.first_time("x"));
+        assert!(!d.first_time("x"));
+        assert!(d.first_time("y"));
+        assert!(d.first_time("x"));
     }
 }

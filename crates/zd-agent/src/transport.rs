@@ -41,10 +41,11 @@ fn tls_config() -> Result<Arc<rustls::ClientConfig>, Error> {
     Ok(Arc::clone(TLS.get_or_init(|| Arc::new(tls))))
 }
 
-/// How much tungstenite reads per call. Its default (128 KiB) is zero-filled before every read
-/// and stays resident per session: most of an idle session's memory and a memset per answer.
-/// Chat frames are a few hundred bytes; a larger frame grows the buffer as it needs.
-const READ_BUFFER_BYTES: usize = 8 * 1024;
+/// How much tungstenite reads per call. It zero-fills this much before every read, so the size
+/// is paid (and pulled through the cache) per frame; its default, 128 KiB, also stays resident
+/// per session. Chat frames are a few hundred bytes, so 2 KiB takes a frame, usually several, per
+/// read; a larger frame still gets its whole length reserved and arrives in 2 KiB reads.
+const READ_BUFFER_BYTES: usize = 2 * 1024;
 
 /// Largest `startAgentSession` answer read.
 const MAX_HTTP_BODY: usize = 64 * 1024;

@@ -36,11 +36,20 @@ pub(crate) struct EchoArgs {
 pub(crate) async fn run(args: EchoArgs) -> Result<(), String> {
     let endpoint = url::Url::parse(&args.graphql_url).map_err(|e| format!("graphql url: {e}"))?;
     let config = Config::with_endpoint(endpoint);
-    let token = StaticToken::bearer(args.token).map_err(|e| format!("token: {e}"))?;
+    let token = StaticToken::bearer(args.token.clone()).map_err(|e| format!("token: {e}"))?;
     let (session, driver) = AgentSession::connect(config, Arc::new(token))
         .await
         .map_err(|e| format!("connect: {e}"))?;
     tokio::spawn(driver);
+    // The bot is a task of its own, as the driver is: a wake-up between the two is then a
+    // run-queue push. (Woken from a task, `block_on`'s future costs an extra zero-timeout epoll.)
+    tokio::spawn(answer(session, args))
+        .await
+        .map_err(|e| format!("bot task: {e}"))?
+}
+
+/// Goes online, subscribes and echoes until `expect` answers or the timeout.
+async fn answer(session: AgentSession, args: EchoArgs) -> Result<(), String> {
     session
         .update_agent_status(AgentStatus::Online)
         .await

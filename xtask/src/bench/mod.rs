@@ -80,9 +80,17 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let bench_dir = target.join("bench");
     std::fs::create_dir_all(&bench_dir).map_err(|e| format!("{}: {e}", bench_dir.display()))?;
 
-    eprintln!("xtask bench: building the emulator and our drivers (release) ...");
-    crate::cargo(&["build", "--release", "-p", "zd-emulator", "-p", "zd-bench"])?;
-    let release = target.join("release");
+    eprintln!("xtask bench: building the emulator and our drivers (release-lto) ...");
+    crate::cargo(&[
+        "build",
+        "--profile",
+        "release-lto",
+        "-p",
+        "zd-emulator",
+        "-p",
+        "zd-bench",
+    ])?;
+    let release = target.join("release-lto");
 
     let peers = peers::install(&root, &target);
 

@@ -312,7 +312,9 @@ cargo xtask bench            # the issue's sizes, then every crate's criterion b
 cargo xtask bench --quick    # a few minutes: smaller sizes, criterion results as stored
 ```
 
-It builds and starts the emulator (release, its own process), installs the peer clients from
+It builds the emulator and our drivers with the `release-lto` profile (release plus fat LTO and
+one codegen unit, as a bot or service would be shipped), starts the emulator (its own process),
+installs the peer clients from
 npm and PyPI into `target/peers/` (nothing of theirs is committed; a registry that cannot be
 reached is reported as skipped), runs every workload with our client and with the peer in
 alternation against that emulator, and rewrites the generated section below and

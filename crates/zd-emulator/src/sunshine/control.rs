@@ -122,14 +122,14 @@ async fn end_user(State(s): State<Sunshine>, Path(app_id): Path<String>, body: B
         &store,
         &app_id,
         "conversation:create",
-        json!({ "conversation": truncated, "creationReason": "startConversation", "source": source, "user": rendered_user }),
+        || json!({ "conversation": truncated, "creationReason": "startConversation", "source": source, "user": rendered_user }),
     );
     emit(
         &s,
         &store,
         &app_id,
         "client:add",
-        json!({ "conversation": truncated, "user": { "id": user_id }, "client": client, "reason": "sdkLogin", "source": source }),
+        || json!({ "conversation": truncated, "user": { "id": user_id }, "client": client, "reason": "sdkLogin", "source": source }),
     );
     created(json!({ "user": rendered_user, "conversation": conversation }))
 }
@@ -186,7 +186,7 @@ async fn client_status(
     if let (Some(o), Some(c)) = (payload.as_object_mut(), conversation) {
         o.insert("conversation".into(), c);
     }
-    emit(&s, &store, &app_id, "client:update", payload);
+    emit(&s, &store, &app_id, "client:update", || payload);
     ok(json!({ "client": client }))
 }
 
@@ -276,18 +276,14 @@ async fn postback(
     let app = store.app(&app_id)?;
     let user = app.users.get(&user_id).map(User::render);
     let conversation = app.conversations[&conversation_id].render_truncated(app);
-    emit(
-        &s,
-        &store,
-        &app_id,
-        "conversation:postback",
+    emit(&s, &store, &app_id, "conversation:postback", || {
         json!({
             "postback": { "payload": payload, "metadata": metadata },
             "conversation": conversation,
             "user": user,
             "source": { "type": "web", "integrationId": "web" },
-        }),
-    );
+        })
+    });
     ok(json!({}))
 }
 

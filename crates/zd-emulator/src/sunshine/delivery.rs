@@ -95,6 +95,6 @@ pub(crate) fn business_message(
         return;
     }
     for (kind, payload) in events(app, conversation_id, message_id) {
-        emit(s, store, app_id, kind, payload);
+        emit(s, store, app_id, kind, || payload);
     }
 }

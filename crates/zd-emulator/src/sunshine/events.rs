@@ -8,8 +8,7 @@ use super::Sunshine;
 use super::store::{App, Store};
 use super::util;
 
-/// Whether any webhook of `app` listens for `kind`, so callers can skip building a payload
-/// nobody receives (the common case: an app without webhooks).
+/// Whether any webhook of `app` listens for `kind`.
 pub(crate) fn wanted(app: &App, kind: &str) -> bool {
     app.integrations.values().any(|i| {
         i.webhooks
@@ -20,15 +19,25 @@ pub(crate) fn wanted(app: &App, kind: &str) -> bool {
 
 /// Emits one event of `kind` in `app_id` to every webhook whose triggers include it.
 ///
+/// `payload` is built only when some webhook listens for `kind`: most apps have none, and
+/// rendering a conversation per message would otherwise be paid for nothing.
+///
 /// With a switchboard, an integration that is neither in control of the conversation nor set to
 /// receive standby events gets no `conversation:message`/`conversation:postback` events.
-pub(crate) fn emit(s: &Sunshine, store: &Store, app_id: &str, kind: &str, payload: Value) {
+pub(crate) fn emit(
+    s: &Sunshine,
+    store: &Store,
+    app_id: &str,
+    kind: &str,
+    payload: impl FnOnce() -> Value,
+) {
     let Some(app) = store.apps.get(app_id) else {
         return;
     };
     if !wanted(app, kind) {
         return;
     }
+    let payload = payload();
     let active = payload["conversation"]["activeSwitchboardIntegration"]["integrationId"]
         .as_str()
         .map(str::to_owned);

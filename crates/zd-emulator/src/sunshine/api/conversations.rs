@@ -127,18 +127,14 @@ pub(crate) async fn create(
         .first()
         .and_then(|u| app.users.get(u))
         .map(|u| u.render());
-    emit(
-        &s,
-        &store,
-        &app_id,
-        "conversation:create",
+    emit(&s, &store, &app_id, "conversation:create", || {
         json!({
             "conversation": truncated,
             "creationReason": "none",
             "source": { "type": "api" },
             "user": user,
-        }),
-    );
+        })
+    });
     created(json!({ "conversation": rendered }))
 }
 
@@ -243,7 +239,7 @@ pub(crate) async fn delete(
         &store,
         &app_id,
         "conversation:remove",
-        json!({ "conversation": truncated }),
+        || json!({ "conversation": truncated }),
     );
     ok(json!({}))
 }
@@ -288,7 +284,7 @@ pub(crate) async fn join(
         &store,
         &app_id,
         "conversation:join",
-        json!({ "conversation": c.render_truncated(app), "user": user }),
+        || json!({ "conversation": c.render_truncated(app), "user": user }),
     );
     created(json!({ "participant": rendered }))
 }
@@ -332,7 +328,7 @@ pub(crate) async fn leave(
         &store,
         &app_id,
         "conversation:leave",
-        json!({ "conversation": c.render_truncated(app), "user": user }),
+        || json!({ "conversation": c.render_truncated(app), "user": user }),
     );
     ok(json!({}))
 }
@@ -438,7 +434,7 @@ async fn control(
         ),
         Err(_) => return outcome.and_then(|_| ok(json!({}))),
     };
-    emit(&s, &store, &app_id, &kind, payload);
+    emit(&s, &store, &app_id, &kind, || payload);
     outcome?;
     ok(json!({}))
 }

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use super::{Need, access};
 use crate::sunshine::content;
 use crate::sunshine::error::{ApiError, ApiResult, created, ok, ok_json};
-use crate::sunshine::events::{self, emit};
+use crate::sunshine::events::emit;
 use crate::sunshine::http::{self, Page, Query};
 use crate::sunshine::store::Store;
 use crate::sunshine::{Sunshine, util};
@@ -117,8 +117,7 @@ pub(crate) fn append(
         }
     }
     let app = store.app(app_id)?;
-    // The event's payload is built only when a webhook will receive it.
-    if events::wanted(app, "conversation:message") {
+    emit(s, store, app_id, "conversation:message", || {
         let conversation = app.conversations[conversation_id].render_truncated(app);
         let mut hooked = message.clone();
         if let (Some(u), Some(a)) = (
@@ -127,14 +126,8 @@ pub(crate) fn append(
         ) {
             a.insert("user".into(), u.render());
         }
-        emit(
-            s,
-            store,
-            app_id,
-            "conversation:message",
-            json!({ "conversation": conversation, "message": hooked }),
-        );
-    }
+        json!({ "conversation": conversation, "message": hooked })
+    });
     if message["author"]["type"] == "business" {
         let id = message["id"].as_str().unwrap_or_default();
         crate::sunshine::delivery::business_message(s, store, app_id, conversation_id, id);
@@ -278,16 +271,12 @@ pub(crate) fn activity_of(
         "typing:stop" => "typing:stop",
         _ => "conversation:read",
     };
-    emit(
-        s,
-        store,
-        app_id,
-        event,
+    emit(s, store, app_id, event, || {
         json!({
             "conversation": conversation,
             "activity": { "type": activity_type, "author": author, "source": { "type": "api:conversations" } },
-        }),
-    );
+        })
+    });
     Ok(())
 }
 

@@ -154,7 +154,7 @@ pub(crate) async fn update(
         &store,
         &app_id,
         "user:update",
-        json!({ "user": rendered }),
+        || json!({ "user": rendered }),
     );
     ok(json!({ "user": rendered }))
 }
@@ -181,7 +181,7 @@ pub(crate) async fn delete(
         &store,
         &app_id,
         "user:remove",
-        json!({ "user": user.render_truncated() }),
+        || json!({ "user": user.render_truncated() }),
     );
     ok(json!({}))
 }
@@ -296,19 +296,15 @@ pub(crate) async fn create_client(
         .conversations
         .get(&conversation_id)
         .map(|c| c.render_truncated(app));
-    emit(
-        &s,
-        &store,
-        &app_id,
-        "client:add",
+    emit(&s, &store, &app_id, "client:add", || {
         json!({
             "conversation": conversation,
             "user": truncated,
             "client": client,
             "reason": "channelLinking",
             "source": { "type": kind, "integrationId": integration_id },
-        }),
-    );
+        })
+    });
     created(json!({ "client": client }))
 }
 
@@ -349,7 +345,7 @@ pub(crate) async fn remove_client(
         &store,
         &app_id,
         "client:remove",
-        json!({ "user": truncated, "client": client, "reason": "api" }),
+        || json!({ "user": truncated, "client": client, "reason": "api" }),
     );
     ok(json!({}))
 }

@@ -45,9 +45,7 @@ impl RealtimeLimits {
             agent_connections: 10,
         }
     }
-}
 
-impl RealtimeLimits {
     /// Reads a `requests_per_minute` from a command line: a positive number, or `off` for no
     /// budget.
     ///

@@ -19,7 +19,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tracing::Instrument;
 use zd_wire::DecodeLimits;
-use zd_wire::chat::{ErrorName, ErrorPayload, Ping, ServerFrame, StopSubscription};
+use zd_wire::chat::{ErrorName, ErrorPayload, Ping, ServerFrame, StopSubscription, split_data};
 
 use crate::config::OnConcurrentSession;
 use crate::error::{Error, ErrorKind, ServiceError, excerpt};
@@ -322,6 +322,12 @@ impl DriverInner {
         let mut keepalive = tokio::time::interval(self.shared.config.keepalive_interval);
         keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
         keepalive.reset();
+        // One timer for the subscription-start retries, re-armed only when the earliest retry
+        // changes: building a fresh `Sleep` on every pass of the loop cost a clock read and a
+        // trip through the timer driver's lock per frame.
+        let retry = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(retry);
+        let mut retry_at: Option<Instant> = None;
         loop {
             if self.socket.is_none() {
                 let cause = Cause::lost("socket closed");
@@ -336,6 +342,12 @@ impl DriverInner {
                     continue;
                 };
                 let next_timer = self.timers.iter().map(|(t, _)| *t).min();
+                if let Some(at) = next_timer
+                    && retry_at != Some(at)
+                {
+                    retry.as_mut().reset(at);
+                    retry_at = Some(at);
+                }
                 let can_send = !self.outbox.is_empty();
                 let limiter = self.limiter.as_ref();
                 let readable = &self.readable;
@@ -346,7 +358,7 @@ impl DriverInner {
                     key = self.drop_rx.recv() => Step::Dropped(key),
                     () = async { if let Some(l) = limiter { l.acquire().await } }, if can_send => Step::SendReady,
                     _ = keepalive.tick() => Step::Tick,
-                    () = tokio::time::sleep_until(next_timer.unwrap_or_else(Instant::now)), if next_timer.is_some() => Step::Timer,
+                    () = retry.as_mut(), if next_timer.is_some() => Step::Timer,
                 }
             };
             let outcome = match step {
@@ -630,6 +642,13 @@ impl DriverInner {
     }
 
     async fn on_text(&mut self, text: &str) -> Result<(), Cause> {
+        // Most frames are subscription events: their payload is parsed once, by the
+        // subscriber, instead of being validated here first and parsed there again.
+        if let Some(data) = split_data(text, &self.limits) {
+            self.route(data.subscription_id, SubEvent::Data(data.payload.into()))
+                .await;
+            return Ok(());
+        }
         let frame = match ServerFrame::decode_with(text, &self.limits) {
             Ok(frame) => frame,
             Err(e) => {
@@ -642,7 +661,7 @@ impl DriverInner {
             ServerFrame::Data(data) => {
                 self.route(
                     &data.subscription_id,
-                    SubEvent::Data(data.payload.to_owned()),
+                    SubEvent::Data(data.payload.get().into()),
                 )
                 .await;
             }

@@ -236,15 +236,25 @@ impl AgentSession {
         status: Option<AgentStatus>,
     ) -> Answer {
         let (reply, rx) = oneshot::channel();
-        self.cmd_tx
-            .send(Command::Request {
-                payload,
-                replay,
-                status,
-                reply,
-            })
-            .await
-            .map_err(|_| Error::closed("the driver is not running"))?;
+        let command = Command::Request {
+            payload,
+            replay,
+            status,
+            reply,
+        };
+        // The queue is rarely full: skip the waiting machinery of `send` while it has room.
+        // (Waiting senders keep their turn: a full queue makes `try_send` fail too.)
+        match self.cmd_tx.try_send(command) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(command)) => self
+                .cmd_tx
+                .send(command)
+                .await
+                .map_err(|_| Error::closed("the driver is not running"))?,
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                return Err(Error::closed("the driver is not running"));
+            }
+        }
         match tokio::time::timeout(self.shared.config.request_timeout, rx).await {
             Ok(Ok(answer)) => answer,
             Ok(Err(_)) => Err(Error::closed("the driver is not running")),

@@ -14,8 +14,9 @@ use crate::error::Error;
 /// What the driver hands a subscriber.
 #[derive(Debug)]
 pub(crate) enum SubEvent {
-    /// A DATA payload (a GraphQL response), undecoded.
-    Data(Box<RawValue>),
+    /// A DATA payload (a GraphQL response), not yet parsed: only its outline was checked, so
+    /// the decoder's parse is what validates it.
+    Data(Box<str>),
     /// A DATA error or a failure to restart the subscription.
     Error(Error),
     /// The answer of the catch-up query run after a gap.
@@ -122,7 +123,7 @@ impl<T> Stream for Subscription<T> {
             };
             match event {
                 SubEvent::Error(e) => return Poll::Ready(Some(Err(e))),
-                SubEvent::Data(raw) => match (this.decode)(raw.get()) {
+                SubEvent::Data(raw) => match (this.decode)(&raw) {
                     Err(e) => return Poll::Ready(Some(Err(e))),
                     Ok(None) => {}
                     Ok(Some(item)) => {
@@ -148,5 +149,38 @@ impl<T> Drop for Subscription<T> {
     fn drop(&mut self) {
         // The driver may be gone already; then there is nothing left to stop.
         let _ = self.drop_tx.send(self.key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+    use tokio::sync::mpsc;
+
+    use super::{SubEvent, Subscription};
+    use crate::error::{Error, ErrorKind};
+
+    fn decode(text: &str) -> Result<Option<u32>, Error> {
+        #[derive(serde::Deserialize)]
+        struct Payload {
+            data: Option<u32>,
+        }
+        crate::session::decode_json::<Payload>(text).map(|p| p.data)
+    }
+
+    /// DATA payloads reach the subscriber unvalidated (the driver only finds their outline),
+    /// so the subscriber's parse is what must catch a broken one: as an error item, after
+    /// which the stream goes on.
+    #[tokio::test]
+    async fn a_broken_payload_is_an_error_item_and_the_stream_goes_on() {
+        let (tx, rx) = mpsc::channel(4);
+        let (drop_tx, _drop_rx) = mpsc::unbounded_channel();
+        let mut sub = Subscription::new(rx, 1, drop_tx, decode, None, 16);
+        for text in [r#"{"data":tru}"#, r#"{"data":7}"#] {
+            tx.send(SubEvent::Data(text.into())).await.expect("open");
+        }
+        let first = sub.next().await.expect("an item");
+        assert!(matches!(first, Err(ref e) if matches!(e.kind(), ErrorKind::Decode)));
+        assert_eq!(sub.next().await.expect("an item").expect("decoded"), 7);
     }
 }

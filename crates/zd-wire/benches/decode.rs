@@ -61,6 +61,18 @@ fn bench_frame(c: &mut Criterion, frame: &str) {
             black_box(routed)
         });
     });
+    // The client's hot path: the payload's outline only, its parse left to the subscriber.
+    let limits = zd_wire::DecodeLimits::new();
+    group.bench_function("zd_wire_split_data_and_route", |b| {
+        b.iter(|| {
+            let routed = zd_wire::chat::split_data(black_box(frame), &limits).and_then(|data| {
+                routes
+                    .get(data.subscription_id)
+                    .map(|slot| (*slot, data.payload.len()))
+            });
+            black_box(routed)
+        });
+    });
     group.bench_function("zd_wire_classify", |b| {
         b.iter(|| {
             let frame = ServerFrame::decode(black_box(frame));

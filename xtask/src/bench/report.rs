@@ -314,11 +314,10 @@ cargo xtask bench --quick    # a few minutes: smaller sizes, criterion results a
 
 It builds the emulator and our drivers with the `release-lto` profile (release plus fat LTO and
 one codegen unit, as a bot or service would be shipped), starts the emulator (its own process),
-installs the peer clients from
-npm and PyPI into `target/peers/` (nothing of theirs is committed; a registry that cannot be
-reached is reported as skipped), runs every workload with our client and with the peer in
-alternation against that emulator, and rewrites the generated section below and
-`target/bench/report.json`. The peer drivers are our own code in `xtask/peers/`; ours are the
+installs the peer clients from npm and PyPI into `target/peers/` (nothing of theirs is
+committed; a registry that cannot be reached is reported as skipped), runs every workload
+with our client and with the peer in alternation against that emulator, and rewrites the
+generated section below and `target/bench/report.json`. The peer drivers are our own code in `xtask/peers/`; ours are the
 `zd-bench` binary (`crates/zd-bench`).
 
 ";

@@ -452,15 +452,51 @@ impl AgentSession {
         query: &str,
         variables: Option<serde_json::Value>,
     ) -> Result<Subscription<serde_json::Value>, Error> {
+        self.subscribe_document(query, variables).await
+    }
+
+    /// Starts any subscription document (depth-checked); each item is its `data` decoded into
+    /// your own serde type `T`.
+    ///
+    /// For a selection set of your own without cynic: ask for just the fields you use, and
+    /// the service sends, and this client decodes, no more than that.
+    ///
+    /// ```no_run
+    /// # async fn run(session: zd_agent::AgentSession) -> Result<(), zd_agent::Error> {
+    /// use futures_util::StreamExt;
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Data { message: Option<Edge> }
+    /// #[derive(serde::Deserialize)]
+    /// struct Edge { node: Option<Node> }
+    /// #[derive(serde::Deserialize)]
+    /// struct Node { id: String, content: String }
+    ///
+    /// let mut messages = session
+    ///     .subscribe_document::<Data>("subscription { message { node { id content } } }", None)
+    ///     .await?;
+    /// while let Some(item) = messages.next().await {
+    ///     if let Some(node) = item?.message.and_then(|e| e.node) {
+    ///         println!("{}: {}", node.id, node.content);
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`AgentSession::subscribe`], plus [`ErrorKind::Document`]. An item whose `data` does
+    /// not fit `T` is an [`ErrorKind::Decode`] item; the subscription goes on.
+    pub async fn subscribe_document<T>(
+        &self,
+        query: &str,
+        variables: Option<serde_json::Value>,
+    ) -> Result<Subscription<T>, Error>
+    where
+        T: DeserializeOwned + 'static,
+    {
         crate::depth::check_depth(query, crate::depth::MAX_QUERY_DEPTH)?;
-        self.subscribe_with(
-            query.to_owned(),
-            &variables,
-            decode_data::<serde_json::Value>,
-            None,
-            None,
-        )
-        .await
+        self.subscribe_with(query.to_owned(), &variables, decode_data::<T>, None, None)
+            .await
     }
 
     /// Ends the session: `stopAgentSession`, then the socket closes and the driver ends.

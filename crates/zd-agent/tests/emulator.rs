@@ -248,6 +248,111 @@ async fn every_mutation_reaches_the_chat() {
     s.leave_channel(cid()).await.unwrap();
 }
 
+/// `data` of a `message` subscription with a selection set of the caller's own.
+#[derive(Debug, serde::Deserialize)]
+struct LeanData {
+    message: Option<LeanEdge>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct LeanEdge {
+    node: Option<LeanNode>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct LeanNode {
+    content: String,
+    channel: LeanChannel,
+    from: LeanSender,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct LeanChannel {
+    id: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct LeanSender {
+    #[serde(rename = "__typename")]
+    typename: String,
+    display_name: Option<String>,
+}
+
+/// A type whose `content` must be a number: no message fits it. (Never read: decoding fails.)
+#[allow(dead_code)]
+#[derive(Debug, serde::Deserialize)]
+struct Misfit {
+    message: Option<MisfitEdge>,
+}
+
+#[allow(dead_code)]
+#[derive(Debug, serde::Deserialize)]
+struct MisfitEdge {
+    node: MisfitNode,
+}
+
+#[allow(dead_code)]
+#[derive(Debug, serde::Deserialize)]
+struct MisfitNode {
+    content: u64,
+}
+
+#[tokio::test]
+async fn a_document_subscription_decodes_into_the_callers_type() {
+    let bot = bot().await;
+    const LEAN: &str = "subscription { message { node { content channel { id } from { __typename display_name } } } }";
+    let mut lean = bot
+        .session
+        .subscribe_document::<LeanData>(LEAN, None)
+        .await
+        .unwrap();
+    let mut misfit = bot
+        .session
+        .subscribe_document::<Misfit>("subscription { message { node { content } } }", None)
+        .await
+        .unwrap();
+    bot.session
+        .update_agent_status(AgentStatus::Online)
+        .await
+        .unwrap();
+    let channel = visitor(&bot);
+    for text in ["first", "second"] {
+        bot.emu.control().visitor_message(&channel, text).unwrap();
+    }
+    for text in ["first", "second"] {
+        let node = within(async {
+            loop {
+                let data = lean.next().await.unwrap().unwrap();
+                let node = data.message.and_then(|e| e.node).unwrap();
+                if node.from.typename == "Visitor" {
+                    return node;
+                }
+            }
+        })
+        .await;
+        assert_eq!(node.content, text);
+        assert_eq!(node.channel.id, channel);
+        assert!(node.from.display_name.is_some());
+    }
+    // Both messages reach the misfit as decode errors, one each, and the stream stays open.
+    for _ in 0..2 {
+        let err = within(misfit.next()).await.unwrap().unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::Decode), "{err:?}");
+    }
+    // The document is depth-checked before anything is sent.
+    let mut deep = String::from("subscription ");
+    for i in 0..12 {
+        deep.push_str(&format!("{{ f{i} "));
+    }
+    deep.push_str(&"}".repeat(12));
+    let err = bot
+        .session
+        .subscribe_document::<serde_json::Value>(&deep, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Document));
+}
+
 #[tokio::test]
 async fn raw_execute_checks_depth_first() {
     let bot = bot().await;

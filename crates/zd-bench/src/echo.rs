@@ -1,7 +1,8 @@
 //! The chat echo bot on our side: `zd-agent` answering every visitor message with its echo.
 //!
 //! It does what the peer in `xtask/peers/node/echo_bot.js` does: go online, subscribe to
-//! `message`, answer each visitor message with `echo: <text>` without waiting for earlier
+//! `message` with the peer's own selection set (through [`AgentSession::subscribe_document`],
+//! into serde types of the fields it reads), answer each visitor message with `echo: <text>` without waiting for earlier
 //! answers, and time each message from the visitor's stamp (`bench <seq> <unix_us>`) to the
 //! acknowledgement of its echo.
 
@@ -32,6 +33,39 @@ pub(crate) struct EchoArgs {
     timeout_s: u64,
 }
 
+/// The peer's subscription, word for word (the official sample's selection set): both bots
+/// then ask for, receive and decode the same fields.
+const MESSAGE_SUBSCRIPTION: &str = "subscription { message { node { id content channel { id } from { __typename display_name } } } }";
+
+/// `data` of [`MESSAGE_SUBSCRIPTION`], as far as the bot reads it (serde skips the rest).
+#[derive(Debug, serde::Deserialize)]
+struct MessageData {
+    message: Option<MessageEdge>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct MessageEdge {
+    node: Option<MessageNode>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct MessageNode {
+    content: String,
+    channel: ChannelId,
+    from: SenderKind,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ChannelId {
+    id: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct SenderKind {
+    #[serde(rename = "__typename")]
+    typename: String,
+}
+
 /// Runs the bot until `expect` echoes are acknowledged or the timeout passes.
 pub(crate) async fn run(args: EchoArgs) -> Result<(), String> {
     let endpoint = url::Url::parse(&args.graphql_url).map_err(|e| format!("graphql url: {e}"))?;
@@ -55,7 +89,7 @@ async fn answer(session: AgentSession, args: EchoArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("updateAgentStatus: {e}"))?;
     let mut messages = session
-        .messages()
+        .subscribe_document::<MessageData>(MESSAGE_SUBSCRIPTION, None)
         .await
         .map_err(|e| format!("subscribe message: {e}"))?;
     line::ready();
@@ -72,14 +106,17 @@ async fn answer(session: AgentSession, args: EchoArgs) -> Result<(), String> {
             item = messages.next() => {
                 let Some(item) = item else { break };
                 let message = match item {
-                    Ok(m) => m,
+                    Ok(data) => match data.message.and_then(|edge| edge.node) {
+                        Some(node) => node,
+                        None => continue,
+                    },
                     Err(e) => {
                         errors += 1;
                         first_error.get_or_insert_with(|| e.to_string());
                         continue;
                     }
                 };
-                if !message.is_from_visitor() {
+                if message.from.typename != "Visitor" {
                     continue;
                 }
                 started.get_or_insert_with(Instant::now);

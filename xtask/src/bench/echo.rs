@@ -23,12 +23,13 @@ pub(crate) fn run(ctx: &Ctx<'_>) -> Workload {
             "visitors": plan.echo_visitors,
             "messages_per_visitor": plan.echo_messages,
             "visitor_messages_per_second": plan.echo_rate,
-            "rounds": plan.rounds,
+            "rounds": plan.echo_rounds,
         }),
     );
     w.notes.push(format!(
         "Open-loop load: the visitors (a separate, unmeasured process) write {} stamped messages at {}/s through the control API; \
-         each bot answers every visitor message with its echo without waiting for earlier answers. Latency runs from the \
+         each bot answers every visitor message with its echo without waiting for earlier answers. Both bots subscribe \
+         with the same selection set (the official sample's: id, content, channel id, sender type and name). Latency runs from the \
          visitor's stamp to the bot receiving the acknowledgement of its echo. CPU per message counts the bot process from \
          its `ready` line (session started, online, subscribed) to its exit.",
         expect, plan.echo_rate
@@ -38,7 +39,7 @@ pub(crate) fn run(ctx: &Ctx<'_>) -> Workload {
         return w;
     };
     let timeout = Duration::from_secs(30 + expect / u64::from(plan.echo_rate.max(1)) * 3);
-    for round in 0..plan.rounds {
+    for round in 0..plan.echo_rounds {
         let order: [&str; 2] = if round % 2 == 0 {
             [OURS, PEER]
         } else {

@@ -100,12 +100,13 @@ pub(crate) fn markdown(report: &Report) -> String {
     let _ = writeln!(md, "## Results of the last run\n");
     let _ = writeln!(
         md,
-        "`{}` at {}, {} round(s) per workload, ours and each peer alternating. \
+        "`{}` at {}, {} round(s) per workload ({} for the chat echo), ours and each peer alternating. \
          Machine: {} ({} CPUs, {} MiB), {}, kernel {}, {}. \
          Raw data: `target/bench/report.json`.\n",
         report.command,
         report.generated_at,
         report.plan.rounds,
+        report.plan.echo_rounds,
         m.cpu,
         m.cpus,
         m.memory_mib,

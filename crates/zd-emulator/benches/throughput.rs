@@ -40,6 +40,7 @@ fn account(agents: usize) -> AccountConfig {
                 status: AgentStatus::Online,
             })
             .collect(),
+        routing: zd_emulator::account::Routing::Broadcast,
     }
 }
 

@@ -21,6 +21,25 @@ pub struct AccountConfig {
     pub departments: Vec<DepartmentConfig>,
     /// The agents.
     pub agents: Vec<AgentConfig>,
+    /// How waiting chats reach agents (`broadcast`, the service's default, or `assigned`).
+    #[serde(default)]
+    pub routing: Routing,
+}
+
+/// Chat routing mode of an account.
+///
+/// In broadcast mode a new chat waits as `INCOMING` and every available agent of its
+/// department is offered it. In assigned mode the chat goes to one online agent of its
+/// department (the one serving or holding the fewest chats) and waits as `ASSIGNED` until
+/// that agent joins it; with nobody online it waits as `INCOMING` until someone comes online.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Routing {
+    /// Offer every waiting chat to all available agents (the default).
+    #[default]
+    Broadcast,
+    /// Assign every waiting chat to one online agent.
+    Assigned,
 }
 
 /// A department of an [`AccountConfig`].
@@ -150,6 +169,7 @@ impl AccountConfig {
                     status: AgentStatus::Offline,
                 },
             ],
+            routing: Routing::Broadcast,
         }
     }
 
@@ -246,5 +266,12 @@ mod tests {
         let config: AccountConfig = toml::from_str(text).unwrap();
         config.validate().unwrap();
         assert_eq!(config.agents[0].status, AgentStatus::Online);
+        assert_eq!(config.routing, Routing::Broadcast);
+        let assigned: AccountConfig =
+            toml::from_str(&format!("routing = \"assigned\"\n{text}")).unwrap();
+        assert_eq!(assigned.routing, Routing::Assigned);
+        assert!(
+            toml::from_str::<AccountConfig>(&format!("routing = \"nearest\"\n{text}")).is_err()
+        );
     }
 }

@@ -717,3 +717,95 @@ async fn post(emu: &Emulator, path: &str) -> (u16, Value) {
     let body = response.into_body().collect().await.unwrap().to_bytes();
     (status, serde_json::from_slice(&body).unwrap())
 }
+
+/// Where a chat stands under assigned routing: its state and the agent it was given to.
+fn routed(f: &Fixture, channel: &str) -> (zd_emulator::state::ChannelState, Option<String>) {
+    let c = f.state().channel_meta(channel).unwrap();
+    (c.state, c.assigned_to)
+}
+
+async fn chat_counts(f: &Fixture) -> (Value, Value, Value) {
+    let (status, _, body) = get(&f.emu, "/stream/chats", Some(ALICE)).await;
+    assert_eq!(status, 200, "{body}");
+    let data = &body["content"]["data"];
+    (
+        data["incoming_chats"].clone(),
+        data["assigned_chats"].clone(),
+        data["active_chats"].clone(),
+    )
+}
+
+#[tokio::test]
+async fn assigned_routing_gives_each_chat_to_one_online_agent() {
+    use zd_emulator::account::Routing;
+    use zd_emulator::state::ChannelState::{Assigned, Incoming, Ongoing};
+
+    let account = AccountConfig {
+        routing: Routing::Assigned,
+        ..AccountConfig::demo()
+    };
+    let emu = Emulator::builder().account(account).start().await.unwrap();
+    let info = emu.account();
+    let raw = |name: &str| {
+        info.agents
+            .iter()
+            .find(|a| a.name == name)
+            .unwrap()
+            .raw_id
+            .clone()
+    };
+    let (bot, alice) = (raw("Bot"), raw("Alice"));
+    let support = info
+        .departments
+        .iter()
+        .find(|d| d.name == "Support")
+        .unwrap();
+    let f = Fixture {
+        support: support.raw_id.parse().unwrap(),
+        support_key: support.raw_id.clone(),
+        alice: alice.clone(),
+        emu,
+    };
+
+    // Nobody online: the chat waits unassigned.
+    let first = f.arrive();
+    assert_eq!(routed(&f, &first), (Incoming, None));
+    assert_eq!(chat_counts(&f).await, (json!(1), json!(0), json!(0)));
+
+    // Alice comes online and is given it; the next chat goes to the Bot, who holds none, and
+    // the third, on a tie, to the first configured agent (the Bot).
+    f.state()
+        .set_agent_status(&alice, AgentStatus::Online)
+        .unwrap();
+    assert_eq!(routed(&f, &first), (Assigned, Some(alice.clone())));
+    f.state()
+        .set_agent_status(&bot, AgentStatus::Online)
+        .unwrap();
+    let second = f.arrive();
+    let third = f.arrive();
+    assert_eq!(routed(&f, &second), (Assigned, Some(bot.clone())));
+    assert_eq!(routed(&f, &third), (Assigned, Some(bot.clone())));
+    assert_eq!(chat_counts(&f).await, (json!(0), json!(3), json!(0)));
+
+    // Alice serves hers: ONGOING.
+    f.serve(&first);
+    assert_eq!(routed(&f, &first).0, Ongoing);
+    assert_eq!(chat_counts(&f).await, (json!(0), json!(2), json!(1)));
+
+    // The Bot goes away: its chats go to the only online agent left.
+    f.state().set_agent_status(&bot, AgentStatus::Away).unwrap();
+    assert_eq!(routed(&f, &second), (Assigned, Some(alice.clone())));
+    assert_eq!(routed(&f, &third), (Assigned, Some(alice.clone())));
+
+    // Alice leaves the chat she served while its visitor still waits: it is not handed back
+    // to her, and with nobody else online it waits unassigned.
+    f.state().leave_channel(&alice, &first).unwrap();
+    assert_eq!(routed(&f, &first).0, Incoming);
+    assert_eq!(chat_counts(&f).await, (json!(1), json!(2), json!(0)));
+
+    // Back online, the Bot is given it.
+    f.state()
+        .set_agent_status(&bot, AgentStatus::Online)
+        .unwrap();
+    assert_eq!(routed(&f, &first), (Assigned, Some(bot)));
+}

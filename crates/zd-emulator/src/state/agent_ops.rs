@@ -269,6 +269,12 @@ impl ChatState {
         if leave && inner.channel(channel)?.members.iter().any(|m| m == agent) {
             inner.leave(&self.events, now, now_ms, channel, agent)?;
         }
+        // An assignment belongs to the old department: the chat waits for the new one's agents.
+        if inner.channel(channel)?.state == ChannelState::Assigned {
+            inner.channel_mut(channel)?.assigned_to = None;
+            inner.set_state(&self.events, now, channel, ChannelState::Incoming)?;
+            inner.route_waiting(&self.events, now, leave.then_some((channel, agent)))?;
+        }
         Ok(())
     }
 
@@ -376,6 +382,8 @@ impl Inner {
                 ChannelState::Incoming
             };
             self.set_state(events, now, channel, to)?;
+            // In assigned mode the chat goes to someone else, not back to who just left it.
+            self.route_waiting(events, now, Some((channel, agent)))?;
         }
         Ok(())
     }

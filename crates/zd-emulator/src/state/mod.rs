@@ -8,6 +8,7 @@
 mod agent_ops;
 mod events;
 mod model;
+mod routing;
 mod structured;
 mod transcript;
 mod visitor_ops;
@@ -19,7 +20,7 @@ use parking_lot::Mutex;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
-use crate::account::AccountConfig;
+use crate::account::{AccountConfig, Routing};
 use crate::clock::Clock;
 use crate::ids;
 
@@ -83,6 +84,7 @@ struct Inner {
     channels: Vec<ChannelRecord>,
     channel_index: HashMap<String, usize>,
     seq: u64,
+    routing: Routing,
 }
 
 impl ChatState {
@@ -128,6 +130,7 @@ impl ChatState {
                 channels: Vec::new(),
                 channel_index: HashMap::new(),
                 seq: 0,
+                routing: account.routing,
             }),
             events,
             clock,
@@ -267,6 +270,11 @@ impl ChatState {
                 status,
             };
             inner.publish(&self.events, now, kind, Arc::from(vec![agent.to_owned()]));
+            if status == AgentStatus::Online {
+                inner.route_waiting(&self.events, now, None)?;
+            } else {
+                inner.unassign(&self.events, now, agent)?;
+            }
         }
         Ok(record)
     }

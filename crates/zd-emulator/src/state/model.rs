@@ -225,6 +225,8 @@ pub struct ChannelRecord {
     pub visitor: String,
     /// The department's raw id.
     pub department: Option<String>,
+    /// The agent (raw id) assigned-mode routing last gave the chat to.
+    pub assigned_to: Option<String>,
     /// Current state.
     pub state: ChannelState,
     /// Raw ids of the agents in the channel, in joining order.
@@ -274,6 +276,7 @@ impl ChannelRecord {
             scribe_id: self.scribe_id.clone(),
             visitor: self.visitor.clone(),
             department: self.department.clone(),
+            assigned_to: self.assigned_to.clone(),
             state: self.state,
             members: self.members.clone(),
             listeners: self.listeners.clone(),

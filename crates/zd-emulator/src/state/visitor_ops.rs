@@ -87,6 +87,7 @@ impl ChatState {
             scribe_id: format!("2302.{account}.{}", ids::random_token(13)),
             visitor: visitor_key.clone(),
             department: department.clone(),
+            assigned_to: None,
             state: ChannelState::Incoming,
             members: Vec::new(),
             listeners: Vec::new(),
@@ -131,6 +132,7 @@ impl ChatState {
             LogRecord::MemberJoin(join),
             audience,
         )?;
+        inner.route_waiting(&self.events, now, None)?;
         Ok(inner.channel(&channel_key)?.clone())
     }
 

@@ -1,0 +1,101 @@
+//! Assigned-mode routing: which online agent a waiting chat is given to.
+//!
+//! The documents name the two modes only by the channel states they produce: `INCOMING` "when
+//! broadcast mode (default setting) is enabled", `ASSIGNED` "when assigned mode routing is
+//! enabled". The rule here is the emulator's: a waiting chat goes to an online agent of its
+//! department (any department when it has none) who serves or holds the fewest open chats, the
+//! first configured agent on a tie; oldest chats first. It waits as `ASSIGNED` until an agent
+//! joins; it is routed again when its agent goes away, invisible or offline, when it is
+//! transferred, and when its last agent leaves while the visitor is still there. Who may see
+//! an assigned chat is unchanged (the department's available agents): the documents do not
+//! say that assignment hides it from the others.
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+use super::{AgentStatus, ChannelState, Inner, StateError, StateEvent};
+use crate::account::Routing;
+
+impl Inner {
+    /// In assigned mode, gives every waiting chat (`INCOMING`, nobody serving, visitor still
+    /// there) to an agent; a chat waits on when no agent may take it. `except` names a chat
+    /// and the agent that just let it go, who is not given it back.
+    pub(super) fn route_waiting(
+        &mut self,
+        events: &broadcast::Sender<Arc<StateEvent>>,
+        now: Instant,
+        except: Option<(&str, &str)>,
+    ) -> Result<(), StateError> {
+        if self.routing != Routing::Assigned {
+            return Ok(());
+        }
+        let waiting: Vec<String> = self
+            .channels
+            .iter()
+            .filter(|c| c.state == ChannelState::Incoming && c.members.is_empty())
+            .filter(|c| c.left_at.is_none() && c.is_open())
+            .map(|c| c.key.clone())
+            .collect();
+        for channel in waiting {
+            let skip = except.filter(|(c, _)| *c == channel).map(|(_, a)| a);
+            let Some(agent) = self.pick_agent(&channel, skip)? else {
+                continue;
+            };
+            self.channel_mut(&channel)?.assigned_to = Some(agent);
+            self.set_state(events, now, &channel, ChannelState::Assigned)?;
+        }
+        Ok(())
+    }
+
+    /// Takes back the chats waiting for `agent` (no longer online) and routes them again.
+    pub(super) fn unassign(
+        &mut self,
+        events: &broadcast::Sender<Arc<StateEvent>>,
+        now: Instant,
+        agent: &str,
+    ) -> Result<(), StateError> {
+        let held: Vec<String> = self
+            .channels
+            .iter()
+            .filter(|c| c.state == ChannelState::Assigned)
+            .filter(|c| c.assigned_to.as_deref() == Some(agent))
+            .map(|c| c.key.clone())
+            .collect();
+        for channel in &held {
+            self.channel_mut(channel)?.assigned_to = None;
+            self.set_state(events, now, channel, ChannelState::Incoming)?;
+        }
+        self.route_waiting(events, now, None)
+    }
+
+    fn pick_agent(&self, channel: &str, skip: Option<&str>) -> Result<Option<String>, StateError> {
+        let department = self.channel(channel)?.department.clone();
+        // `min_by_key` keeps the first of equal loads: configuration order breaks ties.
+        Ok(self
+            .agents
+            .iter()
+            .filter(|a| a.status == AgentStatus::Online && Some(a.key.as_str()) != skip)
+            .filter(|a| {
+                department
+                    .as_ref()
+                    .is_none_or(|d| a.departments.contains(d))
+            })
+            .min_by_key(|a| self.load(&a.key))
+            .map(|a| a.key.clone()))
+    }
+
+    /// Open chats `agent` serves or is assigned and has not joined yet.
+    fn load(&self, agent: &str) -> usize {
+        self.channels
+            .iter()
+            .filter(|c| c.is_open())
+            .filter(|c| {
+                c.members.iter().any(|m| m == agent)
+                    || (c.state == ChannelState::Assigned
+                        && c.assigned_to.as_deref() == Some(agent))
+            })
+            .count()
+    }
+}

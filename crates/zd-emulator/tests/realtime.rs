@@ -807,5 +807,22 @@ async fn assigned_routing_gives_each_chat_to_one_online_agent() {
     f.state()
         .set_agent_status(&bot, AgentStatus::Online)
         .unwrap();
+    assert_eq!(routed(&f, &first), (Assigned, Some(bot.clone())));
+
+    // Transferred to Sales, a chat assigned to Alice (Support only) goes to a Sales agent: Bob,
+    // who holds none, before the Bot, who holds one.
+    let bob = raw("Bob");
+    f.state()
+        .set_agent_status(&bob, AgentStatus::Online)
+        .unwrap();
+    let sales = info.departments.iter().find(|d| d.name == "Sales").unwrap();
+    f.state()
+        .transfer(&alice, &second, &sales.raw_id, false)
+        .unwrap();
+    assert_eq!(routed(&f, &second), (Assigned, Some(bob)));
+    // One the Bot holds stays his: he is in Sales too.
+    f.state()
+        .transfer(&bot, &first, &sales.raw_id, false)
+        .unwrap();
     assert_eq!(routed(&f, &first), (Assigned, Some(bot)));
 }

@@ -269,12 +269,24 @@ impl ChatState {
         if leave && inner.channel(channel)?.members.iter().any(|m| m == agent) {
             inner.leave(&self.events, now, now_ms, channel, agent)?;
         }
-        // An assignment belongs to the old department: the chat waits for the new one's agents.
-        if inner.channel(channel)?.state == ChannelState::Assigned {
+        // An assignment to an agent outside the new department lapses: the chat waits for, and
+        // is routed to, the new department's agents.
+        let stale = {
+            let record = inner.channel(channel)?;
+            record.state == ChannelState::Assigned
+                && record.assigned_to.as_deref().is_some_and(|a| {
+                    inner.agent(a).is_ok_and(|r| {
+                        !r.departments
+                            .iter()
+                            .any(|d| Some(d) == record.department.as_ref())
+                    })
+                })
+        };
+        if stale {
             inner.channel_mut(channel)?.assigned_to = None;
             inner.set_state(&self.events, now, channel, ChannelState::Incoming)?;
-            inner.route_waiting(&self.events, now, leave.then_some((channel, agent)))?;
         }
+        inner.route_waiting(&self.events, now, leave.then_some((channel, agent)))?;
         Ok(())
     }
 

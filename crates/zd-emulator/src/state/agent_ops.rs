@@ -274,13 +274,11 @@ impl ChatState {
         let stale = {
             let record = inner.channel(channel)?;
             record.state == ChannelState::Assigned
-                && record.assigned_to.as_deref().is_some_and(|a| {
-                    inner.agent(a).is_ok_and(|r| {
-                        !r.departments
-                            .iter()
-                            .any(|d| Some(d) == record.department.as_ref())
-                    })
-                })
+                && record
+                    .assigned_to
+                    .as_deref()
+                    .and_then(|a| inner.agent(a).ok())
+                    .is_some_and(|a| !a.serves(record.department.as_ref()))
         };
         if stale {
             inner.channel_mut(channel)?.assigned_to = None;

@@ -361,10 +361,7 @@ impl Inner {
         if channel.is_unserved() && waiting {
             for agent in &self.agents {
                 let available = agent.status != AgentStatus::Offline;
-                let in_department = channel
-                    .department
-                    .as_ref()
-                    .is_none_or(|d| agent.departments.contains(d));
+                let in_department = agent.serves(channel.department.as_ref());
                 if available && in_department && seen.insert(&agent.key) {
                     out.push(agent.key.clone());
                 }

@@ -82,6 +82,13 @@ pub struct AgentRecord {
     pub status_since: Instant,
 }
 
+impl AgentRecord {
+    /// Whether the agent may take chats of `department` (any agent when there is none).
+    pub fn serves(&self, department: Option<&String>) -> bool {
+        department.is_none_or(|d| self.departments.contains(d))
+    }
+}
+
 impl std::fmt::Debug for AgentRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AgentRecord")

@@ -10,6 +10,7 @@
 //! an assigned chat is unchanged (the department's available agents): the documents do not
 //! say that assignment hides it from the others.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::broadcast;
@@ -38,11 +39,25 @@ impl Inner {
             .filter(|c| c.left_at.is_none() && c.is_open())
             .map(|c| c.key.clone())
             .collect();
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        let mut loads = self.loads();
         for channel in waiting {
             let skip = except.filter(|(c, _)| *c == channel).map(|(_, a)| a);
-            let Some(agent) = self.pick_agent(&channel, skip)? else {
+            let department = self.channel(&channel)?.department.clone();
+            // `min_by_key` keeps the first of equal loads: configuration order breaks ties.
+            let Some(agent) = self
+                .agents
+                .iter()
+                .filter(|a| a.status == AgentStatus::Online && Some(a.key.as_str()) != skip)
+                .filter(|a| a.serves(department.as_ref()))
+                .min_by_key(|a| loads.get(&a.key).copied().unwrap_or(0))
+                .map(|a| a.key.clone())
+            else {
                 continue;
             };
+            *loads.entry(agent.clone()).or_default() += 1;
             self.channel_mut(&channel)?.assigned_to = Some(agent);
             self.set_state(events, now, &channel, ChannelState::Assigned)?;
         }
@@ -56,6 +71,9 @@ impl Inner {
         now: Instant,
         agent: &str,
     ) -> Result<(), StateError> {
+        if self.routing != Routing::Assigned {
+            return Ok(());
+        }
         let held: Vec<String> = self
             .channels
             .iter()
@@ -70,32 +88,19 @@ impl Inner {
         self.route_waiting(events, now, None)
     }
 
-    fn pick_agent(&self, channel: &str, skip: Option<&str>) -> Result<Option<String>, StateError> {
-        let department = self.channel(channel)?.department.clone();
-        // `min_by_key` keeps the first of equal loads: configuration order breaks ties.
-        Ok(self
-            .agents
-            .iter()
-            .filter(|a| a.status == AgentStatus::Online && Some(a.key.as_str()) != skip)
-            .filter(|a| {
-                department
-                    .as_ref()
-                    .is_none_or(|d| a.departments.contains(d))
-            })
-            .min_by_key(|a| self.load(&a.key))
-            .map(|a| a.key.clone()))
-    }
-
-    /// Open chats `agent` serves or is assigned and has not joined yet.
-    fn load(&self, agent: &str) -> usize {
-        self.channels
-            .iter()
-            .filter(|c| c.is_open())
-            .filter(|c| {
-                c.members.iter().any(|m| m == agent)
-                    || (c.state == ChannelState::Assigned
-                        && c.assigned_to.as_deref() == Some(agent))
-            })
-            .count()
+    /// Open chats per agent: those it serves, and those assigned to it and not joined yet.
+    fn loads(&self) -> HashMap<String, usize> {
+        let mut loads: HashMap<String, usize> = HashMap::new();
+        for c in self.channels.iter().filter(|c| c.is_open()) {
+            for m in &c.members {
+                *loads.entry(m.clone()).or_default() += 1;
+            }
+            if c.state == ChannelState::Assigned
+                && let Some(a) = &c.assigned_to
+            {
+                *loads.entry(a.clone()).or_default() += 1;
+            }
+        }
+        loads
     }
 }

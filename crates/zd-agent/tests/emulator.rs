@@ -75,6 +75,16 @@ async fn next_event(events: &mut (impl Stream<Item = LifecycleEvent> + Unpin)) -
     within(events.next()).await.expect("lifecycle ended")
 }
 
+/// An operation nested 12 levels deep, one more than the service allows.
+fn twelve_deep(operation: &str) -> String {
+    let mut deep = format!("{operation} ");
+    for i in 0..12 {
+        deep.push_str(&format!("{{ f{i} "));
+    }
+    deep.push_str(&"}".repeat(12));
+    deep
+}
+
 fn session_id(bot: &Bot) -> String {
     bot.session.resumable().session_id.unwrap()
 }
@@ -340,11 +350,7 @@ async fn a_document_subscription_decodes_into_the_callers_type() {
         assert!(matches!(err.kind(), ErrorKind::Decode), "{err:?}");
     }
     // The document is depth-checked before anything is sent.
-    let mut deep = String::from("subscription ");
-    for i in 0..12 {
-        deep.push_str(&format!("{{ f{i} "));
-    }
-    deep.push_str(&"}".repeat(12));
+    let deep = twelve_deep("subscription");
     let err = bot
         .session
         .subscribe_document::<serde_json::Value>(&deep, None)
@@ -366,11 +372,7 @@ async fn raw_execute_checks_depth_first() {
             .as_array()
             .is_some_and(|e| !e.is_empty())
     );
-    let mut deep = String::from("query ");
-    for i in 0..12 {
-        deep.push_str(&format!("{{ f{i} "));
-    }
-    deep.push_str(&"}".repeat(12));
+    let deep = twelve_deep("query");
     let err = bot.session.execute(&deep, None).await.unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Document));
     let exec = bot

@@ -2,9 +2,9 @@
 //!
 //! It does what the peer in `xtask/peers/node/echo_bot.js` does: go online, subscribe to
 //! `message` with the peer's own selection set (through [`AgentSession::subscribe_document`],
-//! into serde types of the fields it reads), answer each visitor message with `echo: <text>` without waiting for earlier
-//! answers, and time each message from the visitor's stamp (`bench <seq> <unix_us>`) to the
-//! acknowledgement of its echo.
+//! into serde types of the fields it reads), answer each visitor message with `echo: <text>`
+//! without waiting for earlier answers, and time each message from the visitor's stamp
+//! (`bench <seq> <unix_us>`) to the acknowledgement of its echo.
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -197,6 +197,19 @@ impl std::fmt::Debug for DriverInner {
     }
 }
 
+/// What a driver takes over from an earlier owner of the session (see
+/// [`crate::AgentSession::resume`]); empty for a session started from scratch.
+#[derive(Debug, Default)]
+pub(crate) struct Inherited {
+    /// The status to keep restoring after restarts.
+    pub(crate) agent_status: Option<AgentStatus>,
+    /// The session is new, so `agent_status` must be set on it first.
+    pub(crate) restore_status: bool,
+    /// Server ids of the earlier owner's subscriptions on this same session. Nobody can read
+    /// them any more, so they are stopped; the new owner subscribes afresh.
+    pub(crate) orphaned_subscriptions: Vec<String>,
+}
+
 impl Driver {
     pub(crate) fn new(
         shared: Arc<Shared>,
@@ -204,11 +217,12 @@ impl Driver {
         drop_rx: mpsc::UnboundedReceiver<u64>,
         socket: Socket,
         started: Started,
+        inherited: Inherited,
     ) -> Self {
         let limiter = shared.config.requests_per_second.map(RequestLimiter::new);
         let limits = DecodeLimits::new().with_max_frame_bytes(shared.config.max_frame_bytes);
         let span = tracing::info_span!("zd_agent.session", session_id = %started.session_id);
-        let inner = DriverInner {
+        let mut inner = DriverInner {
             shared,
             cmd_rx,
             drop_rx,
@@ -224,11 +238,17 @@ impl Driver {
             routes: HashMap::new(),
             outbox: VecDeque::new(),
             timers: Vec::new(),
-            agent_status: None,
+            agent_status: inherited.agent_status,
             stopping: false,
             last_rx: Instant::now(),
             ping_seq: 0,
         };
+        if inherited.restore_status && inner.agent_status.is_some() {
+            inner.queue(Pending::StatusRestore);
+        }
+        for server_id in inherited.orphaned_subscriptions {
+            inner.queue_stop(server_id);
+        }
         // Published here, not when the driver first runs, so the handle sees an active
         // session with its facts as soon as `connect` returns.
         inner.publish_facts();

@@ -9,14 +9,14 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use zd_auth::Credentials;
 
 use crate::config::Config;
-use crate::driver::{Answer, Command, Driver, Payload, QueryText, Replay};
+use crate::driver::{Answer, Command, Driver, Inherited, Payload, QueryText, Replay};
 use crate::error::{Error, ErrorKind};
 use crate::ops::AgentStatus;
 use crate::rate_limit::StartLimiter;
 use crate::retry::RetryClass;
 use crate::state::{LifecycleEvent, ResumableFacts, SessionState};
 use crate::subscription::{Decode, KeyOf, Subscription};
-use crate::transport::{Started, Transport};
+use crate::transport::{Socket, Started, Transport};
 
 /// Commands waiting for the driver before callers wait too.
 const COMMAND_BUFFER: usize = 1024;
@@ -66,6 +66,87 @@ impl Shared {
             self.credentials.invalidate();
         }
         result
+    }
+
+    /// A first session: a start slot, `startAgentSession`, then its socket.
+    async fn start_fresh(&self) -> Result<(Started, Socket), Error> {
+        self.start_limiter.try_acquire().await.map_err(|d| {
+            Error::new(ErrorKind::StartLimited {
+                retry_after: d.retry_after,
+            })
+        })?;
+        let started = self.start_session().await?;
+        let socket = self
+            .transport
+            .connect(
+                &started.websocket_url,
+                self.config.max_frame_bytes,
+                self.config.connect_timeout,
+            )
+            .await?;
+        tracing::info!(session_id = %started.session_id, "agent session started");
+        Ok((started, socket))
+    }
+}
+
+/// The channel ends that [`AgentSession::connect`] and [`AgentSession::resume`] hand to the
+/// handle and the driver once the socket is open.
+struct Parts {
+    state: watch::Receiver<SessionState>,
+    cmd_tx: mpsc::Sender<Command>,
+    cmd_rx: mpsc::Receiver<Command>,
+    drop_rx: mpsc::UnboundedReceiver<u64>,
+}
+
+impl Parts {
+    fn new(
+        config: Config,
+        credentials: Arc<dyn Credentials>,
+    ) -> Result<(Self, Arc<Shared>), Error> {
+        let (state_tx, state) = watch::channel(SessionState::Connecting);
+        let (lifecycle, _) = broadcast::channel(LIFECYCLE_BUFFER);
+        let (drop_tx, drop_rx) = mpsc::unbounded_channel();
+        let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_BUFFER);
+        let shared = Arc::new(Shared {
+            transport: Transport::new()?,
+            start_limiter: StartLimiter::new(config.start_limits),
+            config,
+            credentials,
+            state: state_tx,
+            lifecycle,
+            facts: Mutex::new(ResumableFacts::default()),
+            drop_tx,
+        });
+        let parts = Self {
+            state,
+            cmd_tx,
+            cmd_rx,
+            drop_rx,
+        };
+        Ok((parts, shared))
+    }
+
+    fn finish(
+        self,
+        shared: Arc<Shared>,
+        socket: Socket,
+        started: Started,
+        inherited: Inherited,
+    ) -> (AgentSession, Driver) {
+        let driver = Driver::new(
+            Arc::clone(&shared),
+            self.cmd_rx,
+            self.drop_rx,
+            socket,
+            started,
+            inherited,
+        );
+        let session = AgentSession {
+            shared,
+            cmd_tx: self.cmd_tx,
+            state: self.state,
+        };
+        (session, driver)
     }
 }
 
@@ -145,45 +226,94 @@ impl AgentSession {
         config: Config,
         credentials: Arc<dyn Credentials>,
     ) -> Result<(AgentSession, Driver), Error> {
-        let start_limiter = StartLimiter::new(config.start_limits);
-        start_limiter.try_acquire().await.map_err(|d| {
-            Error::new(ErrorKind::StartLimited {
-                retry_after: d.retry_after,
-            })
-        })?;
-        let (state_tx, state_rx) = watch::channel(SessionState::Connecting);
-        let (lifecycle, _) = broadcast::channel(LIFECYCLE_BUFFER);
-        let (drop_tx, drop_rx) = mpsc::unbounded_channel();
-        let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_BUFFER);
-        let shared = Arc::new(Shared {
-            transport: Transport::new()?,
-            config,
-            credentials,
-            start_limiter,
-            state: state_tx,
-            lifecycle,
-            facts: Mutex::new(ResumableFacts::default()),
-            drop_tx,
-        });
-        let started = shared.start_session().await?;
-        let socket = shared
-            .transport
-            .connect(
-                &started.websocket_url,
-                shared.config.max_frame_bytes,
-                shared.config.connect_timeout,
-            )
-            .await?;
-        tracing::info!(session_id = %started.session_id, "agent session started");
-        let driver = Driver::new(Arc::clone(&shared), cmd_rx, drop_rx, socket, started);
-        Ok((
-            AgentSession {
-                shared,
-                cmd_tx,
-                state: state_rx,
-            },
-            driver,
-        ))
+        let (parts, shared) = Parts::new(config, credentials)?;
+        let (started, socket) = shared.start_fresh().await?;
+        Ok(parts.finish(shared, socket, started, Inherited::default()))
+    }
+
+    /// Takes over a session saved with [`AgentSession::resumable`], in this process or another
+    /// (a bot that restarts, or moves to another host, keeps its session and its chats).
+    ///
+    /// The stored WebSocket URL is opened again without calling `startAgentSession`, so no
+    /// start is spent against the start limits. The earlier owner's subscriptions are stopped
+    /// (nothing can read them now): subscribe again as after [`AgentSession::connect`]. The
+    /// stored agent status is restored whenever the session has to be restarted. The earlier
+    /// owner must be gone: two drivers on one session would take the socket from each other.
+    ///
+    /// When the facts hold no session, or its socket cannot be opened, a new session is started
+    /// instead and the stored agent status is set on it (compare `resumable().session_id` with
+    /// the stored one to tell). A session the service has already ended answers the socket
+    /// with end-of-service; the driver then restarts it and restores the status, as after any
+    /// end-of-service ([`LifecycleEvent::Restarted`]).
+    ///
+    /// ```no_run
+    /// # async fn f(config: zd_agent::Config, creds: std::sync::Arc<dyn zd_auth::Credentials>) -> Result<(), zd_agent::Error> {
+    /// use zd_agent::{AgentSession, ResumableFacts};
+    ///
+    /// let saved = std::fs::read_to_string("session.json").unwrap_or_default();
+    /// let facts: ResumableFacts = serde_json::from_str(&saved).unwrap_or_default();
+    /// let (session, driver) = AgentSession::resume(config, creds, facts).await?;
+    /// tokio::spawn(driver);
+    /// // Before exiting: store `session.resumable()` again (it is a credential).
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`AgentSession::connect`], when a new session has to be started and cannot be.
+    pub async fn resume(
+        config: Config,
+        credentials: Arc<dyn Credentials>,
+        facts: ResumableFacts,
+    ) -> Result<(AgentSession, Driver), Error> {
+        let (parts, shared) = Parts::new(config, credentials)?;
+        let ResumableFacts {
+            websocket_url,
+            session_id,
+            client_id,
+            subscriptions,
+            agent_status,
+        } = facts;
+        if let (Some(websocket_url), Some(session_id), Some(client_id)) =
+            (websocket_url, session_id, client_id)
+        {
+            let opened = shared
+                .transport
+                .connect(
+                    &websocket_url,
+                    shared.config.max_frame_bytes,
+                    shared.config.connect_timeout,
+                )
+                .await;
+            match opened {
+                Ok(socket) => {
+                    tracing::info!(session_id = %session_id, "agent session resumed");
+                    let started = Started {
+                        websocket_url,
+                        session_id,
+                        client_id,
+                    };
+                    let inherited = Inherited {
+                        agent_status,
+                        restore_status: false,
+                        orphaned_subscriptions: subscriptions
+                            .into_iter()
+                            .filter_map(|s| s.server_id)
+                            .collect(),
+                    };
+                    return Ok(parts.finish(shared, socket, started, inherited));
+                }
+                Err(error) => {
+                    tracing::info!(%error, "stored session unreachable; starting a new one");
+                }
+            }
+        }
+        let (started, socket) = shared.start_fresh().await?;
+        let inherited = Inherited {
+            agent_status,
+            restore_status: true,
+            orphaned_subscriptions: Vec::new(),
+        };
+        Ok(parts.finish(shared, socket, started, inherited))
     }
 
     /// The current state.

@@ -12,8 +12,8 @@ use zd_agent::structured::{
     PanelTemplate, QuickReplies,
 };
 use zd_agent::{
-    AgentSession, AgentStatus, Config, ErrorKind, ErrorName, LifecycleEvent, Message,
-    OnConcurrentSession, SessionState, StaticToken, Subscription,
+    AgentSession, AgentStatus, Config, Driver, ErrorKind, ErrorName, LifecycleEvent, Message,
+    OnConcurrentSession, ResumableFacts, SessionState, StaticToken, Subscription,
 };
 use zd_emulator::Emulator;
 use zd_emulator::state::Arrival;
@@ -461,6 +461,149 @@ async fn an_abrupt_close_reconnects_to_the_same_session() {
         next_visitor_message(&mut messages).await.content,
         "after the drop"
     );
+}
+
+/// What a bot writes to disk before it exits, read back as its next process would.
+fn stored(facts: &ResumableFacts) -> ResumableFacts {
+    serde_json::from_str(&serde_json::to_string(facts).unwrap()).unwrap()
+}
+
+async fn resume_with(emu: &Emulator, facts: ResumableFacts) -> (AgentSession, Driver) {
+    let token = emu.account().agents[0].access_token.clone();
+    let creds = Arc::new(StaticToken::bearer(token).unwrap());
+    AgentSession::resume(config_for(emu), creds, facts)
+        .await
+        .unwrap()
+}
+
+fn sessions_started(emu: &Emulator) -> u64 {
+    emu.control()
+        .counters()
+        .agents
+        .iter()
+        .map(|a| a.counts.sessions_started)
+        .sum()
+}
+
+fn agent_status(emu: &Emulator) -> String {
+    format!("{:?}", emu.account().agents[0].status).to_ascii_lowercase()
+}
+
+#[tokio::test]
+async fn a_stored_session_is_resumed_without_a_new_start() {
+    let first = bot().await;
+    let _old_messages = first.session.messages().await.unwrap();
+    first
+        .session
+        .update_agent_status(AgentStatus::Online)
+        .await
+        .unwrap();
+    let facts = stored(&first.session.resumable());
+    let sid = facts.session_id.clone().unwrap();
+    assert_eq!(facts.subscriptions.len(), 1);
+    // The first process dies without a word to the service.
+    first.driver.abort();
+    let emu = first.emu;
+    assert_eq!(sessions_started(&emu), 1);
+
+    let (session, driver) = resume_with(&emu, facts).await;
+    let driver = tokio::spawn(driver);
+    assert_eq!(
+        session.resumable().session_id.as_deref(),
+        Some(sid.as_str())
+    );
+    assert_eq!(session.resumable().agent_status, Some(AgentStatus::Online));
+    let mut messages = session.messages().await.unwrap();
+    let bot = Bot {
+        emu,
+        session,
+        driver,
+    };
+    // Same session, a second socket on it, no second start; the dead process's subscription
+    // is stopped, so only the new one is left.
+    within(async {
+        loop {
+            let counters = bot.emu.control().counters();
+            let report = counters
+                .sessions
+                .iter()
+                .find(|s| s.session_id == sid)
+                .unwrap();
+            if report.subscriptions == 1 {
+                assert!(report.connected && report.ended.is_none());
+                assert_eq!(report.counts.connections, 2);
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert_eq!(sessions_started(&bot.emu), 1);
+    assert_eq!(agent_status(&bot.emu), "online");
+    let channel = visitor(&bot);
+    bot.emu
+        .control()
+        .visitor_message(&channel, "to the resumed bot")
+        .unwrap();
+    let m = next_visitor_message(&mut messages).await;
+    assert_eq!(m.content, "to the resumed bot");
+    bot.session.say(m.channel.id, "heard you").await.unwrap();
+    assert_eq!(
+        transcript_texts(&bot, &channel),
+        vec!["to the resumed bot", "heard you"]
+    );
+}
+
+#[tokio::test]
+async fn resuming_an_ended_session_starts_a_new_one_with_the_stored_status() {
+    let first = bot().await;
+    first
+        .session
+        .update_agent_status(AgentStatus::Invisible)
+        .await
+        .unwrap();
+    let facts = stored(&first.session.resumable());
+    let old = facts.session_id.clone().unwrap();
+    first.session.stop().await.unwrap();
+    within(first.driver).await.unwrap();
+    let emu = first.emu;
+
+    let (session, driver) = resume_with(&emu, facts).await;
+    let mut events = Box::pin(session.lifecycle());
+    let _driver = tokio::spawn(driver);
+    // The old URL answers with end-of-service; the driver starts over.
+    loop {
+        if let LifecycleEvent::Restarted { session_id } = next_event(&mut events).await {
+            assert_ne!(session_id, old);
+            break;
+        }
+    }
+    within(async {
+        while agent_status(&emu) != "invisible" {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert_eq!(sessions_started(&emu), 2);
+}
+
+#[tokio::test]
+async fn facts_without_a_session_start_a_new_one_with_the_stored_status() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let facts = ResumableFacts {
+        agent_status: Some(AgentStatus::Away),
+        ..ResumableFacts::default()
+    };
+    let (session, driver) = resume_with(&emu, facts).await;
+    let _driver = tokio::spawn(driver);
+    assert!(session.resumable().session_id.is_some());
+    within(async {
+        while agent_status(&emu) != "away" {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert_eq!(sessions_started(&emu), 1);
 }
 
 #[tokio::test]

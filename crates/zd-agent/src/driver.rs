@@ -948,13 +948,8 @@ impl DriverInner {
                     attempt,
                     cause: cause.text.clone(),
                 });
-                let url = self.started.websocket_url.clone();
-                let connect = self.shared.transport.connect(
-                    &url,
-                    self.shared.config.max_frame_bytes,
-                    self.shared.config.connect_timeout,
-                );
-                match connect.await {
+                let shared = Arc::clone(&self.shared);
+                match shared.open(&self.started.websocket_url).await {
                     Ok(socket) => {
                         self.socket = Some(socket);
                         self.on_new_socket(false);
@@ -1015,16 +1010,7 @@ impl DriverInner {
                     retry_after: d.retry_after,
                 })
             })?;
-        let started = shared.start_session().await?;
-        let socket = shared
-            .transport
-            .connect(
-                &started.websocket_url,
-                config.max_frame_bytes,
-                config.connect_timeout,
-            )
-            .await?;
-        tracing::info!(session_id = %started.session_id, "new agent session");
+        let (started, socket) = shared.start_and_open().await?;
         tracing::Span::current().record("session_id", started.session_id.as_str());
         self.started = started;
         self.socket = Some(socket);

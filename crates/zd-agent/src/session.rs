@@ -68,24 +68,33 @@ impl Shared {
         result
     }
 
-    /// A first session: a start slot, `startAgentSession`, then its socket.
+    /// Opens a session's socket with the configured frame limit and timeout.
+    pub(crate) async fn open(&self, websocket_url: &str) -> Result<Socket, Error> {
+        self.transport
+            .connect(
+                websocket_url,
+                self.config.max_frame_bytes,
+                self.config.connect_timeout,
+            )
+            .await
+    }
+
+    /// `startAgentSession`, then the new session's socket (the caller holds a start slot).
+    pub(crate) async fn start_and_open(&self) -> Result<(Started, Socket), Error> {
+        let started = self.start_session().await?;
+        let socket = self.open(&started.websocket_url).await?;
+        tracing::info!(session_id = %started.session_id, "agent session started");
+        Ok((started, socket))
+    }
+
+    /// A first session: a start slot now or an error, then [`Shared::start_and_open`].
     async fn start_fresh(&self) -> Result<(Started, Socket), Error> {
         self.start_limiter.try_acquire().await.map_err(|d| {
             Error::new(ErrorKind::StartLimited {
                 retry_after: d.retry_after,
             })
         })?;
-        let started = self.start_session().await?;
-        let socket = self
-            .transport
-            .connect(
-                &started.websocket_url,
-                self.config.max_frame_bytes,
-                self.config.connect_timeout,
-            )
-            .await?;
-        tracing::info!(session_id = %started.session_id, "agent session started");
-        Ok((started, socket))
+        self.start_and_open().await
     }
 }
 
@@ -276,15 +285,7 @@ impl AgentSession {
         if let (Some(websocket_url), Some(session_id), Some(client_id)) =
             (websocket_url, session_id, client_id)
         {
-            let opened = shared
-                .transport
-                .connect(
-                    &websocket_url,
-                    shared.config.max_frame_bytes,
-                    shared.config.connect_timeout,
-                )
-                .await;
-            match opened {
+            match shared.open(&websocket_url).await {
                 Ok(socket) => {
                     tracing::info!(session_id = %session_id, "agent session resumed");
                     let started = Started {

@@ -948,8 +948,7 @@ impl DriverInner {
                     attempt,
                     cause: cause.text.clone(),
                 });
-                let shared = Arc::clone(&self.shared);
-                match shared.open(&self.started.websocket_url).await {
+                match self.shared.open(&self.started.websocket_url).await {
                     Ok(socket) => {
                         self.socket = Some(socket);
                         self.on_new_socket(false);

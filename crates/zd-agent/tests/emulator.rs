@@ -489,6 +489,16 @@ fn agent_status(emu: &Emulator) -> String {
     format!("{:?}", emu.account().agents[0].status).to_ascii_lowercase()
 }
 
+/// Waits until the emulator shows the bot's agent with `status` (lowercase).
+async fn status_becomes(emu: &Emulator, status: &str) {
+    within(async {
+        while agent_status(emu) != status {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_stored_session_is_resumed_without_a_new_start() {
     let first = bot().await;
@@ -578,12 +588,7 @@ async fn resuming_an_ended_session_starts_a_new_one_with_the_stored_status() {
             break;
         }
     }
-    within(async {
-        while agent_status(&emu) != "invisible" {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
+    status_becomes(&emu, "invisible").await;
     assert_eq!(sessions_started(&emu), 2);
 }
 
@@ -597,12 +602,7 @@ async fn facts_without_a_session_start_a_new_one_with_the_stored_status() {
     let (session, driver) = resume_with(&emu, facts).await;
     let _driver = tokio::spawn(driver);
     assert!(session.resumable().session_id.is_some());
-    within(async {
-        while agent_status(&emu) != "away" {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
+    status_becomes(&emu, "away").await;
     assert_eq!(sessions_started(&emu), 1);
 }
 

@@ -281,8 +281,7 @@ impl ChatState {
                     .is_some_and(|a| !a.serves(record.department.as_ref()))
         };
         if stale {
-            inner.channel_mut(channel)?.assigned_to = None;
-            inner.set_state(&self.events, now, channel, ChannelState::Incoming)?;
+            inner.lapse(&self.events, now, channel)?;
         }
         inner.route_waiting(&self.events, now, leave.then_some((channel, agent)))?;
         Ok(())

@@ -82,10 +82,20 @@ impl Inner {
             .map(|c| c.key.clone())
             .collect();
         for channel in &held {
-            self.channel_mut(channel)?.assigned_to = None;
-            self.set_state(events, now, channel, ChannelState::Incoming)?;
+            self.lapse(events, now, channel)?;
         }
         self.route_waiting(events, now, None)
+    }
+
+    /// Ends `channel`'s assignment: it waits as `INCOMING` until routed again.
+    pub(super) fn lapse(
+        &mut self,
+        events: &broadcast::Sender<Arc<StateEvent>>,
+        now: Instant,
+        channel: &str,
+    ) -> Result<(), StateError> {
+        self.channel_mut(channel)?.assigned_to = None;
+        self.set_state(events, now, channel, ChannelState::Incoming)
     }
 
     /// Open chats per agent: those it serves, and those assigned to it and not joined yet.

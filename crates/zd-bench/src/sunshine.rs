@@ -2,7 +2,7 @@
 //! share.
 //!
 //! Phases, the same in `xtask/peers/{node,python}/sunshine_*`: list every message of a seeded
-//! conversation through cursor pagination (`page[size]=100`, newest page first, then
+//! conversation through cursor pagination (pages of 100, the API's fixed size; newest page first, then
 //! `page[before]`, one page at a time as cursors require), create users and post messages with `concurrency` requests in flight.
 
 use std::sync::Arc;
@@ -155,7 +155,6 @@ pub(crate) async fn run(args: SunshineArgs) -> Result<(), String> {
     let app = args.target.app_id.clone();
     // One cheap request first so connection set-up is not part of the first phase.
     operations::ListMessages::new(&app, &args.list_conversation)
-        .page_size(1)
         .send(&client)
         .await
         .map_err(|e| format!("warm-up ListMessages: {e}"))?;
@@ -207,7 +206,7 @@ async fn list(client: &Client, app: &str, conversation: &str) -> Phase {
     let start = Instant::now();
     let mut samples = Samples::default();
     let mut items = 0_u64;
-    let mut request = operations::ListMessages::new(app, conversation).page_size(100);
+    let mut request = operations::ListMessages::new(app, conversation);
     let mut first_error = None;
     loop {
         let sent = Instant::now();

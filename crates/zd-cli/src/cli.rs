@@ -393,13 +393,14 @@ pub(crate) enum ConversationsAction {
 /// `zd sunshine messages ...`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum MessagesAction {
-    /// List a conversation's messages (JSON lines).
+    /// List a conversation's messages (JSON lines): the newest 100, or with `--all` every one.
     List {
         /// The conversation id.
         conversation: String,
-        /// Paging.
-        #[command(flatten)]
-        paging: Paging,
+        /// Follow the cursors back to the first message (with a progress bar on a terminal).
+        /// Message pages hold 100: the API takes no page size here.
+        #[arg(long)]
+        all: bool,
     },
     /// Post a text message as the business.
     Create {

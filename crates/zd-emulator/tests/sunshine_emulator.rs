@@ -75,3 +75,80 @@ async fn the_emulator_serves_sunshine_next_to_chat() {
         "{session}"
     );
 }
+
+/// ListMessages pages hold 100 messages: the spec's `page.size` "does not apply to the
+/// listMessages endpoint", so a `page[size]` is ignored there (and left out of the links).
+#[tokio::test]
+async fn messages_come_in_pages_of_a_hundred_whatever_page_size_says() {
+    let emulator = Emulator::builder().start().await.unwrap();
+    let api = Api::new(emulator.base_url().to_owned());
+    let sun = &emulator.account().sunshine;
+    let auth = basic(&sun.key_id, &sun.key_secret);
+    let app = format!("/v2/apps/{}", sun.app_id);
+    let (st, user) = api
+        .call(
+            "POST",
+            &format!("{app}/users"),
+            Some(&auth),
+            Some(json!({ "externalId": "pager" })),
+        )
+        .await;
+    assert_eq!(st, 201, "{user}");
+    let (st, conv) = api
+        .call(
+            "POST",
+            &format!("{app}/conversations"),
+            Some(&auth),
+            Some(json!({ "type": "personal", "participants": [{ "userId": user["user"]["id"] }] })),
+        )
+        .await;
+    assert_eq!(st, 201, "{conv}");
+    let messages = format!(
+        "{app}/conversations/{}/messages",
+        conv["conversation"]["id"].as_str().unwrap()
+    );
+    for i in 0..130 {
+        let body = json!({ "author": { "type": "business" }, "content": { "type": "text", "text": format!("m{i}") } });
+        let (st, posted) = api.call("POST", &messages, Some(&auth), Some(body)).await;
+        assert_eq!(st, 201, "{posted}");
+    }
+    let texts = |page: &serde_json::Value| -> Vec<String> {
+        page["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["content"]["text"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // The newest 100, oldest first, with the way back.
+    let (st, newest) = api
+        .call(
+            "GET",
+            &format!("{messages}?page[size]=10"),
+            Some(&auth),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{newest}");
+    let expected: Vec<String> = (30..130).map(|i| format!("m{i}")).collect();
+    assert_eq!(texts(&newest), expected);
+    assert_eq!(newest["meta"]["hasMore"], true);
+    let cursor = newest["meta"]["beforeCursor"].as_str().unwrap();
+    let prev = newest["links"]["prev"].as_str().unwrap();
+    assert!(prev.ends_with(&format!("page[before]={cursor}")), "{prev}");
+
+    // An out-of-range size is not refused either: it does not apply.
+    let (st, oldest) = api
+        .call(
+            "GET",
+            &format!("{messages}?page[before]={cursor}&page[size]=1000"),
+            Some(&auth),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{oldest}");
+    let expected: Vec<String> = (0..30).map(|i| format!("m{i}")).collect();
+    assert_eq!(texts(&oldest), expected);
+    assert_eq!(oldest["meta"]["hasMore"], false);
+}

@@ -105,7 +105,7 @@ struct Inner {
 ///
 /// let key = ApiKey::new("app_5963ceb97cde542d000dbdb1", "secret")?;
 /// let client = Client::new(Region::Zendesk("acme".into()), BasicAuth::new(&key))?;
-/// let page = ListMessages::new("app-id", "conversation-id").page_size(100).send(&client).await?;
+/// let page = ListMessages::new("app-id", "conversation-id").send(&client).await?;
 /// # let _ = page; Ok(()) }
 /// ```
 #[derive(Clone)]

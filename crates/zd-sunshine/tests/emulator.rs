@@ -360,8 +360,8 @@ async fn every_list_operation_paginates_across_pages() {
     members.sort();
     assert_eq!(got, members);
 
-    // Messages: 25 over pages of 7.
-    for i in 0..25 {
+    // Messages: 230 over the API's fixed pages of 100.
+    for i in 0..230 {
         operations::PostMessage::new(
             env.app(),
             &ids[1],
@@ -372,7 +372,6 @@ async fn every_list_operation_paginates_across_pages() {
         .unwrap();
     }
     let messages: Vec<models::Message> = operations::ListMessages::new(env.app(), &ids[1])
-        .page_size(7)
         .paginate(&c)
         .try_collect()
         .await
@@ -384,12 +383,13 @@ async fn every_list_operation_paginates_across_pages() {
             _ => None,
         })
         .collect();
-    assert_eq!(texts.len(), 25, "{texts:?}");
-    // Newest page first (m18..m24, then m11..m17, ...), oldest to newest within a page.
+    assert_eq!(texts.len(), 230, "{texts:?}");
+    // Newest page first (m130..m229, then m30..m129, then m0..m29), oldest to newest within a
+    // page.
     let mut expected = Vec::new();
-    let mut end: usize = 25;
+    let mut end: usize = 230;
     while end > 0 {
-        let start = end.saturating_sub(7);
+        let start = end.saturating_sub(100);
         expected.extend((start..end).map(|i| format!("m{i}")));
         end = start;
     }

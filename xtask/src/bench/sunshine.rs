@@ -59,7 +59,8 @@ pub(crate) fn run(ctx: &Ctx<'_>) -> Workload {
     );
     w.notes.push(
         "Listing is sequential by nature (each page needs the previous cursor); messages page \
-         backwards, newest page first, then `page[before]`. Users and messages are created with \
+         backwards, newest page first, then `page[before]`, 100 to a page for every client (the \
+         API's fixed size for messages). Users and messages are created with \
          the same number of requests in flight for every client (threads for the synchronous \
          Python client, promises for Node, futures on one thread for ours)."
             .to_owned(),

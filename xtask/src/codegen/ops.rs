@@ -136,8 +136,12 @@ pub(crate) fn build(doc: &Value, models: &mut Models) -> Result<Vec<Op>, String>
                             let mut req = BTreeSet::new();
                             collect(schemas, &schema, &mut props, &mut req, false, 0);
                             for (k, v) in props {
+                                let wire = format!("{name}[{k}]");
+                                if super::overrides::query_param_ignored(id, &wire) {
+                                    continue;
+                                }
                                 query.push(Arg {
-                                    wire: format!("{name}[{k}]"),
+                                    wire,
                                     rust: snake(&format!("{name}_{k}")),
                                     ty: scalar(&v),
                                     required: required && req.contains(&k),

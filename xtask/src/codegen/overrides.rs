@@ -53,3 +53,11 @@ pub(crate) fn loose_field(rust: &str, json: &str) -> bool {
 pub(crate) fn pages_backward(operation_id: &str) -> bool {
     operation_id == "ListMessages"
 }
+
+/// Query parameters an operation shares with others but which the spec says do not apply to
+/// it, by operationId and wire name: no setter is generated, so none silently does nothing.
+/// The shared `page` object's `size` "does not apply to the `listMessages` endpoint", whose
+/// pages hold 100 messages.
+pub(crate) fn query_param_ignored(operation_id: &str, wire: &str) -> bool {
+    matches!((operation_id, wire), ("ListMessages", "page[size]"))
+}

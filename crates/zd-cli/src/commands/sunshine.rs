@@ -288,13 +288,9 @@ pub(crate) async fn run(ctx: &Context, cmd: SunshineCommand) -> Result<()> {
             let c = connect(ctx, &target, false).await?;
             let app = require_app(&c)?;
             match action {
-                MessagesAction::List {
-                    conversation,
-                    paging,
-                } => {
-                    let req =
-                        ListMessages::new(app, conversation).page_size(i64::from(paging.page_size));
-                    let messages = if paging.all {
+                MessagesAction::List { conversation, all } => {
+                    let req = ListMessages::new(app, conversation);
+                    let messages = if all {
                         all_messages(&c.client, req).await?
                     } else {
                         let page = req
@@ -318,7 +314,7 @@ pub(crate) async fn run(ctx: &Context, cmd: SunshineCommand) -> Result<()> {
                     conversation,
                     output,
                 } => {
-                    let req = ListMessages::new(app, &conversation).page_size(100);
+                    let req = ListMessages::new(app, &conversation);
                     let messages = all_messages(&c.client, req).await?;
                     if output.as_os_str() == "-" {
                         write_lines(&messages, std::io::stdout().lock())?;

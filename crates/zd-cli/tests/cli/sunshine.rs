@@ -49,7 +49,8 @@ async fn apps_users_conversations_messages_and_export() {
     .await;
     assert!(listed.iter().any(|c| c["id"] == conv_id.as_str()));
 
-    for i in 0..30 {
+    // A few through the command, the rest (past one page of 100) straight through the client.
+    for i in 0..5 {
         run(
             &base,
             d,
@@ -57,30 +58,26 @@ async fn apps_users_conversations_messages_and_export() {
         )
         .await;
     }
-    // Page size 7 forces the cursor to be followed.
-    let all = run(
-        &base,
-        d,
-        &["messages", "list", &conv_id, "--all", "--page-size", "7"],
-    )
-    .await;
+    post_messages(&emu, &conv_id, 5..130).await;
+    // Message pages hold 100, so `--all` follows the cursor back once.
+    let all = run(&base, d, &["messages", "list", &conv_id, "--all"]).await;
     let texts: Vec<&str> = all
         .iter()
         .filter_map(|m| m["content"]["text"].as_str())
         .collect();
-    assert_eq!(texts.len(), 30, "{texts:?}");
+    assert_eq!(texts.len(), 130, "{texts:?}");
     assert_eq!(
-        (texts[0], texts[29]),
-        ("message 0", "message 29"),
+        (texts[0], texts[129]),
+        ("message 0", "message 129"),
         "oldest first"
     );
-    let first_page = run(
-        &base,
-        d,
-        &["messages", "list", &conv_id, "--page-size", "7"],
-    )
-    .await;
-    assert_eq!(first_page.len(), 7);
+    let newest = run(&base, d, &["messages", "list", &conv_id]).await;
+    let texts: Vec<&str> = newest
+        .iter()
+        .filter_map(|m| m["content"]["text"].as_str())
+        .collect();
+    assert_eq!(texts.len(), 100);
+    assert_eq!((texts[0], texts[99]), ("message 30", "message 129"));
 
     let file = d.join("conv.jsonl");
     run(
@@ -90,9 +87,29 @@ async fn apps_users_conversations_messages_and_export() {
     )
     .await;
     let exported = std::fs::read_to_string(&file).unwrap();
-    assert_eq!(exported.lines().count(), 30);
+    assert_eq!(exported.lines().count(), 130);
     for line in exported.lines() {
         let m: serde_json::Value = serde_json::from_str(line).unwrap();
         assert!(m["id"].is_string());
+    }
+}
+
+/// Posts `message {i}` for each `i` as the business, through zd-sunshine.
+async fn post_messages(emu: &Emulator, conversation: &str, range: std::ops::Range<usize>) {
+    use zd_auth::sunshine::{ApiKey, BasicAuth};
+    use zd_sunshine::{Client, Region, models, operations};
+    let acct = emu.account().sunshine;
+    let key = ApiKey::new(acct.key_id.clone(), acct.key_secret.clone()).unwrap();
+    let client = Client::new(
+        Region::Custom(emu.base_url().to_owned()),
+        BasicAuth::new(&key),
+    )
+    .unwrap();
+    for i in range {
+        let text = models::MessagePost::business_text(format!("message {i}"));
+        operations::PostMessage::new(&acct.app_id, conversation, text)
+            .send(&client)
+            .await
+            .unwrap();
     }
 }

@@ -115,6 +115,8 @@ impl Query {
 #[derive(Debug)]
 pub(crate) struct Page {
     pub(crate) size: usize,
+    /// The caller chose `size` (so links carry it on); false where the size is fixed.
+    size_given: bool,
     pub(crate) after: Option<String>,
     pub(crate) before: Option<String>,
 }
@@ -132,6 +134,18 @@ impl Page {
                 }
             },
         };
+        let mut page = Self::cursors(q, size)?;
+        page.size_given = q.get("page[size]").is_some();
+        Ok(page)
+    }
+
+    /// For lists whose page size is fixed (ListMessages: the spec's `page.size` "does not
+    /// apply to the listMessages endpoint"): `page[size]` is ignored, not validated.
+    pub(crate) fn parse_fixed(q: &Query, size: usize) -> Result<Self, ApiError> {
+        Self::cursors(q, size)
+    }
+
+    fn cursors(q: &Query, size: usize) -> Result<Self, ApiError> {
         let after = q.get("page[after]").map(str::to_owned);
         let before = q.get("page[before]").map(str::to_owned);
         if after.is_some() && before.is_some() {
@@ -146,6 +160,7 @@ impl Page {
         }
         Ok(Self {
             size,
+            size_given: false,
             after,
             before,
         })
@@ -208,24 +223,23 @@ pub(crate) fn paginate<'a, T>(
         json!(if backwards { more_before } else { more_after }),
     );
     let sep = if self_url.contains('?') { '&' } else { '?' };
+    let size = if page.size_given {
+        format!("&page[size]={}", page.size)
+    } else {
+        String::new()
+    };
     if let (true, Some(l)) = (more_after, &last) {
         meta.insert("afterCursor".into(), json!(l));
         links.insert(
             "next".into(),
-            json!(format!(
-                "{self_url}{sep}page[after]={l}&page[size]={}",
-                page.size
-            )),
+            json!(format!("{self_url}{sep}page[after]={l}{size}")),
         );
     }
     if let (true, Some(f)) = (more_before, &first) {
         meta.insert("beforeCursor".into(), json!(f));
         links.insert(
             "prev".into(),
-            json!(format!(
-                "{self_url}{sep}page[before]={f}&page[size]={}",
-                page.size
-            )),
+            json!(format!("{self_url}{sep}page[before]={f}{size}")),
         );
     }
     (

@@ -180,7 +180,8 @@ pub(crate) async fn list(
     let store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
     let q = Query::parse(q.as_deref())?;
-    let page = Page::parse(&q, 100)?;
+    // Pages of 100, whatever `page[size]` says (see `Page::parse_fixed`).
+    let page = Page::parse_fixed(&q, 100)?;
     let app = store.app(&app_id)?;
     let c = app
         .conversations

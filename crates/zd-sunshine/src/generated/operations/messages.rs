@@ -12,7 +12,6 @@ pub struct ListMessages {
     conversation_id: String,
     page_after: Option<String>,
     page_before: Option<String>,
-    page_size: Option<i64>,
 }
 
 impl ListMessages {
@@ -23,7 +22,6 @@ impl ListMessages {
             conversation_id: conversation_id.into(),
             page_after: None,
             page_before: None,
-            page_size: None,
         }
     }
 
@@ -36,12 +34,6 @@ impl ListMessages {
     /// Sets the query parameter `page[before]`.
     pub fn page_before(mut self, page_before: impl Into<String>) -> Self {
         self.page_before = Some(page_before.into());
-        self
-    }
-
-    /// Sets the query parameter `page[size]`.
-    pub fn page_size(mut self, page_size: i64) -> Self {
-        self.page_size = Some(page_size);
         self
     }
 
@@ -58,9 +50,6 @@ impl ListMessages {
         }
         if let Some(v) = &self.page_before {
             req.push_query("page[before]", v.clone());
-        }
-        if let Some(v) = &self.page_size {
-            req.push_query("page[size]", v.to_string());
         }
         Ok(req)
     }

@@ -7,6 +7,7 @@ mod secret;
 mod transport;
 
 pub mod chat;
+pub mod retry_after;
 pub mod sunshine;
 
 pub use credentials::{BoxFuture, Credentials, StaticToken};

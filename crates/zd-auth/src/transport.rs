@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use http::header::{CONTENT_TYPE, USER_AGENT};
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
@@ -170,12 +170,7 @@ impl Response {
     /// An error for a non-success response: typed OAuth error when the body is one, else the
     /// status with a bounded body excerpt.
     pub(crate) fn error(&self, what: &str) -> Error {
-        let retry_after = self
-            .headers
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = crate::retry_after::from_headers(&self.headers);
         let base = match serde_json::from_slice::<OAuthErrorBody>(&self.body) {
             Ok(oauth) => Error::new(ErrorKind::OAuth, what.to_owned()).with_oauth(OAuthError {
                 code: OAuthErrorCode::from_wire(&oauth.error),

@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use http::header::{AUTHORIZATION, RETRY_AFTER, USER_AGENT};
+use http::header::{AUTHORIZATION, USER_AGENT};
 use http::{HeaderMap, HeaderValue};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -155,14 +155,7 @@ pub(crate) fn status_error(status: u16, headers: &HeaderMap, body: &[u8], what: 
 pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(10 * 60);
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(|secs| Duration::from_secs(secs).min(MAX_RETRY_AFTER))
+    zd_auth::retry_after::from_headers(headers).map(|wait| wait.min(MAX_RETRY_AFTER))
 }
 
 /// Adapts a boxed error to a sized `std::error::Error` so it can be a source.
@@ -184,6 +177,7 @@ impl std::error::Error for BoxedSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::RETRY_AFTER;
 
     fn with_retry_after(value: &str) -> Option<Duration> {
         let mut headers = HeaderMap::new();
@@ -201,5 +195,14 @@ mod tests {
             Some(MAX_RETRY_AFTER)
         );
         assert_eq!(with_retry_after("soon"), None);
+        // A proxy's HTTP date: long past, so no wait; far ahead, capped.
+        assert_eq!(
+            with_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            with_retry_after("Wed, 21 Oct 2099 07:28:00 GMT"),
+            Some(MAX_RETRY_AFTER)
+        );
     }
 }

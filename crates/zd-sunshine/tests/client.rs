@@ -342,6 +342,46 @@ async fn rate_limit_error_carries_retry_after_when_not_retried() {
     assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
 }
 
+/// Proxies in front of the API may send `Retry-After` as an HTTP date (RFC 9110).
+#[tokio::test]
+async fn an_http_date_retry_after_reaches_the_error_as_a_wait() {
+    let server = serve(vec![Reply {
+        status: 429,
+        headers: vec![("retry-after", "Wed, 21 Oct 2099 07:28:00 GMT")],
+        body: json!({"errors": [{"code": "too_many_requests"}]}).to_string(),
+    }])
+    .await;
+    let err = operations::GetApp::new("a")
+        .send(&client(&server, RetryPolicy::none()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited);
+    // 2099-10-21T07:28:00Z, less the time now.
+    let until =
+        Duration::from_secs(4_096_250_880).saturating_sub(std::time::UNIX_EPOCH.elapsed().unwrap());
+    let wait = err.retry_after().unwrap();
+    assert!(
+        wait.abs_diff(until) <= Duration::from_secs(60),
+        "{wait:?} vs {until:?}"
+    );
+}
+
+/// A date already past means the wait is over.
+#[tokio::test]
+async fn a_past_http_date_retry_after_means_no_wait() {
+    let server = serve(vec![Reply {
+        status: 429,
+        headers: vec![("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT")],
+        body: json!({"errors": [{"code": "too_many_requests"}]}).to_string(),
+    }])
+    .await;
+    let err = operations::GetApp::new("a")
+        .send(&client(&server, RetryPolicy::none()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.retry_after(), Some(Duration::ZERO));
+}
+
 #[tokio::test]
 async fn retries_5xx_on_get_until_success() {
     let server = serve(vec![

@@ -461,6 +461,23 @@ async fn users_conversations_messages_participants_round_trip() {
     .unwrap();
     let profile = serde_json::to_value(updated.user.unwrap().profile).unwrap();
     assert_eq!(profile["givenName"], "Grace");
+    // Typed: the surname set, the given name unset (sent as `null`), the rest left alone.
+    let body = models::UserUpdateBody {
+        profile: Some(
+            models::ProfilePatch::default()
+                .surname("Hopper".to_owned())
+                .given_name(zd_sunshine::Patch::Null),
+        ),
+        ..Default::default()
+    };
+    insta::assert_snapshot!(serde_json::to_string(&body).unwrap(), @r#"{"profile":{"givenName":null,"surname":"Hopper"}}"#);
+    let updated = operations::UpdateUser::new(app, &user_id, body)
+        .send(&c)
+        .await
+        .unwrap();
+    let profile = updated.user.unwrap().profile.unwrap();
+    assert_eq!(profile.given_name, None);
+    assert_eq!(profile.surname.as_deref(), Some("Hopper"));
     let err = operations::CreateUser::new(app, from(json!({ "externalId": "ada" })))
         .send(&c)
         .await

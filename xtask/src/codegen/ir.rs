@@ -406,7 +406,7 @@ impl Models {
         }
     }
 
-    fn fresh(&mut self, base: &str) -> String {
+    pub(crate) fn fresh(&mut self, base: &str) -> String {
         let mut name = base.to_owned();
         let mut n = 2;
         while !self.names.insert(name.clone()) {

@@ -10,8 +10,9 @@ mod names;
 mod ops;
 mod overrides;
 mod spec;
+mod twins;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -105,6 +106,15 @@ fn generate(doc: &Value) -> Result<BTreeMap<String, String>, String> {
             .map(|d| d.name.clone()),
     );
     models.request_only = sent.into_iter().filter(|n| !received.contains(n)).collect();
+    let update_bodies: BTreeSet<String> = operations
+        .iter()
+        .filter(|op| op.method.eq_ignore_ascii_case("patch"))
+        .filter_map(|op| match &op.body {
+            ops::Body::Json { ty, .. } => name_of(ty),
+            _ => None,
+        })
+        .collect();
+    twins::add(&mut models, &update_bodies);
     let version = doc
         .pointer("/info/version")
         .and_then(Value::as_str)

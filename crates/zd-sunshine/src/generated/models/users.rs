@@ -387,6 +387,68 @@ pub struct Profile {
     pub locale_origin: Option<String>,
 }
 
+/// Schema `profile` of the Sunshine Conversations API.
+///
+/// Reference: <https://developer.zendesk.com/api-reference/conversations/>
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ProfilePatch {
+    /// Wire field `avatarUrl`.
+    #[serde(
+        rename = "avatarUrl",
+        default,
+        skip_serializing_if = "crate::Patch::is_unset"
+    )]
+    pub avatar_url: crate::Patch<String>,
+    /// Wire field `email`.
+    #[serde(default, skip_serializing_if = "crate::Patch::is_unset")]
+    pub email: crate::Patch<String>,
+    /// Wire field `givenName`.
+    #[serde(
+        rename = "givenName",
+        default,
+        skip_serializing_if = "crate::Patch::is_unset"
+    )]
+    pub given_name: crate::Patch<String>,
+    /// Wire field `locale`.
+    #[serde(default, skip_serializing_if = "crate::Patch::is_unset")]
+    pub locale: crate::Patch<String>,
+    /// Wire field `surname`.
+    #[serde(default, skip_serializing_if = "crate::Patch::is_unset")]
+    pub surname: crate::Patch<String>,
+}
+
+impl ProfilePatch {
+    /// Sets `avatarUrl`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn avatar_url(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.avatar_url = value.into();
+        self
+    }
+
+    /// Sets `email`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn email(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.email = value.into();
+        self
+    }
+
+    /// Sets `givenName`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn given_name(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.given_name = value.into();
+        self
+    }
+
+    /// Sets `locale`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn locale(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.locale = value.into();
+        self
+    }
+
+    /// Sets `surname`: a value, or [`crate::Patch::Null`] to send `null` (which unsets it).
+    pub fn surname(mut self, value: impl Into<crate::Patch<String>>) -> Self {
+        self.surname = value.into();
+        self
+    }
+}
+
 /// Schema `signedUpAt` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
@@ -578,7 +640,7 @@ pub struct UserUpdateBody {
     pub metadata: crate::Patch<Metadata>,
     /// Wire field `profile`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub profile: Option<Profile>,
+    pub profile: Option<ProfilePatch>,
     /// Wire field `signedUpAt`.
     #[serde(
         rename = "signedUpAt",

@@ -720,3 +720,182 @@ async fn failed_control_actions_are_reported_as_failure_events() {
     assert_eq!(st, 200);
     assert_eq!(types(&r.events(1).await), ["switchboard:passControl"]);
 }
+
+impl Rig {
+    /// `POST /_emulator/sunshine/apps/{demo}/{path}` with `body`.
+    async fn control(&self, path: &str, body: Value) -> (u16, Value) {
+        self.api
+            .call(
+                "POST",
+                &format!("/_emulator/sunshine/apps/{}/{path}", sun::DEMO_APP_ID),
+                None,
+                Some(body),
+            )
+            .await
+    }
+
+    /// The messages of `conversation`, oldest first.
+    async fn messages(&self, conversation: &str) -> Vec<Value> {
+        let (st, v) = self
+            .api
+            .call(
+                "GET",
+                &format!(
+                    "/v2/apps/{}/conversations/{conversation}/messages",
+                    sun::DEMO_APP_ID
+                ),
+                Some(&self.auth),
+                None,
+            )
+            .await;
+        assert_eq!(st, 200, "{v}");
+        v["messages"].as_array().unwrap().clone()
+    }
+}
+
+#[tokio::test]
+async fn a_referral_reaches_the_webhook_with_its_code() {
+    let mut r = rig().await;
+    r.integration(&["conversation:referral"]).await;
+    let (user, conversation) = r.end_user().await;
+    let path = format!("conversations/{conversation}/referral");
+    // Refused without an event: no code, an unknown detail.
+    let (st, v) = r.control(&path, json!({})).await;
+    assert_eq!(st, 400, "{v}");
+    let (st, v) = r
+        .control(
+            &path,
+            json!({ "code": "SPRING", "details": { "colour": "red" } }),
+        )
+        .await;
+    assert_eq!(st, 400, "{v}");
+    let (st, v) = r
+        .control(
+            &path,
+            json!({ "code": "SPRING", "details": { "source": "MESSENGER_CODE", "type": "OPEN-THREAD" } }),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let got = r.events(1).await;
+    assert_eq!(types(&got), ["conversation:referral"]);
+    let payload = &got[0]["payload"];
+    assert_eq!(payload["referral"]["code"], "SPRING");
+    assert_eq!(payload["user"]["id"], user.as_str());
+    assert_eq!(payload["conversation"]["id"], conversation.as_str());
+    insta::assert_json_snapshot!("conversation_referral_event", stable(got[0].clone()));
+}
+
+#[tokio::test]
+async fn logging_in_merges_the_anonymous_user_into_the_known_one() {
+    let mut r = rig().await;
+    r.integration(&["user:merge"]).await;
+    // The known user, with a conversation of their own...
+    let (st, known) = r
+        .control(
+            "end-users",
+            json!({ "externalId": "ada-1", "surname": "Lovelace" }),
+        )
+        .await;
+    assert_eq!(st, 201, "{known}");
+    let known_id = known["user"]["id"].as_str().unwrap().to_owned();
+    let known_conv = known["conversation"]["id"].as_str().unwrap().to_owned();
+    // ...and the anonymous one they were on another device, who wrote in between.
+    let (anon_id, anon_conv) = r.end_user().await;
+    r.say(&known_conv, "first, as ada-1").await;
+    r.say(&anon_conv, "then, anonymously").await;
+    r.say(&known_conv, "last, as ada-1").await;
+
+    let (st, v) = r
+        .control(
+            "users/merge",
+            json!({ "surviving": "ada-1", "discarded": anon_id }),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["user"]["id"], known_id.as_str());
+    assert_eq!(
+        v["user"]["profile"]["givenName"], "Ada",
+        "filled from the discarded user"
+    );
+    assert_eq!(v["user"]["profile"]["surname"], "Lovelace");
+
+    let got = r.events(1).await;
+    assert_eq!(types(&got), ["user:merge"]);
+    let payload = &got[0]["payload"];
+    assert_eq!(payload["reason"], "sdkLogin");
+    assert_eq!(payload["mergedUsers"]["surviving"]["id"], known_id.as_str());
+    assert_eq!(payload["mergedUsers"]["discarded"]["id"], anon_id.as_str());
+    assert_eq!(
+        payload["mergedConversations"]["surviving"]["id"],
+        known_conv.as_str()
+    );
+    assert_eq!(
+        payload["mergedConversations"]["discarded"]["id"],
+        anon_conv.as_str()
+    );
+    insta::assert_json_snapshot!("user_merge_event", stable(got[0].clone()));
+
+    // One user, one conversation holding every message in order, all by the survivor.
+    let app = format!("/v2/apps/{}", sun::DEMO_APP_ID);
+    let (st, _) = r
+        .api
+        .call(
+            "GET",
+            &format!("{app}/users/{anon_id}"),
+            Some(&r.auth),
+            None,
+        )
+        .await;
+    assert_eq!(st, 404);
+    let (st, _) = r
+        .api
+        .call(
+            "GET",
+            &format!("{app}/conversations/{anon_conv}"),
+            Some(&r.auth),
+            None,
+        )
+        .await;
+    assert_eq!(st, 404);
+    let messages = r.messages(&known_conv).await;
+    let texts: Vec<&str> = messages
+        .iter()
+        .filter_map(|m| m["content"]["text"].as_str())
+        .collect();
+    assert_eq!(
+        texts,
+        ["first, as ada-1", "then, anonymously", "last, as ada-1"]
+    );
+    assert!(
+        messages
+            .iter()
+            .all(|m| m["author"]["userId"] == known_id.as_str())
+    );
+    let (st, clients) = r
+        .api
+        .call(
+            "GET",
+            &format!("{app}/users/{known_id}/clients"),
+            Some(&r.auth),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{clients}");
+    assert_eq!(clients["clients"].as_array().unwrap().len(), 2, "{clients}");
+
+    // Nobody left to merge: the discarded user is gone, and no one merges into themselves.
+    let (st, _) = r
+        .control(
+            "users/merge",
+            json!({ "surviving": "ada-1", "discarded": anon_id }),
+        )
+        .await;
+    assert_eq!(st, 404);
+    let (st, _) = r
+        .control(
+            "users/merge",
+            json!({ "surviving": "ada-1", "discarded": known_id }),
+        )
+        .await;
+    assert_eq!(st, 400);
+}

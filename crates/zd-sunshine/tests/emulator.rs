@@ -911,3 +911,97 @@ async fn a_full_conversation_is_locked() {
     assert_eq!(err.kind(), ErrorKind::ConversationLocked, "{err:?}");
     assert_eq!(err.status().map(|s| s.as_u16()), Some(423));
 }
+
+/// The emulator's simulated referral and SDK login reach a [`WebhookService`] as the typed
+/// `conversation:referral` and `user:merge` events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn referral_and_merge_events_arrive_typed() {
+    use hyper_util::rt::TokioIo;
+    use hyper_util::service::TowerToHyperService;
+    use zd_sunshine::webhooks::{Delivery, WebhookService};
+
+    let env = env().await;
+    let c = env.basic();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = format!("http://{}/hooks", listener.local_addr().unwrap());
+    let created = operations::CreateIntegration::new(
+        env.app(),
+        from(json!({ "type": "custom", "displayName": "identity", "webhooks": [{ "target": target, "triggers": ["user:merge", "conversation:referral"] }] })),
+    )
+    .send(&c)
+    .await
+    .unwrap();
+    let Some(models::Integration::Custom(custom)) = created.integration else {
+        panic!("not a custom integration");
+    };
+    let secret = custom.webhooks[0].secret.clone().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Delivery>();
+    let service = WebhookService::new(zd_auth::Secret::new(secret), move |d: Delivery| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(d);
+        }
+    });
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let service = TowerToHyperService::new(service.clone());
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service),
+            );
+        }
+    });
+
+    let known = env
+        .control(
+            &format!("apps/{}/end-users", env.app()),
+            json!({ "externalId": "ada-1" }),
+        )
+        .await;
+    let known_id = known["user"]["id"].as_str().unwrap().to_owned();
+    let (anon_id, anon_conv) = env.end_user().await;
+    env.control(
+        &format!("apps/{}/conversations/{anon_conv}/referral", env.app()),
+        json!({ "code": "SPRING" }),
+    )
+    .await;
+    env.control(
+        &format!("apps/{}/users/merge", env.app()),
+        json!({ "surviving": "ada-1", "discarded": anon_id, "reason": "api" }),
+    )
+    .await;
+
+    let mut next = async || {
+        tokio::time::timeout(std::time::Duration::from_secs(30), rx.recv())
+            .await
+            .expect("no webhook in time")
+            .unwrap()
+            .event
+    };
+    let models::WebhookEvent::ConversationReferral(referral) = next().await else {
+        panic!("expected conversation:referral first");
+    };
+    let payload = referral.payload.unwrap();
+    assert_eq!(payload.referral.unwrap().code.as_deref(), Some("SPRING"));
+    assert_eq!(
+        payload.conversation.unwrap().id.as_deref(),
+        Some(anon_conv.as_str())
+    );
+    let models::WebhookEvent::UserMerge(merge) = next().await else {
+        panic!("expected user:merge next");
+    };
+    let payload = merge.payload.unwrap();
+    assert_eq!(
+        payload.reason,
+        Some(models::UserMergeEventPayloadReason::Api)
+    );
+    let users = payload.merged_users.unwrap();
+    assert_eq!(
+        users.surviving.unwrap().id.as_deref(),
+        Some(known_id.as_str())
+    );
+    assert_eq!(
+        users.discarded.unwrap().id.as_deref(),
+        Some(anon_id.as_str())
+    );
+}

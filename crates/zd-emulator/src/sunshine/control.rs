@@ -1,5 +1,6 @@
 //! The control API under `/_emulator/sunshine/`: the account, webhook deliveries, and end
-//! users simulated on the web channel (messages, postbacks, reads, typing).
+//! users simulated on the web channel (messages, postbacks, reads, typing, referrals, logins
+//! that merge users).
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -28,6 +29,11 @@ pub(crate) fn router() -> Router<Sunshine> {
         .route(&format!("{C}/postbacks"), post(postback))
         .route(&format!("{C}/read"), post(read))
         .route(&format!("{C}/typing"), post(typing))
+        .route(&format!("{C}/referral"), post(referral))
+        .route(
+            "/_emulator/sunshine/apps/{app_id}/users/merge",
+            post(super::merge::merge_users),
+        )
         .route(
             "/_emulator/sunshine/apps/{app_id}/users/{user_id}/clients/{client_id}/status",
             post(client_status),
@@ -334,5 +340,52 @@ async fn typing(
         Some(&user_id),
         kind,
     )?;
+    ok(json!({}))
+}
+
+/// `{userId?, code, details?: {source?, type?, adId?}}`: the end user arrives in the
+/// conversation through a referral (a link or code carrying `code`): a
+/// `conversation:referral` event.
+async fn referral(
+    State(s): State<Sunshine>,
+    Path((app_id, conversation_id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let body = http::json_body(&body)?;
+    let code = http::req_str(&body, "code")?.to_owned();
+    if code.is_empty() {
+        return Err(ApiError::bad_request("code should not be empty"));
+    }
+    let details = match http::opt_object(&body, "details")? {
+        None => Value::Null,
+        Some(d) => {
+            for (k, v) in &d {
+                if !["source", "type", "adId"].contains(&k.as_str()) {
+                    return Err(ApiError::bad_request(format!(
+                        "details.{k} is not a referral detail"
+                    )));
+                }
+                if !(v.is_string() || (k == "adId" && v.is_null())) {
+                    return Err(ApiError::bad_request(format!(
+                        "details.{k} should be a string"
+                    )));
+                }
+            }
+            Value::Object(d)
+        }
+    };
+    let store = s.store();
+    let user_id = acting_user(&store, &app_id, &conversation_id, &body)?;
+    let app = store.app(&app_id)?;
+    let user = app.users.get(&user_id).map(User::render);
+    let conversation = app.conversations[&conversation_id].render_truncated(app);
+    emit(&s, &store, &app_id, "conversation:referral", || {
+        json!({
+            "conversation": conversation,
+            "user": user,
+            "source": { "type": "web", "integrationId": "web" },
+            "referral": { "code": code, "details": details },
+        })
+    });
     ok(json!({}))
 }

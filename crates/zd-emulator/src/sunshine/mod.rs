@@ -19,6 +19,7 @@ mod delivery;
 mod error;
 mod events;
 mod http;
+mod merge;
 mod multipart;
 mod server;
 mod store;

@@ -325,11 +325,11 @@ async fn retries_429_with_retry_after_then_succeeds() {
     assert_eq!(server.seen.lock().len(), 2);
 }
 
-#[tokio::test]
-async fn rate_limit_error_carries_retry_after_when_not_retried() {
+/// The error of a GetApp answered 429 with `Retry-After: retry_after`, not retried.
+async fn rate_limited(retry_after: &'static str) -> zd_sunshine::Error {
     let server = serve(vec![Reply {
         status: 429,
-        headers: vec![("retry-after", "7")],
+        headers: vec![("retry-after", retry_after)],
         body: json!({"errors": [{"code": "too_many_requests"}]}).to_string(),
     }])
     .await;
@@ -339,23 +339,19 @@ async fn rate_limit_error_carries_retry_after_when_not_retried() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::RateLimited);
     assert!(err.is_retryable());
+    err
+}
+
+#[tokio::test]
+async fn rate_limit_error_carries_retry_after_when_not_retried() {
+    let err = rate_limited("7").await;
     assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
 }
 
 /// Proxies in front of the API may send `Retry-After` as an HTTP date (RFC 9110).
 #[tokio::test]
 async fn an_http_date_retry_after_reaches_the_error_as_a_wait() {
-    let server = serve(vec![Reply {
-        status: 429,
-        headers: vec![("retry-after", "Wed, 21 Oct 2099 07:28:00 GMT")],
-        body: json!({"errors": [{"code": "too_many_requests"}]}).to_string(),
-    }])
-    .await;
-    let err = operations::GetApp::new("a")
-        .send(&client(&server, RetryPolicy::none()))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::RateLimited);
+    let err = rate_limited("Wed, 21 Oct 2099 07:28:00 GMT").await;
     // 2099-10-21T07:28:00Z, less the time now.
     let until =
         Duration::from_secs(4_096_250_880).saturating_sub(std::time::UNIX_EPOCH.elapsed().unwrap());
@@ -369,16 +365,7 @@ async fn an_http_date_retry_after_reaches_the_error_as_a_wait() {
 /// A date already past means the wait is over.
 #[tokio::test]
 async fn a_past_http_date_retry_after_means_no_wait() {
-    let server = serve(vec![Reply {
-        status: 429,
-        headers: vec![("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT")],
-        body: json!({"errors": [{"code": "too_many_requests"}]}).to_string(),
-    }])
-    .await;
-    let err = operations::GetApp::new("a")
-        .send(&client(&server, RetryPolicy::none()))
-        .await
-        .unwrap_err();
+    let err = rate_limited("Sun, 06 Nov 1994 08:49:37 GMT").await;
     assert_eq!(err.retry_after(), Some(Duration::ZERO));
 }
 

@@ -53,6 +53,11 @@ pub struct Config {
     /// Live subscriptions allowed (the service allows 10).
     pub max_subscriptions: usize,
     /// Items buffered per subscription before the session waits for its reader.
+    ///
+    /// While it waits, the session reads nothing else from its socket. A reader that awaits a
+    /// request's answer while its own buffer is full therefore waits until that request times
+    /// out: keep this above the events that can pile up during such a wait (the default, 1024,
+    /// is ten seconds of the service's 100 requests per second).
     pub subscription_buffer: usize,
     /// How many recent item ids each subscription remembers to drop repeats.
     pub dedup_window: usize,

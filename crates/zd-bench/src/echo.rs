@@ -1,17 +1,21 @@
 //! The chat echo bot on our side: `zd-agent` answering every visitor message with its echo.
 //!
-//! It does what the peer in `xtask/peers/node/echo_bot.js` does: go online, subscribe to
-//! `message` with the peer's own selection set (through [`AgentSession::subscribe_document`],
-//! into serde types of the fields it reads), answer each visitor message with `echo: <text>`
-//! without waiting for earlier answers, and time each message from the visitor's stamp
-//! (`bench <seq> <unix_us>`) to the acknowledgement of its echo.
+//! It does the work `xtask/peers/node/echo_bot.js` does: go online, subscribe to `message` with
+//! the peer's own selection set (through [`AgentSession::subscribe_document`], into serde types
+//! of the fields it reads), answer each visitor message with `echo: <text>`, and time each
+//! message from the visitor's stamp (`bench <seq> <unix_us>`) to the acknowledgement of its
+//! echo. By default it is the loop of zd-agent's README: await each echo's answer, then take the
+//! next event (events queue in the subscription meanwhile, and that wait counts in latency).
+//! `--in-flight` answers like the peer instead, without waiting for earlier answers.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use zd_agent::{AgentSession, AgentStatus, Config, OutgoingMessage, StaticToken};
+use zd_agent::{
+    AgentSession, AgentStatus, Config, Error, OutgoingMessage, StaticToken, Subscription,
+};
 
 use crate::latency::{Samples, unix_micros};
 use crate::line::{self, Phase};
@@ -31,6 +35,9 @@ pub(crate) struct EchoArgs {
     /// Give up (and report what was answered) after this many seconds.
     #[arg(long, default_value_t = 120)]
     timeout_s: u64,
+    /// Keep answers in flight (a `FuturesUnordered` of sends) instead of awaiting each one.
+    #[arg(long)]
+    in_flight: bool,
 }
 
 /// The peer's subscription, word for word (the official sample's selection set): both bots
@@ -88,77 +95,141 @@ async fn answer(session: AgentSession, args: EchoArgs) -> Result<(), String> {
         .update_agent_status(AgentStatus::Online)
         .await
         .map_err(|e| format!("updateAgentStatus: {e}"))?;
-    let mut messages = session
+    let messages = session
         .subscribe_document::<MessageData>(MESSAGE_SUBSCRIPTION, None)
         .await
         .map_err(|e| format!("subscribe message: {e}"))?;
     line::ready();
 
-    let deadline = tokio::time::sleep(std::time::Duration::from_secs(args.timeout_s));
-    tokio::pin!(deadline);
+    let mut tally = Tally::default();
+    let limit = std::time::Duration::from_secs(args.timeout_s);
+    let echo = async {
+        if args.in_flight {
+            in_flight(&session, messages, args.expect, &mut tally).await;
+        } else {
+            in_order(&session, messages, args.expect, &mut tally).await;
+        }
+    };
+    if tokio::time::timeout(limit, echo).await.is_err() {
+        tally.fail(format!("timed out after {} s", args.timeout_s));
+        tally.errors += args.expect.saturating_sub(tally.count());
+    }
+    tally.report();
+    // The session's socket goes down with the process; the next round starts a fresh one.
+    Ok(())
+}
+
+/// zd-agent's README loop: each echo is awaited before the next event is taken.
+async fn in_order(
+    session: &AgentSession,
+    mut messages: Subscription<MessageData>,
+    expect: u64,
+    tally: &mut Tally,
+) {
+    while tally.count() < expect {
+        let Some(item) = messages.next().await else {
+            break;
+        };
+        if let Some((stamp, reply)) = tally.echo_of(item) {
+            let result = session.send_message(reply).await;
+            tally.answered(stamp, result);
+        }
+    }
+}
+
+/// The peer's way: every echo goes out at once and answers are matched as they come.
+async fn in_flight(
+    session: &AgentSession,
+    mut messages: Subscription<MessageData>,
+    expect: u64,
+    tally: &mut Tally,
+) {
     let mut pending = FuturesUnordered::new();
-    let mut samples = Samples::default();
-    let mut errors = 0_u64;
-    let mut first_error = None;
-    let mut started: Option<Instant> = None;
-    while (samples.len() as u64) + errors < args.expect {
+    let send = |stamp, reply| {
+        let session = session.clone();
+        async move { (stamp, session.send_message(reply).await) }
+    };
+    while tally.count() < expect {
         tokio::select! {
             item = messages.next() => {
                 let Some(item) = item else { break };
-                let message = match item {
-                    Ok(data) => match data.message.and_then(|edge| edge.node) {
-                        Some(node) => node,
-                        None => continue,
-                    },
-                    Err(e) => {
-                        errors += 1;
-                        first_error.get_or_insert_with(|| e.to_string());
-                        continue;
-                    }
-                };
-                if message.from.typename != "Visitor" {
-                    continue;
+                if let Some((stamp, reply)) = tally.echo_of(item) {
+                    pending.push(send(stamp, reply));
                 }
-                started.get_or_insert_with(Instant::now);
-                let stamp = visitor_stamp(&message.content);
-                let reply = OutgoingMessage::new(message.channel.id, format!("echo: {}", message.content));
-                let session = session.clone();
-                pending.push(async move { (stamp, session.send_message(reply).await) });
             }
             Some((stamp, result)) = pending.next(), if !pending.is_empty() => {
-                match result {
-                    Ok(_) => match stamp {
-                        Some(sent) => samples.push_us(unix_micros().saturating_sub(sent)),
-                        None => errors += 1,
-                    },
-                    Err(e) => {
-                        errors += 1;
-                        first_error.get_or_insert_with(|| e.to_string());
-                    }
-                }
-            }
-            () = &mut deadline => {
-                first_error.get_or_insert_with(|| format!("timed out after {} s", args.timeout_s));
-                errors += args.expect.saturating_sub(samples.len() as u64 + errors);
-                break;
+                tally.answered(stamp, result);
             }
         }
     }
-    let elapsed_s = started.map_or(0.0, |s| s.elapsed().as_secs_f64());
-    let ops = samples.len() as u64;
-    line::done(
-        &[Phase {
-            name: "echo",
-            ops,
-            errors,
-            elapsed_s,
-            latency: samples.summary(),
-            first_error,
-        }],
-        &serde_json::Value::Null,
-    );
-    // The session's socket goes down with the process; the next round starts a fresh one.
-    Ok(())
+}
+
+/// What the bot counts while it answers.
+#[derive(Default)]
+struct Tally {
+    samples: Samples,
+    errors: u64,
+    first_error: Option<String>,
+    started: Option<Instant>,
+}
+
+impl Tally {
+    fn count(&self) -> u64 {
+        self.samples.len() as u64 + self.errors
+    }
+
+    fn fail(&mut self, error: String) {
+        self.first_error.get_or_insert(error);
+    }
+
+    /// The echo to send for a subscription item, with the visitor's stamp; `None` for items
+    /// that are not visitor messages (the bot's own echoes come back through `message` too).
+    fn echo_of(
+        &mut self,
+        item: Result<MessageData, Error>,
+    ) -> Option<(Option<u64>, OutgoingMessage)> {
+        let node = match item {
+            Ok(data) => data.message.and_then(|edge| edge.node)?,
+            Err(e) => {
+                self.errors += 1;
+                self.fail(e.to_string());
+                return None;
+            }
+        };
+        if node.from.typename != "Visitor" {
+            return None;
+        }
+        self.started.get_or_insert_with(Instant::now);
+        let stamp = visitor_stamp(&node.content);
+        let reply = OutgoingMessage::new(node.channel.id, format!("echo: {}", node.content));
+        Some((stamp, reply))
+    }
+
+    fn answered(&mut self, stamp: Option<u64>, result: Result<String, Error>) {
+        match (result, stamp) {
+            (Ok(_), Some(sent)) => self.samples.push_us(unix_micros().saturating_sub(sent)),
+            (Ok(_), None) => self.errors += 1,
+            (Err(e), _) => {
+                self.errors += 1;
+                self.fail(e.to_string());
+            }
+        }
+    }
+
+    fn report(self) {
+        let elapsed_s = self.started.map_or(0.0, |s| s.elapsed().as_secs_f64());
+        line::done(
+            &[Phase {
+                name: "echo",
+                ops: self.samples.len() as u64,
+                errors: self.errors,
+                elapsed_s,
+                latency: self.samples.summary(),
+                first_error: self.first_error,
+            }],
+            &serde_json::Value::Null,
+        );
+    }
 }
 
 /// The send time a visitor stamped into `bench <seq> <unix_us>`.

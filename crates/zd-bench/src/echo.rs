@@ -111,8 +111,7 @@ async fn answer(session: AgentSession, args: EchoArgs) -> Result<(), String> {
         }
     };
     if tokio::time::timeout(limit, echo).await.is_err() {
-        tally.fail(format!("timed out after {} s", args.timeout_s));
-        tally.errors += args.expect.saturating_sub(tally.count());
+        tally.time_out(args.expect, args.timeout_s);
     }
     tally.report();
     // The session's socket goes down with the process; the next round starts a fresh one.
@@ -180,6 +179,12 @@ impl Tally {
 
     fn fail(&mut self, error: String) {
         self.first_error.get_or_insert(error);
+    }
+
+    /// Counts every message not yet answered as failed.
+    fn time_out(&mut self, expect: u64, timeout_s: u64) {
+        self.fail(format!("timed out after {timeout_s} s"));
+        self.errors += expect.saturating_sub(self.count());
     }
 
     /// The echo to send for a subscription item, with the visitor's stamp; `None` for items

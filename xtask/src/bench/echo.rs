@@ -87,20 +87,21 @@ pub(crate) fn run(ctx: &Ctx<'_>) -> Workload {
     }
     let peer = w.runs_of(PEER);
     let pairs = [
-        compare(OURS, &w.runs_of(OURS), &peer, true),
-        compare(OURS_IN_FLIGHT, &w.runs_of(OURS_IN_FLIGHT), &peer, false),
+        compare(OURS, &w.runs_of(OURS), &peer),
+        compare(OURS_IN_FLIGHT, &w.runs_of(OURS_IN_FLIGHT), &peer),
     ];
     w.pairs.extend(pairs);
     w
 }
 
-/// The ratios of one of our bots against the peer; the targets go on the README loop's.
-fn compare(ours_name: &str, ours: &[&Run], peer: &[&Run], targets: bool) -> Pair {
+/// The ratios of one of our bots against the peer. The targets go on the README loop's
+/// lines; the in-flight variant's are marked in the metric, since the table names only the peer.
+fn compare(ours_name: &str, ours: &[&Run], peer: &[&Run]) -> Pair {
     let mut pair = Pair::new(ours_name, PEER);
-    let target = |t: f64| targets.then_some(t);
-    // The table names the peer, not our variant: the metric says which bot of ours it was.
+    let readme_loop = ours_name == OURS;
+    let target = |t: f64| readme_loop.then_some(t);
     let metric = |m: &str| {
-        if ours_name == OURS {
+        if readme_loop {
             m.to_owned()
         } else {
             format!("{m} (answers in flight)")

@@ -205,7 +205,7 @@ impl Monitored {
             };
             let work = work_seconds(ticks_work, ns_work);
             let ns_total = r.ns_at_done.map(|ns| ns as f64 / 1e9);
-            let total = work_seconds(r.cpu_ticks as f64 / hz, ns_total).max(work);
+            let total = total_seconds(r.cpu_ticks as f64 / hz, ns_total, work);
             (total, r.peak_rss_kib, work)
         });
         let (cpu_total_s, peak, cpu_work_s) = r.unwrap_or((0.0, 0, 0.0));
@@ -289,6 +289,12 @@ fn work_seconds(ticks_work: f64, ns_work: Option<f64>) -> f64 {
     }
 }
 
+/// The process's CPU seconds up to its `done` line, chosen like [`work_seconds`] and never
+/// below the workload's own figure (the two may come from different clocks).
+fn total_seconds(ticks_total: f64, ns_total: Option<f64>, work: f64) -> f64 {
+    work_seconds(ticks_total, ns_total).max(work)
+}
+
 /// CPU nanoseconds of every live thread of `pid`, from `/proc/<pid>/task/*/schedstat`.
 fn task_cpu_ns(pid: u32) -> Option<u64> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
@@ -363,6 +369,16 @@ mod tests {
         assert!(silent.wait_ready(Duration::from_secs(30)).is_err());
         let measured = silent.finish(Duration::from_secs(30));
         assert!(measured.done.is_none() && measured.exit.contains('3'));
+    }
+
+    #[test]
+    fn total_seconds_trusts_nanoseconds_over_undercounting_ticks() {
+        // A bursty process: ticks saw 0.14 s, its threads ran 0.152 s, 0.15 s of it working.
+        assert_eq!(total_seconds(0.14, Some(0.152), 0.15), 0.152);
+        // Threads that ended before `done` (a Python pool): the ticks are the truth.
+        assert_eq!(total_seconds(7.0, Some(1.0), 6.0), 7.0);
+        // No nanoseconds and the ticks below the work figure: never less than the work.
+        assert_eq!(total_seconds(0.0, None, 0.01), 0.01);
     }
 
     #[test]

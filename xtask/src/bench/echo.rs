@@ -36,7 +36,7 @@ pub(crate) fn run(ctx: &Ctx<'_>) -> Workload {
          its latency). The lines marked \"answers in flight\" run our bot written the peer's way instead (a FuturesUnordered \
          of sends). Both bots subscribe with the same selection set (the official sample's: id, content, channel id, sender \
          type and name). Latency runs from the visitor's stamp to the bot receiving the acknowledgement of its echo. CPU per \
-         message counts the bot process from its `ready` line (session started, online, subscribed) to its exit.",
+         message counts the bot process from its `ready` line (session started, online, subscribed) to its `done` line.",
         expect, plan.echo_rate
     ));
     let Some(node) = ctx.peers.node.as_ref() else {

@@ -1,10 +1,13 @@
-//! A child process measured from outside through `/proc`: CPU seconds (user + system, all
-//! threads) and peak resident memory (`VmHWM`), with its JSON lines collected.
+//! A child process measured from outside: CPU seconds (user + system, all threads, ended ones
+//! included) and peak resident memory (`VmHWM`), with its JSON lines collected.
 //!
-//! The poller reads `/proc/<pid>/stat` and `/proc/<pid>/status` every few milliseconds. When
-//! the process exits it stays a zombie until we reap it, and a zombie's `stat` still holds its
-//! final CPU times, so the last reading is exact; `VmHWM` is a high-water mark kept by the
-//! kernel, so polling misses at most the growth of the last interval.
+//! CPU is read from the child's process CPU clock (`clock_getcpuclockid`), in nanoseconds, the
+//! moment it prints `ready` and `done`. That clock counts threads that have already ended (a
+//! Python pool's, a Node helper's) and can still be read while the exited child waits as a
+//! zombie to be reaped. `/proc/<pid>/stat` ticks (10 ms steps) stand in where the clock cannot
+//! be read. The poller reads `stat` and `/proc/<pid>/status` every few milliseconds; `VmHWM` is
+//! a high-water mark kept by the kernel, so polling misses at most the growth of the last
+//! interval.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -23,14 +26,11 @@ const STDOUT_DRAIN: Duration = Duration::from_secs(5);
 /// What was measured of one finished process.
 #[derive(Debug, Clone)]
 pub(crate) struct Measured {
-    /// CPU seconds from its start to its `done` line (or its exit): the nanosecond sum over its
-    /// threads when the kernel has it, with the same fallback to `stat` ticks as `cpu_work_s`.
-    /// Ticks alone sample which task runs at each tick, so a process that runs in short
-    /// bursts read less in ticks than it spent; this figure is never below `cpu_work_s`.
+    /// CPU seconds from its start to its `done` line (or its exit), from the process CPU clock
+    /// where it can be read, else `stat` ticks; never below `cpu_work_s`.
     pub(crate) cpu_total_s: f64,
-    /// CPU seconds from its `ready` line to its `done` line: the workload alone. Summed over
-    /// its threads' `schedstat` (nanoseconds) when the kernel has it, else (or when threads
-    /// ended meanwhile) from the process's `stat` ticks (10 ms steps).
+    /// CPU seconds from its `ready` line to its `done` line: the workload alone, from the
+    /// process CPU clock where it can be read, else `stat` ticks.
     pub(crate) cpu_work_s: f64,
     /// Peak resident set, KiB.
     pub(crate) peak_rss_kib: u64,
@@ -48,7 +48,7 @@ pub(crate) struct Measured {
 struct Readings {
     cpu_ticks: u64,
     cpu_at_ready: Option<u64>,
-    /// Nanosecond CPU of all threads (schedstat) when `ready` and `done` were printed.
+    /// The process CPU clock, in nanoseconds, when `ready` and `done` were printed.
     ns_at_ready: Option<u64>,
     ns_at_done: Option<u64>,
     ticks_at_done: Option<u64>,
@@ -91,14 +91,14 @@ impl Monitored {
                     // Read now, not when the harness gets round to it.
                     if value["event"] == "ready" {
                         let ticks = read_stat(pid).map(|(t, _)| t);
-                        let ns = task_cpu_ns(pid);
+                        let ns = process_cpu_ns(pid);
                         if let Ok(mut r) = readings.lock() {
                             r.cpu_at_ready = ticks;
                             r.ns_at_ready = ns;
                         }
                     } else if value["event"] == "done" {
                         let ticks = read_stat(pid).map(|(t, _)| t);
-                        let ns = task_cpu_ns(pid);
+                        let ns = process_cpu_ns(pid);
                         if let Ok(mut r) = readings.lock() {
                             r.ticks_at_done = ticks;
                             r.ns_at_done = ns;
@@ -279,14 +279,9 @@ pub(crate) fn parse_stat(text: &str) -> Option<(u64, char)> {
     Some((utime + stime, state))
 }
 
-/// The workload's CPU seconds: the nanosecond sum over live threads, unless threads that ended
-/// during the workload (a Python thread pool) make the process-wide tick count clearly larger
-/// (beyond its 10 ms steps), in which case the ticks are the truth.
+/// The workload's CPU seconds: the clock's figure when it was read at both ends, else ticks.
 fn work_seconds(ticks_work: f64, ns_work: Option<f64>) -> f64 {
-    match ns_work {
-        Some(ns) if ticks_work - ns <= 0.05 => ns,
-        _ => ticks_work,
-    }
+    ns_work.unwrap_or(ticks_work)
 }
 
 /// The process's CPU seconds up to its `done` line, chosen like [`work_seconds`] and never
@@ -295,25 +290,20 @@ fn total_seconds(ticks_total: f64, ns_total: Option<f64>, work: f64) -> f64 {
     work_seconds(ticks_total, ns_total).max(work)
 }
 
-/// CPU nanoseconds of every live thread of `pid`, from `/proc/<pid>/task/*/schedstat`.
-fn task_cpu_ns(pid: u32) -> Option<u64> {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-    let mut total = 0;
-    let mut any = false;
-    for task in tasks.filter_map(Result::ok) {
-        let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else {
-            continue;
-        };
-        if let Some(ns) = text
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse::<u64>().ok())
-        {
-            total += ns;
-            any = true;
-        }
-    }
-    any.then_some(total)
+/// The CPU nanoseconds `pid` has used so far, all its threads together, ended ones included.
+#[cfg(target_os = "linux")]
+fn process_cpu_ns(pid: u32) -> Option<u64> {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).ok()?);
+    let now = nix::time::clock_getcpuclockid(pid).ok()?.now().ok()?;
+    let secs = u64::try_from(now.tv_sec()).ok()?;
+    let nanos = u64::try_from(now.tv_nsec()).ok()?;
+    Some(secs * 1_000_000_000 + nanos)
+}
+
+/// Elsewhere there is no such clock to read; the ticks stand in.
+#[cfg(not(target_os = "linux"))]
+fn process_cpu_ns(_pid: u32) -> Option<u64> {
+    None
 }
 
 fn read_hwm(pid: u32) -> Option<u64> {
@@ -372,20 +362,62 @@ mod tests {
     }
 
     #[test]
-    fn total_seconds_trusts_nanoseconds_over_undercounting_ticks() {
-        // A bursty process: ticks saw 0.14 s, its threads ran 0.152 s, 0.15 s of it working.
+    fn total_seconds_prefers_the_clock_and_never_undercuts_the_work() {
+        // A bursty process: ticks saw 0.14 s, the clock 0.152 s, 0.15 s of it working.
         assert_eq!(total_seconds(0.14, Some(0.152), 0.15), 0.152);
-        // Threads that ended before `done` (a Python pool): the ticks are the truth.
-        assert_eq!(total_seconds(7.0, Some(1.0), 6.0), 7.0);
-        // No nanoseconds and the ticks below the work figure: never less than the work.
+        // No clock and the ticks below the work figure: never less than the work.
         assert_eq!(total_seconds(0.0, None, 0.01), 0.01);
+        assert_eq!(work_seconds(0.2, None), 0.2);
     }
 
+    /// Not a test on its own: the child of `counts_cpu_of_threads_that_ended`, run by it.
     #[test]
-    fn work_seconds_prefers_nanoseconds_unless_threads_vanished() {
-        assert_eq!(work_seconds(0.04, Some(0.031)), 0.031);
-        assert_eq!(work_seconds(7.0, Some(1.0)), 7.0);
-        assert_eq!(work_seconds(0.2, None), 0.2);
+    #[cfg(target_os = "linux")]
+    fn child_burning_in_a_thread() {
+        use nix::sys::time::TimeValLike;
+        if std::env::var_os(CHILD_ENV).is_none() {
+            return;
+        }
+        println!(r#"{{"event":"ready"}}"#);
+        let burned = std::thread::spawn(|| {
+            let clock = nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID;
+            let start = clock.now().unwrap();
+            loop {
+                let spent = clock.now().unwrap() - start;
+                if spent.num_milliseconds() >= 200 {
+                    return spent.num_nanoseconds();
+                }
+            }
+        })
+        .join()
+        .unwrap();
+        println!(r#"{{"event":"done","burned_ns":{burned}}}"#);
+    }
+
+    const CHILD_ENV: &str = "XTASK_PROC_TEST_CHILD";
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn counts_cpu_of_threads_that_ended() {
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command
+            .args([
+                "--exact",
+                "bench::proc::tests::child_burning_in_a_thread",
+                "--nocapture",
+            ])
+            .env(CHILD_ENV, "1");
+        let mut child = Monitored::spawn(&mut command).unwrap();
+        child.wait_ready(Duration::from_secs(30)).unwrap();
+        let measured = child.finish(Duration::from_secs(30));
+        let burned = measured.done.unwrap()["burned_ns"].as_f64().unwrap() / 1e9;
+        // The thread is gone by `done`, and 10 ms ticks would round its time down.
+        assert!(
+            measured.cpu_work_s >= burned && measured.cpu_work_s < burned + 0.1,
+            "work {} s, burned {burned} s",
+            measured.cpu_work_s
+        );
+        assert!(measured.cpu_total_s >= measured.cpu_work_s);
     }
 
     #[test]

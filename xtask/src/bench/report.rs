@@ -119,7 +119,8 @@ pub(crate) fn markdown(report: &Report) -> String {
         "Advantage is how many times better our client is than the peer on that line (peer ÷ ours \
          for CPU, latency and memory; ours ÷ peer for throughput): above 1× we are ahead. Every \
          figure is the median over the rounds; CPU and peak memory are those of the client \
-         process alone, read from /proc by the harness.\n"
+         process alone: CPU from its process CPU clock (all its threads, ended ones included; \
+         `CPU work` from its `ready` line to its `done` line), peak memory from /proc.\n"
     );
     let _ = writeln!(md, "### All ratios\n");
     let _ = writeln!(

@@ -173,11 +173,12 @@ impl Monitored {
         if let Some(poller) = self.poller.take() {
             let _ = poller.join();
         }
-        let status: Option<ExitStatus> = self.child.wait().ok();
         let wall_s = self.started.elapsed().as_secs_f64();
         let mut lines = std::mem::take(&mut self.early);
         // The stdout reader may still be on the last lines when the exit is seen: read until
         // it hangs up (the pipe closed), bounded in case a grandchild keeps the pipe open.
+        // Only then reap: the reader reads the CPU clock at `done`, which a reaped process
+        // no longer has.
         let drain_until = Instant::now() + STDOUT_DRAIN;
         loop {
             let left = drain_until.saturating_duration_since(Instant::now());
@@ -186,6 +187,7 @@ impl Monitored {
                 Err(RecvTimeoutError::Disconnected | RecvTimeoutError::Timeout) => break,
             }
         }
+        let status: Option<ExitStatus> = self.child.wait().ok();
         let done = lines.into_iter().find(|l| l["event"] == "done");
         let stderr_tail = self
             .stderr

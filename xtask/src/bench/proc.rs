@@ -46,14 +46,31 @@ pub(crate) struct Measured {
 
 #[derive(Debug, Default)]
 struct Readings {
+    /// The latest `stat` ticks the poller saw.
     cpu_ticks: u64,
-    cpu_at_ready: Option<u64>,
-    /// The process CPU clock, in nanoseconds, when `ready` and `done` were printed.
-    ns_at_ready: Option<u64>,
-    ns_at_done: Option<u64>,
-    ticks_at_done: Option<u64>,
+    /// CPU when `ready` and `done` were printed.
+    at_ready: CpuReading,
+    at_done: CpuReading,
     peak_rss_kib: u64,
     exited: bool,
+}
+
+/// A process's CPU used so far, by both clocks; either may be missing.
+#[derive(Debug, Default, Clone, Copy)]
+struct CpuReading {
+    /// `stat` ticks (10 ms steps).
+    ticks: Option<u64>,
+    /// The process CPU clock, in nanoseconds.
+    ns: Option<u64>,
+}
+
+impl CpuReading {
+    fn now(pid: u32) -> Self {
+        Self {
+            ticks: read_stat(pid).map(|(t, _)| t),
+            ns: process_cpu_ns(pid),
+        }
+    }
 }
 
 /// A running, measured process.
@@ -89,19 +106,15 @@ impl Monitored {
                         continue;
                     };
                     // Read now, not when the harness gets round to it.
-                    if value["event"] == "ready" {
-                        let ticks = read_stat(pid).map(|(t, _)| t);
-                        let ns = process_cpu_ns(pid);
+                    let (ready, done) = (value["event"] == "ready", value["event"] == "done");
+                    if ready || done {
+                        let reading = CpuReading::now(pid);
                         if let Ok(mut r) = readings.lock() {
-                            r.cpu_at_ready = ticks;
-                            r.ns_at_ready = ns;
-                        }
-                    } else if value["event"] == "done" {
-                        let ticks = read_stat(pid).map(|(t, _)| t);
-                        let ns = process_cpu_ns(pid);
-                        if let Ok(mut r) = readings.lock() {
-                            r.ticks_at_done = ticks;
-                            r.ns_at_done = ns;
+                            if ready {
+                                r.at_ready = reading;
+                            } else {
+                                r.at_done = reading;
+                            }
                         }
                     }
                     if tx.send(value).is_err() {
@@ -197,16 +210,17 @@ impl Monitored {
         let hz = clock_ticks_per_second();
         let r = self.readings.lock().map(|r| {
             let ticks_work = r
-                .ticks_at_done
+                .at_done
+                .ticks
                 .unwrap_or(r.cpu_ticks)
-                .saturating_sub(r.cpu_at_ready.unwrap_or(0)) as f64
+                .saturating_sub(r.at_ready.ticks.unwrap_or(0)) as f64
                 / hz;
-            let ns_work = match (r.ns_at_ready, r.ns_at_done) {
+            let ns_work = match (r.at_ready.ns, r.at_done.ns) {
                 (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / 1e9),
                 _ => None,
             };
             let work = work_seconds(ticks_work, ns_work);
-            let ns_total = r.ns_at_done.map(|ns| ns as f64 / 1e9);
+            let ns_total = r.at_done.ns.map(|ns| ns as f64 / 1e9);
             let total = total_seconds(r.cpu_ticks as f64 / hz, ns_total, work);
             (total, r.peak_rss_kib, work)
         });

@@ -392,11 +392,13 @@ mod tests {
     #[cfg(target_os = "linux")]
     fn child_burning_in_a_thread() {
         use nix::sys::time::TimeValLike;
-        assert!(
-            std::env::var_os(CHILD_ENV).is_some(),
-            "run by its parent test"
-        );
+        let go = std::env::var_os(CHILD_ENV).expect("run by its parent test");
         println!(r#"{{"event":"ready"}}"#);
+        // Burning before the parent has read the clock at `ready` would hide part of the
+        // burn from it: wait for its go-ahead, a file it creates once it has the reading.
+        while !std::path::Path::new(&go).exists() {
+            std::thread::sleep(Duration::from_millis(2));
+        }
         let burned = std::thread::spawn(|| {
             let clock = nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID;
             let start = clock.now().unwrap();
@@ -417,6 +419,13 @@ mod tests {
     #[test]
     #[cfg(target_os = "linux")]
     fn counts_cpu_of_threads_that_ended() {
+        let go = std::env::temp_dir().join(format!(
+            "xtask-proc-test-go-{}-{:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+        ));
         let mut command = Command::new(std::env::current_exe().unwrap());
         command
             .args([
@@ -425,10 +434,13 @@ mod tests {
                 "--ignored",
                 "--nocapture",
             ])
-            .env(CHILD_ENV, "1");
+            .env(CHILD_ENV, &go);
         let mut child = Monitored::spawn(&mut command).unwrap();
+        // `wait_ready` returns only after the clock was read at `ready`.
         child.wait_ready(Duration::from_secs(30)).unwrap();
+        std::fs::write(&go, b"go").unwrap();
         let measured = child.finish(Duration::from_secs(30));
+        let _ = std::fs::remove_file(&go);
         let burned = measured.done.unwrap()["burned_ns"].as_f64().unwrap() / 1e9;
         // The thread is gone by `done`, and 10 ms ticks would round its time down.
         assert!(

@@ -371,7 +371,9 @@ async fn events_that_pile_up_go_out_together() {
 async fn a_target_that_never_answers_times_out_and_is_retried() {
     // The receiver never answers any attempt, so every attempt times out whatever the
     // machine's speed: the outcome cannot depend on how fast an answer would have been.
-    let mut r = rig_with_timeout(Duration::from_millis(50)).await;
+    // The timeout still leaves each request ample time to reach the receiver, which the end
+    // of the test waits for.
+    let mut r = rig_with_timeout(Duration::from_millis(250)).await;
     r.integration(&["conversation:message"]).await;
     let (_, conversation) = r.end_user().await;
     let mut outcomes = r.server.service().subscribe_deliveries();

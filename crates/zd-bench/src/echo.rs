@@ -110,8 +110,14 @@ async fn answer(session: AgentSession, args: EchoArgs) -> Result<(), String> {
             in_order(&session, messages, args.expect, &mut tally).await;
         }
     };
-    if tokio::time::timeout(limit, echo).await.is_err() {
-        tally.time_out(args.expect, args.timeout_s);
+    let timed_out = tokio::time::timeout(limit, echo).await.is_err();
+    if tally.count() < args.expect {
+        let why = if timed_out {
+            format!("timed out after {} s", args.timeout_s)
+        } else {
+            "the subscription ended".to_owned()
+        };
+        tally.give_up(args.expect, why);
     }
     tally.report();
     // The session's socket goes down with the process; the next round starts a fresh one.
@@ -181,9 +187,9 @@ impl Tally {
         self.first_error.get_or_insert(error);
     }
 
-    /// Counts every message not yet answered as failed.
-    fn time_out(&mut self, expect: u64, timeout_s: u64) {
-        self.fail(format!("timed out after {timeout_s} s"));
+    /// Counts every message not yet answered as failed, for `why`.
+    fn give_up(&mut self, expect: u64, why: String) {
+        self.fail(why);
         self.errors += expect.saturating_sub(self.count());
     }
 
@@ -255,5 +261,17 @@ mod tests {
         );
         assert_eq!(super::visitor_stamp("hello there"), None);
         assert_eq!(super::visitor_stamp("bench 1"), None);
+    }
+
+    #[test]
+    fn giving_up_fails_only_what_is_unanswered() {
+        let mut tally = super::Tally::default();
+        tally.answered(Some(super::unix_micros()), Ok("m1".to_owned()));
+        tally.answered(None, Ok("m2".to_owned()));
+        tally.give_up(5, "the subscription ended".to_owned());
+        assert_eq!((tally.samples.len(), tally.errors), (1, 4));
+        assert_eq!(tally.first_error.as_deref(), Some("the subscription ended"));
+        tally.give_up(5, "again".to_owned());
+        assert_eq!(tally.errors, 4);
     }
 }

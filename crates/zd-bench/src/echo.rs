@@ -42,7 +42,7 @@ pub(crate) struct EchoArgs {
 
 /// The peer's subscription, word for word (the official sample's selection set): both bots
 /// then ask for, receive and decode the same fields.
-const MESSAGE_SUBSCRIPTION: &str = "subscription { message { node { id content channel { id } from { __typename display_name } } } }";
+pub(crate) const MESSAGE_SUBSCRIPTION: &str = "subscription { message { node { id content channel { id } from { __typename display_name } } } }";
 
 /// `data` of [`MESSAGE_SUBSCRIPTION`], as far as the bot reads it (serde skips the rest).
 #[derive(Debug, serde::Deserialize)]
@@ -111,15 +111,13 @@ async fn answer(session: AgentSession, args: EchoArgs) -> Result<(), String> {
         }
     };
     let timed_out = tokio::time::timeout(limit, echo).await.is_err();
-    if tally.count() < args.expect {
-        let why = if timed_out {
+    tally.finish(args.expect, || {
+        if timed_out {
             format!("timed out after {} s", args.timeout_s)
         } else {
             "the subscription ended".to_owned()
-        };
-        tally.give_up(args.expect, why);
-    }
-    tally.report();
+        }
+    });
     // The session's socket goes down with the process; the next round starts a fresh one.
     Ok(())
 }
@@ -169,9 +167,9 @@ async fn in_flight(
     }
 }
 
-/// What the bot counts while it answers.
+/// What a bot counts while it answers (the floor bot in `floor.rs` counts the same way).
 #[derive(Default)]
-struct Tally {
+pub(crate) struct Tally {
     samples: Samples,
     errors: u64,
     first_error: Option<String>,
@@ -179,12 +177,32 @@ struct Tally {
 }
 
 impl Tally {
-    fn count(&self) -> u64 {
+    pub(crate) fn count(&self) -> u64 {
         self.samples.len() as u64 + self.errors
     }
 
     fn fail(&mut self, error: String) {
         self.first_error.get_or_insert(error);
+    }
+
+    /// The first visitor message has arrived: the phase's wall time starts here.
+    pub(crate) fn start(&mut self) {
+        self.started.get_or_insert_with(Instant::now);
+    }
+
+    /// An echo was acknowledged; `stamp` is its visitor's send time.
+    pub(crate) fn ok(&mut self, stamp: Option<u64>) {
+        match stamp {
+            Some(sent) => self.samples.push_us(unix_micros().saturating_sub(sent)),
+            // Without a stamp there is no latency to count: the run is not the one expected.
+            None => self.errors += 1,
+        }
+    }
+
+    /// A visitor message that got no acknowledged echo, for `why`.
+    pub(crate) fn error(&mut self, why: String) {
+        self.errors += 1;
+        self.fail(why);
     }
 
     /// Counts every message not yet answered as failed, for `why`.
@@ -202,29 +220,32 @@ impl Tally {
         let node = match item {
             Ok(data) => data.message.and_then(|edge| edge.node)?,
             Err(e) => {
-                self.errors += 1;
-                self.fail(e.to_string());
+                self.error(e.to_string());
                 return None;
             }
         };
         if node.from.typename != "Visitor" {
             return None;
         }
-        self.started.get_or_insert_with(Instant::now);
+        self.start();
         let stamp = visitor_stamp(&node.content);
         let reply = OutgoingMessage::new(node.channel.id, format!("echo: {}", node.content));
         Some((stamp, reply))
     }
 
     fn answered(&mut self, stamp: Option<u64>, result: Result<String, Error>) {
-        match (result, stamp) {
-            (Ok(_), Some(sent)) => self.samples.push_us(unix_micros().saturating_sub(sent)),
-            (Ok(_), None) => self.errors += 1,
-            (Err(e), _) => {
-                self.errors += 1;
-                self.fail(e.to_string());
-            }
+        match result {
+            Ok(_) => self.ok(stamp),
+            Err(e) => self.error(e.to_string()),
         }
+    }
+
+    /// Ends the run: what is still unanswered fails for `why`, then the result line is printed.
+    pub(crate) fn finish(mut self, expect: u64, why: impl FnOnce() -> String) {
+        if self.count() < expect {
+            self.give_up(expect, why());
+        }
+        self.report();
     }
 
     fn report(self) {
@@ -244,7 +265,7 @@ impl Tally {
 }
 
 /// The send time a visitor stamped into `bench <seq> <unix_us>`.
-fn visitor_stamp(text: &str) -> Option<u64> {
+pub(crate) fn visitor_stamp(text: &str) -> Option<u64> {
     let mut words = text.split(' ');
     (words.next()? == "bench").then_some(())?;
     words.next()?;

@@ -2,6 +2,7 @@
 
 mod control;
 mod echo;
+mod floor;
 mod latency;
 mod line;
 mod metrics;
@@ -24,6 +25,8 @@ struct Cli {
 enum Command {
     /// Chat echo bot (zd-agent).
     Echo(echo::EchoArgs),
+    /// The echo bot hand-written on tokio-tungstenite, without zd-agent: the workload's floor.
+    EchoFloor(floor::FloorArgs),
     /// Visitors writing stamped messages through the control API (the load, not measured).
     Visitors(visitors::VisitorArgs),
     /// Sunshine REST phases (zd-sunshine).
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Echo(args) => echo::run(args).await,
+            Command::EchoFloor(args) => floor::run(args).await,
             Command::Visitors(args) => visitors::run(args).await,
             Command::Sunshine(args) => sunshine::run(args).await,
             Command::SunshineSeed(args) => sunshine::seed(args).await,

@@ -1,5 +1,5 @@
-//! The echo driver against a real emulator, in both of its styles: every visitor message gets
-//! its echo acknowledged, and the result line says so.
+//! The echo drivers against a real emulator, ours in both of its styles and the hand-written
+//! floor bot: every visitor message gets its echo acknowledged, and the result line says so.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};
@@ -12,23 +12,17 @@ const BIN: &str = env!("CARGO_BIN_EXE_zd-bench");
 const VISITORS: u64 = 3;
 const MESSAGES: u64 = 4;
 
-/// Runs `zd-bench echo` (with `extra` flags) until it is ready, drives the visitors, and returns
-/// its result line.
-fn echo_run(graphql_url: &str, base: &str, extra: &[&str]) -> Value {
+/// Runs `zd-bench <driver...>` (a subcommand and its extra flags) until it is ready, drives
+/// the visitors, and returns its result line.
+fn echo_run(graphql_url: &str, base: &str, driver: &[&str]) -> Value {
     let expect = (VISITORS * MESSAGES).to_string();
     let mut bot = Command::new(BIN)
-        .args([
-            "echo",
-            "--graphql-url",
-            graphql_url,
-            "--token",
-            "demo-bot-token",
-        ])
+        .args(driver)
+        .args(["--graphql-url", graphql_url, "--token", "demo-bot-token"])
         .args(["--expect", &expect, "--timeout-s", "60"])
-        .args(extra)
         .stdout(Stdio::piped())
         .spawn()
-        .expect("zd-bench echo starts");
+        .expect("the bot starts");
     let mut lines = BufReader::new(bot.stdout.take().expect("piped stdout")).lines();
     let first = lines.next().expect("a line").expect("readable");
     assert!(first.contains("\"ready\""), "first line: {first}");
@@ -62,7 +56,7 @@ fn assert_all_echoed(done: &Value) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_visitor_message_is_echoed_in_both_styles() {
+async fn every_visitor_message_is_echoed_by_every_bot() {
     let emulator = Emulator::builder()
         .account(AccountConfig::demo())
         .port(0)
@@ -71,11 +65,11 @@ async fn every_visitor_message_is_echoed_in_both_styles() {
         .expect("emulator starts");
     let graphql_url = emulator.graphql_url();
     let base = emulator.base_url().to_owned();
-    for extra in [&[][..], &["--in-flight"][..]] {
+    for driver in [&["echo"][..], &["echo", "--in-flight"], &["echo-floor"]] {
         // Each bot meets a fresh account, as in the harness.
         emulator.control().reset();
         let (url, base) = (graphql_url.clone(), base.clone());
-        let done = tokio::task::spawn_blocking(move || echo_run(&url, &base, extra))
+        let done = tokio::task::spawn_blocking(move || echo_run(&url, &base, driver))
             .await
             .expect("the run finishes");
         assert_all_echoed(&done);

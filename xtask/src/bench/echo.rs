@@ -12,6 +12,9 @@ use super::results::{Better, Pair, Run, Workload, drive};
 const OURS: &str = "zd-agent (Rust)";
 /// The same bot answering like the peer: sends kept in flight instead of awaited one by one.
 const OURS_IN_FLIGHT: &str = "zd-agent (Rust), answers in flight";
+/// The same bot written by hand on tokio-tungstenite, without zd-agent: what the exchange itself
+/// costs a Rust bot here, so the report shows how much of ours is zd-agent.
+const FLOOR: &str = "bare tokio-tungstenite bot (floor)";
 const PEER: &str = "Node ws sample bot";
 
 /// Runs the rounds and compares.
@@ -34,7 +37,9 @@ pub(crate) fn run(ctx: &Ctx<'_>) -> Workload {
          waiting for earlier answers and matches answers by request id; ours is the loop of zd-agent's README, which awaits \
          each echo's answer before taking the next event (events queue in the subscription meanwhile, and that wait counts in \
          its latency). The lines marked \"answers in flight\" run our bot written the peer's way instead (a FuturesUnordered \
-         of sends). Both bots subscribe with the same selection set (the official sample's: id, content, channel id, sender \
+         of sends). The lines marked \"floor\" run the same bot written by hand on tokio-tungstenite (zd-agent's socket \
+         settings) and serde_json::Value, answering like the peer, with nothing of zd-agent (no keepalive, request timeouts, rate limit, \
+         reconnect, routing or typed decoding): what the exchange itself costs a Rust bot on this machine. All bots subscribe with the same selection set (the official sample's: id, content, channel id, sender \
          type and name). Latency runs from the visitor's stamp to the bot receiving the acknowledgement of its echo. CPU per \
          message counts the bot process from its `ready` line (session started, online, subscribed) to its `done` line.",
         expect, plan.echo_rate
@@ -46,7 +51,7 @@ pub(crate) fn run(ctx: &Ctx<'_>) -> Workload {
     let timeout = Duration::from_secs(30 + expect / u64::from(plan.echo_rate.max(1)) * 3);
     for round in 0..plan.echo_rounds {
         // Each client takes each place in the order as the rounds go by.
-        let mut order = [OURS, PEER, OURS_IN_FLIGHT];
+        let mut order = [OURS, PEER, OURS_IN_FLIGHT, FLOOR];
         let places = order.len();
         order.rotate_left(round % places);
         for client in order {
@@ -57,6 +62,10 @@ pub(crate) fn run(ctx: &Ctx<'_>) -> Workload {
             let expect_s = expect.to_string();
             let mut command = if client == PEER {
                 node.command("echo_bot.js")
+            } else if client == FLOOR {
+                let mut c = ctx.zd_bench();
+                c.arg("echo-floor");
+                c
             } else {
                 let mut c = ctx.zd_bench();
                 c.arg("echo");
@@ -89,23 +98,22 @@ pub(crate) fn run(ctx: &Ctx<'_>) -> Workload {
     let pairs = [
         compare(OURS, &w.runs_of(OURS), &peer),
         compare(OURS_IN_FLIGHT, &w.runs_of(OURS_IN_FLIGHT), &peer),
+        compare(FLOOR, &w.runs_of(FLOOR), &peer),
     ];
     w.pairs.extend(pairs);
     w
 }
 
 /// The ratios of one of our bots against the peer. The issue's targets go on the README loop's
-/// lines; the in-flight variant's are marked in the metric, since the table names only the peer.
+/// lines; the other bots' are marked in the metric, since the table names only the peer.
 fn compare(ours_name: &str, ours: &[&Run], peer: &[&Run]) -> Pair {
     let mut pair = Pair::new(ours_name, PEER);
     let readme_loop = ours_name == OURS;
     let target = |t: f64| readme_loop.then_some(t);
-    let metric = |m: &str| {
-        if readme_loop {
-            m.to_owned()
-        } else {
-            format!("{m} (answers in flight)")
-        }
+    let metric = |m: &str| match ours_name {
+        OURS => m.to_owned(),
+        OURS_IN_FLIGHT => format!("{m} (answers in flight)"),
+        _ => format!("{m} (floor: bare tokio-tungstenite, no zd-agent)"),
     };
     let per_msg = |r: &Run| {
         let ops = r.phase_num("echo", "ops")?;

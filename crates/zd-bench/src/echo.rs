@@ -20,21 +20,28 @@ use zd_agent::{
 use crate::latency::{Samples, unix_micros};
 use crate::line::{self, Phase};
 
-/// What the echo bot needs.
+/// What every echo bot needs (ours and the floor bot in `floor.rs`).
 #[derive(Debug, clap::Args)]
-pub(crate) struct EchoArgs {
+pub(crate) struct BotArgs {
     /// `startAgentSession` endpoint (`http://127.0.0.1:PORT/graphql/request`).
     #[arg(long)]
-    graphql_url: String,
+    pub(crate) graphql_url: String,
     /// The agent's access token.
     #[arg(long)]
-    token: String,
+    pub(crate) token: String,
     /// Visitor messages to answer before reporting.
     #[arg(long)]
-    expect: u64,
+    pub(crate) expect: u64,
     /// Give up (and report what was answered) after this many seconds.
     #[arg(long, default_value_t = 120)]
-    timeout_s: u64,
+    pub(crate) timeout_s: u64,
+}
+
+/// What our echo bot needs.
+#[derive(Debug, clap::Args)]
+pub(crate) struct EchoArgs {
+    #[command(flatten)]
+    bot: BotArgs,
     /// Keep answers in flight (a `FuturesUnordered` of sends) instead of awaiting each one.
     #[arg(long)]
     in_flight: bool,
@@ -75,9 +82,10 @@ struct SenderKind {
 
 /// Runs the bot until `expect` echoes are acknowledged or the timeout passes.
 pub(crate) async fn run(args: EchoArgs) -> Result<(), String> {
-    let endpoint = url::Url::parse(&args.graphql_url).map_err(|e| format!("graphql url: {e}"))?;
+    let endpoint =
+        url::Url::parse(&args.bot.graphql_url).map_err(|e| format!("graphql url: {e}"))?;
     let config = Config::with_endpoint(endpoint);
-    let token = StaticToken::bearer(args.token.clone()).map_err(|e| format!("token: {e}"))?;
+    let token = StaticToken::bearer(args.bot.token.clone()).map_err(|e| format!("token: {e}"))?;
     let (session, driver) = AgentSession::connect(config, Arc::new(token))
         .await
         .map_err(|e| format!("connect: {e}"))?;
@@ -102,18 +110,18 @@ async fn answer(session: AgentSession, args: EchoArgs) -> Result<(), String> {
     line::ready();
 
     let mut tally = Tally::default();
-    let limit = std::time::Duration::from_secs(args.timeout_s);
+    let limit = std::time::Duration::from_secs(args.bot.timeout_s);
     let echo = async {
         if args.in_flight {
-            in_flight(&session, messages, args.expect, &mut tally).await;
+            in_flight(&session, messages, args.bot.expect, &mut tally).await;
         } else {
-            in_order(&session, messages, args.expect, &mut tally).await;
+            in_order(&session, messages, args.bot.expect, &mut tally).await;
         }
     };
     let timed_out = tokio::time::timeout(limit, echo).await.is_err();
-    tally.finish(args.expect, || {
+    tally.finish(args.bot.expect, || {
         if timed_out {
-            format!("timed out after {} s", args.timeout_s)
+            format!("timed out after {} s", args.bot.timeout_s)
         } else {
             "the subscription ended".to_owned()
         }

@@ -16,27 +16,10 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::control::ControlClient;
-use crate::echo::{MESSAGE_SUBSCRIPTION, Tally, visitor_stamp};
+use crate::echo::{BotArgs, MESSAGE_SUBSCRIPTION, Tally, visitor_stamp};
 use crate::line;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// What the floor bot needs (the same flags as `echo`).
-#[derive(Debug, clap::Args)]
-pub(crate) struct FloorArgs {
-    /// `startAgentSession` endpoint (`http://127.0.0.1:PORT/graphql/request`).
-    #[arg(long)]
-    graphql_url: String,
-    /// The agent's access token.
-    #[arg(long)]
-    token: String,
-    /// Visitor messages to answer before reporting.
-    #[arg(long)]
-    expect: u64,
-    /// Give up (and report what was answered) after this many seconds.
-    #[arg(long, default_value_t = 120)]
-    timeout_s: u64,
-}
 
 /// Request ids of the set-up requests; echoes count up from [`FIRST_ECHO_ID`].
 const STATUS_ID: u64 = 1;
@@ -44,7 +27,7 @@ const SUBSCRIBE_ID: u64 = 2;
 const FIRST_ECHO_ID: u64 = 100;
 
 /// Runs the floor bot until `expect` echoes are acknowledged or the timeout passes.
-pub(crate) async fn run(args: FloorArgs) -> Result<(), String> {
+pub(crate) async fn run(args: BotArgs) -> Result<(), String> {
     let url = start_agent_session(&args.graphql_url, &args.token).await?;
     // zd-agent's socket settings (2 KiB reads, no Nagle delay), so only zd-agent differs.
     let config = WebSocketConfig::default().read_buffer_size(2 * 1024);

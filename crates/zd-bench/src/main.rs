@@ -26,7 +26,7 @@ enum Command {
     /// Chat echo bot (zd-agent).
     Echo(echo::EchoArgs),
     /// The echo bot hand-written on tokio-tungstenite, without zd-agent: the workload's floor.
-    EchoFloor(floor::FloorArgs),
+    EchoFloor(echo::BotArgs),
     /// Visitors writing stamped messages through the control API (the load, not measured).
     Visitors(visitors::VisitorArgs),
     /// Sunshine REST phases (zd-sunshine).

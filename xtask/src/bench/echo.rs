@@ -9,12 +9,35 @@ use super::Ctx;
 use super::emulator::BOT_TOKEN;
 use super::results::{Better, Pair, Run, Workload, drive};
 
-const OURS: &str = "zd-agent (Rust)";
-/// The same bot answering like the peer: sends kept in flight instead of awaited one by one.
-const OURS_IN_FLIGHT: &str = "zd-agent (Rust), answers in flight";
-/// The same bot written by hand on tokio-tungstenite, without zd-agent: what the exchange itself
-/// costs a Rust bot here, so the report shows how much of ours is zd-agent.
-const FLOOR: &str = "bare tokio-tungstenite bot (floor)";
+/// One of our echo bots: its label, its `zd-bench` arguments, and the note its metrics carry
+/// in the table (which names only the peer). The bot without a note carries the targets.
+struct OurBot {
+    name: &'static str,
+    args: &'static [&'static str],
+    note: Option<&'static str>,
+}
+
+const OUR_BOTS: [OurBot; 3] = [
+    // zd-agent's README loop: each echo's answer awaited before the next event.
+    OurBot {
+        name: "zd-agent (Rust)",
+        args: &["echo"],
+        note: None,
+    },
+    // The same bot answering like the peer: sends kept in flight instead of awaited one by one.
+    OurBot {
+        name: "zd-agent (Rust), answers in flight",
+        args: &["echo", "--in-flight"],
+        note: Some("answers in flight"),
+    },
+    // The same bot written by hand on tokio-tungstenite, without zd-agent: what the exchange
+    // itself costs a Rust bot here, so the report shows how much of ours is zd-agent.
+    OurBot {
+        name: "bare tokio-tungstenite bot (floor)",
+        args: &["echo-floor"],
+        note: Some("floor: bare tokio-tungstenite, no zd-agent"),
+    },
+];
 const PEER: &str = "Node ws sample bot";
 
 /// Runs the rounds and compares.
@@ -50,8 +73,9 @@ pub(crate) fn run(ctx: &Ctx<'_>) -> Workload {
     };
     let timeout = Duration::from_secs(30 + expect / u64::from(plan.echo_rate.max(1)) * 3);
     for round in 0..plan.echo_rounds {
-        // Each client takes each place in the order as the rounds go by.
-        let mut order = [OURS, PEER, OURS_IN_FLIGHT, FLOOR];
+        // Each client takes each place in the order as the rounds go by (`None` is the peer).
+        let [readme_loop, in_flight, floor] = &OUR_BOTS;
+        let mut order = [Some(readme_loop), None, Some(in_flight), Some(floor)];
         let places = order.len();
         order.rotate_left(round % places);
         for client in order {
@@ -60,19 +84,13 @@ pub(crate) fn run(ctx: &Ctx<'_>) -> Workload {
                 return w;
             }
             let expect_s = expect.to_string();
-            let mut command = if client == PEER {
-                node.command("echo_bot.js")
-            } else if client == FLOOR {
-                let mut c = ctx.zd_bench();
-                c.arg("echo-floor");
-                c
-            } else {
-                let mut c = ctx.zd_bench();
-                c.arg("echo");
-                if client == OURS_IN_FLIGHT {
-                    c.arg("--in-flight");
+            let (name, mut command) = match client {
+                Some(bot) => {
+                    let mut c = ctx.zd_bench();
+                    c.args(bot.args);
+                    (bot.name, c)
                 }
-                c
+                None => (PEER, node.command("echo_bot.js")),
             };
             command.args([
                 "--graphql-url",
@@ -85,7 +103,7 @@ pub(crate) fn run(ctx: &Ctx<'_>) -> Workload {
                 &timeout.as_secs().to_string(),
             ]);
             let run = drive(
-                client,
+                name,
                 round,
                 &mut command,
                 timeout + Duration::from_secs(10),
@@ -95,25 +113,21 @@ pub(crate) fn run(ctx: &Ctx<'_>) -> Workload {
         }
     }
     let peer = w.runs_of(PEER);
-    let pairs = [
-        compare(OURS, &w.runs_of(OURS), &peer),
-        compare(OURS_IN_FLIGHT, &w.runs_of(OURS_IN_FLIGHT), &peer),
-        compare(FLOOR, &w.runs_of(FLOOR), &peer),
-    ];
+    let pairs = OUR_BOTS
+        .iter()
+        .map(|bot| compare(bot, &w.runs_of(bot.name), &peer))
+        .collect::<Vec<_>>();
     w.pairs.extend(pairs);
     w
 }
 
-/// The ratios of one of our bots against the peer. The targets go on the README loop's
-/// lines; the other bots' are marked in the metric, since the table names only the peer.
-fn compare(ours_name: &str, ours: &[&Run], peer: &[&Run]) -> Pair {
-    let mut pair = Pair::new(ours_name, PEER);
-    let readme_loop = ours_name == OURS;
-    let target = |t: f64| readme_loop.then_some(t);
-    let metric = |m: &str| match ours_name {
-        OURS => m.to_owned(),
-        OURS_IN_FLIGHT => format!("{m} (answers in flight)"),
-        _ => format!("{m} (floor: bare tokio-tungstenite, no zd-agent)"),
+/// The ratios of one of our bots against the peer.
+fn compare(bot: &OurBot, ours: &[&Run], peer: &[&Run]) -> Pair {
+    let mut pair = Pair::new(bot.name, PEER);
+    let target = |t: f64| bot.note.is_none().then_some(t);
+    let metric = |m: &str| match bot.note {
+        None => m.to_owned(),
+        Some(note) => format!("{m} ({note})"),
     };
     let per_msg = |r: &Run| {
         let ops = r.phase_num("echo", "ops")?;

@@ -14,6 +14,7 @@
 //! decoder then handles. So for a frame it accepts, the full decoder would have produced the
 //! same [`Data`](super::Data), or refused it only because the payload is not valid JSON.
 
+use super::scan::{object_end, plain_string, skip_ws, walk_object};
 use crate::DecodeLimits;
 
 /// The parts of a plain DATA frame, the payload still unparsed.
@@ -43,46 +44,29 @@ pub struct DataParts<'a> {
 pub fn split_data<'a>(text: &'a str, limits: &DecodeLimits) -> Option<DataParts<'a>> {
     limits.check(text).ok()?;
     let bytes = text.as_bytes();
-    let mut at = after_byte(bytes, skip_ws(bytes, 0), b'{')?;
     let mut sig = false;
     let mut subscription = None;
     let mut payload = None;
-    loop {
-        let (key, next) = plain_string(bytes, skip_ws(bytes, at))?;
-        at = skip_ws(bytes, after_byte(bytes, skip_ws(bytes, next), b':')?);
-        match key {
-            b"sig" if !sig => {
-                let (value, next) = plain_string(bytes, at)?;
-                if value != b"DATA" {
-                    return None;
-                }
-                sig = true;
-                at = next;
-            }
-            b"subscription_id" if subscription.is_none() => {
-                let (_, next) = plain_string(bytes, at)?;
-                // Without its quotes; no escapes inside, so the text is the id.
-                subscription = Some((at + 1, next - 1));
-                at = next;
-            }
-            b"payload" if payload.is_none() => {
-                if bytes.get(at) != Some(&b'{') {
-                    return None;
-                }
-                let end = skip_container(bytes, at)?;
-                payload = Some((at, end));
-                at = end;
-            }
-            _ => return None,
+    let end = walk_object(bytes, 0, |key, at| match key {
+        b"sig" if !sig => {
+            let (value, next) = plain_string(bytes, at)?;
+            sig = value == b"DATA";
+            sig.then_some(next)
         }
-        at = skip_ws(bytes, at);
-        match bytes.get(at)? {
-            b',' => at += 1,
-            b'}' => break,
-            _ => return None,
+        b"subscription_id" if subscription.is_none() => {
+            let (_, next) = plain_string(bytes, at)?;
+            // Without its quotes; no escapes inside, so the text is the id.
+            subscription = Some((at + 1, next - 1));
+            Some(next)
         }
-    }
-    if !sig || skip_ws(bytes, at + 1) != bytes.len() {
+        b"payload" if payload.is_none() => {
+            let end = object_end(bytes, at)?;
+            payload = Some((at, end));
+            Some(end)
+        }
+        _ => None,
+    })?;
+    if !sig || skip_ws(bytes, end) != bytes.len() {
         return None;
     }
     let (sub_start, sub_end) = subscription?;
@@ -92,78 +76,6 @@ pub fn split_data<'a>(text: &'a str, limits: &DecodeLimits) -> Option<DataParts<
         subscription_id: text.get(sub_start..sub_end)?,
         payload: text.get(payload_start..payload_end)?,
     })
-}
-
-/// JSON's four whitespace bytes.
-fn skip_ws(bytes: &[u8], mut at: usize) -> usize {
-    while matches!(bytes.get(at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-        at += 1;
-    }
-    at
-}
-
-/// The position after `byte`, if it is at `at`.
-fn after_byte(bytes: &[u8], at: usize, byte: u8) -> Option<usize> {
-    (bytes.get(at) == Some(&byte)).then_some(at + 1)
-}
-
-/// A string at `at` without escapes or control characters: its contents and the position
-/// after its closing quote.
-fn plain_string(bytes: &[u8], at: usize) -> Option<(&[u8], usize)> {
-    let start = after_byte(bytes, at, b'"')?;
-    let len = bytes.get(start..)?.iter().position(|&b| b == b'"')?;
-    let contents = &bytes[start..start + len];
-    if contents.iter().any(|&b| b == b'\\' || b < 0x20) {
-        return None;
-    }
-    Some((contents, start + len + 1))
-}
-
-/// The position after the object or array opening at `at`, found by tracking strings (with
-/// their escapes) and bracket depth only. Mismatched bracket kinds and bad tokens are left for
-/// the parse that follows; an unterminated container or one nested past serde_json's limit
-/// (128) gives `None`.
-fn skip_container(bytes: &[u8], at: usize) -> Option<usize> {
-    const MAX_DEPTH: usize = 128;
-    let mut depth = 0usize;
-    let mut i = at;
-    while let Some(&b) = bytes.get(i) {
-        match b {
-            b'{' | b'[' => {
-                depth += 1;
-                if depth > MAX_DEPTH {
-                    return None;
-                }
-            }
-            b'}' | b']' => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    return Some(i + 1);
-                }
-            }
-            b'"' => i = string_end(bytes, i + 1)?,
-            _ => {}
-        }
-        i += 1;
-    }
-    None
-}
-
-/// The position of the quote closing a string whose contents start at `at`: the next quote
-/// not escaped by an odd run of backslashes before it.
-fn string_end(bytes: &[u8], mut at: usize) -> Option<usize> {
-    loop {
-        let quote = at + memchr::memchr(b'"', bytes.get(at..)?)?;
-        let backslashes = bytes[at..quote]
-            .iter()
-            .rev()
-            .take_while(|&&b| b == b'\\')
-            .count();
-        if backslashes % 2 == 0 {
-            return Some(quote);
-        }
-        at = quote + 1;
-    }
 }
 
 #[cfg(test)]

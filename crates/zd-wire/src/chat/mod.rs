@@ -14,6 +14,8 @@ mod envelope;
 mod error_name;
 mod graphql;
 mod request_id;
+mod response_split;
+mod scan;
 mod server;
 
 pub use client::{ClientFrame, Ping, Request, StopSubscription};
@@ -21,6 +23,7 @@ pub use data_split::{DataParts, split_data};
 pub use error_name::{ErrorName, RetryPolicy};
 pub use graphql::{ErrorPayload, GraphQlError, GraphQlRequest, GraphQlResponse};
 pub use request_id::{RawNumber, RequestId};
+pub use response_split::{ResponseParts, split_response};
 pub use server::{
     Data, DataError, Eos, ErrorResponse, Pong, Response, ServerFrame, SubscriptionAck,
 };

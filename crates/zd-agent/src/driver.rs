@@ -4,7 +4,7 @@
 //! correlation, routing, keepalive and recovery need no locks. The handle talks to it over a
 //! bounded command channel.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -19,10 +19,13 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tracing::Instrument;
 use zd_wire::DecodeLimits;
-use zd_wire::chat::{ErrorName, ErrorPayload, Ping, ServerFrame, StopSubscription, split_data};
+use zd_wire::chat::{
+    ErrorName, ErrorPayload, Ping, ServerFrame, StopSubscription, split_data, split_response,
+};
 
 use crate::config::OnConcurrentSession;
 use crate::error::{Error, ErrorKind, ServiceError, excerpt};
+use crate::fast_hash::FastMap;
 use crate::ops::AgentStatus;
 use crate::rate_limit::RequestLimiter;
 use crate::retry::RetryClass;
@@ -67,8 +70,9 @@ impl QueryText {
     }
 }
 
-/// The answer to a request: the raw `data`.
-pub(crate) type Answer = Result<Option<Box<RawValue>>, Error>;
+/// The answer to a request: the text of its `data` object. Only its outline may have been
+/// checked (see [`split_response`]): the caller's parse validates it.
+pub(crate) type Answer = Result<Option<Box<str>>, Error>;
 
 /// What the handle asks of the driver.
 #[derive(Debug)]
@@ -179,9 +183,9 @@ pub(crate) struct DriverInner {
     limits: DecodeLimits,
     next_id: u64,
     next_key: u64,
-    pending: HashMap<u64, Pending>,
+    pending: FastMap<u64, Pending>,
     subs: BTreeMap<u64, Sub>,
-    routes: HashMap<String, u64>,
+    routes: FastMap<String, u64>,
     outbox: VecDeque<u64>,
     /// Subscription starts waiting for their retry time.
     timers: Vec<(Instant, u64)>,
@@ -233,9 +237,9 @@ impl Driver {
             limits,
             next_id: 1,
             next_key: 1,
-            pending: HashMap::new(),
+            pending: FastMap::default(),
             subs: BTreeMap::new(),
-            routes: HashMap::new(),
+            routes: FastMap::default(),
             outbox: VecDeque::new(),
             timers: Vec::new(),
             agent_status: inherited.agent_status,
@@ -669,6 +673,15 @@ impl DriverInner {
                 .await;
             return Ok(());
         }
+        // Answers to requests come next; the caller parses `data` anyway. Other pending kinds
+        // (subscription acks among them) take the full decoder below, which tells them apart.
+        if let Some(resp) = split_response(text, &self.limits)
+            && matches!(self.pending.get(&resp.id), Some(Pending::Request { .. }))
+            && let Some(pending) = self.pending.remove(&resp.id)
+        {
+            self.on_answer(resp.id, pending, Ok(Some(resp.data.into())));
+            return Ok(());
+        }
         let frame = match ServerFrame::decode_with(text, &self.limits) {
             Ok(frame) => frame,
             Err(e) => {
@@ -699,8 +712,7 @@ impl DriverInner {
                     }
                     Some(Pending::Request { reply, .. }) => {
                         let raw = serde_json::json!({ "subscription_id": ack.subscription_id });
-                        let raw = serde_json::value::to_raw_value(&raw).ok();
-                        let _ = reply.send(Ok(raw));
+                        let _ = reply.send(Ok(Some(raw.to_string().into())));
                     }
                     Some(other) => tracing::debug!(?other, "unexpected subscription ack"),
                     None => {}
@@ -718,7 +730,7 @@ impl DriverInner {
                     Some(errors) => Err(Error::new(ErrorKind::Service(
                         errors.iter().map(ServiceError::from_wire).collect(),
                     ))),
-                    None => Ok(resp.payload.data.map(|d| d.to_owned())),
+                    None => Ok(resp.payload.data.map(|d| d.get().into())),
                 };
                 self.on_answer(id, pending, outcome);
             }

@@ -15,6 +15,7 @@ mod dedup;
 pub mod depth;
 mod driver;
 mod error;
+mod fast_hash;
 pub mod ops;
 pub mod rate_limit;
 pub mod retry;

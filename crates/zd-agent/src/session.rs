@@ -4,7 +4,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures_core::Stream;
 use serde::de::DeserializeOwned;
-use serde_json::value::RawValue;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use zd_auth::Credentials;
 
@@ -399,7 +398,7 @@ impl AgentSession {
         payload: Payload,
         replay: Replay,
         status: Option<AgentStatus>,
-    ) -> Result<Option<Box<RawValue>>, Error> {
+    ) -> Answer {
         let mut retrier = self.shared.config.retry.start();
         loop {
             let result = self.send_once(payload.clone(), replay, status).await;
@@ -472,7 +471,7 @@ impl AgentSession {
     ) -> Result<Q, Error> {
         let data = self.request(payload, replay, status).await?;
         let data = data.ok_or_else(|| Error::new(ErrorKind::Decode))?;
-        decode_json(data.get())
+        decode_json(&data)
     }
 
     /// Sends any GraphQL document and returns its `data`, for what the typed operations do not
@@ -511,7 +510,7 @@ impl AgentSession {
             )
             .await?;
         match data {
-            Some(raw) => decode_json(raw.get()),
+            Some(raw) => decode_json(&raw),
             None => Ok(serde_json::Value::Null),
         }
     }

@@ -5,7 +5,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
-use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
 use crate::dedup::Dedup;
@@ -20,7 +19,7 @@ pub(crate) enum SubEvent {
     /// A DATA error or a failure to restart the subscription.
     Error(Error),
     /// The answer of the catch-up query run after a gap.
-    CatchUp(Box<RawValue>),
+    CatchUp(Box<str>),
 }
 
 /// Turns a DATA payload into an item; `Ok(None)` skips it.
@@ -133,13 +132,11 @@ impl<T> Stream for Subscription<T> {
                         tracing::debug!(key = this.key, "dropped a repeated subscription item");
                     }
                 },
-                SubEvent::CatchUp(raw) => {
-                    match this.catch_up.map(|f| f(raw.get(), this.since_ms)) {
-                        Some(Ok(items)) => this.backlog.extend(items),
-                        Some(Err(e)) => tracing::warn!(error = %e, "undecodable catch-up ignored"),
-                        None => {}
-                    }
-                }
+                SubEvent::CatchUp(raw) => match this.catch_up.map(|f| f(&raw, this.since_ms)) {
+                    Some(Ok(items)) => this.backlog.extend(items),
+                    Some(Err(e)) => tracing::warn!(error = %e, "undecodable catch-up ignored"),
+                    None => {}
+                },
             }
         }
     }

@@ -51,6 +51,8 @@ pub(crate) struct Faults {
     pub(crate) fail_data: Mutex<Option<(u32, ErrorName)>>,
     /// Answer this many next requests with a protocol error payload.
     pub(crate) protocol_next: Mutex<Option<(u32, ProtocolFault)>>,
+    /// Break the `data` of this many next answers.
+    pub(crate) garble_next: Mutex<Option<(u32, ())>>,
 }
 
 /// A request-level failure outside GraphQL: `{"errorCode":..,"payload":{"body":..},"id":..}`.
@@ -76,6 +78,11 @@ impl Faults {
     /// Takes one injected protocol error, if any is pending.
     pub(crate) fn take_protocol_failure(&self) -> Option<ProtocolFault> {
         Self::take(&self.protocol_next)
+    }
+
+    /// Takes one injected garbling of an answer's `data`, if any is pending.
+    pub(crate) fn take_garble(&self) -> bool {
+        Self::take(&self.garble_next).is_some()
     }
 
     fn take<T: Clone>(slot: &Mutex<Option<(u32, T)>>) -> Option<T> {

@@ -25,6 +25,11 @@ use zd_wire::chat::{
 use super::Service;
 use super::fanout::ClassKey;
 use super::render::{Rendered, named_error_frame, protocol_error_frame};
+
+/// What the `garble` fault puts first in an answer's `data`: a literal cut short, as a
+/// corrupting hop might leave it. The frame's outline (quotes and brackets) stays intact, so a
+/// client sees a well-formed answer whose `data` fails to parse.
+const GARBLE: &str = "\"garbled\":tru,";
 use super::schema::{Caller, EventSlot};
 use super::session::{Outgoing, Session, SocketLink, UNEXPECTED};
 use crate::ids;
@@ -270,10 +275,17 @@ impl Reader {
         ))
     }
 
-    async fn respond(&self, frame: String) {
+    async fn respond(&self, mut frame: String) {
         if frame.is_empty() {
             // A subscription ack, already queued.
             return;
+        }
+        // Only answers with a `data` object are garbled; error answers pass untouched.
+        const DATA: &str = "\"data\":{";
+        if let Some(at) = frame.find(DATA)
+            && self.session.faults.take_garble()
+        {
+            frame.insert_str(at + DATA.len(), GARBLE);
         }
         let delay = self
             .session

@@ -101,6 +101,18 @@ impl Control {
         Ok(())
     }
 
+    /// Breaks the `data` of the session's next `count` answers that carry one: it starts with
+    /// `"garbled":tru,`, which no JSON parser accepts, while the frame's outline stays intact
+    /// (0 turns it off).
+    ///
+    /// # Errors
+    /// No such session.
+    pub fn fault_garble(&self, session_id: &str, count: u32) -> Result<(), ControlError> {
+        let session = self.session(session_id)?;
+        *session.faults.garble_next.lock() = (count > 0).then_some((count, ()));
+        Ok(())
+    }
+
     /// Answers the next `count` requests of the session with the protocol error payload
     /// `{"errorCode": code, "payload": {"body": body}, "id": ..}` (0 turns it off).
     ///

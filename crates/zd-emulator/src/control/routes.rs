@@ -99,6 +99,12 @@ struct MsBody {
 }
 
 #[derive(Deserialize)]
+struct CountBody {
+    #[serde(default = "one")]
+    count: u32,
+}
+
+#[derive(Deserialize)]
 struct FailBody {
     #[serde(default = "one")]
     count: u32,
@@ -283,6 +289,14 @@ pub(crate) fn router() -> Router<App> {
                     control(&app)
                         .fault_protocol_error(&id, b.count, b.error_code, &b.body)
                         .map(|()| ok())
+                },
+            ),
+        )
+        .route(
+            "/sessions/{id}/garble",
+            post(
+                |State(app): State<App>, Path(id): Path<String>, Json(b): Json<CountBody>| async move {
+                    control(&app).fault_garble(&id, b.count).map(|()| ok())
                 },
             ),
         )

@@ -125,9 +125,15 @@ impl Agent {
 
     /// The next text frame from the socket (panics on close).
     pub(crate) async fn raw_next(&mut self) -> Value {
+        let text = self.raw_text().await;
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+    }
+
+    /// The next text frame from the socket as it came (panics on close).
+    pub(crate) async fn raw_text(&mut self) -> String {
         loop {
             match self.ws.next().await {
-                Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
+                Some(Ok(Message::Text(t))) => return t.as_str().to_owned(),
                 Some(Ok(Message::Close(f))) => panic!("socket closed: {f:?}"),
                 Some(Ok(_)) => {}
                 other => panic!("socket ended: {other:?}"),
@@ -157,11 +163,17 @@ impl Agent {
         }
     }
 
-    pub(crate) async fn request_with(&mut self, payload: Value) -> Value {
+    /// Sends a request without waiting for its answer; gives its id.
+    pub(crate) async fn send_request(&mut self, payload: Value) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
         self.send(json!({ "type": "request", "id": id, "payload": payload }))
             .await;
+        id
+    }
+
+    pub(crate) async fn request_with(&mut self, payload: Value) -> Value {
+        let id = self.send_request(payload).await;
         self.until(|v| v["id"] == json!(id) && v.get("sig").is_none())
             .await
     }

@@ -207,3 +207,23 @@ async fn protocol_errors_carry_a_body_payload() {
     .await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn garbled_answers_keep_their_outline_but_not_valid_data() {
+    let emu = emulator().await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    let session = bot.session_id.clone();
+    control(&emu, &format!("/sessions/{session}/garble"), json!({})).await;
+    // An error answer carries no `data` object: it passes untouched and keeps the fault armed.
+    let refused = bot.request("{ nope }").await;
+    assert!(refused["payload"]["errors"].is_array(), "{refused}");
+    let query = "{ agents { edges { node { id } } } }";
+    let id = bot.send_request(json!({ "query": query })).await;
+    let garbled = bot.raw_text().await;
+    let head = format!(r#"{{"id":{id},"payload":{{"data":{{"garbled":tru,"agents""#);
+    assert!(garbled.starts_with(&head), "{garbled}");
+    assert!(serde_json::from_str::<serde_json::Value>(&garbled).is_err());
+    // Only `count` answers are garbled (one by default).
+    let resp = bot.request(query).await;
+    assert!(resp["payload"]["data"]["agents"].is_object(), "{resp}");
+}

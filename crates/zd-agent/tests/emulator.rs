@@ -923,6 +923,10 @@ async fn fault_soak_delivers_exactly_once_both_ways() {
 async fn an_answer_whose_data_is_broken_fails_that_call_only() {
     let bot = bot().await;
     let sid = session_id(&bot);
+    let agents = || {
+        bot.session
+            .execute("{ agents { edges { node { id } } } }", None)
+    };
     bot.emu.control().fault_garble(&sid, 2).unwrap();
     // Well-formed frames with broken `data`: each call fails at once with a decode error
     // (`within` is shorter than the request timeout, so waiting it out would fail the test).
@@ -930,21 +934,11 @@ async fn an_answer_whose_data_is_broken_fails_that_call_only() {
         .await
         .unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Decode), "{err:?}");
-    let err = within(
-        bot.session
-            .execute("{ agents { edges { node { id } } } }", None),
-    )
-    .await
-    .unwrap_err();
+    let err = within(agents()).await.unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Decode), "{err:?}");
     // The session goes on: the next answers are whole again.
-    let agents = within(
-        bot.session
-            .execute("{ agents { edges { node { id } } } }", None),
-    )
-    .await
-    .unwrap();
-    assert!(agents["agents"]["edges"].is_array(), "{agents}");
+    let data = within(agents()).await.unwrap();
+    assert!(data["agents"]["edges"].is_array(), "{data}");
     within(bot.session.update_agent_status(AgentStatus::Online))
         .await
         .unwrap();

@@ -99,6 +99,7 @@ mod tests {
     use super::{ResponseParts, split_response};
     use crate::DecodeLimits;
     use crate::chat::ServerFrame;
+    use crate::chat::scan::fixtures::{count_server_frames, server_frame};
 
     fn split(text: &str) -> Option<ResponseParts<'_>> {
         split_response(text, &DecodeLimits::new())
@@ -130,29 +131,27 @@ mod tests {
 
     #[test]
     fn splits_the_recorded_responses() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/chat/server");
-        let read = |name: &str| std::fs::read_to_string(format!("{dir}/{name}")).expect(name);
-        let departments = read("response_departments.json");
+        let departments = server_frame("response_departments.json");
         let parts = split(&departments).expect("plain response");
         assert_eq!(parts.id, 5);
         assert!(parts.data.starts_with(r#"{"departments""#));
-        let ack = read("subscription_ack.json");
+        let ack = server_frame("subscription_ack.json");
         let ack = split(&ack).expect("an ack has the plain shape");
         assert_eq!(ack.id, 456);
         // A string id (the samples' own requests use them) goes to the full decoder.
-        assert_eq!(split(&read("response_update_agent_status.json")), None);
-        assert_eq!(split(&read("response_errors_all_names.json")), None);
+        assert_eq!(
+            split(&server_frame("response_update_agent_status.json")),
+            None
+        );
+        assert_eq!(split(&server_frame("response_errors_all_names.json")), None);
     }
 
     #[test]
     fn agrees_with_the_decoder_on_every_server_fixture() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/chat/server");
-        let mut split_some = 0;
-        for entry in std::fs::read_dir(dir).expect("fixtures") {
-            let text = std::fs::read_to_string(entry.expect("entry").path()).expect("fixture");
-            split_some += usize::from(split(&text).is_some());
-            agrees_with_decoder(&text);
-        }
+        let split_some = count_server_frames(|text| {
+            agrees_with_decoder(text);
+            split(text).is_some()
+        });
         assert!(split_some >= 2, "the numbered response and the ack split");
     }
 

@@ -102,3 +102,24 @@ fn string_end(bytes: &[u8], mut at: usize) -> Option<usize> {
         at = quote + 1;
     }
 }
+
+/// The recorded server frames (`fixtures/chat/server`) the splitters' tests check against the
+/// full decoder.
+#[cfg(test)]
+pub(super) mod fixtures {
+    const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/chat/server");
+
+    /// One fixture's text, by file name.
+    pub(in crate::chat) fn server_frame(name: &str) -> String {
+        std::fs::read_to_string(format!("{DIR}/{name}")).expect(name)
+    }
+
+    /// Runs `check` on every fixture; gives how many it answered true for.
+    pub(in crate::chat) fn count_server_frames(mut check: impl FnMut(&str) -> bool) -> usize {
+        let entries = std::fs::read_dir(DIR).expect("fixtures");
+        entries
+            .map(|entry| std::fs::read_to_string(entry.expect("entry").path()).expect("fixture"))
+            .filter(|text| check(text))
+            .count()
+    }
+}

@@ -1,5 +1,6 @@
 //! Decoding and classifying a real `message` DATA frame (477 bytes) and a 510-byte variant of it
-//! with a longer message, against two serde_json baselines.
+//! with a longer message, against two serde_json baselines; and finding an answer's request id
+//! and `data` the two ways a client can.
 //!
 //! Run: `cargo bench -p zd-wire --bench decode -- --warm-up-time 1 --measurement-time 3`
 
@@ -38,6 +39,33 @@ fn bench(c: &mut Criterion) {
     for frame in [real, longer.as_str()] {
         bench_frame(c, frame);
     }
+    bench_answer(c, ANSWER.trim_end());
+}
+
+/// An answer with a real shape (`departments`, two edges), as the service numbers them.
+const ANSWER: &str = include_str!("../../../fixtures/chat/server/response_departments.json");
+
+/// What a client needs of an answer: the request id to match, and the `data` text to hand on.
+fn bench_answer(c: &mut Criterion, frame: &str) {
+    let mut group = c.benchmark_group(format!("chat_answer_frame_{}B", frame.len()));
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("zd_wire_classify", |b| {
+        b.iter(|| match ServerFrame::decode(black_box(frame)) {
+            Ok(ServerFrame::Response(resp)) => {
+                black_box((resp.id.as_u64(), resp.payload.data.map(|d| d.get().len())))
+            }
+            _ => black_box((None, None)),
+        });
+    });
+    // The client's hot path: the outline only, `data` left to the caller's typed parse.
+    let limits = zd_wire::DecodeLimits::new();
+    group.bench_function("zd_wire_split_response", |b| {
+        b.iter(|| {
+            let parts = zd_wire::chat::split_response(black_box(frame), &limits);
+            black_box(parts.map(|p| (p.id, p.data.len())))
+        });
+    });
+    group.finish();
 }
 
 fn bench_frame(c: &mut Criterion, frame: &str) {

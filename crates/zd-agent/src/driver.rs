@@ -4,6 +4,7 @@
 //! correlation, routing, keepalive and recovery need no locks. The handle talks to it over a
 //! bounded command channel.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
@@ -676,9 +677,10 @@ impl DriverInner {
         // Answers to requests come next; the caller parses `data` anyway. Other pending kinds
         // (subscription acks among them) take the full decoder below, which tells them apart.
         if let Some(resp) = split_response(text, &self.limits)
-            && matches!(self.pending.get(&resp.id), Some(Pending::Request { .. }))
-            && let Some(pending) = self.pending.remove(&resp.id)
+            && let Entry::Occupied(entry) = self.pending.entry(resp.id)
+            && matches!(entry.get(), Pending::Request { .. })
         {
+            let pending = entry.remove();
             self.on_answer(resp.id, pending, Ok(Some(resp.data.into())));
             return Ok(());
         }

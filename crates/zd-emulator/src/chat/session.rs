@@ -55,6 +55,11 @@ pub(crate) struct Faults {
     pub(crate) garble_next: Mutex<Option<(u32, ())>>,
 }
 
+/// What the `garble` fault puts first in an answer's `data`: a literal cut short, as a
+/// corrupting hop might leave it. The frame's outline (quotes and brackets) stays intact, so a
+/// client sees a well-formed answer whose `data` fails to parse.
+const GARBLE: &str = "\"garbled\":tru,";
+
 /// A request-level failure outside GraphQL: `{"errorCode":..,"payload":{"body":..},"id":..}`.
 #[derive(Debug, Clone)]
 pub(crate) struct ProtocolFault {
@@ -80,20 +85,34 @@ impl Faults {
         Self::take(&self.protocol_next)
     }
 
-    /// Takes one injected garbling of an answer's `data`, if any is pending.
-    pub(crate) fn take_garble(&self) -> bool {
-        Self::take(&self.garble_next).is_some()
+    /// Breaks the `data` of `answer` if a garbling is pending and the answer has a `data`
+    /// object (error answers pass untouched and leave the fault armed).
+    pub(crate) fn garble(&self, answer: &mut String) {
+        const DATA: &str = "\"data\":{";
+        if let Some(((), at)) = Self::take_when(&self.garble_next, || answer.find(DATA)) {
+            answer.insert_str(at + DATA.len(), GARBLE);
+        }
     }
 
     fn take<T: Clone>(slot: &Mutex<Option<(u32, T)>>) -> Option<T> {
+        Self::take_when(slot, || Some(())).map(|(value, ())| value)
+    }
+
+    /// Takes one injected fault if one is pending and `applies` finds where it applies; the
+    /// search runs only while a fault is armed.
+    fn take_when<T: Clone, U>(
+        slot: &Mutex<Option<(u32, T)>>,
+        applies: impl FnOnce() -> Option<U>,
+    ) -> Option<(T, U)> {
         let mut slot = slot.lock();
-        let (left, name) = slot.as_mut()?;
-        let name = name.clone();
+        let (left, value) = slot.as_mut()?;
+        let found = applies()?;
+        let value = value.clone();
         *left = left.saturating_sub(1);
         if *left == 0 {
             *slot = None;
         }
-        Some(name)
+        Some((value, found))
     }
 }
 

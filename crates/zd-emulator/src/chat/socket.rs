@@ -25,11 +25,6 @@ use zd_wire::chat::{
 use super::Service;
 use super::fanout::ClassKey;
 use super::render::{Rendered, named_error_frame, protocol_error_frame};
-
-/// What the `garble` fault puts first in an answer's `data`: a literal cut short, as a
-/// corrupting hop might leave it. The frame's outline (quotes and brackets) stays intact, so a
-/// client sees a well-formed answer whose `data` fails to parse.
-const GARBLE: &str = "\"garbled\":tru,";
 use super::schema::{Caller, EventSlot};
 use super::session::{Outgoing, Session, SocketLink, UNEXPECTED};
 use crate::ids;
@@ -280,13 +275,7 @@ impl Reader {
             // A subscription ack, already queued.
             return;
         }
-        // Only answers with a `data` object are garbled; error answers pass untouched.
-        const DATA: &str = "\"data\":{";
-        if let Some(at) = frame.find(DATA)
-            && self.session.faults.take_garble()
-        {
-            frame.insert_str(at + DATA.len(), GARBLE);
-        }
+        self.session.faults.garble(&mut frame);
         let delay = self
             .session
             .faults

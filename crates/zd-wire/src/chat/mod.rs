@@ -13,6 +13,7 @@ mod data_split;
 mod envelope;
 mod error_name;
 mod graphql;
+mod payload_split;
 mod request_id;
 mod response_split;
 mod scan;
@@ -22,6 +23,7 @@ pub use client::{ClientFrame, Ping, Request, StopSubscription};
 pub use data_split::{DataParts, split_data};
 pub use error_name::{ErrorName, RetryPolicy};
 pub use graphql::{ErrorPayload, GraphQlError, GraphQlRequest, GraphQlResponse};
+pub use payload_split::payload_data;
 pub use request_id::{RawNumber, RequestId};
 pub use response_split::{ResponseParts, split_response};
 pub use server::{

@@ -14,7 +14,7 @@
 //! this shape too (its `data` is `{"subscription_id":"…"}`); telling the two apart is up to the
 //! caller, which knows what it asked.
 
-use super::scan::{object_end, skip_ws, walk_object};
+use super::scan::{data_member, skip_ws, walk_object};
 use crate::DecodeLimits;
 
 /// The parts of a plain response, its `data` still unparsed.
@@ -52,14 +52,11 @@ pub fn split_response<'a>(text: &'a str, limits: &DecodeLimits) -> Option<Respon
             id = Some(value);
             Some(next)
         }
-        b"payload" if data.is_none() => walk_object(bytes, at, |key, at| match key {
-            b"data" if data.is_none() => {
-                let end = object_end(bytes, at)?;
-                data = Some((at, end));
-                Some(end)
-            }
-            _ => None,
-        }),
+        b"payload" if data.is_none() => {
+            let (end, span) = data_member(bytes, at)?;
+            data = Some(span);
+            Some(end)
+        }
         _ => None,
     })?;
     if skip_ws(bytes, end) != bytes.len() {

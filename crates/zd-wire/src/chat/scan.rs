@@ -22,6 +22,21 @@ pub(super) fn walk_object(
     }
 }
 
+/// Walks the object opening at `at` whose only member is `data`, itself an object: the
+/// position after that object and the span of `data` (brackets included).
+pub(super) fn data_member(bytes: &[u8], at: usize) -> Option<(usize, (usize, usize))> {
+    let mut data = None;
+    let end = walk_object(bytes, at, |key, at| match key {
+        b"data" if data.is_none() => {
+            let end = object_end(bytes, at)?;
+            data = Some((at, end));
+            Some(end)
+        }
+        _ => None,
+    })?;
+    Some((end, data?))
+}
+
 /// The position after the object opening at `at` (see [`skip_container`]); `None` when no
 /// object opens there.
 pub(super) fn object_end(bytes: &[u8], at: usize) -> Option<usize> {

@@ -672,6 +672,11 @@ pub(crate) fn decode_json<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
 
 /// Decodes a DATA payload (`{"data": ..., "errors": ...}`) into its `data`.
 pub(crate) fn decode_data<T: DeserializeOwned>(text: &str) -> Result<Option<T>, Error> {
+    // Nearly every event is `{"data":{…}}`: its `data` goes straight to `T`. Errors, a null
+    // `data` and every other shape take the envelope below.
+    if let Some(data) = zd_wire::chat::payload_data(text) {
+        return decode_json(data).map(Some);
+    }
     #[derive(serde::Deserialize)]
     struct Response<T> {
         data: Option<T>,
@@ -701,4 +706,44 @@ pub(crate) fn decode_data<T: DeserializeOwned>(text: &str) -> Result<Option<T>, 
         )));
     }
     Ok(resp.data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_data;
+    use crate::error::ErrorKind;
+
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Data {
+        n: u32,
+    }
+
+    #[test]
+    fn plain_and_enveloped_payloads_decode_alike() {
+        let plain = decode_data::<Data>(r#"{"data":{"n":1}}"#).expect("plain");
+        let spaced = decode_data::<Data>(r#"{ "data" : { "n" : 1 } , "errors" : [] }"#);
+        assert_eq!(plain, Some(Data { n: 1 }));
+        assert_eq!(spaced.expect("empty errors are no errors"), plain);
+        assert_eq!(decode_data::<Data>(r#"{"data":null}"#).expect("null"), None);
+    }
+
+    #[test]
+    fn service_errors_and_broken_data_are_typed_errors() {
+        let refused = decode_data::<Data>(
+            r#"{"data":null,"errors":[{"name":"RATE_LIMITED","message":"slow down"}]}"#,
+        )
+        .expect_err("errors");
+        assert!(
+            matches!(refused.kind(), ErrorKind::Service(_)),
+            "{refused:?}"
+        );
+        for broken in [
+            r#"{"data":{"n":tru}}"#,
+            r#"{"data":{"n":"1"}}"#,
+            r#"{"data":{}}"#,
+        ] {
+            let e = decode_data::<Data>(broken).expect_err(broken);
+            assert!(matches!(e.kind(), ErrorKind::Decode), "{broken}: {e:?}");
+        }
+    }
 }

@@ -65,13 +65,6 @@ impl OutgoingMessage {
     }
 }
 
-/// A random (v4) UUID from the thread's generator: `Uuid::new_v4` asks the OS for every one.
-fn new_msg_id() -> String {
-    let uuid = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
-    let mut buf = uuid::Uuid::encode_buffer();
-    uuid.hyphenated().encode_lower(&mut buf).to_owned()
-}
-
 fn succeeded(success: Option<bool>) -> Result<(), Error> {
     if success == Some(false) {
         return Err(Error::new(ErrorKind::Service(vec![
@@ -207,7 +200,7 @@ impl AgentSession {
     #[tracing::instrument(level = "debug", skip_all, fields(channel_id = %message.channel_id.inner()))]
     pub async fn send_message(&self, message: OutgoingMessage) -> Result<String, Error> {
         static QUERY: OnceLock<QueryText> = OnceLock::new();
-        let msg_id = message.msg_id.unwrap_or_else(new_msg_id);
+        let msg_id = message.msg_id.unwrap_or_else(crate::msg_id::new_msg_id);
         let variables = SendMessageVariables {
             backoff: message.backoff,
             channel_id: message.channel_id,

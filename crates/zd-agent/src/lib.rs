@@ -16,6 +16,7 @@ pub mod depth;
 mod driver;
 mod error;
 mod fast_hash;
+mod msg_id;
 pub mod ops;
 pub mod rate_limit;
 pub mod retry;

@@ -44,7 +44,9 @@ pub struct Config {
     pub keepalive_interval: Duration,
     /// Silence (no PONG nor any frame) after which the socket counts as dead.
     pub keepalive_deadline: Duration,
-    /// Longest wait for the answer to one request.
+    /// Longest wait for the answer to one request, from when the driver takes it (at once,
+    /// unless its command queue is full); it then fails with `ErrorKind::Timeout`, while
+    /// reconnecting too. Each retry of the policy waits afresh.
     pub request_timeout: Duration,
     /// Longest wait to open a socket or start a session.
     pub connect_timeout: Duration,

@@ -25,6 +25,7 @@ use zd_wire::chat::{
 };
 
 use crate::config::OnConcurrentSession;
+use crate::deadlines::Deadlines;
 use crate::error::{Error, ErrorKind, ServiceError, excerpt};
 use crate::fast_hash::FastMap;
 use crate::ops::AgentStatus;
@@ -185,6 +186,10 @@ pub(crate) struct DriverInner {
     next_id: u64,
     next_key: u64,
     pending: FastMap<u64, Pending>,
+    /// When each request of `pending` fails if still unanswered.
+    deadlines: Deadlines,
+    /// Commands taken in while the driver waited outside its loop, for the loop to run.
+    held: VecDeque<Command>,
     subs: BTreeMap<u64, Sub>,
     routes: FastMap<String, u64>,
     outbox: VecDeque<u64>,
@@ -239,6 +244,8 @@ impl Driver {
             next_id: 1,
             next_key: 1,
             pending: FastMap::default(),
+            deadlines: Deadlines::default(),
+            held: VecDeque::new(),
             subs: BTreeMap::new(),
             routes: FastMap::default(),
             outbox: VecDeque::new(),
@@ -333,6 +340,13 @@ impl ReadReady {
     }
 }
 
+/// Commands other than requests held while the driver waits outside its loop; past this many,
+/// further commands wait in the channel.
+const HELD_COMMANDS: usize = 64;
+
+type SinkPoll =
+    fn(&mut Socket, &mut Context<'_>) -> Poll<Result<(), tokio_tungstenite::tungstenite::Error>>;
+
 enum Step {
     Frame(Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>),
     Command(Option<Command>),
@@ -347,12 +361,13 @@ impl DriverInner {
         let mut keepalive = tokio::time::interval(self.shared.config.keepalive_interval);
         keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
         keepalive.reset();
-        // One timer for the subscription-start retries, re-armed only when the earliest retry
-        // changes: building a fresh `Sleep` on every pass of the loop cost a clock read and a
-        // trip through the timer driver's lock per frame.
-        let retry = tokio::time::sleep_until(Instant::now());
-        tokio::pin!(retry);
-        let mut retry_at: Option<Instant> = None;
+        // One timer for the subscription-start retries and the request deadlines, re-armed
+        // only for an earlier time: a later one waits until it fires (at most once per request
+        // timeout for nothing). Re-arming a `Sleep` costs a trip through the timer driver's
+        // lock, and the earliest deadline moves with every answer.
+        let wake = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(wake);
+        let mut wake_at: Option<Instant> = None;
         loop {
             if self.socket.is_none() {
                 let cause = Cause::lost("socket closed");
@@ -362,17 +377,18 @@ impl DriverInner {
                 }
                 keepalive.reset();
             }
-            let step = {
+            let step = if let Some(cmd) = self.held.pop_front() {
+                Step::Command(Some(cmd))
+            } else {
+                if let Some(at) = self.next_wake()
+                    && wake_at.is_none_or(|armed| at < armed)
+                {
+                    wake.as_mut().reset(at);
+                    wake_at = Some(at);
+                }
                 let Some(socket) = self.socket.as_mut() else {
                     continue;
                 };
-                let next_timer = self.timers.iter().map(|(t, _)| *t).min();
-                if let Some(at) = next_timer
-                    && retry_at != Some(at)
-                {
-                    retry.as_mut().reset(at);
-                    retry_at = Some(at);
-                }
                 let can_send = !self.outbox.is_empty();
                 let limiter = self.limiter.as_ref();
                 let readable = &self.readable;
@@ -383,7 +399,7 @@ impl DriverInner {
                     key = self.drop_rx.recv() => Step::Dropped(key),
                     () = async { if let Some(l) = limiter { l.acquire().await } }, if can_send => Step::SendReady,
                     _ = keepalive.tick() => Step::Tick,
-                    () = retry.as_mut(), if next_timer.is_some() => Step::Timer,
+                    () = wake.as_mut(), if wake_at.is_some() => Step::Timer,
                 }
             };
             let outcome = match step {
@@ -412,6 +428,7 @@ impl DriverInner {
                 Step::SendReady => self.send_next().await,
                 Step::Tick => self.on_tick().await,
                 Step::Timer => {
+                    wake_at = None;
                     self.fire_timers();
                     Ok(())
                 }
@@ -484,16 +501,7 @@ impl DriverInner {
                 replay,
                 status,
                 reply,
-            } => {
-                self.queue(Pending::Request {
-                    payload,
-                    replay,
-                    status,
-                    reply,
-                    resends: 0,
-                    sent: false,
-                });
-            }
+            } => self.take_request(payload, replay, status, reply),
             Command::Subscribe {
                 payload,
                 catch_up,
@@ -528,6 +536,136 @@ impl DriverInner {
                 self.shutdown_socket().await;
             }
         }
+    }
+
+    fn take_request(
+        &mut self,
+        payload: Payload,
+        replay: Replay,
+        status: Option<AgentStatus>,
+        reply: oneshot::Sender<Answer>,
+    ) {
+        let id = self.queue(Pending::Request {
+            payload,
+            replay,
+            status,
+            reply,
+            resends: 0,
+            sent: false,
+        });
+        let deadline = Instant::now() + self.shared.config.request_timeout;
+        self.deadlines.push(deadline, id);
+    }
+
+    /// A command that came while the driver waited outside its loop: requests are queued now
+    /// (their deadlines start), the rest wait for the loop.
+    fn take_in(&mut self, cmd: Command) {
+        match cmd {
+            Command::Request {
+                payload,
+                replay,
+                status,
+                reply,
+            } => self.take_request(payload, replay, status, reply),
+            other => self.held.push_back(other),
+        }
+    }
+
+    /// Waits for `step` outside the loop (a reconnect, a full subscriber, a blocked write),
+    /// doing meanwhile what the loop cannot: requests whose time is up fail on time, and new
+    /// commands are taken in. A step that is done at once costs no timer.
+    async fn meanwhile<T>(
+        &mut self,
+        mut step: impl FnMut(&mut Self, &mut Context<'_>) -> Poll<T>,
+    ) -> T {
+        let mut timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
+        let mut handles_gone = false;
+        std::future::poll_fn(|cx| {
+            loop {
+                if let Poll::Ready(out) = step(&mut *self, cx) {
+                    return Poll::Ready(out);
+                }
+                let mut progress = false;
+                if !handles_gone && self.held.len() < HELD_COMMANDS {
+                    match self.cmd_rx.poll_recv(cx) {
+                        Poll::Ready(Some(cmd)) => {
+                            self.take_in(cmd);
+                            progress = true;
+                        }
+                        // The loop finds the channel closed too, once the step is done.
+                        Poll::Ready(None) => handles_gone = true,
+                        Poll::Pending => {}
+                    }
+                }
+                if let Some(at) = self.deadlines.earliest() {
+                    let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+                    if timer.deadline() != at {
+                        timer.as_mut().reset(at);
+                    }
+                    if timer.as_mut().poll(cx).is_ready() {
+                        self.expire_requests(Instant::now());
+                        progress = true;
+                    }
+                }
+                if !progress {
+                    return Poll::Pending;
+                }
+            }
+        })
+        .await
+    }
+
+    /// [`DriverInner::meanwhile`] for a future that does not borrow the driver.
+    async fn meanwhile_future<F: Future>(&mut self, step: F) -> F::Output {
+        let mut step = std::pin::pin!(step);
+        self.meanwhile(|_, cx| step.as_mut().poll(cx)).await
+    }
+
+    /// Waits for the socket's sink to be ready (`poll_ready`) or flushed (`poll_flush`).
+    async fn on_socket(&mut self, poll: SinkPoll) -> Result<(), Cause> {
+        self.meanwhile(|driver, cx| match driver.socket.as_mut() {
+            Some(socket) => poll(socket, cx).map_err(|e| Cause::lost(format!("write failed: {e}"))),
+            None => Poll::Ready(Err(Cause::lost("no socket"))),
+        })
+        .await
+    }
+
+    /// Hands one frame to the socket (sent at the next flush).
+    async fn feed(&mut self, text: String) -> Result<(), Cause> {
+        self.on_socket(|socket, cx| socket.poll_ready_unpin(cx))
+            .await?;
+        let Some(socket) = self.socket.as_mut() else {
+            return Err(Cause::lost("no socket"));
+        };
+        socket
+            .start_send_unpin(WsMessage::text(text))
+            .map_err(|e| Cause::lost(format!("write failed: {e}")))
+    }
+
+    async fn flush(&mut self) -> Result<(), Cause> {
+        self.on_socket(|socket, cx| socket.poll_flush_unpin(cx))
+            .await
+    }
+
+    fn next_wake(&self) -> Option<Instant> {
+        let retry = self.timers.iter().map(|(t, _)| *t).min();
+        match (retry, self.deadlines.earliest()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Requests whose deadline has passed fail with [`ErrorKind::Timeout`].
+    fn expire_requests(&mut self, now: Instant) {
+        let pending = &mut self.pending;
+        self.deadlines.expire(now, |id| {
+            if let Entry::Occupied(entry) = pending.entry(id)
+                && let Pending::Request { .. } = entry.get()
+                && let Pending::Request { reply, .. } = entry.remove()
+            {
+                let _ = reply.send(Err(Error::new(ErrorKind::Timeout)));
+            }
+        });
     }
 
     async fn shutdown_socket(&mut self) {
@@ -572,22 +710,10 @@ impl DriverInner {
             let Some(text) = self.encode_next() else {
                 continue;
             };
-            let Some(socket) = self.socket.as_mut() else {
-                return Err(Cause::lost("no socket"));
-            };
-            socket
-                .feed(WsMessage::text(text))
-                .await
-                .map_err(|e| Cause::lost(format!("write failed: {e}")))?;
+            self.feed(text).await?;
             fed += 1;
         }
-        match self.socket.as_mut() {
-            Some(socket) if fed > 0 => socket
-                .flush()
-                .await
-                .map_err(|e| Cause::lost(format!("write failed: {e}"))),
-            _ => Ok(()),
-        }
+        if fed > 0 { self.flush().await } else { Ok(()) }
     }
 
     /// The next frame of the outbox, encoded; `None` when that entry is gone or failed.
@@ -645,13 +771,8 @@ impl DriverInner {
     }
 
     async fn write(&mut self, text: String) -> Result<(), Cause> {
-        let Some(socket) = self.socket.as_mut() else {
-            return Err(Cause::lost("no socket"));
-        };
-        socket
-            .send(WsMessage::text(text))
-            .await
-            .map_err(|e| Cause::lost(format!("write failed: {e}")))
+        self.feed(text).await?;
+        self.flush().await
     }
 
     async fn on_message(&mut self, msg: WsMessage) -> Result<(), Cause> {
@@ -779,7 +900,7 @@ impl DriverInner {
             Err(mpsc::error::TrySendError::Full(event)) => {
                 // The reader is behind: wait for it rather than lose an item.
                 let tx = sub.tx.clone();
-                let _ = tx.send(event).await;
+                let _ = self.meanwhile_future(tx.send(event)).await;
             }
             // The Subscription was dropped; its stop is already queued.
             Err(mpsc::error::TrySendError::Closed(_)) => {}
@@ -820,6 +941,9 @@ impl DriverInner {
     fn on_answer(&mut self, id: u64, pending: Pending, outcome: Answer) {
         match pending {
             Pending::Request { reply, status, .. } => {
+                let pending = &self.pending;
+                self.deadlines
+                    .settle(id, |next| pending.contains_key(&next));
                 if let (Some(status), Ok(_)) = (status, &outcome) {
                     self.agent_status = Some(status);
                     self.publish_facts();
@@ -916,6 +1040,7 @@ impl DriverInner {
 
     fn fire_timers(&mut self) {
         let now = Instant::now();
+        self.expire_requests(now);
         let mut due = Vec::new();
         self.timers.retain(|(at, id)| {
             if *at <= now {
@@ -951,7 +1076,8 @@ impl DriverInner {
             return Err(Error::new(kind));
         }
         self.fail_unreplayable();
-        let config = &self.shared.config;
+        let shared = Arc::clone(&self.shared);
+        let config = &shared.config;
         if !cause.restart {
             let mut backoff = config.reconnect.build();
             let mut attempt = 0u32;
@@ -962,7 +1088,9 @@ impl DriverInner {
                     attempt,
                     cause: cause.text.clone(),
                 });
-                match self.shared.open(&self.started.websocket_url).await {
+                let url = self.started.websocket_url.clone();
+                // Boxed: opening a socket is a large future, and a rare one.
+                match self.meanwhile_future(Box::pin(shared.open(&url))).await {
                     Ok(socket) => {
                         self.socket = Some(socket);
                         self.on_new_socket(false);
@@ -975,7 +1103,7 @@ impl DriverInner {
                     Err(e) => {
                         tracing::debug!(error = %e, attempt, "reconnect failed");
                         match backoff.next() {
-                            Some(delay) => tokio::time::sleep(delay).await,
+                            Some(delay) => self.meanwhile_future(tokio::time::sleep(delay)).await,
                             None => break,
                         }
                     }
@@ -983,7 +1111,7 @@ impl DriverInner {
             }
         }
         let mut failures = 0usize;
-        let mut backoff = self.shared.config.reconnect.build_unbounded();
+        let mut backoff = config.reconnect.build_unbounded();
         loop {
             self.set_state(SessionState::Restarting);
             match self.restart().await {
@@ -998,14 +1126,14 @@ impl DriverInner {
                 Err(e) => {
                     failures += 1;
                     tracing::warn!(error = %e, failures, "session restart failed");
-                    if failures > self.shared.config.max_restarts {
+                    if failures > config.max_restarts {
                         return Err(e);
                     }
                     let delay = e
                         .retry_after()
                         .or_else(|| backoff.next())
                         .unwrap_or_default();
-                    tokio::time::sleep(delay).await;
+                    self.meanwhile_future(tokio::time::sleep(delay)).await;
                 }
             }
         }
@@ -1014,16 +1142,16 @@ impl DriverInner {
     async fn restart(&mut self) -> Result<(), Error> {
         let shared = Arc::clone(&self.shared);
         let config = &shared.config;
-        shared
-            .start_limiter
-            .acquire_within(config.max_start_wait)
+        self.meanwhile_future(shared.start_limiter.acquire_within(config.max_start_wait))
             .await
             .map_err(|d| {
                 Error::new(ErrorKind::StartLimited {
                     retry_after: d.retry_after,
                 })
             })?;
-        let (started, socket) = shared.start_and_open().await?;
+        let (started, socket) = self
+            .meanwhile_future(Box::pin(shared.start_and_open()))
+            .await?;
         tracing::Span::current().record("session_id", started.session_id.as_str());
         self.started = started;
         self.socket = Some(socket);
@@ -1098,6 +1226,7 @@ impl DriverInner {
         self.emit(LifecycleEvent::Closed {
             reason: e.to_string(),
         });
+        self.deadlines.clear();
         for (_, p) in self.pending.drain() {
             if let Pending::Request { reply, .. } = p {
                 let _ = reply.send(Err(e.clone_shallow()));

@@ -11,6 +11,7 @@ mod schema {}
 
 mod api;
 mod config;
+mod deadlines;
 mod dedup;
 pub mod depth;
 mod driver;

@@ -944,3 +944,63 @@ async fn an_answer_whose_data_is_broken_fails_that_call_only() {
         .unwrap();
     assert!(matches!(bot.session.state(), SessionState::Active));
 }
+
+const DEPARTMENT_IDS: &str = "query { departments { edges { node { id } } } }";
+
+#[tokio::test]
+async fn an_unanswered_request_times_out_and_the_session_goes_on() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let mut config = config_for(&emu);
+    config.request_timeout = Duration::from_millis(300);
+    let bot = start_with(emu, config).await;
+    let sid = session_id(&bot);
+    // Answers now come 3 s late, ten times the request timeout.
+    bot.emu.control().fault_delay(&sid, 3_000).unwrap();
+    let late = within(bot.session.execute(DEPARTMENT_IDS, None)).await;
+    assert!(
+        matches!(late, Err(ref e) if matches!(e.kind(), ErrorKind::Timeout)),
+        "{late:?}"
+    );
+    bot.emu.control().fault_delay(&sid, 0).unwrap();
+    // The emulator answers in order, so calls made while it still sits on the late answer
+    // time out too; then one gets its own answer (the late one is dropped when it comes).
+    let data = within(async {
+        loop {
+            match bot.session.execute(DEPARTMENT_IDS, None).await {
+                Ok(data) => return data,
+                Err(e) if matches!(e.kind(), ErrorKind::Timeout) => {}
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+    })
+    .await;
+    assert!(
+        data["departments"]["edges"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty())
+    );
+    assert_eq!(bot.session.state(), SessionState::Active);
+}
+
+#[tokio::test]
+async fn a_request_made_while_reconnecting_times_out_on_time() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let mut config = config_for(&emu);
+    config.request_timeout = Duration::from_millis(300);
+    // Reconnect attempts 5 s apart: the request's deadline passes while the driver waits.
+    config.reconnect.min_delay = Duration::from_secs(5);
+    config.reconnect.max_delay = Duration::from_secs(5);
+    let Bot { emu, session, .. } = start_with(emu, config).await;
+    drop(emu);
+    within(session.wait_for_state(|s| matches!(s, SessionState::Reconnecting { .. }))).await;
+    let result = within(session.execute(DEPARTMENT_IDS, None)).await;
+    assert!(
+        matches!(result, Err(ref e) if matches!(e.kind(), ErrorKind::Timeout)),
+        "{result:?}"
+    );
+    assert!(
+        matches!(session.state(), SessionState::Reconnecting { .. }),
+        "failed on its own deadline, not because the session gave up: {:?}",
+        session.state()
+    );
+}

@@ -11,6 +11,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
 
 use futures_util::task::AtomicWaker;
 use futures_util::{SinkExt, StreamExt};
@@ -190,6 +191,8 @@ pub(crate) struct DriverInner {
     deadlines: Deadlines,
     /// Commands taken in while the driver waited outside its loop, for the loop to run.
     held: VecDeque<Command>,
+    /// Every handle was dropped while the driver waited outside its loop.
+    handles_gone: bool,
     subs: BTreeMap<u64, Sub>,
     routes: FastMap<String, u64>,
     outbox: VecDeque<u64>,
@@ -246,6 +249,7 @@ impl Driver {
             pending: FastMap::default(),
             deadlines: Deadlines::default(),
             held: VecDeque::new(),
+            handles_gone: false,
             subs: BTreeMap::new(),
             routes: FastMap::default(),
             outbox: VecDeque::new(),
@@ -558,7 +562,8 @@ impl DriverInner {
     }
 
     /// A command that came while the driver waited outside its loop: requests are queued now
-    /// (their deadlines start), the rest wait for the loop.
+    /// (their deadlines start), and `Stopping` holds at once (the EOS that answers the stop
+    /// request queued behind it must not restart the session); the rest wait for the loop.
     fn take_in(&mut self, cmd: Command) {
         match cmd {
             Command::Request {
@@ -567,6 +572,7 @@ impl DriverInner {
                 status,
                 reply,
             } => self.take_request(payload, replay, status, reply),
+            Command::Stopping => self.stopping = true,
             other => self.held.push_back(other),
         }
     }
@@ -579,21 +585,24 @@ impl DriverInner {
         mut step: impl FnMut(&mut Self, &mut Context<'_>) -> Poll<T>,
     ) -> T {
         let mut timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
-        let mut handles_gone = false;
         std::future::poll_fn(|cx| {
             loop {
                 if let Poll::Ready(out) = step(&mut *self, cx) {
                     return Poll::Ready(out);
                 }
                 let mut progress = false;
-                if !handles_gone && self.held.len() < HELD_COMMANDS {
+                if !self.handles_gone && self.held.len() < HELD_COMMANDS {
                     match self.cmd_rx.poll_recv(cx) {
                         Poll::Ready(Some(cmd)) => {
                             self.take_in(cmd);
                             progress = true;
                         }
-                        // The loop finds the channel closed too, once the step is done.
-                        Poll::Ready(None) => handles_gone = true,
+                        // The step may end early for this (see `pause`); else the loop finds
+                        // the channel closed too, once the step is done.
+                        Poll::Ready(None) => {
+                            self.handles_gone = true;
+                            progress = true;
+                        }
                         Poll::Pending => {}
                     }
                 }
@@ -603,7 +612,8 @@ impl DriverInner {
                         timer.as_mut().reset(at);
                     }
                     if timer.as_mut().poll(cx).is_ready() {
-                        self.expire_requests(Instant::now());
+                        // At least `at`: the front always leaves, so this loop moves on.
+                        self.expire_requests(Instant::now().max(at));
                         progress = true;
                     }
                 }
@@ -611,6 +621,19 @@ impl DriverInner {
                     return Poll::Pending;
                 }
             }
+        })
+        .await
+    }
+
+    /// A recovery's wait between attempts; `Err` when every handle is dropped meanwhile (nobody
+    /// could use the session, so recovering it is pointless).
+    async fn pause(&mut self, delay: Duration) -> Result<(), Error> {
+        let mut sleep = std::pin::pin!(tokio::time::sleep(delay));
+        self.meanwhile(|driver, cx| {
+            if driver.handles_gone {
+                return Poll::Ready(Err(Error::closed("every handle was dropped")));
+            }
+            sleep.as_mut().poll(cx).map(Ok)
         })
         .await
     }
@@ -1103,7 +1126,7 @@ impl DriverInner {
                     Err(e) => {
                         tracing::debug!(error = %e, attempt, "reconnect failed");
                         match backoff.next() {
-                            Some(delay) => self.meanwhile_future(tokio::time::sleep(delay)).await,
+                            Some(delay) => self.pause(delay).await?,
                             None => break,
                         }
                     }
@@ -1133,7 +1156,7 @@ impl DriverInner {
                         .retry_after()
                         .or_else(|| backoff.next())
                         .unwrap_or_default();
-                    self.meanwhile_future(tokio::time::sleep(delay)).await;
+                    self.pause(delay).await?;
                 }
             }
         }

@@ -1004,3 +1004,31 @@ async fn a_request_made_while_reconnecting_times_out_on_time() {
         session.state()
     );
 }
+
+#[tokio::test]
+async fn dropping_every_handle_while_reconnecting_ends_the_driver() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let mut config = config_for(&emu);
+    // Minutes of attempts if the driver went on: reconnects, then restarts, 5 s apart.
+    config.reconnect.min_delay = Duration::from_secs(5);
+    config.reconnect.max_delay = Duration::from_secs(5);
+    let Bot {
+        emu,
+        session,
+        driver,
+    } = start_with(emu, config).await;
+    let mut events = Box::pin(session.lifecycle());
+    drop(emu);
+    within(session.wait_for_state(|s| matches!(s, SessionState::Reconnecting { .. }))).await;
+    drop(session);
+    within(driver).await.unwrap();
+    let closed = within(async {
+        loop {
+            if let LifecycleEvent::Closed { reason } = next_event(&mut events).await {
+                return reason;
+            }
+        }
+    })
+    .await;
+    assert!(closed.contains("every handle was dropped"), "{closed}");
+}

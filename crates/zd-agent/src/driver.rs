@@ -80,12 +80,7 @@ pub(crate) type Answer = Result<Option<Box<str>>, Error>;
 /// What the handle asks of the driver.
 #[derive(Debug)]
 pub(crate) enum Command {
-    Request {
-        payload: Payload,
-        replay: Replay,
-        status: Option<AgentStatus>,
-        reply: oneshot::Sender<Answer>,
-    },
+    Request(RequestCommand),
     Subscribe {
         payload: Payload,
         catch_up: Option<Payload>,
@@ -96,6 +91,16 @@ pub(crate) enum Command {
     Stopping,
     /// Close the socket and end.
     Shutdown,
+}
+
+/// A request for the driver to send, and where its answer goes.
+#[derive(Debug)]
+pub(crate) struct RequestCommand {
+    pub(crate) payload: Payload,
+    pub(crate) replay: Replay,
+    /// The agent status this request sets, kept for restores once it succeeds.
+    pub(crate) status: Option<AgentStatus>,
+    pub(crate) reply: oneshot::Sender<Answer>,
 }
 
 #[derive(Debug)]
@@ -500,12 +505,7 @@ impl DriverInner {
 
     async fn on_command(&mut self, cmd: Command) {
         match cmd {
-            Command::Request {
-                payload,
-                replay,
-                status,
-                reply,
-            } => self.take_request(payload, replay, status, reply),
+            Command::Request(request) => self.take_request(request),
             Command::Subscribe {
                 payload,
                 catch_up,
@@ -542,13 +542,13 @@ impl DriverInner {
         }
     }
 
-    fn take_request(
-        &mut self,
-        payload: Payload,
-        replay: Replay,
-        status: Option<AgentStatus>,
-        reply: oneshot::Sender<Answer>,
-    ) {
+    fn take_request(&mut self, request: RequestCommand) {
+        let RequestCommand {
+            payload,
+            replay,
+            status,
+            reply,
+        } = request;
         let id = self.queue(Pending::Request {
             payload,
             replay,
@@ -566,12 +566,7 @@ impl DriverInner {
     /// request queued behind it must not restart the session); the rest wait for the loop.
     fn take_in(&mut self, cmd: Command) {
         match cmd {
-            Command::Request {
-                payload,
-                replay,
-                status,
-                reply,
-            } => self.take_request(payload, replay, status, reply),
+            Command::Request(request) => self.take_request(request),
             Command::Stopping => self.stopping = true,
             other => self.held.push_back(other),
         }

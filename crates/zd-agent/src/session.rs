@@ -8,7 +8,9 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use zd_auth::Credentials;
 
 use crate::config::Config;
-use crate::driver::{Answer, Command, Driver, Inherited, Payload, QueryText, Replay};
+use crate::driver::{
+    Answer, Command, Driver, Inherited, Payload, QueryText, Replay, RequestCommand,
+};
 use crate::error::{Error, ErrorKind};
 use crate::ops::AgentStatus;
 use crate::rate_limit::StartLimiter;
@@ -366,12 +368,12 @@ impl AgentSession {
         status: Option<AgentStatus>,
     ) -> Answer {
         let (reply, rx) = oneshot::channel();
-        let command = Command::Request {
+        let command = Command::Request(RequestCommand {
             payload,
             replay,
             status,
             reply,
-        };
+        });
         // The queue is rarely full: skip the waiting machinery of `send` while it has room.
         // (Waiting senders keep their turn: a full queue makes `try_send` fail too.)
         match self.cmd_tx.try_send(command) {

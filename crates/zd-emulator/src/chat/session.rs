@@ -53,6 +53,10 @@ pub(crate) struct Faults {
     pub(crate) protocol_next: Mutex<Option<(u32, ProtocolFault)>>,
     /// Break the `data` of this many next answers.
     pub(crate) garble_next: Mutex<Option<(u32, ())>>,
+    /// How long the socket's reader reads nothing once `deafen` wakes it.
+    pub(crate) deaf_ms: AtomicU64,
+    /// Wakes the socket's reader to go deaf (a stored permit if it is busy).
+    pub(crate) deafen: Notify,
 }
 
 /// What the `garble` fault puts first in an answer's `data`: a literal cut short, as a

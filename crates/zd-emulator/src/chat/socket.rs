@@ -12,6 +12,7 @@ use http::{HeaderValue, Request, Response, StatusCode, header};
 use hyper_util::rt::TokioIo;
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
@@ -157,6 +158,8 @@ impl Reader {
         mut closed: watch::Receiver<bool>,
     ) {
         let mut shutdown = self.service.shutdown.clone();
+        // Set by the `deaf` fault: the socket is not read until then.
+        let mut deaf_until: Option<Instant> = None;
         loop {
             if let Some(reason) = self.session.ended() {
                 let _ = self.outbox.send(Outgoing::Text(eos_frame(&reason))).await;
@@ -170,7 +173,17 @@ impl Reader {
                     return;
                 }
                 () = self.session.ended_notify.notified() => {}
-                message = stream.next() => match message {
+                () = self.session.faults.deafen.notified() => {
+                    let ms = self.session.faults.deaf_ms.load(Ordering::Relaxed);
+                    deaf_until = Some(Instant::now() + Duration::from_millis(ms));
+                }
+                () = async {
+                    match deaf_until {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                } => deaf_until = None,
+                message = stream.next(), if deaf_until.is_none() => match message {
                     None => return,
                     Some(Ok(Message::Text(text))) => self.handle(text.as_str()).await,
                     Some(Ok(Message::Close(_))) => {

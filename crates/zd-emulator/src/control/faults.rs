@@ -69,6 +69,21 @@ impl Control {
             .await
     }
 
+    /// Reads nothing from the session's socket for `ms` milliseconds: the client's frames wait
+    /// in the buffers between, and once those are full its writes wait too.
+    ///
+    /// # Errors
+    /// No such session or no socket.
+    pub fn fault_deaf(&self, session_id: &str, ms: u64) -> Result<(), ControlError> {
+        let session = self.session(session_id)?;
+        if session.link().is_none() {
+            return Err(ControlError::NotConnected(session_id.to_owned()));
+        }
+        session.faults.deaf_ms.store(ms, Ordering::Relaxed);
+        session.faults.deafen.notify_one();
+        Ok(())
+    }
+
     /// Fails the next `count` requests of the session with `error_name`.
     ///
     /// # Errors

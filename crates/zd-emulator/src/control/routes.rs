@@ -267,6 +267,14 @@ pub(crate) fn router() -> Router<App> {
             ),
         )
         .route(
+            "/sessions/{id}/deaf",
+            post(
+                |State(app): State<App>, Path(id): Path<String>, Json(b): Json<MsBody>| async move {
+                    control(&app).fault_deaf(&id, b.ms).map(|()| ok())
+                },
+            ),
+        )
+        .route(
             "/sessions/{id}/fail",
             post(
                 |State(app): State<App>, Path(id): Path<String>, Json(b): Json<FailBody>| async move {

@@ -154,6 +154,24 @@ async fn delayed_responses_and_stalls_follow_tokio_time() {
     assert!(start.elapsed() >= Duration::from_millis(1500));
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_deaf_socket_reads_nothing_until_its_time_is_up() {
+    let emu = emulator().await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    control(
+        &emu,
+        &format!("/sessions/{}/deaf", bot.session_id),
+        json!({ "ms": 1500 }),
+    )
+    .await;
+    let start = tokio::time::Instant::now();
+    bot.ping(json!("while deaf")).await;
+    assert!(start.elapsed() >= Duration::from_millis(1500));
+    // Everything sent meanwhile is read afterwards, in order.
+    let resp = bot.request("{ agents { edges { node { id } } } }").await;
+    assert!(resp["payload"]["data"].is_object(), "{resp}");
+}
+
 #[tokio::test]
 async fn faults_on_unknown_sessions_are_404() {
     let emu = emulator().await;

@@ -640,10 +640,26 @@ impl DriverInner {
     }
 
     /// Waits for the socket's sink to be ready (`poll_ready`) or flushed (`poll_flush`).
+    ///
+    /// A write that cannot go on for the keepalive deadline counts the socket dead: the peer
+    /// reads nothing, and while the driver waits here its keepalive cannot notice.
     async fn on_socket(&mut self, poll: SinkPoll) -> Result<(), Cause> {
-        self.meanwhile(|driver, cx| match driver.socket.as_mut() {
-            Some(socket) => poll(socket, cx).map_err(|e| Cause::lost(format!("write failed: {e}"))),
-            None => Poll::Ready(Err(Cause::lost("no socket"))),
+        let limit = self.shared.config.keepalive_deadline;
+        // Armed only once the write waits: one done at once costs no timer.
+        let mut stalled: Option<Pin<Box<tokio::time::Sleep>>> = None;
+        self.meanwhile(|driver, cx| {
+            let Some(socket) = driver.socket.as_mut() else {
+                return Poll::Ready(Err(Cause::lost("no socket")));
+            };
+            if let Poll::Ready(done) = poll(socket, cx) {
+                return Poll::Ready(done.map_err(|e| Cause::lost(format!("write failed: {e}"))));
+            }
+            let timer = stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+            timer.as_mut().poll(cx).map(|()| {
+                Err(Cause::lost(
+                    "a write waited longer than the keepalive deadline: the peer reads nothing",
+                ))
+            })
         })
         .await
     }
@@ -688,7 +704,9 @@ impl DriverInner {
 
     async fn shutdown_socket(&mut self) {
         if let Some(mut socket) = self.socket.take() {
-            let _ = socket.close(None).await;
+            // A peer that reads nothing would hold the close frame's write forever.
+            let deadline = self.shared.config.keepalive_deadline;
+            let _ = tokio::time::timeout(deadline, socket.close(None)).await;
         }
     }
 

@@ -1032,3 +1032,50 @@ async fn dropping_every_handle_while_reconnecting_ends_the_driver() {
     .await;
     assert!(closed.contains("every handle was dropped"), "{closed}");
 }
+
+#[tokio::test]
+async fn a_write_the_service_never_reads_is_a_dead_socket_and_nothing_is_lost() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let mut config = config_for(&emu);
+    // No keepalive tick within the test: only the waiting write can notice the dead socket.
+    config.keepalive_interval = Duration::from_secs(600);
+    config.keepalive_deadline = Duration::from_millis(500);
+    let bot = start_with(emu, config).await;
+    let mut events = Box::pin(bot.session.lifecycle());
+    let channel = visitor(&bot);
+    bot.emu
+        .control()
+        .fault_deaf(&session_id(&bot), 600_000)
+        .unwrap();
+    // 6.4 MB: far more than the socket buffers between hold.
+    let pad = "x".repeat(64 * 1024);
+    let sends: Vec<_> = (0..100)
+        .map(|i| {
+            let session = bot.session.clone();
+            let text = format!("{i} {pad}");
+            let message = zd_agent::OutgoingMessage::new(cynic::Id::new(&channel), text);
+            tokio::spawn(async move { session.send_message(message).await })
+        })
+        .collect();
+    let cause = within(async {
+        loop {
+            if let LifecycleEvent::Reconnecting { cause, .. } = next_event(&mut events).await {
+                return cause;
+            }
+        }
+    })
+    .await;
+    assert!(cause.contains("write waited"), "{cause}");
+    // The unanswered messages go again on the new socket, each once (same msg_id).
+    for send in sends {
+        within(send).await.unwrap().unwrap();
+    }
+    let texts = transcript_texts(&bot, &channel);
+    assert_eq!(texts.len(), 100);
+    let mut firsts: Vec<usize> = texts
+        .iter()
+        .map(|t| t.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    firsts.sort_unstable();
+    assert_eq!(firsts, (0..100).collect::<Vec<_>>());
+}

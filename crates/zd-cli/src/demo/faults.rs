@@ -25,16 +25,19 @@ pub(crate) enum Fault {
     Eos,
     /// The socket sends nothing for a while.
     Stall,
+    /// The socket reads nothing for a while.
+    Deaf,
     /// The next requests fail with RATE_LIMITED.
     RateLimited,
 }
 
 impl Fault {
-    const ALL: [Self; 5] = [
+    const ALL: [Self; 6] = [
         Self::Drop,
         Self::Close,
         Self::Eos,
         Self::Stall,
+        Self::Deaf,
         Self::RateLimited,
     ];
 
@@ -44,6 +47,7 @@ impl Fault {
             Self::Close => "close 1011",
             Self::Eos => "EOS",
             Self::Stall => "stall 400 ms",
+            Self::Deaf => "deaf 400 ms",
             Self::RateLimited => "RATE_LIMITED x3",
         }
     }
@@ -74,6 +78,7 @@ pub(crate) async fn run(
             Fault::Close => control.fault_close(&session_id, 1011, "demo fault").await,
             Fault::Eos => control.fault_eos(&session_id, "demo fault"),
             Fault::Stall => control.fault_stall(&session_id, 400).await,
+            Fault::Deaf => control.fault_deaf(&session_id, 400),
             Fault::RateLimited => control.fault_fail(&session_id, 3, "RATE_LIMITED"),
         };
         if let Err(error) = injected {

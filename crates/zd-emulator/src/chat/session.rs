@@ -53,10 +53,8 @@ pub(crate) struct Faults {
     pub(crate) protocol_next: Mutex<Option<(u32, ProtocolFault)>>,
     /// Break the `data` of this many next answers.
     pub(crate) garble_next: Mutex<Option<(u32, ())>>,
-    /// How long the socket's reader reads nothing once `deafen` wakes it.
-    pub(crate) deaf_ms: AtomicU64,
-    /// Wakes the socket's reader to go deaf (a stored permit if it is busy).
-    pub(crate) deafen: Notify,
+    /// Milliseconds the socket's reader is to read nothing, from when it takes them (0: none).
+    pub(crate) deaf_next_ms: AtomicU64,
 }
 
 /// What the `garble` fault puts first in an answer's `data`: a literal cut short, as a
@@ -74,6 +72,16 @@ pub(crate) struct ProtocolFault {
 }
 
 impl Faults {
+    /// Takes a pending deafness: how long the socket's reader is to read nothing.
+    pub(crate) fn take_deafness(&self) -> Option<Duration> {
+        // A load first: the reader asks before every frame, and it is almost always 0.
+        if self.deaf_next_ms.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let ms = self.deaf_next_ms.swap(0, Ordering::Relaxed);
+        (ms > 0).then(|| Duration::from_millis(ms))
+    }
+
     /// Takes one injected failure, if any is pending.
     pub(crate) fn take_failure(&self) -> Option<ErrorName> {
         Self::take(&self.fail_next)
@@ -127,7 +135,9 @@ pub(crate) struct Session {
     pub(crate) client_id: String,
     pub(crate) agent: String,
     ended: Mutex<Option<String>>,
-    pub(crate) ended_notify: Notify,
+    /// Wakes the socket's reader to look at the session again: it ended, or a fault changed
+    /// how it reads.
+    pub(crate) reader_wake: Notify,
     socket: Mutex<Option<SocketLink>>,
     pub(crate) subscriptions: Mutex<HashMap<String, Arc<Class>>>,
     pub(crate) limiter: Option<Mutex<TokenBucket>>,
@@ -150,8 +160,8 @@ impl Session {
             }
             *ended = Some(reason.to_owned());
         }
-        self.ended_notify.notify_waiters();
-        self.ended_notify.notify_one();
+        self.reader_wake.notify_waiters();
+        self.reader_wake.notify_one();
     }
 
     /// Attaches a socket, returning the one it replaces.
@@ -232,7 +242,7 @@ impl Sessions {
                     client_id: ids::random_digits(10),
                     agent: agent.to_owned(),
                     ended: Mutex::new(None),
-                    ended_notify: Notify::new(),
+                    reader_wake: Notify::new(),
                     socket: Mutex::new(None),
                     subscriptions: Mutex::new(HashMap::new()),
                     limiter: requests_per_second

@@ -166,17 +166,16 @@ impl Reader {
                 let _ = self.outbox.send(Outgoing::Close(1000, reason)).await;
                 return;
             }
+            if let Some(deafness) = self.session.faults.take_deafness() {
+                deaf_until = Some(Instant::now() + deafness);
+            }
             tokio::select! {
                 _ = closed.changed() => return,
                 _ = shutdown.changed() => {
                     let _ = self.outbox.send(Outgoing::Drop).await;
                     return;
                 }
-                () = self.session.ended_notify.notified() => {}
-                () = self.session.faults.deafen.notified() => {
-                    let ms = self.session.faults.deaf_ms.load(Ordering::Relaxed);
-                    deaf_until = Some(Instant::now() + Duration::from_millis(ms));
-                }
+                () = self.session.reader_wake.notified() => {}
                 () = async {
                     match deaf_until {
                         Some(at) => tokio::time::sleep_until(at).await,

@@ -69,8 +69,8 @@ impl Control {
             .await
     }
 
-    /// Reads nothing from the session's socket for `ms` milliseconds: the client's frames wait
-    /// in the buffers between, and once those are full its writes wait too.
+    /// Reads nothing from the session's socket for `ms` milliseconds (0 does nothing): the
+    /// client's frames wait in the buffers between, and once those are full its writes wait too.
     ///
     /// # Errors
     /// No such session or no socket.
@@ -79,8 +79,8 @@ impl Control {
         if session.link().is_none() {
             return Err(ControlError::NotConnected(session_id.to_owned()));
         }
-        session.faults.deaf_ms.store(ms, Ordering::Relaxed);
-        session.faults.deafen.notify_one();
+        session.faults.deaf_next_ms.store(ms, Ordering::Relaxed);
+        session.reader_wake.notify_one();
         Ok(())
     }
 

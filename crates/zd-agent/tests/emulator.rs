@@ -1079,3 +1079,61 @@ async fn a_write_the_service_never_reads_is_a_dead_socket_and_nothing_is_lost() 
     firsts.sort_unstable();
     assert_eq!(firsts, (0..100).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn stopping_while_the_service_reads_nothing_ends_within_the_deadline() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let mut config = config_for(&emu);
+    // No keepalive tick within the test: only the bound on a waiting write can end the stop
+    // (the stop request and the messages wait on writes the service, deaf for ten minutes,
+    // never reads).
+    config.keepalive_interval = Duration::from_secs(600);
+    config.keepalive_deadline = Duration::from_millis(500);
+    let Bot {
+        emu,
+        session,
+        driver,
+    } = start_with(emu, config).await;
+    let mut events = Box::pin(session.lifecycle());
+    let channel = emu
+        .control()
+        .visitor_arrive(Arrival::default())
+        .unwrap()
+        .channel_id;
+    let id = session.resumable().session_id.unwrap();
+    emu.control().fault_deaf(&id, 600_000).unwrap();
+    // 6.4 MB queued: far more than the socket buffers between hold.
+    let pad = "x".repeat(64 * 1024);
+    let sends: Vec<_> = (0..100)
+        .map(|i| {
+            let session = session.clone();
+            let message =
+                zd_agent::OutgoingMessage::new(cynic::Id::new(&channel), format!("{i} {pad}"));
+            tokio::spawn(async move { session.send_message(message).await })
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    within(session.stop()).await.unwrap();
+    within(driver).await.unwrap();
+    assert_eq!(session.state(), SessionState::Closed);
+    let closed = within(async {
+        loop {
+            if let LifecycleEvent::Closed { reason } = next_event(&mut events).await {
+                return reason;
+            }
+        }
+    })
+    .await;
+    assert!(closed.contains("stopped"), "{closed}");
+    // Nothing waits forever: every message the service never read fails, none hangs.
+    for send in sends {
+        let err = within(send).await.unwrap().unwrap_err();
+        assert!(
+            matches!(
+                err.kind(),
+                ErrorKind::Closed { .. } | ErrorKind::ConnectionLost
+            ),
+            "{err:?}"
+        );
+    }
+}

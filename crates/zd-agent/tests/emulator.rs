@@ -1022,41 +1022,59 @@ async fn dropping_every_handle_while_reconnecting_ends_the_driver() {
     within(session.wait_for_state(|s| matches!(s, SessionState::Reconnecting { .. }))).await;
     drop(session);
     within(driver).await.unwrap();
-    let closed = within(async {
-        loop {
-            if let LifecycleEvent::Closed { reason } = next_event(&mut events).await {
-                return reason;
-            }
-        }
-    })
-    .await;
+    let closed = closed_reason(&mut events).await;
     assert!(closed.contains("every handle was dropped"), "{closed}");
 }
 
-#[tokio::test]
-async fn a_write_the_service_never_reads_is_a_dead_socket_and_nothing_is_lost() {
+/// A bot whose service (deaf for ten minutes) reads nothing, and a visitor's channel. Its
+/// keepalive never ticks within a test: only the bound on a waiting write can notice.
+async fn deaf_bot() -> (Bot, String) {
     let emu = Emulator::builder().start().await.unwrap();
     let mut config = config_for(&emu);
-    // No keepalive tick within the test: only the waiting write can notice the dead socket.
     config.keepalive_interval = Duration::from_secs(600);
     config.keepalive_deadline = Duration::from_millis(500);
     let bot = start_with(emu, config).await;
-    let mut events = Box::pin(bot.session.lifecycle());
     let channel = visitor(&bot);
     bot.emu
         .control()
         .fault_deaf(&session_id(&bot), 600_000)
         .unwrap();
-    // 6.4 MB: far more than the socket buffers between hold.
+    (bot, channel)
+}
+
+/// 100 messages `"{i} xxx…"` of 64 KiB each, sent from their own tasks: 6.4 MB, far more than
+/// the socket buffers between bot and service hold.
+fn flood(
+    session: &AgentSession,
+    channel: &str,
+) -> Vec<tokio::task::JoinHandle<Result<String, zd_agent::Error>>> {
     let pad = "x".repeat(64 * 1024);
-    let sends: Vec<_> = (0..100)
+    (0..100)
         .map(|i| {
-            let session = bot.session.clone();
+            let session = session.clone();
             let text = format!("{i} {pad}");
-            let message = zd_agent::OutgoingMessage::new(cynic::Id::new(&channel), text);
+            let message = zd_agent::OutgoingMessage::new(cynic::Id::new(channel), text);
             tokio::spawn(async move { session.send_message(message).await })
         })
-        .collect();
+        .collect()
+}
+
+async fn closed_reason(events: &mut (impl Stream<Item = LifecycleEvent> + Unpin)) -> String {
+    within(async {
+        loop {
+            if let LifecycleEvent::Closed { reason } = next_event(events).await {
+                return reason;
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_write_the_service_never_reads_is_a_dead_socket_and_nothing_is_lost() {
+    let (bot, channel) = deaf_bot().await;
+    let mut events = Box::pin(bot.session.lifecycle());
+    let sends = flood(&bot.session, &channel);
     let cause = within(async {
         loop {
             if let LifecycleEvent::Reconnecting { cause, .. } = next_event(&mut events).await {
@@ -1082,48 +1100,15 @@ async fn a_write_the_service_never_reads_is_a_dead_socket_and_nothing_is_lost() 
 
 #[tokio::test]
 async fn stopping_while_the_service_reads_nothing_ends_within_the_deadline() {
-    let emu = Emulator::builder().start().await.unwrap();
-    let mut config = config_for(&emu);
-    // No keepalive tick within the test: only the bound on a waiting write can end the stop
-    // (the stop request and the messages wait on writes the service, deaf for ten minutes,
-    // never reads).
-    config.keepalive_interval = Duration::from_secs(600);
-    config.keepalive_deadline = Duration::from_millis(500);
-    let Bot {
-        emu,
-        session,
-        driver,
-    } = start_with(emu, config).await;
-    let mut events = Box::pin(session.lifecycle());
-    let channel = emu
-        .control()
-        .visitor_arrive(Arrival::default())
-        .unwrap()
-        .channel_id;
-    let id = session.resumable().session_id.unwrap();
-    emu.control().fault_deaf(&id, 600_000).unwrap();
-    // 6.4 MB queued: far more than the socket buffers between hold.
-    let pad = "x".repeat(64 * 1024);
-    let sends: Vec<_> = (0..100)
-        .map(|i| {
-            let session = session.clone();
-            let message =
-                zd_agent::OutgoingMessage::new(cynic::Id::new(&channel), format!("{i} {pad}"));
-            tokio::spawn(async move { session.send_message(message).await })
-        })
-        .collect();
+    let (bot, channel) = deaf_bot().await;
+    let mut events = Box::pin(bot.session.lifecycle());
+    // The stop request and the messages wait on writes the service never reads.
+    let sends = flood(&bot.session, &channel);
     tokio::task::yield_now().await;
-    within(session.stop()).await.unwrap();
-    within(driver).await.unwrap();
-    assert_eq!(session.state(), SessionState::Closed);
-    let closed = within(async {
-        loop {
-            if let LifecycleEvent::Closed { reason } = next_event(&mut events).await {
-                return reason;
-            }
-        }
-    })
-    .await;
+    within(bot.session.stop()).await.unwrap();
+    within(bot.driver).await.unwrap();
+    assert_eq!(bot.session.state(), SessionState::Closed);
+    let closed = closed_reason(&mut events).await;
     assert!(closed.contains("stopped"), "{closed}");
     // Nothing waits forever: every message the service never read fails, none hangs.
     for send in sends {

@@ -75,6 +75,21 @@ async fn next_event(events: &mut (impl Stream<Item = LifecycleEvent> + Unpin)) -
     within(events.next()).await.expect("lifecycle ended")
 }
 
+/// The first lifecycle event `pick` takes, the others skipped.
+async fn first_event<T>(
+    events: &mut (impl Stream<Item = LifecycleEvent> + Unpin),
+    mut pick: impl FnMut(LifecycleEvent) -> Option<T>,
+) -> T {
+    within(async {
+        loop {
+            if let Some(found) = pick(next_event(events).await) {
+                return found;
+            }
+        }
+    })
+    .await
+}
+
 /// An operation nested 12 levels deep, one more than the service allows.
 fn twelve_deep(operation: &str) -> String {
     let mut deep = format!("{operation} ");
@@ -582,12 +597,12 @@ async fn resuming_an_ended_session_starts_a_new_one_with_the_stored_status() {
     let mut events = Box::pin(session.lifecycle());
     let _driver = tokio::spawn(driver);
     // The old URL answers with end-of-service; the driver starts over.
-    loop {
-        if let LifecycleEvent::Restarted { session_id } = next_event(&mut events).await {
-            assert_ne!(session_id, old);
-            break;
-        }
-    }
+    let restarted = first_event(&mut events, |e| match e {
+        LifecycleEvent::Restarted { session_id } => Some(session_id),
+        _ => None,
+    })
+    .await;
+    assert_ne!(restarted, old);
     status_becomes(&emu, "invisible").await;
     assert_eq!(sessions_started(&emu), 2);
 }
@@ -620,12 +635,12 @@ async fn eos_restarts_restores_status_and_resubscribes() {
         .control()
         .fault_eos(&old, "unexpected session state")
         .unwrap();
-    loop {
-        if let LifecycleEvent::Restarted { session_id } = next_event(&mut events).await {
-            assert_ne!(session_id, old);
-            break;
-        }
-    }
+    let restarted = first_event(&mut events, |e| match e {
+        LifecycleEvent::Restarted { session_id } => Some(session_id),
+        _ => None,
+    })
+    .await;
+    assert_ne!(restarted, old);
     let agent = bot.emu.account().agents[0].clone();
     within(async {
         loop {
@@ -752,11 +767,10 @@ async fn silence_past_the_deadline_is_a_dead_socket() {
         other => panic!("{other:?}"),
     }
     bot.emu.control().fault_pings(&sid, true).unwrap();
-    loop {
-        if let LifecycleEvent::Connected { .. } = next_event(&mut events).await {
-            break;
-        }
-    }
+    first_event(&mut events, |e| {
+        matches!(e, LifecycleEvent::Connected { .. }).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -1022,7 +1036,11 @@ async fn dropping_every_handle_while_reconnecting_ends_the_driver() {
     within(session.wait_for_state(|s| matches!(s, SessionState::Reconnecting { .. }))).await;
     drop(session);
     within(driver).await.unwrap();
-    let closed = closed_reason(&mut events).await;
+    let closed = first_event(&mut events, |e| match e {
+        LifecycleEvent::Closed { reason } => Some(reason),
+        _ => None,
+    })
+    .await;
     assert!(closed.contains("every handle was dropped"), "{closed}");
 }
 
@@ -1059,28 +1077,14 @@ fn flood(
         .collect()
 }
 
-async fn closed_reason(events: &mut (impl Stream<Item = LifecycleEvent> + Unpin)) -> String {
-    within(async {
-        loop {
-            if let LifecycleEvent::Closed { reason } = next_event(events).await {
-                return reason;
-            }
-        }
-    })
-    .await
-}
-
 #[tokio::test]
 async fn a_write_the_service_never_reads_is_a_dead_socket_and_nothing_is_lost() {
     let (bot, channel) = deaf_bot().await;
     let mut events = Box::pin(bot.session.lifecycle());
     let sends = flood(&bot.session, &channel);
-    let cause = within(async {
-        loop {
-            if let LifecycleEvent::Reconnecting { cause, .. } = next_event(&mut events).await {
-                return cause;
-            }
-        }
+    let cause = first_event(&mut events, |e| match e {
+        LifecycleEvent::Reconnecting { cause, .. } => Some(cause),
+        _ => None,
     })
     .await;
     assert!(cause.contains("write waited"), "{cause}");
@@ -1104,11 +1108,16 @@ async fn stopping_while_the_service_reads_nothing_ends_within_the_deadline() {
     let mut events = Box::pin(bot.session.lifecycle());
     // The stop request and the messages wait on writes the service never reads.
     let sends = flood(&bot.session, &channel);
+    // Lets the sends' tasks queue their messages first (the test holds in either order).
     tokio::task::yield_now().await;
     within(bot.session.stop()).await.unwrap();
     within(bot.driver).await.unwrap();
     assert_eq!(bot.session.state(), SessionState::Closed);
-    let closed = closed_reason(&mut events).await;
+    let closed = first_event(&mut events, |e| match e {
+        LifecycleEvent::Closed { reason } => Some(reason),
+        _ => None,
+    })
+    .await;
     assert!(closed.contains("stopped"), "{closed}");
     // Nothing waits forever: every message the service never read fails, none hangs.
     for send in sends {

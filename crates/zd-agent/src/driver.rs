@@ -35,7 +35,7 @@ use crate::retry::RetryClass;
 use crate::session::Shared;
 use crate::state::{LifecycleEvent, SessionState, SubscriptionFacts};
 use crate::subscription::SubEvent;
-use crate::transport::{Socket, Started};
+use crate::transport::{Socket, Started, close_within};
 
 /// How a request may be repeated after its socket died.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -704,9 +704,8 @@ impl DriverInner {
 
     async fn shutdown_socket(&mut self) {
         if let Some(mut socket) = self.socket.take() {
-            // A peer that reads nothing would hold the close frame's write forever.
-            let deadline = self.shared.config.keepalive_deadline;
-            let _ = tokio::time::timeout(deadline, socket.close(None)).await;
+            // Closing is a courtesy: whether or not the frame got out, the socket is gone.
+            let _ = close_within(&mut socket, self.shared.config.keepalive_deadline).await;
         }
     }
 

@@ -9,6 +9,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
@@ -185,5 +186,74 @@ impl Transport {
             Ok(Err(e)) => Err(Error::with_source(ErrorKind::WebSocket, e)),
             Err(_) => Err(Error::new(ErrorKind::Timeout)),
         }
+    }
+}
+
+/// Sends the close frame and flushes it, for at most `deadline`; says whether it got out.
+///
+/// A peer that reads nothing leaves the socket's send buffer full, and the close frame's write
+/// would then wait forever: a stopping or reconnecting session must not.
+pub(crate) async fn close_within<S>(socket: &mut WebSocketStream<S>, deadline: Duration) -> bool
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    matches!(
+        tokio::time::timeout(deadline, socket.close(None)).await,
+        Ok(Ok(()))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::time::Instant;
+    use tokio_tungstenite::WebSocketStream;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    use super::close_within;
+
+    const DEADLINE: Duration = Duration::from_secs(5);
+
+    #[tokio::test(start_paused = true)]
+    async fn closing_on_a_peer_that_reads_nothing_ends_at_the_deadline() {
+        // A 64-byte pipe whose far end is held open and never read.
+        let (ours, _deaf) = tokio::io::duplex(64);
+        let mut socket = WebSocketStream::from_raw_socket(ours, Role::Client, None).await;
+        let fill = socket.send(Message::text("x".repeat(1024)));
+        assert!(
+            tokio::time::timeout(Duration::from_secs(1), fill)
+                .await
+                .is_err(),
+            "the pipe should be full"
+        );
+
+        let started = Instant::now();
+        // Without the bound the close would wait forever; the outer limit turns that into a
+        // failure (time is paused, so both limits are exact, not timing-dependent).
+        let closed = tokio::time::timeout(DEADLINE * 4, close_within(&mut socket, DEADLINE))
+            .await
+            .expect("the close gives up at its own deadline");
+        assert!(!closed, "nothing could be written");
+        assert_eq!(started.elapsed(), DEADLINE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn closing_on_a_reading_peer_sends_the_close_frame() {
+        let (ours, theirs) = tokio::io::duplex(64);
+        let mut socket = WebSocketStream::from_raw_socket(ours, Role::Client, None).await;
+        let mut peer = WebSocketStream::from_raw_socket(theirs, Role::Server, None).await;
+        let peer_reads = tokio::spawn(async move { peer.next().await });
+
+        let started = Instant::now();
+        assert!(close_within(&mut socket, DEADLINE).await);
+        assert!(started.elapsed() < DEADLINE);
+        let frame = peer_reads.await.expect("peer task");
+        assert!(
+            matches!(frame, Some(Ok(Message::Close(_)))),
+            "the peer got {frame:?}"
+        );
     }
 }

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use zd_auth::Secret;
 
 /// Zendesk chat and messaging from the terminal, with a local emulator when no account is set.
 ///
@@ -114,6 +115,12 @@ pub(crate) struct EmulatorArgs {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct MinuteBudget(pub(crate) Option<usize>);
 
+/// Keeps a token, key secret or password argument as a [`Secret`]: the parsed command line's
+/// `Debug` then shows `Secret([REDACTED])`, and the value is wiped when dropped.
+fn secret(text: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret::new(text))
+}
+
 fn requests_per_minute(text: &str) -> Result<MinuteBudget, String> {
     zd_emulator::RealtimeLimits::parse_requests_per_minute(text).map(MinuteBudget)
 }
@@ -126,9 +133,10 @@ pub(crate) struct AgentTarget {
         long,
         env = "ZENDESK_CHAT_TOKEN",
         hide_env_values = true,
+        value_parser = secret,
         value_name = "TOKEN"
     )]
-    pub(crate) token: Option<String>,
+    pub(crate) token: Option<Secret>,
     /// startAgentSession endpoint (default: Zendesk's, or the emulator's).
     #[arg(long, env = "ZENDESK_CHAT_URL", value_name = "URL")]
     pub(crate) chat_url: Option<String>,
@@ -209,9 +217,10 @@ pub(crate) struct MetricsTarget {
         long,
         env = "ZENDESK_CHAT_TOKEN",
         hide_env_values = true,
+        value_parser = secret,
         value_name = "TOKEN"
     )]
-    pub(crate) token: Option<String>,
+    pub(crate) token: Option<Secret>,
     /// Base URL of the Real Time Chat API (default: Zendesk's, or the emulator's).
     #[arg(long, env = "ZENDESK_METRICS_URL", value_name = "URL")]
     pub(crate) metrics_url: Option<String>,
@@ -263,9 +272,10 @@ pub(crate) struct SunshineTarget {
         long,
         env = "SUNSHINE_KEY_SECRET",
         hide_env_values = true,
+        value_parser = secret,
         value_name = "SECRET"
     )]
-    pub(crate) key_secret: Option<String>,
+    pub(crate) key_secret: Option<Secret>,
     /// App id.
     #[arg(long, env = "SUNSHINE_APP_ID", value_name = "ID")]
     pub(crate) app_id: Option<String>,
@@ -432,9 +442,10 @@ pub(crate) enum AuthCommand {
             long,
             env = "SUNSHINE_KEY_SECRET",
             hide_env_values = true,
+            value_parser = secret,
             value_name = "SECRET"
         )]
-        key_secret: Option<String>,
+        key_secret: Option<Secret>,
         /// Scope of the token.
         #[arg(long, value_enum, default_value_t = JwtScope::App)]
         scope: JwtScope,
@@ -448,14 +459,24 @@ pub(crate) enum AuthCommand {
         #[arg(long, env = "ZENDESK_CHAT_CLIENT_ID")]
         client_id: String,
         /// OAuth client secret.
-        #[arg(long, env = "ZENDESK_CHAT_CLIENT_SECRET", hide_env_values = true)]
-        client_secret: String,
+        #[arg(
+            long,
+            env = "ZENDESK_CHAT_CLIENT_SECRET",
+            hide_env_values = true,
+            value_parser = secret
+        )]
+        client_secret: Secret,
         /// Agent login (password grant); without it, client_credentials is used.
         #[arg(long)]
         username: Option<String>,
         /// Agent password (password grant).
-        #[arg(long, env = "ZENDESK_CHAT_PASSWORD", hide_env_values = true)]
-        password: Option<String>,
+        #[arg(
+            long,
+            env = "ZENDESK_CHAT_PASSWORD",
+            hide_env_values = true,
+            value_parser = secret
+        )]
+        password: Option<Secret>,
         /// Authorization code (authorization_code grant), with --redirect-uri.
         #[arg(long)]
         code: Option<String>,
@@ -505,5 +526,61 @@ fn parse_window(s: &str) -> Result<u32, String> {
         "30" => Ok(30),
         "60" => Ok(60),
         _ => Err("the window is 30 or 60 (minutes)".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Cli;
+
+    #[test]
+    fn the_parsed_command_line_never_shows_a_secret() {
+        let command_lines: [&[&str]; 5] = [
+            &["zd", "agent", "agents", "--token", "hunter2"],
+            &["zd", "metrics", "get", "--token", "hunter2"],
+            &[
+                "zd",
+                "sunshine",
+                "apps",
+                "--key-id",
+                "k",
+                "--key-secret",
+                "hunter2",
+                "list",
+            ],
+            &[
+                "zd",
+                "auth",
+                "jwt",
+                "--key-id",
+                "k",
+                "--key-secret",
+                "hunter2",
+            ],
+            &[
+                "zd",
+                "auth",
+                "chat-token",
+                "--client-id",
+                "c",
+                "--client-secret",
+                "hunter2",
+                "--username",
+                "u",
+                "--password",
+                "hunter2",
+            ],
+        ];
+        for args in command_lines {
+            let cli = Cli::try_parse_from(args).unwrap();
+            let shown = format!("{cli:?}");
+            assert!(!shown.contains("hunter2"), "{args:?} shows {shown}");
+            assert!(
+                shown.contains("Secret([REDACTED])"),
+                "{args:?} shows {shown}"
+            );
+        }
     }
 }

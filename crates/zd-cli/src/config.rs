@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use zd_auth::Secret;
 
 use crate::error::{Context, Kind, Result};
 
@@ -22,12 +23,12 @@ pub(crate) struct ConfigFile {
     pub(crate) profiles: BTreeMap<String, Profile>,
 }
 
-/// One profile.
-#[derive(Default, Clone, Deserialize)]
+/// One profile. Its secrets are [`Secret`]s: `Debug` shows `Secret([REDACTED])`.
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Profile {
     /// Chat agent OAuth access token.
-    pub(crate) chat_token: Option<String>,
+    pub(crate) chat_token: Option<Secret>,
     /// startAgentSession endpoint override.
     pub(crate) chat_url: Option<String>,
     /// Real Time Chat API base URL override.
@@ -35,29 +36,13 @@ pub(crate) struct Profile {
     /// Sunshine key id.
     pub(crate) sunshine_key_id: Option<String>,
     /// Sunshine key secret.
-    pub(crate) sunshine_key_secret: Option<String>,
+    pub(crate) sunshine_key_secret: Option<Secret>,
     /// Sunshine app id.
     pub(crate) sunshine_app_id: Option<String>,
     /// Sunshine base URL override.
     pub(crate) sunshine_url: Option<String>,
     /// A running emulator to use instead of an embedded one.
     pub(crate) emulator: Option<String>,
-}
-
-impl std::fmt::Debug for Profile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let shown = |s: &Option<String>| s.as_ref().map(|_| "<set>");
-        f.debug_struct("Profile")
-            .field("chat_token", &shown(&self.chat_token))
-            .field("chat_url", &self.chat_url)
-            .field("metrics_url", &self.metrics_url)
-            .field("sunshine_key_id", &self.sunshine_key_id)
-            .field("sunshine_key_secret", &shown(&self.sunshine_key_secret))
-            .field("sunshine_app_id", &self.sunshine_app_id)
-            .field("sunshine_url", &self.sunshine_url)
-            .field("emulator", &self.emulator)
-            .finish()
-    }
 }
 
 /// Where the config file lives: `$XDG_CONFIG_HOME/zd/config.toml`, else `~/.config/zd/...`.
@@ -138,11 +123,18 @@ mod tests {
             chat_url = "http://127.0.0.1:1/graphql/request"
         "#;
         assert_eq!(
-            select(parse(text), None).unwrap().chat_token.as_deref(),
+            select(parse(text), None)
+                .unwrap()
+                .chat_token
+                .as_ref()
+                .map(Secret::expose_secret),
             Some("t1")
         );
         let staging = select(parse(text), Some("staging")).unwrap();
-        assert_eq!(staging.chat_token.as_deref(), Some("t2"));
+        assert_eq!(
+            staging.chat_token.as_ref().map(Secret::expose_secret),
+            Some("t2")
+        );
         assert!(select(parse(text), Some("nope")).is_err());
         assert!(
             select(ConfigFile::default(), None)
@@ -154,11 +146,17 @@ mod tests {
 
     #[test]
     fn debug_hides_secrets() {
-        let p = Profile {
-            chat_token: Some("hunter2".into()),
-            ..Profile::default()
-        };
-        assert!(!format!("{p:?}").contains("hunter2"));
+        let p =
+            parse("[profiles.a]\nchat_token = \"hunter2\"\nsunshine_key_secret = \"swordfish\"")
+                .profiles
+                .remove("a")
+                .unwrap();
+        let shown = format!("{p:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("swordfish"),
+            "{shown}"
+        );
+        assert!(shown.contains("Secret([REDACTED])"), "{shown}");
     }
 
     #[test]

@@ -114,7 +114,7 @@ impl Context {
                 .context(Kind::Usage, format!("invalid chat URL {endpoint:?}"))?;
             return Ok(ChatTarget {
                 endpoint,
-                token: zd_auth::Secret::new(token),
+                token,
                 emulator: None,
             });
         }

@@ -241,8 +241,8 @@ pub struct AccountInfo {
     pub sunshine: SunshineAccount,
 }
 
-/// An agent of [`AccountInfo`].
-#[derive(Debug, Clone, Serialize)]
+/// An agent of [`AccountInfo`]. Its `Debug` hides the access token.
+#[derive(Clone, Serialize)]
 pub struct AgentInfo {
     /// Public id.
     pub id: String,
@@ -258,6 +258,20 @@ pub struct AgentInfo {
     pub departments: Vec<String>,
     /// Status.
     pub status: AgentStatus,
+}
+
+impl std::fmt::Debug for AgentInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentInfo")
+            .field("id", &self.id)
+            .field("raw_id", &self.raw_id)
+            .field("name", &self.name)
+            .field("display_name", &self.display_name)
+            .field("access_token", &"<redacted>")
+            .field("departments", &self.departments)
+            .field("status", &self.status)
+            .finish()
+    }
 }
 
 /// A department of [`AccountInfo`].

@@ -23,8 +23,7 @@ pub(crate) async fn run(cmd: AuthCommand) -> Result<()> {
             let key_id = key_id.ok_or_else(|| missing("--key-id or SUNSHINE_KEY_ID"))?;
             let secret =
                 key_secret.ok_or_else(|| missing("--key-secret or SUNSHINE_KEY_SECRET"))?;
-            let key =
-                ApiKey::new(key_id, Secret::new(secret)).map_err(auth_err("invalid API key"))?;
+            let key = ApiKey::new(key_id, secret).map_err(auth_err("invalid API key"))?;
             let jwt = match scope {
                 JwtScope::App => sign_jwt(&key, Scope::App, None),
                 JwtScope::Account => sign_jwt(&key, Scope::Account, None),
@@ -48,7 +47,7 @@ pub(crate) async fn run(cmd: AuthCommand) -> Result<()> {
             oauth_url,
         } => {
             let mut client = OAuthClient::new(client_id)
-                .and_then(|c| c.with_secret(Secret::new(client_secret)))
+                .and_then(|c| c.with_secret(client_secret))
                 .map_err(auth_err("invalid OAuth client"))?;
             if let Some(url) = oauth_url {
                 client = client
@@ -60,9 +59,7 @@ pub(crate) async fn run(cmd: AuthCommand) -> Result<()> {
                 (Some(user), None) => {
                     let password =
                         password.ok_or_else(|| missing("--password or ZENDESK_CHAT_PASSWORD"))?;
-                    client
-                        .password(&user, &Secret::new(password), &scopes)
-                        .await
+                    client.password(&user, &password, &scopes).await
                 }
                 (None, Some(code)) => {
                     let redirect =

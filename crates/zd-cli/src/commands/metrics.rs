@@ -68,10 +68,11 @@ async fn client(ctx: &Context, flags: &MetricsTarget) -> Result<Connected> {
             let account = emulator.account().await?;
             let token = account["agents"][0]["access_token"]
                 .as_str()
-                .ok_or_else(|| CliError::new(Kind::Service, "the emulator's account has no agent"))?
-                .to_owned();
+                .ok_or_else(|| {
+                    CliError::new(Kind::Service, "the emulator's account has no agent")
+                })?;
             (
-                token,
+                zd_auth::Secret::new(token),
                 url.unwrap_or_else(|| emulator.base_url().to_owned()),
                 Some(emulator),
             )

@@ -79,7 +79,13 @@ async fn connect(ctx: &Context, flags: &SunshineTarget, account_key: bool) -> Re
                 None => field("app_id")?,
             };
             let region = Region::Custom(url.unwrap_or_else(|| emulator.base_url().to_owned()));
-            (id, secret, app_id, region, Some(emulator))
+            (
+                id,
+                zd_auth::Secret::new(secret),
+                app_id,
+                region,
+                Some(emulator),
+            )
         }
         _ => {
             return Err(CliError::new(
@@ -88,7 +94,7 @@ async fn connect(ctx: &Context, flags: &SunshineTarget, account_key: bool) -> Re
             ));
         }
     };
-    let key = zd_auth::sunshine::ApiKey::new(key_id, zd_auth::Secret::new(secret))
+    let key = zd_auth::sunshine::ApiKey::new(key_id, secret)
         .map_err(|e| CliError::with(crate::error::auth_kind(&e), "invalid Sunshine API key", e))?;
     let client = Client::new(region, zd_auth::sunshine::BasicAuth::new(&key))
         .map_err(api_err("cannot build the Sunshine client"))?;

@@ -151,7 +151,10 @@ impl SunshineConfig {
 }
 
 /// The Sunshine part of the account, for `GET /_emulator/account`.
-#[derive(Debug, Clone, Serialize)]
+///
+/// Its `Debug` hides the secrets (made-up local credentials still end up copied into tests and
+/// configs); the account JSON, which exists to hand them out, has them.
+#[derive(Clone, Serialize)]
 pub struct SunshineAccount {
     /// `{base}/v2`: the API root.
     pub api_url: String,
@@ -175,6 +178,24 @@ pub struct SunshineAccount {
     pub bridge_client_secret: String,
     /// The control API of the Sunshine service.
     pub control_url: String,
+}
+
+impl fmt::Debug for SunshineAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SunshineAccount")
+            .field("api_url", &self.api_url)
+            .field("app_id", &self.app_id)
+            .field("key_id", &self.key_id)
+            .field("key_secret", &"<redacted>")
+            .field("account_key_id", &self.account_key_id)
+            .field("account_key_secret", &"<redacted>")
+            .field("chat_oauth_client_id", &self.chat_oauth_client_id)
+            .field("chat_oauth_client_secret", &"<redacted>")
+            .field("bridge_client_id", &self.bridge_client_id)
+            .field("bridge_client_secret", &"<redacted>")
+            .field("control_url", &self.control_url)
+            .finish()
+    }
 }
 
 /// The Sunshine service: cheap to clone, shared by its routes and the control API.

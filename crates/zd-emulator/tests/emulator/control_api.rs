@@ -17,6 +17,29 @@ async fn account_lists_tokens_agents_and_departments() {
 }
 
 #[tokio::test]
+async fn the_account_hands_out_tokens_that_its_debug_hides() {
+    let emu = emulator().await;
+    let account = emu.account();
+    let shown = format!("{account:?}");
+    let sunshine = &account.sunshine;
+    let tokens = account.agents.iter().map(|a| a.access_token.as_str());
+    let secrets = [
+        &sunshine.key_secret,
+        &sunshine.account_key_secret,
+        &sunshine.chat_oauth_client_secret,
+        &sunshine.bridge_client_secret,
+    ];
+    let mut hidden = 0;
+    for secret in tokens.chain(secrets.iter().map(|s| s.as_str())) {
+        assert!(!secret.is_empty());
+        assert!(!shown.contains(secret), "{secret} shows in {shown}");
+        hidden += 1;
+    }
+    assert!(hidden > 4, "the account has agents");
+    assert!(shown.contains(&account.agents[0].name), "{shown}");
+}
+
+#[tokio::test]
 async fn visitor_life_cycle_and_statuses() {
     let emu = emulator().await;
     let mut bot = Agent::connect(&emu, "Bot").await;

@@ -18,7 +18,7 @@ use std::time::Duration;
 use futures_util::{StreamExt, TryStreamExt};
 use zd_agent::ops::{Agent, DepartmentStatus};
 use zd_agent::structured::{Button, ButtonTemplate, Fallback, QuickReplies};
-use zd_agent::{AgentSession, AgentStatus, Config, Message, OutgoingMessage, StaticToken};
+use zd_agent::{AgentSession, AgentStatus, Config, Message, OutgoingMessage, Secret, StaticToken};
 use zd_emulator::Emulator;
 use zd_emulator::state::Arrival;
 
@@ -40,7 +40,7 @@ async fn main() -> Result<(), BoxError> {
             if let Ok(endpoint) = std::env::var("ZD_CHAT_ENDPOINT") {
                 config.endpoint = endpoint.parse()?;
             }
-            (None, config, token)
+            (None, config, Secret::new(token))
         }
         Err(_) => {
             let emulator = Emulator::builder().start().await?;

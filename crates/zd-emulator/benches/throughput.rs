@@ -35,7 +35,7 @@ fn account(agents: usize) -> AccountConfig {
             .map(|i| AgentConfig {
                 name: format!("agent{i}"),
                 display_name: None,
-                access_token: format!("token-{i}"),
+                access_token: format!("token-{i}").into(),
                 departments: vec!["Bench".into()],
                 status: AgentStatus::Online,
             })

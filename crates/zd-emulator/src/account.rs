@@ -2,10 +2,10 @@
 //!
 //! A demo account is seeded by default; a TOML or JSON file can define another one.
 
-use std::fmt;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use zd_auth::Secret;
 
 use crate::state::{AgentStatus, DepartmentStatus};
 
@@ -54,7 +54,7 @@ pub struct DepartmentConfig {
 }
 
 /// An agent of an [`AccountConfig`].
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
     /// The agent's name.
@@ -63,25 +63,14 @@ pub struct AgentConfig {
     #[serde(default)]
     pub display_name: Option<String>,
     /// The OAuth access token that starts a session as this agent.
-    pub access_token: String,
+    #[serde(serialize_with = "crate::secret_field::serialize")]
+    pub access_token: Secret,
     /// Names of the departments the agent belongs to.
     #[serde(default)]
     pub departments: Vec<String>,
     /// The initial status.
     #[serde(default = "offline_agent")]
     pub status: AgentStatus,
-}
-
-impl fmt::Debug for AgentConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AgentConfig")
-            .field("name", &self.name)
-            .field("display_name", &self.display_name)
-            .field("access_token", &"<redacted>")
-            .field("departments", &self.departments)
-            .field("status", &self.status)
-            .finish()
-    }
 }
 
 const fn default_account_id() -> u64 {
@@ -214,7 +203,7 @@ impl AccountConfig {
         }
         let mut tokens = std::collections::HashSet::new();
         for a in &self.agents {
-            if a.access_token.is_empty() || !tokens.insert(a.access_token.as_str()) {
+            if a.access_token.is_empty() || !tokens.insert(a.access_token.expose_secret()) {
                 return Err(AccountError::Invalid(format!(
                     "agent {:?} has an empty or duplicate access token",
                     a.name

@@ -7,6 +7,7 @@ use axum::serve::ListenerExt;
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use zd_auth::Secret;
 
 use crate::account::AccountConfig;
 use crate::chat::{self, limits::Limits};
@@ -179,7 +180,7 @@ impl EmulatorBuilder {
             agents
                 .agents()
                 .into_iter()
-                .map(|a| (a.name, a.access_token))
+                .map(|a| (a.name, a.access_token.expose_secret().to_owned()))
                 .collect()
         })));
         let realtime = crate::realtime::Realtime::new(
@@ -241,8 +242,8 @@ pub struct AccountInfo {
     pub sunshine: SunshineAccount,
 }
 
-/// An agent of [`AccountInfo`]. Its `Debug` hides the access token.
-#[derive(Clone, Serialize)]
+/// An agent of [`AccountInfo`].
+#[derive(Debug, Clone, Serialize)]
 pub struct AgentInfo {
     /// Public id.
     pub id: String,
@@ -253,25 +254,12 @@ pub struct AgentInfo {
     /// Display name.
     pub display_name: String,
     /// The access token for `startAgentSession` (a local, made-up credential).
-    pub access_token: String,
+    #[serde(serialize_with = "crate::secret_field::serialize")]
+    pub access_token: Secret,
     /// Public ids of its departments.
     pub departments: Vec<String>,
     /// Status.
     pub status: AgentStatus,
-}
-
-impl std::fmt::Debug for AgentInfo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AgentInfo")
-            .field("id", &self.id)
-            .field("raw_id", &self.raw_id)
-            .field("name", &self.name)
-            .field("display_name", &self.display_name)
-            .field("access_token", &"<redacted>")
-            .field("departments", &self.departments)
-            .field("status", &self.status)
-            .finish()
-    }
 }
 
 /// A department of [`AccountInfo`].

@@ -7,6 +7,7 @@ pub mod control;
 mod emulator;
 mod ids;
 mod realtime;
+mod secret_field;
 mod server;
 pub mod state;
 pub mod sunshine;

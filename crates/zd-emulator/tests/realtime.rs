@@ -499,7 +499,7 @@ async fn ten_connections_per_agent_and_a_thousand_per_account() {
         account.agents.push(AgentConfig {
             name: format!("Agent {i}"),
             display_name: None,
-            access_token: format!("token-{i}"),
+            access_token: format!("token-{i}").into(),
             departments: Vec::new(),
             status: AgentStatus::Offline,
         });

@@ -83,7 +83,7 @@ async fn messages_come_in_pages_of_a_hundred_whatever_page_size_says() {
     let emulator = Emulator::builder().start().await.unwrap();
     let api = Api::new(emulator.base_url().to_owned());
     let sun = &emulator.account().sunshine;
-    let auth = basic(&sun.key_id, &sun.key_secret);
+    let auth = basic(&sun.key_id, sun.key_secret.expose_secret());
     let app = format!("/v2/apps/{}", sun.app_id);
     let (st, user) = api
         .call(

@@ -68,7 +68,7 @@ pub(crate) async fn run(args: DemoArgs) -> Result<ExitCode> {
         Arc::clone(&stats),
     ));
 
-    let feed = metrics_feed(emulator.base_url(), &token).await;
+    let feed = metrics_feed(emulator.base_url(), token).await;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let replies = visitors::watch_replies(&control);
@@ -211,8 +211,8 @@ pub(crate) async fn run(args: DemoArgs) -> Result<ExitCode> {
 }
 
 /// Subscribes to the emulator's Real Time Chat feed through zd-metrics, when it serves one.
-async fn metrics_feed(base_url: &str, token: &str) -> Option<zd_metrics::Feed> {
-    let credentials = StaticToken::bearer(token.to_owned()).ok()?;
+async fn metrics_feed(base_url: &str, token: zd_auth::Secret) -> Option<zd_metrics::Feed> {
+    let credentials = StaticToken::bearer(token).ok()?;
     let client = MetricsClient::builder(credentials)
         .base_url(base_url.to_owned())
         .build()

@@ -158,7 +158,7 @@ impl ChatState {
         inner
             .agents
             .iter()
-            .find(|a| !a.access_token.is_empty() && a.access_token == token)
+            .find(|a| !a.access_token.is_empty() && a.access_token.expose_secret() == token)
             .cloned()
     }
 

@@ -73,7 +73,7 @@ pub struct AgentRecord {
     pub name: String,
     /// Display name.
     pub display_name: String,
-    pub(crate) access_token: String,
+    pub(crate) access_token: zd_auth::Secret,
     /// Raw ids of the departments the agent belongs to.
     pub departments: Vec<String>,
     /// Current status.

@@ -33,6 +33,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use zd_auth::Secret;
 
 pub use chat_oauth::CHAT_AGENT_PASSWORD;
 pub use server::SunshineServer;
@@ -151,10 +152,7 @@ impl SunshineConfig {
 }
 
 /// The Sunshine part of the account, for `GET /_emulator/account`.
-///
-/// Its `Debug` hides the secrets (made-up local credentials still end up copied into tests and
-/// configs); the account JSON, which exists to hand them out, has them.
-#[derive(Clone, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct SunshineAccount {
     /// `{base}/v2`: the API root.
     pub api_url: String,
@@ -163,39 +161,25 @@ pub struct SunshineAccount {
     /// The app key's id.
     pub key_id: String,
     /// The app key's secret (a local, made-up credential).
-    pub key_secret: String,
+    #[serde(serialize_with = "crate::secret_field::serialize")]
+    pub key_secret: Secret,
     /// The account key's id.
     pub account_key_id: String,
     /// The account key's secret.
-    pub account_key_secret: String,
+    #[serde(serialize_with = "crate::secret_field::serialize")]
+    pub account_key_secret: Secret,
     /// Client id for `POST /oauth2/token` (Chat OAuth).
     pub chat_oauth_client_id: String,
     /// Its secret.
-    pub chat_oauth_client_secret: String,
+    #[serde(serialize_with = "crate::secret_field::serialize")]
+    pub chat_oauth_client_secret: Secret,
     /// Client id for the OAuth bridge.
     pub bridge_client_id: String,
     /// Its secret.
-    pub bridge_client_secret: String,
+    #[serde(serialize_with = "crate::secret_field::serialize")]
+    pub bridge_client_secret: Secret,
     /// The control API of the Sunshine service.
     pub control_url: String,
-}
-
-impl fmt::Debug for SunshineAccount {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SunshineAccount")
-            .field("api_url", &self.api_url)
-            .field("app_id", &self.app_id)
-            .field("key_id", &self.key_id)
-            .field("key_secret", &"<redacted>")
-            .field("account_key_id", &self.account_key_id)
-            .field("account_key_secret", &"<redacted>")
-            .field("chat_oauth_client_id", &self.chat_oauth_client_id)
-            .field("chat_oauth_client_secret", &"<redacted>")
-            .field("bridge_client_id", &self.bridge_client_id)
-            .field("bridge_client_secret", &"<redacted>")
-            .field("control_url", &self.control_url)
-            .finish()
-    }
 }
 
 /// The Sunshine service: cheap to clone, shared by its routes and the control API.

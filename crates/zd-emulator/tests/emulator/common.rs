@@ -85,7 +85,8 @@ pub(crate) fn token(emu: &Emulator, name: &str) -> String {
         .find(|a| a.name == name)
         .unwrap()
         .access_token
-        .clone()
+        .expose_secret()
+        .to_owned()
 }
 
 pub(crate) struct Agent {

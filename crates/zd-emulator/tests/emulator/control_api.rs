@@ -22,7 +22,10 @@ async fn the_account_hands_out_tokens_that_its_debug_hides() {
     let account = emu.account();
     let shown = format!("{account:?}");
     let sunshine = &account.sunshine;
-    let tokens = account.agents.iter().map(|a| a.access_token.as_str());
+    let tokens = account
+        .agents
+        .iter()
+        .map(|a| a.access_token.expose_secret());
     let secrets = [
         &sunshine.key_secret,
         &sunshine.account_key_secret,
@@ -30,7 +33,7 @@ async fn the_account_hands_out_tokens_that_its_debug_hides() {
         &sunshine.bridge_client_secret,
     ];
     let mut hidden = 0;
-    for secret in tokens.chain(secrets.iter().map(|s| s.as_str())) {
+    for secret in tokens.chain(secrets.iter().map(|s| s.expose_secret())) {
         assert!(!secret.is_empty());
         assert!(!shown.contains(secret), "{secret} shows in {shown}");
         hidden += 1;

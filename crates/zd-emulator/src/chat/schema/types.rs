@@ -99,7 +99,7 @@ impl User {
                     key: key.clone(),
                     name: name.clone(),
                     display_name: name.clone(),
-                    access_token: String::new(),
+                    access_token: zd_auth::Secret::new(""),
                     departments: Vec::new(),
                     status: AgentStatus::Offline,
                     status_since: state.clock().now(),

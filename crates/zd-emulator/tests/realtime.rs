@@ -311,7 +311,7 @@ async fn malformed_subscriptions_get_a_500_frame_and_the_socket_stays() {
     let mut ws = connect(&f.emu, ALICE).await.unwrap();
     for bad in [
         json!({"topic":"chats.missed_chats","action":"subscribe"}),
-        json!({"topic":"chats.active_chats","action":"subscribe","window":30}),
+        json!({"topic":"agents.agents_online","action":"subscribe","window":30}),
         json!({"topic":"chats.missed_chats","action":"subscribe","window":45}),
         json!({"topic":"chats.queue_depth","action":"subscribe"}),
         json!({"topic":"agents.missed_chats","action":"subscribe"}),
@@ -329,6 +329,40 @@ async fn malformed_subscriptions_get_a_500_frame_and_the_socket_stays() {
     )
     .await;
     assert_eq!(parse(&recv(&mut ws).await).0, "active_chats");
+}
+
+#[tokio::test]
+async fn a_window_on_an_unwindowed_chat_metric_is_ignored() {
+    // The docs' sample subscribes incoming_chats and waiting_time_avg "for a 30-minute time
+    // window": the subscription is the plain one, answered with the plain value.
+    let f = start().await;
+    let mut ws = connect(&f.emu, ALICE).await.unwrap();
+    let incoming = |action: &str, window: Option<u64>| {
+        let mut frame = json!({"topic":"chats.incoming_chats","action":action});
+        if let Some(w) = window {
+            frame["window"] = json!(w);
+        }
+        frame
+    };
+    send(&mut ws, incoming("subscribe", Some(30))).await;
+    let (key, value, _) = parse(&recv(&mut ws).await);
+    assert_eq!(key, "incoming_chats");
+    assert!(
+        !value.is_object(),
+        "a plain value, not one per window: {value}"
+    );
+    // Without the window it is the same subscription (not answered again); unsubscribing with
+    // the window ends it, so subscribing again is answered again.
+    send(&mut ws, incoming("subscribe", None)).await;
+    send(&mut ws, incoming("unsubscribe", Some(30))).await;
+    send(&mut ws, incoming("subscribe", None)).await;
+    assert_eq!(parse(&recv(&mut ws).await).0, "incoming_chats");
+    send(
+        &mut ws,
+        json!({"topic":"chats.waiting_time_avg","action":"subscribe","window":60}),
+    )
+    .await;
+    assert_eq!(parse(&recv(&mut ws).await).0, "waiting_time_avg");
 }
 
 #[tokio::test]

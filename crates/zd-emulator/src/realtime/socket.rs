@@ -239,9 +239,14 @@ fn handle(rt: &Realtime, subs: &mut Vec<Sub>, text: &str) -> Result<Vec<String>,
         (Some(m), true) if !matches!(m, Metric::Unknown(_)) => m.clone(),
         _ => return Err(format!("unsupported topic {}", frame.topic)),
     };
+    // The docs' own sample subscribes unwindowed chat metrics "for a 30-minute time window",
+    // and clients in the wild send `window` with them: the window is ignored there. Agent
+    // metrics have no window at all, and one given is refused.
+    let ignored_window = !metric.is_windowed() && frame.topic.family == Family::Chats;
+    let window = if ignored_window { None } else { frame.window };
     match frame.action {
         Action::Subscribe => {
-            match (metric.is_windowed(), frame.window) {
+            match (metric.is_windowed(), window) {
                 (true, Some(w)) if w.is_known() => {}
                 (true, _) => {
                     return Err(format!("{metric} needs a window of 30 or 60 minutes"));
@@ -255,9 +260,7 @@ fn handle(rt: &Realtime, subs: &mut Vec<Sub>, text: &str) -> Result<Vec<String>,
                 return Err(format!("unknown department_id {d}"));
             }
             let exists = subs.iter().any(|s| {
-                s.metric == metric
-                    && s.window == frame.window
-                    && s.department == frame.department_id
+                s.metric == metric && s.window == window && s.department == frame.department_id
             });
             if exists {
                 return Ok(Vec::new());
@@ -269,7 +272,7 @@ fn handle(rt: &Realtime, subs: &mut Vec<Sub>, text: &str) -> Result<Vec<String>,
             }
             let mut sub = Sub {
                 metric,
-                window: frame.window,
+                window,
                 department: frame.department_id,
                 sent: None,
             };
@@ -283,7 +286,7 @@ fn handle(rt: &Realtime, subs: &mut Vec<Sub>, text: &str) -> Result<Vec<String>,
             subs.retain(|s| {
                 let same = s.metric == metric
                     && s.department == frame.department_id
-                    && frame.window.is_none_or(|w| s.window == Some(w));
+                    && window.is_none_or(|w| s.window == Some(w));
                 !same
             });
             Ok(Vec::new())

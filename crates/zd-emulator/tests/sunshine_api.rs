@@ -217,8 +217,19 @@ async fn every_operation_answers_per_the_spec() {
         409,
     )
     .await;
-    w.go("ListUsers", "GET", &format!("{p}/users"), ka, None, 200)
+    w.go("ListUsers", "GET", &format!("{p}/users"), ka, None, 400)
         .await;
+    let none = w
+        .go(
+            "ListUsers",
+            "GET",
+            &format!("{p}/users?filter[identities.email]=walker@example.org"),
+            ka,
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(none["users"], json!([]), "no user has that email identity");
     w.go(
         "GetUser",
         "GET",

@@ -788,6 +788,51 @@ async fn a_referral_reaches_the_webhook_with_its_code() {
 }
 
 #[tokio::test]
+async fn a_merge_keeps_the_metadata_that_fits_4kb_and_reports_the_rest() {
+    let mut r = rig().await;
+    r.integration(&["user:merge"]).await;
+    let app = format!("/v2/apps/{}", sun::DEMO_APP_ID);
+    let (st, v) = r
+        .control("end-users", json!({ "externalId": "kim-1" }))
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let (anon_id, _) = r.end_user().await;
+    let notes = "x".repeat(4000);
+    let history = "y".repeat(200);
+    for (user, metadata) in [
+        ("kim-1", json!({"plan": "gold", "notes": notes})),
+        (
+            anon_id.as_str(),
+            json!({"plan": "free", "lang": "fr", "history": history}),
+        ),
+    ] {
+        let body = json!({ "metadata": metadata });
+        let path = format!("{app}/users/{user}");
+        let (st, v) = r.api.call("PATCH", &path, Some(&r.auth), Some(body)).await;
+        assert_eq!(st, 200, "{v}");
+    }
+
+    let (st, v) = r
+        .control(
+            "users/merge",
+            json!({ "surviving": "kim-1", "discarded": anon_id }),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    // The survivor's own value wins, `lang` fits, `history` would pass 4KB.
+    assert_eq!(
+        v["user"]["metadata"],
+        json!({"plan": "gold", "notes": notes, "lang": "fr"})
+    );
+    let got = r.events(1).await;
+    assert_eq!(types(&got), ["user:merge"]);
+    assert_eq!(
+        got[0]["payload"]["discardedMetadata"],
+        json!({ "history": history })
+    );
+}
+
+#[tokio::test]
 async fn logging_in_merges_the_anonymous_user_into_the_known_one() {
     let mut r = rig().await;
     r.integration(&["user:merge"]).await;

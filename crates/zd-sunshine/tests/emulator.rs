@@ -429,6 +429,44 @@ async fn every_list_operation_paginates_across_pages() {
     assert_eq!(err.kind(), ErrorKind::BadRequest, "{err:?}");
 }
 
+#[tokio::test]
+async fn list_users_finds_a_user_by_email_identity() {
+    let env = env().await;
+    let c = env.basic();
+    let app = env.app();
+    let identity =
+        json!([{ "type": "email", "value": "sue+1@example.org", "verification": "sso" }]);
+    let sue = env
+        .control(
+            &format!("apps/{app}/end-users"),
+            json!({ "externalId": "sue", "identities": identity }),
+        )
+        .await;
+    // The same address only in a profile is not an identity.
+    env.control(
+        &format!("apps/{app}/end-users"),
+        json!({ "externalId": "sam", "email": "sue+1@example.org" }),
+    )
+    .await;
+
+    let found = operations::ListUsers::new(app, "sue+1@example.org")
+        .send(&c)
+        .await
+        .unwrap()
+        .users
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].id.as_deref(), sue["user"]["id"].as_str());
+    let identities = found[0].identities.as_deref().unwrap();
+    assert_eq!(identities[0].r#type.as_deref(), Some("email"));
+    assert_eq!(identities[0].value.as_deref(), Some("sue+1@example.org"));
+    let none = operations::ListUsers::new(app, "nobody@example.org")
+        .send(&c)
+        .await
+        .unwrap();
+    assert_eq!(none.users.map(|u| u.len()), Some(0));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_conversations_messages_participants_round_trip() {
     let env = env().await;

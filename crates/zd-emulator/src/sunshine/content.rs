@@ -45,6 +45,18 @@ fn array_field<'a>(
     Ok(a)
 }
 
+/// An optional rich-text alternative to `text` (`htmlText`, `markdownText`): a string of at
+/// most 4096 characters.
+fn rich_text<'a>(o: &'a Map<String, Value>, f: &str) -> Result<Option<&'a str>, ApiError> {
+    match o.get(f) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= 4096 => Ok(Some(s)),
+        Some(_) => Err(bad(format!(
+            "content.{f} should be a string of 1 to 4096 characters"
+        ))),
+    }
+}
+
 /// Checks `content` of a posted message.
 pub(crate) fn check(content: &Value) -> Result<(), ApiError> {
     let o = content
@@ -60,9 +72,18 @@ pub(crate) fn check(content: &Value) -> Result<(), ApiError> {
     match kind {
         "text" => {
             let text = o.get("text").and_then(Value::as_str).unwrap_or_default();
+            let html = rich_text(o, "htmlText")?;
+            let markdown = rich_text(o, "markdownText")?;
+            if html.is_some() && markdown.is_some() {
+                return Err(bad(
+                    "content.htmlText cannot be used with content.markdownText",
+                ));
+            }
             let has_actions = o.get("actions").is_some();
-            if text.trim().is_empty() && !has_actions {
-                return Err(bad("content.text should not be empty"));
+            if text.trim().is_empty() && !has_actions && html.is_none() && markdown.is_none() {
+                return Err(bad(
+                    "content.text should not be empty unless actions, htmlText or markdownText is given",
+                ));
             }
             if text.chars().count() > 4096 {
                 return Err(bad("content.text should not exceed 4096 characters"));
@@ -79,6 +100,9 @@ pub(crate) fn check(content: &Value) -> Result<(), ApiError> {
             }
         }
         "carousel" | "list" => {
+            if kind == "list" {
+                actions(o, "content", 1, 10)?;
+            }
             for (i, item) in array_field(o, "content", "items", 1, 10)?
                 .iter()
                 .enumerate()
@@ -187,5 +211,28 @@ mod tests {
         check(&json!({"type":"location","coordinates":{"lat":1.0,"long":2}})).unwrap();
         check(&json!({"type":"text","text":"x","actions":[{"type":"link","text":"t"}]}))
             .unwrap_err();
+    }
+
+    #[test]
+    fn text_has_a_rich_text_alternative_within_4096_characters() {
+        check(&json!({"type":"text","htmlText":"<b>hi</b>"})).unwrap();
+        check(&json!({"type":"text","markdownText":"**hi**"})).unwrap();
+        check(&json!({"type":"text","htmlText":"a","markdownText":"b"})).unwrap_err();
+        check(&json!({"type":"text","htmlText":"x".repeat(4096)})).unwrap();
+        check(&json!({"type":"text","htmlText":"x".repeat(4097)})).unwrap_err();
+        check(&json!({"type":"text","markdownText":"x".repeat(4097)})).unwrap_err();
+        check(&json!({"type":"text","text":"é".repeat(4096)})).unwrap();
+        check(&json!({"type":"text","text":"é".repeat(4097)})).unwrap_err();
+    }
+
+    #[test]
+    fn a_list_carries_one_to_ten_actions_of_its_own() {
+        let item = json!({"title":"a","actions":[{"type":"postback","text":"t","payload":"p"}]});
+        let action = json!({"type":"reply","text":"more","payload":"more"});
+        check(&json!({"type":"list","items":[item]})).unwrap();
+        check(&json!({"type":"list","items":[item],"actions":[action]})).unwrap();
+        check(&json!({"type":"list","items":[item],"actions":[]})).unwrap_err();
+        let eleven = vec![action; 11];
+        check(&json!({"type":"list","items":[item],"actions":eleven})).unwrap_err();
     }
 }

@@ -12,9 +12,9 @@ use serde_json::{Value, json};
 use super::api::{conversations, messages};
 use super::error::{ApiError, ApiResult, created, ok};
 use super::events::emit;
-use super::http;
 use super::store::{Store, User};
 use super::{Sunshine, util};
+use super::{http, metadata};
 
 pub(crate) fn router() -> Router<Sunshine> {
     const C: &str = "/_emulator/sunshine/apps/{app_id}/conversations/{conversation_id}";
@@ -70,12 +70,16 @@ fn web_client(s: &Sunshine) -> (Value, Value) {
     (client, device)
 }
 
-/// `POST /_emulator/sunshine/apps/{app}/end-users` `{externalId?, givenName?, surname?}`: a
-/// web-channel user opens the widget: a user, an SDK client and device, and a personal
-/// conversation, with `conversation:create` and `client:add` events.
+/// `POST /_emulator/sunshine/apps/{app}/end-users`
+/// `{externalId?, givenName?, surname?, email?, locale?, identities?}`: a web-channel user
+/// opens the widget: a user, an SDK client and device, and a personal conversation, with
+/// `conversation:create` and `client:add` events. `identities` (`[{type, value,
+/// verification?}]`) are what the user authenticated with, e.g. an email through help center
+/// SSO: what `ListUsers`' `filter[identities.email]` finds.
 async fn end_user(State(s): State<Sunshine>, Path(app_id): Path<String>, body: Bytes) -> ApiResult {
     let body = http::json_body(&body)?;
     let external_id = http::opt_str_len(&body, "externalId", 1, 1024)?;
+    let identities = identities(&body)?;
     let mut profile = serde_json::Map::new();
     for f in ["givenName", "surname", "email", "locale"] {
         if let Some(v) = http::opt_str(&body, f)? {
@@ -97,6 +101,7 @@ async fn end_user(State(s): State<Sunshine>, Path(app_id): Path<String>, body: B
         external_id,
         signed_up_at: util::now_iso(),
         profile,
+        identities,
         ..User::default()
     };
     user.clients.insert(
@@ -138,6 +143,39 @@ async fn end_user(State(s): State<Sunshine>, Path(app_id): Path<String>, body: B
         || json!({ "conversation": truncated, "user": { "id": user_id }, "client": client, "reason": "sdkLogin", "source": source }),
     );
     created(json!({ "user": rendered_user, "conversation": conversation }))
+}
+
+/// The end user's `identities`, each `{type, value, verification?}` as the user object shows
+/// them (value 1 to 128 characters).
+fn identities(body: &serde_json::Map<String, Value>) -> Result<Vec<Value>, ApiError> {
+    let list = match body.get("identities") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(list)) if list.len() <= 10 => list,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "identities should be an array of at most 10 identities",
+            ));
+        }
+    };
+    list.iter()
+        .map(|identity| {
+            let Value::Object(identity) = identity else {
+                return Err(ApiError::bad_request("identities[] should be object"));
+            };
+            let kind = http::req_str(identity, "type")?;
+            let value = http::req_str(identity, "value")?;
+            if kind.is_empty() || value.is_empty() || value.chars().count() > 128 {
+                return Err(ApiError::bad_request(
+                    "an identity needs a type and a value of 1 to 128 characters",
+                ));
+            }
+            let mut shown = json!({ "type": kind, "value": value });
+            if let Some(verification) = http::opt_str(identity, "verification")? {
+                shown["verification"] = json!(verification);
+            }
+            Ok(shown)
+        })
+        .collect()
 }
 
 /// `POST /_emulator/sunshine/apps/{app}/users/{user}/clients/{client}/status`
@@ -276,7 +314,7 @@ async fn postback(
 ) -> ApiResult {
     let body = http::json_body(&body)?;
     let payload = http::req_str(&body, "payload")?.to_owned();
-    let metadata = http::opt_object(&body, "metadata")?.map_or(Value::Null, Value::Object);
+    let metadata = metadata::opt(&body, "metadata")?.map_or(Value::Null, Value::Object);
     let store = s.store();
     let user_id = acting_user(&store, &app_id, &conversation_id, &body)?;
     let app = store.app(&app_id)?;

@@ -3,9 +3,10 @@
 //! (`api`), reported as a `user:merge` event.
 //!
 //! The surviving user keeps its id, external id and fields and takes over the discarded
-//! user's clients, devices, missing profile fields and metadata keys, and its place in every
-//! conversation. When both have a personal conversation, the discarded one's messages move
-//! into the surviving one (in time order) and the discarded conversation is gone.
+//! user's clients, devices, missing profile fields, the metadata keys that fit the 4KB limit
+//! (the rest are the event's `discardedMetadata`) and its place in every conversation. When
+//! both have a personal conversation, the discarded one's messages move into the surviving one
+//! (in time order) and the discarded conversation is gone.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -15,8 +16,8 @@ use serde_json::{Map, Value, json};
 use super::Sunshine;
 use super::error::{ApiError, ApiResult, ok};
 use super::events::emit;
-use super::http;
 use super::store::{App, Conversation};
+use super::{http, metadata};
 
 /// `POST /_emulator/sunshine/apps/{app}/users/merge`
 /// `{surviving, discarded, reason?}`: users by id or external id; `reason` is `sdkLogin`
@@ -55,15 +56,22 @@ pub(crate) async fn merge_users(
     for (k, v) in discarded.profile {
         surviving.profile.entry(k).or_insert(v);
     }
+    let mut discarded_metadata = Value::Null;
     if let Value::Object(theirs) = discarded.metadata {
         let mut ours = match std::mem::take(&mut surviving.metadata) {
             Value::Object(o) => o,
             _ => Map::new(),
         };
-        for (k, v) in theirs {
-            ours.entry(k).or_insert(v);
+        let left_out = metadata::merge_into(&mut ours, theirs);
+        if !left_out.is_empty() {
+            discarded_metadata = Value::Object(left_out);
         }
         surviving.metadata = Value::Object(ours);
+    }
+    for identity in discarded.identities {
+        if !surviving.identities.contains(&identity) {
+            surviving.identities.push(identity);
+        }
     }
     surviving.clients.extend(discarded.clients);
     surviving.devices.extend(discarded.devices);
@@ -73,6 +81,7 @@ pub(crate) async fn merge_users(
         let mut payload = json!({
             "mergedUsers": { "surviving": surviving_rendered, "discarded": discarded_rendered },
             "reason": reason,
+            "discardedMetadata": discarded_metadata,
         });
         if let (Some(o), Some((kept, gone))) = (payload.as_object_mut(), conversations) {
             o.insert(

@@ -20,6 +20,7 @@ mod error;
 mod events;
 mod http;
 mod merge;
+mod metadata;
 mod multipart;
 mod server;
 mod store;

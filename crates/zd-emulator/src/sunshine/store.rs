@@ -167,6 +167,9 @@ pub(crate) struct User {
     pub(crate) clients: BTreeMap<String, Value>,
     pub(crate) devices: BTreeMap<String, Value>,
     pub(crate) zendesk_id: Option<String>,
+    /// Connected identities (`{type, value, verification}`), such as the email a user
+    /// authenticated with; the API cannot set them, the control API's end users can.
+    pub(crate) identities: Vec<Value>,
 }
 
 impl User {
@@ -181,8 +184,15 @@ impl User {
             "profile": self.profile,
             // Users' metadata is not nullable in the spec: no metadata reads as `{}`.
             "metadata": if self.metadata.is_null() { json!({}) } else { self.metadata.clone() },
-            "identities": [],
+            "identities": self.identities,
         })
+    }
+
+    /// Whether one of the user's identities is this email address.
+    pub(crate) fn has_email_identity(&self, email: &str) -> bool {
+        self.identities
+            .iter()
+            .any(|i| i["type"] == "email" && i["value"] == email)
     }
 
     pub(crate) fn render_truncated(&self) -> Value {

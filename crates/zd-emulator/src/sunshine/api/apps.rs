@@ -8,8 +8,12 @@ use serde_json::{Value, json};
 use super::{Need, access};
 use crate::sunshine::error::{ApiError, ApiResult, created, ok};
 use crate::sunshine::http::{self, Page, Query};
+use crate::sunshine::metadata;
 use crate::sunshine::store::{App, Key};
 use crate::sunshine::{Sunshine, default_settings};
+
+/// API keys an app may hold.
+const MAX_KEYS: usize = 10;
 
 fn check_settings(
     body: &serde_json::Map<String, Value>,
@@ -53,7 +57,7 @@ pub(crate) async fn create(
         id: s.next_id(),
         display_name: display_name.to_owned(),
         settings,
-        metadata: http::opt_object(&body, "metadata")?.map_or(Value::Null, Value::Object),
+        metadata: metadata::opt(&body, "metadata")?.map_or(Value::Null, Value::Object),
         ..App::default()
     };
     let rendered = app.render();
@@ -107,7 +111,7 @@ pub(crate) async fn update(
     let body = http::json_body(&body)?;
     let display_name = http::opt_str_len(&body, "displayName", 1, 100)?;
     let settings = check_settings(&body)?;
-    let metadata = http::opt_object(&body, "metadata")?;
+    let metadata = metadata::opt(&body, "metadata")?;
     let app = store.app_mut(&app_id)?;
     if let Some(n) = display_name {
         app.display_name = n;
@@ -153,13 +157,19 @@ pub(crate) async fn create_key(
             "displayName should have 1 to 100 characters",
         ));
     }
+    let app = store.app_mut(&app_id)?;
+    if app.keys.len() >= MAX_KEYS {
+        return Err(ApiError::bad_request(format!(
+            "An app can have a maximum of {MAX_KEYS} keys"
+        )));
+    }
     let key = Key {
         id: format!("app_{}", s.next_id()),
         display_name: Some(name.to_owned()),
         secret: crate::sunshine::util::secret(),
     };
     let rendered = key.render();
-    store.app_mut(&app_id)?.keys.insert(key.id.clone(), key);
+    app.keys.insert(key.id.clone(), key);
     created(json!({ "key": rendered }))
 }
 

@@ -9,6 +9,7 @@ use super::{Need, access};
 use crate::sunshine::error::{ApiError, ApiResult, created, ok};
 use crate::sunshine::events::emit;
 use crate::sunshine::http::{self, Page, Query};
+use crate::sunshine::metadata;
 use crate::sunshine::store::{App, Conversation, Participant, Store};
 use crate::sunshine::{Sunshine, util};
 
@@ -95,7 +96,7 @@ pub(crate) async fn create(
     }
     let display_name = http::opt_str_len(&body, "displayName", 1, 100)?;
     let icon_url = http::opt_str_len(&body, "iconUrl", 1, 2048)?;
-    let metadata = http::opt_object(&body, "metadata")?.map_or(Value::Null, Value::Object);
+    let metadata = metadata::opt(&body, "metadata")?.map_or(Value::Null, Value::Object);
     let app = store.app_mut(&app_id)?;
     let mut users = Vec::new();
     if let Some(list) = body.get("participants") {
@@ -203,7 +204,7 @@ pub(crate) async fn update(
     let body = http::json_body(&body)?;
     let display_name = http::opt_str_len(&body, "displayName", 1, 100)?;
     let icon_url = http::opt_str_len(&body, "iconUrl", 1, 2048)?;
-    let metadata = http::opt_object(&body, "metadata")?;
+    let metadata = metadata::opt(&body, "metadata")?;
     let app = store.app_mut(&app_id)?;
     let c = conv_mut(app, &conversation_id)?;
     if body.contains_key("displayName") {
@@ -229,6 +230,17 @@ pub(crate) async fn delete(
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
     let app = store.app_mut(&app_id)?;
+    let is_default = app
+        .conversations
+        .get(&conversation_id)
+        .ok_or_else(|| ApiError::not_found("Conversation"))?
+        .is_default;
+    if is_default {
+        // Its messages can go (DeleteAllMessages); the conversation stays.
+        return Err(ApiError::bad_request(format!(
+            "Conversation {conversation_id} cannot be deleted because it is the default."
+        )));
+    }
     let c = app
         .conversations
         .remove(&conversation_id)
@@ -398,7 +410,7 @@ async fn control(
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
     let body = http::json_body(&body)?;
-    let metadata = http::opt_object(&body, "metadata")?.map_or(Value::Null, Value::Object);
+    let metadata = metadata::opt(&body, "metadata")?.map_or(Value::Null, Value::Object);
     let target = match action {
         Control::Pass | Control::Offer => {
             Some(http::req_str(&body, "switchboardIntegration")?.to_owned())

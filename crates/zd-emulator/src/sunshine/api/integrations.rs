@@ -30,8 +30,21 @@ const TYPES: [&str; 16] = [
     "web",
     "whatsapp",
 ];
-/// Webhooks a custom integration may hold.
-const MAX_WEBHOOKS: usize = 5;
+/// Webhooks an app may hold, over all its integrations.
+const MAX_WEBHOOKS: usize = 10;
+/// API keys a custom integration may hold.
+const MAX_KEYS: usize = 10;
+
+/// Refuses `more` webhooks when the app would then hold more than it may.
+fn room_for_webhooks(app: &App, more: usize) -> Result<(), ApiError> {
+    let held: usize = app.integrations.values().map(|i| i.webhooks.len()).sum();
+    if held + more > MAX_WEBHOOKS {
+        return Err(ApiError::bad_request(format!(
+            "An app is limited to {MAX_WEBHOOKS} webhooks"
+        )));
+    }
+    Ok(())
+}
 
 fn integration_mut<'a>(app: &'a mut App, id: &str) -> Result<&'a mut Integration, ApiError> {
     app.integrations
@@ -137,10 +150,9 @@ pub(crate) async fn create(
     }
     integration.extra = body;
     let rendered = integration.render();
-    store
-        .app_mut(&app_id)?
-        .integrations
-        .insert(integration.id.clone(), integration);
+    let app = store.app_mut(&app_id)?;
+    room_for_webhooks(app, integration.webhooks.len())?;
+    app.integrations.insert(integration.id.clone(), integration);
     created(json!({ "integration": rendered }))
 }
 
@@ -254,6 +266,11 @@ pub(crate) async fn create_key(
     if i.kind != "custom" {
         return Err(ApiError::bad_request("only custom integrations have keys"));
     }
+    if i.keys.len() >= MAX_KEYS {
+        return Err(ApiError::bad_request(format!(
+            "An integration can have a maximum of {MAX_KEYS} keys"
+        )));
+    }
     let key = Key {
         id: format!("int_{}", s.next_id()),
         display_name: Some(name),
@@ -354,12 +371,9 @@ pub(crate) async fn create_webhook(
     webhook_access(&store, &headers, &app_id, &integration_id)?;
     let body = http::json_body(&body)?;
     let w = webhook_of(&s, &body, None)?;
-    let i = integration_mut(store.app_mut(&app_id)?, &integration_id)?;
-    if i.webhooks.len() >= MAX_WEBHOOKS {
-        return Err(ApiError::bad_request(format!(
-            "an integration holds at most {MAX_WEBHOOKS} webhooks"
-        )));
-    }
+    let app = store.app_mut(&app_id)?;
+    room_for_webhooks(app, 1)?;
+    let i = integration_mut(app, &integration_id)?;
     let rendered = w.render();
     i.webhooks.insert(w.id.clone(), w);
     created(json!({ "webhook": rendered }))

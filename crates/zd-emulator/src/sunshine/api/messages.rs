@@ -12,6 +12,7 @@ use crate::sunshine::content;
 use crate::sunshine::error::{ApiError, ApiResult, created, ok, ok_json};
 use crate::sunshine::events::emit;
 use crate::sunshine::http::{self, Page, Query};
+use crate::sunshine::metadata;
 use crate::sunshine::store::Store;
 use crate::sunshine::{Sunshine, util};
 
@@ -149,7 +150,7 @@ pub(crate) async fn post(
         .get("content")
         .ok_or_else(|| ApiError::bad_request("should have required property 'content'"))?;
     content::check(content)?;
-    let metadata = http::opt_object(&body, "metadata")?.map_or(Value::Null, Value::Object);
+    let metadata = metadata::opt(&body, "metadata")?.map_or(Value::Null, Value::Object);
     let integration_id = match who {
         crate::sunshine::auth::Principal::Integration { integration_id, .. } => {
             Some(integration_id)

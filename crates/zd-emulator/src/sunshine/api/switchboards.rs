@@ -2,7 +2,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value, json};
 
 use super::{Need, access};
@@ -10,6 +10,9 @@ use crate::sunshine::Sunshine;
 use crate::sunshine::error::{ApiError, ApiResult, created, ok};
 use crate::sunshine::http;
 use crate::sunshine::store::{App, Switchboard, SwitchboardIntegration};
+
+/// Switchboard integrations a switchboard may hold.
+const MAX_INTEGRATIONS: usize = 10;
 
 fn switchboard_mut<'a>(app: &'a mut App, id: &str) -> Result<&'a mut Switchboard, ApiError> {
     app.switchboards
@@ -174,6 +177,15 @@ pub(crate) async fn create_integration(
         .switchboards
         .get(&switchboard_id)
         .ok_or_else(|| ApiError::not_found("Switchboard"))?;
+    if sb.integrations.len() >= MAX_INTEGRATIONS {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "too_many_switchboard_integrations",
+            format!(
+                "Switchboard has reached the max number of switchboard integrations ({MAX_INTEGRATIONS})"
+            ),
+        ));
+    }
     let mut sbi = SwitchboardIntegration {
         id: s.next_id(),
         deliver_standby_events: true,

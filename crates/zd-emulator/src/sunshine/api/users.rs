@@ -9,24 +9,33 @@ use super::{Need, access};
 use crate::sunshine::error::{ApiError, ApiResult, created, ok};
 use crate::sunshine::events::emit;
 use crate::sunshine::http::{self, Page, Query};
+use crate::sunshine::metadata;
 use crate::sunshine::store::{App, User};
 use crate::sunshine::{Sunshine, util};
 
-const PROFILE: [&str; 5] = ["givenName", "surname", "email", "avatarUrl", "locale"];
+/// The profile fields and their most characters.
+const PROFILE: [(&str, usize); 5] = [
+    ("givenName", 128),
+    ("surname", 128),
+    ("email", 128),
+    ("avatarUrl", 2048),
+    ("locale", 64),
+];
 
 fn check_profile(body: &Map<String, Value>) -> Result<Option<Map<String, Value>>, ApiError> {
     let Some(profile) = http::opt_object(body, "profile")? else {
         return Ok(None);
     };
     for (k, v) in &profile {
-        if !PROFILE.contains(&k.as_str()) {
+        let Some(&(_, most)) = PROFILE.iter().find(|(name, _)| name == k) else {
             return Err(ApiError::bad_request(format!(
                 "profile.{k} is not a profile field"
             )));
-        }
-        if !(v.is_null() || v.as_str().is_some_and(|s| !s.is_empty() && s.len() <= 2048)) {
+        };
+        let fits = |s: &str| !s.is_empty() && s.chars().count() <= most;
+        if !(v.is_null() || v.as_str().is_some_and(fits)) {
             return Err(ApiError::bad_request(format!(
-                "profile.{k} should be a non-empty string"
+                "profile.{k} should be a string of 1 to {most} characters"
             )));
         }
     }
@@ -59,7 +68,7 @@ pub(crate) async fn create(
     let profile = check_profile(&body)?.unwrap_or_default();
     let signed_up_at = http::opt_str(&body, "signedUpAt")?.unwrap_or_else(util::now_iso);
     let to_be_retained = http::opt_bool(&body, "toBeRetained")?.unwrap_or(false);
-    let metadata = http::opt_object(&body, "metadata")?.map_or(Value::Null, Value::Object);
+    let metadata = metadata::opt(&body, "metadata")?.map_or(Value::Null, Value::Object);
     let app = store.app_mut(&app_id)?;
     if let Some(ext) = &external_id {
         if app.user_id(ext).is_some() {
@@ -92,13 +101,14 @@ pub(crate) async fn list(
     access(&store, &headers, Some(&app_id), Need::Data)?;
     let q = Query::parse(q.as_deref())?;
     let app = store.app(&app_id)?;
-    let filter = q.get("filter[identities][email]");
+    // The filter is required and matches identities only, never `profile.email`.
+    let email = q.get("filter[identities.email]").ok_or_else(|| {
+        ApiError::bad_request("should have required property 'filter[identities.email]'")
+    })?;
     let users: Vec<Value> = app
         .users
         .values()
-        .filter(|u| {
-            filter.is_none_or(|e| u.profile.get("email").and_then(Value::as_str) == Some(e))
-        })
+        .filter(|u| u.has_email_identity(email))
         .map(User::render)
         .collect();
     ok(json!({ "users": users }))
@@ -127,7 +137,7 @@ pub(crate) async fn update(
     let profile = check_profile(&body)?;
     let signed_up_at = http::opt_str(&body, "signedUpAt")?;
     let to_be_retained = http::opt_bool(&body, "toBeRetained")?;
-    let metadata = http::opt_object(&body, "metadata")?;
+    let metadata = metadata::opt(&body, "metadata")?;
     let app = store.app_mut(&app_id)?;
     let user = user_mut(app, &user_id)?;
     if let Some(p) = profile {

@@ -1,0 +1,335 @@
+//! Rules the Sunshine spec states that a bot can trip over: users listed by their email
+//! identity only, profile and metadata limits, the default conversation that stays, and the
+//! per-app and per-integration quotas.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "helpers of tests")]
+
+#[path = "sunshine/client.rs"]
+mod client;
+
+use client::{Api, basic};
+use serde_json::{Value, json};
+use zd_emulator::sunshine::{self as sun, SunshineConfig, SunshineServer};
+
+struct Rig {
+    _server: SunshineServer,
+    api: Api,
+    app_key: String,
+    account_key: String,
+}
+
+async fn rig() -> Rig {
+    let server = SunshineServer::start(SunshineConfig::default())
+        .await
+        .unwrap();
+    Rig {
+        api: Api::new(server.base_url()),
+        _server: server,
+        app_key: basic(sun::DEMO_APP_KEY_ID, sun::DEMO_APP_KEY_SECRET),
+        account_key: basic(sun::DEMO_ACCOUNT_KEY_ID, sun::DEMO_ACCOUNT_KEY_SECRET),
+    }
+}
+
+impl Rig {
+    /// A call to the demo app's API (`path` after `/v2/apps/{app}`) with its app key.
+    async fn app(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let path = format!("/v2/apps/{}{path}", sun::DEMO_APP_ID);
+        self.api
+            .call(method, &path, Some(&self.app_key), body)
+            .await
+    }
+
+    async fn account(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.api
+            .call(method, path, Some(&self.account_key), body)
+            .await
+    }
+
+    /// A web user through the control API; returns the answer (user and conversation).
+    async fn end_user(&self, body: Value) -> Value {
+        let path = format!("/_emulator/sunshine/apps/{}/end-users", sun::DEMO_APP_ID);
+        let (st, v) = self.api.call("POST", &path, None, Some(body)).await;
+        assert_eq!(st, 201, "{v}");
+        v
+    }
+}
+
+fn error_title(v: &Value) -> &str {
+    v["errors"][0]["title"].as_str().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn users_are_listed_by_email_identity_and_never_by_profile_email() {
+    let r = rig().await;
+    let sue = r
+        .end_user(json!({
+            "externalId": "sue-1",
+            "identities": [{"type": "email", "value": "sue@example.org", "verification": "sso"}],
+        }))
+        .await;
+    // Same address, but only in the profile: the filter must not find this one.
+    r.end_user(json!({"externalId": "sam-1", "email": "sue@example.org"}))
+        .await;
+    assert_eq!(
+        sue["user"]["identities"],
+        json!([{"type": "email", "value": "sue@example.org", "verification": "sso"}])
+    );
+
+    let (st, v) = r
+        .app(
+            "GET",
+            "/users?filter[identities.email]=sue@example.org",
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let ids: Vec<&Value> = v["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| &u["externalId"])
+        .collect();
+    assert_eq!(ids, [&json!("sue-1")]);
+
+    // Percent-encoded as a client sends it (`+` is a space in a query, so `%2B` for a plus).
+    let (st, v) = r
+        .app(
+            "GET",
+            "/users?filter%5Bidentities.email%5D=sue%40example.org",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (st, v["users"].as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{v}"
+    );
+
+    // The filter is required, and the old bracket spelling is not it.
+    for path in ["/users", "/users?filter[identities][email]=sue@example.org"] {
+        let (st, v) = r.app("GET", path, None).await;
+        assert_eq!(st, 400, "{path}: {v}");
+        assert!(error_title(&v).contains("filter[identities.email]"), "{v}");
+    }
+
+    // The control API checks the identities it is given.
+    let path = format!("/_emulator/sunshine/apps/{}/end-users", sun::DEMO_APP_ID);
+    for bad in [
+        json!({"identities": [{"type": "email"}]}),
+        json!({"identities": [{"type": "email", "value": ""}]}),
+        json!({"identities": "sue@example.org"}),
+    ] {
+        let (st, v) = r.api.call("POST", &path, None, Some(bad.clone())).await;
+        assert_eq!(st, 400, "{bad}: {v}");
+    }
+}
+
+#[tokio::test]
+async fn profile_fields_have_their_documented_lengths() {
+    let r = rig().await;
+    let accepted = json!({
+        "givenName": "g".repeat(128),
+        "surname": "s".repeat(128),
+        "email": format!("{}@x.io", "e".repeat(123)),
+        "locale": "l".repeat(64),
+        "avatarUrl": format!("https://x.io/{}", "a".repeat(2048 - 13)),
+    });
+    let (st, v) = r
+        .app(
+            "POST",
+            "/users",
+            Some(json!({"externalId": "long", "profile": accepted})),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    for (field, value) in [
+        ("givenName", "g".repeat(129)),
+        ("surname", "s".repeat(129)),
+        ("email", format!("{}@x.io", "e".repeat(124))),
+        ("locale", "l".repeat(65)),
+        (
+            "avatarUrl",
+            format!("https://x.io/{}", "a".repeat(2048 - 12)),
+        ),
+    ] {
+        let body = json!({"profile": { field: value }});
+        let (st, v) = r.app("PATCH", "/users/long", Some(body)).await;
+        assert_eq!(st, 400, "{field}: {v}");
+        assert!(error_title(&v).contains(field), "{v}");
+    }
+}
+
+#[tokio::test]
+async fn metadata_is_a_flat_object_of_at_most_4kb_everywhere() {
+    let r = rig().await;
+    let conversation = r.end_user(json!({"externalId": "meta"})).await["conversation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // `{"k":"…"}` is 8 bytes around the value.
+    let fits = json!({"k": "x".repeat(4096 - 8)});
+    let over = json!({"k": "x".repeat(4096 - 7)});
+    let nested = json!({"k": {"deeper": 1}});
+    let app = format!("/v2/apps/{}", sun::DEMO_APP_ID);
+    // (method, path, whether the body is a message, whether the account key is needed)
+    let cases = [
+        ("PATCH", format!("{app}/users/meta"), false, false),
+        (
+            "PATCH",
+            format!("{app}/conversations/{conversation}"),
+            false,
+            false,
+        ),
+        (
+            "POST",
+            format!("{app}/conversations/{conversation}/messages"),
+            true,
+            false,
+        ),
+        ("PATCH", app.clone(), false, true),
+    ];
+    for (method, path, is_message, account) in &cases {
+        let auth = if *account { &r.account_key } else { &r.app_key };
+        for (metadata, want) in [(&fits, 2), (&over, 4), (&nested, 4)] {
+            let body = if *is_message {
+                json!({"author": {"type": "business"}, "content": {"type": "text", "text": "hi"}, "metadata": metadata})
+            } else {
+                json!({ "metadata": metadata })
+            };
+            let (st, v) = r.api.call(method, path, Some(auth), Some(body)).await;
+            assert_eq!(st / 100, want, "{method} {path} with {metadata}: {st} {v}");
+            if metadata == &over {
+                assert!(error_title(&v).contains("4KB"), "{v}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_default_conversation_stays_and_others_can_go() {
+    let r = rig().await;
+    let user = r.end_user(json!({"externalId": "dee"})).await;
+    let default = user["conversation"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(user["conversation"]["isDefault"], true);
+    let (st, v) = r
+        .app("DELETE", &format!("/conversations/{default}"), None)
+        .await;
+    assert_eq!(st, 400, "{v}");
+    assert_eq!(
+        error_title(&v),
+        format!("Conversation {default} cannot be deleted because it is the default.")
+    );
+    let (st, _) = r
+        .app("GET", &format!("/conversations/{default}"), None)
+        .await;
+    assert_eq!(st, 200, "still there");
+    // Its messages can go.
+    let (st, v) = r
+        .app(
+            "DELETE",
+            &format!("/conversations/{default}/messages"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+
+    let user_id = user["user"]["id"].as_str().unwrap();
+    let (st, group) = r
+        .app(
+            "POST",
+            "/conversations",
+            Some(json!({"type": "sdkGroup", "participants": [{"userId": user_id}]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{group}");
+    assert_eq!(group["conversation"]["isDefault"], false);
+    let id = group["conversation"]["id"].as_str().unwrap();
+    let (st, v) = r.app("DELETE", &format!("/conversations/{id}"), None).await;
+    assert_eq!(st, 200, "{v}");
+}
+
+#[tokio::test]
+async fn keys_webhooks_and_switchboard_integrations_have_their_quotas() {
+    let r = rig().await;
+    // A fresh app: 10 keys, the 11th refused.
+    let (st, app) = r
+        .account("POST", "/v2/apps", Some(json!({"displayName": "Quotas"})))
+        .await;
+    assert_eq!(st, 201, "{app}");
+    let app_path = format!("/v2/apps/{}", app["app"]["id"].as_str().unwrap());
+    let key = json!({"displayName": "k"});
+    for n in 1..=10 {
+        let (st, v) = r
+            .account("POST", &format!("{app_path}/keys"), Some(key.clone()))
+            .await;
+        assert_eq!(st, 201, "app key {n}: {v}");
+    }
+    let (st, v) = r
+        .account("POST", &format!("{app_path}/keys"), Some(key.clone()))
+        .await;
+    assert_eq!(st, 400, "{v}");
+    assert!(error_title(&v).contains("maximum of 10 keys"), "{v}");
+
+    // Webhooks count over the whole app: 10 integrations of one webhook each, then none more,
+    // neither with a new integration nor on an existing one.
+    let hook = json!({"target": "http://127.0.0.1:9/hook", "triggers": ["conversation:message"]});
+    let integration = json!({"type": "custom", "displayName": "Bot", "webhooks": [hook]});
+    let mut first = String::new();
+    for n in 1..=10 {
+        let (st, v) = r
+            .account(
+                "POST",
+                &format!("{app_path}/integrations"),
+                Some(integration.clone()),
+            )
+            .await;
+        assert_eq!(st, 201, "integration {n}: {v}");
+        if first.is_empty() {
+            first = v["integration"]["id"].as_str().unwrap().to_owned();
+        }
+    }
+    let (st, v) = r
+        .account(
+            "POST",
+            &format!("{app_path}/integrations"),
+            Some(integration.clone()),
+        )
+        .await;
+    assert_eq!(st, 400, "{v}");
+    assert!(error_title(&v).contains("limited to 10 webhooks"), "{v}");
+    let hooks = format!("{app_path}/integrations/{first}/webhooks");
+    let (st, v) = r.account("POST", &hooks, Some(hook.clone())).await;
+    assert_eq!(st, 400, "{v}");
+
+    // An integration: 10 keys.
+    let keys = format!("{app_path}/integrations/{first}/keys");
+    for n in 1..=10 {
+        let (st, v) = r.account("POST", &keys, Some(key.clone())).await;
+        assert_eq!(st, 201, "integration key {n}: {v}");
+    }
+    let (st, v) = r.account("POST", &keys, Some(key)).await;
+    assert_eq!(st, 400, "{v}");
+
+    // A switchboard: 10 switchboard integrations, with the documented error after.
+    let (st, sb) = r
+        .account("POST", &format!("{app_path}/switchboards"), None)
+        .await;
+    assert_eq!(st, 201, "{sb}");
+    let sbis = format!(
+        "{app_path}/switchboards/{}/switchboardIntegrations",
+        sb["switchboard"]["id"].as_str().unwrap()
+    );
+    for n in 1..=10 {
+        let body = json!({"name": format!("sbi-{n}"), "integrationType": "zd:agentWorkspace"});
+        let (st, v) = r.account("POST", &sbis, Some(body)).await;
+        assert_eq!(st, 201, "switchboard integration {n}: {v}");
+    }
+    let body = json!({"name": "sbi-11", "integrationType": "zd:agentWorkspace"});
+    let (st, v) = r.account("POST", &sbis, Some(body)).await;
+    assert_eq!(st, 400, "{v}");
+    assert_eq!(v["errors"][0]["code"], "too_many_switchboard_integrations");
+    assert_eq!(
+        error_title(&v),
+        "Switchboard has reached the max number of switchboard integrations (10)"
+    );
+}

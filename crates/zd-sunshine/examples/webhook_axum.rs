@@ -29,7 +29,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             other => println!("app {:?}: {}", delivery.app_id, other.type_name()),
         }
-    });
+    })?;
 
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))

@@ -78,7 +78,7 @@ pub(crate) async fn start_bot(
                 Err(error) => eprintln!("could not answer: {error}"),
             }
         }
-    });
+    })?;
     let server = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {

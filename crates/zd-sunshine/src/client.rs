@@ -220,7 +220,7 @@ impl Client {
         }
         let mut de = serde_json::Deserializer::from_slice(slice);
         serde_path_to_error::deserialize(&mut de)
-            .map_err(|e| Error::decode(status, &body, e).at(operation))
+            .map_err(|e| Error::decode(status, e).at(operation))
     }
 
     /// Sends `request`, retrying per the policy, and returns the success status and body.

@@ -171,15 +171,16 @@ impl Error {
         }))
     }
 
-    /// A decode failure of a success body, keeping the JSON path that failed.
-    pub(crate) fn decode(status: StatusCode, body: &[u8], source: impl Into<Source>) -> Self {
+    /// A decode failure of a success body, keeping the JSON path that failed (in the source)
+    /// but not the body: a success body can hold fresh credentials (a new key's secret, a
+    /// webhook's secret, an access token), and callers log [`Error::body`] freely.
+    pub(crate) fn decode(status: StatusCode, source: impl Into<Source>) -> Self {
         let mut e = Self::with_source(
             ErrorKind::Decode,
             "response body does not match the model",
             source,
         );
         e.0.status = Some(status);
-        e.0.body = Some(excerpt(body));
         e
     }
 
@@ -218,7 +219,8 @@ impl Error {
         self.0.api_errors.first().map(|e| e.code.as_str())
     }
 
-    /// The start of the response body (at most [`BODY_EXCERPT_LIMIT`] bytes).
+    /// The start of an error response's body (at most [`BODY_EXCERPT_LIMIT`] bytes); `None`
+    /// for a success body that did not decode ([`ErrorKind::Decode`]), which may hold secrets.
     pub fn body(&self) -> Option<&str> {
         self.0.body.as_deref()
     }

@@ -10,8 +10,8 @@ use crate::upload::Upload;
 /// The API's limit on JSON request bodies (100 KB), checked before sending.
 pub const JSON_BODY_LIMIT: usize = 100 * 1024;
 
-/// A request body.
-#[derive(Debug)]
+/// A request body. Its `Debug` shows the JSON's size, not its text: bodies carry secrets
+/// (`client_secret` of GetToken, an integration's `apiSecret`, `password`, `privateKey`).
 pub enum RequestBody {
     /// No body.
     Empty,
@@ -19,6 +19,16 @@ pub enum RequestBody {
     Json(Bytes),
     /// A streaming multipart attachment upload (sent once, never retried).
     Upload(Upload),
+}
+
+impl std::fmt::Debug for RequestBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Empty => f.write_str("Empty"),
+            Self::Json(bytes) => write!(f, "Json({} bytes)", bytes.len()),
+            Self::Upload(upload) => f.debug_tuple("Upload").field(upload).finish(),
+        }
+    }
 }
 
 /// An operation ready to send: method, path, query pairs and body.
@@ -117,5 +127,27 @@ impl ApiRequest {
     /// The operationId.
     pub fn operation(&self) -> &'static str {
         self.operation
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn debug_shows_a_json_body_by_size_not_its_secrets() {
+        let body = crate::models::GetTokenBody::new(
+            "client".to_owned(),
+            "very-secret".to_owned(),
+            "code".to_owned(),
+            "authorization_code".to_owned(),
+        );
+        let request = crate::operations::GetToken::new(body)
+            .to_request()
+            .expect("the body encodes");
+        let shown = format!("{request:?}");
+        assert!(!shown.contains("very-secret"), "{shown}");
+        assert!(
+            shown.contains("Json(") && shown.contains(" bytes)"),
+            "{shown}"
+        );
     }
 }

@@ -20,6 +20,7 @@ use parking_lot::Mutex;
 use subtle::ConstantTimeEq;
 use zd_auth::Secret;
 
+use crate::error::{Error, ErrorKind};
 pub use crate::models::{WebhookEnvelope, WebhookEvent};
 use crate::transport::BoxFuture;
 
@@ -29,11 +30,15 @@ pub const API_KEY_HEADER: &str = "x-api-key";
 /// The largest webhook body the service reads (1 MiB).
 pub const MAX_WEBHOOK_BODY: usize = 1024 * 1024;
 
-/// Whether `headers` carry `X-API-Key` equal to `secret`, compared in constant time.
+/// Whether `headers` carry `X-API-Key` equal to `secret`, compared in constant time. An empty
+/// secret verifies nothing (an empty header would match it).
 pub fn verify_api_key(headers: &HeaderMap, secret: &Secret) -> bool {
     let Some(got) = headers.get(API_KEY_HEADER) else {
         return false;
     };
+    if secret.expose_secret().is_empty() {
+        return false;
+    }
     got.as_bytes()
         .ct_eq(secret.expose_secret().as_bytes())
         .into()
@@ -126,7 +131,12 @@ impl WebhookService {
     /// A service checking `secret` and calling `handler` for every new event, queueing up to
     /// [`DEFAULT_QUEUE_CAPACITY`] events. Must run inside a tokio runtime (the worker is
     /// spawned); the worker ends when the last clone of the service is dropped.
-    pub fn new<F, Fut>(secret: Secret, handler: F) -> Self
+    ///
+    /// # Errors
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) when `secret` is empty (an unset
+    /// environment variable, say): every delivery would be refused, or, compared naively, one
+    /// with an empty `X-API-Key` accepted.
+    pub fn new<F, Fut>(secret: Secret, handler: F) -> Result<Self, Error>
     where
         F: Fn(Delivery) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = ()> + Send + 'static,
@@ -135,22 +145,32 @@ impl WebhookService {
     }
 
     /// Like [`WebhookService::new`] with room for `capacity` queued events (at least 1).
-    pub fn with_queue_capacity<F, Fut>(secret: Secret, capacity: usize, handler: F) -> Self
+    ///
+    /// # Errors
+    /// As [`WebhookService::new`].
+    pub fn with_queue_capacity<F, Fut>(
+        secret: Secret,
+        capacity: usize,
+        handler: F,
+    ) -> Result<Self, Error>
     where
         F: Fn(Delivery) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
+        let secret = secret
+            .require("the webhook secret")
+            .map_err(|e| Error::with_source(ErrorKind::Config, "the webhook secret is empty", e))?;
         let (queue, mut events) = tokio::sync::mpsc::channel::<Delivery>(capacity.max(1));
         tokio::spawn(async move {
             while let Some(delivery) = events.recv().await {
                 handler(delivery).await;
             }
         });
-        Self {
+        Ok(Self {
             secret: Arc::new(secret),
             dedupe: Arc::new(Dedupe::new(10_000)),
             queue,
-        }
+        })
     }
 
     /// Uses `dedupe` (for example one shared by several routes).
@@ -176,7 +196,15 @@ impl WebhookService {
             .await
         {
             Ok(b) => b.to_bytes(),
-            Err(_) => return reply(StatusCode::PAYLOAD_TOO_LARGE),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                return reply(StatusCode::PAYLOAD_TOO_LARGE);
+            }
+            Err(e) => {
+                // The connection broke mid-body: answer 400 and let the log say why (a 413
+                // would blame the size).
+                tracing::debug!(error = %e, "webhook body could not be read");
+                return reply(StatusCode::BAD_REQUEST);
+            }
         };
         let envelope = match parse(&body) {
             Ok(e) => e,
@@ -290,5 +318,8 @@ mod tests {
         assert!(verify_api_key(&h, &secret));
         h.insert(API_KEY_HEADER, http::HeaderValue::from_static("s3creT"));
         assert!(!verify_api_key(&h, &secret));
+        // An empty secret matches nothing, not even an empty header.
+        h.insert(API_KEY_HEADER, http::HeaderValue::from_static(""));
+        assert!(!verify_api_key(&h, &Secret::new("")));
     }
 }

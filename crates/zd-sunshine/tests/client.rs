@@ -538,6 +538,21 @@ async fn decode_failures_name_the_json_path() {
 }
 
 #[tokio::test]
+async fn a_success_body_that_fails_to_decode_is_not_kept_in_the_error() {
+    // A new key's secret beside a field of the wrong type: the error must not carry the body.
+    let body = json!({"key": {"id": 7, "secret": "fresh-key-secret"}});
+    let server = serve(vec![reply(201, body)]).await;
+    let err = operations::CreateAppKey::new("a", models::CreateAppKeyBody::new("k".to_owned()))
+        .send(&client(&server, RetryPolicy::none()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode);
+    assert_eq!(err.body(), None);
+    let everything = format!("{err} {err:?} {:?}", std::error::Error::source(&err));
+    assert!(!everything.contains("fresh-key-secret"), "{everything}");
+}
+
+#[tokio::test]
 async fn attachment_upload_is_multipart() {
     let server = serve(vec![reply(
         201,
@@ -749,7 +764,8 @@ async fn webhook_service_verifies_parses_dedupes_and_hands_off() {
         async move {
             tx.send(d).unwrap();
         }
-    });
+    })
+    .unwrap();
     let body = json!({"app": {"id": "app1"}, "webhook": {"id": "wh1", "version": "v2"}, "events": [
         {"id": "e1", "createdAt": "2021-08-27T15:53:06.744Z", "type": "conversation:message",
          "payload": {"conversation": {"id": "c1", "type": "personal"}, "message": message("m1")}},
@@ -826,7 +842,8 @@ async fn webhook_events_reach_the_handler_in_delivery_order_and_a_full_queue_ans
                 let _ = gate.await;
             }
         }
-    });
+    })
+    .unwrap();
     let status = |r: http::Response<Full<Bytes>>| r.status().as_u16();
     assert_eq!(
         status(svc.handle(webhook_request(json!([typing("e1")]))).await),
@@ -863,6 +880,46 @@ async fn webhook_events_reach_the_handler_in_delivery_order_and_a_full_queue_ans
 }
 
 #[tokio::test]
+async fn a_webhook_service_refuses_an_empty_secret() {
+    use zd_sunshine::webhooks::WebhookService;
+    let err = WebhookService::new(zd_auth::Secret::new(""), |_| async {}).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(err.to_string().contains("webhook secret"), "{err}");
+}
+
+#[tokio::test]
+async fn a_webhook_body_that_breaks_off_is_a_bad_request_not_too_large() {
+    use zd_sunshine::webhooks::WebhookService;
+    let svc = WebhookService::new(zd_auth::Secret::new("whsec"), |_| async {}).unwrap();
+    // A body whose stream fails after a few bytes, as a connection that drops mid-upload.
+    let chunks: Vec<Result<http_body::Frame<Bytes>, std::io::Error>> = vec![
+        Ok(http_body::Frame::data(Bytes::from_static(
+            b"{\"events\": [",
+        ))),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "reset",
+        )),
+    ];
+    let body = http_body_util::StreamBody::new(futures_util::stream::iter(chunks));
+    let request = http::Request::post("/hooks")
+        .header("x-api-key", "whsec")
+        .body(body)
+        .unwrap();
+    assert_eq!(svc.handle(request).await.status(), 400);
+    // Over the limit is still 413.
+    let big = Full::new(Bytes::from(vec![
+        b' ';
+        zd_sunshine::webhooks::MAX_WEBHOOK_BODY + 1
+    ]));
+    let request = http::Request::post("/hooks")
+        .header("x-api-key", "whsec")
+        .body(big)
+        .unwrap();
+    assert_eq!(svc.handle(request).await.status(), 413);
+}
+
+#[tokio::test]
 async fn a_webhook_batch_larger_than_the_queue_is_still_handled_in_order() {
     use zd_sunshine::webhooks::WebhookService;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
@@ -871,7 +928,8 @@ async fn a_webhook_batch_larger_than_the_queue_is_still_handled_in_order() {
         async move {
             tx.send(d.event.id().unwrap().to_owned()).unwrap();
         }
-    });
+    })
+    .unwrap();
     let events = json!([typing("b1"), typing("b2"), typing("b3")]);
     let response = svc.handle(webhook_request(events)).await;
     assert_eq!(response.status(), 200);

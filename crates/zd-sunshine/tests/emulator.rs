@@ -979,7 +979,8 @@ async fn referral_and_merge_events_arrive_typed() {
         async move {
             let _ = tx.send(d);
         }
-    });
+    })
+    .unwrap();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let service = TowerToHyperService::new(service.clone());

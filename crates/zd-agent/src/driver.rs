@@ -1136,7 +1136,7 @@ impl DriverInner {
                         return Ok(());
                     }
                     Err(e) => {
-                        tracing::debug!(error = %e, attempt, "reconnect failed");
+                        tracing::debug!(error = %e.with_causes(), attempt, "reconnect failed");
                         match backoff.next() {
                             Some(delay) => self.pause(delay).await?,
                             None => break,
@@ -1160,7 +1160,7 @@ impl DriverInner {
                 Err(e) if !e.is_retryable() => return Err(e),
                 Err(e) => {
                     failures += 1;
-                    tracing::warn!(error = %e, failures, "session restart failed");
+                    tracing::warn!(error = %e.with_causes(), failures, "session restart failed");
                     if failures > config.max_restarts {
                         return Err(e);
                     }
@@ -1256,24 +1256,23 @@ impl DriverInner {
     }
 
     fn close(&mut self, e: &Error) {
-        tracing::info!(reason = %e, "session closed");
+        let reason = e.with_causes().to_string();
+        tracing::info!(%reason, "session closed");
         self.set_state(SessionState::Closed);
-        self.emit(LifecycleEvent::Closed {
-            reason: e.to_string(),
-        });
+        self.emit(LifecycleEvent::Closed { reason });
         self.deadlines.clear();
         for (_, p) in self.pending.drain() {
             if let Pending::Request { reply, .. } = p {
-                let _ = reply.send(Err(e.clone_shallow()));
+                let _ = reply.send(Err(e.share()));
             }
         }
         for (_, mut sub) in std::mem::take(&mut self.subs) {
             match sub.ack.take() {
                 Some(ack) => {
-                    let _ = ack.send(Err(e.clone_shallow()));
+                    let _ = ack.send(Err(e.share()));
                 }
                 None => {
-                    let _ = sub.tx.try_send(SubEvent::Error(e.clone_shallow()));
+                    let _ = sub.tx.try_send(SubEvent::Error(e.share()));
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! The one error type of this crate.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use zd_wire::chat::ErrorName;
@@ -9,6 +10,9 @@ use crate::depth::DocumentError;
 use crate::structured::{InvalidTag, LimitError};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+/// A cause shared by the copies of one error (a closing session fails every waiting call with
+/// the same error, cause included).
+type SharedError = Arc<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Longest excerpt of a server text kept in an error.
 const EXCERPT: usize = 512;
@@ -150,7 +154,7 @@ impl fmt::Display for ErrorKind {
 pub struct Error {
     kind: ErrorKind,
     #[source]
-    source: Option<BoxError>,
+    source: Option<SharedError>,
 }
 
 impl fmt::Debug for Error {
@@ -170,7 +174,7 @@ impl Error {
     pub(crate) fn with_source(kind: ErrorKind, source: impl Into<BoxError>) -> Self {
         Self {
             kind,
-            source: Some(source.into()),
+            source: Some(Arc::from(source.into())),
         }
     }
 
@@ -220,8 +224,32 @@ impl Error {
         }
     }
 
-    pub(crate) fn clone_shallow(&self) -> Self {
-        Self::new(self.kind.clone())
+    /// A copy for another waiter, sharing the cause.
+    pub(crate) fn share(&self) -> Self {
+        Self {
+            kind: self.kind.clone(),
+            source: self.source.clone(),
+        }
+    }
+
+    /// Displays the error with its chain of causes (`kind: cause: cause of the cause`), for
+    /// logs and for the reason a closed session gives.
+    pub(crate) fn with_causes(&self) -> impl fmt::Display + '_ {
+        WithCauses(self)
+    }
+}
+
+struct WithCauses<'a>(&'a Error);
+
+impl fmt::Display for WithCauses<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = std::error::Error::source(self.0);
+        while let Some(e) = cause {
+            write!(f, ": {e}")?;
+            cause = e.source();
+        }
+        Ok(())
     }
 }
 
@@ -264,6 +292,23 @@ mod tests {
         assert_eq!(
             svc(ErrorName::RateLimited).to_string(),
             "the service answered with errors: RATE_LIMITED: m"
+        );
+    }
+
+    #[test]
+    fn a_shared_copy_keeps_the_cause_and_shows_the_chain() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused by peer");
+        let e = Error::with_source(ErrorKind::WebSocket, io);
+        let copy = e.share();
+        let cause = std::error::Error::source(&copy).map(ToString::to_string);
+        assert_eq!(cause.as_deref(), Some("refused by peer"));
+        assert_eq!(
+            copy.with_causes().to_string(),
+            "WebSocket failure: refused by peer"
+        );
+        assert_eq!(
+            Error::new(ErrorKind::Timeout).with_causes().to_string(),
+            "no answer in time"
         );
     }
 }

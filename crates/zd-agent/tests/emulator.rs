@@ -621,6 +621,74 @@ async fn facts_without_a_session_start_a_new_one_with_the_stored_status() {
     assert_eq!(sessions_started(&emu), 1);
 }
 
+/// The agent's token until sealed, then the error a secret store gives when it has none.
+#[derive(Debug)]
+struct Vault {
+    token: String,
+    sealed: std::sync::atomic::AtomicBool,
+}
+
+impl zd_auth::Credentials for Vault {
+    fn authorization(&self) -> zd_auth::BoxFuture<'_, Result<zd_auth::Secret, zd_auth::Error>> {
+        let sealed = self.sealed.load(std::sync::atomic::Ordering::SeqCst);
+        let token = if sealed {
+            String::new()
+        } else {
+            format!("Bearer {}", self.token)
+        };
+        Box::pin(async move { zd_auth::Secret::new(token).require("the vault's token") })
+    }
+}
+
+#[tokio::test]
+async fn a_restart_that_fails_for_good_reports_its_cause_to_every_waiter() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let vault = Arc::new(Vault {
+        token: emu.account().agents[0]
+            .access_token
+            .expose_secret()
+            .to_owned(),
+        sealed: false.into(),
+    });
+    let (session, driver) = AgentSession::connect(config_for(&emu), vault.clone())
+        .await
+        .unwrap();
+    let driver = tokio::spawn(driver);
+    let mut events = Box::pin(session.lifecycle());
+    let mut messages = session.messages().await.unwrap();
+    vault
+        .sealed
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    emu.control()
+        .fault_eos(
+            &session.resumable().session_id.unwrap(),
+            "unexpected session state",
+        )
+        .unwrap();
+
+    let closed = first_event(&mut events, |e| match e {
+        LifecycleEvent::Closed { reason } => Some(reason),
+        _ => None,
+    })
+    .await;
+    assert!(closed.contains("credentials"), "{closed}");
+    assert!(
+        closed.contains("the vault's token is empty"),
+        "the cause: {closed}"
+    );
+    within(driver).await.unwrap();
+    // The subscriber's error carries the same cause, not only its kind.
+    let err = within(messages.next()).await.unwrap().unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Credentials), "{err:?}");
+    let cause = std::error::Error::source(&err).map(ToString::to_string);
+    assert!(
+        cause
+            .as_deref()
+            .is_some_and(|c| c.contains("the vault's token is empty")),
+        "{cause:?}"
+    );
+}
+
 #[tokio::test]
 async fn eos_restarts_restores_status_and_resubscribes() {
     let bot = bot().await;

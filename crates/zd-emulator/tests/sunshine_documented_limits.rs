@@ -333,3 +333,62 @@ async fn keys_webhooks_and_switchboard_integrations_have_their_quotas() {
         "Switchboard has reached the max number of switchboard integrations (10)"
     );
 }
+
+#[tokio::test]
+async fn the_throttle_fault_answers_429_to_the_next_api_requests_only() {
+    let r = rig().await;
+    let throttle = |body: Value| {
+        let api = r.api.clone();
+        async move {
+            let (st, v) = api
+                .call(
+                    "POST",
+                    "/_emulator/sunshine/faults/throttle",
+                    None,
+                    Some(body),
+                )
+                .await;
+            assert_eq!(st, 200, "{v}");
+        }
+    };
+    throttle(json!({"requests": 2, "retryAfterSeconds": 3})).await;
+    // The control API is not throttled and takes no refusal.
+    r.end_user(json!({"externalId": "t"})).await;
+    for _ in 0..2 {
+        let (st, v) = r.app("GET", "", None).await;
+        assert_eq!(st, 429, "{v}");
+        assert_eq!(v["errors"][0]["code"], "too_many_requests");
+    }
+    let (st, v) = r.app("GET", "", None).await;
+    assert_eq!(st, 200, "the third request passes: {v}");
+
+    // Retry-After is sent only when asked for: check the header itself.
+    for (body, want) in [
+        (json!({"requests": 1, "retryAfterSeconds": 3}), Some("3")),
+        (json!({"requests": 1}), None),
+    ] {
+        throttle(body).await;
+        let uri = format!("{}/v2/apps/{}", r.api.base, sun::DEMO_APP_ID);
+        let request = http::Request::get(uri)
+            .header("authorization", &r.app_key)
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        let response = r.api.client.request(request).await.unwrap();
+        assert_eq!(response.status(), 429);
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap());
+        assert_eq!(retry_after, want);
+    }
+    let (st, v) = r
+        .api
+        .call(
+            "POST",
+            "/_emulator/sunshine/faults/throttle",
+            None,
+            Some(json!({"requests": -1})),
+        )
+        .await;
+    assert_eq!(st, 400, "{v}");
+}

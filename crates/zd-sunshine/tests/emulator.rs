@@ -430,6 +430,42 @@ async fn every_list_operation_paginates_across_pages() {
 }
 
 #[tokio::test]
+async fn a_throttled_service_is_retried_and_a_lasting_one_reported() {
+    let env = env().await;
+    let policy = zd_sunshine::RetryPolicy {
+        max_retries: 3,
+        min_delay: std::time::Duration::from_millis(1),
+        max_delay: std::time::Duration::from_millis(5),
+        ..zd_sunshine::RetryPolicy::default()
+    };
+    let c = Client::builder(
+        Region::Custom(env.emu.base_url().to_owned()),
+        BasicAuth::new(&env.app_key()),
+    )
+    .retry(policy)
+    .build()
+    .unwrap();
+    // Two 429s, then the service answers: the call succeeds on its third attempt.
+    env.control(
+        "faults/throttle",
+        json!({ "requests": 2, "retryAfterSeconds": 0 }),
+    )
+    .await;
+    let app = operations::GetApp::new(env.app()).send(&c).await.unwrap();
+    assert_eq!(app.app.unwrap().id.as_deref(), Some(env.app()));
+    // More 429s than retries: the error says rate limited, with the API's code.
+    env.control("faults/throttle", json!({ "requests": 10 }))
+        .await;
+    let err = operations::GetApp::new(env.app())
+        .send(&c)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited);
+    assert_eq!(err.code(), Some("too_many_requests"));
+    assert!(err.is_retryable());
+}
+
+#[tokio::test]
 async fn list_users_finds_a_user_by_email_identity() {
     let env = env().await;
     let c = env.basic();

@@ -21,6 +21,7 @@ pub(crate) fn router() -> Router<Sunshine> {
     Router::new()
         .route("/_emulator/sunshine/account", get(account))
         .route("/_emulator/sunshine/deliveries", get(deliveries))
+        .route("/_emulator/sunshine/faults/throttle", post(throttle))
         .route(
             "/_emulator/sunshine/apps/{app_id}/end-users",
             post(end_user),
@@ -68,6 +69,29 @@ fn web_client(s: &Sunshine) -> (Value, Value) {
         "pushNotificationToken": null, "info": null, "appVersion": null,
     });
     (client, device)
+}
+
+/// `POST /_emulator/sunshine/faults/throttle` `{requests, retryAfterSeconds?}`: the next
+/// `requests` API requests are answered 429 (with `Retry-After` when given).
+async fn throttle(State(s): State<Sunshine>, body: Bytes) -> ApiResult {
+    let body = http::json_body(&body)?;
+    let requests = body
+        .get("requests")
+        .and_then(Value::as_u64)
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| ApiError::bad_request("requests should be a count of requests"))?;
+    let retry_after = match body.get("retryAfterSeconds") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .map(std::time::Duration::from_secs)
+                .ok_or_else(|| {
+                    ApiError::bad_request("retryAfterSeconds should be whole seconds")
+                })?,
+        ),
+    };
+    s.throttle_requests(requests, retry_after);
+    ok(json!({ "requests": requests }))
 }
 
 /// `POST /_emulator/sunshine/apps/{app}/end-users`

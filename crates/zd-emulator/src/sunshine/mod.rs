@@ -24,6 +24,7 @@ mod metadata;
 mod multipart;
 mod server;
 mod store;
+mod throttle;
 mod util;
 mod webhooks;
 
@@ -195,6 +196,7 @@ struct Inner {
     config: SunshineConfig,
     hub: Arc<webhooks::Hub>,
     chat: chat_oauth::ChatOAuth,
+    throttle: throttle::Throttle,
 }
 
 impl Drop for Inner {
@@ -231,14 +233,30 @@ impl Sunshine {
                 chat: chat_oauth::ChatOAuth::new(config.chat_agents.clone()),
                 config,
                 hub,
+                throttle: throttle::Throttle::default(),
             }),
         }
+    }
+
+    /// Answers the next `requests` API requests (`/v2/...`) with `429 Too Many Requests`, with
+    /// `Retry-After` when `retry_after` is given, so a client's retry code meets a real 429.
+    /// Arming again replaces what is left.
+    pub fn throttle_requests(&self, requests: u32, retry_after: Option<Duration>) {
+        self.inner.throttle.arm(requests, retry_after);
+    }
+
+    pub(crate) fn throttle(&self) -> &throttle::Throttle {
+        &self.inner.throttle
     }
 
     /// The routes of the service and its control API (`/v2/...`, `/oauth/...`, `/oauth2/...`,
     /// `/_emulator/sunshine/...`), ready to merge into the emulator's router.
     pub fn router(&self) -> axum::Router {
         api::router()
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                throttle::layer,
+            ))
             .merge(control::router())
             .with_state(self.clone())
     }

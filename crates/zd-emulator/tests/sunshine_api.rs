@@ -1247,6 +1247,34 @@ async fn every_operation_answers_per_the_spec() {
         401,
     )
     .await;
+    // The token's integration keeps its webhooks under `integrations/me`, its only name for it.
+    let demo = format!("/v2/apps/{}", sun::DEMO_APP_ID);
+    let me = format!("{demo}/integrations/me/webhooks");
+    let hook = json!({"target":"http://127.0.0.1:9/connect","triggers":["conversation:message"]});
+    let made = w
+        .go("CreateWebhook", "POST", &me, Some(&bearer), Some(hook), 201)
+        .await;
+    let listed = w
+        .go("ListWebhooks", "GET", &me, Some(&bearer), None, 200)
+        .await;
+    assert_eq!(listed["webhooks"][0]["id"], made["webhook"]["id"]);
+    w.go("ListWebhooks", "GET", &me, a, None, 404).await;
+    let connect = w
+        .go(
+            "ListIntegrations",
+            "GET",
+            &format!("{demo}/integrations?page[size]=100"),
+            a,
+            None,
+            200,
+        )
+        .await["integrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["webhooks"][0]["id"] == made["webhook"]["id"])
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .expect("the token's integration is listed with its webhook");
     w.go(
         "RevokeAccess",
         "DELETE",
@@ -1254,6 +1282,16 @@ async fn every_operation_answers_per_the_spec() {
         Some(&bearer),
         None,
         200,
+    )
+    .await;
+    // Revoking removes the integration and its webhooks.
+    w.go(
+        "GetIntegration",
+        "GET",
+        &format!("{demo}/integrations/{connect}"),
+        a,
+        None,
+        404,
     )
     .await;
     w.go(

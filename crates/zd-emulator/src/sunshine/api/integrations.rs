@@ -329,23 +329,32 @@ pub(crate) async fn delete_key(
     ok(json!({}))
 }
 
-/// Webhooks are reachable by app-level keys and by the integration's own key or token.
+/// Webhooks are reachable by app-level keys and by the integration's own key or token, which
+/// may name its integration `me` (an OAuth bridge token's only way: its integration's id is
+/// never handed out). Returns the integration's id.
 fn webhook_access(
     store: &crate::sunshine::store::Store,
     headers: &HeaderMap,
     app_id: &str,
     integration_id: &str,
-) -> Result<(), ApiError> {
+) -> Result<String, ApiError> {
     let who = access(store, headers, Some(app_id), Need::Data)?;
-    if let Principal::Integration {
-        integration_id: own,
-        ..
-    } = &who
-    {
-        if own != integration_id {
-            return Err(ApiError::forbidden());
+    let integration_id = match (&who, integration_id) {
+        (
+            Principal::Integration {
+                integration_id: own,
+                ..
+            },
+            given,
+        ) => {
+            if given != "me" && given != own {
+                return Err(ApiError::forbidden());
+            }
+            own.as_str()
         }
-    }
+        (_, "me") => return Err(ApiError::not_found("Integration")),
+        (_, given) => given,
+    };
     let app = store.app(app_id)?;
     let i = app
         .integrations
@@ -358,7 +367,7 @@ fn webhook_access(
             "Only custom integrations have webhooks",
         ));
     }
-    Ok(())
+    Ok(integration_id.to_owned())
 }
 
 pub(crate) async fn create_webhook(
@@ -368,7 +377,7 @@ pub(crate) async fn create_webhook(
     body: Bytes,
 ) -> ApiResult {
     let mut store = s.store();
-    webhook_access(&store, &headers, &app_id, &integration_id)?;
+    let integration_id = webhook_access(&store, &headers, &app_id, &integration_id)?;
     let body = http::json_body(&body)?;
     let w = webhook_of(&s, &body, None)?;
     let app = store.app_mut(&app_id)?;
@@ -385,7 +394,7 @@ pub(crate) async fn list_webhooks(
     Path((app_id, integration_id)): Path<(String, String)>,
 ) -> ApiResult {
     let store = s.store();
-    webhook_access(&store, &headers, &app_id, &integration_id)?;
+    let integration_id = webhook_access(&store, &headers, &app_id, &integration_id)?;
     let app = store.app(&app_id)?;
     let hooks: Vec<Value> = app.integrations[&integration_id]
         .webhooks
@@ -401,7 +410,7 @@ pub(crate) async fn get_webhook(
     Path((app_id, integration_id, webhook_id)): Path<(String, String, String)>,
 ) -> ApiResult {
     let store = s.store();
-    webhook_access(&store, &headers, &app_id, &integration_id)?;
+    let integration_id = webhook_access(&store, &headers, &app_id, &integration_id)?;
     let app = store.app(&app_id)?;
     let w = app.integrations[&integration_id]
         .webhooks
@@ -417,7 +426,7 @@ pub(crate) async fn update_webhook(
     body: Bytes,
 ) -> ApiResult {
     let mut store = s.store();
-    webhook_access(&store, &headers, &app_id, &integration_id)?;
+    let integration_id = webhook_access(&store, &headers, &app_id, &integration_id)?;
     let body = http::json_body(&body)?;
     let i = integration_mut(store.app_mut(&app_id)?, &integration_id)?;
     let old = i
@@ -436,7 +445,7 @@ pub(crate) async fn delete_webhook(
     Path((app_id, integration_id, webhook_id)): Path<(String, String, String)>,
 ) -> ApiResult {
     let mut store = s.store();
-    webhook_access(&store, &headers, &app_id, &integration_id)?;
+    let integration_id = webhook_access(&store, &headers, &app_id, &integration_id)?;
     integration_mut(store.app_mut(&app_id)?, &integration_id)?
         .webhooks
         .remove(&webhook_id)

@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::sunshine::auth::{self, Principal};
 use crate::sunshine::error::{ApiError, ApiResult, ok};
 use crate::sunshine::http::{self, Query};
+use crate::sunshine::store::Integration;
 use crate::sunshine::{BRIDGE_CLIENT_ID, BRIDGE_CLIENT_SECRET, DEMO_APP_ID, Sunshine, util};
 
 /// `GET /oauth/authorize`: the emulator approves at once for the app named by `app_id` (the
@@ -75,8 +76,19 @@ pub(crate) async fn token(State(s): State<Sunshine>, body: Bytes) -> ApiResult {
         .bridge_codes
         .remove(code)
         .ok_or_else(|| ApiError::bad_request("invalid or used code"))?;
+    // The integration the authorization creates: its webhooks live under `integrations/me`.
+    let integration = Integration {
+        id: s.next_id(),
+        kind: "custom".to_owned(),
+        display_name: Some("Sunshine Conversations Connect".to_owned()),
+        ..Integration::default()
+    };
+    let integration_id = integration.id.clone();
+    store
+        .app_mut(&app_id)?
+        .integrations
+        .insert(integration_id.clone(), integration);
     let token = util::secret();
-    let integration_id = s.next_id();
     store
         .bridge_tokens
         .insert(token.clone(), (app_id, integration_id));
@@ -94,16 +106,25 @@ pub(crate) async fn token_info(State(s): State<Sunshine>, headers: HeaderMap) ->
     ok(json!({ "app": super::apps::with_subdomain(app) }))
 }
 
-/// `DELETE /oauth/authorization`: revokes the bearer token used.
+/// `DELETE /oauth/authorization`: revokes the bearer token used, and removes its integration
+/// and that integration's webhooks.
 pub(crate) async fn revoke(State(s): State<Sunshine>, headers: HeaderMap) -> ApiResult {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(ApiError::unauthorized)?;
-    s.store()
+    let mut store = s.store();
+    let (app_id, integration_id) = store
         .bridge_tokens
         .remove(token.trim())
         .ok_or_else(ApiError::unauthorized)?;
+    let removed = store
+        .apps
+        .get_mut(&app_id)
+        .and_then(|app| app.integrations.remove(&integration_id));
+    for webhook in removed.iter().flat_map(|i| i.webhooks.keys()) {
+        s.hub().forget(webhook);
+    }
     ok(json!({}))
 }

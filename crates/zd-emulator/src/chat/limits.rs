@@ -22,11 +22,17 @@ pub struct Limits {
     pub max_depth: usize,
     /// Largest frame accepted from a client, in bytes.
     pub max_frame_bytes: usize,
+    /// A socket on which the client sends nothing (no request, no PING) for this long is
+    /// closed with code 1001; the session stays and may be resumed on a new socket. `None`
+    /// keeps idle sockets open.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Limits {
-    /// The documented limits (frame cap: 256 KiB, the emulator's choice; the service
-    /// documents none).
+    /// The documented limits. Two figures are the emulator's choice: the frame cap (256 KiB;
+    /// the service documents none) and the idle timeout (120 s; the service asks clients to
+    /// "send regular pings to prevent being disconnected due to an idle connection" without
+    /// saying after how long, and its samples ping every 5 to 60 s).
     pub fn documented() -> Self {
         Self {
             requests_per_second: Some(100),
@@ -35,6 +41,7 @@ impl Limits {
             max_subscriptions: 10,
             max_depth: 11,
             max_frame_bytes: 256 * 1024,
+            idle_timeout: Some(Duration::from_secs(120)),
         }
     }
 }

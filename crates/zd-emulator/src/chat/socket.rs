@@ -160,6 +160,8 @@ impl Reader {
         let mut shutdown = self.service.shutdown.clone();
         // Set by the `deaf` fault: the socket is not read until then.
         let mut deaf_until: Option<Instant> = None;
+        let idle_timeout = self.service.core.limits.idle_timeout;
+        let mut heard = Instant::now();
         loop {
             if let Some(reason) = self.session.ended() {
                 let _ = self.outbox.send(Outgoing::Text(eos_frame(&reason))).await;
@@ -181,27 +183,44 @@ impl Reader {
                         Some(at) => tokio::time::sleep_until(at).await,
                         None => std::future::pending().await,
                     }
-                } => deaf_until = None,
-                message = stream.next(), if deaf_until.is_none() => match message {
-                    None => return,
-                    Some(Ok(Message::Text(text))) => self.handle(text.as_str()).await,
-                    Some(Ok(Message::Close(_))) => {
-                        let _ = self.outbox.send(Outgoing::Close(1000, String::new())).await;
-                        return;
+                } => {
+                    deaf_until = None;
+                    heard = Instant::now();
+                }
+                // While deaf the emulator hears nothing by its own fault: no idle close then.
+                () = async {
+                    match idle_timeout {
+                        Some(idle) => tokio::time::sleep_until(heard + idle).await,
+                        None => std::future::pending().await,
                     }
-                    Some(Ok(_)) => {}
-                    Some(Err(tungstenite::Error::Capacity(_))) => {
-                        let _ = self
-                            .outbox
-                            .send(Outgoing::Close(1009, "frame too large".into()))
-                            .await;
-                        return;
+                }, if deaf_until.is_none() => {
+                    let reason = "idle connection: no frame from the client (send PINGs)";
+                    let _ = self.outbox.send(Outgoing::Close(1001, reason.into())).await;
+                    return;
+                }
+                message = stream.next(), if deaf_until.is_none() => {
+                    heard = Instant::now();
+                    match message {
+                        None => return,
+                        Some(Ok(Message::Text(text))) => self.handle(text.as_str()).await,
+                        Some(Ok(Message::Close(_))) => {
+                            let _ = self.outbox.send(Outgoing::Close(1000, String::new())).await;
+                            return;
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(tungstenite::Error::Capacity(_))) => {
+                            let _ = self
+                                .outbox
+                                .send(Outgoing::Close(1009, "frame too large".into()))
+                                .await;
+                            return;
+                        }
+                        Some(Err(error)) => {
+                            tracing::debug!(%error, "socket read failed");
+                            return;
+                        }
                     }
-                    Some(Err(error)) => {
-                        tracing::debug!(%error, "socket read failed");
-                        return;
-                    }
-                },
+                }
             }
         }
     }

@@ -155,3 +155,34 @@ async fn frames_over_the_cap_close_the_socket_with_1009() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_socket_that_hears_nothing_is_closed_and_the_session_resumes() {
+    let limits = zd_emulator::Limits {
+        idle_timeout: Some(Duration::from_millis(300)),
+        ..zd_emulator::Limits::documented()
+    };
+    let emu = zd_emulator::Emulator::builder()
+        .limits(limits)
+        .start()
+        .await
+        .unwrap();
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    // The bot says nothing more: the service closes the idle socket, saying why.
+    let frame = loop {
+        match bot.ws.next().await {
+            Some(Ok(Message::Close(Some(frame)))) => break frame,
+            Some(Ok(_)) => {}
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(u16::from(frame.code), 1001);
+    assert!(frame.reason.contains("idle"), "{}", frame.reason);
+    // The session itself lives on: the same URL takes a new socket that answers.
+    let (ws, _) = tokio_tungstenite::connect_async(bot.url.as_str())
+        .await
+        .unwrap();
+    bot.ws = ws;
+    let pong = bot.ping(json!("back")).await;
+    assert_eq!(pong["payload"], "back");
+}

@@ -248,67 +248,65 @@ async fn the_default_conversation_stays_and_others_can_go() {
     assert_eq!(st, 200, "{v}");
 }
 
+impl Rig {
+    /// POSTs `body(n)` to `path` with the account key `quota` times (each must be created),
+    /// then once more; returns the first one created and the answer to the one too many.
+    async fn fill(
+        &self,
+        path: &str,
+        body: impl Fn(usize) -> Value,
+        quota: usize,
+    ) -> (Value, (u16, Value)) {
+        let mut first = Value::Null;
+        for n in 1..=quota {
+            let (st, v) = self.account("POST", path, Some(body(n))).await;
+            assert_eq!(st, 201, "{path} #{n}: {v}");
+            if n == 1 {
+                first = v;
+            }
+        }
+        let refused = self.account("POST", path, Some(body(quota + 1))).await;
+        (first, refused)
+    }
+}
+
 #[tokio::test]
 async fn keys_webhooks_and_switchboard_integrations_have_their_quotas() {
     let r = rig().await;
-    // A fresh app: 10 keys, the 11th refused.
     let (st, app) = r
         .account("POST", "/v2/apps", Some(json!({"displayName": "Quotas"})))
         .await;
     assert_eq!(st, 201, "{app}");
     let app_path = format!("/v2/apps/{}", app["app"]["id"].as_str().unwrap());
-    let key = json!({"displayName": "k"});
-    for n in 1..=10 {
-        let (st, v) = r
-            .account("POST", &format!("{app_path}/keys"), Some(key.clone()))
-            .await;
-        assert_eq!(st, 201, "app key {n}: {v}");
-    }
-    let (st, v) = r
-        .account("POST", &format!("{app_path}/keys"), Some(key.clone()))
-        .await;
+    let key = |_| json!({"displayName": "k"});
+
+    // A fresh app: 10 keys.
+    let (_, (st, v)) = r.fill(&format!("{app_path}/keys"), key, 10).await;
     assert_eq!(st, 400, "{v}");
     assert!(error_title(&v).contains("maximum of 10 keys"), "{v}");
 
     // Webhooks count over the whole app: 10 integrations of one webhook each, then none more,
     // neither with a new integration nor on an existing one.
     let hook = json!({"target": "http://127.0.0.1:9/hook", "triggers": ["conversation:message"]});
-    let integration = json!({"type": "custom", "displayName": "Bot", "webhooks": [hook]});
-    let mut first = String::new();
-    for n in 1..=10 {
-        let (st, v) = r
-            .account(
-                "POST",
-                &format!("{app_path}/integrations"),
-                Some(integration.clone()),
-            )
-            .await;
-        assert_eq!(st, 201, "integration {n}: {v}");
-        if first.is_empty() {
-            first = v["integration"]["id"].as_str().unwrap().to_owned();
-        }
-    }
-    let (st, v) = r
-        .account(
-            "POST",
-            &format!("{app_path}/integrations"),
-            Some(integration.clone()),
-        )
+    let integration = |_| json!({"type": "custom", "displayName": "Bot", "webhooks": [hook]});
+    let (first, (st, v)) = r
+        .fill(&format!("{app_path}/integrations"), integration, 10)
         .await;
     assert_eq!(st, 400, "{v}");
     assert!(error_title(&v).contains("limited to 10 webhooks"), "{v}");
-    let hooks = format!("{app_path}/integrations/{first}/webhooks");
-    let (st, v) = r.account("POST", &hooks, Some(hook.clone())).await;
+    let first = format!(
+        "{app_path}/integrations/{}",
+        first["integration"]["id"].as_str().unwrap()
+    );
+    let (st, v) = r
+        .account("POST", &format!("{first}/webhooks"), Some(hook.clone()))
+        .await;
     assert_eq!(st, 400, "{v}");
 
     // An integration: 10 keys.
-    let keys = format!("{app_path}/integrations/{first}/keys");
-    for n in 1..=10 {
-        let (st, v) = r.account("POST", &keys, Some(key.clone())).await;
-        assert_eq!(st, 201, "integration key {n}: {v}");
-    }
-    let (st, v) = r.account("POST", &keys, Some(key)).await;
+    let (_, (st, v)) = r.fill(&format!("{first}/keys"), key, 10).await;
     assert_eq!(st, 400, "{v}");
+    assert!(error_title(&v).contains("maximum of 10 keys"), "{v}");
 
     // A switchboard: 10 switchboard integrations, with the documented error after.
     let (st, sb) = r
@@ -319,13 +317,8 @@ async fn keys_webhooks_and_switchboard_integrations_have_their_quotas() {
         "{app_path}/switchboards/{}/switchboardIntegrations",
         sb["switchboard"]["id"].as_str().unwrap()
     );
-    for n in 1..=10 {
-        let body = json!({"name": format!("sbi-{n}"), "integrationType": "zd:agentWorkspace"});
-        let (st, v) = r.account("POST", &sbis, Some(body)).await;
-        assert_eq!(st, 201, "switchboard integration {n}: {v}");
-    }
-    let body = json!({"name": "sbi-11", "integrationType": "zd:agentWorkspace"});
-    let (st, v) = r.account("POST", &sbis, Some(body)).await;
+    let sbi = |n| json!({"name": format!("sbi-{n}"), "integrationType": "zd:agentWorkspace"});
+    let (_, (st, v)) = r.fill(&sbis, sbi, 10).await;
     assert_eq!(st, 400, "{v}");
     assert_eq!(v["errors"][0]["code"], "too_many_switchboard_integrations");
     assert_eq!(

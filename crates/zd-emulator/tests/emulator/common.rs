@@ -20,6 +20,13 @@ pub(crate) async fn emulator() -> Emulator {
     Emulator::builder().start().await.unwrap()
 }
 
+/// An emulator with the documented limits but for what `change` sets.
+pub(crate) async fn emulator_with(change: impl FnOnce(&mut Limits)) -> Emulator {
+    let mut limits = Limits::documented();
+    change(&mut limits);
+    Emulator::builder().limits(limits).start().await.unwrap()
+}
+
 /// Limits that let tests start sessions back to back.
 pub(crate) fn relaxed_starts() -> Limits {
     Limits {

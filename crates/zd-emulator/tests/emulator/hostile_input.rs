@@ -14,15 +14,7 @@ fn cursor(offset: &str) -> String {
 #[tokio::test]
 async fn extreme_cursors_and_page_sizes_page_without_killing_the_socket() {
     // Hundreds of requests: without the per-second limit, so none is refused for rate.
-    let limits = zd_emulator::Limits {
-        requests_per_second: None,
-        ..zd_emulator::Limits::documented()
-    };
-    let emu = zd_emulator::Emulator::builder()
-        .limits(limits)
-        .start()
-        .await
-        .unwrap();
+    let emu = emulator_with(|l| l.requests_per_second = None).await;
     let mut bot = Agent::connect(&emu, "Bot").await;
     visitor(&emu, "Ann").await;
     let offsets = [

@@ -11,15 +11,7 @@ use crate::common::*;
 #[tokio::test]
 async fn start_agent_session_at_most_one_per_interval() {
     // An interval no test run can outlast keeps this independent of timing.
-    let limits = zd_emulator::Limits {
-        start_session_interval: Duration::from_secs(3600),
-        ..zd_emulator::Limits::documented()
-    };
-    let emu = zd_emulator::Emulator::builder()
-        .limits(limits)
-        .start()
-        .await
-        .unwrap();
+    let emu = emulator_with(|l| l.start_session_interval = Duration::from_secs(3600)).await;
     let (status, _) = start_session(&emu, &token(&emu, "Bot")).await;
     assert_eq!(status, 200);
     let (status, body) = start_session(&emu, &token(&emu, "Bot")).await;
@@ -158,15 +150,7 @@ async fn frames_over_the_cap_close_the_socket_with_1009() {
 
 #[tokio::test]
 async fn a_socket_that_hears_nothing_is_closed_and_the_session_resumes() {
-    let limits = zd_emulator::Limits {
-        idle_timeout: Some(Duration::from_millis(300)),
-        ..zd_emulator::Limits::documented()
-    };
-    let emu = zd_emulator::Emulator::builder()
-        .limits(limits)
-        .start()
-        .await
-        .unwrap();
+    let emu = emulator_with(|l| l.idle_timeout = Some(Duration::from_millis(300))).await;
     let mut bot = Agent::connect(&emu, "Bot").await;
     // The bot says nothing more: the service closes the idle socket, saying why.
     let frame = loop {

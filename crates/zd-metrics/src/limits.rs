@@ -5,16 +5,14 @@
 //! HTTP 429 from Zendesk; the server's answer is still mapped to a typed error when another
 //! process spends the same budget.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use governor::clock::Clock;
-use governor::middleware::NoOpMiddleware;
-use governor::state::{InMemoryState, NotKeyed};
-use governor::{Quota, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 use crate::{Error, ErrorKind};
 
@@ -25,21 +23,46 @@ pub const MAX_ACCOUNT_CONNECTIONS: usize = 1000;
 /// Zendesk's documented cap of concurrent streaming connections per agent.
 pub const MAX_AGENT_CONNECTIONS: usize = 10;
 
-/// Governor's clock on tokio time, so a paused test clock also pauses the budget.
-#[derive(Debug, Clone)]
-struct TokioClock {
-    origin: tokio::time::Instant,
+/// The window the budget counts over.
+const WINDOW: Duration = Duration::from_secs(60);
+
+/// The request budget as an exact sliding log: the times of the requests of the last minute,
+/// at most `per_minute` of them. A token bucket of `n` a minute with a burst of `n` lets
+/// `2n - 1` requests through in some minutes (a full bucket, then its refill), which would
+/// earn the 429 this budget is there to avoid; `n` is small enough here to remember each one.
+/// Times are tokio's, so a paused test clock also pauses the budget.
+#[derive(Debug)]
+struct Budget {
+    per_minute: usize,
+    spent: Mutex<VecDeque<Instant>>,
 }
 
-impl Clock for TokioClock {
-    type Instant = Duration;
+impl Budget {
+    fn new(per_minute: NonZeroU32) -> Self {
+        Self {
+            per_minute: usize::try_from(per_minute.get()).unwrap_or(usize::MAX),
+            spent: Mutex::new(VecDeque::new()),
+        }
+    }
 
-    fn now(&self) -> Duration {
-        tokio::time::Instant::now().saturating_duration_since(self.origin)
+    /// Spends one request now, or says how long until one is free.
+    fn take(&self) -> Result<(), Duration> {
+        let now = Instant::now();
+        let mut spent = self.spent.lock().unwrap_or_else(PoisonError::into_inner);
+        while spent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= WINDOW)
+        {
+            spent.pop_front();
+        }
+        if spent.len() < self.per_minute {
+            spent.push_back(now);
+            return Ok(());
+        }
+        let oldest = spent.front().copied().unwrap_or(now);
+        Err((oldest + WINDOW).saturating_duration_since(now))
     }
 }
-
-type Budget = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Duration>>;
 
 /// The numbers a [`Limits`] enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +115,6 @@ pub struct Limits {
 struct Inner {
     config: LimitConfig,
     budget: Option<Budget>,
-    clock: TokioClock,
     account: Arc<Semaphore>,
 }
 
@@ -114,17 +136,10 @@ impl Default for Limits {
 impl Limits {
     /// Limits with the given numbers.
     pub fn new(config: LimitConfig) -> Self {
-        let clock = TokioClock {
-            origin: tokio::time::Instant::now(),
-        };
-        let budget = config
-            .requests_per_minute
-            .map(|n| RateLimiter::direct_with_clock(Quota::per_minute(n), clock.clone()));
         Self {
             inner: Arc::new(Inner {
                 config,
-                budget,
-                clock,
+                budget: config.requests_per_minute.map(Budget::new),
                 account: Arc::new(Semaphore::new(config.max_account_connections)),
             }),
         }
@@ -145,11 +160,10 @@ impl Limits {
         let Some(budget) = &self.inner.budget else {
             return Ok(());
         };
-        budget.check().map_err(|not_until| {
-            let wait = not_until.wait_time_from(self.inner.clock.now());
+        budget.take().map_err(|wait| {
             Error::new(
                 ErrorKind::LocalRateLimited,
-                "the 200 requests/minute budget is spent",
+                format!("the {} requests/minute budget is spent", budget.per_minute),
             )
             .with_retry_after(Some(wait))
         })
@@ -203,14 +217,44 @@ mod tests {
     async fn budget_refills_on_tokio_time() {
         let limits = Limits::new(LimitConfig::new(NonZeroU32::new(2), 10, 10));
         limits.take_request().unwrap();
+        tokio::time::advance(Duration::from_secs(20)).await;
         limits.take_request().unwrap();
         let err = limits.take_request().unwrap_err();
         assert_eq!(err.kind(), ErrorKind::LocalRateLimited);
+        // The first request leaves the window 60 s after it was made.
         let wait = err.retry_after().unwrap();
-        assert_eq!(wait, Duration::from_secs(30));
+        assert_eq!(wait, Duration::from_secs(40));
         tokio::time::advance(wait).await;
         limits.take_request().unwrap();
         assert!(limits.take_request().is_err());
+    }
+
+    /// The documented example: 190 REST requests and 10 connections in a minute reach the
+    /// limit. However the 200 are spread, no 60-second window ever holds more.
+    #[tokio::test(start_paused = true)]
+    async fn no_minute_ever_holds_more_than_the_budget() {
+        let limits = Limits::default();
+        let mut granted = Vec::new();
+        // A burst, then a steady try every 100 ms for five minutes.
+        for step in 0..3000_u64 {
+            if limits.take_request().is_ok() {
+                granted.push(tokio::time::Instant::now());
+            }
+            if step >= 300 {
+                tokio::time::advance(Duration::from_millis(100)).await;
+            }
+        }
+        assert!(granted.len() > 200, "the budget refills: {}", granted.len());
+        for (i, start) in granted.iter().enumerate() {
+            let in_window = granted[i..]
+                .iter()
+                .take_while(|t| t.duration_since(*start) < Duration::from_secs(60))
+                .count();
+            assert!(
+                in_window <= 200,
+                "{in_window} requests in the minute from #{i}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -347,8 +347,12 @@ async fn account_cap_and_request_budget_are_enforced_locally() {
     a.agents().await.unwrap();
     let err = b.agents().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::LocalRateLimited);
+    // Free again once the minute's first request leaves the window.
     let wait = err.retry_after().unwrap();
-    assert!(wait <= Duration::from_secs(20), "{wait:?}");
+    assert!(
+        wait > Duration::ZERO && wait <= Duration::from_secs(60),
+        "{wait:?}"
+    );
     tokio::time::advance(wait).await;
     b.agents().await.unwrap();
 }

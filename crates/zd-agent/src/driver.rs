@@ -948,16 +948,22 @@ impl DriverInner {
             self.queue_stop(server_id);
             return;
         };
-        sub.server_id = Some(server_id.clone());
-        sub.start_tries = 1;
-        sub.backoff = None;
         let resumed = match sub.ack.take() {
             Some(ack) => {
-                let _ = ack.send(Ok(key));
+                if ack.send(Ok(key)).is_err() {
+                    // The caller stopped waiting (its timeout): nobody will read this
+                    // subscription, so it must not hold one of the session's ten slots.
+                    self.abandon_sub(key);
+                    self.queue_stop(server_id);
+                    return;
+                }
                 false
             }
             None => true,
         };
+        sub.server_id = Some(server_id.clone());
+        sub.start_tries = 1;
+        sub.backoff = None;
         let catch_up = resumed && sub.catch_up.is_some();
         let stale = std::mem::take(&mut sub.stale_ids);
         self.routes.insert(server_id, key);
@@ -1021,6 +1027,11 @@ impl DriverInner {
         let Some(sub) = self.subs.get_mut(&key) else {
             return;
         };
+        if sub.ack.as_ref().is_some_and(oneshot::Sender::is_closed) {
+            // The caller stopped waiting: no point in trying again.
+            self.abandon_sub(key);
+            return;
+        }
         let class = match e.error_name() {
             Some(ErrorName::RateLimited) => RetryClass::RateLimited,
             Some(ErrorName::GraphQlSubStartError) => RetryClass::SubscriptionStart,
@@ -1056,7 +1067,7 @@ impl DriverInner {
     }
 
     fn sub_failed(&mut self, key: u64, e: Error) {
-        let Some(mut sub) = self.subs.remove(&key) else {
+        let Some(sub) = self.subs.get_mut(&key) else {
             return;
         };
         match sub.ack.take() {
@@ -1067,8 +1078,20 @@ impl DriverInner {
                 let _ = sub.tx.try_send(SubEvent::Error(e));
             }
         }
+        self.abandon_sub(key);
+    }
+
+    /// Forgets a subscription that has no live server id of its own, stopping the ids an
+    /// earlier socket of the session may still serve it under.
+    fn abandon_sub(&mut self, key: u64) {
+        let Some(sub) = self.subs.remove(&key) else {
+            return;
+        };
         for old in sub.stale_ids {
-            self.routes.remove(&old);
+            if self.routes.get(&old) == Some(&key) {
+                self.routes.remove(&old);
+            }
+            self.queue_stop(old);
         }
         self.publish_facts();
     }

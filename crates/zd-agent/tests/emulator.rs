@@ -621,6 +621,40 @@ async fn facts_without_a_session_start_a_new_one_with_the_stored_status() {
     assert_eq!(sessions_started(&emu), 1);
 }
 
+#[tokio::test]
+async fn a_subscription_whose_caller_gave_up_is_stopped_when_it_starts_late() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let mut config = config_for(&emu);
+    // The first start is refused and tried again 2 s later; the caller waits 200 ms.
+    config.request_timeout = Duration::from_millis(200);
+    config.retry.subscription_start.min_delay = Duration::from_secs(2);
+    let bot = start_with(emu, config).await;
+    let sid = session_id(&bot);
+    bot.emu
+        .control()
+        .fault_fail(&sid, 1, "GRAPHQL_SUB_START_ERROR")
+        .unwrap();
+    let err = within(bot.session.messages()).await.unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Timeout), "{err:?}");
+    // The late start is stopped instead of holding one of the ten slots for no reader.
+    within(async {
+        loop {
+            let counters = bot.emu.control().counters();
+            let report = counters
+                .sessions
+                .iter()
+                .find(|s| s.session_id == sid)
+                .unwrap();
+            if report.counts.subscriptions_started == 1 && report.subscriptions == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(bot.session.resumable().subscriptions.is_empty());
+}
+
 /// The agent's token until sealed, then the error a secret store gives when it has none.
 #[derive(Debug)]
 struct Vault {

@@ -210,6 +210,12 @@ impl Driver {
     /// Handles one text frame; `Some` ends the session.
     fn frame(&mut self, text: &str) -> Option<Outcome> {
         match ServerFrame::decode_with(text, &self.limits) {
+            // The docs' own client skips any frame whose status is not 200; such an update's
+            // values are not trusted, and its status is handled as a status frame's.
+            Ok(ServerFrame::Update(update)) if update.status_code != 200 => self.status(&Status {
+                status_code: update.status_code,
+                message: None,
+            }),
             Ok(ServerFrame::Update(update)) => {
                 self.unauthorized_streak = 0;
                 self.healthy = true;

@@ -358,6 +358,28 @@ async fn account_cap_and_request_budget_are_enforced_locally() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_update_whose_status_is_not_200_is_not_applied() {
+    let mut server = TestServer::start(&["good"]).await;
+    let mut feed = client(&server, "good").connect().await.unwrap();
+    let conn = server.next_connection().await;
+    feed.subscribe(Series::metric(Metric::ActiveChats))
+        .await
+        .unwrap();
+    conn.send(
+        r#"{"content":{"topic":"chats","data":{"active_chats":7},"type":"update","department_id":null},"status_code":500}"#,
+    );
+    conn.send(update("chats", r#"{"active_chats":3}"#, None));
+    let FeedEvent::Rejected(error) = next(&mut feed).await else {
+        panic!("expected the 500 reported")
+    };
+    assert_eq!(error.status(), Some(500));
+    let FeedEvent::Update(update) = next(&mut feed).await else {
+        panic!("expected Update")
+    };
+    assert_eq!(update.value, Some(3), "the 500 frame's 7 was never applied");
+}
+
+#[tokio::test(start_paused = true)]
 async fn status_500_is_reported_and_the_connection_stays() {
     let mut server = TestServer::start(&["good"]).await;
     let mut feed = client(&server, "good").connect().await.unwrap();

@@ -132,8 +132,6 @@ struct Sub {
     catch_up: Option<Payload>,
     tx: mpsc::Sender<SubEvent>,
     server_id: Option<String>,
-    /// Server ids of an earlier socket of the same session, stopped once the new one is acked.
-    stale_ids: Vec<String>,
     ack: Option<oneshot::Sender<Result<u64, Error>>>,
     start_tries: usize,
     first_try: Instant,
@@ -525,7 +523,6 @@ impl DriverInner {
                         catch_up,
                         tx,
                         server_id: None,
-                        stale_ids: Vec::new(),
                         ack: Some(reply),
                         start_tries: 1,
                         first_try: Instant::now(),
@@ -713,8 +710,7 @@ impl DriverInner {
         let Some(sub) = self.subs.remove(&key) else {
             return;
         };
-        let ids = sub.server_id.into_iter().chain(sub.stale_ids);
-        for id in ids {
+        if let Some(id) = sub.server_id {
             self.routes.remove(&id);
             self.queue_stop(id);
         }
@@ -953,7 +949,8 @@ impl DriverInner {
                 if ack.send(Ok(key)).is_err() {
                     // The caller stopped waiting (its timeout): nobody will read this
                     // subscription, so it must not hold one of the session's ten slots.
-                    self.abandon_sub(key);
+                    self.subs.remove(&key);
+                    self.publish_facts();
                     self.queue_stop(server_id);
                     return;
                 }
@@ -965,14 +962,7 @@ impl DriverInner {
         sub.start_tries = 1;
         sub.backoff = None;
         let catch_up = resumed && sub.catch_up.is_some();
-        let stale = std::mem::take(&mut sub.stale_ids);
         self.routes.insert(server_id, key);
-        for old in stale {
-            if self.routes.get(&old) == Some(&key) {
-                self.routes.remove(&old);
-            }
-            self.queue_stop(old);
-        }
         if catch_up {
             self.queue(Pending::CatchUp { key });
         }
@@ -998,7 +988,9 @@ impl DriverInner {
                 }
                 Err(e) => self.sub_start_error(key, e),
             },
-            Pending::SubStop { .. } => {
+            Pending::SubStop { server_id } => {
+                // DATA of a stopped id may come until the stop is answered; not after.
+                self.routes.remove(&server_id);
                 if let Err(e) = outcome {
                     tracing::debug!(error = %e, "stop_subscription refused");
                 }
@@ -1029,7 +1021,8 @@ impl DriverInner {
         };
         if sub.ack.as_ref().is_some_and(oneshot::Sender::is_closed) {
             // The caller stopped waiting: no point in trying again.
-            self.abandon_sub(key);
+            self.subs.remove(&key);
+            self.publish_facts();
             return;
         }
         let class = match e.error_name() {
@@ -1078,21 +1071,7 @@ impl DriverInner {
                 let _ = sub.tx.try_send(SubEvent::Error(e));
             }
         }
-        self.abandon_sub(key);
-    }
-
-    /// Forgets a subscription that has no live server id of its own, stopping the ids an
-    /// earlier socket of the session may still serve it under.
-    fn abandon_sub(&mut self, key: u64) {
-        let Some(sub) = self.subs.remove(&key) else {
-            return;
-        };
-        for old in sub.stale_ids {
-            if self.routes.get(&old) == Some(&key) {
-                self.routes.remove(&old);
-            }
-            self.queue_stop(old);
-        }
+        self.subs.remove(&key);
         self.publish_facts();
     }
 
@@ -1248,16 +1227,22 @@ impl DriverInner {
         if restarted {
             self.routes.clear();
         }
+        // A resumed session may still serve the old subscriptions (the docs' "resume the
+        // session without needing to set up again"). They are stopped before anything is
+        // started again, in that order on the one socket, so the session never holds more than
+        // its ten; what they might have delivered in between, the catch-up query fetches.
+        let mut stale = Vec::new();
         for sub in self.subs.values_mut() {
             let old = sub.server_id.take();
-            if restarted {
-                sub.stale_ids.clear();
-            } else {
-                sub.stale_ids.extend(old);
+            if !restarted {
+                stale.extend(old);
             }
             sub.start_tries = 1;
             sub.first_try = Instant::now();
             sub.backoff = None;
+        }
+        for old in stale {
+            self.queue_stop(old);
         }
         if restarted && self.agent_status.is_some() {
             self.queue(Pending::StatusRestore);

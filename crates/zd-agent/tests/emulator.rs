@@ -478,6 +478,56 @@ async fn an_abrupt_close_reconnects_to_the_same_session() {
     );
 }
 
+#[tokio::test]
+async fn seven_subscriptions_survive_a_reconnect_within_the_ten_allowed() {
+    let bot = bot().await;
+    let mut events = Box::pin(bot.session.lifecycle());
+    let mut subs = Vec::new();
+    for _ in 0..7 {
+        subs.push(bot.session.messages().await.unwrap());
+    }
+    bot.session
+        .update_agent_status(AgentStatus::Online)
+        .await
+        .unwrap();
+    let sid = session_id(&bot);
+    bot.emu.control().fault_drop(&sid).await.unwrap();
+    first_event(&mut events, |e| {
+        matches!(e, LifecycleEvent::Connected { .. }).then_some(())
+    })
+    .await;
+    // The old seven are stopped before the new seven start: never more than ten at once, so
+    // none is refused with MAX_SUB and the service ends up serving exactly seven.
+    within(async {
+        loop {
+            let live = bot.session.resumable().subscriptions;
+            let counters = bot.emu.control().counters();
+            let report = counters
+                .sessions
+                .iter()
+                .find(|s| s.session_id == sid)
+                .unwrap();
+            if live.len() == 7
+                && live.iter().all(|s| s.server_id.is_some())
+                && report.subscriptions == 7
+            {
+                break;
+            }
+            assert_eq!(live.len(), 7, "a subscription was lost: {live:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let channel = visitor(&bot);
+    bot.emu
+        .control()
+        .visitor_message(&channel, "to all seven")
+        .unwrap();
+    for sub in &mut subs {
+        assert_eq!(next_visitor_message(sub).await.content, "to all seven");
+    }
+}
+
 /// What a bot writes to disk before it exits, read back as its next process would.
 fn stored(facts: &ResumableFacts) -> ResumableFacts {
     serde_json::from_str(&serde_json::to_string(facts).unwrap()).unwrap()

@@ -9,7 +9,7 @@ use zd_auth::Secret;
 /// Zendesk chat and messaging from the terminal, with a local emulator when no account is set.
 ///
 /// With no credentials configured, every command talks to an embedded emulator (or to a
-/// running one given with --emulator). With ZENDESK_CHAT_TOKEN, SUNSHINE_KEY_ID /
+/// running one given with --emulator; `demo` and `emulator` always start their own). With ZENDESK_CHAT_TOKEN, SUNSHINE_KEY_ID /
 /// SUNSHINE_KEY_SECRET / SUNSHINE_APP_ID, a base-URL override or a profile in
 /// $XDG_CONFIG_HOME/zd/config.toml, it talks to Zendesk.
 #[derive(Debug, Parser)]

@@ -360,6 +360,12 @@ pub(crate) enum AppsAction {
 /// `zd sunshine users ...`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum UsersAction {
+    /// List the users with an email identity (JSON lines); the API lists by email only.
+    List {
+        /// The email identity to look for (not a profile email).
+        #[arg(long)]
+        email: String,
+    },
     /// Get a user by id or externalId.
     Get {
         /// The user id or externalId.

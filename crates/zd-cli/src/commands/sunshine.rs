@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use zd_sunshine::operations::{
     CreateApp, CreateConversation, CreateUser, GetApp, GetConversation, GetUser, ListApps,
-    ListConversations, ListMessages, PostMessage,
+    ListConversations, ListMessages, ListUsers, PostMessage,
 };
 use zd_sunshine::{Client, Region};
 
@@ -233,6 +233,15 @@ pub(crate) async fn run(ctx: &Context, cmd: SunshineCommand) -> Result<()> {
             let c = connect(ctx, &target, false).await?;
             let app = require_app(&c)?;
             match action {
+                UsersAction::List { email } => {
+                    let users = ListUsers::new(app, email)
+                        .send(&c.client)
+                        .await
+                        .map_err(api_err("cannot list the users"))?;
+                    for user in users.users.unwrap_or_default() {
+                        print(&user)?;
+                    }
+                }
                 UsersAction::Get { id } => print(
                     &GetUser::new(app, id)
                         .send(&c.client)

@@ -38,6 +38,18 @@ async fn apps_users_conversations_messages_and_export() {
     let user_id = user[0]["user"]["id"].as_str().unwrap().to_owned();
     let fetched = run(&base, d, &["users", "get", "zd-cli-user"]).await;
     assert_eq!(fetched[0]["user"]["id"], user_id.as_str());
+    // Users are listed by email identity (a web user who signed in with one).
+    let signed_in = end_user_with_email(&base, &app_id, "ada@example.org").await;
+    let found = run(&base, d, &["users", "list", "--email", "ada@example.org"]).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["id"], signed_in.as_str());
+    let none = run(
+        &base,
+        d,
+        &["users", "list", "--email", "nobody@example.org"],
+    )
+    .await;
+    assert!(none.is_empty(), "{none:?}");
 
     let conv = run(&base, d, &["conversations", "create", "--user", &user_id]).await;
     let conv_id = conv[0]["conversation"]["id"].as_str().unwrap().to_owned();
@@ -95,6 +107,23 @@ async fn apps_users_conversations_messages_and_export() {
 }
 
 /// Posts `message {i}` for each `i` as the business, through zd-sunshine.
+/// A web user of `app` whose identity is `email`, through the emulator's control API; its id.
+async fn end_user_with_email(base: &str, app: &str, email: &str) -> String {
+    use http_body_util::{BodyExt as _, Full};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<bytes::Bytes>>();
+    let body = serde_json::json!({ "identities": [{ "type": "email", "value": email }] });
+    let request = hyper::Request::post(format!("{base}/_emulator/sunshine/apps/{app}/end-users"))
+        .header("content-type", "application/json")
+        .body(Full::new(bytes::Bytes::from(body.to_string())))
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    assert_eq!(response.status(), 201);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let made: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    made["user"]["id"].as_str().unwrap().to_owned()
+}
+
 async fn post_messages(emu: &Emulator, conversation: &str, range: std::ops::Range<usize>) {
     use zd_auth::sunshine::{ApiKey, BasicAuth};
     use zd_sunshine::{Client, Region, models, operations};

@@ -192,8 +192,9 @@ impl AgentSession {
             .collect())
     }
 
-    /// Sends a text message; returns the msg_id used (generated when none was given), which
-    /// makes retries after a reconnect create no duplicate.
+    /// Sends a text message; returns the msg_id used (generated when none was given). A send
+    /// whose socket dropped is sent again with the same msg_id after the session recovers,
+    /// unless [`Config::resend_messages`](crate::Config::resend_messages) is off.
     ///
     /// # Errors
     /// As [`AgentSession::run`].
@@ -209,9 +210,12 @@ impl AgentSession {
             options: message.options,
         };
         let (query, variables) = cached_query(&QUERY, variables, SendMessage::build);
-        let answer: SendMessage = self
-            .run_prepared(query, &variables, Replay::Resend, None)
-            .await?;
+        let replay = if self.resends_messages() {
+            Replay::Resend
+        } else {
+            Replay::Fail
+        };
+        let answer: SendMessage = self.run_prepared(query, &variables, replay, None).await?;
         succeeded(answer.send_message.success)?;
         Ok(variables.msg_id.unwrap_or_default())
     }

@@ -66,6 +66,13 @@ pub struct Config {
     pub dedup_window: usize,
     /// Concurrent-session EOS policy.
     pub on_concurrent_session: OnConcurrentSession,
+    /// Whether a `sendMessage` whose socket dropped before its answer is sent again, with the
+    /// same `msg_id`, once the session recovers (at least once). The emulator takes a repeated
+    /// `msg_id` for the same message; the service documents `msg_id` only as an id "to
+    /// identify this message", not that it drops a repeat, so a resend may show twice. With
+    /// `false` such a send fails with the retryable [`crate::ErrorKind::ConnectionLost`]
+    /// instead (at most once; it may have arrived) and your code decides.
+    pub resend_messages: bool,
 }
 
 impl Default for Config {
@@ -93,6 +100,7 @@ impl Default for Config {
             subscription_buffer: 1024,
             dedup_window: 4096,
             on_concurrent_session: OnConcurrentSession::default(),
+            resend_messages: true,
         }
     }
 }

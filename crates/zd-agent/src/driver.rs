@@ -1004,7 +1004,14 @@ impl DriverInner {
                     }
                 }
                 Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "catch-up query failed"),
+                Err(e) => {
+                    tracing::warn!(error = %e.with_causes(), "catch-up query failed");
+                    // The subscriber hears of it: its items may have a hole.
+                    if let Some(sub) = self.subs.get(&key) {
+                        let error = Error::with_source(ErrorKind::CatchUp, e);
+                        let _ = sub.tx.try_send(SubEvent::Error(error));
+                    }
+                }
             },
             Pending::StatusRestore => {
                 if let Err(e) = outcome {

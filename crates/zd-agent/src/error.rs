@@ -108,6 +108,10 @@ pub enum ErrorKind {
     InvalidTag(String),
     /// A raw document is invalid or too deep; nothing was sent.
     Document,
+    /// The query that fetches what a subscription missed while no socket was up failed or
+    /// answered something undecodable: items of the gap may be missing. The subscription
+    /// itself goes on. The cause is the error's source.
+    CatchUp,
 }
 
 impl fmt::Display for ErrorKind {
@@ -144,6 +148,9 @@ impl fmt::Display for ErrorKind {
             Self::Limit(e) => write!(f, "{e}"),
             Self::InvalidTag(tag) => write!(f, "{}", InvalidTag(tag.clone())),
             Self::Document => f.write_str("the document cannot be sent"),
+            Self::CatchUp => {
+                f.write_str("the catch-up after a gap failed: items of the gap may be missing")
+            }
         }
     }
 }

@@ -227,6 +227,13 @@ impl std::fmt::Debug for AgentSession {
 }
 
 impl AgentSession {
+    /// Whether a lost `sendMessage` is sent again (see [`crate::Config::resend_messages`]).
+    pub(crate) fn resends_messages(&self) -> bool {
+        self.shared.config.resend_messages
+    }
+}
+
+impl AgentSession {
     /// Starts an agent session (`startAgentSession` over HTTP, then the WebSocket).
     ///
     /// # Errors

@@ -8,7 +8,7 @@ use futures_core::Stream;
 use tokio::sync::mpsc;
 
 use crate::dedup::Dedup;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 
 /// What the driver hands a subscriber.
 #[derive(Debug)]
@@ -134,7 +134,9 @@ impl<T> Stream for Subscription<T> {
                 },
                 SubEvent::CatchUp(raw) => match this.catch_up.map(|f| f(&raw, this.since_ms)) {
                     Some(Ok(items)) => this.backlog.extend(items),
-                    Some(Err(e)) => tracing::warn!(error = %e, "undecodable catch-up ignored"),
+                    Some(Err(e)) => {
+                        return Poll::Ready(Some(Err(Error::with_source(ErrorKind::CatchUp, e))));
+                    }
                     None => {}
                 },
             }
@@ -179,5 +181,33 @@ mod tests {
         let first = sub.next().await.expect("an item");
         assert!(matches!(first, Err(ref e) if matches!(e.kind(), ErrorKind::Decode)));
         assert_eq!(sub.next().await.expect("an item").expect("decoded"), 7);
+    }
+
+    /// A catch-up that cannot be used (here: undecodable; the driver sends the same kind when
+    /// the query fails) tells the subscriber its items may have a hole, and the stream goes on.
+    #[tokio::test]
+    async fn a_failed_catch_up_is_reported_and_the_stream_goes_on() {
+        fn catch_up(text: &str, _since_ms: f64) -> Result<Vec<u32>, Error> {
+            crate::session::decode_json::<Vec<u32>>(text)
+        }
+        let (tx, rx) = mpsc::channel(4);
+        let (drop_tx, _drop_rx) = mpsc::unbounded_channel();
+        let mut sub = Subscription::new(rx, 1, drop_tx, decode, None, 16).with_catch_up(catch_up);
+        tx.send(SubEvent::CatchUp("[1, tru".into()))
+            .await
+            .expect("open");
+        tx.send(SubEvent::CatchUp("[2, 3]".into()))
+            .await
+            .expect("open");
+        tx.send(SubEvent::Data(r#"{"data":4}"#.into()))
+            .await
+            .expect("open");
+        let first = sub.next().await.expect("an item");
+        assert!(
+            matches!(first, Err(ref e) if matches!(e.kind(), ErrorKind::CatchUp)),
+            "{first:?}"
+        );
+        let rest: Vec<u32> = sub.take(3).map(|i| i.expect("an item")).collect().await;
+        assert_eq!(rest, [2, 3, 4]);
     }
 }

@@ -528,6 +528,53 @@ async fn seven_subscriptions_survive_a_reconnect_within_the_ten_allowed() {
     }
 }
 
+#[tokio::test]
+async fn with_resends_off_a_message_lost_with_its_socket_fails_instead() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let mut config = config_for(&emu);
+    config.resend_messages = false;
+    let bot = start_with(emu, config).await;
+    bot.session
+        .update_agent_status(AgentStatus::Online)
+        .await
+        .unwrap();
+    let channel = visitor(&bot);
+    let sid = session_id(&bot);
+    let requests = |bot: &Bot| {
+        let counters = bot.emu.control().counters();
+        counters
+            .sessions
+            .iter()
+            .find(|s| s.session_id == sid)
+            .map_or(0, |s| s.counts.requests)
+    };
+    // The service takes the message and holds its answer; the socket drops meanwhile.
+    bot.emu.control().fault_delay(&sid, 2_000).unwrap();
+    let before = requests(&bot);
+    let session = bot.session.clone();
+    let message = zd_agent::OutgoingMessage::new(cynic::Id::new(&channel), "once at most");
+    let send = tokio::spawn(async move { session.send_message(message).await });
+    within(async {
+        while requests(&bot) == before {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    bot.emu.control().fault_drop(&sid).await.unwrap();
+    let err = within(send).await.unwrap().unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::ConnectionLost), "{err:?}");
+    assert!(err.is_retryable());
+    bot.emu.control().fault_delay(&sid, 0).unwrap();
+    // It had arrived: at most once, not "not at all", and never twice.
+    assert_eq!(
+        transcript_texts(&bot, &channel)
+            .iter()
+            .filter(|t| *t == "once at most")
+            .count(),
+        1
+    );
+}
+
 /// What a bot writes to disk before it exits, read back as its next process would.
 fn stored(facts: &ResumableFacts) -> ResumableFacts {
     serde_json::from_str(&serde_json::to_string(facts).unwrap()).unwrap()

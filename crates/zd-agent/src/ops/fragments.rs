@@ -185,13 +185,15 @@ impl Message {
 }
 
 /// A channel with a visitor.
+///
+/// Only fields seen in real clients' queries are selected: the service documents a channel
+/// state type, but not the name of the field that holds it, and a guessed field would make the
+/// whole query fail. [`ChannelState`] is there for your own fragments once you know it.
 #[derive(cynic::QueryFragment, Debug, Clone)]
 #[cynic(graphql_type = "VisitorChannel")]
 pub struct VisitorChannel {
     /// Channel id.
     pub id: cynic::Id,
-    /// Where the chat is.
-    pub state: Option<ChannelState>,
     /// The visitor.
     pub visitor: Option<VisitorInfo>,
 }

@@ -385,3 +385,51 @@ async fn the_throttle_fault_answers_429_to_the_next_api_requests_only() {
         .await;
     assert_eq!(st, 400, "{v}");
 }
+
+#[tokio::test]
+async fn only_uploads_may_send_large_bodies() {
+    let r = rig().await;
+    // A 1 MB attachment is taken...
+    let file = vec![b'z'; 1024 * 1024];
+    let mut body = b"--B0\r\nContent-Disposition: form-data; name=\"source\"; filename=\"big.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n".to_vec();
+    body.extend_from_slice(&file);
+    body.extend_from_slice(b"\r\n--B0--\r\n");
+    let path = format!("/v2/apps/{}/attachments?access=public", sun::DEMO_APP_ID);
+    let (st, v) = r
+        .api
+        .raw(
+            "POST",
+            &path,
+            Some(&r.app_key),
+            "multipart/form-data; boundary=B0",
+            bytes::Bytes::from(body),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    // ...a megabyte anywhere else is refused before it is read, credentials or not.
+    let big = bytes::Bytes::from(vec![b'a'; 1024 * 1024]);
+    let form = "application/x-www-form-urlencoded";
+    let (st, _) = r
+        .api
+        .raw("POST", "/oauth2/token", None, form, big.clone())
+        .await;
+    assert_eq!(st, 413);
+    let json = "application/json";
+    let path = format!("/v2/apps/{}/users", sun::DEMO_APP_ID);
+    let (st, _) = r.api.raw("POST", &path, None, json, big).await;
+    assert_eq!(st, 413);
+    // An upload's boundary longer than RFC 2046's 70 characters is not searched for.
+    let boundary = "-".repeat(71);
+    let path = format!("/v2/apps/{}/attachments?access=public", sun::DEMO_APP_ID);
+    let (st, v) = r
+        .api
+        .raw(
+            "POST",
+            &path,
+            Some(&r.app_key),
+            &format!("multipart/form-data; boundary={boundary}"),
+            bytes::Bytes::from(vec![b'-'; 4096]),
+        )
+        .await;
+    assert_eq!(st, 400, "{v}");
+}

@@ -392,6 +392,39 @@ async fn a_target_that_never_answers_times_out_and_is_retried() {
 }
 
 #[tokio::test]
+async fn a_target_whose_answer_never_ends_is_read_no_further_than_needed() {
+    // A target that answers 200 and then streams its body without end: the status counts,
+    // the body is not held. (Reading it whole would time out and retry, and fill memory.)
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = vec![0; 64 * 1024];
+                let _ = socket.read(&mut request).await;
+                let head = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = format!("4000\r\n{}\r\n", "x".repeat(0x4000));
+                while socket.write_all(chunk.as_bytes()).await.is_ok() {}
+            });
+        }
+    });
+    let mut r = rig_with_timeout(Duration::from_secs(10)).await;
+    r.target = target;
+    r.integration(&["conversation:message"]).await;
+    let (_, conversation) = r.end_user().await;
+    let mut outcomes = r.server.service().subscribe_deliveries();
+    r.say(&conversation, "answered at length").await;
+    let d = next_outcome(&mut outcomes).await;
+    assert_eq!(d.outcome, Outcome::Delivered, "{d:?}");
+    assert_eq!(d.attempts.len(), 1);
+    assert_eq!(d.attempts[0].status, Some(200));
+}
+
+#[tokio::test]
 async fn standby_integrations_get_no_messages_while_another_is_in_control() {
     let mut r = rig().await;
     let p = format!("/v2/apps/{}", sun::DEMO_APP_ID);

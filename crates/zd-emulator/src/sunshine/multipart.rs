@@ -10,11 +10,15 @@ pub(crate) struct FilePart {
     pub(crate) filename: String,
 }
 
+/// RFC 2046: a boundary has 1 to 70 characters. Longer ones are refused, which also bounds
+/// the work of each search below.
+const MAX_BOUNDARY: usize = 70;
+
+/// Where `needle` first occurs in `hay` at or after `from`: linear time whatever the input
+/// (a naive scan of a crafted body costs its length times the needle's).
 fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    if needle.is_empty() || hay.len() < needle.len() {
-        return None;
-    }
-    (from..=hay.len() - needle.len()).find(|&i| &hay[i..i + needle.len()] == needle)
+    let rest = hay.get(from..)?;
+    memchr::memmem::find(rest, needle).map(|at| from + at)
 }
 
 /// The part named `name` in `body`, given the request's `Content-Type`.
@@ -24,6 +28,9 @@ pub(crate) fn part(content_type: &str, body: &Bytes, name: &str) -> Option<FileP
         .map(str::trim)
         .find_map(|p| p.strip_prefix("boundary="))?
         .trim_matches('"');
+    if boundary.is_empty() || boundary.len() > MAX_BOUNDARY {
+        return None;
+    }
     let delimiter = format!("--{boundary}");
     let mut at = find(body, delimiter.as_bytes(), 0)?;
     loop {
@@ -78,5 +85,7 @@ mod tests {
         assert_eq!(p.content_type, "image/png");
         assert_eq!(p.filename, "a.png");
         assert!(part("multipart/form-data; boundary=XX", &body, "nope").is_none());
+        let long = format!("multipart/form-data; boundary={}", "-".repeat(71));
+        assert!(part(&long, &body, "source").is_none(), "71 characters");
     }
 }

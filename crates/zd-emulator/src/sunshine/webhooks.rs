@@ -24,6 +24,8 @@ use super::util;
 pub(crate) const RETRY_GAPS_SECS: [u64; 4] = [60, 120, 240, 480];
 /// Events sent in one delivery at most.
 const MAX_BATCH: usize = 100;
+/// The most of a webhook target's answer body read (and thrown away).
+const MAX_ANSWER_BODY: usize = 64 * 1024;
 /// Events waiting per webhook before new ones are dropped (and the drop recorded).
 const QUEUE: usize = 10_000;
 /// Delivery records kept for the control API.
@@ -219,8 +221,11 @@ impl Hub {
                 .await
                 .map_err(|e| format!("request failed: {e}"))?;
             let status = response.status().as_u16();
-            // Drain the body so the connection goes back to the pool.
-            let _ = response.into_body().collect().await;
+            // Drain a short body so the connection goes back to the pool; a long one (a target
+            // that streams without end) is dropped with its connection, not held in memory.
+            let _ = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BODY)
+                .collect()
+                .await;
             Ok(status)
         };
         match tokio::time::timeout(self.timing.timeout, send).await {

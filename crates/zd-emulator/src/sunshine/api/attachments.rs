@@ -23,8 +23,9 @@ pub(crate) async fn upload(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> ApiResult {
-    let mut store = s.store();
-    access(&store, &headers, Some(&app_id), Need::Data)?;
+    // The store's lock is not held while a body of up to 50 MB is parsed: every other request
+    // of the service would wait for it.
+    access(&s.store(), &headers, Some(&app_id), Need::Data)?;
     let q = Query::parse(q.as_deref())?;
     match q.get("access") {
         Some("public") => {}
@@ -69,6 +70,7 @@ pub(crate) async fn upload(
         if name.is_empty() { "file" } else { &name }
     );
     let url = http::self_url(&headers, &path);
+    let mut store = s.store();
     let app = store.app_mut(&app_id)?;
     app.attachments.insert(
         url.clone(),

@@ -21,8 +21,11 @@ use super::chat_oauth;
 use super::error::ApiError;
 use super::store::Store;
 
-/// Attachments may be large; JSON bodies are held to 100 KB by [`super::http::json_body`].
-const BODY_LIMIT: usize = 50 * 1024 * 1024 + 64 * 1024;
+/// An attachment upload: the service's 50 MB plus room for the multipart framing.
+const UPLOAD_BODY_LIMIT: usize = 50 * 1024 * 1024 + 64 * 1024;
+/// Every other route: JSON bodies are held to 100 KB by [`super::http::json_body`] (which
+/// answers in the service's words); past this, the body is not even read.
+const BODY_LIMIT: usize = 128 * 1024;
 
 /// What an operation needs from the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +93,10 @@ pub(crate) fn router() -> Router<Sunshine> {
             "/v2/apps/{app_id}/keys/{key_id}",
             get(a::get_key).delete(a::delete_key),
         )
-        .route("/v2/apps/{app_id}/attachments", post(at::upload))
+        .route(
+            "/v2/apps/{app_id}/attachments",
+            post(at::upload).layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)),
+        )
         .route("/v2/apps/{app_id}/attachments/remove", post(at::remove))
         .route(
             "/v2/apps/{app_id}/conversations",

@@ -10,12 +10,36 @@ use std::sync::Arc;
 use async_graphql::parser::types::ExecutableDocument;
 use parking_lot::Mutex;
 
+use super::expansion::{MAX_EXPANDED_FIELDS, expanded_fields};
+
 /// Longest query text kept; longer ones are parsed every time.
 pub(crate) const MAX_CACHED_TEXT: usize = 8 * 1024;
 /// Total bytes of query text kept (a parsed document is a small multiple of its text).
 pub(crate) const MAX_CACHED_BYTES: usize = 512 * 1024;
 /// Documents kept.
 const MAX_DOCUMENTS: usize = 1024;
+
+/// Why a query text cannot be executed.
+#[derive(Debug)]
+pub(crate) enum DocumentError {
+    /// Not GraphQL.
+    Parse(async_graphql::parser::Error),
+    /// Too many fields once its fragments are spread out.
+    TooLarge(usize),
+}
+
+impl std::fmt::Display for DocumentError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Parse(e) => write!(f, "{e}"),
+            Self::TooLarge(fields) => write!(
+                f,
+                "the query selects {fields} fields once its fragments are spread out; the \
+                 emulator accepts at most {MAX_EXPANDED_FIELDS}"
+            ),
+        }
+    }
+}
 
 /// The cache shared by every socket of an emulator.
 #[derive(Debug, Default)]
@@ -30,16 +54,18 @@ struct Inner {
 }
 
 impl DocumentCache {
-    /// The parsed `query`, from the cache when it was seen before.
-    pub(crate) fn parse(
-        &self,
-        query: &str,
-    ) -> Result<ExecutableDocument, async_graphql::parser::Error> {
+    /// The parsed `query`, from the cache when it was seen before; a document too large once
+    /// expanded is refused (and never cached).
+    pub(crate) fn parse(&self, query: &str) -> Result<ExecutableDocument, DocumentError> {
         let cached = self.inner.lock().docs.get(query).cloned();
         if let Some(doc) = cached {
             return Ok((*doc).clone());
         }
-        let doc = async_graphql::parser::parse_query(query)?;
+        let doc = async_graphql::parser::parse_query(query).map_err(DocumentError::Parse)?;
+        let fields = expanded_fields(&doc);
+        if fields > MAX_EXPANDED_FIELDS {
+            return Err(DocumentError::TooLarge(fields));
+        }
         if query.len() <= MAX_CACHED_TEXT {
             let mut inner = self.inner.lock();
             if inner.docs.len() >= MAX_DOCUMENTS

@@ -34,6 +34,21 @@ pub(crate) async fn graphql_request(service: Service, body: Bytes) -> Response<B
             return json(StatusCode::BAD_REQUEST, http_body(&rendered));
         }
     };
+    // Parsed and measured first: the engine would walk a fragment bomb before validating it.
+    let document = match service.documents.parse(&payload.query) {
+        Ok(document) => document,
+        Err(error) => {
+            let rendered = Rendered {
+                data: None,
+                errors: vec![OwnedError::new(
+                    ErrorName::GraphQlExecError,
+                    format!("invalid query: {error}"),
+                )],
+            };
+            // GraphQL errors come with HTTP 200, as the engine's own would.
+            return json(StatusCode::OK, http_body(&rendered));
+        }
+    };
     let variables = payload
         .variables
         .and_then(|raw| serde_json::from_str::<serde_json::Value>(raw.get()).ok())
@@ -45,6 +60,7 @@ pub(crate) async fn graphql_request(service: Service, body: Bytes) -> Response<B
     if let Some(name) = payload.operation_name {
         request = request.operation_name(name.to_string());
     }
+    request.set_parsed_query(document);
     let response = service.schema.execute(request).await;
     let rendered = Rendered::from_engine(&response);
     let status = if rendered

@@ -3,6 +3,7 @@
 
 pub(crate) mod counters;
 pub(crate) mod documents;
+mod expansion;
 pub(crate) mod fanout;
 pub(crate) mod http;
 pub mod limits;

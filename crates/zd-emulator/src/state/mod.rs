@@ -154,11 +154,13 @@ impl ChatState {
 
     /// The agent whose access token is `token`.
     pub fn agent_by_token(&self, token: &str) -> Option<AgentRecord> {
+        // Compared in constant time, as the service would: Secret's equality.
+        let given = zd_auth::Secret::new(token);
         let inner = self.inner.lock();
         inner
             .agents
             .iter()
-            .find(|a| !a.access_token.is_empty() && a.access_token.expose_secret() == token)
+            .find(|a| !a.access_token.is_empty() && a.access_token == given)
             .cloned()
     }
 

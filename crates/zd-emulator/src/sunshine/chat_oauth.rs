@@ -62,9 +62,11 @@ impl ChatOAuth {
 
     fn grant(&self, access_token: String) -> Response {
         let refresh = util::secret();
-        self.refresh
-            .lock()
-            .insert(refresh.clone(), access_token.clone());
+        util::remember_grant(
+            &mut self.refresh.lock(),
+            refresh.clone(),
+            access_token.clone(),
+        );
         Json(json!({
             "access_token": access_token,
             "token_type": "Bearer",
@@ -107,7 +109,7 @@ pub(crate) async fn authorize(State(s): State<Sunshine>, RawQuery(raw): RawQuery
     let location = match q.get("response_type") {
         Some("code") => {
             let code = util::secret();
-            s.chat().codes.lock().insert(code.clone(), token);
+            util::remember_grant(&mut s.chat().codes.lock(), code.clone(), token);
             let sep = if redirect.contains('?') { '&' } else { '?' };
             format!("{redirect}{sep}code={}&state={}", enc(&code), enc(state))
         }

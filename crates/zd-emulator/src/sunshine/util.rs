@@ -73,6 +73,23 @@ pub(crate) fn iso_from_unix_ms(ms: u64) -> String {
     )
 }
 
+/// Unused OAuth codes and refresh tokens kept at most per kind. Anyone may ask for a code, so
+/// a loop could otherwise grow the map for good; past the bound the map starts over (the
+/// grant just made stays valid), as the document cache does.
+pub(crate) const MAX_PENDING_GRANTS: usize = 4096;
+
+/// Remembers a code or refresh token within [`MAX_PENDING_GRANTS`].
+pub(crate) fn remember_grant(
+    grants: &mut std::collections::HashMap<String, String>,
+    key: String,
+    value: String,
+) {
+    if grants.len() >= MAX_PENDING_GRANTS {
+        grants.clear();
+    }
+    grants.insert(key, value);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +114,15 @@ mod tests {
         let b = ids.next();
         assert_eq!(a.len(), 24);
         assert!(a < b);
+    }
+
+    #[test]
+    fn pending_grants_stay_bounded_and_the_newest_is_kept() {
+        let mut grants = std::collections::HashMap::new();
+        for n in 0..3 * MAX_PENDING_GRANTS {
+            remember_grant(&mut grants, format!("code-{n}"), "token".to_owned());
+            assert!(grants.len() <= MAX_PENDING_GRANTS);
+            assert!(grants.contains_key(&format!("code-{n}")));
+        }
     }
 }

@@ -77,3 +77,31 @@ async fn extreme_cursors_and_page_sizes_page_without_killing_the_socket() {
     );
     bot.ping(json!("still here")).await;
 }
+
+/// `query { ...F0 }` where each fragment spreads the next four times: 4^15 fields once
+/// expanded, from a few hundred bytes.
+fn fragment_bomb() -> String {
+    let mut query = String::from("query { ...F0 }");
+    for i in 0..15 {
+        let next = format!("...F{} ", i + 1).repeat(4);
+        query.push_str(&format!(" fragment F{i} on Query {{ {next} }}"));
+    }
+    query.push_str(" fragment F15 on Query { __typename }");
+    query
+}
+
+#[tokio::test]
+async fn a_fragment_bomb_is_refused_before_the_engine_walks_it() {
+    let emu = emulator().await;
+    // Over the socket: an error answer, and the socket goes on.
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    let answer = bot.request(&fragment_bomb()).await;
+    assert_eq!(error_name(&answer), "GRAPHQL_EXEC_ERROR", "{answer}");
+    assert!(answer.to_string().contains("fragments"), "{answer}");
+    assert_eq!(bot.ping(json!("still here")).await["payload"], "still here");
+    // Over HTTP, where no session or token is needed to send it.
+    let url = format!("{}/graphql/request", emu.base_url());
+    let (status, body) = http("POST", &url, Some(json!({ "query": fragment_bomb() }))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["errors"][0]["name"], "GRAPHQL_EXEC_ERROR", "{body}");
+}

@@ -34,7 +34,7 @@ pub(crate) async fn authorize(State(s): State<Sunshine>, RawQuery(q): RawQuery) 
         return ApiError::not_found("App").into_response();
     }
     let code = util::secret();
-    store.bridge_codes.insert(code.clone(), app_id);
+    util::remember_grant(&mut store.bridge_codes, code.clone(), app_id);
     drop(store);
     let mut pairs = vec![("code", code.as_str())];
     if let Some(state) = q.get("state") {

@@ -109,6 +109,10 @@ pub(crate) struct EmulatorArgs {
     /// (documented: 200), or `off` for no budget; for load tests that open many feeds at once.
     #[arg(long, value_name = "N|off", value_parser = requests_per_minute)]
     pub(crate) realtime_requests_per_minute: Option<MinuteBudget>,
+    /// Real Time Chat: answer a subscribe with nothing until the value changes, instead of the
+    /// current value at once (the docs do not say which the service does).
+    #[arg(long)]
+    pub(crate) realtime_wait_for_change: bool,
 }
 
 /// `--realtime-requests-per-minute`: `None` lifts the budget.

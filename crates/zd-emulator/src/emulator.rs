@@ -14,7 +14,7 @@ use crate::chat::{self, limits::Limits};
 use crate::clock::Clock;
 use crate::control::Control;
 use crate::ids::{self, IdKind};
-use crate::realtime::RealtimeLimits;
+use crate::realtime::{RealtimeLimits, SubscribeAnswer};
 use crate::server::{self, App};
 use crate::state::{AgentStatus, ChatState, DepartmentStatus};
 use crate::sunshine::{Sunshine, SunshineAccount, SunshineConfig};
@@ -45,6 +45,7 @@ pub struct EmulatorBuilder {
     addr: SocketAddr,
     limits: Limits,
     realtime_limits: RealtimeLimits,
+    realtime_subscribe_answer: SubscribeAnswer,
     clock: Option<Clock>,
     sunshine: SunshineConfig,
 }
@@ -67,6 +68,7 @@ impl Emulator {
             addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             limits: Limits::documented(),
             realtime_limits: RealtimeLimits::documented(),
+            realtime_subscribe_answer: SubscribeAnswer::default(),
             clock: None,
             sunshine: SunshineConfig::default(),
         }
@@ -135,6 +137,13 @@ impl EmulatorBuilder {
         self
     }
 
+    /// How the Real Time Chat service answers a subscribe (at once with the current value by
+    /// default; the docs do not say).
+    pub fn realtime_subscribe_answer(mut self, answer: SubscribeAnswer) -> Self {
+        self.realtime_subscribe_answer = answer;
+        self
+    }
+
     /// Enforces `limits` on the Real Time Chat service instead of the documented ones.
     pub fn realtime_limits(mut self, limits: RealtimeLimits) -> Self {
         self.realtime_limits = limits;
@@ -186,6 +195,7 @@ impl EmulatorBuilder {
         let realtime = crate::realtime::Realtime::new(
             state.clone(),
             self.realtime_limits,
+            self.realtime_subscribe_answer,
             shutdown.subscribe(),
         );
         let control = Control {

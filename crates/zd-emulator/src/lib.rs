@@ -18,4 +18,4 @@ pub use chat::limits::Limits;
 pub use clock::Clock;
 pub use control::{Control, ControlError};
 pub use emulator::{AccountInfo, AgentInfo, DepartmentInfo, Emulator, EmulatorBuilder, StartError};
-pub use realtime::RealtimeLimits;
+pub use realtime::{RealtimeLimits, SubscribeAnswer};

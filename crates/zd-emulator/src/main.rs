@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use zd_emulator::control::scenario::Scenario;
-use zd_emulator::{AccountConfig, Emulator, RealtimeLimits};
+use zd_emulator::{AccountConfig, Emulator, RealtimeLimits, SubscribeAnswer};
 
 /// A local Zendesk Chat Conversations service with a visitor simulator.
 #[derive(Debug, Parser)]
@@ -24,6 +24,10 @@ struct Args {
     /// (documented: 200), or `off` for no budget; for load tests that open many feeds at once.
     #[arg(long, value_name = "N|off", value_parser = per_minute)]
     realtime_requests_per_minute: Option<Budget>,
+    /// Real Time Chat: answer a subscribe with nothing until the value changes, instead of the
+    /// current value at once (the docs do not say which the service does).
+    #[arg(long)]
+    realtime_wait_for_change: bool,
 }
 
 /// A per-minute budget given on the command line (`None`: no budget).
@@ -75,9 +79,15 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(Budget(budget)) = args.realtime_requests_per_minute {
         realtime.requests_per_minute = budget;
     }
+    let answer = if args.realtime_wait_for_change {
+        SubscribeAnswer::NextChange
+    } else {
+        SubscribeAnswer::CurrentValue
+    };
     let emulator = Emulator::builder()
         .account(account)
         .realtime_limits(realtime)
+        .realtime_subscribe_answer(answer)
         .port(args.port)
         .start()
         .await?;

@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::{WebSocketStream, client_async};
 use zd_emulator::account::AgentConfig;
 use zd_emulator::state::{AgentStatus, ChatState, OutgoingMessage, Rating};
-use zd_emulator::{AccountConfig, Emulator, RealtimeLimits};
+use zd_emulator::{AccountConfig, Emulator, RealtimeLimits, SubscribeAnswer};
 
 type Ws = WebSocketStream<TcpStream>;
 
@@ -35,7 +35,11 @@ struct Fixture {
 }
 
 async fn start() -> Fixture {
-    let emu = Emulator::builder().start().await.unwrap();
+    start_with(Emulator::builder()).await
+}
+
+async fn start_with(builder: zd_emulator::EmulatorBuilder) -> Fixture {
+    let emu = builder.start().await.unwrap();
     let account = emu.account();
     let support = account
         .departments
@@ -363,6 +367,26 @@ async fn a_window_on_an_unwindowed_chat_metric_is_ignored() {
     )
     .await;
     assert_eq!(parse(&recv(&mut ws).await).0, "waiting_time_avg");
+}
+
+#[tokio::test]
+async fn a_subscribe_can_wait_for_the_next_change() {
+    // The docs leave open whether a subscribe is answered with the current value; with
+    // NextChange nothing comes until the value changes, as a client must be ready for.
+    let builder = Emulator::builder().realtime_subscribe_answer(SubscribeAnswer::NextChange);
+    let f = start_with(builder).await;
+    let mut ws = connect(&f.emu, ALICE).await.unwrap();
+    send(
+        &mut ws,
+        json!({"topic":"chats.incoming_chats","action":"subscribe"}),
+    )
+    .await;
+    // A malformed frame's 500 answer comes first: the subscribe was not answered.
+    send(&mut ws, json!({"hello":"world"})).await;
+    assert_eq!(recv(&mut ws).await["status_code"], 500);
+    f.arrive();
+    let (key, value, _) = parse(&recv(&mut ws).await);
+    assert_eq!((key.as_str(), value), ("incoming_chats", json!(1)));
 }
 
 #[tokio::test]

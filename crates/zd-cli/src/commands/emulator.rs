@@ -1,7 +1,7 @@
 //! `zd emulator`: the emulator in the foreground, with the account printed for copy-paste.
 
 use zd_emulator::control::scenario::Scenario;
-use zd_emulator::{AccountConfig, Emulator, RealtimeLimits};
+use zd_emulator::{AccountConfig, Emulator, RealtimeLimits, SubscribeAnswer};
 
 use crate::cli::EmulatorArgs;
 use crate::error::{Context, Kind, Result};
@@ -27,9 +27,15 @@ pub(crate) async fn run(args: EmulatorArgs) -> Result<()> {
     if let Some(budget) = args.realtime_requests_per_minute {
         realtime.requests_per_minute = budget.0;
     }
+    let answer = if args.realtime_wait_for_change {
+        SubscribeAnswer::NextChange
+    } else {
+        SubscribeAnswer::CurrentValue
+    };
     let emulator = Emulator::builder()
         .account(account)
         .realtime_limits(realtime)
+        .realtime_subscribe_answer(answer)
         .port(args.port)
         .start()
         .await

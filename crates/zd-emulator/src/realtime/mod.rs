@@ -7,7 +7,8 @@
 //! an update frame only for the subscriptions whose value changed.
 //!
 //! Choices where the documentation is silent: a subscribe is answered at once with the
-//! current value (so a dashboard need not wait for the next change); a windowed metric
+//! current value (so a dashboard need not wait for the next change; [`SubscribeAnswer`]
+//! switches to nothing until the value changes); a windowed metric
 //! without `window`, a window on an agent metric, an unknown topic or action get a
 //! `status_code` 500 frame and the connection stays; a window on an unwindowed chat metric is
 //! ignored (the docs' sample subscribes such metrics "for a 30-minute time window"); an `unsubscribe` without `window`
@@ -35,6 +36,19 @@ use self::limits::Gate;
 pub use self::limits::RealtimeLimits;
 use crate::state::{AgentRecord, ChatState};
 
+/// How a subscribe is answered, which the docs leave open: they describe updates pushed
+/// "when a metric's value changes" and show no frame for the subscribe itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SubscribeAnswer {
+    /// At once, with the current value (a dashboard need not wait for a change).
+    #[default]
+    CurrentValue,
+    /// Nothing until the value changes: what a client must cope with if the service does so
+    /// (seed from the REST pull).
+    NextChange,
+}
+
 /// What every handler and connection of the service shares.
 #[derive(Debug)]
 pub(crate) struct Realtime {
@@ -46,12 +60,15 @@ pub(crate) struct Realtime {
     shutdown: watch::Receiver<bool>,
     /// Bumped to make every open connection drop (a fault of the control API).
     drops: watch::Sender<u64>,
+    /// How a subscribe is answered.
+    subscribe_answer: SubscribeAnswer,
 }
 
 impl Realtime {
     pub(crate) fn new(
         state: Arc<ChatState>,
         limits: RealtimeLimits,
+        subscribe_answer: SubscribeAnswer,
         shutdown: watch::Receiver<bool>,
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -61,6 +78,7 @@ impl Realtime {
             engine: OnceLock::new(),
             shutdown,
             drops: watch::Sender::new(0),
+            subscribe_answer,
         })
     }
 

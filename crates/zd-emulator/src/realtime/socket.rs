@@ -21,9 +21,9 @@ use zd_wire::realtime::{
     Update, Window, Windowed,
 };
 
-use super::Realtime;
 use super::compute::Values;
 use super::limits::{ConnectionGuard, Refusal};
+use super::{Realtime, SubscribeAnswer};
 
 type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
@@ -278,9 +278,13 @@ fn handle(rt: &Realtime, subs: &mut Vec<Sub>, text: &str) -> Result<Vec<String>,
             };
             let value = rt.current().get(sub.department, &sub.metric, sub.window);
             sub.sent = Some(value);
-            let reply = sub.frame(value);
+            let reply = match rt.subscribe_answer {
+                SubscribeAnswer::CurrentValue => vec![sub.frame(value)],
+                // Pushed from the next change on, as for any subscription.
+                SubscribeAnswer::NextChange => Vec::new(),
+            };
             subs.push(sub);
-            Ok(vec![reply])
+            Ok(reply)
         }
         Action::Unsubscribe => {
             subs.retain(|s| {

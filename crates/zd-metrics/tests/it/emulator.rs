@@ -24,7 +24,11 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
-    let emu = Emulator::builder().start().await.unwrap();
+    setup_with(Emulator::builder()).await
+}
+
+async fn setup_with(builder: zd_emulator::EmulatorBuilder) -> Setup {
+    let emu = builder.start().await.unwrap();
     let account = emu.account();
     let support = account
         .departments
@@ -321,4 +325,33 @@ async fn emulator_429_for_an_eleventh_connection_is_typed() {
         "{err:?}"
     );
     assert!(err.retry_after().is_some());
+}
+
+/// Whether the service answers a subscribe with the current value is undocumented: against an
+/// emulator that waits for the next change, the snapshot is unknown until then, and the REST
+/// pull the README recommends gives the starting value.
+#[tokio::test]
+async fn without_a_value_on_subscribe_rest_seeds_and_the_feed_follows() {
+    let builder =
+        Emulator::builder().realtime_subscribe_answer(zd_emulator::SubscribeAnswer::NextChange);
+    let s = setup_with(builder).await;
+    s.arrive();
+    let client = s.client(ALICE);
+    let mut feed = client.connect().await.unwrap();
+    let incoming = Series::metric(Metric::IncomingChats);
+    feed.subscribe(incoming.clone()).await.unwrap();
+    let seeded = client.chats().await.unwrap();
+    assert_eq!(
+        seeded.get(&incoming),
+        Some(1),
+        "REST gives the starting value"
+    );
+    assert_eq!(
+        feed.snapshot().borrow().get(&incoming),
+        None,
+        "the feed has none yet"
+    );
+    s.arrive();
+    assert_eq!(update(&mut feed).await, (incoming.to_string(), Some(2)));
+    assert_eq!(feed.snapshot().borrow().get(&incoming), Some(2));
 }

@@ -1234,22 +1234,22 @@ impl DriverInner {
         if restarted {
             self.routes.clear();
         }
-        // A resumed session may still serve the old subscriptions (the docs' "resume the
-        // session without needing to set up again"). They are stopped before anything is
-        // started again, in that order on the one socket, so the session never holds more than
-        // its ten; what they might have delivered in between, the catch-up query fetches.
-        let mut stale = Vec::new();
         for sub in self.subs.values_mut() {
-            let old = sub.server_id.take();
-            if !restarted {
-                stale.extend(old);
-            }
+            sub.server_id = None;
             sub.start_tries = 1;
             sub.first_try = Instant::now();
             sub.backoff = None;
         }
-        for old in stale {
-            self.queue_stop(old);
+        if !restarted {
+            // A resumed session may still serve every id routed so far (the docs' "resume the
+            // session without needing to set up again"), including stops an earlier socket
+            // did not see answered. They are stopped before anything is started again, in that
+            // order on the one socket, so the session never holds more than its ten; what they
+            // might have delivered in between, the catch-up query fetches.
+            let stale: Vec<String> = self.routes.keys().cloned().collect();
+            for old in stale {
+                self.queue_stop(old);
+            }
         }
         if restarted && self.agent_status.is_some() {
             self.queue(Pending::StatusRestore);

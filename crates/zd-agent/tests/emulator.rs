@@ -501,12 +501,7 @@ async fn seven_subscriptions_survive_a_reconnect_within_the_ten_allowed() {
     within(async {
         loop {
             let live = bot.session.resumable().subscriptions;
-            let counters = bot.emu.control().counters();
-            let report = counters
-                .sessions
-                .iter()
-                .find(|s| s.session_id == sid)
-                .unwrap();
+            let report = session_report(&bot.emu, &sid);
             if live.len() == 7
                 && live.iter().all(|s| s.server_id.is_some())
                 && report.subscriptions == 7
@@ -540,14 +535,7 @@ async fn with_resends_off_a_message_lost_with_its_socket_fails_instead() {
         .unwrap();
     let channel = visitor(&bot);
     let sid = session_id(&bot);
-    let requests = |bot: &Bot| {
-        let counters = bot.emu.control().counters();
-        counters
-            .sessions
-            .iter()
-            .find(|s| s.session_id == sid)
-            .map_or(0, |s| s.counts.requests)
-    };
+    let requests = |bot: &Bot| session_report(&bot.emu, &sid).counts.requests;
     // The service takes the message and holds its answer; the socket drops meanwhile.
     bot.emu.control().fault_delay(&sid, 2_000).unwrap();
     let before = requests(&bot);
@@ -586,6 +574,16 @@ async fn resume_with(emu: &Emulator, facts: ResumableFacts) -> (AgentSession, Dr
     AgentSession::resume(config_for(emu), creds, facts)
         .await
         .unwrap()
+}
+
+/// What the emulator counts of session `sid`.
+fn session_report(emu: &Emulator, sid: &str) -> zd_emulator::chat::SessionReport {
+    emu.control()
+        .counters()
+        .sessions
+        .into_iter()
+        .find(|s| s.session_id == sid)
+        .expect("the session is known to the emulator")
 }
 
 fn sessions_started(emu: &Emulator) -> u64 {
@@ -645,12 +643,7 @@ async fn a_stored_session_is_resumed_without_a_new_start() {
     // is stopped, so only the new one is left.
     within(async {
         loop {
-            let counters = bot.emu.control().counters();
-            let report = counters
-                .sessions
-                .iter()
-                .find(|s| s.session_id == sid)
-                .unwrap();
+            let report = session_report(&bot.emu, &sid);
             if report.subscriptions == 1 {
                 assert!(report.connected && report.ended.is_none());
                 assert_eq!(report.counts.connections, 2);
@@ -736,12 +729,7 @@ async fn a_subscription_whose_caller_gave_up_is_stopped_when_it_starts_late() {
     // The late start is stopped instead of holding one of the ten slots for no reader.
     within(async {
         loop {
-            let counters = bot.emu.control().counters();
-            let report = counters
-                .sessions
-                .iter()
-                .find(|s| s.session_id == sid)
-                .unwrap();
+            let report = session_report(&bot.emu, &sid);
             if report.counts.subscriptions_started == 1 && report.subscriptions == 0 {
                 break;
             }

@@ -19,35 +19,29 @@ fn json(status: StatusCode, body: String) -> Response<Body> {
     response
 }
 
+/// A `GRAPHQL_EXEC_ERROR` answer with `message`.
+fn exec_error(status: StatusCode, message: String) -> Response<Body> {
+    let rendered = Rendered {
+        data: None,
+        errors: vec![OwnedError::new(ErrorName::GraphQlExecError, message)],
+    };
+    json(status, http_body(&rendered))
+}
+
 /// Executes a GraphQL request sent over HTTP.
 pub(crate) async fn graphql_request(service: Service, body: Bytes) -> Response<Body> {
     let payload: GraphQlRequest<'_> = match serde_json::from_slice(&body) {
         Ok(p) => p,
         Err(error) => {
-            let rendered = Rendered {
-                data: None,
-                errors: vec![OwnedError::new(
-                    ErrorName::GraphQlExecError,
-                    format!("invalid GraphQL request body: {error}"),
-                )],
-            };
-            return json(StatusCode::BAD_REQUEST, http_body(&rendered));
+            let message = format!("invalid GraphQL request body: {error}");
+            return exec_error(StatusCode::BAD_REQUEST, message);
         }
     };
     // Parsed and measured first: the engine would walk a fragment bomb before validating it.
     let document = match service.documents.parse(&payload.query) {
         Ok(document) => document,
-        Err(error) => {
-            let rendered = Rendered {
-                data: None,
-                errors: vec![OwnedError::new(
-                    ErrorName::GraphQlExecError,
-                    format!("invalid query: {error}"),
-                )],
-            };
-            // GraphQL errors come with HTTP 200, as the engine's own would.
-            return json(StatusCode::OK, http_body(&rendered));
-        }
+        // GraphQL errors come with HTTP 200, as the engine's own would.
+        Err(error) => return exec_error(StatusCode::OK, format!("invalid query: {error}")),
     };
     let variables = payload
         .variables

@@ -46,8 +46,14 @@ async fn start_with(emu: Emulator, config: Config) -> Bot {
 }
 
 async fn bot() -> Bot {
+    bot_with(|_| {}).await
+}
+
+/// A bot on a fresh emulator, its config changed by `change` first.
+async fn bot_with(change: impl FnOnce(&mut Config)) -> Bot {
     let emu = Emulator::builder().start().await.unwrap();
-    let config = config_for(&emu);
+    let mut config = config_for(&emu);
+    change(&mut config);
     start_with(emu, config).await
 }
 
@@ -525,10 +531,10 @@ async fn seven_subscriptions_survive_a_reconnect_within_the_ten_allowed() {
 
 #[tokio::test]
 async fn with_resends_off_a_message_lost_with_its_socket_fails_instead() {
-    let emu = Emulator::builder().start().await.unwrap();
-    let mut config = config_for(&emu);
-    config.resend_messages = false;
-    let bot = start_with(emu, config).await;
+    let bot = bot_with(|config| {
+        config.resend_messages = false;
+    })
+    .await;
     bot.session
         .update_agent_status(AgentStatus::Online)
         .await
@@ -713,12 +719,12 @@ async fn facts_without_a_session_start_a_new_one_with_the_stored_status() {
 
 #[tokio::test]
 async fn a_subscription_whose_caller_gave_up_is_stopped_when_it_starts_late() {
-    let emu = Emulator::builder().start().await.unwrap();
-    let mut config = config_for(&emu);
-    // The first start is refused and tried again 2 s later; the caller waits 200 ms.
-    config.request_timeout = Duration::from_millis(200);
-    config.retry.subscription_start.min_delay = Duration::from_secs(2);
-    let bot = start_with(emu, config).await;
+    let bot = bot_with(|config| {
+        // The first start is refused and tried again 2 s later; the caller waits 200 ms.
+        config.request_timeout = Duration::from_millis(200);
+        config.retry.subscription_start.min_delay = Duration::from_secs(2);
+    })
+    .await;
     let sid = session_id(&bot);
     bot.emu
         .control()
@@ -914,10 +920,10 @@ async fn rate_limited_requests_are_retried() {
 
 #[tokio::test]
 async fn subscription_start_errors_are_retried_a_few_times() {
-    let emu = Emulator::builder().start().await.unwrap();
-    let mut config = config_for(&emu);
-    config.retry.subscription_start.min_delay = Duration::from_millis(10);
-    let bot = start_with(emu, config).await;
+    let bot = bot_with(|config| {
+        config.retry.subscription_start.min_delay = Duration::from_millis(10);
+    })
+    .await;
     let sid = session_id(&bot);
     bot.emu
         .control()
@@ -939,11 +945,11 @@ async fn subscription_start_errors_are_retried_a_few_times() {
 
 #[tokio::test]
 async fn silence_past_the_deadline_is_a_dead_socket() {
-    let emu = Emulator::builder().start().await.unwrap();
-    let mut config = config_for(&emu);
-    config.keepalive_interval = Duration::from_millis(50);
-    config.keepalive_deadline = Duration::from_millis(200);
-    let bot = start_with(emu, config).await;
+    let bot = bot_with(|config| {
+        config.keepalive_interval = Duration::from_millis(50);
+        config.keepalive_deadline = Duration::from_millis(200);
+    })
+    .await;
     let mut events = Box::pin(bot.session.lifecycle());
     let sid = session_id(&bot);
     bot.emu.control().fault_pings(&sid, false).unwrap();
@@ -1000,12 +1006,12 @@ async fn fault_soak_delivers_exactly_once_both_ways() {
     const CHANNELS: usize = 10;
     const MESSAGES: usize = 2000;
     const WINDOW: usize = 8;
-    let emu = Emulator::builder().start().await.unwrap();
-    let mut config = config_for(&emu);
-    config.keepalive_interval = Duration::from_millis(60);
-    config.keepalive_deadline = Duration::from_millis(300);
-    config.retry.rate_limited.min_delay = Duration::from_millis(20);
-    let bot = start_with(emu, config).await;
+    let bot = bot_with(|config| {
+        config.keepalive_interval = Duration::from_millis(60);
+        config.keepalive_deadline = Duration::from_millis(300);
+        config.retry.rate_limited.min_delay = Duration::from_millis(20);
+    })
+    .await;
     let session = bot.session.clone();
     let mut messages = session.messages().await.unwrap();
     session
@@ -1150,10 +1156,10 @@ const DEPARTMENT_IDS: &str = "query { departments { edges { node { id } } } }";
 
 #[tokio::test]
 async fn an_unanswered_request_times_out_and_the_session_goes_on() {
-    let emu = Emulator::builder().start().await.unwrap();
-    let mut config = config_for(&emu);
-    config.request_timeout = Duration::from_millis(300);
-    let bot = start_with(emu, config).await;
+    let bot = bot_with(|config| {
+        config.request_timeout = Duration::from_millis(300);
+    })
+    .await;
     let sid = session_id(&bot);
     // Answers now come 3 s late, ten times the request timeout.
     bot.emu.control().fault_delay(&sid, 3_000).unwrap();
@@ -1234,11 +1240,11 @@ async fn dropping_every_handle_while_reconnecting_ends_the_driver() {
 /// A bot whose service (deaf for ten minutes) reads nothing, and a visitor's channel. Its
 /// keepalive never ticks within a test: only the bound on a waiting write can notice.
 async fn deaf_bot() -> (Bot, String) {
-    let emu = Emulator::builder().start().await.unwrap();
-    let mut config = config_for(&emu);
-    config.keepalive_interval = Duration::from_secs(600);
-    config.keepalive_deadline = Duration::from_millis(500);
-    let bot = start_with(emu, config).await;
+    let bot = bot_with(|config| {
+        config.keepalive_interval = Duration::from_secs(600);
+        config.keepalive_deadline = Duration::from_millis(500);
+    })
+    .await;
     let channel = visitor(&bot);
     bot.emu
         .control()

@@ -386,25 +386,27 @@ async fn the_throttle_fault_answers_429_to_the_next_api_requests_only() {
     assert_eq!(st, 400, "{v}");
 }
 
+impl Rig {
+    /// POSTs `body` to the demo app's attachments with the app key, as multipart with
+    /// `boundary`.
+    async fn upload(&self, boundary: &str, body: Vec<u8>) -> (u16, Value) {
+        let path = format!("/v2/apps/{}/attachments?access=public", sun::DEMO_APP_ID);
+        let ctype = format!("multipart/form-data; boundary={boundary}");
+        let body = bytes::Bytes::from(body);
+        self.api
+            .raw("POST", &path, Some(&self.app_key), &ctype, body)
+            .await
+    }
+}
+
 #[tokio::test]
 async fn only_uploads_may_send_large_bodies() {
     let r = rig().await;
     // A 1 MB attachment is taken...
-    let file = vec![b'z'; 1024 * 1024];
     let mut body = b"--B0\r\nContent-Disposition: form-data; name=\"source\"; filename=\"big.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n".to_vec();
-    body.extend_from_slice(&file);
+    body.resize(body.len() + 1024 * 1024, b'z');
     body.extend_from_slice(b"\r\n--B0--\r\n");
-    let path = format!("/v2/apps/{}/attachments?access=public", sun::DEMO_APP_ID);
-    let (st, v) = r
-        .api
-        .raw(
-            "POST",
-            &path,
-            Some(&r.app_key),
-            "multipart/form-data; boundary=B0",
-            bytes::Bytes::from(body),
-        )
-        .await;
+    let (st, v) = r.upload("B0", body).await;
     assert_eq!(st, 201, "{v}");
     // ...a megabyte anywhere else is refused before it is read, credentials or not.
     let big = bytes::Bytes::from(vec![b'a'; 1024 * 1024]);
@@ -419,17 +421,6 @@ async fn only_uploads_may_send_large_bodies() {
     let (st, _) = r.api.raw("POST", &path, None, json, big).await;
     assert_eq!(st, 413);
     // An upload's boundary longer than RFC 2046's 70 characters is not searched for.
-    let boundary = "-".repeat(71);
-    let path = format!("/v2/apps/{}/attachments?access=public", sun::DEMO_APP_ID);
-    let (st, v) = r
-        .api
-        .raw(
-            "POST",
-            &path,
-            Some(&r.app_key),
-            &format!("multipart/form-data; boundary={boundary}"),
-            bytes::Bytes::from(vec![b'-'; 4096]),
-        )
-        .await;
+    let (st, v) = r.upload(&"-".repeat(71), vec![b'-'; 4096]).await;
     assert_eq!(st, 400, "{v}");
 }

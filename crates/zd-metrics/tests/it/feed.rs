@@ -357,49 +357,47 @@ async fn account_cap_and_request_budget_are_enforced_locally() {
     b.agents().await.unwrap();
 }
 
-#[tokio::test(start_paused = true)]
-async fn an_update_whose_status_is_not_200_is_not_applied() {
+/// What a feed subscribed to active_chats reports when the server sends `bad`, then an update
+/// of `good`: the error, then the value of the update that follows.
+async fn reported_after(bad: &str, good: i64) -> (zd_metrics::Error, Option<i64>) {
     let mut server = TestServer::start(&["good"]).await;
     let mut feed = client(&server, "good").connect().await.unwrap();
     let conn = server.next_connection().await;
     feed.subscribe(Series::metric(Metric::ActiveChats))
         .await
         .unwrap();
-    conn.send(
-        r#"{"content":{"topic":"chats","data":{"active_chats":7},"type":"update","department_id":null},"status_code":500}"#,
-    );
-    conn.send(update("chats", r#"{"active_chats":3}"#, None));
+    conn.send(bad);
+    conn.send(update(
+        "chats",
+        &format!(r#"{{"active_chats":{good}}}"#),
+        None,
+    ));
     let FeedEvent::Rejected(error) = next(&mut feed).await else {
-        panic!("expected the 500 reported")
+        panic!("expected Rejected")
     };
-    assert_eq!(error.status(), Some(500));
     let FeedEvent::Update(update) = next(&mut feed).await else {
         panic!("expected Update")
     };
-    assert_eq!(update.value, Some(3), "the 500 frame's 7 was never applied");
+    (error, update.value)
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_update_whose_status_is_not_200_is_not_applied() {
+    let bad = r#"{"content":{"topic":"chats","data":{"active_chats":7},"type":"update","department_id":null},"status_code":500}"#;
+    let (error, value) = reported_after(bad, 3).await;
+    assert_eq!(error.status(), Some(500));
+    assert_eq!(value, Some(3), "the 500 frame's 7 was never applied");
 }
 
 #[tokio::test(start_paused = true)]
 async fn status_500_is_reported_and_the_connection_stays() {
-    let mut server = TestServer::start(&["good"]).await;
-    let mut feed = client(&server, "good").connect().await.unwrap();
-    let conn = server.next_connection().await;
-    feed.subscribe(Series::metric(Metric::ActiveChats))
-        .await
-        .unwrap();
-    conn.send(r#"{"status_code":500,"message":"unsupported message"}"#);
-    conn.send(update("chats", r#"{"active_chats":-1}"#, None));
-    let FeedEvent::Rejected(error) = next(&mut feed).await else {
-        panic!("expected Rejected")
-    };
+    let bad = r#"{"status_code":500,"message":"unsupported message"}"#;
+    let (error, value) = reported_after(bad, -1).await;
     assert_eq!(
         (error.kind(), error.status()),
         (ErrorKind::ServerStatus, Some(500))
     );
-    let FeedEvent::Update(update) = next(&mut feed).await else {
-        panic!("expected Update")
-    };
-    assert_eq!(update.value, Some(-1), "negative counts are passed through");
+    assert_eq!(value, Some(-1), "negative counts are passed through");
 }
 
 #[tokio::test(start_paused = true)]

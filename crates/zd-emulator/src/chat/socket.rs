@@ -161,7 +161,10 @@ impl Reader {
         // Set by the `deaf` fault: the socket is not read until then.
         let mut deaf_until: Option<Instant> = None;
         let idle_timeout = self.service.core.limits.idle_timeout;
+        // One timer for the idle close, re-armed only when it fires early: a frame just notes
+        // when it was heard, so the hot path arms no timer per frame.
         let mut heard = Instant::now();
+        let mut idle_check = Box::pin(tokio::time::sleep(idle_timeout.unwrap_or(Duration::MAX)));
         loop {
             if let Some(reason) = self.session.ended() {
                 let _ = self.outbox.send(Outgoing::Text(eos_frame(&reason))).await;
@@ -188,15 +191,16 @@ impl Reader {
                     heard = Instant::now();
                 }
                 // While deaf the emulator hears nothing by its own fault: no idle close then.
-                () = async {
-                    match idle_timeout {
-                        Some(idle) => tokio::time::sleep_until(heard + idle).await,
-                        None => std::future::pending().await,
+                () = &mut idle_check, if deaf_until.is_none() && idle_timeout.is_some() => {
+                    let due = heard + idle_timeout.unwrap_or_default();
+                    if Instant::now() < due {
+                        // Heard from since it was armed: wait out the rest.
+                        idle_check.as_mut().reset(due);
+                    } else {
+                        let reason = "idle connection: no frame from the client (send PINGs)";
+                        let _ = self.outbox.send(Outgoing::Close(1001, reason.into())).await;
+                        return;
                     }
-                }, if deaf_until.is_none() => {
-                    let reason = "idle connection: no frame from the client (send PINGs)";
-                    let _ = self.outbox.send(Outgoing::Close(1001, reason.into())).await;
-                    return;
                 }
                 message = stream.next(), if deaf_until.is_none() => {
                     heard = Instant::now();

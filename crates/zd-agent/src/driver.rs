@@ -949,8 +949,7 @@ impl DriverInner {
                 if ack.send(Ok(key)).is_err() {
                     // The caller stopped waiting (its timeout): nobody will read this
                     // subscription, so it must not hold one of the session's ten slots.
-                    self.subs.remove(&key);
-                    self.publish_facts();
+                    self.forget_sub(key);
                     self.queue_stop(server_id);
                     return;
                 }
@@ -1028,8 +1027,7 @@ impl DriverInner {
         };
         if sub.ack.as_ref().is_some_and(oneshot::Sender::is_closed) {
             // The caller stopped waiting: no point in trying again.
-            self.subs.remove(&key);
-            self.publish_facts();
+            self.forget_sub(key);
             return;
         }
         let class = match e.error_name() {
@@ -1067,7 +1065,7 @@ impl DriverInner {
     }
 
     fn sub_failed(&mut self, key: u64, e: Error) {
-        let Some(sub) = self.subs.get_mut(&key) else {
+        let Some(mut sub) = self.subs.remove(&key) else {
             return;
         };
         match sub.ack.take() {
@@ -1078,8 +1076,14 @@ impl DriverInner {
                 let _ = sub.tx.try_send(SubEvent::Error(e));
             }
         }
-        self.subs.remove(&key);
         self.publish_facts();
+    }
+
+    /// Forgets a subscription that has no server id of its own (nothing to stop).
+    fn forget_sub(&mut self, key: u64) {
+        if self.subs.remove(&key).is_some() {
+            self.publish_facts();
+        }
     }
 
     fn fire_timers(&mut self) {

@@ -227,13 +227,6 @@ impl std::fmt::Debug for AgentSession {
 }
 
 impl AgentSession {
-    /// Whether a lost `sendMessage` is sent again (see [`crate::Config::resend_messages`]).
-    pub(crate) fn resends_messages(&self) -> bool {
-        self.shared.config.resend_messages
-    }
-}
-
-impl AgentSession {
     /// Starts an agent session (`startAgentSession` over HTTP, then the WebSocket).
     ///
     /// # Errors
@@ -523,6 +516,11 @@ impl AgentSession {
             Some(raw) => decode_json(&raw),
             None => Ok(serde_json::Value::Null),
         }
+    }
+
+    /// Whether a lost `sendMessage` is sent again (see [`crate::Config::resend_messages`]).
+    pub(crate) fn resends_messages(&self) -> bool {
+        self.shared.config.resend_messages
     }
 
     pub(crate) async fn subscribe_with<T>(

@@ -61,10 +61,8 @@ pub(crate) fn arm<T: DeserializeOwned, E: serde::de::Error>(
     #[cfg(test)]
     tests::ARMS.with(|n| n.set(n.get() + 1));
     let quick = {
-        let scope = QuickScope::enter();
-        let quick = T::deserialize(&value);
-        drop(scope);
-        quick
+        let _scope = QuickScope::enter();
+        T::deserialize(&value)
     };
     match quick {
         Ok(decoded) => return Ok(decoded),

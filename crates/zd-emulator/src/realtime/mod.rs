@@ -8,10 +8,10 @@
 //!
 //! Choices where the documentation is silent: a subscribe is answered at once with the
 //! current value (so a dashboard need not wait for the next change; [`SubscribeAnswer`]
-//! switches to nothing until the value changes); a windowed metric
-//! without `window`, a window on an agent metric, an unknown topic or action get a
-//! `status_code` 500 frame and the connection stays; a window on an unwindowed chat metric is
-//! ignored (the docs' sample subscribes such metrics "for a 30-minute time window"); an `unsubscribe` without `window`
+//! switches to nothing until the value changes); a windowed metric without `window`, a window
+//! on an agent metric, an unknown topic or action get a `status_code` 500 frame and the
+//! connection stays; a window on an unwindowed chat metric is ignored (the docs' sample
+//! subscribes such metrics "for a 30-minute time window"); an `unsubscribe` without `window`
 //! removes every window of that metric and department; the account counts as inactive
 //! ("Not Computed!", values `null`) until a visitor arrives or an agent logs in; a connection
 //! holds at most 100 subscriptions (`socket::MAX_SUBSCRIPTIONS`) and may only name the account's

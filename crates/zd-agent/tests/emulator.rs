@@ -110,6 +110,14 @@ fn session_id(bot: &Bot) -> String {
     bot.session.resumable().session_id.unwrap()
 }
 
+/// Fails the bot session's next `count` requests with the error `name` (0: no more).
+fn fail_next(bot: &Bot, count: u32, name: &str) {
+    bot.emu
+        .control()
+        .fault_fail(&session_id(bot), count, name)
+        .unwrap();
+}
+
 fn visitor(bot: &Bot) -> String {
     bot.emu
         .control()
@@ -726,10 +734,7 @@ async fn a_subscription_whose_caller_gave_up_is_stopped_when_it_starts_late() {
     })
     .await;
     let sid = session_id(&bot);
-    bot.emu
-        .control()
-        .fault_fail(&sid, 1, "GRAPHQL_SUB_START_ERROR")
-        .unwrap();
+    fail_next(&bot, 1, "GRAPHQL_SUB_START_ERROR");
     let err = within(bot.session.messages()).await.unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Timeout), "{err:?}");
     // The late start is stopped instead of holding one of the ten slots for no reader.
@@ -897,19 +902,12 @@ async fn a_concurrent_session_is_surfaced_not_fought() {
 #[tokio::test]
 async fn rate_limited_requests_are_retried() {
     let bot = bot().await;
-    let sid = session_id(&bot);
-    bot.emu
-        .control()
-        .fault_fail(&sid, 3, "RATE_LIMITED")
-        .unwrap();
+    fail_next(&bot, 3, "RATE_LIMITED");
     let departments: Vec<_> = within(bot.session.departments().try_collect())
         .await
         .unwrap();
     assert!(!departments.is_empty());
-    bot.emu
-        .control()
-        .fault_fail(&sid, 1, "UNAUTHORIZED")
-        .unwrap();
+    fail_next(&bot, 1, "UNAUTHORIZED");
     let err = bot
         .session
         .update_agent_status(AgentStatus::Online)
@@ -924,23 +922,13 @@ async fn subscription_start_errors_are_retried_a_few_times() {
         config.retry.subscription_start.min_delay = Duration::from_millis(10);
     })
     .await;
-    let sid = session_id(&bot);
-    bot.emu
-        .control()
-        .fault_fail(&sid, 2, "GRAPHQL_SUB_START_ERROR")
-        .unwrap();
+    fail_next(&bot, 2, "GRAPHQL_SUB_START_ERROR");
     let sub = within(bot.session.messages()).await.unwrap();
     drop(sub);
-    bot.emu
-        .control()
-        .fault_fail(&sid, 50, "GRAPHQL_SUB_START_ERROR")
-        .unwrap();
+    fail_next(&bot, 50, "GRAPHQL_SUB_START_ERROR");
     let err = within(bot.session.messages()).await.unwrap_err();
     assert_eq!(err.error_name(), Some(&ErrorName::GraphQlSubStartError));
-    bot.emu
-        .control()
-        .fault_fail(&sid, 0, "GRAPHQL_SUB_START_ERROR")
-        .unwrap();
+    fail_next(&bot, 0, "GRAPHQL_SUB_START_ERROR");
 }
 
 #[tokio::test]

@@ -5,16 +5,50 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::Sunshine;
-use super::store::{App, Store};
+use super::store::{App, Store, Webhook};
 use super::util;
+
+/// The triggers of the v2 API, every one it documents. The v1 API's `*` wildcard is not among
+/// them, and triggers are case-sensitive: a webhook may name anything, but only these fire.
+pub(crate) const TRIGGERS: [&str; 26] = [
+    "client:add",
+    "client:remove",
+    "client:update",
+    "conversation:create",
+    "conversation:join",
+    "conversation:leave",
+    "conversation:message",
+    "conversation:message:delivery:channel",
+    "conversation:message:delivery:failure",
+    "conversation:message:delivery:user",
+    "conversation:postback",
+    "conversation:read",
+    "conversation:referral",
+    "conversation:remove",
+    "conversation:typing",
+    "passthrough:messaging",
+    "switchboard:acceptControl",
+    "switchboard:acceptControl:failure",
+    "switchboard:offerControl",
+    "switchboard:offerControl:failure",
+    "switchboard:passControl",
+    "switchboard:passControl:failure",
+    "switchboard:releaseControl",
+    "user:merge",
+    "user:remove",
+    "user:update",
+];
+
+/// Whether `webhook` gets events of `kind`: only when it names that trigger exactly.
+pub(crate) fn listens(webhook: &Webhook, kind: &str) -> bool {
+    webhook.triggers.iter().any(|t| t == kind)
+}
 
 /// Whether any webhook of `app` listens for `kind`.
 pub(crate) fn wanted(app: &App, kind: &str) -> bool {
-    app.integrations.values().any(|i| {
-        i.webhooks
-            .values()
-            .any(|w| w.triggers.iter().any(|t| t == kind || t == "*"))
-    })
+    app.integrations
+        .values()
+        .any(|i| i.webhooks.values().any(|w| listens(w, kind)))
 }
 
 /// Emits one event of `kind` in `app_id` to every webhook whose triggers include it.
@@ -72,13 +106,40 @@ pub(crate) fn emit(
             }
         }
         for webhook in integration.webhooks.values() {
-            if webhook.triggers.iter().any(|t| t == kind || t == "*") {
+            if listens(webhook, kind) {
                 let chosen = match (&lean, webhook.include_full_user) {
                     (Some(lean), false) => lean.clone(),
                     _ => event.clone(),
                 };
                 s.hub().enqueue(app_id, webhook, chosen);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{TRIGGERS, Webhook, listens};
+
+    fn webhook(triggers: &[&str]) -> Webhook {
+        Webhook {
+            id: "w".to_owned(),
+            target: "http://127.0.0.1:9/".to_owned(),
+            triggers: triggers.iter().map(|t| (*t).to_owned()).collect(),
+            secret: "s".to_owned(),
+            include_full_user: false,
+            include_full_source: false,
+        }
+    }
+
+    #[test]
+    fn only_a_named_v2_trigger_fires() {
+        let named = webhook(&["conversation:message"]);
+        assert!(listens(&named, "conversation:message"));
+        assert!(!listens(&named, "conversation:read"));
+        // The v1 wildcard and a miscased name are stored but match nothing.
+        for silent in [webhook(&["*"]), webhook(&["Conversation:Message"])] {
+            assert!(TRIGGERS.iter().all(|kind| !listens(&silent, kind)));
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::sunshine::auth::Principal;
 use crate::sunshine::error::{ApiError, ApiResult, created, ok};
 use crate::sunshine::http::{self, Page, Query};
 use crate::sunshine::store::{App, Integration, Key, Webhook};
-use crate::sunshine::{Sunshine, util};
+use crate::sunshine::{Sunshine, events, util};
 
 const TYPES: [&str; 16] = [
     "android",
@@ -82,6 +82,7 @@ fn webhook_of(
             if out.is_empty() {
                 return Err(ApiError::bad_request("triggers should not be empty"));
             }
+            warn_of_silent_triggers(&target, &out);
             out
         }
         (Some(_), _) => return Err(ApiError::bad_request("triggers should be array")),
@@ -104,6 +105,21 @@ fn webhook_of(
             .or(partial.map(|w| w.include_full_source))
             .unwrap_or(false),
     })
+}
+
+/// Triggers outside the v2 list are stored, as the service stores them (it documents no check;
+/// it only warns that names are case-sensitive), and never fire. The emulator says so in its
+/// log, since a `*` from the v1 docs or a miscased name otherwise fails in silence.
+fn warn_of_silent_triggers(target: &str, triggers: &[String]) {
+    for t in triggers {
+        if !events::TRIGGERS.contains(&t.as_str()) {
+            tracing::warn!(
+                trigger = %t,
+                target,
+                "webhook trigger is not a v2 trigger (they are case-sensitive; `*` is v1 only): it never fires"
+            );
+        }
+    }
 }
 
 pub(crate) async fn create(

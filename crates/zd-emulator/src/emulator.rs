@@ -16,7 +16,7 @@ use crate::control::Control;
 use crate::ids::{self, IdKind};
 use crate::realtime::{RealtimeLimits, SubscribeAnswer};
 use crate::server::{self, App};
-use crate::state::{AgentStatus, ChatState, DepartmentStatus};
+use crate::state::{AgentStatus, ChatState, DepartmentStatus, Retention};
 use crate::sunshine::{Sunshine, SunshineAccount, SunshineConfig};
 
 /// Why an emulator could not start.
@@ -47,6 +47,7 @@ pub struct EmulatorBuilder {
     realtime_limits: RealtimeLimits,
     realtime_subscribe_answer: SubscribeAnswer,
     clock: Option<Clock>,
+    retention: Retention,
     sunshine: SunshineConfig,
 }
 
@@ -67,6 +68,7 @@ impl Emulator {
             account: AccountConfig::demo(),
             addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             limits: Limits::documented(),
+            retention: Retention::default(),
             realtime_limits: RealtimeLimits::documented(),
             realtime_subscribe_answer: SubscribeAnswer::default(),
             clock: None,
@@ -156,6 +158,13 @@ impl EmulatorBuilder {
         self
     }
 
+    /// How much chat history to keep (see [`Retention`]; the default keeps 10,000 entries a
+    /// chat and 10,000 chats that ended over an hour ago).
+    pub fn retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+
     /// Configures the Sunshine Conversations service (webhook time scale, limits).
     pub fn sunshine(mut self, config: SunshineConfig) -> Self {
         self.sunshine = config;
@@ -180,7 +189,11 @@ impl EmulatorBuilder {
         })?;
         let base_url = format!("http://{addr}");
         let clock = self.clock.unwrap_or_default();
-        let state = Arc::new(ChatState::new(&self.account, clock));
+        let state = Arc::new(ChatState::with_retention(
+            &self.account,
+            clock,
+            self.retention,
+        ));
         let (shutdown, mut stopped) = watch::channel(false);
         let service = chat::Service::new(state.clone(), self.limits, shutdown.subscribe());
         service.core.set_ws_base(format!("ws://{addr}"));

@@ -8,6 +8,7 @@
 mod agent_ops;
 mod events;
 mod model;
+mod retention;
 mod routing;
 mod structured;
 mod transcript;
@@ -30,6 +31,7 @@ pub use model::{
     AgentRecord, AgentStatus, ChannelRecord, ChannelState, DepartmentRecord, DepartmentStatus,
     LogRecord, MemberLogRecord, MessageRecord, Rating, Sender, VisitorRecord,
 };
+pub use retention::Retention;
 pub use structured::{
     Action, ActionType, BUTTON_TEMPLATE_BUTTONS, Button, CAROUSEL_ITEMS, Fallback, LIST_ITEMS,
     ListItem, MAX_LIST_BUTTONS, MAX_PANEL_BUTTONS, MAX_QUICK_REPLIES, Panel, PanelItem, QuickReply,
@@ -85,11 +87,20 @@ struct Inner {
     channel_index: HashMap<String, usize>,
     seq: u64,
     routing: Routing,
+    retention: Retention,
+    /// The channel count at which [`Inner::forget_ended`] next looks for chats to forget.
+    next_forget: usize,
 }
 
 impl ChatState {
-    /// Builds the state of `account` at the clock's current time.
+    /// Builds the state of `account` at the clock's current time, with the default
+    /// [`Retention`].
     pub fn new(account: &AccountConfig, clock: Clock) -> Self {
+        Self::with_retention(account, clock, Retention::default())
+    }
+
+    /// Builds the state of `account`, keeping the history `retention` allows.
+    pub fn with_retention(account: &AccountConfig, clock: Clock, retention: Retention) -> Self {
         let now = clock.now();
         let departments: Vec<DepartmentRecord> = account
             .departments
@@ -131,6 +142,8 @@ impl ChatState {
                 channel_index: HashMap::new(),
                 seq: 0,
                 routing: account.routing,
+                retention,
+                next_forget: 0,
             }),
             events,
             clock,
@@ -241,7 +254,7 @@ impl ChatState {
     /// The log of a channel.
     pub fn logs(&self, channel: &str) -> Result<Vec<Arc<LogRecord>>, StateError> {
         let inner = self.inner.lock();
-        Ok(inner.channel(channel)?.logs.clone())
+        Ok(inner.channel(channel)?.logs.iter().cloned().collect())
     }
 
     /// Sets an agent's status.
@@ -416,7 +429,8 @@ impl Inner {
         audience: Arc<[String]>,
     ) -> Result<Arc<LogRecord>, StateError> {
         let record = Arc::new(record);
-        self.channel_mut(channel)?.logs.push(record.clone());
+        let limit = self.retention.log_entries_per_chat;
+        retention::push_log(self.channel_mut(channel)?, record.clone(), limit);
         self.publish(events, at, EventKind::Log(record.clone()), audience);
         Ok(record)
     }

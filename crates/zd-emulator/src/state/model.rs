@@ -1,7 +1,7 @@
 //! Records of the chat state: what the service knows about agents, departments, visitors and
 //! channels, with the timestamps the live metrics will need.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -241,7 +241,7 @@ pub struct ChannelRecord {
     /// Raw ids of agents listening without joining.
     pub listeners: Vec<String>,
     /// The chat log.
-    pub logs: Vec<Arc<LogRecord>>,
+    pub logs: VecDeque<Arc<LogRecord>>,
     /// Tags.
     pub tags: Vec<String>,
     /// When the visitor arrived.
@@ -287,7 +287,7 @@ impl ChannelRecord {
             state: self.state,
             members: self.members.clone(),
             listeners: self.listeners.clone(),
-            logs: Vec::new(),
+            logs: VecDeque::new(),
             tags: self.tags.clone(),
             arrived_at: self.arrived_at,
             served_at: self.served_at,

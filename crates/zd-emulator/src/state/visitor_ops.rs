@@ -91,7 +91,7 @@ impl ChatState {
             state: ChannelState::Incoming,
             members: Vec::new(),
             listeners: Vec::new(),
-            logs: Vec::new(),
+            logs: std::collections::VecDeque::new(),
             tags: Vec::new(),
             arrived_at: now,
             served_at: None,
@@ -107,6 +107,7 @@ impl ChatState {
             msg_ids: HashSet::new(),
             last_timestamp_ms: 0.0,
         };
+        inner.forget_ended(now);
         let index = inner.channels.len();
         inner.channel_index.insert(channel_key.clone(), index);
         inner.channels.push(channel);

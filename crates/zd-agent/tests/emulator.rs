@@ -965,6 +965,50 @@ async fn a_bad_token_is_unauthorized() {
     assert!(!err.is_retryable());
 }
 
+#[tokio::test]
+async fn a_token_without_the_chat_scope_is_forbidden() {
+    use zd_auth::Secret;
+    use zd_auth::chat::{ChatScope, OAuthClient};
+    use zd_emulator::sunshine::{CHAT_AGENT_PASSWORD, CHAT_OAUTH_CLIENT_ID};
+
+    let emu = Emulator::builder().start().await.unwrap();
+    let oauth = OAuthClient::new(CHAT_OAUTH_CLIENT_ID)
+        .unwrap()
+        .with_base_url(emu.base_url())
+        .unwrap();
+    let password = Secret::new(CHAT_AGENT_PASSWORD);
+    // `read write`, as the OAuth Clients page suggests: not enough for the Conversations API.
+    let narrow = oauth
+        .password("Bot", &password, &[ChatScope::Read, ChatScope::Write])
+        .await
+        .unwrap();
+    assert_eq!(narrow.scopes(), [ChatScope::Read, ChatScope::Write]);
+    let creds = Arc::new(StaticToken::bearer(narrow.access_token().expose_secret()).unwrap());
+    let err = AgentSession::connect(config_for(&emu), creds)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_name(), Some(&ErrorName::Forbidden), "{err:?}");
+    assert!(!err.is_retryable());
+
+    let full = oauth
+        .password(
+            "Bot",
+            &password,
+            &[ChatScope::Read, ChatScope::Write, ChatScope::Chat],
+        )
+        .await
+        .unwrap();
+    let creds = Arc::new(StaticToken::bearer(full.access_token().expose_secret()).unwrap());
+    let (session, driver) = AgentSession::connect(config_for(&emu), creds)
+        .await
+        .unwrap();
+    tokio::spawn(driver);
+    session
+        .update_agent_status(AgentStatus::Online)
+        .await
+        .unwrap();
+}
+
 /// One fault of the soak's cycle; returns whether it was injected.
 async fn inject(emu: &Emulator, session: &AgentSession, n: usize) -> bool {
     let Some(sid) = session.resumable().session_id else {

@@ -198,13 +198,20 @@ impl EmulatorBuilder {
         let service = chat::Service::new(state.clone(), self.limits, shutdown.subscribe());
         service.core.set_ws_base(format!("ws://{addr}"));
         let agents = state.clone();
-        let sunshine = Sunshine::new(self.sunshine.chat_agents(Arc::new(move || {
-            agents
-                .agents()
-                .into_iter()
-                .map(|a| (a.name, a.access_token.expose_secret().to_owned()))
-                .collect()
-        })));
+        let issuer = state.clone();
+        let sunshine = Sunshine::new(
+            self.sunshine
+                .chat_agents(Arc::new(move || {
+                    agents
+                        .agents()
+                        .into_iter()
+                        .map(|a| (a.name, a.access_token.expose_secret().to_owned()))
+                        .collect()
+                }))
+                .chat_token_issuer(Arc::new(move |token, scopes| {
+                    issuer.issue_token(token, scopes)
+                })),
+        );
         let realtime = crate::realtime::Realtime::new(
             state.clone(),
             self.realtime_limits,

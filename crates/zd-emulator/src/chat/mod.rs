@@ -99,10 +99,13 @@ impl Core {
     /// `startAgentSession`: token check, per-agent limits, then a new session that ends the
     /// agent's previous one.
     pub(crate) fn start_session(&self, token: &str) -> Result<Arc<Session>, ErrorName> {
-        let agent = self
+        let (agent, scopes) = self
             .state
-            .agent_by_token(token)
+            .token_grant(token)
             .ok_or(ErrorName::Unauthorized)?;
+        if !scopes.chat {
+            return Err(ErrorName::Forbidden);
+        }
         let now = self.state.clock().now();
         if !self.start_limiter.try_start(&agent.key, now, &self.limits) {
             self.agent_counts

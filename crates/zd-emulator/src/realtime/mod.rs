@@ -100,7 +100,9 @@ impl Realtime {
         if token.is_empty() {
             return None;
         }
-        self.state.agent_by_token(token)
+        // Reading metrics takes the `read` scope.
+        let (agent, scopes) = self.state.token_grant(token)?;
+        scopes.read.then_some(agent)
     }
 
     /// Values computed from the state now (and published to the connections).

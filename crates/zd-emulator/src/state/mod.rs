@@ -11,6 +11,7 @@ mod model;
 mod retention;
 mod routing;
 mod structured;
+mod tokens;
 mod transcript;
 mod visitor_ops;
 
@@ -37,6 +38,7 @@ pub use structured::{
     ListItem, MAX_LIST_BUTTONS, MAX_PANEL_BUTTONS, MAX_QUICK_REPLIES, Panel, PanelItem, QuickReply,
     Structured,
 };
+pub use tokens::ChatScopes;
 pub use transcript::{Transcript, TranscriptEntry};
 pub use visitor_ops::{Arrival, Choice};
 
@@ -88,6 +90,7 @@ struct Inner {
     seq: u64,
     routing: Routing,
     retention: Retention,
+    issued: tokens::IssuedTokens,
     /// The channel count at which [`Inner::forget_ended`] next looks for chats to forget.
     next_forget: usize,
 }
@@ -143,6 +146,7 @@ impl ChatState {
                 seq: 0,
                 routing: account.routing,
                 retention,
+                issued: tokens::IssuedTokens::default(),
                 next_forget: 0,
             }),
             events,
@@ -165,8 +169,13 @@ impl ChatState {
         self.inner.lock().account_id
     }
 
-    /// The agent whose access token is `token`.
+    /// The agent `token` acts as, whatever its scopes (see [`ChatState::token_grant`]).
     pub fn agent_by_token(&self, token: &str) -> Option<AgentRecord> {
+        self.token_grant(token).map(|(agent, _)| agent)
+    }
+
+    /// The agent whose own access token (the one with every scope) is `token`.
+    fn agent_by_own_token(&self, token: &str) -> Option<AgentRecord> {
         // Compared in constant time, as the service would: Secret's equality.
         let given = zd_auth::Secret::new(token);
         let inner = self.inner.lock();

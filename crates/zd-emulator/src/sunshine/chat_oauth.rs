@@ -1,5 +1,7 @@
-//! Chat OAuth (`/oauth2/authorizations/new`, `POST /oauth2/token`): hands out the access
-//! tokens of the emulator's chat agents, which the chat service accepts in `startAgentSession`.
+//! Chat OAuth (`/oauth2/authorizations/new`, `POST /oauth2/token`): hands out access tokens
+//! acting as the emulator's chat agents, with the scopes asked for (`read`, `write`, `chat`;
+//! all three when none are named). A token without `chat` is refused by `startAgentSession`,
+//! one without `read` by the Real Time Chat API.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -13,16 +15,27 @@ use parking_lot::Mutex;
 use serde_json::json;
 
 use super::http::Query;
-use super::{CHAT_OAUTH_CLIENT_ID, CHAT_OAUTH_CLIENT_SECRET, ChatAgents, Sunshine, util};
+use super::{
+    CHAT_OAUTH_CLIENT_ID, CHAT_OAUTH_CLIENT_SECRET, ChatAgents, ChatTokenIssuer, Sunshine, util,
+};
+use crate::state::ChatScopes;
 
 /// The password every demo agent accepts in the `password` grant.
 pub const CHAT_AGENT_PASSWORD: &str = "demo-agent-password";
 
-/// Issued codes and refresh tokens, each naming an agent's access token.
+/// An access token handed out, with the scopes it was granted.
+#[derive(Clone)]
+struct Granted {
+    token: String,
+    scopes: ChatScopes,
+}
+
+/// Issued codes and refresh tokens, each naming the access token it stands for.
 pub(crate) struct ChatOAuth {
     agents: ChatAgents,
-    codes: Mutex<HashMap<String, String>>,
-    refresh: Mutex<HashMap<String, String>>,
+    issuer: ChatTokenIssuer,
+    codes: Mutex<HashMap<String, Granted>>,
+    refresh: Mutex<HashMap<String, Granted>>,
 }
 
 impl fmt::Debug for ChatOAuth {
@@ -40,41 +53,54 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
 }
 
 impl ChatOAuth {
-    pub(crate) fn new(agents: ChatAgents) -> Self {
+    pub(crate) fn new(agents: ChatAgents, issuer: ChatTokenIssuer) -> Self {
         Self {
             agents,
+            issuer,
             codes: Mutex::new(HashMap::new()),
             refresh: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The access token of the agent named `name`, or of the first agent.
-    fn agent_token(&self, name: Option<&str>) -> Option<String> {
+    /// A token with `scopes` acting as the agent named `name`, or as the first agent.
+    fn agent_token(&self, name: Option<&str>, scopes: ChatScopes) -> Option<Granted> {
         let agents = (self.agents)();
-        match name {
+        let own = match name {
             Some(n) => agents
                 .into_iter()
                 .find(|(a, _)| a.eq_ignore_ascii_case(n))
                 .map(|(_, t)| t),
             None => agents.into_iter().next().map(|(_, t)| t),
-        }
+        }?;
+        let token = (self.issuer)(&own, scopes)?;
+        Some(Granted { token, scopes })
     }
 
-    fn grant(&self, access_token: String) -> Response {
-        let refresh = util::secret();
-        util::remember_grant(
-            &mut self.refresh.lock(),
-            refresh.clone(),
-            access_token.clone(),
-        );
-        Json(json!({
-            "access_token": access_token,
+    /// The token answer, with a refresh token unless `refreshable` is false.
+    fn grant(&self, granted: Granted, refreshable: bool) -> Response {
+        let mut body = json!({
+            "access_token": granted.token,
             "token_type": "Bearer",
-            "refresh_token": refresh,
-            "scope": "read write chat",
-        }))
-        .into_response()
+            "scope": granted.scopes.to_string(),
+        });
+        if refreshable {
+            let refresh = util::secret();
+            body["refresh_token"] = json!(refresh);
+            util::remember_grant(&mut self.refresh.lock(), refresh, granted);
+        }
+        Json(body).into_response()
     }
+}
+
+/// The scopes a request asks for, or the `invalid_scope` answer.
+fn requested_scopes(list: Option<&str>) -> Result<ChatScopes, Box<Response>> {
+    ChatScopes::parse(list.unwrap_or_default()).map_err(|word| {
+        Box::new(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            &format!("unknown scope {word:?}: the scopes are read, write and chat"),
+        ))
+    })
 }
 
 /// `GET /oauth2/authorizations/new`: approves at once (as the agent named by `agent`, or the
@@ -97,7 +123,11 @@ pub(crate) async fn authorize(State(s): State<Sunshine>, RawQuery(raw): RawQuery
             "redirect_uri is required",
         );
     };
-    let Some(token) = s.chat().agent_token(q.get("agent")) else {
+    let scopes = match requested_scopes(q.get("scope")) {
+        Ok(scopes) => scopes,
+        Err(answer) => return *answer,
+    };
+    let Some(granted) = s.chat().agent_token(q.get("agent"), scopes) else {
         return oauth_error(StatusCode::BAD_REQUEST, "access_denied", "no such agent");
     };
     let state = q.get("state").unwrap_or_default();
@@ -109,13 +139,14 @@ pub(crate) async fn authorize(State(s): State<Sunshine>, RawQuery(raw): RawQuery
     let location = match q.get("response_type") {
         Some("code") => {
             let code = util::secret();
-            util::remember_grant(&mut s.chat().codes.lock(), code.clone(), token);
+            util::remember_grant(&mut s.chat().codes.lock(), code.clone(), granted);
             let sep = if redirect.contains('?') { '&' } else { '?' };
             format!("{redirect}{sep}code={}&state={}", enc(&code), enc(state))
         }
         Some("token") => format!(
-            "{redirect}#access_token={}&token_type=Bearer&scope=read%20write%20chat&state={}",
-            enc(&token),
+            "{redirect}#access_token={}&token_type=Bearer&scope={}&state={}",
+            enc(&granted.token),
+            enc(&granted.scopes.to_string()),
             enc(state)
         ),
         _ => {
@@ -170,8 +201,10 @@ pub(crate) async fn token(State(s): State<Sunshine>, headers: HeaderMap, body: B
                 );
             }
             let code = form.get("code").unwrap_or_default();
-            match chat.codes.lock().remove(code) {
-                Some(token) => chat.grant(token),
+            // The scopes were settled when the code was issued.
+            let granted = chat.codes.lock().remove(code);
+            match granted {
+                Some(granted) => chat.grant(granted, true),
                 None => oauth_error(
                     StatusCode::BAD_REQUEST,
                     "invalid_grant",
@@ -187,10 +220,14 @@ pub(crate) async fn token(State(s): State<Sunshine>, headers: HeaderMap, body: B
                     "unknown client_id",
                 );
             }
+            let scopes = match requested_scopes(form.get("scope")) {
+                Ok(scopes) => scopes,
+                Err(answer) => return *answer,
+            };
             let user = form.get("username").unwrap_or_default();
-            let token = chat.agent_token(Some(user));
-            match token {
-                Some(t) if form.get("password") == Some(CHAT_AGENT_PASSWORD) => chat.grant(t),
+            let granted = chat.agent_token(Some(user), scopes);
+            match granted {
+                Some(g) if form.get("password") == Some(CHAT_AGENT_PASSWORD) => chat.grant(g, true),
                 _ => oauth_error(
                     StatusCode::BAD_REQUEST,
                     "invalid_grant",
@@ -206,13 +243,13 @@ pub(crate) async fn token(State(s): State<Sunshine>, headers: HeaderMap, body: B
                     "bad client credentials",
                 );
             }
-            match chat.agent_token(None) {
-                Some(t) => Json(json!({
-                    "access_token": t,
-                    "token_type": "Bearer",
-                    "scope": "read write chat",
-                }))
-                .into_response(),
+            let scopes = match requested_scopes(form.get("scope")) {
+                Ok(scopes) => scopes,
+                Err(answer) => return *answer,
+            };
+            // The service's client-credentials answer carries no refresh token.
+            match chat.agent_token(None, scopes) {
+                Some(granted) => chat.grant(granted, false),
                 None => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "no agent"),
             }
         }
@@ -226,9 +263,9 @@ pub(crate) async fn token(State(s): State<Sunshine>, headers: HeaderMap, body: B
             }
             let presented = form.get("refresh_token").unwrap_or_default();
             // Refresh tokens rotate: the presented one is spent.
-            let token = chat.refresh.lock().remove(presented);
-            match token {
-                Some(t) => chat.grant(t),
+            let granted = chat.refresh.lock().remove(presented);
+            match granted {
+                Some(granted) => chat.grant(granted, true),
                 None => oauth_error(
                     StatusCode::BAD_REQUEST,
                     "invalid_grant",

@@ -65,6 +65,13 @@ pub const BRIDGE_CLIENT_SECRET: &str = "demo-bridge-client-secret";
 /// The agents the Chat OAuth endpoint can issue tokens for, as `(name, access token)`.
 pub type ChatAgents = Arc<dyn Fn() -> Vec<(String, String)> + Send + Sync>;
 
+/// Issues the access token a Chat OAuth grant hands out: given an agent's own token and the
+/// granted scopes, the token to give (`None` for an unknown agent). The emulator's is
+/// [`crate::state::ChatState::issue_token`]; on its own the Sunshine service hands out the
+/// agent's token whatever the scopes, having no chat service to enforce them.
+pub type ChatTokenIssuer =
+    Arc<dyn Fn(&str, crate::state::ChatScopes) -> Option<String> + Send + Sync>;
+
 /// How the Sunshine service behaves.
 #[derive(Clone)]
 #[must_use]
@@ -80,6 +87,8 @@ pub struct SunshineConfig {
     pub message_limit: usize,
     /// Agents for the Chat OAuth token endpoint.
     pub chat_agents: ChatAgents,
+    /// The tokens the Chat OAuth token endpoint hands out.
+    pub chat_token_issuer: ChatTokenIssuer,
 }
 
 /// A [`SunshineConfig`] setting that cannot work.
@@ -110,6 +119,7 @@ impl Default for SunshineConfig {
             webhook_timeout: Duration::from_secs(20),
             message_limit: 30_000,
             chat_agents: Arc::new(Vec::new),
+            chat_token_issuer: Arc::new(|token, _| Some(token.to_owned())),
         }
     }
 }
@@ -149,6 +159,12 @@ impl SunshineConfig {
     /// Sets the agents the Chat OAuth endpoint issues tokens for.
     pub fn chat_agents(mut self, agents: ChatAgents) -> Self {
         self.chat_agents = agents;
+        self
+    }
+
+    /// Sets how the Chat OAuth endpoint turns an agent and granted scopes into a token.
+    pub fn chat_token_issuer(mut self, issuer: ChatTokenIssuer) -> Self {
+        self.chat_token_issuer = issuer;
         self
     }
 }
@@ -230,7 +246,10 @@ impl Sunshine {
             inner: Arc::new(Inner {
                 store: Mutex::new(store),
                 ids: util::IdGen::new(),
-                chat: chat_oauth::ChatOAuth::new(config.chat_agents.clone()),
+                chat: chat_oauth::ChatOAuth::new(
+                    config.chat_agents.clone(),
+                    config.chat_token_issuer.clone(),
+                ),
                 config,
                 hub,
                 throttle: throttle::Throttle::default(),

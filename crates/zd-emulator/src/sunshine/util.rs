@@ -79,10 +79,10 @@ pub(crate) fn iso_from_unix_ms(ms: u64) -> String {
 pub(crate) const MAX_PENDING_GRANTS: usize = 4096;
 
 /// Remembers a code or refresh token within [`MAX_PENDING_GRANTS`].
-pub(crate) fn remember_grant(
-    grants: &mut std::collections::HashMap<String, String>,
+pub(crate) fn remember_grant<V>(
+    grants: &mut std::collections::HashMap<String, V>,
     key: String,
-    value: String,
+    value: V,
 ) {
     if grants.len() >= MAX_PENDING_GRANTS {
         grants.clear();

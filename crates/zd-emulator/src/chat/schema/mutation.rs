@@ -65,6 +65,10 @@ impl MutationRoot {
             .start_session(&access_token)
             .map_err(|name| match name {
                 ErrorName::Unauthorized => named(&name, "Invalid access token"),
+                ErrorName::Forbidden => named(
+                    &name,
+                    "The access token does not have the chat scope the Conversations API needs",
+                ),
                 _ => named(&name, "too many startAgentSession requests for this agent"),
             })?;
         Ok(StartAgentSessionPayload {

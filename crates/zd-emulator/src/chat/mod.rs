@@ -73,8 +73,8 @@ pub struct SessionReport {
 impl Core {
     pub(crate) fn new(state: Arc<ChatState>, limits: Limits) -> Self {
         Self {
+            sessions: Sessions::new(state.clone()),
             state,
-            sessions: Sessions::default(),
             limits,
             start_limiter: StartLimiter::default(),
             ws_base: OnceLock::new(),

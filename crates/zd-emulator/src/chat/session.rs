@@ -17,6 +17,7 @@ use super::counters::SessionCounters;
 use super::fanout::Class;
 use super::limits::TokenBucket;
 use crate::ids;
+use crate::state::ChatState;
 
 /// Something for a socket's writer to do, in order.
 #[derive(Debug)]
@@ -209,8 +210,10 @@ impl Session {
 }
 
 /// All live sessions.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Sessions {
+    /// Told which agents have a live session: assigned routing treats them apart.
+    state: Arc<ChatState>,
     by_id: DashMap<String, Arc<Session>>,
     by_agent: Mutex<HashMap<String, String>>,
     ended: Mutex<std::collections::VecDeque<Arc<Session>>>,
@@ -232,6 +235,16 @@ pub(crate) const STOPPED: &str = "agent session stopped";
 pub(crate) const UNEXPECTED: &str = "unexpected session state";
 
 impl Sessions {
+    pub(crate) fn new(state: Arc<ChatState>) -> Self {
+        Self {
+            state,
+            by_id: DashMap::new(),
+            by_agent: Mutex::new(HashMap::new()),
+            ended: Mutex::new(std::collections::VecDeque::new()),
+            next_conn: AtomicU64::new(0),
+        }
+    }
+
     /// Starts a session for `agent`, ending the agent's previous one.
     pub(crate) fn start(&self, agent: &str, requests_per_second: Option<u32>) -> Arc<Session> {
         let session = loop {
@@ -260,6 +273,7 @@ impl Sessions {
         if let Some(previous) = previous.and_then(|id| self.by_id.get(&id).map(|s| s.clone())) {
             self.end(&previous, CONCURRENT);
         }
+        self.state.set_conversations_api(agent, true);
         session
     }
 
@@ -279,11 +293,16 @@ impl Sessions {
     /// Ends a session: forgets it, drops its subscriptions, tells its socket.
     pub(crate) fn end(&self, session: &Arc<Session>, reason: &str) {
         self.by_id.remove(&session.id);
-        {
+        let last = {
             let mut by_agent = self.by_agent.lock();
-            if by_agent.get(&session.agent) == Some(&session.id) {
+            let last = by_agent.get(&session.agent) == Some(&session.id);
+            if last {
                 by_agent.remove(&session.agent);
             }
+            last
+        };
+        if last {
+            self.state.set_conversations_api(&session.agent, false);
         }
         let subs: Vec<(String, Arc<Class>)> = session.subscriptions.lock().drain().collect();
         for (sub_id, class) in subs {

@@ -91,6 +91,8 @@ struct Inner {
     routing: Routing,
     retention: Retention,
     issued: tokens::IssuedTokens,
+    /// Raw ids of the agents with a live Conversations API session (see `routing`).
+    api_agents: HashSet<String>,
     /// The channel count at which [`Inner::forget_ended`] next looks for chats to forget.
     next_forget: usize,
 }
@@ -147,6 +149,7 @@ impl ChatState {
                 routing: account.routing,
                 retention,
                 issued: tokens::IssuedTokens::default(),
+                api_agents: HashSet::new(),
                 next_forget: 0,
             }),
             events,

@@ -9,6 +9,12 @@
 //! transferred, and when its last agent leaves while the visitor is still there. Who may see
 //! an assigned chat is unchanged (the department's available agents): the documents do not
 //! say that assignment hides it from the others.
+//!
+//! The documents also say assigned routing "will only work if the agent that uses the
+//! Conversations API is the only agent in the department". So an agent with a live
+//! Conversations API session is given chats only of a department it is alone in (of any chat
+//! without department only when it is the account's only agent); elsewhere its chats go to
+//! the other agents, and it may still join a waiting `INCOMING` chat itself.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,10 +22,80 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
-use super::{AgentStatus, ChannelState, Inner, StateError, StateEvent};
+use super::{AgentRecord, AgentStatus, ChannelState, ChatState, Inner, StateError, StateEvent};
 use crate::account::Routing;
 
+impl ChatState {
+    /// Records whether `agent` (raw id) has a live Conversations API session, and routes
+    /// again: such an agent may be given chats only where assigned routing works for it.
+    pub(crate) fn set_conversations_api(&self, agent: &str, live: bool) {
+        let now = self.clock.now();
+        let mut inner = self.inner.lock();
+        let changed = if live {
+            inner.api_agents.insert(agent.to_owned())
+        } else {
+            inner.api_agents.remove(agent)
+        };
+        if !changed || inner.routing != Routing::Assigned {
+            return;
+        }
+        if live {
+            inner.warn_if_not_alone(agent);
+        }
+        let held: Vec<String> = inner
+            .channels
+            .iter()
+            .filter(|c| c.state == ChannelState::Assigned)
+            .filter(|c| c.assigned_to.as_deref() == Some(agent))
+            .filter(|c| {
+                inner
+                    .agent(agent)
+                    .is_ok_and(|a| !inner.assignable(a, c.department.as_ref()))
+            })
+            .map(|c| c.key.clone())
+            .collect();
+        let routed = held
+            .iter()
+            .try_for_each(|c| inner.lapse(&self.events, now, c))
+            .and_then(|()| inner.route_waiting(&self.events, now, None));
+        if let Err(error) = routed {
+            tracing::warn!(%error, "routing after a Conversations API session change failed");
+        }
+    }
+}
+
 impl Inner {
+    /// Whether assigned routing may give `agent` a chat of `department`.
+    fn assignable(&self, agent: &AgentRecord, department: Option<&String>) -> bool {
+        if !self.api_agents.contains(&agent.key) {
+            return true;
+        }
+        self.agents.iter().filter(|a| a.serves(department)).count() == 1
+    }
+
+    /// Says so when assigned routing cannot give chats to `agent` in some department of its.
+    fn warn_if_not_alone(&self, agent: &str) {
+        let Ok(record) = self.agent(agent) else {
+            return;
+        };
+        for department in &record.departments {
+            if !self.assignable(record, Some(department)) {
+                let name = self
+                    .departments
+                    .iter()
+                    .find(|d| &d.key == department)
+                    .map_or(department.as_str(), |d| d.name.as_str());
+                tracing::warn!(
+                    agent = %record.name,
+                    department = %name,
+                    "assigned routing works only when the Conversations API agent is the only \
+                     agent of its department: this agent is given none of its chats (it may \
+                     still join waiting ones)"
+                );
+            }
+        }
+    }
+
     /// In assigned mode, gives every waiting chat (`INCOMING`, nobody serving, visitor still
     /// there) to an agent; a chat waits on when no agent may take it. `except` names a chat
     /// and the agent that just let it go, who is not given it back.
@@ -52,6 +128,7 @@ impl Inner {
                 .iter()
                 .filter(|a| a.status == AgentStatus::Online && Some(a.key.as_str()) != skip)
                 .filter(|a| a.serves(department.as_ref()))
+                .filter(|a| self.assignable(a, department.as_ref()))
                 .min_by_key(|a| loads.get(&a.key).copied().unwrap_or(0))
                 .map(|a| a.key.clone())
             else {

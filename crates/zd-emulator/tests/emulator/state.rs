@@ -383,3 +383,109 @@ async fn ids_are_opaque_base64_pairs() {
         ]
     );
 }
+
+/// Assigned routing with a bot on the Conversations API: the documents say it "only works if
+/// the agent using the Conversations API is the only agent in the department".
+#[tokio::test]
+async fn assigned_routing_gives_an_api_agent_only_the_chats_of_a_department_it_is_alone_in() {
+    use zd_emulator::account::{AccountConfig, AgentConfig, DepartmentConfig, Routing};
+    use zd_emulator::state::{AgentStatus, Arrival, ChannelState};
+
+    let mut account = AccountConfig {
+        routing: Routing::Assigned,
+        ..AccountConfig::demo()
+    };
+    // A department whose only agent is the Bot.
+    account.departments.push(DepartmentConfig {
+        name: "Bots".into(),
+        status: zd_emulator::state::DepartmentStatus::Online,
+    });
+    let bot_config: &mut AgentConfig = account.agents.iter_mut().find(|a| a.name == "Bot").unwrap();
+    bot_config.departments.push("Bots".into());
+    let emu = zd_emulator::Emulator::builder()
+        .account(account)
+        .limits(relaxed_starts())
+        .start()
+        .await
+        .unwrap();
+    let state = emu.control().state().clone();
+    let raw = |name: &str| {
+        let info = emu.account();
+        info.agents
+            .iter()
+            .find(|a| a.name == name)
+            .unwrap()
+            .raw_id
+            .clone()
+    };
+    let (bot, alice) = (raw("Bot"), raw("Alice"));
+    let arrive = |department: &str| {
+        state
+            .visitor_arrive(Arrival {
+                department: Some(department.into()),
+                ..Arrival::default()
+            })
+            .unwrap()
+            .key
+    };
+    let routed = |channel: &str| {
+        let c = state.channel_meta(channel).unwrap();
+        (c.state, c.assigned_to)
+    };
+
+    // Before the Bot uses the API it is an agent like any other, and is given a Support chat.
+    state.set_agent_status(&bot, AgentStatus::Online).unwrap();
+    let first = arrive("Support");
+    assert_eq!(routed(&first), (ChannelState::Assigned, Some(bot.clone())));
+
+    // With a Conversations API session it shares Support with Alice: that chat is taken back,
+    // and with Alice offline it waits; new Support chats wait too. A Bots chat is its own.
+    let (status, body) = start_session(&emu, &token(&emu, "Bot")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(routed(&first), (ChannelState::Incoming, None));
+    let second = arrive("Support");
+    assert_eq!(routed(&second), (ChannelState::Incoming, None));
+    let own = arrive("Bots");
+    assert_eq!(routed(&own), (ChannelState::Assigned, Some(bot.clone())));
+
+    // Alice comes online: the Support chats go to her.
+    state.set_agent_status(&alice, AgentStatus::Online).unwrap();
+    assert_eq!(
+        routed(&first),
+        (ChannelState::Assigned, Some(alice.clone()))
+    );
+    assert_eq!(
+        routed(&second),
+        (ChannelState::Assigned, Some(alice.clone()))
+    );
+
+    // The Bot may still serve a waiting Support chat itself, by joining it.
+    state
+        .set_agent_status(&alice, AgentStatus::Offline)
+        .unwrap();
+    let mut agent = Agent::connect(&emu, "Bot").await;
+    let third = emu
+        .control()
+        .visitor_arrive(Arrival {
+            department: Some("Support".into()),
+            ..Arrival::default()
+        })
+        .unwrap()
+        .channel_id;
+    let newest = || state.channels().last().unwrap().clone();
+    assert_eq!(
+        (newest().state, newest().assigned_to),
+        (ChannelState::Incoming, None)
+    );
+    let resp = agent
+        .request(&format!(
+            "mutation {{ sendMessage(channel_id: \"{third}\", msg: \"Hi\") {{ success }} }}"
+        ))
+        .await;
+    assert_eq!(
+        resp["payload"]["data"]["sendMessage"]["success"], true,
+        "{resp}"
+    );
+    assert_eq!(newest().state, ChannelState::Ongoing);
+    assert_eq!(newest().members, [bot]);
+}

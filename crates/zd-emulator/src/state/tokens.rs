@@ -94,10 +94,19 @@ impl fmt::Display for ChatScopes {
 }
 
 /// Tokens issued for fewer scopes than every one, oldest first.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(super) struct IssuedTokens {
     by_token: HashMap<String, (String, ChatScopes)>,
     order: VecDeque<String>,
+}
+
+impl fmt::Debug for IssuedTokens {
+    /// The tokens are secrets: only their number is shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedTokens")
+            .field("len", &self.order.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl IssuedTokens {
@@ -137,5 +146,42 @@ impl ChatState {
         let (key, scopes) = inner.issued.by_token.get(token)?;
         let agent = inner.agents.iter().find(|a| &a.key == key)?.clone();
         Some((agent, *scopes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::ChatScopes;
+    use crate::account::AccountConfig;
+    use crate::clock::Clock;
+    use crate::state::ChatState;
+
+    #[test]
+    fn issued_tokens_never_show_in_debug_output() {
+        let state = ChatState::new(&AccountConfig::demo(), Clock::new());
+        let scopes = ChatScopes::parse("read").unwrap();
+        let token = state.issue_token("demo-bot-token", scopes).unwrap();
+        assert_eq!(state.token_grant(&token).unwrap().1, scopes);
+        let shown = format!("{state:?}");
+        assert!(!shown.contains(&token), "{shown}");
+        assert!(!shown.contains("demo-bot-token"), "{shown}");
+    }
+
+    #[test]
+    fn the_oldest_narrowed_token_stops_working_past_the_bound() {
+        let state = ChatState::new(&AccountConfig::demo(), Clock::new());
+        let scopes = ChatScopes::parse("read").unwrap();
+        let issue = || state.issue_token("demo-bot-token", scopes).unwrap();
+        let first = issue();
+        let second = issue();
+        for _ in 2..super::MAX_ISSUED {
+            issue();
+        }
+        assert!(state.token_grant(&first).is_some());
+        issue();
+        assert!(state.token_grant(&first).is_none());
+        assert!(state.token_grant(&second).is_some());
     }
 }

@@ -39,19 +39,19 @@ impl ChatState {
         if !changed || inner.routing != Routing::Assigned {
             return;
         }
+        let Ok(record) = inner.agent(agent).cloned() else {
+            return;
+        };
         if live {
-            inner.warn_if_not_alone(agent);
+            inner.warn_if_not_alone(&record);
         }
+        // Chats assigned to it where it may no longer have them go back to waiting.
         let held: Vec<String> = inner
             .channels
             .iter()
             .filter(|c| c.state == ChannelState::Assigned)
             .filter(|c| c.assigned_to.as_deref() == Some(agent))
-            .filter(|c| {
-                inner
-                    .agent(agent)
-                    .is_ok_and(|a| !inner.assignable(a, c.department.as_ref()))
-            })
+            .filter(|c| !inner.assignable(&record, c.department.as_ref()))
             .map(|c| c.key.clone())
             .collect();
         let routed = held
@@ -74,10 +74,7 @@ impl Inner {
     }
 
     /// Says so when assigned routing cannot give chats to `agent` in some department of its.
-    fn warn_if_not_alone(&self, agent: &str) {
-        let Ok(record) = self.agent(agent) else {
-            return;
-        };
+    fn warn_if_not_alone(&self, record: &AgentRecord) {
         for department in &record.departments {
             if !self.assignable(record, Some(department)) {
                 let name = self

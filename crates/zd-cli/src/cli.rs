@@ -493,7 +493,8 @@ pub(crate) enum AuthCommand {
         /// Redirect URI of the authorization code grant.
         #[arg(long)]
         redirect_uri: Option<String>,
-        /// Scope.
+        /// Scopes, space-separated: `chat` to act as an agent (the Conversations API refuses a
+        /// token without it), `read` for Real Time Chat metrics, `write`.
         #[arg(long, default_value = "read write chat")]
         scope: String,
         /// Token endpoint base (default: Zendesk's).
@@ -508,7 +509,8 @@ pub(crate) enum AuthCommand {
         /// Where Zendesk sends the user back.
         #[arg(long)]
         redirect_uri: String,
-        /// Scope.
+        /// Scopes, space-separated: `chat` to act as an agent (the Conversations API refuses a
+        /// token without it), `read` for Real Time Chat metrics, `write`.
         #[arg(long, default_value = "read write chat")]
         scope: String,
         /// Opaque state echoed back.

@@ -162,6 +162,26 @@ async fn chat_token_from_the_emulator_starts_a_session() {
     let out = crate::support::output(cmd).await;
     assert!(out.status.success(), "{}", crate::support::stderr(&out));
     assert!(stdout(&out).contains("Support"));
+    // A token without the chat scope is refused by the Conversations API, and zd says so.
+    let mut cmd = zd(dir.path());
+    cmd.args(["auth", "chat-token", "--client-id", &client_id])
+        .args(["--client-secret", &client_secret])
+        .args(["--username", "Bot", "--password", "demo-agent-password"])
+        .args(["--scope", "read", "--oauth-url", emu.base_url()]);
+    let out = crate::support::output(cmd).await;
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    let token: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(token["scope"], "read");
+    let mut cmd = zd(dir.path());
+    cmd.args(["--emulator", emu.base_url(), "agent", "departments"])
+        .args(["--token", token["access_token"].as_str().unwrap()]);
+    let out = crate::support::output(cmd).await;
+    assert!(!out.status.success());
+    let stderr = crate::support::stderr(&out);
+    assert!(
+        stderr.contains("FORBIDDEN") && stderr.contains("chat scope"),
+        "{stderr}"
+    );
     // A wrong secret is an auth failure.
     let mut cmd = zd(dir.path());
     cmd.args([

@@ -345,6 +345,7 @@ impl ChatState {
         inner.visitors.clear();
         inner.channels.clear();
         inner.channel_index.clear();
+        inner.next_forget = 0;
         inner.publish(&self.events, now, EventKind::Reset, Arc::from(Vec::new()));
     }
 }

@@ -37,6 +37,14 @@ async fn password_grant(emu: &Emulator, agent: &str, scope: &str) -> Value {
     body
 }
 
+/// A `client_credentials` grant with the emulator's client, `extra` appended to the form.
+async fn client_credentials(emu: &Emulator, extra: &str) -> (u16, Value) {
+    let form = format!(
+        "grant_type=client_credentials&client_id={CHAT_OAUTH_CLIENT_ID}&client_secret={CHAT_OAUTH_CLIENT_SECRET}{extra}"
+    );
+    token_request(emu, &form).await
+}
+
 /// The status of `GET path` on the emulator with `token`.
 async fn get_status(emu: &Emulator, path: &str, token: &str) -> u16 {
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
@@ -101,25 +109,13 @@ async fn tokens_carry_their_scopes_and_each_api_checks_its_own() {
     // Every scope, asked for or by default: the agent's own token.
     let full = password_grant(&emu, "Bob", "read%20write%20chat").await;
     assert_eq!(full["access_token"], json!(token(&emu, "Bob")));
-    let (status, body) = token_request(
-        &emu,
-        &format!(
-            "grant_type=client_credentials&client_id={CHAT_OAUTH_CLIENT_ID}&client_secret={CHAT_OAUTH_CLIENT_SECRET}"
-        ),
-    )
-    .await;
+    let (status, body) = client_credentials(&emu, "").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["scope"], "read write chat");
     assert!(body.get("refresh_token").is_none(), "{body}");
 
     // A scope the API does not have.
-    let (status, body) = token_request(
-        &emu,
-        &format!(
-            "grant_type=client_credentials&client_id={CHAT_OAUTH_CLIENT_ID}&client_secret={CHAT_OAUTH_CLIENT_SECRET}&scope=read%20admin"
-        ),
-    )
-    .await;
+    let (status, body) = client_credentials(&emu, "&scope=read%20admin").await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_scope"))

@@ -284,3 +284,62 @@ async fn chat_oauth_issues_agent_tokens() {
         (400, Some("unsupported_grant_type"))
     );
 }
+
+/// Codes and refresh tokens stand for a grant, not for one access token: each hand-out asks
+/// the issuer afresh (so a refresh never returns a token the issuer has dropped), and a
+/// request refused for a bad password or response type issues nothing.
+#[tokio::test]
+async fn chat_tokens_are_issued_only_when_handed_out() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let issued = Arc::new(AtomicUsize::new(0));
+    let counter = issued.clone();
+    let agents: sun::ChatAgents = Arc::new(|| vec![("Bot".into(), "bot-token".into())]);
+    let issuer: sun::ChatTokenIssuer = Arc::new(move |own, scopes| {
+        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        Some(format!("{own}/{scopes}/{n}"))
+    });
+    let config = SunshineConfig::default()
+        .chat_agents(agents)
+        .chat_token_issuer(issuer);
+    let server = SunshineServer::start(config).await.unwrap();
+    let api = Api::new(server.base_url());
+    let ct = "application/x-www-form-urlencoded";
+    let token = |form: String| {
+        let api = &api;
+        async move {
+            api.raw("POST", "/oauth2/token", None, ct, Bytes::from(form))
+                .await
+        }
+    };
+
+    let (st, v) = token(format!(
+        "grant_type=password&client_id={}&username=Bot&password=wrong&scope=read",
+        sun::CHAT_OAUTH_CLIENT_ID
+    ))
+    .await;
+    assert_eq!((st, v["error"].as_str()), (400, Some("invalid_grant")));
+    let (st, _) = api
+        .call("GET", "/oauth2/authorizations/new?response_type=magic&client_id=zd-emulator&redirect_uri=http://localhost/cb&scope=read", None, None)
+        .await;
+    assert_eq!(st, 400);
+    assert_eq!(issued.load(Ordering::SeqCst), 0);
+
+    let (st, v) = token(format!(
+        "grant_type=password&client_id={}&username=Bot&password={}&scope=read",
+        sun::CHAT_OAUTH_CLIENT_ID,
+        sun::CHAT_AGENT_PASSWORD
+    ))
+    .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["access_token"], "bot-token/read/1");
+    let refresh = v["refresh_token"].as_str().unwrap().to_owned();
+    let (st, v) = token(format!(
+        "grant_type=refresh_token&client_id={}&refresh_token={refresh}",
+        sun::CHAT_OAUTH_CLIENT_ID
+    ))
+    .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["access_token"], "bot-token/read/2");
+    assert_eq!(v["scope"], "read");
+}

@@ -23,19 +23,20 @@ use crate::state::ChatScopes;
 /// The password every demo agent accepts in the `password` grant.
 pub const CHAT_AGENT_PASSWORD: &str = "demo-agent-password";
 
-/// An access token handed out, with the scopes it was granted.
-#[derive(Clone)]
-struct Granted {
-    token: String,
+/// What a grant gives: the agent (by its own token) and the scopes. Codes and refresh tokens
+/// stand for one; the access token is issued from it when it is handed out, so a refresh
+/// always gives a token that works.
+struct Grant {
+    own: String,
     scopes: ChatScopes,
 }
 
-/// Issued codes and refresh tokens, each naming the access token it stands for.
+/// Issued codes and refresh tokens, each naming the grant it stands for.
 pub(crate) struct ChatOAuth {
     agents: ChatAgents,
     issuer: ChatTokenIssuer,
-    codes: Mutex<HashMap<String, Granted>>,
-    refresh: Mutex<HashMap<String, Granted>>,
+    codes: Mutex<HashMap<String, Grant>>,
+    refresh: Mutex<HashMap<String, Grant>>,
 }
 
 impl fmt::Debug for ChatOAuth {
@@ -62,8 +63,9 @@ impl ChatOAuth {
         }
     }
 
-    /// A token with `scopes` acting as the agent named `name`, or as the first agent.
-    fn agent_token(&self, name: Option<&str>, scopes: ChatScopes) -> Option<Granted> {
+    /// A grant of `scopes` acting as the agent named `name`, or as the first agent. Nothing
+    /// is issued yet: a request refused later takes no token.
+    fn grant_for(&self, name: Option<&str>, scopes: ChatScopes) -> Option<Grant> {
         let agents = (self.agents)();
         let own = match name {
             Some(n) => agents
@@ -72,21 +74,28 @@ impl ChatOAuth {
                 .map(|(_, t)| t),
             None => agents.into_iter().next().map(|(_, t)| t),
         }?;
-        let token = (self.issuer)(&own, scopes)?;
-        Some(Granted { token, scopes })
+        Some(Grant { own, scopes })
+    }
+
+    /// Issues the access token of `grant`; `None` when its agent is gone.
+    fn issue(&self, grant: &Grant) -> Option<String> {
+        (self.issuer)(&grant.own, grant.scopes)
     }
 
     /// The token answer, with a refresh token unless `refreshable` is false.
-    fn grant(&self, granted: Granted, refreshable: bool) -> Response {
+    fn answer(&self, grant: Grant, refreshable: bool) -> Response {
+        let Some(token) = self.issue(&grant) else {
+            return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "no such agent");
+        };
         let mut body = json!({
-            "access_token": granted.token,
+            "access_token": token,
             "token_type": "Bearer",
-            "scope": granted.scopes.to_string(),
+            "scope": grant.scopes.to_string(),
         });
         if refreshable {
             let refresh = util::secret();
             body["refresh_token"] = json!(refresh);
-            util::remember_grant(&mut self.refresh.lock(), refresh, granted);
+            util::remember_grant(&mut self.refresh.lock(), refresh, grant);
         }
         Json(body).into_response()
     }
@@ -127,7 +136,7 @@ pub(crate) async fn authorize(State(s): State<Sunshine>, RawQuery(raw): RawQuery
         Ok(scopes) => scopes,
         Err(answer) => return *answer,
     };
-    let Some(granted) = s.chat().agent_token(q.get("agent"), scopes) else {
+    let Some(grant) = s.chat().grant_for(q.get("agent"), scopes) else {
         return oauth_error(StatusCode::BAD_REQUEST, "access_denied", "no such agent");
     };
     let state = q.get("state").unwrap_or_default();
@@ -139,16 +148,21 @@ pub(crate) async fn authorize(State(s): State<Sunshine>, RawQuery(raw): RawQuery
     let location = match q.get("response_type") {
         Some("code") => {
             let code = util::secret();
-            util::remember_grant(&mut s.chat().codes.lock(), code.clone(), granted);
+            util::remember_grant(&mut s.chat().codes.lock(), code.clone(), grant);
             let sep = if redirect.contains('?') { '&' } else { '?' };
             format!("{redirect}{sep}code={}&state={}", enc(&code), enc(state))
         }
-        Some("token") => format!(
-            "{redirect}#access_token={}&token_type=Bearer&scope={}&state={}",
-            enc(&granted.token),
-            enc(&granted.scopes.to_string()),
-            enc(state)
-        ),
+        Some("token") => {
+            let Some(token) = s.chat().issue(&grant) else {
+                return oauth_error(StatusCode::BAD_REQUEST, "access_denied", "no such agent");
+            };
+            format!(
+                "{redirect}#access_token={}&token_type=Bearer&scope={}&state={}",
+                enc(&token),
+                enc(&grant.scopes.to_string()),
+                enc(state)
+            )
+        }
         _ => {
             return oauth_error(
                 StatusCode::BAD_REQUEST,
@@ -202,9 +216,9 @@ pub(crate) async fn token(State(s): State<Sunshine>, headers: HeaderMap, body: B
             }
             let code = form.get("code").unwrap_or_default();
             // The scopes were settled when the code was issued.
-            let granted = chat.codes.lock().remove(code);
-            match granted {
-                Some(granted) => chat.grant(granted, true),
+            let grant = chat.codes.lock().remove(code);
+            match grant {
+                Some(grant) => chat.answer(grant, true),
                 None => oauth_error(
                     StatusCode::BAD_REQUEST,
                     "invalid_grant",
@@ -225,9 +239,11 @@ pub(crate) async fn token(State(s): State<Sunshine>, headers: HeaderMap, body: B
                 Err(answer) => return *answer,
             };
             let user = form.get("username").unwrap_or_default();
-            let granted = chat.agent_token(Some(user), scopes);
-            match granted {
-                Some(g) if form.get("password") == Some(CHAT_AGENT_PASSWORD) => chat.grant(g, true),
+            let grant = chat.grant_for(Some(user), scopes);
+            match grant {
+                Some(g) if form.get("password") == Some(CHAT_AGENT_PASSWORD) => {
+                    chat.answer(g, true)
+                }
                 _ => oauth_error(
                     StatusCode::BAD_REQUEST,
                     "invalid_grant",
@@ -248,8 +264,8 @@ pub(crate) async fn token(State(s): State<Sunshine>, headers: HeaderMap, body: B
                 Err(answer) => return *answer,
             };
             // The service's client-credentials answer carries no refresh token.
-            match chat.agent_token(None, scopes) {
-                Some(granted) => chat.grant(granted, false),
+            match chat.grant_for(None, scopes) {
+                Some(grant) => chat.answer(grant, false),
                 None => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "no agent"),
             }
         }
@@ -263,9 +279,9 @@ pub(crate) async fn token(State(s): State<Sunshine>, headers: HeaderMap, body: B
             }
             let presented = form.get("refresh_token").unwrap_or_default();
             // Refresh tokens rotate: the presented one is spent.
-            let granted = chat.refresh.lock().remove(presented);
-            match granted {
-                Some(granted) => chat.grant(granted, true),
+            let grant = chat.refresh.lock().remove(presented);
+            match grant {
+                Some(grant) => chat.answer(grant, true),
                 None => oauth_error(
                     StatusCode::BAD_REQUEST,
                     "invalid_grant",

@@ -266,14 +266,17 @@ impl Sessions {
             }
         };
         self.by_id.insert(session.id.clone(), session.clone());
-        let previous = self
-            .by_agent
-            .lock()
-            .insert(agent.to_owned(), session.id.clone());
+        let previous = {
+            let mut by_agent = self.by_agent.lock();
+            // Marked under the lock that decides which session is the agent's: an end that
+            // races with this start then cannot unmark a live session. (The state's lock is
+            // only ever taken after this one.)
+            self.state.set_conversations_api(agent, true);
+            by_agent.insert(agent.to_owned(), session.id.clone())
+        };
         if let Some(previous) = previous.and_then(|id| self.by_id.get(&id).map(|s| s.clone())) {
             self.end(&previous, CONCURRENT);
         }
-        self.state.set_conversations_api(agent, true);
         session
     }
 
@@ -293,16 +296,12 @@ impl Sessions {
     /// Ends a session: forgets it, drops its subscriptions, tells its socket.
     pub(crate) fn end(&self, session: &Arc<Session>, reason: &str) {
         self.by_id.remove(&session.id);
-        let last = {
+        {
             let mut by_agent = self.by_agent.lock();
-            let last = by_agent.get(&session.agent) == Some(&session.id);
-            if last {
+            if by_agent.get(&session.agent) == Some(&session.id) {
                 by_agent.remove(&session.agent);
+                self.state.set_conversations_api(&session.agent, false);
             }
-            last
-        };
-        if last {
-            self.state.set_conversations_api(&session.agent, false);
         }
         let subs: Vec<(String, Arc<Class>)> = session.subscriptions.lock().drain().collect();
         for (sub_id, class) in subs {

@@ -263,10 +263,17 @@ impl ChatState {
             .collect()
     }
 
-    /// The log of a channel.
+    /// The log of a channel (its latest entries; see [`Retention`]).
     pub fn logs(&self, channel: &str) -> Result<Vec<Arc<LogRecord>>, StateError> {
+        self.logs_window(channel).map(|(_, logs)| logs)
+    }
+
+    /// The log of a channel with the position of its first entry in the whole chat (the
+    /// number of entries that fell out before it), read together.
+    pub fn logs_window(&self, channel: &str) -> Result<(usize, Vec<Arc<LogRecord>>), StateError> {
         let inner = self.inner.lock();
-        Ok(inner.channel(channel)?.logs.iter().cloned().collect())
+        let record = inner.channel(channel)?;
+        Ok((record.log_start, record.logs.iter().cloned().collect()))
     }
 
     /// Sets an agent's status.

@@ -240,8 +240,11 @@ pub struct ChannelRecord {
     pub members: Vec<String>,
     /// Raw ids of agents listening without joining.
     pub listeners: Vec<String>,
-    /// The chat log.
+    /// The chat log: its latest entries (see [`crate::state::Retention`]).
     pub logs: VecDeque<Arc<LogRecord>>,
+    /// How many entries fell out of the front of `logs`: the first one kept is entry number
+    /// `log_start` of the whole chat.
+    pub log_start: usize,
     /// Tags.
     pub tags: Vec<String>,
     /// When the visitor arrived.
@@ -288,6 +291,7 @@ impl ChannelRecord {
             members: self.members.clone(),
             listeners: self.listeners.clone(),
             logs: VecDeque::new(),
+            log_start: self.log_start,
             tags: self.tags.clone(),
             arrived_at: self.arrived_at,
             served_at: self.served_at,

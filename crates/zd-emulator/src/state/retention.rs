@@ -3,8 +3,8 @@
 //!
 //! The service documents no limit on a chat's length or on how long ended chats stay readable,
 //! so both figures are the emulator's choice. What falls out is history nobody is served by any
-//! more: the oldest entries of a very long chat, and chats that ended over an hour ago (the
-//! longest window of the real-time metrics, which therefore never change because of it).
+//! more: the oldest entries of a very long chat, and chats whose visitor left over an hour ago
+//! (the longest window of the real-time metrics, which therefore never change because of it).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,8 +34,11 @@ pub struct Retention {
     /// Entries (messages, joins, leaves) kept in one chat's log. Past it, the oldest fall out of
     /// the chat's history and their `msg_id`s out of its duplicate check; the chat goes on.
     pub log_entries_per_chat: usize,
-    /// Chats kept once they ended more than an hour ago; past it, the oldest are forgotten
-    /// with their visitors, and reading them answers "not found".
+    /// Chats kept once they ended, or their visitor left, more than an hour ago (and were not
+    /// rated within the hour). Past it the oldest by arrival are forgotten with their visitors,
+    /// and reading them answers "not found". The pass that forgets them runs as chats arrive,
+    /// each time half this number more have arrived, so up to half as many again may be held
+    /// in between.
     pub ended_chats: usize,
 }
 
@@ -56,6 +59,7 @@ pub(super) fn push_log(channel: &mut ChannelRecord, record: Arc<LogRecord>, limi
         let Some(old) = channel.logs.pop_front() else {
             break;
         };
+        channel.log_start += 1;
         if let LogRecord::Message(m) = old.as_ref()
             && let Some(id) = &m.msg_id
         {
@@ -75,9 +79,17 @@ impl Inner {
         }
         let keep = self.retention.ended_chats;
         let stale = |c: &ChannelRecord| {
-            c.state == ChannelState::Closed
-                && c.closed_at
-                    .is_some_and(|at| now.saturating_duration_since(at) >= METRICS_WINDOW)
+            // A chat whose visitor left stays CLOSING while an agent is in it; a bot that never
+            // leaves would otherwise keep every chat it served.
+            let ended = match c.state {
+                ChannelState::Closed => c.closed_at,
+                ChannelState::Closing => c.left_at,
+                _ => None,
+            };
+            // A rating may come after the end, and counts in the satisfaction windows.
+            let last = ended.max(c.rated_at);
+            ended.is_some()
+                && last.is_some_and(|at| now.saturating_duration_since(at) >= METRICS_WINDOW)
         };
         let mut excess = self
             .channels
@@ -118,7 +130,7 @@ mod tests {
     use super::Retention;
     use crate::account::AccountConfig;
     use crate::clock::Clock;
-    use crate::state::{Arrival, ChatState, LogRecord, OutgoingMessage, SendOutcome};
+    use crate::state::{Arrival, ChatState, LogRecord, OutgoingMessage, Rating, SendOutcome};
 
     fn state(retention: Retention) -> ChatState {
         ChatState::with_retention(&AccountConfig::demo(), Clock::new(), retention)
@@ -161,7 +173,10 @@ mod tests {
                 SendOutcome::Sent(_)
             ));
         }
-        assert_eq!(state.logs(&channel).unwrap().len(), 4);
+        let (start, kept) = state.logs_window(&channel).unwrap();
+        // The visitor's and the agent's joins and ten messages: eight entries fell out before
+        // the four kept.
+        assert_eq!((start, kept.len()), (8, 4));
         assert_eq!(
             texts(&state, &channel),
             ["text of m6", "text of m7", "text of m8", "text of m9"]
@@ -184,15 +199,22 @@ mod tests {
             ended_chats: 2,
             ..Retention::default()
         });
-        let old: Vec<String> = (0..4).map(|_| arrive(&state)).collect();
+        let agent = state.agents()[0].key.clone();
+        // The oldest: served, then left by its visitor while the agent stays (CLOSING).
+        let mut old = vec![arrive(&state)];
+        send(&state, &agent, &old[0], "hello");
+        old.extend((0..4).map(|_| arrive(&state)));
+        let rated = arrive(&state);
         let visitors: Vec<String> = old
             .iter()
             .map(|c| state.channel_meta(c).unwrap().visitor)
             .collect();
-        for c in &old {
+        for c in old.iter().chain([&rated]) {
             state.visitor_leave(c).unwrap();
         }
         tokio::time::advance(Duration::from_secs(60 * 60)).await;
+        // Rated now: it counts in the satisfaction windows for another hour, so it stays.
+        state.visitor_rate(&rated, Rating::Good).unwrap();
         // Ended within the hour: they still count in the metrics' windows, so they stay.
         let recent: Vec<String> = (0..3).map(|_| arrive(&state)).collect();
         for c in &recent {
@@ -200,14 +222,20 @@ mod tests {
         }
         let open = arrive(&state);
 
-        for (c, v) in old.iter().zip(&visitors).take(2) {
+        // Five ended over an hour ago and two may stay: the three oldest by arrival go.
+        for (c, v) in old.iter().zip(&visitors).take(3) {
             assert!(state.channel_meta(c).is_none(), "{c} should be forgotten");
             assert!(state.visitor(v).is_none());
         }
-        for c in old[2..].iter().chain(&recent).chain([&open]) {
+        for c in old[3..]
+            .iter()
+            .chain([&rated])
+            .chain(&recent)
+            .chain([&open])
+        {
             assert!(state.channel_meta(c).is_some(), "{c} should be kept");
         }
-        assert_eq!(state.channels().len(), 6);
+        assert_eq!(state.channels().len(), 7);
         // Lookups by key still find the right chats after the index was rebuilt.
         assert_eq!(state.channel_meta(&open).unwrap().key, open);
         state.visitor_message(&open, "still here").unwrap();

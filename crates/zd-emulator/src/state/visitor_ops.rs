@@ -92,6 +92,7 @@ impl ChatState {
             members: Vec::new(),
             listeners: Vec::new(),
             logs: std::collections::VecDeque::new(),
+            log_start: 0,
             tags: Vec::new(),
             arrived_at: now,
             served_at: None,

@@ -489,3 +489,53 @@ async fn assigned_routing_gives_an_api_agent_only_the_chats_of_a_department_it_i
     assert_eq!(newest().state, ChannelState::Ongoing);
     assert_eq!(newest().members, [bot]);
 }
+
+/// A chat past its retained length keeps the cursors of its whole log, so a client paging with
+/// `after` sees every new entry.
+#[tokio::test]
+async fn log_cursors_stay_put_when_old_entries_fall_out() {
+    use zd_emulator::state::Retention;
+
+    let emu = zd_emulator::Emulator::builder()
+        .retention(Retention {
+            log_entries_per_chat: 3,
+            ..Retention::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    let channel = served_channel(&emu, &mut bot).await;
+    let page = |after: Option<&str>| {
+        let after = after.map_or(String::new(), |c| format!("after: \"{c}\", "));
+        format!(
+            "{{ channels {{ edges {{ node {{ ... on VisitorChannel {{ logs({after}first: 10) {{ edges {{ cursor node {{ __typename ... on Message {{ content }} }} }} }} }} }} }} }} }}"
+        )
+    };
+    let entries = |resp: &Value| -> Vec<(String, Value)> {
+        resp["payload"]["data"]["channels"]["edges"][0]["node"]["logs"]["edges"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{resp}"))
+            .iter()
+            .map(|e| {
+                (
+                    e["cursor"].as_str().unwrap().to_owned(),
+                    e["node"]["content"].clone(),
+                )
+            })
+            .collect()
+    };
+    // The visitor's join, the Bot's join and "Hi Ann": all three kept.
+    let first = entries(&bot.request(&page(None)).await);
+    assert_eq!(first.len(), 3);
+    let last_cursor = first[2].0.clone();
+    for text in ["one", "two"] {
+        visitor_says(&emu, &channel, text).await;
+    }
+    // Two entries fell out; the cursor of "Hi Ann" still leads to exactly what came after it.
+    let next = entries(&bot.request(&page(Some(&last_cursor))).await);
+    let texts: Vec<&Value> = next.iter().map(|(_, t)| t).collect();
+    assert_eq!(texts, [&json!("one"), &json!("two")]);
+    let whole = entries(&bot.request(&page(None)).await);
+    assert_eq!(whole[0], first[2]);
+}

@@ -46,17 +46,26 @@ fn offset_of(cursor: Option<&str>) -> Result<Option<i64>, async_graphql::Error> 
 }
 
 /// Slices `items` and returns the edges (node, cursor) and page info.
-pub(crate) fn slice<T>(
+///
+/// `items` are the entries from position `window_start` of their list (0 for a whole list; a
+/// chat log whose first entries fell out starts later), as graphql-relay-js's
+/// `connectionFromArraySlice` takes them: cursors are positions in the whole list, so a
+/// client's cursor keeps pointing at the same entry.
+pub(crate) fn slice_window<T>(
     items: Vec<T>,
+    window_start: usize,
     args: &ConnectionArgs,
 ) -> Result<(Vec<(T, String)>, PageInfo), async_graphql::Error> {
-    let len = i64::try_from(items.len()).unwrap_or(i64::MAX);
+    let first_kept = i64::try_from(window_start).unwrap_or(i64::MAX);
+    let len = i64::try_from(items.len())
+        .unwrap_or(i64::MAX)
+        .saturating_add(first_kept);
     // Cursors come from the client: clamp them into the list so no arithmetic can overflow.
     let after = offset_of(args.after.as_deref())?.map(|a| a.clamp(-1, len));
     let before = offset_of(args.before.as_deref())?.map(|b| b.clamp(-1, len));
     let after_offset = after.unwrap_or(-1);
     let before_offset = before.unwrap_or(len);
-    let mut start = after_offset.saturating_add(1);
+    let mut start = after_offset.saturating_add(1).max(first_kept);
     let mut end = before_offset.min(len);
     if let Some(first) = args.first {
         if first < 0 {
@@ -85,9 +94,9 @@ pub(crate) fn slice<T>(
     let edges: Vec<(T, String)> = items
         .into_iter()
         .enumerate()
-        .skip(usize::try_from(start).unwrap_or(usize::MAX))
+        .skip(usize::try_from(start.saturating_sub(first_kept)).unwrap_or(usize::MAX))
         .take(usize::try_from(end.saturating_sub(start)).unwrap_or(0))
-        .map(|(i, item)| (item, cursor(i)))
+        .map(|(i, item)| (item, cursor(i.saturating_add(window_start))))
         .collect();
     let info = PageInfo {
         has_previous_page: args.last.is_some() && start > lower,
@@ -115,11 +124,14 @@ macro_rules! connection {
         }
 
         impl $conn {
-            pub(crate) fn new(
+            /// A page of `items`, the entries from position `window_start` of their list (0
+            /// for a whole list; see [`slice_window`]).
+            pub(crate) fn window(
                 items: Vec<$node>,
+                window_start: usize,
                 args: &ConnectionArgs,
             ) -> Result<Self, async_graphql::Error> {
-                let (edges, page_info) = slice(items, args)?;
+                let (edges, page_info) = slice_window(items, window_start, args)?;
                 Ok(Self {
                     edges: Some(
                         edges
@@ -147,6 +159,29 @@ connection!(ChatLogConnection, ChatLogEdge, ChatLog);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A whole list.
+    fn slice<T>(
+        items: Vec<T>,
+        args: &ConnectionArgs,
+    ) -> Result<(Vec<(T, String)>, PageInfo), async_graphql::Error> {
+        slice_window(items, 0, args)
+    }
+
+    #[test]
+    fn a_window_keeps_the_cursors_of_the_whole_list() {
+        // Entries 0..3 are gone; 3..8 remain.
+        let kept: Vec<i32> = (3..8).collect();
+        let (edges, info) = slice_window(kept.clone(), 3, &args(Some(2), Some(4), None)).unwrap();
+        assert_eq!(edges, [(5, cursor(5)), (6, cursor(6))]);
+        assert!(info.has_next_page);
+        // A cursor from before the window starts at its first entry.
+        let (edges, _) = slice_window(kept.clone(), 3, &args(Some(1), Some(0), None)).unwrap();
+        assert_eq!(edges, [(3, cursor(3))]);
+        // The last entries, by absolute cursor.
+        let (edges, _) = slice_window(kept, 3, &args(None, None, Some(2))).unwrap();
+        assert_eq!(edges, [(6, cursor(6)), (7, cursor(7))]);
+    }
 
     fn args(first: Option<i32>, after: Option<usize>, last: Option<i32>) -> ConnectionArgs {
         ConnectionArgs {

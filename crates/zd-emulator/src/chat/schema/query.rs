@@ -29,7 +29,7 @@ impl QueryRoot {
             before,
             last,
         };
-        AgentConnection::new(agents, &args).map(Some)
+        AgentConnection::window(agents, 0, &args).map(Some)
     }
 
     /// The account's departments.
@@ -53,7 +53,7 @@ impl QueryRoot {
             before,
             last,
         };
-        DepartmentConnection::new(departments, &args).map(Some)
+        DepartmentConnection::window(departments, 0, &args).map(Some)
     }
 
     /// The channels the agent serves or listens to.
@@ -77,7 +77,7 @@ impl QueryRoot {
             before,
             last,
         };
-        ChannelConnection::new(channels, &args).map(Some)
+        ChannelConnection::window(channels, 0, &args).map(Some)
     }
 
     /// The session's active subscriptions.

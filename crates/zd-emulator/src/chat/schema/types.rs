@@ -146,16 +146,7 @@ fn agents_of(state: &ChatState, members: &[String]) -> async_graphql::Result<Age
         .filter_map(|m| state.agent(m))
         .map(Agent)
         .collect();
-    AgentConnection::new(agents, &ConnectionArgs::default())
-}
-
-fn logs_of(
-    state: &ChatState,
-    logs: &[Arc<LogRecord>],
-    args: &ConnectionArgs,
-) -> async_graphql::Result<ChatLogConnection> {
-    let items = logs.iter().map(|l| ChatLog::of(state, l)).collect();
-    ChatLogConnection::new(items, args)
+    AgentConnection::window(agents, 0, &ConnectionArgs::default())
 }
 
 /// A visitor-to-agent channel.
@@ -188,10 +179,11 @@ impl VisitorChannel {
             last,
         };
         let state = state(ctx)?;
-        let logs = state
-            .logs(&self.0.key)
+        let (start, logs) = state
+            .logs_window(&self.0.key)
             .map_err(|e| super::errors::state_error(&e))?;
-        logs_of(state, &logs, &args).map(Some)
+        let items = logs.iter().map(|l| ChatLog::of(state, l)).collect();
+        ChatLogConnection::window(items, start, &args).map(Some)
     }
     async fn ip(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
         Ok(state(ctx)?.visitor(&self.0.visitor).and_then(|v| v.ip))

@@ -37,8 +37,8 @@ pub struct Retention {
     /// Chats kept once they ended, or their visitor left, more than an hour ago (and were not
     /// rated within the hour). Past it the oldest by arrival are forgotten with their visitors,
     /// and reading them answers "not found". The pass that forgets them runs as chats arrive,
-    /// each time half this number more have arrived, so up to half as many again may be held
-    /// in between.
+    /// each time half this number more have arrived, so more may be held in between: at most
+    /// what arrives in an hour and between two passes, bounded by the arrival rate.
     pub ended_chats: usize,
 }
 

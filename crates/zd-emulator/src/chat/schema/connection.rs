@@ -83,11 +83,13 @@ pub(crate) fn slice_window<T>(
         }
         start = start.max(end.saturating_sub(i64::from(last)));
     }
+    // Entries before the window are gone for good: nothing lies before the first one kept.
     let lower = if after.is_some() {
         after_offset.saturating_add(1)
     } else {
         0
-    };
+    }
+    .max(first_kept);
     let upper = if before.is_some() { before_offset } else { len };
     let start = start.max(0);
     let end = end.max(start);
@@ -179,8 +181,18 @@ mod tests {
         let (edges, _) = slice_window(kept.clone(), 3, &args(Some(1), Some(0), None)).unwrap();
         assert_eq!(edges, [(3, cursor(3))]);
         // The last entries, by absolute cursor.
-        let (edges, _) = slice_window(kept, 3, &args(None, None, Some(2))).unwrap();
+        let (edges, info) = slice_window(kept.clone(), 3, &args(None, None, Some(2))).unwrap();
         assert_eq!(edges, [(6, cursor(6)), (7, cursor(7))]);
+        assert!(info.has_previous_page);
+        // Paging back reaches the first entry kept, and says nothing lies before it.
+        let back = ConnectionArgs {
+            before: Some(cursor(5)),
+            last: Some(5),
+            ..ConnectionArgs::default()
+        };
+        let (edges, info) = slice_window(kept, 3, &back).unwrap();
+        assert_eq!(edges, [(3, cursor(3)), (4, cursor(4))]);
+        assert!(!info.has_previous_page);
     }
 
     fn args(first: Option<i32>, after: Option<usize>, last: Option<i32>) -> ConnectionArgs {

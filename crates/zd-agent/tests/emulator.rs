@@ -106,6 +106,26 @@ fn twelve_deep(operation: &str) -> String {
     deep
 }
 
+/// Whether every subscription of the bot is started on the current socket.
+fn subscriptions_live(bot: &Bot) -> bool {
+    bot.session
+        .resumable()
+        .subscriptions
+        .iter()
+        .all(|s| s.server_id.is_some())
+}
+
+/// Puts the bot online, then drops its socket; returns the session id.
+async fn online_then_drop(bot: &Bot) -> String {
+    bot.session
+        .update_agent_status(AgentStatus::Online)
+        .await
+        .unwrap();
+    let sid = session_id(bot);
+    bot.emu.control().fault_drop(&sid).await.unwrap();
+    sid
+}
+
 fn session_id(bot: &Bot) -> String {
     bot.session.resumable().session_id.unwrap()
 }
@@ -448,12 +468,7 @@ async fn an_abrupt_close_reconnects_to_the_same_session() {
     let bot = bot().await;
     let mut events = Box::pin(bot.session.lifecycle());
     let mut messages = bot.session.messages().await.unwrap();
-    bot.session
-        .update_agent_status(AgentStatus::Online)
-        .await
-        .unwrap();
-    let sid = session_id(&bot);
-    bot.emu.control().fault_drop(&sid).await.unwrap();
+    let sid = online_then_drop(&bot).await;
     let first = next_event(&mut events).await;
     assert!(
         matches!(first, LifecycleEvent::Reconnecting { attempt: 1, .. }),
@@ -468,16 +483,7 @@ async fn an_abrupt_close_reconnects_to_the_same_session() {
     within(bot.session.wait_for_state(|s| *s == SessionState::Active)).await;
     let channel = visitor(&bot);
     within(async {
-        loop {
-            let live = bot
-                .session
-                .resumable()
-                .subscriptions
-                .iter()
-                .all(|s| s.server_id.is_some());
-            if live {
-                break;
-            }
+        while !subscriptions_live(&bot) {
             tokio::task::yield_now().await;
         }
     })
@@ -500,12 +506,7 @@ async fn seven_subscriptions_survive_a_reconnect_within_the_ten_allowed() {
     for _ in 0..7 {
         subs.push(bot.session.messages().await.unwrap());
     }
-    bot.session
-        .update_agent_status(AgentStatus::Online)
-        .await
-        .unwrap();
-    let sid = session_id(&bot);
-    bot.emu.control().fault_drop(&sid).await.unwrap();
+    let sid = online_then_drop(&bot).await;
     first_event(&mut events, |e| {
         matches!(e, LifecycleEvent::Connected { .. }).then_some(())
     })
@@ -516,10 +517,7 @@ async fn seven_subscriptions_survive_a_reconnect_within_the_ten_allowed() {
         loop {
             let live = bot.session.resumable().subscriptions;
             let report = session_report(&bot.emu, &sid);
-            if live.len() == 7
-                && live.iter().all(|s| s.server_id.is_some())
-                && report.subscriptions == 7
-            {
+            if live.len() == 7 && subscriptions_live(&bot) && report.subscriptions == 7 {
                 break;
             }
             assert_eq!(live.len(), 7, "a subscription was lost: {live:?}");
@@ -849,13 +847,9 @@ async fn eos_restarts_restores_status_and_resubscribes() {
                 .into_iter()
                 .find(|a| a.id == agent.id)
                 .unwrap();
-            let live = bot
-                .session
-                .resumable()
-                .subscriptions
-                .iter()
-                .all(|s| s.server_id.is_some());
-            if format!("{:?}", now.status).eq_ignore_ascii_case("invisible") && live {
+            if format!("{:?}", now.status).eq_ignore_ascii_case("invisible")
+                && subscriptions_live(&bot)
+            {
                 break;
             }
             tokio::task::yield_now().await;

@@ -160,7 +160,13 @@ impl Reader {
         let mut shutdown = self.service.shutdown.clone();
         // Set by the `deaf` fault: the socket is not read until then.
         let mut deaf_until: Option<Instant> = None;
-        let idle_timeout = self.service.core.limits.idle_timeout;
+        // Capped at a year: `heard + timeout` below must not overflow for a huge setting.
+        let idle_timeout = self
+            .service
+            .core
+            .limits
+            .idle_timeout
+            .map(|t| t.min(Duration::from_secs(365 * 24 * 60 * 60)));
         // One timer for the idle close, re-armed only when it fires early: a frame just notes
         // when it was heard, so the hot path arms no timer per frame.
         let mut heard = Instant::now();

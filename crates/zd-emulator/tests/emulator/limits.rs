@@ -170,3 +170,26 @@ async fn a_socket_that_hears_nothing_is_closed_and_the_session_resumes() {
     let pong = bot.ping(json!("back")).await;
     assert_eq!(pong["payload"], "back");
 }
+
+/// An idle timeout too long to add to an instant still closes an idle socket in order (the
+/// reader caps it at a year) instead of overflowing when its timer fires.
+#[tokio::test(start_paused = true)]
+async fn a_huge_idle_timeout_closes_in_order() {
+    let emu = emulator_with(|l| l.idle_timeout = Some(Duration::MAX)).await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    // Paused, the clock jumps to the next timer as soon as everything waits. A reader that
+    // overflowed would never close the socket: the 50 years would pass.
+    let fifty_years = Duration::from_secs(50 * 365 * 24 * 60 * 60);
+    let frame = tokio::time::timeout(fifty_years, async {
+        loop {
+            match bot.ws.next().await {
+                Some(Ok(Message::Close(Some(frame)))) => break frame,
+                Some(Ok(_)) => {}
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("the idle socket is closed");
+    assert_eq!(u16::from(frame.code), 1001);
+}

@@ -56,6 +56,8 @@ pub(crate) struct Faults {
     pub(crate) garble_next: Mutex<Option<(u32, ())>>,
     /// Milliseconds the socket's reader is to read nothing, from when it takes them (0: none).
     pub(crate) deaf_next_ms: AtomicU64,
+    /// Cut the socket as the next request or stop takes effect, before its answer is written.
+    pub(crate) cut_next: AtomicBool,
 }
 
 /// What the `garble` fault puts first in an answer's `data`: a literal cut short, as a

@@ -2,7 +2,7 @@
 //! requests in order and one writer task that owns the sink and batches frames.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
@@ -117,7 +117,8 @@ async fn serve(service: Service, session: Arc<Session>, ws: Ws) {
     let (sink, stream) = ws.split();
     let (outbox, rx) = mpsc::channel(OUTBOX);
     let (closed_tx, closed_rx) = watch::channel(false);
-    let writer = tokio::spawn(write_loop(sink, rx, closed_tx));
+    let cut = Arc::new(AtomicBool::new(false));
+    let writer = tokio::spawn(write_loop(sink, rx, closed_tx, cut.clone()));
     if let Some(previous) = session.attach(SocketLink {
         conn,
         outbox: outbox.clone(),
@@ -131,6 +132,7 @@ async fn serve(service: Service, session: Arc<Session>, ws: Ws) {
         service,
         session: session.clone(),
         outbox,
+        cut,
     };
     reader.run(stream, closed_rx).await;
     session.detach(conn);
@@ -142,6 +144,8 @@ struct Reader {
     service: Service,
     session: Arc<Session>,
     outbox: mpsc::Sender<Outgoing>,
+    /// Set by the `cut` fault: the writer writes nothing more and drops the connection.
+    cut: Arc<AtomicBool>,
 }
 
 impl Reader {
@@ -260,14 +264,22 @@ impl Reader {
                 if let Some(refusal) = self.admit(&request.id) {
                     return self.push(refusal).await;
                 }
+                let cut = self.cut_if_due();
                 let frame = self.request(request.id, &request.payload).await;
+                if cut {
+                    return self.drop_cut().await;
+                }
                 self.respond(frame).await;
             }
             Ok(ClientFrame::StopSubscription(stop)) => {
                 if let Some(refusal) = self.admit(&stop.id) {
                     return self.push(refusal).await;
                 }
+                let cut = self.cut_if_due();
                 let frame = self.stop(&stop);
+                if cut {
+                    return self.drop_cut().await;
+                }
                 self.respond(frame).await;
             }
             Ok(_) => {
@@ -279,6 +291,21 @@ impl Reader {
                 self.push(frame).await;
             }
         }
+    }
+
+    /// Takes a pending `cut` fault: from now the writer writes nothing (set before the request
+    /// runs, so not even an answer queued while it runs, such as a subscription ack, gets out).
+    fn cut_if_due(&self) -> bool {
+        let due = self.session.faults.cut_next.swap(false, Ordering::Relaxed);
+        if due {
+            self.cut.store(true, Ordering::Release);
+        }
+        due
+    }
+
+    /// Wakes the writer to drop the connection the `cut` fault cut.
+    async fn drop_cut(&self) {
+        let _ = self.outbox.send(Outgoing::Drop).await;
     }
 
     /// Counts a request and applies the rate limit and injected failures.
@@ -471,11 +498,17 @@ async fn write_loop(
     mut sink: futures_util::stream::SplitSink<Ws, Message>,
     mut rx: mpsc::Receiver<Outgoing>,
     closed: watch::Sender<bool>,
+    cut: Arc<AtomicBool>,
 ) {
     'outer: while let Some(first) = rx.recv().await {
         let mut next = Some(first);
         // Feed everything already queued, then flush once: one syscall for a burst.
         while let Some(out) = next.take() {
+            if cut.load(Ordering::Acquire) {
+                // What was fed before the cut still goes out, as on a connection that dies.
+                let _ = sink.flush().await;
+                break 'outer;
+            }
             match out {
                 Outgoing::Text(text) => {
                     if sink.feed(Message::Text(text)).await.is_err() {

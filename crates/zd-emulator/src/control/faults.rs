@@ -84,6 +84,22 @@ impl Control {
         Ok(())
     }
 
+    /// Cuts the session's socket (no close frame) as its next request or `stop_subscription`
+    /// takes effect, before the answer is written: the request is done on the service, but
+    /// the client never hears of it, as when a connection dies at that moment. The session
+    /// stays valid.
+    ///
+    /// # Errors
+    /// No such session or no socket.
+    pub fn fault_cut(&self, session_id: &str) -> Result<(), ControlError> {
+        let session = self.session(session_id)?;
+        if session.link().is_none() {
+            return Err(ControlError::NotConnected(session_id.to_owned()));
+        }
+        session.faults.cut_next.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Fails the next `count` requests of the session with `error_name`.
     ///
     /// # Errors

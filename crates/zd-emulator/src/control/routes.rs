@@ -301,6 +301,12 @@ pub(crate) fn router() -> Router<App> {
             ),
         )
         .route(
+            "/sessions/{id}/cut",
+            post(|State(app): State<App>, Path(id): Path<String>| async move {
+                control(&app).fault_cut(&id).map(|()| ok())
+            }),
+        )
+        .route(
             "/sessions/{id}/garble",
             post(
                 |State(app): State<App>, Path(id): Path<String>, Json(b): Json<CountBody>| async move {

@@ -245,3 +245,44 @@ async fn garbled_answers_keep_their_outline_but_not_valid_data() {
     let resp = bot.request(query).await;
     assert!(resp["payload"]["data"]["agents"].is_object(), "{resp}");
 }
+
+#[tokio::test]
+async fn cut_drops_the_socket_as_a_request_takes_effect_before_its_answer() {
+    let emu = emulator().await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    bot.go_online().await;
+    control(
+        &emu,
+        &format!("/sessions/{}/cut", bot.session_id),
+        json!({}),
+    )
+    .await;
+    bot.send_request(json!({ "query": MESSAGE_SUB })).await;
+    // Not even the subscription's ack gets out.
+    loop {
+        match bot.ws.next().await {
+            None | Some(Err(Error::Protocol(_) | Error::Io(_) | Error::ConnectionClosed)) => break,
+            Some(Ok(Message::Text(t))) => {
+                let frame: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+                assert!(frame.get("id").is_none(), "an answer got out: {frame}");
+            }
+            other => panic!("expected an abrupt end, got {other:?}"),
+        }
+    }
+    // The subscription took effect: the same session, resumed, gets its DATA.
+    let (ws, _) = tokio_tungstenite::connect_async(bot.url.as_str())
+        .await
+        .unwrap();
+    bot.ws = ws;
+    bot.ping(json!("back")).await;
+    let channel = visitor(&emu, "Ann").await;
+    visitor_says(&emu, &channel, "heard?").await;
+    let data = bot.until(|v| v["sig"] == "DATA").await;
+    assert_eq!(
+        data["payload"]["data"]["message"]["node"]["content"],
+        "heard?"
+    );
+    // One request only: the next is answered.
+    let resp = bot.request("{ agents { edges { node { id } } } }").await;
+    assert!(resp["payload"]["data"]["agents"].is_object(), "{resp}");
+}

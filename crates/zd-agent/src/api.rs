@@ -14,7 +14,7 @@ use crate::session::{AgentSession, cached_query, decode_data};
 use crate::structured::{
     ButtonTemplate, ListTemplate, PanelCarousel, PanelTemplate, QuickReplies, validate_tags,
 };
-use crate::subscription::Subscription;
+use crate::subscription::{CatchUp, Subscription};
 
 /// Page size of the pagination streams.
 const PAGE_SIZE: i32 = 50;
@@ -519,7 +519,11 @@ impl AgentSession {
                 Some(recent),
             )
             .await?;
-        Ok(sub.with_catch_up(catch_up))
+        Ok(sub.with_catch_up(CatchUp {
+            decode: catch_up,
+            stamp_of: |m| m.timestamp,
+            overlap_ms: self.catch_up_overlap_ms(),
+        }))
     }
 
     /// Chat activity (members joining and leaving), optionally filtered.

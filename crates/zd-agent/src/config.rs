@@ -64,6 +64,11 @@ pub struct Config {
     pub subscription_buffer: usize,
     /// How many recent item ids each subscription remembers to drop repeats.
     pub dedup_window: usize,
+    /// After a gap, how far before the newest message already handed out (by the service's
+    /// own timestamps) [`AgentSession::messages`](crate::AgentSession::messages) looks again
+    /// for what it missed: a message may reach the socket a little after a newer one. What
+    /// the overlap finds again is dropped as a repeat while `dedup_window` still holds it.
+    pub catch_up_overlap: Duration,
     /// Concurrent-session EOS policy.
     pub on_concurrent_session: OnConcurrentSession,
     /// Whether a `sendMessage` whose socket dropped before its answer is sent again, with the
@@ -99,6 +104,7 @@ impl Default for Config {
             max_subscriptions: 10,
             subscription_buffer: 1024,
             dedup_window: 4096,
+            catch_up_overlap: Duration::from_secs(5),
             on_concurrent_session: OnConcurrentSession::default(),
             resend_messages: true,
         }

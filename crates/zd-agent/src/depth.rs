@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use async_graphql_parser::types::{ExecutableDocument, SelectionSet};
+use async_graphql_parser::types::{ExecutableDocument, OperationType, SelectionSet};
 use async_graphql_parser::{Positioned, parse_query};
 
 /// The documented maximum query depth.
@@ -33,6 +33,50 @@ pub enum DocumentError {
     /// A spread names a fragment the document does not define.
     #[error("unknown fragment {0}")]
     UnknownFragment(String),
+    /// A subscription given where a query or mutation is run once: its events would reach
+    /// nobody. Subscriptions go through `AgentSession::subscribe_document`.
+    #[error("a subscription cannot be executed once; subscribe to it instead")]
+    Subscription,
+    /// A document given to subscribe to that holds no subscription, or more than one
+    /// operation (which the service could not tell apart without an operation name).
+    #[error("the document must hold exactly one operation, a subscription")]
+    NotOneSubscription,
+}
+
+/// The kinds of operation a document holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Operations {
+    pub(crate) queries: usize,
+    pub(crate) mutations: usize,
+    pub(crate) subscriptions: usize,
+}
+
+impl Operations {
+    /// Only queries: safe to send again after a lost connection.
+    pub(crate) fn read_only(self) -> bool {
+        self.queries > 0 && self.mutations == 0 && self.subscriptions == 0
+    }
+}
+
+/// Checks `query` against the depth `limit` and tells what operations it holds.
+///
+/// # Errors
+/// As [`check_depth`].
+pub(crate) fn inspect(query: &str, limit: usize) -> Result<Operations, DocumentError> {
+    let doc = parse_query(query).map_err(|e| DocumentError::Parse(Box::new(e)))?;
+    let depth = document_depth(&doc)?;
+    if depth > limit {
+        return Err(DocumentError::TooDeep { depth, limit });
+    }
+    let mut ops = Operations::default();
+    for (_, op) in doc.operations.iter() {
+        match op.node.ty {
+            OperationType::Query => ops.queries += 1,
+            OperationType::Mutation => ops.mutations += 1,
+            OperationType::Subscription => ops.subscriptions += 1,
+        }
+    }
+    Ok(ops)
 }
 
 /// The depth of the deepest operation of `query`.
@@ -41,10 +85,14 @@ pub enum DocumentError {
 /// [`DocumentError`] when the text does not parse or its fragments are broken.
 pub fn query_depth(query: &str) -> Result<usize, DocumentError> {
     let doc = parse_query(query).map_err(|e| DocumentError::Parse(Box::new(e)))?;
+    document_depth(&doc)
+}
+
+fn document_depth(doc: &ExecutableDocument) -> Result<usize, DocumentError> {
     let mut deepest = 0;
     for (_, op) in doc.operations.iter() {
         let mut active = HashSet::new();
-        deepest = deepest.max(selection_depth(&doc, &op.node.selection_set, &mut active)?);
+        deepest = deepest.max(selection_depth(doc, &op.node.selection_set, &mut active)?);
     }
     Ok(deepest)
 }
@@ -117,6 +165,24 @@ mod tests {
                 depth: 12,
                 limit: 11
             })
+        ));
+    }
+
+    #[test]
+    fn tells_the_kinds_of_operation() {
+        let ops = inspect("# a comment first\nquery A { a } query B { b }", 11).unwrap();
+        assert!(ops.read_only());
+        assert_eq!(ops.queries, 2);
+        assert!(
+            !inspect("query Q { a } mutation M { m }", 11)
+                .unwrap()
+                .read_only()
+        );
+        let sub = inspect("subscription { message { node { id } } }", 11).unwrap();
+        assert_eq!((sub.subscriptions, sub.read_only()), (1, false));
+        assert!(matches!(
+            inspect(&nested(12), 11),
+            Err(DocumentError::TooDeep { depth: 12, .. })
         ));
     }
 

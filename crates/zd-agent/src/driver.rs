@@ -118,6 +118,8 @@ enum Pending {
     },
     SubStop {
         server_id: String,
+        /// Earlier tries that failed with an error worth retrying.
+        tries: u32,
     },
     StatusRestore,
     CatchUp {
@@ -203,6 +205,12 @@ pub(crate) struct DriverInner {
     timers: Vec<(Instant, u64)>,
     agent_status: Option<AgentStatus>,
     stopping: bool,
+    /// The socket resumed a session an earlier socket served (not a new session).
+    resumed: bool,
+    /// Set when the session must be replaced by a new one, with why.
+    restart_for: Option<String>,
+    /// Events for subscribers whose buffer was full when they came, with the key.
+    undelivered: Vec<(u64, SubEvent)>,
     last_rx: Instant,
     ping_seq: u64,
 }
@@ -259,6 +267,9 @@ impl Driver {
             timers: Vec::new(),
             agent_status: inherited.agent_status,
             stopping: false,
+            resumed: false,
+            restart_for: None,
+            undelivered: Vec::new(),
             last_rx: Instant::now(),
             ping_seq: 0,
         };
@@ -346,6 +357,16 @@ impl ReadReady {
         polled
     }
 }
+
+/// The subscription key of routes whose subscriber is gone (keys count from 1): their DATA is
+/// dropped until the stop is answered.
+const NO_SUB: u64 = 0;
+
+/// Live subscriptions the service allows one session.
+const SERVICE_SUBSCRIPTIONS: usize = 10;
+
+/// Most tries of a `stop_subscription` that keeps failing with an error worth retrying.
+const STOP_TRIES: u32 = 5;
 
 /// Commands other than requests held while the driver waits outside its loop; past this many,
 /// further commands wait in the channel.
@@ -439,6 +460,14 @@ impl DriverInner {
                     self.fire_timers();
                     Ok(())
                 }
+            };
+            let outcome = match (outcome, self.restart_for.take()) {
+                (Ok(()), Some(text)) => Err(Cause {
+                    text,
+                    restart: true,
+                    fatal: None,
+                }),
+                (outcome, _) => outcome,
             };
             match outcome {
                 Ok(()) => {}
@@ -711,14 +740,21 @@ impl DriverInner {
             return;
         };
         if let Some(id) = sub.server_id {
-            self.routes.remove(&id);
             self.queue_stop(id);
         }
         self.publish_facts();
     }
 
+    /// Stops `server_id` on the service. Its route stays until the stop is answered: DATA
+    /// still coming for it is dropped (no subscriber has its key), and if the socket goes
+    /// first, the resumed session sends the stop again (see `on_new_socket`) instead of
+    /// leaving the subscription running on the service, holding one of its ten.
     fn queue_stop(&mut self, server_id: String) {
-        self.queue(Pending::SubStop { server_id });
+        self.routes.entry(server_id.clone()).or_insert(NO_SUB);
+        self.queue(Pending::SubStop {
+            server_id,
+            tries: 0,
+        });
     }
 
     /// Sends the frame whose limiter slot was just taken, then every further frame that has a
@@ -768,9 +804,11 @@ impl DriverInner {
                     return None;
                 }
             },
-            Some(Pending::SubStop { server_id }) => StopSubscription::new(id, server_id.as_str())
-                .encode()
-                .map_err(|e| e.to_string()),
+            Some(Pending::SubStop { server_id, .. }) => {
+                StopSubscription::new(id, server_id.as_str())
+                    .encode()
+                    .map_err(|e| e.to_string())
+            }
             Some(Pending::CatchUp { key }) => {
                 match self.subs.get(key).and_then(|s| s.catch_up.as_ref()) {
                     Some(payload) => Ok(encode_request(id, payload)),
@@ -809,7 +847,13 @@ impl DriverInner {
     async fn on_message(&mut self, msg: WsMessage) -> Result<(), Cause> {
         self.last_rx = Instant::now();
         match msg {
-            WsMessage::Text(text) => self.on_text(text.as_str()).await,
+            WsMessage::Text(text) => {
+                let outcome = self.on_text(text.as_str()).await;
+                if !self.undelivered.is_empty() {
+                    self.deliver_held().await;
+                }
+                outcome
+            }
             WsMessage::Close(frame) => {
                 let code = frame.map(|f| u16::from(f.code));
                 Err(Cause::lost(format!("closed by the server (code {code:?})")))
@@ -938,6 +982,17 @@ impl DriverInner {
         }
     }
 
+    /// Hands over the events that found their subscriber's buffer full, waiting for room as
+    /// `route` does; a subscriber dropped meanwhile loses nothing it could still read.
+    async fn deliver_held(&mut self) {
+        for (key, event) in std::mem::take(&mut self.undelivered) {
+            let Some(tx) = self.subs.get(&key).map(|s| s.tx.clone()) else {
+                continue;
+            };
+            let _ = self.meanwhile_future(tx.send(event)).await;
+        }
+    }
+
     fn on_ack(&mut self, key: u64, server_id: String) {
         let Some(sub) = self.subs.get_mut(&key) else {
             // Dropped while starting: stop it right away.
@@ -987,31 +1042,45 @@ impl DriverInner {
                 }
                 Err(e) => self.sub_start_error(key, e),
             },
-            Pending::SubStop { server_id } => {
-                // DATA of a stopped id may come until the stop is answered; not after.
-                self.routes.remove(&server_id);
-                if let Err(e) = outcome {
-                    tracing::debug!(error = %e, "stop_subscription refused");
+            Pending::SubStop { server_id, tries } => match outcome {
+                Err(e) if e.is_retryable() && tries < STOP_TRIES => {
+                    // Gone from the service only once a stop is answered: a transient
+                    // failure (unavailable, rate limited) would otherwise leak the slot.
+                    let delay = self.shared.config.retry.rate_limited.nth_delay(tries);
+                    tracing::debug!(error = %e, ?delay, "retrying a stop_subscription");
+                    let id = self.new_id();
+                    let tries = tries + 1;
+                    self.pending
+                        .insert(id, Pending::SubStop { server_id, tries });
+                    self.timers.push((Instant::now() + delay, id));
                 }
-            }
-            Pending::CatchUp { key } => match outcome {
-                Ok(Some(data)) => {
-                    if let Some(sub) = self.subs.get(&key) {
-                        // Never block the driver on a catch-up: a full reader gets it later
-                        // through its live items anyway, or not at all if it is gone.
-                        let _ = sub.tx.try_send(SubEvent::CatchUp(data));
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e.with_causes(), "catch-up query failed");
-                    // The subscriber hears of it: its items may have a hole.
-                    if let Some(sub) = self.subs.get(&key) {
-                        let error = Error::with_source(ErrorKind::CatchUp, e);
-                        let _ = sub.tx.try_send(SubEvent::Error(error));
+                outcome => {
+                    // DATA of a stopped id may come until the stop is answered; not after.
+                    self.routes.remove(&server_id);
+                    if let Err(e) = outcome {
+                        tracing::debug!(error = %e, "stop_subscription refused");
                     }
                 }
             },
+            Pending::CatchUp { key } => {
+                let Some(sub) = self.subs.get(&key) else {
+                    return;
+                };
+                let event = match outcome {
+                    Ok(Some(data)) => SubEvent::CatchUp(data),
+                    Ok(None) => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e.with_causes(), "catch-up query failed");
+                        // The subscriber hears of it: its items may have a hole.
+                        SubEvent::Error(Error::with_source(ErrorKind::CatchUp, e))
+                    }
+                };
+                // The gap's items exist nowhere else: a full reader gets them once it has
+                // room, as live items do (see `deliver_held`).
+                if let Err(mpsc::error::TrySendError::Full(event)) = sub.tx.try_send(event) {
+                    self.undelivered.push((key, event));
+                }
+            }
             Pending::StatusRestore => {
                 if let Err(e) = outcome {
                     tracing::warn!(error = %e, request = id, "could not restore the agent status");
@@ -1022,6 +1091,7 @@ impl DriverInner {
 
     fn sub_start_error(&mut self, key: u64, e: Error) {
         let retry = &self.shared.config.retry;
+        let held = self.subs.len();
         let Some(sub) = self.subs.get_mut(&key) else {
             return;
         };
@@ -1030,9 +1100,23 @@ impl DriverInner {
             self.forget_sub(key);
             return;
         }
+        if e.error_name() == Some(&ErrorName::MaxSub)
+            && self.resumed
+            && held <= SERVICE_SUBSCRIPTIONS
+        {
+            // We hold no more than the service allows, so it still runs subscriptions of an
+            // earlier socket whose ids never reached us (a start answered as the socket
+            // died): nothing can stop those but a new session. This one is started there.
+            self.restart_for
+                .get_or_insert_with(|| "MAX_SUB on a resumed session".to_owned());
+            return;
+        }
         let class = match e.error_name() {
             Some(ErrorName::RateLimited) => RetryClass::RateLimited,
             Some(ErrorName::GraphQlSubStartError) => RetryClass::SubscriptionStart,
+            // Unavailable, a timeout, a dropped answer: backed off like a rate limit rather
+            // than ending a stream that a reconnect was restoring.
+            _ if e.is_retryable() => RetryClass::RateLimited,
             _ => RetryClass::Never,
         };
         let delay = match class {
@@ -1159,6 +1243,7 @@ impl DriverInner {
             }
         }
         let mut failures = 0usize;
+        let mut renewed = false;
         let mut backoff = config.reconnect.build_unbounded();
         loop {
             self.set_state(SessionState::Restarting);
@@ -1169,6 +1254,12 @@ impl DriverInner {
                         session_id: self.started.session_id.clone(),
                     });
                     return Ok(());
+                }
+                // The refusal invalidated the credentials: renewable ones (a refreshing
+                // token) get one more try with a fresh token, at once.
+                Err(e) if !renewed && e.error_name() == Some(&ErrorName::Unauthorized) => {
+                    renewed = true;
+                    tracing::warn!(error = %e, "session restart refused; retrying with renewed credentials");
                 }
                 Err(e) if !e.is_retryable() => return Err(e),
                 Err(e) => {
@@ -1227,6 +1318,8 @@ impl DriverInner {
     }
 
     fn on_new_socket(&mut self, restarted: bool) {
+        self.resumed = !restarted;
+        self.restart_for = None;
         self.readable.set();
         self.last_rx = Instant::now();
         self.timers.clear();

@@ -218,6 +218,12 @@ impl Error {
             | ErrorKind::Timeout
             | ErrorKind::StartLimited { .. } => true,
             ErrorKind::HttpStatus { status, .. } => *status >= 500 || *status == 429,
+            // A refresh that met a network blip or an unavailable server may work later.
+            ErrorKind::Credentials => self
+                .source
+                .as_deref()
+                .and_then(|s| s.downcast_ref::<zd_auth::Error>())
+                .is_some_and(zd_auth::Error::is_retryable),
             _ => false,
         }
     }

@@ -51,6 +51,15 @@ impl Backoff {
         b.build()
     }
 
+    /// The delay before retry `n` (from 0), without jitter: for retries that keep no backoff
+    /// state of their own.
+    pub(crate) fn nth_delay(&self, n: u32) -> Duration {
+        let grown = self.min_delay.as_secs_f64() * f64::from(self.factor).powi(n.min(64) as i32);
+        Duration::try_from_secs_f64(grown)
+            .unwrap_or(self.max_delay)
+            .min(self.max_delay)
+    }
+
     /// The same backoff without a retry cap.
     pub(crate) fn build_unbounded(&self) -> ExponentialBackoff {
         Backoff {
@@ -167,6 +176,15 @@ mod tests {
     fn never_is_never_retried() {
         let p = RetryPolicy::default();
         assert_eq!(p.start().next_delay(RetryClass::Never), None);
+    }
+
+    #[test]
+    fn the_nth_delay_grows_to_the_cap() {
+        let b = RetryPolicy::default().rate_limited;
+        assert_eq!(b.nth_delay(0), Duration::from_millis(100));
+        assert_eq!(b.nth_delay(3), Duration::from_millis(800));
+        assert_eq!(b.nth_delay(7), Duration::from_secs(10));
+        assert_eq!(b.nth_delay(u32::MAX), Duration::from_secs(10));
     }
 
     #[tokio::test(start_paused = true)]

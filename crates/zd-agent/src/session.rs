@@ -8,6 +8,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use zd_auth::Credentials;
 
 use crate::config::Config;
+use crate::depth::{DocumentError, Operations};
 use crate::driver::{
     Answer, Command, Driver, Inherited, Payload, QueryText, Replay, RequestCommand,
 };
@@ -480,18 +481,24 @@ impl AgentSession {
     /// Sends any GraphQL document and returns its `data`, for what the typed operations do not
     /// cover. The document's depth is checked (at most 11) before anything is sent.
     ///
-    /// Queries are resent after a reconnect; other documents fail with a retryable
+    /// Documents made only of queries are resent after a reconnect (the kinds of operation come
+    /// from parsing the document); other documents fail with a retryable
     /// [`ErrorKind::ConnectionLost`] if the socket drops before their answer.
     ///
     /// # Errors
-    /// [`ErrorKind::Document`] for a bad or too deep document; otherwise as [`AgentSession::run`].
+    /// [`ErrorKind::Document`] for a bad or too deep document, or one holding a subscription
+    /// (its events would reach nobody: use [`AgentSession::subscribe_document`]); otherwise as
+    /// [`AgentSession::run`].
     pub async fn execute(
         &self,
         query: &str,
         variables: Option<serde_json::Value>,
     ) -> Result<serde_json::Value, Error> {
-        crate::depth::check_depth(query, crate::depth::MAX_QUERY_DEPTH)?;
-        let replay = if is_query(query) {
+        let ops = crate::depth::inspect(query, crate::depth::MAX_QUERY_DEPTH)?;
+        if ops.subscriptions > 0 {
+            return Err(DocumentError::Subscription.into());
+        }
+        let replay = if ops.read_only() {
             Replay::Resend
         } else {
             Replay::Fail
@@ -516,6 +523,12 @@ impl AgentSession {
             Some(raw) => decode_json(&raw),
             None => Ok(serde_json::Value::Null),
         }
+    }
+
+    /// How far a catch-up looks back before the newest message handed out, in ms (see
+    /// [`crate::Config::catch_up_overlap`]).
+    pub(crate) fn catch_up_overlap_ms(&self) -> f64 {
+        self.shared.config.catch_up_overlap.as_secs_f64() * 1000.0
     }
 
     /// Whether a lost `sendMessage` is sent again (see [`crate::Config::resend_messages`]).
@@ -622,7 +635,8 @@ impl AgentSession {
     /// ```
     ///
     /// # Errors
-    /// As [`AgentSession::subscribe`], plus [`ErrorKind::Document`]. An item whose `data` does
+    /// As [`AgentSession::subscribe`], plus [`ErrorKind::Document`] for a bad or too deep
+    /// document, or one that is not exactly one subscription. An item whose `data` does
     /// not fit `T` is an [`ErrorKind::Decode`] item; the subscription goes on.
     pub async fn subscribe_document<T>(
         &self,
@@ -632,7 +646,15 @@ impl AgentSession {
     where
         T: DeserializeOwned + 'static,
     {
-        crate::depth::check_depth(query, crate::depth::MAX_QUERY_DEPTH)?;
+        let ops = crate::depth::inspect(query, crate::depth::MAX_QUERY_DEPTH)?;
+        if ops
+            != (Operations {
+                subscriptions: 1,
+                ..Operations::default()
+            })
+        {
+            return Err(DocumentError::NotOneSubscription.into());
+        }
         self.subscribe_with(query.to_owned(), &variables, decode_data::<T>, None, None)
             .await
     }
@@ -661,11 +683,6 @@ impl AgentSession {
             Err(e) => Err(e),
         }
     }
-}
-
-fn is_query(query: &str) -> bool {
-    let t = query.trim_start();
-    t.starts_with('{') || t.starts_with("query")
 }
 
 pub(crate) fn decode_json<T: DeserializeOwned>(text: &str) -> Result<T, Error> {

@@ -28,6 +28,16 @@ pub(crate) type Decode<T> = fn(&str) -> Result<Option<T>, Error>;
 pub(crate) type KeyOf<T> = fn(&T) -> Option<&str>;
 /// Turns a catch-up answer into the items newer than the given time (ms since the epoch).
 pub(crate) type CatchUpDecode<T> = fn(&str, f64) -> Result<Vec<T>, Error>;
+/// The service's timestamp of an item (ms since the epoch), when it has one.
+pub(crate) type StampOf<T> = fn(&T) -> Option<f64>;
+
+/// How a subscription fetches what it missed during a gap.
+pub(crate) struct CatchUp<T> {
+    pub(crate) decode: CatchUpDecode<T>,
+    pub(crate) stamp_of: StampOf<T>,
+    /// How far before the newest item handed out it looks again, in ms.
+    pub(crate) overlap_ms: f64,
+}
 
 /// The items of one live subscription.
 ///
@@ -44,8 +54,11 @@ pub struct Subscription<T> {
     decode: Decode<T>,
     key_of: Option<KeyOf<T>>,
     dedup: Dedup,
-    catch_up: Option<CatchUpDecode<T>>,
+    catch_up: Option<CatchUp<T>>,
+    /// When the subscription started (this machine's clock): nothing older is caught up.
     since_ms: f64,
+    /// The newest service timestamp of an item handed out.
+    newest_ms: f64,
     backlog: VecDeque<T>,
 }
 
@@ -78,20 +91,33 @@ impl<T> Subscription<T> {
             dedup: Dedup::new(dedup_window),
             catch_up: None,
             since_ms,
+            newest_ms: f64::NEG_INFINITY,
             backlog: VecDeque::new(),
         }
     }
 
-    pub(crate) fn with_catch_up(mut self, decode: CatchUpDecode<T>) -> Self {
-        self.catch_up = Some(decode);
+    pub(crate) fn with_catch_up(mut self, catch_up: CatchUp<T>) -> Self {
+        self.catch_up = Some(catch_up);
         self
     }
 
+    /// Whether `item` is handed out (not a repeat); if so, its stamp is noted for the next
+    /// catch-up.
     fn fresh(&mut self, item: &T) -> bool {
-        match self.key_of.and_then(|k| k(item)) {
+        let fresh = match self.key_of.and_then(|k| k(item)) {
             Some(id) => self.dedup.first_time(id),
             None => true,
+        };
+        if fresh && let Some(stamp) = self.catch_up.as_ref().and_then(|c| (c.stamp_of)(item)) {
+            self.newest_ms = self.newest_ms.max(stamp);
         }
+        fresh
+    }
+
+    /// The time from which a catch-up's items count as missed: what came before the newest
+    /// item handed out was delivered live, but for the overlap.
+    fn missed_since(&self, overlap_ms: f64) -> f64 {
+        self.since_ms.max(self.newest_ms - overlap_ms)
     }
 
     /// The local id of this subscription (stable across reconnects).
@@ -132,7 +158,12 @@ impl<T> Stream for Subscription<T> {
                         tracing::debug!(key = this.key, "dropped a repeated subscription item");
                     }
                 },
-                SubEvent::CatchUp(raw) => match this.catch_up.map(|f| f(&raw, this.since_ms)) {
+                SubEvent::CatchUp(data) => match this
+                    .catch_up
+                    .as_ref()
+                    .map(|c| (c.decode, this.missed_since(c.overlap_ms)))
+                    .map(|(decode, since)| decode(&data, since))
+                {
                     Some(Ok(items)) => this.backlog.extend(items),
                     Some(Err(e)) => {
                         return Poll::Ready(Some(Err(Error::with_source(ErrorKind::CatchUp, e))));
@@ -156,7 +187,7 @@ mod tests {
     use futures_util::StreamExt;
     use tokio::sync::mpsc;
 
-    use super::{SubEvent, Subscription};
+    use super::{CatchUp, SubEvent, Subscription};
     use crate::error::{Error, ErrorKind};
 
     fn decode(text: &str) -> Result<Option<u32>, Error> {
@@ -183,25 +214,39 @@ mod tests {
         assert_eq!(sub.next().await.expect("an item").expect("decoded"), 7);
     }
 
+    /// The items of a catch-up here are their own stamps.
+    fn stamps_since(text: &str, since_ms: f64) -> Result<Vec<u32>, Error> {
+        let stamps = crate::session::decode_json::<Vec<u32>>(text)?;
+        Ok(stamps
+            .into_iter()
+            .filter(|t| f64::from(*t) >= since_ms)
+            .collect())
+    }
+
+    fn stamped(overlap_ms: f64) -> (mpsc::Sender<SubEvent>, Subscription<u32>) {
+        let (tx, rx) = mpsc::channel(8);
+        let (drop_tx, _drop_rx) = mpsc::unbounded_channel();
+        let sub = Subscription::new(rx, 1, drop_tx, decode, None, 16).with_catch_up(CatchUp {
+            decode: stamps_since,
+            stamp_of: |t| Some(f64::from(*t)),
+            overlap_ms,
+        });
+        (tx, sub)
+    }
+
     /// A catch-up that cannot be used (here: undecodable; the driver sends the same kind when
     /// the query fails) tells the subscriber its items may have a hole, and the stream goes on.
     #[tokio::test]
     async fn a_failed_catch_up_is_reported_and_the_stream_goes_on() {
-        fn catch_up(text: &str, _since_ms: f64) -> Result<Vec<u32>, Error> {
-            crate::session::decode_json::<Vec<u32>>(text)
+        let (tx, mut sub) = stamped(0.0);
+        sub.since_ms = 0.0;
+        for event in [
+            SubEvent::CatchUp("[1, tru".into()),
+            SubEvent::CatchUp("[2, 3]".into()),
+            SubEvent::Data(r#"{"data":4}"#.into()),
+        ] {
+            tx.send(event).await.expect("open");
         }
-        let (tx, rx) = mpsc::channel(4);
-        let (drop_tx, _drop_rx) = mpsc::unbounded_channel();
-        let mut sub = Subscription::new(rx, 1, drop_tx, decode, None, 16).with_catch_up(catch_up);
-        tx.send(SubEvent::CatchUp("[1, tru".into()))
-            .await
-            .expect("open");
-        tx.send(SubEvent::CatchUp("[2, 3]".into()))
-            .await
-            .expect("open");
-        tx.send(SubEvent::Data(r#"{"data":4}"#.into()))
-            .await
-            .expect("open");
         let first = sub.next().await.expect("an item");
         assert!(
             matches!(first, Err(ref e) if matches!(e.kind(), ErrorKind::CatchUp)),
@@ -209,5 +254,25 @@ mod tests {
         );
         let rest: Vec<u32> = sub.take(3).map(|i| i.expect("an item")).collect().await;
         assert_eq!(rest, [2, 3, 4]);
+    }
+
+    /// A catch-up takes what is newer than the subscription and than the newest item handed
+    /// out, less the overlap: what the subscriber had before the gap does not come again.
+    #[tokio::test]
+    async fn a_catch_up_keeps_only_items_from_the_gap() {
+        let (tx, mut sub) = stamped(20.0);
+        // Stamps are small numbers here; the subscription started at 100.
+        sub.since_ms = 100.0;
+        for event in [
+            SubEvent::CatchUp("[50, 150, 250]".into()),
+            SubEvent::Data(r#"{"data":300}"#.into()),
+            SubEvent::CatchUp("[250, 290, 300, 350]".into()),
+        ] {
+            tx.send(event).await.expect("open");
+        }
+        let items: Vec<u32> = sub.take(6).map(|i| i.expect("an item")).collect().await;
+        // The second catch-up starts 20 before 300, the newest handed out (these items have
+        // no ids, so nothing is dropped as a repeat).
+        assert_eq!(items, [150, 250, 300, 290, 300, 350]);
     }
 }

@@ -101,7 +101,10 @@ impl KeyKind {
     }
 
     /// Whether a key of this kind may sign a JWT of `scope`: `app_` signs `app` and `user`,
-    /// `act_`/`svc_` sign `account`, `int_` signs `integration`.
+    /// `act_`/`svc_` sign `account`, `int_` signs `integration`. This is the rule for tokens
+    /// an integrator signs; the OAuth bridge also issues `integration` tokens under an app
+    /// key, which [`Verifier`](super::Verifier) accepts when they carry the bridge's `appId`
+    /// and `azp`.
     pub fn allows(self, scope: Scope) -> bool {
         matches!(
             (self, scope),

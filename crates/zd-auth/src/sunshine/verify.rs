@@ -84,6 +84,11 @@ pub struct Verified {
 /// is known and fits the key's prefix, `exp` (when present) is not past, and user-scope claims
 /// are well typed (`external_id` a string of 1 to 255 characters).
 ///
+/// The one exception to the prefix rule ([`KeyKind::allows`]) is the OAuth bridge's tokens:
+/// `integration` scope signed with an **app** key, carrying an `appId` claim and an `azp`
+/// header (the OAuth client), as the spec's example bridge token does. An app-key token of
+/// `integration` scope without both is refused with [`ErrorKind::JwtWrongScope`].
+///
 /// ```
 /// use zd_auth::ErrorKind;
 /// use zd_auth::sunshine::{ApiKey, Scope, UserJwt, Verifier, sign_jwt};
@@ -200,7 +205,10 @@ impl<K: KeyLookup> Verifier<K> {
             Some(_) => return Err(invalid("scope is not a string")),
             None => return Err(Error::new(ErrorKind::JwtWrongScope, "no scope claim")),
         };
-        if !KeyKind::of(&kid).allows(scope) {
+        let app_id = optional_string(&claims, "appId")?;
+        if !KeyKind::of(&kid).allows(scope)
+            && !is_bridge_token(&kid, scope, &header.extras, app_id.as_deref())
+        {
             return Err(Error::new(
                 ErrorKind::JwtWrongScope,
                 format!("key {kid} cannot sign `{scope}` tokens"),
@@ -221,7 +229,6 @@ impl<K: KeyLookup> Verifier<K> {
             ));
         }
 
-        let app_id = optional_string(&claims, "appId")?;
         let user = match scope {
             Scope::User => Some(user_claims(&claims)?),
             _ => None,
@@ -235,6 +242,22 @@ impl<K: KeyLookup> Verifier<K> {
             user,
         })
     }
+}
+
+/// Whether a token is one the OAuth bridge issues: `integration` scope signed with an app
+/// key, naming the app (`appId` claim) and the OAuth client it was issued to (`azp` header).
+/// An app key signs nothing else of `integration` scope, so a token that lacks either is not
+/// let through on the strength of the key alone.
+fn is_bridge_token(
+    kid: &str,
+    scope: Scope,
+    header_extras: &HashMap<String, String>,
+    app_id: Option<&str>,
+) -> bool {
+    KeyKind::of(kid) == KeyKind::App
+        && scope == Scope::Integration
+        && app_id.is_some_and(|a| !a.is_empty())
+        && header_extras.get("azp").is_some_and(|a| !a.is_empty())
 }
 
 fn invalid(detail: impl Into<String>) -> Error {

@@ -140,20 +140,61 @@ fn everything_we_sign_verifies() {
 
 #[test]
 fn oauth_bridge_style_tokens_verify() {
-    // The bridge's tokens carry `azp` in the header and `appId` in the claims, no `exp`.
-    let mut header = Header::new(Algorithm::HS256);
-    header.kid = Some("app_1".to_owned());
-    header.extras.insert("azp".to_owned(), "client".to_owned());
-    let claims = json!({"scope": "app", "appId": "5d8c", "iat": 1_600_000_000});
-    let jwt = jsonwebtoken::encode(
-        &header,
-        &claims,
-        &EncodingKey::from_secret(b"secret-of-app_1"),
-    )
-    .unwrap();
-    let v = Verifier::new(key("app_1")).verify(&jwt).unwrap();
-    assert_eq!(v.app_id.as_deref(), Some("5d8c"));
+    // The shape of the spec's example bridge token: an app key's `kid` and the OAuth client
+    // (`azp`) in the header; `integration` scope, `appId` and `iat` in the claims, no `exp`.
+    let bridge = |azp: Option<&str>, claims: Value| {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("app_67a240ecc4997903584a3c48".to_owned());
+        if let Some(azp) = azp {
+            header.extras.insert("azp".to_owned(), azp.to_owned());
+        }
+        jsonwebtoken::encode(
+            &header,
+            &claims,
+            &EncodingKey::from_secret(b"secret-of-app_67a240ecc4997903584a3c48"),
+        )
+        .unwrap()
+    };
+    let verifier = Verifier::new(key("app_67a240ecc4997903584a3c48"));
+    let claims =
+        json!({"scope": "integration", "appId": "5698edbf2a43bd081be982f1", "iat": 1_738_686_701});
+    let jwt = bridge(Some("shoplifter"), claims.clone());
+    let v = verifier.verify(&jwt).unwrap();
+    assert_eq!(v.scope, Scope::Integration);
+    assert_eq!(v.key_id, "app_67a240ecc4997903584a3c48");
+    assert_eq!(v.app_id.as_deref(), Some("5698edbf2a43bd081be982f1"));
     assert!(v.expires_at.is_none());
+    assert_eq!(
+        verifier
+            .verify_scope(&jwt, Scope::Integration)
+            .unwrap()
+            .app_id
+            .as_deref(),
+        Some("5698edbf2a43bd081be982f1")
+    );
+
+    // An app key's `integration` token without what the bridge puts in is still refused.
+    let kind = |jwt: &str| verifier.verify(jwt).unwrap_err().kind();
+    assert_eq!(kind(&bridge(None, claims)), ErrorKind::JwtWrongScope);
+    let no_app = json!({"scope": "integration", "iat": 1_738_686_701});
+    assert_eq!(
+        kind(&bridge(Some("shoplifter"), no_app)),
+        ErrorKind::JwtWrongScope
+    );
+    let empty_app = json!({"scope": "integration", "appId": ""});
+    assert_eq!(
+        kind(&bridge(Some("shoplifter"), empty_app)),
+        ErrorKind::JwtWrongScope
+    );
+    // ... and the bridge's extras do not widen an app key to `account`.
+    let account = json!({"scope": "account", "appId": "5698edbf2a43bd081be982f1"});
+    assert_eq!(
+        kind(&bridge(Some("shoplifter"), account)),
+        ErrorKind::JwtWrongScope
+    );
+    // Other scopes from an app key are unchanged.
+    let app = bridge(Some("shoplifter"), json!({"scope": "app", "appId": "5d8c"}));
+    assert_eq!(verifier.verify(&app).unwrap().scope, Scope::App);
 }
 
 #[test]

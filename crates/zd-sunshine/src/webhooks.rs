@@ -6,6 +6,10 @@
 //! answers before the handler runs, and drops events whose id it has already seen. Events go
 //! through a bounded queue to one worker that runs the handler for each in delivery order;
 //! when the queue is full the delivery is answered 503, so Sunshine delivers it again later.
+//!
+//! Each event of a delivery is decoded on its own: one event this version cannot decode does
+//! not cost the others (see [`Delivery::decode_error`]). A handler that panics is caught and
+//! logged, and the worker goes on with the next event.
 
 use std::collections::{HashSet, VecDeque};
 use std::convert::Infallible;
@@ -14,13 +18,16 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use futures_util::FutureExt as _;
 use http::{HeaderMap, Method, StatusCode};
 use http_body_util::{BodyExt, Full};
 use parking_lot::Mutex;
+use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use zd_auth::Secret;
 
 use crate::error::{Error, ErrorKind};
+use crate::models::{AppSubSchema, WebhookSubSchema};
 pub use crate::models::{WebhookEnvelope, WebhookEvent};
 use crate::transport::BoxFuture;
 
@@ -44,7 +51,9 @@ pub fn verify_api_key(headers: &HeaderMap, secret: &Secret) -> bool {
         .into()
 }
 
-/// Parses a webhook body.
+/// Parses a webhook body, all or nothing: one event that does not decode fails the whole body.
+/// [`WebhookService`] decodes each event on its own instead, so that one event does not cost
+/// the others.
 ///
 /// # Errors
 /// The JSON error, with the path that failed, when the body is not an envelope.
@@ -96,8 +105,78 @@ pub struct Delivery {
     pub app_id: Option<String>,
     /// `webhook.id` of the envelope.
     pub webhook_id: Option<String>,
-    /// The event.
+    /// The event. One whose `type` this version knows but whose payload it cannot read comes
+    /// as [`WebhookEvent::Unknown`] with its JSON as received, and [`Delivery::decode_error`]
+    /// says why; `Unknown` with no `decode_error` is a `type` this version does not know (or
+    /// an event with no `type` at all).
     pub event: WebhookEvent,
+    /// Why `event` could not be decoded ([`ErrorKind::Decode`], the serde error with the
+    /// failing path as its source); `None` for an event that decoded. The service has already
+    /// answered 200 for the delivery: Sunshine will not send this event again, so the raw JSON
+    /// in `event` is the only copy.
+    pub decode_error: Option<Arc<Error>>,
+}
+
+/// The envelope with its events left undecoded, so each can be decoded (or fail) on its own.
+#[derive(Deserialize)]
+struct LenientEnvelope {
+    #[serde(default)]
+    app: Option<AppSubSchema>,
+    #[serde(default)]
+    webhook: Option<WebhookSubSchema>,
+    #[serde(default)]
+    events: Option<Vec<serde_json::Value>>,
+}
+
+/// Decodes one event; an event that does not decode keeps its JSON, as
+/// [`WebhookEvent::Unknown`], with the error (see [`Delivery::decode_error`]).
+fn decode_event(raw: serde_json::Value) -> (WebhookEvent, Option<Arc<Error>>) {
+    match WebhookEvent::deserialize(&raw) {
+        Ok(event) => (event, None),
+        Err(e) => {
+            // Kind and id only: the payload, and serde's message about it, can quote message
+            // text, names and emails.
+            tracing::warn!(
+                kind = raw.get("type").and_then(serde_json::Value::as_str),
+                id = raw.get("id").and_then(serde_json::Value::as_str),
+                "webhook event does not decode; handing it to the handler as Unknown"
+            );
+            let error = Error::with_source(
+                ErrorKind::Decode,
+                "webhook event does not match the model",
+                e,
+            );
+            (WebhookEvent::Unknown(raw), Some(Arc::new(error)))
+        }
+    }
+}
+
+/// Runs the handler on each queued delivery, in order, until the service is dropped.
+async fn run_worker<F, Fut>(mut events: tokio::sync::mpsc::Receiver<Delivery>, handler: F)
+where
+    F: Fn(Delivery) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    while let Some(delivery) = events.recv().await {
+        let kind = delivery.event.type_name().to_owned();
+        let id = delivery.event.id().map(str::to_owned);
+        // A panic would end this task, the only one draining the queue, and every later
+        // delivery would be answered 503 until the process restarts. The handler is called
+        // again after a panic, as a server calls a request handler again after one request
+        // panicked: state it shares is behind `Sync` types it chose (a std `Mutex` held across
+        // the panic reports itself poisoned), so asserting unwind safety hides nothing new.
+        let outcome = std::panic::AssertUnwindSafe(async { handler(delivery).await })
+            .catch_unwind()
+            .await;
+        if outcome.is_err() {
+            // Kind and id only: the panic message may quote the event.
+            tracing::error!(
+                kind,
+                id,
+                "webhook handler panicked; going on with the next event"
+            );
+        }
+    }
 }
 
 /// How many events [`WebhookService::new`] queues for the handler before answering 503.
@@ -109,9 +188,11 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 /// for the handler.
 ///
 /// Answers 405 to other methods, 401 to a wrong key, 413 to an oversized body and 400 to a
-/// body that is not an envelope (Sunshine does not retry those), and 503 when the queue has no
-/// room for the delivery's events (none of them is queued or marked seen, so the retry is
-/// handled in full).
+/// body that is not an envelope (not JSON, or `app`, `webhook` or `events` of the wrong shape;
+/// Sunshine does not retry those), and 503 when the queue has no room for the delivery's
+/// events (none of them is queued or marked seen, so the retry is handled in full). An event
+/// that does not decode does not fail the delivery: it is logged (its `type` and id) and
+/// handed on raw, see [`Delivery::decode_error`].
 #[derive(Clone)]
 pub struct WebhookService {
     secret: Arc<Secret>,
@@ -133,7 +214,7 @@ impl WebhookService {
     /// spawned); the worker ends when the last clone of the service is dropped.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config) when `secret` is empty (an unset
+    /// [`ErrorKind::Config`] when `secret` is empty (an unset
     /// environment variable, say): every delivery would be refused, or, compared naively, one
     /// with an empty `X-API-Key` accepted.
     pub fn new<F, Fut>(secret: Secret, handler: F) -> Result<Self, Error>
@@ -160,12 +241,8 @@ impl WebhookService {
         let secret = secret
             .require("the webhook secret")
             .map_err(|e| Error::with_source(ErrorKind::Config, "the webhook secret is empty", e))?;
-        let (queue, mut events) = tokio::sync::mpsc::channel::<Delivery>(capacity.max(1));
-        tokio::spawn(async move {
-            while let Some(delivery) = events.recv().await {
-                handler(delivery).await;
-            }
-        });
+        let (queue, events) = tokio::sync::mpsc::channel::<Delivery>(capacity.max(1));
+        tokio::spawn(run_worker(events, handler));
         Ok(Self {
             secret: Arc::new(secret),
             dedupe: Arc::new(Dedupe::new(10_000)),
@@ -206,7 +283,8 @@ impl WebhookService {
                 return reply(StatusCode::BAD_REQUEST);
             }
         };
-        let envelope = match parse(&body) {
+        let mut de = serde_json::Deserializer::from_slice(&body);
+        let envelope: LenientEnvelope = match serde_path_to_error::deserialize(&mut de) {
             Ok(e) => e,
             Err(e) => {
                 tracing::debug!(path = %e.path(), "webhook body is not an envelope");
@@ -215,14 +293,19 @@ impl WebhookService {
         };
         let app_id = envelope.app.as_ref().and_then(|a| a.id.clone());
         let webhook_id = envelope.webhook.as_ref().and_then(|w| w.id.clone());
-        let events = envelope.events.unwrap_or_default();
+        let events: Vec<(WebhookEvent, Option<Arc<Error>>)> = envelope
+            .events
+            .unwrap_or_default()
+            .into_iter()
+            .map(decode_event)
+            .collect();
         if events.is_empty() {
             return reply(StatusCode::OK);
         }
         if events.len() > self.queue.max_capacity() {
             // More events than the queue can ever hold at once would be refused forever; wait
             // for room instead (the answer is late, but the batch is handled, in order).
-            for event in events {
+            for (event, decode_error) in events {
                 if let Some(id) = event.id()
                     && !self.dedupe.first_time(id)
                 {
@@ -232,6 +315,7 @@ impl WebhookService {
                     app_id: app_id.clone(),
                     webhook_id: webhook_id.clone(),
                     event,
+                    decode_error,
                 };
                 if self.queue.send(delivery).await.is_err() {
                     tracing::warn!("webhook handler worker is gone; answering 503");
@@ -253,7 +337,7 @@ impl WebhookService {
                 return reply(StatusCode::SERVICE_UNAVAILABLE);
             }
         };
-        for (event, permit) in events.into_iter().zip(permits) {
+        for ((event, decode_error), permit) in events.into_iter().zip(permits) {
             if let Some(id) = event.id()
                 && !self.dedupe.first_time(id)
             {
@@ -263,6 +347,7 @@ impl WebhookService {
                 app_id: app_id.clone(),
                 webhook_id: webhook_id.clone(),
                 event,
+                decode_error,
             });
         }
         reply(StatusCode::OK)

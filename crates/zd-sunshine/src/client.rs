@@ -39,7 +39,8 @@ pub enum Region {
     /// `https://oauth-bridge.zendesk.com/sc`, for the OAuth operations (`GetToken`,
     /// `GetTokenInfo`, `RevokeAccess`).
     OAuthBridge,
-    /// Any base URL, such as a local emulator (`http://127.0.0.1:8080`).
+    /// Any `https` base URL, or an `http` one on a loopback host (`localhost`, `127.0.0.0/8`,
+    /// `[::1]`), such as a local emulator (`http://127.0.0.1:8080`).
     Custom(String),
 }
 
@@ -47,7 +48,8 @@ impl Region {
     /// The base URL, without a trailing slash.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] for an invalid subdomain or a URL that is not `http(s)://`.
+    /// [`ErrorKind::Config`] for an invalid subdomain, a URL that is not `http(s)://`, or a
+    /// plain `http://` URL to a host that is not loopback.
     pub fn base_url(&self) -> Result<String, Error> {
         match self {
             Self::Us => Ok("https://api.smooch.io".to_owned()),
@@ -71,20 +73,46 @@ impl Region {
                     ))
                 }
             }
-            Self::Custom(url) => {
-                let trimmed = url.trim_end_matches('/');
-                let valid = (trimmed.starts_with("http://") || trimmed.starts_with("https://"))
-                    && trimmed.parse::<http::Uri>().is_ok();
-                if valid {
-                    Ok(trimmed.to_owned())
-                } else {
-                    Err(Error::new(
-                        ErrorKind::Config,
-                        format!("`{url}` is not an http(s) base URL"),
-                    ))
-                }
-            }
+            Self::Custom(url) => custom_base_url(url),
         }
+    }
+}
+
+/// Checks a custom base URL: `https`, or plain `http` to a loopback host only (an emulator or
+/// a test server). Every request carries the key secret (Basic) or a bearer token, which plain
+/// http would send readable by anyone on the path.
+fn custom_base_url(url: &str) -> Result<String, Error> {
+    let trimmed = url.trim_end_matches('/');
+    let uri = trimmed.parse::<http::Uri>().map_err(|e| {
+        Error::with_source(
+            ErrorKind::Config,
+            format!("`{url}` is not an http(s) base URL"),
+            e,
+        )
+    })?;
+    let host = uri.host().unwrap_or_default();
+    // `Uri::host` keeps the brackets of an IPv6 literal.
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let loopback = bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match uri.scheme_str() {
+        Some("https") if !host.is_empty() => Ok(trimmed.to_owned()),
+        Some("http") if loopback => Ok(trimmed.to_owned()),
+        Some("http") if !host.is_empty() => Err(Error::new(
+            ErrorKind::Config,
+            format!(
+                "base URL `{url}` must use https (plain http is allowed for loopback hosts only)"
+            ),
+        )),
+        _ => Err(Error::new(
+            ErrorKind::Config,
+            format!("`{url}` is not an http(s) base URL"),
+        )),
     }
 }
 

@@ -225,6 +225,7 @@ async fn a_forward_list_started_with_page_before_keeps_paging_backwards() {
     .await;
     let c = client(&server, RetryPolicy::none());
     let all: Vec<_> = operations::ListConversations::new("app")
+        .filter_user_id("u1")
         .page_before("start")
         .paginate(&c)
         .try_collect()
@@ -232,7 +233,10 @@ async fn a_forward_list_started_with_page_before_keeps_paging_backwards() {
         .unwrap();
     assert_eq!(all.len(), 2);
     let uris: Vec<String> = server.seen.lock().iter().map(|s| s.uri.clone()).collect();
-    assert_eq!(uris[1], "/v2/apps/app/conversations?page%5Bbefore%5D=older");
+    assert_eq!(
+        uris[1],
+        "/v2/apps/app/conversations?page%5Bbefore%5D=older&filter%5BuserId%5D=u1"
+    );
 }
 
 #[tokio::test]
@@ -286,7 +290,11 @@ async fn pagination_errors_on_a_cycling_cursor_and_stops_on_errors() {
     );
     // An error ends the stream after being yielded.
     let _ = operations::GetApp::new("skip").send(&c).await; // consumes the c4 page reply
-    let mut stream = std::pin::pin!(operations::ListConversations::new("app").paginate(&c));
+    let mut stream = std::pin::pin!(
+        operations::ListConversations::new("app")
+            .filter_user_id("u1")
+            .paginate(&c)
+    );
     assert_eq!(
         stream.try_next().await.unwrap_err().kind(),
         ErrorKind::NotFound

@@ -50,7 +50,8 @@ pub enum ErrorKind {
     UploadTooLarge,
     /// The response body exceeded the client's size limit.
     ResponseTooLarge,
-    /// A request body could not be encoded.
+    /// A request could not be built: a body that does not encode, or a query argument the
+    /// API requires left unset.
     Encode,
     /// A success response could not be decoded into the expected type.
     Decode,

@@ -1080,3 +1080,77 @@ async fn referral_and_merge_events_arrive_typed() {
         Some(anon_id.as_str())
     );
 }
+
+/// Every request carries the key secret or a bearer token, so a plain `http` base URL is
+/// refused unless it names a loopback host; the emulator on loopback still works by any name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_is_refused_unless_the_host_is_loopback() {
+    let env = env().await;
+    for url in [
+        "http://api.example.com",
+        "http://10.0.0.5:8080/sc",
+        "http://127.0.0.1.example.com",
+        "http://localhost@example.com",
+        "http://[::ffff:10.0.0.5]:8080",
+    ] {
+        let err =
+            Client::new(Region::Custom(url.into()), BasicAuth::new(&env.app_key())).expect_err(url);
+        assert_eq!(err.kind(), ErrorKind::Config, "{url}: {err:?}");
+        assert!(err.to_string().contains("https"), "{url}: {err}");
+    }
+    assert_eq!(
+        Region::Custom("https://api.example.com/".into())
+            .base_url()
+            .unwrap(),
+        "https://api.example.com"
+    );
+    assert!(Region::Custom("http://[::1]:9".into()).base_url().is_ok());
+    let port = env.emu.addr().port();
+    for base in [
+        format!("http://localhost:{port}"),
+        format!("http://127.0.0.1:{port}/"),
+    ] {
+        let c = Client::new(Region::Custom(base.clone()), BasicAuth::new(&env.app_key())).unwrap();
+        let app = operations::GetApp::new(env.app()).send(&c).await.unwrap();
+        assert_eq!(app.app.unwrap().id.as_deref(), Some(env.app()), "{base}");
+    }
+}
+
+/// The API lists one user's conversations: `ListConversations` needs exactly one of
+/// `filter[userId]` and `filter[userExternalId]`. Without one (or with both) the request is
+/// refused before it is sent, instead of being a 400 from the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_conversations_needs_exactly_one_user_filter() {
+    let env = env().await;
+    let c = env.basic();
+    let (user_id, conversation_id) = env.end_user().await;
+    for request in [
+        operations::ListConversations::new(env.app()),
+        operations::ListConversations::new(env.app())
+            .filter_user_id(&user_id)
+            .filter_user_external_id("ext-1"),
+    ] {
+        let err = request.send(&c).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Encode, "{err:?}");
+        assert_eq!(err.status(), None, "never sent: {err:?}");
+        assert_eq!(err.operation(), Some("ListConversations"));
+        let err = request
+            .paginate(&c)
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Encode, "{err:?}");
+    }
+    let page = operations::ListConversations::new(env.app())
+        .filter_user_id(&user_id)
+        .send(&c)
+        .await
+        .unwrap();
+    let ids: Vec<_> = page
+        .conversations
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|c| c.id)
+        .collect();
+    assert_eq!(ids, [conversation_id]);
+}

@@ -114,9 +114,16 @@ fn emit_samples(out: &mut String, models: &Models, ops: &[Op]) {
         } else {
             "to_request"
         };
+        // A request that needs one member of a query object set gets the first.
+        let setters: String = op
+            .one_of
+            .iter()
+            .filter_map(|g| g.members.first())
+            .map(|m| format!(".{}({})", m.rust, arg_value(m)))
+            .collect();
         let _ = writeln!(
             out,
-            "out.push(({}, crate::operations::{}::new({}).{build}().map_err(|e| e.to_string())?));",
+            "out.push(({}, crate::operations::{}::new({}){setters}.{build}().map_err(|e| e.to_string())?));",
             lit(&op.id),
             op.rust,
             args.join(", ")

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use super::emit_models::rust_ty;
 use super::ir::Ty;
 use super::names::{bare, lit, snake};
-use super::ops::{Arg, Body, Op};
+use super::ops::{Arg, Body, OneOf, Op};
 use super::{HEADER, REFERENCE};
 
 const MODELS: &str = "crate::models::";
@@ -94,19 +94,41 @@ fn emit_op(out: &mut String, op: &Op) {
             inits.push("upload".to_owned());
         }
     }
+    let mut new_doc = format!(
+        "/// Starts a `{}` request with its required arguments.",
+        op.id
+    );
+    for group in &op.one_of {
+        let _ = write!(
+            new_doc,
+            "\n///\n/// Set {} before sending: the API refuses the request otherwise, and \
+             [`Self::{}`] refuses it first ([`crate::ErrorKind::Encode`]).",
+            group_rule(group, true),
+            if multipart {
+                "into_request"
+            } else {
+                "to_request"
+            }
+        );
+    }
     let _ = writeln!(
         out,
-        "/// Starts a `{}` request with its required arguments.\npub fn new({}) -> Self {{\nSelf {{ {} }}\n}}\n",
-        op.id,
+        "{new_doc}\npub fn new({}) -> Self {{\nSelf {{ {} }}\n}}\n",
         params.join(", "),
         inits.join(", ")
     );
     let no_args = params.is_empty();
     for a in op.query.iter().filter(|a| !a.required) {
         let (t, e) = arg_param(a);
+        let group = op
+            .one_of
+            .iter()
+            .find(|g| g.members.iter().any(|m| m.rust == a.rust))
+            .map(|g| format!(" Set {}.", group_rule(g, false)))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "/// Sets the query parameter `{}`.\npub fn {}(mut self, {}: {t}) -> Self {{\nself.{} = Some({e});\nself\n}}\n",
+            "/// Sets the query parameter `{}`.{group}\npub fn {}(mut self, {}: {t}) -> Self {{\nself.{} = Some({e});\nself\n}}\n",
             a.wire, a.rust, a.rust, a.rust
         );
     }
@@ -133,11 +155,53 @@ fn emit_op(out: &mut String, op: &Op) {
     } else {
         ("&self", "to_request")
     };
+    let errors = if op.one_of.is_empty() {
+        String::new()
+    } else {
+        let rules: Vec<String> = op.one_of.iter().map(|g| group_rule(g, true)).collect();
+        let body = if matches!(op.body, Body::Json { .. }) {
+            "; or when the body cannot be encoded"
+        } else {
+            ""
+        };
+        format!(
+            "\n///\n/// # Errors\n///\n/// [`crate::ErrorKind::Encode`] unless {} is set{body}.",
+            rules.join(", and ")
+        )
+    };
     let _ = writeln!(
         out,
-        "/// Builds the wire request (path, query, body) without sending it.\n\
+        "/// Builds the wire request (path, query, body) without sending it.{errors}\n\
          pub fn {build}({recv}) -> Result<crate::ApiRequest, crate::Error> {{"
     );
+    for group in &op.one_of {
+        let count: Vec<String> = group
+            .members
+            .iter()
+            .map(|m| format!("usize::from(self.{}.is_some())", m.rust))
+            .collect();
+        let (test, rule) = if group.exclusive {
+            ("!= 1", "exactly one of")
+        } else {
+            ("== 0", "at least one of")
+        };
+        let wires: Vec<String> = group
+            .members
+            .iter()
+            .map(|m| format!("`{}`", m.wire))
+            .collect();
+        let _ = writeln!(
+            out,
+            "if {} {test} {{\nreturn Err(crate::Error::new(crate::ErrorKind::Encode, {}).at({}));\n}}",
+            count.join(" + "),
+            lit(&format!(
+                "`{}` needs {rule} {}",
+                group.param,
+                wires.join(if group.exclusive { " and " } else { " or " })
+            )),
+            lit(&op.id)
+        );
+    }
     if fmt_args.is_empty() {
         let _ = writeln!(out, "let path = String::from({});", lit(&fmt));
     } else {
@@ -306,6 +370,28 @@ fn emit_op(out: &mut String, op: &Op) {
             op.rust
         );
     }
+}
+
+/// "exactly one of [`Self::a`] and [`Self::b`]" (or "at least one of"), for the docs; with
+/// `wire`, each setter's query parameter follows it.
+fn group_rule(group: &OneOf, wire: bool) -> String {
+    let names: Vec<String> = group
+        .members
+        .iter()
+        .map(|m| {
+            if wire {
+                format!("[`Self::{}`] (`{}`)", m.rust, m.wire)
+            } else {
+                format!("[`Self::{}`]", m.rust)
+            }
+        })
+        .collect();
+    let (rule, join) = if group.exclusive {
+        ("exactly one of", " and ")
+    } else {
+        ("at least one of", " or ")
+    };
+    format!("{rule} {}", names.join(join))
 }
 
 /// Whether the operation pages backwards when the caller gives no cursor.

@@ -18,6 +18,19 @@ pub(crate) struct Arg {
     pub(crate) required: bool,
 }
 
+/// A required query object none of whose members is required on its own (`filter` of
+/// ListConversations): at least one member must be set, or exactly one when `exclusive`. The
+/// builder cannot show that in `new`'s arguments, so `to_request` checks it before sending.
+#[derive(Debug, Clone)]
+pub(crate) struct OneOf {
+    /// The query argument (`filter`).
+    pub(crate) param: String,
+    /// The members as generated arguments, in `query` order.
+    pub(crate) members: Vec<Arg>,
+    /// At most one member may be set as well.
+    pub(crate) exclusive: bool,
+}
+
 /// The request body.
 #[derive(Debug, Clone)]
 pub(crate) enum Body {
@@ -49,6 +62,8 @@ pub(crate) struct Op {
     pub(crate) tag: String,
     pub(crate) path_args: Vec<Arg>,
     pub(crate) query: Vec<Arg>,
+    /// Required query objects whose members are each optional.
+    pub(crate) one_of: Vec<OneOf>,
     pub(crate) body: Body,
     pub(crate) response: Ty,
     pub(crate) paging: Option<Paging>,
@@ -117,6 +132,7 @@ pub(crate) fn build(doc: &Value, models: &mut Models) -> Result<Vec<Op>, String>
             );
             let mut path_args = Vec::new();
             let mut query = Vec::new();
+            let mut one_of = Vec::new();
             for p in &params {
                 let p = deref_param(doc, p).ok_or_else(|| format!("{id}: bad parameter ref"))?;
                 let name = p.get("name").and_then(Value::as_str).unwrap_or_default();
@@ -135,16 +151,28 @@ pub(crate) fn build(doc: &Value, models: &mut Models) -> Result<Vec<Op>, String>
                             let mut props = Vec::new();
                             let mut req = BTreeSet::new();
                             collect(schemas, &schema, &mut props, &mut req, false, 0);
+                            let mut members = Vec::new();
                             for (k, v) in props {
                                 let wire = format!("{name}[{k}]");
                                 if super::overrides::query_param_ignored(id, &wire) {
                                     continue;
                                 }
-                                query.push(Arg {
+                                let arg = Arg {
                                     wire,
                                     rust: snake(&format!("{name}_{k}")),
                                     ty: scalar(&v),
                                     required: required && req.contains(&k),
+                                };
+                                members.push(arg.clone());
+                                query.push(arg);
+                            }
+                            // The object is required but none of its members is: the API
+                            // refuses a request that sets none of them.
+                            if required && req.is_empty() && !members.is_empty() {
+                                one_of.push(OneOf {
+                                    param: name.to_owned(),
+                                    members,
+                                    exclusive: super::overrides::query_members_exclusive(id, name),
                                 });
                             }
                         } else {
@@ -216,6 +244,7 @@ pub(crate) fn build(doc: &Value, models: &mut Models) -> Result<Vec<Op>, String>
                 tag,
                 path_args,
                 query,
+                one_of,
                 body,
                 response,
                 paging,

@@ -61,3 +61,11 @@ pub(crate) fn pages_backward(operation_id: &str) -> bool {
 pub(crate) fn query_param_ignored(operation_id: &str, wire: &str) -> bool {
     matches!((operation_id, wire), ("ListMessages", "page[size]"))
 }
+
+/// Required query objects whose members the spec allows only one of, by operationId and
+/// parameter name; the schema cannot say so (no `oneOf`), only the members' descriptions. For
+/// ListConversations' `filter`: "One of `userId` or `userExternalId` is required, but not
+/// both."
+pub(crate) fn query_members_exclusive(operation_id: &str, param: &str) -> bool {
+    matches!((operation_id, param), ("ListConversations", "filter"))
+}

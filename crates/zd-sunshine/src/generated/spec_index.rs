@@ -493,6 +493,7 @@ pub fn sample_requests() -> Result<Vec<(&'static str, crate::ApiRequest)>, Strin
     out.push((
         "ListConversations",
         crate::operations::ListConversations::new("<appId>")
+            .filter_user_external_id("<filter[userExternalId]>")
             .to_request()
             .map_err(|e| e.to_string())?,
     ));

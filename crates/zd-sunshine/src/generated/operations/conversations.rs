@@ -18,6 +18,8 @@ pub struct ListConversations {
 
 impl ListConversations {
     /// Starts a `ListConversations` request with its required arguments.
+    ///
+    /// Set exactly one of [`Self::filter_user_external_id`] (`filter[userExternalId]`) and [`Self::filter_user_id`] (`filter[userId]`) before sending: the API refuses the request otherwise, and [`Self::to_request`] refuses it first ([`crate::ErrorKind::Encode`]).
     pub fn new(app_id: impl Into<String>) -> Self {
         Self {
             app_id: app_id.into(),
@@ -47,20 +49,34 @@ impl ListConversations {
         self
     }
 
-    /// Sets the query parameter `filter[userExternalId]`.
+    /// Sets the query parameter `filter[userExternalId]`. Set exactly one of [`Self::filter_user_external_id`] and [`Self::filter_user_id`].
     pub fn filter_user_external_id(mut self, filter_user_external_id: impl Into<String>) -> Self {
         self.filter_user_external_id = Some(filter_user_external_id.into());
         self
     }
 
-    /// Sets the query parameter `filter[userId]`.
+    /// Sets the query parameter `filter[userId]`. Set exactly one of [`Self::filter_user_external_id`] and [`Self::filter_user_id`].
     pub fn filter_user_id(mut self, filter_user_id: impl Into<String>) -> Self {
         self.filter_user_id = Some(filter_user_id.into());
         self
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] unless exactly one of [`Self::filter_user_external_id`] (`filter[userExternalId]`) and [`Self::filter_user_id`] (`filter[userId]`) is set.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
+        if usize::from(self.filter_user_external_id.is_some())
+            + usize::from(self.filter_user_id.is_some())
+            != 1
+        {
+            return Err(crate::Error::new(
+                crate::ErrorKind::Encode,
+                "`filter` needs exactly one of `filter[userExternalId]` and `filter[userId]`",
+            )
+            .at("ListConversations"));
+        }
         let path = format!(
             "/v2/apps/{}/conversations",
             crate::encode::path_segment(&self.app_id)

@@ -1657,3 +1657,77 @@ async fn generated_invalid_requests_are_refused_per_the_spec() {
     println!("{checked} generated requests refused and validated");
     assert!(checked > 100);
 }
+
+/// ListIntegrations' `links.next` and `links.prev` lead to the next and previous pages of the
+/// same filtered list: following them never brings in an integration of another type.
+#[tokio::test]
+async fn list_integrations_links_keep_the_type_filter() {
+    let server = SunshineServer::start(SunshineConfig::default())
+        .await
+        .unwrap();
+    let api = Api::new(server.base_url());
+    let auth = basic(sun::DEMO_APP_KEY_ID, sun::DEMO_APP_KEY_SECRET);
+    let p = format!("/v2/apps/{}", sun::DEMO_APP_ID);
+    // Custom and web integrations interleaved, so an unfiltered page would hold both.
+    let mut custom = Vec::new();
+    for i in 0..3 {
+        let body = json!({"type":"custom","displayName":format!("Bot {i}"),"webhooks":[{"target":"http://127.0.0.1:9/hook","triggers":["conversation:message"]}]});
+        let (st, v) = api
+            .call(
+                "POST",
+                &format!("{p}/integrations"),
+                Some(&auth),
+                Some(body),
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+        custom.push(v["integration"]["id"].as_str().unwrap().to_owned());
+        let body = json!({"type":"web","displayName":format!("Widget {i}")});
+        let (st, v) = api
+            .call(
+                "POST",
+                &format!("{p}/integrations"),
+                Some(&auth),
+                Some(body),
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+    }
+    let ids = |page: &Value| -> Vec<String> {
+        page["integrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                assert_eq!(i["type"], "custom", "{i}");
+                i["id"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+    let follow = |link: &Value| -> String {
+        let link = link.as_str().unwrap();
+        link.strip_prefix(&api.base)
+            .unwrap_or_else(|| panic!("{link} is not on {}", api.base))
+            .to_owned()
+    };
+
+    let mut seen = Vec::new();
+    let mut next = format!("{p}/integrations?filter[types]=custom&page[size]=1");
+    let mut last = Value::Null;
+    for _ in 0..10 {
+        let (st, page) = api.call("GET", &next, Some(&auth), None).await;
+        assert_eq!(st, 200, "{next}: {page}");
+        seen.extend(ids(&page));
+        last = page.clone();
+        match page["links"].get("next") {
+            Some(link) => next = follow(link),
+            None => break,
+        }
+    }
+    assert_eq!(seen, custom);
+    // And back again from the last page.
+    let prev = follow(&last["links"]["prev"]);
+    let (st, page) = api.call("GET", &prev, Some(&auth), None).await;
+    assert_eq!(st, 200, "{prev}: {page}");
+    assert_eq!(ids(&page), custom[1..2]);
+}

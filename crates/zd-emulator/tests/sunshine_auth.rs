@@ -343,3 +343,53 @@ async fn chat_tokens_are_issued_only_when_handed_out() {
     assert_eq!(v["access_token"], "bot-token/read/2");
     assert_eq!(v["scope"], "read");
 }
+
+/// The bridge's `/oauth/authorize` takes `redirect_uri` as optional: "If this option is not
+/// passed, the first URI present in the list will be used". The code it hands back there
+/// exchanges for a token as usual.
+#[tokio::test]
+async fn bridge_authorize_without_redirect_uri_goes_to_the_first_configured_uri() {
+    let server = SunshineServer::start(SunshineConfig::default())
+        .await
+        .unwrap();
+    let api = Api::new(server.base_url());
+    let res = api
+        .client
+        .request(
+            http::Request::get(format!(
+                "{}/oauth/authorize?response_type=code&client_id={}&state=s1",
+                api.base,
+                sun::BRIDGE_CLIENT_ID
+            ))
+            .body(http_body_util::Full::new(Bytes::new()))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    let query = location
+        .strip_prefix(&format!("{}?", sun::BRIDGE_REDIRECT_URI))
+        .unwrap_or_else(|| panic!("{location} is not the configured redirect URI"));
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap();
+    assert_eq!(pairs[1], ("state".to_owned(), "s1".to_owned()));
+    let code = &pairs[0].1;
+
+    let (st, token) = api
+        .call(
+            "POST",
+            "/oauth/token",
+            None,
+            Some(json!({
+                "code": code,
+                "grant_type": "authorization_code",
+                "client_id": sun::BRIDGE_CLIENT_ID,
+                "client_secret": sun::BRIDGE_CLIENT_SECRET,
+            })),
+        )
+        .await;
+    assert_eq!(st, 200, "{token}");
+    let bearer = format!("Bearer {}", token["access_token"].as_str().unwrap());
+    let (st, info) = api.call("GET", "/v2/tokenInfo", Some(&bearer), None).await;
+    assert_eq!((st, &info["app"]["id"]), (200, &json!(sun::DEMO_APP_ID)));
+}

@@ -61,6 +61,10 @@ pub const CHAT_OAUTH_CLIENT_SECRET: &str = "demo-chat-client-secret";
 pub const BRIDGE_CLIENT_ID: &str = "zd-emulator-bridge";
 /// Its secret.
 pub const BRIDGE_CLIENT_SECRET: &str = "demo-bridge-client-secret";
+/// The first redirect URI configured for the OAuth bridge client: where `/oauth/authorize`
+/// sends the browser back when the request names no `redirect_uri` ("If this option is not
+/// passed, the first URI present in the list will be used").
+pub const BRIDGE_REDIRECT_URI: &str = "http://localhost/cb";
 
 /// The agents the Chat OAuth endpoint can issue tokens for, as `(name, access token)`.
 pub type ChatAgents = Arc<dyn Fn() -> Vec<(String, String)> + Send + Sync>;

@@ -198,7 +198,12 @@ pub(crate) async fn list(
         .filter(|(_, i)| types.as_ref().is_none_or(|t| t.contains(&i.kind.as_str())))
         .map(|(k, i)| (k.clone(), i))
         .collect();
-    let url = http::self_url(&headers, uri.path());
+    let mut url = http::self_url(&headers, uri.path());
+    // The links lead to the next page of the same filtered list.
+    if let Some(t) = q.get("filter[types]") {
+        url.push('?');
+        url.push_str(&serde_urlencoded::to_string([("filter[types]", t)]).unwrap_or_default());
+    }
     let (items, meta, links) = http::paginate(&matching, &page, false, &url);
     let list: Vec<Value> = items.into_iter().map(|i| i.render()).collect();
     ok(json!({ "integrations": list, "meta": meta, "links": links }))

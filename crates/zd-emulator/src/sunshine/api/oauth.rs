@@ -10,10 +10,13 @@ use crate::sunshine::auth::{self, Principal};
 use crate::sunshine::error::{ApiError, ApiResult, ok};
 use crate::sunshine::http::{self, Query};
 use crate::sunshine::store::Integration;
-use crate::sunshine::{BRIDGE_CLIENT_ID, BRIDGE_CLIENT_SECRET, DEMO_APP_ID, Sunshine, util};
+use crate::sunshine::{
+    BRIDGE_CLIENT_ID, BRIDGE_CLIENT_SECRET, BRIDGE_REDIRECT_URI, DEMO_APP_ID, Sunshine, util,
+};
 
 /// `GET /oauth/authorize`: the emulator approves at once for the app named by `app_id` (the
-/// demo app by default) and redirects back with a code.
+/// demo app by default) and redirects back with a code, to `redirect_uri` or, without one,
+/// to the client's first configured URI ([`BRIDGE_REDIRECT_URI`]).
 pub(crate) async fn authorize(State(s): State<Sunshine>, RawQuery(q): RawQuery) -> Response {
     let q = match Query::parse(q.as_deref()) {
         Ok(q) => q,
@@ -25,9 +28,7 @@ pub(crate) async fn authorize(State(s): State<Sunshine>, RawQuery(q): RawQuery) 
     if q.get("response_type") != Some("code") {
         return ApiError::bad_request("response_type should be code").into_response();
     }
-    let Some(redirect) = q.get("redirect_uri") else {
-        return ApiError::bad_request("redirect_uri is required").into_response();
-    };
+    let redirect = q.get("redirect_uri").unwrap_or(BRIDGE_REDIRECT_URI);
     let app_id = q.get("app_id").unwrap_or(DEMO_APP_ID).to_owned();
     let mut store = s.store();
     if !store.apps.contains_key(&app_id) {

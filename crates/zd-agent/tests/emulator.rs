@@ -115,6 +115,24 @@ fn subscriptions_live(bot: &Bot) -> bool {
         .all(|s| s.server_id.is_some())
 }
 
+/// Waits until every subscription of the bot is started on the current socket.
+async fn until_live(bot: &Bot) {
+    within(async {
+        while !subscriptions_live(bot) {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}
+
+/// Waits for the next `Connected` event, skipping the others.
+async fn until_connected(events: &mut (impl Stream<Item = LifecycleEvent> + Unpin)) {
+    first_event(events, |e| {
+        matches!(e, LifecycleEvent::Connected { .. }).then_some(())
+    })
+    .await;
+}
+
 /// Puts the bot online, then drops its socket; returns the session id.
 async fn online_then_drop(bot: &Bot) -> String {
     bot.session
@@ -482,12 +500,7 @@ async fn an_abrupt_close_reconnects_to_the_same_session() {
     // Wait until the subscription is live again on the new socket.
     within(bot.session.wait_for_state(|s| *s == SessionState::Active)).await;
     let channel = visitor(&bot);
-    within(async {
-        while !subscriptions_live(&bot) {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
+    until_live(&bot).await;
     bot.emu
         .control()
         .visitor_message(&channel, "after the drop")
@@ -507,10 +520,7 @@ async fn seven_subscriptions_survive_a_reconnect_within_the_ten_allowed() {
         subs.push(bot.session.messages().await.unwrap());
     }
     let sid = online_then_drop(&bot).await;
-    first_event(&mut events, |e| {
-        matches!(e, LifecycleEvent::Connected { .. }).then_some(())
-    })
-    .await;
+    until_connected(&mut events).await;
     // The old seven are stopped before the new seven start: never more than ten at once, so
     // none is refused with MAX_SUB and the service ends up serving exactly seven.
     within(async {
@@ -942,10 +952,7 @@ async fn silence_past_the_deadline_is_a_dead_socket() {
         other => panic!("{other:?}"),
     }
     bot.emu.control().fault_pings(&sid, true).unwrap();
-    first_event(&mut events, |e| {
-        matches!(e, LifecycleEvent::Connected { .. }).then_some(())
-    })
-    .await;
+    until_connected(&mut events).await;
 }
 
 #[tokio::test]
@@ -1386,10 +1393,7 @@ async fn a_subscription_dropped_as_its_socket_dies_is_still_stopped_on_the_servi
     })
     .await;
     bot.emu.control().fault_drop(&sid).await.unwrap();
-    first_event(&mut events, |e| {
-        matches!(e, LifecycleEvent::Connected { .. }).then_some(())
-    })
-    .await;
+    until_connected(&mut events).await;
     // The resumed session is asked again, so the dropped subscription holds no slot.
     service_holds(&bot.emu, &sid, 0).await;
     assert_eq!(session_id(&bot), sid);
@@ -1418,12 +1422,7 @@ async fn a_start_answered_as_its_socket_died_does_not_cost_a_subscription_for_go
     })
     .await;
     assert_ne!(restarted, sid);
-    within(async {
-        while !subscriptions_live(&bot) {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
+    until_live(&bot).await;
     service_holds(&bot.emu, &restarted, 10).await;
     go_online(&bot.session).await;
     let channel = visitor(&bot);
@@ -1449,16 +1448,8 @@ async fn a_subscription_restored_while_the_service_is_unavailable_keeps_its_stre
         .fault_protocol_error(&sid, 2, 503, "GraphQL server unavailable")
         .unwrap();
     bot.emu.control().fault_drop(&sid).await.unwrap();
-    first_event(&mut events, |e| {
-        matches!(e, LifecycleEvent::Connected { .. }).then_some(())
-    })
-    .await;
-    within(async {
-        while !subscriptions_live(&bot) {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
+    until_connected(&mut events).await;
+    until_live(&bot).await;
     // The stop was tried again too: the service holds only the new one.
     service_holds(&bot.emu, &sid, 1).await;
     go_online(&bot.session).await;
@@ -1612,16 +1603,8 @@ async fn a_catch_up_does_not_hand_out_again_what_came_before_the_gap() {
         clock_passes(&bot.emu, m.timestamp).await;
     }
     online_then_drop(&bot).await;
-    first_event(&mut events, |e| {
-        matches!(e, LifecycleEvent::Connected { .. }).then_some(())
-    })
-    .await;
-    within(async {
-        while !subscriptions_live(&bot) {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
+    until_connected(&mut events).await;
+    until_live(&bot).await;
     // Answers come in order: once this one is back, so is the catch-up's.
     bot.session
         .execute("{ departments { edges { node { id } } } }", None)
@@ -1662,16 +1645,8 @@ async fn what_a_gap_missed_reaches_a_reader_whose_buffer_was_full() {
         .control()
         .visitor_message(&channel, "missed")
         .unwrap();
-    first_event(&mut events, |e| {
-        matches!(e, LifecycleEvent::Connected { .. }).then_some(())
-    })
-    .await;
-    within(async {
-        while !subscriptions_live(&bot) {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
+    until_connected(&mut events).await;
+    until_live(&bot).await;
     // The resumed socket carries three requests: the old subscription's stop, the new start
     // and the catch-up. Once the service has the third, its answer is on the way; reading
     // starts a little later, so the answer finds the buffer still full. (The wait only makes

@@ -37,28 +37,40 @@ pub enum DocumentError {
     /// nobody. Subscriptions go through `AgentSession::subscribe_document`.
     #[error("a subscription cannot be executed once; subscribe to it instead")]
     Subscription,
-    /// A document given to subscribe to that holds no subscription, or more than one
-    /// operation (which the service could not tell apart without an operation name).
-    #[error("the document must hold exactly one operation, a subscription")]
-    NotOneSubscription,
+    /// A document given to subscribe to whose operation is not a subscription.
+    #[error("the operation to subscribe to is not a subscription")]
+    NotASubscription,
+    /// The document holds several operations and no operation name says which to run (the
+    /// service requires `operationName` then).
+    #[error("the document holds several operations: name the one to run")]
+    OperationNameNeeded,
+    /// The operation name given is not one of the document's operations.
+    #[error("the document has no operation named {0}")]
+    UnknownOperation(String),
 }
 
-/// The kinds of operation a document holds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// The operations of a document, by name.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Operations {
-    pub(crate) queries: usize,
-    pub(crate) mutations: usize,
-    pub(crate) subscriptions: usize,
+    ops: Vec<(Option<String>, OperationType)>,
 }
 
 impl Operations {
-    /// Only queries: safe to send again after a lost connection.
-    pub(crate) fn read_only(self) -> bool {
-        self.queries > 0 && self.mutations == 0 && self.subscriptions == 0
+    /// The kind of the operation that runs: the one named, or the only one.
+    pub(crate) fn selected(&self, name: Option<&str>) -> Result<OperationType, DocumentError> {
+        match (name, self.ops.as_slice()) {
+            (None, [(_, kind)]) => Ok(*kind),
+            (None, _) => Err(DocumentError::OperationNameNeeded),
+            (Some(name), ops) => ops
+                .iter()
+                .find(|(n, _)| n.as_deref() == Some(name))
+                .map(|(_, kind)| *kind)
+                .ok_or_else(|| DocumentError::UnknownOperation(name.to_owned())),
+        }
     }
 }
 
-/// Checks `query` against the depth `limit` and tells what operations it holds.
+/// Checks `query` against the depth `limit` and lists its operations.
 ///
 /// # Errors
 /// As [`check_depth`].
@@ -68,15 +80,12 @@ pub(crate) fn inspect(query: &str, limit: usize) -> Result<Operations, DocumentE
     if depth > limit {
         return Err(DocumentError::TooDeep { depth, limit });
     }
-    let mut ops = Operations::default();
-    for (_, op) in doc.operations.iter() {
-        match op.node.ty {
-            OperationType::Query => ops.queries += 1,
-            OperationType::Mutation => ops.mutations += 1,
-            OperationType::Subscription => ops.subscriptions += 1,
-        }
-    }
-    Ok(ops)
+    let ops = doc
+        .operations
+        .iter()
+        .map(|(name, op)| (name.map(|n| n.to_string()), op.node.ty))
+        .collect();
+    Ok(Operations { ops })
 }
 
 /// The depth of the deepest operation of `query`.
@@ -169,17 +178,20 @@ mod tests {
     }
 
     #[test]
-    fn tells_the_kinds_of_operation() {
-        let ops = inspect("# a comment first\nquery A { a } query B { b }", 11).unwrap();
-        assert!(ops.read_only());
-        assert_eq!(ops.queries, 2);
-        assert!(
-            !inspect("query Q { a } mutation M { m }", 11)
-                .unwrap()
-                .read_only()
-        );
+    fn selects_the_operation_that_runs() {
+        let two = inspect("# a comment first\nquery A { a } mutation B { b }", 11).unwrap();
+        assert!(matches!(
+            two.selected(None),
+            Err(DocumentError::OperationNameNeeded)
+        ));
+        assert_eq!(two.selected(Some("A")).unwrap(), OperationType::Query);
+        assert_eq!(two.selected(Some("B")).unwrap(), OperationType::Mutation);
+        assert!(matches!(
+            two.selected(Some("C")),
+            Err(DocumentError::UnknownOperation(name)) if name == "C"
+        ));
         let sub = inspect("subscription { message { node { id } } }", 11).unwrap();
-        assert_eq!((sub.subscriptions, sub.read_only()), (1, false));
+        assert_eq!(sub.selected(None).unwrap(), OperationType::Subscription);
         assert!(matches!(
             inspect(&nested(12), 11),
             Err(DocumentError::TooDeep { depth: 12, .. })

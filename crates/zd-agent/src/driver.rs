@@ -51,6 +51,8 @@ pub(crate) enum Replay {
 pub(crate) struct Payload {
     pub(crate) query: QueryText,
     pub(crate) variables: Option<Arc<RawValue>>,
+    /// `operationName` as a JSON string literal, for a document of several operations.
+    pub(crate) operation_json: Option<Arc<str>>,
 }
 
 /// A GraphQL document with its JSON string literal, escaped once: typed operations share one
@@ -1406,6 +1408,10 @@ fn encode_request(id: u64, payload: &Payload) -> String {
         out.push_str(r#","variables":"#);
         out.push_str(vars);
     }
+    if let Some(name) = &payload.operation_json {
+        out.push_str(r#","operationName":"#);
+        out.push_str(name);
+    }
     out.push_str("}}");
     out
 }
@@ -1437,6 +1443,10 @@ mod tests {
         if let Some(vars) = vars {
             request = request.variables(vars);
         }
+        if let Some(name) = &payload.operation_json {
+            let name: String = serde_json::from_str(name).unwrap();
+            request = request.operation_name(name);
+        }
         Request {
             id: id.into(),
             payload: request,
@@ -1452,10 +1462,12 @@ mod tests {
         );
         let vars: Arc<RawValue> =
             Arc::from(RawValue::from_string(r#"{"m":"a\"b"}"#.into()).unwrap());
-        for variables in [None, Some(vars)] {
+        let name = Some(Arc::from(r#""Op\"1""#));
+        for (variables, operation_json) in [(None, None), (Some(vars), None), (None, name)] {
             let payload = Payload {
                 query: query.clone(),
-                variables,
+                variables: variables.clone(),
+                operation_json,
             };
             for id in [0, 1, 42, u64::MAX] {
                 assert_eq!(encode_request(id, &payload), wire(id, &payload));

@@ -2,13 +2,14 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use async_graphql_parser::types::OperationType;
 use futures_core::Stream;
 use serde::de::DeserializeOwned;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use zd_auth::Credentials;
 
 use crate::config::Config;
-use crate::depth::{DocumentError, Operations};
+use crate::depth::DocumentError;
 use crate::driver::{
     Answer, Command, Driver, Inherited, Payload, QueryText, Replay, RequestCommand,
 };
@@ -174,6 +175,7 @@ pub(crate) fn status_payload(status: AgentStatus) -> Payload {
     payload_of(op.query, &op.variables).unwrap_or_else(|_| Payload {
         query: QueryText::new(""),
         variables: None,
+        operation_json: None,
     })
 }
 
@@ -188,7 +190,11 @@ fn prepared_payload(query: QueryText, variables: &impl serde::Serialize) -> Resu
     let raw = serde_json::value::to_raw_value(variables)
         .map_err(|e| Error::with_source(ErrorKind::Decode, e))?;
     let variables = (raw.get() != "null").then(|| Arc::from(raw));
-    Ok(Payload { query, variables })
+    Ok(Payload {
+        query,
+        variables,
+        operation_json: None,
+    })
 }
 
 /// The document of a typed operation, built by cynic once per process (its text never depends
@@ -481,27 +487,49 @@ impl AgentSession {
     /// Sends any GraphQL document and returns its `data`, for what the typed operations do not
     /// cover. The document's depth is checked (at most 11) before anything is sent.
     ///
-    /// Documents made only of queries are resent after a reconnect (the kinds of operation come
-    /// from parsing the document); other documents fail with a retryable
-    /// [`ErrorKind::ConnectionLost`] if the socket drops before their answer.
+    /// A query is resent after a reconnect (the kind of operation comes from parsing the
+    /// document); a mutation fails with a retryable [`ErrorKind::ConnectionLost`] if the socket
+    /// drops before its answer. For a document of several operations, use
+    /// [`AgentSession::execute_operation`].
     ///
     /// # Errors
-    /// [`ErrorKind::Document`] for a bad or too deep document, or one holding a subscription
-    /// (its events would reach nobody: use [`AgentSession::subscribe_document`]); otherwise as
-    /// [`AgentSession::run`].
+    /// [`ErrorKind::Document`] for a bad or too deep document, one of several operations, or a
+    /// subscription (its events would reach nobody: use [`AgentSession::subscribe_document`]);
+    /// otherwise as [`AgentSession::run`].
     pub async fn execute(
         &self,
         query: &str,
         variables: Option<serde_json::Value>,
     ) -> Result<serde_json::Value, Error> {
+        self.execute_selected(query, None, variables).await
+    }
+
+    /// [`AgentSession::execute`] for a document of several operations: runs the one named
+    /// `operation` (sent as `operationName`, which the service requires then).
+    ///
+    /// # Errors
+    /// As [`AgentSession::execute`]; [`ErrorKind::Document`] when no operation has that name.
+    pub async fn execute_operation(
+        &self,
+        query: &str,
+        operation: &str,
+        variables: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value, Error> {
+        self.execute_selected(query, Some(operation), variables)
+            .await
+    }
+
+    async fn execute_selected(
+        &self,
+        query: &str,
+        operation: Option<&str>,
+        variables: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value, Error> {
         let ops = crate::depth::inspect(query, crate::depth::MAX_QUERY_DEPTH)?;
-        if ops.subscriptions > 0 {
-            return Err(DocumentError::Subscription.into());
-        }
-        let replay = if ops.read_only() {
-            Replay::Resend
-        } else {
-            Replay::Fail
+        let replay = match ops.selected(operation)? {
+            OperationType::Query => Replay::Resend,
+            OperationType::Mutation => Replay::Fail,
+            OperationType::Subscription => return Err(DocumentError::Subscription.into()),
         };
         let variables = variables
             .map(|v| serde_json::value::to_raw_value(&v))
@@ -509,17 +537,17 @@ impl AgentSession {
         let variables = variables
             .map_err(|e| Error::with_source(ErrorKind::Decode, e))?
             .map(Arc::from);
-        let data = self
-            .request(
-                Payload {
-                    query: QueryText::new(query),
-                    variables,
-                },
-                replay,
-                None,
-            )
-            .await?;
-        match data {
+        let operation_json = operation
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| Error::with_source(ErrorKind::Decode, e))?
+            .map(Arc::from);
+        let payload = Payload {
+            query: QueryText::new(query),
+            variables,
+            operation_json,
+        };
+        match self.request(payload, replay, None).await? {
             Some(raw) => decode_json(&raw),
             None => Ok(serde_json::Value::Null),
         }
@@ -636,7 +664,7 @@ impl AgentSession {
     ///
     /// # Errors
     /// As [`AgentSession::subscribe`], plus [`ErrorKind::Document`] for a bad or too deep
-    /// document, or one that is not exactly one subscription. An item whose `data` does
+    /// document, or one that is not a single subscription. An item whose `data` does
     /// not fit `T` is an [`ErrorKind::Decode`] item; the subscription goes on.
     pub async fn subscribe_document<T>(
         &self,
@@ -647,13 +675,8 @@ impl AgentSession {
         T: DeserializeOwned + 'static,
     {
         let ops = crate::depth::inspect(query, crate::depth::MAX_QUERY_DEPTH)?;
-        if ops
-            != (Operations {
-                subscriptions: 1,
-                ..Operations::default()
-            })
-        {
-            return Err(DocumentError::NotOneSubscription.into());
+        if ops.selected(None)? != OperationType::Subscription {
+            return Err(DocumentError::NotASubscription.into());
         }
         self.subscribe_with(query.to_owned(), &variables, decode_data::<T>, None, None)
             .await

@@ -1689,4 +1689,29 @@ async fn raw_documents_go_where_their_operations_belong() {
         .unwrap();
     assert!(data["departments"]["edges"].is_array(), "{data}");
     assert!(bot.session.live_subscriptions().await.unwrap().is_empty());
+    // Of several operations, the one named runs (sent as operationName); unnamed, none is sent.
+    let two = "query Departments { departments { edges { node { id } } } } \
+               mutation Away { updateAgentStatus(status: AWAY) { node { id } } }";
+    let err = bot.session.execute(two, None).await.unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Document), "{err:?}");
+    let err = bot
+        .session
+        .execute_operation(two, "Nope", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Document), "{err:?}");
+    let data = bot
+        .session
+        .execute_operation(two, "Departments", None)
+        .await
+        .unwrap();
+    assert!(data["departments"]["edges"].is_array(), "{data}");
+    assert!(data.get("updateAgentStatus").is_none(), "{data}");
+    let data = bot
+        .session
+        .execute_operation(two, "Away", None)
+        .await
+        .unwrap();
+    assert!(data["updateAgentStatus"].is_object(), "{data}");
+    status_becomes(&bot.emu, "away").await;
 }

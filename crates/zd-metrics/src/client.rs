@@ -37,8 +37,9 @@ pub struct FeedConfig {
     /// Largest frame accepted from the server, in bytes. Default 64 KiB.
     pub max_frame_bytes: usize,
     /// Events buffered for a reader that falls behind; beyond it the feed reports
-    /// [`crate::FeedEvent::Lagged`] instead of blocking (the snapshot stays current). Default
-    /// 256.
+    /// [`crate::FeedEvent::Lagged`] instead of blocking (the snapshot stays current). The
+    /// final [`crate::FeedEvent::Closed`] is always delivered, past this bound if need be.
+    /// Default 256.
     pub event_buffer: usize,
 }
 

@@ -31,6 +31,9 @@ pub(crate) enum Command {
 
 type Sink = WsStream;
 
+/// How long a connection whose write failed is still read for a refusal the server sent.
+const AFTER_FAILED_WRITE: Duration = Duration::from_secs(2);
+
 /// How a session or a wait ended.
 enum Outcome {
     /// Try another connection.
@@ -154,11 +157,17 @@ impl Driver {
                         Some(command) => Box::pin(self.command(*command, Some(&mut ws))).await,
                         None => Err(Outcome::Closed(closed("every handle was dropped"))),
                     };
-                    if let Err(outcome) = result {
-                        if matches!(outcome, Outcome::Closed(_)) {
+                    match result {
+                        Ok(()) => {}
+                        Err(Outcome::Closed(error)) => {
                             let _ = Box::pin(close(&mut ws)).await;
+                            return Outcome::Closed(error);
                         }
-                        return outcome;
+                        Err(Outcome::Reconnect(error)) => {
+                            return Outcome::Reconnect(
+                                Box::pin(self.after_failed_write(&mut ws, error)).await,
+                            );
+                        }
                     }
                 }
                 message = ws.next() => {
@@ -198,8 +207,9 @@ impl Driver {
                         ));
                     }
                     if let Err(e) = Box::pin(ws.send(Message::Ping(Default::default()))).await {
+                        let error = Error::new(ErrorKind::Transport, "sending a ping").with_source(e);
                         return Outcome::Reconnect(
-                            Error::new(ErrorKind::Transport, "sending a ping").with_source(e),
+                            Box::pin(self.after_failed_write(&mut ws, error)).await,
                         );
                     }
                 }
@@ -353,18 +363,53 @@ impl Driver {
 
     /// Sends every subscription on a fresh connection.
     async fn resubscribe(&mut self, mut ws: WsStream) -> Result<WsStream, Error> {
+        let mut written = Ok(());
         for series in &self.subscriptions {
             let text = series.subscribe_frame().encode().map_err(|e| {
                 Error::new(ErrorKind::InvalidSubscription, "encoding").with_source(e)
             })?;
-            ws.feed(Message::text(text))
-                .await
-                .map_err(|e| Error::new(ErrorKind::Transport, "resubscribing").with_source(e))?;
+            written = ws.feed(Message::text(text)).await;
+            if written.is_err() {
+                break;
+            }
         }
-        ws.flush()
-            .await
-            .map_err(|e| Error::new(ErrorKind::Transport, "resubscribing").with_source(e))?;
-        Ok(ws)
+        if written.is_ok() {
+            written = ws.flush().await;
+        }
+        match written {
+            Ok(()) => Ok(ws),
+            Err(e) => {
+                let error = Error::new(ErrorKind::Transport, "resubscribing").with_source(e);
+                Err(self.after_failed_write(&mut ws, error).await)
+            }
+        }
+    }
+
+    /// Decides why a connection failed once a write to it has: a server that refuses a token
+    /// sends a 401 frame and closes right after the upgrade, so a client that writes first
+    /// (its subscriptions) sees the write fail while the refusal waits unread. Reading what
+    /// already arrived finds it; otherwise the write's own error stands.
+    async fn after_failed_write(&mut self, ws: &mut WsStream, write_error: Error) -> Error {
+        // What the server sent before the connection broke is already here; the bound only
+        // guards against a peer that keeps the socket open yet refuses writes.
+        let deadline = tokio::time::sleep(AFTER_FAILED_WRITE);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                () = &mut deadline => return write_error,
+                message = ws.next() => match message {
+                    Some(Ok(Message::Text(text))) => {
+                        if let Some(Outcome::Reconnect(error) | Outcome::Closed(error)) =
+                            self.frame(text.as_str())
+                        {
+                            return error;
+                        }
+                    }
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => return write_error,
+                    Some(Ok(_)) => {}
+                },
+            }
+        }
     }
 
     /// Queues an event without ever blocking the driver on a slow reader.
@@ -384,10 +429,12 @@ impl Driver {
         }
     }
 
-    fn finish(mut self, error: Error) {
+    fn finish(self, error: Error) {
         tracing::debug!(error = %error, "feed closed");
         self.live.set_state(FeedState::Closed);
-        self.emit(FeedEvent::Closed(error));
+        let lagged = (self.lagged > 0).then_some(FeedEvent::Lagged(self.lagged));
+        self.events
+            .send_last(lagged.into_iter().chain([FeedEvent::Closed(error)]));
     }
 }
 

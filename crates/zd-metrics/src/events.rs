@@ -74,6 +74,26 @@ impl EventSender {
     }
 }
 
+impl EventSender {
+    /// Queues the driver's last events even when the queue is full: a reader that fell
+    /// behind must still learn why the feed ended, and the driver cannot wait for room
+    /// (it would hold the connection slot for a reader that may never read). The queue
+    /// exceeds `capacity` by these few events at most, once.
+    pub(crate) fn send_last(&self, events: impl IntoIterator<Item = FeedEvent>) {
+        let waker = {
+            let mut state = lock(&self.0);
+            if !state.receiver_alive {
+                return;
+            }
+            state.queue.extend(events);
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
 impl Drop for EventSender {
     fn drop(&mut self) {
         let waker = {
@@ -163,6 +183,20 @@ mod tests {
         drop(tx);
         assert_eq!(lagged(rx.poll_recv(&mut cx)), Some(2));
         assert_eq!(lagged(rx.poll_recv(&mut cx)), Some(3));
+        assert!(matches!(rx.poll_recv(&mut cx), Poll::Ready(None)));
+    }
+
+    #[test]
+    fn last_events_pass_a_full_queue() {
+        let (tx, mut rx) = channel(1);
+        let mut cx = Context::from_waker(Waker::noop());
+        tx.try_send(event(1)).unwrap();
+        assert_eq!(tx.try_send(event(2)), Err(TrySendError::Full));
+        tx.send_last([event(3), event(4)]);
+        drop(tx);
+        assert_eq!(lagged(rx.poll_recv(&mut cx)), Some(1));
+        assert_eq!(lagged(rx.poll_recv(&mut cx)), Some(3));
+        assert_eq!(lagged(rx.poll_recv(&mut cx)), Some(4));
         assert!(matches!(rx.poll_recv(&mut cx), Poll::Ready(None)));
     }
 

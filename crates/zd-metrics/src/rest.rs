@@ -173,7 +173,8 @@ impl<'c> Pull<'c> {
             .with_source(e)
         })?;
         auth.set_sensitive(true);
-        let what = format!("GET {}", url.path());
+        // With the origin: a failure must say which endpoint it could not reach.
+        let what = format!("GET {}{}", url.origin().ascii_serialization(), url.path());
         let request = Request::builder()
             .method(Method::GET)
             .uri(url.as_str())

@@ -104,20 +104,29 @@ pub(crate) async fn open_ws(
         .parse()
         .map_err(|e| Error::new(ErrorKind::InvalidUrl, url.to_string()).with_source(e))?;
 
+    // Named in every failure: "connection refused" alone does not say which of the
+    // configured endpoints (Zendesk, an emulator, a proxy) was unreachable.
+    let origin = url.origin().ascii_serialization();
+    let connect_error = |e| {
+        Error::new(ErrorKind::Transport, format!("connecting to {origin}"))
+            .with_source(BoxedSource(e))
+    };
     let handshake = async {
         let mut connector = connector.clone();
         std::future::poll_fn(|cx| connector.poll_ready(cx))
             .await
-            .map_err(|e| Error::new(ErrorKind::Transport, "connect").with_source(BoxedSource(e)))?;
-        let stream = connector
-            .call(uri)
-            .await
-            .map_err(|e| Error::new(ErrorKind::Transport, "connect").with_source(BoxedSource(e)))?;
+            .map_err(connect_error)?;
+        let stream = connector.call(uri).await.map_err(connect_error)?;
         upgrade(Socket::from(stream), request, ws_config(max_frame_bytes)).await
     };
     tokio::time::timeout(timeout, handshake)
         .await
-        .map_err(|_| Error::new(ErrorKind::Timeout, format!("no upgrade within {timeout:?}")))?
+        .map_err(|_| {
+            Error::new(
+                ErrorKind::Timeout,
+                format!("no upgrade from {origin} within {timeout:?}"),
+            )
+        })?
 }
 
 pub(crate) fn upgrade_error(error: tokio_tungstenite::tungstenite::Error) -> Error {

@@ -58,11 +58,16 @@ impl Setup {
     }
 
     fn client(&self, token: &str) -> MetricsClient {
+        self.client_with(token, |_| {})
+    }
+
+    fn client_with(&self, token: &str, configure: impl FnOnce(&mut FeedConfig)) -> MetricsClient {
         let mut config = FeedConfig::default();
         config.reconnect = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(5))
             .with_max_delay(Duration::from_millis(50))
             .with_jitter();
+        configure(&mut config);
         MetricsClient::builder(StaticToken::bearer(token).unwrap())
             .base_url(self.emu.base_url())
             .feed_config(config)
@@ -354,4 +359,89 @@ async fn without_a_value_on_subscribe_rest_seeds_and_the_feed_follows() {
     s.arrive();
     assert_eq!(update(&mut feed).await, (incoming.to_string(), Some(2)));
     assert_eq!(feed.snapshot().borrow().get(&incoming), Some(2));
+}
+
+/// The emulator refuses a bad token right after the upgrade (a 401 frame, then a close): a
+/// client that writes its subscriptions first sees its writes fail, yet the refusal it was
+/// sent still decides how the feed ends (two in a row), never a transport error.
+#[tokio::test]
+async fn refused_token_with_many_subscriptions_still_ends_with_unauthorized() {
+    let s = setup().await;
+    let client = s.client("not-a-token");
+    let mut feed = client.connect().await.unwrap();
+    for one in all_series() {
+        // The feed may already have ended: a subscribe then reports Closed.
+        if let Err(e) = feed.subscribe(one).await {
+            assert_eq!(e.kind(), ErrorKind::Closed, "{e:?}");
+        }
+    }
+    let mut kinds = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(event) = feed.next().await {
+            match event {
+                FeedEvent::Reconnecting { error, .. } => {
+                    kinds.push(format!("reconnecting:{:?}", error.kind()))
+                }
+                FeedEvent::Reconnected => kinds.push("reconnected".into()),
+                FeedEvent::Closed(error) => kinds.push(format!("closed:{:?}", error.kind())),
+                FeedEvent::Rejected(error) => kinds.push(format!("rejected:{:?}", error.kind())),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the feed never ended: {kinds:?}");
+    assert_eq!(
+        kinds.last().map(String::as_str),
+        Some("closed:Unauthorized"),
+        "{kinds:?}"
+    );
+    assert!(
+        !kinds
+            .iter()
+            .any(|k| k.starts_with("reconnecting:Transport")),
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| k.starts_with("reconnecting:"))
+            .count(),
+        1,
+        "one retry after the first refusal: {kinds:?}"
+    );
+}
+
+/// Every series of the catalogue (15), as `zd metrics watch` subscribes them.
+fn all_series() -> Vec<Series> {
+    Metric::KNOWN
+        .iter()
+        .map(|m| {
+            if m.is_windowed() {
+                Series::windowed(m.clone(), Window::Minutes30)
+            } else {
+                Series::metric(m.clone())
+            }
+        })
+        .collect()
+}
+
+/// A reader that reads nothing until the feed has ended still learns why it ended: the
+/// final `Closed` is never dropped for want of room, even with a one-event buffer.
+#[tokio::test]
+async fn closed_reaches_a_reader_that_fell_behind() {
+    let s = setup().await;
+    let client = s.client_with("not-a-token", |config| config.event_buffer = 1);
+    let mut feed = client.connect().await.unwrap();
+    let mut snapshot = feed.snapshot();
+    // Fails once the driver is gone, so every event it will ever send has been sent.
+    while snapshot.changed().await.is_ok() {}
+    let mut events = Vec::new();
+    while let Some(event) = feed.next().await {
+        events.push(event);
+    }
+    match events.last() {
+        Some(FeedEvent::Closed(error)) => assert_eq!(error.kind(), ErrorKind::Unauthorized),
+        other => panic!("the stream ended without Closed: last {other:?} of {events:?}"),
+    }
 }

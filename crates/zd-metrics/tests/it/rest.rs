@@ -121,3 +121,25 @@ async fn http_errors_are_typed() {
         (ErrorKind::HttpStatus, Some(404))
     );
 }
+
+/// "Connection refused" alone does not say which endpoint was unreachable: the feed's and the
+/// pull's transport errors name it.
+#[tokio::test]
+async fn unreachable_endpoint_is_named() {
+    // Bound then closed: nothing listens on the port.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let client = MetricsClient::builder(StaticToken::bearer("good").unwrap())
+        .base_url(format!("http://127.0.0.1:{port}"))
+        .build()
+        .unwrap();
+    let host = format!("127.0.0.1:{port}");
+    let err = client.connect().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transport, "{err:?}");
+    assert!(err.to_string().contains(&host), "{err}");
+    let err = client.chats().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transport, "{err:?}");
+    assert!(err.to_string().contains(&host), "{err}");
+}

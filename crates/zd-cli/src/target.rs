@@ -61,6 +61,9 @@ pub(crate) struct ChatTarget {
     pub(crate) token: zd_auth::Secret,
     /// Keeps an embedded emulator alive as long as the target is used.
     pub(crate) emulator: Option<EmulatorLink>,
+    /// The agent the token belongs to, when known: the Chat API has no query for "this
+    /// agent", but the emulator's account says whose token it hands out.
+    pub(crate) agent_id: Option<String>,
 }
 
 impl Context {
@@ -70,6 +73,11 @@ impl Context {
             profile,
             emulator_url: emulator_url.map(|u| u.trim_end_matches('/').to_owned()),
         }
+    }
+
+    /// The base URL given with `--emulator` (or `ZD_EMULATOR`, or the profile's `emulator`).
+    pub(crate) fn emulator_url(&self) -> Option<&str> {
+        self.emulator_url.as_deref()
     }
 
     /// The running emulator given with `--emulator`, or a new embedded one.
@@ -116,23 +124,35 @@ impl Context {
                 endpoint,
                 token,
                 emulator: None,
+                agent_id: None,
             });
+        }
+        if let Some(endpoint) = endpoint {
+            // The emulator's made-up token is never sent to another host.
+            return Err(CliError::new(
+                Kind::Usage,
+                format!(
+                    "the chat endpoint {endpoint} (--chat-url, ZENDESK_CHAT_URL or the profile's \
+                     chat_url) needs a token (--token, ZENDESK_CHAT_TOKEN or the profile's \
+                     chat_token); without one, zd talks to the emulator"
+                ),
+            ));
         }
         let emulator = self.emulator().await?;
         let account = emulator.account().await?;
-        let token = account["agents"][0]["access_token"]
+        let agent = &account["agents"][0];
+        let token = agent["access_token"]
             .as_str()
             .ok_or_else(|| CliError::new(Kind::Service, "the emulator's account has no agent"))?;
-        let graphql = match endpoint {
-            Some(e) => e,
-            None => format!("{}/graphql/request", emulator.base_url()),
-        };
+        let agent_id = agent["id"].as_str().map(str::to_owned);
+        let graphql = format!("{}/graphql/request", emulator.base_url());
         let endpoint = url::Url::parse(&graphql)
             .context(Kind::Usage, format!("invalid chat URL {graphql:?}"))?;
         Ok(ChatTarget {
             endpoint,
             token: zd_auth::Secret::new(token),
             emulator: Some(emulator),
+            agent_id,
         })
     }
 }

@@ -6,7 +6,7 @@ use zd_agent::ops::Sender;
 use zd_agent::{AgentSession, AgentStatus, Message};
 
 use crate::cli::{AgentCommand, StatusArg};
-use crate::error::{CliError, Result, agent_kind};
+use crate::error::{CliError, Kind, Result, agent_kind};
 use crate::target::Context;
 
 fn agent_err(what: &'static str) -> impl FnOnce(zd_agent::Error) -> CliError {
@@ -149,20 +149,43 @@ pub(crate) async fn run(ctx: &Context, cmd: AgentCommand) -> Result<()> {
                     json!({ "agent": name, "status": format!("{status:?}").to_uppercase() })
                 );
             } else {
-                let facts = session.resumable();
-                println!(
-                    "{}",
-                    json!({
-                        "session_id": facts.session_id,
-                        "state": format!("{:?}", session.state()),
-                        "endpoint": target.endpoint.as_str(),
-                    })
-                );
+                let shown = own_status(&session, target.agent_id.as_deref()).await;
+                stop(&session).await;
+                println!("{}", shown?);
+                return Ok(());
             }
             stop(&session).await;
         }
     }
     Ok(())
+}
+
+/// This agent's status as the service knows it. A fresh session has set none, and the Chat
+/// API has no query for "this agent": it is found by id among every agent, so the id must be
+/// known (the emulator's account says whose token it hands out).
+async fn own_status(session: &AgentSession, agent_id: Option<&str>) -> Result<serde_json::Value> {
+    let Some(agent_id) = agent_id else {
+        return Err(CliError::new(
+            Kind::Usage,
+            "the Chat API does not say which agent a token belongs to, so `zd agent status` \
+             can only set a status here; `zd agent agents` lists every agent's status",
+        ));
+    };
+    let mut all = std::pin::pin!(session.agents());
+    while let Some(agent) = all.next().await {
+        let agent = agent.map_err(agent_err("cannot list agents"))?;
+        if agent.id.inner() == agent_id {
+            return Ok(json!({
+                "agent": agent.display_name,
+                "id": agent_id,
+                "status": agent.status.map(|s| format!("{s:?}").to_uppercase()),
+            }));
+        }
+    }
+    Err(CliError::new(
+        Kind::Service,
+        format!("the service does not list agent {agent_id}"),
+    ))
 }
 
 /// Tells a person where to chat when the agent runs on an emulator.

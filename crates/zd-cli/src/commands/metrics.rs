@@ -8,7 +8,9 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::Full;
 use serde_json::json;
-use zd_metrics::{Feed, FeedEvent, Metric, MetricsClient, Series, StaticToken, Window};
+use zd_metrics::{
+    Feed, FeedEvent, Metric, MetricUpdate, MetricsClient, Series, StaticToken, Window,
+};
 
 use crate::cli::{MetricsCommand, MetricsTarget};
 use crate::error::{CliError, Context as _, Kind, Result};
@@ -48,6 +50,11 @@ struct Connected {
     _emulator: Option<EmulatorLink>,
 }
 
+/// Picks the service and token the way agent commands do: a token goes to the explicit
+/// metrics URL, else to the emulator given with `--emulator`, else to Zendesk; no token uses
+/// the emulator (given or embedded) and its first agent's token. An explicit metrics URL
+/// without a token is refused: the emulator's made-up token must not go to another host, and
+/// silently ignoring the URL would hide a missing token.
 async fn client(ctx: &Context, flags: &MetricsTarget) -> Result<Connected> {
     let token = flags
         .token
@@ -57,13 +64,23 @@ async fn client(ctx: &Context, flags: &MetricsTarget) -> Result<Connected> {
         .metrics_url
         .clone()
         .or_else(|| ctx.profile.metrics_url.clone());
-    let (token, url, emulator) = match token {
-        Some(token) => (
-            token,
-            url.unwrap_or_else(|| zd_metrics::DEFAULT_BASE_URL.to_owned()),
-            None,
-        ),
-        None => {
+    let (token, url, emulator) = match (token, url) {
+        (Some(token), url) => {
+            let url = url
+                .or_else(|| ctx.emulator_url().map(str::to_owned))
+                .unwrap_or_else(|| zd_metrics::DEFAULT_BASE_URL.to_owned());
+            (token, url, None)
+        }
+        (None, Some(_)) => {
+            return Err(CliError::new(
+                Kind::Usage,
+                "a metrics URL (--metrics-url, ZENDESK_METRICS_URL or the profile's \
+                 metrics_url) needs a token (--token, ZENDESK_CHAT_TOKEN or the profile's \
+                 chat_token); without both, metrics commands use the emulator (--emulator URL, \
+                 or an embedded one)",
+            ));
+        }
+        (None, None) => {
             let emulator = ctx.emulator().await?;
             let account = emulator.account().await?;
             let token = account["agents"][0]["access_token"]
@@ -71,11 +88,8 @@ async fn client(ctx: &Context, flags: &MetricsTarget) -> Result<Connected> {
                 .ok_or_else(|| {
                     CliError::new(Kind::Service, "the emulator's account has no agent")
                 })?;
-            (
-                zd_auth::Secret::new(token),
-                url.unwrap_or_else(|| emulator.base_url().to_owned()),
-                Some(emulator),
-            )
+            let url = emulator.base_url().to_owned();
+            (zd_auth::Secret::new(token), url, Some(emulator))
         }
     };
     let credentials =
@@ -90,17 +104,91 @@ async fn client(ctx: &Context, flags: &MetricsTarget) -> Result<Connected> {
     })
 }
 
-async fn subscribed_feed(client: &MetricsClient, flags: &MetricsTarget) -> Result<Feed> {
-    let feed = client
+/// Opens a feed subscribed to every series; also gives how many series that is.
+async fn subscribed_feed(client: &MetricsClient, flags: &MetricsTarget) -> Result<(Feed, usize)> {
+    let mut feed = client
         .connect()
         .await
         .map_err(metrics_err("cannot open the metrics feed"))?;
-    for series in all_series(Window::from_minutes(flags.window), flags.department) {
-        feed.subscribe(series)
-            .await
-            .map_err(metrics_err("cannot subscribe"))?;
+    let series = all_series(Window::from_minutes(flags.window), flags.department);
+    let subscribed = series.len();
+    for one in series {
+        if let Err(error) = feed.subscribe(one).await {
+            if error.kind() == zd_metrics::ErrorKind::Closed {
+                // The feed ended meanwhile (a refused token): its last event says why, where
+                // "the feed has ended" would not.
+                while let Some(event) = feed.next().await {
+                    if let FeedEvent::Closed(reason) = event {
+                        return Err(metrics_err("the metrics feed closed")(reason));
+                    }
+                }
+            }
+            return Err(metrics_err("cannot subscribe")(error));
+        }
     }
-    Ok(feed)
+    Ok((feed, subscribed))
+}
+
+/// What `watch` and `export` do with a feed's events other than updates: reconnects,
+/// refusals and lag are told on stderr; the end of the feed, or every subscription of a
+/// connection refused, ends the command with an error.
+struct Follower {
+    subscribed: usize,
+    /// Subscriptions refused on the current connection (each reconnect sends them all again).
+    refused: usize,
+}
+
+impl Follower {
+    const fn new(subscribed: usize) -> Self {
+        Self {
+            subscribed,
+            refused: 0,
+        }
+    }
+
+    /// The update an event carries, if any.
+    fn event(&mut self, event: FeedEvent) -> Result<Option<MetricUpdate>> {
+        match event {
+            FeedEvent::Update(update) => return Ok(Some(update)),
+            FeedEvent::Reconnecting { attempt, error, .. } => {
+                eprintln!("reconnecting (attempt {attempt}): {error}");
+            }
+            FeedEvent::Reconnected => {
+                self.refused = 0;
+                eprintln!("reconnected");
+            }
+            FeedEvent::Rejected(error) => {
+                self.refused += 1;
+                let status = error
+                    .status()
+                    .map(|s| format!(" (status {s})"))
+                    .unwrap_or_default();
+                eprintln!(
+                    "zd: the service refused a subscription{status}: {}",
+                    error.body().unwrap_or("no reason given"),
+                );
+                if self.refused >= self.subscribed {
+                    return Err(CliError::with(
+                        Kind::Service,
+                        format!(
+                            "the service refused every subscription ({}); check --department \
+                             and --window",
+                            self.subscribed
+                        ),
+                        error,
+                    ));
+                }
+            }
+            FeedEvent::Lagged(dropped) => {
+                eprintln!("fell behind: {dropped} events were dropped");
+            }
+            FeedEvent::Closed(error) => {
+                return Err(metrics_err("the metrics feed closed")(error));
+            }
+            other => tracing::debug!(?other, "feed event"),
+        }
+        Ok(None)
+    }
 }
 
 /// One update as a JSON line.
@@ -118,24 +206,16 @@ pub(crate) async fn run(ctx: &Context, cmd: MetricsCommand) -> Result<()> {
     match cmd {
         MetricsCommand::Watch { target, count } => {
             let c = client(ctx, &target).await?;
-            let mut feed = subscribed_feed(&c.client, &target).await?;
+            let (mut feed, subscribed) = subscribed_feed(&c.client, &target).await?;
+            let mut follower = Follower::new(subscribed);
             let mut seen = 0;
             while let Some(event) = feed.next().await {
-                match event {
-                    FeedEvent::Update(u) => {
-                        println!("{}", update_json(&u.series, u.value));
-                        seen += 1;
-                        if count.is_some_and(|c| seen >= c) {
-                            break;
-                        }
+                if let Some(u) = follower.event(event)? {
+                    println!("{}", update_json(&u.series, u.value));
+                    seen += 1;
+                    if count.is_some_and(|c| seen >= c) {
+                        break;
                     }
-                    FeedEvent::Reconnecting { attempt, error, .. } => {
-                        eprintln!("reconnecting (attempt {attempt}): {error}");
-                    }
-                    FeedEvent::Closed(error) => {
-                        return Err(metrics_err("the metrics feed closed")(error));
-                    }
-                    other => tracing::debug!(?other, "feed event"),
                 }
             }
         }
@@ -161,15 +241,30 @@ pub(crate) async fn run(ctx: &Context, cmd: MetricsCommand) -> Result<()> {
                 let value = chats.get(&series).or_else(|| agents.get(&series));
                 out.insert(series.metric_key().key().to_owned(), json!(value));
             }
+            // "Not Computed!" leaves every figure null, which a script must not read as
+            // zeros or as missing data.
+            let computed = chats.computed && agents.computed;
+            out.insert("computed".to_owned(), json!(computed));
+            if !computed {
+                let which = match (chats.computed, agents.computed) {
+                    (false, false) => "chat and agent",
+                    (false, true) => "chat",
+                    _ => "agent",
+                };
+                eprintln!(
+                    "note: the service has not computed the {which} metrics yet (\"Not \
+                     Computed!\"); their nulls are unknown values, not zeros"
+                );
+            }
             println!("{}", serde_json::Value::Object(out));
         }
         MetricsCommand::Export { target, prometheus } => {
             let c = client(ctx, &target).await?;
-            let feed = subscribed_feed(&c.client, &target).await?;
+            let (mut feed, subscribed) = subscribed_feed(&c.client, &target).await?;
             let mut registry = prometheus_client::registry::Registry::default();
             zd_metrics::prometheus::SnapshotCollector::new(feed.snapshot()).register(&mut registry);
             let mut first = feed.snapshot();
-            serve_prometheus(prometheus, Arc::new(registry), async move {
+            let on_first_values = async move {
                 // Tells scripts (and tests) when a scrape will hold values.
                 if first
                     .wait_for(|s| s.iter().any(|(_, v)| v.is_some()))
@@ -178,19 +273,31 @@ pub(crate) async fn run(ctx: &Context, cmd: MetricsCommand) -> Result<()> {
                 {
                     eprintln!("received the first values");
                 }
-            })
-            .await?;
-            drop(feed);
+            };
+            // A feed that has ended leaves the page empty for good: the exporter ends with it
+            // (as `watch` does) so a supervisor sees the failure.
+            let follow = async move {
+                let mut follower = Follower::new(subscribed);
+                while let Some(event) = feed.next().await {
+                    follower.event(event)?;
+                }
+                Err(CliError::new(Kind::Service, "the metrics feed ended"))
+            };
+            serve_prometheus(prometheus, Arc::new(registry), on_first_values, follow).await?;
         }
     }
     Ok(())
 }
 
-/// Serves `GET /metrics` in the Prometheus text format until Ctrl-C.
+/// Pause after a failed accept before the next.
+const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Serves `GET /metrics` in the Prometheus text format until Ctrl-C or until `feed` ends.
 async fn serve_prometheus(
     addr: SocketAddr,
     registry: Arc<prometheus_client::registry::Registry>,
     on_first_values: impl Future<Output = ()> + Send + 'static,
+    feed: impl Future<Output = Result<()>>,
 ) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -202,8 +309,15 @@ async fn serve_prometheus(
     tokio::spawn(on_first_values);
     let serve = async {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Some errors last (EMFILE: out of file descriptors) and return at once:
+                    // retrying without a pause would spin a core until a scrape ends.
+                    tracing::warn!(%error, "cannot accept a metrics connection; retrying");
+                    tokio::time::sleep(ACCEPT_RETRY).await;
+                    continue;
+                }
             };
             let registry = Arc::clone(&registry);
             tokio::spawn(async move {
@@ -225,6 +339,7 @@ async fn serve_prometheus(
     };
     tokio::select! {
         () = serve => Ok(()),
+        result = feed => result,
         _ = tokio::signal::ctrl_c() => Ok(()),
     }
 }

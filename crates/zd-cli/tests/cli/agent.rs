@@ -43,9 +43,20 @@ async fn departments_agents_and_status() {
         zd_emulator::state::AgentStatus::Away
     );
 
+    // A later command, a new session: the status is the agent's, not the session's state.
     let out = output(agent_cmd(dir.path(), emu.base_url(), &["status"])).await;
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(json_lines(&out)[0]["session_id"].is_string());
+    let shown = &json_lines(&out)[0];
+    assert_eq!(shown["status"], "AWAY", "{shown}");
+    assert_eq!(shown["agent"], "Support Bot", "{shown}");
+
+    emu.control()
+        .state()
+        .set_agent_status(&bot, zd_emulator::state::AgentStatus::Invisible)
+        .unwrap();
+    let out = output(agent_cmd(dir.path(), emu.base_url(), &["status"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json_lines(&out)[0]["status"], "INVISIBLE");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,4 +183,27 @@ async fn tail_prints_messages_as_json() {
     assert_eq!(line["content"], "is anyone there");
     assert_eq!(line["from"], "visitor");
     assert_eq!(line["channel_id"], visitor.channel_id.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_url_without_a_token_is_a_usage_error() {
+    // Whatever listens there must not receive the emulator's demo token.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("http://{}/graphql/request", listener.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = zd(dir.path());
+    cmd.args(["agent", "departments", "--chat-url", &url]);
+    let out = output(cmd).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--chat-url") && err.contains("--token"),
+        "{err}"
+    );
+    assert_eq!(
+        listener.accept().map(|_| ()).unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock,
+        "zd connected to {url}"
+    );
 }

@@ -2,6 +2,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::Stdio;
+use std::time::Duration;
 
 use zd_emulator::Emulator;
 use zd_emulator::state::Arrival;
@@ -108,4 +109,158 @@ async fn export_serves_prometheus_text() {
     .unwrap();
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
     assert!(body.contains("incoming_chats"), "{body}");
+}
+
+/// Guards the tests of commands that hung before their fix: a failure, never a wait.
+const HANG_GUARD: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_says_when_the_service_has_not_computed() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = zd(dir.path());
+    cmd.args(["--emulator", emu.base_url(), "metrics", "get"]);
+    let out = output(cmd).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let values = &json_lines(&out)[0];
+    // An idle account is "Not Computed!": no figures, which is not the same as zeros.
+    assert_eq!(values["computed"], false, "{values}");
+    assert!(stderr(&out).contains("not computed"), "{}", stderr(&out));
+
+    emu.control().visitor_arrive(Arrival::default()).unwrap();
+    let mut cmd = zd(dir.path());
+    cmd.args(["--emulator", emu.base_url(), "metrics", "get"]);
+    let out = output(cmd).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let values = &json_lines(&out)[0];
+    assert_eq!(values["computed"], true, "{values}");
+    assert_eq!(values["incoming_chats"], 1, "{values}");
+    assert!(!stderr(&out).contains("not computed"), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_reports_refused_subscriptions_and_fails_when_all_are() {
+    let emu = Emulator::builder().start().await.unwrap();
+    assert!(
+        emu.account().departments.iter().all(|d| d.raw_id != "1"),
+        "department 1 must not exist"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = zd(dir.path());
+    cmd.args([
+        "--emulator",
+        emu.base_url(),
+        "metrics",
+        "watch",
+        "--department",
+        "1",
+    ])
+    .timeout(HANG_GUARD);
+    let out = output(cmd).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("unknown department_id 1"), "{err}");
+    assert!(err.contains("refused every subscription"), "{err}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_ends_when_the_feed_is_refused() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = zd(dir.path());
+    cmd.args([
+        "metrics",
+        "export",
+        "--prometheus",
+        "127.0.0.1:0",
+        "--token",
+        "not-a-token",
+        "--metrics-url",
+        emu.base_url(),
+    ])
+    .timeout(HANG_GUARD);
+    let out = output(cmd).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("the metrics feed closed"), "{err}");
+    assert!(err.contains("unauthorized"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_with_emulator_goes_to_the_emulator() {
+    let emu = Emulator::builder().start().await.unwrap();
+    emu.control().visitor_arrive(Arrival::default()).unwrap();
+    let token = emu.account().agents[1]
+        .access_token
+        .expose_secret()
+        .to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = zd(dir.path());
+    cmd.args([
+        "--emulator",
+        emu.base_url(),
+        "metrics",
+        "get",
+        "--token",
+        &token,
+    ])
+    .timeout(HANG_GUARD);
+    let out = output(cmd).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json_lines(&out)[0]["incoming_chats"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_url_without_a_token_is_a_usage_error() {
+    // Whatever listens there must not receive the emulator's demo token.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = zd(dir.path());
+    cmd.args(["metrics", "get", "--metrics-url", &url])
+        .timeout(HANG_GUARD);
+    let out = output(cmd).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--metrics-url") && err.contains("--token"),
+        "{err}"
+    );
+    assert_eq!(
+        listener.accept().map(|_| ()).unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock,
+        "zd connected to {url}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_metrics_url_is_named() {
+    // Bound then closed: nothing listens on the port.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for command in ["get", "watch"] {
+        let mut cmd = zd(dir.path());
+        cmd.args([
+            "metrics",
+            command,
+            "--token",
+            "some-token",
+            "--metrics-url",
+            &format!("http://{addr}"),
+        ])
+        .timeout(HANG_GUARD);
+        let out = output(cmd).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(5), "{command}: {err}");
+        assert!(err.contains(&addr.to_string()), "{command}: {err}");
+    }
 }

@@ -140,6 +140,9 @@ struct Sub {
     start_tries: usize,
     first_try: Instant,
     backoff: Option<backon::ExponentialBackoff>,
+    /// The socket was replaced since the subscriber last heard from the session: a
+    /// [`SubEvent::Gap`] goes ahead of its next event, so it knows which items came before.
+    gap: bool,
 }
 
 /// Why the socket is gone.
@@ -558,6 +561,7 @@ impl DriverInner {
                         start_tries: 1,
                         first_try: Instant::now(),
                         backoff: None,
+                        gap: false,
                     },
                 );
                 self.queue(Pending::SubStart { key });
@@ -720,12 +724,24 @@ impl DriverInner {
     /// Requests whose deadline has passed fail with [`ErrorKind::Timeout`].
     fn expire_requests(&mut self, now: Instant) {
         let pending = &mut self.pending;
+        let routes = &mut self.routes;
         self.deadlines.expire(now, |id| {
-            if let Entry::Occupied(entry) = pending.entry(id)
-                && let Pending::Request { .. } = entry.get()
-                && let Pending::Request { reply, .. } = entry.remove()
-            {
-                let _ = reply.send(Err(Error::new(ErrorKind::Timeout)));
+            let Entry::Occupied(entry) = pending.entry(id) else {
+                return;
+            };
+            match entry.get() {
+                Pending::Request { .. } => {
+                    if let Pending::Request { reply, .. } = entry.remove() {
+                        let _ = reply.send(Err(Error::new(ErrorKind::Timeout)));
+                    }
+                }
+                Pending::SubStop { .. } => {
+                    if let Pending::SubStop { server_id, .. } = entry.remove() {
+                        tracing::debug!("stop_subscription unanswered; given up");
+                        routes.remove(&server_id);
+                    }
+                }
+                _ => {}
             }
         });
     }
@@ -753,10 +769,19 @@ impl DriverInner {
     /// leaving the subscription running on the service, holding one of its ten.
     fn queue_stop(&mut self, server_id: String) {
         self.routes.entry(server_id.clone()).or_insert(NO_SUB);
-        self.queue(Pending::SubStop {
+        let id = self.queue(Pending::SubStop {
             server_id,
             tries: 0,
         });
+        self.stop_deadline(id);
+    }
+
+    /// A stop unanswered for the request timeout is given up, route and all: the documents do
+    /// not say that the service answers stops, and routes kept for ever would be stopped again
+    /// on every resume.
+    fn stop_deadline(&mut self, id: u64) {
+        let deadline = Instant::now() + self.shared.config.request_timeout;
+        self.deadlines.push(deadline, id);
     }
 
     /// Sends the frame whose limiter slot was just taken, then every further frame that has a
@@ -969,6 +994,17 @@ impl DriverInner {
             tracing::debug!("DATA for an unknown subscription dropped");
             return;
         };
+        let Some(sub) = self.subs.get_mut(&key) else {
+            return;
+        };
+        if std::mem::take(&mut sub.gap) {
+            self.deliver(key, SubEvent::Gap).await;
+        }
+        self.deliver(key, event).await;
+    }
+
+    /// Hands `event` to subscriber `key`, waiting for room rather than losing it.
+    async fn deliver(&mut self, key: u64, event: SubEvent) {
         let Some(sub) = self.subs.get(&key) else {
             return;
         };
@@ -981,6 +1017,21 @@ impl DriverInner {
             }
             // The Subscription was dropped; its stop is already queued.
             Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    /// Hands `event` to subscriber `key` now, or keeps it for `deliver_held` (in order) when
+    /// the subscriber's buffer is full or earlier events wait there already.
+    fn offer(&mut self, key: u64, event: SubEvent) {
+        if self.undelivered.iter().any(|(k, _)| *k == key) {
+            self.undelivered.push((key, event));
+            return;
+        }
+        let Some(sub) = self.subs.get(&key) else {
+            return;
+        };
+        if let Err(mpsc::error::TrySendError::Full(event)) = sub.tx.try_send(event) {
+            self.undelivered.push((key, event));
         }
     }
 
@@ -1044,30 +1095,17 @@ impl DriverInner {
                 }
                 Err(e) => self.sub_start_error(key, e),
             },
-            Pending::SubStop { server_id, tries } => match outcome {
-                Err(e) if e.is_retryable() && tries < STOP_TRIES => {
-                    // Gone from the service only once a stop is answered: a transient
-                    // failure (unavailable, rate limited) would otherwise leak the slot.
-                    let delay = self.shared.config.retry.rate_limited.nth_delay(tries);
-                    tracing::debug!(error = %e, ?delay, "retrying a stop_subscription");
-                    let id = self.new_id();
-                    let tries = tries + 1;
-                    self.pending
-                        .insert(id, Pending::SubStop { server_id, tries });
-                    self.timers.push((Instant::now() + delay, id));
-                }
-                outcome => {
-                    // DATA of a stopped id may come until the stop is answered; not after.
-                    self.routes.remove(&server_id);
-                    if let Err(e) = outcome {
-                        tracing::debug!(error = %e, "stop_subscription refused");
-                    }
-                }
-            },
+            Pending::SubStop { server_id, tries } => {
+                let pending = &self.pending;
+                self.deadlines
+                    .settle(id, |next| pending.contains_key(&next));
+                self.on_stop_answer(server_id, tries, outcome);
+            }
             Pending::CatchUp { key } => {
-                let Some(sub) = self.subs.get(&key) else {
+                let Some(sub) = self.subs.get_mut(&key) else {
                     return;
                 };
+                let gap = std::mem::take(&mut sub.gap);
                 let event = match outcome {
                     Ok(Some(data)) => SubEvent::CatchUp(data),
                     Ok(None) => return,
@@ -1079,9 +1117,10 @@ impl DriverInner {
                 };
                 // The gap's items exist nowhere else: a full reader gets them once it has
                 // room, as live items do (see `deliver_held`).
-                if let Err(mpsc::error::TrySendError::Full(event)) = sub.tx.try_send(event) {
-                    self.undelivered.push((key, event));
+                if gap {
+                    self.offer(key, SubEvent::Gap);
                 }
+                self.offer(key, event);
             }
             Pending::StatusRestore => {
                 if let Err(e) = outcome {
@@ -1091,9 +1130,36 @@ impl DriverInner {
         }
     }
 
+    fn on_stop_answer(&mut self, server_id: String, tries: u32, outcome: Answer) {
+        match outcome {
+            Err(e) if e.is_retryable() && tries < STOP_TRIES => {
+                // Gone from the service only once a stop is answered: a transient
+                // failure (unavailable, rate limited) would otherwise leak the slot.
+                let delay = self.shared.config.retry.rate_limited.nth_delay(tries);
+                tracing::debug!(error = %e, ?delay, "retrying a stop_subscription");
+                let id = self.new_id();
+                let tries = tries + 1;
+                self.pending
+                    .insert(id, Pending::SubStop { server_id, tries });
+                self.timers.push((Instant::now() + delay, id));
+                self.stop_deadline(id);
+            }
+            outcome => {
+                // DATA of a stopped id may come until the stop is answered; not after.
+                self.routes.remove(&server_id);
+                if let Err(e) = outcome {
+                    tracing::debug!(error = %e, "stop_subscription refused");
+                }
+            }
+        }
+    }
+
     fn sub_start_error(&mut self, key: u64, e: Error) {
         let retry = &self.shared.config.retry;
         let held = self.subs.len();
+        // Ids the service may still run that we are stopping (routes of no live start).
+        let started = self.subs.values().filter(|s| s.server_id.is_some()).count();
+        let stopping = self.routes.len().saturating_sub(started);
         let Some(sub) = self.subs.get_mut(&key) else {
             return;
         };
@@ -1102,13 +1168,12 @@ impl DriverInner {
             self.forget_sub(key);
             return;
         }
-        if e.error_name() == Some(&ErrorName::MaxSub)
-            && self.resumed
-            && held <= SERVICE_SUBSCRIPTIONS
-        {
-            // We hold no more than the service allows, so it still runs subscriptions of an
-            // earlier socket whose ids never reached us (a start answered as the socket
-            // died): nothing can stop those but a new session. This one is started there.
+        let max_sub = e.error_name() == Some(&ErrorName::MaxSub);
+        if max_sub && stopping == 0 && self.resumed && held <= SERVICE_SUBSCRIPTIONS {
+            // We hold no more than the service allows and stop nothing, so it still runs
+            // subscriptions of an earlier socket whose ids never reached us (a start answered
+            // as the socket died): nothing can stop those but a new session. This one is
+            // started there.
             self.restart_for
                 .get_or_insert_with(|| "MAX_SUB on a resumed session".to_owned());
             return;
@@ -1116,6 +1181,8 @@ impl DriverInner {
         let class = match e.error_name() {
             Some(ErrorName::RateLimited) => RetryClass::RateLimited,
             Some(ErrorName::GraphQlSubStartError) => RetryClass::SubscriptionStart,
+            // Stops not answered yet still count on the service: try again once they are.
+            _ if max_sub && stopping > 0 => RetryClass::RateLimited,
             // Unavailable, a timeout, a dropped answer: backed off like a rate limit rather
             // than ending a stream that a reconnect was restoring.
             _ if e.is_retryable() => RetryClass::RateLimited,
@@ -1334,6 +1401,8 @@ impl DriverInner {
             self.routes.clear();
         }
         for sub in self.subs.values_mut() {
+            // Only a catch-up needs to know where the gap began.
+            sub.gap |= sub.catch_up.is_some();
             sub.server_id = None;
             sub.start_tries = 1;
             sub.first_try = Instant::now();

@@ -20,6 +20,9 @@ pub(crate) enum SubEvent {
     Error(Error),
     /// The answer of the catch-up query run after a gap.
     CatchUp(Box<str>),
+    /// The session's socket was replaced: the items before this came before the gap. Sent
+    /// ahead of the first event after a gap, to subscriptions with a catch-up only.
+    Gap,
 }
 
 /// Turns a DATA payload into an item; `Ok(None)` skips it.
@@ -59,6 +62,8 @@ pub struct Subscription<T> {
     since_ms: f64,
     /// The newest service timestamp of an item handed out.
     newest_ms: f64,
+    /// `newest_ms` when the first gap not yet caught up began.
+    gap_newest_ms: Option<f64>,
     backlog: VecDeque<T>,
 }
 
@@ -92,6 +97,7 @@ impl<T> Subscription<T> {
             catch_up: None,
             since_ms,
             newest_ms: f64::NEG_INFINITY,
+            gap_newest_ms: None,
             backlog: VecDeque::new(),
         }
     }
@@ -115,9 +121,11 @@ impl<T> Subscription<T> {
     }
 
     /// The time from which a catch-up's items count as missed: what came before the newest
-    /// item handed out was delivered live, but for the overlap.
-    fn missed_since(&self, overlap_ms: f64) -> f64 {
-        self.since_ms.max(self.newest_ms - overlap_ms)
+    /// item handed out before the gap was delivered live, but for the overlap. (Items that
+    /// came live after the gap do not count: the catch-up answers later than they come.)
+    fn missed_since(&mut self, overlap_ms: f64) -> f64 {
+        let before_gap = self.gap_newest_ms.take().unwrap_or(self.newest_ms);
+        self.since_ms.max(before_gap - overlap_ms)
     }
 
     /// The local id of this subscription (stable across reconnects).
@@ -158,11 +166,16 @@ impl<T> Stream for Subscription<T> {
                         tracing::debug!(key = this.key, "dropped a repeated subscription item");
                     }
                 },
+                SubEvent::Gap => {
+                    // The earliest gap not caught up counts: a catch-up lost with a second
+                    // socket leaves the first gap open.
+                    this.gap_newest_ms.get_or_insert(this.newest_ms);
+                }
                 SubEvent::CatchUp(data) => match this
                     .catch_up
                     .as_ref()
-                    .map(|c| (c.decode, this.missed_since(c.overlap_ms)))
-                    .map(|(decode, since)| decode(&data, since))
+                    .map(|c| (c.decode, c.overlap_ms))
+                    .map(|(decode, overlap)| decode(&data, this.missed_since(overlap)))
                 {
                     Some(Ok(items)) => this.backlog.extend(items),
                     Some(Err(e)) => {
@@ -257,7 +270,8 @@ mod tests {
     }
 
     /// A catch-up takes what is newer than the subscription and than the newest item handed
-    /// out, less the overlap: what the subscriber had before the gap does not come again.
+    /// out before the gap, less the overlap: what the subscriber had before the gap does not
+    /// come again, and what came live after it does not hide the gap.
     #[tokio::test]
     async fn a_catch_up_keeps_only_items_from_the_gap() {
         let (tx, mut sub) = stamped(20.0);
@@ -266,13 +280,15 @@ mod tests {
         for event in [
             SubEvent::CatchUp("[50, 150, 250]".into()),
             SubEvent::Data(r#"{"data":300}"#.into()),
+            SubEvent::Gap,
+            SubEvent::Data(r#"{"data":400}"#.into()),
             SubEvent::CatchUp("[250, 290, 300, 350]".into()),
         ] {
             tx.send(event).await.expect("open");
         }
-        let items: Vec<u32> = sub.take(6).map(|i| i.expect("an item")).collect().await;
-        // The second catch-up starts 20 before 300, the newest handed out (these items have
-        // no ids, so nothing is dropped as a repeat).
-        assert_eq!(items, [150, 250, 300, 290, 300, 350]);
+        let items: Vec<u32> = sub.take(7).map(|i| i.expect("an item")).collect().await;
+        // The second catch-up starts 20 before 300, the newest handed out before the gap (these
+        // items have no ids, so nothing is dropped as a repeat).
+        assert_eq!(items, [150, 250, 300, 400, 290, 300, 350]);
     }
 }

@@ -1715,3 +1715,71 @@ async fn raw_documents_go_where_their_operations_belong() {
     assert!(data["updateAgentStatus"].is_object(), "{data}");
     status_becomes(&bot.emu, "away").await;
 }
+
+#[tokio::test]
+async fn a_catch_up_finds_what_the_gap_missed_though_live_items_came_first() {
+    let bot = bot_with(|config| {
+        config.catch_up_overlap = Duration::ZERO;
+        config.keepalive_interval = Duration::from_millis(100);
+        config.keepalive_deadline = Duration::from_secs(1);
+    })
+    .await;
+    let mut events = Box::pin(bot.session.lifecycle());
+    let mut messages = bot.session.messages().await.unwrap();
+    go_online(&bot.session).await;
+    let channel = visitor(&bot);
+    let sid = session_id(&bot);
+    let hello = zd_agent::OutgoingMessage::new(cynic::Id::new(&channel), "hello");
+    bot.session.send_message(hello).await.unwrap();
+    let own = within(messages.next()).await.unwrap().unwrap();
+    assert_eq!(own.content, "hello");
+    // The service goes silent and "missed" waits behind the silence; the bot gives the socket
+    // up. On the next socket the answers come late, so the catch-up's answer comes after a
+    // message said live.
+    bot.emu.control().fault_stall(&sid, 600_000).await.unwrap();
+    bot.emu.control().fault_delay(&sid, 500).unwrap();
+    bot.emu
+        .control()
+        .visitor_message(&channel, "missed")
+        .unwrap();
+    until_connected(&mut events).await;
+    until_live(&bot).await;
+    bot.emu.control().visitor_message(&channel, "live").unwrap();
+    let mut got = vec![
+        next_visitor_message(&mut messages).await.content,
+        next_visitor_message(&mut messages).await.content,
+    ];
+    got.sort();
+    assert_eq!(got, ["live", "missed"]);
+}
+
+#[tokio::test]
+async fn max_sub_while_a_stop_is_pending_waits_for_the_stop_instead_of_restarting() {
+    let bot = bot().await;
+    let mut events = Box::pin(bot.session.lifecycle());
+    let mut subs = Vec::new();
+    for _ in 0..10 {
+        subs.push(bot.session.messages().await.unwrap());
+    }
+    let sid = session_id(&bot);
+    // On the resumed socket the first old subscription's stop fails for a moment, so the
+    // tenth new start meets MAX_SUB: that stop's retry frees the slot.
+    bot.emu
+        .control()
+        .fault_protocol_error(&sid, 1, 503, "GraphQL server unavailable")
+        .unwrap();
+    bot.emu.control().fault_drop(&sid).await.unwrap();
+    until_connected(&mut events).await;
+    until_live(&bot).await;
+    service_holds(&bot.emu, &sid, 10).await;
+    assert_eq!(session_id(&bot), sid, "the session was replaced");
+    go_online(&bot.session).await;
+    let channel = visitor(&bot);
+    bot.emu
+        .control()
+        .visitor_message(&channel, "to all ten")
+        .unwrap();
+    for sub in &mut subs {
+        assert_eq!(next_visitor_message(sub).await.content, "to all ten");
+    }
+}

@@ -74,7 +74,10 @@ pub struct Verified {
     pub issued_at: Option<SystemTime>,
     /// `exp`, if present (it is in the future, give or take the leeway).
     pub expires_at: Option<SystemTime>,
-    /// `appId`, present in tokens issued by the OAuth bridge.
+    /// `appId`, present in tokens issued by the OAuth bridge. It is the token's claim, not a
+    /// fact about the key: the verifier checks that an app key signed the token, not that the
+    /// key belongs to this app. When your key lookup holds the keys of several apps, check
+    /// that `key_id`'s app is `app_id` before acting for it.
     pub app_id: Option<String>,
     /// The user claims, for [`Scope::User`].
     pub user: Option<UserClaims>,
@@ -87,7 +90,9 @@ pub struct Verified {
 /// The one exception to the prefix rule ([`KeyKind::allows`]) is the OAuth bridge's tokens:
 /// `integration` scope signed with an **app** key, carrying an `appId` claim and an `azp`
 /// header (the OAuth client), as the spec's example bridge token does. An app-key token of
-/// `integration` scope without both is refused with [`ErrorKind::JwtWrongScope`].
+/// `integration` scope without both is refused with [`ErrorKind::JwtWrongScope`]. Its `appId`
+/// is not checked against the key's app (the [`KeyLookup`] does not say which app owns a key):
+/// see [`Verified::app_id`].
 ///
 /// ```
 /// use zd_auth::ErrorKind;

@@ -176,6 +176,10 @@ impl Reader {
         let mut heard = Instant::now();
         let mut idle_check = Box::pin(tokio::time::sleep(idle_timeout.unwrap_or(Duration::MAX)));
         loop {
+            if self.cut.load(Ordering::Acquire) {
+                // Cut: frames the client sent after the cut one never reach the service.
+                return;
+            }
             if let Some(reason) = self.session.ended() {
                 let _ = self.outbox.send(Outgoing::Text(eos_frame(&reason))).await;
                 let _ = self.outbox.send(Outgoing::Close(1000, reason)).await;

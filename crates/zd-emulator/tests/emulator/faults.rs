@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use futures_util::StreamExt as _;
+use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::{Error, Message};
 
@@ -257,7 +257,18 @@ async fn cut_drops_the_socket_as_a_request_takes_effect_before_its_answer() {
         json!({}),
     )
     .await;
-    bot.send_request(json!({ "query": MESSAGE_SUB })).await;
+    // Two requests in one write: only the first takes effect.
+    for (id, query) in [
+        (100, MESSAGE_SUB),
+        (
+            101,
+            "mutation { updateAgentStatus(status: AWAY) { node { id } } }",
+        ),
+    ] {
+        let frame = json!({ "type": "request", "id": id, "payload": { "query": query } });
+        bot.ws.feed(Message::text(frame.to_string())).await.unwrap();
+    }
+    bot.ws.flush().await.unwrap();
     // Not even the subscription's ack gets out.
     loop {
         match bot.ws.next().await {
@@ -269,6 +280,15 @@ async fn cut_drops_the_socket_as_a_request_takes_effect_before_its_answer() {
             other => panic!("expected an abrupt end, got {other:?}"),
         }
     }
+    let status = |emu: &zd_emulator::Emulator| {
+        let bot = emu.account().agents.into_iter().find(|a| a.name == "Bot");
+        format!("{:?}", bot.unwrap().status)
+    };
+    assert_eq!(
+        status(&emu),
+        "Online",
+        "the request after the cut took effect"
+    );
     // The subscription took effect: the same session, resumed, gets its DATA.
     let (ws, _) = tokio_tungstenite::connect_async(bot.url.as_str())
         .await

@@ -115,6 +115,35 @@ fn subscriptions_live(bot: &Bot) -> bool {
         .all(|s| s.server_id.is_some())
 }
 
+/// The session's next `count` requests meet the documented "GraphQL server unavailable" and
+/// its socket drops; returns once it is back with every subscription live.
+async fn unavailable_then_drop(
+    bot: &Bot,
+    events: &mut (impl Stream<Item = LifecycleEvent> + Unpin),
+    count: u32,
+) {
+    let sid = session_id(bot);
+    let control = bot.emu.control();
+    control
+        .fault_protocol_error(&sid, count, 503, "GraphQL server unavailable")
+        .unwrap();
+    control.fault_drop(&sid).await.unwrap();
+    until_connected(events).await;
+    until_live(bot).await;
+}
+
+/// The visitor of `channel` says `text`.
+fn say(bot: &Bot, channel: &str, text: &str) {
+    bot.emu.control().visitor_message(channel, text).unwrap();
+}
+
+/// The bot says `text` in `channel`, which makes it serve the chat (so the chat is among its
+/// channels, where a catch-up looks).
+async fn bot_says(bot: &Bot, channel: &str, text: &str) {
+    let message = zd_agent::OutgoingMessage::new(cynic::Id::new(channel), text);
+    bot.session.send_message(message).await.unwrap();
+}
+
 /// Waits until every subscription of the bot is started on the current socket.
 async fn until_live(bot: &Bot) {
     within(async {
@@ -182,10 +211,7 @@ async fn echo_round_trip() {
         .await
         .unwrap();
     let channel = visitor(&bot);
-    bot.emu
-        .control()
-        .visitor_message(&channel, "hello")
-        .unwrap();
+    say(&bot, &channel, "hello");
     let m = next_visitor_message(&mut messages).await;
     assert_eq!(m.content, "hello");
     assert_eq!(m.channel.id.inner(), channel);
@@ -394,7 +420,7 @@ async fn a_document_subscription_decodes_into_the_callers_type() {
         .unwrap();
     let channel = visitor(&bot);
     for text in ["first", "second"] {
-        bot.emu.control().visitor_message(&channel, text).unwrap();
+        say(&bot, &channel, text);
     }
     for text in ["first", "second"] {
         let node = within(async {
@@ -501,10 +527,7 @@ async fn an_abrupt_close_reconnects_to_the_same_session() {
     within(bot.session.wait_for_state(|s| *s == SessionState::Active)).await;
     let channel = visitor(&bot);
     until_live(&bot).await;
-    bot.emu
-        .control()
-        .visitor_message(&channel, "after the drop")
-        .unwrap();
+    say(&bot, &channel, "after the drop");
     assert_eq!(
         next_visitor_message(&mut messages).await.content,
         "after the drop"
@@ -536,10 +559,7 @@ async fn seven_subscriptions_survive_a_reconnect_within_the_ten_allowed() {
     })
     .await;
     let channel = visitor(&bot);
-    bot.emu
-        .control()
-        .visitor_message(&channel, "to all seven")
-        .unwrap();
+    say(&bot, &channel, "to all seven");
     for sub in &mut subs {
         assert_eq!(next_visitor_message(sub).await.content, "to all seven");
     }
@@ -678,10 +698,7 @@ async fn a_stored_session_is_resumed_without_a_new_start() {
     assert_eq!(sessions_started(&bot.emu), 1);
     assert_eq!(agent_status(&bot.emu), "online");
     let channel = visitor(&bot);
-    bot.emu
-        .control()
-        .visitor_message(&channel, "to the resumed bot")
-        .unwrap();
+    say(&bot, &channel, "to the resumed bot");
     let m = next_visitor_message(&mut messages).await;
     assert_eq!(m.content, "to the resumed bot");
     bot.session.say(m.channel.id, "heard you").await.unwrap();
@@ -867,10 +884,7 @@ async fn eos_restarts_restores_status_and_resubscribes() {
     })
     .await;
     let channel = visitor(&bot);
-    bot.emu
-        .control()
-        .visitor_message(&channel, "after EOS")
-        .unwrap();
+    say(&bot, &channel, "after EOS");
     assert_eq!(
         next_visitor_message(&mut messages).await.content,
         "after EOS"
@@ -1426,10 +1440,7 @@ async fn a_start_answered_as_its_socket_died_does_not_cost_a_subscription_for_go
     service_holds(&bot.emu, &restarted, 10).await;
     go_online(&bot.session).await;
     let channel = visitor(&bot);
-    bot.emu
-        .control()
-        .visitor_message(&channel, "to all ten")
-        .unwrap();
+    say(&bot, &channel, "to all ten");
     for sub in &mut subs {
         assert_eq!(next_visitor_message(sub).await.content, "to all ten");
     }
@@ -1443,21 +1454,12 @@ async fn a_subscription_restored_while_the_service_is_unavailable_keeps_its_stre
     let sid = session_id(&bot);
     // The first two requests on the new socket (the old subscription's stop, the new start)
     // meet the documented "GraphQL server unavailable".
-    bot.emu
-        .control()
-        .fault_protocol_error(&sid, 2, 503, "GraphQL server unavailable")
-        .unwrap();
-    bot.emu.control().fault_drop(&sid).await.unwrap();
-    until_connected(&mut events).await;
-    until_live(&bot).await;
+    unavailable_then_drop(&bot, &mut events, 2).await;
     // The stop was tried again too: the service holds only the new one.
     service_holds(&bot.emu, &sid, 1).await;
     go_online(&bot.session).await;
     let channel = visitor(&bot);
-    bot.emu
-        .control()
-        .visitor_message(&channel, "still here")
-        .unwrap();
+    say(&bot, &channel, "still here");
     assert_eq!(
         next_visitor_message(&mut messages).await.content,
         "still here"
@@ -1594,10 +1596,9 @@ async fn a_catch_up_does_not_hand_out_again_what_came_before_the_gap() {
     go_online(&bot.session).await;
     let channel = visitor(&bot);
     // The bot serves the chat, so the catch-up's query finds it.
-    let hello = zd_agent::OutgoingMessage::new(cynic::Id::new(&channel), "hello");
-    bot.session.send_message(hello).await.unwrap();
+    bot_says(&bot, &channel, "hello").await;
     for text in ["one", "two", "three"] {
-        bot.emu.control().visitor_message(&channel, text).unwrap();
+        say(&bot, &channel, text);
         let m = next_visitor_message(&mut messages).await;
         assert_eq!(m.content, text);
         clock_passes(&bot.emu, m.timestamp).await;
@@ -1610,10 +1611,7 @@ async fn a_catch_up_does_not_hand_out_again_what_came_before_the_gap() {
         .execute("{ departments { edges { node { id } } } }", None)
         .await
         .unwrap();
-    bot.emu
-        .control()
-        .visitor_message(&channel, "after the gap")
-        .unwrap();
+    say(&bot, &channel, "after the gap");
     assert_eq!(
         next_visitor_message(&mut messages).await.content,
         "after the gap"
@@ -1635,16 +1633,12 @@ async fn what_a_gap_missed_reaches_a_reader_whose_buffer_was_full() {
     let sid = session_id(&bot);
     // The bot serves the chat (so it is among its channels for the catch-up). Its own message
     // comes back through the subscription and fills the buffer of one: it is not read yet.
-    let hello = zd_agent::OutgoingMessage::new(cynic::Id::new(&channel), "hello");
-    bot.session.send_message(hello).await.unwrap();
+    bot_says(&bot, &channel, "hello").await;
     // The service goes silent; what the visitor says meanwhile waits behind the silence, and
     // the bot gives the socket up at the keepalive deadline: only the catch-up has it.
     let requests = session_report(&bot.emu, &sid).counts.requests;
     bot.emu.control().fault_stall(&sid, 600_000).await.unwrap();
-    bot.emu
-        .control()
-        .visitor_message(&channel, "missed")
-        .unwrap();
+    say(&bot, &channel, "missed");
     until_connected(&mut events).await;
     until_live(&bot).await;
     // The resumed socket carries three requests: the old subscription's stop, the new start
@@ -1729,8 +1723,7 @@ async fn a_catch_up_finds_what_the_gap_missed_though_live_items_came_first() {
     go_online(&bot.session).await;
     let channel = visitor(&bot);
     let sid = session_id(&bot);
-    let hello = zd_agent::OutgoingMessage::new(cynic::Id::new(&channel), "hello");
-    bot.session.send_message(hello).await.unwrap();
+    bot_says(&bot, &channel, "hello").await;
     let own = within(messages.next()).await.unwrap().unwrap();
     assert_eq!(own.content, "hello");
     // The service goes silent and "missed" waits behind the silence; the bot gives the socket
@@ -1738,13 +1731,10 @@ async fn a_catch_up_finds_what_the_gap_missed_though_live_items_came_first() {
     // message said live.
     bot.emu.control().fault_stall(&sid, 600_000).await.unwrap();
     bot.emu.control().fault_delay(&sid, 500).unwrap();
-    bot.emu
-        .control()
-        .visitor_message(&channel, "missed")
-        .unwrap();
+    say(&bot, &channel, "missed");
     until_connected(&mut events).await;
     until_live(&bot).await;
-    bot.emu.control().visitor_message(&channel, "live").unwrap();
+    say(&bot, &channel, "live");
     let mut got = vec![
         next_visitor_message(&mut messages).await.content,
         next_visitor_message(&mut messages).await.content,
@@ -1764,21 +1754,12 @@ async fn max_sub_while_a_stop_is_pending_waits_for_the_stop_instead_of_restartin
     let sid = session_id(&bot);
     // On the resumed socket the first old subscription's stop fails for a moment, so the
     // tenth new start meets MAX_SUB: that stop's retry frees the slot.
-    bot.emu
-        .control()
-        .fault_protocol_error(&sid, 1, 503, "GraphQL server unavailable")
-        .unwrap();
-    bot.emu.control().fault_drop(&sid).await.unwrap();
-    until_connected(&mut events).await;
-    until_live(&bot).await;
+    unavailable_then_drop(&bot, &mut events, 1).await;
     service_holds(&bot.emu, &sid, 10).await;
     assert_eq!(session_id(&bot), sid, "the session was replaced");
     go_online(&bot.session).await;
     let channel = visitor(&bot);
-    bot.emu
-        .control()
-        .visitor_message(&channel, "to all ten")
-        .unwrap();
+    say(&bot, &channel, "to all ten");
     for sub in &mut subs {
         assert_eq!(next_visitor_message(sub).await.content, "to all ten");
     }

@@ -999,8 +999,14 @@ impl DriverInner {
         };
         if std::mem::take(&mut sub.gap) {
             self.deliver(key, SubEvent::Gap).await;
+            self.deliver(key, event).await;
+            return;
         }
-        self.deliver(key, event).await;
+        // The common case, on the subscriber already found: room in its buffer.
+        match sub.tx.try_send(event) {
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(event)) => self.deliver(key, event).await,
+        }
     }
 
     /// Hands `event` to subscriber `key`, waiting for room rather than losing it.

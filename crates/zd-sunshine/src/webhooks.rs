@@ -125,15 +125,18 @@ struct LenientEnvelope {
     #[serde(default)]
     webhook: Option<WebhookSubSchema>,
     #[serde(default)]
-    events: Option<Vec<serde_json::Value>>,
+    events: Option<Vec<Box<serde_json::value::RawValue>>>,
 }
 
 /// Decodes one event; an event that does not decode keeps its JSON, as
 /// [`WebhookEvent::Unknown`], with the error (see [`Delivery::decode_error`]).
-fn decode_event(raw: serde_json::Value) -> (WebhookEvent, Option<Arc<Error>>) {
-    match WebhookEvent::deserialize(&raw) {
+fn decode_event(text: &serde_json::value::RawValue) -> (WebhookEvent, Option<Arc<Error>>) {
+    match serde_json::from_str::<WebhookEvent>(text.get()) {
         Ok(event) => (event, None),
         Err(e) => {
+            // Only a failed event is read into a tree, to be handed over as it came (the
+            // envelope's parse already checked that it is JSON).
+            let raw: serde_json::Value = serde_json::from_str(text.get()).unwrap_or_default();
             // Kind and id only: the payload, and serde's message about it, can quote message
             // text, names and emails.
             tracing::warn!(
@@ -296,8 +299,8 @@ impl WebhookService {
         let events: Vec<(WebhookEvent, Option<Arc<Error>>)> = envelope
             .events
             .unwrap_or_default()
-            .into_iter()
-            .map(decode_event)
+            .iter()
+            .map(|text| decode_event(text))
             .collect();
         if events.is_empty() {
             return reply(StatusCode::OK);

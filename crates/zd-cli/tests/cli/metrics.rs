@@ -118,20 +118,21 @@ const HANG_GUARD: Duration = Duration::from_secs(60);
 async fn get_says_when_the_service_has_not_computed() {
     let emu = Emulator::builder().start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = zd(dir.path());
-    cmd.args(["--emulator", emu.base_url(), "metrics", "get"]);
-    let out = output(cmd).await;
-    assert!(out.status.success(), "{}", stderr(&out));
+    let get = || async {
+        let mut cmd = zd(dir.path());
+        cmd.args(["--emulator", emu.base_url(), "metrics", "get"]);
+        let out = output(cmd).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        out
+    };
+    let out = get().await;
     let values = &json_lines(&out)[0];
     // An idle account is "Not Computed!": no figures, which is not the same as zeros.
     assert_eq!(values["computed"], false, "{values}");
     assert!(stderr(&out).contains("not computed"), "{}", stderr(&out));
 
     emu.control().visitor_arrive(Arrival::default()).unwrap();
-    let mut cmd = zd(dir.path());
-    cmd.args(["--emulator", emu.base_url(), "metrics", "get"]);
-    let out = output(cmd).await;
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = get().await;
     let values = &json_lines(&out)[0];
     assert_eq!(values["computed"], true, "{values}");
     assert_eq!(values["incoming_chats"], 1, "{values}");

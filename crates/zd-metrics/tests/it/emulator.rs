@@ -275,6 +275,17 @@ async fn rest_pull_matches_the_state() {
     );
 }
 
+/// A feed's lifecycle event as `kind:error kind` (values and other events are not expected).
+fn lifecycle_kind(event: FeedEvent) -> String {
+    match event {
+        FeedEvent::Reconnecting { error, .. } => format!("reconnecting:{:?}", error.kind()),
+        FeedEvent::Reconnected => "reconnected".into(),
+        FeedEvent::Closed(error) => format!("closed:{:?}", error.kind()),
+        FeedEvent::Rejected(error) => format!("rejected:{:?}", error.kind()),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn refused_token_ends_the_feed_with_unauthorized() {
     let s = setup().await;
@@ -282,14 +293,7 @@ async fn refused_token_ends_the_feed_with_unauthorized() {
     let mut feed = client.connect().await.unwrap();
     let mut kinds = Vec::new();
     while let Some(event) = feed.next().await {
-        match event {
-            FeedEvent::Reconnecting { error, .. } => {
-                kinds.push(format!("reconnecting:{:?}", error.kind()))
-            }
-            FeedEvent::Reconnected => kinds.push("reconnected".into()),
-            FeedEvent::Closed(error) => kinds.push(format!("closed:{:?}", error.kind())),
-            other => panic!("unexpected {other:?}"),
-        }
+        kinds.push(lifecycle_kind(event));
     }
     assert_eq!(
         kinds,
@@ -378,15 +382,7 @@ async fn refused_token_with_many_subscriptions_still_ends_with_unauthorized() {
     let mut kinds = Vec::new();
     let ended = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(event) = feed.next().await {
-            match event {
-                FeedEvent::Reconnecting { error, .. } => {
-                    kinds.push(format!("reconnecting:{:?}", error.kind()))
-                }
-                FeedEvent::Reconnected => kinds.push("reconnected".into()),
-                FeedEvent::Closed(error) => kinds.push(format!("closed:{:?}", error.kind())),
-                FeedEvent::Rejected(error) => kinds.push(format!("rejected:{:?}", error.kind())),
-                other => panic!("unexpected {other:?}"),
-            }
+            kinds.push(lifecycle_kind(event));
         }
     })
     .await;

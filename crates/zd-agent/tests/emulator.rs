@@ -1414,6 +1414,31 @@ async fn a_subscription_dropped_as_its_socket_dies_is_still_stopped_on_the_servi
 }
 
 #[tokio::test]
+async fn a_stop_the_service_never_answers_is_given_up_and_not_sent_again() {
+    let bot = bot_with(|config| config.request_timeout = Duration::from_secs(1)).await;
+    let mut events = Box::pin(bot.session.lifecycle());
+    let messages = bot.session.messages().await.unwrap();
+    let sid = session_id(&bot);
+    // The service acts on the stop and on the request after it, but answers neither.
+    bot.emu.control().fault_mute(&sid, 2).unwrap();
+    drop(messages);
+    service_holds(&bot.emu, &sid, 0).await;
+    // Every request shares one timeout, so by the time this one has timed out the stop,
+    // sent before it, has been given up too.
+    let err = within(bot.session.update_agent_status(AgentStatus::Away))
+        .await
+        .unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Timeout), "{err:?}");
+    bot.emu.control().fault_drop(&sid).await.unwrap();
+    until_connected(&mut events).await;
+    go_online(&bot.session).await;
+    assert_eq!(session_id(&bot), sid);
+    // The resumed session is not asked to stop it again (the online request came after any
+    // such stop on the same socket).
+    assert_eq!(session_report(&bot.emu, &sid).counts.stops, 1);
+}
+
+#[tokio::test]
 async fn a_start_answered_as_its_socket_died_does_not_cost_a_subscription_for_good() {
     let bot = bot().await;
     let mut events = Box::pin(bot.session.lifecycle());

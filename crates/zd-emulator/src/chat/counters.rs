@@ -19,6 +19,7 @@ pub(crate) struct SessionCounters {
     pub(crate) requests: AtomicU64,
     pub(crate) rate_limited: AtomicU64,
     pub(crate) subscriptions_started: AtomicU64,
+    pub(crate) stops: AtomicU64,
     pub(crate) data_frames: AtomicU64,
     pub(crate) pings: AtomicU64,
     pub(crate) connections: AtomicU64,
@@ -42,6 +43,9 @@ pub struct SessionCounts {
     pub rate_limited: u64,
     /// Subscriptions started.
     pub subscriptions_started: u64,
+    /// `stop_subscription` frames acted on (counted in `requests` too; not those refused by
+    /// the rate limit or an injected failure).
+    pub stops: u64,
     /// DATA frames queued for the session.
     pub data_frames: u64,
     /// PINGs received.
@@ -75,6 +79,7 @@ impl SessionCounters {
             peak_requests_per_second: self.window.lock().peak,
             rate_limited: self.rate_limited.load(Ordering::Relaxed),
             subscriptions_started: self.subscriptions_started.load(Ordering::Relaxed),
+            stops: self.stops.load(Ordering::Relaxed),
             data_frames: self.data_frames.load(Ordering::Relaxed),
             pings: self.pings.load(Ordering::Relaxed),
             connections: self.connections.load(Ordering::Relaxed),

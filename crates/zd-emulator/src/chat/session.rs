@@ -58,6 +58,8 @@ pub(crate) struct Faults {
     pub(crate) deaf_next_ms: AtomicU64,
     /// Cut the socket as the next request or stop takes effect, before its answer is written.
     pub(crate) cut_next: AtomicBool,
+    /// Write no answer to this many next requests or stops (they still take effect).
+    pub(crate) mute_next: Mutex<Option<(u32, ())>>,
 }
 
 /// What the `garble` fault puts first in an answer's `data`: a literal cut short, as a
@@ -93,6 +95,11 @@ impl Faults {
     /// Takes one injected DATA failure, if any is pending.
     pub(crate) fn take_data_failure(&self) -> Option<ErrorName> {
         Self::take(&self.fail_data)
+    }
+
+    /// Takes one pending `mute`: whether the answer to the request at hand is to be withheld.
+    pub(crate) fn take_mute(&self) -> bool {
+        Self::take(&self.mute_next).is_some()
     }
 
     /// Takes one injected protocol error, if any is pending.

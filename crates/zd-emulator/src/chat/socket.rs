@@ -269,22 +269,29 @@ impl Reader {
                     return self.push(refusal).await;
                 }
                 let cut = self.cut_if_due();
-                let frame = self.request(request.id, &request.payload).await;
+                let mute = self.session.faults.take_mute();
+                let frame = self.request(request.id, &request.payload, mute).await;
                 if cut {
                     return self.drop_cut().await;
                 }
-                self.respond(frame).await;
+                if !mute {
+                    self.respond(frame).await;
+                }
             }
             Ok(ClientFrame::StopSubscription(stop)) => {
                 if let Some(refusal) = self.admit(&stop.id) {
                     return self.push(refusal).await;
                 }
                 let cut = self.cut_if_due();
+                let mute = self.session.faults.take_mute();
+                self.session.counters.stops.fetch_add(1, Ordering::Relaxed);
                 let frame = self.stop(&stop);
                 if cut {
                     return self.drop_cut().await;
                 }
-                self.respond(frame).await;
+                if !mute {
+                    self.respond(frame).await;
+                }
             }
             Ok(_) => {
                 let frame = named_error_frame(
@@ -359,7 +366,9 @@ impl Reader {
         self.push(frame).await;
     }
 
-    async fn request(&self, id: RequestId, payload: &GraphQlRequest<'_>) -> String {
+    /// Runs one request and returns its answer; `mute` withholds a subscription's ack too,
+    /// which is queued here rather than returned.
+    async fn request(&self, id: RequestId, payload: &GraphQlRequest<'_>, mute: bool) -> String {
         let document = match self.service.documents.parse(&payload.query) {
             Ok(doc) => doc,
             Err(error) => {
@@ -374,7 +383,7 @@ impl Reader {
         let operation_name = payload.operation_name.as_deref().map(str::to_owned);
         if operation_type(&document, operation_name.as_deref()) == Some(OperationType::Subscription)
         {
-            return self.subscribe(id, payload, document, variables).await;
+            return self.subscribe(id, payload, document, variables, mute).await;
         }
         let mut request = async_graphql::Request::new(payload.query.to_string())
             .variables(variables)
@@ -393,6 +402,7 @@ impl Reader {
         payload: &GraphQlRequest<'_>,
         document: ExecutableDocument,
         variables: async_graphql::Variables,
+        mute: bool,
     ) -> String {
         let max = self.service.core.limits.max_subscriptions;
         if self.session.subscriptions.lock().len() >= max {
@@ -447,7 +457,9 @@ impl Reader {
             subscription_id: subscription_id.as_str().into(),
         };
         // Queue the ack before activating, so no DATA frame overtakes it.
-        self.push(ack.encode().unwrap_or_default()).await;
+        if !mute {
+            self.push(ack.encode().unwrap_or_default()).await;
+        }
         class.activate(&subscription_id);
         String::new()
     }

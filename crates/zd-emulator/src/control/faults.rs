@@ -100,6 +100,19 @@ impl Control {
         Ok(())
     }
 
+    /// Writes no answer to the session's next `count` requests or `stop_subscription` frames
+    /// (0 turns it off): each takes effect on the service, but its answer (a subscription's
+    /// ack included) is never sent, as from a service that does not answer. The socket stays
+    /// up; DATA of a subscription started so still flows.
+    ///
+    /// # Errors
+    /// No such session.
+    pub fn fault_mute(&self, session_id: &str, count: u32) -> Result<(), ControlError> {
+        let session = self.session(session_id)?;
+        *session.faults.mute_next.lock() = (count > 0).then_some((count, ()));
+        Ok(())
+    }
+
     /// Fails the next `count` requests of the session with `error_name`.
     ///
     /// # Errors

@@ -307,6 +307,14 @@ pub(crate) fn router() -> Router<App> {
             }),
         )
         .route(
+            "/sessions/{id}/mute",
+            post(
+                |State(app): State<App>, Path(id): Path<String>, Json(b): Json<CountBody>| async move {
+                    control(&app).fault_mute(&id, b.count).map(|()| ok())
+                },
+            ),
+        )
+        .route(
             "/sessions/{id}/garble",
             post(
                 |State(app): State<App>, Path(id): Path<String>, Json(b): Json<CountBody>| async move {

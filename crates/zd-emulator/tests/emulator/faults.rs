@@ -247,6 +247,66 @@ async fn garbled_answers_keep_their_outline_but_not_valid_data() {
 }
 
 #[tokio::test]
+async fn mute_withholds_answers_while_requests_and_stops_take_effect() {
+    let emu = emulator().await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    bot.go_online().await;
+    let old = bot.subscribe(MESSAGE_SUB).await;
+    control(
+        &emu,
+        &format!("/sessions/{}/mute", bot.session_id),
+        json!({ "count": 3 }),
+    )
+    .await;
+    let away = "mutation { updateAgentStatus(status: AWAY) { node { id } } }";
+    let muted = [
+        bot.send_request(json!({ "query": away })).await,
+        bot.send_request(json!({ "query": MESSAGE_SUB })).await,
+    ];
+    bot.send(
+        json!({ "type": "stop_subscription", "id": 77, "payload": { "subscription_id": old } }),
+    )
+    .await;
+    // The socket stays up: a PING is answered after them, and no answer came before it.
+    bot.ping(json!("after")).await;
+    assert!(
+        bot.pending().iter().all(|v| v.get("id").is_none()),
+        "an answer got out: {:?}",
+        bot.pending()
+    );
+    // Each took effect: the status changed, the new subscription runs, the old one stopped.
+    let status = emu.account().agents.into_iter().find(|a| a.name == "Bot");
+    assert_eq!(format!("{:?}", status.unwrap().status), "Away");
+    let resp = bot
+        .request("{ graphQLSubscriptions { subscription_id } }")
+        .await;
+    let running = resp["payload"]["data"]["graphQLSubscriptions"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(running.len(), 1, "{resp}");
+    assert_ne!(running[0]["subscription_id"], json!(old));
+    let channel = visitor(&emu, "Ann").await;
+    visitor_says(&emu, &channel, "heard?").await;
+    let data = bot.until(|v| v["sig"] == "DATA").await;
+    assert_eq!(data["subscription_id"], running[0]["subscription_id"]);
+    assert!(
+        muted
+            .iter()
+            .all(|id| bot.pending().iter().all(|v| v["id"] != json!(id)))
+    );
+    let counters = control_get(&emu, "/counters").await;
+    let session = counters["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["session_id"] == json!(bot.session_id))
+        .unwrap()
+        .clone();
+    assert_eq!(session["stops"], 1, "{session}");
+}
+
+#[tokio::test]
 async fn cut_drops_the_socket_as_a_request_takes_effect_before_its_answer() {
     let emu = emulator().await;
     let mut bot = Agent::connect(&emu, "Bot").await;

@@ -564,7 +564,8 @@ impl DriverInner {
                         gap: false,
                     },
                 );
-                self.queue(Pending::SubStart { key });
+                let id = self.queue(Pending::SubStart { key });
+                self.start_deadline(id, key);
             }
             Command::Stopping => self.stopping = true,
             Command::Shutdown => {
@@ -721,10 +722,23 @@ impl DriverInner {
         }
     }
 
+    /// A first start is answered within the request timeout, counted from the caller's call,
+    /// or its caller is told [`ErrorKind::Timeout`] and the subscription forgotten: the caller
+    /// has stopped waiting, and a start nobody reads must not hold one of the ten.
+    fn start_deadline(&mut self, id: u64, key: u64) {
+        if let Some(sub) = self.subs.get(&key)
+            && sub.ack.is_some()
+        {
+            let deadline = sub.first_try + self.shared.config.request_timeout;
+            self.deadlines.push(deadline, id);
+        }
+    }
+
     /// Requests whose deadline has passed fail with [`ErrorKind::Timeout`].
     fn expire_requests(&mut self, now: Instant) {
         let pending = &mut self.pending;
         let routes = &mut self.routes;
+        let mut unstarted = Vec::new();
         self.deadlines.expire(now, |id| {
             let Entry::Occupied(entry) = pending.entry(id) else {
                 return;
@@ -741,9 +755,21 @@ impl DriverInner {
                         routes.remove(&server_id);
                     }
                 }
+                // The entry stays: an ack that still comes has its id stopped (`on_ack`).
+                Pending::SubStart { key } => unstarted.push(*key),
                 _ => {}
             }
         });
+        for key in unstarted {
+            let Some(sub) = self.subs.get_mut(&key) else {
+                continue;
+            };
+            if let Some(ack) = sub.ack.take() {
+                tracing::debug!("subscription start unanswered; given up");
+                let _ = ack.send(Err(Error::new(ErrorKind::Timeout)));
+                self.forget_sub(key);
+            }
+        }
     }
 
     async fn shutdown_socket(&mut self) {
@@ -933,7 +959,10 @@ impl DriverInner {
                 };
                 match self.pending.remove(&id) {
                     Some(Pending::SubStart { key }) => {
-                        self.on_ack(key, ack.subscription_id.into_owned())
+                        let pending = &self.pending;
+                        self.deadlines
+                            .settle(id, |next| pending.contains_key(&next));
+                        self.on_ack(key, ack.subscription_id.into_owned());
                     }
                     Some(Pending::Request { reply, .. }) => {
                         let raw = serde_json::json!({ "subscription_id": ack.subscription_id });
@@ -1094,13 +1123,18 @@ impl DriverInner {
                 }
                 let _ = reply.send(outcome);
             }
-            Pending::SubStart { key } => match outcome {
-                Ok(_) => {
-                    let e = Error::new(ErrorKind::Decode);
-                    self.sub_failed(key, e);
+            Pending::SubStart { key } => {
+                let pending = &self.pending;
+                self.deadlines
+                    .settle(id, |next| pending.contains_key(&next));
+                match outcome {
+                    Ok(_) => {
+                        let e = Error::new(ErrorKind::Decode);
+                        self.sub_failed(key, e);
+                    }
+                    Err(e) => self.sub_start_error(key, e),
                 }
-                Err(e) => self.sub_start_error(key, e),
-            },
+            }
             Pending::SubStop { server_id, tries } => {
                 let pending = &self.pending;
                 self.deadlines
@@ -1218,6 +1252,7 @@ impl DriverInner {
                 let id = self.new_id();
                 self.pending.insert(id, Pending::SubStart { key });
                 self.timers.push((Instant::now() + delay, id));
+                self.start_deadline(id, key);
             }
             None => self.sub_failed(key, e),
         }
@@ -1430,7 +1465,8 @@ impl DriverInner {
         }
         let keys: Vec<u64> = self.subs.keys().copied().collect();
         for key in keys {
-            self.queue(Pending::SubStart { key });
+            let id = self.queue(Pending::SubStart { key });
+            self.start_deadline(id, key);
         }
         for id in requests {
             if let Some(Pending::Request { resends, sent, .. }) = self.pending.get_mut(&id) {

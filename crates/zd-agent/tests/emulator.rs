@@ -751,29 +751,68 @@ async fn facts_without_a_session_start_a_new_one_with_the_stored_status() {
 }
 
 #[tokio::test]
-async fn a_subscription_whose_caller_gave_up_is_stopped_when_it_starts_late() {
+async fn a_subscription_whose_caller_gave_up_is_not_started_late() {
     let bot = bot_with(|config| {
-        // The first start is refused and tried again 2 s later; the caller waits 200 ms.
+        // The first start is refused and tried again a minute later; the caller waits 200 ms.
         config.request_timeout = Duration::from_millis(200);
-        config.retry.subscription_start.min_delay = Duration::from_secs(2);
+        config.retry.subscription_start.min_delay = Duration::from_secs(60);
+        config.retry.subscription_start.max_delay = Duration::from_secs(60);
+        config.retry.subscription_start_window = Duration::from_secs(120);
     })
     .await;
-    let sid = session_id(&bot);
     fail_next(&bot, 1, "GRAPHQL_SUB_START_ERROR");
     let err = within(bot.session.messages()).await.unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Timeout), "{err:?}");
-    // The late start is stopped instead of holding one of the ten slots for no reader.
+    go_online(&bot.session).await;
+    let mut messages = within(bot.session.messages()).await.unwrap();
+    // Forgotten once its caller stopped waiting: it holds none of the ten, and a session
+    // resumed from these facts would not start it again for nobody.
+    until_subscriptions(&bot, 1).await;
+    let channel = visitor(&bot);
+    say(&bot, &channel, "after the give-up");
+    assert_eq!(
+        next_visitor_message(&mut messages).await.content,
+        "after the give-up"
+    );
+}
+
+#[tokio::test]
+async fn a_start_the_service_never_answers_is_given_up_with_a_timeout() {
+    let bot = bot_with(|config| config.request_timeout = Duration::from_millis(300)).await;
+    let sid = session_id(&bot);
+    bot.emu.control().fault_mute(&sid, 1).unwrap();
+    let err = within(bot.session.messages()).await.unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Timeout), "{err:?}");
+    let _messages = within(bot.session.messages()).await.unwrap();
+    until_subscriptions(&bot, 1).await;
+}
+
+#[tokio::test]
+async fn a_subscription_acked_after_its_caller_gave_up_is_stopped() {
+    let bot = bot_with(|config| config.request_timeout = Duration::from_millis(300)).await;
+    let sid = session_id(&bot);
+    // The ack waits in the service's queue past the caller's timeout.
+    bot.emu.control().fault_stall(&sid, 1_000).await.unwrap();
+    let err = within(bot.session.messages()).await.unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Timeout), "{err:?}");
+    // The late ack's id is stopped, so it holds no slot for nobody.
     within(async {
-        loop {
-            let report = session_report(&bot.emu, &sid);
-            if report.counts.subscriptions_started == 1 && report.subscriptions == 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        while session_report(&bot.emu, &sid).counts.stops == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })
     .await;
-    assert!(bot.session.resumable().subscriptions.is_empty());
+    service_holds(&bot.emu, &sid, 0).await;
+}
+
+/// Waits until the bot's resumable facts list `want` subscriptions.
+async fn until_subscriptions(bot: &Bot, want: usize) {
+    within(async {
+        while bot.session.resumable().subscriptions.len() != want {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
 }
 
 /// The agent's token until sealed, then the error a secret store gives when it has none.
@@ -1400,12 +1439,7 @@ async fn a_subscription_dropped_as_its_socket_dies_is_still_stopped_on_the_servi
     // The service reads nothing more from this socket: the stop never reaches it.
     bot.emu.control().fault_deaf(&sid, 600_000).unwrap();
     drop(messages);
-    within(async {
-        while !bot.session.resumable().subscriptions.is_empty() {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
+    until_subscriptions(&bot, 0).await;
     bot.emu.control().fault_drop(&sid).await.unwrap();
     until_connected(&mut events).await;
     // The resumed session is asked again, so the dropped subscription holds no slot.

@@ -884,3 +884,65 @@ async fn assigned_routing_gives_each_chat_to_one_online_agent() {
         .unwrap();
     assert_eq!(routed(&f, &first), (Assigned, Some(bot)));
 }
+
+#[tokio::test]
+async fn a_connection_that_stops_reading_is_still_dropped() {
+    let f = start().await;
+    // A small receive buffer, never read from below: the service's writes soon wait.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(f.emu.addr()).await.unwrap();
+    let mut request = format!("ws://{}/stream", f.emu.addr())
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {ALICE}").parse().unwrap());
+    let (mut ws, _) = client_async(request, tcp).await.unwrap();
+    let mut subscribed = 0;
+    for department in [None, Some(f.support)] {
+        for (metric, window) in [
+            ("incoming_chats", None),
+            ("missed_chats", Some(30)),
+            ("missed_chats", Some(60)),
+            ("waiting_time_avg", None),
+            ("waiting_time_max", None),
+        ] {
+            let mut frame = json!({"topic": format!("chats.{metric}"), "action": "subscribe"});
+            if let Some(w) = window {
+                frame["window"] = json!(w);
+            }
+            if let Some(d) = department {
+                frame["department_id"] = json!(d);
+            }
+            send(&mut ws, frame).await;
+            subscribed += 1;
+        }
+    }
+    for _ in 0..subscribed {
+        recv(&mut ws).await;
+    }
+    // Every visitor who leaves unserved changes the missed counts: updates pile up unread.
+    for _ in 0..3_000 {
+        let channel = f.arrive();
+        tokio::task::yield_now().await;
+        f.state().visitor_leave(&channel).unwrap();
+        tokio::task::yield_now().await;
+    }
+    let (status, body) = post(&f.emu, "/_emulator/realtime/drop").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["dropped"], 1);
+    // The connection is gone (its slot free) though the service was waiting to write to it.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let (_, body) = post(&f.emu, "/_emulator/realtime/drop").await;
+            if body["dropped"] == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the connection was not dropped");
+    drop(ws);
+}

@@ -193,17 +193,39 @@ fn department_number(key: &str) -> Option<u64> {
 /// Computes every metric now; also returns when a windowed count next drops, so the engine
 /// can push that change without waiting for another event.
 pub(crate) fn compute(state: &ChatState, now: Instant) -> (Values, Option<Instant>) {
-    let channels = state.channels();
     let agents = state.agents();
-    let mut values = Values {
-        computed: !channels.is_empty() || agents.iter().any(|a| a.status != AgentStatus::Offline),
-        ..Values::default()
-    };
+    let mut values = Values::default();
     for d in state.departments() {
         if let Some(n) = department_number(&d.key) {
             values.departments.insert(n, Scope::default());
         }
     }
+    // A pass under the lock rather than a copy: a copy would carry every retained chat's
+    // log, on every state event.
+    let next_expiry = state.read_channels(|channels| {
+        values.computed =
+            !channels.is_empty() || agents.iter().any(|a| a.status != AgentStatus::Offline);
+        add_channels(&mut values, channels, now)
+    });
+    for a in &agents {
+        let add = |scope: &mut Scope| match a.status {
+            AgentStatus::Online => scope.online += 1,
+            AgentStatus::Away => scope.away += 1,
+            AgentStatus::Invisible => scope.invisible += 1,
+            AgentStatus::Offline => {}
+        };
+        add(&mut values.account);
+        for d in &a.departments {
+            if let Some(scope) = department_number(d).and_then(|n| values.departments.get_mut(&n)) {
+                add(scope);
+            }
+        }
+    }
+    (values, next_expiry)
+}
+
+/// Adds every channel to its scopes; returns when a windowed count next drops.
+fn add_channels(values: &mut Values, channels: &[ChannelRecord], now: Instant) -> Option<Instant> {
     let mut next_expiry: Option<Instant> = None;
     let mut expires = |at: Instant| {
         for w in WINDOWS {
@@ -213,7 +235,7 @@ pub(crate) fn compute(state: &ChatState, now: Instant) -> (Values, Option<Instan
             }
         }
     };
-    for c in &channels {
+    for c in channels {
         values.account.add_channel(c, now);
         if let Some(scope) = c
             .department
@@ -232,21 +254,7 @@ pub(crate) fn compute(state: &ChatState, now: Instant) -> (Values, Option<Instan
             expires(at);
         }
     }
-    for a in &agents {
-        let add = |scope: &mut Scope| match a.status {
-            AgentStatus::Online => scope.online += 1,
-            AgentStatus::Away => scope.away += 1,
-            AgentStatus::Invisible => scope.invisible += 1,
-            AgentStatus::Offline => {}
-        };
-        add(&mut values.account);
-        for d in &a.departments {
-            if let Some(scope) = department_number(d).and_then(|n| values.departments.get_mut(&n)) {
-                add(scope);
-            }
-        }
-    }
-    (values, next_expiry)
+    next_expiry
 }
 
 #[cfg(test)]

@@ -164,24 +164,32 @@ impl Sub {
     }
 }
 
-async fn serve(rt: Arc<Realtime>, _guard: ConnectionGuard, mut ws: Ws) {
-    let mut values = rt.values.subscribe();
+async fn serve(rt: Arc<Realtime>, _guard: ConnectionGuard, ws: Ws) {
     let mut shutdown = rt.shutdown.clone();
     let mut drops = rt.drops.subscribe();
+    // Watched around the whole conversation, not beside its reads: a client that stops
+    // reading leaves a write waiting for good, and it must still be dropped (and its slot
+    // freed). Returning drops the TCP stream with no close frame, as a network failure would.
+    tokio::select! {
+        _ = shutdown.changed() => {}
+        _ = drops.changed() => {}
+        () = converse(&rt, ws) => {}
+    }
+}
+
+/// Answers the client's frames and pushes value changes, until either side ends.
+async fn converse(rt: &Realtime, mut ws: Ws) {
+    let mut values = rt.values.subscribe();
     let mut subs: Vec<Sub> = Vec::new();
     loop {
         tokio::select! {
-            // Either ends the connection abruptly: returning drops the TCP stream with no
-            // close frame, as a network failure would.
-            _ = shutdown.changed() => return,
-            _ = drops.changed() => return,
             message = ws.next() => {
                 let text = match message {
                     Some(Ok(Message::Text(text))) => text,
                     Some(Ok(Message::Close(_)) | Err(_)) | None => return,
                     Some(Ok(_)) => continue,
                 };
-                let reply = match handle(&rt, &mut subs, text.as_str()) {
+                let reply = match handle(rt, &mut subs, text.as_str()) {
                     Ok(frames) => frames,
                     Err(message) => vec![status_body(500, &message)],
                 };

@@ -250,6 +250,13 @@ impl ChatState {
         self.inner.lock().channels.clone()
     }
 
+    /// Runs `read` over every channel, oldest first, under the state lock: for readers that
+    /// need a pass over all of them, without copying each one's log and message ids.
+    pub(crate) fn read_channels<R>(&self, read: impl FnOnce(&[ChannelRecord]) -> R) -> R {
+        let inner = self.inner.lock();
+        read(inner.channels.as_slice())
+    }
+
     /// The channels an agent serves or listens to, oldest first, without their logs.
     pub fn channels_of(&self, agent: &str) -> Vec<ChannelRecord> {
         let inner = self.inner.lock();

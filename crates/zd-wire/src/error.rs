@@ -30,7 +30,8 @@ pub enum ErrorKind {
         /// The cap in force.
         max: usize,
     },
-    /// The frame is not a single valid JSON value (or nests deeper than serde_json allows).
+    /// The frame is not a single valid JSON value (or a part parsed into a tree nests deeper
+    /// than serde_json allows).
     Syntax,
     /// The frame was classified but lacks a field its kind requires.
     MissingField {

@@ -3,7 +3,9 @@
 /// Limits a decoder enforces on untrusted input.
 ///
 /// The size cap is checked before any parsing, so an oversized frame costs nothing but a length
-/// comparison. Nesting depth is bounded by serde_json's own recursion limit (128).
+/// comparison. Nesting is not limited: values kept raw (payloads, ids) are skipped over without
+/// recursion, and anything parsed into a tree is parsed under serde_json's recursion limit
+/// (128), so a deep frame costs time and memory in proportion to its size, which the cap bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DecodeLimits {

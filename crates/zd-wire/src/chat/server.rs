@@ -151,14 +151,17 @@ impl<'a> ServerFrame<'a> {
         let Some(env) = &peeked.envelope else {
             return peeked.raw().map(Self::Unknown);
         };
-        if let Some(sig) = env.sig {
+        // An explicit `null` says as little as a missing key: a frame that sends
+        // `"error_code": null` or `"errorCode": null` carries no error.
+        let present = |raw: Option<&'a RawValue>| raw.filter(|r| !raw::is_null(r));
+        if let Some(sig) = present(env.sig) {
             return match raw::as_str(sig).as_deref() {
                 Some("DATA") => {
                     const FRAME: &str = "DATA";
                     let subscription_id =
                         raw::require_str(env.subscription_id, FRAME, "subscription_id")?;
                     let payload = raw::require(env.payload, FRAME, "payload")?;
-                    match env.error_code {
+                    match present(env.error_code) {
                         None => Ok(Self::Data(Data {
                             subscription_id,
                             payload,
@@ -185,7 +188,7 @@ impl<'a> ServerFrame<'a> {
                 _ => peeked.raw().map(Self::Unknown),
             };
         }
-        if let Some(code) = env.error_code_camel {
+        if let Some(code) = present(env.error_code_camel) {
             const FRAME: &str = "error";
             let id = env
                 .id

@@ -166,6 +166,22 @@ fn eos_reasons_are_kept() {
 }
 
 #[test]
+fn explicit_null_envelope_keys_read_as_absent() {
+    let data = r#"{"sig":"DATA","subscription_id":"s","payload":{"data":{}},"error_code":null}"#;
+    let chat::ServerFrame::Data(frame) = chat::ServerFrame::decode(data).unwrap() else {
+        panic!("not DATA: {data}");
+    };
+    assert_eq!(frame.subscription_id, "s");
+    let answer = r#"{"id":7,"payload":{"data":{"ok":true}},"errorCode":null,"sig":null}"#;
+    let decoded = chat::ServerFrame::decode(answer).unwrap();
+    assert!(
+        matches!(decoded, chat::ServerFrame::Response(_)),
+        "{}: {answer}",
+        decoded.kind()
+    );
+}
+
+#[test]
 fn client_frames_decode_for_the_server_side() {
     let text = fixture("chat", "client/request_with_variables.json");
     let chat::ClientFrame::Request(r) = chat::ClientFrame::decode(&text).unwrap() else {

@@ -5,6 +5,8 @@
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
+use crate::{Error, ErrorKind};
+
 /// Everything but the RFC 3986 unreserved characters.
 const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
@@ -13,8 +15,21 @@ const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// One path segment: `/` and everything else outside the unreserved set is escaped.
-pub(crate) fn path_segment(value: &str) -> String {
-    utf8_percent_encode(value, COMPONENT).to_string()
+///
+/// # Errors
+/// [`ErrorKind::Encode`] for an empty value, `.` or `..`: no escaping keeps those one segment
+/// naming one resource (servers and proxies that normalise paths drop or climb them, so
+/// `DeleteMessage` with id `.` would become `DeleteAllMessages`), and ids can come from users.
+pub(crate) fn path_segment(
+    value: &str,
+    name: &'static str,
+    operation: &'static str,
+) -> Result<String, Error> {
+    if matches!(value, "" | "." | "..") {
+        let detail = format!("path parameter `{name}` is {value:?}, which names no resource");
+        return Err(Error::new(ErrorKind::Encode, detail).at(operation));
+    }
+    Ok(utf8_percent_encode(value, COMPONENT).to_string())
 }
 
 /// A query string (without the leading `?`) from ordered key/value pairs.
@@ -46,7 +61,18 @@ mod tests {
             q,
             "page%5Bafter%5D=5e16%2F06%26x%3D1&page%5Bsize%5D=10&filter%5Bidentities.email%5D=sue%2B1%40example.org"
         );
-        assert_eq!(path_segment("a/b c"), "a%2Fb%20c");
-        assert_eq!(path_segment("ext-id_1.x~"), "ext-id_1.x~");
+        let segment = |v: &str| path_segment(v, "userIdOrExternalId", "GetUser");
+        assert_eq!(segment("a/b c").unwrap(), "a%2Fb%20c");
+        assert_eq!(segment("ext-id_1.x~").unwrap(), "ext-id_1.x~");
+        assert_eq!(segment("...").unwrap(), "...");
+    }
+
+    #[test]
+    fn segments_that_name_no_resource_are_refused() {
+        for value in ["", ".", ".."] {
+            let e = path_segment(value, "messageId", "DeleteMessage").unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Encode, "{value:?}");
+            assert!(e.to_string().contains("messageId"), "{e}");
+        }
     }
 }

@@ -280,3 +280,61 @@ fn all_68_operations_are_generated() {
     }
     assert_eq!(n, 68);
 }
+
+/// Write-only fields (secrets the service takes but never returns) are optional in the types
+/// responses decode into, yet still parameters of `new` for the requests that must send them.
+#[test]
+fn write_only_secrets_are_not_expected_back() {
+    use zd_sunshine::models::{Apple, Integration, IntegrationResponse, Twitter, TwitterTier};
+
+    for integration in [
+        json!({"id": "5e4af71a81966cfff3ef6550", "type": "apple", "status": "active",
+               "businessId": "b", "mspId": "m"}),
+        json!({"id": "5e4af71a81966cfff3ef6551", "type": "twitter", "status": "active",
+               "tier": "enterprise", "envName": "e"}),
+    ] {
+        let decoded: IntegrationResponse =
+            serde_json::from_value(json!({ "integration": integration })).unwrap();
+        assert!(
+            matches!(
+                decoded.integration,
+                Some(Integration::Apple(_) | Integration::Twitter(_))
+            ),
+            "{decoded:?}"
+        );
+    }
+    let apple = serde_json::to_value(Apple::new("s".into(), "b".into(), "m".into())).unwrap();
+    assert_eq!(apple["apiSecret"], "s");
+    let twitter = serde_json::to_value(Twitter::new(
+        "k".into(),
+        "c".into(),
+        TwitterTier::Enterprise,
+    ))
+    .unwrap();
+    assert_eq!(
+        (&twitter["accessTokenKey"], &twitter["consumerKey"]),
+        (&json!("k"), &json!("c"))
+    );
+}
+
+/// A path parameter that is empty, `.` or `..` would not name one resource once a server or
+/// proxy normalises the path, so the request is refused before it is built.
+#[test]
+fn path_parameters_that_name_no_resource_are_refused() {
+    use zd_sunshine::ErrorKind;
+    use zd_sunshine::operations::{DeleteMessage, DeleteUser, GetUser};
+
+    let refused = [
+        DeleteMessage::new("app", "conv", ".").to_request(),
+        DeleteUser::new("app", "..").to_request(),
+        GetUser::new("app", "").to_request(),
+    ];
+    for result in refused {
+        let err = result.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Encode, "{err:?}");
+    }
+    let fine = DeleteMessage::new("app", "conv", "a.b")
+        .to_request()
+        .unwrap();
+    assert_eq!(fine.path(), "/v2/apps/app/conversations/conv/messages/a.b");
+}

@@ -118,12 +118,15 @@ fn emit_redacted_debug(out: &mut String, name: &str, fields: &[Field], models: &
 
 /// `new(required fields...)` for structs that cannot derive `Default`.
 fn emit_constructor(out: &mut String, name: &str, fields: &[Field], models: &Models) {
-    let required: Vec<&Field> = fields.iter().filter(|f| !f.option).collect();
+    let required: Vec<&Field> = fields
+        .iter()
+        .filter(|f| !f.option || f.sent_required)
+        .collect();
     let params: Vec<String> = required
         .iter()
         .map(|f| {
             let t = rust_ty(&f.ty, "");
-            if f.boxed {
+            if f.boxed || f.sent_required {
                 format!("{}: {t}", f.rust)
             } else {
                 format!("{}: {}", f.rust, field_ty(f, false))
@@ -133,6 +136,7 @@ fn emit_constructor(out: &mut String, name: &str, fields: &[Field], models: &Mod
     let inits: Vec<String> = fields
         .iter()
         .map(|f| match (f.option, f.boxed) {
+            (true, _) if f.sent_required => format!("{0}: Some({0})", f.rust),
             (true, _) if is_patch(name, f, models) => format!("{}: crate::Patch::Unset", f.rust),
             (true, _) => format!("{}: None", f.rust),
             (false, true) => format!("{0}: Box::new({0})", f.rust),
@@ -167,7 +171,15 @@ fn emit_def(out: &mut String, def: &Def, models: &Models) {
             );
             let _ = writeln!(out, "pub struct {} {{", def.name);
             for f in fields {
-                let _ = writeln!(out, "/// Wire field `{}`.", f.json);
+                if f.sent_required {
+                    let _ = writeln!(
+                        out,
+                        "/// Wire field `{}`: required when sent, never returned (write-only).",
+                        f.json
+                    );
+                } else {
+                    let _ = writeln!(out, "/// Wire field `{}`.", f.json);
+                }
                 let mut attrs = Vec::new();
                 if bare(&f.rust) != f.json {
                     attrs.push(format!("rename = {}", lit(&f.json)));

@@ -148,26 +148,41 @@ fn emit_op(out: &mut String, op: &Op) {
     let mut fmt_args = Vec::new();
     for a in &op.path_args {
         fmt = fmt.replace(&format!("{{{}}}", a.wire), "{}");
-        fmt_args.push(format!("crate::encode::path_segment(&self.{})", a.rust));
+        fmt_args.push(format!(
+            "crate::encode::path_segment(&self.{}, {}, {})?",
+            a.rust,
+            lit(&a.wire),
+            lit(&op.id)
+        ));
     }
     let (recv, build) = if multipart {
         ("self", "into_request")
     } else {
         ("&self", "to_request")
     };
-    let errors = if op.one_of.is_empty() {
-        String::new()
+    let body = if matches!(op.body, Body::Json { .. }) {
+        "; or when the body cannot be encoded"
     } else {
+        ""
+    };
+    let errors = if !op.one_of.is_empty() {
         let rules: Vec<String> = op.one_of.iter().map(|g| group_rule(g, true)).collect();
-        let body = if matches!(op.body, Body::Json { .. }) {
-            "; or when the body cannot be encoded"
-        } else {
-            ""
-        };
         format!(
-            "\n///\n/// # Errors\n///\n/// [`crate::ErrorKind::Encode`] unless {} is set{body}.",
-            rules.join(", and ")
+            "\n///\n/// # Errors\n///\n/// [`crate::ErrorKind::Encode`] unless {} is set{}{body}.",
+            rules.join(", and "),
+            if op.path_args.is_empty() {
+                ""
+            } else {
+                "; when a path parameter is empty, `.` or `..`"
+            }
         )
+    } else if !op.path_args.is_empty() {
+        format!(
+            "\n///\n/// # Errors\n///\n/// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or \
+             `..`{body}."
+        )
+    } else {
+        String::new()
     };
     let _ = writeln!(
         out,

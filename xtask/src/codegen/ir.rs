@@ -34,6 +34,9 @@ pub(crate) struct Field {
     pub(crate) boxed: bool,
     /// Declared `nullable`: in a request-only struct it becomes a three-state `Patch`.
     pub(crate) nullable: bool,
+    /// Required and write-only: optional in the type (responses never carry it), but a
+    /// parameter of `new`, since a request must.
+    pub(crate) sent_required: bool,
 }
 
 /// One arm of an internally tagged enum.
@@ -474,9 +477,14 @@ impl Models {
                 if super::overrides::loose_field(rust, &json) {
                     ty = Ty::Json;
                 }
-                let req = required.contains(&json);
+                // A write-only field is required when sent but never comes back, and the
+                // same type decodes responses: it must be optional there.
+                let write_only = is_true(&p, "writeOnly");
+                let sent_required = required.contains(&json) && write_only && !nullable;
+                let req = required.contains(&json) && !write_only;
                 let nullable_here = declared_nullable(schemas, &p);
                 fields.push(Field {
+                    sent_required,
                     option: !req || nullable,
                     skip_none: !req,
                     boxed: false,

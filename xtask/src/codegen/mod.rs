@@ -173,6 +173,7 @@ fn webhook_envelope(doc: &Value, models: &mut ir::Models, event: &str) -> Result
         option: true,
         skip_none: true,
         boxed: false,
+        sent_required: false,
         nullable: false,
     };
     let app = ref_type(models, body.pointer("/properties/app"))?;

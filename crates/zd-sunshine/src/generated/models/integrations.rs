@@ -368,9 +368,9 @@ pub struct Apple {
     /// Wire field `status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
-    /// Wire field `apiSecret`.
-    #[serde(rename = "apiSecret")]
-    pub api_secret: String,
+    /// Wire field `apiSecret`: required when sent, never returned (write-only).
+    #[serde(rename = "apiSecret", default, skip_serializing_if = "Option::is_none")]
+    pub api_secret: Option<String>,
     /// Wire field `authenticationMessageSecret`.
     #[serde(
         rename = "authenticationMessageSecret",
@@ -413,7 +413,10 @@ impl std::fmt::Debug for Apple {
             .field("display_name", &self.display_name)
             .field("id", &self.id)
             .field("status", &self.status)
-            .field("api_secret", &"[REDACTED]")
+            .field(
+                "api_secret",
+                &self.api_secret.as_ref().map(|_| "[REDACTED]"),
+            )
             .field(
                 "authentication_message_secret",
                 &self
@@ -437,7 +440,7 @@ impl Apple {
             display_name: None,
             id: None,
             status: None,
-            api_secret,
+            api_secret: Some(api_secret),
             authentication_message_secret: None,
             business_id,
             msp_id,
@@ -801,7 +804,7 @@ pub struct Instagram {
     #[serde(rename = "appId")]
     pub app_id: String,
     /// Wire field `appSecret`.
-    #[serde(rename = "appSecret", default)]
+    #[serde(rename = "appSecret", default, skip_serializing_if = "Option::is_none")]
     pub app_secret: Option<String>,
     /// Wire field `businessId`.
     #[serde(
@@ -825,7 +828,11 @@ pub struct Instagram {
     )]
     pub business_username: Option<String>,
     /// Wire field `pageAccessToken`.
-    #[serde(rename = "pageAccessToken", default)]
+    #[serde(
+        rename = "pageAccessToken",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub page_access_token: Option<String>,
     /// Wire field `pageId`.
     #[serde(rename = "pageId", default, skip_serializing_if = "Option::is_none")]
@@ -2182,7 +2189,7 @@ pub struct Mailgun {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
     /// Wire field `apiKey`.
-    #[serde(rename = "apiKey", default)]
+    #[serde(rename = "apiKey", default, skip_serializing_if = "Option::is_none")]
     pub api_key: Option<String>,
     /// Wire field `domain`.
     pub domain: String,
@@ -2646,12 +2653,16 @@ pub struct Messagebird {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
     /// Wire field `accessKey`.
-    #[serde(rename = "accessKey", default)]
+    #[serde(rename = "accessKey", default, skip_serializing_if = "Option::is_none")]
     pub access_key: Option<String>,
     /// Wire field `originator`.
     pub originator: String,
     /// Wire field `signingKey`.
-    #[serde(rename = "signingKey", default)]
+    #[serde(
+        rename = "signingKey",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub signing_key: Option<String>,
     /// Wire field `webhookSecret`.
     #[serde(
@@ -2797,7 +2808,7 @@ pub struct Messenger {
     #[serde(rename = "appId")]
     pub app_id: String,
     /// Wire field `appSecret`.
-    #[serde(rename = "appSecret", default)]
+    #[serde(rename = "appSecret", default, skip_serializing_if = "Option::is_none")]
     pub app_secret: Option<String>,
     /// Wire field `pageAccessToken`.
     #[serde(rename = "pageAccessToken", default)]
@@ -3163,7 +3174,7 @@ pub struct Telegram {
     #[serde(rename = "botId", default, skip_serializing_if = "Option::is_none")]
     pub bot_id: Option<String>,
     /// Wire field `token`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
     /// Wire field `username`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -3319,7 +3330,7 @@ pub struct Twilio {
     #[serde(rename = "accountSid")]
     pub account_sid: String,
     /// Wire field `authToken`.
-    #[serde(rename = "authToken", default)]
+    #[serde(rename = "authToken", default, skip_serializing_if = "Option::is_none")]
     pub auth_token: Option<String>,
     /// Wire field `messagingServiceSid`.
     #[serde(
@@ -3504,17 +3515,33 @@ pub struct Twitter {
     /// Wire field `status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
-    /// Wire field `accessTokenKey`.
-    #[serde(rename = "accessTokenKey")]
-    pub access_token_key: String,
+    /// Wire field `accessTokenKey`: required when sent, never returned (write-only).
+    #[serde(
+        rename = "accessTokenKey",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub access_token_key: Option<String>,
     /// Wire field `accessTokenSecret`.
-    #[serde(rename = "accessTokenSecret", default)]
+    #[serde(
+        rename = "accessTokenSecret",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub access_token_secret: Option<String>,
-    /// Wire field `consumerKey`.
-    #[serde(rename = "consumerKey")]
-    pub consumer_key: String,
+    /// Wire field `consumerKey`: required when sent, never returned (write-only).
+    #[serde(
+        rename = "consumerKey",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub consumer_key: Option<String>,
     /// Wire field `consumerSecret`.
-    #[serde(rename = "consumerSecret", default)]
+    #[serde(
+        rename = "consumerSecret",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub consumer_secret: Option<String>,
     /// Wire field `envName`.
     #[serde(rename = "envName", default, skip_serializing_if = "Option::is_none")]
@@ -3550,12 +3577,18 @@ impl std::fmt::Debug for Twitter {
             .field("display_name", &self.display_name)
             .field("id", &self.id)
             .field("status", &self.status)
-            .field("access_token_key", &"[REDACTED]")
+            .field(
+                "access_token_key",
+                &self.access_token_key.as_ref().map(|_| "[REDACTED]"),
+            )
             .field(
                 "access_token_secret",
                 &self.access_token_secret.as_ref().map(|_| "[REDACTED]"),
             )
-            .field("consumer_key", &"[REDACTED]")
+            .field(
+                "consumer_key",
+                &self.consumer_key.as_ref().map(|_| "[REDACTED]"),
+            )
             .field(
                 "consumer_secret",
                 &self.consumer_secret.as_ref().map(|_| "[REDACTED]"),
@@ -3576,9 +3609,9 @@ impl Twitter {
             display_name: None,
             id: None,
             status: None,
-            access_token_key,
+            access_token_key: Some(access_token_key),
             access_token_secret: None,
-            consumer_key,
+            consumer_key: Some(consumer_key),
             consumer_secret: None,
             env_name: None,
             tier,
@@ -3877,7 +3910,7 @@ pub struct Viber {
     #[serde(rename = "accountId", default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
     /// Wire field `token`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
     /// Wire field `uri`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -28,11 +28,15 @@ impl PostActivity {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`; or when the body cannot be encoded.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/conversations/{}/activity",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.conversation_id)
+            crate::encode::path_segment(&self.app_id, "appId", "PostActivity")?,
+            crate::encode::path_segment(&self.conversation_id, "conversationId", "PostActivity")?
         );
         let mut req = crate::ApiRequest::new(http::Method::POST, path, "PostActivity");
         req.set_json(&self.body)?;

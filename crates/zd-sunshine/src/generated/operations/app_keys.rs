@@ -20,10 +20,14 @@ impl ListAppKeys {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/keys",
-            crate::encode::path_segment(&self.app_id)
+            crate::encode::path_segment(&self.app_id, "appId", "ListAppKeys")?
         );
         let req = crate::ApiRequest::new(http::Method::GET, path, "ListAppKeys");
         Ok(req)
@@ -62,10 +66,14 @@ impl CreateAppKey {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`; or when the body cannot be encoded.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/keys",
-            crate::encode::path_segment(&self.app_id)
+            crate::encode::path_segment(&self.app_id, "appId", "CreateAppKey")?
         );
         let mut req = crate::ApiRequest::new(http::Method::POST, path, "CreateAppKey");
         req.set_json(&self.body)?;
@@ -105,11 +113,15 @@ impl GetAppKey {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/keys/{}",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.key_id)
+            crate::encode::path_segment(&self.app_id, "appId", "GetAppKey")?,
+            crate::encode::path_segment(&self.key_id, "keyId", "GetAppKey")?
         );
         let req = crate::ApiRequest::new(http::Method::GET, path, "GetAppKey");
         Ok(req)
@@ -148,11 +160,15 @@ impl DeleteAppKey {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/keys/{}",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.key_id)
+            crate::encode::path_segment(&self.app_id, "appId", "DeleteAppKey")?,
+            crate::encode::path_segment(&self.key_id, "keyId", "DeleteAppKey")?
         );
         let req = crate::ApiRequest::new(http::Method::DELETE, path, "DeleteAppKey");
         Ok(req)

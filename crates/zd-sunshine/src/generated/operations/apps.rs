@@ -188,8 +188,15 @@ impl GetApp {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
-        let path = format!("/v2/apps/{}", crate::encode::path_segment(&self.app_id));
+        let path = format!(
+            "/v2/apps/{}",
+            crate::encode::path_segment(&self.app_id, "appId", "GetApp")?
+        );
         let req = crate::ApiRequest::new(http::Method::GET, path, "GetApp");
         Ok(req)
     }
@@ -227,8 +234,15 @@ impl UpdateApp {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`; or when the body cannot be encoded.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
-        let path = format!("/v2/apps/{}", crate::encode::path_segment(&self.app_id));
+        let path = format!(
+            "/v2/apps/{}",
+            crate::encode::path_segment(&self.app_id, "appId", "UpdateApp")?
+        );
         let mut req = crate::ApiRequest::new(http::Method::PATCH, path, "UpdateApp");
         req.set_json(&self.body)?;
         Ok(req)
@@ -265,8 +279,15 @@ impl DeleteApp {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
-        let path = format!("/v2/apps/{}", crate::encode::path_segment(&self.app_id));
+        let path = format!(
+            "/v2/apps/{}",
+            crate::encode::path_segment(&self.app_id, "appId", "DeleteApp")?
+        );
         let req = crate::ApiRequest::new(http::Method::DELETE, path, "DeleteApp");
         Ok(req)
     }

@@ -44,10 +44,14 @@ impl UploadAttachment {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn into_request(self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/attachments",
-            crate::encode::path_segment(&self.app_id)
+            crate::encode::path_segment(&self.app_id, "appId", "UploadAttachment")?
         );
         let mut req = crate::ApiRequest::new(http::Method::POST, path, "UploadAttachment");
         {
@@ -97,10 +101,14 @@ impl DeleteAttachment {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`; or when the body cannot be encoded.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/attachments/remove",
-            crate::encode::path_segment(&self.app_id)
+            crate::encode::path_segment(&self.app_id, "appId", "DeleteAttachment")?
         );
         let mut req = crate::ApiRequest::new(http::Method::POST, path, "DeleteAttachment");
         req.set_json(&self.body)?;

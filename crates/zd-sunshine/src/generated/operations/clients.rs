@@ -54,11 +54,19 @@ impl ListClients {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/users/{}/clients",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.user_id_or_external_id)
+            crate::encode::path_segment(&self.app_id, "appId", "ListClients")?,
+            crate::encode::path_segment(
+                &self.user_id_or_external_id,
+                "userIdOrExternalId",
+                "ListClients"
+            )?
         );
         let mut req = crate::ApiRequest::new(http::Method::GET, path, "ListClients");
         if let Some(v) = &self.brand_id {
@@ -167,11 +175,19 @@ impl CreateClient {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`; or when the body cannot be encoded.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/users/{}/clients",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.user_id_or_external_id)
+            crate::encode::path_segment(&self.app_id, "appId", "CreateClient")?,
+            crate::encode::path_segment(
+                &self.user_id_or_external_id,
+                "userIdOrExternalId",
+                "CreateClient"
+            )?
         );
         let mut req = crate::ApiRequest::new(http::Method::POST, path, "CreateClient");
         if let Some(v) = &self.brand_id {
@@ -228,12 +244,20 @@ impl RemoveClient {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/users/{}/clients/{}",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.user_id_or_external_id),
-            crate::encode::path_segment(&self.client_id)
+            crate::encode::path_segment(&self.app_id, "appId", "RemoveClient")?,
+            crate::encode::path_segment(
+                &self.user_id_or_external_id,
+                "userIdOrExternalId",
+                "RemoveClient"
+            )?,
+            crate::encode::path_segment(&self.client_id, "clientId", "RemoveClient")?
         );
         let mut req = crate::ApiRequest::new(http::Method::DELETE, path, "RemoveClient");
         if let Some(v) = &self.brand_id {

@@ -65,7 +65,7 @@ impl ListConversations {
     ///
     /// # Errors
     ///
-    /// [`crate::ErrorKind::Encode`] unless exactly one of [`Self::filter_user_external_id`] (`filter[userExternalId]`) and [`Self::filter_user_id`] (`filter[userId]`) is set.
+    /// [`crate::ErrorKind::Encode`] unless exactly one of [`Self::filter_user_external_id`] (`filter[userExternalId]`) and [`Self::filter_user_id`] (`filter[userId]`) is set; when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         if usize::from(self.filter_user_external_id.is_some())
             + usize::from(self.filter_user_id.is_some())
@@ -79,7 +79,7 @@ impl ListConversations {
         }
         let path = format!(
             "/v2/apps/{}/conversations",
-            crate::encode::path_segment(&self.app_id)
+            crate::encode::path_segment(&self.app_id, "appId", "ListConversations")?
         );
         let mut req = crate::ApiRequest::new(http::Method::GET, path, "ListConversations");
         if let Some(v) = &self.page_after {
@@ -178,10 +178,14 @@ impl CreateConversation {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`; or when the body cannot be encoded.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/conversations",
-            crate::encode::path_segment(&self.app_id)
+            crate::encode::path_segment(&self.app_id, "appId", "CreateConversation")?
         );
         let mut req = crate::ApiRequest::new(http::Method::POST, path, "CreateConversation");
         req.set_json(&self.body)?;
@@ -221,11 +225,19 @@ impl GetConversation {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/conversations/{}",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.conversation_id)
+            crate::encode::path_segment(&self.app_id, "appId", "GetConversation")?,
+            crate::encode::path_segment(
+                &self.conversation_id,
+                "conversationId",
+                "GetConversation"
+            )?
         );
         let req = crate::ApiRequest::new(http::Method::GET, path, "GetConversation");
         Ok(req)
@@ -270,11 +282,19 @@ impl UpdateConversation {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`; or when the body cannot be encoded.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/conversations/{}",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.conversation_id)
+            crate::encode::path_segment(&self.app_id, "appId", "UpdateConversation")?,
+            crate::encode::path_segment(
+                &self.conversation_id,
+                "conversationId",
+                "UpdateConversation"
+            )?
         );
         let mut req = crate::ApiRequest::new(http::Method::PATCH, path, "UpdateConversation");
         req.set_json(&self.body)?;
@@ -314,11 +334,19 @@ impl DeleteConversation {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/conversations/{}",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.conversation_id)
+            crate::encode::path_segment(&self.app_id, "appId", "DeleteConversation")?,
+            crate::encode::path_segment(
+                &self.conversation_id,
+                "conversationId",
+                "DeleteConversation"
+            )?
         );
         let req = crate::ApiRequest::new(http::Method::DELETE, path, "DeleteConversation");
         Ok(req)
@@ -363,11 +391,19 @@ impl PostConversionEvents {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`; or when the body cannot be encoded.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/conversations/{}/conversionEvents",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.conversation_id)
+            crate::encode::path_segment(&self.app_id, "appId", "PostConversionEvents")?,
+            crate::encode::path_segment(
+                &self.conversation_id,
+                "conversationId",
+                "PostConversionEvents"
+            )?
         );
         let mut req = crate::ApiRequest::new(http::Method::POST, path, "PostConversionEvents");
         req.set_json(&self.body)?;
@@ -413,11 +449,19 @@ impl DownloadMessageRef {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`; or when the body cannot be encoded.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/conversations/{}/download",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.conversation_id)
+            crate::encode::path_segment(&self.app_id, "appId", "DownloadMessageRef")?,
+            crate::encode::path_segment(
+                &self.conversation_id,
+                "conversationId",
+                "DownloadMessageRef"
+            )?
         );
         let mut req = crate::ApiRequest::new(http::Method::POST, path, "DownloadMessageRef");
         req.set_json(&self.body)?;

@@ -22,11 +22,19 @@ impl ListCustomIntegrationKeys {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/integrations/{}/keys",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.integration_id)
+            crate::encode::path_segment(&self.app_id, "appId", "ListCustomIntegrationKeys")?,
+            crate::encode::path_segment(
+                &self.integration_id,
+                "integrationId",
+                "ListCustomIntegrationKeys"
+            )?
         );
         let req = crate::ApiRequest::new(http::Method::GET, path, "ListCustomIntegrationKeys");
         Ok(req)
@@ -71,11 +79,19 @@ impl CreateCustomIntegrationKey {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`; or when the body cannot be encoded.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/integrations/{}/keys",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.integration_id)
+            crate::encode::path_segment(&self.app_id, "appId", "CreateCustomIntegrationKey")?,
+            crate::encode::path_segment(
+                &self.integration_id,
+                "integrationId",
+                "CreateCustomIntegrationKey"
+            )?
         );
         let mut req =
             crate::ApiRequest::new(http::Method::POST, path, "CreateCustomIntegrationKey");
@@ -122,12 +138,20 @@ impl GetCustomIntegrationKey {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/integrations/{}/keys/{}",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.integration_id),
-            crate::encode::path_segment(&self.key_id)
+            crate::encode::path_segment(&self.app_id, "appId", "GetCustomIntegrationKey")?,
+            crate::encode::path_segment(
+                &self.integration_id,
+                "integrationId",
+                "GetCustomIntegrationKey"
+            )?,
+            crate::encode::path_segment(&self.key_id, "keyId", "GetCustomIntegrationKey")?
         );
         let req = crate::ApiRequest::new(http::Method::GET, path, "GetCustomIntegrationKey");
         Ok(req)
@@ -172,12 +196,20 @@ impl DeleteCustomIntegrationKey {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/integrations/{}/keys/{}",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.integration_id),
-            crate::encode::path_segment(&self.key_id)
+            crate::encode::path_segment(&self.app_id, "appId", "DeleteCustomIntegrationKey")?,
+            crate::encode::path_segment(
+                &self.integration_id,
+                "integrationId",
+                "DeleteCustomIntegrationKey"
+            )?,
+            crate::encode::path_segment(&self.key_id, "keyId", "DeleteCustomIntegrationKey")?
         );
         let req = crate::ApiRequest::new(http::Method::DELETE, path, "DeleteCustomIntegrationKey");
         Ok(req)

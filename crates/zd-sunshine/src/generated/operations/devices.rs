@@ -30,11 +30,19 @@ impl ListDevices {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/users/{}/devices",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.user_id_or_external_id)
+            crate::encode::path_segment(&self.app_id, "appId", "ListDevices")?,
+            crate::encode::path_segment(
+                &self.user_id_or_external_id,
+                "userIdOrExternalId",
+                "ListDevices"
+            )?
         );
         let mut req = crate::ApiRequest::new(http::Method::GET, path, "ListDevices");
         if let Some(v) = &self.brand_id {
@@ -90,12 +98,20 @@ impl GetDevice {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/users/{}/devices/{}",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.user_id_or_external_id),
-            crate::encode::path_segment(&self.device_id)
+            crate::encode::path_segment(&self.app_id, "appId", "GetDevice")?,
+            crate::encode::path_segment(
+                &self.user_id_or_external_id,
+                "userIdOrExternalId",
+                "GetDevice"
+            )?,
+            crate::encode::path_segment(&self.device_id, "deviceId", "GetDevice")?
         );
         let mut req = crate::ApiRequest::new(http::Method::GET, path, "GetDevice");
         if let Some(v) = &self.brand_id {

@@ -52,10 +52,14 @@ impl ListIntegrations {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/integrations",
-            crate::encode::path_segment(&self.app_id)
+            crate::encode::path_segment(&self.app_id, "appId", "ListIntegrations")?
         );
         let mut req = crate::ApiRequest::new(http::Method::GET, path, "ListIntegrations");
         if let Some(v) = &self.page_after {
@@ -151,10 +155,14 @@ impl CreateIntegration {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`; or when the body cannot be encoded.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/integrations",
-            crate::encode::path_segment(&self.app_id)
+            crate::encode::path_segment(&self.app_id, "appId", "CreateIntegration")?
         );
         let mut req = crate::ApiRequest::new(http::Method::POST, path, "CreateIntegration");
         req.set_json(&self.body)?;
@@ -194,11 +202,15 @@ impl GetIntegration {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/integrations/{}",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.integration_id)
+            crate::encode::path_segment(&self.app_id, "appId", "GetIntegration")?,
+            crate::encode::path_segment(&self.integration_id, "integrationId", "GetIntegration")?
         );
         let req = crate::ApiRequest::new(http::Method::GET, path, "GetIntegration");
         Ok(req)
@@ -243,11 +255,19 @@ impl UpdateIntegration {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`; or when the body cannot be encoded.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/integrations/{}",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.integration_id)
+            crate::encode::path_segment(&self.app_id, "appId", "UpdateIntegration")?,
+            crate::encode::path_segment(
+                &self.integration_id,
+                "integrationId",
+                "UpdateIntegration"
+            )?
         );
         let mut req = crate::ApiRequest::new(http::Method::PATCH, path, "UpdateIntegration");
         req.set_json(&self.body)?;
@@ -287,11 +307,19 @@ impl DeleteIntegration {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/integrations/{}",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.integration_id)
+            crate::encode::path_segment(&self.app_id, "appId", "DeleteIntegration")?,
+            crate::encode::path_segment(
+                &self.integration_id,
+                "integrationId",
+                "DeleteIntegration"
+            )?
         );
         let req = crate::ApiRequest::new(http::Method::DELETE, path, "DeleteIntegration");
         Ok(req)

@@ -38,11 +38,15 @@ impl ListMessages {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/conversations/{}/messages",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.conversation_id)
+            crate::encode::path_segment(&self.app_id, "appId", "ListMessages")?,
+            crate::encode::path_segment(&self.conversation_id, "conversationId", "ListMessages")?
         );
         let mut req = crate::ApiRequest::new(http::Method::GET, path, "ListMessages");
         if let Some(v) = &self.page_after {
@@ -137,11 +141,15 @@ impl PostMessage {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`; or when the body cannot be encoded.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/conversations/{}/messages",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.conversation_id)
+            crate::encode::path_segment(&self.app_id, "appId", "PostMessage")?,
+            crate::encode::path_segment(&self.conversation_id, "conversationId", "PostMessage")?
         );
         let mut req = crate::ApiRequest::new(http::Method::POST, path, "PostMessage");
         req.set_json(&self.body)?;
@@ -181,11 +189,19 @@ impl DeleteAllMessages {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/conversations/{}/messages",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.conversation_id)
+            crate::encode::path_segment(&self.app_id, "appId", "DeleteAllMessages")?,
+            crate::encode::path_segment(
+                &self.conversation_id,
+                "conversationId",
+                "DeleteAllMessages"
+            )?
         );
         let req = crate::ApiRequest::new(http::Method::DELETE, path, "DeleteAllMessages");
         Ok(req)
@@ -230,12 +246,16 @@ impl DeleteMessage {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/conversations/{}/messages/{}",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.conversation_id),
-            crate::encode::path_segment(&self.message_id)
+            crate::encode::path_segment(&self.app_id, "appId", "DeleteMessage")?,
+            crate::encode::path_segment(&self.conversation_id, "conversationId", "DeleteMessage")?,
+            crate::encode::path_segment(&self.message_id, "messageId", "DeleteMessage")?
         );
         let req = crate::ApiRequest::new(http::Method::DELETE, path, "DeleteMessage");
         Ok(req)

@@ -28,11 +28,19 @@ impl JoinConversation {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`; or when the body cannot be encoded.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/conversations/{}/join",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.conversation_id)
+            crate::encode::path_segment(&self.app_id, "appId", "JoinConversation")?,
+            crate::encode::path_segment(
+                &self.conversation_id,
+                "conversationId",
+                "JoinConversation"
+            )?
         );
         let mut req = crate::ApiRequest::new(http::Method::POST, path, "JoinConversation");
         req.set_json(&self.body)?;
@@ -78,11 +86,19 @@ impl LeaveConversation {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`; or when the body cannot be encoded.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/conversations/{}/leave",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.conversation_id)
+            crate::encode::path_segment(&self.app_id, "appId", "LeaveConversation")?,
+            crate::encode::path_segment(
+                &self.conversation_id,
+                "conversationId",
+                "LeaveConversation"
+            )?
         );
         let mut req = crate::ApiRequest::new(http::Method::POST, path, "LeaveConversation");
         req.set_json(&self.body)?;
@@ -146,11 +162,19 @@ impl ListParticipants {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/conversations/{}/participants",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.conversation_id)
+            crate::encode::path_segment(&self.app_id, "appId", "ListParticipants")?,
+            crate::encode::path_segment(
+                &self.conversation_id,
+                "conversationId",
+                "ListParticipants"
+            )?
         );
         let mut req = crate::ApiRequest::new(http::Method::GET, path, "ListParticipants");
         if let Some(v) = &self.page_after {

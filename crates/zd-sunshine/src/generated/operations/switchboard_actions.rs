@@ -28,11 +28,15 @@ impl AcceptControl {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`; or when the body cannot be encoded.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/conversations/{}/acceptControl",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.conversation_id)
+            crate::encode::path_segment(&self.app_id, "appId", "AcceptControl")?,
+            crate::encode::path_segment(&self.conversation_id, "conversationId", "AcceptControl")?
         );
         let mut req = crate::ApiRequest::new(http::Method::POST, path, "AcceptControl");
         req.set_json(&self.body)?;
@@ -78,11 +82,15 @@ impl OfferControl {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`; or when the body cannot be encoded.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/conversations/{}/offerControl",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.conversation_id)
+            crate::encode::path_segment(&self.app_id, "appId", "OfferControl")?,
+            crate::encode::path_segment(&self.conversation_id, "conversationId", "OfferControl")?
         );
         let mut req = crate::ApiRequest::new(http::Method::POST, path, "OfferControl");
         req.set_json(&self.body)?;
@@ -128,11 +136,15 @@ impl PassControl {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`; or when the body cannot be encoded.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/conversations/{}/passControl",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.conversation_id)
+            crate::encode::path_segment(&self.app_id, "appId", "PassControl")?,
+            crate::encode::path_segment(&self.conversation_id, "conversationId", "PassControl")?
         );
         let mut req = crate::ApiRequest::new(http::Method::POST, path, "PassControl");
         req.set_json(&self.body)?;
@@ -180,11 +192,15 @@ impl ReleaseControl {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`; or when the body cannot be encoded.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/conversations/{}/releaseControl",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.conversation_id)
+            crate::encode::path_segment(&self.app_id, "appId", "ReleaseControl")?,
+            crate::encode::path_segment(&self.conversation_id, "conversationId", "ReleaseControl")?
         );
         let mut req = crate::ApiRequest::new(http::Method::POST, path, "ReleaseControl");
         if let Some(body) = &self.body {

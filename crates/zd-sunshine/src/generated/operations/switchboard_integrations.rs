@@ -22,11 +22,19 @@ impl ListSwitchboardIntegrations {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/switchboards/{}/switchboardIntegrations",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.switchboard_id)
+            crate::encode::path_segment(&self.app_id, "appId", "ListSwitchboardIntegrations")?,
+            crate::encode::path_segment(
+                &self.switchboard_id,
+                "switchboardId",
+                "ListSwitchboardIntegrations"
+            )?
         );
         let req = crate::ApiRequest::new(http::Method::GET, path, "ListSwitchboardIntegrations");
         Ok(req)
@@ -71,11 +79,19 @@ impl CreateSwitchboardIntegration {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`; or when the body cannot be encoded.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/switchboards/{}/switchboardIntegrations",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.switchboard_id)
+            crate::encode::path_segment(&self.app_id, "appId", "CreateSwitchboardIntegration")?,
+            crate::encode::path_segment(
+                &self.switchboard_id,
+                "switchboardId",
+                "CreateSwitchboardIntegration"
+            )?
         );
         let mut req =
             crate::ApiRequest::new(http::Method::POST, path, "CreateSwitchboardIntegration");
@@ -125,12 +141,24 @@ impl UpdateSwitchboardIntegration {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`; or when the body cannot be encoded.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/switchboards/{}/switchboardIntegrations/{}",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.switchboard_id),
-            crate::encode::path_segment(&self.switchboard_integration_id)
+            crate::encode::path_segment(&self.app_id, "appId", "UpdateSwitchboardIntegration")?,
+            crate::encode::path_segment(
+                &self.switchboard_id,
+                "switchboardId",
+                "UpdateSwitchboardIntegration"
+            )?,
+            crate::encode::path_segment(
+                &self.switchboard_integration_id,
+                "switchboardIntegrationId",
+                "UpdateSwitchboardIntegration"
+            )?
         );
         let mut req =
             crate::ApiRequest::new(http::Method::PATCH, path, "UpdateSwitchboardIntegration");
@@ -177,12 +205,24 @@ impl DeleteSwitchboardIntegration {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/switchboards/{}/switchboardIntegrations/{}",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.switchboard_id),
-            crate::encode::path_segment(&self.switchboard_integration_id)
+            crate::encode::path_segment(&self.app_id, "appId", "DeleteSwitchboardIntegration")?,
+            crate::encode::path_segment(
+                &self.switchboard_id,
+                "switchboardId",
+                "DeleteSwitchboardIntegration"
+            )?,
+            crate::encode::path_segment(
+                &self.switchboard_integration_id,
+                "switchboardIntegrationId",
+                "DeleteSwitchboardIntegration"
+            )?
         );
         let req =
             crate::ApiRequest::new(http::Method::DELETE, path, "DeleteSwitchboardIntegration");

@@ -20,10 +20,14 @@ impl ListSwitchboards {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/switchboards",
-            crate::encode::path_segment(&self.app_id)
+            crate::encode::path_segment(&self.app_id, "appId", "ListSwitchboards")?
         );
         let req = crate::ApiRequest::new(http::Method::GET, path, "ListSwitchboards");
         Ok(req)
@@ -60,10 +64,14 @@ impl CreateSwitchboard {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/switchboards",
-            crate::encode::path_segment(&self.app_id)
+            crate::encode::path_segment(&self.app_id, "appId", "CreateSwitchboard")?
         );
         let req = crate::ApiRequest::new(http::Method::POST, path, "CreateSwitchboard");
         Ok(req)
@@ -108,11 +116,19 @@ impl UpdateSwitchboard {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`; or when the body cannot be encoded.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/switchboards/{}",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.switchboard_id)
+            crate::encode::path_segment(&self.app_id, "appId", "UpdateSwitchboard")?,
+            crate::encode::path_segment(
+                &self.switchboard_id,
+                "switchboardId",
+                "UpdateSwitchboard"
+            )?
         );
         let mut req = crate::ApiRequest::new(http::Method::PATCH, path, "UpdateSwitchboard");
         req.set_json(&self.body)?;
@@ -152,11 +168,19 @@ impl DeleteSwitchboard {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/switchboards/{}",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.switchboard_id)
+            crate::encode::path_segment(&self.app_id, "appId", "DeleteSwitchboard")?,
+            crate::encode::path_segment(
+                &self.switchboard_id,
+                "switchboardId",
+                "DeleteSwitchboard"
+            )?
         );
         let req = crate::ApiRequest::new(http::Method::DELETE, path, "DeleteSwitchboard");
         Ok(req)

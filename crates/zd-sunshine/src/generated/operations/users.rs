@@ -30,10 +30,14 @@ impl ListUsers {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/users",
-            crate::encode::path_segment(&self.app_id)
+            crate::encode::path_segment(&self.app_id, "appId", "ListUsers")?
         );
         let mut req = crate::ApiRequest::new(http::Method::GET, path, "ListUsers");
         {
@@ -79,10 +83,14 @@ impl CreateUser {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`; or when the body cannot be encoded.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/users",
-            crate::encode::path_segment(&self.app_id)
+            crate::encode::path_segment(&self.app_id, "appId", "CreateUser")?
         );
         let mut req = crate::ApiRequest::new(http::Method::POST, path, "CreateUser");
         req.set_json(&self.body)?;
@@ -130,11 +138,19 @@ impl GetUser {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/users/{}",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.user_id_or_external_id)
+            crate::encode::path_segment(&self.app_id, "appId", "GetUser")?,
+            crate::encode::path_segment(
+                &self.user_id_or_external_id,
+                "userIdOrExternalId",
+                "GetUser"
+            )?
         );
         let mut req = crate::ApiRequest::new(http::Method::GET, path, "GetUser");
         if let Some(v) = &self.brand_id {
@@ -190,11 +206,19 @@ impl UpdateUser {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`; or when the body cannot be encoded.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/users/{}",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.user_id_or_external_id)
+            crate::encode::path_segment(&self.app_id, "appId", "UpdateUser")?,
+            crate::encode::path_segment(
+                &self.user_id_or_external_id,
+                "userIdOrExternalId",
+                "UpdateUser"
+            )?
         );
         let mut req = crate::ApiRequest::new(http::Method::PATCH, path, "UpdateUser");
         if let Some(v) = &self.brand_id {
@@ -245,11 +269,19 @@ impl DeleteUser {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/users/{}",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.user_id_or_external_id)
+            crate::encode::path_segment(&self.app_id, "appId", "DeleteUser")?,
+            crate::encode::path_segment(
+                &self.user_id_or_external_id,
+                "userIdOrExternalId",
+                "DeleteUser"
+            )?
         );
         let mut req = crate::ApiRequest::new(http::Method::DELETE, path, "DeleteUser");
         if let Some(v) = &self.brand_id {
@@ -299,11 +331,19 @@ impl DeleteUserPersonalInformation {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/users/{}/personalinformation",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.user_id_or_external_id)
+            crate::encode::path_segment(&self.app_id, "appId", "DeleteUserPersonalInformation")?,
+            crate::encode::path_segment(
+                &self.user_id_or_external_id,
+                "userIdOrExternalId",
+                "DeleteUserPersonalInformation"
+            )?
         );
         let mut req =
             crate::ApiRequest::new(http::Method::DELETE, path, "DeleteUserPersonalInformation");
@@ -354,11 +394,15 @@ impl SyncUser {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`; or when the body cannot be encoded.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/users/{}/sync",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.zendesk_id)
+            crate::encode::path_segment(&self.app_id, "appId", "SyncUser")?,
+            crate::encode::path_segment(&self.zendesk_id, "zendeskId", "SyncUser")?
         );
         let mut req = crate::ApiRequest::new(http::Method::POST, path, "SyncUser");
         if let Some(body) = &self.body {

@@ -22,11 +22,15 @@ impl ListWebhooks {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/integrations/{}/webhooks",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.integration_id)
+            crate::encode::path_segment(&self.app_id, "appId", "ListWebhooks")?,
+            crate::encode::path_segment(&self.integration_id, "integrationId", "ListWebhooks")?
         );
         let req = crate::ApiRequest::new(http::Method::GET, path, "ListWebhooks");
         Ok(req)
@@ -71,11 +75,15 @@ impl CreateWebhook {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`; or when the body cannot be encoded.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/integrations/{}/webhooks",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.integration_id)
+            crate::encode::path_segment(&self.app_id, "appId", "CreateWebhook")?,
+            crate::encode::path_segment(&self.integration_id, "integrationId", "CreateWebhook")?
         );
         let mut req = crate::ApiRequest::new(http::Method::POST, path, "CreateWebhook");
         req.set_json(&self.body)?;
@@ -121,12 +129,16 @@ impl GetWebhook {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/integrations/{}/webhooks/{}",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.integration_id),
-            crate::encode::path_segment(&self.webhook_id)
+            crate::encode::path_segment(&self.app_id, "appId", "GetWebhook")?,
+            crate::encode::path_segment(&self.integration_id, "integrationId", "GetWebhook")?,
+            crate::encode::path_segment(&self.webhook_id, "webhookId", "GetWebhook")?
         );
         let req = crate::ApiRequest::new(http::Method::GET, path, "GetWebhook");
         Ok(req)
@@ -174,12 +186,16 @@ impl UpdateWebhook {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`; or when the body cannot be encoded.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/integrations/{}/webhooks/{}",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.integration_id),
-            crate::encode::path_segment(&self.webhook_id)
+            crate::encode::path_segment(&self.app_id, "appId", "UpdateWebhook")?,
+            crate::encode::path_segment(&self.integration_id, "integrationId", "UpdateWebhook")?,
+            crate::encode::path_segment(&self.webhook_id, "webhookId", "UpdateWebhook")?
         );
         let mut req = crate::ApiRequest::new(http::Method::PATCH, path, "UpdateWebhook");
         req.set_json(&self.body)?;
@@ -225,12 +241,16 @@ impl DeleteWebhook {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = format!(
             "/v2/apps/{}/integrations/{}/webhooks/{}",
-            crate::encode::path_segment(&self.app_id),
-            crate::encode::path_segment(&self.integration_id),
-            crate::encode::path_segment(&self.webhook_id)
+            crate::encode::path_segment(&self.app_id, "appId", "DeleteWebhook")?,
+            crate::encode::path_segment(&self.integration_id, "integrationId", "DeleteWebhook")?,
+            crate::encode::path_segment(&self.webhook_id, "webhookId", "DeleteWebhook")?
         );
         let req = crate::ApiRequest::new(http::Method::DELETE, path, "DeleteWebhook");
         Ok(req)

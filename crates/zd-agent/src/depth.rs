@@ -8,6 +8,7 @@ use std::collections::HashSet;
 
 use async_graphql_parser::types::{ExecutableDocument, OperationType, SelectionSet};
 use async_graphql_parser::{Positioned, parse_query};
+use zd_wire::chat::{MAX_BRACKET_NESTING, nests_deeper_than};
 
 /// The documented maximum query depth.
 pub const MAX_QUERY_DEPTH: usize = 11;
@@ -19,6 +20,10 @@ pub enum DocumentError {
     /// The text is not a GraphQL executable document.
     #[error("the query is not valid GraphQL")]
     Parse(#[source] Box<async_graphql_parser::Error>),
+    /// Brackets nested deeper than any real query: refused before parsing, which would
+    /// recurse once per level.
+    #[error("the query nests brackets more than {0} levels deep")]
+    Nested(usize),
     /// Deeper than the service allows.
     #[error("query depth {depth} exceeds the limit of {limit}")]
     TooDeep {
@@ -75,7 +80,7 @@ impl Operations {
 /// # Errors
 /// As [`check_depth`].
 pub(crate) fn inspect(query: &str, limit: usize) -> Result<Operations, DocumentError> {
-    let doc = parse_query(query).map_err(|e| DocumentError::Parse(Box::new(e)))?;
+    let doc = parse(query)?;
     let depth = document_depth(&doc)?;
     if depth > limit {
         return Err(DocumentError::TooDeep { depth, limit });
@@ -93,8 +98,15 @@ pub(crate) fn inspect(query: &str, limit: usize) -> Result<Operations, DocumentE
 /// # Errors
 /// [`DocumentError`] when the text does not parse or its fragments are broken.
 pub fn query_depth(query: &str) -> Result<usize, DocumentError> {
-    let doc = parse_query(query).map_err(|e| DocumentError::Parse(Box::new(e)))?;
-    document_depth(&doc)
+    document_depth(&parse(query)?)
+}
+
+/// Parses `query`, refusing first a runaway nesting the parser would recurse into.
+fn parse(query: &str) -> Result<ExecutableDocument, DocumentError> {
+    if nests_deeper_than(query, MAX_BRACKET_NESTING) {
+        return Err(DocumentError::Nested(MAX_BRACKET_NESTING));
+    }
+    parse_query(query).map_err(|e| DocumentError::Parse(Box::new(e)))
 }
 
 fn document_depth(doc: &ExecutableDocument) -> Result<usize, DocumentError> {
@@ -174,6 +186,19 @@ mod tests {
                 depth: 12,
                 limit: 11
             })
+        ));
+    }
+
+    #[test]
+    fn a_runaway_nesting_is_refused_before_parsing() {
+        let deep = format!("{{ a(x: {}1{}) }}", "[".repeat(50_000), "]".repeat(50_000));
+        assert!(matches!(
+            query_depth(&deep),
+            Err(DocumentError::Nested(MAX_BRACKET_NESTING))
+        ));
+        assert!(matches!(
+            inspect(&"{ a ".repeat(50_000), MAX_QUERY_DEPTH),
+            Err(DocumentError::Nested(_))
         ));
     }
 

@@ -11,6 +11,7 @@ use async_graphql::parser::types::ExecutableDocument;
 use parking_lot::Mutex;
 
 use super::expansion::{MAX_EXPANDED_FIELDS, expanded_fields};
+use zd_wire::chat::{MAX_BRACKET_NESTING, nests_deeper_than};
 
 /// Longest query text kept; longer ones are parsed every time.
 pub(crate) const MAX_CACHED_TEXT: usize = 8 * 1024;
@@ -26,6 +27,8 @@ pub(crate) enum DocumentError {
     Parse(async_graphql::parser::Error),
     /// Too many fields once its fragments are spread out.
     TooLarge(usize),
+    /// Brackets nested deeper than any real query (see `zd_wire::chat::nests_deeper_than`).
+    TooDeep,
 }
 
 impl std::fmt::Display for DocumentError {
@@ -36,6 +39,11 @@ impl std::fmt::Display for DocumentError {
                 f,
                 "the query selects {fields} fields once its fragments are spread out; the \
                  emulator accepts at most {MAX_EXPANDED_FIELDS}"
+            ),
+            Self::TooDeep => write!(
+                f,
+                "the query nests brackets more than {MAX_BRACKET_NESTING} levels deep; the emulator \
+                 accepts at most {MAX_BRACKET_NESTING}"
             ),
         }
     }
@@ -60,6 +68,9 @@ impl DocumentCache {
         let cached = self.inner.lock().docs.get(query).cloned();
         if let Some(doc) = cached {
             return Ok((*doc).clone());
+        }
+        if nests_deeper_than(query, MAX_BRACKET_NESTING) {
+            return Err(DocumentError::TooDeep);
         }
         let doc = async_graphql::parser::parse_query(query).map_err(DocumentError::Parse)?;
         let fields = expanded_fields(&doc);

@@ -105,3 +105,30 @@ async fn a_fragment_bomb_is_refused_before_the_engine_walks_it() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["errors"][0]["name"], "GRAPHQL_EXEC_ERROR", "{body}");
 }
+
+#[tokio::test]
+async fn a_runaway_nesting_is_refused_with_its_cause() {
+    let emu = emulator().await;
+    let deep = |open: &str, close: &str| {
+        format!(
+            "{{ agents(after: {}1{}) {{ edges {{ node {{ id }} }} }} }}",
+            open.repeat(50_000),
+            close.repeat(50_000)
+        )
+    };
+    // Over HTTP, where no session or token is needed to send it.
+    let url = format!("{}/graphql/request", emu.base_url());
+    let (status, body) = http("POST", &url, Some(json!({ "query": deep("[", "]") }))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["errors"][0]["name"], "GRAPHQL_EXEC_ERROR", "{body}");
+    assert!(body.to_string().contains("nests"), "{body}");
+    // Over the socket: an error answer naming the cause, and the socket goes on.
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    let selections = format!("{}{}", "{ a ".repeat(50_000), "}".repeat(50_000));
+    for query in [deep("{a: ", "}"), selections] {
+        let answer = bot.request(&query).await;
+        assert_eq!(error_name(&answer), "GRAPHQL_EXEC_ERROR", "{answer}");
+        assert!(answer.to_string().contains("nests"), "{answer}");
+    }
+    assert_eq!(bot.ping(json!("still here")).await["payload"], "still here");
+}

@@ -283,7 +283,7 @@ pub(crate) struct SunshineTarget {
     /// App id.
     #[arg(long, env = "SUNSHINE_APP_ID", value_name = "ID")]
     pub(crate) app_id: Option<String>,
-    /// Base URL (default: the US region, or the emulator's).
+    /// Base URL (default: the US region; with no key at all, the emulator is used instead).
     #[arg(long, env = "SUNSHINE_URL", value_name = "URL")]
     pub(crate) sunshine_url: Option<String>,
 }

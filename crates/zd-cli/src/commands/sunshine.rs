@@ -56,6 +56,17 @@ async fn connect(ctx: &Context, flags: &SunshineTarget, account_key: bool) -> Re
             (id, secret, app_id.unwrap_or_default(), region, None)
         }
         (None, None) => {
+            if let Some(url) = url {
+                // The emulator's keys are never sent to another host.
+                return Err(CliError::new(
+                    Kind::Usage,
+                    format!(
+                        "the Sunshine URL {url} (--sunshine-url, SUNSHINE_URL or the profile's \
+                         sunshine_url) needs a key (SUNSHINE_KEY_ID and SUNSHINE_KEY_SECRET, or \
+                         the profile's); without one, zd talks to the emulator"
+                    ),
+                ));
+            }
             let emulator = ctx.emulator().await?;
             let account = emulator.account().await?;
             let app = &account["sunshine"];
@@ -78,7 +89,7 @@ async fn connect(ctx: &Context, flags: &SunshineTarget, account_key: bool) -> Re
                 Some(a) => a,
                 None => field("app_id")?,
             };
-            let region = Region::Custom(url.unwrap_or_else(|| emulator.base_url().to_owned()));
+            let region = Region::Custom(emulator.base_url().to_owned());
             (
                 id,
                 zd_auth::Secret::new(secret),

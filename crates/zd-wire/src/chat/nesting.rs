@@ -1,9 +1,12 @@
 //! How deeply a GraphQL text nests its brackets, measured before a parser sees it.
 //!
-//! `async-graphql-parser` descends once per level of `[`, `{` or `(` with nothing to stop it,
-//! so a text of 50,000 `[` overflows the thread's stack, and a stack overflow aborts the whole
-//! process rather than failing one call. A linear scan that skips strings and comments finds
-//! the depth first, so a text past a bound no real query comes near can be refused.
+//! `async-graphql-parser` descends once per level of `[`, `{` or `(`. On a text nested
+//! thousands deep it stops only after several hundred levels of recursion, with a syntax error
+//! pointing at a column, which says nothing of the cause; how deep it may go before the
+//! thread's stack runs out depends on the build and the stack. A linear scan that skips
+//! strings and comments finds the depth first, so a text past a bound no real query comes
+//! near is refused with a message that names the cause, without relying on the parser's own
+//! limits.
 
 /// Deepest bracket nesting to accept. The service's own selection depth limit is 11, and the
 /// parser allows 64 levels of selection sets; values nest no deeper in any real query.

@@ -20,9 +20,12 @@ struct Walk {
     spec: schema::Spec,
     seen: BTreeSet<String>,
     checked: usize,
+    /// Operations answered 404 with the code of their documented 404 example.
+    documented_404s: BTreeSet<String>,
 }
 
 impl Walk {
+    /// Calls `op`; a 404 must carry the code of the operation's documented 404 example.
     async fn go(
         &mut self,
         op: &str,
@@ -37,7 +40,60 @@ impl Walk {
         v
     }
 
+    /// Calls `op` for a 404 about another resource than the one its documented example is
+    /// about (a participant's user, a switchboard integration, a message): `code` names it.
+    async fn go_missing(
+        &mut self,
+        op: &str,
+        method: &str,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<Value>,
+        code: &str,
+    ) {
+        let (status, v) = self.api.call(method, path, auth, body).await;
+        assert_eq!(status, 404, "{op} {method} {path}: {v}");
+        assert_eq!(v["errors"][0]["code"], code, "{op} {method} {path}: {v}");
+        self.check_status(op, method, path, status, &v, 404);
+    }
+
+    /// The code of `op`'s documented 404 example, if it has one.
+    fn documented_404(&self, op: &str) -> Option<String> {
+        let paths = self.spec.doc["paths"].as_object().unwrap();
+        paths
+            .values()
+            .flat_map(|methods| methods.as_object().unwrap().values())
+            .find(|o| o["operationId"] == op)
+            .and_then(|o| {
+                o["responses"]["404"]["content"]["application/json"]["examples"]["default"]["value"]
+                    ["errors"][0]["code"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+    }
+
     fn check(&mut self, op: &str, method: &str, path: &str, status: u16, v: &Value, want: u16) {
+        if status == 404
+            && let Some(code) = self.documented_404(op)
+        {
+            assert_eq!(
+                v["errors"][0]["code"], code,
+                "{op} {method} {path}: the documented 404 code: {v}"
+            );
+            self.documented_404s.insert(op.to_owned());
+        }
+        self.check_status(op, method, path, status, v, want);
+    }
+
+    fn check_status(
+        &mut self,
+        op: &str,
+        method: &str,
+        path: &str,
+        status: u16,
+        v: &Value,
+        want: u16,
+    ) {
         assert_eq!(status, want, "{op} {method} {path}: {v}");
         self.seen.insert(op.to_owned());
         if let Some(schema) = self.spec.response_schema(op, status) {
@@ -67,6 +123,7 @@ async fn every_operation_answers_per_the_spec() {
         spec,
         seen: BTreeSet::new(),
         checked: 0,
+        documented_404s: BTreeSet::new(),
     };
     let acct = basic(sun::DEMO_ACCOUNT_KEY_ID, sun::DEMO_ACCOUNT_KEY_SECRET);
     let appk = basic(sun::DEMO_APP_KEY_ID, sun::DEMO_APP_KEY_SECRET);
@@ -304,12 +361,21 @@ async fn every_operation_answers_per_the_spec() {
         400,
     )
     .await;
-    w.go(
+    w.go_missing(
         "CreateConversation",
         "POST",
         &format!("{p}/conversations"),
         ka,
         Some(json!({"type":"personal","participants":[{"userId":"nobody"}]})),
+        "user_not_found",
+    )
+    .await;
+    w.go(
+        "CreateConversation",
+        "POST",
+        "/v2/apps/000000000000000000000000/conversations",
+        a,
+        Some(json!({"type":"sdkGroup"})),
         404,
     )
     .await;
@@ -411,12 +477,21 @@ async fn every_operation_answers_per_the_spec() {
         400,
     )
     .await;
-    w.go(
+    w.go_missing(
         "JoinConversation",
         "POST",
         &format!("{c}/join"),
         ka,
         Some(json!({"userId":"nobody"})),
+        "user_not_found",
+    )
+    .await;
+    w.go(
+        "JoinConversation",
+        "POST",
+        &format!("{p}/conversations/000000000000000000000000/join"),
+        ka,
+        Some(json!({"userId":other_id})),
         404,
     )
     .await;
@@ -541,10 +616,19 @@ async fn every_operation_answers_per_the_spec() {
         200,
     )
     .await;
-    w.go(
+    w.go_missing(
         "DeleteMessage",
         "DELETE",
         &format!("{c}/messages/{mid}"),
+        ka,
+        None,
+        "not_found",
+    )
+    .await;
+    w.go(
+        "DeleteMessage",
+        "DELETE",
+        &format!("{p}/conversations/000000000000000000000000/messages/{mid}"),
         ka,
         None,
         404,
@@ -837,13 +921,13 @@ async fn every_operation_answers_per_the_spec() {
     .await;
 
     // Switchboards and control.
-    w.go(
+    w.go_missing(
         "PassControl",
         "POST",
         &format!("{c}/passControl"),
         ka,
         Some(json!({"switchboardIntegration":"next"})),
-        404,
+        "switchboard_not_found",
     )
     .await;
     let sb = w
@@ -1030,13 +1114,13 @@ async fn every_operation_answers_per_the_spec() {
         200,
     )
     .await;
-    w.go(
+    w.go_missing(
         "OfferControl",
         "POST",
         &format!("{c}/offerControl"),
         ka,
         Some(json!({"switchboardIntegration":"nobody"})),
-        404,
+        "switchboard_integration_not_found",
     )
     .await;
     w.go(
@@ -1062,15 +1146,22 @@ async fn every_operation_answers_per_the_spec() {
         200,
     )
     .await;
-    w.go(
-        "PassControl",
-        "POST",
-        &format!("{p}/conversations/nope/passControl"),
-        ka,
-        Some(json!({"switchboardIntegration":"bot"})),
-        404,
-    )
-    .await;
+    for (op, action) in [
+        ("PassControl", "passControl"),
+        ("OfferControl", "offerControl"),
+        ("AcceptControl", "acceptControl"),
+        ("ReleaseControl", "releaseControl"),
+    ] {
+        w.go(
+            op,
+            "POST",
+            &format!("{p}/conversations/nope/{action}"),
+            ka,
+            Some(json!({"switchboardIntegration":"bot"})),
+            404,
+        )
+        .await;
+    }
     w.go(
         "DeleteSwitchboardIntegration",
         "DELETE",
@@ -1153,6 +1244,38 @@ async fn every_operation_answers_per_the_spec() {
         404,
     )
     .await;
+    // A web user's SDK client cannot be removed through the API, and stays.
+    let (st, web) = w
+        .api
+        .call(
+            "POST",
+            &format!("/_emulator/sunshine/apps/{app_id}/end-users"),
+            None,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(st, 201, "{web}");
+    let web_user = web["user"]["id"].as_str().unwrap().to_owned();
+    let clients = format!("{p}/users/{web_user}/clients");
+    let listed = w.go("ListClients", "GET", &clients, ka, None, 200).await;
+    let sdk = &listed["clients"][0];
+    assert_eq!(sdk["type"], "sdk");
+    let refused = w
+        .go(
+            "RemoveClient",
+            "DELETE",
+            &format!("{clients}/{}", sdk["id"].as_str().unwrap()),
+            ka,
+            None,
+            400,
+        )
+        .await;
+    assert_eq!(
+        refused["errors"][0]["title"],
+        "Cannot remove a client of type 'sdk'"
+    );
+    let listed = w.go("ListClients", "GET", &clients, ka, None, 200).await;
+    assert_eq!(listed["clients"].as_array().unwrap().len(), 1);
 
     // Attachments.
     let mp = Bytes::from_static(b"--B\r\nContent-Disposition: form-data; name=\"source\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nhello\r\n--B--\r\n");
@@ -1365,10 +1488,20 @@ async fn every_operation_answers_per_the_spec() {
         200,
     )
     .await;
-    w.go(
+    // A missing key is GetAppKey's plain 404; the documented one is for a missing app.
+    w.go_missing(
         "DeleteAppKey",
         "DELETE",
         &format!("{p}/keys/{key_id}"),
+        a,
+        None,
+        "not_found",
+    )
+    .await;
+    w.go(
+        "DeleteAppKey",
+        "DELETE",
+        &format!("/v2/apps/000000000000000000000000/keys/{key_id}"),
         a,
         None,
         404,
@@ -1382,6 +1515,16 @@ async fn every_operation_answers_per_the_spec() {
     let missing: Vec<_> = all.difference(&w.seen).collect();
     assert_eq!(all.len(), 68);
     assert!(missing.is_empty(), "operations not walked: {missing:?}");
+    let with_404: BTreeSet<String> = all
+        .iter()
+        .filter(|op| w.documented_404(op).is_some())
+        .cloned()
+        .collect();
+    let untried: Vec<_> = with_404.difference(&w.documented_404s).collect();
+    assert!(
+        untried.is_empty(),
+        "operations never answered their documented 404: {untried:?}"
+    );
     println!(
         "walked {} operations, {} responses validated",
         w.seen.len(),
@@ -1540,6 +1683,7 @@ async fn generated_invalid_requests_are_refused_per_the_spec() {
         )
         .await;
     let int_key = id(&ik, "key", "id");
+    let intk = basic(&int_key, ik["key"]["secret"].as_str().unwrap());
     let (_, sb) = api
         .call("POST", &format!("{p}/switchboards"), Some(&acct), None)
         .await;
@@ -1609,6 +1753,11 @@ async fn generated_invalid_requests_are_refused_per_the_spec() {
                 if !scopes.contains(&"app") && scopes.contains(&"account") {
                     let (st, v) = api.call(&method, &path, Some(&appk), None).await;
                     check(st, &v, 403, "with an app key");
+                }
+                // GetTokenInfo is how an OAuth bridge token (integration scope) learns its app.
+                if !scopes.contains(&"integration") && op_id != "GetTokenInfo" {
+                    let (st, v) = api.call(&method, &path, Some(&intk), None).await;
+                    check(st, &v, 403, "with an integration key");
                 }
             }
             let body = &op["requestBody"]["content"]["application/json"]["schema"];
@@ -1730,4 +1879,311 @@ async fn list_integrations_links_keep_the_type_filter() {
     let (st, page) = api.call("GET", &prev, Some(&auth), None).await;
     assert_eq!(st, 200, "{prev}: {page}");
     assert_eq!(ids(&page), custom[1..2]);
+}
+
+/// With integration credentials, ReleaseControl is refused (403) unless the integration is the
+/// one in control, and AcceptControl unless it is the one offered control; app credentials
+/// may do either. Refused actions change nothing.
+#[tokio::test]
+async fn control_actions_with_integration_credentials_are_the_integrations_own() {
+    let server = SunshineServer::start(SunshineConfig::default())
+        .await
+        .unwrap();
+    let api = Api::new(server.base_url());
+    let appk = basic(sun::DEMO_APP_KEY_ID, sun::DEMO_APP_KEY_SECRET);
+    let ka = Some(appk.as_str());
+    let p = format!("/v2/apps/{}", sun::DEMO_APP_ID);
+    // Two custom integrations, each with a key of its own.
+    let mut keys = Vec::new();
+    let mut ids = Vec::new();
+    for name in ["bot", "agent"] {
+        let (st, i) = api
+            .call(
+                "POST",
+                &format!("{p}/integrations"),
+                ka,
+                Some(json!({"type":"custom","displayName":name,"webhooks":[
+                    {"target":"http://127.0.0.1:9/","triggers":["conversation:message"]}
+                ]})),
+            )
+            .await;
+        assert_eq!(st, 201, "{i}");
+        let iid = i["integration"]["id"].as_str().unwrap().to_owned();
+        let (st, k) = api
+            .call(
+                "POST",
+                &format!("{p}/integrations/{iid}/keys"),
+                ka,
+                Some(json!({"displayName":name})),
+            )
+            .await;
+        assert_eq!(st, 201, "{k}");
+        keys.push(basic(
+            k["key"]["id"].as_str().unwrap(),
+            k["key"]["secret"].as_str().unwrap(),
+        ));
+        ids.push(iid);
+    }
+    let (bot_key, agent_key) = (Some(keys[0].as_str()), Some(keys[1].as_str()));
+    let (_, sb) = api
+        .call("POST", &format!("{p}/switchboards"), ka, None)
+        .await;
+    let s = format!(
+        "{p}/switchboards/{}",
+        sb["switchboard"]["id"].as_str().unwrap()
+    );
+    let mut seats = Vec::new();
+    for (name, iid) in ["bot", "agent"].iter().zip(&ids) {
+        let (st, v) = api
+            .call(
+                "POST",
+                &format!("{s}/switchboardIntegrations"),
+                ka,
+                Some(json!({"name":name,"integrationId":iid})),
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+        seats.push(
+            v["switchboardIntegration"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let (st, v) = api
+        .call(
+            "PATCH",
+            &s,
+            ka,
+            Some(json!({"enabled":true,"defaultSwitchboardIntegrationId":seats[0]})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (_, u) = api
+        .call("POST", &format!("{p}/users"), ka, Some(json!({})))
+        .await;
+    let (_, c) = api
+        .call(
+            "POST",
+            &format!("{p}/conversations"),
+            ka,
+            Some(json!({"type":"personal","participants":[{"userId":u["user"]["id"]}]})),
+        )
+        .await;
+    let c = format!(
+        "{p}/conversations/{}",
+        c["conversation"]["id"].as_str().unwrap()
+    );
+    let state = |v: &Value| {
+        (
+            v["conversation"]["activeSwitchboardIntegration"]["id"].clone(),
+            v["conversation"]["pendingSwitchboardIntegration"]["id"].clone(),
+        )
+    };
+    let (bot, agent) = (json!(seats[0]), json!(seats[1]));
+    let action = |name: &'static str, auth: Option<&str>| {
+        let api = &api;
+        let path = format!("{c}/{name}");
+        let auth = auth.map(str::to_owned);
+        async move {
+            api.call("POST", &path, auth.as_deref(), Some(json!({})))
+                .await
+        }
+    };
+    assert_eq!(
+        state(&api.call("GET", &c, ka, None).await.1),
+        (bot.clone(), Value::Null)
+    );
+
+    // The bot is in control: the agent may not release it.
+    let (st, v) = action("releaseControl", agent_key).await;
+    assert_eq!(
+        (st, &v["errors"][0]["code"]),
+        (403, &json!("forbidden")),
+        "{v}"
+    );
+    assert_eq!(
+        state(&api.call("GET", &c, ka, None).await.1),
+        (bot.clone(), Value::Null)
+    );
+
+    // Control is offered to the agent: the bot may not accept for it, the agent may.
+    let (st, v) = api
+        .call(
+            "POST",
+            &format!("{c}/offerControl"),
+            bot_key,
+            Some(json!({"switchboardIntegration":"agent"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = action("acceptControl", bot_key).await;
+    assert_eq!(
+        (st, &v["errors"][0]["code"]),
+        (403, &json!("forbidden")),
+        "{v}"
+    );
+    assert_eq!(
+        state(&api.call("GET", &c, ka, None).await.1),
+        (bot.clone(), agent.clone())
+    );
+    let (st, v) = action("acceptControl", agent_key).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        state(&api.call("GET", &c, ka, None).await.1),
+        (agent.clone(), Value::Null)
+    );
+
+    // Now the bot is the one not in control; the agent releases.
+    let (st, v) = action("releaseControl", bot_key).await;
+    assert_eq!(st, 403, "{v}");
+    let (st, v) = action("releaseControl", agent_key).await;
+    assert_eq!(st, 200, "{v}");
+
+    // App credentials are held to neither.
+    let (st, v) = api
+        .call(
+            "POST",
+            &format!("{c}/offerControl"),
+            ka,
+            Some(json!({"switchboardIntegration":"agent"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = action("acceptControl", ka).await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = action("releaseControl", ka).await;
+    assert_eq!(st, 200, "{v}");
+}
+
+/// DeleteUser deletes "a user, its clients and its conversation history": the user's personal
+/// conversation goes, and in group conversations the user's messages go with the user, while
+/// everyone else's stay.
+#[tokio::test]
+async fn deleting_a_user_deletes_their_conversation_history() {
+    let server = SunshineServer::start(SunshineConfig::default())
+        .await
+        .unwrap();
+    let api = Api::new(server.base_url());
+    let appk = basic(sun::DEMO_APP_KEY_ID, sun::DEMO_APP_KEY_SECRET);
+    let ka = Some(appk.as_str());
+    let p = format!("/v2/apps/{}", sun::DEMO_APP_ID);
+    let mut users = Vec::new();
+    for ext in ["leaving", "staying"] {
+        let (st, u) = api
+            .call(
+                "POST",
+                &format!("{p}/users"),
+                ka,
+                Some(json!({"externalId":ext})),
+            )
+            .await;
+        assert_eq!(st, 201, "{u}");
+        users.push(u["user"]["id"].as_str().unwrap().to_owned());
+    }
+    let (leaving, staying) = (&users[0], &users[1]);
+    let conversation = |body: Value| {
+        let api = &api;
+        let p = &p;
+        async move {
+            let (st, c) = api
+                .call("POST", &format!("{p}/conversations"), ka, Some(body))
+                .await;
+            assert_eq!(st, 201, "{c}");
+            format!(
+                "{p}/conversations/{}",
+                c["conversation"]["id"].as_str().unwrap()
+            )
+        }
+    };
+    let personal =
+        conversation(json!({"type":"personal","participants":[{"userId":leaving}]})).await;
+    let group = conversation(
+        json!({"type":"sdkGroup","participants":[{"userId":leaving},{"userId":staying}]}),
+    )
+    .await;
+    // A group the user wrote in and then left still loses what they wrote.
+    let left = conversation(
+        json!({"type":"sdkGroup","participants":[{"userId":leaving},{"userId":staying}]}),
+    )
+    .await;
+    let say = |c: String, author: Value, text: &'static str| {
+        let api = &api;
+        async move {
+            let body = json!({"author":author,"content":{"type":"text","text":text}});
+            let (st, v) = api
+                .call("POST", &format!("{c}/messages"), ka, Some(body))
+                .await;
+            assert_eq!(st, 201, "{v}");
+        }
+    };
+    let by = |id: &str| json!({"type":"user","userId":id});
+    say(personal.clone(), by(leaving), "mine").await;
+    say(personal.clone(), json!({"type":"business"}), "to me").await;
+    for c in [&group, &left] {
+        say(c.clone(), by(leaving), "from the leaver").await;
+        say(c.clone(), by(staying), "from the stayer").await;
+        say(c.clone(), json!({"type":"business"}), "from the business").await;
+    }
+    let (st, v) = api
+        .call(
+            "POST",
+            &format!("{left}/leave"),
+            ka,
+            Some(json!({"userId":leaving})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+
+    let (st, v) = api
+        .call("DELETE", &format!("{p}/users/{leaving}"), ka, None)
+        .await;
+    assert_eq!(st, 200, "{v}");
+
+    let (st, v) = api.call("GET", &personal, ka, None).await;
+    assert_eq!(
+        (st, &v["errors"][0]["code"]),
+        (404, &json!("conversation_not_found"))
+    );
+    for c in [&group, &left] {
+        let (st, v) = api.call("GET", &format!("{c}/messages"), ka, None).await;
+        assert_eq!(st, 200, "{v}");
+        let texts: Vec<_> = v["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["content"]["text"].clone())
+            .collect();
+        assert_eq!(
+            texts,
+            [json!("from the stayer"), json!("from the business")]
+        );
+        let (_, v) = api
+            .call("GET", &format!("{c}/participants"), ka, None)
+            .await;
+        let members: Vec<_> = v["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["userId"].clone())
+            .collect();
+        assert_eq!(members, [json!(staying)]);
+    }
+    let (st, v) = api
+        .call("GET", &format!("{p}/users/leaving"), ka, None)
+        .await;
+    assert_eq!(
+        (st, &v["errors"][0]["code"]),
+        (404, &json!("user_not_found"))
+    );
+    let (st, v) = api
+        .call(
+            "GET",
+            &format!("{p}/conversations?filter[userId]={staying}"),
+            ka,
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["conversations"].as_array().unwrap().len(), 2, "{v}");
 }

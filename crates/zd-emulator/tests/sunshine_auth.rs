@@ -133,6 +133,8 @@ async fn credentials_and_scopes() {
             .0,
         403
     );
+    // GetApp takes app and account credentials only.
+    assert_eq!(api.call("GET", &app, Some(&int_jwt), None).await.0, 403);
     assert_eq!(
         api.call(
             "GET",
@@ -392,4 +394,8 @@ async fn bridge_authorize_without_redirect_uri_goes_to_the_first_configured_uri(
     let bearer = format!("Bearer {}", token["access_token"].as_str().unwrap());
     let (st, info) = api.call("GET", "/v2/tokenInfo", Some(&bearer), None).await;
     assert_eq!((st, &info["app"]["id"]), (200, &json!(sun::DEMO_APP_ID)));
+    // The token is the integration's: its app is told by GetTokenInfo, not GetApp.
+    let app = format!("/v2/apps/{}", sun::DEMO_APP_ID);
+    let (st, v) = api.call("GET", &app, Some(&bearer), None).await;
+    assert_eq!((st, &v["errors"][0]["code"]), (403, &json!("forbidden")));
 }

@@ -418,8 +418,31 @@ async fn only_uploads_may_send_large_bodies() {
     assert_eq!(st, 413);
     let json = "application/json";
     let path = format!("/v2/apps/{}/users", sun::DEMO_APP_ID);
-    let (st, _) = r.api.raw("POST", &path, None, json, big).await;
+    let (st, v) = r.api.raw("POST", &path, None, json, big).await;
     assert_eq!(st, 413);
+    // In the service's words, as for a body between 100 KB and the length read at all.
+    let refused = json!({"errors":[{"code":"request_entity_too_large","title":"Request body exceeds the 100KB limit"}]});
+    assert_eq!(v, refused);
+    for size in [101 * 1024, 128 * 1024 + 1, 4 * 1024 * 1024] {
+        let body = bytes::Bytes::from(vec![b' '; size]);
+        let (st, v) = r.api.raw("POST", &path, Some(&r.app_key), json, body).await;
+        assert_eq!((st, &v), (413, &refused), "{size} bytes");
+    }
+    // So do the control API and an upload past its limit.
+    let (st, v) = r
+        .api
+        .raw(
+            "POST",
+            &format!("/_emulator/sunshine/apps/{}/end-users", sun::DEMO_APP_ID),
+            None,
+            json,
+            bytes::Bytes::from(vec![b' '; 3 * 1024 * 1024]),
+        )
+        .await;
+    assert_eq!((st, &v), (413, &refused));
+    let (st, v) = r.upload("B1", vec![b'z'; 51 * 1024 * 1024]).await;
+    assert_eq!(st, 413);
+    assert_eq!(v["errors"][0]["code"], "request_entity_too_large", "{v}");
     // An upload's boundary longer than RFC 2046's 70 characters is not searched for.
     let (st, v) = r.upload(&"-".repeat(71), vec![b'-'; 4096]).await;
     assert_eq!(st, 400, "{v}");

@@ -465,13 +465,13 @@ async fn standby_integrations_get_no_messages_while_another_is_in_control() {
         body["events"][0]["payload"]["message"]["content"]["text"],
         "to the bot"
     );
-    // This webhook was created without includeFullUser.
-    assert!(
-        body["events"][0]["payload"]["message"]["author"]
-            .get("user")
-            .is_none()
+    // This webhook was created without includeFullUser: the author's user is there, truncated.
+    let author = &body["events"][0]["payload"]["message"]["author"];
+    assert!(author["userId"].is_string());
+    assert_eq!(
+        author["user"],
+        json!({"id": author["userId"], "authenticated": false})
     );
-    assert!(body["events"][0]["payload"]["message"]["author"]["userId"].is_string());
     let (st, _) = r
         .api
         .call(
@@ -978,4 +978,217 @@ async fn logging_in_merges_the_anonymous_user_into_the_known_one() {
         )
         .await;
     assert_eq!(st, 400);
+}
+
+impl Rig {
+    /// A custom integration with two webhooks for `triggers` at the same target, one created
+    /// with `option` and one without; returns their ids, as `(with, without)`.
+    async fn two_webhooks(&self, triggers: &[&str], option: &str) -> (String, String) {
+        let hook = |on: bool| json!({"target":self.target,"triggers":triggers, option: on});
+        let integrations = format!("/v2/apps/{}/integrations", sun::DEMO_APP_ID);
+        let (st, v) = self
+            .api
+            .call(
+                "POST",
+                &integrations,
+                Some(&self.auth),
+                Some(json!({"type":"custom","webhooks":[hook(true)]})),
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+        let with = v["integration"]["webhooks"][0]["id"].as_str().unwrap();
+        let iid = v["integration"]["id"].as_str().unwrap();
+        let (st, w) = self
+            .api
+            .call(
+                "POST",
+                &format!("{integrations}/{iid}/webhooks"),
+                Some(&self.auth),
+                Some(hook(false)),
+            )
+            .await;
+        assert_eq!(st, 201, "{w}");
+        (
+            with.to_owned(),
+            w["webhook"]["id"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// The next `n` events for each of the webhooks `a` and `b`, however they are batched.
+    async fn events_of(&mut self, a: &str, b: &str, n: usize) -> (Vec<Value>, Vec<Value>) {
+        let (mut to_a, mut to_b) = (Vec::new(), Vec::new());
+        while to_a.len() < n || to_b.len() < n {
+            let (_, body) = self.got.recv().await.unwrap();
+            let events = body["events"].as_array().unwrap().iter().cloned();
+            match body["webhook"]["id"].as_str().unwrap() {
+                id if id == a => to_a.extend(events),
+                id if id == b => to_b.extend(events),
+                other => panic!("a delivery to an unknown webhook {other}"),
+            }
+        }
+        assert_eq!((to_a.len(), to_b.len()), (n, n));
+        (to_a, to_b)
+    }
+}
+
+/// The places a payload carries a user of the `user` schema, per the spec's event schemas.
+const USER_PATHS: [&str; 5] = [
+    "/payload/user",
+    "/payload/message/author/user",
+    "/payload/activity/author/user",
+    "/payload/mergedUsers/surviving",
+    "/payload/mergedUsers/discarded",
+];
+
+#[tokio::test]
+async fn webhooks_get_truncated_users_unless_created_with_include_full_user() {
+    let mut r = rig().await;
+    let triggers = [
+        "conversation:create",
+        "conversation:message",
+        "conversation:postback",
+        "conversation:read",
+        "conversation:typing",
+        "conversation:referral",
+        "conversation:message:delivery:user",
+        "user:update",
+        "user:merge",
+    ];
+    let (full, lean) = r.two_webhooks(&triggers, "includeFullUser").await;
+    let (user, conversation) = r.end_user().await;
+    r.say(&conversation, "hello").await;
+    let c = format!("conversations/{conversation}");
+    for (path, body) in [
+        ("postbacks", json!({"payload":"HELP"})),
+        ("read", json!({})),
+        ("typing", json!({"typing":true})),
+        ("referral", json!({"code":"SPRING"})),
+    ] {
+        let (st, v) = r.control(&format!("{c}/{path}"), body).await;
+        assert_eq!(st, 200, "{v}");
+    }
+    r.business_message(&conversation, "hi Ada").await;
+    let (st, v) = r
+        .api
+        .call(
+            "PATCH",
+            &format!("/v2/apps/{}/users/{user}", sun::DEMO_APP_ID),
+            Some(&r.auth),
+            Some(json!({"profile":{"surname":"Lovelace"}})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = r
+        .control("end-users", json!({ "externalId": "ada-1" }))
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let (st, v) = r
+        .control(
+            "users/merge",
+            json!({ "surviving": "ada-1", "discarded": user }),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+
+    // create, message, postback, read, typing, referral, the business message and its
+    // delivery, update, the second user's create, merge.
+    let (to_full, to_lean) = r.events_of(&full, &lean, 11).await;
+    assert_eq!(types(&to_full), types(&to_lean));
+    let mut users_seen = 0;
+    for (f, l) in to_full.iter().zip(&to_lean) {
+        for path in USER_PATHS {
+            let (whole, cut) = match (f.pointer(path), l.pointer(path)) {
+                (Some(whole), Some(cut)) => (whole, cut),
+                (None, None) => continue,
+                _ => panic!("{path} in one of {f} and {l} only"),
+            };
+            users_seen += 1;
+            assert!(
+                whole["profile"].is_object(),
+                "{path} of {}: {whole}",
+                f["type"]
+            );
+            let mut truncated = json!({"id": whole["id"], "authenticated": whole["authenticated"]});
+            if whole["externalId"].is_string() {
+                truncated["externalId"] = whole["externalId"].clone();
+            }
+            assert_eq!(cut, &truncated, "{path} of {}", l["type"]);
+        }
+    }
+    // Every kind of place was met: a user in each event but the business message.
+    assert_eq!(users_seen, 11, "{to_lean:?}");
+    let kinds_with_author = to_lean
+        .iter()
+        .filter(|e| {
+            e.pointer("/payload/message/author/user").is_some()
+                || e.pointer("/payload/activity/author/user").is_some()
+        })
+        .count();
+    assert_eq!(kinds_with_author, 3, "the user's message, read and typing");
+}
+
+#[tokio::test]
+async fn sources_name_the_client_and_device_only_for_include_full_source() {
+    let mut r = rig().await;
+    let triggers = [
+        "conversation:create",
+        "client:add",
+        "conversation:message",
+        "conversation:postback",
+        "conversation:read",
+        "conversation:typing",
+        "conversation:referral",
+    ];
+    let (full, lean) = r.two_webhooks(&triggers, "includeFullSource").await;
+    let (user, conversation) = r.end_user().await;
+    r.say(&conversation, "from my browser").await;
+    let c = format!("conversations/{conversation}");
+    for (path, body) in [
+        ("postbacks", json!({"payload":"HELP"})),
+        ("read", json!({})),
+        ("typing", json!({"typing":true})),
+        ("referral", json!({"code":"SPRING"})),
+    ] {
+        let (st, v) = r.control(&format!("{c}/{path}"), body).await;
+        assert_eq!(st, 200, "{v}");
+    }
+    let (st, clients) = r
+        .api
+        .call(
+            "GET",
+            &format!("/v2/apps/{}/users/{user}/clients", sun::DEMO_APP_ID),
+            Some(&r.auth),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{clients}");
+    let client = &clients["clients"][0];
+
+    let (to_full, to_lean) = r.events_of(&full, &lean, 7).await;
+    assert_eq!(types(&to_full), triggers);
+    for (f, l) in to_full.iter().zip(&to_lean) {
+        let kind = &f["type"];
+        let at = [
+            "/payload/source",
+            "/payload/message/source",
+            "/payload/activity/source",
+        ]
+        .into_iter()
+        .find(|p| f.pointer(p).is_some())
+        .unwrap_or_else(|| panic!("{kind} has no source: {f}"));
+        let (whole, cut) = (&f.pointer(at).unwrap(), &l.pointer(at).unwrap());
+        assert_eq!(whole["client"], *client, "{kind}");
+        assert_eq!(whole["device"]["clientId"], client["id"], "{kind}");
+        assert!(
+            cut.get("client").is_none() && cut.get("device").is_none(),
+            "{kind}: {cut}"
+        );
+        assert_eq!(cut["type"], "web", "{kind}");
+    }
+    // The stored message is as the API shows it: no client or device.
+    let messages = r.messages(&conversation).await;
+    assert_eq!(
+        messages[0]["source"],
+        json!({"type":"web","integrationId":"web"})
+    );
 }

@@ -88,7 +88,7 @@ pub(crate) fn check(content: &Value) -> Result<(), ApiError> {
             if text.chars().count() > 4096 {
                 return Err(bad("content.text should not exceed 4096 characters"));
             }
-            actions(o, "content", 0, usize::MAX)?;
+            actions(o, "content", 0, usize::MAX, ALL_ACTIONS)?;
         }
         "image" | "file" => {
             let url = string_field(o, "content", "mediaUrl")?;
@@ -96,12 +96,12 @@ pub(crate) fn check(content: &Value) -> Result<(), ApiError> {
                 return Err(bad("content.mediaUrl should be a URI"));
             }
             if kind == "image" {
-                actions(o, "content", 0, usize::MAX)?;
+                actions(o, "content", 0, usize::MAX, ALL_ACTIONS)?;
             }
         }
         "carousel" | "list" => {
             if kind == "list" {
-                actions(o, "content", 1, 10)?;
+                actions(o, "content", 1, 10, ACTION_SUBSET)?;
             }
             for (i, item) in array_field(o, "content", "items", 1, 10)?
                 .iter()
@@ -120,7 +120,7 @@ pub(crate) fn check(content: &Value) -> Result<(), ApiError> {
                         "{path} should have required property 'actions'"
                     )));
                 }
-                actions(item, &path, 1, 3)?;
+                actions(item, &path, 1, 3, ACTION_SUBSET)?;
             }
         }
         "location" => {
@@ -148,6 +148,10 @@ pub(crate) fn check(content: &Value) -> Result<(), ApiError> {
                     return Err(bad(format!("{path}.type should be email, select or text")));
                 }
                 string_field(field, &path, "name")?;
+                let label = string_field(field, &path, "label")?;
+                if label.is_empty() || label.chars().count() > 128 {
+                    return Err(bad(format!("{path}.label should have 1 to 128 characters")));
+                }
             }
         }
         "template" => {
@@ -160,7 +164,26 @@ pub(crate) fn check(content: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn actions(o: &Map<String, Value>, path: &str, min: usize, max: usize) -> Result<(), ApiError> {
+/// Every action type: what text and image messages may carry.
+const ALL_ACTIONS: &[&str] = &[
+    "buy",
+    "link",
+    "locationRequest",
+    "postback",
+    "reply",
+    "webview",
+];
+/// The spec's `actionSubset`: all carousel and list items, and lists themselves, may carry
+/// (no `reply`, no `locationRequest`).
+const ACTION_SUBSET: &[&str] = &["buy", "link", "postback", "webview"];
+
+fn actions(
+    o: &Map<String, Value>,
+    path: &str,
+    min: usize,
+    max: usize,
+    allowed: &[&str],
+) -> Result<(), ApiError> {
     let Some(list) = o.get("actions") else {
         return Ok(());
     };
@@ -177,7 +200,14 @@ fn actions(o: &Map<String, Value>, path: &str, min: usize, max: usize) -> Result
         let a = a
             .as_object()
             .ok_or_else(|| bad(format!("{p} should be object")))?;
-        let required: &[&str] = match string_field(a, &p, "type")? {
+        let kind = string_field(a, &p, "type")?;
+        if ALL_ACTIONS.contains(&kind) && !allowed.contains(&kind) {
+            return Err(bad(format!(
+                "{p}.type should be one of {}",
+                allowed.join(", ")
+            )));
+        }
+        let required: &[&str] = match kind {
             "postback" | "reply" => &["text", "payload"],
             "link" => &["text", "uri"],
             "webview" => &["text", "uri", "fallback"],
@@ -228,11 +258,45 @@ mod tests {
     #[test]
     fn a_list_carries_one_to_ten_actions_of_its_own() {
         let item = json!({"title":"a","actions":[{"type":"postback","text":"t","payload":"p"}]});
-        let action = json!({"type":"reply","text":"more","payload":"more"});
+        let action = json!({"type":"postback","text":"more","payload":"more"});
         check(&json!({"type":"list","items":[item]})).unwrap();
         check(&json!({"type":"list","items":[item],"actions":[action]})).unwrap();
         check(&json!({"type":"list","items":[item],"actions":[]})).unwrap_err();
         let eleven = vec![action; 11];
         check(&json!({"type":"list","items":[item],"actions":eleven})).unwrap_err();
+    }
+
+    #[test]
+    fn cards_and_lists_take_only_the_action_subset() {
+        let reply = json!({"type":"reply","text":"r","payload":"p"});
+        let location = json!({"type":"locationRequest","text":"where?"});
+        let link = json!({"type":"link","text":"l","uri":"https://example.com"});
+        let item = |action: &Value| json!({"title":"a","actions":[action]});
+        for kind in ["carousel", "list"] {
+            check(&json!({"type":kind,"items":[item(&link)]})).unwrap();
+            for refused in [&reply, &location] {
+                check(&json!({"type":kind,"items":[item(refused)]})).unwrap_err();
+            }
+        }
+        for refused in [&reply, &location] {
+            check(&json!({"type":"list","items":[item(&link)],"actions":[refused]})).unwrap_err();
+        }
+        // A text message still takes every action type.
+        check(&json!({"type":"text","text":"x","actions":[reply, location]})).unwrap();
+    }
+
+    #[test]
+    fn form_fields_need_a_label() {
+        let field = json!({"type":"text","name":"n","label":"Name"});
+        check(&json!({"type":"form","fields":[field]})).unwrap();
+        check(&json!({"type":"formResponse","fields":[{"type":"text","name":"n","label":"Name","text":"Ada"}]})).unwrap();
+        for bad in [
+            json!({"type":"text","name":"n"}),
+            json!({"type":"text","name":"n","label":""}),
+            json!({"type":"text","name":"n","label":"x".repeat(129)}),
+        ] {
+            check(&json!({"type":"form","fields":[bad]})).unwrap_err();
+            check(&json!({"type":"formResponse","fields":[bad]})).unwrap_err();
+        }
     }
 }

@@ -2,7 +2,6 @@
 //! users simulated on the web channel (messages, postbacks, reads, typing, referrals, logins
 //! that merge users).
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
@@ -10,8 +9,9 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::api::{conversations, messages};
-use super::error::{ApiError, ApiResult, created, ok};
+use super::error::{ApiError, ApiResult, Missing, created, ok};
 use super::events::emit;
+use super::http::Payload;
 use super::store::{Store, User};
 use super::{Sunshine, util};
 use super::{http, metadata};
@@ -73,7 +73,7 @@ fn web_client(s: &Sunshine) -> (Value, Value) {
 
 /// `POST /_emulator/sunshine/faults/throttle` `{requests, retryAfterSeconds?}`: the next
 /// `requests` API requests are answered 429 (with `Retry-After` when given).
-async fn throttle(State(s): State<Sunshine>, body: Bytes) -> ApiResult {
+async fn throttle(State(s): State<Sunshine>, Payload(body): Payload) -> ApiResult {
     let body = http::json_body(&body)?;
     let requests = body
         .get("requests")
@@ -100,7 +100,11 @@ async fn throttle(State(s): State<Sunshine>, body: Bytes) -> ApiResult {
 /// `conversation:create` and `client:add` events. `identities` (`[{type, value,
 /// verification?}]`) are what the user authenticated with, e.g. an email through help center
 /// SSO: what `ListUsers`' `filter[identities.email]` finds.
-async fn end_user(State(s): State<Sunshine>, Path(app_id): Path<String>, body: Bytes) -> ApiResult {
+async fn end_user(
+    State(s): State<Sunshine>,
+    Path(app_id): Path<String>,
+    Payload(body): Payload,
+) -> ApiResult {
     let body = http::json_body(&body)?;
     let external_id = http::opt_str_len(&body, "externalId", 1, 1024)?;
     let identities = identities(&body)?;
@@ -138,6 +142,7 @@ async fn end_user(State(s): State<Sunshine>, Path(app_id): Path<String>, body: B
     );
     let user_id = user.id.clone();
     let rendered_user = user.render();
+    let truncated_user = user.render_truncated();
     app.insert_user(user);
     let cid = conversations::insert_conversation(
         &s,
@@ -164,7 +169,7 @@ async fn end_user(State(s): State<Sunshine>, Path(app_id): Path<String>, body: B
         &store,
         &app_id,
         "client:add",
-        || json!({ "conversation": truncated, "user": { "id": user_id }, "client": client, "reason": "sdkLogin", "source": source }),
+        || json!({ "conversation": truncated, "user": truncated_user, "client": client, "reason": "sdkLogin", "source": source }),
     );
     created(json!({ "user": rendered_user, "conversation": conversation }))
 }
@@ -209,7 +214,7 @@ fn identities(body: &serde_json::Map<String, Value>) -> Result<Vec<Value>, ApiEr
 async fn client_status(
     State(s): State<Sunshine>,
     Path((app_id, user_id, client_id)): Path<(String, String, String)>,
-    body: Bytes,
+    Payload(body): Payload,
 ) -> ApiResult {
     let body = http::json_body(&body)?;
     let status = http::req_str(&body, "status")?.to_owned();
@@ -220,15 +225,15 @@ async fn client_status(
     let app = store.app_mut(&app_id)?;
     let id = app
         .user_id(&user_id)
-        .ok_or_else(|| ApiError::not_found("User"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::User))?;
     let user = app
         .users
         .get_mut(&id)
-        .ok_or_else(|| ApiError::not_found("User"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::User))?;
     let client = user
         .clients
         .get_mut(&client_id)
-        .ok_or_else(|| ApiError::not_found("Client"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::Client))?;
     let before = client["status"].as_str().unwrap_or_default().to_owned();
     if before == status {
         return ok(json!({ "client": client }));
@@ -269,10 +274,12 @@ fn acting_user(
     let c = app
         .conversations
         .get(conversation_id)
-        .ok_or_else(|| ApiError::not_found("Conversation"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::Conversation))?;
     match http::opt_str(body, "userId")? {
         Some(u) => {
-            let id = app.user_id(&u).ok_or_else(|| ApiError::not_found("User"))?;
+            let id = app
+                .user_id(&u)
+                .ok_or_else(|| ApiError::not_found(Missing::User))?;
             if !c.participants.iter().any(|p| p.user_id == id) {
                 return Err(ApiError::bad_request("the user is not a participant"));
             }
@@ -284,6 +291,30 @@ fn acting_user(
             .map(|p| p.user_id.clone())
             .ok_or_else(|| ApiError::bad_request("the conversation has no participant")),
     }
+}
+
+/// Where the simulated end user acts from: the web widget, through their SDK client and its
+/// device when they have one (which only webhooks with `includeFullSource` see).
+fn web_source(store: &Store, app_id: &str, user_id: &str) -> Value {
+    let mut source = json!({ "type": "web", "integrationId": "web" });
+    let user = store.apps.get(app_id).and_then(|a| a.users.get(user_id));
+    let Some(user) = user else {
+        return source;
+    };
+    let Some(client) = user.clients.values().find(|c| c["type"] == "sdk") else {
+        return source;
+    };
+    let device = user
+        .devices
+        .values()
+        .find(|d| d["clientId"] == client["id"]);
+    if let Some(o) = source.as_object_mut() {
+        o.insert("client".into(), client.clone());
+        if let Some(device) = device {
+            o.insert("device".into(), device.clone());
+        }
+    }
+    source
 }
 
 fn user_author(store: &Store, app_id: &str, user_id: &str) -> Value {
@@ -300,7 +331,7 @@ fn user_author(store: &Store, app_id: &str, user_id: &str) -> Value {
 async fn user_message(
     State(s): State<Sunshine>,
     Path((app_id, conversation_id)): Path<(String, String)>,
-    body: Bytes,
+    Payload(body): Payload,
 ) -> ApiResult {
     let body = http::json_body(&body)?;
     let content = match (body.get("content"), http::opt_str(&body, "text")?) {
@@ -316,6 +347,7 @@ async fn user_message(
     let mut store = s.store();
     let user_id = acting_user(&store, &app_id, &conversation_id, &body)?;
     let author = user_author(&store, &app_id, &user_id);
+    let source = web_source(&store, &app_id, &user_id);
     let message = messages::append(
         &s,
         &mut store,
@@ -325,7 +357,7 @@ async fn user_message(
         Some(&user_id),
         content,
         Value::Null,
-        json!({ "type": "web", "integrationId": "web" }),
+        source,
     )?;
     created(json!({ "message": message }))
 }
@@ -334,7 +366,7 @@ async fn user_message(
 async fn postback(
     State(s): State<Sunshine>,
     Path((app_id, conversation_id)): Path<(String, String)>,
-    body: Bytes,
+    Payload(body): Payload,
 ) -> ApiResult {
     let body = http::json_body(&body)?;
     let payload = http::req_str(&body, "payload")?.to_owned();
@@ -344,12 +376,13 @@ async fn postback(
     let app = store.app(&app_id)?;
     let user = app.users.get(&user_id).map(User::render);
     let conversation = app.conversations[&conversation_id].render_truncated(app);
+    let source = web_source(&store, &app_id, &user_id);
     emit(&s, &store, &app_id, "conversation:postback", || {
         json!({
             "postback": { "payload": payload, "metadata": metadata },
             "conversation": conversation,
             "user": user,
-            "source": { "type": "web", "integrationId": "web" },
+            "source": source,
         })
     });
     ok(json!({}))
@@ -359,12 +392,13 @@ async fn postback(
 async fn read(
     State(s): State<Sunshine>,
     Path((app_id, conversation_id)): Path<(String, String)>,
-    body: Bytes,
+    Payload(body): Payload,
 ) -> ApiResult {
     let body = http::json_body(&body)?;
     let mut store = s.store();
     let user_id = acting_user(&store, &app_id, &conversation_id, &body)?;
     let author = user_author(&store, &app_id, &user_id);
+    let source = web_source(&store, &app_id, &user_id);
     messages::activity_of(
         &s,
         &mut store,
@@ -373,6 +407,7 @@ async fn read(
         author,
         Some(&user_id),
         "conversation:read",
+        source,
     )?;
     ok(json!({}))
 }
@@ -381,7 +416,7 @@ async fn read(
 async fn typing(
     State(s): State<Sunshine>,
     Path((app_id, conversation_id)): Path<(String, String)>,
-    body: Bytes,
+    Payload(body): Payload,
 ) -> ApiResult {
     let body = http::json_body(&body)?;
     let typing = http::opt_bool(&body, "typing")?.unwrap_or(true);
@@ -393,6 +428,7 @@ async fn typing(
     } else {
         "typing:stop"
     };
+    let source = web_source(&store, &app_id, &user_id);
     messages::activity_of(
         &s,
         &mut store,
@@ -401,6 +437,7 @@ async fn typing(
         author,
         Some(&user_id),
         kind,
+        source,
     )?;
     ok(json!({}))
 }
@@ -411,7 +448,7 @@ async fn typing(
 async fn referral(
     State(s): State<Sunshine>,
     Path((app_id, conversation_id)): Path<(String, String)>,
-    body: Bytes,
+    Payload(body): Payload,
 ) -> ApiResult {
     let body = http::json_body(&body)?;
     let code = http::req_str(&body, "code")?.to_owned();
@@ -441,11 +478,12 @@ async fn referral(
     let app = store.app(&app_id)?;
     let user = app.users.get(&user_id).map(User::render);
     let conversation = app.conversations[&conversation_id].render_truncated(app);
+    let source = web_source(&store, &app_id, &user_id);
     emit(&s, &store, &app_id, "conversation:referral", || {
         json!({
             "conversation": conversation,
             "user": user,
-            "source": { "type": "web", "integrationId": "web" },
+            "source": source,
             "referral": { "code": code, "details": details },
         })
     });

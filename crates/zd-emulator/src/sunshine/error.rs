@@ -42,16 +42,54 @@ impl ApiError {
         )
     }
 
-    pub(crate) fn not_found(what: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} not found"),
-        )
+    /// The 404 for `missing`, in the code and words the spec's examples use for it.
+    pub(crate) fn not_found(missing: Missing) -> Self {
+        let (code, title) = missing.code_and_title();
+        Self::new(StatusCode::NOT_FOUND, code, title)
     }
 
     pub(crate) fn conflict(title: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", title)
+    }
+}
+
+/// What a 404 says is missing. The service names apps, conversations, users, integrations,
+/// switchboards and their integrations, clients and devices in the code (`app_not_found`, ...);
+/// app keys, webhooks, attachments, messages and participants get the plain `not_found`, as
+/// do the few operations whose documented 404 is plain (`ListMessages`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Missing {
+    App,
+    Conversation,
+    User,
+    Integration,
+    Switchboard,
+    SwitchboardIntegration,
+    Client,
+    Device,
+    /// `not_found` with the service's generic title, "Resource not found".
+    Resource,
+    /// `not_found` with this title.
+    Other(&'static str),
+}
+
+impl Missing {
+    const fn code_and_title(self) -> (&'static str, &'static str) {
+        match self {
+            Self::App => ("app_not_found", "App not found"),
+            Self::Conversation => ("conversation_not_found", "Conversation not found"),
+            Self::User => ("user_not_found", "User not found"),
+            Self::Integration => ("integration_not_found", "Integration not found"),
+            Self::Switchboard => ("switchboard_not_found", "Switchboard not found"),
+            Self::SwitchboardIntegration => (
+                "switchboard_integration_not_found",
+                "SwitchboardIntegration not found",
+            ),
+            Self::Client => ("client_not_found", "Client not found"),
+            Self::Device => ("device_not_found", "Device not found"),
+            Self::Resource => ("not_found", "Resource not found"),
+            Self::Other(title) => ("not_found", title),
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::Sunshine;
-use super::store::{App, Store, Webhook};
+use super::store::{App, Store, Webhook, truncated_user};
 use super::util;
 
 /// The triggers of the v2 API, every one it documents. The v1 API's `*` wildcard is not among
@@ -58,6 +58,9 @@ pub(crate) fn wanted(app: &App, kind: &str) -> bool {
 ///
 /// With a switchboard, an integration that is neither in control of the conversation nor set to
 /// receive standby events gets no `conversation:message`/`conversation:postback` events.
+///
+/// `payload` carries full users and full sources; each webhook gets them cut down to what its
+/// `includeFullUser` and `includeFullSource` options ask for (see [`shape`]).
 pub(crate) fn emit(
     s: &Sunshine,
     store: &Store,
@@ -77,20 +80,14 @@ pub(crate) fn emit(
         .map(str::to_owned);
     let standby_filtered = matches!(kind, "conversation:message" | "conversation:postback")
         && app.active_switchboard().is_some();
-    let event = Arc::new(json!({
+    let event = json!({
         "id": s.next_id(),
         "type": kind,
         "createdAt": util::now_iso(),
         "payload": payload,
-    }));
-    // `author.user` goes only to webhooks created with `includeFullUser`.
-    let lean = event["payload"]["message"]["author"].get("user").map(|_| {
-        let mut lean = event.as_ref().clone();
-        if let Some(author) = lean["payload"]["message"]["author"].as_object_mut() {
-            author.remove("user");
-        }
-        Arc::new(lean)
     });
+    // One copy per combination of webhook options in use, made when first needed.
+    let mut shaped: [Option<Arc<Value>>; 4] = Default::default();
     for integration in app.integrations.values() {
         if standby_filtered {
             let seat = app
@@ -107,14 +104,55 @@ pub(crate) fn emit(
         }
         for webhook in integration.webhooks.values() {
             if listens(webhook, kind) {
-                let chosen = match (&lean, webhook.include_full_user) {
-                    (Some(lean), false) => lean.clone(),
-                    _ => event.clone(),
-                };
+                let (full_user, full_source) =
+                    (webhook.include_full_user, webhook.include_full_source);
+                let slot = usize::from(full_user) | (usize::from(full_source) << 1);
+                let chosen = shaped[slot]
+                    .get_or_insert_with(|| Arc::new(shape(&event, full_user, full_source)))
+                    .clone();
                 s.hub().enqueue(app_id, webhook, chosen);
             }
         }
     }
+}
+
+/// Where a payload holds a user of the `user` schema: whole only for webhooks created with
+/// `includeFullUser`, the `userTruncated` fields for the others. (Payloads that the spec gives
+/// a `userTruncated` user, such as `client:add`'s, are built truncated.)
+const USER_PATHS: [&str; 5] = [
+    "/user",
+    "/message/author/user",
+    "/activity/author/user",
+    "/mergedUsers/surviving",
+    "/mergedUsers/discarded",
+];
+
+/// Where a payload holds a source, whose `client` and `device` only webhooks created with
+/// `includeFullSource` get.
+const SOURCE_PATHS: [&str; 3] = ["/source", "/message/source", "/activity/source"];
+
+/// `event` (built with full users and sources) as a webhook with these options gets it.
+fn shape(event: &Value, full_user: bool, full_source: bool) -> Value {
+    let mut event = event.clone();
+    let Some(payload) = event.get_mut("payload") else {
+        return event;
+    };
+    if !full_user {
+        for path in USER_PATHS {
+            if let Some(Value::Object(user)) = payload.pointer_mut(path) {
+                *user = truncated_user(user);
+            }
+        }
+    }
+    if !full_source {
+        for path in SOURCE_PATHS {
+            if let Some(Value::Object(source)) = payload.pointer_mut(path) {
+                source.remove("client");
+                source.remove("device");
+            }
+        }
+    }
+    event
 }
 
 #[cfg(test)]

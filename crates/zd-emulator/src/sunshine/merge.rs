@@ -8,14 +8,14 @@
 //! both have a personal conversation, the discarded one's messages move into the surviving one
 //! (in time order) and the discarded conversation is gone.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::Sunshine;
-use super::error::{ApiError, ApiResult, ok};
+use super::error::{ApiError, ApiResult, Missing, ok};
 use super::events::emit;
+use super::http::Payload;
 use super::store::{App, Conversation};
 use super::{http, metadata};
 
@@ -25,7 +25,7 @@ use super::{http, metadata};
 pub(crate) async fn merge_users(
     State(s): State<Sunshine>,
     Path(app_id): Path<String>,
-    body: Bytes,
+    Payload(body): Payload,
 ) -> ApiResult {
     let body = http::json_body(&body)?;
     let reason = http::opt_str(&body, "reason")?.unwrap_or_else(|| "sdkLogin".to_owned());
@@ -39,7 +39,7 @@ pub(crate) async fn merge_users(
     let find = |field: &str| -> Result<String, ApiError> {
         let given = http::req_str(&body, field)?;
         app.user_id(given)
-            .ok_or_else(|| ApiError::not_found("User"))
+            .ok_or_else(|| ApiError::not_found(Missing::User))
     };
     let (surviving_id, discarded_id) = (find("surviving")?, find("discarded")?);
     if surviving_id == discarded_id {
@@ -47,11 +47,11 @@ pub(crate) async fn merge_users(
     }
     let conversations = merge_conversations(app, &surviving_id, &discarded_id);
     let Some(discarded) = app.remove_user(&discarded_id) else {
-        return Err(ApiError::not_found("User"));
+        return Err(ApiError::not_found(Missing::User));
     };
     let discarded_rendered = discarded.render();
     let Some(mut surviving) = app.users.get(&surviving_id).cloned() else {
-        return Err(ApiError::not_found("User"));
+        return Err(ApiError::not_found(Missing::User));
     };
     for (k, v) in discarded.profile {
         surviving.profile.entry(k).or_insert(v);

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::error::ApiError;
+use super::error::{ApiError, Missing};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
@@ -43,14 +43,16 @@ pub(crate) struct Store {
 impl Store {
     /// The app with this id, or the API's 404.
     pub(crate) fn app(&self, id: &str) -> Result<&App, ApiError> {
-        self.apps.get(id).ok_or_else(|| ApiError::not_found("App"))
+        self.apps
+            .get(id)
+            .ok_or_else(|| ApiError::not_found(Missing::App))
     }
 
     /// The app with this id for a change, or the API's 404.
     pub(crate) fn app_mut(&mut self, id: &str) -> Result<&mut App, ApiError> {
         self.apps
             .get_mut(id)
-            .ok_or_else(|| ApiError::not_found("App"))
+            .ok_or_else(|| ApiError::not_found(Missing::App))
     }
 }
 
@@ -195,13 +197,33 @@ impl User {
             .any(|i| i["type"] == "email" && i["value"] == email)
     }
 
+    /// The user as the `userTruncated` schema shows it: what events carry unless the webhook
+    /// asked for full users (see [`truncated_user`]).
     pub(crate) fn render_truncated(&self) -> Value {
-        json!({
-            "id": self.id,
-            "externalId": self.external_id,
-            "authenticated": self.external_id.is_some(),
-        })
+        let mut o = Map::new();
+        o.insert("id".into(), json!(self.id));
+        // Absent rather than null, as in the spec's examples.
+        if let Some(external_id) = &self.external_id {
+            o.insert("externalId".into(), json!(external_id));
+        }
+        if let Some(zendesk_id) = &self.zendesk_id {
+            o.insert("zendeskId".into(), json!(zendesk_id));
+        }
+        o.insert("authenticated".into(), json!(self.external_id.is_some()));
+        Value::Object(o)
     }
+}
+
+/// A rendered user cut down to what [`User::render_truncated`] shows.
+pub(crate) fn truncated_user(full: &Map<String, Value>) -> Map<String, Value> {
+    ["id", "externalId", "zendeskId", "authenticated"]
+        .into_iter()
+        .filter_map(|f| {
+            full.get(f)
+                .filter(|v| !v.is_null())
+                .map(|v| (f.to_owned(), v.clone()))
+        })
+        .collect()
 }
 
 /// A participant of a conversation.
@@ -404,7 +426,7 @@ impl SwitchboardIntegration {
 
 #[cfg(test)]
 mod tests {
-    use super::{App, Store, User};
+    use super::{App, Store, User, truncated_user};
 
     fn user(id: &str, ext: Option<&str>) -> User {
         User {
@@ -432,6 +454,26 @@ mod tests {
         assert_eq!(app.user_id("ext-3").as_deref(), Some("u3"));
         app.insert_user(user("u3", Some("ext-3")));
         assert_eq!(app.user_id("ext-3").as_deref(), Some("u3"));
+    }
+
+    #[test]
+    fn truncating_a_rendered_user_gives_its_truncated_rendering() {
+        let mut known = user("u1", Some("ext-1"));
+        known.zendesk_id = Some("z-1".into());
+        known.profile.insert("givenName".into(), "Ada".into());
+        for u in [known, user("u2", None)] {
+            let serde_json::Value::Object(full) = u.render() else {
+                panic!("a user renders as an object");
+            };
+            assert_eq!(
+                serde_json::Value::Object(truncated_user(&full)),
+                u.render_truncated()
+            );
+        }
+        assert_eq!(
+            user("u2", None).render_truncated(),
+            serde_json::json!({"id": "u2", "authenticated": false})
+        );
     }
 
     #[test]

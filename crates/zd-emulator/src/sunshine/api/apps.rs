@@ -1,13 +1,12 @@
 //! Apps and app keys.
 
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Uri};
 use serde_json::{Value, json};
 
 use super::{Need, access};
-use crate::sunshine::error::{ApiError, ApiResult, created, ok};
-use crate::sunshine::http::{self, Page, Query};
+use crate::sunshine::error::{ApiError, ApiResult, Missing, created, ok};
+use crate::sunshine::http::{self, Page, Payload, Query};
 use crate::sunshine::metadata;
 use crate::sunshine::store::{App, Key};
 use crate::sunshine::{Sunshine, default_settings};
@@ -38,7 +37,7 @@ fn check_settings(
 pub(crate) async fn create(
     State(s): State<Sunshine>,
     headers: HeaderMap,
-    body: Bytes,
+    Payload(body): Payload,
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, None, Need::Account)?;
@@ -87,7 +86,9 @@ pub(crate) async fn get(
     Path(app_id): Path<String>,
 ) -> ApiResult {
     let store = s.store();
-    access(&store, &headers, Some(&app_id), Need::Data)?;
+    // GetApp takes app and account credentials only; an integration learns its app from
+    // GetTokenInfo.
+    access(&store, &headers, Some(&app_id), Need::Admin)?;
     let app = store.app(&app_id)?;
     ok(json!({ "app": with_subdomain(app) }))
 }
@@ -104,7 +105,7 @@ pub(crate) async fn update(
     State(s): State<Sunshine>,
     headers: HeaderMap,
     Path(app_id): Path<String>,
-    body: Bytes,
+    Payload(body): Payload,
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
@@ -146,7 +147,7 @@ pub(crate) async fn create_key(
     State(s): State<Sunshine>,
     headers: HeaderMap,
     Path(app_id): Path<String>,
-    body: Bytes,
+    Payload(body): Payload,
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Account)?;
@@ -196,7 +197,7 @@ pub(crate) async fn get_key(
     let key = app
         .keys
         .get(&key_id)
-        .ok_or_else(|| ApiError::not_found("Key"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::Resource))?;
     ok(json!({ "key": key.render() }))
 }
 
@@ -211,6 +212,6 @@ pub(crate) async fn delete_key(
         .app_mut(&app_id)?
         .keys
         .remove(&key_id)
-        .ok_or_else(|| ApiError::not_found("Key"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::Resource))?;
     ok(json!({}))
 }

@@ -1,6 +1,7 @@
 //! Attachments: upload (multipart), removal, and the media they are served from.
 
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -8,8 +9,8 @@ use serde_json::json;
 
 use super::{Need, access};
 use crate::sunshine::Sunshine;
-use crate::sunshine::error::{ApiError, ApiResult, created, ok};
-use crate::sunshine::http::{self, Query};
+use crate::sunshine::error::{ApiError, ApiResult, Missing, created, ok};
+use crate::sunshine::http::{self, Payload, Query};
 use crate::sunshine::multipart;
 use crate::sunshine::store::Attachment;
 
@@ -21,8 +22,9 @@ pub(crate) async fn upload(
     headers: HeaderMap,
     Path(app_id): Path<String>,
     RawQuery(q): RawQuery,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
+    let body = body.map_err(|rejection| http::unread_body(&rejection, too_large))?;
     // The store's lock is not held while a body of up to 50 MB is parsed: every other request
     // of the service would wait for it.
     access(&s.store(), &headers, Some(&app_id), Need::Data)?;
@@ -53,11 +55,7 @@ pub(crate) async fn upload(
     let part = multipart::part(ctype, &body, "source")
         .ok_or_else(|| ApiError::bad_request("should have required property 'source'"))?;
     if part.bytes.len() > MAX_ATTACHMENT {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "request_entity_too_large",
-            "Attachments are limited to 50MB",
-        ));
+        return Err(too_large());
     }
     let id = s.next_id();
     let name: String = part
@@ -82,11 +80,21 @@ pub(crate) async fn upload(
     created(json!({ "attachment": { "mediaUrl": url, "mediaType": part.content_type } }))
 }
 
+/// The answer to an attachment over [`MAX_ATTACHMENT`], or to an upload past the route's
+/// limit.
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "request_entity_too_large",
+        "Attachments are limited to 50MB",
+    )
+}
+
 pub(crate) async fn remove(
     State(s): State<Sunshine>,
     headers: HeaderMap,
     Path(app_id): Path<String>,
-    body: Bytes,
+    Payload(body): Payload,
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
@@ -96,7 +104,7 @@ pub(crate) async fn remove(
         .app_mut(&app_id)?
         .attachments
         .remove(url)
-        .ok_or_else(|| ApiError::not_found("Attachment"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::Other("Attachment not found")))?;
     ok(json!({}))
 }
 
@@ -119,6 +127,6 @@ pub(crate) async fn media(
     drop(store);
     match found {
         Some(a) => ([(header::CONTENT_TYPE, a.media_type)], Body::from(a.bytes)).into_response(),
-        None => ApiError::not_found("Attachment").into_response(),
+        None => ApiError::not_found(Missing::Other("Attachment not found")).into_response(),
     }
 }

@@ -6,9 +6,10 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use serde_json::{Map, Value, json};
 
 use super::{Need, access};
-use crate::sunshine::error::{ApiError, ApiResult, created, ok};
+use crate::sunshine::auth::Principal;
+use crate::sunshine::error::{ApiError, ApiResult, Missing, created, ok};
 use crate::sunshine::events::emit;
-use crate::sunshine::http::{self, Page, Query};
+use crate::sunshine::http::{self, Page, Payload, Query};
 use crate::sunshine::metadata;
 use crate::sunshine::store::{App, Conversation, Participant, Store};
 use crate::sunshine::{Sunshine, util};
@@ -16,7 +17,7 @@ use crate::sunshine::{Sunshine, util};
 pub(crate) fn conv_mut<'a>(app: &'a mut App, id: &str) -> Result<&'a mut Conversation, ApiError> {
     app.conversations
         .get_mut(id)
-        .ok_or_else(|| ApiError::not_found("Conversation"))
+        .ok_or_else(|| ApiError::not_found(Missing::Conversation))
 }
 
 /// The user named by `userId` or `userExternalId` in `o`.
@@ -32,7 +33,8 @@ fn user_ref(app: &App, o: &Map<String, Value>) -> Result<String, ApiError> {
             ));
         }
     };
-    app.user_id(&key).ok_or_else(|| ApiError::not_found("User"))
+    app.user_id(&key)
+        .ok_or_else(|| ApiError::not_found(Missing::User))
 }
 
 /// Creates a conversation (also used by the control API's simulated end users).
@@ -85,7 +87,7 @@ pub(crate) async fn create(
     State(s): State<Sunshine>,
     headers: HeaderMap,
     Path(app_id): Path<String>,
-    body: Bytes,
+    Payload(body): Payload,
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
@@ -161,7 +163,7 @@ pub(crate) async fn list(
     };
     let user_id = app
         .user_id(key)
-        .ok_or_else(|| ApiError::not_found("User"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::User))?;
     let mine: std::collections::BTreeMap<String, &Conversation> = app
         .conversations
         .iter()
@@ -189,7 +191,7 @@ pub(crate) async fn get(
     let c = app
         .conversations
         .get(&conversation_id)
-        .ok_or_else(|| ApiError::not_found("Conversation"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::Conversation))?;
     ok(json!({ "conversation": c.render(app) }))
 }
 
@@ -197,7 +199,7 @@ pub(crate) async fn update(
     State(s): State<Sunshine>,
     headers: HeaderMap,
     Path((app_id, conversation_id)): Path<(String, String)>,
-    body: Bytes,
+    Payload(body): Payload,
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
@@ -233,7 +235,7 @@ pub(crate) async fn delete(
     let is_default = app
         .conversations
         .get(&conversation_id)
-        .ok_or_else(|| ApiError::not_found("Conversation"))?
+        .ok_or_else(|| ApiError::not_found(Missing::Conversation))?
         .is_default;
     if is_default {
         // Its messages can go (DeleteAllMessages); the conversation stays.
@@ -244,7 +246,7 @@ pub(crate) async fn delete(
     let c = app
         .conversations
         .remove(&conversation_id)
-        .ok_or_else(|| ApiError::not_found("Conversation"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::Conversation))?;
     let truncated = c.render_truncated(app);
     emit(
         &s,
@@ -260,7 +262,7 @@ pub(crate) async fn join(
     State(s): State<Sunshine>,
     headers: HeaderMap,
     Path((app_id, conversation_id)): Path<(String, String)>,
-    body: Bytes,
+    Payload(body): Payload,
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
@@ -305,7 +307,7 @@ pub(crate) async fn leave(
     State(s): State<Sunshine>,
     headers: HeaderMap,
     Path((app_id, conversation_id)): Path<(String, String)>,
-    body: Bytes,
+    Payload(body): Payload,
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
@@ -330,7 +332,9 @@ pub(crate) async fn leave(
             (None, Some(id)) => &p.id == id,
             (None, None) => false,
         })
-        .ok_or_else(|| ApiError::not_found("Participant"))?;
+        .ok_or_else(|| {
+            ApiError::not_found(Missing::Other("User is not a member of the conversation"))
+        })?;
     let gone = c.participants.remove(index);
     let app = store.app(&app_id)?;
     let c = &app.conversations[&conversation_id];
@@ -360,7 +364,7 @@ pub(crate) async fn participants(
     let c = app
         .conversations
         .get(&conversation_id)
-        .ok_or_else(|| ApiError::not_found("Conversation"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::Conversation))?;
     let by_id: std::collections::BTreeMap<String, &Participant> =
         c.participants.iter().map(|p| (p.id.clone(), p)).collect();
     let url = http::self_url(&headers, uri.path());
@@ -408,7 +412,7 @@ async fn control(
     action: Control,
 ) -> ApiResult {
     let mut store = s.store();
-    access(&store, &headers, Some(&app_id), Need::Data)?;
+    let who = access(&store, &headers, Some(&app_id), Need::Data)?;
     let body = http::json_body(&body)?;
     let metadata = metadata::opt(&body, "metadata")?.map_or(Value::Null, Value::Object);
     let target = match action {
@@ -417,6 +421,7 @@ async fn control(
         }
         Control::Accept | Control::Release => None,
     };
+    caller_may(store.app(&app_id)?, &conversation_id, &who, action)?;
     let outcome = apply_control(
         &mut store,
         &app_id,
@@ -462,6 +467,47 @@ impl Control {
     }
 }
 
+/// With integration credentials, only the integration in control may release the
+/// conversation, and only the integration offered control may accept it (the spec's 403s).
+/// The caller is refused before anything is tried, so no failure event is sent; an accept with
+/// no offer pending at all is left to [`apply_control`], which reports it as a failure.
+fn caller_may(
+    app: &App,
+    conversation_id: &str,
+    who: &Principal,
+    action: Control,
+) -> Result<(), ApiError> {
+    let Principal::Integration { integration_id, .. } = who else {
+        return Ok(());
+    };
+    let c = app
+        .conversations
+        .get(conversation_id)
+        .ok_or_else(|| ApiError::not_found(Missing::Conversation))?;
+    let (seat, refusal) = match action {
+        Control::Release => (
+            c.active_switchboard_integration.as_deref(),
+            "The authenticated integration is not active in the switchboard",
+        ),
+        Control::Accept => match c.pending_switchboard_integration.as_deref() {
+            None => return Ok(()),
+            pending => (
+                pending,
+                "The pending switchboard integration is not the authenticated integration",
+            ),
+        },
+        Control::Pass | Control::Offer => return Ok(()),
+    };
+    let holder = seat
+        .and_then(|id| app.switchboard_integration(id))
+        .and_then(|sbi| sbi.integration_id.as_deref());
+    if holder == Some(integration_id.as_str()) {
+        Ok(())
+    } else {
+        Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", refusal))
+    }
+}
+
 /// Moves control as `action` says; the event type on success.
 fn apply_control(
     store: &mut Store,
@@ -471,8 +517,12 @@ fn apply_control(
     action: Control,
 ) -> Result<&'static str, ApiError> {
     let app = store.app_mut(app_id)?;
+    // A missing conversation is reported as such, whatever the switchboard's state.
+    if !app.conversations.contains_key(conversation_id) {
+        return Err(ApiError::not_found(Missing::Conversation));
+    }
     if app.active_switchboard().is_none() {
-        return Err(ApiError::not_found("Switchboard"));
+        return Err(ApiError::not_found(Missing::Switchboard));
     }
     let resolved = match target {
         Some(t) => {
@@ -482,7 +532,7 @@ fn apply_control(
                 .and_then(|c| c.active_switchboard_integration.clone());
             Some(
                 resolve_target(app, current.as_deref(), t)
-                    .ok_or_else(|| ApiError::not_found("Switchboard integration"))?,
+                    .ok_or_else(|| ApiError::not_found(Missing::SwitchboardIntegration))?,
             )
         }
         None => None,
@@ -491,7 +541,7 @@ fn apply_control(
         let c = app
             .conversations
             .get(conversation_id)
-            .ok_or_else(|| ApiError::not_found("Conversation"))?;
+            .ok_or_else(|| ApiError::not_found(Missing::Conversation))?;
         c.active_switchboard_integration
             .as_deref()
             .and_then(|a| app.switchboard_integration(a))
@@ -545,7 +595,7 @@ macro_rules! control_handler {
             State(s): State<Sunshine>,
             headers: HeaderMap,
             Path((app_id, conversation_id)): Path<(String, String)>,
-            body: Bytes,
+            Payload(body): Payload,
         ) -> ApiResult {
             control(s, headers, app_id, conversation_id, body, $action).await
         }
@@ -563,7 +613,7 @@ pub(crate) async fn download(
     State(s): State<Sunshine>,
     headers: HeaderMap,
     Path((app_id, conversation_id)): Path<(String, String)>,
-    body: Bytes,
+    Payload(body): Payload,
 ) -> ApiResult {
     let store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
@@ -571,10 +621,10 @@ pub(crate) async fn download(
     let user = http::req_str(&body, "userId")?;
     let app = store.app(&app_id)?;
     if !app.conversations.contains_key(&conversation_id) {
-        return Err(ApiError::not_found("Conversation"));
+        return Err(ApiError::not_found(Missing::Conversation));
     }
     app.user_id(user)
-        .ok_or_else(|| ApiError::not_found("User"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::User))?;
     let reference = body
         .get("apple")
         .and_then(|a| a.get("interactiveDataRef"))
@@ -590,14 +640,14 @@ pub(crate) async fn conversion_events(
     State(s): State<Sunshine>,
     headers: HeaderMap,
     Path((app_id, conversation_id)): Path<(String, String)>,
-    body: Bytes,
+    Payload(body): Payload,
 ) -> ApiResult {
     let store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
     let body = http::json_body(&body)?;
     let app = store.app(&app_id)?;
     if !app.conversations.contains_key(&conversation_id) {
-        return Err(ApiError::not_found("Conversation"));
+        return Err(ApiError::not_found(Missing::Conversation));
     }
     let channels: Vec<&str> = ["messenger", "instagram", "whatsapp"]
         .into_iter()

@@ -1,14 +1,13 @@
 //! Integrations, custom integration keys, and webhooks.
 
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use serde_json::{Map, Value, json};
 
 use super::{Need, access};
 use crate::sunshine::auth::Principal;
-use crate::sunshine::error::{ApiError, ApiResult, created, ok};
-use crate::sunshine::http::{self, Page, Query};
+use crate::sunshine::error::{ApiError, ApiResult, Missing, created, ok};
+use crate::sunshine::http::{self, Page, Payload, Query};
 use crate::sunshine::store::{App, Integration, Key, Webhook};
 use crate::sunshine::{Sunshine, events, util};
 
@@ -49,7 +48,7 @@ fn room_for_webhooks(app: &App, more: usize) -> Result<(), ApiError> {
 fn integration_mut<'a>(app: &'a mut App, id: &str) -> Result<&'a mut Integration, ApiError> {
     app.integrations
         .get_mut(id)
-        .ok_or_else(|| ApiError::not_found("Integration"))
+        .ok_or_else(|| ApiError::not_found(Missing::Integration))
 }
 
 fn webhook_of(
@@ -126,7 +125,7 @@ pub(crate) async fn create(
     State(s): State<Sunshine>,
     headers: HeaderMap,
     Path(app_id): Path<String>,
-    body: Bytes,
+    Payload(body): Payload,
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
@@ -220,7 +219,7 @@ pub(crate) async fn get(
     let i = app
         .integrations
         .get(&integration_id)
-        .ok_or_else(|| ApiError::not_found("Integration"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::Integration))?;
     ok(json!({ "integration": i.render() }))
 }
 
@@ -228,7 +227,7 @@ pub(crate) async fn update(
     State(s): State<Sunshine>,
     headers: HeaderMap,
     Path((app_id, integration_id)): Path<(String, String)>,
-    body: Bytes,
+    Payload(body): Payload,
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
@@ -266,7 +265,7 @@ pub(crate) async fn delete(
     let i = app
         .integrations
         .remove(&integration_id)
-        .ok_or_else(|| ApiError::not_found("Integration"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::Integration))?;
     for w in i.webhooks.keys() {
         s.hub().forget(w);
     }
@@ -277,7 +276,7 @@ pub(crate) async fn create_key(
     State(s): State<Sunshine>,
     headers: HeaderMap,
     Path((app_id, integration_id)): Path<(String, String)>,
-    body: Bytes,
+    Payload(body): Payload,
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
@@ -313,7 +312,7 @@ pub(crate) async fn list_keys(
     let i = app
         .integrations
         .get(&integration_id)
-        .ok_or_else(|| ApiError::not_found("Integration"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::Integration))?;
     let keys: Vec<Value> = i.keys.values().map(Key::render).collect();
     ok(json!({ "keys": keys }))
 }
@@ -329,10 +328,10 @@ pub(crate) async fn get_key(
     let key = app
         .integrations
         .get(&integration_id)
-        .ok_or_else(|| ApiError::not_found("Integration"))?
+        .ok_or_else(|| ApiError::not_found(Missing::Integration))?
         .keys
         .get(&key_id)
-        .ok_or_else(|| ApiError::not_found("Key"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::Resource))?;
     ok(json!({ "key": key.render() }))
 }
 
@@ -346,7 +345,7 @@ pub(crate) async fn delete_key(
     integration_mut(store.app_mut(&app_id)?, &integration_id)?
         .keys
         .remove(&key_id)
-        .ok_or_else(|| ApiError::not_found("Key"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::Resource))?;
     ok(json!({}))
 }
 
@@ -373,14 +372,14 @@ fn webhook_access(
             }
             own.as_str()
         }
-        (_, "me") => return Err(ApiError::not_found("Integration")),
+        (_, "me") => return Err(ApiError::not_found(Missing::Integration)),
         (_, given) => given,
     };
     let app = store.app(app_id)?;
     let i = app
         .integrations
         .get(integration_id)
-        .ok_or_else(|| ApiError::not_found("Integration"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::Integration))?;
     if i.kind != "custom" {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -395,7 +394,7 @@ pub(crate) async fn create_webhook(
     State(s): State<Sunshine>,
     headers: HeaderMap,
     Path((app_id, integration_id)): Path<(String, String)>,
-    body: Bytes,
+    Payload(body): Payload,
 ) -> ApiResult {
     let mut store = s.store();
     let integration_id = webhook_access(&store, &headers, &app_id, &integration_id)?;
@@ -436,7 +435,7 @@ pub(crate) async fn get_webhook(
     let w = app.integrations[&integration_id]
         .webhooks
         .get(&webhook_id)
-        .ok_or_else(|| ApiError::not_found("Webhook"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::Resource))?;
     ok(json!({ "webhook": w.render() }))
 }
 
@@ -444,7 +443,7 @@ pub(crate) async fn update_webhook(
     State(s): State<Sunshine>,
     headers: HeaderMap,
     Path((app_id, integration_id, webhook_id)): Path<(String, String, String)>,
-    body: Bytes,
+    Payload(body): Payload,
 ) -> ApiResult {
     let mut store = s.store();
     let integration_id = webhook_access(&store, &headers, &app_id, &integration_id)?;
@@ -453,7 +452,7 @@ pub(crate) async fn update_webhook(
     let old = i
         .webhooks
         .get(&webhook_id)
-        .ok_or_else(|| ApiError::not_found("Webhook"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::Resource))?;
     let w = webhook_of(&s, &body, Some(old))?;
     let rendered = w.render();
     i.webhooks.insert(w.id.clone(), w);
@@ -470,7 +469,7 @@ pub(crate) async fn delete_webhook(
     integration_mut(store.app_mut(&app_id)?, &integration_id)?
         .webhooks
         .remove(&webhook_id)
-        .ok_or_else(|| ApiError::not_found("Webhook"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::Resource))?;
     s.hub().forget(&webhook_id);
     ok(json!({}))
 }

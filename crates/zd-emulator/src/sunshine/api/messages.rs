@@ -1,6 +1,5 @@
 //! Messages and activities.
 
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
@@ -9,9 +8,9 @@ use serde_json::{Map, Value, json};
 
 use super::{Need, access};
 use crate::sunshine::content;
-use crate::sunshine::error::{ApiError, ApiResult, created, ok, ok_json};
+use crate::sunshine::error::{ApiError, ApiResult, Missing, created, ok, ok_json};
 use crate::sunshine::events::emit;
-use crate::sunshine::http::{self, Page, Query};
+use crate::sunshine::http::{self, Page, Payload, Query};
 use crate::sunshine::metadata;
 use crate::sunshine::store::Store;
 use crate::sunshine::{Sunshine, util};
@@ -73,6 +72,10 @@ pub(crate) fn author(
 }
 
 /// Appends a message, enforcing the per-conversation limit, and emits `conversation:message`.
+///
+/// `source` may name the `client` and `device` the user wrote from: the event carries them
+/// (for webhooks with `includeFullSource`), the stored message does not, as they are "not
+/// applicable in API responses".
 pub(crate) fn append(
     s: &Sunshine,
     store: &mut Store,
@@ -95,12 +98,17 @@ pub(crate) fn append(
         ));
     }
     let now = util::now_iso();
+    let mut stored_source = source.clone();
+    if let Some(o) = stored_source.as_object_mut() {
+        o.remove("client");
+        o.remove("device");
+    }
     let message = json!({
         "id": s.next_id(),
         "received": now,
         "author": author,
         "content": content,
-        "source": source,
+        "source": stored_source,
         "metadata": metadata,
         "deleted": false,
         "quotedMessage": null,
@@ -127,6 +135,9 @@ pub(crate) fn append(
         ) {
             a.insert("user".into(), u.render());
         }
+        if let Some(o) = hooked.as_object_mut() {
+            o.insert("source".into(), source);
+        }
         json!({ "conversation": conversation, "message": hooked })
     });
     if message["author"]["type"] == "business" {
@@ -140,7 +151,7 @@ pub(crate) async fn post(
     State(s): State<Sunshine>,
     headers: HeaderMap,
     Path((app_id, conversation_id)): Path<(String, String)>,
-    body: Bytes,
+    Payload(body): Payload,
 ) -> ApiResult {
     let mut store = s.store();
     let who = access(&store, &headers, Some(&app_id), Need::Data)?;
@@ -184,10 +195,11 @@ pub(crate) async fn list(
     // Pages of 100, whatever `page[size]` says (see `Page::parse_fixed`).
     let page = Page::parse_fixed(&q, 100)?;
     let app = store.app(&app_id)?;
+    // ListMessages' documented 404 is the plain one, unlike its neighbours'.
     let c = app
         .conversations
         .get(&conversation_id)
-        .ok_or_else(|| ApiError::not_found("Conversation"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::Resource))?;
     let url = http::self_url(&headers, uri.path());
     let (messages, meta, links) = http::paginate(&c.messages, &page, true, &url);
     // Written straight from the stored bytes: no tree per message, no copy of one.
@@ -230,11 +242,11 @@ pub(crate) async fn delete_one(
     let c = super::conversations::conv_mut(store.app_mut(&app_id)?, &conversation_id)?;
     c.messages
         .remove(&message_id)
-        .ok_or_else(|| ApiError::not_found("Message"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::Other("Message not found")))?;
     ok(json!({}))
 }
 
-/// Records a read or typing activity and emits its event.
+/// Records a read or typing activity from `source` and emits its event.
 pub(crate) fn activity_of(
     s: &Sunshine,
     store: &mut Store,
@@ -243,6 +255,7 @@ pub(crate) fn activity_of(
     author: Value,
     user_id: Option<&str>,
     kind: &str,
+    source: Value,
 ) -> Result<(), ApiError> {
     let app = store.app_mut(app_id)?;
     let c = super::conversations::conv_mut(app, conversation_id)?;
@@ -274,9 +287,16 @@ pub(crate) fn activity_of(
         _ => "conversation:read",
     };
     emit(s, store, app_id, event, || {
+        let mut author = author;
+        if let (Some(u), Some(a)) = (
+            user_id.and_then(|u| app.users.get(u)),
+            author.as_object_mut(),
+        ) {
+            a.insert("user".into(), u.render());
+        }
         json!({
             "conversation": conversation,
-            "activity": { "type": activity_type, "author": author, "source": { "type": "api:conversations" } },
+            "activity": { "type": activity_type, "author": author, "source": source },
         })
     });
     Ok(())
@@ -286,7 +306,7 @@ pub(crate) async fn activity(
     State(s): State<Sunshine>,
     headers: HeaderMap,
     Path((app_id, conversation_id)): Path<(String, String)>,
-    body: Bytes,
+    Payload(body): Payload,
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
@@ -306,6 +326,7 @@ pub(crate) async fn activity(
         author,
         user_id.as_deref(),
         &kind,
+        json!({ "type": "api:conversations" }),
     )?;
     ok(json!({}))
 }

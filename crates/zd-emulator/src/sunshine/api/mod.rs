@@ -18,13 +18,14 @@ use axum::routing::{delete, get, post};
 use super::Sunshine;
 use super::auth::{self, Principal};
 use super::chat_oauth;
-use super::error::ApiError;
+use super::error::{ApiError, Missing};
 use super::store::Store;
 
 /// An attachment upload: the service's 50 MB plus room for the multipart framing.
 const UPLOAD_BODY_LIMIT: usize = 50 * 1024 * 1024 + 64 * 1024;
 /// Every other route: JSON bodies are held to 100 KB by [`super::http::json_body`] (which
-/// answers in the service's words); past this, the body is not even read.
+/// answers in the service's words); past this, the body is read no further and
+/// [`super::http::Payload`] gives the same answer.
 const BODY_LIMIT: usize = 128 * 1024;
 
 /// What an operation needs from the caller.
@@ -61,7 +62,7 @@ pub(crate) fn access(
             return Err(ApiError::forbidden());
         }
         if !store.apps.contains_key(app_id) {
-            return Err(ApiError::not_found("App"));
+            return Err(ApiError::not_found(Missing::App));
         }
     }
     Ok(who)

@@ -1,14 +1,13 @@
 //! The OAuth bridge: authorize, code exchange, token info and revocation.
 
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::sunshine::auth::{self, Principal};
-use crate::sunshine::error::{ApiError, ApiResult, ok};
-use crate::sunshine::http::{self, Query};
+use crate::sunshine::error::{ApiError, ApiResult, Missing, ok};
+use crate::sunshine::http::{self, Payload, Query};
 use crate::sunshine::store::Integration;
 use crate::sunshine::{
     BRIDGE_CLIENT_ID, BRIDGE_CLIENT_SECRET, BRIDGE_REDIRECT_URI, DEMO_APP_ID, Sunshine, util,
@@ -32,7 +31,7 @@ pub(crate) async fn authorize(State(s): State<Sunshine>, RawQuery(q): RawQuery) 
     let app_id = q.get("app_id").unwrap_or(DEMO_APP_ID).to_owned();
     let mut store = s.store();
     if !store.apps.contains_key(&app_id) {
-        return ApiError::not_found("App").into_response();
+        return ApiError::not_found(Missing::App).into_response();
     }
     let code = util::secret();
     util::remember_grant(&mut store.bridge_codes, code.clone(), app_id);
@@ -58,7 +57,7 @@ pub(crate) async fn authorize(State(s): State<Sunshine>, RawQuery(q): RawQuery) 
 }
 
 /// `POST /oauth/token` (JSON): exchanges a code for an integration-scope token.
-pub(crate) async fn token(State(s): State<Sunshine>, body: Bytes) -> ApiResult {
+pub(crate) async fn token(State(s): State<Sunshine>, Payload(body): Payload) -> ApiResult {
     let body = http::json_body(&body)?;
     for f in ["code", "grant_type", "client_id", "client_secret"] {
         http::req_str(&body, f)?;

@@ -1,14 +1,13 @@
 //! Switchboards and switchboard integrations.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value, json};
 
 use super::{Need, access};
 use crate::sunshine::Sunshine;
-use crate::sunshine::error::{ApiError, ApiResult, created, ok};
-use crate::sunshine::http;
+use crate::sunshine::error::{ApiError, ApiResult, Missing, created, ok};
+use crate::sunshine::http::{self, Payload};
 use crate::sunshine::store::{App, Switchboard, SwitchboardIntegration};
 
 /// Switchboard integrations a switchboard may hold.
@@ -17,7 +16,7 @@ const MAX_INTEGRATIONS: usize = 10;
 fn switchboard_mut<'a>(app: &'a mut App, id: &str) -> Result<&'a mut Switchboard, ApiError> {
     app.switchboards
         .get_mut(id)
-        .ok_or_else(|| ApiError::not_found("Switchboard"))
+        .ok_or_else(|| ApiError::not_found(Missing::Switchboard))
 }
 
 pub(crate) async fn create(
@@ -57,7 +56,7 @@ pub(crate) async fn update(
     State(s): State<Sunshine>,
     headers: HeaderMap,
     Path((app_id, switchboard_id)): Path<(String, String)>,
-    body: Bytes,
+    Payload(body): Payload,
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
@@ -67,7 +66,7 @@ pub(crate) async fn update(
     let sb = switchboard_mut(store.app_mut(&app_id)?, &switchboard_id)?;
     if let Some(d) = default {
         if !sb.integrations.contains_key(&d) {
-            return Err(ApiError::not_found("Switchboard integration"));
+            return Err(ApiError::not_found(Missing::SwitchboardIntegration));
         }
         sb.default_integration = Some(d);
     }
@@ -92,7 +91,7 @@ pub(crate) async fn delete(
     let app = store.app_mut(&app_id)?;
     app.switchboards
         .remove(&switchboard_id)
-        .ok_or_else(|| ApiError::not_found("Switchboard"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::Switchboard))?;
     for c in app.conversations.values_mut() {
         c.active_switchboard_integration = None;
         c.pending_switchboard_integration = None;
@@ -122,7 +121,7 @@ fn apply(
         let i = app
             .integrations
             .get(&id)
-            .ok_or_else(|| ApiError::not_found("Integration"))?;
+            .ok_or_else(|| ApiError::not_found(Missing::Integration))?;
         sbi.integration_type = i.kind.clone();
         sbi.integration_id = Some(id);
     } else if let Some(t) = http::opt_str(body, "integrationType")? {
@@ -136,7 +135,7 @@ fn apply(
         let next = http::opt_str(body, "nextSwitchboardIntegrationId")?;
         if let Some(n) = &next {
             if !sb.integrations.contains_key(n) {
-                return Err(ApiError::not_found("Switchboard integration"));
+                return Err(ApiError::not_found(Missing::SwitchboardIntegration));
             }
         }
         sbi.next = next;
@@ -161,7 +160,7 @@ pub(crate) async fn create_integration(
     State(s): State<Sunshine>,
     headers: HeaderMap,
     Path((app_id, switchboard_id)): Path<(String, String)>,
-    body: Bytes,
+    Payload(body): Payload,
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
@@ -176,7 +175,7 @@ pub(crate) async fn create_integration(
     let sb = app
         .switchboards
         .get(&switchboard_id)
-        .ok_or_else(|| ApiError::not_found("Switchboard"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::Switchboard))?;
     if sb.integrations.len() >= MAX_INTEGRATIONS {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -210,7 +209,7 @@ pub(crate) async fn list_integrations(
     let sb = app
         .switchboards
         .get(&switchboard_id)
-        .ok_or_else(|| ApiError::not_found("Switchboard"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::Switchboard))?;
     let list: Vec<Value> = sb
         .integrations
         .values()
@@ -223,7 +222,7 @@ pub(crate) async fn update_integration(
     State(s): State<Sunshine>,
     headers: HeaderMap,
     Path((app_id, switchboard_id, sbi_id)): Path<(String, String, String)>,
-    body: Bytes,
+    Payload(body): Payload,
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
@@ -232,12 +231,12 @@ pub(crate) async fn update_integration(
     let sb = app
         .switchboards
         .get(&switchboard_id)
-        .ok_or_else(|| ApiError::not_found("Switchboard"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::Switchboard))?;
     let mut sbi = sb
         .integrations
         .get(&sbi_id)
         .cloned()
-        .ok_or_else(|| ApiError::not_found("Switchboard integration"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::SwitchboardIntegration))?;
     apply(app, sb, &mut sbi, &body)?;
     let rendered = sbi.render();
     switchboard_mut(app, &switchboard_id)?
@@ -261,7 +260,7 @@ pub(crate) async fn delete_integration(
     }
     sb.integrations
         .remove(&sbi_id)
-        .ok_or_else(|| ApiError::not_found("Switchboard integration"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::SwitchboardIntegration))?;
     if sb.default_integration.as_deref() == Some(sbi_id.as_str()) {
         sb.default_integration = None;
     }

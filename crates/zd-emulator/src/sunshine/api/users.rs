@@ -1,16 +1,16 @@
 //! Users, their clients and devices.
 
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Uri};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::{Need, access};
-use crate::sunshine::error::{ApiError, ApiResult, created, ok};
+use crate::sunshine::error::{ApiError, ApiResult, Missing, created, ok};
 use crate::sunshine::events::emit;
-use crate::sunshine::http::{self, Page, Query};
+use crate::sunshine::http::{self, Page, Payload, Query};
 use crate::sunshine::metadata;
-use crate::sunshine::store::{App, User};
+use crate::sunshine::store::{App, Conversation, User};
 use crate::sunshine::{Sunshine, util};
 
 /// The profile fields and their most characters.
@@ -45,21 +45,23 @@ fn check_profile(body: &Map<String, Value>) -> Result<Option<Map<String, Value>>
 pub(crate) fn user_of<'a>(app: &'a App, id: &str) -> Result<&'a User, ApiError> {
     app.user_id(id)
         .and_then(|id| app.users.get(&id))
-        .ok_or_else(|| ApiError::not_found("User"))
+        .ok_or_else(|| ApiError::not_found(Missing::User))
 }
 
 fn user_mut<'a>(app: &'a mut App, id: &str) -> Result<&'a mut User, ApiError> {
-    let id = app.user_id(id).ok_or_else(|| ApiError::not_found("User"))?;
+    let id = app
+        .user_id(id)
+        .ok_or_else(|| ApiError::not_found(Missing::User))?;
     app.users
         .get_mut(&id)
-        .ok_or_else(|| ApiError::not_found("User"))
+        .ok_or_else(|| ApiError::not_found(Missing::User))
 }
 
 pub(crate) async fn create(
     State(s): State<Sunshine>,
     headers: HeaderMap,
     Path(app_id): Path<String>,
-    body: Bytes,
+    Payload(body): Payload,
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
@@ -129,7 +131,7 @@ pub(crate) async fn update(
     State(s): State<Sunshine>,
     headers: HeaderMap,
     Path((app_id, user_id)): Path<(String, String)>,
-    body: Bytes,
+    Payload(body): Payload,
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
@@ -179,13 +181,11 @@ pub(crate) async fn delete(
     let app = store.app_mut(&app_id)?;
     let id = app
         .user_id(&user_id)
-        .ok_or_else(|| ApiError::not_found("User"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::User))?;
     let user = app
         .remove_user(&id)
-        .ok_or_else(|| ApiError::not_found("User"))?;
-    for c in app.conversations.values_mut() {
-        c.participants.retain(|p| p.user_id != id);
-    }
+        .ok_or_else(|| ApiError::not_found(Missing::User))?;
+    forget_history(app, &id);
     emit(
         &s,
         &store,
@@ -194,6 +194,29 @@ pub(crate) async fn delete(
         || json!({ "user": user.render_truncated() }),
     );
     ok(json!({}))
+}
+
+/// "Delete a user, its clients and its conversation history": the user's personal
+/// conversations go whole; a group conversation is the other participants' history too, so
+/// there the user leaves and only the messages they wrote go (also where they left before).
+fn forget_history(app: &mut App, user_id: &str) {
+    let involves = |c: &Conversation| c.participants.iter().any(|p| p.user_id == user_id);
+    app.conversations
+        .retain(|_, c| !(c.kind == "personal" && involves(c)));
+    for c in app.conversations.values_mut() {
+        c.participants.retain(|p| p.user_id != user_id);
+        c.messages.retain(|_, raw| !written_by(raw, user_id));
+    }
+}
+
+/// Whether the stored message `raw` has the user `user_id` for author.
+fn written_by(raw: &RawValue, user_id: &str) -> bool {
+    // Most messages are someone else's: a substring test spares them the parse.
+    if !raw.get().contains(user_id) {
+        return false;
+    }
+    serde_json::from_str::<Value>(raw.get())
+        .is_ok_and(|m| m["author"]["type"] == "user" && m["author"]["userId"] == user_id)
 }
 
 pub(crate) async fn delete_personal(
@@ -220,7 +243,7 @@ pub(crate) async fn sync(
     State(s): State<Sunshine>,
     headers: HeaderMap,
     Path((app_id, zendesk_id)): Path<(String, String)>,
-    body: Bytes,
+    Payload(body): Payload,
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
@@ -231,7 +254,7 @@ pub(crate) async fn sync(
         .users
         .values_mut()
         .find(|u| u.zendesk_id.as_deref() == Some(zendesk_id.as_str()) || u.id == zendesk_id)
-        .ok_or_else(|| ApiError::not_found("User"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::User))?;
     user.zendesk_id = Some(surviving.unwrap_or(zendesk_id));
     ok(json!({ "user": user.render() }))
 }
@@ -240,7 +263,7 @@ pub(crate) async fn create_client(
     State(s): State<Sunshine>,
     headers: HeaderMap,
     Path((app_id, user_id)): Path<(String, String)>,
-    body: Bytes,
+    Payload(body): Payload,
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
@@ -273,10 +296,10 @@ pub(crate) async fn create_client(
     let conversation_id = http::req_str(&target, "conversationId")?.to_owned();
     let app = store.app_mut(&app_id)?;
     if !app.integrations.contains_key(&integration_id) {
-        return Err(ApiError::not_found("Integration"));
+        return Err(ApiError::not_found(Missing::Integration));
     }
     if !app.conversations.contains_key(&conversation_id) {
-        return Err(ApiError::not_found("Conversation"));
+        return Err(ApiError::not_found(Missing::Conversation));
     }
     let status = if confirm == "immediate" {
         "active"
@@ -345,10 +368,21 @@ pub(crate) async fn remove_client(
     access(&store, &headers, Some(&app_id), Need::Data)?;
     let app = store.app_mut(&app_id)?;
     let user = user_mut(app, &user_id)?;
+    let kind = user
+        .clients
+        .get(&client_id)
+        .ok_or_else(|| ApiError::not_found(Missing::Client))?["type"]
+        .as_str();
+    // The spec's documented 400: SDK clients are not the API's to remove.
+    if kind == Some("sdk") {
+        return Err(ApiError::bad_request(
+            "Cannot remove a client of type 'sdk'",
+        ));
+    }
     let client = user
         .clients
         .remove(&client_id)
-        .ok_or_else(|| ApiError::not_found("Client"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::Client))?;
     let truncated = user.render_truncated();
     emit(
         &s,
@@ -383,6 +417,6 @@ pub(crate) async fn get_device(
     let device = user_of(app, &user_id)?
         .devices
         .get(&device_id)
-        .ok_or_else(|| ApiError::not_found("Device"))?;
+        .ok_or_else(|| ApiError::not_found(Missing::Device))?;
     ok(json!({ "device": device }))
 }

@@ -14,13 +14,14 @@ use async_graphql::parser::types::ExecutableDocument;
 use futures_util::StreamExt as _;
 use parking_lot::{Mutex, RwLock};
 use serde_json::value::RawValue;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{Notify, broadcast, watch};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use zd_wire::chat::{Data, DataError, ErrorName, ErrorPayload};
 
 use super::render::{OwnedError, Rendered, status_of};
 use super::schema::{ChatSchema, EventSlot};
-use super::session::Session;
+use super::session::{Outgoing, Session};
 use crate::state::{ChatState, EventKind, StateEvent};
 
 /// What makes two subscriptions share their executions.
@@ -118,6 +119,12 @@ impl Hub {
         class
     }
 
+    /// How many classes run.
+    #[cfg(test)]
+    pub(crate) fn class_count(&self) -> usize {
+        self.classes.lock().len()
+    }
+
     fn remove_class_if_empty(&self, class: &Arc<Class>) {
         let mut classes = self.classes.lock();
         if class.subscribers.read().is_empty()
@@ -184,17 +191,49 @@ impl Class {
             return;
         };
         for target in targets {
-            let text = match target.session.faults.take_data_failure() {
-                Some(name) => data_error(&target.id, name),
-                None => Data {
-                    subscription_id: target.id.as_str().into(),
-                    payload: &payload,
-                }
-                .encode(),
-            };
-            if let Ok(text) = text {
-                target.session.push_data(Utf8Bytes::from(text));
+            target.send(&payload);
+        }
+    }
+}
+
+impl Subscriber {
+    /// Queues a DATA frame carrying `payload`, or a DATA error while the `fail_data` fault is
+    /// armed. A frame dropped for want of a socket or of room in its outbox does not use the
+    /// fault up: it is meant for frames the client gets.
+    fn send(&self, payload: &RawValue) {
+        let session = &self.session;
+        let data = || {
+            Data {
+                subscription_id: self.id.as_str().into(),
+                payload,
             }
+            .encode()
+        };
+        if session.faults.fail_data.lock().is_none() {
+            if let Ok(text) = data() {
+                session.push_data(Utf8Bytes::from(text));
+            }
+            return;
+        }
+        let Some(link) = session.link() else {
+            return;
+        };
+        // Room first, so the fault is taken only for a frame that is then queued.
+        let permit = match link.outbox.try_reserve() {
+            Ok(permit) => permit,
+            Err(TrySendError::Full(())) => {
+                tracing::warn!(session = %session.id, "socket backlog full, DATA frame dropped");
+                return;
+            }
+            Err(TrySendError::Closed(())) => return,
+        };
+        let text = match session.faults.take_data_failure() {
+            Some(name) => data_error(&self.id, name),
+            None => data(),
+        };
+        if let Ok(text) = text {
+            permit.send(Outgoing::Text(Utf8Bytes::from(text)));
+            session.counters.data_frames.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

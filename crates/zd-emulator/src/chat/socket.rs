@@ -1,6 +1,7 @@
 //! The WebSocket: the upgrade (hyper + tokio-tungstenite), then one reader loop that executes
 //! requests in order and one writer task that owns the sink and batches frames.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -10,6 +11,7 @@ use axum::body::Body;
 use futures_util::{SinkExt as _, StreamExt as _};
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use hyper_util::rt::TokioIo;
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -24,7 +26,7 @@ use zd_wire::chat::{
 };
 
 use super::Service;
-use super::fanout::ClassKey;
+use super::fanout::{Class, ClassKey};
 use super::render::{Rendered, named_error_frame, protocol_error_frame};
 use super::schema::{Caller, EventSlot};
 use super::session::{Outgoing, Session, SocketLink, UNEXPECTED};
@@ -32,8 +34,37 @@ use crate::ids;
 
 /// Frames queued per socket before DATA frames are dropped for it.
 const OUTBOX: usize = 16_384;
+/// Replies the reader queues for the writer before it waits for room.
+const REPLIES: usize = 1_024;
+/// Frames the writer holds behind an answer still waiting for its time (the `delay` fault)
+/// before it takes no more: the reader then waits, and DATA frames are dropped at the outbox,
+/// so a long delay cannot make a socket buffer without bound.
+const HELD: usize = OUTBOX;
+/// Upper bound of a wait computed from a setting: `instant + wait` must not overflow.
+const YEAR: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+/// A close frame's payload is at most 125 bytes (RFC 6455 section 5.5), two of them the code.
+const MAX_CLOSE_REASON: usize = 123;
 
 type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+type Sink = futures_util::stream::SplitSink<Ws, Message>;
+
+/// What the reader hands the writer. It has its own channel, apart from the session's outbox,
+/// because an answer carries the instant it is due.
+#[derive(Debug)]
+enum Reply {
+    /// Goes out once its instant has come and all that was queued before it has gone out, so
+    /// answers keep their order; the instants of answers only grow while the delay stays the
+    /// same, so one answer never waits for another's time on top of its own.
+    At(Instant, Outgoing),
+    /// Goes out at once, ahead of answers still waiting for their time.
+    Now(Outgoing),
+}
+
+/// A subscription registered by a request, to be let through once its ack is queued.
+struct Started {
+    class: Arc<Class>,
+    id: String,
+}
 
 fn bad_request(message: &'static str) -> Response<Body> {
     let mut response = Response::new(Body::from(message));
@@ -115,14 +146,18 @@ async fn refuse(mut ws: Ws) {
 async fn serve(service: Service, session: Arc<Session>, ws: Ws) {
     let conn = service.core.sessions.next_conn();
     let (sink, stream) = ws.split();
-    let (outbox, rx) = mpsc::channel(OUTBOX);
+    let (outbox, outbox_rx) = mpsc::channel(OUTBOX);
+    let (replies, replies_rx) = mpsc::channel(REPLIES);
     let (closed_tx, closed_rx) = watch::channel(false);
     let cut = Arc::new(AtomicBool::new(false));
-    let writer = tokio::spawn(write_loop(sink, rx, closed_tx, cut.clone()));
-    if let Some(previous) = session.attach(SocketLink {
-        conn,
-        outbox: outbox.clone(),
-    }) {
+    let writer = Writer {
+        sink,
+        cut: cut.clone(),
+        held: VecDeque::new(),
+    };
+    let writer =
+        tokio::spawn(writer.run(outbox_rx, replies_rx, closed_tx, service.shutdown.clone()));
+    if let Some(previous) = session.attach(SocketLink { conn, outbox }) {
         let _ = previous.outbox.try_send(Outgoing::Close(
             1000,
             "replaced by a newer connection".into(),
@@ -131,7 +166,7 @@ async fn serve(service: Service, session: Arc<Session>, ws: Ws) {
     let mut reader = Reader {
         service,
         session: session.clone(),
-        outbox,
+        replies,
         cut,
     };
     reader.run(stream, closed_rx).await;
@@ -143,16 +178,30 @@ async fn serve(service: Service, session: Arc<Session>, ws: Ws) {
 struct Reader {
     service: Service,
     session: Arc<Session>,
-    outbox: mpsc::Sender<Outgoing>,
+    replies: mpsc::Sender<Reply>,
     /// Set by the `cut` fault: the writer writes nothing more and drops the connection.
     cut: Arc<AtomicBool>,
 }
 
 impl Reader {
-    async fn push(&self, frame: String) {
-        let _ = self
-            .outbox
-            .send(Outgoing::Text(Utf8Bytes::from(frame)))
+    async fn reply(&self, reply: Reply) {
+        let _ = self.replies.send(reply).await;
+    }
+
+    /// Queues `out` after everything queued before it (EOS and closes: after the answers).
+    async fn in_turn(&self, out: Outgoing) {
+        self.reply(Reply::At(Instant::now(), out)).await;
+    }
+
+    /// Queues the answer to a frame read at `read_at`, due when the `delay` fault says.
+    async fn answer(&self, read_at: Instant, frame: String) {
+        let delay = self
+            .session
+            .faults
+            .response_delay_ms
+            .load(Ordering::Relaxed);
+        let due = read_at + Duration::from_millis(delay).min(YEAR);
+        self.reply(Reply::At(due, Outgoing::Text(Utf8Bytes::from(frame))))
             .await;
     }
 
@@ -164,13 +213,8 @@ impl Reader {
         let mut shutdown = self.service.shutdown.clone();
         // Set by the `deaf` fault: the socket is not read until then.
         let mut deaf_until: Option<Instant> = None;
-        // Capped at a year: `heard + timeout` below must not overflow for a huge setting.
-        let idle_timeout = self
-            .service
-            .core
-            .limits
-            .idle_timeout
-            .map(|t| t.min(Duration::from_secs(365 * 24 * 60 * 60)));
+        // Capped: `heard + timeout` below must not overflow for a huge setting.
+        let idle_timeout = self.service.core.limits.idle_timeout.map(|t| t.min(YEAR));
         // One timer for the idle close, re-armed only when it fires early: a frame just notes
         // when it was heard, so the hot path arms no timer per frame.
         let mut heard = Instant::now();
@@ -181,8 +225,8 @@ impl Reader {
                 return;
             }
             if let Some(reason) = self.session.ended() {
-                let _ = self.outbox.send(Outgoing::Text(eos_frame(&reason))).await;
-                let _ = self.outbox.send(Outgoing::Close(1000, reason)).await;
+                self.in_turn(Outgoing::Text(eos_frame(&reason))).await;
+                self.in_turn(Outgoing::Close(1000, reason)).await;
                 return;
             }
             if let Some(deafness) = self.session.faults.take_deafness() {
@@ -191,7 +235,7 @@ impl Reader {
             tokio::select! {
                 _ = closed.changed() => return,
                 _ = shutdown.changed() => {
-                    let _ = self.outbox.send(Outgoing::Drop).await;
+                    self.reply(Reply::Now(Outgoing::Drop)).await;
                     return;
                 }
                 () = self.session.reader_wake.notified() => {}
@@ -212,29 +256,31 @@ impl Reader {
                         idle_check.as_mut().reset(due);
                     } else {
                         let reason = "idle connection: no frame from the client (send PINGs)";
-                        let _ = self.outbox.send(Outgoing::Close(1001, reason.into())).await;
+                        self.in_turn(Outgoing::Close(1001, reason.into())).await;
                         return;
                     }
                 }
                 message = stream.next(), if deaf_until.is_none() => {
                     heard = Instant::now();
                     match message {
-                        None => return,
-                        Some(Ok(Message::Text(text))) => self.handle(text.as_str()).await,
+                        None => {
+                            // Nobody reads what is still held for its time.
+                            self.reply(Reply::Now(Outgoing::Drop)).await;
+                            return;
+                        }
+                        Some(Ok(Message::Text(text))) => self.handle(text.as_str(), heard).await,
                         Some(Ok(Message::Close(_))) => {
-                            let _ = self.outbox.send(Outgoing::Close(1000, String::new())).await;
+                            self.in_turn(Outgoing::Close(1000, String::new())).await;
                             return;
                         }
                         Some(Ok(_)) => {}
                         Some(Err(tungstenite::Error::Capacity(_))) => {
-                            let _ = self
-                                .outbox
-                                .send(Outgoing::Close(1009, "frame too large".into()))
-                                .await;
+                            self.in_turn(Outgoing::Close(1009, "frame too large".into())).await;
                             return;
                         }
                         Some(Err(error)) => {
                             tracing::debug!(%error, "socket read failed");
+                            self.reply(Reply::Now(Outgoing::Drop)).await;
                             return;
                         }
                     }
@@ -243,17 +289,18 @@ impl Reader {
         }
     }
 
-    async fn handle(&self, text: &str) {
+    /// Acts on a text frame read at `read_at`.
+    async fn handle(&self, text: &str, read_at: Instant) {
         let limits =
             DecodeLimits::new().with_max_frame_bytes(self.service.core.limits.max_frame_bytes);
         match ClientFrame::decode_with(text, &limits) {
             Err(error) => {
                 let frame = named_error_frame(
-                    None,
+                    id_of(text),
                     ErrorName::GraphQlExecError,
                     format!("invalid frame: {error}"),
                 );
-                self.push(frame).await;
+                self.answer(read_at, frame).await;
             }
             Ok(ClientFrame::Ping(ping)) => {
                 self.session.counters.pings.fetch_add(1, Ordering::Relaxed);
@@ -261,46 +308,54 @@ impl Reader {
                     let pong = Pong {
                         payload: ping.payload,
                     };
-                    self.push(pong.encode().unwrap_or_default()).await;
+                    // At once, ahead of answers the `delay` fault holds: it plays a slow
+                    // service behind a live connection, so a client's liveness check holds.
+                    let pong = Utf8Bytes::from(pong.encode().unwrap_or_default());
+                    self.reply(Reply::Now(Outgoing::Text(pong))).await;
                 }
             }
             Ok(ClientFrame::Request(request)) => {
                 if let Some(refusal) = self.admit(&request.id) {
-                    return self.push(refusal).await;
+                    return self.answer(read_at, refusal).await;
                 }
                 let cut = self.cut_if_due();
                 let mute = self.session.faults.take_mute();
-                let frame = self.request(request.id, &request.payload, mute).await;
-                if cut {
-                    return self.drop_cut().await;
-                }
-                if !mute {
-                    self.respond(frame).await;
+                let (frame, started) = self.request(request.id, &request.payload).await;
+                self.conclude(read_at, frame, cut, mute).await;
+                if let Some(started) = started {
+                    // Only now: no DATA frame may overtake the ack.
+                    started.class.activate(&started.id);
                 }
             }
             Ok(ClientFrame::StopSubscription(stop)) => {
                 if let Some(refusal) = self.admit(&stop.id) {
-                    return self.push(refusal).await;
+                    return self.answer(read_at, refusal).await;
                 }
                 let cut = self.cut_if_due();
                 let mute = self.session.faults.take_mute();
                 self.session.counters.stops.fetch_add(1, Ordering::Relaxed);
                 let frame = self.stop(&stop);
-                if cut {
-                    return self.drop_cut().await;
-                }
-                if !mute {
-                    self.respond(frame).await;
-                }
+                self.conclude(read_at, frame, cut, mute).await;
             }
             Ok(_) => {
                 let frame = named_error_frame(
-                    None,
+                    id_of(text),
                     ErrorName::GraphQlExecError,
                     "unknown frame: expected a request, stop_subscription or PING",
                 );
-                self.push(frame).await;
+                self.answer(read_at, frame).await;
             }
+        }
+    }
+
+    /// Sends the answer to a request or stop that took effect, unless a `cut` or `mute` fault
+    /// withholds it.
+    async fn conclude(&self, read_at: Instant, mut frame: String, cut: bool, mute: bool) {
+        if cut {
+            self.drop_cut().await;
+        } else if !mute {
+            self.session.faults.garble(&mut frame);
+            self.answer(read_at, frame).await;
         }
     }
 
@@ -316,7 +371,7 @@ impl Reader {
 
     /// Wakes the writer to drop the connection the `cut` fault cut.
     async fn drop_cut(&self) {
-        let _ = self.outbox.send(Outgoing::Drop).await;
+        self.reply(Reply::Now(Outgoing::Drop)).await;
     }
 
     /// Counts a request and applies the rate limit and injected failures.
@@ -349,30 +404,18 @@ impl Reader {
         ))
     }
 
-    async fn respond(&self, mut frame: String) {
-        if frame.is_empty() {
-            // A subscription ack, already queued.
-            return;
-        }
-        self.session.faults.garble(&mut frame);
-        let delay = self
-            .session
-            .faults
-            .response_delay_ms
-            .load(Ordering::Relaxed);
-        if delay > 0 {
-            tokio::time::sleep(Duration::from_millis(delay)).await;
-        }
-        self.push(frame).await;
-    }
-
-    /// Runs one request and returns its answer; `mute` withholds a subscription's ack too,
-    /// which is queued here rather than returned.
-    async fn request(&self, id: RequestId, payload: &GraphQlRequest<'_>, mute: bool) -> String {
+    /// Runs one request and returns its answer, with the subscription it started, if any.
+    async fn request(
+        &self,
+        id: RequestId,
+        payload: &GraphQlRequest<'_>,
+    ) -> (String, Option<Started>) {
         let document = match self.service.documents.parse(&payload.query) {
             Ok(doc) => doc,
             Err(error) => {
-                return named_error_frame(Some(id), ErrorName::GraphQlExecError, error.to_string());
+                let frame =
+                    named_error_frame(Some(id), ErrorName::GraphQlExecError, error.to_string());
+                return (frame, None);
             }
         };
         let variables = payload
@@ -383,7 +426,7 @@ impl Reader {
         let operation_name = payload.operation_name.as_deref().map(str::to_owned);
         if operation_type(&document, operation_name.as_deref()) == Some(OperationType::Subscription)
         {
-            return self.subscribe(id, payload, document, variables, mute).await;
+            return self.subscribe(id, payload, document, variables).await;
         }
         let mut request = async_graphql::Request::new(payload.query.to_string())
             .variables(variables)
@@ -393,24 +436,25 @@ impl Reader {
         }
         request.set_parsed_query(document);
         let response = self.service.schema.execute(request).await;
-        Rendered::from_engine(&response).frame(id)
+        (Rendered::from_engine(&response).frame(id), None)
     }
 
+    /// Starts a subscription: its ack and the subscription, inactive until the ack is queued.
     async fn subscribe(
         &self,
         id: RequestId,
         payload: &GraphQlRequest<'_>,
         document: ExecutableDocument,
         variables: async_graphql::Variables,
-        mute: bool,
-    ) -> String {
+    ) -> (String, Option<Started>) {
         let max = self.service.core.limits.max_subscriptions;
         if self.session.subscriptions.lock().len() >= max {
-            return named_error_frame(
+            let frame = named_error_frame(
                 Some(id),
                 ErrorName::MaxSub,
                 format!("a session can have at most {max} subscriptions"),
             );
+            return (frame, None);
         }
         let mut probe = async_graphql::Request::new(payload.query.to_string())
             .variables(variables)
@@ -429,7 +473,7 @@ impl Reader {
                     e.name = ErrorName::GraphQlSubStartError;
                 }
             }
-            return rendered.frame(id);
+            return (rendered.frame(id), None);
         }
         let subscription_id = ids::random_token(11).to_ascii_lowercase();
         let key = ClassKey {
@@ -440,14 +484,20 @@ impl Reader {
                 .unwrap_or_default(),
             operation_name: payload.operation_name.as_deref().map(str::to_owned),
         };
-        let class = self
-            .service
-            .hub
-            .add(key, document, &subscription_id, &self.session);
-        self.session
-            .subscriptions
-            .lock()
-            .insert(subscription_id.clone(), class.clone());
+        let Some(class) = register(
+            &self.service,
+            &self.session,
+            key,
+            document,
+            &subscription_id,
+        ) else {
+            let frame = named_error_frame(
+                Some(id),
+                ErrorName::GraphQlSubStartError,
+                "the agent session has ended",
+            );
+            return (frame, None);
+        };
         self.session
             .counters
             .subscriptions_started
@@ -455,13 +505,14 @@ impl Reader {
         let ack = SubscriptionAck {
             id,
             subscription_id: subscription_id.as_str().into(),
-        };
-        // Queue the ack before activating, so no DATA frame overtakes it.
-        if !mute {
-            self.push(ack.encode().unwrap_or_default()).await;
         }
-        class.activate(&subscription_id);
-        String::new()
+        .encode()
+        .unwrap_or_default();
+        let started = Started {
+            class,
+            id: subscription_id,
+        };
+        (ack, Some(started))
     }
 
     fn stop(&self, stop: &StopSubscription<'_>) -> String {
@@ -491,6 +542,69 @@ impl Reader {
     }
 }
 
+/// Registers subscription `id` of `session` (inactive until [`Class::activate`]); `None` when
+/// the session has ended meanwhile.
+fn register(
+    service: &Service,
+    session: &Arc<Session>,
+    key: ClassKey,
+    document: ExecutableDocument,
+    id: &str,
+) -> Option<Arc<Class>> {
+    let class = service.hub.add(key, document, id, session);
+    session
+        .subscriptions
+        .lock()
+        .insert(id.to_owned(), class.clone());
+    // Ending a session drops its subscriptions once; one registered after that (the end came
+    // while the request ran) would be kept by nobody and hold its class forever. The session
+    // leaves the live sessions before its subscriptions are dropped, so one of the two sees
+    // the other.
+    let live = service
+        .core
+        .sessions
+        .by_id(&session.id)
+        .is_some_and(|live| Arc::ptr_eq(&live, session));
+    if live && session.ended().is_none() {
+        return Some(class);
+    }
+    let removed = session.subscriptions.lock().remove(id);
+    if let Some(class) = removed {
+        class.remove(id);
+    }
+    None
+}
+
+/// The `id` of a frame that did not decode, when it is a JSON object with one that is a
+/// number or a string: its error answer can then be matched with it. One more pass over a
+/// frame already bounded in size (serde_json skips the other fields without recursing).
+fn id_of(text: &str) -> Option<RequestId> {
+    #[derive(Deserialize)]
+    struct IdOnly {
+        id: Option<RequestId>,
+    }
+    // A struct would also be read from an array, whose first item is no id.
+    if !text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
+    {
+        return None;
+    }
+    serde_json::from_str::<IdOnly>(text).ok()?.id
+}
+
+/// The longest start of `reason` that fits a close frame, cut on a char boundary.
+fn fit_close_reason(mut reason: String) -> String {
+    if reason.len() > MAX_CLOSE_REASON {
+        let mut end = MAX_CLOSE_REASON;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+    }
+    reason
+}
+
 fn operation_type(doc: &ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
     match &doc.operations {
         DocumentOperations::Single(op) => Some(op.node.ty),
@@ -510,53 +624,175 @@ enum Flow {
     Stop,
 }
 
-async fn write_loop(
-    mut sink: futures_util::stream::SplitSink<Ws, Message>,
-    mut rx: mpsc::Receiver<Outgoing>,
-    closed: watch::Sender<bool>,
+/// The socket's writer: owns the sink, and writes the reader's replies and the session's
+/// frames in order, holding those queued behind an answer whose time has not come.
+struct Writer {
+    sink: Sink,
     cut: Arc<AtomicBool>,
-) {
-    'outer: while let Some(first) = rx.recv().await {
-        let mut next = Some(first);
-        // Feed everything already queued, then flush once: one syscall for a burst.
-        while let Some(out) = next.take() {
-            if cut.load(Ordering::Acquire) {
-                // What was fed before the cut still goes out, as on a connection that dies.
-                let _ = sink.flush().await;
-                break 'outer;
-            }
-            match out {
-                Outgoing::Text(text) => {
-                    if sink.feed(Message::Text(text)).await.is_err() {
-                        break 'outer;
-                    }
-                    next = rx.try_recv().ok();
-                }
-                other => {
-                    if sink.flush().await.is_err() {
-                        break 'outer;
-                    }
-                    match control(&mut sink, other).await {
-                        Flow::Continue => {}
-                        Flow::Stop => break 'outer,
-                    }
-                }
-            }
-        }
-        if sink.flush().await.is_err() {
-            break;
-        }
-    }
-    let _ = closed.send(true);
+    /// Frames waiting for the first one's time, in order.
+    held: VecDeque<(Instant, Outgoing)>,
 }
 
-async fn control(sink: &mut futures_util::stream::SplitSink<Ws, Message>, out: Outgoing) -> Flow {
+impl Writer {
+    async fn run(
+        mut self,
+        mut outbox: mpsc::Receiver<Outgoing>,
+        mut replies: mpsc::Receiver<Reply>,
+        closed: watch::Sender<bool>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut outbox_open = true;
+        let mut replies_open = true;
+        loop {
+            if !outbox_open && !replies_open && self.held.is_empty() {
+                break;
+            }
+            let room = self.held.len() < HELD;
+            let due = self.held.front().map(|(due, _)| *due);
+            let flow = tokio::select! {
+                biased;
+                // The emulator was dropped: nothing held is waited for.
+                _ = shutdown.changed() => Flow::Stop,
+                () = async {
+                    match due {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                } => self.release().await,
+                reply = replies.recv(), if replies_open && room => match reply {
+                    Some(reply) => self.reply(reply).await,
+                    None => {
+                        replies_open = false;
+                        Flow::Continue
+                    }
+                },
+                out = outbox.recv(), if outbox_open && room => match out {
+                    Some(out) => self.session_frame(out, &mut replies).await,
+                    None => {
+                        outbox_open = false;
+                        Flow::Continue
+                    }
+                },
+            };
+            if let Flow::Stop = flow {
+                break;
+            }
+            // Feed everything else already queued, then flush once: one syscall for a burst.
+            if let Flow::Stop = self.drain(&mut outbox, &mut replies).await {
+                break;
+            }
+            if self.sink.flush().await.is_err() {
+                break;
+            }
+        }
+        let _ = closed.send(true);
+    }
+
+    /// Takes what is queued without waiting, the reader's replies first.
+    async fn drain(
+        &mut self,
+        outbox: &mut mpsc::Receiver<Outgoing>,
+        replies: &mut mpsc::Receiver<Reply>,
+    ) -> Flow {
+        loop {
+            if let Flow::Stop = self.release().await {
+                return Flow::Stop;
+            }
+            if self.held.len() >= HELD {
+                return Flow::Continue;
+            }
+            let flow = if let Ok(reply) = replies.try_recv() {
+                self.reply(reply).await
+            } else if let Ok(out) = outbox.try_recv() {
+                self.session_frame(out, replies).await
+            } else {
+                return Flow::Continue;
+            };
+            if let Flow::Stop = flow {
+                return Flow::Stop;
+            }
+        }
+    }
+
+    async fn reply(&mut self, reply: Reply) -> Flow {
+        match reply {
+            Reply::Now(out) => self.emit(out).await,
+            Reply::At(due, out) => {
+                if self.held.is_empty() && due <= Instant::now() {
+                    self.emit(out).await
+                } else {
+                    self.held.push_back((due, out));
+                    Flow::Continue
+                }
+            }
+        }
+    }
+
+    /// Takes a frame of the session: a DATA frame, or a close, drop or stall of the control API.
+    async fn session_frame(&mut self, out: Outgoing, replies: &mut mpsc::Receiver<Reply>) -> Flow {
+        // A subscription's ack is queued before its DATA can be: taking the replies queued by
+        // now first keeps the ack ahead across the two channels.
+        while let Ok(reply) = replies.try_recv() {
+            if let Flow::Stop = self.reply(reply).await {
+                return Flow::Stop;
+            }
+        }
+        match out {
+            // Behind held answers, a subscription's ack among them.
+            Outgoing::Text(_) if !self.held.is_empty() => {
+                self.held.push_back((Instant::now(), out));
+                Flow::Continue
+            }
+            // The control API's faults act at once, as on the network.
+            out => self.emit(out).await,
+        }
+    }
+
+    /// Writes the held frames whose time has come, in order.
+    async fn release(&mut self) -> Flow {
+        if self.held.is_empty() {
+            return Flow::Continue;
+        }
+        let now = Instant::now();
+        while self.held.front().is_some_and(|(due, _)| *due <= now) {
+            if let Some((_, out)) = self.held.pop_front()
+                && let Flow::Stop = self.emit(out).await
+            {
+                return Flow::Stop;
+            }
+        }
+        Flow::Continue
+    }
+
+    /// Feeds a text frame (flushed with its burst) or acts on another.
+    async fn emit(&mut self, out: Outgoing) -> Flow {
+        if self.cut.load(Ordering::Acquire) {
+            // What was fed before the cut still goes out, as on a connection that dies.
+            let _ = self.sink.flush().await;
+            return Flow::Stop;
+        }
+        match out {
+            Outgoing::Text(text) => match self.sink.feed(Message::Text(text)).await {
+                Ok(()) => Flow::Continue,
+                Err(_) => Flow::Stop,
+            },
+            other => {
+                if self.sink.flush().await.is_err() {
+                    return Flow::Stop;
+                }
+                control(&mut self.sink, other).await
+            }
+        }
+    }
+}
+
+async fn control(sink: &mut Sink, out: Outgoing) -> Flow {
     match out {
         Outgoing::Text(_) => Flow::Continue,
         Outgoing::Close(code, reason) => {
             let frame = CloseFrame {
                 code: code.into(),
-                reason: reason.into(),
+                reason: fit_close_reason(reason).into(),
             };
             let _ = sink.send(Message::Close(Some(frame))).await;
             Flow::Stop
@@ -566,5 +802,85 @@ async fn control(sink: &mut futures_util::stream::SplitSink<Ws, Message>, out: O
             tokio::time::sleep(duration).await;
             Flow::Continue
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+    use crate::account::AccountConfig;
+    use crate::chat::limits::Limits;
+    use crate::clock::Clock;
+    use crate::state::ChatState;
+
+    const SUB: &str = "subscription { message { node { id } } }";
+
+    fn service() -> (Service, watch::Sender<bool>) {
+        let state = Arc::new(ChatState::new(&AccountConfig::demo(), Clock::new()));
+        let (shutdown, rx) = watch::channel(false);
+        (Service::new(state, Limits::documented(), rx), shutdown)
+    }
+
+    fn key() -> ClassKey {
+        ClassKey {
+            query: SUB.into(),
+            variables: String::new(),
+            operation_name: None,
+        }
+    }
+
+    fn document() -> ExecutableDocument {
+        async_graphql::parser::parse_query(SUB).unwrap()
+    }
+
+    /// The end of a session coming between a subscription's checks and its registration (as
+    /// it may while the request runs on the socket's task) leaves nothing registered. The race
+    /// itself is not reproducible on demand, so the test plays the order it produces.
+    #[tokio::test]
+    async fn a_subscription_registered_after_its_session_ended_is_undone() {
+        let (service, _shutdown) = service();
+        let agent = service.core.state.agents()[0].key.clone();
+        let session = service.core.sessions.start(&agent, None);
+        assert!(register(&service, &session, key(), document(), "live").is_some());
+        assert_eq!(service.hub.class_count(), 1);
+        service.core.sessions.end(&session, "bye");
+        assert_eq!(service.hub.class_count(), 0);
+
+        assert!(register(&service, &session, key(), document(), "late").is_none());
+        assert!(session.subscriptions.lock().is_empty());
+        assert_eq!(service.hub.class_count(), 0);
+    }
+
+    #[test]
+    fn close_reasons_are_cut_on_a_char_boundary() {
+        assert_eq!(fit_close_reason("bye".into()), "bye");
+        let exact = "a".repeat(123);
+        assert_eq!(fit_close_reason(exact.clone()), exact);
+        assert_eq!(fit_close_reason("a".repeat(200)), exact);
+        // 61 two-byte chars are 122 bytes; the 62nd would end past 123.
+        assert_eq!(fit_close_reason("é".repeat(100)), "é".repeat(61));
+    }
+
+    #[test]
+    fn the_id_of_a_frame_that_does_not_decode() {
+        let id = |text: &str| id_of(text).map(|id| id.to_string());
+        assert_eq!(
+            id(r#"{"type":"request","id":42,"payload":"x"}"#).as_deref(),
+            Some("42")
+        );
+        assert_eq!(id(r#"{"id":"a","x":[[[]]]}"#).as_deref(), Some(r#""a""#));
+        assert_eq!(id(r#"{"id":{"n":1}}"#), None);
+        assert_eq!(id(r#"{"id":1,"id":2}"#), None);
+        assert_eq!(id(r#"{"id":1"#), None);
+        assert_eq!(id("[1]"), None);
+        // Nesting past the decoder's bound: what is not the id is skipped without recursion.
+        let deep = format!(
+            "{{\"id\":1,\"x\":{}{}}}",
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        assert_eq!(id(&deep).as_deref(), Some("1"));
     }
 }

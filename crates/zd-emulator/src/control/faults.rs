@@ -36,16 +36,19 @@ impl Control {
         self.to_socket(session_id, Outgoing::Drop).await
     }
 
-    /// Closes the session's socket with a close frame (the session stays valid).
+    /// Closes the session's socket with a close frame (the session stays valid). A `reason`
+    /// longer than a close frame holds (123 bytes) is cut to fit, on a char boundary.
     ///
     /// # Errors
-    /// No such session or no socket.
+    /// A code that may not be sent in a close frame (RFC 6455 section 7.4), no such session or
+    /// no socket.
     pub async fn fault_close(
         &self,
         session_id: &str,
         code: u16,
         reason: &str,
     ) -> Result<(), ControlError> {
+        check_close_code(code)?;
         self.to_socket(session_id, Outgoing::Close(code, reason.to_owned()))
             .await
     }
@@ -199,7 +202,11 @@ impl Control {
         Ok(())
     }
 
-    /// Delays every response of the session by `ms` milliseconds (0 turns it off).
+    /// Delays every answer of the session (to requests and stops, acks and refusals included,
+    /// and to frames that do not decode) to `ms` milliseconds after its frame was read (0 turns
+    /// it off). Answers keep their order and pipelined ones do not add up; DATA frames queued
+    /// behind a held answer wait for it. PONGs go out at once: the fault plays a slow service
+    /// behind a live connection.
     ///
     /// # Errors
     /// No such session.
@@ -209,5 +216,25 @@ impl Control {
             .response_delay_ms
             .store(ms, Ordering::Relaxed);
         Ok(())
+    }
+}
+
+/// Refuses a close code that may not go in a close frame (RFC 6455 section 7.4): 1004 is
+/// reserved, 1005, 1006 and 1015 stand for a close without a code, an abnormal end and a TLS
+/// failure and must never be sent, 1016-2999 are reserved for the protocol and its
+/// extensions, and nothing outside 1000-4999 exists. A client meeting such a code fails the
+/// connection instead of seeing a close with it.
+fn check_close_code(code: u16) -> Result<(), ControlError> {
+    match code {
+        1000..=1003 | 1007..=1014 | 3000..=4999 => Ok(()),
+        1006 => Err(ControlError::BadRequest(
+            "close code 1006 is never sent in a close frame: it is what a client reports when \
+             the connection ends without one; the `drop` fault does that"
+                .into(),
+        )),
+        _ => Err(ControlError::BadRequest(format!(
+            "close code {code} may not be sent in a close frame (RFC 6455 section 7.4: \
+             1000-1003, 1007-1014 or 3000-4999)"
+        ))),
     }
 }

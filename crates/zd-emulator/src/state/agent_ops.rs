@@ -1,10 +1,24 @@
 //! What agents do to channels: write, join, type, tag, invite, transfer, listen, leave.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::model::{ChannelState, LogRecord, MessageRecord, Sender};
 use super::structured::{Fallback, Structured};
 use super::{ChatState, EventKind, Inner, StateError, is_valid_tag};
+
+/// The most tags one chat holds. The service documents no limit; the emulator's bound keeps a
+/// chat's tags, and the work of each `addTags` under the state's lock, from growing without
+/// end.
+pub(crate) const MAX_TAGS_PER_CHAT: usize = 1_000;
+
+/// The refusal of an `addTags` that would bring a chat past [`MAX_TAGS_PER_CHAT`] tags.
+fn too_many_tags(held: usize, added: usize) -> StateError {
+    StateError::Invalid(format!(
+        "a chat holds at most {MAX_TAGS_PER_CHAT} tags: it has {held} and the request would add \
+         {added} (none was added)"
+    ))
+}
 
 /// A message an agent sends.
 #[derive(Debug, Clone, Default)]
@@ -151,26 +165,37 @@ impl ChatState {
         Ok(true)
     }
 
-    /// Adds tags to a channel the agent serves.
+    /// Adds tags to a channel the agent serves; a tag it has already is not added again.
     ///
     /// # Errors
     /// [`StateError::InvalidTag`] for a tag with other characters than letters, digits, `-`
-    /// and `_`; [`StateError::NotServing`] when the agent is not in the channel.
+    /// and `_`; [`StateError::NotServing`] when the agent is not in the channel;
+    /// [`StateError::Invalid`] when the chat would hold more than 1,000 tags (then none is
+    /// added).
     pub fn add_tags(&self, agent: &str, channel: &str, tags: &[String]) -> Result<(), StateError> {
         if let Some(bad) = tags.iter().find(|t| !is_valid_tag(t)) {
             return Err(StateError::InvalidTag(bad.clone()));
         }
+        // Repeats within the request go before the lock is taken.
+        let mut seen = HashSet::with_capacity(tags.len());
+        let asked: Vec<&String> = tags.iter().filter(|t| seen.insert(t.as_str())).collect();
         let now = self.clock.now();
         let mut inner = self.inner.lock();
         let record = inner.channel_mut(channel)?;
         if !record.members.iter().any(|m| m == agent) {
             return Err(StateError::NotServing);
         }
-        for t in tags {
-            if !record.tags.contains(t) {
-                record.tags.push(t.clone());
-            }
+        let added: Vec<&String> = {
+            let held: HashSet<&str> = record.tags.iter().map(String::as_str).collect();
+            asked
+                .into_iter()
+                .filter(|t| !held.contains(t.as_str()))
+                .collect()
+        };
+        if record.tags.len() + added.len() > MAX_TAGS_PER_CHAT {
+            return Err(too_many_tags(record.tags.len(), added.len()));
         }
+        record.tags.extend(added.into_iter().cloned());
         let audience = inner.audience(inner.channel(channel)?);
         let kind = EventKind::Tagged {
             channel: channel.to_owned(),

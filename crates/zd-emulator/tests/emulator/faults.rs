@@ -366,3 +366,202 @@ async fn cut_drops_the_socket_as_a_request_takes_effect_before_its_answer() {
     let resp = bot.request("{ agents { edges { node { id } } } }").await;
     assert!(resp["payload"]["data"]["agents"].is_object(), "{resp}");
 }
+
+/// Paused time: the answers are held for the delay while the time stands still, and only the
+/// order of what arrives is asserted.
+#[tokio::test(start_paused = true)]
+async fn delay_holds_every_answer_for_its_time_and_pongs_go_out_at_once() {
+    let emu = emulator_with(|l| l.requests_per_second = Some(5)).await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    let session = bot.session_id.clone();
+    control(
+        &emu,
+        &format!("/sessions/{session}/protocol_error"),
+        json!({}),
+    )
+    .await;
+    control(
+        &emu,
+        &format!("/sessions/{session}/fail"),
+        json!({ "error_name": "GRAPHQL_EXEC_ERROR" }),
+    )
+    .await;
+    control(
+        &emu,
+        &format!("/sessions/{session}/delay"),
+        json!({ "ms": 1000 }),
+    )
+    .await;
+    let query = "{ agents { edges { node { id } } } }";
+    let frames = [
+        // The injected protocol error, then the injected failure.
+        json!({ "type": "request", "id": 1, "payload": { "query": query } }),
+        json!({ "type": "request", "id": 2, "payload": { "query": query } }),
+        // A subscription's ack.
+        json!({ "type": "request", "id": 3, "payload": { "query": MESSAGE_SUB } }),
+        // An answer with data.
+        json!({ "type": "request", "id": 4, "payload": { "query": query } }),
+        // An error answer to a stop.
+        json!({ "type": "stop_subscription", "id": 5, "payload": { "subscription_id": "nope" } }),
+        // A frame that does not decode.
+        json!({ "type": "request", "id": 6 }),
+        // The sixth request of a session allowed five: RATE_LIMITED.
+        json!({ "type": "request", "id": 7, "payload": { "query": query } }),
+        json!({ "sig": "PING", "payload": "first" }),
+    ];
+    for frame in frames {
+        bot.ws.feed(Message::text(frame.to_string())).await.unwrap();
+    }
+    bot.ws.flush().await.unwrap();
+    let start = tokio::time::Instant::now();
+    // The PING read last is answered first: every answer before it waits for its time.
+    let pong = bot.raw_next().await;
+    assert_eq!(pong, json!({ "sig": "PONG", "payload": "first" }));
+    // Past the time of the answers but short of twice the delay: a PING sent now is answered
+    // after all of them, so none waited for the one before it.
+    tokio::time::sleep_until(start + Duration::from_millis(1500)).await;
+    bot.send(json!({ "sig": "PING", "payload": "late" })).await;
+    let mut ids = Vec::new();
+    loop {
+        let frame = bot.raw_next().await;
+        if frame["sig"] == "PONG" {
+            assert_eq!(frame["payload"], "late");
+            break;
+        }
+        ids.push(frame["id"].clone());
+        match frame["id"].as_u64() {
+            Some(1) => assert_eq!(frame["errorCode"], 503, "{frame}"),
+            Some(2 | 5 | 6) => assert_eq!(error_name(&frame), "GRAPHQL_EXEC_ERROR"),
+            Some(3) => assert!(frame["payload"]["data"]["subscription_id"].is_string()),
+            Some(4) => assert!(frame["payload"]["data"]["agents"].is_object()),
+            Some(7) => assert_eq!(error_name(&frame), "RATE_LIMITED"),
+            _ => panic!("unexpected {frame}"),
+        }
+    }
+    assert_eq!(ids, (1..=7).map(|id| json!(id)).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn garble_counts_a_subscription_ack() {
+    let emu = emulator().await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    let session = bot.session_id.clone();
+    control(&emu, &format!("/sessions/{session}/garble"), json!({})).await;
+    let id = bot.send_request(json!({ "query": MESSAGE_SUB })).await;
+    let ack = bot.raw_text().await;
+    let head = format!(r#"{{"id":{id},"payload":{{"data":{{"garbled":tru,"subscription_id""#);
+    assert!(ack.starts_with(&head), "{ack}");
+    // The ack used the fault up.
+    let resp = bot.request("{ agents { edges { node { id } } } }").await;
+    assert!(resp["payload"]["data"]["agents"].is_object(), "{resp}");
+}
+
+#[tokio::test]
+async fn fail_data_is_kept_for_a_frame_that_reaches_a_socket() {
+    let emu = emulator().await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    bot.go_online().await;
+    let sub = bot.subscribe(MESSAGE_SUB).await;
+    let session = bot.session_id.clone();
+    control(
+        &emu,
+        &format!("/sessions/{session}/fail_data"),
+        json!({ "error_name": "GRAPHQL_EXEC_ERROR" }),
+    )
+    .await;
+    control(&emu, &format!("/sessions/{session}/drop"), json!({})).await;
+    while let Some(Ok(_)) = bot.ws.next().await {}
+    // Wait for the session to let go of the socket (no timing asserted).
+    loop {
+        let sessions = control_get(&emu, "/sessions").await;
+        let me = sessions
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["session_id"] == json!(session))
+            .unwrap()
+            .clone();
+        if me["connected"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // No socket: this DATA frame is lost, and the fault stays armed.
+    let channel = visitor(&emu, "Ann").await;
+    visitor_says(&emu, &channel, "lost").await;
+    let (ws, _) = tokio_tungstenite::connect_async(bot.url.as_str())
+        .await
+        .unwrap();
+    bot.ws = ws;
+    bot.ping(json!("back")).await;
+    visitor_says(&emu, &channel, "heard").await;
+    let failed = bot.data(&sub).await;
+    assert_eq!(error_name(&failed), "GRAPHQL_EXEC_ERROR", "{failed}");
+    visitor_says(&emu, &channel, "again").await;
+    let ok = bot.data(&sub).await;
+    assert_eq!(ok["payload"]["data"]["message"]["node"]["content"], "again");
+}
+
+#[tokio::test]
+async fn close_refuses_codes_that_cannot_go_on_the_wire() {
+    let emu = emulator().await;
+    // A session without a socket: an accepted code gets as far as "not connected" (409).
+    let (_, body) = start_session(&emu, &token(&emu, "Bot")).await;
+    let session = body["data"]["startAgentSession"]["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let url = format!("{}/_emulator/sessions/{session}/close", emu.base_url());
+    for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535] {
+        let (status, body) = http("POST", &url, Some(json!({ "code": code }))).await;
+        assert_eq!(status, 400, "{code}: {body}");
+        if code == 1006 {
+            assert!(body["error"].as_str().unwrap().contains("drop"), "{body}");
+        }
+    }
+    for code in [1000, 1001, 1003, 1007, 1011, 1014, 3000, 4999] {
+        let (status, body) = http("POST", &url, Some(json!({ "code": code }))).await;
+        assert_eq!(status, 409, "{code}: {body}");
+    }
+}
+
+/// A close frame's payload is at most 125 bytes, two of them the code.
+#[tokio::test]
+async fn close_and_eos_reasons_are_cut_to_fit_a_close_frame() {
+    let emu = emulator().await;
+    let long = "é".repeat(100);
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    control(
+        &emu,
+        &format!("/sessions/{}/close", bot.session_id),
+        json!({ "code": 4001, "reason": long }),
+    )
+    .await;
+    match bot.ws.next().await {
+        Some(Ok(Message::Close(Some(frame)))) => {
+            assert_eq!(u16::from(frame.code), 4001);
+            assert_eq!(frame.reason.as_str(), "é".repeat(61));
+        }
+        other => panic!("expected close 4001, got {other:?}"),
+    }
+    let (ws, _) = tokio_tungstenite::connect_async(bot.url.as_str())
+        .await
+        .unwrap();
+    bot.ws = ws;
+    bot.ping(json!("back")).await;
+    control(
+        &emu,
+        &format!("/sessions/{}/eos", bot.session_id),
+        json!({ "reason": long }),
+    )
+    .await;
+    // The EOS frame carries the whole reason; the close frame as much as fits.
+    let eos = bot.next().await;
+    assert_eq!(eos, json!({ "sig": "EOS", "reason": long }));
+    match bot.ws.next().await {
+        Some(Ok(Message::Close(Some(frame)))) => {
+            assert_eq!(frame.reason.as_str(), "é".repeat(61));
+        }
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+}

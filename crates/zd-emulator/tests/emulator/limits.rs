@@ -193,3 +193,51 @@ async fn a_huge_idle_timeout_closes_in_order() {
     .expect("the idle socket is closed");
     assert_eq!(u16::from(frame.code), 1001);
 }
+
+#[tokio::test]
+async fn a_chat_holds_at_most_a_thousand_tags() {
+    let emu = emulator().await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    bot.go_online().await;
+    let channel = visitor(&emu, "Ann").await;
+    let resp = bot
+        .request(&format!(
+            "mutation {{ sendMessage(channel_id: \"{channel}\", msg: \"Hi\") {{ success }} }}"
+        ))
+        .await;
+    assert_eq!(resp["payload"]["data"]["sendMessage"]["success"], true);
+    let add = |tags: &[String]| {
+        let list = tags
+            .iter()
+            .map(|t| format!("\"{t}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("mutation {{ addTags(channel_id: \"{channel}\", tags: [{list}]) {{ success }} }}")
+    };
+    let mut tags: Vec<String> = (0..999).map(|i| format!("t{i}")).collect();
+    // Repeats, within a request and of tags already there, count once.
+    tags.push("t0".into());
+    let resp = bot.request(&add(&tags)).await;
+    assert_eq!(
+        resp["payload"]["data"]["addTags"]["success"], true,
+        "{resp}"
+    );
+    let resp = bot
+        .request(&add(&["t1".into(), "last".into(), "last".into()]))
+        .await;
+    assert_eq!(
+        resp["payload"]["data"]["addTags"]["success"], true,
+        "{resp}"
+    );
+    // The 1,001st is refused, and nothing of that request is added.
+    let resp = bot.request(&add(&["t2".into(), "one-more".into()])).await;
+    assert_eq!(error_name(&resp), "GRAPHQL_EXEC_ERROR", "{resp}");
+    let message = resp["payload"]["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("1000"), "{message}");
+    let t = transcript(&emu, &channel).await;
+    let held = t["tags"].as_array().unwrap();
+    assert_eq!(held.len(), 1000);
+    assert_eq!(held[0], "t0");
+    assert_eq!(held[999], "last");
+    assert!(!held.contains(&json!("one-more")));
+}

@@ -302,3 +302,52 @@ async fn reconnecting_to_the_same_url_resumes_subscriptions() {
         "still there?"
     );
 }
+
+/// Seed 001: the id is "echoed in the response to match the response with the request", so
+/// an error answer to a frame that does not decode carries its id when it has a usable one.
+#[tokio::test]
+async fn error_answers_to_malformed_frames_echo_their_id() {
+    use futures_util::SinkExt as _;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let emu = emulator().await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    for (frame, id) in [
+        // The payload is a string, not an object.
+        (
+            json!({ "type": "request", "id": 42, "payload": "{ agents { edges { node { id } } } }" }),
+            json!(42),
+        ),
+        (json!({ "type": "request", "id": "req-7" }), json!("req-7")),
+        (json!({ "type": "stop_subscription", "id": 8 }), json!(8)),
+        // An unknown type.
+        (
+            json!({ "type": "subscribe", "id": 9, "payload": { "query": MESSAGE_SUB } }),
+            json!(9),
+        ),
+    ] {
+        bot.send(frame.clone()).await;
+        let resp = bot.next().await;
+        assert_eq!(resp["id"], id, "{frame} -> {resp}");
+        assert_eq!(error_name(&resp), "GRAPHQL_EXEC_ERROR", "{resp}");
+    }
+    // The exact number text comes back.
+    bot.ws
+        .send(Message::text(r#"{"type":"request","id":1e2}"#))
+        .await
+        .unwrap();
+    let resp = bot.raw_text().await;
+    assert!(resp.contains(r#""id":1e2"#), "{resp}");
+    // No usable id: the answer has none.
+    for text in [
+        r#"{"type":"request","id":{"n":1}}"#,
+        r#"{"type":"request","id":null}"#,
+        r#"{"type":"request","id":5"#,
+        r#"[{"id":5}]"#,
+    ] {
+        bot.ws.send(Message::text(text)).await.unwrap();
+        let resp = bot.next().await;
+        assert!(resp.get("id").is_none(), "{text} -> {resp}");
+        assert_eq!(error_name(&resp), "GRAPHQL_EXEC_ERROR", "{resp}");
+    }
+}

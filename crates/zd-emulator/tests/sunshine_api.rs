@@ -2039,6 +2039,27 @@ async fn control_actions_with_integration_credentials_are_the_integrations_own()
     assert_eq!(st, 403, "{v}");
     let (st, v) = action("releaseControl", agent_key).await;
     assert_eq!(st, 200, "{v}");
+    // Released: the switchboard state is nullified, so nobody is in control (the next or
+    // default integration does not take over at once)...
+    assert_eq!(
+        state(&api.call("GET", &c, ka, None).await.1),
+        (Value::Null, Value::Null)
+    );
+    // ...until the user writes again: the default integration takes the conversation.
+    let (st, v) = api
+        .call(
+            "POST",
+            &format!("{c}/messages"),
+            ka,
+            Some(json!({"author":{"type":"user","userId":u["user"]["id"]},
+                        "content":{"type":"text","text":"anyone?"}})),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(
+        state(&api.call("GET", &c, ka, None).await.1),
+        (bot.clone(), Value::Null)
+    );
 
     // App credentials are held to neither.
     let (st, v) = api

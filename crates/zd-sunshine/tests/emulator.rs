@@ -872,7 +872,8 @@ async fn webhooks_switchboards_control_and_attachments() {
         .send(&c)
         .await
         .unwrap();
-    assert_eq!(active(&conv).await, "bot");
+    // Released: nobody is in control until the user writes again.
+    assert_eq!(active(&conv).await, serde_json::Value::Null);
     let err = operations::AcceptControl::new(app, &conv, from(json!({})))
         .send(&c)
         .await

@@ -262,13 +262,29 @@ impl Conversation {
                 .and_then(|id| app.switchboard_integration(id))
                 .map(SwitchboardIntegration::render_webhook)
         };
-        json!({
+        let mut v = json!({
             "id": self.id,
             "type": self.kind,
             "metadata": self.metadata,
-            "activeSwitchboardIntegration": sbi(&self.active_switchboard_integration),
-            "pendingSwitchboardIntegration": sbi(&self.pending_switchboard_integration),
-        })
+        });
+        // "Omitted if no activeSwitchboardIntegration exists" (and likewise pending).
+        if let Some(o) = v.as_object_mut() {
+            for (key, id) in [
+                (
+                    "activeSwitchboardIntegration",
+                    &self.active_switchboard_integration,
+                ),
+                (
+                    "pendingSwitchboardIntegration",
+                    &self.pending_switchboard_integration,
+                ),
+            ] {
+                if let Some(seat) = sbi(id) {
+                    o.insert(key.into(), seat);
+                }
+            }
+        }
+        v
     }
 
     pub(crate) fn render(&self, app: &App) -> Value {

@@ -537,20 +537,6 @@ fn apply_control(
         }
         None => None,
     };
-    let release_to = {
-        let c = app
-            .conversations
-            .get(conversation_id)
-            .ok_or_else(|| ApiError::not_found(Missing::Conversation))?;
-        c.active_switchboard_integration
-            .as_deref()
-            .and_then(|a| app.switchboard_integration(a))
-            .and_then(|sbi| sbi.next.clone())
-            .or_else(|| {
-                app.active_switchboard()
-                    .and_then(|sb| sb.default_integration.clone())
-            })
-    };
     let c = conv_mut(app, conversation_id)?;
     let kind = match action {
         Control::Pass => {
@@ -581,7 +567,9 @@ fn apply_control(
                     "No switchboard integration is in control of the conversation",
                 ));
             }
-            c.active_switchboard_integration = release_to;
+            // "Releases the control of the conversation by nullifying its switchboard state":
+            // nobody is in control until the user writes again (see `messages::append`).
+            c.active_switchboard_integration = None;
             c.pending_switchboard_integration = None;
             "switchboard:releaseControl"
         }

@@ -89,6 +89,9 @@ pub(crate) fn append(
 ) -> Result<Value, ApiError> {
     let limit = s.config().message_limit;
     let app = store.app_mut(app_id)?;
+    let default = app
+        .active_switchboard()
+        .and_then(|sb| sb.default_integration.clone());
     let c = super::conversations::conv_mut(app, conversation_id)?;
     if c.messages.len() >= limit {
         return Err(ApiError::new(
@@ -120,6 +123,12 @@ pub(crate) fn append(
         stored,
     );
     c.last_updated_at = Some(now);
+    // A released conversation has nobody in control until the user writes again: then the
+    // default switchboard integration takes it (the emulator's reading of the switchboard
+    // guide; the spec says only that release nullifies the switchboard state).
+    if user_id.is_some() && c.active_switchboard_integration.is_none() {
+        c.active_switchboard_integration = default;
+    }
     for p in &mut c.participants {
         if user_id != Some(p.user_id.as_str()) {
             p.unread_count += 1;

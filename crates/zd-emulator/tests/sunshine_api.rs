@@ -2208,3 +2208,62 @@ async fn deleting_a_user_deletes_their_conversation_history() {
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["conversations"].as_array().unwrap().len(), 2, "{v}");
 }
+
+/// Secrets the spec marks write-only are taken and never sent back: not by CreateIntegration,
+/// GetIntegration, ListIntegrations or UpdateIntegration.
+#[tokio::test]
+async fn write_only_secrets_never_come_back() {
+    let server = SunshineServer::start(SunshineConfig::default())
+        .await
+        .unwrap();
+    let api = Api::new(server.base_url());
+    let appk = basic(sun::DEMO_APP_KEY_ID, sun::DEMO_APP_KEY_SECRET);
+    let ka = Some(appk.as_str());
+    let p = format!("/v2/apps/{}/integrations", sun::DEMO_APP_ID);
+    let (st, created) = api
+        .call(
+            "POST",
+            &p,
+            ka,
+            Some(json!({"type":"twitter","tier":"enterprise","envName":"e",
+                        "consumerKey":"ck","consumerSecret":"cs",
+                        "accessTokenKey":"ak","accessTokenSecret":"as"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{created}");
+    let id = created["integration"]["id"].as_str().unwrap().to_owned();
+    let (st, updated) = api
+        .call(
+            "PATCH",
+            &format!("{p}/{id}"),
+            ka,
+            Some(json!({"displayName":"tw","consumerSecret":"new"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{updated}");
+    let (_, got) = api.call("GET", &format!("{p}/{id}"), ka, None).await;
+    let (_, listed) = api.call("GET", &p, ka, None).await;
+    let listed = listed["integrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == json!(id))
+        .unwrap()
+        .clone();
+    for shown in [
+        &created["integration"],
+        &updated["integration"],
+        &got["integration"],
+        &listed,
+    ] {
+        assert_eq!(shown["envName"], "e", "{shown}");
+        for secret in [
+            "consumerKey",
+            "consumerSecret",
+            "accessTokenKey",
+            "accessTokenSecret",
+        ] {
+            assert!(shown.get(secret).is_none(), "{secret} came back: {shown}");
+        }
+    }
+}

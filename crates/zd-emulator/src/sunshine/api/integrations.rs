@@ -163,6 +163,7 @@ pub(crate) async fn create(
     for f in ["id", "type", "status", "displayName", "webhooks"] {
         body.remove(f);
     }
+    forget_secrets(&kind, &mut body);
     integration.extra = body;
     let rendered = integration.render();
     let app = store.app_mut(&app_id)?;
@@ -240,6 +241,7 @@ pub(crate) async fn update(
     for f in ["id", "type", "status", "displayName", "webhooks"] {
         body.remove(f);
     }
+    forget_secrets(&i.kind, &mut body);
     i.extra.extend(body);
     ok(json!({ "integration": i.render() }))
 }
@@ -472,4 +474,40 @@ pub(crate) async fn delete_webhook(
         .ok_or_else(|| ApiError::not_found(Missing::Resource))?;
     s.hub().forget(&webhook_id);
     ok(json!({}))
+}
+
+/// The fields of each integration type the spec marks `writeOnly`: taken, never returned.
+const WRITE_ONLY: &[(&str, &[&str])] = &[
+    (
+        "android",
+        &["projectId", "clientEmail", "privateKey", "serverKey"],
+    ),
+    ("apple", &["apiSecret"]),
+    ("instagram", &["pageAccessToken", "appSecret"]),
+    ("ios", &["certificate", "password"]),
+    ("mailgun", &["apiKey"]),
+    ("messagebird", &["accessKey", "signingKey"]),
+    ("messenger", &["appSecret"]),
+    ("telegram", &["token"]),
+    ("twilio", &["authToken"]),
+    (
+        "twitter",
+        &[
+            "consumerKey",
+            "consumerSecret",
+            "accessTokenKey",
+            "accessTokenSecret",
+        ],
+    ),
+    ("viber", &["token"]),
+];
+
+/// Drops the write-only fields of a `kind` integration's body: the emulator has no use for
+/// them, and the service never sends them back, so a client must not come to expect them.
+fn forget_secrets(kind: &str, body: &mut Map<String, Value>) {
+    if let Some((_, fields)) = WRITE_ONLY.iter().find(|(k, _)| *k == kind) {
+        for f in *fields {
+            body.remove(*f);
+        }
+    }
 }

@@ -698,27 +698,39 @@ async fn failed_control_actions_are_reported_as_failure_events() {
     assert_eq!(st, 200);
     let (_, conversation) = r.end_user().await;
     let c = format!("{p}/conversations/{conversation}");
+    // The failure events carry `{code, message}` with the codes of the spec's examples.
     let cases = [
         (
             "acceptControl",
             json!({}),
             403,
             "switchboard:acceptControl:failure",
+            "switchboard_invalid_action",
         ),
         (
             "passControl",
             json!({"switchboardIntegration":"nobody","metadata":{"why":"test"}}),
             404,
             "switchboard:passControl:failure",
+            "switchboard_invalid_target",
         ),
         (
             "offerControl",
             json!({"switchboardIntegration":"nobody"}),
             404,
             "switchboard:offerControl:failure",
+            "switchboard_invalid_target",
+        ),
+        // The spec's own example: accepted, but reported as a failure, and nothing changes.
+        (
+            "offerControl",
+            json!({"switchboardIntegration":"bot"}),
+            200,
+            "switchboard:offerControl:failure",
+            "switchboard_invalid_target",
         ),
     ];
-    for (action, body, status, kind) in cases {
+    for (action, body, status, kind, code) in cases {
         let (st, v) = r
             .api
             .call("POST", &format!("{c}/{action}"), Some(&r.auth), Some(body))
@@ -730,8 +742,17 @@ async fn failed_control_actions_are_reported_as_failure_events() {
             got[0]["payload"]["conversation"]["id"],
             conversation.as_str()
         );
-        assert_eq!(got[0]["payload"]["error"]["code"], v["errors"][0]["code"]);
+        let error = &got[0]["payload"]["error"];
+        assert_eq!(error["code"], code, "{error}");
+        assert!(error["message"].is_string(), "{error}");
     }
+    let (_, got) = r.api.call("GET", &c, Some(&r.auth), None).await;
+    assert!(
+        got["conversation"]
+            .get("pendingSwitchboardIntegration")
+            .is_none(),
+        "{got}"
+    );
     // A malformed request is refused without an event; a good one is the plain event.
     let (st, _) = r
         .api

@@ -434,26 +434,38 @@ async fn control(
         return outcome.and_then(|_| ok(json!({})));
     };
     let truncated = c.render_truncated(app);
-    let (kind, payload) = match &outcome {
-        Ok(kind) => (
-            (*kind).to_owned(),
-            json!({ "conversation": truncated, "metadata": metadata }),
-        ),
-        // A failed action is reported to the integrations as well; releaseControl has no
-        // failure event.
-        Err(e) if action != Control::Release => (
+    // A failed action is reported to the integrations as well, with the error shape and codes
+    // of the spec's failure events; releaseControl has no failure event.
+    let failure = |message: &str| {
+        (
             format!("{}:failure", action.event()),
             json!({
                 "conversation": truncated,
                 "metadata": metadata,
-                "error": { "code": e.code, "title": e.title },
+                "error": { "code": action.failure_code(), "message": message },
             }),
+        )
+    };
+    let (kind, payload) = match &outcome {
+        Ok(Applied::Done(kind)) => (
+            (*kind).to_owned(),
+            json!({ "conversation": truncated, "metadata": metadata }),
         ),
+        Ok(Applied::Refused(message)) => failure(message),
+        Err(e) if action != Control::Release => failure(&e.title),
         Err(_) => return outcome.and_then(|_| ok(json!({}))),
     };
     emit(&s, &store, &app_id, &kind, || payload);
     outcome?;
     ok(json!({}))
+}
+
+/// What a control action came to, when the request itself was in order.
+enum Applied {
+    /// Done; the event type.
+    Done(&'static str),
+    /// Accepted (200) but not done: the failure reaches the integrations as an event only.
+    Refused(&'static str),
 }
 
 impl Control {
@@ -463,6 +475,14 @@ impl Control {
             Self::Offer => "switchboard:offerControl",
             Self::Accept => "switchboard:acceptControl",
             Self::Release => "switchboard:releaseControl",
+        }
+    }
+
+    /// The error code of the action's failure event (the spec's examples).
+    const fn failure_code(self) -> &'static str {
+        match self {
+            Self::Accept | Self::Release => "switchboard_invalid_action",
+            Self::Pass | Self::Offer => "switchboard_invalid_target",
         }
     }
 }
@@ -508,14 +528,14 @@ fn caller_may(
     }
 }
 
-/// Moves control as `action` says; the event type on success.
+/// Moves control as `action` says.
 fn apply_control(
     store: &mut Store,
     app_id: &str,
     conversation_id: &str,
     target: Option<&str>,
     action: Control,
-) -> Result<&'static str, ApiError> {
+) -> Result<Applied, ApiError> {
     let app = store.app_mut(app_id)?;
     // A missing conversation is reported as such, whatever the switchboard's state.
     if !app.conversations.contains_key(conversation_id) {
@@ -545,6 +565,13 @@ fn apply_control(
             "switchboard:passControl"
         }
         Control::Offer => {
+            if resolved.is_some() && resolved == c.active_switchboard_integration {
+                // The spec's offerControl:failure example; the operation documents no error
+                // status for it.
+                return Ok(Applied::Refused(
+                    "Cannot offer control to the active switchboard integration.",
+                ));
+            }
             c.pending_switchboard_integration = resolved;
             "switchboard:offerControl"
         }
@@ -553,7 +580,7 @@ fn apply_control(
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
                     "forbidden",
-                    "There is no pending offer of control to accept",
+                    "There is no pendingSwitchboardIntegration",
                 ));
             };
             c.active_switchboard_integration = Some(pending);
@@ -574,7 +601,7 @@ fn apply_control(
             "switchboard:releaseControl"
         }
     };
-    Ok(kind)
+    Ok(Applied::Done(kind))
 }
 
 macro_rules! control_handler {

@@ -78,6 +78,18 @@ pub(crate) async fn control_get(emu: &Emulator, path: &str) -> Value {
     value
 }
 
+/// The control API's counters of session `session_id`.
+pub(crate) async fn session_counters(emu: &Emulator, session_id: &str) -> Value {
+    let counters = control_get(emu, "/counters").await;
+    counters["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["session_id"] == session_id)
+        .unwrap_or_else(|| panic!("no session {session_id} in {counters}"))
+        .clone()
+}
+
 pub(crate) async fn start_session(emu: &Emulator, token: &str) -> (u16, Value) {
     let query = format!(
         "mutation {{ startAgentSession(access_token: \"{token}\") {{ websocket_url session_id client_id }} }}"

@@ -295,14 +295,7 @@ async fn mute_withholds_answers_while_requests_and_stops_take_effect() {
             .iter()
             .all(|id| bot.pending().iter().all(|v| v["id"] != json!(id)))
     );
-    let counters = control_get(&emu, "/counters").await;
-    let session = counters["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["session_id"] == json!(bot.session_id))
-        .unwrap()
-        .clone();
+    let session = session_counters(&emu, &bot.session_id).await;
     assert_eq!(session["stops"], 1, "{session}");
 }
 

@@ -73,14 +73,7 @@ async fn one_hundred_requests_per_second_per_session() {
         }
     }
     assert_eq!(limited, vec![100, 101, 102, 103, 104]);
-    let counters = control_get(&emu, "/counters").await;
-    let session = counters["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["session_id"] == json!(bot.session_id))
-        .unwrap()
-        .clone();
+    let session = session_counters(&emu, &bot.session_id).await;
     assert_eq!(session["requests"], 105);
     assert_eq!(session["rate_limited"], 5);
     assert_eq!(session["peak_requests_per_second"], 105);

@@ -1811,12 +1811,8 @@ async fn generated_invalid_requests_are_refused_per_the_spec() {
 /// same filtered list: following them never brings in an integration of another type.
 #[tokio::test]
 async fn list_integrations_links_keep_the_type_filter() {
-    let server = SunshineServer::start(SunshineConfig::default())
-        .await
-        .unwrap();
-    let api = Api::new(server.base_url());
-    let auth = basic(sun::DEMO_APP_KEY_ID, sun::DEMO_APP_KEY_SECRET);
-    let p = format!("/v2/apps/{}", sun::DEMO_APP_ID);
+    let demo = Demo::start().await;
+    let (api, auth, p) = (&demo.api, demo.app_key.clone(), demo.app.clone());
     // Custom and web integrations interleaved, so an unfiltered page would hold both.
     let mut custom = Vec::new();
     for i in 0..3 {
@@ -1886,13 +1882,8 @@ async fn list_integrations_links_keep_the_type_filter() {
 /// may do either. Refused actions change nothing.
 #[tokio::test]
 async fn control_actions_with_integration_credentials_are_the_integrations_own() {
-    let server = SunshineServer::start(SunshineConfig::default())
-        .await
-        .unwrap();
-    let api = Api::new(server.base_url());
-    let appk = basic(sun::DEMO_APP_KEY_ID, sun::DEMO_APP_KEY_SECRET);
-    let ka = Some(appk.as_str());
-    let p = format!("/v2/apps/{}", sun::DEMO_APP_ID);
+    let demo = Demo::start().await;
+    let (api, ka, p) = (&demo.api, Some(demo.app_key.as_str()), demo.app.clone());
     // Two custom integrations, each with a key of its own.
     let mut keys = Vec::new();
     let mut ids = Vec::new();
@@ -2082,13 +2073,8 @@ async fn control_actions_with_integration_credentials_are_the_integrations_own()
 /// everyone else's stay.
 #[tokio::test]
 async fn deleting_a_user_deletes_their_conversation_history() {
-    let server = SunshineServer::start(SunshineConfig::default())
-        .await
-        .unwrap();
-    let api = Api::new(server.base_url());
-    let appk = basic(sun::DEMO_APP_KEY_ID, sun::DEMO_APP_KEY_SECRET);
-    let ka = Some(appk.as_str());
-    let p = format!("/v2/apps/{}", sun::DEMO_APP_ID);
+    let demo = Demo::start().await;
+    let (api, ka, p) = (&demo.api, Some(demo.app_key.as_str()), demo.app.clone());
     let mut users = Vec::new();
     for ext in ["leaving", "staying"] {
         let (st, u) = api
@@ -2213,13 +2199,9 @@ async fn deleting_a_user_deletes_their_conversation_history() {
 /// GetIntegration, ListIntegrations or UpdateIntegration.
 #[tokio::test]
 async fn write_only_secrets_never_come_back() {
-    let server = SunshineServer::start(SunshineConfig::default())
-        .await
-        .unwrap();
-    let api = Api::new(server.base_url());
-    let appk = basic(sun::DEMO_APP_KEY_ID, sun::DEMO_APP_KEY_SECRET);
-    let ka = Some(appk.as_str());
-    let p = format!("/v2/apps/{}/integrations", sun::DEMO_APP_ID);
+    let demo = Demo::start().await;
+    let (api, ka) = (&demo.api, Some(demo.app_key.as_str()));
+    let p = format!("{}/integrations", demo.app);
     let (st, created) = api
         .call(
             "POST",
@@ -2264,6 +2246,30 @@ async fn write_only_secrets_never_come_back() {
             "accessTokenSecret",
         ] {
             assert!(shown.get(secret).is_none(), "{secret} came back: {shown}");
+        }
+    }
+}
+
+/// A Sunshine emulator with the demo app, and the app key's credentials.
+struct Demo {
+    _server: SunshineServer,
+    api: Api,
+    /// The `Authorization` value of the demo app's key.
+    app_key: String,
+    /// `/v2/apps/{demo app}`.
+    app: String,
+}
+
+impl Demo {
+    async fn start() -> Self {
+        let server = SunshineServer::start(SunshineConfig::default())
+            .await
+            .unwrap();
+        Self {
+            api: Api::new(server.base_url()),
+            app_key: basic(sun::DEMO_APP_KEY_ID, sun::DEMO_APP_KEY_SECRET),
+            app: format!("/v2/apps/{}", sun::DEMO_APP_ID),
+            _server: server,
         }
     }
 }

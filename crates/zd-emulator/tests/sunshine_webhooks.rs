@@ -118,6 +118,20 @@ async fn rig_with_timeout(timeout: Duration) -> Rig {
 }
 
 impl Rig {
+    /// The end user of `conversation` taps a postback, reads, types and follows a referral.
+    async fn user_acts(&self, conversation: &str) {
+        let c = format!("conversations/{conversation}");
+        for (path, body) in [
+            ("postbacks", json!({"payload":"HELP"})),
+            ("read", json!({})),
+            ("typing", json!({"typing":true})),
+            ("referral", json!({"code":"SPRING"})),
+        ] {
+            let (st, v) = self.control(&format!("{c}/{path}"), body).await;
+            assert_eq!(st, 200, "{v}");
+        }
+    }
+
     /// A custom integration with one webhook for `triggers`; returns the webhook's secret.
     async fn integration(&self, triggers: &[&str]) -> String {
         let (st, v) = self
@@ -1078,16 +1092,7 @@ async fn webhooks_get_truncated_users_unless_created_with_include_full_user() {
     let (full, lean) = r.two_webhooks(&triggers, "includeFullUser").await;
     let (user, conversation) = r.end_user().await;
     r.say(&conversation, "hello").await;
-    let c = format!("conversations/{conversation}");
-    for (path, body) in [
-        ("postbacks", json!({"payload":"HELP"})),
-        ("read", json!({})),
-        ("typing", json!({"typing":true})),
-        ("referral", json!({"code":"SPRING"})),
-    ] {
-        let (st, v) = r.control(&format!("{c}/{path}"), body).await;
-        assert_eq!(st, 200, "{v}");
-    }
+    r.user_acts(&conversation).await;
     r.business_message(&conversation, "hi Ada").await;
     let (st, v) = r
         .api
@@ -1163,16 +1168,7 @@ async fn sources_name_the_client_and_device_only_for_include_full_source() {
     let (full, lean) = r.two_webhooks(&triggers, "includeFullSource").await;
     let (user, conversation) = r.end_user().await;
     r.say(&conversation, "from my browser").await;
-    let c = format!("conversations/{conversation}");
-    for (path, body) in [
-        ("postbacks", json!({"payload":"HELP"})),
-        ("read", json!({})),
-        ("typing", json!({"typing":true})),
-        ("referral", json!({"code":"SPRING"})),
-    ] {
-        let (st, v) = r.control(&format!("{c}/{path}"), body).await;
-        assert_eq!(st, 200, "{v}");
-    }
+    r.user_acts(&conversation).await;
     let (st, clients) = r
         .api
         .call(

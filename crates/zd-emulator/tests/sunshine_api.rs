@@ -1972,6 +1972,18 @@ async fn control_actions_with_integration_credentials_are_the_integrations_own()
         )
     };
     let (bot, agent) = (json!(seats[0]), json!(seats[1]));
+    let seats_now = || {
+        let (api, c) = (&api, &c);
+        async move { state(&api.call("GET", c, ka, None).await.1) }
+    };
+    let offer_to_agent = |auth: Option<&str>| {
+        let (api, path) = (&api, format!("{c}/offerControl"));
+        let auth = auth.map(str::to_owned);
+        async move {
+            let body = json!({"switchboardIntegration":"agent"});
+            api.call("POST", &path, auth.as_deref(), Some(body)).await
+        }
+    };
     let action = |name: &'static str, auth: Option<&str>| {
         let api = &api;
         let path = format!("{c}/{name}");
@@ -1981,10 +1993,7 @@ async fn control_actions_with_integration_credentials_are_the_integrations_own()
                 .await
         }
     };
-    assert_eq!(
-        state(&api.call("GET", &c, ka, None).await.1),
-        (bot.clone(), Value::Null)
-    );
+    assert_eq!(seats_now().await, (bot.clone(), Value::Null));
 
     // The bot is in control: the agent may not release it.
     let (st, v) = action("releaseControl", agent_key).await;
@@ -1993,20 +2002,10 @@ async fn control_actions_with_integration_credentials_are_the_integrations_own()
         (403, &json!("forbidden")),
         "{v}"
     );
-    assert_eq!(
-        state(&api.call("GET", &c, ka, None).await.1),
-        (bot.clone(), Value::Null)
-    );
+    assert_eq!(seats_now().await, (bot.clone(), Value::Null));
 
     // Control is offered to the agent: the bot may not accept for it, the agent may.
-    let (st, v) = api
-        .call(
-            "POST",
-            &format!("{c}/offerControl"),
-            bot_key,
-            Some(json!({"switchboardIntegration":"agent"})),
-        )
-        .await;
+    let (st, v) = offer_to_agent(bot_key).await;
     assert_eq!(st, 200, "{v}");
     let (st, v) = action("acceptControl", bot_key).await;
     assert_eq!(
@@ -2014,16 +2013,10 @@ async fn control_actions_with_integration_credentials_are_the_integrations_own()
         (403, &json!("forbidden")),
         "{v}"
     );
-    assert_eq!(
-        state(&api.call("GET", &c, ka, None).await.1),
-        (bot.clone(), agent.clone())
-    );
+    assert_eq!(seats_now().await, (bot.clone(), agent.clone()));
     let (st, v) = action("acceptControl", agent_key).await;
     assert_eq!(st, 200, "{v}");
-    assert_eq!(
-        state(&api.call("GET", &c, ka, None).await.1),
-        (agent.clone(), Value::Null)
-    );
+    assert_eq!(seats_now().await, (agent.clone(), Value::Null));
 
     // Now the bot is the one not in control; the agent releases.
     let (st, v) = action("releaseControl", bot_key).await;
@@ -2032,10 +2025,7 @@ async fn control_actions_with_integration_credentials_are_the_integrations_own()
     assert_eq!(st, 200, "{v}");
     // Released: the switchboard state is nullified, so nobody is in control (the next or
     // default integration does not take over at once)...
-    assert_eq!(
-        state(&api.call("GET", &c, ka, None).await.1),
-        (Value::Null, Value::Null)
-    );
+    assert_eq!(seats_now().await, (Value::Null, Value::Null));
     // ...until the user writes again: the default integration takes the conversation.
     let (st, v) = api
         .call(
@@ -2047,20 +2037,10 @@ async fn control_actions_with_integration_credentials_are_the_integrations_own()
         )
         .await;
     assert_eq!(st, 201, "{v}");
-    assert_eq!(
-        state(&api.call("GET", &c, ka, None).await.1),
-        (bot.clone(), Value::Null)
-    );
+    assert_eq!(seats_now().await, (bot.clone(), Value::Null));
 
     // App credentials are held to neither.
-    let (st, v) = api
-        .call(
-            "POST",
-            &format!("{c}/offerControl"),
-            ka,
-            Some(json!({"switchboardIntegration":"agent"})),
-        )
-        .await;
+    let (st, v) = offer_to_agent(ka).await;
     assert_eq!(st, 200, "{v}");
     let (st, v) = action("acceptControl", ka).await;
     assert_eq!(st, 200, "{v}");

@@ -24,8 +24,12 @@ use crate::state::ChatState;
 pub(crate) enum Outgoing {
     /// Send a text frame.
     Text(Utf8Bytes),
-    /// Send a close frame with this code and reason, then stop.
+    /// Send a close frame with this code and reason, then stop (the control API's `close`:
+    /// at once, ahead of answers the `delay` fault holds).
     Close(u16, String),
+    /// As `Close`, but in turn: after every frame queued before it, held answers included (a
+    /// session's end, an idle socket, a client's close).
+    Finish(u16, String),
     /// Drop the connection without a close frame.
     Drop,
     /// Send nothing for this long.
@@ -37,6 +41,9 @@ pub(crate) enum Outgoing {
 pub(crate) struct SocketLink {
     pub(crate) conn: u64,
     pub(crate) outbox: mpsc::Sender<Outgoing>,
+    /// Drops the connection at once, even while its writer waits on a client that stopped
+    /// reading (the outbox would never be read then).
+    pub(crate) kill: Arc<Notify>,
 }
 
 /// Faults injected through the control API.

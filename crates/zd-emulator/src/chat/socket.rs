@@ -13,7 +13,7 @@ use http::{HeaderValue, Request, Response, StatusCode, header};
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
@@ -155,9 +155,20 @@ async fn serve(service: Service, session: Arc<Session>, ws: Ws) {
         cut: cut.clone(),
         held: VecDeque::new(),
     };
-    let writer =
-        tokio::spawn(writer.run(outbox_rx, replies_rx, closed_tx, service.shutdown.clone()));
-    if let Some(previous) = session.attach(SocketLink { conn, outbox }) {
+    let kill = Arc::new(Notify::new());
+    let writer = tokio::spawn(writer.run(
+        outbox_rx,
+        replies_rx,
+        closed_tx,
+        service.shutdown.clone(),
+        kill.clone(),
+    ));
+    let link = SocketLink {
+        conn,
+        outbox: outbox.clone(),
+        kill,
+    };
+    if let Some(previous) = session.attach(link) {
         let _ = previous.outbox.try_send(Outgoing::Close(
             1000,
             "replaced by a newer connection".into(),
@@ -167,6 +178,7 @@ async fn serve(service: Service, session: Arc<Session>, ws: Ws) {
         service,
         session: session.clone(),
         replies,
+        outbox,
         cut,
     };
     reader.run(stream, closed_rx).await;
@@ -179,6 +191,9 @@ struct Reader {
     service: Service,
     session: Arc<Session>,
     replies: mpsc::Sender<Reply>,
+    /// The session's own queue, where its DATA waits: frames that end the socket go there,
+    /// behind what was queued before them.
+    outbox: mpsc::Sender<Outgoing>,
     /// Set by the `cut` fault: the writer writes nothing more and drops the connection.
     cut: Arc<AtomicBool>,
 }
@@ -188,9 +203,10 @@ impl Reader {
         let _ = self.replies.send(reply).await;
     }
 
-    /// Queues `out` after everything queued before it (EOS and closes: after the answers).
+    /// Queues `out` after everything queued before it: the answers (the writer takes those
+    /// first) and the session's DATA (the same queue). For EOS and closes.
     async fn in_turn(&self, out: Outgoing) {
-        self.reply(Reply::At(Instant::now(), out)).await;
+        let _ = self.outbox.send(out).await;
     }
 
     /// Queues the answer to a frame read at `read_at`, due when the `delay` fault says.
@@ -226,7 +242,7 @@ impl Reader {
             }
             if let Some(reason) = self.session.ended() {
                 self.in_turn(Outgoing::Text(eos_frame(&reason))).await;
-                self.in_turn(Outgoing::Close(1000, reason)).await;
+                self.in_turn(Outgoing::Finish(1000, reason)).await;
                 return;
             }
             if let Some(deafness) = self.session.faults.take_deafness() {
@@ -234,10 +250,8 @@ impl Reader {
             }
             tokio::select! {
                 _ = closed.changed() => return,
-                _ = shutdown.changed() => {
-                    self.reply(Reply::Now(Outgoing::Drop)).await;
-                    return;
-                }
+                // The writer watches the shutdown too, and ends the socket itself.
+                _ = shutdown.changed() => return,
                 () = self.session.reader_wake.notified() => {}
                 () = async {
                     match deaf_until {
@@ -256,7 +270,7 @@ impl Reader {
                         idle_check.as_mut().reset(due);
                     } else {
                         let reason = "idle connection: no frame from the client (send PINGs)";
-                        self.in_turn(Outgoing::Close(1001, reason.into())).await;
+                        self.in_turn(Outgoing::Finish(1001, reason.into())).await;
                         return;
                     }
                 }
@@ -270,12 +284,13 @@ impl Reader {
                         }
                         Some(Ok(Message::Text(text))) => self.handle(text.as_str(), heard).await,
                         Some(Ok(Message::Close(_))) => {
-                            self.in_turn(Outgoing::Close(1000, String::new())).await;
+                            self.in_turn(Outgoing::Finish(1000, String::new())).await;
                             return;
                         }
                         Some(Ok(_)) => {}
                         Some(Err(tungstenite::Error::Capacity(_))) => {
-                            self.in_turn(Outgoing::Close(1009, "frame too large".into())).await;
+                            self.in_turn(Outgoing::Finish(1009, "frame too large".into()))
+                                .await;
                             return;
                         }
                         Some(Err(error)) => {
@@ -636,9 +651,27 @@ struct Writer {
 impl Writer {
     async fn run(
         mut self,
+        outbox: mpsc::Receiver<Outgoing>,
+        replies: mpsc::Receiver<Reply>,
+        closed: watch::Sender<bool>,
+        shutdown: watch::Receiver<bool>,
+        kill: Arc<Notify>,
+    ) {
+        let mut stop = shutdown.clone();
+        // Around the whole pump, not only beside its waits: a client that stops reading
+        // leaves a write pending for good, and the socket must still end.
+        tokio::select! {
+            _ = stop.changed() => {}
+            () = kill.notified() => {}
+            () = self.pump(outbox, replies, shutdown) => {}
+        }
+        let _ = closed.send(true);
+    }
+
+    async fn pump(
+        &mut self,
         mut outbox: mpsc::Receiver<Outgoing>,
         mut replies: mpsc::Receiver<Reply>,
-        closed: watch::Sender<bool>,
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut outbox_open = true;
@@ -685,7 +718,6 @@ impl Writer {
                 break;
             }
         }
-        let _ = closed.send(true);
     }
 
     /// Takes what is queued without waiting, the reader's replies first.
@@ -739,7 +771,7 @@ impl Writer {
         }
         match out {
             // Behind held answers, a subscription's ack among them.
-            Outgoing::Text(_) if !self.held.is_empty() => {
+            Outgoing::Text(_) | Outgoing::Finish(..) if !self.held.is_empty() => {
                 self.held.push_back((Instant::now(), out));
                 Flow::Continue
             }
@@ -789,7 +821,7 @@ impl Writer {
 async fn control(sink: &mut Sink, out: Outgoing) -> Flow {
     match out {
         Outgoing::Text(_) => Flow::Continue,
-        Outgoing::Close(code, reason) => {
+        Outgoing::Close(code, reason) | Outgoing::Finish(code, reason) => {
             let frame = CloseFrame {
                 code: code.into(),
                 reason: fit_close_reason(reason).into(),

@@ -119,11 +119,33 @@ pub(crate) struct Agent {
 impl Agent {
     /// Starts a session for `name` and connects its socket.
     pub(crate) async fn connect(emu: &Emulator, name: &str) -> Self {
+        Self::connect_with(emu, name, None).await
+    }
+
+    /// As [`Agent::connect`], with the socket's receive buffer cut to `receive_buffer` bytes
+    /// when given (so the service's writes soon wait on a client that stops reading).
+    pub(crate) async fn connect_with(
+        emu: &Emulator,
+        name: &str,
+        receive_buffer: Option<u32>,
+    ) -> Self {
         let (status, body) = start_session(emu, &token(emu, name)).await;
         assert_eq!(status, 200, "{body}");
         let data = &body["data"]["startAgentSession"];
         let url = data["websocket_url"].as_str().unwrap().to_owned();
-        let (ws, _) = connect_async(url.as_str()).await.unwrap();
+        let ws = match receive_buffer {
+            None => connect_async(url.as_str()).await.unwrap().0,
+            Some(bytes) => {
+                let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                socket.set_recv_buffer_size(bytes).unwrap();
+                let tcp = socket.connect(emu.addr()).await.unwrap();
+                let stream = MaybeTlsStream::Plain(tcp);
+                tokio_tungstenite::client_async(url.as_str(), stream)
+                    .await
+                    .unwrap()
+                    .0
+            }
+        };
         let mut agent = Self {
             ws,
             session_id: data["session_id"].as_str().unwrap().to_owned(),

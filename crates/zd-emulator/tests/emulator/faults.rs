@@ -505,14 +505,16 @@ async fn close_refuses_codes_that_cannot_go_on_the_wire() {
         .unwrap()
         .to_owned();
     let url = format!("{}/_emulator/sessions/{session}/close", emu.base_url());
-    for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535] {
+    for code in [
+        0, 999, 1004, 1005, 1006, 1014, 1015, 1016, 2999, 5000, 65535,
+    ] {
         let (status, body) = http("POST", &url, Some(json!({ "code": code }))).await;
         assert_eq!(status, 400, "{code}: {body}");
         if code == 1006 {
             assert!(body["error"].as_str().unwrap().contains("drop"), "{body}");
         }
     }
-    for code in [1000, 1001, 1003, 1007, 1011, 1014, 3000, 4999] {
+    for code in [1000, 1001, 1003, 1007, 1011, 1013, 3000, 4999] {
         let (status, body) = http("POST", &url, Some(json!({ "code": code }))).await;
         assert_eq!(status, 409, "{code}: {body}");
     }
@@ -557,4 +559,67 @@ async fn close_and_eos_reasons_are_cut_to_fit_a_close_frame() {
         }
         other => panic!("expected a close frame, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn eos_goes_out_after_the_data_queued_before_it() {
+    let emu = emulator().await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    bot.go_online().await;
+    let sub = bot.subscribe(MESSAGE_SUB).await;
+    let channel = visitor(&emu, "Ann").await;
+    // The DATA waits in the socket's queue while the writer stalls; the session ends behind it.
+    let session = bot.session_id.clone();
+    control(
+        &emu,
+        &format!("/sessions/{session}/stall"),
+        json!({ "ms": 2000 }),
+    )
+    .await;
+    for i in 0..20 {
+        visitor_says(&emu, &channel, &format!("m{i}")).await;
+    }
+    control(
+        &emu,
+        &format!("/sessions/{session}/eos"),
+        json!({ "reason": "bye" }),
+    )
+    .await;
+    let mut said = Vec::new();
+    loop {
+        let frame = bot.next().await;
+        if frame["sig"] == "EOS" {
+            break;
+        }
+        if frame["sig"] == "DATA" && frame["subscription_id"] == json!(sub) {
+            said.push(frame["payload"]["data"]["message"]["node"]["content"].clone());
+        }
+    }
+    let expected: Vec<serde_json::Value> = (0..20).map(|i| json!(format!("m{i}"))).collect();
+    assert_eq!(said, expected, "every DATA queued before the EOS, in order");
+}
+
+#[tokio::test]
+async fn drop_ends_a_socket_whose_client_stopped_reading() {
+    let emu = emulator().await;
+    let mut bot = Agent::connect_with(&emu, "Bot", Some(4096)).await;
+    bot.go_online().await;
+    bot.subscribe(MESSAGE_SUB).await;
+    let channel = visitor(&emu, "Ann").await;
+    // Never read from here on: once the kernel's buffers are full (the service's send buffer
+    // may grow to a few MiB), the service's writes wait on this client.
+    let text = "x".repeat(4_000);
+    for _ in 0..2_500 {
+        visitor_says(&emu, &channel, &text).await;
+    }
+    let session = bot.session_id.clone();
+    control(&emu, &format!("/sessions/{session}/drop"), json!({})).await;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while session_counters(&emu, &session).await["connected"] == true {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the socket was not dropped");
+    drop(bot);
 }

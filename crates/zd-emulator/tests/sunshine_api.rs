@@ -2189,7 +2189,8 @@ async fn write_only_secrets_never_come_back() {
             ka,
             Some(json!({"type":"twitter","tier":"enterprise","envName":"e",
                         "consumerKey":"ck","consumerSecret":"cs",
-                        "accessTokenKey":"ak","accessTokenSecret":"as"})),
+                        "accessTokenKey":"ak","accessTokenSecret":"as",
+                        "defaultResponderId":"r"})),
         )
         .await;
     assert_eq!(st, 201, "{created}");
@@ -2224,6 +2225,7 @@ async fn write_only_secrets_never_come_back() {
             "consumerSecret",
             "accessTokenKey",
             "accessTokenSecret",
+            "defaultResponderId",
         ] {
             assert!(shown.get(secret).is_none(), "{secret} came back: {shown}");
         }

@@ -505,6 +505,10 @@ const WRITE_ONLY: &[(&str, &[&str])] = &[
 /// Drops the write-only fields of a `kind` integration's body: the emulator has no use for
 /// them, and the service never sends them back, so a client must not come to expect them.
 fn forget_secrets(kind: &str, body: &mut Map<String, Value>) {
+    // Write-only on every type that has it, which is every type but custom.
+    if kind != "custom" {
+        body.remove("defaultResponderId");
+    }
     if let Some((_, fields)) = WRITE_ONLY.iter().find(|(k, _)| *k == kind) {
         for f in *fields {
             body.remove(*f);

@@ -1446,7 +1446,10 @@ impl DriverInner {
             sub.gap |= sub.catch_up.is_some();
             sub.server_id = None;
             sub.start_tries = 1;
-            sub.first_try = Instant::now();
+            // A first start still awaited keeps its caller's clock (see `start_deadline`).
+            if sub.ack.is_none() {
+                sub.first_try = Instant::now();
+            }
             sub.backoff = None;
         }
         if !restarted {

@@ -734,41 +734,45 @@ impl DriverInner {
         }
     }
 
-    /// Requests whose deadline has passed fail with [`ErrorKind::Timeout`].
+    /// Requests whose deadline has passed fail with [`ErrorKind::Timeout`], in deadline order:
+    /// a caller told of its timeout can count on everything due before it being settled too.
     fn expire_requests(&mut self, now: Instant) {
-        let pending = &mut self.pending;
-        let routes = &mut self.routes;
-        let mut unstarted = Vec::new();
-        self.deadlines.expire(now, |id| {
-            let Entry::Occupied(entry) = pending.entry(id) else {
-                return;
-            };
-            match entry.get() {
-                Pending::Request { .. } => {
-                    if let Pending::Request { reply, .. } = entry.remove() {
-                        let _ = reply.send(Err(Error::new(ErrorKind::Timeout)));
-                    }
+        let mut due = Vec::new();
+        self.deadlines.expire(now, |id| due.push(id));
+        for id in due {
+            self.expire(id);
+        }
+    }
+
+    fn expire(&mut self, id: u64) {
+        let Entry::Occupied(entry) = self.pending.entry(id) else {
+            return;
+        };
+        match entry.get() {
+            Pending::Request { .. } => {
+                if let Pending::Request { reply, .. } = entry.remove() {
+                    let _ = reply.send(Err(Error::new(ErrorKind::Timeout)));
                 }
-                Pending::SubStop { .. } => {
-                    if let Pending::SubStop { server_id, .. } = entry.remove() {
-                        tracing::debug!("stop_subscription unanswered; given up");
-                        routes.remove(&server_id);
-                    }
+            }
+            Pending::SubStop { .. } => {
+                if let Pending::SubStop { server_id, .. } = entry.remove() {
+                    tracing::debug!("stop_subscription unanswered; given up");
+                    self.routes.remove(&server_id);
                 }
-                // The entry stays: an ack that still comes has its id stopped (`on_ack`).
-                Pending::SubStart { key } => unstarted.push(*key),
-                _ => {}
             }
-        });
-        for key in unstarted {
-            let Some(sub) = self.subs.get_mut(&key) else {
-                continue;
-            };
-            if let Some(ack) = sub.ack.take() {
-                tracing::debug!("subscription start unanswered; given up");
-                let _ = ack.send(Err(Error::new(ErrorKind::Timeout)));
-                self.forget_sub(key);
+            // The entry stays: an ack that still comes has its id stopped (`on_ack`).
+            Pending::SubStart { key } => {
+                let key = *key;
+                let Some(sub) = self.subs.get_mut(&key) else {
+                    return;
+                };
+                if let Some(ack) = sub.ack.take() {
+                    tracing::debug!("subscription start unanswered; given up");
+                    let _ = ack.send(Err(Error::new(ErrorKind::Timeout)));
+                    self.forget_sub(key);
+                }
             }
+            _ => {}
         }
     }
 

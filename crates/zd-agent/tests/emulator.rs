@@ -788,6 +788,45 @@ async fn a_start_the_service_never_answers_is_given_up_with_a_timeout() {
 }
 
 #[tokio::test]
+async fn a_start_awaited_across_a_socket_change_is_given_up_on_its_callers_clock() {
+    let bot = bot_with(|config| config.request_timeout = Duration::from_secs(1)).await;
+    let mut events = Box::pin(bot.session.lifecycle());
+    let sid = session_id(&bot);
+    let counts = || session_report(&bot.emu, &sid).counts;
+    // A start, then a status change, then both again on the resumed socket: none answered.
+    bot.emu.control().fault_mute(&sid, 4).unwrap();
+    let session = bot.session.clone();
+    let subscriber = tokio::spawn(async move { session.messages().await.map(|_| ()) });
+    within(async {
+        while counts().subscriptions_started < 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    let session = bot.session.clone();
+    let status = tokio::spawn(async move { session.update_agent_status(AgentStatus::Away).await });
+    within(async {
+        while counts().requests < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    bot.emu.control().fault_drop(&sid).await.unwrap();
+    until_connected(&mut events).await;
+    // The status change was asked after the start, so by the time it times out the start,
+    // though sent again on the new socket, has been given up on its caller's clock.
+    let err = within(status).await.unwrap().unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Timeout), "{err:?}");
+    let err = within(subscriber).await.unwrap().unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Timeout), "{err:?}");
+    // So the next socket starts nothing for nobody.
+    bot.emu.control().fault_drop(&sid).await.unwrap();
+    until_connected(&mut events).await;
+    go_online(&bot.session).await;
+    assert_eq!(counts().subscriptions_started, 2);
+}
+
+#[tokio::test]
 async fn a_subscription_acked_after_its_caller_gave_up_is_stopped() {
     let bot = bot_with(|config| config.request_timeout = Duration::from_millis(300)).await;
     let sid = session_id(&bot);

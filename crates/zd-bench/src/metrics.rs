@@ -1,8 +1,8 @@
 //! The metrics workload on our side: one process holding many `zd-metrics` feeds, each
 //! subscribed to a few account-wide metrics and reading its updates, as a dashboard would.
 //!
-//! Memory per feed is what the process gained while opening them, read from
-//! `/proc/self/status` before and after (the harness also records the peak).
+//! Memory per feed is what the process gained while building its clients and opening the
+//! feeds, read from `/proc/self/status` before and after (the harness also records the peak).
 
 use std::time::{Duration, Instant};
 
@@ -41,6 +41,10 @@ pub(crate) async fn run(args: MetricsArgs) -> Result<(), String> {
     if args.tokens.is_empty() {
         return Err("no agent tokens".to_owned());
     }
+    // Counted from before the clients: a dashboard needs them to hold its feeds, as the peer
+    // needs nothing but its tokens, so their memory is part of what the feeds cost.
+    line::ready();
+    let rss_before = rss_kib();
     // The emulator enforces the account's connection budget; the harness spaces runs for it.
     let limits = Limits::new(LimitConfig::new(None, args.feeds.max(1), 10));
     let clients = args
@@ -55,8 +59,6 @@ pub(crate) async fn run(args: MetricsArgs) -> Result<(), String> {
                 .map_err(|e| format!("metrics client: {e}"))
         })
         .collect::<Result<Vec<_>, String>>()?;
-    line::ready();
-    let rss_before = rss_kib();
     let start = Instant::now();
     let mut samples = Samples::default();
     let mut errors = 0_u64;

@@ -73,5 +73,12 @@ pub(crate) async fn run(args: VisitorArgs) -> Result<(), String> {
         "{}",
         json!({ "event": "sent", "messages": seq, "failures": failures })
     );
+    // A message not sent is one the bot cannot answer: the run is the load's failure, not a
+    // slow bot's.
+    if failures > 0 {
+        return Err(format!(
+            "{failures} of {seq} visitor messages were not sent"
+        ));
+    }
     Ok(())
 }

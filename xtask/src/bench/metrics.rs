@@ -67,9 +67,16 @@ pub(crate) fn run(ctx: &Ctx<'_>) -> Workload {
             [PEER, OURS]
         };
         for client in order {
-            let _ = ctx.emulator.reset();
-            if let Err(e) = ctx.emulator.await_no_feeds() {
-                eprintln!("xtask bench:   {e}");
+            // A run that starts beside the last one's connections would meet the account's
+            // connection cap: it is not run, and says why.
+            if let Err(e) = ctx
+                .emulator
+                .reset()
+                .and_then(|()| ctx.emulator.await_no_feeds())
+            {
+                eprintln!("xtask bench:   {client:<28} round {round}: not run: {e}");
+                w.runs.push(Run::not_run(client, round, e));
+                continue;
             }
             let mut command = if client == OURS {
                 let mut c = ctx.zd_bench();

@@ -1,4 +1,5 @@
-//! Workload sizes: the numbers for a full run, smaller ones for `--quick`.
+//! Workload sizes: the numbers for a full run; for `--quick`, a smaller echo load and
+//! fewer rounds.
 
 use serde::Serialize;
 

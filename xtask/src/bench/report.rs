@@ -80,6 +80,7 @@ fn verdict(c: &Comparison) -> &'static str {
         (Some(false), _) => "**not met**",
         (None, Some(a)) if a >= 1.0 => "ahead",
         (None, Some(_)) => "**behind**",
+        (None, None) if c.target.is_some() => "**not measured**",
         (None, None) => "n/a",
     }
 }
@@ -118,9 +119,10 @@ pub(crate) fn markdown(report: &Report) -> String {
         md,
         "Advantage is how many times better our client is than the peer on that line (peer ÷ ours \
          for CPU, latency and memory; ours ÷ peer for throughput): above 1× we are ahead. Every \
-         figure is the median over the rounds; CPU and peak memory are those of the client \
-         process alone: CPU from its process CPU clock (all its threads, ended ones included; \
-         `CPU work` from its `ready` line to its `done` line), peak memory from /proc.\n"
+         figure is the median over the rounds that finished without an error; CPU and peak \
+         memory are those of the client process alone: CPU from its process CPU clock (all its \
+         threads, ended ones included; `CPU work` from its `ready` line to its `done` line), \
+         peak memory from /proc.\n"
     );
     let _ = writeln!(md, "### All ratios\n");
     let _ = writeln!(
@@ -160,7 +162,9 @@ pub(crate) fn markdown(report: &Report) -> String {
     for w in &report.workloads {
         for p in &w.pairs {
             for c in &p.comparisons {
+                // A target that could not be measured (no clean run on a side) is not met.
                 let short = c.met == Some(false)
+                    || (c.target.is_some() && c.advantage.is_none())
                     || (c.met.is_none() && c.advantage.is_some_and(|a| a < 1.0));
                 if short {
                     behind.push(format!(
@@ -311,7 +315,8 @@ alternatives. One command produces them:
 
 ```text
 cargo xtask bench            # the issue's sizes, then every crate's criterion benches
-cargo xtask bench --quick    # a few minutes: smaller sizes, criterion results as stored
+cargo xtask bench --quick    # a few minutes: a smaller echo load and fewer rounds (Sunshine
+                             # and metrics at full size), criterion results as stored
 ```
 
 It builds the emulator and our drivers with the `release-lto` profile (release plus fat LTO and

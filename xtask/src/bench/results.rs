@@ -46,6 +46,17 @@ impl Run {
         self.phase(name)?.get(key)?.as_f64()
     }
 
+    /// Whether the run finished and every phase of it had no errors: only such runs are
+    /// compared, so a round whose failed requests left the latency samples (a shorter tail)
+    /// or whose failed feeds left the count cannot read as a good one.
+    pub(crate) fn clean(&self) -> bool {
+        self.error.is_none()
+            && self
+                .phases
+                .iter()
+                .all(|p| p["errors"].as_u64().unwrap_or(1) == 0)
+    }
+
     /// `ops / elapsed_s` of a phase, when it had no errors.
     pub(crate) fn throughput(&self, name: &str) -> Option<f64> {
         let phase = self.phase(name)?;
@@ -58,6 +69,24 @@ impl Run {
     }
 }
 
+impl Run {
+    /// A run that did not happen, and why.
+    pub(crate) fn not_run(client: &str, round: usize, error: String) -> Self {
+        Self {
+            client: client.to_owned(),
+            round,
+            cpu_total_s: 0.0,
+            cpu_work_s: 0.0,
+            peak_rss_kib: 0,
+            wall_s: 0.0,
+            exit: "not run".to_owned(),
+            phases: Vec::new(),
+            extra: Value::Null,
+            error: Some(error),
+        }
+    }
+}
+
 /// Spawns a driver, waits for `ready`, runs `load` (the unmeasured side of the workload, if
 /// any), then waits for the driver to finish and records the run.
 pub(crate) fn drive(
@@ -67,21 +96,9 @@ pub(crate) fn drive(
     timeout: Duration,
     load: impl FnOnce() -> Result<(), String>,
 ) -> Run {
-    let failed = |error: String| Run {
-        client: client.to_owned(),
-        round,
-        cpu_total_s: 0.0,
-        cpu_work_s: 0.0,
-        peak_rss_kib: 0,
-        wall_s: 0.0,
-        exit: "not run".to_owned(),
-        phases: Vec::new(),
-        extra: Value::Null,
-        error: Some(error),
-    };
     let mut monitored = match Monitored::spawn(command) {
         Ok(m) => m,
-        Err(e) => return failed(e),
+        Err(e) => return Run::not_run(client, round, e),
     };
     let ready = monitored.wait_ready(Duration::from_secs(60));
     let load_result = ready.clone().and_then(|()| load());
@@ -178,7 +195,7 @@ impl Pair {
         }
     }
 
-    /// Adds a metric: the median over each side's successful runs of `value`.
+    /// Adds a metric: the median over each side's clean runs (see [`Run::clean`]) of `value`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn compare(
         &mut self,
@@ -190,16 +207,8 @@ impl Pair {
         peer: &[&Run],
         value: impl Fn(&Run) -> Option<f64>,
     ) {
-        let ours = median(
-            ours.iter()
-                .filter(|r| r.error.is_none())
-                .filter_map(|r| value(r)),
-        );
-        let peer = median(
-            peer.iter()
-                .filter(|r| r.error.is_none())
-                .filter_map(|r| value(r)),
-        );
+        let ours = median(ours.iter().filter(|r| r.clean()).filter_map(|r| value(r)));
+        let peer = median(peer.iter().filter(|r| r.clean()).filter_map(|r| value(r)));
         let advantage = match (ours, peer, better) {
             (Some(o), Some(p), Better::Lower) if o > 0.0 => Some(p / o),
             (Some(o), Some(p), Better::Higher) if p > 0.0 => Some(o / p),
@@ -349,5 +358,28 @@ mod tests {
             Some(r.cpu_work_s)
         });
         assert_eq!(pair.comparisons[0].advantage, None);
+    }
+
+    #[test]
+    fn runs_with_errors_in_a_phase_do_not_count() {
+        // A round whose failed requests left its latency samples reads faster than it was.
+        let mut flaky = run("ours", 0.5);
+        flaky.phases[0]["errors"] = serde_json::json!(3);
+        let (clean, peer) = (run("ours", 2.0), run("peer", 4.0));
+        let mut pair = Pair::new("ours", "peer");
+        pair.compare(
+            "cpu",
+            "s",
+            Better::Lower,
+            Some(5.0),
+            &[&flaky, &clean],
+            &[&peer],
+            |r| Some(r.cpu_work_s),
+        );
+        let cpu = &pair.comparisons[0];
+        assert_eq!(
+            (cpu.ours, cpu.advantage, cpu.met),
+            (Some(2.0), Some(2.0), Some(false))
+        );
     }
 }

@@ -50,7 +50,11 @@ pub(crate) fn router(app: App) -> Router {
         .route("/", get(page))
         .route("/graphql/request", post(graphql_request))
         .route("/stream/0.1/graphql/{target}", get(stream))
-        .nest("/_emulator", control::routes::router())
+        .nest(
+            "/_emulator",
+            control::routes::router()
+                .layer(axum::middleware::from_fn(control::origin::same_origin_only)),
+        )
         .merge(crate::realtime::router(app.control.realtime.clone()))
         .with_state(app)
         .merge(sunshine)

@@ -4,6 +4,7 @@
 //! benches); every method takes and returns the public ids clients see.
 
 pub(crate) mod faults;
+pub(crate) mod origin;
 pub(crate) mod routes;
 pub mod scenario;
 

@@ -280,7 +280,9 @@ impl Sunshine {
                 self.clone(),
                 throttle::layer,
             ))
-            .merge(control::router())
+            .merge(control::router().layer(axum::middleware::from_fn(
+                crate::control::origin::same_origin_only,
+            )))
             .with_state(self.clone())
     }
 

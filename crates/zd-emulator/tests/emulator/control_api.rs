@@ -166,3 +166,36 @@ async fn scenario_plays_visitor_steps() {
     .await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn other_sites_pages_cannot_drive_the_control_api() {
+    use http_body_util::{BodyExt as _, Empty};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    let emu = emulator().await;
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
+    let own = format!("http://{}", emu.addr());
+    let post = |path: &str, origin: Option<&str>| {
+        let mut request = http::Request::post(format!("{}{path}", emu.base_url()));
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        let request = request.body(Empty::new()).unwrap();
+        let client = client.clone();
+        async move {
+            let response = client.request(request).await.unwrap();
+            let status = response.status().as_u16();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    for path in ["/_emulator/reset", "/_emulator/sunshine/faults/throttle"] {
+        let (status, body) = post(path, Some("https://evil.example")).await;
+        assert_eq!(status, 403, "{path}: {body}");
+        assert!(body.contains("cross-site"), "{body}");
+    }
+    // Programs send no origin; the emulator's own page sends its own.
+    assert_eq!(post("/_emulator/reset", None).await.0, 200);
+    assert_eq!(post("/_emulator/reset", Some(&own)).await.0, 200);
+}

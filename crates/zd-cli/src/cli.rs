@@ -155,7 +155,7 @@ pub(crate) enum AgentCommand {
         #[command(flatten)]
         target: AgentTarget,
         /// Stop after this many messages.
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         count: Option<u64>,
     },
     /// Go online and echo every visitor message back (Ctrl-C to stop).
@@ -164,7 +164,7 @@ pub(crate) enum AgentCommand {
         #[command(flatten)]
         target: AgentTarget,
         /// Stop after answering this many messages.
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         count: Option<u64>,
     },
     /// Send one message to a channel.
@@ -245,7 +245,7 @@ pub(crate) enum MetricsCommand {
         #[command(flatten)]
         target: MetricsTarget,
         /// Stop after this many updates.
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         count: Option<u64>,
     },
     /// Pull the chat and agent metrics once (REST) and print them as JSON.

@@ -33,8 +33,14 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         commands::completions::print(shell);
         return Ok(ExitCode::SUCCESS);
     }
-    let profile = config::load(cli.config_file.as_deref(), cli.profile.as_deref())?;
-    let ctx = target::Context::new(profile, cli.emulator);
+    let load_profile = || config::load(cli.config_file.as_deref(), cli.profile.as_deref());
+    // Only the commands that read a profile need one that loads: `zd demo` and `zd emulator`
+    // start their own emulator, and `zd auth` reads one only for keys it was not given.
+    let profile = match cli.command {
+        Command::Agent(_) | Command::Metrics(_) | Command::Sunshine(_) => load_profile()?,
+        _ => config::Profile::default(),
+    };
+    let ctx = target::Context::new(profile, cli.emulator.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -54,7 +60,9 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
             Command::Sunshine(cmd) => Box::pin(commands::sunshine::run(&ctx, cmd))
                 .await
                 .map(|()| ExitCode::SUCCESS),
-            Command::Auth(cmd) => commands::auth::run(cmd).await.map(|()| ExitCode::SUCCESS),
+            Command::Auth(cmd) => commands::auth::run(cmd, load_profile)
+                .await
+                .map(|()| ExitCode::SUCCESS),
             Command::Completions { .. } => Ok(ExitCode::SUCCESS),
         }
     })

@@ -136,6 +136,11 @@ pub(crate) async fn run(ctx: &Context, cmd: AgentCommand) -> Result<()> {
         }
         AgentCommand::Status { target, set } => {
             let target = ctx.chat(&target).await?;
+            if set.is_none() && target.agent_id.is_none() {
+                // Known before connecting: a session would be started (one of the 50 an hour)
+                // only to be told nothing.
+                return Err(unknown_agent());
+            }
             let session = target.connect().await?;
             let status = set.map_or(AgentStatus::Online, status_of);
             if set.is_some() {
@@ -160,16 +165,21 @@ pub(crate) async fn run(ctx: &Context, cmd: AgentCommand) -> Result<()> {
     Ok(())
 }
 
+/// `zd agent status` with no status to set, for a token whose agent is not known.
+fn unknown_agent() -> CliError {
+    CliError::new(
+        Kind::Usage,
+        "the Chat API does not say which agent a token belongs to, so `zd agent status` can \
+         only set a status here; `zd agent agents` lists every agent's status",
+    )
+}
+
 /// This agent's status as the service knows it. A fresh session has set none, and the Chat
 /// API has no query for "this agent": it is found by id among every agent, so the id must be
 /// known (the emulator's account says whose token it hands out).
 async fn own_status(session: &AgentSession, agent_id: Option<&str>) -> Result<serde_json::Value> {
     let Some(agent_id) = agent_id else {
-        return Err(CliError::new(
-            Kind::Usage,
-            "the Chat API does not say which agent a token belongs to, so `zd agent status` \
-             can only set a status here; `zd agent agents` lists every agent's status",
-        ));
+        return Err(unknown_agent());
     };
     let mut all = std::pin::pin!(session.agents());
     while let Some(agent) = all.next().await {

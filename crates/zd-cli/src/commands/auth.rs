@@ -5,14 +5,16 @@ use zd_auth::chat::{ChatScope, OAuthClient, ResponseType};
 use zd_auth::sunshine::{ApiKey, Scope, UserJwt, sign_jwt};
 
 use crate::cli::{AuthCommand, JwtScope};
+use crate::config::Profile;
 use crate::error::{CliError, Kind, Result, auth_kind};
 
 fn auth_err(message: &str) -> impl FnOnce(zd_auth::Error) -> CliError + '_ {
     move |e| CliError::with(auth_kind(&e), message, e)
 }
 
-/// Runs one auth command; tokens go to stdout alone, so they can be captured.
-pub(crate) async fn run(cmd: AuthCommand) -> Result<()> {
+/// Runs one auth command; tokens go to stdout alone, so they can be captured. `profile`
+/// loads the profile, read only for a Sunshine key not given by flag or environment.
+pub(crate) async fn run(cmd: AuthCommand, profile: impl FnOnce() -> Result<Profile>) -> Result<()> {
     match cmd {
         AuthCommand::Jwt {
             key_id,
@@ -20,9 +22,19 @@ pub(crate) async fn run(cmd: AuthCommand) -> Result<()> {
             scope,
             external_id,
         } => {
-            let key_id = key_id.ok_or_else(|| missing("--key-id or SUNSHINE_KEY_ID"))?;
-            let secret =
-                key_secret.ok_or_else(|| missing("--key-secret or SUNSHINE_KEY_SECRET"))?;
+            let (key_id, key_secret) = match (key_id, key_secret) {
+                (Some(id), Some(secret)) => (Some(id), Some(secret)),
+                (id, secret) => {
+                    let p = profile()?;
+                    (id.or(p.sunshine_key_id), secret.or(p.sunshine_key_secret))
+                }
+            };
+            let key_id = key_id.ok_or_else(|| {
+                missing("--key-id, SUNSHINE_KEY_ID or the profile's sunshine_key_id")
+            })?;
+            let secret = key_secret.ok_or_else(|| {
+                missing("--key-secret, SUNSHINE_KEY_SECRET or the profile's sunshine_key_secret")
+            })?;
             let key = ApiKey::new(key_id, secret).map_err(auth_err("invalid API key"))?;
             let jwt = match scope {
                 JwtScope::App => sign_jwt(&key, Scope::App, None),

@@ -207,3 +207,39 @@ async fn chat_url_without_a_token_is_a_usage_error() {
         "zd connected to {url}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_with_a_token_of_unknown_agent_is_a_usage_error_before_any_session() {
+    // Nothing may connect: a session would be one of the agent's 50 starts an hour, spent
+    // only to be told nothing.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("http://{}/graphql/request", listener.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = zd(dir.path());
+    cmd.args(["agent", "status", "--chat-url", &url, "--token", "some-token"]);
+    let out = output(cmd).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("zd agent agents"), "{err}");
+    assert_eq!(
+        listener.accept().map(|_| ()).unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock,
+        "zd connected to {url}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_count_of_zero_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        ["agent", "tail", "--count", "0"],
+        ["agent", "echo", "--count", "0"],
+        ["metrics", "watch", "--count", "0"],
+    ] {
+        let mut cmd = zd(dir.path());
+        cmd.args(args);
+        let out = output(cmd).await;
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+}

@@ -202,3 +202,44 @@ async fn chat_token_from_the_emulator_starts_a_session() {
         crate::support::stderr(&out)
     );
 }
+
+#[test]
+fn jwt_takes_the_key_from_the_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("zd").join("config.toml");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(
+        &file,
+        "[profiles.default]\nsunshine_key_id = \"app_5963ceb97cde542d000dbdb1\"\nsunshine_key_secret = \"s3cr3t\"\n",
+    )
+    .unwrap();
+    let out = zd(dir.path()).args(["auth", "jwt"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout(&out).trim().split('.').count(), 3);
+}
+
+#[test]
+fn commands_that_read_no_profile_run_beside_a_broken_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("zd").join("config.toml");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, "[profiles.work\n").unwrap();
+    zd(dir.path())
+        .env("ZD_PROFILE", "nope")
+        .args([
+            "auth",
+            "jwt",
+            "--key-id",
+            "app_5963ceb97cde542d000dbdb1",
+            "--key-secret",
+            "s3cr3t",
+        ])
+        .assert()
+        .success();
+    // A command that reads the profile still says what is wrong with it.
+    zd(dir.path())
+        .args(["auth", "jwt"])
+        .assert()
+        .code(3)
+        .stderr(contains("config"));
+}

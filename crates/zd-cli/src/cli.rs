@@ -65,13 +65,14 @@ pub(crate) struct DemoArgs {
     /// How long to run, in seconds (0: until Ctrl-C).
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub(crate) duration: u64,
-    /// How many simulated visitors arrive over the run.
+    /// How many simulated visitors arrive over the run (at most 1,000).
     #[arg(long, default_value_t = 40)]
     pub(crate) visitors: u32,
     /// Seed of the visitor simulator, for a repeatable run.
     #[arg(long, default_value_t = 7)]
     pub(crate) seed: u64,
-    /// Inject faults (dropped sockets, EOS, stalls, RATE_LIMITED) and show they are survived.
+    /// Inject faults (dropped sockets, EOS, stalls, RATE_LIMITED) and show they are survived;
+    /// EOS at most once every 3 minutes, to stay under the 50 session starts an hour.
     #[arg(long)]
     pub(crate) faults: bool,
     /// Emulator port (0 picks a free one).

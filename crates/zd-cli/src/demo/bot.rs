@@ -9,6 +9,7 @@ use zd_agent::structured::{Button, ButtonTemplate, QuickReplies};
 use zd_agent::{AgentSession, AgentStatus, LifecycleEvent, Message, Subscription};
 
 use super::stats::Stats;
+use super::visitors::Channels;
 use crate::error::{CliError, Result, agent_kind};
 
 /// The quick replies the bot offers (label, value); the visitors pick from these.
@@ -60,12 +61,15 @@ pub(crate) async fn start(session: &AgentSession) -> Result<Subscription<Message
 }
 
 /// Answers messages until the stream ends. `departments` are the public ids transfers go
-/// to, in turn.
+/// to, in turn. Messages on `simulated` channels are counted against what the simulator
+/// sent; messages from any other visitor (someone chatting in the browser) are answered too
+/// but counted apart, as the simulator cannot count their side.
 pub(crate) async fn run(
     session: AgentSession,
     mut messages: Subscription<Message>,
     departments: Vec<String>,
     stats: Arc<Stats>,
+    simulated: Arc<Channels>,
 ) {
     let lifecycle = session.lifecycle();
     let watcher = Arc::clone(&stats);
@@ -92,7 +96,18 @@ pub(crate) async fn run(
                 continue;
             }
         };
-        if !message.is_from_visitor() || !stats.bot_received(message.id.inner()) {
+        if !message.is_from_visitor() {
+            continue;
+        }
+        // A simulated visitor registers its channel before it sends anything, so its
+        // messages are always recognised here.
+        let simulated = simulated.contains(message.channel.id.inner());
+        let fresh = if simulated {
+            stats.bot_received(message.id.inner())
+        } else {
+            stats.foreign_received(message.id.inner())
+        };
+        if !fresh {
             continue;
         }
         turn += 1;
@@ -100,10 +115,15 @@ pub(crate) async fn run(
         let session = session.clone();
         let stats = Arc::clone(&stats);
         tokio::spawn(async move {
+            let (sent, failed) = if simulated {
+                (&stats.bot_sent, &stats.bot_send_failed)
+            } else {
+                (&stats.foreign_sent, &stats.foreign_send_failed)
+            };
             match answer(&session, &message, target, &stats).await {
-                Ok(()) => Stats::add(&stats.bot_sent),
+                Ok(()) => Stats::add(sent),
                 Err(error) => {
-                    Stats::add(&stats.bot_send_failed);
+                    Stats::add(failed);
                     tracing::warn!(%error, "the bot could not answer");
                 }
             }

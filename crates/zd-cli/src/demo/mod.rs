@@ -30,8 +30,23 @@ use stats::Stats;
 /// How long the demo waits, after the end, for visitors to get their last replies.
 const DRAIN: Duration = Duration::from_secs(30);
 
+// The finishing wait covers the recovery check of a fault injected just before the end.
+const _: () = assert!(DRAIN.as_secs() > faults::RECOVERY.as_secs());
+
 /// Runs the demo; the exit code says whether the summary's checks held.
 pub(crate) async fn run(args: DemoArgs) -> Result<ExitCode> {
+    // The flag has no upper bound of its own (clap takes any u32), so it is checked here,
+    // before anything starts.
+    if args.visitors > visitors::MAX_VISITORS {
+        return Err(CliError::new(
+            Kind::Usage,
+            format!(
+                "--visitors {} is too many: at most {}",
+                args.visitors,
+                visitors::MAX_VISITORS
+            ),
+        ));
+    }
     let emulator = Emulator::builder()
         .port(args.port)
         .start()
@@ -60,19 +75,20 @@ pub(crate) async fn run(args: DemoArgs) -> Result<ExitCode> {
     .map_err(|e| CliError::with(agent_kind(&e), "the bot cannot connect", e))?;
     tokio::spawn(driver);
     let stats = Arc::new(Stats::default());
+    let channels = Arc::new(visitors::Channels::default());
     let subscription = bot::start(&session).await?;
     tokio::spawn(bot::run(
         session.clone(),
         subscription,
         department_ids,
         Arc::clone(&stats),
+        Arc::clone(&channels),
     ));
 
     let feed = metrics_feed(emulator.base_url(), token).await;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let replies = visitors::watch_replies(&control);
-    let channels = visitors::Channels::default();
     let duration = (args.duration > 0).then(|| Duration::from_secs(args.duration));
     let plan = visitors::Plan {
         visitors: args.visitors,
@@ -89,11 +105,13 @@ pub(crate) async fn run(args: DemoArgs) -> Result<ExitCode> {
         stop_rx.clone(),
     ));
     let last_fault = Arc::default();
+    // Kept so the end of the run can wait for the last fault's recovery check.
+    let mut faults_task = None;
     if args.faults {
         let every = duration.map_or(Duration::from_secs(3), |d| {
             (d / 8).clamp(Duration::from_millis(800), Duration::from_secs(4))
         });
-        tokio::spawn(faults::run(
+        faults_task = Some(tokio::spawn(faults::run(
             control.clone(),
             session.clone(),
             every,
@@ -101,7 +119,7 @@ pub(crate) async fn run(args: DemoArgs) -> Result<ExitCode> {
             Arc::clone(&stats),
             Arc::clone(&last_fault),
             stop_rx,
-        ));
+        )));
     }
 
     let dashboard_mode = match args.output {
@@ -150,11 +168,15 @@ pub(crate) async fn run(args: DemoArgs) -> Result<ExitCode> {
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut visitors_done = false;
     let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+    let mut interrupted = false;
     // Run until the duration is over (or Ctrl-C / q).
     loop {
         tokio::select! {
             _ = interval.tick() => {}
-            _ = &mut ctrl_c => break,
+            _ = &mut ctrl_c => {
+                interrupted = true;
+                break;
+            }
             _ = &mut visitors_task, if !visitors_done => { visitors_done = true; }
         }
         let frame = viewer.frame();
@@ -171,31 +193,70 @@ pub(crate) async fn run(args: DemoArgs) -> Result<ExitCode> {
             break;
         }
     }
-    // No new messages; visitors wait for their pending replies, rate, and leave.
+    // No new messages or faults; visitors wait for their pending replies, rate, and leave.
     let _ = stop_tx.send(true);
+    if interrupted {
+        // The first Ctrl-C was used up; a second one stops the finishing wait.
+        ctrl_c.set(tokio::signal::ctrl_c());
+    }
+    if screen.is_none() {
+        println!(
+            "zd demo: finishing: waiting up to {} s for the last replies{} (Ctrl-C to stop waiting)",
+            DRAIN.as_secs(),
+            if faults_task.is_some() {
+                " and the last fault check"
+            } else {
+                ""
+            }
+        );
+    }
     let drain_until = Instant::now() + DRAIN;
-    while !visitors_done && Instant::now() < drain_until {
+    // The fault task ends within RECOVERY (< DRAIN) of the stop: awaiting it means every fault
+    // counted injected is also counted survived or failed, unless the user cuts this short.
+    let mut faults_done = faults_task.is_none();
+    let mut cut_short = false;
+    // Until the visitors have left, the fault check is over and the bot answered every message
+    // it received (replies it is still sending count too), or DRAIN is over.
+    while !(visitors_done && faults_done && stats.bot_caught_up()) && Instant::now() < drain_until {
         tokio::select! {
             _ = interval.tick() => {}
-            _ = &mut visitors_task => { visitors_done = true; }
+            _ = &mut ctrl_c => {
+                cut_short = true;
+                break;
+            }
+            _ = &mut visitors_task, if !visitors_done => { visitors_done = true; }
+            _ = async {
+                if let Some(task) = faults_task.as_mut() {
+                    let _ = task.await;
+                }
+            }, if !faults_done => { faults_done = true; }
         }
-        if let Some(d) = &mut screen {
-            d.draw(&viewer.frame(), true)?;
+        let frame = viewer.frame();
+        match &mut screen {
+            Some(d) => {
+                d.draw(&frame, true)?;
+                if d.quit_requested() {
+                    cut_short = true;
+                    break;
+                }
+            }
+            None => println!("{}", view::plain_line(&frame)),
         }
     }
-    // Replies the bot is still sending count too: wait until every received message is answered.
-    while Stats::get(&stats.bot_sent) + Stats::get(&stats.bot_send_failed)
-        < stats.bot_received_count()
-        && Instant::now() < drain_until
-    {
-        interval.tick().await;
+    if let Some(task) = faults_task.as_ref().filter(|_| !faults_done) {
+        // Its check did not finish: leave it unchecked rather than let it count after the
+        // summary was taken.
+        task.abort();
+    }
+    if cut_short && screen.is_none() {
+        println!("zd demo: stopped waiting; summarising what is known");
     }
     drop(screen);
     let frame = viewer.frame();
     if !dashboard_mode {
         println!("{}", view::plain_line(&frame));
     }
-    let report = summary::collect(&control, &channels, &stats, &frame);
+    let report = summary::collect(&control, &channels, &stats, &frame, cut_short);
     print!("{}", summary::render(&report, &args));
     if let Some(feed) = feed {
         feed.handle().close().await;

@@ -18,12 +18,18 @@ pub(crate) struct Stats {
     pub(crate) visitor_saw: AtomicU64,
     /// Visitor messages that got no reply in time.
     pub(crate) unanswered: AtomicU64,
-    /// Messages the bot sent successfully.
+    /// Messages the bot sent successfully on the simulator's channels.
     pub(crate) bot_sent: AtomicU64,
-    /// Bot sends that failed for good.
+    /// Bot sends on the simulator's channels that failed for good.
     pub(crate) bot_send_failed: AtomicU64,
-    /// Items the message subscription delivered from visitors (repeats included).
+    /// Items the message subscription delivered from the simulator's visitors (repeats
+    /// included).
     pub(crate) bot_items: AtomicU64,
+    /// Replies the bot sent to visitors the simulator did not create (someone chatting in the
+    /// browser, a scenario): counted apart, since the simulator cannot count their side.
+    pub(crate) foreign_sent: AtomicU64,
+    /// Failed replies to those visitors.
+    pub(crate) foreign_send_failed: AtomicU64,
     /// Structured messages (quick replies, buttons) the bot sent.
     pub(crate) structured: AtomicU64,
     /// Transfers to a department.
@@ -32,12 +38,17 @@ pub(crate) struct Stats {
     pub(crate) faults_injected: AtomicU64,
     /// Faults after which the session was active again.
     pub(crate) faults_survived: AtomicU64,
+    /// Faults whose recovery check finished and failed. Injected faults neither survived nor
+    /// failed are the ones whose check the end of the run cut short.
+    pub(crate) faults_failed: AtomicU64,
     /// Reconnects of the bot's socket.
     pub(crate) reconnects: AtomicU64,
     /// Session restarts (new startAgentSession).
     pub(crate) restarts: AtomicU64,
-    /// Distinct visitor message ids the bot received.
+    /// Distinct message ids the bot received from the simulator's visitors.
     bot_received_ids: Mutex<HashSet<String>>,
+    /// Distinct message ids the bot received from other visitors.
+    foreign_received_ids: Mutex<HashSet<String>>,
     /// Round trips: visitor message sent -> bot reply seen by the visitor.
     round_trips: Mutex<Vec<Duration>>,
 }
@@ -63,6 +74,24 @@ impl Stats {
 
     pub(crate) fn bot_received_count(&self) -> u64 {
         lock(&self.bot_received_ids).len() as u64
+    }
+
+    /// Records a message the bot got from a visitor the simulator did not create; false when
+    /// it is a repeat.
+    pub(crate) fn foreign_received(&self, message_id: &str) -> bool {
+        lock(&self.foreign_received_ids).insert(message_id.to_owned())
+    }
+
+    pub(crate) fn foreign_received_count(&self) -> u64 {
+        lock(&self.foreign_received_ids).len() as u64
+    }
+
+    /// True when the bot has answered (or given up on) every message it received, from any
+    /// visitor.
+    pub(crate) fn bot_caught_up(&self) -> bool {
+        Self::get(&self.bot_sent) + Self::get(&self.bot_send_failed) >= self.bot_received_count()
+            && Self::get(&self.foreign_sent) + Self::get(&self.foreign_send_failed)
+                >= self.foreign_received_count()
     }
 
     pub(crate) fn round_trip(&self, d: Duration) {
@@ -114,5 +143,24 @@ mod tests {
         assert!(!s.bot_received("a"));
         assert_eq!(s.bot_received_count(), 1);
         assert_eq!(Stats::get(&s.bot_items), 2);
+    }
+
+    #[test]
+    fn other_visitors_are_counted_apart() {
+        let s = Stats::default();
+        assert!(s.bot_received("a"));
+        assert!(s.foreign_received("b"));
+        assert!(!s.foreign_received("b"));
+        assert_eq!(s.bot_received_count(), 1);
+        assert_eq!(s.foreign_received_count(), 1);
+        // The foreign message does not count as a simulator item.
+        assert_eq!(Stats::get(&s.bot_items), 1);
+        Stats::add(&s.bot_sent);
+        assert!(
+            !s.bot_caught_up(),
+            "the foreign message is not answered yet"
+        );
+        Stats::add(&s.foreign_sent);
+        assert!(s.bot_caught_up());
     }
 }

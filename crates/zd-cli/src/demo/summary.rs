@@ -32,12 +32,22 @@ pub(crate) struct Report {
     pub(crate) rt_p99: Option<std::time::Duration>,
     pub(crate) faults_injected: u64,
     pub(crate) faults_survived: u64,
+    /// Faults whose recovery check finished and failed.
+    pub(crate) faults_failed: u64,
     pub(crate) reconnects: u64,
     pub(crate) restarts: u64,
+    /// Messages the bot got from visitors the simulator did not create (the browser).
+    pub(crate) foreign_received: u64,
+    pub(crate) foreign_sent: u64,
+    pub(crate) foreign_send_failed: u64,
+    /// The user stopped the wait for the last replies and fault checks.
+    pub(crate) cut_short: bool,
 }
 
 impl Report {
-    /// Messages the visitors sent all reached the bot, once, and every reply reached them.
+    /// Messages the simulated visitors sent all reached the bot, once, and every reply
+    /// reached them. Every figure here is about the simulator's channels only: other
+    /// visitors' messages are not in `visitor_sent`, so they are counted apart.
     pub(crate) fn nothing_lost(&self) -> bool {
         self.visitor_sent == self.bot_received
             && self.bot_received == self.transcript_visitor
@@ -47,8 +57,16 @@ impl Report {
             && self.unanswered == 0
     }
 
+    /// Injected faults whose check had not finished when the run ended: neither survived
+    /// nor failed.
+    pub(crate) fn faults_unchecked(&self) -> u64 {
+        self.faults_injected
+            .saturating_sub(self.faults_survived)
+            .saturating_sub(self.faults_failed)
+    }
+
     pub(crate) fn ok(&self) -> bool {
-        self.served > 0 && self.nothing_lost() && self.faults_survived == self.faults_injected
+        self.served > 0 && self.nothing_lost() && self.faults_failed == 0
     }
 }
 
@@ -57,12 +75,11 @@ pub(crate) fn collect(
     channels: &Channels,
     stats: &Stats,
     frame: &Frame,
+    cut_short: bool,
 ) -> Report {
-    let ids = channels
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone();
+    let ids = channels.ids();
     let mut r = Report {
+        cut_short,
         visitors: ids.len() as u64,
         ..Report::default()
     };
@@ -91,8 +108,14 @@ pub(crate) fn collect(
     r.structured = Stats::get(&stats.structured);
     r.transfers = Stats::get(&stats.transfers);
     (r.rt_count, r.rt_p50, r.rt_p99) = (frame.rt_count, frame.rt_p50, frame.rt_p99);
-    r.faults_injected = frame.faults_injected;
-    r.faults_survived = frame.faults_survived;
+    // Injected first: a check still running (the wait was cut short) can only move a fault
+    // from unchecked to survived or failed, never past the injected count.
+    r.faults_injected = Stats::get(&stats.faults_injected);
+    r.faults_survived = Stats::get(&stats.faults_survived);
+    r.faults_failed = Stats::get(&stats.faults_failed);
+    r.foreign_received = stats.foreign_received_count();
+    r.foreign_sent = Stats::get(&stats.foreign_sent);
+    r.foreign_send_failed = Stats::get(&stats.foreign_send_failed);
     r.reconnects = frame.reconnects;
     r.restarts = frame.restarts;
     r
@@ -129,10 +152,19 @@ pub(crate) fn render(r: &Report, args: &DemoArgs) -> String {
         ms(r.rt_p99),
         r.rt_count
     );
+    let unchecked = r.faults_unchecked();
     let _ = writeln!(
         s,
-        "  faults survived:    {} of {} ({} reconnects, {} session restarts)",
-        r.faults_survived, r.faults_injected, r.reconnects, r.restarts
+        "  faults survived:    {} of {}{} ({} reconnects, {} session restarts)",
+        r.faults_survived,
+        r.faults_injected,
+        if unchecked > 0 {
+            format!("; {unchecked} still being checked when the run ended")
+        } else {
+            String::new()
+        },
+        r.reconnects,
+        r.restarts
     );
     let _ = writeln!(
         s,
@@ -144,11 +176,30 @@ pub(crate) fn render(r: &Report, args: &DemoArgs) -> String {
         r.bot_sent,
         r.transcript_bot
     );
+    if r.foreign_received > 0 {
+        let _ = writeln!(
+            s,
+            "  other visitors:     also answered {} of {} messages from visitors the demo did not create (the browser){}",
+            r.foreign_sent,
+            r.foreign_received,
+            if r.foreign_send_failed > 0 {
+                format!("; {} replies failed", r.foreign_send_failed)
+            } else {
+                String::new()
+            }
+        );
+    }
+    if r.cut_short {
+        let _ = writeln!(
+            s,
+            "  note:               the wait for the last replies was cut short; replies still on their way count as lost"
+        );
+    }
     s
 }
 
 pub(crate) fn failure(r: &Report) -> String {
-    if r.served == 0 {
+    let mut message = if r.served == 0 {
         "no chat was served".to_owned()
     } else if !r.nothing_lost() {
         format!(
@@ -163,10 +214,14 @@ pub(crate) fn failure(r: &Report) -> String {
         )
     } else {
         format!(
-            "only {} of {} faults were survived",
-            r.faults_survived, r.faults_injected
+            "{} of {} faults were not survived",
+            r.faults_failed, r.faults_injected
         )
+    };
+    if r.cut_short {
+        message.push_str(" (the wait for the last replies was cut short)");
     }
+    message
 }
 
 #[cfg(test)]
@@ -209,9 +264,67 @@ mod tests {
         assert!(
             !Report {
                 faults_injected: 1,
+                faults_failed: 1,
                 ..good
             }
             .ok()
         );
+    }
+
+    fn args() -> DemoArgs {
+        DemoArgs {
+            duration: 10,
+            visitors: 2,
+            seed: 1,
+            faults: true,
+            port: 0,
+            output: crate::cli::DemoOutput::Plain,
+        }
+    }
+
+    #[test]
+    fn other_visitors_are_reported_without_failing() {
+        let r = Report {
+            served: 2,
+            visitor_sent: 5,
+            bot_received: 5,
+            transcript_visitor: 5,
+            bot_sent: 5,
+            transcript_bot: 5,
+            foreign_received: 3,
+            foreign_sent: 3,
+            ..Report::default()
+        };
+        assert!(r.ok());
+        let text = render(&r, &args());
+        assert!(text.contains("nothing lost:       yes"), "{text}");
+        assert!(
+            text.contains("also answered 3 of 3 messages from visitors the demo did not create"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_fault_check_cut_short_is_not_a_failure() {
+        let good = Report {
+            served: 2,
+            faults_injected: 3,
+            faults_survived: 2,
+            ..Report::default()
+        };
+        assert_eq!(good.faults_unchecked(), 1);
+        assert!(good.ok());
+        let text = render(&good, &args());
+        assert!(
+            text.contains("faults survived:    2 of 3; 1 still being checked when the run ended"),
+            "{text}"
+        );
+        let failed = Report {
+            faults_failed: 1,
+            ..good
+        };
+        assert_eq!(failed.faults_unchecked(), 0);
+        assert!(!failed.ok());
+        assert_eq!(failure(&failed), "1 of 3 faults were not survived");
     }
 }

@@ -1,6 +1,6 @@
 //! Simulated visitors, driven through the emulator's control API with a seeded RNG.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -33,21 +33,52 @@ const NAMES: [&str; 8] = [
 /// The longest a visitor waits for a reply before counting it unanswered.
 const REPLY_WAIT: Duration = Duration::from_secs(15);
 
-/// Bot replies per channel (raw key), as the visitors see them, from the emulator's events.
+/// Bot replies per simulated channel (raw key), as the visitors see them, from the emulator's
+/// events.
+///
+/// Replies are kept as sets of message ids, not counters: after the event feed lags, the
+/// replies are read again from the state, and the events still buffered behind the lag are
+/// already in that state. Their `StateEvent::seq` would say which, but the state does not
+/// give the sequence number its snapshot was taken at, so instead a reply seen twice simply
+/// counts once.
 #[derive(Debug, Default)]
 pub(crate) struct Replies {
-    counts: Mutex<HashMap<String, u64>>,
+    seen: Mutex<HashMap<String, HashSet<String>>>,
     version: Option<watch::Sender<u64>>,
 }
 
 impl Replies {
-    fn count(&self, channel: &str) -> u64 {
-        self.counts
+    fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashSet<String>>> {
+        self.seen
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(channel)
-            .copied()
-            .unwrap_or(0)
+    }
+
+    fn count(&self, channel: &str) -> u64 {
+        self.seen().get(channel).map_or(0, |ids| ids.len() as u64)
+    }
+
+    /// Starts counting replies on a simulated channel (before its visitor says anything).
+    fn track(&self, channel: &str) {
+        self.seen().entry(channel.to_owned()).or_default();
+    }
+
+    /// Stops counting (the visitor left), so long runs do not keep every reply id.
+    fn untrack(&self, channel: &str) {
+        self.seen().remove(channel);
+    }
+
+    /// Notes replies on a tracked channel; true when one of them is new.
+    fn note<'a>(&self, channel: &str, ids: impl IntoIterator<Item = &'a str>) -> bool {
+        let mut seen = self.seen();
+        let Some(known) = seen.get_mut(channel) else {
+            return false;
+        };
+        let mut new = false;
+        for id in ids {
+            new |= known.insert(id.to_owned());
+        }
+        new
     }
 
     fn bump(&self) {
@@ -55,13 +86,24 @@ impl Replies {
             v.send_modify(|n| *n += 1);
         }
     }
+
+    fn tracked(&self) -> Vec<String> {
+        self.seen().keys().cloned().collect()
+    }
 }
 
-/// Follows the emulator's state events and counts agent messages per channel.
+fn agent_message(record: &LogRecord) -> Option<&str> {
+    match record {
+        LogRecord::Message(m) if matches!(m.from, Sender::Agent { .. }) => Some(&m.local_id),
+        _ => None,
+    }
+}
+
+/// Follows the emulator's state events and notes agent messages on the simulated channels.
 pub(crate) fn watch_replies(control: &Control) -> Arc<Replies> {
     let (tx, _) = watch::channel(0);
     let replies = Arc::new(Replies {
-        counts: Mutex::default(),
+        seen: Mutex::default(),
         version: Some(tx),
     });
     let mut events = control.state().subscribe();
@@ -72,30 +114,20 @@ pub(crate) fn watch_replies(control: &Control) -> Arc<Replies> {
             match events.recv().await {
                 Ok(event) => {
                     if let EventKind::Log(record) = &event.kind
-                        && let LogRecord::Message(m) = record.as_ref()
-                        && matches!(m.from, Sender::Agent { .. })
+                        && let Some(id) = agent_message(record)
+                        && out.note(record.channel(), [id])
                     {
-                        *out.counts
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .entry(m.channel.clone())
-                            .or_default() += 1;
                         out.bump();
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    // Missed events: recount from the state itself.
-                    let fresh: HashMap<String, u64> = state
-                        .channels()
-                        .into_iter()
-                        .map(|c| {
-                            let n = c.logs.iter().filter(|l| matches!(l.as_ref(), LogRecord::Message(m) if matches!(m.from, Sender::Agent { .. }))).count();
-                            (c.key, n as u64)
-                        })
-                        .collect();
-                    *out.counts
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+                    // Missed events: read the simulated channels' replies from the state.
+                    for channel in out.tracked() {
+                        let Ok(logs) = state.logs(&channel) else {
+                            continue;
+                        };
+                        out.note(&channel, logs.iter().filter_map(|l| agent_message(l)));
+                    }
                     out.bump();
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
@@ -116,8 +148,51 @@ pub(crate) struct Plan {
     pub(crate) departments: Vec<String>,
 }
 
-/// Public ids of the channels the visitors opened, for the summary.
-pub(crate) type Channels = Arc<Mutex<Vec<String>>>;
+/// The most visitors one run simulates. The arrival times are drawn up front (so a seed gives
+/// the same run) and every visitor is a task and a chat the emulator keeps until the end; more
+/// to the point, the bot is one agent session, limited to 100 requests a second: a thousand
+/// visitors in the default minute already keep it near that limit (replies slow to seconds),
+/// and ten thousand make most of its replies fail.
+pub(crate) const MAX_VISITORS: u32 = 1_000;
+
+/// Public ids of the channels the simulated visitors opened: for the summary, and for the bot
+/// to tell the simulator's visitors from anyone else chatting.
+#[derive(Debug, Default)]
+pub(crate) struct Channels {
+    inner: Mutex<ChannelIds>,
+}
+
+#[derive(Debug, Default)]
+struct ChannelIds {
+    /// In arrival order.
+    ordered: Vec<String>,
+    set: HashSet<String>,
+}
+
+impl Channels {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ChannelIds> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn add(&self, channel_id: &str) {
+        let mut ids = self.lock();
+        if ids.set.insert(channel_id.to_owned()) {
+            ids.ordered.push(channel_id.to_owned());
+        }
+    }
+
+    /// True when a simulated visitor opened `channel_id`.
+    pub(crate) fn contains(&self, channel_id: &str) -> bool {
+        self.lock().set.contains(channel_id)
+    }
+
+    /// Every simulated channel, in arrival order.
+    pub(crate) fn ids(&self) -> Vec<String> {
+        self.lock().ordered.clone()
+    }
+}
 
 /// Runs the visitors; returns when all have left. `stop` turns true when no new message
 /// should start (visitors then wait for their pending reply, rate, and leave).
@@ -126,7 +201,7 @@ pub(crate) async fn run(
     plan: Plan,
     stats: Arc<Stats>,
     replies: Arc<Replies>,
-    channels: Channels,
+    channels: Arc<Channels>,
     stop: watch::Receiver<bool>,
 ) {
     let mut rng = StdRng::seed_from_u64(plan.seed);
@@ -196,11 +271,18 @@ impl Script {
     }
 }
 
+/// A simulated visitor's channel, by raw key (as the state events name it) and public id (as
+/// the control API and the bot name it).
+struct Handle {
+    raw: String,
+    channel_id: String,
+}
+
 struct Visitor {
     control: Control,
     stats: Arc<Stats>,
     replies: Arc<Replies>,
-    channels: Channels,
+    channels: Arc<Channels>,
     stop: watch::Receiver<bool>,
 }
 
@@ -211,44 +293,39 @@ impl Visitor {
             department: script.department.clone(),
             ..Arrival::default()
         };
-        let handle = match self.control.visitor_arrive(arrival) {
-            Ok(h) => h,
+        // Through the state rather than `Control::visitor_arrive` (which does the same and
+        // gives only the public id): the raw key comes back here, and the public id is one
+        // indexed lookup away, so no arrival has to scan (and copy) every channel.
+        let state = self.control.state();
+        let raw = match state.visitor_arrive(arrival) {
+            Ok(channel) => channel.key,
             Err(error) => {
                 tracing::warn!(%error, "a visitor could not arrive");
                 return;
             }
         };
-        Stats::add(&self.stats.arrived);
-        self.channels
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(handle.channel_id.clone());
-        let raw = self
-            .control
-            .state()
-            .channels()
-            .into_iter()
-            .rev()
-            .find(|c| {
-                self.control
-                    .state()
-                    .visitor(&c.visitor)
-                    .is_some_and(|v| v.display_name == handle.visitor_name)
-            })
-            .map(|c| c.key);
-        let Some(raw) = raw else {
-            tracing::warn!("the visitor's channel is not in the state");
-            return;
+        let channel_id = match state.transcript(&raw) {
+            Ok(t) => t.channel_id,
+            Err(error) => {
+                tracing::warn!(%error, "the visitor's channel is not in the state");
+                return;
+            }
         };
+        Stats::add(&self.stats.arrived);
+        // Both before the first message: the bot must know the channel is simulated when that
+        // message reaches it, and the reply must be counted.
+        self.replies.track(&raw);
+        self.channels.add(&channel_id);
+        let handle = Handle { raw, channel_id };
         for (line, pause) in script.lines.iter().zip(&script.pauses) {
             if *self.stop.borrow() {
                 break;
             }
             tokio::time::sleep(*pause).await;
-            let answered = self.say(&raw, &handle.channel_id, line, None).await;
+            let answered = self.say(&handle, line, None).await;
             if answered && reply_for(line) == Reply::Flavors && !*self.stop.borrow() {
                 let (label, _) = FLAVORS[script.flavor];
-                self.say(&raw, &handle.channel_id, label, Some(label)).await;
+                self.say(&handle, label, Some(label)).await;
             }
         }
         if let Some(rating) = script.rating
@@ -259,11 +336,13 @@ impl Visitor {
         if let Err(error) = self.control.visitor_leave(&handle.channel_id) {
             tracing::debug!(%error, "leaving failed");
         }
+        self.replies.untrack(&handle.raw);
         Stats::add(&self.stats.left);
     }
 
     /// Sends a line (or picks a quick reply by label) and waits for the bot's answer.
-    async fn say(&self, raw: &str, channel_id: &str, text: &str, choose: Option<&str>) -> bool {
+    async fn say(&self, handle: &Handle, text: &str, choose: Option<&str>) -> bool {
+        let (raw, channel_id) = (handle.raw.as_str(), handle.channel_id.as_str());
         let mut version = self.replies.version.as_ref().map(watch::Sender::subscribe);
         let before = self.replies.count(raw);
         let started = Instant::now();
@@ -298,5 +377,44 @@ impl Visitor {
             Stats::add(&self.stats.unanswered);
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_replayed_after_a_resync_counts_once() {
+        let replies = Replies::default();
+        replies.track("c1");
+        assert!(replies.note("c1", ["r1"]));
+        // The feed lagged: the state already holds r2, and the event for r2 is still buffered
+        // behind the lag, so it arrives after the resync.
+        replies.note("c1", ["r1", "r2"]);
+        assert!(!replies.note("c1", ["r2"]));
+        assert_eq!(replies.count("c1"), 2);
+    }
+
+    #[test]
+    fn only_simulated_channels_are_counted() {
+        let replies = Replies::default();
+        replies.track("c1");
+        assert!(!replies.note("browser", ["r1"]));
+        assert_eq!(replies.count("browser"), 0);
+        assert_eq!(replies.tracked(), vec!["c1".to_owned()]);
+        replies.untrack("c1");
+        assert!(replies.tracked().is_empty());
+    }
+
+    #[test]
+    fn channels_keep_arrival_order_and_answer_membership() {
+        let channels = Channels::default();
+        channels.add("b");
+        channels.add("a");
+        channels.add("b");
+        assert_eq!(channels.ids(), vec!["b".to_owned(), "a".to_owned()]);
+        assert!(channels.contains("a"));
+        assert!(!channels.contains("browser"));
     }
 }

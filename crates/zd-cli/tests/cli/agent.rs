@@ -217,7 +217,14 @@ async fn status_with_a_token_of_unknown_agent_is_a_usage_error_before_any_sessio
     let url = format!("http://{}/graphql/request", listener.local_addr().unwrap());
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = zd(dir.path());
-    cmd.args(["agent", "status", "--chat-url", &url, "--token", "some-token"]);
+    cmd.args([
+        "agent",
+        "status",
+        "--chat-url",
+        &url,
+        "--token",
+        "some-token",
+    ]);
     let out = output(cmd).await;
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");

@@ -1,5 +1,9 @@
 //! `zd demo` in plain mode: a non-trivial summary with nothing lost. Content only, no timing.
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::Stdio;
+
 use crate::support::{stderr, stdout, zd};
 
 fn field(summary: &str, label: &str) -> String {
@@ -49,6 +53,9 @@ fn demo_serves_chats_and_loses_nothing() {
     );
     assert!(field(&text, "nothing lost:").starts_with("yes"), "{text}");
     assert!(field(&text, "round trip:").contains("p99"), "{text}");
+    // Plain mode says when it is finishing, instead of going quiet.
+    assert!(text.contains("zd demo: finishing:"), "{text}");
+    assert!(!text.contains("other visitors:"), "{text}");
     // The dashboard also reads the emulator's Real Time Chat feed through zd-metrics.
     assert!(text.contains("| feed incoming"), "{text}");
 }
@@ -85,4 +92,122 @@ fn demo_survives_faults() {
     assert!(injected > 0, "{text}");
     assert_eq!(survived, injected, "{text}");
     assert!(field(&text, "nothing lost:").starts_with("yes"), "{text}");
+}
+
+/// `zd demo` as a child process with its stdout piped, in the same clean environment as
+/// [`zd`].
+fn spawn_demo(config_home: &std::path::Path, args: &[&str]) -> std::process::Child {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("zd"));
+    for var in [
+        "ZENDESK_CHAT_TOKEN",
+        "ZENDESK_CHAT_URL",
+        "ZENDESK_METRICS_URL",
+        "SUNSHINE_KEY_ID",
+        "SUNSHINE_KEY_SECRET",
+        "SUNSHINE_APP_ID",
+        "SUNSHINE_URL",
+        "ZD_PROFILE",
+        "ZD_CONFIG",
+        "ZD_EMULATOR",
+        "RUST_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("XDG_CONFIG_HOME", config_home)
+        .env("HOME", config_home)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// POSTs JSON to the emulator's control API; returns the JSON answer.
+fn post(host_port: &str, path: &str, body: &serde_json::Value) -> serde_json::Value {
+    let body = body.to_string();
+    let mut stream = TcpStream::connect(host_port).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {host_port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{answer}");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"))
+}
+
+#[test]
+fn a_visitor_from_the_browser_is_answered_but_not_counted_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn_demo(
+        dir.path(),
+        &[
+            "demo",
+            "--duration",
+            "8",
+            "--output",
+            "plain",
+            "--seed",
+            "11",
+            "--visitors",
+            "10",
+        ],
+    );
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut text = String::new();
+    // The first line names the emulator: "zd demo: emulator at http://127.0.0.1:PORT - ...".
+    let host_port = loop {
+        let line = lines.next().expect("the demo ended early").unwrap();
+        text.push_str(&line);
+        text.push('\n');
+        if let Some(rest) = line.split("emulator at http://").nth(1) {
+            break rest.split(['/', ' ']).next().unwrap().to_owned();
+        }
+    };
+    // Someone who is not one of the simulated visitors arrives and says something, as a
+    // person chatting in the browser would.
+    let handle = post(
+        &host_port,
+        "/_emulator/visitors",
+        &serde_json::json!({ "name": "Someone in a browser" }),
+    );
+    let channel_id = handle["channel_id"].as_str().unwrap();
+    post(
+        &host_port,
+        "/_emulator/visitors/message",
+        &serde_json::json!({ "channel_id": channel_id, "text": "Hello from the browser" }),
+    );
+    for line in lines {
+        text.push_str(&line.unwrap());
+        text.push('\n');
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "stdout:\n{text}\nstderr:\n{}",
+        stderr(&out)
+    );
+    assert!(field(&text, "nothing lost:").starts_with("yes"), "{text}");
+    assert!(
+        field(&text, "other visitors:")
+            .starts_with("also answered 1 of 1 messages from visitors the demo did not create"),
+        "{text}"
+    );
+}
+
+#[test]
+fn too_many_visitors_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = zd(dir.path())
+        .args(["demo", "--output", "plain", "--visitors", "1001"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("at most 1000"), "{}", stderr(&out));
+    // Nothing started.
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
 }

@@ -41,23 +41,19 @@ pub(crate) async fn run(args: MetricsArgs) -> Result<(), String> {
     if args.tokens.is_empty() {
         return Err("no agent tokens".to_owned());
     }
-    // Counted from before the clients: a dashboard needs them to hold its feeds, as the peer
-    // needs nothing but its tokens, so their memory is part of what the feeds cost.
-    line::ready();
-    let rss_before = rss_kib();
     // The emulator enforces the account's connection budget; the harness spaces runs for it.
     let limits = Limits::new(LimitConfig::new(None, args.feeds.max(1), 10));
+    // What the process sets up once, whatever it holds (the TLS roots, the runtime's parts),
+    // happens before the baseline, as the peer loads its `ws` module before its own.
+    drop(client(&args.base, "warm-up", &limits)?);
+    // The clients are counted: a dashboard needs one per agent to hold its feeds, where the
+    // peer needs nothing but its tokens.
+    line::ready();
+    let rss_before = rss_kib();
     let clients = args
         .tokens
         .iter()
-        .map(|t| {
-            let token = StaticToken::bearer(t.clone()).map_err(|e| format!("token: {e}"))?;
-            MetricsClient::builder(token)
-                .base_url(args.base.clone())
-                .limits(limits.clone())
-                .build()
-                .map_err(|e| format!("metrics client: {e}"))
-        })
+        .map(|t| client(&args.base, t, &limits))
         .collect::<Result<Vec<_>, String>>()?;
     let start = Instant::now();
     let mut samples = Samples::default();
@@ -109,6 +105,16 @@ pub(crate) async fn run(args: MetricsArgs) -> Result<(), String> {
         &json!({ "feeds": ops, "rss_before_kib": rss_before, "rss_after_kib": rss_after }),
     );
     std::process::exit(0);
+}
+
+/// A client acting with `token` on the emulator at `base`.
+fn client(base: &str, token: &str, limits: &Limits) -> Result<MetricsClient, String> {
+    let token = StaticToken::bearer(token.to_owned()).map_err(|e| format!("token: {e}"))?;
+    MetricsClient::builder(token)
+        .base_url(base.to_owned())
+        .limits(limits.clone())
+        .build()
+        .map_err(|e| format!("metrics client: {e}"))
 }
 
 /// Resident set size of this process, from `/proc/self/status` (0 where there is none).

@@ -6,7 +6,7 @@ use std::process::Stdio;
 use zd_emulator::Emulator;
 use zd_emulator::state::{Arrival, Sender};
 
-use crate::support::{json_lines, output, stderr, zd};
+use crate::support::{json_lines, output, stderr, usage_error_without_connecting, zd};
 
 async fn emulator() -> Emulator {
     Emulator::builder().start().await.unwrap()
@@ -188,52 +188,30 @@ async fn tail_prints_messages_as_json() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_url_without_a_token_is_a_usage_error() {
     // Whatever listens there must not receive the emulator's demo token.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let url = format!("http://{}/graphql/request", listener.local_addr().unwrap());
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = zd(dir.path());
-    cmd.args(["agent", "departments", "--chat-url", &url]);
-    let out = output(cmd).await;
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains("--chat-url") && err.contains("--token"),
-        "{err}"
-    );
-    assert_eq!(
-        listener.accept().map(|_| ()).unwrap_err().kind(),
-        std::io::ErrorKind::WouldBlock,
-        "zd connected to {url}"
-    );
+    usage_error_without_connecting(
+        "/graphql/request",
+        &["agent", "departments", "--chat-url", "{url}"],
+        &["--chat-url", "--token"],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_with_a_token_of_unknown_agent_is_a_usage_error_before_any_session() {
-    // Nothing may connect: a session would be one of the agent's 50 starts an hour, spent
-    // only to be told nothing.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let url = format!("http://{}/graphql/request", listener.local_addr().unwrap());
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = zd(dir.path());
-    cmd.args([
-        "agent",
-        "status",
-        "--chat-url",
-        &url,
-        "--token",
-        "some-token",
-    ]);
-    let out = output(cmd).await;
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("zd agent agents"), "{err}");
-    assert_eq!(
-        listener.accept().map(|_| ()).unwrap_err().kind(),
-        std::io::ErrorKind::WouldBlock,
-        "zd connected to {url}"
-    );
+    // A session would be one of the agent's 50 starts an hour, spent only to be told nothing.
+    usage_error_without_connecting(
+        "/graphql/request",
+        &[
+            "agent",
+            "status",
+            "--chat-url",
+            "{url}",
+            "--token",
+            "some-token",
+        ],
+        &["zd agent agents"],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

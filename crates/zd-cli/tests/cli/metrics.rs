@@ -7,7 +7,7 @@ use std::time::Duration;
 use zd_emulator::Emulator;
 use zd_emulator::state::Arrival;
 
-use crate::support::{json_lines, output, stderr, zd};
+use crate::support::{json_lines, output, stderr, usage_error_without_connecting, zd};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_reports_the_chat_state() {
@@ -219,25 +219,12 @@ async fn a_token_with_emulator_goes_to_the_emulator() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_url_without_a_token_is_a_usage_error() {
     // Whatever listens there must not receive the emulator's demo token.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = zd(dir.path());
-    cmd.args(["metrics", "get", "--metrics-url", &url])
-        .timeout(HANG_GUARD);
-    let out = output(cmd).await;
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains("--metrics-url") && err.contains("--token"),
-        "{err}"
-    );
-    assert_eq!(
-        listener.accept().map(|_| ()).unwrap_err().kind(),
-        std::io::ErrorKind::WouldBlock,
-        "zd connected to {url}"
-    );
+    usage_error_without_connecting(
+        "",
+        &["metrics", "get", "--metrics-url", "{url}"],
+        &["--metrics-url", "--token"],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,7 +2,7 @@
 
 use zd_emulator::Emulator;
 
-use crate::support::{json_lines, output, stderr, zd};
+use crate::support::{json_lines, output, stderr, usage_error_without_connecting, zd};
 
 async fn run(base: &str, dir: &std::path::Path, args: &[&str]) -> Vec<serde_json::Value> {
     let mut cmd = zd(dir);
@@ -146,22 +146,10 @@ async fn post_messages(emu: &Emulator, conversation: &str, range: std::ops::Rang
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sunshine_url_without_a_key_is_a_usage_error() {
     // Whatever listens there must not receive the emulator's keys.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = zd(dir.path());
-    cmd.args(["sunshine", "apps", "--sunshine-url", &url, "list"]);
-    let out = output(cmd).await;
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains("--sunshine-url") && err.contains("SUNSHINE_KEY_ID"),
-        "{err}"
-    );
-    assert_eq!(
-        listener.accept().map(|_| ()).unwrap_err().kind(),
-        std::io::ErrorKind::WouldBlock,
-        "zd connected to {url}"
-    );
+    usage_error_without_connecting(
+        "",
+        &["sunshine", "apps", "--sunshine-url", "{url}", "list"],
+        &["--sunshine-url", "SUNSHINE_KEY_ID"],
+    )
+    .await;
 }

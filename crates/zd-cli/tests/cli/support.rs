@@ -49,3 +49,30 @@ pub(crate) fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
         .collect()
 }
+
+/// Runs `zd args`, where `"{url}"` stands for `http://{a listener that never answers}{path}`,
+/// and checks that it is a usage error (exit 2) whose message holds every one of `says`, and
+/// that nothing connected to that address: a credential must not reach it.
+pub(crate) async fn usage_error_without_connecting(path: &str, args: &[&str], says: &[&str]) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("http://{}{path}", listener.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = zd(dir.path());
+    cmd.args(
+        args.iter()
+            .map(|a| if *a == "{url}" { url.as_str() } else { a }),
+    )
+    .timeout(std::time::Duration::from_secs(60));
+    let out = output(cmd).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    for words in says {
+        assert!(err.contains(words), "{args:?}: {err}");
+    }
+    assert_eq!(
+        listener.accept().map(|_| ()).unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock,
+        "zd connected to {url}"
+    );
+}

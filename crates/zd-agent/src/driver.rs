@@ -734,6 +734,13 @@ impl DriverInner {
         }
     }
 
+    /// Request `id` was answered (it has left `pending`): its deadline goes.
+    fn settle_deadline(&mut self, id: u64) {
+        let pending = &self.pending;
+        self.deadlines
+            .settle(id, |next| pending.contains_key(&next));
+    }
+
     /// Requests whose deadline has passed fail with [`ErrorKind::Timeout`], in deadline order:
     /// a caller told of its timeout can count on everything due before it being settled too.
     fn expire_requests(&mut self, now: Instant) {
@@ -963,9 +970,7 @@ impl DriverInner {
                 };
                 match self.pending.remove(&id) {
                     Some(Pending::SubStart { key }) => {
-                        let pending = &self.pending;
-                        self.deadlines
-                            .settle(id, |next| pending.contains_key(&next));
+                        self.settle_deadline(id);
                         self.on_ack(key, ack.subscription_id.into_owned());
                     }
                     Some(Pending::Request { reply, .. }) => {
@@ -1116,33 +1121,23 @@ impl DriverInner {
     }
 
     fn on_answer(&mut self, id: u64, pending: Pending, outcome: Answer) {
+        self.settle_deadline(id);
         match pending {
             Pending::Request { reply, status, .. } => {
-                let pending = &self.pending;
-                self.deadlines
-                    .settle(id, |next| pending.contains_key(&next));
                 if let (Some(status), Ok(_)) = (status, &outcome) {
                     self.agent_status = Some(status);
                     self.publish_facts();
                 }
                 let _ = reply.send(outcome);
             }
-            Pending::SubStart { key } => {
-                let pending = &self.pending;
-                self.deadlines
-                    .settle(id, |next| pending.contains_key(&next));
-                match outcome {
-                    Ok(_) => {
-                        let e = Error::new(ErrorKind::Decode);
-                        self.sub_failed(key, e);
-                    }
-                    Err(e) => self.sub_start_error(key, e),
+            Pending::SubStart { key } => match outcome {
+                Ok(_) => {
+                    let e = Error::new(ErrorKind::Decode);
+                    self.sub_failed(key, e);
                 }
-            }
+                Err(e) => self.sub_start_error(key, e),
+            },
             Pending::SubStop { server_id, tries } => {
-                let pending = &self.pending;
-                self.deadlines
-                    .settle(id, |next| pending.contains_key(&next));
                 self.on_stop_answer(server_id, tries, outcome);
             }
             Pending::CatchUp { key } => {

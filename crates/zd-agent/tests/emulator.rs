@@ -61,6 +61,16 @@ async fn within<T>(f: impl Future<Output = T>) -> T {
     tokio::time::timeout(PATIENCE, f).await.expect("timed out")
 }
 
+/// Waits (within the test's patience) until `done` holds.
+async fn until(done: impl Fn() -> bool) {
+    within(async {
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+}
+
 async fn next_visitor_message(sub: &mut Subscription<Message>) -> Message {
     within(async {
         loop {
@@ -584,12 +594,7 @@ async fn with_resends_off_a_message_lost_with_its_socket_fails_instead() {
     let session = bot.session.clone();
     let message = zd_agent::OutgoingMessage::new(cynic::Id::new(&channel), "once at most");
     let send = tokio::spawn(async move { session.send_message(message).await });
-    within(async {
-        while requests(&bot) == before {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
+    until(|| requests(&bot) != before).await;
     bot.emu.control().fault_drop(&sid).await.unwrap();
     let err = within(send).await.unwrap().unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::ConnectionLost), "{err:?}");
@@ -797,20 +802,10 @@ async fn a_start_awaited_across_a_socket_change_is_given_up_on_its_callers_clock
     bot.emu.control().fault_mute(&sid, 4).unwrap();
     let session = bot.session.clone();
     let subscriber = tokio::spawn(async move { session.messages().await.map(|_| ()) });
-    within(async {
-        while counts().subscriptions_started < 1 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
+    until(|| counts().subscriptions_started >= 1).await;
     let session = bot.session.clone();
     let status = tokio::spawn(async move { session.update_agent_status(AgentStatus::Away).await });
-    within(async {
-        while counts().requests < 2 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
+    until(|| counts().requests >= 2).await;
     bot.emu.control().fault_drop(&sid).await.unwrap();
     until_connected(&mut events).await;
     // The status change was asked after the start, so by the time it times out the start,
@@ -835,23 +830,13 @@ async fn a_subscription_acked_after_its_caller_gave_up_is_stopped() {
     let err = within(bot.session.messages()).await.unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Timeout), "{err:?}");
     // The late ack's id is stopped, so it holds no slot for nobody.
-    within(async {
-        while session_report(&bot.emu, &sid).counts.stops == 0 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    until(|| session_report(&bot.emu, &sid).counts.stops != 0).await;
     service_holds(&bot.emu, &sid, 0).await;
 }
 
 /// Waits until the bot's resumable facts list `want` subscriptions.
 async fn until_subscriptions(bot: &Bot, want: usize) {
-    within(async {
-        while bot.session.resumable().subscriptions.len() != want {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
+    until(|| bot.session.resumable().subscriptions.len() == want).await;
 }
 
 /// The agent's token until sealed, then the error a secret store gives when it has none.
@@ -1460,12 +1445,7 @@ async fn go_online(session: &AgentSession) {
 
 /// How many subscriptions the emulator holds for session `sid`, once that settles at `want`.
 async fn service_holds(emu: &Emulator, sid: &str, want: usize) {
-    within(async {
-        while session_report(emu, sid).subscriptions != want {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
+    until(|| session_report(emu, sid).subscriptions == want).await;
 }
 
 #[tokio::test]
@@ -1743,12 +1723,7 @@ async fn what_a_gap_missed_reaches_a_reader_whose_buffer_was_full() {
     // and the catch-up. Once the service has the third, its answer is on the way; reading
     // starts a little later, so the answer finds the buffer still full. (The wait only makes
     // the test sharper: the driver holds the answer until there is room, whenever it comes.)
-    within(async {
-        while session_report(&bot.emu, &sid).counts.requests < requests + 3 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
+    until(|| session_report(&bot.emu, &sid).counts.requests >= requests + 3).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let first = within(messages.next()).await.unwrap().unwrap();
     assert_eq!(first.content, "hello");

@@ -14,14 +14,13 @@ use async_graphql::parser::types::ExecutableDocument;
 use futures_util::StreamExt as _;
 use parking_lot::{Mutex, RwLock};
 use serde_json::value::RawValue;
-use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{Notify, broadcast, watch};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use zd_wire::chat::{Data, DataError, ErrorName, ErrorPayload};
 
 use super::render::{OwnedError, Rendered, status_of};
 use super::schema::{ChatSchema, EventSlot};
-use super::session::{Outgoing, Session};
+use super::session::Session;
 use crate::state::{ChatState, EventKind, StateEvent};
 
 /// What makes two subscriptions share their executions.
@@ -201,40 +200,17 @@ impl Subscriber {
     /// armed. A frame dropped for want of a socket or of room in its outbox does not use the
     /// fault up: it is meant for frames the client gets.
     fn send(&self, payload: &RawValue) {
-        let session = &self.session;
-        let data = || {
-            Data {
-                subscription_id: self.id.as_str().into(),
-                payload,
-            }
-            .encode()
-        };
-        if session.faults.fail_data.lock().is_none() {
-            if let Ok(text) = data() {
-                session.push_data(Utf8Bytes::from(text));
-            }
-            return;
-        }
-        let Some(link) = session.link() else {
-            return;
-        };
-        // Room first, so the fault is taken only for a frame that is then queued.
-        let permit = match link.outbox.try_reserve() {
-            Ok(permit) => permit,
-            Err(TrySendError::Full(())) => {
-                tracing::warn!(session = %session.id, "socket backlog full, DATA frame dropped");
-                return;
-            }
-            Err(TrySendError::Closed(())) => return,
-        };
-        let text = match session.faults.take_data_failure() {
-            Some(name) => data_error(&self.id, name),
-            None => data(),
-        };
-        if let Ok(text) = text {
-            permit.send(Outgoing::Text(Utf8Bytes::from(text)));
-            session.counters.data_frames.fetch_add(1, Ordering::Relaxed);
-        }
+        self.session.push_data(|| {
+            let text = match self.session.faults.take_data_failure() {
+                Some(name) => data_error(&self.id, name),
+                None => Data {
+                    subscription_id: self.id.as_str().into(),
+                    payload,
+                }
+                .encode(),
+            };
+            text.ok().map(Utf8Bytes::from)
+        });
     }
 }
 

@@ -205,17 +205,26 @@ impl Session {
         self.socket.lock().is_some()
     }
 
-    /// Queues a DATA frame; frames for a session without a socket, or whose socket has fallen
-    /// too far behind, are dropped (a real subscriber would have missed them too).
-    pub(crate) fn push_data(&self, frame: Utf8Bytes) {
+    /// Queues the DATA frame `frame` builds; frames for a session without a socket, or whose
+    /// socket has fallen too far behind, are dropped (a real subscriber would have missed them
+    /// too). Room is taken first, so `frame` runs (and may use up a fault) only for a frame
+    /// that is then queued.
+    pub(crate) fn push_data(&self, frame: impl FnOnce() -> Option<Utf8Bytes>) {
         let outbox = match self.socket.lock().as_ref() {
             Some(link) => link.outbox.clone(),
             None => return,
         };
-        if outbox.try_send(Outgoing::Text(frame)).is_ok() {
+        let permit = match outbox.try_reserve() {
+            Ok(permit) => permit,
+            Err(mpsc::error::TrySendError::Full(())) => {
+                tracing::warn!(session = %self.id, "socket backlog full, DATA frame dropped");
+                return;
+            }
+            Err(mpsc::error::TrySendError::Closed(())) => return,
+        };
+        if let Some(frame) = frame() {
+            permit.send(Outgoing::Text(frame));
             self.counters.data_frames.fetch_add(1, Ordering::Relaxed);
-        } else {
-            tracing::warn!(session = %self.id, "socket backlog full, DATA frame dropped");
         }
     }
 

@@ -657,13 +657,13 @@ impl Writer {
         shutdown: watch::Receiver<bool>,
         kill: Arc<Notify>,
     ) {
-        let mut stop = shutdown.clone();
+        let mut stop = shutdown;
         // Around the whole pump, not only beside its waits: a client that stops reading
         // leaves a write pending for good, and the socket must still end.
         tokio::select! {
             _ = stop.changed() => {}
             () = kill.notified() => {}
-            () = self.pump(outbox, replies, shutdown) => {}
+            () = self.pump(outbox, replies) => {}
         }
         let _ = closed.send(true);
     }
@@ -672,7 +672,6 @@ impl Writer {
         &mut self,
         mut outbox: mpsc::Receiver<Outgoing>,
         mut replies: mpsc::Receiver<Reply>,
-        mut shutdown: watch::Receiver<bool>,
     ) {
         let mut outbox_open = true;
         let mut replies_open = true;
@@ -684,8 +683,6 @@ impl Writer {
             let due = self.held.front().map(|(due, _)| *due);
             let flow = tokio::select! {
                 biased;
-                // The emulator was dropped: nothing held is waited for.
-                _ = shutdown.changed() => Flow::Stop,
                 () = async {
                     match due {
                         Some(at) => tokio::time::sleep_until(at).await,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use zd_wire::chat::ErrorName;
 
 use super::{Control, ControlError};
-use crate::chat::session::{Outgoing, ProtocolFault, Session};
+use crate::chat::session::{Outgoing, ProtocolFault, Session, SocketLink};
 
 impl Control {
     fn session(&self, session_id: &str) -> Result<Arc<Session>, ControlError> {
@@ -17,12 +17,25 @@ impl Control {
             .ok_or_else(|| ControlError::NoSession(session_id.to_owned()))
     }
 
-    async fn to_socket(&self, session_id: &str, out: Outgoing) -> Result<(), ControlError> {
-        let link = self
-            .session(session_id)?
+    /// The session, when a socket is attached to it.
+    fn connected(&self, session_id: &str) -> Result<Arc<Session>, ControlError> {
+        let session = self.session(session_id)?;
+        if session.link().is_none() {
+            return Err(ControlError::NotConnected(session_id.to_owned()));
+        }
+        Ok(session)
+    }
+
+    /// The socket attached to the session.
+    fn link(&self, session_id: &str) -> Result<SocketLink, ControlError> {
+        self.session(session_id)?
             .link()
-            .ok_or_else(|| ControlError::NotConnected(session_id.to_owned()))?;
-        link.outbox
+            .ok_or_else(|| ControlError::NotConnected(session_id.to_owned()))
+    }
+
+    async fn to_socket(&self, session_id: &str, out: Outgoing) -> Result<(), ControlError> {
+        self.link(session_id)?
+            .outbox
             .send(out)
             .await
             .map_err(|_| ControlError::NotConnected(session_id.to_owned()))
@@ -33,11 +46,7 @@ impl Control {
     /// # Errors
     /// No such session or no socket.
     pub async fn fault_drop(&self, session_id: &str) -> Result<(), ControlError> {
-        let link = self
-            .session(session_id)?
-            .link()
-            .ok_or_else(|| ControlError::NotConnected(session_id.to_owned()))?;
-        link.kill.notify_one();
+        self.link(session_id)?.kill.notify_one();
         Ok(())
     }
 
@@ -83,10 +92,7 @@ impl Control {
     /// # Errors
     /// No such session or no socket.
     pub fn fault_deaf(&self, session_id: &str, ms: u64) -> Result<(), ControlError> {
-        let session = self.session(session_id)?;
-        if session.link().is_none() {
-            return Err(ControlError::NotConnected(session_id.to_owned()));
-        }
+        let session = self.connected(session_id)?;
         session.faults.deaf_next_ms.store(ms, Ordering::Relaxed);
         session.reader_wake.notify_one();
         Ok(())
@@ -100,10 +106,7 @@ impl Control {
     /// # Errors
     /// No such session or no socket.
     pub fn fault_cut(&self, session_id: &str) -> Result<(), ControlError> {
-        let session = self.session(session_id)?;
-        if session.link().is_none() {
-            return Err(ControlError::NotConnected(session_id.to_owned()));
-        }
+        let session = self.connected(session_id)?;
         session.faults.cut_next.store(true, Ordering::Relaxed);
         Ok(())
     }

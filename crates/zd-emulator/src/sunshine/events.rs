@@ -80,14 +80,15 @@ pub(crate) fn emit(
         .map(str::to_owned);
     let standby_filtered = matches!(kind, "conversation:message" | "conversation:postback")
         && app.active_switchboard().is_some();
-    let event = json!({
+    let event = Arc::new(json!({
         "id": s.next_id(),
         "type": kind,
         "createdAt": util::now_iso(),
         "payload": payload,
-    });
-    // One copy per combination of webhook options in use, made when first needed.
-    let mut shaped: [Option<Arc<Value>>; 4] = Default::default();
+    }));
+    // One copy per combination of webhook options in use, made when first needed; webhooks
+    // that take everything share the event itself.
+    let mut shaped: [Option<Arc<Value>>; 4] = [None, None, None, Some(Arc::clone(&event))];
     for integration in app.integrations.values() {
         if standby_filtered {
             let seat = app

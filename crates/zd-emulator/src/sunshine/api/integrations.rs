@@ -160,10 +160,7 @@ pub(crate) async fn create(
             integration.webhooks.insert(w.id.clone(), w);
         }
     }
-    for f in ["id", "type", "status", "displayName", "webhooks"] {
-        body.remove(f);
-    }
-    forget_secrets(&kind, &mut body);
+    strip_unstored(&kind, &mut body);
     integration.extra = body;
     let rendered = integration.render();
     let app = store.app_mut(&app_id)?;
@@ -238,10 +235,7 @@ pub(crate) async fn update(
     if body.contains_key("displayName") {
         i.display_name = display_name;
     }
-    for f in ["id", "type", "status", "displayName", "webhooks"] {
-        body.remove(f);
-    }
-    forget_secrets(&i.kind, &mut body);
+    strip_unstored(&i.kind, &mut body);
     i.extra.extend(body);
     ok(json!({ "integration": i.render() }))
 }
@@ -502,9 +496,13 @@ const WRITE_ONLY: &[(&str, &[&str])] = &[
     ("viber", &["token"]),
 ];
 
-/// Drops the write-only fields of a `kind` integration's body: the emulator has no use for
-/// them, and the service never sends them back, so a client must not come to expect them.
-fn forget_secrets(kind: &str, body: &mut Map<String, Value>) {
+/// Drops what a `kind` integration's body holds that its `extra` must not: the fields the
+/// store keeps apart, and the write-only ones (the emulator has no use for them, and the
+/// service never sends them back, so a client must not come to expect them).
+fn strip_unstored(kind: &str, body: &mut Map<String, Value>) {
+    for f in ["id", "type", "status", "displayName", "webhooks"] {
+        body.remove(f);
+    }
     // Write-only on every type that has it, which is every type but custom.
     if kind != "custom" {
         body.remove("defaultResponderId");

@@ -90,6 +90,23 @@ pub(crate) async fn session_counters(emu: &Emulator, session_id: &str) -> Value 
         .clone()
 }
 
+/// Waits until session `session_id` has no socket attached (at most 10 s).
+pub(crate) async fn until_disconnected(emu: &Emulator, session_id: &str) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while session_counters(emu, session_id).await["connected"] == true {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the socket was not let go");
+}
+
+/// The status of agent `name`, as `Online`, `Away`, ...
+pub(crate) fn agent_status(emu: &Emulator, name: &str) -> String {
+    let agent = emu.account().agents.into_iter().find(|a| a.name == name);
+    format!("{:?}", agent.unwrap().status)
+}
+
 pub(crate) async fn start_session(emu: &Emulator, token: &str) -> (u16, Value) {
     let query = format!(
         "mutation {{ startAgentSession(access_token: \"{token}\") {{ websocket_url session_id client_id }} }}"

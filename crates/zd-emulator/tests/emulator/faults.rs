@@ -275,8 +275,7 @@ async fn mute_withholds_answers_while_requests_and_stops_take_effect() {
         bot.pending()
     );
     // Each took effect: the status changed, the new subscription runs, the old one stopped.
-    let status = emu.account().agents.into_iter().find(|a| a.name == "Bot");
-    assert_eq!(format!("{:?}", status.unwrap().status), "Away");
+    assert_eq!(agent_status(&emu, "Bot"), "Away");
     let resp = bot
         .request("{ graphQLSubscriptions { subscription_id } }")
         .await;
@@ -333,12 +332,8 @@ async fn cut_drops_the_socket_as_a_request_takes_effect_before_its_answer() {
             other => panic!("expected an abrupt end, got {other:?}"),
         }
     }
-    let status = |emu: &zd_emulator::Emulator| {
-        let bot = emu.account().agents.into_iter().find(|a| a.name == "Bot");
-        format!("{:?}", bot.unwrap().status)
-    };
     assert_eq!(
-        status(&emu),
+        agent_status(&emu, "Bot"),
         "Online",
         "the request after the cut took effect"
     );
@@ -465,20 +460,7 @@ async fn fail_data_is_kept_for_a_frame_that_reaches_a_socket() {
     control(&emu, &format!("/sessions/{session}/drop"), json!({})).await;
     while let Some(Ok(_)) = bot.ws.next().await {}
     // Wait for the session to let go of the socket (no timing asserted).
-    loop {
-        let sessions = control_get(&emu, "/sessions").await;
-        let me = sessions
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["session_id"] == json!(session))
-            .unwrap()
-            .clone();
-        if me["connected"] == false {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    until_disconnected(&emu, &session).await;
     // No socket: this DATA frame is lost, and the fault stays armed.
     let channel = visitor(&emu, "Ann").await;
     visitor_says(&emu, &channel, "lost").await;
@@ -614,12 +596,6 @@ async fn drop_ends_a_socket_whose_client_stopped_reading() {
     }
     let session = bot.session_id.clone();
     control(&emu, &format!("/sessions/{session}/drop"), json!({})).await;
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while session_counters(&emu, &session).await["connected"] == true {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .expect("the socket was not dropped");
+    until_disconnected(&emu, &session).await;
     drop(bot);
 }

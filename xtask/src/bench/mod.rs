@@ -202,11 +202,11 @@ fn summary_of(workloads: &[results::Workload]) -> String {
                 let adv = c
                     .advantage
                     .map_or_else(|| "n/a".to_owned(), |a| format!("{a:.2}x"));
-                let verdict = match (c.met, c.target) {
-                    (Some(true), _) => " (target met)",
-                    (Some(false), _) => " (target NOT met)",
-                    (None, Some(_)) => " (target NOT measured)",
-                    (None, None) => "",
+                let verdict = match c.met {
+                    Some(true) => " (target met)",
+                    Some(false) => " (target NOT met)",
+                    None if c.unmeasured() => " (target NOT measured)",
+                    None => "",
                 };
                 lines.push(format!(
                     "{:<34} vs {:<40} {:<32} {adv}{verdict}",

@@ -80,7 +80,7 @@ fn verdict(c: &Comparison) -> &'static str {
         (Some(false), _) => "**not met**",
         (None, Some(a)) if a >= 1.0 => "ahead",
         (None, Some(_)) => "**behind**",
-        (None, None) if c.target.is_some() => "**not measured**",
+        (None, None) if c.unmeasured() => "**not measured**",
         (None, None) => "n/a",
     }
 }
@@ -164,7 +164,7 @@ pub(crate) fn markdown(report: &Report) -> String {
             for c in &p.comparisons {
                 // A target that could not be measured (no clean run on a side) is not met.
                 let short = c.met == Some(false)
-                    || (c.target.is_some() && c.advantage.is_none())
+                    || c.unmeasured()
                     || (c.met.is_none() && c.advantage.is_some_and(|a| a < 1.0));
                 if short {
                     behind.push(format!(

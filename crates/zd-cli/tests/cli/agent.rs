@@ -6,7 +6,7 @@ use std::process::Stdio;
 use zd_emulator::Emulator;
 use zd_emulator::state::{Arrival, Sender};
 
-use crate::support::{json_lines, output, stderr, usage_error_without_connecting, zd};
+use crate::support::{HANG_GUARD, json_lines, output, stderr, usage_error_without_connecting, zd};
 
 async fn emulator() -> Emulator {
     Emulator::builder().start().await.unwrap()
@@ -223,8 +223,10 @@ async fn a_count_of_zero_is_refused() {
         ["metrics", "watch", "--count", "0"],
     ] {
         let mut cmd = zd(dir.path());
-        cmd.args(args);
+        cmd.args(args).timeout(HANG_GUARD);
         let out = output(cmd).await;
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("--count"), "{args:?}: {err}");
     }
 }

@@ -2,22 +2,22 @@
 
 use predicates::str::contains;
 
-use crate::support::{stdout, zd};
+use crate::support::{stdout, write_config, zd};
+
+/// `zd auth jwt` with an app key on the command line.
+const JWT_WITH_KEY: [&str; 6] = [
+    "auth",
+    "jwt",
+    "--key-id",
+    "app_5963ceb97cde542d000dbdb1",
+    "--key-secret",
+    "s3cr3t",
+];
 
 #[test]
 fn jwt_is_signed_with_the_key_id() {
     let dir = tempfile::tempdir().unwrap();
-    let out = zd(dir.path())
-        .args([
-            "auth",
-            "jwt",
-            "--key-id",
-            "app_5963ceb97cde542d000dbdb1",
-            "--key-secret",
-            "s3cr3t",
-        ])
-        .output()
-        .unwrap();
+    let out = zd(dir.path()).args(JWT_WITH_KEY).output().unwrap();
     assert!(out.status.success());
     let jwt = stdout(&out);
     let parts: Vec<&str> = jwt.trim().split('.').collect();
@@ -206,13 +206,10 @@ async fn chat_token_from_the_emulator_starts_a_session() {
 #[test]
 fn jwt_takes_the_key_from_the_profile() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("zd").join("config.toml");
-    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-    std::fs::write(
-        &file,
+    write_config(
+        dir.path(),
         "[profiles.default]\nsunshine_key_id = \"app_5963ceb97cde542d000dbdb1\"\nsunshine_key_secret = \"s3cr3t\"\n",
-    )
-    .unwrap();
+    );
     let out = zd(dir.path()).args(["auth", "jwt"]).output().unwrap();
     assert!(out.status.success(), "{out:?}");
     assert_eq!(stdout(&out).trim().split('.').count(), 3);
@@ -221,19 +218,10 @@ fn jwt_takes_the_key_from_the_profile() {
 #[test]
 fn commands_that_read_no_profile_run_beside_a_broken_one() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("zd").join("config.toml");
-    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-    std::fs::write(&file, "[profiles.work\n").unwrap();
+    write_config(dir.path(), "[profiles.work\n");
     zd(dir.path())
         .env("ZD_PROFILE", "nope")
-        .args([
-            "auth",
-            "jwt",
-            "--key-id",
-            "app_5963ceb97cde542d000dbdb1",
-            "--key-secret",
-            "s3cr3t",
-        ])
+        .args(JWT_WITH_KEY)
         .assert()
         .success();
     // A command that reads the profile still says what is wrong with it.

@@ -2,7 +2,7 @@
 
 use predicates::str::contains;
 
-use crate::support::zd;
+use crate::support::{write_config, zd};
 
 #[test]
 fn help_lists_every_command() {
@@ -63,9 +63,7 @@ fn usage_errors_exit_2() {
 #[test]
 fn config_errors_exit_3_with_cause() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("zd").join("config.toml");
-    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-    std::fs::write(&file, "[profiles.work]\nchat_token = \"t\"\n").unwrap();
+    let file = write_config(dir.path(), "[profiles.work]\nchat_token = \"t\"\n");
     zd(dir.path())
         .args(["--profile", "home", "agent", "agents"])
         .assert()

@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::Stdio;
 
-use crate::support::{stderr, stdout, zd};
+use crate::support::{stderr, stdout, zd, zd_process};
 
 fn field(summary: &str, label: &str) -> String {
     summary
@@ -97,24 +97,7 @@ fn demo_survives_faults() {
 /// `zd demo` as a child process with its stdout piped, in the same clean environment as
 /// [`zd`].
 fn spawn_demo(config_home: &std::path::Path, args: &[&str]) -> std::process::Child {
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("zd"));
-    for var in [
-        "ZENDESK_CHAT_TOKEN",
-        "ZENDESK_CHAT_URL",
-        "ZENDESK_METRICS_URL",
-        "SUNSHINE_KEY_ID",
-        "SUNSHINE_KEY_SECRET",
-        "SUNSHINE_APP_ID",
-        "SUNSHINE_URL",
-        "ZD_PROFILE",
-        "ZD_CONFIG",
-        "ZD_EMULATOR",
-        "RUST_LOG",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("XDG_CONFIG_HOME", config_home)
-        .env("HOME", config_home)
+    zd_process(config_home)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -2,12 +2,11 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::Stdio;
-use std::time::Duration;
 
 use zd_emulator::Emulator;
 use zd_emulator::state::Arrival;
 
-use crate::support::{json_lines, output, stderr, usage_error_without_connecting, zd};
+use crate::support::{HANG_GUARD, json_lines, output, stderr, usage_error_without_connecting, zd};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_reports_the_chat_state() {
@@ -112,7 +111,6 @@ async fn export_serves_prometheus_text() {
 }
 
 /// Guards the tests of commands that hung before their fix: a failure, never a wait.
-const HANG_GUARD: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_says_when_the_service_has_not_computed() {

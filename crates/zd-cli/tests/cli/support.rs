@@ -4,9 +4,17 @@ use std::path::Path;
 
 use assert_cmd::Command;
 
+/// Longest a `zd` run in a test may take: a regression that hangs fails instead.
+pub(crate) const HANG_GUARD: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// `zd` with no credentials from the environment and an empty config directory.
 pub(crate) fn zd(config_home: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("zd").unwrap();
+    Command::from_std(zd_process(config_home))
+}
+
+/// [`zd`] as a plain process command, for a test that spawns it and reads it as it runs.
+pub(crate) fn zd_process(config_home: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("zd"));
     for var in [
         "ZENDESK_CHAT_TOKEN",
         "ZENDESK_CHAT_URL",
@@ -25,6 +33,14 @@ pub(crate) fn zd(config_home: &Path) -> Command {
     cmd.env("XDG_CONFIG_HOME", config_home)
         .env("HOME", config_home);
     cmd
+}
+
+/// Writes `text` as the config file `zd` finds under `config_home`; returns its path.
+pub(crate) fn write_config(config_home: &Path, text: &str) -> std::path::PathBuf {
+    let file = config_home.join("zd").join("config.toml");
+    std::fs::create_dir_all(config_home.join("zd")).unwrap();
+    std::fs::write(&file, text).unwrap();
+    file
 }
 
 /// Runs a blocking `zd` invocation without starving the emulator's runtime.
@@ -63,7 +79,7 @@ pub(crate) async fn usage_error_without_connecting(path: &str, args: &[&str], sa
         args.iter()
             .map(|a| if *a == "{url}" { url.as_str() } else { a }),
     )
-    .timeout(std::time::Duration::from_secs(60));
+    .timeout(HANG_GUARD);
     let out = output(cmd).await;
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");

@@ -61,6 +61,12 @@ async fn within<T>(f: impl Future<Output = T>) -> T {
     tokio::time::timeout(PATIENCE, f).await.expect("timed out")
 }
 
+/// The visitor of `channel` says `text`, and `messages` hears it.
+async fn heard(bot: &Bot, channel: &str, messages: &mut Subscription<Message>, text: &str) {
+    say(bot, channel, text);
+    assert_eq!(next_visitor_message(messages).await.content, text);
+}
+
 /// Waits (within the test's patience) until `done` holds.
 async fn until(done: impl Fn() -> bool) {
     within(async {
@@ -537,11 +543,7 @@ async fn an_abrupt_close_reconnects_to_the_same_session() {
     within(bot.session.wait_for_state(|s| *s == SessionState::Active)).await;
     let channel = visitor(&bot);
     until_live(&bot).await;
-    say(&bot, &channel, "after the drop");
-    assert_eq!(
-        next_visitor_message(&mut messages).await.content,
-        "after the drop"
-    );
+    heard(&bot, &channel, &mut messages, "after the drop").await;
 }
 
 #[tokio::test]
@@ -774,11 +776,7 @@ async fn a_subscription_whose_caller_gave_up_is_not_started_late() {
     // resumed from these facts would not start it again for nobody.
     until_subscriptions(&bot, 1).await;
     let channel = visitor(&bot);
-    say(&bot, &channel, "after the give-up");
-    assert_eq!(
-        next_visitor_message(&mut messages).await.content,
-        "after the give-up"
-    );
+    heard(&bot, &channel, &mut messages, "after the give-up").await;
 }
 
 #[tokio::test]
@@ -947,11 +945,7 @@ async fn eos_restarts_restores_status_and_resubscribes() {
     })
     .await;
     let channel = visitor(&bot);
-    say(&bot, &channel, "after EOS");
-    assert_eq!(
-        next_visitor_message(&mut messages).await.content,
-        "after EOS"
-    );
+    heard(&bot, &channel, &mut messages, "after EOS").await;
 }
 
 #[tokio::test]
@@ -1537,11 +1531,7 @@ async fn a_subscription_restored_while_the_service_is_unavailable_keeps_its_stre
     service_holds(&bot.emu, &sid, 1).await;
     go_online(&bot.session).await;
     let channel = visitor(&bot);
-    say(&bot, &channel, "still here");
-    assert_eq!(
-        next_visitor_message(&mut messages).await.content,
-        "still here"
-    );
+    heard(&bot, &channel, &mut messages, "still here").await;
 }
 
 /// Credentials that play a script, one step per `authorization()`, then the good token.
@@ -1689,11 +1679,7 @@ async fn a_catch_up_does_not_hand_out_again_what_came_before_the_gap() {
         .execute("{ departments { edges { node { id } } } }", None)
         .await
         .unwrap();
-    say(&bot, &channel, "after the gap");
-    assert_eq!(
-        next_visitor_message(&mut messages).await.content,
-        "after the gap"
-    );
+    heard(&bot, &channel, &mut messages, "after the gap").await;
 }
 
 #[tokio::test]

@@ -1888,27 +1888,23 @@ async fn control_actions_with_integration_credentials_are_the_integrations_own()
     let mut keys = Vec::new();
     let mut ids = Vec::new();
     for name in ["bot", "agent"] {
-        let (st, i) = api
-            .call(
-                "POST",
-                &format!("{p}/integrations"),
-                ka,
-                Some(json!({"type":"custom","displayName":name,"webhooks":[
-                    {"target":"http://127.0.0.1:9/","triggers":["conversation:message"]}
-                ]})),
-            )
-            .await;
-        assert_eq!(st, 201, "{i}");
+        let i = created(
+            api,
+            &format!("{p}/integrations"),
+            ka,
+            json!({"type":"custom","displayName":name,"webhooks":[
+                {"target":"http://127.0.0.1:9/","triggers":["conversation:message"]}
+            ]}),
+        )
+        .await;
         let iid = i["integration"]["id"].as_str().unwrap().to_owned();
-        let (st, k) = api
-            .call(
-                "POST",
-                &format!("{p}/integrations/{iid}/keys"),
-                ka,
-                Some(json!({"displayName":name})),
-            )
-            .await;
-        assert_eq!(st, 201, "{k}");
+        let k = created(
+            api,
+            &format!("{p}/integrations/{iid}/keys"),
+            ka,
+            json!({"displayName":name}),
+        )
+        .await;
         keys.push(basic(
             k["key"]["id"].as_str().unwrap(),
             k["key"]["secret"].as_str().unwrap(),
@@ -1925,15 +1921,13 @@ async fn control_actions_with_integration_credentials_are_the_integrations_own()
     );
     let mut seats = Vec::new();
     for (name, iid) in ["bot", "agent"].iter().zip(&ids) {
-        let (st, v) = api
-            .call(
-                "POST",
-                &format!("{s}/switchboardIntegrations"),
-                ka,
-                Some(json!({"name":name,"integrationId":iid})),
-            )
-            .await;
-        assert_eq!(st, 201, "{v}");
+        let v = created(
+            api,
+            &format!("{s}/switchboardIntegrations"),
+            ka,
+            json!({"name":name,"integrationId":iid}),
+        )
+        .await;
         seats.push(
             v["switchboardIntegration"]["id"]
                 .as_str()
@@ -2027,16 +2021,14 @@ async fn control_actions_with_integration_credentials_are_the_integrations_own()
     // default integration does not take over at once)...
     assert_eq!(seats_now().await, (Value::Null, Value::Null));
     // ...until the user writes again: the default integration takes the conversation.
-    let (st, v) = api
-        .call(
-            "POST",
-            &format!("{c}/messages"),
-            ka,
-            Some(json!({"author":{"type":"user","userId":u["user"]["id"]},
-                        "content":{"type":"text","text":"anyone?"}})),
-        )
-        .await;
-    assert_eq!(st, 201, "{v}");
+    created(
+        api,
+        &format!("{c}/messages"),
+        ka,
+        json!({"author":{"type":"user","userId":u["user"]["id"]},
+                        "content":{"type":"text","text":"anyone?"}}),
+    )
+    .await;
     assert_eq!(seats_now().await, (bot.clone(), Value::Null));
 
     // App credentials are held to neither.
@@ -2057,15 +2049,7 @@ async fn deleting_a_user_deletes_their_conversation_history() {
     let (api, ka, p) = (&demo.api, Some(demo.app_key.as_str()), demo.app.clone());
     let mut users = Vec::new();
     for ext in ["leaving", "staying"] {
-        let (st, u) = api
-            .call(
-                "POST",
-                &format!("{p}/users"),
-                ka,
-                Some(json!({"externalId":ext})),
-            )
-            .await;
-        assert_eq!(st, 201, "{u}");
+        let u = created(api, &format!("{p}/users"), ka, json!({"externalId":ext})).await;
         users.push(u["user"]["id"].as_str().unwrap().to_owned());
     }
     let (leaving, staying) = (&users[0], &users[1]);
@@ -2182,18 +2166,16 @@ async fn write_only_secrets_never_come_back() {
     let demo = Demo::start().await;
     let (api, ka) = (&demo.api, Some(demo.app_key.as_str()));
     let p = format!("{}/integrations", demo.app);
-    let (st, created) = api
-        .call(
-            "POST",
-            &p,
-            ka,
-            Some(json!({"type":"twitter","tier":"enterprise","envName":"e",
+    let created = created(
+        api,
+        &p,
+        ka,
+        json!({"type":"twitter","tier":"enterprise","envName":"e",
                         "consumerKey":"ck","consumerSecret":"cs",
                         "accessTokenKey":"ak","accessTokenSecret":"as",
-                        "defaultResponderId":"r"})),
-        )
-        .await;
-    assert_eq!(st, 201, "{created}");
+                        "defaultResponderId":"r"}),
+    )
+    .await;
     let id = created["integration"]["id"].as_str().unwrap().to_owned();
     let (st, updated) = api
         .call(
@@ -2254,4 +2236,11 @@ impl Demo {
             _server: server,
         }
     }
+}
+
+/// POSTs `body` to `path`, checks the 201, and returns the answer.
+async fn created(api: &Api, path: &str, auth: Option<&str>, body: Value) -> Value {
+    let (status, answer) = api.call("POST", path, auth, Some(body)).await;
+    assert_eq!(status, 201, "{path}: {answer}");
+    answer
 }

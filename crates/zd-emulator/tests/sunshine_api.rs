@@ -809,6 +809,26 @@ async fn every_operation_answers_per_the_spec() {
         )
         .await;
     assert_eq!(hooks["webhooks"].as_array().unwrap().len(), 1);
+    // The spec gives webhooks to app and integration credentials only.
+    w.go(
+        "ListWebhooks",
+        "GET",
+        &format!("{i}/webhooks"),
+        a,
+        None,
+        403,
+    )
+    .await;
+    // Only an integration's own credentials may call it `me`.
+    w.go(
+        "ListWebhooks",
+        "GET",
+        &format!("{p}/integrations/me/webhooks"),
+        ka,
+        None,
+        404,
+    )
+    .await;
     w.go(
         "ListWebhooks",
         "GET",
@@ -1381,7 +1401,8 @@ async fn every_operation_answers_per_the_spec() {
         .go("ListWebhooks", "GET", &me, Some(&bearer), None, 200)
         .await;
     assert_eq!(listed["webhooks"][0]["id"], made["webhook"]["id"]);
-    w.go("ListWebhooks", "GET", &me, a, None, 404).await;
+    // Account keys have no scope on webhooks (the spec gives them to app and integration).
+    w.go("ListWebhooks", "GET", &me, a, None, 403).await;
     let connect = w
         .go(
             "ListIntegrations",

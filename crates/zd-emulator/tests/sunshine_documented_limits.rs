@@ -281,9 +281,13 @@ async fn keys_webhooks_and_switchboard_integrations_have_their_quotas() {
     let key = |_| json!({"displayName": "k"});
 
     // A fresh app: 10 keys.
-    let (_, (st, v)) = r.fill(&format!("{app_path}/keys"), key, 10).await;
+    let (app_key, (st, v)) = r.fill(&format!("{app_path}/keys"), key, 10).await;
     assert_eq!(st, 400, "{v}");
     assert!(error_title(&v).contains("maximum of 10 keys"), "{v}");
+    let app_key = basic(
+        app_key["key"]["id"].as_str().unwrap(),
+        app_key["key"]["secret"].as_str().unwrap(),
+    );
 
     // Webhooks count over the whole app: 10 integrations of one webhook each, then none more,
     // neither with a new integration nor on an existing one.
@@ -298,10 +302,16 @@ async fn keys_webhooks_and_switchboard_integrations_have_their_quotas() {
         "{app_path}/integrations/{}",
         first["integration"]["id"].as_str().unwrap()
     );
+    // Webhook operations take app or integration credentials, not account keys.
+    let path = format!("{first}/webhooks");
+    let (st, v) = r.account("POST", &path, Some(hook.clone())).await;
+    assert_eq!(st, 403, "{v}");
     let (st, v) = r
-        .account("POST", &format!("{first}/webhooks"), Some(hook.clone()))
+        .api
+        .call("POST", &path, Some(&app_key), Some(hook.clone()))
         .await;
     assert_eq!(st, 400, "{v}");
+    assert!(error_title(&v).contains("limited to 10 webhooks"), "{v}");
 
     // An integration: 10 keys.
     let (_, (st, v)) = r.fill(&format!("{first}/keys"), key, 10).await;

@@ -65,6 +65,29 @@ impl Spec {
         panic!("no operation {op}");
     }
 
+    /// The scopes (`account`, `app`, `integration`) whose credentials may call `op`.
+    pub(crate) fn scopes(&self, op: &str) -> Vec<String> {
+        for (_, methods) in self.doc["paths"].as_object().unwrap() {
+            for (_, o) in methods.as_object().unwrap() {
+                if o["operationId"] == op {
+                    let security = o.get("security").unwrap_or(&self.doc["security"]);
+                    let mut scopes: Vec<String> = security
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .flat_map(|scheme| scheme.as_object().unwrap().values())
+                        .flat_map(|list| list.as_array().unwrap())
+                        .map(|s| s.as_str().unwrap().to_owned())
+                        .collect();
+                    scopes.sort();
+                    scopes.dedup();
+                    return scopes;
+                }
+            }
+        }
+        panic!("no operation {op}");
+    }
+
     pub(crate) fn operation_ids(&self) -> Vec<String> {
         let mut out = Vec::new();
         for (_, methods) in self.doc["paths"].as_object().unwrap() {

@@ -345,7 +345,8 @@ pub(crate) async fn delete_key(
     ok(json!({}))
 }
 
-/// Webhooks are reachable by app-level keys and by the integration's own key or token, which
+/// Webhooks are reachable by app keys and by the integration's own key or token (not by
+/// account keys: the spec gives them no scope here), which
 /// may name its integration `me` (an OAuth bridge token's only way: its integration's id is
 /// never handed out). Returns the integration's id.
 fn webhook_access(
@@ -354,7 +355,7 @@ fn webhook_access(
     app_id: &str,
     integration_id: &str,
 ) -> Result<String, ApiError> {
-    let who = access(store, headers, Some(app_id), Need::Data)?;
+    let who = access(store, headers, Some(app_id), Need::Webhooks)?;
     let integration_id = match (&who, integration_id) {
         (
             Principal::Integration {

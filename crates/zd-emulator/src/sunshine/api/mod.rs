@@ -37,6 +37,9 @@ pub(crate) enum Need {
     Admin,
     /// Users, conversations, messages, attachments: any key that reaches the app.
     Data,
+    /// Webhooks: app keys and the integration's own credentials; the spec gives account keys
+    /// no scope on them.
+    Webhooks,
 }
 
 /// Authenticates and checks that the caller may do `need` on `app_id` (which must exist).
@@ -48,10 +51,11 @@ pub(crate) fn access(
 ) -> Result<Principal, ApiError> {
     let who = auth::authenticate(store, headers)?;
     let allowed = match (&who, need) {
+        (Principal::Account, Need::Webhooks) => false,
         (Principal::Account, _) => true,
         (_, Need::Account) => false,
         (Principal::App(_), _) => true,
-        (Principal::Integration { .. }, Need::Data) => true,
+        (Principal::Integration { .. }, Need::Data | Need::Webhooks) => true,
         (Principal::Integration { .. }, Need::Admin) => false,
     };
     if !allowed {

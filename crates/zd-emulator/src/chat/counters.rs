@@ -21,6 +21,7 @@ pub(crate) struct SessionCounters {
     pub(crate) subscriptions_started: AtomicU64,
     pub(crate) stops: AtomicU64,
     pub(crate) data_frames: AtomicU64,
+    pub(crate) data_dropped: AtomicU64,
     pub(crate) pings: AtomicU64,
     pub(crate) connections: AtomicU64,
     window: Mutex<Window>,
@@ -48,6 +49,8 @@ pub struct SessionCounts {
     pub stops: u64,
     /// DATA frames queued for the session.
     pub data_frames: u64,
+    /// DATA frames dropped because the socket's queue was full (its client read nothing).
+    pub data_dropped: u64,
     /// PINGs received.
     pub pings: u64,
     /// WebSocket connections opened on the session URL.
@@ -81,6 +84,7 @@ impl SessionCounters {
             subscriptions_started: self.subscriptions_started.load(Ordering::Relaxed),
             stops: self.stops.load(Ordering::Relaxed),
             data_frames: self.data_frames.load(Ordering::Relaxed),
+            data_dropped: self.data_dropped.load(Ordering::Relaxed),
             pings: self.pings.load(Ordering::Relaxed),
             connections: self.connections.load(Ordering::Relaxed),
         }

@@ -218,6 +218,7 @@ impl Session {
             Ok(permit) => permit,
             Err(mpsc::error::TrySendError::Full(())) => {
                 tracing::warn!(session = %self.id, "socket backlog full, DATA frame dropped");
+                self.counters.data_dropped.fetch_add(1, Ordering::Relaxed);
                 return;
             }
             Err(mpsc::error::TrySendError::Closed(())) => return,

@@ -169,10 +169,12 @@ async fn serve(service: Service, session: Arc<Session>, ws: Ws) {
         kill,
     };
     if let Some(previous) = session.attach(link) {
-        let _ = previous.outbox.try_send(Outgoing::Close(
-            1000,
-            "replaced by a newer connection".into(),
-        ));
+        let close = Outgoing::Close(1000, "replaced by a newer connection".into());
+        if let Err(mpsc::error::TrySendError::Full(_)) = previous.outbox.try_send(close) {
+            // Its client reads nothing, so no close frame can reach it: end the socket, or
+            // it would linger beside the new one for as long as that client stays silent.
+            previous.kill.notify_one();
+        }
     }
     let mut reader = Reader {
         service,

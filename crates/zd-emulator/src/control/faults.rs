@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use tokio::sync::mpsc::error::TrySendError;
 use zd_wire::chat::ErrorName;
 
 use super::{Control, ControlError};
@@ -33,12 +34,16 @@ impl Control {
             .ok_or_else(|| ControlError::NotConnected(session_id.to_owned()))
     }
 
-    async fn to_socket(&self, session_id: &str, out: Outgoing) -> Result<(), ControlError> {
+    /// Queues `out` behind the socket's frames. A full queue is refused rather than waited
+    /// on: it is full only when the client has stopped reading, and would stay so.
+    fn to_socket(&self, session_id: &str, out: Outgoing) -> Result<(), ControlError> {
         self.link(session_id)?
             .outbox
-            .send(out)
-            .await
-            .map_err(|_| ControlError::NotConnected(session_id.to_owned()))
+            .try_send(out)
+            .map_err(|e| match e {
+                TrySendError::Full(_) => ControlError::Backlogged(session_id.to_owned()),
+                TrySendError::Closed(_) => ControlError::NotConnected(session_id.to_owned()),
+            })
     }
 
     /// Drops the session's TCP connection without a close frame (the session stays valid).
@@ -54,8 +59,8 @@ impl Control {
     /// longer than a close frame holds (123 bytes) is cut to fit, on a char boundary.
     ///
     /// # Errors
-    /// A code that may not be sent in a close frame (RFC 6455 section 7.4), no such session or
-    /// no socket.
+    /// A code that may not be sent in a close frame (RFC 6455 section 7.4), no such session, no
+    /// socket, or a socket whose client reads nothing ([`ControlError::Backlogged`]).
     pub async fn fault_close(
         &self,
         session_id: &str,
@@ -64,7 +69,6 @@ impl Control {
     ) -> Result<(), ControlError> {
         check_close_code(code)?;
         self.to_socket(session_id, Outgoing::Close(code, reason.to_owned()))
-            .await
     }
 
     /// Ends the session with EOS and `reason`.
@@ -80,10 +84,10 @@ impl Control {
     /// Sends nothing on the socket for `ms` milliseconds (frames queue meanwhile).
     ///
     /// # Errors
-    /// No such session or no socket.
+    /// No such session, no socket, or a socket whose client reads nothing
+    /// ([`ControlError::Backlogged`]).
     pub async fn fault_stall(&self, session_id: &str, ms: u64) -> Result<(), ControlError> {
         self.to_socket(session_id, Outgoing::Stall(Duration::from_millis(ms)))
-            .await
     }
 
     /// Reads nothing from the session's socket for `ms` milliseconds (0 does nothing): the

@@ -34,6 +34,12 @@ pub enum ControlError {
     /// The session has no socket to act on.
     #[error("session {0:?} has no connected socket")]
     NotConnected(String),
+    /// The session's socket has a full queue of frames its client has not read: a frame put
+    /// behind them would wait for as long as that client stays silent.
+    #[error(
+        "the socket of session {0:?} has a full queue its client does not read; drop it instead"
+    )]
+    Backlogged(String),
     /// A request body that does not fit.
     #[error("{0}")]
     BadRequest(String),

@@ -18,7 +18,7 @@ impl IntoResponse for ControlError {
         let status = match &self {
             Self::InvalidId(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::State(StateError::NotFound(_)) | Self::NoSession(_) => StatusCode::NOT_FOUND,
-            Self::NotConnected(_) | Self::State(_) => StatusCode::CONFLICT,
+            Self::NotConnected(_) | Self::Backlogged(_) | Self::State(_) => StatusCode::CONFLICT,
         };
         (status, Json(json!({ "error": self.to_string() }))).into_response()
     }

@@ -6,6 +6,8 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::{Error, Message};
 
+use zd_emulator::control::ControlError;
+
 use crate::common::*;
 
 #[tokio::test]
@@ -598,4 +600,59 @@ async fn drop_ends_a_socket_whose_client_stopped_reading() {
     control(&emu, &format!("/sessions/{session}/drop"), json!({})).await;
     until_disconnected(&emu, &session).await;
     drop(bot);
+}
+
+#[tokio::test]
+async fn a_socket_whose_client_reads_nothing_refuses_queued_faults_and_ends_when_replaced() {
+    let emu = emulator().await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    bot.go_online().await;
+    bot.subscribe(MESSAGE_SUB).await;
+    let channel = visitor(&emu, "Ann").await;
+    let c = emu.control();
+    let session = bot.session_id.clone();
+    // The writer sleeps from here on, as behind a client that reads nothing: the socket's
+    // queue (16,384 frames) fills with the visitor's DATA.
+    c.fault_stall(&session, 3_600_000).await.unwrap();
+    for i in 0..17_000 {
+        c.visitor_message(&channel, &format!("m{i}")).unwrap();
+    }
+    // The queue is full once the fan-out has to drop a frame.
+    let dropped = || {
+        c.counters()
+            .sessions
+            .iter()
+            .find(|s| s.session_id == session)
+            .map_or(0, |s| s.counts.data_dropped)
+    };
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while dropped() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the socket's queue never filled");
+    // A close or stall would wait behind that queue for as long as the client is silent.
+    let refused = c.fault_close(&session, 4000, "bye").await;
+    assert!(
+        matches!(refused, Err(ControlError::Backlogged(ref id)) if *id == session),
+        "{refused:?}"
+    );
+    let refused = c.fault_stall(&session, 10).await;
+    assert!(
+        matches!(refused, Err(ControlError::Backlogged(_))),
+        "{refused:?}"
+    );
+
+    // A new connection replaces it: the old socket, whose close could not be queued, ends.
+    let (ws, _) = tokio_tungstenite::connect_async(bot.url.as_str())
+        .await
+        .unwrap();
+    let mut old = std::mem::replace(&mut bot.ws, ws);
+    bot.ping(json!("replacement")).await;
+    let ended = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(Ok(_)) = old.next().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the replaced socket is still open");
 }

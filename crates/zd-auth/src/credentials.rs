@@ -29,7 +29,22 @@ pub trait Credentials: Send + Sync + fmt::Debug + 'static {
     /// Tells the credentials that the server rejected the last value (HTTP 401, an
     /// `UNAUTHORIZED` frame), so the next [`Credentials::authorization`] renews it where renewal
     /// is possible. The default does nothing.
+    ///
+    /// Prefer [`Credentials::invalidate_if_current`] when the rejected value is at hand: a
+    /// late 401 for a value that was already replaced then costs nothing.
     fn invalidate(&self) {}
+
+    /// Tells the credentials that the server rejected `rejected`, a value that
+    /// [`Credentials::authorization`] returned. If it is still the current value, the next
+    /// `authorization` renews it as after [`Credentials::invalidate`]; a rejection of a value
+    /// already replaced (the answer to a request sent before the last renewal) is ignored.
+    ///
+    /// The default calls [`Credentials::invalidate`], for credentials that cannot tell their
+    /// values apart.
+    fn invalidate_if_current(&self, rejected: &Secret) {
+        let _ = rejected;
+        self.invalidate();
+    }
 }
 
 impl<T: Credentials + ?Sized> Credentials for Arc<T> {
@@ -40,6 +55,10 @@ impl<T: Credentials + ?Sized> Credentials for Arc<T> {
     fn invalidate(&self) {
         (**self).invalidate();
     }
+
+    fn invalidate_if_current(&self, rejected: &Secret) {
+        (**self).invalidate_if_current(rejected);
+    }
 }
 
 impl<T: Credentials + ?Sized> Credentials for Box<T> {
@@ -49,6 +68,10 @@ impl<T: Credentials + ?Sized> Credentials for Box<T> {
 
     fn invalidate(&self) {
         (**self).invalidate();
+    }
+
+    fn invalidate_if_current(&self, rejected: &Secret) {
+        (**self).invalidate_if_current(rejected);
     }
 }
 

@@ -221,6 +221,23 @@ impl Error {
         self
     }
 
+    /// Hides the values in `sent` wherever the server's words are kept: the OAuth code and
+    /// description and the body excerpt (see [`redact_sent`]).
+    pub(crate) fn redact_sent(mut self, sent: &[&str]) -> Self {
+        if let Some(oauth) = &mut self.inner.oauth {
+            if let OAuthErrorCode::Unknown(code) = &mut oauth.code {
+                *code = redact_sent(code, sent).into_owned();
+            }
+            if let Some(description) = &mut oauth.description {
+                *description = redact_sent(description, sent).into_owned();
+            }
+        }
+        if let Some(body) = &mut self.inner.body {
+            *body = redact_sent(body, sent).into_owned();
+        }
+        self
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> ErrorKind {
         self.inner.kind
@@ -252,22 +269,52 @@ impl Error {
     }
 
     /// Whether the same call may succeed if repeated later: transport failures, timeouts,
-    /// 429 and 5xx answers, and the OAuth codes `server_error` / `temporarily_unavailable`.
+    /// 429 and 5xx answers (whatever their body says), and the OAuth codes `server_error` /
+    /// `temporarily_unavailable`.
     pub fn is_retryable(&self) -> bool {
+        // An overloaded or failing server answers 429/5xx with whatever body it has, an
+        // OAuth-shaped `{"error": "maintenance"}` included: the status decides.
+        let overloaded = self
+            .inner
+            .status
+            .is_some_and(|s| s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error());
         match self.inner.kind {
             ErrorKind::Transport | ErrorKind::Timeout => true,
-            ErrorKind::HttpStatus => self
-                .inner
-                .status
-                .is_some_and(|s| s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error()),
-            ErrorKind::OAuth => self
-                .inner
-                .oauth
-                .as_ref()
-                .is_some_and(|o| o.code.is_retryable()),
+            ErrorKind::HttpStatus => overloaded,
+            ErrorKind::OAuth => {
+                overloaded
+                    || self
+                        .inner
+                        .oauth
+                        .as_ref()
+                        .is_some_and(|o| o.code.is_retryable())
+            }
             _ => false,
         }
     }
+}
+
+/// `text` with every value of `sent` replaced by `[REDACTED]`, as sent and in its
+/// form-encoded and JSON-escaped spellings: servers and the gateways in front of them echo
+/// requests (client secret, refresh token, password and all) in their error answers, and
+/// errors end up in logs.
+pub(crate) fn redact_sent<'a>(text: &'a str, sent: &[&str]) -> Cow<'a, str> {
+    let mut text = Cow::Borrowed(text);
+    for value in sent.iter().filter(|v| !v.is_empty()) {
+        let form: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+        let json = serde_json::to_string(value)
+            .ok()
+            .and_then(|quoted| Some(quoted.get(1..quoted.len().checked_sub(1)?)?.to_owned()));
+        for spelling in [Some(*value), Some(form.as_str()), json.as_deref()]
+            .into_iter()
+            .flatten()
+        {
+            if !spelling.is_empty() && text.contains(spelling) {
+                text = Cow::Owned(text.replace(spelling, "[REDACTED]"));
+            }
+        }
+    }
+    text
 }
 
 fn excerpt(body: &[u8]) -> String {
@@ -353,6 +400,18 @@ mod tests {
         assert!(e(503).is_retryable());
         assert!(!e(401).is_retryable());
         assert!(Error::new(ErrorKind::Timeout, "").is_retryable());
+        let oauth = |s: u16, code: &str| {
+            Error::new(ErrorKind::OAuth, "")
+                .with_status(StatusCode::from_u16(s).unwrap())
+                .with_oauth(OAuthError {
+                    code: OAuthErrorCode::from_wire(code),
+                    description: None,
+                })
+        };
+        assert!(oauth(503, "maintenance").is_retryable());
+        assert!(oauth(429, "rate_limited").is_retryable());
+        assert!(!oauth(400, "invalid_grant").is_retryable());
+        assert!(oauth(400, "temporarily_unavailable").is_retryable());
         assert!(!Error::new(ErrorKind::JwtExpired, "").is_retryable());
     }
 

@@ -1,16 +1,27 @@
 //! [`RefreshingToken`]: a bearer token renewed before it expires, one refresh at a time.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex as StdMutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::{BoxFuture, Credentials, Error, Secret};
+use crate::{BoxFuture, Credentials, Error, ErrorKind, Secret};
 
 /// Default time before expiry at which a token is renewed.
 const DEFAULT_MARGIN: Duration = Duration::from_secs(60);
+
+/// How long after a failed refresh callers are answered without asking the token endpoint
+/// again, when it sent no `Retry-After`: long enough that a crowd of callers does not turn an
+/// outage into a request storm, short enough that a transient failure heals quickly.
+const FAILURE_COOL_DOWN: Duration = Duration::from_secs(5);
+
+/// The longest cool-down, whatever `Retry-After` asks for: a token about to expire must not
+/// be left unrenewed for long on one header's say-so.
+const MAX_FAILURE_COOL_DOWN: Duration = Duration::from_secs(60);
 
 /// The longest token lifetime believed (ten years): a server (or a hostile one) may send
 /// `expires_in` up to `u64::MAX` seconds, which no clock can add.
@@ -32,6 +43,10 @@ pub struct FetchedToken {
 pub trait TokenSource: Send + Sync + fmt::Debug + 'static {
     /// Obtains a new token.
     ///
+    /// The returned future should finish in bounded time (the built-in sources time out after
+    /// [`HttpConfig::timeout`](crate::HttpConfig::timeout)): it runs to completion even when
+    /// the caller that started it goes away, and later callers wait for it.
+    ///
     /// # Errors
     /// Whatever the token endpoint answers.
     fn fetch(&self) -> BoxFuture<'_, Result<FetchedToken, Error>>;
@@ -47,39 +62,77 @@ pub trait TokenSource: Send + Sync + fmt::Debug + 'static {
 /// The token is renewed `margin` (default 60 s, at most half the lifetime) before it expires;
 /// a token without a lifetime is kept until [`Credentials::invalidate`].
 ///
+/// When a renewal fails while the current token has not expired yet (and the server has not
+/// rejected it), callers keep getting the current token and the failure is logged at `warn`.
+/// After a failure the token endpoint is left alone for a short cool-down (its `Retry-After`,
+/// at most 60 s, or 5 s without one): callers meanwhile get the still-valid token or the last
+/// error, without a request.
+///
 /// # Cancel safety
-/// Dropping an `authorization()` future that is refreshing abandons that request; the next
-/// caller starts a new one.
+/// Dropping an `authorization()` future never abandons a refresh it started. Within a Tokio
+/// runtime the request runs on a spawned task, so it completes (and a refresh token the
+/// server rotated is kept) even if every caller goes away; the next caller takes up its
+/// result instead of sending another request. Without a runtime the caller refreshes itself,
+/// and dropping it abandons that request.
 pub struct RefreshingToken {
-    source: Box<dyn TokenSource>,
-    state: Mutex<State>,
+    source: Arc<dyn TokenSource>,
+    /// The token and the last failure. Only held for short sections without `.await`, so that
+    /// [`Credentials::invalidate`], which is not async, can take it too.
+    state: StdMutex<State>,
+    /// Whoever holds this lock refreshes. It keeps the task of a refresh whose caller was
+    /// dropped, with its attempt number, for the next caller to take up.
+    in_flight: Mutex<Option<InFlight>>,
     attempts: AtomicU64,
-    /// Refreshes finished (successfully or not); bumped under the lock.
+    /// Refreshes finished (successfully or not); bumped under the `in_flight` lock.
     completed: AtomicU64,
-    invalidated: AtomicBool,
     margin: Duration,
+}
+
+/// A refresh running on its own task.
+struct InFlight {
+    attempt: u64,
+    task: JoinHandle<Result<Current, Error>>,
 }
 
 #[derive(Default)]
 struct State {
     current: Option<Current>,
-    /// The completion number and error of the last refresh, when it failed.
-    failed: Option<(u64, Error)>,
+    failed: Option<Failure>,
+}
+
+/// The last refresh, when it failed.
+struct Failure {
+    /// Its completion number, to tell the tasks that waited for it.
+    completion: u64,
+    error: Error,
+    /// Until then, callers are answered without a new request.
+    quiet_until: Instant,
 }
 
 struct Current {
     header: Secret,
     /// When the token expires and how long it lived, if the server said.
     expiry: Option<(Instant, Duration)>,
+    /// The server refused it: it must not be sent again, valid lifetime or not.
+    rejected: bool,
 }
 
 impl Current {
     fn is_fresh(&self, margin: Duration) -> bool {
-        self.expiry.is_none_or(|(expires_at, lifetime)| {
-            Instant::now()
-                .checked_add(margin.min(lifetime / 2))
-                .is_some_and(|renew_after| renew_after < expires_at)
-        })
+        !self.rejected
+            && self.expiry.is_none_or(|(expires_at, lifetime)| {
+                Instant::now()
+                    .checked_add(margin.min(lifetime / 2))
+                    .is_some_and(|renew_after| renew_after < expires_at)
+            })
+    }
+
+    /// Still worth sending, though perhaps due for renewal.
+    fn is_usable(&self) -> bool {
+        !self.rejected
+            && self
+                .expiry
+                .is_none_or(|(expires_at, _)| Instant::now() < expires_at)
     }
 }
 
@@ -95,6 +148,18 @@ impl From<FetchedToken> for Current {
                     .checked_add(lifetime)
                     .map(|expires_at| (expires_at, lifetime))
             }),
+            rejected: false,
+        }
+    }
+}
+
+impl State {
+    /// What to answer when no new token could be had: the current one while it is usable,
+    /// else `error`.
+    fn usable_or(&self, error: &Error) -> Result<Secret, Error> {
+        match &self.current {
+            Some(current) if current.is_usable() => Ok(current.header.clone()),
+            _ => Err(error.clone()),
         }
     }
 }
@@ -103,11 +168,11 @@ impl RefreshingToken {
     /// Credentials that fetch their first token on first use.
     pub fn new(source: impl TokenSource) -> Self {
         Self {
-            source: Box::new(source),
-            state: Mutex::new(State::default()),
+            source: Arc::new(source),
+            state: StdMutex::new(State::default()),
+            in_flight: Mutex::new(None),
             attempts: AtomicU64::new(0),
             completed: AtomicU64::new(0),
-            invalidated: AtomicBool::new(false),
             margin: DEFAULT_MARGIN,
         }
     }
@@ -115,8 +180,8 @@ impl RefreshingToken {
     /// Credentials that start from a token already in hand (from an authorization-code
     /// exchange, say) and renew it through `source`.
     pub fn with_token(token: FetchedToken, source: impl TokenSource) -> Self {
-        let mut this = Self::new(source);
-        this.state.get_mut().current = Some(Current::from(token));
+        let this = Self::new(source);
+        this.lock_state().current = Some(Current::from(token));
         this
     }
 
@@ -132,43 +197,121 @@ impl RefreshingToken {
         self.attempts.load(Ordering::Acquire)
     }
 
+    fn lock_state(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; should it ever, the state is still whole.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn fresh(&self) -> Option<Secret> {
+        self.lock_state()
+            .current
+            .as_ref()
+            .filter(|current| current.is_fresh(self.margin))
+            .map(|current| current.header.clone())
+    }
+
     async fn get(&self) -> Result<Secret, Error> {
         let seen = self.completed.load(Ordering::Acquire);
-        let mut state = self.state.lock().await;
-        let invalidated = self.invalidated.load(Ordering::Acquire);
-        if let Some(current) = &state.current
-            && !invalidated
-            && current.is_fresh(self.margin)
-        {
-            return Ok(current.header.clone());
+        if let Some(header) = self.fresh() {
+            return Ok(header);
         }
-        if let Some((completion, error)) = &state.failed
-            && *completion > seen
+        let mut in_flight = self.in_flight.lock().await;
         {
-            // That refresh was started after we asked and it failed: report it rather than
-            // sending the same failing request once per waiting task.
-            return Err(error.clone());
+            let state = self.lock_state();
+            if let Some(current) = &state.current
+                && current.is_fresh(self.margin)
+            {
+                return Ok(current.header.clone());
+            }
+            if let Some(failed) = &state.failed
+                && (failed.completion > seen || Instant::now() < failed.quiet_until)
+            {
+                // That refresh failed after we asked, or so recently that asking again would
+                // only add load to a struggling endpoint.
+                return state.usable_or(&failed.error);
+            }
         }
-        let attempt = self.attempts.fetch_add(1, Ordering::AcqRel) + 1;
-        tracing::debug!(attempt, "refreshing access token");
-        let result = self.source.fetch().await;
+        let (attempt, outcome) = match in_flight.as_mut() {
+            // A refresh whose caller was dropped: its result is ours.
+            Some(refresh) => (refresh.attempt, (&mut refresh.task).await),
+            None => match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    let attempt = self.start_attempt();
+                    let source = Arc::clone(&self.source);
+                    let refresh = in_flight.insert(InFlight {
+                        attempt,
+                        task: runtime.spawn(async move { source.fetch().await.map(Current::from) }),
+                    });
+                    (attempt, (&mut refresh.task).await)
+                }
+                Err(_) => {
+                    let attempt = self.start_attempt();
+                    (attempt, Ok(self.source.fetch().await.map(Current::from)))
+                }
+            },
+        };
+        // Before anything that may panic: a finished task must not be awaited again.
+        *in_flight = None;
+        let result = joined(outcome);
         let completion = self.completed.fetch_add(1, Ordering::AcqRel) + 1;
+        let mut state = self.lock_state();
         match result {
-            Ok(token) => {
-                let current = Current::from(token);
+            Ok(current) => {
                 let header = current.header.clone();
                 state.current = Some(current);
                 state.failed = None;
-                self.invalidated.store(false, Ordering::Release);
                 Ok(header)
             }
             Err(error) => {
-                tracing::debug!(attempt, kind = ?error.kind(), "token refresh failed");
-                state.failed = Some((completion, error.clone()));
-                Err(error)
+                let cool_down = error
+                    .retry_after()
+                    .unwrap_or(FAILURE_COOL_DOWN)
+                    .min(MAX_FAILURE_COOL_DOWN);
+                let now = Instant::now();
+                state.failed = Some(Failure {
+                    completion,
+                    error: error.clone(),
+                    quiet_until: now.checked_add(cool_down).unwrap_or(now),
+                });
+                let answer = state.usable_or(&error);
+                if answer.is_ok() {
+                    tracing::warn!(
+                        attempt,
+                        kind = ?error.kind(),
+                        status = ?error.status(),
+                        ?cool_down,
+                        "token refresh failed; the current token is used until it expires"
+                    );
+                } else {
+                    tracing::debug!(attempt, kind = ?error.kind(), "token refresh failed");
+                }
+                answer
             }
         }
     }
+
+    fn start_attempt(&self) -> u64 {
+        let attempt = self.attempts.fetch_add(1, Ordering::AcqRel) + 1;
+        tracing::debug!(attempt, "refreshing access token");
+        attempt
+    }
+}
+
+/// The outcome of a refresh task.
+fn joined(
+    outcome: Result<Result<Current, Error>, tokio::task::JoinError>,
+) -> Result<Current, Error> {
+    outcome.unwrap_or_else(|e| {
+        if e.is_panic() {
+            // The source panicked: the caller sees it, as it would had it fetched itself.
+            std::panic::resume_unwind(e.into_panic());
+        }
+        Err(Error::new(
+            ErrorKind::Transport,
+            "token refresh cancelled: the runtime is shutting down",
+        )
+        .with_source(e))
+    })
 }
 
 impl Credentials for RefreshingToken {
@@ -177,7 +320,17 @@ impl Credentials for RefreshingToken {
     }
 
     fn invalidate(&self) {
-        self.invalidated.store(true, Ordering::Release);
+        if let Some(current) = self.lock_state().current.as_mut() {
+            current.rejected = true;
+        }
+    }
+
+    fn invalidate_if_current(&self, rejected: &Secret) {
+        match self.lock_state().current.as_mut() {
+            Some(current) if current.header == *rejected => current.rejected = true,
+            // A late rejection of a token already replaced: renewing again would not help.
+            _ => tracing::debug!("ignoring the rejection of a token no longer in use"),
+        }
     }
 }
 
@@ -209,6 +362,7 @@ mod tests {
     struct Counting {
         calls: AtomicUsize,
         fail: bool,
+        retry_after: Option<Duration>,
     }
 
     impl TokenSource for Arc<Counting> {
@@ -218,7 +372,9 @@ mod tests {
                 // Yield so that concurrent callers really queue up behind this refresh.
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 if self.fail {
-                    return Err(Error::new(ErrorKind::Transport, "down"));
+                    return Err(
+                        Error::new(ErrorKind::Transport, "down").with_retry_after(self.retry_after)
+                    );
                 }
                 Ok(FetchedToken {
                     access_token: Secret::new(format!("t{n}")),
@@ -276,22 +432,24 @@ mod tests {
         );
     }
 
-    /// The first fetch never finishes (until its caller gives up); later ones answer at once.
+    /// The first fetch waits until the test releases it; later ones answer at once.
     #[derive(Debug, Default)]
-    struct StallsFirst {
+    struct HoldsFirst {
         calls: AtomicUsize,
         first_started: tokio::sync::Notify,
+        release: tokio::sync::Notify,
     }
 
-    impl TokenSource for Arc<StallsFirst> {
+    impl TokenSource for Arc<HoldsFirst> {
         fn fetch(&self) -> BoxFuture<'_, Result<FetchedToken, Error>> {
             Box::pin(async move {
-                if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+                if n == 1 {
                     self.first_started.notify_one();
-                    std::future::pending::<()>().await;
+                    self.release.notified().await;
                 }
                 Ok(FetchedToken {
-                    access_token: Secret::new("second"),
+                    access_token: Secret::new(format!("t{n}")),
                     expires_in: None,
                 })
             })
@@ -299,8 +457,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_cancelled_refresh_does_not_block_the_next_caller() {
-        let source = Arc::new(StallsFirst::default());
+    async fn a_cancelled_caller_leaves_its_refresh_to_the_next_one() {
+        let source = Arc::new(HoldsFirst::default());
         let creds = Arc::new(RefreshingToken::new(source.clone()));
         let leader = tokio::spawn({
             let creds = creds.clone();
@@ -309,11 +467,76 @@ mod tests {
         source.first_started.notified().await;
         leader.abort();
         assert!(leader.await.unwrap_err().is_cancelled());
+        source.release.notify_one();
+        // The next caller gets the answer to the request already sent, not a second one.
         assert_eq!(
             creds.authorization().await.unwrap().expose_secret(),
-            "Bearer second"
+            "Bearer t1"
         );
+        assert_eq!(source.calls.load(Ordering::SeqCst), 1);
+        assert_eq!(creds.refresh_count(), 1);
+    }
+
+    #[derive(Debug, Default)]
+    struct PanicsFirst {
+        calls: AtomicUsize,
+    }
+
+    impl TokenSource for Arc<PanicsFirst> {
+        fn fetch(&self) -> BoxFuture<'_, Result<FetchedToken, Error>> {
+            Box::pin(async move {
+                let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+                assert!(n > 1, "the first fetch panics");
+                Ok(FetchedToken {
+                    access_token: Secret::new(format!("t{n}")),
+                    expires_in: None,
+                })
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_source_reaches_its_caller_and_the_next_one_refreshes() {
+        let source = Arc::new(PanicsFirst::default());
+        let creds = Arc::new(RefreshingToken::new(source.clone()));
+        let first = tokio::spawn({
+            let creds = creds.clone();
+            async move { creds.authorization().await }
+        });
+        assert!(first.await.unwrap_err().is_panic());
+        assert_eq!(
+            creds.authorization().await.unwrap().expose_secret(),
+            "Bearer t2"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_late_rejection_of_a_replaced_token_is_ignored() {
+        let source = Arc::new(Counting::default());
+        let creds = RefreshingToken::new(source.clone());
+        let t1 = creds.authorization().await.unwrap();
+        creds.invalidate_if_current(&t1);
+        let t2 = creds.authorization().await.unwrap();
+        assert_eq!(t2.expose_secret(), "Bearer t2");
+        // A 401 for a request sent with t1 arrives after t2 replaced it.
+        creds.invalidate_if_current(&t1);
+        assert_eq!(creds.authorization().await.unwrap(), t2);
         assert_eq!(source.calls.load(Ordering::SeqCst), 2);
+        // Through an Arc<dyn Credentials>, as session crates hold it.
+        let shared: Arc<dyn Credentials> = Arc::new(creds);
+        shared.invalidate_if_current(&t1);
+        assert_eq!(shared.authorization().await.unwrap(), t2);
+        shared.invalidate_if_current(&t2);
+        assert_eq!(
+            shared.authorization().await.unwrap().expose_secret(),
+            "Bearer t3"
+        );
+        // `invalidate()` still renews unconditionally.
+        shared.invalidate();
+        assert_eq!(
+            shared.authorization().await.unwrap().expose_secret(),
+            "Bearer t4"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -336,8 +559,100 @@ mod tests {
             );
         }
         assert_eq!(source.calls.load(Ordering::SeqCst), 1);
-        // A later caller tries again.
+        // A caller right after the failure gets the same error without another request...
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(
+            creds.authorization().await.unwrap_err().kind(),
+            ErrorKind::Transport
+        );
+        assert_eq!(source.calls.load(Ordering::SeqCst), 1);
+        // ... and once the cool-down is over a caller tries again.
+        tokio::time::advance(Duration::from_secs(60)).await;
         assert!(creds.authorization().await.is_err());
         assert_eq!(source.calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_cool_down_follows_retry_after_up_to_a_cap() {
+        let source = Arc::new(Counting {
+            fail: true,
+            retry_after: Some(Duration::from_secs(20)),
+            ..Counting::default()
+        });
+        let creds = RefreshingToken::new(source.clone());
+        assert!(creds.authorization().await.is_err());
+        tokio::time::advance(Duration::from_secs(19)).await;
+        assert!(creds.authorization().await.is_err());
+        assert_eq!(source.calls.load(Ordering::SeqCst), 1);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert!(creds.authorization().await.is_err());
+        assert_eq!(source.calls.load(Ordering::SeqCst), 2);
+
+        // A day-long Retry-After does not lock the credentials for a day.
+        let source = Arc::new(Counting {
+            fail: true,
+            retry_after: Some(Duration::from_secs(86_400)),
+            ..Counting::default()
+        });
+        let creds = RefreshingToken::new(source.clone());
+        assert!(creds.authorization().await.is_err());
+        tokio::time::advance(Duration::from_secs(61)).await;
+        assert!(creds.authorization().await.is_err());
+        assert_eq!(source.calls.load(Ordering::SeqCst), 2);
+    }
+
+    /// Answers `t1` for an hour, then fails as a token endpoint under maintenance does.
+    #[derive(Debug, Default)]
+    struct FailsAfterFirst {
+        calls: AtomicUsize,
+    }
+
+    impl TokenSource for Arc<FailsAfterFirst> {
+        fn fetch(&self) -> BoxFuture<'_, Result<FetchedToken, Error>> {
+            Box::pin(async move {
+                if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    return Ok(FetchedToken {
+                        access_token: Secret::new("t1"),
+                        expires_in: Some(Duration::from_secs(3600)),
+                    });
+                }
+                Err(Error::new(ErrorKind::HttpStatus, "POST /oauth2/token")
+                    .with_status(http::StatusCode::SERVICE_UNAVAILABLE))
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_refresh_keeps_handing_out_the_unexpired_token() {
+        let source = Arc::new(FailsAfterFirst::default());
+        let creds = RefreshingToken::new(source.clone());
+        assert_eq!(
+            creds.authorization().await.unwrap().expose_secret(),
+            "Bearer t1"
+        );
+        // Inside the renewal window: a refresh is tried, fails, and t1 is still good.
+        tokio::time::advance(Duration::from_secs(3545)).await;
+        assert_eq!(
+            creds.authorization().await.unwrap().expose_secret(),
+            "Bearer t1"
+        );
+        assert_eq!(source.calls.load(Ordering::SeqCst), 2);
+        // Once t1 has expired there is nothing usable left.
+        tokio::time::advance(Duration::from_secs(60)).await;
+        let err = creds.authorization().await.unwrap_err();
+        assert_eq!(err.status(), Some(http::StatusCode::SERVICE_UNAVAILABLE));
+        assert_eq!(source.calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rejected_token_is_not_handed_out_when_its_refresh_fails() {
+        let source = Arc::new(FailsAfterFirst::default());
+        let creds = RefreshingToken::new(source.clone());
+        creds.authorization().await.unwrap();
+        creds.invalidate();
+        assert_eq!(
+            creds.authorization().await.unwrap_err().status(),
+            Some(http::StatusCode::SERVICE_UNAVAILABLE)
+        );
     }
 }

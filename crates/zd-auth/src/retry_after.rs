@@ -11,6 +11,10 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// Waits from this many seconds on are not believed: over thirty years is a broken or hostile
+/// header, and a caller sleeping on it would never wake up.
+const ABSURD_SECS: u64 = 1_000_000_000;
+
 /// The wait a response's `Retry-After` asks for: seconds (the form the APIs use) or an HTTP
 /// date (IMF-fixdate, which proxies in front of them may send); a date already past means no
 /// wait. `None` when the header is missing or unreadable.
@@ -29,15 +33,17 @@ pub fn from_headers(headers: &http::HeaderMap) -> Option<Duration> {
 pub fn parse(value: &str, now: SystemTime) -> Option<Duration> {
     let v = value.trim();
     if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+        return (secs < ABSURD_SECS).then(|| Duration::from_secs(secs));
     }
     if let Some(at) = parse_imf_fixdate(v) {
         let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs();
-        return Some(Duration::from_secs(at.saturating_sub(now)));
+        let secs = at.saturating_sub(now);
+        return (secs < ABSURD_SECS).then(|| Duration::from_secs(secs));
     }
+    // The bound also keeps `from_secs_f64` from panicking on huge values.
     v.parse::<f64>()
         .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0 && *s < 1e9)
+        .filter(|s| s.is_finite() && *s >= 0.0 && *s < ABSURD_SECS as f64)
         .map(Duration::from_secs_f64)
 }
 
@@ -118,5 +124,15 @@ mod tests {
         assert_eq!(at("-1"), None);
         assert_eq!(at("NaN"), None);
         assert_eq!(at("inf"), None);
+        // The same bound for every form: integers and far-future dates too.
+        assert_eq!(at("999999999"), Some(Duration::from_secs(999_999_999)));
+        assert_eq!(at("1000000000"), None);
+        assert_eq!(at("18446744073709551615"), None);
+        assert_eq!(at("Fri, 31 Dec 9999 23:59:59 GMT"), None);
+        assert_eq!(at("Wed, 15 Jul 2026 10:36:10 GMT"), None);
+        assert_eq!(
+            at("Wed, 15 Jul 2026 10:36:09 GMT"),
+            Some(Duration::from_secs(999_999_999))
+        );
     }
 }

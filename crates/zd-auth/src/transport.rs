@@ -1,6 +1,7 @@
 //! The small HTTP transport the token endpoints share: hyper 1 over rustls (ring provider,
 //! webpki roots), bounded bodies, a timeout, and mapping of error responses to [`Error`].
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,6 +15,7 @@ use hyper_util::rt::TokioExecutor;
 use serde::de::DeserializeOwned;
 use url::Url;
 
+use crate::error::redact_sent;
 use crate::{Error, ErrorKind, OAuthError, OAuthErrorCode, Secret};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -168,9 +170,13 @@ struct OAuthErrorBody {
 
 impl Response {
     /// An error for a non-success response: typed OAuth error when the body is one, else the
-    /// status with a bounded body excerpt.
-    pub(crate) fn error(&self, what: &str) -> Error {
+    /// status with a bounded body excerpt. The secret values of the request, `sent`, are
+    /// hidden in whatever the server wrote back (before the excerpt is cut, so that no part
+    /// of one survives at the cut).
+    pub(crate) fn error(&self, what: &str, sent: &[&str]) -> Error {
         let retry_after = crate::retry_after::from_headers(&self.headers);
+        // Parsed from the body as received, so that hiding a short value cannot garble the
+        // JSON or a known error code; the code and description are redacted afterwards.
         let base = match serde_json::from_slice::<OAuthErrorBody>(&self.body) {
             Ok(oauth) => Error::new(ErrorKind::OAuth, what.to_owned()).with_oauth(OAuthError {
                 code: OAuthErrorCode::from_wire(&oauth.error),
@@ -178,15 +184,18 @@ impl Response {
             }),
             Err(_) => Error::new(ErrorKind::HttpStatus, what.to_owned()),
         };
+        let body = String::from_utf8_lossy(&self.body);
         base.with_status(self.status)
-            .with_body(&self.body)
+            .with_body(redact_sent(&body, sent).as_bytes())
             .with_retry_after(retry_after)
+            .redact_sent(sent)
     }
 
-    /// Decodes a success body. The body is not kept on failure: it may hold tokens.
-    pub(crate) fn json<T: DeserializeOwned>(&self, what: &str) -> Result<T, Error> {
+    /// Decodes a success body. The body is not kept on failure: it may hold tokens. `sent` as
+    /// for [`Response::error`].
+    pub(crate) fn json<T: DeserializeOwned>(&self, what: &str, sent: &[&str]) -> Result<T, Error> {
         if !self.status.is_success() {
-            return Err(self.error(what));
+            return Err(self.error(what, sent));
         }
         let de = &mut serde_json::Deserializer::from_slice(&self.body);
         serde_path_to_error::deserialize(de).map_err(|e| {
@@ -199,13 +208,28 @@ impl Response {
     }
 }
 
+/// `url` with its `user:password@`, if any, shown as `[REDACTED]@`: a base URL may carry a
+/// proxy's credentials, which must not reach a log through an error or `Debug`. Works on
+/// strings that do not parse as URLs too, since those end up in error messages.
+pub(crate) fn redact_userinfo(url: &str) -> Cow<'_, str> {
+    let Some(scheme_end) = url.find("://") else {
+        return Cow::Borrowed(url);
+    };
+    let (head, rest) = url.split_at(scheme_end + 3);
+    let authority = rest.find(['/', '?', '#']).map_or(rest, |end| &rest[..end]);
+    match authority.rfind('@') {
+        Some(at) => Cow::Owned(format!("{head}[REDACTED]{}", &rest[at..])),
+        None => Cow::Borrowed(url),
+    }
+}
+
 /// Joins a base URL (which may carry a path such as `/sc`) and an absolute endpoint path.
 pub(crate) fn endpoint(base: &Url, path: &str) -> Result<Url, Error> {
     let joined = format!("{}{}", base.as_str().trim_end_matches('/'), path);
     Url::parse(&joined).map_err(|e| {
         Error::new(
             ErrorKind::InvalidInput,
-            format!("bad endpoint URL {joined}"),
+            format!("bad endpoint URL {}", redact_userinfo(&joined)),
         )
         .with_source(e)
     })
@@ -215,7 +239,11 @@ pub(crate) fn endpoint(base: &Url, path: &str) -> Result<Url, Error> {
 /// test server), since these requests carry client secrets and passwords.
 pub(crate) fn base_url(url: &str) -> Result<Url, Error> {
     let parsed = Url::parse(url).map_err(|e| {
-        Error::new(ErrorKind::InvalidInput, format!("bad base URL {url}")).with_source(e)
+        Error::new(
+            ErrorKind::InvalidInput,
+            format!("bad base URL {}", redact_userinfo(url)),
+        )
+        .with_source(e)
     })?;
     let loopback = match parsed.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
@@ -228,7 +256,10 @@ pub(crate) fn base_url(url: &str) -> Result<Url, Error> {
         "http" if loopback => Ok(parsed),
         "http" => Err(Error::new(
             ErrorKind::InvalidInput,
-            format!("base URL {url} must use https (plain http is allowed for loopback only)"),
+            format!(
+                "base URL {} must use https (plain http is allowed for loopback only)",
+                redact_userinfo(url)
+            ),
         )),
         other => Err(Error::new(
             ErrorKind::InvalidInput,
@@ -240,6 +271,7 @@ pub(crate) fn base_url(url: &str) -> Result<Url, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::BODY_EXCERPT_LIMIT;
 
     #[test]
     fn base_urls() {
@@ -259,6 +291,94 @@ mod tests {
             base_url("not a url").unwrap_err().kind(),
             ErrorKind::InvalidInput
         );
+    }
+
+    fn answer(status: u16, body: &'static str) -> Response {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::RETRY_AFTER, HeaderValue::from_static("30"));
+        Response {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers,
+            body: Bytes::from_static(body.as_bytes()),
+        }
+    }
+
+    #[test]
+    fn overload_answers_are_retryable_whatever_the_body() {
+        for status in [429, 500, 502, 503] {
+            let err = answer(status, r#"{"error":"maintenance"}"#).error("POST /oauth2/token", &[]);
+            assert_eq!(err.kind(), ErrorKind::OAuth);
+            assert!(err.is_retryable(), "{status} with an OAuth body");
+            assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
+            let err = answer(status, "<html>down</html>").error("POST /oauth2/token", &[]);
+            assert!(err.is_retryable(), "{status} with an HTML body");
+        }
+        let err = answer(400, r#"{"error":"invalid_grant"}"#).error("POST /oauth2/token", &[]);
+        assert!(!err.is_retryable());
+        let err =
+            answer(400, r#"{"error":"temporarily_unavailable"}"#).error("POST /oauth2/token", &[]);
+        assert!(err.is_retryable());
+    }
+
+    #[test]
+    fn userinfo_is_redacted() {
+        for (url, shown) in [
+            (
+                "https://u:p@h.example/sc?x=a@b",
+                "https://[REDACTED]@h.example/sc?x=a@b",
+            ),
+            ("https://u@h.example", "https://[REDACTED]@h.example"),
+            ("https://a@b:c@h.example/", "https://[REDACTED]@h.example/"),
+            ("https://h.example/a@b", "https://h.example/a@b"),
+            ("https://h.example?a@b", "https://h.example?a@b"),
+            ("not a url", "not a url"),
+        ] {
+            assert_eq!(redact_userinfo(url), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn base_url_errors_do_not_print_userinfo() {
+        for url in [
+            "http://proxy-user:hunter2@example.com",
+            "https://proxy-user:hunter2@exa mple.com",
+            "ftp://proxy-user:hunter2@example.com",
+        ] {
+            let err = base_url(url).unwrap_err();
+            let printed = format!("{err} {err:?}");
+            assert!(!printed.contains("hunter2"), "{printed}");
+            assert!(!printed.contains("proxy-user"), "{printed}");
+        }
+    }
+
+    #[test]
+    fn echoed_request_values_are_hidden() {
+        let secret = "p@ss/w\u{f6}rd \"x\"";
+        let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+        let description = format!("bad client_secret={form}, raw {secret}");
+        let body = serde_json::json!({"error": "invalid_client", "error_description": description});
+        // The secret straddles the excerpt's cut too.
+        let long = format!("{}{secret}", "x".repeat(BODY_EXCERPT_LIMIT - 3));
+        for body in [body.to_string(), long] {
+            let answer = Response {
+                status: StatusCode::BAD_REQUEST,
+                headers: HeaderMap::new(),
+                body: Bytes::from(body),
+            };
+            let err = answer.error("POST /oauth2/token", &[secret, ""]);
+            let printed = format!("{err} {err:?} {:?}", err.body_excerpt());
+            for leak in [secret, form.as_str(), "p@ss", "p%40ss", "ss/w"] {
+                assert!(!printed.contains(leak), "{leak} in {printed}");
+            }
+        }
+        // A short value hides nothing the error needs to be classified.
+        let answer = Response {
+            status: StatusCode::BAD_REQUEST,
+            headers: HeaderMap::new(),
+            body: Bytes::from_static(br#"{"error":"invalid_grant"}"#),
+        };
+        let err = answer.error("POST /oauth2/token", &["a"]);
+        assert_eq!(err.oauth().unwrap().code, OAuthErrorCode::InvalidGrant);
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! The browser authorization URL.
 
+use std::fmt;
+
 use url::Url;
 
 use super::ChatScope;
 use crate::Error;
-use crate::transport::endpoint;
+use crate::transport::{endpoint, redact_userinfo};
 
 /// What the authorization redirect carries back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +54,7 @@ impl ResponseType {
 /// );
 /// # Ok::<(), zd_auth::Error>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use]
 pub struct AuthorizeUrl {
     base: Url,
@@ -127,5 +129,19 @@ impl AuthorizeUrl {
         // `%20`, which every decoder reads as a space.
         url.set_query(Some(&query.finish().replace('+', "%20")));
         Ok(url)
+    }
+}
+
+impl fmt::Debug for AuthorizeUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthorizeUrl")
+            .field("base", &redact_userinfo(self.base.as_str()))
+            .field("response_type", &self.response_type)
+            .field("client_id", &self.client_id)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("scopes", &self.scopes)
+            .field("state", &self.state)
+            .field("subdomain", &self.subdomain)
+            .finish()
     }
 }

@@ -9,13 +9,16 @@ use super::token::RawToken;
 use super::{
     AuthorizeUrl, ChatScope, ChatToken, ClientCredentialsGrant, RefreshGrant, ResponseType,
 };
-use crate::transport::{Transport, base_url, endpoint};
+use crate::transport::{Transport, base_url, endpoint, redact_userinfo};
 use crate::{Error, ErrorKind, HttpConfig, RefreshingToken, Secret};
 
 /// Where Chat OAuth lives unless configured otherwise.
 pub const DEFAULT_BASE_URL: &str = "https://www.zopim.com";
 
 const FORM: &str = "application/x-www-form-urlencoded";
+
+/// Token request fields whose values are secrets (besides `client_secret`).
+const SECRET_FIELDS: [&str; 3] = ["code", "password", "refresh_token"];
 
 /// A Chat OAuth client (created in the Chat dashboard, not in Support's Admin Center).
 ///
@@ -218,14 +221,29 @@ impl OAuthClient {
                 Some((FORM, body.expose_secret().as_bytes().to_vec())),
             )
             .await?;
-        response.json::<RawToken>(&what)?.into_token(&what)
+        // What the server must not be able to put into our logs by echoing it back.
+        let sent: Vec<&str> = self
+            .client_secret
+            .iter()
+            .map(Secret::expose_secret)
+            .chain(
+                fields
+                    .iter()
+                    .filter(|(name, _)| SECRET_FIELDS.contains(name))
+                    .map(|(_, value)| *value),
+            )
+            .collect();
+        response
+            .json::<RawToken>(&what, &sent)?
+            .into_token(&what)
+            .map_err(|e| e.redact_sent(&sent))
     }
 }
 
 impl fmt::Debug for OAuthClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OAuthClient")
-            .field("base", &self.base.as_str())
+            .field("base", &redact_userinfo(self.base.as_str()))
             .field("client_id", &self.client_id)
             .field("client_secret", &self.client_secret)
             .finish_non_exhaustive()
@@ -234,6 +252,29 @@ impl fmt::Debug for OAuthClient {
 
 impl fmt::Display for OAuthClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "OAuthClient({} at {})", self.client_id, self.base)
+        write!(
+            f,
+            "OAuthClient({} at {})",
+            self.client_id,
+            redact_userinfo(self.base.as_str())
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn userinfo_in_the_base_url_is_not_printed() {
+        let client = OAuthClient::new("id")
+            .unwrap()
+            .with_base_url("https://proxy-user:hunter2@proxy.example/")
+            .unwrap();
+        let authorize = client.authorize_url(ResponseType::Code);
+        let printed = format!("{client:?} {client:#?} {client} {authorize:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(!printed.contains("proxy-user"), "{printed}");
+        assert!(printed.contains("proxy.example"), "{printed}");
     }
 }

@@ -8,6 +8,11 @@ use crate::{BoxFuture, Error, FetchedToken, Secret, TokenSource};
 
 /// Renews with `grant_type=refresh_token`, keeping the newest refresh token when the server
 /// rotates it.
+///
+/// The rotated token is stored when the answer arrives, so a fetch must not be dropped once
+/// its request is out: the server may already have consumed the old token. Through
+/// [`RefreshingToken`](crate::RefreshingToken) it is not, since each fetch runs on its own
+/// task whatever happens to the caller that started it.
 pub struct RefreshGrant {
     client: OAuthClient,
     refresh_token: Mutex<Secret>,

@@ -21,12 +21,21 @@ pub struct ChatToken {
     obtained_at: SystemTime,
 }
 
-/// `expires_in` as a number, or as a numeric string as some servers send it.
+/// `expires_in` as a number, or as a numeric string as some servers send it; fractions
+/// (`3600.0`) are accepted and truncated.
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum Seconds {
-    Number(u64),
+    Whole(u64),
+    Fractional(f64),
     Text(String),
+}
+
+/// Whole seconds of a non-negative, finite number; lifetimes past what a `Duration` holds
+/// come out as `Duration::MAX`, to be capped like any other long lifetime.
+fn truncated_seconds(secs: f64) -> Option<Duration> {
+    (secs.is_finite() && secs >= 0.0)
+        .then(|| Duration::try_from_secs_f64(secs.trunc()).unwrap_or(Duration::MAX))
 }
 
 #[derive(Deserialize)]
@@ -76,15 +85,29 @@ impl RawToken {
         }
         let expires_in = match self.expires_in {
             None => None,
-            Some(Seconds::Number(n)) => Some(n),
-            Some(Seconds::Text(s)) => Some(
-                s.trim()
-                    .parse::<u64>()
-                    .map_err(|_| decode("expires_in is not a number of seconds", "expires_in"))?,
+            Some(Seconds::Whole(n)) => Some(Duration::from_secs(n)),
+            Some(Seconds::Fractional(f)) => Some(
+                truncated_seconds(f)
+                    .ok_or_else(|| decode("expires_in is negative or not finite", "expires_in"))?,
             ),
+            Some(Seconds::Text(s)) => {
+                let s = s.trim();
+                match s.parse::<u64>() {
+                    Ok(n) => Some(Duration::from_secs(n)),
+                    Err(not_whole) => Some(
+                        s.parse::<f64>()
+                            .ok()
+                            .and_then(truncated_seconds)
+                            .ok_or_else(|| {
+                                decode("expires_in is not a number of seconds", "expires_in")
+                                    .with_source(not_whole)
+                            })?,
+                    ),
+                }
+            }
         }
         // Capped so that adding it to a clock cannot overflow.
-        .map(|secs| Duration::from_secs(secs).min(MAX_TOKEN_LIFETIME));
+        .map(|lifetime| lifetime.min(MAX_TOKEN_LIFETIME));
         Ok(ChatToken {
             access_token,
             refresh_token: self.refresh_token.filter(|t| !t.is_empty()),
@@ -235,6 +258,42 @@ mod tests {
             assert!(t.expires_at().unwrap() > SystemTime::now());
             assert!(t.to_fetched().expires_in.unwrap() <= MAX_TOKEN_LIFETIME);
         }
+    }
+
+    #[test]
+    fn fractional_expires_in_is_truncated() {
+        for json in [
+            r#"{"access_token":"a","expires_in":3600.0}"#,
+            r#"{"access_token":"a","expires_in":3600.9}"#,
+            r#"{"access_token":"a","expires_in":"3600.5"}"#,
+        ] {
+            assert_eq!(
+                parse(json).unwrap().expires_in(),
+                Some(Duration::from_secs(3600)),
+                "{json}"
+            );
+        }
+        let t = parse(r#"{"access_token":"a","expires_in":1e300}"#).unwrap();
+        assert_eq!(t.expires_in(), Some(MAX_TOKEN_LIFETIME));
+        for json in [
+            r#"{"access_token":"a","expires_in":-1.5}"#,
+            r#"{"access_token":"a","expires_in":"-1"}"#,
+            r#"{"access_token":"a","expires_in":"NaN"}"#,
+            r#"{"access_token":"a","expires_in":"inf"}"#,
+        ] {
+            let err = parse(json).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Decode, "{json}");
+            assert_eq!(err.json_path(), Some("expires_in"));
+        }
+    }
+
+    #[test]
+    fn a_bad_expires_in_keeps_its_parse_error() {
+        use std::error::Error as _;
+        let err = parse(r#"{"access_token":"a","expires_in":"soon"}"#).unwrap_err();
+        assert_eq!(err.json_path(), Some("expires_in"));
+        let source = err.source().expect("the parse error is kept");
+        assert!(source.is::<std::num::ParseIntError>(), "{source:?}");
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! The Sunshine Conversations OAuth bridge (`https://oauth-bridge.zendesk.com/sc`), for
 //! marketplace integrations: the authorize URL, code exchange, token info and revocation.
 //!
+//! Revocation is not served by the bridge: the OpenAPI document sends only authorize, token
+//! and tokenInfo there, and `DELETE /oauth/authorization` to the account's own
+//! `https://{subdomain}.zendesk.com/sc` (the subdomain [`OAuthBridge::token_info`] reports).
+//!
 //! Tokens issued here have `integration` scope and no expiry; they last until revoked.
 
 use std::fmt;
@@ -9,7 +13,7 @@ use http::Method;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::transport::{Transport, base_url, endpoint};
+use crate::transport::{Transport, base_url, endpoint, redact_userinfo};
 use crate::{Error, ErrorKind, HttpConfig, Secret, StaticToken};
 
 /// Where the bridge lives unless configured otherwise.
@@ -40,11 +44,17 @@ pub const DEFAULT_BASE_URL: &str = "https://oauth-bridge.zendesk.com/sc";
 ///     .await?;
 /// let info = bridge.token_info(token.access_token()).await?;
 /// println!("app {} on {:?}", info.id, info.subdomain);
+/// // Later, on uninstall:
+/// if let Some(subdomain) = &info.subdomain {
+///     bridge.revoke(subdomain, token.access_token()).await?;
+/// }
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
 pub struct OAuthBridge {
     base: Url,
+    /// Where `revoke` goes instead of the subdomain's host (an emulator, a test server).
+    api_base: Option<Url>,
     transport: Transport,
 }
 
@@ -132,16 +142,29 @@ impl OAuthBridge {
     pub fn new() -> Result<Self, Error> {
         Ok(Self {
             base: base_url(DEFAULT_BASE_URL)?,
+            api_base: None,
             transport: Transport::new(HttpConfig::default())?,
         })
     }
 
-    /// Talks to another server (an emulator). `https`, or `http` on loopback.
+    /// Talks to another server (an emulator) for authorize, token and tokenInfo. `https`, or
+    /// `http` on loopback.
     ///
     /// # Errors
     /// [`ErrorKind::InvalidInput`] for an unusable URL.
     pub fn with_base_url(mut self, url: &str) -> Result<Self, Error> {
         self.base = base_url(url)?;
+        Ok(self)
+    }
+
+    /// Sends [`OAuthBridge::revoke`] to `url` (an emulator's Sunshine API, with its `/sc` if
+    /// it has one) instead of `https://{subdomain}.zendesk.com/sc`. `https`, or `http` on
+    /// loopback.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`] for an unusable URL.
+    pub fn with_api_base_url(mut self, url: &str) -> Result<Self, Error> {
+        self.api_base = Some(base_url(url)?);
         Ok(self)
     }
 
@@ -226,7 +249,7 @@ impl OAuthBridge {
                 Some(("application/json", body.expose_secret().as_bytes().to_vec())),
             )
             .await?;
-        let answer: ExchangeAnswer = response.json(what)?;
+        let answer: ExchangeAnswer = response.json(what, &[code, client_secret.expose_secret()])?;
         if answer.access_token.is_empty() {
             return Err(
                 Error::new(ErrorKind::Decode, format!("{what}: empty access token"))
@@ -259,16 +282,22 @@ impl OAuthBridge {
             .transport
             .send(Method::GET, &url, Some(&auth), None)
             .await?;
-        Ok(response.json::<TokenInfoBody>("GET /v2/tokenInfo")?.app)
+        Ok(response
+            .json::<TokenInfoBody>("GET /v2/tokenInfo", &[access_token.expose_secret()])?
+            .app)
     }
 
-    /// Revokes the integration behind `access_token` (`DELETE {base}/oauth/authorization`):
-    /// Zendesk removes the integration and its webhooks.
+    /// Revokes the integration behind `access_token`: `DELETE
+    /// https://{subdomain}.zendesk.com/sc/oauth/authorization` (not the bridge: see the
+    /// [module docs](self)). Zendesk removes the integration and its webhooks. `subdomain` is
+    /// the account's, as [`TokenInfo::subdomain`] gives it.
     ///
     /// # Errors
-    /// [`ErrorKind::HttpStatus`], [`ErrorKind::Transport`], [`ErrorKind::Timeout`].
-    pub async fn revoke(&self, access_token: &Secret) -> Result<(), Error> {
-        let url = endpoint(&self.base, "/oauth/authorization")?;
+    /// [`ErrorKind::InvalidInput`] for a subdomain that is not one DNS label;
+    /// [`ErrorKind::EmptySecret`]; [`ErrorKind::HttpStatus`], [`ErrorKind::Transport`],
+    /// [`ErrorKind::Timeout`].
+    pub async fn revoke(&self, subdomain: &str, access_token: &Secret) -> Result<(), Error> {
+        let url = self.revoke_url(subdomain)?;
         let auth = bearer(access_token)?;
         let response = self
             .transport
@@ -277,8 +306,36 @@ impl OAuthBridge {
         if response.status.is_success() {
             Ok(())
         } else {
-            Err(response.error("DELETE /oauth/authorization"))
+            Err(response.error(
+                "DELETE /oauth/authorization",
+                &[access_token.expose_secret()],
+            ))
         }
+    }
+}
+
+impl OAuthBridge {
+    fn revoke_url(&self, subdomain: &str) -> Result<Url, Error> {
+        // The subdomain becomes part of a host that receives the bearer token: anything but
+        // one plain DNS label (`evil.example/x#`, say) could send the token elsewhere.
+        let label = subdomain.as_bytes();
+        let plain_label = (1..=63).contains(&label.len())
+            && label
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+            && label.first() != Some(&b'-')
+            && label.last() != Some(&b'-');
+        if !plain_label {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "subdomain must be one DNS label (letters, digits, inner hyphens)",
+            ));
+        }
+        let base = match &self.api_base {
+            Some(base) => base.clone(),
+            None => base_url(&format!("https://{subdomain}.zendesk.com/sc"))?,
+        };
+        endpoint(&base, "/oauth/authorization")
     }
 }
 
@@ -292,7 +349,57 @@ fn bearer(token: &Secret) -> Result<Secret, Error> {
 impl fmt::Debug for OAuthBridge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OAuthBridge")
-            .field("base", &self.base.as_str())
+            .field("base", &redact_userinfo(self.base.as_str()))
+            .field(
+                "api_base",
+                &self.api_base.as_ref().map(|u| redact_userinfo(u.as_str())),
+            )
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revoke_goes_to_the_subdomain_not_the_bridge() {
+        let bridge = OAuthBridge::new().unwrap();
+        assert_eq!(
+            bridge.revoke_url("acme-2").unwrap().as_str(),
+            "https://acme-2.zendesk.com/sc/oauth/authorization"
+        );
+        for bad in [
+            "",
+            "-acme",
+            "acme-",
+            "evil.example/x#",
+            "a b",
+            "acme.zendesk.com",
+        ] {
+            assert_eq!(
+                bridge.revoke_url(bad).unwrap_err().kind(),
+                ErrorKind::InvalidInput,
+                "{bad:?}"
+            );
+        }
+        let emulated = bridge.with_api_base_url("http://127.0.0.1:9/sc").unwrap();
+        assert_eq!(
+            emulated.revoke_url("acme").unwrap().as_str(),
+            "http://127.0.0.1:9/sc/oauth/authorization"
+        );
+    }
+
+    #[test]
+    fn userinfo_in_base_urls_is_not_printed() {
+        let bridge = OAuthBridge::new()
+            .unwrap()
+            .with_base_url("https://proxy-user:hunter2@bridge.example/sc")
+            .unwrap()
+            .with_api_base_url("https://proxy-user:hunter2@api.example/sc")
+            .unwrap();
+        let printed = format!("{bridge:?} {bridge:#?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(!printed.contains("proxy-user"), "{printed}");
     }
 }

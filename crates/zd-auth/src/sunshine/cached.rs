@@ -19,9 +19,10 @@ const RESIGN_MARGIN: Duration = Duration::from_secs(30);
 ///
 /// The JWT is signed when the credentials are built and cached, so
 /// [`Credentials::authorization`] normally costs a read lock and a string clone, no HMAC.
-/// Without an expiry the token never changes. With [`JwtCredentials::with_expiry`] each token
-/// carries `exp = iat + ttl` and a new one is signed shortly before that (30 s, or a tenth of
-/// the lifetime when that is shorter).
+/// Without an expiry the token only changes after [`Credentials::invalidate`]. With
+/// [`JwtCredentials::with_expiry`] each token carries `exp = iat + ttl` and a new one is signed
+/// shortly before that (30 s, or a tenth of the lifetime when that is shorter), or after
+/// `invalidate`.
 ///
 /// ```
 /// # async fn demo() -> Result<(), zd_auth::Error> {
@@ -50,6 +51,15 @@ struct Cached {
     authorization: Secret,
     /// Sign again at or after this time; `None` when the token has no `exp`.
     resign_at: Option<SystemTime>,
+    /// The server refused the token (a 401 after a key rotation, a clock too far off): sign
+    /// again whatever `resign_at` says.
+    rejected: bool,
+}
+
+impl Cached {
+    fn usable_at(&self, now: SystemTime) -> bool {
+        !self.rejected && self.resign_at.is_none_or(|at| now < at)
+    }
 }
 
 impl JwtCredentials {
@@ -79,7 +89,12 @@ impl JwtCredentials {
     /// # Errors
     /// [`ErrorKind::InvalidInput`] for a zero `ttl` or one over ten years;
     /// [`ErrorKind::JwtSign`].
-    pub fn with_expiry(mut self, ttl: Duration) -> Result<Self, Error> {
+    pub fn with_expiry(self, ttl: Duration) -> Result<Self, Error> {
+        self.with_expiry_at(ttl, SystemTime::now())
+    }
+
+    /// [`JwtCredentials::with_expiry`] with the first token signed at `now`.
+    pub(crate) fn with_expiry_at(mut self, ttl: Duration, now: SystemTime) -> Result<Self, Error> {
         if ttl.is_zero() {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
@@ -93,13 +108,7 @@ impl JwtCredentials {
             ));
         }
         self.ttl = Some(ttl);
-        let cached = sign(
-            &self.header,
-            &self.encoding,
-            self.scope,
-            self.ttl,
-            SystemTime::now(),
-        )?;
+        let cached = sign(&self.header, &self.encoding, self.scope, self.ttl, now)?;
         self.cached = RwLock::new(cached);
         self.signatures.fetch_add(1, Ordering::Relaxed);
         Ok(self)
@@ -139,13 +148,13 @@ impl JwtCredentials {
     pub(crate) fn authorization_at(&self, now: SystemTime) -> Result<Secret, Error> {
         {
             let cached = self.cached.read().unwrap_or_else(|p| p.into_inner());
-            if cached.resign_at.is_none_or(|at| now < at) {
+            if cached.usable_at(now) {
                 return Ok(cached.authorization.clone());
             }
         }
         let mut cached = self.cached.write().unwrap_or_else(|p| p.into_inner());
         // Another thread may have re-signed while we waited for the write lock.
-        if cached.resign_at.is_none_or(|at| now < at) {
+        if cached.usable_at(now) {
             return Ok(cached.authorization.clone());
         }
         *cached = sign(&self.header, &self.encoding, self.scope, self.ttl, now)?;
@@ -177,6 +186,7 @@ fn sign(
         resign_at: expires_at
             .zip(ttl)
             .map(|(at, ttl)| at - RESIGN_MARGIN.min(ttl / 10)),
+        rejected: false,
     })
 }
 
@@ -206,6 +216,20 @@ impl Credentials for JwtCredentials {
         let result = self.authorization_at(SystemTime::now());
         Box::pin(async move { result })
     }
+
+    fn invalidate(&self) {
+        self.cached
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .rejected = true;
+    }
+
+    fn invalidate_if_current(&self, rejected: &Secret) {
+        let mut cached = self.cached.write().unwrap_or_else(|p| p.into_inner());
+        if cached.authorization == *rejected {
+            cached.rejected = true;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -229,30 +253,65 @@ mod tests {
 
     #[test]
     fn resigns_shortly_before_exp() {
-        let creds = JwtCredentials::new(&key(), Scope::App)
-            .unwrap()
-            .with_expiry(Duration::from_secs(600))
-            .unwrap();
+        // (lifetime, margin): 30 s, or a tenth of a shorter lifetime.
+        for (ttl, margin) in [(600, 30), (100, 10)] {
+            let t0 = SystemTime::now();
+            let creds = JwtCredentials::new(&key(), Scope::App)
+                .unwrap()
+                .with_expiry_at(Duration::from_secs(ttl), t0)
+                .unwrap();
+            let signed = creds.signatures();
+            let a = creds.authorization_at(t0).unwrap();
+            let resign_at = t0 + Duration::from_secs(ttl - margin);
+            // Cached up to the boundary...
+            assert_eq!(
+                a,
+                creds
+                    .authorization_at(resign_at - Duration::from_nanos(1))
+                    .unwrap()
+            );
+            assert_eq!(creds.signatures(), signed);
+            // ... and re-signed from it on (iat is then later, so the token differs).
+            let b = creds.authorization_at(resign_at).unwrap();
+            assert_ne!(a, b);
+            assert_eq!(creds.signatures(), signed + 1);
+            assert_eq!(
+                b,
+                creds
+                    .authorization_at(resign_at + Duration::from_secs(1))
+                    .unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn invalidate_makes_the_next_authorization_resign() {
+        let creds = JwtCredentials::new(&key(), Scope::App).unwrap();
         let t0 = SystemTime::now();
         let a = creds.authorization_at(t0).unwrap();
-        // Still cached 569 s later (the margin is 30 s).
-        assert_eq!(
-            a,
-            creds
-                .authorization_at(t0 + Duration::from_secs(560))
-                .unwrap()
-        );
-        // Two seconds apart so that iat/exp differ.
-        let b = creds
-            .authorization_at(t0 + Duration::from_secs(575))
-            .unwrap();
+        creds.invalidate();
+        // Two seconds on, so that the new token's iat differs.
+        let b = creds.authorization_at(t0 + Duration::from_secs(2)).unwrap();
         assert_ne!(a, b);
+        assert_eq!(creds.signatures(), 2);
+        // The new token is cached again.
         assert_eq!(
             b,
-            creds
-                .authorization_at(t0 + Duration::from_secs(576))
-                .unwrap()
+            creds.authorization_at(t0 + Duration::from_secs(3)).unwrap()
         );
+        assert_eq!(creds.signatures(), 2);
+        // A late rejection of the replaced token changes nothing; one of the current does.
+        creds.invalidate_if_current(&a);
+        assert_eq!(
+            b,
+            creds.authorization_at(t0 + Duration::from_secs(4)).unwrap()
+        );
+        creds.invalidate_if_current(&b);
+        assert_ne!(
+            b,
+            creds.authorization_at(t0 + Duration::from_secs(5)).unwrap()
+        );
+        assert_eq!(creds.signatures(), 3);
     }
 
     #[test]

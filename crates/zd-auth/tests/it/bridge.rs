@@ -24,12 +24,24 @@ async fn code_exchange_token_info_and_revoke() {
                 200,
                 r#"{"app":{"id":"5d8cff3cd55b040010928b5b","displayName":"My App","settings":{"echoPostback":true},"metadata":{"lang":"en-ca"},"subdomain":"test-domain"}}"#,
             ),
-            ("DELETE", "/sc/oauth/authorization") => Reply::json(204, ""),
             _ => Reply::json(404, r#"{"errors":[{"code":"not_found","title":"Not found"}]}"#),
         }
     })
     .await;
-    let bridge = bridge(&server);
+    // The account's own API host, where revocation goes (not the bridge).
+    let api = TestServer::start(|r| async move {
+        match (r.method.as_str(), r.path.as_str()) {
+            ("DELETE", "/sc/oauth/authorization") => Reply::json(204, ""),
+            _ => Reply::json(
+                404,
+                r#"{"errors":[{"code":"not_found","title":"Not found"}]}"#,
+            ),
+        }
+    })
+    .await;
+    let bridge = bridge(&server)
+        .with_api_base_url(&format!("{}/sc", api.url()))
+        .unwrap();
 
     let token = bridge
         .exchange_code(
@@ -51,16 +63,27 @@ async fn code_exchange_token_info_and_revoke() {
     assert_eq!(info.display_name.as_deref(), Some("My App"));
     assert_eq!(info.subdomain.as_deref(), Some("test-domain"));
 
-    bridge.revoke(token.access_token()).await.unwrap();
+    bridge
+        .revoke(info.subdomain.as_deref().unwrap(), token.access_token())
+        .await
+        .unwrap();
 
     let requests = server.requests();
+    assert_eq!(requests.len(), 2, "the bridge saw only token and tokenInfo");
     assert_eq!(requests[0].header("content-type"), Some("application/json"));
     let exchange: serde_json::Value = serde_json::from_str(&requests[0].body).unwrap();
     insta::assert_json_snapshot!("bridge_exchange_body", exchange);
-    for r in &requests[1..] {
-        assert_eq!(r.header("authorization"), Some("Bearer bridge-token-value"));
-    }
-    assert_eq!(requests[2].method, "DELETE");
+    assert_eq!(
+        requests[1].header("authorization"),
+        Some("Bearer bridge-token-value")
+    );
+    let revoked = api.requests();
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0].method, "DELETE");
+    assert_eq!(
+        revoked[0].header("authorization"),
+        Some("Bearer bridge-token-value")
+    );
 }
 
 #[tokio::test]

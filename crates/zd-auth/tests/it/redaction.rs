@@ -103,6 +103,49 @@ async fn no_secret_is_ever_printed() {
     };
     let error = client.refresh(&Secret::new("")).await.unwrap_err();
 
+    // A server (or a gateway in front of it) that echoes the request in its error answer:
+    // the secrets we sent come back in the OAuth description and in the body excerpt.
+    let echo = TestServer::start(|r| async move {
+        if r.body.contains("grant_type=password") {
+            Reply::text(503, format!("<pre>upstream refused: {}</pre>", r.body))
+        } else {
+            let body = serde_json::json!({
+                "error": "invalid_client",
+                "error_description": format!("cannot accept {}", r.body),
+            });
+            Reply::json(400, body.to_string())
+        }
+    })
+    .await;
+    let echo_client = client.clone().with_base_url(&echo.url()).unwrap();
+    let echoed_refresh = echo_client
+        .refresh(&Secret::new(REFRESH))
+        .await
+        .unwrap_err();
+    assert!(echoed_refresh.oauth().unwrap().description.is_some());
+    let echoed_password = echo_client
+        .password("agent", &Secret::new(PASSWORD), &[])
+        .await
+        .unwrap_err();
+    assert!(
+        echoed_password
+            .body_excerpt()
+            .unwrap()
+            .contains("client_id=client-id"),
+        "the server echoed the request"
+    );
+    let echoed_exchange = OAuthBridge::new()
+        .unwrap()
+        .with_base_url(&echo.url())
+        .unwrap()
+        .exchange_code("code", "id", &Secret::new(CLIENT))
+        .await
+        .unwrap_err();
+    let excerpts: Vec<String> = [&echoed_refresh, &echoed_password, &echoed_exchange]
+        .iter()
+        .filter_map(|e| e.body_excerpt().map(str::to_owned))
+        .collect();
+
     let mut out = Vec::new();
     print_all!(
         out,
@@ -123,7 +166,11 @@ async fn no_secret_is_ever_printed() {
         account_jwt,
         bridge_token,
         error,
+        echoed_refresh,
+        echoed_password,
+        echoed_exchange,
     );
+    out.extend(excerpts);
     out.push(format!("{fetched:?}"));
     out.push(format!("{bridge:?}"));
     drop(_guard);

@@ -1,10 +1,10 @@
 //! However many tasks ask at once, one refresh request reaches the token endpoint.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, Semaphore};
-use zd_auth::chat::{ChatScope, OAuthClient};
+use zd_auth::chat::{ChatScope, ChatToken, OAuthClient};
 use zd_auth::{Credentials, ErrorKind};
 
 use crate::server::{Reply, TestServer};
@@ -109,4 +109,69 @@ async fn a_failed_refresh_is_reported_to_every_waiter_once() {
         assert_eq!(err.status().map(|s| s.as_u16()), Some(400));
     }
     assert_eq!(server.count(), 1);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_cancelled_caller_does_not_lose_the_rotated_refresh_token() {
+    // Refresh tokens are single-use: every answer rotates `r<n>` to `r<n+1>` and the server
+    // refuses a token it has already consumed.
+    let arrived = Arc::new(Notify::new());
+    let gate = Arc::new(Semaphore::new(0));
+    let live = Arc::new(Mutex::new(1_u32));
+    let (a, g) = (arrived.clone(), gate.clone());
+    let server = TestServer::start(move |r| {
+        let (a, g, live) = (a.clone(), g.clone(), live.clone());
+        async move {
+            let sent = url::form_urlencoded::parse(r.body.as_bytes())
+                .find(|(k, _)| k == "refresh_token")
+                .map(|(_, v)| v.into_owned());
+            let next = {
+                let mut live = live.lock().unwrap();
+                if sent.as_deref() != Some(format!("r{live}").as_str()) {
+                    return Reply::json(400, r#"{"error":"invalid_grant"}"#);
+                }
+                *live += 1;
+                *live
+            };
+            a.notify_one();
+            g.acquire().await.unwrap().forget();
+            Reply::json(
+                200,
+                format!(
+                    r#"{{"access_token":"a{next}","refresh_token":"r{next}","token_type":"Bearer","expires_in":3600}}"#
+                ),
+            )
+        }
+    })
+    .await;
+    let client = OAuthClient::new("id")
+        .unwrap()
+        .with_base_url(&server.url())
+        .unwrap();
+    // Already expired, so the first caller refreshes.
+    let token =
+        ChatToken::from_implicit_fragment("access_token=a1&refresh_token=r1&expires_in=0").unwrap();
+    let creds = Arc::new(client.into_refreshing(&token).unwrap());
+
+    let leader = tokio::spawn({
+        let creds = creds.clone();
+        async move { creds.authorization().await }
+    });
+    // The server has consumed r1; the caller goes away before the answer.
+    arrived.notified().await;
+    leader.abort();
+    assert!(leader.await.unwrap_err().is_cancelled());
+    gate.add_permits(8);
+
+    assert_eq!(
+        creds.authorization().await.unwrap().expose_secret(),
+        "Bearer a2"
+    );
+    // And the next refresh uses the rotated r2.
+    creds.invalidate();
+    assert_eq!(
+        creds.authorization().await.unwrap().expose_secret(),
+        "Bearer a3"
+    );
+    assert_eq!(server.count(), 2);
 }

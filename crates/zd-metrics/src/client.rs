@@ -27,14 +27,17 @@ pub struct FeedConfig {
     /// Delays between reconnect attempts: jittered exponential, 1 s doubling to 60 s, no cap
     /// on attempts by default.
     pub reconnect: ExponentialBuilder,
-    /// How often to send a WebSocket ping. Default 15 s.
+    /// How often to send a WebSocket ping; must not be zero. Default 15 s.
     pub ping_interval: Duration,
     /// Silence (no frame of any kind, pongs included) after which the socket is presumed
-    /// dead and replaced. Default 2 min.
+    /// dead and replaced. Checked when a ping is due, so it must be longer than
+    /// `ping_interval` (several intervals leave room for a late pong). Default 2 min.
     pub idle_timeout: Duration,
     /// Deadline for TCP, TLS and the upgrade. Default 30 s.
     pub connect_timeout: Duration,
-    /// Largest frame accepted from the server, in bytes. Default 64 KiB.
+    /// Largest frame accepted from the server, in bytes. Default 64 KiB. A larger frame ends
+    /// the connection with [`ErrorKind::TooLarge`]; the feed reconnects with backoff (in
+    /// case it was a one-off) and ends when three connections in a row get one.
     pub max_frame_bytes: usize,
     /// Events buffered for a reader that falls behind; beyond it the feed reports
     /// [`crate::FeedEvent::Lagged`] instead of blocking (the snapshot stays current). The
@@ -58,6 +61,30 @@ impl Default for FeedConfig {
             max_frame_bytes: 64 * 1024,
             event_buffer: 256,
         }
+    }
+}
+
+impl FeedConfig {
+    /// Refuses settings a feed cannot run with.
+    fn validate(&self) -> Result<(), Error> {
+        if self.ping_interval.is_zero() {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "ping_interval must not be zero",
+            ));
+        }
+        // Silence is measured when a ping is due: by then a quiet but live connection has
+        // been silent for a whole interval, since the previous pong.
+        if self.idle_timeout <= self.ping_interval {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                format!(
+                    "idle_timeout ({:?}) must be longer than ping_interval ({:?})",
+                    self.idle_timeout, self.ping_interval
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -185,8 +212,10 @@ impl MetricsClientBuilder {
     ///
     /// # Errors
     /// [`ErrorKind::InvalidUrl`] for a base URL that is not `http(s)://host[/path]`,
+    /// [`ErrorKind::InvalidConfig`] for feed settings that cannot work (see [`FeedConfig`]),
     /// [`ErrorKind::Transport`] when TLS cannot be set up.
     pub fn build(self) -> Result<MetricsClient, Error> {
+        self.feed.validate()?;
         let mut base = Url::parse(&self.base_url)
             .map_err(|e| Error::new(ErrorKind::InvalidUrl, self.base_url.clone()).with_source(e))?;
         if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
@@ -240,6 +269,9 @@ mod tests {
 
     use super::*;
 
+    /// A token that cannot appear in a Debug dump by accident.
+    const TOKEN: &str = "sekrit-7f3a9c-token";
+
     #[tokio::test]
     async fn urls_follow_the_base() {
         let client = MetricsClient::builder(StaticToken::bearer("t").unwrap())
@@ -256,11 +288,48 @@ mod tests {
         );
         let prod = MetricsClient::new(StaticToken::bearer("t").unwrap()).unwrap();
         assert_eq!(prod.inner.stream_url.as_str(), "wss://rtm.zopim.com/stream");
-        assert!(!format!("{prod:?}").contains("Bearer t"));
         let err = MetricsClient::builder(StaticToken::bearer("t").unwrap())
             .base_url("ftp://x")
             .build()
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidUrl);
+    }
+
+    #[tokio::test]
+    async fn debug_never_shows_the_token() {
+        let builder = MetricsClient::builder(StaticToken::bearer(TOKEN).unwrap());
+        let shown = format!("{builder:?}");
+        assert!(!shown.contains(TOKEN), "{shown}");
+        let client = builder.build().unwrap();
+        let shown = format!("{client:?} {client:#?}");
+        assert!(!shown.contains(TOKEN), "{shown}");
+    }
+
+    fn build_with(configure: impl FnOnce(&mut FeedConfig)) -> Result<MetricsClient, Error> {
+        let mut config = FeedConfig::default();
+        configure(&mut config);
+        MetricsClient::builder(StaticToken::bearer("t").unwrap())
+            .feed_config(config)
+            .build()
+    }
+
+    #[tokio::test]
+    async fn feed_settings_that_cannot_work_are_refused() {
+        let err = build_with(|c| c.ping_interval = Duration::ZERO).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+        assert!(!err.is_retryable());
+        let err = build_with(|c| {
+            c.ping_interval = Duration::from_secs(30);
+            c.idle_timeout = Duration::from_secs(10);
+        })
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+        let err = build_with(|c| c.idle_timeout = c.ping_interval).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+        build_with(|c| {
+            c.ping_interval = Duration::from_millis(1);
+            c.idle_timeout = Duration::from_millis(2);
+        })
+        .unwrap();
     }
 }

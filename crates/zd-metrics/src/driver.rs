@@ -34,6 +34,19 @@ type Sink = WsStream;
 /// How long a connection whose write failed is still read for a refusal the server sent.
 const AFTER_FAILED_WRITE: Duration = Duration::from_secs(2);
 
+/// How long a connection must stay up (checked when a ping is due) before it counts as
+/// working without having delivered an update. Not the moment the upgrade and subscriptions
+/// succeed: the service refuses a token with a 401 frame right *after* the upgrade, so
+/// counting an open socket as success would reset the unauthorized streak on every attempt
+/// and retry a revoked token forever. A refusal arrives within moments; a connection that
+/// outlived this was accepted, and a later 401 (the token expired) deserves a refresh.
+const SETTLED_AFTER: Duration = Duration::from_secs(10);
+
+/// Connections in a row that may end on a frame over `max_frame_bytes` before the feed
+/// gives up: one such frame may be a one-off, but when every new connection gets one the
+/// server sends it for the subscriptions themselves, and only a larger limit helps.
+const MAX_OVERSIZED: u32 = 3;
+
 /// How a session or a wait ended.
 enum Outcome {
     /// Try another connection.
@@ -54,9 +67,13 @@ pub(crate) struct Driver {
     subscriptions: Vec<Series>,
     /// Consecutive connections refused as unauthorized; two in a row end the feed (one
     /// retry lets refreshable credentials renew after [`zd_auth::Credentials::invalidate`]).
+    /// A connection that worked (see [`Driver::mark_healthy`]) starts the count over.
     unauthorized_streak: u32,
-    /// Whether the current session has delivered an update (then backoff starts over).
+    /// Whether the current session has worked: delivered an update, or stayed up for
+    /// [`SETTLED_AFTER`]. Then backoff and the unauthorized streak start over.
     healthy: bool,
+    /// Consecutive sessions ended by a frame over `max_frame_bytes`.
+    oversized_streak: u32,
     limits: DecodeLimits,
 }
 
@@ -79,6 +96,7 @@ impl Driver {
             subscriptions: Vec::new(),
             unauthorized_streak: 0,
             healthy: false,
+            oversized_streak: 0,
             limits,
         }
     }
@@ -95,17 +113,25 @@ impl Driver {
                 Outcome::Closed(error) => return self.finish(error),
                 Outcome::Reconnect(error) => error,
             };
-            if self.healthy {
+            let oversized = last_error.kind() == ErrorKind::TooLarge;
+            if oversized {
+                self.oversized_streak += 1;
+                if self.oversized_streak >= MAX_OVERSIZED {
+                    return self.finish(last_error);
+                }
+            } else {
+                self.oversized_streak = 0;
+            }
+            // A connection that worked until an oversized frame arrived still backs off:
+            // the frame will likely come again, and each retry spends the shared budget.
+            if self.healthy && !oversized {
                 backoff = None;
             }
             self.live.modify_snapshot(Snapshot::forget_values);
             let mut attempt: u32 = 0;
             ws = loop {
-                if last_error.kind() == ErrorKind::Unauthorized {
-                    self.unauthorized_streak += 1;
-                    if self.unauthorized_streak >= 2 {
-                        return self.finish(last_error);
-                    }
+                if self.gives_up(&last_error) {
+                    return self.finish(last_error);
                 }
                 attempt = attempt.saturating_add(1);
                 let delay = backoff
@@ -140,14 +166,36 @@ impl Driver {
         }
     }
 
+    /// Whether a failure ends the feed rather than being retried: a second unauthorized in a
+    /// row (the first invalidated the credentials, so a refreshable source renewed them), or
+    /// any failure that trying again cannot fix (an HTTP 403 on the upgrade, credentials
+    /// that cannot be produced), which would otherwise spend the account's shared request
+    /// budget on every attempt, forever.
+    fn gives_up(&mut self, error: &Error) -> bool {
+        if error.kind() == ErrorKind::Unauthorized {
+            self.unauthorized_streak += 1;
+            return self.unauthorized_streak >= 2;
+        }
+        !error.is_retryable()
+    }
+
+    /// The connection works: the next failure starts backoff and the unauthorized count over.
+    fn mark_healthy(&mut self) {
+        self.healthy = true;
+        self.unauthorized_streak = 0;
+    }
+
     /// Serves one connection until it fails or the feed is closed.
     async fn session(&mut self, mut ws: WsStream) -> Outcome {
         let config = &self.client.inner.feed;
         let idle_timeout = config.idle_timeout;
-        let mut ping =
-            tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
+        // The client builder refuses a zero interval; tokio's interval panics on one, and the
+        // driver must not die without telling its reader.
+        let period = config.ping_interval.max(Duration::from_millis(1));
+        let mut ping = tokio::time::interval_at(Instant::now() + period, period);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut last_frame = Instant::now();
+        let connected = Instant::now();
+        let mut last_frame = connected;
         loop {
             tokio::select! {
                 command = self.commands.recv() => {
@@ -186,11 +234,7 @@ impl Driver {
                             return Outcome::Reconnect(Error::new(ErrorKind::Transport, detail));
                         }
                         Some(Ok(_)) => {}
-                        Some(Err(e)) => {
-                            return Outcome::Reconnect(
-                                Error::new(ErrorKind::Transport, "reading the feed").with_source(e),
-                            );
-                        }
+                        Some(Err(e)) => return Outcome::Reconnect(read_error(e)),
                         None => {
                             return Outcome::Reconnect(Error::new(
                                 ErrorKind::Transport,
@@ -200,6 +244,9 @@ impl Driver {
                     }
                 }
                 _ = ping.tick() => {
+                    if !self.healthy && connected.elapsed() >= SETTLED_AFTER {
+                        self.mark_healthy();
+                    }
                     if last_frame.elapsed() >= idle_timeout {
                         return Outcome::Reconnect(Error::new(
                             ErrorKind::Timeout,
@@ -227,8 +274,7 @@ impl Driver {
                 message: None,
             }),
             Ok(ServerFrame::Update(update)) => {
-                self.unauthorized_streak = 0;
-                self.healthy = true;
+                self.mark_healthy();
                 self.live.modify_snapshot(|s| s.apply_update(&update));
                 for item in flatten(&update) {
                     let tracked = self
@@ -448,4 +494,16 @@ async fn close(sink: &mut Sink) -> Result<(), tokio_tungstenite::tungstenite::Er
 
 fn closed(detail: &'static str) -> Error {
     Error::new(ErrorKind::Closed, detail)
+}
+
+/// Classifies a failed read: a frame over `max_frame_bytes` is [`ErrorKind::TooLarge`] (the
+/// application's limit, not the network), anything else a transport failure.
+fn read_error(error: tokio_tungstenite::tungstenite::Error) -> Error {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    match error {
+        WsError::Capacity(_) => {
+            Error::new(ErrorKind::TooLarge, "a frame over max_frame_bytes").with_source(error)
+        }
+        other => Error::new(ErrorKind::Transport, "reading the feed").with_source(other),
+    }
 }

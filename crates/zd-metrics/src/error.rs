@@ -29,10 +29,15 @@ pub enum ErrorKind {
     /// The account already holds the most concurrent feeds Zendesk allows (1000); nothing
     /// was sent.
     AccountConnectionCap,
-    /// The credentials source could not produce an `Authorization` value.
+    /// The credentials source could not produce an `Authorization` value. Retryable only when
+    /// the source's own error says a retry may succeed (a refresh request that timed out or
+    /// met a 5xx); a feed ends on any other.
     Credentials,
     /// A base URL or endpoint could not be built.
     InvalidUrl,
+    /// A setting of [`crate::FeedConfig`] cannot work (a zero ping interval, an idle timeout
+    /// not longer than the ping interval); refused when the client is built.
+    InvalidConfig,
     /// A subscription is malformed: a windowed metric without a window, or a window on a
     /// metric that has none.
     InvalidSubscription,
@@ -63,6 +68,7 @@ impl ErrorKind {
             Self::AccountConnectionCap => "per-account connection cap reached",
             Self::Credentials => "credentials unavailable",
             Self::InvalidUrl => "invalid URL",
+            Self::InvalidConfig => "invalid configuration",
             Self::InvalidSubscription => "invalid subscription",
             Self::Transport => "transport error",
             Self::HttpStatus => "unexpected HTTP status",
@@ -166,11 +172,19 @@ impl Error {
             | ErrorKind::Decode
             | ErrorKind::TooLarge => true,
             ErrorKind::HttpStatus => self.0.status.is_some_and(|s| s >= 500),
+            // A refresh that timed out may work next time; an empty secret or a refused
+            // grant will not, and retrying it would spend the shared request budget forever.
+            ErrorKind::Credentials => self
+                .0
+                .source
+                .as_deref()
+                .and_then(|s| s.downcast_ref::<zd_auth::Error>())
+                .is_some_and(zd_auth::Error::is_retryable),
             ErrorKind::Unauthorized
             | ErrorKind::AgentConnectionCap
             | ErrorKind::AccountConnectionCap
-            | ErrorKind::Credentials
             | ErrorKind::InvalidUrl
+            | ErrorKind::InvalidConfig
             | ErrorKind::InvalidSubscription
             | ErrorKind::Closed => false,
         }
@@ -252,6 +266,26 @@ mod tests {
         assert!(
             err.body()
                 .is_some_and(|b| b.len() <= BODY_EXCERPT_LIMIT + 3)
+        );
+    }
+
+    #[test]
+    fn credentials_are_retryable_only_when_their_source_says_so() {
+        let empty = zd_auth::StaticToken::bearer("").unwrap_err();
+        assert!(!empty.is_retryable());
+        let err = Error::new(ErrorKind::Credentials, "").with_source(empty);
+        assert!(!err.is_retryable());
+        let opaque = Error::new(ErrorKind::Credentials, "").with_source(std::io::Error::other("x"));
+        assert!(!opaque.is_retryable());
+        assert!(
+            !Error::new(ErrorKind::HttpStatus, "")
+                .with_status(403)
+                .is_retryable()
+        );
+        assert!(
+            Error::new(ErrorKind::HttpStatus, "")
+                .with_status(503)
+                .is_retryable()
         );
     }
 

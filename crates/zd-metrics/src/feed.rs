@@ -34,11 +34,23 @@ pub enum FeedEvent {
     Reconnected,
     /// The server refused a message the client sent (a status frame such as 500); the
     /// connection stays up.
+    ///
+    /// The refusal does not say which message it refuses: the service's status frame is only
+    /// `{"status_code":500,"message":...}`, and a subscribe it accepts gets no answer of its
+    /// own, so the client cannot pair a refusal with a subscription. The event therefore
+    /// names no [`Series`], and every subscription, the refused one included, stays in
+    /// [`FeedHandle::subscriptions`] and is sent again after a reconnect (where it is
+    /// refused again). The message text, where the server gave one, is in [`Error::body`];
+    /// call [`FeedHandle::unsubscribe`] to drop a series known to be refused.
     Rejected(Error),
     /// The reader fell behind and this many events were dropped (the snapshot has them).
     Lagged(u64),
     /// The feed has ended; no more events follow. [`ErrorKind::Closed`] after
-    /// [`FeedHandle::close`], [`ErrorKind::Unauthorized`] when the token is refused.
+    /// [`FeedHandle::close`]; [`ErrorKind::Unauthorized`] when the token is refused twice in a
+    /// row; the failure itself when retrying cannot help ([`Error::is_retryable`] is false:
+    /// an HTTP 403 on the upgrade, credentials that cannot be produced);
+    /// [`ErrorKind::TooLarge`] when three connections in a row receive a frame over
+    /// [`crate::FeedConfig::max_frame_bytes`].
     Closed(Error),
 }
 
@@ -59,7 +71,7 @@ pub enum FeedState {
 
 /// A streaming connection to the Real Time Chat API.
 ///
-/// Poll it as a [`Stream`] of [`FeedEvent`]s, or only read the [`Snapshot`] through
+/// Poll it as a [`Stream`] of [`FeedEvent`]s, or only read the [`Snapshot`](crate::Snapshot) through
 /// [`FeedHandle::snapshot`]. The connection is driven by a task spawned on the current tokio
 /// runtime; it reconnects with jittered backoff and resubscribes everything, and ends when
 /// [`FeedHandle::close`] is called or when the `Feed` and all its handles are dropped.
@@ -203,7 +215,9 @@ impl FeedHandle {
             .await
     }
 
-    /// The series subscribed now.
+    /// The series subscribed now: every series subscribed and not unsubscribed, including
+    /// one the server refused (a refusal cannot be traced to its series; see
+    /// [`FeedEvent::Rejected`]).
     ///
     /// # Errors
     /// [`ErrorKind::Closed`] when the feed has ended.
@@ -213,7 +227,7 @@ impl FeedHandle {
         rx.await.map_err(|_| closed())
     }
 
-    /// A receiver of the live [`Snapshot`]: the latest value of every subscribed series per
+    /// A receiver of the live [`Snapshot`](crate::Snapshot): the latest value of every subscribed series per
     /// department. `changed().await` wakes on every change and fails once the feed has ended.
     pub fn snapshot(&self) -> SnapshotReceiver {
         SnapshotReceiver::new(Arc::clone(&self.live))

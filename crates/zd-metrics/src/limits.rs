@@ -65,6 +65,9 @@ impl Budget {
 }
 
 /// The numbers a [`Limits`] enforces.
+///
+/// A connection cap above [`LimitConfig::MAX_CONNECTIONS`] means no cap in practice and is
+/// lowered to it by [`Limits::new`] (which [`Limits::config`] then reports).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LimitConfig {
@@ -77,6 +80,10 @@ pub struct LimitConfig {
 }
 
 impl LimitConfig {
+    /// The largest connection cap [`Limits`] can hold (tokio's semaphore permit limit);
+    /// larger caps are lowered to it.
+    pub const MAX_CONNECTIONS: usize = Semaphore::MAX_PERMITS;
+
     /// Zendesk's documented limits: 200/min, 1000 per account, 10 per agent.
     pub const ZENDESK: Self = Self {
         requests_per_minute: NonZeroU32::new(REQUESTS_PER_MINUTE),
@@ -134,8 +141,17 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// Limits with the given numbers.
-    pub fn new(config: LimitConfig) -> Self {
+    /// Limits with the given numbers, connection caps lowered to
+    /// [`LimitConfig::MAX_CONNECTIONS`].
+    pub fn new(mut config: LimitConfig) -> Self {
+        // A semaphore panics above its permit limit; "more than a process could ever open"
+        // means the same as the limit, so the cap is lowered rather than refused.
+        config.max_account_connections = config
+            .max_account_connections
+            .min(LimitConfig::MAX_CONNECTIONS);
+        config.max_agent_connections = config
+            .max_agent_connections
+            .min(LimitConfig::MAX_CONNECTIONS);
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -255,6 +271,17 @@ mod tests {
                 "{in_window} requests in the minute from #{i}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn caps_beyond_the_semaphore_limit_are_lowered_not_a_panic() {
+        let limits = Limits::new(LimitConfig::new(None, usize::MAX, usize::MAX));
+        let config = limits.config();
+        assert_eq!(config.max_account_connections, LimitConfig::MAX_CONNECTIONS);
+        assert_eq!(config.max_agent_connections, LimitConfig::MAX_CONNECTIONS);
+        let agent = limits.agent_semaphore();
+        let _slot = limits.reserve(&agent).unwrap();
+        assert_eq!(limits.open_connections(), 1);
     }
 
     #[tokio::test]

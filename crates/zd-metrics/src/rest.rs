@@ -68,9 +68,11 @@ impl MetricsClient {
 /// Each pull spends one request of the account's 200/minute budget.
 ///
 /// # Errors
-/// [`ErrorKind::LocalRateLimited`] without sending; [`ErrorKind::Unauthorized`] (401),
-/// [`ErrorKind::RateLimited`] (429, with [`Error::retry_after`]), [`ErrorKind::HttpStatus`],
-/// [`ErrorKind::Decode`], [`ErrorKind::TooLarge`], [`ErrorKind::Timeout`],
+/// [`ErrorKind::LocalRateLimited`] without sending; [`ErrorKind::Unauthorized`] (401,
+/// as the HTTP status or as the `status_code` of a 200 body; either invalidates the
+/// credentials), [`ErrorKind::RateLimited`] (429, with [`Error::retry_after`]),
+/// [`ErrorKind::HttpStatus`], [`ErrorKind::ServerStatus`] (another `status_code` in the body,
+/// an update's included, as the feed refuses it), [`ErrorKind::Decode`], [`ErrorKind::TooLarge`], [`ErrorKind::Timeout`],
 /// [`ErrorKind::Transport`]; [`ErrorKind::InvalidSubscription`] for a window on agent
 /// metrics or a metric of the other family. "Not Computed!" is not an error: see
 /// [`Report::computed`].
@@ -222,7 +224,15 @@ impl<'c> Pull<'c> {
                 &what,
             ));
         }
-        decode_report(&body, self.department_id, &what)
+        let report = decode_report(&body, self.department_id, &what);
+        // A refusal in a 200 body is the same refusal as an HTTP 401, and as the feed's 401
+        // frame: refreshable credentials must renew before the next request.
+        if let Err(e) = &report
+            && e.kind() == ErrorKind::Unauthorized
+        {
+            inner.credentials.invalidate();
+        }
+        report
     }
 }
 
@@ -243,6 +253,11 @@ fn decode_report(body: &[u8], department_id: Option<u64>, what: &str) -> Result<
             .with_source(e)
     })?;
     match frame {
+        // As on the feed: an update whose status is not 200 carries values nobody vouches
+        // for, and its status is read as a status frame's.
+        ServerFrame::Update(update) if update.status_code != 200 => {
+            Err(refusal(update.status_code, "", what))
+        }
         ServerFrame::Update(update) => Ok(Report {
             department_id: update.department_id,
             computed: true,
@@ -259,19 +274,24 @@ fn decode_report(body: &[u8], department_id: Option<u64>, what: &str) -> Result<
                 .as_ref()
                 .and_then(|m| m.as_text())
                 .unwrap_or_default();
-            let kind = match status.status_code {
-                401 => ErrorKind::Unauthorized,
-                429 => ErrorKind::RateLimited,
-                _ => ErrorKind::ServerStatus,
-            };
-            Err(Error::new(kind, what.to_owned())
-                .with_status(status.status_code)
-                .with_body(message.as_bytes()))
+            Err(refusal(status.status_code, message, what))
         }
         _ => Err(
             Error::new(ErrorKind::Decode, format!("{what}: not a metrics body")).with_body(body),
         ),
     }
+}
+
+/// The error of a status code in a body, classified as the feed classifies a status frame.
+fn refusal(status_code: u16, message: &str, what: &str) -> Error {
+    let kind = match status_code {
+        401 => ErrorKind::Unauthorized,
+        429 => ErrorKind::RateLimited,
+        _ => ErrorKind::ServerStatus,
+    };
+    Error::new(kind, what.to_owned())
+        .with_status(status_code)
+        .with_body(message.as_bytes())
 }
 
 impl<'c> IntoFuture for Pull<'c> {
@@ -359,5 +379,25 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unauthorized);
+    }
+
+    #[test]
+    fn an_update_whose_status_is_not_200_is_refused_as_the_feed_refuses_it() {
+        let body = |status: u16| {
+            format!(
+                r#"{{"content":{{"topic":"chats","data":{{"active_chats":7}},"type":"update","department_id":null}},"status_code":{status}}}"#
+            )
+        };
+        let err = decode_report(body(500).as_bytes(), None, "GET").unwrap_err();
+        assert_eq!(
+            (err.kind(), err.status()),
+            (ErrorKind::ServerStatus, Some(500))
+        );
+        let err = decode_report(body(401).as_bytes(), None, "GET").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unauthorized);
+        let err = decode_report(body(429).as_bytes(), None, "GET").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::RateLimited);
+        let report = decode_report(body(200).as_bytes(), None, "GET").unwrap();
+        assert_eq!(report.get(&Series::metric(Metric::ActiveChats)), Some(7));
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use zd_wire::realtime::{Metric, Subscription, Window};
+use zd_wire::realtime::{Family, Metric, Subscription, Topic, Window};
 
 use crate::{Error, ErrorKind};
 
@@ -10,7 +10,8 @@ use crate::{Error, ErrorKind};
 /// (windowed metrics only) and an optional department (`None` = the whole account).
 ///
 /// Build one with [`Series::new`] (checks the window against the catalogue) or the shorthand
-/// constructors.
+/// constructors. A metric unknown to this crate is subscribed under the `chats` family unless
+/// [`Series::agent_metric`] or [`Series::with_family`] names another.
 ///
 /// ```
 /// use zd_metrics::{Metric, Series, Window};
@@ -19,10 +20,16 @@ use crate::{Error, ErrorKind};
 /// assert_eq!(missed.to_string(), "chats.missed_chats[30m]@5");
 /// assert!(Series::new(Metric::MissedChats, None, None).is_err());
 /// assert!(Series::new(Metric::ActiveChats, Some(Window::Minutes60), None).is_err());
+/// let queue = Series::agent_metric(Metric::Unknown("agents_queued".into()));
+/// assert_eq!(queue.to_string(), "agents.agents_queued");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Series {
     metric: Metric,
+    /// A family other than the default one (the catalogue's, or `chats` for a metric the
+    /// catalogue does not know). Kept only when it differs, so equal series compare equal
+    /// however they were built; boxed because it is rare and a `Series` sits in every event.
+    family: Option<Box<Family>>,
     window: Option<Window>,
     department_id: Option<u64>,
 }
@@ -30,7 +37,8 @@ pub struct Series {
 impl Series {
     /// A series, checked against the catalogue: windowed metrics (missed chats, satisfaction)
     /// need a window of 30 or 60 minutes, other known metrics take none. Metrics unknown to
-    /// this crate are accepted as they are.
+    /// this crate are accepted as they are, in the `chats` family (see
+    /// [`Series::with_family`]).
     ///
     /// # Errors
     /// [`ErrorKind::InvalidSubscription`] when the window does not fit the metric.
@@ -39,7 +47,22 @@ impl Series {
         window: Option<Window>,
         department_id: Option<u64>,
     ) -> Result<Self, Error> {
+        Self::checked(metric, None, window, department_id)
+    }
+
+    fn checked(
+        metric: Metric,
+        family: Option<Box<Family>>,
+        window: Option<Window>,
+        department_id: Option<u64>,
+    ) -> Result<Self, Error> {
         let known = !matches!(metric, Metric::Unknown(_));
+        if known && let Some(family) = &family {
+            return Err(Error::new(
+                ErrorKind::InvalidSubscription,
+                format!("{metric} is not a {family} metric"),
+            ));
+        }
         if let Some(w) = window
             && !w.is_known()
         {
@@ -65,6 +88,7 @@ impl Series {
         }
         Ok(Self {
             metric,
+            family,
             window,
             department_id,
         })
@@ -75,21 +99,33 @@ impl Series {
     /// subscribing to it fails with [`ErrorKind::InvalidSubscription`].
     #[must_use]
     pub fn metric(metric: Metric) -> Self {
-        Self {
-            metric,
-            window: None,
-            department_id: None,
-        }
+        Self::from_parts(metric, None, None)
+    }
+
+    /// An account-wide series of an agent metric: [`Series::metric`] in the `agents` family,
+    /// for agent metrics this crate does not know yet (as [`MetricsClient::agent_metric`]
+    /// pulls them). A known chat metric here gives a series [`Series::new`] would refuse.
+    ///
+    /// [`MetricsClient::agent_metric`]: crate::MetricsClient::agent_metric
+    #[must_use]
+    pub fn agent_metric(metric: Metric) -> Self {
+        Self::metric(metric).with_family(Family::Agents)
     }
 
     /// An account-wide series of a windowed metric.
     #[must_use]
     pub fn windowed(metric: Metric, window: Window) -> Self {
-        Self {
-            metric,
-            window: Some(window),
-            department_id: None,
-        }
+        Self::from_parts(metric, Some(window), None)
+    }
+
+    /// The same series in another family: the topic a metric unknown to this crate is
+    /// subscribed under (`agents.<key>` for [`Family::Agents`]). A known metric belongs to
+    /// its catalogue family; naming another gives a series [`Series::new`] would refuse.
+    #[must_use]
+    pub fn with_family(mut self, family: Family) -> Self {
+        let default = self.metric.family().unwrap_or(Family::Chats);
+        self.family = (family != default).then(|| Box::new(family));
+        self
     }
 
     /// The same series restricted to one department.
@@ -106,22 +142,55 @@ impl Series {
     ) -> Self {
         Self {
             metric,
+            family: None,
             window,
             department_id,
         }
     }
 
-    /// Checks the series as [`Series::new`] would.
+    /// The series of a value in an update of `family`: an unknown metric takes the update's
+    /// family, so it equals the series subscribed under that topic; a known one keeps its own.
+    pub(crate) fn from_update(
+        family: &Family,
+        metric: Metric,
+        window: Option<Window>,
+        department_id: Option<u64>,
+    ) -> Self {
+        let series = Self::from_parts(metric, window, department_id);
+        if matches!(series.metric, Metric::Unknown(_)) {
+            series.with_family(family.clone())
+        } else {
+            series
+        }
+    }
+
+    /// Checks the series as [`Series::new`] would, and that a known metric is in its own
+    /// family.
     ///
     /// # Errors
     /// As [`Series::new`].
     pub fn validate(&self) -> Result<(), Error> {
-        Self::new(self.metric.clone(), self.window, self.department_id).map(|_| ())
+        Self::checked(
+            self.metric.clone(),
+            self.family.clone(),
+            self.window,
+            self.department_id,
+        )
+        .map(|_| ())
     }
 
     /// The metric.
     pub fn metric_key(&self) -> &Metric {
         &self.metric
+    }
+
+    /// The family the series is subscribed under: the catalogue's for a known metric,
+    /// `chats` for an unknown one unless [`Series::with_family`] set another.
+    pub fn family(&self) -> Family {
+        match &self.family {
+            Some(family) => (**family).clone(),
+            None => self.metric.family().unwrap_or(Family::Chats),
+        }
     }
 
     /// The time window, for windowed metrics.
@@ -145,6 +214,10 @@ impl Series {
     }
 
     fn frame(&self, mut frame: Subscription) -> Subscription {
+        frame.topic = Topic {
+            family: self.family(),
+            metric: Some(self.metric.clone()),
+        };
         frame.window = self.window;
         frame.department_id = self.department_id;
         frame
@@ -153,10 +226,7 @@ impl Series {
 
 impl fmt::Display for Series {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.metric.family() {
-            Some(family) => write!(f, "{family}.{}", self.metric)?,
-            None => write!(f, "{}", self.metric)?,
-        }
+        write!(f, "{}.{}", self.family(), self.metric)?;
         if let Some(w) = self.window {
             write!(f, "[{}m]", w.minutes())?;
         }
@@ -185,5 +255,33 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::InvalidSubscription);
         assert!(Series::new(Metric::Unknown("new_metric".into()), None, Some(3)).is_ok());
         assert!(Series::metric(Metric::SatisfactionBad).validate().is_err());
+        let err = Series::metric(Metric::ActiveChats)
+            .with_family(Family::Agents)
+            .validate()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidSubscription);
+    }
+
+    #[test]
+    fn an_unknown_metric_keeps_the_family_it_is_given() {
+        let queued = Metric::Unknown("agents_queued".into());
+        let agents = Series::agent_metric(queued.clone()).department(3);
+        assert!(agents.validate().is_ok());
+        assert_eq!(agents.family(), Family::Agents);
+        insta::assert_snapshot!(agents.subscribe_frame().encode().unwrap(), @r#"{"topic":"agents.agents_queued","action":"subscribe","department_id":3}"#);
+        insta::assert_snapshot!(agents.unsubscribe_frame().encode().unwrap(), @r#"{"topic":"agents.agents_queued","action":"unsubscribe","department_id":3}"#);
+        assert_eq!(agents.to_string(), "agents.agents_queued@3");
+        // The default family is not stored: however it was named, the series is the same.
+        let chats = Series::metric(queued.clone());
+        assert_eq!(chats, Series::metric(queued).with_family(Family::Chats));
+        assert_eq!(chats.family(), Family::Chats);
+        assert_ne!(
+            chats,
+            Series::agent_metric(Metric::Unknown("agents_queued".into()))
+        );
+        assert_eq!(
+            Series::agent_metric(Metric::AgentsAway),
+            Series::metric(Metric::AgentsAway)
+        );
     }
 }

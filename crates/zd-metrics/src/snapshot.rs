@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use zd_wire::realtime::{Metric, Window};
+use zd_wire::realtime::{Family, Metric, Window};
 
 use crate::Series;
 
@@ -71,7 +71,16 @@ fn slot_series(index: usize) -> (Metric, Option<Window>) {
 pub struct DepartmentValues {
     known: Slots,
     /// Metrics this crate does not know, keyed by wire key and window minutes.
-    other: BTreeMap<(String, Option<u32>), Option<i64>>,
+    other: BTreeMap<(String, Option<u32>), Other>,
+}
+
+/// A tracked metric this crate does not know: its value, and the family it was subscribed
+/// under so [`Snapshot::iter`] gives back the series that was tracked. The key alone decides
+/// which entry a value lands in (the service names no metric twice across families).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Other {
+    family: Family,
+    value: Option<i64>,
 }
 
 /// The slots of the documented metrics, packed: two bit masks (tracked, value known) and
@@ -154,8 +163,8 @@ impl DepartmentValues {
                 .other
                 .get_mut(&(metric.key().to_owned(), window.map(Window::minutes)))
             {
-                Some(slot) if *slot != value => {
-                    *slot = value;
+                Some(slot) if slot.value != value => {
+                    slot.value = value;
                     true
                 }
                 _ => false,
@@ -175,23 +184,34 @@ impl DepartmentValues {
             None => self
                 .other
                 .get(&(metric.key().to_owned(), window.map(Window::minutes)))
-                .copied(),
+                .map(|other| other.value),
         }
     }
 
     /// Every tracked series of this department with its value, documented metrics first in
     /// catalogue order.
     pub fn iter(&self) -> impl Iterator<Item = (Metric, Option<Window>, Option<i64>)> + '_ {
-        let known = self.known.iter().map(|(i, value)| {
+        self.series(None)
+            .map(|(series, value)| (series.metric_key().clone(), series.window(), value))
+    }
+
+    /// Every tracked series of this department with its value, as [`DepartmentValues::iter`].
+    fn series(
+        &self,
+        department_id: Option<u64>,
+    ) -> impl Iterator<Item = (Series, Option<i64>)> + '_ {
+        let known = self.known.iter().map(move |(i, value)| {
             let (metric, window) = slot_series(i);
-            (metric, window, value)
+            (Series::from_parts(metric, window, department_id), value)
         });
-        let other = self.other.iter().map(|((key, minutes), value)| {
-            (
+        let other = self.other.iter().map(move |((key, minutes), other)| {
+            let series = Series::from_parts(
                 Metric::from_key(key),
                 minutes.map(Window::from_minutes),
-                *value,
+                department_id,
             )
+            .with_family(other.family.clone());
+            (series, other.value)
         });
         known.chain(other)
     }
@@ -299,8 +319,13 @@ impl Snapshot {
         match slot(metric, window) {
             Some(i) => dept.known.track(i),
             None => {
-                dept.other
-                    .insert((metric.key().to_owned(), window.map(Window::minutes)), None);
+                dept.other.insert(
+                    (metric.key().to_owned(), window.map(Window::minutes)),
+                    Other {
+                        family: series.family(),
+                        value: None,
+                    },
+                );
             }
         }
         self.version += 1;
@@ -353,8 +378,8 @@ impl Snapshot {
         let mut changed = false;
         for dept in self.departments.values_mut() {
             changed |= dept.known.forget();
-            for v in dept.other.values_mut() {
-                changed |= v.take().is_some();
+            for other in dept.other.values_mut() {
+                changed |= other.value.take().is_some();
             }
         }
         if changed {
@@ -383,12 +408,9 @@ impl Snapshot {
 
     /// Every tracked series with its value, by department (account-wide first).
     pub fn iter(&self) -> impl Iterator<Item = (Series, Option<i64>)> + '_ {
-        self.departments.iter().flat_map(|(dept, values)| {
-            values.iter().map(move |(metric, window, value)| {
-                let series = Series::from_parts(metric, window, *dept);
-                (series, value)
-            })
-        })
+        self.departments
+            .iter()
+            .flat_map(|(dept, values)| values.series(*dept))
     }
 
     /// Number of tracked series.
@@ -454,7 +476,7 @@ mod tests {
         assert_eq!(s.get_tracked(&missed60), None);
         assert_eq!(s.len(), 1);
 
-        let unknown = Series::metric(Metric::Unknown("queue_depth".into()));
+        let unknown = Series::agent_metric(Metric::Unknown("queue_depth".into()));
         s.track(&unknown);
         assert!(s.apply(None, &Metric::Unknown("queue_depth".into()), None, Some(-1)));
         let all: Vec<_> = s
@@ -464,10 +486,11 @@ mod tests {
         assert_eq!(
             all,
             vec![
-                ("queue_depth".to_owned(), Some(-1)),
+                ("agents.queue_depth".to_owned(), Some(-1)),
                 ("chats.missed_chats[30m]@5".to_owned(), Some(1)),
             ]
         );
+        assert_eq!(s.iter().next(), Some((unknown, Some(-1))));
         assert!(s.forget_values());
         assert_eq!(s.get_tracked(&missed30), Some(None));
         assert!(s.untrack(&missed30));

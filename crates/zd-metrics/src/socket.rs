@@ -10,6 +10,10 @@ use std::fmt;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::HeaderMap;
+use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 
 use hyper_rustls::MaybeHttpsStream;
 use hyper_util::rt::TokioIo;
@@ -153,26 +157,134 @@ pub(crate) async fn upgrade(
             return Err(upgrade_error(WsError::AttackAttempt));
         }
     };
-    // Only what follows the head (frames the server sent at once, or a refusal's body) is
-    // kept, in the allocation that becomes the WebSocket's read buffer (tungstenite reuses
-    // it), sized to the configured read buffer.
     let rest = received.get(head_len..).unwrap_or_default();
-    let mut tail = Vec::with_capacity(rest.len().max(config.read_buffer_size));
-    tail.extend_from_slice(rest);
-    drop(received);
-
     if response.status() != http::StatusCode::SWITCHING_PROTOCOLS {
+        let body = refusal_body(&mut socket, response.headers(), rest.to_vec()).await;
         return Err(status_error(
             response.status().as_u16(),
             response.headers(),
-            &tail,
+            &body,
             "WebSocket upgrade",
         ));
     }
+    // Only what follows the head (frames the server sent at once) is kept, in the allocation
+    // that becomes the WebSocket's read buffer (tungstenite reuses it), sized to the
+    // configured read buffer.
+    let mut tail = Vec::with_capacity(rest.len().max(config.read_buffer_size));
+    tail.extend_from_slice(rest);
+    drop(received);
     verify(&response, &key).map_err(|e| upgrade_error(WsError::Protocol(e)))?;
     Ok(Box::new(
         WebSocketStream::from_partially_read(socket, tail, Role::Client, Some(config)).await,
     ))
+}
+
+/// How a refused upgrade's body is delimited (RFC 9112 section 6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    Chunked,
+    Length(usize),
+    UntilClose,
+}
+
+impl Framing {
+    fn of(headers: &HeaderMap) -> Self {
+        let chunked = headers
+            .get_all(TRANSFER_ENCODING)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .last()
+            .is_some_and(|coding| coding.trim().eq_ignore_ascii_case("chunked"));
+        if chunked {
+            return Self::Chunked;
+        }
+        headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok())
+            .map_or(Self::UntilClose, Self::Length)
+    }
+
+    /// The body in `raw` (what followed the head), at most [`MAX_REFUSAL_BODY`] bytes, and
+    /// whether reading more cannot change it.
+    fn decode(self, raw: &[u8]) -> (Vec<u8>, bool) {
+        match self {
+            Self::Length(length) => {
+                let wanted = length.min(MAX_REFUSAL_BODY);
+                let body = raw.get(..wanted).unwrap_or(raw).to_vec();
+                let done = body.len() == wanted;
+                (body, done)
+            }
+            Self::UntilClose => {
+                let body = raw.get(..MAX_REFUSAL_BODY).unwrap_or(raw).to_vec();
+                let done = body.len() == MAX_REFUSAL_BODY;
+                (body, done)
+            }
+            Self::Chunked => dechunk(raw),
+        }
+    }
+}
+
+/// The most of a refused upgrade's body kept; an [`Error`] keeps only an excerpt of it.
+const MAX_REFUSAL_BODY: usize = 8 * 1024;
+/// The most raw bytes read for it, chunk framing included.
+const MAX_REFUSAL_RAW: usize = 2 * MAX_REFUSAL_BODY;
+/// How long a refused upgrade's body may take to follow its head: the refusal (status,
+/// `Retry-After`) is already known, the body only explains it.
+const REFUSAL_BODY_WAIT: Duration = Duration::from_secs(2);
+
+/// Reads the body of a refused upgrade as far as its framing, [`MAX_REFUSAL_BODY`] and
+/// [`REFUSAL_BODY_WAIT`] allow. `raw` is what arrived with the head; a server may flush the
+/// head and write the body later, in segments of its own.
+async fn refusal_body(socket: &mut Socket, headers: &HeaderMap, mut raw: Vec<u8>) -> Vec<u8> {
+    let framing = Framing::of(headers);
+    let read = async {
+        let mut chunk = [0_u8; 1024];
+        while !framing.decode(&raw).1 && raw.len() < MAX_REFUSAL_RAW {
+            match socket.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => raw.extend_from_slice(&chunk[..n]),
+            }
+        }
+    };
+    // A body that never completes keeps what came; the refusal stands either way.
+    let _ = tokio::time::timeout(REFUSAL_BODY_WAIT, read).await;
+    framing.decode(&raw).0
+}
+
+/// Decodes chunked transfer coding from the start of `raw`: the data so far (at most
+/// [`MAX_REFUSAL_BODY`] bytes) and whether it is complete (the last chunk, the limit, or
+/// framing that cannot be read further).
+fn dechunk(raw: &[u8]) -> (Vec<u8>, bool) {
+    let mut body = Vec::new();
+    let mut rest = raw;
+    loop {
+        let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") else {
+            return (body, false);
+        };
+        let size = std::str::from_utf8(&rest[..line_end])
+            .ok()
+            .and_then(|line| line.split(';').next())
+            .and_then(|hex| usize::from_str_radix(hex.trim(), 16).ok());
+        let Some(size) = size else {
+            return (body, true);
+        };
+        rest = &rest[line_end + 2..];
+        if size == 0 {
+            return (body, true);
+        }
+        let data = rest.get(..size).unwrap_or(rest);
+        let room = MAX_REFUSAL_BODY - body.len();
+        body.extend_from_slice(data.get(..room).unwrap_or(data));
+        if body.len() == MAX_REFUSAL_BODY {
+            return (body, true);
+        }
+        match rest.get(size + 2..) {
+            Some(next) => rest = next,
+            None => return (body, false),
+        }
+    }
 }
 
 /// The checks of RFC 6455 section 4.1 on a 101 response (no extensions or subprotocols are
@@ -197,7 +309,105 @@ fn verify(response: &Response, key: &str) -> Result<(), ProtocolError> {
 
 #[cfg(test)]
 mod tests {
+    use tokio::net::TcpListener;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
     use super::*;
+
+    /// Upgrades against a server that answers with `parts`, each flushed on its own a moment
+    /// (of paused time) after the last, then holds the connection open.
+    async fn refused_with(parts: &'static [&'static str]) -> Error {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut peer, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut chunk = [0_u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = peer.read(&mut chunk).await.unwrap();
+                assert_ne!(n, 0, "request cut short");
+                request.extend_from_slice(&chunk[..n]);
+            }
+            for part in parts {
+                peer.write_all(part.as_bytes()).await.unwrap();
+                peer.flush().await.unwrap();
+                // The client, idle on its read, lets paused time reach this: the next part
+                // is a segment of its own, read after the previous one.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            std::future::pending::<()>().await;
+            drop(peer);
+        });
+        let socket = Socket::Plain(TcpStream::connect(addr).await.unwrap());
+        let request = format!("ws://{addr}/stream").into_client_request().unwrap();
+        let result = upgrade(socket, request, WebSocketConfig::default()).await;
+        server.abort();
+        match result {
+            Ok(_) => panic!("the upgrade was refused"),
+            Err(e) => e,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_body_sent_after_the_head_is_read_by_its_length() {
+        let started = tokio::time::Instant::now();
+        let err = refused_with(&[
+            "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: 32\r\n\r\n",
+            r#"{"error":"#,
+            r#""agent is not allowed"}"#,
+        ])
+        .await;
+        assert_eq!(
+            (err.kind(), err.status()),
+            (crate::ErrorKind::HttpStatus, Some(403))
+        );
+        assert_eq!(err.body(), Some(r#"{"error":"agent is not allowed"}"#));
+        assert!(
+            started.elapsed() < REFUSAL_BODY_WAIT,
+            "the length says when the body is complete"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_chunked_refusal_body_is_decoded() {
+        let err = refused_with(&[
+            "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "5\r\nhello\r\n",
+            "6;ext=1\r\n world\r\n0\r\n\r\n",
+        ])
+        .await;
+        assert_eq!(err.status(), Some(503));
+        assert_eq!(err.body(), Some("hello world"));
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(5)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_body_that_never_completes_is_waited_for_briefly() {
+        let started = tokio::time::Instant::now();
+        let err = refused_with(&[
+            "HTTP/1.1 429 Too Many Requests\r\nContent-Length: 100\r\n\r\nslow",
+            " down",
+        ])
+        .await;
+        assert_eq!(err.body(), Some("slow down"));
+        assert!(started.elapsed() >= REFUSAL_BODY_WAIT);
+        assert!(started.elapsed() < REFUSAL_BODY_WAIT * 2);
+    }
+
+    #[test]
+    fn chunk_framing_is_decoded_as_far_as_it_goes() {
+        assert_eq!(dechunk(b"3\r\nabc\r\n0\r\n\r\n"), (b"abc".to_vec(), true));
+        assert_eq!(dechunk(b"3\r\nabc\r\n2\r\nd"), (b"abcd".to_vec(), false));
+        assert_eq!(dechunk(b"3\r\nab"), (b"ab".to_vec(), false));
+        assert_eq!(dechunk(b"zz\r\nabc"), (Vec::new(), true));
+        let huge = format!(
+            "{:x}\r\n{}",
+            MAX_REFUSAL_BODY + 10,
+            "x".repeat(MAX_REFUSAL_BODY + 10)
+        );
+        let (body, done) = dechunk(huge.as_bytes());
+        assert_eq!((body.len(), done), (MAX_REFUSAL_BODY, true));
+    }
 
     fn response(head: &str) -> Response {
         Response::try_parse(head.as_bytes()).unwrap().unwrap().1

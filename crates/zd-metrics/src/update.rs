@@ -56,16 +56,17 @@ fn fractional(raw: &RawValue) -> Option<Vec<(Option<Window>, Option<i64>)>> {
 /// [`fractional`]); values of another shape (strings) are skipped.
 pub(crate) fn flatten(update: &Update) -> impl Iterator<Item = MetricUpdate> + '_ {
     let dept = update.department_id;
+    let family = &update.topic.family;
     update.data.iter().flat_map(move |(metric, value)| {
         let items: Vec<MetricUpdate> = match value {
             MetricValue::Scalar(v) => vec![MetricUpdate {
-                series: Series::from_parts(metric.clone(), None, dept),
+                series: Series::from_update(family, metric.clone(), None, dept),
                 value: *v,
             }],
             MetricValue::Windowed(w) => {
                 w.0.iter()
                     .map(|(window, v)| MetricUpdate {
-                        series: Series::from_parts(metric.clone(), Some(*window), dept),
+                        series: Series::from_update(family, metric.clone(), Some(*window), dept),
                         value: *v,
                     })
                     .collect()
@@ -74,7 +75,7 @@ pub(crate) fn flatten(update: &Update) -> impl Iterator<Item = MetricUpdate> + '
                 .unwrap_or_default()
                 .into_iter()
                 .map(|(window, value)| MetricUpdate {
-                    series: Series::from_parts(metric.clone(), window, dept),
+                    series: Series::from_update(family, metric.clone(), window, dept),
                     value,
                 })
                 .collect(),

@@ -169,7 +169,10 @@ async fn feed_and_snapshot_follow_simulated_chats() {
     );
 
     let second = s.arrive();
-    assert_eq!(update(&mut feed).await.1, Some(1));
+    assert_eq!(
+        update(&mut feed).await,
+        (format!("chats.incoming_chats@{dept}"), Some(1))
+    );
     s.state().visitor_leave(&second).unwrap();
     assert_eq!(
         updates(&mut feed, 2).await,

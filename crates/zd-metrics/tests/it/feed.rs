@@ -2,15 +2,17 @@
 //! reconnect with resubscribe, 401 / 429, local limits, lag.
 
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use zd_metrics::{
-    ErrorKind, Feed, FeedConfig, FeedEvent, FeedState, LimitConfig, Limits, Metric, MetricsClient,
-    Series, StaticToken, Window,
+    ErrorKind, Family, Feed, FeedConfig, FeedEvent, FeedState, LimitConfig, Limits, Metric,
+    MetricsClient, Series, StaticToken, Window,
 };
 
-use crate::server::{Canned, TestServer, update};
+use crate::creds::Rotating;
+use crate::server::{Canned, TestServer, UNAUTHORIZED_FRAME, update};
 
 fn client(server: &TestServer, token: &str) -> MetricsClient {
     MetricsClient::builder(StaticToken::bearer(token).unwrap())
@@ -22,6 +24,29 @@ fn client(server: &TestServer, token: &str) -> MetricsClient {
 async fn next(feed: &mut Feed) -> FeedEvent {
     feed.next().await.expect("feed ended")
 }
+
+fn rotating_client(server: &TestServer, creds: &Arc<Rotating>) -> MetricsClient {
+    MetricsClient::builder(Arc::clone(creds))
+        .base_url(server.base_url())
+        .build()
+        .unwrap()
+}
+
+/// The next event, which must be `Reconnecting`: (attempt, delay, error kind).
+async fn reconnecting(feed: &mut Feed) -> (u32, Duration, ErrorKind) {
+    match next(feed).await {
+        FeedEvent::Reconnecting {
+            attempt,
+            delay,
+            error,
+        } => (attempt, delay, error.kind()),
+        other => panic!("expected Reconnecting, got {other:?}"),
+    }
+}
+
+/// Longer than a connection takes to count as working without an update (it has outlived
+/// the moment a refusal comes), and than a ping interval, so pings are exchanged meanwhile.
+const SETTLED: Duration = Duration::from_secs(30);
 
 #[tokio::test(start_paused = true)]
 async fn subscribe_update_snapshot_unsubscribe() {
@@ -469,4 +494,187 @@ async fn slow_reader_gets_lagged_and_snapshot_stays_current() {
         .sum();
     assert_eq!(lagged, 8);
     assert!(matches!(events.last(), Some(FeedEvent::Update(u)) if u.value == Some(11)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refusal_retrying_cannot_fix_ends_the_feed() {
+    let mut server = TestServer::start(&["good"]).await;
+    let client = client(&server, "good");
+    let mut feed = client.connect().await.unwrap();
+    let conn = server.next_connection().await;
+    server.reject_upgrades(Some(Canned {
+        status: 403,
+        retry_after: None,
+        body: "agent may not stream".into(),
+    }));
+    conn.cut();
+    assert_eq!(reconnecting(&mut feed).await.0, 1);
+    let FeedEvent::Closed(error) = next(&mut feed).await else {
+        panic!("a 403 must end the feed, not be retried")
+    };
+    assert_eq!(
+        (error.kind(), error.status()),
+        (ErrorKind::HttpStatus, Some(403))
+    );
+    assert_eq!(error.body(), Some("agent may not stream"));
+    assert!(feed.next().await.is_none());
+    assert_eq!(feed.handle().state().get(), FeedState::Closed);
+    assert_eq!(client.open_feeds(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn credentials_that_cannot_be_produced_end_the_feed() {
+    let mut server = TestServer::start(&["t1"]).await;
+    let creds = Arc::new(Rotating::default());
+    let mut feed = rotating_client(&server, &creds).connect().await.unwrap();
+    let conn = server.next_connection().await;
+    creds.fail();
+    conn.cut();
+    assert_eq!(reconnecting(&mut feed).await.2, ErrorKind::Transport);
+    let FeedEvent::Closed(error) = next(&mut feed).await else {
+        panic!("expected Closed")
+    };
+    assert_eq!(error.kind(), ErrorKind::Credentials);
+    assert!(feed.next().await.is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_expiring_on_a_quiet_feed_is_refreshed_again() {
+    let mut server = TestServer::start(&["t1", "t2", "t3"]).await;
+    let creds = Arc::new(Rotating::default());
+    let mut feed = rotating_client(&server, &creds).connect().await.unwrap();
+    let first = server.next_connection().await;
+    assert_eq!(first.authorization, "Bearer t1");
+    first.send(UNAUTHORIZED_FRAME);
+    assert_eq!(reconnecting(&mut feed).await.2, ErrorKind::Unauthorized);
+    let second = server.next_connection().await;
+    assert_eq!(second.authorization, "Bearer t2");
+    assert!(matches!(next(&mut feed).await, FeedEvent::Reconnected));
+
+    // No update at all, yet the connection has worked: the token was accepted.
+    tokio::time::sleep(SETTLED).await;
+    second.send(UNAUTHORIZED_FRAME);
+    let (attempt, _, kind) = reconnecting(&mut feed).await;
+    assert_eq!((attempt, kind), (1, ErrorKind::Unauthorized));
+    let third = server.next_connection().await;
+    assert_eq!(third.authorization, "Bearer t3");
+    assert!(matches!(next(&mut feed).await, FeedEvent::Reconnected));
+    assert_eq!(creds.invalidated(), 2);
+    drop(first);
+}
+
+#[tokio::test(start_paused = true)]
+async fn backoff_starts_over_after_a_connection_that_worked() {
+    let mut server = TestServer::start(&["good"]).await;
+    let mut feed = client(&server, "good").connect().await.unwrap();
+    let mut conn = server.next_connection().await;
+    for round in 0..4 {
+        // Quiet: the connection works without delivering an update.
+        tokio::time::sleep(SETTLED).await;
+        conn.cut();
+        let (attempt, delay, kind) = reconnecting(&mut feed).await;
+        assert_eq!((attempt, kind), (1, ErrorKind::Transport), "round {round}");
+        assert!(
+            delay >= Duration::from_secs(1) && delay <= Duration::from_secs(2),
+            "round {round}: {delay:?}"
+        );
+        conn = server.next_connection().await;
+        assert!(matches!(next(&mut feed).await, FeedEvent::Reconnected));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn connections_dropped_as_soon_as_they_open_keep_backing_off() {
+    let mut server = TestServer::start(&["good"]).await;
+    let mut feed = client(&server, "good").connect().await.unwrap();
+    let mut conn = server.next_connection().await;
+    for round in 0..4 {
+        conn.cut();
+        let (_, delay, _) = reconnecting(&mut feed).await;
+        let base = Duration::from_secs(1 << round);
+        assert!(
+            delay >= base && delay <= base * 2,
+            "round {round}: {delay:?}"
+        );
+        conn = server.next_connection().await;
+        assert!(matches!(next(&mut feed).await, FeedEvent::Reconnected));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unknown_agent_metric_is_subscribed_and_tracked_as_one() {
+    let mut server = TestServer::start(&["good"]).await;
+    let mut feed = client(&server, "good").connect().await.unwrap();
+    let mut conn = server.next_connection().await;
+    let queued = Series::agent_metric(Metric::Unknown("agents_queued".into())).department(4);
+    assert_eq!(queued.family(), Family::Agents);
+    feed.subscribe(queued.clone()).await.unwrap();
+    insta::assert_snapshot!(conn.recv().await, @r#"{"topic":"agents.agents_queued","action":"subscribe","department_id":4}"#);
+    conn.send(update("agents", r#"{"agents_queued":6}"#, Some(4)));
+    let FeedEvent::Update(got) = next(&mut feed).await else {
+        panic!("expected Update")
+    };
+    assert_eq!(got.series, queued);
+    assert_eq!(got.value, Some(6));
+    let snapshot = feed.snapshot().borrow().clone();
+    assert_eq!(snapshot.get(&queued), Some(6));
+    assert_eq!(
+        snapshot.iter().collect::<Vec<_>>(),
+        vec![(queued.clone(), Some(6))]
+    );
+    feed.unsubscribe(queued).await.unwrap();
+    insta::assert_snapshot!(conn.recv().await, @r#"{"topic":"agents.agents_queued","action":"unsubscribe","department_id":4}"#);
+}
+
+/// The service's refusal is `{"status_code":500,"message":..}` and an accepted subscribe
+/// gets no answer of its own: nothing ties a refusal to a subscription, so none is dropped.
+#[tokio::test(start_paused = true)]
+async fn a_refused_subscription_is_kept_and_sent_again() {
+    let mut server = TestServer::start(&["good"]).await;
+    let mut feed = client(&server, "good").connect().await.unwrap();
+    let mut conn = server.next_connection().await;
+    let odd = Series::metric(Metric::Unknown("no_such_metric".into()));
+    feed.subscribe(odd.clone()).await.unwrap();
+    conn.recv().await;
+    conn.send(r#"{"status_code":500,"message":"unsupported topic chats.no_such_metric"}"#);
+    let FeedEvent::Rejected(error) = next(&mut feed).await else {
+        panic!("expected Rejected")
+    };
+    assert_eq!(error.body(), Some("unsupported topic chats.no_such_metric"));
+    assert_eq!(feed.handle().subscriptions().await.unwrap(), vec![odd]);
+    conn.cut();
+    reconnecting(&mut feed).await;
+    let mut conn = server.next_connection().await;
+    insta::assert_snapshot!(conn.recv().await, @r#"{"topic":"chats.no_such_metric","action":"subscribe"}"#);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_oversized_frame_is_too_large_and_backs_off_until_the_feed_ends() {
+    let mut server = TestServer::start(&["good"]).await;
+    let mut feed = client(&server, "good").connect().await.unwrap();
+    let padding = "x".repeat(70 * 1024);
+    let big = update(
+        "chats",
+        &format!(r#"{{"active_chats":1,"padding":"{padding}"}}"#),
+        None,
+    );
+    let mut conns = vec![server.next_connection().await];
+    let mut delays = Vec::new();
+    for _ in 0..2 {
+        conns.last().unwrap().send(big.clone());
+        let (attempt, delay, kind) = reconnecting(&mut feed).await;
+        assert_eq!((attempt, kind), (1, ErrorKind::TooLarge));
+        delays.push(delay);
+        conns.push(server.next_connection().await);
+        assert!(matches!(next(&mut feed).await, FeedEvent::Reconnected));
+    }
+    // Backoff is not started over by a connection an oversized frame ended.
+    assert!(delays[0] >= Duration::from_secs(1), "{delays:?}");
+    assert!(delays[1] >= Duration::from_secs(2), "{delays:?}");
+    conns.last().unwrap().send(big);
+    let FeedEvent::Closed(error) = next(&mut feed).await else {
+        panic!("expected Closed after three oversized frames in a row")
+    };
+    assert_eq!(error.kind(), ErrorKind::TooLarge);
+    assert!(feed.next().await.is_none());
 }

@@ -1,9 +1,11 @@
 //! The REST pull against the scriptable server: paths, query, auth, Not Computed, errors.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use zd_metrics::{ErrorKind, Metric, MetricsClient, Series, StaticToken, Window};
 
+use crate::creds::Rotating;
 use crate::server::{Canned, TestServer};
 
 fn ok(body: &str) -> Canned {
@@ -120,6 +122,48 @@ async fn http_errors_are_typed() {
         (err.kind(), err.status()),
         (ErrorKind::HttpStatus, Some(404))
     );
+}
+
+/// The feed's rules for a status in a frame hold for the same status in a 200 body: a 401
+/// renews refreshable credentials as an HTTP 401 does, and an update whose status is not
+/// 200 is refused, not reported as computed values.
+#[tokio::test]
+async fn a_status_in_a_200_body_is_read_as_the_feed_reads_it() {
+    let mut server = TestServer::start(&["t1", "t2"]).await;
+    server.rest(
+        "/stream/agents",
+        ok(r#"{"status_code":401,"message":"Unable to verify the identity of the client"}"#),
+    );
+    server.rest(
+        "/stream/chats",
+        ok(r#"{"content":{"topic":"chats","data":{"active_chats":7},"type":"update","department_id":null},"status_code":500}"#),
+    );
+    let creds = Arc::new(Rotating::default());
+    let client = MetricsClient::builder(Arc::clone(&creds))
+        .base_url(server.base_url())
+        .build()
+        .unwrap();
+    let err = client.agents().await.unwrap_err();
+    assert_eq!(
+        (err.kind(), err.status()),
+        (ErrorKind::Unauthorized, Some(401))
+    );
+    assert_eq!(
+        server.next_request().await.authorization.as_deref(),
+        Some("Bearer t1")
+    );
+    assert_eq!(creds.invalidated(), 1, "the refusal renews the credentials");
+
+    let err = client.chats().await.unwrap_err();
+    assert_eq!(
+        (err.kind(), err.status()),
+        (ErrorKind::ServerStatus, Some(500))
+    );
+    assert_eq!(
+        server.next_request().await.authorization.as_deref(),
+        Some("Bearer t2")
+    );
+    assert_eq!(creds.invalidated(), 1);
 }
 
 /// "Connection refused" alone does not say which endpoint was unreachable: the feed's and the

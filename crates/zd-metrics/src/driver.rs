@@ -10,6 +10,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use zd_auth::Secret;
 use zd_wire::DecodeLimits;
 use zd_wire::realtime::{ServerFrame, Status};
 
@@ -75,6 +76,9 @@ pub(crate) struct Driver {
     /// Consecutive sessions ended by a frame over `max_frame_bytes`.
     oversized_streak: u32,
     limits: DecodeLimits,
+    /// The authorization the current connection was opened with: a 401 frame refuses that
+    /// token, which shared credentials may already have replaced.
+    auth: Secret,
 }
 
 impl Driver {
@@ -84,6 +88,7 @@ impl Driver {
         commands: CommandReceiver,
         events: EventSender,
         live: Publisher,
+        auth: Secret,
     ) -> Self {
         let limits = DecodeLimits::new().with_max_frame_bytes(client.inner.feed.max_frame_bytes);
         Self {
@@ -98,6 +103,7 @@ impl Driver {
             healthy: false,
             oversized_streak: 0,
             limits,
+            auth,
         }
     }
 
@@ -152,7 +158,10 @@ impl Driver {
                 // Boxed: the connect and upgrade future is ~9 KiB and runs only while
                 // reconnecting; inline it would sit in every feed's task all the time.
                 let opened = match Box::pin(self.client.open_socket()).await {
-                    Ok(ws) => Box::pin(self.resubscribe(ws)).await,
+                    Ok((ws, auth)) => {
+                        self.auth = auth;
+                        Box::pin(self.resubscribe(ws)).await
+                    }
                     Err(error) => Err(error),
                 };
                 match opened {
@@ -309,7 +318,10 @@ impl Driver {
         match status.status_code {
             200 => None,
             401 => {
-                self.client.inner.credentials.invalidate();
+                self.client
+                    .inner
+                    .credentials
+                    .invalidate_if_current(&self.auth);
                 Some(Outcome::Reconnect(error(ErrorKind::Unauthorized)))
             }
             429 => Some(Outcome::Reconnect(error(ErrorKind::RateLimited))),

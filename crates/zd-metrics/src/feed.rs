@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 use tokio::sync::oneshot;
+use zd_auth::Secret;
 
 use crate::commands::{self, CommandSender};
 use crate::driver::{self, Command};
@@ -106,13 +107,13 @@ impl MetricsClient {
     /// [`FeedEvent::Closed`] on the stream.
     pub async fn connect(&self) -> Result<Feed, Error> {
         let slot = self.inner.limits.reserve(&self.inner.agent)?;
-        let ws = self.open_socket().await?;
+        let (ws, auth) = self.open_socket().await?;
         let config = &self.inner.feed;
         let (commands_tx, commands_rx) = commands::channel(32);
         let (events_tx, events_rx) = events::channel(config.event_buffer);
         let live = Publisher::new();
         let shared = live.shared();
-        let driver = driver::Driver::new(self.clone(), slot, commands_rx, events_tx, live);
+        let driver = driver::Driver::new(self.clone(), slot, commands_rx, events_tx, live, auth);
         tokio::spawn(driver.run(ws));
         Ok(Feed {
             handle: FeedHandle {
@@ -123,8 +124,9 @@ impl MetricsClient {
         })
     }
 
-    /// One connection attempt: budget, credentials, upgrade.
-    pub(crate) async fn open_socket(&self) -> Result<transport::WsStream, Error> {
+    /// One connection attempt: budget, credentials, upgrade. Returns the socket and the
+    /// authorization it was opened with, so that a later refusal names that token.
+    pub(crate) async fn open_socket(&self) -> Result<(transport::WsStream, Secret), Error> {
         self.inner.limits.take_request()?;
         let auth = self.authorization().await?;
         let config = &self.inner.feed;
@@ -139,9 +141,9 @@ impl MetricsClient {
         if let Err(e) = &result
             && e.kind() == ErrorKind::Unauthorized
         {
-            self.inner.credentials.invalidate();
+            self.inner.credentials.invalidate_if_current(&auth);
         }
-        result
+        result.map(|ws| (ws, auth))
     }
 }
 

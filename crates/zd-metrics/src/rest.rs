@@ -166,8 +166,8 @@ impl<'c> Pull<'c> {
             .join(&path)
             .map_err(|e| Error::new(ErrorKind::InvalidUrl, path.clone()).with_source(e))?;
         inner.limits.take_request()?;
-        let auth = self.client.authorization().await?;
-        let mut auth = HeaderValue::from_str(auth.expose_secret()).map_err(|e| {
+        let secret = self.client.authorization().await?;
+        let mut auth = HeaderValue::from_str(secret.expose_secret()).map_err(|e| {
             Error::new(
                 ErrorKind::Credentials,
                 "authorization value is not a valid header",
@@ -215,7 +215,7 @@ impl<'c> Pull<'c> {
             .map_err(|_| Error::new(ErrorKind::Timeout, what.clone()))??;
         if !parts.status.is_success() {
             if parts.status.as_u16() == 401 {
-                inner.credentials.invalidate();
+                inner.credentials.invalidate_if_current(&secret);
             }
             return Err(status_error(
                 parts.status.as_u16(),
@@ -230,7 +230,7 @@ impl<'c> Pull<'c> {
         if let Err(e) = &report
             && e.kind() == ErrorKind::Unauthorized
         {
-            inner.credentials.invalidate();
+            inner.credentials.invalidate_if_current(&secret);
         }
         report
     }

@@ -560,6 +560,8 @@ async fn a_token_expiring_on_a_quiet_feed_is_refreshed_again() {
     assert_eq!(third.authorization, "Bearer t3");
     assert!(matches!(next(&mut feed).await, FeedEvent::Reconnected));
     assert_eq!(creds.invalidated(), 2);
+    // Each refusal names the token its connection was opened with.
+    assert_eq!(creds.rejected(), ["Bearer t1", "Bearer t2"]);
     drop(first);
 }
 

@@ -40,6 +40,9 @@ async fn measure(mode: &str) -> usize {
         } else {
             let mut config = Config::with_endpoint(endpoint.parse().unwrap());
             config.keepalive_interval = std::time::Duration::from_secs(60);
+            // Each session its own start limiter: these are 1,000 agents as far as the memory
+            // goes, not one agent starting 1,000 times (which the shared limits refuse).
+            config.start_limiter = Some(Arc::new(zd_agent::rate_limit::StartLimiter::default()));
             let creds = Arc::new(StaticToken::bearer("bench").unwrap());
             let (session, driver) = AgentSession::connect(config, creds).await.unwrap();
             tokio::spawn(driver);

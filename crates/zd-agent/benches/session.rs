@@ -25,6 +25,8 @@ fn unlimited(endpoint: &str) -> Config {
     let mut config = Config::with_endpoint(endpoint.parse().unwrap());
     // Benchmarks measure the protocol work, not the 100/s ceiling.
     config.requests_per_second = None;
+    // Nor the start limits this process shares by endpoint and token.
+    config.start_limiter = Some(Arc::new(zd_agent::rate_limit::StartLimiter::default()));
     config.subscription_buffer = 8192;
     config
 }

@@ -119,6 +119,18 @@ where
     })
 }
 
+/// The messages of a catch-up answer sent at or after `since_ms`.
+fn missed_messages(text: &str, since_ms: f64) -> Result<Vec<Message>, Error> {
+    let data: CatchUpQuery = crate::session::decode_json(text)?;
+    let newer = |m: &Message| message_stamp(m).is_none_or(|t| t >= since_ms);
+    Ok(data.into_messages().into_iter().filter(newer).collect())
+}
+
+/// When the service says a message was sent, in ms since the epoch.
+fn message_stamp(m: &Message) -> Option<f64> {
+    m.timestamp_ms()
+}
+
 impl AgentSession {
     /// Every agent, page by page (Relay pagination), as a stream.
     pub fn agents(&self) -> impl Stream<Item = Result<Agent, Error>> + Send + 'static {
@@ -236,8 +248,12 @@ impl AgentSession {
     /// Sets this agent's status; it is restored after a session restart.
     ///
     /// # Errors
-    /// As [`AgentSession::run`].
+    /// [`ErrorKind::UnknownStatus`] for [`AgentStatus::Unknown`], before sending; otherwise as
+    /// [`AgentSession::run`].
     pub async fn update_agent_status(&self, status: AgentStatus) -> Result<Option<Agent>, Error> {
+        if status == AgentStatus::Unknown {
+            return Err(Error::new(ErrorKind::UnknownStatus));
+        }
         let op = UpdateAgentStatus::build(UpdateAgentStatusVariables { status });
         Ok(self
             .run_with(op, Replay::Resend, Some(status))
@@ -488,6 +504,12 @@ impl AgentSession {
     /// Every chat message this agent can see, visitors' and agents' (its own included), each
     /// once even across reconnects.
     ///
+    /// After a gap (no socket up for a while) a catch-up query fetches what the gap missed,
+    /// unless [`Config::catch_up`](crate::Config::catch_up) is off. If the service refuses
+    /// that query outright (errors no retry changes, as for a field it does not have), one
+    /// [`ErrorKind::CatchUp`] item says so and this subscription stops catching up: later
+    /// gaps are not reported again.
+    ///
     /// # Errors
     /// As [`AgentSession::subscribe`].
     pub async fn messages(&self) -> Result<Subscription<Message>, Error> {
@@ -499,29 +521,32 @@ impl AgentSession {
         fn key(m: &Message) -> Option<&str> {
             Some(m.id.inner())
         }
-        fn catch_up(text: &str, since_ms: f64) -> Result<Vec<Message>, Error> {
-            let data: CatchUpQuery = crate::session::decode_json(text)?;
-            let newer = |m: &Message| m.timestamp.is_none_or(|t| t >= since_ms);
-            Ok(data.into_messages().into_iter().filter(newer).collect())
-        }
         let op = MessageSubscription::build(());
-        let recent = CatchUpQuery::build(CatchUpVariables {
-            channels: Some(100),
-            logs: Some(50),
-        });
-        let recent = crate::session::payload_of(recent.query, &recent.variables)?;
+        let recent = if self.catches_up() {
+            let recent = CatchUpQuery::build(CatchUpVariables {
+                channels: Some(100),
+                logs: Some(50),
+            });
+            Some(crate::session::payload_of(recent.query, &recent.variables)?)
+        } else {
+            None
+        };
+        let catches_up = recent.is_some();
         let sub = self
             .subscribe_with(
                 op.query().to_owned(),
                 op.variables(),
                 decode,
                 Some(key),
-                Some(recent),
+                recent,
             )
             .await?;
+        if !catches_up {
+            return Ok(sub);
+        }
         Ok(sub.with_catch_up(CatchUp {
-            decode: catch_up,
-            stamp_of: |m| m.timestamp,
+            decode: missed_messages,
+            stamp_of: message_stamp,
             overlap_ms: self.catch_up_overlap_ms(),
         }))
     }
@@ -559,5 +584,56 @@ impl AgentSession {
             None,
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{message_stamp, missed_messages};
+
+    /// A catch-up answer of one visitor channel whose messages have these timestamps.
+    fn answer(stamps: &[f64]) -> String {
+        let logs: Vec<_> = stamps
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                serde_json::json!({ "node": {
+                    "__typename": "Message",
+                    "id": format!("m{i}"),
+                    "content": format!("at {t}"),
+                    "msg_id": null,
+                    "sender_name": "Visitor",
+                    "timestamp": t,
+                    "channel": { "id": "c1" },
+                    "from": {
+                        "__typename": "Visitor",
+                        "id": "v1",
+                        "display_name": "Visitor",
+                        "email": null,
+                    },
+                }})
+            })
+            .collect();
+        serde_json::json!({ "channels": { "edges": [{ "node": {
+            "__typename": "VisitorChannel",
+            "logs": { "edges": logs },
+        }}]}})
+        .to_string()
+    }
+
+    /// The reference gives milliseconds, the one real message id seconds with a millisecond
+    /// fraction: the filter takes either.
+    #[test]
+    fn a_catch_up_filters_timestamps_in_seconds_or_milliseconds() {
+        let since_ms = 1_675_666_127_000.0;
+        for (before, after) in [
+            (1_675_666_126.5, 1_675_666_127.859),
+            (1_675_666_126_500.0, 1_675_666_127_859.0),
+        ] {
+            let missed = missed_messages(&answer(&[before, after]), since_ms).expect("decodes");
+            let ids: Vec<_> = missed.iter().map(|m| m.id.inner()).collect();
+            assert_eq!(ids, ["m1"], "stamps {before} and {after}");
+            assert_eq!(message_stamp(&missed[0]), Some(1_675_666_127_859.0));
+        }
     }
 }

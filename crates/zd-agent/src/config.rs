@@ -1,9 +1,10 @@
 //! Session settings.
 
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::rate_limit::{MAX_REQUESTS_PER_SECOND, StartLimits};
+use crate::rate_limit::{MAX_REQUESTS_PER_SECOND, StartLimiter, StartLimits};
 use crate::retry::{Backoff, RetryPolicy};
 
 /// The production endpoint of `startAgentSession`.
@@ -31,7 +32,19 @@ pub struct Config {
     /// off (only for servers without the limit, such as a benchmark emulator).
     pub requests_per_second: Option<NonZeroU32>,
     /// Limits of `startAgentSession`.
+    ///
+    /// They hold across the sessions of this process, not only within one: sessions that post
+    /// to the same `endpoint` with the same token under the same limits share one
+    /// [`StartLimiter`] (unless `start_limiter` gives one), so a supervisor that connects
+    /// again and again is limited too. A connect or resume over the limits fails at once with
+    /// [`crate::ErrorKind::StartLimited`] and its `retry_after`; a restart inside a running
+    /// session waits for its turn, up to `max_start_wait`.
     pub start_limits: StartLimits,
+    /// The start limiter to use instead of the one this process shares by endpoint, token and
+    /// `start_limits` (its own limits then apply). Give the sessions of one agent whose token
+    /// changes (a refreshing token) one limiter between them: the shared one is found by the
+    /// token of a session's first start.
+    pub start_limiter: Option<Arc<StartLimiter>>,
     /// The longest a restart waits for the start limits before giving up.
     pub max_start_wait: Duration,
     /// Retry rules by error name.
@@ -68,7 +81,17 @@ pub struct Config {
     /// own timestamps) [`AgentSession::messages`](crate::AgentSession::messages) looks again
     /// for what it missed: a message may reach the socket a little after a newer one. What
     /// the overlap finds again is dropped as a repeat while `dedup_window` still holds it.
+    ///
+    /// It is also the allowance for this host's clock running ahead of the service's: when
+    /// nothing was handed out before the first gap, the catch-up looks back from when the
+    /// subscription started by this host's clock, less this overlap.
     pub catch_up_overlap: Duration,
+    /// Whether [`AgentSession::messages`](crate::AgentSession::messages) runs its catch-up
+    /// query after a gap. The query selects schema elements the reference only infers (see
+    /// the crate documentation): a service that refuses it turns catch-up off for that
+    /// subscription on its own, after one [`crate::ErrorKind::CatchUp`] item; `false` never
+    /// sends it.
+    pub catch_up: bool,
     /// Concurrent-session EOS policy.
     pub on_concurrent_session: OnConcurrentSession,
     /// Whether a `sendMessage` whose socket dropped before its answer is sent again, with the
@@ -87,6 +110,7 @@ impl Default for Config {
             endpoint: url::Url::parse(DEFAULT_ENDPOINT).expect("constant URL parses"),
             requests_per_second: NonZeroU32::new(MAX_REQUESTS_PER_SECOND),
             start_limits: StartLimits::default(),
+            start_limiter: None,
             max_start_wait: Duration::from_secs(120),
             retry: RetryPolicy::default(),
             reconnect: Backoff {
@@ -105,6 +129,7 @@ impl Default for Config {
             subscription_buffer: 1024,
             dedup_window: 4096,
             catch_up_overlap: Duration::from_secs(5),
+            catch_up: true,
             on_concurrent_session: OnConcurrentSession::default(),
             resend_messages: true,
         }

@@ -27,12 +27,12 @@ use zd_wire::chat::{
 
 use crate::config::OnConcurrentSession;
 use crate::deadlines::Deadlines;
-use crate::error::{Error, ErrorKind, ServiceError, excerpt};
+use crate::error::{CatchUpRefused, Error, ErrorKind, ServiceError, excerpt};
 use crate::fast_hash::FastMap;
 use crate::ops::AgentStatus;
 use crate::rate_limit::RequestLimiter;
 use crate::retry::RetryClass;
-use crate::session::Shared;
+use crate::session::{Shared, StartWait};
 use crate::state::{LifecycleEvent, SessionState, SubscriptionFacts};
 use crate::subscription::SubEvent;
 use crate::transport::{Socket, Started, close_within};
@@ -544,6 +544,11 @@ impl DriverInner {
                 tx,
                 reply,
             } => {
+                // The select takes commands before drops, so a subscription dropped just
+                // before this call may still be counted: its slot is free to the caller.
+                while let Ok(key) = self.drop_rx.try_recv() {
+                    self.unsubscribe(key);
+                }
                 if self.subs.len() >= self.shared.config.max_subscriptions {
                     let _ = reply.send(Err(Error::new(ErrorKind::TooManySubscriptions)));
                     return;
@@ -1148,6 +1153,14 @@ impl DriverInner {
                 let event = match outcome {
                     Ok(Some(data)) => SubEvent::CatchUp(data),
                     Ok(None) => return,
+                    // Errors no retry changes, such as a field the service does not have
+                    // (the query selects some the reference only infers), come back the same
+                    // after every gap: said once, and the query is not sent again.
+                    Err(e) if matches!(e.kind(), ErrorKind::Service(_)) && !e.is_retryable() => {
+                        tracing::warn!(error = %e.with_causes(), "catch-up query refused; catch-up off");
+                        sub.catch_up = None;
+                        SubEvent::Error(Error::with_source(ErrorKind::CatchUp, CatchUpRefused(e)))
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e.with_causes(), "catch-up query failed");
                         // The subscriber hears of it: its items may have a hole.
@@ -1389,16 +1402,9 @@ impl DriverInner {
 
     async fn restart(&mut self) -> Result<(), Error> {
         let shared = Arc::clone(&self.shared);
-        let config = &shared.config;
-        self.meanwhile_future(shared.start_limiter.acquire_within(config.max_start_wait))
-            .await
-            .map_err(|d| {
-                Error::new(ErrorKind::StartLimited {
-                    retry_after: d.retry_after,
-                })
-            })?;
+        let wait = StartWait::AtMost(shared.config.max_start_wait);
         let (started, socket) = self
-            .meanwhile_future(Box::pin(shared.start_and_open()))
+            .meanwhile_future(Box::pin(shared.start_and_open(wait)))
             .await?;
         tracing::Span::current().record("session_id", started.session_id.as_str());
         self.started = started;

@@ -55,6 +55,14 @@ pub(crate) fn excerpt(s: &str) -> String {
     s[..end].to_owned()
 }
 
+/// The cause of the [`ErrorKind::CatchUp`] item of a subscription whose catch-up query the
+/// service refused: the refusal is its source.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the service refused the catch-up query; this subscription no longer catches up after a gap"
+)]
+pub(crate) struct CatchUpRefused(#[source] pub(crate) Error);
+
 /// What went wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -108,9 +116,14 @@ pub enum ErrorKind {
     InvalidTag(String),
     /// A raw document is invalid or too deep; nothing was sent.
     Document,
+    /// [`crate::AgentStatus::Unknown`] was asked for: the service's name for that status is
+    /// not known, so it cannot be sent; nothing was sent.
+    UnknownStatus,
     /// The query that fetches what a subscription missed while no socket was up failed or
     /// answered something undecodable: items of the gap may be missing. The subscription
-    /// itself goes on. The cause is the error's source.
+    /// itself goes on. The cause is the error's source. When the service refused the query
+    /// outright (errors no retry changes), the source says so and that subscription runs no
+    /// catch-up again: this item comes once, not after every gap.
     CatchUp,
 }
 
@@ -148,6 +161,9 @@ impl fmt::Display for ErrorKind {
             Self::Limit(e) => write!(f, "{e}"),
             Self::InvalidTag(tag) => write!(f, "{}", InvalidTag(tag.clone())),
             Self::Document => f.write_str("the document cannot be sent"),
+            Self::UnknownStatus => {
+                f.write_str("an unknown agent status cannot be sent: its name is not known")
+            }
             Self::CatchUp => {
                 f.write_str("the catch-up after a gap failed: items of the gap may be missing")
             }

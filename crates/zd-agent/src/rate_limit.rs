@@ -234,6 +234,63 @@ impl Default for StartLimiter {
     }
 }
 
+impl StartLimiter {
+    /// Whether no start within the window is remembered: forgetting the limiter changes
+    /// nothing then. (A limiter in use counts as busy.)
+    fn is_idle(&self, now: Instant) -> bool {
+        self.starts.try_lock().is_ok_and(|starts| {
+            starts
+                .back()
+                .is_none_or(|last| now.duration_since(*last) >= self.limits.window)
+        })
+    }
+}
+
+/// The start limiter of this process for sessions posting `startAgentSession` to `endpoint`
+/// with `token` under `limits`: a supervisor that connects again and again with the same
+/// credentials stays inside the service's limits, not only each session on its own.
+///
+/// Keyed by a hash of the three, with a key drawn at random once per process, so the token
+/// itself is never kept. Limiters nobody holds and that remember no start within their window
+/// are forgotten when another is added.
+pub(crate) fn shared_start_limiter(
+    endpoint: &url::Url,
+    token: &str,
+    limits: StartLimits,
+) -> std::sync::Arc<StartLimiter> {
+    use std::collections::HashMap;
+    use std::hash::{BuildHasher, Hash, Hasher};
+    use std::sync::{Arc, Mutex as StdMutex, OnceLock, PoisonError};
+
+    static KEYS: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
+    static LIMITERS: OnceLock<StdMutex<HashMap<u64, Arc<StartLimiter>>>> = OnceLock::new();
+
+    let mut hasher = KEYS
+        .get_or_init(std::collections::hash_map::RandomState::new)
+        .build_hasher();
+    endpoint.as_str().hash(&mut hasher);
+    token.hash(&mut hasher);
+    limits.min_interval.hash(&mut hasher);
+    limits.per_window.hash(&mut hasher);
+    limits.window.hash(&mut hasher);
+    let key = hasher.finish();
+
+    // The map is left consistent at every step, so a panic elsewhere while it was held
+    // leaves nothing to repair.
+    let mut limiters = LIMITERS
+        .get_or_init(StdMutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if let Some(limiter) = limiters.get(&key) {
+        return Arc::clone(limiter);
+    }
+    let now = Instant::now();
+    limiters.retain(|_, l| Arc::strong_count(l) > 1 || !l.is_idle(now));
+    let limiter = Arc::new(StartLimiter::new(limits));
+    limiters.insert(key, Arc::clone(&limiter));
+    limiter
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,6 +351,37 @@ mod tests {
         assert_eq!(denied.retry_after, Duration::from_secs(1));
         tokio::time::advance(Duration::from_secs(1)).await;
         limiter.try_acquire().await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sessions_with_the_same_endpoint_and_token_share_their_start_limits() {
+        let endpoint = url::Url::parse("https://chat.example/graphql/request").unwrap();
+        let limits = StartLimits::default();
+        // A token of this test's own: the limiters are shared by the whole test process.
+        let token = "token-of-sessions_with_the_same_endpoint_and_token";
+        shared_start_limiter(&endpoint, token, limits)
+            .try_acquire()
+            .await
+            .unwrap();
+        let again = shared_start_limiter(&endpoint, token, limits);
+        let denied = again.try_acquire().await.unwrap_err();
+        assert_eq!(denied.retry_after, Duration::from_secs(1));
+        // Other credentials, or another endpoint, are limited on their own.
+        let other = "another-token-of-sessions_with_the_same_endpoint_and_token";
+        shared_start_limiter(&endpoint, other, limits)
+            .try_acquire()
+            .await
+            .unwrap();
+        let elsewhere = url::Url::parse("https://elsewhere.example/graphql/request").unwrap();
+        shared_start_limiter(&elsewhere, token, limits)
+            .try_acquire()
+            .await
+            .unwrap();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        shared_start_limiter(&endpoint, token, limits)
+            .try_acquire()
+            .await
+            .unwrap();
     }
 
     #[tokio::test(start_paused = true)]

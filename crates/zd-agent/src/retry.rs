@@ -81,7 +81,9 @@ pub struct RetryPolicy {
     pub subscription_start_tries: usize,
     /// All subscription start tries fall inside this window; documented as 30 s.
     pub subscription_start_window: Duration,
-    /// Most times a request lost with its connection is sent again.
+    /// Most times a request lost with its connection is sent again, in all: once these are
+    /// spent the call fails with the retryable [`crate::ErrorKind::ConnectionLost`] and the
+    /// session sends it no more (retrying it is the caller's choice).
     pub connection_lost_retries: usize,
 }
 

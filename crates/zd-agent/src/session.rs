@@ -1,6 +1,6 @@
 //! `AgentSession`: the cheap cloneable handle.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use async_graphql_parser::types::OperationType;
 use futures_core::Stream;
@@ -15,7 +15,7 @@ use crate::driver::{
 };
 use crate::error::{Error, ErrorKind};
 use crate::ops::AgentStatus;
-use crate::rate_limit::StartLimiter;
+use crate::rate_limit::{StartLimiter, shared_start_limiter};
 use crate::retry::RetryClass;
 use crate::state::{LifecycleEvent, ResumableFacts, SessionState};
 use crate::subscription::{Decode, KeyOf, Subscription};
@@ -31,7 +31,9 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) credentials: Arc<dyn Credentials>,
     pub(crate) transport: Transport,
-    pub(crate) start_limiter: StartLimiter,
+    /// Found at the first start (see [`Shared::start_limiter`]), then kept: a token that
+    /// changes later must not move the session to another limiter.
+    start_limiter: OnceLock<Arc<StartLimiter>>,
     pub(crate) state: watch::Sender<SessionState>,
     pub(crate) lifecycle: broadcast::Sender<LifecycleEvent>,
     facts: Mutex<ResumableFacts>,
@@ -47,15 +49,38 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// `startAgentSession` with a token from the credentials (the `Bearer ` scheme stripped).
-    pub(crate) async fn start_session(&self) -> Result<Started, Error> {
-        let header = self
+    /// The limiter of this session's starts: the configured one, else the one this process
+    /// shares by endpoint, token and limits.
+    fn start_limiter(&self, token: &str) -> &StartLimiter {
+        self.start_limiter
+            .get_or_init(|| match &self.config.start_limiter {
+                Some(limiter) => Arc::clone(limiter),
+                None => {
+                    shared_start_limiter(&self.config.endpoint, token, self.config.start_limits)
+                }
+            })
+    }
+
+    /// `startAgentSession` with a token from the credentials (the `Bearer ` scheme stripped),
+    /// once the start limits allow it.
+    pub(crate) async fn start_session(&self, wait: StartWait) -> Result<Started, Error> {
+        let sent = self
             .credentials
             .authorization()
             .await
             .map_err(|e| Error::with_source(ErrorKind::Credentials, e))?;
-        let header = header.expose_secret();
+        let header = sent.expose_secret();
         let token = header.strip_prefix("Bearer ").unwrap_or(header);
+        let limiter = self.start_limiter(token);
+        let slot = match wait {
+            StartWait::No => limiter.try_acquire().await,
+            StartWait::AtMost(max) => limiter.acquire_within(max).await,
+        };
+        slot.map_err(|d| {
+            Error::new(ErrorKind::StartLimited {
+                retry_after: d.retry_after,
+            })
+        })?;
         let start = self
             .transport
             .start_agent_session(&self.config.endpoint, token);
@@ -66,7 +91,8 @@ impl Shared {
         if result.as_ref().err().and_then(Error::error_name)
             == Some(&zd_wire::chat::ErrorName::Unauthorized)
         {
-            self.credentials.invalidate();
+            // Names the token refused: shared credentials may have replaced it meanwhile.
+            self.credentials.invalidate_if_current(&sent);
         }
         result
     }
@@ -82,23 +108,27 @@ impl Shared {
             .await
     }
 
-    /// `startAgentSession`, then the new session's socket (the caller holds a start slot).
-    pub(crate) async fn start_and_open(&self) -> Result<(Started, Socket), Error> {
-        let started = self.start_session().await?;
+    /// `startAgentSession` (within the start limits), then the new session's socket.
+    pub(crate) async fn start_and_open(&self, wait: StartWait) -> Result<(Started, Socket), Error> {
+        let started = self.start_session(wait).await?;
         let socket = self.open(&started.websocket_url).await?;
         tracing::info!(session_id = %started.session_id, "agent session started");
         Ok((started, socket))
     }
 
-    /// A first session: a start slot now or an error, then [`Shared::start_and_open`].
+    /// A first session: a start slot now or an error, then the session.
     async fn start_fresh(&self) -> Result<(Started, Socket), Error> {
-        self.start_limiter.try_acquire().await.map_err(|d| {
-            Error::new(ErrorKind::StartLimited {
-                retry_after: d.retry_after,
-            })
-        })?;
-        self.start_and_open().await
+        self.start_and_open(StartWait::No).await
     }
+}
+
+/// How a start meets start limits that do not allow it yet.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum StartWait {
+    /// Fail at once with [`ErrorKind::StartLimited`]: a caller of `connect` decides.
+    No,
+    /// Wait for the turn if it comes within this long, else fail the same way.
+    AtMost(std::time::Duration),
 }
 
 /// The channel ends that [`AgentSession::connect`] and [`AgentSession::resume`] hand to the
@@ -121,7 +151,7 @@ impl Parts {
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_BUFFER);
         let shared = Arc::new(Shared {
             transport: Transport::new()?,
-            start_limiter: StartLimiter::new(config.start_limits),
+            start_limiter: OnceLock::new(),
             config,
             credentials,
             state: state_tx,
@@ -238,7 +268,9 @@ impl AgentSession {
     ///
     /// # Errors
     /// The credentials fail, the service refuses the token (`UNAUTHORIZED`), the start limits
-    /// are reached, or the socket cannot be opened.
+    /// are reached ([`ErrorKind::StartLimited`], before anything is sent; they count every
+    /// session of this process with the same endpoint and token, see
+    /// [`Config::start_limits`](crate::Config::start_limits)), or the socket cannot be opened.
     pub async fn connect(
         config: Config,
         credentials: Arc<dyn Credentials>,
@@ -290,6 +322,9 @@ impl AgentSession {
             subscriptions,
             agent_status,
         } = facts;
+        // A status stored by a version that knew a name this one does not cannot be sent, so
+        // it cannot be restored either.
+        let agent_status = agent_status.filter(|s| *s != AgentStatus::Unknown);
         if let (Some(websocket_url), Some(session_id), Some(client_id)) =
             (websocket_url, session_id, client_id)
         {
@@ -413,11 +448,11 @@ impl AgentSession {
         loop {
             let result = self.send_once(payload.clone(), replay, status).await;
             let Err(e) = result else { return result };
-            let class = match (e.kind(), e.error_name()) {
-                (_, Some(zd_wire::chat::ErrorName::RateLimited)) => RetryClass::RateLimited,
-                (ErrorKind::ConnectionLost, _) if replay == Replay::Resend => {
-                    RetryClass::ConnectionLost
-                }
+            // No `ConnectionLost` here: the driver resends a request lost with its socket
+            // itself and reports it lost only once `connection_lost_retries` is spent (or
+            // for one it may not resend); sending it anew would spend that budget again.
+            let class = match e.error_name() {
+                Some(zd_wire::chat::ErrorName::RateLimited) => RetryClass::RateLimited,
                 _ => RetryClass::Never,
             };
             match retrier.next_delay(class) {
@@ -480,7 +515,12 @@ impl AgentSession {
         status: Option<AgentStatus>,
     ) -> Result<Q, Error> {
         let data = self.request(payload, replay, status).await?;
-        let data = data.ok_or_else(|| Error::new(ErrorKind::Decode))?;
+        let data = data.ok_or_else(|| {
+            Error::with_source(
+                ErrorKind::Decode,
+                "the answer carried neither data nor errors",
+            )
+        })?;
         decode_json(&data)
     }
 
@@ -557,6 +597,11 @@ impl AgentSession {
     /// [`crate::Config::catch_up_overlap`]).
     pub(crate) fn catch_up_overlap_ms(&self) -> f64 {
         self.shared.config.catch_up_overlap.as_secs_f64() * 1000.0
+    }
+
+    /// Whether `messages()` runs a catch-up query after a gap (see [`crate::Config::catch_up`]).
+    pub(crate) fn catches_up(&self) -> bool {
+        self.shared.config.catch_up
     }
 
     /// Whether a lost `sendMessage` is sent again (see [`crate::Config::resend_messages`]).

@@ -45,8 +45,22 @@ pub(crate) struct CatchUp<T> {
 /// The items of one live subscription.
 ///
 /// The subscription survives reconnects and session restarts: the session resubscribes and
-/// this stream keeps going, without repeats (items carrying an id are remembered for a bounded
-/// window). It ends when the session closes. Dropping it sends `stop_subscription`.
+/// this stream keeps going. It ends when the session closes. Dropping it sends
+/// `stop_subscription`.
+///
+/// Repeats (an item the service sends again around a reconnect, or one a catch-up finds
+/// again) are dropped only by the streams of [`AgentSession::messages`] and
+/// [`AgentSession::chat_activity`], which know their items' ids (the last
+/// [`Config::dedup_window`] are remembered). The streams of [`AgentSession::subscribe`],
+/// [`AgentSession::subscribe_document`] and [`AgentSession::subscribe_raw`] hand out every
+/// event the service sends, repeats included.
+///
+/// [`AgentSession::messages`]: crate::AgentSession::messages
+/// [`AgentSession::chat_activity`]: crate::AgentSession::chat_activity
+/// [`AgentSession::subscribe`]: crate::AgentSession::subscribe
+/// [`AgentSession::subscribe_document`]: crate::AgentSession::subscribe_document
+/// [`AgentSession::subscribe_raw`]: crate::AgentSession::subscribe_raw
+/// [`Config::dedup_window`]: crate::Config::dedup_window
 ///
 /// # Cancel safety
 /// `next()` is cancel safe: an item is only taken when it is returned.
@@ -58,7 +72,8 @@ pub struct Subscription<T> {
     key_of: Option<KeyOf<T>>,
     dedup: Dedup,
     catch_up: Option<CatchUp<T>>,
-    /// When the subscription started (this machine's clock): nothing older is caught up.
+    /// When the subscription started (this machine's clock): nothing older, less the
+    /// overlap, is caught up.
     since_ms: f64,
     /// The newest service timestamp of an item handed out.
     newest_ms: f64,
@@ -123,9 +138,12 @@ impl<T> Subscription<T> {
     /// The time from which a catch-up's items count as missed: what came before the newest
     /// item handed out before the gap was delivered live, but for the overlap. (Items that
     /// came live after the gap do not count: the catch-up answers later than they come.)
+    ///
+    /// With nothing handed out before the gap, the bound is this host's clock at the
+    /// subscription, which may run ahead of the service's: the overlap is its allowance too.
     fn missed_since(&mut self, overlap_ms: f64) -> f64 {
         let before_gap = self.gap_newest_ms.take().unwrap_or(self.newest_ms);
-        self.since_ms.max(before_gap - overlap_ms)
+        self.since_ms.max(before_gap) - overlap_ms
     }
 
     /// The local id of this subscription (stable across reconnects).
@@ -290,5 +308,29 @@ mod tests {
         // The second catch-up starts 20 before 300, the newest handed out before the gap (these
         // items have no ids, so nothing is dropped as a repeat).
         assert_eq!(items, [150, 250, 300, 400, 290, 300, 350]);
+    }
+
+    /// The host clock may run ahead of the service's: with nothing handed out before the first
+    /// gap, the catch-up still looks back the overlap from when the subscription started.
+    #[tokio::test]
+    async fn a_first_gap_looks_back_the_overlap_before_the_subscription() {
+        let (tx, rx) = mpsc::channel(8);
+        let (drop_tx, _drop_rx) = mpsc::unbounded_channel();
+        let mut sub = Subscription::new(rx, 1, drop_tx, decode, None, 16);
+        // The host clock read 10 000 at the subscription; the service's clock is 2 000 behind.
+        sub.since_ms = 10_000.0;
+        let sub = sub.with_catch_up(CatchUp {
+            decode: stamps_since,
+            stamp_of: |t| Some(f64::from(*t)),
+            overlap_ms: 5_000.0,
+        });
+        for event in [SubEvent::Gap, SubEvent::CatchUp("[4000, 8500]".into())] {
+            tx.send(event).await.expect("open");
+        }
+        drop(tx);
+        let items: Vec<u32> = sub.map(|i| i.expect("an item")).collect().await;
+        // 8 500 came after the subscription on the service's clock; 4 000 is older than it
+        // even with the overlap.
+        assert_eq!(items, [8500]);
     }
 }

@@ -124,44 +124,7 @@ impl Transport {
             .await
             .map_err(|e| Error::with_source(ErrorKind::Http, e))?
             .to_bytes();
-        let text = String::from_utf8_lossy(&body);
-        // The service answers GraphQL errors (bad token) with 200; anything else non-2xx
-        // without a GraphQL body is a transport-level failure.
-        let parsed: Result<GraphQlResponse<'_>, _> = serde_json::from_str(&text);
-        let parsed = match parsed {
-            Ok(p) => p,
-            Err(e) if status.is_success() => return Err(Error::with_source(ErrorKind::Decode, e)),
-            Err(_) => {
-                return Err(Error::new(ErrorKind::HttpStatus {
-                    status: status.as_u16(),
-                    body: excerpt(&text),
-                }));
-            }
-        };
-        if let Some(errors) = parsed.errors.as_ref().filter(|e| !e.is_empty()) {
-            return Err(Error::new(ErrorKind::Service(
-                errors.iter().map(ServiceError::from_wire).collect(),
-            )));
-        }
-        if !status.is_success() {
-            return Err(Error::new(ErrorKind::HttpStatus {
-                status: status.as_u16(),
-                body: excerpt(&text),
-            }));
-        }
-        let data: StartAgentSession = parsed
-            .decode_data()
-            .map_err(|e| Error::with_source(ErrorKind::Decode, e))?
-            .ok_or_else(|| Error::new(ErrorKind::Decode))?;
-        let p = data.start_agent_session;
-        match (p.websocket_url, p.session_id, p.client_id) {
-            (Some(websocket_url), Some(session_id), Some(client_id)) => Ok(Started {
-                websocket_url,
-                session_id,
-                client_id,
-            }),
-            _ => Err(Error::new(ErrorKind::Decode)),
-        }
+        started_from(status, &String::from_utf8_lossy(&body))
     }
 
     /// Opens the WebSocket (TLS for `wss://`).
@@ -189,6 +152,55 @@ impl Transport {
     }
 }
 
+/// The session a `startAgentSession` answer (`status`, body `text`) gives, or why it gives none.
+fn started_from(status: http::StatusCode, text: &str) -> Result<Started, Error> {
+    // The service answers GraphQL errors (bad token) with 200; anything else non-2xx
+    // without a GraphQL body is a transport-level failure.
+    let parsed: Result<GraphQlResponse<'_>, _> = serde_json::from_str(text);
+    let parsed = match parsed {
+        Ok(p) => p,
+        Err(e) if status.is_success() => return Err(Error::with_source(ErrorKind::Decode, e)),
+        Err(_) => {
+            return Err(Error::new(ErrorKind::HttpStatus {
+                status: status.as_u16(),
+                body: excerpt(text),
+            }));
+        }
+    };
+    if let Some(errors) = parsed.errors.as_ref().filter(|e| !e.is_empty()) {
+        return Err(Error::new(ErrorKind::Service(
+            errors.iter().map(ServiceError::from_wire).collect(),
+        )));
+    }
+    if !status.is_success() {
+        return Err(Error::new(ErrorKind::HttpStatus {
+            status: status.as_u16(),
+            body: excerpt(text),
+        }));
+    }
+    let data: StartAgentSession = parsed
+        .decode_data()
+        .map_err(|e| Error::with_source(ErrorKind::Decode, e))?
+        .ok_or_else(|| {
+            Error::with_source(
+                ErrorKind::Decode,
+                "startAgentSession answered neither data nor errors",
+            )
+        })?;
+    let p = data.start_agent_session;
+    let missing = |field: &str| {
+        Error::with_source(
+            ErrorKind::Decode,
+            format!("startAgentSession answered without {field}"),
+        )
+    };
+    Ok(Started {
+        websocket_url: p.websocket_url.ok_or_else(|| missing("websocket_url"))?,
+        session_id: p.session_id.ok_or_else(|| missing("session_id"))?,
+        client_id: p.client_id.ok_or_else(|| missing("client_id"))?,
+    })
+}
+
 /// Sends the close frame and flushes it, for at most `deadline`; says whether it got out.
 ///
 /// A peer that reads nothing leaves the socket's send buffer full, and the close frame's write
@@ -213,7 +225,36 @@ mod tests {
     use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::protocol::Role;
 
-    use super::close_within;
+    use super::{close_within, started_from};
+    use crate::error::ErrorKind;
+
+    /// The cause an error gives, as text.
+    fn cause(e: &crate::Error) -> Option<String> {
+        std::error::Error::source(e).map(ToString::to_string)
+    }
+
+    #[test]
+    fn a_start_answer_missing_a_field_names_it() {
+        let ok = http::StatusCode::OK;
+        let text = r#"{"data":{"startAgentSession":
+            {"websocket_url":"wss://h/s","session_id":null,"client_id":"c"}}}"#;
+        let e = started_from(ok, text).expect_err("no session id");
+        assert!(matches!(e.kind(), ErrorKind::Decode), "{e:?}");
+        assert_eq!(
+            cause(&e).as_deref(),
+            Some("startAgentSession answered without session_id")
+        );
+        let e = started_from(ok, r#"{"data":null}"#).expect_err("no data");
+        assert!(matches!(e.kind(), ErrorKind::Decode), "{e:?}");
+        assert!(
+            cause(&e).is_some_and(|c| c.contains("neither data nor errors")),
+            "{e:?}"
+        );
+        let whole = r#"{"data":{"startAgentSession":
+            {"websocket_url":"wss://h/s","session_id":"s","client_id":"c"}}}"#;
+        let started = started_from(ok, whole).expect("a whole answer");
+        assert_eq!(started.session_id, "s");
+    }
 
     const DEADLINE: Duration = Duration::from_secs(5);
 

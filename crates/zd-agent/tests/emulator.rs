@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{Stream, StreamExt, TryStreamExt};
+use zd_agent::rate_limit::StartLimiter;
 use zd_agent::structured::{
     Button, ButtonTemplate, CarouselItem, Fallback, ListItem, ListTemplate, Panel, PanelCarousel,
     PanelTemplate, QuickReplies,
@@ -27,9 +28,12 @@ struct Bot {
     driver: tokio::task::JoinHandle<()>,
 }
 
+/// A bot's config: its own start limiter, as the bot of its own process it plays (emulators
+/// of other tests may reuse a port, and their agents have the same tokens).
 fn config_for(emu: &Emulator) -> Config {
     let mut config = Config::with_endpoint(emu.graphql_url().parse().unwrap());
     config.reconnect.min_delay = Duration::from_millis(5);
+    config.start_limiter = Some(Arc::new(StartLimiter::default()));
     config
 }
 
@@ -506,21 +510,14 @@ async fn an_eleventh_subscription_is_refused_locally() {
     let err = bot.session.messages().await.unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::TooManySubscriptions));
     assert_eq!(bot.session.live_subscriptions().await.unwrap().len(), 10);
-    // Dropping one frees its slot (and stops it on the server).
+    // Dropping one frees its slot at once (and stops it on the server), even on a
+    // single-threaded runtime where the driver has not run since the drop.
     subs.pop();
-    let again = within(async {
-        loop {
-            match bot.session.messages().await {
-                Ok(s) => return s,
-                Err(e) if matches!(e.kind(), ErrorKind::TooManySubscriptions) => {
-                    tokio::task::yield_now().await
-                }
-                Err(e) => panic!("{e}"),
-            }
-        }
-    })
-    .await;
+    let again = within(bot.session.messages()).await.unwrap();
     drop(again);
+    subs.pop();
+    let again = within(bot.session.messages()).await;
+    assert!(again.is_ok(), "{again:?}");
 }
 
 #[tokio::test]
@@ -610,6 +607,40 @@ async fn with_resends_off_a_message_lost_with_its_socket_fails_instead() {
             .count(),
         1
     );
+}
+
+#[tokio::test]
+async fn a_message_lost_with_every_socket_is_sent_at_most_once_plus_the_retries() {
+    const RETRIES: usize = 2;
+    let bot = bot_with(|config| config.retry.connection_lost_retries = RETRIES).await;
+    go_online(&bot.session).await;
+    let channel = visitor(&bot);
+    let sid = session_id(&bot);
+    let requests = || session_report(&bot.emu, &sid).counts.requests;
+    // The service takes every copy of the message and holds its answer; each socket drops
+    // as soon as its copy arrives. Only the message is sent on the resumed sockets.
+    bot.emu.control().fault_delay(&sid, 600_000).unwrap();
+    let session = bot.session.clone();
+    let message = zd_agent::OutgoingMessage::new(cynic::Id::new(&channel), "lost every time");
+    let mut send = tokio::spawn(async move { session.send_message(message).await });
+    let mut seen = requests();
+    let mut sends = 0;
+    let result = within(async {
+        loop {
+            tokio::select! {
+                result = &mut send => return result.unwrap(),
+                () = until(|| requests() > seen) => {
+                    sends += 1;
+                    seen = requests();
+                    bot.emu.control().fault_drop(&sid).await.unwrap();
+                }
+            }
+        }
+    })
+    .await;
+    let err = result.unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::ConnectionLost), "{err:?}");
+    assert_eq!(sends, 1 + RETRIES, "sends of one sendMessage");
 }
 
 /// What a bot writes to disk before it exits, read back as its next process would.
@@ -957,7 +988,9 @@ async fn a_concurrent_session_is_surfaced_not_fought() {
     config.on_concurrent_session = OnConcurrentSession::Surface;
     let first = start_with(emu, config.clone()).await;
     let mut events = Box::pin(first.session.lifecycle());
-    // The same agent logs in elsewhere; the emulator's start spacing is off for this test.
+    // The same agent logs in elsewhere (another process: its own start limits); the
+    // emulator's start spacing is off for this test.
+    config.start_limiter = Some(Arc::new(StartLimiter::default()));
     let token = first.emu.account().agents[0].access_token.clone();
     let creds = Arc::new(StaticToken::bearer(token).unwrap());
     let (_second, driver) = AgentSession::connect(config, creds).await.unwrap();
@@ -972,6 +1005,50 @@ async fn a_concurrent_session_is_surfaced_not_fought() {
         .await
         .unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Closed { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn back_to_back_connects_with_the_same_credentials_share_the_start_limits() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let token = emu.account().agents[0].access_token.clone();
+    // Process-wide limits (no limiter of the test's own), an hour apart: however slow the
+    // first connect, the second comes within the interval.
+    let connect = || {
+        let mut config = Config::with_endpoint(emu.graphql_url().parse().unwrap());
+        config.start_limits.min_interval = Duration::from_secs(3600);
+        let creds = Arc::new(StaticToken::bearer(token.clone()).unwrap());
+        AgentSession::connect(config, creds)
+    };
+    let (_first, driver) = connect().await.unwrap();
+    let _driver = tokio::spawn(driver);
+    let err = connect().await.unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::StartLimited { .. }),
+        "{err:?}"
+    );
+    let wait = err.retry_after().unwrap();
+    assert!(
+        wait > Duration::from_secs(3500) && wait <= Duration::from_secs(3600),
+        "{wait:?}"
+    );
+    // Refused before anything was sent.
+    assert_eq!(sessions_started(&emu), 1);
+}
+
+#[tokio::test]
+async fn an_unknown_status_is_refused_before_anything_is_sent() {
+    let bot = bot().await;
+    let sid = session_id(&bot);
+    let before = session_report(&bot.emu, &sid).counts.requests;
+    let err = bot
+        .session
+        .update_agent_status(AgentStatus::Unknown)
+        .await
+        .unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::UnknownStatus), "{err:?}");
+    assert!(!err.is_retryable());
+    go_online(&bot.session).await;
+    assert_eq!(session_report(&bot.emu, &sid).counts.requests, before + 1);
 }
 
 #[tokio::test]
@@ -1540,6 +1617,8 @@ struct Scripted {
     token: String,
     script: std::sync::Mutex<std::collections::VecDeque<Step>>,
     invalidated: std::sync::atomic::AtomicBool,
+    /// The tokens named as refused.
+    rejected: std::sync::Mutex<Vec<String>>,
 }
 
 #[derive(Debug)]
@@ -1576,6 +1655,12 @@ impl zd_auth::Credentials for Scripted {
         self.invalidated
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
+
+    fn invalidate_if_current(&self, rejected: &zd_auth::Secret) {
+        let rejected = rejected.expose_secret().to_owned();
+        self.rejected.lock().unwrap().push(rejected);
+        self.invalidate();
+    }
 }
 
 #[tokio::test]
@@ -1588,6 +1673,7 @@ async fn a_restart_outlasts_a_refresh_blip_and_a_refused_token() {
             .to_owned(),
         script: std::sync::Mutex::default(),
         invalidated: false.into(),
+        rejected: std::sync::Mutex::default(),
     });
     let (session, driver) = AgentSession::connect(config_for(&emu), creds.clone())
         .await
@@ -1613,6 +1699,8 @@ async fn a_restart_outlasts_a_refresh_blip_and_a_refused_token() {
     .await;
     assert_ne!(new, old);
     assert!(creds.invalidated.load(std::sync::atomic::Ordering::SeqCst));
+    // The refusal names the token that was sent.
+    assert_eq!(*creds.rejected.lock().unwrap(), ["Bearer revoked-token"]);
     assert!(creds.script.lock().unwrap().is_empty());
     within(async {
         while !session
@@ -1679,6 +1767,82 @@ async fn a_catch_up_does_not_hand_out_again_what_came_before_the_gap() {
         .execute("{ departments { edges { node { id } } } }", None)
         .await
         .unwrap();
+    heard(&bot, &channel, &mut messages, "after the gap").await;
+}
+
+/// An error and its causes, as one line.
+fn chain(e: &zd_agent::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
+#[tokio::test]
+async fn a_catch_up_the_service_refuses_is_reported_once_and_not_sent_again() {
+    let bot = bot().await;
+    let mut events = Box::pin(bot.session.lifecycle());
+    let mut messages = bot.session.messages().await.unwrap();
+    go_online(&bot.session).await;
+    let channel = visitor(&bot);
+    let sid = session_id(&bot);
+    let requests = || session_report(&bot.emu, &sid).counts.requests;
+    // The resumed socket carries the old subscription's stop and the new start; their answers
+    // are held back so that the refusal is armed before the catch-up, which the start's ack
+    // sets off, reaches the service. Arming takes microseconds; the hold leaves seconds of
+    // room for a loaded machine.
+    bot.emu.control().fault_delay(&sid, 3_000).unwrap();
+    let before = requests();
+    bot.emu.control().fault_drop(&sid).await.unwrap();
+    until(|| requests() >= before + 2).await;
+    fail_next(&bot, 1, "GRAPHQL_EXEC_ERROR");
+    bot.emu.control().fault_delay(&sid, 0).unwrap();
+    until_connected(&mut events).await;
+    let err = within(messages.next()).await.unwrap().unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::CatchUp), "{err:?}");
+    let text = chain(&err);
+    assert!(text.contains("refused the catch-up query"), "{text}");
+    assert!(text.contains("failure injected by the emulator"), "{text}");
+
+    // The next gap sends no catch-up and reports nothing.
+    until_live(&bot).await;
+    let before = requests();
+    bot.emu.control().fault_drop(&sid).await.unwrap();
+    until_connected(&mut events).await;
+    until_live(&bot).await;
+    // Answers come in order: a catch-up set off by the start would be answered before this.
+    bot.session.execute(DEPARTMENT_IDS, None).await.unwrap();
+    assert_eq!(
+        requests(),
+        before + 3,
+        "the stop, the start and the query only"
+    );
+    heard(&bot, &channel, &mut messages, "after the second gap").await;
+}
+
+#[tokio::test]
+async fn with_catch_up_off_a_gap_sends_no_catch_up() {
+    let bot = bot_with(|config| config.catch_up = false).await;
+    let mut events = Box::pin(bot.session.lifecycle());
+    let mut messages = bot.session.messages().await.unwrap();
+    go_online(&bot.session).await;
+    let channel = visitor(&bot);
+    let sid = session_id(&bot);
+    let requests = || session_report(&bot.emu, &sid).counts.requests;
+    let before = requests();
+    bot.emu.control().fault_drop(&sid).await.unwrap();
+    until_connected(&mut events).await;
+    until_live(&bot).await;
+    bot.session.execute(DEPARTMENT_IDS, None).await.unwrap();
+    assert_eq!(
+        requests(),
+        before + 3,
+        "the stop, the start and the query only"
+    );
     heard(&bot, &channel, &mut messages, "after the gap").await;
 }
 

@@ -172,10 +172,12 @@ impl ChatTarget {
                     return Ok(session);
                 }
                 // The service allows one startAgentSession per second per agent, so two
-                // commands in a row would collide: wait it out a few times.
+                // commands in a row would collide: wait it out a few times, whether the
+                // service refused the start or zd-agent's own start limits held it back.
                 Err(e)
                     if attempt < START_RETRIES
-                        && e.error_name() == Some(&zd_agent::ErrorName::RateLimited) =>
+                        && (e.error_name() == Some(&zd_agent::ErrorName::RateLimited)
+                            || matches!(e.kind(), zd_agent::ErrorKind::StartLimited { .. })) =>
                 {
                     attempt += 1;
                     let wait = e.retry_after().unwrap_or(Duration::from_millis(1100));

@@ -15,6 +15,13 @@ pub enum AgentStatus {
     Invisible,
     /// Offline.
     Offline,
+    /// A status this crate does not know (only `ONLINE` has been seen from the service; the
+    /// other names are inferred). Its name is not kept, so the enum stays `Copy`; it cannot be
+    /// sent back: [`AgentSession::update_agent_status`](crate::AgentSession::update_agent_status)
+    /// refuses it with [`ErrorKind::UnknownStatus`](crate::ErrorKind::UnknownStatus) before
+    /// sending anything.
+    #[cynic(fallback)]
+    Unknown,
 }
 
 /// A department's availability.
@@ -168,7 +175,9 @@ pub struct Message {
     pub msg_id: Option<String>,
     /// The sender's name at the time.
     pub sender_name: String,
-    /// Milliseconds since the epoch.
+    /// When it was sent, as the service gives it: documented as a UNIX timestamp "in
+    /// milliseconds precision", which may be milliseconds or seconds with a millisecond
+    /// fraction; [`Message::timestamp_ms`] takes either.
     pub timestamp: Option<f64>,
     /// The channel it was sent on.
     pub channel: ChannelRef,
@@ -177,6 +186,19 @@ pub struct Message {
 }
 
 impl Message {
+    /// [`Message::timestamp`] in milliseconds since the epoch.
+    ///
+    /// The reference documents the field as a UNIX timestamp "in milliseconds precision",
+    /// while the one real message id seen carries seconds with a millisecond fraction
+    /// (`1675666127.859`). A value below 10^11 is taken as seconds: in milliseconds that is
+    /// 1973, and any real time in milliseconds is above 10^12.
+    #[must_use]
+    pub fn timestamp_ms(&self) -> Option<f64> {
+        const SECONDS_BELOW: f64 = 1e11;
+        self.timestamp
+            .map(|t| if t < SECONDS_BELOW { t * 1000.0 } else { t })
+    }
+
     /// True when a visitor sent it (what a bot usually answers).
     #[must_use]
     pub fn is_from_visitor(&self) -> bool {

@@ -206,9 +206,9 @@ impl CatchUpQuery {
             })
             .collect();
         out.sort_by(|a, b| {
-            a.timestamp
+            a.timestamp_ms()
                 .unwrap_or(0.0)
-                .total_cmp(&b.timestamp.unwrap_or(0.0))
+                .total_cmp(&b.timestamp_ms().unwrap_or(0.0))
         });
         out
     }

@@ -148,3 +148,28 @@ fn graphql_subscriptions_text() {
         GraphQlSubscriptionsQuery::build(()).query
     );
 }
+
+#[test]
+fn an_unknown_agent_status_decodes_and_known_ones_are_sent_as_before() {
+    let page = r#"{"agents":{"edges":[
+        {"node":{"id":"a1","display_name":null,"name":"A","status":"BUSY"},"cursor":"1"},
+        {"node":{"id":"a2","display_name":null,"name":"B","status":"AWAY"},"cursor":"2"}],
+        "pageInfo":{"hasNextPage":false,"endCursor":null}}}"#;
+    let page: AgentsQuery = serde_json::from_str(page).expect("an unknown status decodes");
+    let (agents, _) = page.agents.expect("a page").into_page();
+    let statuses: Vec<_> = agents.iter().map(|a| a.status).collect();
+    assert_eq!(
+        statuses,
+        [Some(AgentStatus::Unknown), Some(AgentStatus::Away)]
+    );
+    for (status, wire) in [
+        (AgentStatus::Online, "ONLINE"),
+        (AgentStatus::Away, "AWAY"),
+        (AgentStatus::Invisible, "INVISIBLE"),
+        (AgentStatus::Offline, "OFFLINE"),
+    ] {
+        assert_eq!(serde_json::to_value(status).expect("known"), wire);
+    }
+    // Its name on the wire is not kept, so it cannot be sent back.
+    assert!(serde_json::to_value(AgentStatus::Unknown).is_err());
+}

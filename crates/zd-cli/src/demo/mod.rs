@@ -67,12 +67,15 @@ pub(crate) async fn run(args: DemoArgs) -> Result<ExitCode> {
         .context(Kind::Io, "the emulator gave an invalid URL")?;
     let credentials =
         StaticToken::bearer(token.clone()).context(Kind::Config, "empty bot token")?;
-    let (session, driver) = zd_agent::AgentSession::connect(
-        zd_agent::Config::with_endpoint(endpoint),
-        Arc::new(credentials),
-    )
-    .await
-    .map_err(|e| CliError::with(agent_kind(&e), "the bot cannot connect", e))?;
+    let mut config = zd_agent::Config::with_endpoint(endpoint);
+    // The embedded emulator is new and so is its start history: the bot's starts count
+    // against it alone, not against other demos this process ran on a reused port.
+    config.start_limiter = Some(Arc::new(zd_agent::rate_limit::StartLimiter::new(
+        config.start_limits,
+    )));
+    let (session, driver) = zd_agent::AgentSession::connect(config, Arc::new(credentials))
+        .await
+        .map_err(|e| CliError::with(agent_kind(&e), "the bot cannot connect", e))?;
     tokio::spawn(driver);
     let stats = Arc::new(Stats::default());
     let channels = Arc::new(visitors::Channels::default());

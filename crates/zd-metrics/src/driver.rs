@@ -192,6 +192,9 @@ impl Driver {
     fn mark_healthy(&mut self) {
         self.healthy = true;
         self.unauthorized_streak = 0;
+        // Oversized frames count only on connections that get them before working: one a
+        // day between long healthy connections must not add up to the end of the feed.
+        self.oversized_streak = 0;
     }
 
     /// Serves one connection until it fails or the feed is closed.

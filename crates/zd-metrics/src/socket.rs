@@ -280,7 +280,8 @@ fn dechunk(raw: &[u8]) -> (Vec<u8>, bool) {
         if body.len() == MAX_REFUSAL_BODY {
             return (body, true);
         }
-        match rest.get(size + 2..) {
+        // The size is the server's: `ffffffffffffffff` must not overflow the arithmetic.
+        match size.checked_add(2).and_then(|end| rest.get(end..)) {
             Some(next) => rest = next,
             None => return (body, false),
         }
@@ -400,6 +401,10 @@ mod tests {
         assert_eq!(dechunk(b"3\r\nabc\r\n2\r\nd"), (b"abcd".to_vec(), false));
         assert_eq!(dechunk(b"3\r\nab"), (b"ab".to_vec(), false));
         assert_eq!(dechunk(b"zz\r\nabc"), (Vec::new(), true));
+        assert_eq!(
+            dechunk(b"ffffffffffffffff\r\nabc"),
+            (b"abc".to_vec(), false)
+        );
         let huge = format!(
             "{:x}\r\n{}",
             MAX_REFUSAL_BODY + 10,

@@ -680,3 +680,25 @@ async fn an_oversized_frame_is_too_large_and_backs_off_until_the_feed_ends() {
     assert_eq!(error.kind(), ErrorKind::TooLarge);
     assert!(feed.next().await.is_none());
 }
+
+#[tokio::test(start_paused = true)]
+async fn oversized_frames_between_connections_that_worked_do_not_end_the_feed() {
+    let mut server = TestServer::start(&["good"]).await;
+    let mut feed = client(&server, "good").connect().await.unwrap();
+    let padding = "x".repeat(70 * 1024);
+    let big = update(
+        "chats",
+        &format!(r#"{{"active_chats":1,"padding":"{padding}"}}"#),
+        None,
+    );
+    let mut conn = server.next_connection().await;
+    for round in 0..4 {
+        // The connection works (it stays up), then one oversized frame ends it.
+        tokio::time::sleep(SETTLED).await;
+        conn.send(big.clone());
+        let (_, _, kind) = reconnecting(&mut feed).await;
+        assert_eq!(kind, ErrorKind::TooLarge, "round {round}");
+        conn = server.next_connection().await;
+        assert!(matches!(next(&mut feed).await, FeedEvent::Reconnected));
+    }
+}

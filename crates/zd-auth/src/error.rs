@@ -49,6 +49,8 @@ pub enum ErrorKind {
     JwtWrongScope,
     /// A claim has the wrong type or value (a numeric `external_id`, a non-integer `exp`, ...).
     JwtInvalidClaims,
+    /// A [`TokenSource`](crate::TokenSource) panicked while fetching a token.
+    SourcePanicked,
 }
 
 impl ErrorKind {
@@ -70,6 +72,7 @@ impl ErrorKind {
             Self::JwtExpired => "JWT expired",
             Self::JwtWrongScope => "JWT scope not accepted",
             Self::JwtInvalidClaims => "JWT claims invalid",
+            Self::SourcePanicked => "token source panicked",
         }
     }
 }

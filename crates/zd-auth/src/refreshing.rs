@@ -19,6 +19,10 @@ const DEFAULT_MARGIN: Duration = Duration::from_secs(60);
 /// outage into a request storm, short enough that a transient failure heals quickly.
 const FAILURE_COOL_DOWN: Duration = Duration::from_secs(5);
 
+/// The longest a caller waits for a refresh another caller started and left: the built-in
+/// sources give up long before, so only a refresh whose runtime is no longer driven gets here.
+const TAKE_UP_LIMIT: Duration = Duration::from_secs(120);
+
 /// The longest cool-down, whatever `Retry-After` asks for: a token about to expire must not
 /// be left unrenewed for long on one header's say-so.
 const MAX_FAILURE_COOL_DOWN: Duration = Duration::from_secs(60);
@@ -231,9 +235,35 @@ impl RefreshingToken {
                 return state.usable_or(&failed.error);
             }
         }
-        let (attempt, outcome) = match in_flight.as_mut() {
-            // A refresh whose caller was dropped: its result is ours.
-            Some(refresh) => (refresh.attempt, (&mut refresh.task).await),
+        // A refresh whose caller went away: its token is ours. A failure it met before we
+        // came, or a task its runtime cancelled, is stale: ask anew rather than report it.
+        let mut taken = None;
+        if let Some(refresh) = in_flight.as_mut() {
+            let finished_before = refresh.task.is_finished();
+            // Bounded: the task runs on the runtime of the caller that started it, which may
+            // no longer be driven (another runtime's `block_on` returned).
+            match tokio::time::timeout(TAKE_UP_LIMIT, &mut refresh.task).await {
+                Ok(outcome) => {
+                    let stale = match &outcome {
+                        Ok(Ok(_)) => false,
+                        Ok(Err(_)) => finished_before,
+                        Err(e) => e.is_cancelled(),
+                    };
+                    if !stale {
+                        taken = Some((refresh.attempt, outcome));
+                    }
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        "a refresh left by a caller did not finish in time; asking anew"
+                    );
+                    refresh.task.abort();
+                }
+            }
+            *in_flight = None;
+        }
+        let (attempt, outcome) = match taken {
+            Some(taken) => taken,
             None => match tokio::runtime::Handle::try_current() {
                 Ok(runtime) => {
                     let attempt = self.start_attempt();
@@ -303,8 +333,13 @@ fn joined(
 ) -> Result<Current, Error> {
     outcome.unwrap_or_else(|e| {
         if e.is_panic() {
-            // The source panicked: the caller sees it, as it would had it fetched itself.
-            std::panic::resume_unwind(e.into_panic());
+            // A bug in the source, reported as an error: the caller taking up the refresh may
+            // be a session's driver, which must not die of someone else's panic.
+            tracing::error!("the token source panicked");
+            return Err(Error::new(
+                ErrorKind::SourcePanicked,
+                "the token source panicked",
+            ));
         }
         Err(Error::new(
             ErrorKind::Transport,
@@ -432,12 +467,15 @@ mod tests {
         );
     }
 
-    /// The first fetch waits until the test releases it; later ones answer at once.
+    /// The first fetch waits until the test releases it (then fails, with `fail_first`);
+    /// later ones answer at once.
     #[derive(Debug, Default)]
     struct HoldsFirst {
         calls: AtomicUsize,
         first_started: tokio::sync::Notify,
         release: tokio::sync::Notify,
+        fail_first: bool,
+        first_done: tokio::sync::Notify,
     }
 
     impl TokenSource for Arc<HoldsFirst> {
@@ -447,6 +485,10 @@ mod tests {
                 if n == 1 {
                     self.first_started.notify_one();
                     self.release.notified().await;
+                    self.first_done.notify_one();
+                    if self.fail_first {
+                        return Err(Error::new(ErrorKind::Transport, "down"));
+                    }
                 }
                 Ok(FetchedToken {
                     access_token: Secret::new(format!("t{n}")),
@@ -477,6 +519,54 @@ mod tests {
         assert_eq!(creds.refresh_count(), 1);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_failure_nobody_waited_for_is_not_served_later() {
+        let source = Arc::new(HoldsFirst {
+            fail_first: true,
+            ..HoldsFirst::default()
+        });
+        let creds = Arc::new(RefreshingToken::new(source.clone()));
+        let leader = tokio::spawn({
+            let creds = creds.clone();
+            async move { creds.authorization().await }
+        });
+        source.first_started.notified().await;
+        leader.abort();
+        assert!(leader.await.unwrap_err().is_cancelled());
+        source.release.notify_one();
+        source.first_done.notified().await;
+        tokio::time::advance(Duration::from_secs(600)).await;
+        // That failure is ten minutes old: the next caller asks again.
+        assert_eq!(
+            creds.authorization().await.unwrap().expose_secret(),
+            "Bearer t2"
+        );
+        assert_eq!(source.calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_refresh_left_on_a_runtime_no_longer_driven_does_not_hold_up_another() {
+        let source = Arc::new(HoldsFirst::default());
+        let creds = Arc::new(RefreshingToken::new(source.clone()));
+        let first = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // The caller gives up; its refresh stays on `first`, which nothing drives any more.
+        let gave_up = first.block_on(async {
+            tokio::time::timeout(Duration::from_millis(10), creds.authorization()).await
+        });
+        assert!(gave_up.is_err());
+        let second = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        let header = second.block_on(creds.authorization()).unwrap();
+        assert_eq!(header.expose_secret(), "Bearer t2");
+        drop(first);
+    }
+
     #[derive(Debug, Default)]
     struct PanicsFirst {
         calls: AtomicUsize,
@@ -495,15 +585,18 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_panicking_source_reaches_its_caller_and_the_next_one_refreshes() {
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_source_is_an_error_to_its_caller_and_the_next_one_refreshes() {
         let source = Arc::new(PanicsFirst::default());
         let creds = Arc::new(RefreshingToken::new(source.clone()));
         let first = tokio::spawn({
             let creds = creds.clone();
             async move { creds.authorization().await }
         });
-        assert!(first.await.unwrap_err().is_panic());
+        let error = first.await.unwrap().unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::SourcePanicked);
+        // A failure like any other: the next request waits out the cool-down.
+        tokio::time::advance(FAILURE_COOL_DOWN).await;
         assert_eq!(
             creds.authorization().await.unwrap().expose_secret(),
             "Bearer t2"

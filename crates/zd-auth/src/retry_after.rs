@@ -11,9 +11,10 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Waits from this many seconds on are not believed: over thirty years is a broken or hostile
-/// header, and a caller sleeping on it would never wake up.
-const ABSURD_SECS: u64 = 1_000_000_000;
+/// The longest wait read from a header (over thirty years): a longer one says "wait as long as
+/// you allow", so it is cut to this and each caller's own cap decides. Kept far from what a
+/// clock can add, and from `Duration::from_secs_f64`'s panic.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(1_000_000_000);
 
 /// The wait a response's `Retry-After` asks for: seconds (the form the APIs use) or an HTTP
 /// date (IMF-fixdate, which proxies in front of them may send); a date already past means no
@@ -28,23 +29,22 @@ pub fn from_headers(headers: &http::HeaderMap) -> Option<Duration> {
 
 /// [`from_headers`] for one header value, with the date measured from `now`.
 ///
-/// Negative, non-finite and absurd (a billion seconds or more) values are `None`, not a panic.
+/// Waits beyond [`MAX_RETRY_AFTER`] (a huge number, a date centuries ahead) are cut to it;
+/// negative and non-finite values are `None`. Nothing here panics.
 #[must_use]
 pub fn parse(value: &str, now: SystemTime) -> Option<Duration> {
     let v = value.trim();
     if let Ok(secs) = v.parse::<u64>() {
-        return (secs < ABSURD_SECS).then(|| Duration::from_secs(secs));
+        return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
     }
     if let Some(at) = parse_imf_fixdate(v) {
         let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs();
-        let secs = at.saturating_sub(now);
-        return (secs < ABSURD_SECS).then(|| Duration::from_secs(secs));
+        return Some(Duration::from_secs(at.saturating_sub(now)).min(MAX_RETRY_AFTER));
     }
-    // The bound also keeps `from_secs_f64` from panicking on huge values.
     v.parse::<f64>()
         .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0 && *s < ABSURD_SECS as f64)
-        .map(Duration::from_secs_f64)
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(MAX_RETRY_AFTER.as_secs_f64())))
 }
 
 /// `Sun, 06 Nov 1994 08:49:37 GMT` as seconds since the Unix epoch.
@@ -82,7 +82,7 @@ fn parse_imf_fixdate(v: &str) -> Option<u64> {
 mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
-    use super::{parse, parse_imf_fixdate};
+    use super::{MAX_RETRY_AFTER, parse, parse_imf_fixdate};
 
     #[test]
     fn http_dates_parse() {
@@ -116,20 +116,19 @@ mod tests {
     }
 
     #[test]
-    fn absurd_or_negative_retry_after_is_ignored() {
+    fn absurd_retry_after_is_capped_and_negative_ignored() {
         let now = UNIX_EPOCH + Duration::from_secs(784_111_770);
         let at = |v: &str| parse(v, now);
-        // Duration::from_secs_f64 would panic on these; they must be ignored instead.
-        assert_eq!(at("1e20"), None);
+        // Duration::from_secs_f64 would panic on the huge ones; nothing here may.
         assert_eq!(at("-1"), None);
         assert_eq!(at("NaN"), None);
         assert_eq!(at("inf"), None);
-        // The same bound for every form: integers and far-future dates too.
+        // The same cap for every form: integers, floats and far-future dates.
+        assert_eq!(at("1e20"), Some(MAX_RETRY_AFTER));
         assert_eq!(at("999999999"), Some(Duration::from_secs(999_999_999)));
-        assert_eq!(at("1000000000"), None);
-        assert_eq!(at("18446744073709551615"), None);
-        assert_eq!(at("Fri, 31 Dec 9999 23:59:59 GMT"), None);
-        assert_eq!(at("Wed, 15 Jul 2026 10:36:10 GMT"), None);
+        assert_eq!(at("1000000001"), Some(MAX_RETRY_AFTER));
+        assert_eq!(at("18446744073709551615"), Some(MAX_RETRY_AFTER));
+        assert_eq!(at("Fri, 31 Dec 9999 23:59:59 GMT"), Some(MAX_RETRY_AFTER));
         assert_eq!(
             at("Wed, 15 Jul 2026 10:36:09 GMT"),
             Some(Duration::from_secs(999_999_999))

@@ -199,9 +199,12 @@ mod tests {
         assert_eq!(with_retry_after("30"), Some(Duration::from_secs(30)));
         assert_eq!(with_retry_after("600"), Some(MAX_RETRY_AFTER));
         assert_eq!(with_retry_after("601"), Some(MAX_RETRY_AFTER));
-        // A day is believed, then capped. (What counts as absurd, and so unread, is
-        // zd-auth's call.)
+        // A day, or an absurd wait, is capped.
         assert_eq!(with_retry_after("86400"), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            with_retry_after("18446744073709551615"),
+            Some(MAX_RETRY_AFTER)
+        );
         assert_eq!(with_retry_after("soon"), None);
         // A proxy's HTTP date: long past, so no wait; far ahead, capped.
         assert_eq!(
@@ -209,7 +212,7 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(
-            with_retry_after("Thu, 21 Oct 2049 07:28:00 GMT"),
+            with_retry_after("Wed, 21 Oct 2099 07:28:00 GMT"),
             Some(MAX_RETRY_AFTER)
         );
     }

@@ -88,9 +88,9 @@ pub struct Config {
     pub catch_up_overlap: Duration,
     /// Whether [`AgentSession::messages`](crate::AgentSession::messages) runs its catch-up
     /// query after a gap. The query selects schema elements the reference only infers (see
-    /// the crate documentation): a service that refuses it turns catch-up off for that
-    /// subscription on its own, after one [`crate::ErrorKind::CatchUp`] item; `false` never
-    /// sends it.
+    /// the crate documentation): a service that refuses it three gaps in a row (with errors
+    /// no retry changes; each gap gives a [`crate::ErrorKind::CatchUp`] item) turns catch-up
+    /// off for that subscription on its own; `false` never sends it.
     pub catch_up: bool,
     /// Concurrent-session EOS policy.
     pub on_concurrent_session: OnConcurrentSession,

@@ -143,7 +143,14 @@ struct Sub {
     /// The socket was replaced since the subscriber last heard from the session: a
     /// [`SubEvent::Gap`] goes ahead of its next event, so it knows which items came before.
     gap: bool,
+    /// Catch-ups in a row the service refused with errors no retry changes.
+    catch_up_refusals: u8,
 }
+
+/// Refused catch-ups in a row after which a subscription stops sending its catch-up: a query
+/// the service cannot run (it selects fields the reference only infers) comes back the same
+/// after every gap, while one execution failure between good ones is a hiccup.
+const CATCH_UP_REFUSALS: u8 = 3;
 
 /// Why the socket is gone.
 #[derive(Debug, Clone)]
@@ -567,6 +574,7 @@ impl DriverInner {
                         first_try: Instant::now(),
                         backoff: None,
                         gap: false,
+                        catch_up_refusals: 0,
                     },
                 );
                 let id = self.queue(Pending::SubStart { key });
@@ -1150,14 +1158,17 @@ impl DriverInner {
                     return;
                 };
                 let gap = std::mem::take(&mut sub.gap);
+                let refused = matches!(&outcome, Err(e) if matches!(e.kind(), ErrorKind::Service(_)) && !e.is_retryable());
+                sub.catch_up_refusals = if refused {
+                    sub.catch_up_refusals.saturating_add(1)
+                } else {
+                    0
+                };
                 let event = match outcome {
                     Ok(Some(data)) => SubEvent::CatchUp(data),
                     Ok(None) => return,
-                    // Errors no retry changes, such as a field the service does not have
-                    // (the query selects some the reference only infers), come back the same
-                    // after every gap: said once, and the query is not sent again.
-                    Err(e) if matches!(e.kind(), ErrorKind::Service(_)) && !e.is_retryable() => {
-                        tracing::warn!(error = %e.with_causes(), "catch-up query refused; catch-up off");
+                    Err(e) if sub.catch_up_refusals >= CATCH_UP_REFUSALS => {
+                        tracing::warn!(error = %e.with_causes(), "catch-up query refused again; catch-up off");
                         sub.catch_up = None;
                         SubEvent::Error(Error::with_source(ErrorKind::CatchUp, CatchUpRefused(e)))
                     }

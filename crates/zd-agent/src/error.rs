@@ -59,7 +59,7 @@ pub(crate) fn excerpt(s: &str) -> String {
 /// service refused: the refusal is its source.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "the service refused the catch-up query; this subscription no longer catches up after a gap"
+    "the service refused the catch-up query after three gaps in a row; this subscription no longer catches up after a gap"
 )]
 pub(crate) struct CatchUpRefused(#[source] pub(crate) Error);
 

@@ -11,11 +11,17 @@ use zd_sunshine::webhooks::{Delivery, WebhookService};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let secret =
-        std::env::var("SUNSHINE_WEBHOOK_SECRET").unwrap_or_else(|_| "dev-secret".to_owned());
+    // No default secret: a well-known one would let anyone who can reach the port post events.
+    let Ok(secret) = std::env::var("SUNSHINE_WEBHOOK_SECRET") else {
+        eprintln!(
+            "set SUNSHINE_WEBHOOK_SECRET to the webhook's secret (returned when the webhook is created)"
+        );
+        std::process::exit(2);
+    };
     let addr = std::env::var("LISTEN").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
 
-    // The service answers Sunshine at once; this handler runs on its own task per event.
+    // The service answers Sunshine at once and queues the events; one worker task runs this
+    // handler for each, in delivery order, so a slow handler delays the events behind it.
     let webhooks = WebhookService::new(Secret::new(secret), |delivery: Delivery| async move {
         match &delivery.event {
             WebhookEvent::ConversationMessage(event) => {

@@ -313,9 +313,7 @@ impl Client {
         let uri: http::Uri = url
             .parse()
             .map_err(|e| Error::with_source(ErrorKind::Config, "request URL", e).at(operation))?;
-        let may_retry = inner
-            .retry
-            .allows(&request.method, request.retry_non_idempotent);
+        let retry_non_idempotent = request.retry_non_idempotent;
         let method = request.method;
         let mut body = request.body;
         let mut delays = inner.retry.delays();
@@ -383,7 +381,7 @@ impl Client {
                 Ok(response) => {
                     let status = response.status();
                     if status == StatusCode::UNAUTHORIZED {
-                        inner.credentials.invalidate();
+                        inner.credentials.invalidate_if_current(&auth);
                     }
                     let hint = parse_retry_after(response.headers());
                     Error::from_response(status, response.body(), hint).at(operation)
@@ -400,15 +398,16 @@ impl Client {
                 Err(e) => e.at(operation),
             };
             tracing::debug!(operation, kind = ?err.kind(), attempt, "sunshine request failed");
-            if err.is_retryable()
-                && may_retry
+            if inner
+                .retry
+                .allows(err.kind(), &method, retry_non_idempotent)
                 && replayable
                 && let Some(backoff) = delays.next()
             {
-                let wait = match err.retry_after() {
-                    Some(hint) => hint.min(inner.retry.max_retry_after).max(backoff),
-                    None => backoff,
-                };
+                let wait =
+                    inner
+                        .retry
+                        .wait(err.retry_after(), backoff, crate::retry::jitter_unit());
                 tokio::time::sleep(wait).await;
                 continue;
             }

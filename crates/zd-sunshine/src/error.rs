@@ -62,6 +62,9 @@ pub enum ErrorKind {
     /// The server handed back a page cursor it had already given in this listing, which
     /// would loop forever.
     CursorLoop,
+    /// The server said more pages follow (`meta.hasMore`) but gave no cursor to fetch them:
+    /// the listing is incomplete.
+    MissingCursor,
 }
 
 impl ErrorKind {
@@ -95,8 +98,10 @@ impl ErrorKind {
 /// One entry of the API's `{"errors": [{"code", "title"}]}` body.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ApiErrorItem {
-    /// Machine-readable code, such as `conversation_not_found`.
-    pub code: String,
+    /// Machine-readable code, such as `conversation_not_found`. The spec's error schema
+    /// requires neither field, and an entry without a code must not cost the whole list.
+    #[serde(default)]
+    pub code: Option<String>,
     /// Human-readable text.
     #[serde(default)]
     pub title: Option<String>,
@@ -215,9 +220,10 @@ impl Error {
         &self.0.api_errors
     }
 
-    /// The first API error code, such as `conversation_not_found`.
+    /// The first API error code, such as `conversation_not_found` (from the first entry that
+    /// has one).
     pub fn code(&self) -> Option<&str> {
-        self.0.api_errors.first().map(|e| e.code.as_str())
+        self.0.api_errors.iter().find_map(|e| e.code.as_deref())
     }
 
     /// The start of an error response's body (at most [`BODY_EXCERPT_LIMIT`] bytes); `None`
@@ -258,7 +264,10 @@ impl fmt::Display for Error {
         }
         match (self.0.status, self.0.api_errors.first()) {
             (Some(s), Some(api)) if self.0.kind != ErrorKind::Decode => {
-                write!(f, "HTTP {} {}", s.as_u16(), api.code)?;
+                write!(f, "HTTP {}", s.as_u16())?;
+                if let Some(code) = &api.code {
+                    write!(f, " {code}")?;
+                }
                 if let Some(t) = &api.title {
                     write!(f, ": {t}")?;
                 }
@@ -310,5 +319,18 @@ mod tests {
             e.to_string(),
             "GetConversation: HTTP 404 conversation_not_found: Conversation not found"
         );
+    }
+
+    #[test]
+    fn an_error_entry_without_a_code_keeps_the_list() {
+        let e = Error::from_response(
+            StatusCode::BAD_REQUEST,
+            br#"{"errors":[{"title":"Something broke"},{"code":"invalid"}]}"#,
+            None,
+        );
+        assert_eq!(e.api_errors().len(), 2);
+        assert_eq!(e.api_errors()[0].code, None);
+        assert_eq!(e.code(), Some("invalid"));
+        assert_eq!(e.to_string(), "HTTP 400: Something broke");
     }
 }

@@ -9,13 +9,15 @@ use futures_core::Stream;
 
 use crate::{Client, Error, ErrorKind};
 
-/// One page: its items and the cursor of the next page, if the server says there is one.
+/// One page: its items, whether more pages follow and the cursor to them.
 #[derive(Debug)]
 pub struct Page<T> {
     /// The items on this page.
     pub items: Vec<T>,
-    /// The cursor to follow (`meta.afterCursor`, or `meta.beforeCursor` for messages) when
-    /// `meta.hasMore` is true.
+    /// Whether the server says more pages follow (`meta.hasMore`).
+    pub has_more: bool,
+    /// The cursor to follow (`meta.afterCursor`, or `meta.beforeCursor` for messages); only
+    /// followed when `has_more` is true.
     pub next: Option<String>,
 }
 
@@ -30,6 +32,11 @@ pub trait Paged: Clone + Send + Sync + 'static {
     /// on `ListMessages`, which the API pages backwards from the latest page). The other
     /// cursor is cleared.
     fn set_cursor(&mut self, cursor: String);
+    /// The cursor the request starts from (`page[after]` or `page[before]`), if any; the
+    /// stream counts it as followed already, so a page handing it back is a loop at once.
+    fn cursor(&self) -> Option<&str> {
+        None
+    }
     /// Fetches the current page.
     fn fetch_page<'a>(
         &'a self,
@@ -41,25 +48,32 @@ struct State<R: Paged> {
     client: Client,
     next: Option<R>,
     buffer: VecDeque<R::Item>,
-    /// Every cursor followed so far: a server that cycles (A, B, A) would loop forever.
+    /// Every cursor followed so far, the starting one included: a server that cycles
+    /// (A, B, A) would loop forever.
     seen: HashSet<String>,
     /// Set when a repeated cursor was found; reported once the buffered items are out.
     looped: bool,
+    /// Set when a page said more follow but gave no cursor; reported likewise.
+    truncated: bool,
 }
 
 /// Streams every item of every page. The stream ends after the last page, or after an error;
-/// a cursor the server already handed out in this listing is an [`ErrorKind::CursorLoop`]
-/// error (the items of the page that carried it are yielded first).
+/// a cursor the server already handed out in this listing (or the one the listing started
+/// from) is an [`ErrorKind::CursorLoop`] error, and `meta.hasMore` without a cursor an
+/// [`ErrorKind::MissingCursor`] error (the items of the page that carried either are yielded
+/// first).
 pub fn paginate<R: Paged>(
     client: Client,
     first: R,
 ) -> impl Stream<Item = Result<R::Item, Error>> + Send + 'static {
+    let seen: HashSet<String> = first.cursor().map(str::to_owned).into_iter().collect();
     let state = State {
         client,
         next: Some(first),
         buffer: VecDeque::new(),
-        seen: HashSet::new(),
+        seen,
         looped: false,
+        truncated: false,
     };
     futures_util::stream::unfold(state, |mut st| async move {
         loop {
@@ -73,16 +87,26 @@ pub fn paginate<R: Paged>(
                 );
                 return Some((Err(e), st));
             }
+            if std::mem::take(&mut st.truncated) {
+                // Ending here would pass a partial list off as the whole.
+                let e = Error::new(
+                    ErrorKind::MissingCursor,
+                    "the server said more pages follow (`meta.hasMore`) but gave no cursor",
+                );
+                return Some((Err(e), st));
+            }
             let mut request = st.next.take()?;
             match request.fetch_page(&st.client).await {
                 Ok(page) => {
                     st.buffer.extend(page.items);
-                    if let Some(cursor) = page.next {
-                        if st.seen.insert(cursor.clone()) {
-                            request.set_cursor(cursor);
-                            st.next = Some(request);
-                        } else {
-                            st.looped = true;
+                    if page.has_more {
+                        match page.next.filter(|c| !c.is_empty()) {
+                            Some(cursor) if st.seen.insert(cursor.clone()) => {
+                                request.set_cursor(cursor);
+                                st.next = Some(request);
+                            }
+                            Some(_) => st.looped = true,
+                            None => st.truncated = true,
                         }
                     }
                 }

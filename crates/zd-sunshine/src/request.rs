@@ -89,8 +89,10 @@ impl ApiRequest {
         self.body = RequestBody::Upload(upload);
     }
 
-    /// Allows (or forbids) retrying this request even if its method is not idempotent,
-    /// overriding the client's [`RetryPolicy`](crate::RetryPolicy).
+    /// Allows (or forbids) retrying this request after a failure that may come after it was
+    /// processed (5xx, broken connection, timeout) even if its method is not idempotent,
+    /// overriding the client's [`RetryPolicy`](crate::RetryPolicy). A 429 is retried either
+    /// way: the API refused the request unprocessed.
     pub fn retry_non_idempotent(mut self, allow: bool) -> Self {
         self.retry_non_idempotent = Some(allow);
         self

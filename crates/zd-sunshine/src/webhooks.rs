@@ -80,6 +80,11 @@ impl Dedupe {
         }
     }
 
+    /// Whether `id` was seen (and not yet forgotten), without marking it.
+    pub fn contains(&self, id: &str) -> bool {
+        self.inner.lock().0.contains(id)
+    }
+
     /// `true` the first time `id` is seen, `false` for a repeat.
     pub fn first_time(&self, id: &str) -> bool {
         let mut guard = self.inner.lock();
@@ -115,6 +120,45 @@ pub struct Delivery {
     /// answered 200 for the delivery: Sunshine will not send this event again, so the raw JSON
     /// in `event` is the only copy.
     pub decode_error: Option<Arc<Error>>,
+}
+
+/// The payload version this crate reads (`webhook.version`).
+pub const PAYLOAD_VERSION: &str = "v2";
+
+/// Why [`WebhookService`] answered a delivery 400 (Sunshine does not retry it). The response
+/// carries it as an extension (`response.extensions().get::<Rejection>()`, for a middleware
+/// that records refusals) and as its text body; the service also logs it at warn level,
+/// without the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The body broke off before its end (the connection dropped mid-read).
+    Unreadable,
+    /// The body is not JSON, or `app`, `webhook` or `events` has the wrong shape.
+    Malformed,
+    /// `webhook.version` names a payload version other than [`PAYLOAD_VERSION`] (kept to its
+    /// first 32 characters): the webhook is set to send another schema.
+    UnsupportedVersion(String),
+    /// No `events` array (missing or `null`): not a v2 payload, such as a v1 delivery
+    /// (`trigger`, `messages`), whose events this service would otherwise drop unhandled.
+    NoEvents,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unreadable => f.write_str("the webhook body could not be read to its end"),
+            Self::Malformed => f.write_str("the webhook body is not a webhook payload"),
+            Self::UnsupportedVersion(v) => write!(
+                f,
+                "webhook payload version `{v}` is not supported (expected `{PAYLOAD_VERSION}`)"
+            ),
+            Self::NoEvents => f.write_str(
+                "the webhook body has no `events` array: not a Sunshine Conversations v2 \
+                 payload (a v1 webhook sends `trigger` and `messages`)",
+            ),
+        }
+    }
 }
 
 /// The envelope with its events left undecoded, so each can be decoded (or fail) on its own.
@@ -191,11 +235,13 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 /// for the handler.
 ///
 /// Answers 405 to other methods, 401 to a wrong key, 413 to an oversized body and 400 to a
-/// body that is not an envelope (not JSON, or `app`, `webhook` or `events` of the wrong shape;
-/// Sunshine does not retry those), and 503 when the queue has no room for the delivery's
-/// events (none of them is queued or marked seen, so the retry is handled in full). An event
-/// that does not decode does not fail the delivery: it is logged (its `type` and id) and
-/// handed on raw, see [`Delivery::decode_error`].
+/// body that is not a v2 payload (not JSON, `app`, `webhook` or `events` of the wrong shape,
+/// no `events` array, or a `webhook.version` other than `v2`; Sunshine does not retry those;
+/// the response says why, see [`Rejection`]), and 503 when the queue has no room for the
+/// delivery's new events (none of them is queued or marked seen, so the retry is handled in
+/// full; events already seen need no room). An event that does not decode does not fail the
+/// delivery: it is logged (its `type` and id) and handed on raw, see
+/// [`Delivery::decode_error`].
 #[derive(Clone)]
 pub struct WebhookService {
     secret: Arc<Secret>,
@@ -283,24 +329,43 @@ impl WebhookService {
                 // The connection broke mid-body: answer 400 and let the log say why (a 413
                 // would blame the size).
                 tracing::debug!(error = %e, "webhook body could not be read");
-                return reply(StatusCode::BAD_REQUEST);
+                return refuse(Rejection::Unreadable);
             }
         };
         let mut de = serde_json::Deserializer::from_slice(&body);
         let envelope: LenientEnvelope = match serde_path_to_error::deserialize(&mut de) {
             Ok(e) => e,
             Err(e) => {
+                // The path only (field names and indices): serde's message can quote the body.
                 tracing::debug!(path = %e.path(), "webhook body is not an envelope");
-                return reply(StatusCode::BAD_REQUEST);
+                return refuse(Rejection::Malformed);
             }
+        };
+        if let Some(version) = envelope.webhook.as_ref().and_then(|w| w.version.as_deref())
+            && version != PAYLOAD_VERSION
+        {
+            // Bounded and without control characters: it goes into the log and the answer.
+            let version: String = version
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(32)
+                .collect();
+            return refuse(Rejection::UnsupportedVersion(version));
+        }
+        // Answering 200 to a body without events would lose whatever it carries: Sunshine
+        // does not redeliver a 2xx.
+        let Some(raw_events) = envelope.events else {
+            return refuse(Rejection::NoEvents);
         };
         let app_id = envelope.app.as_ref().and_then(|a| a.id.clone());
         let webhook_id = envelope.webhook.as_ref().and_then(|w| w.id.clone());
-        let events: Vec<(WebhookEvent, Option<Arc<Error>>)> = envelope
-            .events
-            .unwrap_or_default()
+        // Events already seen are dropped before room is reserved, so a redelivery of events
+        // still queued is not answered 503 for want of room it does not need. They are only
+        // marked seen once queued (below): a 503 must leave the retry to be handled in full.
+        let events: Vec<(WebhookEvent, Option<Arc<Error>>)> = raw_events
             .iter()
             .map(|text| decode_event(text))
+            .filter(|(event, _)| event.id().is_none_or(|id| !self.dedupe.contains(id)))
             .collect();
         if events.is_empty() {
             return reply(StatusCode::OK);
@@ -355,6 +420,19 @@ impl WebhookService {
         }
         reply(StatusCode::OK)
     }
+}
+
+/// 400 with `why` as an extension and as text, logged without the body.
+fn refuse(why: Rejection) -> http::Response<Full<Bytes>> {
+    tracing::warn!(reason = %why, "webhook delivery refused with 400");
+    let mut response = http::Response::new(Full::new(Bytes::from(why.to_string())));
+    *response.status_mut() = StatusCode::BAD_REQUEST;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response.extensions_mut().insert(why);
+    response
 }
 
 fn reply(status: StatusCode) -> http::Response<Full<Bytes>> {

@@ -356,17 +356,49 @@ async fn rate_limit_error_carries_retry_after_when_not_retried() {
     assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
 }
 
+/// `unix_secs` as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+fn imf_fixdate(unix_secs: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = unix_secs / 86_400;
+    let secs = unix_secs % 86_400;
+    // Civil date from days since the epoch (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{}, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
+        DAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize],
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+#[test]
+fn imf_fixdate_formats_the_rfc_example() {
+    assert_eq!(imf_fixdate(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
+}
+
 /// Proxies in front of the API may send `Retry-After` as an HTTP date (RFC 9110).
 #[tokio::test]
 async fn an_http_date_retry_after_reaches_the_error_as_a_wait() {
-    let err = rate_limited("Wed, 21 Oct 2099 07:28:00 GMT").await;
-    // 2099-10-21T07:28:00Z, less the time now.
-    let until =
-        Duration::from_secs(4_096_250_880).saturating_sub(std::time::UNIX_EPOCH.elapsed().unwrap());
+    // A day from now: a date decades away is refused as absurd (zd_auth::retry_after).
+    let until = std::time::UNIX_EPOCH.elapsed().unwrap().as_secs() + 86_400;
+    let err = rate_limited(Box::leak(imf_fixdate(until).into_boxed_str())).await;
     let wait = err.retry_after().unwrap();
     assert!(
-        wait.abs_diff(until) <= Duration::from_secs(60),
-        "{wait:?} vs {until:?}"
+        wait.abs_diff(Duration::from_secs(86_400)) <= Duration::from_secs(60),
+        "{wait:?}"
     );
 }
 
@@ -529,7 +561,7 @@ async fn two_errors_in_one_400_are_both_kept() {
         .await
         .unwrap_err();
     assert_eq!(err.api_errors().len(), 2);
-    assert_eq!(err.api_errors()[1].code, "invalid");
+    assert_eq!(err.api_errors()[1].code.as_deref(), Some("invalid"));
     assert_eq!(err.to_string(), "GetApp: HTTP 400 bad_request: a");
 }
 
@@ -809,9 +841,15 @@ async fn webhook_service_verifies_parses_dedupes_and_hands_off() {
     }
     assert_eq!(got[1].event.type_name(), "conversation:futureEvent");
     assert!(matches!(got[1].event, models::WebhookEvent::Unknown(_)));
-    // The repeated e1 is dropped; the same delivery again is dropped entirely.
+    // The repeated e1 is dropped; the same delivery again is dropped entirely: the next
+    // event the handler sees is the one delivered after it, not a repeat.
     let again = svc.call(request("whsec", body.to_string())).await.unwrap();
     assert_eq!(again.status(), 200);
+    let later = json!({"app": {"id": "app1"}, "webhook": {"id": "wh1", "version": "v2"},
+        "events": [typing("e3")]});
+    let ok = svc.call(request("whsec", later.to_string())).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(rx.recv().await.unwrap().event.id(), Some("e3"));
     assert!(rx.try_recv().is_err());
 }
 
@@ -1000,20 +1038,22 @@ async fn retry_after_is_honoured_and_capped_and_backoff_is_bounded() {
     let at = script.sent_at.lock().clone();
     assert_eq!(at.len(), 4);
     let gaps: Vec<Duration> = at.windows(2).map(|w| w[1] - w[0]).collect();
-    assert_eq!(
-        gaps[0],
-        Duration::from_secs(30),
-        "Retry-After: 30 is waited out"
+    // Waited out, plus jitter (up to a tenth, at most 5 s) so that clients told the same
+    // Retry-After do not all come back at the same instant.
+    assert!(
+        gaps[0] > Duration::from_secs(30) && gaps[0] <= Duration::from_secs(33),
+        "Retry-After: 30 is waited out, with jitter: {:?}",
+        gaps[0]
     );
     assert!(
         gaps[1] >= Duration::from_millis(200) && gaps[1] <= Duration::from_secs(10),
         "backoff {:?}",
         gaps[1]
     );
-    assert_eq!(
-        gaps[2],
-        Duration::from_secs(60),
-        "a long Retry-After is capped"
+    assert!(
+        gaps[2] > Duration::from_secs(60) && gaps[2] <= Duration::from_secs(65),
+        "a long Retry-After is capped, then jittered: {:?}",
+        gaps[2]
     );
 }
 
@@ -1062,4 +1102,424 @@ async fn a_truncated_body_is_a_transport_error() {
         std::error::Error::source(&err).is_some(),
         "keeps its source"
     );
+}
+
+/// Valid JSON that is not a v2 payload (a v1 delivery, `{}`, `events: null`, another
+/// `webhook.version`) is refused with 400, so Sunshine keeps it instead of losing its events,
+/// and the handler never sees it.
+#[tokio::test]
+async fn a_webhook_body_that_is_not_a_v2_payload_is_refused() {
+    use zd_sunshine::webhooks::{Rejection, WebhookService};
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let svc = WebhookService::new(zd_auth::Secret::new("whsec"), move |d| {
+        let tx = tx.clone();
+        async move {
+            tx.send(d.event.id().unwrap().to_owned()).unwrap();
+        }
+    })
+    .unwrap();
+    let post = |body: serde_json::Value| {
+        http::Request::post("/webhooks")
+            .header("x-api-key", "whsec")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .unwrap()
+    };
+    let v1 = json!({"trigger": "message:appUser", "app": {"_id": "5698edbf2a43bd081be982f1"},
+        "messages": [{"_id": "m1", "type": "text", "text": "hi", "role": "appUser"}],
+        "appUser": {"_id": "u1"}, "version": "v1.1"});
+    for (body, why) in [
+        (v1, Rejection::NoEvents),
+        (json!({}), Rejection::NoEvents),
+        (json!({"events": null}), Rejection::NoEvents),
+        (
+            json!({"app": {"id": "app1"}, "webhook": {"id": "wh1", "version": "v2"}}),
+            Rejection::NoEvents,
+        ),
+        (
+            json!({"webhook": {"id": "wh1", "version": "v1.1"}, "events": [typing("old")]}),
+            Rejection::UnsupportedVersion("v1.1".to_owned()),
+        ),
+        (json!({"events": {"id": "e1"}}), Rejection::Malformed),
+    ] {
+        let response = svc.handle(post(body.clone())).await;
+        assert_eq!(response.status(), 400, "{body}");
+        assert_eq!(
+            response.extensions().get::<Rejection>(),
+            Some(&why),
+            "{body}"
+        );
+        let text = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(text, why.to_string().as_bytes(), "{body}");
+    }
+    assert!(
+        Rejection::NoEvents.to_string().contains("v2"),
+        "the reason names what was expected"
+    );
+    // A v2 payload with no events is nothing to do; with events, they are handed on.
+    let empty = json!({"webhook": {"id": "wh1", "version": "v2"}, "events": []});
+    assert_eq!(svc.handle(post(empty)).await.status(), 200);
+    assert_eq!(
+        svc.handle(webhook_request(json!([typing("new")])))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        rx.recv().await.unwrap(),
+        "new",
+        "no refused event was handled"
+    );
+}
+
+/// A 429 means the request was refused, not processed: a POST is retried under the default
+/// policy, which does not retry POSTs that may have been processed (5xx, timeouts).
+#[tokio::test(start_paused = true)]
+async fn a_rate_limited_post_is_retried_under_the_default_policy() {
+    let script = Arc::new(Scripted::default());
+    script
+        .replies
+        .lock()
+        .extend([(429, Some("2")), (201, None)]);
+    let c = Client::builder(Region::Us, StaticToken::bearer("t").unwrap())
+        .transport(Shared(script.clone()))
+        .build()
+        .unwrap();
+    operations::PostMessage::new("app", "c1", text_post())
+        .send(&c)
+        .await
+        .unwrap();
+    let at = script.sent_at.lock().clone();
+    assert_eq!(at.len(), 2);
+    assert!(
+        at[1] - at[0] >= Duration::from_secs(2),
+        "Retry-After waited out"
+    );
+
+    // A 5xx on a POST may have been processed: still not retried by default.
+    script.sent_at.lock().clear();
+    script.replies.lock().extend([(503, None), (201, None)]);
+    let err = operations::PostMessage::new("app", "c1", text_post())
+        .send(&c)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Server);
+    assert_eq!(script.sent_at.lock().len(), 1);
+}
+
+/// The items of a conversation page with the cursor values to follow.
+fn conversations_page(ids: &[&str], meta: serde_json::Value) -> Reply {
+    let conversations: Vec<_> = ids.iter().map(|id| json!({"id": id})).collect();
+    reply(200, json!({"conversations": conversations, "meta": meta}))
+}
+
+/// `hasMore: true` without the cursor to follow would end the listing early, silently.
+#[tokio::test]
+async fn has_more_without_a_cursor_is_an_error_not_the_end_of_the_list() {
+    let server = serve(vec![
+        conversations_page(&["c1"], json!({"hasMore": true, "afterCursor": "A"})),
+        conversations_page(&["c2"], json!({"hasMore": true})),
+        conversations_page(&["c3"], json!({"hasMore": false})),
+    ])
+    .await;
+    let c = client(&server, RetryPolicy::none());
+    let mut stream = std::pin::pin!(
+        operations::ListConversations::new("app")
+            .filter_user_id("u1")
+            .paginate(&c)
+    );
+    let mut ids = Vec::new();
+    let err = loop {
+        match stream.try_next().await {
+            Ok(Some(conv)) => ids.push(conv.id.unwrap()),
+            Ok(None) => panic!("a listing cut short must end with an error, got {ids:?}"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(ids, ["c1", "c2"]);
+    assert_eq!(err.kind(), ErrorKind::MissingCursor);
+    assert!(futures_util::StreamExt::next(&mut stream).await.is_none());
+    assert_eq!(server.seen.lock().len(), 2);
+    // An empty cursor is no cursor either.
+    let server = serve(vec![conversations_page(
+        &["c1"],
+        json!({"hasMore": true, "afterCursor": ""}),
+    )])
+    .await;
+    let c = client(&server, RetryPolicy::none());
+    let got: Result<Vec<models::Conversation>, _> = operations::ListConversations::new("app")
+        .filter_user_id("u1")
+        .paginate(&c)
+        .try_collect()
+        .await;
+    assert_eq!(got.unwrap_err().kind(), ErrorKind::MissingCursor);
+    assert_eq!(server.seen.lock().len(), 1);
+}
+
+/// A listing started at cursor X whose page hands X back would fetch page X again: the
+/// starting cursor counts as already followed.
+#[tokio::test]
+async fn a_starting_cursor_handed_back_is_a_loop_at_once() {
+    let server = serve(vec![
+        conversations_page(&["c1"], json!({"hasMore": true, "afterCursor": "X"})),
+        conversations_page(&["c1"], json!({"hasMore": true, "afterCursor": "X"})),
+    ])
+    .await;
+    let c = client(&server, RetryPolicy::none());
+    let mut stream = std::pin::pin!(
+        operations::ListConversations::new("app")
+            .filter_user_id("u1")
+            .page_after("X")
+            .paginate(&c)
+    );
+    let mut ids = Vec::new();
+    let err = loop {
+        match stream.try_next().await {
+            Ok(Some(conv)) => ids.push(conv.id.unwrap()),
+            Ok(None) => panic!("a repeated cursor must end with an error, got {ids:?}"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err.kind(), ErrorKind::CursorLoop);
+    assert_eq!(ids, ["c1"], "page X is yielded once");
+    assert_eq!(server.seen.lock().len(), 1);
+}
+
+/// The API's error schema requires no field: an entry without `code` must not cost the others,
+/// nor the title in the message.
+#[tokio::test]
+async fn an_error_entry_without_a_code_keeps_its_title_and_the_others() {
+    let server = serve(vec![reply(
+        400,
+        json!({"errors": [{"title": "Something broke"}, {"code": "invalid", "title": "b"}]}),
+    )])
+    .await;
+    let err = operations::GetApp::new("a")
+        .send(&client(&server, RetryPolicy::none()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BadRequest);
+    assert_eq!(err.api_errors().len(), 2, "{err:?}");
+    assert_eq!(err.code(), Some("invalid"));
+    assert_eq!(err.to_string(), "GetApp: HTTP 400: Something broke");
+}
+
+/// Redelivered events that are already queued are dropped before room is reserved: a full
+/// queue does not turn a redelivery of nothing new into a 503 (and another redelivery).
+#[tokio::test]
+async fn a_redelivery_of_queued_events_is_answered_200_even_when_the_queue_is_full() {
+    use zd_sunshine::webhooks::WebhookService;
+    let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    let gate = Arc::new(Mutex::new(Some(go_rx)));
+    let svc = WebhookService::with_queue_capacity(zd_auth::Secret::new("whsec"), 2, move |d| {
+        let started_tx = started_tx.clone();
+        let gate = gate.lock().take();
+        async move {
+            started_tx.send(d.event.id().unwrap().to_owned()).unwrap();
+            if let Some(gate) = gate {
+                let _ = gate.await;
+            }
+        }
+    })
+    .unwrap();
+    let status = |r: http::Response<Full<Bytes>>| r.status().as_u16();
+    assert_eq!(
+        status(svc.handle(webhook_request(json!([typing("e1")]))).await),
+        200
+    );
+    assert_eq!(started.recv().await.unwrap(), "e1");
+    // The worker is busy with e1; e2 and e3 fill the queue.
+    assert_eq!(
+        status(
+            svc.handle(webhook_request(json!([typing("e2"), typing("e3")])))
+                .await
+        ),
+        200
+    );
+    // Sunshine sends them again (it did not see the 200 in time, say): nothing new.
+    assert_eq!(
+        status(
+            svc.handle(webhook_request(json!([typing("e2"), typing("e3")])))
+                .await
+        ),
+        200
+    );
+    // A new event among them still finds no room.
+    assert_eq!(
+        status(
+            svc.handle(webhook_request(json!([typing("e3"), typing("e4")])))
+                .await
+        ),
+        503
+    );
+    go_tx.send(()).unwrap();
+    for id in ["e2", "e3"] {
+        assert_eq!(started.recv().await.unwrap(), id);
+    }
+    assert_eq!(
+        status(
+            svc.handle(webhook_request(json!([typing("e3"), typing("e4")])))
+                .await
+        ),
+        200
+    );
+    assert_eq!(started.recv().await.unwrap(), "e4");
+    assert!(started.try_recv().is_err());
+}
+
+/// An upload streamed over more than `request_timeout` (a 50 MB file on a slow link) is not
+/// cut off: the send is bounded by `upload_timeout`, the answer by `request_timeout`.
+#[tokio::test(start_paused = true)]
+async fn a_slow_upload_is_not_cut_off_by_the_request_timeout() {
+    let server = serve(vec![reply(
+        201,
+        json!({"attachment": {"mediaUrl": "https://x/y.bin", "mediaType": "application/octet-stream"}}),
+    )])
+    .await;
+    let c = client(&server, RetryPolicy::none());
+    // Twelve chunks ten seconds apart: two minutes against the default 60 s request timeout.
+    let chunks = futures_util::stream::unfold(0, |n| async move {
+        if n == 12 {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        Some((Ok(Bytes::from_static(b"0123456789")), n + 1))
+    });
+    let upload =
+        zd_sunshine::Upload::from_stream("slow.bin", "application/octet-stream", None, chunks)
+            .unwrap();
+    let started = tokio::time::Instant::now();
+    let resp = operations::UploadAttachment::new("app", "public", upload)
+        .send(&c)
+        .await
+        .unwrap();
+    assert!(started.elapsed() >= Duration::from_secs(120));
+    assert_eq!(
+        resp.attachment.unwrap().media_url.as_deref(),
+        Some("https://x/y.bin")
+    );
+    assert_eq!(
+        server.seen.lock()[0]
+            .body
+            .windows(10)
+            .filter(|w| w == b"0123456789")
+            .count(),
+        12
+    );
+}
+
+/// A loopback server that reads each request's body to its end and never answers.
+async fn serve_silent() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let svc = service_fn(|req: http::Request<hyper::body::Incoming>| async move {
+                let _ = req.into_body().collect().await;
+                std::future::pending::<Result<http::Response<Full<Bytes>>, std::convert::Infallible>>()
+                    .await
+            });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc),
+            );
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// An upload of `chunks` chunks sent `every` apart.
+fn paced_upload(chunks: usize, every: Duration) -> zd_sunshine::Upload {
+    let stream = futures_util::stream::unfold(0, move |n| async move {
+        if n == chunks {
+            return None;
+        }
+        tokio::time::sleep(every).await;
+        Some((Ok(Bytes::from_static(b"0123456789")), n + 1))
+    });
+    zd_sunshine::Upload::from_stream("paced.bin", "application/octet-stream", None, stream).unwrap()
+}
+
+/// Sending an upload is bounded by `upload_timeout`; once it is sent, the answer is bounded by
+/// `request_timeout`.
+#[tokio::test(start_paused = true)]
+async fn an_upload_is_bounded_by_the_upload_timeout_and_its_answer_by_the_request_timeout() {
+    let base = serve_silent().await;
+    let c = Client::builder(Region::Custom(base), StaticToken::bearer("tok").unwrap())
+        .retry(RetryPolicy::none())
+        .transport_config(zd_sunshine::TransportConfig {
+            upload_timeout: Duration::from_secs(30),
+            ..zd_sunshine::TransportConfig::default()
+        })
+        .build()
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let err = operations::UploadAttachment::new(
+        "app",
+        "public",
+        paced_upload(12, Duration::from_secs(10)),
+    )
+    .send(&c)
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
+    assert!(err.to_string().contains("not sent"), "{err}");
+    assert_eq!(started.elapsed(), Duration::from_secs(30));
+
+    // Sent in 20 s, within the upload timeout; the silent server then costs the 60 s request
+    // timeout, counted from the end of the body.
+    let started = tokio::time::Instant::now();
+    let err = operations::UploadAttachment::new(
+        "app",
+        "public",
+        paced_upload(2, Duration::from_secs(10)),
+    )
+    .send(&c)
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
+    assert!(err.to_string().contains("request timed out"), "{err}");
+    assert_eq!(started.elapsed(), Duration::from_secs(80));
+}
+
+/// Credentials that record which tokens the client named as refused.
+#[derive(Debug, Default)]
+struct Recording {
+    rejected: std::sync::Mutex<Vec<String>>,
+}
+
+impl zd_auth::Credentials for Recording {
+    fn authorization(&self) -> zd_auth::BoxFuture<'_, Result<zd_auth::Secret, zd_auth::Error>> {
+        Box::pin(async { Ok(zd_auth::Secret::new("Bearer sent-token")) })
+    }
+
+    fn invalidate(&self) {
+        self.rejected.lock().unwrap().push("(unnamed)".to_owned());
+    }
+
+    fn invalidate_if_current(&self, rejected: &zd_auth::Secret) {
+        let rejected = rejected.expose_secret().to_owned();
+        self.rejected.lock().unwrap().push(rejected);
+    }
+}
+
+#[tokio::test]
+async fn a_401_names_the_token_it_refused() {
+    let server = serve(vec![reply(
+        401,
+        json!({"errors": [{"code": "unauthorized"}]}),
+    )])
+    .await;
+    let creds = std::sync::Arc::new(Recording::default());
+    let client = Client::builder(Region::Custom(server.base.clone()), creds.clone())
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap();
+    let err = operations::GetApp::new("a")
+        .send(&client)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(401));
+    // Shared credentials may have replaced that token meanwhile: the refusal says which.
+    assert_eq!(*creds.rejected.lock().unwrap(), ["Bearer sent-token"]);
 }

@@ -229,7 +229,7 @@ async fn auth_basic_jwt_and_wrong_secret() {
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unauthorized, "{err:?}");
         assert_eq!(err.status().map(|s| s.as_u16()), Some(401));
-        assert_eq!(err.api_errors()[0].code, "unauthorized");
+        assert_eq!(err.api_errors()[0].code.as_deref(), Some("unauthorized"));
     }
 }
 

@@ -287,3 +287,33 @@ async fn an_event_that_does_not_decode_does_not_cost_the_rest_of_the_batch() {
     assert_eq!(post(&url, "wrong", json!({"events": []})).await, 401);
     assert!(handled.try_recv().is_err());
 }
+
+/// A body that is not a v2 payload (here a v1 delivery) is refused with 400, and the refusal
+/// is logged with its reason, never with the body or the key.
+#[tokio::test]
+async fn a_body_that_is_not_a_v2_payload_is_refused_and_logged_without_its_contents() {
+    let logs = Logs::default();
+    let _logging = tracing::subscriber::set_default(logs.clone());
+    let (tx, mut handled) = tokio::sync::mpsc::unbounded_channel::<Delivery>();
+    let service = WebhookService::new(Secret::new("whsec-PRIVATE-KEY"), move |d| {
+        let tx = tx.clone();
+        async move {
+            tx.send(d).unwrap();
+        }
+    })
+    .unwrap();
+    let url = serve(service).await;
+    let v1 = json!({"trigger": "message:appUser", "app": {"_id": "app1"}, "version": "v1.1",
+        "messages": [{"_id": "m1", "type": "text", "text": "PRIVATE card 4111", "role": "appUser"}]});
+    assert_eq!(post(&url, "whsec-PRIVATE-KEY", v1).await, 400);
+    let v3 = json!({"webhook": {"id": "wh1", "version": "v3"},
+        "events": [{"id": "e1", "type": "conversation:typing", "payload": {"PRIVATE": 1}}]});
+    assert_eq!(post(&url, "whsec-PRIVATE-KEY", v3).await, 400);
+
+    let warnings = logs.at(tracing::Level::WARN);
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].contains("events"), "{warnings:?}");
+    assert!(warnings[1].contains("v3"), "{warnings:?}");
+    assert!(!logs.all().contains("PRIVATE"), "{}", logs.all());
+    assert!(handled.try_recv().is_err());
+}

@@ -372,15 +372,22 @@ fn emit_op(out: &mut String, op: &Op) {
         } else {
             format!("page.{}", p.items_field)
         };
+        // The starting cursor, so the stream can count it as followed already.
+        let start = if has("page[before]") {
+            "self.page_after.as_deref().or(self.page_before.as_deref())"
+        } else {
+            "self.page_after.as_deref()"
+        };
         let _ = writeln!(
             out,
             "impl crate::pagination::Paged for {} {{\n\
              type Item = {item};\n\
              fn set_cursor(&mut self, cursor: String) {{\n{set}\n}}\n\
+             fn cursor(&self) -> Option<&str> {{\n{start}\n}}\n\
              async fn fetch_page(&self, client: &crate::Client) -> Result<crate::pagination::Page<Self::Item>, crate::Error> {{\n\
              {backwards_let}let page = self.send(client).await?;\n\
-             let next = {meta}.filter(|m| {more}).and_then(|m| {next});\n\
-             Ok(crate::pagination::Page {{ items: {items}, next }})\n\
+             let (has_more, next) = {meta}.map_or((false, None), |m| ({more}, {next}));\n\
+             Ok(crate::pagination::Page {{ items: {items}, has_more, next }})\n\
              }}\n}}\n",
             op.rust
         );

@@ -110,25 +110,28 @@ impl crate::pagination::Paged for ListApps {
             self.page_before = None;
         }
     }
+    fn cursor(&self) -> Option<&str> {
+        self.page_after.as_deref().or(self.page_before.as_deref())
+    }
     async fn fetch_page(
         &self,
         client: &crate::Client,
     ) -> Result<crate::pagination::Page<Self::Item>, crate::Error> {
         let backwards = self.page_before.is_some();
         let page = self.send(client).await?;
-        let next = page
-            .meta
-            .as_ref()
-            .filter(|m| m.has_more == Some(true))
-            .and_then(|m| {
+        let (has_more, next) = page.meta.as_ref().map_or((false, None), |m| {
+            (
+                m.has_more == Some(true),
                 if backwards {
                     m.before_cursor.clone()
                 } else {
                     m.after_cursor.clone()
-                }
-            });
+                },
+            )
+        });
         Ok(crate::pagination::Page {
             items: page.apps.unwrap_or_default(),
+            has_more,
             next,
         })
     }

@@ -75,27 +75,36 @@ pub trait TokenSource: Send + Sync + fmt::Debug + 'static {
 /// # Cancel safety
 /// Dropping an `authorization()` future never abandons a refresh it started. Within a Tokio
 /// runtime the request runs on a spawned task, so it completes (and a refresh token the
-/// server rotated is kept) even if every caller goes away; the next caller takes up its
-/// result instead of sending another request. Without a runtime the caller refreshes itself,
+/// server rotated is kept) even if every caller goes away, and writes what it brought (a
+/// token, or a failure and its cool-down) as it finishes; the next caller takes up its result
+/// instead of sending another request, waiting for it at most two minutes. Without a runtime the caller refreshes itself,
 /// and dropping it abandons that request.
 pub struct RefreshingToken {
     source: Arc<dyn TokenSource>,
-    /// The token and the last failure. Only held for short sections without `.await`, so that
-    /// [`Credentials::invalidate`], which is not async, can take it too.
-    state: StdMutex<State>,
+    /// The token and the last failure, written by each refresh as it finishes (on its own
+    /// task, so even when nobody waits for it any more).
+    book: Arc<Book>,
     /// Whoever holds this lock refreshes. It keeps the task of a refresh whose caller was
-    /// dropped, with its attempt number, for the next caller to take up.
+    /// dropped, for the next caller to take up.
     in_flight: Mutex<Option<InFlight>>,
     attempts: AtomicU64,
-    /// Refreshes finished (successfully or not); bumped under the `in_flight` lock.
-    completed: AtomicU64,
     margin: Duration,
 }
 
-/// A refresh running on its own task.
+/// What the refreshes brought.
+#[derive(Default)]
+struct Book {
+    /// Only held for short sections without `.await`, so that [`Credentials::invalidate`],
+    /// which is not async, can take it too.
+    state: StdMutex<State>,
+    /// Refreshes finished (successfully or not); bumped under `state`.
+    completed: AtomicU64,
+}
+
+/// A refresh running on its own task; it answers what it wrote in the book.
 struct InFlight {
     attempt: u64,
-    task: JoinHandle<Result<Current, Error>>,
+    task: JoinHandle<Result<Secret, Error>>,
 }
 
 #[derive(Default)]
@@ -173,10 +182,9 @@ impl RefreshingToken {
     pub fn new(source: impl TokenSource) -> Self {
         Self {
             source: Arc::new(source),
-            state: StdMutex::new(State::default()),
+            book: Arc::default(),
             in_flight: Mutex::new(None),
             attempts: AtomicU64::new(0),
-            completed: AtomicU64::new(0),
             margin: DEFAULT_MARGIN,
         }
     }
@@ -202,8 +210,7 @@ impl RefreshingToken {
     }
 
     fn lock_state(&self) -> MutexGuard<'_, State> {
-        // Nothing panics while holding the lock; should it ever, the state is still whole.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.book.lock()
     }
 
     fn fresh(&self) -> Option<Secret> {
@@ -215,76 +222,100 @@ impl RefreshingToken {
     }
 
     async fn get(&self) -> Result<Secret, Error> {
-        let seen = self.completed.load(Ordering::Acquire);
+        let seen = self.book.completed.load(Ordering::Acquire);
         if let Some(header) = self.fresh() {
             return Ok(header);
         }
         let mut in_flight = self.in_flight.lock().await;
-        {
-            let state = self.lock_state();
-            if let Some(current) = &state.current
-                && current.is_fresh(self.margin)
-            {
-                return Ok(current.header.clone());
-            }
-            if let Some(failed) = &state.failed
-                && (failed.completion > seen || Instant::now() < failed.quiet_until)
-            {
-                // That refresh failed after we asked, or so recently that asking again would
-                // only add load to a struggling endpoint.
-                return state.usable_or(&failed.error);
-            }
+        if let Some(answer) = self.book.settled(seen, self.margin) {
+            return answer;
         }
-        // A refresh whose caller went away: its token is ours. A failure it met before we
-        // came, or a task its runtime cancelled, is stale: ask anew rather than report it.
-        let mut taken = None;
+        // A refresh whose caller went away. Had it finished before we came, the book already
+        // holds what it brought (and the check above answered from it when that still
+        // serves): ask anew.
         if let Some(refresh) = in_flight.as_mut() {
             let finished_before = refresh.task.is_finished();
-            // Bounded: the task runs on the runtime of the caller that started it, which may
-            // no longer be driven (another runtime's `block_on` returned).
-            match tokio::time::timeout(TAKE_UP_LIMIT, &mut refresh.task).await {
-                Ok(outcome) => {
-                    let stale = match &outcome {
-                        Ok(Ok(_)) => false,
-                        Ok(Err(_)) => finished_before,
-                        Err(e) => e.is_cancelled(),
-                    };
-                    if !stale {
-                        taken = Some((refresh.attempt, outcome));
-                    }
-                }
-                Err(_) => {
-                    tracing::warn!(
-                        "a refresh left by a caller did not finish in time; asking anew"
-                    );
-                    refresh.task.abort();
+            let joined = match tokio::runtime::Handle::try_current() {
+                // Bounded: it runs on the runtime of the caller that started it, which may no
+                // longer be driven (another runtime's `block_on` returned). Not aborted: if it
+                // ends after all, what it brings still goes in the book.
+                Ok(_) => tokio::time::timeout(TAKE_UP_LIMIT, &mut refresh.task)
+                    .await
+                    .ok(),
+                Err(_) => Some((&mut refresh.task).await),
+            };
+            let attempt = refresh.attempt;
+            // Before anything else: a finished task must not be awaited again.
+            *in_flight = None;
+            match joined {
+                Some(Ok(answer)) if !finished_before => return answer,
+                Some(Err(e)) if e.is_panic() => return self.book.record(attempt, Err(panicked())),
+                Some(_) => {}
+                None => {
+                    tracing::warn!("a refresh left by a caller did not finish in time; asking anew")
                 }
             }
-            *in_flight = None;
         }
-        let (attempt, outcome) = match taken {
-            Some(taken) => taken,
-            None => match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => {
-                    let attempt = self.start_attempt();
-                    let source = Arc::clone(&self.source);
-                    let refresh = in_flight.insert(InFlight {
-                        attempt,
-                        task: runtime.spawn(async move { source.fetch().await.map(Current::from) }),
-                    });
-                    (attempt, (&mut refresh.task).await)
-                }
-                Err(_) => {
-                    let attempt = self.start_attempt();
-                    (attempt, Ok(self.source.fetch().await.map(Current::from)))
-                }
-            },
+        let attempt = self.start_attempt();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return self
+                .book
+                .record(attempt, self.source.fetch().await.map(Current::from));
         };
-        // Before anything that may panic: a finished task must not be awaited again.
+        let source = Arc::clone(&self.source);
+        let book = Arc::clone(&self.book);
+        let refresh = in_flight.insert(InFlight {
+            attempt,
+            task: runtime.spawn(async move {
+                let fetched = source.fetch().await.map(Current::from);
+                book.record(attempt, fetched)
+            }),
+        });
+        let joined = (&mut refresh.task).await;
         *in_flight = None;
-        let result = joined(outcome);
+        match joined {
+            Ok(answer) => answer,
+            Err(e) if e.is_panic() => self.book.record(attempt, Err(panicked())),
+            Err(e) => Err(Error::new(
+                ErrorKind::Transport,
+                "token refresh cancelled: the runtime is shutting down",
+            )
+            .with_source(e)),
+        }
+    }
+
+    fn start_attempt(&self) -> u64 {
+        let attempt = self.attempts.fetch_add(1, Ordering::AcqRel) + 1;
+        tracing::debug!(attempt, "refreshing access token");
+        attempt
+    }
+}
+
+impl Book {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; should it ever, the state is still whole.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The answer the book already holds for a caller that asked after `seen` refreshes had
+    /// finished: a fresh token, or the failure of a refresh that ended since (or so recently
+    /// that asking again would only add load to a struggling endpoint).
+    fn settled(&self, seen: u64, margin: Duration) -> Option<Result<Secret, Error>> {
+        let state = self.lock();
+        if let Some(current) = &state.current
+            && current.is_fresh(margin)
+        {
+            return Some(Ok(current.header.clone()));
+        }
+        let failed = state.failed.as_ref()?;
+        (failed.completion > seen || Instant::now() < failed.quiet_until)
+            .then(|| state.usable_or(&failed.error))
+    }
+
+    /// Writes what refresh `attempt` brought, and answers its callers.
+    fn record(&self, attempt: u64, result: Result<Current, Error>) -> Result<Secret, Error> {
+        let mut state = self.lock();
         let completion = self.completed.fetch_add(1, Ordering::AcqRel) + 1;
-        let mut state = self.lock_state();
         match result {
             Ok(current) => {
                 let header = current.header.clone();
@@ -319,34 +350,13 @@ impl RefreshingToken {
             }
         }
     }
-
-    fn start_attempt(&self) -> u64 {
-        let attempt = self.attempts.fetch_add(1, Ordering::AcqRel) + 1;
-        tracing::debug!(attempt, "refreshing access token");
-        attempt
-    }
 }
 
-/// The outcome of a refresh task.
-fn joined(
-    outcome: Result<Result<Current, Error>, tokio::task::JoinError>,
-) -> Result<Current, Error> {
-    outcome.unwrap_or_else(|e| {
-        if e.is_panic() {
-            // A bug in the source, reported as an error: the caller taking up the refresh may
-            // be a session's driver, which must not die of someone else's panic.
-            tracing::error!("the token source panicked");
-            return Err(Error::new(
-                ErrorKind::SourcePanicked,
-                "the token source panicked",
-            ));
-        }
-        Err(Error::new(
-            ErrorKind::Transport,
-            "token refresh cancelled: the runtime is shutting down",
-        )
-        .with_source(e))
-    })
+/// A bug in the source, reported as an error: the caller taking up the refresh may be a
+/// session's driver, which must not die of someone else's panic.
+fn panicked() -> Error {
+    tracing::error!("the token source panicked");
+    Error::new(ErrorKind::SourcePanicked, "the token source panicked")
 }
 
 impl Credentials for RefreshingToken {
@@ -475,6 +485,10 @@ mod tests {
         first_started: tokio::sync::Notify,
         release: tokio::sync::Notify,
         fail_first: bool,
+        /// The `Retry-After` of that failure.
+        fail_retry_after: Option<Duration>,
+        /// The tokens' `expires_in`.
+        lifetime: Option<Duration>,
         first_done: tokio::sync::Notify,
     }
 
@@ -487,12 +501,13 @@ mod tests {
                     self.release.notified().await;
                     self.first_done.notify_one();
                     if self.fail_first {
-                        return Err(Error::new(ErrorKind::Transport, "down"));
+                        return Err(Error::new(ErrorKind::Transport, "down")
+                            .with_retry_after(self.fail_retry_after));
                     }
                 }
                 Ok(FetchedToken {
                     access_token: Secret::new(format!("t{n}")),
-                    expires_in: None,
+                    expires_in: self.lifetime,
                 })
             })
         }
@@ -537,6 +552,59 @@ mod tests {
         source.first_done.notified().await;
         tokio::time::advance(Duration::from_secs(600)).await;
         // That failure is ten minutes old: the next caller asks again.
+        assert_eq!(
+            creds.authorization().await.unwrap().expose_secret(),
+            "Bearer t2"
+        );
+        assert_eq!(source.calls.load(Ordering::SeqCst), 2);
+    }
+
+    /// Starts a refresh from a caller that is then dropped, and lets it finish.
+    async fn left_behind(source: &Arc<HoldsFirst>, creds: &Arc<RefreshingToken>) {
+        let leader = tokio::spawn({
+            let creds = creds.clone();
+            async move { creds.authorization().await }
+        });
+        source.first_started.notified().await;
+        leader.abort();
+        assert!(leader.await.unwrap_err().is_cancelled());
+        source.release.notify_one();
+        source.first_done.notified().await;
+        // Let the refresh task write what it brought.
+        tokio::task::yield_now().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failure_nobody_waited_for_still_holds_its_cool_down() {
+        let source = Arc::new(HoldsFirst {
+            fail_first: true,
+            fail_retry_after: Some(Duration::from_secs(60)),
+            ..HoldsFirst::default()
+        });
+        let creds = Arc::new(RefreshingToken::new(source.clone()));
+        left_behind(&source, &creds).await;
+        tokio::time::advance(Duration::from_secs(1)).await;
+        // The endpoint asked for a minute's rest: nobody asks it again before then.
+        let error = creds.authorization().await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Transport);
+        assert_eq!(source.calls.load(Ordering::SeqCst), 1);
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert_eq!(
+            creds.authorization().await.unwrap().expose_secret(),
+            "Bearer t2"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_token_nobody_waited_for_expires_like_any_other() {
+        let source = Arc::new(HoldsFirst {
+            lifetime: Some(Duration::from_secs(60)),
+            ..HoldsFirst::default()
+        });
+        let creds = Arc::new(RefreshingToken::new(source.clone()));
+        left_behind(&source, &creds).await;
+        // Nobody asked while it lasted: the next caller gets a new one, not it expired.
+        tokio::time::advance(Duration::from_secs(120)).await;
         assert_eq!(
             creds.authorization().await.unwrap().expose_secret(),
             "Bearer t2"

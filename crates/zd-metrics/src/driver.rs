@@ -43,10 +43,13 @@ const AFTER_FAILED_WRITE: Duration = Duration::from_secs(2);
 /// outlived this was accepted, and a later 401 (the token expired) deserves a refresh.
 const SETTLED_AFTER: Duration = Duration::from_secs(10);
 
-/// Connections in a row that may end on a frame over `max_frame_bytes` before the feed
-/// gives up: one such frame may be a one-off, but when every new connection gets one the
-/// server sends it for the subscriptions themselves, and only a larger limit helps.
+/// Connections that may end on a frame over `max_frame_bytes` within [`OVERSIZED_WINDOW`]
+/// before the feed gives up: one such frame may be a one-off, but when connection after
+/// connection gets one the server sends it for the subscriptions themselves, and only a
+/// larger limit helps. (Backoff spaces those connections seconds apart; one such frame a day
+/// never adds up.)
 const MAX_OVERSIZED: u32 = 3;
+const OVERSIZED_WINDOW: Duration = Duration::from_secs(600);
 
 /// How a session or a wait ended.
 enum Outcome {
@@ -73,8 +76,10 @@ pub(crate) struct Driver {
     /// Whether the current session has worked: delivered an update, or stayed up for
     /// [`SETTLED_AFTER`]. Then backoff and the unauthorized streak start over.
     healthy: bool,
-    /// Consecutive sessions ended by a frame over `max_frame_bytes`.
+    /// Sessions ended by a frame over `max_frame_bytes` since the first of them within
+    /// [`OVERSIZED_WINDOW`], and when that first one ended.
     oversized_streak: u32,
+    oversized_since: Option<Instant>,
     limits: DecodeLimits,
     /// The authorization the current connection was opened with: a 401 frame refuses that
     /// token, which shared credentials may already have replaced.
@@ -102,6 +107,7 @@ impl Driver {
             unauthorized_streak: 0,
             healthy: false,
             oversized_streak: 0,
+            oversized_since: None,
             limits,
             auth,
         }
@@ -121,12 +127,19 @@ impl Driver {
             };
             let oversized = last_error.kind() == ErrorKind::TooLarge;
             if oversized {
-                self.oversized_streak += 1;
+                let now = Instant::now();
+                match self.oversized_since {
+                    Some(since) if now.duration_since(since) < OVERSIZED_WINDOW => {
+                        self.oversized_streak += 1;
+                    }
+                    _ => {
+                        self.oversized_since = Some(now);
+                        self.oversized_streak = 1;
+                    }
+                }
                 if self.oversized_streak >= MAX_OVERSIZED {
                     return self.finish(last_error);
                 }
-            } else {
-                self.oversized_streak = 0;
             }
             // A connection that worked until an oversized frame arrived still backs off:
             // the frame will likely come again, and each retry spends the shared budget.
@@ -192,9 +205,6 @@ impl Driver {
     fn mark_healthy(&mut self) {
         self.healthy = true;
         self.unauthorized_streak = 0;
-        // Oversized frames count only on connections that get them before working: one a
-        // day between long healthy connections must not add up to the end of the feed.
-        self.oversized_streak = 0;
     }
 
     /// Serves one connection until it fails or the feed is closed.

@@ -50,7 +50,7 @@ pub enum FeedEvent {
     /// [`FeedHandle::close`]; [`ErrorKind::Unauthorized`] when the token is refused twice in a
     /// row; the failure itself when retrying cannot help ([`Error::is_retryable`] is false:
     /// an HTTP 403 on the upgrade, credentials that cannot be produced);
-    /// [`ErrorKind::TooLarge`] when three connections in a row receive a frame over
+    /// [`ErrorKind::TooLarge`] when three connections within ten minutes end on a frame over
     /// [`crate::FeedConfig::max_frame_bytes`].
     Closed(Error),
 }

@@ -682,7 +682,7 @@ async fn an_oversized_frame_is_too_large_and_backs_off_until_the_feed_ends() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn oversized_frames_between_connections_that_worked_do_not_end_the_feed() {
+async fn oversized_frames_count_within_ten_minutes_whatever_came_between() {
     let mut server = TestServer::start(&["good"]).await;
     let mut feed = client(&server, "good").connect().await.unwrap();
     let padding = "x".repeat(70 * 1024);
@@ -692,13 +692,31 @@ async fn oversized_frames_between_connections_that_worked_do_not_end_the_feed() 
         None,
     );
     let mut conn = server.next_connection().await;
+    // One a day, between connections that worked: never enough to end the feed.
     for round in 0..4 {
-        // The connection works (it stays up), then one oversized frame ends it.
-        tokio::time::sleep(SETTLED).await;
+        tokio::time::sleep(Duration::from_secs(86_400)).await;
         conn.send(big.clone());
         let (_, _, kind) = reconnecting(&mut feed).await;
         assert_eq!(kind, ErrorKind::TooLarge, "round {round}");
         conn = server.next_connection().await;
         assert!(matches!(next(&mut feed).await, FeedEvent::Reconnected));
     }
+    // Three within minutes, though each connection worked first: the server sends it for
+    // the subscriptions themselves, and the feed ends.
+    tokio::time::sleep(Duration::from_secs(601)).await;
+    for round in 0..3 {
+        tokio::time::sleep(SETTLED).await;
+        conn.send(big.clone());
+        if round == 2 {
+            break;
+        }
+        let (_, _, kind) = reconnecting(&mut feed).await;
+        assert_eq!(kind, ErrorKind::TooLarge, "round {round}");
+        conn = server.next_connection().await;
+        assert!(matches!(next(&mut feed).await, FeedEvent::Reconnected));
+    }
+    let FeedEvent::Closed(error) = next(&mut feed).await else {
+        panic!("expected Closed after three oversized frames within ten minutes")
+    };
+    assert_eq!(error.kind(), ErrorKind::TooLarge);
 }

@@ -352,8 +352,8 @@ impl WebhookService {
                 .collect();
             return refuse(Rejection::UnsupportedVersion(version));
         }
-        // Answering 200 to a body without events would lose whatever it carries: Sunshine
-        // does not redeliver a 2xx.
+        // Not what a v2 webhook sends: say so. Sunshine redelivers neither a 2xx nor a 400,
+        // but a 400 shows the webhook failing, where a 200 would hide the lost events.
         let Some(raw_events) = envelope.events else {
             return refuse(Rejection::NoEvents);
         };

@@ -392,7 +392,7 @@ fn imf_fixdate_formats_the_rfc_example() {
 /// Proxies in front of the API may send `Retry-After` as an HTTP date (RFC 9110).
 #[tokio::test]
 async fn an_http_date_retry_after_reaches_the_error_as_a_wait() {
-    // A day from now: a date decades away is refused as absurd (zd_auth::retry_after).
+    // A day from now: a date decades away is cut to zd_auth::retry_after::MAX_RETRY_AFTER.
     let until = std::time::UNIX_EPOCH.elapsed().unwrap().as_secs() + 86_400;
     let err = rate_limited(Box::leak(imf_fixdate(until).into_boxed_str())).await;
     let wait = err.retry_after().unwrap();
@@ -1105,7 +1105,7 @@ async fn a_truncated_body_is_a_transport_error() {
 }
 
 /// Valid JSON that is not a v2 payload (a v1 delivery, `{}`, `events: null`, another
-/// `webhook.version`) is refused with 400, so Sunshine keeps it instead of losing its events,
+/// `webhook.version`) is refused with 400, so the webhook shows as failing rather than served,
 /// and the handler never sees it.
 #[tokio::test]
 async fn a_webhook_body_that_is_not_a_v2_payload_is_refused() {

@@ -58,9 +58,10 @@ pub trait TokenSource: Send + Sync + fmt::Debug + 'static {
 
 /// Bearer credentials that renew themselves shortly before expiry.
 ///
-/// However many tasks call [`Credentials::authorization`] at once, at most one refresh is in
-/// flight: the first caller to find the token stale refreshes while holding an async lock and
-/// the others wait for its result. When that refresh fails, the tasks that were waiting for it
+/// However many tasks call [`Credentials::authorization`] at once, one refresh is in flight
+/// (a second only once one left behind outlives the two-minute take-up bound below): the
+/// first caller to find the token stale refreshes while holding an async lock and the others
+/// wait for its result. When that refresh fails, the tasks that were waiting for it
 /// get a clone of its error instead of each trying again.
 ///
 /// The token is renewed `margin` (default 60 s, at most half the lifetime) before it expires;
@@ -77,8 +78,10 @@ pub trait TokenSource: Send + Sync + fmt::Debug + 'static {
 /// runtime the request runs on a spawned task, so it completes (and a refresh token the
 /// server rotated is kept) even if every caller goes away, and writes what it brought (a
 /// token, or a failure and its cool-down) as it finishes; the next caller takes up its result
-/// instead of sending another request, waiting for it at most two minutes. Without a runtime the caller refreshes itself,
-/// and dropping it abandons that request.
+/// instead of sending another request, waiting for it at most two minutes from its start
+/// (all callers together). Taking one up needs a Tokio runtime with timers, as the built-in
+/// sources do; a caller without a runtime asks anew instead of waiting. Without a runtime the
+/// caller refreshes itself, and dropping it abandons that request.
 pub struct RefreshingToken {
     source: Arc<dyn TokenSource>,
     /// The token and the last failure, written by each refresh as it finishes (on its own
@@ -105,12 +108,19 @@ struct Book {
 struct InFlight {
     attempt: u64,
     task: JoinHandle<Result<Secret, Error>>,
+    /// How long callers taking it up wait for it, all together: each caller that gave up
+    /// early must not start the wait over.
+    take_up_until: Instant,
 }
 
 #[derive(Default)]
 struct State {
     current: Option<Current>,
     failed: Option<Failure>,
+    /// The completion number of the refresh that brought `current`.
+    current_completion: u64,
+    /// The newest attempt written: one left behind that ends later must not overwrite it.
+    recorded_attempt: u64,
 }
 
 /// The last refresh, when it failed.
@@ -230,34 +240,41 @@ impl RefreshingToken {
         if let Some(answer) = self.book.settled(seen, self.margin) {
             return answer;
         }
-        // A refresh whose caller went away. Had it finished before we came, the book already
-        // holds what it brought (and the check above answered from it when that still
-        // serves): ask anew.
+        let runtime = tokio::runtime::Handle::try_current();
+        // A refresh whose caller went away: wait for what it brings, within the bound its
+        // callers share (its runtime may no longer be driven). Not aborted when that runs out:
+        // should it end after all, the book keeps what it brought unless a newer one is there.
         if let Some(refresh) = in_flight.as_mut() {
             let finished_before = refresh.task.is_finished();
-            let joined = match tokio::runtime::Handle::try_current() {
-                // Bounded: it runs on the runtime of the caller that started it, which may no
-                // longer be driven (another runtime's `block_on` returned). Not aborted: if it
-                // ends after all, what it brings still goes in the book.
-                Ok(_) => tokio::time::timeout(TAKE_UP_LIMIT, &mut refresh.task)
+            let joined = if finished_before {
+                Some((&mut refresh.task).await)
+            } else if runtime.is_ok() {
+                tokio::time::timeout_at(refresh.take_up_until, &mut refresh.task)
                     .await
-                    .ok(),
-                Err(_) => Some((&mut refresh.task).await),
+                    .ok()
+            } else {
+                // Without a runtime there is no clock to bound the wait: ask anew.
+                None
             };
             let attempt = refresh.attempt;
             // Before anything else: a finished task must not be awaited again.
             *in_flight = None;
             match joined {
-                Some(Ok(answer)) if !finished_before => return answer,
-                Some(Err(e)) if e.is_panic() => return self.book.record(attempt, Err(panicked())),
-                Some(_) => {}
-                None => {
-                    tracing::warn!("a refresh left by a caller did not finish in time; asking anew")
+                // It wrote what it brought; the book says whether that answers us.
+                Some(Ok(_)) => {}
+                // One that ended long ago is no news; one that ended while we waited is.
+                Some(Err(e)) if e.is_panic() && !finished_before => {
+                    return self.book.record(attempt, Err(panicked()));
                 }
+                Some(Err(_)) => {}
+                None => tracing::warn!("a refresh left by a caller has not finished; asking anew"),
+            }
+            if let Some(answer) = self.book.settled(seen, self.margin) {
+                return answer;
             }
         }
         let attempt = self.start_attempt();
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        let Ok(runtime) = runtime else {
             return self
                 .book
                 .record(attempt, self.source.fetch().await.map(Current::from));
@@ -270,6 +287,9 @@ impl RefreshingToken {
                 let fetched = source.fetch().await.map(Current::from);
                 book.record(attempt, fetched)
             }),
+            take_up_until: Instant::now()
+                .checked_add(TAKE_UP_LIMIT)
+                .unwrap_or_else(Instant::now),
         });
         let joined = (&mut refresh.task).await;
         *in_flight = None;
@@ -302,8 +322,10 @@ impl Book {
     /// that asking again would only add load to a struggling endpoint).
     fn settled(&self, seen: u64, margin: Duration) -> Option<Result<Secret, Error>> {
         let state = self.lock();
+        // Fresh, or brought by a refresh that ended since we asked (even one whose token
+        // is due for renewal at once, as with `expires_in: 0`: asking again would not help).
         if let Some(current) = &state.current
-            && current.is_fresh(margin)
+            && (current.is_fresh(margin) || (state.current_completion > seen && !current.rejected))
         {
             return Some(Ok(current.header.clone()));
         }
@@ -315,11 +337,17 @@ impl Book {
     /// Writes what refresh `attempt` brought, and answers its callers.
     fn record(&self, attempt: u64, result: Result<Current, Error>) -> Result<Secret, Error> {
         let mut state = self.lock();
+        if attempt < state.recorded_attempt {
+            // Left behind and overtaken by a newer refresh: what it brought is older news.
+            return result.map(|current| current.header);
+        }
+        state.recorded_attempt = attempt;
         let completion = self.completed.fetch_add(1, Ordering::AcqRel) + 1;
         match result {
             Ok(current) => {
                 let header = current.header.clone();
                 state.current = Some(current);
+                state.current_completion = completion;
                 state.failed = None;
                 Ok(header)
             }
@@ -633,6 +661,70 @@ mod tests {
         let header = second.block_on(creds.authorization()).unwrap();
         assert_eq!(header.expose_secret(), "Bearer t2");
         drop(first);
+    }
+
+    #[test]
+    fn callers_giving_up_early_do_not_start_the_take_up_wait_over() {
+        let source = Arc::new(HoldsFirst::default());
+        let creds = Arc::new(RefreshingToken::new(source.clone()));
+        let first = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let gave_up = first.block_on(async {
+            tokio::time::timeout(Duration::from_millis(10), creds.authorization()).await
+        });
+        assert!(gave_up.is_err());
+        let second = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        second.block_on(async {
+            let start = tokio::time::Instant::now();
+            // Each waits 30 s for the refresh left on `first`, then gives up.
+            for _ in 0..3 {
+                let wait = tokio::time::timeout(Duration::from_secs(30), creds.authorization());
+                assert!(wait.await.is_err());
+            }
+            // The bound counts from that refresh's start, not from each caller's.
+            let header = creds.authorization().await.unwrap();
+            assert_eq!(header.expose_secret(), "Bearer t2");
+            assert!(start.elapsed() <= TAKE_UP_LIMIT, "{:?}", start.elapsed());
+        });
+        drop(first);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_token_that_expires_at_once_is_still_shared_by_the_callers_who_waited() {
+        #[derive(Debug, Default)]
+        struct ExpiresAtOnce {
+            calls: AtomicUsize,
+        }
+        impl TokenSource for Arc<ExpiresAtOnce> {
+            fn fetch(&self) -> BoxFuture<'_, Result<FetchedToken, Error>> {
+                Box::pin(async move {
+                    let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    Ok(FetchedToken {
+                        access_token: Secret::new(format!("t{n}")),
+                        expires_in: Some(Duration::ZERO),
+                    })
+                })
+            }
+        }
+        let source = Arc::new(ExpiresAtOnce::default());
+        let creds = Arc::new(RefreshingToken::new(source.clone()));
+        let callers: Vec<_> = (0..5)
+            .map(|_| {
+                let creds = creds.clone();
+                tokio::spawn(async move { creds.authorization().await })
+            })
+            .collect();
+        for caller in callers {
+            assert_eq!(caller.await.unwrap().unwrap().expose_secret(), "Bearer t1");
+        }
+        assert_eq!(source.calls.load(Ordering::SeqCst), 1);
     }
 
     #[derive(Debug, Default)]

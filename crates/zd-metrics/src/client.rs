@@ -108,6 +108,8 @@ pub(crate) struct Inner {
     pub(crate) feed: FeedConfig,
     pub(crate) rest_timeout: Duration,
     pub(crate) max_body_bytes: usize,
+    /// The last authorization value handed to a feed, shared by every feed opened with it.
+    last_auth: std::sync::Mutex<Option<Arc<Secret>>>,
 }
 
 impl fmt::Debug for MetricsClient {
@@ -156,6 +158,26 @@ impl MetricsClient {
         self.inner.credentials.authorization().await.map_err(|e| {
             Error::new(ErrorKind::Credentials, "no Authorization value").with_source(e)
         })
+    }
+
+    /// [`MetricsClient::authorization`] as one shared copy per value: each feed keeps the
+    /// value its connection was opened with (a refusal names it), and a thousand feeds of one
+    /// token need not hold a thousand copies.
+    pub(crate) async fn shared_authorization(&self) -> Result<Arc<Secret>, Error> {
+        let auth = self.authorization().await?;
+        let mut last = self
+            .inner
+            .last_auth
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &*last {
+            Some(shared) if **shared == auth => Ok(Arc::clone(shared)),
+            _ => {
+                let shared = Arc::new(auth);
+                *last = Some(Arc::clone(&shared));
+                Ok(shared)
+            }
+        }
     }
 }
 
@@ -258,6 +280,7 @@ impl MetricsClientBuilder {
                 feed: self.feed,
                 rest_timeout: self.rest_timeout,
                 max_body_bytes: self.max_body_bytes,
+                last_auth: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -271,6 +294,17 @@ mod tests {
 
     /// A token that cannot appear in a Debug dump by accident.
     const TOKEN: &str = "sekrit-7f3a9c-token";
+
+    #[tokio::test]
+    async fn feeds_of_one_token_share_one_copy_of_it() {
+        let client = MetricsClient::builder(StaticToken::bearer(TOKEN).unwrap())
+            .build()
+            .unwrap();
+        let first = client.shared_authorization().await.unwrap();
+        let second = client.clone().shared_authorization().await.unwrap();
+        assert!(Arc::ptr_eq(&first, &second));
+        assert_eq!(first.expose_secret(), format!("Bearer {TOKEN}"));
+    }
 
     #[tokio::test]
     async fn urls_follow_the_base() {

@@ -1,6 +1,7 @@
 //! The task behind a [`crate::Feed`]: an explicit state machine (active session, waiting to
 //! reconnect, closed) whose resumable facts are the subscription list.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use backon::BackoffBuilder as _;
@@ -83,7 +84,7 @@ pub(crate) struct Driver {
     limits: DecodeLimits,
     /// The authorization the current connection was opened with: a 401 frame refuses that
     /// token, which shared credentials may already have replaced.
-    auth: Secret,
+    auth: Arc<Secret>,
 }
 
 impl Driver {
@@ -93,7 +94,7 @@ impl Driver {
         commands: CommandReceiver,
         events: EventSender,
         live: Publisher,
-        auth: Secret,
+        auth: Arc<Secret>,
     ) -> Self {
         let limits = DecodeLimits::new().with_max_frame_bytes(client.inner.feed.max_frame_bytes);
         Self {

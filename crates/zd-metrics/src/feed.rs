@@ -126,9 +126,9 @@ impl MetricsClient {
 
     /// One connection attempt: budget, credentials, upgrade. Returns the socket and the
     /// authorization it was opened with, so that a later refusal names that token.
-    pub(crate) async fn open_socket(&self) -> Result<(transport::WsStream, Secret), Error> {
+    pub(crate) async fn open_socket(&self) -> Result<(transport::WsStream, Arc<Secret>), Error> {
         self.inner.limits.take_request()?;
-        let auth = self.authorization().await?;
+        let auth = self.shared_authorization().await?;
         let config = &self.inner.feed;
         let result = transport::open_ws(
             &self.inner.connector,

@@ -37,7 +37,7 @@ pub struct FeedConfig {
     pub connect_timeout: Duration,
     /// Largest frame accepted from the server, in bytes. Default 64 KiB. A larger frame ends
     /// the connection with [`ErrorKind::TooLarge`]; the feed reconnects with backoff (in
-    /// case it was a one-off) and ends when three connections in a row get one.
+    /// case it was a one-off) and ends when three connections within ten minutes end on one.
     pub max_frame_bytes: usize,
     /// Events buffered for a reader that falls behind; beyond it the feed reports
     /// [`crate::FeedEvent::Lagged`] instead of blocking (the snapshot stays current). The

@@ -356,49 +356,18 @@ async fn rate_limit_error_carries_retry_after_when_not_retried() {
     assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
 }
 
-/// `unix_secs` as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
-fn imf_fixdate(unix_secs: u64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = unix_secs / 86_400;
-    let secs = unix_secs % 86_400;
-    // Civil date from days since the epoch (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    format!(
-        "{}, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
-        DAYS[(days % 7) as usize],
-        MONTHS[(month - 1) as usize],
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
-#[test]
-fn imf_fixdate_formats_the_rfc_example() {
-    assert_eq!(imf_fixdate(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
-}
-
 /// Proxies in front of the API may send `Retry-After` as an HTTP date (RFC 9110).
 #[tokio::test]
 async fn an_http_date_retry_after_reaches_the_error_as_a_wait() {
-    // A day from now: a date decades away is cut to zd_auth::retry_after::MAX_RETRY_AFTER.
-    let until = std::time::UNIX_EPOCH.elapsed().unwrap().as_secs() + 86_400;
-    let err = rate_limited(Box::leak(imf_fixdate(until).into_boxed_str())).await;
+    // Within thirty years: a date further off is cut to zd_auth::retry_after::MAX_RETRY_AFTER.
+    let err = rate_limited("Fri, 01 Jan 2049 00:00:00 GMT").await;
+    // 2049-01-01T00:00:00Z, less the time now.
+    let until =
+        Duration::from_secs(2_493_072_000).saturating_sub(std::time::UNIX_EPOCH.elapsed().unwrap());
     let wait = err.retry_after().unwrap();
     assert!(
-        wait.abs_diff(Duration::from_secs(86_400)) <= Duration::from_secs(60),
-        "{wait:?}"
+        wait.abs_diff(until) <= Duration::from_secs(60),
+        "{wait:?} vs {until:?}"
     );
 }
 
@@ -865,58 +834,64 @@ fn typing(id: &str) -> serde_json::Value {
     json!({"id": id, "type": "conversation:typing", "payload": {}})
 }
 
-#[tokio::test]
-async fn webhook_events_reach_the_handler_in_delivery_order_and_a_full_queue_answers_503() {
-    use zd_sunshine::webhooks::WebhookService;
-    // The handler reports each event as it starts, then waits for its own go-ahead, so the
-    // test decides when the worker is busy and how full the queue is.
-    let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let gates: Arc<Mutex<VecDeque<tokio::sync::oneshot::Receiver<()>>>> = Arc::default();
+/// A webhook service with a queue of 2 whose handler reports each event as it starts, then
+/// waits for its own go-ahead (the senders returned, in order; events beyond them run
+/// through), so the test decides when the worker is busy and how full the queue is.
+fn gated_webhooks(
+    gates: usize,
+) -> (
+    zd_sunshine::webhooks::WebhookService,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+    Vec<tokio::sync::oneshot::Sender<()>>,
+) {
+    let (started_tx, started) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let waiting: Arc<Mutex<VecDeque<tokio::sync::oneshot::Receiver<()>>>> = Arc::default();
     let mut go = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..gates {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        gates.lock().push_back(rx);
+        waiting.lock().push_back(rx);
         go.push(tx);
     }
-    let handler_gates = gates.clone();
-    let svc = WebhookService::with_queue_capacity(zd_auth::Secret::new("whsec"), 2, move |d| {
-        let started_tx = started_tx.clone();
-        let gate = handler_gates.lock().pop_front();
-        async move {
-            started_tx.send(d.event.id().unwrap().to_owned()).unwrap();
-            if let Some(gate) = gate {
-                let _ = gate.await;
+    let svc = zd_sunshine::webhooks::WebhookService::with_queue_capacity(
+        zd_auth::Secret::new("whsec"),
+        2,
+        move |d| {
+            let started_tx = started_tx.clone();
+            let gate = waiting.lock().pop_front();
+            async move {
+                started_tx.send(d.event.id().unwrap().to_owned()).unwrap();
+                if let Some(gate) = gate {
+                    let _ = gate.await;
+                }
             }
-        }
-    })
+        },
+    )
     .unwrap();
-    let status = |r: http::Response<Full<Bytes>>| r.status().as_u16();
-    assert_eq!(
-        status(svc.handle(webhook_request(json!([typing("e1")]))).await),
-        200
-    );
+    (svc, started, go)
+}
+
+/// The status `svc` answers a delivery of `events`.
+async fn delivered(svc: &zd_sunshine::webhooks::WebhookService, events: serde_json::Value) -> u16 {
+    svc.handle(webhook_request(events)).await.status().as_u16()
+}
+
+#[tokio::test]
+async fn webhook_events_reach_the_handler_in_delivery_order_and_a_full_queue_answers_503() {
+    let (svc, mut started, go) = gated_webhooks(5);
+    assert_eq!(delivered(&svc, json!([typing("e1")])).await, 200);
     // e1 is being handled (the worker is blocked on it); the queue (2) is empty.
     assert_eq!(started.recv().await.unwrap(), "e1");
     assert_eq!(
-        status(
-            svc.handle(webhook_request(json!([typing("e2"), typing("e3")])))
-                .await
-        ),
+        delivered(&svc, json!([typing("e2"), typing("e3")])).await,
         200
     );
     // No room for e4: 503, and e4 is not marked seen, so the redelivery goes through.
-    assert_eq!(
-        status(svc.handle(webhook_request(json!([typing("e4")]))).await),
-        503
-    );
+    assert_eq!(delivered(&svc, json!([typing("e4")])).await, 503);
     let mut go = go.into_iter();
     go.next().unwrap().send(()).unwrap();
     assert_eq!(started.recv().await.unwrap(), "e2");
     // e2 left the queue: room for one.
-    assert_eq!(
-        status(svc.handle(webhook_request(json!([typing("e4")]))).await),
-        200
-    );
+    assert_eq!(delivered(&svc, json!([typing("e4")])).await, 200);
     for tx in go {
         let _ = tx.send(());
     }
@@ -1307,60 +1282,32 @@ async fn an_error_entry_without_a_code_keeps_its_title_and_the_others() {
 /// queue does not turn a redelivery of nothing new into a 503 (and another redelivery).
 #[tokio::test]
 async fn a_redelivery_of_queued_events_is_answered_200_even_when_the_queue_is_full() {
-    use zd_sunshine::webhooks::WebhookService;
-    let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
-    let gate = Arc::new(Mutex::new(Some(go_rx)));
-    let svc = WebhookService::with_queue_capacity(zd_auth::Secret::new("whsec"), 2, move |d| {
-        let started_tx = started_tx.clone();
-        let gate = gate.lock().take();
-        async move {
-            started_tx.send(d.event.id().unwrap().to_owned()).unwrap();
-            if let Some(gate) = gate {
-                let _ = gate.await;
-            }
-        }
-    })
-    .unwrap();
-    let status = |r: http::Response<Full<Bytes>>| r.status().as_u16();
-    assert_eq!(
-        status(svc.handle(webhook_request(json!([typing("e1")]))).await),
-        200
-    );
+    let (svc, mut started, go) = gated_webhooks(1);
+    assert_eq!(delivered(&svc, json!([typing("e1")])).await, 200);
     assert_eq!(started.recv().await.unwrap(), "e1");
     // The worker is busy with e1; e2 and e3 fill the queue.
     assert_eq!(
-        status(
-            svc.handle(webhook_request(json!([typing("e2"), typing("e3")])))
-                .await
-        ),
+        delivered(&svc, json!([typing("e2"), typing("e3")])).await,
         200
     );
     // Sunshine sends them again (it did not see the 200 in time, say): nothing new.
     assert_eq!(
-        status(
-            svc.handle(webhook_request(json!([typing("e2"), typing("e3")])))
-                .await
-        ),
+        delivered(&svc, json!([typing("e2"), typing("e3")])).await,
         200
     );
     // A new event among them still finds no room.
     assert_eq!(
-        status(
-            svc.handle(webhook_request(json!([typing("e3"), typing("e4")])))
-                .await
-        ),
+        delivered(&svc, json!([typing("e3"), typing("e4")])).await,
         503
     );
-    go_tx.send(()).unwrap();
+    for tx in go {
+        tx.send(()).unwrap();
+    }
     for id in ["e2", "e3"] {
         assert_eq!(started.recv().await.unwrap(), id);
     }
     assert_eq!(
-        status(
-            svc.handle(webhook_request(json!([typing("e3"), typing("e4")])))
-                .await
-        ),
+        delivered(&svc, json!([typing("e3"), typing("e4")])).await,
         200
     );
     assert_eq!(started.recv().await.unwrap(), "e4");

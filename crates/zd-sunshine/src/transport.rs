@@ -126,16 +126,16 @@ impl Transport for HyperTransport {
             // A body of known size (JSON, empty) is sent at once; one of unknown size is a
             // stream (an upload) that may take far longer to send than to be answered.
             let streamed = request.body().size_hint().exact().is_none();
-            let sent = Arc::new(Notify::new());
-            let request = if streamed {
-                request.map(|body| {
+            // Only an upload needs to tell when its body is out: no allocation for the rest.
+            let sent = streamed.then(|| Arc::new(Notify::new()));
+            let request = match &sent {
+                Some(sent) => request.map(|body| {
                     BodyExt::boxed_unsync(SentSignal {
                         inner: body,
                         sent: Some(sent.clone()),
                     })
-                })
-            } else {
-                request
+                }),
+                None => request,
             };
             let limit = self.config.max_response_bytes;
             let work = async {
@@ -161,7 +161,7 @@ impl Transport for HyperTransport {
                 Ok(http::Response::from_parts(parts, collected.to_bytes()))
             };
             let mut work = std::pin::pin!(work);
-            if streamed {
+            if let Some(sent) = &sent {
                 let body_sent = std::pin::pin!(sent.notified());
                 let upload = futures_util::future::select(work.as_mut(), body_sent);
                 match tokio::time::timeout(self.config.upload_timeout, upload).await {

@@ -6,7 +6,7 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::{Error, Message};
 
-use zd_emulator::control::ControlError;
+use zd_emulator::control::{Control, ControlError};
 
 use crate::common::*;
 
@@ -590,16 +590,41 @@ async fn drop_ends_a_socket_whose_client_stopped_reading() {
     bot.go_online().await;
     bot.subscribe(MESSAGE_SUB).await;
     let channel = visitor(&emu, "Ann").await;
+    let c = emu.control();
+    let session = bot.session_id.clone();
     // Never read from here on: once the kernel's buffers are full (the service's send buffer
-    // may grow to a few MiB), the service's writes wait on this client.
+    // may grow to a few MiB), the service's writes wait on this client, and a full queue
+    // shows they do.
     let text = "x".repeat(4_000);
     for _ in 0..2_500 {
-        visitor_says(&emu, &channel, &text).await;
+        c.visitor_message(&channel, &text).unwrap();
     }
-    let session = bot.session_id.clone();
+    fill_queue(c, &session, &channel).await;
     control(&emu, &format!("/sessions/{session}/drop"), json!({})).await;
     until_disconnected(&emu, &session).await;
     drop(bot);
+}
+
+/// Has the visitor on `channel` speak until the socket of `session` has a full queue (the
+/// fan-out drops a frame): its writer takes nothing more.
+async fn fill_queue(c: &Control, session: &str, channel: &str) {
+    let dropped = || {
+        c.counters()
+            .sessions
+            .iter()
+            .find(|s| s.session_id == session)
+            .map_or(0, |s| s.counts.data_dropped)
+    };
+    tokio::time::timeout(Duration::from_secs(120), async {
+        while dropped() == 0 {
+            for i in 0..1_000 {
+                c.visitor_message(channel, &format!("m{i}")).unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the socket's queue never filled");
 }
 
 #[tokio::test]
@@ -614,24 +639,7 @@ async fn a_socket_whose_client_reads_nothing_refuses_queued_faults_and_ends_when
     // The writer sleeps from here on, as behind a client that reads nothing: the socket's
     // queue (16,384 frames) fills with the visitor's DATA.
     c.fault_stall(&session, 3_600_000).await.unwrap();
-    for i in 0..17_000 {
-        c.visitor_message(&channel, &format!("m{i}")).unwrap();
-    }
-    // The queue is full once the fan-out has to drop a frame.
-    let dropped = || {
-        c.counters()
-            .sessions
-            .iter()
-            .find(|s| s.session_id == session)
-            .map_or(0, |s| s.counts.data_dropped)
-    };
-    tokio::time::timeout(Duration::from_secs(60), async {
-        while dropped() == 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .expect("the socket's queue never filled");
+    fill_queue(c, &session, &channel).await;
     // A close or stall would wait behind that queue for as long as the client is silent.
     let refused = c.fault_close(&session, 4000, "bye").await;
     assert!(

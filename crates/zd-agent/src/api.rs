@@ -122,13 +122,8 @@ where
 /// The messages of a catch-up answer sent at or after `since_ms`.
 fn missed_messages(text: &str, since_ms: f64) -> Result<Vec<Message>, Error> {
     let data: CatchUpQuery = crate::session::decode_json(text)?;
-    let newer = |m: &Message| message_stamp(m).is_none_or(|t| t >= since_ms);
+    let newer = |m: &Message| m.timestamp_ms().is_none_or(|t| t >= since_ms);
     Ok(data.into_messages().into_iter().filter(newer).collect())
-}
-
-/// When the service says a message was sent, in ms since the epoch.
-fn message_stamp(m: &Message) -> Option<f64> {
-    m.timestamp_ms()
 }
 
 impl AgentSession {
@@ -546,7 +541,7 @@ impl AgentSession {
         }
         Ok(sub.with_catch_up(CatchUp {
             decode: missed_messages,
-            stamp_of: message_stamp,
+            stamp_of: Message::timestamp_ms,
             overlap_ms: self.catch_up_overlap_ms(),
         }))
     }
@@ -589,7 +584,7 @@ impl AgentSession {
 
 #[cfg(test)]
 mod tests {
-    use super::{message_stamp, missed_messages};
+    use super::missed_messages;
 
     /// A catch-up answer of one visitor channel whose messages have these timestamps.
     fn answer(stamps: &[f64]) -> String {
@@ -633,7 +628,7 @@ mod tests {
             let missed = missed_messages(&answer(&[before, after]), since_ms).expect("decodes");
             let ids: Vec<_> = missed.iter().map(|m| m.id.inner()).collect();
             assert_eq!(ids, ["m1"], "stamps {before} and {after}");
-            assert_eq!(message_stamp(&missed[0]), Some(1_675_666_127_859.0));
+            assert_eq!(missed[0].timestamp_ms(), Some(1_675_666_127_859.0));
         }
     }
 }

@@ -203,7 +203,7 @@ impl RefreshingToken {
     /// exchange, say) and renew it through `source`.
     pub fn with_token(token: FetchedToken, source: impl TokenSource) -> Self {
         let this = Self::new(source);
-        this.lock_state().current = Some(Current::from(token));
+        this.book.lock().current = Some(Current::from(token));
         this
     }
 
@@ -219,12 +219,9 @@ impl RefreshingToken {
         self.attempts.load(Ordering::Acquire)
     }
 
-    fn lock_state(&self) -> MutexGuard<'_, State> {
-        self.book.lock()
-    }
-
     fn fresh(&self) -> Option<Secret> {
-        self.lock_state()
+        self.book
+            .lock()
             .current
             .as_ref()
             .filter(|current| current.is_fresh(self.margin))
@@ -393,13 +390,13 @@ impl Credentials for RefreshingToken {
     }
 
     fn invalidate(&self) {
-        if let Some(current) = self.lock_state().current.as_mut() {
+        if let Some(current) = self.book.lock().current.as_mut() {
             current.rejected = true;
         }
     }
 
     fn invalidate_if_current(&self, rejected: &Secret) {
-        match self.lock_state().current.as_mut() {
+        match self.book.lock().current.as_mut() {
             Some(current) if current.header == *rejected => current.rejected = true,
             // A late rejection of a token already replaced: renewing again would not help.
             _ => tracing::debug!("ignoring the rejection of a token no longer in use"),

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use zd_wire::realtime::{Family, Metric, Subscription, Topic, Window};
+use zd_wire::realtime::{Family, Metric, Subscription, Window};
 
 use crate::{Error, ErrorKind};
 
@@ -214,10 +214,8 @@ impl Series {
     }
 
     fn frame(&self, mut frame: Subscription) -> Subscription {
-        frame.topic = Topic {
-            family: self.family(),
-            metric: Some(self.metric.clone()),
-        };
+        // The frame's topic already names the metric; only the family may differ.
+        frame.topic.family = self.family();
         frame.window = self.window;
         frame.department_id = self.department_id;
         frame

@@ -289,6 +289,23 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn credentials_whose_source_failed_for_a_passing_reason_are_retryable() {
+        // A token endpoint nothing listens on: a transport failure, which may pass.
+        let unreachable = zd_auth::chat::OAuthClient::new("zd-metrics-test")
+            .unwrap()
+            .with_secret("secret")
+            .unwrap()
+            .with_base_url("http://127.0.0.1:1")
+            .unwrap()
+            .client_credentials(&[])
+            .await
+            .unwrap_err();
+        assert!(unreachable.is_retryable());
+        let err = Error::new(ErrorKind::Credentials, "").with_source(unreachable);
+        assert!(err.is_retryable());
+    }
+
     #[test]
     fn unauthorized_is_final() {
         let err = Error::new(ErrorKind::Unauthorized, "").with_status(401);

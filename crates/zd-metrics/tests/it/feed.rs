@@ -32,6 +32,18 @@ fn rotating_client(server: &TestServer, creds: &Arc<Rotating>) -> MetricsClient 
         .unwrap()
 }
 
+/// A feed whose connection is cut while the server refuses every upgrade with `refusal`; the
+/// server and client are returned to be kept alive (and the client asked).
+async fn cut_under_refusal(refusal: Canned) -> (TestServer, MetricsClient, Feed) {
+    let mut server = TestServer::start(&["good"]).await;
+    let client = client(&server, "good");
+    let feed = client.connect().await.unwrap();
+    let conn = server.next_connection().await;
+    server.reject_upgrades(Some(refusal));
+    conn.cut();
+    (server, client, feed)
+}
+
 /// The next event, which must be `Reconnecting`: (attempt, delay, error kind).
 async fn reconnecting(feed: &mut Feed) -> (u32, Duration, ErrorKind) {
     match next(feed).await {
@@ -194,16 +206,12 @@ async fn reconnects_with_backoff_and_resubscribes_everything() {
 
 #[tokio::test(start_paused = true)]
 async fn failed_attempts_back_off_exponentially() {
-    let mut server = TestServer::start(&["good"]).await;
-    let client = client(&server, "good");
-    let mut feed = client.connect().await.unwrap();
-    let conn = server.next_connection().await;
-    server.reject_upgrades(Some(Canned {
+    let (mut server, _client, mut feed) = cut_under_refusal(Canned {
         status: 503,
         retry_after: None,
         body: "maintenance".into(),
-    }));
-    conn.cut();
+    })
+    .await;
     let mut delays = Vec::new();
     for expected_attempt in 1..=4 {
         let FeedEvent::Reconnecting {
@@ -288,15 +296,12 @@ async fn http_429_on_upgrade_is_typed_with_retry_after() {
 
 #[tokio::test(start_paused = true)]
 async fn reconnect_honours_retry_after_of_a_429() {
-    let mut server = TestServer::start(&["good"]).await;
-    let mut feed = client(&server, "good").connect().await.unwrap();
-    let conn = server.next_connection().await;
-    server.reject_upgrades(Some(Canned {
+    let (_server, _client, mut feed) = cut_under_refusal(Canned {
         status: 429,
         retry_after: Some(90),
         body: "slow down".into(),
-    }));
-    conn.cut();
+    })
+    .await;
     assert!(matches!(
         next(&mut feed).await,
         FeedEvent::Reconnecting { attempt: 1, .. }
@@ -498,16 +503,12 @@ async fn slow_reader_gets_lagged_and_snapshot_stays_current() {
 
 #[tokio::test(start_paused = true)]
 async fn a_refusal_retrying_cannot_fix_ends_the_feed() {
-    let mut server = TestServer::start(&["good"]).await;
-    let client = client(&server, "good");
-    let mut feed = client.connect().await.unwrap();
-    let conn = server.next_connection().await;
-    server.reject_upgrades(Some(Canned {
+    let (_server, client, mut feed) = cut_under_refusal(Canned {
         status: 403,
         retry_after: None,
         body: "agent may not stream".into(),
-    }));
-    conn.cut();
+    })
+    .await;
     assert_eq!(reconnecting(&mut feed).await.0, 1);
     let FeedEvent::Closed(error) = next(&mut feed).await else {
         panic!("a 403 must end the feed, not be retried")

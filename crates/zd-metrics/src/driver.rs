@@ -7,7 +7,7 @@ use std::time::Duration;
 use backon::BackoffBuilder as _;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::oneshot;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -81,7 +81,6 @@ pub(crate) struct Driver {
     /// [`OVERSIZED_WINDOW`], and when that first one ended.
     oversized_streak: u32,
     oversized_since: Option<Instant>,
-    limits: DecodeLimits,
     /// The authorization the current connection was opened with: a 401 frame refuses that
     /// token, which shared credentials may already have replaced.
     auth: Arc<Secret>,
@@ -96,7 +95,6 @@ impl Driver {
         live: Publisher,
         auth: Arc<Secret>,
     ) -> Self {
-        let limits = DecodeLimits::new().with_max_frame_bytes(client.inner.feed.max_frame_bytes);
         Self {
             client,
             _slot: slot,
@@ -109,83 +107,103 @@ impl Driver {
             healthy: false,
             oversized_streak: 0,
             oversized_since: None,
-            limits,
             auth,
         }
     }
 
-    pub(crate) async fn run(mut self, first: WsStream) {
-        // Created on the first reconnect and boxed: a backoff (and its builder) would otherwise
-        // sit inline in every feed's task, which rarely reconnects.
-        let mut backoff: Option<Box<backon::ExponentialBackoff>> = None;
-        let mut ws = first;
-        loop {
-            self.live.set_state(FeedState::Active);
-            self.healthy = false;
-            let mut last_error = match self.session(ws).await {
-                Outcome::Closed(error) => return self.finish(error),
-                Outcome::Reconnect(error) => error,
-            };
-            let oversized = last_error.kind() == ErrorKind::TooLarge;
-            if oversized {
-                let now = Instant::now();
-                match self.oversized_since {
-                    Some(since) if now.duration_since(since) < OVERSIZED_WINDOW => {
-                        self.oversized_streak += 1;
-                    }
-                    _ => {
-                        self.oversized_since = Some(now);
-                        self.oversized_streak = 1;
-                    }
-                }
-                if self.oversized_streak >= MAX_OVERSIZED {
-                    return self.finish(last_error);
-                }
-            }
-            // A connection that worked until an oversized frame arrived still backs off:
-            // the frame will likely come again, and each retry spends the shared budget.
-            if self.healthy && !oversized {
-                backoff = None;
-            }
-            self.live.modify_snapshot(Snapshot::forget_values);
-            let mut attempt: u32 = 0;
-            ws = loop {
-                if self.gives_up(&last_error) {
-                    return self.finish(last_error);
-                }
-                attempt = attempt.saturating_add(1);
-                let delay = backoff
-                    .get_or_insert_with(|| Box::new(self.client.inner.feed.reconnect.build()))
-                    .next()
-                    .unwrap_or(Duration::from_secs(60))
-                    .max(last_error.retry_after().unwrap_or_default());
-                self.live.set_state(FeedState::Reconnecting { attempt });
-                tracing::debug!(attempt, ?delay, error = %last_error, "feed reconnecting");
-                self.emit(FeedEvent::Reconnecting {
-                    attempt,
-                    delay,
-                    error: last_error.clone(),
-                });
-                if let Err(error) = Box::pin(self.wait(delay)).await {
-                    return self.finish(error);
-                }
-                // Boxed: the connect and upgrade future is ~9 KiB and runs only while
-                // reconnecting; inline it would sit in every feed's task all the time.
-                let opened = match Box::pin(self.client.open_socket()).await {
-                    Ok((ws, auth)) => {
-                        self.auth = auth;
-                        Box::pin(self.resubscribe(ws)).await
-                    }
-                    Err(error) => Err(error),
+    /// Serves the feed: connection after connection, until it is closed or gives up.
+    ///
+    /// Shaped for the size of every feed's task, which lives as long as the feed: a plain
+    /// function returning an `async move` block (an `async fn` keeps its arguments where
+    /// they were passed *and* moves them into locals, so the 144-byte driver would sit
+    /// there twice), and the rare reconnect in its own boxed future (its locals would
+    /// otherwise take room beside the session's).
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn would hold the driver twice"
+    )]
+    pub(crate) fn run(mut self, mut ws: WsStream) -> impl Future<Output = ()> + Send {
+        async move {
+            // Created on the first reconnect and boxed: a backoff (and its builder) would
+            // otherwise sit inline in every feed's task, which rarely reconnects.
+            let mut backoff: Option<Box<backon::ExponentialBackoff>> = None;
+            loop {
+                self.live.set_state(FeedState::Active);
+                self.healthy = false;
+                let error = match self.session(ws).await {
+                    Outcome::Closed(error) => return self.finish(error),
+                    Outcome::Reconnect(error) => error,
                 };
-                match opened {
-                    Ok(ws) => {
-                        self.emit(FeedEvent::Reconnected);
-                        break ws;
-                    }
-                    Err(error) => last_error = error,
+                ws = match Box::pin(self.reconnect(error, &mut backoff)).await {
+                    Ok(ws) => ws,
+                    Err(error) => return self.finish(error),
+                };
+            }
+        }
+    }
+
+    /// Reconnects after a session ended on `last_error`, with backoff, until a connection is
+    /// up and resubscribed; `Err` ends the feed with that error.
+    async fn reconnect(
+        &mut self,
+        mut last_error: Error,
+        backoff: &mut Option<Box<backon::ExponentialBackoff>>,
+    ) -> Result<WsStream, Error> {
+        let oversized = last_error.kind() == ErrorKind::TooLarge;
+        if oversized {
+            let now = Instant::now();
+            match self.oversized_since {
+                Some(since) if now.duration_since(since) < OVERSIZED_WINDOW => {
+                    self.oversized_streak += 1;
                 }
+                _ => {
+                    self.oversized_since = Some(now);
+                    self.oversized_streak = 1;
+                }
+            }
+            if self.oversized_streak >= MAX_OVERSIZED {
+                return Err(last_error);
+            }
+        }
+        // A connection that worked until an oversized frame arrived still backs off: the
+        // frame will likely come again, and each retry spends the shared budget.
+        if self.healthy && !oversized {
+            *backoff = None;
+        }
+        self.live.modify_snapshot(Snapshot::forget_values);
+        let mut attempt: u32 = 0;
+        loop {
+            if self.gives_up(&last_error) {
+                return Err(last_error);
+            }
+            attempt = attempt.saturating_add(1);
+            let delay = backoff
+                .get_or_insert_with(|| Box::new(self.client.inner.feed.reconnect.build()))
+                .next()
+                .unwrap_or(Duration::from_secs(60))
+                .max(last_error.retry_after().unwrap_or_default());
+            self.live.set_state(FeedState::Reconnecting { attempt });
+            tracing::debug!(attempt, ?delay, error = %last_error, "feed reconnecting");
+            self.emit(FeedEvent::Reconnecting {
+                attempt,
+                delay,
+                error: last_error.clone(),
+            });
+            self.wait(delay).await?;
+            let opened = match self.client.open_socket().await {
+                Ok((ws, auth)) => {
+                    self.auth = auth;
+                    self.resubscribe(ws).await
+                }
+                Err(error) => Err(error),
             };
+            match opened {
+                Ok(ws) => {
+                    self.emit(FeedEvent::Reconnected);
+                    return Ok(ws);
+                }
+                Err(error) => last_error = error,
+            }
         }
     }
 
@@ -208,79 +226,97 @@ impl Driver {
         self.unauthorized_streak = 0;
     }
 
+    /// How often a session pings. The client builder refuses a zero interval; tokio's timers
+    /// would spin on one, and the driver must not die without telling its reader.
+    fn ping_period(&self) -> Duration {
+        self.client
+            .inner
+            .feed
+            .ping_interval
+            .max(Duration::from_millis(1))
+    }
+
     /// Serves one connection until it fails or the feed is closed.
-    async fn session(&mut self, mut ws: WsStream) -> Outcome {
-        let config = &self.client.inner.feed;
-        let idle_timeout = config.idle_timeout;
-        // The client builder refuses a zero interval; tokio's interval panics on one, and the
-        // driver must not die without telling its reader.
-        let period = config.ping_interval.max(Duration::from_millis(1));
-        let mut ping = tokio::time::interval_at(Instant::now() + period, period);
-        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let connected = Instant::now();
-        let mut last_frame = connected;
-        loop {
-            tokio::select! {
-                command = self.commands.recv() => {
-                    // Boxed: commands are rare, and their futures (a frame being written)
-                    // would otherwise be part of every feed's task for its whole life.
-                    let result = match command {
-                        Some(command) => Box::pin(self.command(*command, Some(&mut ws))).await,
-                        None => Err(Outcome::Closed(closed("every handle was dropped"))),
-                    };
-                    match result {
-                        Ok(()) => {}
-                        Err(Outcome::Closed(error)) => {
-                            let _ = Box::pin(close(&mut ws)).await;
-                            return Outcome::Closed(error);
+    ///
+    /// An `async move` block for the reason [`Driver::run`] is one; the settings are read
+    /// from the client where needed rather than kept in locals beside them.
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn would hold its arguments twice"
+    )]
+    fn session(&mut self, mut ws: WsStream) -> impl Future<Output = Outcome> + Send + '_ {
+        async move {
+            // A sleep re-armed after each ping rather than an `Interval`, which boxes its sleep:
+            // one allocation less per feed, and a late tick delays the next one all the same.
+            let ping = tokio::time::sleep(self.ping_period());
+            tokio::pin!(ping);
+            let connected = Instant::now();
+            let mut last_frame = connected;
+            loop {
+                tokio::select! {
+                    command = self.commands.recv() => {
+                        // Boxed: commands are rare, and their futures (a frame being written)
+                        // would otherwise be part of every feed's task for its whole life.
+                        let result = match command {
+                            Some(command) => Box::pin(self.command(*command, Some(&mut ws))).await,
+                            None => Err(Outcome::Closed(closed("every handle was dropped"))),
+                        };
+                        match result {
+                            Ok(()) => {}
+                            Err(Outcome::Closed(error)) => {
+                                let _ = Box::pin(close(&mut ws)).await;
+                                return Outcome::Closed(error);
+                            }
+                            Err(Outcome::Reconnect(error)) => {
+                                return Outcome::Reconnect(
+                                    Box::pin(self.after_failed_write(&mut ws, error)).await,
+                                );
+                            }
                         }
-                        Err(Outcome::Reconnect(error)) => {
+                    }
+                    message = ws.next() => {
+                        last_frame = Instant::now();
+                        match message {
+                            Some(Ok(Message::Text(text))) => {
+                                if let Some(outcome) = self.frame(text.as_str()) {
+                                    return outcome;
+                                }
+                            }
+                            Some(Ok(Message::Close(frame))) => {
+                                let detail = match frame {
+                                    Some(f) => format!("server closed the feed ({} {})", u16::from(f.code), f.reason),
+                                    None => "server closed the feed".to_owned(),
+                                };
+                                return Outcome::Reconnect(Error::new(ErrorKind::Transport, detail));
+                            }
+                            Some(Ok(_)) => {}
+                            Some(Err(e)) => return Outcome::Reconnect(read_error(e)),
+                            None => {
+                                return Outcome::Reconnect(Error::new(
+                                    ErrorKind::Transport,
+                                    "connection ended",
+                                ));
+                            }
+                        }
+                    }
+                    () = &mut ping => {
+                        ping.as_mut().reset(Instant::now() + self.ping_period());
+                        if !self.healthy && connected.elapsed() >= SETTLED_AFTER {
+                            self.mark_healthy();
+                        }
+                        let idle_timeout = self.client.inner.feed.idle_timeout;
+                        if last_frame.elapsed() >= idle_timeout {
+                            return Outcome::Reconnect(Error::new(
+                                ErrorKind::Timeout,
+                                format!("no frame for {idle_timeout:?}"),
+                            ));
+                        }
+                        if let Err(e) = Box::pin(ws.send(Message::Ping(Default::default()))).await {
+                            let error = Error::new(ErrorKind::Transport, "sending a ping").with_source(e);
                             return Outcome::Reconnect(
                                 Box::pin(self.after_failed_write(&mut ws, error)).await,
                             );
                         }
-                    }
-                }
-                message = ws.next() => {
-                    last_frame = Instant::now();
-                    match message {
-                        Some(Ok(Message::Text(text))) => {
-                            if let Some(outcome) = self.frame(text.as_str()) {
-                                return outcome;
-                            }
-                        }
-                        Some(Ok(Message::Close(frame))) => {
-                            let detail = match frame {
-                                Some(f) => format!("server closed the feed ({} {})", u16::from(f.code), f.reason),
-                                None => "server closed the feed".to_owned(),
-                            };
-                            return Outcome::Reconnect(Error::new(ErrorKind::Transport, detail));
-                        }
-                        Some(Ok(_)) => {}
-                        Some(Err(e)) => return Outcome::Reconnect(read_error(e)),
-                        None => {
-                            return Outcome::Reconnect(Error::new(
-                                ErrorKind::Transport,
-                                "connection ended",
-                            ));
-                        }
-                    }
-                }
-                _ = ping.tick() => {
-                    if !self.healthy && connected.elapsed() >= SETTLED_AFTER {
-                        self.mark_healthy();
-                    }
-                    if last_frame.elapsed() >= idle_timeout {
-                        return Outcome::Reconnect(Error::new(
-                            ErrorKind::Timeout,
-                            format!("no frame for {idle_timeout:?}"),
-                        ));
-                    }
-                    if let Err(e) = Box::pin(ws.send(Message::Ping(Default::default()))).await {
-                        let error = Error::new(ErrorKind::Transport, "sending a ping").with_source(e);
-                        return Outcome::Reconnect(
-                            Box::pin(self.after_failed_write(&mut ws, error)).await,
-                        );
                     }
                 }
             }
@@ -289,7 +325,9 @@ impl Driver {
 
     /// Handles one text frame; `Some` ends the session.
     fn frame(&mut self, text: &str) -> Option<Outcome> {
-        match ServerFrame::decode_with(text, &self.limits) {
+        let limits =
+            DecodeLimits::new().with_max_frame_bytes(self.client.inner.feed.max_frame_bytes);
+        match ServerFrame::decode_with(text, &limits) {
             // The docs' own client skips any frame whose status is not 200; such an update's
             // values are not trusted, and its status is handled as a status frame's.
             Ok(ServerFrame::Update(update)) if update.status_code != 200 => self.status(&Status {
@@ -360,6 +398,9 @@ impl Driver {
                 }
                 let frame = series.subscribe_frame().encode();
                 self.live.modify_snapshot(|s| s.track(&series));
+                // Grown one entry at a time: a feed holds a few series for its whole life,
+                // and doubling would leave room for four 56-byte series after the third.
+                self.subscriptions.reserve_exact(1);
                 self.subscriptions.push(series);
                 self.send_frame(frame, sink, reply).await
             }
@@ -531,5 +572,26 @@ fn read_error(error: tokio_tungstenite::tungstenite::Error) -> Error {
             Error::new(ErrorKind::TooLarge, "a frame over max_frame_bytes").with_source(error)
         }
         other => Error::new(ErrorKind::Transport, "reading the feed").with_source(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Driver, WsStream};
+
+    /// The size of what `f` returns, read from its type without calling it.
+    fn returned_size<A, B, R>(_: fn(A, B) -> R) -> usize {
+        std::mem::size_of::<R>()
+    }
+
+    /// A feed's task lives as long as the feed, one per feed. tokio aligns a task's cell to
+    /// 128 bytes on x86_64 and adds 104 bytes to the future (header 32, scheduler and id 16,
+    /// stage tag 8, trailer 48): a future of up to 536 bytes takes five cache lines, one
+    /// byte more takes six, 128 bytes more per feed.
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn a_feeds_task_fits_in_five_cache_lines() {
+        let size = returned_size::<Driver, WsStream, _>(Driver::run);
+        assert!(size <= 536, "the driver's future is {size} bytes");
     }
 }

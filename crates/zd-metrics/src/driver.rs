@@ -190,10 +190,12 @@ impl Driver {
                 error: last_error.clone(),
             });
             self.wait(delay).await?;
-            let opened = match self.client.open_socket().await {
+            // Boxed: the connect and upgrade future is ~4 KiB; inline, it would make this
+            // whole future that big for every wait of an outage, on every feed.
+            let opened = match Box::pin(self.client.open_socket()).await {
                 Ok((ws, auth)) => {
                     self.auth = auth;
-                    self.resubscribe(ws).await
+                    Box::pin(self.resubscribe(ws)).await
                 }
                 Err(error) => Err(error),
             };
@@ -577,7 +579,7 @@ fn read_error(error: tokio_tungstenite::tungstenite::Error) -> Error {
 
 #[cfg(test)]
 mod tests {
-    use super::{Driver, WsStream};
+    use super::{Driver, Error, ErrorKind, Publisher, WsStream};
 
     /// The size of what `f` returns, read from its type without calling it.
     fn returned_size<A, B, R>(_: fn(A, B) -> R) -> usize {
@@ -593,5 +595,30 @@ mod tests {
     fn a_feeds_task_fits_in_five_cache_lines() {
         let size = returned_size::<Driver, WsStream, _>(Driver::run);
         assert!(size <= 536, "the driver's future is {size} bytes");
+    }
+
+    /// In an outage every feed waits to reconnect, for up to a minute at a time: what it holds
+    /// meanwhile is the reconnect future, which must not carry the ~4 KiB connect and upgrade
+    /// inline.
+    #[tokio::test]
+    async fn a_feed_waiting_to_reconnect_holds_under_a_kibibyte() {
+        let client =
+            crate::MetricsClient::builder(crate::StaticToken::bearer("token").expect("a token"))
+                .base_url("http://127.0.0.1:9")
+                .build()
+                .expect("a client");
+        let slot = client
+            .inner
+            .limits
+            .reserve(&client.inner.agent)
+            .expect("a slot");
+        let (_commands, commands_rx) = crate::commands::channel(1);
+        let (events, _events_rx) = crate::events::channel(1);
+        let auth = std::sync::Arc::new(zd_auth::Secret::new("Bearer token"));
+        let mut driver = Driver::new(client, slot, commands_rx, events, Publisher::new(), auth);
+        let mut backoff = None;
+        let reconnect = driver.reconnect(Error::new(ErrorKind::Transport, "lost"), &mut backoff);
+        let size = std::mem::size_of_val(&reconnect);
+        assert!(size <= 1024, "the reconnect future is {size} bytes");
     }
 }

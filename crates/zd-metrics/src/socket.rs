@@ -1,9 +1,10 @@
 //! The byte stream under a feed's WebSocket and the HTTP upgrade done on it.
 //!
-//! The upgrade is done here rather than by tungstenite's client handshake so that a refused
-//! upgrade keeps its whole body (read by its framing, bounded; the handshake keeps only the
-//! bytes that came with the head) for the typed error. The response head is read into a
-//! temporary buffer, and only the bytes after it (usually none) are handed to the WebSocket.
+//! The upgrade is done here rather than by tungstenite's client handshake for memory: its
+//! handshake reads the response into a 4 KiB buffer that then becomes the connection's read
+//! buffer for good, where a feed needs a few hundred bytes. Here the response head is read
+//! into a temporary buffer, and only the bytes after it (usually none) are handed to the
+//! WebSocket.
 
 use std::fmt;
 use std::io;
@@ -166,9 +167,11 @@ pub(crate) async fn upgrade(
             "WebSocket upgrade",
         ));
     }
-    // Only what follows the head (frames the server sent at once) is handed over;
-    // tungstenite copies it into a read buffer of the configured size.
-    let tail = rest.to_vec();
+    // Only what follows the head (frames the server sent at once) is kept, in the allocation
+    // that becomes the WebSocket's read buffer (tungstenite reuses it), sized to the
+    // configured read buffer.
+    let mut tail = Vec::with_capacity(rest.len().max(config.read_buffer_size));
+    tail.extend_from_slice(rest);
     drop(received);
     verify(&response, &key).map_err(|e| upgrade_error(WsError::Protocol(e)))?;
     Ok(Box::new(

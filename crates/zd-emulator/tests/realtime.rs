@@ -2,11 +2,16 @@
 //! metrics move as simulated chats progress, update frames only on change, subscribe and
 //! unsubscribe, the 401 frame, "Not Computed!", and the documented limits.
 //!
-//! Tests whose assertions depend on time run on tokio's paused clock and read values through
-//! the REST pull (one write per answer); WebSocket tests run on the real clock and never wait
-//! for a duration, so neither can be affected by when frames happen to arrive.
+//! Tests whose assertions depend on time run on tokio's paused clock, and WebSocket tests on
+//! the real clock never wait for a duration, so none can be affected by when frames happen to
+//! arrive. A paused clock jumps to the next pending timer whenever the runtime waits on a
+//! socket: paused tests that hold connections turn the service's pings off
+//! ([`without_pings`]) unless pings are what they test, and those keep the clock stepping in
+//! seconds ([`metronome`]) so each ping is answered before the next falls due.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,6 +20,7 @@ use http_body_util::{BodyExt as _, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
@@ -84,6 +90,24 @@ impl Fixture {
             )
             .unwrap();
     }
+}
+
+/// The documented limits without the service's pings (see the module docs).
+fn without_pings() -> RealtimeLimits {
+    RealtimeLimits {
+        ping_interval: None,
+        ..RealtimeLimits::documented()
+    }
+}
+
+/// On a paused clock, makes it advance a second at a time while the test waits, rather than
+/// straight to the next ping; runs until the test ends (its runtime drops the task).
+fn metronome() -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    })
 }
 
 async fn connect(emu: &Emulator, token: &str) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
@@ -501,7 +525,7 @@ async fn time_based_metrics_move_with_the_clock() {
 
 #[tokio::test(start_paused = true)]
 async fn connections_and_rest_share_200_per_minute() {
-    let f = start().await;
+    let f = start_with(Emulator::builder().realtime_limits(without_pings())).await;
     for _ in 0..199 {
         let (status, _, _) = get(&f.emu, "/stream/agents", Some(ALICE)).await;
         assert_eq!(status, 200);
@@ -527,7 +551,7 @@ async fn a_lifted_budget_admits_more_than_200_a_minute_and_keeps_the_caps() {
     let emu = Emulator::builder()
         .realtime_limits(RealtimeLimits {
             requests_per_minute: None,
-            ..RealtimeLimits::documented()
+            ..without_pings()
         })
         .start()
         .await
@@ -546,7 +570,13 @@ async fn a_lifted_budget_admits_more_than_200_a_minute_and_keeps_the_caps() {
     };
     assert_eq!(response.status(), 429);
     let body: Value = serde_json::from_slice(response.body().as_deref().unwrap()).unwrap();
-    assert!(body["message"].as_str().unwrap().contains("10"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("an agent may hold 10 concurrent connections"),
+        "{body}"
+    );
     assert_eq!(emu.control().counters().realtime_connections, 10);
 }
 
@@ -562,16 +592,33 @@ async fn ten_connections_per_agent_and_a_thousand_per_account() {
             status: AgentStatus::Offline,
         });
     }
-    let emu = Emulator::builder().account(account).start().await.unwrap();
+    let emu = Emulator::builder()
+        .account(account)
+        .realtime_limits(without_pings())
+        .start()
+        .await
+        .unwrap();
     let mut held = Vec::new();
     for _ in 0..10 {
         held.push(connect(&emu, ALICE).await.unwrap());
     }
+    // The status and message of a refused upgrade.
     let refused = |err: tokio_tungstenite::tungstenite::Error| match err {
-        tokio_tungstenite::tungstenite::Error::Http(r) => r.status().as_u16(),
+        tokio_tungstenite::tungstenite::Error::Http(r) => {
+            let body: Value = serde_json::from_slice(r.body().as_deref().unwrap()).unwrap();
+            (
+                r.status().as_u16(),
+                body["message"].as_str().unwrap().to_owned(),
+            )
+        }
         other => panic!("{other:?}"),
     };
-    assert_eq!(refused(connect(&emu, ALICE).await.unwrap_err()), 429);
+    let (status, message) = refused(connect(&emu, ALICE).await.unwrap_err());
+    assert_eq!(status, 429);
+    assert!(
+        message.contains("an agent may hold 10 concurrent connections"),
+        "{message}"
+    );
     // Closing one frees its slot.
     let mut one = held.pop().unwrap();
     one.close(None).await.unwrap();
@@ -594,13 +641,17 @@ async fn ten_connections_per_agent_and_a_thousand_per_account() {
     // so move the clock a minute on whenever it is spent.
     for i in 0..99 {
         for _ in 0..10 {
-            let ws = loop {
-                match connect(&emu, &format!("token-{i}")).await {
-                    Ok(ws) => break ws,
-                    Err(err) => {
-                        assert_eq!(refused(err), 429);
-                        tokio::time::advance(Duration::from_secs(60)).await;
-                    }
+            let token = format!("token-{i}");
+            let ws = match connect(&emu, &token).await {
+                Ok(ws) => ws,
+                Err(err) => {
+                    // Only the minute's budget may refuse here, and a fresh minute admits the
+                    // connection: any other refusal fails rather than waiting for good.
+                    let (status, message) = refused(err);
+                    assert_eq!(status, 429);
+                    assert!(message.contains("per minute"), "{message}");
+                    tokio::time::advance(Duration::from_secs(60)).await;
+                    connect(&emu, &token).await.unwrap()
                 }
             };
             held.push(ws);
@@ -608,13 +659,12 @@ async fn ten_connections_per_agent_and_a_thousand_per_account() {
     }
     assert_eq!(held.len(), 1000);
     tokio::time::advance(Duration::from_secs(60)).await;
-    let err = connect(&emu, "token-99").await.unwrap_err();
-    let tokio_tungstenite::tungstenite::Error::Http(response) = err else {
-        panic!("expected 429")
-    };
-    assert_eq!(response.status(), 429);
-    let body: Value = serde_json::from_slice(response.body().as_deref().unwrap()).unwrap();
-    assert!(body["message"].as_str().unwrap().contains("1000"), "{body}");
+    let (status, message) = refused(connect(&emu, "token-99").await.unwrap_err());
+    assert_eq!(status, 429);
+    assert!(
+        message.contains("an account may hold 1000 concurrent connections"),
+        "{message}"
+    );
 }
 
 /// Reads until the socket ends; true when it ended without a close frame.
@@ -945,4 +995,264 @@ async fn a_connection_that_stops_reading_is_still_dropped() {
     .await
     .expect("the connection was not dropped");
     drop(ws);
+}
+
+/// Sends a malformed frame and returns the frames that came before its 500 answer: whatever
+/// the service pushed before it read that frame.
+async fn frames_before_a_500(ws: &mut Ws) -> Vec<Value> {
+    send(ws, json!({"hello":"world"})).await;
+    let mut before = Vec::new();
+    loop {
+        let frame = recv(ws).await;
+        if frame["status_code"] == 500 {
+            return before;
+        }
+        before.push(frame);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rest_pull_pushes_nothing_to_open_feeds() {
+    let f = start_with(Emulator::builder().realtime_limits(without_pings())).await;
+    let mut ws = connect(&f.emu, ALICE).await.unwrap();
+    send(
+        &mut ws,
+        json!({"topic":"chats.waiting_time_max","action":"subscribe"}),
+    )
+    .await;
+    assert_eq!(parse(&recv(&mut ws).await).1, Value::Null);
+    f.arrive();
+    assert_eq!(parse(&recv(&mut ws).await).1, json!(0));
+
+    // The wait grows with the clock alone: the pull answers the value now, and the feed, which
+    // is told of values when an event changes them, hears nothing of it.
+    tokio::time::advance(Duration::from_secs(10)).await;
+    let (status, _, body) = get(&f.emu, "/stream/chats/waiting_time_max", Some(ALICE)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["content"]["data"]["waiting_time_max"], 10);
+    assert_eq!(frames_before_a_500(&mut ws).await, Vec::<Value>::new());
+
+    // The next event delivers it.
+    f.arrive();
+    assert_eq!(
+        parse(&recv(&mut ws).await),
+        ("waiting_time_max".into(), json!(10), Value::Null)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_subscribe_pushes_nothing_to_the_feeds_already_open() {
+    let f = start_with(Emulator::builder().realtime_limits(without_pings())).await;
+    let mut watcher = connect(&f.emu, ALICE).await.unwrap();
+    send(
+        &mut watcher,
+        json!({"topic":"chats.waiting_time_max","action":"subscribe"}),
+    )
+    .await;
+    recv(&mut watcher).await;
+    f.arrive();
+    assert_eq!(parse(&recv(&mut watcher).await).1, json!(0));
+    tokio::time::advance(Duration::from_secs(10)).await;
+
+    // Another connection subscribes (naming a department, which is checked), then the
+    // watcher itself: each is answered, and no feed hears of the wait grown meanwhile.
+    let support = json!(f.support);
+    let mut other = connect(&f.emu, ALICE).await.unwrap();
+    let incoming =
+        json!({"topic":"chats.incoming_chats","action":"subscribe","department_id": f.support});
+    send(&mut other, incoming.clone()).await;
+    assert_eq!(
+        parse(&recv(&mut other).await),
+        ("incoming_chats".into(), json!(1), support.clone())
+    );
+    assert_eq!(frames_before_a_500(&mut watcher).await, Vec::<Value>::new());
+    send(&mut watcher, incoming).await;
+    assert_eq!(
+        parse(&recv(&mut watcher).await),
+        ("incoming_chats".into(), json!(1), support)
+    );
+    assert_eq!(frames_before_a_500(&mut watcher).await, Vec::<Value>::new());
+}
+
+#[tokio::test]
+async fn the_first_feed_is_answered_with_what_happened_before_it_opened() {
+    let f = start().await;
+    f.arrive();
+    f.arrive();
+    let mut ws = connect(&f.emu, ALICE).await.unwrap();
+    send(
+        &mut ws,
+        json!({"topic":"chats.incoming_chats","action":"subscribe","department_id": f.support}),
+    )
+    .await;
+    assert_eq!(
+        parse(&recv(&mut ws).await),
+        ("incoming_chats".into(), json!(2), json!(f.support))
+    );
+}
+
+#[tokio::test]
+async fn an_unsubscribe_with_a_window_its_metric_cannot_have_is_refused() {
+    let f = start().await;
+    let mut ws = connect(&f.emu, ALICE).await.unwrap();
+    for (bad, says) in [
+        (
+            json!({"topic":"agents.agents_online","action":"unsubscribe","window":30}),
+            "has no time window",
+        ),
+        (
+            json!({"topic":"chats.missed_chats","action":"unsubscribe","window":45}),
+            "needs a window of 30 or 60 minutes",
+        ),
+    ] {
+        send(&mut ws, bad.clone()).await;
+        // Answered before the subscribe sent after it, which proves it was answered at all.
+        send(
+            &mut ws,
+            json!({"topic":"chats.active_chats","action":"subscribe"}),
+        )
+        .await;
+        let frame = recv(&mut ws).await;
+        assert_eq!(frame["status_code"], 500, "{bad} -> {frame}");
+        assert!(
+            frame["message"].as_str().unwrap().contains(says),
+            "{bad} -> {frame}"
+        );
+        assert_eq!(parse(&recv(&mut ws).await).0, "active_chats");
+        send(
+            &mut ws,
+            json!({"topic":"chats.active_chats","action":"unsubscribe"}),
+        )
+        .await;
+    }
+    // What stays accepted: a windowed metric without a window (every window), and a window on
+    // an unwindowed chat metric (ignored). Neither is answered, so the subscribe's answer
+    // comes first.
+    send(
+        &mut ws,
+        json!({"topic":"chats.missed_chats","action":"unsubscribe"}),
+    )
+    .await;
+    send(
+        &mut ws,
+        json!({"topic":"chats.incoming_chats","action":"unsubscribe","window":30}),
+    )
+    .await;
+    send(
+        &mut ws,
+        json!({"topic":"chats.active_chats","action":"subscribe"}),
+    )
+    .await;
+    assert_eq!(parse(&recv(&mut ws).await).0, "active_chats");
+}
+
+/// A client that does the WebSocket upgrade by hand and then never sends a frame, as one that
+/// vanished without a FIN looks to the service.
+async fn silent_client(emu: &Emulator, token: &str) -> TcpStream {
+    let mut tcp = TcpStream::connect(emu.addr()).await.unwrap();
+    let request = format!(
+        "GET /stream HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Authorization: Bearer {token}\r\n\r\n",
+        emu.addr()
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    // Byte by byte, so that nothing after the response head is consumed.
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(tcp.read_u8().await.unwrap());
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    tcp
+}
+
+/// Everything the service sends until it ends the connection.
+async fn read_until_closed(tcp: &mut TcpStream) -> Vec<u8> {
+    let mut received = Vec::new();
+    let mut buf = [0; 256];
+    loop {
+        match tcp.read(&mut buf).await {
+            Ok(0) | Err(_) => return received,
+            Ok(n) => received.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_silent_between_two_pings_is_dropped_and_its_slot_freed() {
+    // Before any connection, so the clock never jumps from one ping straight to the next.
+    let _clock = metronome();
+    let f = start_with(Emulator::builder().realtime_limits(RealtimeLimits {
+        agent_connections: 2,
+        ..RealtimeLimits::documented()
+    }))
+    .await;
+
+    // A client that reads answers the pings on its own.
+    let (mut live_out, mut live_in) = connect(&f.emu, ALICE).await.unwrap().split();
+    let pings = Arc::new(AtomicUsize::new(0));
+    let (texts_out, mut texts) = tokio::sync::mpsc::unbounded_channel();
+    let reader = tokio::spawn({
+        let pings = Arc::clone(&pings);
+        async move {
+            while let Some(Ok(message)) = live_in.next().await {
+                match message {
+                    Message::Ping(_) => {
+                        pings.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Message::Text(text) => {
+                        let _ = texts_out.send(text);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    });
+    let before = tokio::time::Instant::now();
+    let mut silent = silent_client(&f.emu, ALICE).await;
+    let err = connect(&f.emu, ALICE).await.unwrap_err();
+    let tokio_tungstenite::tungstenite::Error::Http(response) = err else {
+        panic!("expected HTTP 429, got {err:?}")
+    };
+    assert_eq!(response.status(), 429, "the agent's two slots are taken");
+
+    // The silent client gets one ping (unmasked, empty), then the connection ends without a
+    // close frame when the next ping falls due.
+    let received = tokio::time::timeout(Duration::from_secs(300), read_until_closed(&mut silent))
+        .await
+        .expect("the silent connection was not dropped");
+    assert_eq!(received, [0x89, 0x00]);
+    let silent_for = before.elapsed();
+    assert!(
+        silent_for >= Duration::from_secs(60) && silent_for < Duration::from_secs(90),
+        "{silent_for:?}"
+    );
+    // Its slot is free: the agent may connect again.
+    assert_eq!(f.emu.control().counters().realtime_connections, 1);
+    let mut again = connect(&f.emu, ALICE).await.unwrap();
+    again.close(None).await.unwrap();
+    while again.next().await.is_some() {}
+
+    // The client that answers stays through more pings, and is still served.
+    tokio::time::timeout(Duration::from_secs(300), async {
+        while pings.load(Ordering::Relaxed) < 5 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    })
+    .await
+    .expect("the live connection stopped getting pings");
+    assert!(!reader.is_finished());
+    live_out
+        .send(Message::text(
+            json!({"topic":"chats.active_chats","action":"subscribe"}).to_string(),
+        ))
+        .await
+        .unwrap();
+    let answer: Value = serde_json::from_str(texts.recv().await.unwrap().as_str()).unwrap();
+    assert_eq!(parse(&answer).0, "active_chats");
+    assert_eq!(f.emu.control().counters().realtime_connections, 1);
 }

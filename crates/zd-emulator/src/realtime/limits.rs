@@ -1,6 +1,7 @@
 //! The Real Time Chat limits, on tokio time: 200 requests per rolling minute shared by REST
 //! calls and new streaming connections, at most 1000 concurrent connections per account and
-//! 10 per agent. [`RealtimeLimits`] holds them; load tests may raise them.
+//! 10 per agent, and the emulator's keepalive. [`RealtimeLimits`] holds them; load tests may
+//! raise them.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -10,6 +11,13 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 
 const MINUTE: Duration = Duration::from_secs(60);
+
+/// How often the service pings each streaming connection. The emulator's choice: the docs
+/// give no cadence for the service's own pings (clients in the wild ping every 15 s and
+/// count a connection stale after 2 minutes without a control frame). Every client that
+/// reads the socket (tungstenite, browsers, Node `ws`) answers pings on its own, so only a
+/// connection whose client has vanished or stopped reading falls silent.
+pub(crate) const PING_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The limits the Real Time Chat service enforces. [`RealtimeLimits::documented`] holds the
 /// documented values; a benchmark that opens a thousand feeds at once raises
@@ -33,16 +41,24 @@ pub struct RealtimeLimits {
     pub account_connections: usize,
     /// Concurrent streaming connections per agent.
     pub agent_connections: usize,
+    /// How often the service pings each streaming connection (30 s, the emulator's choice);
+    /// a connection from which nothing at all (pongs included) arrived since the previous
+    /// ping is dropped, freeing its slot, as the next ping falls due. `None` sends no pings
+    /// and keeps silent connections: for tests on tokio's paused clock, which jumps to the
+    /// next pending timer whenever the runtime waits on a socket, so a ping timer would move
+    /// their clock.
+    pub ping_interval: Option<Duration>,
 }
 
 impl RealtimeLimits {
     /// The documented limits: 200 requests a minute, 1000 connections per account, 10 per
-    /// agent.
+    /// agent; and a ping every 30 s.
     pub const fn documented() -> Self {
         Self {
             requests_per_minute: Some(200),
             account_connections: 1000,
             agent_connections: 10,
+            ping_interval: Some(PING_INTERVAL),
         }
     }
 
@@ -221,13 +237,20 @@ mod tests {
 
     #[test]
     fn caps_per_agent_and_account() {
-        let gate = Arc::new(Gate::default());
+        let gate = Arc::new(Gate::new(RealtimeLimits {
+            account_connections: 12,
+            ..RealtimeLimits::documented()
+        }));
         let held: Vec<_> = (0..10).map(|_| gate.open("a").unwrap()).collect();
         assert_eq!(gate.open("a").unwrap_err(), Refusal::Agent(10));
-        let b = gate.open("b").unwrap();
-        assert_eq!(gate.open_connections(), 11);
-        drop(held);
+        let b: Vec<_> = (0..2).map(|_| gate.open("b").unwrap()).collect();
+        assert_eq!(gate.open_connections(), 12);
+        // Both under their agent cap, over the account's.
+        assert_eq!(gate.open("b").unwrap_err(), Refusal::Account(12));
+        assert_eq!(gate.open("c").unwrap_err(), Refusal::Account(12));
         drop(b);
+        gate.open("c").unwrap();
+        drop(held);
         assert_eq!(gate.open_connections(), 0);
         gate.open("a").unwrap();
     }

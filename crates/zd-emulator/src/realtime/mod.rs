@@ -4,7 +4,10 @@
 //!
 //! Every value is computed from the emulator's chat state ([`compute`]); an engine task
 //! recomputes on each state event (and when a windowed count ages out) and connections push
-//! an update frame only for the subscriptions whose value changed.
+//! an update frame only for the subscriptions whose value changed. The engine is the only
+//! publisher: a REST pull computes its own answer and a subscribe reads what the engine last
+//! published, so neither client requests nor the passing of time alone push anything (the
+//! docs: values are pushed when an event changes them, with no periodic ticks).
 //!
 //! Choices where the documentation is silent: a subscribe is answered at once with the
 //! current value (so a dashboard need not wait for the next change; [`SubscribeAnswer`]
@@ -15,7 +18,9 @@
 //! removes every window of that metric and department; the account counts as inactive
 //! ("Not Computed!", values `null`) until a visitor arrives or an agent logs in; a connection
 //! holds at most 100 subscriptions (`socket::MAX_SUBSCRIPTIONS`) and may only name the account's
-//! departments (beyond either, a `status_code` 500 frame, as for a malformed subscription).
+//! departments (beyond either, a `status_code` 500 frame, as for a malformed subscription);
+//! the service pings each connection every 30 s and drops, without a close frame, one that
+//! sent nothing at all between two pings ([`RealtimeLimits::ping_interval`]).
 //!
 //! Connections and the engine stop when the emulator is dropped.
 
@@ -26,10 +31,12 @@ mod rest;
 mod socket;
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use self::compute::Values;
 use self::limits::Gate;
@@ -62,6 +69,8 @@ pub(crate) struct Realtime {
     drops: watch::Sender<u64>,
     /// How a subscribe is answered.
     subscribe_answer: SubscribeAnswer,
+    /// How often each connection is pinged; `None`: never.
+    ping_interval: Option<Duration>,
 }
 
 impl Realtime {
@@ -79,6 +88,7 @@ impl Realtime {
             shutdown,
             drops: watch::Sender::new(0),
             subscribe_answer,
+            ping_interval: limits.ping_interval,
         })
     }
 
@@ -105,28 +115,43 @@ impl Realtime {
         scopes.read.then_some(agent)
     }
 
-    /// Values computed from the state now (and published to the connections).
-    fn current(&self) -> Arc<Values> {
-        let (values, _) = compute::compute(&self.state, self.state.clock().now());
-        let values = Arc::new(values);
+    /// Values computed from the state now, for a REST answer. Not published: a pull may
+    /// finish after the engine published a newer computation, and must not put its older
+    /// one back over it (nor push time-based values nobody's event changed).
+    fn compute_now(&self) -> Values {
+        compute::compute(&self.state, self.state.clock().now()).0
+    }
+
+    /// Computes the values now and publishes them to the connections; returns when a
+    /// windowed count next drops. Only the engine calls this (and [`Self::ensure_engine`]
+    /// before it starts the engine), so published values never go back in time.
+    fn publish(&self) -> Option<Instant> {
+        let (values, next_expiry) = compute::compute(&self.state, self.state.clock().now());
         self.values.send_if_modified(|v| {
-            if **v == *values {
+            if **v == values {
                 false
             } else {
-                *v = Arc::clone(&values);
+                *v = Arc::new(values);
                 true
             }
         });
-        values
+        next_expiry
     }
 
     /// Starts the engine on first use, so an emulator whose feed nobody opens does no work.
     fn ensure_engine(self: &Arc<Self>) {
         self.engine.get_or_init(|| {
+            // Subscribed before computing, so an event in between is not missed.
+            let events = self.state.subscribe();
+            // Published here rather than left to the engine's first run: the connection
+            // being upgraded answers its subscribes from the published values, and may read
+            // them before the spawned engine has run.
+            let next_expiry = self.publish();
             tokio::spawn(engine::run(
                 Arc::downgrade(self),
-                self.state.subscribe(),
+                events,
                 self.shutdown.clone(),
+                next_expiry,
             ));
         });
     }

@@ -93,7 +93,7 @@ fn pull(
         Some(Ok(d)) => Some(d),
         Some(Err(_)) => return bad_request("department_id must be an integer"),
     };
-    let values = rt.current();
+    let values = rt.compute_now();
     let body = if values.computed {
         let windows: Vec<Window> = match window {
             Some(w) => vec![w],

@@ -3,19 +3,25 @@
 //! The upgrade is authenticated with `Authorization: Bearer <agent access token>`. A bad
 //! token still gets the upgrade, then the 401 status frame and a close, as the service does.
 //! A good token spends one request of the 200/minute budget and takes a connection slot;
-//! either refusal is an HTTP 429 on the upgrade with a JSON body and `Retry-After`.
+//! either refusal is an HTTP 429 on the upgrade with a JSON body and `Retry-After`. The slot is
+//! held until the client leaves, the emulator drops the connection (shutdown, the drop fault)
+//! or the client falls silent between two of the service's pings.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use futures_util::{SinkExt, StreamExt};
 use http::{HeaderValue, Response, StatusCode, header};
 use hyper_util::rt::TokioIo;
+use tokio::sync::Notify;
+use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::tungstenite::{self, Bytes, Message};
 use zd_wire::realtime::{
     Action, ClientFrame, Family, Metric, MetricValue, ServerFrame, Status, StatusMessage, Topic,
     Update, Window, Windowed,
@@ -167,29 +173,60 @@ impl Sub {
 async fn serve(rt: Arc<Realtime>, _guard: ConnectionGuard, ws: Ws) {
     let mut shutdown = rt.shutdown.clone();
     let mut drops = rt.drops.subscribe();
+    let heard = AtomicBool::new(false);
+    let ping_due = Notify::new();
     // Watched around the whole conversation, not beside its reads: a client that stops
     // reading leaves a write waiting for good, and it must still be dropped (and its slot
-    // freed). Returning drops the TCP stream with no close frame, as a network failure would.
+    // freed), by these signals or by its silence. Returning drops the TCP stream with no close
+    // frame, as a network failure would.
     tokio::select! {
         _ = shutdown.changed() => {}
         _ = drops.changed() => {}
-        () = converse(&rt, ws) => {}
+        () = keepalive(rt.ping_interval, &heard, &ping_due) => {}
+        () = converse(&rt, ws, &heard, &ping_due) => {}
     }
 }
 
-/// Answers the client's frames and pushes value changes, until either side ends.
-async fn converse(rt: &Realtime, mut ws: Ws) {
+/// Asks the conversation for a ping every `interval`, and returns when the client sent
+/// nothing at all (`heard` still unset) between one ping and the next. It runs beside the
+/// conversation rather than in it so that a client that stopped reading, which leaves the
+/// conversation waiting on a write (and so reading nothing either), is dropped too.
+async fn keepalive(interval: Option<Duration>, heard: &AtomicBool, ping_due: &Notify) {
+    let mut pinged = false;
+    loop {
+        let next = interval.and_then(|i| Instant::now().checked_add(i));
+        let Some(next) = next else {
+            // No pings, or an interval too long to ever come.
+            return std::future::pending().await;
+        };
+        tokio::time::sleep_until(next).await;
+        let heard_since_the_last_ping = heard.swap(false, Ordering::Relaxed);
+        if pinged && !heard_since_the_last_ping {
+            return;
+        }
+        ping_due.notify_one();
+        pinged = true;
+    }
+}
+
+/// Answers the client's frames, pushes value changes and sends the pings `ping_due` asks for,
+/// until either side ends; sets `heard` on every frame from the client.
+async fn converse(rt: &Realtime, mut ws: Ws, heard: &AtomicBool, ping_due: &Notify) {
     let mut values = rt.values.subscribe();
     let mut subs: Vec<Sub> = Vec::new();
     loop {
         tokio::select! {
             message = ws.next() => {
+                if let Some(Ok(_)) = message {
+                    heard.store(true, Ordering::Relaxed);
+                }
                 let text = match message {
                     Some(Ok(Message::Text(text))) => text,
                     Some(Ok(Message::Close(_)) | Err(_)) | None => return,
                     Some(Ok(_)) => continue,
                 };
-                let reply = match handle(rt, &mut subs, text.as_str()) {
+                let published = Arc::clone(&values.borrow());
+                let reply = match handle(rt, &published, &mut subs, text.as_str()) {
                     Ok(frames) => frames,
                     Err(message) => vec![status_body(500, &message)],
                 };
@@ -209,6 +246,11 @@ async fn converse(rt: &Realtime, mut ws: Ws) {
                 }
                 let current = Arc::clone(&values.borrow_and_update());
                 if push_changes(&mut ws, &mut subs, &current).await.is_err() {
+                    return;
+                }
+            }
+            () = ping_due.notified() => {
+                if ws.send(Message::Ping(Bytes::new())).await.is_err() {
                     return;
                 }
             }
@@ -238,7 +280,14 @@ async fn push_changes(
 }
 
 /// Applies a client frame; returns the frames to send back, or the message of a 500 frame.
-fn handle(rt: &Realtime, subs: &mut Vec<Sub>, text: &str) -> Result<Vec<String>, String> {
+/// A subscribe is answered from `published`, the values the engine last published: reading
+/// them costs nothing, where computing would take the state lock on every client frame.
+fn handle(
+    rt: &Realtime,
+    published: &Values,
+    subs: &mut Vec<Sub>,
+    text: &str,
+) -> Result<Vec<String>, String> {
     let frame = ClientFrame::decode(text).map_err(|e| format!("unsupported message: {e}"))?;
     let ClientFrame::Subscription(frame) = frame else {
         return Err("unsupported message: expected topic and action".into());
@@ -252,18 +301,22 @@ fn handle(rt: &Realtime, subs: &mut Vec<Sub>, text: &str) -> Result<Vec<String>,
     // metrics have no window at all, and one given is refused.
     let ignored_window = !metric.is_windowed() && frame.topic.family == Family::Chats;
     let window = if ignored_window { None } else { frame.window };
+    if !matches!(frame.action, Action::Subscribe | Action::Unsubscribe) {
+        return Err(format!("unsupported action {}", frame.action));
+    }
+    // An unsubscribe is checked like a subscribe, bar the window a windowed metric may omit
+    // (it then ends every window): one naming a window its metric cannot have would match
+    // nothing, and the client would believe it had unsubscribed.
+    match (metric.is_windowed(), window, &frame.action) {
+        (true, Some(w), _) if w.is_known() => {}
+        (true, None, Action::Unsubscribe) | (false, None, _) => {}
+        (true, _, _) => return Err(format!("{metric} needs a window of 30 or 60 minutes")),
+        (false, Some(_), _) => return Err(format!("{metric} has no time window")),
+    }
     match frame.action {
         Action::Subscribe => {
-            match (metric.is_windowed(), window) {
-                (true, Some(w)) if w.is_known() => {}
-                (true, _) => {
-                    return Err(format!("{metric} needs a window of 30 or 60 minutes"));
-                }
-                (false, None) => {}
-                (false, Some(_)) => return Err(format!("{metric} has no time window")),
-            }
             if let Some(d) = frame.department_id
-                && !rt.current().has_department(d)
+                && !published.has_department(d)
             {
                 return Err(format!("unknown department_id {d}"));
             }
@@ -284,7 +337,7 @@ fn handle(rt: &Realtime, subs: &mut Vec<Sub>, text: &str) -> Result<Vec<String>,
                 department: frame.department_id,
                 sent: None,
             };
-            let value = rt.current().get(sub.department, &sub.metric, sub.window);
+            let value = published.get(sub.department, &sub.metric, sub.window);
             sub.sent = Some(value);
             let reply = match rt.subscribe_answer {
                 SubscribeAnswer::CurrentValue => vec![sub.frame(value)],

@@ -6,11 +6,14 @@
 //! recomputes on each state event (and when a windowed count ages out) and connections push
 //! an update frame only for the subscriptions whose value changed. The engine is the only
 //! publisher: a REST pull computes its own answer and a subscribe reads what the engine last
-//! published, so neither client requests nor the passing of time alone push anything (the
-//! docs: values are pushed when an event changes them, with no periodic ticks).
+//! published, so client requests push nothing (the docs: values are pushed when an event
+//! changes them, with no periodic ticks). A windowed count ageing out is such an event; the
+//! values recomputed then include the time-based ones (waits, durations) as of that moment.
 //!
 //! Choices where the documentation is silent: a subscribe is answered at once with the
-//! current value (so a dashboard need not wait for the next change; [`SubscribeAnswer`]
+//! value last pushed, as of the last event (so a dashboard need not wait for the next change;
+//! a time-based value read by a REST pull, computed at the moment of the pull, may be ahead
+//! of it; [`SubscribeAnswer`]
 //! switches to nothing until the value changes); a windowed metric without `window`, a window
 //! on an agent metric, an unknown topic or action get a `status_code` 500 frame and the
 //! connection stays; a window on an unwindowed chat metric is ignored (the docs' sample
@@ -48,7 +51,8 @@ use crate::state::{AgentRecord, ChatState};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SubscribeAnswer {
-    /// At once, with the current value (a dashboard need not wait for a change).
+    /// At once, with the value last pushed, as of the last event (a dashboard need not wait
+    /// for a change).
     #[default]
     CurrentValue,
     /// Nothing until the value changes: what a client must cope with if the service does so

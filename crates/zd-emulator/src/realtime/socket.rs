@@ -8,7 +8,8 @@
 //! or the client falls silent between two of the service's pings.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -173,8 +174,7 @@ impl Sub {
 async fn serve(rt: Arc<Realtime>, _guard: ConnectionGuard, ws: Ws) {
     let mut shutdown = rt.shutdown.clone();
     let mut drops = rt.drops.subscribe();
-    let heard = AtomicBool::new(false);
-    let ping_due = Notify::new();
+    let liveness = Liveness::default();
     // Watched around the whole conversation, not beside its reads: a client that stops
     // reading leaves a write waiting for good, and it must still be dropped (and its slot
     // freed), by these signals or by its silence. Returning drops the TCP stream with no close
@@ -182,43 +182,95 @@ async fn serve(rt: Arc<Realtime>, _guard: ConnectionGuard, ws: Ws) {
     tokio::select! {
         _ = shutdown.changed() => {}
         _ = drops.changed() => {}
-        () = keepalive(rt.ping_interval, &heard, &ping_due) => {}
-        () = converse(&rt, ws, &heard, &ping_due) => {}
+        () = keepalive(rt.ping_interval, &liveness) => {}
+        () = converse(&rt, ws, &liveness) => {}
     }
 }
 
-/// Asks the conversation for a ping every `interval`, and returns when the client sent
-/// nothing at all (`heard` still unset) between one ping and the next. It runs beside the
-/// conversation rather than in it so that a client that stopped reading, which leaves the
-/// conversation waiting on a write (and so reading nothing either), is dropped too.
-async fn keepalive(interval: Option<Duration>, heard: &AtomicBool, ping_due: &Notify) {
-    let mut pinged = false;
+/// What the keepalive and the conversation share: pings asked for and written, and whether
+/// the client has said anything since the last one was written.
+#[derive(Default)]
+struct Liveness {
+    /// Pings the conversation has written.
+    written: AtomicU64,
+    /// When the last ping was written (tokio time), unless the client has sent a frame since.
+    unanswered_since: Mutex<Option<Instant>>,
+    /// Asks the conversation for a ping.
+    due: Notify,
+}
+
+impl Liveness {
+    /// The conversation wrote a ping.
+    fn ping_written(&self) {
+        *self.lock() = Some(Instant::now());
+        self.written.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A frame (of any kind, a pong included) arrived from the client.
+    fn heard(&self) {
+        *self.lock() = None;
+    }
+
+    fn unanswered_since(&self) -> Option<Instant> {
+        *self.lock()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.unanswered_since
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Asks the conversation for a ping every `interval` (at least a second), and returns, so
+/// ending the connection, when the client has sent nothing for a whole interval after a
+/// ping was written, or when a ping asked for could not even be written for a whole
+/// interval (the client stopped reading, so the conversation waits on a write). The clock
+/// starts when the ping is written, not when it falls due: a ping queued behind a backlog of
+/// updates to a slow but live client still gets its full interval.
+async fn keepalive(interval: Option<Duration>, liveness: &Liveness) {
+    let Some(interval) = interval.map(|i| i.max(Duration::from_secs(1))) else {
+        return std::future::pending().await;
+    };
+    // The last ping asked for: its number and when.
+    let mut asked: Option<(u64, Instant)> = None;
     loop {
-        let next = interval.and_then(|i| Instant::now().checked_add(i));
-        let Some(next) = next else {
-            // No pings, or an interval too long to ever come.
+        let Some(next) = Instant::now().checked_add(interval) else {
+            // An interval too long to ever come.
             return std::future::pending().await;
         };
         tokio::time::sleep_until(next).await;
-        let heard_since_the_last_ping = heard.swap(false, Ordering::Relaxed);
-        if pinged && !heard_since_the_last_ping {
-            return;
+        let now = Instant::now();
+        if let Some((number, at)) = asked
+            && liveness.written.load(Ordering::Relaxed) < number
+        {
+            if now.duration_since(at) >= interval {
+                return;
+            }
+            continue;
         }
-        ping_due.notify_one();
-        pinged = true;
+        match liveness.unanswered_since() {
+            Some(written) if now.duration_since(written) >= interval => return,
+            // Written late, behind other frames: its interval is not over yet.
+            Some(_) => continue,
+            None => {}
+        }
+        let number = liveness.written.load(Ordering::Relaxed) + 1;
+        asked = Some((number, now));
+        liveness.due.notify_one();
     }
 }
 
-/// Answers the client's frames, pushes value changes and sends the pings `ping_due` asks for,
-/// until either side ends; sets `heard` on every frame from the client.
-async fn converse(rt: &Realtime, mut ws: Ws, heard: &AtomicBool, ping_due: &Notify) {
+/// Answers the client's frames, pushes value changes and writes the pings the keepalive asks
+/// for, until either side ends.
+async fn converse(rt: &Realtime, mut ws: Ws, liveness: &Liveness) {
     let mut values = rt.values.subscribe();
     let mut subs: Vec<Sub> = Vec::new();
     loop {
         tokio::select! {
             message = ws.next() => {
                 if let Some(Ok(_)) = message {
-                    heard.store(true, Ordering::Relaxed);
+                    liveness.heard();
                 }
                 let text = match message {
                     Some(Ok(Message::Text(text))) => text,
@@ -249,10 +301,11 @@ async fn converse(rt: &Realtime, mut ws: Ws, heard: &AtomicBool, ping_due: &Noti
                     return;
                 }
             }
-            () = ping_due.notified() => {
+            () = liveness.due.notified() => {
                 if ws.send(Message::Ping(Bytes::new())).await.is_err() {
                     return;
                 }
+                liveness.ping_written();
             }
         }
     }
@@ -357,5 +410,84 @@ fn handle(
             Ok(Vec::new())
         }
         _ => Err(format!("unsupported action {}", frame.action)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::time::{Instant, sleep_until};
+
+    use super::{Liveness, keepalive};
+
+    const INTERVAL: Duration = Duration::from_secs(30);
+
+    /// Runs the keepalive on the paused clock until `at` (milliseconds after `start`);
+    /// `true` when it has ended the connection by then.
+    async fn ended_by(
+        keepalive: &mut (impl Future<Output = ()> + Unpin),
+        start: Instant,
+        at: u64,
+    ) -> bool {
+        tokio::select! {
+            () = keepalive => true,
+            () = sleep_until(start + Duration::from_millis(at)) => false,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_ping_written_late_gets_its_whole_interval() {
+        let (start, liveness) = (Instant::now(), Liveness::default());
+        let mut keepalive = Box::pin(keepalive(Some(INTERVAL), &liveness));
+        // Asked for at 30 s, written only at 55 s, behind a backlog of updates.
+        assert!(!ended_by(&mut keepalive, start, 55_000).await);
+        liveness.ping_written();
+        // At 60 s it has been out 5 s, and the answer comes at 70 s.
+        assert!(!ended_by(&mut keepalive, start, 70_000).await);
+        liveness.heard();
+        assert!(
+            !ended_by(&mut keepalive, start, 95_000).await,
+            "a live client was dropped"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_silent_for_an_interval_after_a_ping_is_dropped() {
+        let (start, liveness) = (Instant::now(), Liveness::default());
+        let mut keepalive = Box::pin(keepalive(Some(INTERVAL), &liveness));
+        assert!(!ended_by(&mut keepalive, start, 31_000).await);
+        liveness.ping_written();
+        // Judged at the first tick a whole interval after the ping was written: 90 s.
+        assert!(!ended_by(&mut keepalive, start, 62_000).await);
+        assert!(
+            ended_by(&mut keepalive, start, 92_000).await,
+            "a silent client was kept"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_ping_that_cannot_be_written_for_an_interval_ends_the_connection() {
+        let (start, liveness) = (Instant::now(), Liveness::default());
+        let mut keepalive = Box::pin(keepalive(Some(INTERVAL), &liveness));
+        // Asked for at 30 s and never written: the conversation waits on a client that
+        // stopped reading.
+        assert!(
+            ended_by(&mut keepalive, start, 61_000).await,
+            "a stuck client was kept"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_zero_interval_is_taken_as_a_second() {
+        let (start, liveness) = (Instant::now(), Liveness::default());
+        let mut keepalive = Box::pin(keepalive(Some(Duration::ZERO), &liveness));
+        assert!(
+            !ended_by(&mut keepalive, start, 1_500).await,
+            "dropped at once"
+        );
+        liveness.ping_written();
+        liveness.heard();
+        assert!(!ended_by(&mut keepalive, start, 2_500).await);
     }
 }

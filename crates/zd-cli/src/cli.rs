@@ -266,11 +266,14 @@ pub(crate) enum MetricsCommand {
     },
 }
 
-/// Sunshine credentials and app.
+/// Sunshine credentials and app. Global, so they are taken after the action too (`zd sunshine
+/// users get ID --app-id X`, where a flag goes after what it is about) and shown in the
+/// action's --help.
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Sunshine credentials and app")]
 pub(crate) struct SunshineTarget {
     /// API key id.
-    #[arg(long, env = "SUNSHINE_KEY_ID", value_name = "ID")]
+    #[arg(long, env = "SUNSHINE_KEY_ID", value_name = "ID", global = true)]
     pub(crate) key_id: Option<String>,
     /// API key secret.
     #[arg(
@@ -278,14 +281,15 @@ pub(crate) struct SunshineTarget {
         env = "SUNSHINE_KEY_SECRET",
         hide_env_values = true,
         value_parser = secret,
-        value_name = "SECRET"
+        value_name = "SECRET",
+        global = true
     )]
     pub(crate) key_secret: Option<Secret>,
     /// App id.
-    #[arg(long, env = "SUNSHINE_APP_ID", value_name = "ID")]
+    #[arg(long, env = "SUNSHINE_APP_ID", value_name = "ID", global = true)]
     pub(crate) app_id: Option<String>,
     /// Base URL (default: the US region; with no key at all, the emulator is used instead).
-    #[arg(long, env = "SUNSHINE_URL", value_name = "URL")]
+    #[arg(long, env = "SUNSHINE_URL", value_name = "URL", global = true)]
     pub(crate) sunshine_url: Option<String>,
 }
 
@@ -546,7 +550,7 @@ fn parse_window(s: &str) -> Result<u32, String> {
 mod tests {
     use clap::Parser;
 
-    use super::Cli;
+    use super::{Cli, Command, SunshineCommand};
 
     #[test]
     fn the_parsed_command_line_never_shows_a_secret() {
@@ -594,6 +598,20 @@ mod tests {
                 shown.contains("Secret([REDACTED])"),
                 "{args:?} shows {shown}"
             );
+        }
+    }
+
+    #[test]
+    fn sunshine_target_flags_go_before_or_after_the_action() {
+        for args in [
+            ["zd", "sunshine", "users", "--app-id", "app_1", "get", "u"],
+            ["zd", "sunshine", "users", "get", "u", "--app-id", "app_1"],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            let Command::Sunshine(SunshineCommand::Users { target, .. }) = cli.command else {
+                panic!("{args:?} parsed as {cli:?}");
+            };
+            assert_eq!(target.app_id.as_deref(), Some("app_1"), "{args:?}");
         }
     }
 }

@@ -104,6 +104,55 @@ pub(crate) fn select(mut file: ConfigFile, profile: Option<&str>) -> Result<Prof
     }
 }
 
+/// The Sunshine key given on the command line or in the environment, `None` when neither half
+/// is. The two count as one source (clap merges them): `--key-id` with `SUNSHINE_KEY_SECRET`
+/// is how a secret stays out of the process list.
+pub(crate) fn given_sunshine_key(
+    id: Option<String>,
+    secret: Option<Secret>,
+) -> Result<Option<(String, Secret)>> {
+    key_pair(
+        id,
+        secret,
+        "--key-id or SUNSHINE_KEY_ID",
+        "--key-secret or SUNSHINE_KEY_SECRET",
+    )
+}
+
+/// The profile's Sunshine key, `None` when it has neither half.
+pub(crate) fn profile_sunshine_key(profile: &Profile) -> Result<Option<(String, Secret)>> {
+    key_pair(
+        profile.sunshine_key_id.clone(),
+        profile.sunshine_key_secret.clone(),
+        "the profile's sunshine_key_id",
+        "the profile's sunshine_key_secret",
+    )
+}
+
+/// A key's id and secret from one source. Filling the missing half from another source would
+/// pair one key's id with another's secret, which signs tokens the service refuses (401) with
+/// nothing to say why.
+fn key_pair(
+    id: Option<String>,
+    secret: Option<Secret>,
+    id_from: &str,
+    secret_from: &str,
+) -> Result<Option<(String, Secret)>> {
+    let (missing, present) = match (id, secret) {
+        (Some(id), Some(secret)) => return Ok(Some((id, secret))),
+        (None, None) => return Ok(None),
+        (Some(_), None) => (secret_from, id_from),
+        (None, Some(_)) => (id_from, secret_from),
+    };
+    Err(crate::error::CliError::new(
+        Kind::Config,
+        format!(
+            "missing {missing}: {present} is set, and a Sunshine key's id and secret are taken \
+             from the same place (flags and environment, or the profile)"
+        ),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

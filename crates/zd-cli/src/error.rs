@@ -67,12 +67,14 @@ impl CliError {
     /// Prints `zd: message` and one `caused by:` line per source, then gives the exit code.
     pub(crate) fn report(&self) -> ExitCode {
         eprintln!("zd: {}", self.message);
-        let mut source = std::error::Error::source(self);
-        while let Some(cause) = source {
-            eprintln!("  caused by: {cause}");
-            source = cause.source();
-        }
+        print_causes(std::error::Error::source(self));
         ExitCode::from(self.kind.exit_code())
+    }
+
+    /// What went wrong, which decides the exit code.
+    #[cfg(test)]
+    pub(crate) const fn kind(&self) -> Kind {
+        self.kind
     }
 }
 
@@ -90,6 +92,20 @@ impl std::error::Error for CliError {
     }
 }
 
+/// Prints `zd: message` and one `caused by:` line for `cause` and each of its sources, as
+/// [`CliError::report`] does, for a failure the command goes on after.
+pub(crate) fn warn(message: &str, cause: &(dyn std::error::Error + 'static)) {
+    eprintln!("zd: {message}");
+    print_causes(Some(cause));
+}
+
+fn print_causes(mut source: Option<&(dyn std::error::Error + 'static)>) {
+    while let Some(cause) = source {
+        eprintln!("  caused by: {cause}");
+        source = cause.source();
+    }
+}
+
 /// Attaches a kind and a message to any error.
 pub(crate) trait Context<T> {
     fn context(self, kind: Kind, message: impl Into<String>) -> Result<T>;
@@ -101,11 +117,19 @@ impl<T, E: std::error::Error + Send + Sync + 'static> Context<T> for std::result
     }
 }
 
-/// The kind of an agent-session failure.
+/// The kind of an agent-session failure. FORBIDDEN (a token without the `chat` scope, or an
+/// account without API access) is the service refusing the credentials as much as
+/// UNAUTHORIZED is: a retry will not help, other credentials will.
 pub(crate) fn agent_kind(error: &zd_agent::Error) -> Kind {
     match error.kind() {
         zd_agent::ErrorKind::Credentials => Kind::Config,
-        _ if error.error_name() == Some(&zd_agent::ErrorName::Unauthorized) => Kind::Auth,
+        _ if matches!(
+            error.error_name(),
+            Some(zd_agent::ErrorName::Unauthorized | zd_agent::ErrorName::Forbidden)
+        ) =>
+        {
+            Kind::Auth
+        }
         _ => Kind::Service,
     }
 }

@@ -8,7 +8,9 @@ mod config;
 mod demo;
 mod error;
 mod http;
+mod interrupt;
 mod logging;
+mod out;
 mod progress;
 mod target;
 
@@ -30,7 +32,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode, CliError> {
     if let Command::Completions { shell } = cli.command {
-        commands::completions::print(shell);
+        commands::completions::print(shell)?;
         return Ok(ExitCode::SUCCESS);
     }
     let load_profile = || config::load(cli.config_file.as_deref(), cli.profile.as_deref());

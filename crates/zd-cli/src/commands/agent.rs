@@ -3,11 +3,12 @@
 use futures_util::StreamExt;
 use serde_json::json;
 use zd_agent::ops::Sender;
-use zd_agent::{AgentSession, AgentStatus, Message};
+use zd_agent::{AgentSession, AgentStatus, Message, SessionState, Subscription};
 
 use crate::cli::{AgentCommand, StatusArg};
 use crate::error::{CliError, Kind, Result, agent_kind};
-use crate::target::Context;
+use crate::out;
+use crate::target::{ChatTarget, Context};
 
 fn agent_err(what: &'static str) -> impl FnOnce(zd_agent::Error) -> CliError {
     move |e| CliError::with(agent_kind(&e), what, e)
@@ -42,57 +43,28 @@ const fn status_of(arg: StatusArg) -> AgentStatus {
     }
 }
 
-/// Runs one agent command.
+/// Runs one agent command. Once a session is started, it is stopped however the command
+/// ends (done, failed, Ctrl-C): a session left open keeps the agent attached, and after
+/// `echo` online, until the service notices the socket is gone.
 pub(crate) async fn run(ctx: &Context, cmd: AgentCommand) -> Result<()> {
     match cmd {
         AgentCommand::Tail { target, count } => {
             let target = ctx.chat(&target).await?;
             let session = target.connect().await?;
-            let mut messages = session
-                .messages()
-                .await
-                .map_err(agent_err("cannot subscribe to messages"))?;
-            ready(&target);
-            let mut seen = 0;
-            while let Some(item) = messages.next().await {
-                let m = item.map_err(agent_err("the message subscription failed"))?;
-                println!("{}", message_json(&m));
-                seen += 1;
-                if count.is_some_and(|c| seen >= c) {
-                    break;
-                }
-            }
-            stop(&session).await;
+            // Listened for once there is a session to stop: until then Ctrl-C still cuts
+            // short a start that hangs. A failure to listen still stops the session.
+            let interrupted = crate::interrupt::ctrl_c();
+            let work = tail(&session, &target, count);
+            stop_after(&session, until(work, interrupted)).await
         }
         AgentCommand::Echo { target, count } => {
             let target = ctx.chat(&target).await?;
             let session = target.connect().await?;
-            session
-                .update_agent_status(AgentStatus::Online)
-                .await
-                .map_err(agent_err("cannot go online"))?;
-            let mut messages = session
-                .messages()
-                .await
-                .map_err(agent_err("cannot subscribe to messages"))?;
-            ready(&target);
-            let mut answered = 0;
-            while let Some(item) = messages.next().await {
-                let m = item.map_err(agent_err("the message subscription failed"))?;
-                if !m.is_from_visitor() {
-                    continue;
-                }
-                session
-                    .say(m.channel.id.clone(), format!("echo: {}", m.content))
-                    .await
-                    .map_err(agent_err("cannot answer"))?;
-                println!("{}", message_json(&m));
-                answered += 1;
-                if count.is_some_and(|c| answered >= c) {
-                    break;
-                }
-            }
-            stop(&session).await;
+            // Listened for once there is a session to stop: until then Ctrl-C still cuts
+            // short a start that hangs. A failure to listen still stops the session.
+            let interrupted = crate::interrupt::ctrl_c();
+            let work = echo(&session, &target, count);
+            stop_after(&session, until(work, interrupted)).await
         }
         AgentCommand::Send {
             target,
@@ -101,38 +73,44 @@ pub(crate) async fn run(ctx: &Context, cmd: AgentCommand) -> Result<()> {
         } => {
             let target = ctx.chat(&target).await?;
             let session = target.connect().await?;
-            let msg_id = session
-                .say(channel, text)
-                .await
-                .map_err(agent_err("cannot send"))?;
-            println!("{}", json!({ "msg_id": msg_id }));
-            stop(&session).await;
+            let work = async {
+                let msg_id = session
+                    .say(channel, text)
+                    .await
+                    .map_err(agent_err("cannot send"))?;
+                out::line(json!({ "msg_id": msg_id }))
+            };
+            stop_after(&session, work).await
         }
         AgentCommand::Departments { target } => {
             let target = ctx.chat(&target).await?;
             let session = target.connect().await?;
-            let mut all = std::pin::pin!(session.departments());
-            while let Some(d) = all.next().await {
-                let d = d.map_err(agent_err("cannot list departments"))?;
-                println!(
-                    "{}",
-                    json!({ "id": d.id.inner(), "name": d.name, "status": d.status.map(|s| format!("{s:?}").to_uppercase()) })
-                );
-            }
-            stop(&session).await;
+            let work = async {
+                let mut all = std::pin::pin!(session.departments());
+                while let Some(d) = all.next().await {
+                    let d = d.map_err(agent_err("cannot list departments"))?;
+                    out::line(
+                        json!({ "id": d.id.inner(), "name": d.name, "status": d.status.map(|s| format!("{s:?}").to_uppercase()) }),
+                    )?;
+                }
+                Ok(())
+            };
+            stop_after(&session, work).await
         }
         AgentCommand::Agents { target } => {
             let target = ctx.chat(&target).await?;
             let session = target.connect().await?;
-            let mut all = std::pin::pin!(session.agents());
-            while let Some(a) = all.next().await {
-                let a = a.map_err(agent_err("cannot list agents"))?;
-                println!(
-                    "{}",
-                    json!({ "id": a.id.inner(), "name": a.name, "display_name": a.display_name, "status": a.status.map(|s| format!("{s:?}").to_uppercase()) })
-                );
-            }
-            stop(&session).await;
+            let work = async {
+                let mut all = std::pin::pin!(session.agents());
+                while let Some(a) = all.next().await {
+                    let a = a.map_err(agent_err("cannot list agents"))?;
+                    out::line(
+                        json!({ "id": a.id.inner(), "name": a.name, "display_name": a.display_name, "status": a.status.map(|s| format!("{s:?}").to_uppercase()) }),
+                    )?;
+                }
+                Ok(())
+            };
+            stop_after(&session, work).await
         }
         AgentCommand::Status { target, set } => {
             let target = ctx.chat(&target).await?;
@@ -142,27 +120,145 @@ pub(crate) async fn run(ctx: &Context, cmd: AgentCommand) -> Result<()> {
                 return Err(unknown_agent());
             }
             let session = target.connect().await?;
-            let status = set.map_or(AgentStatus::Online, status_of);
-            if set.is_some() {
-                let agent = session
-                    .update_agent_status(status)
-                    .await
-                    .map_err(agent_err("cannot set the status"))?;
-                let name = agent.as_ref().and_then(|a| a.display_name.clone());
-                println!(
-                    "{}",
-                    json!({ "agent": name, "status": format!("{status:?}").to_uppercase() })
-                );
-            } else {
-                let shown = own_status(&session, target.agent_id.as_deref()).await;
-                stop(&session).await;
-                println!("{}", shown?);
-                return Ok(());
-            }
-            stop(&session).await;
+            let shown = match set {
+                Some(set) => {
+                    let status = status_of(set);
+                    let work = async {
+                        let agent = session
+                            .update_agent_status(status)
+                            .await
+                            .map_err(agent_err("cannot set the status"))?;
+                        let name = agent.as_ref().and_then(|a| a.display_name.clone());
+                        Ok(json!({ "agent": name, "status": format!("{status:?}").to_uppercase() }))
+                    };
+                    stop_after(&session, work).await?
+                }
+                None => {
+                    stop_after(&session, own_status(&session, target.agent_id.as_deref())).await?
+                }
+            };
+            out::line(shown)
+        }
+    }
+}
+
+/// `work`, or nothing once Ctrl-C is pressed (which ends the command successfully: it is how
+/// `tail` and `echo` are meant to stop).
+async fn until(
+    work: impl Future<Output = Result<()>>,
+    interrupted: Result<impl Future<Output = ()>>,
+) -> Result<()> {
+    let interrupted = interrupted?;
+    tokio::select! {
+        outcome = work => outcome,
+        () = interrupted => Ok(()),
+    }
+}
+
+/// Runs `work`, then stops the session whatever its outcome.
+async fn stop_after<T>(session: &AgentSession, work: impl Future<Output = Result<T>>) -> Result<T> {
+    let outcome = work.await;
+    stop(session).await;
+    outcome
+}
+
+/// `zd agent tail`: every message, until `count` of them or the session ends.
+async fn tail(session: &AgentSession, target: &ChatTarget, count: Option<u64>) -> Result<()> {
+    let mut messages = session
+        .messages()
+        .await
+        .map_err(agent_err("cannot subscribe to messages"))?;
+    ready(target);
+    let mut seen = 0;
+    while let Some(m) = next_message(session, &mut messages).await? {
+        out::line(message_json(&m))?;
+        seen += 1;
+        if count.is_some_and(|c| seen >= c) {
+            break;
         }
     }
     Ok(())
+}
+
+/// `zd agent echo`: answers every visitor message, until `count` answers or the session ends.
+/// A reply that fails is told on stderr and the bot goes on: one refused send (a channel that
+/// just closed, a rate limit that outlasted the retries) must not take the bot down for every
+/// other visitor.
+async fn echo(session: &AgentSession, target: &ChatTarget, count: Option<u64>) -> Result<()> {
+    session
+        .update_agent_status(AgentStatus::Online)
+        .await
+        .map_err(agent_err("cannot go online"))?;
+    let mut messages = session
+        .messages()
+        .await
+        .map_err(agent_err("cannot subscribe to messages"))?;
+    ready(target);
+    let mut answered = 0;
+    while let Some(m) = next_message(session, &mut messages).await? {
+        if !m.is_from_visitor() {
+            continue;
+        }
+        if let Err(e) = session
+            .say(m.channel.id.clone(), format!("echo: {}", m.content))
+            .await
+        {
+            if ends_session(session, &e) {
+                return Err(agent_err("cannot answer")(e));
+            }
+            // The ids, not the text: it is the visitor's.
+            let message = format!(
+                "cannot answer message {} in channel {}; going on",
+                m.id.inner(),
+                m.channel.id.inner()
+            );
+            crate::error::warn(&message, &e);
+            continue;
+        }
+        out::line(message_json(&m))?;
+        answered += 1;
+        if count.is_some_and(|c| answered >= c) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The next message; `None` when the subscription has ended cleanly. Errors the subscription
+/// goes on after (a DATA error, a failed catch-up after a reconnect) are told on stderr; one
+/// that came with the end of the session or of the subscription ends the command.
+async fn next_message(
+    session: &AgentSession,
+    messages: &mut Subscription<Message>,
+) -> Result<Option<Message>> {
+    let mut last_error = None;
+    loop {
+        match messages.next().await {
+            Some(Ok(m)) => return Ok(Some(m)),
+            Some(Err(e)) if ends_session(session, &e) => {
+                return Err(agent_err("the agent session ended")(e));
+            }
+            Some(Err(e)) => {
+                crate::error::warn("the message subscription reported an error; going on", &e);
+                last_error = Some(e);
+            }
+            // A subscription the driver gave up on ends right after the error that says why.
+            None => {
+                return match last_error {
+                    Some(e) => Err(agent_err("the message subscription ended")(e)),
+                    None => Ok(None),
+                };
+            }
+        }
+    }
+}
+
+/// Whether `error` came with the end of the session, after which nothing more will work.
+fn ends_session(session: &AgentSession, error: &zd_agent::Error) -> bool {
+    matches!(
+        error.kind(),
+        zd_agent::ErrorKind::Closed { .. } | zd_agent::ErrorKind::ConcurrentSession
+    ) || session.state() == SessionState::Closed
 }
 
 /// `zd agent status` with no status to set, for a token whose agent is not known.
@@ -199,7 +295,7 @@ async fn own_status(session: &AgentSession, agent_id: Option<&str>) -> Result<se
 }
 
 /// Tells a person where to chat when the agent runs on an emulator.
-fn ready(target: &crate::target::ChatTarget) {
+fn ready(target: &ChatTarget) {
     if let Some(emulator) = &target.emulator {
         eprintln!(
             "connected to the emulator; chat as a visitor at {}/",

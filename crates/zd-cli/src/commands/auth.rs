@@ -5,7 +5,7 @@ use zd_auth::chat::{ChatScope, OAuthClient, ResponseType};
 use zd_auth::sunshine::{ApiKey, Scope, UserJwt, sign_jwt};
 
 use crate::cli::{AuthCommand, JwtScope};
-use crate::config::Profile;
+use crate::config::{self, Profile};
 use crate::error::{CliError, Kind, Result, auth_kind};
 
 fn auth_err(message: &str) -> impl FnOnce(zd_auth::Error) -> CliError + '_ {
@@ -22,19 +22,16 @@ pub(crate) async fn run(cmd: AuthCommand, profile: impl FnOnce() -> Result<Profi
             scope,
             external_id,
         } => {
-            let (key_id, key_secret) = match (key_id, key_secret) {
-                (Some(id), Some(secret)) => (Some(id), Some(secret)),
-                (id, secret) => {
-                    let p = profile()?;
-                    (id.or(p.sunshine_key_id), secret.or(p.sunshine_key_secret))
-                }
+            let (key_id, secret) = match config::given_sunshine_key(key_id, key_secret)? {
+                Some(key) => key,
+                None => config::profile_sunshine_key(&profile()?)?.ok_or_else(|| {
+                    missing(
+                        "a Sunshine key: --key-id and --key-secret, SUNSHINE_KEY_ID and \
+                         SUNSHINE_KEY_SECRET, or the profile's sunshine_key_id and \
+                         sunshine_key_secret",
+                    )
+                })?,
             };
-            let key_id = key_id.ok_or_else(|| {
-                missing("--key-id, SUNSHINE_KEY_ID or the profile's sunshine_key_id")
-            })?;
-            let secret = key_secret.ok_or_else(|| {
-                missing("--key-secret, SUNSHINE_KEY_SECRET or the profile's sunshine_key_secret")
-            })?;
             let key = ApiKey::new(key_id, secret).map_err(auth_err("invalid API key"))?;
             let jwt = match scope {
                 JwtScope::App => sign_jwt(&key, Scope::App, None),
@@ -46,7 +43,7 @@ pub(crate) async fn run(cmd: AuthCommand, profile: impl FnOnce() -> Result<Profi
                 }
             }
             .map_err(auth_err("cannot sign the JWT"))?;
-            println!("{}", jwt.expose_secret());
+            crate::out::line(jwt.expose_secret())?;
         }
         AuthCommand::ChatToken {
             client_id,
@@ -94,7 +91,7 @@ pub(crate) async fn run(cmd: AuthCommand, profile: impl FnOnce() -> Result<Profi
                 "expires_in": token.expires_in().map(|d| d.as_secs()),
                 "scope": ChatScope::join(token.scopes()),
             });
-            println!("{json}");
+            crate::out::line(json)?;
         }
         AuthCommand::OauthUrl {
             client_id,
@@ -116,7 +113,7 @@ pub(crate) async fn run(cmd: AuthCommand, profile: impl FnOnce() -> Result<Profi
             if let Some(state) = state {
                 url = url.state(state);
             }
-            println!("{}", url.build().map_err(auth_err("cannot build the URL"))?);
+            crate::out::line(url.build().map_err(auth_err("cannot build the URL"))?)?;
         }
     }
     Ok(())

@@ -42,7 +42,7 @@ pub(crate) async fn run(args: EmulatorArgs) -> Result<()> {
         .context(Kind::Io, "cannot start the emulator")?;
     let json = serde_json::to_string_pretty(&emulator.account())
         .context(Kind::Io, "cannot print the account")?;
-    println!("{json}");
+    crate::out::line(json)?;
     eprintln!(
         "emulator listening on {base} (visitor page: {base}/, control API: {base}/_emulator/); Ctrl-C to stop",
         base = emulator.base_url()

@@ -17,12 +17,19 @@ use crate::error::{CliError, Context as _, Kind, Result};
 use crate::target::{Context, EmulatorLink};
 
 fn metrics_err(what: &'static str) -> impl FnOnce(zd_metrics::Error) -> CliError {
-    move |e| {
-        let kind = match e.kind() {
-            zd_metrics::ErrorKind::Unauthorized => Kind::Auth,
-            _ => Kind::Service,
-        };
-        CliError::with(kind, what, e)
+    move |e| CliError::with(metrics_kind(&e), what, e)
+}
+
+/// The exit code's kind of a metrics failure: a 403 refuses the credentials (a token without
+/// the `read` scope) as a 401 does, and a malformed base URL is a bad value, as a malformed
+/// `--chat-url` is.
+fn metrics_kind(error: &zd_metrics::Error) -> Kind {
+    use zd_metrics::ErrorKind as K;
+    match error.kind() {
+        K::Unauthorized => Kind::Auth,
+        K::HttpStatus | K::ServerStatus if error.status() == Some(403) => Kind::Auth,
+        K::InvalidUrl => Kind::Usage,
+        _ => Kind::Service,
     }
 }
 
@@ -211,7 +218,7 @@ pub(crate) async fn run(ctx: &Context, cmd: MetricsCommand) -> Result<()> {
             let mut seen = 0;
             while let Some(event) = feed.next().await {
                 if let Some(u) = follower.event(event)? {
-                    println!("{}", update_json(&u.series, u.value));
+                    crate::out::line(update_json(&u.series, u.value))?;
                     seen += 1;
                     if count.is_some_and(|c| seen >= c) {
                         break;
@@ -256,7 +263,7 @@ pub(crate) async fn run(ctx: &Context, cmd: MetricsCommand) -> Result<()> {
                      Computed!\"); their nulls are unknown values, not zeros"
                 );
             }
-            println!("{}", serde_json::Value::Object(out));
+            crate::out::line(serde_json::Value::Object(out))?;
         }
         MetricsCommand::Export { target, prometheus } => {
             let c = client(ctx, &target).await?;

@@ -1,6 +1,7 @@
 //! `zd sunshine apps | users | conversations | messages ...` over the generated client.
 
 use std::io::Write;
+use std::path::Path;
 
 use futures_util::{Stream, StreamExt};
 use serde::Serialize;
@@ -10,13 +11,16 @@ use zd_sunshine::operations::{
     CreateApp, CreateConversation, CreateUser, GetApp, GetConversation, GetUser, ListApps,
     ListConversations, ListMessages, ListUsers, PostMessage,
 };
+use zd_sunshine::pagination::{Page, Paged};
 use zd_sunshine::{Client, Region};
 
 use crate::cli::{
     AppsAction, ConversationsAction, MessagesAction, Paging, SunshineCommand, SunshineTarget,
     UsersAction,
 };
+use crate::config;
 use crate::error::{CliError, Context as _, Kind, Result};
+use crate::out;
 use crate::target::{Context, EmulatorLink};
 
 fn api_err(what: &'static str) -> impl FnOnce(zd_sunshine::Error) -> CliError {
@@ -40,22 +44,26 @@ struct Connected {
 /// credentials the configured key is used either way.
 async fn connect(ctx: &Context, flags: &SunshineTarget, account_key: bool) -> Result<Connected> {
     let p = &ctx.profile;
-    let key_id = flags.key_id.clone().or_else(|| p.sunshine_key_id.clone());
-    let secret = flags
-        .key_secret
-        .clone()
-        .or_else(|| p.sunshine_key_secret.clone());
+    let key = match config::given_sunshine_key(flags.key_id.clone(), flags.key_secret.clone())? {
+        Some(key) => Some(key),
+        None => config::profile_sunshine_key(p)?,
+    };
     let app_id = flags.app_id.clone().or_else(|| p.sunshine_app_id.clone());
     let url = flags
         .sunshine_url
         .clone()
         .or_else(|| p.sunshine_url.clone());
-    let (key_id, secret, app_id, region, emulator) = match (key_id, secret) {
-        (Some(id), Some(secret)) => {
+    let (key_id, secret, app_id, region, emulator) = match key {
+        Some((id, secret)) => {
             let region = url.map_or(Region::Us, Region::Custom);
+            // A malformed URL is a bad value (exit 2), as a malformed --chat-url is, not a
+            // failure of the service.
+            region
+                .base_url()
+                .context(Kind::Usage, "invalid Sunshine URL")?;
             (id, secret, app_id.unwrap_or_default(), region, None)
         }
-        (None, None) => {
+        None => {
             if let Some(url) = url {
                 // The emulator's keys are never sent to another host.
                 return Err(CliError::new(
@@ -98,12 +106,6 @@ async fn connect(ctx: &Context, flags: &SunshineTarget, account_key: bool) -> Re
                 Some(emulator),
             )
         }
-        _ => {
-            return Err(CliError::new(
-                Kind::Config,
-                "set both SUNSHINE_KEY_ID and SUNSHINE_KEY_SECRET (or neither, for the emulator)",
-            ));
-        }
     };
     let key = zd_auth::sunshine::ApiKey::new(key_id, secret)
         .map_err(|e| CliError::with(crate::error::auth_kind(&e), "invalid Sunshine API key", e))?;
@@ -128,8 +130,7 @@ fn require_app(c: &Connected) -> Result<&str> {
 
 fn print<T: Serialize>(value: &T) -> Result<()> {
     let line = serde_json::to_string(value).context(Kind::Io, "cannot encode the answer")?;
-    println!("{line}");
-    Ok(())
+    out::line(line)
 }
 
 fn body<T: DeserializeOwned>(value: serde_json::Value) -> Result<T> {
@@ -140,7 +141,7 @@ fn body<T: DeserializeOwned>(value: serde_json::Value) -> Result<T> {
 async fn print_all<T: Serialize>(
     items: impl Stream<Item = Result<T, zd_sunshine::Error>>,
     limit: Option<usize>,
-    mut out: impl Write,
+    mut output: impl Write,
 ) -> Result<u64> {
     let progress = crate::progress::Counter::new("items");
     let mut items = std::pin::pin!(items);
@@ -148,7 +149,7 @@ async fn print_all<T: Serialize>(
     while let Some(item) = items.next().await {
         let item = item.map_err(api_err("listing failed"))?;
         let line = serde_json::to_string(&item).context(Kind::Io, "cannot encode an item")?;
-        writeln!(out, "{line}").context(Kind::Io, "cannot write")?;
+        out::write_line(&mut output, line)?;
         count += 1;
         progress.tick(count);
         if limit.is_some_and(|l| count >= l as u64) {
@@ -167,46 +168,105 @@ const fn limit(paging: Paging) -> Option<usize> {
     }
 }
 
-/// Every message of a conversation, oldest first. Messages page backwards from the most
-/// recent (`meta.beforeCursor` sent back as `page[before]`), which the generic `.paginate()`
-/// does not follow, so this walks the pages itself.
+/// One page of messages at a time, through zd-sunshine's pagination (which reports a
+/// `hasMore` without a cursor and a cursor handed out twice as errors, where stopping or
+/// looping would pass a partial or endless listing off as the whole). `ListMessages::paginate`
+/// flattens the pages, but they come newest first while each page is oldest first, so putting
+/// the conversation in order needs to know where each page ends.
+#[derive(Debug, Clone)]
+struct MessagePages(ListMessages);
+
+impl Paged for MessagePages {
+    type Item = Vec<zd_sunshine::models::Message>;
+
+    fn set_cursor(&mut self, cursor: String) {
+        self.0.set_cursor(cursor);
+    }
+
+    fn cursor(&self) -> Option<&str> {
+        self.0.cursor()
+    }
+
+    async fn fetch_page(&self, client: &Client) -> Result<Page<Self::Item>, zd_sunshine::Error> {
+        let page = self.0.fetch_page(client).await?;
+        Ok(Page {
+            items: vec![page.items],
+            has_more: page.has_more,
+            next: page.next,
+        })
+    }
+}
+
+/// Every message of a conversation, oldest first. The pages come newest first, so nothing can
+/// be written before the last (oldest) one is in: the whole conversation is held, which the
+/// API bounds (a conversation holds at most 30,000 messages).
 async fn all_messages(
     client: &Client,
     first: ListMessages,
 ) -> Result<Vec<zd_sunshine::models::Message>> {
     let progress = crate::progress::Counter::new("messages");
-    let mut pages = Vec::new();
+    let mut pages = std::pin::pin!(zd_sunshine::pagination::paginate(
+        client.clone(),
+        MessagePages(first)
+    ));
+    let mut newest_first = Vec::new();
     let mut count = 0u64;
-    let mut request = first;
-    let mut seen_cursor: Option<String> = None;
-    loop {
-        let page = request
-            .send(client)
-            .await
-            .map_err(api_err("cannot list messages"))?;
-        let messages = page.messages.unwrap_or_default();
-        count += messages.len() as u64;
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(api_err("cannot list messages"))?;
+        count += page.len() as u64;
         progress.tick(count);
-        pages.push(messages);
-        let meta = page.meta.unwrap_or_default();
-        match (meta.has_more, meta.before_cursor) {
-            (Some(true), Some(cursor)) if seen_cursor.as_deref() != Some(cursor.as_str()) => {
-                request = request.clone().page_before(cursor.clone());
-                seen_cursor = Some(cursor);
-            }
-            _ => break,
-        }
+        newest_first.push(page);
     }
     progress.finish(count);
-    Ok(pages.into_iter().rev().flatten().collect())
+    Ok(newest_first.into_iter().rev().flatten().collect())
 }
 
-fn write_lines<T: Serialize>(items: &[T], mut out: impl Write) -> Result<()> {
+/// Writes `items` as JSON lines to `output`, which `to` names in errors.
+fn write_lines<T: Serialize>(items: &[T], mut output: impl Write, to: &str) -> Result<()> {
     for item in items {
         let line = serde_json::to_string(item).context(Kind::Io, "cannot encode an item")?;
-        writeln!(out, "{line}").context(Kind::Io, "cannot write")?;
+        writeln!(output, "{line}").context(Kind::Io, format!("cannot write to {to}"))?;
     }
-    Ok(())
+    output
+        .flush()
+        .context(Kind::Io, format!("cannot write to {to}"))
+}
+
+/// Writes every message of a conversation to the file `path`; gives how many. The file is
+/// opened before anything is downloaded, so one that cannot be written fails at once rather
+/// than after a long listing. It is only emptied once the listing is in (a failed export
+/// leaves a file that was there as it was, and removes one it created): a file left empty
+/// would read as a conversation with no messages.
+async fn export_to_file(client: &Client, first: ListMessages, path: &Path) -> Result<usize> {
+    let name = path.display().to_string();
+    // A dangling symlink counts as there: removing it would remove what the user made.
+    let existed = path.symlink_metadata().is_ok();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .context(Kind::Io, format!("cannot create {name}"))?;
+    let messages = match all_messages(client, first).await {
+        Ok(messages) => messages,
+        Err(e) => {
+            if !existed && let Err(error) = std::fs::remove_file(path) {
+                tracing::debug!(%error, "cannot remove the export file");
+            }
+            return Err(e);
+        }
+    };
+    // Only a regular file can (and needs to) be emptied: not /dev/stdout or a pipe.
+    let regular = file
+        .metadata()
+        .context(Kind::Io, format!("cannot read {name}"))?
+        .is_file();
+    if regular {
+        file.set_len(0)
+            .context(Kind::Io, format!("cannot write to {name}"))?;
+    }
+    write_lines(&messages, std::io::BufWriter::new(file), &name)?;
+    Ok(messages.len())
 }
 
 /// Runs one sunshine command.
@@ -325,7 +385,7 @@ pub(crate) async fn run(ctx: &Context, cmd: SunshineCommand) -> Result<()> {
                             .map_err(api_err("cannot list messages"))?;
                         page.messages.unwrap_or_default()
                     };
-                    write_lines(&messages, std::io::stdout().lock())?;
+                    write_lines(&messages, std::io::stdout().lock(), "stdout")?;
                 }
                 MessagesAction::Create { conversation, text } => {
                     let b = json!({ "author": { "type": "business" }, "content": { "type": "text", "text": text } });
@@ -341,18 +401,13 @@ pub(crate) async fn run(ctx: &Context, cmd: SunshineCommand) -> Result<()> {
                     output,
                 } => {
                     let req = ListMessages::new(app, &conversation);
-                    let messages = all_messages(&c.client, req).await?;
-                    if output.as_os_str() == "-" {
-                        write_lines(&messages, std::io::stdout().lock())?;
+                    let count = if output.as_os_str() == "-" {
+                        let messages = all_messages(&c.client, req).await?;
+                        write_lines(&messages, std::io::stdout().lock(), "stdout")?;
+                        messages.len()
                     } else {
-                        let file = std::fs::File::create(&output)
-                            .context(Kind::Io, format!("cannot create {}", output.display()))?;
-                        let mut w = std::io::BufWriter::new(file);
-                        write_lines(&messages, &mut w)?;
-                        w.flush()
-                            .context(Kind::Io, format!("cannot write {}", output.display()))?;
-                    }
-                    let count = messages.len();
+                        export_to_file(&c.client, req, &output).await?
+                    };
                     eprintln!("exported {count} messages of {conversation}");
                 }
             }

@@ -1,12 +1,11 @@
 //! `zd agent ...` against an in-process emulator given with `--emulator`.
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-
 use zd_emulator::Emulator;
 use zd_emulator::state::{Arrival, Sender};
 
-use crate::support::{HANG_GUARD, json_lines, output, stderr, usage_error_without_connecting, zd};
+use crate::support::{
+    HANG_GUARD, Running, json_lines, output, stderr, usage_error_without_connecting, zd, zd_process,
+};
 
 async fn emulator() -> Emulator {
     Emulator::builder().start().await.unwrap()
@@ -103,52 +102,71 @@ async fn send_reaches_the_visitor() {
     );
 }
 
-/// Spawns `zd agent <sub> --count 1` and waits until it says it is connected.
-fn spawn_connected(
-    dir: &std::path::Path,
-    base: &str,
-    sub: &str,
-) -> (std::process::Child, BufReader<std::process::ChildStderr>) {
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("zd"))
-        .args(["--emulator", base, "agent", sub, "--count", "1"])
-        .env("XDG_CONFIG_HOME", dir)
-        .env_remove("ZENDESK_CHAT_TOKEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            err.read_line(&mut line).unwrap() > 0,
-            "zd exited before connecting"
+/// Spawns `zd agent ARGS` on the emulator at `base` and waits until it says it is connected.
+fn spawn_connected(dir: &std::path::Path, base: &str, args: &[&str]) -> Running {
+    let mut cmd = zd_process(dir);
+    cmd.args(["--emulator", base, "agent"]).args(args);
+    let mut zd = Running::spawn(cmd);
+    zd.stderr_until("connected to the emulator");
+    zd
+}
+
+/// [`spawn_connected`] from a test on the emulator's runtime.
+async fn connected(dir: &std::path::Path, base: &str, args: &[&str]) -> Running {
+    let (dir, base) = (dir.to_owned(), base.to_owned());
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        spawn_connected(&dir, &base, &args)
+    })
+    .await
+    .unwrap()
+}
+
+/// Waits for zd to exit, from a test on the emulator's runtime.
+async fn finish(zd: Running) -> std::process::Output {
+    tokio::task::spawn_blocking(move || zd.finish())
+        .await
+        .unwrap()
+}
+
+/// The sessions the emulator has seen for the bot (agent 0), ended ones included.
+fn bot_sessions(emu: &Emulator) -> Vec<zd_emulator::chat::SessionReport> {
+    let bot = emu.account().agents[0].id.clone();
+    emu.control()
+        .counters()
+        .sessions
+        .into_iter()
+        .filter(|s| s.agent_id == bot)
+        .collect()
+}
+
+/// Checks that zd stopped every session it started (stopAgentSession), so the bot is not left
+/// attached to the service. The emulator ends a session before it answers the stop, so this
+/// holds once zd has exited; whether the socket is already seen closed would be a race.
+fn assert_sessions_stopped(emu: &Emulator) {
+    let sessions = bot_sessions(emu);
+    assert!(!sessions.is_empty());
+    for s in &sessions {
+        assert_eq!(
+            s.ended.as_deref(),
+            Some("agent session stopped"),
+            "{sessions:?}"
         );
-        if line.contains("connected to the emulator") {
-            break;
-        }
     }
-    (child, err)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_answers_a_visitor() {
     let emu = emulator().await;
     let dir = tempfile::tempdir().unwrap();
-    let base = emu.base_url().to_owned();
-    let d = dir.path().to_owned();
-    let (child, _err) = tokio::task::spawn_blocking(move || spawn_connected(&d, &base, "echo"))
-        .await
-        .unwrap();
+    let zd = connected(dir.path(), emu.base_url(), &["echo", "--count", "1"]).await;
     let visitor = emu.control().visitor_arrive(Arrival::default()).unwrap();
     emu.control()
         .visitor_message(&visitor.channel_id, "ping?")
         .unwrap();
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
-    assert!(out.status.success());
+    let out = finish(zd).await;
+    assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(json_lines(&out)[0]["content"], "ping?");
     let transcript = emu.control().transcript(&visitor.channel_id).unwrap();
     assert!(
@@ -166,19 +184,13 @@ async fn tail_prints_messages_as_json() {
         .set_agent_status(&bot, zd_emulator::state::AgentStatus::Online)
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let base = emu.base_url().to_owned();
-    let d = dir.path().to_owned();
-    let (child, _err) = tokio::task::spawn_blocking(move || spawn_connected(&d, &base, "tail"))
-        .await
-        .unwrap();
+    let zd = connected(dir.path(), emu.base_url(), &["tail", "--count", "1"]).await;
     let visitor = emu.control().visitor_arrive(Arrival::default()).unwrap();
     emu.control()
         .visitor_message(&visitor.channel_id, "is anyone there")
         .unwrap();
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
-    assert!(out.status.success());
+    let out = finish(zd).await;
+    assert!(out.status.success(), "{}", stderr(&out));
     let line = &json_lines(&out)[0];
     assert_eq!(line["content"], "is anyone there");
     assert_eq!(line["from"], "visitor");
@@ -229,4 +241,111 @@ async fn a_count_of_zero_is_refused() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains("--count"), "{args:?}: {err}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_into_a_closed_pipe_stops_its_session_and_exits_7() {
+    let emu = emulator().await;
+    let bot = emu.account().agents[0].id.clone();
+    emu.control()
+        .set_agent_status(&bot, zd_emulator::state::AgentStatus::Online)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut zd = connected(dir.path(), emu.base_url(), &["tail"]).await;
+    let visitor = emu.control().visitor_arrive(Arrival::default()).unwrap();
+    emu.control()
+        .visitor_message(&visitor.channel_id, "one")
+        .unwrap();
+    // As `zd agent tail | head -n1`: one line read, then the pipe is closed.
+    let (zd, line) = tokio::task::spawn_blocking(move || {
+        let line = zd.stdout_line();
+        zd.close_stdout();
+        (zd, line)
+    })
+    .await
+    .unwrap();
+    let line: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(line["content"], "one");
+    // The next line has nowhere to go.
+    emu.control()
+        .visitor_message(&visitor.channel_id, "two")
+        .unwrap();
+    let out = finish(zd).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(7), "{err}");
+    assert!(err.contains("cannot write to stdout"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_sessions_stopped(&emu);
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_the_session_of_echo_and_tail() {
+    for command in ["echo", "tail"] {
+        let emu = emulator().await;
+        let dir = tempfile::tempdir().unwrap();
+        let zd = connected(dir.path(), emu.base_url(), &[command]).await;
+        let live = bot_sessions(&emu);
+        assert!(
+            live.iter().any(|s| s.ended.is_none() && s.connected),
+            "{command}: {live:?}"
+        );
+        let sent = std::process::Command::new("kill")
+            .args(["-INT", &zd.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let out = finish(zd).await;
+        assert!(out.status.success(), "{command}: {out:?}");
+        assert_sessions_stopped(&emu);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_goes_on_after_a_failed_reply_or_a_subscription_error() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let zd = connected(dir.path(), emu.base_url(), &["echo", "--count", "1"]).await;
+    let session = bot_sessions(&emu)
+        .into_iter()
+        .find(|s| s.ended.is_none())
+        .unwrap()
+        .session_id;
+    let visitor = emu.control().visitor_arrive(Arrival::default()).unwrap();
+    let channel = visitor.channel_id.as_str();
+    // The next DATA frame (this message) becomes a DATA error on the subscription...
+    emu.control()
+        .fault_fail_data(&session, 1, "GRAPHQL_EXEC_ERROR")
+        .unwrap();
+    emu.control().visitor_message(channel, "lost").unwrap();
+    // ...and the next request (the reply to this one) is refused. The bot makes no other
+    // request in between, so which request fails does not depend on timing.
+    emu.control()
+        .fault_fail(&session, 1, "GRAPHQL_EXEC_ERROR")
+        .unwrap();
+    emu.control().visitor_message(channel, "first").unwrap();
+    emu.control().visitor_message(channel, "second").unwrap();
+    let out = finish(zd).await;
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("cannot answer message"), "{err}");
+    assert!(
+        err.contains("the message subscription reported an error"),
+        "{err}"
+    );
+    assert!(err.contains("GRAPHQL_EXEC_ERROR"), "{err}");
+    let answered: Vec<_> = json_lines(&out)
+        .iter()
+        .map(|m| m["content"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(answered, ["second"]);
+    let transcript = emu.control().transcript(channel).unwrap();
+    let echoes: Vec<&str> = transcript
+        .entries
+        .iter()
+        .filter(|e| e.text.starts_with("echo: "))
+        .map(|e| e.text.as_str())
+        .collect();
+    assert_eq!(echoes, ["echo: second"], "{transcript:?}");
+    assert_sessions_stopped(&emu);
 }

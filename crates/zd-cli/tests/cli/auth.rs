@@ -1,6 +1,7 @@
 //! `zd auth jwt | oauth-url | chat-token`.
 
 use predicates::str::contains;
+use zd_auth::sunshine::{ApiKey, Scope, Verifier};
 
 use crate::support::{stdout, write_config, zd};
 
@@ -20,19 +21,51 @@ fn jwt_is_signed_with_the_key_id() {
     let out = zd(dir.path()).args(JWT_WITH_KEY).output().unwrap();
     assert!(out.status.success());
     let jwt = stdout(&out);
-    let parts: Vec<&str> = jwt.trim().split('.').collect();
-    assert_eq!(parts.len(), 3);
-    // The header names the key.
-    let header = parts[0];
-    assert!(!header.is_empty());
+    let jwt = jwt.trim();
     assert!(!jwt.contains("s3cr3t"));
+    // The header names the key and the algorithm.
+    let header = base64url(jwt.split('.').next().unwrap());
+    let header: serde_json::Value = serde_json::from_slice(&header).unwrap();
+    assert_eq!(header["kid"], "app_5963ceb97cde542d000dbdb1", "{header}");
+    assert_eq!(header["alg"], "HS256", "{header}");
+    // And the key's secret signed it, for the app.
+    let verifier = Verifier::new(key());
+    let verified = verifier.verify_scope(jwt, Scope::App).unwrap();
+    assert_eq!(verified.key_id, "app_5963ceb97cde542d000dbdb1");
     // The same key from the environment, for a user.
-    zd(dir.path())
+    let out = zd(dir.path())
         .env("SUNSHINE_KEY_ID", "app_5963ceb97cde542d000dbdb1")
         .env("SUNSHINE_KEY_SECRET", "s3cr3t")
         .args(["auth", "jwt", "--scope", "user", "--external-id", "user-1"])
-        .assert()
-        .success();
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let verified = verifier
+        .verify_scope(stdout(&out).trim(), Scope::User)
+        .unwrap();
+    assert_eq!(verified.user.unwrap().external_id, "user-1");
+}
+
+/// The key of [`JWT_WITH_KEY`].
+fn key() -> ApiKey {
+    ApiKey::new("app_5963ceb97cde542d000dbdb1", "s3cr3t").unwrap()
+}
+
+/// Decodes unpadded base64url, as a JWT's parts are encoded.
+fn base64url(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut bytes = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in text.bytes() {
+        let value = ALPHABET.iter().position(|&a| a == c).unwrap();
+        acc = (acc << 6) | u32::try_from(value).unwrap();
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            bytes.push(u8::try_from((acc >> bits) & 0xff).unwrap());
+        }
+    }
+    bytes
 }
 
 #[test]
@@ -176,8 +209,9 @@ async fn chat_token_from_the_emulator_starts_a_session() {
     cmd.args(["--emulator", emu.base_url(), "agent", "departments"])
         .args(["--token", token["access_token"].as_str().unwrap()]);
     let out = crate::support::output(cmd).await;
-    assert!(!out.status.success());
     let stderr = crate::support::stderr(&out);
+    // The service refused the credentials: exit 4, as for UNAUTHORIZED.
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
     assert!(
         stderr.contains("FORBIDDEN") && stderr.contains("chat scope"),
         "{stderr}"
@@ -230,4 +264,47 @@ fn commands_that_read_no_profile_run_beside_a_broken_one() {
         .assert()
         .code(3)
         .stderr(contains("config"));
+}
+
+#[test]
+fn a_key_is_never_half_from_one_place_and_half_from_another() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(
+        dir.path(),
+        "[profiles.default]\nsunshine_key_id = \"app_5963ceb97cde542d000dbdb1\"\nsunshine_key_secret = \"s3cr3t\"\n",
+    );
+    // The id of another key in the environment: paired with the profile's secret it would
+    // sign a token the service refuses.
+    zd(dir.path())
+        .env("SUNSHINE_KEY_ID", "app_other")
+        .args(["auth", "jwt"])
+        .assert()
+        .code(3)
+        .stderr(contains("missing --key-secret or SUNSHINE_KEY_SECRET"));
+    zd(dir.path())
+        .env("SUNSHINE_KEY_SECRET", "other")
+        .args(["auth", "jwt"])
+        .assert()
+        .code(3)
+        .stderr(contains("missing --key-id or SUNSHINE_KEY_ID"));
+    // A profile with half a key says which half is missing.
+    write_config(
+        dir.path(),
+        "[profiles.default]\nsunshine_key_id = \"app_5963ceb97cde542d000dbdb1\"\n",
+    );
+    zd(dir.path())
+        .args(["auth", "jwt"])
+        .assert()
+        .code(3)
+        .stderr(contains("missing the profile's sunshine_key_secret"));
+    // A whole key given on the command line and in the environment goes together.
+    let out = zd(dir.path())
+        .env("SUNSHINE_KEY_SECRET", "s3cr3t")
+        .args(["auth", "jwt", "--key-id", "app_5963ceb97cde542d000dbdb1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    Verifier::new(key())
+        .verify_scope(stdout(&out).trim(), Scope::App)
+        .unwrap();
 }

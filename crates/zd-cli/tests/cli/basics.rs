@@ -4,49 +4,119 @@ use predicates::str::contains;
 
 use crate::support::{write_config, zd};
 
+/// The command names of a `--help` page's `Commands:` section, in order.
+fn commands_of(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        // A wrapped description is indented further than a command name.
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn help_of(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = zd(dir).args(args).arg("--help").assert().success();
+    String::from_utf8(out.get_output().stdout.clone()).unwrap()
+}
+
 #[test]
 fn help_lists_every_command() {
     let dir = tempfile::tempdir().unwrap();
-    let out = zd(dir.path()).arg("--help").assert().success();
-    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
-    for command in [
-        "demo",
-        "emulator",
-        "agent",
-        "metrics",
-        "sunshine",
-        "auth",
-        "completions",
-    ] {
-        assert!(
-            text.contains(command),
-            "{command} missing from --help:\n{text}"
-        );
+    let pages: [(&[&str], &[&str]); 4] = [
+        (
+            &[],
+            &[
+                "demo",
+                "emulator",
+                "agent",
+                "metrics",
+                "sunshine",
+                "auth",
+                "completions",
+                "help",
+            ],
+        ),
+        (
+            &["agent"],
+            &[
+                "tail",
+                "echo",
+                "send",
+                "departments",
+                "agents",
+                "status",
+                "help",
+            ],
+        ),
+        (&["metrics"], &["watch", "get", "export", "help"]),
+        (
+            &["sunshine"],
+            &["apps", "users", "conversations", "messages", "help"],
+        ),
+    ];
+    for (args, commands) in pages {
+        let help = help_of(dir.path(), args);
+        assert_eq!(commands_of(&help), commands, "zd {args:?} --help:\n{help}");
     }
-    zd(dir.path())
-        .args(["agent", "--help"])
-        .assert()
-        .success()
-        .stdout(contains("tail"))
-        .stdout(contains("departments"));
-    zd(dir.path())
-        .args(["demo", "--help"])
-        .assert()
-        .success()
-        .stdout(contains("--faults"))
-        .stdout(contains("--seed"));
+    let demo = help_of(dir.path(), &["demo"]);
+    assert!(
+        demo.contains("--faults") && demo.contains("--seed"),
+        "{demo}"
+    );
+}
+
+#[test]
+fn sunshine_flags_are_shown_in_the_help_of_each_action() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = help_of(dir.path(), &["sunshine", "users", "get"]);
+    for flag in ["--key-id", "--key-secret", "--app-id", "--sunshine-url"] {
+        assert!(help.contains(flag), "{flag} missing:\n{help}");
+    }
 }
 
 #[test]
 fn completions_for_each_shell() {
     let dir = tempfile::tempdir().unwrap();
     for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
-        zd(dir.path())
+        let out = zd(dir.path())
             .args(["completions", shell])
             .assert()
-            .success()
-            .stdout(contains("demo"));
+            .success();
+        let script = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+        for command in [
+            "demo",
+            "emulator",
+            "agent",
+            "metrics",
+            "sunshine",
+            "auth",
+            "completions",
+            "departments",
+            "export",
+        ] {
+            assert!(script.contains(command), "{shell}: {command} missing");
+        }
     }
+}
+
+#[test]
+fn completions_into_a_closed_pipe_exit_7() {
+    let dir = tempfile::tempdir().unwrap();
+    // A pipe whose reading end is closed before zd writes: its first write fails.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = crate::support::zd_process(dir.path())
+        .args(["completions", "bash"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let err = crate::support::stderr(&out);
+    assert_eq!(out.status.code(), Some(7), "{err}");
+    assert!(err.contains("cannot write to stdout"), "{err}");
 }
 
 #[test]

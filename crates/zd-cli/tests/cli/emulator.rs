@@ -1,27 +1,20 @@
 //! `zd emulator`: serves, prints the account, and agents can use it.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
+use crate::support::{HANG_GUARD, Running, stderr, stdout, zd, zd_process};
 
 #[test]
 fn serves_and_prints_the_account() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("zd"))
-        .args(["emulator", "--port", "0"])
-        .env("XDG_CONFIG_HOME", dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
+    let mut cmd = zd_process(dir.path());
+    cmd.args(["emulator", "--port", "0"]);
+    let mut emulator = Running::spawn(cmd);
     // The account JSON is pretty-printed: read until the closing brace at column 0.
     let mut text = String::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        let end = line == "}";
+    loop {
+        let line = emulator.stdout_line();
         text.push_str(&line);
         text.push('\n');
-        if end {
+        if line == "}" {
             break;
         }
     }
@@ -31,21 +24,14 @@ fn serves_and_prints_the_account() {
     assert_eq!(account["agents"].as_array().unwrap().len(), 3);
     let base = graphql.trim_end_matches("/graphql/request").to_owned();
     // An agent command against the running emulator.
-    let out = Command::new(assert_cmd::cargo::cargo_bin("zd"))
+    let out = zd(dir.path())
         .args(["--emulator", &base, "agent", "departments"])
-        .env("XDG_CONFIG_HOME", dir.path())
-        .env_remove("ZENDESK_CHAT_TOKEN")
+        .timeout(HANG_GUARD)
         .output()
         .unwrap();
-    child.kill().unwrap();
-    let _ = child.wait();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut names = String::new();
-    out.stdout.as_slice().read_to_string(&mut names).unwrap();
+    drop(emulator);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let names = stdout(&out);
     assert!(
         names.contains("Support") && names.contains("Sales"),
         "{names}"
@@ -57,11 +43,10 @@ fn bad_account_file_is_a_config_error() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("account.toml");
     std::fs::write(&file, "agents = []\n").unwrap();
-    assert_cmd::Command::cargo_bin("zd")
-        .unwrap()
+    zd(dir.path())
         .args(["emulator", "--port", "0", "--config"])
         .arg(&file)
-        .env("XDG_CONFIG_HOME", dir.path())
+        .timeout(HANG_GUARD)
         .assert()
         .code(3)
         .stderr(predicates::str::contains("cannot use the account file"));
@@ -69,8 +54,8 @@ fn bad_account_file_is_a_config_error() {
 
 #[test]
 fn realtime_budget_must_be_a_positive_number_or_off() {
-    assert_cmd::Command::cargo_bin("zd")
-        .unwrap()
+    let dir = tempfile::tempdir().unwrap();
+    zd(dir.path())
         .args([
             "emulator",
             "--port",
@@ -78,6 +63,7 @@ fn realtime_budget_must_be_a_positive_number_or_off() {
             "--realtime-requests-per-minute",
             "0",
         ])
+        .timeout(HANG_GUARD)
         .assert()
         .code(2)
         .stderr(predicates::str::contains(

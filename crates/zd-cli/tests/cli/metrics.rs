@@ -1,12 +1,14 @@
 //! `zd metrics get | watch | export` against the emulator's Real Time Chat service.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::Stdio;
+use std::io::{Read, Write};
 
 use zd_emulator::Emulator;
 use zd_emulator::state::Arrival;
 
-use crate::support::{HANG_GUARD, json_lines, output, stderr, usage_error_without_connecting, zd};
+use crate::support::{
+    HANG_GUARD, Running, fake_service, json_lines, output, stderr, usage_error_without_connecting,
+    zd, zd_process,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_reports_the_chat_state() {
@@ -14,14 +16,38 @@ async fn get_reports_the_chat_state() {
     for _ in 0..3 {
         emu.control().visitor_arrive(Arrival::default()).unwrap();
     }
+    let bot = emu.account().agents[0].id.clone();
+    emu.control()
+        .set_agent_status(&bot, zd_emulator::state::AgentStatus::Online)
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = zd(dir.path());
-    cmd.args(["--emulator", emu.base_url(), "metrics", "get"]);
+    cmd.args(["--emulator", emu.base_url(), "metrics", "get"])
+        .timeout(HANG_GUARD);
     let out = output(cmd).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let values = &json_lines(&out)[0];
     assert_eq!(values["incoming_chats"], 3, "{values}");
-    assert!(values.get("agents_online").is_some(), "{values}");
+    // One of the account's agents (all offline at first) is online.
+    assert_eq!(values["agents_online"], 1, "{values}");
+}
+
+/// `zd metrics watch` on the emulator at `base`, running.
+fn spawn_watch(dir: &std::path::Path, base: &str) -> Running {
+    let mut cmd = zd_process(dir);
+    cmd.args(["--emulator", base, "metrics", "watch"]);
+    Running::spawn(cmd)
+}
+
+/// Reads `zd metrics watch` until the account-wide `metric` comes; gives its line.
+fn watch_until(zd: &mut Running, metric: &str) -> serde_json::Value {
+    loop {
+        let line: serde_json::Value = serde_json::from_str(&zd.stdout_line()).unwrap();
+        assert!(line["metric"].is_string(), "{line}");
+        if line["metric"] == metric && line["department_id"].is_null() {
+            return line;
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -29,19 +55,40 @@ async fn watch_streams_updates() {
     let emu = Emulator::builder().start().await.unwrap();
     emu.control().visitor_arrive(Arrival::default()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = zd(dir.path());
-    cmd.args([
-        "--emulator",
-        emu.base_url(),
-        "metrics",
-        "watch",
-        "--count",
-        "1",
-    ]);
-    let out = output(cmd).await;
-    assert!(out.status.success(), "{}", stderr(&out));
-    let update = &json_lines(&out)[0];
-    assert!(update["metric"].is_string(), "{update}");
+    let (base, home) = (emu.base_url().to_owned(), dir.path().to_owned());
+    let incoming = tokio::task::spawn_blocking(move || {
+        let mut zd = spawn_watch(&home, &base);
+        watch_until(&mut zd, "incoming_chats")
+    })
+    .await
+    .unwrap();
+    assert_eq!(incoming["value"], 1, "{incoming}");
+    assert!(incoming["window"].is_null(), "{incoming}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_into_a_closed_pipe_exits_7() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (base, home) = (emu.base_url().to_owned(), dir.path().to_owned());
+    // As `zd metrics watch | head -n1`: one line read, then the pipe is closed.
+    let zd = tokio::task::spawn_blocking(move || {
+        let mut zd = spawn_watch(&home, &base);
+        zd.stdout_line();
+        zd.close_stdout();
+        zd
+    })
+    .await
+    .unwrap();
+    // A new value has nowhere to go.
+    emu.control().visitor_arrive(Arrival::default()).unwrap();
+    let out = tokio::task::spawn_blocking(move || zd.finish())
+        .await
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(7), "{err}");
+    assert!(err.contains("cannot write to stdout"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,46 +99,31 @@ async fn export_serves_prometheus_text() {
     let base = emu.base_url().to_owned();
     let home = dir.path().to_owned();
     let body = tokio::task::spawn_blocking(move || {
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("zd"))
-            .args([
-                "--emulator",
-                &base,
-                "metrics",
-                "export",
-                "--prometheus",
-                "127.0.0.1:0",
-            ])
-            .env("XDG_CONFIG_HOME", &home)
-            .env_remove("ZENDESK_CHAT_TOKEN")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut err = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        let url = loop {
-            line.clear();
-            assert!(
-                err.read_line(&mut line).unwrap() > 0,
-                "zd exited before serving"
-            );
-            if let Some(rest) = line.split("metrics at ").nth(1) {
-                break rest.split(';').next().unwrap().trim().to_owned();
-            }
-        };
+        let mut cmd = zd_process(&home);
+        cmd.args([
+            "--emulator",
+            &base,
+            "metrics",
+            "export",
+            "--prometheus",
+            "127.0.0.1:0",
+        ]);
+        let mut zd = Running::spawn(cmd);
+        let serving = zd.stderr_until("metrics at ");
+        let url = serving
+            .split("metrics at ")
+            .nth(1)
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .trim()
+            .to_owned();
         let addr = url
             .trim_start_matches("http://")
             .trim_end_matches("/metrics")
             .to_owned();
-        loop {
-            line.clear();
-            assert!(
-                err.read_line(&mut line).unwrap() > 0,
-                "zd exited before the first values"
-            );
-            if line.contains("received the first values") {
-                break;
-            }
-        }
+        zd.stderr_until("received the first values");
         let mut s = std::net::TcpStream::connect(&addr).unwrap();
         write!(
             s,
@@ -100,8 +132,6 @@ async fn export_serves_prometheus_text() {
         .unwrap();
         let mut body = String::new();
         s.read_to_string(&mut body).unwrap();
-        child.kill().unwrap();
-        let _ = child.wait();
         body
     })
     .await
@@ -109,8 +139,6 @@ async fn export_serves_prometheus_text() {
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
     assert!(body.contains("incoming_chats"), "{body}");
 }
-
-/// Guards the tests of commands that hung before their fix: a failure, never a wait.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_says_when_the_service_has_not_computed() {
@@ -248,5 +276,26 @@ async fn an_unreachable_metrics_url_is_named() {
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(5), "{command}: {err}");
         assert!(err.contains(&addr.to_string()), "{command}: {err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_exits_4_and_a_malformed_url_exits_2() {
+    // A 403 (a token without the `read` scope, say) refuses the credentials as a 401 does.
+    let forbidden = fake_service(|_| (403, r#"{"error":"forbidden"}"#.to_owned()));
+    let dir = tempfile::tempdir().unwrap();
+    for (url, code) in [(forbidden.as_str(), 4), ("not-a-url", 2)] {
+        let mut cmd = zd(dir.path());
+        cmd.args([
+            "metrics",
+            "get",
+            "--token",
+            "some-token",
+            "--metrics-url",
+            url,
+        ])
+        .timeout(HANG_GUARD);
+        let out = output(cmd).await;
+        assert_eq!(out.status.code(), Some(code), "{url}: {}", stderr(&out));
     }
 }

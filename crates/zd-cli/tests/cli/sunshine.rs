@@ -2,7 +2,10 @@
 
 use zd_emulator::Emulator;
 
-use crate::support::{json_lines, output, stderr, usage_error_without_connecting, zd};
+use crate::support::{
+    HANG_GUARD, fails_without_connecting, fake_service, json_lines, output, stderr,
+    usage_error_without_connecting, write_config, zd,
+};
 
 async fn run(base: &str, dir: &std::path::Path, args: &[&str]) -> Vec<serde_json::Value> {
     let mut cmd = zd(dir);
@@ -38,6 +41,30 @@ async fn apps_users_conversations_messages_and_export() {
     let user_id = user[0]["user"]["id"].as_str().unwrap().to_owned();
     let fetched = run(&base, d, &["users", "get", "zd-cli-user"]).await;
     assert_eq!(fetched[0]["user"]["id"], user_id.as_str());
+    // The app flags go after the action as well as before it.
+    let fetched = run(
+        &base,
+        d,
+        &["users", "get", "zd-cli-user", "--app-id", &app_id],
+    )
+    .await;
+    assert_eq!(fetched[0]["user"]["id"], user_id.as_str());
+    let mut cmd = zd(d);
+    cmd.args([
+        "--emulator",
+        &base,
+        "sunshine",
+        "users",
+        "get",
+        "zd-cli-user",
+    ])
+    .args(["--app-id", "app_nope"])
+    .timeout(HANG_GUARD);
+    let out = output(cmd).await;
+    // Used, not ignored: the key may not act for that app.
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("403"), "{err}");
     // Users are listed by email identity (a web user who signed in with one).
     let signed_in = end_user_with_email(&base, &app_id, "ada@example.org").await;
     let found = run(&base, d, &["users", "list", "--email", "ada@example.org"]).await;
@@ -106,7 +133,6 @@ async fn apps_users_conversations_messages_and_export() {
     }
 }
 
-/// Posts `message {i}` for each `i` as the business, through zd-sunshine.
 /// A web user of `app` whose identity is `email`, through the emulator's control API; its id.
 async fn end_user_with_email(base: &str, app: &str, email: &str) -> String {
     use http_body_util::{BodyExt as _, Full};
@@ -124,6 +150,7 @@ async fn end_user_with_email(base: &str, app: &str, email: &str) -> String {
     made["user"]["id"].as_str().unwrap().to_owned()
 }
 
+/// Posts `message {i}` for each `i` as the business, through zd-sunshine.
 async fn post_messages(emu: &Emulator, conversation: &str, range: std::ops::Range<usize>) {
     use zd_auth::sunshine::{ApiKey, BasicAuth};
     use zd_sunshine::{Client, Region, models, operations};
@@ -152,4 +179,150 @@ async fn sunshine_url_without_a_key_is_a_usage_error() {
         &["--sunshine-url", "SUNSHINE_KEY_ID"],
     )
     .await;
+}
+
+/// `zd sunshine NOUN ACTION` with a key, an app and `base` as the Sunshine URL.
+fn with_key(dir: &std::path::Path, base: &str, noun: &str, action: &[&str]) -> assert_cmd::Command {
+    let mut cmd = zd(dir);
+    cmd.args(["sunshine", noun])
+        .args(["--key-id", "app_fake", "--key-secret", "s3cr3t"])
+        .args(["--app-id", "app", "--sunshine-url", base])
+        .args(action)
+        .timeout(HANG_GUARD);
+    cmd
+}
+
+/// A messages page: one message, and `hasMore` with `beforeCursor` when given.
+fn page(id: &str, before: Option<&str>) -> (u16, String) {
+    let meta = match before {
+        Some(cursor) => serde_json::json!({ "hasMore": true, "beforeCursor": cursor }),
+        None => serde_json::json!({ "hasMore": true }),
+    };
+    let body = serde_json::json!({ "messages": [{ "id": id }], "meta": meta });
+    (200, body.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_that_cannot_be_finished_is_an_error() {
+    // More pages said to follow, but no cursor to them: stopping would pass one page off as
+    // the whole conversation.
+    let no_cursor = fake_service(|_| page("m1", None));
+    // Cursors that come round again (first page, one, two, one...): following them never ends.
+    let cycle = fake_service(|target| {
+        if target.contains("cursor-one") {
+            page("m2", Some("cursor-two"))
+        } else if target.contains("cursor-two") {
+            page("m3", Some("cursor-one"))
+        } else {
+            page("m1", Some("cursor-one"))
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (base, says) in [(&no_cursor, "gave no cursor"), (&cycle, "already returned")] {
+        let out = output(with_key(d, base, "messages", &["list", "conv", "--all"])).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(5), "{err}");
+        assert!(
+            err.contains("cannot list messages") && err.contains(says),
+            "{err}"
+        );
+
+        // An export that fails leaves no file that would read as a short conversation...
+        let file = d.join("new.jsonl");
+        let file_arg = file.to_str().unwrap();
+        let export = ["export", "conv", "-o", file_arg];
+        let out = output(with_key(d, base, "messages", &export)).await;
+        assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+        assert!(!file.exists());
+        // ...and leaves a file that was there as it was.
+        let kept = d.join("kept.jsonl");
+        std::fs::write(&kept, "earlier export\n").unwrap();
+        let kept_arg = kept.to_str().unwrap();
+        let export = ["export", "conv", "-o", kept_arg];
+        let out = output(with_key(d, base, "messages", &export)).await;
+        assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+        assert_eq!(std::fs::read_to_string(&kept).unwrap(), "earlier export\n");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_to_a_file_it_cannot_write_fails_before_downloading() {
+    let dir = tempfile::tempdir().unwrap();
+    let unwritable = dir.path().join("no-such-dir").join("out.jsonl");
+    fails_without_connecting(
+        "",
+        &[
+            "sunshine",
+            "messages",
+            "--key-id",
+            "app_fake",
+            "--key-secret",
+            "s3cr3t",
+            "--app-id",
+            "app",
+            "--sunshine-url",
+            "{url}",
+            "export",
+            "conv",
+            "-o",
+            unwritable.to_str().unwrap(),
+        ],
+        7,
+        &["cannot create", "no-such-dir"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_sunshine_url_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in ["not-a-url", "http://example.com"] {
+        let out = output(with_key(dir.path(), url, "apps", &["list"])).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{url}: {err}");
+        assert!(err.contains("invalid Sunshine URL"), "{url}: {err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_comes_whole_from_one_place() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let acct = emu.account().sunshine;
+    let dir = tempfile::tempdir().unwrap();
+    write_config(
+        dir.path(),
+        &format!(
+            "[profiles.default]\nsunshine_key_id = {:?}\nsunshine_key_secret = {:?}\nsunshine_app_id = {:?}\nsunshine_url = {:?}\n",
+            acct.key_id,
+            acct.key_secret.expose_secret(),
+            acct.app_id,
+            emu.base_url(),
+        ),
+    );
+    let create = |key_id: Option<&str>, user: &str| {
+        let mut cmd = zd(dir.path());
+        if let Some(id) = key_id {
+            cmd.env("SUNSHINE_KEY_ID", id);
+        }
+        cmd.args(["sunshine", "users", "create", user])
+            .timeout(HANG_GUARD);
+        output(cmd)
+    };
+    // The profile's key, whole.
+    let out = create(None, "from-the-profile").await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        json_lines(&out)[0]["user"]["externalId"],
+        "from-the-profile"
+    );
+    // Another key's id in the environment is not paired with the profile's secret (which
+    // would sign requests the service refuses, 401, with nothing to say why).
+    let out = create(Some("app_other"), "mixed").await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("missing --key-secret or SUNSHINE_KEY_SECRET"),
+        "{err}"
+    );
 }

@@ -1,15 +1,21 @@
 //! Helpers: a `zd` command with a clean environment, and an in-process emulator.
 
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
+use std::process::{Child, ChildStderr, ChildStdout, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
 
 use assert_cmd::Command;
 
 /// Longest a `zd` run in a test may take: a regression that hangs fails instead.
 pub(crate) const HANG_GUARD: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// `zd` with no credentials from the environment and an empty config directory.
+/// `zd` with no credentials from the environment and an empty config directory, killed if it
+/// runs past [`HANG_GUARD`].
 pub(crate) fn zd(config_home: &Path) -> Command {
-    Command::from_std(zd_process(config_home))
+    let mut cmd = Command::from_std(zd_process(config_home));
+    cmd.timeout(HANG_GUARD);
+    cmd
 }
 
 /// [`zd`] as a plain process command, for a test that spawns it and reads it as it runs.
@@ -70,6 +76,11 @@ pub(crate) fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
 /// and checks that it is a usage error (exit 2) whose message holds every one of `says`, and
 /// that nothing connected to that address: a credential must not reach it.
 pub(crate) async fn usage_error_without_connecting(path: &str, args: &[&str], says: &[&str]) {
+    fails_without_connecting(path, args, 2, says).await;
+}
+
+/// As [`usage_error_without_connecting`], for a failure with exit code `code`.
+pub(crate) async fn fails_without_connecting(path: &str, args: &[&str], code: i32, says: &[&str]) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let url = format!("http://{}{path}", listener.local_addr().unwrap());
@@ -82,7 +93,7 @@ pub(crate) async fn usage_error_without_connecting(path: &str, args: &[&str], sa
     .timeout(HANG_GUARD);
     let out = output(cmd).await;
     let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
     for words in says {
         assert!(err.contains(words), "{args:?}: {err}");
     }
@@ -91,4 +102,156 @@ pub(crate) async fn usage_error_without_connecting(path: &str, args: &[&str], sa
         std::io::ErrorKind::WouldBlock,
         "zd connected to {url}"
     );
+}
+
+/// A `zd` process a test reads as it runs. It is killed if still running after
+/// [`HANG_GUARD`] (or when dropped): a regression that hangs then fails the test, whose reads
+/// see the end of the output, instead of hanging it.
+pub(crate) struct Running {
+    child: Arc<Mutex<Child>>,
+    disarm: Option<mpsc::Sender<()>>,
+    stdout: Option<BufReader<ChildStdout>>,
+    stderr: Option<BufReader<ChildStderr>>,
+}
+
+impl Running {
+    /// Spawns `cmd` (made by [`zd_process`]) with stdout and stderr piped.
+    pub(crate) fn spawn(mut cmd: std::process::Command) -> Self {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().map(BufReader::new);
+        let stderr = child.stderr.take().map(BufReader::new);
+        let child = Arc::new(Mutex::new(child));
+        let (disarm, armed) = mpsc::channel::<()>();
+        let watched = Arc::clone(&child);
+        std::thread::spawn(move || {
+            if armed.recv_timeout(HANG_GUARD) == Err(mpsc::RecvTimeoutError::Timeout) {
+                let _ = watched.lock().unwrap().kill();
+            }
+        });
+        Self {
+            child,
+            disarm: Some(disarm),
+            stdout,
+            stderr,
+        }
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.lock().unwrap().id()
+    }
+
+    /// Reads stderr until a line holds `needle`; gives what it read.
+    pub(crate) fn stderr_until(&mut self, needle: &str) -> String {
+        let err = self.stderr.as_mut().expect("stderr was read to the end");
+        let mut read = String::new();
+        loop {
+            let mut line = String::new();
+            assert!(
+                err.read_line(&mut line).unwrap() > 0,
+                "zd's stderr ended before {needle:?}:\n{read}"
+            );
+            read.push_str(&line);
+            if line.contains(needle) {
+                return read;
+            }
+        }
+    }
+
+    /// The next stdout line, without its newline.
+    pub(crate) fn stdout_line(&mut self) -> String {
+        let out = self.stdout.as_mut().expect("stdout was closed");
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "zd's stdout ended");
+        line.trim_end_matches('\n').to_owned()
+    }
+
+    /// Closes this end of zd's stdout, as `head -n1` does once it has its line.
+    pub(crate) fn close_stdout(&mut self) {
+        self.stdout = None;
+    }
+
+    /// Waits for zd to exit; gives the rest of its output and its status.
+    pub(crate) fn finish(mut self) -> std::process::Output {
+        fn rest(reader: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                if let Some(mut reader) = reader {
+                    reader.read_to_end(&mut bytes).unwrap();
+                }
+                bytes
+            })
+        }
+        let stdout = rest(self.stdout.take());
+        let stderr = rest(self.stderr.take());
+        let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+        // The lock is not held while waiting, so the guard can still kill a process that
+        // closed its output and hangs.
+        let status = loop {
+            if let Some(status) = self.child.lock().unwrap().try_wait().unwrap() {
+                break status;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        std::process::Output {
+            status,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.disarm.take();
+        if let Ok(mut child) = self.child.lock() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A local HTTP server answering each request with `answer(target)` (target: the path and
+/// query) as a status and a JSON body, one connection at a time, until the test process
+/// ends: for answers the emulator does not give. Gives its base URL.
+pub(crate) fn fake_service(answer: impl Fn(&str) -> (u16, String) + Send + 'static) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            let mut length = 0;
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                    break;
+                }
+                if let Some(value) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let target = request_line.split_whitespace().nth(1).unwrap_or("/");
+            let (status, body) = answer(target);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} Fake\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    base
 }

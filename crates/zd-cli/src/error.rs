@@ -66,7 +66,7 @@ impl CliError {
 
     /// Prints `zd: message` and one `caused by:` line per source, then gives the exit code.
     pub(crate) fn report(&self) -> ExitCode {
-        eprintln!("zd: {}", self.message);
+        crate::out::note(format_args!("zd: {}", self.message));
         print_causes(std::error::Error::source(self));
         ExitCode::from(self.kind.exit_code())
     }
@@ -95,13 +95,13 @@ impl std::error::Error for CliError {
 /// Prints `zd: message` and one `caused by:` line for `cause` and each of its sources, as
 /// [`CliError::report`] does, for a failure the command goes on after.
 pub(crate) fn warn(message: &str, cause: &(dyn std::error::Error + 'static)) {
-    eprintln!("zd: {message}");
+    crate::out::note(format_args!("zd: {message}"));
     print_causes(Some(cause));
 }
 
 fn print_causes(mut source: Option<&(dyn std::error::Error + 'static)>) {
     while let Some(cause) = source {
-        eprintln!("  caused by: {cause}");
+        crate::out::note(format_args!("  caused by: {cause}"));
         source = cause.source();
     }
 }

@@ -24,3 +24,10 @@ pub(crate) fn bytes(bytes: &[u8]) -> Result<()> {
         .and_then(|()| out.flush())
         .context(Kind::Io, "cannot write to stdout")
 }
+
+/// Writes `line` and a newline to stderr, for what a person reads (progress, warnings,
+/// errors). A closed stderr loses the line rather than panicking as `eprintln!` does: a panic
+/// would skip stopping the session (`zd agent echo 2>&1 | head -n3`).
+pub(crate) fn note(line: impl Display) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}

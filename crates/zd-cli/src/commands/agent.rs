@@ -44,8 +44,9 @@ const fn status_of(arg: StatusArg) -> AgentStatus {
 }
 
 /// Runs one agent command. Once a session is started, it is stopped however the command
-/// ends (done, failed, Ctrl-C): a session left open keeps the agent attached, and after
-/// `echo` online, until the service notices the socket is gone.
+/// ends (done or failed, and for `tail` and `echo`, which run until stopped, Ctrl-C): a
+/// session left open keeps the agent attached, and after `echo` online, until the service
+/// notices the socket is gone.
 pub(crate) async fn run(ctx: &Context, cmd: AgentCommand) -> Result<()> {
     match cmd {
         AgentCommand::Tail { target, count } => {
@@ -297,17 +298,31 @@ async fn own_status(session: &AgentSession, agent_id: Option<&str>) -> Result<se
 /// Tells a person where to chat when the agent runs on an emulator.
 fn ready(target: &ChatTarget) {
     if let Some(emulator) = &target.emulator {
-        eprintln!(
+        crate::out::note(format_args!(
             "connected to the emulator; chat as a visitor at {}/",
             emulator.base_url()
-        );
+        ));
     } else {
-        eprintln!("connected to {}", target.endpoint);
+        crate::out::note(format_args!("connected to {}", target.endpoint));
     }
 }
 
+/// How long a command waits for the service to confirm the session's end. Someone who
+/// pressed Ctrl-C waits on this, and a dead service would otherwise hold them for the whole
+/// request timeout (30 s).
+const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Stops the session: at most [`STOP_WAIT`], and a (second) Ctrl-C ends the wait at once.
 async fn stop(session: &AgentSession) {
-    if let Err(error) = session.stop().await {
-        tracing::debug!(%error, "stopAgentSession failed");
+    tokio::select! {
+        stopped = tokio::time::timeout(STOP_WAIT, session.stop()) => match stopped {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::debug!(%error, "stopAgentSession failed"),
+            Err(_) => crate::out::note(format_args!(
+                "zd: the service did not confirm the session's end within {} s",
+                STOP_WAIT.as_secs()
+            )),
+        },
+        _ = tokio::signal::ctrl_c() => {}
     }
 }

@@ -43,10 +43,10 @@ pub(crate) async fn run(args: EmulatorArgs) -> Result<()> {
     let json = serde_json::to_string_pretty(&emulator.account())
         .context(Kind::Io, "cannot print the account")?;
     crate::out::line(json)?;
-    eprintln!(
+    crate::out::note(format_args!(
         "emulator listening on {base} (visitor page: {base}/, control API: {base}/_emulator/); Ctrl-C to stop",
         base = emulator.base_url()
-    );
+    ));
     if let Some(scenario) = scenario {
         let control = emulator.control().clone();
         tokio::spawn(async move { control.run_scenario(scenario).await });

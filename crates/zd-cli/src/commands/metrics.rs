@@ -158,11 +158,11 @@ impl Follower {
         match event {
             FeedEvent::Update(update) => return Ok(Some(update)),
             FeedEvent::Reconnecting { attempt, error, .. } => {
-                eprintln!("reconnecting (attempt {attempt}): {error}");
+                crate::out::note(format_args!("reconnecting (attempt {attempt}): {error}"));
             }
             FeedEvent::Reconnected => {
                 self.refused = 0;
-                eprintln!("reconnected");
+                crate::out::note(format_args!("reconnected"));
             }
             FeedEvent::Rejected(error) => {
                 self.refused += 1;
@@ -170,10 +170,10 @@ impl Follower {
                     .status()
                     .map(|s| format!(" (status {s})"))
                     .unwrap_or_default();
-                eprintln!(
+                crate::out::note(format_args!(
                     "zd: the service refused a subscription{status}: {}",
                     error.body().unwrap_or("no reason given"),
-                );
+                ));
                 if self.refused >= self.subscribed {
                     return Err(CliError::with(
                         Kind::Service,
@@ -187,7 +187,7 @@ impl Follower {
                 }
             }
             FeedEvent::Lagged(dropped) => {
-                eprintln!("fell behind: {dropped} events were dropped");
+                crate::out::note(format_args!("fell behind: {dropped} events were dropped"));
             }
             FeedEvent::Closed(error) => {
                 return Err(metrics_err("the metrics feed closed")(error));
@@ -258,10 +258,10 @@ pub(crate) async fn run(ctx: &Context, cmd: MetricsCommand) -> Result<()> {
                     (false, true) => "chat",
                     _ => "agent",
                 };
-                eprintln!(
+                crate::out::note(format_args!(
                     "note: the service has not computed the {which} metrics yet (\"Not \
                      Computed!\"); their nulls are unknown values, not zeros"
-                );
+                ));
             }
             crate::out::line(serde_json::Value::Object(out))?;
         }
@@ -278,7 +278,7 @@ pub(crate) async fn run(ctx: &Context, cmd: MetricsCommand) -> Result<()> {
                     .await
                     .is_ok()
                 {
-                    eprintln!("received the first values");
+                    crate::out::note(format_args!("received the first values"));
                 }
             };
             // A feed that has ended leaves the page empty for good: the exporter ends with it
@@ -312,7 +312,9 @@ async fn serve_prometheus(
     let local = listener
         .local_addr()
         .context(Kind::Io, "cannot read the bound address")?;
-    eprintln!("serving Prometheus metrics at http://{local}/metrics; Ctrl-C to stop");
+    crate::out::note(format_args!(
+        "serving Prometheus metrics at http://{local}/metrics; Ctrl-C to stop"
+    ));
     tokio::spawn(on_first_values);
     let serve = async {
         loop {

@@ -232,41 +232,103 @@ fn write_lines<T: Serialize>(items: &[T], mut output: impl Write, to: &str) -> R
         .context(Kind::Io, format!("cannot write to {to}"))
 }
 
-/// Writes every message of a conversation to the file `path`; gives how many. The file is
-/// opened before anything is downloaded, so one that cannot be written fails at once rather
-/// than after a long listing. It is only emptied once the listing is in (a failed export
-/// leaves a file that was there as it was, and removes one it created): a file left empty
-/// would read as a conversation with no messages.
+/// Writes every message of a conversation to the file `path`; gives how many.
+///
+/// A regular file (or a new one) is written whole or not at all: the messages go to a
+/// temporary file beside it, created before anything is downloaded (so a directory that
+/// cannot be written fails at once rather than after a long listing), and renamed over
+/// `path` once complete. A failure or a Ctrl-C at any point removes the temporary file and
+/// leaves `path` as it was: a truncated export would read as a shorter conversation. The
+/// replaced file's permissions are not carried over. Anything else (`/dev/stdout`, a pipe) is
+/// opened first and written once the listing is in.
 async fn export_to_file(client: &Client, first: ListMessages, path: &Path) -> Result<usize> {
     let name = path.display().to_string();
-    // A dangling symlink counts as there: removing it would remove what the user made.
-    let existed = path.symlink_metadata().is_ok();
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .context(Kind::Io, format!("cannot create {name}"))?;
-    let messages = match all_messages(client, first).await {
-        Ok(messages) => messages,
-        Err(e) => {
-            if !existed && let Err(error) = std::fs::remove_file(path) {
-                tracing::debug!(%error, "cannot remove the export file");
-            }
-            return Err(e);
+    let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file());
+    if special {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .context(Kind::Io, format!("cannot open {name}"))?;
+        let messages = all_messages(client, first).await?;
+        write_lines(&messages, std::io::BufWriter::new(file), &name)?;
+        return Ok(messages.len());
+    }
+    // Listening before the file exists: a Ctrl-C from here on removes it.
+    let interrupted = crate::interrupt::ctrl_c()?;
+    let part = Part::create(path)?;
+    let messages = tokio::select! {
+        listed = all_messages(client, first) => listed?,
+        () = interrupted => {
+            return Err(CliError::new(
+                Kind::Io,
+                format!("export interrupted; {name} left as it was"),
+            ));
         }
     };
-    // Only a regular file can (and needs to) be emptied: not /dev/stdout or a pipe.
-    let regular = file
-        .metadata()
-        .context(Kind::Io, format!("cannot read {name}"))?
-        .is_file();
-    if regular {
-        file.set_len(0)
-            .context(Kind::Io, format!("cannot write to {name}"))?;
-    }
-    write_lines(&messages, std::io::BufWriter::new(file), &name)?;
+    write_lines(
+        &messages,
+        std::io::BufWriter::new(part.file()?),
+        &part.name(),
+    )?;
+    part.commit(path)?;
     Ok(messages.len())
+}
+
+/// The temporary file an export is written to, removed unless committed.
+struct Part {
+    path: std::path::PathBuf,
+    committed: bool,
+}
+
+impl Part {
+    /// Creates `.{file name}.{pid}.part` beside `target`; never opens an existing file.
+    fn create(target: &Path) -> Result<Self> {
+        let file_name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "export".to_owned());
+        let path = target.with_file_name(format!(".{file_name}.{}.part", std::process::id()));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .context(Kind::Io, format!("cannot create {}", path.display()))?;
+        Ok(Self {
+            path,
+            committed: false,
+        })
+    }
+
+    fn name(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn file(&self) -> Result<std::fs::File> {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.path)
+            .context(Kind::Io, format!("cannot open {}", self.name()))
+    }
+
+    /// Renames the complete file over `target`.
+    fn commit(mut self, target: &Path) -> Result<()> {
+        std::fs::rename(&self.path, target).context(
+            Kind::Io,
+            format!("cannot rename {} to {}", self.name(), target.display()),
+        )?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Part {
+    fn drop(&mut self) {
+        if !self.committed
+            && let Err(error) = std::fs::remove_file(&self.path)
+        {
+            tracing::debug!(%error, "cannot remove the partial export");
+        }
+    }
 }
 
 /// Runs one sunshine command.
@@ -408,7 +470,7 @@ pub(crate) async fn run(ctx: &Context, cmd: SunshineCommand) -> Result<()> {
                     } else {
                         export_to_file(&c.client, req, &output).await?
                     };
-                    eprintln!("exported {count} messages of {conversation}");
+                    crate::out::note(format_args!("exported {count} messages of {conversation}"));
                 }
             }
         }

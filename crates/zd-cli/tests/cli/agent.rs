@@ -349,3 +349,54 @@ async fn echo_goes_on_after_a_failed_reply_or_a_subscription_error() {
     assert_eq!(echoes, ["echo: second"], "{transcript:?}");
     assert_sessions_stopped(&emu);
 }
+
+/// `zd agent tail 2>&1 | head -n3` closes stderr too: what zd says there is lost, but the
+/// command goes on and still stops its session (a panic on the closed stderr skipped both).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_with_a_closed_stderr_works_and_stops_its_session() {
+    use std::io::Read as _;
+    let emu = emulator().await;
+    let bot = emu.account().agents[0].id.clone();
+    emu.control()
+        .set_agent_status(&bot, zd_emulator::state::AgentStatus::Online)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut child = zd_process(dir.path())
+        .arg("--emulator")
+        .arg(emu.base_url())
+        .args(["agent", "tail", "--count", "1"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(writer)
+        .spawn()
+        .unwrap();
+    // zd cannot say when it is subscribed: a visitor writes until it has heard one message.
+    let visitor = emu.control().visitor_arrive(Arrival::default()).unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > HANG_GUARD {
+            let _ = child.kill();
+            panic!("zd did not finish");
+        }
+        emu.control()
+            .visitor_message(&visitor.channel_id, "hello")
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    let line: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(line["content"], "hello");
+    assert_sessions_stopped(&emu);
+}

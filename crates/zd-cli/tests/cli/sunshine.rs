@@ -326,3 +326,61 @@ async fn a_key_comes_whole_from_one_place() {
         "{err}"
     );
 }
+
+/// Ctrl-C while an export downloads: a new file is not left behind (it would read as an empty
+/// conversation), a file that was there is left as it was, and no partial file remains.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_an_export_leaves_the_file_as_it_was() {
+    // A service that takes each request and never answers, and says when it has one.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (got, requests) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+            let _ = got.send(());
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (file, before) in [
+        ("new.jsonl", None),
+        ("kept.jsonl", Some("earlier export\n")),
+    ] {
+        let path = d.join(file);
+        if let Some(text) = before {
+            std::fs::write(&path, text).unwrap();
+        }
+        let mut cmd = crate::support::zd_process(d);
+        cmd.args(["sunshine", "messages"])
+            .args(["--key-id", "app_fake", "--key-secret", "s3cr3t"])
+            .args(["--app-id", "app", "--sunshine-url", &base])
+            .args(["export", "conv", "-o", path.to_str().unwrap()]);
+        let zd = crate::support::Running::spawn(cmd);
+        // zd listens for Ctrl-C before it sends the first request.
+        requests.recv_timeout(HANG_GUARD).unwrap();
+        let sent = std::process::Command::new("kill")
+            .args(["-INT", &zd.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let out = tokio::task::spawn_blocking(move || zd.finish())
+            .await
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(7), "{file}: {err}");
+        assert!(err.contains("export interrupted"), "{file}: {err}");
+        match before {
+            None => assert!(!path.exists(), "{file} was left behind"),
+            Some(text) => assert_eq!(std::fs::read_to_string(&path).unwrap(), text),
+        }
+        let partial: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
+            .collect();
+        assert!(partial.is_empty(), "{partial:?}");
+    }
+}

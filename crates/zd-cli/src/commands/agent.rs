@@ -323,6 +323,7 @@ async fn stop(session: &AgentSession) {
                 STOP_WAIT.as_secs()
             )),
         },
-        _ = tokio::signal::ctrl_c() => {}
+        // A handler that cannot be installed is not a Ctrl-C: the stop still gets its wait.
+        Ok(()) = tokio::signal::ctrl_c() => {}
     }
 }

@@ -239,10 +239,12 @@ fn write_lines<T: Serialize>(items: &[T], mut output: impl Write, to: &str) -> R
 /// cannot be written fails at once rather than after a long listing), and renamed over
 /// `path` once complete. A failure or a Ctrl-C at any point removes the temporary file and
 /// leaves `path` as it was: a truncated export would read as a shorter conversation. The
-/// replaced file's permissions are not carried over. Anything else (`/dev/stdout`, a pipe) is
-/// opened first and written once the listing is in.
+/// complete file is synced before the rename and takes the replaced file's permissions (an
+/// export kept private stays private); a symbolic link is written through, not replaced.
+/// Anything else (`/dev/stdout`, a pipe) is opened first and written once the listing is in.
 async fn export_to_file(client: &Client, first: ListMessages, path: &Path) -> Result<usize> {
     let name = path.display().to_string();
+    let path = &through_links(path);
     let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file());
     if special {
         let file = std::fs::OpenOptions::new()
@@ -265,13 +267,44 @@ async fn export_to_file(client: &Client, first: ListMessages, path: &Path) -> Re
             ));
         }
     };
-    write_lines(
-        &messages,
-        std::io::BufWriter::new(part.file()?),
-        &part.name(),
-    )?;
+    let mut out = std::io::BufWriter::new(part.file()?);
+    write_lines(&messages, &mut out, &part.name())?;
+    let file = out.into_inner().map_err(|e| {
+        CliError::with(
+            Kind::Io,
+            format!("cannot write to {}", part.name()),
+            e.into_error(),
+        )
+    })?;
+    // Whole on disk before it replaces anything: a crash after the rename must not leave an
+    // empty file where the earlier export was.
+    file.sync_all()
+        .context(Kind::Io, format!("cannot write to {}", part.name()))?;
+    if let Ok(replaced) = std::fs::metadata(path) {
+        file.set_permissions(replaced.permissions()).context(
+            Kind::Io,
+            format!("cannot set the permissions of {}", part.name()),
+        )?;
+    }
     part.commit(path)?;
     Ok(messages.len())
+}
+
+/// Where `path` leads once symbolic links are followed (a dangling link: where it points),
+/// so an export replaces the file a link names rather than the link.
+fn through_links(path: &Path) -> std::path::PathBuf {
+    let mut path = path.to_path_buf();
+    // Bounded: a loop of links ends up with the path as it is, which then fails to open.
+    for _ in 0..40 {
+        let Ok(target) = std::fs::read_link(&path) else {
+            break;
+        };
+        path = match path.parent() {
+            Some(dir) => dir.join(target),
+            None => target,
+        };
+    }
+    path
 }
 
 /// The temporary file an export is written to, removed unless committed.
@@ -287,7 +320,12 @@ impl Part {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "export".to_owned());
-        let path = target.with_file_name(format!(".{file_name}.{}.part", std::process::id()));
+        // The process id and the time: a .part left by a killed export never blocks the next.
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let path =
+            target.with_file_name(format!(".{file_name}.{}.{nonce}.part", std::process::id()));
         std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)

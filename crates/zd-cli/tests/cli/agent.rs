@@ -363,26 +363,33 @@ async fn tail_with_a_closed_stderr_works_and_stops_its_session() {
     let dir = tempfile::tempdir().unwrap();
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let mut child = zd_process(dir.path())
-        .arg("--emulator")
-        .arg(emu.base_url())
-        .args(["agent", "tail", "--count", "1"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(writer)
-        .spawn()
-        .unwrap();
+    /// Kills and reaps zd if the test fails half-way.
+    struct Reaped(std::process::Child);
+    impl Drop for Reaped {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Reaped(
+        zd_process(dir.path())
+            .arg("--emulator")
+            .arg(emu.base_url())
+            .args(["agent", "tail", "--count", "1"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(writer)
+            .spawn()
+            .unwrap(),
+    );
     // zd cannot say when it is subscribed: a visitor writes until it has heard one message.
     let visitor = emu.control().visitor_arrive(Arrival::default()).unwrap();
     let started = std::time::Instant::now();
     let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = child.0.try_wait().unwrap() {
             break status;
         }
-        if started.elapsed() > HANG_GUARD {
-            let _ = child.kill();
-            panic!("zd did not finish");
-        }
+        assert!(started.elapsed() < HANG_GUARD, "zd did not finish");
         emu.control()
             .visitor_message(&visitor.channel_id, "hello")
             .unwrap();
@@ -390,6 +397,7 @@ async fn tail_with_a_closed_stderr_works_and_stops_its_session() {
     };
     let mut out = String::new();
     child
+        .0
         .stdout
         .take()
         .unwrap()

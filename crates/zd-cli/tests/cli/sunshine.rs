@@ -332,23 +332,24 @@ async fn a_key_comes_whole_from_one_place() {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_during_an_export_leaves_the_file_as_it_was() {
-    // A service that takes each request and never answers, and says when it has one.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (got, requests) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in listener.incoming().flatten() {
-            held.push(stream);
-            let _ = got.send(());
-        }
-    });
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     for (file, before) in [
         ("new.jsonl", None),
         ("kept.jsonl", Some("earlier export\n")),
     ] {
+        // A service that takes each request and never answers, and says when it has one; a
+        // new one for each run, so a request of the first cannot stand for the second's.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (got, requests) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                held.push(stream);
+                let _ = got.send(());
+            }
+        });
         let path = d.join(file);
         if let Some(text) = before {
             std::fs::write(&path, text).unwrap();
@@ -383,4 +384,38 @@ async fn ctrl_c_during_an_export_leaves_the_file_as_it_was() {
             .collect();
         assert!(partial.is_empty(), "{partial:?}");
     }
+}
+
+/// An export replaces the file a symbolic link names, not the link, and keeps that file's
+/// permissions: a conversation exported to a private file stays private.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_writes_through_a_link_and_keeps_the_permissions() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let base = fake_service(|_| {
+        let body = serde_json::json!({
+            "messages": [{ "id": "m1" }, { "id": "m2" }],
+            "meta": { "hasMore": false },
+        });
+        (200, body.to_string())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let real = d.join("a.jsonl");
+    std::fs::write(&real, "earlier export\n").unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let link = d.join("latest.jsonl");
+    std::os::unix::fs::symlink("a.jsonl", &link).unwrap();
+    let export = ["export", "conv", "-o", link.to_str().unwrap()];
+    let out = output(with_key(d, &base, "messages", &export)).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+    let ids: Vec<String> = std::fs::read_to_string(&real)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].to_string())
+        .collect();
+    assert_eq!(ids, ["\"m1\"", "\"m2\""]);
+    let mode = std::fs::metadata(&real).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
 }

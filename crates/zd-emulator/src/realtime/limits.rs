@@ -41,9 +41,10 @@ pub struct RealtimeLimits {
     pub account_connections: usize,
     /// Concurrent streaming connections per agent.
     pub agent_connections: usize,
-    /// How often the service pings each streaming connection (30 s, the emulator's choice);
-    /// a connection from which nothing at all (pongs included) arrived since the previous
-    /// ping is dropped, freeing its slot, as the next ping falls due. `None` sends no pings
+    /// How often the service pings each streaming connection (30 s, the emulator's choice;
+    /// taken as at least a second). A connection from which nothing at all (pongs included)
+    /// arrived for a whole interval after a ping was written, or whose ping could not be
+    /// written for a whole interval, is dropped, freeing its slot. `None` sends no pings
     /// and keeps silent connections: for tests on tokio's paused clock, which jumps to the
     /// next pending timer whenever the runtime waits on a socket, so a ping timer would move
     /// their clock.

@@ -23,7 +23,8 @@
 //! holds at most 100 subscriptions (`socket::MAX_SUBSCRIPTIONS`) and may only name the account's
 //! departments (beyond either, a `status_code` 500 frame, as for a malformed subscription);
 //! the service pings each connection every 30 s and drops, without a close frame, one that
-//! sent nothing at all between two pings ([`RealtimeLimits::ping_interval`]).
+//! sent nothing at all for 30 s after a ping was written, or whose ping could not be written
+//! for 30 s ([`RealtimeLimits::ping_interval`]).
 //!
 //! Connections and the engine stop when the emulator is dropped.
 

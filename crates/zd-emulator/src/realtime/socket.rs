@@ -5,7 +5,8 @@
 //! A good token spends one request of the 200/minute budget and takes a connection slot;
 //! either refusal is an HTTP 429 on the upgrade with a JSON body and `Retry-After`. The slot is
 //! held until the client leaves, the emulator drops the connection (shutdown, the drop fault)
-//! or the client falls silent between two of the service's pings.
+//! or the keepalive gives up on it: nothing from the client for a whole ping interval after
+//! a ping was written, or a ping that could not be written for a whole interval.
 
 use std::sync::Arc;
 use std::sync::Mutex;

@@ -40,7 +40,18 @@ async function startAgentSession() {
   return body.data.startAgentSession;
 }
 
+// Every expected message not answered by now is an error, as in our bots (Tally::give_up in
+// crates/zd-bench/src/echo.rs): a run that ends early must not read as a clean, short one.
+function giveUp(why) {
+  if (!firstError) firstError = why;
+  errors += Math.max(0, EXPECT - samples.length - errors);
+  finish();
+}
+
+let finished = false;
 function finish() {
+  if (finished) return;
+  finished = true;
   const elapsed = started ? (Date.now() - started) / 1000 : 0;
   done([phase('echo', samples.length, errors, elapsed, samples, firstError)]);
   process.exit(0);
@@ -132,17 +143,10 @@ async function main() {
     }
   });
 
-  webSocket.on('close', () => {
-    if (!firstError) firstError = 'socket closed';
-    finish();
-  });
+  webSocket.on('close', () => giveUp('socket closed'));
 }
 
-setTimeout(() => {
-  if (!firstError) firstError = `timed out after ${TIMEOUT_S} s`;
-  errors += Math.max(0, EXPECT - samples.length - errors);
-  finish();
-}, TIMEOUT_S * 1000).unref();
+setTimeout(() => giveUp(`timed out after ${TIMEOUT_S} s`), TIMEOUT_S * 1000).unref();
 
 main().catch((e) => {
   console.error('echo_bot:', e);

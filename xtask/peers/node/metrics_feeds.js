@@ -18,11 +18,30 @@ function rssKib() {
   return Math.round(process.memoryUsage().rss / 1024);
 }
 
+// Feeds that died after they opened: refused (a status frame of 400 or more), failed or
+// closed before the `done` line. They are counted as errors there and not as held feeds, so
+// memory per feed is never divided over dead ones (as `zd-bench metrics` does).
+const dead = { count: 0, firstError: null };
+
 function openFeed(token) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { headers: { Authorization: `Bearer ${token}` } });
+    let opened = false;
+    let isDead = false;
+    // Before `open` the promise rejects (counted as a failed open); after, the feed is dead.
+    const fail = (why) => {
+      if (!opened) {
+        reject(why);
+        return;
+      }
+      if (isDead) return;
+      isDead = true;
+      dead.count += 1;
+      if (!dead.firstError) dead.firstError = String(why);
+    };
     let updates = 0;
     ws.on('open', () => {
+      opened = true;
       TOPICS.forEach((topic) => {
         ws.send(JSON.stringify({ topic, action: 'subscribe' }));
       });
@@ -30,10 +49,14 @@ function openFeed(token) {
     });
     ws.on('message', (data) => {
       const frame = JSON.parse(data);
-      if (frame.status_code && frame.status_code >= 400) reject(new Error(JSON.stringify(frame)));
+      if (frame.status_code && frame.status_code >= 400) {
+        fail(new Error(`refused: ${JSON.stringify(frame)}`));
+        return;
+      }
       updates += 1;
     });
-    ws.on('error', reject);
+    ws.on('error', (e) => fail(e));
+    ws.on('close', (code, reason) => fail(new Error(`closed (${code} ${String(reason)})`)));
   });
 }
 
@@ -58,8 +81,10 @@ async function main() {
   const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
   const rssAfter = rssKib();
   await new Promise((r) => setTimeout(r, holdS * 1000));
-  done([phase('feeds', held.length, errors, elapsed, samples, firstError)], {
-    feeds: held.length,
+  // Feeds refused or ended by now are errors, not held feeds.
+  const alive = held.length - dead.count;
+  done([phase('feeds', alive, errors + dead.count, elapsed, samples, firstError ?? dead.firstError)], {
+    feeds: alive,
     rss_before_kib: rssBefore,
     rss_after_kib: rssAfter,
   });

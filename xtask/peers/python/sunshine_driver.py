@@ -105,9 +105,24 @@ def concurrent(name, total, concurrency, op):
         with lock:
             samples.append(elapsed)
 
+    # `concurrency` workers, each taking the next index when its request is done, as ours
+    # (crates/zd-bench/src/sunshine.rs) and the Node driver do: never more than `concurrency`
+    # requests in flight, and no queue of `total` pending futures held in memory meanwhile.
+    indices = iter(range(total))
+
+    def worker():
+        while True:
+            with lock:
+                i = next(indices, None)
+            if i is None:
+                return
+            one(i)
+
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        list(pool.map(one, range(total)))
+        workers = [pool.submit(worker) for _ in range(max(1, concurrency))]
+        for w in workers:
+            w.result()
     elapsed = time.perf_counter() - start
     return phase(name, len(samples), state["errors"], elapsed, samples, state["first_error"])
 

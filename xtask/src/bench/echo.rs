@@ -108,7 +108,10 @@ pub(crate) fn run(ctx: &Ctx<'_>) -> Workload {
                 &mut command,
                 timeout + Duration::from_secs(10),
                 || visitors(ctx),
-            );
+            )
+            // Every visitor message must be answered or counted as an error, whatever the
+            // bot reports: one that stopped early is not a clean round.
+            .expect_ops("echo", expect);
             w.runs.push(run);
         }
     }

@@ -88,13 +88,16 @@ pub(crate) fn run(ctx: &Ctx<'_>) -> Workload {
             command
                 .args(["--base", &ctx.emulator.base, "--tokens", &tokens])
                 .args(["--feeds", &feeds.to_string(), "--hold-s", "2"]);
-            w.runs.push(drive(
-                client,
-                round,
-                &mut command,
-                Duration::from_secs(600),
-                || Ok(()),
-            ));
+            w.runs.push(
+                drive(
+                    client,
+                    round,
+                    &mut command,
+                    Duration::from_secs(600),
+                    || Ok(()),
+                )
+                .expect_ops("feeds", feeds as u64),
+            );
         }
     }
     let (ours, peer) = (w.runs_of(OURS), w.runs_of(PEER));

@@ -2,6 +2,7 @@
 //! `target/criterion/**/new/estimates.json`.
 
 use std::path::Path;
+use std::time::SystemTime;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -43,21 +44,37 @@ pub(crate) fn run_criterion(root: &Path) -> Option<String> {
     match status {
         Ok(s) if s.success() => None,
         Ok(s) => Some(format!(
-            "`cargo bench --workspace --bench *` failed ({s}); the estimates below are whatever criterion had stored"
+            "`cargo bench --workspace --bench *` failed ({s}); the estimates below are those it wrote before it failed"
         )),
         Err(e) => Some(format!("cannot run cargo bench: {e}")),
     }
 }
 
-/// Every stored estimate under `criterion_dir`, sorted by id.
-pub(crate) fn collect(criterion_dir: &Path) -> Vec<Estimate> {
+/// The stored estimates under `criterion_dir`, sorted by id, and how many were left out:
+/// with `since`, only those whose `estimates.json` was written at or after it (this run's
+/// `cargo bench`: a bench deleted or renamed since an earlier run leaves its old estimate
+/// behind, which must not read as a figure of this run); without, every stored one.
+pub(crate) fn collect(criterion_dir: &Path, since: Option<SystemTime>) -> (Vec<Estimate>, usize) {
     let mut out = Vec::new();
-    walk(criterion_dir, criterion_dir, &mut out);
+    let mut left_out = 0;
+    walk(criterion_dir, criterion_dir, since, &mut out, &mut left_out);
     out.sort_by(|a, b| a.id.cmp(&b.id));
-    out
+    (out, left_out)
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<Estimate>) {
+fn written_since(file: &Path, since: SystemTime) -> bool {
+    std::fs::metadata(file)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t >= since)
+}
+
+fn walk(
+    root: &Path,
+    dir: &Path,
+    since: Option<SystemTime>,
+    out: &mut Vec<Estimate>,
+    left_out: &mut usize,
+) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -67,14 +84,17 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<Estimate>) {
             continue;
         }
         if path.file_name().is_some_and(|n| n == "new") {
-            if let Some(e) = read(root, &path) {
-                out.push(e);
+            let fresh = since.is_none_or(|t| written_since(&path.join("estimates.json"), t));
+            match read(root, &path) {
+                Some(e) if fresh => out.push(e),
+                Some(_) => *left_out += 1,
+                None => {}
             }
         } else if path
             .file_name()
             .is_some_and(|n| n != "report" && n != "base")
         {
-            walk(root, &path, out);
+            walk(root, &path, since, out, left_out);
         }
     }
 }
@@ -139,11 +159,43 @@ mod tests {
         )
         .unwrap();
         std::fs::create_dir_all(dir.join("report")).unwrap();
-        let found = collect(&dir);
+        let (found, left_out) = collect(&dir, None);
         std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(left_out, 0);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].id, "group/fn");
         assert_eq!(found[0].median_ns, 1900.0);
         assert_eq!(found[0].throughput.as_deref(), Some("5.00 M elem/s"));
+    }
+
+    #[test]
+    fn a_full_run_reports_only_the_estimates_it_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |id: &str| {
+            let new = dir.path().join(id).join("new");
+            std::fs::create_dir_all(&new).unwrap();
+            std::fs::write(
+                new.join("estimates.json"),
+                r#"{"mean":{"point_estimate":2.0},"median":{"point_estimate":1.0}}"#,
+            )
+            .unwrap();
+            new.join("estimates.json")
+        };
+        // A bench renamed or deleted since an earlier run: its estimate is an hour old.
+        let old = write("gone");
+        let hour_ago = SystemTime::now() - std::time::Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+        let start = SystemTime::now() - std::time::Duration::from_secs(60);
+        write("kept");
+        let (fresh, left_out) = collect(dir.path(), Some(start));
+        let ids: Vec<&str> = fresh.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!((ids, left_out), (vec!["kept"], 1));
+        // `--quick` reports every stored one (and says they are as stored).
+        assert_eq!(collect(dir.path(), None).0.len(), 2);
     }
 }

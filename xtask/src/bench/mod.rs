@@ -139,7 +139,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
 
     let mut micro_notes = Vec::new();
+    let mut since = None;
     if plan.run_criterion {
+        // What this run's `cargo bench` writes, no older estimate (a bench deleted or renamed
+        // leaves one behind); a second's slack for coarse file timestamps.
+        since = SystemTime::now().checked_sub(std::time::Duration::from_secs(1));
         micro_notes.extend(micro::run_criterion(&root));
     } else {
         micro_notes.push(
@@ -148,7 +152,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 .to_owned(),
         );
     }
-    let micro = micro::collect(&target.join("criterion"));
+    let (micro, left_out) = micro::collect(&target.join("criterion"), since);
+    if left_out > 0 {
+        micro_notes.push(format!(
+            "{left_out} stored estimate(s) this run's `cargo bench` did not write (benches \
+             deleted or renamed since, or not run) are left out."
+        ));
+    }
 
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -202,11 +212,18 @@ fn summary_of(workloads: &[results::Workload]) -> String {
                 let adv = c
                     .advantage
                     .map_or_else(|| "n/a".to_owned(), |a| format!("{a:.2}x"));
-                let verdict = match c.met {
-                    Some(true) => " (target met)",
-                    Some(false) => " (target NOT met)",
-                    None if c.unmeasured() => " (target NOT measured)",
-                    None => "",
+                let verdict = match c.verdict() {
+                    results::Verdict::Met => " (target met)".to_owned(),
+                    results::Verdict::NotMet => " (target NOT met)".to_owned(),
+                    results::Verdict::Incomplete => format!(
+                        " (target INCOMPLETE: met over clean rounds only, ours {} of {}, peer {} of {})",
+                        c.ours_rounds.clean,
+                        c.ours_rounds.ran,
+                        c.peer_rounds.clean,
+                        c.peer_rounds.ran
+                    ),
+                    results::Verdict::NotMeasured => " (target NOT measured)".to_owned(),
+                    _ => String::new(),
                 };
                 lines.push(format!(
                     "{:<34} vs {:<40} {:<32} {adv}{verdict}",

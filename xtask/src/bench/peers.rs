@@ -99,14 +99,52 @@ fn run_installer(command: &mut Command, what: &str) -> Result<(), String> {
     ))
 }
 
-/// Copies the pin file and installs when it changed since the last install.
+/// The stamp written after a successful `npm install`: the pins it installed.
+const NODE_STAMP: &str = ".installed-package.json";
+
+/// The packages the pin file names (`dependencies`), sorted.
+fn node_packages(pins: &str) -> Result<Vec<String>, String> {
+    let pins: Value =
+        serde_json::from_str(pins).map_err(|e| format!("xtask/peers/node/package.json: {e}"))?;
+    let deps = pins["dependencies"]
+        .as_object()
+        .ok_or("xtask/peers/node/package.json has no `dependencies`")?;
+    Ok(deps.keys().cloned().collect())
+}
+
+/// The pinned packages that `dir/node_modules` lacks.
+fn missing_node_packages(dir: &Path, packages: &[String]) -> Vec<String> {
+    packages
+        .iter()
+        .filter(|p| {
+            !dir.join("node_modules")
+                .join(p)
+                .join("package.json")
+                .is_file()
+        })
+        .cloned()
+        .collect()
+}
+
+/// Whether `npm install` must run: no install of these pins finished (the stamp is written
+/// only after a successful one), or a pinned package is missing.
+fn node_needs_install(dir: &Path, pins: &str, packages: &[String]) -> bool {
+    let stamp = std::fs::read_to_string(dir.join(NODE_STAMP)).unwrap_or_default();
+    stamp != pins || !missing_node_packages(dir, packages).is_empty()
+}
+
+/// Copies the pin file and installs when no install of these pins has finished, or a package
+/// is missing; a package still missing after the install is a skip.
 fn install_node(root: &Path, dir: &Path) -> Result<(Runtime, Value), String> {
     let node = version("node", "--version")?;
     let pins = std::fs::read_to_string(root.join("xtask/peers/node/package.json"))
         .map_err(|e| format!("xtask/peers/node/package.json: {e}"))?;
+    let packages = node_packages(&pins)?;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let installed = std::fs::read_to_string(dir.join("package.json")).unwrap_or_default();
-    if installed != pins || !dir.join("node_modules/ws").exists() {
+    if node_needs_install(dir, &pins, &packages) {
+        // npm reads the pins from `dir/package.json`; the stamp says an install of them
+        // finished, so it goes only after one did.
+        let _ = std::fs::remove_file(dir.join(NODE_STAMP));
         std::fs::write(dir.join("package.json"), &pins).map_err(|e| e.to_string())?;
         let _ = std::fs::remove_file(dir.join("package-lock.json"));
         run_installer(
@@ -119,15 +157,24 @@ fn install_node(root: &Path, dir: &Path) -> Result<(Runtime, Value), String> {
                     "--prefix",
                 ])
                 .arg(dir),
-            "ws and sunshine-conversations-client from npm",
+            &format!("{} from npm", packages.join(" and ")),
         )?;
+        let missing = missing_node_packages(dir, &packages);
+        if !missing.is_empty() {
+            return Err(format!(
+                "`npm install` finished but {} lacks {}",
+                dir.join("node_modules").display(),
+                missing.join(", ")
+            ));
+        }
+        std::fs::write(dir.join(NODE_STAMP), &pins).map_err(|e| e.to_string())?;
     }
     let runtime = Runtime {
         program: "node".to_owned(),
         scripts: root.join("xtask/peers/node"),
         env: ("NODE_PATH", dir.join("node_modules")),
     };
-    let versions = ["ws", "sunshine-conversations-client"].map(|p| {
+    let versions = packages.iter().map(|p| {
         let manifest = dir.join("node_modules").join(p).join("package.json");
         let version = std::fs::read_to_string(manifest)
             .ok()
@@ -139,7 +186,7 @@ fn install_node(root: &Path, dir: &Path) -> Result<(Runtime, Value), String> {
     let note = json!({
         "peer": "node", "status": "installed", "runtime": node,
         "path": dir.strip_prefix(root).unwrap_or(dir),
-        "packages": versions.iter().map(|(p, v)| format!("{p}@{v}")).collect::<Vec<_>>(),
+        "packages": versions.map(|(p, v)| format!("{p}@{v}")).collect::<Vec<_>>(),
     });
     Ok((runtime, note))
 }
@@ -191,4 +238,43 @@ fn install_python(root: &Path, dir: &Path) -> Result<(Runtime, Value), String> {
         "packages": [package],
     });
     Ok((runtime, note))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PINS: &str =
+        r#"{"dependencies": {"ws": "8.23.0", "sunshine-conversations-client": "14.1.0"}}"#;
+
+    fn add_package(dir: &Path, name: &str) {
+        let at = dir.join("node_modules").join(name);
+        std::fs::create_dir_all(&at).unwrap();
+        std::fs::write(at.join("package.json"), r#"{"version":"1"}"#).unwrap();
+    }
+
+    #[test]
+    fn node_install_is_trusted_only_after_it_finished_with_every_package() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        let packages = node_packages(PINS).unwrap();
+        assert_eq!(packages, ["sunshine-conversations-client", "ws"]);
+        // A failed install left the pins in package.json and only `ws` behind: not installed.
+        std::fs::write(dir.join("package.json"), PINS).unwrap();
+        add_package(dir, "ws");
+        assert!(node_needs_install(dir, PINS, &packages));
+        assert_eq!(
+            missing_node_packages(dir, &packages),
+            ["sunshine-conversations-client"]
+        );
+        // Every package there but no stamp (the install did not finish): still not installed.
+        add_package(dir, "sunshine-conversations-client");
+        assert!(node_needs_install(dir, PINS, &packages));
+        // The stamp of a finished install of these pins, every package there: installed.
+        std::fs::write(dir.join(NODE_STAMP), PINS).unwrap();
+        assert!(!node_needs_install(dir, PINS, &packages));
+        // A package gone since: install again.
+        std::fs::remove_dir_all(dir.join("node_modules/sunshine-conversations-client")).unwrap();
+        assert!(node_needs_install(dir, PINS, &packages));
+    }
 }

@@ -5,7 +5,7 @@
 //! moment it prints `ready` and `done`. That clock counts threads that have already ended (a
 //! Python pool's, a Node helper's) and can still be read while the exited child waits as a
 //! zombie to be reaped. `/proc/<pid>/stat` ticks (10 ms steps) stand in where the clock cannot
-//! be read. The poller reads `stat` and `/proc/<pid>/status` every few milliseconds; `VmHWM` is
+//! be read, and the run records which ([`CpuSource`]) so the report can say so. The poller reads `stat` and `/proc/<pid>/status` every few milliseconds; `VmHWM` is
 //! a high-water mark kept by the kernel, so polling misses at most the growth of the last
 //! interval.
 
@@ -16,12 +16,24 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
 use serde_json::Value;
 
 const POLL: Duration = Duration::from_millis(10);
 const STDERR_KEEP: usize = 4000;
 /// How long the last stdout lines may take to arrive after the exit.
 const STDOUT_DRAIN: Duration = Duration::from_secs(5);
+
+/// Where a run's CPU figures come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum CpuSource {
+    /// The process CPU clock (nanoseconds), read at `ready` and at `done`.
+    Clock,
+    /// `/proc/<pid>/stat` ticks (10 ms steps) for at least one of the figures: the clock could
+    /// not be read at one of its ends.
+    Ticks,
+}
 
 /// What was measured of one finished process.
 #[derive(Debug, Clone)]
@@ -32,6 +44,8 @@ pub(crate) struct Measured {
     /// CPU seconds from its `ready` line to its `done` line: the workload alone, from the
     /// process CPU clock where it can be read, else `stat` ticks.
     pub(crate) cpu_work_s: f64,
+    /// Which of the two the figures above come from.
+    pub(crate) cpu_source: CpuSource,
     /// Peak resident set, KiB.
     pub(crate) peak_rss_kib: u64,
     /// Wall time from spawn to exit.
@@ -221,10 +235,13 @@ impl Monitored {
             };
             let work = work_seconds(ticks_work, ns_work);
             let ns_total = r.at_done.ns.map(|ns| ns as f64 / 1e9);
-            let total = total_seconds(r.cpu_ticks as f64 / hz, ns_total, work);
-            (total, r.peak_rss_kib, work)
+            let ticks_total = r.at_done.ticks.unwrap_or(r.cpu_ticks) as f64 / hz;
+            let total = total_seconds(ticks_total, ns_total, work);
+            let source = cpu_source(ns_work, ns_total);
+            (total, r.peak_rss_kib, work, source)
         });
-        let (cpu_total_s, peak, cpu_work_s) = r.unwrap_or((0.0, 0, 0.0));
+        let (cpu_total_s, peak, cpu_work_s, cpu_source) =
+            r.unwrap_or((0.0, 0, 0.0, CpuSource::Ticks));
         let exit = match (killed, status) {
             (true, _) => format!("killed after {} s", timeout.as_secs()),
             (false, Some(s)) => s.to_string(),
@@ -233,6 +250,7 @@ impl Monitored {
         Measured {
             cpu_total_s,
             cpu_work_s,
+            cpu_source,
             peak_rss_kib: peak,
             wall_s,
             done,
@@ -306,6 +324,15 @@ fn total_seconds(ticks_total: f64, ns_total: Option<f64>, work: f64) -> f64 {
     work_seconds(ticks_total, ns_total).max(work)
 }
 
+/// [`CpuSource::Clock`] only when both figures came from the clock.
+fn cpu_source(ns_work: Option<f64>, ns_total: Option<f64>) -> CpuSource {
+    if ns_work.is_some() && ns_total.is_some() {
+        CpuSource::Clock
+    } else {
+        CpuSource::Ticks
+    }
+}
+
 /// The CPU nanoseconds `pid` has used so far, all its threads together, ended ones included.
 #[cfg(target_os = "linux")]
 fn process_cpu_ns(pid: u32) -> Option<u64> {
@@ -369,6 +396,8 @@ mod tests {
         let measured = child.finish(Duration::from_secs(30));
         assert_eq!(measured.done.as_ref().unwrap()["event"], "done");
         assert!(measured.exit.contains('0'), "{}", measured.exit);
+        #[cfg(target_os = "linux")]
+        assert_eq!(measured.cpu_source, CpuSource::Clock, "{measured:?}");
         // Starting a shell costs CPU; where the clock is read, the total shows it.
         assert!(
             measured.cpu_total_s > 0.0 || !cfg!(target_os = "linux"),
@@ -388,6 +417,10 @@ mod tests {
         // No clock and the ticks below the work figure: never less than the work.
         assert_eq!(total_seconds(0.0, None, 0.01), 0.01);
         assert_eq!(work_seconds(0.2, None), 0.2);
+        // Which clock is said: the ticks as soon as either figure needed them.
+        assert_eq!(cpu_source(Some(0.1), Some(0.2)), CpuSource::Clock);
+        assert_eq!(cpu_source(None, Some(0.2)), CpuSource::Ticks);
+        assert_eq!(cpu_source(Some(0.1), None), CpuSource::Ticks);
     }
 
     /// Not a test on its own: the child of `counts_cpu_of_threads_that_ended`, run by it.

@@ -8,7 +8,8 @@ use serde_json::Value;
 use super::machine::Machine;
 use super::micro::Estimate;
 use super::plan::Plan;
-use super::results::{Comparison, Workload};
+use super::proc::CpuSource;
+use super::results::{Comparison, Verdict, Workload};
 
 /// Marks the start of the part of docs/benchmarks.md the harness rewrites.
 pub(crate) const BEGIN: &str =
@@ -74,15 +75,39 @@ fn advantage(c: &Comparison) -> String {
         .map_or_else(|| "n/a".to_owned(), |a| format!("{a:.2}×"))
 }
 
-fn verdict(c: &Comparison) -> &'static str {
-    match (c.met, c.advantage) {
-        (Some(true), _) => "met",
-        (Some(false), _) => "**not met**",
-        (None, Some(a)) if a >= 1.0 => "ahead",
-        (None, Some(_)) => "**behind**",
-        (None, None) if c.unmeasured() => "**not measured**",
-        (None, None) => "n/a",
+fn verdict(c: &Comparison) -> String {
+    match c.verdict() {
+        Verdict::Met => "met".to_owned(),
+        Verdict::Incomplete => format!(
+            "**incomplete** (met over the clean rounds only: ours {} of {}, peer {} of {})",
+            c.ours_rounds.clean, c.ours_rounds.ran, c.peer_rounds.clean, c.peer_rounds.ran
+        ),
+        Verdict::NotMet => "**not met**".to_owned(),
+        Verdict::Ahead => "ahead".to_owned(),
+        Verdict::Behind if c.advantage.is_some_and(|a| a >= 1.0) => "**level**".to_owned(),
+        Verdict::Behind => "**behind**".to_owned(),
+        Verdict::NotMeasured => "**not measured**".to_owned(),
+        Verdict::None => "n/a".to_owned(),
     }
+}
+
+/// Per client of a workload, in the order they first ran: `(client, failed, ran)`.
+fn failed_rounds(w: &Workload) -> Vec<(&str, usize, usize)> {
+    let mut out: Vec<(&str, usize, usize)> = Vec::new();
+    for r in &w.runs {
+        let i = match out.iter().position(|(c, _, _)| *c == r.client) {
+            Some(i) => i,
+            None => {
+                out.push((&r.client, 0, 0));
+                out.len() - 1
+            }
+        };
+        out[i].2 += 1;
+        if !r.clean() {
+            out[i].1 += 1;
+        }
+    }
+    out
 }
 
 fn target(c: &Comparison) -> String {
@@ -119,11 +144,28 @@ pub(crate) fn markdown(report: &Report) -> String {
         md,
         "Advantage is how many times better our client is than the peer on that line (peer ÷ ours \
          for CPU, latency and memory; ours ÷ peer for throughput): above 1× we are ahead. Every \
-         figure is the median over the rounds that finished without an error; CPU and peak \
-         memory are those of the client process alone: CPU from its process CPU clock (all its \
-         threads, ended ones included; `CPU work` from its `ready` line to its `done` line), \
-         peak memory from /proc.\n"
+         figure is the median over the clean rounds (finished, no errors, every expected \
+         operation accounted for); a target reads \"met\" only when every round of both sides \
+         was clean, else \"incomplete\", and the failed rounds are listed under \"Where we are \
+         not yet ahead\". A target of \"better\" needs strictly better (a tie is not met). CPU \
+         and peak memory are those of the client process alone: CPU from its process CPU clock \
+         (all its threads, ended ones included; `CPU total` from its start to its `done` line, \
+         `CPU work` from its `ready` line to its `done` line), peak memory from /proc.\n"
     );
+    let ticks = report
+        .workloads
+        .iter()
+        .flat_map(|w| &w.runs)
+        .filter(|r| r.error.is_none() && r.cpu_source == CpuSource::Ticks)
+        .count();
+    if ticks > 0 {
+        let _ = writeln!(
+            md,
+            "**CPU clock fallback**: for {ticks} run(s), marked † in the tables below, the \
+             process CPU clock could not be read at `ready` or `done`, and their CPU figures \
+             come from `/proc/<pid>/stat` ticks (10 ms steps) instead.\n"
+        );
+    }
     let _ = writeln!(md, "### All ratios\n");
     let _ = writeln!(
         md,
@@ -163,12 +205,13 @@ pub(crate) fn markdown(report: &Report) -> String {
         for p in &w.pairs {
             for c in &p.comparisons {
                 // A target that could not be measured (no clean run on a side) is not met.
-                let short = c.met == Some(false)
-                    || c.unmeasured()
-                    || (c.met.is_none() && c.advantage.is_some_and(|a| a < 1.0));
+                let short = matches!(
+                    c.verdict(),
+                    Verdict::NotMet | Verdict::NotMeasured | Verdict::Behind | Verdict::Incomplete
+                );
                 if short {
                     behind.push(format!(
-                        "- {} vs {}: {} at {} (target {}).",
+                        "- {} vs {}: {} at {} (target {}){}.",
                         w.title,
                         p.peer,
                         c.metric,
@@ -177,9 +220,22 @@ pub(crate) fn markdown(report: &Report) -> String {
                             "none".to_owned()
                         } else {
                             target(c)
+                        },
+                        if c.verdict() == Verdict::Incomplete {
+                            format!(": {}", verdict(c).replace("**", ""))
+                        } else {
+                            String::new()
                         }
                     ));
                 }
+            }
+        }
+        for (client, failed, ran) in failed_rounds(w) {
+            if failed > 0 {
+                behind.push(format!(
+                    "- {} {client}: {failed} of {ran} rounds failed; medians over the clean ones.",
+                    w.title
+                ));
             }
         }
         for reason in &w.skipped {
@@ -209,14 +265,20 @@ pub(crate) fn markdown(report: &Report) -> String {
         );
         let _ = writeln!(md, "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|");
         for r in &w.runs {
+            let mark = if r.error.is_none() && r.cpu_source == CpuSource::Ticks {
+                " †"
+            } else {
+                ""
+            };
             let head = format!(
-                "| {} | {} | {:.2} s | {:.2} s | {:.1} MiB ",
+                "| {} | {} | {:.2} s{mark} | {:.2} s{mark} | {:.1} MiB ",
                 r.client,
                 r.round,
                 r.cpu_total_s,
                 r.cpu_work_s,
                 r.peak_rss_kib as f64 / 1024.0
             );
+            let short = r.short_phases();
             if let Some(e) = &r.error {
                 let e: String = e.chars().take(200).collect();
                 let _ = writeln!(
@@ -233,16 +295,26 @@ pub(crate) fn markdown(report: &Report) -> String {
                 } else {
                     "n/a".to_owned()
                 };
+                let name = p["name"].as_str().unwrap_or("?");
+                let name = match short.iter().find(|(n, _, _)| n == name) {
+                    Some((_, got, want)) => format!("{name} (short: {got} of {want})"),
+                    None => name.to_owned(),
+                };
                 let _ = writeln!(
                     md,
                     "{head}| {} | {} | {} | {} | {} | {} |",
-                    p["name"].as_str().unwrap_or("?"),
+                    name,
                     f("ops"),
                     f("errors"),
                     rate,
                     num(Some(f("p50_us")), "µs"),
                     num(Some(f("p99_us")), "µs"),
                 );
+            }
+            for (name, _, want) in &short {
+                if r.phase(name).is_none() {
+                    let _ = writeln!(md, "{head}| {name} (missing: 0 of {want}) | | | | | |");
+                }
             }
         }
         let _ = writeln!(md);
@@ -384,5 +456,90 @@ mod tests {
         assert_eq!(num(Some(25_000.0), "µs"), "25.0 ms");
         assert_eq!(num(None, "s"), "n/a");
         assert_eq!(ns(1500.0), "1.50 µs");
+    }
+
+    #[test]
+    fn failed_rounds_are_listed_and_an_incomplete_target_is_not_met() {
+        use super::super::results::{Better, Pair, Run};
+        let done = |client: &str, round: usize, errors: u64| {
+            let mut r = Run::not_run(client, round, String::new());
+            r.error = None;
+            r.cpu_work_s = if client == "ours" { 1.0 } else { 10.0 };
+            r.phases = vec![serde_json::json!({"name": "x", "ops": 10, "errors": errors})];
+            r
+        };
+        let mut w = Workload::new("w", "Work", Value::Null);
+        w.runs = vec![done("ours", 0, 0), done("peer", 0, 0), done("ours", 1, 2)];
+        w.runs.push(done("peer", 1, 0).expect_ops("x", 20));
+        let mut pair = Pair::new("ours", "peer");
+        let (ours, peer) = (w.runs_of("ours"), w.runs_of("peer"));
+        pair.compare("cpu", "s", Better::Lower, Some(5.0), &ours, &peer, |r| {
+            Some(r.cpu_work_s)
+        });
+        let c = &pair.comparisons[0];
+        assert_eq!(c.met, Some(true));
+        let v = verdict(c);
+        assert!(
+            v.starts_with("**incomplete**") && v.contains("ours 1 of 2"),
+            "{v}"
+        );
+        assert_eq!(failed_rounds(&w), vec![("ours", 1, 2), ("peer", 1, 2)]);
+    }
+
+    #[test]
+    fn the_markdown_flags_failed_rounds_incomplete_targets_and_tick_cpu() {
+        use super::super::results::{Better, Pair, Run};
+        let done = |client: &str, round: usize, ops: u64| {
+            let mut r = Run::not_run(client, round, String::new());
+            r.error = None;
+            r.cpu_work_s = if client == "ours" { 1.0 } else { 10.0 };
+            r.phases = vec![serde_json::json!({"name": "x", "ops": ops, "errors": 0})];
+            r.expect_ops("x", 10)
+        };
+        let mut w = Workload::new("w", "Work", Value::Null);
+        // Our round 1 stopped at 7 of 10 without an error; the peer's round 1 used ticks.
+        w.runs = vec![done("ours", 0, 10), done("peer", 0, 10), done("ours", 1, 7)];
+        let mut ticks = done("peer", 1, 10);
+        ticks.cpu_source = CpuSource::Ticks;
+        w.runs.push(ticks);
+        let mut pair = Pair::new("ours", "peer");
+        let (ours, peer) = (w.runs_of("ours"), w.runs_of("peer"));
+        pair.compare("cpu", "s", Better::Lower, Some(5.0), &ours, &peer, |r| {
+            Some(r.cpu_work_s)
+        });
+        w.pairs.push(pair);
+        let machine = Machine {
+            cpu: "c".to_owned(),
+            cpus: 2,
+            memory_mib: 1,
+            kernel: "k".to_owned(),
+            os: "o".to_owned(),
+            rustc: "r".to_owned(),
+        };
+        let report = Report {
+            generated_at: "now".to_owned(),
+            command: "cargo xtask bench".to_owned(),
+            plan: Plan::QUICK,
+            machine,
+            peers: Vec::new(),
+            workloads: vec![w],
+            micro: Vec::new(),
+            micro_notes: Vec::new(),
+        };
+        let md = markdown(&report);
+        assert!(
+            md.contains("- Work ours: 1 of 2 rounds failed; medians over the clean ones."),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| **incomplete** (met over the clean rounds only: ours 1 of 2, peer 2 of 2) |"
+            ),
+            "{md}"
+        );
+        assert!(!md.contains("| met |"), "{md}");
+        assert!(md.contains("| x (short: 7 of 10) |"), "{md}");
+        assert!(md.contains("CPU clock fallback**: for 1 run(s)"), "{md}");
+        assert!(md.contains("| peer | 1 | 0.00 s † | 10.00 s † |"), "{md}");
     }
 }

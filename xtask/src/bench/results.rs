@@ -1,13 +1,14 @@
 //! What a workload produces: every measured run, and the comparisons of our client with each
 //! peer (medians over the rounds, ratio per pair).
 
+use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
 
-use super::proc::{Measured, Monitored};
+use super::proc::{CpuSource, Measured, Monitored};
 
 /// One process run of one client.
 #[derive(Debug, Clone, Serialize)]
@@ -16,10 +17,13 @@ pub(crate) struct Run {
     pub(crate) client: String,
     /// Round number, from 0.
     pub(crate) round: usize,
-    /// CPU seconds, whole process life.
+    /// CPU seconds from spawn to the `done` line (to the exit when there is none).
     pub(crate) cpu_total_s: f64,
-    /// CPU seconds from `ready` to exit.
+    /// CPU seconds from the `ready` line to the `done` line.
     pub(crate) cpu_work_s: f64,
+    /// Where the CPU figures come from: the process CPU clock, or `/proc/<pid>/stat` ticks
+    /// (10 ms steps) where the clock could not be read at both ends.
+    pub(crate) cpu_source: CpuSource,
     /// Peak RSS, KiB.
     pub(crate) peak_rss_kib: u64,
     /// Wall seconds, spawn to exit.
@@ -33,6 +37,10 @@ pub(crate) struct Run {
     /// Why the run produced no result, if it did not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) error: Option<String>,
+    /// Operations each phase must account for (as `ops + errors`), whatever the driver
+    /// reports: a run that accounts for fewer stopped short and is not clean.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) expected: BTreeMap<String, u64>,
 }
 
 impl Run {
@@ -46,15 +54,61 @@ impl Run {
         self.phase(name)?.get(key)?.as_f64()
     }
 
-    /// Whether the run finished and every phase of it had no errors: only such runs are
-    /// compared, so a round whose failed requests left the latency samples (a shorter tail)
-    /// or whose failed feeds left the count cannot read as a good one.
+    /// Whether the run finished, every phase of it had no errors, and every phase with an
+    /// expected count accounted for all of it: only such runs are compared, so a round whose
+    /// failed requests left the latency samples (a shorter tail), whose failed feeds left the
+    /// count, or whose driver stopped early without saying so cannot read as a good one.
     pub(crate) fn clean(&self) -> bool {
         self.error.is_none()
             && self
                 .phases
                 .iter()
                 .all(|p| p["errors"].as_u64().unwrap_or(1) == 0)
+            && self.short_phases().is_empty()
+    }
+
+    /// Records that phase `name` must account for `count` operations (see [`Run::clean`]).
+    pub(crate) fn expect_ops(mut self, name: &str, count: u64) -> Self {
+        self.expected.insert(name.to_owned(), count);
+        self
+    }
+
+    /// The phases that accounted for fewer operations (`ops + errors`) than expected, a
+    /// missing phase as 0: `(name, accounted, expected)`. Nothing for a run that did not
+    /// finish (its error says why).
+    pub(crate) fn short_phases(&self) -> Vec<(String, u64, u64)> {
+        if self.error.is_some() {
+            return Vec::new();
+        }
+        self.expected
+            .iter()
+            .filter_map(|(name, &want)| {
+                let got = self.phase(name).map_or(0, |p| {
+                    let n = |k: &str| p[k].as_u64().unwrap_or(0);
+                    n("ops").saturating_add(n("errors"))
+                });
+                (got < want).then(|| (name.clone(), got, want))
+            })
+            .collect()
+    }
+
+    /// Counts what phase `name` left undone as errors: its errors become at least
+    /// `expected - ops` (a listing that stopped paging early read fewer items than exist,
+    /// whatever the driver reported). Also records the expectation.
+    pub(crate) fn count_shortfall(mut self, name: &str, expected: u64) -> Self {
+        if let Some(phase) = self.phases.iter_mut().find(|p| p["name"] == name) {
+            let ops = phase["ops"].as_u64().unwrap_or(0);
+            let errors = phase["errors"].as_u64().unwrap_or(0);
+            let missing = expected.saturating_sub(ops);
+            if missing > errors {
+                phase["errors"] = Value::from(missing);
+                if phase.get("first_error").is_none_or(Value::is_null) {
+                    phase["first_error"] =
+                        Value::from(format!("read {ops} of the {expected} expected"));
+                }
+            }
+        }
+        self.expect_ops(name, expected)
     }
 
     /// `ops / elapsed_s` of a phase (compared only for clean runs: see [`Run::clean`]).
@@ -72,12 +126,14 @@ impl Run {
             round,
             cpu_total_s: 0.0,
             cpu_work_s: 0.0,
+            cpu_source: CpuSource::Clock,
             peak_rss_kib: 0,
             wall_s: 0.0,
             exit: "not run".to_owned(),
             phases: Vec::new(),
             extra: Value::Null,
             error: Some(error),
+            expected: BTreeMap::new(),
         }
     }
 }
@@ -129,12 +185,14 @@ pub(crate) fn drive(
         round,
         cpu_total_s: measured.cpu_total_s,
         cpu_work_s: measured.cpu_work_s,
+        cpu_source: measured.cpu_source,
         peak_rss_kib: measured.peak_rss_kib,
         wall_s: measured.wall_s,
         exit: measured.exit,
         phases: done["phases"].as_array().cloned().unwrap_or_default(),
         extra: done["extra"].clone(),
         error,
+        expected: BTreeMap::new(),
     }
 }
 
@@ -165,14 +223,89 @@ pub(crate) struct Comparison {
     pub(crate) advantage: Option<f64>,
     /// The advantage the issue asks for, if any.
     pub(crate) target: Option<f64>,
-    /// Whether the target is met.
+    /// Whether the medians meet the target (a target of 1, "better", needs strictly better;
+    /// a tie is not met). See [`Comparison::verdict`] for what the report may claim.
     pub(crate) met: Option<bool>,
+    /// How many of our runs were clean, of how many ran.
+    pub(crate) ours_rounds: Rounds,
+    /// How many of the peer's runs were clean, of how many ran.
+    pub(crate) peer_rounds: Rounds,
+}
+
+/// Clean runs of one side, out of the runs it had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub(crate) struct Rounds {
+    /// Runs that were clean (see [`Run::clean`]): the medians are over these.
+    pub(crate) clean: usize,
+    /// Runs in all.
+    pub(crate) ran: usize,
+}
+
+impl Rounds {
+    fn of(runs: &[&Run]) -> Self {
+        Self {
+            clean: runs.iter().filter(|r| r.clean()).count(),
+            ran: runs.len(),
+        }
+    }
+
+    /// Whether every run was clean.
+    pub(crate) fn complete(self) -> bool {
+        self.clean == self.ran
+    }
+}
+
+/// What a comparison may claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// The target is met, and every round of both sides was clean.
+    Met,
+    /// The target is not met by the medians.
+    NotMet,
+    /// The medians meet the target but some rounds failed: not a claim.
+    Incomplete,
+    /// A target that no clean run let us measure.
+    NotMeasured,
+    /// No target; we are ahead (advantage above 1).
+    Ahead,
+    /// No target; we are level or behind.
+    Behind,
+    /// Nothing to say.
+    None,
 }
 
 impl Comparison {
     /// Whether the issue sets a target here that no clean run let us measure.
     pub(crate) fn unmeasured(&self) -> bool {
         self.target.is_some() && self.advantage.is_none()
+    }
+
+    /// Whether every round of both sides was clean.
+    pub(crate) fn complete(&self) -> bool {
+        self.ours_rounds.complete() && self.peer_rounds.complete()
+    }
+
+    /// The verdict: "met" only when every round of both sides was clean.
+    pub(crate) fn verdict(&self) -> Verdict {
+        match (self.met, self.advantage) {
+            (Some(true), _) if self.complete() => Verdict::Met,
+            (Some(true), _) => Verdict::Incomplete,
+            (Some(false), _) => Verdict::NotMet,
+            (None, _) if self.unmeasured() => Verdict::NotMeasured,
+            (None, Some(a)) if a > 1.0 => Verdict::Ahead,
+            (None, Some(_)) => Verdict::Behind,
+            (None, None) => Verdict::None,
+        }
+    }
+}
+
+/// Whether `advantage` meets `target`: at least `target`, except that a target of 1 (our
+/// client better, whatever the ratio) needs strictly more than a tie.
+pub(crate) fn meets(advantage: f64, target: f64) -> bool {
+    if (target - 1.0).abs() < f64::EPSILON {
+        advantage > 1.0
+    } else {
+        advantage >= target
     }
 }
 
@@ -209,6 +342,7 @@ impl Pair {
         peer: &[&Run],
         value: impl Fn(&Run) -> Option<f64>,
     ) {
+        let (ours_rounds, peer_rounds) = (Rounds::of(ours), Rounds::of(peer));
         let ours = median(ours.iter().filter(|r| r.clean()).filter_map(|r| value(r)));
         let peer = median(peer.iter().filter(|r| r.clean()).filter_map(|r| value(r)));
         let advantage = match (ours, peer, better) {
@@ -217,7 +351,7 @@ impl Pair {
             _ => None,
         };
         let met = match (advantage, target) {
-            (Some(a), Some(t)) => Some(a >= t),
+            (Some(a), Some(t)) => Some(meets(a, t)),
             _ => None,
         };
         self.comparisons.push(Comparison {
@@ -229,6 +363,8 @@ impl Pair {
             advantage,
             target,
             met,
+            ours_rounds,
+            peer_rounds,
         });
     }
 }
@@ -304,6 +440,7 @@ mod tests {
             round: 0,
             cpu_total_s: cpu,
             cpu_work_s: cpu,
+            cpu_source: CpuSource::Clock,
             peak_rss_kib: 1000,
             wall_s: 1.0,
             exit: "exit status: 0".to_owned(),
@@ -312,6 +449,7 @@ mod tests {
             ],
             extra: Value::Null,
             error: None,
+            expected: BTreeMap::new(),
         }
     }
 
@@ -372,5 +510,79 @@ mod tests {
             (cpu.ours, cpu.advantage, cpu.met),
             (Some(2.0), Some(2.0), Some(false))
         );
+    }
+
+    #[test]
+    fn runs_that_account_for_fewer_operations_than_expected_are_not_clean() {
+        // A driver that stopped early and called it clean (errors 0, ops short) does not
+        // count, whatever driver it is.
+        let short = run("peer", 1.0).expect_ops("x", 120);
+        assert!(!short.clean());
+        assert_eq!(short.short_phases(), vec![("x".to_owned(), 100, 120)]);
+        let whole = run("peer", 1.0).expect_ops("x", 100);
+        assert!(whole.clean() && whole.short_phases().is_empty());
+        // A phase expected but not reported at all accounts for nothing.
+        let missing = run("peer", 1.0).expect_ops("y", 1);
+        assert!(!missing.clean());
+        let (ours, peer) = (run("ours", 1.0), run("peer", 10.0).expect_ops("x", 120));
+        let cpu = cpu_compared(&[&ours], &[&peer]);
+        assert!(cpu.unmeasured());
+    }
+
+    #[test]
+    fn a_short_listing_counts_the_unread_items_as_errors() {
+        // 100 items read of 120 and no error reported: 20 errors.
+        let listed = run("ours", 1.0).count_shortfall("x", 120);
+        assert_eq!(listed.phases[0]["errors"], 20);
+        assert!(listed.phases[0]["first_error"].is_string());
+        assert!(!listed.clean());
+        // A driver that already counted more errors keeps its count.
+        let mut failed = run("ours", 1.0);
+        failed.phases[0]["errors"] = serde_json::json!(50);
+        assert_eq!(failed.count_shortfall("x", 120).phases[0]["errors"], 50);
+        // Everything read: nothing added, clean.
+        let whole = run("ours", 1.0).count_shortfall("x", 100);
+        assert_eq!(whole.phases[0]["errors"], 0);
+        assert!(whole.clean());
+    }
+
+    #[test]
+    fn a_target_is_met_only_when_every_round_of_both_sides_was_clean() {
+        let (o1, o2) = (run("ours", 1.0), run("ours", 1.0));
+        let mut failed = run("ours", 0.1);
+        failed.error = Some("boom".to_owned());
+        let peer = run("peer", 10.0);
+        let all = cpu_compared(&[&o1, &o2], &[&peer]);
+        assert_eq!(all.verdict(), Verdict::Met);
+        assert_eq!(all.ours_rounds, Rounds { clean: 2, ran: 2 });
+        let partial = cpu_compared(&[&o1, &failed], &[&peer]);
+        // The medians over the clean rounds meet it, but a round failed: not a claim.
+        assert_eq!(partial.met, Some(true));
+        assert_eq!(partial.ours_rounds, Rounds { clean: 1, ran: 2 });
+        assert_eq!(partial.peer_rounds, Rounds { clean: 1, ran: 1 });
+        assert_eq!(partial.verdict(), Verdict::Incomplete);
+        // The same on the peer's side.
+        let mut peer_failed = run("peer", 10.0);
+        peer_failed.phases[0]["errors"] = serde_json::json!(1);
+        let theirs = cpu_compared(&[&o1], &[&peer, &peer_failed]);
+        assert_eq!(theirs.verdict(), Verdict::Incomplete);
+    }
+
+    #[test]
+    fn a_better_target_is_not_met_by_a_tie() {
+        let (ours, peer) = (run("ours", 2.0), run("peer", 2.0));
+        let mut pair = Pair::new("ours", "peer");
+        pair.compare(
+            "p99",
+            "µs",
+            Better::Lower,
+            Some(1.0),
+            &[&ours],
+            &[&peer],
+            |r| Some(r.cpu_work_s),
+        );
+        let tie = &pair.comparisons[0];
+        assert_eq!((tie.advantage, tie.met), (Some(1.0), Some(false)));
+        assert!(meets(1.01, 1.0) && meets(5.0, 5.0) && !meets(4.99, 5.0));
     }
 }

@@ -164,8 +164,8 @@ pub(crate) fn run(ctx: &Ctx<'_>) -> Workload {
                     "--tag",
                     &format!("bench-{}-r{round}-{}", tag_of(label), std::process::id()),
                 ]);
-            w.runs
-                .push(drive(label, round, &mut command, timeout, || Ok(())));
+            let run = drive(label, round, &mut command, timeout, || Ok(()));
+            w.runs.push(expect_phases(run, &plan));
         }
     }
     for (peer, target_tput) in [(NODE, 3.0), (PYTHON, 10.0)] {
@@ -219,6 +219,15 @@ pub(crate) fn run(ctx: &Ctx<'_>) -> Workload {
         w.pairs.push(pair);
     }
     w
+}
+
+/// What every client must account for: a listing that read fewer items than were seeded
+/// counts the unread ones as errors (a client that stops paging early is not clean), and the
+/// create and post phases must account for every request.
+fn expect_phases(run: Run, plan: &super::plan::Plan) -> Run {
+    run.count_shortfall("list", plan.sunshine_list)
+        .expect_ops("create_users", plan.sunshine_users)
+        .expect_ops("post_messages", plan.sunshine_posts)
 }
 
 fn tag_of(label: &str) -> &'static str {

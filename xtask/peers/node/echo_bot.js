@@ -144,6 +144,8 @@ async function main() {
   });
 
   webSocket.on('close', () => giveUp('socket closed'));
+  // Without a listener an error (a reset) would crash the bot before 'close' counts its losses.
+  webSocket.on('error', (e) => giveUp(`socket error: ${e.message}`));
 }
 
 setTimeout(() => giveUp(`timed out after ${TIMEOUT_S} s`), TIMEOUT_S * 1000).unref();

@@ -230,6 +230,9 @@ pub(crate) struct Comparison {
     pub(crate) ours_rounds: Rounds,
     /// How many of the peer's runs were clean, of how many ran.
     pub(crate) peer_rounds: Rounds,
+    /// What the report claims ([`Comparison::verdict`]), for readers of report.json: `met`
+    /// alone says only that the medians meet the target, failed rounds or not.
+    pub(crate) verdict: Verdict,
 }
 
 /// Clean runs of one side, out of the runs it had.
@@ -256,7 +259,8 @@ impl Rounds {
 }
 
 /// What a comparison may claim.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum Verdict {
     /// The target is met, and every round of both sides was clean.
     Met,
@@ -354,7 +358,7 @@ impl Pair {
             (Some(a), Some(t)) => Some(meets(a, t)),
             _ => None,
         };
-        self.comparisons.push(Comparison {
+        let mut comparison = Comparison {
             metric: metric.to_owned(),
             unit,
             better,
@@ -365,7 +369,10 @@ impl Pair {
             met,
             ours_rounds,
             peer_rounds,
-        });
+            verdict: Verdict::None,
+        };
+        comparison.verdict = comparison.verdict();
+        self.comparisons.push(comparison);
     }
 }
 
@@ -561,6 +568,10 @@ mod tests {
         assert_eq!(partial.ours_rounds, Rounds { clean: 1, ran: 2 });
         assert_eq!(partial.peer_rounds, Rounds { clean: 1, ran: 1 });
         assert_eq!(partial.verdict(), Verdict::Incomplete);
+        // report.json says so too, not only the markdown.
+        let json = serde_json::to_value(&partial).unwrap();
+        assert_eq!(json["verdict"], "incomplete");
+        assert_eq!(serde_json::to_value(&all).unwrap()["verdict"], "met");
         // The same on the peer's side.
         let mut peer_failed = run("peer", 10.0);
         peer_failed.phases[0]["errors"] = serde_json::json!(1);

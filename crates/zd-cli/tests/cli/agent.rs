@@ -11,6 +11,16 @@ async fn emulator() -> Emulator {
     Emulator::builder().start().await.unwrap()
 }
 
+/// An emulator whose bot (agent 0) is online, so the bot's session sees unserved chats.
+async fn emulator_with_the_bot_online() -> Emulator {
+    let emu = emulator().await;
+    let bot = emu.account().agents[0].id.clone();
+    emu.control()
+        .set_agent_status(&bot, zd_emulator::state::AgentStatus::Online)
+        .unwrap();
+    emu
+}
+
 fn agent_cmd(dir: &std::path::Path, base: &str, args: &[&str]) -> assert_cmd::Command {
     let mut cmd = zd(dir);
     cmd.arg("--emulator").arg(base).arg("agent").args(args);
@@ -177,12 +187,7 @@ async fn echo_answers_a_visitor() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tail_prints_messages_as_json() {
-    let emu = emulator().await;
-    let bot = emu.account().agents[0].id.clone();
-    // Online, so the bot's session sees unserved chats.
-    emu.control()
-        .set_agent_status(&bot, zd_emulator::state::AgentStatus::Online)
-        .unwrap();
+    let emu = emulator_with_the_bot_online().await;
     let dir = tempfile::tempdir().unwrap();
     let zd = connected(dir.path(), emu.base_url(), &["tail", "--count", "1"]).await;
     let visitor = emu.control().visitor_arrive(Arrival::default()).unwrap();
@@ -245,11 +250,7 @@ async fn a_count_of_zero_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tail_into_a_closed_pipe_stops_its_session_and_exits_7() {
-    let emu = emulator().await;
-    let bot = emu.account().agents[0].id.clone();
-    emu.control()
-        .set_agent_status(&bot, zd_emulator::state::AgentStatus::Online)
-        .unwrap();
+    let emu = emulator_with_the_bot_online().await;
     let dir = tempfile::tempdir().unwrap();
     let mut zd = connected(dir.path(), emu.base_url(), &["tail"]).await;
     let visitor = emu.control().visitor_arrive(Arrival::default()).unwrap();
@@ -355,11 +356,7 @@ async fn echo_goes_on_after_a_failed_reply_or_a_subscription_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tail_with_a_closed_stderr_works_and_stops_its_session() {
     use std::io::Read as _;
-    let emu = emulator().await;
-    let bot = emu.account().agents[0].id.clone();
-    emu.control()
-        .set_agent_status(&bot, zd_emulator::state::AgentStatus::Online)
-        .unwrap();
+    let emu = emulator_with_the_bot_online().await;
     let dir = tempfile::tempdir().unwrap();
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);

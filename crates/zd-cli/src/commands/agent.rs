@@ -44,9 +44,9 @@ const fn status_of(arg: StatusArg) -> AgentStatus {
 }
 
 /// Runs one agent command. Once a session is started, it is stopped however the command
-/// ends (done or failed, and for `tail` and `echo`, which run until stopped, Ctrl-C): a
-/// session left open keeps the agent attached, and after `echo` online, until the service
-/// notices the socket is gone.
+/// ends (done or failed, and for `tail` and `echo`, which run until stopped, Ctrl-C or a stop
+/// signal, see [`crate::interrupt::stop_requested`]): a session left open keeps the agent
+/// attached, and after `echo` online, until the service notices the socket is gone.
 pub(crate) async fn run(ctx: &Context, cmd: AgentCommand) -> Result<()> {
     match cmd {
         AgentCommand::Tail { target, count } => {
@@ -54,7 +54,7 @@ pub(crate) async fn run(ctx: &Context, cmd: AgentCommand) -> Result<()> {
             let session = target.connect().await?;
             // Listened for once there is a session to stop: until then Ctrl-C still cuts
             // short a start that hangs. A failure to listen still stops the session.
-            let interrupted = crate::interrupt::ctrl_c();
+            let interrupted = crate::interrupt::stop_requested();
             let work = tail(&session, &target, count);
             stop_after(&session, until(work, interrupted)).await
         }
@@ -63,7 +63,7 @@ pub(crate) async fn run(ctx: &Context, cmd: AgentCommand) -> Result<()> {
             let session = target.connect().await?;
             // Listened for once there is a session to stop: until then Ctrl-C still cuts
             // short a start that hangs. A failure to listen still stops the session.
-            let interrupted = crate::interrupt::ctrl_c();
+            let interrupted = crate::interrupt::stop_requested();
             let work = echo(&session, &target, count);
             stop_after(&session, until(work, interrupted)).await
         }
@@ -143,8 +143,8 @@ pub(crate) async fn run(ctx: &Context, cmd: AgentCommand) -> Result<()> {
     }
 }
 
-/// `work`, or nothing once Ctrl-C is pressed (which ends the command successfully: it is how
-/// `tail` and `echo` are meant to stop).
+/// `work`, or nothing once Ctrl-C is pressed or a stop signal comes (which ends the command
+/// successfully: it is how `tail` and `echo` are meant to stop).
 async fn until(
     work: impl Future<Output = Result<()>>,
     interrupted: Result<impl Future<Output = ()>>,

@@ -237,10 +237,10 @@ fn write_lines<T: Serialize>(items: &[T], mut output: impl Write, to: &str) -> R
 /// A regular file (or a new one) is written whole or not at all: the messages go to a
 /// temporary file beside it, created before anything is downloaded (so a directory that
 /// cannot be written fails at once rather than after a long listing), and renamed over
-/// `path` once complete. A failure or a Ctrl-C at any point removes the temporary file and
-/// leaves `path` as it was: a truncated export would read as a shorter conversation. The
-/// complete file is synced before the rename and takes the replaced file's permissions (an
-/// export kept private stays private); a symbolic link is written through, not replaced.
+/// `path` once complete. A failure, a Ctrl-C or a stop signal at any point removes the
+/// temporary file and leaves `path` as it was: a truncated export would read as a shorter
+/// conversation. The complete file is synced before the rename and takes the replaced file's
+/// permissions (an export kept private stays private); a symbolic link is written through.
 /// Anything else (`/dev/stdout`, a pipe) is opened first and written once the listing is in.
 async fn export_to_file(client: &Client, first: ListMessages, path: &Path) -> Result<usize> {
     let name = path.display().to_string();
@@ -255,8 +255,8 @@ async fn export_to_file(client: &Client, first: ListMessages, path: &Path) -> Re
         write_lines(&messages, std::io::BufWriter::new(file), &name)?;
         return Ok(messages.len());
     }
-    // Listening before the file exists: a Ctrl-C from here on removes it.
-    let interrupted = crate::interrupt::ctrl_c()?;
+    // Listening before the file exists: a Ctrl-C or a stop signal from here on removes it.
+    let interrupted = crate::interrupt::stop_requested()?;
     let part = Part::create(path)?;
     let messages = tokio::select! {
         listed = all_messages(client, first) => listed?,

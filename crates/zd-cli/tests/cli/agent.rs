@@ -281,24 +281,28 @@ async fn tail_into_a_closed_pipe_stops_its_session_and_exits_7() {
 
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ctrl_c_stops_the_session_of_echo_and_tail() {
-    for command in ["echo", "tail"] {
-        let emu = emulator().await;
-        let dir = tempfile::tempdir().unwrap();
-        let zd = connected(dir.path(), emu.base_url(), &[command]).await;
-        let live = bot_sessions(&emu);
-        assert!(
-            live.iter().any(|s| s.ended.is_none() && s.connected),
-            "{command}: {live:?}"
-        );
-        let sent = std::process::Command::new("kill")
-            .args(["-INT", &zd.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let out = finish(zd).await;
-        assert!(out.status.success(), "{command}: {out:?}");
-        assert_sessions_stopped(&emu);
+async fn ctrl_c_sigterm_and_sighup_stop_the_session_of_echo_and_tail() {
+    // Ctrl-C at a terminal, SIGTERM from `docker stop` or a service manager, SIGHUP when the
+    // terminal closes: each must stop the session, or the bot stays online.
+    for signal in ["-INT", "-TERM", "-HUP"] {
+        for command in ["echo", "tail"] {
+            let emu = emulator().await;
+            let dir = tempfile::tempdir().unwrap();
+            let zd = connected(dir.path(), emu.base_url(), &[command]).await;
+            let live = bot_sessions(&emu);
+            assert!(
+                live.iter().any(|s| s.ended.is_none() && s.connected),
+                "{command}: {live:?}"
+            );
+            let sent = std::process::Command::new("kill")
+                .args([signal, &zd.pid().to_string()])
+                .status()
+                .unwrap();
+            assert!(sent.success());
+            let out = finish(zd).await;
+            assert!(out.status.success(), "{command} {signal}: {out:?}");
+            assert_sessions_stopped(&emu);
+        }
     }
 }
 

@@ -362,8 +362,10 @@ async fn ctrl_c_during_an_export_leaves_the_file_as_it_was() {
         let zd = crate::support::Running::spawn(cmd);
         // zd listens for Ctrl-C before it sends the first request.
         requests.recv_timeout(HANG_GUARD).unwrap();
+        // Ctrl-C for the new file, SIGTERM (`kill`, a service manager) for the old one.
+        let signal = if before.is_none() { "-INT" } else { "-TERM" };
         let sent = std::process::Command::new("kill")
-            .args(["-INT", &zd.pid().to_string()])
+            .args([signal, &zd.pid().to_string()])
             .status()
             .unwrap();
         assert!(sent.success());

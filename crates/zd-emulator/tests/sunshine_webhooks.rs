@@ -86,6 +86,10 @@ async fn rig() -> Rig {
 }
 
 async fn rig_with_timeout(timeout: Duration) -> Rig {
+    rig_with(0.0001, timeout).await
+}
+
+async fn rig_with(time_scale: f64, timeout: Duration) -> Rig {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let target = format!("http://{}/hook", listener.local_addr().unwrap());
     let (tx, got) = mpsc::unbounded_channel();
@@ -99,7 +103,7 @@ async fn rig_with_timeout(timeout: Duration) -> Rig {
         .with_state(receiver.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let config = SunshineConfig::default()
-        .webhook_time_scale(0.0001)
+        .webhook_time_scale(time_scale)
         .unwrap()
         .webhook_timeout(timeout);
     let server = SunshineServer::start(config).await.unwrap();
@@ -1207,5 +1211,193 @@ async fn sources_name_the_client_and_device_only_for_include_full_source() {
     assert_eq!(
         messages[0]["source"],
         json!({"type":"web","integrationId":"web"})
+    );
+}
+
+#[tokio::test]
+async fn a_2xx_counts_once_its_status_is_in_however_slow_its_body() {
+    // The target answers 200 at once and then keeps its chunked body open for good. The
+    // timeout bounds getting the status, not the body: the delivery is a success at its first
+    // attempt, not a timeout retried (which would send the events again).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = format!("http://{}/hook", listener.local_addr().unwrap());
+    let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = requests.clone();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut request = vec![0; 64 * 1024];
+                while socket.read(&mut request).await.is_ok_and(|n| n > 0) {
+                    seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let head = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n";
+                    if socket.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    // The body never ends; the socket stays open.
+                    std::future::pending::<()>().await;
+                }
+            });
+        }
+    });
+    // Short enough that a body read within the timeout would time out five times within the
+    // test, long enough that the status always arrives in time.
+    let mut r = rig_with_timeout(Duration::from_secs(3)).await;
+    r.target = target;
+    r.integration(&["conversation:message"]).await;
+    let (_, conversation) = r.end_user().await;
+    let mut outcomes = r.server.service().subscribe_deliveries();
+    r.say(&conversation, "answered slowly").await;
+    let d = next_outcome(&mut outcomes).await;
+    assert_eq!(d.outcome, Outcome::Delivered, "{d:?}");
+    assert_eq!(d.attempts.len(), 1, "{d:?}");
+    assert_eq!(d.attempts[0].status, Some(200));
+    assert_eq!(d.attempts[0].error, None);
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn deleting_a_webhook_stops_its_deliveries_at_once() {
+    // Real gaps (a minute before the second attempt): the batch is mid-retry when the webhook
+    // is deleted, and the deletion must end it then, not after 15 minutes of retries.
+    let mut r = rig_with(1.0, PATIENT).await;
+    let (st, v) = r
+        .api
+        .call(
+            "POST",
+            &format!("/v2/apps/{}/integrations", sun::DEMO_APP_ID),
+            Some(&r.auth),
+            Some(json!({"type":"custom","displayName":"Bot","webhooks":[{"target":r.target,"triggers":["conversation:message"]}]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let integration = v["integration"]["id"].as_str().unwrap().to_owned();
+    let webhook = v["integration"]["webhooks"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, conversation) = r.end_user().await;
+    let mut outcomes = r.server.service().subscribe_deliveries();
+    r.receiver.script.lock().unwrap().push_back(Some(500));
+    r.say(&conversation, "first").await;
+    r.got.recv().await.unwrap();
+    // The failed first attempt is on record: the worker now waits out its first gap.
+    while !r
+        .server
+        .service()
+        .deliveries()
+        .iter()
+        .any(|d| d.attempts.len() == 1)
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // These wait in the queue behind the batch being retried.
+    r.say(&conversation, "second").await;
+    r.say(&conversation, "third").await;
+
+    let (st, v) = r
+        .api
+        .call(
+            "DELETE",
+            &format!(
+                "/v2/apps/{}/integrations/{integration}/webhooks/{webhook}",
+                sun::DEMO_APP_ID
+            ),
+            Some(&r.auth),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+
+    // A guard against hanging for the whole retry schedule should the worker go on; the
+    // outcomes come at once when it stops.
+    let guard = Duration::from_secs(30);
+    let d = tokio::time::timeout(guard, next_outcome(&mut outcomes))
+        .await
+        .expect("the batch being retried ends when its webhook is deleted");
+    assert_eq!(d.outcome, Outcome::Dropped, "{d:?}");
+    assert_eq!(d.reason.as_deref(), Some("webhook deleted"));
+    assert_eq!(d.attempts.len(), 1, "{d:?}");
+    assert_eq!(d.event_ids.len(), 1);
+    let d = tokio::time::timeout(guard, next_outcome(&mut outcomes))
+        .await
+        .expect("the queued events are recorded as dropped");
+    assert_eq!(d.outcome, Outcome::Dropped, "{d:?}");
+    assert_eq!(d.reason.as_deref(), Some("webhook deleted"));
+    assert!(d.attempts.is_empty(), "{d:?}");
+    assert_eq!(d.event_ids.len(), 2);
+    // The worker is gone (the queued events' record is its last act): the receiver got the
+    // first attempt only, and the control API shows the same.
+    assert!(r.got.rx.try_recv().is_err());
+    let (st, list) = r
+        .api
+        .call("GET", "/_emulator/sunshine/deliveries", None, None)
+        .await;
+    assert_eq!(st, 200);
+    let list = list["deliveries"].as_array().unwrap();
+    assert!(
+        list.iter()
+            .all(|d| d["outcome"] == "dropped" && d["reason"] == "webhook deleted"),
+        "{list:?}"
+    );
+}
+
+#[tokio::test]
+async fn payloads_carry_only_the_members_the_spec_gives_them() {
+    let mut r = rig().await;
+    r.integration(&["conversation:create", "client:add"]).await;
+    // The simulated end user logs in: a personal conversation and an SDK client.
+    let (user, _) = r.end_user().await;
+    for participants in [json!([{ "userId": user }]), json!([])] {
+        let (st, v) = r
+            .api
+            .call(
+                "POST",
+                &format!("/v2/apps/{}/conversations", sun::DEMO_APP_ID),
+                Some(&r.auth),
+                Some(json!({ "type": "sdkGroup", "participants": participants })),
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+    }
+    let (st, v) = r
+        .api
+        .call(
+            "POST",
+            &format!("/v2/apps/{}/conversations", sun::DEMO_APP_ID),
+            Some(&r.auth),
+            Some(json!({ "type": "personal", "participants": [{ "userId": user }] })),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let mut events = Vec::new();
+    while events.len() < 5 {
+        let (_, body) = r.got.recv().await.unwrap();
+        events.extend(body["events"].as_array().unwrap().iter().cloned());
+    }
+    assert_eq!(
+        types(&events),
+        [
+            "conversation:create",
+            "client:add",
+            "conversation:create",
+            "conversation:create",
+            "conversation:create"
+        ]
+    );
+    // The user is "only present if the created conversation was of type personal".
+    assert_eq!(events[0]["payload"]["user"]["id"], user.as_str());
+    for e in &events[2..4] {
+        assert_eq!(e["payload"]["conversation"]["type"], "sdkGroup");
+        assert!(e["payload"].get("user").is_none(), "{e}");
+    }
+    assert_eq!(events[4]["payload"]["user"]["id"], user.as_str());
+    // The client's conversation is "only present when the reason is channelLinking".
+    assert_eq!(events[1]["payload"]["reason"], "sdkLogin");
+    assert!(
+        events[1]["payload"].get("conversation").is_none(),
+        "{}",
+        events[1]
     );
 }

@@ -169,7 +169,8 @@ async fn end_user(
         &store,
         &app_id,
         "client:add",
-        || json!({ "conversation": truncated, "user": truncated_user, "client": client, "reason": "sdkLogin", "source": source }),
+        // The spec: the conversation is "only present when the reason is channelLinking".
+        || json!({ "user": truncated_user, "client": client, "reason": "sdkLogin", "source": source }),
     );
     created(json!({ "user": rendered_user, "conversation": conversation }))
 }

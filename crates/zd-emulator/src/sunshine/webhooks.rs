@@ -13,7 +13,7 @@ use hyper_util::rt::TokioExecutor;
 use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::{Value, json};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use super::store::Webhook;
 use super::util;
@@ -26,6 +26,12 @@ pub(crate) const RETRY_GAPS_SECS: [u64; 4] = [60, 120, 240, 480];
 const MAX_BATCH: usize = 100;
 /// The most of a webhook target's answer body read (and thrown away).
 const MAX_ANSWER_BODY: usize = 64 * 1024;
+/// The longest an answer body is read (in the background, once the status has settled the
+/// outcome) before its connection is dropped.
+const MAX_ANSWER_BODY_WAIT: Duration = Duration::from_secs(5);
+/// Why the events of a deleted webhook (or of its integration, app or revoked token) were
+/// dropped.
+const DELETED: &str = "webhook deleted";
 /// Events waiting per webhook before new ones are dropped (and the drop recorded).
 const QUEUE: usize = 10_000;
 /// Delivery records kept for the control API.
@@ -46,7 +52,8 @@ pub enum Outcome {
     Rejected,
     /// Every attempt failed.
     Exhausted,
-    /// The queue for the webhook was full; the events were dropped.
+    /// The events were dropped (the queue for the webhook was full, or the webhook was
+    /// deleted); `reason` says which.
     Dropped,
 }
 
@@ -86,6 +93,9 @@ pub struct Delivery {
     pub attempts: Vec<Attempt>,
     /// Where it stands.
     pub outcome: Outcome,
+    /// Why the events were dropped, for [`Outcome::Dropped`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Delivery timing.
@@ -103,12 +113,19 @@ struct Job {
     event: Arc<Value>,
 }
 
+/// The way to one webhook's worker: its queue, and the signal that stops it at once.
+#[derive(Debug)]
+struct WorkerHandle {
+    queue: mpsc::Sender<Job>,
+    cancel: watch::Sender<bool>,
+}
+
 /// The delivery machinery shared by every webhook.
 #[derive(Debug)]
 pub(crate) struct Hub {
     timing: Timing,
     client: Client<HttpConnector, Full<Bytes>>,
-    workers: Mutex<HashMap<String, mpsc::Sender<Job>>>,
+    workers: Mutex<HashMap<String, WorkerHandle>>,
     log: Mutex<(u64, VecDeque<Delivery>)>,
     finished: broadcast::Sender<Delivery>,
 }
@@ -140,9 +157,13 @@ impl Hub {
         self.workers.lock().clear();
     }
 
-    /// Stops the worker of a deleted webhook (events already queued are still delivered).
+    /// Stops the worker of a deleted webhook at once: no further attempt is made, not even of
+    /// a batch being retried, and the events it had are recorded as dropped.
     pub(crate) fn forget(&self, webhook_id: &str) {
-        self.workers.lock().remove(webhook_id);
+        let handle = self.workers.lock().remove(webhook_id);
+        if let Some(h) = handle {
+            h.cancel.send_replace(true);
+        }
     }
 
     /// Queues `event` for `webhook`. Must run inside a tokio runtime.
@@ -153,17 +174,18 @@ impl Hub {
             event,
         };
         let mut workers = self.workers.lock();
-        let sender = workers.entry(webhook.id.clone()).or_insert_with(|| {
+        let handle = workers.entry(webhook.id.clone()).or_insert_with(|| {
             let (tx, rx) = mpsc::channel(QUEUE);
-            tokio::spawn(worker(self.clone(), rx));
-            tx
+            let (cancel, cancelled) = watch::channel(false);
+            tokio::spawn(worker(self.clone(), rx, cancelled));
+            WorkerHandle { queue: tx, cancel }
         });
         if let Err(mpsc::error::TrySendError::Full(job) | mpsc::error::TrySendError::Closed(job)) =
-            sender.try_send(job)
+            handle.queue.try_send(job)
         {
             drop(workers);
             let id = self.open(&job.app_id, &job.webhook, std::slice::from_ref(&job.event));
-            self.close(id, Outcome::Dropped);
+            self.close(id, Outcome::Dropped, Some("queue full"));
         }
     }
 
@@ -181,9 +203,17 @@ impl Hub {
             event_types: events.iter().map(|e| field(e, "type")).collect(),
             attempts: Vec::new(),
             outcome: Outcome::Pending,
+            reason: None,
         });
+        // The oldest ended records go first; a pending one (a batch still being attempted) is
+        // kept until it ends, so its later attempts and outcome are not lost.
         while log.1.len() > KEEP {
-            log.1.pop_front();
+            match log.1.iter().position(|d| d.outcome != Outcome::Pending) {
+                Some(i) => {
+                    log.1.remove(i);
+                }
+                None => break,
+            }
         }
         id
     }
@@ -194,11 +224,12 @@ impl Hub {
         }
     }
 
-    fn close(&self, id: u64, outcome: Outcome) {
+    fn close(&self, id: u64, outcome: Outcome, reason: Option<&str>) {
         let done = {
             let mut log = self.log.lock();
             log.1.iter_mut().find(|d| d.id == id).map(|d| {
                 d.outcome = outcome;
+                d.reason = reason.map(str::to_owned);
                 d.clone()
             })
         };
@@ -214,29 +245,45 @@ impl Hub {
             .header(http::header::USER_AGENT, "zd-emulator-webhooks")
             .body(Full::new(body))
             .map_err(|e| format!("invalid target: {e}"))?;
-        let send = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| format!("request failed: {e}"))?;
-            let status = response.status().as_u16();
-            // Drain a short body so the connection goes back to the pool; a long one (a target
-            // that streams without end) is dropped with its connection, not held in memory.
-            let _ = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BODY)
-                .collect()
-                .await;
-            Ok(status)
-        };
-        match tokio::time::timeout(self.timing.timeout, send).await {
-            Ok(result) => result,
-            Err(_) => Err("timed out".into()),
-        }
+        // The timeout bounds getting the answer's status: once it is in, the outcome is settled
+        // whatever the body does.
+        let response =
+            match tokio::time::timeout(self.timing.timeout, self.client.request(request)).await {
+                Ok(Ok(response)) => response,
+                Ok(Err(e)) => return Err(format!("request failed: {e}")),
+                Err(_) => return Err("timed out".into()),
+            };
+        let status = response.status().as_u16();
+        // Drain a short body in the background so the connection goes back to the pool; a long
+        // or slow one (a target that streams without end) is dropped with its connection, not
+        // held in memory or waited for.
+        let wait = MAX_ANSWER_BODY_WAIT.min(self.timing.timeout);
+        tokio::spawn(async move {
+            let body = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BODY);
+            let _ = tokio::time::timeout(wait, body.collect()).await;
+        });
+        Ok(status)
     }
 }
 
-async fn worker(hub: Arc<Hub>, mut rx: mpsc::Receiver<Job>) {
-    while let Some(first) = rx.recv().await {
+/// Resolves once the webhook is forgotten; never if the worker is only let go (the hub stopping
+/// drops the sender, and the queue is then drained as usual).
+async fn cancelled(cancel: &mut watch::Receiver<bool>) {
+    if cancel.wait_for(|c| *c).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+async fn worker(hub: Arc<Hub>, mut rx: mpsc::Receiver<Job>, mut cancel: watch::Receiver<bool>) {
+    loop {
+        let first = tokio::select! {
+            biased;
+            () = cancelled(&mut cancel) => break,
+            job = rx.recv() => match job {
+                Some(job) => job,
+                None => return,
+            },
+        };
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -249,11 +296,39 @@ async fn worker(hub: Arc<Hub>, mut rx: mpsc::Receiver<Job>) {
         let webhook = last.webhook.clone();
         let app_id = last.app_id.clone();
         let events: Vec<Arc<Value>> = jobs.into_iter().map(|j| j.event).collect();
-        deliver(&hub, &app_id, &webhook, &events).await;
+        if deliver(&hub, &app_id, &webhook, &events, &mut cancel).await == Ended::Cancelled {
+            break;
+        }
+    }
+    // The webhook was deleted: what is still queued is dropped, in one record.
+    rx.close();
+    let mut rest = Vec::new();
+    while let Ok(job) = rx.try_recv() {
+        rest.push(job);
+    }
+    if let Some(last) = rest.last() {
+        let events: Vec<Arc<Value>> = rest.iter().map(|j| j.event.clone()).collect();
+        let id = hub.open(&last.app_id, &last.webhook, &events);
+        hub.close(id, Outcome::Dropped, Some(DELETED));
     }
 }
 
-async fn deliver(hub: &Hub, app_id: &str, webhook: &Webhook, events: &[Arc<Value>]) {
+/// How [`deliver`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// With an outcome of its own.
+    Done,
+    /// The webhook was deleted.
+    Cancelled,
+}
+
+async fn deliver(
+    hub: &Hub,
+    app_id: &str,
+    webhook: &Webhook,
+    events: &[Arc<Value>],
+    cancel: &mut watch::Receiver<bool>,
+) -> Ended {
     let id = hub.open(app_id, webhook, events);
     let payload = json!({
         "app": { "id": app_id },
@@ -263,8 +338,19 @@ async fn deliver(hub: &Hub, app_id: &str, webhook: &Webhook, events: &[Arc<Value
     let body = Bytes::from(payload.to_string());
     let mut number = 0u32;
     loop {
+        if *cancel.borrow() {
+            hub.close(id, Outcome::Dropped, Some(DELETED));
+            return Ended::Cancelled;
+        }
         number += 1;
-        let result = hub.attempt(webhook, body.clone()).await;
+        let result = tokio::select! {
+            biased;
+            () = cancelled(cancel) => {
+                hub.close(id, Outcome::Dropped, Some(DELETED));
+                return Ended::Cancelled;
+            }
+            result = hub.attempt(webhook, body.clone()) => result,
+        };
         let (status, error) = match &result {
             Ok(s) => (Some(*s), None),
             Err(e) => (None, Some(e.clone())),
@@ -279,17 +365,80 @@ async fn deliver(hub: &Hub, app_id: &str, webhook: &Webhook, events: &[Arc<Value
             },
         );
         match result {
-            Ok(s) if (200..300).contains(&s) => return hub.close(id, Outcome::Delivered),
-            Ok(s) if NO_RETRY.contains(&s) => return hub.close(id, Outcome::Rejected),
+            Ok(s) if (200..300).contains(&s) => {
+                hub.close(id, Outcome::Delivered, None);
+                return Ended::Done;
+            }
+            Ok(s) if NO_RETRY.contains(&s) => {
+                hub.close(id, Outcome::Rejected, None);
+                return Ended::Done;
+            }
             _ => {}
         }
         let Some(gap) = RETRY_GAPS_SECS.get(number as usize - 1) else {
-            return hub.close(id, Outcome::Exhausted);
+            hub.close(id, Outcome::Exhausted, None);
+            return Ended::Done;
         };
         // The config refuses scales that are not finite and positive; zero is the fallback
         // should an overflowing product slip through anyway.
         let scaled =
             Duration::try_from_secs_f64(*gap as f64 * hub.timing.scale).unwrap_or(Duration::ZERO);
-        tokio::time::sleep(scaled).await;
+        tokio::select! {
+            biased;
+            () = cancelled(cancel) => {
+                hub.close(id, Outcome::Dropped, Some(DELETED));
+                return Ended::Cancelled;
+            }
+            () = tokio::time::sleep(scaled) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn webhook() -> Webhook {
+        Webhook {
+            id: "w".into(),
+            target: "http://127.0.0.1:9/hook".into(),
+            triggers: vec!["conversation:message".into()],
+            secret: "s".into(),
+            include_full_user: false,
+            include_full_source: false,
+        }
+    }
+
+    #[test]
+    fn dropped_events_never_evict_the_record_of_a_batch_still_being_attempted() {
+        let hub = Hub::new(Timing {
+            scale: 1.0,
+            timeout: Duration::from_secs(1),
+        });
+        let w = webhook();
+        let event = Arc::new(json!({ "id": "e", "type": "conversation:message" }));
+        let retrying = hub.open("app", &w, std::slice::from_ref(&event));
+        // A full queue's drops, more than the log keeps.
+        for _ in 0..KEEP + 10 {
+            let id = hub.open("app", &w, std::slice::from_ref(&event));
+            hub.close(id, Outcome::Dropped, Some("queue full"));
+        }
+        hub.record(
+            retrying,
+            Attempt {
+                number: 2,
+                status: Some(200),
+                error: None,
+                at: util::now_iso(),
+            },
+        );
+        hub.close(retrying, Outcome::Delivered, None);
+        let log = hub.deliveries();
+        assert_eq!(log.len(), KEEP);
+        let kept = log.iter().find(|d| d.id == retrying);
+        assert!(
+            kept.is_some_and(|d| d.outcome == Outcome::Delivered && d.attempts.len() == 1),
+            "{kept:?}"
+        );
     }
 }

@@ -126,17 +126,22 @@ pub(crate) async fn create(
     let c = &app.conversations[&id];
     let rendered = c.render(app);
     let truncated = c.render_truncated(app);
+    // The spec: the user is "only present if the created conversation was of type personal".
     let user = users
         .first()
+        .filter(|_| kind == "personal")
         .and_then(|u| app.users.get(u))
         .map(|u| u.render());
     emit(&s, &store, &app_id, "conversation:create", || {
-        json!({
+        let mut payload = json!({
             "conversation": truncated,
             "creationReason": "none",
             "source": { "type": "api" },
-            "user": user,
-        })
+        });
+        if let (Some(o), Some(user)) = (payload.as_object_mut(), user) {
+            o.insert("user".into(), user);
+        }
+        payload
     });
     created(json!({ "conversation": rendered }))
 }

@@ -1283,15 +1283,20 @@ async fn deleting_a_webhook_stops_its_deliveries_at_once() {
     r.say(&conversation, "first").await;
     r.got.recv().await.unwrap();
     // The failed first attempt is on record: the worker now waits out its first gap.
-    while !r
-        .server
-        .service()
-        .deliveries()
-        .iter()
-        .any(|d| d.attempts.len() == 1)
-    {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let on_record = async {
+        while !r
+            .server
+            .service()
+            .deliveries()
+            .iter()
+            .any(|d| d.attempts.len() == 1)
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), on_record)
+        .await
+        .expect("the first attempt was never recorded");
     // These wait in the queue behind the batch being retried.
     r.say(&conversation, "second").await;
     r.say(&conversation, "third").await;
@@ -1400,4 +1405,52 @@ async fn payloads_carry_only_the_members_the_spec_gives_them() {
         "{}",
         events[1]
     );
+}
+
+#[tokio::test]
+async fn a_webhook_deleted_while_a_request_is_in_flight_keeps_that_attempt_on_record() {
+    let mut r = rig_with(1.0, PATIENT).await;
+    let (st, v) = r
+        .api
+        .call(
+            "POST",
+            &format!("/v2/apps/{}/integrations", sun::DEMO_APP_ID),
+            Some(&r.auth),
+            Some(json!({"type":"custom","displayName":"Bot","webhooks":[{"target":r.target,"triggers":["conversation:message"]}]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let integration = v["integration"]["id"].as_str().unwrap().to_owned();
+    let webhook = v["integration"]["webhooks"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, conversation) = r.end_user().await;
+    let mut outcomes = r.server.service().subscribe_deliveries();
+    // The receiver takes the request and never answers: it may well have handled the events.
+    r.receiver.script.lock().unwrap().push_back(None);
+    r.say(&conversation, "first").await;
+    r.got.recv().await.unwrap();
+    let (st, v) = r
+        .api
+        .call(
+            "DELETE",
+            &format!(
+                "/v2/apps/{}/integrations/{integration}/webhooks/{webhook}",
+                sun::DEMO_APP_ID
+            ),
+            Some(&r.auth),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let d = tokio::time::timeout(Duration::from_secs(30), next_outcome(&mut outcomes))
+        .await
+        .expect("the batch in flight ends when its webhook is deleted");
+    assert_eq!(d.outcome, Outcome::Dropped, "{d:?}");
+    assert_eq!(d.reason.as_deref(), Some("webhook deleted"));
+    // The log does not claim nothing was sent.
+    assert_eq!(d.attempts.len(), 1, "{d:?}");
+    let error = d.attempts[0].error.as_deref().unwrap_or_default();
+    assert!(error.contains("cancelled in flight"), "{d:?}");
 }

@@ -29,6 +29,10 @@ const MAX_ANSWER_BODY: usize = 64 * 1024;
 /// The longest an answer body is read (in the background, once the status has settled the
 /// outcome) before its connection is dropped.
 const MAX_ANSWER_BODY_WAIT: Duration = Duration::from_secs(5);
+/// Answer bodies drained at once, across every webhook. A target that answers 2xx at once and
+/// then trickles its body would otherwise leave a task and an open socket behind every
+/// delivery; past this many, a body is dropped with its connection.
+const MAX_DRAINS: usize = 64;
 /// Why the events of a deleted webhook (or of its integration, app or revoked token) were
 /// dropped.
 const DELETED: &str = "webhook deleted";
@@ -128,6 +132,7 @@ pub(crate) struct Hub {
     workers: Mutex<HashMap<String, WorkerHandle>>,
     log: Mutex<(u64, VecDeque<Delivery>)>,
     finished: broadcast::Sender<Delivery>,
+    drains: Arc<tokio::sync::Semaphore>,
 }
 
 impl Hub {
@@ -139,6 +144,7 @@ impl Hub {
             client: Client::builder(TokioExecutor::new()).build(connector),
             workers: Mutex::new(HashMap::new()),
             log: Mutex::new((0, VecDeque::new())),
+            drains: Arc::new(tokio::sync::Semaphore::new(MAX_DRAINS)),
             finished: broadcast::channel(1024).0,
         })
     }
@@ -180,13 +186,15 @@ impl Hub {
             tokio::spawn(worker(self.clone(), rx, cancelled));
             WorkerHandle { queue: tx, cancel }
         });
-        if let Err(mpsc::error::TrySendError::Full(job) | mpsc::error::TrySendError::Closed(job)) =
-            handle.queue.try_send(job)
-        {
-            drop(workers);
-            let id = self.open(&job.app_id, &job.webhook, std::slice::from_ref(&job.event));
-            self.close(id, Outcome::Dropped, Some("queue full"));
-        }
+        let (job, reason) = match handle.queue.try_send(job) {
+            Ok(()) => return,
+            Err(mpsc::error::TrySendError::Full(job)) => (job, "queue full"),
+            // Only a worker whose runtime ended (or that panicked) closes its queue.
+            Err(mpsc::error::TrySendError::Closed(job)) => (job, "delivery worker ended"),
+        };
+        drop(workers);
+        let id = self.open(&job.app_id, &job.webhook, std::slice::from_ref(&job.event));
+        self.close(id, Outcome::Dropped, Some(reason));
     }
 
     fn open(&self, app_id: &str, webhook: &Webhook, events: &[Arc<Value>]) -> u64 {
@@ -258,10 +266,13 @@ impl Hub {
         // or slow one (a target that streams without end) is dropped with its connection, not
         // held in memory or waited for.
         let wait = MAX_ANSWER_BODY_WAIT.min(self.timing.timeout);
-        tokio::spawn(async move {
-            let body = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BODY);
-            let _ = tokio::time::timeout(wait, body.collect()).await;
-        });
+        if let Ok(permit) = Arc::clone(&self.drains).try_acquire_owned() {
+            tokio::spawn(async move {
+                let body = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BODY);
+                let _ = tokio::time::timeout(wait, body.collect()).await;
+                drop(permit);
+            });
+        }
         Ok(status)
     }
 }
@@ -346,6 +357,17 @@ async fn deliver(
         let result = tokio::select! {
             biased;
             () = cancelled(cancel) => {
+                // The request was on its way and may have arrived: the log says so rather
+                // than showing a batch that was never sent.
+                hub.record(
+                    id,
+                    Attempt {
+                        number,
+                        status: None,
+                        error: Some("cancelled in flight: the webhook was deleted".into()),
+                        at: util::now_iso(),
+                    },
+                );
                 hub.close(id, Outcome::Dropped, Some(DELETED));
                 return Ended::Cancelled;
             }

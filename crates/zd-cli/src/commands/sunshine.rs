@@ -223,13 +223,13 @@ async fn all_messages(
 
 /// Writes `items` as JSON lines to `output`, which `to` names in errors.
 fn write_lines<T: Serialize>(items: &[T], mut output: impl Write, to: &str) -> Result<()> {
+    // The message is built only on failure: an export writes up to 30,000 lines.
+    let failed = |e: std::io::Error| CliError::with(Kind::Io, format!("cannot write to {to}"), e);
     for item in items {
-        let line = serde_json::to_string(item).context(Kind::Io, "cannot encode an item")?;
-        writeln!(output, "{line}").context(Kind::Io, format!("cannot write to {to}"))?;
+        serde_json::to_writer(&mut output, item).context(Kind::Io, "cannot encode an item")?;
+        output.write_all(b"\n").map_err(failed)?;
     }
-    output
-        .flush()
-        .context(Kind::Io, format!("cannot write to {to}"))
+    output.flush().map_err(failed)
 }
 
 /// Writes every message of a conversation to the file `path`; gives how many.
@@ -244,9 +244,10 @@ fn write_lines<T: Serialize>(items: &[T], mut output: impl Write, to: &str) -> R
 /// Anything else (`/dev/stdout`, a pipe) is opened first and written once the listing is in.
 async fn export_to_file(client: &Client, first: ListMessages, path: &Path) -> Result<usize> {
     let name = path.display().to_string();
-    let path = &through_links(path);
-    let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file());
-    if special {
+    // Asked of the path as given, which the kernel resolves: `/dev/stdout` leads through
+    // links to `pipe:[N]`, which is no path a link can be followed to.
+    let existing = std::fs::metadata(path).ok();
+    if existing.as_ref().is_some_and(|m| !m.is_file()) {
         let file = std::fs::OpenOptions::new()
             .write(true)
             .open(path)
@@ -255,9 +256,10 @@ async fn export_to_file(client: &Client, first: ListMessages, path: &Path) -> Re
         write_lines(&messages, std::io::BufWriter::new(file), &name)?;
         return Ok(messages.len());
     }
+    let path = &through_links(path);
     // Listening before the file exists: a Ctrl-C or a stop signal from here on removes it.
     let interrupted = crate::interrupt::stop_requested()?;
-    let part = Part::create(path)?;
+    let mut part = Part::create(path)?;
     let messages = tokio::select! {
         listed = all_messages(client, first) => listed?,
         () = interrupted => {
@@ -280,7 +282,7 @@ async fn export_to_file(client: &Client, first: ListMessages, path: &Path) -> Re
     // empty file where the earlier export was.
     file.sync_all()
         .context(Kind::Io, format!("cannot write to {}", part.name()))?;
-    if let Ok(replaced) = std::fs::metadata(path) {
+    if let Some(replaced) = existing {
         file.set_permissions(replaced.permissions()).context(
             Kind::Io,
             format!("cannot set the permissions of {}", part.name()),
@@ -310,6 +312,8 @@ fn through_links(path: &Path) -> std::path::PathBuf {
 /// The temporary file an export is written to, removed unless committed.
 struct Part {
     path: std::path::PathBuf,
+    /// The file as created, until it is taken to be written.
+    file: Option<std::fs::File>,
     committed: bool,
 }
 
@@ -326,13 +330,14 @@ impl Part {
             .map_or(0, |d| d.subsec_nanos());
         let path =
             target.with_file_name(format!(".{file_name}.{}.{nonce}.part", std::process::id()));
-        std::fs::OpenOptions::new()
+        let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&path)
             .context(Kind::Io, format!("cannot create {}", path.display()))?;
         Ok(Self {
             path,
+            file: Some(file),
             committed: false,
         })
     }
@@ -341,11 +346,11 @@ impl Part {
         self.path.display().to_string()
     }
 
-    fn file(&self) -> Result<std::fs::File> {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&self.path)
-            .context(Kind::Io, format!("cannot open {}", self.name()))
+    /// The file to write; taken once.
+    fn file(&mut self) -> Result<std::fs::File> {
+        self.file
+            .take()
+            .ok_or_else(|| CliError::new(Kind::Io, format!("{} was taken already", self.name())))
     }
 
     /// Renames the complete file over `target`.

@@ -421,3 +421,26 @@ async fn an_export_writes_through_a_link_and_keeps_the_permissions() {
     let mode = std::fs::metadata(&real).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
 }
+
+/// `-o /dev/stdout` into a pipe: written directly, as the README says. Followed as links, the
+/// path ends at `pipe:[N]`, which is no file a temporary could be put beside.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_to_dev_stdout_writes_into_the_pipe() {
+    let base = fake_service(|_| {
+        let body = serde_json::json!({
+            "messages": [{ "id": "m1" }, { "id": "m2" }],
+            "meta": { "hasMore": false },
+        });
+        (200, body.to_string())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let export = ["export", "conv", "-o", "/dev/stdout"];
+    let out = output(with_key(dir.path(), &base, "messages", &export)).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ids: Vec<String> = json_lines(&out)
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, ["m1", "m2"]);
+}

@@ -52,20 +52,14 @@ pub(crate) async fn run(ctx: &Context, cmd: AgentCommand) -> Result<()> {
         AgentCommand::Tail { target, count } => {
             let target = ctx.chat(&target).await?;
             let session = target.connect().await?;
-            // Listened for once there is a session to stop: until then Ctrl-C still cuts
-            // short a start that hangs. A failure to listen still stops the session.
-            let interrupted = crate::interrupt::stop_requested();
             let work = tail(&session, &target, count);
-            stop_after(&session, until(work, interrupted)).await
+            stop_after(&session, until(work)).await
         }
         AgentCommand::Echo { target, count } => {
             let target = ctx.chat(&target).await?;
             let session = target.connect().await?;
-            // Listened for once there is a session to stop: until then Ctrl-C still cuts
-            // short a start that hangs. A failure to listen still stops the session.
-            let interrupted = crate::interrupt::stop_requested();
             let work = echo(&session, &target, count);
-            stop_after(&session, until(work, interrupted)).await
+            stop_after(&session, until(work)).await
         }
         AgentCommand::Send {
             target,
@@ -145,11 +139,11 @@ pub(crate) async fn run(ctx: &Context, cmd: AgentCommand) -> Result<()> {
 
 /// `work`, or nothing once Ctrl-C is pressed or a stop signal comes (which ends the command
 /// successfully: it is how `tail` and `echo` are meant to stop).
-async fn until(
-    work: impl Future<Output = Result<()>>,
-    interrupted: Result<impl Future<Output = ()>>,
-) -> Result<()> {
-    let interrupted = interrupted?;
+async fn until(work: impl Future<Output = Result<()>>) -> Result<()> {
+    // Listened for once there is a session to stop (until then Ctrl-C still cuts short a start
+    // that hangs) and before `work` says it is ready. A failure to listen still stops the
+    // session: this runs inside `stop_after`.
+    let interrupted = crate::interrupt::stop_requested()?;
     tokio::select! {
         outcome = work => outcome,
         () = interrupted => Ok(()),

@@ -138,6 +138,14 @@ impl Rig {
 
     /// A custom integration with one webhook for `triggers`; returns the webhook's secret.
     async fn integration(&self, triggers: &[&str]) -> String {
+        self.create_integration(triggers).await["integration"]["webhooks"][0]["secret"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// A custom integration with one webhook to the receiver; its answer.
+    async fn create_integration(&self, triggers: &[&str]) -> Value {
         let (st, v) = self
             .api
             .call(
@@ -148,10 +156,33 @@ impl Rig {
             )
             .await;
         assert_eq!(st, 201, "{v}");
-        v["integration"]["webhooks"][0]["secret"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        v
+    }
+
+    /// A webhook for messages: the ids of its integration and of itself.
+    async fn message_webhook(&self) -> (String, String) {
+        let v = self.create_integration(&["conversation:message"]).await;
+        let id = |v: &Value| v.as_str().unwrap().to_owned();
+        (
+            id(&v["integration"]["id"]),
+            id(&v["integration"]["webhooks"][0]["id"]),
+        )
+    }
+
+    async fn delete_webhook(&self, integration: &str, webhook: &str) {
+        let (st, v) = self
+            .api
+            .call(
+                "DELETE",
+                &format!(
+                    "/v2/apps/{}/integrations/{integration}/webhooks/{webhook}",
+                    sun::DEMO_APP_ID
+                ),
+                Some(&self.auth),
+                None,
+            )
+            .await;
+        assert_eq!(st, 200, "{v}");
     }
 
     async fn end_user(&self) -> (String, String) {
@@ -1262,21 +1293,7 @@ async fn deleting_a_webhook_stops_its_deliveries_at_once() {
     // Real gaps (a minute before the second attempt): the batch is mid-retry when the webhook
     // is deleted, and the deletion must end it then, not after 15 minutes of retries.
     let mut r = rig_with(1.0, PATIENT).await;
-    let (st, v) = r
-        .api
-        .call(
-            "POST",
-            &format!("/v2/apps/{}/integrations", sun::DEMO_APP_ID),
-            Some(&r.auth),
-            Some(json!({"type":"custom","displayName":"Bot","webhooks":[{"target":r.target,"triggers":["conversation:message"]}]})),
-        )
-        .await;
-    assert_eq!(st, 201, "{v}");
-    let integration = v["integration"]["id"].as_str().unwrap().to_owned();
-    let webhook = v["integration"]["webhooks"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (integration, webhook) = r.message_webhook().await;
     let (_, conversation) = r.end_user().await;
     let mut outcomes = r.server.service().subscribe_deliveries();
     r.receiver.script.lock().unwrap().push_back(Some(500));
@@ -1301,19 +1318,7 @@ async fn deleting_a_webhook_stops_its_deliveries_at_once() {
     r.say(&conversation, "second").await;
     r.say(&conversation, "third").await;
 
-    let (st, v) = r
-        .api
-        .call(
-            "DELETE",
-            &format!(
-                "/v2/apps/{}/integrations/{integration}/webhooks/{webhook}",
-                sun::DEMO_APP_ID
-            ),
-            Some(&r.auth),
-            None,
-        )
-        .await;
-    assert_eq!(st, 200, "{v}");
+    r.delete_webhook(&integration, &webhook).await;
 
     // A guard against hanging for the whole retry schedule should the worker go on; the
     // outcomes come at once when it stops.
@@ -1410,40 +1415,14 @@ async fn payloads_carry_only_the_members_the_spec_gives_them() {
 #[tokio::test]
 async fn a_webhook_deleted_while_a_request_is_in_flight_keeps_that_attempt_on_record() {
     let mut r = rig_with(1.0, PATIENT).await;
-    let (st, v) = r
-        .api
-        .call(
-            "POST",
-            &format!("/v2/apps/{}/integrations", sun::DEMO_APP_ID),
-            Some(&r.auth),
-            Some(json!({"type":"custom","displayName":"Bot","webhooks":[{"target":r.target,"triggers":["conversation:message"]}]})),
-        )
-        .await;
-    assert_eq!(st, 201, "{v}");
-    let integration = v["integration"]["id"].as_str().unwrap().to_owned();
-    let webhook = v["integration"]["webhooks"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (integration, webhook) = r.message_webhook().await;
     let (_, conversation) = r.end_user().await;
     let mut outcomes = r.server.service().subscribe_deliveries();
     // The receiver takes the request and never answers: it may well have handled the events.
     r.receiver.script.lock().unwrap().push_back(None);
     r.say(&conversation, "first").await;
     r.got.recv().await.unwrap();
-    let (st, v) = r
-        .api
-        .call(
-            "DELETE",
-            &format!(
-                "/v2/apps/{}/integrations/{integration}/webhooks/{webhook}",
-                sun::DEMO_APP_ID
-            ),
-            Some(&r.auth),
-            None,
-        )
-        .await;
-    assert_eq!(st, 200, "{v}");
+    r.delete_webhook(&integration, &webhook).await;
     let d = tokio::time::timeout(Duration::from_secs(30), next_outcome(&mut outcomes))
         .await
         .expect("the batch in flight ends when its webhook is deleted");

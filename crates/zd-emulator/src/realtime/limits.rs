@@ -150,6 +150,11 @@ impl Gate {
         }
     }
 
+    /// How often each connection is pinged; `None`: never.
+    pub(crate) fn ping_interval(&self) -> Option<Duration> {
+        self.limits.ping_interval
+    }
+
     /// Spends one request of the rolling minute.
     pub(crate) fn take_request(&self, now: Instant) -> Result<(), Refusal> {
         let Some(budget) = self.limits.requests_per_minute else {

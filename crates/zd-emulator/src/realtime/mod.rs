@@ -35,7 +35,6 @@ mod rest;
 mod socket;
 
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
@@ -74,8 +73,6 @@ pub(crate) struct Realtime {
     drops: watch::Sender<u64>,
     /// How a subscribe is answered.
     subscribe_answer: SubscribeAnswer,
-    /// How often each connection is pinged; `None`: never.
-    ping_interval: Option<Duration>,
 }
 
 impl Realtime {
@@ -93,7 +90,6 @@ impl Realtime {
             shutdown,
             drops: watch::Sender::new(0),
             subscribe_answer,
-            ping_interval: limits.ping_interval,
         })
     }
 

@@ -183,7 +183,7 @@ async fn serve(rt: Arc<Realtime>, _guard: ConnectionGuard, ws: Ws) {
     tokio::select! {
         _ = shutdown.changed() => {}
         _ = drops.changed() => {}
-        () = keepalive(rt.ping_interval, &liveness) => {}
+        () = keepalive(rt.gate.ping_interval(), &liveness) => {}
         () = converse(&rt, ws, &liveness) => {}
     }
 }
@@ -355,63 +355,61 @@ fn handle(
     // metrics have no window at all, and one given is refused.
     let ignored_window = !metric.is_windowed() && frame.topic.family == Family::Chats;
     let window = if ignored_window { None } else { frame.window };
-    if !matches!(frame.action, Action::Subscribe | Action::Unsubscribe) {
-        return Err(format!("unsupported action {}", frame.action));
-    }
+    let unsubscribe = match frame.action {
+        Action::Subscribe => false,
+        Action::Unsubscribe => true,
+        _ => return Err(format!("unsupported action {}", frame.action)),
+    };
     // An unsubscribe is checked like a subscribe, bar the window a windowed metric may omit
     // (it then ends every window): one naming a window its metric cannot have would match
     // nothing, and the client would believe it had unsubscribed.
-    match (metric.is_windowed(), window, &frame.action) {
-        (true, Some(w), _) if w.is_known() => {}
-        (true, None, Action::Unsubscribe) | (false, None, _) => {}
-        (true, _, _) => return Err(format!("{metric} needs a window of 30 or 60 minutes")),
-        (false, Some(_), _) => return Err(format!("{metric} has no time window")),
+    match (metric.is_windowed(), window) {
+        (true, Some(w)) if w.is_known() => {}
+        (true, None) if unsubscribe => {}
+        (false, None) => {}
+        (true, _) => return Err(format!("{metric} needs a window of 30 or 60 minutes")),
+        (false, Some(_)) => return Err(format!("{metric} has no time window")),
     }
-    match frame.action {
-        Action::Subscribe => {
-            if let Some(d) = frame.department_id
-                && !published.has_department(d)
-            {
-                return Err(format!("unknown department_id {d}"));
-            }
-            let exists = subs.iter().any(|s| {
-                s.metric == metric && s.window == window && s.department == frame.department_id
-            });
-            if exists {
-                return Ok(Vec::new());
-            }
-            if subs.len() >= MAX_SUBSCRIPTIONS {
-                return Err(format!(
-                    "a connection can hold at most {MAX_SUBSCRIPTIONS} subscriptions"
-                ));
-            }
-            let mut sub = Sub {
-                metric,
-                window,
-                department: frame.department_id,
-                sent: None,
-            };
-            let value = published.get(sub.department, &sub.metric, sub.window);
-            sub.sent = Some(value);
-            let reply = match rt.subscribe_answer {
-                SubscribeAnswer::CurrentValue => vec![sub.frame(value)],
-                // Pushed from the next change on, as for any subscription.
-                SubscribeAnswer::NextChange => Vec::new(),
-            };
-            subs.push(sub);
-            Ok(reply)
-        }
-        Action::Unsubscribe => {
-            subs.retain(|s| {
-                let same = s.metric == metric
-                    && s.department == frame.department_id
-                    && window.is_none_or(|w| s.window == Some(w));
-                !same
-            });
-            Ok(Vec::new())
-        }
-        _ => Err(format!("unsupported action {}", frame.action)),
+    if unsubscribe {
+        subs.retain(|s| {
+            let same = s.metric == metric
+                && s.department == frame.department_id
+                && window.is_none_or(|w| s.window == Some(w));
+            !same
+        });
+        return Ok(Vec::new());
     }
+    if let Some(d) = frame.department_id
+        && !published.has_department(d)
+    {
+        return Err(format!("unknown department_id {d}"));
+    }
+    let exists = subs
+        .iter()
+        .any(|s| s.metric == metric && s.window == window && s.department == frame.department_id);
+    if exists {
+        return Ok(Vec::new());
+    }
+    if subs.len() >= MAX_SUBSCRIPTIONS {
+        return Err(format!(
+            "a connection can hold at most {MAX_SUBSCRIPTIONS} subscriptions"
+        ));
+    }
+    let mut sub = Sub {
+        metric,
+        window,
+        department: frame.department_id,
+        sent: None,
+    };
+    let value = published.get(sub.department, &sub.metric, sub.window);
+    sub.sent = Some(value);
+    let reply = match rt.subscribe_answer {
+        SubscribeAnswer::CurrentValue => vec![sub.frame(value)],
+        // Pushed from the next change on, as for any subscription.
+        SubscribeAnswer::NextChange => Vec::new(),
+    };
+    subs.push(sub);
+    Ok(reply)
 }
 
 #[cfg(test)]

@@ -193,16 +193,40 @@ impl Hub {
             Err(mpsc::error::TrySendError::Closed(job)) => (job, "delivery worker ended"),
         };
         drop(workers);
-        let id = self.open(&job.app_id, &job.webhook, std::slice::from_ref(&job.event));
-        self.close(id, Outcome::Dropped, Some(reason));
+        self.dropped(
+            &job.app_id,
+            &job.webhook,
+            std::slice::from_ref(&job.event),
+            reason,
+        );
     }
 
+    /// Records a new delivery, still being attempted; gives its id.
     fn open(&self, app_id: &str, webhook: &Webhook, events: &[Arc<Value>]) -> u64 {
+        self.push(app_id, webhook, events, Outcome::Pending, None)
+            .id
+    }
+
+    /// Records events dropped for `reason` and tells the subscribers, under one lock: drops
+    /// come in bursts when a webhook is overloaded.
+    fn dropped(&self, app_id: &str, webhook: &Webhook, events: &[Arc<Value>], reason: &str) {
+        let record = self.push(app_id, webhook, events, Outcome::Dropped, Some(reason));
+        let _ = self.finished.send(record);
+    }
+
+    fn push(
+        &self,
+        app_id: &str,
+        webhook: &Webhook,
+        events: &[Arc<Value>],
+        outcome: Outcome,
+        reason: Option<&str>,
+    ) -> Delivery {
         let mut log = self.log.lock();
         log.0 += 1;
         let id = log.0;
         let field = |e: &Arc<Value>, k: &str| e[k].as_str().unwrap_or_default().to_owned();
-        log.1.push_back(Delivery {
+        let record = Delivery {
             id,
             app_id: app_id.to_owned(),
             webhook_id: webhook.id.clone(),
@@ -210,9 +234,10 @@ impl Hub {
             event_ids: events.iter().map(|e| field(e, "id")).collect(),
             event_types: events.iter().map(|e| field(e, "type")).collect(),
             attempts: Vec::new(),
-            outcome: Outcome::Pending,
-            reason: None,
-        });
+            outcome,
+            reason: reason.map(str::to_owned),
+        };
+        log.1.push_back(record.clone());
         // The oldest ended records go first; a pending one (a batch still being attempted) is
         // kept until it ends, so its later attempts and outcome are not lost.
         while log.1.len() > KEEP {
@@ -223,24 +248,21 @@ impl Hub {
                 None => break,
             }
         }
-        id
+        record
     }
 
     fn record(&self, id: u64, attempt: Attempt) {
-        if let Some(d) = self.log.lock().1.iter_mut().find(|d| d.id == id) {
+        if let Some(d) = find(&mut self.log.lock().1, id) {
             d.attempts.push(attempt);
         }
     }
 
     fn close(&self, id: u64, outcome: Outcome, reason: Option<&str>) {
-        let done = {
-            let mut log = self.log.lock();
-            log.1.iter_mut().find(|d| d.id == id).map(|d| {
-                d.outcome = outcome;
-                d.reason = reason.map(str::to_owned);
-                d.clone()
-            })
-        };
+        let done = find(&mut self.log.lock().1, id).map(|d| {
+            d.outcome = outcome;
+            d.reason = reason.map(str::to_owned);
+            d.clone()
+        });
         if let Some(d) = done {
             let _ = self.finished.send(d);
         }
@@ -275,6 +297,13 @@ impl Hub {
         }
         Ok(status)
     }
+}
+
+/// The record `id` in the log: ids only grow and records leave in any order but never move,
+/// so the log stays sorted by id.
+fn find(log: &mut VecDeque<Delivery>, id: u64) -> Option<&mut Delivery> {
+    let i = log.binary_search_by_key(&id, |d| d.id).ok()?;
+    log.get_mut(i)
 }
 
 /// Resolves once the webhook is forgotten; never if the worker is only let go (the hub stopping
@@ -319,8 +348,7 @@ async fn worker(hub: Arc<Hub>, mut rx: mpsc::Receiver<Job>, mut cancel: watch::R
     }
     if let Some(last) = rest.last() {
         let events: Vec<Arc<Value>> = rest.iter().map(|j| j.event.clone()).collect();
-        let id = hub.open(&last.app_id, &last.webhook, &events);
-        hub.close(id, Outcome::Dropped, Some(DELETED));
+        hub.dropped(&last.app_id, &last.webhook, &events, DELETED);
     }
 }
 
@@ -442,8 +470,7 @@ mod tests {
         let retrying = hub.open("app", &w, std::slice::from_ref(&event));
         // A full queue's drops, more than the log keeps.
         for _ in 0..KEEP + 10 {
-            let id = hub.open("app", &w, std::slice::from_ref(&event));
-            hub.close(id, Outcome::Dropped, Some("queue full"));
+            hub.dropped("app", &w, std::slice::from_ref(&event), "queue full");
         }
         hub.record(
             retrying,

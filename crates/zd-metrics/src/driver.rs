@@ -52,6 +52,11 @@ const SETTLED_AFTER: Duration = Duration::from_secs(10);
 const MAX_OVERSIZED: u32 = 3;
 const OVERSIZED_WINDOW: Duration = Duration::from_secs(600);
 
+/// The decoder's limits: none of its own. The socket already refuses a frame over
+/// `max_frame_bytes` (tungstenite's message and frame caps, [`crate::transport::ws_config`]),
+/// and that refusal is the one that ends the connection with [`ErrorKind::TooLarge`].
+const CAPPED_BY_THE_SOCKET: DecodeLimits = DecodeLimits::new().with_max_frame_bytes(usize::MAX);
+
 /// How a session or a wait ended.
 enum Outcome {
     /// Try another connection.
@@ -327,9 +332,7 @@ impl Driver {
 
     /// Handles one text frame; `Some` ends the session.
     fn frame(&mut self, text: &str) -> Option<Outcome> {
-        let limits =
-            DecodeLimits::new().with_max_frame_bytes(self.client.inner.feed.max_frame_bytes);
-        match ServerFrame::decode_with(text, &limits) {
+        match ServerFrame::decode_with(text, &CAPPED_BY_THE_SOCKET) {
             // The docs' own client skips any frame whose status is not 200; such an update's
             // values are not trusted, and its status is handled as a status frame's.
             Ok(ServerFrame::Update(update)) if update.status_code != 200 => self.status(&Status {

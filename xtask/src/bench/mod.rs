@@ -212,7 +212,7 @@ fn summary_of(workloads: &[results::Workload]) -> String {
                 let adv = c
                     .advantage
                     .map_or_else(|| "n/a".to_owned(), |a| format!("{a:.2}x"));
-                let verdict = match c.verdict() {
+                let verdict = match c.verdict {
                     results::Verdict::Met => " (target met)".to_owned(),
                     results::Verdict::NotMet => " (target NOT met)".to_owned(),
                     results::Verdict::Incomplete => format!(

@@ -76,7 +76,7 @@ fn advantage(c: &Comparison) -> String {
 }
 
 fn verdict(c: &Comparison) -> String {
-    match c.verdict() {
+    match c.verdict {
         Verdict::Met => "met".to_owned(),
         Verdict::Incomplete => format!(
             "**incomplete** (met over the clean rounds only: ours {} of {}, peer {} of {})",
@@ -206,7 +206,7 @@ pub(crate) fn markdown(report: &Report) -> String {
             for c in &p.comparisons {
                 // A target that could not be measured (no clean run on a side) is not met.
                 let short = matches!(
-                    c.verdict(),
+                    c.verdict,
                     Verdict::NotMet | Verdict::NotMeasured | Verdict::Behind | Verdict::Incomplete
                 );
                 if short {
@@ -221,7 +221,7 @@ pub(crate) fn markdown(report: &Report) -> String {
                         } else {
                             target(c)
                         },
-                        if c.verdict() == Verdict::Incomplete {
+                        if c.verdict == Verdict::Incomplete {
                             format!(": {}", verdict(c).replace("**", ""))
                         } else {
                             String::new()

@@ -224,14 +224,14 @@ pub(crate) struct Comparison {
     /// The advantage the issue asks for, if any.
     pub(crate) target: Option<f64>,
     /// Whether the medians meet the target (a target of 1, "better", needs strictly better;
-    /// a tie is not met). See [`Comparison::verdict`] for what the report may claim.
+    /// a tie is not met). See `verdict` for what the report may claim.
     pub(crate) met: Option<bool>,
     /// How many of our runs were clean, of how many ran.
     pub(crate) ours_rounds: Rounds,
     /// How many of the peer's runs were clean, of how many ran.
     pub(crate) peer_rounds: Rounds,
-    /// What the report claims ([`Comparison::verdict`]), for readers of report.json: `met`
-    /// alone says only that the medians meet the target, failed rounds or not.
+    /// What the report claims, here for readers of report.json too: `met` alone says only that
+    /// the medians meet the target, failed rounds or not.
     pub(crate) verdict: Verdict,
 }
 
@@ -289,8 +289,9 @@ impl Comparison {
         self.ours_rounds.complete() && self.peer_rounds.complete()
     }
 
-    /// The verdict: "met" only when every round of both sides was clean.
-    pub(crate) fn verdict(&self) -> Verdict {
+    /// The verdict, worked out once when the comparison is made (read [`Comparison::verdict`]):
+    /// "met" only when every round of both sides was clean.
+    fn judge(&self) -> Verdict {
         match (self.met, self.advantage) {
             (Some(true), _) if self.complete() => Verdict::Met,
             (Some(true), _) => Verdict::Incomplete,
@@ -371,7 +372,7 @@ impl Pair {
             peer_rounds,
             verdict: Verdict::None,
         };
-        comparison.verdict = comparison.verdict();
+        comparison.verdict = comparison.judge();
         self.comparisons.push(comparison);
     }
 }
@@ -560,14 +561,14 @@ mod tests {
         failed.error = Some("boom".to_owned());
         let peer = run("peer", 10.0);
         let all = cpu_compared(&[&o1, &o2], &[&peer]);
-        assert_eq!(all.verdict(), Verdict::Met);
+        assert_eq!(all.verdict, Verdict::Met);
         assert_eq!(all.ours_rounds, Rounds { clean: 2, ran: 2 });
         let partial = cpu_compared(&[&o1, &failed], &[&peer]);
         // The medians over the clean rounds meet it, but a round failed: not a claim.
         assert_eq!(partial.met, Some(true));
         assert_eq!(partial.ours_rounds, Rounds { clean: 1, ran: 2 });
         assert_eq!(partial.peer_rounds, Rounds { clean: 1, ran: 1 });
-        assert_eq!(partial.verdict(), Verdict::Incomplete);
+        assert_eq!(partial.verdict, Verdict::Incomplete);
         // report.json says so too, not only the markdown.
         let json = serde_json::to_value(&partial).unwrap();
         assert_eq!(json["verdict"], "incomplete");
@@ -576,7 +577,7 @@ mod tests {
         let mut peer_failed = run("peer", 10.0);
         peer_failed.phases[0]["errors"] = serde_json::json!(1);
         let theirs = cpu_compared(&[&o1], &[&peer, &peer_failed]);
-        assert_eq!(theirs.verdict(), Verdict::Incomplete);
+        assert_eq!(theirs.verdict, Verdict::Incomplete);
     }
 
     #[test]

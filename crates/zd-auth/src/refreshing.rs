@@ -566,15 +566,7 @@ mod tests {
             ..HoldsFirst::default()
         });
         let creds = Arc::new(RefreshingToken::new(source.clone()));
-        let leader = tokio::spawn({
-            let creds = creds.clone();
-            async move { creds.authorization().await }
-        });
-        source.first_started.notified().await;
-        leader.abort();
-        assert!(leader.await.unwrap_err().is_cancelled());
-        source.release.notify_one();
-        source.first_done.notified().await;
+        left_behind(&source, &creds).await;
         tokio::time::advance(Duration::from_secs(600)).await;
         // That failure is ten minutes old: the next caller asks again.
         assert_eq!(

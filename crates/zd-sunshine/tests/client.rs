@@ -268,14 +268,7 @@ async fn pagination_errors_on_a_cycling_cursor_and_stops_on_errors() {
             .filter_user_id("u1")
             .paginate(&c)
     );
-    let mut ids = Vec::new();
-    let err = loop {
-        match stream.try_next().await {
-            Ok(Some(conv)) => ids.push(conv.id.unwrap()),
-            Ok(None) => panic!("a cycling cursor must end with an error, got {ids:?}"),
-            Err(e) => break e,
-        }
-    };
+    let (ids, err) = ids_then_error(&mut stream, "a cycling cursor must end with an error").await;
     assert_eq!(err.kind(), ErrorKind::CursorLoop);
     assert_eq!(ids, ["c1", "c2", "c3"]);
     assert!(futures_util::StreamExt::next(&mut stream).await.is_none());
@@ -1202,14 +1195,8 @@ async fn has_more_without_a_cursor_is_an_error_not_the_end_of_the_list() {
             .filter_user_id("u1")
             .paginate(&c)
     );
-    let mut ids = Vec::new();
-    let err = loop {
-        match stream.try_next().await {
-            Ok(Some(conv)) => ids.push(conv.id.unwrap()),
-            Ok(None) => panic!("a listing cut short must end with an error, got {ids:?}"),
-            Err(e) => break e,
-        }
-    };
+    let (ids, err) =
+        ids_then_error(&mut stream, "a listing cut short must end with an error").await;
     assert_eq!(ids, ["c1", "c2"]);
     assert_eq!(err.kind(), ErrorKind::MissingCursor);
     assert!(futures_util::StreamExt::next(&mut stream).await.is_none());
@@ -1246,14 +1233,7 @@ async fn a_starting_cursor_handed_back_is_a_loop_at_once() {
             .page_after("X")
             .paginate(&c)
     );
-    let mut ids = Vec::new();
-    let err = loop {
-        match stream.try_next().await {
-            Ok(Some(conv)) => ids.push(conv.id.unwrap()),
-            Ok(None) => panic!("a repeated cursor must end with an error, got {ids:?}"),
-            Err(e) => break e,
-        }
-    };
+    let (ids, err) = ids_then_error(&mut stream, "a repeated cursor must end with an error").await;
     assert_eq!(err.kind(), ErrorKind::CursorLoop);
     assert_eq!(ids, ["c1"], "page X is yielded once");
     assert_eq!(server.seen.lock().len(), 1);
@@ -1325,16 +1305,7 @@ async fn a_slow_upload_is_not_cut_off_by_the_request_timeout() {
     .await;
     let c = client(&server, RetryPolicy::none());
     // Twelve chunks ten seconds apart: two minutes against the default 60 s request timeout.
-    let chunks = futures_util::stream::unfold(0, |n| async move {
-        if n == 12 {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_secs(10)).await;
-        Some((Ok(Bytes::from_static(b"0123456789")), n + 1))
-    });
-    let upload =
-        zd_sunshine::Upload::from_stream("slow.bin", "application/octet-stream", None, chunks)
-            .unwrap();
+    let upload = paced_upload(12, Duration::from_secs(10));
     let started = tokio::time::Instant::now();
     let resp = operations::UploadAttachment::new("app", "public", upload)
         .send(&c)
@@ -1469,4 +1440,19 @@ async fn a_401_names_the_token_it_refused() {
     assert_eq!(err.status().map(|s| s.as_u16()), Some(401));
     // Shared credentials may have replaced that token meanwhile: the refusal says which.
     assert_eq!(*creds.rejected.lock().unwrap(), ["Bearer sent-token"]);
+}
+
+/// The conversation ids a listing yields before its error; `why` says why it must end in one.
+async fn ids_then_error<S>(stream: &mut S, why: &str) -> (Vec<String>, zd_sunshine::Error)
+where
+    S: futures_util::Stream<Item = Result<models::Conversation, zd_sunshine::Error>> + Unpin,
+{
+    let mut ids = Vec::new();
+    loop {
+        match stream.try_next().await {
+            Ok(Some(conv)) => ids.push(conv.id.unwrap()),
+            Ok(None) => panic!("{why}, got {ids:?}"),
+            Err(e) => return (ids, e),
+        }
+    }
 }

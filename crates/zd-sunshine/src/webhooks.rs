@@ -174,6 +174,17 @@ struct LenientEnvelope {
 
 /// Decodes one event; an event that does not decode keeps its JSON, as
 /// [`WebhookEvent::Unknown`], with the error (see [`Delivery::decode_error`]).
+/// An event's `id`, read without decoding the rest: what [`WebhookEvent::id`] gives once it
+/// is decoded (`None` where there is none, or it is not a string).
+fn event_id(text: &serde_json::value::RawValue) -> Option<std::borrow::Cow<'_, str>> {
+    #[derive(Deserialize)]
+    struct Id<'a> {
+        #[serde(borrow, default)]
+        id: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_str::<Id<'_>>(text.get()).ok()?.id
+}
+
 fn decode_event(text: &serde_json::value::RawValue) -> (WebhookEvent, Option<Arc<Error>>) {
     match serde_json::from_str::<WebhookEvent>(text.get()) {
         Ok(event) => (event, None),
@@ -362,10 +373,12 @@ impl WebhookService {
         // Events already seen are dropped before room is reserved, so a redelivery of events
         // still queued is not answered 503 for want of room it does not need. They are only
         // marked seen once queued (below): a 503 must leave the retry to be handled in full.
+        // Only the id is read to drop a repeat: a redelivery (which comes in bursts, when the
+        // queue is full) is not decoded again, nor its undecodable events warned of again.
         let events: Vec<(WebhookEvent, Option<Arc<Error>>)> = raw_events
             .iter()
+            .filter(|text| event_id(text).is_none_or(|id| !self.dedupe.contains(&id)))
             .map(|text| decode_event(text))
-            .filter(|(event, _)| event.id().is_none_or(|id| !self.dedupe.contains(id)))
             .collect();
         if events.is_empty() {
             return reply(StatusCode::OK);
@@ -464,6 +477,22 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The id read to drop repeats is the id the decoded event gives, whatever the event.
+    #[test]
+    fn the_id_read_before_decoding_is_the_decoded_events() {
+        for text in [
+            r#"{"id":"e1","type":"conversation:message","createdAt":"2024-01-01T00:00:00.000Z","payload":{"conversation":{"id":"c"},"message":{"id":"m","received":"2024-01-01T00:00:00.000Z","author":{"type":"user"},"content":{"type":"text","text":"hi"}}}}"#,
+            r#"{"id":"e\u0032","type":"something:new","payload":{}}"#,
+            r#"{"id":7,"type":"conversation:message"}"#,
+            r#"{"type":"conversation:read","payload":{}}"#,
+            r#"{"id":null}"#,
+        ] {
+            let raw = serde_json::value::RawValue::from_string(text.to_owned()).unwrap();
+            let (event, _) = decode_event(&raw);
+            assert_eq!(event_id(&raw).as_deref(), event.id(), "{text}");
+        }
+    }
 
     #[test]
     fn dedupe_forgets_oldest() {

@@ -394,13 +394,7 @@ async fn ctrl_c_during_an_export_leaves_the_file_as_it_was() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_export_writes_through_a_link_and_keeps_the_permissions() {
     use std::os::unix::fs::PermissionsExt as _;
-    let base = fake_service(|_| {
-        let body = serde_json::json!({
-            "messages": [{ "id": "m1" }, { "id": "m2" }],
-            "meta": { "hasMore": false },
-        });
-        (200, body.to_string())
-    });
+    let base = two_messages();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let real = d.join("a.jsonl");
@@ -427,13 +421,7 @@ async fn an_export_writes_through_a_link_and_keeps_the_permissions() {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_export_to_dev_stdout_writes_into_the_pipe() {
-    let base = fake_service(|_| {
-        let body = serde_json::json!({
-            "messages": [{ "id": "m1" }, { "id": "m2" }],
-            "meta": { "hasMore": false },
-        });
-        (200, body.to_string())
-    });
+    let base = two_messages();
     let dir = tempfile::tempdir().unwrap();
     let export = ["export", "conv", "-o", "/dev/stdout"];
     let out = output(with_key(dir.path(), &base, "messages", &export)).await;
@@ -443,4 +431,15 @@ async fn an_export_to_dev_stdout_writes_into_the_pipe() {
         .map(|m| m["id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(ids, ["m1", "m2"]);
+}
+
+/// A service whose conversation holds two messages, m1 and m2, on one page.
+fn two_messages() -> String {
+    fake_service(|_| {
+        let body = serde_json::json!({
+            "messages": [{ "id": "m1" }, { "id": "m2" }],
+            "meta": { "hasMore": false },
+        });
+        (200, body.to_string())
+    })
 }

@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use http_body_util::Full;
 use serde_json::json;
 use zd_metrics::{
-    Feed, FeedEvent, Metric, MetricUpdate, MetricsClient, Series, StaticToken, Window,
+    Feed, FeedEvent, FeedHandle, Metric, MetricUpdate, MetricsClient, Series, StaticToken, Window,
 };
 
 use crate::cli::{MetricsCommand, MetricsTarget};
@@ -212,11 +212,21 @@ pub(crate) fn update_json(series: &Series, value: Option<i64>) -> serde_json::Va
 pub(crate) async fn run(ctx: &Context, cmd: MetricsCommand) -> Result<()> {
     match cmd {
         MetricsCommand::Watch { target, count } => {
+            // Listening before the feed opens: a Ctrl-C or SIGTERM closes the feed with a
+            // Close frame and ends the command with success, like `--count` running out.
+            let stop = crate::interrupt::stop_requested()?;
             let c = client(ctx, &target).await?;
             let (mut feed, subscribed) = subscribed_feed(&c.client, &target).await?;
             let mut follower = Follower::new(subscribed);
             let mut seen = 0;
-            while let Some(event) = feed.next().await {
+            tokio::pin!(stop);
+            loop {
+                let event = tokio::select! {
+                    biased;
+                    () = &mut stop => break,
+                    event = feed.next() => event,
+                };
+                let Some(event) = event else { break };
                 if let Some(u) = follower.event(event)? {
                     crate::out::line(update_json(&u.series, u.value))?;
                     seen += 1;
@@ -225,6 +235,7 @@ pub(crate) async fn run(ctx: &Context, cmd: MetricsCommand) -> Result<()> {
                     }
                 }
             }
+            close(&feed.handle()).await;
         }
         MetricsCommand::Get { target } => {
             let c = client(ctx, &target).await?;
@@ -266,8 +277,10 @@ pub(crate) async fn run(ctx: &Context, cmd: MetricsCommand) -> Result<()> {
             crate::out::line(serde_json::Value::Object(out))?;
         }
         MetricsCommand::Export { target, prometheus } => {
+            let stop = crate::interrupt::stop_requested()?;
             let c = client(ctx, &target).await?;
             let (mut feed, subscribed) = subscribed_feed(&c.client, &target).await?;
+            let handle = feed.handle();
             let mut registry = prometheus_client::registry::Registry::default();
             zd_metrics::prometheus::SnapshotCollector::new(feed.snapshot()).register(&mut registry);
             let mut first = feed.snapshot();
@@ -290,21 +303,45 @@ pub(crate) async fn run(ctx: &Context, cmd: MetricsCommand) -> Result<()> {
                 }
                 Err(CliError::new(Kind::Service, "the metrics feed ended"))
             };
-            serve_prometheus(prometheus, Arc::new(registry), on_first_values, follow).await?;
+            serve_prometheus(
+                prometheus,
+                Arc::new(registry),
+                on_first_values,
+                follow,
+                stop,
+            )
+            .await?;
+            close(&handle).await;
         }
     }
     Ok(())
 }
 
+/// How long a stopping command waits for the feed's Close frame to go out.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Closes the feed with a Close frame (code 1000), waiting at most [`CLOSE_WAIT`]: an
+/// unresponsive service must not keep a stopping command alive.
+async fn close(feed: &FeedHandle) {
+    if tokio::time::timeout(CLOSE_WAIT, feed.close())
+        .await
+        .is_err()
+    {
+        tracing::debug!("the metrics feed did not close in time");
+    }
+}
+
 /// Pause after a failed accept before the next.
 const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Serves `GET /metrics` in the Prometheus text format until Ctrl-C or until `feed` ends.
+/// Serves `GET /metrics` in the Prometheus text format until `stop` (Ctrl-C, SIGTERM,
+/// SIGHUP) or until `feed` ends.
 async fn serve_prometheus(
     addr: SocketAddr,
     registry: Arc<prometheus_client::registry::Registry>,
     on_first_values: impl Future<Output = ()> + Send + 'static,
     feed: impl Future<Output = Result<()>>,
+    stop: impl Future<Output = ()>,
 ) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -349,7 +386,7 @@ async fn serve_prometheus(
     tokio::select! {
         () = serve => Ok(()),
         result = feed => result,
-        _ = tokio::signal::ctrl_c() => Ok(()),
+        () = stop => Ok(()),
     }
 }
 

@@ -91,6 +91,65 @@ async fn watch_into_a_closed_pipe_exits_7() {
     assert!(!err.contains("panicked"), "{err}");
 }
 
+/// `zd metrics export --prometheus 127.0.0.1:0` on the emulator at `base`, running.
+fn spawn_export(dir: &std::path::Path, base: &str) -> Running {
+    let mut cmd = zd_process(dir);
+    cmd.args([
+        "--emulator",
+        base,
+        "metrics",
+        "export",
+        "--prometheus",
+        "127.0.0.1:0",
+    ]);
+    Running::spawn(cmd)
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_and_export_stop_cleanly_on_ctrl_c_sigterm_and_sighup() {
+    // A dashboard's feed run by a service manager is stopped with SIGTERM; it must end as a
+    // stop (exit 0, the feed closed), not as a crash the supervisor reports.
+    let emu = Emulator::builder().start().await.unwrap();
+    emu.control().visitor_arrive(Arrival::default()).unwrap();
+    for signal in ["-INT", "-TERM", "-HUP"] {
+        for command in ["watch", "export"] {
+            let dir = tempfile::tempdir().unwrap();
+            let (base, home) = (emu.base_url().to_owned(), dir.path().to_owned());
+            let out = tokio::task::spawn_blocking(move || {
+                let zd = if command == "watch" {
+                    let mut zd = spawn_watch(&home, &base);
+                    zd.stdout_line();
+                    zd
+                } else {
+                    let mut zd = spawn_export(&home, &base);
+                    zd.stderr_until("received the first values");
+                    zd
+                };
+                let sent = std::process::Command::new("kill")
+                    .args([signal, &zd.pid().to_string()])
+                    .status()
+                    .unwrap();
+                assert!(sent.success());
+                zd.finish()
+            })
+            .await
+            .unwrap();
+            assert!(
+                out.status.success(),
+                "{command} {signal}: {out:?} {}",
+                stderr(&out)
+            );
+        }
+    }
+    // Every feed said goodbye: none is left open on the service.
+    let deadline = std::time::Instant::now() + HANG_GUARD;
+    while emu.control().counters().realtime_connections > 0 {
+        assert!(std::time::Instant::now() < deadline, "a feed stayed open");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_serves_prometheus_text() {
     let emu = Emulator::builder().start().await.unwrap();
@@ -99,16 +158,7 @@ async fn export_serves_prometheus_text() {
     let base = emu.base_url().to_owned();
     let home = dir.path().to_owned();
     let body = tokio::task::spawn_blocking(move || {
-        let mut cmd = zd_process(&home);
-        cmd.args([
-            "--emulator",
-            &base,
-            "metrics",
-            "export",
-            "--prometheus",
-            "127.0.0.1:0",
-        ]);
-        let mut zd = Running::spawn(cmd);
+        let mut zd = spawn_export(&home, &base);
         let serving = zd.stderr_until("metrics at ");
         let url = serving
             .split("metrics at ")

@@ -891,6 +891,61 @@ async fn a_referral_reaches_the_webhook_with_its_code() {
 }
 
 #[tokio::test]
+async fn user_update_comes_when_a_user_authenticates_not_for_a_profile_update() {
+    let mut r = rig().await;
+    r.integration(&["user:update"]).await;
+    let (user, _) = r.end_user().await;
+    // A profile written through the API is not a change of identification: no event. (The
+    // authentication below would come first if this sent one.)
+    let path = format!("/v2/apps/{}/users/{user}", sun::DEMO_APP_ID);
+    let body = json!({"profile": {"surname": "Lovelace"}});
+    let (st, v) = r.api.call("PATCH", &path, Some(&r.auth), Some(body)).await;
+    assert_eq!(st, 200, "{v}");
+    let authenticate = format!("users/{user}/authenticate");
+    let (st, v) = r.control(&authenticate, json!({})).await;
+    assert_eq!(st, 400, "{v}");
+    let (st, v) = r
+        .control(&authenticate, json!({ "externalId": "ada-7" }))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["user"]["externalId"], "ada-7");
+    assert_eq!(v["user"]["authenticated"], true);
+    // Found by its new external id.
+    let (st, v) = r
+        .api
+        .call(
+            "GET",
+            &format!("/v2/apps/{}/users/ada-7", sun::DEMO_APP_ID),
+            Some(&r.auth),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["user"]["id"], user.as_str());
+    let got = r.events(1).await;
+    assert_eq!(types(&got), ["user:update"]);
+    let payload = &got[0]["payload"];
+    assert_eq!(payload["reason"], "authentication");
+    assert_eq!(payload["user"]["id"], user.as_str());
+    assert_eq!(payload["user"]["externalId"], "ada-7");
+    assert_eq!(payload["user"]["authenticated"], true);
+    assert_eq!(payload["source"]["type"], "web");
+    // Once only; and an external id another user holds is a merge, not this.
+    let (st, v) = r
+        .control(&authenticate, json!({ "externalId": "ada-8" }))
+        .await;
+    assert_eq!(st, 409, "{v}");
+    let (other, _) = r.end_user().await;
+    let (st, v) = r
+        .control(
+            &format!("users/{other}/authenticate"),
+            json!({ "externalId": "ada-7" }),
+        )
+        .await;
+    assert_eq!(st, 409, "{v}");
+}
+
+#[tokio::test]
 async fn a_merge_keeps_the_metadata_that_fits_4kb_and_reports_the_rest() {
     let mut r = rig().await;
     r.integration(&["user:merge"]).await;
@@ -1130,12 +1185,9 @@ async fn webhooks_get_truncated_users_unless_created_with_include_full_user() {
     r.user_acts(&conversation).await;
     r.business_message(&conversation, "hi Ada").await;
     let (st, v) = r
-        .api
-        .call(
-            "PATCH",
-            &format!("/v2/apps/{}/users/{user}", sun::DEMO_APP_ID),
-            Some(&r.auth),
-            Some(json!({"profile":{"surname":"Lovelace"}})),
+        .control(
+            &format!("users/{user}/authenticate"),
+            json!({ "externalId": "ada-0" }),
         )
         .await;
     assert_eq!(st, 200, "{v}");

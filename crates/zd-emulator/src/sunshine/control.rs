@@ -1,6 +1,6 @@
 //! The control API under `/_emulator/sunshine/`: the account, webhook deliveries, and end
 //! users simulated on the web channel (messages, postbacks, reads, typing, referrals, logins
-//! that merge users).
+//! that authenticate or merge users).
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -34,6 +34,10 @@ pub(crate) fn router() -> Router<Sunshine> {
         .route(
             "/_emulator/sunshine/apps/{app_id}/users/merge",
             post(super::merge::merge_users),
+        )
+        .route(
+            "/_emulator/sunshine/apps/{app_id}/users/{user_id}/authenticate",
+            post(authenticate),
         )
         .route(
             "/_emulator/sunshine/apps/{app_id}/users/{user_id}/clients/{client_id}/status",
@@ -206,6 +210,50 @@ fn identities(body: &serde_json::Map<String, Value>) -> Result<Vec<Value>, ApiEr
             Ok(shown)
         })
         .collect()
+}
+
+/// `POST /_emulator/sunshine/apps/{app}/users/{user}/authenticate` `{externalId}`: an anonymous
+/// web user logs in through the SDK (a JWT naming `externalId`) and becomes an authenticated
+/// user. The spec fires `user:update` only for such changes of identification ("Currently,
+/// when a user's identification is updated"; reason `authentication`), not for UpdateUser. An
+/// `externalId` that another user holds is a merge instead (`users/merge`): 409.
+async fn authenticate(
+    State(s): State<Sunshine>,
+    Path((app_id, user_id)): Path<(String, String)>,
+    Payload(body): Payload,
+) -> ApiResult {
+    let body = http::json_body(&body)?;
+    let external_id = http::opt_str_len(&body, "externalId", 1, 1024)?
+        .ok_or_else(|| ApiError::bad_request("externalId is required"))?;
+    let mut store = s.store();
+    let app = store.app_mut(&app_id)?;
+    let id = app
+        .user_id(&user_id)
+        .ok_or_else(|| ApiError::not_found(Missing::User))?;
+    if app.user_id(&external_id).is_some() {
+        return Err(ApiError::conflict(format!(
+            "A user with externalId {external_id} already exists; log in with users/merge"
+        )));
+    }
+    let user = app
+        .users
+        .get_mut(&id)
+        .ok_or_else(|| ApiError::not_found(Missing::User))?;
+    if user.external_id.is_some() {
+        return Err(ApiError::conflict("the user is already authenticated"));
+    }
+    user.external_id = Some(external_id.clone());
+    let rendered = user.render();
+    app.external_ids.insert(external_id, id.clone());
+    let source = web_source(&store, &app_id, &id);
+    emit(
+        &s,
+        &store,
+        &app_id,
+        "user:update",
+        || json!({ "user": rendered, "reason": "authentication", "source": source }),
+    );
+    ok(json!({ "user": rendered }))
 }
 
 /// `POST /_emulator/sunshine/apps/{app}/users/{user}/clients/{client}/status`

@@ -160,15 +160,10 @@ pub(crate) async fn update(
     if body.contains_key("metadata") {
         user.metadata = metadata.map_or(Value::Null, Value::Object);
     }
-    let rendered = user.render();
-    emit(
-        &s,
-        &store,
-        &app_id,
-        "user:update",
-        || json!({ "user": rendered }),
-    );
-    ok(json!({ "user": rendered }))
+    // No `user:update`: the spec fires it only when a user's identification changes (an
+    // anonymous user authenticating, a detected locale), which is the control API's
+    // `users/{user}/authenticate`, not a profile written through the API.
+    ok(json!({ "user": user.render() }))
 }
 
 pub(crate) async fn delete(

@@ -652,6 +652,16 @@ async fn every_operation_answers_per_the_spec() {
         400,
     )
     .await;
+    // The spec: "If the author type is `user`, only `conversation:read` is supported."
+    w.go(
+        "PostActivity",
+        "POST",
+        &format!("{c}/activity"),
+        ka,
+        Some(json!({"author":{"type":"user","userId":user_id},"type":"typing:start"})),
+        400,
+    )
+    .await;
     w.go(
         "DeleteAllMessages",
         "DELETE",

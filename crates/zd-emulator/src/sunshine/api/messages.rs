@@ -327,6 +327,11 @@ pub(crate) async fn activity(
             "type should be conversation:read, typing:start or typing:stop",
         ));
     }
+    if user_id.is_some() && kind != "conversation:read" {
+        return Err(ApiError::bad_request(
+            "If the author type is user, only conversation:read is supported",
+        ));
+    }
     activity_of(
         &s,
         &mut store,

@@ -1485,3 +1485,37 @@ async fn a_webhook_deleted_while_a_request_is_in_flight_keeps_that_attempt_on_re
     let error = d.attempts[0].error.as_deref().unwrap_or_default();
     assert!(error.contains("cancelled in flight"), "{d:?}");
 }
+
+#[tokio::test]
+async fn an_https_target_is_spoken_to_in_tls() {
+    // Webhook targets are often https (a tunnel to a laptop, a deployed bot). The emulator
+    // must open TLS to them, not fail every attempt for its scheme. This listener is not a TLS
+    // server: it only checks that the first bytes are a TLS ClientHello.
+    let r = rig().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (st, v) = r
+        .api
+        .call(
+            "POST",
+            &format!("/v2/apps/{}/integrations", sun::DEMO_APP_ID),
+            Some(&r.auth),
+            Some(json!({"type":"custom","displayName":"Tunnel","webhooks":[
+                {"target": format!("https://127.0.0.1:{port}/hook"),
+                 "triggers": ["conversation:message"]}]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let (_, conversation) = r.end_user().await;
+    r.say(&conversation, "over TLS").await;
+    let (mut socket, _) = tokio::time::timeout(Duration::from_secs(30), listener.accept())
+        .await
+        .expect("the emulator never connected to the https target")
+        .unwrap();
+    let mut head = [0_u8; 6];
+    tokio::io::AsyncReadExt::read_exact(&mut socket, &mut head)
+        .await
+        .unwrap();
+    // A handshake record (22) of TLS 1.x whose first message is a ClientHello (1).
+    assert_eq!((head[0], head[1], head[5]), (22, 3, 1), "{head:?}");
+}

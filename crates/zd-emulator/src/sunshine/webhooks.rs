@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -128,7 +129,10 @@ struct WorkerHandle {
 #[derive(Debug)]
 pub(crate) struct Hub {
     timing: Timing,
-    client: Client<HttpConnector, Full<Bytes>>,
+    /// http and https targets alike; `Err` says why TLS could not be set up (which only a
+    /// crypto provider without TLS 1.2 or 1.3 could cause), and every attempt then fails
+    /// with it.
+    client: Result<Client<HttpsConnector<HttpConnector>, Full<Bytes>>, String>,
     workers: Mutex<HashMap<String, WorkerHandle>>,
     log: Mutex<(u64, VecDeque<Delivery>)>,
     finished: broadcast::Sender<Delivery>,
@@ -137,11 +141,24 @@ pub(crate) struct Hub {
 
 impl Hub {
     pub(crate) fn new(timing: Timing) -> Arc<Self> {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        // Targets are often https (a tunnel to a laptop, a deployed service), checked against
+        // the public web roots as the service does.
+        http.enforce_http(false);
+        let client = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+            .map(|tls| {
+                let connector = tls.https_or_http().enable_http1().wrap_connector(http);
+                Client::builder(TokioExecutor::new()).build(connector)
+            })
+            .map_err(|e| {
+                tracing::error!(error = %e, "webhook deliveries: cannot set up TLS");
+                format!("cannot set up TLS: {e}")
+            });
         Arc::new(Self {
             timing,
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client,
             workers: Mutex::new(HashMap::new()),
             log: Mutex::new((0, VecDeque::new())),
             drains: Arc::new(tokio::sync::Semaphore::new(MAX_DRAINS)),
@@ -277,8 +294,9 @@ impl Hub {
             .map_err(|e| format!("invalid target: {e}"))?;
         // The timeout bounds getting the answer's status: once it is in, the outcome is settled
         // whatever the body does.
+        let client = self.client.as_ref().map_err(Clone::clone)?;
         let response =
-            match tokio::time::timeout(self.timing.timeout, self.client.request(request)).await {
+            match tokio::time::timeout(self.timing.timeout, client.request(request)).await {
                 Ok(Ok(response)) => response,
                 Ok(Err(e)) => return Err(format!("request failed: {e}")),
                 Err(_) => return Err("timed out".into()),

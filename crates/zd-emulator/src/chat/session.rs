@@ -168,17 +168,19 @@ impl Session {
         self.ended.lock().clone()
     }
 
-    /// Ends the session; its socket (if any) will send EOS with `reason` and close.
-    pub(crate) fn end(&self, reason: &str) {
+    /// Ends the session; its socket (if any) will send EOS with `reason` and close. False when
+    /// it had already ended (the first reason stays).
+    pub(crate) fn end(&self, reason: &str) -> bool {
         {
             let mut ended = self.ended.lock();
             if ended.is_some() {
-                return;
+                return false;
             }
             *ended = Some(reason.to_owned());
         }
         self.reader_wake.notify_waiters();
         self.reader_wake.notify_one();
+        true
     }
 
     /// Attaches a socket, returning the one it replaces.
@@ -333,7 +335,10 @@ impl Sessions {
         for (sub_id, class) in subs {
             class.remove(&sub_id);
         }
-        session.end(reason);
+        // Ended twice (two stops in one document, a stop racing a new session): listed once.
+        if !session.end(reason) {
+            return;
+        }
         let mut ended = self.ended.lock();
         if ended.len() >= ENDED_HISTORY {
             ended.pop_front();

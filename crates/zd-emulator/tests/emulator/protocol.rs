@@ -285,6 +285,24 @@ async fn eos_after_stop_agent_session() {
 }
 
 #[tokio::test]
+async fn a_session_stopped_twice_is_listed_once() {
+    let emu = emulator().await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    let resp = bot
+        .request("mutation { a: stopAgentSession { success } b: stopAgentSession { success } }")
+        .await;
+    assert_eq!(resp["payload"]["data"]["a"]["success"], true, "{resp}");
+    let counters = control_get(&emu, "/counters").await;
+    let listed = counters["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["session_id"] == bot.session_id.as_str())
+        .count();
+    assert_eq!(listed, 1, "{counters}");
+}
+
+#[tokio::test]
 async fn reconnecting_to_the_same_url_resumes_subscriptions() {
     let emu = emulator().await;
     let mut bot = Agent::connect(&emu, "Bot").await;

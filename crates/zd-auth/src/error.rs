@@ -33,7 +33,9 @@ pub enum ErrorKind {
     OAuth,
     /// The response body was malformed, truncated or missing a required field.
     Decode,
-    /// The response body was larger than the client accepts.
+    /// A successful response's body was larger than the client accepts
+    /// ([`HttpConfig::max_body`](crate::HttpConfig::max_body)). An error answer's body is cut
+    /// there instead, and the error is the one its status calls for.
     BodyTooLarge,
     /// Signing a JWT failed.
     JwtSign,
@@ -303,21 +305,70 @@ impl Error {
 /// errors end up in logs.
 pub(crate) fn redact_sent<'a>(text: &'a str, sent: &[&str]) -> Cow<'a, str> {
     let mut text = Cow::Borrowed(text);
+    for spelling in spellings(sent) {
+        if text.contains(spelling.as_str()) {
+            text = Cow::Owned(text.replace(spelling.as_str(), "[REDACTED]"));
+        }
+    }
+    text
+}
+
+/// Each non-empty value of `sent` as sent, form-encoded and JSON-escaped.
+fn spellings(sent: &[&str]) -> Vec<String> {
+    let mut all = Vec::new();
     for value in sent.iter().filter(|v| !v.is_empty()) {
         let form: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
         let json = serde_json::to_string(value)
             .ok()
             .and_then(|quoted| Some(quoted.get(1..quoted.len().checked_sub(1)?)?.to_owned()));
-        for spelling in [Some(*value), Some(form.as_str()), json.as_deref()]
-            .into_iter()
-            .flatten()
-        {
-            if !spelling.is_empty() && text.contains(spelling) {
-                text = Cow::Owned(text.replace(spelling, "[REDACTED]"));
+        all.extend(
+            [Some((*value).to_owned()), Some(form), json]
+                .into_iter()
+                .flatten()
+                .filter(|s| !s.is_empty()),
+        );
+    }
+    all
+}
+
+/// Every string and key of `value` passed through [`redact_sent`]: compared once JSON's
+/// escapes are undone, whichever the server chose.
+pub(crate) fn redact_json(value: &mut serde_json::Value, sent: &[&str]) {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => {
+            if let Cow::Owned(redacted) = redact_sent(s, sent) {
+                *s = redacted;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| redact_json(v, sent)),
+        Value::Object(map) => {
+            let entries = std::mem::take(map);
+            for (key, mut v) in entries {
+                redact_json(&mut v, sent);
+                map.insert(redact_sent(&key, sent).into_owned(), v);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+/// `text` without a trailing beginning of a value of `sent` (in any of its spellings): for a
+/// body whose reading stopped part way through one.
+pub(crate) fn drop_partial_tail<'a>(text: &'a str, sent: &[&str]) -> &'a str {
+    let mut end = text.len();
+    for spelling in spellings(sent) {
+        // Longest first: `ab` in `..ab` for the value `abc` hides more than `b` would.
+        let proper_prefix_ends = spelling.char_indices().map(|(i, _)| i).filter(|&i| i > 0);
+        for len in proper_prefix_ends.rev() {
+            let prefix = &spelling[..len];
+            if text[..end].ends_with(prefix) {
+                end -= prefix.len();
+                break;
             }
         }
     }
-    text
+    &text[..end]
 }
 
 fn excerpt(body: &[u8]) -> String {

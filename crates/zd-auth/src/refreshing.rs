@@ -23,6 +23,10 @@ const FAILURE_COOL_DOWN: Duration = Duration::from_secs(5);
 /// sources give up long before, so only a refresh whose runtime is no longer driven gets here.
 const TAKE_UP_LIMIT: Duration = Duration::from_secs(120);
 
+/// The shortest cool-down, whatever `Retry-After` asks for: `Retry-After: 0` or a date
+/// already past must not let every caller start a refresh of its own, back to back.
+const MIN_FAILURE_COOL_DOWN: Duration = Duration::from_secs(1);
+
 /// The longest cool-down, whatever `Retry-After` asks for: a token about to expire must not
 /// be left unrenewed for long on one header's say-so.
 const MAX_FAILURE_COOL_DOWN: Duration = Duration::from_secs(60);
@@ -69,9 +73,9 @@ pub trait TokenSource: Send + Sync + fmt::Debug + 'static {
 ///
 /// When a renewal fails while the current token has not expired yet (and the server has not
 /// rejected it), callers keep getting the current token and the failure is logged at `warn`.
-/// After a failure the token endpoint is left alone for a short cool-down (its `Retry-After`,
-/// at most 60 s, or 5 s without one): callers meanwhile get the still-valid token or the last
-/// error, without a request.
+/// After a failure the token endpoint is left alone for a short cool-down (its `Retry-After`
+/// kept between 1 s and 60 s, or 5 s without one): callers meanwhile get the still-valid token
+/// or the last error, without a request.
 ///
 /// # Cancel safety
 /// Dropping an `authorization()` future never abandons a refresh it started. Within a Tokio
@@ -352,7 +356,7 @@ impl Book {
                 let cool_down = error
                     .retry_after()
                     .unwrap_or(FAILURE_COOL_DOWN)
-                    .min(MAX_FAILURE_COOL_DOWN);
+                    .clamp(MIN_FAILURE_COOL_DOWN, MAX_FAILURE_COOL_DOWN);
                 let now = Instant::now();
                 state.failed = Some(Failure {
                     completion,
@@ -817,6 +821,24 @@ mod tests {
         let creds = RefreshingToken::new(source.clone());
         assert!(creds.authorization().await.is_err());
         tokio::time::advance(Duration::from_secs(61)).await;
+        assert!(creds.authorization().await.is_err());
+        assert_eq!(source.calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_zero_retry_after_still_cools_down() {
+        let source = Arc::new(Counting {
+            fail: true,
+            retry_after: Some(Duration::ZERO),
+            ..Counting::default()
+        });
+        let creds = RefreshingToken::new(source.clone());
+        for _ in 0..10 {
+            assert!(creds.authorization().await.is_err());
+        }
+        assert_eq!(source.calls.load(Ordering::SeqCst), 1);
+        assert_eq!(creds.refresh_count(), 1);
+        tokio::time::advance(MIN_FAILURE_COOL_DOWN).await;
         assert!(creds.authorization().await.is_err());
         assert_eq!(source.calls.load(Ordering::SeqCst), 2);
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, USER_AGENT};
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -15,7 +15,7 @@ use hyper_util::rt::TokioExecutor;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use crate::error::redact_sent;
+use crate::error::{drop_partial_tail, redact_json, redact_sent};
 use crate::{Error, ErrorKind, OAuthError, OAuthErrorCode, Secret};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -26,7 +26,9 @@ const DEFAULT_MAX_BODY: usize = 256 * 1024;
 pub struct HttpConfig {
     /// Whole-request timeout (connect, send, read the body). Default 30 s.
     pub timeout: Duration,
-    /// Largest response body accepted, in bytes. Default 256 KiB.
+    /// Largest response body accepted, in bytes. Default 256 KiB. A longer successful body
+    /// is an [`ErrorKind::BodyTooLarge`] error; of a longer error answer's body only this much
+    /// is read (for the excerpt) and the error stays the status's, `Retry-After` included.
     pub max_body: usize,
 }
 
@@ -57,6 +59,8 @@ pub(crate) struct Response {
     pub(crate) status: StatusCode,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
+    /// The body of an error answer was longer than `max_body`: `body` is its beginning.
+    pub(crate) cut: bool,
 }
 
 impl Transport {
@@ -110,28 +114,42 @@ impl Transport {
                 .request(request)
                 .await
                 .map_err(|e| Error::new(ErrorKind::Transport, what.clone()).with_source(e))?;
-            let (parts, body) = response.into_parts();
-            let body = Limited::new(body, self.config.max_body)
-                .collect()
-                .await
-                .map_err(|e| {
-                    if e.is::<http_body_util::LengthLimitError>() {
-                        Error::new(
-                            ErrorKind::BodyTooLarge,
-                            format!("{what}: more than {} bytes", self.config.max_body),
-                        )
+            let (parts, mut body) = response.into_parts();
+            let limit = self.config.max_body;
+            let mut read = Vec::new();
+            let mut cut = false;
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| {
+                    Error::new(ErrorKind::Transport, format!("{what}: reading body"))
                         .with_status(parts.status)
-                    } else {
-                        Error::new(ErrorKind::Transport, format!("{what}: reading body"))
-                            .with_status(parts.status)
-                            .with_source(BoxedSource(e))
+                        .with_source(e)
+                })?;
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                let room = limit.saturating_sub(read.len());
+                if data.len() > room {
+                    if parts.status.is_success() {
+                        return Err(Error::new(
+                            ErrorKind::BodyTooLarge,
+                            format!("{what}: more than {limit} bytes"),
+                        )
+                        .with_status(parts.status));
                     }
-                })?
-                .to_bytes();
+                    // An error answer: its status and `Retry-After` tell the caller what it
+                    // needs (a 503 with a huge page stays retryable); the body only feeds an
+                    // excerpt, so the rest of it is not worth reading.
+                    read.extend_from_slice(&data[..room]);
+                    cut = true;
+                    break;
+                }
+                read.extend_from_slice(&data);
+            }
             Ok(Response {
                 status: parts.status,
                 headers: parts.headers,
-                body,
+                body: Bytes::from(read),
+                cut,
             })
         };
         tokio::time::timeout(self.config.timeout, exchange)
@@ -142,22 +160,6 @@ impl Transport {
                     format!("{what}: no answer within {:?}", self.config.timeout),
                 )
             })?
-    }
-}
-
-/// Adapts hyper's boxed body error to a sized `std::error::Error`.
-#[derive(Debug)]
-struct BoxedSource(Box<dyn std::error::Error + Send + Sync>);
-
-impl std::fmt::Display for BoxedSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::error::Error for BoxedSource {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0.source()
     }
 }
 
@@ -175,20 +177,53 @@ impl Response {
     /// of one survives at the cut).
     pub(crate) fn error(&self, what: &str, sent: &[&str]) -> Error {
         let retry_after = crate::retry_after::from_headers(&self.headers);
+        let what = if self.cut {
+            format!("{what} (error body cut at {} bytes)", self.body.len())
+        } else {
+            what.to_owned()
+        };
         // Parsed from the body as received, so that hiding a short value cannot garble the
         // JSON or a known error code; the code and description are redacted afterwards.
         let base = match serde_json::from_slice::<OAuthErrorBody>(&self.body) {
-            Ok(oauth) => Error::new(ErrorKind::OAuth, what.to_owned()).with_oauth(OAuthError {
+            Ok(oauth) => Error::new(ErrorKind::OAuth, what).with_oauth(OAuthError {
                 code: OAuthErrorCode::from_wire(&oauth.error),
                 description: oauth.error_description,
             }),
-            Err(_) => Error::new(ErrorKind::HttpStatus, what.to_owned()),
+            Err(_) => Error::new(ErrorKind::HttpStatus, what),
         };
-        let body = String::from_utf8_lossy(&self.body);
         base.with_status(self.status)
-            .with_body(redact_sent(&body, sent).as_bytes())
+            .with_body(self.redacted_body(sent).as_bytes())
             .with_retry_after(retry_after)
             .redact_sent(sent)
+    }
+
+    /// The body with the values of `sent` hidden. A JSON body is redacted as parsed and then
+    /// written out again: JSON may spell a value with any escapes (`p\u0026ss` for `p&ss`),
+    /// more than text matching can know.
+    fn redacted_body(&self, sent: &[&str]) -> String {
+        if let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&self.body) {
+            redact_json(&mut value, sent);
+            // Numbers and keys are compared as written, a value sent as digits included.
+            return redact_sent(&value.to_string(), sent).into_owned();
+        }
+        let mut body: &[u8] = &self.body;
+        if self.cut
+            && let Err(e) = std::str::from_utf8(body)
+            && e.error_len().is_none()
+        {
+            // A character cut in two would hide the value's beginning before it from the
+            // check below.
+            body = &body[..e.valid_up_to()];
+        }
+        let body = String::from_utf8_lossy(body);
+        let redacted = redact_sent(&body, sent);
+        if self.cut {
+            // The read stopped mid-body, perhaps in the middle of a value: its beginning
+            // must not show either.
+            drop_partial_tail(&redacted, sent).to_owned()
+        } else {
+            redacted.into_owned()
+        }
     }
 
     /// Decodes a success body. The body is not kept on failure: it may hold tokens. `sent` as
@@ -300,6 +335,7 @@ mod tests {
             status: StatusCode::from_u16(status).unwrap(),
             headers,
             body: Bytes::from_static(body.as_bytes()),
+            cut: false,
         }
     }
 
@@ -364,6 +400,7 @@ mod tests {
                 status: StatusCode::BAD_REQUEST,
                 headers: HeaderMap::new(),
                 body: Bytes::from(body),
+                cut: false,
             };
             let err = answer.error("POST /oauth2/token", &[secret, ""]);
             let printed = format!("{err} {err:?} {:?}", err.body_excerpt());
@@ -376,9 +413,51 @@ mod tests {
             status: StatusCode::BAD_REQUEST,
             headers: HeaderMap::new(),
             body: Bytes::from_static(br#"{"error":"invalid_grant"}"#),
+            cut: false,
         };
         let err = answer.error("POST /oauth2/token", &["a"]);
         assert_eq!(err.oauth().unwrap().code, OAuthErrorCode::InvalidGrant);
+    }
+
+    #[test]
+    fn values_echoed_with_any_json_escape_are_hidden() {
+        let secret = "p&ss";
+        for body in [
+            r#"{"error":"invalid_client","error_description":"bad p\u0026ss"}"#,
+            r#"{"message":"bad p\u0026ss","p\u0026ss":[1,"\u0070&ss"]}"#,
+        ] {
+            let answer = Response {
+                status: StatusCode::BAD_REQUEST,
+                headers: HeaderMap::new(),
+                body: Bytes::from_static(body.as_bytes()),
+                cut: false,
+            };
+            let err = answer.error("POST /oauth2/token", &[secret]);
+            let excerpt = err.body_excerpt().unwrap();
+            assert!(excerpt.contains("bad [REDACTED]"), "{excerpt}");
+            let printed = format!("{err} {err:?} {excerpt}");
+            for leak in [secret, r"p\u0026ss", r"\u0070&ss"] {
+                assert!(!printed.contains(leak), "{leak} in {printed}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_value_cut_at_the_end_of_a_cut_body_is_hidden() {
+        let secret = "sek-w\u{f6}rd-9";
+        // The read stopped inside the value, and inside its two-byte `ö`.
+        let body = format!("<pre>echo {secret}");
+        let at = body.find('\u{f6}').unwrap() + 1;
+        let answer = Response {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            headers: HeaderMap::new(),
+            body: Bytes::from(body.as_bytes()[..at].to_vec()),
+            cut: true,
+        };
+        let err = answer.error("POST /oauth2/token", &[secret]);
+        assert_eq!(err.kind(), ErrorKind::HttpStatus);
+        let excerpt = err.body_excerpt().unwrap();
+        assert_eq!(excerpt, "<pre>echo ");
     }
 
     #[test]

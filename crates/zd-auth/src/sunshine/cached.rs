@@ -3,11 +3,11 @@
 use std::fmt;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{EncodingKey, Header};
 
-use super::jwt::{check_server_scope, header_for, sign_server_at};
+use super::jwt::{check_server_scope, header_for, sign_server_at, unix_seconds};
 use super::{ApiKey, Scope};
 use crate::refreshing::MAX_TOKEN_LIFETIME;
 use crate::{BoxFuture, Credentials, Error, ErrorKind, Secret};
@@ -15,14 +15,18 @@ use crate::{BoxFuture, Credentials, Error, ErrorKind, Secret};
 /// Longest time before `exp` at which a new token is signed.
 const RESIGN_MARGIN: Duration = Duration::from_secs(30);
 
+/// Shortest lifetime accepted: `exp` holds whole seconds, and a second or more after signing
+/// rounds down to a whole second that is still ahead of the signing time.
+const MIN_TTL: Duration = Duration::from_secs(1);
+
 /// `Authorization: Bearer <jwt>` for an `app`, `account` or `integration` scope.
 ///
 /// The JWT is signed when the credentials are built and cached, so
 /// [`Credentials::authorization`] normally costs a read lock and a string clone, no HMAC.
 /// Without an expiry the token only changes after [`Credentials::invalidate`]. With
-/// [`JwtCredentials::with_expiry`] each token carries `exp = iat + ttl` and a new one is signed
-/// shortly before that (30 s, or a tenth of the lifetime when that is shorter), or after
-/// `invalidate`.
+/// [`JwtCredentials::with_expiry`] each token carries `exp` = signing time + `ttl`, rounded
+/// down to the whole second the claim holds, and a new one is signed shortly before that `exp`
+/// (30 s, or a tenth of the lifetime when that is shorter), or after `invalidate`.
 ///
 /// ```
 /// # async fn demo() -> Result<(), zd_auth::Error> {
@@ -84,21 +88,22 @@ impl JwtCredentials {
         })
     }
 
-    /// Gives every token an `exp` of `ttl` after it is signed, and re-signs shortly before.
+    /// Gives every token an `exp` of `ttl` after it is signed (rounded down to a whole
+    /// second), and re-signs shortly before.
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidInput`] for a zero `ttl` or one over ten years;
-    /// [`ErrorKind::JwtSign`].
+    /// [`ErrorKind::InvalidInput`] for a `ttl` under one second (`exp` counts whole seconds,
+    /// so a shorter one could be past when signed) or over ten years; [`ErrorKind::JwtSign`].
     pub fn with_expiry(self, ttl: Duration) -> Result<Self, Error> {
         self.with_expiry_at(ttl, SystemTime::now())
     }
 
     /// [`JwtCredentials::with_expiry`] with the first token signed at `now`.
     pub(crate) fn with_expiry_at(mut self, ttl: Duration, now: SystemTime) -> Result<Self, Error> {
-        if ttl.is_zero() {
+        if ttl < MIN_TTL {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
-                "JWT lifetime must be positive",
+                "JWT lifetime must be at least one second",
             ));
         }
         if ttl > MAX_TOKEN_LIFETIME {
@@ -176,16 +181,25 @@ fn sign(
             "JWT expiry is past what the clock holds",
         )
     };
+    // The `exp` the token will carry (whole seconds), so that the re-signing time is counted
+    // from it and not from the sub-second instant it was cut from: a token must not be
+    // handed out past its own `exp`.
     let expires_at = ttl
-        .map(|ttl| now.checked_add(ttl).ok_or_else(past_the_clock))
+        .map(|ttl| {
+            let at = now.checked_add(ttl).ok_or_else(past_the_clock)?;
+            UNIX_EPOCH
+                .checked_add(Duration::from_secs(unix_seconds(at)))
+                .ok_or_else(past_the_clock)
+        })
         .transpose()?;
     let jwt = sign_server_at(header, encoding, scope, now, expires_at)?;
     Ok(Cached {
         authorization: Secret::new(format!("Bearer {}", jwt.expose_secret())),
-        // `ttl / 10` is below `ttl`, so this cannot underflow `now`.
+        // Only a clock before 1970 could make this underflow; signing again on the next call
+        // is then the safe answer.
         resign_at: expires_at
             .zip(ttl)
-            .map(|(at, ttl)| at - RESIGN_MARGIN.min(ttl / 10)),
+            .map(|(at, ttl)| at.checked_sub(RESIGN_MARGIN.min(ttl / 10)).unwrap_or(now)),
         rejected: false,
     })
 }
@@ -255,7 +269,8 @@ mod tests {
     fn resigns_shortly_before_exp() {
         // (lifetime, margin): 30 s, or a tenth of a shorter lifetime.
         for (ttl, margin) in [(600, 30), (100, 10)] {
-            let t0 = SystemTime::now();
+            // On a whole second, so that `exp` is exactly `t0 + ttl`.
+            let t0 = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
             let creds = JwtCredentials::new(&key(), Scope::App)
                 .unwrap()
                 .with_expiry_at(Duration::from_secs(ttl), t0)
@@ -282,6 +297,45 @@ mod tests {
                     .unwrap()
             );
         }
+    }
+
+    #[test]
+    fn a_cached_token_is_not_handed_out_past_its_exp() {
+        let key = key();
+        let verifier = crate::sunshine::Verifier::new(key.clone()).leeway(Duration::ZERO);
+        // 900 ms into a second: `exp` rounds down to 100 ms after signing.
+        let t0 = UNIX_EPOCH + Duration::from_millis(1_000_900);
+        let creds = JwtCredentials::new(&key, Scope::App)
+            .unwrap()
+            .with_expiry_at(Duration::from_secs(1), t0)
+            .unwrap();
+        for after_ms in [0, 50, 99, 100, 500, 950, 999, 1500] {
+            let at = t0 + Duration::from_millis(after_ms);
+            let header = creds.authorization_at(at).unwrap();
+            let token = header.expose_secret().trim_start_matches("Bearer ");
+            let verified = verifier.verify_at(token, at);
+            assert!(
+                verified.is_ok(),
+                "{after_ms} ms after signing: {verified:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_lifetime_under_a_second_is_refused() {
+        for ttl in [Duration::from_nanos(1), Duration::from_millis(999)] {
+            let err = JwtCredentials::new(&key(), Scope::App)
+                .unwrap()
+                .with_expiry(ttl)
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{ttl:?}");
+        }
+        assert!(
+            JwtCredentials::new(&key(), Scope::App)
+                .unwrap()
+                .with_expiry(Duration::from_secs(1))
+                .is_ok()
+        );
     }
 
     #[test]

@@ -11,8 +11,12 @@ use super::{ApiKey, KeyKind, Scope};
 use crate::{Error, ErrorKind, Secret};
 
 /// Finds the secret of the key named by a JWT's `kid`.
+///
+/// An empty secret counts as no key: [`Verifier`] refuses the token with
+/// [`ErrorKind::JwtUnknownKey`], since anyone can sign with an empty HMAC key.
 pub trait KeyLookup {
-    /// The secret for `kid`, or `None` when the key is unknown.
+    /// The secret for `kid`, or `None` when the key is unknown. An empty secret is treated
+    /// as `None`.
     fn secret_for(&self, kid: &str) -> Option<Secret>;
 }
 
@@ -127,7 +131,8 @@ impl<K: KeyLookup> Verifier<K> {
         }
     }
 
-    /// Sets the clock-skew allowance on `exp`.
+    /// Sets the clock-skew allowance on `exp`. One so large that `exp` plus it is past what
+    /// the clock holds (`Duration::MAX`) accepts every `exp`.
     #[must_use]
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
@@ -180,9 +185,12 @@ impl<K: KeyLookup> Verifier<K> {
         let kid = header
             .kid
             .ok_or_else(|| Error::new(ErrorKind::JwtUnknownKey, "header has no kid"))?;
+        // An empty HMAC key is no secret: a token signed with it proves nothing, so the kid is
+        // as good as unknown. `ApiKey` refuses empty secrets; maps and closures may not.
         let secret = self
             .keys
             .secret_for(&kid)
+            .filter(|s| !s.expose_secret().is_empty())
             .ok_or_else(|| Error::new(ErrorKind::JwtUnknownKey, format!("no key {kid}")))?;
 
         let mut validation = Validation::new(Algorithm::HS256);
@@ -222,11 +230,11 @@ impl<K: KeyLookup> Verifier<K> {
 
         let issued_at = time_claim(&claims, "iat")?;
         let expires_at = time_claim(&claims, "exp")?;
+        // A deadline past what the clock holds (a huge leeway) is one that never comes.
         if let Some(exp) = expires_at
             && exp
                 .checked_add(self.leeway)
-                .ok_or_else(|| invalid("exp plus leeway is past the end of time"))?
-                <= now
+                .is_some_and(|deadline| deadline <= now)
         {
             return Err(Error::new(
                 ErrorKind::JwtExpired,
@@ -314,4 +322,51 @@ fn user_claims(claims: &Map<String, Value>) -> Result<UserClaims, Error> {
         email: optional_string(claims, "email")?,
         email_verified,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sunshine::sign_jwt;
+
+    fn key() -> ApiKey {
+        ApiKey::new("app_1", "s3cr3t").unwrap()
+    }
+
+    /// An HS256 token of `app` scope for `kid`, signed with `secret`.
+    fn signed_with(kid: &str, secret: &[u8]) -> String {
+        let mut header = jsonwebtoken::Header::new(Algorithm::HS256);
+        header.kid = Some(kid.to_owned());
+        let claims = serde_json::json!({"scope": "app"});
+        jsonwebtoken::encode(
+            &header,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn an_empty_secret_is_an_unknown_key() {
+        let forged = signed_with("app_1", b"");
+        let closure = Verifier::new(|_: &str| Some(Secret::new("")));
+        let err = closure.verify(&forged).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::JwtUnknownKey);
+
+        let map: HashMap<String, Secret> = [("app_1".to_owned(), Secret::new(""))].into();
+        let err = Verifier::new(map).verify(&forged).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::JwtUnknownKey);
+    }
+
+    #[test]
+    fn a_leeway_past_the_end_of_time_accepts_any_exp() {
+        let key = key();
+        let exp = SystemTime::now() + Duration::from_secs(3600);
+        let token = sign_jwt(&key, Scope::App, Some(exp)).unwrap();
+        let verified = Verifier::new(key)
+            .leeway(Duration::MAX)
+            .verify(token.expose_secret())
+            .unwrap();
+        assert_eq!(verified.scope, Scope::App);
+    }
 }

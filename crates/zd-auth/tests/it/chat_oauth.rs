@@ -121,6 +121,66 @@ async fn http_errors_keep_status_and_a_bounded_excerpt() {
 }
 
 #[tokio::test]
+async fn an_oversized_error_answer_keeps_its_status_and_retry_after() {
+    let server =
+        TestServer::fixed(|| Reply::text(503, "x".repeat(300_000)).header("retry-after", "30"))
+            .await;
+    let err = client(&server.url())
+        .refresh(&Secret::new("r"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::HttpStatus);
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(503));
+    assert!(err.is_retryable());
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
+    assert_eq!(
+        err.body_excerpt().unwrap().len(),
+        zd_auth::BODY_EXCERPT_LIMIT
+    );
+
+    // A client error too stays what the status says, not a complaint about the body's size.
+    let server = TestServer::fixed(|| Reply::text(400, "y".repeat(4096))).await;
+    let err = client(&server.url())
+        .with_http_config(HttpConfig {
+            max_body: 1024,
+            ..HttpConfig::default()
+        })
+        .unwrap()
+        .refresh(&Secret::new("r"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::HttpStatus);
+    assert!(!err.is_retryable());
+    assert!(err.body_excerpt().unwrap().starts_with("yyy"));
+}
+
+#[tokio::test]
+async fn a_secret_at_the_cut_of_an_oversized_error_answer_does_not_show() {
+    const REFRESH: &str = "sek-REFRESH-31ee";
+    // The server echoes the refresh token right where the client stops reading.
+    let server = TestServer::fixed(|| {
+        Reply::text(
+            503,
+            format!("{}{REFRESH}{}", "a".repeat(100), "b".repeat(4096)),
+        )
+    })
+    .await;
+    let err = client(&server.url())
+        .with_http_config(HttpConfig {
+            max_body: 106,
+            ..HttpConfig::default()
+        })
+        .unwrap()
+        .refresh(&Secret::new(REFRESH))
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable());
+    let printed = format!("{err} {err:?} {:?}", err.body_excerpt());
+    assert!(!printed.contains("sek-RE"), "{printed}");
+    assert_eq!(err.body_excerpt(), Some("a".repeat(100).as_str()));
+}
+
+#[tokio::test]
 async fn malformed_bodies_are_decode_errors_without_the_body() {
     let server =
         TestServer::fixed(|| Reply::json(200, r#"{"access_token":12,"token_type":"Bearer"}"#))

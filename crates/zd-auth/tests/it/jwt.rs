@@ -247,17 +247,14 @@ fn verification_failures_are_typed() {
         );
     }
 
-    // An exp the clock can hold, but not with the leeway added.
+    // An exp the clock can hold, but not with the leeway added: a deadline that never comes.
     let edge = forge(
         Some("app_1"),
         Algorithm::HS256,
         s,
         &json!({"scope":"app","exp":i64::MAX as u64 - 10}),
     );
-    assert_eq!(
-        lenient.verify(&edge).unwrap_err().kind(),
-        ErrorKind::JwtInvalidClaims
-    );
+    assert!(lenient.verify(&edge).is_ok());
 
     // Unknown and missing kid.
     assert_eq!(

@@ -1201,6 +1201,25 @@ async fn every_operation_answers_per_the_spec() {
         400,
     )
     .await;
+    // The bot's nextSwitchboardIntegrationId still names the agent.
+    w.go(
+        "DeleteSwitchboardIntegration",
+        "DELETE",
+        &format!("{s}/switchboardIntegrations/{agent_id}"),
+        ka,
+        None,
+        400,
+    )
+    .await;
+    w.go(
+        "UpdateSwitchboardIntegration",
+        "PATCH",
+        &format!("{s}/switchboardIntegrations/{bot_id}"),
+        ka,
+        Some(json!({"nextSwitchboardIntegrationId":null})),
+        200,
+    )
+    .await;
     w.go(
         "DeleteSwitchboardIntegration",
         "DELETE",

@@ -96,6 +96,15 @@ pub(crate) fn authenticate(store: &Store, headers: &HeaderMap) -> Result<Princip
         return Err(ApiError::unauthorized());
     }
     if let Some((app_id, integration_id)) = store.bridge_tokens.get(rest) {
+        // Checked here as well as swept on deletion: whichever path removed the token's app
+        // or integration, the token must not outlive them.
+        let live = store
+            .apps
+            .get(app_id)
+            .is_some_and(|app| app.integrations.contains_key(integration_id));
+        if !live {
+            return Err(ApiError::unauthorized());
+        }
         return Ok(Principal::Integration {
             app_id: app_id.clone(),
             integration_id: integration_id.clone(),

@@ -100,6 +100,8 @@ pub(crate) struct App {
 pub(crate) struct Attachment {
     pub(crate) media_type: String,
     pub(crate) bytes: bytes::Bytes,
+    /// The conversation an upload `for=message` was linked to: the attachment goes with it.
+    pub(crate) conversation_id: Option<String>,
 }
 
 impl App {
@@ -144,6 +146,12 @@ impl App {
                 self.external_ids.remove(ext);
             }
         }
+    }
+
+    /// Drops the attachments uploaded for messages of the conversation `conversation_id`.
+    pub(crate) fn drop_attachments_of(&mut self, conversation_id: &str) {
+        self.attachments
+            .retain(|_, a| a.conversation_id.as_deref() != Some(conversation_id));
     }
 
     pub(crate) fn active_switchboard(&self) -> Option<&Switchboard> {
@@ -242,6 +250,7 @@ pub(crate) struct Conversation {
     pub(crate) kind: String,
     pub(crate) is_default: bool,
     pub(crate) display_name: Option<String>,
+    pub(crate) description: Option<String>,
     pub(crate) icon_url: Option<String>,
     pub(crate) metadata: Value,
     pub(crate) created_at: String,
@@ -292,6 +301,7 @@ impl Conversation {
         if let Some(o) = v.as_object_mut() {
             o.insert("isDefault".into(), json!(self.is_default));
             o.insert("displayName".into(), json!(self.display_name));
+            o.insert("description".into(), json!(self.description));
             o.insert("iconUrl".into(), json!(self.icon_url));
             o.insert("businessLastRead".into(), json!(self.business_last_read));
             o.insert("lastUpdatedAt".into(), json!(self.last_updated_at));

@@ -139,6 +139,8 @@ pub(crate) async fn delete(
                 s.hub().forget(w);
             }
         }
+        store.bridge_tokens.retain(|_, (a, _)| a != &app_id);
+        store.bridge_codes.retain(|_, a| a != &app_id);
     }
     ok(json!({}))
 }

@@ -43,6 +43,9 @@ pub(crate) async fn upload(
             return Err(ApiError::bad_request("for should be message"));
         }
     }
+    // Only an upload `for` a message is deleted with its conversation; `conversationId`
+    // alone links nothing.
+    let conversation_id = q.get("for").and(q.get("conversationId")).map(str::to_owned);
     let ctype = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -75,6 +78,7 @@ pub(crate) async fn upload(
         Attachment {
             media_type: part.content_type.clone(),
             bytes: part.bytes,
+            conversation_id,
         },
     );
     created(json!({ "attachment": { "mediaUrl": url, "mediaType": part.content_type } }))

@@ -51,10 +51,12 @@ pub(crate) fn insert_conversation(
     let default_sbi = app
         .active_switchboard()
         .and_then(|sb| sb.default_integration.clone());
+    // The spec's "first personal conversation created for the user": groups the user is in
+    // do not count.
     let is_default = users.first().is_none_or(|u| {
         !app.conversations
             .values()
-            .any(|c| c.participants.iter().any(|p| &p.user_id == u))
+            .any(|c| c.kind == "personal" && c.participants.iter().any(|p| &p.user_id == u))
     });
     let participants = users
         .iter()
@@ -65,6 +67,7 @@ pub(crate) fn insert_conversation(
             last_read: None,
         })
         .collect();
+    let created_at = util::now_iso();
     let conversation = Conversation {
         id: id.clone(),
         kind: kind.to_owned(),
@@ -72,8 +75,9 @@ pub(crate) fn insert_conversation(
         display_name,
         icon_url,
         metadata,
-        created_at: util::now_iso(),
-        last_updated_at: None,
+        // "the creation time if no messages have been received yet".
+        last_updated_at: Some(created_at.clone()),
+        created_at,
         business_last_read: None,
         participants,
         active_switchboard_integration: default_sbi,
@@ -97,10 +101,11 @@ pub(crate) async fn create(
         return Err(ApiError::bad_request("type should be personal or sdkGroup"));
     }
     let display_name = http::opt_str_len(&body, "displayName", 1, 100)?;
+    let description = http::opt_str_len(&body, "description", 1, 100)?;
     let icon_url = http::opt_str_len(&body, "iconUrl", 1, 2048)?;
     let metadata = metadata::opt(&body, "metadata")?.map_or(Value::Null, Value::Object);
     let app = store.app_mut(&app_id)?;
-    let mut users = Vec::new();
+    let mut users: Vec<String> = Vec::new();
     if let Some(list) = body.get("participants") {
         let list = list
             .as_array()
@@ -114,7 +119,15 @@ pub(crate) async fn create(
             let p = p
                 .as_object()
                 .ok_or_else(|| ApiError::bad_request("participants items should be object"))?;
-            users.push(user_ref(app, p)?);
+            let user = user_ref(app, p)?;
+            // A user is one participant: the same user twice (by id, external id, or both)
+            // would be two seats for one member, which join refuses as well.
+            if users.contains(&user) {
+                return Err(ApiError::bad_request(format!(
+                    "user {user} is listed more than once in participants"
+                )));
+            }
+            users.push(user);
         }
     }
     if kind == "personal" && users.len() != 1 {
@@ -123,6 +136,9 @@ pub(crate) async fn create(
         ));
     }
     let id = insert_conversation(&s, app, &kind, &users, display_name, icon_url, metadata);
+    if let Some(c) = app.conversations.get_mut(&id) {
+        c.description = description;
+    }
     let c = &app.conversations[&id];
     let rendered = c.render(app);
     let truncated = c.render_truncated(app);
@@ -210,6 +226,7 @@ pub(crate) async fn update(
     access(&store, &headers, Some(&app_id), Need::Data)?;
     let body = http::json_body(&body)?;
     let display_name = http::opt_str_len(&body, "displayName", 1, 100)?;
+    let description = http::opt_str_len(&body, "description", 1, 100)?;
     let icon_url = http::opt_str_len(&body, "iconUrl", 1, 2048)?;
     let metadata = metadata::opt(&body, "metadata")?;
     let app = store.app_mut(&app_id)?;
@@ -217,13 +234,15 @@ pub(crate) async fn update(
     if body.contains_key("displayName") {
         c.display_name = display_name;
     }
+    if body.contains_key("description") {
+        c.description = description;
+    }
     if body.contains_key("iconUrl") {
         c.icon_url = icon_url;
     }
     if body.contains_key("metadata") {
         c.metadata = metadata.map_or(Value::Null, Value::Object);
     }
-    c.last_updated_at = Some(util::now_iso());
     let app = store.app(&app_id)?;
     let rendered = app.conversations[&conversation_id].render(app);
     ok(json!({ "conversation": rendered }))
@@ -252,6 +271,7 @@ pub(crate) async fn delete(
         .conversations
         .remove(&conversation_id)
         .ok_or_else(|| ApiError::not_found(Missing::Conversation))?;
+    app.drop_attachments_of(&conversation_id);
     let truncated = c.render_truncated(app);
     emit(
         &s,
@@ -329,6 +349,14 @@ pub(crate) async fn leave(
         None => Some(user_ref(app, &body)?),
     };
     let c = conv_mut(app, &conversation_id)?;
+    // Participants come and go in sdkGroup conversations only (join refuses personal ones,
+    // and conversation:leave is documented for sdkGroup conversations): a personal
+    // conversation keeps its one participant.
+    if c.kind == "personal" {
+        return Err(ApiError::bad_request(
+            "cannot leave a personal conversation",
+        ));
+    }
     let index = c
         .participants
         .iter()

@@ -45,6 +45,16 @@ fn room_for_webhooks(app: &App, more: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Keys belong to custom integrations only: every key operation on another kind is a 400,
+/// as the spec documents for listing them.
+fn custom_only(i: &Integration) -> Result<(), ApiError> {
+    if i.kind == "custom" {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request("only custom integrations have keys"))
+    }
+}
+
 fn integration_mut<'a>(app: &'a mut App, id: &str) -> Result<&'a mut Integration, ApiError> {
     app.integrations
         .get_mut(id)
@@ -265,6 +275,9 @@ pub(crate) async fn delete(
     for w in i.webhooks.keys() {
         s.hub().forget(w);
     }
+    store
+        .bridge_tokens
+        .retain(|_, (a, id)| !(a == &app_id && id == &integration_id));
     ok(json!({}))
 }
 
@@ -279,9 +292,7 @@ pub(crate) async fn create_key(
     let body = http::json_body(&body)?;
     let name = http::req_str(&body, "displayName")?.to_owned();
     let i = integration_mut(store.app_mut(&app_id)?, &integration_id)?;
-    if i.kind != "custom" {
-        return Err(ApiError::bad_request("only custom integrations have keys"));
-    }
+    custom_only(i)?;
     if i.keys.len() >= MAX_KEYS {
         return Err(ApiError::bad_request(format!(
             "An integration can have a maximum of {MAX_KEYS} keys"
@@ -309,6 +320,7 @@ pub(crate) async fn list_keys(
         .integrations
         .get(&integration_id)
         .ok_or_else(|| ApiError::not_found(Missing::Integration))?;
+    custom_only(i)?;
     let keys: Vec<Value> = i.keys.values().map(Key::render).collect();
     ok(json!({ "keys": keys }))
 }
@@ -321,10 +333,12 @@ pub(crate) async fn get_key(
     let store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
     let app = store.app(&app_id)?;
-    let key = app
+    let i = app
         .integrations
         .get(&integration_id)
-        .ok_or_else(|| ApiError::not_found(Missing::Integration))?
+        .ok_or_else(|| ApiError::not_found(Missing::Integration))?;
+    custom_only(i)?;
+    let key = i
         .keys
         .get(&key_id)
         .ok_or_else(|| ApiError::not_found(Missing::Resource))?;
@@ -338,8 +352,9 @@ pub(crate) async fn delete_key(
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
-    integration_mut(store.app_mut(&app_id)?, &integration_id)?
-        .keys
+    let i = integration_mut(store.app_mut(&app_id)?, &integration_id)?;
+    custom_only(i)?;
+    i.keys
         .remove(&key_id)
         .ok_or_else(|| ApiError::not_found(Missing::Resource))?;
     ok(json!({}))

@@ -252,17 +252,36 @@ pub(crate) async fn delete_integration(
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
-    let sb = switchboard_mut(store.app_mut(&app_id)?, &switchboard_id)?;
-    if sb.enabled && sb.default_integration.as_deref() == Some(sbi_id.as_str()) {
+    let app = store.app_mut(&app_id)?;
+    let sb = switchboard_mut(app, &switchboard_id)?;
+    if !sb.integrations.contains_key(&sbi_id) {
+        return Err(ApiError::not_found(Missing::SwitchboardIntegration));
+    }
+    // Deleting either would leave the switchboard pointing at nothing: the default must be
+    // replaced first, and a `next` link unset first.
+    if sb.default_integration.as_deref() == Some(sbi_id.as_str()) {
         return Err(ApiError::bad_request(
-            "the default switchboard integration of an enabled switchboard cannot be deleted",
+            "the default switchboard integration cannot be deleted; choose another default first",
         ));
     }
-    sb.integrations
-        .remove(&sbi_id)
-        .ok_or_else(|| ApiError::not_found(Missing::SwitchboardIntegration))?;
-    if sb.default_integration.as_deref() == Some(sbi_id.as_str()) {
-        sb.default_integration = None;
+    if sb
+        .integrations
+        .values()
+        .any(|o| o.id != sbi_id && o.next.as_deref() == Some(sbi_id.as_str()))
+    {
+        return Err(ApiError::bad_request(
+            "another switchboard integration's nextSwitchboardIntegrationId refers to this one",
+        ));
+    }
+    sb.integrations.remove(&sbi_id);
+    // With the seat cleared, the next activity re-seats the default (see `messages::append`).
+    for c in app.conversations.values_mut() {
+        if c.active_switchboard_integration.as_deref() == Some(sbi_id.as_str()) {
+            c.active_switchboard_integration = None;
+        }
+        if c.pending_switchboard_integration.as_deref() == Some(sbi_id.as_str()) {
+            c.pending_switchboard_integration = None;
+        }
     }
     ok(json!({}))
 }

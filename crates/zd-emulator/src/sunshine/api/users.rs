@@ -196,8 +196,16 @@ pub(crate) async fn delete(
 /// there the user leaves and only the messages they wrote go (also where they left before).
 fn forget_history(app: &mut App, user_id: &str) {
     let involves = |c: &Conversation| c.participants.iter().any(|p| p.user_id == user_id);
-    app.conversations
-        .retain(|_, c| !(c.kind == "personal" && involves(c)));
+    let gone: Vec<String> = app
+        .conversations
+        .iter()
+        .filter(|(_, c)| c.kind == "personal" && involves(c))
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in &gone {
+        app.conversations.remove(id);
+        app.drop_attachments_of(id);
+    }
     for c in app.conversations.values_mut() {
         c.participants.retain(|p| p.user_id != user_id);
         c.messages.retain(|_, raw| !written_by(raw, user_id));
@@ -222,13 +230,18 @@ pub(crate) async fn delete_personal(
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
     let user = user_mut(store.app_mut(&app_id)?, &user_id)?;
-    user.profile.clear();
+    // Exactly the fields the spec names: the profile keeps `locale`, and clients keep their
+    // channel `externalId` (what the user is reached through, not personal information).
+    for f in ["givenName", "surname", "email", "avatarUrl"] {
+        user.profile.remove(f);
+    }
+    // The user's custom properties are its metadata.
     user.metadata = Value::Null;
     for c in user.clients.values_mut() {
         if let Some(o) = c.as_object_mut() {
-            o.insert("displayName".into(), Value::Null);
-            o.insert("avatarUrl".into(), Value::Null);
-            o.insert("externalId".into(), Value::Null);
+            for f in ["displayName", "avatarUrl", "info", "raw"] {
+                o.insert(f.into(), Value::Null);
+            }
         }
     }
     ok(json!({ "user": user.render() }))

@@ -7,17 +7,66 @@ const EXCERPT_BYTES: usize = 256;
 
 /// A frame could not be decoded or encoded.
 ///
-/// Branch on [`Error::kind`]. The underlying serde_json error, when there is one, is the
+/// Branch on [`Error::kind`]. When serde_json refused the text, a summary of its error (the
+/// kind of mistake, line and column) is the
 /// [`source`](std::error::Error::source). A bounded excerpt of the frame is kept for diagnosis;
-/// it is left out of `Debug` and `Display` because frames may carry tokens.
+/// it is left out of `Debug`, `Display` and the source chain because frames may carry tokens.
 #[derive(thiserror::Error)]
 #[error("{kind}")]
 pub struct Error {
     kind: ErrorKind,
     #[source]
-    source: Option<serde_json::Error>,
+    source: Option<JsonError>,
     excerpt: Option<Box<str>>,
 }
+
+/// What serde_json reported, without the frame content its messages quote: `invalid type:
+/// string "<the value>"` would put a token into every log line that prints the error chain.
+#[derive(Debug, Clone)]
+struct JsonError {
+    description: Box<str>,
+    line: usize,
+    column: usize,
+}
+
+impl From<serde_json::Error> for JsonError {
+    fn from(e: serde_json::Error) -> Self {
+        let full = e.to_string();
+        let message = match full.rfind(" at line ") {
+            Some(at) if e.line() != 0 => full.get(..at).unwrap_or_default(),
+            _ => full.as_str(),
+        };
+        let description = match e.classify() {
+            // Syntax and end-of-input messages are serde_json's own fixed texts.
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => message,
+            // Data messages quote the offending value (`string "…"`, ``integer `…` ``,
+            // ``unknown variant `…` ``): keep only the words before the first quote or colon.
+            serde_json::error::Category::Data | serde_json::error::Category::Io => message
+                .split(['"', '`', ':'])
+                .next()
+                .map(str::trim_end)
+                .filter(|words| !words.is_empty())
+                .unwrap_or("invalid data"),
+        };
+        Self {
+            description: description.into(),
+            line: e.line(),
+            column: e.column(),
+        }
+    }
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.description)?;
+        if self.line != 0 {
+            write!(f, " at line {} column {}", self.line, self.column)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for JsonError {}
 
 /// What went wrong, as data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +126,7 @@ impl Error {
     }
 
     pub(crate) fn with_source(mut self, source: serde_json::Error) -> Self {
-        self.source = Some(source);
+        self.source = Some(source.into());
         self
     }
 
@@ -128,5 +177,50 @@ impl fmt::Debug for Error {
             .field("source", &self.source)
             .field("excerpt_len", &self.excerpt.as_ref().map(|e| e.len()))
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use crate::realtime;
+
+    /// Every message of the error and its sources, as a log line that prints the chain would.
+    fn chain(e: &crate::Error) -> String {
+        let mut text = format!("{e} / {e:?}");
+        let mut source = e.source();
+        while let Some(s) = source {
+            text.push_str(&format!(" / {s} / {s:?}"));
+            source = s.source();
+        }
+        text
+    }
+
+    #[test]
+    fn quoted_frame_values_stay_out_of_debug_display_and_sources() {
+        let e = realtime::ServerFrame::decode(r#"{"status_code":"SECRET"}"#)
+            .expect_err("a string status code");
+        let text = chain(&e);
+        assert!(!text.contains("SECRET"), "{text}");
+        // What is left still says what went wrong and where.
+        let source = e.source().map(ToString::to_string);
+        assert_eq!(
+            source.as_deref(),
+            Some("invalid type at line 1 column 8"),
+            "{text}"
+        );
+        assert!(e.excerpt().is_some_and(|x| x.contains("SECRET")));
+    }
+
+    #[test]
+    fn syntax_errors_keep_serde_json_s_own_text() {
+        let e = crate::chat::ServerFrame::decode(r#"{"sig":"SECRET"#).expect_err("cut short");
+        let source = e.source().map(ToString::to_string);
+        assert_eq!(
+            source.as_deref(),
+            Some("EOF while parsing a string at line 1 column 14")
+        );
+        assert!(!chain(&e).contains("SECRET"));
     }
 }

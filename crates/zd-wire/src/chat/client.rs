@@ -101,7 +101,8 @@ impl<'a> ClientFrame<'a> {
         let Some(env) = &peeked.envelope else {
             return peeked.raw().map(Self::Unknown);
         };
-        if let Some(sig) = env.sig {
+        // `"sig": null` says as little as a missing key, as on the server side.
+        if let Some(sig) = env.sig.filter(|s| !raw::is_null(s)) {
             return match raw::as_str(sig).as_deref() {
                 Some("PING") => Ok(Self::Ping(Ping {
                     payload: env.payload,
@@ -233,3 +234,42 @@ macro_rules! encode_methods {
 pub(super) use encode_methods;
 
 encode_methods!(Request, StopSubscription, Ping);
+
+#[cfg(test)]
+mod tests {
+    use super::ClientFrame;
+    use crate::chat::{GraphQlRequest, Request, RequestId};
+
+    #[test]
+    fn a_null_sig_reads_as_absent() {
+        let text = r#"{"sig":null,"type":"request","id":1,"payload":{"query":"{a}"}}"#;
+        let frame = ClientFrame::decode(text);
+        let Ok(ClientFrame::Request(request)) = frame else {
+            panic!("not a request: {frame:?}");
+        };
+        assert_eq!(request.id, RequestId::from(1_u64));
+        assert_eq!(request.payload.query, "{a}");
+    }
+
+    #[test]
+    fn debug_of_a_request_hides_tokens_in_query_and_variables() {
+        let variables = serde_json::value::RawValue::from_string(r#"{"t":"SECRET"}"#.to_owned())
+            .expect("valid JSON");
+        let query = r#"mutation { startAgentSession(access_token: "SECRET") { websocket_url } }"#;
+        let request = Request {
+            id: RequestId::from(1_u64),
+            payload: GraphQlRequest::new(query)
+                .variables(&variables)
+                .operation_name("Start"),
+        };
+        let shown = format!("{:?}", ClientFrame::Request(request));
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("startAgentSession(access_token"), "{shown}");
+        assert!(shown.contains(r#"{"t": …}"#), "{shown}");
+        assert!(shown.contains("Start"), "{shown}");
+
+        let text = r#"{"type":"request","id":2,"payload":{"query":"{ a(t: \"SECRET\") }","variables":{"t":"SECRET"}}}"#;
+        let shown = format!("{:?}", ClientFrame::decode(text).expect("a request"));
+        assert!(!shown.contains("SECRET"), "{shown}");
+    }
+}

@@ -83,10 +83,25 @@ pub(super) fn request_id(raw: &RawValue, frame: &'static str) -> Result<RequestI
     RequestId::from_raw(raw).ok_or_else(|| Error::invalid(frame, "id"))
 }
 
+/// An error code: a JSON number, or a string of digits (`"429"`). `None` for any other type:
+/// the frame is then read as if it had no code, so its id and payload still reach the caller
+/// instead of the whole frame being refused. A number that is not a status code is refused.
 pub(super) fn status_code(
     raw: &RawValue,
     frame: &'static str,
     field: &'static str,
-) -> Result<u16, Error> {
-    raw::parse::<u16>(raw, frame, field)
+) -> Result<Option<u16>, Error> {
+    match raw.get().as_bytes().first() {
+        Some(b'-' | b'0'..=b'9') => raw::parse::<u16>(raw, frame, field).map(Some),
+        Some(b'"') => match raw::as_str(raw) {
+            Some(digits) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+                digits
+                    .parse::<u16>()
+                    .map(Some)
+                    .map_err(|_| Error::invalid(frame, field))
+            }
+            _ => Ok(None),
+        },
+        _ => Ok(None),
+    }
 }

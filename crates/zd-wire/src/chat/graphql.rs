@@ -1,14 +1,22 @@
 //! GraphQL payloads carried inside chat frames.
 
-use std::borrow::Cow;
+use std::{borrow::Cow, fmt};
 
-use serde::{Deserialize, Serialize, Serializer, ser::SerializeStruct};
+use serde::{
+    Deserialize, Deserializer, Serialize, Serializer,
+    de::{IgnoredAny, MapAccess, SeqAccess, Visitor},
+    ser::SerializeStruct,
+};
 use serde_json::value::RawValue;
 
+use super::redact;
 use crate::raw;
 
 /// The `payload` of a request frame: a GraphQL request.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+///
+/// `Debug` shows the query with its string literals elided and only the names of the
+/// variables: `startAgentSession` carries the access token in one or the other.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct GraphQlRequest<'a> {
     /// The GraphQL document.
     #[serde(borrow)]
@@ -56,8 +64,25 @@ impl<'a> GraphQlRequest<'a> {
     }
 }
 
+impl fmt::Debug for GraphQlRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GraphQlRequest")
+            .field("query", &redact::Query(&self.query))
+            .field("variables", &self.variables.map(redact::Shape))
+            .field("operation_name", &self.operation_name)
+            .finish()
+    }
+}
+
 /// A GraphQL response (`payload` of a response or DATA frame): `data` stays raw.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+///
+/// `errors` is read leniently, so that an answer whose errors are not quite as documented
+/// (a bare string, an object, an entry with a number where a string belongs) still reads as a
+/// failed answer to its request rather than as an undecodable frame: see [`GraphQlError`].
+///
+/// `Debug` shows only the top-level keys and size of `data` and `extensions`: the
+/// `startAgentSession` answer holds the websocket URL and session id, which act as credentials.
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub struct GraphQlResponse<'a> {
     /// The result, undecoded; decode it into the operation's own type.
     #[serde(
@@ -67,8 +92,14 @@ pub struct GraphQlResponse<'a> {
         skip_serializing_if = "Option::is_none"
     )]
     pub data: Option<&'a RawValue>,
-    /// Errors reported alongside (or instead of) `data`.
-    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    /// Errors reported alongside (or instead of) `data`. A single error given without the
+    /// array (an object or a bare message) is read as a list of one; `null` as none.
+    #[serde(
+        default,
+        borrow,
+        deserialize_with = "loose_errors",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub errors: Option<Vec<GraphQlError<'a>>>,
     /// GraphQL `extensions`, raw.
     #[serde(
@@ -101,42 +132,229 @@ impl<'a> GraphQlResponse<'a> {
     }
 }
 
+impl fmt::Debug for GraphQlResponse<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GraphQlResponse")
+            .field("data", &self.data.map(redact::Shape))
+            .field("errors", &self.errors)
+            .field("extensions", &self.extensions.map(redact::Shape))
+            .finish()
+    }
+}
+
 /// One GraphQL error, as the Chat Conversations API reports it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+///
+/// Decoding never refuses an error for its shape: whoever reads an answer must learn that its
+/// request failed even when the error is malformed, or the request would wait for an answer
+/// that already came (and a retried mutation could run twice). A string where an error object
+/// belongs becomes its `message`; a `name`, `message` or `UUID` of another JSON type is kept
+/// as that value's JSON text (a `name` then classifies as [`ErrorName::Unknown`], which is
+/// never retried); anything else yields an error with no name and an empty message.
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct GraphQlError<'a> {
     /// The error name used for handling (absent on plain GraphQL errors).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<ErrorName>,
     /// Human-readable detail.
-    #[serde(default, borrow)]
     pub message: Cow<'a, str>,
     /// Globally unique id of this error occurrence, for support requests.
-    #[serde(rename = "UUID", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "UUID", skip_serializing_if = "Option::is_none")]
     pub uuid: Option<Cow<'a, str>>,
     /// Standard GraphQL `locations`, raw.
-    #[serde(
-        default,
-        borrow,
-        deserialize_with = "raw::some_raw",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub locations: Option<&'a RawValue>,
     /// Standard GraphQL `path`, raw.
-    #[serde(
-        default,
-        borrow,
-        deserialize_with = "raw::some_raw",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<&'a RawValue>,
     /// Standard GraphQL `extensions`, raw.
-    #[serde(
-        default,
-        borrow,
-        deserialize_with = "raw::some_raw",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub extensions: Option<&'a RawValue>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for GraphQlError<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LooseError)
+    }
+}
+
+/// `deserialize_with` for [`GraphQlResponse::errors`]: the documented array in one pass, and
+/// any other shape read as well as it can be.
+fn loose_errors<'de: 'a, 'a, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<GraphQlError<'a>>>, D::Error> {
+    d.deserialize_any(LooseErrors)
+}
+
+struct LooseErrors;
+
+impl<'de> Visitor<'de> for LooseErrors {
+    type Value = Option<Vec<GraphQlError<'de>>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of GraphQL errors")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut errors = Vec::with_capacity(seq.size_hint().unwrap_or(1).min(16));
+        while let Some(error) = seq.next_element::<GraphQlError<'de>>()? {
+            errors.push(error);
+        }
+        Ok(Some(errors))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    // Any other value is one error: the service said something failed, so the answer must
+    // not read as a success.
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        LooseError.visit_map(map).map(|e| Some(vec![e]))
+    }
+
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Some(vec![message_only(Cow::Borrowed(v))]))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(vec![message_only(Cow::Owned(v.to_owned()))]))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Some(vec![message_only(Cow::Owned(v.to_string()))]))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Some(vec![message_only(Cow::Owned(v.to_string()))]))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Some(vec![message_only(Cow::Owned(v.to_string()))]))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Some(vec![message_only(Cow::Owned(v.to_string()))]))
+    }
+}
+
+fn message_only(message: Cow<'_, str>) -> GraphQlError<'_> {
+    GraphQlError {
+        message,
+        ..GraphQlError::default()
+    }
+}
+
+struct LooseError;
+
+impl<'de> Visitor<'de> for LooseError {
+    type Value = GraphQlError<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a GraphQL error")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut error = GraphQlError::default();
+        while let Some(field) = map.next_key::<ErrorField>()? {
+            if field == ErrorField::Other {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            let value: &'de RawValue = map.next_value()?;
+            match field {
+                ErrorField::Name => {
+                    error.name = loose_text(value).map(|name| ErrorName::from_name(&name));
+                }
+                ErrorField::Message => error.message = loose_text(value).unwrap_or_default(),
+                ErrorField::Uuid => error.uuid = loose_text(value),
+                ErrorField::Locations => error.locations = Some(value),
+                ErrorField::Path => error.path = Some(value),
+                ErrorField::Extensions => error.extensions = Some(value),
+                ErrorField::Other => {}
+            }
+        }
+        Ok(error)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(GraphQlError::default())
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(GraphQlError::default())
+    }
+
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(message_only(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(message_only(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(message_only(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(message_only(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(message_only(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(message_only(Cow::Owned(v.to_string())))
+    }
+}
+
+/// A string's text, `None` for `null`, and the JSON text of any other value.
+fn loose_text(raw: &RawValue) -> Option<Cow<'_, str>> {
+    if raw::is_null(raw) {
+        return None;
+    }
+    Some(raw::as_str(raw).unwrap_or(Cow::Borrowed(raw.get())))
+}
+
+#[derive(PartialEq, Eq)]
+enum ErrorField {
+    Name,
+    Message,
+    Uuid,
+    Locations,
+    Path,
+    Extensions,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for ErrorField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = ErrorField;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ErrorField, E> {
+                Ok(match v {
+                    "name" => ErrorField::Name,
+                    "message" => ErrorField::Message,
+                    "UUID" => ErrorField::Uuid,
+                    "locations" => ErrorField::Locations,
+                    "path" => ErrorField::Path,
+                    "extensions" => ErrorField::Extensions,
+                    _ => ErrorField::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(V)
+    }
 }
 
 use super::ErrorName;
@@ -230,5 +448,73 @@ impl Serialize for ErrorPayload<'_> {
             }
             Self::Unknown(raw) => raw.serialize(s),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ErrorPayload, GraphQlError, GraphQlResponse};
+    use crate::chat::ErrorName;
+
+    #[test]
+    fn documented_errors_read_as_before() {
+        let text = r#"{"data":null,"errors":[{"name":"RATE_LIMITED","message":"a\"b","UUID":"u","locations":null,"path":["x"],"extensions":{"k":1},"other":[1]}]}"#;
+        let r: GraphQlResponse<'_> = serde_json::from_str(text).expect("a response");
+        let e = &r.errors.as_ref().expect("errors")[0];
+        assert_eq!(e.name, Some(ErrorName::RateLimited));
+        assert_eq!(e.message, "a\"b");
+        assert_eq!(e.uuid.as_deref(), Some("u"));
+        assert_eq!(e.locations.map(|l| l.get()), Some("null"));
+        assert_eq!(e.path.map(|p| p.get()), Some(r#"["x"]"#));
+        assert_eq!(e.extensions.map(|x| x.get()), Some(r#"{"k":1}"#));
+        assert_eq!(
+            serde_json::to_string(&r).expect("encodes"),
+            r#"{"data":null,"errors":[{"name":"RATE_LIMITED","message":"a\"b","UUID":"u","locations":null,"path":["x"],"extensions":{"k":1}}]}"#
+        );
+        let none: GraphQlResponse<'_> =
+            serde_json::from_str(r#"{"data":{},"errors":null}"#).expect("a response");
+        assert!(none.errors.is_none());
+    }
+
+    #[test]
+    fn errors_of_any_shape_read_as_errors() {
+        // The HTTP answer to startAgentSession goes through serde directly, not a frame decoder.
+        let r: GraphQlResponse<'_> =
+            serde_json::from_str(r#"{"errors":["Invalid access token"]}"#).expect("a response");
+        assert_eq!(r.errors.expect("errors")[0].message, "Invalid access token");
+        let r: GraphQlResponse<'_> =
+            serde_json::from_str(r#"{"errors":"Invalid access token"}"#).expect("a response");
+        assert_eq!(r.errors.expect("errors")[0].message, "Invalid access token");
+        let r: GraphQlResponse<'_> =
+            serde_json::from_str(r#"{"errors":[{"message":{"text":"x"}},null,[1],true]}"#)
+                .expect("a response");
+        let errors = r.errors.expect("errors");
+        assert_eq!(errors[0].message, r#"{"text":"x"}"#);
+        assert_eq!(errors.len(), 4);
+        assert!(errors[1..].iter().all(|e| e.name.is_none()));
+        assert_eq!(errors[3].message, "true");
+    }
+
+    #[test]
+    fn error_frames_keep_odd_entries_as_graphql_errors() {
+        let raw = serde_json::value::RawValue::from_string(
+            r#"{"errors":[{"message":"x","UUID":42}]}"#.to_owned(),
+        )
+        .expect("valid JSON");
+        let ErrorPayload::GraphQl(errors) = ErrorPayload::classify(&raw) else {
+            panic!("not a GraphQL error payload");
+        };
+        assert_eq!(errors[0].message, "x");
+        let error: GraphQlError<'_> = serde_json::from_str(r#""bare""#).expect("an error");
+        assert_eq!(error.message, "bare");
+    }
+
+    #[test]
+    fn debug_of_a_response_shows_only_the_shape_of_data() {
+        let text = r#"{"data":{"startAgentSession":{"websocket_url":"wss://SECRET","session_id":"SECRET"}},"extensions":{"x":"SECRET"}}"#;
+        let r: GraphQlResponse<'_> = serde_json::from_str(text).expect("a response");
+        let shown = format!("{r:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains(r#"{"startAgentSession": …}"#), "{shown}");
     }
 }

@@ -4,9 +4,9 @@
 //! [`ServerFrame`]s (response, subscription ack, DATA, DATA error, error response, EOS, PONG).
 //! Both directions decode and encode, so the same types serve the client and the emulator.
 //!
-//! Decoding is one pass over the frame: the envelope keys are peeked and every GraphQL `data`
+//! Decoding makes one full pass over the frame to peek the envelope keys; every GraphQL `data`
 //! stays a borrowed [`RawValue`](serde_json::value::RawValue) until the subscriber decodes it
-//! into its own type.
+//! into its own type (a response's `payload` is read again to split `data` from `errors`).
 
 mod client;
 mod data_split;
@@ -15,6 +15,7 @@ mod error_name;
 mod graphql;
 mod nesting;
 mod payload_split;
+mod redact;
 mod request_id;
 mod response_split;
 mod scan;

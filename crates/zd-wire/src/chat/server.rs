@@ -18,7 +18,9 @@ use crate::{DecodeLimits, Error, raw};
 pub enum ServerFrame<'a> {
     /// `{"id":..,"payload":{"data":..,"errors":..}}`: the answer to a query or mutation.
     Response(Response<'a>),
-    /// `{"id":..,"payload":{"data":{"subscription_id":..}}}`: a subscription started.
+    /// `{"id":..,"payload":{"data":{"subscription_id":..}}}`: a subscription started. A query
+    /// answer of exactly that shape (through an alias) reads as this too; tell them apart by
+    /// what the request with that id asked.
     SubscriptionAck(SubscriptionAck<'a>),
     /// `{"sig":"DATA","subscription_id":..,"payload":..}`: one subscription event.
     Data(Data<'a>),
@@ -86,7 +88,8 @@ pub struct ErrorResponse<'a> {
 /// End of service: the session is no longer valid.
 #[derive(Debug, Clone, Default)]
 pub struct Eos<'a> {
-    /// Why, as free text (e.g. `"unexpected session state"`).
+    /// Why, as free text (e.g. `"unexpected session state"`, the example the API
+    /// documentation gives). A reason sent as another JSON type is kept as its JSON text.
     pub reason: Option<Cow<'a, str>>,
 }
 
@@ -161,25 +164,27 @@ impl<'a> ServerFrame<'a> {
                     let subscription_id =
                         raw::require_str(env.subscription_id, FRAME, "subscription_id")?;
                     let payload = raw::require(env.payload, FRAME, "payload")?;
-                    match present(env.error_code) {
+                    let error_code = match present(env.error_code) {
+                        None => None,
+                        Some(code) => envelope::status_code(code, FRAME, "error_code")?,
+                    };
+                    match error_code {
                         None => Ok(Self::Data(Data {
                             subscription_id,
                             payload,
                         })),
-                        Some(code) => Ok(Self::DataError(DataError {
-                            error_code: envelope::status_code(code, FRAME, "error_code")?,
+                        Some(error_code) => Ok(Self::DataError(DataError {
+                            error_code,
                             subscription_id,
                             payload: ErrorPayload::classify(payload),
                         })),
                     }
                 }
                 Some("EOS") => {
-                    let reason = match env.reason {
-                        Some(r) if !raw::is_null(r) => {
-                            Some(raw::as_str(r).ok_or_else(|| Error::invalid("EOS", "reason"))?)
-                        }
-                        _ => None,
-                    };
+                    // The end of the session must reach the caller whatever the reason looks
+                    // like; a reason that is not text is kept as its JSON text.
+                    let reason = present(env.reason)
+                        .map(|r| raw::as_str(r).unwrap_or(Cow::Borrowed(r.get())));
                     Ok(Self::Eos(Eos { reason }))
                 }
                 Some("PONG") => Ok(Self::Pong(Pong {
@@ -190,16 +195,19 @@ impl<'a> ServerFrame<'a> {
         }
         if let Some(code) = present(env.error_code_camel) {
             const FRAME: &str = "error";
-            let id = env
-                .id
-                .filter(|id| !raw::is_null(id))
-                .map(|id| envelope::request_id(id, FRAME))
-                .transpose()?;
-            return Ok(Self::Error(ErrorResponse {
-                error_code: envelope::status_code(code, FRAME, "errorCode")?,
-                id,
-                payload: ErrorPayload::classify(raw::require(env.payload, FRAME, "payload")?),
-            }));
+            // A code of no usable type reads as absent: the frame is then a plain response.
+            if let Some(error_code) = envelope::status_code(code, FRAME, "errorCode")? {
+                let id = env
+                    .id
+                    .filter(|id| !raw::is_null(id))
+                    .map(|id| envelope::request_id(id, FRAME))
+                    .transpose()?;
+                return Ok(Self::Error(ErrorResponse {
+                    error_code,
+                    id,
+                    payload: ErrorPayload::classify(raw::require(env.payload, FRAME, "payload")?),
+                }));
+            }
         }
         match (env.id, env.payload) {
             (Some(id), Some(payload)) => {
@@ -243,8 +251,10 @@ impl<'a> ServerFrame<'a> {
 }
 
 /// A response is an ack when it has no errors and its `data` is exactly
-/// `{"subscription_id": "<string>"}`: no root field of the schema has that name, so a query
-/// result can never look like this.
+/// `{"subscription_id": "<string>"}`. No root field of the schema has that name, but a query
+/// can alias one to it (`query { subscription_id: __typename }`), and its answer then reads as
+/// an ack too: the frame alone cannot tell them apart, so callers must go by what they asked
+/// with that request id.
 fn ack_subscription_id<'a>(payload: &GraphQlResponse<'a>) -> Option<Cow<'a, str>> {
     if payload.errors.is_some() || payload.extensions.is_some() {
         return None;
@@ -399,3 +409,121 @@ encode_methods!(
     Eos,
     Pong
 );
+
+#[cfg(test)]
+mod tests {
+    use super::ServerFrame;
+    use crate::{ErrorKind, chat::RequestId};
+
+    fn response(text: &str) -> super::Response<'_> {
+        match ServerFrame::decode(text) {
+            Ok(ServerFrame::Response(r)) => r,
+            other => panic!("not a response: {other:?}: {text}"),
+        }
+    }
+
+    #[test]
+    fn odd_errors_still_answer_their_request() {
+        let r =
+            response(r#"{"id":7,"payload":{"data":null,"errors":[{"message":"x","UUID":42}]}}"#);
+        assert_eq!(r.id, RequestId::from(7_u64));
+        let errors = r.payload.errors.expect("errors");
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].message, "x");
+        assert_eq!(errors[0].uuid.as_deref(), Some("42"));
+        assert!(errors[0].name.is_none());
+
+        let r = response(r#"{"id":7,"payload":{"errors":["Invalid access token"]}}"#);
+        assert_eq!(r.id, RequestId::from(7_u64));
+        let errors = r.payload.errors.expect("errors");
+        assert_eq!(errors[0].message, "Invalid access token");
+        assert!(!errors[0].is_retryable());
+
+        let r = response(r#"{"id":7,"payload":{"errors":{}}}"#);
+        assert_eq!(r.id, RequestId::from(7_u64));
+        assert_eq!(
+            r.payload.errors.map(|e| e.len()),
+            Some(1),
+            "a failure, not a success"
+        );
+
+        let r = response(r#"{"id":"q","payload":{"errors":[{"name":5,"message":null},7]}}"#);
+        let errors = r.payload.errors.expect("errors");
+        assert_eq!(
+            errors[0].name,
+            Some(crate::chat::ErrorName::Unknown("5".into()))
+        );
+        assert_eq!(errors[0].message, "");
+        assert_eq!(errors[1].message, "7");
+    }
+
+    #[test]
+    fn an_eos_with_an_odd_reason_still_ends_the_session() {
+        let frame = ServerFrame::decode(r#"{"sig":"EOS","reason":{"code":1}}"#);
+        let Ok(ServerFrame::Eos(eos)) = frame else {
+            panic!("not EOS: {frame:?}");
+        };
+        assert_eq!(eos.reason.as_deref(), Some(r#"{"code":1}"#));
+        assert!(!eos.is_concurrent_session_limit());
+        let frame = ServerFrame::decode(r#"{"sig":"EOS","reason":null}"#);
+        assert!(
+            matches!(frame, Ok(ServerFrame::Eos(ref e)) if e.reason.is_none()),
+            "{frame:?}"
+        );
+    }
+
+    #[test]
+    fn error_codes_given_as_digit_strings_are_read() {
+        let text =
+            r#"{"sig":"DATA","subscription_id":"s","payload":{"errors":[]},"error_code":"429"}"#;
+        let frame = ServerFrame::decode(text);
+        assert!(
+            matches!(frame, Ok(ServerFrame::DataError(ref e)) if e.error_code == 429 && e.subscription_id == "s"),
+            "{frame:?}"
+        );
+        let text = r#"{"errorCode":"429","id":3,"payload":{"errors":[{"message":"slow down"}]}}"#;
+        let frame = ServerFrame::decode(text);
+        assert!(
+            matches!(frame, Ok(ServerFrame::Error(ref e)) if e.error_code == 429 && e.id == Some(RequestId::from(3_u64))),
+            "{frame:?}"
+        );
+    }
+
+    #[test]
+    fn error_codes_of_other_types_read_as_absent() {
+        let text = r#"{"errorCode":true,"id":3,"payload":{"errors":[{"message":"x"}]}}"#;
+        let r = response(text);
+        assert_eq!(r.id, RequestId::from(3_u64));
+        assert_eq!(r.payload.errors.map(|e| e.len()), Some(1));
+        for code in [r#""abc""#, r#""""#, "{}", "[429]", "false"] {
+            let text = format!(
+                r#"{{"sig":"DATA","subscription_id":"s","payload":{{"data":{{}}}},"error_code":{code}}}"#
+            );
+            let frame = ServerFrame::decode(&text);
+            assert!(
+                matches!(frame, Ok(ServerFrame::Data(_))),
+                "{frame:?}: {text}"
+            );
+        }
+        // A number, even one in a string, that is no status code is still refused.
+        for code in ["70000", r#""70000""#, "-1"] {
+            let text = format!(r#"{{"errorCode":{code},"id":3,"payload":{{}}}}"#);
+            let e = ServerFrame::decode(&text).expect_err(&text);
+            assert_eq!(
+                e.kind(),
+                &ErrorKind::InvalidField {
+                    frame: "error",
+                    field: "errorCode"
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn debug_of_an_answer_hides_the_session_credentials() {
+        let text = r#"{"id":1,"payload":{"data":{"startAgentSession":{"websocket_url":"wss://SECRET","session_id":"SECRET"}}}}"#;
+        let shown = format!("{:?}", ServerFrame::decode(text).expect("a response"));
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("startAgentSession"), "{shown}");
+    }
+}

@@ -18,8 +18,9 @@ use tokio::sync::{Notify, broadcast, watch};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use zd_wire::chat::{Data, DataError, ErrorName, ErrorPayload};
 
+use super::limits::{LOG_ENTRIES_SPENT, MAX_DATA_BYTES};
 use super::render::{OwnedError, Rendered, status_of};
-use super::schema::{ChatSchema, EventSlot};
+use super::schema::{ChatSchema, EventSlot, log_entries_spent};
 use super::session::Session;
 use crate::state::{ChatState, EventKind, StateEvent};
 
@@ -176,7 +177,7 @@ impl Class {
                     .map(async_graphql::Variables::from_json)
                     .unwrap_or_default(),
             )
-            .data(EventSlot(Some(event.clone())));
+            .data(EventSlot::new(Some(event.clone())));
         if let Some(name) = &self.key.operation_name {
             request = request.operation_name(name.clone());
         }
@@ -185,7 +186,17 @@ impl Class {
             // The document's field does not report this kind of event.
             return;
         };
+        if log_entries_spent(&response) {
+            return refuse(&targets, LOG_ENTRIES_SPENT);
+        }
         let payload = Rendered::from_engine(&response).payload_json();
+        if payload.len() > MAX_DATA_BYTES {
+            let message = format!(
+                "the DATA frame would be larger than {MAX_DATA_BYTES} bytes, the most the \
+                 emulator sends in one: subscribe to fewer fields"
+            );
+            return refuse(&targets, &message);
+        }
         let Ok(payload) = RawValue::from_string(payload) else {
             return;
         };
@@ -202,7 +213,11 @@ impl Subscriber {
     fn send(&self, payload: &RawValue) {
         self.session.push_data(|| {
             let text = match self.session.faults.take_data_failure() {
-                Some(name) => data_error(&self.id, name),
+                Some(name) => data_error(
+                    &self.id,
+                    name,
+                    "subscription failure injected by the emulator",
+                ),
                 None => Data {
                     subscription_id: self.id.as_str().into(),
                     payload,
@@ -214,9 +229,26 @@ impl Subscriber {
     }
 }
 
-/// A DATA error frame (`error_code` + named error) for an injected subscription failure.
-fn data_error(subscription_id: &str, name: ErrorName) -> Result<String, zd_wire::Error> {
-    let error = OwnedError::new(name, "subscription failure injected by the emulator");
+/// Sends each of `targets` a `GRAPHQL_EXEC_ERROR` DATA error with `message` in place of an
+/// event's DATA frame past the emulator's bounds.
+fn refuse(targets: &[Arc<Subscriber>], message: &str) {
+    for target in targets {
+        target.session.push_data(|| {
+            data_error(&target.id, ErrorName::GraphQlExecError, message)
+                .ok()
+                .map(Utf8Bytes::from)
+        });
+    }
+}
+
+/// A DATA error frame (`error_code` + named error): an injected subscription failure, or an
+/// event's frame past the emulator's bounds.
+fn data_error(
+    subscription_id: &str,
+    name: ErrorName,
+    message: &str,
+) -> Result<String, zd_wire::Error> {
+    let error = OwnedError::new(name, message);
     let code = status_of(&error.name);
     let errors = [error];
     DataError {

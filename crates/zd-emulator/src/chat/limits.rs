@@ -6,6 +6,21 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
+/// Chat log entries one answer or DATA frame may hold, all `logs` fields of its document
+/// together: five whole chats (a chat keeps 10,000). The emulator's own bound (the service
+/// documents none): one `logs` inside another (through `Message.channel`) would otherwise
+/// copy a whole log once per entry of the outer one.
+pub(crate) const MAX_ANSWER_LOG_ENTRIES: usize = 50_000;
+/// The error of a document whose `logs` fields together pass [`MAX_ANSWER_LOG_ENTRIES`].
+pub(crate) const LOG_ENTRIES_SPENT: &str = "the answer would hold more than 50000 chat log \
+     entries, the most the emulator puts in one answer: page the logs with first and after";
+/// Largest answer to a query or mutation, in bytes: the emulator's own bound (the service
+/// documents none), far above what a chat's whole log makes.
+pub(crate) const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+/// Largest DATA frame payload, in bytes: the emulator's own bound. Lower than an answer's,
+/// because a socket queues thousands of DATA frames for a client that reads slowly.
+pub(crate) const MAX_DATA_BYTES: usize = 1024 * 1024;
+
 /// The limits a service enforces. [`Limits::documented`] holds the documented values.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -26,13 +41,18 @@ pub struct Limits {
     /// closed with code 1001; the session stays and may be resumed on a new socket. `None`
     /// keeps idle sockets open.
     pub idle_timeout: Option<Duration>,
+    /// A socket whose frame cannot be written for this long (its client stopped reading and
+    /// the buffers between are full) is dropped without a close frame, as is one that still
+    /// has not written what it holds this long after it was told to end.
+    pub write_timeout: Duration,
 }
 
 impl Limits {
-    /// The documented limits. Two figures are the emulator's choice: the frame cap (256 KiB;
-    /// the service documents none) and the idle timeout (120 s; the service asks clients to
+    /// The documented limits. Three figures are the emulator's choice: the frame cap (256 KiB;
+    /// the service documents none), the idle timeout (120 s; the service asks clients to
     /// "send regular pings to prevent being disconnected due to an idle connection" without
-    /// saying after how long, and its samples ping every 5 to 60 s).
+    /// saying after how long, and its samples ping every 5 to 60 s) and the write timeout
+    /// (30 s, as the Real Time service's keepalive gives a ping it cannot write).
     pub fn documented() -> Self {
         Self {
             requests_per_second: Some(100),
@@ -42,6 +62,7 @@ impl Limits {
             max_depth: 11,
             max_frame_bytes: 256 * 1024,
             idle_timeout: Some(Duration::from_secs(120)),
+            write_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -120,6 +141,11 @@ impl StartLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_log_entry_error_names_the_bound() {
+        assert!(LOG_ENTRIES_SPENT.contains(&format!(" {MAX_ANSWER_LOG_ENTRIES} ")));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn bucket_allows_rate_per_second() {

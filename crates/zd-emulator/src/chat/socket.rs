@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
@@ -27,8 +28,9 @@ use zd_wire::chat::{
 
 use super::Service;
 use super::fanout::{Class, ClassKey};
+use super::limits::{LOG_ENTRIES_SPENT, MAX_ANSWER_BYTES};
 use super::render::{Rendered, named_error_frame, protocol_error_frame};
-use super::schema::{Caller, EventSlot};
+use super::schema::{Caller, EventSlot, LogBudget, log_entries_spent};
 use super::session::{Outgoing, Session, SocketLink, UNEXPECTED};
 use crate::ids;
 
@@ -150,10 +152,12 @@ async fn serve(service: Service, session: Arc<Session>, ws: Ws) {
     let (replies, replies_rx) = mpsc::channel(REPLIES);
     let (closed_tx, closed_rx) = watch::channel(false);
     let cut = Arc::new(AtomicBool::new(false));
+    let write_timeout = service.core.limits.write_timeout.min(YEAR);
     let writer = Writer {
         sink,
         cut: cut.clone(),
         held: VecDeque::new(),
+        write_timeout,
     };
     let kill = Arc::new(Notify::new());
     let writer = tokio::spawn(writer.run(
@@ -166,7 +170,7 @@ async fn serve(service: Service, session: Arc<Session>, ws: Ws) {
     let link = SocketLink {
         conn,
         outbox: outbox.clone(),
-        kill,
+        kill: kill.clone(),
     };
     if let Some(previous) = session.attach(link) {
         let close = Outgoing::Close(1000, "replaced by a newer connection".into());
@@ -182,11 +186,21 @@ async fn serve(service: Service, session: Arc<Session>, ws: Ws) {
         replies,
         outbox,
         cut,
+        kill: kill.clone(),
     };
     reader.run(stream, closed_rx).await;
     session.detach(conn);
     drop(reader);
-    let _ = writer.await;
+    // What is still queued gets the write timeout to go out, plus the time the `delay` fault
+    // holds answers for: past that the client is not taking it, and the socket would
+    // otherwise stay open as long as the client keeps it.
+    let delay = session.faults.response_delay_ms.load(Ordering::Relaxed);
+    let grace = write_timeout.saturating_add(Duration::from_millis(delay).min(YEAR));
+    let mut writer = writer;
+    if tokio::time::timeout(grace, &mut writer).await.is_err() {
+        kill.notify_one();
+        let _ = writer.await;
+    }
 }
 
 struct Reader {
@@ -198,6 +212,8 @@ struct Reader {
     outbox: mpsc::Sender<Outgoing>,
     /// Set by the `cut` fault: the writer writes nothing more and drops the connection.
     cut: Arc<AtomicBool>,
+    /// Ends the writer at once.
+    kill: Arc<Notify>,
 }
 
 impl Reader {
@@ -206,9 +222,18 @@ impl Reader {
     }
 
     /// Queues `out` after everything queued before it: the answers (the writer takes those
-    /// first) and the session's DATA (the same queue). For EOS and closes.
-    async fn in_turn(&self, out: Outgoing) {
-        let _ = self.outbox.send(out).await;
+    /// first) and the session's DATA (the same queue). For EOS and closes. Never waits: a full
+    /// queue means the client has stopped reading, and waiting for room could take forever,
+    /// so the connection is dropped instead. False when `out` was not queued.
+    fn in_turn(&self, out: Outgoing) -> bool {
+        match self.outbox.try_send(out) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.kill.notify_one();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
     }
 
     /// Queues the answer to a frame read at `read_at`, due when the `delay` fault says.
@@ -243,8 +268,9 @@ impl Reader {
                 return;
             }
             if let Some(reason) = self.session.ended() {
-                self.in_turn(Outgoing::Text(eos_frame(&reason))).await;
-                self.in_turn(Outgoing::Finish(1000, reason)).await;
+                if self.in_turn(Outgoing::Text(eos_frame(&reason))) {
+                    self.in_turn(Outgoing::Finish(1000, reason));
+                }
                 return;
             }
             if let Some(deafness) = self.session.faults.take_deafness() {
@@ -272,7 +298,7 @@ impl Reader {
                         idle_check.as_mut().reset(due);
                     } else {
                         let reason = "idle connection: no frame from the client (send PINGs)";
-                        self.in_turn(Outgoing::Finish(1001, reason.into())).await;
+                        self.in_turn(Outgoing::Finish(1001, reason.into()));
                         return;
                     }
                 }
@@ -286,13 +312,12 @@ impl Reader {
                         }
                         Some(Ok(Message::Text(text))) => self.handle(text.as_str(), heard).await,
                         Some(Ok(Message::Close(_))) => {
-                            self.in_turn(Outgoing::Finish(1000, String::new())).await;
+                            self.in_turn(Outgoing::Finish(1000, String::new()));
                             return;
                         }
                         Some(Ok(_)) => {}
                         Some(Err(tungstenite::Error::Capacity(_))) => {
-                            self.in_turn(Outgoing::Finish(1009, "frame too large".into()))
-                                .await;
+                            self.in_turn(Outgoing::Finish(1009, "frame too large".into()));
                             return;
                         }
                         Some(Err(error)) => {
@@ -447,13 +472,14 @@ impl Reader {
         }
         let mut request = async_graphql::Request::new(payload.query.to_string())
             .variables(variables)
-            .data(Caller::Socket(self.session.clone()));
+            .data(Caller::Socket(self.session.clone()))
+            .data(LogBudget::default());
         if let Some(name) = operation_name {
             request = request.operation_name(name);
         }
         request.set_parsed_query(document);
         let response = self.service.schema.execute(request).await;
-        (Rendered::from_engine(&response).frame(id), None)
+        (answer_frame(id, &response), None)
     }
 
     /// Starts a subscription: its ack and the subscription, inactive until the ack is queued.
@@ -476,7 +502,7 @@ impl Reader {
         let mut probe = async_graphql::Request::new(payload.query.to_string())
             .variables(variables)
             .data(Caller::Socket(self.session.clone()))
-            .data(EventSlot(None));
+            .data(EventSlot::new(None));
         if let Some(name) = &payload.operation_name {
             probe = probe.operation_name(name.to_string());
         }
@@ -557,6 +583,24 @@ impl Reader {
         .encode()
         .unwrap_or_default()
     }
+}
+
+/// The frame answering request `id` with `response`, or a `GRAPHQL_EXEC_ERROR` alone when the
+/// answer is past the emulator's bounds: one that ran out of log entries is not even
+/// serialized, and one past [`MAX_ANSWER_BYTES`] is dropped before it is queued.
+fn answer_frame(id: RequestId, response: &async_graphql::Response) -> String {
+    if log_entries_spent(response) {
+        return named_error_frame(Some(id), ErrorName::GraphQlExecError, LOG_ENTRIES_SPENT);
+    }
+    let rendered = Rendered::from_engine(response);
+    if rendered.data.as_ref().map_or(0, |data| data.get().len()) > MAX_ANSWER_BYTES {
+        let message = format!(
+            "the answer would be larger than {MAX_ANSWER_BYTES} bytes, the most the emulator \
+             sends in one answer: ask for fewer fields or page with first and after"
+        );
+        return named_error_frame(Some(id), ErrorName::GraphQlExecError, message);
+    }
+    rendered.frame(id)
 }
 
 /// Registers subscription `id` of `session` (inactive until [`Class::activate`]); `None` when
@@ -648,6 +692,8 @@ struct Writer {
     cut: Arc<AtomicBool>,
     /// Frames waiting for the first one's time, in order.
     held: VecDeque<(Instant, Outgoing)>,
+    /// How long one write may wait on the client before the connection is dropped.
+    write_timeout: Duration,
 }
 
 impl Writer {
@@ -713,7 +759,7 @@ impl Writer {
             if let Flow::Stop = self.drain(&mut outbox, &mut replies).await {
                 break;
             }
-            if self.sink.flush().await.is_err() {
+            if !written(self.write_timeout, self.sink.flush()).await {
                 break;
             }
         }
@@ -799,25 +845,40 @@ impl Writer {
     async fn emit(&mut self, out: Outgoing) -> Flow {
         if self.cut.load(Ordering::Acquire) {
             // What was fed before the cut still goes out, as on a connection that dies.
-            let _ = self.sink.flush().await;
+            written(self.write_timeout, self.sink.flush()).await;
             return Flow::Stop;
         }
         match out {
-            Outgoing::Text(text) => match self.sink.feed(Message::Text(text)).await {
-                Ok(()) => Flow::Continue,
-                Err(_) => Flow::Stop,
-            },
+            Outgoing::Text(text) => {
+                if written(self.write_timeout, self.sink.feed(Message::Text(text))).await {
+                    Flow::Continue
+                } else {
+                    Flow::Stop
+                }
+            }
             other => {
-                if self.sink.flush().await.is_err() {
+                if !written(self.write_timeout, self.sink.flush()).await {
                     return Flow::Stop;
                 }
-                control(&mut self.sink, other).await
+                control(&mut self.sink, other, self.write_timeout).await
             }
         }
     }
 }
 
-async fn control(sink: &mut Sink, out: Outgoing) -> Flow {
+/// Whether `write` succeeded within `limit`. A client that stops reading leaves a write
+/// pending once the buffers between are full, and only a deadline ends it; the timer is armed
+/// only for a write that does not complete at once, so the common path arms none.
+async fn written<E>(limit: Duration, write: impl Future<Output = Result<(), E>>) -> bool {
+    let mut write = std::pin::pin!(write);
+    let first = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
+    match first {
+        Poll::Ready(result) => result.is_ok(),
+        Poll::Pending => matches!(tokio::time::timeout(limit, write).await, Ok(Ok(()))),
+    }
+}
+
+async fn control(sink: &mut Sink, out: Outgoing, write_timeout: Duration) -> Flow {
     match out {
         Outgoing::Text(_) => Flow::Continue,
         Outgoing::Close(code, reason) | Outgoing::Finish(code, reason) => {
@@ -825,7 +886,7 @@ async fn control(sink: &mut Sink, out: Outgoing) -> Flow {
                 code: code.into(),
                 reason: fit_close_reason(reason).into(),
             };
-            let _ = sink.send(Message::Close(Some(frame))).await;
+            written(write_timeout, sink.send(Message::Close(Some(frame)))).await;
             Flow::Stop
         }
         Outgoing::Drop => Flow::Stop,

@@ -605,6 +605,88 @@ async fn drop_ends_a_socket_whose_client_stopped_reading() {
     drop(bot);
 }
 
+/// Whether session `session` has a socket attached.
+fn connected(c: &Control, session: &str) -> bool {
+    c.counters()
+        .sessions
+        .iter()
+        .any(|s| s.session_id == session && s.connected)
+}
+
+/// Reads `ws` until the connection ends (a close frame included); panics if it has not ended
+/// within a minute.
+async fn until_ended(ws: &mut Ws, what: &str) {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{what}: the connection was never ended"));
+}
+
+#[tokio::test]
+async fn a_socket_whose_client_stopped_reading_is_dropped_after_the_write_timeout() {
+    let emu = emulator_with(|l| l.write_timeout = Duration::from_millis(500)).await;
+    let mut bot = Agent::connect_with(&emu, "Bot", Some(4096)).await;
+    bot.go_online().await;
+    bot.subscribe(MESSAGE_SUB).await;
+    let channel = visitor(&emu, "Ann").await;
+    let c = emu.control();
+    let session = bot.session_id.clone();
+    // Never read from here on: once the buffers between are full, a write of the service
+    // waits on this client for good, and only the write timeout ends the socket.
+    let text = "x".repeat(4_000);
+    tokio::time::timeout(Duration::from_secs(120), async {
+        while connected(c, &session) {
+            for _ in 0..200 {
+                c.visitor_message(&channel, &text).unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the socket of a client that reads nothing was never dropped");
+    // The TCP connection itself is closed: what was buffered is read, then its end.
+    until_ended(&mut bot.ws, "after the write timeout").await;
+}
+
+#[tokio::test]
+async fn a_session_that_ends_behind_a_full_queue_drops_its_socket() {
+    // A write timeout no test outlasts: here the queue, not a write, is what is stuck.
+    let emu = emulator_with(|l| l.write_timeout = Duration::from_secs(3600)).await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    bot.go_online().await;
+    bot.subscribe(MESSAGE_SUB).await;
+    let channel = visitor(&emu, "Ann").await;
+    let c = emu.control();
+    let session = bot.session_id.clone();
+    // The writer sleeps, as behind a client that reads nothing: the queue fills.
+    c.fault_stall(&session, 3_600_000).await.unwrap();
+    fill_queue(c, &session, &channel).await;
+    // EOS and the close cannot be queued: the socket is dropped rather than kept waiting
+    // for room that never comes.
+    c.fault_eos(&session, "bye").unwrap();
+    until_ended(&mut bot.ws, "after the session ended").await;
+}
+
+#[tokio::test]
+async fn an_idle_socket_whose_writer_is_stuck_is_dropped() {
+    let emu = emulator_with(|l| {
+        l.idle_timeout = Some(Duration::from_millis(200));
+        l.write_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    let session = bot.session_id.clone();
+    // The writer sleeps for an hour, so the idle close waits behind it: the socket gets the
+    // write timeout to write it, then is dropped.
+    emu.control()
+        .fault_stall(&session, 3_600_000)
+        .await
+        .unwrap();
+    until_ended(&mut bot.ws, "after the idle timeout").await;
+    until_disconnected(&emu, &session).await;
+}
+
 /// Has the visitor on `channel` speak until the socket of `session` has a full queue (the
 /// fan-out drops a frame): its writer takes nothing more.
 async fn fill_queue(c: &Control, session: &str, channel: &str) {

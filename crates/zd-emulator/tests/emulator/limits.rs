@@ -234,3 +234,75 @@ async fn a_chat_holds_at_most_a_thousand_tags() {
     assert_eq!(held[999], "last");
     assert!(!held.contains(&json!("one-more")));
 }
+
+/// Has the Bot serve a chat of Ann's whose log then holds `entries` more messages; returns
+/// the chat's channel id.
+async fn long_chat(emu: &zd_emulator::Emulator, bot: &mut Agent, entries: usize) -> String {
+    bot.go_online().await;
+    let channel = visitor(emu, "Ann").await;
+    let resp = bot
+        .request(&format!(
+            "mutation {{ sendMessage(channel_id: \"{channel}\", msg: \"Hi Ann\") {{ success }} }}"
+        ))
+        .await;
+    assert_eq!(
+        resp["payload"]["data"]["sendMessage"]["success"], true,
+        "{resp}"
+    );
+    let c = emu.control();
+    for i in 0..entries {
+        c.visitor_message(&channel, &format!("m{i}")).unwrap();
+    }
+    channel
+}
+
+/// Logs inside logs (through `Message.channel`) would copy the whole log once per entry: the
+/// answer is one error, soon, and the channel's log asked for once is still answered.
+#[tokio::test]
+async fn logs_nested_in_logs_answer_an_error_instead_of_a_huge_answer() {
+    let emu = emulator().await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    long_chat(&emu, &mut bot, 2_000).await;
+    let once = "{ channels { edges { node { logs { edges { node { __typename } } } } } } }";
+    let resp = bot.request(once).await;
+    let edges = resp["payload"]["data"]["channels"]["edges"][0]["node"]["logs"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{resp}"))
+        .len();
+    assert!(edges > 2_000, "{edges}");
+
+    let nested = "{ channels { edges { node { logs { edges { node { ... on Message { channel { logs { edges { node { __typename } } } } } } } } } } } }";
+    // The guard only turns a hang into a failure.
+    let resp = tokio::time::timeout(Duration::from_secs(60), bot.request(nested))
+        .await
+        .expect("no answer");
+    assert_eq!(error_name(&resp), "GRAPHQL_EXEC_ERROR", "{resp}");
+    assert_eq!(resp["payload"]["errors"].as_array().map(Vec::len), Some(1));
+    let message = resp["payload"]["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("50000"), "{message}");
+    // The socket goes on, and pages of the same logs are answered.
+    let paged = "{ channels { edges { node { logs(first: 5) { edges { node { ... on Message { channel { logs(last: 2) { edges { node { __typename } } } } } } } } } } } }";
+    let resp = bot.request(paged).await;
+    let outer = &resp["payload"]["data"]["channels"]["edges"][0]["node"]["logs"]["edges"];
+    assert_eq!(outer.as_array().map(Vec::len), Some(5), "{resp}");
+}
+
+/// The same shape as a subscription would build a frame as large as the nested answer for
+/// every message: the subscriber gets a DATA error instead, and the subscription lives on.
+#[tokio::test]
+async fn a_subscription_nesting_logs_in_logs_gets_a_data_error() {
+    let emu = emulator().await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    let channel = long_chat(&emu, &mut bot, 2_000).await;
+    let sub = bot
+        .subscribe("subscription { message { node { channel { logs { edges { node { ... on Message { channel { logs { edges { node { __typename } } } } } } } } } } } }")
+        .await;
+    visitor_says(&emu, &channel, "one more").await;
+    let frame = tokio::time::timeout(Duration::from_secs(60), bot.data(&sub))
+        .await
+        .expect("no DATA frame");
+    assert_eq!(error_name(&frame), "GRAPHQL_EXEC_ERROR", "{frame}");
+    assert!(frame["payload"].get("data").is_none(), "{frame}");
+    let pong = bot.ping(json!("alive")).await;
+    assert_eq!(pong["payload"], "alive");
+}

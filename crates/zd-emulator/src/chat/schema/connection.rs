@@ -128,13 +128,22 @@ macro_rules! connection {
         impl $conn {
             /// A page of `items`, the entries from position `window_start` of their list (0
             /// for a whole list; see [`slice_window`]).
+            #[allow(
+                dead_code,
+                reason = "chat logs are sliced before their nodes are built, with from_edges"
+            )]
             pub(crate) fn window(
                 items: Vec<$node>,
                 window_start: usize,
                 args: &ConnectionArgs,
             ) -> Result<Self, async_graphql::Error> {
                 let (edges, page_info) = slice_window(items, window_start, args)?;
-                Ok(Self {
+                Ok(Self::from_edges(edges, page_info))
+            }
+
+            /// A page already sliced by [`slice_window`].
+            pub(crate) fn from_edges(edges: Vec<($node, String)>, page_info: PageInfo) -> Self {
+                Self {
                     edges: Some(
                         edges
                             .into_iter()
@@ -147,7 +156,7 @@ macro_rules! connection {
                             .collect(),
                     ),
                     page_info,
-                })
+                }
             }
         }
     };

@@ -10,10 +10,12 @@ mod subscription;
 pub(crate) mod types;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_graphql::{Context, Schema};
 
 use super::Core;
+use super::limits::{LOG_ENTRIES_SPENT, MAX_ANSWER_LOG_ENTRIES};
 use super::session::Session;
 use crate::state::{ChatState, StateEvent};
 
@@ -33,10 +35,54 @@ pub(crate) enum Caller {
     Socket(Arc<Session>),
 }
 
-/// The event a subscription document is executed for; `None` while a subscription request is
-/// only being validated.
-#[derive(Debug, Clone)]
-pub(crate) struct EventSlot(pub(crate) Option<Arc<StateEvent>>);
+/// The event a subscription document is executed for (`None` while a subscription request is
+/// only being validated), and the log entries its answer may still hold. The budget rides
+/// here rather than in its own request data: one execution per event, no allocation more.
+#[derive(Debug)]
+pub(crate) struct EventSlot(pub(crate) Option<Arc<StateEvent>>, pub(crate) LogBudget);
+
+impl EventSlot {
+    pub(crate) fn new(event: Option<Arc<StateEvent>>) -> Self {
+        Self(event, LogBudget::default())
+    }
+}
+
+/// Chat log entries one execution may still put in its answer
+/// ([`MAX_ANSWER_LOG_ENTRIES`]).
+#[derive(Debug)]
+pub(crate) struct LogBudget(AtomicUsize);
+
+impl Default for LogBudget {
+    fn default() -> Self {
+        Self(AtomicUsize::new(MAX_ANSWER_LOG_ENTRIES))
+    }
+}
+
+/// Takes `entries` from the execution's log budget; the error, once it is spent, is
+/// [`LOG_ENTRIES_SPENT`], which the socket and the fan-out turn into one error for the whole
+/// answer.
+pub(crate) fn spend_log_entries(ctx: &Context<'_>, entries: usize) -> async_graphql::Result<()> {
+    let budget = match ctx.data_opt::<EventSlot>() {
+        Some(slot) => Some(&slot.1),
+        None => ctx.data_opt::<LogBudget>(),
+    };
+    let Some(LogBudget(left)) = budget else {
+        return Ok(());
+    };
+    left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+        left.checked_sub(entries)
+    })
+    .map(drop)
+    .map_err(|_| errors::exec_error(LOG_ENTRIES_SPENT))
+}
+
+/// Whether an execution ran out of log budget: its answer is then that error alone.
+pub(crate) fn log_entries_spent(response: &async_graphql::Response) -> bool {
+    response
+        .errors
+        .iter()
+        .any(|e| e.message == LOG_ENTRIES_SPENT)
+}
 
 /// Builds the schema with the documented depth limit.
 pub(crate) fn build(core: Arc<Core>, state: Arc<ChatState>, max_depth: usize) -> ChatSchema {

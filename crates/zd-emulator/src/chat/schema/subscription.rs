@@ -15,7 +15,7 @@ use crate::state::{EventKind, LogRecord};
 pub(crate) struct SubscriptionRoot;
 
 fn current_log(ctx: &Context<'_>) -> Option<std::sync::Arc<LogRecord>> {
-    let EventSlot(Some(event)) = ctx.data_opt::<EventSlot>()? else {
+    let EventSlot(Some(event), _) = ctx.data_opt::<EventSlot>()? else {
         return None;
     };
     match &event.kind {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_graphql::{Context, ID, Interface, Object, SimpleObject, Union};
 
-use super::connection::{AgentConnection, ChatLogConnection, ConnectionArgs};
+use super::connection::{AgentConnection, ChatLogConnection, ConnectionArgs, slice_window};
 use super::errors::exec_error;
 use crate::ids::{self, IdKind};
 use crate::state::{
@@ -182,8 +182,14 @@ impl VisitorChannel {
         let (start, logs) = state
             .logs_window(&self.0.key)
             .map_err(|e| super::errors::state_error(&e))?;
-        let items = logs.iter().map(|l| ChatLog::of(state, l)).collect();
-        ChatLogConnection::window(items, start, &args).map(Some)
+        // Sliced before the entries are copied out: a page of a long log copies the page.
+        let (page, info) = slice_window(logs, start, &args)?;
+        super::spend_log_entries(ctx, page.len())?;
+        let edges = page
+            .into_iter()
+            .map(|(log, cursor)| (ChatLog::of(state, &log), cursor))
+            .collect();
+        Ok(Some(ChatLogConnection::from_edges(edges, info)))
     }
     async fn ip(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
         Ok(state(ctx)?.visitor(&self.0.visitor).and_then(|v| v.ip))

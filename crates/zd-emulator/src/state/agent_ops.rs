@@ -258,7 +258,9 @@ impl ChatState {
         let now = self.clock.now();
         let now_ms = self.clock.unix_ms_at(now);
         let mut inner = self.inner.lock();
-        inner.agent(agent)?;
+        let serves = inner
+            .agent(agent)?
+            .serves(inner.channel(channel)?.department.as_ref());
         let department = {
             let d = inner
                 .departments
@@ -280,7 +282,9 @@ impl ChatState {
                 .iter()
                 .chain(&record.listeners)
                 .any(|m| m == agent);
-            if !involved && !record.is_unserved() {
+            // An unserved chat is anyone's to move only among the agents it waits for: one
+            // outside its department does not see it (`audience`).
+            if !involved && !(record.is_unserved() && serves) {
                 return Err(StateError::NotServing);
             }
         }

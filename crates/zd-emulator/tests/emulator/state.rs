@@ -271,6 +271,27 @@ async fn transfer_invite_listen_and_leave() {
     let t = transcript(&emu, &ch).await;
     assert_eq!(t["department"], "Sales");
     assert_eq!(t["state"], "INCOMING");
+    // Alice (Support only) does not see the unserved Sales chat, so she cannot move it.
+    let mut alice_bot = Agent::connect(&emu, "Alice").await;
+    let support = account
+        .departments
+        .iter()
+        .find(|d| d.name == "Support")
+        .unwrap()
+        .id
+        .clone();
+    let resp = mutate(
+        &mut alice_bot,
+        &format!(
+            "transferToDepartment(channel_id: \"{ch}\", department_id: \"{support}\") {{ success }}"
+        ),
+    )
+    .await;
+    assert_ne!(
+        resp["payload"]["data"]["transferToDepartment"]["success"], true,
+        "{resp}"
+    );
+    assert_eq!(transcript(&emu, &ch).await["department"], "Sales");
     // Bob (Sales, online) now sees the unserved chat.
     visitor_says(&emu, &ch, "anyone in sales?").await;
     let data = bob.data(&bob_sub).await;

@@ -19,8 +19,10 @@ use crate::subscription::{CatchUp, Subscription};
 /// Page size of the pagination streams.
 const PAGE_SIZE: i32 = 50;
 
-/// A message to send; [`SendMessageBuilder::msg_id`] makes resending it safe (one is generated
-/// when none is given).
+/// A message to send. It always carries a `msg_id` (one is generated when
+/// [`SendMessageBuilder::msg_id`] gives none), with which a send cut off by a reconnect is sent
+/// again; whether the service drops such a repeat is not documented, see
+/// [`Config::resend_messages`](crate::Config::resend_messages).
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct OutgoingMessage {

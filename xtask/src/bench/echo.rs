@@ -112,7 +112,7 @@ pub(crate) fn run(ctx: &Ctx<'_>) -> Workload {
             // Every visitor message must be answered or counted as an error, whatever the
             // bot reports: one that stopped early is not a clean round.
             .expect_ops("echo", expect);
-            w.runs.push(run);
+            w.runs.push(run.told());
         }
     }
     let peer = w.runs_of(PEER);

@@ -96,7 +96,8 @@ pub(crate) fn run(ctx: &Ctx<'_>) -> Workload {
                     Duration::from_secs(600),
                     || Ok(()),
                 )
-                .expect_ops("feeds", feeds as u64),
+                .expect_ops("feeds", feeds as u64)
+                .told(),
             );
         }
     }

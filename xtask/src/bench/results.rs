@@ -111,6 +111,49 @@ impl Run {
         self.expect_ops(name, expected)
     }
 
+    /// The run's terminal line: its figures, and ERROR with why when it is not clean (did not
+    /// finish, a phase with errors, a phase short of its expected count), as the report will
+    /// count it. Made once the expectations are attached, so a round that stopped short says
+    /// so where it is watched.
+    pub(crate) fn line(&self) -> String {
+        let mut why = Vec::new();
+        if let Some(e) = &self.error {
+            why.push(e.clone());
+        }
+        for p in &self.phases {
+            let errors = p["errors"].as_u64();
+            if errors != Some(0) {
+                let first = p["first_error"].as_str().unwrap_or("no cause given");
+                let count = errors.map_or("an unknown number of".to_owned(), |n| n.to_string());
+                let name = p["name"].as_str().unwrap_or("a phase");
+                why.push(format!("{name}: {count} errors ({first})"));
+            }
+        }
+        for (name, got, want) in self.short_phases() {
+            why.push(format!("{name}: {got} of {want} accounted for"));
+        }
+        let verdict = if why.is_empty() {
+            String::new()
+        } else {
+            format!(" ERROR {}", why.join("; "))
+        };
+        format!(
+            "xtask bench:   {:<28} round {}: cpu {:.2} s (work {:.2} s), peak {} KiB, {:.1} s{verdict}",
+            self.client,
+            self.round,
+            self.cpu_total_s,
+            self.cpu_work_s,
+            self.peak_rss_kib,
+            self.wall_s,
+        )
+    }
+
+    /// Prints [`Run::line`] and gives the run back.
+    pub(crate) fn told(self) -> Self {
+        eprintln!("{}", self.line());
+        self
+    }
+
     /// `ops / elapsed_s` of a phase (compared only for clean runs: see [`Run::clean`]).
     pub(crate) fn throughput(&self, name: &str) -> Option<f64> {
         let phase = self.phase(name)?;
@@ -169,17 +212,6 @@ pub(crate) fn drive(
         _ => None,
     };
     let done = measured.done.unwrap_or(Value::Null);
-    eprintln!(
-        "xtask bench:   {client:<28} round {round}: cpu {:.2} s (work {:.2} s), peak {} KiB, {:.1} s{}",
-        measured.cpu_total_s,
-        measured.cpu_work_s,
-        measured.peak_rss_kib,
-        measured.wall_s,
-        error
-            .as_deref()
-            .map(|e| format!(" ERROR {e}"))
-            .unwrap_or_default()
-    );
     Run {
         client: client.to_owned(),
         round,
@@ -535,6 +567,36 @@ mod tests {
         let (ours, peer) = (run("ours", 1.0), run("peer", 10.0).expect_ops("x", 120));
         let cpu = cpu_compared(&[&ours], &[&peer]);
         assert!(cpu.unmeasured());
+    }
+
+    #[test]
+    fn the_terminal_line_says_error_exactly_when_the_run_is_not_clean() {
+        let whole = run("ours", 1.0).expect_ops("x", 100);
+        assert!(!whole.line().contains("ERROR"), "{}", whole.line());
+        // Stopped short without saying so: the report counts it failed, the line says why.
+        let short = run("ours", 1.0).expect_ops("x", 120);
+        assert!(
+            short.line().contains("ERROR x: 100 of 120"),
+            "{}",
+            short.line()
+        );
+        let mut failed = run("ours", 1.0);
+        failed.phases[0]["errors"] = Value::from(3);
+        failed.phases[0]["first_error"] = Value::from("refused");
+        assert!(
+            failed.line().contains("ERROR x: 3 errors (refused)"),
+            "{}",
+            failed.line()
+        );
+        let not_run = Run::not_run("ours", 1, "cannot spawn".to_owned());
+        assert!(
+            not_run.line().contains("ERROR cannot spawn"),
+            "{}",
+            not_run.line()
+        );
+        for r in [&whole, &short, &failed, &not_run] {
+            assert_eq!(r.line().contains("ERROR"), !r.clean(), "{}", r.line());
+        }
     }
 
     #[test]

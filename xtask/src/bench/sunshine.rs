@@ -165,7 +165,7 @@ pub(crate) fn run(ctx: &Ctx<'_>) -> Workload {
                     &format!("bench-{}-r{round}-{}", tag_of(label), std::process::id()),
                 ]);
             let run = drive(label, round, &mut command, timeout, || Ok(()));
-            w.runs.push(expect_phases(run, &plan));
+            w.runs.push(expect_phases(run, &plan).told());
         }
     }
     for (peer, target_tput) in [(NODE, 3.0), (PYTHON, 10.0)] {

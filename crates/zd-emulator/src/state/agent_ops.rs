@@ -284,7 +284,7 @@ impl ChatState {
                 .any(|m| m == agent);
             // An unserved chat is anyone's to move only among the agents it waits for: one
             // outside its department does not see it (`audience`).
-            if !involved && !(record.is_unserved() && serves) {
+            if !(involved || record.is_unserved() && serves) {
                 return Err(StateError::NotServing);
             }
         }

@@ -1,10 +1,9 @@
 //! `zd demo` in plain mode: a non-trivial summary with nothing lost. Content only, no timing.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Stdio;
 
-use crate::support::{stderr, stdout, zd, zd_process};
+use crate::support::{Running, stderr, stdout, zd, zd_process};
 
 fn field(summary: &str, label: &str) -> String {
     summary
@@ -94,18 +93,6 @@ fn demo_survives_faults() {
     assert!(field(&text, "nothing lost:").starts_with("yes"), "{text}");
 }
 
-/// `zd demo` as a child process with its stdout piped, in the same clean environment as
-/// [`zd`].
-fn spawn_demo(config_home: &std::path::Path, args: &[&str]) -> std::process::Child {
-    zd_process(config_home)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
 /// POSTs JSON to the emulator's control API; returns the JSON answer.
 fn post(host_port: &str, path: &str, body: &serde_json::Value) -> serde_json::Value {
     let body = body.to_string();
@@ -126,25 +113,24 @@ fn post(host_port: &str, path: &str, body: &serde_json::Value) -> serde_json::Va
 #[test]
 fn a_visitor_from_the_browser_is_answered_but_not_counted_lost() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = spawn_demo(
-        dir.path(),
-        &[
-            "demo",
-            "--duration",
-            "8",
-            "--output",
-            "plain",
-            "--seed",
-            "11",
-            "--visitors",
-            "10",
-        ],
-    );
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut cmd = zd_process(dir.path());
+    cmd.args([
+        "demo",
+        "--duration",
+        "8",
+        "--output",
+        "plain",
+        "--seed",
+        "11",
+        "--visitors",
+        "10",
+    ]);
+    // Killed after HANG_GUARD: a demo that never ends fails the test instead of hanging it.
+    let mut demo = Running::spawn(cmd);
     let mut text = String::new();
     // The first line names the emulator: "zd demo: emulator at http://127.0.0.1:PORT - ...".
     let host_port = loop {
-        let line = lines.next().expect("the demo ended early").unwrap();
+        let line = demo.stdout_line();
         text.push_str(&line);
         text.push('\n');
         if let Some(rest) = line.split("emulator at http://").nth(1) {
@@ -164,11 +150,8 @@ fn a_visitor_from_the_browser_is_answered_but_not_counted_lost() {
         "/_emulator/visitors/message",
         &serde_json::json!({ "channel_id": channel_id, "text": "Hello from the browser" }),
     );
-    for line in lines {
-        text.push_str(&line.unwrap());
-        text.push('\n');
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = demo.finish();
+    text.push_str(&String::from_utf8_lossy(&out.stdout));
     assert!(
         out.status.success(),
         "stdout:\n{text}\nstderr:\n{}",

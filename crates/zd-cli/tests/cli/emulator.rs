@@ -1,6 +1,6 @@
 //! `zd emulator`: serves, prints the account, and agents can use it.
 
-use crate::support::{HANG_GUARD, Running, stderr, stdout, zd, zd_process};
+use crate::support::{Running, stderr, stdout, zd, zd_process};
 
 #[test]
 fn serves_and_prints_the_account() {
@@ -26,7 +26,6 @@ fn serves_and_prints_the_account() {
     // An agent command against the running emulator.
     let out = zd(dir.path())
         .args(["--emulator", &base, "agent", "departments"])
-        .timeout(HANG_GUARD)
         .output()
         .unwrap();
     drop(emulator);
@@ -46,7 +45,6 @@ fn bad_account_file_is_a_config_error() {
     zd(dir.path())
         .args(["emulator", "--port", "0", "--config"])
         .arg(&file)
-        .timeout(HANG_GUARD)
         .assert()
         .code(3)
         .stderr(predicates::str::contains("cannot use the account file"));
@@ -63,7 +61,6 @@ fn realtime_budget_must_be_a_positive_number_or_off() {
             "--realtime-requests-per-minute",
             "0",
         ])
-        .timeout(HANG_GUARD)
         .assert()
         .code(2)
         .stderr(predicates::str::contains(

@@ -602,3 +602,205 @@ async fn message_attachments_go_with_their_conversation() {
     assert_eq!(fetch(in_personal).await, 404);
     assert_eq!(fetch(unlinked).await, 200);
 }
+
+impl Demo {
+    /// Uploads a small text file with `query` after `access=public`; returns its media URL.
+    async fn upload(&self, query: &str) -> String {
+        let mp = Bytes::from_static(b"--B\r\nContent-Disposition: form-data; name=\"source\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nhello\r\n--B--\r\n");
+        let (st, v) = self
+            .api
+            .raw(
+                "POST",
+                &format!("{}/attachments?access=public{query}", self.app),
+                Some(&self.app_key),
+                "multipart/form-data; boundary=B",
+                mp,
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+        v["attachment"]["mediaUrl"].as_str().unwrap().to_owned()
+    }
+
+    /// The status the media URL `url` answers with.
+    async fn media(&self, url: &str) -> u16 {
+        let path = url.trim_start_matches(&self.api.base);
+        self.api.call("GET", path, None, None).await.0
+    }
+
+    /// A business message with `content` in conversation `cid`; returns its id.
+    async fn business_says(&self, cid: &str, content: Value) -> String {
+        let v = self
+            .expect(
+                "POST",
+                &format!("{}/conversations/{cid}/messages", self.app),
+                Some(json!({"author": {"type": "business"}, "content": content})),
+                201,
+            )
+            .await;
+        v["messages"][0]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A new sdkGroup conversation's id.
+    async fn group(&self) -> String {
+        let c = self.conversation(json!({"type": "sdkGroup"})).await;
+        c["id"].as_str().unwrap().to_owned()
+    }
+}
+
+/// DeleteAllMessages deletes every message of the conversation, and with them the uploads
+/// `for=message` of that conversation; other conversations' and unlinked uploads stay.
+#[tokio::test]
+async fn deleting_all_messages_deletes_the_conversations_message_attachments() {
+    let d = Demo::start().await;
+    let (here, elsewhere) = (d.group().await, d.group().await);
+    let shown = d
+        .upload(&format!("&for=message&conversationId={here}"))
+        .await;
+    let not_yet_sent = d
+        .upload(&format!("&for=message&conversationId={here}"))
+        .await;
+    let other = d
+        .upload(&format!("&for=message&conversationId={elsewhere}"))
+        .await;
+    let unlinked = d.upload("").await;
+    d.business_says(&here, json!({"type": "image", "mediaUrl": shown}))
+        .await;
+    d.business_says(&here, json!({"type": "file", "mediaUrl": other}))
+        .await;
+    d.business_says(&here, json!({"type": "file", "mediaUrl": unlinked}))
+        .await;
+
+    d.expect(
+        "DELETE",
+        &format!("{}/conversations/{here}/messages", d.app),
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(d.media(&shown).await, 404);
+    assert_eq!(d.media(&not_yet_sent).await, 404);
+    assert_eq!(d.media(&other).await, 200, "linked to another conversation");
+    assert_eq!(d.media(&unlinked).await, 200, "not uploaded for a message");
+}
+
+/// DeleteMessage deletes the conversation's `for=message` uploads that the message showed:
+/// its own `mediaUrl` and its carousel or list items'. An upload another of the
+/// conversation's messages still shows, one linked elsewhere, and one not shown stay.
+#[tokio::test]
+async fn deleting_a_message_deletes_the_attachments_it_showed() {
+    let d = Demo::start().await;
+    let (here, elsewhere) = (d.group().await, d.group().await);
+    let linked = format!("&for=message&conversationId={here}");
+    let (image, card, row, shared, unshown) = (
+        d.upload(&linked).await,
+        d.upload(&linked).await,
+        d.upload(&linked).await,
+        d.upload(&linked).await,
+        d.upload(&linked).await,
+    );
+    let other = d
+        .upload(&format!("&for=message&conversationId={elsewhere}"))
+        .await;
+    let action = json!([{"type": "postback", "text": "t", "payload": "p"}]);
+    let item = |url: &str| json!({"title": "t", "mediaUrl": url, "actions": action});
+
+    let image_msg = d
+        .business_says(&here, json!({"type": "image", "mediaUrl": image}))
+        .await;
+    let carousel_msg = d
+        .business_says(
+            &here,
+            json!({"type": "carousel", "items": [item(&card), item(&shared)]}),
+        )
+        .await;
+    let list_msg = d
+        .business_says(&here, json!({"type": "list", "items": [item(&row)]}))
+        .await;
+    d.business_says(&here, json!({"type": "image", "mediaUrl": shared}))
+        .await;
+    let other_msg = d
+        .business_says(&here, json!({"type": "file", "mediaUrl": other}))
+        .await;
+    let delete = |id: String| {
+        let d = &d;
+        let here = &here;
+        async move {
+            d.expect(
+                "DELETE",
+                &format!("{}/conversations/{here}/messages/{id}", d.app),
+                None,
+                200,
+            )
+            .await;
+        }
+    };
+
+    delete(image_msg).await;
+    assert_eq!(d.media(&image).await, 404);
+    assert_eq!(d.media(&card).await, 200);
+    delete(carousel_msg).await;
+    assert_eq!(d.media(&card).await, 404, "a carousel item's mediaUrl");
+    assert_eq!(
+        d.media(&shared).await,
+        200,
+        "another message still shows it"
+    );
+    delete(list_msg).await;
+    assert_eq!(d.media(&row).await, 404, "a list item's mediaUrl");
+    delete(other_msg).await;
+    assert_eq!(d.media(&other).await, 200, "linked to another conversation");
+    assert_eq!(d.media(&unshown).await, 200, "no deleted message showed it");
+}
+
+/// A merge folds the discarded user's personal conversation into the surviving one's: the
+/// uploads linked to the discarded conversation go with the surviving one from then on.
+#[tokio::test]
+async fn merged_conversations_attachments_go_with_the_surviving_conversation() {
+    let d = Demo::start().await;
+    let mut personal = Vec::new();
+    for ext in ["kept", "gone"] {
+        let user = d.user(ext).await;
+        let c = d
+            .conversation(json!({"type": "personal", "participants": [{"userId": user}]}))
+            .await;
+        personal.push((user, c["id"].as_str().unwrap().to_owned()));
+    }
+    let [(kept_user, kept), (gone_user, gone)] = <[_; 2]>::try_from(personal).unwrap();
+    let url = d
+        .upload(&format!("&for=message&conversationId={gone}"))
+        .await;
+    d.business_says(&gone, json!({"type": "image", "mediaUrl": url}))
+        .await;
+
+    let (st, v) = d
+        .api
+        .call(
+            "POST",
+            &format!("/_emulator/sunshine/apps/{}/users/merge", sun::DEMO_APP_ID),
+            None,
+            Some(json!({"surviving": kept_user, "discarded": gone_user})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        d.media(&url).await,
+        200,
+        "the message moved, and its upload"
+    );
+    let v = d
+        .expect(
+            "GET",
+            &format!("{}/conversations/{kept}/messages", d.app),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(v["messages"][0]["content"]["mediaUrl"], url.as_str());
+    d.expect("GET", &format!("{}/conversations/{gone}", d.app), None, 404)
+        .await;
+
+    // The surviving user's deletion takes its personal conversation, and the upload with it.
+    d.expect("DELETE", &format!("{}/users/{kept_user}", d.app), None, 200)
+        .await;
+    assert_eq!(d.media(&url).await, 404);
+}

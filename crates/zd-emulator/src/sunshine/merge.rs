@@ -112,6 +112,8 @@ fn merge_conversations(app: &mut App, surviving: &str, discarded: &str) -> Optio
                 && let Some(kept_conv) = app.conversations.get_mut(&kept)
             {
                 kept_conv.messages.extend(gone_conv.messages);
+                // The moved messages' attachments now go with the surviving conversation.
+                app.relink_attachments(&gone, &kept);
             }
             pair
         }

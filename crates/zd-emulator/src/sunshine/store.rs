@@ -154,6 +154,24 @@ impl App {
             .retain(|_, a| a.conversation_id.as_deref() != Some(conversation_id));
     }
 
+    /// Drops the attachments uploaded for messages of the conversation `conversation_id` that
+    /// are served at one of `media_urls`: those of a deleted message.
+    pub(crate) fn drop_attachments_at(&mut self, conversation_id: &str, media_urls: &[String]) {
+        self.attachments.retain(|url, a| {
+            a.conversation_id.as_deref() != Some(conversation_id) || !media_urls.contains(url)
+        });
+    }
+
+    /// Links the attachments of the conversation `from` to the conversation `to`, which took
+    /// over its messages: they go when `to` does.
+    pub(crate) fn relink_attachments(&mut self, from: &str, to: &str) {
+        for a in self.attachments.values_mut() {
+            if a.conversation_id.as_deref() == Some(from) {
+                a.conversation_id = Some(to.to_owned());
+            }
+        }
+    }
+
     pub(crate) fn active_switchboard(&self) -> Option<&Switchboard> {
         self.switchboards.values().find(|s| s.enabled)
     }

@@ -236,8 +236,11 @@ pub(crate) async fn delete_all(
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
-    let c = super::conversations::conv_mut(store.app_mut(&app_id)?, &conversation_id)?;
+    let app = store.app_mut(&app_id)?;
+    let c = super::conversations::conv_mut(app, &conversation_id)?;
     c.messages.clear();
+    // Every message of the conversation is gone, and with them what was uploaded for them.
+    app.drop_attachments_of(&conversation_id);
     ok(json!({}))
 }
 
@@ -248,11 +251,46 @@ pub(crate) async fn delete_one(
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Data)?;
-    let c = super::conversations::conv_mut(store.app_mut(&app_id)?, &conversation_id)?;
-    c.messages
+    let app = store.app_mut(&app_id)?;
+    let c = super::conversations::conv_mut(app, &conversation_id)?;
+    let removed = c
+        .messages
         .remove(&message_id)
         .ok_or_else(|| ApiError::not_found(Missing::Other("Message not found")))?;
+    // The attachments uploaded for this conversation that the message showed go with it,
+    // unless another of the conversation's messages still shows them.
+    let gone: Vec<String> = media_urls(&removed)
+        .into_iter()
+        .filter(|url| {
+            !c.messages
+                .values()
+                .any(|raw| raw.get().contains(url.as_str()) && media_urls(raw).contains(url))
+        })
+        .collect();
+    app.drop_attachments_at(&conversation_id, &gone);
     ok(json!({}))
+}
+
+/// The media URLs a stored message's content shows: its own `mediaUrl` (image and file
+/// messages) and its carousel or list items' `mediaUrl`.
+fn media_urls(raw: &RawValue) -> Vec<String> {
+    let Ok(message) = serde_json::from_str::<Value>(raw.get()) else {
+        return Vec::new();
+    };
+    let content = &message["content"];
+    let items = content
+        .get("items")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|item| item.get("mediaUrl"));
+    content
+        .get("mediaUrl")
+        .into_iter()
+        .chain(items)
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Records a read or typing activity from `source` and emits its event.

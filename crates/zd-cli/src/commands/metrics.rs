@@ -215,11 +215,13 @@ pub(crate) async fn run(ctx: &Context, cmd: MetricsCommand) -> Result<()> {
             // Listening before the feed opens: a Ctrl-C or SIGTERM closes the feed with a
             // Close frame and ends the command with success, like `--count` running out.
             let stop = crate::interrupt::stop_requested()?;
-            let c = client(ctx, &target).await?;
-            let (mut feed, subscribed) = subscribed_feed(&c.client, &target).await?;
+            tokio::pin!(stop);
+            let Some((_c, mut feed, subscribed)) = open_feed(ctx, &target, stop.as_mut()).await?
+            else {
+                return Ok(());
+            };
             let mut follower = Follower::new(subscribed);
             let mut seen = 0;
-            tokio::pin!(stop);
             loop {
                 let event = tokio::select! {
                     biased;
@@ -278,8 +280,11 @@ pub(crate) async fn run(ctx: &Context, cmd: MetricsCommand) -> Result<()> {
         }
         MetricsCommand::Export { target, prometheus } => {
             let stop = crate::interrupt::stop_requested()?;
-            let c = client(ctx, &target).await?;
-            let (mut feed, subscribed) = subscribed_feed(&c.client, &target).await?;
+            tokio::pin!(stop);
+            let Some((_c, mut feed, subscribed)) = open_feed(ctx, &target, stop.as_mut()).await?
+            else {
+                return Ok(());
+            };
             let handle = feed.handle();
             let mut registry = prometheus_client::registry::Registry::default();
             zd_metrics::prometheus::SnapshotCollector::new(feed.snapshot()).register(&mut registry);
@@ -315,6 +320,26 @@ pub(crate) async fn run(ctx: &Context, cmd: MetricsCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Connects and subscribes, unless `stop` comes first (`None`): a Ctrl-C while a slow or
+/// unreachable service keeps the connect waiting ends the command at once, as it did before
+/// the command listened for it.
+async fn open_feed(
+    ctx: &Context,
+    target: &MetricsTarget,
+    stop: std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> Result<Option<(Connected, Feed, usize)>> {
+    let open = async {
+        let c = client(ctx, target).await?;
+        let (feed, subscribed) = subscribed_feed(&c.client, target).await?;
+        Ok::<_, CliError>((c, feed, subscribed))
+    };
+    tokio::select! {
+        biased;
+        () = stop => Ok(None),
+        opened = open => opened.map(Some),
+    }
 }
 
 /// How long a stopping command waits for the feed's Close frame to go out.

@@ -324,6 +324,44 @@ async fn an_unreachable_metrics_url_is_named() {
     }
 }
 
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_while_connecting_to_a_silent_service_ends_watch_and_export() {
+    // The service accepts the connection and never answers: the connect would wait for its
+    // 30 s timeout and then fail (exit 5). A SIGTERM meanwhile is a stop: exit 0.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    for command in ["watch", "export"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = zd_process(dir.path());
+        cmd.args([
+            "metrics",
+            command,
+            "--token",
+            "some-token",
+            "--metrics-url",
+            &format!("http://{addr}"),
+        ]);
+        if command == "export" {
+            cmd.args(["--prometheus", "127.0.0.1:0"]);
+        }
+        let zd = Running::spawn(cmd);
+        // zd listens for stop signals before it connects, so once it has connected a
+        // signal is its to handle.
+        let (held, _) = listener.accept().unwrap();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &zd.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let out = tokio::task::spawn_blocking(move || zd.finish())
+            .await
+            .unwrap();
+        drop(held);
+        assert!(out.status.success(), "{command}: {out:?} {}", stderr(&out));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_token_exits_4_and_a_malformed_url_exits_2() {
     // A 403 (a token without the `read` scope, say) refuses the credentials as a 401 does.

@@ -196,7 +196,8 @@ async fn handle(session: &AgentSession, m: &Message) -> Result<(), zd_agent::Err
                 .map(drop)
         }
         _ => {
-            // A msg_id derived from the message answered: a resend never duplicates the echo.
+            // A msg_id derived from the message answered, so a resend carries the same id
+            // (the emulator then keeps one echo; the service does not document a repeat).
             let echo = OutgoingMessage::new(channel, m.content.clone())
                 .msg_id(format!("echo-{}", m.id.inner()));
             session.send_message(echo).await.map(drop)

@@ -151,7 +151,8 @@ pub struct SendMessageVariables {
     pub channel_id: cynic::Id,
     /// The text.
     pub msg: String,
-    /// Custom id: a repeated id creates one message, which is what makes resending safe.
+    /// Custom id "to identify this message" (the schema's words). The emulator takes a repeated
+    /// id for the same message; the service does not document whether it does.
     pub msg_id: Option<String>,
     /// Options the visitor may pick.
     pub options: Option<Vec<String>>,

@@ -258,9 +258,7 @@ impl ChatState {
         let now = self.clock.now();
         let now_ms = self.clock.unix_ms_at(now);
         let mut inner = self.inner.lock();
-        let serves = inner
-            .agent(agent)?
-            .serves(inner.channel(channel)?.department.as_ref());
+        inner.agent(agent)?;
         let department = {
             let d = inner
                 .departments
@@ -277,14 +275,10 @@ impl ChatState {
             if !record.is_open() {
                 return Err(StateError::ChannelClosed);
             }
-            let involved = record
-                .members
-                .iter()
-                .chain(&record.listeners)
-                .any(|m| m == agent);
-            // An unserved chat is anyone's to move only among the agents it waits for: one
-            // outside its department does not see it (`audience`).
-            if !(involved || record.is_unserved() && serves) {
+            // An agent moves a chat it is in, or an unserved one it is shown (`audience`: the
+            // available agents of the chat's department); one that does not see it cannot.
+            let sees = inner.audience(record).iter().any(|m| m == agent);
+            if !sees {
                 return Err(StateError::NotServing);
             }
         }

@@ -291,6 +291,11 @@ async fn transfer_invite_listen_and_leave() {
         resp["payload"]["data"]["transferToDepartment"]["success"], true,
         "{resp}"
     );
+    assert!(
+        resp.to_string()
+            .contains("agent is not serving this channel"),
+        "{resp}"
+    );
     assert_eq!(transcript(&emu, &ch).await["department"], "Sales");
     // Bob (Sales, online) now sees the unserved chat.
     visitor_says(&emu, &ch, "anyone in sales?").await;

@@ -299,18 +299,54 @@ impl Error {
     }
 }
 
-/// `text` with every value of `sent` replaced by `[REDACTED]`, as sent and in its
-/// form-encoded and JSON-escaped spellings: servers and the gateways in front of them echo
-/// requests (client secret, refresh token, password and all) in their error answers, and
-/// errors end up in logs.
+/// `text` with every value of `sent` replaced by `[REDACTED]`: servers and the gateways in
+/// front of them echo requests (client secret, refresh token, password and all) in their
+/// error answers, and errors end up in logs.
+///
+/// A value is looked for as sent, form-encoded and JSON-escaped in the text as written
+/// (numbers and keys included, digit for digit), and in the text with its JSON escapes undone
+/// (once, and again for JSON inside a JSON string), wherever they are: encoders escape what
+/// they like (`p\u0026ss`, `ab\/cd`, `\u003D`, `w\u00f6rd`), and an HTML page, a JSONP
+/// answer or a cut body holds JSON strings without being JSON.
 pub(crate) fn redact_sent<'a>(text: &'a str, sent: &[&str]) -> Cow<'a, str> {
-    let mut text = Cow::Borrowed(text);
-    for spelling in spellings(sent) {
-        if text.contains(spelling.as_str()) {
-            text = Cow::Owned(text.replace(spelling.as_str(), "[REDACTED]"));
+    let spellings = spellings(sent);
+    if spellings.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    let mut hidden = Vec::new();
+    for spelling in &spellings {
+        hidden.extend(
+            text.match_indices(spelling.as_str())
+                .map(|(at, found)| at..at + found.len()),
+        );
+    }
+    for view in unescaped(text) {
+        for spelling in &spellings {
+            hidden.extend(
+                view.text
+                    .match_indices(spelling.as_str())
+                    .map(|(at, found)| view.from[at]..view.from[at + found.len()]),
+            );
         }
     }
-    text
+    if hidden.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    hidden.sort_by_key(|range| range.start);
+    let mut redacted = String::with_capacity(text.len());
+    let mut shown = 0;
+    for range in hidden {
+        if range.start < shown {
+            // Overlaps the value hidden last (two spellings, or two views, found it).
+            shown = shown.max(range.end);
+            continue;
+        }
+        redacted.push_str(&text[shown..range.start]);
+        redacted.push_str("[REDACTED]");
+        shown = range.end;
+    }
+    redacted.push_str(&text[shown..]);
+    Cow::Owned(redacted)
 }
 
 /// Each non-empty value of `sent` as sent, form-encoded and JSON-escaped.
@@ -331,44 +367,210 @@ fn spellings(sent: &[&str]) -> Vec<String> {
     all
 }
 
-/// Every string and key of `value` passed through [`redact_sent`]: compared once JSON's
-/// escapes are undone, whichever the server chose.
-pub(crate) fn redact_json(value: &mut serde_json::Value, sent: &[&str]) {
-    use serde_json::Value;
-    match value {
-        Value::String(s) => {
-            if let Cow::Owned(redacted) = redact_sent(s, sent) {
-                *s = redacted;
+/// `text` without a trailing beginning of a value of `sent` (in any of its spellings, with or
+/// without JSON escapes): for a body whose reading stopped part way through one. An escape
+/// cut short at the end (`\`, `\u00`, half a surrogate pair) goes first: it may be the
+/// value's next character.
+pub(crate) fn drop_partial_tail<'a>(text: &'a str, sent: &[&str]) -> &'a str {
+    let spellings = spellings(sent);
+    if spellings.is_empty() {
+        return text;
+    }
+    let mut end = text.len();
+    // Dropping an unfinished escape can leave one of the level below at the end (`\\u00`).
+    for _ in 0..=UNESCAPE_LEVELS {
+        match unescaped(&text[..end])
+            .iter()
+            .filter_map(|view| view.unfinished)
+            .min()
+        {
+            Some(at) => end = at,
+            None => break,
+        }
+    }
+    let text = &text[..end];
+    let mut start = end;
+    for spelling in &spellings {
+        if let Some(len) = longest_partial(text, spelling) {
+            start = start.min(end - len);
+        }
+    }
+    for view in unescaped(text) {
+        for spelling in &spellings {
+            if let Some(len) = longest_partial(&view.text, spelling) {
+                start = start.min(view.from[view.text.len() - len]);
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(|v| redact_json(v, sent)),
-        Value::Object(map) => {
-            let entries = std::mem::take(map);
-            for (key, mut v) in entries {
-                redact_json(&mut v, sent);
-                map.insert(redact_sent(&key, sent).into_owned(), v);
-            }
+    }
+    &text[..start]
+}
+
+/// The length of the longest proper beginning of `spelling` that `text` ends with.
+fn longest_partial(text: &str, spelling: &str) -> Option<usize> {
+    // Longest first: `ab` in `..ab` for the value `abc` hides more than `b` would.
+    spelling
+        .char_indices()
+        .map(|(i, _)| i)
+        .filter(|&i| i > 0)
+        .rev()
+        .find(|&len| text.ends_with(&spelling[..len]))
+}
+
+/// How many times JSON escapes are undone: JSON, and JSON in a JSON string.
+const UNESCAPE_LEVELS: usize = 2;
+
+/// A text with its JSON escapes undone, and where each of its characters was written.
+struct Unescaped {
+    text: String,
+    /// For each byte of `text`, and for `text.len()`: where the written spelling of the
+    /// character holding it starts in the original text (for `text.len()`, its end). A
+    /// character boundary of `text` maps to one of the original.
+    from: Vec<usize>,
+    /// Where an escape that the end of the text cuts short starts in the original text.
+    unfinished: Option<usize>,
+}
+
+/// `text` with its escapes undone once, then again (as long as a backslash is left), each
+/// mapped back to `text`. Each level costs a pass over `text` and a word per byte.
+fn unescaped(text: &str) -> Vec<Unescaped> {
+    let mut levels: Vec<Unescaped> = Vec::new();
+    while levels.len() < UNESCAPE_LEVELS {
+        let src = levels.last().map_or(text, |level| level.text.as_str());
+        if !src.contains('\\') {
+            break;
         }
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        let mut next = unescape(src);
+        if let Some(below) = levels.last() {
+            for at in &mut next.from {
+                *at = below.from[*at];
+            }
+            next.unfinished = next.unfinished.map(|at| below.from[at]);
+        }
+        levels.push(next);
+    }
+    levels
+}
+
+/// One pass of undoing JSON string escapes over all of `src`, string or not: `\"`, `\\`,
+/// `\/`, `\b`, `\f`, `\n`, `\r`, `\t`, `\uXXXX` (surrogate pairs joined) and JavaScript's
+/// `\'`. Anything else, a lone surrogate included, stays as written.
+fn unescape(src: &str) -> Unescaped {
+    let bytes = src.as_bytes();
+    let mut text = String::with_capacity(src.len());
+    let mut from = Vec::with_capacity(src.len() + 1);
+    let mut unfinished = None;
+    let mut at = 0;
+    while let Some(written) = src.get(at..).and_then(|rest| rest.chars().next()) {
+        let (c, len) = if written == '\\' {
+            match escape_at(bytes, at) {
+                Escape::Char(c, len) => (c, len),
+                Escape::Unfinished => {
+                    unfinished.get_or_insert(at);
+                    (written, 1)
+                }
+                Escape::None => (written, 1),
+            }
+        } else {
+            (written, written.len_utf8())
+        };
+        from.extend(std::iter::repeat_n(at, c.len_utf8()));
+        text.push(c);
+        at += len;
+    }
+    from.push(src.len());
+    Unescaped {
+        text,
+        from,
+        unfinished,
     }
 }
 
-/// `text` without a trailing beginning of a value of `sent` (in any of its spellings): for a
-/// body whose reading stopped part way through one.
-pub(crate) fn drop_partial_tail<'a>(text: &'a str, sent: &[&str]) -> &'a str {
-    let mut end = text.len();
-    for spelling in spellings(sent) {
-        // Longest first: `ab` in `..ab` for the value `abc` hides more than `b` would.
-        let proper_prefix_ends = spelling.char_indices().map(|(i, _)| i).filter(|&i| i > 0);
-        for len in proper_prefix_ends.rev() {
-            let prefix = &spelling[..len];
-            if text[..end].ends_with(prefix) {
-                end -= prefix.len();
-                break;
-            }
-        }
+enum Escape {
+    /// The character, and how many bytes spell it.
+    Char(char, usize),
+    /// The text ends before the escape does.
+    Unfinished,
+    /// Not an escape.
+    None,
+}
+
+/// The escape starting with the backslash at `bytes[at]`.
+fn escape_at(bytes: &[u8], at: usize) -> Escape {
+    let Some(&kind) = bytes.get(at + 1) else {
+        return Escape::Unfinished;
+    };
+    let simple = match kind {
+        b'"' => '"',
+        b'\\' => '\\',
+        b'/' => '/',
+        b'\'' => '\'',
+        b'b' => '\u{8}',
+        b'f' => '\u{c}',
+        b'n' => '\n',
+        b'r' => '\r',
+        b't' => '\t',
+        b'u' => return unicode_escape_at(bytes, at),
+        _ => return Escape::None,
+    };
+    Escape::Char(simple, 2)
+}
+
+/// The `\uXXXX` escape (or surrogate pair of them) starting at `bytes[at]`.
+fn unicode_escape_at(bytes: &[u8], at: usize) -> Escape {
+    let unit = match hex4(bytes, at + 2) {
+        Hex::Unit(unit) => unit,
+        Hex::Short => return Escape::Unfinished,
+        Hex::Invalid => return Escape::None,
+    };
+    if (0xDC00..0xE000).contains(&unit) {
+        return Escape::None;
     }
-    &text[..end]
+    if !(0xD800..0xDC00).contains(&unit) {
+        return char::from_u32(unit).map_or(Escape::None, |c| Escape::Char(c, 6));
+    }
+    // A high surrogate: the character needs the low one after it.
+    let rest = bytes.get(at + 6..).unwrap_or_default();
+    let cut_short = rest.len() < 6
+        && rest.iter().enumerate().all(|(i, &b)| match i {
+            0 => b == b'\\',
+            1 => b == b'u',
+            _ => b.is_ascii_hexdigit(),
+        });
+    if cut_short {
+        return Escape::Unfinished;
+    }
+    if !rest.starts_with(b"\\u") {
+        return Escape::None;
+    }
+    match hex4(bytes, at + 8) {
+        Hex::Unit(low) if (0xDC00..0xE000).contains(&low) => {
+            char::from_u32(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00))
+                .map_or(Escape::None, |c| Escape::Char(c, 12))
+        }
+        _ => Escape::None,
+    }
+}
+
+enum Hex {
+    Unit(u32),
+    /// Hex digits up to the end of the text, fewer than four.
+    Short,
+    Invalid,
+}
+
+/// The four hex digits at `bytes[at..]`.
+fn hex4(bytes: &[u8], at: usize) -> Hex {
+    let digits = bytes.get(at..bytes.len().min(at + 4)).unwrap_or_default();
+    if !digits.iter().all(u8::is_ascii_hexdigit) {
+        return Hex::Invalid;
+    }
+    if digits.len() < 4 {
+        return Hex::Short;
+    }
+    std::str::from_utf8(digits)
+        .ok()
+        .and_then(|digits| u32::from_str_radix(digits, 16).ok())
+        .map_or(Hex::Invalid, Hex::Unit)
 }
 
 fn excerpt(body: &[u8]) -> String {
@@ -435,6 +637,44 @@ impl StdError for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redaction_maps_unescaped_matches_back_to_the_text() {
+        for (text, sent, shown) in [
+            ("xs3cr3ts3cr3tx", "s3cr3t", "x[REDACTED][REDACTED]x"),
+            (r"ab\/cd ab/cd", "ab/cd", "[REDACTED] [REDACTED]"),
+            // Two spellings of one value overlapping: hidden once.
+            ("a b+c", "a b+c", "[REDACTED]"),
+            // A multi-byte character before the escaped one.
+            ("\u{e9}\\u00e9t\u{e9}", "\u{e9}t\u{e9}", "\u{e9}[REDACTED]"),
+            (r"\uD83D\uDD11!", "\u{1f511}", "[REDACTED]!"),
+            // Lone surrogates and unknown escapes stay as written, the rest is still read.
+            (
+                r"\ud800x \udc00 \q s\u0033cr3t",
+                "s3cr3t",
+                r"\ud800x \udc00 \q [REDACTED]",
+            ),
+        ] {
+            assert_eq!(redact_sent(text, &[sent]), shown, "{text}");
+        }
+        assert!(matches!(redact_sent(r"p\u0026q", &["x"]), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_partial_tail_is_dropped_in_any_spelling() {
+        for (text, shown) in [
+            ("ab s3", "ab "),
+            (r"ab s\u0033c", "ab "),
+            (r"ab s\u003", "ab "),
+            (r"ab s\", "ab "),
+            (r"ab \\", "ab "),
+            ("ab s3cr3t", "ab s3cr3t"),
+            ("ab x", "ab x"),
+        ] {
+            assert_eq!(drop_partial_tail(text, &["s3cr3t"]), shown, "{text}");
+        }
+        assert_eq!(drop_partial_tail(r"ab s\u003", &[]), r"ab s\u003");
+    }
 
     #[test]
     fn excerpt_is_bounded_and_lossy() {

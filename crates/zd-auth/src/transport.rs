@@ -15,7 +15,7 @@ use hyper_util::rt::TokioExecutor;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use crate::error::{drop_partial_tail, redact_json, redact_sent};
+use crate::error::{drop_partial_tail, redact_sent};
 use crate::{Error, ErrorKind, OAuthError, OAuthErrorCode, Secret};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -163,6 +163,28 @@ impl Transport {
     }
 }
 
+/// `body` without an incomplete UTF-8 sequence at its very end (a character the cut split),
+/// whatever comes before: lossy decoding would make it U+FFFD, and the beginning of a value
+/// before it would no longer be at the end, where [`drop_partial_tail`] looks.
+fn without_split_char(body: &[u8]) -> &[u8] {
+    // A sequence is at most four bytes: its lead byte is at most three before the last.
+    for back in 1..=body.len().min(3) {
+        let at = body.len() - back;
+        let byte = body[at];
+        if byte & 0xC0 == 0x80 {
+            continue;
+        }
+        let needs = match byte {
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF7 => 4,
+            _ => 1,
+        };
+        return if back < needs { &body[..at] } else { body };
+    }
+    body
+}
+
 #[derive(serde::Deserialize)]
 struct OAuthErrorBody {
     error: String,
@@ -197,24 +219,16 @@ impl Response {
             .redact_sent(sent)
     }
 
-    /// The body with the values of `sent` hidden. A JSON body is redacted as parsed and then
-    /// written out again: JSON may spell a value with any escapes (`p\u0026ss` for `p&ss`),
-    /// more than text matching can know.
+    /// The body with the values of `sent` hidden (see [`redact_sent`]): matched in the text as
+    /// written, so that a value echoed as a number is compared digit for digit, and with its
+    /// JSON escapes undone, whatever the rest of the body is. Of a cut body, the beginning of
+    /// a value at the cut is dropped too.
     fn redacted_body(&self, sent: &[&str]) -> String {
-        if let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&self.body) {
-            redact_json(&mut value, sent);
-            // Numbers and keys are compared as written, a value sent as digits included.
-            return redact_sent(&value.to_string(), sent).into_owned();
-        }
-        let mut body: &[u8] = &self.body;
-        if self.cut
-            && let Err(e) = std::str::from_utf8(body)
-            && e.error_len().is_none()
-        {
-            // A character cut in two would hide the value's beginning before it from the
-            // check below.
-            body = &body[..e.valid_up_to()];
-        }
+        let body = if self.cut {
+            without_split_char(&self.body)
+        } else {
+            &self.body[..]
+        };
         let body = String::from_utf8_lossy(body);
         let redacted = redact_sent(&body, sent);
         if self.cut {
@@ -458,6 +472,131 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::HttpStatus);
         let excerpt = err.body_excerpt().unwrap();
         assert_eq!(excerpt, "<pre>echo ");
+    }
+
+    /// An error answer whose body is `body`, cut by the client when `cut`.
+    fn replied(body: &[u8], cut: bool) -> Response {
+        Response {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            headers: HeaderMap::new(),
+            body: Bytes::from(body.to_vec()),
+            cut,
+        }
+    }
+
+    /// The error for `body`, with everything it prints.
+    fn error_for(answer: &Response, sent: &[&str]) -> (Error, String) {
+        let err = answer.error("POST /oauth2/token", sent);
+        // The excerpt as it is too: `Debug` doubles the backslashes of an escape.
+        let printed = format!("{err} {err:?} {}", err.body_excerpt().unwrap_or_default());
+        (err, printed)
+    }
+
+    #[test]
+    fn a_value_echoed_as_a_number_is_hidden_as_written() {
+        // Digits only, and more of them than an f64 keeps.
+        let secret = "12345678901234567890123";
+        let body = format!(r#"{{"error":"invalid_request","password":{secret},"n":1.50}}"#);
+        let (err, printed) = error_for(&replied(body.as_bytes(), false), &[secret]);
+        assert_eq!(
+            err.body_excerpt(),
+            Some(r#"{"error":"invalid_request","password":[REDACTED],"n":1.50}"#)
+        );
+        for leak in ["1234567890", "1.2345", "e22"] {
+            assert!(!printed.contains(leak), "{leak} in {printed}");
+        }
+
+        // A cut body that happens to be whole JSON (a number) still loses a value's beginning.
+        let (err, printed) = error_for(&replied(b"[1] 98765", true), &["9876543210"]);
+        assert_eq!(err.body_excerpt(), Some("[1] "));
+        assert!(!printed.contains("987"), "{printed}");
+        let (err, printed) = error_for(&replied(b"98765", true), &["9876543210"]);
+        assert_eq!(err.body_excerpt(), Some(""));
+        assert!(!printed.contains("987"), "{printed}");
+    }
+
+    #[test]
+    fn a_character_split_at_the_cut_is_trimmed_after_an_invalid_byte() {
+        let secret = "sek-w\u{f6}rd-9";
+        // An invalid byte early on, and the read stopped inside the value's two-byte `ö`.
+        let mut body = b"<pre>\xff echo ".to_vec();
+        let at = secret.find('\u{f6}').unwrap() + 1;
+        body.extend_from_slice(&secret.as_bytes()[..at]);
+        let (err, printed) = error_for(&replied(&body, true), &[secret]);
+        assert_eq!(err.body_excerpt(), Some("<pre>\u{fffd} echo "));
+        assert!(!printed.contains("sek"), "{printed}");
+        // A four-byte character split after its first, second and third byte.
+        let secret = "k\u{1f511}ey";
+        for split in 2..5 {
+            let mut body = b"\xc3( ".to_vec();
+            body.extend_from_slice(&secret.as_bytes()[..split]);
+            let (err, _) = error_for(&replied(&body, true), &[secret]);
+            assert_eq!(err.body_excerpt(), Some("\u{fffd}( "), "{split}");
+        }
+    }
+
+    #[test]
+    fn values_escaped_in_any_body_are_hidden() {
+        // (value sent, body, cut, excerpt expected when cut)
+        let cases: &[(&str, &str, bool, &str)] = &[
+            // Not JSON as a whole: HTML, JSONP, JSON with a PHP warning after it.
+            (
+                "p&ss",
+                r#"<script>var e = {"m":"bad p\u0026ss"};</script>"#,
+                false,
+                "",
+            ),
+            ("p&ss", r#"cb({"m":"bad p\u0026ss"})"#, false, ""),
+            ("ab/cd+ef==", r#"{"m":"ab\/cd+ef=="}<br>Warning"#, false, ""),
+            // Gson and .NET: `=`, `+`, `<` escaped, in either case.
+            ("ab/cd+ef==", r#"<p>ab/cd+ef\u003d\u003D</p>"#, false, ""),
+            ("x<y+z", r#"<p>x\u003Cy\u002Bz</p>"#, false, ""),
+            ("x<y+z", r#"<p>x\u003cy+z</p>"#, false, ""),
+            // Non-ASCII as `\uXXXX` (PHP, Python), a surrogate pair included.
+            (
+                "w\u{f6}rd\u{1f511}",
+                r#"<p>w\u00f6rd\ud83d\udd11 x"#,
+                false,
+                "",
+            ),
+            // JSON inside a JSON string, with trailing junk.
+            (
+                "p&ss",
+                r#"{"detail":"{\"m\":\"p\\u0026ss\"}"} junk"#,
+                false,
+                "",
+            ),
+            // Cut bodies: inside an escaped value, inside an escape, inside a pair.
+            ("p&ss", r#"{"m":"bad p\u0026s"#, true, r#"{"m":"bad "#),
+            ("p&ss", r#"{"m":"bad p\u00"#, true, r#"{"m":"bad "#),
+            ("p&ss", r#"{"m":"bad p\"#, true, r#"{"m":"bad "#),
+            ("ab/cd", r#"{"m":"bad ab\/c"#, true, r#"{"m":"bad "#),
+            ("ab/cd", r#"{"m":"bad ab\"#, true, r#"{"m":"bad "#),
+            (
+                "k\u{1f511}y",
+                r#"{"m":"bad k\ud83d\udd"#,
+                true,
+                r#"{"m":"bad "#,
+            ),
+            ("k\u{1f511}y", r#"{"m":"bad k\ud83d"#, true, r#"{"m":"bad "#),
+            ("p&ss", r#"{"m":"p\\u00"#, true, r#"{"m":""#),
+        ];
+        for &(secret, body, cut, excerpt) in cases {
+            let (err, printed) = error_for(&replied(body.as_bytes(), cut), &[secret]);
+            if cut {
+                assert_eq!(err.body_excerpt(), Some(excerpt), "{body}");
+            } else {
+                assert!(printed.contains("[REDACTED]"), "{body}: {printed}");
+            }
+            for leak in [
+                secret, r"p\u00", r"ab\/", r"\u003", r"\u002", r"w\u00f6", r"k\ud83d",
+            ] {
+                assert!(!printed.contains(leak), "{leak} for {body} in {printed}");
+            }
+        }
+        // What is no value is left as written.
+        let (err, _) = error_for(&replied(br#"<p>a\u0026b \/ \q \u12"#, false), &["p&ss"]);
+        assert_eq!(err.body_excerpt(), Some(r#"<p>a\u0026b \/ \q \u12"#));
     }
 
     #[test]

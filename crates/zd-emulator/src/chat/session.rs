@@ -257,10 +257,17 @@ pub(crate) const GRAPHQL_UNAVAILABLE: &str = "GraphQL server unavailable";
 
 /// The EOS reason when the same agent starts another session.
 pub(crate) const CONCURRENT: &str = "concurrent session limit reached";
-/// The EOS reason after `stopAgentSession`.
+/// Why a session ended after `stopAgentSession`, in the emulator's reports. Its EOS says
+/// [`UNEXPECTED`]: the documentation lists stopAgentSession among the causes of EOS and gives
+/// that one reason as the signal's structure (see [`eos_reason`]).
 pub(crate) const STOPPED: &str = "agent session stopped";
 /// The EOS reason for a socket on an unknown or ended session URL.
 pub(crate) const UNEXPECTED: &str = "unexpected session state";
+
+/// The reason an EOS frame carries for a session ended for `cause`.
+pub(crate) fn eos_reason(cause: &str) -> &str {
+    if cause == STOPPED { UNEXPECTED } else { cause }
+}
 
 impl Sessions {
     pub(crate) fn new(state: Arc<ChatState>) -> Self {

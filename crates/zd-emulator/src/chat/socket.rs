@@ -31,7 +31,7 @@ use super::fanout::{Class, ClassKey};
 use super::limits::{LOG_ENTRIES_SPENT, MAX_ANSWER_BYTES};
 use super::render::{Rendered, named_error_frame, protocol_error_frame};
 use super::schema::{Caller, EventSlot, LogBudget, log_entries_spent};
-use super::session::{Outgoing, Session, SocketLink, UNEXPECTED};
+use super::session::{Outgoing, Session, SocketLink, UNEXPECTED, eos_reason};
 use crate::ids;
 
 /// Frames queued per socket before DATA frames are dropped for it.
@@ -267,7 +267,8 @@ impl Reader {
                 // Cut: frames the client sent after the cut one never reach the service.
                 return;
             }
-            if let Some(reason) = self.session.ended() {
+            if let Some(cause) = self.session.ended() {
+                let reason = eos_reason(&cause).to_owned();
                 if self.in_turn(Outgoing::Text(eos_frame(&reason))) {
                     self.in_turn(Outgoing::Finish(1000, reason));
                 }

@@ -27,7 +27,9 @@ use zd_wire::chat::{
 
 use crate::config::OnConcurrentSession;
 use crate::deadlines::Deadlines;
-use crate::error::{CatchUpRefused, Error, ErrorKind, ServiceError, excerpt};
+use crate::error::{
+    CatchUpRefused, Error, ErrorKind, ServiceError, excerpt, names_documented, status_retryable,
+};
 use crate::fast_hash::FastMap;
 use crate::ops::AgentStatus;
 use crate::rate_limit::RequestLimiter;
@@ -1546,8 +1548,22 @@ fn encode_request(id: u64, payload: &Payload) -> String {
     out
 }
 
+/// The error an error frame (status `status`, 0 when unusable) reports.
+///
+/// GraphQL errors become [`ErrorKind::Service`] when one of them carries a documented name,
+/// which then decides retrying. Without one (odd-shaped entries, a bare message, an unknown
+/// name) the names say nothing, so the frame's status decides, as for a protocol error: a
+/// 429, a 5xx or an unusable status gives a retryable [`ErrorKind::Protocol`] with the
+/// messages as its body.
 fn payload_error(status: u16, payload: &ErrorPayload<'_>) -> Error {
     match payload {
+        ErrorPayload::GraphQl(errors) if !names_documented(errors) && status_retryable(status) => {
+            let service = ErrorKind::Service(errors.iter().map(ServiceError::from_wire).collect());
+            Error::new(ErrorKind::Protocol {
+                status,
+                body: excerpt(&service.to_string()),
+            })
+        }
         ErrorPayload::GraphQl(errors) => Error::new(ErrorKind::Service(
             errors.iter().map(ServiceError::from_wire).collect(),
         )),
@@ -1583,6 +1599,98 @@ mod tests {
         }
         .encode()
         .unwrap()
+    }
+
+    /// The error an error or DATA error frame reports, as the driver builds it.
+    fn frame_error(text: &str) -> Error {
+        match ServerFrame::decode(text) {
+            Ok(ServerFrame::Error(e)) => payload_error(e.error_code, &e.payload),
+            Ok(ServerFrame::DataError(e)) => payload_error(e.error_code, &e.payload),
+            other => panic!("not an error frame: {other:?}: {text}"),
+        }
+    }
+
+    #[test]
+    fn an_error_frame_with_an_unusable_code_is_a_retryable_failure() {
+        for code in [
+            r#""503 Service Unavailable""#,
+            "true",
+            r#"{"code":503}"#,
+            r#"" 429""#,
+            r#""E503""#,
+            r#""-1""#,
+            "-1",
+            "70000",
+        ] {
+            for payload in [
+                r#"{"body":"unavailable"}"#,
+                r#"{"errors":["upstream unavailable"]}"#,
+                r#"{"errors":[{"message":"m","name":"SOMETHING_NEW"}]}"#,
+                r#"{"what":1}"#,
+            ] {
+                let request = format!(r#"{{"errorCode":{code},"id":5,"payload":{payload}}}"#);
+                let data = format!(
+                    r#"{{"sig":"DATA","subscription_id":"s","payload":{payload},"error_code":{code}}}"#
+                );
+                for text in [request, data] {
+                    let e = frame_error(&text);
+                    assert!(
+                        matches!(e.kind(), ErrorKind::Protocol { status: 0, .. }),
+                        "{text}: {e:?}"
+                    );
+                    assert!(e.is_retryable(), "{text}: {e:?}");
+                }
+            }
+        }
+        // A documented name still decides, whatever the code.
+        let e = frame_error(
+            r#"{"errorCode":"x","id":5,"payload":{"errors":[{"name":"UNAUTHORIZED","message":"m"}]}}"#,
+        );
+        assert!(matches!(e.kind(), ErrorKind::Service(_)), "{e:?}");
+        assert!(!e.is_retryable());
+    }
+
+    #[test]
+    fn errors_without_a_documented_name_are_retried_by_the_frame_status() {
+        for errors in [
+            r#"["upstream unavailable"]"#,
+            r#"[{"message":null}]"#,
+            "[null]",
+            r#"[{"message":"busy"}]"#,
+            r#"[{"name":"NOT_DOCUMENTED","message":"busy"}]"#,
+            r#"[{"name":7}]"#,
+        ] {
+            for status in [503, 500, 429] {
+                let text =
+                    format!(r#"{{"errorCode":{status},"id":4,"payload":{{"errors":{errors}}}}}"#);
+                let e = frame_error(&text);
+                assert!(
+                    matches!(e.kind(), ErrorKind::Protocol { status: s, .. } if *s == status),
+                    "{text}: {e:?}"
+                );
+                assert!(e.is_retryable(), "{text}: {e:?}");
+            }
+            let text = format!(r#"{{"errorCode":400,"id":4,"payload":{{"errors":{errors}}}}}"#);
+            let e = frame_error(&text);
+            assert!(matches!(e.kind(), ErrorKind::Service(_)), "{text}: {e:?}");
+            assert!(!e.is_retryable(), "{text}: {e:?}");
+        }
+        let e = frame_error(
+            r#"{"errorCode":503,"id":4,"payload":{"errors":["upstream unavailable"]}}"#,
+        );
+        assert!(e.to_string().contains("upstream unavailable"), "{e}");
+        // A documented name decides, as the API says.
+        let named = |name: &str| {
+            frame_error(&format!(
+                r#"{{"errorCode":503,"id":4,"payload":{{"errors":[null,{{"name":"{name}","message":"m"}}]}}}}"#
+            ))
+        };
+        let e = named("UNAUTHORIZED");
+        assert_eq!(e.error_name(), Some(&ErrorName::Unauthorized));
+        assert!(!e.is_retryable());
+        let e = named("RATE_LIMITED");
+        assert_eq!(e.error_name(), Some(&ErrorName::RateLimited));
+        assert!(e.is_retryable());
     }
 
     #[test]

@@ -47,6 +47,26 @@ impl fmt::Display for ServiceError {
     }
 }
 
+/// The status of an error frame whose code was no usable status (see
+/// [`zd_wire::chat::ErrorResponse::UNKNOWN_STATUS`]).
+pub(crate) const UNKNOWN_STATUS: u16 = zd_wire::chat::ErrorResponse::UNKNOWN_STATUS;
+
+/// True when a protocol error of this status may succeed later: 429, a 5xx, or a status that
+/// was not usable (the failure cannot be known to be permanent).
+pub(crate) fn status_retryable(status: u16) -> bool {
+    status >= 500 || status == 429 || status == UNKNOWN_STATUS
+}
+
+/// True when some error carries a name the API documents (not [`ErrorName::Unknown`]): only
+/// then do the names, rather than the status of the answer, say whether to retry.
+pub(crate) fn names_documented(errors: &[zd_wire::chat::GraphQlError<'_>]) -> bool {
+    errors.iter().any(|e| {
+        e.name
+            .as_ref()
+            .is_some_and(|n| !matches!(n, ErrorName::Unknown(_)))
+    })
+}
+
 pub(crate) fn excerpt(s: &str) -> String {
     let mut end = s.len().min(EXCERPT);
     while !s.is_char_boundary(end) {
@@ -69,9 +89,12 @@ pub(crate) struct CatchUpRefused(#[source] pub(crate) Error);
 pub enum ErrorKind {
     /// The service answered with GraphQL errors.
     Service(Vec<ServiceError>),
-    /// The service answered with a protocol error (`{"body": ...}`), e.g. it is unavailable.
+    /// The service answered with a protocol error (`{"body": ...}`), e.g. it is unavailable;
+    /// also an error frame whose payload has no documented error name (retried by its status,
+    /// as the names cannot say), or whose payload is of no known shape.
     Protocol {
-        /// HTTP-like status the frame carried.
+        /// HTTP-like status the frame carried; 0 when its code was no usable status, which is
+        /// retried like a 5xx since the failure cannot be known to be permanent.
         status: u16,
         /// The body (bounded).
         body: String,
@@ -139,6 +162,12 @@ impl fmt::Display for ErrorKind {
                     write!(f, "{e}")?;
                 }
                 Ok(())
+            }
+            Self::Protocol {
+                status: UNKNOWN_STATUS,
+                body,
+            } => {
+                write!(f, "protocol error (no usable status): {body}")
             }
             Self::Protocol { status, body } => write!(f, "protocol error {status}: {body}"),
             Self::Http => f.write_str("startAgentSession request failed"),
@@ -227,7 +256,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match &self.kind {
             ErrorKind::Service(_) => self.error_name().is_some_and(ErrorName::is_retryable),
-            ErrorKind::Protocol { status, .. } => *status >= 500 || *status == 429,
+            ErrorKind::Protocol { status, .. } => status_retryable(*status),
             ErrorKind::Http
             | ErrorKind::WebSocket
             | ErrorKind::ConnectionLost

@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use zd_wire::chat::GraphQlResponse;
 
-use crate::error::{Error, ErrorKind, ServiceError, excerpt};
+use crate::error::{Error, ErrorKind, ServiceError, excerpt, names_documented};
 use crate::ops::{StartAgentSession, StartAgentSessionVariables};
 
 /// The open WebSocket.
@@ -167,7 +167,13 @@ fn started_from(status: http::StatusCode, text: &str) -> Result<Started, Error> 
             }));
         }
     };
-    if let Some(errors) = parsed.errors.as_ref().filter(|e| !e.is_empty()) {
+    // GraphQL errors decide when the answer is a success (a bad token) or when one carries a
+    // documented name (whose retry rule then applies). Otherwise a failed status says more
+    // than nameless errors do: a 503 with `{"errors":"Service Unavailable"}` must stay a
+    // retryable 503, not become a permanent refusal.
+    if let Some(errors) = parsed.errors.as_ref().filter(|e| !e.is_empty())
+        && (status.is_success() || names_documented(errors))
+    {
         return Err(Error::new(ErrorKind::Service(
             errors.iter().map(ServiceError::from_wire).collect(),
         )));
@@ -254,6 +260,106 @@ mod tests {
             {"websocket_url":"wss://h/s","session_id":"s","client_id":"c"}}}"#;
         let started = started_from(ok, whole).expect("a whole answer");
         assert_eq!(started.session_id, "s");
+    }
+
+    /// A one-shot HTTP server on loopback that reads a request and answers `status` with the
+    /// JSON `body`; its URL.
+    async fn answer_once(status: &'static str, body: &'static str) -> url::Url {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let addr = listener.local_addr().expect("bound");
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.expect("a client");
+            let mut request = Vec::new();
+            let mut chunk = [0_u8; 4096];
+            // The whole request (headers, then Content-Length bytes) before answering.
+            loop {
+                let n = stream.read(&mut chunk).await.expect("reads");
+                request.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|l| l.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if request.len() >= end + 4 + length {
+                        break;
+                    }
+                }
+                assert!(n > 0, "the request ended early");
+            }
+            let answer = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(answer.as_bytes()).await.expect("writes");
+            let _ = stream.shutdown().await;
+        });
+        format!("http://{addr}/graphql").parse().expect("a URL")
+    }
+
+    #[tokio::test]
+    async fn a_failed_http_status_with_nameless_errors_stays_a_retryable_status() {
+        let transport = super::Transport::new().expect("a transport");
+        for (status, body) in [
+            (
+                "503 Service Unavailable",
+                r#"{"errors":"Service Unavailable"}"#,
+            ),
+            (
+                "429 Too Many Requests",
+                r#"{"errors":["Too many requests"]}"#,
+            ),
+            (
+                "502 Bad Gateway",
+                r#"{"errors":[{"message":"upstream"}],"data":null}"#,
+            ),
+        ] {
+            let url = answer_once(status, body).await;
+            let e = transport
+                .start_agent_session(&url, "token")
+                .await
+                .expect_err(status);
+            assert!(
+                matches!(e.kind(), ErrorKind::HttpStatus { status: s, .. } if status.starts_with(&s.to_string())),
+                "{status}: {e:?}"
+            );
+            assert!(e.is_retryable(), "{status}: {e:?}");
+        }
+        // A documented name decides, whatever the status; a success status with errors is the
+        // service refusing.
+        let url = answer_once(
+            "401 Unauthorized",
+            r#"{"errors":[{"name":"UNAUTHORIZED","message":"Invalid access token"}]}"#,
+        )
+        .await;
+        let e = transport
+            .start_agent_session(&url, "token")
+            .await
+            .expect_err("unauthorized");
+        assert!(matches!(e.kind(), ErrorKind::Service(_)), "{e:?}");
+        assert!(!e.is_retryable());
+        let url = answer_once(
+            "503 Service Unavailable",
+            r#"{"errors":[{"name":"RATE_LIMITED"}]}"#,
+        )
+        .await;
+        let e = transport
+            .start_agent_session(&url, "token")
+            .await
+            .expect_err("rate limited");
+        assert!(matches!(e.kind(), ErrorKind::Service(_)), "{e:?}");
+        assert!(e.is_retryable());
+        let url = answer_once("200 OK", r#"{"errors":["Invalid access token"]}"#).await;
+        let e = transport
+            .start_agent_session(&url, "token")
+            .await
+            .expect_err("refused");
+        assert!(matches!(e.kind(), ErrorKind::Service(_)), "{e:?}");
+        assert!(!e.is_retryable());
     }
 
     const DEADLINE: Duration = Duration::from_secs(5);

@@ -8,7 +8,8 @@ const EXCERPT_BYTES: usize = 256;
 /// A frame could not be decoded or encoded.
 ///
 /// Branch on [`Error::kind`]. When serde_json refused the text, a summary of its error (the
-/// kind of mistake, line and column) is the
+/// kind of mistake, what the Rust type expected or which of its fields is missing, line and
+/// column) is the
 /// [`source`](std::error::Error::source). A bounded excerpt of the frame is kept for diagnosis;
 /// it is left out of `Debug`, `Display` and the source chain because frames may carry tokens.
 #[derive(thiserror::Error)]
@@ -38,23 +39,123 @@ impl From<serde_json::Error> for JsonError {
         };
         let description = match e.classify() {
             // Syntax and end-of-input messages are serde_json's own fixed texts.
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => message,
-            // Data messages quote the offending value (`string "…"`, ``integer `…` ``,
-            // ``unknown variant `…` ``): keep only the words before the first quote or colon.
-            serde_json::error::Category::Data | serde_json::error::Category::Io => message
-                .split(['"', '`', ':'])
-                .next()
-                .map(str::trim_end)
-                .filter(|words| !words.is_empty())
-                .unwrap_or("invalid data"),
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                message.into()
+            }
+            serde_json::error::Category::Data | serde_json::error::Category::Io => {
+                data_description(message)
+            }
         };
         Self {
-            description: description.into(),
+            description: description.into_boxed_str(),
             line: e.line(),
             column: e.column(),
         }
     }
 }
+
+/// A serde data error's message without the frame values it quotes.
+///
+/// serde's messages name the offending value (`string "…"`, ``integer `…` ``, ``unknown
+/// variant `…` ``, ``unknown field `…` ``), which comes from the frame, and then what was
+/// expected (`, expected u16`), which comes from the Rust type, as do the field names of
+/// ``missing field `…` `` and ``duplicate field `…` ``. The parts from the Rust types are kept;
+/// of the value, only its JSON kind. A message of any other form keeps only the words before
+/// its first quote, backtick or colon.
+fn data_description(message: &str) -> String {
+    for prefix in ["missing field `", "duplicate field `"] {
+        if let Some(name) = message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix('`'))
+            && !name.is_empty()
+            && name.len() <= 64
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return message.to_owned();
+        }
+    }
+    // `<what> <value>, expected <the Rust type's words>`: the value may hold anything, even
+    // ", expected ", but the type's words come last, so the last one is the separator.
+    let expected = message
+        .rfind(", expected ")
+        .and_then(|at| message.get(at + 2..));
+    let with_expected = |what: &str| match expected {
+        Some(expected) => format!("{what}, {expected}"),
+        None => what.to_owned(),
+    };
+    for (prefix, what) in [
+        ("invalid type: ", "invalid type"),
+        ("invalid value: ", "invalid value"),
+    ] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            let value = match expected {
+                Some(expected) => rest.get(..rest.len().saturating_sub(expected.len() + 2)),
+                None => Some(rest),
+            };
+            let kind = value
+                .and_then(|v| v.split(['"', '`']).next())
+                .map(str::trim)
+                .filter(|kind| VALUE_KINDS.contains(kind));
+            return match kind {
+                Some(kind) => with_expected(&format!("{what}: {kind}")),
+                None => with_expected(what),
+            };
+        }
+    }
+    if let Some(rest) = message.strip_prefix("invalid length ") {
+        let length = rest.split(',').next().unwrap_or_default();
+        return if !length.is_empty() && length.bytes().all(|b| b.is_ascii_digit()) {
+            with_expected(&format!("invalid length {length}"))
+        } else {
+            with_expected("invalid length")
+        };
+    }
+    for (prefix, what) in [
+        ("unknown variant `", "unknown variant"),
+        ("unknown field `", "unknown field"),
+    ] {
+        if message.starts_with(prefix) {
+            // Without a list to offer serde says so instead, and the value's text then holds
+            // the last ", expected " if any.
+            for none in [", there are no variants", ", there are no fields"] {
+                if message.ends_with(none) {
+                    return format!("{what}{none}");
+                }
+            }
+            return with_expected(what);
+        }
+    }
+    message
+        .split(['"', '`', ':'])
+        .next()
+        .map(str::trim_end)
+        .filter(|words| !words.is_empty())
+        .unwrap_or("invalid data")
+        .to_owned()
+}
+
+/// The kinds of value serde's `Unexpected` names (serde_json says `null` for unit), the only
+/// words of the value part of a message that are kept.
+const VALUE_KINDS: [&str; 18] = [
+    "boolean",
+    "integer",
+    "floating point",
+    "character",
+    "string",
+    "byte array",
+    "unit value",
+    "Option value",
+    "newtype struct",
+    "sequence",
+    "map",
+    "enum",
+    "unit variant",
+    "newtype variant",
+    "tuple variant",
+    "struct variant",
+    "null",
+    "number",
+];
 
 impl fmt::Display for JsonError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -207,11 +308,66 @@ mod tests {
         let source = e.source().map(ToString::to_string);
         assert_eq!(
             source.as_deref(),
-            Some("invalid type at line 1 column 8"),
+            Some("invalid type: string, expected u16 at line 1 column 8"),
             "{text}"
         );
         assert!(e.excerpt().is_some_and(|x| x.contains("SECRET")));
     }
+
+    #[test]
+    fn words_from_the_rust_types_are_kept() {
+        let e = crate::chat::ClientFrame::decode(r#"{"type":"request","id":1,"payload":{}}"#)
+            .expect_err("no query");
+        let missing = chain(&e);
+        assert!(missing.contains("missing field `query`"), "{missing}");
+
+        let e = serde_json::from_str::<Two>(r#"{"a":1,"a":2}"#).expect_err("twice");
+        let shown = super::JsonError::from(e).to_string();
+        assert_eq!(shown, "duplicate field `a` at line 1 column 10");
+
+        for (text, want) in [
+            (
+                r#"{"a":"SECRET, expected SECRET"}"#,
+                "invalid type: string, expected u16",
+            ),
+            (r#"{"a":70000}"#, "invalid value: integer, expected u16"),
+            (r#"{"a":null}"#, "invalid type: null, expected u16"),
+            (
+                r#"{"a":1,"k":"SECRET"}"#,
+                "unknown variant, expected `One` or `Two`",
+            ),
+            (
+                r#"{"a":1,"SECRET":1}"#,
+                "unknown field, expected `a` or `k`",
+            ),
+        ] {
+            let e = serde_json::from_str::<Two>(text).expect_err(text);
+            let shown = super::JsonError::from(e).to_string();
+            assert!(shown.starts_with(want), "{text}: {shown}");
+            assert!(!shown.contains("SECRET"), "{text}: {shown}");
+        }
+        let e = serde_json::from_str::<NoVariants>(r#""a, expected SECRET""#).expect_err("none");
+        let shown = super::JsonError::from(e).to_string();
+        assert!(!shown.contains("SECRET"), "{shown}");
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Two {
+        a: u16,
+        #[serde(default)]
+        k: Option<Kind>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    enum Kind {
+        One,
+        Two,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    enum NoVariants {}
 
     #[test]
     fn syntax_errors_keep_serde_json_s_own_text() {

@@ -1,5 +1,7 @@
 //! The one-pass peek at a chat frame's top-level keys.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -83,25 +85,27 @@ pub(super) fn request_id(raw: &RawValue, frame: &'static str) -> Result<RequestI
     RequestId::from_raw(raw).ok_or_else(|| Error::invalid(frame, "id"))
 }
 
-/// An error code: a JSON number, or a string of digits (`"429"`). `None` for any other type:
-/// the frame is then read as if it had no code, so its id and payload still reach the caller
-/// instead of the whole frame being refused. A number that is not a status code is refused.
-pub(super) fn status_code(
-    raw: &RawValue,
-    frame: &'static str,
-    field: &'static str,
-) -> Result<Option<u16>, Error> {
-    match raw.get().as_bytes().first() {
-        Some(b'-' | b'0'..=b'9') => raw::parse::<u16>(raw, frame, field).map(Some),
+/// The `errorCode`/`error_code` of a frame that has one (present and not `null`): a JSON
+/// number, or a string of digits (`"429"`), that fits a `u16`. Any other value (another type,
+/// `"503 Service Unavailable"`, `" 429"`, `-1`, `70000`, `5.0`) is no usable status, but the key
+/// still says the frame is an error: it reads as [`UNKNOWN_STATUS`], so the frame stays an error
+/// for its request or subscription instead of reading as a success or being refused.
+pub(super) fn status_code(raw: &RawValue) -> u16 {
+    let text = raw.get();
+    let digits = match text.as_bytes().first() {
+        Some(b'0'..=b'9') => Cow::Borrowed(text),
         Some(b'"') => match raw::as_str(raw) {
-            Some(digits) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
-                digits
-                    .parse::<u16>()
-                    .map(Some)
-                    .map_err(|_| Error::invalid(frame, field))
-            }
-            _ => Ok(None),
+            Some(digits) => digits,
+            None => return UNKNOWN_STATUS,
         },
-        _ => Ok(None),
+        _ => return UNKNOWN_STATUS,
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return UNKNOWN_STATUS;
     }
+    digits.parse::<u16>().unwrap_or(UNKNOWN_STATUS)
 }
+
+/// The status an error frame reads with when its code is not a usable status code (see
+/// [`status_code`]); no HTTP status is 0.
+pub(super) const UNKNOWN_STATUS: u16 = 0;

@@ -93,7 +93,8 @@ pub struct GraphQlResponse<'a> {
     )]
     pub data: Option<&'a RawValue>,
     /// Errors reported alongside (or instead of) `data`. A single error given without the
-    /// array (an object or a bare message) is read as a list of one; `null` as none.
+    /// array (an object, a string, a number or a boolean) is read as a list of one; `null` as
+    /// none. Only the first 64 entries of a longer list are kept; the rest are skipped.
     #[serde(
         default,
         borrow,
@@ -146,10 +147,19 @@ impl fmt::Debug for GraphQlResponse<'_> {
 ///
 /// Decoding never refuses an error for its shape: whoever reads an answer must learn that its
 /// request failed even when the error is malformed, or the request would wait for an answer
-/// that already came (and a retried mutation could run twice). A string where an error object
-/// belongs becomes its `message`; a `name`, `message` or `UUID` of another JSON type is kept
-/// as that value's JSON text (a `name` then classifies as [`ErrorName::Unknown`], which is
-/// never retried); anything else yields an error with no name and an empty message.
+/// that already came (and a retried mutation could run twice). So:
+///
+/// - a string, number or boolean where an error object belongs becomes its `message` (the
+///   number or boolean as its JSON text); `null` or an array, an error with no name and an
+///   empty message;
+/// - in an object, a `name`, `message` or `UUID` that is `null` reads as absent (an empty
+///   message), and one of a type other than a string is kept as that value's JSON text (a
+///   `name` then classifies as [`ErrorName::Unknown`], which is never retried by its name);
+///   `locations`, `path` and `extensions` are kept raw whatever their type; other keys are
+///   skipped.
+///
+/// An error without a documented name says nothing about retrying: callers that have the
+/// status code of the frame it came in should decide by that.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct GraphQlError<'a> {
     /// The error name used for handling (absent on plain GraphQL errors).
@@ -194,12 +204,8 @@ impl<'de> Visitor<'de> for LooseErrors {
         f.write_str("a list of GraphQL errors")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut errors = Vec::with_capacity(seq.size_hint().unwrap_or(1).min(16));
-        while let Some(error) = seq.next_element::<GraphQlError<'de>>()? {
-            errors.push(error);
-        }
-        Ok(Some(errors))
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        capped_errors(seq).map(Some)
     }
 
     fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
@@ -238,6 +244,47 @@ impl<'de> Visitor<'de> for LooseErrors {
 
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
         Ok(Some(vec![message_only(Cow::Owned(v.to_string()))]))
+    }
+}
+
+/// Most errors of one answer kept: the rest of the list is read (the text must still be valid
+/// JSON) but not stored, so a frame of half a million tiny entries cannot take hundreds of MB.
+const MAX_ERRORS: usize = 64;
+
+/// The entries of an `errors` array, the first [`MAX_ERRORS`] kept and the rest skipped.
+fn capped_errors<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<Vec<GraphQlError<'de>>, A::Error> {
+    // No allocation for `[]`, the usual answer; serde_json gives no size hint.
+    let mut errors = match seq.size_hint() {
+        Some(n) => Vec::with_capacity(n.min(MAX_ERRORS)),
+        None => Vec::new(),
+    };
+    while errors.len() < MAX_ERRORS {
+        match seq.next_element::<GraphQlError<'de>>()? {
+            Some(error) => errors.push(error),
+            None => return Ok(errors),
+        }
+    }
+    while seq.next_element::<IgnoredAny>()?.is_some() {}
+    Ok(errors)
+}
+
+/// The `errors` array of an error frame's payload: only an array, its entries read leniently
+/// and capped like a response's.
+struct ErrorList<'a>(Vec<GraphQlError<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for ErrorList<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ErrorList<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of GraphQL errors")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                capped_errors(seq).map(ErrorList)
+            }
+        }
+        d.deserialize_seq(V)
     }
 }
 
@@ -406,15 +453,19 @@ struct ErrorPayloadPeek<'a> {
 }
 
 impl<'a> ErrorPayload<'a> {
-    /// Classifies a raw error payload. Shapes other than the two documented ones (including
-    /// documented keys with unexpected types) become [`ErrorPayload::Unknown`].
+    /// Classifies a raw error payload (keys other than `errors` and `body` are ignored). One
+    /// with `errors`, an array, and no `body` is [`ErrorPayload::GraphQl`] whatever its entries
+    /// look like (each is read as [`GraphQlError`] reads it, at most 64 kept); one with `body`,
+    /// a string, and no `errors` is [`ErrorPayload::Protocol`]. Anything else becomes
+    /// [`ErrorPayload::Unknown`]: a payload that is not an object, both keys or neither,
+    /// `errors` that is not an array (`null` included), `body` that is not a string.
     pub(crate) fn classify(raw: &'a RawValue) -> Self {
         let Ok(peek) = serde_json::from_str::<ErrorPayloadPeek<'a>>(raw.get()) else {
             return Self::Unknown(raw);
         };
         match (peek.errors, peek.body) {
-            (Some(errors), None) => serde_json::from_str(errors.get())
-                .map(Self::GraphQl)
+            (Some(errors), None) => serde_json::from_str::<ErrorList<'a>>(errors.get())
+                .map(|list| Self::GraphQl(list.0))
                 .unwrap_or(Self::Unknown(raw)),
             (None, Some(body)) => raw::as_str(body)
                 .map(|body| Self::Protocol { body })
@@ -507,6 +558,32 @@ mod tests {
         assert_eq!(errors[0].message, "x");
         let error: GraphQlError<'_> = serde_json::from_str(r#""bare""#).expect("an error");
         assert_eq!(error.message, "bare");
+    }
+
+    #[test]
+    fn long_error_lists_keep_only_the_first_entries() {
+        let many = format!("[{}0]", "0,".repeat(199));
+        let text = format!(r#"{{"errors":{many}}}"#);
+        let r: GraphQlResponse<'_> = serde_json::from_str(&text).expect("a response");
+        let errors = r.errors.expect("errors");
+        assert_eq!(errors.len(), 64);
+        assert!(errors.capacity() <= 128, "{}", errors.capacity());
+        let raw = serde_json::value::RawValue::from_string(text).expect("valid JSON");
+        assert_eq!(ErrorPayload::classify(&raw).errors().len(), 64);
+        // What is skipped must still be valid JSON.
+        let broken = format!(r#"{{"errors":[{}{{"a":tru}}]}}"#, "0,".repeat(100));
+        assert!(serde_json::from_str::<GraphQlResponse<'_>>(&broken).is_err());
+
+        let r: GraphQlResponse<'_> = serde_json::from_str(r#"{"errors":[]}"#).expect("empty");
+        let errors = r.errors.expect("an empty list");
+        assert!(errors.is_empty());
+        assert_eq!(errors.capacity(), 0, "no allocation for an empty list");
+        let raw = serde_json::value::RawValue::from_string(r#"{"errors":null}"#.to_owned())
+            .expect("valid JSON");
+        assert!(matches!(
+            ErrorPayload::classify(&raw),
+            ErrorPayload::Unknown(_)
+        ));
     }
 
     #[test]

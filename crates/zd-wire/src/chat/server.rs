@@ -66,7 +66,8 @@ pub struct Data<'a> {
 /// A subscription-level failure.
 #[derive(Debug, Clone)]
 pub struct DataError<'a> {
-    /// An HTTP status code.
+    /// An HTTP status code, or [`DataError::UNKNOWN_STATUS`] when the frame's `error_code` was
+    /// not a usable one (see [`DataError::status`]).
     pub error_code: u16,
     /// The subscription that failed.
     pub subscription_id: Cow<'a, str>,
@@ -77,7 +78,8 @@ pub struct DataError<'a> {
 /// A request-level failure.
 #[derive(Debug, Clone)]
 pub struct ErrorResponse<'a> {
-    /// An HTTP status code.
+    /// An HTTP status code, or [`ErrorResponse::UNKNOWN_STATUS`] when the frame's `errorCode`
+    /// was not a usable one (see [`ErrorResponse::status`]).
     pub error_code: u16,
     /// The id of the failed request (absent on errors not tied to one).
     pub id: Option<RequestId>,
@@ -115,6 +117,40 @@ impl<'a> Data<'a> {
     /// When the payload does not match `T`.
     pub fn decode_payload<T: Deserialize<'a>>(&self) -> Result<T, Error> {
         raw::parse(self.payload, "DATA", "payload")
+    }
+}
+
+impl DataError<'_> {
+    /// The `error_code` a frame reads with when its code is present but no usable status code
+    /// (`"503 Service Unavailable"`, `true`, `70000`, ...): the frame is still an error, of a
+    /// status nobody can know. No HTTP status is 0, so this is never a real one.
+    pub const UNKNOWN_STATUS: u16 = envelope::UNKNOWN_STATUS;
+
+    /// The status code, `None` when the frame's code was not usable.
+    #[must_use]
+    pub const fn status(&self) -> Option<u16> {
+        known_status(self.error_code)
+    }
+}
+
+impl ErrorResponse<'_> {
+    /// The `error_code` a frame reads with when its `errorCode` is present but no usable
+    /// status code (`"503 Service Unavailable"`, `true`, `70000`, ...): the frame is still an
+    /// error, of a status nobody can know. No HTTP status is 0, so this is never a real one.
+    pub const UNKNOWN_STATUS: u16 = envelope::UNKNOWN_STATUS;
+
+    /// The status code, `None` when the frame's code was not usable.
+    #[must_use]
+    pub const fn status(&self) -> Option<u16> {
+        known_status(self.error_code)
+    }
+}
+
+const fn known_status(code: u16) -> Option<u16> {
+    if code == envelope::UNKNOWN_STATUS {
+        None
+    } else {
+        Some(code)
     }
 }
 
@@ -164,17 +200,15 @@ impl<'a> ServerFrame<'a> {
                     let subscription_id =
                         raw::require_str(env.subscription_id, FRAME, "subscription_id")?;
                     let payload = raw::require(env.payload, FRAME, "payload")?;
-                    let error_code = match present(env.error_code) {
-                        None => None,
-                        Some(code) => envelope::status_code(code, FRAME, "error_code")?,
-                    };
-                    match error_code {
+                    // Any code but `null` makes the frame an error, a code of no usable value
+                    // one of unknown status: it must not read as an event.
+                    match present(env.error_code) {
                         None => Ok(Self::Data(Data {
                             subscription_id,
                             payload,
                         })),
-                        Some(error_code) => Ok(Self::DataError(DataError {
-                            error_code,
+                        Some(code) => Ok(Self::DataError(DataError {
+                            error_code: envelope::status_code(code),
                             subscription_id,
                             payload: ErrorPayload::classify(payload),
                         })),
@@ -195,19 +229,18 @@ impl<'a> ServerFrame<'a> {
         }
         if let Some(code) = present(env.error_code_camel) {
             const FRAME: &str = "error";
-            // A code of no usable type reads as absent: the frame is then a plain response.
-            if let Some(error_code) = envelope::status_code(code, FRAME, "errorCode")? {
-                let id = env
-                    .id
-                    .filter(|id| !raw::is_null(id))
-                    .map(|id| envelope::request_id(id, FRAME))
-                    .transpose()?;
-                return Ok(Self::Error(ErrorResponse {
-                    error_code,
-                    id,
-                    payload: ErrorPayload::classify(raw::require(env.payload, FRAME, "payload")?),
-                }));
-            }
+            // A code of no usable value still makes an error, of unknown status: read as a
+            // plain response, a failure would pass for a success.
+            let id = env
+                .id
+                .filter(|id| !raw::is_null(id))
+                .map(|id| envelope::request_id(id, FRAME))
+                .transpose()?;
+            return Ok(Self::Error(ErrorResponse {
+                error_code: envelope::status_code(code),
+                id,
+                payload: ErrorPayload::classify(raw::require(env.payload, FRAME, "payload")?),
+            }));
         }
         match (env.id, env.payload) {
             (Some(id), Some(payload)) => {
@@ -490,33 +523,80 @@ mod tests {
     }
 
     #[test]
-    fn error_codes_of_other_types_read_as_absent() {
-        let text = r#"{"errorCode":true,"id":3,"payload":{"errors":[{"message":"x"}]}}"#;
-        let r = response(text);
-        assert_eq!(r.id, RequestId::from(3_u64));
-        assert_eq!(r.payload.errors.map(|e| e.len()), Some(1));
-        for code in [r#""abc""#, r#""""#, "{}", "[429]", "false"] {
+    fn unusable_error_codes_still_make_errors_of_unknown_status() {
+        use super::{DataError, ErrorResponse};
+        use crate::chat::ErrorPayload;
+
+        let codes = [
+            r#""503 Service Unavailable""#,
+            "true",
+            "false",
+            r#"{"code":503}"#,
+            "[429]",
+            r#"" 429""#,
+            r#""E503""#,
+            r#""-1""#,
+            r#""abc""#,
+            r#""""#,
+            "-1",
+            "70000",
+            r#""70000""#,
+            "5.0",
+            "0",
+        ];
+        for code in codes {
+            let text =
+                format!(r#"{{"errorCode":{code},"id":5,"payload":{{"body":"unavailable"}}}}"#);
+            let frame = ServerFrame::decode(&text);
+            let Ok(ServerFrame::Error(e)) = frame else {
+                panic!("not an error: {frame:?}: {text}");
+            };
+            assert_eq!(e.error_code, ErrorResponse::UNKNOWN_STATUS, "{text}");
+            assert_eq!(e.status(), None, "{text}");
+            assert_eq!(e.id, Some(RequestId::from(5_u64)), "{text}");
+            assert!(
+                matches!(e.payload, ErrorPayload::Protocol { ref body } if body == "unavailable"),
+                "{text}"
+            );
+
+            let text = format!(r#"{{"errorCode":{code},"id":3,"payload":{{"errors":["x"]}}}}"#);
+            let frame = ServerFrame::decode(&text);
+            assert!(
+                matches!(frame, Ok(ServerFrame::Error(ref e)) if e.status().is_none() && e.payload.errors().len() == 1),
+                "{frame:?}: {text}"
+            );
+
             let text = format!(
                 r#"{{"sig":"DATA","subscription_id":"s","payload":{{"data":{{}}}},"error_code":{code}}}"#
             );
             let frame = ServerFrame::decode(&text);
             assert!(
-                matches!(frame, Ok(ServerFrame::Data(_))),
+                matches!(frame, Ok(ServerFrame::DataError(ref e)) if e.error_code == DataError::UNKNOWN_STATUS && e.status().is_none() && e.subscription_id == "s"),
                 "{frame:?}: {text}"
             );
         }
-        // A number, even one in a string, that is no status code is still refused.
-        for code in ["70000", r#""70000""#, "-1"] {
-            let text = format!(r#"{{"errorCode":{code},"id":3,"payload":{{}}}}"#);
-            let e = ServerFrame::decode(&text).expect_err(&text);
-            assert_eq!(
-                e.kind(),
-                &ErrorKind::InvalidField {
-                    frame: "error",
-                    field: "errorCode"
-                }
-            );
-        }
+        // `null` says nothing, and a usable code is read as it is.
+        let text = r#"{"errorCode":null,"id":3,"payload":{"data":{"a":1}}}"#;
+        assert!(matches!(
+            ServerFrame::decode(text),
+            Ok(ServerFrame::Response(_))
+        ));
+        let text = r#"{"errorCode":"0503","id":3,"payload":{"body":"x"}}"#;
+        let frame = ServerFrame::decode(text);
+        assert!(
+            matches!(frame, Ok(ServerFrame::Error(ref e)) if e.status() == Some(503)),
+            "{frame:?}"
+        );
+        // An error frame is still refused for an id it cannot answer.
+        let e = ServerFrame::decode(r#"{"errorCode":"x","id":[1],"payload":{}}"#)
+            .expect_err("a broken id");
+        assert_eq!(
+            e.kind(),
+            &ErrorKind::InvalidField {
+                frame: "error",
+                field: "id"
+            }
+        );
     }
 
     #[test]

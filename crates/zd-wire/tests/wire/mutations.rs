@@ -279,13 +279,6 @@ fn malformed_known_frames_are_typed_errors() {
             },
         ),
         (
-            r#"{"sig":"DATA","subscription_id":"s","payload":{},"error_code":70000}"#,
-            ErrorKind::InvalidField {
-                frame: "DATA",
-                field: "error_code",
-            },
-        ),
-        (
             r#"{"errorCode":400,"id":1}"#,
             ErrorKind::MissingField {
                 frame: "error",

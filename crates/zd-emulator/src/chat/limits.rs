@@ -73,34 +73,38 @@ impl Default for Limits {
     }
 }
 
-/// A token bucket: `rate` tokens per second, holding at most `rate`.
+/// "100 requests per second" read as at most `rate` requests in any one-second window: a
+/// token bucket holding `rate` would let a full burst and a second of refill (`2 * rate - 1`)
+/// through in some windows, hiding a client that bursts from the limit it meets in production.
+/// Remembers the admitted requests of the last second only.
 #[derive(Debug)]
-pub(crate) struct TokenBucket {
-    rate: f64,
-    tokens: f64,
-    last: Instant,
+pub(crate) struct RequestWindow {
+    rate: usize,
+    admitted: VecDeque<Instant>,
 }
 
-impl TokenBucket {
-    pub(crate) fn new(rate: u32, now: Instant) -> Self {
+impl RequestWindow {
+    pub(crate) fn new(rate: u32) -> Self {
         Self {
-            rate: f64::from(rate),
-            tokens: f64::from(rate),
-            last: now,
+            rate: usize::try_from(rate).unwrap_or(usize::MAX),
+            admitted: VecDeque::new(),
         }
     }
 
-    /// Takes a token if one is available.
+    /// Admits a request at `now` if fewer than `rate` were admitted in the second before it.
     pub(crate) fn try_take(&mut self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.rate);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
+        while self
+            .admitted
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= Duration::from_secs(1))
+        {
+            self.admitted.pop_front();
         }
+        if self.admitted.len() >= self.rate {
+            return false;
+        }
+        self.admitted.push_back(now);
+        true
     }
 }
 
@@ -148,13 +152,32 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn bucket_allows_rate_per_second() {
+    async fn at_most_rate_requests_in_any_second() {
+        let mut window = RequestWindow::new(100);
         let start = Instant::now();
-        let mut bucket = TokenBucket::new(100, start);
-        assert_eq!((0..150).filter(|_| bucket.try_take(start)).count(), 100);
+        assert_eq!((0..150).filter(|_| window.try_take(start)).count(), 100);
+        // Half a second on, the first hundred still fill the window: a token bucket would
+        // have let 50 more through here.
         tokio::time::advance(Duration::from_millis(500)).await;
-        let later = Instant::now();
-        assert_eq!((0..100).filter(|_| bucket.try_take(later)).count(), 50);
+        assert_eq!(
+            (0..100).filter(|_| window.try_take(Instant::now())).count(),
+            0
+        );
+        // A second after the burst, all of it has left the window.
+        tokio::time::advance(Duration::from_millis(500)).await;
+        assert_eq!(
+            (0..150).filter(|_| window.try_take(Instant::now())).count(),
+            100
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_steady_client_at_the_rate_is_never_refused() {
+        let mut window = RequestWindow::new(100);
+        for _ in 0..1_000 {
+            assert!(window.try_take(Instant::now()));
+            tokio::time::advance(Duration::from_millis(10)).await;
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -15,7 +15,7 @@ use zd_wire::chat::ErrorName;
 
 use super::counters::SessionCounters;
 use super::fanout::Class;
-use super::limits::TokenBucket;
+use super::limits::RequestWindow;
 use crate::ids;
 use crate::state::ChatState;
 
@@ -157,7 +157,7 @@ pub(crate) struct Session {
     pub(crate) reader_wake: Notify,
     socket: Mutex<Option<SocketLink>>,
     pub(crate) subscriptions: Mutex<HashMap<String, Arc<Class>>>,
-    pub(crate) limiter: Option<Mutex<TokenBucket>>,
+    pub(crate) limiter: Option<Mutex<RequestWindow>>,
     pub(crate) counters: SessionCounters,
     pub(crate) faults: Faults,
 }
@@ -293,8 +293,7 @@ impl Sessions {
                     reader_wake: Notify::new(),
                     socket: Mutex::new(None),
                     subscriptions: Mutex::new(HashMap::new()),
-                    limiter: requests_per_second
-                        .map(|rate| Mutex::new(TokenBucket::new(rate, Instant::now()))),
+                    limiter: requests_per_second.map(|rate| Mutex::new(RequestWindow::new(rate))),
                     counters: SessionCounters::default(),
                     faults: Faults::default(),
                 });

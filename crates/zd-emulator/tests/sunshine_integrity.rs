@@ -804,3 +804,35 @@ async fn merged_conversations_attachments_go_with_the_surviving_conversation() {
         .await;
     assert_eq!(d.media(&url).await, 404);
 }
+
+/// DeleteUser removes the user's messages from group conversations (the group stays), and an
+/// attachment goes with its message: what they showed is gone, what others showed stays.
+#[tokio::test]
+async fn deleting_a_user_deletes_the_attachments_their_group_messages_showed() {
+    let d = Demo::start().await;
+    let user = d.user("leaver-1").await;
+    let c = d
+        .conversation(json!({"type": "sdkGroup", "participants": [{"userId": user}]}))
+        .await;
+    let here = c["id"].as_str().unwrap().to_owned();
+    let linked = format!("&for=message&conversationId={here}");
+    let (theirs, business) = (d.upload(&linked).await, d.upload(&linked).await);
+    d.expect(
+        "POST",
+        &format!("{}/conversations/{here}/messages", d.app),
+        Some(json!({"author": {"type": "user", "userId": user},
+                    "content": {"type": "image", "mediaUrl": theirs}})),
+        201,
+    )
+    .await;
+    d.business_says(&here, json!({"type": "image", "mediaUrl": business}))
+        .await;
+    d.expect("DELETE", &format!("{}/users/{user}", d.app), None, 200)
+        .await;
+    assert_eq!(d.media(&theirs).await, 404, "the user's message showed it");
+    assert_eq!(
+        d.media(&business).await,
+        200,
+        "the business's message stays"
+    );
+}

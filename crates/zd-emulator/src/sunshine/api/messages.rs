@@ -257,18 +257,33 @@ pub(crate) async fn delete_one(
         .messages
         .remove(&message_id)
         .ok_or_else(|| ApiError::not_found(Missing::Other("Message not found")))?;
-    // The attachments uploaded for this conversation that the message showed go with it,
-    // unless another of the conversation's messages still shows them.
-    let gone: Vec<String> = media_urls(&removed)
-        .into_iter()
+    drop_media_of(app, &conversation_id, std::slice::from_ref(&removed));
+    ok(json!({}))
+}
+
+/// Drops the attachments uploaded for conversation `conversation_id` that the `removed`
+/// messages showed, unless another of the conversation's messages still shows them: an
+/// attachment goes with its message.
+pub(crate) fn drop_media_of(
+    app: &mut crate::sunshine::store::App,
+    conversation_id: &str,
+    removed: &[Box<RawValue>],
+) {
+    let Some(c) = app.conversations.get(conversation_id) else {
+        return;
+    };
+    let gone: Vec<String> = removed
+        .iter()
+        .flat_map(|raw| media_urls(raw))
         .filter(|url| {
             !c.messages
                 .values()
                 .any(|raw| raw.get().contains(url.as_str()) && media_urls(raw).contains(url))
         })
         .collect();
-    app.drop_attachments_at(&conversation_id, &gone);
-    ok(json!({}))
+    if !gone.is_empty() {
+        app.drop_attachments_at(conversation_id, &gone);
+    }
 }
 
 /// The media URLs a stored message's content shows: its own `mediaUrl` (image and file

@@ -206,9 +206,26 @@ fn forget_history(app: &mut App, user_id: &str) {
         app.conversations.remove(id);
         app.drop_attachments_of(id);
     }
-    for c in app.conversations.values_mut() {
+    let mut removed: Vec<(String, Vec<Box<RawValue>>)> = Vec::new();
+    for (id, c) in &mut app.conversations {
         c.participants.retain(|p| p.user_id != user_id);
-        c.messages.retain(|_, raw| !written_by(raw, user_id));
+        let theirs: Vec<String> = c
+            .messages
+            .iter()
+            .filter(|(_, raw)| written_by(raw, user_id))
+            .map(|(key, _)| key.clone())
+            .collect();
+        let gone: Vec<Box<RawValue>> = theirs
+            .iter()
+            .filter_map(|key| c.messages.remove(key))
+            .collect();
+        if !gone.is_empty() {
+            removed.push((id.clone(), gone));
+        }
+    }
+    // Their messages' attachments go with them (the others' stay).
+    for (id, gone) in removed {
+        super::messages::drop_media_of(app, &id, &gone);
     }
 }
 

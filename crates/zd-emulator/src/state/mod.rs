@@ -15,7 +15,7 @@ mod tokens;
 mod transcript;
 mod visitor_ops;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -278,9 +278,22 @@ impl ChatState {
     /// The log of a channel with the position of its first entry in the whole chat (the
     /// number of entries that fell out before it), read together.
     pub fn logs_window(&self, channel: &str) -> Result<(usize, Vec<Arc<LogRecord>>), StateError> {
+        self.read_logs(channel, |start, logs| {
+            (start, logs.iter().cloned().collect())
+        })
+    }
+
+    /// Runs `read` on a channel's log (the position of its first entry in the whole chat, and
+    /// the entries kept) under the state's lock, so a reader that wants a page takes the page
+    /// without copying the rest of a long log.
+    pub(crate) fn read_logs<R>(
+        &self,
+        channel: &str,
+        read: impl FnOnce(usize, &VecDeque<Arc<LogRecord>>) -> R,
+    ) -> Result<R, StateError> {
         let inner = self.inner.lock();
         let record = inner.channel(channel)?;
-        Ok((record.log_start, record.logs.iter().cloned().collect()))
+        Ok(read(record.log_start, &record.logs))
     }
 
     /// Sets an agent's status.

@@ -51,11 +51,16 @@ fn offset_of(cursor: Option<&str>) -> Result<Option<i64>, async_graphql::Error> 
 /// chat log whose first entries fell out starts later), as graphql-relay-js's
 /// `connectionFromArraySlice` takes them: cursors are positions in the whole list, so a
 /// client's cursor keeps pointing at the same entry.
-pub(crate) fn slice_window<T>(
-    items: Vec<T>,
+pub(crate) fn slice_window<T, I>(
+    items: I,
     window_start: usize,
     args: &ConnectionArgs,
-) -> Result<(Vec<(T, String)>, PageInfo), async_graphql::Error> {
+) -> Result<(Vec<(T, String)>, PageInfo), async_graphql::Error>
+where
+    I: IntoIterator<Item = T>,
+    I::IntoIter: ExactSizeIterator,
+{
+    let items = items.into_iter();
     let first_kept = i64::try_from(window_start).unwrap_or(i64::MAX);
     let len = i64::try_from(items.len())
         .unwrap_or(i64::MAX)
@@ -94,7 +99,6 @@ pub(crate) fn slice_window<T>(
     let start = start.max(0);
     let end = end.max(start);
     let edges: Vec<(T, String)> = items
-        .into_iter()
         .enumerate()
         .skip(usize::try_from(start.saturating_sub(first_kept)).unwrap_or(usize::MAX))
         .take(usize::try_from(end.saturating_sub(start)).unwrap_or(0))

@@ -179,12 +179,23 @@ impl VisitorChannel {
             last,
         };
         let state = state(ctx)?;
-        let (start, logs) = state
-            .logs_window(&self.0.key)
-            .map_err(|e| super::errors::state_error(&e))?;
-        // Sliced before the entries are copied out: a page of a long log copies the page.
-        let (page, info) = slice_window(logs, start, &args)?;
-        super::spend_log_entries(ctx, page.len())?;
+        // A spent budget ends the field before the log is read: `logs` nested in `logs` would
+        // otherwise still read the log once per entry after the answer is refused.
+        super::spend_log_entries(ctx, 1)?;
+        // Sliced under the lock, before any entry is copied: a page of a long log costs the
+        // page, not the log.
+        let (page, info) = state
+            .read_logs(&self.0.key, |start, logs| {
+                slice_window(logs.iter(), start, &args).map(|(page, info)| {
+                    let page: Vec<_> = page
+                        .into_iter()
+                        .map(|(log, cursor)| (Arc::clone(log), cursor))
+                        .collect();
+                    (page, info)
+                })
+            })
+            .map_err(|e| super::errors::state_error(&e))??;
+        super::spend_log_entries(ctx, page.len().saturating_sub(1))?;
         let edges = page
             .into_iter()
             .map(|(log, cursor)| (ChatLog::of(state, &log), cursor))

@@ -242,11 +242,20 @@ impl Error {
         &self.kind
     }
 
-    /// The first documented error name the service gave, if any.
+    /// The first documented error name the service gave; failing that, the first name it
+    /// gave (an [`ErrorName::Unknown`]); `None` when it named none.
     #[must_use]
     pub fn error_name(&self) -> Option<&ErrorName> {
         match &self.kind {
-            ErrorKind::Service(errors) => errors.iter().find_map(|e| e.name.as_ref()),
+            ErrorKind::Service(errors) => {
+                let mut names = errors.iter().filter_map(|e| e.name.as_ref());
+                // A name the API does not document must not hide one it does (whose
+                // retryability the caller, and `is_retryable`, go by).
+                names
+                    .clone()
+                    .find(|n| !matches!(n, ErrorName::Unknown(_)))
+                    .or_else(|| names.next())
+            }
             _ => None,
         }
     }
@@ -345,6 +354,21 @@ mod tests {
         assert!(svc(ErrorName::RateLimited).is_retryable());
         assert!(!svc(ErrorName::Unauthorized).is_retryable());
         assert!(!svc(ErrorName::MaxSub).is_retryable());
+        // An undocumented name first does not hide the documented one after it.
+        let both = Error::new(ErrorKind::Service(vec![
+            ServiceError {
+                name: Some(ErrorName::Unknown("NEW_THING".into())),
+                message: "m".into(),
+                uuid: None,
+            },
+            ServiceError {
+                name: Some(ErrorName::RateLimited),
+                message: "m".into(),
+                uuid: None,
+            },
+        ]));
+        assert_eq!(both.error_name(), Some(&ErrorName::RateLimited));
+        assert!(both.is_retryable());
         assert!(Error::new(ErrorKind::ConnectionLost).is_retryable());
         assert!(!Error::new(ErrorKind::TooManySubscriptions).is_retryable());
         assert_eq!(

@@ -324,6 +324,26 @@ async fn an_unreachable_metrics_url_is_named() {
     }
 }
 
+/// The next connection to `listener`; fails the test (instead of hanging it) when none comes
+/// within `guard`.
+fn accept_within(
+    listener: &std::net::TcpListener,
+    guard: std::time::Duration,
+) -> std::net::TcpStream {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = std::time::Instant::now() + guard;
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => return stream,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(std::time::Instant::now() < deadline, "zd never connected");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}
+
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_while_connecting_to_a_silent_service_ends_watch_and_export() {
@@ -348,7 +368,7 @@ async fn a_stop_while_connecting_to_a_silent_service_ends_watch_and_export() {
         let zd = Running::spawn(cmd);
         // zd listens for stop signals before it connects, so once it has connected a
         // signal is its to handle.
-        let (held, _) = listener.accept().unwrap();
+        let held = accept_within(&listener, HANG_GUARD);
         let sent = std::process::Command::new("kill")
             .args(["-TERM", &zd.pid().to_string()])
             .status()

@@ -55,7 +55,7 @@ fn relaxed_starts_per_hour(n: usize) -> zd_emulator::Limits {
     }
 }
 
-// Paused time: the token bucket cannot refill, so exactly 100 requests pass.
+// Paused time: no request leaves the one-second window, so exactly 100 pass.
 #[tokio::test(start_paused = true)]
 async fn one_hundred_requests_per_second_per_session() {
     let emu = emulator().await;

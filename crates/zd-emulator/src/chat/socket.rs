@@ -222,17 +222,18 @@ impl Reader {
     }
 
     /// Queues `out` after everything queued before it: the answers (the writer takes those
-    /// first) and the session's DATA (the same queue). For EOS and closes. Never waits: a full
-    /// queue means the client has stopped reading, and waiting for room could take forever,
-    /// so the connection is dropped instead. False when `out` was not queued.
-    fn in_turn(&self, out: Outgoing) -> bool {
-        match self.outbox.try_send(out) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+    /// first) and the session's DATA (the same queue). For EOS and closes. A full queue gets
+    /// the write timeout to make room: a client still reading but behind a burst gets its EOS
+    /// after its data, while one that stopped reading would keep the socket waiting forever, so
+    /// its connection is dropped instead. False when `out` was not queued.
+    async fn in_turn(&self, out: Outgoing) -> bool {
+        let wait = self.service.core.limits.write_timeout.min(YEAR);
+        match tokio::time::timeout(wait, self.outbox.send(out)).await {
+            Ok(sent) => sent.is_ok(),
+            Err(_) => {
                 self.kill.notify_one();
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
     }
 
@@ -269,8 +270,8 @@ impl Reader {
             }
             if let Some(cause) = self.session.ended() {
                 let reason = eos_reason(&cause).to_owned();
-                if self.in_turn(Outgoing::Text(eos_frame(&reason))) {
-                    self.in_turn(Outgoing::Finish(1000, reason));
+                if self.in_turn(Outgoing::Text(eos_frame(&reason))).await {
+                    self.in_turn(Outgoing::Finish(1000, reason)).await;
                 }
                 return;
             }
@@ -299,7 +300,7 @@ impl Reader {
                         idle_check.as_mut().reset(due);
                     } else {
                         let reason = "idle connection: no frame from the client (send PINGs)";
-                        self.in_turn(Outgoing::Finish(1001, reason.into()));
+                        self.in_turn(Outgoing::Finish(1001, reason.into())).await;
                         return;
                     }
                 }
@@ -313,12 +314,13 @@ impl Reader {
                         }
                         Some(Ok(Message::Text(text))) => self.handle(text.as_str(), heard).await,
                         Some(Ok(Message::Close(_))) => {
-                            self.in_turn(Outgoing::Finish(1000, String::new()));
+                            self.in_turn(Outgoing::Finish(1000, String::new())).await;
                             return;
                         }
                         Some(Ok(_)) => {}
                         Some(Err(tungstenite::Error::Capacity(_))) => {
-                            self.in_turn(Outgoing::Finish(1009, "frame too large".into()));
+                            self.in_turn(Outgoing::Finish(1009, "frame too large".into()))
+                                .await;
                             return;
                         }
                         Some(Err(error)) => {

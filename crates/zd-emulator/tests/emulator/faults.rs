@@ -651,8 +651,9 @@ async fn a_socket_whose_client_stopped_reading_is_dropped_after_the_write_timeou
 
 #[tokio::test]
 async fn a_session_that_ends_behind_a_full_queue_drops_its_socket() {
-    // A write timeout no test outlasts: here the queue, not a write, is what is stuck.
-    let emu = emulator_with(|l| l.write_timeout = Duration::from_secs(3600)).await;
+    // The writer sleeps (a stall is not a write, so no write times out): only the wait for
+    // room in the queue can end this socket.
+    let emu = emulator_with(|l| l.write_timeout = Duration::from_millis(300)).await;
     let mut bot = Agent::connect(&emu, "Bot").await;
     bot.go_online().await;
     bot.subscribe(MESSAGE_SUB).await;
@@ -662,10 +663,43 @@ async fn a_session_that_ends_behind_a_full_queue_drops_its_socket() {
     // The writer sleeps, as behind a client that reads nothing: the queue fills.
     c.fault_stall(&session, 3_600_000).await.unwrap();
     fill_queue(c, &session, &channel).await;
-    // EOS and the close cannot be queued: the socket is dropped rather than kept waiting
-    // for room that never comes.
+    // EOS and the close find no room within the write timeout: the socket is dropped rather
+    // than kept waiting for room that never comes.
     c.fault_eos(&session, "bye").unwrap();
     until_ended(&mut bot.ws, "after the session ended").await;
+}
+
+#[tokio::test]
+async fn a_client_behind_a_full_queue_that_reads_on_still_gets_its_eos() {
+    // A write timeout no test outlasts: the client is slow, not gone.
+    let emu = emulator_with(|l| l.write_timeout = Duration::from_secs(3600)).await;
+    let mut bot = Agent::connect_with(&emu, "Bot", Some(4096)).await;
+    bot.go_online().await;
+    let sub = bot.subscribe(MESSAGE_SUB).await;
+    let channel = visitor(&emu, "Ann").await;
+    let c = emu.control();
+    let session = bot.session_id.clone();
+    // The bot reads nothing for now: its small buffer fills, the writer waits on it, and the
+    // socket's queue fills behind it.
+    fill_queue(c, &session, &channel).await;
+    c.fault_eos(&session, "bye").unwrap();
+    // The bot reads on: everything queued before the session ended, then its EOS.
+    let mut data = 0_u64;
+    let eos = tokio::time::timeout(Duration::from_secs(120), async {
+        loop {
+            let frame = bot.raw_next().await;
+            if frame["sig"] == "EOS" {
+                return frame;
+            }
+            if frame["subscription_id"] == sub.as_str() {
+                data += 1;
+            }
+        }
+    })
+    .await
+    .expect("no EOS after the queued DATA");
+    assert_eq!(eos["reason"], "bye", "{eos}");
+    assert!(data >= 16_384, "only {data} DATA frames before the EOS");
 }
 
 #[tokio::test]

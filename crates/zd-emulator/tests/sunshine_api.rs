@@ -5,6 +5,8 @@
 
 #[path = "sunshine/client.rs"]
 mod client;
+#[path = "sunshine/demo.rs"]
+mod demo;
 #[path = "sunshine/schema.rs"]
 mod schema;
 
@@ -12,6 +14,7 @@ use std::collections::BTreeSet;
 
 use bytes::Bytes;
 use client::{Api, basic};
+use demo::Demo;
 use serde_json::{Value, json};
 use zd_emulator::sunshine::{self as sun, SunshineConfig, SunshineServer};
 
@@ -2260,30 +2263,6 @@ async fn write_only_secrets_never_come_back() {
             "defaultResponderId",
         ] {
             assert!(shown.get(secret).is_none(), "{secret} came back: {shown}");
-        }
-    }
-}
-
-/// A Sunshine emulator with the demo app, and the app key's credentials.
-struct Demo {
-    _server: SunshineServer,
-    api: Api,
-    /// The `Authorization` value of the demo app's key.
-    app_key: String,
-    /// `/v2/apps/{demo app}`.
-    app: String,
-}
-
-impl Demo {
-    async fn start() -> Self {
-        let server = SunshineServer::start(SunshineConfig::default())
-            .await
-            .unwrap();
-        Self {
-            api: Api::new(server.base_url()),
-            app_key: basic(sun::DEMO_APP_KEY_ID, sun::DEMO_APP_KEY_SECRET),
-            app: format!("/v2/apps/{}", sun::DEMO_APP_ID),
-            _server: server,
         }
     }
 }

@@ -6,35 +6,16 @@
 
 #[path = "sunshine/client.rs"]
 mod client;
+#[path = "sunshine/demo.rs"]
+mod demo;
 
 use bytes::Bytes;
 use client::{Api, basic};
+use demo::Demo;
 use serde_json::{Value, json};
-use zd_emulator::sunshine::{self as sun, SunshineConfig, SunshineServer};
-
-/// A Sunshine emulator with the demo app, and the app key's credentials.
-struct Demo {
-    _server: SunshineServer,
-    api: Api,
-    /// The `Authorization` value of the demo app's key.
-    app_key: String,
-    /// `/v2/apps/{demo app}`.
-    app: String,
-}
+use zd_emulator::sunshine as sun;
 
 impl Demo {
-    async fn start() -> Self {
-        let server = SunshineServer::start(SunshineConfig::default())
-            .await
-            .unwrap();
-        Self {
-            api: Api::new(server.base_url()),
-            app_key: basic(sun::DEMO_APP_KEY_ID, sun::DEMO_APP_KEY_SECRET),
-            app: format!("/v2/apps/{}", sun::DEMO_APP_ID),
-            _server: server,
-        }
-    }
-
     /// Calls the API with the app key.
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         self.api.call(method, path, Some(&self.app_key), body).await

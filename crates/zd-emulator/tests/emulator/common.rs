@@ -322,3 +322,19 @@ pub(crate) fn error_name(frame: &Value) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+/// Has `bot` go online and serve a chat of Ann's (it says hello); returns the channel id.
+pub(crate) async fn served_channel(emu: &zd_emulator::Emulator, bot: &mut Agent) -> String {
+    bot.go_online().await;
+    let channel = visitor(emu, "Ann").await;
+    let resp = bot
+        .request(&format!(
+            "mutation {{ sendMessage(channel_id: \"{channel}\", msg: \"Hi Ann\") {{ success }} }}"
+        ))
+        .await;
+    assert_eq!(
+        resp["payload"]["data"]["sendMessage"]["success"], true,
+        "{resp}"
+    );
+    channel
+}

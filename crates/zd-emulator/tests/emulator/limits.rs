@@ -238,17 +238,7 @@ async fn a_chat_holds_at_most_a_thousand_tags() {
 /// Has the Bot serve a chat of Ann's whose log then holds `entries` more messages; returns
 /// the chat's channel id.
 async fn long_chat(emu: &zd_emulator::Emulator, bot: &mut Agent, entries: usize) -> String {
-    bot.go_online().await;
-    let channel = visitor(emu, "Ann").await;
-    let resp = bot
-        .request(&format!(
-            "mutation {{ sendMessage(channel_id: \"{channel}\", msg: \"Hi Ann\") {{ success }} }}"
-        ))
-        .await;
-    assert_eq!(
-        resp["payload"]["data"]["sendMessage"]["success"], true,
-        "{resp}"
-    );
+    let channel = served_channel(emu, bot).await;
     let c = emu.control();
     for i in 0..entries {
         c.visitor_message(&channel, &format!("m{i}")).unwrap();

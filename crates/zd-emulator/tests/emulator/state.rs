@@ -5,21 +5,6 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-async fn served_channel(emu: &zd_emulator::Emulator, bot: &mut Agent) -> String {
-    bot.go_online().await;
-    let channel = visitor(emu, "Ann").await;
-    let resp = bot
-        .request(&format!(
-            "mutation {{ sendMessage(channel_id: \"{channel}\", msg: \"Hi Ann\") {{ success }} }}"
-        ))
-        .await;
-    assert_eq!(
-        resp["payload"]["data"]["sendMessage"]["success"], true,
-        "{resp}"
-    );
-    channel
-}
-
 fn quick_replies(n: usize) -> String {
     (0..n)
         .map(|i| format!("{{ action: {{ value: \"value {i}\" }}, text: \"Option {i}\" }}"))

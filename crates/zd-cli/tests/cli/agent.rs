@@ -4,7 +4,8 @@ use zd_emulator::Emulator;
 use zd_emulator::state::{Arrival, Sender};
 
 use crate::support::{
-    HANG_GUARD, Running, json_lines, output, stderr, usage_error_without_connecting, zd, zd_process,
+    HANG_GUARD, Running, json_lines, output, send_signal, stderr, usage_error_without_connecting,
+    zd, zd_process,
 };
 
 async fn emulator() -> Emulator {
@@ -294,11 +295,7 @@ async fn ctrl_c_sigterm_and_sighup_stop_the_session_of_echo_and_tail() {
                 live.iter().any(|s| s.ended.is_none() && s.connected),
                 "{command}: {live:?}"
             );
-            let sent = std::process::Command::new("kill")
-                .args([signal, &zd.pid().to_string()])
-                .status()
-                .unwrap();
-            assert!(sent.success());
+            send_signal(zd.pid(), signal);
             let out = finish(zd).await;
             assert!(out.status.success(), "{command} {signal}: {out:?}");
             assert_sessions_stopped(&emu);

@@ -6,8 +6,8 @@ use zd_emulator::Emulator;
 use zd_emulator::state::Arrival;
 
 use crate::support::{
-    HANG_GUARD, Running, fake_service, json_lines, output, stderr, usage_error_without_connecting,
-    zd, zd_process,
+    HANG_GUARD, Running, fake_service, json_lines, output, send_signal, stderr,
+    usage_error_without_connecting, zd, zd_process,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,11 +125,7 @@ async fn watch_and_export_stop_cleanly_on_ctrl_c_sigterm_and_sighup() {
                     zd.stderr_until("received the first values");
                     zd
                 };
-                let sent = std::process::Command::new("kill")
-                    .args([signal, &zd.pid().to_string()])
-                    .status()
-                    .unwrap();
-                assert!(sent.success());
+                send_signal(zd.pid(), signal);
                 zd.finish()
             })
             .await
@@ -369,11 +365,7 @@ async fn a_stop_while_connecting_to_a_silent_service_ends_watch_and_export() {
         // zd listens for stop signals before it connects, so once it has connected a
         // signal is its to handle.
         let held = accept_within(&listener, HANG_GUARD);
-        let sent = std::process::Command::new("kill")
-            .args(["-TERM", &zd.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
+        send_signal(zd.pid(), "-TERM");
         let out = tokio::task::spawn_blocking(move || zd.finish())
             .await
             .unwrap();

@@ -3,7 +3,7 @@
 use zd_emulator::Emulator;
 
 use crate::support::{
-    HANG_GUARD, fails_without_connecting, fake_service, json_lines, output, stderr,
+    HANG_GUARD, fails_without_connecting, fake_service, json_lines, output, send_signal, stderr,
     usage_error_without_connecting, write_config, zd,
 };
 
@@ -361,11 +361,7 @@ async fn ctrl_c_during_an_export_leaves_the_file_as_it_was() {
         requests.recv_timeout(HANG_GUARD).unwrap();
         // Ctrl-C for the new file, SIGTERM (`kill`, a service manager) for the old one.
         let signal = if before.is_none() { "-INT" } else { "-TERM" };
-        let sent = std::process::Command::new("kill")
-            .args([signal, &zd.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
+        send_signal(zd.pid(), signal);
         let out = tokio::task::spawn_blocking(move || zd.finish())
             .await
             .unwrap();

@@ -252,3 +252,14 @@ pub(crate) fn fake_service(answer: impl Fn(&str) -> (u16, String) + Send + 'stat
     });
     base
 }
+
+/// Sends `signal` (`-INT`, `-TERM`, `-HUP`) to process `pid`, as a terminal, a service manager
+/// or a closing terminal would.
+#[cfg_attr(not(unix), allow(dead_code))]
+pub(crate) fn send_signal(pid: u32, signal: &str) {
+    let sent = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill {signal} {pid}");
+}

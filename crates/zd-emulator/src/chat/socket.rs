@@ -222,19 +222,24 @@ impl Reader {
     }
 
     /// Queues `out` after everything queued before it: the answers (the writer takes those
-    /// first) and the session's DATA (the same queue). For EOS and closes. A full queue gets
-    /// the write timeout to make room: a client still reading but behind a burst gets its EOS
+    /// first) and the session's DATA (the same queue). For EOS and closes. A full queue has
+    /// until `deadline` ([`Reader::end_deadline`]) to make room: a client still reading but behind a burst gets its EOS
     /// after its data, while one that stopped reading would keep the socket waiting forever, so
     /// its connection is dropped instead. False when `out` was not queued.
-    async fn in_turn(&self, out: Outgoing) -> bool {
-        let wait = self.service.core.limits.write_timeout.min(YEAR);
-        match tokio::time::timeout(wait, self.outbox.send(out)).await {
+    async fn in_turn(&self, out: Outgoing, deadline: Instant) -> bool {
+        match tokio::time::timeout_at(deadline, self.outbox.send(out)).await {
             Ok(sent) => sent.is_ok(),
             Err(_) => {
                 self.kill.notify_one();
                 false
             }
         }
+    }
+
+    /// The time the frames that end the socket (EOS, then the close) have, together, to find
+    /// room in the queue: one write timeout from now.
+    fn end_deadline(&self) -> Instant {
+        Instant::now() + self.service.core.limits.write_timeout.min(YEAR)
     }
 
     /// Queues the answer to a frame read at `read_at`, due when the `delay` fault says.
@@ -270,8 +275,12 @@ impl Reader {
             }
             if let Some(cause) = self.session.ended() {
                 let reason = eos_reason(&cause).to_owned();
-                if self.in_turn(Outgoing::Text(eos_frame(&reason))).await {
-                    self.in_turn(Outgoing::Finish(1000, reason)).await;
+                let deadline = self.end_deadline();
+                if self
+                    .in_turn(Outgoing::Text(eos_frame(&reason)), deadline)
+                    .await
+                {
+                    self.in_turn(Outgoing::Finish(1000, reason), deadline).await;
                 }
                 return;
             }
@@ -300,7 +309,8 @@ impl Reader {
                         idle_check.as_mut().reset(due);
                     } else {
                         let reason = "idle connection: no frame from the client (send PINGs)";
-                        self.in_turn(Outgoing::Finish(1001, reason.into())).await;
+                        self.in_turn(Outgoing::Finish(1001, reason.into()), self.end_deadline())
+                            .await;
                         return;
                     }
                 }
@@ -314,13 +324,14 @@ impl Reader {
                         }
                         Some(Ok(Message::Text(text))) => self.handle(text.as_str(), heard).await,
                         Some(Ok(Message::Close(_))) => {
-                            self.in_turn(Outgoing::Finish(1000, String::new())).await;
+                            self.in_turn(Outgoing::Finish(1000, String::new()), self.end_deadline())
+                                .await;
                             return;
                         }
                         Some(Ok(_)) => {}
                         Some(Err(tungstenite::Error::Capacity(_))) => {
-                            self.in_turn(Outgoing::Finish(1009, "frame too large".into()))
-                                .await;
+                            let close = Outgoing::Finish(1009, "frame too large".into());
+                            self.in_turn(close, self.end_deadline()).await;
                             return;
                         }
                         Some(Err(error)) => {

@@ -156,7 +156,11 @@ impl App {
 
     /// Drops the attachments uploaded for messages of the conversation `conversation_id` that
     /// are served at one of `media_urls`: those of a deleted message.
-    pub(crate) fn drop_attachments_at(&mut self, conversation_id: &str, media_urls: &[String]) {
+    pub(crate) fn drop_attachments_at(
+        &mut self,
+        conversation_id: &str,
+        media_urls: &std::collections::HashSet<String>,
+    ) {
         self.attachments.retain(|url, a| {
             a.conversation_id.as_deref() != Some(conversation_id) || !media_urls.contains(url)
         });

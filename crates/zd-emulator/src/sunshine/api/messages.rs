@@ -272,15 +272,20 @@ pub(crate) fn drop_media_of(
     let Some(c) = app.conversations.get(conversation_id) else {
         return;
     };
-    let gone: Vec<String> = removed
-        .iter()
+    let gone: std::collections::HashSet<String> =
+        removed.iter().flat_map(|raw| media_urls(raw)).collect();
+    if gone.is_empty() {
+        return;
+    }
+    // One pass over what stays (a user deleted with thousands of messages must not cost a
+    // scan of the conversation per message); only a message naming a media URL is parsed.
+    let still_shown: std::collections::HashSet<String> = c
+        .messages
+        .values()
+        .filter(|raw| raw.get().contains("mediaUrl"))
         .flat_map(|raw| media_urls(raw))
-        .filter(|url| {
-            !c.messages
-                .values()
-                .any(|raw| raw.get().contains(url.as_str()) && media_urls(raw).contains(url))
-        })
         .collect();
+    let gone: std::collections::HashSet<String> = gone.difference(&still_shown).cloned().collect();
     if !gone.is_empty() {
         app.drop_attachments_at(conversation_id, &gone);
     }

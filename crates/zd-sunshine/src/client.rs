@@ -40,7 +40,8 @@ pub enum Region {
     /// `GetTokenInfo`, `RevokeAccess`).
     OAuthBridge,
     /// Any `https` base URL, or an `http` one on a loopback host (`localhost`, `127.0.0.0/8`,
-    /// `[::1]`), such as a local emulator (`http://127.0.0.1:8080`).
+    /// `[::1]`), such as a local emulator (`http://127.0.0.1:8080`); without user info
+    /// (`user:password@`), a query or a fragment.
     Custom(String),
 }
 
@@ -48,8 +49,9 @@ impl Region {
     /// The base URL, without a trailing slash.
     ///
     /// # Errors
-    /// [`ErrorKind::Config`] for an invalid subdomain, a URL that is not `http(s)://`, or a
-    /// plain `http://` URL to a host that is not loopback.
+    /// [`ErrorKind::Config`] for an invalid subdomain, a URL that is not `http(s)://`, a
+    /// plain `http://` URL to a host that is not loopback, or a URL with user info, a query
+    /// or a fragment (the message shows user info as `***`).
     pub fn base_url(&self) -> Result<String, Error> {
         match self {
             Self::Us => Ok("https://api.smooch.io".to_owned()),
@@ -81,12 +83,18 @@ impl Region {
 /// Checks a custom base URL: `https`, or plain `http` to a loopback host only (an emulator or
 /// a test server). Every request carries the key secret (Basic) or a bearer token, which plain
 /// http would send readable by anyone on the path.
+///
+/// User info (`user:password@`) is refused, as it would show in the client's `Debug`,
+/// [`Client::base_url`] and every request URL, and is never printed back (error messages
+/// show it as `***@`). A query or a fragment is refused too: request paths are appended to the
+/// base, which would put them inside the query or fragment.
 fn custom_base_url(url: &str) -> Result<String, Error> {
+    let shown = redact_user_info(url);
     let trimmed = url.trim_end_matches('/');
     let uri = trimmed.parse::<http::Uri>().map_err(|e| {
         Error::with_source(
             ErrorKind::Config,
-            format!("`{url}` is not an http(s) base URL"),
+            format!("`{shown}` is not an http(s) base URL"),
             e,
         )
     })?;
@@ -101,18 +109,62 @@ fn custom_base_url(url: &str) -> Result<String, Error> {
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback());
     match uri.scheme_str() {
-        Some("https") if !host.is_empty() => Ok(trimmed.to_owned()),
-        Some("http") if loopback => Ok(trimmed.to_owned()),
-        Some("http") if !host.is_empty() => Err(Error::new(
+        Some("https") if !host.is_empty() => {}
+        Some("http") if loopback => {}
+        Some("http") if !host.is_empty() => {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!(
+                    "base URL `{shown}` must use https (plain http is allowed for loopback \
+                     hosts only)"
+                ),
+            ));
+        }
+        _ => {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!("`{shown}` is not an http(s) base URL"),
+            ));
+        }
+    }
+    if authority_of(url).contains('@') {
+        return Err(Error::new(
             ErrorKind::Config,
             format!(
-                "base URL `{url}` must use https (plain http is allowed for loopback hosts only)"
+                "base URL `{shown}` must not hold user info (`user:password@`); credentials \
+                 go in the client's `Credentials`"
             ),
-        )),
-        _ => Err(Error::new(
+        ));
+    }
+    if url.contains(['?', '#']) {
+        return Err(Error::new(
             ErrorKind::Config,
-            format!("`{url}` is not an http(s) base URL"),
-        )),
+            format!("base URL `{shown}` must not have a query (`?`) or a fragment (`#`)"),
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// The byte range of `url`'s authority: after `scheme://` (if any), up to the first `/`, `?`
+/// or `#`.
+fn authority_range(url: &str) -> std::ops::Range<usize> {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    start..end
+}
+
+fn authority_of(url: &str) -> &str {
+    &url[authority_range(url)]
+}
+
+/// `url` with any user info in its authority replaced by `***`, for error messages.
+fn redact_user_info(url: &str) -> String {
+    let range = authority_range(url);
+    match url[range.clone()].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..range.start], &url[range.start + at..]),
+        None => url.to_owned(),
     }
 }
 
@@ -398,16 +450,19 @@ impl Client {
                 Err(e) => e.at(operation),
             };
             tracing::debug!(operation, kind = ?err.kind(), attempt, "sunshine request failed");
+            // A `Retry-After` beyond `max_retry_after` gives no wait: the error goes back with
+            // its hint for the caller to reschedule, rather than a retry before the server
+            // said to.
             if inner
                 .retry
                 .allows(err.kind(), &method, retry_non_idempotent)
                 && replayable
                 && let Some(backoff) = delays.next()
-            {
-                let wait =
+                && let Some(wait) =
                     inner
                         .retry
-                        .wait(err.retry_after(), backoff, crate::retry::jitter_unit());
+                        .wait(err.retry_after(), backoff, crate::retry::jitter_unit())
+            {
                 tokio::time::sleep(wait).await;
                 continue;
             }

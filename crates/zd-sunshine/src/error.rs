@@ -60,7 +60,8 @@ pub enum ErrorKind {
     /// An I/O error reading an attachment.
     Io,
     /// The server handed back a page cursor it had already given in this listing, which
-    /// would loop forever.
+    /// would loop forever, or sent [`MAX_EMPTY_PAGES`](crate::pagination::MAX_EMPTY_PAGES)
+    /// empty pages in a row that each said more follow.
     CursorLoop,
     /// The server said more pages follow (`meta.hasMore`) but gave no cursor to fetch them:
     /// the listing is incomplete.
@@ -107,10 +108,72 @@ pub struct ApiErrorItem {
     pub title: Option<String>,
 }
 
+/// The most `errors[]` entries an [`Error`] keeps; the rest of a longer list is skipped
+/// unparsed, so that an error body up to the response limit cannot grow into a huge list.
+pub const API_ERRORS_LIMIT: usize = 64;
+
+/// The most bytes of an entry's `code` or `title` an [`Error`] keeps (cut on a character
+/// boundary), so that one huge title cannot flood a log line.
+pub const API_ERROR_FIELD_LIMIT: usize = 512;
+
 #[derive(Deserialize)]
 struct ApiErrorBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "bounded_errors")]
     errors: Vec<ApiErrorItem>,
+}
+
+/// The first [`API_ERRORS_LIMIT`] entries of `errors[]`, each field cut to
+/// [`API_ERROR_FIELD_LIMIT`] bytes; the remaining entries are skipped with `IgnoredAny`.
+fn bounded_errors<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ApiErrorItem>, D::Error> {
+    struct Bounded;
+
+    impl<'de> serde::de::Visitor<'de> for Bounded {
+        type Value = Vec<ApiErrorItem>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list of API error entries")
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let hint = seq.size_hint().unwrap_or(0).min(API_ERRORS_LIMIT);
+            let mut items = Vec::with_capacity(hint);
+            while items.len() < API_ERRORS_LIMIT {
+                match seq.next_element::<ApiErrorItem>()? {
+                    Some(mut item) => {
+                        truncate_field(&mut item.code);
+                        truncate_field(&mut item.title);
+                        items.push(item);
+                    }
+                    None => return Ok(items),
+                }
+            }
+            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            Ok(items)
+        }
+    }
+
+    d.deserialize_seq(Bounded)
+}
+
+/// Cuts `field` to at most [`API_ERROR_FIELD_LIMIT`] bytes, on a character boundary.
+fn truncate_field(field: &mut Option<String>) {
+    if let Some(s) = field {
+        truncate_str(s, API_ERROR_FIELD_LIMIT);
+    }
+}
+
+fn truncate_str(s: &mut String, max: usize) {
+    if s.len() <= max {
+        return;
+    }
+    let mut cut = max;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    s.truncate(cut);
 }
 
 /// An error from the Sunshine Conversations client.
@@ -332,5 +395,45 @@ mod tests {
         assert_eq!(e.api_errors()[0].code, None);
         assert_eq!(e.code(), Some("invalid"));
         assert_eq!(e.to_string(), "HTTP 400: Something broke");
+    }
+
+    #[test]
+    fn a_huge_error_list_is_cut_to_the_limit() {
+        let mut body = String::from(r#"{"errors":["#);
+        for i in 0..10_000 {
+            if i > 0 {
+                body.push(',');
+            }
+            body.push_str("{}");
+        }
+        body.push_str("]}");
+        let e = Error::from_response(StatusCode::BAD_REQUEST, body.as_bytes(), None);
+        assert_eq!(e.kind(), ErrorKind::BadRequest);
+        assert!(
+            e.api_errors().len() <= API_ERRORS_LIMIT,
+            "{} entries kept",
+            e.api_errors().len()
+        );
+        assert_eq!(e.api_errors().len(), API_ERRORS_LIMIT);
+    }
+
+    #[test]
+    fn a_huge_title_is_cut_on_a_char_boundary_and_display_stays_bounded() {
+        // Multi-byte characters, so that a cut at a byte count would split one.
+        let title = "é".repeat(512 * 1024); // 1 MiB
+        let code = "x".repeat(100_000);
+        let body = serde_json::json!({"errors": [{"code": code, "title": title}]}).to_string();
+        let e =
+            Error::from_response(StatusCode::BAD_REQUEST, body.as_bytes(), None).at("PostMessage");
+        let shown = e.to_string();
+        assert!(
+            shown.len() <= 2 * API_ERROR_FIELD_LIMIT + 64,
+            "{} bytes",
+            shown.len()
+        );
+        let kept = e.api_errors()[0].title.as_deref().unwrap_or_default();
+        assert!(kept.len() <= API_ERROR_FIELD_LIMIT && kept.len() > API_ERROR_FIELD_LIMIT - 4);
+        assert!(kept.chars().all(|c| c == 'é'));
+        assert!(format!("{e:?}").len() < 4 * API_ERROR_FIELD_LIMIT);
     }
 }

@@ -18,7 +18,9 @@ mod upload;
 pub mod webhooks;
 
 pub use client::{Client, ClientBuilder, Redirect, Region};
-pub use error::{ApiErrorItem, BODY_EXCERPT_LIMIT, Error, ErrorKind};
+pub use error::{
+    API_ERROR_FIELD_LIMIT, API_ERRORS_LIMIT, ApiErrorItem, BODY_EXCERPT_LIMIT, Error, ErrorKind,
+};
 pub use generated::{SPEC_VERSION, models, operations};
 pub use patch::Patch;
 pub use request::{ApiRequest, JSON_BODY_LIMIT, RequestBody};

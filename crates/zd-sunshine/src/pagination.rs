@@ -55,13 +55,25 @@ struct State<R: Paged> {
     looped: bool,
     /// Set when a page said more follow but gave no cursor; reported likewise.
     truncated: bool,
+    /// Pages in a row that were empty yet said more follow.
+    empty_run: usize,
+    /// Set when `empty_run` reached [`MAX_EMPTY_PAGES`]; reported likewise.
+    stalled: bool,
 }
+
+/// The most pages in a row a listing follows that hold no items yet say more follow
+/// (`meta.hasMore` with a fresh cursor each time). A server doing that forever would keep one
+/// poll of the stream fetching without ever yielding; past this the stream ends with an
+/// [`ErrorKind::CursorLoop`] error.
+pub const MAX_EMPTY_PAGES: usize = 16;
 
 /// Streams every item of every page. The stream ends after the last page, or after an error;
 /// a cursor the server already handed out in this listing (or the one the listing started
 /// from) is an [`ErrorKind::CursorLoop`] error, and `meta.hasMore` without a cursor an
 /// [`ErrorKind::MissingCursor`] error (the items of the page that carried either are yielded
-/// first).
+/// first). [`MAX_EMPTY_PAGES`] empty pages in a row that each say more follow are also an
+/// [`ErrorKind::CursorLoop`] error: a server can otherwise keep the stream fetching forever
+/// with fresh cursors.
 pub fn paginate<R: Paged>(
     client: Client,
     first: R,
@@ -74,6 +86,8 @@ pub fn paginate<R: Paged>(
         seen,
         looped: false,
         truncated: false,
+        empty_run: 0,
+        stalled: false,
     };
     futures_util::stream::unfold(state, |mut st| async move {
         loop {
@@ -95,9 +109,28 @@ pub fn paginate<R: Paged>(
                 );
                 return Some((Err(e), st));
             }
+            if std::mem::take(&mut st.stalled) {
+                let e = Error::new(
+                    ErrorKind::CursorLoop,
+                    format!(
+                        "the server returned {MAX_EMPTY_PAGES} empty pages in a row, each \
+                         saying more pages follow"
+                    ),
+                );
+                return Some((Err(e), st));
+            }
             let mut request = st.next.take()?;
             match request.fetch_page(&st.client).await {
                 Ok(page) => {
+                    if page.items.is_empty() && page.has_more {
+                        st.empty_run += 1;
+                        if st.empty_run >= MAX_EMPTY_PAGES {
+                            st.stalled = true;
+                            continue;
+                        }
+                    } else {
+                        st.empty_run = 0;
+                    }
                     st.buffer.extend(page.items);
                     if page.has_more {
                         match page.next.filter(|c| !c.is_empty()) {

@@ -12,6 +12,10 @@ use crate::error::ErrorKind;
 /// jitter of up to a tenth of it (at most 5 s) so that clients told the same `Retry-After` do
 /// not all come back at the same instant.
 ///
+/// A `Retry-After` longer than `max_retry_after` is not retried early: the request is not
+/// retried at all, and the error (with [`Error::retry_after`](crate::Error::retry_after)) is
+/// returned so that the caller can reschedule it.
+///
 /// A 429 is retried for every method: the API refused the request without processing it.
 /// Other failures (5xx, broken connections, timeouts) may come after the request was
 /// processed, so they are retried for idempotent methods (GET, HEAD, PUT, DELETE, OPTIONS)
@@ -23,9 +27,12 @@ pub struct RetryPolicy {
     pub max_retries: usize,
     /// First backoff delay.
     pub min_delay: Duration,
-    /// Longest backoff delay.
+    /// Longest backoff delay before jitter: the jitter adds up to as much again, so a backoff
+    /// wait can reach twice this.
     pub max_delay: Duration,
-    /// The longest `Retry-After` honoured; longer hints are capped to this.
+    /// The longest `Retry-After` waited out in place (plus its jitter). A longer hint is not
+    /// retried: the error is returned at once, carrying the hint in
+    /// [`Error::retry_after`](crate::Error::retry_after).
     pub max_retry_after: Duration,
     /// Also retry POST and PATCH after failures that may come after the request was
     /// processed (5xx, broken connections, timeouts); a 429 is retried regardless.
@@ -53,7 +60,9 @@ impl RetryPolicy {
         }
     }
 
-    /// The successive backoff delays (jittered), one per allowed retry.
+    /// The successive backoff delays, one per allowed retry. backon clamps each delay to
+    /// `max_delay` and then adds a random jitter of up to 100% of it, so a delay is at most
+    /// twice `max_delay`.
     pub(crate) fn delays(&self) -> impl Iterator<Item = Duration> + Send + use<> {
         ExponentialBuilder::default()
             .with_min_delay(self.min_delay)
@@ -85,17 +94,25 @@ impl RetryPolicy {
         idempotent || per_request.unwrap_or(self.retry_non_idempotent)
     }
 
-    /// The wait before a retry: the server's `hint` (capped at `max_retry_after`) plus a
-    /// jitter of up to a tenth of it, at most [`MAX_RETRY_AFTER_JITTER`], and never less than
-    /// `backoff`. `unit` in `[0, 1)` picks the jitter (random in use, fixed in tests).
-    pub(crate) fn wait(&self, hint: Option<Duration>, backoff: Duration, unit: f64) -> Duration {
+    /// The wait before a retry: the server's `hint` plus a jitter of up to a tenth of it, at
+    /// most [`MAX_RETRY_AFTER_JITTER`], and never less than `backoff`; `None` (do not retry)
+    /// when the hint is longer than `max_retry_after`. `unit` in `[0, 1)` picks the jitter
+    /// (random in use, fixed in tests).
+    pub(crate) fn wait(
+        &self,
+        hint: Option<Duration>,
+        backoff: Duration,
+        unit: f64,
+    ) -> Option<Duration> {
         let Some(hint) = hint else {
-            return backoff;
+            return Some(backoff);
         };
-        let hint = hint.min(self.max_retry_after);
+        if hint > self.max_retry_after {
+            return None;
+        }
         let spread = (hint / 10).min(MAX_RETRY_AFTER_JITTER);
         let jitter = spread.mul_f64(unit.clamp(0.0, 1.0));
-        (hint + jitter).max(backoff)
+        Some((hint + jitter).max(backoff))
     }
 }
 
@@ -137,15 +154,43 @@ mod tests {
         let backoff = Duration::from_millis(200);
         let secs = Duration::from_secs;
         let wait = |hint: u64, unit: f64| policy.wait(Some(secs(hint)), backoff, unit);
-        assert_eq!(wait(30, 0.0), secs(30));
-        assert_eq!(wait(30, 0.5), Duration::from_millis(31_500));
-        assert!(wait(30, 0.999) > secs(32) && wait(30, 0.999) < secs(33));
-        // Capped at max_retry_after (60 s), and the jitter at 5 s.
-        assert_eq!(wait(3600, 0.0), secs(60));
-        assert_eq!(wait(3600, 0.5), Duration::from_millis(62_500));
+        assert_eq!(wait(30, 0.0), Some(secs(30)));
+        assert_eq!(wait(30, 0.5), Some(Duration::from_millis(31_500)));
+        let late = wait(30, 0.999).unwrap_or_default();
+        assert!(late > secs(32) && late < secs(33));
+        // Up to max_retry_after (60 s) is waited out, with jitter (a tenth, at most 5 s).
+        assert_eq!(wait(60, 0.5), Some(Duration::from_millis(62_500)));
+        // A longer hint is not cut short and retried early: it is not retried at all.
+        assert_eq!(wait(61, 0.0), None);
+        assert_eq!(wait(3600, 0.5), None);
         // Never less than the backoff; no hint is the backoff alone.
-        assert_eq!(policy.wait(Some(Duration::ZERO), backoff, 0.9), backoff);
-        assert_eq!(policy.wait(None, backoff, 0.9), backoff);
+        assert_eq!(
+            policy.wait(Some(Duration::ZERO), backoff, 0.9),
+            Some(backoff)
+        );
+        assert_eq!(policy.wait(None, backoff, 0.9), Some(backoff));
+    }
+
+    /// backon jitters after clamping to `max_delay`: a delay reaches up to twice it, as the
+    /// field's documentation says.
+    #[test]
+    fn backoff_delays_stay_within_twice_max_delay() {
+        let policy = RetryPolicy {
+            max_retries: 64,
+            min_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+            ..RetryPolicy::default()
+        };
+        let delays: Vec<Duration> = policy.delays().collect();
+        assert_eq!(delays.len(), 64);
+        assert!(
+            delays.iter().all(|d| *d <= 2 * policy.max_delay),
+            "{delays:?}"
+        );
+        assert!(
+            delays[10..].iter().all(|d| *d >= policy.max_delay),
+            "{delays:?}"
+        );
     }
 
     #[test]

@@ -1006,6 +1006,18 @@ struct Scripted {
 #[derive(Debug, Clone)]
 struct Shared(Arc<Scripted>);
 
+/// A client with the default retry policy over a transport answering `replies` (status and
+/// `Retry-After`) in turn.
+fn scripted_client(replies: &[(u16, Option<&'static str>)]) -> (Arc<Scripted>, Client) {
+    let script = Arc::new(Scripted::default());
+    script.replies.lock().extend(replies.iter().copied());
+    let c = Client::builder(Region::Us, StaticToken::bearer("t").unwrap())
+        .transport(Shared(script.clone()))
+        .build()
+        .unwrap();
+    (script, c)
+}
+
 impl zd_sunshine::Transport for Shared {
     fn send(
         &self,
@@ -1074,15 +1086,7 @@ async fn retry_after_is_honoured_backoff_is_bounded_and_a_longer_hint_is_returne
 /// one request, and the error carries the hint.
 #[tokio::test(start_paused = true)]
 async fn a_rate_limited_post_with_a_long_retry_after_is_returned_not_retried_early() {
-    let script = Arc::new(Scripted::default());
-    script
-        .replies
-        .lock()
-        .extend([(429, Some("600")), (201, None)]);
-    let c = Client::builder(Region::Us, StaticToken::bearer("t").unwrap())
-        .transport(Shared(script.clone()))
-        .build()
-        .unwrap();
+    let (script, c) = scripted_client(&[(429, Some("600")), (201, None)]);
     let err = operations::PostMessage::new("app", "c1", text_post())
         .send(&c)
         .await
@@ -1210,15 +1214,7 @@ async fn a_webhook_body_that_is_not_a_v2_payload_is_refused() {
 /// policy, which does not retry POSTs that may have been processed (5xx, timeouts).
 #[tokio::test(start_paused = true)]
 async fn a_rate_limited_post_is_retried_under_the_default_policy() {
-    let script = Arc::new(Scripted::default());
-    script
-        .replies
-        .lock()
-        .extend([(429, Some("2")), (201, None)]);
-    let c = Client::builder(Region::Us, StaticToken::bearer("t").unwrap())
-        .transport(Shared(script.clone()))
-        .build()
-        .unwrap();
+    let (script, c) = scripted_client(&[(429, Some("2")), (201, None)]);
     operations::PostMessage::new("app", "c1", text_post())
         .send(&c)
         .await

@@ -16,19 +16,30 @@ pub(crate) const MAX_EXPANDED_FIELDS: usize = 10_000;
 
 /// The number of fields `doc` selects with every fragment spread out, saturating.
 pub(crate) fn expanded_fields(doc: &ExecutableDocument) -> usize {
-    let mut sizes = Sizes {
-        doc,
-        known: HashMap::new(),
-        open: HashSet::new(),
-    };
+    let mut sizes = Sizes::new(doc, |_| 1);
     doc.operations
         .iter()
         .map(|(_, op)| sizes.of_set(&op.node.selection_set.node))
         .fold(0, usize::saturating_add)
 }
 
+/// The fields `set` (of `doc`) selects with every fragment spread out, each field's own
+/// selection counted `repeats(field name)` times, saturating.
+///
+/// With `repeats` giving the longest list a field can return (1 for a single value), this
+/// bounds the values an execution of `set` can resolve.
+pub(crate) fn weighted_fields(
+    doc: &ExecutableDocument,
+    set: &SelectionSet,
+    repeats: fn(&str) -> usize,
+) -> usize {
+    Sizes::new(doc, repeats).of_set(set)
+}
+
 struct Sizes<'a> {
     doc: &'a ExecutableDocument,
+    /// How many times a field's selection runs, by the field's name.
+    repeats: fn(&str) -> usize,
     /// Expanded size of each fragment counted so far.
     known: HashMap<&'a str, usize>,
     /// Fragments being counted: met again, they form a cycle (which validation refuses).
@@ -36,12 +47,24 @@ struct Sizes<'a> {
 }
 
 impl<'a> Sizes<'a> {
+    fn new(doc: &'a ExecutableDocument, repeats: fn(&str) -> usize) -> Self {
+        Self {
+            doc,
+            repeats,
+            known: HashMap::new(),
+            open: HashSet::new(),
+        }
+    }
+
     fn of_set(&mut self, set: &'a SelectionSet) -> usize {
         set.items
             .iter()
             .map(|item| match &item.node {
                 Selection::Field(field) => {
-                    1_usize.saturating_add(self.of_set(&field.node.selection_set.node))
+                    let field = &field.node;
+                    let inner = self.of_set(&field.selection_set.node);
+                    let repeats = (self.repeats)(field.name.node.as_str());
+                    1_usize.saturating_add(inner.saturating_mul(repeats))
                 }
                 Selection::InlineFragment(inline) => self.of_set(&inline.node.selection_set.node),
                 Selection::FragmentSpread(spread) => {

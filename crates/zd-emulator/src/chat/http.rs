@@ -48,6 +48,10 @@ pub(crate) async fn graphql_request(service: Service, body: Bytes) -> Response<B
         .and_then(|raw| serde_json::from_str::<serde_json::Value>(raw.get()).ok())
         .map(async_graphql::Variables::from_json)
         .unwrap_or_default();
+    let schema = match service.schema_for(&document, payload.operation_name.as_deref()) {
+        Ok(schema) => schema,
+        Err(refusal) => return exec_error(StatusCode::OK, refusal),
+    };
     let mut request = async_graphql::Request::new(payload.query.to_string())
         .variables(variables)
         .data(Caller::Http);
@@ -55,7 +59,7 @@ pub(crate) async fn graphql_request(service: Service, body: Bytes) -> Response<B
         request = request.operation_name(name.to_string());
     }
     request.set_parsed_query(document);
-    let response = service.schema.execute(request).await;
+    let response = schema.execute(request).await;
     let rendered = Rendered::from_engine(&response);
     let status = if rendered
         .errors

@@ -6,6 +6,7 @@ pub(crate) mod documents;
 mod expansion;
 pub(crate) mod fanout;
 pub(crate) mod http;
+pub(crate) mod introspection;
 pub mod limits;
 pub(crate) mod render;
 pub(crate) mod schema;
@@ -19,8 +20,11 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use zd_wire::chat::ErrorName;
 
+use async_graphql::parser::types::ExecutableDocument;
+
 use self::counters::SessionCounts;
 use self::fanout::Hub;
+use self::introspection::Route;
 use self::limits::{Limits, StartLimiter};
 use self::schema::ChatSchema;
 use self::session::{Session, Sessions};
@@ -161,11 +165,28 @@ impl Core {
     }
 }
 
+impl Service {
+    /// The schema `doc` runs on when `operation_name` is executed, or why it is refused.
+    pub(crate) fn schema_for(
+        &self,
+        doc: &ExecutableDocument,
+        operation_name: Option<&str>,
+    ) -> Result<&ChatSchema, String> {
+        match introspection::route(doc, operation_name) {
+            Route::Engine => Ok(&self.schema),
+            Route::Introspection => Ok(&self.introspection),
+            Route::TooLarge(resolved) => Err(Route::refusal(resolved)),
+        }
+    }
+}
+
 /// The service: the core plus the schema and the subscription hub.
 #[derive(Clone)]
 pub(crate) struct Service {
     pub(crate) core: Arc<Core>,
     pub(crate) schema: ChatSchema,
+    /// Runs queries that read only the schema (see [`introspection`]).
+    pub(crate) introspection: ChatSchema,
     pub(crate) hub: Arc<Hub>,
     pub(crate) documents: Arc<documents::DocumentCache>,
     pub(crate) shutdown: tokio::sync::watch::Receiver<bool>,
@@ -192,6 +213,7 @@ impl Service {
         Self {
             core,
             schema,
+            introspection: schema::build_introspection(),
             hub,
             documents: Arc::new(documents::DocumentCache::default()),
             shutdown,

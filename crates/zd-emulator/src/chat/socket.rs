@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use axum::body::Body;
 use futures_util::{SinkExt as _, StreamExt as _};
 use http::{HeaderValue, Request, Response, StatusCode, header};
@@ -28,6 +28,7 @@ use zd_wire::chat::{
 
 use super::Service;
 use super::fanout::{Class, ClassKey};
+use super::introspection::selected_operation;
 use super::limits::{LOG_ENTRIES_SPENT, MAX_ANSWER_BYTES};
 use super::render::{Rendered, named_error_frame, protocol_error_frame};
 use super::schema::{Caller, EventSlot, LogBudget, log_entries_spent};
@@ -484,6 +485,16 @@ impl Reader {
         {
             return self.subscribe(id, payload, document, variables).await;
         }
+        let schema = match self
+            .service
+            .schema_for(&document, operation_name.as_deref())
+        {
+            Ok(schema) => schema,
+            Err(refusal) => {
+                let frame = named_error_frame(Some(id), ErrorName::GraphQlExecError, refusal);
+                return (frame, None);
+            }
+        };
         let mut request = async_graphql::Request::new(payload.query.to_string())
             .variables(variables)
             .data(Caller::Socket(self.session.clone()))
@@ -492,7 +503,7 @@ impl Reader {
             request = request.operation_name(name);
         }
         request.set_parsed_query(document);
-        let response = self.service.schema.execute(request).await;
+        let response = schema.execute(request).await;
         (answer_frame(id, &response), None)
     }
 
@@ -681,17 +692,7 @@ fn fit_close_reason(mut reason: String) -> String {
 }
 
 fn operation_type(doc: &ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
-    match &doc.operations {
-        DocumentOperations::Single(op) => Some(op.node.ty),
-        DocumentOperations::Multiple(ops) => match name {
-            Some(name) => ops
-                .iter()
-                .find(|(n, _)| n.as_str() == name)
-                .map(|(_, op)| op.node.ty),
-            None if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
-            None => None,
-        },
-    }
+    selected_operation(doc, name).map(|op| op.ty)
 }
 
 enum Flow {

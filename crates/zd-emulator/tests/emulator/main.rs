@@ -11,6 +11,7 @@ mod common;
 mod control_api;
 mod faults;
 mod hostile_input;
+mod introspection;
 mod limits;
 mod oauth_scopes;
 mod protocol;

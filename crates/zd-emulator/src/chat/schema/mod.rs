@@ -93,6 +93,15 @@ pub(crate) fn build(core: Arc<Core>, state: Arc<ChatState>, max_depth: usize) ->
         .finish()
 }
 
+/// The schema that runs queries reading only the schema (see `chat::introspection`): nothing
+/// else executes on it, and its depth limit is the introspection one.
+pub(crate) fn build_introspection() -> ChatSchema {
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+        .introspection_only()
+        .limit_depth(super::introspection::MAX_DEPTH)
+        .finish()
+}
+
 /// The SDL of the schema as the engine sees it.
 pub(crate) fn sdl() -> String {
     Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)

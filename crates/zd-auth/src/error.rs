@@ -308,7 +308,17 @@ impl Error {
 /// (once, and again for JSON inside a JSON string), wherever they are: encoders escape what
 /// they like (`p\u0026ss`, `ab\/cd`, `\u003D`, `w\u00f6rd`), and an HTML page, a JSONP
 /// answer or a cut body holds JSON strings without being JSON.
-pub(crate) fn redact_sent<'a>(text: &'a str, sent: &[&str]) -> Cow<'a, str> {
+///
+/// Values of `sent` that are empty are ignored. Of a text cut short (a bounded excerpt), pass
+/// the result on to [`drop_partial_tail`] as well: a value the cut split is not found whole.
+///
+/// ```
+/// use zd_auth::redact_sent;
+///
+/// let body = r#"{"error":"bad key s3cr\u0065t"}"#;
+/// assert_eq!(redact_sent(body, &["s3cret"]), r#"{"error":"bad key [REDACTED]"}"#);
+/// ```
+pub fn redact_sent<'a>(text: &'a str, sent: &[&str]) -> Cow<'a, str> {
     let spellings = spellings(sent);
     if spellings.is_empty() {
         return Cow::Borrowed(text);
@@ -371,7 +381,16 @@ fn spellings(sent: &[&str]) -> Vec<String> {
 /// without JSON escapes): for a body whose reading stopped part way through one. An escape
 /// cut short at the end (`\`, `\u00`, half a surrogate pair) goes first: it may be the
 /// value's next character.
-pub(crate) fn drop_partial_tail<'a>(text: &'a str, sent: &[&str]) -> &'a str {
+///
+/// For a text cut to a bound, after [`redact_sent`] hid the values found whole.
+///
+/// ```
+/// use zd_auth::drop_partial_tail;
+///
+/// assert_eq!(drop_partial_tail("key: s3cr", &["s3cret"]), "key: ");
+/// assert_eq!(drop_partial_tail("key: ok", &["s3cret"]), "key: ok");
+/// ```
+pub fn drop_partial_tail<'a>(text: &'a str, sent: &[&str]) -> &'a str {
     let spellings = spellings(sent);
     if spellings.is_empty() {
         return text;

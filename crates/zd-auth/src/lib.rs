@@ -11,7 +11,10 @@ pub mod retry_after;
 pub mod sunshine;
 
 pub use credentials::{BoxFuture, Credentials, StaticToken};
-pub use error::{BODY_EXCERPT_LIMIT, Error, ErrorKind, OAuthError, OAuthErrorCode};
+pub use error::{
+    BODY_EXCERPT_LIMIT, Error, ErrorKind, OAuthError, OAuthErrorCode, drop_partial_tail,
+    redact_sent,
+};
 pub use refreshing::{FetchedToken, RefreshingToken, TokenSource};
 pub use secret::Secret;
 pub use transport::HttpConfig;

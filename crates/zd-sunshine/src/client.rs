@@ -3,13 +3,15 @@
 use std::fmt;
 use std::sync::Arc;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::{HeaderValue, StatusCode, header};
 use http_body::Frame;
 use http_body_util::{BodyExt, Empty, Full, StreamBody};
 use serde::de::DeserializeOwned;
-use zd_auth::Credentials;
+use zd_auth::{Credentials, Secret};
 
 use crate::error::{Error, ErrorKind};
 use crate::request::{ApiRequest, RequestBody};
@@ -366,20 +368,34 @@ impl Client {
             .parse()
             .map_err(|e| Error::with_source(ErrorKind::Config, "request URL", e).at(operation))?;
         let retry_non_idempotent = request.retry_non_idempotent;
+        let credentials = request.credentials;
         let method = request.method;
         let mut body = request.body;
         let mut delays = inner.retry.delays();
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let auth = inner.credentials.authorization().await.map_err(|e| {
-                Error::with_source(ErrorKind::Credentials, "authorization header", e).at(operation)
-            })?;
-            let mut auth_value = HeaderValue::from_str(auth.expose_secret()).map_err(|e| {
-                Error::with_source(ErrorKind::Credentials, "authorization header value", e)
-                    .at(operation)
-            })?;
-            auth_value.set_sensitive(true);
+            // Not even asked for when the request goes without: producing a value may cost a
+            // refresh request or a signature.
+            let auth = if credentials {
+                Some(inner.credentials.authorization().await.map_err(|e| {
+                    Error::with_source(ErrorKind::Credentials, "authorization header", e)
+                        .at(operation)
+                })?)
+            } else {
+                None
+            };
+            let auth_value = match &auth {
+                Some(auth) => {
+                    let mut value = HeaderValue::from_str(auth.expose_secret()).map_err(|e| {
+                        Error::with_source(ErrorKind::Credentials, "authorization header value", e)
+                            .at(operation)
+                    })?;
+                    value.set_sensitive(true);
+                    Some(value)
+                }
+                None => None,
+            };
             let (content_type, wire_body, replayable) = match &mut body {
                 RequestBody::Empty => (None, empty_body(), true),
                 RequestBody::Json(b) => (
@@ -407,9 +423,11 @@ impl Client {
             let mut builder = http::Request::builder()
                 .method(method.clone())
                 .uri(uri.clone())
-                .header(header::AUTHORIZATION, auth_value)
                 .header(header::ACCEPT, "application/json")
                 .header(header::USER_AGENT, inner.user_agent.clone());
+            if let Some(value) = auth_value {
+                builder = builder.header(header::AUTHORIZATION, value);
+            }
             if let Some(ct) = content_type {
                 builder = builder.header(header::CONTENT_TYPE, ct);
             }
@@ -432,11 +450,15 @@ impl Client {
                 }
                 Ok(response) => {
                     let status = response.status();
-                    if status == StatusCode::UNAUTHORIZED {
-                        inner.credentials.invalidate_if_current(&auth);
+                    if status == StatusCode::UNAUTHORIZED
+                        && let Some(auth) = &auth
+                    {
+                        inner.credentials.invalidate_if_current(auth);
                     }
                     let hint = parse_retry_after(response.headers());
-                    Error::from_response(status, response.body(), hint).at(operation)
+                    let sent = auth.as_ref().map(sent_secrets).unwrap_or_default();
+                    let sent: Vec<&str> = sent.iter().map(Secret::expose_secret).collect();
+                    Error::from_response(status, response.body(), hint, &sent).at(operation)
                 }
                 Err(e) if crate::upload::limit_exceeded_in(&e) => Error::with_source(
                     ErrorKind::UploadTooLarge,
@@ -471,6 +493,27 @@ impl Client {
     }
 }
 
+/// The secrets an `Authorization` value carries, as a server may echo them in an error answer
+/// (which ends up in logs): the credential after the scheme (a bearer token or JWT, Basic's
+/// base64) and, for Basic, the key secret it encodes. Not the key id: it names the key without
+/// granting anything, and helps to read the error.
+fn sent_secrets(auth: &Secret) -> Vec<Secret> {
+    let value = auth.expose_secret();
+    let (scheme, credential) = value.split_once(' ').unwrap_or(("", value));
+    let credential = credential.trim();
+    let mut sent = vec![Secret::new(credential)];
+    if scheme.eq_ignore_ascii_case("basic")
+        && let Ok(pair) = STANDARD.decode(credential)
+        && let Ok(pair) = String::from_utf8(pair)
+    {
+        let pair = Secret::new(pair);
+        if let Some((_, secret)) = pair.expose_secret().split_once(':') {
+            sent.push(Secret::new(secret));
+        }
+    }
+    sent
+}
+
 fn empty_body() -> TransportBody {
     Empty::<Bytes>::new()
         .map_err(|never| match never {})
@@ -481,4 +524,26 @@ fn full_body(bytes: Bytes) -> TransportBody {
     Full::new(bytes)
         .map_err(|never| match never {})
         .boxed_unsync()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_give_their_key_secret_to_hide() {
+        // base64("app_1:s3cr=t:x"): a secret may hold `=` and `:`.
+        let auth = Secret::new("Basic YXBwXzE6czNjcj10Ong=");
+        let sent: Vec<String> = sent_secrets(&auth)
+            .iter()
+            .map(|s| s.expose_secret().to_owned())
+            .collect();
+        assert_eq!(sent, ["YXBwXzE6czNjcj10Ong=", "s3cr=t:x"]);
+        let bearer = Secret::new("Bearer eyJ.a.b");
+        let sent: Vec<String> = sent_secrets(&bearer)
+            .iter()
+            .map(|s| s.expose_secret().to_owned())
+            .collect();
+        assert_eq!(sent, ["eyJ.a.b"]);
+    }
 }

@@ -122,8 +122,9 @@ struct ApiErrorBody {
     errors: Vec<ApiErrorItem>,
 }
 
-/// The first [`API_ERRORS_LIMIT`] entries of `errors[]`, each field cut to
-/// [`API_ERROR_FIELD_LIMIT`] bytes; the remaining entries are skipped with `IgnoredAny`.
+/// The first [`API_ERRORS_LIMIT`] entries of `errors[]`; the remaining entries are skipped
+/// with `IgnoredAny`. Their fields are cut to [`API_ERROR_FIELD_LIMIT`] afterwards, where
+/// the credentials sent are known and a cut can be told from a field that was short.
 fn bounded_errors<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ApiErrorItem>, D::Error> {
     struct Bounded;
 
@@ -142,11 +143,7 @@ fn bounded_errors<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ApiError
             let mut items = Vec::with_capacity(hint);
             while items.len() < API_ERRORS_LIMIT {
                 match seq.next_element::<ApiErrorItem>()? {
-                    Some(mut item) => {
-                        truncate_field(&mut item.code);
-                        truncate_field(&mut item.title);
-                        items.push(item);
-                    }
+                    Some(item) => items.push(item),
                     None => return Ok(items),
                 }
             }
@@ -158,22 +155,49 @@ fn bounded_errors<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ApiError
     d.deserialize_seq(Bounded)
 }
 
-/// Cuts `field` to at most [`API_ERROR_FIELD_LIMIT`] bytes, on a character boundary.
-fn truncate_field(field: &mut Option<String>) {
+/// Cuts `field` to at most [`API_ERROR_FIELD_LIMIT`] bytes and hides `sent` in it (see
+/// [`hide_sent`]).
+fn bound_field(field: &mut Option<String>, sent: &[&str]) {
     if let Some(s) = field {
-        truncate_str(s, API_ERROR_FIELD_LIMIT);
+        let cut = truncate_str(s, API_ERROR_FIELD_LIMIT);
+        *s = hide_sent(std::mem::take(s), cut, API_ERROR_FIELD_LIMIT, sent);
     }
 }
 
-fn truncate_str(s: &mut String, max: usize) {
+/// Cuts `s` to at most `max` bytes, on a character boundary; whether it cut.
+fn truncate_str(s: &mut String, max: usize) -> bool {
     if s.len() <= max {
-        return;
+        return false;
     }
     let mut cut = max;
     while !s.is_char_boundary(cut) {
         cut -= 1;
     }
     s.truncate(cut);
+    true
+}
+
+/// `text` with the secrets the request sent (its credentials) hidden: servers echo what they
+/// were sent in error answers, and errors end up in logs. A whole secret becomes
+/// `[REDACTED]`, as written or JSON-escaped (zd-auth's [`zd_auth::redact_sent`]); when the
+/// text was `cut`, the beginning of one that the cut split is dropped too
+/// ([`zd_auth::drop_partial_tail`]). The result stays within `max` bytes.
+fn hide_sent(text: String, cut: bool, max: usize, sent: &[&str]) -> String {
+    if sent.is_empty() {
+        return text;
+    }
+    let mut shown = zd_auth::redact_sent(&text, sent).into_owned();
+    if cut {
+        let keep = zd_auth::drop_partial_tail(&shown, sent).len();
+        shown.truncate(keep);
+    }
+    // `[REDACTED]` can be longer than the secret it replaced: cut again, and drop what the
+    // new cut may leave of a secret's beginning.
+    if truncate_str(&mut shown, max) {
+        let keep = zd_auth::drop_partial_tail(&shown, sent).len();
+        shown.truncate(keep);
+    }
+    shown
 }
 
 /// An error from the Sunshine Conversations client.
@@ -219,21 +243,29 @@ impl Error {
         e
     }
 
-    /// An error response: status, parsed `errors[]` (when the body has them) and an excerpt.
+    /// An error response: status, parsed `errors[]` (when the body has them) and an excerpt,
+    /// with the secrets the request `sent` hidden in all that is kept of the body.
     pub(crate) fn from_response(
         status: StatusCode,
         body: &[u8],
         retry_after: Option<Duration>,
+        sent: &[&str],
     ) -> Self {
-        let api_errors = serde_json::from_slice::<ApiErrorBody>(body)
+        // Parsed from the body as received, so that hiding a short secret cannot garble the
+        // JSON; the secrets are hidden in each field afterwards.
+        let mut api_errors = serde_json::from_slice::<ApiErrorBody>(body)
             .map(|b| b.errors)
             .unwrap_or_default();
+        for item in &mut api_errors {
+            bound_field(&mut item.code, sent);
+            bound_field(&mut item.title, sent);
+        }
         Self(Box::new(Inner {
             kind: ErrorKind::from_status(status.as_u16()),
             operation: None,
             status: Some(status),
             api_errors,
-            body: Some(excerpt(body)),
+            body: Some(excerpt(body, sent)),
             retry_after,
             detail: None,
             source: None,
@@ -291,6 +323,8 @@ impl Error {
 
     /// The start of an error response's body (at most [`BODY_EXCERPT_LIMIT`] bytes); `None`
     /// for a success body that did not decode ([`ErrorKind::Decode`]), which may hold secrets.
+    /// Credentials the request sent and the server echoed show as `[REDACTED]`, here and in
+    /// [`Error::api_errors`].
     pub fn body(&self) -> Option<&str> {
         self.0.body.as_deref()
     }
@@ -301,9 +335,40 @@ impl Error {
     }
 }
 
-fn excerpt(body: &[u8]) -> String {
-    let cut = body.len().min(BODY_EXCERPT_LIMIT);
-    String::from_utf8_lossy(&body[..cut]).into_owned()
+/// The first [`BODY_EXCERPT_LIMIT`] bytes of `body` (lossy UTF-8) with `sent` hidden (see
+/// [`hide_sent`]).
+fn excerpt(body: &[u8], sent: &[&str]) -> String {
+    let cut = body.len() > BODY_EXCERPT_LIMIT;
+    let kept = if cut {
+        // Half a character at the cut would show as U+FFFD, after which the beginning of a
+        // secret holding that character no longer ends the text, where it is looked for.
+        without_split_char(&body[..BODY_EXCERPT_LIMIT])
+    } else {
+        body
+    };
+    hide_sent(
+        String::from_utf8_lossy(kept).into_owned(),
+        cut,
+        BODY_EXCERPT_LIMIT,
+        sent,
+    )
+}
+
+/// `bytes` without a UTF-8 sequence cut short at its end.
+fn without_split_char(bytes: &[u8]) -> &[u8] {
+    // A sequence is at most four bytes: its lead byte is at most three before the last.
+    for back in 1..=bytes.len().min(3) {
+        let at = bytes.len() - back;
+        let needs = match bytes[at] {
+            0x80..=0xBF => continue,
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF7 => 4,
+            _ => 1,
+        };
+        return if back < needs { &bytes[..at] } else { bytes };
+    }
+    bytes
 }
 
 impl fmt::Debug for Error {
@@ -374,6 +439,7 @@ mod tests {
             StatusCode::NOT_FOUND,
             br#"{"errors":[{"code":"conversation_not_found","title":"Conversation not found"}]}"#,
             None,
+            &[],
         )
         .at("GetConversation");
         assert_eq!(e.kind(), ErrorKind::NotFound);
@@ -390,11 +456,36 @@ mod tests {
             StatusCode::BAD_REQUEST,
             br#"{"errors":[{"title":"Something broke"},{"code":"invalid"}]}"#,
             None,
+            &[],
         );
         assert_eq!(e.api_errors().len(), 2);
         assert_eq!(e.api_errors()[0].code, None);
         assert_eq!(e.code(), Some("invalid"));
         assert_eq!(e.to_string(), "HTTP 400: Something broke");
+    }
+
+    #[test]
+    fn a_secret_split_mid_character_by_the_excerpt_cut_leaves_no_beginning() {
+        let secret = "sécret-välue-1234";
+        // The cut falls inside `é`, after the secret's `s`.
+        let body = format!("{}{secret}", "x".repeat(BODY_EXCERPT_LIMIT - 2));
+        let e = Error::from_response(StatusCode::BAD_REQUEST, body.as_bytes(), None, &[secret]);
+        let kept = e.body().unwrap_or_default();
+        assert!(kept.ends_with("xxx"), "{:?}", &kept[kept.len() - 8..]);
+        assert!(!kept.contains('s') && !kept.contains('\u{fffd}'));
+    }
+
+    #[test]
+    fn hiding_a_short_secret_keeps_a_field_within_its_limit() {
+        let title = "ab".repeat(API_ERROR_FIELD_LIMIT / 2);
+        let body = serde_json::json!({"errors": [{"title": title}]}).to_string();
+        let e = Error::from_response(StatusCode::BAD_REQUEST, body.as_bytes(), None, &["ab"]);
+        let kept = e.api_errors()[0].title.as_deref().unwrap_or_default();
+        assert!(kept.len() <= API_ERROR_FIELD_LIMIT, "{} bytes", kept.len());
+        assert!(
+            kept.starts_with("[REDACTED]") && !kept.contains("ab"),
+            "{kept}"
+        );
     }
 
     #[test]
@@ -407,7 +498,7 @@ mod tests {
             body.push_str("{}");
         }
         body.push_str("]}");
-        let e = Error::from_response(StatusCode::BAD_REQUEST, body.as_bytes(), None);
+        let e = Error::from_response(StatusCode::BAD_REQUEST, body.as_bytes(), None, &[]);
         assert_eq!(e.kind(), ErrorKind::BadRequest);
         assert!(
             e.api_errors().len() <= API_ERRORS_LIMIT,
@@ -423,8 +514,8 @@ mod tests {
         let title = "é".repeat(512 * 1024); // 1 MiB
         let code = "x".repeat(100_000);
         let body = serde_json::json!({"errors": [{"code": code, "title": title}]}).to_string();
-        let e =
-            Error::from_response(StatusCode::BAD_REQUEST, body.as_bytes(), None).at("PostMessage");
+        let e = Error::from_response(StatusCode::BAD_REQUEST, body.as_bytes(), None, &[])
+            .at("PostMessage");
         let shown = e.to_string();
         assert!(
             shown.len() <= 2 * API_ERROR_FIELD_LIMIT + 64,

@@ -31,7 +31,8 @@ impl std::fmt::Debug for RequestBody {
     }
 }
 
-/// An operation ready to send: method, path, query pairs and body.
+/// An operation ready to send: method, path, query pairs, body, and whether the client's
+/// credentials go with it.
 #[derive(Debug)]
 pub struct ApiRequest {
     pub(crate) method: Method,
@@ -40,10 +41,11 @@ pub struct ApiRequest {
     pub(crate) body: RequestBody,
     pub(crate) operation: &'static str,
     pub(crate) retry_non_idempotent: Option<bool>,
+    pub(crate) credentials: bool,
 }
 
 impl ApiRequest {
-    /// A request with no query and no body.
+    /// A request with no query and no body, sent with the client's credentials.
     pub fn new(method: Method, path: String, operation: &'static str) -> Self {
         Self {
             method,
@@ -52,7 +54,22 @@ impl ApiRequest {
             body: RequestBody::Empty,
             operation,
             retry_non_idempotent: None,
+            credentials: true,
         }
+    }
+
+    /// Sends this request without the client's credentials (no `Authorization` header), for
+    /// an operation that requires none (`security: []` in the spec: `Authorize`, `GetToken`).
+    /// A key secret or token sent where it is not needed is one more place it can leak from.
+    pub fn without_credentials(mut self) -> Self {
+        self.credentials = false;
+        self
+    }
+
+    /// Whether the client's credentials go with this request (see
+    /// [`ApiRequest::without_credentials`]).
+    pub fn sends_credentials(&self) -> bool {
+        self.credentials
     }
 
     /// Appends a query pair; the key keeps its wire spelling (`page[after]`) and is

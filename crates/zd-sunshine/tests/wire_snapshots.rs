@@ -1,6 +1,6 @@
-//! The wire request of every operation (method, path and query, body), built with placeholder
-//! arguments, and the decode of a webhook envelope, snapshotted so any change to what goes on
-//! the wire shows up in review.
+//! The wire request of every operation (method, path and query, whether the client's
+//! credentials go with it, body), built with placeholder arguments, and the decode of a webhook
+//! envelope, snapshotted so any change to what goes on the wire shows up in review.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -28,7 +28,12 @@ fn every_operation_wire_request() {
             None => "<no body>".to_owned(),
         };
         assert_eq!(req.operation(), *id);
-        let _ = writeln!(out, "{id}\n{} {target}\n{body}\n", req.method());
+        let auth = if req.sends_credentials() {
+            ""
+        } else {
+            "<without credentials>\n"
+        };
+        let _ = writeln!(out, "{id}\n{} {target}\n{auth}{body}\n", req.method());
     }
     insta::assert_snapshot!(out);
 }

@@ -30,6 +30,17 @@ fn emit_op(out: &mut String, op: &Op) {
         op.tag.replace(' ', "-"),
         op.id
     );
+    if !op.credentials {
+        out.push_str(
+            "///\n/// Sent without the client's credentials (no `Authorization` header): the \
+             operation requires none.\n",
+        );
+    } else if super::overrides::sends_credentials(&op.id).is_some() {
+        out.push_str(
+            "///\n/// Sent with the client's credentials (the token it asks about), although \
+             the spec lists no security requirement.\n",
+        );
+    }
     let _ = writeln!(
         out,
         "#[derive(Debug{})]",
@@ -230,10 +241,15 @@ fn emit_op(out: &mut String, op: &Op) {
     let mutable = !op.query.is_empty() || !matches!(op.body, Body::None);
     let _ = writeln!(
         out,
-        "let {}req = crate::ApiRequest::new(http::Method::{}, path, {});",
+        "let {}req = crate::ApiRequest::new(http::Method::{}, path, {}){};",
         if mutable { "mut " } else { "" },
         op.method,
-        lit(&op.id)
+        lit(&op.id),
+        if op.credentials {
+            ""
+        } else {
+            ".without_credentials()"
+        }
     );
     for a in &op.query {
         let value = match a.ty {

@@ -69,6 +69,9 @@ pub(crate) struct Op {
     pub(crate) paging: Option<Paging>,
     /// Answered with a 3xx and no 2xx (a browser redirect such as `Authorize`).
     pub(crate) redirect: bool,
+    /// Sent with the client's `Authorization` header: false when the operation's security
+    /// requirement is empty (`security: []`), as for GetToken, whose answer is the credential.
+    pub(crate) credentials: bool,
 }
 
 fn deref_param<'a>(doc: &'a Value, p: &'a Value) -> Option<&'a Value> {
@@ -236,6 +239,8 @@ pub(crate) fn build(doc: &Value, models: &mut Models) -> Result<Vec<Op>, String>
                 && codes.iter().any(|c| c.starts_with('3'));
             let response = response.unwrap_or(Ty::Map);
             let paging = paging(models, &query, &response);
+            let credentials = super::overrides::sends_credentials(id)
+                .unwrap_or_else(|| requires_credentials(doc, op));
             ops.push(Op {
                 id: id.to_owned(),
                 rust,
@@ -249,10 +254,21 @@ pub(crate) fn build(doc: &Value, models: &mut Models) -> Result<Vec<Op>, String>
                 response,
                 paging,
                 redirect,
+                credentials,
             });
         }
     }
     Ok(ops)
+}
+
+/// Whether the operation's security requirement (its own `security`, else the document's)
+/// names any scheme. An empty list, or none at all, requires nothing; a list holding `{}`
+/// makes credentials optional, and they are sent.
+fn requires_credentials(doc: &Value, op: &Value) -> bool {
+    op.get("security")
+        .or_else(|| doc.get("security"))
+        .and_then(Value::as_array)
+        .is_some_and(|alternatives| !alternatives.is_empty())
 }
 
 /// The type of a body or response schema: a named model, a map, or a new inline model.

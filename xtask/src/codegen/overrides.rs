@@ -1,6 +1,7 @@
 //! Where the spec's schemas disagree with its own examples (and so with the wire), by Rust
 //! type name. Each entry is backed by an example in the spec that fails without it; the
-//! spec-example test in zd-sunshine keeps them honest.
+//! spec-example test in zd-sunshine keeps them honest. Below them, where an operation's
+//! declared facts disagree with its own prose, by operationId.
 
 use serde_json::{Value, json};
 
@@ -68,4 +69,17 @@ pub(crate) fn query_param_ignored(operation_id: &str, wire: &str) -> bool {
 /// both."
 pub(crate) fn query_members_exclusive(operation_id: &str, param: &str) -> bool {
     matches!((operation_id, param), ("ListConversations", "filter"))
+}
+
+/// Operations whose `security` the spec gets wrong, by operationId: `Some(sends)` overrides
+/// whether the client's credentials go with the request. GetTokenInfo says `security: []`,
+/// yet it answers with "the app linked to the OAuth token" and serves "to confirm that the
+/// credentials are still valid": the token is its one input and travels as
+/// `Authorization: Bearer` (zd-auth's `OAuthBridge::token_info` sends it so, and the
+/// emulator refuses the request without it).
+pub(crate) fn sends_credentials(operation_id: &str) -> Option<bool> {
+    match operation_id {
+        "GetTokenInfo" => Some(true),
+        _ => None,
+    }
 }

@@ -44,6 +44,8 @@ impl Default for RevokeAccess {
 /// Operation `Authorize`: `GET /oauth/authorize`.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/#tag/OAuth-Endpoints/operation/Authorize>
+///
+/// Sent without the client's credentials (no `Authorization` header): the operation requires none.
 #[derive(Debug, Clone)]
 #[must_use = "a request does nothing until it is sent"]
 pub struct Authorize {
@@ -79,7 +81,8 @@ impl Authorize {
     /// Builds the wire request (path, query, body) without sending it.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = String::from("/oauth/authorize");
-        let mut req = crate::ApiRequest::new(http::Method::GET, path, "Authorize");
+        let mut req =
+            crate::ApiRequest::new(http::Method::GET, path, "Authorize").without_credentials();
         {
             let v = &self.client_id;
             req.push_query("client_id", v.clone());
@@ -119,6 +122,8 @@ impl Authorize {
 /// Operation `GetToken`: `POST /oauth/token`.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/#tag/OAuth-Endpoints/operation/GetToken>
+///
+/// Sent without the client's credentials (no `Authorization` header): the operation requires none.
 #[derive(Debug, Clone)]
 #[must_use = "a request does nothing until it is sent"]
 pub struct GetToken {
@@ -134,7 +139,8 @@ impl GetToken {
     /// Builds the wire request (path, query, body) without sending it.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         let path = String::from("/oauth/token");
-        let mut req = crate::ApiRequest::new(http::Method::POST, path, "GetToken");
+        let mut req =
+            crate::ApiRequest::new(http::Method::POST, path, "GetToken").without_credentials();
         req.set_json(&self.body)?;
         Ok(req)
     }
@@ -155,6 +161,8 @@ impl GetToken {
 /// Operation `GetTokenInfo`: `GET /v2/tokenInfo`.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/#tag/OAuth-Endpoints/operation/GetTokenInfo>
+///
+/// Sent with the client's credentials (the token it asks about), although the spec lists no security requirement.
 #[derive(Debug, Clone)]
 #[must_use = "a request does nothing until it is sent"]
 pub struct GetTokenInfo {}

@@ -275,29 +275,55 @@ pub(crate) fn collect(
     }
 }
 
-/// The discriminated arms of a schema: `(tag property, [(tag value, variant schema name)])`.
+/// Arms of a discriminated union: `(tag property, [(tag value, variant schema name)])`.
+type Arms = (String, Vec<(String, String)>);
+
+/// The discriminated arms of a schema, `None` without a discriminator. A discriminator the
+/// generator cannot follow (an arm that is not a component schema) is an error: the union
+/// would otherwise become one flattened struct without a word.
 pub(crate) fn discriminated(
     schemas: &Map<String, Value>,
     schema: &Value,
-) -> Option<(String, Vec<(String, String)>)> {
-    let disc = schema.get("discriminator")?;
-    let tag = disc.get("propertyName")?.as_str()?.to_owned();
+) -> Result<Option<Arms>, String> {
+    let Some(disc) = schema.get("discriminator") else {
+        return Ok(None);
+    };
+    let tag = disc
+        .get("propertyName")
+        .and_then(Value::as_str)
+        .ok_or("a discriminator without propertyName")?
+        .to_owned();
     let mut arms = Vec::new();
     if let Some(mapping) = disc.get("mapping").and_then(Value::as_object) {
         for (value, target) in mapping {
-            let name = target.as_str()?.strip_prefix("#/components/schemas/")?;
+            let name = target
+                .as_str()
+                .and_then(|t| t.strip_prefix("#/components/schemas/"))
+                .filter(|name| schemas.contains_key(*name))
+                .ok_or_else(|| {
+                    format!(
+                        "discriminator `{tag}`: `{value}` maps to {target}, not a component schema"
+                    )
+                })?;
             arms.push((value.clone(), name.to_owned()));
         }
     } else {
-        for alt in schema.get("oneOf")?.as_array()? {
-            let name = ref_name(alt)?;
+        let alternatives = schema
+            .get("oneOf")
+            .and_then(Value::as_array)
+            .ok_or_else(|| format!("discriminator `{tag}` without a mapping or oneOf"))?;
+        for alt in alternatives {
+            let (name, arm) = ref_name(alt)
+                .and_then(|name| Some((name, schemas.get(name)?)))
+                .ok_or_else(|| {
+                    format!("discriminator `{tag}`: an arm that is not a component schema: {alt}")
+                })?;
             // OpenAPI's implicit mapping is the schema name; a declared default wins.
-            let value =
-                declared_tag(schemas, schemas.get(name)?, &tag).unwrap_or_else(|| name.to_owned());
+            let value = declared_tag(schemas, arm, &tag).unwrap_or_else(|| name.to_owned());
             arms.push((value, name.to_owned()));
         }
     }
-    Some((tag, arms))
+    Ok(Some((tag, arms)))
 }
 
 impl Models {
@@ -312,7 +338,8 @@ impl Models {
             m.schema_types.insert(name.clone(), rust);
         }
         for (name, schema) in schemas {
-            if let Some((tag, arms)) = discriminated(schemas, schema) {
+            let arms = discriminated(schemas, schema).map_err(|e| format!("{name}: {e}"))?;
+            if let Some((tag, arms)) = arms {
                 for (_, arm) in arms {
                     m.stripped.insert(arm.clone(), tag.clone());
                     let union = m.schema_types[name].clone();
@@ -426,7 +453,9 @@ impl Models {
         rust: &str,
         schema: &Value,
     ) -> Result<Kind, String> {
-        if let Some((tag, arms)) = discriminated(schemas, schema) {
+        if let Some((tag, arms)) =
+            discriminated(schemas, schema).map_err(|e| format!("{origin}: {e}"))?
+        {
             let variants = arms
                 .into_iter()
                 .map(|(value, arm)| Variant {
@@ -438,7 +467,7 @@ impl Models {
             return Ok(Kind::Tagged { tag, variants });
         }
         if let Some(vals) = schema.get("enum").and_then(Value::as_array) {
-            return Ok(Kind::StrEnum(enum_values(vals)));
+            return Ok(Kind::StrEnum(enum_values(vals, origin)?));
         }
         if let Some(target) = ref_name(schema) {
             return Ok(Kind::Alias(Ty::Named(self.schema_types[target].clone())));
@@ -485,7 +514,8 @@ impl Models {
                 let nullable_here = declared_nullable(schemas, &p);
                 fields.push(Field {
                     sent_required,
-                    option: !req || nullable,
+                    // Nullable here or where a referenced schema is defined.
+                    option: !req || nullable || nullable_here,
                     skip_none: !req,
                     boxed: false,
                     nullable: nullable_here,
@@ -531,7 +561,7 @@ impl Models {
                 name: name.clone(),
                 origin: origin.to_owned(),
                 area: area_of(origin),
-                kind: Kind::StrEnum(enum_values(vals)),
+                kind: Kind::StrEnum(enum_values(vals, origin)?),
                 default: false,
             });
             return Ok((Ty::Named(name), nullable));
@@ -694,9 +724,13 @@ fn declared_nullable(schemas: &Map<String, Value>, p: &Value) -> bool {
         .is_some_and(|t| is_true(t, "nullable"))
 }
 
-fn enum_values(vals: &[Value]) -> Vec<(String, String)> {
+/// The variants of a string enum; a value that is not a string is refused rather than lost.
+fn enum_values(vals: &[Value], origin: &str) -> Result<Vec<(String, String)>, String> {
     let mut out: Vec<(String, String)> = Vec::new();
-    for v in vals.iter().filter_map(Value::as_str) {
+    for v in vals {
+        let v = v
+            .as_str()
+            .ok_or_else(|| format!("{origin}: enum value {v} is not a string"))?;
         let mut rust = upper_camel(v);
         if rust == "Unknown" {
             rust.push_str("Value");
@@ -706,5 +740,81 @@ fn enum_values(vals: &[Value]) -> Vec<(String, String)> {
         }
         out.push((v.to_owned(), rust));
     }
-    out
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::Models;
+
+    /// Lowers `schemas` as the generator does; the error it stops with, if any.
+    fn lower(schemas: &Value) -> Result<Models, String> {
+        let schemas = schemas.as_object().cloned().unwrap_or_default();
+        let mut models = Models::new(&schemas)?;
+        models.lower_all(&schemas)?;
+        Ok(models)
+    }
+
+    #[test]
+    fn an_enum_of_other_values_than_strings_is_refused_not_emptied() {
+        let error = lower(&json!({ "Level": { "type": "integer", "enum": [1, 2, 3] } }))
+            .err()
+            .unwrap_or_default();
+        assert!(
+            error.contains("Level") && error.contains("not a string"),
+            "{error}"
+        );
+        assert!(lower(&json!({ "Kind": { "type": "string", "enum": ["a", "b"] } })).is_ok());
+    }
+
+    #[test]
+    fn a_discriminator_the_generator_cannot_follow_is_refused() {
+        let arm = json!({ "type": "object", "properties": { "type": { "type": "string" } } });
+        let inline_arm = json!({
+            "A": arm,
+            "U": {
+                "oneOf": [{ "$ref": "#/components/schemas/A" }, { "type": "object" }],
+                "discriminator": { "propertyName": "type" },
+            },
+        });
+        let error = lower(&inline_arm).err().unwrap_or_default();
+        assert!(error.contains("not a component schema"), "{error}");
+        let foreign_mapping = json!({
+            "A": arm,
+            "U": {
+                "oneOf": [{ "$ref": "#/components/schemas/A" }],
+                "discriminator": { "propertyName": "type", "mapping": { "a": "other.yaml#/A" } },
+            },
+        });
+        let error = lower(&foreign_mapping).err().unwrap_or_default();
+        assert!(error.contains("other.yaml#/A"), "{error}");
+        let followed = json!({
+            "A": arm,
+            "U": {
+                "oneOf": [{ "$ref": "#/components/schemas/A" }],
+                "discriminator": { "propertyName": "type", "mapping": { "a": "#/components/schemas/A" } },
+            },
+        });
+        assert!(lower(&followed).is_ok());
+    }
+
+    #[test]
+    fn a_required_field_referring_to_a_nullable_schema_is_optional() {
+        let models = lower(&json!({
+            "Meta": { "type": "object", "nullable": true, "additionalProperties": true },
+            "Holder": {
+                "type": "object",
+                "required": ["meta"],
+                "properties": { "meta": { "$ref": "#/components/schemas/Meta" } },
+            },
+        }))
+        .unwrap_or_default();
+        let Some(super::Kind::Struct(fields)) = models.get("Holder").map(|d| &d.kind) else {
+            panic!("Holder is a struct");
+        };
+        let meta = fields.iter().find(|f| f.json == "meta");
+        assert!(meta.is_some_and(|f| f.option), "{fields:?}");
+    }
 }

@@ -81,12 +81,17 @@ fn deref_param<'a>(doc: &'a Value, p: &'a Value) -> Option<&'a Value> {
     }
 }
 
-fn scalar(schema: &Value) -> Ty {
+/// The type of a query argument. Arrays and objects are refused rather than sent as one
+/// string: the generator does not know how the API wants them spelled (`a=1&a=2`, `a=1,2`).
+fn scalar(schema: &Value, id: &str, name: &str) -> Result<Ty, String> {
     match schema.get("type").and_then(Value::as_str) {
-        Some("integer") => Ty::I64,
-        Some("boolean") => Ty::Bool,
-        Some("number") => Ty::F64,
-        _ => Ty::Str,
+        Some("integer") => Ok(Ty::I64),
+        Some("boolean") => Ok(Ty::Bool),
+        Some("number") => Ok(Ty::F64),
+        Some("string") | None => Ok(Ty::Str),
+        Some(other) => Err(format!(
+            "{id}: query parameter `{name}` is of type {other}, which the generator cannot send"
+        )),
     }
 }
 
@@ -160,10 +165,11 @@ pub(crate) fn build(doc: &Value, models: &mut Models) -> Result<Vec<Op>, String>
                                 if super::overrides::query_param_ignored(id, &wire) {
                                     continue;
                                 }
+                                let ty = scalar(&v, id, &wire)?;
                                 let arg = Arg {
                                     wire,
                                     rust: snake(&format!("{name}_{k}")),
-                                    ty: scalar(&v),
+                                    ty,
                                     required: required && req.contains(&k),
                                 };
                                 members.push(arg.clone());
@@ -182,12 +188,18 @@ pub(crate) fn build(doc: &Value, models: &mut Models) -> Result<Vec<Op>, String>
                             query.push(Arg {
                                 wire: name.to_owned(),
                                 rust: snake(name),
-                                ty: scalar(&schema),
+                                ty: scalar(&schema, id, name)?,
                                 required,
                             });
                         }
                     }
-                    _ => {}
+                    other => {
+                        return Err(format!(
+                            "{id}: parameter `{name}` in {}: the generator sends only path and \
+                             query parameters",
+                            other.unwrap_or("no location")
+                        ));
+                    }
                 }
             }
             // Path arguments in the order they appear in the path.
@@ -332,4 +344,42 @@ fn paging(models: &Models, query: &[Arg], response: &Ty) -> Option<Paging> {
             .find(|f| f.json == "beforeCursor")
             .map(|f| f.option),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::super::ir::Models;
+
+    /// The operations of a spec with one GET taking `parameter`, or the generator's error.
+    fn build_with(parameter: &Value) -> Result<usize, String> {
+        let doc = json!({
+            "paths": { "/things": { "get": {
+                "operationId": "ListThings",
+                "parameters": [parameter],
+                "responses": { "200": { "description": "ok" } },
+            } } },
+        });
+        let mut models = Models::default();
+        super::build(&doc, &mut models).map(|ops| ops.len())
+    }
+
+    #[test]
+    fn query_arrays_and_header_parameters_are_refused_not_mangled() {
+        let array = json!({
+            "name": "ids", "in": "query",
+            "schema": { "type": "array", "items": { "type": "string" } },
+        });
+        let error = build_with(&array).err().unwrap_or_default();
+        assert!(
+            error.contains("ListThings") && error.contains("`ids`"),
+            "{error}"
+        );
+        let header = json!({ "name": "X-Trace", "in": "header", "schema": { "type": "string" } });
+        let error = build_with(&header).err().unwrap_or_default();
+        assert!(error.contains("`X-Trace` in header"), "{error}");
+        let plain = json!({ "name": "limit", "in": "query", "schema": { "type": "integer" } });
+        assert_eq!(build_with(&plain), Ok(1));
+    }
 }

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use zd_auth::Secret;
 
 /// Zendesk chat and messaging from the terminal, with a local emulator when no account is set.
@@ -11,7 +11,8 @@ use zd_auth::Secret;
 /// With no credentials configured, every command talks to an embedded emulator (or to a
 /// running one given with --emulator; `demo` and `emulator` always start their own). With ZENDESK_CHAT_TOKEN, SUNSHINE_KEY_ID /
 /// SUNSHINE_KEY_SECRET / SUNSHINE_APP_ID, a base-URL override or a profile in
-/// $XDG_CONFIG_HOME/zd/config.toml, it talks to Zendesk.
+/// $XDG_CONFIG_HOME/zd/config.toml, it talks to Zendesk. An environment variable set to the
+/// empty string counts as unset.
 #[derive(Debug, Parser)]
 #[command(name = "zd", version, propagate_version = true, max_term_width = 100)]
 #[command(after_help = "Start here: `zd demo` runs a bot, visitors and a live dashboard locally.")]
@@ -32,6 +33,39 @@ pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
 }
+
+impl Cli {
+    /// Parses the process's command line as `Parser::parse` does, except that an environment
+    /// variable set to the empty string counts as unset.
+    ///
+    /// `ZD_CONFIG= zd ...` or `export ZENDESK_CHAT_TOKEN=` are how a shell clears a setting;
+    /// clap would take them as set, to the empty string: a config path it refuses, a token
+    /// that sends the command to Zendesk instead of the emulator. Only the environment is
+    /// filtered: an empty value given on the command line is not ignored.
+    pub(crate) fn parse_ignoring_empty_env() -> Self {
+        let mut command = without_empty_env(Self::command());
+        let matches = command.get_matches_mut();
+        Self::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut command).exit())
+    }
+}
+
+/// `command` with every argument read from an environment variable that is set but empty no
+/// longer reading it, in every subcommand too.
+fn without_empty_env(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|arg| {
+            let empty = arg
+                .get_env()
+                .and_then(std::env::var_os)
+                .is_some_and(|value| value.is_empty());
+            if empty { arg.env(None) } else { arg }
+        })
+        .mut_subcommands(without_empty_env)
+}
+
+/// The longest `zd demo --duration`: a week. Much longer is surely a typo, and the run's
+/// deadlines are instants that must not overflow; 0 runs until stopped anyway.
+pub(crate) const MAX_DEMO_SECS: u64 = 7 * 24 * 60 * 60;
 
 /// The commands.
 #[derive(Debug, Subcommand)]
@@ -62,8 +96,14 @@ pub(crate) enum Command {
 /// `zd demo`.
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {
-    /// How long to run, in seconds (0: until Ctrl-C).
-    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    /// How long to run, in seconds, at most a week (604800); 0: until Ctrl-C, SIGTERM or
+    /// SIGHUP.
+    #[arg(
+        long,
+        default_value_t = 60,
+        value_name = "SECS",
+        value_parser = clap::value_parser!(u64).range(..=MAX_DEMO_SECS)
+    )]
     pub(crate) duration: u64,
     /// How many simulated visitors arrive over the run (at most 1,000).
     #[arg(long, default_value_t = 40)]
@@ -484,19 +524,17 @@ pub(crate) enum AuthCommand {
         /// Agent login (password grant); without it, client_credentials is used.
         #[arg(long)]
         username: Option<String>,
-        /// Agent password (password grant).
-        #[arg(
-            long,
-            env = "ZENDESK_CHAT_PASSWORD",
-            hide_env_values = true,
-            value_parser = secret
-        )]
+        /// Agent password (password grant), with --username (default: ZENDESK_CHAT_PASSWORD).
+        // Not `env`: clap would then refuse a password from the environment without
+        // --username, where a shell that exports one for the password grant must still run
+        // the other grants. The command reads the variable itself, for --username.
+        #[arg(long, value_parser = secret, requires = "username")]
         password: Option<Secret>,
         /// Authorization code (authorization_code grant), with --redirect-uri.
-        #[arg(long)]
+        #[arg(long, requires = "redirect_uri")]
         code: Option<String>,
-        /// Redirect URI of the authorization code grant.
-        #[arg(long)]
+        /// Redirect URI of the authorization code grant, with --code.
+        #[arg(long, requires = "code")]
         redirect_uri: Option<String>,
         /// Scopes, space-separated: `chat` to act as an agent (the Conversations API refuses a
         /// token without it), `read` for Real Time Chat metrics, `write`.

@@ -16,13 +16,11 @@ mod target;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use crate::cli::{Cli, Command};
 use crate::error::{CliError, Context, Kind};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_ignoring_empty_env();
     logging::init(cli.verbose);
     match run(cli) {
         Ok(code) => code,

@@ -66,8 +66,11 @@ pub(crate) async fn run(cmd: AuthCommand, profile: impl FnOnce() -> Result<Profi
             let scopes = ChatScope::parse_list(&scope);
             let token = match (username, code) {
                 (Some(user), None) => {
-                    let password =
-                        password.ok_or_else(|| missing("--password or ZENDESK_CHAT_PASSWORD"))?;
+                    let password = match password {
+                        Some(password) => password,
+                        None => password_from_env()?
+                            .ok_or_else(|| missing("--password or ZENDESK_CHAT_PASSWORD"))?,
+                    };
                     client.password(&user, &password, &scopes).await
                 }
                 (None, Some(code)) => {
@@ -117,6 +120,20 @@ pub(crate) async fn run(cmd: AuthCommand, profile: impl FnOnce() -> Result<Profi
         }
     }
     Ok(())
+}
+
+/// `ZENDESK_CHAT_PASSWORD`, unless unset or empty (as other variables, see
+/// `Cli::parse_ignoring_empty_env`). Read here rather than by clap: see `--password`.
+fn password_from_env() -> Result<Option<Secret>> {
+    match std::env::var("ZENDESK_CHAT_PASSWORD") {
+        Ok(value) if !value.is_empty() => Ok(Some(Secret::new(value))),
+        Ok(_) | Err(std::env::VarError::NotPresent) => Ok(None),
+        // Changing a password to make it text would only earn a refusal from the service.
+        Err(std::env::VarError::NotUnicode(_)) => Err(CliError::new(
+            Kind::Usage,
+            "ZENDESK_CHAT_PASSWORD is not valid UTF-8",
+        )),
+    }
 }
 
 fn missing(what: &str) -> CliError {

@@ -24,12 +24,22 @@ use crate::out;
 use crate::target::{Context, EmulatorLink};
 
 fn api_err(what: &'static str) -> impl FnOnce(zd_sunshine::Error) -> CliError {
-    move |e| {
-        let kind = match e.status().map(|s| s.as_u16()) {
-            Some(401 | 403) => Kind::Auth,
-            _ => Kind::Service,
-        };
-        CliError::with(kind, what, e)
+    move |e| CliError::with(api_kind(&e), what, e)
+}
+
+/// The kind of a zd-sunshine failure. The client refuses some requests before sending them
+/// (an id that names no resource, a body over the API's limits): those are the user's input
+/// (exit 2), not a failure of the service, and have no status to tell them by.
+fn api_kind(error: &zd_sunshine::Error) -> Kind {
+    use zd_sunshine::ErrorKind as K;
+    match error.kind() {
+        K::Encode | K::RequestTooLarge | K::UploadTooLarge | K::Config => Kind::Usage,
+        // As for the agent commands: credentials that cannot make a header are the config's.
+        K::Credentials => Kind::Config,
+        K::Unauthorized | K::Forbidden => Kind::Auth,
+        K::Io => Kind::Io,
+        _ if matches!(error.status().map(|s| s.as_u16()), Some(401 | 403)) => Kind::Auth,
+        _ => Kind::Service,
     }
 }
 

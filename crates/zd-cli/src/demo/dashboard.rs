@@ -40,6 +40,8 @@ impl Dashboard {
             .context(Kind::Io, "cannot open the alternate screen")?;
         let terminal = Terminal::new(CrosstermBackend::new(stdout))
             .context(Kind::Io, "cannot draw on the terminal")?;
+        // Only once the value exists whose drop releases them.
+        crate::logging::hold();
         Ok(Self {
             terminal,
             widget_url,
@@ -74,6 +76,8 @@ impl Drop for Dashboard {
         let _ = disable_raw_mode();
         let _ = execute!(self.terminal.backend_mut(), LeaveAlternateScreen);
         let _ = self.terminal.show_cursor();
+        // Back on the main screen, where the lines logged meanwhile stay readable.
+        crate::logging::release();
     }
 }
 

@@ -25,6 +25,7 @@ use zd_metrics::{MetricsClient, StaticToken, Window};
 
 use crate::cli::{DemoArgs, DemoOutput};
 use crate::error::{CliError, Context, Kind, Result, agent_kind};
+use crate::out;
 use stats::Stats;
 
 /// How long the demo waits, after the end, for visitors to get their last replies.
@@ -47,6 +48,10 @@ pub(crate) async fn run(args: DemoArgs) -> Result<ExitCode> {
             ),
         ));
     }
+    // Listening before anything starts: SIGTERM or SIGHUP (`kill`, a closing terminal) then
+    // ends the run as Ctrl-C does, with the summary and the terminal restored, where their
+    // default action would kill the process with the dashboard's raw mode left on.
+    let mut stop = std::pin::pin!(crate::interrupt::stop_requested()?);
     let emulator = Emulator::builder()
         .port(args.port)
         .start()
@@ -138,135 +143,149 @@ pub(crate) async fn run(args: DemoArgs) -> Result<ExitCode> {
         feed.as_ref().map(zd_metrics::Feed::snapshot),
     );
     let widget_url = account.widget_url.clone();
-    let mut screen = if dashboard_mode {
-        Some(dashboard::Dashboard::enter(widget_url.clone())?)
-    } else {
-        None
-    };
-    if screen.is_none() {
-        println!(
-            "zd demo: emulator at {} - chat as a visitor at {widget_url}",
-            emulator.base_url()
-        );
-        println!(
-            "zd demo: bot \"{}\" online; {} visitors (seed {}) over {}{}",
-            bot_agent.display_name,
-            args.visitors,
-            args.seed,
-            duration.map_or_else(
-                || "until Ctrl-C".to_owned(),
-                |d| format!("{} s", d.as_secs())
-            ),
-            if args.faults { ", with faults" } else { "" }
-        );
-    }
-
-    let start = Instant::now();
-    let tick = if dashboard_mode {
-        Duration::from_millis(250)
-    } else {
-        Duration::from_secs(1)
-    };
-    let mut interval = tokio::time::interval(tick);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut visitors_done = false;
-    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
-    let mut interrupted = false;
-    // Run until the duration is over (or Ctrl-C / q).
-    loop {
-        tokio::select! {
-            _ = interval.tick() => {}
-            _ = &mut ctrl_c => {
-                interrupted = true;
-                break;
-            }
-            _ = &mut visitors_task, if !visitors_done => { visitors_done = true; }
+    // Every failure from here on (a closed stdout above all: `zd demo | head -3`) still closes
+    // the feed and stops the bot's session before it is reported.
+    let outcome = async {
+        let mut screen = if dashboard_mode {
+            Some(dashboard::Dashboard::enter(widget_url.clone())?)
+        } else {
+            None
+        };
+        if screen.is_none() {
+            out::line(format_args!(
+                "zd demo: emulator at {} - chat as a visitor at {widget_url}",
+                emulator.base_url()
+            ))?;
+            out::line(format_args!(
+                "zd demo: bot \"{}\" online; {} visitors (seed {}) over {}{}",
+                bot_agent.display_name,
+                args.visitors,
+                args.seed,
+                duration.map_or_else(
+                    || "until Ctrl-C".to_owned(),
+                    |d| format!("{} s", d.as_secs())
+                ),
+                if args.faults { ", with faults" } else { "" }
+            ))?;
         }
-        let frame = viewer.frame();
-        match &mut screen {
-            Some(d) => {
-                d.draw(&frame, false)?;
-                if d.quit_requested() {
+
+        let start = Instant::now();
+        let tick = if dashboard_mode {
+            Duration::from_millis(250)
+        } else {
+            Duration::from_secs(1)
+        };
+        let mut interval = tokio::time::interval(tick);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut visitors_done = false;
+        let mut interrupted = false;
+        // Run until the duration is over (or a stop signal / q).
+        loop {
+            tokio::select! {
+                _ = interval.tick() => {}
+                () = &mut stop => {
+                    interrupted = true;
                     break;
                 }
+                _ = &mut visitors_task, if !visitors_done => { visitors_done = true; }
             }
-            None => println!("{}", view::plain_line(&frame)),
-        }
-        if duration.is_some_and(|d| start.elapsed() >= d) {
-            break;
-        }
-    }
-    // No new messages or faults; visitors wait for their pending replies, rate, and leave.
-    let _ = stop_tx.send(true);
-    if interrupted {
-        // The first Ctrl-C was used up; a second one stops the finishing wait.
-        ctrl_c.set(tokio::signal::ctrl_c());
-    }
-    if screen.is_none() {
-        println!(
-            "zd demo: finishing: waiting up to {} s for the last replies{} (Ctrl-C to stop waiting)",
-            DRAIN.as_secs(),
-            if faults_task.is_some() {
-                " and the last fault check"
-            } else {
-                ""
+            let frame = viewer.frame();
+            match &mut screen {
+                Some(d) => {
+                    d.draw(&frame, false)?;
+                    if d.quit_requested() {
+                        break;
+                    }
+                }
+                None => out::line(view::plain_line(&frame))?,
             }
-        );
-    }
-    let drain_until = Instant::now() + DRAIN;
-    // The fault task ends within RECOVERY (< DRAIN) of the stop: awaiting it means every fault
-    // counted injected is also counted survived or failed, unless the user cuts this short.
-    let mut faults_done = faults_task.is_none();
-    let mut cut_short = false;
-    // Until the visitors have left, the fault check is over and the bot answered every message
-    // it received (replies it is still sending count too), or DRAIN is over.
-    while !(visitors_done && faults_done && stats.bot_caught_up()) && Instant::now() < drain_until {
-        tokio::select! {
-            _ = interval.tick() => {}
-            _ = &mut ctrl_c => {
-                cut_short = true;
+            if duration.is_some_and(|d| start.elapsed() >= d) {
                 break;
             }
-            _ = &mut visitors_task, if !visitors_done => { visitors_done = true; }
-            _ = async {
-                if let Some(task) = faults_task.as_mut() {
-                    let _ = task.await;
-                }
-            }, if !faults_done => { faults_done = true; }
         }
-        let frame = viewer.frame();
-        match &mut screen {
-            Some(d) => {
-                d.draw(&frame, true)?;
-                if d.quit_requested() {
+        // No new messages or faults; visitors wait for their pending replies, rate, and leave.
+        let _ = stop_tx.send(true);
+        if interrupted {
+            // The first stop signal was used up; a second one stops the finishing wait.
+            stop.set(crate::interrupt::stop_requested()?);
+        }
+        if screen.is_none() {
+            out::line(format_args!(
+                "zd demo: finishing: waiting up to {} s for the last replies{} (Ctrl-C to stop waiting)",
+                DRAIN.as_secs(),
+                if faults_task.is_some() {
+                    " and the last fault check"
+                } else {
+                    ""
+                }
+            ))?;
+        }
+        let drain_until = Instant::now() + DRAIN;
+        // The fault task ends within RECOVERY (< DRAIN) of the stop: awaiting it means every
+        // fault counted injected is also counted survived or failed, unless the user cuts this
+        // short.
+        let mut faults_done = faults_task.is_none();
+        let mut cut_short = false;
+        // Until the visitors have left, the fault check is over and the bot answered every
+        // message it received (replies it is still sending count too), or DRAIN is over.
+        while !(visitors_done && faults_done && stats.bot_caught_up())
+            && Instant::now() < drain_until
+        {
+            tokio::select! {
+                _ = interval.tick() => {}
+                () = &mut stop => {
                     cut_short = true;
                     break;
                 }
+                _ = &mut visitors_task, if !visitors_done => { visitors_done = true; }
+                _ = async {
+                    if let Some(task) = faults_task.as_mut() {
+                        let _ = task.await;
+                    }
+                }, if !faults_done => { faults_done = true; }
             }
-            None => println!("{}", view::plain_line(&frame)),
+            let frame = viewer.frame();
+            match &mut screen {
+                Some(d) => {
+                    d.draw(&frame, true)?;
+                    if d.quit_requested() {
+                        cut_short = true;
+                        break;
+                    }
+                }
+                None => out::line(view::plain_line(&frame))?,
+            }
         }
+        if let Some(task) = faults_task.as_ref().filter(|_| !faults_done) {
+            // Its check did not finish: leave it unchecked rather than let it count after the
+            // summary was taken.
+            task.abort();
+        }
+        if cut_short && screen.is_none() {
+            out::line("zd demo: stopped waiting; summarising what is known")?;
+        }
+        drop(screen);
+        let frame = viewer.frame();
+        if !dashboard_mode {
+            out::line(view::plain_line(&frame))?;
+        }
+        let report = summary::collect(&control, &channels, &stats, &frame, cut_short);
+        out::bytes(summary::render(&report, &args).as_bytes())?;
+        Ok::<_, CliError>(report)
     }
-    if let Some(task) = faults_task.as_ref().filter(|_| !faults_done) {
-        // Its check did not finish: leave it unchecked rather than let it count after the
-        // summary was taken.
+    .await;
+    // A failure may have left the visitors and the faults going, mid-run.
+    let _ = stop_tx.send(true);
+    if let Some(task) = &faults_task {
         task.abort();
     }
-    if cut_short && screen.is_none() {
-        println!("zd demo: stopped waiting; summarising what is known");
-    }
-    drop(screen);
-    let frame = viewer.frame();
-    if !dashboard_mode {
-        println!("{}", view::plain_line(&frame));
-    }
-    let report = summary::collect(&control, &channels, &stats, &frame, cut_short);
-    print!("{}", summary::render(&report, &args));
     if let Some(feed) = feed {
         feed.handle().close().await;
     }
     if let Err(error) = session.stop().await {
         tracing::debug!(%error, "stopAgentSession failed");
     }
+    let report = outcome?;
     if report.ok() {
         Ok(ExitCode::SUCCESS)
     } else {

@@ -217,7 +217,9 @@ pub(crate) async fn run(
     for (i, offset) in offsets.into_iter().enumerate() {
         let mut stop_wait = stop.clone();
         tokio::select! {
-            () = tokio::time::sleep_until(start + offset) => {}
+            // Not `sleep_until(start + offset)`: that sum panics past the clock's range,
+            // where `sleep` waits for ever. `--duration` is bounded; this stays safe anyway.
+            () = tokio::time::sleep(offset.saturating_sub(start.elapsed())) => {}
             _ = stop_wait.wait_for(|s| *s) => break,
         }
         let script = Script::draw(&mut rng, i, &plan.departments);

@@ -308,3 +308,62 @@ fn a_key_is_never_half_from_one_place_and_half_from_another() {
         .verify_scope(stdout(&out).trim(), Scope::App)
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_token_refuses_a_flag_its_grant_would_ignore() {
+    // --password without --username went unused (client_credentials), as did --redirect-uri
+    // without --code: the token would be of another grant than asked for. A code without its
+    // redirect URI is as incomplete.
+    for (flags, names) in [
+        (["--password", "p"], "--username"),
+        (["--redirect-uri", "https://example.com/cb"], "--code"),
+        (["--code", "abc"], "--redirect-uri"),
+    ] {
+        let mut args = vec![
+            "auth",
+            "chat-token",
+            "--client-id",
+            "c",
+            "--client-secret",
+            "s",
+            "--oauth-url",
+            "{url}",
+        ];
+        args.extend(flags);
+        crate::support::usage_error_without_connecting("", &args, &[names]).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_token_takes_the_password_from_the_environment() {
+    let emu = zd_emulator::Emulator::builder().start().await.unwrap();
+    let account = serde_json::to_value(emu.account()).unwrap();
+    let client_id = account["sunshine"]["chat_oauth_client_id"]
+        .as_str()
+        .unwrap();
+    let client_secret = account["sunshine"]["chat_oauth_client_secret"]
+        .as_str()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let chat_token = |extra: &[&str]| {
+        let mut cmd = zd(dir.path());
+        cmd.env("ZENDESK_CHAT_PASSWORD", "demo-agent-password")
+            .args(["auth", "chat-token", "--client-id", client_id])
+            .args([
+                "--client-secret",
+                client_secret,
+                "--oauth-url",
+                emu.base_url(),
+            ])
+            .args(extra);
+        cmd
+    };
+    // The password grant, with the password from the environment.
+    let out = crate::support::output(chat_token(&["--username", "Bot"])).await;
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    let token: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert!(!token["access_token"].as_str().unwrap().is_empty());
+    // A password exported for that grant does not stop another one.
+    let out = crate::support::output(chat_token(&[])).await;
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+}

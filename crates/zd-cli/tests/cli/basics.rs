@@ -177,3 +177,44 @@ fn unreachable_service_exits_5() {
         .stderr(contains("cannot start an agent session"))
         .stderr(contains("caused by:"));
 }
+
+#[test]
+fn an_empty_environment_variable_counts_as_unset() {
+    // `VAR= zd ...` is how a shell clears a setting for one command: the default applies, as
+    // if the variable were not there (the embedded emulator here, as nothing else is set).
+    let dir = tempfile::tempdir().unwrap();
+    let out = zd(dir.path())
+        .env("ZD_CONFIG", "")
+        .env("ZD_PROFILE", "")
+        .env("ZD_EMULATOR", "")
+        .env("ZENDESK_CHAT_TOKEN", "")
+        .env("ZENDESK_CHAT_URL", "")
+        .args(["agent", "departments"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Support"),
+        "{out:?}"
+    );
+    let out = zd(dir.path())
+        .env("SUNSHINE_KEY_ID", "")
+        .env("SUNSHINE_KEY_SECRET", "")
+        .env("SUNSHINE_APP_ID", "")
+        .env("SUNSHINE_URL", "")
+        .args(["sunshine", "apps", "list"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // An empty value given on the command line is still refused.
+    zd(dir.path())
+        .args(["--config-file", "", "agent", "departments"])
+        .assert()
+        .code(2)
+        .stderr(contains("--config-file"));
+}

@@ -3,6 +3,8 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
+#[cfg(unix)]
+use crate::support::send_signal;
 use crate::support::{Running, stderr, stdout, zd, zd_process};
 
 fn field(summary: &str, label: &str) -> String {
@@ -176,4 +178,100 @@ fn too_many_visitors_is_a_usage_error() {
     assert!(stderr(&out).contains("at most 1000"), "{}", stderr(&out));
     // Nothing started.
     assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+}
+
+#[test]
+fn demo_into_a_closed_pipe_exits_7() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = zd_process(dir.path());
+    cmd.args([
+        "demo",
+        "--duration",
+        "3",
+        "--visitors",
+        "2",
+        "--output",
+        "plain",
+    ]);
+    let mut demo = Running::spawn(cmd);
+    // As `zd demo --output plain | head -n1`: one line read, then the pipe is closed. The run
+    // goes on for seconds and writes a line a second, so a later line has nowhere to go.
+    let first = demo.stdout_line();
+    assert!(first.contains("emulator at"), "{first}");
+    demo.close_stdout();
+    let out = demo.finish();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(7), "{err}");
+    assert!(err.contains("cannot write to stdout"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// The number after `served` in a plain status line, if it is one.
+fn served(line: &str) -> Option<u64> {
+    line.split(" served ")
+        .nth(1)?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_and_sighup_end_the_demo_with_its_summary() {
+    // `kill`, a service manager or a closing terminal: the demo ends as on Ctrl-C, with the
+    // summary (and in dashboard mode the terminal restored), instead of dying mid-line.
+    for signal in ["-TERM", "-HUP"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = zd_process(dir.path());
+        cmd.args([
+            "demo",
+            "--duration",
+            "0",
+            "--visitors",
+            "2",
+            "--output",
+            "plain",
+        ]);
+        let mut demo = Running::spawn(cmd);
+        let mut text = String::new();
+        // Until a chat was served, so the summary's checks can hold; a demo that never serves
+        // one is killed after HANG_GUARD, and the read then fails.
+        loop {
+            let line = demo.stdout_line();
+            text.push_str(&line);
+            text.push('\n');
+            if served(&line).is_some_and(|n| n > 0) {
+                break;
+            }
+        }
+        send_signal(demo.pid(), signal);
+        let out = demo.finish();
+        text.push_str(&stdout(&out));
+        assert!(
+            out.status.success(),
+            "{signal}: {:?}\nstdout:\n{text}\nstderr:\n{}",
+            out.status,
+            stderr(&out)
+        );
+        assert!(text.contains("zd demo summary"), "{signal}: {text}");
+        assert!(field(&text, "nothing lost:").starts_with("yes"), "{text}");
+    }
+}
+
+#[test]
+fn a_duration_past_a_week_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for duration in ["18446744073709551615", "604801"] {
+        let out = zd(dir.path())
+            .args(["demo", "--output", "plain", "--duration", duration])
+            .timeout(std::time::Duration::from_secs(20))
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{duration}: {err}");
+        assert!(err.contains("--duration"), "{err}");
+        // Nothing started.
+        assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    }
 }

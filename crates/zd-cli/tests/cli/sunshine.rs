@@ -436,3 +436,37 @@ fn two_messages() -> String {
         (200, body.to_string())
     })
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_id_that_names_no_resource_is_a_usage_error() {
+    // zd-sunshine refuses these before sending (a normalising proxy would drop or climb the
+    // segment and reach another resource): the input is wrong, not the service.
+    let dir = tempfile::tempdir().unwrap();
+    for id in ["", ".", ".."] {
+        let mut cmd = zd(dir.path());
+        cmd.args(["sunshine", "apps", "get", id]);
+        let out = output(cmd).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{id:?}: {err}");
+        assert!(err.contains("cannot get the app"), "{err}");
+    }
+    usage_error_without_connecting(
+        "",
+        &[
+            "sunshine",
+            "users",
+            "--key-id",
+            "app_fake",
+            "--key-secret",
+            "s3cr3t",
+            "--app-id",
+            "app",
+            "--sunshine-url",
+            "{url}",
+            "get",
+            "..",
+        ],
+        &["cannot get the user"],
+    )
+    .await;
+}

@@ -1,6 +1,7 @@
 //! The task behind a [`crate::Feed`]: an explicit state machine (active session, waiting to
 //! reconnect, closed) whose resumable facts are the subscription list.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -195,23 +196,70 @@ impl Driver {
                 error: last_error.clone(),
             });
             self.wait(delay).await?;
-            // Boxed: the connect and upgrade future is ~4 KiB; inline, it would make this
-            // whole future that big for every wait of an outage, on every feed.
-            let opened = match Box::pin(self.client.open_socket()).await {
-                Ok((ws, auth)) => {
-                    self.auth = auth;
-                    Box::pin(self.resubscribe(ws)).await
-                }
-                Err(error) => Err(error),
-            };
-            match opened {
+            // Boxed: the attempt's state (its step, a command being served) would otherwise
+            // sit beside every wait of an outage, on every feed.
+            match Box::pin(self.attempt()).await {
                 Ok(ws) => {
                     self.emit(FeedEvent::Reconnected);
                     return Ok(ws);
                 }
-                Err(error) => last_error = error,
+                Err(Outcome::Reconnect(error)) => last_error = error,
+                Err(Outcome::Closed(error)) => return Err(error),
             }
         }
+    }
+
+    /// One reconnect attempt: connects, then sends every subscription, until the connection
+    /// is up with the subscriptions as they are now.
+    ///
+    /// Serves commands throughout, as [`Driver::wait`] does: a connect to a peer that drops
+    /// packets takes up to `connect_timeout`, and a close, or the last handle's drop, must
+    /// not wait for it (nor, once it succeeds, for a resubscribe and a `Reconnected` nobody
+    /// will read). Subscriptions changed meanwhile are recorded and caught up on the new
+    /// connection before it counts as up. `Err(Outcome::Closed)` ends the feed; the
+    /// connection being set up is dropped.
+    async fn attempt(&mut self) -> Result<WsStream, Outcome> {
+        let client = self.client.clone();
+        let mut step: AttemptStep = Box::pin(async move { client.open_socket().await });
+        // What the new connection has been sent so far.
+        let mut sent: Vec<Series> = Vec::new();
+        loop {
+            tokio::select! {
+                result = &mut step => {
+                    let (ws, auth) = result.map_err(Outcome::Reconnect)?;
+                    if sent == self.subscriptions {
+                        self.auth = auth;
+                        return Ok(ws);
+                    }
+                    let frames = self.catch_up(&sent).map_err(Outcome::Reconnect)?;
+                    sent.clone_from(&self.subscriptions);
+                    step = Box::pin(write_subscriptions(self.client.clone(), ws, auth, frames));
+                }
+                command = self.commands.recv() => {
+                    let Some(command) = command else {
+                        return Err(Outcome::Closed(closed("every handle was dropped")));
+                    };
+                    Box::pin(self.command(*command, None)).await?;
+                }
+            }
+        }
+    }
+
+    /// The frames that bring a connection that was sent `sent` to the current subscriptions.
+    fn catch_up(&self, sent: &[Series]) -> Result<Vec<String>, Error> {
+        let dropped = sent
+            .iter()
+            .filter(|s| !self.subscriptions.contains(s))
+            .map(|s| s.unsubscribe_frame().encode());
+        let added = self
+            .subscriptions
+            .iter()
+            .filter(|s| !sent.contains(s))
+            .map(|s| s.subscribe_frame().encode());
+        dropped
+            .chain(added)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Error::new(ErrorKind::InvalidSubscription, "encoding").with_source(e))
     }
 
     /// Whether a failure ends the feed rather than being retried: a second unauthorized in a
@@ -362,35 +410,24 @@ impl Driver {
     }
 
     fn status(&mut self, status: &Status) -> Option<Outcome> {
-        let message = status
-            .message
-            .as_ref()
-            .and_then(|m| m.as_text())
-            .unwrap_or_default();
-        let error = |kind| {
-            Error::new(kind, "status frame")
-                .with_status(status.status_code)
-                .with_body(message.as_bytes())
-        };
-        match status.status_code {
-            200 => None,
-            401 => {
+        if let Some(error) = refusal(status) {
+            if error.kind() == ErrorKind::Unauthorized {
                 self.client
                     .inner
                     .credentials
                     .invalidate_if_current(&self.auth);
-                Some(Outcome::Reconnect(error(ErrorKind::Unauthorized)))
+            } else if error.kind() == ErrorKind::ServerStatus {
+                tracing::debug!(code = status.status_code, "retryable status frame");
             }
-            429 => Some(Outcome::Reconnect(error(ErrorKind::RateLimited))),
-            code if status.is_retryable() => {
-                tracing::debug!(code, "retryable status frame");
-                Some(Outcome::Reconnect(error(ErrorKind::ServerStatus)))
-            }
-            _ => {
-                self.emit(FeedEvent::Rejected(error(ErrorKind::ServerStatus)));
-                None
-            }
+            return Some(Outcome::Reconnect(error));
         }
+        if status.status_code != 200 {
+            self.emit(FeedEvent::Rejected(status_error(
+                status,
+                ErrorKind::ServerStatus,
+            )));
+        }
+        None
     }
 
     /// Applies a command; `Err` ends the session (or the feed).
@@ -479,55 +516,15 @@ impl Driver {
         }
     }
 
-    /// Sends every subscription on a fresh connection.
-    async fn resubscribe(&mut self, mut ws: WsStream) -> Result<WsStream, Error> {
-        let mut written = Ok(());
-        for series in &self.subscriptions {
-            let text = series.subscribe_frame().encode().map_err(|e| {
-                Error::new(ErrorKind::InvalidSubscription, "encoding").with_source(e)
-            })?;
-            written = ws.feed(Message::text(text)).await;
-            if written.is_err() {
-                break;
-            }
-        }
-        if written.is_ok() {
-            written = ws.flush().await;
-        }
-        match written {
-            Ok(()) => Ok(ws),
-            Err(e) => {
-                let error = Error::new(ErrorKind::Transport, "resubscribing").with_source(e);
-                Err(self.after_failed_write(&mut ws, error).await)
-            }
-        }
-    }
-
-    /// Decides why a connection failed once a write to it has: a server that refuses a token
-    /// sends a 401 frame and closes right after the upgrade, so a client that writes first
-    /// (its subscriptions) sees the write fail while the refusal waits unread. Reading what
-    /// already arrived finds it; otherwise the write's own error stands.
+    /// Decides why the session's connection failed once a write to it has, reading what the
+    /// server sent before it broke (see [`read_after_failed_write`]). The connection was up:
+    /// its updates are applied like any other.
     async fn after_failed_write(&mut self, ws: &mut WsStream, write_error: Error) -> Error {
-        // What the server sent before the connection broke is already here; the bound only
-        // guards against a peer that keeps the socket open yet refuses writes.
-        let deadline = tokio::time::sleep(AFTER_FAILED_WRITE);
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                () = &mut deadline => return write_error,
-                message = ws.next() => match message {
-                    Some(Ok(Message::Text(text))) => {
-                        if let Some(Outcome::Reconnect(error) | Outcome::Closed(error)) =
-                            self.frame(text.as_str())
-                        {
-                            return error;
-                        }
-                    }
-                    Some(Ok(Message::Close(_)) | Err(_)) | None => return write_error,
-                    Some(Ok(_)) => {}
-                },
-            }
-        }
+        read_after_failed_write(ws, write_error, |text| match self.frame(text) {
+            Some(Outcome::Reconnect(error) | Outcome::Closed(error)) => Some(error),
+            None => None,
+        })
+        .await
     }
 
     /// Queues an event without ever blocking the driver on a slow reader.
@@ -549,6 +546,10 @@ impl Driver {
 
     fn finish(self, error: Error) {
         tracing::debug!(error = %error, "feed closed");
+        // Before the state and the event say so: whoever learns that the feed has ended
+        // (a scrape after `close()`, a reader of `Closed`) finds no value it no longer
+        // follows. Dropping the publisher would forget them too, only after both.
+        self.live.modify_snapshot(Snapshot::forget_values);
         self.live.set_state(FeedState::Closed);
         let lagged = (self.lagged > 0).then_some(FeedEvent::Lagged(self.lagged));
         self.events
@@ -562,6 +563,117 @@ async fn close(sink: &mut Sink) -> Result<(), tokio_tungstenite::tungstenite::Er
         reason: "".into(),
     })))
     .await
+}
+
+/// A step of a reconnect attempt: the connect and upgrade, or a write of subscriptions. Owns
+/// what it uses, so the driver serves commands while it runs.
+type AttemptStep = Pin<Box<dyn Future<Output = Result<(WsStream, Arc<Secret>), Error>> + Send>>;
+
+/// Writes `frames` to a connection being set up; on failure, reads what the server sent for
+/// a refusal.
+///
+/// Only status frames count there: the connection is not up, so an update it delivered is
+/// neither applied nor reported, and does not make it count as working (values stay
+/// unknown until updates arrive on a connection that is up, and a token refused right
+/// after the upgrade keeps its unauthorized count).
+async fn write_subscriptions(
+    client: MetricsClient,
+    mut ws: WsStream,
+    auth: Arc<Secret>,
+    frames: Vec<String>,
+) -> Result<(WsStream, Arc<Secret>), Error> {
+    let mut written = Ok(());
+    for text in frames {
+        written = ws.feed(Message::text(text)).await;
+        if written.is_err() {
+            break;
+        }
+    }
+    if written.is_ok() {
+        written = ws.flush().await;
+    }
+    match written {
+        Ok(()) => Ok((ws, auth)),
+        Err(e) => {
+            let error = Error::new(ErrorKind::Transport, "resubscribing").with_source(e);
+            Err(read_after_failed_write(&mut ws, error, |text| {
+                let error = refusal_in(text)?;
+                if error.kind() == ErrorKind::Unauthorized {
+                    client.inner.credentials.invalidate_if_current(&auth);
+                }
+                Some(error)
+            })
+            .await)
+        }
+    }
+}
+
+/// Decides why a connection failed once a write to it has: a server that refuses a token
+/// sends a 401 frame and closes right after the upgrade, so a client that writes first (its
+/// subscriptions) sees the write fail while the refusal waits unread. Reading what already
+/// arrived finds it (`classify` returns the error a text frame ends the connection with);
+/// otherwise the write's own error stands.
+async fn read_after_failed_write(
+    ws: &mut WsStream,
+    write_error: Error,
+    mut classify: impl FnMut(&str) -> Option<Error>,
+) -> Error {
+    // What the server sent before the connection broke is already here; the bound only
+    // guards against a peer that keeps the socket open yet refuses writes.
+    let deadline = tokio::time::sleep(AFTER_FAILED_WRITE);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            () = &mut deadline => return write_error,
+            message = ws.next() => match message {
+                Some(Ok(Message::Text(text))) => {
+                    if let Some(error) = classify(text.as_str()) {
+                        return error;
+                    }
+                }
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return write_error,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
+/// The refusal a text frame carries, if any: a status frame, or an update whose status is
+/// not 200, that ends the connection (see [`refusal`]).
+fn refusal_in(text: &str) -> Option<Error> {
+    match ServerFrame::decode_with(text, &CAPPED_BY_THE_SOCKET) {
+        Ok(ServerFrame::Update(update)) => refusal(&Status {
+            status_code: update.status_code,
+            message: None,
+        }),
+        Ok(ServerFrame::Status(status)) => refusal(&status),
+        _ => None,
+    }
+}
+
+/// The error a status ends the connection with: unauthorized, rate limited, or another
+/// retryable server status. `None` for 200, and for a refusal of one message that leaves
+/// the connection up (reported as [`FeedEvent::Rejected`]).
+fn refusal(status: &Status) -> Option<Error> {
+    let kind = match status.status_code {
+        200 => return None,
+        401 => ErrorKind::Unauthorized,
+        429 => ErrorKind::RateLimited,
+        _ if status.is_retryable() => ErrorKind::ServerStatus,
+        _ => return None,
+    };
+    Some(status_error(status, kind))
+}
+
+fn status_error(status: &Status, kind: ErrorKind) -> Error {
+    let message = status
+        .message
+        .as_ref()
+        .and_then(|m| m.as_text())
+        .unwrap_or_default();
+    Error::new(kind, "status frame")
+        .with_status(status.status_code)
+        .with_body(message.as_bytes())
 }
 
 fn closed(detail: &'static str) -> Error {

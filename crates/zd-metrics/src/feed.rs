@@ -66,7 +66,7 @@ pub enum FeedState {
         /// Attempts since the last working connection.
         attempt: u32,
     },
-    /// Ended.
+    /// Ended; the snapshot's values are unknown from then on.
     Closed,
 }
 
@@ -75,7 +75,8 @@ pub enum FeedState {
 /// Poll it as a [`Stream`] of [`FeedEvent`]s, or only read the [`Snapshot`](crate::Snapshot) through
 /// [`FeedHandle::snapshot`]. The connection is driven by a task spawned on the current tokio
 /// runtime; it reconnects with jittered backoff and resubscribes everything, and ends when
-/// [`FeedHandle::close`] is called or when the `Feed` and all its handles are dropped.
+/// [`FeedHandle::close`] is called or when the `Feed` and all its handles are dropped (at
+/// once, even in the middle of a connection attempt).
 ///
 /// # Cancel safety
 /// `poll_next` is cancel safe: an event is removed from the buffer only when it is returned.
@@ -231,6 +232,7 @@ impl FeedHandle {
 
     /// A receiver of the live [`Snapshot`](crate::Snapshot): the latest value of every subscribed series per
     /// department. `changed().await` wakes on every change and fails once the feed has ended.
+    /// Values are unknown while the feed reconnects and after it has ended.
     pub fn snapshot(&self) -> SnapshotReceiver {
         SnapshotReceiver::new(Arc::clone(&self.live))
     }
@@ -240,12 +242,19 @@ impl FeedHandle {
         StateReceiver::new(Arc::clone(&self.live))
     }
 
-    /// Closes the connection (close code 1000) and ends the feed.
+    /// Closes the connection (close code 1000) and ends the feed; returns once it has ended
+    /// (its state is [`FeedState::Closed`] and its snapshot holds no values). Served at once,
+    /// also while the feed is waiting to reconnect or a connection attempt is under way (the
+    /// attempt is abandoned).
     pub async fn close(&self) {
         let (tx, rx) = oneshot::channel();
         if self.send(Command::Close(tx)).await.is_ok() {
             let _ = rx.await;
         }
+        // The driver answers before it winds up; waiting for the end lets the caller rely on
+        // it (a scrape right after `close` exports nothing). Fails only if the driver is
+        // already gone, which is the end too.
+        let _ = self.state().wait_for(|s| s == FeedState::Closed).await;
     }
 
     async fn request(

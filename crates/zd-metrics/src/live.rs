@@ -86,7 +86,8 @@ impl Shared {
     }
 }
 
-/// The driver's side: publishes changes; dropping it ends every receiver's `changed`.
+/// The driver's side: publishes changes; dropping it forgets every value (see its `Drop`)
+/// and ends every receiver's `changed`.
 pub(crate) struct Publisher(Arc<Shared>);
 
 impl Publisher {
@@ -130,8 +131,19 @@ impl Publisher {
 }
 
 impl Drop for Publisher {
+    /// Nothing will update the values any more, however the driver ended (closed, gave up,
+    /// panicked, its runtime shut down): a reader such as the Prometheus collector would
+    /// otherwise keep serving the last ones as if live. The series stay tracked, their values
+    /// unknown, as while the feed reconnects. A [`SnapshotReceiver::fixed`] has no publisher
+    /// and keeps its values.
     fn drop(&mut self) {
-        self.0.lock().closed = true;
+        {
+            let mut cell = self.0.lock();
+            if cell.snapshot.forget_values() {
+                cell.snapshot_version = cell.snapshot_version.wrapping_add(1);
+            }
+            cell.closed = true;
+        }
         self.0.notify.notify_waiters();
     }
 }
@@ -142,6 +154,9 @@ impl Drop for Publisher {
 /// [`changed`](Self::changed) or for a condition with [`wait_for`](Self::wait_for). Cheap to
 /// clone; a clone remembers which change it has seen. A receiver from the handle has seen
 /// none, so its first `changed` returns at once if anything changed since the feed opened.
+///
+/// While the feed reconnects, and once it has ended, every value reads as unknown (the
+/// series stay tracked): nothing follows them then.
 ///
 /// ```no_run
 /// # async fn run(feed: zd_metrics::Feed) -> Result<(), zd_metrics::Error> {
@@ -387,10 +402,12 @@ mod tests {
         publisher.modify_snapshot(|_| false);
         assert!(!rx.has_changed().unwrap());
         publisher.modify_snapshot(|s| s.apply(None, &Metric::IncomingChats, None, Some(4)));
-        drop(publisher);
-        // The last change is still delivered, then the end.
-        rx.changed().await.unwrap();
         assert_eq!(rx.borrow().get(&series()), Some(4));
+        drop(publisher);
+        // The last change is still delivered, then the end; the end forgets the values
+        // nothing will update any more, and keeps the series tracked.
+        rx.changed().await.unwrap();
+        assert_eq!(rx.borrow().get_tracked(&series()), Some(None));
         assert_eq!(rx.changed().await.unwrap_err().kind(), ErrorKind::Closed);
         assert_eq!(rx.has_changed().unwrap_err().kind(), ErrorKind::Closed);
     }

@@ -1,7 +1,8 @@
 //! Prometheus export of a feed's live [`Snapshot`](crate::Snapshot) (feature `prometheus`).
 //!
 //! [`SnapshotCollector`] reads the snapshot at scrape time, so it costs nothing between
-//! scrapes and never shows a value older than the feed's.
+//! scrapes and never shows a value older than the feed's: while the feed reconnects, and
+//! once it has ended, the snapshot holds no values and a scrape exports none.
 
 use std::fmt;
 
@@ -17,7 +18,9 @@ use crate::SnapshotReceiver;
 /// Exposes every known value of a snapshot as a gauge named `zendesk_realtime_<metric key>`
 /// (with a `_seconds` suffix for durations), labelled `department` (`"all"` for the whole
 /// account) and, for windowed metrics, `window` (`"30"` or `"60"`). Series whose value is not
-/// known are left out, so Grafana shows a gap rather than a made-up zero.
+/// known are left out, so Grafana shows a gap rather than a made-up zero (or a stale value:
+/// every series is unknown while the feed reconnects and after it has ended). A receiver from
+/// [`SnapshotReceiver::fixed`] has no feed behind it and keeps its values.
 ///
 /// ```
 /// use prometheus_client::registry::Registry;

@@ -227,7 +227,7 @@ impl DepartmentValues {
 /// A subscribed series whose value is not yet known — nothing received since (re)connecting,
 /// or the service sent `null` (for example `waiting_time_avg` with nobody queued) — reads as
 /// `None`. Values are reset to unknown when the feed reconnects, since changes made while
-/// disconnected were never seen.
+/// disconnected were never seen, and when it ends, since nothing follows them any more.
 ///
 /// ```
 /// use zd_metrics::{Metric, Series, Snapshot};
@@ -373,7 +373,8 @@ impl Snapshot {
         changed
     }
 
-    /// Marks every tracked value unknown (after a reconnect). Returns `true` if any was known.
+    /// Marks every tracked value unknown (when a feed reconnects or ends). Returns `true` if
+    /// any was known.
     pub fn forget_values(&mut self) -> bool {
         let mut changed = false;
         for dept in self.departments.values_mut() {

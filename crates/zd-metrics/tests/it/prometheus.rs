@@ -37,3 +37,50 @@ fn scrape_text() {
     prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
     insta::assert_snapshot!("prometheus_scrape", text);
 }
+
+/// A feed that has ended exports nothing: its last values are no longer followed, and a
+/// scrape showing them would pass them off as live.
+#[tokio::test]
+async fn a_closed_feed_exports_no_values() {
+    let emu = zd_emulator::Emulator::builder().start().await.unwrap();
+    let client = zd_metrics::MetricsClient::builder(
+        zd_metrics::StaticToken::bearer("demo-alice-token").unwrap(),
+    )
+    .base_url(emu.base_url())
+    .build()
+    .unwrap();
+    // A chat, so that the account's figures are computed.
+    emu.control()
+        .visitor_arrive(zd_emulator::state::Arrival {
+            department: Some("Support".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    let feed = client.connect().await.unwrap();
+    let incoming = Series::metric(Metric::IncomingChats);
+    feed.subscribe(incoming.clone()).await.unwrap();
+    let mut registry = Registry::default();
+    SnapshotCollector::new(feed.snapshot()).register(&mut registry);
+    let scrape = |registry: &Registry| {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, registry).unwrap();
+        text
+    };
+    // The emulator answers a subscribe with the current value.
+    feed.snapshot()
+        .wait_for(|s| s.get(&incoming).is_some())
+        .await
+        .unwrap();
+    assert!(
+        scrape(&registry).contains("\nzendesk_realtime_incoming_chats{department=\"all\"} "),
+        "{}",
+        scrape(&registry)
+    );
+
+    feed.handle().close().await;
+    let text = scrape(&registry);
+    assert!(
+        !text.contains("\nzendesk_realtime_incoming_chats{"),
+        "a closed feed's value is still exported:\n{text}"
+    );
+}

@@ -1258,3 +1258,185 @@ async fn a_client_silent_between_two_pings_is_dropped_and_its_slot_freed() {
     assert_eq!(parse(&answer).0, "active_chats");
     assert_eq!(f.emu.control().counters().realtime_connections, 1);
 }
+
+/// The raw id of the demo account's Sales department.
+fn sales(f: &Fixture) -> String {
+    f.emu
+        .account()
+        .departments
+        .iter()
+        .find(|d| d.name == "Sales")
+        .unwrap()
+        .raw_id
+        .clone()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_chat_back_in_the_queue_waits_from_its_return_not_from_its_arrival() {
+    let f = start_with(Emulator::builder().realtime_limits(without_pings())).await;
+    let sales = sales(&f);
+    let mut ws = connect(&f.emu, ALICE).await.unwrap();
+    send(
+        &mut ws,
+        json!({"topic":"chats.waiting_time_max","action":"subscribe"}),
+    )
+    .await;
+    assert_eq!(parse(&recv(&mut ws).await).1, Value::Null);
+
+    // Served 10 s after arriving; 20 minutes later Alice transfers it to Sales and leaves, so
+    // it waits again, for Sales. The 20 minutes served are no queue wait.
+    let channel = f.arrive();
+    assert_eq!(parse(&recv(&mut ws).await).1, json!(0));
+    tokio::time::advance(Duration::from_secs(10)).await;
+    f.serve(&channel);
+    assert_eq!(parse(&recv(&mut ws).await).1, Value::Null);
+    tokio::time::advance(Duration::from_secs(20 * 60)).await;
+    f.state()
+        .transfer(&f.alice, &channel, &sales, true)
+        .unwrap();
+    assert_eq!(
+        f.state().channel_meta(&channel).unwrap().state,
+        zd_emulator::state::ChannelState::Incoming
+    );
+    let (key, value, _) = parse(&recv(&mut ws).await);
+    assert_eq!(key, "waiting_time_max");
+    assert!(value.as_i64().unwrap() <= 1, "waited {value} s in Sales");
+    for path in [
+        "/stream/chats".to_owned(),
+        format!("/stream/chats?department_id={sales}"),
+    ] {
+        let (status, _, body) = get(&f.emu, &path, Some(ALICE)).await;
+        assert_eq!(status, 200, "{body}");
+        let data = &body["content"]["data"];
+        for metric in ["waiting_time_max", "waiting_time_avg"] {
+            let waited = data[metric].as_i64().unwrap();
+            assert!(waited <= 1, "{path}: {metric} = {waited}");
+        }
+        assert_eq!(data["incoming_chats"], 1, "{path}");
+    }
+
+    // The visitor leaves before anyone in Sales joins: a request not served before the
+    // visitor left, so a missed chat, though an agent had served the chat before.
+    tokio::time::advance(Duration::from_secs(5)).await;
+    f.state().visitor_leave(&channel).unwrap();
+    // One served to the end is not missed.
+    let served = f.arrive();
+    f.serve(&served);
+    f.state().visitor_leave(&served).unwrap();
+    for path in [
+        "/stream/chats/missed_chats".to_owned(),
+        format!("/stream/chats/missed_chats?department_id={sales}"),
+    ] {
+        let (_, _, body) = get(&f.emu, &path, Some(ALICE)).await;
+        assert_eq!(
+            body["content"]["data"]["missed_chats"],
+            json!({"30": 1, "60": 1}),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn typing_tags_and_status_changes_push_no_time_based_values() {
+    let f = start_with(Emulator::builder().realtime_limits(without_pings())).await;
+    let mut ws = connect(&f.emu, ALICE).await.unwrap();
+    // Subscribed in this order, so a waiting_time_avg frame computed with an agents_online
+    // one is pushed before it.
+    for topic in ["chats.waiting_time_avg", "agents.agents_online"] {
+        send(&mut ws, json!({"topic": topic, "action": "subscribe"})).await;
+        recv(&mut ws).await;
+    }
+    // The arrival makes the account active: both values move from null.
+    let channel = f.arrive();
+    assert_eq!(
+        parse(&recv(&mut ws).await),
+        ("waiting_time_avg".into(), json!(0), Value::Null)
+    );
+    assert_eq!(
+        parse(&recv(&mut ws).await),
+        ("agents_online".into(), json!(0), Value::Null)
+    );
+
+    // 5 s on, the visitor and then an agent type (neither moves a wait: no frame); the
+    // marker, Alice going online, is the next frame. Events are handled in order, so a
+    // waiting_time_avg pushed for the typing would come before it or with it (first).
+    tokio::time::advance(Duration::from_secs(5)).await;
+    f.state().visitor_typing(&channel, true).unwrap();
+    f.state()
+        .agent_typing(&f.alice, &channel, true, false)
+        .unwrap();
+    f.state()
+        .set_agent_status(&f.alice, AgentStatus::Online)
+        .unwrap();
+    assert_eq!(
+        parse(&recv(&mut ws).await),
+        ("agents_online".into(), json!(1), Value::Null)
+    );
+    assert_eq!(frames_before_a_500(&mut ws).await, Vec::<Value>::new());
+
+    // An event that affects the wait, a visitor message, pushes its value as of now.
+    f.state().visitor_message(&channel, "anyone?").unwrap();
+    assert_eq!(
+        parse(&recv(&mut ws).await),
+        ("waiting_time_avg".into(), json!(5), Value::Null)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unsubscribe_without_department_id_ends_every_department_subscription() {
+    let f = start_with(Emulator::builder().realtime_limits(without_pings())).await;
+    let mut ws = connect(&f.emu, ALICE).await.unwrap();
+    for extra in [json!({}), json!({"department_id": f.support})] {
+        let mut frame = json!({"topic":"chats.incoming_chats","action":"subscribe"});
+        frame
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        send(&mut ws, frame).await;
+        recv(&mut ws).await;
+    }
+    // The documented unsubscribe: topic and action only.
+    send(
+        &mut ws,
+        json!({"topic":"chats.incoming_chats","action":"unsubscribe"}),
+    )
+    .await;
+    // A marker subscription, answered in order, which proves the unsubscribe was read; it was
+    // subscribed last, so an incoming_chats update of the same change comes before its own.
+    send(
+        &mut ws,
+        json!({"topic":"chats.waiting_time_max","action":"subscribe"}),
+    )
+    .await;
+    assert_eq!(parse(&recv(&mut ws).await).0, "waiting_time_max");
+    f.arrive();
+    assert_eq!(
+        parse(&recv(&mut ws).await),
+        ("waiting_time_max".into(), json!(0), Value::Null)
+    );
+    assert_eq!(frames_before_a_500(&mut ws).await, Vec::<Value>::new());
+
+    // One naming a department ends only that department's.
+    for extra in [json!({}), json!({"department_id": f.support})] {
+        let mut frame = json!({"topic":"chats.incoming_chats","action":"subscribe"});
+        frame
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        send(&mut ws, frame).await;
+        assert_eq!(parse(&recv(&mut ws).await).1, json!(1));
+    }
+    send(
+        &mut ws,
+        json!({"topic":"chats.incoming_chats","action":"unsubscribe","department_id": f.support}),
+    )
+    .await;
+    assert_eq!(frames_before_a_500(&mut ws).await, Vec::<Value>::new());
+    // On the paused clock the longest wait stays 0 s: the account-wide count is all that moves.
+    f.arrive();
+    assert_eq!(
+        parse(&recv(&mut ws).await),
+        ("incoming_chats".into(), json!(2), Value::Null)
+    );
+    assert_eq!(frames_before_a_500(&mut ws).await, Vec::<Value>::new());
+}

@@ -4,9 +4,14 @@
 //! - `incoming_chats`: channels `INCOMING` (visitor waiting, nobody assigned or serving).
 //! - `assigned_chats`: channels `ASSIGNED` (assigned to an agent, not yet served).
 //! - `active_chats`: channels `ONGOING` (an agent is serving the visitor).
-//! - `missed_chats[w]`: visitors who left before any agent joined, within the last `w` minutes.
-//! - `waiting_time_avg/max`: seconds since arrival of the visitors still queued
-//!   (`INCOMING`/`ASSIGNED`); `null` with nobody queued.
+//! - `missed_chats[w]`: visitors who left while their request waited in the queue, unserved,
+//!   within the last `w` minutes. A chat back in the queue after its last agent left (a
+//!   transfer or invitation with `leave`) is a new request: its visitor leaving before another
+//!   agent joins counts as missed, as the catalogue's "requests not served before the visitor
+//!   left" reads, and as its wait counts in `waiting_time_*`.
+//! - `waiting_time_avg/max`: seconds the visitors still queued (`INCOMING`/`ASSIGNED`) have
+//!   waited since their request entered the queue (on arrival, or on going back to it);
+//!   `null` with nobody queued.
 //! - `chat_duration_avg/max`: seconds since an agent first joined, over chats served now;
 //!   `null` with none.
 //! - `response_time_avg/max`: over chats served now, seconds from arrival to the first agent
@@ -102,6 +107,12 @@ impl Scope {
         }
     }
 
+    fn keep_time_based(&mut self, last: &Scope) {
+        self.waiting = last.waiting;
+        self.duration = last.duration;
+        self.response = last.response;
+    }
+
     fn add_channel(&mut self, c: &ChannelRecord, now: Instant) {
         match c.state {
             ChannelState::Incoming => self.incoming += 1,
@@ -112,8 +123,8 @@ impl Scope {
         let queued = matches!(c.state, ChannelState::Incoming | ChannelState::Assigned)
             && c.left_at.is_none();
         if queued {
-            self.waiting
-                .add(now.saturating_duration_since(c.arrived_at));
+            let since = c.queued_since.unwrap_or(c.arrived_at);
+            self.waiting.add(now.saturating_duration_since(since));
         }
         if c.state == ChannelState::Ongoing {
             if let Some(served) = c.served_at {
@@ -123,9 +134,7 @@ impl Scope {
             self.response
                 .add(replied.saturating_duration_since(c.arrived_at));
         }
-        if c.served_at.is_none()
-            && let Some(left) = c.left_at
-        {
+        if let Some(left) = missed_at(c) {
             for (i, w) in WINDOWS.iter().enumerate() {
                 if now.saturating_duration_since(left) < *w {
                     self.missed[i] += 1;
@@ -144,6 +153,13 @@ impl Scope {
             }
         }
     }
+}
+
+/// When the visitor left while waiting in the queue (the chat is then missed).
+fn missed_at(c: &ChannelRecord) -> Option<Instant> {
+    // `queued_since` is cleared when an agent joins, so it is still set only when the visitor
+    // left a request nobody served.
+    c.queued_since.and(c.left_at)
 }
 
 /// Every scope's values at one instant.
@@ -179,6 +195,19 @@ impl Values {
 }
 
 impl Values {
+    /// Puts back the time-based values (waits, chat durations, response times) of `last`,
+    /// for a computation after events that do not move them: those values are pushed only
+    /// when an event affects them, not whenever the clock has moved since the last push.
+    pub(crate) fn keep_time_based(&mut self, last: &Values) {
+        self.account.keep_time_based(&last.account);
+        for (d, scope) in &mut self.departments {
+            match last.departments.get(d) {
+                Some(last) => scope.keep_time_based(last),
+                None => scope.keep_time_based(&Scope::default()),
+            }
+        }
+    }
+
     /// Whether the account has department `id`.
     pub(crate) fn has_department(&self, id: u64) -> bool {
         self.departments.contains_key(&id)
@@ -245,9 +274,7 @@ fn add_channels(values: &mut Values, channels: &[ChannelRecord], now: Instant) -
         {
             scope.add_channel(c, now);
         }
-        if c.served_at.is_none()
-            && let Some(left) = c.left_at
-        {
+        if let Some(left) = missed_at(c) {
             expires(left);
         }
         if let Some(at) = c.rated_at {

@@ -7,24 +7,29 @@
 //! an update frame only for the subscriptions whose value changed. The engine is the only
 //! publisher: a REST pull computes its own answer and a subscribe reads what the engine last
 //! published, so client requests push nothing (the docs: values are pushed when an event
-//! changes them, with no periodic ticks). A windowed count ageing out is such an event; the
-//! values recomputed then include the time-based ones (waits, durations) as of that moment.
+//! changes them, with no periodic ticks). A windowed count ageing out is such an event for
+//! the windowed counts. The time-based values (waits, durations, response times) are
+//! recomputed only after the events the docs name as affecting them (joining, leaving,
+//! sending a message, a department transfer, the chat ending; see [`engine`]): after typing,
+//! tagging, a rating, a status change or a count ageing out they stay as last pushed.
 //!
 //! Choices where the documentation is silent: a subscribe is answered at once with the
-//! value last pushed, as of the last event (so a dashboard need not wait for the next change;
-//! a time-based value read by a REST pull, computed at the moment of the pull, may be ahead
-//! of it; [`SubscribeAnswer`]
-//! switches to nothing until the value changes); a windowed metric without `window`, a window
-//! on an agent metric, an unknown topic or action get a `status_code` 500 frame and the
-//! connection stays; a window on an unwindowed chat metric is ignored (the docs' sample
-//! subscribes such metrics "for a 30-minute time window"); an `unsubscribe` without `window`
-//! removes every window of that metric and department; the account counts as inactive
-//! ("Not Computed!", values `null`) until a visitor arrives or an agent logs in; a connection
-//! holds at most 100 subscriptions (`socket::MAX_SUBSCRIPTIONS`) and may only name the account's
+//! value last pushed, as of the last event that moved it (so a dashboard need not wait for
+//! the next change; a time-based value read by a REST pull, computed at the moment of the
+//! pull, may be ahead of it; [`SubscribeAnswer`] switches to nothing until the value
+//! changes); a windowed metric without `window`, a window on an agent metric, an unknown
+//! topic or action get a `status_code` 500 frame and the connection stays; a window on an
+//! unwindowed chat metric is ignored (the docs' sample subscribes such metrics "for a
+//! 30-minute time window"); an `unsubscribe` without `window` removes every window of that
+//! metric, and one without `department_id` removes that metric account-wide and for every
+//! department (the documented unsubscribe names only topic and action, and must not leave a
+//! department's subscription running); the account counts as inactive ("Not Computed!",
+//! values `null`) until a visitor arrives or an agent logs in; a connection holds at most
+//! 100 subscriptions (`socket::MAX_SUBSCRIPTIONS`) and may only name the account's
 //! departments (beyond either, a `status_code` 500 frame, as for a malformed subscription);
 //! the service pings each connection every 30 s and drops, without a close frame, one that
-//! sent nothing at all for 30 s after a ping was written, or whose ping could not be written
-//! for 30 s ([`RealtimeLimits::ping_interval`]).
+//! sent nothing at all for 30 s after a ping was written, or whose ping could not be
+//! written for 30 s ([`RealtimeLimits::ping_interval`]).
 //!
 //! Connections and the engine stop when the emulator is dropped.
 
@@ -124,10 +129,15 @@ impl Realtime {
     }
 
     /// Computes the values now and publishes them to the connections; returns when a
-    /// windowed count next drops. Only the engine calls this (and [`Self::ensure_engine`]
-    /// before it starts the engine), so published values never go back in time.
-    fn publish(&self) -> Option<Instant> {
-        let (values, next_expiry) = compute::compute(&self.state, self.state.clock().now());
+    /// windowed count next drops. Without `times_moved` (no event that affects them) the
+    /// time-based values stay as last published. Only the engine calls this (and
+    /// [`Self::ensure_engine`] before it starts the engine), so published values never go back
+    /// in time.
+    fn publish(&self, times_moved: bool) -> Option<Instant> {
+        let (mut values, next_expiry) = compute::compute(&self.state, self.state.clock().now());
+        if !times_moved {
+            values.keep_time_based(&self.values.borrow());
+        }
         self.values.send_if_modified(|v| {
             if **v == values {
                 false
@@ -147,7 +157,7 @@ impl Realtime {
             // Published here rather than left to the engine's first run: the connection
             // being upgraded answers its subscribes from the published values, and may read
             // them before the spawned engine has run.
-            let next_expiry = self.publish();
+            let next_expiry = self.publish(true);
             tokio::spawn(engine::run(
                 Arc::downgrade(self),
                 events,

@@ -371,9 +371,13 @@ fn handle(
         (false, Some(_)) => return Err(format!("{metric} has no time window")),
     }
     if unsubscribe {
+        // Without `department_id` (the documented unsubscribe is just topic and action) every
+        // department's subscription of the metric ends too, as every window does without
+        // `window`: matching only the account-wide one would leave a department's updates
+        // coming to a client that believes it unsubscribed.
         subs.retain(|s| {
             let same = s.metric == metric
-                && s.department == frame.department_id
+                && frame.department_id.is_none_or(|d| s.department == Some(d))
                 && window.is_none_or(|w| s.window == Some(w));
             !same
         });

@@ -365,6 +365,7 @@ impl Inner {
         record.members.push(agent.to_owned());
         record.listeners.retain(|m| m != agent);
         record.served_at.get_or_insert(now);
+        record.queued_since = None;
         let join = self.member_log(channel, sender, now_ms)?;
         let audience = self.audience(self.channel(channel)?);
         self.append_log(events, now, channel, LogRecord::MemberJoin(join), audience)?;
@@ -406,11 +407,14 @@ impl Inner {
             LogRecord::MemberLeave(leave),
             audience,
         )?;
-        let record = self.channel(channel)?;
+        let record = self.channel_mut(channel)?;
         if record.members.is_empty() {
             let to = if record.left_at.is_some() {
                 ChannelState::Closed
             } else {
+                // A new request in the queue: its wait starts now, not at the visitor's
+                // arrival (the time served before is no queue wait).
+                record.queued_since = Some(now);
                 ChannelState::Incoming
             };
             self.set_state(events, now, channel, to)?;

@@ -249,6 +249,12 @@ pub struct ChannelRecord {
     pub tags: Vec<String>,
     /// When the visitor arrived.
     pub arrived_at: Instant,
+    /// Since when the visitor's current request has waited in the queue: set on arrival and
+    /// again when the chat goes back to waiting because its last agent left (a transfer or
+    /// an invitation with `leave` included); `None` once an agent serves it. The wait before
+    /// an earlier serve is not part of it: that request was answered. Still set after the
+    /// visitor left while waiting, which makes the chat a missed one.
+    pub queued_since: Option<Instant>,
     /// When an agent first joined.
     pub served_at: Option<Instant>,
     /// When an agent first replied.
@@ -294,6 +300,7 @@ impl ChannelRecord {
             log_start: self.log_start,
             tags: self.tags.clone(),
             arrived_at: self.arrived_at,
+            queued_since: self.queued_since,
             served_at: self.served_at,
             first_reply_at: self.first_reply_at,
             last_agent_reply_at: self.last_agent_reply_at,

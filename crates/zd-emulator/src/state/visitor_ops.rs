@@ -95,6 +95,7 @@ impl ChatState {
             log_start: 0,
             tags: Vec::new(),
             arrived_at: now,
+            queued_since: Some(now),
             served_at: None,
             first_reply_at: None,
             last_agent_reply_at: None,

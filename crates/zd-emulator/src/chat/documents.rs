@@ -19,6 +19,8 @@ pub(crate) const MAX_CACHED_TEXT: usize = 8 * 1024;
 pub(crate) const MAX_CACHED_BYTES: usize = 512 * 1024;
 /// Documents kept.
 const MAX_DOCUMENTS: usize = 1024;
+/// Fragments a document may define (an IDE's introspection query defines four).
+pub(crate) const MAX_FRAGMENTS: usize = 256;
 
 /// Why a query text cannot be executed.
 #[derive(Debug)]
@@ -29,6 +31,8 @@ pub(crate) enum DocumentError {
     TooLarge(usize),
     /// Brackets nested deeper than any real query (see `zd_wire::chat::nests_deeper_than`).
     TooDeep,
+    /// More fragments than any real query defines.
+    TooManyFragments(usize),
 }
 
 impl std::fmt::Display for DocumentError {
@@ -39,6 +43,11 @@ impl std::fmt::Display for DocumentError {
                 f,
                 "the query selects {fields} fields once its fragments are spread out; the \
                  emulator accepts at most {MAX_EXPANDED_FIELDS}"
+            ),
+            Self::TooManyFragments(fragments) => write!(
+                f,
+                "the query defines {fragments} fragments; the emulator accepts at most \
+                 {MAX_FRAGMENTS}"
             ),
             Self::TooDeep => write!(
                 f,
@@ -73,6 +82,12 @@ impl DocumentCache {
             return Err(DocumentError::TooDeep);
         }
         let doc = async_graphql::parser::parse_query(query).map_err(DocumentError::Parse)?;
+        // Spreads are followed recursively, here and by the engine's validation: a chain of
+        // fifty thousand fragments, each spreading the next, fits in a request and overflows
+        // the stack.
+        if doc.fragments.len() > MAX_FRAGMENTS {
+            return Err(DocumentError::TooManyFragments(doc.fragments.len()));
+        }
         let fields = expanded_fields(&doc);
         if fields > MAX_EXPANDED_FIELDS {
             return Err(DocumentError::TooLarge(fields));

@@ -6,7 +6,9 @@
 //! graphql-js 16's, more for later ones), so the emulator runs a query that selects only
 //! `__schema`, `__type` and `__typename` on a schema of its own: deeper queries pass, and a bound
 //! on the values the query can resolve replaces the depth limit. Depth alone would not bound
-//! them: `types { fields { type { fields { … } } } }` multiplies at every list.
+//! them: `types { fields { type { fields { … } } } }` multiplies at every list, so every query
+//! is held to that bound, also one that reads the schema beside data (and runs on the
+//! service's schema, within depth 11).
 
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
@@ -89,12 +91,20 @@ pub(crate) fn route(doc: &ExecutableDocument, operation_name: Option<&str>) -> R
         // The engine reports the missing or ambiguous operation.
         return Route::Engine;
     };
-    if op.ty != OperationType::Query || !reads_only_schema(doc, &op.selection_set.node, 0) {
+    if op.ty != OperationType::Query {
         return Route::Engine;
     }
-    match weighted_fields(doc, &op.selection_set.node, longest_list) {
-        resolved if resolved > MAX_RESOLVED => Route::TooLarge(resolved),
-        _ => Route::Introspection,
+    // Counted for every query, not only those that read only the schema: `__schema` beside a
+    // data field runs on the engine's schema, within depth 11 but multiplied just the same.
+    // The data fields of this schema bear none of the introspection lists' names, so a query
+    // without introspection counts its expanded fields, at most 10,000.
+    let resolved = weighted_fields(doc, &op.selection_set.node, longest_list);
+    if resolved > MAX_RESOLVED {
+        Route::TooLarge(resolved)
+    } else if reads_only_schema(doc, &op.selection_set.node, 0) {
+        Route::Introspection
+    } else {
+        Route::Engine
     }
 }
 
@@ -172,6 +182,18 @@ mod tests {
         assert_eq!(
             route_of("{ ... on Query { __typename me { id } } }"),
             Route::Engine
+        );
+        // Beside data, introspection is counted all the same.
+        let names = (0..9_000)
+            .map(|i| format!("a{i}: name "))
+            .collect::<String>();
+        let mixed = format!(
+            "{{ agents {{ __typename }} __schema {{ types {{ fields {{ {names} }} }} }} }}"
+        );
+        assert!(
+            matches!(route_of(&mixed), Route::TooLarge(_)),
+            "{:?}",
+            route_of(&mixed)
         );
         assert_eq!(route_of("mutation { __typename }"), Route::Engine);
         assert_eq!(route_of("subscription { __typename }"), Route::Engine);

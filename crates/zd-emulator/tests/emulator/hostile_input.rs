@@ -107,6 +107,31 @@ async fn a_fragment_bomb_is_refused_before_the_engine_walks_it() {
 }
 
 #[tokio::test]
+async fn a_long_chain_of_fragments_is_refused_not_followed_off_the_stack() {
+    let emu = emulator().await;
+    // Each fragment spreads the next: one field in all, 1.9 MB of text, and fifty thousand
+    // levels for whatever follows spreads recursively (it overflowed the emulator's stack).
+    let links = 50_000;
+    let mut query = String::from("query { ...F0 }");
+    for i in 0..links {
+        query.push_str(&format!(" fragment F{i} on Query {{ ...F{} }}", i + 1));
+    }
+    query.push_str(&format!(" fragment F{links} on Query {{ __typename }}"));
+    let url = format!("{}/graphql/request", emu.base_url());
+    let (status, body) = http("POST", &url, Some(json!({ "query": query }))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["errors"][0]["name"], "GRAPHQL_EXEC_ERROR", "{body}");
+    assert!(body.to_string().contains("fragments"), "{body}");
+    // The emulator is still there.
+    let (status, body) = http("POST", &url, Some(json!({ "query": "{ __typename }" }))).await;
+    assert_eq!(
+        (status, &body["data"]["__typename"]),
+        (200, &json!("Query")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn a_runaway_nesting_is_refused_with_its_cause() {
     let emu = emulator().await;
     let deep = |open: &str, close: &str| {

@@ -138,6 +138,22 @@ async fn introspection_that_multiplies_lists_is_refused() {
 }
 
 #[tokio::test]
+async fn introspection_beside_data_is_counted_all_the_same() {
+    let emu = emulator().await;
+    // Depth 4, under 10,000 fields: passes every other limit, yet each alias runs once per
+    // field of every type.
+    let names: String = (0..9_000).map(|i| format!("a{i}: name ")).collect();
+    let query =
+        format!("{{ agents {{ __typename }} __schema {{ types {{ fields {{ {names} }} }} }} }}");
+    let (status, body) = http("POST", &emu.graphql_url(), Some(json!({ "query": query }))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["errors"][0]["name"], "GRAPHQL_EXEC_ERROR", "{body}");
+    let message = body["errors"][0]["message"].as_str().expect("a message");
+    assert!(message.contains("introspection"), "{message}");
+    assert!(body["data"].is_null(), "{body}");
+}
+
+#[tokio::test]
 async fn a_query_reading_data_keeps_the_documented_depth_even_beside_introspection() {
     let emu = emulator().await;
     let mut bot = Agent::connect(&emu, "Bot").await;

@@ -371,13 +371,12 @@ fn handle(
         (false, Some(_)) => return Err(format!("{metric} has no time window")),
     }
     if unsubscribe {
-        // Without `department_id` (the documented unsubscribe is just topic and action) every
-        // department's subscription of the metric ends too, as every window does without
-        // `window`: matching only the account-wide one would leave a department's updates
-        // coming to a client that believes it unsubscribed.
+        // `department_id` reads as in a subscribe: without it, the account-wide subscription.
+        // Ending every department's too would leave a client holding both (two series of one
+        // metric) with a department series it believes live and the service no longer feeds.
         subs.retain(|s| {
             let same = s.metric == metric
-                && frame.department_id.is_none_or(|d| s.department == Some(d))
+                && s.department == frame.department_id
                 && window.is_none_or(|w| s.window == Some(w));
             !same
         });

@@ -55,8 +55,9 @@ pub struct Config {
     pub max_restarts: usize,
     /// PING period.
     pub keepalive_interval: Duration,
-    /// Silence (no PONG nor any frame) after which the socket counts as dead; also the longest
-    /// a write (or the close) may wait for a socket whose peer reads nothing.
+    /// Silence (no PONG nor any frame) after a PING after which the socket counts as dead;
+    /// also the longest a write (or the close) may wait for a socket whose peer reads nothing.
+    /// It runs from the PING, so it may be shorter or longer than `keepalive_interval`.
     pub keepalive_deadline: Duration,
     /// Longest wait for the answer to one request, from when the driver takes it (at once,
     /// unless its command queue is full); it then fails with `ErrorKind::Timeout`, while

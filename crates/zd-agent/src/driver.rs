@@ -125,7 +125,10 @@ enum Pending {
         /// Earlier tries that failed with an error worth retrying.
         tries: u32,
     },
-    StatusRestore,
+    StatusRestore {
+        /// Earlier tries that failed with an error worth retrying.
+        tries: u32,
+    },
     CatchUp {
         key: u64,
     },
@@ -147,6 +150,12 @@ struct Sub {
     gap: bool,
     /// Catch-ups in a row the service refused with errors no retry changes.
     catch_up_refusals: u8,
+    /// Catch-ups in a row whose socket died before their answer.
+    catch_up_losses: u8,
+    /// The next start answered on a resumed socket runs no catch-up: the last one was given up.
+    skip_catch_up: bool,
+    /// Starts of a restored subscription in a row that went unanswered.
+    unanswered: u8,
 }
 
 /// Refused catch-ups in a row after which a subscription stops sending its catch-up: a query
@@ -154,12 +163,26 @@ struct Sub {
 /// after every gap, while one execution failure between good ones is a hiccup.
 const CATCH_UP_REFUSALS: u8 = 3;
 
+/// Catch-ups in a row lost with their socket after which the gap's catch-up is given up: an
+/// answer that kills the socket every time (one larger than `max_frame_bytes`) would otherwise
+/// reconnect for ever.
+const CATCH_UP_LOSSES: u8 = 2;
+
+/// Tries of a restored subscription's start that the service leaves unanswered before the
+/// subscriber is told [`ErrorKind::Timeout`].
+const RESTART_TRIES: u8 = 3;
+
+/// Most tries of a status restore that keeps failing with an error worth retrying.
+const RESTORE_TRIES: u32 = 8;
+
 /// Why the socket is gone.
 #[derive(Debug, Clone)]
 struct Cause {
     text: String,
     restart: bool,
     fatal: Option<ErrorKind>,
+    /// A frame larger than `max_frame_bytes` killed the socket.
+    too_big: bool,
 }
 
 impl Cause {
@@ -168,6 +191,7 @@ impl Cause {
             text: text.into(),
             restart: false,
             fatal: None,
+            too_big: false,
         }
     }
 }
@@ -225,7 +249,9 @@ pub(crate) struct DriverInner {
     restart_for: Option<String>,
     /// Events for subscribers whose buffer was full when they came, with the key.
     undelivered: Vec<(u64, SubEvent)>,
-    last_rx: Instant,
+    /// When the oldest PING not followed by any frame was sent: the keepalive deadline runs
+    /// from there. Any frame clears it, which costs less than reading the clock per frame.
+    ping_out: Option<Instant>,
     ping_seq: u64,
 }
 
@@ -284,11 +310,11 @@ impl Driver {
             resumed: false,
             restart_for: None,
             undelivered: Vec::new(),
-            last_rx: Instant::now(),
+            ping_out: None,
             ping_seq: 0,
         };
         if inherited.restore_status && inner.agent_status.is_some() {
-            inner.queue(Pending::StatusRestore);
+            inner.queue_restore(0, Duration::ZERO);
         }
         for server_id in inherited.orphaned_subscriptions {
             inner.queue_stop(server_id);
@@ -446,7 +472,12 @@ impl DriverInner {
             };
             let outcome = match step {
                 Step::Frame(Some(Ok(msg))) => self.on_message(msg).await,
-                Step::Frame(Some(Err(e))) => Err(Cause::lost(format!("socket error: {e}"))),
+                Step::Frame(Some(Err(e))) => {
+                    let too_big = matches!(e, tokio_tungstenite::tungstenite::Error::Capacity(_));
+                    let mut cause = Cause::lost(format!("socket error: {e}"));
+                    cause.too_big = too_big;
+                    Err(cause)
+                }
                 Step::Frame(None) => Err(Cause::lost("socket closed")),
                 Step::Command(Some(cmd)) => {
                     self.on_command(cmd).await;
@@ -471,15 +502,13 @@ impl DriverInner {
                 Step::Tick => self.on_tick().await,
                 Step::Timer => {
                     wake_at = None;
-                    self.fire_timers();
-                    Ok(())
+                    self.fire_timers()
                 }
             };
             let outcome = match (outcome, self.restart_for.take()) {
                 (Ok(()), Some(text)) => Err(Cause {
-                    text,
                     restart: true,
-                    fatal: None,
+                    ..Cause::lost(text)
                 }),
                 (outcome, _) => outcome,
             };
@@ -577,10 +606,13 @@ impl DriverInner {
                         backoff: None,
                         gap: false,
                         catch_up_refusals: 0,
+                        catch_up_losses: 0,
+                        skip_catch_up: false,
+                        unanswered: 0,
                     },
                 );
                 let id = self.queue(Pending::SubStart { key });
-                self.start_deadline(id, key);
+                self.start_deadline(id, key, Duration::ZERO);
             }
             Command::Stopping => self.stopping = true,
             Command::Shutdown => {
@@ -731,22 +763,58 @@ impl DriverInner {
 
     fn next_wake(&self) -> Option<Instant> {
         let retry = self.timers.iter().map(|(t, _)| *t).min();
-        match (retry, self.deadlines.earliest()) {
+        let at = match (retry, self.deadlines.earliest()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
+        };
+        // Only between a PING and the next frame: the silence check needs no wake otherwise.
+        match self.ping_out {
+            Some(sent) => {
+                let silence = sent + self.shared.config.keepalive_deadline;
+                Some(at.map_or(silence, |at| at.min(silence)))
+            }
+            None => at,
         }
     }
 
-    /// A first start is answered within the request timeout, counted from the caller's call,
-    /// or its caller is told [`ErrorKind::Timeout`] and the subscription forgotten: the caller
-    /// has stopped waiting, and a start nobody reads must not hold one of the ten.
-    fn start_deadline(&mut self, id: u64, key: u64) {
-        if let Some(sub) = self.subs.get(&key)
-            && sub.ack.is_some()
-        {
-            let deadline = sub.first_try + self.shared.config.request_timeout;
-            self.deadlines.push(deadline, id);
+    /// Whether a PING went unanswered, and nothing else came, for the keepalive deadline.
+    ///
+    /// Measured from the PING, not from the last frame: an idle socket hears nothing between
+    /// PINGs, so with a PING period longer than the deadline the last frame is always older.
+    fn silent_too_long(&self, now: Instant) -> bool {
+        self.ping_out
+            .is_some_and(|sent| now.duration_since(sent) >= self.shared.config.keepalive_deadline)
+    }
+
+    /// Every start gets a deadline. A first start is answered within the request timeout,
+    /// counted from the caller's call, or its caller is told [`ErrorKind::Timeout`] and the
+    /// subscription forgotten: the caller has stopped waiting, and a start nobody reads must
+    /// not hold one of the ten. A restored start (sent `delay` from now) that goes unanswered
+    /// is sent again (see `expire`): without it, its stream would stay silent for good.
+    fn start_deadline(&mut self, id: u64, key: u64, delay: Duration) {
+        let Some(sub) = self.subs.get(&key) else {
+            return;
+        };
+        let timeout = self.shared.config.request_timeout;
+        let deadline = if sub.ack.is_some() {
+            sub.first_try + timeout
+        } else {
+            Instant::now() + delay + timeout
+        };
+        self.deadlines.push(deadline, id);
+    }
+
+    /// Queues the restore of the last agent status, sent `delay` from now, with a deadline.
+    fn queue_restore(&mut self, tries: u32, delay: Duration) {
+        let id = self.new_id();
+        self.pending.insert(id, Pending::StatusRestore { tries });
+        if delay.is_zero() {
+            self.outbox.push_back(id);
+        } else {
+            self.timers.push((Instant::now() + delay, id));
         }
+        let deadline = Instant::now() + delay + self.shared.config.request_timeout;
+        self.deadlines.push(deadline, id);
     }
 
     /// Request `id` was answered (it has left `pending`): its deadline goes.
@@ -782,7 +850,8 @@ impl DriverInner {
                     self.routes.remove(&server_id);
                 }
             }
-            // The entry stays: an ack that still comes has its id stopped (`on_ack`).
+            // The entry stays: an ack that still comes has its id stopped, or taken when no
+            // later try was answered first (`on_ack`).
             Pending::SubStart { key } => {
                 let key = *key;
                 let Some(sub) = self.subs.get_mut(&key) else {
@@ -792,9 +861,29 @@ impl DriverInner {
                     tracing::debug!("subscription start unanswered; given up");
                     let _ = ack.send(Err(Error::new(ErrorKind::Timeout)));
                     self.forget_sub(key);
+                    return;
+                }
+                if sub.server_id.is_some() {
+                    return;
+                }
+                sub.unanswered = sub.unanswered.saturating_add(1);
+                if sub.unanswered < RESTART_TRIES {
+                    tracing::debug!(
+                        tries = sub.unanswered,
+                        "a subscription restart went unanswered; sending it again"
+                    );
+                    let id = self.queue(Pending::SubStart { key });
+                    self.start_deadline(id, key, Duration::ZERO);
+                } else {
+                    tracing::warn!("a subscription restart went unanswered; given up");
+                    self.sub_failed(key, Error::new(ErrorKind::Timeout));
                 }
             }
-            _ => {}
+            // Unanswered is failed: retried or reported as any other failure.
+            Pending::StatusRestore { .. } | Pending::CatchUp { .. } => {
+                let pending = entry.remove();
+                self.on_answer(id, pending, Err(Error::new(ErrorKind::Timeout)));
+            }
         }
     }
 
@@ -843,14 +932,8 @@ impl DriverInner {
         let mut fed = 0;
         let mut first = true;
         while fed < BATCH {
-            if !first {
-                let has_slot = self
-                    .limiter
-                    .as_ref()
-                    .is_none_or(RequestLimiter::try_acquire);
-                if self.outbox.is_empty() || !has_slot {
-                    break;
-                }
+            if !first && !batch_more(&self.outbox, self.limiter.as_ref()) {
+                break;
             }
             first = false;
             let Some(text) = self.encode_next() else {
@@ -897,7 +980,7 @@ impl DriverInner {
                     }
                 }
             }
-            Some(Pending::StatusRestore) => match self.agent_status {
+            Some(Pending::StatusRestore { .. }) => match self.agent_status {
                 Some(status) => Ok(encode_request(id, &crate::session::status_payload(status))),
                 None => {
                     self.pending.remove(&id);
@@ -924,7 +1007,7 @@ impl DriverInner {
     }
 
     async fn on_message(&mut self, msg: WsMessage) -> Result<(), Cause> {
-        self.last_rx = Instant::now();
+        self.ping_out = None;
         match msg {
             WsMessage::Text(text) => {
                 let outcome = self.on_text(text.as_str()).await;
@@ -1031,9 +1114,9 @@ impl DriverInner {
                     && self.shared.config.on_concurrent_session == OnConcurrentSession::Surface)
                     .then_some(ErrorKind::ConcurrentSession);
                 return Err(Cause {
-                    text: format!("EOS: {reason}"),
                     restart: true,
                     fatal,
+                    ..Cause::lost(format!("EOS: {reason}"))
                 });
             }
             ServerFrame::Pong(_) => {}
@@ -1111,6 +1194,12 @@ impl DriverInner {
             self.queue_stop(server_id);
             return;
         };
+        if sub.server_id.is_some() {
+            // Another try of this restart was answered first (it went unanswered for long
+            // and was sent again): one id is enough, and this one would hold a slot.
+            self.queue_stop(server_id);
+            return;
+        }
         let resumed = match sub.ack.take() {
             Some(ack) => {
                 if ack.send(Ok(key)).is_err() {
@@ -1126,11 +1215,15 @@ impl DriverInner {
         };
         sub.server_id = Some(server_id.clone());
         sub.start_tries = 1;
+        sub.unanswered = 0;
         sub.backoff = None;
-        let catch_up = resumed && sub.catch_up.is_some();
+        let skip = std::mem::take(&mut sub.skip_catch_up);
+        let catch_up = resumed && sub.catch_up.is_some() && !skip;
         self.routes.insert(server_id, key);
         if catch_up {
-            self.queue(Pending::CatchUp { key });
+            let id = self.queue(Pending::CatchUp { key });
+            let deadline = Instant::now() + self.shared.config.request_timeout;
+            self.deadlines.push(deadline, id);
         }
         self.publish_facts();
     }
@@ -1160,6 +1253,7 @@ impl DriverInner {
                     return;
                 };
                 let gap = std::mem::take(&mut sub.gap);
+                sub.catch_up_losses = 0;
                 let refused = matches!(&outcome, Err(e) if matches!(e.kind(), ErrorKind::Service(_)) && !e.is_retryable());
                 sub.catch_up_refusals = if refused {
                     sub.catch_up_refusals.saturating_add(1)
@@ -1187,12 +1281,34 @@ impl DriverInner {
                 }
                 self.offer(key, event);
             }
-            Pending::StatusRestore => {
+            Pending::StatusRestore { tries } => {
                 if let Err(e) = outcome {
-                    tracing::warn!(error = %e, request = id, "could not restore the agent status");
+                    self.restore_failed(tries, &e);
                 }
             }
         }
+    }
+
+    /// A restore that failed is tried again while the failure may pass (rate limited, the
+    /// service unavailable, no answer), up to [`RESTORE_TRIES`]; then the listeners of the
+    /// lifecycle hear of it, since the agent now shows a status nobody chose.
+    fn restore_failed(&mut self, tries: u32, e: &Error) {
+        let Some(status) = self.agent_status else {
+            return;
+        };
+        if e.is_retryable() && tries + 1 < RESTORE_TRIES {
+            let delay = e
+                .retry_after()
+                .unwrap_or_else(|| self.shared.config.retry.rate_limited.nth_delay(tries));
+            tracing::debug!(error = %e, ?delay, "retrying the agent status restore");
+            self.queue_restore(tries + 1, delay);
+            return;
+        }
+        tracing::error!(error = %e.with_causes(), "could not restore the agent status");
+        self.emit(LifecycleEvent::StatusNotRestored {
+            status,
+            cause: e.with_causes().to_string(),
+        });
     }
 
     fn on_stop_answer(&mut self, server_id: String, tries: u32, outcome: Answer) {
@@ -1277,7 +1393,7 @@ impl DriverInner {
                 let id = self.new_id();
                 self.pending.insert(id, Pending::SubStart { key });
                 self.timers.push((Instant::now() + delay, id));
-                self.start_deadline(id, key);
+                self.start_deadline(id, key, delay);
             }
             None => self.sub_failed(key, e),
         }
@@ -1305,8 +1421,11 @@ impl DriverInner {
         }
     }
 
-    fn fire_timers(&mut self) {
+    fn fire_timers(&mut self) -> Result<(), Cause> {
         let now = Instant::now();
+        if self.silent_too_long(now) {
+            return Err(silence());
+        }
         self.expire_requests(now);
         let mut due = Vec::new();
         self.timers.retain(|(at, id)| {
@@ -1318,14 +1437,15 @@ impl DriverInner {
             }
         });
         self.outbox.extend(due);
+        Ok(())
     }
 
     async fn on_tick(&mut self) -> Result<(), Cause> {
-        if self.last_rx.elapsed() > self.shared.config.keepalive_deadline {
-            return Err(Cause::lost(
-                "no PONG or other traffic within the keepalive deadline",
-            ));
+        let now = Instant::now();
+        if self.silent_too_long(now) {
+            return Err(silence());
         }
+        self.ping_out.get_or_insert(now);
         // Callers that gave up (timeout, dropped future) leave their entries behind.
         self.pending
             .retain(|_, p| !matches!(p, Pending::Request { reply, .. } if reply.is_closed()));
@@ -1342,6 +1462,7 @@ impl DriverInner {
         if let Some(kind) = cause.fatal {
             return Err(Error::new(kind));
         }
+        self.catch_ups_lost(&cause);
         self.fail_unreplayable();
         let shared = Arc::clone(&self.shared);
         let config = &shared.config;
@@ -1426,6 +1547,41 @@ impl DriverInner {
         Ok(())
     }
 
+    /// Catch-ups the dying socket never answered. One lost once is sent again on the next
+    /// socket (it covers both gaps); one lost again, or lost to a frame too large to read
+    /// (its own answer, most likely: it would come back as large every time), is given up
+    /// like a failed one: the subscriber gets an [`ErrorKind::CatchUp`] item, and the next
+    /// socket runs no catch-up for it, so the session does not reconnect for ever.
+    fn catch_ups_lost(&mut self, cause: &Cause) {
+        let lost: Vec<(u64, u64)> = self
+            .pending
+            .iter()
+            .filter_map(|(id, p)| match p {
+                Pending::CatchUp { key } => Some((*id, *key)),
+                _ => None,
+            })
+            .collect();
+        for (id, key) in lost {
+            self.pending.remove(&id);
+            let Some(sub) = self.subs.get_mut(&key) else {
+                continue;
+            };
+            sub.catch_up_losses = sub.catch_up_losses.saturating_add(1);
+            if !cause.too_big && sub.catch_up_losses < CATCH_UP_LOSSES {
+                continue;
+            }
+            tracing::warn!(cause = %cause.text, "catch-up lost with its socket; given up");
+            sub.catch_up_losses = 0;
+            sub.skip_catch_up = true;
+            let gap = std::mem::take(&mut sub.gap);
+            if gap {
+                self.offer(key, SubEvent::Gap);
+            }
+            let e = Error::with_source(ErrorKind::CatchUp, CatchUpLost(cause.text.clone()));
+            self.offer(key, SubEvent::Error(e));
+        }
+    }
+
     /// Requests already sent that may not be repeated fail now, with a retryable error.
     fn fail_unreplayable(&mut self) {
         let max = self.shared.config.retry.connection_lost_retries;
@@ -1449,9 +1605,15 @@ impl DriverInner {
         self.resumed = !restarted;
         self.restart_for = None;
         self.readable.set();
-        self.last_rx = Instant::now();
+        self.ping_out = None;
         self.timers.clear();
         self.outbox.clear();
+        // A restore not answered yet is still owed: the agent shows whatever the new
+        // session started with until it is.
+        let restore = self.pending.values().find_map(|p| match p {
+            Pending::StatusRestore { tries } => Some(*tries),
+            _ => None,
+        });
         self.pending
             .retain(|_, p| matches!(p, Pending::Request { .. }));
         let mut requests: Vec<u64> = self.pending.keys().copied().collect();
@@ -1469,6 +1631,7 @@ impl DriverInner {
                 sub.first_try = Instant::now();
             }
             sub.backoff = None;
+            sub.unanswered = 0;
         }
         if !restarted {
             // A resumed session may still serve every id routed so far (the docs' "resume the
@@ -1481,13 +1644,17 @@ impl DriverInner {
                 self.queue_stop(old);
             }
         }
-        if restarted && self.agent_status.is_some() {
-            self.queue(Pending::StatusRestore);
+        if self.agent_status.is_some() {
+            match (restarted, restore) {
+                (true, _) => self.queue_restore(0, Duration::ZERO),
+                (false, Some(tries)) => self.queue_restore(tries, Duration::ZERO),
+                (false, None) => {}
+            }
         }
         let keys: Vec<u64> = self.subs.keys().copied().collect();
         for key in keys {
             let id = self.queue(Pending::SubStart { key });
-            self.start_deadline(id, key);
+            self.start_deadline(id, key, Duration::ZERO);
         }
         for id in requests {
             if let Some(Pending::Request { resends, sent, .. }) = self.pending.get_mut(&id) {
@@ -1525,6 +1692,33 @@ impl DriverInner {
         self.routes.clear();
     }
 }
+
+/// Whether `send_next` puts one more frame in its batch: only when one waits (checked first,
+/// so a lone request does not spend a second limiter slot for nothing), and then it takes a
+/// slot.
+fn batch_more(outbox: &VecDeque<u64>, limiter: Option<&RequestLimiter>) -> bool {
+    !outbox.is_empty() && limiter.is_none_or(RequestLimiter::try_acquire)
+}
+
+fn silence() -> Cause {
+    Cause::lost("no PONG or other traffic within the keepalive deadline after a PING")
+}
+
+/// Why a catch-up was given up when its socket died before the answer.
+#[derive(Debug)]
+struct CatchUpLost(String);
+
+impl std::fmt::Display for CatchUpLost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the socket died before the catch-up's answer ({})",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for CatchUpLost {}
 
 /// The frame `Request { id, payload }.encode()` of zd-wire writes, byte for byte, built from the
 /// pre-escaped document (a test pins the two together).
@@ -1691,6 +1885,46 @@ mod tests {
         let e = named("RATE_LIMITED");
         assert_eq!(e.error_name(), Some(&ErrorName::RateLimited));
         assert!(e.is_retryable());
+    }
+
+    /// `send_next` as the loop runs it for requests that come one at a time: the select takes
+    /// the first slot, the batch takes one per further frame waiting.
+    async fn send_lone_requests(limiter: &RequestLimiter, n: usize) {
+        let mut outbox = VecDeque::new();
+        for id in 0..n {
+            outbox.push_back(id as u64);
+            limiter.acquire().await;
+            outbox.pop_front();
+            assert!(!batch_more(&outbox, Some(limiter)));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_lone_requests_after_idle_goes_out_at_once() {
+        // 100 a second: a burst of 10.
+        let limiter = RequestLimiter::default();
+        let t0 = Instant::now();
+        send_lone_requests(&limiter, 10).await;
+        assert_eq!(Instant::now(), t0, "a lone request spent a second slot");
+        // The burst is spent: the next one waits for the steady rate.
+        send_lone_requests(&limiter, 1).await;
+        assert!(Instant::now() > t0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_takes_a_slot_per_frame_it_sends() {
+        let limiter = RequestLimiter::default();
+        let mut outbox: VecDeque<u64> = (0..20).collect();
+        limiter.acquire().await;
+        outbox.pop_front();
+        let mut sent = 1;
+        while batch_more(&outbox, Some(&limiter)) {
+            outbox.pop_front();
+            sent += 1;
+        }
+        assert_eq!(sent, 10, "the burst, no more");
+        assert!(batch_more(&outbox, None), "no limiter, no limit");
+        assert!(!batch_more(&VecDeque::new(), None));
     }
 
     #[test]

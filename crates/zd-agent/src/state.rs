@@ -116,10 +116,22 @@ pub enum LifecycleEvent {
         /// What happened.
         cause: String,
     },
-    /// A new session replaced the old one; status and subscriptions were restored.
+    /// A new session replaced the old one. Restoring the last agent status and restarting the
+    /// live subscriptions on it begins now: they are sent right after this event, not yet
+    /// answered. A restore that fails for good is reported with [`Self::StatusNotRestored`];
+    /// a subscription that cannot be restarted ends with an error item.
     Restarted {
         /// The new session id.
         session_id: String,
+    },
+    /// The last agent status could not be set again on a new session: the service refused
+    /// it, or kept failing for reasons worth retrying until the tries ran out. The agent
+    /// shows whatever the new session started with until the status is set again.
+    StatusNotRestored {
+        /// The status that was to be restored.
+        status: AgentStatus,
+        /// What the last try met.
+        cause: String,
     },
     /// Finished for good.
     Closed {

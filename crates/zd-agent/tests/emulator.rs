@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{Stream, StreamExt, TryStreamExt};
+use futures_util::{FutureExt, Stream, StreamExt, TryStreamExt};
 use zd_agent::rate_limit::StartLimiter;
 use zd_agent::structured::{
     Button, ButtonTemplate, CarouselItem, Fallback, ListItem, ListTemplate, Panel, PanelCarousel,
@@ -2001,4 +2001,197 @@ async fn max_sub_while_a_stop_is_pending_waits_for_the_stop_instead_of_restartin
     for sub in &mut subs {
         assert_eq!(next_visitor_message(sub).await.content, "to all ten");
     }
+}
+
+#[tokio::test]
+async fn a_ping_period_longer_than_the_deadline_keeps_an_idle_socket() {
+    // One official sample pings every 60 s; the deadline counts from each PING.
+    let bot = bot_with(|config| {
+        config.keepalive_interval = Duration::from_millis(300);
+        config.keepalive_deadline = Duration::from_millis(200);
+    })
+    .await;
+    let mut events = Box::pin(bot.session.lifecycle());
+    let idle = tokio::time::timeout(Duration::from_secs(2), events.next()).await;
+    assert!(
+        idle.is_err(),
+        "an idle, healthy socket was given up: {idle:?}"
+    );
+    // A PING nobody answers still means a dead socket.
+    bot.emu
+        .control()
+        .fault_pings(&session_id(&bot), false)
+        .unwrap();
+    match next_event(&mut events).await {
+        LifecycleEvent::Reconnecting { cause, .. } => {
+            assert!(cause.contains("keepalive"), "{cause}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_concurrent_session_eos_worded_otherwise_is_surfaced_too() {
+    let bot = bot().await;
+    let mut events = Box::pin(bot.session.lifecycle());
+    bot.emu
+        .control()
+        .fault_eos(&session_id(&bot), "Concurrent session limit reached.")
+        .unwrap();
+    let closed = first_event(&mut events, |e| match e {
+        LifecycleEvent::Closed { reason } => Some(reason),
+        LifecycleEvent::Restarted { .. } => panic!("restarted instead of closing"),
+        _ => None,
+    })
+    .await;
+    assert!(closed.contains("concurrent"), "{closed}");
+    within(bot.driver).await.unwrap();
+    assert_eq!(sessions_started(&bot.emu), 1);
+}
+
+/// A session resumed from facts whose session is gone: a new one, its status still to be
+/// restored by the driver returned (not yet running), with the agent offline meanwhile.
+async fn resumed_online_but_offline(emu: &Emulator) -> (AgentSession, Driver, String) {
+    let facts = ResumableFacts {
+        agent_status: Some(AgentStatus::Online),
+        ..ResumableFacts::default()
+    };
+    let (session, driver) = resume_with(emu, facts).await;
+    let sid = session.resumable().session_id.unwrap();
+    let agent = emu.account().agents[0].id.clone();
+    emu.control()
+        .set_agent_status(&agent, zd_emulator::state::AgentStatus::Offline)
+        .unwrap();
+    assert_eq!(agent_status(emu), "offline");
+    (session, driver, sid)
+}
+
+#[tokio::test]
+async fn a_status_restore_that_meets_a_rate_limit_is_tried_again() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let (_session, driver, sid) = resumed_online_but_offline(&emu).await;
+    emu.control().fault_fail(&sid, 1, "RATE_LIMITED").unwrap();
+    let _driver = tokio::spawn(driver);
+    status_becomes(&emu, "online").await;
+}
+
+#[tokio::test]
+async fn a_status_restore_lost_with_its_socket_is_sent_again() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let (session, driver, sid) = resumed_online_but_offline(&emu).await;
+    let mut events = Box::pin(session.lifecycle());
+    // The socket is gone before the restore can be answered.
+    emu.control().fault_drop(&sid).await.unwrap();
+    until(|| !session_report(&emu, &sid).connected).await;
+    let _driver = tokio::spawn(driver);
+    until_connected(&mut events).await;
+    status_becomes(&emu, "online").await;
+}
+
+#[tokio::test]
+async fn a_subscription_restart_left_unanswered_is_sent_again() {
+    let bot = bot_with(|config| config.request_timeout = Duration::from_millis(300)).await;
+    let mut events = Box::pin(bot.session.lifecycle());
+    let mut messages = bot.session.messages().await.unwrap();
+    go_online(&bot.session).await;
+    let sid = session_id(&bot);
+    // On the resumed socket, the stop of the old id and the restart go unanswered (both
+    // take effect on the service).
+    bot.emu.control().fault_mute(&sid, 2).unwrap();
+    bot.emu.control().fault_drop(&sid).await.unwrap();
+    until_connected(&mut events).await;
+    until_live(&bot).await;
+    let channel = visitor(&bot);
+    heard(&bot, &channel, &mut messages, "hi").await;
+}
+
+#[tokio::test]
+async fn a_subscription_restart_never_answered_ends_its_stream_with_a_timeout() {
+    let bot = bot_with(|config| config.request_timeout = Duration::from_millis(200)).await;
+    let mut events = Box::pin(bot.session.lifecycle());
+    let mut messages = bot.session.messages().await.unwrap();
+    let sid = session_id(&bot);
+    bot.emu.control().fault_mute(&sid, 100).unwrap();
+    bot.emu.control().fault_drop(&sid).await.unwrap();
+    until_connected(&mut events).await;
+    let err = within(messages.next()).await.unwrap().unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Timeout), "{err:?}");
+    assert!(within(messages.next()).await.is_none());
+    bot.emu.control().fault_mute(&sid, 0).unwrap();
+    until_subscriptions(&bot, 0).await;
+}
+
+#[tokio::test]
+async fn a_catch_up_not_answered_in_time_is_an_error_item() {
+    let bot = bot_with(|config| config.request_timeout = Duration::from_millis(500)).await;
+    let mut events = Box::pin(bot.session.lifecycle());
+    let mut messages = bot.session.messages().await.unwrap();
+    go_online(&bot.session).await;
+    let sid = session_id(&bot);
+    // Every answer comes a second late: the restart's first try is still taken (a retry
+    // goes out meanwhile), and the catch-up it sends then is past its deadline.
+    bot.emu.control().fault_delay(&sid, 1_000).unwrap();
+    bot.emu.control().fault_drop(&sid).await.unwrap();
+    until_connected(&mut events).await;
+    let err = within(messages.next()).await.unwrap().unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::CatchUp), "{err:?}");
+    assert!(chain(&err).contains("no answer in time"), "{}", chain(&err));
+    bot.emu.control().fault_delay(&sid, 0).unwrap();
+    until_live(&bot).await;
+    let channel = visitor(&bot);
+    heard(&bot, &channel, &mut messages, "after the late catch-up").await;
+}
+
+#[tokio::test]
+async fn a_catch_up_answer_too_large_to_read_is_given_up_not_fetched_for_ever() {
+    let bot = bot().await;
+    let mut events = Box::pin(bot.session.lifecycle());
+    let mut messages = bot.session.messages().await.unwrap();
+    go_online(&bot.session).await;
+    let channel = visitor(&bot);
+    bot_says(&bot, &channel, "hello").await;
+    // 20 logs of 64 KiB: the catch-up's answer is larger than the 1 MiB a frame may be.
+    let big = "x".repeat(64 * 1024);
+    for _ in 0..20 {
+        say(&bot, &channel, &big);
+        assert_eq!(
+            next_visitor_message(&mut messages).await.content.len(),
+            big.len()
+        );
+    }
+    let sid = session_id(&bot);
+    bot.emu.control().fault_drop(&sid).await.unwrap();
+    let err = within(messages.next()).await.unwrap().unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::CatchUp), "{err:?}");
+    until_live(&bot).await;
+    // The next socket runs no catch-up, so it stays up.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut reconnects = 0;
+    while let Some(Some(event)) = events.next().now_or_never() {
+        if matches!(event, LifecycleEvent::Reconnecting { .. }) {
+            reconnects += 1;
+        }
+    }
+    assert!(reconnects <= 2, "{reconnects} reconnects");
+    heard(&bot, &channel, &mut messages, "still heard").await;
+}
+
+#[tokio::test]
+async fn a_status_restore_left_unanswered_is_sent_again() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let facts = ResumableFacts {
+        agent_status: Some(AgentStatus::Online),
+        ..ResumableFacts::default()
+    };
+    let token = emu.account().agents[0].access_token.clone();
+    let creds = Arc::new(StaticToken::bearer(token).unwrap());
+    let mut config = config_for(&emu);
+    config.request_timeout = Duration::from_millis(300);
+    let (session, driver) = AgentSession::resume(config, creds, facts).await.unwrap();
+    let sid = session.resumable().session_id.unwrap();
+    // The restore takes effect but its answer never comes: unanswered counts as failed.
+    emu.control().fault_mute(&sid, 1).unwrap();
+    let _driver = tokio::spawn(driver);
+    until(|| session_report(&emu, &sid).counts.requests >= 2).await;
+    status_becomes(&emu, "online").await;
 }

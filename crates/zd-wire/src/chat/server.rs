@@ -161,9 +161,15 @@ impl Eos<'_> {
 
     /// True when the reason says another session with the same credentials took over, in
     /// which case starting a new session would only fight it.
+    ///
+    /// Only [`Self::CONCURRENT_SESSION_LIMIT`] was seen, in one client's code: any reason that
+    /// mentions a concurrent session counts, whatever its case, spacing or punctuation, since
+    /// missing it means two processes evicting each other for ever.
     #[must_use]
     pub fn is_concurrent_session_limit(&self) -> bool {
-        self.reason.as_deref() == Some(Self::CONCURRENT_SESSION_LIMIT)
+        self.reason
+            .as_deref()
+            .is_some_and(|reason| reason.to_ascii_lowercase().contains("concurrent session"))
     }
 }
 
@@ -488,6 +494,33 @@ mod tests {
         );
         assert_eq!(errors[0].message, "");
         assert_eq!(errors[1].message, "7");
+    }
+
+    #[test]
+    fn a_concurrent_session_eos_is_known_in_any_spelling() {
+        for reason in [
+            "concurrent session limit reached",
+            "Concurrent session limit reached.",
+            "  CONCURRENT SESSION LIMIT REACHED\n",
+            "Concurrent session detected",
+        ] {
+            let text = serde_json::json!({ "sig": "EOS", "reason": reason }).to_string();
+            let Ok(ServerFrame::Eos(eos)) = ServerFrame::decode(&text) else {
+                panic!("not EOS: {text}");
+            };
+            assert!(eos.is_concurrent_session_limit(), "{reason:?}");
+        }
+        for reason in [
+            "unexpected session state",
+            "session limit reached",
+            "concurrent",
+        ] {
+            let text = serde_json::json!({ "sig": "EOS", "reason": reason }).to_string();
+            let Ok(ServerFrame::Eos(eos)) = ServerFrame::decode(&text) else {
+                panic!("not EOS: {text}");
+            };
+            assert!(!eos.is_concurrent_session_limit(), "{reason:?}");
+        }
     }
 
     #[test]

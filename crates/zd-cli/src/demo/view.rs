@@ -128,23 +128,19 @@ impl Viewer {
                 f.served += 1;
                 row.served += 1;
             }
-            match (open, c.served_at) {
-                (true, None) => {
+            let (place, wait) = place_of(open, c.arrived_at, c.queued_since, c.served_at, now);
+            match place {
+                Place::Queued => {
                     f.queued += 1;
                     row.queued += 1;
-                    waits.push(now.saturating_duration_since(c.arrived_at));
                 }
-                (true, Some(served)) => {
+                Place::Active => {
                     f.active += 1;
                     row.active += 1;
-                    waits.push(served.saturating_duration_since(c.arrived_at));
                 }
-                (false, served) => {
-                    if let Some(s) = served {
-                        waits.push(s.saturating_duration_since(c.arrived_at));
-                    }
-                }
+                Place::Ended => {}
             }
+            waits.extend(wait);
             if matches!(c.state, ChannelState::Closed) {
                 f.closed += 1;
             }
@@ -210,6 +206,38 @@ impl Viewer {
 }
 
 /// One plain line.
+/// Where a chat stands on the dashboard.
+#[derive(Debug, PartialEq, Eq)]
+enum Place {
+    /// Open, its visitor waiting for an agent: never served yet, or back in the queue since
+    /// its last agent left.
+    Queued,
+    /// Open and served.
+    Active,
+    Ended,
+}
+
+/// Where a chat stands and the wait it adds to the figures: a waiting chat's wait so far
+/// (since it was last queued), otherwise how long its first serve took.
+fn place_of(
+    open: bool,
+    arrived_at: Instant,
+    queued_since: Option<Instant>,
+    served_at: Option<Instant>,
+    now: Instant,
+) -> (Place, Option<Duration>) {
+    let first_wait = served_at.map(|served| served.saturating_duration_since(arrived_at));
+    match (open, queued_since, served_at) {
+        (true, Some(queued), _) => (Place::Queued, Some(now.saturating_duration_since(queued))),
+        (true, None, None) => (
+            Place::Queued,
+            Some(now.saturating_duration_since(arrived_at)),
+        ),
+        (true, None, Some(_)) => (Place::Active, first_wait),
+        (false, _, _) => (Place::Ended, first_wait),
+    }
+}
+
 pub(crate) fn plain_line(f: &Frame) -> String {
     let online = f
         .agents
@@ -256,4 +284,37 @@ pub(crate) fn plain_line(f: &Frame) -> String {
         ));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chat_back_in_the_queue_is_queued_and_waits_from_its_return() {
+        let arrived = Instant::now();
+        let served = arrived + Duration::from_secs(10);
+        let requeued = arrived + Duration::from_secs(1_200);
+        let now = requeued + Duration::from_secs(3);
+        assert_eq!(
+            place_of(true, arrived, Some(requeued), Some(served), now),
+            (Place::Queued, Some(Duration::from_secs(3)))
+        );
+        assert_eq!(
+            place_of(true, arrived, None, Some(served), now),
+            (Place::Active, Some(Duration::from_secs(10)))
+        );
+        assert_eq!(
+            place_of(true, arrived, Some(arrived), None, now),
+            (Place::Queued, Some(now - arrived))
+        );
+        assert_eq!(
+            place_of(false, arrived, None, Some(served), now),
+            (Place::Ended, Some(Duration::from_secs(10)))
+        );
+        assert_eq!(
+            place_of(false, arrived, Some(arrived), None, now),
+            (Place::Ended, None)
+        );
+    }
 }

@@ -371,6 +371,7 @@ impl Client {
         let credentials = request.credentials;
         let method = request.method;
         let mut body = request.body;
+        let secrets = request.secrets;
         let mut delays = inner.retry.delays();
         let mut attempt = 0u32;
         loop {
@@ -457,7 +458,13 @@ impl Client {
                     }
                     let hint = parse_retry_after(response.headers());
                     let sent = auth.as_ref().map(sent_secrets).unwrap_or_default();
-                    let sent: Vec<&str> = sent.iter().map(Secret::expose_secret).collect();
+                    // With what the request itself carries: an operation sent without the
+                    // client's credentials (GetToken) may still send some in its body.
+                    let sent: Vec<&str> = sent
+                        .iter()
+                        .chain(&secrets)
+                        .map(Secret::expose_secret)
+                        .collect();
                     Error::from_response(status, response.body(), hint, &sent).at(operation)
                 }
                 Err(e) if crate::upload::limit_exceeded_in(&e) => Error::with_source(

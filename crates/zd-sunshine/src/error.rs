@@ -181,18 +181,20 @@ fn truncate_str(s: &mut String, max: usize) -> bool {
 /// were sent in error answers, and errors end up in logs. A whole secret becomes
 /// `[REDACTED]`, as written or JSON-escaped (zd-auth's [`zd_auth::redact_sent`]); when the
 /// text was `cut`, the beginning of one that the cut split is dropped too
-/// ([`zd_auth::drop_partial_tail`]). The result stays within `max` bytes.
+/// ([`zd_auth::drop_partial_tail`]). The result stays within `max` bytes, whatever was sent.
 fn hide_sent(text: String, cut: bool, max: usize, sent: &[&str]) -> String {
-    if sent.is_empty() {
-        return text;
-    }
-    let mut shown = zd_auth::redact_sent(&text, sent).into_owned();
+    let mut shown = if sent.is_empty() {
+        text
+    } else {
+        zd_auth::redact_sent(&text, sent).into_owned()
+    };
     if cut {
         let keep = zd_auth::drop_partial_tail(&shown, sent).len();
         shown.truncate(keep);
     }
-    // `[REDACTED]` can be longer than the secret it replaced: cut again, and drop what the
-    // new cut may leave of a secret's beginning.
+    // The text can have grown past `max`: `[REDACTED]` can be longer than the secret it
+    // replaced, and lossy decoding turns each invalid byte into a three-byte U+FFFD. Cut
+    // again, and drop what the new cut may leave of a secret's beginning.
     if truncate_str(&mut shown, max) {
         let keep = zd_auth::drop_partial_tail(&shown, sent).len();
         shown.truncate(keep);
@@ -335,8 +337,8 @@ impl Error {
     }
 }
 
-/// The first [`BODY_EXCERPT_LIMIT`] bytes of `body` (lossy UTF-8) with `sent` hidden (see
-/// [`hide_sent`]).
+/// The start of `body` as lossy UTF-8, at most [`BODY_EXCERPT_LIMIT`] bytes of text, with
+/// `sent` hidden (see [`hide_sent`]).
 fn excerpt(body: &[u8], sent: &[&str]) -> String {
     let cut = body.len() > BODY_EXCERPT_LIMIT;
     let kept = if cut {
@@ -486,6 +488,18 @@ mod tests {
             kept.starts_with("[REDACTED]") && !kept.contains("ab"),
             "{kept}"
         );
+    }
+
+    #[test]
+    fn an_excerpt_of_invalid_utf8_stays_within_its_limit() {
+        // Each 0xFF byte shows as U+FFFD, three bytes long.
+        let body = vec![0xFF; BODY_EXCERPT_LIMIT];
+        for sent in [&[][..], &["s3cret"][..]] {
+            let e = Error::from_response(StatusCode::BAD_GATEWAY, &body, None, sent);
+            let kept = e.body().unwrap_or_default();
+            assert!(kept.len() <= BODY_EXCERPT_LIMIT, "{} bytes", kept.len());
+            assert!(kept.starts_with('\u{fffd}'), "{kept}");
+        }
     }
 
     #[test]

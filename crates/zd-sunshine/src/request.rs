@@ -3,6 +3,8 @@
 use bytes::Bytes;
 use http::Method;
 use serde::Serialize;
+use serde_json::Value;
+use zd_auth::Secret;
 
 use crate::error::{Error, ErrorKind};
 use crate::upload::Upload;
@@ -31,9 +33,8 @@ impl std::fmt::Debug for RequestBody {
     }
 }
 
-/// An operation ready to send: method, path, query pairs, body, and whether the client's
-/// credentials go with it.
-#[derive(Debug)]
+/// An operation ready to send: method, path, query pairs, body, whether the client's
+/// credentials go with it, and the secrets it sends that an error answer must not show.
 pub struct ApiRequest {
     pub(crate) method: Method,
     pub(crate) path: String,
@@ -42,6 +43,23 @@ pub struct ApiRequest {
     pub(crate) operation: &'static str,
     pub(crate) retry_non_idempotent: Option<bool>,
     pub(crate) credentials: bool,
+    pub(crate) secrets: Vec<Secret>,
+}
+
+impl std::fmt::Debug for ApiRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("query", &self.query)
+            .field("body", &self.body)
+            .field("operation", &self.operation)
+            .field("retry_non_idempotent", &self.retry_non_idempotent)
+            .field("credentials", &self.credentials)
+            // Not even as `Secret([REDACTED])`s: how many is all a log line needs.
+            .field("hidden", &self.secrets.len())
+            .finish()
+    }
 }
 
 impl ApiRequest {
@@ -55,6 +73,7 @@ impl ApiRequest {
             operation,
             retry_non_idempotent: None,
             credentials: true,
+            secrets: Vec::new(),
         }
     }
 
@@ -70,6 +89,58 @@ impl ApiRequest {
     /// [`ApiRequest::without_credentials`]).
     pub fn sends_credentials(&self) -> bool {
         self.credentials
+    }
+
+    /// Hides `secret`, which this request sends (in its body or query), in an error answer
+    /// that echoes it: the error's codes, titles and body excerpt show `[REDACTED]` instead,
+    /// as for the client's own credentials. Servers quote what they were sent when they
+    /// refuse it, and errors end up in logs. An empty value is ignored.
+    pub fn hide(&mut self, secret: impl Into<Secret>) {
+        let secret = secret.into();
+        if !secret.is_empty() {
+            self.secrets.push(secret);
+        }
+    }
+
+    /// Hides (see [`ApiRequest::hide`]) every string the JSON body holds under one of
+    /// `fields`, at any depth: the generated operations name the fields of their body that
+    /// carry credentials (GetToken's `client_secret` and `code`, an integration's keys), which
+    /// may sit in a nested object or in whichever variant of a union was sent.
+    pub(crate) fn hide_json_fields(&mut self, fields: &[&str]) {
+        fn walk(value: &Value, fields: &[&str], found: &mut Vec<Secret>) {
+            match value {
+                Value::Object(map) => {
+                    for (key, value) in map {
+                        match value {
+                            Value::String(s) if fields.contains(&key.as_str()) => {
+                                found.push(Secret::new(s.as_str()));
+                            }
+                            _ => walk(value, fields, found),
+                        }
+                    }
+                }
+                Value::Array(items) => items.iter().for_each(|v| walk(v, fields, found)),
+                _ => {}
+            }
+        }
+        let RequestBody::Json(bytes) = &self.body else {
+            return;
+        };
+        // The bytes were encoded from a model a moment ago; were they not to parse back,
+        // there would be nothing to find in them either.
+        let Ok(body) = serde_json::from_slice::<Value>(bytes) else {
+            return;
+        };
+        let mut found = Vec::new();
+        walk(&body, fields, &mut found);
+        for secret in found {
+            self.hide(secret);
+        }
+    }
+
+    /// How many values this request hides in an error answer (see [`ApiRequest::hide`]).
+    pub fn hidden_count(&self) -> usize {
+        self.secrets.len()
     }
 
     /// Appends a query pair; the key keeps its wire spelling (`page[after]`) and is
@@ -151,22 +222,60 @@ impl ApiRequest {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_fields_are_found_at_any_depth_and_only_as_strings() {
+        let mut request = ApiRequest::new(Method::POST, "/v2/x".to_owned(), "X");
+        let body = serde_json::json!({
+            "a": {"apiSecret": "s1", "n": [{"apiSecret": "s2"}, {"apiSecret": 3}]},
+            "apiSecret": "",
+            "other": "s3",
+        });
+        request.set_json(&body).expect("the body encodes");
+        request.hide_json_fields(&["apiSecret"]);
+        let hidden: Vec<&str> = request.secrets.iter().map(Secret::expose_secret).collect();
+        assert_eq!(hidden, ["s1", "s2"]);
+        assert_eq!(request.hidden_count(), 2);
+    }
+
+    #[test]
+    fn a_union_body_hides_the_credentials_of_the_variant_sent() {
+        let telegram = crate::models::Telegram {
+            token: Some("bot-token".to_owned()),
+            username: Some("bot".to_owned()),
+            ..Default::default()
+        };
+        let request = crate::operations::CreateIntegration::new(
+            "app",
+            crate::models::Integration::Telegram(telegram),
+        )
+        .to_request()
+        .expect("the body encodes");
+        let hidden: Vec<&str> = request.secrets.iter().map(Secret::expose_secret).collect();
+        assert_eq!(hidden, ["bot-token"]);
+    }
+
     #[test]
     fn debug_shows_a_json_body_by_size_not_its_secrets() {
         let body = crate::models::GetTokenBody::new(
             "client".to_owned(),
             "very-secret".to_owned(),
-            "code".to_owned(),
+            "one-time-code".to_owned(),
             "authorization_code".to_owned(),
         );
-        let request = crate::operations::GetToken::new(body)
-            .to_request()
-            .expect("the body encodes");
+        let operation = crate::operations::GetToken::new(body);
+        let request = operation.to_request().expect("the body encodes");
+        // The values it hides are not shown either, not even as `Secret([REDACTED])`.
+        for shown in [format!("{request:?}"), format!("{operation:?}")] {
+            assert!(!shown.contains("very-secret"), "{shown}");
+            assert!(!shown.contains("one-time-code"), "{shown}");
+        }
         let shown = format!("{request:?}");
-        assert!(!shown.contains("very-secret"), "{shown}");
         assert!(
-            shown.contains("Json(") && shown.contains(" bytes)"),
+            shown.contains("Json(") && shown.contains(" bytes)") && shown.contains("hidden: 2"),
             "{shown}"
         );
+        assert!(!shown.contains("Secret"), "{shown}");
     }
 }

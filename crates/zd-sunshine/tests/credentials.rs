@@ -228,3 +228,63 @@ async fn error_answers_that_echo_the_credentials_do_not_keep_them() {
         assert!(title.ends_with("tttt"), "{title}");
     }
 }
+
+const CLIENT_SECRET: &str = "cLiEnT-sEcReT_9f3Kq7Zp";
+const AUTH_CODE: &str = "AuThCoDe-7c1e9b2d4f6a";
+
+/// /oauth/token refusing the exchange with a 401 that quotes the body it was sent: the client
+/// secret and the code in the title, and the whole request (as written) in the body.
+fn token_echo(target: &str) -> (StatusCode, String) {
+    match target {
+        "POST /oauth/token" => (
+            StatusCode::UNAUTHORIZED,
+            json!({
+                "errors": [{
+                    "code": "unauthorized",
+                    "title": format!("client_secret {CLIENT_SECRET} does not match code {AUTH_CODE}"),
+                }],
+                "request": {
+                    "client_id": "cid",
+                    "client_secret": CLIENT_SECRET,
+                    "code": AUTH_CODE,
+                    "grant_type": "authorization_code",
+                },
+            })
+            .to_string(),
+        ),
+        _ => (StatusCode::NOT_FOUND, String::new()),
+    }
+}
+
+/// GetToken goes without the client's credentials, so what it could leak is in its body: the
+/// client secret and the authorization code (a one-time credential, worth a token until it
+/// is exchanged).
+#[tokio::test]
+async fn a_token_exchange_refused_with_its_secrets_echoed_does_not_keep_them() {
+    let (base, _) = serve(token_echo).await;
+    let client = with_creds(&base, StaticToken::bearer(JWT).unwrap());
+    let body = models::GetTokenBody::new(
+        "cid".to_owned(),
+        CLIENT_SECRET.to_owned(),
+        AUTH_CODE.to_owned(),
+        "authorization_code".to_owned(),
+    );
+    let err = operations::GetToken::new(body)
+        .send(&client)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::UNAUTHORIZED));
+    assert_hidden(&err, &[CLIENT_SECRET, AUTH_CODE]);
+    // What is not a secret stays readable.
+    assert_eq!(err.code(), Some("unauthorized"));
+    assert!(
+        err.to_string()
+            .contains("client_secret [REDACTED] does not match code [REDACTED]"),
+        "{err}"
+    );
+    let body = err.body().unwrap();
+    assert!(
+        body.contains(r#""client_id":"cid","client_secret":"[REDACTED]","code":"[REDACTED]""#),
+        "{body}"
+    );
+}

@@ -1,6 +1,7 @@
 //! The wire request of every operation (method, path and query, whether the client's
-//! credentials go with it, body), built with placeholder arguments, and the decode of a webhook
-//! envelope, snapshotted so any change to what goes on the wire shows up in review.
+//! credentials go with it, how many values it sends that an error answer must not show, body),
+//! built with placeholder arguments, and the decode of a webhook envelope, snapshotted so any
+//! change to what goes on the wire shows up in review.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -33,7 +34,15 @@ fn every_operation_wire_request() {
         } else {
             "<without credentials>\n"
         };
-        let _ = writeln!(out, "{id}\n{} {target}\n{auth}{body}\n", req.method());
+        let hidden = match req.hidden_count() {
+            0 => String::new(),
+            n => format!("<hides {n} sent values in an error answer>\n"),
+        };
+        let _ = writeln!(
+            out,
+            "{id}\n{} {target}\n{auth}{hidden}{body}\n",
+            req.method()
+        );
     }
     insta::assert_snapshot!(out);
 }

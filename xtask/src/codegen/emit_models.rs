@@ -73,16 +73,18 @@ fn emit_patch_setters(out: &mut String, name: &str, fields: &[&Field]) {
     out.push_str("}\n\n");
 }
 
-/// Credential-bearing string fields (key secrets, tokens, passwords, private keys), which the
-/// generated `Debug` prints as `[REDACTED]`.
-fn sensitive(f: &Field) -> bool {
+/// Credential-bearing string fields of struct `owner` (key secrets, tokens, passwords,
+/// private keys, and those [`super::overrides::secret_field`] names), which the generated
+/// `Debug` prints as `[REDACTED]` and an error answer echoing them does not show.
+pub(crate) fn sensitive(owner: &str, f: &Field) -> bool {
     let n = f.json.to_ascii_lowercase();
     f.ty == Ty::Str
         && (n.ends_with("secret")
             || n.ends_with("token")
             || n.ends_with("password")
             || n.ends_with("key")
-            || n == "certificate")
+            || n == "certificate"
+            || super::overrides::secret_field(owner, &f.json))
 }
 
 fn emit_redacted_debug(out: &mut String, name: &str, fields: &[Field], models: &Models) {
@@ -95,19 +97,20 @@ fn emit_redacted_debug(out: &mut String, name: &str, fields: &[Field], models: &
     );
     for fl in fields {
         let label = lit(bare(&fl.rust));
-        if sensitive(fl) && is_patch(name, fl, models) {
+        let sensitive = sensitive(name, fl);
+        if sensitive && is_patch(name, fl, models) {
             let _ = writeln!(
                 out,
                 ".field({label}, &self.{}.as_option().map(|_| \"[REDACTED]\"))",
                 fl.rust
             );
-        } else if sensitive(fl) && fl.option {
+        } else if sensitive && fl.option {
             let _ = writeln!(
                 out,
                 ".field({label}, &self.{}.as_ref().map(|_| \"[REDACTED]\"))",
                 fl.rust
             );
-        } else if sensitive(fl) {
+        } else if sensitive {
             let _ = writeln!(out, ".field({label}, &\"[REDACTED]\")");
         } else {
             let _ = writeln!(out, ".field({label}, &self.{})", fl.rust);
@@ -163,7 +166,7 @@ fn emit_def(out: &mut String, def: &Def, models: &Models) {
     match &def.kind {
         Kind::Struct(fields) => {
             let default = if def.default { "Default, " } else { "" };
-            let redact = fields.iter().any(sensitive);
+            let redact = fields.iter().any(|f| sensitive(&def.name, f));
             let debug = if redact { "" } else { "Debug, " };
             let _ = writeln!(
                 out,

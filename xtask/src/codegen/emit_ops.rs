@@ -1,10 +1,10 @@
 //! Rust source for the operations, one file per tag.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use super::emit_models::rust_ty;
-use super::ir::Ty;
+use super::emit_models::{rust_ty, sensitive};
+use super::ir::{Kind, Models, Ty};
 use super::names::{bare, lit, snake};
 use super::ops::{Arg, Body, OneOf, Op};
 use super::{HEADER, REFERENCE};
@@ -18,8 +18,35 @@ fn arg_param(a: &Arg) -> (String, String) {
     }
 }
 
-fn emit_op(out: &mut String, op: &Op) {
+/// The wire names of the credential fields an operation's JSON body can carry, at any depth
+/// and in any variant of a union: the request hides their values in an error answer.
+fn hidden_fields(op: &Op, models: &Models) -> BTreeSet<String> {
+    fn named(ty: &Ty) -> Vec<String> {
+        match ty {
+            Ty::Named(n) => vec![n.clone()],
+            Ty::Vec(inner) => named(inner),
+            _ => Vec::new(),
+        }
+    }
+    let Body::Json { ty, .. } = &op.body else {
+        return BTreeSet::new();
+    };
+    let mut fields = BTreeSet::new();
+    for name in models.reachable(&named(ty)) {
+        if let Some(Kind::Struct(fs)) = models.get(&name).map(|d| &d.kind) {
+            fields.extend(
+                fs.iter()
+                    .filter(|f| sensitive(&name, f))
+                    .map(|f| f.json.clone()),
+            );
+        }
+    }
+    fields
+}
+
+fn emit_op(out: &mut String, op: &Op, models: &Models) {
     let multipart = matches!(op.body, Body::Multipart);
+    let hidden = hidden_fields(op, models);
     let resp = rust_ty(&op.response, MODELS);
     let _ = writeln!(
         out,
@@ -39,6 +66,15 @@ fn emit_op(out: &mut String, op: &Op) {
         out.push_str(
             "///\n/// Sent with the client's credentials (the token it asks about), although \
              the spec lists no security requirement.\n",
+        );
+    }
+    if !hidden.is_empty() {
+        let names: Vec<String> = hidden.iter().map(|f| format!("`{f}`")).collect();
+        let _ = writeln!(
+            out,
+            "///\n/// An error answer that echoes the credentials its body carries ({}) shows \
+             `[REDACTED]` in their place.",
+            names.join(", ")
         );
     }
     let _ = writeln!(
@@ -280,6 +316,10 @@ fn emit_op(out: &mut String, op: &Op) {
         } => out.push_str("if let Some(body) = &self.body { req.set_json(body)?; }\n"),
         Body::Multipart => out.push_str("req.set_upload(self.upload);\n"),
     }
+    if !hidden.is_empty() {
+        let names: Vec<String> = hidden.iter().map(|f| lit(f)).collect();
+        let _ = writeln!(out, "req.hide_json_fields(&[{}]);", names.join(", "));
+    }
     out.push_str("Ok(req)\n}\n\n");
     if op.redirect {
         let _ = writeln!(
@@ -438,7 +478,7 @@ fn backward(op: &Op) -> bool {
 }
 
 /// `(file name, source)` for every tag plus the `mod.rs` that re-exports them.
-pub(crate) fn emit(ops: &[Op]) -> Vec<(String, String)> {
+pub(crate) fn emit(ops: &[Op], models: &Models) -> Vec<(String, String)> {
     let mut tags: BTreeMap<String, Vec<&Op>> = BTreeMap::new();
     for op in ops {
         tags.entry(bare(&snake(&op.tag)).to_owned())
@@ -453,7 +493,7 @@ pub(crate) fn emit(ops: &[Op]) -> Vec<(String, String)> {
         let _ = writeln!(root, "mod {tag};\npub use {tag}::*;");
         let mut out = format!("{HEADER}\n//! Operations tagged `{}`.\n\n", ops[0].tag);
         for op in ops {
-            emit_op(&mut out, op);
+            emit_op(&mut out, op, models);
         }
         files.push((format!("operations/{tag}.rs"), out));
     }

@@ -132,7 +132,7 @@ fn generate(doc: &Value) -> Result<BTreeMap<String, String>, String> {
     );
     for (name, text) in emit_models::emit(&models)
         .into_iter()
-        .chain(emit_ops::emit(&operations))
+        .chain(emit_ops::emit(&operations, &models))
     {
         files.insert(name, text);
     }

@@ -83,16 +83,57 @@ fn deref_param<'a>(doc: &'a Value, p: &'a Value) -> Option<&'a Value> {
 
 /// The type of a query argument. Arrays and objects are refused rather than sent as one
 /// string: the generator does not know how the API wants them spelled (`a=1&a=2`, `a=1,2`).
-fn scalar(schema: &Value, id: &str, name: &str) -> Result<Ty, String> {
+/// A reference is followed first, since what it names may be either; a schema that still
+/// declares no type (alternatives, a bare `{}`) is refused too, unless it lists strings.
+fn scalar(
+    schemas: &Map<String, Value>,
+    schema: &Value,
+    id: &str,
+    name: &str,
+) -> Result<Ty, String> {
+    let schema =
+        target(schemas, schema).map_err(|why| format!("{id}: query parameter `{name}` {why}"))?;
+    let strings = schema
+        .get("enum")
+        .and_then(Value::as_array)
+        .is_some_and(|values| values.iter().all(Value::is_string));
     match schema.get("type").and_then(Value::as_str) {
         Some("integer") => Ok(Ty::I64),
         Some("boolean") => Ok(Ty::Bool),
         Some("number") => Ok(Ty::F64),
-        Some("string") | None => Ok(Ty::Str),
+        Some("string") => Ok(Ty::Str),
+        None if strings => Ok(Ty::Str),
         Some(other) => Err(format!(
             "{id}: query parameter `{name}` is of type {other}, which the generator cannot send"
         )),
+        None => Err(format!(
+            "{id}: query parameter `{name}` declares no type, which the generator cannot send"
+        )),
     }
+}
+
+/// The schema `schema` stands for, after its references (`$ref`, or an `allOf` of one) to
+/// component schemas; what is wrong with them as the error.
+fn target<'a>(schemas: &'a Map<String, Value>, schema: &'a Value) -> Result<&'a Value, String> {
+    let mut schema = schema;
+    // Bounded: a cycle of references would otherwise never end.
+    for _ in 0..16 {
+        let only = schema
+            .get("allOf")
+            .and_then(Value::as_array)
+            .and_then(|parts| match parts.as_slice() {
+                [only] if only.get("$ref").is_some() => Some(only),
+                _ => None,
+            });
+        let reference = only.unwrap_or(schema);
+        let Some(r) = reference.get("$ref").and_then(Value::as_str) else {
+            return Ok(schema);
+        };
+        schema = ref_name(reference)
+            .and_then(|n| schemas.get(n))
+            .ok_or_else(|| format!("refers to unknown schema {r}"))?;
+    }
+    Err("refers to schemas that refer on without end".to_owned())
 }
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
@@ -165,7 +206,7 @@ pub(crate) fn build(doc: &Value, models: &mut Models) -> Result<Vec<Op>, String>
                                 if super::overrides::query_param_ignored(id, &wire) {
                                     continue;
                                 }
-                                let ty = scalar(&v, id, &wire)?;
+                                let ty = scalar(schemas, &v, id, &wire)?;
                                 let arg = Arg {
                                     wire,
                                     rust: snake(&format!("{name}_{k}")),
@@ -188,7 +229,7 @@ pub(crate) fn build(doc: &Value, models: &mut Models) -> Result<Vec<Op>, String>
                             query.push(Arg {
                                 wire: name.to_owned(),
                                 rust: snake(name),
-                                ty: scalar(&schema, id, name)?,
+                                ty: scalar(schemas, &schema, id, name)?,
                                 required,
                             });
                         }
@@ -353,6 +394,7 @@ mod tests {
     use super::super::ir::Models;
 
     /// The operations of a spec with one GET taking `parameter`, or the generator's error.
+    /// The spec's schemas: `Ids`, an array; `Kind`, a string; `Ref`, a reference to `Kind`.
     fn build_with(parameter: &Value) -> Result<usize, String> {
         let doc = json!({
             "paths": { "/things": { "get": {
@@ -360,6 +402,11 @@ mod tests {
                 "parameters": [parameter],
                 "responses": { "200": { "description": "ok" } },
             } } },
+            "components": { "schemas": {
+                "Ids": { "type": "array", "items": { "type": "string" } },
+                "Kind": { "type": "string", "enum": ["a", "b"] },
+                "Ref": { "$ref": "#/components/schemas/Kind" },
+            } },
         });
         let mut models = Models::default();
         super::build(&doc, &mut models).map(|ops| ops.len())
@@ -379,7 +426,31 @@ mod tests {
         let header = json!({ "name": "X-Trace", "in": "header", "schema": { "type": "string" } });
         let error = build_with(&header).err().unwrap_or_default();
         assert!(error.contains("`X-Trace` in header"), "{error}");
+        // Behind a reference, an array is refused as well; so is a schema of alternatives.
+        let ids = json!({
+            "name": "ids", "in": "query",
+            "schema": { "$ref": "#/components/schemas/Ids" },
+        });
+        let error = build_with(&ids).err().unwrap_or_default();
+        assert!(
+            error.contains("ListThings") && error.contains("`ids`") && error.contains("array"),
+            "{error}"
+        );
+        let either = json!({
+            "name": "either", "in": "query",
+            "schema": { "oneOf": [{ "type": "string" }, { "type": "integer" }] },
+        });
+        let error = build_with(&either).err().unwrap_or_default();
+        assert!(error.contains("`either`"), "{error}");
         let plain = json!({ "name": "limit", "in": "query", "schema": { "type": "integer" } });
         assert_eq!(build_with(&plain), Ok(1));
+        // A reference to a scalar, even through another reference, is followed.
+        for schema in ["Kind", "Ref"] {
+            let kind = json!({
+                "name": "kind", "in": "query",
+                "schema": { "$ref": format!("#/components/schemas/{schema}") },
+            });
+            assert_eq!(build_with(&kind), Ok(1), "{schema}");
+        }
     }
 }

@@ -83,3 +83,12 @@ pub(crate) fn sends_credentials(operation_id: &str) -> Option<bool> {
         _ => None,
     }
 }
+
+/// Credential-bearing body fields the naming rule of `emit_models::sensitive` misses, by Rust
+/// type name and wire name: hidden in `Debug` and in error answers that echo them. GetToken's
+/// `code` is the authorization code, a one-time credential: until it is exchanged, it and the
+/// client secret are worth an access token (zd-auth's `OAuthBridge::exchange_code` hides both
+/// in its errors as well).
+pub(crate) fn secret_field(rust: &str, json: &str) -> bool {
+    matches!((rust, json), ("GetTokenBody", "code"))
+}

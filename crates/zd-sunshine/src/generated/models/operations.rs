@@ -90,7 +90,7 @@ impl std::fmt::Debug for GetTokenBody {
         f.debug_struct("GetTokenBody")
             .field("client_id", &self.client_id)
             .field("client_secret", &"[REDACTED]")
-            .field("code", &self.code)
+            .field("code", &"[REDACTED]")
             .field("grant_type", &self.grant_type)
             .finish()
     }

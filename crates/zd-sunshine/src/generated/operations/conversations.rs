@@ -429,6 +429,8 @@ impl PostConversionEvents {
 /// Operation `DownloadMessageRef`: `POST /v2/apps/{appId}/conversations/{conversationId}/download`.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/#tag/Conversations/operation/DownloadMessageRef>
+///
+/// An error answer that echoes the credentials its body carries (`key`) shows `[REDACTED]` in their place.
 #[derive(Debug, Clone)]
 #[must_use = "a request does nothing until it is sent"]
 pub struct DownloadMessageRef {
@@ -468,6 +470,7 @@ impl DownloadMessageRef {
         );
         let mut req = crate::ApiRequest::new(http::Method::POST, path, "DownloadMessageRef");
         req.set_json(&self.body)?;
+        req.hide_json_fields(&["key"]);
         Ok(req)
     }
 

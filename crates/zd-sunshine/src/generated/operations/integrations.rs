@@ -141,6 +141,8 @@ impl crate::pagination::Paged for ListIntegrations {
 /// Operation `CreateIntegration`: `POST /v2/apps/{appId}/integrations`.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/#tag/Integrations/operation/CreateIntegration>
+///
+/// An error answer that echoes the credentials its body carries (`accessKey`, `accessTokenKey`, `accessTokenSecret`, `accountManagementAccessToken`, `apiKey`, `apiSecret`, `appSecret`, `authToken`, `authenticationMessageSecret`, `certificate`, `channelAccessToken`, `channelSecret`, `consumerKey`, `consumerSecret`, `pageAccessToken`, `password`, `privateKey`, `secret`, `serverKey`, `signingKey`, `switcherSecret`, `token`, `webhookSecret`) shows `[REDACTED]` in their place.
 #[derive(Debug, Clone)]
 #[must_use = "a request does nothing until it is sent"]
 pub struct CreateIntegration {
@@ -169,6 +171,31 @@ impl CreateIntegration {
         );
         let mut req = crate::ApiRequest::new(http::Method::POST, path, "CreateIntegration");
         req.set_json(&self.body)?;
+        req.hide_json_fields(&[
+            "accessKey",
+            "accessTokenKey",
+            "accessTokenSecret",
+            "accountManagementAccessToken",
+            "apiKey",
+            "apiSecret",
+            "appSecret",
+            "authToken",
+            "authenticationMessageSecret",
+            "certificate",
+            "channelAccessToken",
+            "channelSecret",
+            "consumerKey",
+            "consumerSecret",
+            "pageAccessToken",
+            "password",
+            "privateKey",
+            "secret",
+            "serverKey",
+            "signingKey",
+            "switcherSecret",
+            "token",
+            "webhookSecret",
+        ]);
         Ok(req)
     }
 
@@ -235,6 +262,8 @@ impl GetIntegration {
 /// Operation `UpdateIntegration`: `PATCH /v2/apps/{appId}/integrations/{integrationId}`.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/#tag/Integrations/operation/UpdateIntegration>
+///
+/// An error answer that echoes the credentials its body carries (`accountManagementAccessToken`, `authenticationMessageSecret`, `certificate`, `pageAccessToken`, `password`, `privateKey`, `serverKey`) shows `[REDACTED]` in their place.
 #[derive(Debug, Clone)]
 #[must_use = "a request does nothing until it is sent"]
 pub struct UpdateIntegration {
@@ -274,6 +303,15 @@ impl UpdateIntegration {
         );
         let mut req = crate::ApiRequest::new(http::Method::PATCH, path, "UpdateIntegration");
         req.set_json(&self.body)?;
+        req.hide_json_fields(&[
+            "accountManagementAccessToken",
+            "authenticationMessageSecret",
+            "certificate",
+            "pageAccessToken",
+            "password",
+            "privateKey",
+            "serverKey",
+        ]);
         Ok(req)
     }
 

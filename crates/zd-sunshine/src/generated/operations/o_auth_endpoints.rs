@@ -124,6 +124,8 @@ impl Authorize {
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/#tag/OAuth-Endpoints/operation/GetToken>
 ///
 /// Sent without the client's credentials (no `Authorization` header): the operation requires none.
+///
+/// An error answer that echoes the credentials its body carries (`client_secret`, `code`) shows `[REDACTED]` in their place.
 #[derive(Debug, Clone)]
 #[must_use = "a request does nothing until it is sent"]
 pub struct GetToken {
@@ -142,6 +144,7 @@ impl GetToken {
         let mut req =
             crate::ApiRequest::new(http::Method::POST, path, "GetToken").without_credentials();
         req.set_json(&self.body)?;
+        req.hide_json_fields(&["client_secret", "code"]);
         Ok(req)
     }
 

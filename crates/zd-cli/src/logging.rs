@@ -7,7 +7,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
-/// Warnings by default; `-v` info, `-vv` debug, `-vvv` trace. `RUST_LOG` wins when set.
+/// Warnings by default; `-v` info, `-vv` debug, `-vvv` trace. `RUST_LOG` wins when set and
+/// not empty (an empty variable counts as unset, as every other; tracing would read it as
+/// "log nothing").
 pub(crate) fn init(verbose: u8) {
     let level = match verbose {
         0 => "warn",
@@ -15,7 +17,11 @@ pub(crate) fn init(verbose: u8) {
         2 => "debug",
         _ => "trace",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let filter = std::env::var(EnvFilter::DEFAULT_ENV)
+        .ok()
+        .filter(|directives| !directives.is_empty())
+        .and_then(|directives| EnvFilter::try_new(directives).ok())
+        .unwrap_or_else(|| EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(Stderr)

@@ -33,9 +33,11 @@ fn api_err(what: &'static str) -> impl FnOnce(zd_sunshine::Error) -> CliError {
 fn api_kind(error: &zd_sunshine::Error) -> Kind {
     use zd_sunshine::ErrorKind as K;
     match error.kind() {
-        K::Encode | K::RequestTooLarge | K::UploadTooLarge | K::Config => Kind::Usage,
+        K::Encode | K::RequestTooLarge | K::UploadTooLarge => Kind::Usage,
         // As for the agent commands: credentials that cannot make a header are the config's.
-        K::Credentials => Kind::Config,
+        // So is a client that cannot be built (its TLS setup): the base URL, the one setting a
+        // user gives it, was checked as a usage error before.
+        K::Credentials | K::Config => Kind::Config,
         K::Unauthorized | K::Forbidden => Kind::Auth,
         K::Io => Kind::Io,
         _ if matches!(error.status().map(|s| s.as_u16()), Some(401 | 403)) => Kind::Auth,

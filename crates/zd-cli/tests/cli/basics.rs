@@ -211,6 +211,15 @@ fn an_empty_environment_variable_counts_as_unset() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // An empty RUST_LOG leaves the level to -v (tracing would read it as "log nothing").
+    let out = zd(dir.path())
+        .env("RUST_LOG", "")
+        .args(["-v", "agent", "departments"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("using an embedded emulator"), "{err}");
     // An empty value given on the command line is still refused.
     zd(dir.path())
         .args(["--config-file", "", "agent", "departments"])

@@ -629,6 +629,12 @@ impl DriverInner {
             status,
             reply,
         } = request;
+        if status.is_some() {
+            // The caller's status is newer than the one a restore would set again; a retried
+            // restore sent after it would undo it.
+            self.pending
+                .retain(|_, p| !matches!(p, Pending::StatusRestore { .. }));
+        }
         let id = self.queue(Pending::Request {
             payload,
             replay,
@@ -857,6 +863,11 @@ impl DriverInner {
                 let Some(sub) = self.subs.get_mut(&key) else {
                     return;
                 };
+                // A restart sent on a socket that has died meanwhile is not unanswered: the
+                // next socket starts it afresh (`on_new_socket`), however long recovery takes.
+                if sub.ack.is_none() && self.socket.is_none() {
+                    return;
+                }
                 if let Some(ack) = sub.ack.take() {
                     tracing::debug!("subscription start unanswered; given up");
                     let _ = ack.send(Err(Error::new(ErrorKind::Timeout)));
@@ -879,6 +890,8 @@ impl DriverInner {
                     self.sub_failed(key, Error::new(ErrorKind::Timeout));
                 }
             }
+            // Likewise a restore: kept for the next socket, its tries untouched.
+            Pending::StatusRestore { .. } if self.socket.is_none() => {}
             // Unanswered is failed: retried or reported as any other failure.
             Pending::StatusRestore { .. } | Pending::CatchUp { .. } => {
                 let pending = entry.remove();
@@ -960,8 +973,9 @@ impl DriverInner {
                 Ok(encode_request(id, payload))
             }
             Some(Pending::SubStart { key }) => match self.subs.get(key) {
-                Some(sub) => Ok(encode_request(id, &sub.payload)),
-                None => {
+                // Not when an earlier try was taken meanwhile: it would start a second id.
+                Some(sub) if sub.server_id.is_none() => Ok(encode_request(id, &sub.payload)),
+                _ => {
                     self.pending.remove(&id);
                     return None;
                 }
@@ -1237,6 +1251,19 @@ impl DriverInner {
                     self.publish_facts();
                 }
                 let _ = reply.send(outcome);
+            }
+            // Another try of this start was taken already (it was sent again after going
+            // unanswered): whatever this one says, the subscription runs on the other's id.
+            Pending::SubStart { key }
+                if self
+                    .subs
+                    .get(&key)
+                    .is_some_and(|sub| sub.server_id.is_some()) =>
+            {
+                tracing::debug!(
+                    ok = outcome.is_ok(),
+                    "answer of a superseded subscription start"
+                );
             }
             Pending::SubStart { key } => match outcome {
                 Ok(_) => {

@@ -2007,12 +2007,13 @@ async fn max_sub_while_a_stop_is_pending_waits_for_the_stop_instead_of_restartin
 async fn a_ping_period_longer_than_the_deadline_keeps_an_idle_socket() {
     // One official sample pings every 60 s; the deadline counts from each PING.
     let bot = bot_with(|config| {
-        config.keepalive_interval = Duration::from_millis(300);
-        config.keepalive_deadline = Duration::from_millis(200);
+        config.keepalive_interval = Duration::from_millis(1_500);
+        config.keepalive_deadline = Duration::from_secs(1);
     })
     .await;
     let mut events = Box::pin(bot.session.lifecycle());
-    let idle = tokio::time::timeout(Duration::from_secs(2), events.next()).await;
+    // Two pings and more: before the fix the first tick already gave the socket up.
+    let idle = tokio::time::timeout(Duration::from_secs(4), events.next()).await;
     assert!(
         idle.is_err(),
         "an idle, healthy socket was given up: {idle:?}"
@@ -2090,7 +2091,7 @@ async fn a_status_restore_lost_with_its_socket_is_sent_again() {
 
 #[tokio::test]
 async fn a_subscription_restart_left_unanswered_is_sent_again() {
-    let bot = bot_with(|config| config.request_timeout = Duration::from_millis(300)).await;
+    let bot = bot_with(|config| config.request_timeout = Duration::from_secs(1)).await;
     let mut events = Box::pin(bot.session.lifecycle());
     let mut messages = bot.session.messages().await.unwrap();
     go_online(&bot.session).await;
@@ -2107,7 +2108,7 @@ async fn a_subscription_restart_left_unanswered_is_sent_again() {
 
 #[tokio::test]
 async fn a_subscription_restart_never_answered_ends_its_stream_with_a_timeout() {
-    let bot = bot_with(|config| config.request_timeout = Duration::from_millis(200)).await;
+    let bot = bot_with(|config| config.request_timeout = Duration::from_secs(1)).await;
     let mut events = Box::pin(bot.session.lifecycle());
     let mut messages = bot.session.messages().await.unwrap();
     let sid = session_id(&bot);
@@ -2123,14 +2124,15 @@ async fn a_subscription_restart_never_answered_ends_its_stream_with_a_timeout() 
 
 #[tokio::test]
 async fn a_catch_up_not_answered_in_time_is_an_error_item() {
-    let bot = bot_with(|config| config.request_timeout = Duration::from_millis(500)).await;
+    let bot = bot_with(|config| config.request_timeout = Duration::from_secs(1)).await;
     let mut events = Box::pin(bot.session.lifecycle());
     let mut messages = bot.session.messages().await.unwrap();
     go_online(&bot.session).await;
     let sid = session_id(&bot);
-    // Every answer comes a second late: the restart's first try is still taken (a retry
-    // goes out meanwhile), and the catch-up it sends then is past its deadline.
-    bot.emu.control().fault_delay(&sid, 1_000).unwrap();
+    // Every answer comes two timeouts late: the restart's first try is still taken, a
+    // timeout before the third would give it up (a retry goes out meanwhile), and the
+    // catch-up it sends then is a timeout past its deadline when answered.
+    bot.emu.control().fault_delay(&sid, 2_000).unwrap();
     bot.emu.control().fault_drop(&sid).await.unwrap();
     until_connected(&mut events).await;
     let err = within(messages.next()).await.unwrap().unwrap_err();
@@ -2186,7 +2188,7 @@ async fn a_status_restore_left_unanswered_is_sent_again() {
     let token = emu.account().agents[0].access_token.clone();
     let creds = Arc::new(StaticToken::bearer(token).unwrap());
     let mut config = config_for(&emu);
-    config.request_timeout = Duration::from_millis(300);
+    config.request_timeout = Duration::from_secs(1);
     let (session, driver) = AgentSession::resume(config, creds, facts).await.unwrap();
     let sid = session.resumable().session_id.unwrap();
     // The restore takes effect but its answer never comes: unanswered counts as failed.
@@ -2194,4 +2196,95 @@ async fn a_status_restore_left_unanswered_is_sent_again() {
     let _driver = tokio::spawn(driver);
     until(|| session_report(&emu, &sid).counts.requests >= 2).await;
     status_becomes(&emu, "online").await;
+}
+
+#[tokio::test]
+async fn a_status_set_by_the_caller_is_not_undone_by_a_retried_restore() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let (session, driver, sid) = resumed_online_but_offline(&emu).await;
+    // The restore (Online) meets a rate limit and would be tried again 100 ms later; the
+    // caller sets Away meanwhile, which is newer.
+    emu.control().fault_fail(&sid, 1, "RATE_LIMITED").unwrap();
+    let away = tokio::spawn({
+        let session = session.clone();
+        async move { session.update_agent_status(AgentStatus::Away).await }
+    });
+    let _driver = tokio::spawn(driver);
+    within(away).await.unwrap().unwrap();
+    // Past the restore's retry: it did not go out.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(agent_status(&emu), "away");
+    assert_eq!(session_report(&emu, &sid).counts.requests, 2);
+}
+
+#[tokio::test]
+async fn a_late_refusal_of_a_superseded_restart_leaves_the_subscription_running() {
+    // One subscription per session: the restart's second try is refused MAX_SUB, as the
+    // service already runs the first.
+    let mut limits = zd_emulator::Limits::documented();
+    limits.max_subscriptions = 1;
+    let emu = Emulator::builder().limits(limits).start().await.unwrap();
+    let mut config = config_for(&emu);
+    config.request_timeout = Duration::from_secs(1);
+    let bot = start_with(emu, config).await;
+    let mut events = Box::pin(bot.session.lifecycle());
+    let mut messages = bot.session.messages().await.unwrap();
+    go_online(&bot.session).await;
+    let sid = session_id(&bot);
+    // Answers come 1.5 s late: the first try of the restart is answered after the second
+    // went out (1 s) and before its deadline (2 s); the second's MAX_SUB comes after that.
+    bot.emu.control().fault_delay(&sid, 1_500).unwrap();
+    bot.emu.control().fault_drop(&sid).await.unwrap();
+    until_connected(&mut events).await;
+    // The catch-up sent once the first try is taken is answered past its deadline.
+    let err = within(messages.next()).await.unwrap().unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::CatchUp), "{err:?}");
+    bot.emu.control().fault_delay(&sid, 0).unwrap();
+    until_live(&bot).await;
+    let channel = visitor(&bot);
+    heard(&bot, &channel, &mut messages, "still running").await;
+    assert_eq!(sessions_started(&bot.emu), 1, "the session was restarted");
+    while let Some(Some(event)) = events.next().now_or_never() {
+        assert!(
+            !matches!(event, LifecycleEvent::Restarted { .. }),
+            "{event:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_restart_unanswered_when_its_socket_died_waits_for_the_next_socket() {
+    // Starts at most every 4 s: the restart after the EOS below waits that long, four request
+    // timeouts, with the subscription's restart from the socket before still unanswered.
+    let bot = bot_with(|config| {
+        config.request_timeout = Duration::from_secs(1);
+        config.start_limiter = Some(Arc::new(StartLimiter::new(
+            zd_agent::rate_limit::StartLimits {
+                min_interval: Duration::from_secs(4),
+                ..zd_agent::rate_limit::StartLimits::default()
+            },
+        )));
+    })
+    .await;
+    let mut events = Box::pin(bot.session.lifecycle());
+    let mut messages = bot.session.messages().await.unwrap();
+    go_online(&bot.session).await;
+    let sid = session_id(&bot);
+    // The resumed socket's stop of the old id and its restart go unanswered; then the
+    // session ends.
+    bot.emu.control().fault_mute(&sid, 2).unwrap();
+    bot.emu.control().fault_drop(&sid).await.unwrap();
+    until_connected(&mut events).await;
+    until(|| session_report(&bot.emu, &sid).counts.requests >= 4).await;
+    bot.emu
+        .control()
+        .fault_eos(&sid, "unexpected session state")
+        .unwrap();
+    first_event(&mut events, |e| {
+        matches!(e, LifecycleEvent::Restarted { .. }).then_some(())
+    })
+    .await;
+    until_live(&bot).await;
+    let channel = visitor(&bot);
+    heard(&bot, &channel, &mut messages, "after the restart").await;
 }

@@ -163,13 +163,22 @@ impl Eos<'_> {
     /// which case starting a new session would only fight it.
     ///
     /// Only [`Self::CONCURRENT_SESSION_LIMIT`] was seen, in one client's code: any reason that
-    /// mentions a concurrent session counts, whatever its case, spacing or punctuation, since
-    /// missing it means two processes evicting each other for ever.
+    /// names a concurrent session counts, whatever its case, spacing or punctuation
+    /// (`CONCURRENT_SESSION_LIMIT`, `concurrent-session limit`), since missing it means two
+    /// processes evicting each other for ever.
     #[must_use]
     pub fn is_concurrent_session_limit(&self) -> bool {
-        self.reason
-            .as_deref()
-            .is_some_and(|reason| reason.to_ascii_lowercase().contains("concurrent session"))
+        self.reason.as_deref().is_some_and(|reason| {
+            // Words only: every run of other characters reads as one space.
+            let words: Vec<String> = reason
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|word| !word.is_empty())
+                .map(str::to_lowercase)
+                .collect();
+            words
+                .windows(2)
+                .any(|pair| pair[0] == "concurrent" && pair[1] == "session")
+        })
     }
 }
 
@@ -503,6 +512,9 @@ mod tests {
             "Concurrent session limit reached.",
             "  CONCURRENT SESSION LIMIT REACHED\n",
             "Concurrent session detected",
+            "CONCURRENT_SESSION_LIMIT",
+            "concurrent-session limit",
+            "concurrent  session limit",
         ] {
             let text = serde_json::json!({ "sig": "EOS", "reason": reason }).to_string();
             let Ok(ServerFrame::Eos(eos)) = ServerFrame::decode(&text) else {

@@ -253,6 +253,9 @@ pub(crate) struct DriverInner {
     /// from there. Any frame clears it, which costs less than reading the clock per frame.
     ping_out: Option<Instant>,
     ping_seq: u64,
+    /// The tries of a status restore a caller's own status request replaced: owed again if
+    /// that request sets nothing (fails, times out, is dropped).
+    superseded_restore: Option<u32>,
 }
 
 impl std::fmt::Debug for DriverInner {
@@ -312,6 +315,7 @@ impl Driver {
             undelivered: Vec::new(),
             ping_out: None,
             ping_seq: 0,
+            superseded_restore: None,
         };
         if inherited.restore_status && inner.agent_status.is_some() {
             inner.queue_restore(0, Duration::ZERO);
@@ -631,9 +635,18 @@ impl DriverInner {
         } = request;
         if status.is_some() {
             // The caller's status is newer than the one a restore would set again; a retried
-            // restore sent after it would undo it.
-            self.pending
-                .retain(|_, p| !matches!(p, Pending::StatusRestore { .. }));
+            // restore sent after it would undo it. Owed again if this request sets nothing.
+            let mut superseded = None;
+            self.pending.retain(|_, p| match p {
+                Pending::StatusRestore { tries } => {
+                    superseded = Some(*tries);
+                    false
+                }
+                _ => true,
+            });
+            if superseded.is_some() {
+                self.superseded_restore = superseded;
+            }
         }
         let id = self.queue(Pending::Request {
             payload,
@@ -846,8 +859,11 @@ impl DriverInner {
         };
         match entry.get() {
             Pending::Request { .. } => {
-                if let Pending::Request { reply, .. } = entry.remove() {
+                if let Pending::Request { reply, status, .. } = entry.remove() {
                     let _ = reply.send(Err(Error::new(ErrorKind::Timeout)));
+                    if status.is_some() {
+                        self.status_request_failed();
+                    }
                 }
             }
             Pending::SubStop { .. } => {
@@ -963,9 +979,13 @@ impl DriverInner {
         let id = self.outbox.pop_front()?;
         let text = match self.pending.get_mut(&id) {
             None => return None,
-            Some(Pending::Request { reply, .. }) if reply.is_closed() => {
+            Some(Pending::Request { reply, status, .. }) if reply.is_closed() => {
                 // The caller gave up before it was sent; sending it now would surprise them.
+                let status = status.is_some();
                 self.pending.remove(&id);
+                if status {
+                    self.status_request_failed();
+                }
                 return None;
             }
             Some(Pending::Request { payload, sent, .. }) => {
@@ -1246,9 +1266,14 @@ impl DriverInner {
         self.settle_deadline(id);
         match pending {
             Pending::Request { reply, status, .. } => {
-                if let (Some(status), Ok(_)) = (status, &outcome) {
-                    self.agent_status = Some(status);
-                    self.publish_facts();
+                match (status, &outcome) {
+                    (Some(status), Ok(_)) => {
+                        self.agent_status = Some(status);
+                        self.superseded_restore = None;
+                        self.publish_facts();
+                    }
+                    (Some(_), Err(_)) => self.status_request_failed(),
+                    (None, _) => {}
                 }
                 let _ = reply.send(outcome);
             }
@@ -1622,9 +1647,19 @@ impl DriverInner {
             .map(|(id, _)| *id)
             .collect();
         for id in doomed {
-            if let Some(Pending::Request { reply, .. }) = self.pending.remove(&id) {
+            if let Some(Pending::Request { reply, status, .. }) = self.pending.remove(&id) {
                 let _ = reply.send(Err(Error::new(ErrorKind::ConnectionLost)));
+                if status.is_some() {
+                    self.status_request_failed();
+                }
             }
+        }
+    }
+
+    /// A caller's status request set nothing: the restore it replaced is owed again.
+    fn status_request_failed(&mut self) {
+        if let Some(tries) = self.superseded_restore.take() {
+            self.queue_restore(tries, Duration::ZERO);
         }
     }
 

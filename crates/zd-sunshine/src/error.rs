@@ -155,6 +155,9 @@ fn bounded_errors<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ApiError
     d.deserialize_seq(Bounded)
 }
 
+/// Shortest secret hidden inside an error code (see `Error::from_response`).
+const MIN_SECRET_IN_CODE: usize = 8;
+
 /// Cuts `field` to at most [`API_ERROR_FIELD_LIMIT`] bytes and hides `sent` in it (see
 /// [`hide_sent`]).
 fn bound_field(field: &mut Option<String>, sent: &[&str]) {
@@ -258,8 +261,16 @@ impl Error {
         let mut api_errors = serde_json::from_slice::<ApiErrorBody>(body)
             .map(|b| b.errors)
             .unwrap_or_default();
+        let long_secrets: Vec<&str> = sent
+            .iter()
+            .copied()
+            .filter(|secret| secret.len() >= MIN_SECRET_IN_CODE)
+            .collect();
         for item in &mut api_errors {
-            bound_field(&mut item.code, sent);
+            // A code is the API's identifier (`invalid_certificate`), compared by callers: a
+            // short secret (a one-letter passphrase) would riddle it with `[REDACTED]`, and
+            // no service spells a secret of eight bytes or more into one by chance.
+            bound_field(&mut item.code, &long_secrets);
             bound_field(&mut item.title, sent);
         }
         Self(Box::new(Inner {
@@ -475,6 +486,21 @@ mod tests {
         let kept = e.body().unwrap_or_default();
         assert!(kept.ends_with("xxx"), "{:?}", &kept[kept.len() - 8..]);
         assert!(!kept.contains('s') && !kept.contains('\u{fffd}'));
+    }
+
+    #[test]
+    fn a_short_secret_leaves_the_error_code_readable() {
+        let body = br#"{"errors":[{"code":"invalid_certificate","title":"a is wrong"}]}"#;
+        let e = Error::from_response(StatusCode::BAD_REQUEST, body, None, &["a"]);
+        assert_eq!(e.code(), Some("invalid_certificate"));
+        assert_eq!(
+            e.api_errors()[0].title.as_deref(),
+            Some("[REDACTED] is wrong")
+        );
+        let long = "s3cret-key-value";
+        let body = format!(r#"{{"errors":[{{"code":"bad_{long}"}}]}}"#);
+        let e = Error::from_response(StatusCode::BAD_REQUEST, body.as_bytes(), None, &[long]);
+        assert_eq!(e.code(), Some("bad_[REDACTED]"));
     }
 
     #[test]

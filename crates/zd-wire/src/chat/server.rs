@@ -169,15 +169,26 @@ impl Eos<'_> {
     #[must_use]
     pub fn is_concurrent_session_limit(&self) -> bool {
         self.reason.as_deref().is_some_and(|reason| {
-            // Words only: every run of other characters reads as one space.
-            let words: Vec<String> = reason
-                .split(|c: char| !c.is_alphanumeric())
-                .filter(|word| !word.is_empty())
-                .map(str::to_lowercase)
-                .collect();
-            words
-                .windows(2)
-                .any(|pair| pair[0] == "concurrent" && pair[1] == "session")
+            // Words only, lower case: every run of other characters, and a camelCase hump,
+            // reads as one space.
+            let mut words = String::with_capacity(reason.len());
+            let mut lower_before = false;
+            for c in reason.chars() {
+                if c.is_alphanumeric() {
+                    if c.is_uppercase() && lower_before {
+                        words.push(' ');
+                    }
+                    lower_before = c.is_lowercase();
+                    words.extend(c.to_lowercase());
+                } else {
+                    lower_before = false;
+                    if !words.ends_with(' ') {
+                        words.push(' ');
+                    }
+                }
+            }
+            // "sessions" too.
+            words.contains("concurrent session")
         })
     }
 }
@@ -515,6 +526,9 @@ mod tests {
             "CONCURRENT_SESSION_LIMIT",
             "concurrent-session limit",
             "concurrent  session limit",
+            "Too many concurrent sessions",
+            "CONCURRENT_SESSIONS_EXCEEDED",
+            "concurrentSessionLimit",
         ] {
             let text = serde_json::json!({ "sig": "EOS", "reason": reason }).to_string();
             let Ok(ServerFrame::Eos(eos)) = ServerFrame::decode(&text) else {

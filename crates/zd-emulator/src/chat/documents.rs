@@ -11,6 +11,7 @@ use async_graphql::parser::types::ExecutableDocument;
 use parking_lot::Mutex;
 
 use super::expansion::{MAX_EXPANDED_FIELDS, expanded_fields};
+use super::spread_depth::nesting_through_spreads;
 use zd_wire::chat::{MAX_BRACKET_NESTING, nests_deeper_than};
 
 /// Longest query text kept; longer ones are parsed every time.
@@ -33,6 +34,10 @@ pub(crate) enum DocumentError {
     TooDeep,
     /// More fragments than any real query defines.
     TooManyFragments(usize),
+    /// Nested deeper than any real query once its fragments are spread out.
+    SpreadTooDeep(usize),
+    /// Fragments that spread each other in a cycle.
+    FragmentCycle,
 }
 
 impl std::fmt::Display for DocumentError {
@@ -44,6 +49,12 @@ impl std::fmt::Display for DocumentError {
                 "the query selects {fields} fields once its fragments are spread out; the \
                  emulator accepts at most {MAX_EXPANDED_FIELDS}"
             ),
+            Self::SpreadTooDeep(depth) => write!(
+                f,
+                "the query nests {depth} levels deep once its fragments are spread out; the \
+                 emulator accepts at most {MAX_BRACKET_NESTING}"
+            ),
+            Self::FragmentCycle => write!(f, "the query's fragments spread each other in a cycle"),
             Self::TooManyFragments(fragments) => write!(
                 f,
                 "the query defines {fragments} fragments; the emulator accepts at most \
@@ -87,6 +98,14 @@ impl DocumentCache {
         // the stack.
         if doc.fragments.len() > MAX_FRAGMENTS {
             return Err(DocumentError::TooManyFragments(doc.fragments.len()));
+        }
+        // Each fragment's own text is within the bracket bound; a chain of them is not.
+        match nesting_through_spreads(&doc) {
+            Some(depth) if depth > MAX_BRACKET_NESTING => {
+                return Err(DocumentError::SpreadTooDeep(depth));
+            }
+            Some(_) => {}
+            None => return Err(DocumentError::FragmentCycle),
         }
         let fields = expanded_fields(&doc);
         if fields > MAX_EXPANDED_FIELDS {

@@ -12,6 +12,7 @@ pub(crate) mod render;
 pub(crate) mod schema;
 pub(crate) mod session;
 pub(crate) mod socket;
+mod spread_depth;
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};

@@ -132,6 +132,36 @@ async fn a_long_chain_of_fragments_is_refused_not_followed_off_the_stack() {
 }
 
 #[tokio::test]
+async fn a_chain_of_deep_fragments_is_refused_not_followed_off_the_stack() {
+    let emu = emulator().await;
+    let url = format!("{}/graphql/request", emu.base_url());
+    // Each fragment nests 62 levels (within the bracket bound) and spreads the next: ten
+    // thousand levels once followed, from 64 KB, within the fragment count too.
+    for links in [158, 255] {
+        let mut query = String::from("query { ...F0 }");
+        for i in 0..links {
+            let open = "a { ".repeat(62);
+            let close = "} ".repeat(62);
+            query.push_str(&format!(
+                " fragment F{i} on Query {{ {open} ...F{} {close} }}",
+                i + 1
+            ));
+        }
+        query.push_str(&format!(" fragment F{links} on Query {{ __typename }}"));
+        let (status, body) = http("POST", &url, Some(json!({ "query": query }))).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["errors"][0]["name"], "GRAPHQL_EXEC_ERROR", "{body}");
+        assert!(body.to_string().contains("spread out"), "{body}");
+    }
+    let (status, body) = http("POST", &url, Some(json!({ "query": "{ __typename }" }))).await;
+    assert_eq!(
+        (status, &body["data"]["__typename"]),
+        (200, &json!("Query")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn a_runaway_nesting_is_refused_with_its_cause() {
     let emu = emulator().await;
     let deep = |open: &str, close: &str| {

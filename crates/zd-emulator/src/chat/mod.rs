@@ -46,6 +46,8 @@ pub(crate) struct Core {
     pub(crate) start_limiter: StartLimiter,
     ws_base: OnceLock<String>,
     agent_counts: Mutex<HashMap<String, AgentCounts>>,
+    /// Counts resets. Scenarios watch it and stop at a reset (see `Control::reset`).
+    pub(crate) resets: tokio::sync::watch::Sender<u64>,
 }
 
 /// Per-agent counters of `startAgentSession`.
@@ -84,6 +86,7 @@ impl Core {
             start_limiter: StartLimiter::default(),
             ws_base: OnceLock::new(),
             agent_counts: Mutex::new(HashMap::new()),
+            resets: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -160,9 +163,13 @@ impl Core {
             .collect()
     }
 
+    /// Clears the per-agent counters, the start-limit history, the ended sessions' reports,
+    /// and the faults and request windows of the live sessions (which stay, with their
+    /// counters: their clients are still connected).
     pub(crate) fn reset_counts(&self) {
         self.agent_counts.lock().clear();
         self.start_limiter.reset();
+        self.sessions.reset(self.limits.requests_per_second);
     }
 }
 

@@ -84,6 +84,31 @@ pub(crate) struct ProtocolFault {
 }
 
 impl Faults {
+    /// Clears every injected fault. Destructured so that a new fault cannot be left out.
+    /// A deafness or held answer already under way runs its course: the socket holds those.
+    pub(crate) fn clear(&self) {
+        let Self {
+            fail_next,
+            ignore_pings,
+            response_delay_ms,
+            fail_data,
+            protocol_next,
+            garble_next,
+            deaf_next_ms,
+            cut_next,
+            mute_next,
+        } = self;
+        *fail_next.lock() = None;
+        ignore_pings.store(false, Ordering::Relaxed);
+        response_delay_ms.store(0, Ordering::Relaxed);
+        *fail_data.lock() = None;
+        *protocol_next.lock() = None;
+        *garble_next.lock() = None;
+        deaf_next_ms.store(0, Ordering::Relaxed);
+        cut_next.store(false, Ordering::Relaxed);
+        *mute_next.lock() = None;
+    }
+
     /// Takes a pending deafness: how long the socket's reader is to read nothing.
     pub(crate) fn take_deafness(&self) -> Option<Duration> {
         // A load first: the reader asks before every frame, and it is almost always 0.
@@ -362,6 +387,18 @@ impl Sessions {
         let mut all: Vec<Arc<Session>> = self.by_id.iter().map(|s| s.clone()).collect();
         all.sort_by(|a, b| a.id.cmp(&b.id));
         all
+    }
+
+    /// Forgets the ended sessions and clears each live session's faults and request window
+    /// (`requests_per_second` is the rate the windows were made with).
+    pub(crate) fn reset(&self, requests_per_second: Option<u32>) {
+        self.ended.lock().clear();
+        for session in self.list() {
+            session.faults.clear();
+            if let (Some(limiter), Some(rate)) = (&session.limiter, requests_per_second) {
+                *limiter.lock() = RequestWindow::new(rate);
+            }
+        }
     }
 
     /// A fresh connection number.

@@ -218,10 +218,18 @@ impl Control {
         self.realtime.drop_connections()
     }
 
-    /// Forgets visitors and channels, restores statuses, clears start-limit history.
+    /// Returns the emulator to how it started, but for the agent sessions, which stay with
+    /// their sockets and counters: stops running scenarios, forgets visitors and chats,
+    /// restores statuses, clears the start-limit history, the per-agent counters, the ended
+    /// sessions' reports, every live session's faults and request-rate window, and the Real
+    /// Time Chat per-minute budget.
     pub fn reset(&self) {
+        // Scenarios stop first: a step holds the counter's lock while it acts (see
+        // `run_scenario`), so none lands after the state below is cleared.
+        self.core.resets.send_modify(|n| *n = n.wrapping_add(1));
         self.state.reset();
         self.core.reset_counts();
+        self.realtime.reset_budget();
     }
 
     /// The counters.

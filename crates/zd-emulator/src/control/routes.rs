@@ -1,11 +1,13 @@
 //! HTTP routes of the control API, under `/_emulator/`.
 
-use axum::extract::{Path, Query, State};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::scenario::Scenario;
@@ -16,7 +18,11 @@ use crate::state::{AgentStatus, Arrival, DepartmentStatus, Rating, StateError};
 impl IntoResponse for ControlError {
     fn into_response(self) -> Response {
         let status = match &self {
-            Self::InvalidId(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidId(_)
+            | Self::BadRequest(_)
+            | Self::State(StateError::Invalid(_) | StateError::InvalidTag(_)) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::State(StateError::NotFound(_)) | Self::NoSession(_) => StatusCode::NOT_FOUND,
             Self::NotConnected(_) | Self::Backlogged(_) | Self::State(_) => StatusCode::CONFLICT,
         };
@@ -25,6 +31,29 @@ impl IntoResponse for ControlError {
 }
 
 type Result<T> = std::result::Result<T, ControlError>;
+
+/// A JSON body whose fields all have defaults, so it may be left out: no body, or one of only
+/// whitespace, reads as `{}`, whatever the content type. Refusals are 400 with the control
+/// API's `{"error": ...}` body.
+struct Defaulted<T>(T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Defaulted<T> {
+    type Rejection = ControlError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self> {
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ControlError::BadRequest(e.body_text()))?;
+        let text: &[u8] = if body.trim_ascii().is_empty() {
+            b"{}"
+        } else {
+            &body
+        };
+        serde_json::from_slice(text)
+            .map(Defaulted)
+            .map_err(|e| ControlError::BadRequest(format!("invalid body: {e}")))
+    }
+}
 
 fn ok() -> Json<serde_json::Value> {
     Json(json!({ "ok": true }))
@@ -216,8 +245,12 @@ pub(crate) fn router() -> Router<App> {
             post(|State(app): State<App>, body: String| async move {
                 let scenario = Scenario::parse(&body, false)?;
                 let steps = scenario.steps.len();
-                let control = app.control.clone();
-                tokio::spawn(async move { control.run_scenario(scenario).await });
+                let mut shutdown = app.service.shutdown.clone();
+                let stopped = async move {
+                    // An error: the emulator is gone, which stops the scenario too.
+                    let _ = shutdown.wait_for(|stopped| *stopped).await;
+                };
+                tokio::spawn(app.control.scenario_task(scenario, stopped));
                 Result::Ok((StatusCode::ACCEPTED, Json(json!({ "steps": steps }))))
             }),
         )
@@ -245,7 +278,7 @@ pub(crate) fn router() -> Router<App> {
         .route(
             "/sessions/{id}/close",
             post(
-                |State(app): State<App>, Path(id): Path<String>, Json(b): Json<CloseBody>| async move {
+                |State(app): State<App>, Path(id): Path<String>, Defaulted(b): Defaulted<CloseBody>| async move {
                     control(&app).fault_close(&id, b.code, &b.reason).await.map(|()| ok())
                 },
             ),
@@ -253,7 +286,7 @@ pub(crate) fn router() -> Router<App> {
         .route(
             "/sessions/{id}/eos",
             post(
-                |State(app): State<App>, Path(id): Path<String>, Json(b): Json<EosBody>| async move {
+                |State(app): State<App>, Path(id): Path<String>, Defaulted(b): Defaulted<EosBody>| async move {
                     control(&app).fault_eos(&id, &b.reason).map(|()| ok())
                 },
             ),
@@ -293,7 +326,7 @@ pub(crate) fn router() -> Router<App> {
         .route(
             "/sessions/{id}/protocol_error",
             post(
-                |State(app): State<App>, Path(id): Path<String>, Json(b): Json<ProtocolErrorBody>| async move {
+                |State(app): State<App>, Path(id): Path<String>, Defaulted(b): Defaulted<ProtocolErrorBody>| async move {
                     control(&app)
                         .fault_protocol_error(&id, b.count, b.error_code, &b.body)
                         .map(|()| ok())
@@ -309,7 +342,7 @@ pub(crate) fn router() -> Router<App> {
         .route(
             "/sessions/{id}/mute",
             post(
-                |State(app): State<App>, Path(id): Path<String>, Json(b): Json<CountBody>| async move {
+                |State(app): State<App>, Path(id): Path<String>, Defaulted(b): Defaulted<CountBody>| async move {
                     control(&app).fault_mute(&id, b.count).map(|()| ok())
                 },
             ),
@@ -317,7 +350,7 @@ pub(crate) fn router() -> Router<App> {
         .route(
             "/sessions/{id}/garble",
             post(
-                |State(app): State<App>, Path(id): Path<String>, Json(b): Json<CountBody>| async move {
+                |State(app): State<App>, Path(id): Path<String>, Defaulted(b): Defaulted<CountBody>| async move {
                     control(&app).fault_garble(&id, b.count).map(|()| ok())
                 },
             ),

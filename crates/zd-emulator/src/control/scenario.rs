@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 
 use super::{Control, ControlError};
 use crate::state::{Arrival, Rating};
@@ -42,7 +43,7 @@ pub enum StepAction {
         /// Email.
         #[serde(default)]
         email: Option<String>,
-        /// Department name.
+        /// Department: public id, raw id or name.
         #[serde(default)]
         department: Option<String>,
     },
@@ -112,39 +113,87 @@ impl Scenario {
 }
 
 impl Control {
-    /// Runs a scenario on tokio time; failed steps are logged and skipped.
+    /// Runs a scenario on tokio time; failed steps are logged and skipped. It stops at the
+    /// first [`Control::reset`] after it starts running.
     pub async fn run_scenario(&self, scenario: Scenario) {
+        self.scenario_task(scenario, std::future::pending()).await;
+    }
+
+    /// [`Control::run_scenario`] as a task to spawn, which also stops when `shutdown`
+    /// completes. Its clock and its resets count from this call, not from the task's first
+    /// poll: a reset right after `POST /scenario` answers stops a task that has not run yet.
+    pub(crate) fn scenario_task(
+        &self,
+        scenario: Scenario,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let control = self.clone();
+        let resets = self.core.resets.subscribe();
         let start = tokio::time::Instant::now();
+        async move { control.play(scenario, start, resets, shutdown).await }
+    }
+
+    async fn play(
+        &self,
+        scenario: Scenario,
+        start: tokio::time::Instant,
+        mut resets: watch::Receiver<u64>,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        let generation = *resets.borrow_and_update();
         let mut steps = scenario.steps;
         steps.sort_by_key(|s| s.at_ms);
         let mut channels: HashMap<String, String> = HashMap::new();
+        let mut shutdown = std::pin::pin!(shutdown);
         for step in steps {
-            tokio::time::sleep_until(start + Duration::from_millis(step.at_ms)).await;
-            let channel = channels.get(&step.visitor).cloned().unwrap_or_default();
-            let result = match step.action {
-                StepAction::Arrive {
+            tokio::select! {
+                // A stop wins over a step due at the same moment.
+                biased;
+                () = &mut shutdown => return,
+                // A change is a reset; an error, an emulator that is gone.
+                _ = resets.changed() => return,
+                () = tokio::time::sleep_until(start + Duration::from_millis(step.at_ms)) => {}
+            }
+            // The count stays borrowed (read-locked) while the step acts: a reset bumps it
+            // first, so it waits for the step and then clears what the step did.
+            let current = resets.borrow();
+            if *current != generation {
+                return;
+            }
+            let visitor = step.visitor.clone();
+            if let Err(error) = self.take_step(step, &mut channels) {
+                tracing::warn!(%visitor, %error, "scenario step failed");
+            }
+        }
+    }
+
+    /// Acts out one step; `channels` maps the scenario's visitor labels to their channels.
+    fn take_step(
+        &self,
+        step: Step,
+        channels: &mut HashMap<String, String>,
+    ) -> Result<(), ControlError> {
+        let channel = channels.get(&step.visitor).cloned().unwrap_or_default();
+        match step.action {
+            StepAction::Arrive {
+                name,
+                email,
+                department,
+            } => self
+                .visitor_arrive(Arrival {
                     name,
                     email,
                     department,
-                } => self
-                    .visitor_arrive(Arrival {
-                        name,
-                        email,
-                        department,
-                        ..Arrival::default()
-                    })
-                    .map(|v| {
-                        channels.insert(step.visitor.clone(), v.channel_id);
-                    }),
-                StepAction::Message { text } => self.visitor_message(&channel, &text).map(drop),
-                StepAction::Choose { label } => self.visitor_choose(&channel, &label).map(drop),
-                StepAction::Typing { typing } => self.visitor_typing(&channel, typing),
-                StepAction::Leave => self.visitor_leave(&channel),
-                StepAction::Rate { rating } => self.visitor_rate(&channel, rating),
-            };
-            if let Err(error) = result {
-                tracing::warn!(visitor = %step.visitor, %error, "scenario step failed");
-            }
+                    ..Arrival::default()
+                })
+                .map(|v| {
+                    channels.insert(step.visitor, v.channel_id);
+                }),
+            StepAction::Message { text } => self.visitor_message(&channel, &text).map(drop),
+            StepAction::Choose { label } => self.visitor_choose(&channel, &label).map(drop),
+            StepAction::Typing { typing } => self.visitor_typing(&channel, typing),
+            StepAction::Leave => self.visitor_leave(&channel),
+            StepAction::Rate { rating } => self.visitor_rate(&channel, rating),
         }
     }
 }

@@ -200,6 +200,20 @@ impl Gate {
     pub(crate) fn open_connections(&self) -> usize {
         self.connections.lock().total
     }
+
+    /// Forgets the requests of the rolling minute (open connections keep their slots).
+    pub(crate) fn reset_budget(&self) {
+        self.requests.lock().clear();
+    }
+}
+
+// Here rather than beside `Realtime`: the budget is this module's, and the control API's reset
+// is its only other user.
+impl super::Realtime {
+    /// Gives back the whole per-minute budget, as on a fresh emulator.
+    pub(crate) fn reset_budget(&self) {
+        self.gate.reset_budget();
+    }
 }
 
 /// One open connection's slot.

@@ -18,7 +18,7 @@ pub struct Arrival {
     pub name: Option<String>,
     /// Email.
     pub email: Option<String>,
-    /// Department, by raw id or name.
+    /// Department, by public id (as `/_emulator/account` lists it), raw id or name.
     pub department: Option<String>,
     /// External id.
     pub external_id: Option<String>,
@@ -51,15 +51,17 @@ impl ChatState {
         let now_ms = self.clock.unix_ms_at(now);
         let mut inner = self.inner.lock();
         let department = match &arrival.department {
-            Some(d) => Some(
+            Some(d) => Some({
+                // The control API hands out public ids (`/account`); raw ids and names work too.
+                let public = ids::decode(ids::IdKind::Department, d);
                 inner
                     .departments
                     .iter()
-                    .find(|r| &r.key == d || &r.name == d)
+                    .find(|r| &r.key == d || &r.name == d || public.as_ref() == Some(&r.key))
                     .ok_or(StateError::NotFound("department"))?
                     .key
-                    .clone(),
-            ),
+                    .clone()
+            }),
             None => None,
         };
         let account = inner.account_id;
@@ -219,11 +221,15 @@ impl ChatState {
     /// The visitor starts or stops typing.
     ///
     /// # Errors
-    /// Unknown channel.
+    /// Unknown channel, or the chat has ended (or the visitor left), as for a message.
     pub fn visitor_typing(&self, channel: &str, typing: bool) -> Result<(), StateError> {
         let now = self.clock.now();
         let mut inner = self.inner.lock();
-        inner.channel_mut(channel)?.visitor_typing = typing;
+        let record = inner.channel_mut(channel)?;
+        if !record.is_open() {
+            return Err(StateError::ChannelClosed);
+        }
+        record.visitor_typing = typing;
         let audience = inner.audience(inner.channel(channel)?);
         let kind = EventKind::Typing {
             channel: channel.to_owned(),

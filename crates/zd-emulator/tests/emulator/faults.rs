@@ -780,3 +780,50 @@ async fn a_socket_whose_client_reads_nothing_refuses_queued_faults_and_ends_when
     .await;
     assert!(ended.is_ok(), "the replaced socket is still open");
 }
+
+/// A reset hands the next test a session free of the faults an earlier one injected.
+#[tokio::test]
+async fn reset_clears_the_faults_of_live_sessions() {
+    let emu = emulator().await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    let session = bot.session_id.clone();
+    control(
+        &emu,
+        &format!("/sessions/{session}/delay"),
+        json!({ "ms": 5000 }),
+    )
+    .await;
+    control(
+        &emu,
+        &format!("/sessions/{session}/fail"),
+        json!({ "count": 3, "error_name": "RATE_LIMITED" }),
+    )
+    .await;
+    control(
+        &emu,
+        &format!("/sessions/{session}/pings"),
+        json!({ "answer": false }),
+    )
+    .await;
+    control(
+        &emu,
+        &format!("/sessions/{session}/garble"),
+        json!({ "count": 3 }),
+    )
+    .await;
+    control(&emu, "/reset", json!({})).await;
+    // Well under the 5 s the delay would hold the answer for.
+    let resp = tokio::time::timeout(
+        Duration::from_secs(3),
+        bot.request("{ departments { edges { node { name } } } }"),
+    )
+    .await
+    .expect("answered without the delay");
+    assert!(
+        resp["payload"]["data"]["departments"]["edges"].is_array(),
+        "neither failed nor garbled: {resp}"
+    );
+    tokio::time::timeout(Duration::from_secs(3), bot.ping(json!("after reset")))
+        .await
+        .expect("PINGs are answered again");
+}

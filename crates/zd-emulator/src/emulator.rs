@@ -1,4 +1,4 @@
-//! Starting an emulator: [`Emulator::builder`], and the handle that stops it when dropped.
+//! Starting an emulator: [`Emulator::builder`], and the handle that stops it.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -7,12 +7,14 @@ use axum::serve::ListenerExt;
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use zd_auth::Secret;
 
 use crate::account::AccountConfig;
 use crate::chat::{self, limits::Limits};
 use crate::clock::Clock;
 use crate::control::Control;
+use crate::control::origin::LocalHosts;
 use crate::ids::{self, IdKind};
 use crate::realtime::{RealtimeLimits, SubscribeAnswer};
 use crate::server::{self, App};
@@ -49,9 +51,11 @@ pub struct EmulatorBuilder {
     clock: Option<Clock>,
     retention: Retention,
     sunshine: SunshineConfig,
+    allowed_hosts: Vec<String>,
 }
 
-/// A running emulator. Dropping it stops the server and closes its sockets.
+/// A running emulator. Dropping it tells the server and its sockets to stop, without waiting
+/// for them; [`Emulator::shutdown`] waits.
 #[derive(Debug)]
 pub struct Emulator {
     base_url: String,
@@ -59,6 +63,8 @@ pub struct Emulator {
     control: Control,
     app: App,
     shutdown: watch::Sender<bool>,
+    /// The task that owns the listener. `None` only once [`Emulator::shutdown`] took it.
+    server: Option<JoinHandle<()>>,
 }
 
 impl Emulator {
@@ -73,6 +79,7 @@ impl Emulator {
             realtime_subscribe_answer: SubscribeAnswer::default(),
             clock: None,
             sunshine: SunshineConfig::default(),
+            allowed_hosts: Vec::new(),
         }
     }
 
@@ -101,10 +108,31 @@ impl Emulator {
         self.app.account()
     }
 
-    /// Serves until `signal` completes, then stops.
+    /// Serves until `signal` completes, then stops as [`Emulator::shutdown`] does.
     pub async fn run_until(self, signal: impl Future<Output = ()>) {
         signal.await;
-        drop(self);
+        self.shutdown().await;
+    }
+
+    /// Stops the server and waits until it has stopped: when this returns the listener is
+    /// closed, so the port can be bound again (by a new emulator, say, to test a client that
+    /// reconnects to a restarted service), and every HTTP connection has ended, once its
+    /// request in progress (if any) was answered. The WebSocket connections are told to end
+    /// at the same time, and do so on their own tasks without a close frame, as when a
+    /// service goes away.
+    ///
+    /// Dropping the handle instead only tells the server to stop: the port stays bound until
+    /// the runtime next runs the server's task.
+    ///
+    /// # Cancel safety
+    /// Dropping the future before it completes still stops the server, without waiting.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(server) = self.server.take() {
+            // A panic of the server task was reported where it happened; the port is free
+            // either way.
+            let _ = server.await;
+        }
     }
 }
 
@@ -171,6 +199,17 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Also answers requests whose `Host` names `host` (a name such as a container's service
+    /// name, without the port). By default the emulator answers only requests for
+    /// `localhost`, a loopback address or the address it is bound to, and refuses others with
+    /// 403: a site can point its own name at 127.0.0.1 once its page has loaded (DNS
+    /// rebinding), and that page would then count as of the emulator's origin and could read
+    /// its tokens. Allow only names that no website you visit controls.
+    pub fn allow_host(mut self, host: impl Into<String>) -> Self {
+        self.allowed_hosts.push(host.into());
+        self
+    }
+
     /// Binds and starts serving on the current tokio runtime.
     ///
     /// # Errors
@@ -229,8 +268,9 @@ impl EmulatorBuilder {
             base_url: Arc::from(base_url.as_str()),
             sunshine,
         };
-        let router = server::router(app.clone());
-        tokio::spawn(async move {
+        let hosts = LocalHosts::new(addr.ip(), self.allowed_hosts);
+        let router = server::router(app.clone(), hosts);
+        let server = tokio::spawn(async move {
             let serve = axum::serve(
                 // Small frames (PONG, acks, metric updates) must not wait on Nagle + delayed ACK.
                 listener.tap_io(|tcp| {
@@ -251,6 +291,7 @@ impl EmulatorBuilder {
             control,
             app,
             shutdown,
+            server: Some(server),
         })
     }
 }

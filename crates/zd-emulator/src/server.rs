@@ -9,6 +9,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 
 use crate::chat;
+use crate::control::origin::{self, LocalHosts};
 use crate::control::{self, Control};
 use crate::emulator::AccountInfo;
 use crate::web;
@@ -44,18 +45,25 @@ async fn page(State(app): State<App>, Query(q): Query<web::PageQuery>) -> Respon
     web::page(&app.control, &q)
 }
 
-pub(crate) fn router(app: App) -> Router {
+/// Every route, behind the check of the `Host` a request names (`hosts`).
+pub(crate) fn router(app: App, hosts: LocalHosts) -> Router {
     let sunshine = app.sunshine.router();
+    let same_origin = || axum::middleware::from_fn(origin::same_origin_only);
     Router::new()
         .route("/", get(page))
-        .route("/graphql/request", post(graphql_request))
-        .route("/stream/0.1/graphql/{target}", get(stream))
-        .nest(
-            "/_emulator",
-            control::routes::router()
-                .layer(axum::middleware::from_fn(control::origin::same_origin_only)),
+        // A page of another site has no business starting sessions with the demo tokens; an
+        // IDE extension loading the schema sends JSON, which no such page can.
+        .route(
+            "/graphql/request",
+            post(graphql_request).layer(axum::middleware::from_fn(origin::same_origin_or_json)),
         )
+        .route("/stream/0.1/graphql/{target}", get(stream))
+        .nest("/_emulator", control::routes::router().layer(same_origin()))
         .merge(crate::realtime::router(app.control.realtime.clone()))
         .with_state(app)
         .merge(sunshine)
+        .layer(axum::middleware::from_fn_with_state(
+            hosts,
+            origin::local_hosts_only,
+        ))
 }

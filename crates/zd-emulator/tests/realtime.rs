@@ -1431,3 +1431,25 @@ async fn an_unsubscribe_ends_the_scope_it_names_as_a_subscribe_does() {
     );
     assert_eq!(frames_before_a_500(&mut ws).await, Vec::<Value>::new());
 }
+
+/// A client's connect returns on the 101, and a test may drop the connections at once: the
+/// connection already counts as open then, so the drop must reach it, not only once the
+/// server's task has taken it over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drop_fault_reaches_a_connection_as_soon_as_its_upgrade_is_answered() {
+    let f = start_with(Emulator::builder().realtime_limits(RealtimeLimits {
+        requests_per_minute: None,
+        ..without_pings()
+    }))
+    .await;
+    for i in 0..100 {
+        let mut ws = connect(&f.emu, ALICE).await.unwrap();
+        f.emu.control().realtime_drop();
+        let ended = tokio::time::timeout(Duration::from_secs(10), ended_abruptly(&mut ws)).await;
+        assert_eq!(
+            ended,
+            Ok(true),
+            "try {i}: the dropped connection stayed open"
+        );
+    }
+}

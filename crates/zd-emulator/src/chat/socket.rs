@@ -100,10 +100,16 @@ pub(crate) fn upgrade(service: Service, target: &str, mut req: Request<Body>) ->
     let config = WebSocketConfig::default()
         .max_message_size(Some(service.core.limits.max_frame_bytes))
         .max_frame_size(Some(service.core.limits.max_frame_bytes));
+    // Attached before the 101 is written: the client's connect returns on reading it, and
+    // what it then does to the session (a fault of the control API, a DATA frame) must find
+    // this socket, not none or the one it replaces. Frames queue until the writer starts.
+    let attached = session.map(|session| Attached::new(&service, session));
     tokio::spawn(async move {
         let upgraded = match on_upgrade.await {
             Ok(u) => u,
             Err(error) => {
+                // Dropping `attached` detaches it: the session must not look connected to a
+                // socket that never came.
                 tracing::debug!(%error, "WebSocket upgrade failed");
                 return;
             }
@@ -111,8 +117,8 @@ pub(crate) fn upgrade(service: Service, target: &str, mut req: Request<Body>) ->
         let ws =
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
                 .await;
-        match session {
-            Some(session) => serve(service, session, ws).await,
+        match attached {
+            Some(attached) => serve(service, attached, ws).await,
             None => refuse(ws).await,
         }
     });
@@ -146,10 +152,64 @@ async fn refuse(mut ws: Ws) {
         .await;
 }
 
-async fn serve(service: Service, session: Arc<Session>, ws: Ws) {
-    let conn = service.core.sessions.next_conn();
+/// A socket attached to its session, its writer not yet started.
+struct Attached {
+    attachment: Attachment,
+    outbox: mpsc::Sender<Outgoing>,
+    outbox_rx: mpsc::Receiver<Outgoing>,
+    kill: Arc<Notify>,
+}
+
+impl Attached {
+    /// Attaches a new socket to `session`, closing the one it replaces.
+    fn new(service: &Service, session: Arc<Session>) -> Self {
+        let conn = service.core.sessions.next_conn();
+        let (outbox, outbox_rx) = mpsc::channel(OUTBOX);
+        // A kill before the writer starts is kept: the writer then ends as soon as it starts.
+        let kill = Arc::new(Notify::new());
+        let link = SocketLink {
+            conn,
+            outbox: outbox.clone(),
+            kill: kill.clone(),
+        };
+        if let Some(previous) = session.attach(link) {
+            let close = Outgoing::Close(1000, "replaced by a newer connection".into());
+            if let Err(mpsc::error::TrySendError::Full(_)) = previous.outbox.try_send(close) {
+                // Its client reads nothing, so no close frame can reach it: end the socket, or
+                // it would linger beside the new one for as long as that client stays silent.
+                previous.kill.notify_one();
+            }
+        }
+        Self {
+            attachment: Attachment { session, conn },
+            outbox,
+            outbox_rx,
+            kill,
+        }
+    }
+}
+
+/// Detaches its socket from the session when dropped, however the socket's task ends.
+struct Attachment {
+    session: Arc<Session>,
+    conn: u64,
+}
+
+impl Drop for Attachment {
+    fn drop(&mut self) {
+        self.session.detach(self.conn);
+    }
+}
+
+async fn serve(service: Service, attached: Attached, ws: Ws) {
+    let Attached {
+        attachment,
+        outbox,
+        outbox_rx,
+        kill,
+    } = attached;
+    let session = attachment.session.clone();
     let (sink, stream) = ws.split();
-    let (outbox, outbox_rx) = mpsc::channel(OUTBOX);
     let (replies, replies_rx) = mpsc::channel(REPLIES);
     let (closed_tx, closed_rx) = watch::channel(false);
     let cut = Arc::new(AtomicBool::new(false));
@@ -160,7 +220,6 @@ async fn serve(service: Service, session: Arc<Session>, ws: Ws) {
         held: VecDeque::new(),
         write_timeout,
     };
-    let kill = Arc::new(Notify::new());
     let writer = tokio::spawn(writer.run(
         outbox_rx,
         replies_rx,
@@ -168,19 +227,6 @@ async fn serve(service: Service, session: Arc<Session>, ws: Ws) {
         service.shutdown.clone(),
         kill.clone(),
     ));
-    let link = SocketLink {
-        conn,
-        outbox: outbox.clone(),
-        kill: kill.clone(),
-    };
-    if let Some(previous) = session.attach(link) {
-        let close = Outgoing::Close(1000, "replaced by a newer connection".into());
-        if let Err(mpsc::error::TrySendError::Full(_)) = previous.outbox.try_send(close) {
-            // Its client reads nothing, so no close frame can reach it: end the socket, or
-            // it would linger beside the new one for as long as that client stays silent.
-            previous.kill.notify_one();
-        }
-    }
     let mut reader = Reader {
         service,
         session: session.clone(),
@@ -190,7 +236,7 @@ async fn serve(service: Service, session: Arc<Session>, ws: Ws) {
         kill: kill.clone(),
     };
     reader.run(stream, closed_rx).await;
-    session.detach(conn);
+    drop(attachment);
     drop(reader);
     // What is still queued gets the write timeout to go out, plus the time the `delay` fault
     // holds answers for: past that the client is not taking it, and the socket would

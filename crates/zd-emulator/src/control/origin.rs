@@ -1,13 +1,23 @@
-//! The control APIs answer only their own page and programs, not other websites.
+//! The emulator answers programs and its own page, not other websites.
 //!
 //! A page on any site a developer visits can send a plain cross-site POST to
-//! `http://127.0.0.1:{port}/_emulator/...` (no preflight for a body-less or `text/plain`
-//! request), which would reset the emulator or play visitors on a running `zd emulator` or
-//! `zd demo`. Browsers name the page's origin on such requests; programs (tests, curl, the
-//! bench harness) send none, and the emulator's own visitor page is of the same origin.
+//! `http://127.0.0.1:{port}/_emulator/...` or `/graphql/request` (no preflight for a
+//! body-less or `text/plain` request), which would reset the emulator, play visitors, or
+//! start a session with the documented demo token (ending the running bot's session) on a
+//! running `zd emulator` or `zd demo`. Browsers name the page's origin on such requests;
+//! programs (tests, curl, the bench harness) send none, and the emulator's own visitor page is
+//! of the same origin.
+//!
+//! A site can also point its own name at 127.0.0.1 once its page has loaded (DNS rebinding):
+//! the page's requests then reach the emulator as of the page's own origin, and may read the
+//! answers, tokens and key secrets among them. Only the `Host` header tells those apart, so
+//! every route refuses a `Host` that is not a name the emulator goes by.
+
+use std::net::IpAddr;
+use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{Method, StatusCode, header};
@@ -22,9 +32,106 @@ pub(crate) async fn same_origin_only(request: Request, next: Next) -> Response {
     {
         return next.run(request).await;
     }
-    let error = "cross-site requests to the emulator's control API are refused: use it from a \
-                 program, or from the emulator's own page";
+    forbidden(
+        "cross-site requests to the emulator are refused: use it from a program, or from the \
+         emulator's own page",
+    )
+}
+
+/// As [`same_origin_only`], except that a request whose body is declared JSON passes: a page
+/// of another site cannot send one without a CORS preflight, which the emulator does not
+/// answer, while a GraphQL IDE extension can (the getting-started guide suggests ChromiQL for
+/// schema completion), and names its own origin.
+pub(crate) async fn same_origin_or_json(request: Request, next: Next) -> Response {
+    let json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
+    if json {
+        return next.run(request).await;
+    }
+    same_origin_only(request, next).await
+}
+
+fn forbidden(error: &str) -> Response {
     (StatusCode::FORBIDDEN, Json(json!({ "error": error }))).into_response()
+}
+
+/// The names a request may give in its `Host`: `localhost`, loopback addresses, the bound
+/// address, and the names the embedder allowed.
+#[derive(Debug, Clone)]
+pub(crate) struct LocalHosts {
+    bound: IpAddr,
+    allowed: Arc<[String]>,
+}
+
+impl LocalHosts {
+    pub(crate) fn new(bound: IpAddr, allowed: Vec<String>) -> Self {
+        Self {
+            bound,
+            allowed: allowed.into(),
+        }
+    }
+
+    /// Whether `host` (a `Host` header's value: a name or address, and maybe a port) is one
+    /// the emulator goes by.
+    fn allows(&self, host: &[u8]) -> bool {
+        let Ok(host) = std::str::from_utf8(host) else {
+            return false;
+        };
+        let name = match host.strip_prefix('[') {
+            // `[v6]` or `[v6]:port`.
+            Some(rest) => match rest.split_once(']') {
+                Some((v6, "")) => v6,
+                Some((v6, port)) if port.strip_prefix(':').is_some_and(is_port) => v6,
+                _ => return false,
+            },
+            None => match host.rsplit_once(':') {
+                Some((name, port)) if is_port(port) => name,
+                Some(_) => return false,
+                None => host,
+            },
+        };
+        if let Ok(ip) = name.parse::<IpAddr>() {
+            let ip = ip.to_canonical();
+            // Bound to every interface, the emulator is reached at whichever of the machine's
+            // addresses, which it does not know; a rebinding page names itself, never an
+            // address, so any address is safe to answer.
+            return ip.is_loopback() || ip == self.bound || self.bound.is_unspecified();
+        }
+        name.eq_ignore_ascii_case("localhost")
+            || self.allowed.iter().any(|a| a.eq_ignore_ascii_case(name))
+    }
+}
+
+fn is_port(port: &str) -> bool {
+    !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Refuses, with 403, a request whose `Host` is not a name the emulator goes by (see the
+/// module docs). A request without one (HTTP/1.0) names nothing a page could have chosen. A
+/// request line with a whole URL names the host there too, and that one counts over the
+/// header (RFC 9112 section 3.2.2), so both are checked.
+pub(crate) async fn local_hosts_only(
+    State(hosts): State<LocalHosts>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let header = request.headers().get(header::HOST);
+    let authority = request.uri().authority();
+    if header.is_none_or(|h| hosts.allows(h.as_bytes()))
+        && authority.is_none_or(|a| hosts.allows(a.host().as_bytes()))
+    {
+        return next.run(request).await;
+    }
+    forbidden(
+        "requests for this host name are refused: the emulator answers to localhost, loopback \
+         addresses and the address it is bound to (a page of another site can point its own \
+         name at this address); use one of those, or allow the name with \
+         EmulatorBuilder::allow_host",
+    )
 }
 
 /// Whether the browser says the request comes from a page of another origin.
@@ -87,5 +194,45 @@ mod tests {
             ("host", "127.0.0.1:8090"),
             ("sec-fetch-site", "cross-site"),
         ])));
+    }
+
+    #[test]
+    fn only_the_names_the_emulator_goes_by_are_local() {
+        let hosts = LocalHosts::new([127, 0, 0, 1].into(), vec!["emulator".into()]);
+        for host in [
+            "127.0.0.1:8090",
+            "127.0.0.1",
+            "127.1.2.3:8090",
+            "localhost:8090",
+            "LOCALHOST",
+            "[::1]:8090",
+            "[::1]",
+            "[::ffff:127.0.0.1]:8090",
+            "emulator:8090",
+        ] {
+            assert!(hosts.allows(host.as_bytes()), "{host}");
+        }
+        for host in [
+            "rebind.example:8090",
+            "rebind.example",
+            "localhost.rebind.example:8090",
+            "127.0.0.1.nip.io:8090",
+            "192.168.1.5:8090",
+            "localhost:80x",
+            "localhost:",
+            "[::1]x",
+            "[::1",
+            "",
+        ] {
+            assert!(!hosts.allows(host.as_bytes()), "{host}");
+        }
+        assert!(!hosts.allows(b"local\xffhost"));
+
+        let everywhere = LocalHosts::new([0, 0, 0, 0].into(), Vec::new());
+        assert!(everywhere.allows(b"192.168.1.5:8090"));
+        assert!(!everywhere.allows(b"rebind.example:8090"));
+        let lan = LocalHosts::new([192, 168, 1, 5].into(), Vec::new());
+        assert!(lan.allows(b"192.168.1.5:8090"));
+        assert!(!lan.allows(b"192.168.1.6:8090"));
     }
 }

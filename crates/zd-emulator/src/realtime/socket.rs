@@ -107,6 +107,10 @@ pub(crate) async fn upgrade(State(rt): State<Arc<Realtime>>, mut req: Request) -
         None => None,
     };
     rt.ensure_engine();
+    // Watched from before the 101 is written: the connection counts as open from here (its
+    // slot is taken), and a client that drops every connection as soon as its connect returns
+    // must reach this one, not have it miss the signal while its task is still starting.
+    let admitted = admitted.map(|guard| (guard, rt.drops.subscribe()));
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         let Ok(upgraded) = on_upgrade.await else {
@@ -121,7 +125,7 @@ pub(crate) async fn upgrade(State(rt): State<Arc<Realtime>>, mut req: Request) -
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
                 .await;
         match admitted {
-            Some(guard) => serve(rt, guard, ws).await,
+            Some((guard, drops)) => serve(rt, guard, drops, ws).await,
             None => {
                 let _ = ws.send(Message::text(status_body(401, UNAUTHORIZED))).await;
                 let _ = ws
@@ -172,9 +176,13 @@ impl Sub {
     }
 }
 
-async fn serve(rt: Arc<Realtime>, _guard: ConnectionGuard, ws: Ws) {
+async fn serve(
+    rt: Arc<Realtime>,
+    _guard: ConnectionGuard,
+    mut drops: tokio::sync::watch::Receiver<u64>,
+    ws: Ws,
+) {
     let mut shutdown = rt.shutdown.clone();
-    let mut drops = rt.drops.subscribe();
     let liveness = Liveness::default();
     // Watched around the whole conversation, not beside its reads: a client that stops
     // reading leaves a write waiting for good, and it must still be dropped (and its slot

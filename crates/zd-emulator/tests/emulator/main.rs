@@ -12,6 +12,7 @@ mod control_api;
 mod faults;
 mod hostile_input;
 mod introspection;
+mod lifecycle;
 mod limits;
 mod oauth_scopes;
 mod protocol;

@@ -1,0 +1,265 @@
+//! Stopping an emulator, a socket right after its upgrade, and the requests a browser may send
+//! from pages of other sites.
+
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+use tokio_tungstenite::connect_async;
+use tokio_tungstenite::tungstenite::Message;
+use zd_emulator::Emulator;
+
+use crate::common::*;
+
+/// Restarting a service on the same port, as a test of a client that reconnects does. On a
+/// current-thread runtime nothing else runs between the drop and the bind, so only a stop
+/// that is waited for frees the port.
+#[tokio::test]
+async fn a_shut_down_emulator_frees_its_port() {
+    let emu = emulator().await;
+    let port = emu.addr().port();
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    emu.shutdown().await;
+    let again = Emulator::builder().port(port).start().await.unwrap();
+    assert_eq!(again.addr().port(), port);
+    // The old socket ended with its server; the new service answers on the port.
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match bot.ws.next().await {
+                None | Some(Err(_) | Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the old socket outlived its server");
+    let (status, body) = start_session(&again, &token(&again, "Bot")).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn run_until_returns_once_the_server_has_stopped() {
+    let emu = emulator().await;
+    let port = emu.addr().port();
+    emu.run_until(async {}).await;
+    let again = Emulator::builder().port(port).start().await.unwrap();
+    assert_eq!(again.addr().port(), port);
+}
+
+/// A session started and its socket connected, with nothing sent on it yet.
+async fn fresh_socket(emu: &Emulator) -> (String, Ws) {
+    let (status, body) = start_session(emu, &token(emu, "Bot")).await;
+    assert_eq!(status, 200, "{body}");
+    let data = &body["data"]["startAgentSession"];
+    let url = data["websocket_url"].as_str().unwrap();
+    let (ws, _) = connect_async(url).await.unwrap();
+    (data["session_id"].as_str().unwrap().to_owned(), ws)
+}
+
+/// The close frame (code, reason) that ends `ws`, if one does within 10 s.
+async fn close_of(ws: &mut Ws) -> Option<(u16, String)> {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(Some(frame)))) => {
+                    return Some((u16::from(frame.code), frame.reason.as_str().to_owned()));
+                }
+                Some(Ok(Message::Close(None)) | Err(_)) | None => return None,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// A client's connect returns on the 101, and a test may act on the socket at once: the
+/// socket is the session's by then, not only once the server's task has taken it over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_takes_faults_as_soon_as_its_upgrade_is_answered() {
+    let emu = emulator_with(|l| *l = relaxed_starts()).await;
+    for i in 0..100 {
+        let (session_id, mut ws) = fresh_socket(&emu).await;
+        emu.control()
+            .fault_close(&session_id, 4000, "bye")
+            .await
+            .unwrap_or_else(|e| panic!("close, try {i}: {e}"));
+        assert_eq!(
+            close_of(&mut ws).await,
+            Some((4000, "bye".to_owned())),
+            "try {i}"
+        );
+
+        let (session_id, mut ws) = fresh_socket(&emu).await;
+        emu.control()
+            .fault_drop(&session_id)
+            .await
+            .unwrap_or_else(|e| panic!("drop, try {i}: {e}"));
+        let dropped = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match ws.next().await {
+                    None | Some(Err(_)) => return true,
+                    Some(Ok(Message::Close(_))) => return false,
+                    Some(Ok(_)) => {}
+                }
+            }
+        })
+        .await;
+        assert_eq!(dropped, Ok(true), "try {i}");
+    }
+}
+
+/// Sends `method path` with the given headers; returns the status and the body as JSON (or
+/// as a string).
+async fn send(
+    emu: &Emulator,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Value) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(format!("{}{path}", emu.base_url()));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request
+        .body(Full::new(bytes::Bytes::from(body.to_owned())))
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (status, value)
+}
+
+/// A page of `rebind.example`, whose name the attacker's DNS then points at 127.0.0.1, is of
+/// the same origin as the emulator in the browser's eyes: only the `Host` tells them apart.
+#[tokio::test]
+async fn requests_for_another_host_name_are_refused() {
+    let emu = emulator().await;
+    let port = emu.addr().port();
+    let host = format!("rebind.example:{port}");
+    let origin = format!("http://{host}");
+    let rebound = [("host", host.as_str()), ("origin", origin.as_str())];
+    let start = json!({
+        "query": format!(
+            "mutation {{ startAgentSession(access_token: \"{}\") {{ session_id }} }}",
+            token(&emu, "Bot")
+        )
+    })
+    .to_string();
+    let visitor = json!({ "name": "Eve" }).to_string();
+    for (method, path, body) in [
+        ("GET", "/_emulator/account", ""),
+        ("POST", "/_emulator/reset", ""),
+        ("POST", "/_emulator/visitors", visitor.as_str()),
+        ("POST", "/graphql/request", start.as_str()),
+        ("GET", "/", ""),
+        ("GET", "/v2/apps/demo/users", ""),
+    ] {
+        let (status, body) = send(&emu, method, path, &rebound, body).await;
+        assert_eq!(status, 403, "{method} {path}: {body}");
+        assert!(body["error"].as_str().is_some(), "{method} {path}: {body}");
+        assert!(!body.to_string().contains("demo-bot-token"), "{body}");
+    }
+    // Even without an Origin (a program, or a browser's GET): the Host alone decides.
+    let (status, _) = send(&emu, "GET", "/_emulator/account", &rebound[..1], "").await;
+    assert_eq!(status, 403);
+    let counters = control_get(&emu, "/counters").await;
+    assert_eq!(counters["sessions"], json!([]), "{counters}");
+    assert!(emu.control().state().channels().is_empty());
+
+    // The names the emulator goes by still work, with or without the port.
+    for host in [
+        format!("localhost:{port}"),
+        format!("LocalHost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("[::1]:{port}"),
+        "localhost".to_owned(),
+    ] {
+        let (status, body) = send(&emu, "GET", "/_emulator/account", &[("host", &host)], "").await;
+        assert_eq!(status, 200, "{host}: {body}");
+    }
+    // So do the WebSocket upgrade and the visitor page through `localhost`.
+    let url = format!("ws://localhost:{port}/stream/0.1/graphql/none:0");
+    assert!(connect_async(url).await.is_ok());
+    let (status, _) = get_text(&format!("http://localhost:{port}/")).await;
+    assert_eq!(status, 200);
+}
+
+/// A form or `fetch` with a `text/plain` body needs no preflight, so without this any site
+/// could start a session with the documented demo token, ending the running bot's session
+/// and spending its hourly start budget.
+#[tokio::test]
+async fn other_sites_pages_cannot_start_agent_sessions() {
+    let emu = emulator_with(|l| *l = relaxed_starts()).await;
+    let query = json!({
+        "query": format!(
+            "mutation {{ startAgentSession(access_token: \"{}\") {{ session_id }} }}",
+            token(&emu, "Bot")
+        )
+    })
+    .to_string();
+    let text = ("content-type", "text/plain");
+    let (status, body) = send(
+        &emu,
+        "POST",
+        "/graphql/request",
+        &[text, ("origin", "https://evil.example")],
+        &query,
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("cross-site"),
+        "{body}"
+    );
+    let (status, body) = send(
+        &emu,
+        "POST",
+        "/graphql/request",
+        &[text, ("sec-fetch-site", "cross-site")],
+        &query,
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    let counters = control_get(&emu, "/counters").await;
+    assert_eq!(counters["sessions"], json!([]), "{counters}");
+
+    // A GraphQL IDE extension names its origin and sends JSON, which a page of another site
+    // cannot without a CORS preflight the emulator does not answer: it loads the schema.
+    let (status, body) = send(
+        &emu,
+        "POST",
+        "/graphql/request",
+        &[
+            ("content-type", "application/json"),
+            ("origin", "chrome-extension://chromiql"),
+        ],
+        &json!({ "query": "{ __schema { queryType { name } } }" }).to_string(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query");
+
+    // Programs send no origin; a page of the emulator's own origin sends its own.
+    let own = format!("http://{}", emu.addr());
+    for headers in [vec![], vec![("origin", own.as_str())]] {
+        let mut headers = headers;
+        headers.push(("content-type", "application/json"));
+        let (status, body) = send(&emu, "POST", "/graphql/request", &headers, &query).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            body["data"]["startAgentSession"]["session_id"].is_string(),
+            "{body}"
+        );
+    }
+}

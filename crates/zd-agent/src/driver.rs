@@ -1498,9 +1498,24 @@ impl DriverInner {
             return Err(silence());
         }
         self.ping_out.get_or_insert(now);
-        // Callers that gave up (timeout, dropped future) leave their entries behind.
-        self.pending
-            .retain(|_, p| !matches!(p, Pending::Request { reply, .. } if reply.is_closed()));
+        // Callers that gave up (timeout, dropped future) leave their entries behind. A status
+        // request among them that never went out set nothing.
+        let mut unsent_status = false;
+        self.pending.retain(|_, p| match p {
+            Pending::Request {
+                reply,
+                status,
+                sent,
+                ..
+            } if reply.is_closed() => {
+                unsent_status |= status.is_some() && !*sent;
+                false
+            }
+            _ => true,
+        });
+        if unsent_status {
+            self.status_request_failed();
+        }
         self.ping_seq += 1;
         let payload = serde_json::value::to_raw_value(&self.ping_seq)
             .map_err(|e| Cause::lost(format!("ping encoding: {e}")))?;
@@ -1656,8 +1671,22 @@ impl DriverInner {
         }
     }
 
-    /// A caller's status request set nothing: the restore it replaced is owed again.
+    /// A caller's status request set nothing: the restore it replaced is owed again, once no
+    /// other status request of the caller's is pending (a restore sent now would go out after
+    /// it and undo it; if it sets nothing either, the restore is owed then).
     fn status_request_failed(&mut self) {
+        let another = self.pending.values().any(|p| {
+            matches!(
+                p,
+                Pending::Request {
+                    status: Some(_),
+                    ..
+                }
+            )
+        });
+        if another {
+            return;
+        }
         if let Some(tries) = self.superseded_restore.take() {
             self.queue_restore(tries, Duration::ZERO);
         }

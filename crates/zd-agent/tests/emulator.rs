@@ -2303,3 +2303,28 @@ async fn a_status_request_dropped_unsent_leaves_the_restore_owed() {
     let _driver = tokio::spawn(driver);
     status_becomes(&emu, "online").await;
 }
+
+#[tokio::test]
+async fn a_dropped_status_request_does_not_undo_a_later_one() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let (session, driver, _sid) = resumed_online_but_offline(&emu).await;
+    // Invisible is given up before the driver runs; Away is queued behind it. The restore
+    // owed again must not go out after Away and undo it.
+    let invisible = session.update_agent_status(AgentStatus::Invisible);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1), invisible)
+            .await
+            .is_err()
+    );
+    let away = tokio::spawn({
+        let session = session.clone();
+        async move { session.update_agent_status(AgentStatus::Away).await }
+    });
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    let _driver = tokio::spawn(driver);
+    within(away).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(agent_status(&emu), "away");
+}

@@ -128,19 +128,24 @@ impl Control {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> impl Future<Output = ()> + Send + 'static {
         let control = self.clone();
-        let resets = self.core.resets.subscribe();
+        let mut resets = self.core.resets.subscribe();
+        // Read now, not when the task first runs: a reset between the two must stop it.
+        let generation = *resets.borrow_and_update();
         let start = tokio::time::Instant::now();
-        async move { control.play(scenario, start, resets, shutdown).await }
+        async move {
+            control
+                .play(scenario, start, (resets, generation), shutdown)
+                .await;
+        }
     }
 
     async fn play(
         &self,
         scenario: Scenario,
         start: tokio::time::Instant,
-        mut resets: watch::Receiver<u64>,
+        (mut resets, generation): (watch::Receiver<u64>, u64),
         shutdown: impl Future<Output = ()>,
     ) {
-        let generation = *resets.borrow_and_update();
         let mut steps = scenario.steps;
         steps.sort_by_key(|s| s.at_ms);
         let mut channels: HashMap<String, String> = HashMap::new();
@@ -195,5 +200,29 @@ impl Control {
             StepAction::Leave => self.visitor_leave(&channel),
             StepAction::Rate { rating } => self.visitor_rate(&channel, rating),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Scenario;
+
+    #[tokio::test]
+    async fn a_reset_before_the_task_first_runs_stops_it() {
+        let emu = crate::Emulator::builder()
+            .start()
+            .await
+            .expect("the emulator starts");
+        let control = emu.control().clone();
+        let scenario = Scenario::parse(
+            r#"{"steps":[{"at_ms":0,"visitor":"a","action":"arrive"}]}"#,
+            false,
+        )
+        .expect("a valid scenario");
+        // As `POST /scenario` does: the task is made, answered 202, and runs later.
+        let task = control.scenario_task(scenario, std::future::pending());
+        control.reset();
+        task.await;
+        assert!(control.state().channels().is_empty());
     }
 }

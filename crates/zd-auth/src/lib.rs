@@ -17,4 +17,4 @@ pub use error::{
 };
 pub use refreshing::{FetchedToken, RefreshingToken, TokenSource};
 pub use secret::Secret;
-pub use transport::HttpConfig;
+pub use transport::{HttpConfig, without_split_char};

@@ -166,7 +166,15 @@ impl Transport {
 /// `body` without an incomplete UTF-8 sequence at its very end (a character the cut split),
 /// whatever comes before: lossy decoding would make it U+FFFD, and the beginning of a value
 /// before it would no longer be at the end, where [`drop_partial_tail`] looks.
-fn without_split_char(body: &[u8]) -> &[u8] {
+///
+/// ```
+/// use zd_auth::without_split_char;
+///
+/// let cut = &"sé".as_bytes()[..2]; // `s` and half of `é`
+/// assert_eq!(without_split_char(cut), b"s");
+/// assert_eq!(without_split_char("sé".as_bytes()), "sé".as_bytes());
+/// ```
+pub fn without_split_char(body: &[u8]) -> &[u8] {
     // A sequence is at most four bytes: its lead byte is at most three before the last.
     for back in 1..=body.len().min(3) {
         let at = body.len() - back;

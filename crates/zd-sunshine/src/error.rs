@@ -355,7 +355,7 @@ fn excerpt(body: &[u8], sent: &[&str]) -> String {
     let kept = if cut {
         // Half a character at the cut would show as U+FFFD, after which the beginning of a
         // secret holding that character no longer ends the text, where it is looked for.
-        without_split_char(&body[..BODY_EXCERPT_LIMIT])
+        zd_auth::without_split_char(&body[..BODY_EXCERPT_LIMIT])
     } else {
         body
     };
@@ -365,23 +365,6 @@ fn excerpt(body: &[u8], sent: &[&str]) -> String {
         BODY_EXCERPT_LIMIT,
         sent,
     )
-}
-
-/// `bytes` without a UTF-8 sequence cut short at its end.
-fn without_split_char(bytes: &[u8]) -> &[u8] {
-    // A sequence is at most four bytes: its lead byte is at most three before the last.
-    for back in 1..=bytes.len().min(3) {
-        let at = bytes.len() - back;
-        let needs = match bytes[at] {
-            0x80..=0xBF => continue,
-            0xC0..=0xDF => 2,
-            0xE0..=0xEF => 3,
-            0xF0..=0xF7 => 4,
-            _ => 1,
-        };
-        return if back < needs { &bytes[..at] } else { bytes };
-    }
-    bytes
 }
 
 impl fmt::Debug for Error {

@@ -656,8 +656,7 @@ impl DriverInner {
             resends: 0,
             sent: false,
         });
-        let deadline = Instant::now() + self.shared.config.request_timeout;
-        self.deadlines.push(deadline, id);
+        self.timeout_from_now(id);
     }
 
     /// A command that came while the driver waited outside its loop: requests are queued now
@@ -943,13 +942,13 @@ impl DriverInner {
             server_id,
             tries: 0,
         });
-        self.stop_deadline(id);
+        self.timeout_from_now(id);
     }
 
-    /// A stop unanswered for the request timeout is given up, route and all: the documents do
-    /// not say that the service answers stops, and routes kept for ever would be stopped again
-    /// on every resume.
-    fn stop_deadline(&mut self, id: u64) {
+    /// Request `id` is answered within the request timeout from now, or `expire` settles it.
+    /// A stop unanswered by then is given up, route and all: the documents do not say that the
+    /// service answers stops, and routes kept for ever would be stopped again on every resume.
+    fn timeout_from_now(&mut self, id: u64) {
         let deadline = Instant::now() + self.shared.config.request_timeout;
         self.deadlines.push(deadline, id);
     }
@@ -1256,8 +1255,7 @@ impl DriverInner {
         self.routes.insert(server_id, key);
         if catch_up {
             let id = self.queue(Pending::CatchUp { key });
-            let deadline = Instant::now() + self.shared.config.request_timeout;
-            self.deadlines.push(deadline, id);
+            self.timeout_from_now(id);
         }
         self.publish_facts();
     }
@@ -1375,7 +1373,7 @@ impl DriverInner {
                 self.pending
                     .insert(id, Pending::SubStop { server_id, tries });
                 self.timers.push((Instant::now() + delay, id));
-                self.stop_deadline(id);
+                self.timeout_from_now(id);
             }
             outcome => {
                 // DATA of a stopped id may come until the stop is answered; not after.

@@ -40,7 +40,6 @@ fn api_kind(error: &zd_sunshine::Error) -> Kind {
         K::Credentials | K::Config => Kind::Config,
         K::Unauthorized | K::Forbidden => Kind::Auth,
         K::Io => Kind::Io,
-        _ if matches!(error.status().map(|s| s.as_u16()), Some(401 | 403)) => Kind::Auth,
         _ => Kind::Service,
     }
 }

@@ -91,6 +91,11 @@ impl RequestWindow {
         }
     }
 
+    /// Forgets every request admitted so far.
+    pub(crate) fn clear(&mut self) {
+        self.admitted.clear();
+    }
+
     /// Admits a request at `now` if fewer than `rate` were admitted in the second before it.
     pub(crate) fn try_take(&mut self, now: Instant) -> bool {
         while self

@@ -169,7 +169,7 @@ impl Core {
     pub(crate) fn reset_counts(&self) {
         self.agent_counts.lock().clear();
         self.start_limiter.reset();
-        self.sessions.reset(self.limits.requests_per_second);
+        self.sessions.reset();
     }
 }
 

@@ -391,12 +391,12 @@ impl Sessions {
 
     /// Forgets the ended sessions and clears each live session's faults and request window
     /// (`requests_per_second` is the rate the windows were made with).
-    pub(crate) fn reset(&self, requests_per_second: Option<u32>) {
+    pub(crate) fn reset(&self) {
         self.ended.lock().clear();
         for session in self.list() {
             session.faults.clear();
-            if let (Some(limiter), Some(rate)) = (&session.limiter, requests_per_second) {
-                *limiter.lock() = RequestWindow::new(rate);
+            if let Some(limiter) = &session.limiter {
+                limiter.lock().clear();
             }
         }
     }

@@ -527,7 +527,8 @@ impl Reader {
             .map(async_graphql::Variables::from_json)
             .unwrap_or_default();
         let operation_name = payload.operation_name.as_deref().map(str::to_owned);
-        if operation_type(&document, operation_name.as_deref()) == Some(OperationType::Subscription)
+        if selected_operation(&document, operation_name.as_deref()).map(|op| op.ty)
+            == Some(OperationType::Subscription)
         {
             return self.subscribe(id, payload, document, variables).await;
         }
@@ -735,10 +736,6 @@ fn fit_close_reason(mut reason: String) -> String {
         reason.truncate(end);
     }
     reason
-}
-
-fn operation_type(doc: &ExecutableDocument, name: Option<&str>) -> Option<OperationType> {
-    selected_operation(doc, name).map(|op| op.ty)
 }
 
 enum Flow {

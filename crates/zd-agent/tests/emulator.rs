@@ -2194,7 +2194,12 @@ async fn a_status_restore_left_unanswered_is_sent_again() {
     // The restore takes effect but its answer never comes: unanswered counts as failed.
     emu.control().fault_mute(&sid, 1).unwrap();
     let _driver = tokio::spawn(driver);
-    until(|| session_report(&emu, &sid).counts.requests >= 2).await;
+    until(|| session_report(&emu, &sid).counts.requests >= 1).await;
+    // Its effect undone, only a restore sent again brings the agent back online.
+    let agent = emu.account().agents[0].id.clone();
+    emu.control()
+        .set_agent_status(&agent, zd_emulator::state::AgentStatus::Offline)
+        .unwrap();
     status_becomes(&emu, "online").await;
 }
 
@@ -2242,6 +2247,9 @@ async fn a_late_refusal_of_a_superseded_restart_leaves_the_subscription_running(
     until_live(&bot).await;
     let channel = visitor(&bot);
     heard(&bot, &channel, &mut messages, "still running").await;
+    // Past the second try's late MAX_SUB (about 3 s after the drop) and a start's spacing.
+    // A restart would have started a second session by now.
+    tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(sessions_started(&bot.emu), 1, "the session was restarted");
     while let Some(Some(event)) = events.next().now_or_never() {
         assert!(
@@ -2302,6 +2310,9 @@ async fn a_status_request_dropped_unsent_leaves_the_restore_owed() {
     );
     let _driver = tokio::spawn(driver);
     status_becomes(&emu, "online").await;
+    // And the dropped Away does not go out after it.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(agent_status(&emu), "online");
 }
 
 #[tokio::test]

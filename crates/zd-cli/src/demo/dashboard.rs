@@ -35,11 +35,19 @@ impl std::fmt::Debug for Dashboard {
 impl Dashboard {
     pub(crate) fn enter(widget_url: String) -> Result<Self> {
         enable_raw_mode().context(Kind::Io, "cannot put the terminal in raw mode")?;
+        // Until the Dashboard exists, its Drop cannot restore the terminal: a failure below
+        // must not leave the user's shell in raw mode (or on the alternate screen).
+        let mut undo = Undo {
+            armed: true,
+            screen: false,
+        };
         let mut stdout = std::io::stdout();
         execute!(stdout, EnterAlternateScreen)
             .context(Kind::Io, "cannot open the alternate screen")?;
+        undo.screen = true;
         let terminal = Terminal::new(CrosstermBackend::new(stdout))
             .context(Kind::Io, "cannot draw on the terminal")?;
+        undo.armed = false;
         // Only once the value exists whose drop releases them.
         crate::logging::hold();
         Ok(Self {
@@ -78,6 +86,25 @@ impl Drop for Dashboard {
         let _ = self.terminal.show_cursor();
         // Back on the main screen, where the lines logged meanwhile stay readable.
         crate::logging::release();
+    }
+}
+
+/// Restores what [`Dashboard::enter`] changed when it fails part way.
+#[derive(Debug)]
+struct Undo {
+    armed: bool,
+    screen: bool,
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if self.screen {
+            let _ = execute!(std::io::stdout(), LeaveAlternateScreen);
+        }
+        let _ = disable_raw_mode();
     }
 }
 

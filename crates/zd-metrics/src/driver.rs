@@ -29,7 +29,8 @@ pub(crate) enum Command {
     Subscribe(Series, oneshot::Sender<Result<(), Error>>),
     Unsubscribe(Series, oneshot::Sender<Result<(), Error>>),
     List(oneshot::Sender<Vec<Series>>),
-    Close(oneshot::Sender<()>),
+    /// Answered by the feed's state turning `Closed`, which `close()` waits for.
+    Close,
 }
 
 type Sink = WsStream;
@@ -460,11 +461,10 @@ impl Driver {
                 let _ = reply.send(self.subscriptions.clone());
                 Ok(())
             }
-            Command::Close(reply) => {
+            Command::Close => {
                 if let Some(sink) = sink {
                     let _ = close(sink).await;
                 }
-                let _ = reply.send(());
                 Err(Outcome::Closed(closed("closed by the application")))
             }
         }

@@ -247,13 +247,10 @@ impl FeedHandle {
     /// also while the feed is waiting to reconnect or a connection attempt is under way (the
     /// attempt is abandoned).
     pub async fn close(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self.send(Command::Close(tx)).await.is_ok() {
-            let _ = rx.await;
-        }
-        // The driver answers before it winds up; waiting for the end lets the caller rely on
-        // it (a scrape right after `close` exports nothing). Fails only if the driver is
-        // already gone, which is the end too.
+        // A failed send means the driver is already gone: the end the wait below sees too.
+        let _ = self.send(Command::Close).await;
+        // The feed's end, not the command's receipt, lets the caller rely on it (a scrape right
+        // after `close` exports nothing). Fails only if the driver is already gone.
         let _ = self.state().wait_for(|s| s == FeedState::Closed).await;
     }
 

@@ -211,6 +211,18 @@ pub(crate) fn ref_name(v: &Value) -> Option<&str> {
         .strip_prefix("#/components/schemas/")
 }
 
+/// The node carrying the reference a schema stands for: its own `$ref`, or that of an `allOf`
+/// of one part (the spec's way to put `nullable` or a description beside a reference).
+pub(crate) fn referred(v: &Value) -> Option<&Value> {
+    if v.get("$ref").is_some() {
+        return Some(v);
+    }
+    match v.get("allOf").and_then(Value::as_array)?.as_slice() {
+        [only] if only.get("$ref").is_some() => Some(only),
+        _ => None,
+    }
+}
+
 fn is_true(v: &Value, key: &str) -> bool {
     v.get(key).and_then(Value::as_bool) == Some(true)
 }
@@ -539,19 +551,14 @@ impl Models {
         p: &Value,
     ) -> Result<(Ty, bool), String> {
         let nullable = is_true(p, "nullable");
-        if let Some(target) = ref_name(p) {
+        if let Some(node) = referred(p)
+            && let Some(target) = ref_name(node)
+        {
             let t = self
                 .schema_types
                 .get(target)
                 .ok_or_else(|| format!("{origin}: unknown $ref {target}"))?;
-            return Ok((Ty::Named(t.clone()), nullable));
-        }
-        if let Some(parts) = p.get("allOf").and_then(Value::as_array)
-            && let [only] = parts.as_slice()
-            && ref_name(only).is_some()
-        {
-            let (t, n) = self.prop_ty(schemas, origin, ctx, only)?;
-            return Ok((t, nullable || n));
+            return Ok((Ty::Named(t.clone()), nullable || is_true(node, "nullable")));
         }
         if let Some(vals) = p.get("enum").and_then(Value::as_array)
             && p.get("type").and_then(Value::as_str).unwrap_or("string") == "string"
@@ -715,11 +722,8 @@ fn declared_nullable(schemas: &Map<String, Value>, p: &Value) -> bool {
     if let Some(own) = p.get("nullable").and_then(Value::as_bool) {
         return own;
     }
-    let target = ref_name(p).or_else(|| match p.get("allOf").and_then(Value::as_array) {
-        Some(parts) if parts.len() == 1 => ref_name(&parts[0]),
-        _ => None,
-    });
-    target
+    referred(p)
+        .and_then(ref_name)
         .and_then(|t| schemas.get(t))
         .is_some_and(|t| is_true(t, "nullable"))
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
-use super::ir::{Kind, Models, Ty, collect, ref_name};
+use super::ir::{Kind, Models, Ty, collect, ref_name, referred};
 use super::names::{snake, upper_camel};
 
 /// A path or query argument.
@@ -118,20 +118,12 @@ fn target<'a>(schemas: &'a Map<String, Value>, schema: &'a Value) -> Result<&'a 
     let mut schema = schema;
     // Bounded: a cycle of references would otherwise never end.
     for _ in 0..16 {
-        let only = schema
-            .get("allOf")
-            .and_then(Value::as_array)
-            .and_then(|parts| match parts.as_slice() {
-                [only] if only.get("$ref").is_some() => Some(only),
-                _ => None,
-            });
-        let reference = only.unwrap_or(schema);
-        let Some(r) = reference.get("$ref").and_then(Value::as_str) else {
+        let Some(reference) = referred(schema) else {
             return Ok(schema);
         };
         schema = ref_name(reference)
             .and_then(|n| schemas.get(n))
-            .ok_or_else(|| format!("refers to unknown schema {r}"))?;
+            .ok_or_else(|| format!("refers to unknown schema {}", reference["$ref"]))?;
     }
     Err("refers to schemas that refer on without end".to_owned())
 }

@@ -34,8 +34,11 @@ use crate::transport::BoxFuture;
 /// The header Sunshine puts the webhook secret in.
 pub const API_KEY_HEADER: &str = "x-api-key";
 
-/// The largest webhook body the service reads (1 MiB).
-pub const MAX_WEBHOOK_BODY: usize = 1024 * 1024;
+/// The largest webhook body [`WebhookService`] reads unless told otherwise (4 MiB; see
+/// [`WebhookService::with_max_body`]). Sunshine puts several events of one webhook into one
+/// delivery and retries a 413 with the same body until it gives the delivery up, so the limit
+/// leaves room for a batch of long messages with full users rather than for one event.
+pub const MAX_WEBHOOK_BODY: usize = 4 * 1024 * 1024;
 
 /// Whether `headers` carry `X-API-Key` equal to `secret`, compared in constant time. An empty
 /// secret verifies nothing (an empty header would match it).
@@ -258,6 +261,7 @@ pub struct WebhookService {
     secret: Arc<Secret>,
     dedupe: Arc<Dedupe>,
     queue: tokio::sync::mpsc::Sender<Delivery>,
+    max_body: usize,
 }
 
 impl fmt::Debug for WebhookService {
@@ -307,7 +311,16 @@ impl WebhookService {
             secret: Arc::new(secret),
             dedupe: Arc::new(Dedupe::new(10_000)),
             queue,
+            max_body: MAX_WEBHOOK_BODY,
         })
+    }
+
+    /// Reads bodies of up to `bytes` (default [`MAX_WEBHOOK_BODY`]) and answers 413 to
+    /// longer ones. Sunshine retries a 413 with the same body, so a limit below the largest
+    /// delivery the app's webhooks send loses that delivery's events.
+    pub fn with_max_body(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
     }
 
     /// Uses `dedupe` (for example one shared by several routes).
@@ -328,7 +341,7 @@ impl WebhookService {
         if !verify_api_key(request.headers(), &self.secret) {
             return reply(StatusCode::UNAUTHORIZED);
         }
-        let body = match http_body_util::Limited::new(request.into_body(), MAX_WEBHOOK_BODY)
+        let body = match http_body_util::Limited::new(request.into_body(), self.max_body)
             .collect()
             .await
         {
@@ -387,21 +400,26 @@ impl WebhookService {
             // More events than the queue can ever hold at once would be refused forever; wait
             // for room instead (the answer is late, but the batch is handled, in order).
             for (event, decode_error) in events {
+                // Room first, then marked seen and queued with no wait between: a sender
+                // that gives up meanwhile (this future is dropped) leaves no event marked seen
+                // but never queued, which its retry would skip for good; and a retry handled
+                // beside this one finds an event marked only once it is in the queue, so
+                // the two keep delivery order.
+                let Ok(permit) = self.queue.reserve().await else {
+                    tracing::warn!("webhook handler worker is gone; answering 503");
+                    return reply(StatusCode::SERVICE_UNAVAILABLE);
+                };
                 if let Some(id) = event.id()
                     && !self.dedupe.first_time(id)
                 {
                     continue;
                 }
-                let delivery = Delivery {
+                permit.send(Delivery {
                     app_id: app_id.clone(),
                     webhook_id: webhook_id.clone(),
                     event,
                     decode_error,
-                };
-                if self.queue.send(delivery).await.is_err() {
-                    tracing::warn!("webhook handler worker is gone; answering 503");
-                    return reply(StatusCode::SERVICE_UNAVAILABLE);
-                }
+                });
             }
             return reply(StatusCode::OK);
         }

@@ -996,6 +996,54 @@ async fn a_webhook_batch_larger_than_the_queue_is_still_handled_in_order() {
     }
 }
 
+#[tokio::test]
+async fn a_large_batch_whose_sender_gave_up_while_it_waited_for_room_is_handled_on_retry() {
+    use futures_util::FutureExt as _;
+    use zd_sunshine::webhooks::WebhookService;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let svc = WebhookService::with_queue_capacity(zd_auth::Secret::new("whsec"), 1, move |d| {
+        let tx = tx.clone();
+        async move {
+            tx.send(d.event.id().unwrap().to_owned()).unwrap();
+        }
+    })
+    .unwrap();
+    let batch = json!([typing("c1"), typing("c2")]);
+    // One poll: c1 takes the queue's only slot and c2 waits for room; then the sender's
+    // timeout drops the request.
+    assert!(
+        svc.handle(webhook_request(batch.clone()))
+            .now_or_never()
+            .is_none()
+    );
+    assert_eq!(rx.recv().await.unwrap(), "c1");
+    // The retry brings c2 again, and this time it reaches the handler (the bound only turns
+    // a lost event into a failure instead of a hang).
+    assert_eq!(delivered(&svc, batch).await, 200);
+    let next = tokio::time::timeout(Duration::from_secs(30), rx.recv()).await;
+    assert_eq!(next.expect("c2 was lost").unwrap(), "c2");
+}
+
+#[tokio::test]
+async fn a_webhook_body_limit_can_be_set() {
+    use zd_sunshine::webhooks::{MAX_WEBHOOK_BODY, WebhookService};
+    let svc = WebhookService::new(zd_auth::Secret::new("whsec"), |_| async {})
+        .unwrap()
+        .with_max_body(MAX_WEBHOOK_BODY * 2);
+    // Over the default, within the set limit: read, then refused only as not an envelope.
+    let request = http::Request::post("/hooks")
+        .header("x-api-key", "whsec")
+        .body(Full::new(Bytes::from(vec![b' '; MAX_WEBHOOK_BODY + 1])))
+        .unwrap();
+    assert_eq!(svc.handle(request).await.status(), 400);
+    let svc = svc.with_max_body(16);
+    let request = http::Request::post("/hooks")
+        .header("x-api-key", "whsec")
+        .body(Full::new(Bytes::from(vec![b' '; 17])))
+        .unwrap();
+    assert_eq!(svc.handle(request).await.status(), 413);
+}
+
 /// An in-memory transport, so retry timing can run on tokio's paused clock.
 #[derive(Debug, Default)]
 struct Scripted {

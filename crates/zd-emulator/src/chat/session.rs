@@ -180,7 +180,10 @@ pub(crate) struct Session {
     /// Wakes the socket's reader to look at the session again: it ended, or a fault changed
     /// how it reads.
     pub(crate) reader_wake: Notify,
-    socket: Mutex<Option<SocketLink>>,
+    /// The sockets on the session's URL, the attached one last. Those before it are sockets it
+    /// replaces, kept open until its upgrade completes: a socket whose upgrade fails hands the
+    /// session back to them instead of leaving it with none.
+    sockets: Mutex<Vec<SocketLink>>,
     pub(crate) subscriptions: Mutex<HashMap<String, Arc<Class>>>,
     pub(crate) limiter: Option<Mutex<RequestWindow>>,
     pub(crate) counters: SessionCounters,
@@ -208,28 +211,48 @@ impl Session {
         true
     }
 
-    /// Attaches a socket, returning the one it replaces.
-    pub(crate) fn attach(&self, link: SocketLink) -> Option<SocketLink> {
+    /// Attaches socket `link`, as the one the session's frames and faults go to from now on.
+    /// The socket it replaces stays open until [`Session::upgraded`] says the new one's
+    /// upgrade completed, or takes over again if [`Session::abandon`] says it failed.
+    pub(crate) fn attach(&self, link: SocketLink) {
         self.counters.connections.fetch_add(1, Ordering::Relaxed);
-        self.socket.lock().replace(link)
+        self.sockets.lock().push(link);
     }
 
-    /// Detaches socket `conn` if it is still the attached one.
-    pub(crate) fn detach(&self, conn: u64) {
-        let mut socket = self.socket.lock();
-        if socket.as_ref().is_some_and(|s| s.conn == conn) {
-            *socket = None;
+    /// Socket `conn` has been upgraded: takes the sockets it replaces, for the caller to
+    /// close. None when a newer socket, upgraded first, has already taken it to be closed.
+    pub(crate) fn upgraded(&self, conn: u64) -> Vec<SocketLink> {
+        let mut sockets = self.sockets.lock();
+        match sockets.iter().position(|s| s.conn == conn) {
+            Some(at) => sockets.drain(..at).collect(),
+            None => Vec::new(),
         }
+    }
+
+    /// Undoes [`Session::attach`] for socket `conn`, whose upgrade failed: it is no longer
+    /// counted, and if it was the attached one the socket it replaced (still open, since
+    /// sockets are closed only once their replacement is upgraded) is attached again.
+    pub(crate) fn abandon(&self, conn: u64) {
+        let mut sockets = self.sockets.lock();
+        if let Some(at) = sockets.iter().position(|s| s.conn == conn) {
+            sockets.remove(at);
+        }
+        self.counters.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Detaches socket `conn`, which has ended, wherever it stands.
+    pub(crate) fn detach(&self, conn: u64) {
+        self.sockets.lock().retain(|s| s.conn != conn);
     }
 
     /// The attached socket.
     pub(crate) fn link(&self) -> Option<SocketLink> {
-        self.socket.lock().clone()
+        self.sockets.lock().last().cloned()
     }
 
     /// Whether a socket is attached.
     pub(crate) fn connected(&self) -> bool {
-        self.socket.lock().is_some()
+        !self.sockets.lock().is_empty()
     }
 
     /// Queues the DATA frame `frame` builds; frames for a session without a socket, or whose
@@ -237,7 +260,7 @@ impl Session {
     /// too). Room is taken first, so `frame` runs (and may use up a fault) only for a frame
     /// that is then queued.
     pub(crate) fn push_data(&self, frame: impl FnOnce() -> Option<Utf8Bytes>) {
-        let outbox = match self.socket.lock().as_ref() {
+        let outbox = match self.sockets.lock().last() {
             Some(link) => link.outbox.clone(),
             None => return,
         };
@@ -316,7 +339,7 @@ impl Sessions {
                     agent: agent.to_owned(),
                     ended: Mutex::new(None),
                     reader_wake: Notify::new(),
-                    socket: Mutex::new(None),
+                    sockets: Mutex::new(Vec::new()),
                     subscriptions: Mutex::new(HashMap::new()),
                     limiter: requests_per_second.map(|rate| Mutex::new(RequestWindow::new(rate))),
                     counters: SessionCounters::default(),
@@ -404,5 +427,99 @@ impl Sessions {
     /// A fresh connection number.
     pub(crate) fn next_conn(&self) -> u64 {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+    use crate::account::AccountConfig;
+    use crate::clock::Clock;
+
+    fn session() -> Arc<Session> {
+        let state = Arc::new(ChatState::new(&AccountConfig::demo(), Clock::new()));
+        let agent = state.agents()[0].key.clone();
+        Sessions::new(state).start(&agent, None)
+    }
+
+    fn link(conn: u64) -> SocketLink {
+        let (outbox, _) = mpsc::channel(1);
+        let kill = Arc::new(Notify::new());
+        SocketLink { conn, outbox, kill }
+    }
+
+    fn attached(session: &Session) -> Option<u64> {
+        session.link().map(|l| l.conn)
+    }
+
+    fn connections(session: &Session) -> u64 {
+        session.counters.connections.load(Ordering::Relaxed)
+    }
+
+    fn conns(links: Vec<SocketLink>) -> Vec<u64> {
+        links.into_iter().map(|l| l.conn).collect()
+    }
+
+    /// A socket takes the session as it attaches, and closes the one it replaces only once
+    /// upgraded; one whose upgrade fails hands the session back, uncounted.
+    #[test]
+    fn a_failed_upgrade_hands_the_session_back() {
+        let session = session();
+        session.attach(link(0));
+        assert!(conns(session.upgraded(0)).is_empty());
+
+        session.attach(link(1));
+        assert_eq!(attached(&session), Some(1));
+        assert_eq!(connections(&session), 2);
+        session.abandon(1);
+        assert_eq!(attached(&session), Some(0));
+        assert_eq!(connections(&session), 1);
+
+        session.attach(link(2));
+        assert_eq!(conns(session.upgraded(2)), [0]);
+        assert_eq!(attached(&session), Some(2));
+        // The replaced socket ends after being closed: nothing changes.
+        session.detach(0);
+        assert_eq!(attached(&session), Some(2));
+        assert_eq!(connections(&session), 2);
+    }
+
+    /// The socket to hand back to ended meanwhile: the session has none, not a dead one.
+    #[test]
+    fn a_failed_upgrade_does_not_bring_back_a_socket_that_ended() {
+        let session = session();
+        session.attach(link(0));
+        session.upgraded(0);
+        session.attach(link(1));
+        session.detach(0);
+        assert_eq!(attached(&session), Some(1));
+        session.abandon(1);
+        assert!(!session.connected());
+        assert_eq!(connections(&session), 1);
+    }
+
+    /// Two upgrades under way: each, once upgraded, closes the sockets before it; the newest
+    /// failing hands the session to the one before it, whichever state that one is in.
+    #[test]
+    fn overlapping_upgrades() {
+        let session = session();
+        session.attach(link(0));
+        session.upgraded(0);
+        session.attach(link(1));
+        session.attach(link(2));
+        assert_eq!(conns(session.upgraded(1)), [0]);
+        session.abandon(2);
+        assert_eq!(attached(&session), Some(1));
+        assert_eq!(connections(&session), 2);
+
+        session.attach(link(3));
+        session.attach(link(4));
+        assert_eq!(conns(session.upgraded(4)), [1, 3]);
+        // 3, closed by 4, fails its upgrade after all: only its count is undone.
+        session.abandon(3);
+        assert_eq!(attached(&session), Some(4));
+        assert_eq!(connections(&session), 3);
     }
 }

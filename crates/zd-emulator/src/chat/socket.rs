@@ -102,26 +102,11 @@ pub(crate) fn upgrade(service: Service, target: &str, mut req: Request<Body>) ->
         .max_frame_size(Some(service.core.limits.max_frame_bytes));
     // Attached before the 101 is written: the client's connect returns on reading it, and
     // what it then does to the session (a fault of the control API, a DATA frame) must find
-    // this socket, not none or the one it replaces. Frames queue until the writer starts.
+    // this socket, not none or the one it replaces. Frames queue until the writer starts. The
+    // socket it replaces is closed only once this one's upgrade has completed
+    // (`serve_upgraded`).
     let attached = session.map(|session| Attached::new(&service, session));
-    tokio::spawn(async move {
-        let upgraded = match on_upgrade.await {
-            Ok(u) => u,
-            Err(error) => {
-                // Dropping `attached` detaches it: the session must not look connected to a
-                // socket that never came.
-                tracing::debug!(%error, "WebSocket upgrade failed");
-                return;
-            }
-        };
-        let ws =
-            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
-                .await;
-        match attached {
-            Some(attached) => serve(service, attached, ws).await,
-            None => refuse(ws).await,
-        }
-    });
+    tokio::spawn(serve_upgraded(service, attached, on_upgrade, config));
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -132,6 +117,34 @@ pub(crate) fn upgrade(service: Service, target: &str, mut req: Request<Body>) ->
         headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
     }
     response
+}
+
+/// Completes the upgrade, then serves the socket (or refuses it, on a URL of no live session).
+async fn serve_upgraded(
+    service: Service,
+    attached: Option<Attached>,
+    on_upgrade: hyper::upgrade::OnUpgrade,
+    config: WebSocketConfig,
+) {
+    let upgraded = match on_upgrade.await {
+        Ok(u) => u,
+        Err(error) => {
+            // Dropping `attached` before its upgrade completed undoes the attaching: the
+            // socket is not counted, and the one it was to replace, left open until now, is
+            // the session's socket again.
+            tracing::debug!(%error, "WebSocket upgrade failed");
+            return;
+        }
+    };
+    let ws =
+        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+    match attached {
+        Some(mut attached) => {
+            attached.attachment.upgraded();
+            serve(service, attached, ws).await;
+        }
+        None => refuse(ws).await,
+    }
 }
 
 fn eos_frame(reason: &str) -> Utf8Bytes {
@@ -161,27 +174,24 @@ struct Attached {
 }
 
 impl Attached {
-    /// Attaches a new socket to `session`, closing the one it replaces.
+    /// Attaches a new socket to `session`. The one it replaces stays open until this one's
+    /// upgrade completes ([`Attachment::upgraded`]).
     fn new(service: &Service, session: Arc<Session>) -> Self {
         let conn = service.core.sessions.next_conn();
         let (outbox, outbox_rx) = mpsc::channel(OUTBOX);
         // A kill before the writer starts is kept: the writer then ends as soon as it starts.
         let kill = Arc::new(Notify::new());
-        let link = SocketLink {
+        session.attach(SocketLink {
             conn,
             outbox: outbox.clone(),
             kill: kill.clone(),
-        };
-        if let Some(previous) = session.attach(link) {
-            let close = Outgoing::Close(1000, "replaced by a newer connection".into());
-            if let Err(mpsc::error::TrySendError::Full(_)) = previous.outbox.try_send(close) {
-                // Its client reads nothing, so no close frame can reach it: end the socket, or
-                // it would linger beside the new one for as long as that client stays silent.
-                previous.kill.notify_one();
-            }
-        }
+        });
         Self {
-            attachment: Attachment { session, conn },
+            attachment: Attachment {
+                session,
+                conn,
+                upgraded: false,
+            },
             outbox,
             outbox_rx,
             kill,
@@ -189,15 +199,38 @@ impl Attached {
     }
 }
 
-/// Detaches its socket from the session when dropped, however the socket's task ends.
+/// Detaches its socket from the session when dropped, however the socket's task ends; a
+/// socket dropped before its upgrade completed is undone ([`Session::abandon`]).
 struct Attachment {
     session: Arc<Session>,
     conn: u64,
+    upgraded: bool,
+}
+
+impl Attachment {
+    /// The socket's upgrade has completed: it counts for good, and the sockets it replaces
+    /// are closed. Not before: a socket whose upgrade fails would otherwise have closed a
+    /// working one for nothing.
+    fn upgraded(&mut self) {
+        self.upgraded = true;
+        for previous in self.session.upgraded(self.conn) {
+            let close = Outgoing::Close(1000, "replaced by a newer connection".into());
+            if let Err(mpsc::error::TrySendError::Full(_)) = previous.outbox.try_send(close) {
+                // Its client reads nothing, so no close frame can reach it: end the socket, or
+                // it would linger beside the new one for as long as that client stays silent.
+                previous.kill.notify_one();
+            }
+        }
+    }
 }
 
 impl Drop for Attachment {
     fn drop(&mut self) {
-        self.session.detach(self.conn);
+        if self.upgraded {
+            self.session.detach(self.conn);
+        } else {
+            self.session.abandon(self.conn);
+        }
     }
 }
 

@@ -8,6 +8,8 @@ use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
 use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::Message;
 use zd_emulator::Emulator;
@@ -113,6 +115,54 @@ async fn a_socket_takes_faults_as_soon_as_its_upgrade_is_answered() {
     }
 }
 
+/// A socket attached to its session whose upgrade then fails leaves the session as it found
+/// it: the socket it was to replace is still open and the session's (its frames and faults
+/// reach it), and the failed one is not counted. The failure here: an HTTP/1.0 request, which
+/// hyper never upgrades, though its headers ask for a WebSocket and get a 101.
+#[tokio::test]
+async fn a_failed_upgrade_leaves_the_socket_it_was_to_replace_in_place() {
+    let emu = emulator().await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    let session = bot.session_id.clone();
+    assert_eq!(session_counters(&emu, &session).await["connections"], 1);
+
+    let base = format!("ws://{}", emu.addr());
+    let path = bot.url.strip_prefix(&base).unwrap();
+    let mut tcp = TcpStream::connect(emu.addr()).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.0\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        emu.addr()
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0; 1];
+        assert_eq!(tcp.read(&mut byte).await.unwrap(), 1, "no answer: {head:?}");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.contains(" 101 "), "{head}");
+
+    // The failed socket is uncounted once the server's task has seen its upgrade fail.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while session_counters(&emu, &session).await["connections"] != 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the failed upgrade is still counted");
+    assert_eq!(session_counters(&emu, &session).await["connected"], true);
+    // The socket it was to replace was not closed, and answers.
+    bot.ping(json!("still here")).await;
+    // It is the session's socket again: a fault reaches it.
+    emu.control()
+        .fault_close(&session, 4000, "bye")
+        .await
+        .unwrap();
+    assert_eq!(close_of(&mut bot.ws).await, Some((4000, "bye".to_owned())));
+}
+
 /// Sends `method path` with the given headers; returns the status and the body as JSON (or
 /// as a string).
 async fn send(
@@ -184,6 +234,8 @@ async fn requests_for_another_host_name_are_refused() {
         format!("127.0.0.1:{port}"),
         format!("[::1]:{port}"),
         "localhost".to_owned(),
+        format!("localhost.:{port}"),
+        "localhost.".to_owned(),
     ] {
         let (status, body) = send(&emu, "GET", "/_emulator/account", &[("host", &host)], "").await;
         assert_eq!(status, 200, "{host}: {body}");

@@ -200,11 +200,12 @@ impl EmulatorBuilder {
     }
 
     /// Also answers requests whose `Host` names `host` (a name such as a container's service
-    /// name, without the port). By default the emulator answers only requests for
-    /// `localhost`, a loopback address or the address it is bound to, and refuses others with
-    /// 403: a site can point its own name at 127.0.0.1 once its page has loaded (DNS
-    /// rebinding), and that page would then count as of the emulator's origin and could read
-    /// its tokens. Allow only names that no website you visit controls.
+    /// name, or an address the emulator is reached at, without the port). By default the
+    /// emulator answers only requests for `localhost`, a loopback address or the address it is
+    /// bound to, and refuses others with 403: a site can point its own name at 127.0.0.1 once
+    /// its page has loaded (DNS rebinding), and that page would then count as of the
+    /// emulator's origin and could read its tokens. Allow only names that no website you visit
+    /// controls. The names allowed with [`SunshineConfig::allow_host`] count too.
     pub fn allow_host(mut self, host: impl Into<String>) -> Self {
         self.allowed_hosts.push(host.into());
         self
@@ -268,7 +269,11 @@ impl EmulatorBuilder {
             base_url: Arc::from(base_url.as_str()),
             sunshine,
         };
-        let hosts = LocalHosts::new(addr.ip(), self.allowed_hosts);
+        // The names allowed for the Sunshine service alone count here too: the emulator checks
+        // its routes once, all together.
+        let mut allowed_hosts = self.allowed_hosts;
+        allowed_hosts.extend_from_slice(app.sunshine.config().allowed_hosts());
+        let hosts = LocalHosts::new(addr.ip(), allowed_hosts);
         let router = server::router(app.clone(), hosts);
         let server = tokio::spawn(async move {
             let serve = axum::serve(

@@ -45,9 +45,13 @@ async fn page(State(app): State<App>, Query(q): Query<web::PageQuery>) -> Respon
     web::page(&app.control, &q)
 }
 
-/// Every route, behind the check of the `Host` a request names (`hosts`).
+/// Every route, behind the check of the `Host` a request names (`hosts`), applied here once
+/// for all of them: the Sunshine routes come without the check [`Sunshine::router`] carries
+/// on its own, which knows neither the bound address nor the emulator's allowed names.
+///
+/// [`Sunshine::router`]: crate::sunshine::Sunshine::router
 pub(crate) fn router(app: App, hosts: LocalHosts) -> Router {
-    let sunshine = app.sunshine.router();
+    let sunshine = app.sunshine.routes();
     let same_origin = || axum::middleware::from_fn(origin::same_origin_only);
     Router::new()
         .route("/", get(page))

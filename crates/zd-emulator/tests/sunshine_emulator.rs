@@ -6,10 +6,17 @@
 #[path = "sunshine/client.rs"]
 mod client;
 
+use std::net::SocketAddr;
+
 use bytes::Bytes;
 use client::{Api, basic};
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 use serde_json::json;
+use tokio::net::TcpListener;
 use zd_emulator::Emulator;
+use zd_emulator::sunshine::{self as sun, Sunshine, SunshineConfig, SunshineServer};
 
 #[tokio::test]
 async fn the_emulator_serves_sunshine_next_to_chat() {
@@ -151,4 +158,110 @@ async fn messages_come_in_pages_of_a_hundred_whatever_page_size_says() {
     let expected: Vec<String> = (0..30).map(|i| format!("m{i}")).collect();
     assert_eq!(texts(&oldest), expected);
     assert_eq!(oldest["meta"]["hasMore"], false);
+}
+
+/// The status of `GET path` on `addr` for a request naming `host` in its `Host`, with the demo
+/// app key.
+async fn status_for(addr: SocketAddr, path: &str, host: &str) -> u16 {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let request = http::Request::get(format!("http://{addr}{path}"))
+        .header("host", host)
+        .header(
+            "authorization",
+            basic(sun::DEMO_APP_KEY_ID, sun::DEMO_APP_KEY_SECRET),
+        )
+        .body(Full::default())
+        .unwrap();
+    client.request(request).await.unwrap().status().as_u16()
+}
+
+/// Serves `router` on 127.0.0.1; returns its address.
+async fn serve(router: axum::Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+/// The paths checked: the API and the service's control API.
+fn paths() -> [String; 2] {
+    [
+        format!("/v2/apps/{}", sun::DEMO_APP_ID),
+        "/_emulator/sunshine/account".to_owned(),
+    ]
+}
+
+/// Embedded on its own, the Sunshine router refuses what the emulator refuses: a page of
+/// `rebind.example` whose DNS then points at the listener would otherwise read the app's data
+/// (and keys, through the control API) as of its own origin.
+#[tokio::test]
+async fn the_sunshine_router_on_its_own_refuses_other_host_names() {
+    let router = Sunshine::new(SunshineConfig::default()).router();
+    let addr = serve(router).await;
+    let server = SunshineServer::start(SunshineConfig::default())
+        .await
+        .unwrap();
+    for addr in [addr, server.addr()] {
+        let port = addr.port();
+        for path in paths() {
+            for host in [
+                format!("rebind.example:{port}"),
+                format!("localhost.rebind.example:{port}"),
+                "rebind.example".to_owned(),
+            ] {
+                assert_eq!(status_for(addr, &path, &host).await, 403, "{path} {host}");
+            }
+            for host in [
+                format!("localhost:{port}"),
+                format!("127.0.0.1:{port}"),
+                format!("[::1]:{port}"),
+                "localhost".to_owned(),
+            ] {
+                assert_eq!(status_for(addr, &path, &host).await, 200, "{path} {host}");
+            }
+        }
+    }
+}
+
+/// `SunshineConfig::allow_host` lets an embedder name what the router alone cannot know: a
+/// container's service name, or the address it serves at. Inside the emulator those count
+/// with the emulator's own, and the Sunshine routes are checked once, against both: the
+/// names the emulator allows reach them too.
+#[tokio::test]
+async fn allowed_host_names_reach_the_sunshine_routes_alone_and_in_the_emulator() {
+    let config = || {
+        SunshineConfig::default()
+            .allow_host("sunshine")
+            .allow_host("192.0.2.7")
+    };
+    let alone = serve(Sunshine::new(config()).router()).await;
+    let emulator = Emulator::builder()
+        .allow_host("emulator")
+        .sunshine(config())
+        .start()
+        .await
+        .unwrap();
+    for (addr, allowed) in [
+        (alone, &["sunshine", "192.0.2.7"][..]),
+        (emulator.addr(), &["sunshine", "192.0.2.7", "emulator"][..]),
+    ] {
+        let port = addr.port();
+        for path in paths() {
+            for host in allowed {
+                let host = format!("{host}:{port}");
+                assert_eq!(status_for(addr, &path, &host).await, 200, "{path} {host}");
+            }
+            let host = format!("sunshine.rebind.example:{port}");
+            assert_eq!(status_for(addr, &path, &host).await, 403, "{path} {host}");
+        }
+    }
+    // The emulator's other routes answer the Sunshine names too: one check for all.
+    let host = format!("sunshine:{}", emulator.addr().port());
+    assert_eq!(
+        status_for(emulator.addr(), "/_emulator/account", &host).await,
+        200
+    );
+    // The router alone knows nothing of the emulator's names.
+    let host = format!("emulator:{}", alone.port());
+    assert_eq!(status_for(alone, &paths()[0], &host).await, 403);
 }

@@ -60,7 +60,7 @@ fn forbidden(error: &str) -> Response {
 }
 
 /// The names a request may give in its `Host`: `localhost`, loopback addresses, the bound
-/// address, and the names the embedder allowed.
+/// address, and the names (or addresses) the embedder allowed.
 #[derive(Debug, Clone)]
 pub(crate) struct LocalHosts {
     bound: IpAddr,
@@ -99,8 +99,18 @@ impl LocalHosts {
             // Bound to every interface, the emulator is reached at whichever of the machine's
             // addresses, which it does not know; a rebinding page names itself, never an
             // address, so any address is safe to answer.
-            return ip.is_loopback() || ip == self.bound || self.bound.is_unspecified();
+            return ip.is_loopback()
+                || ip == self.bound
+                || self.bound.is_unspecified()
+                || self.allowed.iter().any(|a| {
+                    a.parse::<IpAddr>()
+                        .is_ok_and(|allowed| allowed.to_canonical() == ip)
+                });
         }
+        // A name may be given fully qualified, with the root's empty label last (`localhost.`):
+        // it is the same name, and no page can own it that could not own it without the dot.
+        // One dot only: `localhost..` is no name at all.
+        let name = name.strip_suffix('.').unwrap_or(name);
         name.eq_ignore_ascii_case("localhost")
             || self.allowed.iter().any(|a| a.eq_ignore_ascii_case(name))
     }
@@ -130,7 +140,7 @@ pub(crate) async fn local_hosts_only(
         "requests for this host name are refused: the emulator answers to localhost, loopback \
          addresses and the address it is bound to (a page of another site can point its own \
          name at this address); use one of those, or allow the name with \
-         EmulatorBuilder::allow_host",
+         EmulatorBuilder::allow_host (SunshineConfig::allow_host for the Sunshine router alone)",
     )
 }
 
@@ -209,6 +219,10 @@ mod tests {
             "[::1]",
             "[::ffff:127.0.0.1]:8090",
             "emulator:8090",
+            "localhost.",
+            "localhost.:8090",
+            "LOCALHOST.:8090",
+            "emulator.:8090",
         ] {
             assert!(hosts.allows(host.as_bytes()), "{host}");
         }
@@ -216,6 +230,13 @@ mod tests {
             "rebind.example:8090",
             "rebind.example",
             "localhost.rebind.example:8090",
+            "localhost.rebind.example",
+            "localhost.rebind.example.:8090",
+            "localhost..:8090",
+            "localhost..",
+            ".:8090",
+            ".",
+            "127.0.0.1.:8090",
             "127.0.0.1.nip.io:8090",
             "192.168.1.5:8090",
             "localhost:80x",
@@ -234,5 +255,12 @@ mod tests {
         let lan = LocalHosts::new([192, 168, 1, 5].into(), Vec::new());
         assert!(lan.allows(b"192.168.1.5:8090"));
         assert!(!lan.allows(b"192.168.1.6:8090"));
+
+        // An allowed address, as an embedder of the Sunshine router alone (which does not
+        // know the address it is served at) names it.
+        let allowed = LocalHosts::new([127, 0, 0, 1].into(), vec!["192.168.1.5".into()]);
+        assert!(allowed.allows(b"192.168.1.5:8090"));
+        assert!(allowed.allows(b"[::ffff:192.168.1.5]:8090"));
+        assert!(!allowed.allows(b"192.168.1.6:8090"));
     }
 }

@@ -29,6 +29,7 @@ mod util;
 mod webhooks;
 
 use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,6 +42,7 @@ pub use chat_oauth::CHAT_AGENT_PASSWORD;
 pub use server::SunshineServer;
 pub use webhooks::{Attempt, Delivery, Outcome};
 
+use crate::control::origin::LocalHosts;
 use store::{App, Key, Store};
 
 /// The demo app's id.
@@ -93,6 +95,9 @@ pub struct SunshineConfig {
     pub chat_agents: ChatAgents,
     /// The tokens the Chat OAuth token endpoint hands out.
     pub chat_token_issuer: ChatTokenIssuer,
+    /// Names (and addresses) requests may give in their `Host` besides `localhost` and the
+    /// loopback addresses; set through [`SunshineConfig::allow_host`].
+    allowed_hosts: Vec<String>,
 }
 
 /// A [`SunshineConfig`] setting that cannot work.
@@ -111,6 +116,7 @@ impl fmt::Debug for SunshineConfig {
             .field("webhook_time_scale", &self.webhook_time_scale)
             .field("webhook_timeout", &self.webhook_timeout)
             .field("message_limit", &self.message_limit)
+            .field("allowed_hosts", &self.allowed_hosts)
             .finish_non_exhaustive()
     }
 }
@@ -124,6 +130,7 @@ impl Default for SunshineConfig {
             message_limit: 30_000,
             chat_agents: Arc::new(Vec::new),
             chat_token_issuer: Arc::new(|token, _| Some(token.to_owned())),
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -170,6 +177,23 @@ impl SunshineConfig {
     pub fn chat_token_issuer(mut self, issuer: ChatTokenIssuer) -> Self {
         self.chat_token_issuer = issuer;
         self
+    }
+
+    /// Also answers requests whose `Host` names `host`: a name (a container's service name,
+    /// say) or an address the service is reached at, without the port. By default
+    /// [`Sunshine::router`] answers only requests for `localhost` or a loopback address, and
+    /// refuses others with 403, as the emulator does (see [`crate::EmulatorBuilder::allow_host`]
+    /// for why); inside the emulator, the names allowed here are allowed there too. Allow only
+    /// names that no website you visit controls.
+    pub fn allow_host(mut self, host: impl Into<String>) -> Self {
+        self.allowed_hosts.push(host.into());
+        self
+    }
+
+    /// The names allowed with [`SunshineConfig::allow_host`].
+    #[must_use]
+    pub fn allowed_hosts(&self) -> &[String] {
+        &self.allowed_hosts
     }
 }
 
@@ -273,8 +297,25 @@ impl Sunshine {
     }
 
     /// The routes of the service and its control API (`/v2/...`, `/oauth/...`, `/oauth2/...`,
-    /// `/_emulator/sunshine/...`), ready to merge into the emulator's router.
+    /// `/_emulator/sunshine/...`), to serve on their own or beside others. Like every route of
+    /// the emulator they refuse, with 403, a request whose `Host` is not `localhost`, a
+    /// loopback address or a name allowed with [`SunshineConfig::allow_host`]: a page of any
+    /// site could otherwise point its own name at the listener (DNS rebinding) and read the
+    /// answers, keys and tokens among them.
     pub fn router(&self) -> axum::Router {
+        let hosts = LocalHosts::new(
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            self.inner.config.allowed_hosts.clone(),
+        );
+        self.routes().layer(axum::middleware::from_fn_with_state(
+            hosts,
+            crate::control::origin::local_hosts_only,
+        ))
+    }
+
+    /// [`Sunshine::router`] without the `Host` check, for the emulator's server, which checks
+    /// every route once, against the address it is bound to.
+    pub(crate) fn routes(&self) -> axum::Router {
         api::router()
             .layer(axum::middleware::from_fn_with_state(
                 self.clone(),

@@ -478,6 +478,60 @@ async fn rest_errors() {
     assert_eq!(status, 400);
 }
 
+/// A `department_id` the account does not have is the client's mistake, told the same way by
+/// both parts of the service: 404 with one body on REST (whether or not the values are
+/// computed yet), a `status_code` 404 frame with that body on the feed, whose connection goes
+/// on. Never a 500, and never a department's worth of nothing as if it existed.
+#[tokio::test]
+async fn an_unknown_department_is_refused_alike_by_rest_and_the_feed() {
+    let f = start().await;
+    // Department ids have nine digits: this one is none of them.
+    let unknown: u64 = 4_000_000_000;
+    let paths = [
+        format!("/stream/chats?department_id={unknown}"),
+        format!("/stream/chats/missed_chats?department_id={unknown}&window=30"),
+        format!("/stream/agents?department_id={unknown}"),
+        format!("/stream/agents/agents_online?department_id={unknown}"),
+    ];
+    let mut bodies = Vec::new();
+    for path in &paths {
+        let (status, _, body) = get(&f.emu, path, Some(ALICE)).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        assert_eq!(body["status_code"], 404, "{path}: {body}");
+        bodies.push(body);
+    }
+    // Computed values change nothing.
+    f.arrive();
+    for path in &paths {
+        let (status, _, body) = get(&f.emu, path, Some(ALICE)).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        assert_eq!(body, bodies[0], "{path}");
+    }
+    // A department the account has still answers.
+    let path = format!("/stream/chats?department_id={}", f.support);
+    assert_eq!(get(&f.emu, &path, Some(ALICE)).await.0, 200);
+
+    let mut ws = connect(&f.emu, ALICE).await.unwrap();
+    for topic in ["chats.incoming_chats", "agents.agents_online"] {
+        send(
+            &mut ws,
+            json!({"topic": topic, "action": "subscribe", "department_id": unknown}),
+        )
+        .await;
+        assert_eq!(recv(&mut ws).await, bodies[0], "{topic}");
+    }
+    // The connection goes on.
+    send(
+        &mut ws,
+        json!({"topic":"chats.incoming_chats","action":"subscribe","department_id": f.support}),
+    )
+    .await;
+    let (key, value, department) = parse(&recv(&mut ws).await);
+    assert_eq!(key, "incoming_chats");
+    assert_eq!(value, json!(1));
+    assert_eq!(department, json!(f.support));
+}
+
 #[tokio::test(start_paused = true)]
 async fn time_based_metrics_move_with_the_clock() {
     let f = start().await;
@@ -711,7 +765,7 @@ async fn subscriptions_are_capped_and_departments_must_exist() {
     )
     .await;
     let frame = recv(&mut ws).await;
-    assert_eq!(frame["status_code"], 500, "{frame}");
+    assert_eq!(frame["status_code"], 404, "{frame}");
     assert!(frame["message"].as_str().unwrap().contains("department"));
 
     // Every (metric, window) of the catalogue, account-wide and per department: far more

@@ -24,11 +24,13 @@
 //! metric, and `department_id` reads as in a subscribe (without it, the account-wide
 //! subscription; a client may hold that and a department's, and end either alone); the account counts as inactive ("Not Computed!",
 //! values `null`) until a visitor arrives or an agent logs in; a connection holds at most
-//! 100 subscriptions (`socket::MAX_SUBSCRIPTIONS`) and may only name the account's
-//! departments (beyond either, a `status_code` 500 frame, as for a malformed subscription);
-//! the service pings each connection every 30 s and drops, without a close frame, one that
-//! sent nothing at all for 30 s after a ping was written, or whose ping could not be
-//! written for 30 s ([`RealtimeLimits::ping_interval`]).
+//! 100 subscriptions (`socket::MAX_SUBSCRIPTIONS`; beyond, a `status_code` 500 frame, as for
+//! a malformed subscription); a subscription or REST pull naming a department the account
+//! does not have gets 404 (a `status_code` 404 frame on the feed, the connection staying; an
+//! HTTP 404 with the same body on REST): the docs say nothing of unknown departments, and the
+//! mistake is the client's; the service pings each connection every 30 s and drops, without
+//! a close frame, one that sent nothing at all for 30 s after a ping was written, or whose
+//! ping could not be written for 30 s ([`RealtimeLimits::ping_interval`]).
 //!
 //! Connections and the engine stop when the emulator is dropped.
 

@@ -1,7 +1,9 @@
 //! `GET /stream/chats[/{key}]` and `GET /stream/agents[/{key}]`: the REST pull.
 //!
 //! Authenticated like the feed, one request of the shared 200/minute budget each, with
-//! `window` (30 or 60: only that window of the windowed chat metrics) and `department_id`.
+//! `window` (30 or 60: only that window of the windowed chat metrics) and `department_id` (one
+//! of the account's departments: another gets 404, as a subscription naming it does on the
+//! feed).
 //! An inactive account gets the documented `{"status_code":200,"message":"Not Computed!"}`.
 
 use std::collections::HashMap;
@@ -15,7 +17,7 @@ use zd_wire::realtime::{
 };
 
 use super::Realtime;
-use super::socket::{UNAUTHORIZED, json_response, status_body, too_many};
+use super::socket::{Refused, UNAUTHORIZED, json_response, status_body, too_many};
 
 pub(crate) async fn family(
     State(rt): State<Arc<Realtime>>,
@@ -94,6 +96,18 @@ fn pull(
         Some(Err(_)) => return bad_request("department_id must be an integer"),
     };
     let values = rt.compute_now();
+    // Checked whether or not the values are computed yet: the account's departments are
+    // known either way, and a client naming another one is told so (as the feed tells it),
+    // rather than given a department's worth of nothing.
+    if let Some(d) = department
+        && !values.has_department(d)
+    {
+        let refused = Refused::unknown_department(d);
+        return json_response(
+            StatusCode::NOT_FOUND,
+            status_body(refused.status_code, &refused.message),
+        );
+    }
     let body = if values.computed {
         let windows: Vec<Window> = match window {
             Some(w) => vec![w],

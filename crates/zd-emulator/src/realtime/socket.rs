@@ -289,7 +289,7 @@ async fn converse(rt: &Realtime, mut ws: Ws, liveness: &Liveness) {
                 let published = Arc::clone(&values.borrow());
                 let reply = match handle(rt, &published, &mut subs, text.as_str()) {
                     Ok(frames) => frames,
-                    Err(message) => vec![status_body(500, &message)],
+                    Err(refused) => vec![status_body(refused.status_code, &refused.message)],
                 };
                 for frame in reply {
                     if ws.feed(Message::text(frame)).await.is_err() {
@@ -341,7 +341,35 @@ async fn push_changes(
     Ok(())
 }
 
-/// Applies a client frame; returns the frames to send back, or the message of a 500 frame.
+/// Why a client frame is refused: the status frame sent back, and the connection stays.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    pub(crate) status_code: u16,
+    pub(crate) message: String,
+}
+
+impl Refused {
+    /// A frame the service cannot act on: 500, the code clients take for "unsupported message
+    /// sent to server" (the reference's client code handles it so for bad subscriptions).
+    fn unsupported(message: String) -> Self {
+        Self {
+            status_code: 500,
+            message,
+        }
+    }
+
+    /// A well-formed frame naming a department the account does not have: the client's
+    /// mistake, not the service's, so a 404 with the same message the REST pull answers with,
+    /// never a 500. The docs say nothing of unknown departments.
+    pub(crate) fn unknown_department(id: u64) -> Self {
+        Self {
+            status_code: 404,
+            message: format!("Not Found: department_id {id} is not a department of the account"),
+        }
+    }
+}
+
+/// Applies a client frame; returns the frames to send back, or why it is refused.
 /// A subscribe is answered from `published`, the values the engine last published: reading
 /// them costs nothing, where computing would take the state lock on every client frame.
 fn handle(
@@ -349,14 +377,22 @@ fn handle(
     published: &Values,
     subs: &mut Vec<Sub>,
     text: &str,
-) -> Result<Vec<String>, String> {
-    let frame = ClientFrame::decode(text).map_err(|e| format!("unsupported message: {e}"))?;
+) -> Result<Vec<String>, Refused> {
+    let frame = ClientFrame::decode(text)
+        .map_err(|e| Refused::unsupported(format!("unsupported message: {e}")))?;
     let ClientFrame::Subscription(frame) = frame else {
-        return Err("unsupported message: expected topic and action".into());
+        return Err(Refused::unsupported(
+            "unsupported message: expected topic and action".into(),
+        ));
     };
     let metric = match (&frame.topic.metric, frame.topic.is_consistent()) {
         (Some(m), true) if !matches!(m, Metric::Unknown(_)) => m.clone(),
-        _ => return Err(format!("unsupported topic {}", frame.topic)),
+        _ => {
+            return Err(Refused::unsupported(format!(
+                "unsupported topic {}",
+                frame.topic
+            )));
+        }
     };
     // The docs' own sample subscribes unwindowed chat metrics "for a 30-minute time window",
     // and clients in the wild send `window` with them: the window is ignored there. Agent
@@ -366,7 +402,12 @@ fn handle(
     let unsubscribe = match frame.action {
         Action::Subscribe => false,
         Action::Unsubscribe => true,
-        _ => return Err(format!("unsupported action {}", frame.action)),
+        _ => {
+            return Err(Refused::unsupported(format!(
+                "unsupported action {}",
+                frame.action
+            )));
+        }
     };
     // An unsubscribe is checked like a subscribe, bar the window a windowed metric may omit
     // (it then ends every window): one naming a window its metric cannot have would match
@@ -375,8 +416,14 @@ fn handle(
         (true, Some(w)) if w.is_known() => {}
         (true, None) if unsubscribe => {}
         (false, None) => {}
-        (true, _) => return Err(format!("{metric} needs a window of 30 or 60 minutes")),
-        (false, Some(_)) => return Err(format!("{metric} has no time window")),
+        (true, _) => {
+            return Err(Refused::unsupported(format!(
+                "{metric} needs a window of 30 or 60 minutes"
+            )));
+        }
+        (false, Some(_)) => {
+            return Err(Refused::unsupported(format!("{metric} has no time window")));
+        }
     }
     if unsubscribe {
         // `department_id` reads as in a subscribe: without it, the account-wide subscription.
@@ -393,7 +440,7 @@ fn handle(
     if let Some(d) = frame.department_id
         && !published.has_department(d)
     {
-        return Err(format!("unknown department_id {d}"));
+        return Err(Refused::unknown_department(d));
     }
     let exists = subs
         .iter()
@@ -402,9 +449,9 @@ fn handle(
         return Ok(Vec::new());
     }
     if subs.len() >= MAX_SUBSCRIPTIONS {
-        return Err(format!(
+        return Err(Refused::unsupported(format!(
             "a connection can hold at most {MAX_SUBSCRIPTIONS} subscriptions"
-        ));
+        )));
     }
     let mut sub = Sub {
         metric,

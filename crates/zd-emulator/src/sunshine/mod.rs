@@ -84,7 +84,7 @@ pub type ChatTokenIssuer =
 pub struct SunshineConfig {
     /// Seed the demo app and keys.
     pub demo: bool,
-    /// Multiplies the webhook retry gaps (1.0 = the service's ~15 minutes in all); set through
+    /// Multiplies the webhook retry schedule (1.0 = the service's ~15 minutes in all); set through
     /// [`SunshineConfig::webhook_time_scale`], which refuses what is not finite and positive.
     webhook_time_scale: f64,
     /// How long one webhook attempt may take.

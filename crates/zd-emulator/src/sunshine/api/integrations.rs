@@ -75,9 +75,7 @@ fn webhook_of(
             ));
         }
     };
-    if !(target.starts_with("http://") || target.starts_with("https://")) {
-        return Err(ApiError::bad_request("target should be an http(s) URL"));
-    }
+    check_target(&target)?;
     let triggers = match (o.get("triggers"), partial) {
         (Some(Value::Array(list)), _) => {
             let mut out = Vec::new();
@@ -114,6 +112,21 @@ fn webhook_of(
             .or(partial.map(|w| w.include_full_source))
             .unwrap_or(false),
     })
+}
+
+/// A target must be one a delivery can be sent to: an absolute http(s) URL with a host. A
+/// prefix check let `http://` or `http://exa mple.com` through, and every delivery to them
+/// then failed before leaving.
+fn check_target(target: &str) -> Result<(), ApiError> {
+    let bad = || ApiError::bad_request("target should be an absolute http(s) URL with a host");
+    let uri: Uri = target.parse().map_err(|_| bad())?;
+    let http_scheme = matches!(uri.scheme_str(), Some("http" | "https"));
+    let has_host = uri.host().is_some_and(|h| !h.is_empty());
+    if http_scheme && has_host {
+        Ok(())
+    } else {
+        Err(bad())
+    }
 }
 
 /// Triggers outside the v2 list are stored, as the service stores them (it documents no check;
@@ -369,6 +382,7 @@ fn webhook_access(
     headers: &HeaderMap,
     app_id: &str,
     integration_id: &str,
+    not_custom: NotCustom,
 ) -> Result<String, ApiError> {
     let who = access(store, headers, Some(app_id), Need::Webhooks)?;
     let integration_id = match (&who, integration_id) {
@@ -393,13 +407,27 @@ fn webhook_access(
         .get(integration_id)
         .ok_or_else(|| ApiError::not_found(Missing::Integration))?;
     if i.kind != "custom" {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "Only custom integrations have webhooks",
-        ));
+        return Err(match not_custom {
+            NotCustom::Forbidden => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Only custom integrations have webhooks",
+            ),
+            NotCustom::NotFound => {
+                ApiError::not_found(Missing::Other("Only custom integrations have webhooks"))
+            }
+        });
     }
     Ok(integration_id.to_owned())
+}
+
+/// How a webhook operation answers on an integration that is not custom: with a status it
+/// documents. Create and List document a 403; Get, Update and Delete only a 404 (no such
+/// webhook can be there).
+#[derive(Debug, Clone, Copy)]
+enum NotCustom {
+    Forbidden,
+    NotFound,
 }
 
 pub(crate) async fn create_webhook(
@@ -409,7 +437,13 @@ pub(crate) async fn create_webhook(
     Payload(body): Payload,
 ) -> ApiResult {
     let mut store = s.store();
-    let integration_id = webhook_access(&store, &headers, &app_id, &integration_id)?;
+    let integration_id = webhook_access(
+        &store,
+        &headers,
+        &app_id,
+        &integration_id,
+        NotCustom::Forbidden,
+    )?;
     let body = http::json_body(&body)?;
     let w = webhook_of(&s, &body, None)?;
     let app = store.app_mut(&app_id)?;
@@ -426,7 +460,13 @@ pub(crate) async fn list_webhooks(
     Path((app_id, integration_id)): Path<(String, String)>,
 ) -> ApiResult {
     let store = s.store();
-    let integration_id = webhook_access(&store, &headers, &app_id, &integration_id)?;
+    let integration_id = webhook_access(
+        &store,
+        &headers,
+        &app_id,
+        &integration_id,
+        NotCustom::Forbidden,
+    )?;
     let app = store.app(&app_id)?;
     let hooks: Vec<Value> = app.integrations[&integration_id]
         .webhooks
@@ -442,7 +482,13 @@ pub(crate) async fn get_webhook(
     Path((app_id, integration_id, webhook_id)): Path<(String, String, String)>,
 ) -> ApiResult {
     let store = s.store();
-    let integration_id = webhook_access(&store, &headers, &app_id, &integration_id)?;
+    let integration_id = webhook_access(
+        &store,
+        &headers,
+        &app_id,
+        &integration_id,
+        NotCustom::NotFound,
+    )?;
     let app = store.app(&app_id)?;
     let w = app.integrations[&integration_id]
         .webhooks
@@ -458,7 +504,13 @@ pub(crate) async fn update_webhook(
     Payload(body): Payload,
 ) -> ApiResult {
     let mut store = s.store();
-    let integration_id = webhook_access(&store, &headers, &app_id, &integration_id)?;
+    let integration_id = webhook_access(
+        &store,
+        &headers,
+        &app_id,
+        &integration_id,
+        NotCustom::NotFound,
+    )?;
     let body = http::json_body(&body)?;
     let i = integration_mut(store.app_mut(&app_id)?, &integration_id)?;
     let old = i
@@ -477,7 +529,13 @@ pub(crate) async fn delete_webhook(
     Path((app_id, integration_id, webhook_id)): Path<(String, String, String)>,
 ) -> ApiResult {
     let mut store = s.store();
-    let integration_id = webhook_access(&store, &headers, &app_id, &integration_id)?;
+    let integration_id = webhook_access(
+        &store,
+        &headers,
+        &app_id,
+        &integration_id,
+        NotCustom::NotFound,
+    )?;
     integration_mut(store.app_mut(&app_id)?, &integration_id)?
         .webhooks
         .remove(&webhook_id)

@@ -1519,3 +1519,267 @@ async fn an_https_target_is_spoken_to_in_tls() {
     // A handshake record (22) of TLS 1.x whose first message is a ClientHello (1).
     assert_eq!((head[0], head[1], head[5]), (22, 3, 1), "{head:?}");
 }
+
+impl Rig {
+    /// `method` on `path` under the demo app, with the app key; checks an error against the
+    /// operation's documented response schema when the spec is there.
+    async fn admin(&self, op: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let (st, v) = self
+            .api
+            .call(
+                method,
+                &format!("/v2/apps/{}/{path}", sun::DEMO_APP_ID),
+                Some(&self.auth),
+                body,
+            )
+            .await;
+        if let (Some(spec), true) = (spec(), st >= 400) {
+            let schema = spec.response_schema(op, st).unwrap();
+            let errors = spec.errors(&schema, &v, "$");
+            assert!(errors.is_empty(), "{op} {st}: {errors:?} in {v}");
+        }
+        (st, v)
+    }
+}
+
+#[tokio::test]
+async fn webhook_targets_no_request_can_be_made_to_are_refused() {
+    let r = rig().await;
+    let (integration, webhook) = r.message_webhook().await;
+    let hooks = format!("integrations/{integration}/webhooks");
+    let bad = [
+        "http://",
+        "https://",
+        "http://exa mple.com/hook",
+        "http://:8080/hook",
+        "ftp://example.com/hook",
+        "/hook",
+        "example.com/hook",
+    ];
+    for target in bad {
+        let (st, v) = r
+            .admin(
+                "CreateIntegration",
+                "POST",
+                "integrations",
+                Some(json!({"type":"custom","webhooks":[{"target":target,"triggers":["conversation:message"]}]})),
+            )
+            .await;
+        assert_eq!(st, 400, "{target}: {v}");
+        assert_eq!(v["errors"][0]["code"], "bad_request", "{v}");
+        let (st, v) = r
+            .admin(
+                "CreateWebhook",
+                "POST",
+                &hooks,
+                Some(json!({"target":target,"triggers":["conversation:message"]})),
+            )
+            .await;
+        assert_eq!(st, 400, "{target}: {v}");
+        assert_eq!(v["errors"][0]["code"], "bad_request", "{v}");
+        let (st, v) = r
+            .admin(
+                "UpdateWebhook",
+                "PATCH",
+                &format!("{hooks}/{webhook}"),
+                Some(json!({ "target": target })),
+            )
+            .await;
+        assert_eq!(st, 400, "{target}: {v}");
+        assert_eq!(v["errors"][0]["code"], "bad_request", "{v}");
+    }
+    // Nothing was stored: the webhook keeps its target, and no other was made.
+    let (st, v) = r.admin("ListWebhooks", "GET", &hooks, None).await;
+    assert_eq!(st, 200, "{v}");
+    let list = v["webhooks"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{v}");
+    assert_eq!(list[0]["target"], r.target.as_str());
+    for good in ["https://example.com", "http://127.0.0.1:9/hook?x=1"] {
+        let (st, v) = r
+            .admin(
+                "UpdateWebhook",
+                "PATCH",
+                &format!("{hooks}/{webhook}"),
+                Some(json!({ "target": good })),
+            )
+            .await;
+        assert_eq!(st, 200, "{good}: {v}");
+    }
+}
+
+#[tokio::test]
+async fn webhook_operations_on_a_non_custom_integration_answer_documented_statuses() {
+    let r = rig().await;
+    let (st, v) = r
+        .admin(
+            "CreateIntegration",
+            "POST",
+            "integrations",
+            Some(json!({"type":"web","displayName":"Widget"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let hooks = format!(
+        "integrations/{}/webhooks",
+        v["integration"]["id"].as_str().unwrap()
+    );
+    let hook = json!({"target":"http://127.0.0.1:9/hook","triggers":["conversation:message"]});
+    // Create and List document a 403; Get, Update and Delete only a 404.
+    for (op, method, path, body, want) in [
+        ("CreateWebhook", "POST", hooks.clone(), Some(hook), 403),
+        ("ListWebhooks", "GET", hooks.clone(), None, 403),
+        ("GetWebhook", "GET", format!("{hooks}/x"), None, 404),
+        (
+            "UpdateWebhook",
+            "PATCH",
+            format!("{hooks}/x"),
+            Some(json!({})),
+            404,
+        ),
+        ("DeleteWebhook", "DELETE", format!("{hooks}/x"), None, 404),
+    ] {
+        let (st, v) = r.admin(op, method, &path, body).await;
+        assert_eq!(st, want, "{op}: {v}");
+        if let Some(spec) = spec() {
+            let documented = spec.response_schema(op, st).is_some()
+                && spec.doc["paths"]
+                    .as_object()
+                    .unwrap()
+                    .values()
+                    .flat_map(|m| m.as_object().unwrap().values())
+                    .any(|o| o["operationId"] == op && o["responses"][st.to_string()].is_object());
+            assert!(documented, "{op} does not document {st}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn is_final_event_marks_the_last_event_of_each_destination_type() {
+    let mut r = rig().await;
+    r.integration(&[
+        "conversation:message:delivery:channel",
+        "conversation:message:delivery:user",
+    ])
+    .await;
+    // After a merge the known user has two web widgets (SDK clients).
+    let (st, known) = r
+        .control("end-users", json!({ "externalId": "ada-2" }))
+        .await;
+    assert_eq!(st, 201, "{known}");
+    let conversation = known["conversation"]["id"].as_str().unwrap().to_owned();
+    let (anon, _) = r.end_user().await;
+    let (st, v) = r
+        .control(
+            "users/merge",
+            json!({ "surviving": "ada-2", "discarded": anon }),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+
+    let id = r.business_message(&conversation, "to both widgets").await;
+    let got = r.events(4).await;
+    assert_eq!(
+        types(&got),
+        [
+            "conversation:message:delivery:channel",
+            "conversation:message:delivery:user",
+            "conversation:message:delivery:channel",
+            "conversation:message:delivery:user",
+        ]
+    );
+    for e in &got {
+        assert_eq!(e["payload"]["message"]["id"], id.as_str());
+        assert_eq!(e["payload"]["destination"]["type"], "web");
+    }
+    // One final event for the (message.id, destination.type) pair: the last.
+    let finals: Vec<&Value> = got.iter().map(|e| &e["payload"]["isFinalEvent"]).collect();
+    assert_eq!(finals, [false, false, false, true]);
+}
+
+#[tokio::test]
+async fn a_batch_is_capped_by_its_size_in_bytes_keeping_order() {
+    const CAP: usize = 512 * 1024;
+    let mut r = rig().await;
+    r.integration(&["conversation:message"]).await;
+    let (_, conversation) = r.end_user().await;
+    let gate = Arc::new(Notify::new());
+    *r.receiver.gate.lock().unwrap() = Some(gate.clone());
+    r.say(&conversation, "first").await;
+    // The first delivery is held open; these pile up behind it, about 16 KB each, over
+    // 600 KB in all.
+    r.got.recv().await.unwrap();
+    let n = 40;
+    let texts: Vec<String> = (0..n)
+        .map(|i| format!("{i:02}{}", "😀".repeat(4094)))
+        .collect();
+    for t in &texts {
+        r.say(&conversation, t).await;
+    }
+    gate.notify_one();
+    let mut got = Vec::new();
+    let mut batches = 0;
+    while got.len() < n {
+        let (_, body) = r.got.recv().await.unwrap();
+        let size = serde_json::to_vec(&body).unwrap().len();
+        assert!(size <= CAP, "a body of {size} bytes");
+        batches += 1;
+        for e in body["events"].as_array().unwrap() {
+            got.push(
+                e["payload"]["message"]["content"]["text"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+    }
+    assert!(batches > 1, "{batches}");
+    assert_eq!(got, texts, "every event once, in order");
+}
+
+/// Set for the child run by [`a_missing_spec_fails_in_ci_and_is_skipped_loudly_elsewhere`].
+const SPEC_PROBE: &str = "ZD_SPEC_PROBE";
+
+/// Does nothing unless run as that child: then loads the spec and says whether it did.
+#[test]
+fn spec_probe() {
+    if std::env::var_os(SPEC_PROBE).is_none() {
+        return;
+    }
+    println!("loaded: {}", schema::Spec::load().is_some());
+}
+
+#[test]
+fn a_missing_spec_fails_in_ci_and_is_skipped_loudly_elsewhere() {
+    let exe = std::env::current_exe().unwrap();
+    let run = |ci: Option<&str>| {
+        let mut c = std::process::Command::new(&exe);
+        c.args(["--exact", "spec_probe", "--nocapture", "--test-threads=1"])
+            .env(SPEC_PROBE, "1")
+            .env("ZD_SUNSHINE_OPENAPI", "/nonexistent/sunshine/openapi.json");
+        match ci {
+            Some(v) => c.env("CI", v),
+            None => c.env_remove("CI"),
+        };
+        let out = c.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    for ci in ["true", "1", "yes"] {
+        let (passed, text) = run(Some(ci));
+        assert!(!passed, "CI={ci}: a missing spec must fail\n{text}");
+        assert!(
+            text.contains("/nonexistent/sunshine/openapi.json"),
+            "{text}"
+        );
+    }
+    for ci in [None, Some(""), Some("false"), Some("0")] {
+        let (passed, text) = run(ci);
+        assert!(passed, "CI={ci:?}: a missing spec is skipped\n{text}");
+        assert!(text.contains("loaded: false"), "{text}");
+        assert!(text.contains("SKIPPED"), "{text}");
+    }
+}

@@ -37,21 +37,21 @@ fn events(app: &App, conversation_id: &str, message_id: &str) -> Vec<(&'static s
     {
         let rendered = user.render();
         for client in user.clients.values() {
-            let base = |final_event: bool| {
+            let base = || {
                 json!({
                     "user": rendered,
                     "conversation": conversation,
                     "message": { "id": message_id },
                     "destination": destination(client),
-                    "isFinalEvent": final_event,
+                    "isFinalEvent": false,
                 })
             };
             let simulated = client["type"] == "sdk";
             match client["status"].as_str() {
                 Some("active") => {
-                    out.push(("conversation:message:delivery:channel", base(!simulated)));
+                    out.push(("conversation:message:delivery:channel", base()));
                     if simulated {
-                        out.push(("conversation:message:delivery:user", base(true)));
+                        out.push(("conversation:message:delivery:user", base()));
                     }
                 }
                 status => {
@@ -63,7 +63,7 @@ fn events(app: &App, conversation_id: &str, message_id: &str) -> Vec<(&'static s
                     } else {
                         ("unreachable", "The client is not active on its channel")
                     };
-                    let mut p = base(true);
+                    let mut p = base();
                     if let Some(o) = p.as_object_mut() {
                         o.insert("error".into(), json!({ "code": code, "message": text }));
                     }
@@ -72,7 +72,24 @@ fn events(app: &App, conversation_id: &str, message_id: &str) -> Vec<(&'static s
             }
         }
     }
+    mark_final(&mut out);
     out
+}
+
+/// Marks the last event of each destination type as final. The spec makes the flag "the final
+/// one for the message.id and destination.type pair", so it cannot be decided per client: two
+/// clients of one type (a user's two web widgets after a merge, two web users in a group)
+/// would each end with a final event.
+fn mark_final(events: &mut [(&'static str, Value)]) {
+    let mut seen = std::collections::HashSet::new();
+    for (_, payload) in events.iter_mut().rev() {
+        let kind = payload["destination"]["type"].clone();
+        if seen.insert(kind.to_string()) {
+            if let Some(o) = payload.as_object_mut() {
+                o.insert("isFinalEvent".into(), json!(true));
+            }
+        }
+    }
 }
 
 /// Emits the delivery events of business message `message_id` in `conversation_id`.

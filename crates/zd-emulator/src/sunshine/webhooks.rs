@@ -1,5 +1,5 @@
 //! Webhook delivery: one worker per webhook batches the events that piled up, POSTs them with
-//! `X-API-Key`, and retries with growing gaps; every delivery and its outcome is recorded.
+//! `X-API-Key`, and retries on a fixed schedule; every delivery and its outcome is recorded.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -19,12 +19,20 @@ use tokio::sync::{broadcast, mpsc, watch};
 use super::store::Webhook;
 use super::util;
 
-/// The gaps between attempts at the service's pace: a delivery is tried at most 5 times within
-/// about 15 minutes, so 4 doubling gaps summing to 900 s. The configured time scale multiplies
-/// them.
-pub(crate) const RETRY_GAPS_SECS: [u64; 4] = [60, 120, 240, 480];
+/// When each attempt starts, counted from the start of the first, at the service's pace: "up to
+/// 5 times over a 15 minute window", with doubling gaps. Counting from the first start (not
+/// from the end of the previous attempt) keeps slow or timed-out attempts from pushing the
+/// last one past the window. The configured time scale multiplies them.
+pub(crate) const RETRY_OFFSETS_SECS: [u64; 5] = [0, 60, 180, 420, 900];
 /// Events sent in one delivery at most.
 const MAX_BATCH: usize = 100;
+/// The most bytes one delivery's body holds, unless a single event is larger (it then goes
+/// alone). Receivers cap what they accept (zd-sunshine's at 1 MiB), and 100 events of long
+/// messages are well over that; a 413 would be retried with the same body and then lost.
+const MAX_BATCH_BYTES: usize = 512 * 1024;
+/// What of [`MAX_BATCH_BYTES`] is left for the body around the events (app and webhook ids,
+/// version): under a hundred bytes, with room to spare.
+const ENVELOPE_BYTES: usize = 1024;
 /// The most of a webhook target's answer body read (and thrown away).
 const MAX_ANSWER_BODY: usize = 64 * 1024;
 /// The longest an answer body is read (in the background, once the status has settled the
@@ -53,7 +61,8 @@ pub enum Outcome {
     Pending,
     /// A 2xx answer.
     Delivered,
-    /// A status the service does not retry (400, 401, 403, 404, 406).
+    /// A status the service does not retry (400, 401, 403, 404, 406), or a target no request
+    /// can be made to (`reason` says why).
     Rejected,
     /// Every attempt failed.
     Exhausted,
@@ -98,7 +107,8 @@ pub struct Delivery {
     pub attempts: Vec<Attempt>,
     /// Where it stands.
     pub outcome: Outcome,
-    /// Why the events were dropped, for [`Outcome::Dropped`].
+    /// Why the events were dropped, for [`Outcome::Dropped`]; why no request could be made,
+    /// for an [`Outcome::Rejected`] with no status.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -116,6 +126,8 @@ struct Job {
     app_id: String,
     webhook: Webhook,
     event: Arc<Value>,
+    /// The event's serialized length, which batches are capped by.
+    size: usize,
 }
 
 /// The way to one webhook's worker: its queue, and the signal that stops it at once.
@@ -194,6 +206,7 @@ impl Hub {
         let job = Job {
             app_id: app_id.to_owned(),
             webhook: webhook.clone(),
+            size: serialized_len(&event),
             event,
         };
         let mut workers = self.workers.lock();
@@ -285,21 +298,27 @@ impl Hub {
         }
     }
 
-    async fn attempt(&self, webhook: &Webhook, body: Bytes) -> Result<u16, String> {
+    async fn attempt(&self, webhook: &Webhook, body: Bytes) -> Result<u16, Failure> {
+        // A target no request can be made to stays so: retrying it would only hold the
+        // webhook's queue for the whole schedule. (The API refuses such targets; one could still
+        // come from a store written before it did.)
         let request = http::Request::post(webhook.target.as_str())
             .header(http::header::CONTENT_TYPE, "application/json")
             .header("x-api-key", webhook.secret.as_str())
             .header(http::header::USER_AGENT, "zd-emulator-webhooks")
             .body(Full::new(body))
-            .map_err(|e| format!("invalid target: {e}"))?;
+            .map_err(|e| Failure::Final(format!("invalid target: {e}")))?;
         // The timeout bounds getting the answer's status: once it is in, the outcome is settled
         // whatever the body does.
-        let client = self.client.as_ref().map_err(Clone::clone)?;
+        let client = self
+            .client
+            .as_ref()
+            .map_err(|e| Failure::Retry(e.clone()))?;
         let response =
             match tokio::time::timeout(self.timing.timeout, client.request(request)).await {
                 Ok(Ok(response)) => response,
-                Ok(Err(e)) => return Err(format!("request failed: {e}")),
-                Err(_) => return Err("timed out".into()),
+                Ok(Err(e)) => return Err(Failure::Retry(format!("request failed: {e}"))),
+                Err(_) => return Err(Failure::Retry("timed out".into())),
             };
         let status = response.status().as_u16();
         // Drain a short body in the background so the connection goes back to the pool; a long
@@ -315,6 +334,61 @@ impl Hub {
         }
         Ok(status)
     }
+}
+
+/// Why an attempt got no status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Failure {
+    /// Worth another attempt (no connection, a timeout).
+    Retry(String),
+    /// No attempt can succeed (the target cannot be made into a request).
+    Final(String),
+}
+
+impl Failure {
+    fn message(&self) -> &str {
+        match self {
+            Self::Retry(m) | Self::Final(m) => m,
+        }
+    }
+}
+
+/// The length of `v` serialized, without keeping the bytes.
+fn serialized_len(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a `Value` to a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut count, v);
+    count.0
+}
+
+/// The batch that starts with `first`: the jobs queued behind it, in order, up to
+/// [`MAX_BATCH`] events and [`MAX_BATCH_BYTES`] of body. `first` goes whatever its size. The
+/// job that did not fit is given back, to start the next batch.
+fn take_batch(first: Job, rx: &mut mpsc::Receiver<Job>) -> (Vec<Job>, Option<Job>) {
+    let budget = MAX_BATCH_BYTES.saturating_sub(ENVELOPE_BYTES);
+    let mut bytes = first.size;
+    let mut jobs = vec![first];
+    while jobs.len() < MAX_BATCH {
+        let Ok(job) = rx.try_recv() else { break };
+        // One comma between events.
+        let grown = bytes.saturating_add(1).saturating_add(job.size);
+        if grown > budget {
+            return (jobs, Some(job));
+        }
+        bytes = grown;
+        jobs.push(job);
+    }
+    (jobs, None)
 }
 
 /// The record `id` in the log: ids only grow and records leave in any order but never move,
@@ -333,22 +407,22 @@ async fn cancelled(cancel: &mut watch::Receiver<bool>) {
 }
 
 async fn worker(hub: Arc<Hub>, mut rx: mpsc::Receiver<Job>, mut cancel: watch::Receiver<bool>) {
+    // The job that did not fit in the last batch; it starts the next one.
+    let mut held: Option<Job> = None;
     loop {
-        let first = tokio::select! {
-            biased;
-            () = cancelled(&mut cancel) => break,
-            job = rx.recv() => match job {
-                Some(job) => job,
-                None => return,
+        let first = match held.take() {
+            Some(job) => job,
+            None => tokio::select! {
+                biased;
+                () = cancelled(&mut cancel) => break,
+                job = rx.recv() => match job {
+                    Some(job) => job,
+                    None => return,
+                },
             },
         };
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
-        }
+        let (jobs, rest) = take_batch(first, &mut rx);
+        held = rest;
         let Some(last) = jobs.last() else { continue };
         // The latest settings of the webhook win (target and secret may have been updated).
         let webhook = last.webhook.clone();
@@ -360,7 +434,7 @@ async fn worker(hub: Arc<Hub>, mut rx: mpsc::Receiver<Job>, mut cancel: watch::R
     }
     // The webhook was deleted: what is still queued is dropped, in one record.
     rx.close();
-    let mut rest = Vec::new();
+    let mut rest: Vec<Job> = held.into_iter().collect();
     while let Ok(job) = rx.try_recv() {
         rest.push(job);
     }
@@ -393,13 +467,21 @@ async fn deliver(
         "events": events.iter().map(|e| e.as_ref()).collect::<Vec<_>>(),
     });
     let body = Bytes::from(payload.to_string());
-    let mut number = 0u32;
-    loop {
-        if *cancel.borrow() {
-            hub.close(id, Outcome::Dropped, Some(DELETED));
-            return Ended::Cancelled;
+    let first = tokio::time::Instant::now();
+    for (number, offset) in (1u32..).zip(RETRY_OFFSETS_SECS) {
+        // The config refuses scales that are not finite and positive; zero is the fallback
+        // should an overflowing product slip through anyway. An attempt that ran past this
+        // offset is followed at once: the deadline has passed.
+        let scaled =
+            Duration::try_from_secs_f64(offset as f64 * hub.timing.scale).unwrap_or(Duration::ZERO);
+        tokio::select! {
+            biased;
+            () = cancelled(cancel) => {
+                hub.close(id, Outcome::Dropped, Some(DELETED));
+                return Ended::Cancelled;
+            }
+            () = tokio::time::sleep_until(first + scaled) => {}
         }
-        number += 1;
         let result = tokio::select! {
             biased;
             () = cancelled(cancel) => {
@@ -421,7 +503,7 @@ async fn deliver(
         };
         let (status, error) = match &result {
             Ok(s) => (Some(*s), None),
-            Err(e) => (None, Some(e.clone())),
+            Err(e) => (None, Some(e.message().to_owned())),
         };
         hub.record(
             id,
@@ -441,25 +523,15 @@ async fn deliver(
                 hub.close(id, Outcome::Rejected, None);
                 return Ended::Done;
             }
-            _ => {}
-        }
-        let Some(gap) = RETRY_GAPS_SECS.get(number as usize - 1) else {
-            hub.close(id, Outcome::Exhausted, None);
-            return Ended::Done;
-        };
-        // The config refuses scales that are not finite and positive; zero is the fallback
-        // should an overflowing product slip through anyway.
-        let scaled =
-            Duration::try_from_secs_f64(*gap as f64 * hub.timing.scale).unwrap_or(Duration::ZERO);
-        tokio::select! {
-            biased;
-            () = cancelled(cancel) => {
-                hub.close(id, Outcome::Dropped, Some(DELETED));
-                return Ended::Cancelled;
+            Err(Failure::Final(why)) => {
+                hub.close(id, Outcome::Rejected, Some(&why));
+                return Ended::Done;
             }
-            () = tokio::time::sleep(scaled) => {}
+            Ok(_) | Err(Failure::Retry(_)) => {}
         }
     }
+    hub.close(id, Outcome::Exhausted, None);
+    Ended::Done
 }
 
 #[cfg(test)]
@@ -475,6 +547,139 @@ mod tests {
             include_full_user: false,
             include_full_source: false,
         }
+    }
+
+    /// Delivers one event to `target` on a paused clock, the target never answering within
+    /// `timeout`; gives the record and how long it took on that clock.
+    async fn deliver_on_paused_clock(target: &str, timeout: Duration) -> (Delivery, Duration) {
+        let hub = Hub::new(Timing {
+            scale: 1.0,
+            timeout,
+        });
+        let w = Webhook {
+            target: target.into(),
+            ..webhook()
+        };
+        let event = Arc::new(json!({ "id": "e", "type": "conversation:message" }));
+        let (_keep, mut cancel) = watch::channel(false);
+        let start = tokio::time::Instant::now();
+        let ended = deliver(&hub, "app", &w, std::slice::from_ref(&event), &mut cancel).await;
+        assert_eq!(ended, Ended::Done);
+        let took = start.elapsed();
+        let log = hub.deliveries();
+        assert_eq!(log.len(), 1, "{log:?}");
+        (log[0].clone(), took)
+    }
+
+    /// A listener that takes connections (the kernel's backlog does) and never answers: every
+    /// attempt ends by its timeout, on the paused clock, whenever the bytes get there.
+    fn silent_target() -> (std::net::TcpListener, String) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = format!("http://{}/hook", listener.local_addr().unwrap());
+        (listener, target)
+    }
+
+    fn assert_about(took: Duration, secs: u64) {
+        let want = Duration::from_secs(secs);
+        assert!(
+            took >= want && took <= want + Duration::from_secs(1),
+            "took {took:?}, not {want:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn attempts_start_at_fixed_offsets_so_the_last_is_within_15_minutes() {
+        let (_listener, target) = silent_target();
+        let (d, took) = deliver_on_paused_clock(&target, Duration::from_secs(20)).await;
+        assert_eq!(d.outcome, Outcome::Exhausted);
+        assert_eq!(d.attempts.len(), 5);
+        assert!(
+            d.attempts
+                .iter()
+                .all(|a| a.error.as_deref() == Some("timed out")),
+            "{d:?}"
+        );
+        // The fifth attempt starts at 900 s and times out 20 s later (not 60+120+240+480 s of
+        // gaps after five timeouts, 1000 s).
+        assert_about(took, 920);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_that_overruns_the_next_offset_is_followed_at_once() {
+        let (_listener, target) = silent_target();
+        // Attempts start at 0, 100 (60 had passed), 200 (180 had), 420 and 900.
+        let (d, took) = deliver_on_paused_clock(&target, Duration::from_secs(100)).await;
+        assert_eq!(d.outcome, Outcome::Exhausted);
+        assert_eq!(d.attempts.len(), 5);
+        assert_about(took, 1000);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_target_no_request_can_be_made_to_is_given_up_at_once() {
+        let (d, took) =
+            deliver_on_paused_clock("http://exa mple.com/", Duration::from_secs(20)).await;
+        assert_eq!(d.outcome, Outcome::Rejected, "{d:?}");
+        assert_eq!(d.attempts.len(), 1, "{d:?}");
+        assert_eq!(d.attempts[0].status, None);
+        assert!(
+            d.reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("invalid target")),
+            "{d:?}"
+        );
+        assert_eq!(took, Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn batches_are_capped_by_size_in_order_and_a_large_event_goes_alone() {
+        let job = |n: usize, size: usize| Job {
+            app_id: "app".into(),
+            webhook: webhook(),
+            event: Arc::new(json!({ "id": n.to_string() })),
+            size,
+        };
+        let (tx, mut rx) = mpsc::channel(QUEUE);
+        let quarter = MAX_BATCH_BYTES / 4;
+        // Three quarters fit, a fourth does not (with the envelope); then one event over the
+        // cap alone; then small ones.
+        let sizes = [
+            quarter,
+            quarter,
+            quarter,
+            quarter,
+            MAX_BATCH_BYTES * 2,
+            10,
+            10,
+        ];
+        for (n, size) in sizes.into_iter().enumerate().skip(1) {
+            tx.try_send(job(n, size)).unwrap();
+        }
+        let mut batches = Vec::new();
+        let mut next = Some(job(0, sizes[0]));
+        while let Some(first) = next.take().or_else(|| rx.try_recv().ok()) {
+            let (jobs, rest) = take_batch(first, &mut rx);
+            batches.push(
+                jobs.iter()
+                    .map(|j| j.event["id"].clone())
+                    .collect::<Vec<_>>(),
+            );
+            next = rest;
+        }
+        assert_eq!(
+            batches,
+            [
+                vec![json!("0"), json!("1"), json!("2")],
+                vec![json!("3")],
+                vec![json!("4")],
+                vec![json!("5"), json!("6")],
+            ]
+        );
+    }
+
+    #[test]
+    fn the_size_of_an_event_is_its_serialized_length() {
+        let v = json!({ "text": "é😀", "n": [1, 2] });
+        assert_eq!(serialized_len(&v), v.to_string().len());
     }
 
     #[test]

@@ -2081,9 +2081,16 @@ async fn a_status_restore_lost_with_its_socket_is_sent_again() {
     let emu = Emulator::builder().start().await.unwrap();
     let (session, driver, sid) = resumed_online_but_offline(&emu).await;
     let mut events = Box::pin(session.lifecycle());
-    // The socket is gone before the restore can be answered.
+    // The emulator stops reading before the driver first runs (on this current-thread
+    // runtime, the socket's reader takes the fault before this task goes on), so the restore
+    // the driver's first turn writes waits unread in the socket's buffers, and goes with it.
+    emu.control().fault_deaf(&sid, 600_000).unwrap();
+    tokio::task::yield_now().await;
+    let mut driver = Box::pin(driver);
+    assert!((&mut driver).now_or_never().is_none());
     emu.control().fault_drop(&sid).await.unwrap();
     until(|| !session_report(&emu, &sid).connected).await;
+    assert_eq!(agent_status(&emu), "offline", "the first restore was heard");
     let _driver = tokio::spawn(driver);
     until_connected(&mut events).await;
     status_becomes(&emu, "online").await;

@@ -977,17 +977,29 @@ async fn a_webhook_body_that_breaks_off_is_a_bad_request_not_too_large() {
     assert_eq!(svc.handle(request).await.status(), 413);
 }
 
+/// A webhook service with room for one queued event, whose handler reports each event's id.
+fn one_slot_webhooks() -> (
+    zd_sunshine::webhooks::WebhookService,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let svc = zd_sunshine::webhooks::WebhookService::with_queue_capacity(
+        zd_auth::Secret::new("whsec"),
+        1,
+        move |d| {
+            let tx = tx.clone();
+            async move {
+                tx.send(d.event.id().unwrap().to_owned()).unwrap();
+            }
+        },
+    )
+    .unwrap();
+    (svc, rx)
+}
+
 #[tokio::test]
 async fn a_webhook_batch_larger_than_the_queue_is_still_handled_in_order() {
-    use zd_sunshine::webhooks::WebhookService;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let svc = WebhookService::with_queue_capacity(zd_auth::Secret::new("whsec"), 1, move |d| {
-        let tx = tx.clone();
-        async move {
-            tx.send(d.event.id().unwrap().to_owned()).unwrap();
-        }
-    })
-    .unwrap();
+    let (svc, mut rx) = one_slot_webhooks();
     let events = json!([typing("b1"), typing("b2"), typing("b3")]);
     let response = svc.handle(webhook_request(events)).await;
     assert_eq!(response.status(), 200);
@@ -999,15 +1011,7 @@ async fn a_webhook_batch_larger_than_the_queue_is_still_handled_in_order() {
 #[tokio::test]
 async fn a_large_batch_whose_sender_gave_up_while_it_waited_for_room_is_handled_on_retry() {
     use futures_util::FutureExt as _;
-    use zd_sunshine::webhooks::WebhookService;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let svc = WebhookService::with_queue_capacity(zd_auth::Secret::new("whsec"), 1, move |d| {
-        let tx = tx.clone();
-        async move {
-            tx.send(d.event.id().unwrap().to_owned()).unwrap();
-        }
-    })
-    .unwrap();
+    let (svc, mut rx) = one_slot_webhooks();
     let batch = json!([typing("c1"), typing("c2")]);
     // One poll: c1 takes the queue's only slot and c2 waits for room; then the sender's
     // timeout drops the request.

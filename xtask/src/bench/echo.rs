@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::Ctx;
+use super::deadline::{self, Echo};
 use super::emulator::BOT_TOKEN;
 use super::results::{Better, Pair, Run, Workload, drive};
 
@@ -184,24 +185,28 @@ fn compare(bot: &OurBot, ours: &[&Run], peer: &[&Run]) -> Pair {
     pair
 }
 
+/// How long the visitors' process may take: far more than the load lasts (seconds at the
+/// plan's sizes), so only a hung one is killed.
+const VISITORS_LIMIT: Duration = Duration::from_secs(600);
+
 /// The visitor process for one run.
 fn visitors(ctx: &Ctx<'_>) -> Result<(), String> {
     let plan = ctx.plan;
-    let out = ctx
-        .zd_bench()
+    let mut command = ctx.zd_bench();
+    command
         .args(["visitors", "--base", &ctx.emulator.base])
         .args(["--visitors", &plan.echo_visitors.to_string()])
         .args(["--messages", &plan.echo_messages.to_string()])
-        .args(["--rate", &plan.echo_rate.to_string()])
-        .output()
+        .args(["--rate", &plan.echo_rate.to_string()]);
+    let out = deadline::run(&mut command, VISITORS_LIMIT, Echo::Quiet)
         .map_err(|e| format!("cannot run the visitors: {e}"))?;
-    if out.status.success() {
+    if out.success() {
         Ok(())
     } else {
         Err(format!(
             "visitors failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
+            out.describe(),
+            out.stderr.trim()
         ))
     }
 }

@@ -1,8 +1,45 @@
 //! The machine a run happened on, read from /proc and the tools' own version flags.
 
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
 use serde::Serialize;
 
+use super::deadline::{self, Echo};
 use super::proc::parse_kib;
+
+/// The commit a run measured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct Commit {
+    /// `git rev-parse HEAD`.
+    pub(crate) sha: String,
+    /// Whether `git status --porcelain` listed anything (changed or untracked files): the
+    /// figures are then of a tree no commit holds. `None` when it could not be run.
+    pub(crate) dirty: Option<bool>,
+}
+
+/// How long a git query may take.
+const GIT_LIMIT: Duration = Duration::from_secs(60);
+
+/// The commit checked out in `root` and whether the tree differs from it; `None` when git is
+/// missing or `root` is not in a repository.
+pub(crate) fn commit(root: &Path) -> Option<Commit> {
+    let git = |args: &[&str]| {
+        let mut command = Command::new("git");
+        command.args(args).current_dir(root);
+        deadline::run(&mut command, GIT_LIMIT, Echo::Quiet)
+            .ok()
+            .filter(deadline::Finished::success)
+            .map(|out| out.stdout)
+    };
+    let sha = git(&["rev-parse", "HEAD"])?.trim().to_owned();
+    if sha.is_empty() {
+        return None;
+    }
+    let dirty = git(&["status", "--porcelain"]).map(|s| !s.trim().is_empty());
+    Some(Commit { sha, dirty })
+}
 
 /// Facts about the machine and toolchain.
 #[derive(Debug, Clone, Serialize)]
@@ -34,7 +71,7 @@ pub(crate) fn describe() -> Machine {
         .lines()
         .find_map(|l| l.strip_prefix("PRETTY_NAME="))
         .map_or_else(|| "?".to_owned(), |v| v.trim_matches('"').to_owned());
-    let rustc = std::process::Command::new("rustc")
+    let rustc = Command::new("rustc")
         .arg("-V")
         .output()
         .ok()
@@ -72,9 +109,47 @@ pub(crate) fn utc(unix_s: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn the_commit_of_a_repository_and_whether_its_tree_is_dirty() {
+        // Only where git is installed; elsewhere the report says "commit unknown".
+        if Command::new("git").arg("--version").output().is_err() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        if !root.ancestors().any(|a| a.join(".git").exists()) {
+            assert_eq!(commit(root), None, "not a repository");
+        }
+        let git = |args: &[&str]| {
+            let out = Command::new("git")
+                .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+                .args(["-c", "commit.gpgsign=false"])
+                .args(args)
+                .current_dir(root)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "git {args:?}: {out:?}");
+            String::from_utf8(out.stdout).unwrap()
+        };
+        git(&["init", "--quiet"]);
+        std::fs::write(root.join("a"), "1").unwrap();
+        git(&["add", "a"]);
+        git(&["commit", "--quiet", "-m", "one"]);
+        let head = git(&["rev-parse", "HEAD"]).trim().to_owned();
+        let clean = commit(root).unwrap();
+        assert_eq!(
+            (clean.sha.as_str(), clean.dirty),
+            (head.as_str(), Some(false))
+        );
+        std::fs::write(root.join("a"), "2").unwrap();
+        assert_eq!(commit(root).unwrap().dirty, Some(true));
+    }
+
     #[test]
     fn formats_utc() {
-        assert_eq!(super::utc(0), "1970-01-01 00:00 UTC");
-        assert_eq!(super::utc(1_709_210_096), "2024-02-29 12:34 UTC");
+        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc(1_709_210_096), "2024-02-29 12:34 UTC");
     }
 }

@@ -2,10 +2,12 @@
 //! `target/criterion/**/new/estimates.json`.
 
 use std::path::Path;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use serde_json::Value;
+
+use super::deadline::{self, Echo};
 
 /// One criterion benchmark's latest estimate.
 #[derive(Debug, Clone, Serialize)]
@@ -21,33 +23,88 @@ pub(crate) struct Estimate {
     pub(crate) throughput: Option<String>,
 }
 
-/// Runs `cargo bench --workspace --bench *` with short settings; returns why it failed, if it did.
+/// How long `cargo bench` may take: the build and every bench at short settings, with room
+/// to spare, so only a hung one is killed.
+const CARGO_BENCH_LIMIT: Duration = Duration::from_secs(60 * 60);
+
+/// `cargo bench`'s arguments: every bench target of the workspace, each run even when an
+/// earlier one failed (so one failing bench does not drop the later ones' estimates).
+const CARGO_BENCH_ARGS: [&str; 10] = [
+    "bench",
+    "--workspace",
+    // Only the bench targets: criterion's options would be refused by the libtest
+    // harness of a crate's unit tests.
+    "--bench",
+    "*",
+    "--no-fail-fast",
+    "--",
+    "--warm-up-time",
+    "1",
+    "--measurement-time",
+    "2",
+];
+
+/// Runs `cargo bench --workspace --bench * --no-fail-fast` with short settings; returns why it
+/// failed, if it did.
 pub(crate) fn run_criterion(root: &Path) -> Option<String> {
     eprintln!("xtask bench: running every crate's criterion benches (short settings) ...");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = std::process::Command::new(cargo)
-        .args([
-            "bench",
-            "--workspace",
-            // Only the bench targets: criterion's options would be refused by the libtest
-            // harness of a crate's unit tests.
-            "--bench",
-            "*",
-            "--",
-            "--warm-up-time",
-            "1",
-            "--measurement-time",
-            "2",
-        ])
-        .current_dir(root)
-        .status();
-    match status {
-        Ok(s) if s.success() => None,
-        Ok(s) => Some(format!(
-            "`cargo bench --workspace --bench *` failed ({s}); the estimates below are those it wrote before it failed"
-        )),
+    let mut command = std::process::Command::new(cargo);
+    command.args(CARGO_BENCH_ARGS).current_dir(root);
+    match deadline::run(&mut command, CARGO_BENCH_LIMIT, Echo::Shown) {
+        Ok(out) if out.success() => None,
+        Ok(out) => Some(failure_note(&out.describe(), &out.stderr)),
         Err(e) => Some(format!("cannot run cargo bench: {e}")),
     }
+}
+
+/// The note for a `cargo bench` that failed (`how`: its exit or the deadline's kill): the
+/// bench targets that failed by name, from its stderr, when it names them.
+fn failure_note(how: &str, stderr: &str) -> String {
+    let failed = failed_targets(stderr);
+    if failed.is_empty() {
+        format!(
+            "`cargo bench --workspace --bench * --no-fail-fast` failed ({how}); the estimates \
+             below are those it wrote before it failed"
+        )
+    } else {
+        let named: Vec<String> = failed.iter().map(|t| format!("`{t}`")).collect();
+        format!(
+            "`cargo bench --workspace --bench * --no-fail-fast` failed ({how}): {} failed, so \
+             its estimates are missing or partial; the other benches ran, and their estimates \
+             are below",
+            named.join(", ")
+        )
+    }
+}
+
+/// The targets cargo says failed: its `error: bench failed, to rerun pass `-p c --bench b``
+/// line after each, and the list under `error: N targets failed:` at the end, in order, once.
+fn failed_targets(stderr: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut in_list = false;
+    for line in stderr.lines() {
+        let target = if let Some(rest) = line.split_once("to rerun pass `").map(|(_, r)| r) {
+            in_list = false;
+            rest.split('`').next()
+        } else if line.starts_with("error: ") && line.trim_end().ends_with("failed:") {
+            in_list = true;
+            None
+        } else if in_list && line.starts_with(char::is_whitespace) {
+            line.trim()
+                .strip_prefix('`')
+                .and_then(|t| t.strip_suffix('`'))
+        } else {
+            in_list = false;
+            None
+        };
+        if let Some(t) = target.filter(|t| !t.is_empty())
+            && !out.iter().any(|o| o == t)
+        {
+            out.push(t.to_owned());
+        }
+    }
+    out
 }
 
 /// The stored estimates under `criterion_dir`, sorted by id, and how many were left out:
@@ -142,6 +199,44 @@ fn throughput(declared: &Value, mean_ns: f64) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cargo_bench_runs_every_bench_even_after_one_failed() {
+        assert!(CARGO_BENCH_ARGS.contains(&"--no-fail-fast"));
+        // Before `--`: an option of cargo's, not of criterion's.
+        let split = CARGO_BENCH_ARGS.iter().position(|a| *a == "--");
+        let flag = CARGO_BENCH_ARGS.iter().position(|a| *a == "--no-fail-fast");
+        assert!(flag < split, "{CARGO_BENCH_ARGS:?}");
+    }
+
+    #[test]
+    fn the_note_names_the_benches_that_failed() {
+        let stderr = "     Running benches/xa.rs (t/release/deps/xa-3e1a)\n\
+             \n\
+             thread 'main' panicked at a/benches/ya.rs:1:12:\n\
+             boom\n\
+             error: bench failed, to rerun pass `-p a --bench ya`\n\
+             \x20    Running benches/xb.rs (t/release/deps/xb-a6f1)\n\
+             error: bench failed, to rerun pass `-p b --bench yb`\n\
+             error: 3 targets failed:\n\
+             \x20   `-p a --bench ya`\n\
+             \x20   `-p b --bench yb`\n\
+             \x20   `-p c --bench zc`\n";
+        assert_eq!(
+            failed_targets(stderr),
+            ["-p a --bench ya", "-p b --bench yb", "-p c --bench zc"]
+        );
+        let note = failure_note("exit status: 101", stderr);
+        assert!(
+            note.contains("`-p a --bench ya`, `-p b --bench yb`, `-p c --bench zc` failed"),
+            "{note}"
+        );
+        assert!(note.contains("exit status: 101"), "{note}");
+        // A build failure names no bench: the note says what it can.
+        let note = failure_note("exit status: 101", "error[E0425]: cannot find value `x`\n");
+        assert!(note.contains("failed (exit status: 101)"), "{note}");
+        assert!(failed_targets("error: could not compile `zd-wire`\n").is_empty());
+    }
 
     #[test]
     fn reads_nested_estimates() {

@@ -6,6 +6,7 @@
 //! for a few rounds, ours and the peers alternating, measuring every client process from
 //! outside (CPU and peak memory from /proc) and reading the latencies each driver prints.
 
+mod deadline;
 mod echo;
 mod emulator;
 mod http;
@@ -73,6 +74,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let selected = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     let plan = if quick { Plan::QUICK } else { Plan::FULL };
     let root = crate::workspace_root();
+    // Read before anything is built or written: the tree the figures are of.
+    let commit = machine::commit(&root);
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map(|p| if p.is_absolute() { p } else { root.join(p) })
@@ -126,7 +129,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 
     if !only.is_empty() {
         // A partial run is for iterating on one workload: it leaves the published report alone.
-        let report = serde_json::json!({ "plan": plan, "workloads": workloads });
+        let report = serde_json::json!({ "commit": commit, "plan": plan, "workloads": workloads });
         let path = bench_dir.join("report-only.json");
         let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
         std::fs::write(&path, json).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -172,6 +175,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "cargo xtask bench"
         }
         .to_owned(),
+        commit,
         plan,
         machine: machine::describe(),
         peers: peers.notes.clone(),
@@ -183,10 +187,28 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
     std::fs::write(&json_path, json).map_err(|e| format!("{}: {e}", json_path.display()))?;
     let md_path = root.join("docs/benchmarks.md");
-    let existing = std::fs::read_to_string(&md_path).ok();
+    // Only a missing file gets the default frame: one that cannot be read (not UTF-8, no
+    // permission) must not be replaced by it.
+    let existing = match std::fs::read_to_string(&md_path) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(format!(
+                "{} left untouched: cannot read it: {e} (report.json is written: {})",
+                md_path.display(),
+                json_path.display()
+            ));
+        }
+    };
     let generated = report::markdown(&report);
-    std::fs::write(&md_path, report::merge(existing.as_deref(), &generated))
-        .map_err(|e| format!("{}: {e}", md_path.display()))?;
+    let merged = report::merge(existing.as_deref(), &generated).map_err(|e| {
+        format!(
+            "{} left untouched: {e} (report.json is written: {})",
+            md_path.display(),
+            json_path.display()
+        )
+    })?;
+    std::fs::write(&md_path, merged).map_err(|e| format!("{}: {e}", md_path.display()))?;
     println!("{}", summary(&report));
     eprintln!(
         "xtask bench: wrote {} and {}",

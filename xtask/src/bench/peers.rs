@@ -3,8 +3,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use serde_json::{Value, json};
+
+use super::deadline::{self, Echo, Finished};
 
 /// What is available to run.
 #[derive(Debug, Default)]
@@ -67,36 +70,73 @@ pub(crate) fn install(root: &Path, target: &Path) -> Peers {
     peers
 }
 
+/// How long an install may take: minutes more than a slow registry needs, so only a hung one
+/// is killed (npm and pip also get network timeouts of their own, below).
+const INSTALL_LIMIT: Duration = Duration::from_secs(600);
+/// How long `node --version` and the like may take.
+const VERSION_LIMIT: Duration = Duration::from_secs(60);
+
 fn version(program: &str, arg: &str) -> Result<String, String> {
-    let out = Command::new(program)
-        .arg(arg)
-        .output()
+    let out = deadline::run(Command::new(program).arg(arg), VERSION_LIMIT, Echo::Quiet)
         .map_err(|e| format!("`{program}` not found: {e}"))?;
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if out.killed {
+        return Err(format!("`{program} {arg}` {}", out.describe()));
+    }
+    let text = out.stdout.trim().to_owned();
     let text = if text.is_empty() {
-        String::from_utf8_lossy(&out.stderr).trim().to_owned()
+        out.stderr.trim().to_owned()
     } else {
         text
     };
     Ok(text)
 }
 
-/// Runs an installer; a failure keeps the end of its output as the reason.
+/// Runs an installer; a failure (a deadline hit included) keeps the end of its output as the
+/// reason.
 fn run_installer(command: &mut Command, what: &str) -> Result<(), String> {
     eprintln!("xtask bench: installing {what} ...");
-    let out = command
-        .output()
+    let out = deadline::run(command, INSTALL_LIMIT, Echo::Quiet)
         .map_err(|e| format!("cannot run the installer for {what}: {e}"))?;
-    if out.status.success() {
+    installer_outcome(&out, what)
+}
+
+/// Why an installer's run is a failure, if it is.
+fn installer_outcome(out: &Finished, what: &str) -> Result<(), String> {
+    if out.success() {
         return Ok(());
     }
-    let text = String::from_utf8_lossy(&out.stderr);
-    let tail: Vec<&str> = text.lines().rev().take(6).collect();
     Err(format!(
         "installing {what} failed ({}): {} (is the registry reachable?)",
-        out.status,
-        tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+        out.describe(),
+        out.stderr_tail(6)
     ))
+}
+
+/// `npm install` of the pins in `dir/package.json` into `dir`. A stalled fetch fails after a
+/// minute, retried twice, rather than waiting for the install's deadline.
+fn npm_install(dir: &Path) -> Command {
+    let mut command = Command::new("npm");
+    command
+        .args(["install", "--no-audit", "--no-fund", "--omit=dev"])
+        .args(["--fetch-timeout=60000", "--fetch-retries=2"])
+        .arg("--prefix")
+        .arg(dir);
+    command
+}
+
+/// `pip install` of `requirements` into `dir`, with network timeouts like npm's (pip's are in
+/// seconds).
+fn pip_install(dir: &Path, requirements: &Path) -> Command {
+    let mut command = Command::new("python3");
+    command
+        .args(["-m", "pip", "install", "--quiet"])
+        .args(["--disable-pip-version-check", "--upgrade"])
+        .args(["--timeout", "60", "--retries", "2"])
+        .arg("--target")
+        .arg(dir)
+        .arg("-r")
+        .arg(requirements);
+    command
 }
 
 /// The stamp written after a successful `npm install`: the pins it installed.
@@ -148,15 +188,7 @@ fn install_node(root: &Path, dir: &Path) -> Result<(Runtime, Value), String> {
         std::fs::write(dir.join("package.json"), &pins).map_err(|e| e.to_string())?;
         let _ = std::fs::remove_file(dir.join("package-lock.json"));
         run_installer(
-            Command::new("npm")
-                .args([
-                    "install",
-                    "--no-audit",
-                    "--no-fund",
-                    "--omit=dev",
-                    "--prefix",
-                ])
-                .arg(dir),
+            &mut npm_install(dir),
             &format!("{} from npm", packages.join(" and ")),
         )?;
         let missing = missing_node_packages(dir, &packages);
@@ -200,19 +232,7 @@ fn install_python(root: &Path, dir: &Path) -> Result<(Runtime, Value), String> {
     let installed = std::fs::read_to_string(&stamp).unwrap_or_default();
     if installed != pins || !dir.join("sunshine_conversations_client").exists() {
         run_installer(
-            Command::new("python3")
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "--upgrade",
-                ])
-                .arg("--target")
-                .arg(dir)
-                .arg("-r")
-                .arg(root.join("xtask/peers/python/requirements.txt")),
+            &mut pip_install(dir, &root.join("xtask/peers/python/requirements.txt")),
             "sunshine-conversations-client from PyPI",
         )?;
         std::fs::write(&stamp, &pins).map_err(|e| e.to_string())?;
@@ -251,6 +271,44 @@ mod tests {
         let at = dir.join("node_modules").join(name);
         std::fs::create_dir_all(&at).unwrap();
         std::fs::write(at.join("package.json"), r#"{"version":"1"}"#).unwrap();
+    }
+
+    #[test]
+    fn an_installer_killed_at_its_deadline_is_a_failure_with_the_reason() {
+        let mut hung = Command::new("sh");
+        hung.args(["-c", "exec sleep 30"]);
+        let out = deadline::run(&mut hung, Duration::from_millis(100), Echo::Quiet).unwrap();
+        let reason = installer_outcome(&out, "ws from npm").unwrap_err();
+        assert!(
+            reason.starts_with("installing ws from npm failed (killed at its deadline"),
+            "{reason}"
+        );
+        let mut fine = Command::new("true");
+        let out = deadline::run(&mut fine, Duration::from_secs(600), Echo::Quiet).unwrap();
+        assert_eq!(installer_outcome(&out, "ws"), Ok(()));
+    }
+
+    #[test]
+    fn installers_get_network_timeouts_of_their_own() {
+        let args = |c: Command| -> Vec<String> {
+            c.get_args()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect()
+        };
+        let npm = args(npm_install(Path::new("/p")));
+        assert!(
+            npm.iter().any(|a| a.starts_with("--fetch-timeout="))
+                && npm.iter().any(|a| a.starts_with("--fetch-retries=")),
+            "{npm:?}"
+        );
+        let pip = args(pip_install(Path::new("/p"), Path::new("/r.txt")));
+        let valued = |flag: &str| {
+            pip.iter()
+                .position(|a| a == flag)
+                .and_then(|i| pip.get(i + 1))
+                .is_some_and(|v| v.parse::<u32>().is_ok())
+        };
+        assert!(valued("--timeout") && valued("--retries"), "{pip:?}");
     }
 
     #[test]

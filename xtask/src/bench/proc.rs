@@ -23,6 +23,9 @@ const POLL: Duration = Duration::from_millis(10);
 const STDERR_KEEP: usize = 4000;
 /// How long the last stdout lines may take to arrive after the exit.
 const STDOUT_DRAIN: Duration = Duration::from_secs(5);
+/// How long a driver may take to exit after its `done` line: its figures are in, and one
+/// hanging on shutdown must not hold the harness for the whole run's timeout.
+pub(crate) const AFTER_DONE: Duration = Duration::from_secs(30);
 
 /// Where a run's CPU figures come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -54,6 +57,10 @@ pub(crate) struct Measured {
     pub(crate) done: Option<Value>,
     /// How it ended.
     pub(crate) exit: String,
+    /// Whether it was killed (at the timeout, or for not exiting after its `done` line).
+    pub(crate) killed: bool,
+    /// Whether it exited by itself with status 0.
+    pub(crate) exited_ok: bool,
     /// The end of its stderr, for the report when it failed.
     pub(crate) stderr_tail: String,
 }
@@ -65,6 +72,8 @@ struct Readings {
     /// CPU when `ready` and `done` were printed.
     at_ready: CpuReading,
     at_done: CpuReading,
+    /// When the `done` line was read.
+    done_at: Option<Instant>,
     peak_rss_kib: u64,
     exited: bool,
 }
@@ -128,6 +137,7 @@ impl Monitored {
                                 r.at_ready = reading;
                             } else {
                                 r.at_done = reading;
+                                r.done_at = Some(Instant::now());
                             }
                         }
                     }
@@ -186,14 +196,38 @@ impl Monitored {
         }
     }
 
-    /// Waits for the exit (killing the process after `timeout`) and returns the measurements.
-    pub(crate) fn finish(mut self, timeout: Duration) -> Measured {
+    /// Waits for the exit (killing the process after `timeout`, or [`AFTER_DONE`] after its
+    /// `done` line if that comes first) and returns the measurements.
+    pub(crate) fn finish(self, timeout: Duration) -> Measured {
+        self.finish_within(timeout, AFTER_DONE)
+    }
+
+    /// [`Monitored::finish`], with `after_done` for [`AFTER_DONE`].
+    fn finish_within(mut self, timeout: Duration, after_done: Duration) -> Measured {
         let deadline = Instant::now() + timeout;
-        let mut killed = false;
-        while !self.readings.lock().map(|r| r.exited).unwrap_or(true) {
-            if Instant::now() >= deadline && !killed {
-                let _ = self.child.kill();
-                killed = true;
+        let mut killed: Option<Kill> = None;
+        loop {
+            let (exited, done_at) = self
+                .readings
+                .lock()
+                .map(|r| (r.exited, r.done_at))
+                .unwrap_or((true, None));
+            if exited {
+                break;
+            }
+            if killed.is_none() {
+                let now = Instant::now();
+                let kill = if done_at.is_some_and(|t| now >= t + after_done) {
+                    Some(Kill::AfterDone)
+                } else if now >= deadline {
+                    Some(Kill::Timeout)
+                } else {
+                    None
+                };
+                if kill.is_some() {
+                    let _ = self.child.kill();
+                    killed = kill;
+                }
             }
             std::thread::sleep(POLL);
         }
@@ -243,9 +277,13 @@ impl Monitored {
         let (cpu_total_s, peak, cpu_work_s, cpu_source) =
             r.unwrap_or((0.0, 0, 0.0, CpuSource::Ticks));
         let exit = match (killed, status) {
-            (true, _) => format!("killed after {} s", timeout.as_secs()),
-            (false, Some(s)) => s.to_string(),
-            (false, None) => "unknown".to_owned(),
+            (Some(Kill::Timeout), _) => format!("killed after {} s", timeout.as_secs()),
+            (Some(Kill::AfterDone), _) => format!(
+                "killed {} s after its `done` line",
+                after_done.as_secs_f64()
+            ),
+            (None, Some(s)) => s.to_string(),
+            (None, None) => "unknown".to_owned(),
         };
         Measured {
             cpu_total_s,
@@ -255,9 +293,20 @@ impl Monitored {
             wall_s,
             done,
             exit,
+            killed: killed.is_some(),
+            exited_ok: killed.is_none() && status.is_some_and(|s| s.success()),
             stderr_tail,
         }
     }
+}
+
+/// Why the harness killed a process.
+#[derive(Debug, Clone, Copy)]
+enum Kill {
+    /// The run's timeout passed.
+    Timeout,
+    /// It had not exited [`AFTER_DONE`] after its `done` line.
+    AfterDone,
 }
 
 impl Drop for Monitored {
@@ -408,6 +457,29 @@ mod tests {
         assert!(silent.wait_ready(Duration::from_secs(30)).is_err());
         let measured = silent.finish(Duration::from_secs(30));
         assert!(measured.done.is_none() && measured.exit.contains('3'));
+    }
+
+    #[test]
+    fn a_driver_hanging_after_its_done_line_is_killed_and_says_so() {
+        let script =
+            r#"echo '{"event":"ready"}'; echo '{"event":"done","phases":[]}'; exec sleep 30"#;
+        let mut child = Monitored::spawn(Command::new("sh").args(["-c", script])).unwrap();
+        child.wait_ready(Duration::from_secs(30)).unwrap();
+        let measured = child.finish_within(Duration::from_secs(600), Duration::from_millis(100));
+        assert!(measured.done.is_some(), "{measured:?}");
+        assert!(measured.killed && !measured.exited_ok, "{measured:?}");
+        assert!(
+            measured.exit.contains("after its `done` line"),
+            "{}",
+            measured.exit
+        );
+        // One that exits by itself after `done` is not killed, and its status is kept.
+        let script = r#"echo '{"event":"ready"}'; echo '{"event":"done","phases":[]}'; exit 4"#;
+        let mut child = Monitored::spawn(Command::new("sh").args(["-c", script])).unwrap();
+        child.wait_ready(Duration::from_secs(30)).unwrap();
+        let measured = child.finish(Duration::from_secs(600));
+        assert!(!measured.killed && !measured.exited_ok, "{measured:?}");
+        assert!(measured.exit.contains('4'), "{}", measured.exit);
     }
 
     #[test]

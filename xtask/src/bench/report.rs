@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::machine::Machine;
+use super::machine::{Commit, Machine};
 use super::micro::Estimate;
 use super::plan::Plan;
 use super::proc::CpuSource;
@@ -24,6 +24,8 @@ pub(crate) struct Report {
     pub(crate) generated_at: String,
     /// The command line.
     pub(crate) command: String,
+    /// The commit the run measured, `null` when git could not say.
+    pub(crate) commit: Option<Commit>,
     /// The sizes used.
     pub(crate) plan: Plan,
     /// Where.
@@ -58,6 +60,30 @@ fn num(x: Option<f64>, unit: &str) -> String {
         Some(v) if unit == "µs" => format!("{v:.0} µs"),
         Some(v) if unit == "s" => format!("{v:.2} s"),
         Some(v) => format!("{} {unit}", si(v)),
+    }
+}
+
+/// Free text (a skip reason, an error, a name a driver printed) made safe for one table cell:
+/// a `|` would split the cell and a line break would end the row.
+fn cell(text: &str) -> String {
+    text.replace('|', "/")
+        .replace("\r\n", " ")
+        .replace(['\r', '\n'], " ")
+}
+
+/// `on commit abc1234def0 (with uncommitted changes)`, or that the commit is unknown.
+fn commit_text(commit: Option<&Commit>) -> String {
+    match commit {
+        None => ", commit unknown".to_owned(),
+        Some(c) => {
+            let short: String = c.sha.chars().take(12).collect();
+            let dirty = match c.dirty {
+                Some(true) => " (with uncommitted changes)",
+                Some(false) => "",
+                None => " (whether it had uncommitted changes is unknown)",
+            };
+            format!(" on commit {short}{dirty}")
+        }
     }
 }
 
@@ -126,11 +152,12 @@ pub(crate) fn markdown(report: &Report) -> String {
     let _ = writeln!(md, "## Results of the last run\n");
     let _ = writeln!(
         md,
-        "`{}` at {}, {} round(s) per workload ({} for the chat echo), ours and each peer alternating. \
+        "`{}` at {}{}, {} round(s) per workload ({} for the chat echo), ours and each peer alternating. \
          Machine: {} ({} CPUs, {} MiB), {}, kernel {}, {}. \
          Raw data: `target/bench/report.json`.\n",
         report.command,
         report.generated_at,
+        commit_text(report.commit.as_ref()),
         report.plan.rounds,
         report.plan.echo_rounds,
         m.cpu,
@@ -180,9 +207,9 @@ pub(crate) fn markdown(report: &Report) -> String {
                 let _ = writeln!(
                     md,
                     "| {} | {} | {} | {} | {} | {} | {} | {} |",
-                    w.title,
-                    p.peer,
-                    c.metric,
+                    cell(w.title),
+                    cell(&p.peer),
+                    cell(&c.metric),
                     num(c.ours, c.unit),
                     num(c.peer, c.unit),
                     advantage(c),
@@ -193,7 +220,12 @@ pub(crate) fn markdown(report: &Report) -> String {
         }
         for reason in &w.skipped {
             any = true;
-            let _ = writeln!(md, "| {} | | **skipped**: {reason} | | | | | |", w.title);
+            let _ = writeln!(
+                md,
+                "| {} | | **skipped**: {} | | | | | |",
+                cell(w.title),
+                cell(reason)
+            );
         }
     }
     if !any {
@@ -272,7 +304,7 @@ pub(crate) fn markdown(report: &Report) -> String {
             };
             let head = format!(
                 "| {} | {} | {:.2} s{mark} | {:.2} s{mark} | {:.1} MiB ",
-                r.client,
+                cell(&r.client),
                 r.round,
                 r.cpu_total_s,
                 r.cpu_work_s,
@@ -281,11 +313,7 @@ pub(crate) fn markdown(report: &Report) -> String {
             let short = r.short_phases();
             if let Some(e) = &r.error {
                 let e: String = e.chars().take(200).collect();
-                let _ = writeln!(
-                    md,
-                    "{head}| failed: {} | | | | | |",
-                    e.replace('|', "/").replace('\n', " ")
-                );
+                let _ = writeln!(md, "{head}| failed: {} | | | | | |", cell(&e));
                 continue;
             }
             for p in &r.phases {
@@ -297,8 +325,8 @@ pub(crate) fn markdown(report: &Report) -> String {
                 };
                 let name = p["name"].as_str().unwrap_or("?");
                 let name = match short.iter().find(|(n, _, _)| n == name) {
-                    Some((_, got, want)) => format!("{name} (short: {got} of {want})"),
-                    None => name.to_owned(),
+                    Some((_, got, want)) => format!("{} (short: {got} of {want})", cell(name)),
+                    None => cell(name),
                 };
                 let _ = writeln!(
                     md,
@@ -313,7 +341,11 @@ pub(crate) fn markdown(report: &Report) -> String {
             }
             for (name, _, want) in &short {
                 if r.phase(name).is_none() {
-                    let _ = writeln!(md, "{head}| {name} (missing: 0 of {want}) | | | | | |");
+                    let _ = writeln!(
+                        md,
+                        "{head}| {} (missing: 0 of {want}) | | | | | |",
+                        cell(name)
+                    );
                 }
             }
         }
@@ -336,10 +368,10 @@ pub(crate) fn markdown(report: &Report) -> String {
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} |",
-                e.id,
+                cell(&e.id),
                 ns(e.median_ns),
                 ns(e.mean_ns),
-                e.throughput.as_deref().unwrap_or("")
+                cell(e.throughput.as_deref().unwrap_or(""))
             );
         }
         let _ = writeln!(md);
@@ -413,22 +445,38 @@ issues. This section is not touched by the harness.
 ";
 
 /// The new content of docs/benchmarks.md: the generated section replaced (or added), the rest
-/// kept as it was.
-pub(crate) fn merge(existing: Option<&str>, generated: &str) -> String {
-    match existing {
-        None => format!("{FRAME_TOP}{generated}{FRAME_BOTTOM}"),
-        Some(text) => match (text.find(BEGIN), text.find(END)) {
-            (Some(start), Some(end)) if end > start => {
-                format!(
-                    "{}{}{}",
-                    &text[..start],
-                    generated.trim_end(),
-                    &text[end + END.len()..]
-                )
-            }
-            _ => format!("{}\n\n{generated}", text.trim_end()),
-        },
+/// kept as it was. A file whose markers are not exactly one BEGIN followed by one END is an
+/// error, to be left as it is: replacing or appending there could delete hand-written text
+/// (an END found before BEGIN, or one of a second section) or stack up copies. A file with
+/// neither marker gets the section appended.
+pub(crate) fn merge(existing: Option<&str>, generated: &str) -> Result<String, String> {
+    let Some(text) = existing else {
+        return Ok(format!("{FRAME_TOP}{generated}{FRAME_BOTTOM}"));
+    };
+    let (begins, ends) = (text.matches(BEGIN).count(), text.matches(END).count());
+    match (text.find(BEGIN), text.find(END)) {
+        (None, None) => Ok(format!("{}\n\n{generated}", text.trim_end())),
+        (Some(start), Some(end)) if begins == 1 && ends == 1 && end > start => Ok(format!(
+            "{}{}{}",
+            &text[..start],
+            generated.trim_end(),
+            &text[end + END.len()..]
+        )),
+        (Some(start), Some(end)) if begins == 1 && ends == 1 => Err(format!(
+            "its END marker (line {}) comes before its BEGIN marker (line {})",
+            line_of(text, end),
+            line_of(text, start)
+        )),
+        _ => Err(format!(
+            "it needs exactly one BEGIN marker followed by one END marker around the generated \
+             section, and has {begins} BEGIN and {ends} END"
+        )),
     }
+}
+
+/// The 1-based line of byte offset `at`.
+fn line_of(text: &str, at: usize) -> usize {
+    text[..at].matches('\n').count() + 1
 }
 
 #[cfg(test)]
@@ -437,15 +485,141 @@ mod tests {
 
     #[test]
     fn merge_replaces_only_the_generated_section() {
-        let first = merge(None, &format!("{BEGIN}\nold\n{END}\n"));
+        let first = merge(None, &format!("{BEGIN}\nold\n{END}\n")).unwrap();
         assert!(first.starts_with("# Benchmarks") && first.contains("hand-written"));
         let edited = first.replace("| | | | |", "| zd-wire | decode | 1 µs | 2 µs |");
-        let second = merge(Some(&edited), &format!("{BEGIN}\nnew\n{END}\n"));
+        let second = merge(Some(&edited), &format!("{BEGIN}\nnew\n{END}\n")).unwrap();
         assert!(second.contains("new") && !second.contains("old"));
         assert!(second.contains("| zd-wire | decode | 1 µs | 2 µs |"));
         assert_eq!(second.matches(BEGIN).count(), 1);
-        let appended = merge(Some("# Mine\n"), &format!("{BEGIN}\nx\n{END}\n"));
+        assert_eq!(second.matches(END).count(), 1);
+        // Everything outside the markers is kept byte for byte.
+        let (before, after) = (
+            &edited[..edited.find(BEGIN).unwrap()],
+            edited.split(END).nth(1).unwrap(),
+        );
+        assert!(second.starts_with(before) && second.ends_with(after));
+        // A file with neither marker gets the section appended.
+        let appended = merge(Some("# Mine\n"), &format!("{BEGIN}\nx\n{END}\n")).unwrap();
         assert!(appended.starts_with("# Mine") && appended.contains("x"));
+    }
+
+    /// A docs file: hand-written text around a section whose markers are `begin` and `end`.
+    fn docs(begin: &str, end: &str) -> String {
+        format!(
+            "# Benchmarks\n\nIntro.\n\n{begin}\nold figures\n{end}\n\n## Hand-written\n\nKeep me.\n"
+        )
+    }
+
+    #[test]
+    fn merge_refuses_a_missing_end_marker() {
+        let generated = format!("{BEGIN}\nnew\n{END}\n");
+        let text = docs(BEGIN, "");
+        let err = merge(Some(&text), &generated).unwrap_err();
+        assert!(err.contains("1 BEGIN and 0 END"), "{err}");
+        // Refusing every time: a second run cannot pair the old BEGIN with a new END and
+        // delete the hand-written part in between.
+        assert!(merge(Some(&text), &generated).is_err());
+    }
+
+    #[test]
+    fn merge_refuses_a_missing_begin_marker() {
+        let err = merge(Some(&docs("", END)), &format!("{BEGIN}\nnew\n{END}\n")).unwrap_err();
+        assert!(err.contains("0 BEGIN and 1 END"), "{err}");
+    }
+
+    #[test]
+    fn merge_refuses_an_end_marker_before_the_begin_marker() {
+        let err = merge(Some(&docs(END, BEGIN)), &format!("{BEGIN}\nnew\n{END}\n")).unwrap_err();
+        assert!(
+            err.contains("END marker (line 5) comes before its BEGIN marker (line 7)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn merge_refuses_duplicate_markers() {
+        let generated = format!("{BEGIN}\nnew\n{END}\n");
+        let two_sections = format!("{}\n{BEGIN}\ncopy\n{END}\n", docs(BEGIN, END));
+        let err = merge(Some(&two_sections), &generated).unwrap_err();
+        assert!(err.contains("2 BEGIN and 2 END"), "{err}");
+        let two_ends = format!("{}\n{END}\n", docs(BEGIN, END));
+        let err = merge(Some(&two_ends), &generated).unwrap_err();
+        assert!(err.contains("1 BEGIN and 2 END"), "{err}");
+        let two_begins = docs(&format!("{BEGIN}\n{BEGIN}"), END);
+        assert!(merge(Some(&two_begins), &generated).is_err());
+    }
+
+    #[test]
+    fn free_text_cannot_break_a_table_row() {
+        let mut w = Workload::new("w", "Work", Value::Null);
+        w.skip("npm | said\nno\r\nreally");
+        let mut failed = super::super::results::Run::not_run("ours", 0, "a|b\nc".to_owned());
+        failed.cpu_work_s = 0.0;
+        w.runs.push(failed);
+        let mut report = report_of(vec![w]);
+        report.micro.push(Estimate {
+            id: "group|x\ny".to_owned(),
+            mean_ns: 1.0,
+            median_ns: 1.0,
+            throughput: None,
+        });
+        let md = markdown(&report);
+        assert!(
+            md.contains("| Work | | **skipped**: npm / said no really | | | | | |\n"),
+            "{md}"
+        );
+        assert!(md.contains("| failed: a/b c | | | | | |\n"), "{md}");
+        assert!(md.contains("| group/x y | "), "{md}");
+        // Every table row still has its table's number of cells.
+        for line in md.lines().filter(|l| l.starts_with("| Work |")) {
+            assert_eq!(line.matches('|').count(), 9, "{line}");
+        }
+        assert_eq!(cell("a|b\r\nc\nd"), "a/b c d");
+    }
+
+    #[test]
+    fn the_header_names_the_commit() {
+        let mut report = report_of(Vec::new());
+        report.commit = Some(Commit {
+            sha: "0123456789abcdef0123456789abcdef01234567".to_owned(),
+            dirty: Some(true),
+        });
+        let md = markdown(&report);
+        assert!(
+            md.contains(
+                "`cargo xtask bench` at now on commit 0123456789ab (with uncommitted changes), "
+            ),
+            "{md}"
+        );
+        report.commit.as_mut().unwrap().dirty = Some(false);
+        assert!(markdown(&report).contains("at now on commit 0123456789ab, "));
+        report.commit = None;
+        assert!(markdown(&report).contains("at now, commit unknown, "));
+        let json = serde_json::to_value(&report).unwrap();
+        assert!(json.as_object().unwrap().contains_key("commit"));
+    }
+
+    /// A report of `workloads` with placeholder facts around them.
+    fn report_of(workloads: Vec<Workload>) -> Report {
+        Report {
+            generated_at: "now".to_owned(),
+            command: "cargo xtask bench".to_owned(),
+            commit: None,
+            plan: Plan::QUICK,
+            machine: Machine {
+                cpu: "c".to_owned(),
+                cpus: 2,
+                memory_mib: 1,
+                kernel: "k".to_owned(),
+                os: "o".to_owned(),
+                rustc: "r".to_owned(),
+            },
+            peers: Vec::new(),
+            workloads,
+            micro: Vec::new(),
+            micro_notes: Vec::new(),
+        }
     }
 
     #[test]
@@ -508,25 +682,7 @@ mod tests {
             Some(r.cpu_work_s)
         });
         w.pairs.push(pair);
-        let machine = Machine {
-            cpu: "c".to_owned(),
-            cpus: 2,
-            memory_mib: 1,
-            kernel: "k".to_owned(),
-            os: "o".to_owned(),
-            rustc: "r".to_owned(),
-        };
-        let report = Report {
-            generated_at: "now".to_owned(),
-            command: "cargo xtask bench".to_owned(),
-            plan: Plan::QUICK,
-            machine,
-            peers: Vec::new(),
-            workloads: vec![w],
-            micro: Vec::new(),
-            micro_notes: Vec::new(),
-        };
-        let md = markdown(&report);
+        let md = markdown(&report_of(vec![w]));
         assert!(
             md.contains("- Work ours: 1 of 2 rounds failed; medians over the clean ones."),
             "{md}"

@@ -201,16 +201,7 @@ pub(crate) fn drive(
     } else {
         Duration::ZERO
     });
-    let error = match (ready, load_result, &measured.done) {
-        (Err(e), _, _) => Some(format!("{e}; stderr: {}", measured.stderr_tail.trim())),
-        (Ok(()), Err(e), _) => Some(format!("load: {e}")),
-        (Ok(()), Ok(()), None) => Some(format!(
-            "no result line ({}); stderr: {}",
-            measured.exit,
-            measured.stderr_tail.trim()
-        )),
-        _ => None,
-    };
+    let error = run_error(&ready, &load_result, &measured);
     let done = measured.done.unwrap_or(Value::Null);
     Run {
         client: client.to_owned(),
@@ -225,6 +216,30 @@ pub(crate) fn drive(
         extra: done["extra"].clone(),
         error,
         expected: BTreeMap::new(),
+    }
+}
+
+/// Why a driver's run is not a result, if it is not: not ready, its load failed, no `done`
+/// line, or a `done` line followed by a kill (at the timeout, or for not exiting soon after)
+/// or a non-zero exit: a driver that failed on its way out is not a clean round either.
+fn run_error(
+    ready: &Result<(), String>,
+    load: &Result<(), String>,
+    measured: &Measured,
+) -> Option<String> {
+    let stderr = measured.stderr_tail.trim();
+    match (ready, load, &measured.done) {
+        (Err(e), _, _) => Some(format!("{e}; stderr: {stderr}")),
+        (Ok(()), Err(e), _) => Some(format!("load: {e}")),
+        (Ok(()), Ok(()), None) => Some(format!(
+            "no result line ({}); stderr: {stderr}",
+            measured.exit
+        )),
+        (Ok(()), Ok(()), Some(_)) if measured.killed || !measured.exited_ok => Some(format!(
+            "did not exit cleanly after its `done` line ({}); stderr: {stderr}",
+            measured.exit
+        )),
+        (Ok(()), Ok(()), Some(_)) => None,
     }
 }
 
@@ -500,6 +515,57 @@ mod tests {
             Some(r.cpu_work_s)
         });
         pair.comparisons.remove(0)
+    }
+
+    fn measured(exit: &str, killed: bool, exited_ok: bool) -> Measured {
+        Measured {
+            cpu_total_s: 1.0,
+            cpu_work_s: 1.0,
+            cpu_source: CpuSource::Clock,
+            peak_rss_kib: 1,
+            wall_s: 1.0,
+            done: Some(serde_json::json!({"event": "done", "phases": []})),
+            exit: exit.to_owned(),
+            killed,
+            exited_ok,
+            stderr_tail: "shutting down".to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_done_line_followed_by_a_kill_or_a_failed_exit_is_not_a_clean_run() {
+        let fine = Ok(());
+        let clean = measured("exit status: 0", false, true);
+        assert_eq!(run_error(&fine, &fine, &clean), None);
+        for (m, why) in [
+            (
+                measured("killed 30 s after its `done` line", true, false),
+                "killed 30 s after its `done` line",
+            ),
+            (
+                measured("killed after 60 s", true, false),
+                "killed after 60 s",
+            ),
+            (measured("exit status: 1", false, false), "exit status: 1"),
+        ] {
+            let error = run_error(&fine, &fine, &m);
+            let e = error.as_deref().unwrap_or_default();
+            assert!(
+                e.contains("after its `done` line") && e.contains(why),
+                "{error:?}"
+            );
+            assert!(e.contains("shutting down"), "{e}");
+        }
+        // The other failures keep their own reasons.
+        let mut silent = measured("exit status: 1", false, false);
+        silent.done = None;
+        let e = run_error(&fine, &fine, &silent).unwrap_or_default();
+        assert!(e.starts_with("no result line (exit status: 1)"), "{e}");
+        let load = Err("visitors failed".to_owned());
+        assert_eq!(
+            run_error(&fine, &load, &clean).as_deref(),
+            Some("load: visitors failed")
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::Ctx;
+use super::deadline::{self, Echo};
 use super::http;
 use super::peers::Runtime;
 use super::results::{Better, Pair, Run, Workload, drive};
@@ -14,6 +15,9 @@ use super::results::{Better, Pair, Run, Workload, drive};
 const OURS: &str = "zd-sunshine (Rust)";
 const NODE: &str = "sunshine-conversations-client (Node)";
 const PYTHON: &str = "sunshine-conversations-client (Python)";
+/// How long seeding may take: far more than the plan's sizes need, so only a hung step is
+/// killed.
+const SEED_LIMIT: Duration = Duration::from_secs(600);
 
 /// The Sunshine app the emulator serves, from `GET /_emulator/sunshine/account`.
 fn account(ctx: &Ctx<'_>) -> Result<Value, String> {
@@ -110,15 +114,17 @@ pub(crate) fn run(ctx: &Ctx<'_>) -> Workload {
         "--post-conversations",
         &(plan.rounds * clients.len()).to_string(),
     ]);
-    let seeded = match seed.output() {
-        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
+    let seeded = match deadline::run(&mut seed, SEED_LIMIT, Echo::Quiet) {
+        Ok(out) if out.success() => out
+            .stdout
             .lines()
             .find_map(|l| serde_json::from_str::<Value>(l).ok())
             .unwrap_or(Value::Null),
         Ok(out) => {
             w.skip(format!(
-                "seeding failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
+                "seeding failed ({}): {}",
+                out.describe(),
+                out.stderr.trim()
             ));
             return w;
         }

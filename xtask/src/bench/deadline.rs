@@ -1,0 +1,225 @@
+//! Running a helper command (an installer, the visitors, the seeding step, `cargo bench`) that
+//! must not hold the harness forever: it is killed at a deadline, and its output is kept for
+//! the report like that of any other failure.
+
+use std::io::{Read, Write};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc::channel;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const POLL: Duration = Duration::from_millis(20);
+/// How long its pipes may stay open after it ended: a grandchild that inherited them (npm's,
+/// cargo's bench binary) must not hold the harness either.
+const PIPE_GRACE: Duration = Duration::from_secs(5);
+
+/// Whether the command's output is also shown as it comes (for the long `cargo bench`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Echo {
+    /// Only collected.
+    Quiet,
+    /// Collected and copied to our stdout and stderr.
+    Shown,
+}
+
+/// How a command ended, and what it printed.
+#[derive(Debug)]
+pub(crate) struct Finished {
+    /// Its exit status (that of the kill when `killed`), if it could be read.
+    pub(crate) status: Option<ExitStatus>,
+    /// Whether the deadline killed it.
+    pub(crate) killed: bool,
+    /// The deadline it had.
+    pub(crate) limit: Duration,
+    /// Its stdout, lossily decoded.
+    pub(crate) stdout: String,
+    /// Its stderr, lossily decoded.
+    pub(crate) stderr: String,
+}
+
+impl Finished {
+    /// Whether it exited by itself with success.
+    pub(crate) fn success(&self) -> bool {
+        !self.killed && self.status.is_some_and(|s| s.success())
+    }
+
+    /// `exit status: 1`, or that the deadline killed it.
+    pub(crate) fn describe(&self) -> String {
+        match (self.killed, self.status) {
+            (true, _) => format!("killed at its deadline of {}", human(self.limit)),
+            (false, Some(s)) => s.to_string(),
+            (false, None) => "exit status unknown".to_owned(),
+        }
+    }
+
+    /// The last `n` lines of its stderr, joined with ` | `.
+    pub(crate) fn stderr_tail(&self, n: usize) -> String {
+        let lines: Vec<&str> = self.stderr.trim().lines().rev().take(n).collect();
+        lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
+    }
+}
+
+/// `90 s`, `10 min`.
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 && s.is_multiple_of(60) {
+        format!("{} min", s / 60)
+    } else if s > 0 {
+        format!("{s} s")
+    } else {
+        format!("{} ms", d.as_millis())
+    }
+}
+
+/// Runs `command` (stdin closed, stdout and stderr collected) until it exits or `limit`
+/// passes, when it is killed. An error only when it cannot be started.
+pub(crate) fn run(command: &mut Command, limit: Duration, echo: Echo) -> Result<Finished, String> {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {:?}: {e}", command.get_program()))?;
+    let deadline = Instant::now() + limit;
+    let (closed_tx, closed) = channel::<()>();
+    let shown = echo == Echo::Shown;
+    let stdout = child.stdout.take().map(|pipe| {
+        collect(pipe, closed_tx.clone(), move |chunk| {
+            if shown {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(chunk);
+                let _ = out.flush();
+            }
+        })
+    });
+    let stderr = child.stderr.take().map(|pipe| {
+        collect(pipe, closed_tx.clone(), move |chunk| {
+            if shown {
+                let _ = std::io::stderr().lock().write_all(chunk);
+            }
+        })
+    });
+    drop(closed_tx);
+    let mut killed = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(POLL),
+            Ok(None) => {
+                killed = true;
+                let _ = child.kill();
+                break child.wait().ok();
+            }
+            Err(_) => {
+                // Its state cannot be read: it must not outlive the harness either way.
+                let _ = child.kill();
+                break child.wait().ok();
+            }
+        }
+    };
+    // Each reader hangs up at the end of its pipe; a grandchild holding one open is not waited
+    // for beyond the grace, and what was read so far is kept.
+    let grace_end = Instant::now() + PIPE_GRACE;
+    let open = usize::from(stdout.is_some()) + usize::from(stderr.is_some());
+    for _ in 0..open {
+        let left = grace_end.saturating_duration_since(Instant::now());
+        if closed.recv_timeout(left).is_err() {
+            break;
+        }
+    }
+    let text = |buf: Option<Arc<Mutex<Vec<u8>>>>| {
+        buf.and_then(|b| {
+            b.lock()
+                .ok()
+                .map(|v| String::from_utf8_lossy(&v).into_owned())
+        })
+        .unwrap_or_default()
+    };
+    Ok(Finished {
+        status,
+        killed,
+        limit,
+        stdout: text(stdout),
+        stderr: text(stderr),
+    })
+}
+
+/// Reads `pipe` to its end on a thread of its own into the returned buffer, then says so on
+/// `closed`.
+fn collect(
+    mut pipe: impl Read + Send + 'static,
+    closed: std::sync::mpsc::Sender<()>,
+    show: impl Fn(&[u8]) + Send + 'static,
+) -> Arc<Mutex<Vec<u8>>> {
+    let buffer = Arc::new(Mutex::new(Vec::new()));
+    let filled = Arc::clone(&buffer);
+    std::thread::spawn(move || {
+        let mut chunk = [0_u8; 8192];
+        loop {
+            match pipe.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    show(&chunk[..n]);
+                    if let Ok(mut b) = filled.lock() {
+                        b.extend_from_slice(&chunk[..n]);
+                    }
+                }
+            }
+        }
+        let _ = closed.send(());
+    });
+    buffer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_past_its_deadline_is_killed() {
+        let mut command = Command::new("sh");
+        command.args(["-c", "exec sleep 30"]);
+        let finished = run(&mut command, Duration::from_millis(100), Echo::Quiet).unwrap();
+        assert!(finished.killed, "{finished:?}");
+        assert!(!finished.success());
+        assert!(
+            finished.describe().contains("killed at its deadline"),
+            "{}",
+            finished.describe()
+        );
+    }
+
+    #[test]
+    fn a_command_within_its_deadline_reports_its_exit_and_output() {
+        let mut ok = Command::new("sh");
+        ok.args(["-c", "echo out; echo err >&2"]);
+        let finished = run(&mut ok, Duration::from_secs(600), Echo::Quiet).unwrap();
+        assert!(finished.success() && !finished.killed, "{finished:?}");
+        assert_eq!(
+            (finished.stdout.trim(), finished.stderr.trim()),
+            ("out", "err")
+        );
+
+        let mut failing = Command::new("sh");
+        failing.args(["-c", "echo one >&2; echo two >&2; exit 3"]);
+        let finished = run(&mut failing, Duration::from_secs(600), Echo::Quiet).unwrap();
+        assert!(!finished.success() && !finished.killed);
+        assert!(finished.describe().contains('3'), "{}", finished.describe());
+        assert_eq!(finished.stderr_tail(1), "two");
+        assert_eq!(finished.stderr_tail(5), "one | two");
+
+        let missing = run(
+            &mut Command::new("/nonexistent/xtask-test-binary"),
+            Duration::from_secs(1),
+            Echo::Quiet,
+        );
+        assert!(missing.is_err());
+    }
+
+    #[test]
+    fn deadlines_read_in_minutes_or_seconds() {
+        assert_eq!(human(Duration::from_secs(600)), "10 min");
+        assert_eq!(human(Duration::from_secs(90)), "90 s");
+        assert_eq!(human(Duration::from_millis(100)), "100 ms");
+    }
+}

@@ -1,15 +1,18 @@
 //! Frames the client sends: request, stop_subscription and PING.
 
-use std::borrow::Cow;
+use std::{borrow::Cow, fmt};
 
 use serde::{Serialize, Serializer, ser::SerializeStruct};
 use serde_json::value::RawValue;
 
-use super::{GraphQlRequest, RequestId, envelope};
+use super::{GraphQlRequest, RequestId, envelope, redact};
 use crate::{DecodeLimits, Error, raw};
 
 /// A frame sent by the client (decoded by a server such as the emulator).
-#[derive(Debug, Clone)]
+///
+/// `Debug` shows raw JSON (a PING's payload, an Unknown frame) by shape only: a frame the
+/// decoder does not recognise, e.g. a request with a misspelt `type`, may carry an access token.
+#[derive(Clone)]
 #[non_exhaustive]
 pub enum ClientFrame<'a> {
     /// `{"type":"request","id":..,"payload":{"query":..}}`: a query, mutation or subscription.
@@ -41,10 +44,31 @@ pub struct StopSubscription<'a> {
 }
 
 /// A keepalive ping.
-#[derive(Debug, Clone, Default)]
+///
+/// `Debug` shows the payload's shape only.
+#[derive(Clone, Default)]
 pub struct Ping<'a> {
     /// Any JSON value; absent when the frame had none.
     pub payload: Option<&'a RawValue>,
+}
+
+impl fmt::Debug for ClientFrame<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Request(r) => f.debug_tuple("Request").field(r).finish(),
+            Self::StopSubscription(s) => f.debug_tuple("StopSubscription").field(s).finish(),
+            Self::Ping(p) => f.debug_tuple("Ping").field(p).finish(),
+            Self::Unknown(raw) => f.debug_tuple("Unknown").field(&redact::Shape(raw)).finish(),
+        }
+    }
+}
+
+impl fmt::Debug for Ping<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ping")
+            .field("payload", &self.payload.map(redact::Shape))
+            .finish()
+    }
 }
 
 impl<'a> Request<'a> {
@@ -271,5 +295,32 @@ mod tests {
         let text = r#"{"type":"request","id":2,"payload":{"query":"{ a(t: \"SECRET\") }","variables":{"t":"SECRET"}}}"#;
         let shown = format!("{:?}", ClientFrame::decode(text).expect("a request"));
         assert!(!shown.contains("SECRET"), "{shown}");
+    }
+
+    #[test]
+    fn debug_of_pings_and_unknown_frames_shows_only_their_shape() {
+        use super::Ping;
+
+        for text in [
+            r#"{"type":"Request","id":1,"payload":{"query":"mutation{startAgentSession(access_token:\"SECRET\"){websocket_url}}"}}"#,
+            r#"{"access_token":"SECRET"}"#,
+            r#""SECRET""#,
+            r#"{"sig":"PING","payload":"SECRET"}"#,
+            r#"{"sig":"PING","payload":{"t":"SECRET"}}"#,
+        ] {
+            let frame = ClientFrame::decode(text).expect("decodes");
+            let shown = format!("{frame:?}");
+            assert!(!shown.contains("SECRET"), "{shown}");
+        }
+        let frame = ClientFrame::decode(r#"{"type":"Request","id":1,"payload":{}}"#);
+        let shown = format!("{frame:?}");
+        assert!(shown.starts_with("Ok(Unknown("), "{shown}");
+        assert!(shown.contains(r#""type": …"#), "{shown}");
+        let raw =
+            serde_json::value::RawValue::from_string("1675666127859".to_owned()).expect("JSON");
+        assert_eq!(
+            format!("{:?}", Ping::new(&raw)),
+            "Ping { payload: Some(<number, 13 bytes>) }"
+        );
     }
 }

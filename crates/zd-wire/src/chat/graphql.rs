@@ -160,7 +160,9 @@ impl fmt::Debug for GraphQlResponse<'_> {
 ///
 /// An error without a documented name says nothing about retrying: callers that have the
 /// status code of the frame it came in should decide by that.
-#[derive(Debug, Clone, Default, Serialize)]
+///
+/// `Debug` shows `extensions` by shape only: servers put arbitrary detail there.
+#[derive(Clone, Default, Serialize)]
 pub struct GraphQlError<'a> {
     /// The error name used for handling (absent on plain GraphQL errors).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -179,6 +181,19 @@ pub struct GraphQlError<'a> {
     /// Standard GraphQL `extensions`, raw.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub extensions: Option<&'a RawValue>,
+}
+
+impl fmt::Debug for GraphQlError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GraphQlError")
+            .field("name", &self.name)
+            .field("message", &self.message)
+            .field("uuid", &self.uuid)
+            .field("locations", &self.locations)
+            .field("path", &self.path)
+            .field("extensions", &self.extensions.map(redact::Shape))
+            .finish()
+    }
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for GraphQlError<'a> {
@@ -430,7 +445,9 @@ impl<'a> GraphQlError<'a> {
 }
 
 /// The payload of an error response or DATA error.
-#[derive(Debug, Clone)]
+///
+/// `Debug` shows an [`ErrorPayload::Unknown`] payload by shape only.
+#[derive(Clone)]
 #[non_exhaustive]
 pub enum ErrorPayload<'a> {
     /// `graphQLErrorPayload`: `{"errors":[...]}`.
@@ -442,6 +459,16 @@ pub enum ErrorPayload<'a> {
     },
     /// Any other shape, kept raw.
     Unknown(&'a RawValue),
+}
+
+impl fmt::Debug for ErrorPayload<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::GraphQl(errors) => f.debug_tuple("GraphQl").field(errors).finish(),
+            Self::Protocol { body } => f.debug_struct("Protocol").field("body", body).finish(),
+            Self::Unknown(raw) => f.debug_tuple("Unknown").field(&redact::Shape(raw)).finish(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -460,7 +487,9 @@ impl<'a> ErrorPayload<'a> {
     /// [`ErrorPayload::Unknown`]: a payload that is not an object, both keys or neither,
     /// `errors` that is not an array (`null` included), `body` that is not a string.
     pub(crate) fn classify(raw: &'a RawValue) -> Self {
-        let Ok(peek) = serde_json::from_str::<ErrorPayloadPeek<'a>>(raw.get()) else {
+        // A derived struct also reads an array of its fields in order (`[["boom"]]` as
+        // `errors: ["boom"]`), so the object check must come first.
+        let Ok(peek) = raw::parse_object::<ErrorPayloadPeek<'a>>(raw, "error", "payload") else {
             return Self::Unknown(raw);
         };
         match (peek.errors, peek.body) {
@@ -472,6 +501,13 @@ impl<'a> ErrorPayload<'a> {
                 .unwrap_or(Self::Unknown(raw)),
             _ => Self::Unknown(raw),
         }
+    }
+
+    /// True when `raw` is an object with a `body` that is not `null`: the mark of a
+    /// protocolErrorPayload.
+    pub(crate) fn has_body(raw: &RawValue) -> bool {
+        raw::parse_object::<ErrorPayloadPeek<'_>>(raw, "error", "payload")
+            .is_ok_and(|peek| peek.body.is_some_and(|body| !raw::is_null(body)))
     }
 
     /// The GraphQL errors, if this is a GraphQL error payload.
@@ -584,6 +620,60 @@ mod tests {
             ErrorPayload::classify(&raw),
             ErrorPayload::Unknown(_)
         ));
+    }
+
+    #[test]
+    fn only_an_object_payload_is_classified() {
+        let raw = |t: &str| serde_json::value::RawValue::from_string(t.to_owned()).expect("JSON");
+        for text in [
+            r#"[["boom"]]"#,
+            r#"[["boom"],null]"#,
+            r#"[null,"boom"]"#,
+            r#""boom""#,
+            "7",
+            "null",
+        ] {
+            let payload = raw(text);
+            let classified = ErrorPayload::classify(&payload);
+            assert!(
+                matches!(classified, ErrorPayload::Unknown(r) if r.get() == text),
+                "{text}: {classified:?}"
+            );
+        }
+        let payload = raw(r#"{"errors":["boom"]}"#);
+        assert_eq!(ErrorPayload::classify(&payload).errors()[0].message, "boom");
+
+        let frame =
+            crate::chat::ServerFrame::decode(r#"{"errorCode":400,"id":1,"payload":[["boom"]]}"#);
+        let Ok(crate::chat::ServerFrame::Error(e)) = frame else {
+            panic!("not an error: {frame:?}");
+        };
+        assert!(matches!(e.payload, ErrorPayload::Unknown(_)), "{e:?}");
+        assert!(e.payload.errors().is_empty());
+    }
+
+    #[test]
+    fn debug_of_errors_and_unknown_payloads_hides_their_raw_parts() {
+        let raw = |t: &str| serde_json::value::RawValue::from_string(t.to_owned()).expect("JSON");
+        let payload = raw(r#"{"what":{"token":"SECRET"}}"#);
+        let shown = format!("{:?}", ErrorPayload::classify(&payload));
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains(r#"Unknown({"what": …}"#), "{shown}");
+
+        let extensions = raw(r#"{"token":"SECRET"}"#);
+        let error = GraphQlError {
+            extensions: Some(&extensions),
+            ..GraphQlError::new(ErrorName::RateLimited, "slow down", "u-1")
+        };
+        let shown = format!("{error:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(
+            shown.contains("slow down") && shown.contains("u-1"),
+            "{shown}"
+        );
+        assert!(shown.contains(r#"{"token": …}"#), "{shown}");
+        let shown = format!("{:?}", ErrorPayload::GraphQl(vec![error]));
+        assert!(!shown.contains("SECRET"), "{shown}");
     }
 
     #[test]

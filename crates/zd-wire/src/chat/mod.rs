@@ -12,6 +12,8 @@ mod client;
 mod data_split;
 mod envelope;
 mod error_name;
+#[cfg(test)]
+mod frame_gen;
 mod graphql;
 mod nesting;
 mod payload_split;

@@ -9,11 +9,14 @@ use serde::{
 };
 use serde_json::value::RawValue;
 
-use super::{ErrorPayload, GraphQlResponse, RequestId, client::encode_methods, envelope};
+use super::{ErrorPayload, GraphQlResponse, RequestId, client::encode_methods, envelope, redact};
 use crate::{DecodeLimits, Error, raw};
 
 /// A frame sent by the server (decoded by the client).
-#[derive(Debug, Clone)]
+///
+/// `Debug` shows raw JSON (a DATA payload, a PONG's payload, an Unknown frame) by shape only:
+/// events carry visitors' messages, and an unrecognised frame may hold anything.
+#[derive(Clone)]
 #[non_exhaustive]
 pub enum ServerFrame<'a> {
     /// `{"id":..,"payload":{"data":..,"errors":..}}`: the answer to a query or mutation.
@@ -24,9 +27,12 @@ pub enum ServerFrame<'a> {
     SubscriptionAck(SubscriptionAck<'a>),
     /// `{"sig":"DATA","subscription_id":..,"payload":..}`: one subscription event.
     Data(Data<'a>),
-    /// `{"error_code":..,"sig":"DATA","subscription_id":..,"payload":..}`: a subscription failed.
+    /// `{"error_code":..,"sig":"DATA","subscription_id":..,"payload":..}`: a subscription failed
+    /// (`errorCode` marks it too).
     DataError(DataError<'a>),
-    /// `{"errorCode":..,"payload":..,"id":..}`: a request failed.
+    /// `{"errorCode":..,"payload":..,"id":..}`: a request failed (`error_code` marks it too). An
+    /// answer whose payload has a `body` but neither `data` nor `errors` reads as this too, of
+    /// unknown status.
     Error(ErrorResponse<'a>),
     /// `{"sig":"EOS","reason":..}`: the agent session is over.
     Eos(Eos<'a>),
@@ -55,7 +61,9 @@ pub struct SubscriptionAck<'a> {
 }
 
 /// One event of a subscription.
-#[derive(Debug, Clone)]
+///
+/// `Debug` shows the payload's top-level keys and size only: it holds visitors' messages.
+#[derive(Clone)]
 pub struct Data<'a> {
     /// The subscription this event belongs to; route by it.
     pub subscription_id: Cow<'a, str>,
@@ -96,10 +104,44 @@ pub struct Eos<'a> {
 }
 
 /// The echo of a ping.
-#[derive(Debug, Clone, Default)]
+///
+/// `Debug` shows the payload's shape only.
+#[derive(Clone, Default)]
 pub struct Pong<'a> {
     /// The ping's payload.
     pub payload: Option<&'a RawValue>,
+}
+
+impl fmt::Debug for ServerFrame<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Response(r) => f.debug_tuple("Response").field(r).finish(),
+            Self::SubscriptionAck(a) => f.debug_tuple("SubscriptionAck").field(a).finish(),
+            Self::Data(d) => f.debug_tuple("Data").field(d).finish(),
+            Self::DataError(e) => f.debug_tuple("DataError").field(e).finish(),
+            Self::Error(e) => f.debug_tuple("Error").field(e).finish(),
+            Self::Eos(e) => f.debug_tuple("Eos").field(e).finish(),
+            Self::Pong(p) => f.debug_tuple("Pong").field(p).finish(),
+            Self::Unknown(raw) => f.debug_tuple("Unknown").field(&redact::Shape(raw)).finish(),
+        }
+    }
+}
+
+impl fmt::Debug for Data<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Data")
+            .field("subscription_id", &self.subscription_id)
+            .field("payload", &redact::Shape(self.payload))
+            .finish()
+    }
+}
+
+impl fmt::Debug for Pong<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pong")
+            .field("payload", &self.payload.map(redact::Shape))
+            .finish()
+    }
 }
 
 impl<'a> Data<'a> {
@@ -227,8 +269,10 @@ impl<'a> ServerFrame<'a> {
                         raw::require_str(env.subscription_id, FRAME, "subscription_id")?;
                     let payload = raw::require(env.payload, FRAME, "payload")?;
                     // Any code but `null` makes the frame an error, a code of no usable value
-                    // one of unknown status: it must not read as an event.
-                    match present(env.error_code) {
+                    // one of unknown status: it must not read as an event. The documented key
+                    // is `error_code`, but the request-level spelling must not let a failure
+                    // through as an event either.
+                    match present(env.error_code).or_else(|| present(env.error_code_camel)) {
                         None => Ok(Self::Data(Data {
                             subscription_id,
                             payload,
@@ -253,10 +297,11 @@ impl<'a> ServerFrame<'a> {
                 _ => peeked.raw().map(Self::Unknown),
             };
         }
-        if let Some(code) = present(env.error_code_camel) {
+        // The documented key is `errorCode`, but one sent in the DATA frames' spelling says the
+        // same: read as a plain response, the failure would pass for a success.
+        if let Some(code) = present(env.error_code_camel).or_else(|| present(env.error_code)) {
             const FRAME: &str = "error";
-            // A code of no usable value still makes an error, of unknown status: read as a
-            // plain response, a failure would pass for a success.
+            // A code of no usable value still makes an error, of unknown status.
             let id = env
                 .id
                 .filter(|id| !raw::is_null(id))
@@ -269,14 +314,22 @@ impl<'a> ServerFrame<'a> {
             }));
         }
         match (env.id, env.payload) {
-            (Some(id), Some(payload)) => {
+            (Some(id), Some(raw_payload)) => {
                 const FRAME: &str = "response";
                 let id = envelope::request_id(id, FRAME)?;
-                let payload: GraphQlResponse<'a> = raw::parse_object(payload, FRAME, "payload")?;
+                let payload: GraphQlResponse<'a> =
+                    raw::parse_object(raw_payload, FRAME, "payload")?;
                 if let Some(subscription_id) = ack_subscription_id(&payload) {
                     return Ok(Self::SubscriptionAck(SubscriptionAck {
                         id,
                         subscription_id,
+                    }));
+                }
+                if let Some(payload) = protocol_error_without_code(&payload, raw_payload) {
+                    return Ok(Self::Error(ErrorResponse {
+                        error_code: envelope::UNKNOWN_STATUS,
+                        id: Some(id),
+                        payload,
                     }));
                 }
                 Ok(Self::Response(Response { id, payload }))
@@ -322,6 +375,22 @@ fn ack_subscription_id<'a>(payload: &GraphQlResponse<'a>) -> Option<Cow<'a, str>
     serde_json::from_str::<OnlySubscriptionId<'a>>(data.get())
         .ok()
         .and_then(|only| only.0)
+}
+
+/// The error payload of an answer that carries a `body` (the documented protocolErrorPayload)
+/// and neither `data` nor `errors`, when its error code was lost. No documented answer has
+/// that shape: a GraphQL response holds `data`, `errors` or both, and `body` is the text of a
+/// failure ("GraphQL server unavailable"), so read as a response the failure would complete its
+/// request as a success with no data. Only that rare shape pays for the second look.
+fn protocol_error_without_code<'a>(
+    payload: &GraphQlResponse<'a>,
+    raw_payload: &'a RawValue,
+) -> Option<ErrorPayload<'a>> {
+    let no_data = payload.data.is_none_or(raw::is_null);
+    if !no_data || payload.errors.is_some() {
+        return None;
+    }
+    ErrorPayload::has_body(raw_payload).then(|| ErrorPayload::classify(raw_payload))
 }
 
 struct OnlySubscriptionId<'a>(Option<Cow<'a, str>>);
@@ -656,6 +725,183 @@ mod tests {
                 field: "id"
             }
         );
+    }
+
+    #[test]
+    fn either_error_key_marks_either_frame_as_an_error() {
+        use crate::DecodeLimits;
+        use crate::chat::{ErrorPayload, split_data, split_response};
+
+        let limits = DecodeLimits::new();
+        let text = r#"{"error_code":503,"id":5,"payload":{"body":"GraphQL server unavailable"}}"#;
+        let frame = ServerFrame::decode(text);
+        let Ok(ServerFrame::Error(e)) = frame else {
+            panic!("not an error: {frame:?}");
+        };
+        assert_eq!(e.status(), Some(503));
+        assert_eq!(e.id, Some(RequestId::from(5_u64)));
+        assert!(
+            matches!(e.payload, ErrorPayload::Protocol { ref body } if body == "GraphQL server unavailable"),
+            "{e:?}"
+        );
+        let text = r#"{"error_code":"x","id":5,"payload":{"data":{"a":1}}}"#;
+        let frame = ServerFrame::decode(text);
+        assert!(
+            matches!(frame, Ok(ServerFrame::Error(ref e)) if e.status().is_none()),
+            "{frame:?}"
+        );
+
+        let text = r#"{"sig":"DATA","subscription_id":"s","errorCode":500,"payload":{"body":"x"}}"#;
+        let frame = ServerFrame::decode(text);
+        let Ok(ServerFrame::DataError(e)) = frame else {
+            panic!("not a DATA error: {frame:?}");
+        };
+        assert_eq!(e.status(), Some(500));
+        assert_eq!(e.subscription_id, "s");
+        assert!(matches!(e.payload, ErrorPayload::Protocol { ref body } if body == "x"));
+
+        // The documented spelling wins when both come; `null` in either says nothing.
+        let text =
+            r#"{"sig":"DATA","subscription_id":"s","errorCode":500,"error_code":429,"payload":{}}"#;
+        let frame = ServerFrame::decode(text);
+        assert!(
+            matches!(frame, Ok(ServerFrame::DataError(ref e)) if e.status() == Some(429)),
+            "{frame:?}"
+        );
+        let text = r#"{"errorCode":429,"error_code":500,"id":1,"payload":{}}"#;
+        let frame = ServerFrame::decode(text);
+        assert!(
+            matches!(frame, Ok(ServerFrame::Error(ref e)) if e.status() == Some(429)),
+            "{frame:?}"
+        );
+        let text = r#"{"sig":"DATA","subscription_id":"s","errorCode":null,"error_code":null,"payload":{"data":{}}}"#;
+        assert!(matches!(
+            ServerFrame::decode(text),
+            Ok(ServerFrame::Data(_))
+        ));
+        let text = r#"{"error_code":null,"id":1,"payload":{"data":{"a":1}}}"#;
+        assert!(matches!(
+            ServerFrame::decode(text),
+            Ok(ServerFrame::Response(_))
+        ));
+
+        // The fast paths leave every frame with an error key, in either spelling, to the
+        // decoder.
+        for key in ["error_code", "errorCode"] {
+            for code in ["500", r#""500""#, "null"] {
+                let data = format!(
+                    r#"{{"sig":"DATA","subscription_id":"s","{key}":{code},"payload":{{"data":{{}}}}}}"#
+                );
+                assert_eq!(split_data(&data, &limits), None, "{data}");
+                let response = format!(r#"{{"{key}":{code},"id":1,"payload":{{"data":{{}}}}}}"#);
+                assert_eq!(split_response(&response, &limits), None, "{response}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_answer_with_a_body_but_no_data_or_errors_is_an_error() {
+        use super::ErrorResponse;
+        use crate::chat::ErrorPayload;
+
+        for text in [
+            r#"{"id":5,"payload":{"body":"GraphQL server unavailable"}}"#,
+            r#"{"id":5,"payload":{"data":null,"body":"GraphQL server unavailable"}}"#,
+            r#"{"id":5,"payload":{"body":"GraphQL server unavailable","x":1}}"#,
+        ] {
+            let frame = ServerFrame::decode(text);
+            let Ok(ServerFrame::Error(e)) = frame else {
+                panic!("not an error: {frame:?}: {text}");
+            };
+            assert_eq!(e.error_code, ErrorResponse::UNKNOWN_STATUS, "{text}");
+            assert_eq!(e.id, Some(RequestId::from(5_u64)), "{text}");
+            assert!(
+                matches!(e.payload, ErrorPayload::Protocol { ref body } if body == "GraphQL server unavailable"),
+                "{text}"
+            );
+            // Encoding it gives an error frame that reads back the same.
+            let encoded = ServerFrame::Error(e).encode().expect("encodes");
+            let again = ServerFrame::decode(&encoded).expect("decodes");
+            assert_eq!(again.encode().expect("encodes"), encoded);
+        }
+        // Still an error when the payload is no clean protocolErrorPayload.
+        for text in [
+            r#"{"id":5,"payload":{"body":{"detail":"x"}}}"#,
+            r#"{"id":5,"payload":{"errors":null,"body":"x"}}"#,
+        ] {
+            let frame = ServerFrame::decode(text);
+            assert!(
+                matches!(frame, Ok(ServerFrame::Error(ref e)) if matches!(e.payload, ErrorPayload::Unknown(_)) && e.status().is_none()),
+                "{frame:?}: {text}"
+            );
+        }
+        // With data or errors, the body is only an extra key of a GraphQL response; `null`
+        // and no body at all say nothing.
+        for text in [
+            r#"{"id":5,"payload":{"data":{"a":1},"body":"x"}}"#,
+            r#"{"id":5,"payload":{"errors":[{"message":"m"}],"body":"x"}}"#,
+            r#"{"id":5,"payload":{"errors":[],"body":"x"}}"#,
+            r#"{"id":5,"payload":{"body":null}}"#,
+            r#"{"id":5,"payload":{}}"#,
+            r#"{"id":5,"payload":{"data":null}}"#,
+        ] {
+            let frame = ServerFrame::decode(text);
+            assert!(
+                matches!(frame, Ok(ServerFrame::Response(_))),
+                "{frame:?}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_of_events_pongs_and_unknown_frames_shows_only_their_shape() {
+        use crate::chat::{Data, Pong};
+
+        for text in [
+            r#"{"sig":"DATA","subscription_id":"s1","payload":{"data":{"message":{"node":{"content":"SECRET"}}}}}"#,
+            r#"{"sig":"PONG","payload":"SECRET"}"#,
+            r#"{"sig":"PONG","payload":{"t":"SECRET"}}"#,
+            r#"{"sig":"NEW","token":"SECRET"}"#,
+            r#"{"what":"SECRET"}"#,
+            r#"["SECRET"]"#,
+            r#"{"errorCode":400,"id":1,"payload":{"token":"SECRET"}}"#,
+            r#"{"error_code":400,"sig":"DATA","subscription_id":"s","payload":["SECRET"]}"#,
+            r#"{"errorCode":400,"id":1,"payload":{"errors":[{"message":"m","extensions":{"t":"SECRET"}}]}}"#,
+            r#"{"id":1,"payload":{"errors":[{"message":"m","extensions":"SECRET"}]}}"#,
+        ] {
+            let frame = ServerFrame::decode(text).expect("decodes");
+            let shown = format!("{frame:?}");
+            assert!(!shown.contains("SECRET"), "{shown}");
+            let pretty = format!("{frame:#?}");
+            assert!(!pretty.contains("SECRET"), "{pretty}");
+        }
+        let frame = ServerFrame::decode(
+            r#"{"sig":"DATA","subscription_id":"s1","payload":{"data":{"message":"SECRET"}}}"#,
+        );
+        let Ok(ServerFrame::Data(data)) = frame else {
+            panic!("not DATA: {frame:?}");
+        };
+        let shown = format!("{data:?}");
+        assert!(
+            shown.contains("s1") && shown.contains(r#"{"data": …}"#),
+            "{shown}"
+        );
+        let raw = serde_json::value::RawValue::from_string(r#""SECRET""#.to_owned()).expect("JSON");
+        let shown = format!(
+            "{:?}",
+            Pong {
+                payload: Some(&raw)
+            }
+        );
+        assert_eq!(shown, "Pong { payload: Some(<string, 8 bytes>) }");
+        let shown = format!(
+            "{:?}",
+            Data {
+                subscription_id: "s".into(),
+                payload: &raw,
+            }
+        );
+        assert!(!shown.contains("SECRET"), "{shown}");
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! hostile input on stable Rust in every CI run (the cargo-fuzz targets go further on nightly).
 //!
 //! Each mutated frame must decode to `Ok` or `Err` without panicking, and any `Ok` must encode,
-//! and encoding must be a fixed point: decode(encode(frame)) encodes to the same text.
+//! and encoding must be a fixed point: decode(encode(frame)) encodes to the same text. The chat
+//! splitters (`split_data`, `split_response`, `payload_data`) must agree with the full decoder
+//! on every frame they accept.
 
 use zd_wire::{DecodeLimits, ErrorKind, chat, realtime};
 
@@ -65,8 +67,9 @@ const NUMBERS: &[&str] = &[
     "1e2",
 ];
 
-/// Applies `check` to every decoder.
-fn exercise(text: &str) {
+/// Applies `check` to every decoder, and the splitters' agreement check; gives how many
+/// splitters accepted the text.
+fn exercise(text: &str) -> usize {
     check("chat client", text, |t| {
         chat::ClientFrame::decode(t).map(|f| f.encode().map(|e| (f.kind(), e)))
     });
@@ -79,6 +82,90 @@ fn exercise(text: &str) {
     check("realtime server", text, |t| {
         realtime::ServerFrame::decode(t).map(|f| f.encode().map(|e| (f.kind(), e)))
     });
+    splitters_agree(text)
+}
+
+/// The text as a JSON value; `None` when not JSON, or JSON only a raw read takes (a number
+/// past f64's range).
+fn json(text: &str) -> Option<serde_json::Value> {
+    serde_json::from_str(text).ok()
+}
+
+/// Whatever a splitter accepts, the full decoder reads as the same frame kind with the same id
+/// and the same payload or `data`, or refuses only because that span is not valid JSON. Gives
+/// how many splitters accepted the text.
+fn splitters_agree(text: &str) -> usize {
+    let limits = DecodeLimits::new();
+    let mut accepted = 0;
+    if let Some(parts) = chat::split_data(text, &limits) {
+        accepted += 1;
+        match chat::ServerFrame::decode(text) {
+            Ok(chat::ServerFrame::Data(data)) => {
+                assert_eq!(data.subscription_id, parts.subscription_id, "{text}");
+                assert_eq!(json(data.payload.get()), json(parts.payload), "{text}");
+                assert_eq!(data.payload.get(), parts.payload, "{text}");
+                payload_agrees(parts.payload, data.response().ok());
+            }
+            Ok(other) => panic!("split_data took a {} frame: {text}", other.kind()),
+            Err(_) => assert!(
+                json(parts.payload).is_none(),
+                "the decoder refused a frame whose payload is valid: {text}"
+            ),
+        }
+    }
+    if let Some(parts) = chat::split_response(text, &limits) {
+        accepted += 1;
+        match chat::ServerFrame::decode(text) {
+            Ok(chat::ServerFrame::Response(response)) => {
+                assert_eq!(response.id.as_u64(), Some(parts.id), "{text}");
+                assert!(response.payload.errors.is_none(), "{text}");
+                assert!(response.payload.extensions.is_none(), "{text}");
+                let data = response.payload.data.map(|d| d.get());
+                assert_eq!(data.and_then(json), json(parts.data), "{text}");
+                assert_eq!(data, Some(parts.data), "{text}");
+            }
+            Ok(chat::ServerFrame::SubscriptionAck(ack)) => {
+                assert_eq!(ack.id.as_u64(), Some(parts.id), "{text}");
+                let data = json(parts.data).unwrap_or_else(|| panic!("an ack's data: {text}"));
+                assert_eq!(data["subscription_id"], *ack.subscription_id, "{text}");
+            }
+            Ok(other) => panic!("split_response took a {} frame: {text}", other.kind()),
+            Err(_) => assert!(
+                json(parts.data).is_none(),
+                "the decoder refused a frame whose data is valid: {text}"
+            ),
+        }
+    }
+    // The text as a DATA payload on its own.
+    let raw = serde_json::from_str::<&zd_wire::RawValue>(text).ok();
+    accepted
+        + usize::from(payload_agrees(
+            text,
+            raw.and_then(|r| chat::GraphQlResponse::from_raw(r).ok()),
+        ))
+}
+
+/// Whatever `payload_data` takes from `payload`, the decoder's reading of the same payload
+/// (`None` when it refused it) has as its `data`, and nothing else.
+/// Gives whether `payload_data` accepted it.
+fn payload_agrees(payload: &str, decoded: Option<chat::GraphQlResponse<'_>>) -> bool {
+    let Some(data) = chat::payload_data(payload) else {
+        return false;
+    };
+    match decoded {
+        Some(response) => {
+            assert!(response.errors.is_none(), "{payload}");
+            assert!(response.extensions.is_none(), "{payload}");
+            let decoded = response.data.map(|d| d.get());
+            assert_eq!(decoded.and_then(json), json(data), "{payload}");
+            assert_eq!(decoded, Some(data), "{payload}");
+        }
+        None => assert!(
+            json(data).is_none(),
+            "the decoder refused a payload whose data is valid: {payload}"
+        ),
+    }
+    true
 }
 
 type Decoded = Result<Result<(&'static str, String), zd_wire::Error>, zd_wire::Error>;
@@ -211,14 +298,20 @@ fn value_end(text: &str, start: usize) -> usize {
 #[test]
 fn decoders_survive_a_mutated_corpus() {
     let mut count = 0_usize;
+    let mut split = 0_usize;
     for fixture in corpus::all() {
         exercise(&fixture.text);
         for mutated in mutations(&fixture.text) {
-            exercise(&mutated);
+            split += exercise(&mutated);
             count += 1;
         }
     }
     assert!(count > 10_000, "only {count} mutations");
+    // Most mutations break a frame's outline; the rest must still give the splitters work.
+    assert!(
+        split > 1_000,
+        "the splitters accepted only {split} mutated frames"
+    );
 }
 
 #[test]

@@ -155,6 +155,11 @@ pub(super) fn payload_error(status: u16, payload: &ErrorPayload<'_>) -> Error {
             status,
             body: excerpt(body),
         }),
+        // The service's own words, as for a `body`: the payload's Debug shows its shape only.
+        ErrorPayload::Unknown(raw) => Error::new(ErrorKind::Protocol {
+            status,
+            body: excerpt(raw.get()),
+        }),
         other => Error::new(ErrorKind::Protocol {
             status,
             body: excerpt(&format!("{other:?}")),

@@ -169,3 +169,14 @@ fn request_frames_match_the_wire_encoding() {
         }
     }
 }
+
+#[test]
+fn an_error_payload_of_an_unknown_shape_is_reported_in_the_services_words() {
+    let e = frame_error(r#"{"errorCode":500,"id":5,"payload":{"what":"upstream gone"}}"#);
+    match e.kind() {
+        ErrorKind::Protocol { status: 500, body } => {
+            assert_eq!(body, r#"{"what":"upstream gone"}"#);
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -231,7 +231,10 @@ async fn watch_reports_refused_subscriptions_and_fails_when_all_are() {
     let out = output(cmd).await;
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(5), "{err}");
-    assert!(err.contains("unknown department_id 1"), "{err}");
+    assert!(
+        err.contains("department_id 1 is not a department of the account"),
+        "{err}"
+    );
     assert!(err.contains("refused every subscription"), "{err}");
     assert!(
         out.stdout.is_empty(),

@@ -45,8 +45,9 @@ pub enum ErrorKind {
     Transport,
     /// The server answered a request or an upgrade with an unexpected HTTP status.
     HttpStatus,
-    /// The server sent a non-200 status frame other than 401 (500 means it did not understand
-    /// a message the client sent).
+    /// The server sent a non-200 status frame other than 401 and 429 (500 means it did not
+    /// understand a message the client sent), or the same status in a REST body. Retryable
+    /// for a 5xx only.
     ServerStatus,
     /// A frame or body could not be decoded.
     Decode,
@@ -168,10 +169,12 @@ impl Error {
             | ErrorKind::LocalRateLimited
             | ErrorKind::Transport
             | ErrorKind::Timeout
-            | ErrorKind::ServerStatus
             | ErrorKind::Decode
             | ErrorKind::TooLarge => true,
             ErrorKind::HttpStatus => self.0.status.is_some_and(|s| s >= 500),
+            // A 4xx status frame refuses what was asked (an unknown department, say): sent
+            // again, it is refused again, as the same answer over REST would be.
+            ErrorKind::ServerStatus => self.0.status.is_none_or(|s| s >= 500),
             // A refresh that timed out may work next time; an empty secret or a refused
             // grant will not, and retrying it would spend the shared request budget forever.
             ErrorKind::Credentials => self
@@ -286,6 +289,19 @@ mod tests {
             Error::new(ErrorKind::HttpStatus, "")
                 .with_status(503)
                 .is_retryable()
+        );
+    }
+
+    #[test]
+    fn a_status_frame_refusal_is_retryable_only_for_a_server_failure() {
+        let status = |code| Error::new(ErrorKind::ServerStatus, "status frame").with_status(code);
+        assert!(!status(404).is_retryable());
+        assert!(!status(400).is_retryable());
+        assert!(status(500).is_retryable());
+        assert!(status(503).is_retryable());
+        assert!(
+            Error::new(ErrorKind::ServerStatus, "status frame").is_retryable(),
+            "no status: nothing says it cannot pass"
         );
     }
 

@@ -64,14 +64,29 @@ fn forbidden(error: &str) -> Response {
 #[derive(Debug, Clone)]
 pub(crate) struct LocalHosts {
     bound: IpAddr,
-    allowed: Arc<[String]>,
+    allowed_names: Arc<[String]>,
+    allowed_addresses: Arc<[IpAddr]>,
 }
 
 impl LocalHosts {
+    /// `allowed` as the embedder wrote them: read once here in the forms a `Host` could give
+    /// (`[v6]`, a port, a trailing dot, any case), so that none silently never matches.
     pub(crate) fn new(bound: IpAddr, allowed: Vec<String>) -> Self {
+        let mut names = Vec::new();
+        let mut addresses = Vec::new();
+        for entry in &allowed {
+            match allowed_entry(entry) {
+                Allowed::Address(ip) => addresses.push(ip.to_canonical()),
+                Allowed::Name(name) => names.push(name),
+                Allowed::Nothing => {
+                    tracing::warn!(entry = %entry, "an allowed host name that no Host can give is ignored");
+                }
+            }
+        }
         Self {
             bound,
-            allowed: allowed.into(),
+            allowed_names: names.into(),
+            allowed_addresses: addresses.into(),
         }
     }
 
@@ -102,17 +117,64 @@ impl LocalHosts {
             return ip.is_loopback()
                 || ip == self.bound
                 || self.bound.is_unspecified()
-                || self.allowed.iter().any(|a| {
-                    a.parse::<IpAddr>()
-                        .is_ok_and(|allowed| allowed.to_canonical() == ip)
-                });
+                || self.allowed_addresses.contains(&ip);
         }
         // A name may be given fully qualified, with the root's empty label last (`localhost.`):
         // it is the same name, and no page can own it that could not own it without the dot.
         // One dot only: `localhost..` is no name at all.
         let name = name.strip_suffix('.').unwrap_or(name);
         name.eq_ignore_ascii_case("localhost")
-            || self.allowed.iter().any(|a| a.eq_ignore_ascii_case(name))
+            || self
+                .allowed_names
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(name))
+    }
+}
+
+/// An entry of the embedder's allowed hosts, read.
+#[derive(Debug, PartialEq, Eq)]
+enum Allowed {
+    Address(IpAddr),
+    Name(String),
+    /// Empty, or a name no `Host` header can carry.
+    Nothing,
+}
+
+/// Reads an allowed host as a `Host` would give it: an address (`[v6]` brackets and a port
+/// dropped) or a name (a port and one trailing dot dropped).
+fn allowed_entry(entry: &str) -> Allowed {
+    let entry = entry.trim();
+    if let Ok(ip) = entry.parse::<IpAddr>() {
+        return Allowed::Address(ip);
+    }
+    if let Some(rest) = entry.strip_prefix('[') {
+        let v6 = match rest.split_once(']') {
+            Some((v6, "")) => v6,
+            Some((v6, port)) if port.strip_prefix(':').is_some_and(is_port) => v6,
+            _ => return Allowed::Nothing,
+        };
+        return v6.parse().map_or(Allowed::Nothing, Allowed::Address);
+    }
+    let host = match entry.rsplit_once(':') {
+        Some((host, port)) if is_port(port) => host,
+        Some(_) => return Allowed::Nothing,
+        None => entry,
+    };
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Allowed::Address(ip);
+    }
+    let name = host.strip_suffix('.').unwrap_or(host);
+    // What `allows` compares a Host's name with: no empty label, nothing but a DNS name's
+    // letters, digits, hyphens and dots (an underscore is seen in container names).
+    let valid = !name.is_empty()
+        && !name.split('.').any(str::is_empty)
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+    if valid {
+        Allowed::Name(name.to_ascii_lowercase())
+    } else {
+        Allowed::Nothing
     }
 }
 
@@ -262,5 +324,38 @@ mod tests {
         assert!(allowed.allows(b"192.168.1.5:8090"));
         assert!(allowed.allows(b"[::ffff:192.168.1.5]:8090"));
         assert!(!allowed.allows(b"192.168.1.6:8090"));
+        // An address is compared as one: with a dot after it, it is no name either.
+        assert!(!allowed.allows(b"192.168.1.5.:8090"));
+    }
+
+    #[test]
+    fn allowed_hosts_are_read_in_the_forms_a_host_header_gives() {
+        let hosts = LocalHosts::new(
+            [127, 0, 0, 1].into(),
+            vec![
+                "[fd00::1]".into(),
+                "[fd00::2]:8090".into(),
+                "10.0.0.7:8090".into(),
+                "Emulator:8090".into(),
+                "svc.internal.".into(),
+                " spaced ".into(),
+            ],
+        );
+        for host in [
+            "[fd00::1]:8090",
+            "[fd00::2]",
+            "10.0.0.7:9000",
+            "emulator:8090",
+            "EMULATOR",
+            "svc.internal:8090",
+            "svc.internal.",
+            "spaced:8090",
+        ] {
+            assert!(hosts.allows(host.as_bytes()), "{host}");
+        }
+        assert!(!hosts.allows(b"fd00::1.example"));
+        for nothing in ["", "[fd00::1", "emulator:80x", "a..b", "bad host", "."] {
+            assert_eq!(allowed_entry(nothing), Allowed::Nothing, "{nothing:?}");
+        }
     }
 }

@@ -27,8 +27,9 @@ pub(crate) const RETRY_OFFSETS_SECS: [u64; 5] = [0, 60, 180, 420, 900];
 /// Events sent in one delivery at most.
 const MAX_BATCH: usize = 100;
 /// The most bytes one delivery's body holds, unless a single event is larger (it then goes
-/// alone). Receivers cap what they accept (zd-sunshine's at 1 MiB), and 100 events of long
-/// messages are well over that; a 413 would be retried with the same body and then lost.
+/// alone). Receivers cap what they accept (zd-sunshine's at 4 MiB by default, others less),
+/// and 100 events of long messages with full users can pass a few MiB; a 413 would be retried
+/// with the same body and then lost.
 const MAX_BATCH_BYTES: usize = 512 * 1024;
 /// What of [`MAX_BATCH_BYTES`] is left for the body around the events (app and webhook ids,
 /// version): under a hundred bytes, with room to spare.

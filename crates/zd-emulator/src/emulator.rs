@@ -273,7 +273,7 @@ impl EmulatorBuilder {
         // its routes once, all together.
         let mut allowed_hosts = self.allowed_hosts;
         allowed_hosts.extend_from_slice(app.sunshine.config().allowed_hosts());
-        let hosts = LocalHosts::new(addr.ip(), allowed_hosts);
+        let hosts = LocalHosts::new(addr.ip(), &allowed_hosts);
         let router = server::router(app.clone(), hosts);
         let server = tokio::spawn(async move {
             let serve = axum::serve(

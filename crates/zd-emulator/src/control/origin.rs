@@ -71,10 +71,10 @@ pub(crate) struct LocalHosts {
 impl LocalHosts {
     /// `allowed` as the embedder wrote them: read once here in the forms a `Host` could give
     /// (`[v6]`, a port, a trailing dot, any case), so that none silently never matches.
-    pub(crate) fn new(bound: IpAddr, allowed: Vec<String>) -> Self {
+    pub(crate) fn new(bound: IpAddr, allowed: &[String]) -> Self {
         let mut names = Vec::new();
         let mut addresses = Vec::new();
-        for entry in &allowed {
+        for entry in allowed {
             match allowed_entry(entry) {
                 Allowed::Address(ip) => addresses.push(ip.to_canonical()),
                 Allowed::Name(name) => names.push(name),
@@ -270,7 +270,7 @@ mod tests {
 
     #[test]
     fn only_the_names_the_emulator_goes_by_are_local() {
-        let hosts = LocalHosts::new([127, 0, 0, 1].into(), vec!["emulator".into()]);
+        let hosts = LocalHosts::new([127, 0, 0, 1].into(), &["emulator".into()]);
         for host in [
             "127.0.0.1:8090",
             "127.0.0.1",
@@ -311,16 +311,16 @@ mod tests {
         }
         assert!(!hosts.allows(b"local\xffhost"));
 
-        let everywhere = LocalHosts::new([0, 0, 0, 0].into(), Vec::new());
+        let everywhere = LocalHosts::new([0, 0, 0, 0].into(), &[]);
         assert!(everywhere.allows(b"192.168.1.5:8090"));
         assert!(!everywhere.allows(b"rebind.example:8090"));
-        let lan = LocalHosts::new([192, 168, 1, 5].into(), Vec::new());
+        let lan = LocalHosts::new([192, 168, 1, 5].into(), &[]);
         assert!(lan.allows(b"192.168.1.5:8090"));
         assert!(!lan.allows(b"192.168.1.6:8090"));
 
         // An allowed address, as an embedder of the Sunshine router alone (which does not
         // know the address it is served at) names it.
-        let allowed = LocalHosts::new([127, 0, 0, 1].into(), vec!["192.168.1.5".into()]);
+        let allowed = LocalHosts::new([127, 0, 0, 1].into(), &["192.168.1.5".into()]);
         assert!(allowed.allows(b"192.168.1.5:8090"));
         assert!(allowed.allows(b"[::ffff:192.168.1.5]:8090"));
         assert!(!allowed.allows(b"192.168.1.6:8090"));
@@ -332,7 +332,7 @@ mod tests {
     fn allowed_hosts_are_read_in_the_forms_a_host_header_gives() {
         let hosts = LocalHosts::new(
             [127, 0, 0, 1].into(),
-            vec![
+            &[
                 "[fd00::1]".into(),
                 "[fd00::2]:8090".into(),
                 "10.0.0.7:8090".into(),

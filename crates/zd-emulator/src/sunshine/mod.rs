@@ -305,7 +305,7 @@ impl Sunshine {
     pub fn router(&self) -> axum::Router {
         let hosts = LocalHosts::new(
             IpAddr::V4(Ipv4Addr::LOCALHOST),
-            self.inner.config.allowed_hosts.clone(),
+            &self.inner.config.allowed_hosts,
         );
         self.routes().layer(axum::middleware::from_fn_with_state(
             hosts,

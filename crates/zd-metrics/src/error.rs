@@ -47,7 +47,7 @@ pub enum ErrorKind {
     HttpStatus,
     /// The server sent a non-200 status frame other than 401 and 429 (500 means it did not
     /// understand a message the client sent), or the same status in a REST body. Retryable
-    /// for a 5xx only.
+    /// for 501 to 599 only.
     ServerStatus,
     /// A frame or body could not be decoded.
     Decode,
@@ -172,9 +172,10 @@ impl Error {
             | ErrorKind::Decode
             | ErrorKind::TooLarge => true,
             ErrorKind::HttpStatus => self.0.status.is_some_and(|s| s >= 500),
-            // A 4xx status frame refuses what was asked (an unknown department, say): sent
-            // again, it is refused again, as the same answer over REST would be.
-            ErrorKind::ServerStatus => self.0.status.is_none_or(|s| s >= 500),
+            // A 4xx status frame refuses what was asked (an unknown department, say), and a
+            // 500 says the service did not understand it: sent again, it is refused again. As
+            // the feed itself reads a status frame (`Status::is_retryable`), 501 to 599 may pass.
+            ErrorKind::ServerStatus => self.0.status.is_none_or(|s| (501..600).contains(&s)),
             // A refresh that timed out may work next time; an empty secret or a refused
             // grant will not, and retrying it would spend the shared request budget forever.
             ErrorKind::Credentials => self
@@ -297,8 +298,12 @@ mod tests {
         let status = |code| Error::new(ErrorKind::ServerStatus, "status frame").with_status(code);
         assert!(!status(404).is_retryable());
         assert!(!status(400).is_retryable());
-        assert!(status(500).is_retryable());
+        assert!(
+            !status(500).is_retryable(),
+            "500: the message was not understood"
+        );
         assert!(status(503).is_retryable());
+        assert!(!status(600).is_retryable());
         assert!(
             Error::new(ErrorKind::ServerStatus, "status frame").is_retryable(),
             "no status: nothing says it cannot pass"

@@ -155,14 +155,30 @@ pub(super) fn payload_error(status: u16, payload: &ErrorPayload<'_>) -> Error {
             status,
             body: excerpt(body),
         }),
-        // The service's own words, as for a `body`: the payload's Debug shows its shape only.
         ErrorPayload::Unknown(raw) => Error::new(ErrorKind::Protocol {
             status,
-            body: excerpt(raw.get()),
+            body: excerpt(&unknown_payload_text(raw)),
         }),
         other => Error::new(ErrorKind::Protocol {
             status,
             body: excerpt(&format!("{other:?}")),
         }),
+    }
+}
+
+/// What an error payload of no known shape says: its `message` when it has one (the words a
+/// service writes for people), else its shape only. The rest may be anything the service
+/// echoed (a visitor's message, a token), and the error is logged.
+fn unknown_payload_text(raw: &serde_json::value::RawValue) -> String {
+    #[derive(serde::Deserialize)]
+    struct Said<'a> {
+        #[serde(borrow)]
+        message: Option<std::borrow::Cow<'a, str>>,
+    }
+    match serde_json::from_str::<Said<'_>>(raw.get()) {
+        Ok(Said {
+            message: Some(message),
+        }) => message.into_owned(),
+        _ => format!("{:?}", ErrorPayload::Unknown(raw)),
     }
 }

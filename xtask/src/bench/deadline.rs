@@ -3,7 +3,7 @@
 //! the report like that of any other failure.
 
 use std::io::{Read, Write};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::channel;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -107,12 +107,12 @@ pub(crate) fn run(command: &mut Command, limit: Duration, echo: Echo) -> Result<
             Ok(None) if Instant::now() < deadline => std::thread::sleep(POLL),
             Ok(None) => {
                 killed = true;
-                let _ = child.kill();
+                kill_tree(&mut child);
                 break child.wait().ok();
             }
             Err(_) => {
                 // Its state cannot be read: it must not outlive the harness either way.
-                let _ = child.kill();
+                kill_tree(&mut child);
                 break child.wait().ok();
             }
         }
@@ -142,6 +142,56 @@ pub(crate) fn run(command: &mut Command, limit: Duration, echo: Echo) -> Result<
         stdout: text(stdout),
         stderr: text(stderr),
     })
+}
+
+/// Kills `child` and every process it started. What hangs is often not the child but one of
+/// its own (the bench binary under `cargo bench`, an install script under npm): killed alone,
+/// the child would leave it running, holding a core and the pipes. The child keeps the
+/// harness's process group (a Ctrl-C in the terminal reaches all of them), so the tree is
+/// found in /proc: each process is stopped before its children are read, so none can start
+/// another unseen, then all are killed.
+pub(crate) fn kill_tree(child: &mut Child) {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let Ok(root) = i32::try_from(child.id()) else {
+        let _ = child.kill();
+        return;
+    };
+    let mut found = vec![root];
+    let mut next = 0;
+    while next < found.len() {
+        let pid = found[next];
+        next += 1;
+        let _ = kill(Pid::from_raw(pid), Signal::SIGSTOP);
+        for child_pid in children_of(pid) {
+            // Bounded: a pid seen twice (reused while we read) is not walked again.
+            if found.len() < 4096 && !found.contains(&child_pid) {
+                found.push(child_pid);
+            }
+        }
+    }
+    for pid in found.iter().rev() {
+        let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+    }
+    // The direct child through std as well: it is the one the caller reaps.
+    let _ = child.kill();
+}
+
+/// The processes `pid` started, as /proc lists them for each of its threads.
+fn children_of(pid: i32) -> Vec<i32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for task in tasks.flatten() {
+        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+            out.extend(
+                text.split_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok()),
+            );
+        }
+    }
+    out
 }
 
 /// Reads `pipe` to its end on a thread of its own into the returned buffer, then says so on
@@ -187,6 +237,51 @@ mod tests {
             "{}",
             finished.describe()
         );
+    }
+
+    #[test]
+    fn killing_a_command_kills_what_it_started_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("grandchild");
+        let mut child = Command::new("sh")
+            .arg("-c")
+            // The grandchild writes its pid, then the shell waits on it (a hung `cargo bench`).
+            .arg(format!(
+                "sh -c 'echo $$ > {0}.tmp && mv {0}.tmp {0} && exec sleep 3000' & wait",
+                pid_file.display()
+            ))
+            // Not the test's own output: a survivor would hold it open.
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = loop {
+            if let Ok(text) = std::fs::read_to_string(&pid_file) {
+                break text.trim().parse::<i32>().unwrap();
+            }
+            std::thread::sleep(POLL);
+        };
+        kill_tree(&mut child);
+        child.wait().unwrap();
+        // Killed, it is a zombie until init reaps it, then gone. The bound only turns a
+        // survivor into a failure instead of a hang.
+        let gone = (0..500).any(|_| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let dead = stat
+                .rsplit_once(')')
+                .is_none_or(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']));
+            if !dead {
+                std::thread::sleep(POLL);
+            }
+            dead
+        });
+        if !gone {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        assert!(gone, "the grandchild outlived the kill");
     }
 
     #[test]

@@ -225,7 +225,7 @@ impl Monitored {
                     None
                 };
                 if kill.is_some() {
-                    let _ = self.child.kill();
+                    super::deadline::kill_tree(&mut self.child);
                     killed = kill;
                 }
             }
@@ -313,7 +313,7 @@ impl Drop for Monitored {
     fn drop(&mut self) {
         // A run abandoned on an error path must not leave its process behind.
         if self.poller.is_some() {
-            let _ = self.child.kill();
+            super::deadline::kill_tree(&mut self.child);
             let _ = self.child.wait();
         }
     }

@@ -49,7 +49,8 @@ pub struct SessionCounts {
     pub stops: u64,
     /// DATA frames queued for the session.
     pub data_frames: u64,
-    /// DATA frames dropped because the socket's queue was full (its client read nothing).
+    /// DATA frames dropped because the socket's queue was full (its client read nothing), or
+    /// queued for a socket whose upgrade failed with no room (or no socket) to take them over.
     pub data_dropped: u64,
     /// PINGs received.
     pub pings: u64,

@@ -182,7 +182,7 @@ pub(crate) struct Session {
     pub(crate) reader_wake: Notify,
     /// The sockets on the session's URL, the attached one last. Those before it are sockets it
     /// replaces, kept open until its upgrade completes: a socket whose upgrade fails hands the
-    /// session back to them instead of leaving it with none.
+    /// session, and what was queued for it, back to them instead of leaving it with none.
     sockets: Mutex<Vec<SocketLink>>,
     pub(crate) subscriptions: Mutex<HashMap<String, Arc<Class>>>,
     pub(crate) limiter: Option<Mutex<RequestWindow>>,
@@ -232,22 +232,57 @@ impl Session {
     /// Undoes [`Session::attach`] for socket `conn`, whose upgrade failed: it is no longer
     /// counted, and if it was the attached one the socket it replaced (still open, since
     /// sockets are closed only once their replacement is upgraded) is attached again.
-    pub(crate) fn abandon(&self, conn: u64) {
-        let mut sockets = self.sockets.lock();
-        if let Some(at) = sockets.iter().position(|s| s.conn == conn) {
-            sockets.remove(at);
-        }
+    ///
+    /// `queue` is its outbox, which no writer ever read. What it holds was meant for the
+    /// session's socket, so it goes to the socket before it in the list, the one that takes
+    /// over: that socket's own frames all predate the failed one's attaching, so appending
+    /// keeps DATA in order, and a socket left in place must not miss frames without a sign
+    /// (its client could not tell). Faults of the control API go along, as does a `drop`:
+    /// they were asked of the session's socket, and the control API said they were done.
+    /// DATA that does not fit, or has no socket to go to (none before it, or it had already
+    /// been replaced), is dropped and counted as the fan-out counts a full queue.
+    pub(crate) fn abandon(&self, conn: u64, mut queue: mpsc::Receiver<Outgoing>) {
         self.counters.connections.fetch_sub(1, Ordering::Relaxed);
+        let mut lost = 0_u64;
+        {
+            // Held throughout: frames and faults are queued under this lock too, so none
+            // reaches the failed socket after its queue is emptied, and none reaches the one
+            // taking over ahead of the older frames handed to it.
+            let mut sockets = self.sockets.lock();
+            let at = sockets.iter().position(|s| s.conn == conn);
+            let failed = at.map(|at| sockets.remove(at));
+            let takeover = at
+                .and_then(|at| at.checked_sub(1))
+                .and_then(|at| sockets.get(at));
+            queue.close();
+            while let Ok(out) = queue.try_recv() {
+                if !hand_on(out, takeover) {
+                    lost += 1;
+                }
+            }
+            // A `drop` asked before the upgrade failed is a kill no writer took.
+            if let (Some(failed), Some(takeover)) = (&failed, takeover)
+                && std::pin::pin!(failed.kill.notified()).enable()
+            {
+                takeover.kill.notify_one();
+            }
+        }
+        if lost > 0 {
+            tracing::warn!(
+                session = %self.id,
+                frames = lost,
+                "socket upgrade failed, DATA frames queued for it dropped"
+            );
+            self.counters.data_frames.fetch_sub(lost, Ordering::Relaxed);
+            self.counters
+                .data_dropped
+                .fetch_add(lost, Ordering::Relaxed);
+        }
     }
 
     /// Detaches socket `conn`, which has ended, wherever it stands.
     pub(crate) fn detach(&self, conn: u64) {
         self.sockets.lock().retain(|s| s.conn != conn);
-    }
-
-    /// The attached socket.
-    pub(crate) fn link(&self) -> Option<SocketLink> {
-        self.sockets.lock().last().cloned()
     }
 
     /// Whether a socket is attached.
@@ -260,28 +295,93 @@ impl Session {
     /// too). Room is taken first, so `frame` runs (and may use up a fault) only for a frame
     /// that is then queued.
     pub(crate) fn push_data(&self, frame: impl FnOnce() -> Option<Utf8Bytes>) {
-        let outbox = match self.sockets.lock().last() {
-            Some(link) => link.outbox.clone(),
-            None => return,
-        };
-        let permit = match outbox.try_reserve() {
-            Ok(permit) => permit,
-            Err(mpsc::error::TrySendError::Full(())) => {
-                tracing::warn!(session = %self.id, "socket backlog full, DATA frame dropped");
-                self.counters.data_dropped.fetch_add(1, Ordering::Relaxed);
+        {
+            // Queued under the lock, not on a copy of the socket's handle: a failed upgrade
+            // hands the socket's queue on under the same lock ([`Session::abandon`]), and a
+            // frame queued on a copy could land in that queue after it was emptied, or on the
+            // socket taking over ahead of the older frames handed to it.
+            let sockets = self.sockets.lock();
+            let Some(link) = sockets.last() else {
                 return;
+            };
+            match link.outbox.try_reserve() {
+                Ok(permit) => {
+                    if let Some(frame) = frame() {
+                        permit.send(Outgoing::Text(frame));
+                        self.counters.data_frames.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return;
+                }
+                Err(mpsc::error::TrySendError::Full(())) => {}
+                Err(mpsc::error::TrySendError::Closed(())) => return,
             }
-            Err(mpsc::error::TrySendError::Closed(())) => return,
-        };
-        if let Some(frame) = frame() {
-            permit.send(Outgoing::Text(frame));
-            self.counters.data_frames.fetch_add(1, Ordering::Relaxed);
         }
+        tracing::warn!(session = %self.id, "socket backlog full, DATA frame dropped");
+        self.counters.data_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Queues `out` (a fault of the control API) for the attached socket, without waiting.
+    /// Under the lock for the reason [`Session::push_data`] is.
+    pub(crate) fn to_socket(&self, out: Outgoing) -> Result<(), Unsent> {
+        let sockets = self.sockets.lock();
+        let link = sockets.last().ok_or(Unsent::NotConnected)?;
+        link.outbox.try_send(out).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => Unsent::Backlogged,
+            mpsc::error::TrySendError::Closed(_) => Unsent::NotConnected,
+        })
+    }
+
+    /// Drops the attached socket's connection at once; false when none is attached. Under
+    /// the lock so that a socket whose upgrade fails meanwhile hands the kill on.
+    pub(crate) fn kill(&self) -> bool {
+        let sockets = self.sockets.lock();
+        let link = sockets.last();
+        if let Some(link) = link {
+            link.kill.notify_one();
+        }
+        link.is_some()
     }
 
     /// Takes a request token (always succeeds when the rate limit is off).
     pub(crate) fn take_request_token(&self, now: Instant) -> bool {
         self.limiter.as_ref().is_none_or(|l| l.lock().try_take(now))
+    }
+}
+
+/// Why [`Session::to_socket`] queued nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unsent {
+    /// No socket is attached, or it has ended.
+    NotConnected,
+    /// The socket's queue is full: its client reads nothing.
+    Backlogged,
+}
+
+/// Hands `out`, queued for a socket whose upgrade failed, to `takeover`, the socket that takes
+/// its place; false for a DATA frame that is dropped.
+fn hand_on(out: Outgoing, takeover: Option<&SocketLink>) -> bool {
+    let Some(takeover) = takeover else {
+        return !matches!(out, Outgoing::Text(_));
+    };
+    match out {
+        Outgoing::Text(text) => takeover.outbox.try_send(Outgoing::Text(text)).is_ok(),
+        Outgoing::Drop => {
+            takeover.kill.notify_one();
+            true
+        }
+        out @ (Outgoing::Close(..) | Outgoing::Finish(..)) => {
+            if let Err(mpsc::error::TrySendError::Full(_)) = takeover.outbox.try_send(out) {
+                // As when a socket replaces one whose client reads nothing: no close frame can
+                // reach it, so it ends without one.
+                takeover.kill.notify_one();
+            }
+            true
+        }
+        // A stall of a socket whose queue is full changes nothing its client would see.
+        out @ Outgoing::Stall(_) => {
+            let _ = takeover.outbox.try_send(out);
+            true
+        }
     }
 }
 
@@ -450,8 +550,48 @@ mod tests {
         SocketLink { conn, outbox, kill }
     }
 
+    /// A socket whose outbox the test reads, with room for `room` frames.
+    fn socket(conn: u64, room: usize) -> (SocketLink, mpsc::Receiver<Outgoing>) {
+        let (outbox, queue) = mpsc::channel(room);
+        let kill = Arc::new(Notify::new());
+        (SocketLink { conn, outbox, kill }, queue)
+    }
+
+    /// The outbox of a socket that nothing was queued for.
+    fn nothing_queued() -> mpsc::Receiver<Outgoing> {
+        mpsc::channel(1).1
+    }
+
     fn attached(session: &Session) -> Option<u64> {
-        session.link().map(|l| l.conn)
+        session.sockets.lock().last().map(|l| l.conn)
+    }
+
+    fn push(session: &Session, text: &'static str) {
+        session.push_data(|| Some(Utf8Bytes::from_static(text)));
+    }
+
+    /// What is queued in `queue`, DATA as its text and the rest by kind.
+    fn queued(queue: &mut mpsc::Receiver<Outgoing>) -> Vec<String> {
+        std::iter::from_fn(|| queue.try_recv().ok())
+            .map(|out| match out {
+                Outgoing::Text(text) => text.as_str().to_owned(),
+                Outgoing::Close(code, reason) => format!("close {code} {reason}"),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    fn killed(link: &SocketLink) -> bool {
+        std::pin::pin!(link.kill.notified()).enable()
+    }
+
+    /// (DATA frames queued, DATA frames dropped).
+    fn data(session: &Session) -> (u64, u64) {
+        let c = &session.counters;
+        (
+            c.data_frames.load(Ordering::Relaxed),
+            c.data_dropped.load(Ordering::Relaxed),
+        )
     }
 
     fn connections(session: &Session) -> u64 {
@@ -473,7 +613,7 @@ mod tests {
         session.attach(link(1));
         assert_eq!(attached(&session), Some(1));
         assert_eq!(connections(&session), 2);
-        session.abandon(1);
+        session.abandon(1, nothing_queued());
         assert_eq!(attached(&session), Some(0));
         assert_eq!(connections(&session), 1);
 
@@ -495,7 +635,7 @@ mod tests {
         session.attach(link(1));
         session.detach(0);
         assert_eq!(attached(&session), Some(1));
-        session.abandon(1);
+        session.abandon(1, nothing_queued());
         assert!(!session.connected());
         assert_eq!(connections(&session), 1);
     }
@@ -510,7 +650,7 @@ mod tests {
         session.attach(link(1));
         session.attach(link(2));
         assert_eq!(conns(session.upgraded(1)), [0]);
-        session.abandon(2);
+        session.abandon(2, nothing_queued());
         assert_eq!(attached(&session), Some(1));
         assert_eq!(connections(&session), 2);
 
@@ -518,8 +658,112 @@ mod tests {
         session.attach(link(4));
         assert_eq!(conns(session.upgraded(4)), [1, 3]);
         // 3, closed by 4, fails its upgrade after all: only its count is undone.
-        session.abandon(3);
+        session.abandon(3, nothing_queued());
         assert_eq!(attached(&session), Some(4));
         assert_eq!(connections(&session), 3);
+    }
+
+    /// DATA and faults queued for a socket whose upgrade then fails go, in order, to the one
+    /// it was to replace, which takes the session back; those that do not fit there are
+    /// dropped and counted so.
+    #[test]
+    fn a_failed_upgrade_hands_what_was_queued_for_it_to_the_socket_taking_over() {
+        let session = session();
+        let (s0, mut q0) = socket(0, 6);
+        session.attach(s0.clone());
+        session.upgraded(0);
+        push(&session, "a");
+        let (s1, q1) = socket(1, 16);
+        session.attach(s1);
+        push(&session, "b");
+        session
+            .to_socket(Outgoing::Stall(Duration::from_millis(1)))
+            .unwrap();
+        push(&session, "c");
+        session
+            .to_socket(Outgoing::Close(4000, "bye".into()))
+            .unwrap();
+        assert!(session.kill());
+        push(&session, "d");
+        push(&session, "e");
+        assert!(!killed(&s0));
+        assert_eq!(data(&session), (5, 0));
+
+        session.abandon(1, q1);
+        assert_eq!(attached(&session), Some(0));
+        // Room for six: "e" does not fit.
+        assert_eq!(
+            queued(&mut q0),
+            ["a", "b", "Stall(1ms)", "c", "close 4000 bye", "d"]
+        );
+        assert!(killed(&s0));
+        assert_eq!(data(&session), (4, 1));
+        // Frames published from now on follow the ones handed on.
+        push(&session, "f");
+        assert_eq!(queued(&mut q0), ["f"]);
+    }
+
+    /// A first socket whose upgrade fails leaves no socket to hand its DATA to: dropped, not
+    /// sent.
+    #[test]
+    fn data_queued_for_a_failed_upgrade_with_no_socket_to_take_over_is_dropped() {
+        let session = session();
+        let (s0, q0) = socket(0, 16);
+        session.attach(s0);
+        push(&session, "a");
+        push(&session, "b");
+        session
+            .to_socket(Outgoing::Close(4000, "bye".into()))
+            .unwrap();
+        assert_eq!(data(&session), (2, 0));
+        session.abandon(0, q0);
+        assert!(!session.connected());
+        assert_eq!(data(&session), (0, 2));
+        assert_eq!(connections(&session), 0);
+    }
+
+    /// A socket replaced (by a newer one upgraded first) before its own upgrade fails: its
+    /// DATA was for a client that never got the socket, and the newer socket, which has the
+    /// session, gets none of it (it has newer frames already).
+    #[test]
+    fn data_queued_for_a_socket_replaced_before_its_upgrade_failed_is_dropped() {
+        let session = session();
+        let (s0, q0) = socket(0, 16);
+        session.attach(s0);
+        push(&session, "a");
+        let (s1, mut q1) = socket(1, 16);
+        session.attach(s1);
+        push(&session, "b");
+        assert_eq!(conns(session.upgraded(1)), [0]);
+        session.abandon(0, q0);
+        assert_eq!(attached(&session), Some(1));
+        assert_eq!(queued(&mut q1), ["b"]);
+        assert_eq!(data(&session), (1, 1));
+    }
+
+    /// Two upgrades under way, the older failing first: its DATA goes to the socket before
+    /// it, not to the newer one, whose frames are newer; the newer failing in turn appends
+    /// its own behind them.
+    #[test]
+    fn overlapping_failed_upgrades_hand_frames_back_in_order() {
+        let session = session();
+        let (s0, mut q0) = socket(0, 16);
+        session.attach(s0);
+        session.upgraded(0);
+        push(&session, "a");
+        let (s1, q1) = socket(1, 16);
+        session.attach(s1);
+        push(&session, "b");
+        let (s2, q2) = socket(2, 16);
+        session.attach(s2);
+        push(&session, "c");
+
+        session.abandon(1, q1);
+        assert_eq!(attached(&session), Some(2));
+        session.abandon(2, q2);
+        assert_eq!(attached(&session), Some(0));
+        assert_eq!(queued(&mut q0), ["a", "b", "c"]);
+        assert_eq!(data(&session), (3, 0));
+        assert_eq!(connections(&session), 1);
     }
 }

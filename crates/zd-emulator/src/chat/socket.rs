@@ -131,7 +131,7 @@ async fn serve_upgraded(
         Err(error) => {
             // Dropping `attached` before its upgrade completed undoes the attaching: the
             // socket is not counted, and the one it was to replace, left open until now, is
-            // the session's socket again.
+            // the session's socket again and gets what was queued for this one meanwhile.
             tracing::debug!(%error, "WebSocket upgrade failed");
             return;
         }
@@ -140,8 +140,9 @@ async fn serve_upgraded(
         WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
     match attached {
         Some(mut attached) => {
-            attached.attachment.upgraded();
-            serve(service, attached, ws).await;
+            if let Some(outbox_rx) = attached.attachment.upgraded() {
+                serve(service, attached, outbox_rx, ws).await;
+            }
         }
         None => refuse(ws).await,
     }
@@ -169,7 +170,6 @@ async fn refuse(mut ws: Ws) {
 struct Attached {
     attachment: Attachment,
     outbox: mpsc::Sender<Outgoing>,
-    outbox_rx: mpsc::Receiver<Outgoing>,
     kill: Arc<Notify>,
 }
 
@@ -190,10 +190,9 @@ impl Attached {
             attachment: Attachment {
                 session,
                 conn,
-                upgraded: false,
+                pending: Some(outbox_rx),
             },
             outbox,
-            outbox_rx,
             kill,
         }
     }
@@ -204,15 +203,17 @@ impl Attached {
 struct Attachment {
     session: Arc<Session>,
     conn: u64,
-    upgraded: bool,
+    /// The socket's outbox until its upgrade completes and the writer is to take it: if the
+    /// upgrade fails instead, what was queued meanwhile is handed on from here.
+    pending: Option<mpsc::Receiver<Outgoing>>,
 }
 
 impl Attachment {
     /// The socket's upgrade has completed: it counts for good, and the sockets it replaces
     /// are closed. Not before: a socket whose upgrade fails would otherwise have closed a
-    /// working one for nothing.
-    fn upgraded(&mut self) {
-        self.upgraded = true;
+    /// working one for nothing. Returns the outbox for the writer (once).
+    fn upgraded(&mut self) -> Option<mpsc::Receiver<Outgoing>> {
+        let outbox = self.pending.take();
         for previous in self.session.upgraded(self.conn) {
             let close = Outgoing::Close(1000, "replaced by a newer connection".into());
             if let Err(mpsc::error::TrySendError::Full(_)) = previous.outbox.try_send(close) {
@@ -221,24 +222,23 @@ impl Attachment {
                 previous.kill.notify_one();
             }
         }
+        outbox
     }
 }
 
 impl Drop for Attachment {
     fn drop(&mut self) {
-        if self.upgraded {
-            self.session.detach(self.conn);
-        } else {
-            self.session.abandon(self.conn);
+        match self.pending.take() {
+            Some(outbox) => self.session.abandon(self.conn, outbox),
+            None => self.session.detach(self.conn),
         }
     }
 }
 
-async fn serve(service: Service, attached: Attached, ws: Ws) {
+async fn serve(service: Service, attached: Attached, outbox_rx: mpsc::Receiver<Outgoing>, ws: Ws) {
     let Attached {
         attachment,
         outbox,
-        outbox_rx,
         kill,
     } = attached;
     let session = attachment.session.clone();
@@ -996,6 +996,8 @@ mod tests {
     use crate::account::AccountConfig;
     use crate::chat::limits::Limits;
     use crate::clock::Clock;
+    use crate::control::Control;
+    use crate::realtime::{Realtime, RealtimeLimits, SubscribeAnswer};
     use crate::state::ChatState;
 
     const SUB: &str = "subscription { message { node { id } } }";
@@ -1034,6 +1036,142 @@ mod tests {
         assert!(register(&service, &session, key(), document(), "late").is_none());
         assert!(session.subscriptions.lock().is_empty());
         assert_eq!(service.hub.class_count(), 0);
+    }
+
+    /// The control API of `service`.
+    fn control(service: &Service, shutdown: &watch::Sender<bool>) -> Control {
+        let state = service.core.state.clone();
+        let realtime = Realtime::new(
+            state.clone(),
+            RealtimeLimits::documented(),
+            SubscribeAnswer::default(),
+            shutdown.subscribe(),
+        );
+        Control {
+            state,
+            core: service.core.clone(),
+            realtime,
+        }
+    }
+
+    /// A socket on `session` whose upgrade has completed, as [`serve_upgraded`] has it just
+    /// before the writer starts, and its outbox.
+    fn upgraded(service: &Service, session: &Arc<Session>) -> (Attached, mpsc::Receiver<Outgoing>) {
+        let mut attached = Attached::new(service, session.clone());
+        let outbox = attached.attachment.upgraded().unwrap();
+        (attached, outbox)
+    }
+
+    /// A socket on `session` as [`upgrade`] leaves it: attached, its 101 on the way, its
+    /// upgrade not yet complete.
+    fn upgrading(service: &Service, session: &Arc<Session>) -> Attached {
+        Attached::new(service, session.clone())
+    }
+
+    /// Has the upgrade of `attached` fail, as it does when hyper does not upgrade the
+    /// connection (an HTTP/1.0 request, a connection lost before the 101 went out).
+    async fn fail_upgrade(service: &Service, attached: Attached) {
+        let on_upgrade = hyper::upgrade::on(Request::new(Body::empty()));
+        let config = WebSocketConfig::default();
+        serve_upgraded(service.clone(), Some(attached), on_upgrade, config).await;
+    }
+
+    fn push(session: &Session, text: &'static str) {
+        session.push_data(|| Some(Utf8Bytes::from_static(text)));
+    }
+
+    /// What is queued in `outbox`, DATA as its text and the rest by kind.
+    fn queued(outbox: &mut mpsc::Receiver<Outgoing>) -> Vec<String> {
+        std::iter::from_fn(|| outbox.try_recv().ok())
+            .map(|out| match out {
+                Outgoing::Text(text) => text.as_str().to_owned(),
+                Outgoing::Close(code, reason) => format!("close {code} {reason}"),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    fn killed(attached: &Attached) -> bool {
+        std::pin::pin!(attached.kill.notified()).enable()
+    }
+
+    /// The client of the socket a failed upgrade hands the session back to must not miss what
+    /// was published, or asked of the session's socket, while the other one upgraded: that
+    /// socket stays open, so its client could not tell.
+    #[tokio::test]
+    async fn a_failed_upgrade_hands_its_data_and_faults_to_the_socket_it_was_to_replace() {
+        let (service, shutdown) = service();
+        let control = control(&service, &shutdown);
+        let agent = service.core.state.agents()[0].key.clone();
+        let session = service.core.sessions.start(&agent, None);
+        let (s0, mut outbox) = upgraded(&service, &session);
+        push(&session, "before");
+
+        let s1 = upgrading(&service, &session);
+        push(&session, "during 1");
+        control.fault_stall(&session.id, 5).await.unwrap();
+        push(&session, "during 2");
+        control.fault_close(&session.id, 4000, "bye").await.unwrap();
+        control.fault_drop(&session.id).await.unwrap();
+        assert!(!killed(&s0));
+
+        fail_upgrade(&service, s1).await;
+        assert_eq!(
+            queued(&mut outbox),
+            [
+                "before",
+                "during 1",
+                "Stall(5ms)",
+                "during 2",
+                "close 4000 bye"
+            ]
+        );
+        assert!(killed(&s0), "the drop asked during the upgrade was lost");
+        let counts = session.counters.snapshot();
+        assert_eq!((counts.data_frames, counts.data_dropped), (3, 0));
+        assert_eq!(counts.connections, 1);
+        push(&session, "after");
+        assert_eq!(queued(&mut outbox), ["after"]);
+    }
+
+    /// DATA queued for a session's first socket, whose upgrade fails, reached nobody.
+    #[tokio::test]
+    async fn data_queued_for_a_failed_upgrade_with_no_socket_to_take_over_counts_as_dropped() {
+        let (service, _shutdown) = service();
+        let agent = service.core.state.agents()[0].key.clone();
+        let session = service.core.sessions.start(&agent, None);
+        let s0 = upgrading(&service, &session);
+        push(&session, "one");
+        push(&session, "two");
+        fail_upgrade(&service, s0).await;
+        assert!(!session.connected());
+        let counts = session.counters.snapshot();
+        assert_eq!((counts.data_frames, counts.data_dropped), (0, 2));
+    }
+
+    /// DATA queued for an upgrading socket that does not all fit in the queue of the socket
+    /// taking over: what does not fit is dropped, and counted so, as when the fan-out finds a
+    /// queue full.
+    #[tokio::test]
+    async fn data_handed_on_by_a_failed_upgrade_that_does_not_fit_counts_as_dropped() {
+        let (service, _shutdown) = service();
+        let agent = service.core.state.agents()[0].key.clone();
+        let session = service.core.sessions.start(&agent, None);
+        let (_s0, mut outbox) = upgraded(&service, &session);
+        for _ in 1..OUTBOX {
+            push(&session, "old");
+        }
+        let s1 = upgrading(&service, &session);
+        push(&session, "new 1");
+        push(&session, "new 2");
+        push(&session, "new 3");
+        fail_upgrade(&service, s1).await;
+        let counts = session.counters.snapshot();
+        assert_eq!(counts.data_frames, OUTBOX as u64);
+        assert_eq!(counts.data_dropped, 2);
+        let frames = queued(&mut outbox);
+        assert_eq!(frames.len(), OUTBOX);
+        assert_eq!(frames.last().map(String::as_str), Some("new 1"));
     }
 
     #[test]

@@ -4,11 +4,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::sync::mpsc::error::TrySendError;
 use zd_wire::chat::ErrorName;
 
 use super::{Control, ControlError};
-use crate::chat::session::{Outgoing, ProtocolFault, Session, SocketLink};
+use crate::chat::session::{Outgoing, ProtocolFault, Session, Unsent};
 
 impl Control {
     fn session(&self, session_id: &str) -> Result<Arc<Session>, ControlError> {
@@ -21,28 +20,22 @@ impl Control {
     /// The session, when a socket is attached to it.
     fn connected(&self, session_id: &str) -> Result<Arc<Session>, ControlError> {
         let session = self.session(session_id)?;
-        if session.link().is_none() {
+        if !session.connected() {
             return Err(ControlError::NotConnected(session_id.to_owned()));
         }
         Ok(session)
     }
 
-    /// The socket attached to the session.
-    fn link(&self, session_id: &str) -> Result<SocketLink, ControlError> {
-        self.session(session_id)?
-            .link()
-            .ok_or_else(|| ControlError::NotConnected(session_id.to_owned()))
-    }
-
     /// Queues `out` behind the socket's frames. A full queue is refused rather than waited
-    /// on: it is full only when the client has stopped reading, and would stay so.
+    /// on: it is full only when the client has stopped reading, and would stay so. A socket
+    /// still upgrading takes it; if its upgrade then fails, the socket taking the session
+    /// back gets it ([`Session::abandon`]), so what is answered Ok here is not lost.
     fn to_socket(&self, session_id: &str, out: Outgoing) -> Result<(), ControlError> {
-        self.link(session_id)?
-            .outbox
-            .try_send(out)
-            .map_err(|e| match e {
-                TrySendError::Full(_) => ControlError::Backlogged(session_id.to_owned()),
-                TrySendError::Closed(_) => ControlError::NotConnected(session_id.to_owned()),
+        self.session(session_id)?
+            .to_socket(out)
+            .map_err(|unsent| match unsent {
+                Unsent::Backlogged => ControlError::Backlogged(session_id.to_owned()),
+                Unsent::NotConnected => ControlError::NotConnected(session_id.to_owned()),
             })
     }
 
@@ -51,8 +44,11 @@ impl Control {
     /// # Errors
     /// No such session or no socket.
     pub async fn fault_drop(&self, session_id: &str) -> Result<(), ControlError> {
-        self.link(session_id)?.kill.notify_one();
-        Ok(())
+        if self.session(session_id)?.kill() {
+            Ok(())
+        } else {
+            Err(ControlError::NotConnected(session_id.to_owned()))
+        }
     }
 
     /// Closes the session's socket with a close frame (the session stays valid). A `reason`

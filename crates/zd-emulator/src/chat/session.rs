@@ -239,11 +239,16 @@ impl Session {
     /// keeps DATA in order, and a socket left in place must not miss frames without a sign
     /// (its client could not tell). Faults of the control API go along, as does a `drop`:
     /// they were asked of the session's socket, and the control API said they were done.
-    /// DATA that does not fit, or has no socket to go to (none before it, or it had already
-    /// been replaced), is dropped and counted as the fan-out counts a full queue.
+    /// DATA that does not fit, has no socket to go to (none before it, or it had already
+    /// been replaced), or would land behind a close (the session has ended, or a close fault
+    /// went first) is dropped and counted as the fan-out counts a full queue. A `fail_data`
+    /// fault that made one of those frames stays used up.
     pub(crate) fn abandon(&self, conn: u64, mut queue: mpsc::Receiver<Outgoing>) {
         self.counters.connections.fetch_sub(1, Ordering::Relaxed);
         let mut lost = 0_u64;
+        // An ended session's socket sends EOS and closes; its writer stops there, so frames
+        // handed on behind that would count as sent and never be.
+        let mut closing = self.ended().is_some();
         {
             // Held throughout: frames and faults are queued under this lock too, so none
             // reaches the failed socket after its queue is emptied, and none reaches the one
@@ -256,7 +261,7 @@ impl Session {
                 .and_then(|at| sockets.get(at));
             queue.close();
             while let Ok(out) = queue.try_recv() {
-                if !hand_on(out, takeover) {
+                if !hand_on(out, takeover, &mut closing) {
                     lost += 1;
                 }
             }
@@ -358,18 +363,21 @@ pub(crate) enum Unsent {
 }
 
 /// Hands `out`, queued for a socket whose upgrade failed, to `takeover`, the socket that takes
-/// its place; false for a DATA frame that is dropped.
-fn hand_on(out: Outgoing, takeover: Option<&SocketLink>) -> bool {
+/// its place; false for a DATA frame that is dropped. `closing` says a close is queued ahead
+/// (the socket's writer stops there), and is set once one is handed on.
+fn hand_on(out: Outgoing, takeover: Option<&SocketLink>, closing: &mut bool) -> bool {
     let Some(takeover) = takeover else {
         return !matches!(out, Outgoing::Text(_));
     };
     match out {
+        Outgoing::Text(_) if *closing => false,
         Outgoing::Text(text) => takeover.outbox.try_send(Outgoing::Text(text)).is_ok(),
         Outgoing::Drop => {
             takeover.kill.notify_one();
             true
         }
         out @ (Outgoing::Close(..) | Outgoing::Finish(..)) => {
+            *closing = true;
             if let Err(mpsc::error::TrySendError::Full(_)) = takeover.outbox.try_send(out) {
                 // As when a socket replaces one whose client reads nothing: no close frame can
                 // reach it, so it ends without one.
@@ -691,16 +699,50 @@ mod tests {
 
         session.abandon(1, q1);
         assert_eq!(attached(&session), Some(0));
-        // Room for six: "e" does not fit.
+        // The socket's writer stops at the close: "d" and "e" behind it would never be sent.
         assert_eq!(
             queued(&mut q0),
-            ["a", "b", "Stall(1ms)", "c", "close 4000 bye", "d"]
+            ["a", "b", "Stall(1ms)", "c", "close 4000 bye"]
         );
         assert!(killed(&s0));
-        assert_eq!(data(&session), (4, 1));
+        assert_eq!(data(&session), (3, 2));
         // Frames published from now on follow the ones handed on.
         push(&session, "f");
         assert_eq!(queued(&mut q0), ["f"]);
+    }
+
+    /// What does not fit the queue of the socket taking over is dropped, not sent.
+    #[test]
+    fn data_handed_on_past_the_room_of_the_socket_taking_over_is_dropped() {
+        let session = session();
+        let (s0, mut q0) = socket(0, 3);
+        session.attach(s0);
+        session.upgraded(0);
+        push(&session, "a");
+        let (s1, q1) = socket(1, 16);
+        session.attach(s1);
+        for text in ["b", "c", "d"] {
+            push(&session, text);
+        }
+        session.abandon(1, q1);
+        assert_eq!(queued(&mut q0), ["a", "b", "c"]);
+        assert_eq!(data(&session), (3, 1));
+    }
+
+    /// An ended session's socket closes after its EOS: DATA handed to it then is dropped.
+    #[test]
+    fn data_queued_for_a_failed_upgrade_of_an_ended_session_is_dropped() {
+        let session = session();
+        let (s0, mut q0) = socket(0, 16);
+        session.attach(s0);
+        session.upgraded(0);
+        let (s1, q1) = socket(1, 16);
+        session.attach(s1);
+        push(&session, "a");
+        assert!(session.end("ENDED"));
+        session.abandon(1, q1);
+        assert!(queued(&mut q0).is_empty());
+        assert_eq!(data(&session), (0, 1));
     }
 
     /// A first socket whose upgrade fails leaves no socket to hand its DATA to: dropped, not

@@ -149,7 +149,9 @@ pub(crate) fn run(command: &mut Command, limit: Duration, echo: Echo) -> Result<
 /// the child would leave it running, holding a core and the pipes. The child keeps the
 /// harness's process group (a Ctrl-C in the terminal reaches all of them), so the tree is
 /// found in /proc: each process is stopped before its children are read, so none can start
-/// another unseen, then all are killed.
+/// another unseen, then all are killed. A process is taken only while /proc still names its
+/// parent as the one it was found under: a pid reaped and reused meanwhile is let go. What a
+/// process left behind by exiting (a daemon it detached) is no longer in the tree, and lives on.
 pub(crate) fn kill_tree(child: &mut Child) {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
@@ -157,6 +159,12 @@ pub(crate) fn kill_tree(child: &mut Child) {
         let _ = child.kill();
         return;
     };
+    if !std::path::Path::new(&format!("/proc/{root}/task/{root}/children")).exists() {
+        eprintln!(
+            "xtask bench: this kernel does not list a process's children in /proc; only the \
+             command itself is killed, not what it started"
+        );
+    }
     let mut found = vec![root];
     let mut next = 0;
     while next < found.len() {
@@ -164,9 +172,16 @@ pub(crate) fn kill_tree(child: &mut Child) {
         next += 1;
         let _ = kill(Pid::from_raw(pid), Signal::SIGSTOP);
         for child_pid in children_of(pid) {
-            // Bounded: a pid seen twice (reused while we read) is not walked again.
-            if found.len() < 4096 && !found.contains(&child_pid) {
+            // Bounded, and a pid seen twice (reused while we read) is not walked again.
+            if found.len() >= 4096 || found.contains(&child_pid) {
+                continue;
+            }
+            let _ = kill(Pid::from_raw(child_pid), Signal::SIGSTOP);
+            if parent_of(child_pid) == Some(pid) {
                 found.push(child_pid);
+            } else {
+                // Reaped before its parent stopped, and the pid given to another process.
+                let _ = kill(Pid::from_raw(child_pid), Signal::SIGCONT);
             }
         }
     }
@@ -192,6 +207,14 @@ fn children_of(pid: i32) -> Vec<i32> {
         }
     }
     out
+}
+
+/// The parent of `pid` as /proc/PID/stat gives it (the field after the state, which follows
+/// the command name in parentheses; the name may hold any character, so the last `)` counts).
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Reads `pipe` to its end on a thread of its own into the returned buffer, then says so on
@@ -239,30 +262,58 @@ mod tests {
         );
     }
 
+    /// Kills what it holds when dropped: a failing test leaves no process behind.
+    struct Reaped(Vec<i32>);
+
+    impl Drop for Reaped {
+        fn drop(&mut self) {
+            for pid in &self.0 {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(*pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+
     #[test]
     fn killing_a_command_kills_what_it_started_too() {
         let dir = tempfile::tempdir().unwrap();
         let pid_file = dir.path().join("grandchild");
         let mut child = Command::new("sh")
-            .arg("-c")
             // The grandchild writes its pid, then the shell waits on it (a hung `cargo bench`).
-            .arg(format!(
-                "sh -c 'echo $$ > {0}.tmp && mv {0}.tmp {0} && exec sleep 3000' & wait",
-                pid_file.display()
-            ))
+            // The path goes as an argument: no quoting of it in the script.
+            .args([
+                "-c",
+                r#"sh -c 'echo $$ > "$1.tmp" && mv "$1.tmp" "$1" && exec sleep 3000' sh "$1" & wait"#,
+                "sh",
+            ])
+            .arg(&pid_file)
             // Not the test's own output: a survivor would hold it open.
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let pid = loop {
-            if let Ok(text) = std::fs::read_to_string(&pid_file) {
-                break text.trim().parse::<i32>().unwrap();
-            }
-            std::thread::sleep(POLL);
-        };
+        let mut guard = Reaped(vec![i32::try_from(child.id()).unwrap()]);
+        // Bounded, and given up if the shell ended: only turns a failure into one.
+        let pid = (0..1500)
+            .find_map(|_| {
+                if let Ok(text) = std::fs::read_to_string(&pid_file) {
+                    return text.trim().parse::<i32>().ok();
+                }
+                if child.try_wait().ok().flatten().is_some() {
+                    return Some(-1);
+                }
+                std::thread::sleep(POLL);
+                None
+            })
+            .filter(|pid| *pid > 0)
+            .expect("the grandchild started");
+        guard.0.push(pid);
         kill_tree(&mut child);
         child.wait().unwrap();
+        // Reaped: its pid may be another process's now.
+        guard.0.retain(|p| *p == pid);
         // Killed, it is a zombie until init reaps it, then gone. The bound only turns a
         // survivor into a failure instead of a hang.
         let gone = (0..500).any(|_| {
@@ -275,13 +326,16 @@ mod tests {
             }
             dead
         });
-        if !gone {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
         assert!(gone, "the grandchild outlived the kill");
+        guard.0.clear();
+    }
+
+    #[test]
+    fn the_parent_of_a_process_is_read_from_proc() {
+        let me = i32::try_from(std::process::id()).unwrap();
+        let parent = i32::try_from(std::os::unix::process::parent_id()).unwrap();
+        assert_eq!(parent_of(me), Some(parent));
+        assert_eq!(parent_of(-1), None);
     }
 
     #[test]

@@ -338,3 +338,35 @@ fn path_parameters_that_name_no_resource_are_refused() {
         .unwrap();
     assert_eq!(fine.path(), "/v2/apps/app/conversations/conv/messages/a.b");
 }
+
+/// A page is asked for after one cursor or before one: both at once is refused before
+/// sending, rather than answered 400 or, by a lenient server, paged in a direction the
+/// stream would then turn around.
+#[test]
+fn a_listing_refuses_both_page_cursors_at_once() {
+    use zd_sunshine::ErrorKind;
+    use zd_sunshine::operations::{ListConversations, ListMessages};
+
+    let err = ListMessages::new("app", "conv")
+        .page_after("a")
+        .page_before("b")
+        .to_request()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Encode, "{err:?}");
+    assert!(err.to_string().contains("not both"), "{err}");
+    let err = ListConversations::new("app")
+        .filter_user_id("u")
+        .page_after("a")
+        .page_before("b")
+        .to_request()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Encode, "{err:?}");
+    let one = ListMessages::new("app", "conv")
+        .page_before("b")
+        .to_request()
+        .unwrap();
+    assert!(
+        one.path()
+            .starts_with("/v2/apps/app/conversations/conv/messages")
+    );
+}

@@ -212,6 +212,16 @@ fn emit_op(out: &mut String, op: &Op, models: &Models) {
     } else {
         ""
     };
+    // A page is asked for after one cursor or before one, never both (the spec's `page`).
+    let page_pair = op
+        .query
+        .iter()
+        .find(|a| a.wire == "page[after]")
+        .zip(op.query.iter().find(|a| a.wire == "page[before]"));
+    let body = match page_pair {
+        Some(_) => format!("{body}; or when both `page[after]` and `page[before]` are set"),
+        None => body.to_owned(),
+    };
     let errors = if !op.one_of.is_empty() {
         let rules: Vec<String> = op.one_of.iter().map(|g| group_rule(g, true)).collect();
         format!(
@@ -228,6 +238,10 @@ fn emit_op(out: &mut String, op: &Op, models: &Models) {
             "\n///\n/// # Errors\n///\n/// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or \
              `..`{body}."
         )
+    } else if page_pair.is_some() {
+        "\n///\n/// # Errors\n///\n/// [`crate::ErrorKind::Encode`] when both `page[after]` and \
+         `page[before]` are set."
+            .to_owned()
     } else {
         String::new()
     };
@@ -261,6 +275,16 @@ fn emit_op(out: &mut String, op: &Op, models: &Models) {
                 group.param,
                 wires.join(if group.exclusive { " and " } else { " or " })
             )),
+            lit(&op.id)
+        );
+    }
+    if let Some((after, before)) = page_pair {
+        let _ = writeln!(
+            out,
+            "if self.{}.is_some() && self.{}.is_some() {{\nreturn Err(crate::Error::new(crate::ErrorKind::Encode, {}).at({}));\n}}",
+            after.rust,
+            before.rust,
+            lit("`page` takes `page[after]` or `page[before]`, not both"),
             lit(&op.id)
         );
     }

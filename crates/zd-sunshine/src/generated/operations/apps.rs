@@ -53,7 +53,18 @@ impl ListApps {
     }
 
     /// Builds the wire request (path, query, body) without sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::Encode`] when both `page[after]` and `page[before]` are set.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
+        if self.page_after.is_some() && self.page_before.is_some() {
+            return Err(crate::Error::new(
+                crate::ErrorKind::Encode,
+                "`page` takes `page[after]` or `page[before]`, not both",
+            )
+            .at("ListApps"));
+        }
         let path = String::from("/v2/apps");
         let mut req = crate::ApiRequest::new(http::Method::GET, path, "ListApps");
         if let Some(v) = &self.page_after {

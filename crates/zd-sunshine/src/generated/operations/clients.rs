@@ -57,8 +57,15 @@ impl ListClients {
     ///
     /// # Errors
     ///
-    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`; or when both `page[after]` and `page[before]` are set.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
+        if self.page_after.is_some() && self.page_before.is_some() {
+            return Err(crate::Error::new(
+                crate::ErrorKind::Encode,
+                "`page` takes `page[after]` or `page[before]`, not both",
+            )
+            .at("ListClients"));
+        }
         let path = format!(
             "/v2/apps/{}/users/{}/clients",
             crate::encode::path_segment(&self.app_id, "appId", "ListClients")?,

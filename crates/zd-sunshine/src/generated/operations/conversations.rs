@@ -65,7 +65,7 @@ impl ListConversations {
     ///
     /// # Errors
     ///
-    /// [`crate::ErrorKind::Encode`] unless exactly one of [`Self::filter_user_external_id`] (`filter[userExternalId]`) and [`Self::filter_user_id`] (`filter[userId]`) is set; when a path parameter is empty, `.` or `..`.
+    /// [`crate::ErrorKind::Encode`] unless exactly one of [`Self::filter_user_external_id`] (`filter[userExternalId]`) and [`Self::filter_user_id`] (`filter[userId]`) is set; when a path parameter is empty, `.` or `..`; or when both `page[after]` and `page[before]` are set.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
         if usize::from(self.filter_user_external_id.is_some())
             + usize::from(self.filter_user_id.is_some())
@@ -74,6 +74,13 @@ impl ListConversations {
             return Err(crate::Error::new(
                 crate::ErrorKind::Encode,
                 "`filter` needs exactly one of `filter[userExternalId]` and `filter[userId]`",
+            )
+            .at("ListConversations"));
+        }
+        if self.page_after.is_some() && self.page_before.is_some() {
+            return Err(crate::Error::new(
+                crate::ErrorKind::Encode,
+                "`page` takes `page[after]` or `page[before]`, not both",
             )
             .at("ListConversations"));
         }

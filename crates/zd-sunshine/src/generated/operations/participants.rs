@@ -165,8 +165,15 @@ impl ListParticipants {
     ///
     /// # Errors
     ///
-    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`.
+    /// [`crate::ErrorKind::Encode`] when a path parameter is empty, `.` or `..`; or when both `page[after]` and `page[before]` are set.
     pub fn to_request(&self) -> Result<crate::ApiRequest, crate::Error> {
+        if self.page_after.is_some() && self.page_before.is_some() {
+            return Err(crate::Error::new(
+                crate::ErrorKind::Encode,
+                "`page` takes `page[after]` or `page[before]`, not both",
+            )
+            .at("ListParticipants"));
+        }
         let path = format!(
             "/v2/apps/{}/conversations/{}/participants",
             crate::encode::path_segment(&self.app_id, "appId", "ListParticipants")?,

@@ -200,8 +200,15 @@ impl Paged for MessagePages {
 
     async fn fetch_page(&self, client: &Client) -> Result<Page<Self::Item>, zd_sunshine::Error> {
         let page = self.0.fetch_page(client).await?;
+        // An empty page is no item, so the stream's guard against endless empty pages that
+        // each say more follow counts it.
+        let items = if page.items.is_empty() {
+            Vec::new()
+        } else {
+            vec![page.items]
+        };
         Ok(Page {
-            items: vec![page.items],
+            items,
             has_more: page.has_more,
             next: page.next,
         })

@@ -301,8 +301,9 @@ impl Client {
             return Ok(decoded);
         }
         let mut de = serde_json::Deserializer::from_slice(slice);
-        serde_path_to_error::deserialize(&mut de)
-            .map_err(|e| Error::decode(status, e).at(operation))
+        serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            Error::decode(status, crate::decode_failure::DecodeFailure::new(&e)).at(operation)
+        })
     }
 
     /// Sends `request`, retrying per the policy, and returns the success status and body.

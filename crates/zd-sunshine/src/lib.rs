@@ -5,6 +5,7 @@ pub(crate) use macros::string_enum;
 
 mod builders;
 mod client;
+mod decode_failure;
 mod encode;
 mod error;
 mod generated;

@@ -72,9 +72,10 @@ pub(crate) fn arm<T: DeserializeOwned, E: serde::de::Error>(
     }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
+        // Without the values serde quotes: this message ends up in a decode error's source.
         E::custom(format_args!(
             "{tag_field} `{tag}`: at {path}: {}",
-            e.into_inner()
+            crate::decode_failure::scrub(&e.into_inner().to_string())
         ))
     })
 }

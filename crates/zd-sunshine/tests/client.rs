@@ -557,6 +557,25 @@ async fn a_success_body_that_fails_to_decode_is_not_kept_in_the_error() {
 }
 
 #[tokio::test]
+async fn a_value_of_the_wrong_type_is_not_quoted_in_the_decode_error() {
+    // A secret sent as a number: serde's message would quote it ("invalid type: integer …").
+    let body = json!({"key": {"id": "k1", "secret": 987_654_321_987_u64}});
+    let server = serve(vec![reply(201, body)]).await;
+    let err = operations::CreateAppKey::new("a", models::CreateAppKeyBody::new("k".to_owned()))
+        .send(&client(&server, RetryPolicy::none()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode);
+    let source = std::error::Error::source(&err).unwrap().to_string();
+    assert!(
+        source.starts_with("key.secret: invalid type: integer"),
+        "{source}"
+    );
+    let everything = format!("{err} {err:?} {source}");
+    assert!(!everything.contains("987654321987"), "{everything}");
+}
+
+#[tokio::test]
 async fn attachment_upload_is_multipart() {
     let server = serve(vec![reply(
         201,

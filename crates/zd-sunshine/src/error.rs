@@ -40,6 +40,9 @@ pub enum ErrorKind {
     ConversationLocked,
     /// 429: rate limited; see [`Error::retry_after`].
     RateLimited,
+    /// 3xx: the server sent the request elsewhere (a proxy, or a base URL that moved); the
+    /// client does not follow redirects, which would resend credentials to another place.
+    Redirect,
     /// Any other 4xx status.
     Client,
     /// 5xx: the server failed.
@@ -81,6 +84,7 @@ impl ErrorKind {
             413 => Self::PayloadTooLarge,
             423 => Self::ConversationLocked,
             429 => Self::RateLimited,
+            300..=399 => Self::Redirect,
             500..=599 => Self::Server,
             _ => Self::Client,
         }

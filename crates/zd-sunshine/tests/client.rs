@@ -488,6 +488,7 @@ async fn every_error_shape_is_typed() {
             Some("locked"),
         ),
         (418, json!("not an object"), ErrorKind::Client, None),
+        (307, json!({}), ErrorKind::Redirect, None),
         (500, json!(null), ErrorKind::Server, None),
     ];
     let script = cases

@@ -74,12 +74,7 @@ fn human(d: Duration) -> String {
 /// Runs `command` (stdin closed, stdout and stderr collected) until it exits or `limit`
 /// passes, when it is killed. An error only when it cannot be started.
 pub(crate) fn run(command: &mut Command, limit: Duration, echo: Echo) -> Result<Finished, String> {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start {:?}: {e}", command.get_program()))?;
+    let mut child = spawn_piped(command)?;
     let deadline = Instant::now() + limit;
     let (closed_tx, closed) = channel::<()>();
     let shown = echo == Echo::Shown;
@@ -142,6 +137,16 @@ pub(crate) fn run(command: &mut Command, limit: Duration, echo: Echo) -> Result<
         stdout: text(stdout),
         stderr: text(stderr),
     })
+}
+
+/// Starts `command` with stdin closed and stdout and stderr piped to the harness.
+pub(crate) fn spawn_piped(command: &mut Command) -> Result<Child, String> {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {:?}: {e}", command.get_program()))
 }
 
 /// Kills `child` and every process it started. What hangs is often not the child but one of

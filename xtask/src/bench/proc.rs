@@ -10,7 +10,7 @@
 //! interval.
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -111,12 +111,7 @@ pub(crate) struct Monitored {
 impl Monitored {
     /// Spawns `command` with piped stdout/stderr and starts measuring it.
     pub(crate) fn spawn(command: &mut Command) -> Result<Self, String> {
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot start {:?}: {e}", command.get_program()))?;
+        let mut child = super::deadline::spawn_piped(command)?;
         let pid = child.id();
         let readings = Arc::new(Mutex::new(Readings::default()));
         let (tx, lines) = channel();

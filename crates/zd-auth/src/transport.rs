@@ -260,10 +260,44 @@ impl Response {
             Error::new(ErrorKind::Decode, what.to_owned())
                 .with_status(self.status)
                 .with_json_path(path)
-                .with_source(e.into_inner())
+                .with_source(DecodeFailure::of(&e.into_inner()))
         })
     }
 }
+
+/// Why a success body did not decode, without serde's message: that quotes the offending
+/// value (`invalid type: integer `12345678``), and a success body holds tokens.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DecodeFailure {
+    category: serde_json::error::Category,
+    line: usize,
+    column: usize,
+}
+
+impl DecodeFailure {
+    pub(crate) fn of(error: &serde_json::Error) -> Self {
+        Self {
+            category: error.classify(),
+            line: error.line(),
+            column: error.column(),
+        }
+    }
+}
+
+impl std::fmt::Display for DecodeFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use serde_json::error::Category;
+        let what = match self.category {
+            Category::Io => "I/O error",
+            Category::Syntax => "invalid JSON",
+            Category::Data => "a value of the wrong type or shape",
+            Category::Eof => "JSON cut short",
+        };
+        write!(f, "{what} at line {} column {}", self.line, self.column)
+    }
+}
+
+impl std::error::Error for DecodeFailure {}
 
 /// `url` with its `user:password@`, if any, shown as `[REDACTED]@`: a base URL may carry a
 /// proxy's credentials, which must not reach a log through an error or `Debug`. Works on

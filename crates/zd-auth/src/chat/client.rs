@@ -5,7 +5,7 @@ use std::fmt;
 use http::Method;
 use url::Url;
 
-use super::token::RawToken;
+use super::token::{RawToken, RotatedRefreshToken};
 use super::{
     AuthorizeUrl, ChatScope, ChatToken, ClientCredentialsGrant, RefreshGrant, ResponseType,
 };
@@ -167,12 +167,24 @@ impl OAuthClient {
     /// # Errors
     /// As [`OAuthClient::exchange_code`]; [`ErrorKind::EmptySecret`] for an empty token.
     pub async fn refresh(&self, refresh_token: &Secret) -> Result<ChatToken, Error> {
+        self.refresh_rotating(refresh_token, &mut None).await
+    }
+
+    /// [`OAuthClient::refresh`], putting into `rotated` the refresh token of any success
+    /// answer that carries one, even one that is refused for the rest: the server may have
+    /// consumed `refresh_token` already.
+    pub(crate) async fn refresh_rotating(
+        &self,
+        refresh_token: &Secret,
+        rotated: &mut Option<Secret>,
+    ) -> Result<ChatToken, Error> {
         if refresh_token.is_empty() {
             return Err(Error::new(ErrorKind::EmptySecret, "refresh_token is empty"));
         }
-        self.token(
+        self.token_keeping_rotated(
             "refresh_token",
             &[("refresh_token", refresh_token.expose_secret())],
+            rotated,
         )
         .await
     }
@@ -200,6 +212,17 @@ impl OAuthClient {
     }
 
     async fn token(&self, grant_type: &str, fields: &[(&str, &str)]) -> Result<ChatToken, Error> {
+        self.token_keeping_rotated(grant_type, fields, &mut None)
+            .await
+    }
+
+    /// Asks the token endpoint; `rotated` as for [`OAuthClient::refresh_rotating`].
+    async fn token_keeping_rotated(
+        &self,
+        grant_type: &str,
+        fields: &[(&str, &str)],
+        rotated: &mut Option<Secret>,
+    ) -> Result<ChatToken, Error> {
         let what = format!("POST /oauth2/token ({grant_type})");
         let mut form: Vec<(&str, &str)> =
             vec![("grant_type", grant_type), ("client_id", &self.client_id)];
@@ -233,10 +256,16 @@ impl OAuthClient {
                     .map(|(_, value)| *value),
             )
             .collect();
-        response
-            .json::<RawToken>(&what, &sent)?
-            .into_token(&what)
-            .map_err(|e| e.redact_sent(&sent))
+        let raw = response.json::<RawToken>(&what, &sent).inspect_err(|_| {
+            // A second, narrower look: the part that failed may not be the refresh token.
+            *rotated = response
+                .json::<RotatedRefreshToken>(&what, &sent)
+                .ok()
+                .and_then(RotatedRefreshToken::into_secret);
+        })?;
+        // Before the rest is checked, which may refuse the answer.
+        *rotated = raw.refresh_token().cloned();
+        raw.into_token(&what).map_err(|e| e.redact_sent(&sent))
     }
 }
 

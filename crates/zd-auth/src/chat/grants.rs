@@ -38,11 +38,22 @@ impl RefreshGrant {
 impl TokenSource for RefreshGrant {
     fn fetch(&self) -> BoxFuture<'_, Result<FetchedToken, Error>> {
         Box::pin(async move {
-            let token = self.client.refresh(&self.current()).await?;
-            if let Some(next) = token.refresh_token() {
-                *self.refresh_token.lock().unwrap_or_else(|p| p.into_inner()) = next.clone();
+            let mut rotated = None;
+            let token = self
+                .client
+                .refresh_rotating(&self.current(), &mut rotated)
+                .await;
+            // Kept even from an answer refused for the rest of it: the server may have
+            // consumed the old refresh token, which would then fail every later refresh.
+            if let Some(next) = rotated {
+                if token.is_err() {
+                    tracing::warn!(
+                        "keeping the refresh token rotated in an answer that was refused"
+                    );
+                }
+                *self.refresh_token.lock().unwrap_or_else(|p| p.into_inner()) = next;
             }
-            Ok(token.to_fetched())
+            Ok(token?.to_fetched())
         })
     }
 }

@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
 use super::ChatScope;
 use crate::refreshing::MAX_TOKEN_LIFETIME;
@@ -22,13 +23,42 @@ pub struct ChatToken {
 }
 
 /// `expires_in` as a number, or as a numeric string as some servers send it; fractions
-/// (`3600.0`) are accepted and truncated.
+/// (`3600.0`) are accepted and truncated. Anything else is kept as `Other`, so that an odd
+/// lifetime does not cost the whole answer (and the refresh token the server rotated in it).
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum Seconds {
     Whole(u64),
     Fractional(f64),
     Text(String),
+    Other(IgnoredAny),
+}
+
+impl Seconds {
+    /// The lifetime, when this is a non-negative, finite number of seconds.
+    fn lifetime(&self) -> Option<Duration> {
+        match self {
+            Self::Whole(n) => Some(Duration::from_secs(*n)),
+            Self::Fractional(f) => truncated_seconds(*f),
+            Self::Text(s) => {
+                let s = s.trim();
+                s.parse::<u64>()
+                    .map(Duration::from_secs)
+                    .ok()
+                    .or_else(|| s.parse::<f64>().ok().and_then(truncated_seconds))
+            }
+            Self::Other(_) => None,
+        }
+    }
+}
+
+/// A field of the expected type, or anything else, ignored: one odd optional field must not
+/// cost the whole answer.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Lenient<T> {
+    Valid(T),
+    Other(IgnoredAny),
 }
 
 /// Whole seconds of a non-negative, finite number; lifetimes past what a `Duration` holds
@@ -47,7 +77,7 @@ pub(crate) struct RawToken {
     #[serde(default)]
     refresh_token: Option<Secret>,
     #[serde(default, alias = "scopes")]
-    scope: Option<String>,
+    scope: Option<Lenient<String>>,
     #[serde(default)]
     expires_in: Option<Seconds>,
     #[serde(default)]
@@ -56,7 +86,26 @@ pub(crate) struct RawToken {
     error_description: Option<String>,
 }
 
+/// Only the refresh token of a success body that did not decode as a whole: the server may
+/// have consumed the old one already, so the new one must not be lost with the rest.
+#[derive(Deserialize)]
+pub(crate) struct RotatedRefreshToken {
+    #[serde(default)]
+    refresh_token: Option<Secret>,
+}
+
+impl RotatedRefreshToken {
+    pub(crate) fn into_secret(self) -> Option<Secret> {
+        self.refresh_token.filter(|t| !t.is_empty())
+    }
+}
+
 impl RawToken {
+    /// The refresh token the answer carries, whether or not the rest of it is valid.
+    pub(crate) fn refresh_token(&self) -> Option<&Secret> {
+        self.refresh_token.as_ref().filter(|t| !t.is_empty())
+    }
+
     pub(crate) fn into_token(self, what: &str) -> Result<ChatToken, Error> {
         if let Some(code) = self.error {
             // Some servers send OAuth errors with a 200 status.
@@ -83,40 +132,36 @@ impl RawToken {
                 "token_type",
             ));
         }
-        let expires_in = match self.expires_in {
-            None => None,
-            Some(Seconds::Whole(n)) => Some(Duration::from_secs(n)),
-            Some(Seconds::Fractional(f)) => Some(
-                truncated_seconds(f)
-                    .ok_or_else(|| decode("expires_in is negative or not finite", "expires_in"))?,
-            ),
-            Some(Seconds::Text(s)) => {
-                let s = s.trim();
-                match s.parse::<u64>() {
-                    Ok(n) => Some(Duration::from_secs(n)),
-                    Err(not_whole) => Some(
-                        s.parse::<f64>()
-                            .ok()
-                            .and_then(truncated_seconds)
-                            .ok_or_else(|| {
-                                decode("expires_in is not a number of seconds", "expires_in")
-                                    .with_source(not_whole)
-                            })?,
-                    ),
+        // A token that works but whose lifetime is unreadable is worth more than no token: it
+        // is used as one the server gave no lifetime for, until it is refused.
+        let expires_in = self
+            .expires_in
+            .and_then(|seconds| {
+                let lifetime = seconds.lifetime();
+                if lifetime.is_none() {
+                    tracing::warn!(
+                        what,
+                        "expires_in is not a non-negative number of seconds; \
+                         the token is used as one without a lifetime"
+                    );
                 }
+                lifetime
+            })
+            // Capped so that adding it to a clock cannot overflow.
+            .map(|lifetime| lifetime.min(MAX_TOKEN_LIFETIME));
+        let scopes = match self.scope {
+            None => Vec::new(),
+            Some(Lenient::Valid(scope)) => ChatScope::parse_list(&scope),
+            Some(Lenient::Other(_)) => {
+                tracing::warn!(what, "scope is not a string; ignored");
+                Vec::new()
             }
-        }
-        // Capped so that adding it to a clock cannot overflow.
-        .map(|lifetime| lifetime.min(MAX_TOKEN_LIFETIME));
+        };
         Ok(ChatToken {
             access_token,
             refresh_token: self.refresh_token.filter(|t| !t.is_empty()),
             token_type,
-            scopes: self
-                .scope
-                .as_deref()
-                .map(ChatScope::parse_list)
-                .unwrap_or_default(),
+            scopes,
             expires_in,
             obtained_at: SystemTime::now(),
         })
@@ -138,7 +183,8 @@ impl ChatToken {
     ///
     /// # Errors
     /// [`ErrorKind::OAuth`] when the fragment carries `error=..`; [`ErrorKind::Decode`] when it
-    /// has no access token or a bad `expires_in`.
+    /// has no access token or a token type other than Bearer. An unreadable `expires_in` is
+    /// taken as no lifetime.
     pub fn from_implicit_fragment(fragment: &str) -> Result<Self, Error> {
         let fragment = fragment.strip_prefix('#').unwrap_or(fragment);
         let raw: RawToken = serde_urlencoded::from_str(fragment)
@@ -275,25 +321,40 @@ mod tests {
         }
         let t = parse(r#"{"access_token":"a","expires_in":1e300}"#).unwrap();
         assert_eq!(t.expires_in(), Some(MAX_TOKEN_LIFETIME));
+    }
+
+    #[test]
+    fn an_unreadable_expires_in_is_no_lifetime() {
         for json in [
-            r#"{"access_token":"a","expires_in":-1.5}"#,
-            r#"{"access_token":"a","expires_in":"-1"}"#,
-            r#"{"access_token":"a","expires_in":"NaN"}"#,
-            r#"{"access_token":"a","expires_in":"inf"}"#,
+            r#"{"access_token":"a","refresh_token":"r","expires_in":-1}"#,
+            r#"{"access_token":"a","refresh_token":"r","expires_in":-1.5}"#,
+            r#"{"access_token":"a","refresh_token":"r","expires_in":"-1"}"#,
+            r#"{"access_token":"a","refresh_token":"r","expires_in":""}"#,
+            r#"{"access_token":"a","refresh_token":"r","expires_in":"NaN"}"#,
+            r#"{"access_token":"a","refresh_token":"r","expires_in":"inf"}"#,
+            r#"{"access_token":"a","refresh_token":"r","expires_in":"3600s"}"#,
+            r#"{"access_token":"a","refresh_token":"r","expires_in":"soon"}"#,
+            r#"{"access_token":"a","refresh_token":"r","expires_in":true}"#,
+            r#"{"access_token":"a","refresh_token":"r","expires_in":{"s":1}}"#,
         ] {
-            let err = parse(json).unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::Decode, "{json}");
-            assert_eq!(err.json_path(), Some("expires_in"));
+            let t = parse(json).unwrap_or_else(|e| panic!("{json}: {e:?}"));
+            assert_eq!(t.expires_in(), None, "{json}");
+            assert_eq!(t.to_fetched().expires_in, None, "{json}");
+            assert_eq!(t.refresh_token().unwrap().expose_secret(), "r");
         }
     }
 
     #[test]
-    fn a_bad_expires_in_keeps_its_parse_error() {
-        use std::error::Error as _;
-        let err = parse(r#"{"access_token":"a","expires_in":"soon"}"#).unwrap_err();
-        assert_eq!(err.json_path(), Some("expires_in"));
-        let source = err.source().expect("the parse error is kept");
-        assert!(source.is::<std::num::ParseIntError>(), "{source:?}");
+    fn a_scope_of_the_wrong_type_is_ignored() {
+        for json in [
+            r#"{"access_token":"a","scope":["read","chat"]}"#,
+            r#"{"access_token":"a","scope":7}"#,
+            r#"{"access_token":"a","scopes":{"read":true}}"#,
+        ] {
+            let t = parse(json).unwrap_or_else(|e| panic!("{json}: {e:?}"));
+            assert!(t.scopes().is_empty(), "{json}");
+            assert_eq!(t.access_token().expose_secret(), "a");
+        }
     }
 
     #[test]
@@ -308,12 +369,6 @@ mod tests {
         );
         assert_eq!(
             parse(r#"{"access_token":"a","token_type":"mac"}"#)
-                .unwrap_err()
-                .kind(),
-            ErrorKind::Decode
-        );
-        assert_eq!(
-            parse(r#"{"access_token":"a","expires_in":"soon"}"#)
                 .unwrap_err()
                 .kind(),
             ErrorKind::Decode

@@ -114,6 +114,28 @@ async fn bridge_errors_are_typed() {
     assert_eq!(err.status().map(|s| s.as_u16()), Some(401));
     assert!(err.body_excerpt().unwrap().contains("unauthorized"));
 
+    // A token of the wrong type is still a token: serde's message would quote it.
+    let server = TestServer::fixed(|| {
+        Reply::json(200, r#"{"access_token":987654321,"token_type":"Bearer"}"#)
+    })
+    .await;
+    let err = OAuthBridge::new()
+        .unwrap()
+        .with_base_url(&server.url())
+        .unwrap()
+        .exchange_code("c", "id", &Secret::new("s"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode);
+    assert_eq!(err.json_path(), Some("access_token"));
+    let mut shown = format!("{err:?} {err}");
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        shown.push_str(&format!(" {s:?} {s}"));
+        source = s.source();
+    }
+    assert!(!shown.contains("987654321"), "{shown}");
+
     // 200 without the `app` object.
     let server = TestServer::fixed(|| Reply::json(200, r#"{"app":{"displayName":"x"}}"#)).await;
     let err = OAuthBridge::new()

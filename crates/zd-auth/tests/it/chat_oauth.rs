@@ -180,18 +180,48 @@ async fn a_secret_at_the_cut_of_an_oversized_error_answer_does_not_show() {
     assert_eq!(err.body_excerpt(), Some("a".repeat(100).as_str()));
 }
 
+/// Everything an error shows: `Debug`, `Display` and its whole source chain.
+fn everything_shown(err: &zd_auth::Error) -> String {
+    let mut shown = format!("{err:?} {err}");
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        shown.push_str(&format!(" {s:?} {s}"));
+        source = s.source();
+    }
+    shown
+}
+
 #[tokio::test]
 async fn malformed_bodies_are_decode_errors_without_the_body() {
-    let server =
-        TestServer::fixed(|| Reply::json(200, r#"{"access_token":12,"token_type":"Bearer"}"#))
-            .await;
-    let err = client(&server.url())
-        .refresh(&Secret::new("r"))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Decode);
-    assert_eq!(err.json_path(), Some("access_token"));
-    assert!(err.body_excerpt().is_none());
+    // A token of the wrong type is still a token: serde's message would quote it.
+    for (body, path) in [
+        (
+            r#"{"access_token":987654321,"token_type":"Bearer"}"#,
+            "access_token",
+        ),
+        (
+            r#"{"access_token":"a","refresh_token":987654321}"#,
+            "refresh_token",
+        ),
+        (
+            r#"{"access_token":[987654321],"token_type":"Bearer"}"#,
+            "access_token",
+        ),
+    ] {
+        let server = TestServer::fixed(move || Reply::json(200, body)).await;
+        let err = client(&server.url())
+            .refresh(&Secret::new("r"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Decode);
+        assert_eq!(err.json_path(), Some(path));
+        assert!(err.body_excerpt().is_none());
+        assert!(!format!("{err:?}").contains("987654321"), "{err:?}");
+        assert!(!err.to_string().contains("987654321"), "{err}");
+        let shown = everything_shown(&err);
+        assert!(!shown.contains("987654321"), "{shown}");
+        assert!(std::error::Error::source(&err).is_some(), "{shown}");
+    }
 
     let server = TestServer::fixed(|| Reply::json(200, r#"{"access_token":"partial-sec"#)).await;
     let err = client(&server.url())
@@ -307,6 +337,117 @@ async fn bad_input_is_refused_before_any_request() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::EmptySecret);
+}
+
+#[tokio::test]
+async fn a_rotated_refresh_token_is_kept_from_an_answer_refused_for_the_rest() {
+    use zd_auth::TokenSource;
+    use zd_auth::chat::RefreshGrant;
+
+    // (answer to ref-1, whether it is accepted): each rotates ref-1 into ref-2, which the
+    // server has then consumed.
+    let cases = [
+        (
+            r#"{"access_token":"a2","refresh_token":"ref-2","expires_in":-1}"#,
+            true,
+        ),
+        (
+            r#"{"access_token":"a2","refresh_token":"ref-2","expires_in":-1.5}"#,
+            true,
+        ),
+        (
+            r#"{"access_token":"a2","refresh_token":"ref-2","expires_in":""}"#,
+            true,
+        ),
+        (
+            r#"{"access_token":"a2","refresh_token":"ref-2","expires_in":"NaN"}"#,
+            true,
+        ),
+        (
+            r#"{"access_token":"a2","refresh_token":"ref-2","expires_in":"3600s"}"#,
+            true,
+        ),
+        (
+            r#"{"access_token":"a2","refresh_token":"ref-2","scope":["read"]}"#,
+            true,
+        ),
+        (r#"{"access_token":"","refresh_token":"ref-2"}"#, false),
+        (r#"{"refresh_token":"ref-2","token_type":"Bearer"}"#, false),
+        (
+            r#"{"access_token":"a2","refresh_token":"ref-2","token_type":"mac"}"#,
+            false,
+        ),
+        (r#"{"access_token":12,"refresh_token":"ref-2"}"#, false),
+        (
+            r#"{"refresh_token":"ref-2","access_token":{"v":"a2"}}"#,
+            false,
+        ),
+    ];
+    for (first, accepted) in cases {
+        let server = TestServer::start(move |r| async move {
+            if r.body.contains("refresh_token=ref-1") {
+                Reply::json(200, first)
+            } else if r.body.contains("refresh_token=ref-2") {
+                Reply::json(200, r#"{"access_token":"a3","refresh_token":"ref-3"}"#)
+            } else {
+                Reply::json(400, r#"{"error":"invalid_grant"}"#)
+            }
+        })
+        .await;
+        let grant = RefreshGrant::new(client(&server.url()), Secret::new("ref-1"));
+        let answer = grant.fetch().await;
+        assert_eq!(answer.is_ok(), accepted, "{first}: {answer:?}");
+        if let Ok(fetched) = answer {
+            assert_eq!(fetched.access_token.expose_secret(), "a2");
+            // An unreadable lifetime is no lifetime, as when the server gives none.
+            assert_eq!(fetched.expires_in, None, "{first}");
+        }
+        let next = grant.fetch().await;
+        assert_eq!(
+            next.map(|t| t.access_token.expose_secret().to_owned()).ok(),
+            Some("a3".to_owned()),
+            "{first}"
+        );
+        let bodies: Vec<String> = server.requests().into_iter().map(|r| r.body).collect();
+        assert!(bodies[1].contains("refresh_token=ref-2"), "{first}");
+    }
+}
+
+#[tokio::test]
+async fn a_negative_expires_in_does_not_kill_refreshing_credentials() {
+    let server = TestServer::start(|r| async move {
+        if r.body.contains("refresh_token=ref-1") {
+            Reply::json(
+                200,
+                r#"{"access_token":"acc-2","refresh_token":"ref-2","expires_in":-1}"#,
+            )
+        } else if r.body.contains("refresh_token=ref-2") {
+            Reply::json(200, r#"{"access_token":"acc-3","refresh_token":"ref-3"}"#)
+        } else {
+            Reply::json(400, r#"{"error":"invalid_grant"}"#)
+        }
+    })
+    .await;
+    let first = zd_auth::chat::ChatToken::from_implicit_fragment(
+        "access_token=acc-0&refresh_token=ref-1&expires_in=0",
+    )
+    .unwrap();
+    let creds = client(&server.url()).into_refreshing(&first).unwrap();
+    assert_eq!(
+        creds.authorization().await.unwrap().expose_secret(),
+        "Bearer acc-2"
+    );
+    // Without a lifetime, acc-2 is used until it is refused.
+    assert_eq!(
+        creds.authorization().await.unwrap().expose_secret(),
+        "Bearer acc-2"
+    );
+    creds.invalidate();
+    assert_eq!(
+        creds.authorization().await.unwrap().expose_secret(),
+        "Bearer acc-3"
+    );
+    assert_eq!(server.requests().len(), 2);
 }
 
 #[tokio::test]

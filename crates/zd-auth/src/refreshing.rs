@@ -31,6 +31,12 @@ const MIN_FAILURE_COOL_DOWN: Duration = Duration::from_secs(1);
 /// be left unrenewed for long on one header's say-so.
 const MAX_FAILURE_COOL_DOWN: Duration = Duration::from_secs(60);
 
+/// How long after a failure that asking again cannot mend (`invalid_grant` for a revoked
+/// refresh token, `invalid_client`, an answer that does not decode) callers are answered
+/// without a request: each attempt would be a doomed POST, yet a fix on the server side
+/// (a client re-enabled) should not need a restart. [`Credentials::invalidate`] ends it early.
+const PERMANENT_FAILURE_COOL_DOWN: Duration = Duration::from_secs(5 * 60);
+
 /// The longest token lifetime believed (ten years): a server (or a hostile one) may send
 /// `expires_in` up to `u64::MAX` seconds, which no clock can add.
 pub(crate) const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(10 * 365 * 86_400);
@@ -75,7 +81,9 @@ pub trait TokenSource: Send + Sync + fmt::Debug + 'static {
 /// rejected it), callers keep getting the current token and the failure is logged at `warn`.
 /// After a failure the token endpoint is left alone for a short cool-down (its `Retry-After`
 /// kept between 1 s and 60 s, or 5 s without one): callers meanwhile get the still-valid token
-/// or the last error, without a request.
+/// or the last error, without a request. After a failure that retrying cannot mend (a
+/// revoked refresh token: `invalid_grant`, `invalid_client`, an undecodable answer) the
+/// cool-down is five minutes, unless [`Credentials::invalidate`] ends it.
 ///
 /// # Cancel safety
 /// Dropping an `authorization()` future never abandons a refresh it started. Within a Tokio
@@ -134,6 +142,8 @@ struct Failure {
     error: Error,
     /// Until then, callers are answered without a new request.
     quiet_until: Instant,
+    /// Asking again cannot help by itself; only a caller's `invalidate` may shorten the wait.
+    permanent: bool,
 }
 
 struct Current {
@@ -181,6 +191,15 @@ impl From<FetchedToken> for Current {
 }
 
 impl State {
+    /// A caller saw the token refused and asks for a new one: a permanent failure's long
+    /// cool-down must not keep it waiting minutes. A transient failure's short one stays, so
+    /// that a crowd of rejections during an outage does not become a request storm.
+    fn end_permanent_cool_down(&mut self) {
+        if let Some(failed) = self.failed.as_mut().filter(|failed| failed.permanent) {
+            failed.quiet_until = failed.quiet_until.min(Instant::now());
+        }
+    }
+
     /// What to answer when no new token could be had: the current one while it is usable,
     /// else `error`.
     fn usable_or(&self, error: &Error) -> Result<Secret, Error> {
@@ -353,15 +372,22 @@ impl Book {
                 Ok(header)
             }
             Err(error) => {
-                let cool_down = error
-                    .retry_after()
-                    .unwrap_or(FAILURE_COOL_DOWN)
-                    .clamp(MIN_FAILURE_COOL_DOWN, MAX_FAILURE_COOL_DOWN);
+                // A panic is a bug in the source, not the endpoint's verdict: it may not recur.
+                let permanent = !error.is_retryable() && error.kind() != ErrorKind::SourcePanicked;
+                let cool_down = if permanent {
+                    PERMANENT_FAILURE_COOL_DOWN
+                } else {
+                    error
+                        .retry_after()
+                        .unwrap_or(FAILURE_COOL_DOWN)
+                        .clamp(MIN_FAILURE_COOL_DOWN, MAX_FAILURE_COOL_DOWN)
+                };
                 let now = Instant::now();
                 state.failed = Some(Failure {
                     completion,
                     error: error.clone(),
                     quiet_until: now.checked_add(cool_down).unwrap_or(now),
+                    permanent,
                 });
                 let answer = state.usable_or(&error);
                 if answer.is_ok() {
@@ -394,14 +420,20 @@ impl Credentials for RefreshingToken {
     }
 
     fn invalidate(&self) {
-        if let Some(current) = self.book.lock().current.as_mut() {
+        let mut state = self.book.lock();
+        if let Some(current) = state.current.as_mut() {
             current.rejected = true;
         }
+        state.end_permanent_cool_down();
     }
 
     fn invalidate_if_current(&self, rejected: &Secret) {
-        match self.book.lock().current.as_mut() {
-            Some(current) if current.header == *rejected => current.rejected = true,
+        let mut state = self.book.lock();
+        match state.current.as_mut() {
+            Some(current) if current.header == *rejected => {
+                current.rejected = true;
+                state.end_permanent_cool_down();
+            }
             // A late rejection of a token already replaced: renewing again would not help.
             _ => tracing::debug!("ignoring the rejection of a token no longer in use"),
         }
@@ -883,6 +915,54 @@ mod tests {
         tokio::time::advance(Duration::from_secs(60)).await;
         let err = creds.authorization().await.unwrap_err();
         assert_eq!(err.status(), Some(http::StatusCode::SERVICE_UNAVAILABLE));
+        assert_eq!(source.calls.load(Ordering::SeqCst), 3);
+    }
+
+    /// Fails as a token endpoint does once the refresh token is revoked.
+    #[derive(Debug, Default)]
+    struct Revoked {
+        calls: AtomicUsize,
+    }
+
+    impl TokenSource for Arc<Revoked> {
+        fn fetch(&self) -> BoxFuture<'_, Result<FetchedToken, Error>> {
+            Box::pin(async move {
+                self.calls.fetch_add(1, Ordering::SeqCst);
+                Err(Error::new(ErrorKind::OAuth, "POST /oauth2/token")
+                    .with_status(http::StatusCode::BAD_REQUEST)
+                    .with_oauth(crate::OAuthError {
+                        code: crate::OAuthErrorCode::InvalidGrant,
+                        description: None,
+                    }))
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_permanent_failure_cools_down_for_minutes_unless_invalidated() {
+        let source = Arc::new(Revoked::default());
+        let creds = RefreshingToken::new(source.clone());
+        let err = creds.authorization().await.unwrap_err();
+        assert!(!err.is_retryable());
+        assert_eq!(source.calls.load(Ordering::SeqCst), 1);
+        // Well past a transient failure's cool-down, no doomed request is sent...
+        for _ in 0..59 {
+            tokio::time::advance(FAILURE_COOL_DOWN).await;
+            assert!(creds.authorization().await.is_err());
+        }
+        assert_eq!(source.calls.load(Ordering::SeqCst), 1);
+        // ... until the long one is over.
+        tokio::time::advance(PERMANENT_FAILURE_COOL_DOWN - 59 * FAILURE_COOL_DOWN).await;
+        assert!(creds.authorization().await.is_err());
+        assert_eq!(source.calls.load(Ordering::SeqCst), 2);
+        // A caller that saw its token refused may try again at once.
+        tokio::time::advance(Duration::from_secs(1)).await;
+        creds.invalidate();
+        assert!(creds.authorization().await.is_err());
+        assert_eq!(source.calls.load(Ordering::SeqCst), 3);
+        // Then the long cool-down holds again.
+        tokio::time::advance(FAILURE_COOL_DOWN * 2).await;
+        assert!(creds.authorization().await.is_err());
         assert_eq!(source.calls.load(Ordering::SeqCst), 3);
     }
 

@@ -15,9 +15,14 @@ use crate::{BoxFuture, Credentials, Error, ErrorKind, Secret};
 /// Longest time before `exp` at which a new token is signed.
 const RESIGN_MARGIN: Duration = Duration::from_secs(30);
 
-/// Shortest lifetime accepted: `exp` holds whole seconds, and a second or more after signing
-/// rounds down to a whole second that is still ahead of the signing time.
-const MIN_TTL: Duration = Duration::from_secs(1);
+/// Shortest time before `exp` at which a new token is signed, whatever the lifetime: the
+/// server's clock may run ahead of ours, and a request takes time to arrive, so a token with
+/// a second left may already be expired when checked.
+const MIN_RESIGN_MARGIN: Duration = Duration::from_secs(5);
+
+/// Shortest lifetime accepted: the minimum margin, plus the second `exp` may lose to rounding
+/// down, must leave the token some seconds of use, or every call would sign anew.
+const MIN_TTL: Duration = Duration::from_secs(15);
 
 /// `Authorization: Bearer <jwt>` for an `app`, `account` or `integration` scope.
 ///
@@ -26,7 +31,7 @@ const MIN_TTL: Duration = Duration::from_secs(1);
 /// Without an expiry the token only changes after [`Credentials::invalidate`]. With
 /// [`JwtCredentials::with_expiry`] each token carries `exp` = signing time + `ttl`, rounded
 /// down to the whole second the claim holds, and a new one is signed shortly before that `exp`
-/// (30 s, or a tenth of the lifetime when that is shorter), or after `invalidate`.
+/// (a tenth of the lifetime, at least 5 s and at most 30 s), or after `invalidate`.
 ///
 /// ```
 /// # async fn demo() -> Result<(), zd_auth::Error> {
@@ -92,8 +97,9 @@ impl JwtCredentials {
     /// second), and re-signs shortly before.
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidInput`] for a `ttl` under one second (`exp` counts whole seconds,
-    /// so a shorter one could be past when signed) or over ten years; [`ErrorKind::JwtSign`].
+    /// [`ErrorKind::InvalidInput`] for a `ttl` under 15 seconds (a token is re-signed at least
+    /// 5 s before its `exp`, which counts whole seconds, so a shorter one would barely be
+    /// used) or over ten years; [`ErrorKind::JwtSign`].
     pub fn with_expiry(self, ttl: Duration) -> Result<Self, Error> {
         self.with_expiry_at(ttl, SystemTime::now())
     }
@@ -103,7 +109,7 @@ impl JwtCredentials {
         if ttl < MIN_TTL {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
-                "JWT lifetime must be at least one second",
+                "JWT lifetime must be at least 15 seconds",
             ));
         }
         if ttl > MAX_TOKEN_LIFETIME {
@@ -199,9 +205,15 @@ fn sign(
         // is then the safe answer.
         resign_at: expires_at
             .zip(ttl)
-            .map(|(at, ttl)| at.checked_sub(RESIGN_MARGIN.min(ttl / 10)).unwrap_or(now)),
+            .map(|(at, ttl)| at.checked_sub(resign_margin(ttl)).unwrap_or(now)),
         rejected: false,
     })
+}
+
+/// How long before `exp` a token of lifetime `ttl` is replaced: a tenth of it, kept between
+/// the bounds above.
+fn resign_margin(ttl: Duration) -> Duration {
+    (ttl / 10).clamp(MIN_RESIGN_MARGIN, RESIGN_MARGIN)
 }
 
 impl fmt::Debug for JwtCredentials {
@@ -267,8 +279,8 @@ mod tests {
 
     #[test]
     fn resigns_shortly_before_exp() {
-        // (lifetime, margin): 30 s, or a tenth of a shorter lifetime.
-        for (ttl, margin) in [(600, 30), (100, 10)] {
+        // (lifetime, margin): a tenth of the lifetime, between 5 s and 30 s.
+        for (ttl, margin) in [(600, 30), (100, 10), (30, 5), (15, 5)] {
             // On a whole second, so that `exp` is exactly `t0 + ttl`.
             let t0 = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
             let creds = JwtCredentials::new(&key(), Scope::App)
@@ -303,13 +315,15 @@ mod tests {
     fn a_cached_token_is_not_handed_out_past_its_exp() {
         let key = key();
         let verifier = crate::sunshine::Verifier::new(key.clone()).leeway(Duration::ZERO);
-        // 900 ms into a second: `exp` rounds down to 100 ms after signing.
+        // 900 ms into a second: `exp` rounds down to 14.1 s after signing.
         let t0 = UNIX_EPOCH + Duration::from_millis(1_000_900);
         let creds = JwtCredentials::new(&key, Scope::App)
             .unwrap()
-            .with_expiry_at(Duration::from_secs(1), t0)
+            .with_expiry_at(MIN_TTL, t0)
             .unwrap();
-        for after_ms in [0, 50, 99, 100, 500, 950, 999, 1500] {
+        for after_ms in [
+            0, 50, 99, 100, 500, 950, 999, 1500, 9_099, 9_100, 14_099, 14_100, 20_000,
+        ] {
             let at = t0 + Duration::from_millis(after_ms);
             let header = creds.authorization_at(at).unwrap();
             let token = header.expose_secret().trim_start_matches("Bearer ");
@@ -322,8 +336,37 @@ mod tests {
     }
 
     #[test]
-    fn a_lifetime_under_a_second_is_refused() {
-        for ttl in [Duration::from_nanos(1), Duration::from_millis(999)] {
+    fn a_token_is_never_handed_out_with_under_five_seconds_left() {
+        // 900 ms into a second, so that `exp` loses most of a second to rounding down.
+        let t0 = UNIX_EPOCH + Duration::from_millis(1_000_900);
+        let creds = JwtCredentials::new(&key(), Scope::App)
+            .unwrap()
+            .with_expiry_at(MIN_TTL, t0)
+            .unwrap();
+        let verifier = crate::sunshine::Verifier::new(key()).leeway(Duration::ZERO);
+        for after_ms in (0..=30_000).step_by(100) {
+            let at = t0 + Duration::from_millis(after_ms);
+            let header = creds.authorization_at(at).unwrap();
+            let token = header.expose_secret().trim_start_matches("Bearer ");
+            // Still valid on a server whose clock runs up to 5 s ahead.
+            let verified =
+                verifier.verify_at(token, at + MIN_RESIGN_MARGIN - Duration::from_millis(1));
+            assert!(
+                verified.is_ok(),
+                "{after_ms} ms after signing: {verified:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_lifetime_under_the_minimum_is_refused() {
+        for ttl in [
+            Duration::from_nanos(1),
+            Duration::from_millis(999),
+            Duration::from_secs(1),
+            Duration::from_secs(10),
+            MIN_TTL - Duration::from_nanos(1),
+        ] {
             let err = JwtCredentials::new(&key(), Scope::App)
                 .unwrap()
                 .with_expiry(ttl)
@@ -333,7 +376,7 @@ mod tests {
         assert!(
             JwtCredentials::new(&key(), Scope::App)
                 .unwrap()
-                .with_expiry(Duration::from_secs(1))
+                .with_expiry(MIN_TTL)
                 .is_ok()
         );
     }

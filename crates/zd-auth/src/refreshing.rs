@@ -372,8 +372,7 @@ impl Book {
                 Ok(header)
             }
             Err(error) => {
-                // A panic is a bug in the source, not the endpoint's verdict: it may not recur.
-                let permanent = !error.is_retryable() && error.kind() != ErrorKind::SourcePanicked;
+                let permanent = refused_for_good(&error);
                 let cool_down = if permanent {
                     PERMANENT_FAILURE_COOL_DOWN
                 } else {
@@ -407,6 +406,20 @@ impl Book {
     }
 }
 
+/// Whether the token endpoint refused the grant or the client itself (RFC 6749's
+/// `invalid_grant`, `invalid_client`, `unauthorized_client`): asking again with the same
+/// credentials gets the same answer. Anything else that is not retryable (a proxy's 403 or
+/// 408, an HTML page where JSON was due, a panic in the source) may be gone on the next try.
+fn refused_for_good(error: &Error) -> bool {
+    use crate::OAuthErrorCode as Code;
+    error.oauth().is_some_and(|oauth| {
+        matches!(
+            oauth.code,
+            Code::InvalidGrant | Code::InvalidClient | Code::UnauthorizedClient
+        )
+    })
+}
+
 /// A bug in the source, reported as an error: the caller taking up the refresh may be a
 /// session's driver, which must not die of someone else's panic.
 fn panicked() -> Error {
@@ -430,10 +443,13 @@ impl Credentials for RefreshingToken {
     fn invalidate_if_current(&self, rejected: &Secret) {
         let mut state = self.book.lock();
         match state.current.as_mut() {
-            Some(current) if current.header == *rejected => {
+            // Once per token: the late refusals of requests it was sent with, which can be
+            // many, must not each reopen a permanent failure's cool-down.
+            Some(current) if current.header == *rejected && !current.rejected => {
                 current.rejected = true;
                 state.end_permanent_cool_down();
             }
+            Some(current) if current.header == *rejected => {}
             // A late rejection of a token already replaced: renewing again would not help.
             _ => tracing::debug!("ignoring the rejection of a token no longer in use"),
         }
@@ -964,6 +980,76 @@ mod tests {
         tokio::time::advance(FAILURE_COOL_DOWN * 2).await;
         assert!(creds.authorization().await.is_err());
         assert_eq!(source.calls.load(Ordering::SeqCst), 3);
+    }
+
+    /// Refused by something other than the token endpoint's verdict on the grant (a proxy's
+    /// 403 here): tried again after the short cool-down.
+    #[derive(Debug, Default)]
+    struct ProxyRefuses {
+        calls: AtomicUsize,
+    }
+
+    impl TokenSource for Arc<ProxyRefuses> {
+        fn fetch(&self) -> BoxFuture<'_, Result<FetchedToken, Error>> {
+            Box::pin(async move {
+                self.calls.fetch_add(1, Ordering::SeqCst);
+                Err(Error::new(ErrorKind::HttpStatus, "POST /oauth2/token")
+                    .with_status(http::StatusCode::FORBIDDEN))
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_a_refused_grant_or_client_cools_down_for_minutes() {
+        let source = Arc::new(ProxyRefuses::default());
+        let creds = RefreshingToken::new(source.clone());
+        let err = creds.authorization().await.unwrap_err();
+        assert!(!err.is_retryable());
+        tokio::time::advance(FAILURE_COOL_DOWN * 2).await;
+        assert!(creds.authorization().await.is_err());
+        assert_eq!(source.calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn late_refusals_of_one_token_reopen_a_permanent_cool_down_once() {
+        let source = Arc::new(RevokedAfterFirst::default());
+        let creds = RefreshingToken::new(source.clone());
+        let token = creds.authorization().await.unwrap();
+        // Many requests sent with it come back 401: the first starts a refresh, which fails
+        // for good; the rest must not start one each.
+        creds.invalidate_if_current(&token);
+        assert!(creds.authorization().await.is_err());
+        assert_eq!(source.calls.load(Ordering::SeqCst), 2);
+        for _ in 0..10 {
+            creds.invalidate_if_current(&token);
+            assert!(creds.authorization().await.is_err());
+        }
+        assert_eq!(source.calls.load(Ordering::SeqCst), 2);
+    }
+
+    /// A first token, then the grant is revoked.
+    #[derive(Debug, Default)]
+    struct RevokedAfterFirst {
+        calls: AtomicUsize,
+    }
+
+    impl TokenSource for Arc<RevokedAfterFirst> {
+        fn fetch(&self) -> BoxFuture<'_, Result<FetchedToken, Error>> {
+            Box::pin(async move {
+                if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    return Ok(FetchedToken {
+                        access_token: Secret::new("first"),
+                        expires_in: None,
+                    });
+                }
+                Err(Error::new(ErrorKind::OAuth, "POST /oauth2/token")
+                    .with_status(http::StatusCode::BAD_REQUEST)
+                    .with_oauth(crate::OAuthError {
+                        code: crate::OAuthErrorCode::InvalidGrant,
+                        description: None,
+                    }))
+            })
+        }
     }
 
     #[tokio::test(start_paused = true)]

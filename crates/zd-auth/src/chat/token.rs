@@ -92,18 +92,36 @@ pub(crate) struct RawToken {
 pub(crate) struct RotatedRefreshToken {
     #[serde(default)]
     refresh_token: Option<Secret>,
+    #[serde(default)]
+    error: Option<serde::de::IgnoredAny>,
 }
 
 impl RotatedRefreshToken {
     pub(crate) fn into_secret(self) -> Option<Secret> {
-        self.refresh_token.filter(|t| !t.is_empty())
+        if self.error.is_some() {
+            return None;
+        }
+        self.refresh_token.filter(usable_refresh_token)
     }
 }
 
+/// Whether a refresh token an answer carries can replace the one in hand: not blank (an
+/// echoed or masked field is no token).
+fn usable_refresh_token(token: &Secret) -> bool {
+    !token.expose_secret().trim().is_empty()
+}
+
 impl RawToken {
-    /// The refresh token the answer carries, whether or not the rest of it is valid.
+    /// The refresh token the answer carries, whether or not the rest of it is valid; none
+    /// from an answer that is an OAuth error (some servers send those with a 200): the grant
+    /// was refused, and what it holds is no new token.
     pub(crate) fn refresh_token(&self) -> Option<&Secret> {
-        self.refresh_token.as_ref().filter(|t| !t.is_empty())
+        if self.error.is_some() {
+            return None;
+        }
+        self.refresh_token
+            .as_ref()
+            .filter(|t| usable_refresh_token(t))
     }
 
     pub(crate) fn into_token(self, what: &str) -> Result<ChatToken, Error> {

@@ -414,6 +414,40 @@ async fn a_rotated_refresh_token_is_kept_from_an_answer_refused_for_the_rest() {
 }
 
 #[tokio::test]
+async fn an_error_answer_or_a_blank_refresh_token_leaves_the_one_in_hand() {
+    use zd_auth::TokenSource;
+    use zd_auth::chat::RefreshGrant;
+
+    // Refused answers whose refresh token is no new token: an OAuth error sent with a 200
+    // (an echo of the field, a masked value) and a blank one, also where the body fails.
+    let cases = [
+        r#"{"error":"invalid_request","refresh_token":"***"}"#,
+        r#"{"error":"invalid_request","refresh_token":"***","access_token":12}"#,
+        r#"{"access_token":"","refresh_token":"   "}"#,
+        r#"{"access_token":12,"refresh_token":" "}"#,
+    ];
+    for first in cases {
+        let server = TestServer::start(move |r| async move {
+            if r.body.contains("refresh_token=ref-1") {
+                Reply::json(200, first)
+            } else {
+                Reply::json(400, r#"{"error":"invalid_grant"}"#)
+            }
+        })
+        .await;
+        let grant = RefreshGrant::new(client(&server.url()), Secret::new("ref-1"));
+        assert!(grant.fetch().await.is_err(), "{first}");
+        let _ = grant.fetch().await;
+        let bodies: Vec<String> = server.requests().into_iter().map(|r| r.body).collect();
+        assert!(
+            bodies[1].contains("refresh_token=ref-1"),
+            "{first}: {}",
+            bodies[1]
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_negative_expires_in_does_not_kill_refreshing_credentials() {
     let server = TestServer::start(|r| async move {
         if r.body.contains("refresh_token=ref-1") {

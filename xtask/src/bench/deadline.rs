@@ -181,11 +181,15 @@ pub(crate) fn kill_tree(child: &mut Child) {
             if found.len() >= 4096 || found.contains(&child_pid) {
                 continue;
             }
+            // Checked before it is stopped (a pid reaped and given to another process is left
+            // alone) and again after (reused in between: let go again).
+            if parent_of(child_pid) != Some(pid) {
+                continue;
+            }
             let _ = kill(Pid::from_raw(child_pid), Signal::SIGSTOP);
             if parent_of(child_pid) == Some(pid) {
                 found.push(child_pid);
             } else {
-                // Reaped before its parent stopped, and the pid given to another process.
                 let _ = kill(Pid::from_raw(child_pid), Signal::SIGCONT);
             }
         }

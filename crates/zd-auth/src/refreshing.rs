@@ -1,8 +1,11 @@
 //! [`RefreshingToken`]: a bearer token renewed before it expires, one refresh at a time.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::sync::Mutex;
@@ -69,21 +72,25 @@ pub trait TokenSource: Send + Sync + fmt::Debug + 'static {
 /// Bearer credentials that renew themselves shortly before expiry.
 ///
 /// However many tasks call [`Credentials::authorization`] at once, one refresh is in flight
-/// (a second only once one left behind outlives the two-minute take-up bound below): the
-/// first caller to find the token stale refreshes while holding an async lock and the others
-/// wait for its result. When that refresh fails, the tasks that were waiting for it
-/// get a clone of its error instead of each trying again.
+/// (a second only once one left behind outlives the two-minute take-up bound below).
 ///
 /// The token is renewed `margin` (default 60 s, at most half the lifetime) before it expires;
-/// a token without a lifetime is kept until [`Credentials::invalidate`].
+/// a token without a lifetime is kept until [`Credentials::invalidate`]. Within that window
+/// callers keep getting the current token while one refresh runs behind them on a task of
+/// its own (within a Tokio runtime): a slow token endpoint does not hold up requests a good
+/// token can still make. Once no usable token is left (expired, or rejected through
+/// [`Credentials::invalidate`]), the first caller refreshes while holding an async lock and
+/// the others wait for its result; when that refresh fails, the tasks that were waiting for
+/// it get a clone of its error instead of each trying again.
 ///
 /// When a renewal fails while the current token has not expired yet (and the server has not
 /// rejected it), callers keep getting the current token and the failure is logged at `warn`.
 /// After a failure the token endpoint is left alone for a short cool-down (its `Retry-After`
 /// kept between 1 s and 60 s, or 5 s without one): callers meanwhile get the still-valid token
-/// or the last error, without a request. After a failure that retrying cannot mend (a
-/// revoked refresh token: `invalid_grant`, `invalid_client`, an undecodable answer) the
-/// cool-down is five minutes, unless [`Credentials::invalidate`] ends it.
+/// or the last error, without a request. After a failure that retrying cannot mend (the
+/// endpoint refused the grant or the client: `invalid_grant`, `invalid_client`,
+/// `unauthorized_client`) the cool-down is five minutes, unless [`Credentials::invalidate`]
+/// ends it.
 ///
 /// # Cancel safety
 /// Dropping an `authorization()` future never abandons a refresh it started. Within a Tokio
@@ -256,6 +263,9 @@ impl RefreshingToken {
         if let Some(header) = self.fresh() {
             return Ok(header);
         }
+        if let Some(header) = self.renew_behind() {
+            return Ok(header);
+        }
         let mut in_flight = self.in_flight.lock().await;
         if let Some(answer) = self.book.settled(seen, self.margin) {
             return answer;
@@ -324,6 +334,67 @@ impl RefreshingToken {
         }
     }
 
+    /// Within the renewal window the current token still works: the caller goes on with it,
+    /// and the first to find no refresh running (and no failure cooling down) starts one on a
+    /// task of its own. Waiting for it instead would stall every request on a slow token
+    /// endpoint while a good token is in hand. `None` when there is no usable token or no
+    /// runtime to refresh on: the caller then waits for a refresh as before.
+    fn renew_behind(&self) -> Option<Secret> {
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        let header = self.usable()?;
+        if self.book.cooling_down() {
+            return Some(header);
+        }
+        // Someone holds the lock: a refresh is starting or being waited for.
+        let Ok(mut in_flight) = self.in_flight.try_lock() else {
+            return Some(header);
+        };
+        if let Some(refresh) = in_flight.as_mut() {
+            if !refresh.task.is_finished() {
+                return Some(header);
+            }
+            // Ended: it wrote what it brought in the book, unless it panicked.
+            let attempt = refresh.attempt;
+            let mut cx = Context::from_waker(Waker::noop());
+            if let Poll::Ready(Err(e)) = Pin::new(&mut refresh.task).poll(&mut cx)
+                && e.is_panic()
+            {
+                let _ = self.book.record(attempt, Err(panicked()));
+            }
+            *in_flight = None;
+            if let Some(fresh) = self.fresh() {
+                return Some(fresh);
+            }
+            if self.book.cooling_down() {
+                return Some(self.usable().unwrap_or(header));
+            }
+        }
+        let attempt = self.start_attempt();
+        let source = Arc::clone(&self.source);
+        let book = Arc::clone(&self.book);
+        *in_flight = Some(InFlight {
+            attempt,
+            task: runtime.spawn(async move {
+                let fetched = source.fetch().await.map(Current::from);
+                book.record(attempt, fetched)
+            }),
+            take_up_until: Instant::now()
+                .checked_add(TAKE_UP_LIMIT)
+                .unwrap_or_else(Instant::now),
+        });
+        Some(header)
+    }
+
+    /// The current token while it may still be sent (perhaps due for renewal).
+    fn usable(&self) -> Option<Secret> {
+        self.book
+            .lock()
+            .current
+            .as_ref()
+            .filter(|current| current.is_usable())
+            .map(|current| current.header.clone())
+    }
+
     fn start_attempt(&self) -> u64 {
         let attempt = self.attempts.fetch_add(1, Ordering::AcqRel) + 1;
         tracing::debug!(attempt, "refreshing access token");
@@ -335,6 +406,14 @@ impl Book {
     fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing panics while holding the lock; should it ever, the state is still whole.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the last refresh failed so recently that asking again would only add load.
+    fn cooling_down(&self) -> bool {
+        self.lock()
+            .failed
+            .as_ref()
+            .is_some_and(|failed| Instant::now() < failed.quiet_until)
     }
 
     /// The answer the book already holds for a caller that asked after `seen` refreshes had
@@ -520,10 +599,12 @@ mod tests {
             "Bearer t1"
         );
         tokio::time::advance(Duration::from_secs(2)).await;
+        // In the renewal window: t1 still goes out while t2 is fetched behind it.
         assert_eq!(
             creds.authorization().await.unwrap().expose_secret(),
-            "Bearer t2"
+            "Bearer t1"
         );
+        renewed_to(&creds, "Bearer t2").await;
         creds.invalidate();
         assert_eq!(
             creds.authorization().await.unwrap().expose_secret(),
@@ -548,9 +629,62 @@ mod tests {
         );
         // Capped at ten years: renewed a minute before that, not never.
         tokio::time::advance(MAX_TOKEN_LIFETIME - Duration::from_secs(59)).await;
+        renewed_to(&creds, "Bearer t1").await;
+    }
+
+    /// Asks until the token handed out is `expected`: a renewal runs behind the callers, on a
+    /// task of its own (bounded: a renewal that never lands fails the test). Sleeping, not
+    /// yielding, lets the paused clock reach the source's own sleep.
+    async fn renewed_to(creds: &RefreshingToken, expected: &str) {
+        for _ in 0..100 {
+            if creds.authorization().await.unwrap().expose_secret() == expected {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("never renewed to {expected}");
+    }
+
+    /// Hangs on every fetch after the first.
+    #[derive(Debug, Default)]
+    struct HangsAfterFirst {
+        calls: AtomicUsize,
+    }
+
+    impl TokenSource for Arc<HangsAfterFirst> {
+        fn fetch(&self) -> BoxFuture<'_, Result<FetchedToken, Error>> {
+            Box::pin(async move {
+                if self.calls.fetch_add(1, Ordering::SeqCst) > 0 {
+                    std::future::pending::<()>().await;
+                }
+                Ok(FetchedToken {
+                    access_token: Secret::new("t1"),
+                    expires_in: Some(Duration::from_secs(3600)),
+                })
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_renewal_does_not_hold_callers_while_the_token_is_good() {
+        let source = Arc::new(HangsAfterFirst::default());
+        let creds = RefreshingToken::new(source.clone());
+        creds.authorization().await.unwrap();
+        tokio::time::advance(Duration::from_secs(3600 - 30)).await;
+        // The paused clock jumps to the timeout if a caller waits on the hung renewal.
+        for _ in 0..10 {
+            let header = tokio::time::timeout(Duration::from_secs(1), creds.authorization())
+                .await
+                .expect("a caller waited for the renewal")
+                .unwrap();
+            assert_eq!(header.expose_secret(), "Bearer t1");
+        }
+        // The renewal's task starts once this one lets it.
+        tokio::task::yield_now().await;
         assert_eq!(
-            creds.authorization().await.unwrap().expose_secret(),
-            "Bearer t1"
+            source.calls.load(Ordering::SeqCst),
+            2,
+            "one renewal, not one each"
         );
     }
 
@@ -922,6 +1056,11 @@ mod tests {
         );
         // Inside the renewal window: a refresh is tried, fails, and t1 is still good.
         tokio::time::advance(Duration::from_secs(3545)).await;
+        assert_eq!(
+            creds.authorization().await.unwrap().expose_secret(),
+            "Bearer t1"
+        );
+        tokio::task::yield_now().await;
         assert_eq!(
             creds.authorization().await.unwrap().expose_secret(),
             "Bearer t1"

@@ -340,7 +340,6 @@ impl RefreshingToken {
     /// endpoint while a good token is in hand. `None` when there is no usable token or no
     /// runtime to refresh on: the caller then waits for a refresh as before.
     fn renew_behind(&self) -> Option<Secret> {
-        let runtime = tokio::runtime::Handle::try_current().ok()?;
         let header = self.usable()?;
         if self.book.cooling_down() {
             return Some(header);
@@ -351,24 +350,37 @@ impl RefreshingToken {
         };
         if let Some(refresh) = in_flight.as_mut() {
             if !refresh.task.is_finished() {
-                return Some(header);
-            }
-            // Ended: it wrote what it brought in the book, unless it panicked.
-            let attempt = refresh.attempt;
-            let mut cx = Context::from_waker(Waker::noop());
-            if let Poll::Ready(Err(e)) = Pin::new(&mut refresh.task).poll(&mut cx)
-                && e.is_panic()
-            {
-                let _ = self.book.record(attempt, Err(panicked()));
-            }
-            *in_flight = None;
-            if let Some(fresh) = self.fresh() {
-                return Some(fresh);
-            }
-            if self.book.cooling_down() {
-                return Some(self.usable().unwrap_or(header));
+                if Instant::now() < refresh.take_up_until {
+                    return Some(header);
+                }
+                // Hung past the bound callers would wait for it: another is started, as the
+                // slow path would (this one is left to end on its own; the book keeps the
+                // newest attempt's answer).
+                tracing::warn!("a token refresh has not finished; asking anew");
+            } else {
+                // Ended: it wrote what it brought in the book, unless it panicked. Unconstrained:
+                // a caller out of its co-op budget would otherwise see a finished task pending.
+                let attempt = refresh.attempt;
+                let mut cx = Context::from_waker(Waker::noop());
+                let mut joined = tokio::task::unconstrained(&mut refresh.task);
+                if let Poll::Ready(Err(e)) = Pin::new(&mut joined).poll(&mut cx)
+                    && e.is_panic()
+                {
+                    let _ = self.book.record(attempt, Err(panicked()));
+                }
+                *in_flight = None;
+                if let Some(fresh) = self.fresh() {
+                    return Some(fresh);
+                }
+                if self.book.cooling_down() {
+                    // Still usable? It may have been rejected meanwhile.
+                    return self.usable();
+                }
             }
         }
+        // Without a runtime nothing can refresh behind the caller, which then refreshes
+        // itself on the slow path (nothing else runs: the lock was free and no task left).
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
         let attempt = self.start_attempt();
         let source = Arc::clone(&self.source);
         let book = Arc::clone(&self.book);
@@ -663,6 +675,34 @@ mod tests {
                 })
             })
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_renewal_hung_past_the_take_up_bound_is_asked_anew_while_the_token_is_good() {
+        let source = Arc::new(HangsAfterFirst::default());
+        let creds = RefreshingToken::new(source.clone()).refresh_margin(Duration::from_secs(600));
+        creds.authorization().await.unwrap();
+        tokio::time::advance(Duration::from_secs(3000)).await;
+        creds.authorization().await.unwrap();
+        tokio::task::yield_now().await;
+        assert_eq!(source.calls.load(Ordering::SeqCst), 2);
+        tokio::time::advance(TAKE_UP_LIMIT / 2).await;
+        creds.authorization().await.unwrap();
+        tokio::task::yield_now().await;
+        assert_eq!(
+            source.calls.load(Ordering::SeqCst),
+            2,
+            "within the bound: waited for"
+        );
+        tokio::time::advance(TAKE_UP_LIMIT).await;
+        let header = creds.authorization().await.unwrap();
+        assert_eq!(header.expose_secret(), "Bearer t1");
+        tokio::task::yield_now().await;
+        assert_eq!(
+            source.calls.load(Ordering::SeqCst),
+            3,
+            "past the bound: asked anew"
+        );
     }
 
     #[tokio::test(start_paused = true)]

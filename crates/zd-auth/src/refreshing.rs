@@ -657,29 +657,75 @@ mod tests {
         panic!("never renewed to {expected}");
     }
 
-    /// Hangs on every fetch after the first.
-    #[derive(Debug, Default)]
-    struct HangsAfterFirst {
-        calls: AtomicUsize,
+    /// What a scripted source answers after its first token (if it has one).
+    #[derive(Debug, Clone, Copy)]
+    enum Then {
+        /// 503, as a token endpoint under maintenance.
+        Unavailable,
+        /// `invalid_grant`, as once the refresh token is revoked.
+        Revoked,
+        /// A proxy's 403: not the token endpoint's verdict on the grant.
+        ProxyRefuses,
+        /// No answer at all.
+        Hangs,
     }
 
-    impl TokenSource for Arc<HangsAfterFirst> {
+    /// Answers `first` (a token and its lifetime) to its first fetch, then `then` to every
+    /// fetch; with no `first`, `then` from the start.
+    #[derive(Debug)]
+    struct Scripted {
+        calls: AtomicUsize,
+        first: Option<(&'static str, Option<Duration>)>,
+        then: Then,
+    }
+
+    impl Scripted {
+        fn new(first: Option<(&'static str, Option<Duration>)>, then: Then) -> Arc<Self> {
+            Arc::new(Self {
+                calls: AtomicUsize::new(0),
+                first,
+                then,
+            })
+        }
+
+        /// `t1` for an hour, then `then`.
+        fn hour_then(then: Then) -> Arc<Self> {
+            Self::new(Some(("t1", Some(Duration::from_secs(3600)))), then)
+        }
+    }
+
+    impl TokenSource for Arc<Scripted> {
         fn fetch(&self) -> BoxFuture<'_, Result<FetchedToken, Error>> {
             Box::pin(async move {
-                if self.calls.fetch_add(1, Ordering::SeqCst) > 0 {
-                    std::future::pending::<()>().await;
+                if self.calls.fetch_add(1, Ordering::SeqCst) == 0
+                    && let Some((token, expires_in)) = self.first
+                {
+                    return Ok(FetchedToken {
+                        access_token: Secret::new(token),
+                        expires_in,
+                    });
                 }
-                Ok(FetchedToken {
-                    access_token: Secret::new("t1"),
-                    expires_in: Some(Duration::from_secs(3600)),
-                })
+                let refused = |status| {
+                    Error::new(ErrorKind::HttpStatus, "POST /oauth2/token").with_status(status)
+                };
+                match self.then {
+                    Then::Unavailable => Err(refused(http::StatusCode::SERVICE_UNAVAILABLE)),
+                    Then::ProxyRefuses => Err(refused(http::StatusCode::FORBIDDEN)),
+                    Then::Revoked => Err(Error::new(ErrorKind::OAuth, "POST /oauth2/token")
+                        .with_status(http::StatusCode::BAD_REQUEST)
+                        .with_oauth(crate::OAuthError {
+                            code: crate::OAuthErrorCode::InvalidGrant,
+                            description: None,
+                        })),
+                    Then::Hangs => std::future::pending().await,
+                }
             })
         }
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_renewal_hung_past_the_take_up_bound_is_asked_anew_while_the_token_is_good() {
-        let source = Arc::new(HangsAfterFirst::default());
+        let source = Scripted::hour_then(Then::Hangs);
         let creds = RefreshingToken::new(source.clone()).refresh_margin(Duration::from_secs(600));
         creds.authorization().await.unwrap();
         tokio::time::advance(Duration::from_secs(3000)).await;
@@ -707,7 +753,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_slow_renewal_does_not_hold_callers_while_the_token_is_good() {
-        let source = Arc::new(HangsAfterFirst::default());
+        let source = Scripted::hour_then(Then::Hangs);
         let creds = RefreshingToken::new(source.clone());
         creds.authorization().await.unwrap();
         tokio::time::advance(Duration::from_secs(3600 - 30)).await;
@@ -1065,30 +1111,9 @@ mod tests {
         assert_eq!(source.calls.load(Ordering::SeqCst), 2);
     }
 
-    /// Answers `t1` for an hour, then fails as a token endpoint under maintenance does.
-    #[derive(Debug, Default)]
-    struct FailsAfterFirst {
-        calls: AtomicUsize,
-    }
-
-    impl TokenSource for Arc<FailsAfterFirst> {
-        fn fetch(&self) -> BoxFuture<'_, Result<FetchedToken, Error>> {
-            Box::pin(async move {
-                if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
-                    return Ok(FetchedToken {
-                        access_token: Secret::new("t1"),
-                        expires_in: Some(Duration::from_secs(3600)),
-                    });
-                }
-                Err(Error::new(ErrorKind::HttpStatus, "POST /oauth2/token")
-                    .with_status(http::StatusCode::SERVICE_UNAVAILABLE))
-            })
-        }
-    }
-
     #[tokio::test(start_paused = true)]
     async fn a_failed_refresh_keeps_handing_out_the_unexpired_token() {
-        let source = Arc::new(FailsAfterFirst::default());
+        let source = Scripted::hour_then(Then::Unavailable);
         let creds = RefreshingToken::new(source.clone());
         assert_eq!(
             creds.authorization().await.unwrap().expose_secret(),
@@ -1113,29 +1138,9 @@ mod tests {
         assert_eq!(source.calls.load(Ordering::SeqCst), 3);
     }
 
-    /// Fails as a token endpoint does once the refresh token is revoked.
-    #[derive(Debug, Default)]
-    struct Revoked {
-        calls: AtomicUsize,
-    }
-
-    impl TokenSource for Arc<Revoked> {
-        fn fetch(&self) -> BoxFuture<'_, Result<FetchedToken, Error>> {
-            Box::pin(async move {
-                self.calls.fetch_add(1, Ordering::SeqCst);
-                Err(Error::new(ErrorKind::OAuth, "POST /oauth2/token")
-                    .with_status(http::StatusCode::BAD_REQUEST)
-                    .with_oauth(crate::OAuthError {
-                        code: crate::OAuthErrorCode::InvalidGrant,
-                        description: None,
-                    }))
-            })
-        }
-    }
-
     #[tokio::test(start_paused = true)]
     async fn a_permanent_failure_cools_down_for_minutes_unless_invalidated() {
-        let source = Arc::new(Revoked::default());
+        let source = Scripted::new(None, Then::Revoked);
         let creds = RefreshingToken::new(source.clone());
         let err = creds.authorization().await.unwrap_err();
         assert!(!err.is_retryable());
@@ -1161,26 +1166,9 @@ mod tests {
         assert_eq!(source.calls.load(Ordering::SeqCst), 3);
     }
 
-    /// Refused by something other than the token endpoint's verdict on the grant (a proxy's
-    /// 403 here): tried again after the short cool-down.
-    #[derive(Debug, Default)]
-    struct ProxyRefuses {
-        calls: AtomicUsize,
-    }
-
-    impl TokenSource for Arc<ProxyRefuses> {
-        fn fetch(&self) -> BoxFuture<'_, Result<FetchedToken, Error>> {
-            Box::pin(async move {
-                self.calls.fetch_add(1, Ordering::SeqCst);
-                Err(Error::new(ErrorKind::HttpStatus, "POST /oauth2/token")
-                    .with_status(http::StatusCode::FORBIDDEN))
-            })
-        }
-    }
-
     #[tokio::test(start_paused = true)]
     async fn only_a_refused_grant_or_client_cools_down_for_minutes() {
-        let source = Arc::new(ProxyRefuses::default());
+        let source = Scripted::new(None, Then::ProxyRefuses);
         let creds = RefreshingToken::new(source.clone());
         let err = creds.authorization().await.unwrap_err();
         assert!(!err.is_retryable());
@@ -1191,7 +1179,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn late_refusals_of_one_token_reopen_a_permanent_cool_down_once() {
-        let source = Arc::new(RevokedAfterFirst::default());
+        let source = Scripted::new(Some(("first", None)), Then::Revoked);
         let creds = RefreshingToken::new(source.clone());
         let token = creds.authorization().await.unwrap();
         // Many requests sent with it come back 401: the first starts a refresh, which fails
@@ -1206,34 +1194,9 @@ mod tests {
         assert_eq!(source.calls.load(Ordering::SeqCst), 2);
     }
 
-    /// A first token, then the grant is revoked.
-    #[derive(Debug, Default)]
-    struct RevokedAfterFirst {
-        calls: AtomicUsize,
-    }
-
-    impl TokenSource for Arc<RevokedAfterFirst> {
-        fn fetch(&self) -> BoxFuture<'_, Result<FetchedToken, Error>> {
-            Box::pin(async move {
-                if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
-                    return Ok(FetchedToken {
-                        access_token: Secret::new("first"),
-                        expires_in: None,
-                    });
-                }
-                Err(Error::new(ErrorKind::OAuth, "POST /oauth2/token")
-                    .with_status(http::StatusCode::BAD_REQUEST)
-                    .with_oauth(crate::OAuthError {
-                        code: crate::OAuthErrorCode::InvalidGrant,
-                        description: None,
-                    }))
-            })
-        }
-    }
-
     #[tokio::test(start_paused = true)]
     async fn a_rejected_token_is_not_handed_out_when_its_refresh_fails() {
-        let source = Arc::new(FailsAfterFirst::default());
+        let source = Scripted::hour_then(Then::Unavailable);
         let creds = RefreshingToken::new(source.clone());
         creds.authorization().await.unwrap();
         creds.invalidate();

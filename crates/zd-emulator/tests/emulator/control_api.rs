@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
@@ -210,20 +210,11 @@ async fn other_sites_pages_cannot_drive_the_control_api() {
 
 /// A POST with `body` as given, and a content type only when `content_type` names one.
 async fn post_raw(url: &str, content_type: Option<&str>, body: &str) -> (u16, Value) {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let mut request = http::Request::post(url);
-    if let Some(content_type) = content_type {
-        request = request.header("content-type", content_type);
-    }
-    let request = request
-        .body(Full::new(Bytes::from(body.to_owned())))
-        .unwrap();
-    let response = client.request(request).await.unwrap();
-    let status = response.status().as_u16();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let value = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-    (status, value)
+    let headers: Vec<(&str, &str)> = content_type
+        .map(|c| ("content-type", c))
+        .into_iter()
+        .collect();
+    send_raw("POST", url, &headers, body).await
 }
 
 /// Waits (at most 10 s) until `count` visitors have arrived, as the state's events tell.
@@ -262,12 +253,7 @@ fn two_step_scenario() -> Value {
     ]})
 }
 
-/// A test sharing an emulator must not meet the visitors of an earlier test's scenario: a
-/// reset stops the scenarios under way, those started over HTTP and in process alike.
-#[tokio::test]
-async fn reset_stops_running_scenarios() {
-    let emu = emulator().await;
-    let mut events = emu.control().state().subscribe();
+async fn start_two_step_scenario_over_http(emu: &Emulator) {
     let (status, body) = http(
         "POST",
         &format!("{}/_emulator/scenario", emu.base_url()),
@@ -275,6 +261,15 @@ async fn reset_stops_running_scenarios() {
     )
     .await;
     assert_eq!(status, 202, "{body}");
+}
+
+/// A test sharing an emulator must not meet the visitors of an earlier test's scenario: a
+/// reset stops the scenarios under way, those started over HTTP and in process alike.
+#[tokio::test]
+async fn reset_stops_running_scenarios() {
+    let emu = emulator().await;
+    let mut events = emu.control().state().subscribe();
+    start_two_step_scenario_over_http(&emu).await;
     let scenario = serde_json::from_value(two_step_scenario()).unwrap();
     let in_process = emu.control().clone();
     let task = tokio::spawn(async move { in_process.run_scenario(scenario).await });
@@ -295,13 +290,7 @@ async fn reset_stops_running_scenarios() {
 async fn dropping_the_emulator_stops_its_scenarios() {
     let emu = emulator().await;
     let mut events = emu.control().state().subscribe();
-    let (status, body) = http(
-        "POST",
-        &format!("{}/_emulator/scenario", emu.base_url()),
-        Some(two_step_scenario()),
-    )
-    .await;
-    assert_eq!(status, 202, "{body}");
+    start_two_step_scenario_over_http(&emu).await;
     arrivals(&mut events, 1).await;
     let control = emu.control().clone();
     drop(emu);

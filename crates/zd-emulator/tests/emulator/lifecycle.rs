@@ -4,9 +4,6 @@
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
-use http_body_util::{BodyExt as _, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -163,8 +160,7 @@ async fn a_failed_upgrade_leaves_the_socket_it_was_to_replace_in_place() {
     assert_eq!(close_of(&mut bot.ws).await, Some((4000, "bye".to_owned())));
 }
 
-/// Sends `method path` with the given headers; returns the status and the body as JSON (or
-/// as a string).
+/// Sends `method path` to the emulator with the given headers (see [`send_raw`]).
 async fn send(
     emu: &Emulator,
     method: &str,
@@ -172,22 +168,7 @@ async fn send(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, Value) {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<bytes::Bytes>>();
-    let mut request = http::Request::builder()
-        .method(method)
-        .uri(format!("{}{path}", emu.base_url()));
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let request = request
-        .body(Full::new(bytes::Bytes::from(body.to_owned())))
-        .unwrap();
-    let response = client.request(request).await.unwrap();
-    let status = response.status().as_u16();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let value = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-    (status, value)
+    send_raw(method, &format!("{}{path}", emu.base_url()), headers, body).await
 }
 
 /// A page of `rebind.example`, whose name the attacker's DNS then points at 127.0.0.1, is of

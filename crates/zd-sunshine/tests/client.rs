@@ -542,15 +542,19 @@ async fn decode_failures_name_the_json_path() {
     assert!(source.starts_with("messages[0].id"), "{source}");
 }
 
+/// The error of a `CreateAppKey` the server answers 201 with `body`.
+async fn app_key_answered(body: serde_json::Value) -> zd_sunshine::Error {
+    let server = serve(vec![reply(201, body)]).await;
+    operations::CreateAppKey::new("a", models::CreateAppKeyBody::new("k".to_owned()))
+        .send(&client(&server, RetryPolicy::none()))
+        .await
+        .unwrap_err()
+}
+
 #[tokio::test]
 async fn a_success_body_that_fails_to_decode_is_not_kept_in_the_error() {
     // A new key's secret beside a field of the wrong type: the error must not carry the body.
-    let body = json!({"key": {"id": 7, "secret": "fresh-key-secret"}});
-    let server = serve(vec![reply(201, body)]).await;
-    let err = operations::CreateAppKey::new("a", models::CreateAppKeyBody::new("k".to_owned()))
-        .send(&client(&server, RetryPolicy::none()))
-        .await
-        .unwrap_err();
+    let err = app_key_answered(json!({"key": {"id": 7, "secret": "fresh-key-secret"}})).await;
     assert_eq!(err.kind(), ErrorKind::Decode);
     assert_eq!(err.body(), None);
     let everything = format!("{err} {err:?} {:?}", std::error::Error::source(&err));
@@ -560,12 +564,7 @@ async fn a_success_body_that_fails_to_decode_is_not_kept_in_the_error() {
 #[tokio::test]
 async fn a_value_of_the_wrong_type_is_not_quoted_in_the_decode_error() {
     // A secret sent as a number: serde's message would quote it ("invalid type: integer …").
-    let body = json!({"key": {"id": "k1", "secret": 987_654_321_987_u64}});
-    let server = serve(vec![reply(201, body)]).await;
-    let err = operations::CreateAppKey::new("a", models::CreateAppKeyBody::new("k".to_owned()))
-        .send(&client(&server, RetryPolicy::none()))
-        .await
-        .unwrap_err();
+    let err = app_key_answered(json!({"key": {"id": "k1", "secret": 987_654_321_987_u64}})).await;
     assert_eq!(err.kind(), ErrorKind::Decode);
     let source = std::error::Error::source(&err).unwrap().to_string();
     assert!(

@@ -309,18 +309,7 @@ impl RefreshingToken {
                 .book
                 .record(attempt, self.source.fetch().await.map(Current::from));
         };
-        let source = Arc::clone(&self.source);
-        let book = Arc::clone(&self.book);
-        let refresh = in_flight.insert(InFlight {
-            attempt,
-            task: runtime.spawn(async move {
-                let fetched = source.fetch().await.map(Current::from);
-                book.record(attempt, fetched)
-            }),
-            take_up_until: Instant::now()
-                .checked_add(TAKE_UP_LIMIT)
-                .unwrap_or_else(Instant::now),
-        });
+        let refresh = in_flight.insert(self.spawn_refresh(&runtime, attempt));
         let joined = (&mut refresh.task).await;
         *in_flight = None;
         match joined {
@@ -382,9 +371,16 @@ impl RefreshingToken {
         // itself on the slow path (nothing else runs: the lock was free and no task left).
         let runtime = tokio::runtime::Handle::try_current().ok()?;
         let attempt = self.start_attempt();
+        *in_flight = Some(self.spawn_refresh(&runtime, attempt));
+        Some(header)
+    }
+
+    /// Refresh `attempt` on a task of its own, which writes what it brought in the book as it
+    /// finishes, whoever still waits for it.
+    fn spawn_refresh(&self, runtime: &tokio::runtime::Handle, attempt: u64) -> InFlight {
         let source = Arc::clone(&self.source);
         let book = Arc::clone(&self.book);
-        *in_flight = Some(InFlight {
+        InFlight {
             attempt,
             task: runtime.spawn(async move {
                 let fetched = source.fetch().await.map(Current::from);
@@ -393,8 +389,7 @@ impl RefreshingToken {
             take_up_until: Instant::now()
                 .checked_add(TAKE_UP_LIMIT)
                 .unwrap_or_else(Instant::now),
-        });
-        Some(header)
+        }
     }
 
     /// The current token while it may still be sent (perhaps due for renewal).

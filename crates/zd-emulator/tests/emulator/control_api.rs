@@ -153,13 +153,7 @@ async fn scenario_plays_visitor_steps() {
         { "at_ms": 0, "visitor": "a", "action": "arrive", "name": "Scripted", "department": "Support" },
         { "at_ms": 0, "visitor": "a", "action": "message", "text": "from a scenario" },
     ]});
-    let (status, body) = http(
-        "POST",
-        &format!("{}/_emulator/scenario", emu.base_url()),
-        Some(scenario),
-    )
-    .await;
-    assert_eq!(status, 202, "{body}");
+    start_scenario_over_http(&emu, scenario).await;
     let data = bot.data(&sub).await;
     assert_eq!(
         data["payload"]["data"]["message"]["node"]["content"],
@@ -253,11 +247,12 @@ fn two_step_scenario() -> Value {
     ]})
 }
 
-async fn start_two_step_scenario_over_http(emu: &Emulator) {
+/// Starts `scenario` through `POST /_emulator/scenario`, which answers 202 at once.
+async fn start_scenario_over_http(emu: &Emulator, scenario: Value) {
     let (status, body) = http(
         "POST",
         &format!("{}/_emulator/scenario", emu.base_url()),
-        Some(two_step_scenario()),
+        Some(scenario),
     )
     .await;
     assert_eq!(status, 202, "{body}");
@@ -269,7 +264,7 @@ async fn start_two_step_scenario_over_http(emu: &Emulator) {
 async fn reset_stops_running_scenarios() {
     let emu = emulator().await;
     let mut events = emu.control().state().subscribe();
-    start_two_step_scenario_over_http(&emu).await;
+    start_scenario_over_http(&emu, two_step_scenario()).await;
     let scenario = serde_json::from_value(two_step_scenario()).unwrap();
     let in_process = emu.control().clone();
     let task = tokio::spawn(async move { in_process.run_scenario(scenario).await });
@@ -290,7 +285,7 @@ async fn reset_stops_running_scenarios() {
 async fn dropping_the_emulator_stops_its_scenarios() {
     let emu = emulator().await;
     let mut events = emu.control().state().subscribe();
-    start_two_step_scenario_over_http(&emu).await;
+    start_scenario_over_http(&emu, two_step_scenario()).await;
     arrivals(&mut events, 1).await;
     let control = emu.control().clone();
     drop(emu);
@@ -410,13 +405,7 @@ async fn visitors_arrive_in_a_department_named_by_its_public_id() {
     let scenario = json!({ "steps": [
         { "visitor": "s", "action": "arrive", "department": department.id },
     ]});
-    let (status, body) = http(
-        "POST",
-        &format!("{}/_emulator/scenario", emu.base_url()),
-        Some(scenario),
-    )
-    .await;
-    assert_eq!(status, 202, "{body}");
+    start_scenario_over_http(&emu, scenario).await;
     arrivals(&mut events, 1).await;
     let channels = emu.control().state().channels();
     assert_eq!(channels.len(), 2, "{v}");

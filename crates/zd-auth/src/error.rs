@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use http::StatusCode;
 
+use crate::Secret;
+
 /// Longest body excerpt an [`Error`] keeps, in bytes.
 pub const BODY_EXCERPT_LIMIT: usize = 512;
 
@@ -177,6 +179,7 @@ struct Inner {
     oauth: Option<OAuthError>,
     json_path: Option<String>,
     retry_after: Option<Duration>,
+    rotated_refresh_token: Option<Secret>,
     source: Option<Arc<dyn StdError + Send + Sync + 'static>>,
 }
 
@@ -191,6 +194,7 @@ impl Error {
                 oauth: None,
                 json_path: None,
                 retry_after: None,
+                rotated_refresh_token: None,
                 source: None,
             }),
         }
@@ -223,6 +227,11 @@ impl Error {
 
     pub(crate) fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
         self.inner.retry_after = retry_after;
+        self
+    }
+
+    pub(crate) fn with_rotated_refresh_token(mut self, token: Secret) -> Self {
+        self.inner.rotated_refresh_token = Some(token);
         self
     }
 
@@ -271,6 +280,31 @@ impl Error {
     /// The server's `Retry-After` hint, when it sent one.
     pub fn retry_after(&self) -> Option<Duration> {
         self.inner.retry_after
+    }
+
+    /// The refresh token a refused refresh answer rotated in: a success status whose body
+    /// carried a new `refresh_token` but failed for the rest (no access token, a token type
+    /// that is not bearer, ...). The server may have consumed the refresh token sent, so keep
+    /// this one for the next try. Never shown by `Debug` or `Display`.
+    ///
+    /// ```no_run
+    /// # async fn renew(client: &zd_auth::chat::OAuthClient, kept: &mut zd_auth::Secret) {
+    /// match client.refresh(kept).await {
+    ///     Ok(token) => {
+    ///         if let Some(next) = token.refresh_token() {
+    ///             *kept = next.clone();
+    ///         }
+    ///     }
+    ///     Err(e) => {
+    ///         if let Some(next) = e.rotated_refresh_token() {
+    ///             *kept = next.clone();
+    ///         }
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn rotated_refresh_token(&self) -> Option<&Secret> {
+        self.inner.rotated_refresh_token.as_ref()
     }
 
     /// Whether the same call may succeed if repeated later: transport failures, timeouts,

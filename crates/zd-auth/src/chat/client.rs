@@ -164,10 +164,20 @@ impl OAuthClient {
 
     /// Renews a token (`grant_type=refresh_token`).
     ///
+    /// When the server rotates the refresh token, the new one is in the answer's
+    /// [`ChatToken::refresh_token`]; an answer refused for the rest still hands it over, in
+    /// [`Error::rotated_refresh_token`], since the one sent may be spent.
+    ///
     /// # Errors
     /// As [`OAuthClient::exchange_code`]; [`ErrorKind::EmptySecret`] for an empty token.
     pub async fn refresh(&self, refresh_token: &Secret) -> Result<ChatToken, Error> {
-        self.refresh_rotating(refresh_token, &mut None).await
+        let mut rotated = None;
+        self.refresh_rotating(refresh_token, &mut rotated)
+            .await
+            .map_err(|e| match rotated {
+                Some(next) => e.with_rotated_refresh_token(next),
+                None => e,
+            })
     }
 
     /// [`OAuthClient::refresh`], putting into `rotated` the refresh token of any success

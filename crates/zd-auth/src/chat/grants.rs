@@ -13,6 +13,9 @@ use crate::{BoxFuture, Error, FetchedToken, Secret, TokenSource};
 /// its request is out: the server may already have consumed the old token. Through
 /// [`RefreshingToken`](crate::RefreshingToken) it is not, since each fetch runs on its own
 /// task whatever happens to the caller that started it.
+///
+/// Fetches called directly may overlap: each sends the refresh token in hand, and an answer
+/// that arrives after a newer token was stored leaves that newer token in place.
 pub struct RefreshGrant {
     client: OAuthClient,
     refresh_token: Mutex<Secret>,
@@ -39,10 +42,8 @@ impl TokenSource for RefreshGrant {
     fn fetch(&self) -> BoxFuture<'_, Result<FetchedToken, Error>> {
         Box::pin(async move {
             let mut rotated = None;
-            let token = self
-                .client
-                .refresh_rotating(&self.current(), &mut rotated)
-                .await;
+            let used = self.current();
+            let token = self.client.refresh_rotating(&used, &mut rotated).await;
             // Kept even from an answer refused for the rest of it: the server may have
             // consumed the old refresh token, which would then fail every later refresh.
             if let Some(next) = rotated {
@@ -51,7 +52,17 @@ impl TokenSource for RefreshGrant {
                         "keeping the refresh token rotated in an answer that was refused"
                     );
                 }
-                *self.refresh_token.lock().unwrap_or_else(|p| p.into_inner()) = next;
+                let mut kept = self.refresh_token.lock().unwrap_or_else(|p| p.into_inner());
+                // Only over the token this fetch sent: a fetch that overlapped this one and
+                // was answered first stored a newer token (which later fetches may have
+                // rotated again), and this late answer's would put an older one back.
+                if *kept == used {
+                    *kept = next;
+                } else {
+                    tracing::warn!(
+                        "a refresh was answered after a newer refresh token was stored; keeping the newer one"
+                    );
+                }
             }
             Ok(token?.to_fetched())
         })

@@ -394,6 +394,16 @@ async fn a_rotated_refresh_token_is_kept_from_an_answer_refused_for_the_rest() {
             }
         })
         .await;
+        // Called directly, the client hands the rotated token over in its answer or error.
+        let direct = client(&server.url()).refresh(&Secret::new("ref-1")).await;
+        let handed = match &direct {
+            Ok(token) => token.refresh_token(),
+            Err(e) => {
+                assert!(!format!("{e:?} {e}").contains("ref-2"), "{first}: {e:?}");
+                e.rotated_refresh_token()
+            }
+        };
+        assert_eq!(handed, Some(&Secret::new("ref-2")), "{first}: {direct:?}");
         let grant = RefreshGrant::new(client(&server.url()), Secret::new("ref-1"));
         let answer = grant.fetch().await;
         assert_eq!(answer.is_ok(), accepted, "{first}: {answer:?}");
@@ -409,8 +419,70 @@ async fn a_rotated_refresh_token_is_kept_from_an_answer_refused_for_the_rest() {
             "{first}"
         );
         let bodies: Vec<String> = server.requests().into_iter().map(|r| r.body).collect();
-        assert!(bodies[1].contains("refresh_token=ref-2"), "{first}");
+        assert!(bodies[2].contains("refresh_token=ref-2"), "{first}");
     }
+}
+
+#[tokio::test]
+async fn a_late_refresh_answer_does_not_put_back_an_older_refresh_token() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use zd_auth::TokenSource;
+    use zd_auth::chat::RefreshGrant;
+
+    // Two fetches send ref-1; the first one's answer (ref-x) is held back until the second
+    // one's (ref-y) has been stored and rotated again (ref-z).
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let ref_1_seen = Arc::new(AtomicUsize::new(0));
+    let (held, seen) = (Arc::clone(&gate), Arc::clone(&ref_1_seen));
+    let server = TestServer::start(move |r| {
+        let (held, seen) = (Arc::clone(&held), Arc::clone(&seen));
+        async move {
+            let answer = |access: &str, refresh: &str| {
+                Reply::json(
+                    200,
+                    format!(r#"{{"access_token":"{access}","refresh_token":"{refresh}"}}"#),
+                )
+            };
+            if r.body.contains("refresh_token=ref-1") {
+                if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                    held.notified().await;
+                    answer("a-x", "ref-x")
+                } else {
+                    answer("a-y", "ref-y")
+                }
+            } else if r.body.contains("refresh_token=ref-y") {
+                answer("a-z", "ref-z")
+            } else if r.body.contains("refresh_token=ref-z") {
+                answer("a-last", "ref-last")
+            } else {
+                Reply::json(400, r#"{"error":"invalid_grant"}"#)
+            }
+        }
+    })
+    .await;
+    let grant = Arc::new(RefreshGrant::new(
+        client(&server.url()),
+        Secret::new("ref-1"),
+    ));
+    let late = tokio::spawn({
+        let grant = Arc::clone(&grant);
+        async move { grant.fetch().await }
+    });
+    while ref_1_seen.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let token = |t: Result<zd_auth::FetchedToken, zd_auth::Error>| {
+        t.map(|t| t.access_token.expose_secret().to_owned()).ok()
+    };
+    assert_eq!(token(grant.fetch().await).as_deref(), Some("a-y"));
+    assert_eq!(token(grant.fetch().await).as_deref(), Some("a-z"));
+    gate.notify_one();
+    assert_eq!(token(late.await.unwrap()).as_deref(), Some("a-x"));
+    assert_eq!(token(grant.fetch().await).as_deref(), Some("a-last"));
+    let bodies: Vec<String> = server.requests().into_iter().map(|r| r.body).collect();
+    assert_eq!(bodies.len(), 4, "{bodies:?}");
+    assert!(bodies[3].contains("refresh_token=ref-z"), "{bodies:?}");
 }
 
 #[tokio::test]
@@ -435,12 +507,21 @@ async fn an_error_answer_or_a_blank_refresh_token_leaves_the_one_in_hand() {
             }
         })
         .await;
+        let direct = client(&server.url()).refresh(&Secret::new("ref-1")).await;
+        assert_eq!(
+            direct
+                .as_ref()
+                .err()
+                .map(zd_auth::Error::rotated_refresh_token),
+            Some(None),
+            "{first}"
+        );
         let grant = RefreshGrant::new(client(&server.url()), Secret::new("ref-1"));
         assert!(grant.fetch().await.is_err(), "{first}");
         let _ = grant.fetch().await;
         let bodies: Vec<String> = server.requests().into_iter().map(|r| r.body).collect();
         assert!(
-            bodies[1].contains("refresh_token=ref-1"),
+            bodies[2].contains("refresh_token=ref-1"),
             "{first}: {}",
             bodies[1]
         );

@@ -3,7 +3,11 @@
 //! for messages, which the API pages backwards.
 
 use std::collections::{HashSet, VecDeque};
+use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
@@ -44,9 +48,71 @@ pub trait Paged: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Page<Self::Item>, Error>> + Send + 'a;
 }
 
+/// The stream of a listing (what `.paginate(&client)` returns): every item of every page,
+/// as [`paginate`] describes.
+///
+/// When a page cannot be fetched the stream yields that error and ends, and
+/// [`Listing::resume`] hands back the request for that page, so a new listing picks up
+/// where this one stopped without fetching again what was yielded:
+///
+/// ```no_run
+/// use futures_util::StreamExt;
+/// use zd_sunshine::Client;
+/// use zd_sunshine::operations::ListMessages;
+///
+/// # async fn run(client: Client) -> Result<(), zd_sunshine::Error> {
+/// let mut messages = ListMessages::new("app", "conversation").paginate(&client);
+/// let mut retried = false;
+/// while let Some(message) = messages.next().await {
+///     match message {
+///         Ok(message) => println!("{:?}", message.id),
+///         Err(e) if e.is_retryable() && !retried => {
+///             let Some(rest) = messages.resume() else { return Err(e) };
+///             retried = true;
+///             messages = rest.paginate(&client);
+///         }
+///         Err(e) => return Err(e),
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+#[must_use = "a listing does nothing until it is polled"]
+pub struct Listing<R: Paged> {
+    items: Pin<Box<dyn Stream<Item = Result<R::Item, Error>> + Send>>,
+    failed: Arc<Mutex<Option<R>>>,
+}
+
+impl<R: Paged> Listing<R> {
+    /// The request for the page whose fetch failed, its cursor and direction kept, once the
+    /// stream has yielded that error; `None` before, and after errors a new try would only
+    /// repeat (a cursor loop, a missing cursor).
+    pub fn resume(&self) -> Option<R> {
+        self.failed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl<R: Paged> Stream for Listing<R> {
+    type Item = Result<R::Item, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.items.as_mut().poll_next(cx)
+    }
+}
+
+impl<R: Paged> fmt::Debug for Listing<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Listing").finish_non_exhaustive()
+    }
+}
+
 struct State<R: Paged> {
     client: Client,
     next: Option<R>,
+    /// Where the request of a page that failed goes, for [`Listing::resume`].
+    failed: Arc<Mutex<Option<R>>>,
     buffer: VecDeque<R::Item>,
     /// Every cursor followed so far, the starting one included: a server that cycles
     /// (A, B, A) would loop forever.
@@ -73,15 +139,15 @@ pub const MAX_EMPTY_PAGES: usize = 16;
 /// [`ErrorKind::MissingCursor`] error (the items of the page that carried either are yielded
 /// first). [`MAX_EMPTY_PAGES`] empty pages in a row that each say more follow are also an
 /// [`ErrorKind::CursorLoop`] error: a server can otherwise keep the stream fetching forever
-/// with fresh cursors.
-pub fn paginate<R: Paged>(
-    client: Client,
-    first: R,
-) -> impl Stream<Item = Result<R::Item, Error>> + Send + 'static {
+/// with fresh cursors. A page that cannot be fetched is an error too; [`Listing::resume`] then
+/// gives the request for it.
+pub fn paginate<R: Paged>(client: Client, first: R) -> Listing<R> {
     let seen: HashSet<String> = first.cursor().map(str::to_owned).into_iter().collect();
+    let failed = Arc::new(Mutex::new(None));
     let state = State {
         client,
         next: Some(first),
+        failed: Arc::clone(&failed),
         buffer: VecDeque::new(),
         seen,
         looped: false,
@@ -89,7 +155,7 @@ pub fn paginate<R: Paged>(
         empty_run: 0,
         stalled: false,
     };
-    futures_util::stream::unfold(state, |mut st| async move {
+    let items = futures_util::stream::unfold(state, |mut st| async move {
         loop {
             if let Some(item) = st.buffer.pop_front() {
                 return Some((Ok(item), st));
@@ -143,8 +209,17 @@ pub fn paginate<R: Paged>(
                         }
                     }
                 }
-                Err(e) => return Some((Err(e), st)),
+                Err(e) => {
+                    *st.failed
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(request);
+                    return Some((Err(e), st));
+                }
             }
         }
-    })
+    });
+    Listing {
+        items: Box::pin(items),
+        failed,
+    }
 }

@@ -305,6 +305,74 @@ async fn pagination_errors_on_a_cycling_cursor_and_stops_on_errors() {
 }
 
 #[tokio::test]
+async fn a_listing_that_failed_on_a_page_resumes_from_that_page() {
+    let server = serve(vec![
+        reply(200, json!({"messages": [message("m5"), message("m6")], "meta": {"hasMore": true, "beforeCursor": "c/2"}})),
+        reply(503, json!({"errors": [{"code": "service_unavailable"}]})),
+        reply(200, json!({"messages": [message("m3"), message("m4")], "meta": {"hasMore": true, "beforeCursor": "c/1"}})),
+        reply(200, json!({"messages": [message("m1")], "meta": {"hasMore": false}})),
+    ])
+    .await;
+    let c = client(&server, RetryPolicy::none());
+    let mut listing = operations::ListMessages::new("app", "conv1").paginate(&c);
+    let mut ids = Vec::new();
+    let err = loop {
+        match listing.try_next().await {
+            Ok(Some(m)) => ids.push(m.id.unwrap()),
+            Ok(None) => panic!("the failed page must be an error, got {ids:?}"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(ids, ["m5", "m6"]);
+    assert!(err.is_retryable(), "{err:?}");
+    assert!(futures_util::StreamExt::next(&mut listing).await.is_none());
+    let rest = listing.resume().expect("the failed page's request");
+    // The rest keeps paging backwards from the page that failed.
+    let rest: Vec<String> = rest
+        .paginate(&c)
+        .map_ok(|m| m.id.unwrap())
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(rest, ["m3", "m4", "m1"]);
+    let uris: Vec<String> = server.seen.lock().iter().map(|s| s.uri.clone()).collect();
+    insta::assert_snapshot!(uris.join("\n"), @r"
+    /v2/apps/app/conversations/conv1/messages
+    /v2/apps/app/conversations/conv1/messages?page%5Bbefore%5D=c%2F2
+    /v2/apps/app/conversations/conv1/messages?page%5Bbefore%5D=c%2F2
+    /v2/apps/app/conversations/conv1/messages?page%5Bbefore%5D=c%2F1
+    ");
+}
+
+#[tokio::test]
+async fn a_listing_offers_no_resumption_before_an_error_or_after_a_cursor_loop() {
+    let server = serve(vec![
+        reply(
+            200,
+            json!({"conversations": [{"id": "c1"}], "meta": {"hasMore": true, "afterCursor": "A"}}),
+        ),
+        reply(
+            200,
+            json!({"conversations": [{"id": "c2"}], "meta": {"hasMore": true, "afterCursor": "A"}}),
+        ),
+    ])
+    .await;
+    let c = client(&server, RetryPolicy::none());
+    let mut listing = operations::ListConversations::new("app")
+        .filter_user_id("u1")
+        .paginate(&c);
+    assert!(listing.try_next().await.unwrap().is_some());
+    assert!(listing.resume().is_none());
+    let (ids, err) = ids_then_error(&mut listing, "a cycling cursor must end with an error").await;
+    assert_eq!(
+        (ids.as_slice(), err.kind()),
+        (&["c2".to_owned()][..], ErrorKind::CursorLoop)
+    );
+    // Resuming would only loop again.
+    assert!(listing.resume().is_none());
+}
+
+#[tokio::test]
 async fn retries_429_with_retry_after_then_succeeds() {
     let server = serve(vec![
         Reply {

@@ -367,12 +367,12 @@ fn emit_op(out: &mut String, op: &Op, models: &Models) {
          client.execute_json(self.{build}()?).await\n}}"
         );
     }
-    if let Some(p) = &op.paging {
-        let item = rust_ty(&p.item, MODELS);
+    if op.paging.is_some() {
         let _ = writeln!(
             out,
-            "\n/// {}\n\
-             pub fn paginate(self, client: &crate::Client) -> impl futures_core::Stream<Item = Result<{item}, crate::Error>> + Send + 'static {{\n\
+            "\n/// {} A page that cannot be fetched ends the stream with its error; \
+             [`crate::pagination::Listing::resume`] then gives the request for that page.\n\
+             pub fn paginate(self, client: &crate::Client) -> crate::pagination::Listing<Self> {{\n\
              crate::pagination::paginate(client.clone(), self)\n}}",
             if backward(op) {
                 "Streams every item, newest page first (the spec pages this list backwards), \

@@ -119,13 +119,8 @@ impl ListConversations {
         client.execute_json(self.to_request()?).await
     }
 
-    /// Streams every item across pages, following `meta.hasMore` and `meta.afterCursor` (or `meta.beforeCursor` when started with `page_before`).
-    pub fn paginate(
-        self,
-        client: &crate::Client,
-    ) -> impl futures_core::Stream<Item = Result<crate::models::Conversation, crate::Error>>
-    + Send
-    + 'static {
+    /// Streams every item across pages, following `meta.hasMore` and `meta.afterCursor` (or `meta.beforeCursor` when started with `page_before`). A page that cannot be fetched ends the stream with its error; [`crate::pagination::Listing::resume`] then gives the request for that page.
+    pub fn paginate(self, client: &crate::Client) -> crate::pagination::Listing<Self> {
         crate::pagination::paginate(client.clone(), self)
     }
 }

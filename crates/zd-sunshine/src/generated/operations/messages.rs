@@ -77,12 +77,8 @@ impl ListMessages {
         client.execute_json(self.to_request()?).await
     }
 
-    /// Streams every item, newest page first (the spec pages this list backwards), following `meta.hasMore` and `meta.beforeCursor`; items keep their order within a page. Started with `page_after`, it pages forwards along `meta.afterCursor` instead.
-    pub fn paginate(
-        self,
-        client: &crate::Client,
-    ) -> impl futures_core::Stream<Item = Result<crate::models::Message, crate::Error>> + Send + 'static
-    {
+    /// Streams every item, newest page first (the spec pages this list backwards), following `meta.hasMore` and `meta.beforeCursor`; items keep their order within a page. Started with `page_after`, it pages forwards along `meta.afterCursor` instead. A page that cannot be fetched ends the stream with its error; [`crate::pagination::Listing::resume`] then gives the request for that page.
+    pub fn paginate(self, client: &crate::Client) -> crate::pagination::Listing<Self> {
         crate::pagination::paginate(client.clone(), self)
     }
 }

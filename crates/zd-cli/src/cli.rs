@@ -105,7 +105,8 @@ pub(crate) struct DemoArgs {
         value_parser = clap::value_parser!(u64).range(..=MAX_DEMO_SECS)
     )]
     pub(crate) duration: u64,
-    /// How many simulated visitors arrive over the run (at most 1,000).
+    /// How many simulated visitors arrive over the run (at most 1,000; 0 leaves the bot to
+    /// the visitors you bring from a browser).
     #[arg(long, default_value_t = 40)]
     pub(crate) visitors: u32,
     /// Seed of the visitor simulator, for a repeatable run.

@@ -81,10 +81,59 @@ fn read(path: &Path, required: bool) -> Result<ConfigFile> {
             return Err(e).context(Kind::Config, format!("cannot read {}", path.display()));
         }
     };
-    toml::from_str(&text).context(
-        Kind::Config,
-        format!("invalid config file {}", path.display()),
-    )
+    toml::from_str(&text).map_err(|e| {
+        crate::error::CliError::new(
+            Kind::Config,
+            format!(
+                "invalid config file {}: {}",
+                path.display(),
+                describe_toml_error(&text, &e)
+            ),
+        )
+    })
+}
+
+/// What is wrong with the file and where, without its text: toml's own `Display` prints the
+/// line it failed on, which is often the one holding a token or key secret.
+fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let mut message = e.message().trim().replace('\n', " ");
+    // serde quotes the value it refused ("invalid type: integer `12345`, expected a
+    // string"), which may be a secret of the wrong type; field names are safe to show.
+    if message.starts_with("invalid type") || message.starts_with("invalid value") {
+        message = hide_quoted(&message);
+    }
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("{message} (line {line}, column {column})")
+        }
+        None => message,
+    }
+}
+
+/// `message` with what stands between backticks or double quotes replaced by `…`.
+fn hide_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut open: Option<char> = None;
+    for c in message.chars() {
+        match open {
+            Some(q) if c == q => {
+                out.push('…');
+                out.push(c);
+                open = None;
+            }
+            Some(_) => {}
+            None => {
+                out.push(c);
+                if c == '`' || c == '"' {
+                    open = Some(c);
+                }
+            }
+        }
+    }
+    out
 }
 
 pub(crate) fn select(mut file: ConfigFile, profile: Option<&str>) -> Result<Profile> {
@@ -211,5 +260,50 @@ mod tests {
     #[test]
     fn unknown_keys_are_errors() {
         assert!(toml::from_str::<ConfigFile>("[profiles.a]\ntypo = 1").is_err());
+    }
+
+    #[test]
+    fn a_config_error_says_what_and_where_but_shows_no_value() {
+        let dir = std::env::temp_dir().join(format!("zd-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config.toml");
+        let cases = [
+            // A misspelt key on the line of the secret.
+            (
+                "[profiles.default]\nchat-token = \"tok-SECRET-1\"\n",
+                "unknown field `chat-token`",
+                "line 2",
+            ),
+            // A value left unquoted.
+            (
+                "[profiles.default]\nchat_url = \"http://127.0.0.1:1/\"\nsunshine_key_secret = SECRET2\n",
+                "",
+                "line 3",
+            ),
+            // A secret of the wrong type, which serde quotes.
+            (
+                "[profiles.default]\nchat_token = 123456789\n",
+                "invalid type",
+                "line 2",
+            ),
+        ];
+        for (text, what, line) in cases {
+            std::fs::write(&path, text).unwrap();
+            let err = read(&path, true).expect_err(text);
+            let mut shown = err.to_string();
+            let mut source = std::error::Error::source(&err);
+            while let Some(cause) = source {
+                shown.push_str(&format!(" | {cause}"));
+                source = cause.source();
+            }
+            for secret in ["SECRET", "123456789"] {
+                assert!(!shown.contains(secret), "{text}: {shown}");
+            }
+            assert!(
+                shown.contains(what) && shown.contains(line),
+                "{text}: {shown}"
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

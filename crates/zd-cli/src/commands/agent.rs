@@ -85,7 +85,7 @@ pub(crate) async fn run(ctx: &Context, cmd: AgentCommand) -> Result<()> {
                 while let Some(d) = all.next().await {
                     let d = d.map_err(agent_err("cannot list departments"))?;
                     out::line(
-                        json!({ "id": d.id.inner(), "name": d.name, "status": d.status.map(|s| format!("{s:?}").to_uppercase()) }),
+                        json!({ "id": d.id.inner(), "name": d.name, "status": d.status.map(wire_name) }),
                     )?;
                 }
                 Ok(())
@@ -100,7 +100,7 @@ pub(crate) async fn run(ctx: &Context, cmd: AgentCommand) -> Result<()> {
                 while let Some(a) = all.next().await {
                     let a = a.map_err(agent_err("cannot list agents"))?;
                     out::line(
-                        json!({ "id": a.id.inner(), "name": a.name, "display_name": a.display_name, "status": a.status.map(|s| format!("{s:?}").to_uppercase()) }),
+                        json!({ "id": a.id.inner(), "name": a.name, "display_name": a.display_name, "status": a.status.map(wire_name) }),
                     )?;
                 }
                 Ok(())
@@ -124,7 +124,7 @@ pub(crate) async fn run(ctx: &Context, cmd: AgentCommand) -> Result<()> {
                             .await
                             .map_err(agent_err("cannot set the status"))?;
                         let name = agent.as_ref().and_then(|a| a.display_name.clone());
-                        Ok(json!({ "agent": name, "status": format!("{status:?}").to_uppercase() }))
+                        Ok(json!({ "agent": name, "status": wire_name(status) }))
                     };
                     stop_after(&session, work).await?
                 }
@@ -279,7 +279,7 @@ async fn own_status(session: &AgentSession, agent_id: Option<&str>) -> Result<se
             return Ok(json!({
                 "agent": agent.display_name,
                 "id": agent_id,
-                "status": agent.status.map(|s| format!("{s:?}").to_uppercase()),
+                "status": agent.status.map(wire_name),
             }));
         }
     }
@@ -319,5 +319,32 @@ async fn stop(session: &AgentSession) {
         },
         // A handler that cannot be installed is not a Ctrl-C: the stop still gets its wait.
         Ok(()) = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// A status as the service names it (`ONLINE`, or the unknown name it sent); `UNKNOWN` for a
+/// status whose name the client does not keep.
+fn wire_name(status: impl serde::Serialize) -> String {
+    match serde_json::to_value(status) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => "UNKNOWN".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wire_name;
+
+    #[test]
+    fn statuses_print_as_the_service_names_them() {
+        use zd_agent::AgentStatus;
+        use zd_agent::ops::DepartmentStatus;
+        assert_eq!(wire_name(DepartmentStatus::Online), "ONLINE");
+        assert_eq!(
+            wire_name(DepartmentStatus::Unknown("BUSY".to_owned())),
+            "BUSY"
+        );
+        assert_eq!(wire_name(AgentStatus::Invisible), "INVISIBLE");
+        assert_eq!(wire_name(AgentStatus::Unknown), "UNKNOWN");
     }
 }

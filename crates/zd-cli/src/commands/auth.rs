@@ -33,13 +33,22 @@ pub(crate) async fn run(cmd: AuthCommand, profile: impl FnOnce() -> Result<Profi
                 })?,
             };
             let key = ApiKey::new(key_id, secret).map_err(auth_err("invalid API key"))?;
-            let jwt = match scope {
-                JwtScope::App => sign_jwt(&key, Scope::App, None),
-                JwtScope::Account => sign_jwt(&key, Scope::Account, None),
-                JwtScope::User => {
-                    let id =
-                        external_id.ok_or_else(|| missing("--external-id for --scope user"))?;
-                    UserJwt::new(id).and_then(|u| u.sign(&key))
+            let jwt = match (scope, external_id) {
+                (JwtScope::App, None) => sign_jwt(&key, Scope::App, None),
+                (JwtScope::Account, None) => sign_jwt(&key, Scope::Account, None),
+                (JwtScope::User, Some(id)) => UserJwt::new(id).and_then(|u| u.sign(&key)),
+                (JwtScope::User, None) => {
+                    return Err(CliError::new(
+                        Kind::Usage,
+                        "--scope user needs --external-id",
+                    ));
+                }
+                // Signed without it, the token would not be the one asked for.
+                (JwtScope::App | JwtScope::Account, Some(_)) => {
+                    return Err(CliError::new(
+                        Kind::Usage,
+                        "--external-id goes with --scope user only",
+                    ));
                 }
             }
             .map_err(auth_err("cannot sign the JWT"))?;

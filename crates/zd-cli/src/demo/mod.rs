@@ -269,7 +269,14 @@ pub(crate) async fn run(args: DemoArgs) -> Result<ExitCode> {
         if !dashboard_mode {
             out::line(view::plain_line(&frame))?;
         }
-        let report = summary::collect(&control, &channels, &stats, &frame, cut_short);
+        let report = summary::collect(
+            &control,
+            &channels,
+            &stats,
+            &frame,
+            cut_short,
+            u64::from(args.visitors),
+        );
         out::bytes(summary::render(&report, &args).as_bytes())?;
         Ok::<_, CliError>(report)
     }

@@ -13,6 +13,8 @@ use crate::cli::DemoArgs;
 /// What the run did, from the demo's counters and the emulator's transcripts.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Report {
+    /// Simulated visitors asked for (`--visitors`); with none, only browser visitors chat.
+    pub(crate) planned: u64,
     pub(crate) visitors: u64,
     pub(crate) served: u64,
     pub(crate) visitor_sent: u64,
@@ -66,7 +68,12 @@ impl Report {
     }
 
     pub(crate) fn ok(&self) -> bool {
-        self.served > 0 && self.nothing_lost() && self.faults_failed == 0
+        !self.none_served() && self.nothing_lost() && self.faults_failed == 0
+    }
+
+    /// Simulated visitors were asked for, yet the bot served none of them.
+    fn none_served(&self) -> bool {
+        self.planned > 0 && self.served == 0
     }
 }
 
@@ -76,10 +83,12 @@ pub(crate) fn collect(
     stats: &Stats,
     frame: &Frame,
     cut_short: bool,
+    planned: u64,
 ) -> Report {
     let ids = channels.ids();
     let mut r = Report {
         cut_short,
+        planned,
         visitors: ids.len() as u64,
         ..Report::default()
     };
@@ -199,7 +208,7 @@ pub(crate) fn render(r: &Report, args: &DemoArgs) -> String {
 }
 
 pub(crate) fn failure(r: &Report) -> String {
-    let mut message = if r.served == 0 {
+    let mut message = if r.none_served() {
         "no chat was served".to_owned()
     } else if !r.nothing_lost() {
         format!(
@@ -237,8 +246,26 @@ mod tests {
             transcript_visitor: 5,
             bot_sent: 5,
             transcript_bot: 5,
+            planned: 5,
             ..Report::default()
         }
+    }
+
+    #[test]
+    fn a_run_without_simulated_visitors_needs_no_chat_served() {
+        // `--visitors 0`: only visitors from the browser, if any, chat with the bot.
+        let browser_only = Report {
+            foreign_received: 2,
+            foreign_sent: 2,
+            ..Report::default()
+        };
+        assert!(browser_only.ok());
+        let planned = Report {
+            planned: 3,
+            ..browser_only
+        };
+        assert!(!planned.ok());
+        assert!(failure(&planned).starts_with("no chat was served"));
     }
 
     #[test]

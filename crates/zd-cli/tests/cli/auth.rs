@@ -102,8 +102,15 @@ fn jwt_scope_mismatch_and_missing_key_are_clear() {
             "user",
         ])
         .assert()
-        .code(3)
-        .stderr(contains("--external-id"));
+        .code(2)
+        .stderr(contains("--scope user needs --external-id"));
+    // An external id with another scope would be dropped from the token asked for.
+    zd(dir.path())
+        .args(JWT_WITH_KEY)
+        .args(["--external-id", "user-1"])
+        .assert()
+        .code(2)
+        .stderr(contains("--external-id goes with --scope user only"));
 }
 
 #[test]

@@ -146,7 +146,10 @@ fn config_errors_exit_3_with_cause() {
         .assert()
         .code(3)
         .stderr(contains("invalid config file"))
-        .stderr(contains("caused by:"));
+        // What and where, from toml's message (its own display quotes the line, secrets
+        // and all).
+        .stderr(contains("unclosed table"))
+        .stderr(contains("(line 1, column 15)"));
     zd(dir.path())
         .args(["--config-file", "/nonexistent/zd.toml", "agent", "agents"])
         .assert()

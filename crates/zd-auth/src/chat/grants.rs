@@ -14,11 +14,21 @@ use crate::{BoxFuture, Error, FetchedToken, Secret, TokenSource};
 /// [`RefreshingToken`](crate::RefreshingToken) it is not, since each fetch runs on its own
 /// task whatever happens to the caller that started it.
 ///
-/// Fetches called directly may overlap: each sends the refresh token in hand, and an answer
-/// that arrives after a newer token was stored leaves that newer token in place.
+/// Fetches may overlap (called directly, or through `RefreshingToken` once a refresh outlives
+/// its take-up bound): each sends the refresh token in hand. Of two answers to the same token,
+/// the one that arrives last is kept (the server's latest, as far as the client can tell); an
+/// answer that arrives after the token it answered was rotated twice over leaves the newer
+/// token in place.
 pub struct RefreshGrant {
     client: OAuthClient,
-    refresh_token: Mutex<Secret>,
+    refresh_token: Mutex<Held>,
+}
+
+/// The refresh token in hand and its generation: how many rotations led to it. A token and
+/// the one a sibling answer (to the same refresh) brought share a generation.
+struct Held {
+    token: Secret,
+    generation: u64,
 }
 
 impl RefreshGrant {
@@ -26,15 +36,37 @@ impl RefreshGrant {
     pub fn new(client: OAuthClient, refresh_token: Secret) -> Self {
         Self {
             client,
-            refresh_token: Mutex::new(refresh_token),
+            refresh_token: Mutex::new(Held {
+                token: refresh_token,
+                generation: 0,
+            }),
         }
     }
 
-    fn current(&self) -> Secret {
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
         self.refresh_token
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn current(&self) -> (Secret, u64) {
+        let held = self.held();
+        (held.token.clone(), held.generation)
+    }
+
+    /// Stores `next`, rotated from the token of generation `used`, unless that token has been
+    /// rotated twice over since: the stored one then descends from an answer to a later
+    /// refresh. A sibling (another answer to the same token) is replaced: last arrived wins.
+    fn keep(&self, next: Secret, used: u64) {
+        let mut held = self.held();
+        if held.generation <= used + 1 {
+            held.token = next;
+            held.generation = used + 1;
+        } else {
+            tracing::warn!(
+                "a refresh was answered after its refresh token had been rotated twice over; keeping the newer one"
+            );
+        }
     }
 }
 
@@ -42,7 +74,7 @@ impl TokenSource for RefreshGrant {
     fn fetch(&self) -> BoxFuture<'_, Result<FetchedToken, Error>> {
         Box::pin(async move {
             let mut rotated = None;
-            let used = self.current();
+            let (used, generation) = self.current();
             let token = self.client.refresh_rotating(&used, &mut rotated).await;
             // Kept even from an answer refused for the rest of it: the server may have
             // consumed the old refresh token, which would then fail every later refresh.
@@ -52,17 +84,7 @@ impl TokenSource for RefreshGrant {
                         "keeping the refresh token rotated in an answer that was refused"
                     );
                 }
-                let mut kept = self.refresh_token.lock().unwrap_or_else(|p| p.into_inner());
-                // Only over the token this fetch sent: a fetch that overlapped this one and
-                // was answered first stored a newer token (which later fetches may have
-                // rotated again), and this late answer's would put an older one back.
-                if *kept == used {
-                    *kept = next;
-                } else {
-                    tracing::warn!(
-                        "a refresh was answered after a newer refresh token was stored; keeping the newer one"
-                    );
-                }
+                self.keep(next, generation);
             }
             Ok(token?.to_fetched())
         })
@@ -73,7 +95,7 @@ impl fmt::Debug for RefreshGrant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RefreshGrant")
             .field("client", &self.client)
-            .field("refresh_token", &self.current())
+            .field("refresh_token", &self.current().0)
             .finish()
     }
 }

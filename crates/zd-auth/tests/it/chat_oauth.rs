@@ -424,65 +424,79 @@ async fn a_rotated_refresh_token_is_kept_from_an_answer_refused_for_the_rest() {
 }
 
 #[tokio::test]
-async fn a_late_refresh_answer_does_not_put_back_an_older_refresh_token() {
+async fn overlapping_refreshes_keep_the_latest_refresh_token() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use zd_auth::TokenSource;
     use zd_auth::chat::RefreshGrant;
 
     // Two fetches send ref-1; the first one's answer (ref-x) is held back until the second
-    // one's (ref-y) has been stored and rotated again (ref-z).
-    let gate = Arc::new(tokio::sync::Notify::new());
-    let ref_1_seen = Arc::new(AtomicUsize::new(0));
-    let (held, seen) = (Arc::clone(&gate), Arc::clone(&ref_1_seen));
-    let server = TestServer::start(move |r| {
-        let (held, seen) = (Arc::clone(&held), Arc::clone(&seen));
-        async move {
-            let answer = |access: &str, refresh: &str| {
-                Reply::json(
-                    200,
-                    format!(r#"{{"access_token":"{access}","refresh_token":"{refresh}"}}"#),
-                )
-            };
-            if r.body.contains("refresh_token=ref-1") {
-                if seen.fetch_add(1, Ordering::SeqCst) == 0 {
-                    held.notified().await;
-                    answer("a-x", "ref-x")
+    // one's (ref-y) has been stored, and, in the second case, rotated again (ref-z).
+    for rotated_again in [false, true] {
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let ref_1_seen = Arc::new(AtomicUsize::new(0));
+        let (held, seen) = (Arc::clone(&gate), Arc::clone(&ref_1_seen));
+        let server = TestServer::start(move |r| {
+            let (held, seen) = (Arc::clone(&held), Arc::clone(&seen));
+            async move {
+                let answer = |access: &str, refresh: &str| {
+                    Reply::json(
+                        200,
+                        format!(r#"{{"access_token":"{access}","refresh_token":"{refresh}"}}"#),
+                    )
+                };
+                let body = r.body;
+                if body.contains("refresh_token=ref-1") {
+                    if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                        held.notified().await;
+                        answer("a-x", "ref-x")
+                    } else {
+                        answer("a-y", "ref-y")
+                    }
+                } else if body.contains("refresh_token=ref-y") {
+                    answer("a-z", "ref-z")
+                } else if body.contains("refresh_token=ref-z")
+                    || body.contains("refresh_token=ref-x")
+                {
+                    answer("a-last", "ref-last")
                 } else {
-                    answer("a-y", "ref-y")
+                    Reply::json(400, r#"{"error":"invalid_grant"}"#)
                 }
-            } else if r.body.contains("refresh_token=ref-y") {
-                answer("a-z", "ref-z")
-            } else if r.body.contains("refresh_token=ref-z") {
-                answer("a-last", "ref-last")
-            } else {
-                Reply::json(400, r#"{"error":"invalid_grant"}"#)
             }
+        })
+        .await;
+        let grant = Arc::new(RefreshGrant::new(
+            client(&server.url()),
+            Secret::new("ref-1"),
+        ));
+        let late = tokio::spawn({
+            let grant = Arc::clone(&grant);
+            async move { grant.fetch().await }
+        });
+        while ref_1_seen.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
         }
-    })
-    .await;
-    let grant = Arc::new(RefreshGrant::new(
-        client(&server.url()),
-        Secret::new("ref-1"),
-    ));
-    let late = tokio::spawn({
-        let grant = Arc::clone(&grant);
-        async move { grant.fetch().await }
-    });
-    while ref_1_seen.load(Ordering::SeqCst) == 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let token = |t: Result<zd_auth::FetchedToken, zd_auth::Error>| {
+            t.map(|t| t.access_token.expose_secret().to_owned()).ok()
+        };
+        assert_eq!(token(grant.fetch().await).as_deref(), Some("a-y"));
+        if rotated_again {
+            assert_eq!(token(grant.fetch().await).as_deref(), Some("a-z"));
+        }
+        gate.notify_one();
+        assert_eq!(token(late.await.unwrap()).as_deref(), Some("a-x"));
+        assert_eq!(token(grant.fetch().await).as_deref(), Some("a-last"));
+        let bodies: Vec<String> = server.requests().into_iter().map(|r| r.body).collect();
+        // Two answers to ref-1: the one that arrived last (ref-x) is kept. An answer to ref-1
+        // arriving after ref-y was rotated into ref-z would put back a token older than ref-z.
+        let expected = if rotated_again {
+            "refresh_token=ref-z"
+        } else {
+            "refresh_token=ref-x"
+        };
+        let last = bodies.last().cloned().unwrap_or_default();
+        assert!(last.contains(expected), "{rotated_again}: {bodies:?}");
     }
-    let token = |t: Result<zd_auth::FetchedToken, zd_auth::Error>| {
-        t.map(|t| t.access_token.expose_secret().to_owned()).ok()
-    };
-    assert_eq!(token(grant.fetch().await).as_deref(), Some("a-y"));
-    assert_eq!(token(grant.fetch().await).as_deref(), Some("a-z"));
-    gate.notify_one();
-    assert_eq!(token(late.await.unwrap()).as_deref(), Some("a-x"));
-    assert_eq!(token(grant.fetch().await).as_deref(), Some("a-last"));
-    let bodies: Vec<String> = server.requests().into_iter().map(|r| r.body).collect();
-    assert_eq!(bodies.len(), 4, "{bodies:?}");
-    assert!(bodies[3].contains("refresh_token=ref-z"), "{bodies:?}");
 }
 
 #[tokio::test]

@@ -84,8 +84,10 @@ pub struct Listing<R: Paged> {
 
 impl<R: Paged> Listing<R> {
     /// The request for the page whose fetch failed, its cursor and direction kept, once the
-    /// stream has yielded that error; `None` before, and after errors a new try would only
-    /// repeat (a cursor loop, a missing cursor).
+    /// stream has yielded that error, whatever the error (whether a new try can help is the
+    /// error's to say: [`Error::is_retryable`]); `None` before, and after the errors a new
+    /// try would only repeat (a cursor loop, a missing cursor). A listing started from it
+    /// knows only its own starting cursor: the loop and empty-page guards start over.
     pub fn resume(&self) -> Option<R> {
         self.failed
             .lock()

@@ -24,8 +24,19 @@ pub const DEFAULT_BASE_URL: &str = "https://rtm.zopim.com";
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct FeedConfig {
-    /// Delays between reconnect attempts: jittered exponential, 1 s doubling to 60 s, no cap
-    /// on attempts by default.
+    /// Delays between reconnect attempts. By default exponential from 1 s, doubling up to
+    /// 60 s, each plus a random jitter of up to as much again (so the first delay is 1 to 2 s
+    /// and none is over 2 minutes), with no cap on attempts or on their total delay. A
+    /// longer wait that the failure asks for (a 429's `Retry-After`, the local request
+    /// budget) replaces a shorter delay. The policy starts over after a connection that
+    /// worked, unless a frame over `max_frame_bytes` ended it.
+    ///
+    /// A policy with [`ExponentialBuilder::with_max_times`] or
+    /// [`ExponentialBuilder::with_total_delay`] ends the feed once it runs out:
+    /// [`crate::FeedEvent::Closed`] carries the failure of the last attempt. Note that
+    /// [`ExponentialBuilder::new`] (and its `default()`) caps attempts at 3; start from
+    /// `FeedConfig::default().reconnect`, or call [`ExponentialBuilder::without_max_times`],
+    /// to keep retrying.
     pub reconnect: ExponentialBuilder,
     /// How often to send a WebSocket ping; must not be zero. Default 15 s.
     pub ping_interval: Duration,
@@ -288,6 +299,7 @@ impl MetricsClientBuilder {
 
 #[cfg(test)]
 mod tests {
+    use backon::BackoffBuilder as _;
     use zd_auth::StaticToken;
 
     use super::*;
@@ -345,6 +357,20 @@ mod tests {
         MetricsClient::builder(StaticToken::bearer("t").unwrap())
             .feed_config(config)
             .build()
+    }
+
+    /// A capped policy ends the feed once it runs out, so the default must have no cap
+    /// (`ExponentialBuilder::new()` stops after 3), and its jitter keeps each delay under
+    /// twice the 60 s cap.
+    #[test]
+    fn the_default_reconnect_policy_never_runs_out() {
+        let delays: Vec<Duration> = FeedConfig::default().reconnect.build().take(1000).collect();
+        assert_eq!(delays.len(), 1000);
+        assert!(delays[0] >= Duration::from_secs(1) && delays[0] < Duration::from_secs(2));
+        assert!(
+            delays.iter().all(|d| *d < Duration::from_secs(120)),
+            "{delays:?}"
+        );
     }
 
     #[tokio::test]

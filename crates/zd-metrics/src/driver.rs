@@ -46,12 +46,12 @@ const AFTER_FAILED_WRITE: Duration = Duration::from_secs(2);
 /// outlived this was accepted, and a later 401 (the token expired) deserves a refresh.
 const SETTLED_AFTER: Duration = Duration::from_secs(10);
 
-/// Connections that may end on a frame over `max_frame_bytes` within [`OVERSIZED_WINDOW`]
+/// Connections that may end on a frame over `max_frame_bytes` within any [`OVERSIZED_WINDOW`]
 /// before the feed gives up: one such frame may be a one-off, but when connection after
 /// connection gets one the server sends it for the subscriptions themselves, and only a
 /// larger limit helps. (Backoff spaces those connections seconds apart; one such frame a day
 /// never adds up.)
-const MAX_OVERSIZED: u32 = 3;
+const MAX_OVERSIZED: usize = 3;
 const OVERSIZED_WINDOW: Duration = Duration::from_secs(600);
 
 /// The decoder's limits: none of its own. The socket already refuses a frame over
@@ -84,10 +84,15 @@ pub(crate) struct Driver {
     /// Whether the current session has worked: delivered an update, or stayed up for
     /// [`SETTLED_AFTER`]. Then backoff and the unauthorized streak start over.
     healthy: bool,
-    /// Sessions ended by a frame over `max_frame_bytes` since the first of them within
-    /// [`OVERSIZED_WINDOW`], and when that first one ended.
-    oversized_streak: u32,
-    oversized_since: Option<Instant>,
+    /// When the latest sessions ended by a frame over `max_frame_bytes` ended, oldest first:
+    /// one more within [`OVERSIZED_WINDOW`] of the oldest makes [`MAX_OVERSIZED`] in a
+    /// sliding window. A window fixed at the first of them and started over once it passed
+    /// would let endings that straddle its edge (at 9, 11 and 13 minutes) go on forever.
+    oversized_at: [Option<Instant>; MAX_OVERSIZED - 1],
+    /// Reconnect attempts since the last working connection (see [`Driver::mark_healthy`]),
+    /// as reported in [`FeedEvent::Reconnecting`]. Kept across connections: one that comes
+    /// up and fails before it worked does not start the count over.
+    attempt: u32,
     /// The authorization the current connection was opened with: a 401 frame refuses that
     /// token, which shared credentials may already have replaced.
     auth: Arc<Secret>,
@@ -112,8 +117,8 @@ impl Driver {
             subscriptions: Vec::new(),
             unauthorized_streak: 0,
             healthy: false,
-            oversized_streak: 0,
-            oversized_since: None,
+            oversized_at: [None; MAX_OVERSIZED - 1],
+            attempt: 0,
             auth,
         }
     }
@@ -157,20 +162,8 @@ impl Driver {
         backoff: &mut Option<Box<backon::ExponentialBackoff>>,
     ) -> Result<WsStream, Error> {
         let oversized = last_error.kind() == ErrorKind::TooLarge;
-        if oversized {
-            let now = Instant::now();
-            match self.oversized_since {
-                Some(since) if now.duration_since(since) < OVERSIZED_WINDOW => {
-                    self.oversized_streak += 1;
-                }
-                _ => {
-                    self.oversized_since = Some(now);
-                    self.oversized_streak = 1;
-                }
-            }
-            if self.oversized_streak >= MAX_OVERSIZED {
-                return Err(last_error);
-            }
+        if oversized && self.oversized_again(Instant::now()) {
+            return Err(last_error);
         }
         // A connection that worked until an oversized frame arrived still backs off: the
         // frame will likely come again, and each retry spends the shared budget.
@@ -178,17 +171,22 @@ impl Driver {
             *backoff = None;
         }
         self.live.modify_snapshot(Snapshot::forget_values);
-        let mut attempt: u32 = 0;
         loop {
             if self.gives_up(&last_error) {
                 return Err(last_error);
             }
-            attempt = attempt.saturating_add(1);
-            let delay = backoff
+            let Some(delay) = backoff
                 .get_or_insert_with(|| Box::new(self.client.inner.feed.reconnect.build()))
                 .next()
-                .unwrap_or(Duration::from_secs(60))
-                .max(last_error.retry_after().unwrap_or_default());
+            else {
+                // The application's policy caps attempts or their total delay, and has run
+                // out: it asked for the feed to end rather than be retried on some other
+                // schedule of ours.
+                return Err(last_error);
+            };
+            let delay = delay.max(last_error.retry_after().unwrap_or_default());
+            self.attempt = self.attempt.saturating_add(1);
+            let attempt = self.attempt;
             self.live.set_state(FeedState::Reconnecting { attempt });
             tracing::debug!(attempt, ?delay, error = %last_error, "feed reconnecting");
             self.emit(FeedEvent::Reconnecting {
@@ -276,10 +274,26 @@ impl Driver {
         !error.is_retryable()
     }
 
-    /// The connection works: the next failure starts backoff and the unauthorized count over.
+    /// The connection works: the next failure starts backoff, the attempt count and the
+    /// unauthorized count over.
     fn mark_healthy(&mut self) {
         self.healthy = true;
         self.unauthorized_streak = 0;
+        self.attempt = 0;
+    }
+
+    /// Records a session ended by a frame over `max_frame_bytes` at `now`; `true` when it
+    /// makes [`MAX_OVERSIZED`] within [`OVERSIZED_WINDOW`], which ends the feed.
+    fn oversized_again(&mut self, now: Instant) -> bool {
+        let [oldest, ..] = self.oversized_at;
+        if oldest.is_some_and(|at| now.duration_since(at) < OVERSIZED_WINDOW) {
+            return true;
+        }
+        self.oversized_at.rotate_left(1);
+        if let Some(latest) = self.oversized_at.last_mut() {
+            *latest = Some(now);
+        }
+        false
     }
 
     /// How often a session pings. The client builder refuses a zero interval; tokio's timers
@@ -546,6 +560,10 @@ impl Driver {
 
     fn finish(self, error: Error) {
         tracing::debug!(error = %error, "feed closed");
+        // The connection slot goes first: `close().await` returns on the state below, and a
+        // `connect()` right after it must find the slot free, not still held by this task
+        // (on another worker thread) until it has queued the last event.
+        drop(self._slot);
         // Before the state and the event say so: whoever learns that the feed has ended
         // (a scrape after `close()`, a reader of `Closed`) finds no value it no longer
         // follows. Dropping the publisher would forget them too, only after both.
@@ -712,7 +730,7 @@ mod tests {
         assert!(size <= 536, "the driver's future is {size} bytes");
     }
 
-    /// In an outage every feed waits to reconnect, for up to a minute at a time: what it holds
+    /// In an outage every feed waits to reconnect, for up to two minutes at a time: what it holds
     /// meanwhile is the reconnect future, which must not carry the ~4 KiB connect and upgrade
     /// inline.
     #[tokio::test]

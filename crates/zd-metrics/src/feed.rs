@@ -24,7 +24,9 @@ pub enum FeedEvent {
     /// The connection was lost (or never came up); the feed will try again after `delay`.
     /// Values in the snapshot are unknown until updates arrive on the new connection.
     Reconnecting {
-        /// Reconnect attempts since the last working connection, starting at 1.
+        /// Reconnect attempts since the last working connection (one that delivered an
+        /// update or stayed up past the moment a refusal comes), starting at 1: a
+        /// connection that comes up and fails before it worked does not start it over.
         attempt: u32,
         /// How long the feed waits before the attempt.
         delay: std::time::Duration,
@@ -51,7 +53,9 @@ pub enum FeedEvent {
     /// row; the failure itself when retrying cannot help ([`Error::is_retryable`] is false:
     /// an HTTP 403 on the upgrade, credentials that cannot be produced);
     /// [`ErrorKind::TooLarge`] when three connections within ten minutes end on a frame over
-    /// [`crate::FeedConfig::max_frame_bytes`].
+    /// [`crate::FeedConfig::max_frame_bytes`]; the failure of the last attempt when a
+    /// [`crate::FeedConfig::reconnect`] policy with a cap on attempts or total delay has run
+    /// out.
     Closed(Error),
 }
 

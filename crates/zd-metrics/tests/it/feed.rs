@@ -2,13 +2,14 @@
 //! reconnect with resubscribe, 401 / 429, local limits, lag.
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Wake, Waker};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use zd_metrics::{
     ErrorKind, Family, Feed, FeedConfig, FeedEvent, FeedState, LimitConfig, Limits, Metric,
-    MetricsClient, Series, StaticToken, Window,
+    MetricsClient, Series, StateReceiver, StaticToken, Window,
 };
 
 use crate::creds::Rotating;
@@ -593,7 +594,9 @@ async fn connections_dropped_as_soon_as_they_open_keep_backing_off() {
     let mut conn = server.next_connection().await;
     for round in 0..4 {
         conn.cut();
-        let (_, delay, _) = reconnecting(&mut feed).await;
+        let (attempt, delay, _) = reconnecting(&mut feed).await;
+        // None of these connections worked, so neither the backoff nor the count starts over.
+        assert_eq!(attempt, round + 1, "round {round}");
         let base = Duration::from_secs(1 << round);
         assert!(
             delay >= base && delay <= base * 2,
@@ -663,10 +666,10 @@ async fn an_oversized_frame_is_too_large_and_backs_off_until_the_feed_ends() {
     );
     let mut conns = vec![server.next_connection().await];
     let mut delays = Vec::new();
-    for _ in 0..2 {
+    for round in 0..2 {
         conns.last().unwrap().send(big.clone());
         let (attempt, delay, kind) = reconnecting(&mut feed).await;
-        assert_eq!((attempt, kind), (1, ErrorKind::TooLarge));
+        assert_eq!((attempt, kind), (round + 1, ErrorKind::TooLarge));
         delays.push(delay);
         conns.push(server.next_connection().await);
         assert!(matches!(next(&mut feed).await, FeedEvent::Reconnected));
@@ -720,4 +723,133 @@ async fn oversized_frames_count_within_ten_minutes_whatever_came_between() {
         panic!("expected Closed after three oversized frames within ten minutes")
     };
     assert_eq!(error.kind(), ErrorKind::TooLarge);
+}
+
+/// Endings at 0, 9, 11 and 13 minutes: the last three are within four minutes of each other,
+/// though no ten-minute window counted from the first ending holds three.
+#[tokio::test(start_paused = true)]
+async fn oversized_frames_count_in_a_sliding_window() {
+    let mut server = TestServer::start(&["good"]).await;
+    let mut feed = client(&server, "good").connect().await.unwrap();
+    let padding = "x".repeat(70 * 1024);
+    let big = update(
+        "chats",
+        &format!(r#"{{"active_chats":1,"padding":"{padding}"}}"#),
+        None,
+    );
+    let mut conn = server.next_connection().await;
+    let start = tokio::time::Instant::now();
+    for minute in [0, 9, 11] {
+        tokio::time::sleep_until(start + Duration::from_secs(minute * 60)).await;
+        conn.send(big.clone());
+        let (_, _, kind) = reconnecting(&mut feed).await;
+        assert_eq!(kind, ErrorKind::TooLarge, "minute {minute}");
+        conn = server.next_connection().await;
+        assert!(matches!(next(&mut feed).await, FeedEvent::Reconnected));
+    }
+    tokio::time::sleep_until(start + Duration::from_secs(13 * 60)).await;
+    conn.send(big);
+    let FeedEvent::Closed(error) = next(&mut feed).await else {
+        panic!("expected Closed after three oversized frames within four minutes")
+    };
+    assert_eq!(error.kind(), ErrorKind::TooLarge);
+    assert!(feed.next().await.is_none());
+}
+
+/// A policy the application capped ends the feed once it has no delay left, with the
+/// failure of the last attempt, rather than retrying on a schedule of the crate's own.
+#[tokio::test(start_paused = true)]
+async fn a_capped_reconnect_policy_ends_the_feed_when_it_runs_out() {
+    let mut server = TestServer::start(&["good"]).await;
+    let mut config = FeedConfig::default();
+    config.reconnect = config.reconnect.with_max_times(2);
+    let client = MetricsClient::builder(StaticToken::bearer("good").unwrap())
+        .base_url(server.base_url())
+        .feed_config(config)
+        .build()
+        .unwrap();
+    let mut feed = client.connect().await.unwrap();
+    let conn = server.next_connection().await;
+    server.reject_upgrades(Some(Canned {
+        status: 503,
+        retry_after: None,
+        body: "maintenance".into(),
+    }));
+    conn.cut();
+    let (attempt, _, kind) = reconnecting(&mut feed).await;
+    assert_eq!((attempt, kind), (1, ErrorKind::Transport));
+    let (attempt, _, kind) = reconnecting(&mut feed).await;
+    assert_eq!((attempt, kind), (2, ErrorKind::HttpStatus));
+    let FeedEvent::Closed(error) = next(&mut feed).await else {
+        panic!("a policy capped at two attempts must end the feed after the second")
+    };
+    assert_eq!(
+        (error.kind(), error.status()),
+        (ErrorKind::HttpStatus, Some(503))
+    );
+    assert_eq!(error.body(), Some("maintenance"));
+    assert!(feed.next().await.is_none());
+    assert_eq!(feed.handle().state().get(), FeedState::Closed);
+    assert_eq!(client.open_feeds(), 0);
+}
+
+/// `close().await` promises the feed has ended; a `connect()` right after it must find the
+/// feed's connection slot free. Checked at the very moment the feed's state turns `Closed`
+/// (the waker of the `close()` future runs inside that change, on the driver's side), which
+/// is when a `close()` polled on another worker thread may return.
+#[tokio::test(start_paused = true)]
+async fn the_connection_slot_is_free_when_close_returns() {
+    let mut server = TestServer::start(&["good"]).await;
+    let client = client(&server, "good");
+    let feed = client.connect().await.unwrap();
+    let _conn = server.next_connection().await;
+    let handle = feed.handle();
+    // Answered by the driver: it has started, and announced its first state, before the
+    // recording waker is registered, so the only change it sees is the end.
+    handle.subscriptions().await.unwrap();
+    assert_eq!(client.open_feeds(), 1);
+
+    let recorder = Arc::new(OpenFeedsAtWake {
+        client: client.clone(),
+        state: handle.state(),
+        seen: Mutex::new(Vec::new()),
+        outer: Mutex::new(None),
+    });
+    let waker = Waker::from(Arc::clone(&recorder));
+    let mut closing = std::pin::pin!(handle.close());
+    std::future::poll_fn(|cx| {
+        *recorder.outer.lock().unwrap() = Some(cx.waker().clone());
+        closing.as_mut().poll(&mut Context::from_waker(&waker))
+    })
+    .await;
+    let seen = recorder.seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        [(FeedState::Closed, 0)],
+        "state and open feeds at each wake"
+    );
+    assert_eq!(client.open_feeds(), 0);
+}
+
+/// A waker that records the feed's state and how many feeds the client holds whenever it is
+/// woken, then wakes the task that polls on its behalf.
+struct OpenFeedsAtWake {
+    client: MetricsClient,
+    state: StateReceiver,
+    seen: Mutex<Vec<(FeedState, usize)>>,
+    outer: Mutex<Option<Waker>>,
+}
+
+impl Wake for OpenFeedsAtWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let seen = (self.state.get(), self.client.open_feeds());
+        self.seen.lock().unwrap().push(seen);
+        if let Some(outer) = self.outer.lock().unwrap().take() {
+            outer.wake();
+        }
+    }
 }

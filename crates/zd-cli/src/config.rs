@@ -87,53 +87,11 @@ fn read(path: &Path, required: bool) -> Result<ConfigFile> {
             format!(
                 "invalid config file {}: {}",
                 path.display(),
-                describe_toml_error(&text, &e)
+                // Not toml's display: it prints the failing line, often a token's.
+                zd_emulator::describe_toml_error(&text, &e)
             ),
         )
     })
-}
-
-/// What is wrong with the file and where, without its text: toml's own `Display` prints the
-/// line it failed on, which is often the one holding a token or key secret.
-fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
-    let mut message = e.message().trim().replace('\n', " ");
-    // serde quotes the value it refused ("invalid type: integer `12345`, expected a
-    // string"), which may be a secret of the wrong type; field names are safe to show.
-    if message.starts_with("invalid type") || message.starts_with("invalid value") {
-        message = hide_quoted(&message);
-    }
-    match e.span() {
-        Some(span) => {
-            let before = text.get(..span.start).unwrap_or(text);
-            let line = before.matches('\n').count() + 1;
-            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            format!("{message} (line {line}, column {column})")
-        }
-        None => message,
-    }
-}
-
-/// `message` with what stands between backticks or double quotes replaced by `…`.
-fn hide_quoted(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut open: Option<char> = None;
-    for c in message.chars() {
-        match open {
-            Some(q) if c == q => {
-                out.push('…');
-                out.push(c);
-                open = None;
-            }
-            Some(_) => {}
-            None => {
-                out.push(c);
-                if c == '`' || c == '"' {
-                    open = Some(c);
-                }
-            }
-        }
-    }
-    out
 }
 
 pub(crate) fn select(mut file: ConfigFile, profile: Option<&str>) -> Result<Profile> {
@@ -284,6 +242,12 @@ mod tests {
             (
                 "[profiles.default]\nchat_token = 123456789\n",
                 "invalid type",
+                "line 2",
+            ),
+            // A profile's keys one level up: serde quotes the string, `"` escaped as `\"`.
+            (
+                "[profiles]\nchat_token = 'ab\"SECRET\"cd'\n",
+                "invalid type: string …, expected",
                 "line 2",
             ),
         ];

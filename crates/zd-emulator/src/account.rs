@@ -98,22 +98,20 @@ pub enum AccountError {
         source: std::io::Error,
     },
     /// The file is not valid TOML of the expected shape.
-    #[error("invalid TOML account file {path}")]
+    #[error("invalid TOML account file {path}: {problem}")]
     Toml {
         /// The file.
         path: String,
-        /// The parse error.
-        #[source]
-        source: toml::de::Error,
+        /// What is wrong and where, without the file's text (see [`describe_toml_error`]).
+        problem: String,
     },
     /// The file is not valid JSON of the expected shape.
-    #[error("invalid JSON account file {path}")]
+    #[error("invalid JSON account file {path}: {problem}")]
     Json {
         /// The file.
         path: String,
-        /// The parse error.
-        #[source]
-        source: serde_json::Error,
+        /// What is wrong and where, without the file's text.
+        problem: String,
     },
     /// The account is inconsistent.
     #[error("invalid account: {0}")]
@@ -172,15 +170,17 @@ impl AccountConfig {
             path: shown.clone(),
             source,
         })?;
+        // The parsers' own errors are not kept: toml's display quotes the failing line and
+        // serde quotes a refused value, either of which may be an access token.
         let config: Self = if path.extension().is_some_and(|e| e == "json") {
-            serde_json::from_str(&text).map_err(|source| AccountError::Json {
+            serde_json::from_str(&text).map_err(|e| AccountError::Json {
                 path: shown,
-                source,
+                problem: describe_json_error(&e),
             })?
         } else {
-            toml::from_str(&text).map_err(|source| AccountError::Toml {
+            toml::from_str(&text).map_err(|e| AccountError::Toml {
                 path: shown,
-                source,
+                problem: describe_toml_error(&text, &e),
             })?
         };
         config.validate()?;
@@ -229,6 +229,67 @@ impl Default for AccountConfig {
     }
 }
 
+/// What is wrong with a TOML file and where (line and column), without any of its text.
+///
+/// toml's own `Display` prints the line it failed on, and serde's messages quote the value
+/// they refused; in a file of tokens and key secrets either can be a secret. Field names are
+/// kept (`unknown field `chat-token``), values are not.
+///
+/// ```
+/// let text = "[agents]\naccess_token = 12345\n";
+/// let e = toml::from_str::<std::collections::HashMap<String, std::collections::HashMap<String, String>>>(text)
+///     .unwrap_err();
+/// let shown = zd_emulator::describe_toml_error(text, &e);
+/// assert!(!shown.contains("12345") && shown.contains("line 2"), "{shown}");
+/// ```
+pub fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = without_values(&e.message().trim().replace('\n', " "));
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("{message} (line {line}, column {column})")
+        }
+        None => message,
+    }
+}
+
+/// [`describe_toml_error`] for JSON.
+fn describe_json_error(e: &serde_json::Error) -> String {
+    let full = e.to_string();
+    // serde_json appends " at line L column C" to the message; it is given apart below.
+    let message = full
+        .rsplit_once(" at line ")
+        .map_or(full.as_str(), |(message, _)| message);
+    format!(
+        "{} (line {}, column {})",
+        without_values(message),
+        e.line(),
+        e.column()
+    )
+}
+
+/// serde's "invalid type: string \"…\", expected …", "invalid value: …" and "unknown variant
+/// `…`, expected …" with the value cut out (up to ", expected"); other messages name fields
+/// or syntax only.
+fn without_values(message: &str) -> String {
+    let quotes_a_value = ["invalid type", "invalid value", "unknown variant"]
+        .iter()
+        .any(|p| message.starts_with(p));
+    if !quotes_a_value {
+        return message.to_owned();
+    }
+    let Some(quote) = message.find(['"', '`', '\'']) else {
+        return message.to_owned();
+    };
+    let rest = message
+        .find(", expected")
+        .filter(|&at| at > quote)
+        .map_or("", |at| &message[at..]);
+    format!("{}…{rest}", &message[..quote])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,5 +323,49 @@ mod tests {
         assert!(
             toml::from_str::<AccountConfig>(&format!("routing = \"nearest\"\n{text}")).is_err()
         );
+    }
+
+    #[test]
+    fn a_bad_account_file_is_described_without_its_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            // toml's display would quote the line: the token.
+            (
+                "a.toml",
+                "[[agents]]\nname = \"Zed\"\naccess-token = \"tok-SECRET\"\n",
+                "unknown field `access-token`",
+            ),
+            // serde quotes a refused value.
+            (
+                "b.toml",
+                "[[agents]]\nname = \"Zed\"\naccess_token = 9876543210\n",
+                "invalid type: integer …, expected",
+            ),
+            (
+                "c.json",
+                "{\"agents\": [{\"name\": \"Zed\",\n \"access_token\": 9876543210}]}",
+                "invalid type: integer …, expected",
+            ),
+            (
+                "d.json",
+                "{\"agents\": [{\"name\": \"Zed\",\n \"access_token\": \"tok-SECRET\", \"status\": \"tok-SECRET\"}]}",
+                "(line 2, column",
+            ),
+        ];
+        for (name, text, what) in cases {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            let e = AccountConfig::from_file(&path).unwrap_err();
+            let mut shown = format!("{e} {e:?}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                shown.push_str(&format!(" | {cause} {cause:?}"));
+                source = cause.source();
+            }
+            assert!(shown.contains(what), "{name}: {shown}");
+            for secret in ["SECRET", "9876543210"] {
+                assert!(!shown.contains(secret), "{name}: {shown}");
+            }
+        }
     }
 }

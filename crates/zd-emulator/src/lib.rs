@@ -13,7 +13,7 @@ pub mod state;
 pub mod sunshine;
 mod web;
 
-pub use account::AccountConfig;
+pub use account::{AccountConfig, describe_toml_error};
 pub use chat::limits::Limits;
 pub use clock::Clock;
 pub use control::{Control, ControlError};

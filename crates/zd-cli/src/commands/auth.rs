@@ -22,21 +22,11 @@ pub(crate) async fn run(cmd: AuthCommand, profile: impl FnOnce() -> Result<Profi
             scope,
             external_id,
         } => {
-            let (key_id, secret) = match config::given_sunshine_key(key_id, key_secret)? {
-                Some(key) => key,
-                None => config::profile_sunshine_key(&profile()?)?.ok_or_else(|| {
-                    missing(
-                        "a Sunshine key: --key-id and --key-secret, SUNSHINE_KEY_ID and \
-                         SUNSHINE_KEY_SECRET, or the profile's sunshine_key_id and \
-                         sunshine_key_secret",
-                    )
-                })?,
-            };
-            let key = ApiKey::new(key_id, secret).map_err(auth_err("invalid API key"))?;
-            let jwt = match (scope, external_id) {
-                (JwtScope::App, None) => sign_jwt(&key, Scope::App, None),
-                (JwtScope::Account, None) => sign_jwt(&key, Scope::Account, None),
-                (JwtScope::User, Some(id)) => UserJwt::new(id).and_then(|u| u.sign(&key)),
+            // Flags first: a usage error is one whatever the key and the config file.
+            let subject = match (scope, external_id) {
+                (JwtScope::App, None) => Subject::App,
+                (JwtScope::Account, None) => Subject::Account,
+                (JwtScope::User, Some(id)) => Subject::User(id),
                 (JwtScope::User, None) => {
                     return Err(CliError::new(
                         Kind::Usage,
@@ -50,6 +40,22 @@ pub(crate) async fn run(cmd: AuthCommand, profile: impl FnOnce() -> Result<Profi
                         "--external-id goes with --scope user only",
                     ));
                 }
+            };
+            let (key_id, secret) = match config::given_sunshine_key(key_id, key_secret)? {
+                Some(key) => key,
+                None => config::profile_sunshine_key(&profile()?)?.ok_or_else(|| {
+                    missing(
+                        "a Sunshine key: --key-id and --key-secret, SUNSHINE_KEY_ID and \
+                         SUNSHINE_KEY_SECRET, or the profile's sunshine_key_id and \
+                         sunshine_key_secret",
+                    )
+                })?,
+            };
+            let key = ApiKey::new(key_id, secret).map_err(auth_err("invalid API key"))?;
+            let jwt = match subject {
+                Subject::App => sign_jwt(&key, Scope::App, None),
+                Subject::Account => sign_jwt(&key, Scope::Account, None),
+                Subject::User(id) => UserJwt::new(id).and_then(|u| u.sign(&key)),
             }
             .map_err(auth_err("cannot sign the JWT"))?;
             crate::out::line(jwt.expose_secret())?;
@@ -143,6 +149,13 @@ fn password_from_env() -> Result<Option<Secret>> {
             "ZENDESK_CHAT_PASSWORD is not valid UTF-8",
         )),
     }
+}
+
+/// Whom `zd auth jwt` signs for.
+enum Subject {
+    App,
+    Account,
+    User(String),
 }
 
 fn missing(what: &str) -> CliError {

@@ -68,7 +68,17 @@ impl Report {
     }
 
     pub(crate) fn ok(&self) -> bool {
-        !self.none_served() && self.nothing_lost() && self.faults_failed == 0
+        !self.none_served()
+            && self.nothing_lost()
+            && self.faults_failed == 0
+            && (self.planned > 0 || self.browser_answered())
+    }
+
+    /// Without simulated visitors the browser's are all there is to check: every reply to
+    /// them went out. (With simulated visitors they are reported, not checked: the demo does
+    /// not know what a browser visitor saw.)
+    fn browser_answered(&self) -> bool {
+        self.foreign_send_failed == 0 && self.foreign_sent >= self.foreign_received
     }
 
     /// Simulated visitors were asked for, yet the bot served none of them.
@@ -221,6 +231,11 @@ pub(crate) fn failure(r: &Report) -> String {
             r.transcript_bot,
             r.unanswered
         )
+    } else if r.planned == 0 && !r.browser_answered() {
+        format!(
+            "replies to browser visitors were lost: the bot got {} messages and sent {} replies ({} failed)",
+            r.foreign_received, r.foreign_sent, r.foreign_send_failed
+        )
     } else {
         format!(
             "{} of {} faults were not survived",
@@ -260,6 +275,13 @@ mod tests {
             ..Report::default()
         };
         assert!(browser_only.ok());
+        let failed = Report {
+            foreign_sent: 1,
+            foreign_send_failed: 1,
+            ..browser_only.clone()
+        };
+        assert!(!failed.ok());
+        assert!(failure(&failed).starts_with("replies to browser visitors were lost"));
         let planned = Report {
             planned: 3,
             ..browser_only

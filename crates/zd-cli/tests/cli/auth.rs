@@ -111,6 +111,14 @@ fn jwt_scope_mismatch_and_missing_key_are_clear() {
         .assert()
         .code(2)
         .stderr(contains("--external-id goes with --scope user only"));
+    // A usage error is one before any key is looked for.
+    zd(dir.path())
+        .args(["auth", "jwt", "--scope", "user"])
+        .env_remove("SUNSHINE_KEY_ID")
+        .env_remove("SUNSHINE_KEY_SECRET")
+        .assert()
+        .code(2)
+        .stderr(contains("--scope user needs --external-id"));
 }
 
 #[test]

@@ -131,7 +131,7 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
-fn config_errors_exit_3_with_cause() {
+fn config_errors_exit_3_saying_what_and_where() {
     let dir = tempfile::tempdir().unwrap();
     let file = write_config(dir.path(), "[profiles.work]\nchat_token = \"t\"\n");
     zd(dir.path())

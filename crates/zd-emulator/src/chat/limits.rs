@@ -21,6 +21,18 @@ pub(crate) const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
 /// because a socket queues thousands of DATA frames for a client that reads slowly.
 pub(crate) const MAX_DATA_BYTES: usize = 1024 * 1024;
 
+/// Bytes of DATA frames a socket holds for its client before further DATA is dropped (and
+/// counted so, as past its room in frames). The emulator's own bound: a client that reads
+/// very slowly, but fast enough to stay within the write timeout, would otherwise make a
+/// socket hold thousands of frames of up to [`MAX_DATA_BYTES`] each, gigabytes, and an
+/// emulator left running must hold bounded memory. Checked before a frame is queued, so a
+/// socket holds at most this plus one frame.
+pub(crate) const MAX_QUEUED_DATA_BYTES: usize = 64 * 1024 * 1024;
+/// Bytes of answers a socket holds for its client before its reader waits for them to be
+/// written (as it waits when its queue of answers is full): the emulator's own bound, for the
+/// same reason, answers being up to [`MAX_ANSWER_BYTES`] each. Answers are never dropped.
+pub(crate) const MAX_QUEUED_ANSWER_BYTES: usize = 64 * 1024 * 1024;
+
 /// The limits a service enforces. [`Limits::documented`] holds the documented values.
 #[derive(Debug, Clone)]
 pub struct Limits {

@@ -9,6 +9,7 @@ pub(crate) mod http;
 pub(crate) mod introspection;
 pub mod limits;
 pub(crate) mod render;
+mod root_field;
 pub(crate) mod schema;
 pub(crate) mod session;
 pub(crate) mod socket;

@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 use parking_lot::Mutex;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use zd_wire::chat::ErrorName;
 
 use super::counters::SessionCounters;
 use super::fanout::Class;
-use super::limits::RequestWindow;
+use super::limits::{MAX_QUEUED_DATA_BYTES, RequestWindow};
 use crate::ids;
 use crate::state::ChatState;
 
@@ -24,6 +24,9 @@ use crate::state::ChatState;
 pub(crate) enum Outgoing {
     /// Send a text frame.
     Text(Utf8Bytes),
+    /// Send a text frame (a DATA frame or an answer) that holds its share of one of the
+    /// socket's byte budgets until it is written or dropped.
+    Counted(Utf8Bytes, QueuedBytes),
     /// Send a close frame with this code and reason, then stop (the control API's `close`:
     /// at once, ahead of answers the `delay` fault holds).
     Close(u16, String),
@@ -36,6 +39,36 @@ pub(crate) enum Outgoing {
     Stall(Duration),
 }
 
+/// Bytes of a socket's byte budget that a queued frame holds: given back when the frame is
+/// dropped, whether written or lost with its socket, so no path can leak them.
+#[derive(Debug)]
+pub(crate) struct QueuedBytes {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl QueuedBytes {
+    /// Takes `len` bytes of `budget` (or what is left of it) while any is left. What is left is
+    /// looked at rather than `len` so that one frame larger than the room left still goes
+    /// (the budget then bounds the bytes to itself plus one frame).
+    pub(crate) fn take(budget: &Arc<Semaphore>, len: usize) -> Option<Self> {
+        let left = budget.available_permits();
+        if left == 0 {
+            return None;
+        }
+        let n = u32::try_from(len.min(left)).unwrap_or(u32::MAX);
+        let permit = budget.clone().try_acquire_many_owned(n).ok()?;
+        Some(Self { _permit: permit })
+    }
+
+    /// Waits until `len` bytes of `budget` are free (all of it, for a frame larger than the
+    /// whole budget, which otherwise would never go), and takes them.
+    pub(crate) async fn wait(budget: &Arc<Semaphore>, len: usize, whole: usize) -> Option<Self> {
+        let n = u32::try_from(len.min(whole)).unwrap_or(u32::MAX);
+        let permit = budget.clone().acquire_many_owned(n).await.ok()?;
+        Some(Self { _permit: permit })
+    }
+}
+
 /// The socket currently attached to a session.
 #[derive(Debug, Clone)]
 pub(crate) struct SocketLink {
@@ -44,6 +77,21 @@ pub(crate) struct SocketLink {
     /// Drops the connection at once, even while its writer waits on a client that stopped
     /// reading (the outbox would never be read then).
     pub(crate) kill: Arc<Notify>,
+    /// The bytes of DATA the outbox may still take ([`MAX_QUEUED_DATA_BYTES`] in all): its
+    /// room in frames alone lets frames of a megabyte each add up to gigabytes.
+    pub(crate) data_bytes: Arc<Semaphore>,
+}
+
+impl SocketLink {
+    /// A link to a socket with this outbox and kill switch, its DATA budget whole.
+    pub(crate) fn new(conn: u64, outbox: mpsc::Sender<Outgoing>, kill: Arc<Notify>) -> Self {
+        Self {
+            conn,
+            outbox,
+            kill,
+            data_bytes: Arc::new(Semaphore::new(MAX_QUEUED_DATA_BYTES)),
+        }
+    }
 }
 
 /// Faults injected through the control API.
@@ -296,9 +344,9 @@ impl Session {
     }
 
     /// Queues the DATA frame `frame` builds; frames for a session without a socket, or whose
-    /// socket has fallen too far behind, are dropped (a real subscriber would have missed them
-    /// too). Room is taken first, so `frame` runs (and may use up a fault) only for a frame
-    /// that is then queued.
+    /// socket has fallen too far behind (in frames or in bytes), are dropped (a real
+    /// subscriber would have missed them too). Room is taken first, so `frame` runs (and may
+    /// use up a fault) only for a frame that is then queued.
     pub(crate) fn push_data(&self, frame: impl FnOnce() -> Option<Utf8Bytes>) {
         {
             // Queued under the lock, not on a copy of the socket's handle: a failed upgrade
@@ -310,14 +358,19 @@ impl Session {
                 return;
             };
             match link.outbox.try_reserve() {
-                Ok(permit) => {
-                    if let Some(frame) = frame() {
-                        permit.send(Outgoing::Text(frame));
+                // Bytes are taken only under this lock, so what is left now is still left
+                // once the frame is built.
+                Ok(permit) if link.data_bytes.available_permits() > 0 => {
+                    let Some(frame) = frame() else {
+                        return;
+                    };
+                    if let Some(bytes) = QueuedBytes::take(&link.data_bytes, frame.len()) {
+                        permit.send(Outgoing::Counted(frame, bytes));
                         self.counters.data_frames.fetch_add(1, Ordering::Relaxed);
+                        return;
                     }
-                    return;
                 }
-                Err(mpsc::error::TrySendError::Full(())) => {}
+                Ok(_) | Err(mpsc::error::TrySendError::Full(())) => {}
                 Err(mpsc::error::TrySendError::Closed(())) => return,
             }
         }
@@ -367,11 +420,19 @@ pub(crate) enum Unsent {
 /// (the socket's writer stops there), and is set once one is handed on.
 fn hand_on(out: Outgoing, takeover: Option<&SocketLink>, closing: &mut bool) -> bool {
     let Some(takeover) = takeover else {
-        return !matches!(out, Outgoing::Text(_));
+        return !matches!(out, Outgoing::Text(_) | Outgoing::Counted(..));
     };
     match out {
-        Outgoing::Text(_) if *closing => false,
+        Outgoing::Text(_) | Outgoing::Counted(..) if *closing => false,
         Outgoing::Text(text) => takeover.outbox.try_send(Outgoing::Text(text)).is_ok(),
+        // Its bytes move to the budget of the socket taking over, where it must fit too.
+        Outgoing::Counted(text, _) => QueuedBytes::take(&takeover.data_bytes, text.len())
+            .is_some_and(|bytes| {
+                takeover
+                    .outbox
+                    .try_send(Outgoing::Counted(text, bytes))
+                    .is_ok()
+            }),
         Outgoing::Drop => {
             takeover.kill.notify_one();
             true
@@ -554,15 +615,16 @@ mod tests {
 
     fn link(conn: u64) -> SocketLink {
         let (outbox, _) = mpsc::channel(1);
-        let kill = Arc::new(Notify::new());
-        SocketLink { conn, outbox, kill }
+        SocketLink::new(conn, outbox, Arc::new(Notify::new()))
     }
 
     /// A socket whose outbox the test reads, with room for `room` frames.
     fn socket(conn: u64, room: usize) -> (SocketLink, mpsc::Receiver<Outgoing>) {
         let (outbox, queue) = mpsc::channel(room);
-        let kill = Arc::new(Notify::new());
-        (SocketLink { conn, outbox, kill }, queue)
+        (
+            SocketLink::new(conn, outbox, Arc::new(Notify::new())),
+            queue,
+        )
     }
 
     /// The outbox of a socket that nothing was queued for.
@@ -582,7 +644,7 @@ mod tests {
     fn queued(queue: &mut mpsc::Receiver<Outgoing>) -> Vec<String> {
         std::iter::from_fn(|| queue.try_recv().ok())
             .map(|out| match out {
-                Outgoing::Text(text) => text.as_str().to_owned(),
+                Outgoing::Text(text) | Outgoing::Counted(text, _) => text.as_str().to_owned(),
                 Outgoing::Close(code, reason) => format!("close {code} {reason}"),
                 other => format!("{other:?}"),
             })

@@ -14,7 +14,7 @@ use http::{HeaderValue, Request, Response, StatusCode, header};
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
@@ -29,10 +29,11 @@ use zd_wire::chat::{
 use super::Service;
 use super::fanout::{Class, ClassKey};
 use super::introspection::selected_operation;
-use super::limits::{LOG_ENTRIES_SPENT, MAX_ANSWER_BYTES};
+use super::limits::{LOG_ENTRIES_SPENT, MAX_ANSWER_BYTES, MAX_QUEUED_ANSWER_BYTES};
 use super::render::{Rendered, named_error_frame, protocol_error_frame};
+use super::root_field::{Root, subscription_root};
 use super::schema::{Caller, EventSlot, LogBudget, log_entries_spent};
-use super::session::{Outgoing, Session, SocketLink, UNEXPECTED, eos_reason};
+use super::session::{Outgoing, QueuedBytes, Session, SocketLink, UNEXPECTED, eos_reason};
 use crate::ids;
 
 /// Frames queued per socket before DATA frames are dropped for it.
@@ -181,11 +182,7 @@ impl Attached {
         let (outbox, outbox_rx) = mpsc::channel(OUTBOX);
         // A kill before the writer starts is kept: the writer then ends as soon as it starts.
         let kill = Arc::new(Notify::new());
-        session.attach(SocketLink {
-            conn,
-            outbox: outbox.clone(),
-            kill: kill.clone(),
-        });
+        session.attach(SocketLink::new(conn, outbox.clone(), kill.clone()));
         Self {
             attachment: Attachment {
                 session,
@@ -264,6 +261,7 @@ async fn serve(service: Service, attached: Attached, outbox_rx: mpsc::Receiver<O
         service,
         session: session.clone(),
         replies,
+        answer_bytes: Arc::new(Semaphore::new(MAX_QUEUED_ANSWER_BYTES)),
         outbox,
         cut,
         kill: kill.clone(),
@@ -287,6 +285,9 @@ struct Reader {
     service: Service,
     session: Arc<Session>,
     replies: mpsc::Sender<Reply>,
+    /// The bytes of answers `replies` and the writer may still take: its room in frames alone
+    /// lets answers of up to 16 MiB each add up to gigabytes.
+    answer_bytes: Arc<Semaphore>,
     /// The session's own queue, where its DATA waits: frames that end the socket go there,
     /// behind what was queued before them.
     outbox: mpsc::Sender<Outgoing>,
@@ -330,7 +331,15 @@ impl Reader {
             .response_delay_ms
             .load(Ordering::Relaxed);
         let due = read_at + Duration::from_millis(delay).min(YEAR);
-        self.reply(Reply::At(due, Outgoing::Text(Utf8Bytes::from(frame))))
+        let frame = Utf8Bytes::from(frame);
+        // Waits, as for room in `replies`, until the writer has written enough of the answers
+        // before it: an answer is never dropped.
+        let budget = &self.answer_bytes;
+        let Some(bytes) = QueuedBytes::wait(budget, frame.len(), MAX_QUEUED_ANSWER_BYTES).await
+        else {
+            return;
+        };
+        self.reply(Reply::At(due, Outgoing::Counted(frame, bytes)))
             .await;
     }
 
@@ -431,8 +440,12 @@ impl Reader {
             DecodeLimits::new().with_max_frame_bytes(self.service.core.limits.max_frame_bytes);
         match ClientFrame::decode_with(text, &limits) {
             Err(error) => {
+                let id = id_of(text);
+                if let Some(refusal) = self.admit_malformed(text, id.as_ref()) {
+                    return self.answer(read_at, refusal).await;
+                }
                 let frame = named_error_frame(
-                    id_of(text),
+                    id,
                     ErrorName::GraphQlExecError,
                     format!("invalid frame: {error}"),
                 );
@@ -474,8 +487,12 @@ impl Reader {
                 self.conclude(read_at, frame, cut, mute).await;
             }
             Ok(_) => {
+                let id = id_of(text);
+                if let Some(refusal) = self.admit_malformed(text, id.as_ref()) {
+                    return self.answer(read_at, refusal).await;
+                }
                 let frame = named_error_frame(
-                    id_of(text),
+                    id,
                     ErrorName::GraphQlExecError,
                     "unknown frame: expected a request, stop_subscription or PING",
                 );
@@ -512,18 +529,8 @@ impl Reader {
 
     /// Counts a request and applies the rate limit and injected failures.
     fn admit(&self, id: &RequestId) -> Option<String> {
-        let now = self.service.core.state.clock().now();
-        self.session.counters.record_request(now);
-        if !self.session.take_request_token(now) {
-            self.session
-                .counters
-                .rate_limited
-                .fetch_add(1, Ordering::Relaxed);
-            return Some(named_error_frame(
-                Some(id.clone()),
-                ErrorName::RateLimited,
-                "rate limit of requests per second exceeded",
-            ));
+        if let Some(refusal) = self.admit_rate(Some(id.clone())) {
+            return Some(refusal);
         }
         if let Some(fault) = self.session.faults.take_protocol_failure() {
             return Some(protocol_error_frame(
@@ -538,6 +545,35 @@ impl Reader {
             name,
             "failure injected by the emulator",
         ))
+    }
+
+    /// Counts a request and applies the rate limit: the RATE_LIMITED answer when it is over.
+    fn admit_rate(&self, id: Option<RequestId>) -> Option<String> {
+        let now = self.service.core.state.clock().now();
+        self.session.counters.record_request(now);
+        if self.session.take_request_token(now) {
+            return None;
+        }
+        self.session
+            .counters
+            .rate_limited
+            .fetch_add(1, Ordering::Relaxed);
+        Some(named_error_frame(
+            id,
+            ErrorName::RateLimited,
+            "rate limit of requests per second exceeded",
+        ))
+    }
+
+    /// Admits `text`, a frame that did not decode as a request, if it says it is one: every
+    /// request counts toward the documented 100 a second, or a client could send malformed
+    /// ones past the limit. Injected failures are left for requests that would take effect.
+    fn admit_malformed(&self, text: &str, id: Option<&RequestId>) -> Option<String> {
+        if is_request(text) {
+            self.admit_rate(id.cloned())
+        } else {
+            None
+        }
     }
 
     /// Runs one request and returns its answer, with the subscription it started, if any.
@@ -604,25 +640,27 @@ impl Reader {
             );
             return (frame, None);
         }
-        let mut probe = async_graphql::Request::new(payload.query.to_string())
-            .variables(variables)
-            .data(Caller::Socket(self.session.clone()))
-            .data(EventSlot::new(None));
-        if let Some(name) = &payload.operation_name {
-            probe = probe.operation_name(name.to_string());
+        if let Some(refusal) = self.probe(&id, payload, &document, &variables).await {
+            return (refusal, None);
         }
-        probe.set_parsed_query(document.clone());
-        if let Some(response) = self.service.schema.execute_stream(probe).next().await
-            && response.is_err()
-        {
-            let mut rendered = Rendered::from_engine(&response);
-            for e in &mut rendered.errors {
-                if e.name == ErrorName::GraphQlExecError {
-                    e.name = ErrorName::GraphQlSubStartError;
+        // Checked on a document the engine has validated, so its errors come first, as
+        // graphql-js reports them together. A slot is taken only past this point.
+        let document =
+            match subscription_root(&document, payload.operation_name.as_deref(), &variables) {
+                Root::AsWritten => document,
+                Root::Rewritten(rewritten) => {
+                    // Validated again: the engine executes this one for every event.
+                    if let Some(refusal) = self.probe(&id, payload, &rewritten, &variables).await {
+                        return (refusal, None);
+                    }
+                    rewritten
                 }
-            }
-            return (rendered.frame(id), None);
-        }
+                Root::Refused(message) => {
+                    let frame =
+                        named_error_frame(Some(id), ErrorName::GraphQlSubStartError, message);
+                    return (frame, None);
+                }
+            };
         let subscription_id = ids::random_token(11).to_ascii_lowercase();
         let key = ClassKey {
             query: payload.query.to_string(),
@@ -661,6 +699,36 @@ impl Reader {
             id: subscription_id,
         };
         (ack, Some(started))
+    }
+
+    /// Runs `document` with no event, as the subscription's resolvers then check the session
+    /// and yield nothing; the refusal frame when the engine or a resolver refuses it.
+    async fn probe(
+        &self,
+        id: &RequestId,
+        payload: &GraphQlRequest<'_>,
+        document: &ExecutableDocument,
+        variables: &async_graphql::Variables,
+    ) -> Option<String> {
+        let mut probe = async_graphql::Request::new(payload.query.to_string())
+            .variables(variables.clone())
+            .data(Caller::Socket(self.session.clone()))
+            .data(EventSlot::new(None));
+        if let Some(name) = &payload.operation_name {
+            probe = probe.operation_name(name.to_string());
+        }
+        probe.set_parsed_query(document.clone());
+        let response = self.service.schema.execute_stream(probe).next().await?;
+        if !response.is_err() {
+            return None;
+        }
+        let mut rendered = Rendered::from_engine(&response);
+        for e in &mut rendered.errors {
+            if e.name == ErrorName::GraphQlExecError {
+                e.name = ErrorName::GraphQlSubStartError;
+            }
+        }
+        Some(rendered.frame(id.clone()))
     }
 
     fn stop(&self, stop: &StopSubscription<'_>) -> String {
@@ -757,6 +825,26 @@ fn id_of(text: &str) -> Option<RequestId> {
         return None;
     }
     serde_json::from_str::<IdOnly>(text).ok()?.id
+}
+
+/// Whether `text`, a frame that did not decode, says it is a request: a JSON object whose
+/// `type` is `request` or `stop_subscription`. One more pass, as for [`id_of`].
+fn is_request(text: &str) -> bool {
+    #[derive(Deserialize)]
+    struct TypeOnly<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: Option<std::borrow::Cow<'a, str>>,
+    }
+    if !text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
+    {
+        return false;
+    }
+    serde_json::from_str::<TypeOnly<'_>>(text)
+        .ok()
+        .and_then(|frame| frame.kind)
+        .is_some_and(|kind| matches!(kind.as_ref(), "request" | "stop_subscription"))
 }
 
 /// The longest start of `reason` that fits a close frame, cut on a char boundary.
@@ -907,7 +995,9 @@ impl Writer {
         }
         match out {
             // Behind held answers, a subscription's ack among them.
-            Outgoing::Text(_) | Outgoing::Finish(..) if !self.held.is_empty() => {
+            Outgoing::Text(_) | Outgoing::Counted(..) | Outgoing::Finish(..)
+                if !self.held.is_empty() =>
+            {
                 self.held.push_back((Instant::now(), out));
                 Flow::Continue
             }
@@ -940,12 +1030,13 @@ impl Writer {
             return Flow::Stop;
         }
         match out {
-            Outgoing::Text(text) => {
-                if written(self.write_timeout, self.sink.feed(Message::Text(text))).await {
-                    Flow::Continue
-                } else {
-                    Flow::Stop
-                }
+            Outgoing::Text(text) => self.feed(text).await,
+            Outgoing::Counted(text, bytes) => {
+                let flow = self.feed(text).await;
+                // Given back only once the frame is in the sink, whose own buffer the flush
+                // after each burst bounds.
+                drop(bytes);
+                flow
             }
             other => {
                 if !written(self.write_timeout, self.sink.flush()).await {
@@ -953,6 +1044,16 @@ impl Writer {
                 }
                 control(&mut self.sink, other, self.write_timeout).await
             }
+        }
+    }
+}
+
+impl Writer {
+    async fn feed(&mut self, text: Utf8Bytes) -> Flow {
+        if written(self.write_timeout, self.sink.feed(Message::Text(text))).await {
+            Flow::Continue
+        } else {
+            Flow::Stop
         }
     }
 }
@@ -971,7 +1072,7 @@ async fn written<E>(limit: Duration, write: impl Future<Output = Result<(), E>>)
 
 async fn control(sink: &mut Sink, out: Outgoing, write_timeout: Duration) -> Flow {
     match out {
-        Outgoing::Text(_) => Flow::Continue,
+        Outgoing::Text(_) | Outgoing::Counted(..) => Flow::Continue,
         Outgoing::Close(code, reason) | Outgoing::Finish(code, reason) => {
             let frame = CloseFrame {
                 code: code.into(),
@@ -994,7 +1095,7 @@ mod tests {
 
     use super::*;
     use crate::account::AccountConfig;
-    use crate::chat::limits::Limits;
+    use crate::chat::limits::{Limits, MAX_QUEUED_DATA_BYTES};
     use crate::clock::Clock;
     use crate::control::Control;
     use crate::realtime::{Realtime, RealtimeLimits, SubscribeAnswer};
@@ -1084,7 +1185,7 @@ mod tests {
     fn queued(outbox: &mut mpsc::Receiver<Outgoing>) -> Vec<String> {
         std::iter::from_fn(|| outbox.try_recv().ok())
             .map(|out| match out {
-                Outgoing::Text(text) => text.as_str().to_owned(),
+                Outgoing::Text(text) | Outgoing::Counted(text, _) => text.as_str().to_owned(),
                 Outgoing::Close(code, reason) => format!("close {code} {reason}"),
                 other => format!("{other:?}"),
             })
@@ -1172,6 +1273,162 @@ mod tests {
         let frames = queued(&mut outbox);
         assert_eq!(frames.len(), OUTBOX);
         assert_eq!(frames.last().map(String::as_str), Some("new 1"));
+    }
+
+    /// The reader of a socket on `session` whose writer does not run, with what it queues
+    /// for the writer.
+    fn reader(
+        service: &Service,
+        session: &Arc<Session>,
+    ) -> (
+        Reader,
+        mpsc::Receiver<Reply>,
+        Attached,
+        mpsc::Receiver<Outgoing>,
+    ) {
+        let (attached, outbox) = upgraded(service, session);
+        let (replies, replies_rx) = mpsc::channel(REPLIES);
+        let reader = Reader {
+            service: service.clone(),
+            session: session.clone(),
+            replies,
+            answer_bytes: Arc::new(Semaphore::new(MAX_QUEUED_ANSWER_BYTES)),
+            outbox: attached.outbox.clone(),
+            cut: Arc::new(AtomicBool::new(false)),
+            kill: attached.kill.clone(),
+        };
+        (reader, replies_rx, attached, outbox)
+    }
+
+    /// The text of each answer queued in `replies`, as JSON.
+    fn answers(replies: &mut mpsc::Receiver<Reply>) -> Vec<serde_json::Value> {
+        std::iter::from_fn(|| replies.try_recv().ok())
+            .filter_map(|reply| match reply {
+                Reply::At(_, Outgoing::Text(text) | Outgoing::Counted(text, _))
+                | Reply::Now(Outgoing::Text(text)) => serde_json::from_str(text.as_str()).ok(),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Seed 000: "Requests: 100 requests per second. A request can be a GraphQL query,
+    /// mutation …, subscription, or stop subscription". A request frame that does not decode
+    /// is still one, and counts: sent past the limit, it is refused as the limit says.
+    /// (Paused time: no request leaves the one-second window.)
+    #[tokio::test(start_paused = true)]
+    async fn malformed_requests_count_toward_the_rate_limit() {
+        let (service, _shutdown) = service();
+        let agent = service.core.state.agents()[0].key.clone();
+        let session = service.core.sessions.start(&agent, Some(100));
+        let (reader, mut replies, _attached, _outbox) = reader(&service, &session);
+        let now = Instant::now();
+        for id in 0..40 {
+            reader
+                .handle(
+                    &format!(r#"{{"type":"request","id":{id},"payload":{{}}}}"#),
+                    now,
+                )
+                .await;
+        }
+        for id in 40..80 {
+            reader
+                .handle(&format!(r#"{{"type":"stop_subscription","id":{id}}}"#), now)
+                .await;
+        }
+        for id in 80..100 {
+            // Neither a request nor a PING to the decoder, a request by its type.
+            let frame = format!(r#"{{"type":"request","sig":"DATA","id":{id}}}"#);
+            reader.handle(&frame, now).await;
+        }
+        // Not requests: they do not count.
+        reader.handle(r#"{"type":"hello","id":500}"#, now).await;
+        reader.handle(r#"{"sig":"PING","payload":1}"#, now).await;
+        let answered = answers(&mut replies);
+        // The hundred, the unknown frame's error and the PONG.
+        assert_eq!(answered.len(), 102);
+        assert!(
+            answered[..100]
+                .iter()
+                .all(|a| a["payload"]["errors"][0]["name"] == "GRAPHQL_EXEC_ERROR"),
+            "{answered:?}"
+        );
+
+        let malformed = r#"{"type":"request","id":100,"payload":{}}"#;
+        reader.handle(malformed, now).await;
+        let query = r#"{"type":"request","id":101,"payload":{"query":"{ departments { edges { node { id } } } }"}}"#;
+        reader.handle(query, now).await;
+        let answered = answers(&mut replies);
+        let refused: Vec<_> = answered
+            .iter()
+            .map(|a| (a["id"].clone(), a["payload"]["errors"][0]["name"].clone()))
+            .collect();
+        assert_eq!(
+            refused,
+            [
+                (serde_json::json!(100), serde_json::json!("RATE_LIMITED")),
+                (serde_json::json!(101), serde_json::json!("RATE_LIMITED")),
+            ]
+        );
+        let counts = session.counters.snapshot();
+        assert_eq!((counts.requests, counts.rate_limited), (102, 2));
+    }
+
+    const MIB: usize = 1024 * 1024;
+
+    /// A socket whose client stops reading must not hold DATA without bound in bytes: frames
+    /// of a megabyte would otherwise fill its room in frames, gigabytes. Past the budget, DATA
+    /// is dropped and counted as past the room in frames; a frame written gives its bytes back.
+    #[tokio::test]
+    async fn data_past_the_byte_budget_of_a_socket_is_dropped_and_counted() {
+        let (service, _shutdown) = service();
+        let agent = service.core.state.agents()[0].key.clone();
+        let session = service.core.sessions.start(&agent, None);
+        let (_attached, mut outbox) = upgraded(&service, &session);
+        // One buffer shared by every frame: the budget counts what each frame would hold.
+        let frame = Utf8Bytes::from("x".repeat(MIB));
+        let fit = MAX_QUEUED_DATA_BYTES / MIB;
+        for _ in 0..fit + 10 {
+            session.push_data(|| Some(frame.clone()));
+        }
+        let counts = session.counters.snapshot();
+        assert_eq!((counts.data_frames, counts.data_dropped), (fit as u64, 10));
+
+        let first = outbox.try_recv().unwrap();
+        session.push_data(|| Some(frame.clone()));
+        assert_eq!(session.counters.snapshot().data_dropped, 11, "no room yet");
+        drop(first);
+        session.push_data(|| Some(frame.clone()));
+        let counts = session.counters.snapshot();
+        assert_eq!(
+            (counts.data_frames, counts.data_dropped),
+            (fit as u64 + 1, 11)
+        );
+        assert_eq!(queued(&mut outbox).len(), fit);
+    }
+
+    /// Answers past the byte budget are not dropped: the reader waits for the writer to write
+    /// those before them, as it waits for room in frames.
+    #[tokio::test]
+    async fn answers_past_the_byte_budget_of_a_socket_make_the_reader_wait() {
+        let (service, _shutdown) = service();
+        let agent = service.core.state.agents()[0].key.clone();
+        let session = service.core.sessions.start(&agent, None);
+        let (reader, mut replies, _attached, _outbox) = reader(&service, &session);
+        let answer = "x".repeat(16 * MIB);
+        let now = Instant::now();
+        let fit = MAX_QUEUED_ANSWER_BYTES / answer.len();
+        for _ in 0..fit {
+            reader.answer(now, answer.clone()).await;
+        }
+        let mut next = std::pin::pin!(reader.answer(now, answer.clone()));
+        assert!(
+            futures_util::poll!(next.as_mut()).is_pending(),
+            "an answer past the budget was queued"
+        );
+        // The writer takes one and writes it: its bytes are free again.
+        drop(replies.try_recv().unwrap());
+        assert!(futures_util::poll!(next.as_mut()).is_ready());
+        assert_eq!(std::iter::from_fn(|| replies.try_recv().ok()).count(), fit);
     }
 
     #[test]

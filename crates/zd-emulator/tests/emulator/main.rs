@@ -18,3 +18,4 @@ mod oauth_scopes;
 mod protocol;
 mod schema_file;
 mod state;
+mod subscription_root;

@@ -169,12 +169,13 @@ impl ChatState {
     ///
     /// # Errors
     /// [`StateError::InvalidTag`] for a tag with other characters than letters, digits, `-`
-    /// and `_`; [`StateError::NotServing`] when the agent is not in the channel;
+    /// and `_`, or with more than [`super::MAX_TAG_LEN`] of them; [`StateError::NotServing`]
+    /// when the agent is not in the channel;
     /// [`StateError::Invalid`] when the chat would hold more than 1,000 tags (then none is
     /// added).
     pub fn add_tags(&self, agent: &str, channel: &str, tags: &[String]) -> Result<(), StateError> {
         if let Some(bad) = tags.iter().find(|t| !is_valid_tag(t)) {
-            return Err(StateError::InvalidTag(bad.clone()));
+            return Err(StateError::invalid_tag(bad));
         }
         // Repeats within the request go before the lock is taken.
         let mut seen = HashSet::with_capacity(tags.len());
@@ -195,7 +196,12 @@ impl ChatState {
         if record.tags.len() + added.len() > MAX_TAGS_PER_CHAT {
             return Err(too_many_tags(record.tags.len(), added.len()));
         }
-        record.tags.extend(added.into_iter().cloned());
+        if !added.is_empty() {
+            let mut tags = Vec::with_capacity(record.tags.len() + added.len());
+            tags.extend(record.tags.iter().cloned());
+            tags.extend(added.into_iter().cloned());
+            record.tags = Arc::from(tags);
+        }
         let audience = inner.audience(inner.channel(channel)?);
         let kind = EventKind::Tagged {
             channel: channel.to_owned(),

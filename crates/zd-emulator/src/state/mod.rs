@@ -58,8 +58,14 @@ pub enum StateError {
     /// The chat has ended (or the visitor left).
     #[error("the chat has ended")]
     ChannelClosed,
-    /// A tag has characters other than letters, digits, `-` and `_`.
-    #[error("invalid tag {0:?}: only alphanumeric characters, hyphens and underscores are allowed")]
+    /// A tag is empty, has characters other than letters, digits, `-` and `_`, or has more
+    /// than [`MAX_TAG_LEN`] of them. It holds the tag, cut to its first [`MAX_TAG_LEN`]
+    /// characters and `...` when longer, so a refusal never echoes a huge argument.
+    #[error(
+        "invalid tag {0:?}: only alphanumeric characters, hyphens and underscores are allowed, \
+         at most {max} of them",
+        max = MAX_TAG_LEN
+    )]
     InvalidTag(String),
     /// The department is offline.
     #[error("department is offline")]
@@ -236,13 +242,13 @@ impl ChatState {
         inner.channel(key).ok().map(ChannelRecord::without_logs)
     }
 
-    /// A channel's tags.
-    pub fn channel_tags(&self, key: &str) -> Vec<String> {
+    /// A channel's tags (none for an unknown channel): shared, not copied, so reading them
+    /// holds the state's lock for a moment whatever their number.
+    pub fn channel_tags(&self, key: &str) -> Arc<[String]> {
         let inner = self.inner.lock();
         inner
             .channel(key)
-            .map(|c| c.tags.clone())
-            .unwrap_or_default()
+            .map_or_else(|_| Arc::from(Vec::new()), |c| Arc::clone(&c.tags))
     }
 
     /// Every channel, oldest first.
@@ -469,8 +475,8 @@ impl Inner {
         audience: Arc<[String]>,
     ) -> Result<Arc<LogRecord>, StateError> {
         let record = Arc::new(record);
-        let limit = self.retention.log_entries_per_chat;
-        retention::push_log(self.channel_mut(channel)?, record.clone(), limit);
+        let retention = self.retention;
+        retention::push_log(self.channel_mut(channel)?, record.clone(), &retention);
         self.publish(events, at, EventKind::Log(record.clone()), audience);
         Ok(record)
     }
@@ -518,10 +524,29 @@ impl Inner {
     }
 }
 
-/// Whether a tag is allowed: letters, digits, `-` and `_` only.
+/// The longest tag `addTags` accepts, in characters (bytes too: only ASCII is allowed).
+///
+/// The Conversations API documents the characters of a tag but no length, so the bound is the
+/// emulator's: 140 is the most Zendesk's Help Center allows for a chat tag entered in the
+/// agent's chat panel, which is generous for a label such as `order-42`. Without it a tag could
+/// fill a 256 KiB frame, and a chat's thousand tags a quarter of a gigabyte.
+pub const MAX_TAG_LEN: usize = 140;
+
+/// Whether a tag is allowed: 1 to [`MAX_TAG_LEN`] letters, digits, `-` and `_`.
 pub fn is_valid_tag(tag: &str) -> bool {
-    !tag.is_empty()
+    (1..=MAX_TAG_LEN).contains(&tag.len())
         && tag
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+impl StateError {
+    /// The refusal of `tag`, which [`is_valid_tag`] does not allow.
+    pub(crate) fn invalid_tag(tag: &str) -> Self {
+        let mut shown: String = tag.chars().take(MAX_TAG_LEN).collect();
+        if shown.len() < tag.len() {
+            shown.push_str("...");
+        }
+        Self::InvalidTag(shown)
+    }
 }

@@ -219,6 +219,47 @@ impl LogRecord {
             Self::MemberJoin(m) | Self::MemberLeave(m) => &m.channel,
         }
     }
+
+    /// The bytes of text a message carries (its content, options, `msg_id`, structured
+    /// content and fallback); none for a join or a leave, whose size is small and fixed.
+    ///
+    /// What the bounds on history and on answers count: one message may carry up to a
+    /// frame's 256 KiB, so a count of entries alone bounds neither.
+    pub fn content_bytes(&self) -> usize {
+        let Self::Message(m) = self else {
+            return 0;
+        };
+        let strings = |list: &[String]| list.iter().map(String::len).sum::<usize>();
+        let structured = m.structured.as_ref().map_or(0, json_len);
+        let fallback = m
+            .fallback
+            .as_ref()
+            .map_or(0, |f| f.msg.len() + strings(&f.options));
+        m.content.len()
+            + m.msg_id.as_ref().map_or(0, String::len)
+            + strings(&m.options)
+            + structured
+            + fallback
+    }
+}
+
+/// The length of `value` as JSON, counted without building the text.
+fn json_len(value: &impl Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Ignored: a counter never fails to write, and these types (strings, lists, enums) always
+    // serialize.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }
 
 /// A visitor channel with everything the real-time metrics need.
@@ -245,8 +286,9 @@ pub struct ChannelRecord {
     /// How many entries fell out of the front of `logs`: the first one kept is entry number
     /// `log_start` of the whole chat.
     pub log_start: usize,
-    /// Tags.
-    pub tags: Vec<String>,
+    /// Tags. Shared, because every `channel` a subscription resolves copies the record
+    /// under the state's lock: a copy of a thousand tags per message would hold it for long.
+    pub tags: Arc<[String]>,
     /// When the visitor arrived.
     pub arrived_at: Instant,
     /// Since when the visitor's current request has waited in the queue: set on arrival and
@@ -277,6 +319,9 @@ pub struct ChannelRecord {
     pub agents_typing: Vec<String>,
     pub(crate) msg_ids: HashSet<String>,
     pub(crate) last_timestamp_ms: f64,
+    /// The sum of [`LogRecord::content_bytes`] over `logs`, kept as entries come and go so
+    /// the byte bound of [`crate::state::Retention`] costs nothing per message.
+    pub(crate) log_bytes: usize,
 }
 
 impl ChannelRecord {
@@ -313,6 +358,7 @@ impl ChannelRecord {
             agents_typing: self.agents_typing.clone(),
             msg_ids: std::collections::HashSet::new(),
             last_timestamp_ms: self.last_timestamp_ms,
+            log_bytes: 0,
         }
     }
 

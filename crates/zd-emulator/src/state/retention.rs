@@ -25,6 +25,7 @@ const METRICS_WINDOW: Duration = Duration::from_secs(60 * 60);
 /// // Keep a short history, as a soak test of a bot that runs for days might.
 /// let retention = Retention {
 ///     log_entries_per_chat: 500,
+///     log_bytes_per_chat: 256 * 1024,
 ///     ended_chats: 100,
 /// };
 /// assert!(retention.log_entries_per_chat < Retention::default().log_entries_per_chat);
@@ -34,6 +35,10 @@ pub struct Retention {
     /// Entries (messages, joins, leaves) kept in one chat's log. Past it, the oldest fall out of
     /// the chat's history and their `msg_id`s out of its duplicate check; the chat goes on.
     pub log_entries_per_chat: usize,
+    /// Bytes of message text ([`LogRecord::content_bytes`]) kept in one chat's log. Past it
+    /// the oldest entries fall out as they do past `log_entries_per_chat`; the newest entry is
+    /// kept whatever its size.
+    pub log_bytes_per_chat: usize,
     /// Chats kept once they ended, or their visitor left, more than an hour ago (and were not
     /// rated within the hour). Past it the oldest by arrival are forgotten with their visitors,
     /// and reading them answers "not found". The pass that forgets them runs as chats arrive,
@@ -42,23 +47,39 @@ pub struct Retention {
     pub ended_chats: usize,
 }
 
+/// The default [`Retention::log_bytes_per_chat`]: 4 MiB.
+///
+/// Ten thousand entries of 400 bytes each, several times a usual chat line, so an ordinary chat
+/// reaches the entry bound first; a bot sending frame-sized messages (up to 256 KiB each) is
+/// what reaches this one. It also keeps a chat's whole kept log within one answer: its content
+/// and the entries' own fields stay under the 16 MiB answer cap and the answer's log budget.
+const LOG_BYTES_PER_CHAT: usize = 4 * 1024 * 1024;
+
 impl Default for Retention {
-    /// 10,000 entries a chat and 10,000 chats that ended over an hour ago.
+    /// 10,000 entries and 4 MiB of message text a chat, and 10,000 chats that ended over an
+    /// hour ago.
     fn default() -> Self {
         Self {
             log_entries_per_chat: 10_000,
+            log_bytes_per_chat: LOG_BYTES_PER_CHAT,
             ended_chats: 10_000,
         }
     }
 }
 
-/// Appends `record` to `channel`'s log, dropping the oldest entries past `limit`.
-pub(super) fn push_log(channel: &mut ChannelRecord, record: Arc<LogRecord>, limit: usize) {
+/// Appends `record` to `channel`'s log, dropping the oldest entries past the entry and byte
+/// bounds of `retention` (never the entry just appended).
+pub(super) fn push_log(channel: &mut ChannelRecord, record: Arc<LogRecord>, retention: &Retention) {
+    channel.log_bytes += record.content_bytes();
     channel.logs.push_back(record);
-    while channel.logs.len() > limit.max(1) {
+    let entries = retention.log_entries_per_chat.max(1);
+    while channel.logs.len() > entries
+        || (channel.log_bytes > retention.log_bytes_per_chat && channel.logs.len() > 1)
+    {
         let Some(old) = channel.logs.pop_front() else {
             break;
         };
+        channel.log_bytes = channel.log_bytes.saturating_sub(old.content_bytes());
         channel.log_start += 1;
         if let LogRecord::Message(m) = old.as_ref()
             && let Some(id) = &m.msg_id
@@ -191,6 +212,45 @@ mod tests {
             SendOutcome::Sent(_)
         ));
         assert_eq!(texts(&state, &channel).last().unwrap(), "text of m0");
+    }
+
+    #[tokio::test]
+    async fn a_chat_keeps_a_bounded_amount_of_text_and_its_newest_entry() {
+        let state = state(Retention {
+            log_bytes_per_chat: 40,
+            ..Retention::default()
+        });
+        let agent = state.agents()[0].key.clone();
+        let channel = arrive(&state);
+        // Each message is 12 bytes: "text of mN" and its msg_id "mN".
+        for i in 0..6 {
+            send(&state, &agent, &channel, &format!("m{i}"));
+        }
+        // Three messages (36 bytes) fit, a fourth would not; the joins carry no text and went
+        // first, being oldest.
+        let (start, kept) = state.logs_window(&channel).unwrap();
+        assert_eq!((start, kept.len()), (5, 3));
+        assert_eq!(
+            texts(&state, &channel),
+            ["text of m3", "text of m4", "text of m5"]
+        );
+        assert!(matches!(
+            send(&state, &agent, &channel, "m5"),
+            SendOutcome::Duplicate
+        ));
+        assert!(matches!(
+            send(&state, &agent, &channel, "m0"),
+            SendOutcome::Sent(_)
+        ));
+        // One message larger than the bound is still kept, alone.
+        let long = OutgoingMessage {
+            msg: "x".repeat(100),
+            ..OutgoingMessage::default()
+        };
+        state.agent_send(&agent, &channel, long, false).unwrap();
+        assert_eq!(texts(&state, &channel), ["x".repeat(100)]);
+        send(&state, &agent, &channel, "m1");
+        assert_eq!(texts(&state, &channel), ["text of m1"]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -130,7 +130,7 @@ impl ChatState {
             visitor_name,
             department,
             agents_typing,
-            tags: record.tags.clone(),
+            tags: record.tags.to_vec(),
             rating: record.rating,
             entries: record
                 .logs

@@ -95,7 +95,7 @@ impl ChatState {
             listeners: Vec::new(),
             logs: std::collections::VecDeque::new(),
             log_start: 0,
-            tags: Vec::new(),
+            tags: Arc::from(Vec::new()),
             arrived_at: now,
             queued_since: Some(now),
             served_at: None,
@@ -110,6 +110,7 @@ impl ChatState {
             agents_typing: Vec::new(),
             msg_ids: HashSet::new(),
             last_timestamp_ms: 0.0,
+            log_bytes: 0,
         };
         inner.forget_ended(now);
         let index = inner.channels.len();

@@ -14,6 +14,7 @@ mod hostile_input;
 mod introspection;
 mod lifecycle;
 mod limits;
+mod memory_bounds;
 mod oauth_scopes;
 mod protocol;
 mod schema_file;

@@ -6,6 +6,7 @@ use async_graphql::{Context, ID, Interface, Object, SimpleObject, Union};
 
 use super::connection::{AgentConnection, ChatLogConnection, ConnectionArgs, slice_window};
 use super::errors::exec_error;
+use crate::chat::limits::{MAX_ANSWER_BYTES, MAX_ANSWER_LOG_ENTRIES};
 use crate::ids::{self, IdKind};
 use crate::state::{
     AgentRecord, AgentStatus, ChannelRecord, ChannelState, ChatState, DepartmentRecord,
@@ -39,11 +40,13 @@ impl Agent {
     }
 }
 
-/// A visitor, with the tags of the channel it was resolved through.
+/// A visitor, with the channel whose tags are its `current_tags`.
 #[derive(Debug, Clone)]
 pub(crate) struct Visitor {
     pub(crate) record: VisitorRecord,
-    pub(crate) tags: Vec<String>,
+    /// Read only when `current_tags` is asked for: every visitor message of a `message`
+    /// subscription resolves `from`, and most documents never select the tags.
+    pub(crate) channel: Option<String>,
 }
 
 #[Object(rename_fields = "snake_case", rename_args = "snake_case")]
@@ -69,8 +72,12 @@ impl Visitor {
     async fn current_region(&self) -> Option<String> {
         self.record.region.clone()
     }
-    async fn current_tags(&self) -> Option<Vec<String>> {
-        Some(self.tags.clone())
+    async fn current_tags(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Vec<String>>> {
+        let tags = match &self.channel {
+            Some(channel) => state(ctx)?.channel_tags(channel).to_vec(),
+            None => Vec::new(),
+        };
+        Ok(Some(tags))
     }
     async fn current_ip(&self) -> Option<String> {
         self.record.ip.clone()
@@ -105,17 +112,14 @@ impl User {
                     status_since: state.clock().now(),
                 })))
             }
-            Sender::Visitor { key, name } => {
-                let tags = channel.map(|c| state.channel_tags(c)).unwrap_or_default();
-                Self::Visitor(Visitor {
-                    record: state.visitor(key).unwrap_or_else(|| VisitorRecord {
-                        key: key.clone(),
-                        display_name: name.clone(),
-                        ..VisitorRecord::default()
-                    }),
-                    tags,
-                })
-            }
+            Sender::Visitor { key, name } => Self::Visitor(Visitor {
+                record: state.visitor(key).unwrap_or_else(|| VisitorRecord {
+                    key: key.clone(),
+                    display_name: name.clone(),
+                    ..VisitorRecord::default()
+                }),
+                channel: channel.map(str::to_owned),
+            }),
         }
     }
 }
@@ -195,7 +199,13 @@ impl VisitorChannel {
                 })
             })
             .map_err(|e| super::errors::state_error(&e))??;
-        super::spend_log_entries(ctx, page.len().saturating_sub(1))?;
+        // Charged before any entry is copied into the answer, by size as well as by count:
+        // a few frame-sized messages make an answer as large as thousands of short ones.
+        let charge = page
+            .iter()
+            .map(|(log, _)| log_entry_charge(log))
+            .sum::<usize>();
+        super::spend_log_entries(ctx, charge.saturating_sub(1))?;
         let edges = page
             .into_iter()
             .map(|(log, cursor)| (ChatLog::of(state, &log), cursor))
@@ -213,12 +223,24 @@ impl VisitorChannel {
     async fn visitor(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Visitor>> {
         Ok(state(ctx)?.visitor(&self.0.visitor).map(|record| Visitor {
             record,
-            tags: self.0.tags.clone(),
+            channel: Some(self.0.key.clone()),
         }))
     }
     async fn state(&self) -> Option<ChannelState> {
         Some(self.0.state)
     }
+}
+
+/// The message text one unit of an answer's log budget
+/// ([`MAX_ANSWER_LOG_ENTRIES`]) pays for: the answer cap spread over the budget, so the entries
+/// one answer may hold carry at most about [`MAX_ANSWER_BYTES`] of text. Without it a query of
+/// a few chats of frame-sized messages would build gigabytes before the cap refused the answer.
+const LOG_BYTES_PER_UNIT: usize = MAX_ANSWER_BYTES / MAX_ANSWER_LOG_ENTRIES;
+
+/// What a log entry costs of an answer's log budget: one, and one more per
+/// [`LOG_BYTES_PER_UNIT`] of its text, so short entries cost one as they always did.
+fn log_entry_charge(log: &LogRecord) -> usize {
+    1 + log.content_bytes() / LOG_BYTES_PER_UNIT
 }
 
 /// An agent-to-agent channel. The emulator has no agent-to-agent chat, so none exists; the

@@ -283,8 +283,9 @@ fn without_values(message: &str) -> String {
     let Some(quote) = message.find(['"', '`', '\'']) else {
         return message.to_owned();
     };
+    // The last one: the value itself may hold ", expected".
     let rest = message
-        .find(", expected")
+        .rfind(", expected")
         .filter(|&at| at > quote)
         .map_or("", |at| &message[at..]);
     format!("{}…{rest}", &message[..quote])

@@ -49,8 +49,13 @@ pub(crate) fn subscription_root(
         variables,
         spread: HashSet::new(),
         fields: Vec::new(),
+        undecided: None,
     };
     collector.collect(&op.selection_set.node);
+    // graphql-js refuses the request for it; the engine would run the selection as if kept.
+    if let Some(why) = collector.undecided {
+        return Root::Refused(why);
+    }
     let fields = collector.fields;
     let subject = match name {
         Some(name) => format!("Subscription \"{name}\""),
@@ -61,7 +66,10 @@ pub(crate) fn subscription_root(
             "{subject} must select one top level field, and selects none once @skip and \
              @include are applied."
         )),
-        [(_, same_key)] => {
+        [(key, same_key)] => {
+            if let Some(why) = conflict(key, same_key) {
+                return Root::Refused(why);
+            }
             let written_out = matches!(
                 op.selection_set.node.items.as_slice(),
                 [item] if matches!(&item.node, Selection::Field(f) if !conditional(&f.node.directives))
@@ -120,6 +128,9 @@ struct Collector<'a> {
     /// Fragments already spread at the root: spread again, they add no field.
     spread: HashSet<&'a str>,
     fields: Vec<(&'a Name, Vec<&'a Field>)>,
+    /// Why a `@skip` or `@include` could not be decided (its `if` is no boolean: a variable
+    /// not given and without default), once one could not.
+    undecided: Option<String>,
 }
 
 impl<'a> Collector<'a> {
@@ -157,11 +168,17 @@ impl<'a> Collector<'a> {
         }
     }
 
-    /// Whether `@skip` and `@include` keep a selection. A condition that is not a boolean
-    /// (a missing variable) keeps it: the engine refuses the document for that.
-    fn included(&self, directives: &[Positioned<Directive>]) -> bool {
+    /// Whether `@skip` and `@include` keep a selection. A condition that is not a boolean (a
+    /// variable not given and without default) keeps it and is noted in `undecided`: the
+    /// request is refused for it.
+    fn included(&mut self, directives: &[Positioned<Directive>]) -> bool {
         directives.iter().all(|d| {
-            let condition = d.node.get_argument("if").and_then(|v| {
+            let name = d.node.name.node.as_str();
+            if !matches!(name, "skip" | "include") {
+                return true;
+            }
+            let argument = d.node.get_argument("if");
+            let condition = argument.and_then(|v| {
                 match v
                     .node
                     .clone()
@@ -171,10 +188,19 @@ impl<'a> Collector<'a> {
                     _ => None,
                 }
             });
-            match d.node.name.node.as_str() {
+            if condition.is_none() && self.undecided.is_none() {
+                // A variable prints as `$name`.
+                let written = argument.map(|v| v.node.to_string()).unwrap_or_default();
+                self.undecided = Some(match written.strip_prefix('$') {
+                    Some(var) => format!(
+                        "Variable \"${var}\" of required type \"Boolean!\" was not provided."
+                    ),
+                    None => format!("Argument \"if\" of @{name} must be a Boolean."),
+                });
+            }
+            match name {
                 "skip" => condition != Some(true),
-                "include" => condition != Some(false),
-                _ => true,
+                _ => condition != Some(false),
             }
         })
     }
@@ -193,6 +219,37 @@ impl<'a> Collector<'a> {
             })
             .cloned()
     }
+}
+
+/// Why fields of one response key cannot be merged, in graphql-js's words: they name
+/// different fields, or give different arguments (compared as written, as graphql-js does).
+fn conflict(key: &Name, same_key: &[&Field]) -> Option<String> {
+    let (first, rest) = same_key.split_first()?;
+    let arguments = |f: &Field| {
+        let mut args: Vec<(String, String)> = f
+            .arguments
+            .iter()
+            .map(|(n, v)| (n.node.to_string(), v.node.to_string()))
+            .collect();
+        args.sort();
+        args
+    };
+    let reason = rest.iter().find_map(|other| {
+        if other.name.node != first.name.node {
+            Some(format!(
+                "\"{}\" and \"{}\" are different fields",
+                first.name.node, other.name.node
+            ))
+        } else if arguments(other) != arguments(first) {
+            Some("they have differing arguments".to_owned())
+        } else {
+            None
+        }
+    })?;
+    Some(format!(
+        "Fields \"{key}\" conflict because {reason}. Use different aliases on the fields to \
+         fetch both if this was intentional."
+    ))
 }
 
 fn conditional(directives: &[Positioned<Directive>]) -> bool {
@@ -433,5 +490,60 @@ mod tests {
             serde_json::json!({}),
         );
         assert_eq!(fields, ["message"]);
+    }
+
+    #[test]
+    fn fields_of_one_response_key_that_cannot_merge_are_refused() {
+        let refusal = |query: &str, variables| match root(query, variables) {
+            Root::Refused(why) => why,
+            other => panic!("{query}: {other:?}"),
+        };
+        let why = refusal(
+            "subscription { chatActivity(filter: { chat_activity_types: [MEMBER_JOIN] }) { node { __typename } } \
+             ... on Subscription { chatActivity(filter: { chat_activity_types: [MEMBER_LEAVE] }) { node { __typename } } } }",
+            serde_json::json!({}),
+        );
+        assert!(
+            why.contains("\"chatActivity\" conflict because they have differing arguments"),
+            "{why}"
+        );
+        let why = refusal(
+            "subscription { a: message { node { id } } ... on Subscription { a: chatActivity { node { __typename } } } }",
+            serde_json::json!({}),
+        );
+        assert!(
+            why.contains("\"message\" and \"chatActivity\" are different fields"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_condition_whose_variable_is_not_given_is_refused() {
+        let why = match root(
+            "subscription($x: Boolean!) { message @include(if: $x) { node { id } } }",
+            serde_json::json!({}),
+        ) {
+            Root::Refused(why) => why,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            why,
+            "Variable \"$x\" of required type \"Boolean!\" was not provided."
+        );
+        // Given, or defaulted, it decides.
+        assert!(matches!(
+            root(
+                "subscription($x: Boolean!) { message @include(if: $x) { node { id } } }",
+                serde_json::json!({ "x": true })
+            ),
+            Root::Rewritten(_)
+        ));
+        assert!(matches!(
+            root(
+                "subscription($x: Boolean = true) { message @include(if: $x) { node { id } } }",
+                serde_json::json!({})
+            ),
+            Root::Rewritten(_)
+        ));
     }
 }

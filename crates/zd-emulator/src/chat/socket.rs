@@ -29,7 +29,9 @@ use zd_wire::chat::{
 use super::Service;
 use super::fanout::{Class, ClassKey};
 use super::introspection::selected_operation;
-use super::limits::{LOG_ENTRIES_SPENT, MAX_ANSWER_BYTES, MAX_QUEUED_ANSWER_BYTES};
+use super::limits::{
+    LOG_ENTRIES_SPENT, MAX_ANSWER_BYTES, MAX_QUEUED_ANSWER_BYTES, MAX_QUEUED_PONG_BYTES,
+};
 use super::render::{Rendered, named_error_frame, protocol_error_frame};
 use super::root_field::{Root, subscription_root};
 use super::schema::{Caller, EventSlot, LogBudget, log_entries_spent};
@@ -262,6 +264,7 @@ async fn serve(service: Service, attached: Attached, outbox_rx: mpsc::Receiver<O
         session: session.clone(),
         replies,
         answer_bytes: Arc::new(Semaphore::new(MAX_QUEUED_ANSWER_BYTES)),
+        pong_bytes: Arc::new(Semaphore::new(MAX_QUEUED_PONG_BYTES)),
         outbox,
         cut,
         kill: kill.clone(),
@@ -288,6 +291,8 @@ struct Reader {
     /// The bytes of answers `replies` and the writer may still take: its room in frames alone
     /// lets answers of up to 16 MiB each add up to gigabytes.
     answer_bytes: Arc<Semaphore>,
+    /// The bytes of PONGs `replies` and the writer may still take, likewise.
+    pong_bytes: Arc<Semaphore>,
     /// The session's own queue, where its DATA waits: frames that end the socket go there,
     /// behind what was queued before them.
     outbox: mpsc::Sender<Outgoing>,
@@ -460,7 +465,13 @@ impl Reader {
                     // At once, ahead of answers the `delay` fault holds: it plays a slow
                     // service behind a live connection, so a client's liveness check holds.
                     let pong = Utf8Bytes::from(pong.encode().unwrap_or_default());
-                    self.reply(Reply::Now(Outgoing::Text(pong))).await;
+                    let budget = &self.pong_bytes;
+                    let Some(bytes) =
+                        QueuedBytes::wait(budget, pong.len(), MAX_QUEUED_PONG_BYTES).await
+                    else {
+                        return;
+                    };
+                    self.reply(Reply::Now(Outgoing::Counted(pong, bytes))).await;
                 }
             }
             Ok(ClientFrame::Request(request)) => {
@@ -1293,6 +1304,7 @@ mod tests {
             session: session.clone(),
             replies,
             answer_bytes: Arc::new(Semaphore::new(MAX_QUEUED_ANSWER_BYTES)),
+            pong_bytes: Arc::new(Semaphore::new(MAX_QUEUED_PONG_BYTES)),
             outbox: attached.outbox.clone(),
             cut: Arc::new(AtomicBool::new(false)),
             kill: attached.kill.clone(),
@@ -1305,7 +1317,9 @@ mod tests {
         std::iter::from_fn(|| replies.try_recv().ok())
             .filter_map(|reply| match reply {
                 Reply::At(_, Outgoing::Text(text) | Outgoing::Counted(text, _))
-                | Reply::Now(Outgoing::Text(text)) => serde_json::from_str(text.as_str()).ok(),
+                | Reply::Now(Outgoing::Text(text) | Outgoing::Counted(text, _)) => {
+                    serde_json::from_str(text.as_str()).ok()
+                }
                 _ => None,
             })
             .collect()
@@ -1426,6 +1440,34 @@ mod tests {
             "an answer past the budget was queued"
         );
         // The writer takes one and writes it: its bytes are free again.
+        drop(replies.try_recv().unwrap());
+        assert!(futures_util::poll!(next.as_mut()).is_ready());
+        assert_eq!(std::iter::from_fn(|| replies.try_recv().ok()).count(), fit);
+    }
+
+    /// PONGs hold a budget of their own: PINGs are not rate-limited and each PONG echoes its
+    /// PING's payload, so past it the reader waits for the writer as it does for answers.
+    #[tokio::test]
+    async fn pongs_past_their_byte_budget_make_the_reader_wait() {
+        let (service, _shutdown) = service();
+        let agent = service.core.state.agents()[0].key.clone();
+        let session = service.core.sessions.start(&agent, None);
+        let (reader, mut replies, _attached, _outbox) = reader(&service, &session);
+        let payload = "x".repeat(200 * 1024);
+        let ping = serde_json::json!({ "sig": "PING", "payload": payload }).to_string();
+        let pong_len = serde_json::json!({ "sig": "PONG", "payload": payload })
+            .to_string()
+            .len();
+        let now = Instant::now();
+        let fit = MAX_QUEUED_PONG_BYTES / pong_len;
+        for _ in 0..fit {
+            reader.handle(&ping, now).await;
+        }
+        let mut next = std::pin::pin!(reader.handle(&ping, now));
+        assert!(
+            futures_util::poll!(next.as_mut()).is_pending(),
+            "a PONG past the budget was queued"
+        );
         drop(replies.try_recv().unwrap());
         assert!(futures_util::poll!(next.as_mut()).is_ready());
         assert_eq!(std::iter::from_fn(|| replies.try_recv().ok()).count(), fit);

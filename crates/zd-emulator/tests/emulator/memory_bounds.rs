@@ -160,7 +160,7 @@ async fn logs_carrying_more_text_than_an_answer_holds_spend_the_log_budget() {
 /// `current_tags` of a message's sender is read when the document asks for it, and is the
 /// chat's tags as they are when the message is delivered.
 #[tokio::test]
-async fn a_visitors_current_tags_are_read_when_asked_for() {
+async fn a_visitors_current_tags_are_still_answered_through_message_from() {
     let emu = emulator().await;
     let mut bot = Agent::connect(&emu, "Bot").await;
     let channel = served_channel(&emu, &mut bot).await;

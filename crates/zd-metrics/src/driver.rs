@@ -165,9 +165,10 @@ impl Driver {
         if oversized && self.oversized_again(Instant::now()) {
             return Err(last_error);
         }
-        // A connection that worked until an oversized frame arrived still backs off: the
-        // frame will likely come again, and each retry spends the shared budget.
-        if self.healthy && !oversized {
+        // After a working connection the policy starts over, whatever ended it: kept across
+        // connections that worked, a capped policy would end a feed that meets one oversized
+        // frame an hour. Oversized frames that keep coming end the feed by the window above.
+        if self.healthy {
             *backoff = None;
         }
         self.live.modify_snapshot(Snapshot::forget_values);

@@ -756,6 +756,40 @@ async fn oversized_frames_count_in_a_sliding_window() {
     assert!(feed.next().await.is_none());
 }
 
+/// A capped policy counts from the last working connection, whatever ended it: working
+/// connections that each end on an oversized frame, hours apart, do not use it up.
+#[tokio::test(start_paused = true)]
+async fn oversized_frames_far_apart_do_not_use_up_a_capped_policy() {
+    let mut server = TestServer::start(&["good"]).await;
+    let mut config = FeedConfig::default();
+    config.reconnect = config.reconnect.with_max_times(1);
+    let client = MetricsClient::builder(StaticToken::bearer("good").unwrap())
+        .base_url(server.base_url())
+        .feed_config(config)
+        .build()
+        .unwrap();
+    let mut feed = client.connect().await.unwrap();
+    let padding = "x".repeat(70 * 1024);
+    let big = update(
+        "chats",
+        &format!(r#"{{"active_chats":1,"padding":"{padding}"}}"#),
+        None,
+    );
+    let mut conn = server.next_connection().await;
+    let start = tokio::time::Instant::now();
+    for hour in 1..=3 {
+        tokio::time::sleep_until(start + Duration::from_secs(hour * 3600)).await;
+        conn.send(big.clone());
+        let (attempt, _, kind) = reconnecting(&mut feed).await;
+        assert_eq!((attempt, kind), (1, ErrorKind::TooLarge), "hour {hour}");
+        conn = server.next_connection().await;
+        assert!(
+            matches!(next(&mut feed).await, FeedEvent::Reconnected),
+            "hour {hour}"
+        );
+    }
+}
+
 /// A policy the application capped ends the feed once it has no delay left, with the
 /// failure of the last attempt, rather than retrying on a schedule of the crate's own.
 #[tokio::test(start_paused = true)]

@@ -26,7 +26,10 @@ pub(crate) async fn run(cmd: AuthCommand, profile: impl FnOnce() -> Result<Profi
             let subject = match (scope, external_id) {
                 (JwtScope::App, None) => Subject::App,
                 (JwtScope::Account, None) => Subject::Account,
-                (JwtScope::User, Some(id)) => Subject::User(id),
+                // Checked here too (an empty id, say): it needs no key.
+                (JwtScope::User, Some(id)) => {
+                    Subject::User(UserJwt::new(id).map_err(auth_err("invalid --external-id"))?)
+                }
                 (JwtScope::User, None) => {
                     return Err(CliError::new(
                         Kind::Usage,
@@ -55,7 +58,7 @@ pub(crate) async fn run(cmd: AuthCommand, profile: impl FnOnce() -> Result<Profi
             let jwt = match subject {
                 Subject::App => sign_jwt(&key, Scope::App, None),
                 Subject::Account => sign_jwt(&key, Scope::Account, None),
-                Subject::User(id) => UserJwt::new(id).and_then(|u| u.sign(&key)),
+                Subject::User(user) => user.sign(&key),
             }
             .map_err(auth_err("cannot sign the JWT"))?;
             crate::out::line(jwt.expose_secret())?;
@@ -155,7 +158,7 @@ fn password_from_env() -> Result<Option<Secret>> {
 enum Subject {
     App,
     Account,
-    User(String),
+    User(UserJwt),
 }
 
 fn missing(what: &str) -> CliError {

@@ -74,11 +74,12 @@ impl Report {
             && (self.planned > 0 || self.browser_answered())
     }
 
-    /// Without simulated visitors the browser's are all there is to check: every reply to
-    /// them went out. (With simulated visitors they are reported, not checked: the demo does
-    /// not know what a browser visitor saw.)
+    /// Without simulated visitors the browser's are all there is to check: no reply to them
+    /// failed. (Not that every message got its reply: a browser visitor may write during the
+    /// last moments, and the demo does not know what one saw. With simulated visitors the
+    /// browser's are reported, not checked.)
     fn browser_answered(&self) -> bool {
-        self.foreign_send_failed == 0 && self.foreign_sent >= self.foreign_received
+        self.foreign_send_failed == 0
     }
 
     /// Simulated visitors were asked for, yet the bot served none of them.
@@ -233,7 +234,7 @@ pub(crate) fn failure(r: &Report) -> String {
         )
     } else if r.planned == 0 && !r.browser_answered() {
         format!(
-            "replies to browser visitors were lost: the bot got {} messages and sent {} replies ({} failed)",
+            "replies to browser visitors failed: the bot got {} messages and sent {} replies ({} failed)",
             r.foreign_received, r.foreign_sent, r.foreign_send_failed
         )
     } else {
@@ -281,7 +282,7 @@ mod tests {
             ..browser_only.clone()
         };
         assert!(!failed.ok());
-        assert!(failure(&failed).starts_with("replies to browser visitors were lost"));
+        assert!(failure(&failed).starts_with("replies to browser visitors failed"));
         let planned = Report {
             planned: 3,
             ..browser_only

@@ -119,6 +119,13 @@ fn jwt_scope_mismatch_and_missing_key_are_clear() {
         .assert()
         .code(2)
         .stderr(contains("--scope user needs --external-id"));
+    zd(dir.path())
+        .args(["auth", "jwt", "--scope", "user", "--external-id", ""])
+        .env_remove("SUNSHINE_KEY_ID")
+        .env_remove("SUNSHINE_KEY_SECRET")
+        .assert()
+        .code(2)
+        .stderr(contains("invalid --external-id"));
 }
 
 #[test]

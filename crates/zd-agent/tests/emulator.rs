@@ -1421,11 +1421,20 @@ async fn dropping_every_handle_while_reconnecting_ends_the_driver() {
 /// A bot whose service (deaf for ten minutes) reads nothing, and a visitor's channel. Its
 /// keepalive never ticks within a test: only the bound on a waiting write can notice.
 async fn deaf_bot() -> (Bot, String) {
-    let bot = bot_with(|config| {
-        config.keepalive_interval = Duration::from_secs(600);
-        config.keepalive_deadline = Duration::from_millis(500);
-    })
-    .await;
+    // The flood below is 6.4 MB of text in one chat: past the 4 MiB a chat keeps by default,
+    // the transcript would have forgotten its first messages.
+    let emu = Emulator::builder()
+        .retention(zd_emulator::state::Retention {
+            log_bytes_per_chat: 16 * 1024 * 1024,
+            ..zd_emulator::state::Retention::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let mut config = config_for(&emu);
+    config.keepalive_interval = Duration::from_secs(600);
+    config.keepalive_deadline = Duration::from_millis(500);
+    let bot = start_with(emu, config).await;
     let channel = visitor(&bot);
     bot.emu
         .control()

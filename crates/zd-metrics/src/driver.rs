@@ -127,7 +127,7 @@ impl Driver {
     ///
     /// Shaped for the size of every feed's task, which lives as long as the feed: a plain
     /// function returning an `async move` block (an `async fn` keeps its arguments where
-    /// they were passed *and* moves them into locals, so the 144-byte driver would sit
+    /// they were passed *and* moves them into locals, so the whole driver would sit
     /// there twice), and the rare reconnect in its own boxed future (its locals would
     /// otherwise take room beside the session's).
     #[allow(

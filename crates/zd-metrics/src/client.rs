@@ -29,7 +29,8 @@ pub struct FeedConfig {
     /// and none is over 2 minutes), with no cap on attempts or on their total delay. A
     /// longer wait that the failure asks for (a 429's `Retry-After`, the local request
     /// budget) replaces a shorter delay. The policy starts over after a connection that
-    /// worked, unless a frame over `max_frame_bytes` ended it.
+    /// worked, whatever ended it (connections that keep ending on a frame over
+    /// `max_frame_bytes` end the feed at the third within ten minutes).
     ///
     /// A policy with [`ExponentialBuilder::with_max_times`] or
     /// [`ExponentialBuilder::with_total_delay`] ends the feed once it runs out:

@@ -34,7 +34,7 @@ pub(crate) const MAX_QUEUED_DATA_BYTES: usize = 64 * 1024 * 1024;
 pub(crate) const MAX_QUEUED_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 /// Bytes of PONGs a socket holds before its reader waits for them to be written: a PONG echoes
 /// its PING's payload (up to the frame cap) and PINGs are not rate-limited. A budget apart from
-/// the answers', so answers the `delay` fault holds never hold a PONG back.
+/// the answers', so a PONG does not wait for room that answers the `delay` fault holds take.
 pub(crate) const MAX_QUEUED_PONG_BYTES: usize = 4 * 1024 * 1024;
 
 /// The limits a service enforces. [`Limits::documented`] holds the documented values.

@@ -13,7 +13,6 @@
 use std::collections::HashSet;
 use std::convert::Infallible;
 
-use async_graphql::Variables;
 use async_graphql::parser::Positioned;
 use async_graphql::parser::types::{
     Directive, DocumentOperations, ExecutableDocument, Field, OperationDefinition, Selection,
@@ -33,20 +32,15 @@ pub(crate) enum Root {
     Refused(String),
 }
 
-/// The root of operation `operation_name` of `doc` (a subscription) under `variables`.
-pub(crate) fn subscription_root(
-    doc: &ExecutableDocument,
-    operation_name: Option<&str>,
-    variables: &Variables,
-) -> Root {
+/// The root of operation `operation_name` of `doc` (a subscription). The variables the
+/// request sends play no part: graphql-js counts root fields without them.
+pub(crate) fn subscription_root(doc: &ExecutableDocument, operation_name: Option<&str>) -> Root {
     let Some((name, op)) = selected(doc, operation_name) else {
         // No such operation: the engine answers that.
         return Root::AsWritten;
     };
     let mut collector = Collector {
         doc,
-        op,
-        variables,
         spread: HashSet::new(),
         fields: Vec::new(),
         undecided: None,
@@ -123,13 +117,11 @@ fn selected_mut<'a>(
 /// The root fields of an operation, by response key, in the order first met.
 struct Collector<'a> {
     doc: &'a ExecutableDocument,
-    op: &'a OperationDefinition,
-    variables: &'a Variables,
     /// Fragments already spread at the root: spread again, they add no field.
     spread: HashSet<&'a str>,
     fields: Vec<(&'a Name, Vec<&'a Field>)>,
-    /// Why a `@skip` or `@include` could not be decided (its `if` is no boolean: a variable
-    /// not given and without default), once one could not.
+    /// Why a `@skip` or `@include` at the root cannot be decided (its `if` is a variable),
+    /// once one cannot.
     undecided: Option<String>,
 }
 
@@ -151,9 +143,11 @@ impl<'a> Collector<'a> {
                 Selection::FragmentSpread(spread) => {
                     let spread = &spread.node;
                     let name = spread.fragment_name.node.as_str();
-                    if !self.included(&spread.directives) || !self.spread.insert(name) {
+                    // Spread before, it is passed over whatever its directives say.
+                    if self.spread.contains(name) || !self.included(&spread.directives) {
                         continue;
                     }
+                    self.spread.insert(name);
                     // An unknown fragment is the engine's to refuse.
                     if let Some(fragment) = self.doc.fragments.get(name) {
                         self.collect(&fragment.node.selection_set.node);
@@ -168,56 +162,35 @@ impl<'a> Collector<'a> {
         }
     }
 
-    /// Whether `@skip` and `@include` keep a selection. A condition that is not a boolean (a
-    /// variable not given and without default) keeps it and is noted in `undecided`: the
-    /// request is refused for it.
+    /// Whether `@skip` and `@include` keep a selection, as graphql-js 16 decides it for the
+    /// one-root-field rule: `@skip` first, then `@include`. That rule runs with no variable
+    /// values, so a condition given by a variable is an error there whatever the request
+    /// sends (noted in `undecided`, and the request refused for it); a literal decides.
     fn included(&mut self, directives: &[Positioned<Directive>]) -> bool {
-        directives.iter().all(|d| {
-            let name = d.node.name.node.as_str();
-            if !matches!(name, "skip" | "include") {
-                return true;
-            }
-            let argument = d.node.get_argument("if");
-            let condition = argument.and_then(|v| {
-                match v
-                    .node
-                    .clone()
-                    .into_const_with(|name| self.variable(&name).ok_or(()))
-                {
-                    Ok(ConstValue::Boolean(b)) => Some(b),
-                    _ => None,
+        for (name, keeps_when) in [("skip", false), ("include", true)] {
+            let Some(argument) = directives
+                .iter()
+                .find(|d| d.node.name.node == name)
+                .and_then(|d| d.node.get_argument("if"))
+            else {
+                continue;
+            };
+            match argument.node.clone().into_const() {
+                Some(ConstValue::Boolean(b)) if b != keeps_when => return false,
+                Some(ConstValue::Boolean(_)) => {}
+                // Not a boolean literal: a variable (the engine refuses anything else).
+                _ => {
+                    let written = argument.node.to_string();
+                    self.undecided.get_or_insert_with(|| {
+                        format!(
+                            "Argument \"if\" of required type \"Boolean!\" was provided the \
+                             variable \"{written}\" which was not provided a runtime value."
+                        )
+                    });
                 }
-            });
-            if condition.is_none() && self.undecided.is_none() {
-                // A variable prints as `$name`.
-                let written = argument.map(|v| v.node.to_string()).unwrap_or_default();
-                self.undecided = Some(match written.strip_prefix('$') {
-                    Some(var) => format!(
-                        "Variable \"${var}\" of required type \"Boolean!\" was not provided."
-                    ),
-                    None => format!("Argument \"if\" of @{name} must be a Boolean."),
-                });
             }
-            match name {
-                "skip" => condition != Some(true),
-                _ => condition != Some(false),
-            }
-        })
-    }
-
-    /// The value of variable `name`: the one given, or its default.
-    fn variable(&self, name: &Name) -> Option<ConstValue> {
-        self.variables
-            .get(name)
-            .or_else(|| {
-                self.op
-                    .variable_definitions
-                    .iter()
-                    .find(|d| d.node.name.node == *name)
-                    .and_then(|d| d.node.default_value.as_ref())
-                    .map(|v| &v.node)
-            })
-            .cloned()
+        }
+        true
     }
 }
 
@@ -399,18 +372,15 @@ mod tests {
 
     use super::*;
 
-    fn root(query: &str, variables: serde_json::Value) -> Root {
+    fn root(query: &str) -> Root {
         let doc = async_graphql::parser::parse_query(query).unwrap();
-        subscription_root(&doc, None, &Variables::from_json(variables))
+        subscription_root(&doc, None)
     }
 
     /// The rewritten document, printed back as its root field's name and the names of the
     /// fragments and variables it keeps.
-    fn rewritten(
-        query: &str,
-        variables: serde_json::Value,
-    ) -> (Vec<String>, Vec<String>, Vec<String>) {
-        let Root::Rewritten(doc) = root(query, variables) else {
+    fn rewritten(query: &str) -> (Vec<String>, Vec<String>, Vec<String>) {
+        let Root::Rewritten(doc) = root(query) else {
             panic!("not rewritten: {query}");
         };
         let (_, op) = selected(&doc, None).unwrap();
@@ -437,10 +407,7 @@ mod tests {
     #[test]
     fn one_field_as_written_is_left_alone() {
         assert!(matches!(
-            root(
-                "subscription { message { node { id } } }",
-                serde_json::json!({})
-            ),
+            root("subscription { message { node { id } } }"),
             Root::AsWritten
         ));
     }
@@ -450,7 +417,6 @@ mod tests {
         let (fields, fragments, _) = rewritten(
             "subscription { ...M } fragment M on Subscription { message { node { ...N } } } \
              fragment N on Message { id }",
-            serde_json::json!({}),
         );
         assert_eq!(fields, ["message"]);
         assert_eq!(fragments, ["N"]);
@@ -459,9 +425,8 @@ mod tests {
     #[test]
     fn conditions_on_the_way_drop_their_unused_variables() {
         let (fields, fragments, vars) = rewritten(
-            "subscription($s: Boolean!, $f: ChatActivityFilter) { message @skip(if: $s) { node { id } } \
+            "subscription($s: Boolean!, $f: ChatActivityFilter) { message @skip(if: true) { node { id @include(if: $s) } } \
              ... @include(if: true) { chatActivity(filter: $f) { node { __typename } } } }",
-            serde_json::json!({ "s": true }),
         );
         assert_eq!(fields, ["chatActivity"]);
         assert!(fragments.is_empty());
@@ -476,10 +441,7 @@ mod tests {
             "subscription S { ...M message { node { id } } } fragment M on Subscription { chatActivity { node { __typename } } }",
             "subscription { message @skip(if: true) { node { id } } }",
         ] {
-            assert!(
-                matches!(root(query, serde_json::json!({})), Root::Refused(_)),
-                "{query}"
-            );
+            assert!(matches!(root(query), Root::Refused(_)), "{query}");
         }
     }
 
@@ -487,21 +449,19 @@ mod tests {
     fn fields_of_one_response_key_are_one_field() {
         let (fields, _, _) = rewritten(
             "subscription { message { node { id } } ... on Subscription { message { node { content } } } }",
-            serde_json::json!({}),
         );
         assert_eq!(fields, ["message"]);
     }
 
     #[test]
     fn fields_of_one_response_key_that_cannot_merge_are_refused() {
-        let refusal = |query: &str, variables| match root(query, variables) {
+        let refusal = |query: &str| match root(query) {
             Root::Refused(why) => why,
             other => panic!("{query}: {other:?}"),
         };
         let why = refusal(
             "subscription { chatActivity(filter: { chat_activity_types: [MEMBER_JOIN] }) { node { __typename } } \
              ... on Subscription { chatActivity(filter: { chat_activity_types: [MEMBER_LEAVE] }) { node { __typename } } } }",
-            serde_json::json!({}),
         );
         assert!(
             why.contains("\"chatActivity\" conflict because they have differing arguments"),
@@ -509,7 +469,6 @@ mod tests {
         );
         let why = refusal(
             "subscription { a: message { node { id } } ... on Subscription { a: chatActivity { node { __typename } } } }",
-            serde_json::json!({}),
         );
         assert!(
             why.contains("\"message\" and \"chatActivity\" are different fields"),
@@ -518,32 +477,30 @@ mod tests {
     }
 
     #[test]
-    fn a_condition_whose_variable_is_not_given_is_refused() {
-        let why = match root(
+    fn a_root_condition_given_by_a_variable_is_refused_whatever_its_value() {
+        // graphql-js 16 counts root fields with no variable values: given, defaulted or not,
+        // the variable is "not provided" there.
+        for query in [
             "subscription($x: Boolean!) { message @include(if: $x) { node { id } } }",
-            serde_json::json!({}),
-        ) {
-            Root::Refused(why) => why,
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(
-            why,
-            "Variable \"$x\" of required type \"Boolean!\" was not provided."
-        );
-        // Given, or defaulted, it decides.
-        assert!(matches!(
-            root(
-                "subscription($x: Boolean!) { message @include(if: $x) { node { id } } }",
-                serde_json::json!({ "x": true })
-            ),
-            Root::Rewritten(_)
-        ));
-        assert!(matches!(
-            root(
-                "subscription($x: Boolean = true) { message @include(if: $x) { node { id } } }",
-                serde_json::json!({})
-            ),
-            Root::Rewritten(_)
-        ));
+            "subscription($x: Boolean = true) { ... @skip(if: $x) { message { node { id } } } }",
+            "subscription($x: Boolean = true) { ...M @include(if: $x) } fragment M on Subscription { message { node { id } } }",
+        ] {
+            let Root::Refused(why) = root(query) else {
+                panic!("{query}");
+            };
+            assert_eq!(
+                why,
+                "Argument \"if\" of required type \"Boolean!\" was provided the variable \"$x\" \
+                 which was not provided a runtime value.",
+                "{query}"
+            );
+        }
+        // @skip decides first, and a fragment spread before is passed over unlooked-at.
+        for query in [
+            "subscription($x: Boolean!) { message @include(if: $x) @skip(if: true) { node { id } } chatActivity { node { __typename } } }",
+            "subscription($x: Boolean!) { ...M ...M @include(if: $x) } fragment M on Subscription { message { node { id } } }",
+        ] {
+            assert!(matches!(root(query), Root::Rewritten(_)), "{query}");
+        }
     }
 }

@@ -656,22 +656,20 @@ impl Reader {
         }
         // Checked on a document the engine has validated, so its errors come first, as
         // graphql-js reports them together. A slot is taken only past this point.
-        let document =
-            match subscription_root(&document, payload.operation_name.as_deref(), &variables) {
-                Root::AsWritten => document,
-                Root::Rewritten(rewritten) => {
-                    // Validated again: the engine executes this one for every event.
-                    if let Some(refusal) = self.probe(&id, payload, &rewritten, &variables).await {
-                        return (refusal, None);
-                    }
-                    rewritten
+        let document = match subscription_root(&document, payload.operation_name.as_deref()) {
+            Root::AsWritten => document,
+            Root::Rewritten(rewritten) => {
+                // Validated again: the engine executes this one for every event.
+                if let Some(refusal) = self.probe(&id, payload, &rewritten, &variables).await {
+                    return (refusal, None);
                 }
-                Root::Refused(message) => {
-                    let frame =
-                        named_error_frame(Some(id), ErrorName::GraphQlSubStartError, message);
-                    return (frame, None);
-                }
-            };
+                rewritten
+            }
+            Root::Refused(message) => {
+                let frame = named_error_frame(Some(id), ErrorName::GraphQlSubStartError, message);
+                return (frame, None);
+            }
+        };
         let subscription_id = ids::random_token(11).to_ascii_lowercase();
         let key = ClassKey {
             query: payload.query.to_string(),

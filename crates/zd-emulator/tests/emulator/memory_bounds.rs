@@ -157,8 +157,8 @@ async fn logs_carrying_more_text_than_an_answer_holds_spend_the_log_budget() {
     assert!(message.contains("50000 chat log entries"), "{message}");
 }
 
-/// `current_tags` of a message's sender is read when the document asks for it, and is the
-/// chat's tags as they are when the message is delivered.
+/// `current_tags` of a message's sender, read only when the document asks for it now, is
+/// still the chat's tags as they are when the message is delivered.
 #[tokio::test]
 async fn a_visitors_current_tags_are_still_answered_through_message_from() {
     let emu = emulator().await;

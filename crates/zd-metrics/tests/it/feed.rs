@@ -674,7 +674,7 @@ async fn an_oversized_frame_is_too_large_and_backs_off_until_the_feed_ends() {
         conns.push(server.next_connection().await);
         assert!(matches!(next(&mut feed).await, FeedEvent::Reconnected));
     }
-    // Backoff is not started over by a connection an oversized frame ended.
+    // Backoff is not started over by a connection an oversized frame ended before it worked.
     assert!(delays[0] >= Duration::from_secs(1), "{delays:?}");
     assert!(delays[1] >= Duration::from_secs(2), "{delays:?}");
     conns.last().unwrap().send(big);

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod control;
 mod emulator;
 mod ids;
+mod json_len;
 mod realtime;
 mod secret_field;
 mod server;

@@ -230,7 +230,7 @@ impl LogRecord {
             return 0;
         };
         let strings = |list: &[String]| list.iter().map(String::len).sum::<usize>();
-        let structured = m.structured.as_ref().map_or(0, json_len);
+        let structured = m.structured.as_ref().map_or(0, crate::json_len::json_len);
         let fallback = m
             .fallback
             .as_ref()
@@ -241,25 +241,6 @@ impl LogRecord {
             + structured
             + fallback
     }
-}
-
-/// The length of `value` as JSON, counted without building the text.
-fn json_len(value: &impl Serialize) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count(0);
-    // Ignored: a counter never fails to write, and these types (strings, lists, enums) always
-    // serialize.
-    let _ = serde_json::to_writer(&mut count, value);
-    count.0
 }
 
 /// A visitor channel with everything the real-time metrics need.

@@ -45,6 +45,18 @@ async fn cut_under_refusal(refusal: Canned) -> (TestServer, MetricsClient, Feed)
     (server, client, feed)
 }
 
+/// The next event, which must be `Closed`, and the feed must then be over: no further event,
+/// state `Closed`, its connection slot free. Its error is returned for the caller to check.
+async fn closed(feed: &mut Feed, client: &MetricsClient, why: &str) -> zd_metrics::Error {
+    let FeedEvent::Closed(error) = next(feed).await else {
+        panic!("{why}")
+    };
+    assert!(feed.next().await.is_none());
+    assert_eq!(feed.handle().state().get(), FeedState::Closed);
+    assert_eq!(client.open_feeds(), 0);
+    error
+}
+
 /// The next event, which must be `Reconnecting`: (attempt, delay, error kind).
 async fn reconnecting(feed: &mut Feed) -> (u32, Duration, ErrorKind) {
     match next(feed).await {
@@ -261,14 +273,9 @@ async fn bad_token_gets_the_401_frame_and_ends_the_feed() {
     // The upgrade succeeds again (the service refuses with a frame after it)...
     assert!(matches!(next(&mut feed).await, FeedEvent::Reconnected));
     // ...and the second refusal in a row ends the feed with the typed error.
-    let FeedEvent::Closed(error) = next(&mut feed).await else {
-        panic!("expected Closed")
-    };
+    let error = closed(&mut feed, &client, "expected Closed").await;
     assert_eq!(error.kind(), ErrorKind::Unauthorized);
     assert!(!error.is_retryable());
-    assert!(feed.next().await.is_none());
-    assert_eq!(feed.handle().state().get(), FeedState::Closed);
-    assert_eq!(client.open_feeds(), 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -511,17 +518,17 @@ async fn a_refusal_retrying_cannot_fix_ends_the_feed() {
     })
     .await;
     assert_eq!(reconnecting(&mut feed).await.0, 1);
-    let FeedEvent::Closed(error) = next(&mut feed).await else {
-        panic!("a 403 must end the feed, not be retried")
-    };
+    let error = closed(
+        &mut feed,
+        &client,
+        "a 403 must end the feed, not be retried",
+    )
+    .await;
     assert_eq!(
         (error.kind(), error.status()),
         (ErrorKind::HttpStatus, Some(403))
     );
     assert_eq!(error.body(), Some("agent may not stream"));
-    assert!(feed.next().await.is_none());
-    assert_eq!(feed.handle().state().get(), FeedState::Closed);
-    assert_eq!(client.open_feeds(), 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -814,17 +821,13 @@ async fn a_capped_reconnect_policy_ends_the_feed_when_it_runs_out() {
     assert_eq!((attempt, kind), (1, ErrorKind::Transport));
     let (attempt, _, kind) = reconnecting(&mut feed).await;
     assert_eq!((attempt, kind), (2, ErrorKind::HttpStatus));
-    let FeedEvent::Closed(error) = next(&mut feed).await else {
-        panic!("a policy capped at two attempts must end the feed after the second")
-    };
+    let why = "a policy capped at two attempts must end the feed after the second";
+    let error = closed(&mut feed, &client, why).await;
     assert_eq!(
         (error.kind(), error.status()),
         (ErrorKind::HttpStatus, Some(503))
     );
     assert_eq!(error.body(), Some("maintenance"));
-    assert!(feed.next().await.is_none());
-    assert_eq!(feed.handle().state().get(), FeedState::Closed);
-    assert_eq!(client.open_feeds(), 0);
 }
 
 /// `close().await` promises the feed has ended; a `connect()` right after it must find the

@@ -454,6 +454,20 @@ impl Driver {
                     let _ = reply.send(Ok(()));
                     return Ok(());
                 }
+                // The snapshot keeps one value per metric key (the service names no metric in
+                // two families): a second family's subscription would share the first's entry
+                // and lose its values once either was unsubscribed.
+                if let Some(other) = self.subscriptions.iter().find(|s| same_key(s, &series)) {
+                    let _ = reply.send(Err(Error::new(
+                        ErrorKind::InvalidSubscription,
+                        format!(
+                            "{} is already subscribed as a {:?} metric",
+                            series.metric_key().key(),
+                            other.family()
+                        ),
+                    )));
+                    return Ok(());
+                }
                 let frame = series.subscribe_frame().encode();
                 self.live.modify_snapshot(|s| s.track(&series));
                 // Grown one entry at a time: a feed holds a few series for its whole life,
@@ -709,6 +723,15 @@ fn read_error(error: tokio_tungstenite::tungstenite::Error) -> Error {
         }
         other => Error::new(ErrorKind::Transport, "reading the feed").with_source(other),
     }
+}
+
+/// Whether `a` and `b` are one metric key, window and department subscribed in different
+/// families.
+fn same_key(a: &Series, b: &Series) -> bool {
+    a.family() != b.family()
+        && a.metric_key() == b.metric_key()
+        && a.window() == b.window()
+        && a.department_id() == b.department_id()
 }
 
 #[cfg(test)]

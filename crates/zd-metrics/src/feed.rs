@@ -205,7 +205,9 @@ impl FeedHandle {
     /// sent once the new connection is up.
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidSubscription`] when the window does not fit the metric;
+    /// [`ErrorKind::InvalidSubscription`] when the window does not fit the metric, or when the
+    /// feed already follows the same metric, window and department in the other family (the
+    /// service names no metric in two; the snapshot keeps one value per metric);
     /// [`ErrorKind::Closed`] when the feed has ended.
     pub async fn subscribe(&self, series: Series) -> Result<(), Error> {
         series.validate()?;

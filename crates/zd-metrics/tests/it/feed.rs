@@ -395,6 +395,30 @@ async fn account_cap_and_request_budget_are_enforced_locally() {
     b.agents().await.unwrap();
 }
 
+/// One metric key in two families would share one snapshot entry: the second is refused, and
+/// the first goes on being fed.
+#[tokio::test]
+async fn a_metric_already_followed_in_the_other_family_is_refused() {
+    let mut server = TestServer::start(&["good"]).await;
+    let mut feed = client(&server, "good").connect().await.unwrap();
+    let conn = server.next_connection().await;
+    let queued = || Metric::Unknown("agents_queued".into());
+    feed.subscribe(Series::agent_metric(queued()))
+        .await
+        .unwrap();
+    let refused = feed.subscribe(Series::metric(queued())).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::InvalidSubscription, "{refused}");
+    assert_eq!(
+        feed.handle().subscriptions().await.unwrap(),
+        [Series::agent_metric(queued())]
+    );
+    conn.send(update("agents", r#"{"agents_queued":3}"#, None));
+    let FeedEvent::Update(update) = next(&mut feed).await else {
+        panic!("expected Update")
+    };
+    assert_eq!(update.value, Some(3));
+}
+
 /// What a feed subscribed to active_chats reports when the server sends `bad`, then an update
 /// of `good`: the error, then the value of the update that follows.
 async fn reported_after(bad: &str, good: i64) -> (zd_metrics::Error, Option<i64>) {

@@ -22,13 +22,15 @@ use crate::limits::ConnectionSlot;
 use crate::live::Publisher;
 use crate::transport::WsStream;
 use crate::update::flatten;
-use crate::{Error, ErrorKind, FeedEvent, FeedState, MetricsClient, Series, Snapshot};
+use crate::{Error, ErrorKind, FeedEvent, FeedState, MetricsClient, Report, Series, Snapshot};
 
 /// Requests from [`crate::FeedHandle`]s.
 pub(crate) enum Command {
     Subscribe(Series, oneshot::Sender<Result<(), Error>>),
     Unsubscribe(Series, oneshot::Sender<Result<(), Error>>),
     List(oneshot::Sender<Vec<Series>>),
+    /// Values of a REST pull for series not yet known; answered with how many were filled.
+    Seed(Box<Report>, oneshot::Sender<usize>),
     /// Answered by the feed's state turning `Closed`, which `close()` waits for.
     Close,
 }
@@ -486,6 +488,17 @@ impl Driver {
                 let frame = series.unsubscribe_frame().encode();
                 self.send_frame(frame, sink, reply).await
             }
+            Command::Seed(report, reply) => {
+                // Not while reconnecting: every value is unknown then on purpose (the feed
+                // follows nothing), and a pull's values would outlive the connection.
+                let filled = if sink.is_some() {
+                    seed(&self.live, &report)
+                } else {
+                    0
+                };
+                let _ = reply.send(filled);
+                Ok(())
+            }
             Command::List(reply) => {
                 let _ = reply.send(self.subscriptions.clone());
                 Ok(())
@@ -723,6 +736,29 @@ fn read_error(error: tokio_tungstenite::tungstenite::Error) -> Error {
         }
         other => Error::new(ErrorKind::Transport, "reading the feed").with_source(other),
     }
+}
+
+/// Fills the values of `report` that `live`'s snapshot tracks but does not know yet; how many.
+fn seed(live: &Publisher, report: &Report) -> usize {
+    let mut filled = 0;
+    live.modify_snapshot(|snapshot| {
+        for update in &report.values {
+            let series = &update.series;
+            if update.value.is_some()
+                && snapshot.get_tracked(series) == Some(None)
+                && snapshot.apply(
+                    series.department_id(),
+                    series.metric_key(),
+                    series.window(),
+                    update.value,
+                )
+            {
+                filled += 1;
+            }
+        }
+        filled > 0
+    });
+    filled
 }
 
 /// Whether `a` and `b` are one metric key, window and department subscribed in different

@@ -13,7 +13,7 @@ use crate::commands::{self, CommandSender};
 use crate::driver::{self, Command};
 use crate::events::{self, EventReceiver};
 use crate::live::{Publisher, Shared, SnapshotReceiver, StateReceiver};
-use crate::{Error, ErrorKind, MetricUpdate, MetricsClient, Series, transport};
+use crate::{Error, ErrorKind, MetricUpdate, MetricsClient, Report, Series, transport};
 
 /// Something that happened on a feed.
 #[derive(Debug, Clone)]
@@ -233,6 +233,34 @@ impl FeedHandle {
     pub async fn subscriptions(&self) -> Result<Vec<Series>, Error> {
         let (tx, rx) = oneshot::channel();
         self.send(Command::List(tx)).await?;
+        rx.await.map_err(|_| closed())
+    }
+
+    /// Fills in, from a REST pull, the values the snapshot does not know yet of series this
+    /// feed follows, and returns how many it filled. The service may send a series' first
+    /// value only when it changes, and until then a dashboard (or the Prometheus export)
+    /// would show nothing: seed it with one pull of the same metrics. A value the stream
+    /// already gave is newer and is kept; series the feed does not follow are passed over;
+    /// and nothing is filled while the feed reconnects (every value is unknown then), so
+    /// seed again after [`FeedEvent::Reconnected`]. No [`FeedEvent::Update`] is sent for
+    /// seeded values.
+    ///
+    /// ```no_run
+    /// # async fn run(client: zd_metrics::MetricsClient) -> Result<(), zd_metrics::Error> {
+    /// use zd_metrics::{Metric, Series};
+    /// let feed = client.connect().await?;
+    /// feed.subscribe(Series::metric(Metric::IncomingChats)).await?;
+    /// let pulled = client.chats().send().await?;
+    /// feed.handle().seed(&pulled).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::Closed`] when the feed has ended.
+    pub async fn seed(&self, report: &Report) -> Result<usize, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Seed(Box::new(report.clone()), tx))
+            .await?;
         rx.await.map_err(|_| closed())
     }
 

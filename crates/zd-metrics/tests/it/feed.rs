@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use zd_metrics::{
     ErrorKind, Family, Feed, FeedConfig, FeedEvent, FeedState, LimitConfig, Limits, Metric,
-    MetricsClient, Series, StateReceiver, StaticToken, Window,
+    MetricUpdate, MetricsClient, Report, Series, StateReceiver, StaticToken, Window,
 };
 
 use crate::creds::Rotating;
@@ -393,6 +393,45 @@ async fn account_cap_and_request_budget_are_enforced_locally() {
     );
     tokio::time::advance(wait).await;
     b.agents().await.unwrap();
+}
+
+/// A REST pull fills what the stream has not given yet, never over a value it gave, and
+/// nothing while the feed reconnects.
+#[tokio::test(start_paused = true)]
+async fn a_rest_pull_seeds_the_values_the_stream_has_not_given() {
+    let mut server = TestServer::start(&["good"]).await;
+    let mut feed = client(&server, "good").connect().await.unwrap();
+    let conn = server.next_connection().await;
+    let active = Series::metric(Metric::ActiveChats);
+    let missed = Series::metric(Metric::MissedChats);
+    feed.subscribe(active.clone()).await.unwrap();
+    let report = |value| Report {
+        department_id: None,
+        computed: true,
+        values: vec![
+            MetricUpdate {
+                series: active.clone(),
+                value: Some(value),
+            },
+            MetricUpdate {
+                series: missed.clone(),
+                value: Some(9),
+            },
+        ],
+    };
+    let handle = feed.handle();
+    let snapshot = handle.snapshot();
+    assert_eq!(handle.seed(&report(4)).await.unwrap(), 1);
+    assert_eq!(snapshot.borrow().get(&active), Some(4));
+    assert_eq!(snapshot.borrow().get_tracked(&missed), None);
+    conn.send(update("chats", r#"{"active_chats":7}"#, None));
+    assert!(matches!(next(&mut feed).await, FeedEvent::Update(_)));
+    assert_eq!(handle.seed(&report(4)).await.unwrap(), 0);
+    assert_eq!(snapshot.borrow().get(&active), Some(7));
+    conn.cut();
+    reconnecting(&mut feed).await;
+    assert_eq!(handle.seed(&report(4)).await.unwrap(), 0);
+    assert_eq!(snapshot.borrow().get_tracked(&active), Some(None));
 }
 
 /// One metric key in two families would share one snapshot entry: the second is refused, and

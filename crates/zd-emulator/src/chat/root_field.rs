@@ -28,8 +28,12 @@ pub(crate) enum Root {
     /// Its one root field came through fragments, directives or repeats: this document has
     /// it written out alone.
     Rewritten(ExecutableDocument),
-    /// It selects no field, or more than one: the message says which.
+    /// It selects no field, or more than one, or fields that cannot merge: the message says
+    /// which. graphql-js reports this among the document's other validation errors.
     Refused(String),
+    /// A `@skip`/`@include` at its root takes a variable, which graphql-js 16 cannot decide
+    /// while it counts root fields: it throws, in place of any other validation error.
+    Undecidable(String),
 }
 
 /// The root of operation `operation_name` of `doc` (a subscription). The variables the
@@ -46,9 +50,8 @@ pub(crate) fn subscription_root(doc: &ExecutableDocument, operation_name: Option
         undecided: None,
     };
     collector.collect(&op.selection_set.node);
-    // graphql-js refuses the request for it; the engine would run the selection as if kept.
     if let Some(why) = collector.undecided {
-        return Root::Refused(why);
+        return Root::Undecidable(why);
     }
     let fields = collector.fields;
     let subject = match name {
@@ -75,6 +78,38 @@ pub(crate) fn subscription_root(doc: &ExecutableDocument, operation_name: Option
         }
         _ => Root::Refused(format!("{subject} must select only one top level field.")),
     }
+}
+
+/// graphql-js's refusal of a request that leaves out a variable of a non-null type without a
+/// default (or sends it `null`): "Variable "$x" of required type "Boolean!" was not provided."
+/// The engine does not check it, and would run the operation with the variable unset.
+pub(crate) fn missing_variable(
+    doc: &ExecutableDocument,
+    operation_name: Option<&str>,
+    variables: &async_graphql::Variables,
+) -> Option<String> {
+    let (_, op) = selected(doc, operation_name)?;
+    op.variable_definitions.iter().find_map(|d| {
+        let d = &d.node;
+        let given = variables
+            .get(&d.name.node)
+            .is_some_and(|v| !matches!(v, ConstValue::Null));
+        (!d.var_type.node.nullable && d.default_value.is_none() && !given).then(|| {
+            let sent_null = variables.get(&d.name.node).is_some();
+            let ty = &d.var_type.node;
+            if sent_null {
+                format!(
+                    "Variable \"${}\" of non-null type \"{ty}\" must not be null.",
+                    d.name.node
+                )
+            } else {
+                format!(
+                    "Variable \"${}\" of required type \"{ty}\" was not provided.",
+                    d.name.node
+                )
+            }
+        })
+    })
 }
 
 /// The selected operation and its name (`None` when anonymous).
@@ -370,6 +405,8 @@ fn note_variables(_: Result<ConstValue, Infallible>) {}
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
 
+    use async_graphql::Variables;
+
     use super::*;
 
     fn root(query: &str) -> Root {
@@ -485,7 +522,7 @@ mod tests {
             "subscription($x: Boolean = true) { ... @skip(if: $x) { message { node { id } } } }",
             "subscription($x: Boolean = true) { ...M @include(if: $x) } fragment M on Subscription { message { node { id } } }",
         ] {
-            let Root::Refused(why) = root(query) else {
+            let Root::Undecidable(why) = root(query) else {
                 panic!("{query}");
             };
             assert_eq!(
@@ -501,6 +538,30 @@ mod tests {
             "subscription($x: Boolean!) { ...M ...M @include(if: $x) } fragment M on Subscription { message { node { id } } }",
         ] {
             assert!(matches!(root(query), Root::Rewritten(_)), "{query}");
+        }
+    }
+
+    #[test]
+    fn a_required_variable_left_out_or_null_is_named() {
+        let missing = |query: &str, variables: serde_json::Value| {
+            let doc = async_graphql::parser::parse_query(query).unwrap();
+            missing_variable(&doc, None, &Variables::from_json(variables))
+        };
+        let query = "subscription($x: Boolean!) { message { node { id @include(if: $x) } } }";
+        assert_eq!(
+            missing(query, serde_json::json!({})).as_deref(),
+            Some("Variable \"$x\" of required type \"Boolean!\" was not provided.")
+        );
+        assert_eq!(
+            missing(query, serde_json::json!({ "x": null })).as_deref(),
+            Some("Variable \"$x\" of non-null type \"Boolean!\" must not be null.")
+        );
+        assert_eq!(missing(query, serde_json::json!({ "x": true })), None);
+        for query in [
+            "subscription($x: Boolean! = true) { message { node { id @include(if: $x) } } }",
+            "subscription($x: Boolean) { message { node { id @include(if: $x) } } }",
+        ] {
+            assert_eq!(missing(query, serde_json::json!({})), None, "{query}");
         }
     }
 }

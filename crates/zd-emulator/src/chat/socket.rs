@@ -33,7 +33,7 @@ use super::limits::{
     LOG_ENTRIES_SPENT, MAX_ANSWER_BYTES, MAX_QUEUED_ANSWER_BYTES, MAX_QUEUED_PONG_BYTES,
 };
 use super::render::{Rendered, named_error_frame, protocol_error_frame};
-use super::root_field::{Root, subscription_root};
+use super::root_field::{Root, missing_variable, subscription_root};
 use super::schema::{Caller, EventSlot, LogBudget, log_entries_spent};
 use super::session::{Outgoing, QueuedBytes, Session, SocketLink, UNEXPECTED, eos_reason};
 use crate::ids;
@@ -651,12 +651,25 @@ impl Reader {
             );
             return (frame, None);
         }
+        let root = subscription_root(&document, payload.operation_name.as_deref());
+        if let Root::Undecidable(message) = root {
+            // graphql-js throws this out of its validation, ahead of any other error.
+            let frame = named_error_frame(Some(id), ErrorName::GraphQlSubStartError, message);
+            return (frame, None);
+        }
         if let Some(refusal) = self.probe(&id, payload, &document, &variables).await {
             return (refusal, None);
         }
-        // Checked on a document the engine has validated, so its errors come first, as
-        // graphql-js reports them together. A slot is taken only past this point.
-        let document = match subscription_root(&document, payload.operation_name.as_deref()) {
+        // After validation, as graphql-js checks the variables only to execute.
+        if let Some(message) =
+            missing_variable(&document, payload.operation_name.as_deref(), &variables)
+        {
+            let frame = named_error_frame(Some(id), ErrorName::GraphQlSubStartError, message);
+            return (frame, None);
+        }
+        // The root's count and merge errors come after the engine's, as graphql-js reports
+        // them together. A slot is taken only past this point.
+        let document = match root {
             Root::AsWritten => document,
             Root::Rewritten(rewritten) => {
                 // Validated again: the engine executes this one for every event.
@@ -665,7 +678,7 @@ impl Reader {
                 }
                 rewritten
             }
-            Root::Refused(message) => {
+            Root::Refused(message) | Root::Undecidable(message) => {
                 let frame = named_error_frame(Some(id), ErrorName::GraphQlSubStartError, message);
                 return (frame, None);
             }

@@ -98,6 +98,8 @@ async fn more_than_one_root_field_or_none_is_refused_without_taking_a_slot() {
         "subscription { ... on Subscription { message { node { id } } chatActivity { node { __typename } } } }",
         "subscription { message @skip(if: true) { node { id } } }",
         "subscription($q: Boolean = true) { message @include(if: $q) { node { id } } }",
+        // Decided without $x (@skip first), but $x is required and not sent.
+        "subscription($x: Boolean!) { message @include(if: $x) @skip(if: true) { node { id } } chatActivity { node { __typename } } }",
     ] {
         let resp = bot.request(query).await;
         assert_eq!(

@@ -463,7 +463,7 @@ impl Driver {
                     let _ = reply.send(Err(Error::new(
                         ErrorKind::InvalidSubscription,
                         format!(
-                            "{} is already subscribed as a {:?} metric",
+                            "{} is already subscribed as a {} metric",
                             series.metric_key().key(),
                             other.family()
                         ),
@@ -492,7 +492,7 @@ impl Driver {
                 // Not while reconnecting: every value is unknown then on purpose (the feed
                 // follows nothing), and a pull's values would outlive the connection.
                 let filled = if sink.is_some() {
-                    seed(&self.live, &report)
+                    seed(&self.live, &self.subscriptions, &report)
                 } else {
                     0
                 };
@@ -738,20 +738,17 @@ fn read_error(error: tokio_tungstenite::tungstenite::Error) -> Error {
     }
 }
 
-/// Fills the values of `report` that `live`'s snapshot tracks but does not know yet; how many.
-fn seed(live: &Publisher, report: &Report) -> usize {
+/// Fills the values of `report` for `followed` series that the stream has given nothing since
+/// the connection came up; how many.
+fn seed(live: &Publisher, followed: &[Series], report: &Report) -> usize {
     let mut filled = 0;
     live.modify_snapshot(|snapshot| {
         for update in &report.values {
-            let series = &update.series;
-            if update.value.is_some()
-                && snapshot.get_tracked(series) == Some(None)
-                && snapshot.apply(
-                    series.department_id(),
-                    series.metric_key(),
-                    series.window(),
-                    update.value,
-                )
+            // `Series` equality includes the family: a pull of the other family's metric of
+            // one key is not this feed's.
+            if let Some(value) = update.value
+                && followed.contains(&update.series)
+                && snapshot.fill_unknown(&update.series, value)
             {
                 filled += 1;
             }

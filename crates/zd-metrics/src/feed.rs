@@ -240,10 +240,14 @@ impl FeedHandle {
     /// feed follows, and returns how many it filled. The service may send a series' first
     /// value only when it changes, and until then a dashboard (or the Prometheus export)
     /// would show nothing: seed it with one pull of the same metrics. A value the stream
-    /// already gave is newer and is kept; series the feed does not follow are passed over;
-    /// and nothing is filled while the feed reconnects (every value is unknown then), so
-    /// seed again after [`FeedEvent::Reconnected`]. No [`FeedEvent::Update`] is sent for
-    /// seeded values.
+    /// already gave on this connection (`null` included) is newer and is kept; series the
+    /// feed does not follow (family included) are passed over; and nothing is filled while
+    /// the feed reconnects (every value is unknown then), so pull and seed again once
+    /// [`FeedHandle::state`] is [`FeedState::Active`] again (or on
+    /// [`FeedEvent::Reconnected`]). A pull made before a reconnect and seeded after it
+    /// brings back values from before the outage: pull after the connection is up. A series
+    /// the service refused to subscribe keeps its seeded value (a refusal cannot be traced
+    /// to its series). No [`FeedEvent::Update`] is sent for seeded values.
     ///
     /// ```no_run
     /// # async fn run(client: zd_metrics::MetricsClient) -> Result<(), zd_metrics::Error> {

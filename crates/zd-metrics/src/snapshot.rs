@@ -81,15 +81,21 @@ pub struct DepartmentValues {
 struct Other {
     family: Family,
     value: Option<i64>,
+    /// Whether the stream gave a value (`null` included) since tracking or forgetting began.
+    given: bool,
 }
 
-/// The slots of the documented metrics, packed: two bit masks (tracked, value known) and
-/// the values, 8 bytes a slot instead of 16 for `Option<Option<i64>>`; every feed holds one
-/// per department. A slot that is not tracked or not known holds 0, so equality is by value.
+/// The slots of the documented metrics, packed: bit masks (tracked, value known, value given
+/// by the stream) and the values, 8 bytes a slot instead of 16 for `Option<Option<i64>>`;
+/// every feed holds one per department. A slot that is not tracked or not known holds 0, so
+/// equality is by value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Slots {
     tracked: u32,
     known: u32,
+    /// Slots the stream gave a value (`null` included) since they were tracked or forgotten:
+    /// a seed from a REST pull never goes over those, a `null` being as new as a number.
+    given: u32,
     values: [i64; SLOTS],
 }
 
@@ -101,13 +107,16 @@ impl Slots {
         (self.tracked & bit != 0).then(|| (self.known & bit != 0).then(|| self.values[i]))
     }
 
-    /// Sets the value of a tracked slot; `true` when it changed.
+    /// Sets the value of a tracked slot, as the stream gave it; `true` when it changed.
     fn set(&mut self, i: usize, value: Option<i64>) -> bool {
         let before = self.get(i);
+        let bit = 1_u32 << i;
+        if before.is_some() {
+            self.given |= bit;
+        }
         if before.is_none() || before == Some(value) {
             return false;
         }
-        let bit = 1_u32 << i;
         match value {
             Some(v) => {
                 self.known |= bit;
@@ -125,7 +134,20 @@ impl Slots {
     fn track(&mut self, i: usize) {
         self.tracked |= 1 << i;
         self.known &= !(1 << i);
+        self.given &= !(1 << i);
         self.values[i] = 0;
+    }
+
+    /// Fills a tracked slot the stream has given nothing since it was tracked or forgotten;
+    /// `true` when it did.
+    fn fill(&mut self, i: usize, value: i64) -> bool {
+        let bit = 1_u32 << i;
+        if self.tracked & bit == 0 || self.given & bit != 0 || self.known & bit != 0 {
+            return false;
+        }
+        self.known |= bit;
+        self.values[i] = value;
+        true
     }
 
     /// Stops tracking a slot; `true` when it was tracked.
@@ -133,6 +155,7 @@ impl Slots {
         let was = self.tracked & (1 << i) != 0;
         self.tracked &= !(1 << i);
         self.known &= !(1 << i);
+        self.given &= !(1 << i);
         self.values[i] = 0;
         was
     }
@@ -141,6 +164,7 @@ impl Slots {
     fn forget(&mut self) -> bool {
         let any = self.known != 0;
         self.known = 0;
+        self.given = 0;
         self.values = [0; SLOTS];
         any
     }
@@ -163,8 +187,28 @@ impl DepartmentValues {
                 .other
                 .get_mut(&(metric.key().to_owned(), window.map(Window::minutes)))
             {
-                Some(slot) if slot.value != value => {
+                Some(slot) => {
+                    slot.given = true;
+                    let changed = slot.value != value;
                     slot.value = value;
+                    changed
+                }
+                None => false,
+            },
+        }
+    }
+
+    /// Fills a tracked series the stream has given nothing since it was tracked or
+    /// forgotten; `true` when it did.
+    fn fill(&mut self, metric: &Metric, window: Option<Window>, value: i64) -> bool {
+        match slot(metric, window) {
+            Some(i) => self.known.fill(i, value),
+            None => match self
+                .other
+                .get_mut(&(metric.key().to_owned(), window.map(Window::minutes)))
+            {
+                Some(slot) if !slot.given && slot.value.is_none() => {
+                    slot.value = Some(value);
                     true
                 }
                 _ => false,
@@ -324,6 +368,7 @@ impl Snapshot {
                     Other {
                         family: series.family(),
                         value: None,
+                        given: false,
                     },
                 );
             }
@@ -373,6 +418,20 @@ impl Snapshot {
         changed
     }
 
+    /// Fills the value of a tracked series that the stream has given nothing (not even `null`)
+    /// since it was tracked or since the values were last forgotten: a seed from a REST pull.
+    /// Returns `true` when it did.
+    pub(crate) fn fill_unknown(&mut self, series: &Series, value: i64) -> bool {
+        let Some(dept) = self.departments.get_mut(&series.department_id()) else {
+            return false;
+        };
+        let filled = dept.fill(series.metric_key(), series.window(), value);
+        if filled {
+            self.version += 1;
+        }
+        filled
+    }
+
     /// Marks every tracked value unknown (when a feed reconnects or ends). Returns `true` if
     /// any was known.
     pub fn forget_values(&mut self) -> bool {
@@ -380,6 +439,7 @@ impl Snapshot {
         for dept in self.departments.values_mut() {
             changed |= dept.known.forget();
             for other in dept.other.values_mut() {
+                other.given = false;
                 changed |= other.value.take().is_some();
             }
         }

@@ -395,8 +395,8 @@ async fn account_cap_and_request_budget_are_enforced_locally() {
     b.agents().await.unwrap();
 }
 
-/// A REST pull fills what the stream has not given yet, never over a value it gave, and
-/// nothing while the feed reconnects.
+/// A REST pull fills what the stream has not given yet, never over a value (or `null`) it
+/// gave, and nothing while the feed reconnects.
 #[tokio::test(start_paused = true)]
 async fn a_rest_pull_seeds_the_values_the_stream_has_not_given() {
     let mut server = TestServer::start(&["good"]).await;
@@ -428,6 +428,11 @@ async fn a_rest_pull_seeds_the_values_the_stream_has_not_given() {
     assert!(matches!(next(&mut feed).await, FeedEvent::Update(_)));
     assert_eq!(handle.seed(&report(4)).await.unwrap(), 0);
     assert_eq!(snapshot.borrow().get(&active), Some(7));
+    // A `null` from the stream is as new as a number: a pull does not go over it.
+    conn.send(update("chats", r#"{"active_chats":null}"#, None));
+    assert!(matches!(next(&mut feed).await, FeedEvent::Update(_)));
+    assert_eq!(handle.seed(&report(4)).await.unwrap(), 0);
+    assert_eq!(snapshot.borrow().get_tracked(&active), Some(None));
     conn.cut();
     reconnecting(&mut feed).await;
     assert_eq!(handle.seed(&report(4)).await.unwrap(), 0);

@@ -81,8 +81,9 @@ pub(crate) fn subscription_root(doc: &ExecutableDocument, operation_name: Option
 }
 
 /// graphql-js's refusal of a request that leaves out a variable of a non-null type without a
-/// default (or sends it `null`): "Variable "$x" of required type "Boolean!" was not provided."
-/// The engine does not check it, and would run the operation with the variable unset.
+/// default, or sends one `null` (default or not): "Variable "$x" of required type "Boolean!"
+/// was not provided." The engine checks only the variables a root field's arguments use, in
+/// words of its own, and runs a condition below the root whose variable is missing as false.
 pub(crate) fn missing_variable(
     doc: &ExecutableDocument,
     operation_name: Option<&str>,
@@ -91,11 +92,10 @@ pub(crate) fn missing_variable(
     let (_, op) = selected(doc, operation_name)?;
     op.variable_definitions.iter().find_map(|d| {
         let d = &d.node;
-        let given = variables
-            .get(&d.name.node)
-            .is_some_and(|v| !matches!(v, ConstValue::Null));
-        (!d.var_type.node.nullable && d.default_value.is_none() && !given).then(|| {
-            let sent_null = variables.get(&d.name.node).is_some();
+        let sent = variables.get(&d.name.node);
+        let sent_null = matches!(sent, Some(ConstValue::Null));
+        let left_out = sent.is_none() && d.default_value.is_none();
+        (!d.var_type.node.nullable && (sent_null || left_out)).then(|| {
             let ty = &d.var_type.node;
             if sent_null {
                 format!(
@@ -557,6 +557,15 @@ mod tests {
             Some("Variable \"$x\" of non-null type \"Boolean!\" must not be null.")
         );
         assert_eq!(missing(query, serde_json::json!({ "x": true })), None);
+        // A default does not excuse a `null` sent.
+        assert_eq!(
+            missing(
+                "subscription($x: Boolean! = true) { message { node { id @include(if: $x) } } }",
+                serde_json::json!({ "x": null })
+            )
+            .as_deref(),
+            Some("Variable \"$x\" of non-null type \"Boolean!\" must not be null.")
+        );
         for query in [
             "subscription($x: Boolean! = true) { message { node { id @include(if: $x) } } }",
             "subscription($x: Boolean) { message { node { id @include(if: $x) } } }",

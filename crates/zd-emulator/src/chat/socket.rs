@@ -660,6 +660,12 @@ impl Reader {
         if let Some(refusal) = self.probe(&id, payload, &document, &variables).await {
             return (refusal, None);
         }
+        // The root's count and merge errors come after the engine's, as graphql-js reports
+        // them together in its validation, and before any variable is looked at.
+        if let Root::Refused(message) = root {
+            let frame = named_error_frame(Some(id), ErrorName::GraphQlSubStartError, message);
+            return (frame, None);
+        }
         // After validation, as graphql-js checks the variables only to execute.
         if let Some(message) =
             missing_variable(&document, payload.operation_name.as_deref(), &variables)
@@ -667,8 +673,7 @@ impl Reader {
             let frame = named_error_frame(Some(id), ErrorName::GraphQlSubStartError, message);
             return (frame, None);
         }
-        // The root's count and merge errors come after the engine's, as graphql-js reports
-        // them together. A slot is taken only past this point.
+        // A slot is taken only past this point.
         let document = match root {
             Root::AsWritten => document,
             Root::Rewritten(rewritten) => {

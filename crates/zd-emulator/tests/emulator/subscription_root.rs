@@ -109,6 +109,17 @@ async fn more_than_one_root_field_or_none_is_refused_without_taking_a_slot() {
         );
         assert_eq!(resp["errorCode"], 400, "{resp}");
     }
+    // Two root fields are a validation error, reported ahead of a required variable left out.
+    let two = bot
+        .request(
+            "subscription($x: Boolean!) { message { node { id @include(if: $x) } } chatActivity { node { __typename } } }",
+        )
+        .await;
+    assert_eq!(
+        two["payload"]["errors"][0]["message"],
+        "Anonymous Subscription must select only one top level field.",
+        "{two}"
+    );
     let named = bot
         .request("subscription Two { a: message { node { id } } b: message { node { id } } }")
         .await;

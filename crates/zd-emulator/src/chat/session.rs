@@ -599,10 +599,36 @@ impl Sessions {
     }
 }
 
+/// What the tests of sessions and of sockets both need.
+#[cfg(test)]
+pub(crate) mod testing {
+    use tokio::sync::mpsc;
+    use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+    use super::{Outgoing, Session};
+
+    /// Queues the DATA frame `text` for `session`.
+    pub(crate) fn push(session: &Session, text: &'static str) {
+        session.push_data(|| Some(Utf8Bytes::from_static(text)));
+    }
+
+    /// What is queued in `queue`, DATA as its text and the rest by kind.
+    pub(crate) fn queued(queue: &mut mpsc::Receiver<Outgoing>) -> Vec<String> {
+        std::iter::from_fn(|| queue.try_recv().ok())
+            .map(|out| match out {
+                Outgoing::Text(text) | Outgoing::Counted(text, _) => text.as_str().to_owned(),
+                Outgoing::Close(code, reason) => format!("close {code} {reason}"),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
 
+    use super::testing::{push, queued};
     use super::*;
     use crate::account::AccountConfig;
     use crate::clock::Clock;
@@ -634,21 +660,6 @@ mod tests {
 
     fn attached(session: &Session) -> Option<u64> {
         session.sockets.lock().last().map(|l| l.conn)
-    }
-
-    fn push(session: &Session, text: &'static str) {
-        session.push_data(|| Some(Utf8Bytes::from_static(text)));
-    }
-
-    /// What is queued in `queue`, DATA as its text and the rest by kind.
-    fn queued(queue: &mut mpsc::Receiver<Outgoing>) -> Vec<String> {
-        std::iter::from_fn(|| queue.try_recv().ok())
-            .map(|out| match out {
-                Outgoing::Text(text) | Outgoing::Counted(text, _) => text.as_str().to_owned(),
-                Outgoing::Close(code, reason) => format!("close {code} {reason}"),
-                other => format!("{other:?}"),
-            })
-            .collect()
     }
 
     fn killed(link: &SocketLink) -> bool {

@@ -1123,12 +1123,19 @@ mod tests {
     use super::*;
     use crate::account::AccountConfig;
     use crate::chat::limits::{Limits, MAX_QUEUED_DATA_BYTES};
+    use crate::chat::session::testing::{push, queued};
     use crate::clock::Clock;
     use crate::control::Control;
     use crate::realtime::{Realtime, RealtimeLimits, SubscribeAnswer};
     use crate::state::ChatState;
 
     const SUB: &str = "subscription { message { node { id } } }";
+
+    /// A session of the account's first agent, allowed `requests_per_second`.
+    fn agent_session(service: &Service, requests_per_second: Option<u32>) -> Arc<Session> {
+        let agent = service.core.state.agents()[0].key.clone();
+        service.core.sessions.start(&agent, requests_per_second)
+    }
 
     fn service() -> (Service, watch::Sender<bool>) {
         let state = Arc::new(ChatState::new(&AccountConfig::demo(), Clock::new()));
@@ -1154,8 +1161,7 @@ mod tests {
     #[tokio::test]
     async fn a_subscription_registered_after_its_session_ended_is_undone() {
         let (service, _shutdown) = service();
-        let agent = service.core.state.agents()[0].key.clone();
-        let session = service.core.sessions.start(&agent, None);
+        let session = agent_session(&service, None);
         assert!(register(&service, &session, key(), document(), "live").is_some());
         assert_eq!(service.hub.class_count(), 1);
         service.core.sessions.end(&session, "bye");
@@ -1204,21 +1210,6 @@ mod tests {
         serve_upgraded(service.clone(), Some(attached), on_upgrade, config).await;
     }
 
-    fn push(session: &Session, text: &'static str) {
-        session.push_data(|| Some(Utf8Bytes::from_static(text)));
-    }
-
-    /// What is queued in `outbox`, DATA as its text and the rest by kind.
-    fn queued(outbox: &mut mpsc::Receiver<Outgoing>) -> Vec<String> {
-        std::iter::from_fn(|| outbox.try_recv().ok())
-            .map(|out| match out {
-                Outgoing::Text(text) | Outgoing::Counted(text, _) => text.as_str().to_owned(),
-                Outgoing::Close(code, reason) => format!("close {code} {reason}"),
-                other => format!("{other:?}"),
-            })
-            .collect()
-    }
-
     fn killed(attached: &Attached) -> bool {
         std::pin::pin!(attached.kill.notified()).enable()
     }
@@ -1230,8 +1221,7 @@ mod tests {
     async fn a_failed_upgrade_hands_its_data_and_faults_to_the_socket_it_was_to_replace() {
         let (service, shutdown) = service();
         let control = control(&service, &shutdown);
-        let agent = service.core.state.agents()[0].key.clone();
-        let session = service.core.sessions.start(&agent, None);
+        let session = agent_session(&service, None);
         let (s0, mut outbox) = upgraded(&service, &session);
         push(&session, "before");
 
@@ -1266,8 +1256,7 @@ mod tests {
     #[tokio::test]
     async fn data_queued_for_a_failed_upgrade_with_no_socket_to_take_over_counts_as_dropped() {
         let (service, _shutdown) = service();
-        let agent = service.core.state.agents()[0].key.clone();
-        let session = service.core.sessions.start(&agent, None);
+        let session = agent_session(&service, None);
         let s0 = upgrading(&service, &session);
         push(&session, "one");
         push(&session, "two");
@@ -1283,8 +1272,7 @@ mod tests {
     #[tokio::test]
     async fn data_handed_on_by_a_failed_upgrade_that_does_not_fit_counts_as_dropped() {
         let (service, _shutdown) = service();
-        let agent = service.core.state.agents()[0].key.clone();
-        let session = service.core.sessions.start(&agent, None);
+        let session = agent_session(&service, None);
         let (_s0, mut outbox) = upgraded(&service, &session);
         for _ in 1..OUTBOX {
             push(&session, "old");
@@ -1348,8 +1336,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn malformed_requests_count_toward_the_rate_limit() {
         let (service, _shutdown) = service();
-        let agent = service.core.state.agents()[0].key.clone();
-        let session = service.core.sessions.start(&agent, Some(100));
+        let session = agent_session(&service, Some(100));
         let (reader, mut replies, _attached, _outbox) = reader(&service, &session);
         let now = Instant::now();
         for id in 0..40 {
@@ -1411,8 +1398,7 @@ mod tests {
     #[tokio::test]
     async fn data_past_the_byte_budget_of_a_socket_is_dropped_and_counted() {
         let (service, _shutdown) = service();
-        let agent = service.core.state.agents()[0].key.clone();
-        let session = service.core.sessions.start(&agent, None);
+        let session = agent_session(&service, None);
         let (_attached, mut outbox) = upgraded(&service, &session);
         // One buffer shared by every frame: the budget counts what each frame would hold.
         let frame = Utf8Bytes::from("x".repeat(MIB));
@@ -1441,8 +1427,7 @@ mod tests {
     #[tokio::test]
     async fn answers_past_the_byte_budget_of_a_socket_make_the_reader_wait() {
         let (service, _shutdown) = service();
-        let agent = service.core.state.agents()[0].key.clone();
-        let session = service.core.sessions.start(&agent, None);
+        let session = agent_session(&service, None);
         let (reader, mut replies, _attached, _outbox) = reader(&service, &session);
         let answer = "x".repeat(16 * MIB);
         let now = Instant::now();
@@ -1466,8 +1451,7 @@ mod tests {
     #[tokio::test]
     async fn pongs_past_their_byte_budget_make_the_reader_wait() {
         let (service, _shutdown) = service();
-        let agent = service.core.state.agents()[0].key.clone();
-        let session = service.core.sessions.start(&agent, None);
+        let session = agent_session(&service, None);
         let (reader, mut replies, _attached, _outbox) = reader(&service, &session);
         let payload = "x".repeat(200 * 1024);
         let ping = serde_json::json!({ "sig": "PING", "payload": payload }).to_string();

@@ -328,44 +328,45 @@ fn written(value: &Value, l: &mut Layout) -> String {
 fn write(out: &mut String, value: &Value, l: &mut Layout) {
     match value {
         Value::String(s) => write_string(out, s, l),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                l.ws(out);
-                write(out, item, l);
-                l.ws(out);
-            }
-            if items.is_empty() {
-                l.ws(out);
-            }
-            out.push(']');
-        }
+        Value::Array(items) => write_seq(out, l, ('[', ']'), items, |out, item, l| {
+            write(out, item, l);
+        }),
         Value::Object(members) => {
             let mut members: Vec<_> = members.iter().collect();
             l.shuffle(&mut members);
-            out.push('{');
-            for (i, (key, item)) in members.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                l.ws(out);
+            write_seq(out, l, ('{', '}'), &members, |out, (key, item), l| {
                 write_string(out, key, l);
                 l.ws(out);
                 out.push(':');
                 l.ws(out);
                 write(out, item, l);
-                l.ws(out);
-            }
-            if members.is_empty() {
-                l.ws(out);
-            }
-            out.push('}');
+            });
         }
         scalar => out.push_str(&scalar.to_string()),
     }
+}
+
+/// `open`, the items comma-separated with the layout's whitespace around each, `close`.
+fn write_seq<T>(
+    out: &mut String,
+    l: &mut Layout,
+    (open, close): (char, char),
+    items: &[T],
+    mut item: impl FnMut(&mut String, &T, &mut Layout),
+) {
+    out.push(open);
+    for (i, it) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        l.ws(out);
+        item(out, it, l);
+        l.ws(out);
+    }
+    if items.is_empty() {
+        l.ws(out);
+    }
+    out.push(close);
 }
 
 fn write_string(out: &mut String, s: &str, l: &mut Layout) {

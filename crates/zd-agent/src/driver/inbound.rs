@@ -175,10 +175,12 @@ fn unknown_payload_text(raw: &serde_json::value::RawValue) -> String {
         #[serde(borrow)]
         message: Option<std::borrow::Cow<'a, str>>,
     }
-    match serde_json::from_str::<Said<'_>>(raw.get()) {
-        Ok(Said {
+    // An object only: serde reads a struct from an array too, its first item as `message`.
+    let object = raw.get().trim_start().starts_with('{');
+    match object.then(|| serde_json::from_str::<Said<'_>>(raw.get())) {
+        Some(Ok(Said {
             message: Some(message),
-        }) => message.into_owned(),
+        })) => message.into_owned(),
         _ => format!("{:?}", ErrorPayload::Unknown(raw)),
     }
 }

@@ -184,4 +184,7 @@ fn an_error_payload_of_an_unknown_shape_is_reported_by_its_message_or_its_shape(
     );
     assert!(!echoed.contains("SECRET"), "{echoed}");
     assert!(echoed.contains("Unknown"), "{echoed}");
+    // An array is no object with a `message`, whatever serde would make of it.
+    let listed = body(r#"{"errorCode":500,"id":6,"payload":["SECRET"]}"#);
+    assert!(!listed.contains("SECRET"), "{listed}");
 }

@@ -173,9 +173,15 @@ impl Error {
             | ErrorKind::TooLarge => true,
             ErrorKind::HttpStatus => self.0.status.is_some_and(|s| s >= 500),
             // A 4xx status frame refuses what was asked (an unknown department, say), and a
-            // 500 says the service did not understand it: sent again, it is refused again. As
-            // the feed itself reads a status frame (`Status::is_retryable`), 501 to 599 may pass.
-            ErrorKind::ServerStatus => self.0.status.is_none_or(|s| (501..600).contains(&s)),
+            // 500 says the service did not understand it: sent again, it is refused again. The
+            // feed reads a status frame by the same rule.
+            ErrorKind::ServerStatus => self.0.status.is_none_or(|status_code| {
+                zd_wire::realtime::Status {
+                    status_code,
+                    message: None,
+                }
+                .is_retryable()
+            }),
             // A refresh that timed out may work next time; an empty secret or a refused
             // grant will not, and retrying it would spend the shared request budget forever.
             ErrorKind::Credentials => self

@@ -128,12 +128,7 @@ async fn bridge_errors_are_typed() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Decode);
     assert_eq!(err.json_path(), Some("access_token"));
-    let mut shown = format!("{err:?} {err}");
-    let mut source = std::error::Error::source(&err);
-    while let Some(s) = source {
-        shown.push_str(&format!(" {s:?} {s}"));
-        source = s.source();
-    }
+    let shown = crate::chat_oauth::everything_shown(&err);
     assert!(!shown.contains("987654321"), "{shown}");
 
     // 200 without the `app` object.

@@ -181,7 +181,7 @@ async fn a_secret_at_the_cut_of_an_oversized_error_answer_does_not_show() {
 }
 
 /// Everything an error shows: `Debug`, `Display` and its whole source chain.
-fn everything_shown(err: &zd_auth::Error) -> String {
+pub(crate) fn everything_shown(err: &zd_auth::Error) -> String {
     let mut shown = format!("{err:?} {err}");
     let mut source = std::error::Error::source(err);
     while let Some(s) = source {

@@ -113,16 +113,25 @@ pub(crate) fn selected_operation<'a>(
     doc: &'a ExecutableDocument,
     name: Option<&str>,
 ) -> Option<&'a OperationDefinition> {
+    named_operation(doc, name).map(|(_, op)| op)
+}
+
+/// [`selected_operation`] with its name (`None` when the document holds one anonymous
+/// operation).
+pub(crate) fn named_operation<'a>(
+    doc: &'a ExecutableDocument,
+    name: Option<&str>,
+) -> Option<(Option<&'a str>, &'a OperationDefinition)> {
     match &doc.operations {
-        DocumentOperations::Single(op) => Some(&op.node),
-        DocumentOperations::Multiple(ops) => match name {
-            Some(name) => ops
-                .iter()
-                .find(|(n, _)| n.as_str() == name)
-                .map(|(_, op)| &op.node),
-            None if ops.len() == 1 => ops.values().next().map(|op| &op.node),
-            None => None,
-        },
+        DocumentOperations::Single(op) => Some((None, &op.node)),
+        DocumentOperations::Multiple(ops) => {
+            let (name, op) = match name {
+                Some(wanted) => ops.iter().find(|(n, _)| n.as_str() == wanted)?,
+                None if ops.len() == 1 => ops.iter().next()?,
+                None => return None,
+            };
+            Some((Some(name.as_str()), &op.node))
+        }
     }
 }
 

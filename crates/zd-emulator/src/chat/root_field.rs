@@ -20,6 +20,8 @@ use async_graphql::parser::types::{
 };
 use async_graphql::{Name, Value as ConstValue};
 
+use super::introspection::{named_operation, selected_operation};
+
 /// The document to run for a subscription, or why it is refused.
 #[derive(Debug)]
 pub(crate) enum Root {
@@ -39,7 +41,7 @@ pub(crate) enum Root {
 /// The root of operation `operation_name` of `doc` (a subscription). The variables the
 /// request sends play no part: graphql-js counts root fields without them.
 pub(crate) fn subscription_root(doc: &ExecutableDocument, operation_name: Option<&str>) -> Root {
-    let Some((name, op)) = selected(doc, operation_name) else {
+    let Some((name, op)) = named_operation(doc, operation_name) else {
         // No such operation: the engine answers that.
         return Root::AsWritten;
     };
@@ -89,7 +91,7 @@ pub(crate) fn missing_variable(
     operation_name: Option<&str>,
     variables: &async_graphql::Variables,
 ) -> Option<String> {
-    let (_, op) = selected(doc, operation_name)?;
+    let (_, op) = named_operation(doc, operation_name)?;
     op.variable_definitions.iter().find_map(|d| {
         let d = &d.node;
         let sent = variables.get(&d.name.node);
@@ -110,24 +112,6 @@ pub(crate) fn missing_variable(
             }
         })
     })
-}
-
-/// The selected operation and its name (`None` when anonymous).
-fn selected<'a>(
-    doc: &'a ExecutableDocument,
-    operation_name: Option<&str>,
-) -> Option<(Option<&'a str>, &'a OperationDefinition)> {
-    match &doc.operations {
-        DocumentOperations::Single(op) => Some((None, &op.node)),
-        DocumentOperations::Multiple(ops) => {
-            let (name, op) = match operation_name {
-                Some(wanted) => ops.iter().find(|(n, _)| n.as_str() == wanted)?,
-                None if ops.len() == 1 => ops.iter().next()?,
-                None => return None,
-            };
-            Some((Some(name.as_str()), &op.node))
-        }
-    }
 }
 
 fn selected_mut<'a>(
@@ -306,7 +290,7 @@ fn rewrite(
     }
     out.fragments.retain(|name, _| reachable.contains(name));
 
-    let Some(op) = selected(&out, operation_name).map(|(_, op)| op) else {
+    let Some(op) = selected_operation(&out, operation_name) else {
         return out;
     };
     let mut used = HashSet::new();
@@ -420,7 +404,7 @@ mod tests {
         let Root::Rewritten(doc) = root(query) else {
             panic!("not rewritten: {query}");
         };
-        let (_, op) = selected(&doc, None).unwrap();
+        let op = selected_operation(&doc, None).unwrap();
         let fields = op
             .selection_set
             .node

@@ -83,6 +83,15 @@ pub(crate) struct SocketLink {
 }
 
 impl SocketLink {
+    /// Queues `close` (a close or finish frame) for the socket, or ends the socket at once when
+    /// its queue is full: its client reads nothing, so no close frame could reach it, and the
+    /// socket would otherwise linger for as long as that client stays silent.
+    pub(crate) fn close_or_kill(&self, close: Outgoing) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.outbox.try_send(close) {
+            self.kill.notify_one();
+        }
+    }
+
     /// A link to a socket with this outbox and kill switch, its DATA budget whole.
     pub(crate) fn new(conn: u64, outbox: mpsc::Sender<Outgoing>, kill: Arc<Notify>) -> Self {
         Self {
@@ -439,11 +448,7 @@ fn hand_on(out: Outgoing, takeover: Option<&SocketLink>, closing: &mut bool) -> 
         }
         out @ (Outgoing::Close(..) | Outgoing::Finish(..)) => {
             *closing = true;
-            if let Err(mpsc::error::TrySendError::Full(_)) = takeover.outbox.try_send(out) {
-                // As when a socket replaces one whose client reads nothing: no close frame can
-                // reach it, so it ends without one.
-                takeover.kill.notify_one();
-            }
+            takeover.close_or_kill(out);
             true
         }
         // A stall of a socket whose queue is full changes nothing its client would see.

@@ -214,12 +214,10 @@ impl Attachment {
     fn upgraded(&mut self) -> Option<mpsc::Receiver<Outgoing>> {
         let outbox = self.pending.take();
         for previous in self.session.upgraded(self.conn) {
-            let close = Outgoing::Close(1000, "replaced by a newer connection".into());
-            if let Err(mpsc::error::TrySendError::Full(_)) = previous.outbox.try_send(close) {
-                // Its client reads nothing, so no close frame can reach it: end the socket, or
-                // it would linger beside the new one for as long as that client stays silent.
-                previous.kill.notify_one();
-            }
+            previous.close_or_kill(Outgoing::Close(
+                1000,
+                "replaced by a newer connection".into(),
+            ));
         }
         outbox
     }
@@ -651,41 +649,40 @@ impl Reader {
             );
             return (frame, None);
         }
+        let refuse =
+            |message| named_error_frame(Some(id.clone()), ErrorName::GraphQlSubStartError, message);
         let root = subscription_root(&document, payload.operation_name.as_deref());
         if let Root::Undecidable(message) = root {
             // graphql-js throws this out of its validation, ahead of any other error.
-            let frame = named_error_frame(Some(id), ErrorName::GraphQlSubStartError, message);
-            return (frame, None);
+            return (refuse(message), None);
         }
         if let Some(refusal) = self.probe(&id, payload, &document, &variables).await {
             return (refusal, None);
         }
         // The root's count and merge errors come after the engine's, as graphql-js reports
         // them together in its validation, and before any variable is looked at.
-        if let Root::Refused(message) = root {
-            let frame = named_error_frame(Some(id), ErrorName::GraphQlSubStartError, message);
-            return (frame, None);
-        }
+        let rewritten = match root {
+            Root::Refused(message) | Root::Undecidable(message) => {
+                return (refuse(message), None);
+            }
+            Root::AsWritten => None,
+            Root::Rewritten(rewritten) => Some(rewritten),
+        };
         // After validation, as graphql-js checks the variables only to execute.
         if let Some(message) =
             missing_variable(&document, payload.operation_name.as_deref(), &variables)
         {
-            let frame = named_error_frame(Some(id), ErrorName::GraphQlSubStartError, message);
-            return (frame, None);
+            return (refuse(message), None);
         }
         // A slot is taken only past this point.
-        let document = match root {
-            Root::AsWritten => document,
-            Root::Rewritten(rewritten) => {
+        let document = match rewritten {
+            None => document,
+            Some(rewritten) => {
                 // Validated again: the engine executes this one for every event.
                 if let Some(refusal) = self.probe(&id, payload, &rewritten, &variables).await {
                     return (refusal, None);
                 }
                 rewritten
-            }
-            Root::Refused(message) | Root::Undecidable(message) => {
-                let frame = named_error_frame(Some(id), ErrorName::GraphQlSubStartError, message);
-                return (frame, None);
             }
         };
         let subscription_id = ids::random_token(11).to_ascii_lowercase();

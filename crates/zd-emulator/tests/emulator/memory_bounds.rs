@@ -2,11 +2,9 @@
 //! length, the text a chat's log keeps, and the text one answer's logs may carry.
 
 use serde_json::{Value, json};
+use zd_emulator::state::MAX_TAG_LEN;
 
 use crate::common::*;
-
-/// The emulator's bound on a tag's length (`state::MAX_TAG_LEN`).
-const MAX_TAG_LEN: usize = 140;
 
 /// The text of one large message: under the 256 KiB frame cap with the request around it.
 const BIG: usize = 200_000;

@@ -93,21 +93,8 @@ impl LocalHosts {
     /// Whether `host` (a `Host` header's value: a name or address, and maybe a port) is one
     /// the emulator goes by.
     fn allows(&self, host: &[u8]) -> bool {
-        let Ok(host) = std::str::from_utf8(host) else {
+        let Some((name, _)) = std::str::from_utf8(host).ok().and_then(host_part) else {
             return false;
-        };
-        let name = match host.strip_prefix('[') {
-            // `[v6]` or `[v6]:port`.
-            Some(rest) => match rest.split_once(']') {
-                Some((v6, "")) => v6,
-                Some((v6, port)) if port.strip_prefix(':').is_some_and(is_port) => v6,
-                _ => return false,
-            },
-            None => match host.rsplit_once(':') {
-                Some((name, port)) if is_port(port) => name,
-                Some(_) => return false,
-                None => host,
-            },
         };
         if let Ok(ip) = name.parse::<IpAddr>() {
             let ip = ip.to_canonical();
@@ -147,19 +134,12 @@ fn allowed_entry(entry: &str) -> Allowed {
     if let Ok(ip) = entry.parse::<IpAddr>() {
         return Allowed::Address(ip);
     }
-    if let Some(rest) = entry.strip_prefix('[') {
-        let v6 = match rest.split_once(']') {
-            Some((v6, "")) => v6,
-            Some((v6, port)) if port.strip_prefix(':').is_some_and(is_port) => v6,
-            _ => return Allowed::Nothing,
-        };
-        return v6.parse().map_or(Allowed::Nothing, Allowed::Address);
-    }
-    let host = match entry.rsplit_once(':') {
-        Some((host, port)) if is_port(port) => host,
-        Some(_) => return Allowed::Nothing,
-        None => entry,
+    let Some((host, bracketed)) = host_part(entry) else {
+        return Allowed::Nothing;
     };
+    if bracketed {
+        return host.parse().map_or(Allowed::Nothing, Allowed::Address);
+    }
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Allowed::Address(ip);
     }
@@ -175,6 +155,23 @@ fn allowed_entry(entry: &str) -> Allowed {
         Allowed::Name(name.to_ascii_lowercase())
     } else {
         Allowed::Nothing
+    }
+}
+
+/// The name or address of a `Host` value without its port, and whether it was in brackets
+/// (`[v6]`, `[v6]:port`); `None` when what follows it is no port.
+fn host_part(host: &str) -> Option<(&str, bool)> {
+    match host.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((v6, "")) => Some((v6, true)),
+            Some((v6, port)) if port.strip_prefix(':').is_some_and(is_port) => Some((v6, true)),
+            _ => None,
+        },
+        None => match host.rsplit_once(':') {
+            Some((name, port)) if is_port(port) => Some((name, false)),
+            Some(_) => None,
+            None => Some((host, false)),
+        },
     }
 }
 

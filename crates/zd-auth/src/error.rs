@@ -282,10 +282,11 @@ impl Error {
         self.inner.retry_after
     }
 
-    /// The refresh token a refused refresh answer rotated in: a success status whose body
-    /// carried a new `refresh_token` but failed for the rest (no access token, a token type
-    /// that is not bearer, ...). The server may have consumed the refresh token sent, so keep
-    /// this one for the next try. Never shown by `Debug` or `Display`.
+    /// The refresh token a refused token answer carried: a success status whose body held a
+    /// new `refresh_token` but failed for the rest (no access token, a token type that is not
+    /// bearer, ...). The server may have consumed what was sent (the refresh token, or the
+    /// code of a code exchange), so keep this one for the next try. Never shown by `Debug`
+    /// or `Display`.
     ///
     /// ```no_run
     /// # async fn renew(client: &zd_auth::chat::OAuthClient, kept: &mut zd_auth::Secret) {

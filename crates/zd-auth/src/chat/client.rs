@@ -171,30 +171,12 @@ impl OAuthClient {
     /// # Errors
     /// As [`OAuthClient::exchange_code`]; [`ErrorKind::EmptySecret`] for an empty token.
     pub async fn refresh(&self, refresh_token: &Secret) -> Result<ChatToken, Error> {
-        let mut rotated = None;
-        self.refresh_rotating(refresh_token, &mut rotated)
-            .await
-            .map_err(|e| match rotated {
-                Some(next) => e.with_rotated_refresh_token(next),
-                None => e,
-            })
-    }
-
-    /// [`OAuthClient::refresh`], putting into `rotated` the refresh token of any success
-    /// answer that carries one, even one that is refused for the rest: the server may have
-    /// consumed `refresh_token` already.
-    pub(crate) async fn refresh_rotating(
-        &self,
-        refresh_token: &Secret,
-        rotated: &mut Option<Secret>,
-    ) -> Result<ChatToken, Error> {
         if refresh_token.is_empty() {
             return Err(Error::new(ErrorKind::EmptySecret, "refresh_token is empty"));
         }
-        self.token_keeping_rotated(
+        self.token(
             "refresh_token",
             &[("refresh_token", refresh_token.expose_secret())],
-            rotated,
         )
         .await
     }
@@ -221,18 +203,10 @@ impl OAuthClient {
         RefreshingToken::new(ClientCredentialsGrant::new(self, scopes))
     }
 
+    /// Asks the token endpoint. An answer with a success status that is refused for the rest
+    /// hands over the refresh token it carries in [`Error::rotated_refresh_token`]: the server
+    /// may have consumed the grant sent (a refresh token, a code) already.
     async fn token(&self, grant_type: &str, fields: &[(&str, &str)]) -> Result<ChatToken, Error> {
-        self.token_keeping_rotated(grant_type, fields, &mut None)
-            .await
-    }
-
-    /// Asks the token endpoint; `rotated` as for [`OAuthClient::refresh_rotating`].
-    async fn token_keeping_rotated(
-        &self,
-        grant_type: &str,
-        fields: &[(&str, &str)],
-        rotated: &mut Option<Secret>,
-    ) -> Result<ChatToken, Error> {
         let what = format!("POST /oauth2/token ({grant_type})");
         let mut form: Vec<(&str, &str)> =
             vec![("grant_type", grant_type), ("client_id", &self.client_id)];
@@ -266,16 +240,25 @@ impl OAuthClient {
                     .map(|(_, value)| *value),
             )
             .collect();
-        let raw = response.json::<RawToken>(&what, &sent).inspect_err(|_| {
-            // A second, narrower look: the part that failed may not be the refresh token.
-            *rotated = response
-                .json::<RotatedRefreshToken>(&what, &sent)
-                .ok()
-                .and_then(RotatedRefreshToken::into_secret);
-        })?;
-        // Before the rest is checked, which may refuse the answer.
-        *rotated = raw.refresh_token().cloned();
-        raw.into_token(&what).map_err(|e| e.redact_sent(&sent))
+        let keep_rotated = |e: Error, rotated: Option<Secret>| match rotated {
+            Some(next) => e.with_rotated_refresh_token(next),
+            None => e,
+        };
+        let raw = match response.json::<RawToken>(&what, &sent) {
+            Ok(raw) => raw,
+            Err(e) => {
+                // A second, narrower look: the part that failed may not be the refresh token.
+                let rotated = response
+                    .json::<RotatedRefreshToken>(&what, &sent)
+                    .ok()
+                    .and_then(RotatedRefreshToken::into_secret);
+                return Err(keep_rotated(e, rotated));
+            }
+        };
+        // Taken before the rest is checked, which may refuse the answer.
+        let rotated = raw.refresh_token().cloned();
+        raw.into_token(&what)
+            .map_err(|e| keep_rotated(e.redact_sent(&sent), rotated))
     }
 }
 

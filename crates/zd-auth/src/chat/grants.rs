@@ -73,18 +73,20 @@ impl RefreshGrant {
 impl TokenSource for RefreshGrant {
     fn fetch(&self) -> BoxFuture<'_, Result<FetchedToken, Error>> {
         Box::pin(async move {
-            let mut rotated = None;
             let (used, generation) = self.current();
-            let token = self.client.refresh_rotating(&used, &mut rotated).await;
-            // Kept even from an answer refused for the rest of it: the server may have
-            // consumed the old refresh token, which would then fail every later refresh.
-            if let Some(next) = rotated {
-                if token.is_err() {
+            let token = self.client.refresh(&used).await;
+            let rotated = match &token {
+                Ok(token) => token.refresh_token(),
+                // Kept even from an answer refused for the rest of it: the server may have
+                // consumed the old refresh token, which would then fail every later refresh.
+                Err(e) => e.rotated_refresh_token().inspect(|_| {
                     tracing::warn!(
                         "keeping the refresh token rotated in an answer that was refused"
                     );
-                }
-                self.keep(next, generation);
+                }),
+            };
+            if let Some(next) = rotated {
+                self.keep(next.clone(), generation);
             }
             Ok(token?.to_fetched())
         })

@@ -177,7 +177,7 @@ impl RawToken {
         };
         Ok(ChatToken {
             access_token,
-            refresh_token: self.refresh_token.filter(|t| !t.is_empty()),
+            refresh_token: self.refresh_token.filter(usable_refresh_token),
             token_type,
             scopes,
             expires_in,

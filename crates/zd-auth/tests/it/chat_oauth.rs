@@ -543,6 +543,54 @@ async fn an_error_answer_or_a_blank_refresh_token_leaves_the_one_in_hand() {
 }
 
 #[tokio::test]
+async fn a_blank_refresh_token_in_an_accepted_answer_is_no_refresh_token() {
+    use zd_auth::TokenSource;
+    use zd_auth::chat::RefreshGrant;
+
+    let server = TestServer::start(|r| async move {
+        if r.body.contains("refresh_token=ref-1") {
+            Reply::json(200, r#"{"access_token":"a2","refresh_token":"  "}"#)
+        } else {
+            Reply::json(400, r#"{"error":"invalid_grant"}"#)
+        }
+    })
+    .await;
+    let token = client(&server.url())
+        .refresh(&Secret::new("ref-1"))
+        .await
+        .unwrap();
+    assert_eq!(token.access_token().expose_secret(), "a2");
+    assert_eq!(token.refresh_token(), None);
+    let err = client(&server.url()).into_refreshing(&token).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+
+    // The grant renews with the token in hand, not the blank one.
+    let grant = RefreshGrant::new(client(&server.url()), Secret::new("ref-1"));
+    grant.fetch().await.unwrap();
+    grant.fetch().await.unwrap();
+    let bodies: Vec<String> = server.requests().into_iter().map(|r| r.body).collect();
+    assert!(bodies[2].contains("refresh_token=ref-1"), "{bodies:?}");
+}
+
+#[tokio::test]
+async fn a_code_exchange_refused_for_the_rest_hands_over_its_refresh_token() {
+    let server = TestServer::fixed(|| {
+        Reply::json(
+            200,
+            r#"{"access_token":"a1","refresh_token":"ref-9","token_type":"mac"}"#,
+        )
+    })
+    .await;
+    let err = client(&server.url())
+        .exchange_code("the-code", "https://example.org/cb")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode);
+    assert_eq!(err.rotated_refresh_token(), Some(&Secret::new("ref-9")));
+    assert!(!format!("{err:?} {err}").contains("ref-9"), "{err:?}");
+}
+
+#[tokio::test]
 async fn a_negative_expires_in_does_not_kill_refreshing_credentials() {
     let server = TestServer::start(|r| async move {
         if r.body.contains("refresh_token=ref-1") {

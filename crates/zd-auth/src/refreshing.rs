@@ -197,7 +197,28 @@ impl From<FetchedToken> for Current {
     }
 }
 
+/// The current token, as a caller finds it.
+enum Standing {
+    /// Not yet due for renewal.
+    Fresh(Secret),
+    /// Still worth sending, but due for renewal.
+    Due {
+        header: Secret,
+        /// The last refresh failed so recently that asking again would only add load.
+        cooling_down: bool,
+    },
+    /// None, or none that may still be sent.
+    Spent,
+}
+
 impl State {
+    /// Whether the last refresh failed so recently that asking again would only add load.
+    fn cooling_down(&self) -> bool {
+        self.failed
+            .as_ref()
+            .is_some_and(|failed| Instant::now() < failed.quiet_until)
+    }
+
     /// A caller saw the token refused and asks for a new one: a permanent failure's long
     /// cool-down must not keep it waiting minutes. A transient failure's short one stays, so
     /// that a crowd of rejections during an outage does not become a request storm.
@@ -249,22 +270,19 @@ impl RefreshingToken {
         self.attempts.load(Ordering::Acquire)
     }
 
-    fn fresh(&self) -> Option<Secret> {
-        self.book
-            .lock()
-            .current
-            .as_ref()
-            .filter(|current| current.is_fresh(self.margin))
-            .map(|current| current.header.clone())
-    }
-
     async fn get(&self) -> Result<Secret, Error> {
         let seen = self.book.completed.load(Ordering::Acquire);
-        if let Some(header) = self.fresh() {
-            return Ok(header);
-        }
-        if let Some(header) = self.renew_behind() {
-            return Ok(header);
+        match self.book.standing(self.margin) {
+            Standing::Fresh(header) => return Ok(header),
+            Standing::Due {
+                header,
+                cooling_down,
+            } => {
+                if let Some(header) = self.renew_behind(header, cooling_down) {
+                    return Ok(header);
+                }
+            }
+            Standing::Spent => {}
         }
         let mut in_flight = self.in_flight.lock().await;
         if let Some(answer) = self.book.settled(seen, self.margin) {
@@ -326,11 +344,12 @@ impl RefreshingToken {
     /// Within the renewal window the current token still works: the caller goes on with it,
     /// and the first to find no refresh running (and no failure cooling down) starts one on a
     /// task of its own. Waiting for it instead would stall every request on a slow token
-    /// endpoint while a good token is in hand. `None` when there is no usable token or no
-    /// runtime to refresh on: the caller then waits for a refresh as before.
-    fn renew_behind(&self) -> Option<Secret> {
-        let header = self.usable()?;
-        if self.book.cooling_down() {
+    /// endpoint while a good token is in hand. `header` is that token, `cooling_down` whether
+    /// the last refresh failed too recently to ask again. `None` when the token stopped being
+    /// usable meanwhile or there is no runtime to refresh on: the caller then waits for a
+    /// refresh as before.
+    fn renew_behind(&self, mut header: Secret, cooling_down: bool) -> Option<Secret> {
+        if cooling_down {
             return Some(header);
         }
         // Someone holds the lock: a refresh is starting or being waited for.
@@ -358,12 +377,19 @@ impl RefreshingToken {
                     let _ = self.book.record(attempt, Err(panicked()));
                 }
                 *in_flight = None;
-                if let Some(fresh) = self.fresh() {
-                    return Some(fresh);
-                }
-                if self.book.cooling_down() {
-                    // Still usable? It may have been rejected meanwhile.
-                    return self.usable();
+                // What it brought, or a token rejected meanwhile, changes the answer.
+                match self.book.standing(self.margin) {
+                    Standing::Fresh(fresh) => return Some(fresh),
+                    Standing::Due {
+                        header: due,
+                        cooling_down,
+                    } => {
+                        if cooling_down {
+                            return Some(due);
+                        }
+                        header = due;
+                    }
+                    Standing::Spent => return None,
                 }
             }
         }
@@ -392,16 +418,6 @@ impl RefreshingToken {
         }
     }
 
-    /// The current token while it may still be sent (perhaps due for renewal).
-    fn usable(&self) -> Option<Secret> {
-        self.book
-            .lock()
-            .current
-            .as_ref()
-            .filter(|current| current.is_usable())
-            .map(|current| current.header.clone())
-    }
-
     fn start_attempt(&self) -> u64 {
         let attempt = self.attempts.fetch_add(1, Ordering::AcqRel) + 1;
         tracing::debug!(attempt, "refreshing access token");
@@ -415,12 +431,19 @@ impl Book {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Whether the last refresh failed so recently that asking again would only add load.
-    fn cooling_down(&self) -> bool {
-        self.lock()
-            .failed
-            .as_ref()
-            .is_some_and(|failed| Instant::now() < failed.quiet_until)
+    /// What the book offers a caller, read under one lock.
+    fn standing(&self, margin: Duration) -> Standing {
+        let state = self.lock();
+        let Some(current) = state.current.as_ref().filter(|c| c.is_usable()) else {
+            return Standing::Spent;
+        };
+        if current.is_fresh(margin) {
+            return Standing::Fresh(current.header.clone());
+        }
+        Standing::Due {
+            header: current.header.clone(),
+            cooling_down: state.cooling_down(),
+        }
     }
 
     /// The answer the book already holds for a caller that asked after `seen` refreshes had

@@ -222,8 +222,7 @@ fn children_of(pid: i32) -> Vec<i32> {
 /// the command name in parentheses; the name may hold any character, so the last `)` counts).
 fn parent_of(pid: i32) -> Option<i32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
-    rest.split_whitespace().nth(1)?.parse().ok()
+    super::proc::stat_fields(&stat)?.get(1)?.parse().ok()
 }
 
 /// Reads `pipe` to its end on a thread of its own into the returned buffer, then says so on

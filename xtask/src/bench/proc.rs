@@ -346,11 +346,16 @@ fn read_stat(pid: u32) -> Option<(u64, char)> {
     parse_stat(&text)
 }
 
-/// Fields after the command name (which may hold spaces and parentheses): state is field 3,
-/// utime 14 and stime 15 of the whole line.
+/// The fields of a `/proc/<pid>/stat` line after the command name, which may hold spaces and
+/// parentheses: the state (field 3 of the whole line) first, then the parent's pid.
+pub(crate) fn stat_fields(text: &str) -> Option<Vec<&str>> {
+    let (_, rest) = text.rsplit_once(')')?;
+    Some(rest.split_whitespace().collect())
+}
+
+/// `utime + stime` (fields 14 and 15 of the whole line) and the state letter.
 pub(crate) fn parse_stat(text: &str) -> Option<(u64, char)> {
-    let rest = &text[text.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let fields = stat_fields(text)?;
     let state = fields.first()?.chars().next()?;
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;

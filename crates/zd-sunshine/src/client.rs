@@ -29,7 +29,7 @@ pub struct Redirect {
 }
 
 /// Where the API lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Region {
     /// `https://api.smooch.io` (legacy Sunshine Conversations accounts, US).
@@ -45,6 +45,23 @@ pub enum Region {
     /// `[::1]`), such as a local emulator (`http://127.0.0.1:8080`); without user info
     /// (`user:password@`), a query or a fragment.
     Custom(String),
+}
+
+/// A custom URL's user info (`user:password@`), refused by [`Region::base_url`], is shown as
+/// `***`: the region reaches logs through a builder's `Debug`.
+impl fmt::Debug for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Us => f.write_str("Us"),
+            Self::Eu => f.write_str("Eu"),
+            Self::Zendesk(sub) => f.debug_tuple("Zendesk").field(sub).finish(),
+            Self::OAuthBridge => f.write_str("OAuthBridge"),
+            Self::Custom(url) => f
+                .debug_tuple("Custom")
+                .field(&redact_user_info(url))
+                .finish(),
+        }
+    }
 }
 
 impl Region {
@@ -336,9 +353,17 @@ impl Client {
         let location = response
             .headers()
             .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok())
             .ok_or_else(|| {
                 Error::new(ErrorKind::Decode, format!("{status} without a Location")).at(operation)
+            })?
+            .to_str()
+            .map_err(|e| {
+                Error::with_source(
+                    ErrorKind::Decode,
+                    format!("{status} with a Location that is not visible ASCII"),
+                    e,
+                )
+                .at(operation)
             })?;
         Ok(Redirect {
             status,
@@ -375,129 +400,142 @@ impl Client {
         let secrets = request.secrets;
         let mut delays = inner.retry.delays();
         let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            // Not even asked for when the request goes without: producing a value may cost a
-            // refresh request or a signature.
-            let auth = if credentials {
-                Some(inner.credentials.authorization().await.map_err(|e| {
-                    Error::with_source(ErrorKind::Credentials, "authorization header", e)
-                        .at(operation)
-                })?)
-            } else {
-                None
-            };
-            let auth_value = match &auth {
-                Some(auth) => {
-                    let mut value = HeaderValue::from_str(auth.expose_secret()).map_err(|e| {
-                        Error::with_source(ErrorKind::Credentials, "authorization header value", e)
+        // Counted as requests go out: an error before a send (credentials) counts the sends
+        // of the attempts before it.
+        let mut sent = 0u32;
+        let result: Result<http::Response<Bytes>, Error> = async {
+            loop {
+                attempt += 1;
+                // Not even asked for when the request goes without: producing a value may cost a
+                // refresh request or a signature.
+                let auth = if credentials {
+                    Some(inner.credentials.authorization().await.map_err(|e| {
+                        Error::with_source(ErrorKind::Credentials, "authorization header", e)
                             .at(operation)
-                    })?;
-                    value.set_sensitive(true);
-                    Some(value)
-                }
-                None => None,
-            };
-            let (content_type, wire_body, replayable) = match &mut body {
-                RequestBody::Empty => (None, empty_body(), true),
-                RequestBody::Json(b) => (
-                    Some(HeaderValue::from_static("application/json")),
-                    full_body(b.clone()),
-                    true,
-                ),
-                RequestBody::Upload(_) => {
-                    let RequestBody::Upload(upload) =
-                        std::mem::replace(&mut body, RequestBody::Empty)
-                    else {
-                        return Err(
-                            Error::new(ErrorKind::Encode, "upload body vanished").at(operation)
-                        );
-                    };
-                    let (ct, stream) = upload.into_multipart();
-                    let ct = HeaderValue::from_str(&ct).map_err(|e| {
-                        Error::with_source(ErrorKind::Encode, "multipart content type", e)
-                            .at(operation)
-                    })?;
-                    let body = StreamBody::new(stream.map(|chunk| chunk.map(Frame::data)));
-                    (Some(ct), BodyExt::boxed_unsync(body), false)
-                }
-            };
-            let mut builder = http::Request::builder()
-                .method(method.clone())
-                .uri(uri.clone())
-                .header(header::ACCEPT, "application/json")
-                .header(header::USER_AGENT, inner.user_agent.clone());
-            if let Some(value) = auth_value {
-                builder = builder.header(header::AUTHORIZATION, value);
-            }
-            if let Some(ct) = content_type {
-                builder = builder.header(header::CONTENT_TYPE, ct);
-            }
-            let http_request = builder.body(wire_body).map_err(|e| {
-                Error::with_source(ErrorKind::Config, "building request", e).at(operation)
-            })?;
-            let outcome = inner.transport.send(http_request).await;
-            let err = match outcome {
-                Ok(response)
-                    if response.status().is_success()
-                        || redirect_ok && response.status().is_redirection() =>
-                {
-                    tracing::debug!(
-                        operation,
-                        status = response.status().as_u16(),
-                        attempt,
-                        "sunshine request done"
-                    );
-                    return Ok(response);
-                }
-                Ok(response) => {
-                    let status = response.status();
-                    if status == StatusCode::UNAUTHORIZED
-                        && let Some(auth) = &auth
-                    {
-                        inner.credentials.invalidate_if_current(auth);
+                    })?)
+                } else {
+                    None
+                };
+                let auth_value = match &auth {
+                    Some(auth) => {
+                        let mut value =
+                            HeaderValue::from_str(auth.expose_secret()).map_err(|e| {
+                                Error::with_source(
+                                    ErrorKind::Credentials,
+                                    "authorization header value",
+                                    e,
+                                )
+                                .at(operation)
+                            })?;
+                        value.set_sensitive(true);
+                        Some(value)
                     }
-                    let hint = parse_retry_after(response.headers());
-                    let sent = auth.as_ref().map(sent_secrets).unwrap_or_default();
-                    // With what the request itself carries: an operation sent without the
-                    // client's credentials (GetToken) may still send some in its body.
-                    let sent: Vec<&str> = sent
-                        .iter()
-                        .chain(&secrets)
-                        .map(Secret::expose_secret)
-                        .collect();
-                    Error::from_response(status, response.body(), hint, &sent).at(operation)
-                }
-                Err(e) if crate::upload::limit_exceeded_in(&e) => Error::with_source(
-                    ErrorKind::UploadTooLarge,
-                    format!(
-                        "upload passed {} bytes while streaming",
-                        crate::UPLOAD_LIMIT
+                    None => None,
+                };
+                let (content_type, wire_body, replayable) = match &mut body {
+                    RequestBody::Empty => (None, empty_body(), true),
+                    RequestBody::Json(b) => (
+                        Some(HeaderValue::from_static("application/json")),
+                        full_body(b.clone()),
+                        true,
                     ),
-                    e,
-                )
-                .at(operation),
-                Err(e) => e.at(operation),
-            };
-            tracing::debug!(operation, kind = ?err.kind(), attempt, "sunshine request failed");
-            // A `Retry-After` beyond `max_retry_after` gives no wait: the error goes back with
-            // its hint for the caller to reschedule, rather than a retry before the server
-            // said to.
-            if inner
-                .retry
-                .allows(err.kind(), &method, retry_non_idempotent)
-                && replayable
-                && let Some(backoff) = delays.next()
-                && let Some(wait) =
-                    inner
-                        .retry
-                        .wait(err.retry_after(), backoff, crate::retry::jitter_unit())
-            {
-                tokio::time::sleep(wait).await;
-                continue;
+                    RequestBody::Upload(_) => {
+                        let RequestBody::Upload(upload) =
+                            std::mem::replace(&mut body, RequestBody::Empty)
+                        else {
+                            return Err(
+                                Error::new(ErrorKind::Encode, "upload body vanished").at(operation)
+                            );
+                        };
+                        let (ct, stream) = upload.into_multipart();
+                        let ct = HeaderValue::from_str(&ct).map_err(|e| {
+                            Error::with_source(ErrorKind::Encode, "multipart content type", e)
+                                .at(operation)
+                        })?;
+                        let body = StreamBody::new(stream.map(|chunk| chunk.map(Frame::data)));
+                        (Some(ct), BodyExt::boxed_unsync(body), false)
+                    }
+                };
+                let mut builder = http::Request::builder()
+                    .method(method.clone())
+                    .uri(uri.clone())
+                    .header(header::ACCEPT, "application/json")
+                    .header(header::USER_AGENT, inner.user_agent.clone());
+                if let Some(value) = auth_value {
+                    builder = builder.header(header::AUTHORIZATION, value);
+                }
+                if let Some(ct) = content_type {
+                    builder = builder.header(header::CONTENT_TYPE, ct);
+                }
+                let http_request = builder.body(wire_body).map_err(|e| {
+                    Error::with_source(ErrorKind::Config, "building request", e).at(operation)
+                })?;
+                sent += 1;
+                let outcome = inner.transport.send(http_request).await;
+                let err = match outcome {
+                    Ok(response)
+                        if response.status().is_success()
+                            || redirect_ok && response.status().is_redirection() =>
+                    {
+                        tracing::debug!(
+                            operation,
+                            status = response.status().as_u16(),
+                            attempt,
+                            "sunshine request done"
+                        );
+                        return Ok(response);
+                    }
+                    Ok(response) => {
+                        let status = response.status();
+                        if status == StatusCode::UNAUTHORIZED
+                            && let Some(auth) = &auth
+                        {
+                            inner.credentials.invalidate_if_current(auth);
+                        }
+                        let hint = parse_retry_after(response.headers());
+                        let sent = auth.as_ref().map(sent_secrets).unwrap_or_default();
+                        // With what the request itself carries: an operation sent without the
+                        // client's credentials (GetToken) may still send some in its body.
+                        let sent: Vec<&str> = sent
+                            .iter()
+                            .chain(&secrets)
+                            .map(Secret::expose_secret)
+                            .collect();
+                        Error::from_response(status, response.body(), hint, &sent).at(operation)
+                    }
+                    Err(e) if crate::upload::limit_exceeded_in(&e) => Error::with_source(
+                        ErrorKind::UploadTooLarge,
+                        format!(
+                            "upload passed {} bytes while streaming",
+                            crate::UPLOAD_LIMIT
+                        ),
+                        e,
+                    )
+                    .at(operation),
+                    Err(e) => e.at(operation),
+                };
+                tracing::debug!(operation, kind = ?err.kind(), attempt, "sunshine request failed");
+                // A `Retry-After` beyond `max_retry_after` gives no wait: the error goes back with
+                // its hint for the caller to reschedule, rather than a retry before the server
+                // said to.
+                if inner
+                    .retry
+                    .allows(err.kind(), &method, retry_non_idempotent)
+                    && replayable
+                    && let Some(backoff) = delays.next()
+                    && let Some(wait) =
+                        inner
+                            .retry
+                            .wait(err.retry_after(), backoff, crate::retry::jitter_unit())
+                {
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                return Err(err);
             }
-            return Err(err);
         }
+        .await;
+        result.map_err(|e| e.sent_times(sent))
     }
 }
 
@@ -553,5 +591,21 @@ mod tests {
             .map(|s| s.expose_secret().to_owned())
             .collect();
         assert_eq!(sent, ["eyJ.a.b"]);
+    }
+
+    #[test]
+    fn a_password_in_a_custom_base_url_is_not_printed() {
+        let region = Region::Custom("https://proxy-user:hunter2@proxy.example/sc".to_owned());
+        let key = zd_auth::sunshine::ApiKey::new("app_1", Secret::new("key-secret")).unwrap();
+        let builder = Client::builder(region.clone(), zd_auth::sunshine::BasicAuth::new(&key));
+        let printed = format!("{region:?} {region:#?} {builder:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(!printed.contains("key-secret"), "{printed}");
+        assert!(printed.contains("proxy.example/sc"), "{printed}");
+        assert_eq!(format!("{:?}", Region::Us), "Us");
+        assert_eq!(
+            format!("{:?}", Region::Zendesk("acme".to_owned())),
+            r#"Zendesk("acme")"#
+        );
     }
 }

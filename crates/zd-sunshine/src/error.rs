@@ -101,15 +101,41 @@ impl ErrorKind {
 }
 
 /// One entry of the API's `{"errors": [{"code", "title"}]}` body.
+///
+/// The spec's error schema requires neither field, and one odd entry must not cost the whole
+/// list: a field that is not a string is read as absent, and an entry that is not an object,
+/// or has neither field, is skipped. Control characters (a line break a proxy put in a title) are kept out, since
+/// the fields go into log lines through `Display`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ApiErrorItem {
-    /// Machine-readable code, such as `conversation_not_found`. The spec's error schema
-    /// requires neither field, and an entry without a code must not cost the whole list.
-    #[serde(default)]
+    /// Machine-readable code, such as `conversation_not_found`.
+    #[serde(default, deserialize_with = "text_or_none")]
     pub code: Option<String>,
     /// Human-readable text.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "text_or_none")]
     pub title: Option<String>,
+}
+
+/// A string, or `None` for any other JSON value.
+fn text_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        Text(String),
+        Other(serde::de::IgnoredAny),
+    }
+    Ok(match Text::deserialize(d)? {
+        Text::Text(text) => Some(text),
+        Text::Other(_) => None,
+    })
+}
+
+/// An entry of `errors[]`: an object, or anything else (skipped).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Entry {
+    Item(ApiErrorItem),
+    Other(serde::de::IgnoredAny),
 }
 
 /// The most `errors[]` entries an [`Error`] keeps; the rest of a longer list is skipped
@@ -145,9 +171,13 @@ fn bounded_errors<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ApiError
         ) -> Result<Self::Value, A::Error> {
             let hint = seq.size_hint().unwrap_or(0).min(API_ERRORS_LIMIT);
             let mut items = Vec::with_capacity(hint);
-            while items.len() < API_ERRORS_LIMIT {
-                match seq.next_element::<ApiErrorItem>()? {
-                    Some(item) => items.push(item),
+            // Entries read, kept or not: a list of odd entries is bounded too.
+            for _ in 0..API_ERRORS_LIMIT {
+                match seq.next_element::<Entry>()? {
+                    Some(Entry::Item(item)) if item.code.is_some() || item.title.is_some() => {
+                        items.push(item);
+                    }
+                    Some(_) => {}
                     None => return Ok(items),
                 }
             }
@@ -166,6 +196,12 @@ const MIN_SECRET_IN_CODE: usize = 8;
 /// [`hide_sent`]).
 fn bound_field(field: &mut Option<String>, sent: &[&str]) {
     if let Some(s) = field {
+        if s.contains(char::is_control) {
+            *s = s
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+        }
         let cut = truncate_str(s, API_ERROR_FIELD_LIMIT);
         *s = hide_sent(std::mem::take(s), cut, API_ERROR_FIELD_LIMIT, sent);
     }
@@ -224,6 +260,8 @@ struct Inner {
     retry_after: Option<Duration>,
     detail: Option<String>,
     source: Option<Source>,
+    /// How many times the client sent the request; 0 for an error from before sending.
+    sends: u32,
 }
 
 impl Error {
@@ -238,6 +276,7 @@ impl Error {
             retry_after: None,
             detail: Some(detail.into()),
             source: None,
+            sends: 0,
         }))
     }
 
@@ -286,6 +325,7 @@ impl Error {
             retry_after,
             detail: None,
             source: None,
+            sends: 0,
         }))
     }
 
@@ -320,6 +360,22 @@ impl Error {
     /// The server's `Retry-After` hint, when it sent one.
     pub fn retry_after(&self) -> Option<Duration> {
         self.0.retry_after
+    }
+
+    /// How many times the client sent the request before giving up (the retries included);
+    /// 0 for an error that came before anything was sent.
+    ///
+    /// Above 1, an earlier attempt may have been carried out though its answer was lost (a
+    /// timeout, a 502): a `DELETE` whose retry is answered 404 may have deleted in its
+    /// first attempt.
+    pub fn sends(&self) -> u32 {
+        self.0.sends
+    }
+
+    /// How many times the request was sent (see [`Error::sends`]).
+    pub(crate) fn sent_times(mut self, sends: u32) -> Self {
+        self.0.sends = sends;
+        self
     }
 
     /// The HTTP status, for errors that came with a response.
@@ -465,6 +521,30 @@ mod tests {
     }
 
     #[test]
+    fn an_odd_error_entry_keeps_the_rest_of_the_list() {
+        let body = br#"{"errors":[{"code":42},"oops",null,{"code":"invalid","title":{"t":1}},{"code":"second","title":"y"}]}"#;
+        let e = Error::from_response(StatusCode::BAD_REQUEST, body, None, &[]);
+        let codes: Vec<Option<&str>> = e
+            .api_errors()
+            .iter()
+            .map(|item| item.code.as_deref())
+            .collect();
+        assert_eq!(codes, [Some("invalid"), Some("second")]);
+        assert_eq!(e.code(), Some("invalid"));
+        assert_eq!(e.to_string(), "HTTP 400 invalid");
+    }
+
+    #[test]
+    fn control_characters_of_an_error_entry_do_not_reach_display() {
+        let body =
+            br#"{"errors":[{"code":"bad\rcode","title":"a\nFAKE 2026 INFO login ok\u0007"}]}"#;
+        let e = Error::from_response(StatusCode::BAD_REQUEST, body, None, &[]);
+        let shown = e.to_string();
+        assert!(!shown.contains(char::is_control), "{shown:?}");
+        assert_eq!(shown, "HTTP 400 bad code: a FAKE 2026 INFO login ok ");
+    }
+
+    #[test]
     fn a_secret_split_mid_character_by_the_excerpt_cut_leaves_no_beginning() {
         let secret = "sécret-välue-1234";
         // The cut falls inside `é`, after the secret's `s`.
@@ -522,7 +602,7 @@ mod tests {
             if i > 0 {
                 body.push(',');
             }
-            body.push_str("{}");
+            body.push_str(r#"{"code":"c"}"#);
         }
         body.push_str("]}");
         let e = Error::from_response(StatusCode::BAD_REQUEST, body.as_bytes(), None, &[]);

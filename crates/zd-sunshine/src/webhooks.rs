@@ -128,14 +128,16 @@ pub struct Delivery {
 /// The payload version this crate reads (`webhook.version`).
 pub const PAYLOAD_VERSION: &str = "v2";
 
-/// Why [`WebhookService`] answered a delivery 400 (Sunshine does not retry it). The response
+/// Why [`WebhookService`] refused a delivery: with 400 (Sunshine does not retry it), or 503
+/// for a body that could not be read to its end (Sunshine retries it). The response
 /// carries it as an extension (`response.extensions().get::<Rejection>()`, for a middleware
 /// that records refusals) and as its text body; the service also logs it at warn level,
 /// without the body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Rejection {
-    /// The body broke off before its end (the connection dropped mid-read).
+    /// The body broke off before its end (the connection dropped mid-read, or a body layer
+    /// in front of the service gave up on it): answered 503, so that Sunshine sends it again.
     Unreadable,
     /// The body is not JSON, or `app`, `webhook` or `events` has the wrong shape.
     Malformed,
@@ -251,7 +253,8 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 /// Answers 405 to other methods, 401 to a wrong key, 413 to an oversized body and 400 to a
 /// body that is not a v2 payload (not JSON, `app`, `webhook` or `events` of the wrong shape,
 /// no `events` array, or a `webhook.version` other than `v2`; Sunshine does not retry those;
-/// the response says why, see [`Rejection`]), and 503 when the queue has no room for the
+/// the response says why, see [`Rejection`]), 503 to a body that broke off before its end
+/// ([`Rejection::Unreadable`]), and 503 when the queue has no room for the
 /// delivery's new events (none of them is queued or marked seen, so the retry is handled in
 /// full; events already seen need no room). An event that does not decode does not fail the
 /// delivery: it is logged (its `type` and id) and handed on raw, see
@@ -346,14 +349,15 @@ impl WebhookService {
             .await
         {
             Ok(b) => b.to_bytes(),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(e) if over_the_limit(&*e) => {
                 return reply(StatusCode::PAYLOAD_TOO_LARGE);
             }
             Err(e) => {
-                // The connection broke mid-body: answer 400 and let the log say why (a 413
-                // would blame the size).
+                // The connection broke mid-body, or a layer in front gave up on a slow one:
+                // a 503, which Sunshine retries (a 400 would lose the delivery for good, a
+                // 413 would blame the size).
                 tracing::debug!(error = %e, "webhook body could not be read");
-                return refuse(Rejection::Unreadable);
+                return answer(StatusCode::SERVICE_UNAVAILABLE, Rejection::Unreadable);
             }
         };
         let mut de = serde_json::Deserializer::from_slice(&body);
@@ -453,11 +457,23 @@ impl WebhookService {
     }
 }
 
+/// Whether reading the body failed on a length limit: ours, or one of a body layer in front
+/// whose error wraps it.
+fn over_the_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |e| e.source())
+        .any(|e| e.is::<http_body_util::LengthLimitError>())
+}
+
 /// 400 with `why` as an extension and as text, logged without the body.
 fn refuse(why: Rejection) -> http::Response<Full<Bytes>> {
-    tracing::warn!(reason = %why, "webhook delivery refused with 400");
+    answer(StatusCode::BAD_REQUEST, why)
+}
+
+/// `status` with `why` as an extension and as text, logged without the body.
+fn answer(status: StatusCode, why: Rejection) -> http::Response<Full<Bytes>> {
+    tracing::warn!(reason = %why, %status, "webhook delivery refused");
     let mut response = http::Response::new(Full::new(Bytes::from(why.to_string())));
-    *response.status_mut() = StatusCode::BAD_REQUEST;
+    *response.status_mut() = status;
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("text/plain; charset=utf-8"),

@@ -725,6 +725,41 @@ async fn authorize_returns_the_redirect_instead_of_an_error() {
     assert_eq!(err.kind(), ErrorKind::Server);
 }
 
+/// Answers every request with a 302 whose `Location` holds a byte that is not visible ASCII.
+#[derive(Debug)]
+struct OddLocation;
+
+impl zd_sunshine::Transport for OddLocation {
+    fn send(
+        &self,
+        _request: http::Request<zd_sunshine::TransportBody>,
+    ) -> zd_sunshine::BoxFuture<'_, Result<http::Response<Bytes>, zd_sunshine::Error>> {
+        Box::pin(async {
+            let location = http::HeaderValue::from_bytes(b"https://app.example/cb?x=\xe9").unwrap();
+            Ok(http::Response::builder()
+                .status(302)
+                .header("location", location)
+                .body(Bytes::new())
+                .unwrap())
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_location_that_is_not_ascii_is_named_as_such_with_its_cause() {
+    let c = Client::builder(Region::Us, StaticToken::bearer("t").unwrap())
+        .transport(OddLocation)
+        .build()
+        .unwrap();
+    let err = operations::Authorize::new("cid", "code")
+        .send(&c)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode);
+    assert!(err.to_string().contains("not visible ASCII"), "{err}");
+    assert!(std::error::Error::source(&err).is_some(), "{err:?}");
+}
+
 #[test]
 fn regions_resolve_to_base_urls() {
     assert_eq!(Region::Us.base_url().unwrap(), "https://api.smooch.io");
@@ -1016,7 +1051,7 @@ async fn a_webhook_service_refuses_an_empty_secret() {
 }
 
 #[tokio::test]
-async fn a_webhook_body_that_breaks_off_is_a_bad_request_not_too_large() {
+async fn a_webhook_body_that_breaks_off_is_answered_for_a_retry_not_too_large() {
     use zd_sunshine::webhooks::WebhookService;
     let svc = WebhookService::new(zd_auth::Secret::new("whsec"), |_| async {}).unwrap();
     // A body whose stream fails after a few bytes, as a connection that drops mid-upload.
@@ -1034,7 +1069,8 @@ async fn a_webhook_body_that_breaks_off_is_a_bad_request_not_too_large() {
         .header("x-api-key", "whsec")
         .body(body)
         .unwrap();
-    assert_eq!(svc.handle(request).await.status(), 400);
+    // 503, which Sunshine retries: a 400 would lose the delivery for good.
+    assert_eq!(svc.handle(request).await.status(), 503);
     // Over the limit is still 413.
     let big = Full::new(Bytes::from(vec![
         b' ';
@@ -1216,6 +1252,31 @@ async fn a_rate_limited_post_with_a_long_retry_after_is_returned_not_retried_ear
     assert_eq!(err.kind(), ErrorKind::RateLimited);
     assert_eq!(err.retry_after(), Some(Duration::from_secs(600)));
     assert_eq!(script.sent_at.lock().len(), 1, "no second request");
+}
+
+/// A DELETE whose first attempt was lost (504) and whose retry is answered 404 says it was sent
+/// twice: the first may have deleted the message.
+#[tokio::test(start_paused = true)]
+async fn an_error_says_how_many_times_its_request_was_sent() {
+    let (_, c) = scripted_client(&[(504, None), (404, None)]);
+    let err = operations::DeleteMessage::new("app", "c1", "m1")
+        .send(&c)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert_eq!(err.sends(), 2);
+    let (_, c) = scripted_client(&[(404, None)]);
+    let err = operations::DeleteMessage::new("app", "c1", "m1")
+        .send(&c)
+        .await
+        .unwrap_err();
+    assert_eq!(err.sends(), 1);
+    // Nothing sent: the request was refused before it went out.
+    let err = operations::DeleteMessage::new("app", "c1", "..")
+        .send(&c)
+        .await
+        .unwrap_err();
+    assert_eq!(err.sends(), 0);
 }
 
 #[test]

@@ -317,3 +317,86 @@ async fn a_body_that_is_not_a_v2_payload_is_refused_and_logged_without_its_conte
     assert!(!logs.all().contains("PRIVATE"), "{}", logs.all());
     assert!(handled.try_recv().is_err());
 }
+
+/// A failure of a body layer in front of the service that wraps a length limit's error.
+#[derive(Debug)]
+struct Wrapped(Box<dyn std::error::Error + Send + Sync>);
+
+impl std::fmt::Display for Wrapped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("body layer failed")
+    }
+}
+
+impl std::error::Error for Wrapped {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+fn keyed<B>(body: B) -> http::Request<B> {
+    http::Request::post("/webhooks")
+        .header("x-api-key", "whsec-key")
+        .body(body)
+        .unwrap()
+}
+
+/// A body that breaks off (a dropped connection, a body timeout in front of the service) is
+/// answered 503, which Sunshine retries, and nothing of it is queued or marked seen; a length
+/// limit of a layer in front is still a 413, even when that layer wraps its error.
+#[tokio::test]
+async fn a_body_that_breaks_off_is_answered_so_that_sunshine_retries_it() {
+    // Every test here that reaches the service's log lines captures them: a thread with no
+    // subscriber can register a log line's callsite as of no interest to anyone, and the test
+    // capturing that line on another thread would then miss it.
+    let logs = Logs::default();
+    let _logging = tracing::subscriber::set_default(logs.clone());
+    let (tx, mut handled) = tokio::sync::mpsc::unbounded_channel::<Delivery>();
+    let service = WebhookService::new(Secret::new("whsec-key"), move |d| {
+        let tx = tx.clone();
+        async move {
+            tx.send(d).unwrap();
+        }
+    })
+    .unwrap();
+    let delivery = json!({"app": {"id": "app1"}, "webhook": {"id": "wh1", "version": "v2"},
+        "events": [{"id": "e1", "type": "conversation:typing", "payload": {}}]})
+    .to_string();
+
+    let (head, _) = delivery.split_at(20);
+    let frames: Vec<Result<http_body::Frame<Bytes>, std::io::Error>> = vec![
+        Ok(http_body::Frame::data(Bytes::from(head.to_owned()))),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "request body timed out",
+        )),
+    ];
+    let broken = http_body_util::StreamBody::new(futures_util::stream::iter(frames));
+    let response = service.handle(keyed(broken)).await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        response
+            .extensions()
+            .get::<zd_sunshine::webhooks::Rejection>(),
+        Some(&zd_sunshine::webhooks::Rejection::Unreadable)
+    );
+
+    // The retry, whole, is handled: nothing of the broken one was marked seen.
+    let whole = Full::new(Bytes::from(delivery.clone()));
+    assert_eq!(service.handle(keyed(whole)).await.status(), 200);
+    let event = within("the retried event", handled.recv()).await.unwrap();
+    assert_eq!(event.event.id(), Some("e1"));
+
+    let limited =
+        http_body_util::Limited::new(Full::new(Bytes::from(delivery)), 10).map_err(Wrapped);
+    let response = service.handle(keyed(limited)).await;
+    assert_eq!(response.status(), 413);
+    let warnings = logs.at(tracing::Level::WARN);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("503"), "{warnings:?}");
+    assert!(
+        !logs.all().contains("conversation:typing"),
+        "{}",
+        logs.all()
+    );
+}

@@ -165,14 +165,6 @@ impl<'a> ClientFrame<'a> {
         }
     }
 
-    /// Encodes the frame as JSON text.
-    ///
-    /// # Errors
-    /// Only if serde_json refuses a value, which the frame types never produce.
-    pub fn encode(&self) -> Result<String, Error> {
-        serde_json::to_string(self).map_err(Error::encode)
-    }
-
     /// A short name of the frame's kind, for logs and metrics.
     #[must_use]
     pub const fn kind(&self) -> &'static str {
@@ -257,7 +249,7 @@ macro_rules! encode_methods {
 }
 pub(super) use encode_methods;
 
-encode_methods!(Request, StopSubscription, Ping);
+encode_methods!(ClientFrame, Request, StopSubscription, Ping);
 
 #[cfg(test)]
 mod tests {

@@ -161,7 +161,8 @@ impl fmt::Debug for GraphQlResponse<'_> {
 /// An error without a documented name says nothing about retrying: callers that have the
 /// status code of the frame it came in should decide by that.
 ///
-/// `Debug` shows `extensions` by shape only: servers put arbitrary detail there.
+/// `Debug` shows `locations`, `path` and `extensions` by shape only: servers put arbitrary
+/// detail there, and the first two are kept raw whatever their type.
 #[derive(Clone, Default, Serialize)]
 pub struct GraphQlError<'a> {
     /// The error name used for handling (absent on plain GraphQL errors).
@@ -189,8 +190,8 @@ impl fmt::Debug for GraphQlError<'_> {
             .field("name", &self.name)
             .field("message", &self.message)
             .field("uuid", &self.uuid)
-            .field("locations", &self.locations)
-            .field("path", &self.path)
+            .field("locations", &self.locations.map(redact::Shape))
+            .field("path", &self.path.map(redact::Shape))
             .field("extensions", &self.extensions.map(redact::Shape))
             .finish()
     }
@@ -198,7 +199,9 @@ impl fmt::Debug for GraphQlError<'_> {
 
 impl<'de: 'a, 'a> Deserialize<'de> for GraphQlError<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(LooseError)
+        // Captured raw first: a string read directly is refused for an escape that is no
+        // character (a lone surrogate, `"\ud800"`), which would refuse the whole answer.
+        <&'de RawValue>::deserialize(d).map(loose_error)
     }
 }
 
@@ -207,58 +210,31 @@ impl<'de: 'a, 'a> Deserialize<'de> for GraphQlError<'a> {
 fn loose_errors<'de: 'a, 'a, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Vec<GraphQlError<'a>>>, D::Error> {
-    d.deserialize_any(LooseErrors)
+    let raw = <&'de RawValue>::deserialize(d)?;
+    match raw.get().as_bytes().first() {
+        Some(b'n') => Ok(None),
+        Some(b'[') => serde_json::from_str::<ErrorList<'de>>(raw.get())
+            .map(|list| Some(list.0))
+            .map_err(serde::de::Error::custom),
+        // Any other value is one error: the service said something failed, so the answer must
+        // not read as a success.
+        _ => Ok(Some(vec![loose_error(raw)])),
+    }
 }
 
-struct LooseErrors;
-
-impl<'de> Visitor<'de> for LooseErrors {
-    type Value = Option<Vec<GraphQlError<'de>>>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a list of GraphQL errors")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        capped_errors(seq).map(Some)
-    }
-
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    // Any other value is one error: the service said something failed, so the answer must
-    // not read as a success.
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        LooseError.visit_map(map).map(|e| Some(vec![e]))
-    }
-
-    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Some(vec![message_only(Cow::Borrowed(v))]))
-    }
-
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Some(vec![message_only(Cow::Owned(v.to_owned()))]))
-    }
-
-    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(Some(vec![message_only(Cow::Owned(v.to_string()))]))
-    }
-
-    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Some(vec![message_only(Cow::Owned(v.to_string()))]))
-    }
-
-    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Some(vec![message_only(Cow::Owned(v.to_string()))]))
-    }
-
-    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(Some(vec![message_only(Cow::Owned(v.to_string()))]))
+/// One error of any shape (see [`GraphQlError`]).
+fn loose_error(raw: &RawValue) -> GraphQlError<'_> {
+    match raw.get().as_bytes().first() {
+        // The text is valid JSON and every key and value is read leniently, so this parse
+        // cannot fail; were it to, the entry must still count as an error.
+        Some(b'{') => serde_json::from_str::<ErrorObject<'_>>(raw.get())
+            .map(|object| object.0)
+            .unwrap_or_default(),
+        Some(b'[') => GraphQlError::default(),
+        _ => GraphQlError {
+            message: loose_text(raw).unwrap_or_default(),
+            ..GraphQlError::default()
+        },
     }
 }
 
@@ -266,25 +242,8 @@ impl<'de> Visitor<'de> for LooseErrors {
 /// JSON) but not stored, so a frame of half a million tiny entries cannot take hundreds of MB.
 const MAX_ERRORS: usize = 64;
 
-/// The entries of an `errors` array, the first [`MAX_ERRORS`] kept and the rest skipped.
-fn capped_errors<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<Vec<GraphQlError<'de>>, A::Error> {
-    // No allocation for `[]`, the usual answer; serde_json gives no size hint.
-    let mut errors = match seq.size_hint() {
-        Some(n) => Vec::with_capacity(n.min(MAX_ERRORS)),
-        None => Vec::new(),
-    };
-    while errors.len() < MAX_ERRORS {
-        match seq.next_element::<GraphQlError<'de>>()? {
-            Some(error) => errors.push(error),
-            None => return Ok(errors),
-        }
-    }
-    while seq.next_element::<IgnoredAny>()?.is_some() {}
-    Ok(errors)
-}
-
-/// The `errors` array of an error frame's payload: only an array, its entries read leniently
-/// and capped like a response's.
+/// An `errors` array, its entries read leniently, the first [`MAX_ERRORS`] kept and the rest
+/// skipped.
 struct ErrorList<'a>(Vec<GraphQlError<'a>>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for ErrorList<'a> {
@@ -295,84 +254,63 @@ impl<'de: 'a, 'a> Deserialize<'de> for ErrorList<'a> {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a list of GraphQL errors")
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-                capped_errors(seq).map(ErrorList)
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                // No allocation for `[]`, the usual answer; serde_json gives no size hint.
+                let mut errors = match seq.size_hint() {
+                    Some(n) => Vec::with_capacity(n.min(MAX_ERRORS)),
+                    None => Vec::new(),
+                };
+                while errors.len() < MAX_ERRORS {
+                    match seq.next_element::<GraphQlError<'de>>()? {
+                        Some(error) => errors.push(error),
+                        None => return Ok(ErrorList(errors)),
+                    }
+                }
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(ErrorList(errors))
             }
         }
         d.deserialize_seq(V)
     }
 }
 
-fn message_only(message: Cow<'_, str>) -> GraphQlError<'_> {
-    GraphQlError {
-        message,
-        ..GraphQlError::default()
-    }
-}
+/// An error given as an object.
+struct ErrorObject<'a>(GraphQlError<'a>);
 
-struct LooseError;
-
-impl<'de> Visitor<'de> for LooseError {
-    type Value = GraphQlError<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a GraphQL error")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut error = GraphQlError::default();
-        while let Some(field) = map.next_key::<ErrorField>()? {
-            if field == ErrorField::Other {
-                map.next_value::<IgnoredAny>()?;
-                continue;
+impl<'de: 'a, 'a> Deserialize<'de> for ErrorObject<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ErrorObject<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a GraphQL error")
             }
-            let value: &'de RawValue = map.next_value()?;
-            match field {
-                ErrorField::Name => {
-                    error.name = loose_text(value).map(|name| ErrorName::from_name(&name));
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut error = GraphQlError::default();
+                while let Some(field) = map.next_key::<ErrorField>()? {
+                    if field == ErrorField::Other {
+                        map.next_value::<IgnoredAny>()?;
+                        continue;
+                    }
+                    let value: &'de RawValue = map.next_value()?;
+                    match field {
+                        ErrorField::Name => {
+                            error.name = loose_text(value).map(|name| ErrorName::from_name(&name));
+                        }
+                        ErrorField::Message => {
+                            error.message = loose_text(value).unwrap_or_default()
+                        }
+                        ErrorField::Uuid => error.uuid = loose_text(value),
+                        ErrorField::Locations => error.locations = Some(value),
+                        ErrorField::Path => error.path = Some(value),
+                        ErrorField::Extensions => error.extensions = Some(value),
+                        ErrorField::Other => {}
+                    }
                 }
-                ErrorField::Message => error.message = loose_text(value).unwrap_or_default(),
-                ErrorField::Uuid => error.uuid = loose_text(value),
-                ErrorField::Locations => error.locations = Some(value),
-                ErrorField::Path => error.path = Some(value),
-                ErrorField::Extensions => error.extensions = Some(value),
-                ErrorField::Other => {}
+                Ok(ErrorObject(error))
             }
         }
-        Ok(error)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(GraphQlError::default())
-    }
-
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-        Ok(GraphQlError::default())
-    }
-
-    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(message_only(Cow::Borrowed(v)))
-    }
-
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(message_only(Cow::Owned(v.to_owned())))
-    }
-
-    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(message_only(Cow::Owned(v.to_string())))
-    }
-
-    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(message_only(Cow::Owned(v.to_string())))
-    }
-
-    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(message_only(Cow::Owned(v.to_string())))
-    }
-
-    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(message_only(Cow::Owned(v.to_string())))
+        d.deserialize_map(V)
     }
 }
 
@@ -403,19 +341,24 @@ impl<'de> Deserialize<'de> for ErrorField {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a field name")
             }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ErrorField, E> {
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<ErrorField, E> {
                 Ok(match v {
-                    "name" => ErrorField::Name,
-                    "message" => ErrorField::Message,
-                    "UUID" => ErrorField::Uuid,
-                    "locations" => ErrorField::Locations,
-                    "path" => ErrorField::Path,
-                    "extensions" => ErrorField::Extensions,
+                    b"name" => ErrorField::Name,
+                    b"message" => ErrorField::Message,
+                    b"UUID" => ErrorField::Uuid,
+                    b"locations" => ErrorField::Locations,
+                    b"path" => ErrorField::Path,
+                    b"extensions" => ErrorField::Extensions,
                     _ => ErrorField::Other,
                 })
             }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ErrorField, E> {
+                self.visit_bytes(v.as_bytes())
+            }
         }
-        d.deserialize_identifier(V)
+        // As bytes, so that a key with an escape that is no character (`"\ud800"`) is only
+        // an unknown key, not a refused answer.
+        d.deserialize_bytes(V)
     }
 }
 
@@ -583,6 +526,41 @@ mod tests {
     }
 
     #[test]
+    fn text_that_is_no_string_is_kept_raw_in_any_shape() {
+        // A lone surrogate escape decodes to no `str`: the text is kept as its JSON instead,
+        // whether it comes bare, in a list, as a message or as a key.
+        for (text, message) in [
+            (r#"{"errors":["bad \ud800"]}"#, r#""bad \ud800""#),
+            (r#"{"errors":"bad \ud800"}"#, r#""bad \ud800""#),
+            (
+                r#"{"errors":[{"message":"bad \ud800"}]}"#,
+                r#""bad \ud800""#,
+            ),
+            (r#"{"errors":[{"\udc00":1,"message":"m"}]}"#, "m"),
+            (r#"{"errors":[1.5e3]}"#, "1.5e3"),
+        ] {
+            let r: GraphQlResponse<'_> = serde_json::from_str(text).expect(text);
+            let errors = r.errors.expect(text);
+            assert_eq!(errors.len(), 1, "{text}");
+            assert_eq!(errors[0].message, message, "{text}");
+        }
+        let raw = serde_json::value::RawValue::from_string(
+            r#"{"errors":["bad \ud800",{"message":"x"}]}"#.to_owned(),
+        )
+        .expect("valid JSON");
+        assert_eq!(ErrorPayload::classify(&raw).errors().len(), 2);
+        let frame =
+            crate::chat::ServerFrame::decode(r#"{"id":7,"payload":{"errors":["bad \ud800"]}}"#);
+        let Ok(crate::chat::ServerFrame::Response(r)) = frame else {
+            panic!("not a response: {frame:?}");
+        };
+        assert_eq!(r.id, crate::chat::RequestId::from(7_u64));
+        let errors = r.payload.errors.expect("errors");
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].message, r#""bad \ud800""#);
+    }
+
+    #[test]
     fn error_frames_keep_odd_entries_as_graphql_errors() {
         let raw = serde_json::value::RawValue::from_string(
             r#"{"errors":[{"message":"x","UUID":42}]}"#.to_owned(),
@@ -674,6 +652,24 @@ mod tests {
         assert!(shown.contains(r#"{"token": …}"#), "{shown}");
         let shown = format!("{:?}", ErrorPayload::GraphQl(vec![error]));
         assert!(!shown.contains("SECRET"), "{shown}");
+    }
+
+    #[test]
+    fn debug_of_an_error_shows_its_path_and_locations_by_shape() {
+        let big = "x".repeat(100_000);
+        for text in [
+            r#"{"id":1,"payload":{"errors":[{"message":"m","path":{"token":"SECRET"}}]}}"#
+                .to_owned(),
+            format!(
+                r#"{{"id":1,"payload":{{"errors":[{{"message":"m","path":["SECRET{big}"],"locations":"SECRET{big}"}}]}}}}"#
+            ),
+        ] {
+            let frame = crate::chat::ServerFrame::decode(&text).expect("a response");
+            for shown in [format!("{frame:?}"), format!("{frame:#?}")] {
+                assert!(!shown.contains("SECRET"), "{shown}");
+                assert!(shown.len() < 1_000, "{} bytes", shown.len());
+            }
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ mod frame_gen;
 mod graphql;
 mod nesting;
 mod payload_split;
-mod redact;
+pub(crate) mod redact;
 mod request_id;
 mod response_split;
 mod scan;

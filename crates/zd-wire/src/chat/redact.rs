@@ -79,9 +79,16 @@ fn block_string_end(body: &str) -> Option<usize> {
     }
 }
 
-/// A raw JSON value shown by shape: an object's top-level keys with every value elided, or
-/// only the kind and size of anything else.
-pub(super) struct Shape<'r>(pub(super) &'r RawValue);
+/// Most top-level keys of an object [`Shape`] lists; how many more there were follows them.
+const SHOWN_KEYS: usize = 16;
+
+/// Longest key [`Shape`] shows, in characters; a longer one is cut and marked with `…`.
+const KEY_CHARS: usize = 64;
+
+/// A raw JSON value shown by shape: an object's top-level keys (the first [`SHOWN_KEYS`], each
+/// cut to [`KEY_CHARS`] characters) with every value elided, or only the kind and size of
+/// anything else. What it prints is bounded whatever the value holds, so a log line stays short.
+pub(crate) struct Shape<'r>(pub(crate) &'r RawValue);
 
 impl fmt::Debug for Shape<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -90,8 +97,11 @@ impl fmt::Debug for Shape<'_> {
             Some(b'{') => match serde_json::from_str::<Keys>(text) {
                 Ok(keys) => {
                     f.debug_map()
-                        .entries(keys.0.iter().map(|k| (k, Elided)))
+                        .entries(keys.shown.iter().map(|k| (k, Elided)))
                         .finish()?;
+                    if keys.more > 0 {
+                        return write!(f, " (+{} keys, {} bytes)", keys.more, text.len());
+                    }
                     return write!(f, " ({} bytes)", text.len());
                 }
                 Err(_) => "object",
@@ -114,8 +124,11 @@ impl fmt::Debug for Elided {
     }
 }
 
-/// The top-level keys of an object, values skipped.
-struct Keys(Vec<String>);
+/// The first top-level keys of an object and the count of the rest, values skipped.
+struct Keys {
+    shown: Vec<String>,
+    more: usize,
+}
 
 impl<'de> Deserialize<'de> for Keys {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -126,15 +139,32 @@ impl<'de> Deserialize<'de> for Keys {
                 f.write_str("an object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut keys = Vec::new();
-                while let Some(key) = map.next_key::<String>()? {
+                let mut keys = Keys {
+                    shown: Vec::new(),
+                    more: 0,
+                };
+                while keys.shown.len() < SHOWN_KEYS {
+                    let Some(key) = map.next_key::<String>()? else {
+                        return Ok(keys);
+                    };
                     map.next_value::<IgnoredAny>()?;
-                    keys.push(key);
+                    keys.shown.push(cut(&key));
                 }
-                Ok(Keys(keys))
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {
+                    keys.more += 1;
+                }
+                Ok(keys)
             }
         }
         d.deserialize_map(V)
+    }
+}
+
+/// The key, or its first [`KEY_CHARS`] characters and `…` when it is longer.
+fn cut(key: &str) -> String {
+    match key.char_indices().nth(KEY_CHARS) {
+        Some((at, _)) => format!("{}…", &key[..at]),
+        None => key.to_owned(),
     }
 }
 
@@ -185,5 +215,29 @@ mod tests {
         );
         assert_eq!(format!("{:?}", Shape(&raw("[1]"))), "<array, 3 bytes>");
         assert_eq!(format!("{:?}", Shape(&raw("null"))), "null");
+    }
+
+    #[test]
+    fn many_or_long_keys_are_cut() {
+        let raw = |t: String| serde_json::value::RawValue::from_string(t).unwrap();
+        let many = raw(format!(
+            "{{{}\"SECRET\":1}}",
+            (0..200).map(|i| format!("\"k{i}\":0,")).collect::<String>()
+        ));
+        let shown = format!("{:?}", Shape(&many));
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains(r#""k15": …}"#), "{shown}");
+        assert!(!shown.contains("k16"), "{shown}");
+        assert!(
+            shown.ends_with(&format!(" (+185 keys, {} bytes)", many.get().len())),
+            "{shown}"
+        );
+        let long = raw(format!(r#"{{"{}SECRET":1}}"#, "é".repeat(64)));
+        let shown = format!("{:?}", Shape(&long));
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(
+            shown.contains(&format!(r#"{{"{}…": …}}"#, "é".repeat(64))),
+            "{shown}"
+        );
     }
 }

@@ -267,7 +267,6 @@ impl<'a> ServerFrame<'a> {
                     const FRAME: &str = "DATA";
                     let subscription_id =
                         raw::require_str(env.subscription_id, FRAME, "subscription_id")?;
-                    let payload = raw::require(env.payload, FRAME, "payload")?;
                     // Any code but `null` makes the frame an error, a code of no usable value
                     // one of unknown status: it must not read as an event. The documented key
                     // is `error_code`, but the request-level spelling must not let a failure
@@ -275,12 +274,12 @@ impl<'a> ServerFrame<'a> {
                     match present(env.error_code).or_else(|| present(env.error_code_camel)) {
                         None => Ok(Self::Data(Data {
                             subscription_id,
-                            payload,
+                            payload: raw::require(env.payload, FRAME, "payload")?,
                         })),
                         Some(code) => Ok(Self::DataError(DataError {
                             error_code: envelope::status_code(code),
                             subscription_id,
-                            payload: ErrorPayload::classify(payload),
+                            payload: error_payload(env.payload),
                         })),
                     }
                 }
@@ -310,7 +309,7 @@ impl<'a> ServerFrame<'a> {
             return Ok(Self::Error(ErrorResponse {
                 error_code: envelope::status_code(code),
                 id,
-                payload: ErrorPayload::classify(raw::require(env.payload, FRAME, "payload")?),
+                payload: error_payload(env.payload),
             }));
         }
         match (env.id, env.payload) {
@@ -338,14 +337,6 @@ impl<'a> ServerFrame<'a> {
         }
     }
 
-    /// Encodes the frame as JSON text.
-    ///
-    /// # Errors
-    /// Only if serde_json refuses a value, which the frame types never produce.
-    pub fn encode(&self) -> Result<String, Error> {
-        serde_json::to_string(self).map_err(Error::encode)
-    }
-
     /// A short name of the frame's kind, for logs and metrics.
     #[must_use]
     pub const fn kind(&self) -> &'static str {
@@ -360,6 +351,13 @@ impl<'a> ServerFrame<'a> {
             Self::Unknown(_) => "unknown",
         }
     }
+}
+
+/// The payload of a frame an error code marks as an error. Without one the frame is still that
+/// error: refused, it would lose the request or subscription it names, whose caller would then
+/// wait for an answer that already came. It reads as a `null` payload does.
+fn error_payload(payload: Option<&RawValue>) -> ErrorPayload<'_> {
+    ErrorPayload::classify(payload.unwrap_or(RawValue::NULL))
 }
 
 /// A response is an ack when it has no errors and its `data` is exactly
@@ -529,6 +527,7 @@ impl Serialize for Pong<'_> {
 }
 
 encode_methods!(
+    ServerFrame,
     Response,
     SubscriptionAck,
     Data,
@@ -797,6 +796,58 @@ mod tests {
                 assert_eq!(split_response(&response, &limits), None, "{response}");
             }
         }
+    }
+
+    #[test]
+    fn an_error_code_without_a_payload_still_makes_the_error() {
+        use crate::chat::ErrorPayload;
+
+        for text in [
+            r#"{"errorCode":503,"id":5}"#,
+            r#"{"errorCode":503,"id":5,"payload":null}"#,
+        ] {
+            let frame = ServerFrame::decode(text);
+            let Ok(ServerFrame::Error(e)) = frame else {
+                panic!("not an error: {frame:?}: {text}");
+            };
+            assert_eq!(e.status(), Some(503), "{text}");
+            assert_eq!(e.id, Some(RequestId::from(5_u64)), "{text}");
+            assert!(
+                matches!(e.payload, ErrorPayload::Unknown(p) if p.get() == "null"),
+                "{text}"
+            );
+            let encoded = ServerFrame::Error(e).encode().expect("encodes");
+            assert_eq!(
+                encoded, r#"{"errorCode":503,"payload":null,"id":5}"#,
+                "{text}"
+            );
+        }
+        for text in [
+            r#"{"sig":"DATA","subscription_id":"s","error_code":500}"#,
+            r#"{"sig":"DATA","subscription_id":"s","errorCode":500}"#,
+            r#"{"sig":"DATA","subscription_id":"s","error_code":500,"payload":null}"#,
+        ] {
+            let frame = ServerFrame::decode(text);
+            let Ok(ServerFrame::DataError(e)) = frame else {
+                panic!("not a DATA error: {frame:?}: {text}");
+            };
+            assert_eq!(e.status(), Some(500), "{text}");
+            assert_eq!(e.subscription_id, "s", "{text}");
+            assert!(
+                matches!(e.payload, ErrorPayload::Unknown(p) if p.get() == "null"),
+                "{text}"
+            );
+        }
+        // Without a code a DATA frame is an event, which needs its payload.
+        let e = ServerFrame::decode(r#"{"sig":"DATA","subscription_id":"s"}"#)
+            .expect_err("an event without a payload");
+        assert_eq!(
+            e.kind(),
+            &ErrorKind::MissingField {
+                frame: "DATA",
+                field: "payload"
+            }
+        );
     }
 
     #[test]

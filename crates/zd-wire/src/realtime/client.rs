@@ -6,16 +6,27 @@ use serde::{Serialize, Serializer, ser::SerializeStruct};
 use serde_json::value::RawValue;
 
 use super::{Metric, Topic, Window, envelope};
-use crate::{DecodeLimits, Error, raw};
+use crate::{DecodeLimits, Error, chat::redact::Shape, raw};
 
 /// A frame sent by the client (decoded by a server such as the emulator).
-#[derive(Debug, Clone)]
+///
+/// `Debug` shows an Unknown frame by shape only: it may hold anything.
+#[derive(Clone)]
 #[non_exhaustive]
 pub enum ClientFrame {
     /// `{"topic":..,"action":..,"window"?:..,"department_id"?:..}`.
     Subscription(Subscription),
     /// Any other frame, kept raw.
     Unknown(Box<RawValue>),
+}
+
+impl fmt::Debug for ClientFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Subscription(s) => f.debug_tuple("Subscription").field(s).finish(),
+            Self::Unknown(raw) => f.debug_tuple("Unknown").field(&Shape(raw)).finish(),
+        }
+    }
 }
 
 /// What a subscription frame asks for.

@@ -8,6 +8,15 @@ use serde::{
 };
 use serde_json::value::RawValue;
 
+/// Most entries an object read here may hold: an update of more metrics, or a metric value of
+/// more windows, is refused rather than read.
+///
+/// The catalogue has 15 metrics and two windows, and one update names each metric at most once,
+/// so a real object holds a few dozen entries at the very most; this leaves room for metrics the
+/// catalogue does not know yet. Without a cap a 1 MiB frame of `"":0,` would become some 200,000
+/// entries, about twenty times its size in memory.
+pub(super) const MAX_ENTRIES: usize = 10_000;
+
 pub(super) struct Entries<'a>(pub(super) Vec<(Cow<'a, str>, &'a RawValue)>);
 
 impl<'de> Deserialize<'de> for Entries<'de> {
@@ -21,6 +30,9 @@ impl<'de> Deserialize<'de> for Entries<'de> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
                 while let Some(key) = map.next_key::<CowKey<'de>>()? {
+                    if out.len() == MAX_ENTRIES {
+                        return Err(serde::de::Error::custom("too many entries"));
+                    }
                     out.push((key.0, map.next_value::<&'de RawValue>()?));
                 }
                 Ok(Entries(out))
@@ -55,9 +67,104 @@ impl<'de> Deserialize<'de> for CowKey<'de> {
     }
 }
 
-/// Parses `raw` as an object; `None` when it is anything else.
+/// Parses `raw` as an object, each key once; `None` when it is anything else or holds more than
+/// [`MAX_ENTRIES`] entries.
+///
+/// A key given twice keeps its first place and takes its last value, as `serde_json::Value`
+/// and JavaScript read it: the service's own clients would show that value, and refusing the
+/// whole update would lose every other metric in it.
 pub(super) fn entries(raw: &RawValue) -> Option<Vec<(Cow<'_, str>, &RawValue)>> {
-    serde_json::from_str::<Entries<'_>>(raw.get())
-        .ok()
-        .map(|e| e.0)
+    let mut entries = serde_json::from_str::<Entries<'_>>(raw.get()).ok()?.0;
+    keep_last(&mut entries);
+    Some(entries)
+}
+
+/// Below this many entries duplicates are looked for pairwise, which allocates nothing.
+const PAIRWISE: usize = 16;
+
+fn keep_last(entries: &mut Vec<(Cow<'_, str>, &RawValue)>) {
+    if entries.len() <= PAIRWISE {
+        let mut i = 1;
+        while i < entries.len() {
+            let (before, rest) = entries.split_at_mut(i);
+            match before.iter_mut().find(|(key, _)| *key == rest[0].0) {
+                Some(first) => {
+                    first.1 = rest[0].1;
+                    entries.remove(i);
+                }
+                None => i += 1,
+            }
+        }
+        return;
+    }
+    // A stable sort keeps each key's entries in wire order: the first of a run is where the
+    // key stays, the last holds its value.
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_by(|&a, &b| entries[a].0.cmp(&entries[b].0));
+    let mut dropped = vec![false; entries.len()];
+    let mut moves = Vec::new();
+    for run in order.chunk_by(|&a, &b| entries[a].0 == entries[b].0) {
+        if let [first, .., last] = *run {
+            moves.push((first, last));
+            for &later in &run[1..] {
+                dropped[later] = true;
+            }
+        }
+    }
+    for (first, last) in moves {
+        entries[first].1 = entries[last].1;
+    }
+    let mut at = 0;
+    entries.retain(|_| {
+        at += 1;
+        !dropped[at - 1]
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_ENTRIES, entries};
+
+    fn keys_and_values(text: &str) -> Option<Vec<(String, String)>> {
+        let raw = serde_json::value::RawValue::from_string(text.to_owned()).expect("JSON");
+        entries(&raw).map(|e| {
+            e.into_iter()
+                .map(|(k, v)| (k.into_owned(), v.get().to_owned()))
+                .collect()
+        })
+    }
+
+    #[test]
+    fn a_repeated_key_keeps_its_first_place_and_its_last_value() {
+        let pairs = |list: &[(&str, &str)]| {
+            list.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            keys_and_values(r#"{"a":1,"b":2,"a":3,"c":4,"a":5,"b":6}"#),
+            Some(pairs(&[("a", "5"), ("b", "6"), ("c", "4")]))
+        );
+        // The same above the pairwise size.
+        let mut text: String = (0..40).map(|i| format!(r#""k{i}":{i},"#)).collect();
+        text.push_str(r#""k3":"last","k0":null,"k3":7"#);
+        let read = keys_and_values(&format!("{{{text}}}")).expect("an object");
+        assert_eq!(read.len(), 40);
+        assert_eq!(read[0], ("k0".to_owned(), "null".to_owned()));
+        assert_eq!(read[3], ("k3".to_owned(), "7".to_owned()));
+        assert_eq!(read[39], ("k39".to_owned(), "39".to_owned()));
+    }
+
+    #[test]
+    fn objects_of_too_many_entries_are_refused() {
+        let at_most: String = (0..MAX_ENTRIES).map(|i| format!(r#""k{i}":0,"#)).collect();
+        let at_most = format!("{{{}}}", at_most.trim_end_matches(','));
+        assert_eq!(
+            keys_and_values(&at_most).map(|e| e.len()),
+            Some(MAX_ENTRIES)
+        );
+        let over = format!("{{{}}}", r#""":0,"#.repeat(MAX_ENTRIES) + r#""":1"#);
+        let read = keys_and_values(&over);
+        assert!(read.is_none(), "{:?} entries", read.map(|e| e.len()));
+    }
 }

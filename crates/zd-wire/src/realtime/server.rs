@@ -1,13 +1,18 @@
 //! Frames the server sends: metric updates, status-code frames, "Not Computed!".
 
+use std::fmt;
+
 use serde::{Serialize, Serializer, ser::SerializeMap, ser::SerializeStruct};
 use serde_json::value::RawValue;
 
 use super::{Metric, MetricValue, Topic, entries::entries, envelope};
-use crate::{DecodeLimits, Error, raw};
+use crate::{DecodeLimits, Error, chat::redact::Shape, raw};
 
 /// A frame sent by the streaming server, or a body of the REST API (same shapes).
-#[derive(Debug, Clone)]
+///
+/// `Debug` shows raw JSON (an Unknown frame, a status message or metric value that is not the
+/// documented kind) by shape only: it may hold anything, up to the size of the frame.
+#[derive(Clone)]
 #[non_exhaustive]
 pub enum ServerFrame {
     /// `{"content":{"topic":..,"data":{..},"type":"update","department_id":..},"status_code":..}`.
@@ -26,7 +31,8 @@ pub enum ServerFrame {
 pub struct Update {
     /// The family (`chats` / `agents`) or, possibly, the full `family.key` topic.
     pub topic: Topic,
-    /// The metrics that changed, in wire order.
+    /// The metrics that changed, in wire order. A key sent twice is here once, in its first
+    /// place, with its last value. An update of more than 10,000 keys is refused.
     pub data: Vec<(Metric, MetricValue)>,
     /// The department, or `None` for the whole account.
     pub department_id: Option<u64>,
@@ -73,7 +79,9 @@ impl Status {
 }
 
 /// The `message` of a status frame.
-#[derive(Debug, Clone)]
+///
+/// `Debug` shows a JSON message by shape only.
+#[derive(Clone)]
 #[non_exhaustive]
 pub enum StatusMessage {
     /// A text message.
@@ -89,6 +97,26 @@ impl StatusMessage {
         match self {
             Self::Text(text) => Some(text),
             Self::Json(_) => None,
+        }
+    }
+}
+
+impl fmt::Debug for ServerFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Update(u) => f.debug_tuple("Update").field(u).finish(),
+            Self::NotComputed => f.write_str("NotComputed"),
+            Self::Status(s) => f.debug_tuple("Status").field(s).finish(),
+            Self::Unknown(raw) => f.debug_tuple("Unknown").field(&Shape(raw)).finish(),
+        }
+    }
+}
+
+impl fmt::Debug for StatusMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Text(text) => f.debug_tuple("Text").field(text).finish(),
+            Self::Json(raw) => f.debug_tuple("Json").field(&Shape(raw)).finish(),
         }
     }
 }
@@ -245,5 +273,103 @@ impl Serialize for Status {
             None => {}
         }
         st.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ServerFrame;
+    use crate::realtime::ClientFrame;
+
+    #[test]
+    fn a_metric_sent_twice_reads_as_its_last_value() {
+        use crate::realtime::{Metric, MetricValue, Window};
+
+        let text = r#"{"content":{"topic":"chats","data":{"missed_chats":{"30":1,"30":2},"chats_count":1,"x":0,"chats_count":3},"type":"update","department_id":null},"status_code":200}"#;
+        let Ok(ServerFrame::Update(update)) = ServerFrame::decode(text) else {
+            panic!("not an update");
+        };
+        let missed = update
+            .get(&Metric::MissedChats)
+            .and_then(MetricValue::as_windowed)
+            .expect("windowed");
+        assert_eq!(missed.get(Window::Minutes30), Some(Some(2)));
+        assert_eq!(missed.0.len(), 1);
+        let keys: Vec<_> = update.data.iter().map(|(m, _)| m.key()).collect();
+        assert_eq!(keys, ["missed_chats", "chats_count", "x"]);
+        assert_eq!(
+            update
+                .get(&Metric::from_key("chats_count"))
+                .and_then(MetricValue::as_i64),
+            Some(3)
+        );
+        assert_eq!(
+            serde_json::to_string(&update).expect("encodes"),
+            r#"{"content":{"topic":"chats","data":{"missed_chats":{"30":2},"chats_count":3,"x":0},"type":"update","department_id":null},"status_code":200}"#
+        );
+    }
+
+    #[test]
+    fn an_update_of_too_many_metrics_is_refused() {
+        use crate::ErrorKind;
+
+        let update = |data: &str| {
+            format!(
+                r#"{{"content":{{"topic":"chats","data":{{{data}}},"type":"update","department_id":null}},"status_code":200}}"#
+            )
+        };
+        let many: String = (0..10_000).map(|i| format!(r#""k{i}":0,"#)).collect();
+        let frame = ServerFrame::decode(&update(many.trim_end_matches(',')));
+        assert!(
+            matches!(frame, Ok(ServerFrame::Update(ref u)) if u.data.len() == 10_000),
+            "{}",
+            frame.map(|f| f.kind()).unwrap_or("error")
+        );
+        let tiny = r#""":0,"#.repeat(200_000);
+        let error = ServerFrame::decode(&update(tiny.trim_end_matches(',')))
+            .map(|f| f.kind())
+            .expect_err("too many entries");
+        assert_eq!(
+            error.kind(),
+            &ErrorKind::InvalidField {
+                frame: "update",
+                field: "data"
+            }
+        );
+    }
+
+    #[test]
+    fn debug_shows_raw_json_by_shape_only_and_bounded() {
+        let big = "x".repeat(100_000);
+        let many: String = (0..10_000).map(|i| format!(r#""k{i}":0,"#)).collect();
+        for text in [
+            format!(r#"{{"what":"SECRET{big}"}}"#),
+            format!(r#"{{{many}"SECRET":1}}"#),
+            format!(r#"["SECRET{big}"]"#),
+            format!(r#"{{"status_code":401,"message":{{"token":"SECRET{big}"}}}}"#),
+            format!(
+                r#"{{"content":{{"topic":"chats","data":{{"missed_chats":{{"t":"SECRET{big}"}},"x":1.5}},"type":"update","department_id":null}},"status_code":200}}"#
+            ),
+        ] {
+            let frame = ServerFrame::decode(&text).expect("decodes");
+            for shown in [format!("{frame:?}"), format!("{frame:#?}")] {
+                assert!(!shown.contains("SECRET"), "{}", frame.kind());
+                assert!(
+                    shown.len() < 2_000,
+                    "{}: {} bytes",
+                    frame.kind(),
+                    shown.len()
+                );
+            }
+            let frame = ClientFrame::decode(&text).expect("decodes");
+            let shown = format!("{frame:?}");
+            assert!(!shown.contains("SECRET"), "{}", frame.kind());
+            assert!(
+                shown.len() < 2_000,
+                "{}: {} bytes",
+                frame.kind(),
+                shown.len()
+            );
+        }
     }
 }

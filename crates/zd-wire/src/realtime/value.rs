@@ -1,13 +1,17 @@
 //! Metric values: a count or duration, null, or a per-window object.
 
+use std::fmt;
+
 use serde::{Serialize, Serializer, ser::SerializeMap};
 use serde_json::value::RawValue;
 
 use super::{Window, entries::entries};
-use crate::raw;
+use crate::{chat::redact::Shape, raw};
 
 /// The value of one metric in an update.
-#[derive(Debug, Clone)]
+///
+/// `Debug` shows a [`MetricValue::Other`] value by shape only.
+#[derive(Clone)]
 #[non_exhaustive]
 pub enum MetricValue {
     /// A count or a number of seconds; `None` when the service sent `null` (not computed yet,
@@ -17,6 +21,16 @@ pub enum MetricValue {
     Windowed(Windowed),
     /// Any other JSON (a float, a string, ...), kept raw.
     Other(Box<RawValue>),
+}
+
+impl fmt::Debug for MetricValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Scalar(v) => f.debug_tuple("Scalar").field(v).finish(),
+            Self::Windowed(w) => f.debug_tuple("Windowed").field(w).finish(),
+            Self::Other(raw) => f.debug_tuple("Other").field(&Shape(raw)).finish(),
+        }
+    }
 }
 
 /// The per-window values of a windowed metric, in wire order.

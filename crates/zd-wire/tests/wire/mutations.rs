@@ -372,13 +372,6 @@ fn malformed_known_frames_are_typed_errors() {
             },
         ),
         (
-            r#"{"errorCode":400,"id":1}"#,
-            ErrorKind::MissingField {
-                frame: "error",
-                field: "payload",
-            },
-        ),
-        (
             r#"{"id":[1],"payload":{}}"#,
             ErrorKind::InvalidField {
                 frame: "response",
@@ -411,6 +404,19 @@ fn malformed_known_frames_are_typed_errors() {
             "Display must not print the frame"
         );
     }
+    // An error code still makes the frame an error without a payload: it answers its request
+    // or ends its subscription, as a `null` payload does.
+    let error = chat::ServerFrame::decode(r#"{"token":"s3cr3t","errorCode":400,"id":1}"#);
+    assert!(
+        matches!(error, Ok(chat::ServerFrame::Error(ref e)) if e.status() == Some(400) && e.id == Some(chat::RequestId::from(1_u64))),
+        "{error:?}"
+    );
+    let error =
+        chat::ServerFrame::decode(r#"{"sig":"DATA","subscription_id":"s","error_code":500}"#);
+    assert!(
+        matches!(error, Ok(chat::ServerFrame::DataError(ref e)) if e.status() == Some(500) && e.subscription_id == "s"),
+        "{error:?}"
+    );
     let unknown = chat::ServerFrame::decode(r#"{"sig":"NEW","x":1}"#).unwrap();
     assert_eq!(unknown.encode().unwrap(), r#"{"sig":"NEW","x":1}"#);
     let not_object = chat::ServerFrame::decode(" [1,2] ").unwrap();

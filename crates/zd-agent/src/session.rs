@@ -18,7 +18,7 @@ use crate::ops::AgentStatus;
 use crate::rate_limit::{StartLimiter, shared_start_limiter};
 use crate::retry::RetryClass;
 use crate::state::{LifecycleEvent, ResumableFacts, SessionState};
-use crate::subscription::{Decode, KeyOf, Subscription};
+use crate::subscription::{Decode, Ending, KeyOf, Subscription};
 use crate::transport::{Socket, Started, Transport};
 
 /// Commands waiting for the driver before callers wait too.
@@ -37,7 +37,8 @@ pub(crate) struct Shared {
     pub(crate) state: watch::Sender<SessionState>,
     pub(crate) lifecycle: broadcast::Sender<LifecycleEvent>,
     facts: Mutex<ResumableFacts>,
-    drop_tx: mpsc::UnboundedSender<u64>,
+    /// Where subscriptions to stop go, by key (see `Subscription`'s and `Handover`'s drops).
+    pub(crate) drop_tx: mpsc::UnboundedSender<u64>,
 }
 
 impl Shared {
@@ -619,24 +620,29 @@ impl AgentSession {
     ) -> Result<Subscription<T>, Error> {
         let payload = payload_of(query, variables)?;
         let (tx, rx) = mpsc::channel(self.shared.config.subscription_buffer.max(1));
+        let ending = Arc::new(Ending::default());
         let (reply, ack) = oneshot::channel();
         self.cmd_tx
             .send(Command::Subscribe {
                 payload,
                 catch_up,
                 tx,
+                ending: Arc::clone(&ending),
                 reply,
             })
             .await
             .map_err(|_| Error::closed("the driver is not running"))?;
-        let key = match tokio::time::timeout(self.shared.config.request_timeout, ack).await {
+        // A started subscription comes as a `Handover` that stops it if this future is dropped
+        // before taking it; claimed here, the `Subscription` stops it when dropped instead.
+        let handover = match tokio::time::timeout(self.shared.config.request_timeout, ack).await {
             Ok(Ok(result)) => result?,
             Ok(Err(_)) => return Err(Error::closed("the driver is not running")),
             Err(_) => return Err(Error::new(ErrorKind::Timeout)),
         };
         Ok(Subscription::new(
             rx,
-            key,
+            ending,
+            handover.claim(),
             self.shared.drop_tx.clone(),
             decode,
             key_of,
@@ -729,9 +735,36 @@ impl AgentSession {
 
     /// Ends the session: `stopAgentSession`, then the socket closes and the driver ends.
     ///
+    /// # Cancel safety
+    /// Once polled, the stop completes even if this future is dropped: dropping it only stops
+    /// waiting. (A stop left half done would keep the session running, marked to close at its
+    /// next socket failure instead of reconnecting.) It runs on a task of its own when called
+    /// on a tokio runtime, else in this future.
+    ///
     /// # Errors
     /// The service refused the stop; the socket is closed anyway.
     pub async fn stop(&self) -> Result<(), Error> {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return self.stop_inline().await;
+        };
+        let session = self.clone();
+        match runtime
+            .spawn(async move { session.stop_inline().await })
+            .await
+        {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // The runtime is shutting down, and the driver with it.
+            Err(e) => Err(Error::with_source(
+                ErrorKind::Closed {
+                    reason: "the runtime shut down during the stop".to_owned(),
+                },
+                e,
+            )),
+        }
+    }
+
+    async fn stop_inline(&self) -> Result<(), Error> {
         use cynic::MutationBuilder;
         let _ = self.cmd_tx.send(Command::Stopping).await;
         let op = crate::ops::StopAgentSession::build(());

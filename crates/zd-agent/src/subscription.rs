@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
@@ -23,6 +24,67 @@ pub(crate) enum SubEvent {
     /// The session's socket was replaced: the items before this came before the gap. Sent
     /// ahead of the first event after a gap, to subscriptions with a catch-up only.
     Gap,
+}
+
+/// A started subscription on its way to its caller, through the start's answer channel.
+///
+/// Dropped unclaimed, it stops the subscription: a caller that stopped waiting after the
+/// driver handed it over (a `select!`, a timeout) never builds the [`Subscription`] whose own
+/// drop would, and the driver cannot tell. A value left in a oneshot whose receiver is gone is
+/// dropped with the channel, so this covers that case too.
+#[derive(Debug)]
+pub(crate) struct Handover {
+    key: u64,
+    /// `None` once claimed.
+    drop_tx: Option<mpsc::UnboundedSender<u64>>,
+}
+
+impl Handover {
+    pub(crate) fn new(key: u64, drop_tx: mpsc::UnboundedSender<u64>) -> Self {
+        Self {
+            key,
+            drop_tx: Some(drop_tx),
+        }
+    }
+
+    /// The subscription's key, for the [`Subscription`] that takes over stopping it.
+    pub(crate) fn claim(mut self) -> u64 {
+        self.drop_tx = None;
+        self.key
+    }
+}
+
+impl Drop for Handover {
+    fn drop(&mut self) {
+        if let Some(drop_tx) = self.drop_tx.take() {
+            // The driver may be gone already; then there is nothing left to stop.
+            let _ = drop_tx.send(self.key);
+        }
+    }
+}
+
+/// Why a subscription ended, kept beside its channel rather than in it: a reader that is
+/// behind has a full buffer, and the error that ends its stream must not be lost to that.
+/// The stream hands it out after the buffered items, once the driver has dropped its sender.
+#[derive(Debug, Default)]
+pub(crate) struct Ending(Mutex<Option<Error>>);
+
+impl Ending {
+    /// Records why the subscription ended; the first reason stays.
+    pub(crate) fn set(&self, e: Error) {
+        self.lock().get_or_insert(e);
+    }
+
+    fn take(&self) -> Option<Error> {
+        self.lock().take()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Error>> {
+        // Nothing is left half-written under this lock: a poisoned one is simply reused.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// Turns a DATA payload into an item; `Ok(None)` skips it.
@@ -66,6 +128,8 @@ pub(crate) struct CatchUp<T> {
 /// `next()` is cancel safe: an item is only taken when it is returned.
 pub struct Subscription<T> {
     rx: mpsc::Receiver<SubEvent>,
+    /// Why the subscription ended, handed out once its channel is drained and closed.
+    ending: Arc<Ending>,
     key: u64,
     drop_tx: mpsc::UnboundedSender<u64>,
     decode: Decode<T>,
@@ -93,6 +157,7 @@ impl<T> std::fmt::Debug for Subscription<T> {
 impl<T> Subscription<T> {
     pub(crate) fn new(
         rx: mpsc::Receiver<SubEvent>,
+        ending: Arc<Ending>,
         key: u64,
         drop_tx: mpsc::UnboundedSender<u64>,
         decode: Decode<T>,
@@ -104,6 +169,7 @@ impl<T> Subscription<T> {
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
         Self {
             rx,
+            ending,
             key,
             drop_tx,
             decode,
@@ -169,7 +235,7 @@ impl<T> Stream for Subscription<T> {
             }
             let event = match this.rx.poll_recv(cx) {
                 Poll::Ready(Some(event)) => event,
-                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Ready(None) => return Poll::Ready(this.ending.take().map(Err)),
                 Poll::Pending => return Poll::Pending,
             };
             match event {
@@ -236,7 +302,7 @@ mod tests {
     async fn a_broken_payload_is_an_error_item_and_the_stream_goes_on() {
         let (tx, rx) = mpsc::channel(4);
         let (drop_tx, _drop_rx) = mpsc::unbounded_channel();
-        let mut sub = Subscription::new(rx, 1, drop_tx, decode, None, 16);
+        let mut sub = Subscription::new(rx, Default::default(), 1, drop_tx, decode, None, 16);
         for text in [r#"{"data":tru}"#, r#"{"data":7}"#] {
             tx.send(SubEvent::Data(text.into())).await.expect("open");
         }
@@ -257,11 +323,12 @@ mod tests {
     fn stamped(overlap_ms: f64) -> (mpsc::Sender<SubEvent>, Subscription<u32>) {
         let (tx, rx) = mpsc::channel(8);
         let (drop_tx, _drop_rx) = mpsc::unbounded_channel();
-        let sub = Subscription::new(rx, 1, drop_tx, decode, None, 16).with_catch_up(CatchUp {
-            decode: stamps_since,
-            stamp_of: |t| Some(f64::from(*t)),
-            overlap_ms,
-        });
+        let sub = Subscription::new(rx, Default::default(), 1, drop_tx, decode, None, 16)
+            .with_catch_up(CatchUp {
+                decode: stamps_since,
+                stamp_of: |t| Some(f64::from(*t)),
+                overlap_ms,
+            });
         (tx, sub)
     }
 
@@ -316,7 +383,7 @@ mod tests {
     async fn a_first_gap_looks_back_the_overlap_before_the_subscription() {
         let (tx, rx) = mpsc::channel(8);
         let (drop_tx, _drop_rx) = mpsc::unbounded_channel();
-        let mut sub = Subscription::new(rx, 1, drop_tx, decode, None, 16);
+        let mut sub = Subscription::new(rx, Default::default(), 1, drop_tx, decode, None, 16);
         // The host clock read 10 000 at the subscription; the service's clock is 2 000 behind.
         sub.since_ms = 10_000.0;
         let sub = sub.with_catch_up(CatchUp {

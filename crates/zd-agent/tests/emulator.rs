@@ -2355,3 +2355,137 @@ async fn a_dropped_status_request_does_not_undo_a_later_one() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(agent_status(&emu), "away");
 }
+
+#[tokio::test]
+async fn a_stop_whose_caller_stops_waiting_still_ends_the_session() {
+    let bot = bot().await;
+    let mut events = Box::pin(bot.session.lifecycle());
+    let sid = session_id(&bot);
+    // Polled once, then dropped, as by a `select!` or a timeout that gave up on it.
+    let mut stop = Box::pin(bot.session.stop());
+    assert!((&mut stop).now_or_never().is_none());
+    drop(stop);
+    // The stop still reaches the service and ends the session: it is not left running,
+    // marked to close at its next socket failure instead of reconnecting.
+    let reason = first_event(&mut events, |e| match e {
+        LifecycleEvent::Closed { reason } => Some(reason),
+        _ => None,
+    })
+    .await;
+    assert!(reason.contains("stopped"), "{reason}");
+    assert!(session_report(&bot.emu, &sid).ended.is_some());
+    within(bot.driver).await.unwrap();
+    assert_eq!(bot.session.state(), SessionState::Closed);
+}
+
+#[tokio::test]
+async fn a_subscription_handed_to_a_caller_that_stopped_waiting_is_stopped() {
+    let bot = bot().await;
+    let sid = session_id(&bot);
+    // Polled once, so the start goes out; never polled again, as when a `select!` takes
+    // another branch after the driver has handed the started subscription over.
+    let mut subscribing = Box::pin(bot.session.messages());
+    assert!((&mut subscribing).now_or_never().is_none());
+    until(|| bot.session.resumable().subscriptions.len() == 1 && subscriptions_live(&bot)).await;
+    service_holds(&bot.emu, &sid, 1).await;
+    drop(subscribing);
+    // Nobody can read it: it holds none of the ten, here or on the service.
+    until_subscriptions(&bot, 0).await;
+    service_holds(&bot.emu, &sid, 0).await;
+}
+
+#[tokio::test]
+async fn the_error_that_ends_a_subscription_reaches_a_reader_whose_buffer_was_full() {
+    const BUFFER: usize = 2;
+    let bot = bot_with(|config| {
+        config.subscription_buffer = BUFFER;
+        config.catch_up = false;
+    })
+    .await;
+    go_online(&bot.session).await;
+    let channel = visitor(&bot);
+    let sid = session_id(&bot);
+    // Subscribed after the chat is set up, so only what the visitor says reaches it.
+    let mut messages = bot.session.messages().await.unwrap();
+    let frames = || session_report(&bot.emu, &sid).counts.data_frames;
+    let before = frames();
+    for i in 0..BUFFER {
+        say(&bot, &channel, &format!("unread {i}"));
+    }
+    until(|| frames() >= before + BUFFER as u64).await;
+    // An answer comes behind the DATA frames queued before it: once it is here, they fill
+    // the buffer, unread.
+    go_online(&bot.session).await;
+    // On the resumed socket the old id's stop and the restart are both refused for good.
+    fail_next(&bot, 2, "FORBIDDEN");
+    bot.emu.control().fault_drop(&sid).await.unwrap();
+    until_subscriptions(&bot, 0).await;
+    for i in 0..BUFFER {
+        let m = within(messages.next()).await.unwrap().unwrap();
+        assert_eq!(m.content, format!("unread {i}"));
+    }
+    // Why the stream ends comes after what it buffered, not lost to the full buffer.
+    let err = within(messages.next()).await.unwrap().unwrap_err();
+    assert_eq!(err.error_name(), Some(&ErrorName::Forbidden), "{err:?}");
+    assert!(within(messages.next()).await.is_none());
+}
+
+#[tokio::test]
+async fn a_message_lost_with_its_socket_keeps_why_as_its_source() {
+    let bot = bot_with(|config| config.resend_messages = false).await;
+    go_online(&bot.session).await;
+    let channel = visitor(&bot);
+    // The service takes the message, and the socket dies before its answer.
+    bot.emu.control().fault_cut(&session_id(&bot)).unwrap();
+    let message = zd_agent::OutgoingMessage::new(cynic::Id::new(&channel), "cut off");
+    let err = within(bot.session.send_message(message)).await.unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::ConnectionLost), "{err:?}");
+    let source = std::error::Error::source(&err).expect("why the socket went");
+    // The socket's own error, not a text made of it: it can be inspected.
+    let socket_error = source.source().expect("the socket's error");
+    assert!(
+        socket_error
+            .downcast_ref::<tokio_tungstenite::tungstenite::Error>()
+            .is_some(),
+        "{socket_error:?}"
+    );
+}
+
+#[tokio::test]
+async fn pings_go_on_while_the_driver_waits_on_a_reader_that_is_behind() {
+    const IDLE: Duration = Duration::from_millis(500);
+    const PING: Duration = Duration::from_millis(50);
+    let emu = Emulator::builder()
+        .limits(zd_emulator::Limits {
+            idle_timeout: Some(IDLE),
+            ..zd_emulator::Limits::documented()
+        })
+        .start()
+        .await
+        .unwrap();
+    let mut config = config_for(&emu);
+    config.subscription_buffer = 1;
+    config.catch_up = false;
+    config.keepalive_interval = PING;
+    let bot = start_with(emu, config).await;
+    go_online(&bot.session).await;
+    let channel = visitor(&bot);
+    let sid = session_id(&bot);
+    let mut messages = bot.session.messages().await.unwrap();
+    let frames = || session_report(&bot.emu, &sid).counts.data_frames;
+    let before = frames();
+    // The first fills the buffer of one; the driver waits for room to hand over the second.
+    say(&bot, &channel, "first");
+    say(&bot, &channel, "second");
+    until(|| frames() >= before + 2).await;
+    // Twice the service's idle timeout in PINGs while the reader is away: the socket stays.
+    let pings = || session_report(&bot.emu, &sid).counts.pings;
+    let start = pings();
+    let enough = (2 * IDLE.as_millis() / PING.as_millis()) as u64;
+    until(|| pings() >= start + enough).await;
+    let report = session_report(&bot.emu, &sid);
+    assert!(report.connected, "{report:?}");
+    assert_eq!(report.counts.connections, 1, "{report:?}");
+    assert_eq!(next_visitor_message(&mut messages).await.content, "first");
+    assert_eq!(next_visitor_message(&mut messages).await.content, "second");
+}

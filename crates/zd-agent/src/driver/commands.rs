@@ -16,6 +16,7 @@ impl DriverInner {
                 payload,
                 catch_up,
                 tx,
+                ending,
                 reply,
             } => {
                 // The select takes commands before drops, so a subscription dropped just
@@ -35,6 +36,7 @@ impl DriverInner {
                         payload,
                         catch_up,
                         tx,
+                        ending,
                         server_id: None,
                         ack: Some(reply),
                         start_tries: 1,

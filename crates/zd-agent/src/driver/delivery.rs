@@ -37,7 +37,7 @@ impl DriverInner {
             Err(mpsc::error::TrySendError::Full(event)) => {
                 // The reader is behind: wait for it rather than lose an item.
                 let tx = sub.tx.clone();
-                let _ = self.meanwhile_future(tx.send(event)).await;
+                let _ = self.meanwhile_subscriber(tx.send(event)).await;
             }
             // The Subscription was dropped; its stop is already queued.
             Err(mpsc::error::TrySendError::Closed(_)) => {}
@@ -66,7 +66,7 @@ impl DriverInner {
             let Some(tx) = self.subs.get(&key).map(|s| s.tx.clone()) else {
                 continue;
             };
-            let _ = self.meanwhile_future(tx.send(event)).await;
+            let _ = self.meanwhile_subscriber(tx.send(event)).await;
         }
     }
 }

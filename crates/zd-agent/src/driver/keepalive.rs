@@ -1,6 +1,10 @@
 //! Keepalive: PINGs, and a socket that went silent after one.
 
+use std::task::{Context, Poll};
+
+use futures_util::SinkExt;
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
 use zd_wire::chat::Ping;
 
 use super::{Cause, DriverInner, Pending};
@@ -39,13 +43,63 @@ impl DriverInner {
         if unsent_status {
             self.status_request_failed();
         }
+        let text = self.next_ping()?;
+        self.write(text).await
+    }
+
+    /// The next PING frame.
+    pub(super) fn next_ping(&mut self) -> Result<String, Cause> {
         self.ping_seq += 1;
         let payload = serde_json::value::to_raw_value(&self.ping_seq)
-            .map_err(|e| Cause::lost(format!("ping encoding: {e}")))?;
-        let text = Ping::new(&payload)
+            .map_err(|e| Cause::failed("ping encoding", e))?;
+        Ping::new(&payload)
             .encode()
-            .map_err(|e| Cause::lost(format!("ping encoding: {e}")))?;
-        self.write(text).await
+            .map_err(|e| Cause::failed("ping encoding", e))
+    }
+
+    /// Keeps PINGs going while the driver waits on a slow subscriber (see `meanwhile`): the
+    /// service closes a socket it hears nothing from, however long the wait. `ping` is a
+    /// PING due but not yet written, `flushing` one written but not yet flushed. Returns
+    /// whether anything moved.
+    ///
+    /// Nothing else is written meanwhile (the loop writes only between its steps), so a PING
+    /// cannot land inside another frame. Silence is not judged here: frames are not read
+    /// meanwhile, so the PONGs wait unread. A failed write is left for the loop, whose next
+    /// read or write meets the same dead socket.
+    pub(super) fn poll_keepalive(
+        &mut self,
+        cx: &mut Context<'_>,
+        ping: &mut Option<String>,
+        flushing: &mut bool,
+    ) -> bool {
+        let mut progress = false;
+        if ping.is_none() && self.keepalive.poll_tick(cx).is_ready() {
+            // An encoding failure cannot happen for a number; the tick is skipped if it does.
+            *ping = self.next_ping().ok();
+            progress = true;
+        }
+        let Some(socket) = self.socket.as_mut() else {
+            *ping = None;
+            *flushing = false;
+            return progress;
+        };
+        if ping.is_some() {
+            match socket.poll_ready_unpin(cx) {
+                Poll::Pending => {}
+                Poll::Ready(Err(_)) => *ping = None,
+                Poll::Ready(Ok(())) => {
+                    if let Some(text) = ping.take() {
+                        *flushing = socket.start_send_unpin(WsMessage::text(text)).is_ok();
+                        progress = true;
+                    }
+                }
+            }
+        }
+        if *flushing && socket.poll_flush_unpin(cx).is_ready() {
+            *flushing = false;
+            progress = true;
+        }
+        progress
     }
 }
 

@@ -2,7 +2,6 @@
 
 use crate::error::Error;
 use crate::state::{LifecycleEvent, SessionState, SubscriptionFacts};
-use crate::subscription::SubEvent;
 use crate::transport::close_within;
 
 use super::{DriverInner, Pending};
@@ -55,14 +54,7 @@ impl DriverInner {
             }
         }
         for (_, mut sub) in std::mem::take(&mut self.subs) {
-            match sub.ack.take() {
-                Some(ack) => {
-                    let _ = ack.send(Err(e.share()));
-                }
-                None => {
-                    let _ = sub.tx.try_send(SubEvent::Error(e.share()));
-                }
-            }
+            sub.end(e.share());
         }
         self.routes.clear();
     }

@@ -21,15 +21,27 @@ impl DriverInner {
     /// commands are taken in. A step that is done at once costs no timer.
     pub(super) async fn meanwhile<T>(
         &mut self,
+        step: impl FnMut(&mut Self, &mut Context<'_>) -> Poll<T>,
+    ) -> T {
+        self.meanwhile_pinging(false, step).await
+    }
+
+    /// [`DriverInner::meanwhile`], sending PINGs too when `ping` (see `poll_keepalive`): only
+    /// where nothing else writes to the socket meanwhile.
+    async fn meanwhile_pinging<T>(
+        &mut self,
+        ping: bool,
         mut step: impl FnMut(&mut Self, &mut Context<'_>) -> Poll<T>,
     ) -> T {
         let mut timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
+        let mut due: Option<String> = None;
+        let mut flushing = false;
         std::future::poll_fn(|cx| {
             loop {
                 if let Poll::Ready(out) = step(&mut *self, cx) {
                     return Poll::Ready(out);
                 }
-                let mut progress = false;
+                let mut progress = ping && self.poll_keepalive(cx, &mut due, &mut flushing);
                 if !self.handles_gone && self.held.len() < HELD_COMMANDS {
                     match self.cmd_rx.poll_recv(cx) {
                         Poll::Ready(Some(cmd)) => {
@@ -81,5 +93,14 @@ impl DriverInner {
     pub(super) async fn meanwhile_future<F: Future>(&mut self, step: F) -> F::Output {
         let mut step = std::pin::pin!(step);
         self.meanwhile(|_, cx| step.as_mut().poll(cx)).await
+    }
+
+    /// [`DriverInner::meanwhile_future`] for a wait on a subscriber's room, which may last as
+    /// long as its reader is away: PINGs go on meanwhile, or the service would close the socket
+    /// as idle.
+    pub(super) async fn meanwhile_subscriber<F: Future>(&mut self, step: F) -> F::Output {
+        let mut step = std::pin::pin!(step);
+        self.meanwhile_pinging(true, |_, cx| step.as_mut().poll(cx))
+            .await
     }
 }

@@ -24,7 +24,7 @@ use crate::ops::AgentStatus;
 use crate::rate_limit::RequestLimiter;
 use crate::session::Shared;
 use crate::state::{LifecycleEvent, SessionState};
-use crate::subscription::SubEvent;
+use crate::subscription::{Ending, Handover, SubEvent};
 use crate::transport::{Socket, Started};
 
 mod answers;
@@ -93,7 +93,8 @@ pub(crate) enum Command {
         payload: Payload,
         catch_up: Option<Payload>,
         tx: mpsc::Sender<SubEvent>,
-        reply: oneshot::Sender<Result<u64, Error>>,
+        ending: Arc<Ending>,
+        reply: oneshot::Sender<Result<Handover, Error>>,
     },
     /// The next EOS is the one `stopAgentSession` asked for: close instead of restarting.
     Stopping,
@@ -144,8 +145,10 @@ struct Sub {
     /// A query for what the subscription may have missed while no socket was up.
     catch_up: Option<Payload>,
     tx: mpsc::Sender<SubEvent>,
+    /// Where the error that ends the subscription goes (see [`Sub::end`]).
+    ending: Arc<Ending>,
     server_id: Option<String>,
-    ack: Option<oneshot::Sender<Result<u64, Error>>>,
+    ack: Option<oneshot::Sender<Result<Handover, Error>>>,
     start_tries: usize,
     first_try: Instant,
     backoff: Option<backon::ExponentialBackoff>,
@@ -162,10 +165,26 @@ struct Sub {
     unanswered: u8,
 }
 
+impl Sub {
+    /// Ends the subscription with `e`: its caller's start fails, or its stream yields `e` after
+    /// what it buffered (never lost to a full buffer), then ends once this `Sub` is dropped.
+    fn end(&mut self, e: Error) {
+        match self.ack.take() {
+            Some(ack) => {
+                let _ = ack.send(Err(e));
+            }
+            None => self.ending.set(e),
+        }
+    }
+}
+
 /// Why the socket is gone.
 #[derive(Debug, Clone)]
 struct Cause {
+    /// What happened; the error that made it happen, if any, is `source`.
     text: String,
+    /// Kept as an error (not text) for the requests that fail with the socket.
+    source: Option<SharedError>,
     restart: bool,
     fatal: Option<ErrorKind>,
     /// A frame larger than `max_frame_bytes` killed the socket.
@@ -176,10 +195,65 @@ impl Cause {
     fn lost(text: impl Into<String>) -> Self {
         Self {
             text: text.into(),
+            source: None,
             restart: false,
             fatal: None,
             too_big: false,
         }
+    }
+
+    /// The socket went because of `source` while the driver was doing `what`.
+    fn failed(what: &str, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self {
+            source: Some(Arc::new(source)),
+            ..Self::lost(what)
+        }
+    }
+
+    /// The error of a request lost with the socket: this cause is its source.
+    fn connection_lost(&self) -> Error {
+        Error::with_source(
+            ErrorKind::ConnectionLost,
+            SocketLost {
+                what: self.text.clone(),
+                source: self.source.clone(),
+            },
+        )
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)?;
+        match &self.source {
+            Some(source) => write!(f, ": {source}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// An error shared by every request that fails with one socket.
+type SharedError = Arc<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why the socket of a request lost with it went: the source of its
+/// [`ErrorKind::ConnectionLost`].
+#[derive(Debug)]
+struct SocketLost {
+    what: String,
+    source: Option<SharedError>,
+}
+
+impl std::fmt::Display for SocketLost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.what)
+    }
+}
+
+impl std::error::Error for SocketLost {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -240,6 +314,9 @@ pub(crate) struct DriverInner {
     /// from there. Any frame clears it, which costs less than reading the clock per frame.
     ping_out: Option<Instant>,
     ping_seq: u64,
+    /// When PINGs go out: a field, not a local of the loop, so that a wait on a slow
+    /// subscriber keeps pinging too (see `meanwhile`).
+    keepalive: tokio::time::Interval,
     /// The tries of a status restore a caller's own status request replaced: owed again if
     /// that request sets nothing (fails, times out, is dropped).
     superseded_restore: Option<u32>,
@@ -276,6 +353,8 @@ impl Driver {
         let limiter = shared.config.requests_per_second.map(RequestLimiter::new);
         let limits = DecodeLimits::new().with_max_frame_bytes(shared.config.max_frame_bytes);
         let span = tracing::info_span!("zd_agent.session", session_id = %started.session_id);
+        let mut keepalive = tokio::time::interval(shared.config.keepalive_interval);
+        keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut inner = DriverInner {
             shared,
             cmd_rx,
@@ -302,6 +381,7 @@ impl Driver {
             undelivered: Vec::new(),
             ping_out: None,
             ping_seq: 0,
+            keepalive,
             superseded_restore: None,
         };
         if inherited.restore_status && inner.agent_status.is_some() {
@@ -334,9 +414,8 @@ enum Step {
 
 impl DriverInner {
     async fn run(mut self) {
-        let mut keepalive = tokio::time::interval(self.shared.config.keepalive_interval);
-        keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        keepalive.reset();
+        // The period counts from when the driver runs, not from `connect`.
+        self.keepalive.reset();
         // One timer for the subscription-start retries and the request deadlines, re-armed
         // only for an earlier time: a later one waits until it fires (at most once per request
         // timeout for nothing). Re-arming a `Sleep` costs a trip through the timer driver's
@@ -351,7 +430,7 @@ impl DriverInner {
                     self.close(&e);
                     return;
                 }
-                keepalive.reset();
+                self.keepalive.reset();
             }
             let step = if let Some(cmd) = self.held.pop_front() {
                 Step::Command(Some(cmd))
@@ -368,6 +447,7 @@ impl DriverInner {
                 let can_send = !self.outbox.is_empty();
                 let limiter = self.limiter.as_ref();
                 let readable = &self.readable;
+                let keepalive = &mut self.keepalive;
                 tokio::select! {
                     biased;
                     frame = std::future::poll_fn(|cx| readable.poll_next(socket, cx)) => Step::Frame(frame),
@@ -382,7 +462,7 @@ impl DriverInner {
                 Step::Frame(Some(Ok(msg))) => self.on_message(msg).await,
                 Step::Frame(Some(Err(e))) => {
                     let too_big = matches!(e, tokio_tungstenite::tungstenite::Error::Capacity(_));
-                    let mut cause = Cause::lost(format!("socket error: {e}"));
+                    let mut cause = Cause::failed("socket error", e);
                     cause.too_big = too_big;
                     Err(cause)
                 }
@@ -423,7 +503,7 @@ impl DriverInner {
             match outcome {
                 Ok(()) => {}
                 Err(cause) if self.stopping => {
-                    tracing::debug!(cause = %cause.text, "session stopped");
+                    tracing::debug!(%cause, "session stopped");
                     self.socket = None;
                     self.close(&Error::closed("stopped"));
                     return;
@@ -434,7 +514,7 @@ impl DriverInner {
                         self.close(&e);
                         return;
                     }
-                    keepalive.reset();
+                    self.keepalive.reset();
                 }
             }
         }

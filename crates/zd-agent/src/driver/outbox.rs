@@ -44,7 +44,7 @@ impl DriverInner {
                 return Poll::Ready(Err(Cause::lost("no socket")));
             };
             if let Poll::Ready(done) = poll(socket, cx) {
-                return Poll::Ready(done.map_err(|e| Cause::lost(format!("write failed: {e}"))));
+                return Poll::Ready(done.map_err(|e| Cause::failed("write failed", e)));
             }
             let timer = stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
             timer.as_mut().poll(cx).map(|()| {
@@ -65,7 +65,7 @@ impl DriverInner {
         };
         socket
             .start_send_unpin(WsMessage::text(text))
-            .map_err(|e| Cause::lost(format!("write failed: {e}")))
+            .map_err(|e| Cause::failed("write failed", e))
     }
 
     async fn flush(&mut self) -> Result<(), Cause> {

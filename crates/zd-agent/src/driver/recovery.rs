@@ -24,7 +24,7 @@ impl DriverInner {
             return Err(Error::new(kind));
         }
         self.catch_ups_lost(&cause);
-        self.fail_unreplayable();
+        self.fail_unreplayable(&cause);
         let shared = Arc::clone(&self.shared);
         let config = &shared.config;
         if !cause.restart {
@@ -35,7 +35,7 @@ impl DriverInner {
                 self.set_state(SessionState::Reconnecting { attempt });
                 self.emit(LifecycleEvent::Reconnecting {
                     attempt,
-                    cause: cause.text.clone(),
+                    cause: cause.to_string(),
                 });
                 let url = self.started.websocket_url.clone();
                 // Boxed: opening a socket is a large future, and a rare one.
@@ -131,20 +131,21 @@ impl DriverInner {
             if !cause.too_big && sub.catch_up_losses < CATCH_UP_LOSSES {
                 continue;
             }
-            tracing::warn!(cause = %cause.text, "catch-up lost with its socket; given up");
+            tracing::warn!(%cause, "catch-up lost with its socket; given up");
             sub.catch_up_losses = 0;
             sub.skip_catch_up = true;
             let gap = std::mem::take(&mut sub.gap);
             if gap {
                 self.offer(key, SubEvent::Gap);
             }
-            let e = Error::with_source(ErrorKind::CatchUp, CatchUpLost(cause.text.clone()));
+            let e = Error::with_source(ErrorKind::CatchUp, CatchUpLost(cause.to_string()));
             self.offer(key, SubEvent::Error(e));
         }
     }
 
-    /// Requests already sent that may not be repeated fail now, with a retryable error.
-    fn fail_unreplayable(&mut self) {
+    /// Requests already sent that may not be repeated fail now, with a retryable error whose
+    /// source is why the socket went.
+    fn fail_unreplayable(&mut self, cause: &Cause) {
         let max = self.shared.config.retry.connection_lost_retries;
         let doomed: Vec<u64> = self
             .pending
@@ -157,7 +158,7 @@ impl DriverInner {
             .collect();
         for id in doomed {
             if let Some(Pending::Request { reply, status, .. }) = self.pending.remove(&id) {
-                let _ = reply.send(Err(Error::new(ErrorKind::ConnectionLost)));
+                let _ = reply.send(Err(cause.connection_lost()));
                 if status.is_some() {
                     self.status_request_failed();
                 }

@@ -6,7 +6,7 @@ use zd_wire::chat::ErrorName;
 
 use crate::error::Error;
 use crate::retry::RetryClass;
-use crate::subscription::SubEvent;
+use crate::subscription::Handover;
 
 use super::{Answer, DriverInner, Pending};
 
@@ -58,13 +58,17 @@ impl DriverInner {
         }
         let resumed = match sub.ack.take() {
             Some(ack) => {
-                if ack.send(Ok(key)).is_err() {
+                let handover = Handover::new(key, self.shared.drop_tx.clone());
+                if let Err(Ok(handover)) = ack.send(Ok(handover)) {
                     // The caller stopped waiting (its timeout): nobody will read this
                     // subscription, so it must not hold one of the session's ten slots.
+                    handover.claim();
                     self.forget_sub(key);
                     self.queue_stop(server_id);
                     return;
                 }
+                // From here a caller that stops waiting before it takes the handover drops
+                // it, which stops the subscription as a dropped `Subscription` does.
                 false
             }
             None => true,
@@ -175,14 +179,7 @@ impl DriverInner {
         let Some(mut sub) = self.subs.remove(&key) else {
             return;
         };
-        match sub.ack.take() {
-            Some(ack) => {
-                let _ = ack.send(Err(e));
-            }
-            None => {
-                let _ = sub.tx.try_send(SubEvent::Error(e));
-            }
-        }
+        sub.end(e);
         self.publish_facts();
     }
 

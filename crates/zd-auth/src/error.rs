@@ -236,14 +236,17 @@ impl Error {
     }
 
     /// Hides the values in `sent` wherever the server's words are kept: the OAuth code and
-    /// description and the body excerpt (see [`redact_sent`]).
+    /// description and the body excerpt (see [`redact_sent`]). The code and description are
+    /// then cut to [`BODY_EXCERPT_LIMIT`] bytes with their control characters blanked: they
+    /// reach log lines through `Display`, and the error is copied to every caller that waited
+    /// for a refresh.
     pub(crate) fn redact_sent(mut self, sent: &[&str]) -> Self {
         if let Some(oauth) = &mut self.inner.oauth {
             if let OAuthErrorCode::Unknown(code) = &mut oauth.code {
-                *code = redact_sent(code, sent).into_owned();
+                *code = server_text(&redact_sent(code, sent));
             }
             if let Some(description) = &mut oauth.description {
-                *description = redact_sent(description, sent).into_owned();
+                *description = server_text(&redact_sent(description, sent));
             }
         }
         if let Some(body) = &mut self.inner.body {
@@ -625,6 +628,20 @@ fn hex4(bytes: &[u8], at: usize) -> Hex {
         .ok()
         .and_then(|digits| u32::from_str_radix(digits, 16).ok())
         .map_or(Hex::Invalid, Hex::Unit)
+}
+
+/// The server's words as kept for `Display`: at most [`BODY_EXCERPT_LIMIT`] bytes, cut on a
+/// character boundary, with control characters (a line break that would forge a log line)
+/// blanked.
+fn server_text(text: &str) -> String {
+    let mut cut = text.len().min(BODY_EXCERPT_LIMIT);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text[..cut]
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 fn excerpt(body: &[u8]) -> String {

@@ -88,9 +88,9 @@ pub trait TokenSource: Send + Sync + fmt::Debug + 'static {
 /// After a failure the token endpoint is left alone for a short cool-down (its `Retry-After`
 /// kept between 1 s and 60 s, or 5 s without one): callers meanwhile get the still-valid token
 /// or the last error, without a request. After a failure that retrying cannot mend (the
-/// endpoint refused the grant or the client: `invalid_grant`, `invalid_client`,
-/// `unauthorized_client`) the cool-down is five minutes, unless [`Credentials::invalidate`]
-/// ends it.
+/// endpoint refused the request with an RFC 6749 code such as `invalid_grant`,
+/// `invalid_client` or `invalid_scope`, see `refused_for_good`) the cool-down is five minutes,
+/// unless [`Credentials::invalidate`] ends it.
 ///
 /// # Cancel safety
 /// Dropping an `authorization()` future never abandons a refresh it started. Within a Tokio
@@ -515,16 +515,24 @@ impl Book {
     }
 }
 
-/// Whether the token endpoint refused the grant or the client itself (RFC 6749's
-/// `invalid_grant`, `invalid_client`, `unauthorized_client`): asking again with the same
-/// credentials gets the same answer. Anything else that is not retryable (a proxy's 403 or
-/// 408, an HTML page where JSON was due, a panic in the source) may be gone on the next try.
+/// Whether the token endpoint refused the request itself with one of RFC 6749's codes for
+/// what the same request cannot get past (`invalid_request`, `invalid_client`,
+/// `invalid_grant`, `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`,
+/// `access_denied`): asking again with the same credentials gets the same answer. Anything
+/// else that is not retryable (a proxy's 403 or 408, an HTML page where JSON was due, a code
+/// this crate does not know, a panic in the source) may be gone on the next try.
 fn refused_for_good(error: &Error) -> bool {
     use crate::OAuthErrorCode as Code;
     error.oauth().is_some_and(|oauth| {
         matches!(
             oauth.code,
-            Code::InvalidGrant | Code::InvalidClient | Code::UnauthorizedClient
+            Code::InvalidRequest
+                | Code::InvalidClient
+                | Code::InvalidGrant
+                | Code::UnauthorizedClient
+                | Code::UnsupportedGrantType
+                | Code::InvalidScope
+                | Code::AccessDenied
         )
     })
 }
@@ -1193,6 +1201,32 @@ mod tests {
         tokio::time::advance(FAILURE_COOL_DOWN * 2).await;
         assert!(creds.authorization().await.is_err());
         assert_eq!(source.calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn refusals_the_same_request_cannot_get_past_are_for_good() {
+        use crate::{OAuthError, OAuthErrorCode};
+        let refusal = |code: &str| {
+            Error::new(ErrorKind::OAuth, "test").with_oauth(OAuthError {
+                code: OAuthErrorCode::from_wire(code),
+                description: None,
+            })
+        };
+        for code in [
+            "invalid_request",
+            "invalid_client",
+            "invalid_grant",
+            "unauthorized_client",
+            "unsupported_grant_type",
+            "invalid_scope",
+            "access_denied",
+        ] {
+            assert!(refused_for_good(&refusal(code)), "{code}");
+        }
+        for code in ["server_error", "temporarily_unavailable", "slow_down"] {
+            assert!(!refused_for_good(&refusal(code)), "{code}");
+        }
+        assert!(!refused_for_good(&Error::new(ErrorKind::HttpStatus, "403")));
     }
 
     #[tokio::test(start_paused = true)]

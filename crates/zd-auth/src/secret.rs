@@ -122,9 +122,62 @@ impl From<&str> for Secret {
     }
 }
 
+/// A string; anything else is refused by its kind alone: serde's own message quotes the value
+/// (``invalid type: integer `12345678` ``), which would put a numeric password from a config
+/// file into the log line reporting it.
 impl<'de> serde::Deserialize<'de> for Secret {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Self)
+        use serde::de::Unexpected;
+
+        struct Text;
+
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Secret;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
+                Ok(Secret::new(v))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Secret, E> {
+                Ok(Secret(v))
+            }
+
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Secret, E> {
+                Err(E::invalid_type(Unexpected::Other("a boolean"), &self))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Secret, E> {
+                Err(E::invalid_type(Unexpected::Other("a number"), &self))
+            }
+
+            fn visit_i128<E: serde::de::Error>(self, _: i128) -> Result<Secret, E> {
+                Err(E::invalid_type(Unexpected::Other("a number"), &self))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Secret, E> {
+                Err(E::invalid_type(Unexpected::Other("a number"), &self))
+            }
+
+            fn visit_u128<E: serde::de::Error>(self, _: u128) -> Result<Secret, E> {
+                Err(E::invalid_type(Unexpected::Other("a number"), &self))
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
+                Err(E::invalid_type(Unexpected::Other("a number"), &self))
+            }
+
+            fn visit_bytes<E: serde::de::Error>(self, _: &[u8]) -> Result<Secret, E> {
+                Err(E::invalid_type(Unexpected::Other("bytes"), &self))
+            }
+        }
+
+        // `any`, not `string`: asked for a string, serde_json reports a number itself, quoting
+        // it, without asking the visitor.
+        deserializer.deserialize_any(Text)
     }
 }
 
@@ -152,6 +205,23 @@ mod tests {
         let s: Secret = serde_json::from_str(r#""tok""#).unwrap();
         assert_eq!(s.expose_secret(), "tok");
         assert!(serde_json::from_str::<Secret>("12").is_err());
+    }
+
+    #[test]
+    fn a_value_that_is_no_string_is_refused_without_being_quoted() {
+        for text in [
+            "12345678",
+            "-12345678",
+            "12345678.5",
+            "true",
+            "[\"12345678\"]",
+        ] {
+            let err = serde_json::from_str::<Secret>(text)
+                .unwrap_err()
+                .to_string();
+            assert!(!err.contains("12345678") && !err.contains("true"), "{err}");
+            assert!(err.contains("expected a string"), "{err}");
+        }
     }
 
     #[test]

@@ -19,10 +19,33 @@ use crate::{BoxFuture, Error, FetchedToken, Secret, TokenSource};
 /// the one that arrives last is kept (the server's latest, as far as the client can tell); an
 /// answer that arrives after the token it answered was rotated twice over leaves the newer
 /// token in place.
+///
+/// A rotated refresh token replaces the one the application stored: the server has consumed
+/// that one, so after a restart it would fail. Save each new one as it comes with
+/// [`RefreshGrant::on_rotation`]:
+///
+/// ```no_run
+/// # fn save(_: &str) {}
+/// # async fn f(client: zd_auth::chat::OAuthClient, token: zd_auth::chat::ChatToken, stored: zd_auth::Secret) {
+/// use zd_auth::RefreshingToken;
+/// use zd_auth::chat::RefreshGrant;
+///
+/// let grant = RefreshGrant::new(client, stored).on_rotation(|next| save(next.expose_secret()));
+/// let credentials = RefreshingToken::with_token(token.to_fetched(), grant);
+/// # }
+/// ```
 pub struct RefreshGrant {
     client: OAuthClient,
     refresh_token: Mutex<Held>,
+    on_rotation: Option<SaveRotated>,
+    /// Held from storing a token until it is handed to `on_rotation`, so that overlapping
+    /// refreshes hand over their tokens in the order they were stored (the last one handed
+    /// over is the one in hand). Apart from `refresh_token`, which `on_rotation` may read.
+    rotating: Mutex<()>,
 }
+
+/// What [`RefreshGrant::on_rotation`] calls.
+type SaveRotated = Box<dyn Fn(&Secret) + Send + Sync>;
 
 /// The refresh token in hand and its generation: how many rotations led to it. A token and
 /// the one a sibling answer (to the same refresh) brought share a generation.
@@ -40,7 +63,24 @@ impl RefreshGrant {
                 token: refresh_token,
                 generation: 0,
             }),
+            on_rotation: None,
+            rotating: Mutex::new(()),
         }
+    }
+
+    /// Calls `save` with each refresh token the server rotates in, once it replaces the one
+    /// in hand (an answer that lost to a newer one is not handed over), so the application
+    /// can store it. Called on the refresh's task; keep it short.
+    #[must_use]
+    pub fn on_rotation(mut self, save: impl Fn(&Secret) + Send + Sync + 'static) -> Self {
+        self.on_rotation = Some(Box::new(save));
+        self
+    }
+
+    /// The refresh token in hand: the newest the server rotated in, or the one the grant
+    /// started from.
+    pub fn refresh_token(&self) -> Secret {
+        self.current().0
     }
 
     fn held(&self) -> std::sync::MutexGuard<'_, Held> {
@@ -57,11 +97,23 @@ impl RefreshGrant {
     /// Stores `next`, rotated from the token of generation `used`, unless that token has been
     /// rotated twice over since: the stored one then descends from an answer to a later
     /// refresh. A sibling (another answer to the same token) is replaced: last arrived wins.
-    fn keep(&self, next: Secret, used: u64) {
+    fn keep(&self, next: &Secret, used: u64) {
+        let _rotating = self
+            .rotating
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut held = self.held();
         if held.generation <= used + 1 {
-            held.token = next;
+            if held.token == *next {
+                // The server answered with the token sent: nothing rotated.
+                return;
+            }
+            held.token = next.clone();
             held.generation = used + 1;
+            drop(held);
+            if let Some(save) = &self.on_rotation {
+                save(next);
+            }
         } else {
             tracing::warn!(
                 "a refresh was answered after its refresh token had been rotated twice over; keeping the newer one"
@@ -86,7 +138,7 @@ impl TokenSource for RefreshGrant {
                 }),
             };
             if let Some(next) = rotated {
-                self.keep(next.clone(), generation);
+                self.keep(next, generation);
             }
             Ok(token?.to_fetched())
         })

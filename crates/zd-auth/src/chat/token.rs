@@ -207,7 +207,9 @@ impl ChatToken {
         let fragment = fragment.strip_prefix('#').unwrap_or(fragment);
         let raw: RawToken = serde_urlencoded::from_str(fragment)
             .map_err(|e| Error::new(ErrorKind::Decode, "implicit-flow fragment").with_source(e))?;
+        // Nothing was sent; the fragment's words are bounded as a server's are.
         raw.into_token("implicit-flow fragment")
+            .map_err(|e| e.redact_sent(&[]))
     }
 
     /// The access token.

@@ -591,6 +591,61 @@ async fn a_code_exchange_refused_for_the_rest_hands_over_its_refresh_token() {
 }
 
 #[tokio::test]
+async fn each_rotated_refresh_token_is_handed_over_for_saving() {
+    use std::sync::{Arc, Mutex};
+    use zd_auth::TokenSource;
+    use zd_auth::chat::RefreshGrant;
+
+    let server = TestServer::start(|r| async move {
+        if r.body.contains("refresh_token=ref-1") {
+            Reply::json(200, r#"{"access_token":"a2","refresh_token":"ref-2"}"#)
+        } else if r.body.contains("refresh_token=ref-2") {
+            // Not rotated this time: the same token comes back.
+            Reply::json(200, r#"{"access_token":"a3","refresh_token":"ref-2"}"#)
+        } else {
+            Reply::json(400, r#"{"error":"invalid_grant"}"#)
+        }
+    })
+    .await;
+    let saved = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&saved);
+    let grant = RefreshGrant::new(client(&server.url()), Secret::new("ref-1"))
+        .on_rotation(move |next| sink.lock().unwrap().push(next.expose_secret().to_owned()));
+    assert_eq!(grant.refresh_token(), Secret::new("ref-1"));
+    grant.fetch().await.unwrap();
+    assert_eq!(grant.refresh_token(), Secret::new("ref-2"));
+    grant.fetch().await.unwrap();
+    assert_eq!(*saved.lock().unwrap(), ["ref-2"]);
+    assert!(!format!("{grant:?}").contains("ref-2"));
+}
+
+#[tokio::test]
+async fn the_server_words_of_an_error_are_bounded_and_on_one_line() {
+    let description = format!("{}\\nFAKE 2026-12-06 INFO login ok", "x".repeat(20_000));
+    let body = format!(r#"{{"error":"invalid_grant","error_description":"{description}"}}"#);
+    let server = TestServer::fixed(move || Reply::json(400, &body)).await;
+    let err = client(&server.url())
+        .refresh(&Secret::new("ref-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.oauth().map(|o| &o.code),
+        Some(&OAuthErrorCode::InvalidGrant)
+    );
+    let shown = err.to_string();
+    assert!(shown.len() < 1024, "{} bytes", shown.len());
+    assert!(!shown.contains('\n'), "{shown}");
+    let long = r#"{"error":"invalid_grant","error_description":"ok\nFAKE line"}"#;
+    let server = TestServer::fixed(move || Reply::json(400, long)).await;
+    let err = client(&server.url())
+        .refresh(&Secret::new("ref-1"))
+        .await
+        .unwrap_err();
+    let description = err.oauth().and_then(|o| o.description.clone());
+    assert_eq!(description.as_deref(), Some("ok FAKE line"));
+}
+
+#[tokio::test]
 async fn a_negative_expires_in_does_not_kill_refreshing_credentials() {
     let server = TestServer::start(|r| async move {
         if r.body.contains("refresh_token=ref-1") {

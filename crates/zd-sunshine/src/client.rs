@@ -307,7 +307,9 @@ impl Client {
     /// See [`Client::execute`]; plus [`ErrorKind::Decode`] with the failing JSON path.
     pub async fn execute_json<T: DeserializeOwned>(&self, request: ApiRequest) -> Result<T, Error> {
         let operation = request.operation;
-        let (status, body) = self.execute(request).await?;
+        let (response, sends) = self.execute_response(request, false).await?;
+        let status = response.status();
+        let body = response.into_body();
         let slice: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
             b"{}"
         } else {
@@ -319,7 +321,9 @@ impl Client {
         }
         let mut de = serde_json::Deserializer::from_slice(slice);
         serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            Error::decode(status, crate::decode_failure::DecodeFailure::new(&e)).at(operation)
+            Error::decode(status, crate::decode_failure::DecodeFailure::new(&e))
+                .at(operation)
+                .sent_times(sends)
         })
     }
 
@@ -329,7 +333,7 @@ impl Client {
     /// An error response as its [`ErrorKind`] (with status, `errors[]` and `Retry-After`),
     /// transport failures and timeouts, and credential failures.
     pub async fn execute(&self, request: ApiRequest) -> Result<(StatusCode, Bytes), Error> {
-        let response = self.execute_response(request, false).await?;
+        let (response, _) = self.execute_response(request, false).await?;
         Ok((response.status(), response.into_body()))
     }
 
@@ -341,29 +345,31 @@ impl Client {
     /// `Location`, or the API answers 2xx where a redirect was expected.
     pub async fn execute_redirect(&self, request: ApiRequest) -> Result<Redirect, Error> {
         let operation = request.operation;
-        let response = self.execute_response(request, true).await?;
+        let (response, sends) = self.execute_response(request, true).await?;
         let status = response.status();
+        let refused = |e: Error| e.at(operation).sent_times(sends);
         if !status.is_redirection() {
-            return Err(Error::new(
+            return Err(refused(Error::new(
                 ErrorKind::Decode,
                 format!("expected a redirect, got {status}"),
-            )
-            .at(operation));
+            )));
         }
         let location = response
             .headers()
             .get(header::LOCATION)
             .ok_or_else(|| {
-                Error::new(ErrorKind::Decode, format!("{status} without a Location")).at(operation)
+                refused(Error::new(
+                    ErrorKind::Decode,
+                    format!("{status} without a Location"),
+                ))
             })?
             .to_str()
             .map_err(|e| {
-                Error::with_source(
+                refused(Error::with_source(
                     ErrorKind::Decode,
                     format!("{status} with a Location that is not visible ASCII"),
                     e,
-                )
-                .at(operation)
+                ))
             })?;
         Ok(Redirect {
             status,
@@ -381,12 +387,13 @@ impl Client {
         url
     }
 
-    /// The retry loop; 2xx (and 3xx when `redirect_ok`) is a success.
+    /// The retry loop; 2xx (and 3xx when `redirect_ok`) is a success, with how many times the
+    /// request went out (see [`Error::sends`]).
     async fn execute_response(
         &self,
         request: ApiRequest,
         redirect_ok: bool,
-    ) -> Result<http::Response<Bytes>, Error> {
+    ) -> Result<(http::Response<Bytes>, u32), Error> {
         let inner = &*self.inner;
         let operation = request.operation;
         let url = self.url_for(&request);
@@ -535,7 +542,10 @@ impl Client {
             }
         }
         .await;
-        result.map_err(|e| e.sent_times(sent))
+        match result {
+            Ok(response) => Ok((response, sent)),
+            Err(e) => Err(e.sent_times(sent)),
+        }
     }
 }
 

@@ -103,9 +103,10 @@ impl ErrorKind {
 /// One entry of the API's `{"errors": [{"code", "title"}]}` body.
 ///
 /// The spec's error schema requires neither field, and one odd entry must not cost the whole
-/// list: a field that is not a string is read as absent, and an entry that is not an object,
-/// or has neither field, is skipped. Control characters (a line break a proxy put in a title) are kept out, since
-/// the fields go into log lines through `Display`.
+/// list: a field that is not a string is read as absent, and an entry of an error body that
+/// is not an object, or has neither field, is skipped. Control characters (a line break a
+/// proxy put in a title) are kept out of an [`Error`]'s entries, since they go into log lines
+/// through `Display`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ApiErrorItem {
     /// Machine-readable code, such as `conversation_not_found`.
@@ -130,16 +131,38 @@ fn text_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>
     })
 }
 
-/// An entry of `errors[]`: an object, or anything else (skipped).
+/// An entry of `errors[]`: an object, or anything else (skipped). An object read as a map:
+/// derived, an array would pass for a struct (`["code", "title"]`).
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum Entry {
-    Item(ApiErrorItem),
+    Object(serde_json::Map<String, serde_json::Value>),
     Other(serde::de::IgnoredAny),
 }
 
-/// The most `errors[]` entries an [`Error`] keeps; the rest of a longer list is skipped
-/// unparsed, so that an error body up to the response limit cannot grow into a huge list.
+impl Entry {
+    /// The entry's code and title, when it is an object with at least one of them.
+    fn item(self) -> Option<ApiErrorItem> {
+        let Self::Object(fields) = self else {
+            return None;
+        };
+        let text = |name: &str| {
+            fields
+                .get(name)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        };
+        let item = ApiErrorItem {
+            code: text("code"),
+            title: text("title"),
+        };
+        (item.code.is_some() || item.title.is_some()).then_some(item)
+    }
+}
+
+/// The most `errors[]` entries an [`Error`] reads (and keeps, those with a code or a title);
+/// the rest of a longer list is skipped unparsed, so that an error body up to the response
+/// limit cannot grow into a huge list.
 pub const API_ERRORS_LIMIT: usize = 64;
 
 /// The most bytes of an entry's `code` or `title` an [`Error`] keeps (cut on a character
@@ -152,7 +175,8 @@ struct ApiErrorBody {
     errors: Vec<ApiErrorItem>,
 }
 
-/// The first [`API_ERRORS_LIMIT`] entries of `errors[]`; the remaining entries are skipped
+/// The entries of the first [`API_ERRORS_LIMIT`] of `errors[]` (see [`Entry::item`]); the
+/// remaining entries are skipped
 /// with `IgnoredAny`. Their fields are cut to [`API_ERROR_FIELD_LIMIT`] afterwards, where
 /// the credentials sent are known and a cut can be told from a field that was short.
 fn bounded_errors<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ApiErrorItem>, D::Error> {
@@ -174,10 +198,7 @@ fn bounded_errors<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ApiError
             // Entries read, kept or not: a list of odd entries is bounded too.
             for _ in 0..API_ERRORS_LIMIT {
                 match seq.next_element::<Entry>()? {
-                    Some(Entry::Item(item)) if item.code.is_some() || item.title.is_some() => {
-                        items.push(item);
-                    }
-                    Some(_) => {}
+                    Some(entry) => items.extend(entry.item()),
                     None => return Ok(items),
                 }
             }
@@ -362,8 +383,9 @@ impl Error {
         self.0.retry_after
     }
 
-    /// How many times the client sent the request before giving up (the retries included);
-    /// 0 for an error that came before anything was sent.
+    /// How many times the client sent (or tried to send) the request, the retries included;
+    /// 0 for an error that came before anything was sent. An error about a success answer
+    /// (a body that does not match the model) counts the send that got it.
     ///
     /// Above 1, an earlier attempt may have been carried out though its answer was lost (a
     /// timeout, a 502): a `DELETE` whose retry is answered 404 may have deleted in its
@@ -522,7 +544,7 @@ mod tests {
 
     #[test]
     fn an_odd_error_entry_keeps_the_rest_of_the_list() {
-        let body = br#"{"errors":[{"code":42},"oops",null,{"code":"invalid","title":{"t":1}},{"code":"second","title":"y"}]}"#;
+        let body = br#"{"errors":[{"code":42},"oops",null,["forbidden","t"],{"code":"invalid","title":{"t":1}},{"code":"second","title":"y"}]}"#;
         let e = Error::from_response(StatusCode::BAD_REQUEST, body, None, &[]);
         let codes: Vec<Option<&str>> = e
             .api_errors()

@@ -760,6 +760,49 @@ async fn a_location_that_is_not_ascii_is_named_as_such_with_its_cause() {
     assert!(std::error::Error::source(&err).is_some(), "{err:?}");
 }
 
+/// Answers every request with one status and body.
+#[derive(Debug)]
+struct Fixed(u16, &'static str);
+
+impl zd_sunshine::Transport for Fixed {
+    fn send(
+        &self,
+        _request: http::Request<zd_sunshine::TransportBody>,
+    ) -> zd_sunshine::BoxFuture<'_, Result<http::Response<Bytes>, zd_sunshine::Error>> {
+        let (status, body) = (self.0, self.1);
+        Box::pin(async move {
+            Ok(http::Response::builder()
+                .status(status)
+                .body(Bytes::from_static(body.as_bytes()))
+                .unwrap())
+        })
+    }
+}
+
+/// A success answer the client cannot use still counts the send that got it: a POST whose
+/// answer does not match the model was carried out, and must not be sent again blindly.
+#[tokio::test]
+async fn an_unusable_success_answer_counts_its_send() {
+    let fixed = |status, body| {
+        Client::builder(Region::Us, StaticToken::bearer("t").unwrap())
+            .transport(Fixed(status, body))
+            .build()
+            .unwrap()
+    };
+    let err = operations::PostMessage::new("app", "c1", text_post())
+        .send(&fixed(201, r#"{"messages":5}"#))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode);
+    assert_eq!(err.sends(), 1);
+    let err = operations::Authorize::new("cid", "code")
+        .send(&fixed(200, "{}"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode);
+    assert_eq!(err.sends(), 1);
+}
+
 #[test]
 fn regions_resolve_to_base_urls() {
     assert_eq!(Region::Us.base_url().unwrap(), "https://api.smooch.io");

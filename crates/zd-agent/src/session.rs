@@ -247,7 +247,8 @@ pub(crate) fn cached_query<Q, V>(
 ///
 /// Created with [`AgentSession::connect`], which returns the handle and the [`Driver`]. The
 /// driver is a future that owns the socket; run it with `tokio::spawn(driver)` (or await it
-/// beside your own work). Nothing is spawned for you, so `connect` works on any runtime setup.
+/// beside your own work). `connect` spawns nothing, so it works on any runtime setup (only
+/// [`AgentSession::stop`] runs on a task of its own, when there is a runtime to spawn on).
 /// The session lives while its driver runs; it closes when every handle is dropped.
 #[derive(Clone)]
 pub struct AgentSession {
@@ -748,10 +749,10 @@ impl AgentSession {
             return self.stop_inline().await;
         };
         let session = self.clone();
-        match runtime
-            .spawn(async move { session.stop_inline().await })
-            .await
-        {
+        // In the caller's span: the stop's log lines belong to what asked for it.
+        let stopping =
+            tracing::Instrument::in_current_span(async move { session.stop_inline().await });
+        match runtime.spawn(stopping).await {
             Ok(result) => result,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             // The runtime is shutting down, and the driver with it.

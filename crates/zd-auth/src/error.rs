@@ -235,6 +235,14 @@ impl Error {
         self
     }
 
+    /// The error without the rotated refresh token: once a grant holds it, copies of the error
+    /// (kept for a cool-down, handed to every waiting caller) must not spread it, nor offer
+    /// it after it is spent.
+    pub(crate) fn without_rotated_refresh_token(mut self) -> Self {
+        self.inner.rotated_refresh_token = None;
+        self
+    }
+
     /// Hides the values in `sent` wherever the server's words are kept: the OAuth code and
     /// description and the body excerpt (see [`redact_sent`]). The code and description are
     /// then cut to [`BODY_EXCERPT_LIMIT`] bytes with their control characters blanked: they

@@ -167,7 +167,8 @@ struct Sub {
 
 impl Sub {
     /// Ends the subscription with `e`: its caller's start fails, or its stream yields `e` after
-    /// what it buffered (never lost to a full buffer), then ends once this `Sub` is dropped.
+    /// what its buffer holds (never lost to a full buffer), then ends once this `Sub` is
+    /// dropped. Events the driver still held back for that full buffer are dropped with it.
     fn end(&mut self, e: Error) {
         match self.ack.take() {
             Some(ack) => {

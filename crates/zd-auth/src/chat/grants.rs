@@ -140,7 +140,10 @@ impl TokenSource for RefreshGrant {
             if let Some(next) = rotated {
                 self.keep(next, generation);
             }
-            Ok(token?.to_fetched())
+            // The grant holds the rotated token now; the error goes without it.
+            Ok(token
+                .map_err(Error::without_rotated_refresh_token)?
+                .to_fetched())
         })
     }
 }

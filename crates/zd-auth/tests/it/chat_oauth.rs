@@ -407,6 +407,10 @@ async fn a_rotated_refresh_token_is_kept_from_an_answer_refused_for_the_rest() {
         let grant = RefreshGrant::new(client(&server.url()), Secret::new("ref-1"));
         let answer = grant.fetch().await;
         assert_eq!(answer.is_ok(), accepted, "{first}: {answer:?}");
+        // The grant holds it; the error, shared with every waiting caller, does not.
+        if let Err(e) = &answer {
+            assert_eq!(e.rotated_refresh_token(), None, "{first}");
+        }
         if let Ok(fetched) = answer {
             assert_eq!(fetched.access_token.expose_secret(), "a2");
             // An unreadable lifetime is no lifetime, as when the server gives none.

@@ -32,7 +32,8 @@ pub struct Update {
     /// The family (`chats` / `agents`) or, possibly, the full `family.key` topic.
     pub topic: Topic,
     /// The metrics that changed, in wire order. A key sent twice is here once, in its first
-    /// place, with its last value. An update of more than 10,000 keys is refused.
+    /// place, with its last value. An update of more than 10,000 entries (a repeated key
+    /// counted each time) is refused.
     pub data: Vec<(Metric, MetricValue)>,
     /// The department, or `None` for the whole account.
     pub department_id: Option<u64>,

@@ -3,6 +3,7 @@
 //! the report like that of any other failure.
 
 use std::io::{Read, Write};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::channel;
 use std::sync::{Arc, Mutex};
@@ -74,7 +75,21 @@ fn human(d: Duration) -> String {
 /// Runs `command` (stdin closed, stdout and stderr collected) until it exits or `limit`
 /// passes, when it is killed. An error only when it cannot be started.
 pub(crate) fn run(command: &mut Command, limit: Duration, echo: Echo) -> Result<Finished, String> {
+    run_within(command, limit, echo, PIPE_GRACE)
+}
+
+/// [`run`], with `grace` for [`PIPE_GRACE`].
+fn run_within(
+    command: &mut Command,
+    limit: Duration,
+    echo: Echo,
+    grace: Duration,
+) -> Result<Finished, String> {
     let mut child = spawn_piped(command)?;
+    let pipes = [
+        child.stdout.as_ref().and_then(pipe_name),
+        child.stderr.as_ref().and_then(pipe_name),
+    ];
     let deadline = Instant::now() + limit;
     let (closed_tx, closed) = channel::<()>();
     let shown = echo == Echo::Shown;
@@ -113,14 +128,16 @@ pub(crate) fn run(command: &mut Command, limit: Duration, echo: Echo) -> Result<
         }
     };
     // Each reader hangs up at the end of its pipe; a grandchild holding one open is not waited
-    // for beyond the grace, and what was read so far is kept.
-    let grace_end = Instant::now() + PIPE_GRACE;
+    // for beyond the grace, and what was read so far is kept. The grandchild itself is killed
+    // then: left, it would go on holding a core (an install script, a bench binary).
+    let grace_end = Instant::now() + grace;
     let open = usize::from(stdout.is_some()) + usize::from(stderr.is_some());
-    for _ in 0..open {
+    let all_closed = (0..open).all(|_| {
         let left = grace_end.saturating_duration_since(Instant::now());
-        if closed.recv_timeout(left).is_err() {
-            break;
-        }
+        closed.recv_timeout(left).is_ok()
+    });
+    if !all_closed {
+        kill_pipe_holders(&pipes.into_iter().flatten().collect::<Vec<_>>());
     }
     let text = |buf: Option<Arc<Mutex<Vec<u8>>>>| {
         buf.and_then(|b| {
@@ -156,14 +173,20 @@ pub(crate) fn spawn_piped(command: &mut Command) -> Result<Child, String> {
 /// found in /proc: each process is stopped before its children are read, so none can start
 /// another unseen, then all are killed. A process is taken only while /proc still names its
 /// parent as the one it was found under: a pid reaped and reused meanwhile is let go. What a
-/// process left behind by exiting (a daemon it detached) is no longer in the tree, and lives on.
+/// process left behind by exiting (a daemon it detached) is no longer in the tree: only
+/// [`kill_pipe_holders`] reaches it, if it still holds the command's output.
 pub(crate) fn kill_tree(child: &mut Child) {
+    if let Ok(root) = i32::try_from(child.id()) {
+        kill_tree_of(root);
+    }
+    // The direct child through std as well: it is the one the caller reaps.
+    let _ = child.kill();
+}
+
+/// [`kill_tree`] for the process `root`, whoever its parent.
+fn kill_tree_of(root: i32) {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
-    let Ok(root) = i32::try_from(child.id()) else {
-        let _ = child.kill();
-        return;
-    };
     if !std::path::Path::new(&format!("/proc/{root}/task/{root}/children")).exists() {
         eprintln!(
             "xtask bench: this kernel does not list a process's children in /proc; only the \
@@ -197,8 +220,58 @@ pub(crate) fn kill_tree(child: &mut Child) {
     for pid in found.iter().rev() {
         let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
     }
-    // The direct child through std as well: it is the one the caller reaps.
-    let _ = child.kill();
+}
+
+/// How /proc names the pipe behind one of our ends of a child's stdout or stderr: the same
+/// name (`pipe:[inode]`) as in the fd table of every process holding either end.
+pub(crate) fn pipe_name(end: &impl std::os::fd::AsRawFd) -> Option<PathBuf> {
+    std::fs::read_link(format!("/proc/self/fd/{}", end.as_raw_fd())).ok()
+}
+
+/// Kills every process but ours that holds one of `pipes` open, with what it started. Called
+/// once a command has exited and its pipes stayed open past a grace: the holders are what it
+/// left behind (a grandchild that inherited its output), and [`kill_tree`] can no longer reach
+/// them through it, as the kernel hands a process's children to init (or a subreaper) when
+/// it exits. Each holder is stopped, then checked again before the kill: a pid that ended
+/// and was reused meanwhile is let go.
+pub(crate) fn kill_pipe_holders(pipes: &[PathBuf]) {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    if pipes.is_empty() {
+        return;
+    }
+    let me = i32::try_from(std::process::id()).ok();
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in processes.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if Some(pid) == me || !holds_any(pid, pipes) {
+            continue;
+        }
+        let _ = kill(Pid::from_raw(pid), Signal::SIGSTOP);
+        if holds_any(pid, pipes) {
+            kill_tree_of(pid);
+        } else {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGCONT);
+        }
+    }
+}
+
+/// Whether `pid` has one of `pipes` open (false where its fd table cannot be read: another
+/// user's process holds none of ours).
+fn holds_any(pid: i32, pipes: &[PathBuf]) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten()
+        .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|to| pipes.contains(&to)))
 }
 
 /// The processes `pid` started, as /proc lists them for each of its threads.
@@ -253,7 +326,7 @@ fn collect(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -271,7 +344,7 @@ mod tests {
     }
 
     /// Kills what it holds when dropped: a failing test leaves no process behind.
-    struct Reaped(Vec<i32>);
+    pub(crate) struct Reaped(pub(crate) Vec<i32>);
 
     impl Drop for Reaped {
         fn drop(&mut self) {
@@ -335,6 +408,42 @@ mod tests {
             dead
         });
         assert!(gone, "the grandchild outlived the kill");
+        guard.0.clear();
+    }
+
+    /// Whether `pid` has ended (gone, or a zombie waiting for whoever inherited it). The bound
+    /// only turns a survivor into a failure instead of a hang.
+    pub(crate) fn ends(pid: i32) -> bool {
+        (0..500).any(|_| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let dead = stat
+                .rsplit_once(')')
+                .is_none_or(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']));
+            if !dead {
+                std::thread::sleep(POLL);
+            }
+            dead
+        })
+    }
+
+    #[test]
+    fn what_a_command_leaves_holding_its_output_is_killed_after_the_grace() {
+        // The shell exits at once; the sleep it started inherited its stdout and stderr, and
+        // init (not the shell) is its parent now.
+        let mut command = Command::new("sh");
+        command.args(["-c", "sleep 300 & echo $!"]);
+        let finished = run_within(
+            &mut command,
+            Duration::from_secs(600),
+            Echo::Quiet,
+            Duration::from_millis(200),
+        )
+        .unwrap();
+        assert!(finished.success(), "{finished:?}");
+        let pid: i32 = finished.stdout.trim().parse().unwrap();
+        let mut guard = Reaped(vec![pid]);
+        assert!(ends(pid), "the sleep outlived the command");
+        // Gone: its pid may be another process's now.
         guard.0.clear();
     }
 

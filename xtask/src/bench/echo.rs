@@ -56,15 +56,17 @@ pub(crate) fn run(ctx: &Ctx<'_>) -> Workload {
         }),
     );
     w.notes.push(format!(
-        "Open-loop load: the visitors (a separate, unmeasured process) write {} stamped messages at {}/s through the control API; \
-         each bot answers every visitor message with its echo. The Node bot, like Zendesk's sample, sends each echo without \
+        "Paced load: the visitors (a separate, unmeasured process) write {} stamped messages through the control API, taking the visitors in turn, one message per tick of a ticker at {}/s; \
+         each message is sent once the previous one's POST has returned (a late tick is not made up, so a slow POST lowers the rate instead of bunching messages). \
+         Each bot answers every visitor message with its echo. \
+         The Node bot, like Zendesk's sample, sends each echo without \
          waiting for earlier answers and matches answers by request id; ours is the loop of zd-agent's README, which awaits \
          each echo's answer before taking the next event (events queue in the subscription meanwhile, and that wait counts in \
          its latency). The lines marked \"answers in flight\" run our bot written the peer's way instead (a FuturesUnordered \
          of sends). The lines marked \"floor\" run the same bot written by hand on tokio-tungstenite (zd-agent's socket \
          settings) and serde_json::Value, answering like the peer, with nothing of zd-agent (no keepalive, request timeouts, rate limit, \
          reconnect, routing or typed decoding): what the exchange itself costs a Rust bot on this machine. All bots subscribe with the same selection set (the official sample's: id, content, channel id, sender \
-         type and name). Latency runs from the visitor's stamp to the bot receiving the acknowledgement of its echo. CPU per \
+         type and name). Latency runs from the visitor's stamp, taken as its message is sent, to the bot receiving the acknowledgement of its echo. CPU per \
          message counts the bot process from its `ready` line (session started, online, subscribed) to its `done` line.",
         expect, plan.echo_rate
     ));
@@ -73,17 +75,12 @@ pub(crate) fn run(ctx: &Ctx<'_>) -> Workload {
         return w;
     };
     let timeout = Duration::from_secs(30 + expect / u64::from(plan.echo_rate.max(1)) * 3);
-    for round in 0..plan.echo_rounds {
-        // Each client takes each place in the order as the rounds go by (`None` is the peer).
-        let [readme_loop, in_flight, floor] = &OUR_BOTS;
-        let mut order = [Some(readme_loop), None, Some(in_flight), Some(floor)];
-        let places = order.len();
-        order.rotate_left(round % places);
-        for client in order {
-            if let Err(e) = ctx.emulator.reset() {
-                w.skip(format!("emulator reset failed: {e}"));
-                return w;
-            }
+    measure(
+        &mut w,
+        plan.echo_rounds,
+        expect,
+        || ctx.emulator.reset(),
+        |client, round| {
             let expect_s = expect.to_string();
             let (name, mut command) = match client {
                 Some(bot) => {
@@ -103,16 +100,43 @@ pub(crate) fn run(ctx: &Ctx<'_>) -> Workload {
                 "--timeout-s",
                 &timeout.as_secs().to_string(),
             ]);
-            let run = drive(
+            drive(
                 name,
                 round,
                 &mut command,
                 timeout + Duration::from_secs(10),
                 || visitors(ctx),
             )
-            // Every visitor message must be answered or counted as an error, whatever the
-            // bot reports: one that stopped early is not a clean round.
-            .expect_ops("echo", expect);
+        },
+    );
+    w
+}
+
+/// Runs the rounds (`reset` before each run, `run` starting one client's run, `None` for the
+/// peer) and compares. A run whose reset failed is recorded as not run and the rounds go on,
+/// as in the metrics workload: the comparisons are still made, so the issue's targets read
+/// "not measured" instead of vanishing from the report.
+fn measure(
+    w: &mut Workload,
+    rounds: usize,
+    expect: u64,
+    mut reset: impl FnMut() -> Result<(), String>,
+    mut run: impl FnMut(Option<&OurBot>, usize) -> Run,
+) {
+    for round in 0..rounds {
+        // Each client takes each place in the order as the rounds go by (`None` is the peer).
+        let [readme_loop, in_flight, floor] = &OUR_BOTS;
+        let mut order = [Some(readme_loop), None, Some(in_flight), Some(floor)];
+        let places = order.len();
+        order.rotate_left(round % places);
+        for client in order {
+            let name = client.map_or(PEER, |bot| bot.name);
+            let run = match reset() {
+                Err(e) => Run::not_run(name, round, format!("emulator reset failed: {e}")),
+                // Every visitor message must be answered or counted as an error, whatever the
+                // bot reports: one that stopped early is not a clean round.
+                Ok(()) => run(client, round).expect_ops("echo", expect),
+            };
             w.runs.push(run.told());
         }
     }
@@ -122,7 +146,6 @@ pub(crate) fn run(ctx: &Ctx<'_>) -> Workload {
         .map(|bot| compare(bot, &w.runs_of(bot.name), &peer))
         .collect::<Vec<_>>();
     w.pairs.extend(pairs);
-    w
 }
 
 /// The ratios of one of our bots against the peer.
@@ -208,5 +231,43 @@ fn visitors(ctx: &Ctx<'_>) -> Result<(), String> {
             out.describe(),
             out.stderr.trim()
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::results::Verdict;
+
+    #[test]
+    fn a_failed_reset_leaves_the_targets_not_measured() {
+        let mut w = Workload::new("chat_echo", "Chat agent echo bot", serde_json::Value::Null);
+        measure(
+            &mut w,
+            2,
+            10,
+            || Err("connection refused".to_owned()),
+            |_, _| unreachable!("no run after a failed reset"),
+        );
+        // Every planned run is there, failed, with the reason.
+        assert_eq!(w.runs.len(), 2 * (OUR_BOTS.len() + 1));
+        assert!(w.runs.iter().all(|r| !r.clean()));
+        let error = w.runs[0].error.as_deref().unwrap_or_default();
+        assert!(error.contains("connection refused"), "{error}");
+        // The issue's targets (those of the bot without a note) are listed, not measured.
+        let targets: Vec<_> = w
+            .pairs
+            .iter()
+            .flat_map(|p| &p.comparisons)
+            .filter(|c| c.target.is_some())
+            .map(|c| (c.metric.as_str(), c.verdict))
+            .collect();
+        assert_eq!(
+            targets,
+            [
+                ("client CPU per message", Verdict::NotMeasured),
+                ("echo latency p99", Verdict::NotMeasured),
+            ]
+        );
     }
 }

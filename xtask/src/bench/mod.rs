@@ -234,17 +234,14 @@ fn summary_of(workloads: &[results::Workload]) -> String {
                 let adv = c
                     .advantage
                     .map_or_else(|| "n/a".to_owned(), |a| format!("{a:.2}x"));
+                // The report's words, so the terminal and docs/benchmarks.md cannot drift.
                 let verdict = match c.verdict {
-                    results::Verdict::Met => " (target met)".to_owned(),
-                    results::Verdict::NotMet => " (target NOT met)".to_owned(),
-                    results::Verdict::Incomplete => format!(
-                        " (target INCOMPLETE: met over clean rounds only, ours {} of {}, peer {} of {})",
-                        c.ours_rounds.clean,
-                        c.ours_rounds.ran,
-                        c.peer_rounds.clean,
-                        c.peer_rounds.ran
-                    ),
-                    results::Verdict::NotMeasured => " (target NOT measured)".to_owned(),
+                    results::Verdict::Met
+                    | results::Verdict::NotMet
+                    | results::Verdict::Incomplete
+                    | results::Verdict::NotMeasured => {
+                        format!(" (target {})", report::verdict_plain(c))
+                    }
                     _ => String::new(),
                 };
                 lines.push(format!(
@@ -258,4 +255,55 @@ fn summary_of(workloads: &[results::Workload]) -> String {
         }
     }
     lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use results::{Better, Pair, Run, Workload};
+
+    /// A clean run of a phase `x`, using `cpu` seconds of work; failed when `error` is given.
+    fn run(client: &str, cpu: f64, error: Option<&str>) -> Run {
+        let mut run = Run::not_run(client, 0, String::new());
+        run.error = error.map(str::to_owned);
+        run.cpu_work_s = cpu;
+        run.phases = vec![serde_json::json!({"name": "x", "ops": 1, "errors": 0})];
+        run
+    }
+
+    #[test]
+    fn the_terminal_summary_gives_the_reports_verdict() {
+        let (ours, failed, peer) = (
+            run("ours", 1.0, None),
+            run("ours", 1.0, Some("boom")),
+            run("peer", 10.0, None),
+        );
+        let mut w = Workload::new("w", "Workload", serde_json::Value::Null);
+        let mut pair = Pair::new("ours", "peer");
+        let cpu = |r: &Run| Some(r.cpu_work_s);
+        for (target, ours) in [(5.0, vec![&ours, &failed]), (20.0, vec![&ours])] {
+            pair.compare(
+                "cpu",
+                "s",
+                Better::Lower,
+                Some(target),
+                &ours,
+                &[&peer],
+                cpu,
+            );
+        }
+        w.pairs.push(pair);
+        let summary = summary_of(std::slice::from_ref(&w));
+        let lines: Vec<&str> = summary.lines().collect();
+        assert!(
+            lines[0].ends_with(
+                "(target INCOMPLETE (met over the clean rounds only: ours 1 of 2, peer 1 of 1))"
+            ),
+            "{summary}"
+        );
+        assert!(lines[1].ends_with("(target NOT MET)"), "{summary}");
+        for (line, c) in lines.iter().zip(&w.pairs[0].comparisons) {
+            assert!(line.contains(&report::verdict_plain(c)), "{line}");
+        }
+    }
 }

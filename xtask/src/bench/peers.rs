@@ -223,30 +223,81 @@ fn install_node(root: &Path, dir: &Path) -> Result<(Runtime, Value), String> {
     Ok((runtime, note))
 }
 
+/// The Python package the bench drives, as pip names it and as it names its `dist-info`.
+const PYTHON_PACKAGE: (&str, &str) = (
+    "sunshine-conversations-client",
+    "sunshine_conversations_client",
+);
+
+/// The version `requirements` pins the package to (`name==version`).
+fn python_pin(requirements: &str) -> Result<String, String> {
+    requirements
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or_default().trim())
+        .find_map(|l| {
+            let (name, version) = l.split_once("==")?;
+            let name = name.trim().to_lowercase().replace('_', "-");
+            (name == PYTHON_PACKAGE.0).then(|| version.trim().to_owned())
+        })
+        .ok_or_else(|| {
+            format!(
+                "xtask/peers/python/requirements.txt pins no `{}==VERSION`",
+                PYTHON_PACKAGE.0
+            )
+        })
+}
+
+/// The installed version, read from the pinned version's `dist-info` only: an install of
+/// another pin may have left its own behind, and the report must name what runs.
+fn installed_python_version(dir: &Path, pinned: &str) -> Result<String, String> {
+    let dist_info = format!("{}-{pinned}.dist-info", PYTHON_PACKAGE.1);
+    if dir.join(&dist_info).is_dir() {
+        Ok(pinned.to_owned())
+    } else {
+        Err(format!(
+            "`pip install` finished but {} lacks {dist_info}",
+            dir.display()
+        ))
+    }
+}
+
+/// Empties `dir` for an install of new pins: `pip install --target` replaces the package's
+/// folders but leaves the old version's `dist-info` (and any module the new version dropped)
+/// importable beside the new one.
+fn clear_python_dir(dir: &Path) -> Result<(), String> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))
+}
+
+/// Installs the pins into an emptied `dir` when no install of them has finished (the stamp is
+/// written only after one did) or the package is missing; reports the pinned version only
+/// once its `dist-info` is there.
 fn install_python(root: &Path, dir: &Path) -> Result<(Runtime, Value), String> {
     let python = version("python3", "--version")?;
     let pins = std::fs::read_to_string(root.join("xtask/peers/python/requirements.txt"))
         .map_err(|e| format!("xtask/peers/python/requirements.txt: {e}"))?;
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let pinned = python_pin(&pins)?;
     let stamp = dir.join(".installed-requirements.txt");
     let installed = std::fs::read_to_string(&stamp).unwrap_or_default();
-    if installed != pins || !dir.join("sunshine_conversations_client").exists() {
+    if installed != pins
+        || !dir.join(PYTHON_PACKAGE.1).exists()
+        || installed_python_version(dir, &pinned).is_err()
+    {
+        clear_python_dir(dir)?;
         run_installer(
             &mut pip_install(dir, &root.join("xtask/peers/python/requirements.txt")),
             "sunshine-conversations-client from PyPI",
         )?;
+        installed_python_version(dir, &pinned)?;
         std::fs::write(&stamp, &pins).map_err(|e| e.to_string())?;
     }
-    let package = std::fs::read_dir(dir)
-        .map_err(|e| e.to_string())?
-        .filter_map(Result::ok)
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .find_map(|n| {
-            n.strip_prefix("sunshine_conversations_client-")
-                .and_then(|v| v.strip_suffix(".dist-info"))
-                .map(|v| format!("sunshine-conversations-client@{v}"))
-        })
-        .unwrap_or_else(|| "sunshine-conversations-client@?".to_owned());
+    let package = format!(
+        "{}@{}",
+        PYTHON_PACKAGE.0,
+        installed_python_version(dir, &pinned)?
+    );
     let runtime = Runtime {
         program: "python3".to_owned(),
         scripts: root.join("xtask/peers/python"),
@@ -334,5 +385,31 @@ mod tests {
         // A package gone since: install again.
         std::fs::remove_dir_all(dir.join("node_modules/sunshine-conversations-client")).unwrap();
         assert!(node_needs_install(dir, PINS, &packages));
+    }
+
+    #[test]
+    fn the_python_version_reported_is_the_pinned_one_from_a_clean_install() {
+        let pins = "# comment\nsunshine-conversations-client==17.0.1\n";
+        assert_eq!(python_pin(pins).as_deref(), Ok("17.0.1"));
+        assert!(python_pin("requests==2.0\n").is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path().join("python");
+        let old = dir.join("sunshine_conversations_client-16.0.0.dist-info");
+        std::fs::create_dir_all(&old).unwrap();
+        // Only the previous pin's install there: not the pinned version, whatever read_dir
+        // gives first.
+        assert!(installed_python_version(&dir, "17.0.1").is_err());
+        // Both there (pip --target --upgrade after a pin change): the pinned one is named.
+        let new = dir.join("sunshine_conversations_client-17.0.1.dist-info");
+        std::fs::create_dir_all(&new).unwrap();
+        assert_eq!(
+            installed_python_version(&dir, "17.0.1").as_deref(),
+            Ok("17.0.1")
+        );
+        // A new install starts from an empty folder: nothing of the old pin stays importable.
+        std::fs::create_dir_all(dir.join("sunshine_conversations_client")).unwrap();
+        clear_python_dir(&dir).unwrap();
+        assert!(dir.is_dir());
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
     }
 }

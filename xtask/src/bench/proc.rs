@@ -10,6 +10,7 @@
 //! interval.
 
 use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,8 @@ const POLL: Duration = Duration::from_millis(10);
 const STDERR_KEEP: usize = 4000;
 /// How long the last stdout lines may take to arrive after the exit.
 const STDOUT_DRAIN: Duration = Duration::from_secs(5);
+/// How long the stderr reader may take to hang up once what held its pipe was killed.
+const PIPE_CLOSE: Duration = Duration::from_secs(1);
 /// How long a driver may take to exit after its `done` line: its figures are in, and one
 /// hanging on shutdown must not hold the harness for the whole run's timeout.
 pub(crate) const AFTER_DONE: Duration = Duration::from_secs(30);
@@ -105,14 +108,34 @@ pub(crate) struct Monitored {
     lines: Receiver<Value>,
     early: Vec<Value>,
     poller: Option<JoinHandle<()>>,
-    stderr: Option<JoinHandle<String>>,
+    /// The end of its stderr, sent once the pipe closes.
+    stderr: Option<Receiver<String>>,
+    /// How /proc names its stdout and stderr pipes, to find what still holds them.
+    pipes: Vec<PathBuf>,
+    /// How long its pipes may stay open after the exit ([`STDOUT_DRAIN`]).
+    drain: Duration,
 }
 
 impl Monitored {
     /// Spawns `command` with piped stdout/stderr and starts measuring it.
     pub(crate) fn spawn(command: &mut Command) -> Result<Self, String> {
+        Self::spawn_with(command, read_stat)
+    }
+
+    /// [`Monitored::spawn`], with `stat` reading `/proc/<pid>/stat` for the poller.
+    fn spawn_with(
+        command: &mut Command,
+        stat: fn(u32) -> Option<(u64, char)>,
+    ) -> Result<Self, String> {
         let mut child = super::deadline::spawn_piped(command)?;
         let pid = child.id();
+        let pipes = [
+            child.stdout.as_ref().and_then(super::deadline::pipe_name),
+            child.stderr.as_ref().and_then(super::deadline::pipe_name),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let readings = Arc::new(Mutex::new(Readings::default()));
         let (tx, lines) = channel();
         if let Some(stdout) = child.stdout.take() {
@@ -143,6 +166,7 @@ impl Monitored {
             });
         }
         let stderr = child.stderr.take().map(|mut err| {
+            let (tx, rx) = channel();
             std::thread::spawn(move || {
                 let mut text = String::new();
                 let _ = err.read_to_string(&mut text);
@@ -150,12 +174,13 @@ impl Monitored {
                 let cut = (cut..text.len())
                     .find(|&i| text.is_char_boundary(i))
                     .unwrap_or(0);
-                text[cut..].to_owned()
-            })
+                let _ = tx.send(text[cut..].to_owned());
+            });
+            rx
         });
         let poller = {
             let readings = Arc::clone(&readings);
-            std::thread::spawn(move || poll(pid, &readings))
+            std::thread::spawn(move || poll(pid, &readings, stat))
         };
         Ok(Self {
             child,
@@ -165,6 +190,8 @@ impl Monitored {
             early: Vec::new(),
             poller: Some(poller),
             stderr,
+            pipes,
+            drain: STDOUT_DRAIN,
         })
     }
 
@@ -201,29 +228,8 @@ impl Monitored {
     fn finish_within(mut self, timeout: Duration, after_done: Duration) -> Measured {
         let deadline = Instant::now() + timeout;
         let mut killed: Option<Kill> = None;
-        loop {
-            let (exited, done_at) = self
-                .readings
-                .lock()
-                .map(|r| (r.exited, r.done_at))
-                .unwrap_or((true, None));
-            if exited {
-                break;
-            }
-            if killed.is_none() {
-                let now = Instant::now();
-                let kill = if done_at.is_some_and(|t| now >= t + after_done) {
-                    Some(Kill::AfterDone)
-                } else if now >= deadline {
-                    Some(Kill::Timeout)
-                } else {
-                    None
-                };
-                if kill.is_some() {
-                    super::deadline::kill_tree(&mut self.child);
-                    killed = kill;
-                }
-            }
+        while !self.readings.lock().map_or(true, |r| r.exited) {
+            self.kill_when_due(&mut killed, deadline, after_done);
             std::thread::sleep(POLL);
         }
         if let Some(poller) = self.poller.take() {
@@ -235,21 +241,53 @@ impl Monitored {
         // it hangs up (the pipe closed), bounded in case a grandchild keeps the pipe open.
         // Only then reap: the reader reads the CPU clock at `done`, which a reaped process
         // no longer has.
-        let drain_until = Instant::now() + STDOUT_DRAIN;
+        let drain_until = Instant::now() + self.drain;
+        let mut stdout_open = true;
         loop {
             let left = drain_until.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(line) => lines.push(line),
-                Err(RecvTimeoutError::Disconnected | RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => {
+                    stdout_open = false;
+                    break;
+                }
+                Err(RecvTimeoutError::Timeout) => break,
             }
         }
-        let status: Option<ExitStatus> = self.child.wait().ok();
+        // The poller takes a `stat` it cannot read for the exit, which it may not be: the
+        // reap is bounded by the same deadlines as the run, like the wait above.
+        let status: Option<ExitStatus> = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if killed.is_some() => break self.child.wait().ok(),
+                Ok(None) => {
+                    self.kill_when_due(&mut killed, deadline, after_done);
+                    if killed.is_none() {
+                        std::thread::sleep(POLL);
+                    }
+                }
+                Err(_) => {
+                    super::deadline::kill_tree(&mut self.child);
+                    break self.child.wait().ok();
+                }
+            }
+        };
+        lines.extend(self.lines.try_iter());
+        let stderr_left = drain_until.saturating_duration_since(Instant::now());
+        let mut stderr_tail = self.stderr.as_ref().map(|rx| rx.recv_timeout(stderr_left));
+        let stderr_open = matches!(stderr_tail, Some(Err(RecvTimeoutError::Timeout)));
+        if stdout_open || stderr_open {
+            // What still holds the pipes now was left behind by the driver (its children
+            // were handed to init when it exited, out of `kill_tree`'s reach): killed, so it
+            // neither outlives the run nor keeps the stderr reader waiting.
+            super::deadline::kill_pipe_holders(&self.pipes);
+            lines.extend(self.lines.try_iter());
+            if stderr_open {
+                stderr_tail = self.stderr.as_ref().map(|rx| rx.recv_timeout(PIPE_CLOSE));
+            }
+        }
+        let stderr_tail = stderr_tail.and_then(Result::ok).unwrap_or_default();
         let done = lines.into_iter().find(|l| l["event"] == "done");
-        let stderr_tail = self
-            .stderr
-            .take()
-            .and_then(|h| h.join().ok())
-            .unwrap_or_default();
         let hz = clock_ticks_per_second();
         let r = self.readings.lock().map(|r| {
             let ticks_work = r
@@ -293,6 +331,32 @@ impl Monitored {
             stderr_tail,
         }
     }
+
+    /// Kills the process and what it started once one of its deadlines has passed (`deadline`,
+    /// or `after_done` after its `done` line), and records which in `killed`; only once.
+    fn kill_when_due(
+        &mut self,
+        killed: &mut Option<Kill>,
+        deadline: Instant,
+        after_done: Duration,
+    ) {
+        if killed.is_some() {
+            return;
+        }
+        let done_at = self.readings.lock().ok().and_then(|r| r.done_at);
+        let now = Instant::now();
+        let kill = if done_at.is_some_and(|t| now >= t + after_done) {
+            Some(Kill::AfterDone)
+        } else if now >= deadline {
+            Some(Kill::Timeout)
+        } else {
+            None
+        };
+        if kill.is_some() {
+            super::deadline::kill_tree(&mut self.child);
+            *killed = kill;
+        }
+    }
 }
 
 /// Why the harness killed a process.
@@ -314,7 +378,7 @@ impl Drop for Monitored {
     }
 }
 
-fn poll(pid: u32, readings: &Mutex<Readings>) {
+fn poll(pid: u32, readings: &Mutex<Readings>, read_stat: fn(u32) -> Option<(u64, char)>) {
     loop {
         let stat = read_stat(pid);
         let hwm = read_hwm(pid);
@@ -480,6 +544,47 @@ mod tests {
         let measured = child.finish(Duration::from_secs(600));
         assert!(!measured.killed && !measured.exited_ok, "{measured:?}");
         assert!(measured.exit.contains('4'), "{}", measured.exit);
+    }
+
+    #[test]
+    fn a_driver_whose_stat_cannot_be_read_is_still_killed_at_its_deadline() {
+        // The poller takes the unreadable `stat` for an exit; the driver is in fact running.
+        let script = r#"echo '{"event":"ready"}'; exec sleep 30"#;
+        let mut child =
+            Monitored::spawn_with(Command::new("sh").args(["-c", script]), |_| None).unwrap();
+        child.drain = Duration::from_millis(50);
+        child.wait_ready(Duration::from_secs(30)).unwrap();
+        let measured = child.finish_within(Duration::from_millis(300), AFTER_DONE);
+        assert!(measured.killed && !measured.exited_ok, "{measured:?}");
+        assert!(
+            measured.exit.starts_with("killed after"),
+            "{}",
+            measured.exit
+        );
+    }
+
+    #[test]
+    fn what_a_driver_leaves_holding_its_output_is_killed() {
+        use super::super::deadline::tests::{Reaped, ends};
+        // A sleep holding its stdout, then one holding its stderr, each outliving the driver,
+        // which says the sleep's pid in its `done` line.
+        for redirect in ["2>/dev/null", ">/dev/null"] {
+            let script = format!(
+                r#"echo '{{"event":"ready"}}'; sleep 300 {redirect} &
+                   echo "{{\"event\":\"done\",\"phases\":[],\"pid\":$!}}""#
+            );
+            let mut child = Monitored::spawn(Command::new("sh").args(["-c", &script])).unwrap();
+            child.drain = Duration::from_millis(100);
+            child.wait_ready(Duration::from_secs(30)).unwrap();
+            let measured = child.finish(Duration::from_secs(600));
+            assert!(!measured.killed && measured.exited_ok, "{measured:?}");
+            let pid = measured.done.as_ref().and_then(|d| d["pid"].as_i64());
+            let pid = i32::try_from(pid.expect("the pid in `done`")).unwrap();
+            let mut guard = Reaped(vec![pid]);
+            assert!(ends(pid), "the sleep ({redirect}) outlived the driver");
+            // Gone: its pid may be another process's now.
+            guard.0.clear();
+        }
     }
 
     #[test]

@@ -117,6 +117,21 @@ fn verdict(c: &Comparison) -> String {
     }
 }
 
+/// [`verdict`] for the terminal: the same words, what the report bolds in capitals.
+pub(crate) fn verdict_plain(c: &Comparison) -> String {
+    verdict(c)
+        .split("**")
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                part.to_uppercase()
+            } else {
+                part.to_owned()
+            }
+        })
+        .collect()
+}
+
 /// Per client of a workload, in the order they first ran: `(client, failed, ran)`.
 fn failed_rounds(w: &Workload) -> Vec<(&str, usize, usize)> {
     let mut out: Vec<(&str, usize, usize)> = Vec::new();

@@ -6,12 +6,10 @@ use std::fmt::Write as _;
 use serde_json::{Map, Value};
 
 use super::HEADER;
-use super::emit_models::rust_ty;
+use super::emit_models::{MODELS, rust_ty};
 use super::ir::{Kind, Models, Ty};
 use super::names::lit;
 use super::ops::{Arg, Body, Op};
-
-const MODELS: &str = "crate::models::";
 
 fn arm(out: &mut String, key: &str, ty: &Ty) {
     let _ = writeln!(

@@ -7,6 +7,10 @@ use super::ir::{Def, Field, Kind, Models, Ty};
 use super::names::{bare, lit};
 use super::{HEADER, REFERENCE};
 
+/// Where the generated models live, as the prefix [`rust_ty`] takes from the operations
+/// and the index.
+pub(crate) const MODELS: &str = "crate::models::";
+
 /// The Rust spelling of a type; `prefix` qualifies named models (empty inside the models).
 pub(crate) fn rust_ty(ty: &Ty, prefix: &str) -> String {
     match ty {
@@ -220,11 +224,7 @@ fn emit_def(out: &mut String, def: &Def, models: &Models) {
             let _ = writeln!(out, "#[serde(tag = {})]\n#[non_exhaustive]", lit(tag));
             let _ = writeln!(out, "pub enum {} {{", def.name);
             for v in variants {
-                let rust = if v.rust == "Unknown" {
-                    "UnknownValue"
-                } else {
-                    &v.rust
-                };
+                let rust = arm_name(v);
                 let _ = writeln!(out, "/// `{tag}: {}`.", v.tag);
                 let _ = writeln!(out, "#[serde(rename = {})]", lit(&v.tag));
                 let _ = writeln!(out, "{rust}({}),", v.ty);
@@ -312,11 +312,7 @@ fn emit_tagged_impl(
         "/// The `{tag}` value on the wire.\npub fn type_name(&self) -> &str {{\nmatch self {{"
     );
     for v in variants {
-        let rust = if v.rust == "Unknown" {
-            "UnknownValue"
-        } else {
-            &v.rust
-        };
+        let rust = arm_name(v);
         let _ = writeln!(out, "Self::{rust}(_) => {},", lit(&v.tag));
     }
     let _ = writeln!(
@@ -341,11 +337,7 @@ fn emit_tagged_impl(
             "/// The `{json}` of whichever arm this is.\npub fn {rust}(&self) -> Option<&str> {{\nmatch self {{"
         );
         for v in variants {
-            let arm = if v.rust == "Unknown" {
-                "UnknownValue"
-            } else {
-                &v.rust
-            };
+            let arm = arm_name(v);
             let _ = writeln!(out, "Self::{arm}(v) => v.{rust}.as_deref(),");
         }
         let _ = writeln!(

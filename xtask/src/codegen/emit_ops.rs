@@ -3,13 +3,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use super::emit_models::{rust_ty, sensitive};
+use super::emit_models::{MODELS, rust_ty, sensitive};
 use super::ir::{Kind, Models, Ty};
 use super::names::{bare, lit, snake};
 use super::ops::{Arg, Body, OneOf, Op};
 use super::{HEADER, REFERENCE};
-
-const MODELS: &str = "crate::models::";
 
 fn arg_param(a: &Arg) -> (String, String) {
     match a.ty {

@@ -340,12 +340,13 @@ mod tests {
             (
                 "b.toml",
                 "[[agents]]\nname = \"Zed\"\naccess_token = 9876543210\n",
-                "invalid type: integer …, expected",
+                // A token is a `Secret`, which names a wrong value by its kind alone.
+                "invalid type: a number, expected a string",
             ),
             (
                 "c.json",
                 "{\"agents\": [{\"name\": \"Zed\",\n \"access_token\": 9876543210}]}",
-                "invalid type: integer …, expected",
+                "invalid type: a number, expected a string",
             ),
             (
                 "d.json",

@@ -4,6 +4,7 @@ pub mod account;
 pub mod chat;
 pub mod clock;
 pub mod control;
+mod credentials;
 mod emulator;
 mod ids;
 mod json_len;

@@ -389,7 +389,7 @@ async fn every_operation_answers_per_the_spec() {
             &format!("{p}/conversations"),
             ka,
             Some(
-                json!({"type":"sdkGroup","displayName":"Room","participants":[{"userId":user_id}]}),
+                json!({"type":"sdkGroup","displayName":"Room","participants":[{"userId":user_id,"subscribeSDKClient":false}]}),
             ),
             201,
         )
@@ -467,7 +467,7 @@ async fn every_operation_answers_per_the_spec() {
         "POST",
         &format!("{c}/join"),
         ka,
-        Some(json!({"userId":other_id})),
+        Some(json!({"userId":other_id,"subscribeSDKClient":false})),
         201,
     )
     .await;
@@ -476,7 +476,7 @@ async fn every_operation_answers_per_the_spec() {
         "POST",
         &format!("{c}/join"),
         ka,
-        Some(json!({"userId":other_id})),
+        Some(json!({"userId":other_id,"subscribeSDKClient":false})),
         400,
     )
     .await;
@@ -485,7 +485,7 @@ async fn every_operation_answers_per_the_spec() {
         "POST",
         &format!("{c}/join"),
         ka,
-        Some(json!({"userId":"nobody"})),
+        Some(json!({"userId":"nobody","subscribeSDKClient":false})),
         "user_not_found",
     )
     .await;
@@ -494,7 +494,7 @@ async fn every_operation_answers_per_the_spec() {
         "POST",
         &format!("{p}/conversations/000000000000000000000000/join"),
         ka,
-        Some(json!({"userId":other_id})),
+        Some(json!({"userId":other_id,"subscribeSDKClient":false})),
         404,
     )
     .await;
@@ -2123,12 +2123,12 @@ async fn deleting_a_user_deletes_their_conversation_history() {
     let personal =
         conversation(json!({"type":"personal","participants":[{"userId":leaving}]})).await;
     let group = conversation(
-        json!({"type":"sdkGroup","participants":[{"userId":leaving},{"userId":staying}]}),
+        json!({"type":"sdkGroup","participants":[{"userId":leaving,"subscribeSDKClient":false},{"userId":staying,"subscribeSDKClient":false}]}),
     )
     .await;
     // A group the user wrote in and then left still loses what they wrote.
     let left = conversation(
-        json!({"type":"sdkGroup","participants":[{"userId":leaving},{"userId":staying}]}),
+        json!({"type":"sdkGroup","participants":[{"userId":leaving,"subscribeSDKClient":false},{"userId":staying,"subscribeSDKClient":false}]}),
     )
     .await;
     let say = |c: String, author: Value, text: &'static str| {

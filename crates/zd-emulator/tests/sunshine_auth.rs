@@ -399,3 +399,190 @@ async fn bridge_authorize_without_redirect_uri_goes_to_the_first_configured_uri(
     let (st, v) = api.call("GET", &app, Some(&bearer), None).await;
     assert_eq!((st, &v["errors"][0]["code"]), (403, &json!("forbidden")));
 }
+
+/// Both authorize endpoints approve at once, so they send the browser back only to a redirect
+/// URI the client is configured with ("This URI must be contained in the list configured by
+/// your integration"): another gets a 400 and no `Location`, never a code or a token.
+#[tokio::test]
+async fn authorize_refuses_a_redirect_uri_the_client_is_not_configured_with() {
+    let agents: sun::ChatAgents = Arc::new(|| vec![("Bot".into(), "bot-token".into())]);
+    let config = SunshineConfig::default()
+        .chat_agents(agents)
+        .allow_redirect_uri("https://app.example/cb");
+    let server = SunshineServer::start(config).await.unwrap();
+    let api = Api::new(server.base_url());
+    let get = |path: String| {
+        let api = api.clone();
+        async move {
+            let res = api
+                .client
+                .request(
+                    http::Request::get(format!("{}{path}", api.base))
+                        .body(http_body_util::Full::new(Bytes::new()))
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            let location = res
+                .headers()
+                .get("location")
+                .map(|l| l.to_str().unwrap().to_owned());
+            (res.status().as_u16(), location)
+        }
+    };
+    let chat = |redirect: &str, kind: &str| {
+        format!(
+            "/oauth2/authorizations/new?client_id={}&response_type={kind}&redirect_uri={}",
+            sun::CHAT_OAUTH_CLIENT_ID,
+            urlencode(redirect)
+        )
+    };
+    let bridge = |redirect: &str| {
+        format!(
+            "/oauth/authorize?client_id={}&response_type=code&redirect_uri={}",
+            sun::BRIDGE_CLIENT_ID,
+            urlencode(redirect)
+        )
+    };
+    for evil in [
+        "https://evil.example/",
+        "http://localhost@evil.example/",
+        "http://localhost/cb#x",
+    ] {
+        for path in [chat(evil, "token"), chat(evil, "code"), bridge(evil)] {
+            assert_eq!(get(path.clone()).await, (400, None), "{path}");
+        }
+    }
+    // Loopback hosts take any port (RFC 8252), and the configured URI is taken as written.
+    for good in ["http://127.0.0.1:8765/cb", "https://app.example/cb"] {
+        for path in [chat(good, "token"), bridge(good)] {
+            let (status, location) = get(path.clone()).await;
+            assert_eq!(status, 302, "{path}");
+            assert!(location.unwrap().starts_with(good), "{path}");
+        }
+    }
+}
+
+fn urlencode(value: &str) -> String {
+    serde_urlencoded::to_string([("v", value)]).unwrap()[2..].to_owned()
+}
+
+/// A bridge token for the demo app, by authorize and code exchange.
+async fn bridge_token(api: &Api) -> String {
+    let path = format!(
+        "/oauth/authorize?response_type=code&client_id={}&redirect_uri=http://localhost/cb",
+        sun::BRIDGE_CLIENT_ID
+    );
+    let (st, found) = api.call("GET", &path, None, None).await;
+    assert_eq!(st, 302, "{found}");
+    let found = found.as_str().unwrap();
+    let code = found.split("code=").nth(1).unwrap();
+    let (st, token) = api
+        .call(
+            "POST",
+            "/oauth/token",
+            None,
+            Some(json!({
+                "code": code,
+                "grant_type": "authorization_code",
+                "client_id": sun::BRIDGE_CLIENT_ID,
+                "client_secret": sun::BRIDGE_CLIENT_SECRET,
+            })),
+        )
+        .await;
+    assert_eq!(st, 200, "{token}");
+    token["access_token"].as_str().unwrap().to_owned()
+}
+
+/// RevokeAccess takes the spec's `basicAuth` or `bearerAuth` of `integration` scope, and an
+/// auth scheme's name is case-insensitive (RFC 7235) there as on every route.
+#[tokio::test]
+async fn revoke_access_takes_either_scheme_of_integration_scope_in_any_case() {
+    let server = SunshineServer::start(SunshineConfig::default())
+        .await
+        .unwrap();
+    let api = Api::new(server.base_url());
+    let app_key = basic(sun::DEMO_APP_KEY_ID, sun::DEMO_APP_KEY_SECRET);
+    let revoke = |auth: String| {
+        let api = api.clone();
+        async move {
+            api.call("DELETE", "/oauth/authorization", Some(&auth), None)
+                .await
+                .0
+        }
+    };
+
+    let token = bridge_token(&api).await;
+    let (st, v) = api
+        .call(
+            "GET",
+            "/v2/tokenInfo",
+            Some(&format!("bearer {token}")),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(revoke(format!("BEARER {token}")).await, 200);
+    assert_eq!(revoke(format!("Bearer {token}")).await, 401);
+
+    // A custom integration's own key, in Basic.
+    let app = format!("/v2/apps/{}", sun::DEMO_APP_ID);
+    let (st, v) = api
+        .call(
+            "POST",
+            &format!("{app}/integrations"),
+            Some(&app_key),
+            Some(json!({"type": "custom", "displayName": "Bot", "webhooks": [{"target": "http://127.0.0.1:9/", "triggers": ["conversation:message"]}]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let integration = v["integration"]["id"].as_str().unwrap().to_owned();
+    let (st, key) = api
+        .call(
+            "POST",
+            &format!("{app}/integrations/{integration}/keys"),
+            Some(&app_key),
+            Some(json!({"displayName": "k"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{key}");
+    let int_key = basic(
+        key["key"]["id"].as_str().unwrap(),
+        key["key"]["secret"].as_str().unwrap(),
+    );
+    // App credentials have no integration scope.
+    assert_eq!(revoke(app_key.clone()).await, 403);
+    assert_eq!(revoke(int_key.replacen("Basic", "basic", 1)).await, 200);
+    let (st, _) = api
+        .call(
+            "GET",
+            &format!("{app}/integrations/{integration}"),
+            Some(&app_key),
+            None,
+        )
+        .await;
+    assert_eq!(st, 404);
+    assert_eq!(revoke(int_key).await, 401);
+}
+
+/// The Chat OAuth token endpoint reads client credentials from `Basic` in any case.
+#[tokio::test]
+async fn chat_token_client_credentials_take_basic_in_any_case() {
+    let agents: sun::ChatAgents = Arc::new(|| vec![("Bot".into(), "bot-token".into())]);
+    let server = SunshineServer::start(SunshineConfig::default().chat_agents(agents))
+        .await
+        .unwrap();
+    let api = Api::new(server.base_url());
+    let creds = basic(sun::CHAT_OAUTH_CLIENT_ID, sun::CHAT_OAUTH_CLIENT_SECRET)
+        .replacen("Basic", "basic", 1);
+    let (st, v) = api
+        .raw(
+            "POST",
+            "/oauth2/token",
+            Some(&creds),
+            "application/x-www-form-urlencoded",
+            Bytes::from_static(b"grant_type=client_credentials"),
+        )
+        .await;
+    assert_eq!((st, &v["access_token"]), (200, &json!("bot-token")), "{v}");
+}

@@ -238,7 +238,7 @@ async fn the_default_conversation_stays_and_others_can_go() {
         .app(
             "POST",
             "/conversations",
-            Some(json!({"type": "sdkGroup", "participants": [{"userId": user_id}]})),
+            Some(json!({"type": "sdkGroup", "participants": [{"userId": user_id, "subscribeSDKClient": false}]})),
         )
         .await;
     assert_eq!(st, 201, "{group}");
@@ -456,4 +456,295 @@ async fn only_uploads_may_send_large_bodies() {
     // An upload's boundary longer than RFC 2046's 70 characters is not searched for.
     let (st, v) = r.upload(&"-".repeat(71), vec![b'-'; 4096]).await;
     assert_eq!(st, 400, "{v}");
+}
+
+/// An upload's credentials are checked before its body is read: the head announces 50 MB and
+/// only a few bytes follow, so the 401 can only come if the body was never waited for. The
+/// deadline only turns a hang into a failure; the answer comes as soon as the head is read.
+#[tokio::test]
+async fn an_upload_with_bad_credentials_is_refused_before_its_body_is_read() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let server = SunshineServer::start(SunshineConfig::default())
+        .await
+        .unwrap();
+    let addr = server.base_url().trim_start_matches("http://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v2/apps/{}/attachments?access=public HTTP/1.1\r\nHost: {addr}\r\n\
+         Authorization: {}\r\nContent-Type: multipart/form-data; boundary=B\r\n\
+         Content-Length: {}\r\n\r\n--B\r\n",
+        sun::DEMO_APP_ID,
+        basic(sun::DEMO_APP_KEY_ID, "wrong-secret"),
+        50 * 1024 * 1024
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 1024];
+    let read = async {
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = socket.read(&mut chunk).await.unwrap();
+            assert_ne!(n, 0, "closed without an answer");
+            answer.extend_from_slice(&chunk[..n]);
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), read)
+        .await
+        .expect("no answer before the body was sent");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+}
+
+/// What an app's uploads hold in all is bounded (the emulator's choice; the service documents
+/// no such limit): past it UploadAttachment answers 400, its only documented refusal, and
+/// removing an upload makes room again.
+#[tokio::test]
+async fn stored_uploads_are_bounded_per_app() {
+    let server = SunshineServer::start(SunshineConfig::default().upload_storage(64 * 1024))
+        .await
+        .unwrap();
+    let r = Rig {
+        api: Api::new(server.base_url()),
+        _server: server,
+        app_key: basic(sun::DEMO_APP_KEY_ID, sun::DEMO_APP_KEY_SECRET),
+        account_key: basic(sun::DEMO_ACCOUNT_KEY_ID, sun::DEMO_ACCOUNT_KEY_SECRET),
+    };
+    let upload = |size: usize| {
+        let mut body = b"--B\r\nContent-Disposition: form-data; name=\"source\"; filename=\"f.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n".to_vec();
+        body.resize(body.len() + size, b'z');
+        body.extend_from_slice(b"\r\n--B--\r\n");
+        r.upload("B", body)
+    };
+    let (st, first) = upload(30 * 1024).await;
+    assert_eq!(st, 201, "{first}");
+    let (st, v) = upload(30 * 1024).await;
+    assert_eq!(st, 201, "{v}");
+    let (st, v) = upload(30 * 1024).await;
+    assert_eq!(
+        (st, &v["errors"][0]["code"]),
+        (400, &json!("bad_request")),
+        "{v}"
+    );
+    // Uploads of nothing count too: their number is bounded as well.
+    let mut empty = 0;
+    while upload(0).await.0 == 201 {
+        empty += 1;
+        assert!(empty < 64 * 1024, "empty uploads are never refused");
+    }
+    let url = &first["attachment"]["mediaUrl"];
+    let (st, v) = r
+        .app(
+            "POST",
+            "/attachments/remove",
+            Some(json!({ "mediaUrl": url })),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = upload(30 * 1024).await;
+    assert_eq!(st, 201, "{v}");
+}
+
+/// The spec's rules between app settings: "Enabling `multiConvo` is **irreversible**", and
+/// `endSessionEnabled` and `disableConversationReopen` note "`multiConvo` is required to
+/// enable". A refused create makes no app; a refused update changes nothing.
+#[tokio::test]
+async fn app_settings_keep_the_rules_between_them() {
+    let r = rig().await;
+    let apps = |v: &Value| v["apps"].as_array().map(Vec::len);
+    let (_, before) = r.account("GET", "/v2/apps", None).await;
+    for settings in [
+        json!({"endSessionEnabled": true}),
+        json!({"disableConversationReopen": true, "multiConvoEnabled": false}),
+    ] {
+        let body = json!({"displayName": "Refused", "settings": settings});
+        let (st, v) = r.account("POST", "/v2/apps", Some(body)).await;
+        assert_eq!(
+            (st, &v["errors"][0]["code"]),
+            (400, &json!("bad_request")),
+            "{v}"
+        );
+    }
+    let (_, after) = r.account("GET", "/v2/apps", None).await;
+    assert_eq!(apps(&after), apps(&before));
+    let body = json!({"displayName": "Sessions", "settings": {"multiConvoEnabled": true, "endSessionEnabled": true}});
+    let (st, v) = r.account("POST", "/v2/apps", Some(body)).await;
+    assert_eq!(st, 201, "{v}");
+
+    let settings = |v: &Value| v["app"]["settings"].clone();
+    let (_, app) = r.app("GET", "", None).await;
+    let patch = json!({"settings": {"endSessionEnabled": true}});
+    let (st, v) = r.app("PATCH", "", Some(patch.clone())).await;
+    assert_eq!(st, 400, "{v}");
+    assert_eq!(settings(&r.app("GET", "", None).await.1), settings(&app));
+
+    let (st, v) = r
+        .app(
+            "PATCH",
+            "",
+            Some(json!({"settings": {"multiConvoEnabled": true}})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (_, app) = r.app("GET", "", None).await;
+    let undo = json!({"displayName": "Renamed", "settings": {"multiConvoEnabled": false}});
+    let (st, v) = r.app("PATCH", "", Some(undo)).await;
+    assert_eq!(st, 400, "{v}");
+    let (_, now) = r.app("GET", "", None).await;
+    assert_eq!(now["app"]["displayName"], app["app"]["displayName"]);
+    assert_eq!(settings(&now)["multiConvoEnabled"], true);
+    let (st, v) = r.app("PATCH", "", Some(patch)).await;
+    assert_eq!(st, 200, "{v}");
+}
+
+/// "This field is required if the conversation is of type `sdkGroup`" (participantSubSchema's
+/// `subscribeSDKClient`), on create and on join, and a boolean wherever it is given.
+#[tokio::test]
+async fn sdk_group_participants_say_whether_to_subscribe_their_sdk_client() {
+    let r = rig().await;
+    let (st, v) = r
+        .app("POST", "/users", Some(json!({"externalId": "p1"})))
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let user = v["user"]["id"].clone();
+    let group = |participant: Value| json!({"type": "sdkGroup", "participants": [participant]});
+    for participant in [
+        json!({"userId": user}),
+        json!({"userId": user, "subscribeSDKClient": "yes"}),
+        json!({"userId": user, "subscribeSDKClient": null}),
+    ] {
+        let (st, v) = r
+            .app("POST", "/conversations", Some(group(participant.clone())))
+            .await;
+        assert_eq!(st, 400, "{participant}: {v}");
+    }
+    let (st, v) = r
+        .app(
+            "POST",
+            "/conversations",
+            Some(json!({"type": "personal", "participants": [{"userId": user, "subscribeSDKClient": 1}]})),
+        )
+        .await;
+    assert_eq!(st, 400, "{v}");
+    let (st, v) = r
+        .app(
+            "POST",
+            "/conversations",
+            Some(group(json!({"userId": user, "subscribeSDKClient": true}))),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let (st, v) = r
+        .app("POST", "/conversations", Some(json!({"type": "sdkGroup"})))
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let join = format!(
+        "/conversations/{}/join",
+        v["conversation"]["id"].as_str().unwrap()
+    );
+    let (st, v) = r.app("POST", &join, Some(json!({"userId": user}))).await;
+    assert_eq!(st, 400, "{v}");
+    let body = json!({"userId": user, "subscribeSDKClient": false});
+    let (st, v) = r.app("POST", &join, Some(body)).await;
+    assert_eq!(st, 201, "{v}");
+}
+
+/// Only an `externalId` another user holds conflicts (409); another user's id is no external
+/// id, whatever its spelling.
+#[tokio::test]
+async fn an_external_id_conflicts_only_with_another_external_id() {
+    let r = rig().await;
+    let (st, first) = r
+        .app("POST", "/users", Some(json!({"externalId": "ext-1"})))
+        .await;
+    assert_eq!(st, 201, "{first}");
+    let id = first["user"]["id"].clone();
+    let (st, second) = r
+        .app("POST", "/users", Some(json!({"externalId": id})))
+        .await;
+    assert_eq!(st, 201, "{second}");
+    let (st, v) = r
+        .app("POST", "/users", Some(json!({"externalId": "ext-1"})))
+        .await;
+    assert_eq!(
+        (st, &v["errors"][0]["code"]),
+        (409, &json!("conflict")),
+        "{v}"
+    );
+    // A web user logging in under another user's id is no merge either.
+    let end_user = r.end_user(json!({})).await;
+    let path = format!(
+        "/_emulator/sunshine/apps/{}/users/{}/authenticate",
+        sun::DEMO_APP_ID,
+        end_user["user"]["id"].as_str().unwrap()
+    );
+    let (st, v) = r
+        .api
+        .call(
+            "POST",
+            &path,
+            None,
+            Some(json!({"externalId": second["user"]["id"]})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+}
+
+/// A switchboard integration's `name` is "Restricted to alphanumeric characters, `-` and `_`"
+/// (at most 128), and an integration key's `displayName` has 1 to 100 characters, as an app
+/// key's does.
+#[tokio::test]
+async fn names_keep_their_documented_characters_and_lengths() {
+    let r = rig().await;
+    let (st, app) = r
+        .account("POST", "/v2/apps", Some(json!({"displayName": "Names"})))
+        .await;
+    assert_eq!(st, 201, "{app}");
+    let app_path = format!("/v2/apps/{}", app["app"]["id"].as_str().unwrap());
+
+    let (st, sb) = r
+        .account("POST", &format!("{app_path}/switchboards"), None)
+        .await;
+    assert_eq!(st, 201, "{sb}");
+    let sbis = format!(
+        "{app_path}/switchboards/{}/switchboardIntegrations",
+        sb["switchboard"]["id"].as_str().unwrap()
+    );
+    let sbi = |name: &str| json!({"name": name, "integrationType": "zd:agentWorkspace"});
+    for bad in ["two words", "bot!", "bot.1", "ünï", ""] {
+        let (st, v) = r.account("POST", &sbis, Some(sbi(bad))).await;
+        assert_eq!(st, 400, "{bad:?}: {v}");
+    }
+    let (st, v) = r.account("POST", &sbis, Some(sbi("Bot_2-b"))).await;
+    assert_eq!(st, 201, "{v}");
+    let renamed = format!(
+        "{sbis}/{}",
+        v["switchboardIntegration"]["id"].as_str().unwrap()
+    );
+    let (st, v) = r
+        .account("PATCH", &renamed, Some(json!({"name": "a b"})))
+        .await;
+    assert_eq!(st, 400, "{v}");
+
+    let hook = json!({"target": "http://127.0.0.1:9/hook", "triggers": ["conversation:message"]});
+    let body = json!({"type": "custom", "displayName": "Bot", "webhooks": [hook]});
+    let (st, i) = r
+        .account("POST", &format!("{app_path}/integrations"), Some(body))
+        .await;
+    assert_eq!(st, 201, "{i}");
+    let keys = format!(
+        "{app_path}/integrations/{}/keys",
+        i["integration"]["id"].as_str().unwrap()
+    );
+    for bad in [String::new(), "k".repeat(101)] {
+        for path in [&keys, &format!("{app_path}/keys")] {
+            let (st, v) = r
+                .account("POST", path, Some(json!({"displayName": bad})))
+                .await;
+            assert_eq!(st, 400, "{path} {}: {v}", bad.len());
+        }
+    }
+    let (st, v) = r
+        .account("POST", &keys, Some(json!({"displayName": "k".repeat(100)})))
+        .await;
+    assert_eq!(st, 201, "{v}");
 }

@@ -201,7 +201,7 @@ async fn fixture() -> Fixture {
         &call(
             "POST",
             format!("{P}/conversations"),
-            Some(json!({"type":"sdkGroup","participants":[{"userId":user}]})),
+            Some(json!({"type":"sdkGroup","participants":[{"userId":user,"subscribeSDKClient":false}]})),
         )
         .await,
         "conversation",
@@ -325,6 +325,19 @@ impl Fixture {
 
     /// What an operation needs beyond the fixture (an offer to accept, an OAuth code).
     async fn prepare(&self, op: &str, body: &mut Value) {
+        // participantSubSchema's prose: `subscribeSDKClient` "is required if the conversation
+        // is of type `sdkGroup`", and only group conversations are joined.
+        let group = op == "JoinConversation" || body["type"] == "sdkGroup";
+        let participants = match body.get_mut("participants") {
+            Some(Value::Array(list)) => list.iter_mut().collect(),
+            _ if op == "JoinConversation" => vec![&mut *body],
+            _ => Vec::new(),
+        };
+        for participant in participants.into_iter().filter(|_| group) {
+            if participant.get("subscribeSDKClient").is_none() {
+                participant["subscribeSDKClient"] = json!(false);
+            }
+        }
         match op {
             "AcceptControl" => {
                 let (st, v) = self

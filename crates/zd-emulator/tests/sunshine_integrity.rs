@@ -282,7 +282,7 @@ async fn the_first_personal_conversation_is_default_after_a_group() {
     let d = Demo::start().await;
     let user = d.user("grouped").await;
     let group = d
-        .conversation(json!({"type": "sdkGroup", "participants": [{"userId": user}]}))
+        .conversation(json!({"type": "sdkGroup", "participants": [{"userId": user, "subscribeSDKClient": false}]}))
         .await;
     assert_eq!(group["isDefault"], false, "{group}");
     let first = d
@@ -793,7 +793,7 @@ async fn deleting_a_user_deletes_the_attachments_their_group_messages_showed() {
     let d = Demo::start().await;
     let user = d.user("leaver-1").await;
     let c = d
-        .conversation(json!({"type": "sdkGroup", "participants": [{"userId": user}]}))
+        .conversation(json!({"type": "sdkGroup", "participants": [{"userId": user, "subscribeSDKClient": false}]}))
         .await;
     let here = c["id"].as_str().unwrap().to_owned();
     let linked = format!("&for=message&conversationId={here}");

@@ -1411,7 +1411,10 @@ async fn payloads_carry_only_the_members_the_spec_gives_them() {
     r.integration(&["conversation:create", "client:add"]).await;
     // The simulated end user logs in: a personal conversation and an SDK client.
     let (user, _) = r.end_user().await;
-    for participants in [json!([{ "userId": user }]), json!([])] {
+    for participants in [
+        json!([{ "userId": user, "subscribeSDKClient": false }]),
+        json!([]),
+    ] {
         let (st, v) = r
             .api
             .call(

@@ -275,7 +275,8 @@ async fn every_list_operation_paginates_across_pages() {
             from(json!({
                 "type": "sdkGroup",
                 "displayName": format!("c{i}"),
-                "participants": [{ "userId": user_id }],
+                // Required of an sdkGroup participant (participantSubSchema).
+                "participants": [{ "userId": user_id, "subscribeSDKClient": false }],
             })),
         )
         .send(&c)
@@ -339,10 +340,14 @@ async fn every_list_operation_paginates_across_pages() {
                 .await
                 .unwrap();
         let id = u.user.unwrap().id.unwrap();
-        operations::JoinConversation::new(env.app(), &ids[0], from(json!({ "userId": id })))
-            .send(&c)
-            .await
-            .unwrap();
+        operations::JoinConversation::new(
+            env.app(),
+            &ids[0],
+            from(json!({ "userId": id, "subscribeSDKClient": false })),
+        )
+        .send(&c)
+        .await
+        .unwrap();
         members.push(id);
     }
     let participants: Vec<models::Participant> =
@@ -561,7 +566,7 @@ async fn users_conversations_messages_participants_round_trip() {
     // Conversations.
     let conv = operations::CreateConversation::new(
         app,
-        from(json!({ "type": "sdkGroup", "displayName": "round trip", "participants": [{ "userId": user_id }] })),
+        from(json!({ "type": "sdkGroup", "displayName": "round trip", "participants": [{ "userId": user_id, "subscribeSDKClient": false }] })),
     )
     .send(&c)
     .await
@@ -597,10 +602,14 @@ async fn users_conversations_messages_participants_round_trip() {
         .unwrap()
         .id
         .unwrap();
-    operations::JoinConversation::new(app, &conv_id, from(json!({ "userId": other })))
-        .send(&c)
-        .await
-        .unwrap();
+    operations::JoinConversation::new(
+        app,
+        &conv_id,
+        from(json!({ "userId": other, "subscribeSDKClient": false })),
+    )
+    .send(&c)
+    .await
+    .unwrap();
     let count = |c: &Client| {
         let req = operations::ListParticipants::new(app, &conv_id);
         let c = c.clone();
@@ -614,10 +623,14 @@ async fn users_conversations_messages_participants_round_trip() {
         }
     };
     assert_eq!(count(&c).await, 2);
-    operations::LeaveConversation::new(app, &conv_id, from(json!({ "userId": other })))
-        .send(&c)
-        .await
-        .unwrap();
+    operations::LeaveConversation::new(
+        app,
+        &conv_id,
+        from(json!({ "userId": other, "subscribeSDKClient": false })),
+    )
+    .send(&c)
+    .await
+    .unwrap();
     assert_eq!(count(&c).await, 1);
 
     // Messages: every content type the service validates, typed both ways.

@@ -160,7 +160,7 @@ fn allowed_entry(entry: &str) -> Allowed {
 
 /// The name or address of a `Host` value without its port, and whether it was in brackets
 /// (`[v6]`, `[v6]:port`); `None` when what follows it is no port.
-fn host_part(host: &str) -> Option<(&str, bool)> {
+pub(crate) fn host_part(host: &str) -> Option<(&str, bool)> {
     match host.strip_prefix('[') {
         Some(rest) => match rest.split_once(']') {
             Some((v6, "")) => Some((v6, true)),

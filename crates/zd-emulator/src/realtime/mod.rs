@@ -21,8 +21,9 @@
 //! topic or action get a `status_code` 500 frame and the connection stays; a window on an
 //! unwindowed chat metric is ignored (the docs' sample subscribes such metrics "for a
 //! 30-minute time window"); an `unsubscribe` without `window` removes every window of that
-//! metric, and `department_id` reads as in a subscribe (without it, the account-wide
-//! subscription; a client may hold that and a department's, and end either alone); the account counts as inactive ("Not Computed!",
+//! metric, and one without `department_id` every department's too (the documented
+//! unsubscribe is topic and action alone, after which events "stop being pushed"); the
+//! account counts as inactive ("Not Computed!",
 //! values `null`) until a visitor arrives or an agent logs in; a connection holds at most
 //! 100 subscriptions (`socket::MAX_SUBSCRIPTIONS`; beyond, a `status_code` 500 frame, as for
 //! a malformed subscription); a subscription or REST pull naming a department the account
@@ -113,10 +114,7 @@ impl Realtime {
 
     /// The agent a `Bearer` header value belongs to.
     fn agent(&self, authorization: Option<&str>) -> Option<AgentRecord> {
-        let token = authorization?.strip_prefix("Bearer ")?.trim();
-        if token.is_empty() {
-            return None;
-        }
+        let token = crate::credentials::bearer(authorization?)?;
         // Reading metrics takes the `read` scope.
         let (agent, scopes) = self.state.token_grant(token)?;
         scopes.read.then_some(agent)

@@ -2,13 +2,13 @@
 //! or an OAuth bridge token; and what that caller may reach.
 
 use axum::http::HeaderMap;
-use base64::Engine as _;
 use subtle_eq::ct_eq;
 use zd_auth::Secret;
 use zd_auth::sunshine::{KeyKind, Scope, Verifier};
 
 use super::error::ApiError;
 use super::store::Store;
+use crate::credentials;
 
 /// The authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,27 +74,15 @@ fn principal(owner: Owner) -> Principal {
 
 /// Authenticates the `Authorization` header against the keys in `store`.
 pub(crate) fn authenticate(store: &Store, headers: &HeaderMap) -> Result<Principal, ApiError> {
-    let value = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(ApiError::unauthorized)?;
-    let (scheme, rest) = value.split_once(' ').ok_or_else(ApiError::unauthorized)?;
-    let rest = rest.trim();
-    if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(rest)
-            .map_err(|_| ApiError::unauthorized())?;
-        let text = String::from_utf8(decoded).map_err(|_| ApiError::unauthorized())?;
-        let (id, secret) = text.split_once(':').ok_or_else(ApiError::unauthorized)?;
-        let (owner, expected) = find_key(store, id).ok_or_else(ApiError::unauthorized)?;
+    let value = credentials::header(headers).ok_or_else(ApiError::unauthorized)?;
+    if let Some((id, secret)) = credentials::basic(value) {
+        let (owner, expected) = find_key(store, &id).ok_or_else(ApiError::unauthorized)?;
         if !ct_eq(secret.as_bytes(), expected.as_bytes()) {
             return Err(ApiError::unauthorized());
         }
         return Ok(principal(owner));
     }
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(ApiError::unauthorized());
-    }
+    let rest = credentials::bearer(value).ok_or_else(ApiError::unauthorized)?;
     if let Some((app_id, integration_id)) = store.bridge_tokens.get(rest) {
         // Checked here as well as swept on deletion: whichever path removed the token's app
         // or integration, the token must not outlive them.

@@ -10,13 +10,13 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, body::Bytes};
-use base64::Engine as _;
 use parking_lot::Mutex;
 use serde_json::json;
 
 use super::http::Query;
 use super::{
-    CHAT_OAUTH_CLIENT_ID, CHAT_OAUTH_CLIENT_SECRET, ChatAgents, ChatTokenIssuer, Sunshine, util,
+    CHAT_OAUTH_CLIENT_ID, CHAT_OAUTH_CLIENT_SECRET, ChatAgents, ChatTokenIssuer, Sunshine,
+    redirect, util,
 };
 use crate::state::ChatScopes;
 
@@ -113,8 +113,13 @@ fn requested_scopes(list: Option<&str>) -> Result<ChatScopes, Box<Response>> {
 }
 
 /// `GET /oauth2/authorizations/new`: approves at once (as the agent named by `agent`, or the
-/// first agent) and redirects with a code or, for `response_type=token`, a token.
-pub(crate) async fn authorize(State(s): State<Sunshine>, RawQuery(raw): RawQuery) -> Response {
+/// first agent) and redirects with a code or, for `response_type=token`, a token, to a
+/// `redirect_uri` the client is configured with (see [`super::redirect`]).
+pub(crate) async fn authorize(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let Ok(q) = Query::parse(raw.as_deref()) else {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "bad query");
     };
@@ -132,6 +137,13 @@ pub(crate) async fn authorize(State(s): State<Sunshine>, RawQuery(raw): RawQuery
             "redirect_uri is required",
         );
     };
+    if !redirect::allowed(s.config(), &headers, redirect) {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "redirect_uri is not one the client is configured with",
+        );
+    }
     let scopes = match requested_scopes(q.get("scope")) {
         Ok(scopes) => scopes,
         Err(answer) => return *answer,
@@ -140,28 +152,24 @@ pub(crate) async fn authorize(State(s): State<Sunshine>, RawQuery(raw): RawQuery
         return oauth_error(StatusCode::BAD_REQUEST, "access_denied", "no such agent");
     };
     let state = q.get("state").unwrap_or_default();
-    let enc = |v: &str| {
-        serde_urlencoded::to_string([("v", v)])
-            .map(|s| s[2..].to_owned())
-            .unwrap_or_default()
-    };
     let location = match q.get("response_type") {
         Some("code") => {
             let code = util::secret();
             util::remember_grant(&mut s.chat().codes.lock(), code.clone(), grant);
-            let sep = if redirect.contains('?') { '&' } else { '?' };
-            format!("{redirect}{sep}code={}&state={}", enc(&code), enc(state))
+            redirect::location(redirect, &[("code", &code), ("state", state)], false)
         }
         Some("token") => {
             let Some(token) = s.chat().issue(&grant) else {
                 return oauth_error(StatusCode::BAD_REQUEST, "access_denied", "no such agent");
             };
-            format!(
-                "{redirect}#access_token={}&token_type=Bearer&scope={}&state={}",
-                enc(&token),
-                enc(&grant.scopes.to_string()),
-                enc(state)
-            )
+            let scope = grant.scopes.to_string();
+            let pairs = [
+                ("access_token", token.as_str()),
+                ("token_type", "Bearer"),
+                ("scope", &scope),
+                ("state", state),
+            ];
+            redirect::location(redirect, &pairs, true)
         }
         _ => {
             return oauth_error(
@@ -185,17 +193,9 @@ pub(crate) async fn token(State(s): State<Sunshine>, headers: HeaderMap, body: B
         );
     };
     let form = Query(form);
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-        .and_then(|b| String::from_utf8(b).ok());
-    let (client_id, client_secret) = match &basic {
-        Some(pair) => match pair.split_once(':') {
-            Some((i, s)) => (Some(i.to_owned()), Some(s.to_owned())),
-            None => (None, None),
-        },
+    let basic = crate::credentials::header(&headers).and_then(crate::credentials::basic);
+    let (client_id, client_secret) = match basic {
+        Some((id, secret)) => (Some(id), Some(secret)),
         None => (
             form.get("client_id").map(str::to_owned),
             form.get("client_secret").map(str::to_owned),

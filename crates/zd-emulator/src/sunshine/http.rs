@@ -15,13 +15,18 @@ use super::error::ApiError;
 /// The service's limit on JSON request bodies.
 pub(crate) const JSON_LIMIT: usize = 100 * 1024;
 
-/// The service's answer to a JSON body over [`JSON_LIMIT`].
-fn too_large() -> ApiError {
+/// The service's answer to a body over a limit, `title` naming which.
+pub(crate) fn too_large(title: &'static str) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "request_entity_too_large",
-        "Request body exceeds the 100KB limit",
+        title,
     )
+}
+
+/// The service's answer to a JSON body over [`JSON_LIMIT`].
+fn json_too_large() -> ApiError {
+    too_large("Request body exceeds the 100KB limit")
 }
 
 /// A request body, read no further than the route's `DefaultBodyLimit`. Past that limit the
@@ -37,7 +42,7 @@ impl<S: Send + Sync> FromRequest<S> for Payload {
         Bytes::from_request(req, state)
             .await
             .map(Self)
-            .map_err(|rejection| unread_body(&rejection, too_large))
+            .map_err(|rejection| unread_body(&rejection, json_too_large))
     }
 }
 
@@ -57,7 +62,7 @@ pub(crate) fn unread_body(
 /// Parses a JSON object body (an empty body reads as `{}`).
 pub(crate) fn json_body(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     if body.len() > JSON_LIMIT {
-        return Err(too_large());
+        return Err(json_too_large());
     }
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
@@ -89,6 +94,28 @@ pub(crate) fn opt_str(body: &Map<String, Value>, field: &str) -> Result<Option<S
     }
 }
 
+/// A required string field with length bounds (in characters).
+pub(crate) fn req_str_len<'a>(
+    body: &'a Map<String, Value>,
+    field: &str,
+    min: usize,
+    max: usize,
+) -> Result<&'a str, ApiError> {
+    let value = req_str(body, field)?;
+    check_len(field, value, min, max)?;
+    Ok(value)
+}
+
+fn check_len(field: &str, value: &str, min: usize, max: usize) -> Result<(), ApiError> {
+    let n = value.chars().count();
+    if n < min || n > max {
+        return Err(ApiError::bad_request(format!(
+            "{field} should have between {min} and {max} characters"
+        )));
+    }
+    Ok(())
+}
+
 /// An optional string field with length bounds.
 pub(crate) fn opt_str_len(
     body: &Map<String, Value>,
@@ -98,12 +125,7 @@ pub(crate) fn opt_str_len(
 ) -> Result<Option<String>, ApiError> {
     let value = opt_str(body, field)?;
     if let Some(s) = &value {
-        let n = s.chars().count();
-        if n < min || n > max {
-            return Err(ApiError::bad_request(format!(
-                "{field} should have between {min} and {max} characters"
-            )));
-        }
+        check_len(field, s, min, max)?;
     }
     Ok(value)
 }

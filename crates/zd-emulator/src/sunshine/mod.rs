@@ -22,6 +22,7 @@ mod http;
 mod merge;
 mod metadata;
 mod multipart;
+mod redirect;
 mod server;
 mod store;
 mod throttle;
@@ -68,6 +69,11 @@ pub const BRIDGE_CLIENT_SECRET: &str = "demo-bridge-client-secret";
 /// passed, the first URI present in the list will be used").
 pub const BRIDGE_REDIRECT_URI: &str = "http://localhost/cb";
 
+/// What an app's stored attachment uploads may hold in all by default: the emulator's choice,
+/// as the service documents no such limit, so that an emulator left running holds bounded
+/// memory. Five uploads of the largest size (50 MB) fit.
+pub const DEFAULT_UPLOAD_STORAGE: usize = 256 * 1024 * 1024;
+
 /// The agents the Chat OAuth endpoint can issue tokens for, as `(name, access token)`.
 pub type ChatAgents = Arc<dyn Fn() -> Vec<(String, String)> + Send + Sync>;
 
@@ -91,6 +97,9 @@ pub struct SunshineConfig {
     pub webhook_timeout: Duration,
     /// Messages a conversation may hold before `PostMessage` answers 423.
     pub message_limit: usize,
+    /// What an app's stored uploads may hold in all before `UploadAttachment` answers 400
+    /// ([`DEFAULT_UPLOAD_STORAGE`] unless set).
+    pub upload_storage: usize,
     /// Agents for the Chat OAuth token endpoint.
     pub chat_agents: ChatAgents,
     /// The tokens the Chat OAuth token endpoint hands out.
@@ -98,6 +107,9 @@ pub struct SunshineConfig {
     /// Names (and addresses) requests may give in their `Host` besides `localhost` and the
     /// loopback addresses; set through [`SunshineConfig::allow_host`].
     allowed_hosts: Vec<String>,
+    /// The redirect URIs both OAuth clients are configured with, beside the loopback and
+    /// own-origin ones every client takes; set through [`SunshineConfig::allow_redirect_uri`].
+    redirect_uris: Vec<String>,
 }
 
 /// A [`SunshineConfig`] setting that cannot work.
@@ -116,7 +128,9 @@ impl fmt::Debug for SunshineConfig {
             .field("webhook_time_scale", &self.webhook_time_scale)
             .field("webhook_timeout", &self.webhook_timeout)
             .field("message_limit", &self.message_limit)
+            .field("upload_storage", &self.upload_storage)
             .field("allowed_hosts", &self.allowed_hosts)
+            .field("redirect_uris", &self.redirect_uris)
             .finish_non_exhaustive()
     }
 }
@@ -128,9 +142,11 @@ impl Default for SunshineConfig {
             webhook_time_scale: 1.0,
             webhook_timeout: Duration::from_secs(20),
             message_limit: 30_000,
+            upload_storage: DEFAULT_UPLOAD_STORAGE,
             chat_agents: Arc::new(Vec::new),
             chat_token_issuer: Arc::new(|token, _| Some(token.to_owned())),
             allowed_hosts: Vec::new(),
+            redirect_uris: vec![BRIDGE_REDIRECT_URI.to_owned()],
         }
     }
 }
@@ -167,6 +183,13 @@ impl SunshineConfig {
         self
     }
 
+    /// Sets what an app's stored uploads may hold in all (bytes, counting each upload's URL,
+    /// media type and a little bookkeeping with its bytes).
+    pub fn upload_storage(mut self, bytes: usize) -> Self {
+        self.upload_storage = bytes;
+        self
+    }
+
     /// Sets the agents the Chat OAuth endpoint issues tokens for.
     pub fn chat_agents(mut self, agents: ChatAgents) -> Self {
         self.chat_agents = agents;
@@ -194,6 +217,25 @@ impl SunshineConfig {
     #[must_use]
     pub fn allowed_hosts(&self) -> &[String] {
         &self.allowed_hosts
+    }
+
+    /// Adds `uri` to the redirect URIs the OAuth clients (Chat OAuth's
+    /// `/oauth2/authorizations/new` and the bridge's `/oauth/authorize`) are configured with;
+    /// it matches only as written. Without it they send the browser back only to
+    /// [`BRIDGE_REDIRECT_URI`], to an `http(s)` URI on a loopback host (`localhost`,
+    /// `127.0.0.0/8`, `[::1]`) with any port and path, as RFC 8252 asks for native apps, and to
+    /// the emulator's own origin; any other `redirect_uri` is refused with 400 and no redirect,
+    /// as the services refuse one their client does not list.
+    pub fn allow_redirect_uri(mut self, uri: impl Into<String>) -> Self {
+        self.redirect_uris.push(uri.into());
+        self
+    }
+
+    /// The redirect URIs configured with [`SunshineConfig::allow_redirect_uri`], after
+    /// [`BRIDGE_REDIRECT_URI`], the first, where the bridge sends a request naming none.
+    #[must_use]
+    pub fn allowed_redirect_uris(&self) -> &[String] {
+        &self.redirect_uris
     }
 }
 

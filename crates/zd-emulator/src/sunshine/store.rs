@@ -104,6 +104,16 @@ pub(crate) struct Attachment {
     pub(crate) conversation_id: Option<String>,
 }
 
+impl Attachment {
+    /// What the attachment stored under `url` holds in memory, near enough to bound it: an
+    /// empty upload costs its map entry and strings too, or uploads of nothing would be
+    /// unbounded in number.
+    pub(crate) fn footprint(&self, url: &str) -> usize {
+        const ENTRY: usize = 256;
+        ENTRY + self.bytes.len() + self.media_type.len() + url.len()
+    }
+}
+
 impl App {
     pub(crate) fn render(&self) -> Value {
         json!({
@@ -120,6 +130,12 @@ impl App {
             return Some(id_or_external.to_owned());
         }
         self.external_ids.get(id_or_external).cloned()
+    }
+
+    /// Whether a user holds `external_id` as its external id. A user's id does not count: ids
+    /// and external ids are separate namespaces, and only an external id must be unique.
+    pub(crate) fn external_id_taken(&self, external_id: &str) -> bool {
+        self.external_ids.contains_key(external_id)
     }
 
     /// Adds (or replaces) a user, indexing its external id.

@@ -34,6 +34,35 @@ fn check_settings(
     Ok(Some(settings))
 }
 
+/// `current` with `given` over it, if the spec's rules between settings allow the change:
+/// "Enabling `multiConvo` is **irreversible**", and `endSessionEnabled` and
+/// `disableConversationReopen` note "`multiConvo` is required to enable".
+fn settle(
+    current: &serde_json::Map<String, Value>,
+    given: serde_json::Map<String, Value>,
+) -> Result<serde_json::Map<String, Value>, ApiError> {
+    let on = |settings: &serde_json::Map<String, Value>, key: &str| {
+        settings.get(key).and_then(Value::as_bool) == Some(true)
+    };
+    let mut settled = current.clone();
+    settled.extend(given);
+    if on(current, "multiConvoEnabled") && !on(&settled, "multiConvoEnabled") {
+        return Err(ApiError::bad_request(
+            "settings.multiConvoEnabled cannot be disabled: enabling multiConvo is irreversible",
+        ));
+    }
+    if !on(&settled, "multiConvoEnabled") {
+        for key in ["endSessionEnabled", "disableConversationReopen"] {
+            if on(&settled, key) {
+                return Err(ApiError::bad_request(format!(
+                    "settings.{key} requires settings.multiConvoEnabled"
+                )));
+            }
+        }
+    }
+    Ok(settled)
+}
+
 pub(crate) async fn create(
     State(s): State<Sunshine>,
     headers: HeaderMap,
@@ -42,16 +71,11 @@ pub(crate) async fn create(
     let mut store = s.store();
     access(&store, &headers, None, Need::Account)?;
     let body = http::json_body(&body)?;
-    let display_name = http::req_str(&body, "displayName")?;
-    if display_name.is_empty() || display_name.chars().count() > 100 {
-        return Err(ApiError::bad_request(
-            "displayName should have 1 to 100 characters",
-        ));
-    }
-    let mut settings = default_settings();
-    if let Some(given) = check_settings(&body)? {
-        settings.extend(given);
-    }
+    let display_name = http::req_str_len(&body, "displayName", 1, 100)?;
+    let settings = match check_settings(&body)? {
+        Some(given) => settle(&default_settings(), given)?,
+        None => default_settings(),
+    };
     let app = App {
         id: s.next_id(),
         display_name: display_name.to_owned(),
@@ -114,11 +138,15 @@ pub(crate) async fn update(
     let settings = check_settings(&body)?;
     let metadata = metadata::opt(&body, "metadata")?;
     let app = store.app_mut(&app_id)?;
+    // Settled before anything changes: a refused update leaves the app as it was.
+    let settings = settings
+        .map(|given| settle(&app.settings, given))
+        .transpose()?;
     if let Some(n) = display_name {
         app.display_name = n;
     }
-    if let Some(given) = settings {
-        app.settings.extend(given);
+    if let Some(settings) = settings {
+        app.settings = settings;
     }
     if body.contains_key("metadata") {
         app.metadata = metadata.map_or(Value::Null, Value::Object);
@@ -154,12 +182,7 @@ pub(crate) async fn create_key(
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Account)?;
     let body = http::json_body(&body)?;
-    let name = http::req_str(&body, "displayName")?;
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::bad_request(
-            "displayName should have 1 to 100 characters",
-        ));
-    }
+    let name = http::req_str_len(&body, "displayName", 1, 100)?;
     let app = store.app_mut(&app_id)?;
     if app.keys.len() >= MAX_KEYS {
         return Err(ApiError::bad_request(format!(

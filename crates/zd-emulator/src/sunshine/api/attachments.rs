@@ -1,9 +1,8 @@
 //! Attachments: upload (multipart), removal, and the media they are served from.
 
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{FromRequest, Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -22,12 +21,15 @@ pub(crate) async fn upload(
     headers: HeaderMap,
     Path(app_id): Path<String>,
     RawQuery(q): RawQuery,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> ApiResult {
-    let body = body.map_err(|rejection| http::unread_body(&rejection, too_large))?;
-    // The store's lock is not held while a body of up to 50 MB is parsed: every other request
-    // of the service would wait for it.
+    // Checked before the body is read: a caller without credentials must not make the
+    // emulator take in up to 50 MB. The store's lock is not held while the body is read and
+    // parsed: every other request of the service would wait for it.
     access(&s.store(), &headers, Some(&app_id), Need::Data)?;
+    let body = Bytes::from_request(request, &s)
+        .await
+        .map_err(|rejection| http::unread_body(&rejection, too_large))?;
     let q = Query::parse(q.as_deref())?;
     match q.get("access") {
         Some("public") => {}
@@ -71,27 +73,35 @@ pub(crate) async fn upload(
         if name.is_empty() { "file" } else { &name }
     );
     let url = http::self_url(&headers, &path);
+    let attachment = Attachment {
+        media_type: part.content_type.clone(),
+        // A copy: a slice would keep the whole request body alive, other parts included.
+        bytes: Bytes::copy_from_slice(&part.bytes),
+        conversation_id,
+    };
     let mut store = s.store();
     let app = store.app_mut(&app_id)?;
-    app.attachments.insert(
-        url.clone(),
-        Attachment {
-            media_type: part.content_type.clone(),
-            bytes: part.bytes,
-            conversation_id,
-        },
-    );
+    let held: usize = app
+        .attachments
+        .iter()
+        .map(|(url, a)| a.footprint(url))
+        .sum();
+    // UploadAttachment documents 400 as its only refusal; the limit is the emulator's own.
+    let limit = s.config().upload_storage;
+    if held.saturating_add(attachment.footprint(&url)) > limit {
+        return Err(ApiError::bad_request(format!(
+            "The app's uploads would exceed the emulator's limit of {limit} bytes in all: \
+             remove some first"
+        )));
+    }
+    app.attachments.insert(url.clone(), attachment);
     created(json!({ "attachment": { "mediaUrl": url, "mediaType": part.content_type } }))
 }
 
 /// The answer to an attachment over [`MAX_ATTACHMENT`], or to an upload past the route's
 /// limit.
 fn too_large() -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "request_entity_too_large",
-        "Attachments are limited to 50MB",
-    )
+    http::too_large("Attachments are limited to 50MB")
 }
 
 pub(crate) async fn remove(

@@ -87,6 +87,21 @@ pub(crate) fn insert_conversation(
     id
 }
 
+/// A participant's `subscribeSDKClient`: "This field is required if the conversation is of
+/// type `sdkGroup`", and a boolean wherever it is given.
+fn check_subscribe_sdk_client(
+    participant: &Map<String, Value>,
+    kind: &str,
+) -> Result<(), ApiError> {
+    const FIELD: &str = "subscribeSDKClient";
+    if http::opt_bool(participant, FIELD)?.is_none() && kind == "sdkGroup" {
+        return Err(ApiError::bad_request(format!(
+            "should have required property '{FIELD}'"
+        )));
+    }
+    Ok(())
+}
+
 pub(crate) async fn create(
     State(s): State<Sunshine>,
     headers: HeaderMap,
@@ -119,6 +134,7 @@ pub(crate) async fn create(
             let p = p
                 .as_object()
                 .ok_or_else(|| ApiError::bad_request("participants items should be object"))?;
+            check_subscribe_sdk_client(p, &kind)?;
             let user = user_ref(app, p)?;
             // A user is one participant: the same user twice (by id, external id, or both)
             // would be two seats for one member, which join refuses as well.
@@ -299,6 +315,7 @@ pub(crate) async fn join(
     if c.kind == "personal" {
         return Err(ApiError::bad_request("cannot join a personal conversation"));
     }
+    check_subscribe_sdk_client(&body, &c.kind)?;
     if c.participants.iter().any(|p| p.user_id == user_id) {
         return Err(ApiError::bad_request("the user is already a participant"));
     }

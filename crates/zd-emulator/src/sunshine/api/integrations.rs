@@ -8,7 +8,7 @@ use super::{Need, access};
 use crate::sunshine::auth::Principal;
 use crate::sunshine::error::{ApiError, ApiResult, Missing, created, ok};
 use crate::sunshine::http::{self, Page, Payload, Query};
-use crate::sunshine::store::{App, Integration, Key, Webhook};
+use crate::sunshine::store::{App, Integration, Key, Store, Webhook};
 use crate::sunshine::{Sunshine, events, util};
 
 const TYPES: [&str; 16] = [
@@ -270,28 +270,41 @@ pub(crate) async fn delete(
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
-    let app = store.app_mut(&app_id)?;
+    remove(&s, &mut store, &app_id, &integration_id)?;
+    ok(json!({}))
+}
+
+/// Removes an integration with its webhooks and the bridge tokens issued for it (by
+/// DeleteIntegration, or RevokeAccess with the integration's own credentials); refused while a
+/// switchboard integration names it.
+pub(crate) fn remove(
+    s: &Sunshine,
+    store: &mut Store,
+    app_id: &str,
+    integration_id: &str,
+) -> Result<(), ApiError> {
+    let app = store.app_mut(app_id)?;
     let in_use = app
         .switchboards
         .values()
         .flat_map(|sb| sb.integrations.values())
-        .any(|sbi| sbi.integration_id.as_deref() == Some(integration_id.as_str()));
-    if in_use && app.integrations.contains_key(&integration_id) {
+        .any(|sbi| sbi.integration_id.as_deref() == Some(integration_id));
+    if in_use && app.integrations.contains_key(integration_id) {
         return Err(ApiError::bad_request(
             "the integration is used by a switchboard integration; delete that first",
         ));
     }
     let i = app
         .integrations
-        .remove(&integration_id)
+        .remove(integration_id)
         .ok_or_else(|| ApiError::not_found(Missing::Integration))?;
     for w in i.webhooks.keys() {
         s.hub().forget(w);
     }
     store
         .bridge_tokens
-        .retain(|_, (a, id)| !(a == &app_id && id == &integration_id));
-    ok(json!({}))
+        .retain(|_, (a, id)| !(a == app_id && id == integration_id));
+    Ok(())
 }
 
 pub(crate) async fn create_key(
@@ -303,7 +316,7 @@ pub(crate) async fn create_key(
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
     let body = http::json_body(&body)?;
-    let name = http::req_str(&body, "displayName")?.to_owned();
+    let name = http::req_str_len(&body, "displayName", 1, 100)?.to_owned();
     let i = integration_mut(store.app_mut(&app_id)?, &integration_id)?;
     custom_only(i)?;
     if i.keys.len() >= MAX_KEYS {

@@ -10,13 +10,20 @@ use crate::sunshine::error::{ApiError, ApiResult, Missing, ok};
 use crate::sunshine::http::{self, Payload, Query};
 use crate::sunshine::store::Integration;
 use crate::sunshine::{
-    BRIDGE_CLIENT_ID, BRIDGE_CLIENT_SECRET, BRIDGE_REDIRECT_URI, DEMO_APP_ID, Sunshine, util,
+    BRIDGE_CLIENT_ID, BRIDGE_CLIENT_SECRET, BRIDGE_REDIRECT_URI, DEMO_APP_ID, Sunshine, redirect,
+    util,
 };
 
 /// `GET /oauth/authorize`: the emulator approves at once for the app named by `app_id` (the
 /// demo app by default) and redirects back with a code, to `redirect_uri` or, without one,
-/// to the client's first configured URI ([`BRIDGE_REDIRECT_URI`]).
-pub(crate) async fn authorize(State(s): State<Sunshine>, RawQuery(q): RawQuery) -> Response {
+/// to the client's first configured URI ([`BRIDGE_REDIRECT_URI`] unless configured
+/// otherwise). A `redirect_uri` the client is not configured with is refused (see
+/// [`redirect`]).
+pub(crate) async fn authorize(
+    State(s): State<Sunshine>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
     let q = match Query::parse(q.as_deref()) {
         Ok(q) => q,
         Err(e) => return e.into_response(),
@@ -24,10 +31,23 @@ pub(crate) async fn authorize(State(s): State<Sunshine>, RawQuery(q): RawQuery) 
     if q.get("client_id") != Some(BRIDGE_CLIENT_ID) {
         return ApiError::bad_request("unknown client_id").into_response();
     }
+    let redirect = match q.get("redirect_uri") {
+        Some(uri) if redirect::allowed(s.config(), &headers, uri) => uri,
+        Some(_) => {
+            return ApiError::bad_request(
+                "redirect_uri must be contained in the list configured by the integration",
+            )
+            .into_response();
+        }
+        None => s
+            .config()
+            .allowed_redirect_uris()
+            .first()
+            .map_or(BRIDGE_REDIRECT_URI, String::as_str),
+    };
     if q.get("response_type") != Some("code") {
         return ApiError::bad_request("response_type should be code").into_response();
     }
-    let redirect = q.get("redirect_uri").unwrap_or(BRIDGE_REDIRECT_URI);
     let app_id = q.get("app_id").unwrap_or(DEMO_APP_ID).to_owned();
     let mut store = s.store();
     if !store.apps.contains_key(&app_id) {
@@ -40,11 +60,7 @@ pub(crate) async fn authorize(State(s): State<Sunshine>, RawQuery(q): RawQuery) 
     if let Some(state) = q.get("state") {
         pairs.push(("state", state));
     }
-    let sep = if redirect.contains('?') { '&' } else { '?' };
-    let location = format!(
-        "{redirect}{sep}{}",
-        serde_urlencoded::to_string(&pairs).unwrap_or_default()
-    );
+    let location = redirect::location(redirect, &pairs, false);
     (
         StatusCode::FOUND,
         [
@@ -106,25 +122,19 @@ pub(crate) async fn token_info(State(s): State<Sunshine>, headers: HeaderMap) ->
     ok(json!({ "app": super::apps::with_subdomain(app) }))
 }
 
-/// `DELETE /oauth/authorization`: revokes the bearer token used, and removes its integration
-/// and that integration's webhooks.
+/// `DELETE /oauth/authorization`: revokes the calling integration's access, with the
+/// spec's `basicAuth` or `bearerAuth` of `integration` scope (an OAuth bridge token, or a
+/// custom integration's key or JWT): removes the integration, its webhooks and every bridge
+/// token issued for it. App and account credentials have no integration to revoke (403).
 pub(crate) async fn revoke(State(s): State<Sunshine>, headers: HeaderMap) -> ApiResult {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(ApiError::unauthorized)?;
     let mut store = s.store();
-    let (app_id, integration_id) = store
-        .bridge_tokens
-        .remove(token.trim())
-        .ok_or_else(ApiError::unauthorized)?;
-    let removed = store
-        .apps
-        .get_mut(&app_id)
-        .and_then(|app| app.integrations.remove(&integration_id));
-    for webhook in removed.iter().flat_map(|i| i.webhooks.keys()) {
-        s.hub().forget(webhook);
-    }
+    let Principal::Integration {
+        app_id,
+        integration_id,
+    } = auth::authenticate(&store, &headers)?
+    else {
+        return Err(ApiError::forbidden());
+    };
+    super::integrations::remove(&s, &mut store, &app_id, &integration_id)?;
     ok(json!({}))
 }

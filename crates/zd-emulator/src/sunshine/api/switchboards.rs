@@ -106,6 +106,15 @@ fn apply(
     body: &Map<String, Value>,
 ) -> Result<(), ApiError> {
     if let Some(name) = http::opt_str_len(body, "name", 1, 128)? {
+        // The spec's `name`: "Restricted to alphanumeric characters, `-` and `_`".
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        {
+            return Err(ApiError::bad_request(
+                "name should have only alphanumeric characters, - and _",
+            ));
+        }
         if sb
             .integrations
             .values()

@@ -639,16 +639,18 @@ fn hex4(bytes: &[u8], at: usize) -> Hex {
 }
 
 /// The server's words as kept for `Display`: at most [`BODY_EXCERPT_LIMIT`] bytes, cut on a
-/// character boundary, with control characters (a line break that would forge a log line)
-/// blanked.
-fn server_text(text: &str) -> String {
+/// character boundary, with control characters and the line, paragraph and bidirectional
+/// formatting marks (a line break that would forge a log line, text shown reversed) blanked.
+pub(crate) fn server_text(text: &str) -> String {
     let mut cut = text.len().min(BODY_EXCERPT_LIMIT);
     while !text.is_char_boundary(cut) {
         cut -= 1;
     }
+    let blanked =
+        |c: char| c.is_control() || matches!(c, '\u{2028}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
     text[..cut]
         .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| if blanked(c) { ' ' } else { c })
         .collect()
 }
 

@@ -520,21 +520,24 @@ impl Book {
 /// `invalid_grant`, `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`,
 /// `access_denied`): asking again with the same credentials gets the same answer. Anything
 /// else that is not retryable (a proxy's 403 or 408, an HTML page where JSON was due, a code
-/// this crate does not know, a panic in the source) may be gone on the next try.
+/// this crate does not know, a panic in the source) may be gone on the next try, as may any
+/// answer with a retryable status (429, 5xx), whatever code its body carries.
 fn refused_for_good(error: &Error) -> bool {
     use crate::OAuthErrorCode as Code;
-    error.oauth().is_some_and(|oauth| {
-        matches!(
-            oauth.code,
-            Code::InvalidRequest
-                | Code::InvalidClient
-                | Code::InvalidGrant
-                | Code::UnauthorizedClient
-                | Code::UnsupportedGrantType
-                | Code::InvalidScope
-                | Code::AccessDenied
-        )
-    })
+    // A 429 or 5xx is an overload whatever its body says (a gateway's `invalid_request`).
+    !error.is_retryable()
+        && error.oauth().is_some_and(|oauth| {
+            matches!(
+                oauth.code,
+                Code::InvalidRequest
+                    | Code::InvalidClient
+                    | Code::InvalidGrant
+                    | Code::UnauthorizedClient
+                    | Code::UnsupportedGrantType
+                    | Code::InvalidScope
+                    | Code::AccessDenied
+            )
+        })
 }
 
 /// A bug in the source, reported as an error: the caller taking up the refresh may be a
@@ -1227,6 +1230,13 @@ mod tests {
             assert!(!refused_for_good(&refusal(code)), "{code}");
         }
         assert!(!refused_for_good(&Error::new(ErrorKind::HttpStatus, "403")));
+        for status in [429, 502, 503] {
+            let overloaded =
+                refusal("invalid_request").with_status(http::StatusCode::from_u16(status).unwrap());
+            assert!(!refused_for_good(&overloaded), "{status}");
+        }
+        let refused = refusal("invalid_request").with_status(http::StatusCode::BAD_REQUEST);
+        assert!(refused_for_good(&refused));
     }
 
     #[tokio::test(start_paused = true)]

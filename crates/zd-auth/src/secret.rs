@@ -124,7 +124,9 @@ impl From<&str> for Secret {
 
 /// A string; anything else is refused by its kind alone: serde's own message quotes the value
 /// (``invalid type: integer `12345678` ``), which would put a numeric password from a config
-/// file into the log line reporting it.
+/// file into the log line reporting it. So in a human-readable format (JSON, TOML, YAML) a
+/// secret that reads as a number must be quoted. Binary formats are asked for a string, as
+/// before; bytes are taken when they are UTF-8.
 impl<'de> serde::Deserialize<'de> for Secret {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::Unexpected;
@@ -170,14 +172,21 @@ impl<'de> serde::Deserialize<'de> for Secret {
                 Err(E::invalid_type(Unexpected::Other("a number"), &self))
             }
 
-            fn visit_bytes<E: serde::de::Error>(self, _: &[u8]) -> Result<Secret, E> {
-                Err(E::invalid_type(Unexpected::Other("bytes"), &self))
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Secret, E> {
+                std::str::from_utf8(v)
+                    .map(Secret::new)
+                    .map_err(|_| E::invalid_type(Unexpected::Other("bytes"), &self))
             }
         }
 
-        // `any`, not `string`: asked for a string, serde_json reports a number itself, quoting
-        // it, without asking the visitor.
-        deserializer.deserialize_any(Text)
+        // `any` where the format can tell: asked for a string, serde_json reports a number
+        // itself, quoting it, without asking the visitor. A binary format cannot be asked for
+        // `any`, and quotes nothing it was not sent as a string.
+        if deserializer.is_human_readable() {
+            deserializer.deserialize_any(Text)
+        } else {
+            deserializer.deserialize_string(Text)
+        }
     }
 }
 
@@ -222,6 +231,12 @@ mod tests {
             assert!(!err.contains("12345678") && !err.contains("true"), "{err}");
             assert!(err.contains("expected a string"), "{err}");
         }
+        // Escaped and borrowed strings, and a form body, still read.
+        let s: Secret = serde_json::from_str(r#""a\"b\u00e9""#).unwrap();
+        assert_eq!(s.expose_secret(), "a\"bé");
+        let form: std::collections::HashMap<String, Secret> =
+            serde_urlencoded::from_str("token=12345678").unwrap();
+        assert_eq!(form["token"].expose_secret(), "12345678");
     }
 
     #[test]

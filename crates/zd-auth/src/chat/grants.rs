@@ -70,7 +70,9 @@ impl RefreshGrant {
 
     /// Calls `save` with each refresh token the server rotates in, once it replaces the one
     /// in hand (an answer that lost to a newer one is not handed over), so the application
-    /// can store it. Called on the refresh's task; keep it short.
+    /// can store it. Called on the refresh's task, under a lock that orders the saves: keep it
+    /// short, do not block on a refresh of this grant in it, and do not panic (the refresh
+    /// would then fail as the source's panic, its new access token lost).
     #[must_use]
     pub fn on_rotation(mut self, save: impl Fn(&Secret) + Send + Sync + 'static) -> Self {
         self.on_rotation = Some(Box::new(save));
@@ -97,15 +99,16 @@ impl RefreshGrant {
     /// Stores `next`, rotated from the token of generation `used`, unless that token has been
     /// rotated twice over since: the stored one then descends from an answer to a later
     /// refresh. A sibling (another answer to the same token) is replaced: last arrived wins.
-    fn keep(&self, next: &Secret, used: u64) {
+    fn keep(&self, next: &Secret, sent: &Secret, used: u64) {
         let _rotating = self
             .rotating
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut held = self.held();
         if held.generation <= used + 1 {
-            if held.token == *next {
-                // The server answered with the token sent: nothing rotated.
+            if next == sent || held.token == *next {
+                // The server answered with the token sent (nothing rotated), or a sibling
+                // answer brought this one already.
                 return;
             }
             held.token = next.clone();
@@ -138,7 +141,7 @@ impl TokenSource for RefreshGrant {
                 }),
             };
             if let Some(next) = rotated {
-                self.keep(next, generation);
+                self.keep(next, &used, generation);
             }
             // The grant holds the rotated token now; the error goes without it.
             Ok(token

@@ -146,7 +146,10 @@ impl RawToken {
         let token_type = self.token_type.unwrap_or_else(|| "Bearer".to_owned());
         if !token_type.eq_ignore_ascii_case("bearer") {
             return Err(decode(
-                &format!("token type {token_type} is not Bearer"),
+                &format!(
+                    "token type {} is not Bearer",
+                    crate::error::server_text(&token_type)
+                ),
                 "token_type",
             ));
         }

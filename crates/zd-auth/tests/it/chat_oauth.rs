@@ -623,6 +623,56 @@ async fn each_rotated_refresh_token_is_handed_over_for_saving() {
     assert!(!format!("{grant:?}").contains("ref-2"));
 }
 
+/// Two refreshes of one token overlap; the first is answered with a rotated token, the second
+/// (answered after it) with the token it sent: nothing rotated there, so the rotated one stays
+/// in hand and is the only one handed over for saving.
+#[tokio::test]
+async fn an_overlapping_answer_echoing_the_token_sent_is_no_rotation() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex, OnceLock};
+    use zd_auth::TokenSource;
+    use zd_auth::chat::RefreshGrant;
+
+    let grant_cell: Arc<OnceLock<Arc<RefreshGrant>>> = Arc::new(OnceLock::new());
+    let both_sent = Arc::new(tokio::sync::Barrier::new(2));
+    let answered = Arc::new(AtomicUsize::new(0));
+    let (cell, barrier) = (Arc::clone(&grant_cell), Arc::clone(&both_sent));
+    let server = TestServer::start(move |_| {
+        let (cell, barrier, answered) = (cell.clone(), barrier.clone(), answered.clone());
+        async move {
+            barrier.wait().await;
+            if answered.fetch_add(1, Ordering::SeqCst) == 0 {
+                return Reply::json(200, r#"{"access_token":"a2","refresh_token":"ref-2"}"#);
+            }
+            // Answered once the first answer is stored.
+            let grant = cell.get().unwrap();
+            while grant.refresh_token() != Secret::new("ref-2") {
+                tokio::task::yield_now().await;
+            }
+            Reply::json(200, r#"{"access_token":"a3","refresh_token":"ref-1"}"#)
+        }
+    })
+    .await;
+    let saved = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&saved);
+    let grant = Arc::new(
+        RefreshGrant::new(client(&server.url()), Secret::new("ref-1"))
+            .on_rotation(move |next| sink.lock().unwrap().push(next.expose_secret().to_owned())),
+    );
+    assert!(grant_cell.set(Arc::clone(&grant)).is_ok());
+    let (first, second) = tokio::join!(grant.fetch(), grant.fetch());
+    first.unwrap();
+    second.unwrap();
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|r| r.body.contains("refresh_token=ref-1"))
+    );
+    assert_eq!(grant.refresh_token(), Secret::new("ref-2"));
+    assert_eq!(*saved.lock().unwrap(), ["ref-2"]);
+}
+
 #[tokio::test]
 async fn the_server_words_of_an_error_are_bounded_and_on_one_line() {
     let description = format!("{}\\nFAKE 2026-12-06 INFO login ok", "x".repeat(20_000));

@@ -240,7 +240,11 @@ pub(crate) fn kill_pipe_holders(pipes: &[PathBuf]) {
     if pipes.is_empty() {
         return;
     }
-    let me = i32::try_from(std::process::id()).ok();
+    // As /proc numbers it, which in another pid namespace is not `getpid()`.
+    let me = std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_str().and_then(|p| p.parse::<i32>().ok()))
+        .or_else(|| i32::try_from(std::process::id()).ok());
     let Ok(processes) = std::fs::read_dir("/proc") else {
         return;
     };
@@ -252,11 +256,11 @@ pub(crate) fn kill_pipe_holders(pipes: &[PathBuf]) {
         else {
             continue;
         };
-        if Some(pid) == me || !holds_any(pid, pipes) {
+        if Some(pid) == me || !writes_any(pid, pipes) {
             continue;
         }
         let _ = kill(Pid::from_raw(pid), Signal::SIGSTOP);
-        if holds_any(pid, pipes) {
+        if writes_any(pid, pipes) {
             kill_tree_of(pid);
         } else {
             let _ = kill(Pid::from_raw(pid), Signal::SIGCONT);
@@ -264,14 +268,32 @@ pub(crate) fn kill_pipe_holders(pipes: &[PathBuf]) {
     }
 }
 
-/// Whether `pid` has one of `pipes` open (false where its fd table cannot be read: another
-/// user's process holds none of ours).
-fn holds_any(pid: i32, pipes: &[PathBuf]) -> bool {
+/// Whether `pid` has one of `pipes` open for writing (false where its fd table cannot be
+/// read: another user's process holds none of ours). Only a writer keeps the reader from its
+/// end of file; a process that holds a read end (one forked by another thread of the harness
+/// before its exec closes it) is no leftover of the command.
+fn writes_any(pid: i32, pipes: &[PathBuf]) -> bool {
     let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
         return false;
     };
-    fds.flatten()
-        .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|to| pipes.contains(&to)))
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path()).is_ok_and(|to| pipes.contains(&to))
+            && opened_for_writing(pid, &fd.file_name())
+    })
+}
+
+/// Whether descriptor `fd` of `pid` is open for writing, from the `flags:` line (octal) of its
+/// `/proc/<pid>/fdinfo` entry.
+fn opened_for_writing(pid: i32, fd: &std::ffi::OsStr) -> bool {
+    let Ok(info) = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.to_string_lossy()))
+    else {
+        return false;
+    };
+    info.lines()
+        .find_map(|line| line.strip_prefix("flags:"))
+        .and_then(|flags| u32::from_str_radix(flags.trim(), 8).ok())
+        // O_ACCMODE: 1 is O_WRONLY, 2 O_RDWR.
+        .is_some_and(|flags| matches!(flags & 3, 1 | 2))
 }
 
 /// The processes `pid` started, as /proc lists them for each of its threads.
@@ -445,6 +467,37 @@ pub(crate) mod tests {
         assert!(ends(pid), "the sleep outlived the command");
         // Gone: its pid may be another process's now.
         guard.0.clear();
+    }
+
+    #[test]
+    fn only_a_writer_of_the_pipes_is_killed() {
+        // A child holding the read end of a pipe as its stdin, and one holding the write end
+        // as its stdout.
+        let (read, write) = std::io::pipe().unwrap();
+        let pipe = std::fs::read_link(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&read)
+        ))
+        .unwrap();
+        let mut reader = Command::new("sleep")
+            .arg("300")
+            .stdin(read)
+            .spawn()
+            .unwrap();
+        let mut writer = Command::new("sleep")
+            .arg("300")
+            .stdout(write)
+            .spawn()
+            .unwrap();
+        let pids = [reader.id(), writer.id()].map(|p| i32::try_from(p).unwrap());
+        let _guard = Reaped(pids.to_vec());
+        kill_pipe_holders(std::slice::from_ref(&pipe));
+        // The writer is killed (and reaped here); the reader goes on.
+        assert!(writer.wait().is_ok_and(|status| !status.success()));
+        assert!(
+            reader.try_wait().unwrap().is_none(),
+            "the reader was killed"
+        );
     }
 
     #[test]

@@ -12,7 +12,8 @@ use crate::error::{Error, ErrorKind};
 use crate::ops::*;
 use crate::session::{AgentSession, cached_query, decode_data};
 use crate::structured::{
-    ButtonTemplate, ListTemplate, PanelCarousel, PanelTemplate, QuickReplies, validate_tags,
+    ButtonTemplate, LimitError, ListTemplate, PanelCarousel, PanelTemplate, QuickReplies,
+    validate_tags,
 };
 use crate::subscription::{CatchUp, Subscription};
 
@@ -54,7 +55,8 @@ impl OutgoingMessage {
         self
     }
 
-    /// Do not send if another agent serves the channel.
+    /// Do not send if another agent serves the channel; a message held back that way fails
+    /// with [`ErrorKind::BackedOff`].
     pub fn backoff(mut self, backoff: bool) -> Self {
         self.backoff = Some(backoff);
         self
@@ -121,67 +123,136 @@ where
     })
 }
 
-/// The messages of a catch-up answer sent at or after `since_ms`.
-fn missed_messages(text: &str, since_ms: f64) -> Result<Vec<Message>, Error> {
+/// How many channels a catch-up looks at (the first page of `channels`).
+const CATCH_UP_CHANNELS: i32 = 100;
+/// How many of each channel's latest log entries a catch-up fetches.
+const CATCH_UP_LOGS: i32 = 50;
+
+/// The messages of a catch-up answer sent at or after `since_ms`, and an
+/// [`ErrorKind::CatchUp`] error when the answer reached the query's limits without reaching
+/// back to `gap_start_ms`.
+fn missed_messages(
+    text: &str,
+    since_ms: f64,
+    gap_start_ms: f64,
+) -> Result<(Vec<Message>, Option<Error>), Error> {
     let data: CatchUpQuery = crate::session::decode_json(text)?;
+    let cut_off = cut_off(&data, gap_start_ms).map(|c| Error::with_source(ErrorKind::CatchUp, c));
     let newer = |m: &Message| m.timestamp_ms().is_none_or(|t| t >= since_ms);
-    Ok(data.into_messages().into_iter().filter(newer).collect())
+    let missed = data.into_messages().into_iter().filter(newer).collect();
+    Ok((missed, cut_off))
+}
+
+/// Whether a catch-up answer may have left part of the gap out: the channel page is full, or
+/// a channel's log page is full with no message from before the gap began (one would show
+/// the page holds all of the channel's gap). The gap's start, not the overlap before it,
+/// counts: what came in the overlap was handed out live, and a busy chat fills 50 entries
+/// of overlap without missing anything.
+fn cut_off(data: &CatchUpQuery, gap_start_ms: f64) -> Option<crate::error::CatchUpCutOff> {
+    use crate::error::CatchUpCutOff;
+    let edges = data.channels.as_ref().and_then(|c| c.edges.as_deref())?;
+    if edges.len() >= CATCH_UP_CHANNELS as usize {
+        return Some(CatchUpCutOff::Channels(CATCH_UP_CHANNELS));
+    }
+    let channels = edges.iter().flatten().filter_map(|e| e.node.as_ref());
+    for channel in channels {
+        let CatchUpChannel::VisitorChannel(channel) = channel else {
+            continue;
+        };
+        let logs = channel
+            .logs
+            .as_ref()
+            .and_then(|l| l.edges.as_deref())
+            .unwrap_or_default();
+        if logs.len() < CATCH_UP_LOGS as usize {
+            continue;
+        }
+        let mut messages = logs.iter().flatten().filter_map(|e| match &e.node {
+            Some(ChatLog::Message(m)) => Some(m),
+            _ => None,
+        });
+        let reaches_back = messages
+            .clone()
+            .any(|m| m.timestamp_ms().is_some_and(|t| t <= gap_start_ms));
+        if !reaches_back {
+            // The query selects no channel id (its text stays as it was); a message has it.
+            let id = messages.next().map_or_else(
+                || "(unknown)".to_owned(),
+                |m| m.channel.id.inner().to_owned(),
+            );
+            return Some(CatchUpCutOff::Logs(CATCH_UP_LOGS, id));
+        }
+    }
+    None
 }
 
 impl AgentSession {
     /// Every agent, page by page (Relay pagination), as a stream.
+    ///
+    /// # Consistency
+    /// Each page starts after the position of the previous page's last item. Agents added or
+    /// removed while the stream is read shift the ones after them: a removal makes the next
+    /// page skip one, an addition yields one twice. Collect the listing before acting on it
+    /// when the action changes it.
     pub fn agents(&self) -> impl Stream<Item = Result<Agent, Error>> + Send + 'static {
-        let session = self.clone();
-        paginate(move |after| {
-            let session = session.clone();
-            async move {
-                let op = AgentsQuery::build(PageVariables {
-                    first: Some(PAGE_SIZE),
-                    after,
-                });
-                let page = session.run_with(op, Replay::Resend, None).await?;
-                Ok(page
-                    .agents
-                    .map(AgentConnection::into_page)
-                    .unwrap_or_default())
-            }
+        self.listing(AgentsQuery::build, |data: AgentsQuery| {
+            data.agents
+                .map(AgentConnection::into_page)
+                .unwrap_or_default()
         })
     }
 
     /// Every department, as a stream.
+    ///
+    /// # Consistency
+    /// As [`AgentSession::agents`]: departments added or removed while the stream is read
+    /// make it skip or repeat one; collect first when acting changes the listing.
     pub fn departments(&self) -> impl Stream<Item = Result<Department, Error>> + Send + 'static {
-        let session = self.clone();
-        paginate(move |after| {
-            let session = session.clone();
-            async move {
-                let op = DepartmentsQuery::build(PageVariables {
-                    first: Some(PAGE_SIZE),
-                    after,
-                });
-                let page = session.run_with(op, Replay::Resend, None).await?;
-                Ok(page
-                    .departments
-                    .map(DepartmentConnection::into_page)
-                    .unwrap_or_default())
-            }
+        self.listing(DepartmentsQuery::build, |data: DepartmentsQuery| {
+            data.departments
+                .map(DepartmentConnection::into_page)
+                .unwrap_or_default()
         })
     }
 
-    /// Every channel this agent sees, as a stream.
+    /// Every channel this agent serves or listens to, as a stream.
+    ///
+    /// # Consistency
+    /// Each page starts after the position of the previous page's last channel, so the list
+    /// must not change while it is read. Leaving, transferring away or joining a channel
+    /// while reading shifts the channels after it: a bot that leaves each channel as it reads
+    /// it skips one per page after the first. Collect the ids first
+    /// (`channels().try_collect::<Vec<_>>()`), then act on them. (Skipping ids already
+    /// yielded would only hide the repeats an insertion causes, not the skips of a removal,
+    /// so the stream does not pretend to.)
     pub fn channels(&self) -> impl Stream<Item = Result<Channel, Error>> + Send + 'static {
+        self.listing(ChannelsQuery::build, |data: ChannelsQuery| {
+            data.channels
+                .map(ChannelConnection::into_page)
+                .unwrap_or_default()
+        })
+    }
+
+    /// A listing read page by page: `build` makes the query of a page, `page` takes its items
+    /// and the next cursor out of the answer.
+    fn listing<Q, T>(
+        &self,
+        build: fn(PageVariables) -> cynic::Operation<Q, PageVariables>,
+        page: fn(Q) -> (Vec<T>, Option<String>),
+    ) -> impl Stream<Item = Result<T, Error>> + Send + 'static
+    where
+        Q: serde::de::DeserializeOwned + Send + 'static,
+        T: Send + 'static,
+    {
         let session = self.clone();
         paginate(move |after| {
             let session = session.clone();
             async move {
-                let op = ChannelsQuery::build(PageVariables {
+                let op = build(PageVariables {
                     first: Some(PAGE_SIZE),
                     after,
                 });
-                let page = session.run_with(op, Replay::Resend, None).await?;
-                Ok(page
-                    .channels
-                    .map(ChannelConnection::into_page)
-                    .unwrap_or_default())
+                Ok(page(session.run_with(op, Replay::Resend, None).await?))
             }
         })
     }
@@ -206,10 +277,16 @@ impl AgentSession {
     /// unless [`Config::resend_messages`](crate::Config::resend_messages) is off.
     ///
     /// # Errors
-    /// As [`AgentSession::run`].
+    /// [`ErrorKind::Limit`] with [`LimitError::Empty`] for a blank `msg`, before sending (the
+    /// service refuses it with an unnamed execution error); [`ErrorKind::BackedOff`] when
+    /// [`OutgoingMessage::backoff`] held the message back because another agent serves the
+    /// channel; otherwise as [`AgentSession::run`].
     #[tracing::instrument(level = "debug", skip_all, fields(channel_id = %message.channel_id.inner()))]
     pub async fn send_message(&self, message: OutgoingMessage) -> Result<String, Error> {
         static QUERY: OnceLock<QueryText> = OnceLock::new();
+        if message.msg.trim().is_empty() {
+            return Err(LimitError::Empty("msg").into());
+        }
         let msg_id = message.msg_id.unwrap_or_else(crate::msg_id::new_msg_id);
         let variables = SendMessageVariables {
             backoff: message.backoff,
@@ -225,6 +302,11 @@ impl AgentSession {
             Replay::Fail
         };
         let answer: SendMessage = self.run_prepared(query, &variables, replay, None).await?;
+        // With backoff set, `success: false` is the documented "another agent serves the
+        // channel", which a bot acts on (leaves the chat alone) rather than a failure.
+        if variables.backoff == Some(true) && answer.send_message.success == Some(false) {
+            return Err(Error::new(ErrorKind::BackedOff));
+        }
         succeeded(answer.send_message.success)?;
         Ok(variables.msg_id.unwrap_or_default())
     }
@@ -232,7 +314,7 @@ impl AgentSession {
     /// Sends `msg` to `channel_id` (shorthand for [`AgentSession::send_message`]).
     ///
     /// # Errors
-    /// As [`AgentSession::run`].
+    /// As [`AgentSession::send_message`].
     pub async fn say(
         &self,
         channel_id: impl Into<cynic::Id>,
@@ -498,14 +580,27 @@ impl AgentSession {
         )
     }
 
-    /// Every chat message this agent can see, visitors' and agents' (its own included), each
-    /// once even across reconnects.
+    /// Every chat message this agent can see live, visitors' and agents' (its own included),
+    /// each once even across reconnects: those of the channels it serves or listens to, and
+    /// those of unserved visitor chats it may pick up.
     ///
     /// After a gap (no socket up for a while) a catch-up query fetches what the gap missed,
-    /// unless [`Config::catch_up`](crate::Config::catch_up) is off. If the service refuses
-    /// that query outright (errors no retry changes, as for a field it does not have), one
-    /// [`ErrorKind::CatchUp`] item says so and this subscription stops catching up: later
-    /// gaps are not reported again.
+    /// unless [`Config::catch_up`](crate::Config::catch_up) is off. It covers less than the
+    /// live stream:
+    /// - only the channels this agent serves or listens to (the `channels` query): messages
+    ///   of unserved chats sent during the gap are not found, as the schema offers no way to
+    ///   list those chats;
+    /// - only the first 100 of those channels, and the last 50 log entries of each.
+    ///
+    /// When the answer reached those limits (100 channels, or 50 entries of one channel all
+    /// from the gap), the messages it found are followed by one [`ErrorKind::CatchUp`] item
+    /// saying which limit: the gap may hold more. (An item rather than a log line: a bot that
+    /// must not miss a message can then look itself, e.g. through
+    /// [`AgentSession::execute`].)
+    ///
+    /// If the service refuses the catch-up query outright (errors no retry changes, as for a
+    /// field it does not have), one [`ErrorKind::CatchUp`] item says so and this subscription
+    /// stops catching up: later gaps are not reported again.
     ///
     /// # Errors
     /// As [`AgentSession::subscribe`].
@@ -521,8 +616,8 @@ impl AgentSession {
         let op = MessageSubscription::build(());
         let recent = if self.catches_up() {
             let recent = CatchUpQuery::build(CatchUpVariables {
-                channels: Some(100),
-                logs: Some(50),
+                channels: Some(CATCH_UP_CHANNELS),
+                logs: Some(CATCH_UP_LOGS),
             });
             Some(crate::session::payload_of(recent.query, &recent.variables)?)
         } else {
@@ -586,10 +681,17 @@ impl AgentSession {
 
 #[cfg(test)]
 mod tests {
-    use super::missed_messages;
+    use super::{CATCH_UP_CHANNELS, CATCH_UP_LOGS, missed_messages};
+    use crate::error::ErrorKind;
 
     /// A catch-up answer of one visitor channel whose messages have these timestamps.
     fn answer(stamps: &[f64]) -> String {
+        answer_of(1, stamps)
+    }
+
+    /// A catch-up answer of `channels` visitor channels, the first with messages of these
+    /// timestamps, the others empty.
+    fn answer_of(channels: usize, stamps: &[f64]) -> String {
         let logs: Vec<_> = stamps
             .iter()
             .enumerate()
@@ -611,11 +713,17 @@ mod tests {
                 }})
             })
             .collect();
-        serde_json::json!({ "channels": { "edges": [{ "node": {
+        let mut edges = vec![serde_json::json!({ "node": {
             "__typename": "VisitorChannel",
             "logs": { "edges": logs },
-        }}]}})
-        .to_string()
+        }})];
+        edges.extend((1..channels).map(|_| {
+            serde_json::json!({ "node": {
+                "__typename": "VisitorChannel",
+                "logs": { "edges": [] },
+            }})
+        }));
+        serde_json::json!({ "channels": { "edges": edges } }).to_string()
     }
 
     /// The reference gives milliseconds, the one real message id seconds with a millisecond
@@ -627,10 +735,46 @@ mod tests {
             (1_675_666_126.5, 1_675_666_127.859),
             (1_675_666_126_500.0, 1_675_666_127_859.0),
         ] {
-            let missed = missed_messages(&answer(&[before, after]), since_ms).expect("decodes");
+            let (missed, cut_off) =
+                missed_messages(&answer(&[before, after]), since_ms, since_ms).expect("decodes");
+            assert!(cut_off.is_none());
             let ids: Vec<_> = missed.iter().map(|m| m.id.inner()).collect();
             assert_eq!(ids, ["m1"], "stamps {before} and {after}");
             assert_eq!(missed[0].timestamp_ms(), Some(1_675_666_127_859.0));
         }
+    }
+
+    /// The cause of a catch-up's cut-off note, if any.
+    fn cut_off_of(text: &str, gap_start_ms: f64) -> Option<String> {
+        let overlap_ms = 5_000.0;
+        let (_, cut_off) =
+            missed_messages(text, gap_start_ms - overlap_ms, gap_start_ms).expect("decodes");
+        cut_off.map(|e| {
+            assert_eq!(e.kind(), &ErrorKind::CatchUp);
+            std::error::Error::source(&e).expect("a cause").to_string()
+        })
+    }
+
+    /// A full log page whose entries all fall in the gap may have left older ones of the gap
+    /// out, and a full channel page may have left channels out: the subscriber is told.
+    #[test]
+    fn a_catch_up_that_reached_its_limits_says_so() {
+        let since_ms = 1_675_666_127_000.0;
+        let full = usize::try_from(CATCH_UP_LOGS).expect("small");
+        let in_gap: Vec<f64> = (0..full).map(|i| since_ms + 1.0 + i as f64).collect();
+        let cause = cut_off_of(&answer(&in_gap), since_ms).expect("cut off");
+        assert!(cause.contains("last 50 entries of channel c1"), "{cause}");
+        // The same page reaching back to the gap's start covered all of it; the overlap
+        // before the start came live and does not count.
+        let mut reaching_back = in_gap.clone();
+        reaching_back[0] = since_ms;
+        assert_eq!(cut_off_of(&answer(&reaching_back), since_ms), None);
+        // A page that is not full holds the whole log.
+        assert_eq!(cut_off_of(&answer(&in_gap[1..]), since_ms), None);
+        let channels = usize::try_from(CATCH_UP_CHANNELS).expect("small");
+        let cause = cut_off_of(&answer_of(channels, &[since_ms]), since_ms).expect("cut off");
+        assert!(cause.contains("first 100 channels"), "{cause}");
+        let fewer = answer_of(channels - 1, &[since_ms]);
+        assert_eq!(cut_off_of(&fewer, since_ms), None);
     }
 }

@@ -83,6 +83,23 @@ pub(crate) fn excerpt(s: &str) -> String {
 )]
 pub(crate) struct CatchUpRefused(#[source] pub(crate) Error);
 
+/// The cause of the [`ErrorKind::CatchUp`] item of a catch-up that reached the limits of its
+/// query: it handed out what it found, but the gap may hold more.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CatchUpCutOff {
+    /// The channel page was full: channels past it were not looked at.
+    #[error(
+        "the catch-up looks at the first {0} channels and found that many: messages of the others were not looked for"
+    )]
+    Channels(i32),
+    /// A channel's log page was full and all of it fell in the gap: older entries of the gap
+    /// were not fetched.
+    #[error(
+        "the catch-up fetched the last {0} entries of channel {1}, all from the gap: older ones were not fetched"
+    )]
+    Logs(i32, String),
+}
+
 /// What went wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -146,8 +163,14 @@ pub enum ErrorKind {
     /// answered something undecodable: items of the gap may be missing. The subscription
     /// itself goes on. The cause is the error's source. When the service refused the query
     /// outright (errors no retry changes), the source says so and that subscription runs no
-    /// catch-up again: this item comes once, not after every gap.
+    /// catch-up again: this item comes once, not after every gap. Also the item after the
+    /// messages of a catch-up that reached its query's limits (100 channels, 50 entries per
+    /// channel; see [`crate::AgentSession::messages`]): the source says which.
     CatchUp,
+    /// A message sent with [`OutgoingMessage::backoff`](crate::OutgoingMessage::backoff) was
+    /// not sent because another agent serves the channel (the service answered
+    /// `success: false`). Not a failure to retry: the chat is someone else's.
+    BackedOff,
 }
 
 impl fmt::Display for ErrorKind {
@@ -195,6 +218,9 @@ impl fmt::Display for ErrorKind {
             }
             Self::CatchUp => {
                 f.write_str("the catch-up after a gap failed: items of the gap may be missing")
+            }
+            Self::BackedOff => {
+                f.write_str("not sent: another agent serves the channel and backoff was set")
             }
         }
     }

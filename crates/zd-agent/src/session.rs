@@ -651,11 +651,15 @@ impl AgentSession {
         ))
     }
 
-    /// Starts a typed subscription built with cynic; items are the decoded `data`.
+    /// Starts a typed subscription built with cynic; items are the decoded `data`. The
+    /// query's depth is checked (at most 11) before anything is sent.
     ///
     /// # Errors
-    /// [`ErrorKind::TooManySubscriptions`] for an 11th live subscription; the service's errors
-    /// after the retries the policy allows (`GRAPHQL_SUB_START_ERROR`: at most 5 tries in 30 s).
+    /// [`ErrorKind::Document`] for a query nested deeper than the service allows (it would
+    /// refuse it with `GRAPHQL_SUB_START_ERROR`, which is retried for up to 30 s, as it also
+    /// means passing trouble); [`ErrorKind::TooManySubscriptions`] for an 11th live
+    /// subscription; the service's errors after the retries the policy allows
+    /// (`GRAPHQL_SUB_START_ERROR`: at most 5 tries in 30 s).
     pub async fn subscribe<Q, V>(
         &self,
         op: cynic::StreamingOperation<Q, V>,
@@ -664,6 +668,10 @@ impl AgentSession {
         Q: DeserializeOwned + 'static,
         V: serde::Serialize,
     {
+        // A too-deep start is refused with the retryable GRAPHQL_SUB_START_ERROR, so the
+        // driver would resend it for 30 s. Parsing is cheap next to a start, which is rare;
+        // `run` and `send_message`, which carry every message, stay unparsed.
+        crate::depth::check_depth(op.query(), crate::depth::MAX_QUERY_DEPTH)?;
         self.subscribe_with(
             op.query().to_owned(),
             op.variables(),

@@ -2,16 +2,23 @@
 //! built with their documented limits checked before anything is sent.
 //!
 //! Limits (Zendesk's "Using structured messages in Zendesk Chat"): at most 11 quick replies; a
-//! button template has 1 to 3 buttons; a carousel has 2 to 10 items; a list template has 2 to 4
-//! items and at most one button. Every one accepts a fallback (`msg` plus `options`) that
-//! visitors whose widget cannot render structured content see instead.
+//! button template has 1 to 3 buttons; a panel (alone or as a carousel item) has 0 to 3; a
+//! carousel has 2 to 10 items; a list template has 2 to 4 items and at most one button. Every
+//! text shown (message, labels, headings, list paragraphs) and every action value must not be
+//! blank. Quick replies only answer (a [`ActionType::LinkAction`] is refused), panels and list
+//! rows only link (a [`ActionType::QuickReplyAction`] is refused), buttons do either. An action
+//! without a type takes the one its context implies (answer for quick replies and buttons, link
+//! for panels and list rows). Every one accepts a fallback (`msg` plus `options`) that visitors
+//! whose widget cannot render structured content see instead.
 
 use crate::schema;
 
 /// Most quick replies one message may carry.
 pub const MAX_QUICK_REPLIES: usize = 11;
-/// Fewest and most buttons of a button template (and of any button row).
+/// Fewest and most buttons of a button template.
 pub const BUTTONS: std::ops::RangeInclusive<usize> = 1..=3;
+/// Fewest and most buttons under a panel (a panel template or a carousel item).
+pub const PANEL_BUTTONS: std::ops::RangeInclusive<usize> = 0..=3;
 /// Fewest and most items of a panel carousel.
 pub const CAROUSEL_ITEMS: std::ops::RangeInclusive<usize> = 2..=10;
 /// Fewest and most items of a list template.
@@ -26,8 +33,8 @@ pub enum LimitError {
     /// Quick replies must number 1 to 11.
     #[error("a quick replies message needs 1 to {MAX_QUICK_REPLIES} replies, got {0}")]
     QuickReplies(usize),
-    /// A button template needs 1 to 3 buttons (panels: at most 3).
-    #[error("a button row holds 1 to 3 buttons, got {0}")]
+    /// A button template needs 1 to 3 buttons; a panel takes 0 to 3.
+    #[error("too many or too few buttons: a button template holds 1 to 3, a panel 0 to 3; got {0}")]
     Buttons(usize),
     /// A carousel needs 2 to 10 items.
     #[error("a carousel needs 2 to 10 items, got {0}")]
@@ -41,6 +48,15 @@ pub enum LimitError {
     /// A text that must not be empty was empty.
     #[error("{0} must not be empty")]
     Empty(&'static str),
+    /// An action of a type its context does not take: quick replies only answer, panels and
+    /// list rows only link.
+    #[error("a {context} does not take a {kind:?}")]
+    ActionNotAllowed {
+        /// Where the action was (`"quick reply"`, `"panel"`, `"list item"`).
+        context: &'static str,
+        /// The refused type.
+        kind: ActionType,
+    },
 }
 
 /// What happens when the visitor clicks.
@@ -292,13 +308,54 @@ fn non_empty(s: &str, what: &'static str) -> Result<(), LimitError> {
     }
 }
 
-fn check_buttons(buttons: &[Button]) -> Result<(), LimitError> {
-    if !BUTTONS.contains(&buttons.len()) {
+/// Checks an action as the service does: a non-blank value, and a type (the one given, or
+/// the context's default when none was) among those `allowed` in `context`.
+fn check_action(
+    action: &Action,
+    context: &'static str,
+    default: ActionType,
+    allowed: &[ActionType],
+) -> Result<(), LimitError> {
+    non_empty(&action.value, "action value")?;
+    let kind = action.kind.unwrap_or(default);
+    if allowed.contains(&kind) {
+        Ok(())
+    } else {
+        Err(LimitError::ActionNotAllowed { context, kind })
+    }
+}
+
+/// A button row of `range` buttons, each labelled, answering or linking.
+fn check_buttons(
+    buttons: &[Button],
+    range: std::ops::RangeInclusive<usize>,
+) -> Result<(), LimitError> {
+    if !range.contains(&buttons.len()) {
         return Err(LimitError::Buttons(buttons.len()));
     }
-    buttons
-        .iter()
-        .try_for_each(|b| non_empty(&b.text, "button text"))
+    buttons.iter().try_for_each(|b| {
+        non_empty(&b.text, "button text")?;
+        check_action(
+            &b.action,
+            "button",
+            ActionType::QuickReplyAction,
+            &[ActionType::QuickReplyAction, ActionType::LinkAction],
+        )
+    })
+}
+
+/// A panel: a heading and, if it links, a link.
+fn check_panel(panel: &Panel) -> Result<(), LimitError> {
+    non_empty(&panel.heading, "panel heading")?;
+    match &panel.action {
+        Some(action) => check_action(
+            action,
+            "panel",
+            ActionType::LinkAction,
+            &[ActionType::LinkAction],
+        ),
+        None => Ok(()),
+    }
 }
 
 /// A message with up to 11 quick-reply suggestions.
@@ -356,9 +413,15 @@ impl QuickReplies {
         if self.replies.is_empty() || self.replies.len() > MAX_QUICK_REPLIES {
             return Err(LimitError::QuickReplies(self.replies.len()));
         }
-        self.replies
-            .iter()
-            .try_for_each(|r| non_empty(&r.text, "quick reply text"))
+        self.replies.iter().try_for_each(|r| {
+            non_empty(&r.text, "quick reply text")?;
+            check_action(
+                &r.action,
+                "quick reply",
+                ActionType::QuickReplyAction,
+                &[ActionType::QuickReplyAction],
+            )
+        })
     }
 }
 
@@ -399,7 +462,7 @@ impl ButtonTemplate {
     /// [`LimitError`] naming the broken limit.
     pub fn validate(&self) -> Result<(), LimitError> {
         non_empty(&self.msg, "msg")?;
-        check_buttons(&self.buttons)
+        check_buttons(&self.buttons, BUTTONS)
     }
 }
 
@@ -439,12 +502,8 @@ impl PanelTemplate {
     /// # Errors
     /// [`LimitError`] naming the broken limit.
     pub fn validate(&self) -> Result<(), LimitError> {
-        non_empty(&self.panel.heading, "panel heading")?;
-        if self.buttons.is_empty() {
-            Ok(())
-        } else {
-            check_buttons(&self.buttons)
-        }
+        check_panel(&self.panel)?;
+        check_buttons(&self.buttons, PANEL_BUTTONS)
     }
 }
 
@@ -486,10 +545,9 @@ impl PanelCarousel {
             return Err(LimitError::CarouselItems(self.items.len()));
         }
         for item in &self.items {
-            non_empty(&item.panel.heading, "panel heading")?;
-            if let Some(buttons) = &item.buttons {
-                check_buttons(buttons)?;
-            }
+            check_panel(&item.panel)?;
+            // `Some(vec![])` is sent as an empty list, which a panel takes like no buttons.
+            check_buttons(item.buttons.as_deref().unwrap_or_default(), PANEL_BUTTONS)?;
         }
         Ok(())
     }
@@ -551,10 +609,15 @@ impl ListTemplate {
         }
         for item in &self.items {
             non_empty(&item.heading, "list item heading")?;
+            non_empty(&item.paragraph, "list item paragraph")?;
+            check_action(
+                &item.action,
+                "list item",
+                ActionType::LinkAction,
+                &[ActionType::LinkAction],
+            )?;
         }
-        self.buttons
-            .iter()
-            .try_for_each(|b| non_empty(&b.text, "button text"))
+        check_buttons(&self.buttons, 0..=MAX_LIST_BUTTONS)
     }
 }
 
@@ -678,6 +741,160 @@ mod tests {
             l.button(Button::link("x", "y")).validate(),
             Err(LimitError::ListButtons(2))
         );
+    }
+
+    /// Two carousel items built by `item`.
+    fn carousel(item: impl Fn() -> CarouselItem) -> PanelCarousel {
+        PanelCarousel::new().item(item()).item(item())
+    }
+
+    #[test]
+    fn a_blank_message_text_is_refused() {
+        assert_eq!(
+            QuickReplies::new(" \n").reply("A", "a").validate(),
+            Err(LimitError::Empty("msg"))
+        );
+        assert_eq!(
+            ButtonTemplate::new("")
+                .button(Button::reply("b", "v"))
+                .validate(),
+            Err(LimitError::Empty("msg"))
+        );
+    }
+
+    #[test]
+    fn a_blank_action_value_is_refused_everywhere() {
+        let empty = Err(LimitError::Empty("action value"));
+        assert_eq!(QuickReplies::new("m").reply("A", " ").validate(), empty);
+        assert_eq!(
+            ButtonTemplate::new("m")
+                .button(Button::reply("b", ""))
+                .validate(),
+            empty
+        );
+        assert_eq!(
+            ButtonTemplate::new("m")
+                .button(Button::link("b", ""))
+                .validate(),
+            empty
+        );
+        assert_eq!(
+            PanelTemplate::new(Panel::new("h").link("")).validate(),
+            empty
+        );
+        assert_eq!(
+            PanelTemplate::new(Panel::new("h"))
+                .button(Button::link("b", " "))
+                .validate(),
+            empty
+        );
+        assert_eq!(
+            carousel(|| CarouselItem::new(Panel::new("h").link(""))).validate(),
+            empty
+        );
+        assert_eq!(
+            carousel(|| CarouselItem::new(Panel::new("h")).button(Button::reply("b", "")))
+                .validate(),
+            empty
+        );
+        let row = |url: &str| ListItem::new("h", "p", url);
+        assert_eq!(
+            ListTemplate::new()
+                .item(row("https://x"))
+                .item(row(""))
+                .validate(),
+            empty
+        );
+        assert_eq!(
+            ListTemplate::new()
+                .item(row("https://x"))
+                .item(row("https://y"))
+                .button(Button::link("more", ""))
+                .validate(),
+            empty
+        );
+    }
+
+    #[test]
+    fn a_blank_list_item_paragraph_is_refused() {
+        let l = ListTemplate::new()
+            .item(ListItem::new("h", "p", "https://x"))
+            .item(ListItem::new("h", "  ", "https://x"));
+        assert_eq!(l.validate(), Err(LimitError::Empty("list item paragraph")));
+    }
+
+    #[test]
+    fn quick_replies_only_answer() {
+        let mut q = QuickReplies::new("m").reply("A", "a");
+        q.replies.push(QuickReply {
+            action: Action::link("https://x"),
+            text: "B".into(),
+        });
+        assert_eq!(
+            q.validate(),
+            Err(LimitError::ActionNotAllowed {
+                context: "quick reply",
+                kind: ActionType::LinkAction
+            })
+        );
+        q.replies[1].action = Action::reply("b");
+        assert_eq!(q.validate(), Ok(()));
+    }
+
+    #[test]
+    fn panels_and_list_rows_only_link() {
+        let answering = || Some(Action::reply("v"));
+        let refused = |context| {
+            Err(LimitError::ActionNotAllowed {
+                context,
+                kind: ActionType::QuickReplyAction,
+            })
+        };
+        let mut panel = Panel::new("h");
+        panel.action = answering();
+        assert_eq!(
+            PanelTemplate::new(panel.clone()).validate(),
+            refused("panel")
+        );
+        assert_eq!(
+            carousel(|| CarouselItem::new(panel.clone())).validate(),
+            refused("panel")
+        );
+        panel.action = Some(Action::link("https://x"));
+        assert_eq!(PanelTemplate::new(panel).validate(), Ok(()));
+        let mut row = ListItem::new("h", "p", "https://x");
+        let l = ListTemplate::new().item(row.clone());
+        row.action = Action::reply("v");
+        assert_eq!(l.clone().item(row.clone()).validate(), refused("list item"));
+        row.action = Action::link("https://y");
+        assert_eq!(l.item(row).validate(), Ok(()));
+    }
+
+    #[test]
+    fn buttons_answer_or_link() {
+        let t = ButtonTemplate::new("m")
+            .button(Button::reply("a", "a"))
+            .button(Button::link("b", "https://x"))
+            .button(Button {
+                action: Action::value("c"),
+                text: "c".into(),
+            });
+        assert_eq!(t.validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_carousel_item_takes_zero_to_three_buttons() {
+        let empty = || CarouselItem {
+            panel: Panel::new("h"),
+            buttons: Some(vec![]),
+        };
+        assert_eq!(carousel(empty).validate(), Ok(()));
+        let four = || {
+            (0..4).fold(CarouselItem::new(Panel::new("h")), |i, n| {
+                i.button(Button::reply(format!("b{n}"), "v"))
+            })
+        };
+        assert_eq!(carousel(four).validate(), Err(LimitError::Buttons(4)));
     }
 
     #[test]

@@ -91,8 +91,11 @@ impl Ending {
 pub(crate) type Decode<T> = fn(&str) -> Result<Option<T>, Error>;
 /// The id used to drop repeats.
 pub(crate) type KeyOf<T> = fn(&T) -> Option<&str>;
-/// Turns a catch-up answer into the items newer than the given time (ms since the epoch).
-pub(crate) type CatchUpDecode<T> = fn(&str, f64) -> Result<Vec<T>, Error>;
+/// Turns a catch-up answer into the items newer than the given time (ms since the epoch),
+/// and an [`ErrorKind::CatchUp`] error to hand out after them when the answer reached the
+/// query's limits without reaching back to the second time (where the gap began, by the
+/// newest item handed out before it): the gap may hold more than it found.
+pub(crate) type CatchUpDecode<T> = fn(&str, f64, f64) -> Result<(Vec<T>, Option<Error>), Error>;
 /// The service's timestamp of an item (ms since the epoch), when it has one.
 pub(crate) type StampOf<T> = fn(&T) -> Option<f64>;
 
@@ -144,6 +147,8 @@ pub struct Subscription<T> {
     /// `newest_ms` when the first gap not yet caught up began.
     gap_newest_ms: Option<f64>,
     backlog: VecDeque<T>,
+    /// Handed out once `backlog` is drained: a catch-up's note that it was cut off.
+    after_backlog: Option<Error>,
 }
 
 impl<T> std::fmt::Debug for Subscription<T> {
@@ -180,6 +185,7 @@ impl<T> Subscription<T> {
             newest_ms: f64::NEG_INFINITY,
             gap_newest_ms: None,
             backlog: VecDeque::new(),
+            after_backlog: None,
         }
     }
 
@@ -207,9 +213,12 @@ impl<T> Subscription<T> {
     ///
     /// With nothing handed out before the gap, the bound is this host's clock at the
     /// subscription, which may run ahead of the service's: the overlap is its allowance too.
-    fn missed_since(&mut self, overlap_ms: f64) -> f64 {
+    ///
+    /// Returns that time and the one the gap began at (the overlap not taken off).
+    fn missed_since(&mut self, overlap_ms: f64) -> (f64, f64) {
         let before_gap = self.gap_newest_ms.take().unwrap_or(self.newest_ms);
-        self.since_ms.max(before_gap) - overlap_ms
+        let gap_start = self.since_ms.max(before_gap);
+        (gap_start - overlap_ms, gap_start)
     }
 
     /// The local id of this subscription (stable across reconnects).
@@ -232,6 +241,9 @@ impl<T> Stream for Subscription<T> {
                 if this.fresh(&item) {
                     return Poll::Ready(Some(Ok(item)));
                 }
+            }
+            if let Some(cut_off) = this.after_backlog.take() {
+                return Poll::Ready(Some(Err(cut_off)));
             }
             let event = match this.rx.poll_recv(cx) {
                 Poll::Ready(Some(event)) => event,
@@ -259,9 +271,17 @@ impl<T> Stream for Subscription<T> {
                     .catch_up
                     .as_ref()
                     .map(|c| (c.decode, c.overlap_ms))
-                    .map(|(decode, overlap)| decode(&data, this.missed_since(overlap)))
-                {
-                    Some(Ok(items)) => this.backlog.extend(items),
+                    .map(|(decode, overlap)| {
+                        let (since, gap_start) = this.missed_since(overlap);
+                        decode(&data, since, gap_start)
+                    }) {
+                    Some(Ok((items, cut_off))) => {
+                        this.backlog.extend(items);
+                        // A later catch-up's note replaces an unread one: both say the same.
+                        if cut_off.is_some() {
+                            this.after_backlog = cut_off;
+                        }
+                    }
                     Some(Err(e)) => {
                         return Poll::Ready(Some(Err(Error::with_source(ErrorKind::CatchUp, e))));
                     }
@@ -312,12 +332,19 @@ mod tests {
     }
 
     /// The items of a catch-up here are their own stamps.
-    fn stamps_since(text: &str, since_ms: f64) -> Result<Vec<u32>, Error> {
+    /// A catch-up of more than three stamps counts as cut off.
+    fn stamps_since(
+        text: &str,
+        since_ms: f64,
+        _gap_start_ms: f64,
+    ) -> Result<(Vec<u32>, Option<Error>), Error> {
         let stamps = crate::session::decode_json::<Vec<u32>>(text)?;
-        Ok(stamps
+        let cut_off = (stamps.len() > 3).then(|| Error::new(ErrorKind::CatchUp));
+        let items = stamps
             .into_iter()
             .filter(|t| f64::from(*t) >= since_ms)
-            .collect())
+            .collect();
+        Ok((items, cut_off))
     }
 
     fn stamped(overlap_ms: f64) -> (mpsc::Sender<SubEvent>, Subscription<u32>) {
@@ -375,6 +402,30 @@ mod tests {
         // The second catch-up starts 20 before 300, the newest handed out before the gap (these
         // items have no ids, so nothing is dropped as a repeat).
         assert_eq!(items, [150, 250, 300, 400, 290, 300, 350]);
+    }
+
+    /// A catch-up that reached its limits hands out what it found, then says it may have
+    /// missed more, and the stream goes on.
+    #[tokio::test]
+    async fn a_cut_off_catch_up_says_so_after_its_items() {
+        let (tx, mut sub) = stamped(0.0);
+        sub.since_ms = 0.0;
+        for event in [
+            SubEvent::CatchUp("[1, 2, 3, 4]".into()),
+            SubEvent::Data(r#"{"data":5}"#.into()),
+        ] {
+            tx.send(event).await.expect("open");
+        }
+        drop(tx);
+        let items: Vec<_> = sub.collect().await;
+        let shown: Vec<String> = items
+            .iter()
+            .map(|i| match i {
+                Ok(n) => n.to_string(),
+                Err(e) => format!("{:?}", e.kind()),
+            })
+            .collect();
+        assert_eq!(shown, ["1", "2", "3", "4", "CatchUp", "5"]);
     }
 
     /// The host clock may run ahead of the service's: with nothing handed out before the first

@@ -9,8 +9,8 @@ use std::time::Duration;
 use futures_util::{FutureExt, Stream, StreamExt, TryStreamExt};
 use zd_agent::rate_limit::StartLimiter;
 use zd_agent::structured::{
-    Button, ButtonTemplate, CarouselItem, Fallback, ListItem, ListTemplate, Panel, PanelCarousel,
-    PanelTemplate, QuickReplies,
+    Button, ButtonTemplate, CarouselItem, Fallback, LimitError, ListItem, ListTemplate, Panel,
+    PanelCarousel, PanelTemplate, QuickReplies,
 };
 use zd_agent::{
     AgentSession, AgentStatus, Config, Driver, ErrorKind, ErrorName, LifecycleEvent, Message,
@@ -470,6 +470,120 @@ async fn a_document_subscription_decodes_into_the_callers_type() {
         .await
         .unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Document));
+}
+
+/// A typed subscription 12 fields deep (one more than the service allows), built with cynic:
+/// `message { node { channel { logs { edges { node { ... on Message { channel { logs { edges {
+/// node { ... on Message { channel { id } } } } } } } } } } } } }`.
+#[allow(missing_debug_implementations, unreachable_pub, dead_code)]
+mod deep {
+    #[cynic::schema("chat")]
+    mod schema {}
+
+    #[derive(cynic::QueryFragment, Debug)]
+    #[cynic(graphql_type = "Subscription")]
+    pub struct DeepSubscription {
+        pub message: Option<Event>,
+    }
+
+    #[derive(cynic::QueryFragment, Debug)]
+    #[cynic(graphql_type = "MessageSubscriptionPayload")]
+    pub struct Event {
+        pub node: Option<Message1>,
+    }
+
+    #[derive(cynic::QueryFragment, Debug)]
+    #[cynic(graphql_type = "Message")]
+    pub struct Message1 {
+        pub channel: Channel1,
+    }
+
+    #[derive(cynic::QueryFragment, Debug)]
+    #[cynic(graphql_type = "Channel")]
+    pub struct Channel1 {
+        pub logs: Option<Logs1>,
+    }
+
+    #[derive(cynic::QueryFragment, Debug)]
+    #[cynic(graphql_type = "ChatLogConnection")]
+    pub struct Logs1 {
+        pub edges: Option<Vec<Option<Edge1>>>,
+    }
+
+    #[derive(cynic::QueryFragment, Debug)]
+    #[cynic(graphql_type = "ChatLogEdge")]
+    pub struct Edge1 {
+        pub node: Option<Log1>,
+    }
+
+    #[derive(cynic::InlineFragments, Debug)]
+    #[cynic(graphql_type = "ChatLog")]
+    pub enum Log1 {
+        Message(Message2),
+        #[cynic(fallback)]
+        Other,
+    }
+
+    #[derive(cynic::QueryFragment, Debug)]
+    #[cynic(graphql_type = "Message")]
+    pub struct Message2 {
+        pub channel: Channel2,
+    }
+
+    #[derive(cynic::QueryFragment, Debug)]
+    #[cynic(graphql_type = "Channel")]
+    pub struct Channel2 {
+        pub logs: Option<Logs2>,
+    }
+
+    #[derive(cynic::QueryFragment, Debug)]
+    #[cynic(graphql_type = "ChatLogConnection")]
+    pub struct Logs2 {
+        pub edges: Option<Vec<Option<Edge2>>>,
+    }
+
+    #[derive(cynic::QueryFragment, Debug)]
+    #[cynic(graphql_type = "ChatLogEdge")]
+    pub struct Edge2 {
+        pub node: Option<Log2>,
+    }
+
+    #[derive(cynic::InlineFragments, Debug)]
+    #[cynic(graphql_type = "ChatLog")]
+    pub enum Log2 {
+        Message(Message3),
+        #[cynic(fallback)]
+        Other,
+    }
+
+    #[derive(cynic::QueryFragment, Debug)]
+    #[cynic(graphql_type = "Message")]
+    pub struct Message3 {
+        pub channel: Channel3,
+    }
+
+    #[derive(cynic::QueryFragment, Debug)]
+    #[cynic(graphql_type = "Channel")]
+    pub struct Channel3 {
+        pub id: cynic::Id,
+    }
+}
+
+/// The service would refuse it with GRAPHQL_SUB_START_ERROR, which is retried for 30 s: the
+/// typed path refuses it at once instead, and sends nothing.
+#[tokio::test]
+async fn a_too_deep_typed_subscription_is_refused_before_anything_is_sent() {
+    use cynic::SubscriptionBuilder;
+    let bot = bot().await;
+    let op = deep::DeepSubscription::build(());
+    assert_eq!(zd_agent::depth::query_depth(op.query()).unwrap(), 12);
+    let sid = session_id(&bot);
+    let before = session_report(&bot.emu, &sid).counts;
+    let err = within(bot.session.subscribe(op)).await.unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Document), "{err:?}");
+    let after = session_report(&bot.emu, &sid).counts;
+    assert_eq!(after.requests, before.requests);
+    assert_eq!(after.subscriptions_started, before.subscriptions_started);
 }
 
 #[tokio::test]
@@ -1049,6 +1163,62 @@ async fn an_unknown_status_is_refused_before_anything_is_sent() {
     assert!(!err.is_retryable());
     go_online(&bot.session).await;
     assert_eq!(session_report(&bot.emu, &sid).counts.requests, before + 1);
+}
+
+/// What the emulator refuses with a vague execution error is refused locally, by name, and
+/// nothing reaches the service.
+#[tokio::test]
+async fn a_blank_reply_value_or_message_is_refused_before_anything_is_sent() {
+    let bot = bot().await;
+    let sid = session_id(&bot);
+    let channel = visitor(&bot);
+    let before = session_report(&bot.emu, &sid).counts.requests;
+    let blank_value = QuickReplies::new("Flavor?").reply("Chocolate", "");
+    let err = bot
+        .session
+        .send_quick_replies(cynic::Id::new(&channel), blank_value)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        &ErrorKind::Limit(LimitError::Empty("action value"))
+    );
+    let err = bot
+        .session
+        .say(cynic::Id::new(&channel), " ")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::Limit(LimitError::Empty("msg")));
+    assert_eq!(session_report(&bot.emu, &sid).counts.requests, before);
+    assert!(transcript_texts(&bot, &channel).is_empty());
+}
+
+/// "Prevent sending the message when the channel is served by another agent": the bot learns
+/// it backed off, distinct from a failure, and nothing reaches the visitor.
+#[tokio::test]
+async fn a_message_held_back_by_backoff_is_reported_as_backed_off() {
+    let bot = bot().await;
+    let channel = visitor(&bot);
+    let account = bot.emu.account();
+    let token = account.agents[1].access_token.clone();
+    let creds = Arc::new(StaticToken::bearer(token).unwrap());
+    let (colleague, driver) = AgentSession::connect(config_for(&bot.emu), creds)
+        .await
+        .unwrap();
+    let colleague_driver = tokio::spawn(driver);
+    colleague
+        .say(cynic::Id::new(&channel), "I have this one")
+        .await
+        .unwrap();
+
+    let held = zd_agent::OutgoingMessage::new(cynic::Id::new(&channel), "me too").backoff(true);
+    let err = bot.session.send_message(held).await.unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::BackedOff, "{err:?}");
+    assert!(!err.is_retryable());
+    assert_eq!(transcript_texts(&bot, &channel), ["I have this one"]);
+
+    colleague.stop().await.unwrap();
+    colleague_driver.await.unwrap();
 }
 
 #[tokio::test]

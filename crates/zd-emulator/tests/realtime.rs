@@ -295,15 +295,18 @@ async fn metrics_follow_a_chat_from_arrival_to_rating() {
         ]
     );
 
-    // The documented unsubscribe names only the topic, and "events will then stop being
-    // pushed": the account-wide series and Support's both stop. Agent status moves
-    // agents_online.
+    // Unsubscribed series stop; agent status moves agents_online.
     send(
         &mut ws,
         json!({"topic":"chats.incoming_chats","action":"unsubscribe"}),
     )
     .await;
-    // The unsubscribe is processed before the next state change is observed: a subscribe
+    send(
+        &mut ws,
+        json!({"topic":"chats.incoming_chats","action":"unsubscribe","department_id": f.support}),
+    )
+    .await;
+    // The unsubscribes are processed before the next state change is observed: a subscribe
     // answered in order proves the socket read them.
     send(
         &mut ws,
@@ -1434,48 +1437,55 @@ async fn typing_tags_and_status_changes_push_no_time_based_values() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_unsubscribe_ends_the_department_it_names_or_else_the_whole_topic() {
-    // The documented unsubscribe is `{topic, action}`, after which "events will then stop
-    // being pushed on the connection": without `department_id` every subscription of the
-    // topic ends, department ones included; with it, only that department's.
+async fn an_unsubscribe_ends_the_scope_it_names_as_a_subscribe_does() {
+    // `department_id` reads the same both ways: without it, the account-wide subscription;
+    // with it, that department's. A client holding both (as zd-metrics does for two series)
+    // can end either alone.
     let f = start_with(Emulator::builder().realtime_limits(without_pings())).await;
     let mut ws = connect(&f.emu, ALICE).await.unwrap();
-    let support =
-        json!({"topic":"chats.incoming_chats","action":"subscribe","department_id": f.support});
-    for frame in [
-        json!({"topic":"chats.incoming_chats","action":"subscribe"}),
-        support.clone(),
-    ] {
+    for extra in [json!({}), json!({"department_id": f.support})] {
+        let mut frame = json!({"topic":"chats.incoming_chats","action":"subscribe"});
+        frame
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         send(&mut ws, frame).await;
         recv(&mut ws).await;
     }
     send(
         &mut ws,
-        json!({"topic":"chats.incoming_chats","action":"unsubscribe","department_id": f.support}),
-    )
-    .await;
-    assert_eq!(frames_before_a_500(&mut ws).await, Vec::<Value>::new());
-    // The visitor arrives in Support: only the account-wide count still comes.
-    f.arrive();
-    assert_eq!(
-        parse(&recv(&mut ws).await),
-        ("incoming_chats".into(), json!(1), Value::Null)
-    );
-    assert_eq!(frames_before_a_500(&mut ws).await, Vec::<Value>::new());
-
-    // Support's again, beside the account-wide one that still runs.
-    send(&mut ws, support).await;
-    assert_eq!(
-        parse(&recv(&mut ws).await),
-        ("incoming_chats".into(), json!(1), json!(f.support))
-    );
-    send(
-        &mut ws,
         json!({"topic":"chats.incoming_chats","action":"unsubscribe"}),
     )
     .await;
+    assert_eq!(frames_before_a_500(&mut ws).await, Vec::<Value>::new());
+    // A sentinel subscribed last: an arrival's updates come in one batch in subscription
+    // order, so what comes before the sentinel's is all the batch holds for the others.
+    let sentinel = |action: &str| json!({"topic":"chats.waiting_time_max","action": action});
+    send(&mut ws, sentinel("subscribe")).await;
+    assert_eq!(parse(&recv(&mut ws).await).0, "waiting_time_max");
+    // The visitor arrives in Support: only the department's count still comes.
+    f.arrive();
+    let mut before_sentinel = Vec::new();
+    loop {
+        let update = parse(&recv(&mut ws).await);
+        if update.0 == "waiting_time_max" {
+            break;
+        }
+        before_sentinel.push(update);
+    }
+    assert_eq!(
+        before_sentinel,
+        vec![("incoming_chats".into(), json!(1), json!(f.support))]
+    );
+    send(&mut ws, sentinel("unsubscribe")).await;
+    assert_eq!(frames_before_a_500(&mut ws).await, Vec::<Value>::new());
+    send(
+        &mut ws,
+        json!({"topic":"chats.incoming_chats","action":"unsubscribe","department_id": f.support}),
+    )
+    .await;
     // The account-wide series again: its answer proves the unsubscribe was read, and the
-    // next arrival's updates come in one batch, Support's with it if it still ran.
+    // next arrival's updates come in one batch, a department's with it if it still ran.
     send(
         &mut ws,
         json!({"topic":"chats.incoming_chats","action":"subscribe"}),

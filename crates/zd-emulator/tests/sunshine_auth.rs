@@ -586,3 +586,97 @@ async fn chat_token_client_credentials_take_basic_in_any_case() {
         .await;
     assert_eq!((st, &v["access_token"]), (200, &json!("bot-token")), "{v}");
 }
+
+/// RevokeAccess is documented only as 200, "equivalent to the user removing your integration
+/// manually": a switchboard integration naming the integration does not keep it, as it does
+/// on DeleteIntegration (400).
+#[tokio::test]
+async fn revoke_access_removes_an_integration_a_switchboard_names() {
+    let server = SunshineServer::start(SunshineConfig::default())
+        .await
+        .unwrap();
+    let api = Api::new(server.base_url());
+    let account = basic(sun::DEMO_ACCOUNT_KEY_ID, sun::DEMO_ACCOUNT_KEY_SECRET);
+    let call =
+        |method: &'static str, path: String, auth: String, body: Option<serde_json::Value>| {
+            let api = api.clone();
+            async move { api.call(method, &path, Some(&auth), body).await }
+        };
+    let (st, v) = call(
+        "POST",
+        "/v2/apps".into(),
+        account.clone(),
+        Some(json!({"displayName": "Switched"})),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let app = format!("/v2/apps/{}", v["app"]["id"].as_str().unwrap());
+    let mut integrations = Vec::new();
+    for name in ["Bot", "Other"] {
+        let hook = json!({"target": "http://127.0.0.1:9/", "triggers": ["conversation:message"]});
+        let body = json!({"type": "custom", "displayName": name, "webhooks": [hook]});
+        let (st, v) = call(
+            "POST",
+            format!("{app}/integrations"),
+            account.clone(),
+            Some(body),
+        )
+        .await;
+        assert_eq!(st, 201, "{v}");
+        integrations.push(v["integration"]["id"].as_str().unwrap().to_owned());
+    }
+    let (st, sb) = call("POST", format!("{app}/switchboards"), account.clone(), None).await;
+    assert_eq!(st, 201, "{sb}");
+    let sbis = format!(
+        "{app}/switchboards/{}/switchboardIntegrations",
+        sb["switchboard"]["id"].as_str().unwrap()
+    );
+    for (name, integration) in ["bot", "other"].into_iter().zip(&integrations) {
+        let body = json!({"name": name, "integrationId": integration});
+        let (st, v) = call("POST", sbis.clone(), account.clone(), Some(body)).await;
+        assert_eq!(st, 201, "{v}");
+    }
+    let (bot, other) = (&integrations[0], &integrations[1]);
+    // DeleteIntegration keeps its rule.
+    let (st, v) = call(
+        "DELETE",
+        format!("{app}/integrations/{other}"),
+        account.clone(),
+        None,
+    )
+    .await;
+    assert_eq!(st, 400, "{v}");
+
+    let (st, key) = call(
+        "POST",
+        format!("{app}/integrations/{bot}/keys"),
+        account.clone(),
+        Some(json!({"displayName": "k"})),
+    )
+    .await;
+    assert_eq!(st, 201, "{key}");
+    let bot_key = basic(
+        key["key"]["id"].as_str().unwrap(),
+        key["key"]["secret"].as_str().unwrap(),
+    );
+    let (st, v) = call(
+        "DELETE",
+        "/oauth/authorization".into(),
+        bot_key.clone(),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = call(
+        "GET",
+        format!("{app}/integrations/{bot}"),
+        account.clone(),
+        None,
+    )
+    .await;
+    assert_eq!(st, 404, "{v}");
+    let (st, v) = call("DELETE", "/oauth/authorization".into(), bot_key, None).await;
+    assert_eq!(st, 401, "{v}");
+    let (st, v) = call("GET", format!("{app}/integrations/{other}"), account, None).await;
+    assert_eq!(st, 200, "{v}");
+}

@@ -648,50 +648,59 @@ async fn sdk_group_participants_say_whether_to_subscribe_their_sdk_client() {
     assert_eq!(st, 201, "{v}");
 }
 
-/// Only an `externalId` another user holds conflicts (409); another user's id is no external
-/// id, whatever its spelling.
+/// An `externalId` equal to another user's id conflicts (409) as one equal to another user's
+/// `externalId` does: `userIdOrExternalId` path parameters and `userExternalId` fields read an
+/// id first, so such a user could never be found by its external id. The same holds for the
+/// end-user routes (create and log in).
 #[tokio::test]
-async fn an_external_id_conflicts_only_with_another_external_id() {
+async fn an_external_id_conflicts_with_another_users_id_or_external_id() {
     let r = rig().await;
     let (st, first) = r
         .app("POST", "/users", Some(json!({"externalId": "ext-1"})))
         .await;
     assert_eq!(st, 201, "{first}");
     let id = first["user"]["id"].clone();
-    let (st, second) = r
-        .app("POST", "/users", Some(json!({"externalId": id})))
-        .await;
-    assert_eq!(st, 201, "{second}");
-    let (st, v) = r
-        .app("POST", "/users", Some(json!({"externalId": "ext-1"})))
-        .await;
-    assert_eq!(
-        (st, &v["errors"][0]["code"]),
-        (409, &json!("conflict")),
-        "{v}"
-    );
-    // A web user logging in under another user's id is no merge either.
-    let end_user = r.end_user(json!({})).await;
-    let path = format!(
-        "/_emulator/sunshine/apps/{}/users/{}/authenticate",
-        sun::DEMO_APP_ID,
-        end_user["user"]["id"].as_str().unwrap()
-    );
-    let (st, v) = r
-        .api
-        .call(
-            "POST",
-            &path,
-            None,
-            Some(json!({"externalId": second["user"]["id"]})),
-        )
-        .await;
-    assert_eq!(st, 200, "{v}");
+    let conflict = |st: u16, v: &Value| {
+        assert_eq!(
+            (st, &v["errors"][0]["code"]),
+            (409, &json!("conflict")),
+            "{v}"
+        );
+    };
+    for taken in [id.clone(), json!("ext-1")] {
+        let (st, v) = r
+            .app("POST", "/users", Some(json!({"externalId": taken})))
+            .await;
+        conflict(st, &v);
+        let path = format!("/_emulator/sunshine/apps/{}/end-users", sun::DEMO_APP_ID);
+        let (st, v) = r
+            .api
+            .call("POST", &path, None, Some(json!({"externalId": taken})))
+            .await;
+        conflict(st, &v);
+        // A web user logging in under another user's id or external id is a merge instead.
+        let end_user = r.end_user(json!({})).await;
+        let path = format!(
+            "/_emulator/sunshine/apps/{}/users/{}/authenticate",
+            sun::DEMO_APP_ID,
+            end_user["user"]["id"].as_str().unwrap()
+        );
+        let (st, v) = r
+            .api
+            .call("POST", &path, None, Some(json!({"externalId": taken})))
+            .await;
+        conflict(st, &v);
+    }
+    // The first user is still the one its id and its external id name.
+    for name in [id.as_str().unwrap(), "ext-1"] {
+        let (st, v) = r.app("GET", &format!("/users/{name}"), None).await;
+        assert_eq!((st, &v["user"]["id"]), (200, &id), "{name}: {v}");
+    }
 }
 
 /// A switchboard integration's `name` is "Restricted to alphanumeric characters, `-` and `_`"
-/// (at most 128), and an integration key's `displayName` has 1 to 100 characters, as an app
-/// key's does.
+/// (at most 128), and an app key's `displayName` has 1 to 100 characters (AppKeyCreateBody);
+/// an integration key's is a plain string (IntegrationApiKey), with no length the spec states.
 #[tokio::test]
 async fn names_keep_their_documented_characters_and_lengths() {
     let r = rig().await;
@@ -735,16 +744,254 @@ async fn names_keep_their_documented_characters_and_lengths() {
         "{app_path}/integrations/{}/keys",
         i["integration"]["id"].as_str().unwrap()
     );
-    for bad in [String::new(), "k".repeat(101)] {
-        for path in [&keys, &format!("{app_path}/keys")] {
+    let app_keys = format!("{app_path}/keys");
+    for (name, app_key, integration_key) in [
+        (String::new(), 400, 201),
+        ("k".repeat(101), 400, 201),
+        ("k".repeat(100), 201, 201),
+    ] {
+        for (path, want) in [(&app_keys, app_key), (&keys, integration_key)] {
             let (st, v) = r
-                .account("POST", path, Some(json!({"displayName": bad})))
+                .account("POST", path, Some(json!({"displayName": name})))
                 .await;
-            assert_eq!(st, 400, "{path} {}: {v}", bad.len());
+            assert_eq!(st, want, "{path} {}: {v}", name.len());
         }
     }
+    // Still a string.
+    for path in [&app_keys, &keys] {
+        let (st, v) = r
+            .account("POST", path, Some(json!({"displayName": 7})))
+            .await;
+        assert_eq!(st, 400, "{path}: {v}");
+    }
+}
+
+/// Media share the emulator's origin, which an OAuth redirect may name: an uploaded HTML page
+/// is served as a download, never sniffed, and sandboxed, so it cannot run as one of the
+/// origin's pages.
+#[tokio::test]
+async fn uploaded_html_is_served_as_a_sandboxed_download() {
+    let r = rig().await;
+    let page = b"<script>alert(document.cookie)</script>";
+    let mut body = b"--B\r\nContent-Disposition: form-data; name=\"source\"; filename=\"page.html\"\r\nContent-Type: text/html\r\n\r\n".to_vec();
+    body.extend_from_slice(page);
+    body.extend_from_slice(b"\r\n--B--\r\n");
+    let (st, v) = r.upload("B", body).await;
+    assert_eq!(st, 201, "{v}");
+    let url = v["attachment"]["mediaUrl"].as_str().unwrap();
+    let request = http::Request::get(url)
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let response = r.api.client.request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    assert_eq!(header("content-type").as_deref(), Some("text/html"));
+    assert_eq!(
+        header("content-disposition").as_deref(),
+        Some("attachment; filename=\"page.html\"")
+    );
+    assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"));
+    let csp = header("content-security-policy").unwrap_or_default();
+    assert!(
+        csp.split(';').any(|d| d.trim() == "sandbox")
+            && csp.split(';').any(|d| d.trim() == "default-src 'none'"),
+        "{csp}"
+    );
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert_eq!(&bytes[..], page);
+}
+
+/// CreateConversation "will return 404 if the user can't be found": an `sdkGroup` participant
+/// naming no user is a 404 before anything else about it (its `subscribeSDKClient` included)
+/// is looked at, as on join.
+#[tokio::test]
+async fn a_group_participant_naming_no_user_is_not_found() {
+    let r = rig().await;
     let (st, v) = r
-        .account("POST", &keys, Some(json!({"displayName": "k".repeat(100)})))
+        .app("POST", "/users", Some(json!({"externalId": "known"})))
         .await;
     assert_eq!(st, 201, "{v}");
+    for participants in [
+        json!([{"userId": "nobody"}]),
+        json!([{"userExternalId": "nobody"}]),
+        json!([{"userId": "nobody", "subscribeSDKClient": "yes"}]),
+        json!([{"userExternalId": "known"}, {"userId": "nobody"}]),
+    ] {
+        let body = json!({"type": "sdkGroup", "participants": participants});
+        let (st, v) = r.app("POST", "/conversations", Some(body)).await;
+        assert_eq!(
+            (st, &v["errors"][0]["code"]),
+            (404, &json!("user_not_found")),
+            "{participants}: {v}"
+        );
+    }
+    // A known user without the field is still refused for it.
+    let body = json!({"type": "sdkGroup", "participants": [{"userExternalId": "known"}]});
+    let (st, v) = r.app("POST", "/conversations", Some(body)).await;
+    assert_eq!(st, 400, "{v}");
+}
+
+/// The uploads' bound is kept as a running count per app: every way an upload goes gives its
+/// bytes back (once), a merge moves them with the conversation, and one app's uploads leave
+/// another's room alone. Each case fills the demo app so that a second upload is refused,
+/// removes the first through one path, and uploads again.
+#[tokio::test]
+async fn every_way_an_upload_goes_gives_its_room_back() {
+    const BIG: usize = 40 * 1024;
+    let server = SunshineServer::start(SunshineConfig::default().upload_storage(64 * 1024))
+        .await
+        .unwrap();
+    let r = Rig {
+        api: Api::new(server.base_url()),
+        _server: server,
+        app_key: basic(sun::DEMO_APP_KEY_ID, sun::DEMO_APP_KEY_SECRET),
+        account_key: basic(sun::DEMO_ACCOUNT_KEY_ID, sun::DEMO_ACCOUNT_KEY_SECRET),
+    };
+    let r = &r;
+    let demo = format!("/v2/apps/{}", sun::DEMO_APP_ID);
+    // A BIG upload to `app` with `query` after `access=public`: its status and media URL.
+    let upload = |app: String, query: String| {
+        let mut body = b"--B\r\nContent-Disposition: form-data; name=\"source\"; filename=\"f.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n".to_vec();
+        body.resize(body.len() + BIG, b'z');
+        body.extend_from_slice(b"\r\n--B--\r\n");
+        let (api, auth) = (r.api.clone(), r.account_key.clone());
+        async move {
+            let path = format!("{app}/attachments?access=public{query}");
+            let ctype = "multipart/form-data; boundary=B";
+            let (st, v) = api
+                .raw("POST", &path, Some(&auth), ctype, bytes::Bytes::from(body))
+                .await;
+            (st, v["attachment"]["mediaUrl"].as_str().map(str::to_owned))
+        }
+    };
+    // Fills the demo app with an upload linked as `query` says; the next one is refused.
+    let fill = |query: String| {
+        let upload = &upload;
+        let demo = demo.clone();
+        async move {
+            let (st, url) = upload(demo.clone(), query).await;
+            assert_eq!(st, 201);
+            assert_eq!(upload(demo, String::new()).await.0, 400, "not full");
+            url.unwrap()
+        }
+    };
+    // There is room again: an upload is taken, and removed to leave the app empty.
+    let room_again = |path: &'static str| {
+        let upload = &upload;
+        let r = &r;
+        let demo = demo.clone();
+        async move {
+            let (st, url) = upload(demo, String::new()).await;
+            assert_eq!(st, 201, "{path} gave no room back");
+            let body = json!({"mediaUrl": url.unwrap()});
+            let (st, v) = r.app("POST", "/attachments/remove", Some(body)).await;
+            assert_eq!(st, 200, "{v}");
+        }
+    };
+    let linked = |conversation: &str| format!("&for=message&conversationId={conversation}");
+    let group = || async {
+        let (st, v) = r
+            .app("POST", "/conversations", Some(json!({"type": "sdkGroup"})))
+            .await;
+        assert_eq!(st, 201, "{v}");
+        v["conversation"]["id"].as_str().unwrap().to_owned()
+    };
+    // A user with a personal conversation: their ids.
+    let person = |external: &'static str| async move {
+        let (st, v) = r
+            .app("POST", "/users", Some(json!({"externalId": external})))
+            .await;
+        assert_eq!(st, 201, "{v}");
+        let user = v["user"]["id"].as_str().unwrap().to_owned();
+        let body = json!({"type": "personal", "participants": [{"userId": user}]});
+        let (st, v) = r.app("POST", "/conversations", Some(body)).await;
+        assert_eq!(st, 201, "{v}");
+        (user, v["conversation"]["id"].as_str().unwrap().to_owned())
+    };
+    let ok = |(st, v): (u16, Value)| assert_eq!(st, 200, "{v}");
+
+    // RemoveAttachment.
+    let url = fill(String::new()).await;
+    ok(r.app(
+        "POST",
+        "/attachments/remove",
+        Some(json!({"mediaUrl": url})),
+    )
+    .await);
+    room_again("RemoveAttachment").await;
+
+    // DeleteMessage of the message that showed it.
+    let c = group().await;
+    let url = fill(linked(&c)).await;
+    let message =
+        json!({"author": {"type": "business"}, "content": {"type": "image", "mediaUrl": url}});
+    let (st, v) = r
+        .app(
+            "POST",
+            &format!("/conversations/{c}/messages"),
+            Some(message),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let id = v["messages"][0]["id"].as_str().unwrap();
+    ok(
+        r.app("DELETE", &format!("/conversations/{c}/messages/{id}"), None)
+            .await,
+    );
+    room_again("DeleteMessage").await;
+
+    // DeleteAllMessages.
+    let c = group().await;
+    fill(linked(&c)).await;
+    ok(
+        r.app("DELETE", &format!("/conversations/{c}/messages"), None)
+            .await,
+    );
+    room_again("DeleteAllMessages").await;
+
+    // DeleteConversation.
+    let c = group().await;
+    fill(linked(&c)).await;
+    ok(r.app("DELETE", &format!("/conversations/{c}"), None).await);
+    room_again("DeleteConversation").await;
+
+    // DeleteUser, whose personal conversation goes.
+    let (user, personal) = person("leaver").await;
+    fill(linked(&personal)).await;
+    ok(r.app("DELETE", &format!("/users/{user}"), None).await);
+    room_again("DeleteUser").await;
+
+    // A merge moves the discarded user's uploads with their messages: still held, and
+    // given back when the surviving user goes.
+    let (surviving, _) = person("surviving").await;
+    let (discarded, personal) = person("discarded").await;
+    fill(linked(&personal)).await;
+    let path = format!("/_emulator/sunshine/apps/{}/users/merge", sun::DEMO_APP_ID);
+    let body = json!({"surviving": surviving, "discarded": discarded});
+    let (st, v) = r.api.call("POST", &path, None, Some(body)).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(upload(demo.clone(), String::new()).await.0, 400);
+    ok(r.app("DELETE", &format!("/users/{surviving}"), None).await);
+    room_again("DeleteUser after a merge").await;
+
+    // Another app has its own room, whatever the demo app holds; deleting it takes its
+    // uploads along and leaves the demo app's as they were.
+    fill(String::new()).await;
+    let (st, v) = r
+        .account("POST", "/v2/apps", Some(json!({"displayName": "Other"})))
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let other = format!("/v2/apps/{}", v["app"]["id"].as_str().unwrap());
+    assert_eq!(upload(other.clone(), String::new()).await.0, 201);
+    assert_eq!(upload(other.clone(), String::new()).await.0, 400);
+    ok(r.account("DELETE", &other, None).await);
+    assert_eq!(upload(demo.clone(), String::new()).await.0, 400);
 }

@@ -623,14 +623,10 @@ async fn users_conversations_messages_participants_round_trip() {
         }
     };
     assert_eq!(count(&c).await, 2);
-    operations::LeaveConversation::new(
-        app,
-        &conv_id,
-        from(json!({ "userId": other, "subscribeSDKClient": false })),
-    )
-    .send(&c)
-    .await
-    .unwrap();
+    operations::LeaveConversation::new(app, &conv_id, from(json!({ "userId": other })))
+        .send(&c)
+        .await
+        .unwrap();
     assert_eq!(count(&c).await, 1);
 
     // Messages: every content type the service validates, typed both ways.

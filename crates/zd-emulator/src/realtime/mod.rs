@@ -21,8 +21,8 @@
 //! topic or action get a `status_code` 500 frame and the connection stays; a window on an
 //! unwindowed chat metric is ignored (the docs' sample subscribes such metrics "for a
 //! 30-minute time window"); an `unsubscribe` without `window` removes every window of that
-//! metric, and one without `department_id` every department's too (the documented
-//! unsubscribe is topic and action alone, after which events "stop being pushed"); the
+//! metric, and `department_id` reads as in a subscribe (without it, the account-wide
+//! subscription; a client may hold that and a department's, and end either alone); the
 //! account counts as inactive ("Not Computed!",
 //! values `null`) until a visitor arrives or an agent logs in; a connection holds at most
 //! 100 subscriptions (`socket::MAX_SUBSCRIPTIONS`; beyond, a `status_code` 500 frame, as for

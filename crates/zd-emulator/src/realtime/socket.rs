@@ -426,13 +426,12 @@ fn handle(
         }
     }
     if unsubscribe {
-        // The documented unsubscribe is `{topic, action}` alone, after which "events will then
-        // stop being pushed on the connection": without `department_id` it ends the topic's
-        // every subscription, department ones included, as without `window` it ends every
-        // window. With one, only that department's.
+        // `department_id` reads as in a subscribe: without it, the account-wide subscription.
+        // Ending every department's too would leave a client holding both (two series of one
+        // metric) with a department series it believes live and the service no longer feeds.
         subs.retain(|s| {
             let same = s.metric == metric
-                && frame.department_id.is_none_or(|d| s.department == Some(d))
+                && s.department == frame.department_id
                 && window.is_none_or(|w| s.window == Some(w));
             !same
         });

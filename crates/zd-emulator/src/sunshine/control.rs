@@ -121,7 +121,7 @@ async fn end_user(
     let mut store = s.store();
     let app = store.app_mut(&app_id)?;
     if let Some(ext) = &external_id {
-        if app.external_id_taken(ext) {
+        if app.user_id(ext).is_some() {
             return Err(ApiError::conflict(format!(
                 "A user with externalId {ext} already exists"
             )));
@@ -230,7 +230,7 @@ async fn authenticate(
     let id = app
         .user_id(&user_id)
         .ok_or_else(|| ApiError::not_found(Missing::User))?;
-    if app.external_id_taken(&external_id) {
+    if app.user_id(&external_id).is_some() {
         return Err(ApiError::conflict(format!(
             "A user with externalId {external_id} already exists; log in with users/merge"
         )));

@@ -60,14 +60,21 @@ fn origin(uri: &str) -> Option<(&'static str, &str)> {
     Some((scheme, authority))
 }
 
+/// Whether `authority` names a loopback host as a browser reads it (the WHATWG URL parser): an
+/// empty port (`localhost:`) is the scheme's default, and one trailing dot ends a name
+/// (`localhost.`) or, dropped by the IPv4 parser, an address (`127.0.0.1.`).
 fn loopback(authority: &str) -> bool {
-    let Some((host, _)) = host_part(authority) else {
+    let authority = authority.strip_suffix(':').unwrap_or(authority);
+    let Some((host, bracketed)) = host_part(authority) else {
         return false;
+    };
+    let host = match host.strip_suffix('.') {
+        Some(name) if !bracketed => name,
+        _ => host,
     };
     if let Ok(ip) = host.parse::<std::net::IpAddr>() {
         return ip.to_canonical().is_loopback();
     }
-    let host = host.strip_suffix('.').unwrap_or(host);
     host.eq_ignore_ascii_case("localhost")
 }
 
@@ -106,6 +113,10 @@ mod tests {
             "http://127.8.9.10/cb",
             "https://[::1]:443/cb",
             "http://127.0.0.1:4000/page",
+            "http://localhost:/",
+            "http://127.0.0.1./",
+            "http://127.0.0.1.:8080/cb",
+            "http://[::1]:/cb",
         ] {
             assert!(check(uri), "{uri}");
         }
@@ -122,6 +133,11 @@ mod tests {
             "http:///evil.example",
             "http://localhost.evil.example/",
             "http://127.0.0.1.evil.example/",
+            "http://localhost::/",
+            "http://localhost../",
+            "http://127.0.0.1../",
+            "http://evil.example:/",
+            "http://[::1.]/",
             "javascript://localhost/%0aalert(1)",
             "http://local host/",
             "http://localhöst/",

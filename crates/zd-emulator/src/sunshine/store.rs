@@ -91,8 +91,69 @@ pub(crate) struct App {
     pub(crate) conversations: BTreeMap<String, Conversation>,
     pub(crate) integrations: BTreeMap<String, Integration>,
     pub(crate) switchboards: BTreeMap<String, Switchboard>,
-    /// media URL -> media type.
-    pub(crate) attachments: BTreeMap<String, Attachment>,
+    /// The uploads, by media URL.
+    pub(crate) uploads: Uploads,
+}
+
+/// An app's uploads by media URL, with what they hold in all kept in step: every upload checks
+/// the app's limit against it, and summing every stored upload each time (under the store's
+/// lock) would cost the app's every upload per upload. Its fields are private: every change
+/// goes through the methods below, which add a footprint once and take it back once.
+#[derive(Debug, Default)]
+pub(crate) struct Uploads {
+    by_url: BTreeMap<String, Attachment>,
+    /// The sum of `by_url`'s [`Attachment::footprint`]s.
+    held: usize,
+}
+
+impl Uploads {
+    pub(crate) fn get(&self, url: &str) -> Option<&Attachment> {
+        self.by_url.get(url)
+    }
+
+    /// What the uploads hold in all.
+    #[cfg(test)]
+    fn held(&self) -> usize {
+        self.held
+    }
+
+    /// Stores `attachment` at `url` if the uploads then hold at most `limit`; otherwise gives
+    /// it back. An upload at a URL already taken replaces it.
+    pub(crate) fn insert(
+        &mut self,
+        url: String,
+        attachment: Attachment,
+        limit: usize,
+    ) -> Result<(), Attachment> {
+        let replaced = self.by_url.get(&url).map_or(0, |a| a.footprint(&url));
+        let held = (self.held - replaced).saturating_add(attachment.footprint(&url));
+        if held > limit {
+            return Err(attachment);
+        }
+        self.held = held;
+        self.by_url.insert(url, attachment);
+        Ok(())
+    }
+
+    /// Removes the upload at `url`.
+    pub(crate) fn remove(&mut self, url: &str) -> Option<Attachment> {
+        let (url, attachment) = self.by_url.remove_entry(url)?;
+        self.held -= attachment.footprint(&url);
+        Some(attachment)
+    }
+
+    /// Removes the uploads `drop` picks.
+    fn remove_where(&mut self, mut drop: impl FnMut(&str, &Attachment) -> bool) {
+        let mut freed = 0;
+        self.by_url.retain(|url, a| {
+            let gone = drop(url, a);
+            if gone {
+                freed += a.footprint(url);
+            }
+            !gone
+        });
+        self.held -= freed;
+    }
 }
 
 /// An uploaded file.
@@ -132,12 +193,6 @@ impl App {
         self.external_ids.get(id_or_external).cloned()
     }
 
-    /// Whether a user holds `external_id` as its external id. A user's id does not count: ids
-    /// and external ids are separate namespaces, and only an external id must be unique.
-    pub(crate) fn external_id_taken(&self, external_id: &str) -> bool {
-        self.external_ids.contains_key(external_id)
-    }
-
     /// Adds (or replaces) a user, indexing its external id.
     pub(crate) fn insert_user(&mut self, user: User) {
         if let Some(old) = self.users.remove(&user.id) {
@@ -166,8 +221,8 @@ impl App {
 
     /// Drops the attachments uploaded for messages of the conversation `conversation_id`.
     pub(crate) fn drop_attachments_of(&mut self, conversation_id: &str) {
-        self.attachments
-            .retain(|_, a| a.conversation_id.as_deref() != Some(conversation_id));
+        self.uploads
+            .remove_where(|_, a| a.conversation_id.as_deref() == Some(conversation_id));
     }
 
     /// Drops the attachments uploaded for messages of the conversation `conversation_id` that
@@ -177,15 +232,15 @@ impl App {
         conversation_id: &str,
         media_urls: &std::collections::HashSet<String>,
     ) {
-        self.attachments.retain(|url, a| {
-            a.conversation_id.as_deref() != Some(conversation_id) || !media_urls.contains(url)
+        self.uploads.remove_where(|url, a| {
+            a.conversation_id.as_deref() == Some(conversation_id) && media_urls.contains(url)
         });
     }
 
     /// Links the attachments of the conversation `from` to the conversation `to`, which took
     /// over its messages: they go when `to` does.
     pub(crate) fn relink_attachments(&mut self, from: &str, to: &str) {
-        for a in self.attachments.values_mut() {
+        for a in self.uploads.by_url.values_mut() {
             if a.conversation_id.as_deref() == Some(from) {
                 a.conversation_id = Some(to.to_owned());
             }
@@ -490,7 +545,7 @@ impl SwitchboardIntegration {
 
 #[cfg(test)]
 mod tests {
-    use super::{App, Store, User, truncated_user};
+    use super::{App, Attachment, Store, User, truncated_user};
 
     fn user(id: &str, ext: Option<&str>) -> User {
         User {
@@ -518,6 +573,61 @@ mod tests {
         assert_eq!(app.user_id("ext-3").as_deref(), Some("u3"));
         app.insert_user(user("u3", Some("ext-3")));
         assert_eq!(app.user_id("ext-3").as_deref(), Some("u3"));
+    }
+
+    #[test]
+    fn uploads_count_what_they_hold_once_in_and_once_out() {
+        let upload = |size: usize, conversation: Option<&str>| Attachment {
+            media_type: "application/octet-stream".into(),
+            bytes: bytes::Bytes::from(vec![0; size]),
+            conversation_id: conversation.map(str::to_owned),
+        };
+        let sum = |app: &App| {
+            app.uploads
+                .by_url
+                .iter()
+                .map(|(url, a)| a.footprint(url))
+                .sum::<usize>()
+        };
+        let mut app = App::default();
+        for (url, size, conversation) in [
+            ("a", 10, Some("c1")),
+            ("b", 20, Some("c2")),
+            ("c", 30, None),
+        ] {
+            assert!(
+                app.uploads
+                    .insert(url.into(), upload(size, conversation), usize::MAX)
+                    .is_ok()
+            );
+        }
+        assert_eq!(app.uploads.held(), sum(&app));
+        // Over the limit: nothing is stored or counted.
+        let limit = app.uploads.held();
+        assert!(
+            app.uploads
+                .insert("d".into(), upload(0, None), limit)
+                .is_err()
+        );
+        assert_eq!(app.uploads.held(), sum(&app));
+        // A replaced upload counts once.
+        assert!(
+            app.uploads
+                .insert("c".into(), upload(5, None), limit)
+                .is_ok()
+        );
+        assert_eq!(app.uploads.held(), sum(&app));
+        app.drop_attachments_of("c1");
+        assert_eq!(app.uploads.held(), sum(&app));
+        let urls = ["b".to_owned()].into_iter().collect();
+        app.drop_attachments_at("c1", &urls);
+        assert_eq!(app.uploads.held(), sum(&app));
+        app.relink_attachments("c2", "c3");
+        app.drop_attachments_at("c3", &urls);
+        assert_eq!(app.uploads.held(), sum(&app));
+        assert!(app.uploads.remove("c").is_some());
+        assert!(app.uploads.remove("c").is_none());
+        assert_eq!(app.uploads.held(), 0);
     }
 
     #[test]

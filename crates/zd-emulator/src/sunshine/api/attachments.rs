@@ -2,7 +2,7 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Path, RawQuery, Request, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -81,20 +81,14 @@ pub(crate) async fn upload(
     };
     let mut store = s.store();
     let app = store.app_mut(&app_id)?;
-    let held: usize = app
-        .attachments
-        .iter()
-        .map(|(url, a)| a.footprint(url))
-        .sum();
     // UploadAttachment documents 400 as its only refusal; the limit is the emulator's own.
     let limit = s.config().upload_storage;
-    if held.saturating_add(attachment.footprint(&url)) > limit {
+    if app.uploads.insert(url.clone(), attachment, limit).is_err() {
         return Err(ApiError::bad_request(format!(
             "The app's uploads would exceed the emulator's limit of {limit} bytes in all: \
              remove some first"
         )));
     }
-    app.attachments.insert(url.clone(), attachment);
     created(json!({ "attachment": { "mediaUrl": url, "mediaType": part.content_type } }))
 }
 
@@ -116,13 +110,18 @@ pub(crate) async fn remove(
     let url = http::req_str(&body, "mediaUrl")?;
     store
         .app_mut(&app_id)?
-        .attachments
+        .uploads
         .remove(url)
         .ok_or_else(|| ApiError::not_found(Missing::Other("Attachment not found")))?;
     ok(json!({}))
 }
 
-/// `GET /_emulator/sunshine/media/{app}/{id}/{name}`: the uploaded bytes.
+/// `GET /_emulator/sunshine/media/{app}/{id}/{name}`: the uploaded bytes, as a download.
+///
+/// The media share the emulator's origin, which an OAuth redirect may name (loopback on any
+/// path): uploaded HTML or SVG must never run as one of its pages. So the answer is a
+/// download (`Content-Disposition: attachment`), its type is not sniffed, and a CSP sandbox
+/// gives any document rendered anyway an opaque origin without scripts.
 pub(crate) async fn media(
     State(s): State<Sunshine>,
     headers: HeaderMap,
@@ -136,11 +135,43 @@ pub(crate) async fn media(
     let found = store
         .apps
         .get(&app_id)
-        .and_then(|a| a.attachments.get(&url))
+        .and_then(|a| a.uploads.get(&url))
         .cloned();
     drop(store);
     match found {
-        Some(a) => ([(header::CONTENT_TYPE, a.media_type)], Body::from(a.bytes)).into_response(),
+        Some(a) => {
+            let mut response = Body::from(a.bytes).into_response();
+            let h = response.headers_mut();
+            // The uploader's type as given, unless it is no header value at all.
+            let media_type = HeaderValue::from_str(&a.media_type)
+                .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+            h.insert(header::CONTENT_TYPE, media_type);
+            h.insert(header::CONTENT_DISPOSITION, disposition(&name));
+            h.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
+            h.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("default-src 'none'; sandbox"),
+            );
+            response
+        }
         None => ApiError::not_found(Missing::Other("Attachment not found")).into_response(),
     }
+}
+
+/// `attachment`, with `name` as the file name if it keeps to the characters an upload's name
+/// is cut down to (letters, digits, `.`, `-`, `_`): nothing a header could read otherwise.
+fn disposition(name: &str) -> HeaderValue {
+    let safe = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if safe {
+        if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+            return value;
+        }
+    }
+    HeaderValue::from_static("attachment")
 }

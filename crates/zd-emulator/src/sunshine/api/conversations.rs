@@ -130,11 +130,13 @@ pub(crate) async fn create(
                 "participants should have at most 10 items",
             ));
         }
+        let mut participants = Vec::with_capacity(list.len());
         for p in list {
             let p = p
                 .as_object()
                 .ok_or_else(|| ApiError::bad_request("participants items should be object"))?;
-            check_subscribe_sdk_client(p, &kind)?;
+            // The users are looked up first, as join does: "It will return 404 if the user
+            // can't be found", whatever else the participant lacks.
             let user = user_ref(app, p)?;
             // A user is one participant: the same user twice (by id, external id, or both)
             // would be two seats for one member, which join refuses as well.
@@ -144,6 +146,10 @@ pub(crate) async fn create(
                 )));
             }
             users.push(user);
+            participants.push(p);
+        }
+        for p in participants {
+            check_subscribe_sdk_client(p, &kind)?;
         }
     }
     if kind == "personal" && users.len() != 1 {

@@ -270,26 +270,40 @@ pub(crate) async fn delete(
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
-    remove(&s, &mut store, &app_id, &integration_id)?;
+    remove(&s, &mut store, &app_id, &integration_id, InUse::Refuse)?;
     ok(json!({}))
 }
 
+/// What [`remove`] does about switchboard integrations that name the integration.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InUse {
+    /// DeleteIntegration: 400 while one names it.
+    Refuse,
+    /// RevokeAccess, which the spec documents only as 200 ("equivalent to the user removing
+    /// your integration manually"): the integration goes, and the switchboard integrations
+    /// keep naming it, as before the refusal existed (its credentials no longer authenticate,
+    /// so nothing acts through them).
+    Remove,
+}
+
 /// Removes an integration with its webhooks and the bridge tokens issued for it (by
-/// DeleteIntegration, or RevokeAccess with the integration's own credentials); refused while a
-/// switchboard integration names it.
+/// DeleteIntegration, or RevokeAccess with the integration's own credentials); `in_use` says
+/// whether a switchboard integration naming it refuses that.
 pub(crate) fn remove(
     s: &Sunshine,
     store: &mut Store,
     app_id: &str,
     integration_id: &str,
+    in_use: InUse,
 ) -> Result<(), ApiError> {
     let app = store.app_mut(app_id)?;
-    let in_use = app
-        .switchboards
-        .values()
-        .flat_map(|sb| sb.integrations.values())
-        .any(|sbi| sbi.integration_id.as_deref() == Some(integration_id));
-    if in_use && app.integrations.contains_key(integration_id) {
+    let named = || {
+        app.switchboards
+            .values()
+            .flat_map(|sb| sb.integrations.values())
+            .any(|sbi| sbi.integration_id.as_deref() == Some(integration_id))
+    };
+    if in_use == InUse::Refuse && app.integrations.contains_key(integration_id) && named() {
         return Err(ApiError::bad_request(
             "the integration is used by a switchboard integration; delete that first",
         ));
@@ -316,7 +330,9 @@ pub(crate) async fn create_key(
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
     let body = http::json_body(&body)?;
-    let name = http::req_str_len(&body, "displayName", 1, 100)?.to_owned();
+    // IntegrationApiKey.displayName is a plain string: the spec states no length for it,
+    // unlike AppKeyCreateBody's.
+    let name = http::req_str(&body, "displayName")?.to_owned();
     let i = integration_mut(store.app_mut(&app_id)?, &integration_id)?;
     custom_only(i)?;
     if i.keys.len() >= MAX_KEYS {

@@ -125,7 +125,8 @@ pub(crate) async fn token_info(State(s): State<Sunshine>, headers: HeaderMap) ->
 /// `DELETE /oauth/authorization`: revokes the calling integration's access, with the
 /// spec's `basicAuth` or `bearerAuth` of `integration` scope (an OAuth bridge token, or a
 /// custom integration's key or JWT): removes the integration, its webhooks and every bridge
-/// token issued for it. App and account credentials have no integration to revoke (403).
+/// token issued for it, whether or not a switchboard integration names it (the spec documents
+/// only 200). App and account credentials have no integration to revoke (403).
 pub(crate) async fn revoke(State(s): State<Sunshine>, headers: HeaderMap) -> ApiResult {
     let mut store = s.store();
     let Principal::Integration {
@@ -135,6 +136,9 @@ pub(crate) async fn revoke(State(s): State<Sunshine>, headers: HeaderMap) -> Api
     else {
         return Err(ApiError::forbidden());
     };
-    super::integrations::remove(&s, &mut store, &app_id, &integration_id)?;
+    // Documented only as 200: a switchboard integration naming it does not refuse it, as it
+    // does DeleteIntegration.
+    let in_use = super::integrations::InUse::Remove;
+    super::integrations::remove(&s, &mut store, &app_id, &integration_id, in_use)?;
     ok(json!({}))
 }

@@ -73,7 +73,7 @@ pub(crate) async fn create(
     let metadata = metadata::opt(&body, "metadata")?.map_or(Value::Null, Value::Object);
     let app = store.app_mut(&app_id)?;
     if let Some(ext) = &external_id {
-        if app.external_id_taken(ext) {
+        if app.user_id(ext).is_some() {
             return Err(ApiError::conflict(format!(
                 "A user with externalId {ext} already exists"
             )));

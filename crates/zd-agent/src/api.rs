@@ -123,7 +123,8 @@ where
     })
 }
 
-/// How many channels a catch-up looks at (the first page of `channels`).
+/// How many channels a catch-up covers (the first page of `channels`; one more is asked for,
+/// to tell a page of exactly this many from a longer list).
 const CATCH_UP_CHANNELS: i32 = 100;
 /// How many of each channel's latest log entries a catch-up fetches.
 const CATCH_UP_LOGS: i32 = 50;
@@ -151,7 +152,8 @@ fn missed_messages(
 fn cut_off(data: &CatchUpQuery, gap_start_ms: f64) -> Option<crate::error::CatchUpCutOff> {
     use crate::error::CatchUpCutOff;
     let edges = data.channels.as_ref().and_then(|c| c.edges.as_deref())?;
-    if edges.len() >= CATCH_UP_CHANNELS as usize {
+    // One more is asked for than the limit: a full page of exactly the limit is no cut-off.
+    if edges.len() > CATCH_UP_CHANNELS as usize {
         return Some(CatchUpCutOff::Channels(CATCH_UP_CHANNELS));
     }
     let channels = edges.iter().flatten().filter_map(|e| e.node.as_ref());
@@ -616,7 +618,7 @@ impl AgentSession {
         let op = MessageSubscription::build(());
         let recent = if self.catches_up() {
             let recent = CatchUpQuery::build(CatchUpVariables {
-                channels: Some(CATCH_UP_CHANNELS),
+                channels: Some(CATCH_UP_CHANNELS + 1),
                 logs: Some(CATCH_UP_LOGS),
             });
             Some(crate::session::payload_of(recent.query, &recent.variables)?)
@@ -772,9 +774,10 @@ mod tests {
         // A page that is not full holds the whole log.
         assert_eq!(cut_off_of(&answer(&in_gap[1..]), since_ms), None);
         let channels = usize::try_from(CATCH_UP_CHANNELS).expect("small");
-        let cause = cut_off_of(&answer_of(channels, &[since_ms]), since_ms).expect("cut off");
+        let cause = cut_off_of(&answer_of(channels + 1, &[since_ms]), since_ms).expect("cut off");
         assert!(cause.contains("first 100 channels"), "{cause}");
-        let fewer = answer_of(channels - 1, &[since_ms]);
-        assert_eq!(cut_off_of(&fewer, since_ms), None);
+        // Exactly the limit: nothing was left out.
+        let all = answer_of(channels, &[since_ms]);
+        assert_eq!(cut_off_of(&all, since_ms), None);
     }
 }

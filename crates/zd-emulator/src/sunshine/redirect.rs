@@ -64,7 +64,12 @@ fn origin(uri: &str) -> Option<(&'static str, &str)> {
 /// empty port (`localhost:`) is the scheme's default, and one trailing dot ends a name
 /// (`localhost.`) or, dropped by the IPv4 parser, an address (`127.0.0.1.`).
 fn loopback(authority: &str) -> bool {
-    let authority = authority.strip_suffix(':').unwrap_or(authority);
+    let authority = match authority.strip_suffix(':') {
+        // An empty port after a host, not after a port (`localhost:80:` is no URL).
+        Some(host) if host.ends_with(']') || !host.contains(':') => host,
+        Some(_) => return false,
+        None => authority,
+    };
     let Some((host, bracketed)) = host_part(authority) else {
         return false;
     };
@@ -134,6 +139,8 @@ mod tests {
             "http://localhost.evil.example/",
             "http://127.0.0.1.evil.example/",
             "http://localhost::/",
+            "http://localhost:80:/",
+            "http://[::1]:8080:/",
             "http://localhost../",
             "http://127.0.0.1../",
             "http://evil.example:/",

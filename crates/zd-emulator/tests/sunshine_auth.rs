@@ -253,6 +253,39 @@ async fn chat_oauth_issues_agent_tokens() {
         .split('&')
         .next()
         .unwrap();
+    // The exchange names the redirect URI the code was issued for (RFC 6749 section 4.1.3):
+    // another, or none, is refused, and spends the code.
+    for other in ["&redirect_uri=http://localhost/other", ""] {
+        let code = chat_code(&api).await;
+        let (st, v) = api
+            .raw(
+                "POST",
+                "/oauth2/token",
+                None,
+                ct,
+                form(&format!(
+                    "grant_type=authorization_code&code={code}&{creds}{other}"
+                )),
+            )
+            .await;
+        assert_eq!(
+            (st, v["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{other}"
+        );
+        let (st, _) = api
+            .raw(
+                "POST",
+                "/oauth2/token",
+                None,
+                ct,
+                form(&format!(
+                    "grant_type=authorization_code&code={code}&{creds}&redirect_uri=http://localhost/cb"
+                )),
+            )
+            .await;
+        assert_eq!(st, 400, "{other}: the code was spent");
+    }
     let (st, v) = api
         .raw(
             "POST",
@@ -461,6 +494,22 @@ async fn authorize_refuses_a_redirect_uri_the_client_is_not_configured_with() {
             assert!(location.unwrap().starts_with(good), "{path}");
         }
     }
+}
+
+/// A Chat authorization code, issued for `http://localhost/cb`.
+async fn chat_code(api: &Api) -> String {
+    let res = api
+        .client
+        .request(
+            http::Request::get(format!("{}/oauth2/authorizations/new?response_type=code&client_id=zd-emulator&redirect_uri=http://localhost/cb&state=xyz", api.base))
+                .body(http_body_util::Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let location = res.headers()["location"].to_str().unwrap();
+    let query = location.split("code=").nth(1).unwrap();
+    query.split('&').next().unwrap().to_owned()
 }
 
 fn urlencode(value: &str) -> String {

@@ -35,7 +35,8 @@ struct Grant {
 pub(crate) struct ChatOAuth {
     agents: ChatAgents,
     issuer: ChatTokenIssuer,
-    codes: Mutex<HashMap<String, Grant>>,
+    /// With the `redirect_uri` each was issued for, which its exchange must name again.
+    codes: Mutex<HashMap<String, (Grant, String)>>,
     refresh: Mutex<HashMap<String, Grant>>,
 }
 
@@ -155,7 +156,11 @@ pub(crate) async fn authorize(
     let location = match q.get("response_type") {
         Some("code") => {
             let code = util::secret();
-            util::remember_grant(&mut s.chat().codes.lock(), code.clone(), grant);
+            util::remember_grant(
+                &mut s.chat().codes.lock(),
+                code.clone(),
+                (grant, redirect.to_owned()),
+            );
             redirect::location(redirect, &[("code", &code), ("state", state)], false)
         }
         Some("token") => {
@@ -215,10 +220,21 @@ pub(crate) async fn token(State(s): State<Sunshine>, headers: HeaderMap, body: B
                 );
             }
             let code = form.get("code").unwrap_or_default();
-            // The scopes were settled when the code was issued.
-            let grant = chat.codes.lock().remove(code);
-            match grant {
-                Some(grant) => chat.answer(grant, true),
+            // The scopes were settled when the code was issued. Spent even by an exchange
+            // that is refused, as a code is single-use.
+            let issued = chat.codes.lock().remove(code);
+            match issued {
+                // RFC 6749 section 4.1.3: the exchange names the redirect URI the code was
+                // issued for, so a code intercepted on its way to one URI is no use to a
+                // client that names another.
+                Some((_, redirect)) if form.get("redirect_uri") != Some(redirect.as_str()) => {
+                    oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        "redirect_uri does not match the authorization request",
+                    )
+                }
+                Some((grant, _)) => chat.answer(grant, true),
                 None => oauth_error(
                     StatusCode::BAD_REQUEST,
                     "invalid_grant",

@@ -332,6 +332,30 @@ impl WebhookService {
         self
     }
 
+    /// Queues `event` with room already reserved, marking it seen as it goes in (a repeat
+    /// of one already seen is dropped): marked with nothing between that and the queue, so a
+    /// delivery given up on never leaves an event seen but not queued.
+    fn enqueue(
+        &self,
+        permit: tokio::sync::mpsc::Permit<'_, Delivery>,
+        app_id: &Option<String>,
+        webhook_id: &Option<String>,
+        event: WebhookEvent,
+        decode_error: Option<Arc<Error>>,
+    ) {
+        if let Some(id) = event.id()
+            && !self.dedupe.first_time(id)
+        {
+            return;
+        }
+        permit.send(Delivery {
+            app_id: app_id.clone(),
+            webhook_id: webhook_id.clone(),
+            event,
+            decode_error,
+        });
+    }
+
     /// Handles one request: the same steps the `Service` impl runs.
     pub async fn handle<B>(&self, request: http::Request<B>) -> http::Response<Full<Bytes>>
     where
@@ -410,20 +434,9 @@ impl WebhookService {
                 // beside this one finds an event marked only once it is in the queue, so
                 // the two keep delivery order.
                 let Ok(permit) = self.queue.reserve().await else {
-                    tracing::warn!("webhook handler worker is gone; answering 503");
-                    return reply(StatusCode::SERVICE_UNAVAILABLE);
+                    return worker_gone();
                 };
-                if let Some(id) = event.id()
-                    && !self.dedupe.first_time(id)
-                {
-                    continue;
-                }
-                permit.send(Delivery {
-                    app_id: app_id.clone(),
-                    webhook_id: webhook_id.clone(),
-                    event,
-                    decode_error,
-                });
+                self.enqueue(permit, &app_id, &webhook_id, event, decode_error);
             }
             return reply(StatusCode::OK);
         }
@@ -435,26 +448,19 @@ impl WebhookService {
                 tracing::debug!(events = events.len(), "webhook queue full; answering 503");
                 return reply(StatusCode::SERVICE_UNAVAILABLE);
             }
-            Err(tokio::sync::mpsc::error::TrySendError::Closed(())) => {
-                tracing::warn!("webhook handler worker is gone; answering 503");
-                return reply(StatusCode::SERVICE_UNAVAILABLE);
-            }
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(())) => return worker_gone(),
         };
         for ((event, decode_error), permit) in events.into_iter().zip(permits) {
-            if let Some(id) = event.id()
-                && !self.dedupe.first_time(id)
-            {
-                continue;
-            }
-            permit.send(Delivery {
-                app_id: app_id.clone(),
-                webhook_id: webhook_id.clone(),
-                event,
-                decode_error,
-            });
+            self.enqueue(permit, &app_id, &webhook_id, event, decode_error);
         }
         reply(StatusCode::OK)
     }
+}
+
+/// 503: the worker that runs the handler is gone (its task ended), so nothing can be queued.
+fn worker_gone() -> http::Response<Full<Bytes>> {
+    tracing::warn!("webhook handler worker is gone; answering 503");
+    reply(StatusCode::SERVICE_UNAVAILABLE)
 }
 
 /// Whether reading the body failed on a length limit: ours, or one of a body layer in front

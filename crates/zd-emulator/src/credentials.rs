@@ -4,25 +4,21 @@
 
 use base64::Engine as _;
 
-/// The scheme and credentials of an `Authorization` value, the scheme lower-cased.
-fn split(value: &str) -> Option<(String, &str)> {
-    let (scheme, rest) = value.trim_start().split_once(' ')?;
-    Some((scheme.to_ascii_lowercase(), rest.trim()))
+/// The credentials of an `Authorization` value of `scheme` (compared case-insensitively).
+fn of_scheme<'v>(value: &'v str, scheme: &str) -> Option<&'v str> {
+    let (named, rest) = value.trim_start().split_once(' ')?;
+    named.eq_ignore_ascii_case(scheme).then(|| rest.trim())
 }
 
 /// The token of a `Bearer` value; `None` for another scheme or an empty token.
 pub(crate) fn bearer(value: &str) -> Option<&str> {
-    let (scheme, token) = split(value)?;
-    (scheme == "bearer" && !token.is_empty()).then_some(token)
+    of_scheme(value, "bearer").filter(|token| !token.is_empty())
 }
 
 /// The user id and password of a `Basic` value (base64 of `id:password`); `None` for another
 /// scheme or credentials that do not decode to that.
 pub(crate) fn basic(value: &str) -> Option<(String, String)> {
-    let (scheme, encoded) = split(value)?;
-    if scheme != "basic" {
-        return None;
-    }
+    let encoded = of_scheme(value, "basic")?;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded)
         .ok()?;

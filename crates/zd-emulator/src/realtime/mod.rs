@@ -113,8 +113,8 @@ impl Realtime {
     }
 
     /// The agent a `Bearer` header value belongs to.
-    fn agent(&self, authorization: Option<&str>) -> Option<AgentRecord> {
-        let token = crate::credentials::bearer(authorization?)?;
+    fn agent(&self, headers: &http::HeaderMap) -> Option<AgentRecord> {
+        let token = crate::credentials::bearer(crate::credentials::header(headers)?)?;
         // Reading metrics takes the `read` scope.
         let (agent, scopes) = self.state.token_grant(token)?;
         scopes.read.then_some(agent)

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use http::{HeaderMap, Response, StatusCode, header};
+use http::{HeaderMap, Response, StatusCode};
 use zd_wire::realtime::{
     Family, Metric, MetricValue, ServerFrame, Topic, Update, Window, Windowed,
 };
@@ -59,10 +59,7 @@ fn pull(
         f @ (Family::Chats | Family::Agents) => f,
         _ => return not_found(family),
     };
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    if rt.agent(authorization).is_none() {
+    if rt.agent(headers).is_none() {
         return json_response(StatusCode::UNAUTHORIZED, status_body(401, UNAUTHORIZED));
     }
     if let Err(refusal) = rt.gate.take_request(rt.state.clock().now()) {

@@ -90,11 +90,7 @@ pub(crate) async fn upgrade(State(rt): State<Arc<Realtime>>, mut req: Request) -
             status_body(400, "expected a WebSocket upgrade"),
         );
     };
-    let authorization = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let admitted = match rt.agent(authorization) {
+    let admitted = match rt.agent(req.headers()) {
         Some(agent) => {
             if let Err(refusal) = rt.gate.take_request(rt.state.clock().now()) {
                 return too_many(refusal);

@@ -270,45 +270,34 @@ pub(crate) async fn delete(
 ) -> ApiResult {
     let mut store = s.store();
     access(&store, &headers, Some(&app_id), Need::Admin)?;
-    remove(&s, &mut store, &app_id, &integration_id, InUse::Refuse)?;
+    let app = store.app_mut(&app_id)?;
+    let named = app
+        .switchboards
+        .values()
+        .flat_map(|sb| sb.integrations.values())
+        .any(|sbi| sbi.integration_id.as_deref() == Some(integration_id.as_str()));
+    if named && app.integrations.contains_key(&integration_id) {
+        return Err(ApiError::bad_request(
+            "the integration is used by a switchboard integration; delete that first",
+        ));
+    }
+    remove(&s, &mut store, &app_id, &integration_id)?;
     ok(json!({}))
 }
 
-/// What [`remove`] does about switchboard integrations that name the integration.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum InUse {
-    /// DeleteIntegration: 400 while one names it.
-    Refuse,
-    /// RevokeAccess, which the spec documents only as 200 ("equivalent to the user removing
-    /// your integration manually"): the integration goes, and the switchboard integrations
-    /// keep naming it, as before the refusal existed (its credentials no longer authenticate,
-    /// so nothing acts through them).
-    Remove,
-}
-
 /// Removes an integration with its webhooks and the bridge tokens issued for it (by
-/// DeleteIntegration, or RevokeAccess with the integration's own credentials); `in_use` says
-/// whether a switchboard integration naming it refuses that.
+/// DeleteIntegration, once no switchboard integration names it, or RevokeAccess with the
+/// integration's own credentials, which the spec documents only as 200 ("equivalent to the
+/// user removing your integration manually"): switchboard integrations keep naming it, and
+/// its credentials no longer authenticate, so nothing acts through them).
 pub(crate) fn remove(
     s: &Sunshine,
     store: &mut Store,
     app_id: &str,
     integration_id: &str,
-    in_use: InUse,
 ) -> Result<(), ApiError> {
-    let app = store.app_mut(app_id)?;
-    let named = || {
-        app.switchboards
-            .values()
-            .flat_map(|sb| sb.integrations.values())
-            .any(|sbi| sbi.integration_id.as_deref() == Some(integration_id))
-    };
-    if in_use == InUse::Refuse && app.integrations.contains_key(integration_id) && named() {
-        return Err(ApiError::bad_request(
-            "the integration is used by a switchboard integration; delete that first",
-        ));
-    }
-    let i = app
+    let i = store
+        .app_mut(app_id)?
         .integrations
         .remove(integration_id)
         .ok_or_else(|| ApiError::not_found(Missing::Integration))?;

@@ -138,7 +138,6 @@ pub(crate) async fn revoke(State(s): State<Sunshine>, headers: HeaderMap) -> Api
     };
     // Documented only as 200: a switchboard integration naming it does not refuse it, as it
     // does DeleteIntegration.
-    let in_use = super::integrations::InUse::Remove;
-    super::integrations::remove(&s, &mut store, &app_id, &integration_id, in_use)?;
+    super::integrations::remove(&s, &mut store, &app_id, &integration_id)?;
     ok(json!({}))
 }

@@ -646,12 +646,28 @@ pub(crate) fn server_text(text: &str) -> String {
     while !text.is_char_boundary(cut) {
         cut -= 1;
     }
+    blank_controls(&text[..cut]).into_owned()
+}
+
+/// `text` with its control characters and its line, paragraph and bidirectional formatting
+/// marks blanked, for a service's words that go into a log line: a line break would forge a
+/// line, a bidi mark show text reversed.
+///
+/// ```
+/// assert_eq!(zd_auth::blank_controls("a\nFAKE\u{202E}"), "a FAKE ");
+/// assert!(matches!(zd_auth::blank_controls("plain"), std::borrow::Cow::Borrowed(_)));
+/// ```
+pub fn blank_controls(text: &str) -> Cow<'_, str> {
     let blanked =
         |c: char| c.is_control() || matches!(c, '\u{2028}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
-    text[..cut]
-        .chars()
-        .map(|c| if blanked(c) { ' ' } else { c })
-        .collect()
+    if !text.contains(blanked) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| if blanked(c) { ' ' } else { c })
+            .collect(),
+    )
 }
 
 fn excerpt(body: &[u8]) -> String {

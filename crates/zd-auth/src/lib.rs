@@ -12,8 +12,8 @@ pub mod sunshine;
 
 pub use credentials::{BoxFuture, Credentials, StaticToken};
 pub use error::{
-    BODY_EXCERPT_LIMIT, Error, ErrorKind, OAuthError, OAuthErrorCode, drop_partial_tail,
-    redact_sent,
+    BODY_EXCERPT_LIMIT, Error, ErrorKind, OAuthError, OAuthErrorCode, blank_controls,
+    drop_partial_tail, redact_sent,
 };
 pub use refreshing::{FetchedToken, RefreshingToken, TokenSource};
 pub use secret::Secret;

@@ -406,13 +406,11 @@ impl Client {
         let mut body = request.body;
         let secrets = request.secrets;
         let mut delays = inner.retry.delays();
-        let mut attempt = 0u32;
         // Counted as requests go out: an error before a send (credentials) counts the sends
         // of the attempts before it.
         let mut sent = 0u32;
         let result: Result<http::Response<Bytes>, Error> = async {
             loop {
-                attempt += 1;
                 // Not even asked for when the request goes without: producing a value may cost a
                 // refresh request or a signature.
                 let auth = if credentials {
@@ -487,7 +485,7 @@ impl Client {
                         tracing::debug!(
                             operation,
                             status = response.status().as_u16(),
-                            attempt,
+                            attempt = sent,
                             "sunshine request done"
                         );
                         return Ok(response);
@@ -521,7 +519,7 @@ impl Client {
                     .at(operation),
                     Err(e) => e.at(operation),
                 };
-                tracing::debug!(operation, kind = ?err.kind(), attempt, "sunshine request failed");
+                tracing::debug!(operation, kind = ?err.kind(), attempt = sent, "sunshine request failed");
                 // A `Retry-After` beyond `max_retry_after` gives no wait: the error goes back with
                 // its hint for the caller to reschedule, rather than a retry before the server
                 // said to.

@@ -104,9 +104,9 @@ impl ErrorKind {
 ///
 /// The spec's error schema requires neither field, and one odd entry must not cost the whole
 /// list: a field that is not a string is read as absent, and an entry of an error body that
-/// is not an object, or has neither field, is skipped. Control characters (a line break a
-/// proxy put in a title) are kept out of an [`Error`]'s entries, since they go into log lines
-/// through `Display`.
+/// is not an object, or has neither field, is skipped. Control characters and line or bidi
+/// marks (a line break a proxy put in a title) are blanked in an [`Error`]'s entries
+/// ([`zd_auth::blank_controls`]), since they go into log lines through `Display`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ApiErrorItem {
     /// Machine-readable code, such as `conversation_not_found`.
@@ -217,11 +217,8 @@ const MIN_SECRET_IN_CODE: usize = 8;
 /// [`hide_sent`]).
 fn bound_field(field: &mut Option<String>, sent: &[&str]) {
     if let Some(s) = field {
-        if s.contains(char::is_control) {
-            *s = s
-                .chars()
-                .map(|c| if c.is_control() { ' ' } else { c })
-                .collect();
+        if let std::borrow::Cow::Owned(blanked) = zd_auth::blank_controls(s) {
+            *s = blanked;
         }
         let cut = truncate_str(s, API_ERROR_FIELD_LIMIT);
         *s = hide_sent(std::mem::take(s), cut, API_ERROR_FIELD_LIMIT, sent);

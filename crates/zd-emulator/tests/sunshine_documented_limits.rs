@@ -527,10 +527,21 @@ async fn stored_uploads_are_bounded_per_app() {
     );
     // Uploads of nothing count too: their number is bounded as well.
     let mut empty = 0;
-    while upload(0).await.0 == 201 {
+    let refused = loop {
+        let (st, v) = upload(0).await;
+        if st != 201 {
+            break (st, v);
+        }
         empty += 1;
         assert!(empty < 64 * 1024, "empty uploads are never refused");
-    }
+    };
+    assert!(empty > 0, "room was left for some");
+    assert_eq!(
+        (refused.0, &refused.1["errors"][0]["code"]),
+        (400, &json!("bad_request")),
+        "{}",
+        refused.1
+    );
     let url = &first["attachment"]["mediaUrl"];
     let (st, v) = r
         .app(
@@ -551,7 +562,9 @@ async fn stored_uploads_are_bounded_per_app() {
 async fn app_settings_keep_the_rules_between_them() {
     let r = rig().await;
     let apps = |v: &Value| v["apps"].as_array().map(Vec::len);
-    let (_, before) = r.account("GET", "/v2/apps", None).await;
+    let (st, before) = r.account("GET", "/v2/apps", None).await;
+    assert_eq!(st, 200, "{before}");
+    assert!(apps(&before).is_some(), "{before}");
     for settings in [
         json!({"endSessionEnabled": true}),
         json!({"disableConversationReopen": true, "multiConvoEnabled": false}),
@@ -564,7 +577,8 @@ async fn app_settings_keep_the_rules_between_them() {
             "{v}"
         );
     }
-    let (_, after) = r.account("GET", "/v2/apps", None).await;
+    let (st, after) = r.account("GET", "/v2/apps", None).await;
+    assert_eq!(st, 200, "{after}");
     assert_eq!(apps(&after), apps(&before));
     let body = json!({"displayName": "Sessions", "settings": {"multiConvoEnabled": true, "endSessionEnabled": true}});
     let (st, v) = r.account("POST", "/v2/apps", Some(body)).await;
@@ -990,8 +1004,22 @@ async fn every_way_an_upload_goes_gives_its_room_back() {
         .await;
     assert_eq!(st, 201, "{v}");
     let other = format!("/v2/apps/{}", v["app"]["id"].as_str().unwrap());
-    assert_eq!(upload(other.clone(), String::new()).await.0, 201);
+    let (st, held) = upload(other.clone(), String::new()).await;
+    assert_eq!(st, 201);
     assert_eq!(upload(other.clone(), String::new()).await.0, 400);
+    let status_of = |url: String| async move {
+        let request = http::Request::get(url)
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        r.api.client.request(request).await.unwrap().status()
+    };
+    let held = held.expect("a media URL");
+    assert_eq!(status_of(held.clone()).await, 200);
     ok(r.account("DELETE", &other, None).await);
+    assert_eq!(
+        status_of(held).await,
+        404,
+        "the deleted app's upload is gone"
+    );
     assert_eq!(upload(demo.clone(), String::new()).await.0, 400);
 }

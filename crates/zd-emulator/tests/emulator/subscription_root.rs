@@ -39,6 +39,11 @@ async fn message_data_of(query: &str, variables: Value) -> (Value, Value) {
     let channel = visitor(&emu, "Ann").await;
     visitor_says(&emu, &channel, "hi").await;
     let plain = bot.data(&plain).await;
+    // What the others are compared with: the plain document did deliver the message.
+    assert_eq!(
+        plain["payload"]["data"]["message"]["node"]["content"], "hi",
+        "{plain}"
+    );
     // Each document has its own fan-out, so the two DATA frames come in either order. The
     // bound only turns a subscription that never delivers into a failure, not a hang.
     let data = tokio::time::timeout(Duration::from_secs(30), bot.data(&sub))

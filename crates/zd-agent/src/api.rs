@@ -12,7 +12,7 @@ use crate::error::{Error, ErrorKind};
 use crate::ops::*;
 use crate::session::{AgentSession, cached_query, decode_data};
 use crate::structured::{
-    ButtonTemplate, LimitError, ListTemplate, PanelCarousel, PanelTemplate, QuickReplies,
+    ButtonTemplate, ListTemplate, PanelCarousel, PanelTemplate, QuickReplies, non_empty,
     validate_tags,
 };
 use crate::subscription::{CatchUp, Subscription};
@@ -279,16 +279,14 @@ impl AgentSession {
     /// unless [`Config::resend_messages`](crate::Config::resend_messages) is off.
     ///
     /// # Errors
-    /// [`ErrorKind::Limit`] with [`LimitError::Empty`] for a blank `msg`, before sending (the
-    /// service refuses it with an unnamed execution error); [`ErrorKind::BackedOff`] when
-    /// [`OutgoingMessage::backoff`] held the message back because another agent serves the
-    /// channel; otherwise as [`AgentSession::run`].
+    /// [`ErrorKind::Limit`] with [`LimitError::Empty`](crate::structured::LimitError::Empty)
+    /// for a blank `msg`, before sending (the service refuses it with an unnamed execution
+    /// error); [`ErrorKind::BackedOff`] when [`OutgoingMessage::backoff`] held the message back
+    /// because another agent serves the channel; otherwise as [`AgentSession::run`].
     #[tracing::instrument(level = "debug", skip_all, fields(channel_id = %message.channel_id.inner()))]
     pub async fn send_message(&self, message: OutgoingMessage) -> Result<String, Error> {
         static QUERY: OnceLock<QueryText> = OnceLock::new();
-        if message.msg.trim().is_empty() {
-            return Err(LimitError::Empty("msg").into());
-        }
+        non_empty(&message.msg, "msg")?;
         let msg_id = message.msg_id.unwrap_or_else(crate::msg_id::new_msg_id);
         let variables = SendMessageVariables {
             backoff: message.backoff,

@@ -37,7 +37,7 @@ pub(crate) struct Shared {
     pub(crate) state: watch::Sender<SessionState>,
     pub(crate) lifecycle: broadcast::Sender<LifecycleEvent>,
     facts: Mutex<ResumableFacts>,
-    /// Where subscriptions to stop go, by key (see `Subscription`'s and `Handover`'s drops).
+    /// Where subscriptions to stop go, by key (see `Handover`'s drop).
     pub(crate) drop_tx: mpsc::UnboundedSender<u64>,
 }
 
@@ -633,8 +633,8 @@ impl AgentSession {
             })
             .await
             .map_err(|_| Error::closed("the driver is not running"))?;
-        // A started subscription comes as a `Handover` that stops it if this future is dropped
-        // before taking it; claimed here, the `Subscription` stops it when dropped instead.
+        // A started subscription comes as a `Handover` that stops it when dropped: with this
+        // future if it is dropped before taking it, else with the `Subscription` that holds it.
         let handover = match tokio::time::timeout(self.shared.config.request_timeout, ack).await {
             Ok(Ok(result)) => result?,
             Ok(Err(_)) => return Err(Error::closed("the driver is not running")),
@@ -643,8 +643,7 @@ impl AgentSession {
         Ok(Subscription::new(
             rx,
             ending,
-            handover.claim(),
-            self.shared.drop_tx.clone(),
+            handover,
             decode,
             key_of,
             self.shared.config.dedup_window,

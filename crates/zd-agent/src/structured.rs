@@ -300,7 +300,7 @@ impl ListItem {
     }
 }
 
-fn non_empty(s: &str, what: &'static str) -> Result<(), LimitError> {
+pub(crate) fn non_empty(s: &str, what: &'static str) -> Result<(), LimitError> {
     if s.trim().is_empty() {
         Err(LimitError::Empty(what))
     } else {
@@ -308,24 +308,27 @@ fn non_empty(s: &str, what: &'static str) -> Result<(), LimitError> {
     }
 }
 
-/// Checks an action as the service does: a non-blank value, and a type (the one given, or
-/// the context's default when none was) among those `allowed` in `context`.
+/// Checks an action as the service does in a `context` that takes `only` one type: a
+/// non-blank value, and that type (an action without one takes it).
 fn check_action(
     action: &Action,
     context: &'static str,
-    default: ActionType,
-    allowed: &[ActionType],
+    only: ActionType,
 ) -> Result<(), LimitError> {
     non_empty(&action.value, "action value")?;
-    let kind = action.kind.unwrap_or(default);
-    if allowed.contains(&kind) {
-        Ok(())
-    } else {
-        Err(LimitError::ActionNotAllowed { context, kind })
+    match action.kind.unwrap_or(only) {
+        kind if kind == only => Ok(()),
+        kind => Err(LimitError::ActionNotAllowed { context, kind }),
     }
 }
 
-/// A button row of `range` buttons, each labelled, answering or linking.
+/// A button: labelled, answering or linking (either type, so only its value is checked).
+fn check_button(button: &Button) -> Result<(), LimitError> {
+    non_empty(&button.text, "button text")?;
+    non_empty(&button.action.value, "action value")
+}
+
+/// A button row of `range` buttons.
 fn check_buttons(
     buttons: &[Button],
     range: std::ops::RangeInclusive<usize>,
@@ -333,27 +336,14 @@ fn check_buttons(
     if !range.contains(&buttons.len()) {
         return Err(LimitError::Buttons(buttons.len()));
     }
-    buttons.iter().try_for_each(|b| {
-        non_empty(&b.text, "button text")?;
-        check_action(
-            &b.action,
-            "button",
-            ActionType::QuickReplyAction,
-            &[ActionType::QuickReplyAction, ActionType::LinkAction],
-        )
-    })
+    buttons.iter().try_for_each(check_button)
 }
 
 /// A panel: a heading and, if it links, a link.
 fn check_panel(panel: &Panel) -> Result<(), LimitError> {
     non_empty(&panel.heading, "panel heading")?;
     match &panel.action {
-        Some(action) => check_action(
-            action,
-            "panel",
-            ActionType::LinkAction,
-            &[ActionType::LinkAction],
-        ),
+        Some(action) => check_action(action, "panel", ActionType::LinkAction),
         None => Ok(()),
     }
 }
@@ -415,12 +405,7 @@ impl QuickReplies {
         }
         self.replies.iter().try_for_each(|r| {
             non_empty(&r.text, "quick reply text")?;
-            check_action(
-                &r.action,
-                "quick reply",
-                ActionType::QuickReplyAction,
-                &[ActionType::QuickReplyAction],
-            )
+            check_action(&r.action, "quick reply", ActionType::QuickReplyAction)
         })
     }
 }
@@ -610,14 +595,9 @@ impl ListTemplate {
         for item in &self.items {
             non_empty(&item.heading, "list item heading")?;
             non_empty(&item.paragraph, "list item paragraph")?;
-            check_action(
-                &item.action,
-                "list item",
-                ActionType::LinkAction,
-                &[ActionType::LinkAction],
-            )?;
+            check_action(&item.action, "list item", ActionType::LinkAction)?;
         }
-        check_buttons(&self.buttons, 0..=MAX_LIST_BUTTONS)
+        self.buttons.iter().try_for_each(check_button)
     }
 }
 

@@ -26,16 +26,17 @@ pub(crate) enum SubEvent {
     Gap,
 }
 
-/// A started subscription on its way to its caller, through the start's answer channel.
+/// A started subscription's stop-on-drop guard: on its way to its caller, through the start's
+/// answer channel, then held by the [`Subscription`] built from it.
 ///
-/// Dropped unclaimed, it stops the subscription: a caller that stopped waiting after the
-/// driver handed it over (a `select!`, a timeout) never builds the [`Subscription`] whose own
-/// drop would, and the driver cannot tell. A value left in a oneshot whose receiver is gone is
-/// dropped with the channel, so this covers that case too.
+/// Dropped, it stops the subscription: a caller that stopped waiting after the driver handed
+/// it over (a `select!`, a timeout) never builds the [`Subscription`], and the driver cannot
+/// tell. A value left in a oneshot whose receiver is gone is dropped with the channel, so this
+/// covers that case too.
 #[derive(Debug)]
 pub(crate) struct Handover {
     key: u64,
-    /// `None` once claimed.
+    /// `None` once disarmed.
     drop_tx: Option<mpsc::UnboundedSender<u64>>,
 }
 
@@ -47,10 +48,9 @@ impl Handover {
         }
     }
 
-    /// The subscription's key, for the [`Subscription`] that takes over stopping it.
-    pub(crate) fn claim(mut self) -> u64 {
+    /// Drops the guard without stopping the subscription (the driver stops it itself).
+    pub(crate) fn disarm(mut self) {
         self.drop_tx = None;
-        self.key
     }
 }
 
@@ -133,8 +133,8 @@ pub struct Subscription<T> {
     rx: mpsc::Receiver<SubEvent>,
     /// Why the subscription ended, handed out once its channel is drained and closed.
     ending: Arc<Ending>,
-    key: u64,
-    drop_tx: mpsc::UnboundedSender<u64>,
+    /// Stops the subscription when this stream is dropped.
+    guard: Handover,
     decode: Decode<T>,
     key_of: Option<KeyOf<T>>,
     dedup: Dedup,
@@ -154,7 +154,7 @@ pub struct Subscription<T> {
 impl<T> std::fmt::Debug for Subscription<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Subscription")
-            .field("key", &self.key)
+            .field("key", &self.guard.key)
             .finish_non_exhaustive()
     }
 }
@@ -163,8 +163,7 @@ impl<T> Subscription<T> {
     pub(crate) fn new(
         rx: mpsc::Receiver<SubEvent>,
         ending: Arc<Ending>,
-        key: u64,
-        drop_tx: mpsc::UnboundedSender<u64>,
+        guard: Handover,
         decode: Decode<T>,
         key_of: Option<KeyOf<T>>,
         dedup_window: usize,
@@ -175,8 +174,7 @@ impl<T> Subscription<T> {
         Self {
             rx,
             ending,
-            key,
-            drop_tx,
+            guard,
             decode,
             key_of,
             dedup: Dedup::new(dedup_window),
@@ -224,7 +222,7 @@ impl<T> Subscription<T> {
     /// The local id of this subscription (stable across reconnects).
     #[must_use]
     pub fn key(&self) -> u64 {
-        self.key
+        self.guard.key
     }
 }
 
@@ -259,7 +257,10 @@ impl<T> Stream for Subscription<T> {
                         if this.fresh(&item) {
                             return Poll::Ready(Some(Ok(item)));
                         }
-                        tracing::debug!(key = this.key, "dropped a repeated subscription item");
+                        tracing::debug!(
+                            key = this.guard.key,
+                            "dropped a repeated subscription item"
+                        );
                     }
                 },
                 SubEvent::Gap => {
@@ -276,11 +277,9 @@ impl<T> Stream for Subscription<T> {
                         decode(&data, since, gap_start)
                     }) {
                     Some(Ok((items, cut_off))) => {
+                        // Both are empty here: the loop hands them out before it reads an event.
                         this.backlog.extend(items);
-                        // A later catch-up's note replaces an unread one: both say the same.
-                        if cut_off.is_some() {
-                            this.after_backlog = cut_off;
-                        }
+                        this.after_backlog = cut_off;
                     }
                     Some(Err(e)) => {
                         return Poll::Ready(Some(Err(Error::with_source(ErrorKind::CatchUp, e))));
@@ -292,19 +291,12 @@ impl<T> Stream for Subscription<T> {
     }
 }
 
-impl<T> Drop for Subscription<T> {
-    fn drop(&mut self) {
-        // The driver may be gone already; then there is nothing left to stop.
-        let _ = self.drop_tx.send(self.key);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use futures_util::StreamExt;
     use tokio::sync::mpsc;
 
-    use super::{CatchUp, SubEvent, Subscription};
+    use super::{CatchUp, Handover, SubEvent, Subscription};
     use crate::error::{Error, ErrorKind};
 
     fn decode(text: &str) -> Result<Option<u32>, Error> {
@@ -322,7 +314,14 @@ mod tests {
     async fn a_broken_payload_is_an_error_item_and_the_stream_goes_on() {
         let (tx, rx) = mpsc::channel(4);
         let (drop_tx, _drop_rx) = mpsc::unbounded_channel();
-        let mut sub = Subscription::new(rx, Default::default(), 1, drop_tx, decode, None, 16);
+        let mut sub = Subscription::new(
+            rx,
+            Default::default(),
+            Handover::new(1, drop_tx),
+            decode,
+            None,
+            16,
+        );
         for text in [r#"{"data":tru}"#, r#"{"data":7}"#] {
             tx.send(SubEvent::Data(text.into())).await.expect("open");
         }
@@ -350,12 +349,19 @@ mod tests {
     fn stamped(overlap_ms: f64) -> (mpsc::Sender<SubEvent>, Subscription<u32>) {
         let (tx, rx) = mpsc::channel(8);
         let (drop_tx, _drop_rx) = mpsc::unbounded_channel();
-        let sub = Subscription::new(rx, Default::default(), 1, drop_tx, decode, None, 16)
-            .with_catch_up(CatchUp {
-                decode: stamps_since,
-                stamp_of: |t| Some(f64::from(*t)),
-                overlap_ms,
-            });
+        let sub = Subscription::new(
+            rx,
+            Default::default(),
+            Handover::new(1, drop_tx),
+            decode,
+            None,
+            16,
+        )
+        .with_catch_up(CatchUp {
+            decode: stamps_since,
+            stamp_of: |t| Some(f64::from(*t)),
+            overlap_ms,
+        });
         (tx, sub)
     }
 
@@ -434,7 +440,14 @@ mod tests {
     async fn a_first_gap_looks_back_the_overlap_before_the_subscription() {
         let (tx, rx) = mpsc::channel(8);
         let (drop_tx, _drop_rx) = mpsc::unbounded_channel();
-        let mut sub = Subscription::new(rx, Default::default(), 1, drop_tx, decode, None, 16);
+        let mut sub = Subscription::new(
+            rx,
+            Default::default(),
+            Handover::new(1, drop_tx),
+            decode,
+            None,
+            16,
+        );
         // The host clock read 10 000 at the subscription; the service's clock is 2 000 behind.
         sub.since_ms = 10_000.0;
         let sub = sub.with_catch_up(CatchUp {

@@ -62,7 +62,7 @@ impl DriverInner {
                 if let Err(Ok(handover)) = ack.send(Ok(handover)) {
                     // The caller stopped waiting (its timeout): nobody will read this
                     // subscription, so it must not hold one of the session's ten slots.
-                    handover.claim();
+                    handover.disarm();
                     self.forget_sub(key);
                     self.queue_stop(server_id);
                     return;

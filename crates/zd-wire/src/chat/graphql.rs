@@ -211,8 +211,10 @@ fn loose_errors<'de: 'a, 'a, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Vec<GraphQlError<'a>>>, D::Error> {
     let raw = <&'de RawValue>::deserialize(d)?;
+    if raw::is_null(raw) {
+        return Ok(None);
+    }
     match raw.get().as_bytes().first() {
-        Some(b'n') => Ok(None),
         Some(b'[') => serde_json::from_str::<ErrorList<'de>>(raw.get())
             .map(|list| Some(list.0))
             .map_err(serde::de::Error::custom),

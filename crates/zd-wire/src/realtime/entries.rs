@@ -1,6 +1,6 @@
 //! Reads a JSON object as ordered, borrowed `(key, raw value)` pairs.
 
-use std::{borrow::Cow, fmt};
+use std::{borrow::Cow, collections::HashMap, fmt};
 
 use serde::{
     Deserialize, Deserializer,
@@ -97,27 +97,23 @@ fn keep_last(entries: &mut Vec<(Cow<'_, str>, &RawValue)>) {
         }
         return;
     }
-    // A stable sort keeps each key's entries in wire order: the first of a run is where the
-    // key stays, the last holds its value.
-    let mut order: Vec<usize> = (0..entries.len()).collect();
-    order.sort_by(|&a, &b| entries[a].0.cmp(&entries[b].0));
-    let mut dropped = vec![false; entries.len()];
-    let mut moves = Vec::new();
-    for run in order.chunk_by(|&a, &b| entries[a].0 == entries[b].0) {
-        if let [first, .., last] = *run {
-            moves.push((first, last));
-            for &later in &run[1..] {
-                dropped[later] = true;
-            }
+    // Where each entry's key first came; a later entry's value goes there, in wire order so
+    // the latest wins, and the entry goes.
+    let first_of: Vec<usize> = {
+        let mut first_at: HashMap<&str, usize> = HashMap::with_capacity(entries.len());
+        (0..entries.len())
+            .map(|i| *first_at.entry(&entries[i].0).or_insert(i))
+            .collect()
+    };
+    for (i, &first) in first_of.iter().enumerate() {
+        if first != i {
+            entries[first].1 = entries[i].1;
         }
-    }
-    for (first, last) in moves {
-        entries[first].1 = entries[last].1;
     }
     let mut at = 0;
     entries.retain(|_| {
         at += 1;
-        !dropped[at - 1]
+        first_of[at - 1] == at - 1
     });
 }
 

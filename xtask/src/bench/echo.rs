@@ -123,23 +123,17 @@ fn measure(
     mut reset: impl FnMut() -> Result<(), String>,
     mut run: impl FnMut(Option<&OurBot>, usize) -> Run,
 ) {
-    for round in 0..rounds {
-        // Each client takes each place in the order as the rounds go by (`None` is the peer).
-        let [readme_loop, in_flight, floor] = &OUR_BOTS;
-        let mut order = [Some(readme_loop), None, Some(in_flight), Some(floor)];
-        let places = order.len();
-        order.rotate_left(round % places);
-        for client in order {
-            let name = client.map_or(PEER, |bot| bot.name);
-            let run = match reset() {
-                Err(e) => Run::not_run(name, round, format!("emulator reset failed: {e}")),
-                // Every visitor message must be answered or counted as an error, whatever the
-                // bot reports: one that stopped early is not a clean round.
-                Ok(()) => run(client, round).expect_ops("echo", expect),
-            };
-            w.runs.push(run.told());
+    let [readme_loop, in_flight, floor] = &OUR_BOTS;
+    let clients = [Some(readme_loop), None, Some(in_flight), Some(floor)];
+    w.alternate(rounds, &clients, |client, round| {
+        let name = client.map_or(PEER, |bot| bot.name);
+        match reset() {
+            Err(e) => Run::not_run(name, round, format!("emulator reset failed: {e}")),
+            // Every visitor message must be answered or counted as an error, whatever the
+            // bot reports: one that stopped early is not a clean round.
+            Ok(()) => run(client, round).expect_ops("echo", expect),
         }
-    }
+    });
     let peer = w.runs_of(PEER);
     let pairs = OUR_BOTS
         .iter()

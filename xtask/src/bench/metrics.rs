@@ -60,47 +60,35 @@ pub(crate) fn run(ctx: &Ctx<'_>) -> Workload {
     };
     let tokens: Vec<String> = (0..feeds.div_ceil(10)).map(feed_token).collect();
     let tokens = tokens.join(",");
-    for round in 0..plan.rounds {
-        let order: [&str; 2] = if round % 2 == 0 {
-            [OURS, PEER]
-        } else {
-            [PEER, OURS]
-        };
-        for client in order {
-            // A run that starts beside the last one's connections would meet the account's
-            // connection cap: it is not run, and says why.
-            if let Err(e) = ctx
-                .emulator
-                .reset()
-                .and_then(|()| ctx.emulator.await_no_feeds())
-            {
-                eprintln!("xtask bench:   {client:<28} round {round}: not run: {e}");
-                w.runs.push(Run::not_run(client, round, e));
-                continue;
-            }
-            let mut command = if client == OURS {
-                let mut c = ctx.zd_bench();
-                c.arg("metrics");
-                c
-            } else {
-                node.command("metrics_feeds.js")
-            };
-            command
-                .args(["--base", &ctx.emulator.base, "--tokens", &tokens])
-                .args(["--feeds", &feeds.to_string(), "--hold-s", "2"]);
-            w.runs.push(
-                drive(
-                    client,
-                    round,
-                    &mut command,
-                    Duration::from_secs(600),
-                    || Ok(()),
-                )
-                .expect_ops("feeds", feeds as u64)
-                .told(),
-            );
+    w.alternate(plan.rounds, &[OURS, PEER], |client, round| {
+        // A run that starts beside the last one's connections would meet the account's
+        // connection cap: it is not run, and says why.
+        if let Err(e) = ctx
+            .emulator
+            .reset()
+            .and_then(|()| ctx.emulator.await_no_feeds())
+        {
+            return Run::not_run(client, round, e);
         }
-    }
+        let mut command = if client == OURS {
+            let mut c = ctx.zd_bench();
+            c.arg("metrics");
+            c
+        } else {
+            node.command("metrics_feeds.js")
+        };
+        command
+            .args(["--base", &ctx.emulator.base, "--tokens", &tokens])
+            .args(["--feeds", &feeds.to_string(), "--hold-s", "2"]);
+        drive(
+            client,
+            round,
+            &mut command,
+            Duration::from_secs(600),
+            || Ok(()),
+        )
+        .expect_ops("feeds", feeds as u64)
+    });
     let (ours, peer) = (w.runs_of(OURS), w.runs_of(PEER));
     let mut pair = Pair::new(OURS, PEER);
     let per_feed = |r: &Run| {

@@ -479,6 +479,27 @@ impl Workload {
         self.skipped.push(reason);
     }
 
+    /// Runs `rounds` rounds of every client and records each run (said on stderr). Each
+    /// round's order is the last one's rotated by one, so each client takes each place in
+    /// turn: the machine's drift over a workload falls on every client alike.
+    pub(crate) fn alternate<C: Copy>(
+        &mut self,
+        rounds: usize,
+        clients: &[C],
+        mut run: impl FnMut(C, usize) -> Run,
+    ) {
+        if clients.is_empty() {
+            return;
+        }
+        for round in 0..rounds {
+            let mut order = clients.to_vec();
+            order.rotate_left(round % clients.len());
+            for client in order {
+                self.runs.push(run(client, round).told());
+            }
+        }
+    }
+
     /// The runs of one client.
     pub(crate) fn runs_of(&self, client: &str) -> Vec<&Run> {
         self.runs.iter().filter(|r| r.client == client).collect()
@@ -506,6 +527,38 @@ mod tests {
             error: None,
             expected: BTreeMap::new(),
         }
+    }
+
+    /// Over as many rounds as clients, each client runs once in each place, every run is
+    /// recorded with its round, and no client is left out.
+    #[test]
+    fn alternating_rounds_give_each_client_each_place() {
+        let mut w = Workload::new("w", "W", Value::Null);
+        w.alternate(3, &["a", "b", "c"], |client, round| Run {
+            round,
+            ..run(client, 1.0)
+        });
+        let order: Vec<(usize, &str)> = w.runs.iter().map(|r| (r.round, &*r.client)).collect();
+        assert_eq!(
+            order,
+            [
+                (0, "a"),
+                (0, "b"),
+                (0, "c"),
+                (1, "b"),
+                (1, "c"),
+                (1, "a"),
+                (2, "c"),
+                (2, "a"),
+                (2, "b"),
+            ]
+        );
+        let mut none = Workload::new("w", "W", Value::Null);
+        none.alternate(3, &[] as &[&str], |client, round| Run {
+            round,
+            ..run(client, 1.0)
+        });
+        assert!(none.runs.is_empty());
     }
 
     /// CPU work compared, lower better, against a 5x target.

@@ -188,21 +188,14 @@ fn measure<'a>(
     mut posts: impl Iterator<Item = String>,
     mut run: impl FnMut(Client<'a>, usize, &str) -> Run,
 ) {
-    for round in 0..plan.rounds {
-        let mut order = clients.to_vec();
-        order.rotate_left(round % clients.len());
-        for client in order {
-            let run = match posts.next() {
-                Some(post) => expect_phases(run(client, round, &post), plan),
-                None => Run::not_run(
-                    client.0,
-                    round,
-                    "ran out of seeded conversations".to_owned(),
-                ),
-            };
-            w.runs.push(run.told());
-        }
-    }
+    w.alternate(plan.rounds, clients, |client, round| match posts.next() {
+        Some(post) => expect_phases(run(client, round, &post), plan),
+        None => Run::not_run(
+            client.0,
+            round,
+            "ran out of seeded conversations".to_owned(),
+        ),
+    });
     for (peer, target_tput) in [(NODE, 3.0), (PYTHON, 10.0)] {
         if !clients.iter().any(|(l, _, _)| *l == peer) {
             continue;

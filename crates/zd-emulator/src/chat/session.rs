@@ -17,7 +17,7 @@ use super::counters::SessionCounters;
 use super::fanout::Class;
 use super::limits::{MAX_QUEUED_DATA_BYTES, RequestWindow};
 use crate::ids;
-use crate::state::ChatState;
+use crate::state::{AgentStatus, ChatState};
 
 /// Something for a socket's writer to do, in order.
 #[derive(Debug)]
@@ -251,6 +251,16 @@ impl Session {
     /// The EOS reason once the session has ended.
     pub(crate) fn ended(&self) -> Option<String> {
         self.ended.lock().clone()
+    }
+
+    /// Whether the session has ended (without copying why).
+    pub(crate) fn has_ended(&self) -> bool {
+        self.ended.lock().is_some()
+    }
+
+    /// Whether the agent stopped the session itself (`stopAgentSession`).
+    pub(crate) fn was_stopped(&self) -> bool {
+        self.ended.lock().as_deref() == Some(STOPPED)
     }
 
     /// Ends the session; its socket (if any) will send EOS with `reason` and close. False when
@@ -557,6 +567,12 @@ impl Sessions {
             if by_agent.get(&session.agent) == Some(&session.id) {
                 by_agent.remove(&session.agent);
                 self.state.set_conversations_api(&session.agent, false);
+                // Presence does not outlive the session (a new one must set the agent's
+                // status again, seed 000): an agent left online without one would still be
+                // given chats. Done under `by_agent`'s lock, so a new session's status, set
+                // once it has started, is never overwritten. An agent deleted meanwhile has
+                // no status to clear.
+                let _ = self.state.set_agent_status(&session.agent, AgentStatus::Offline);
             }
         }
         let subs: Vec<(String, Arc<Class>)> = session.subscriptions.lock().drain().collect();

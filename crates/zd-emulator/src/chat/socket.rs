@@ -414,6 +414,10 @@ impl Reader {
                             self.reply(Reply::Now(Outgoing::Drop)).await;
                             return;
                         }
+                        // Read after the session ended (the select may take a frame before
+                        // the wake-up): not served. The loop's top sends EOS, and the client
+                        // sends it again on its next session.
+                        Some(Ok(Message::Text(_))) if self.session.has_ended() => {}
                         Some(Ok(Message::Text(text))) => self.handle(text.as_str(), heard).await,
                         Some(Ok(Message::Close(_))) => {
                             self.in_turn(Outgoing::Finish(1000, String::new()), self.end_deadline())

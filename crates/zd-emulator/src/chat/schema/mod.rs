@@ -112,6 +112,13 @@ pub(crate) fn sdl() -> String {
 /// The session of a WebSocket request, or the error telling HTTP callers to use the socket.
 pub(crate) fn session<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Arc<Session>> {
     match ctx.data_opt::<Caller>() {
+        // A stopped session serves nothing more, even later in the document that stopped it
+        // (seed 001: after EOS "the current agent session is no longer valid"). A session
+        // ended by the service instead (an EOS fault, a newer login) lets the requests it was
+        // already running finish: they came before the end; the socket serves no later frame.
+        Some(Caller::Socket(session)) if session.was_stopped() => Err(errors::exec_error(
+            "the agent session was stopped; start a new one",
+        )),
         Some(Caller::Socket(session)) => Ok(session),
         _ => Err(errors::exec_error(
             "only startAgentSession is served over HTTP; send this request over the WebSocket at websocket_url",

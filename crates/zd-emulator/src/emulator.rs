@@ -105,7 +105,7 @@ impl Emulator {
 
     /// The account: agents with tokens and ids, departments, URLs.
     pub fn account(&self) -> AccountInfo {
-        self.app.account()
+        self.app.account(None)
     }
 
     /// Serves until `signal` completes, then stops as [`Emulator::shutdown`] does.

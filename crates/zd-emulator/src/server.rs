@@ -7,6 +7,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
 use axum::response::Response;
 use axum::routing::{get, post};
+use http::HeaderMap;
 
 use crate::chat;
 use crate::control::origin::{self, LocalHosts};
@@ -24,13 +25,33 @@ pub(crate) struct App {
 }
 
 impl App {
-    pub(crate) fn account(&self) -> AccountInfo {
-        AccountInfo::of(&self.control.state, &self.base_url, &self.sunshine)
+    /// The account, its URLs naming the emulator as `host` (see [`host_of`]) or, without one,
+    /// by its bound address.
+    pub(crate) fn account(&self, host: Option<&str>) -> AccountInfo {
+        let base = host.map(|host| format!("http://{host}"));
+        let base = base.as_deref().unwrap_or(&self.base_url);
+        AccountInfo::of(&self.control.state, base, &self.sunshine)
     }
 }
 
-async fn graphql_request(State(app): State<App>, body: Bytes) -> Response<Body> {
-    chat::http::graphql_request(app.service, body).await
+/// The `Host` a request was sent to. Every route sits behind [`origin::local_hosts_only`],
+/// so it is a name or address the emulator goes by, with its port: URLs built from it reach
+/// the emulator the way the client did (a container's service name, a published port), where
+/// the bound address (`0.0.0.0`) would not.
+pub(crate) fn host_of(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty())
+}
+
+async fn graphql_request(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
+    let host = host_of(&headers).map(str::to_owned);
+    chat::http::graphql_request(app.service, host, body).await
 }
 
 async fn stream(

@@ -28,8 +28,12 @@ fn exec_error(status: StatusCode, message: String) -> Response<Body> {
     json(status, http_body(&rendered))
 }
 
-/// Executes a GraphQL request sent over HTTP.
-pub(crate) async fn graphql_request(service: Service, body: Bytes) -> Response<Body> {
+/// Executes a GraphQL request sent over HTTP to `host` (its `Host` header, checked already).
+pub(crate) async fn graphql_request(
+    service: Service,
+    host: Option<String>,
+    body: Bytes,
+) -> Response<Body> {
     let payload: GraphQlRequest<'_> = match serde_json::from_slice(&body) {
         Ok(p) => p,
         Err(error) => {
@@ -54,7 +58,7 @@ pub(crate) async fn graphql_request(service: Service, body: Bytes) -> Response<B
     };
     let mut request = async_graphql::Request::new(payload.query.to_string())
         .variables(variables)
-        .data(Caller::Http);
+        .data(Caller::Http { host });
     if let Some(name) = payload.operation_name {
         request = request.operation_name(name.to_string());
     }

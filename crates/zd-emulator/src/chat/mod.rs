@@ -96,13 +96,18 @@ impl Core {
         let _ = self.ws_base.set(base);
     }
 
-    pub(crate) fn websocket_url(&self, session: &Session) -> String {
-        format!(
-            "{}/stream/0.1/graphql/{}:{}",
-            self.ws_base.get().map_or("ws://127.0.0.1", String::as_str),
-            session.id,
-            session.client_id
-        )
+    /// Where `session`'s socket connects: at `host` (the `Host` its start was sent to, so a
+    /// client that reached the emulator by a name or a published port connects the same way),
+    /// else at the bound address.
+    pub(crate) fn websocket_url(&self, session: &Session, host: Option<&str>) -> String {
+        let path = format_args!("/stream/0.1/graphql/{}:{}", session.id, session.client_id);
+        match host {
+            Some(host) => format!("ws://{host}{path}"),
+            None => format!(
+                "{}{path}",
+                self.ws_base.get().map_or("ws://127.0.0.1", String::as_str)
+            ),
+        }
     }
 
     /// `startAgentSession`: token check, per-agent limits, then a new session that ends the

@@ -174,7 +174,12 @@ fn control(app: &App) -> &Control {
 /// The routes, to be nested under `/_emulator`.
 pub(crate) fn router() -> Router<App> {
     Router::new()
-        .route("/account", get(|State(app): State<App>| async move { Json(app.account()) }))
+        .route(
+            "/account",
+            get(|State(app): State<App>, headers: http::HeaderMap| async move {
+                Json(app.account(crate::server::host_of(&headers)))
+            }),
+        )
         .route(
             "/reset",
             post(|State(app): State<App>| async move {

@@ -228,6 +228,67 @@ async fn requests_for_another_host_name_are_refused() {
     assert_eq!(status, 200);
 }
 
+/// Bound to every interface in a container and reached by its service name (or through a
+/// published port), the emulator hands out URLs naming it as its client did: the bound
+/// `0.0.0.0` would send a client in another container to itself.
+#[tokio::test]
+async fn urls_handed_out_name_the_emulator_as_its_client_reached_it() {
+    let emu = zd_emulator::Emulator::builder()
+        .addr(std::net::SocketAddr::from(([0, 0, 0, 0], 0)))
+        .allow_host("emulator")
+        .limits(relaxed_starts())
+        .start()
+        .await
+        .unwrap();
+    let port = emu.addr().port();
+    let url = format!("http://127.0.0.1:{port}");
+    let host = format!("emulator:{port}");
+    let start = json!({
+        "query": format!(
+            "mutation {{ startAgentSession(access_token: \"{}\") {{ websocket_url }} }}",
+            token(&emu, "Bot")
+        )
+    })
+    .to_string();
+    let named = [
+        ("host", host.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let (status, body) = send_raw("POST", &format!("{url}/graphql/request"), &named, &start).await;
+    assert_eq!(status, 200, "{body}");
+    let ws = body["data"]["startAgentSession"]["websocket_url"]
+        .as_str()
+        .unwrap();
+    assert!(
+        ws.starts_with(&format!("ws://{host}/stream/0.1/graphql/")),
+        "{ws}"
+    );
+    let (status, account) =
+        send_raw("GET", &format!("{url}/_emulator/account"), &named[..1], "").await;
+    assert_eq!(status, 200, "{account}");
+    assert_eq!(
+        account["graphql_url"],
+        format!("http://{host}/graphql/request")
+    );
+    assert_eq!(account["widget_url"], format!("http://{host}/"));
+    assert_eq!(account["control_url"], format!("http://{host}/_emulator"));
+    // Through a published port, the port the client used.
+    let published = "emulator:18090";
+    let (_, body) = send_raw(
+        "POST",
+        &format!("{url}/graphql/request"),
+        &[("host", published), ("content-type", "application/json")],
+        &start,
+    )
+    .await;
+    let ws = body["data"]["startAgentSession"]["websocket_url"]
+        .as_str()
+        .unwrap();
+    assert!(ws.starts_with("ws://emulator:18090/"), "{ws}");
+    // The emulator's own view (no request) keeps the bound address.
+    assert!(emu.account().graphql_url.starts_with("http://0.0.0.0:"));
+}
+
 /// A form or `fetch` with a `text/plain` body needs no preflight, so without this any site
 /// could start a session with the documented demo token, ending the running bot's session
 /// and spending its hourly start budget.

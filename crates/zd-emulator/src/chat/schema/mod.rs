@@ -30,7 +30,11 @@ pub(crate) type ChatSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 #[derive(Debug, Clone)]
 pub(crate) enum Caller {
     /// `POST /graphql/request`: only `startAgentSession` may be used.
-    Http,
+    Http {
+        /// The request's `Host` (already checked to be a name the emulator goes by): the
+        /// session's `websocket_url` names the emulator the way its client reached it.
+        host: Option<String>,
+    },
     /// A session's WebSocket.
     Socket(Arc<Session>),
 }

@@ -55,11 +55,11 @@ impl MutationRoot {
         ctx: &Context<'_>,
         access_token: String,
     ) -> async_graphql::Result<StartAgentSessionPayload> {
-        if !matches!(ctx.data_opt::<Caller>(), Some(Caller::Http)) {
+        let Some(Caller::Http { host }) = ctx.data_opt::<Caller>() else {
             return Err(exec_error(
                 "startAgentSession is served over HTTP at /graphql/request only",
             ));
-        }
+        };
         let core = core(ctx)?;
         let session = core
             .start_session(&access_token)
@@ -72,7 +72,7 @@ impl MutationRoot {
                 _ => named(&name, "too many startAgentSession requests for this agent"),
             })?;
         Ok(StartAgentSessionPayload {
-            websocket_url: Some(core.websocket_url(&session)),
+            websocket_url: Some(core.websocket_url(&session, host.as_deref())),
             session_id: Some(session.id.clone()),
             client_id: Some(session.client_id.clone()),
         })

@@ -51,10 +51,12 @@ pub struct FeedConfig {
     /// the connection with [`ErrorKind::TooLarge`]; the feed reconnects with backoff (in
     /// case it was a one-off) and ends when three connections within ten minutes end on one.
     pub max_frame_bytes: usize,
-    /// Events buffered for a reader that falls behind; beyond it the feed reports
-    /// [`crate::FeedEvent::Lagged`] instead of blocking (the snapshot stays current). The
-    /// final [`crate::FeedEvent::Closed`] is always delivered, past this bound if need be.
-    /// Default 256.
+    /// Events buffered for a reader that falls behind; beyond it the feed drops updates and
+    /// reports [`crate::FeedEvent::Lagged`] instead of blocking (the snapshot stays
+    /// current). Events about the connection (`Reconnecting`, `Reconnected`, `Rejected`)
+    /// take the place of buffered updates, or go a few events past this bound (see
+    /// [`crate::FeedEvent::Lagged`]). The final [`crate::FeedEvent::Closed`] is always
+    /// delivered, past this bound if need be. Default 256.
     pub event_buffer: usize,
 }
 

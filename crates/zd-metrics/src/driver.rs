@@ -40,12 +40,15 @@ type Sink = WsStream;
 /// How long a connection whose write failed is still read for a refusal the server sent.
 const AFTER_FAILED_WRITE: Duration = Duration::from_secs(2);
 
-/// How long a connection must stay up (checked when a ping is due) before it counts as
-/// working without having delivered an update. Not the moment the upgrade and subscriptions
-/// succeed: the service refuses a token with a 401 frame right *after* the upgrade, so
-/// counting an open socket as success would reset the unauthorized streak on every attempt
-/// and retry a revoked token forever. A refusal arrives within moments; a connection that
-/// outlived this was accepted, and a later 401 (the token expired) deserves a refresh.
+/// How long a connection must stay up (checked when a ping is due and when it ends) before
+/// it counts as working, which starts backoff and the attempt count over. Not the moment the
+/// upgrade and subscriptions succeed: the service refuses a token with a 401 frame right
+/// *after* the upgrade, so counting an open socket as success would reset the unauthorized
+/// streak on every attempt and retry a revoked token forever. A refusal arrives within
+/// moments; a connection that outlived this was accepted, and a later 401 (the token
+/// expired) deserves a refresh. Nor is an update enough: a server that accepts, sends one
+/// frame and closes would otherwise be reconnected forever at the first attempt's delay,
+/// spending the account's shared budget of 200 requests a minute.
 const SETTLED_AFTER: Duration = Duration::from_secs(10);
 
 /// Connections that may end on a frame over `max_frame_bytes` within any [`OVERSIZED_WINDOW`]
@@ -81,10 +84,11 @@ pub(crate) struct Driver {
     subscriptions: Vec<Series>,
     /// Consecutive connections refused as unauthorized; two in a row end the feed (one
     /// retry lets refreshable credentials renew after [`zd_auth::Credentials::invalidate`]).
-    /// A connection that worked (see [`Driver::mark_healthy`]) starts the count over.
+    /// A connection that delivered an update, or worked (see [`Driver::mark_healthy`]),
+    /// starts the count over: either way the token was accepted.
     unauthorized_streak: u32,
-    /// Whether the current session has worked: delivered an update, or stayed up for
-    /// [`SETTLED_AFTER`]. Then backoff and the unauthorized streak start over.
+    /// Whether the current session has worked: stayed up for [`SETTLED_AFTER`]. Then
+    /// backoff, the attempt count and the unauthorized streak start over.
     healthy: bool,
     /// When the latest sessions ended by a frame over `max_frame_bytes` ended, oldest first:
     /// one more within [`OVERSIZED_WINDOW`] of the oldest makes [`MAX_OVERSIZED`] in a
@@ -93,7 +97,7 @@ pub(crate) struct Driver {
     oversized_at: [Option<Instant>; MAX_OVERSIZED - 1],
     /// Reconnect attempts since the last working connection (see [`Driver::mark_healthy`]),
     /// as reported in [`FeedEvent::Reconnecting`]. Kept across connections: one that comes
-    /// up and fails before it worked does not start the count over.
+    /// up and fails before it worked (updates or not) does not start the count over.
     attempt: u32,
     /// The authorization the current connection was opened with: a 401 frame refuses that
     /// token, which shared credentials may already have replaced.
@@ -277,8 +281,8 @@ impl Driver {
         !error.is_retryable()
     }
 
-    /// The connection works: the next failure starts backoff, the attempt count and the
-    /// unauthorized count over.
+    /// The connection has stayed up for [`SETTLED_AFTER`]: the next failure starts backoff,
+    /// the attempt count and the unauthorized count over.
     fn mark_healthy(&mut self) {
         self.healthy = true;
         self.unauthorized_streak = 0;
@@ -325,7 +329,7 @@ impl Driver {
             tokio::pin!(ping);
             let connected = Instant::now();
             let mut last_frame = connected;
-            loop {
+            let outcome = 'session: loop {
                 tokio::select! {
                     command = self.commands.recv() => {
                         // Boxed: commands are rare, and their futures (a frame being written)
@@ -338,10 +342,10 @@ impl Driver {
                             Ok(()) => {}
                             Err(Outcome::Closed(error)) => {
                                 let _ = Box::pin(close(&mut ws)).await;
-                                return Outcome::Closed(error);
+                                break 'session Outcome::Closed(error);
                             }
                             Err(Outcome::Reconnect(error)) => {
-                                return Outcome::Reconnect(
+                                break 'session Outcome::Reconnect(
                                     Box::pin(self.after_failed_write(&mut ws, error)).await,
                                 );
                             }
@@ -352,7 +356,7 @@ impl Driver {
                         match message {
                             Some(Ok(Message::Text(text))) => {
                                 if let Some(outcome) = self.frame(text.as_str()) {
-                                    return outcome;
+                                    break 'session outcome;
                                 }
                             }
                             Some(Ok(Message::Close(frame))) => {
@@ -360,12 +364,12 @@ impl Driver {
                                     Some(f) => format!("server closed the feed ({} {})", u16::from(f.code), f.reason),
                                     None => "server closed the feed".to_owned(),
                                 };
-                                return Outcome::Reconnect(Error::new(ErrorKind::Transport, detail));
+                                break 'session Outcome::Reconnect(Error::new(ErrorKind::Transport, detail));
                             }
                             Some(Ok(_)) => {}
-                            Some(Err(e)) => return Outcome::Reconnect(read_error(e)),
+                            Some(Err(e)) => break 'session Outcome::Reconnect(read_error(e)),
                             None => {
-                                return Outcome::Reconnect(Error::new(
+                                break 'session Outcome::Reconnect(Error::new(
                                     ErrorKind::Transport,
                                     "connection ended",
                                 ));
@@ -374,25 +378,34 @@ impl Driver {
                     }
                     () = &mut ping => {
                         ping.as_mut().reset(Instant::now() + self.ping_period());
-                        if !self.healthy && connected.elapsed() >= SETTLED_AFTER {
-                            self.mark_healthy();
-                        }
+                        self.mark_healthy_if_settled(connected);
                         let idle_timeout = self.client.inner.feed.idle_timeout;
                         if last_frame.elapsed() >= idle_timeout {
-                            return Outcome::Reconnect(Error::new(
+                            break 'session Outcome::Reconnect(Error::new(
                                 ErrorKind::Timeout,
                                 format!("no frame for {idle_timeout:?}"),
                             ));
                         }
                         if let Err(e) = Box::pin(ws.send(Message::Ping(Default::default()))).await {
                             let error = Error::new(ErrorKind::Transport, "sending a ping").with_source(e);
-                            return Outcome::Reconnect(
+                            break 'session Outcome::Reconnect(
                                 Box::pin(self.after_failed_write(&mut ws, error)).await,
                             );
                         }
                     }
                 }
-            }
+            };
+            // A connection that settled between two pings counts as working too.
+            self.mark_healthy_if_settled(connected);
+            outcome
+        }
+    }
+
+    /// Marks the session as working once it has been up (since `connected`) for
+    /// [`SETTLED_AFTER`].
+    fn mark_healthy_if_settled(&mut self, connected: Instant) {
+        if !self.healthy && connected.elapsed() >= SETTLED_AFTER {
+            self.mark_healthy();
         }
     }
 
@@ -406,7 +419,9 @@ impl Driver {
                 message: None,
             }),
             Ok(ServerFrame::Update(update)) => {
-                self.mark_healthy();
+                // The token was accepted, but the connection has not yet proven it stays up:
+                // backoff starts over only once it has (see `SETTLED_AFTER`).
+                self.unauthorized_streak = 0;
                 self.live.modify_snapshot(|s| s.apply_update(&update));
                 for item in flatten(&update) {
                     let tracked = self
@@ -569,20 +584,24 @@ impl Driver {
         .await
     }
 
-    /// Queues an event without ever blocking the driver on a slow reader.
+    /// Queues an event without ever blocking the driver on a slow reader. An update that
+    /// finds the queue full is dropped (the snapshot has its value); an event about the
+    /// connection makes room instead (see [`crate::events::EventSender::send_lifecycle`]):
+    /// the snapshot does not hold it, and a reader re-seeds on `Reconnected`.
     fn emit(&mut self, event: FeedEvent) {
         if self.lagged > 0 {
             match self.events.try_send(FeedEvent::Lagged(self.lagged)) {
                 Ok(()) => self.lagged = 0,
-                Err(TrySendError::Full) => {
-                    self.lagged += 1;
-                    return;
-                }
+                Err(TrySendError::Full) => {}
                 Err(TrySendError::Closed) => return,
             }
         }
-        if let Err(TrySendError::Full) = self.events.try_send(event) {
-            self.lagged += 1;
+        if matches!(event, FeedEvent::Update(_)) {
+            if let Err(TrySendError::Full) = self.events.try_send(event) {
+                self.lagged += 1;
+            }
+        } else if let Ok(dropped) = self.events.send_lifecycle(event) {
+            self.lagged += dropped;
         }
     }
 

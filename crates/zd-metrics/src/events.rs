@@ -23,11 +23,52 @@ struct State {
 
 type Shared = Arc<Mutex<State>>;
 
+impl State {
+    /// Frees a slot for a lifecycle event if the queue is full (see
+    /// [`EventSender::send_lifecycle`]); how many events that dropped.
+    fn make_room_for_lifecycle(&mut self) -> u64 {
+        if self.queue.len() < self.capacity {
+            return 0;
+        }
+        if let Some(update) = self.position(|e| matches!(e, FeedEvent::Update(_))) {
+            self.queue.remove(update);
+            return 1;
+        }
+        if let Some(lagged) = self.position(|e| matches!(e, FeedEvent::Lagged(_)))
+            && let Some(FeedEvent::Lagged(n)) = self.queue.remove(lagged)
+        {
+            return n;
+        }
+        if self.queue.len() < self.capacity.saturating_add(LIFECYCLE_SLACK) {
+            return 0;
+        }
+        let latest_reconnected = self
+            .queue
+            .iter()
+            .rposition(|e| matches!(e, FeedEvent::Reconnected));
+        let oldest = (0..self.queue.len()).find(|&i| Some(i) != latest_reconnected);
+        match oldest.and_then(|i| self.queue.remove(i)) {
+            Some(_) => 1,
+            None => 0,
+        }
+    }
+
+    fn position(&self, matches: impl Fn(&FeedEvent) -> bool) -> Option<usize> {
+        self.queue.iter().position(matches)
+    }
+}
+
 fn lock(shared: &Shared) -> MutexGuard<'_, State> {
     // The critical sections cannot panic half-way through an update; a poisoned lock still
     // holds a consistent queue.
     shared.lock().unwrap_or_else(PoisonError::into_inner)
 }
+
+/// How far past `capacity` lifecycle events (see [`EventSender::send_lifecycle`]) may fill the
+/// queue when it holds nothing they can replace: room for a reader that fell behind to see an
+/// outage's `Reconnecting` and `Reconnected` and a few more besides, whatever `capacity` is.
+/// A feed whose reader never polls (it only reads the snapshot) keeps this much at most.
+const LIFECYCLE_SLACK: usize = 8;
 
 /// A bounded queue of at most `capacity` (at least 1) events.
 pub(crate) fn channel(capacity: usize) -> (EventSender, EventReceiver) {
@@ -75,6 +116,30 @@ impl EventSender {
 }
 
 impl EventSender {
+    /// Queues an event about the connection (`Reconnecting`, `Reconnected`, `Rejected`) that
+    /// a reader must not miss the way it may miss an update, whose value the snapshot holds:
+    /// a reader re-seeds on `Reconnected`. Room is made, when the queue is full, by dropping
+    /// its oldest update, else by taking out a `Lagged` (its count is returned to be
+    /// reported again), else from [`LIFECYCLE_SLACK`] past `capacity`; only past that is the
+    /// oldest lifecycle event dropped, never the latest `Reconnected` (a reader that sees it
+    /// re-seeds after every reconnect before it). Returns how many events were dropped or
+    /// taken out, for the driver to report as lagged.
+    pub(crate) fn send_lifecycle(&self, event: FeedEvent) -> Result<u64, TrySendError> {
+        let (dropped, waker) = {
+            let mut state = lock(&self.0);
+            if !state.receiver_alive {
+                return Err(TrySendError::Closed);
+            }
+            let dropped = state.make_room_for_lifecycle();
+            state.queue.push_back(event);
+            (dropped, state.waker.take())
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Ok(dropped)
+    }
+
     /// Queues the driver's last events even when the queue is full: a reader that fell
     /// behind must still learn why the feed ended, and the driver cannot wait for room
     /// (it would hold the connection slot for a reader that may never read). The queue
@@ -198,6 +263,67 @@ mod tests {
         assert_eq!(lagged(rx.poll_recv(&mut cx)), Some(3));
         assert_eq!(lagged(rx.poll_recv(&mut cx)), Some(4));
         assert!(matches!(rx.poll_recv(&mut cx), Poll::Ready(None)));
+    }
+
+    fn kinds(rx: &mut EventReceiver) -> Vec<String> {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut kinds = Vec::new();
+        while let Poll::Ready(Some(event)) = rx.poll_recv(&mut cx) {
+            kinds.push(match event {
+                FeedEvent::Update(_) => "update".to_owned(),
+                FeedEvent::Lagged(n) => format!("lagged {n}"),
+                FeedEvent::Reconnecting { attempt, .. } => format!("reconnecting {attempt}"),
+                FeedEvent::Reconnected => "reconnected".to_owned(),
+                other => format!("{other:?}"),
+            });
+        }
+        kinds
+    }
+
+    fn update() -> FeedEvent {
+        FeedEvent::Update(crate::MetricUpdate {
+            series: crate::Series::metric(crate::Metric::ActiveChats),
+            value: Some(1),
+        })
+    }
+
+    fn reconnecting(attempt: u32) -> FeedEvent {
+        FeedEvent::Reconnecting {
+            attempt,
+            delay: std::time::Duration::from_secs(1),
+            error: Error::new(ErrorKind::Transport, "test"),
+        }
+    }
+
+    #[test]
+    fn lifecycle_events_replace_updates_then_lag_reports_then_use_the_slack() {
+        let (tx, mut rx) = channel(2);
+        tx.try_send(update()).unwrap();
+        tx.try_send(FeedEvent::Lagged(5)).unwrap();
+        assert_eq!(tx.send_lifecycle(reconnecting(1)), Ok(1));
+        assert_eq!(tx.send_lifecycle(FeedEvent::Reconnected), Ok(5));
+        assert_eq!(tx.send_lifecycle(reconnecting(1)), Ok(0));
+        assert_eq!(
+            kinds(&mut rx),
+            ["reconnecting 1", "reconnected", "reconnecting 1"]
+        );
+    }
+
+    #[test]
+    fn lifecycle_events_stay_bounded_and_keep_the_latest_reconnected() {
+        let (tx, mut rx) = channel(1);
+        let mut dropped = 0;
+        for attempt in 1..=100 {
+            dropped += tx.send_lifecycle(reconnecting(attempt)).unwrap();
+            if attempt == 50 {
+                dropped += tx.send_lifecycle(FeedEvent::Reconnected).unwrap();
+            }
+        }
+        let kinds = kinds(&mut rx);
+        assert_eq!(kinds.len(), 1 + LIFECYCLE_SLACK);
+        assert_eq!(dropped, 101 - kinds.len() as u64);
+        assert_eq!(kinds.first().map(String::as_str), Some("reconnected"));
+        assert_eq!(kinds.last().map(String::as_str), Some("reconnecting 100"));
     }
 
     #[test]

@@ -24,9 +24,10 @@ pub enum FeedEvent {
     /// The connection was lost (or never came up); the feed will try again after `delay`.
     /// Values in the snapshot are unknown until updates arrive on the new connection.
     Reconnecting {
-        /// Reconnect attempts since the last working connection (one that delivered an
-        /// update or stayed up past the moment a refusal comes), starting at 1: a
-        /// connection that comes up and fails before it worked does not start it over.
+        /// Reconnect attempts since the last working connection (one that stayed up past
+        /// the moment a refusal comes, about ten seconds), starting at 1: a connection that
+        /// comes up and fails before it worked does not start it over, even if it
+        /// delivered updates.
         attempt: u32,
         /// How long the feed waits before the attempt.
         delay: std::time::Duration,
@@ -46,7 +47,12 @@ pub enum FeedEvent {
     /// refused again). The message text, where the server gave one, is in [`Error::body`];
     /// call [`FeedHandle::unsubscribe`] to drop a series known to be refused.
     Rejected(Error),
-    /// The reader fell behind and this many events were dropped (the snapshot has them).
+    /// The reader fell behind and this many events were dropped: updates, whose latest
+    /// values the snapshot has. Events about the connection are not dropped for updates;
+    /// only a reader so far behind that they alone overflow the buffer (a few events past
+    /// [`crate::FeedConfig::event_buffer`]) loses the oldest of them, and never the latest
+    /// [`FeedEvent::Reconnected`]: a reader that re-seeds on it has re-seeded after every
+    /// reconnect it missed.
     Lagged(u64),
     /// The feed has ended; no more events follow. [`ErrorKind::Closed`] after
     /// [`FeedHandle::close`]; [`ErrorKind::Unauthorized`] when the token is refused twice in a

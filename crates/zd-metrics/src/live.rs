@@ -134,13 +134,18 @@ impl Drop for Publisher {
     /// Nothing will update the values any more, however the driver ended (closed, gave up,
     /// panicked, its runtime shut down): a reader such as the Prometheus collector would
     /// otherwise keep serving the last ones as if live. The series stay tracked, their values
-    /// unknown, as while the feed reconnects. A [`SnapshotReceiver::fixed`] has no publisher
-    /// and keeps its values.
+    /// unknown, as while the feed reconnects. The state turns [`FeedState::Closed`] for the
+    /// same reason: a driver that never reached its own end would leave it `Active`. A
+    /// [`SnapshotReceiver::fixed`] has no publisher and keeps its values.
     fn drop(&mut self) {
         {
             let mut cell = self.0.lock();
             if cell.snapshot.forget_values() {
                 cell.snapshot_version = cell.snapshot_version.wrapping_add(1);
+            }
+            if cell.state != FeedState::Closed {
+                cell.state = FeedState::Closed;
+                cell.state_version = cell.state_version.wrapping_add(1);
             }
             cell.closed = true;
         }
@@ -452,6 +457,18 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Closed);
+    }
+
+    #[tokio::test]
+    async fn a_dropped_publisher_leaves_the_state_closed() {
+        let publisher = Publisher::new();
+        let mut state = StateReceiver::new(publisher.shared());
+        state.get_and_update();
+        drop(publisher);
+        assert_eq!(state.get(), FeedState::Closed);
+        // The change is seen once, then the end.
+        state.changed().await.unwrap();
+        assert_eq!(state.changed().await.unwrap_err().kind(), ErrorKind::Closed);
     }
 
     #[tokio::test]

@@ -16,7 +16,9 @@ use crate::{Error, ErrorKind, MetricUpdate, MetricsClient, Series};
 /// What a REST pull returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
-    /// The department the values are for, `None` for the whole account.
+    /// The department the values are for, `None` for the whole account: always the one
+    /// requested (a body with `"department_id":null` for a department's pull is that
+    /// department's; one naming another department is an error).
     pub department_id: Option<u64>,
     /// `false` when the service answered "Not Computed!" (no data yet, or after a long
     /// inactivity): every value is then absent.
@@ -72,7 +74,8 @@ impl MetricsClient {
 /// as the HTTP status or as the `status_code` of a 200 body; either invalidates the
 /// credentials), [`ErrorKind::RateLimited`] (429, with [`Error::retry_after`]),
 /// [`ErrorKind::HttpStatus`], [`ErrorKind::ServerStatus`] (another `status_code` in the body,
-/// an update's included, as the feed refuses it), [`ErrorKind::Decode`], [`ErrorKind::TooLarge`], [`ErrorKind::Timeout`],
+/// an update's included, as the feed refuses it), [`ErrorKind::Decode`] (also for values of
+/// another department than the one requested), [`ErrorKind::TooLarge`], [`ErrorKind::Timeout`],
 /// [`ErrorKind::Transport`]; [`ErrorKind::InvalidSubscription`] for a window on agent
 /// metrics or a metric of the other family. "Not Computed!" is not an error: see
 /// [`Report::computed`].
@@ -258,11 +261,14 @@ fn decode_report(body: &[u8], department_id: Option<u64>, what: &str) -> Result<
         ServerFrame::Update(update) if update.status_code != 200 => {
             Err(refusal(update.status_code, "", what))
         }
-        ServerFrame::Update(update) => Ok(Report {
-            department_id: update.department_id,
-            computed: true,
-            values: flatten(&update).collect(),
-        }),
+        ServerFrame::Update(mut update) => {
+            update.department_id = department(update.department_id, department_id, body, what)?;
+            Ok(Report {
+                department_id: update.department_id,
+                computed: true,
+                values: flatten(&update).collect(),
+            })
+        }
         ServerFrame::NotComputed => Ok(Report {
             department_id,
             computed: false,
@@ -279,6 +285,40 @@ fn decode_report(body: &[u8], department_id: Option<u64>, what: &str) -> Result<
         _ => Err(
             Error::new(ErrorKind::Decode, format!("{what}: not a metrics body")).with_body(body),
         ),
+    }
+}
+
+/// The department a body's values are for: the one requested. A body that names none (`null`)
+/// for a department's pull is taken to be that department's: its values seed that
+/// department's series, not the account's. A body that names another department (or one for
+/// an account-wide pull) contradicts the request and is refused rather than reported as what
+/// was asked for.
+fn department(
+    answered: Option<u64>,
+    requested: Option<u64>,
+    body: &[u8],
+    what: &str,
+) -> Result<Option<u64>, Error> {
+    match (requested, answered) {
+        (Some(requested), None) => Ok(Some(requested)),
+        (requested, answered) if requested == answered => Ok(answered),
+        (requested, answered) => {
+            let name = |d: Option<u64>| {
+                d.map_or_else(
+                    || "the whole account".to_owned(),
+                    |d| format!("department {d}"),
+                )
+            };
+            Err(Error::new(
+                ErrorKind::Decode,
+                format!(
+                    "{what}: values for {} in answer to a pull for {}",
+                    name(answered),
+                    name(requested)
+                ),
+            )
+            .with_body(body))
+        }
     }
 }
 

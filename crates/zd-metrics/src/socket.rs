@@ -12,8 +12,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::HeaderMap;
-use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, HeaderName, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderValue};
 
 use hyper_rustls::MaybeHttpsStream;
 use hyper_util::rt::TokioIo;
@@ -27,8 +27,8 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::handshake::machine::TryParse;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
-use crate::Error;
 use crate::transport::{WsStream, status_error, upgrade_error};
+use crate::{Error, ErrorKind};
 
 /// The longest upgrade response head read; a server sending more is broken or hostile.
 const MAX_RESPONSE_HEAD: usize = 16 * 1024;
@@ -118,15 +118,21 @@ impl AsyncWrite for Socket {
     }
 }
 
-/// Sends the upgrade request, reads and checks the response (RFC 6455 section 4.1), and
-/// returns the WebSocket. A refusal maps to a typed error with its status, headers and the
-/// body bytes that came with the head.
+/// Sends the upgrade request with `authorization` as its `Authorization` header, reads and
+/// checks the response (RFC 6455 section 4.1), and returns the WebSocket. A refusal maps to a
+/// typed error with its status, headers and the body bytes that came with the head.
+///
+/// `authorization` is kept out of `request`: tungstenite's `generate_request` logs the whole
+/// head it builds at trace level, and an application that enables trace logs (`env_logger`,
+/// a `tracing` log bridge) would write the token on every connect.
 pub(crate) async fn upgrade(
     mut socket: Socket,
     request: Request,
+    authorization: &HeaderValue,
     config: WebSocketConfig,
 ) -> Result<WsStream, Error> {
     let (head, key) = generate_request(request).map_err(upgrade_error)?;
+    let head = with_header(head, &AUTHORIZATION, authorization)?;
     socket
         .write_all(&head)
         .await
@@ -177,6 +183,33 @@ pub(crate) async fn upgrade(
     Ok(Box::new(
         WebSocketStream::from_partially_read(socket, tail, Role::Client, Some(config)).await,
     ))
+}
+
+/// Adds `name: value` as the last header of a request head built by `generate_request`
+/// (which ends it with an empty line). A `HeaderValue` holds no CR or LF, so the value cannot
+/// end the head early or smuggle in headers of its own.
+fn with_header(
+    mut head: Vec<u8>,
+    name: &HeaderName,
+    value: &HeaderValue,
+) -> Result<Vec<u8>, Error> {
+    let Some(end) = head
+        .len()
+        .checked_sub(2)
+        .filter(|_| head.ends_with(b"\r\n\r\n"))
+    else {
+        return Err(Error::new(
+            ErrorKind::Transport,
+            "WebSocket upgrade: the request head does not end with an empty line",
+        ));
+    };
+    let mut line = Vec::with_capacity(name.as_str().len() + value.len() + 4);
+    line.extend_from_slice(name.as_str().as_bytes());
+    line.extend_from_slice(b": ");
+    line.extend_from_slice(value.as_bytes());
+    line.extend_from_slice(b"\r\n");
+    head.splice(end..end, line);
+    Ok(head)
 }
 
 /// How a refused upgrade's body is delimited (RFC 9112 section 6.3).
@@ -341,7 +374,8 @@ mod tests {
         });
         let socket = Socket::Plain(TcpStream::connect(addr).await.unwrap());
         let request = format!("ws://{addr}/stream").into_client_request().unwrap();
-        let result = upgrade(socket, request, WebSocketConfig::default()).await;
+        let authorization = HeaderValue::from_static("Bearer t");
+        let result = upgrade(socket, request, &authorization, WebSocketConfig::default()).await;
         server.abort();
         match result {
             Ok(_) => panic!("the upgrade was refused"),
@@ -393,6 +427,19 @@ mod tests {
         assert_eq!(err.body(), Some("slow down"));
         assert!(started.elapsed() >= REFUSAL_BODY_WAIT);
         assert!(started.elapsed() < REFUSAL_BODY_WAIT * 2);
+    }
+
+    #[test]
+    fn a_header_is_added_as_the_last_line_of_the_head() {
+        let head = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n".to_vec();
+        let value = HeaderValue::from_static("Bearer t");
+        let head = with_header(head, &AUTHORIZATION, &value).unwrap();
+        assert_eq!(
+            head,
+            b"GET / HTTP/1.1\r\nHost: h\r\nauthorization: Bearer t\r\n\r\n"
+        );
+        let err = with_header(b"GET / HTTP/1.1\r\n".to_vec(), &AUTHORIZATION, &value).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Transport);
     }
 
     #[test]

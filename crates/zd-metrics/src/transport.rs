@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use http::header::{AUTHORIZATION, USER_AGENT};
+use http::header::USER_AGENT;
 use http::{HeaderMap, HeaderValue};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -89,7 +89,8 @@ pub(crate) async fn open_ws(
         .with_source(e)
     })?;
     auth.set_sensitive(true);
-    request.headers_mut().insert(AUTHORIZATION, auth);
+    // Not in `request`: the upgrade adds it to the head (see `upgrade`), because the head
+    // built from `request` is logged.
     request
         .headers_mut()
         .insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
@@ -121,7 +122,13 @@ pub(crate) async fn open_ws(
             .await
             .map_err(connect_error)?;
         let stream = connector.call(uri).await.map_err(connect_error)?;
-        upgrade(Socket::from(stream), request, ws_config(max_frame_bytes)).await
+        upgrade(
+            Socket::from(stream),
+            request,
+            &auth,
+            ws_config(max_frame_bytes),
+        )
+        .await
     };
     tokio::time::timeout(timeout, handshake)
         .await

@@ -363,6 +363,14 @@ async fn without_a_value_on_subscribe_rest_seeds_and_the_feed_follows() {
         None,
         "the feed has none yet"
     );
+    assert_eq!(
+        feed.handle().seed(&seeded).await.unwrap(),
+        1,
+        "the one followed series the feed had no value for"
+    );
+    assert_eq!(feed.snapshot().borrow().get(&incoming), Some(1));
+    // Seeding again fills nothing: the value is known now.
+    assert_eq!(feed.handle().seed(&seeded).await.unwrap(), 0);
     s.arrive();
     assert_eq!(update(&mut feed).await, (incoming.to_string(), Some(2)));
     assert_eq!(feed.snapshot().borrow().get(&incoming), Some(2));

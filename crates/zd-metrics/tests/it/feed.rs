@@ -577,6 +577,81 @@ async fn slow_reader_gets_lagged_and_snapshot_stays_current() {
     assert!(matches!(events.last(), Some(FeedEvent::Update(u)) if u.value == Some(11)));
 }
 
+/// A feed whose driver never reaches its own end (its runtime shut down under it) reads as
+/// ended, not as a live connection.
+#[test]
+fn a_feed_whose_runtime_shut_down_is_closed() {
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut server = server_rt.block_on(TestServer::start(&["good"]));
+    let client_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let feed = client_rt
+        .block_on(client(&server, "good").connect())
+        .unwrap();
+    let _conn = server_rt.block_on(server.next_connection());
+    let state = feed.handle().state();
+    assert_eq!(state.get(), FeedState::Active);
+    // Drops the driver's task mid-session: no `finish`, no `Closed` event.
+    drop(client_rt);
+    assert_eq!(state.get(), FeedState::Closed);
+}
+
+/// A reader that fell behind on updates still learns of a reconnect (it re-seeds on
+/// `Reconnected`): events about the connection take the place of updates, whose values the
+/// snapshot holds.
+#[tokio::test(start_paused = true)]
+async fn a_slow_reader_still_gets_reconnecting_and_reconnected() {
+    let mut server = TestServer::start(&["good"]).await;
+    let mut config = FeedConfig::default();
+    config.event_buffer = 1;
+    let client = MetricsClient::builder(StaticToken::bearer("good").unwrap())
+        .base_url(server.base_url())
+        .feed_config(config)
+        .build()
+        .unwrap();
+    let mut feed = client.connect().await.unwrap();
+    let mut conn = server.next_connection().await;
+    let active = Series::metric(Metric::ActiveChats);
+    feed.subscribe(active.clone()).await.unwrap();
+    conn.recv().await;
+    let mut snapshot = feed.snapshot();
+    for n in 1..=3 {
+        conn.send(update("chats", &format!(r#"{{"active_chats":{n}}}"#), None));
+    }
+    snapshot
+        .wait_for(|s| s.get(&active) == Some(3))
+        .await
+        .unwrap();
+    let mut state = feed.handle().state();
+    conn.cut();
+    let mut conn = server.next_connection().await;
+    conn.recv().await; // the resubscription, sent before the connection counts as up
+    state.wait_for(|s| s == FeedState::Active).await.unwrap();
+    feed.handle().close().await;
+
+    let mut events = Vec::new();
+    while let Some(event) = feed.next().await {
+        events.push(match event {
+            FeedEvent::Update(u) => format!("update {:?}", u.value),
+            FeedEvent::Reconnecting { attempt, .. } => format!("reconnecting {attempt}"),
+            FeedEvent::Reconnected => "reconnected".to_owned(),
+            FeedEvent::Lagged(n) => format!("lagged {n}"),
+            FeedEvent::Closed(e) => format!("closed {:?}", e.kind()),
+            other => format!("{other:?}"),
+        });
+    }
+    assert_eq!(
+        events,
+        ["reconnecting 1", "reconnected", "lagged 3", "closed Closed"]
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_refusal_retrying_cannot_fix_ends_the_feed() {
     let (_server, client, mut feed) = cut_under_refusal(Canned {
@@ -680,6 +755,63 @@ async fn connections_dropped_as_soon_as_they_open_keep_backing_off() {
         conn = server.next_connection().await;
         assert!(matches!(next(&mut feed).await, FeedEvent::Reconnected));
     }
+}
+
+/// A server that accepts, sends one update and closes has not shown that connections stay
+/// up: reconnecting to it at the first attempt's delay forever would spend the account's
+/// shared connection budget. Only uptime starts backoff over.
+#[tokio::test(start_paused = true)]
+async fn connections_that_deliver_one_update_and_drop_keep_backing_off() {
+    let mut server = TestServer::start(&["good"]).await;
+    let mut feed = client(&server, "good").connect().await.unwrap();
+    let active = Series::metric(Metric::ActiveChats);
+    feed.subscribe(active.clone()).await.unwrap();
+    let mut conn = server.next_connection().await;
+    for round in 0..4_u32 {
+        conn.recv().await; // the (re)subscription
+        conn.send(update("chats", r#"{"active_chats":1}"#, None));
+        assert!(
+            matches!(next(&mut feed).await, FeedEvent::Update(u) if u.series == active),
+            "round {round}"
+        );
+        conn.cut();
+        let (attempt, delay, kind) = reconnecting(&mut feed).await;
+        assert_eq!(
+            (attempt, kind),
+            (round + 1, ErrorKind::Transport),
+            "round {round}"
+        );
+        let base = Duration::from_secs(1 << round);
+        assert!(
+            delay >= base && delay <= base * 2,
+            "round {round}: {delay:?}"
+        );
+        conn = server.next_connection().await;
+        assert!(matches!(next(&mut feed).await, FeedEvent::Reconnected));
+    }
+}
+
+/// Uptime counts when the connection ends, not only when a ping is due: one that stayed up
+/// past the settling time and dropped before the next ping has worked too.
+#[tokio::test(start_paused = true)]
+async fn a_connection_that_settles_between_pings_starts_backoff_over() {
+    let mut server = TestServer::start(&["good"]).await;
+    let mut feed = client(&server, "good").connect().await.unwrap();
+    let conn = server.next_connection().await;
+    conn.cut();
+    assert_eq!(reconnecting(&mut feed).await.0, 1);
+    let conn = server.next_connection().await;
+    assert!(matches!(next(&mut feed).await, FeedEvent::Reconnected));
+    conn.cut();
+    assert_eq!(reconnecting(&mut feed).await.0, 2);
+    let conn = server.next_connection().await;
+    assert!(matches!(next(&mut feed).await, FeedEvent::Reconnected));
+    // Past the 10 s a refusal takes at most, short of the 15 s ping.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    conn.cut();
+    let (attempt, delay, _) = reconnecting(&mut feed).await;
+    assert_eq!(attempt, 1);
+    assert!(delay <= Duration::from_secs(2), "{delay:?}");
 }
 
 #[tokio::test(start_paused = true)]

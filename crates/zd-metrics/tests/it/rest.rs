@@ -87,6 +87,48 @@ async fn single_metrics_and_not_computed() {
     );
 }
 
+/// The report is for the department that was asked for: a body that names none is that
+/// department's (its values seed that department's series), and one that names another is
+/// refused rather than reported as the department asked for.
+#[tokio::test]
+async fn the_report_is_for_the_requested_department() {
+    let server = TestServer::start(&["good"]).await;
+    server.rest(
+        "/stream/chats/incoming_chats?department_id=5",
+        ok(r#"{"content":{"topic":"chats","data":{"incoming_chats":2},"type":"update","department_id":null},"status_code":200}"#),
+    );
+    server.rest(
+        "/stream/chats/incoming_chats?department_id=6",
+        ok(r#"{"content":{"topic":"chats","data":{"incoming_chats":3},"type":"update","department_id":7},"status_code":200}"#),
+    );
+    server.rest(
+        "/stream/chats/incoming_chats",
+        ok(r#"{"content":{"topic":"chats","data":{"incoming_chats":4},"type":"update","department_id":8},"status_code":200}"#),
+    );
+    let client = client(&server);
+    let incoming = Series::metric(Metric::IncomingChats);
+
+    let report = client
+        .chat_metric(Metric::IncomingChats)
+        .department(5)
+        .await
+        .unwrap();
+    assert_eq!(report.department_id, Some(5));
+    assert_eq!(report.get(&incoming.clone().department(5)), Some(2));
+    assert!(!report.contains(&incoming), "not the account's value");
+
+    let err = client
+        .chat_metric(Metric::IncomingChats)
+        .department(6)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err:?}");
+    assert!(err.to_string().contains("department 7"), "{err}");
+
+    let err = client.chat_metric(Metric::IncomingChats).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err:?}");
+}
+
 #[tokio::test]
 async fn http_errors_are_typed() {
     let server = TestServer::start(&["good"]).await;

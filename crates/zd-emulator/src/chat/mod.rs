@@ -49,7 +49,14 @@ pub(crate) struct Core {
     agent_counts: Mutex<HashMap<String, AgentCounts>>,
     /// Counts resets. Scenarios watch it and stop at a reset (see `Control::reset`).
     pub(crate) resets: tokio::sync::watch::Sender<u64>,
+    /// Slots for scenarios posted to the control API (see [`MAX_RUNNING_SCENARIOS`]).
+    pub(crate) scenario_slots: Arc<tokio::sync::Semaphore>,
 }
+
+/// Scenarios posted to `POST /_emulator/scenario` that may run at once. Each holds its steps
+/// (up to a body's 2 MB) until its last one, which may be far off: without a bound, posts would
+/// pile up until a reset.
+pub(crate) const MAX_RUNNING_SCENARIOS: usize = 64;
 
 /// Per-agent counters of `startAgentSession`.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -88,6 +95,7 @@ impl Core {
             ws_base: OnceLock::new(),
             agent_counts: Mutex::new(HashMap::new()),
             resets: tokio::sync::watch::Sender::new(0),
+            scenario_slots: Arc::new(tokio::sync::Semaphore::new(MAX_RUNNING_SCENARIOS)),
         }
     }
 

@@ -17,7 +17,7 @@ use super::counters::SessionCounters;
 use super::fanout::Class;
 use super::limits::{MAX_QUEUED_DATA_BYTES, RequestWindow};
 use crate::ids;
-use crate::state::{AgentStatus, ChatState};
+use crate::state::ChatState;
 
 /// Something for a socket's writer to do, in order.
 #[derive(Debug)]
@@ -228,7 +228,6 @@ impl Faults {
 }
 
 /// One agent session.
-#[derive(Debug)]
 pub(crate) struct Session {
     pub(crate) id: String,
     pub(crate) client_id: String,
@@ -245,6 +244,19 @@ pub(crate) struct Session {
     pub(crate) limiter: Option<Mutex<RequestWindow>>,
     pub(crate) counters: SessionCounters,
     pub(crate) faults: Faults,
+}
+
+/// `client_id` is left out: with the session id it is the session's URL, which is all a
+/// socket needs to take the session from its bot.
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("client_id", &"[REDACTED]")
+            .field("agent", &self.agent)
+            .field("ended", &*self.ended.lock())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Session {
@@ -567,12 +579,6 @@ impl Sessions {
             if by_agent.get(&session.agent) == Some(&session.id) {
                 by_agent.remove(&session.agent);
                 self.state.set_conversations_api(&session.agent, false);
-                // Presence does not outlive the session (a new one must set the agent's
-                // status again, seed 000): an agent left online without one would still be
-                // given chats. Done under `by_agent`'s lock, so a new session's status, set
-                // once it has started, is never overwritten. An agent deleted meanwhile has
-                // no status to clear.
-                let _ = self.state.set_agent_status(&session.agent, AgentStatus::Offline);
             }
         }
         let subs: Vec<(String, Arc<Class>)> = session.subscriptions.lock().drain().collect();

@@ -43,6 +43,9 @@ pub enum ControlError {
     /// A request body that does not fit.
     #[error("{0}")]
     BadRequest(String),
+    /// As many scenarios as may run at once are running.
+    #[error("{0} scenarios are running, as many as may run at once; wait for one to end, or reset")]
+    TooManyScenarios(usize),
 }
 
 /// A visitor that arrived.

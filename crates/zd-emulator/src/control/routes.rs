@@ -25,6 +25,7 @@ impl IntoResponse for ControlError {
             }
             Self::State(StateError::NotFound(_)) | Self::NoSession(_) => StatusCode::NOT_FOUND,
             Self::NotConnected(_) | Self::Backlogged(_) | Self::State(_) => StatusCode::CONFLICT,
+            Self::TooManyScenarios(_) => StatusCode::TOO_MANY_REQUESTS,
         };
         (status, Json(json!({ "error": self.to_string() }))).into_response()
     }
@@ -250,12 +251,23 @@ pub(crate) fn router() -> Router<App> {
             post(|State(app): State<App>, body: String| async move {
                 let scenario = Scenario::parse(&body, false)?;
                 let steps = scenario.steps.len();
+                let slot = app
+                    .control
+                    .core
+                    .scenario_slots
+                    .clone()
+                    .try_acquire_owned()
+                    .map_err(|_| ControlError::TooManyScenarios(crate::chat::MAX_RUNNING_SCENARIOS))?;
                 let mut shutdown = app.service.shutdown.clone();
                 let stopped = async move {
                     // An error: the emulator is gone, which stops the scenario too.
                     let _ = shutdown.wait_for(|stopped| *stopped).await;
                 };
-                tokio::spawn(app.control.scenario_task(scenario, stopped));
+                let task = app.control.scenario_task(scenario, stopped);
+                tokio::spawn(async move {
+                    task.await;
+                    drop(slot);
+                });
                 Result::Ok((StatusCode::ACCEPTED, Json(json!({ "steps": steps }))))
             }),
         )

@@ -40,9 +40,20 @@ pub(crate) fn page(control: &Control, query: &PageQuery) -> Response<Body> {
     let boot = serde_json::json!({ "transcript": initial, "departments": departments });
     let html = PAGE.replacen(MARKER, &script_json(&boot), 1);
     let mut response = Response::new(Body::from(html));
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    // Framed by another site, the page's buttons (start a chat, send, leave) could be clicked
+    // through an overlay: its requests come from its own origin, so no origin check stops them.
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'self'"),
+    );
+    headers.insert(
+        header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("SAMEORIGIN"),
     );
     response
 }

@@ -35,6 +35,32 @@ async fn page_serves_without_a_browser() {
     );
 }
 
+/// Framed by another site, the page's buttons could be clicked through an overlay (its
+/// requests come from its own origin): browsers are told not to frame it elsewhere.
+#[tokio::test]
+async fn the_page_may_not_be_framed_by_other_sites() {
+    use http_body_util::Empty;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let emu = emulator().await;
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
+    let page = client
+        .get(format!("{}/", emu.base_url()).parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let header = |name: &str| {
+        page.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        header("content-security-policy").as_deref(),
+        Some("frame-ancestors 'self'")
+    );
+    assert_eq!(header("x-frame-options").as_deref(), Some("SAMEORIGIN"));
+}
+
 #[tokio::test]
 async fn headless_browser_renders_structured_messages() {
     let Some(browser) = chromium() else {

@@ -50,6 +50,26 @@ async fn the_account_hands_out_tokens_that_its_debug_hides() {
     assert!(shown.contains(&account.agents[0].name), "{shown}");
 }
 
+/// A session's id and client id make its URL, all a socket needs to take the session from its
+/// bot: the emulator's `Debug` shows neither a live session's client id.
+#[tokio::test]
+async fn the_emulators_debug_hides_session_client_ids() {
+    let emu = emulator().await;
+    let (status, started) = start_session(&emu, &token(&emu, "Bot")).await;
+    assert_eq!(status, 200, "{started}");
+    let client_id = started["data"]["startAgentSession"]["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let session_id = started["data"]["startAgentSession"]["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let shown = format!("{emu:?}");
+    assert!(shown.contains(&session_id), "the session is shown: {shown}");
+    assert!(!shown.contains(&client_id), "{client_id} shows in {shown}");
+}
+
 #[tokio::test]
 async fn visitor_life_cycle_and_statuses() {
     let emu = emulator().await;
@@ -256,6 +276,42 @@ async fn start_scenario_over_http(emu: &Emulator, scenario: Value) {
     )
     .await;
     assert_eq!(status, 202, "{body}");
+}
+
+/// Each posted scenario holds its steps until its last one, however far off: past 64 running
+/// at once, a post is refused (429) rather than piling up; a reset frees the slots.
+#[tokio::test]
+async fn scenarios_running_at_once_are_bounded() {
+    let emu = emulator().await;
+    let far_off = || {
+        json!({ "steps": [
+            { "at_ms": 3_600_000, "visitor": "v", "action": "arrive", "department": "Support" },
+        ]})
+    };
+    let url = format!("{}/_emulator/scenario", emu.base_url());
+    for _ in 0..64 {
+        start_scenario_over_http(&emu, far_off()).await;
+    }
+    let (status, body) = http("POST", &url, Some(far_off())).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("64 scenarios"),
+        "{body}"
+    );
+    control(&emu, "/reset", json!({})).await;
+    // The stopped scenarios give their slots back as their tasks end.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let (status, _) = http("POST", &url, Some(far_off())).await;
+            if status == 202 {
+                break;
+            }
+            assert_eq!(status, 429);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("a reset frees the scenarios' slots");
 }
 
 /// A test sharing an emulator must not meet the visitors of an earlier test's scenario: a

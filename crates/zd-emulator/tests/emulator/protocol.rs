@@ -308,40 +308,6 @@ async fn requests_after_the_stop_in_one_document_are_refused() {
     assert!(!log.to_string().contains("too late"), "{log}");
 }
 
-/// Seed 000: a session set up again must update the agent's status again, so presence does
-/// not outlive the session: an agent left online without one would still be given chats.
-#[tokio::test]
-async fn an_ended_session_takes_its_agents_presence_with_it() {
-    let emu = emulator().await;
-    let mut bot = Agent::connect(&emu, "Bot").await;
-    bot.go_online().await;
-    assert_eq!(agent_status(&emu, "Bot"), "Online");
-    let resp = bot
-        .request("mutation { stopAgentSession { success } }")
-        .await;
-    assert_eq!(
-        resp["payload"]["data"]["stopAgentSession"]["success"], true,
-        "{resp}"
-    );
-    assert_eq!(agent_status(&emu, "Bot"), "Offline");
-}
-
-/// A newer session of the same agent ends the older one, but the agent's presence stays: it
-/// still has a session.
-#[tokio::test]
-async fn a_session_replaced_by_a_newer_one_keeps_the_agents_presence() {
-    let emu = zd_emulator::Emulator::builder()
-        .limits(relaxed_starts())
-        .start()
-        .await
-        .unwrap();
-    let mut old = Agent::connect(&emu, "Bot").await;
-    old.go_online().await;
-    let _new = Agent::connect(&emu, "Bot").await;
-    old.until(|v| v["sig"] == "EOS").await;
-    assert_eq!(agent_status(&emu, "Bot"), "Online");
-}
-
 #[tokio::test]
 async fn a_session_stopped_twice_is_listed_once() {
     let emu = emulator().await;

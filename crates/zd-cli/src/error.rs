@@ -102,8 +102,47 @@ pub(crate) fn warn(message: &str, cause: &(dyn std::error::Error + 'static)) {
 fn print_causes(mut source: Option<&(dyn std::error::Error + 'static)>) {
     while let Some(cause) = source {
         crate::out::note(format_args!("  caused by: {cause}"));
+        if let Some(body) = auth_answer(cause) {
+            crate::out::note(format_args!("  the service answered: {body}"));
+        }
         source = cause.source();
     }
+}
+
+/// The body of an error answer without an OAuth error in it, which a zd-auth error keeps (with
+/// the values zd-auth sent hidden) but does not display: often the only words of why a
+/// service refused.
+fn auth_answer(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let error = cause.downcast_ref::<zd_auth::Error>()?;
+    if error.kind() != zd_auth::ErrorKind::HttpStatus {
+        return None;
+    }
+    error.body_excerpt().and_then(one_line)
+}
+
+/// The body of `startAgentSession`'s error answer, which zd-agent keeps but does not display,
+/// with the values of `sent` (the token that request carried, which a gateway may echo)
+/// hidden; `None` for any other error or an empty body.
+pub(crate) fn agent_answer(error: &zd_agent::Error, sent: &[&str]) -> Option<String> {
+    match error.kind() {
+        // zd-agent cuts the body to a bound, which may split a value: its beginning goes too.
+        zd_agent::ErrorKind::HttpStatus { body, .. } => one_line(zd_auth::drop_partial_tail(
+            &zd_auth::redact_sent(body, sent),
+            sent,
+        )),
+        _ => None,
+    }
+}
+
+/// A service's text as one line of a message: its control characters (line breaks, the
+/// escapes a terminal would act on) as spaces. `None` when nothing is left.
+fn one_line(text: &str) -> Option<String> {
+    let line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let line = line.trim();
+    (!line.is_empty()).then(|| line.to_owned())
 }
 
 /// Attaches a kind and a message to any error.
@@ -119,10 +158,12 @@ impl<T, E: std::error::Error + Send + Sync + 'static> Context<T> for std::result
 
 /// The kind of an agent-session failure. FORBIDDEN (a token without the `chat` scope, or an
 /// account without API access) is the service refusing the credentials as much as
-/// UNAUTHORIZED is: a retry will not help, other credentials will.
+/// UNAUTHORIZED is: a retry will not help, other credentials will. So is a 401 or 403 that
+/// `startAgentSession` answers without GraphQL errors (a gateway's `invalid_token`).
 pub(crate) fn agent_kind(error: &zd_agent::Error) -> Kind {
     match error.kind() {
         zd_agent::ErrorKind::Credentials => Kind::Config,
+        zd_agent::ErrorKind::HttpStatus { status, .. } if refused(*status) => Kind::Auth,
         _ if matches!(
             error.error_name(),
             Some(zd_agent::ErrorName::Unauthorized | zd_agent::ErrorName::Forbidden)
@@ -134,12 +175,19 @@ pub(crate) fn agent_kind(error: &zd_agent::Error) -> Kind {
     }
 }
 
-/// The kind of a zd-auth failure.
+/// The kind of a zd-auth failure. A 401 or 403 without an OAuth error body is a refusal of the
+/// credentials all the same.
 pub(crate) fn auth_kind(error: &zd_auth::Error) -> Kind {
     use zd_auth::ErrorKind as K;
     match error.kind() {
         K::InvalidInput | K::EmptySecret | K::KeyScopeMismatch => Kind::Usage,
         K::OAuth => Kind::Auth,
+        K::HttpStatus if error.status().is_some_and(|s| refused(s.as_u16())) => Kind::Auth,
         _ => Kind::Service,
     }
+}
+
+/// Whether an HTTP status is a refusal of the credentials (401 Unauthorized, 403 Forbidden).
+const fn refused(status: u16) -> bool {
+    matches!(status, 401 | 403)
 }

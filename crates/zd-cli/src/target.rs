@@ -158,6 +158,16 @@ impl Context {
 }
 
 impl ChatTarget {
+    /// The error of a `startAgentSession` that failed for good, with what the service answered
+    /// when zd-agent keeps it without displaying it.
+    fn start_failed(&self, error: zd_agent::Error) -> CliError {
+        let mut message = format!("cannot start an agent session at {}", self.endpoint);
+        if let Some(body) = crate::error::agent_answer(&error, &[self.token.expose_secret()]) {
+            message = format!("{message}; the service answered: {body}");
+        }
+        CliError::with(crate::error::agent_kind(&error), message, error)
+    }
+
     /// Connects an agent session and spawns its driver.
     pub(crate) async fn connect(&self) -> Result<zd_agent::AgentSession> {
         let credentials = zd_auth::StaticToken::bearer(self.token.clone())
@@ -184,14 +194,7 @@ impl ChatTarget {
                     tracing::info!(attempt, ?wait, "startAgentSession rate limited; waiting");
                     tokio::time::sleep(wait).await;
                 }
-                Err(e) => {
-                    let kind = crate::error::agent_kind(&e);
-                    return Err(CliError::with(
-                        kind,
-                        format!("cannot start an agent session at {}", self.endpoint),
-                        e,
-                    ));
-                }
+                Err(e) => return Err(self.start_failed(e)),
             }
         }
     }

@@ -318,7 +318,7 @@ async fn stop(session: &AgentSession) {
             )),
         },
         // A handler that cannot be installed is not a Ctrl-C: the stop still gets its wait.
-        Ok(()) = tokio::signal::ctrl_c() => {}
+        () = crate::interrupt::ctrl_c() => {}
     }
 }
 

@@ -51,10 +51,6 @@ pub(crate) async fn run(args: EmulatorArgs) -> Result<()> {
         let control = emulator.control().clone();
         tokio::spawn(async move { control.run_scenario(scenario).await });
     }
-    emulator
-        .run_until(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await;
+    emulator.run_until(crate::interrupt::ctrl_c()).await;
     Ok(())
 }

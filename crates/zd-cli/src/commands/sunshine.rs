@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use futures_util::{Stream, StreamExt};
+use futures_util::{FutureExt as _, Stream, StreamExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -255,15 +255,23 @@ fn write_lines<T: Serialize>(items: &[T], mut output: impl Write, to: &str) -> R
 /// A regular file (or a new one) is written whole or not at all: the messages go to a
 /// temporary file beside it, created before anything is downloaded (so a directory that
 /// cannot be written fails at once rather than after a long listing), and renamed over
-/// `path` once complete. A failure, a Ctrl-C or a stop signal at any point removes the
-/// temporary file and leaves `path` as it was: a truncated export would read as a shorter
-/// conversation. The complete file is synced before the rename and takes the replaced file's
-/// permissions (an export kept private stays private); a symbolic link is written through.
-/// Anything else (`/dev/stdout`, a pipe) is opened first and written once the listing is in.
+/// `path` once complete. A failure, a Ctrl-C or a stop signal at any point before the rename
+/// removes the temporary file and leaves `path` as it was: a truncated export would read as a
+/// shorter conversation. The temporary file is readable by its owner alone; the complete file
+/// is synced before the rename and takes the replaced file's permissions (an export kept
+/// private stays private); a symbolic link is written through. A path that names an
+/// inherited descriptor (`/dev/stdout`) writes to that descriptor, and anything else that is
+/// not a regular file (a named pipe) is opened first; both are written once the listing is in.
 async fn export_to_file(client: &Client, first: ListMessages, path: &Path) -> Result<usize> {
     let name = path.display().to_string();
-    // Asked of the path as given, which the kernel resolves: `/dev/stdout` leads through
-    // links to `pipe:[N]`, which is no path a link can be followed to.
+    // Before anything follows links: `/dev/stdout` leads to the file a shell redirected
+    // stdout to, which renaming a temporary over would replace (`>> all.jsonl` in a loop
+    // keeping the last export alone).
+    if let Some(inherited) = Inherited::open(path)? {
+        let messages = all_messages(client, first).await?;
+        inherited.write(&messages, &name)?;
+        return Ok(messages.len());
+    }
     let existing = std::fs::metadata(path).ok();
     if existing.as_ref().is_some_and(|m| !m.is_file()) {
         let file = std::fs::OpenOptions::new()
@@ -276,38 +284,89 @@ async fn export_to_file(client: &Client, first: ListMessages, path: &Path) -> Re
     }
     let path = &through_links(path);
     // Listening before the file exists: a Ctrl-C or a stop signal from here on removes it.
-    let interrupted = crate::interrupt::stop_requested()?;
+    let mut interrupted = std::pin::pin!(crate::interrupt::stop_requested()?);
     let mut part = Part::create(path)?;
     let messages = tokio::select! {
         listed = all_messages(client, first) => listed?,
-        () = interrupted => {
-            return Err(CliError::new(
-                Kind::Io,
-                format!("export interrupted; {name} left as it was"),
-            ));
-        }
+        () = &mut interrupted => return Err(export_interrupted(&name)),
     };
-    let mut out = std::io::BufWriter::new(part.file()?);
-    write_lines(&messages, &mut out, &part.name())?;
-    let file = out.into_inner().map_err(|e| {
-        CliError::with(
-            Kind::Io,
-            format!("cannot write to {}", part.name()),
-            e.into_error(),
-        )
-    })?;
-    // Whole on disk before it replaces anything: a crash after the rename must not leave an
-    // empty file where the earlier export was.
-    file.sync_all()
-        .context(Kind::Io, format!("cannot write to {}", part.name()))?;
+    let file = part.write_whole(&messages)?;
     if let Some(replaced) = existing {
         file.set_permissions(replaced.permissions()).context(
             Kind::Io,
             format!("cannot set the permissions of {}", part.name()),
         )?;
     }
-    part.commit(path)?;
+    part.commit_unless_stopped(path, interrupted, &name)?;
     Ok(messages.len())
+}
+
+/// The error of an export a stop signal ended before it replaced `name`.
+fn export_interrupted(name: &str) -> CliError {
+    CliError::new(
+        Kind::Io,
+        format!("export interrupted; {name} left as it was"),
+    )
+}
+
+/// A descriptor zd inherited, which an export path names: written through as it is, never
+/// replaced by a file.
+enum Inherited {
+    Stdout,
+    Stderr,
+    /// Another descriptor, opened again through its path.
+    Other(std::fs::File),
+}
+
+impl Inherited {
+    /// The descriptor `path` names (`/dev/stdout`, `/dev/stderr`, `/dev/fd/N`,
+    /// `/proc/self/fd/N`), opened before the listing so that one that cannot be written fails
+    /// at once; `None` for any other path.
+    fn open(path: &Path) -> Result<Option<Self>> {
+        let Some(descriptor) = descriptor_named(path) else {
+            return Ok(None);
+        };
+        Ok(Some(match descriptor {
+            1 => Self::Stdout,
+            2 => Self::Stderr,
+            // No safe call wraps a bare descriptor. Opened again, a regular file gets a new
+            // offset of its own, at 0: appending writes after what is there instead of over
+            // it, as a shell's `>>` would, and changes nothing for a pipe or a terminal.
+            _ => Self::Other(
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(path)
+                    .context(Kind::Io, format!("cannot open {}", path.display()))?,
+            ),
+        }))
+    }
+
+    /// Writes `items` as JSON lines; `to` names the path in errors.
+    fn write<T: Serialize>(self, items: &[T], to: &str) -> Result<()> {
+        use std::io::BufWriter;
+        match self {
+            Self::Stdout => write_lines(items, BufWriter::new(std::io::stdout().lock()), to),
+            Self::Stderr => write_lines(items, BufWriter::new(std::io::stderr().lock()), to),
+            Self::Other(file) => write_lines(items, BufWriter::new(file), to),
+        }
+    }
+}
+
+/// The number of the descriptor `path` names as written, links not followed.
+fn descriptor_named(path: &Path) -> Option<u32> {
+    let path = path.to_str()?;
+    let number = match path {
+        "/dev/stdout" => return Some(1),
+        "/dev/stderr" => return Some(2),
+        _ => path
+            .strip_prefix("/dev/fd/")
+            .or_else(|| path.strip_prefix("/proc/self/fd/"))?,
+    };
+    // Digits alone: `parse` takes a sign, which no descriptor's name has.
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    number.parse().ok()
 }
 
 /// Where `path` leads once symbolic links are followed (a dangling link: where it points),
@@ -348,9 +407,13 @@ impl Part {
             .map_or(0, |d| d.subsec_nanos());
         let path =
             target.with_file_name(format!(".{file_name}.{}.{nonce}.part", std::process::id()));
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        // Private from the start: the file holds a conversation for as long as the listing
+        // takes, and another user who opened it then could read on after any later chmod.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options
             .open(&path)
             .context(Kind::Io, format!("cannot create {}", path.display()))?;
         Ok(Self {
@@ -369,6 +432,39 @@ impl Part {
         self.file
             .take()
             .ok_or_else(|| CliError::new(Kind::Io, format!("{} was taken already", self.name())))
+    }
+
+    /// Writes `items` as JSON lines and syncs them; gives the file, to set its permissions.
+    fn write_whole<T: Serialize>(&mut self, items: &[T]) -> Result<std::fs::File> {
+        let mut out = std::io::BufWriter::new(self.file()?);
+        write_lines(items, &mut out, &self.name())?;
+        let file = out.into_inner().map_err(|e| {
+            CliError::with(
+                Kind::Io,
+                format!("cannot write to {}", self.name()),
+                e.into_error(),
+            )
+        })?;
+        // Whole on disk before it replaces anything: a crash after the rename must not leave
+        // an empty file where the earlier export was.
+        file.sync_all()
+            .context(Kind::Io, format!("cannot write to {}", self.name()))?;
+        Ok(file)
+    }
+
+    /// Renames the complete file over `target`, unless `stop` (the export's stop signals) has
+    /// come, in the time the file took to write: `target` (`name` in the error) is then left as
+    /// it was, as it is for a stop during the listing.
+    fn commit_unless_stopped(
+        self,
+        target: &Path,
+        stop: std::pin::Pin<&mut impl Future<Output = ()>>,
+        name: &str,
+    ) -> Result<()> {
+        if stop.now_or_never().is_some() {
+            return Err(export_interrupted(name));
+        }
+        self.commit(target)
     }
 
     /// Renames the complete file over `target`.
@@ -537,4 +633,58 @@ pub(crate) async fn run(ctx: &Context, cmd: SunshineCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stop_while_the_file_was_written_leaves_the_target_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("conv.jsonl");
+        std::fs::write(&target, "earlier export\n").unwrap();
+        let mut part = Part::create(&target).unwrap();
+        part.write_whole(&["m1", "m2"]).unwrap();
+        // The stop came after the listing, while the file was written.
+        let stopped = std::pin::pin!(std::future::ready(()));
+        let err = part
+            .commit_unless_stopped(&target, stopped, "conv.jsonl")
+            .unwrap_err();
+        assert_eq!(err.kind(), Kind::Io);
+        assert!(err.to_string().contains("export interrupted"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            "earlier export\n"
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+
+        // No stop: the export replaces the file.
+        let mut part = Part::create(&target).unwrap();
+        part.write_whole(&["m1"]).unwrap();
+        let going_on = std::pin::pin!(std::future::pending::<()>());
+        part.commit_unless_stopped(&target, going_on, "conv.jsonl")
+            .unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "\"m1\"\n");
+    }
+
+    #[test]
+    fn descriptors_are_named_by_the_path_as_written() {
+        for (path, descriptor) in [
+            ("/dev/stdout", Some(1)),
+            ("/dev/stderr", Some(2)),
+            ("/dev/fd/1", Some(1)),
+            ("/dev/fd/7", Some(7)),
+            ("/proc/self/fd/12", Some(12)),
+            ("/dev/fd/+1", None),
+            ("/dev/fd/", None),
+            ("/dev/fd/1/x", None),
+            ("/dev/null", None),
+            ("out/dev/stdout", None),
+            ("conv.jsonl", None),
+        ] {
+            assert_eq!(descriptor_named(Path::new(path)), descriptor, "{path}");
+        }
+    }
 }

@@ -61,15 +61,16 @@ pub(crate) async fn start(session: &AgentSession) -> Result<Subscription<Message
 }
 
 /// Answers messages until the stream ends. `departments` are the public ids transfers go
-/// to, in turn. Messages on `simulated` channels are counted against what the simulator
-/// sent; messages from any other visitor (someone chatting in the browser) are answered too
-/// but counted apart, as the simulator cannot count their side.
+/// to, in turn, each to a department other than the chat's (`channels` knows where each chat
+/// is). Messages on the simulator's `channels` are counted against what it sent; messages
+/// from any other visitor (someone chatting in the browser) are answered too but counted
+/// apart, as the simulator cannot count their side.
 pub(crate) async fn run(
     session: AgentSession,
     mut messages: Subscription<Message>,
     departments: Vec<String>,
     stats: Arc<Stats>,
-    simulated: Arc<Channels>,
+    channels: Arc<Channels>,
 ) {
     let lifecycle = session.lifecycle();
     let watcher = Arc::clone(&stats);
@@ -101,7 +102,7 @@ pub(crate) async fn run(
         }
         // A simulated visitor registers its channel before it sends anything, so its
         // messages are always recognised here.
-        let simulated = simulated.contains(message.channel.id.inner());
+        let simulated = channels.contains(message.channel.id.inner());
         let fresh = if simulated {
             stats.bot_received(message.id.inner())
         } else {
@@ -111,16 +112,18 @@ pub(crate) async fn run(
             continue;
         }
         turn += 1;
-        let target = departments.get(turn % departments.len().max(1)).cloned();
+        let current = channels.department(message.channel.id.inner());
+        let target = transfer_target(&departments, current.as_deref(), turn).cloned();
         let session = session.clone();
         let stats = Arc::clone(&stats);
+        let channels = Arc::clone(&channels);
         tokio::spawn(async move {
             let (sent, failed) = if simulated {
                 (&stats.bot_sent, &stats.bot_send_failed)
             } else {
                 (&stats.foreign_sent, &stats.foreign_send_failed)
             };
-            match answer(&session, &message, target, &stats).await {
+            match answer(&session, &message, target, &stats, &channels).await {
                 Ok(()) => Stats::add(sent),
                 Err(error) => {
                     Stats::add(failed);
@@ -131,11 +134,28 @@ pub(crate) async fn run(
     }
 }
 
+/// The department a transfer moves a chat to: one of `departments` other than `current`, the
+/// chat's, the `turn`th of them so that transfers spread over them. `None` when there is no
+/// other. A chat whose department is not known (a browser visitor's, until the bot first moves
+/// it) may be in any of them.
+fn transfer_target<'a>(
+    departments: &'a [String],
+    current: Option<&str>,
+    turn: usize,
+) -> Option<&'a String> {
+    let others: Vec<&String> = departments
+        .iter()
+        .filter(|d| Some(d.as_str()) != current)
+        .collect();
+    others.get(turn % others.len().max(1)).copied()
+}
+
 async fn answer(
     session: &AgentSession,
     message: &Message,
     department: Option<String>,
     stats: &Stats,
+    channels: &Channels,
 ) -> Result<(), zd_agent::Error> {
     let channel = message.channel.id.clone();
     match reply_for(&message.content) {
@@ -161,24 +181,48 @@ async fn answer(
         }
         Reply::Transfer => {
             // Transfer first: once the visitor sees the reply it may leave, ending the chat.
-            if let Some(department) = department {
-                match session
-                    .transfer_to_department(channel.clone(), department.into(), Some(false))
-                    .await
-                {
-                    Ok(()) => Stats::add(&stats.transfers),
-                    Err(error) => tracing::info!(%error, "transfer failed"),
-                }
-            }
-            session
-                .say(channel, "You are now with another department")
-                .await?;
+            let moved = match department {
+                Some(department) => transfer(session, message, department, stats, channels).await,
+                None => false,
+            };
+            let reply = if moved {
+                "You are now with another department"
+            } else {
+                "No other department can take this chat"
+            };
+            session.say(channel, reply).await?;
         }
         Reply::Echo(text) => {
             session.say(channel, text).await?;
         }
     }
     Ok(())
+}
+
+/// Moves the chat `message` came in to `department`; true when it moved, which is then
+/// counted and remembered for the chat's next transfer.
+async fn transfer(
+    session: &AgentSession,
+    message: &Message,
+    department: String,
+    stats: &Stats,
+    channels: &Channels,
+) -> bool {
+    let channel = &message.channel.id;
+    match session
+        .transfer_to_department(channel.clone(), department.clone().into(), Some(false))
+        .await
+    {
+        Ok(()) => {
+            channels.moved(channel.inner(), &department);
+            Stats::add(&stats.transfers);
+            true
+        }
+        Err(error) => {
+            tracing::info!(%error, "transfer failed");
+            false
+        }
+    }
 }
 
 #[cfg(test)]
@@ -191,5 +235,38 @@ mod tests {
         assert_eq!(reply_for("button me"), Reply::Buttons);
         assert_eq!(reply_for("please transfer me"), Reply::Transfer);
         assert_eq!(reply_for("hi"), Reply::Echo("echo: hi".into()));
+    }
+
+    #[test]
+    fn a_transfer_moves_the_chat_to_another_department() {
+        let departments = [
+            "support".to_owned(),
+            "sales".to_owned(),
+            "billing".to_owned(),
+        ];
+        for turn in 0..6 {
+            for current in &departments {
+                let target = transfer_target(&departments, Some(current), turn);
+                assert!(target.is_some_and(|t| t != current), "{turn} {current}");
+            }
+        }
+        // Two departments: always the other one.
+        let two = &departments[..2];
+        for turn in 0..4 {
+            assert_eq!(
+                transfer_target(two, Some("support"), turn).map(String::as_str),
+                Some("sales")
+            );
+        }
+        // Transfers spread over the others in turn.
+        let targets: Vec<_> = (0..2)
+            .filter_map(|turn| transfer_target(&departments, Some("sales"), turn))
+            .collect();
+        assert_eq!(targets, [&departments[0], &departments[2]]);
+        // Nowhere else to go.
+        assert_eq!(transfer_target(&departments[..1], Some("support"), 1), None);
+        assert_eq!(transfer_target(&[], None, 1), None);
+        // Not known where the chat is: any department.
+        assert!(transfer_target(&departments, None, 1).is_some());
     }
 }

@@ -64,9 +64,8 @@ pub(crate) async fn run(args: DemoArgs) -> Result<ExitCode> {
         .first()
         .ok_or_else(|| CliError::new(Kind::Config, "the demo account has no agent"))?;
     let token = bot_agent.access_token.clone();
+    // Public ids, for arrivals as for transfers: the bot can then tell where a chat is.
     let department_ids: Vec<String> = account.departments.iter().map(|d| d.id.clone()).collect();
-    let department_names: Vec<String> =
-        account.departments.iter().map(|d| d.name.clone()).collect();
 
     let endpoint = url::Url::parse(&account.graphql_url)
         .context(Kind::Io, "the emulator gave an invalid URL")?;
@@ -88,7 +87,7 @@ pub(crate) async fn run(args: DemoArgs) -> Result<ExitCode> {
     tokio::spawn(bot::run(
         session.clone(),
         subscription,
-        department_ids,
+        department_ids.clone(),
         Arc::clone(&stats),
         Arc::clone(&channels),
     ));
@@ -102,7 +101,7 @@ pub(crate) async fn run(args: DemoArgs) -> Result<ExitCode> {
         visitors: args.visitors,
         seed: args.seed,
         arrival_window: duration.map(|d| d.mul_f64(0.6)),
-        departments: department_names,
+        departments: department_ids,
     };
     let mut visitors_task = tokio::spawn(visitors::run(
         control.clone(),

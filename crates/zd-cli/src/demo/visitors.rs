@@ -144,7 +144,7 @@ pub(crate) struct Plan {
     pub(crate) seed: u64,
     /// Arrivals spread over this long (None: one every 1.5 s until stopped).
     pub(crate) arrival_window: Option<Duration>,
-    /// Department names to arrive in.
+    /// Public ids of the departments to arrive in, as transfers name them.
     pub(crate) departments: Vec<String>,
 }
 
@@ -156,7 +156,9 @@ pub(crate) struct Plan {
 pub(crate) const MAX_VISITORS: u32 = 1_000;
 
 /// Public ids of the channels the simulated visitors opened: for the summary, and for the bot
-/// to tell the simulator's visitors from anyone else chatting.
+/// to tell the simulator's visitors from anyone else chatting. Also the department each chat
+/// is in, as far as the demo knows (where a visitor arrived, then where the bot moved it), so
+/// a transfer moves a chat rather than naming the department it is in.
 #[derive(Debug, Default)]
 pub(crate) struct Channels {
     inner: Mutex<ChannelIds>,
@@ -167,6 +169,8 @@ struct ChannelIds {
     /// In arrival order.
     ordered: Vec<String>,
     set: HashSet<String>,
+    /// Department public id by channel public id; any chat's, not only simulated ones.
+    departments: HashMap<String, String>,
 }
 
 impl Channels {
@@ -176,11 +180,28 @@ impl Channels {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub(crate) fn add(&self, channel_id: &str) {
+    /// Records a simulated visitor's channel, and the department (public id) it arrived in.
+    pub(crate) fn add(&self, channel_id: &str, department: Option<&str>) {
         let mut ids = self.lock();
         if ids.set.insert(channel_id.to_owned()) {
             ids.ordered.push(channel_id.to_owned());
         }
+        if let Some(department) = department {
+            ids.departments
+                .insert(channel_id.to_owned(), department.to_owned());
+        }
+    }
+
+    /// The department (public id) chat `channel_id` is in, when known.
+    pub(crate) fn department(&self, channel_id: &str) -> Option<String> {
+        self.lock().departments.get(channel_id).cloned()
+    }
+
+    /// Records that chat `channel_id` was moved to `department` (a public id).
+    pub(crate) fn moved(&self, channel_id: &str, department: &str) {
+        self.lock()
+            .departments
+            .insert(channel_id.to_owned(), department.to_owned());
     }
 
     /// True when a simulated visitor opened `channel_id`.
@@ -317,7 +338,7 @@ impl Visitor {
         // Both before the first message: the bot must know the channel is simulated when that
         // message reaches it, and the reply must be counted.
         self.replies.track(&raw);
-        self.channels.add(&channel_id);
+        self.channels.add(&channel_id, script.department.as_deref());
         let handle = Handle { raw, channel_id };
         for (line, pause) in script.lines.iter().zip(&script.pauses) {
             if *self.stop.borrow() {
@@ -412,11 +433,26 @@ mod tests {
     #[test]
     fn channels_keep_arrival_order_and_answer_membership() {
         let channels = Channels::default();
-        channels.add("b");
-        channels.add("a");
-        channels.add("b");
+        channels.add("b", None);
+        channels.add("a", Some("d1"));
+        channels.add("b", None);
         assert_eq!(channels.ids(), vec!["b".to_owned(), "a".to_owned()]);
         assert!(channels.contains("a"));
+        assert!(!channels.contains("browser"));
+    }
+
+    #[test]
+    fn channels_know_the_department_a_chat_arrived_in_and_was_moved_to() {
+        let channels = Channels::default();
+        channels.add("a", Some("d1"));
+        channels.add("b", None);
+        assert_eq!(channels.department("a").as_deref(), Some("d1"));
+        assert_eq!(channels.department("b"), None);
+        channels.moved("a", "d2");
+        channels.moved("browser", "d1");
+        assert_eq!(channels.department("a").as_deref(), Some("d2"));
+        assert_eq!(channels.department("browser").as_deref(), Some("d1"));
+        // Moving a chat does not make it a simulated one.
         assert!(!channels.contains("browser"));
     }
 }

@@ -84,6 +84,27 @@ async fn bad_token_exits_4() {
     assert!(stderr(&out).contains("UNAUTHORIZED"), "{}", stderr(&out));
 }
 
+/// A gateway that refuses the token at the HTTP level (401 with no GraphQL errors) refuses the
+/// credentials as UNAUTHORIZED does: exit 4, with the answer shown and the token never.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_401_from_start_agent_session_exits_4_with_the_answer() {
+    let base = crate::support::fake_service(|_| {
+        (
+            401,
+            r#"{"error":"invalid_token","token":"t0k3n-s3cr3t"}"#.to_owned(),
+        )
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = zd(dir.path());
+    cmd.args(["agent", "departments", "--token", "t0k3n-s3cr3t"])
+        .args(["--chat-url", &format!("{base}/graphql/request")]);
+    let out = output(cmd).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("invalid_token"), "{err}");
+    assert!(!err.contains("t0k3n-s3cr3t"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_reaches_the_visitor() {
     let emu = emulator().await;
@@ -301,6 +322,54 @@ async fn ctrl_c_sigterm_and_sighup_stop_the_session_of_echo_and_tail() {
             assert_sessions_stopped(&emu);
         }
     }
+}
+
+/// `nohup zd agent echo &`: SIGHUP was left ignored so that closing the terminal leaves the
+/// bot running. zd must not listen for it (which would replace the ignoring with a handler and
+/// stop the bot), while SIGTERM still stops it as ever.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sighup_left_ignored_does_not_stop_echo_but_sigterm_does() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (home, base) = (dir.path().to_owned(), emu.base_url().to_owned());
+    let zd = tokio::task::spawn_blocking(move || {
+        let mut cmd = crate::support::zd_process_ignoring(&home, "HUP");
+        cmd.args(["--emulator", &base, "agent", "echo"]);
+        let mut zd = Running::spawn(cmd);
+        zd.stderr_until("connected to the emulator");
+        zd
+    })
+    .await
+    .unwrap();
+    send_signal(zd.pid(), "-HUP");
+    // Still answering after the hangup: echo prints a message once it has answered it, and a
+    // zd that stopped ends its stdout instead.
+    let visitor = emu.control().visitor_arrive(Arrival::default()).unwrap();
+    emu.control()
+        .visitor_message(&visitor.channel_id, "still there?")
+        .unwrap();
+    let (zd, line) = tokio::task::spawn_blocking(move || {
+        let mut zd = zd;
+        let line = zd.stdout_line();
+        (zd, line)
+    })
+    .await
+    .unwrap();
+    let line: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(line["content"], "still there?");
+    let transcript = emu.control().transcript(&visitor.channel_id).unwrap();
+    assert!(
+        transcript
+            .entries
+            .iter()
+            .any(|e| e.text == "echo: still there?"),
+        "{transcript:?}"
+    );
+    send_signal(zd.pid(), "-TERM");
+    let out = finish(zd).await;
+    assert!(out.status.success(), "{out:?}");
+    assert_sessions_stopped(&emu);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

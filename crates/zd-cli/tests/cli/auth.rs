@@ -389,3 +389,18 @@ async fn chat_token_takes_the_password_from_the_environment() {
     let out = crate::support::output(chat_token(&[])).await;
     assert!(out.status.success(), "{}", crate::support::stderr(&out));
 }
+
+/// A token endpoint that refuses with a 401 and no OAuth error body (a gateway's page) refuses
+/// the credentials all the same: exit 4, with what it answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_401_without_an_oauth_body_exits_4_with_the_answer() {
+    let base = crate::support::fake_service(|_| (401, "<h1>gateway says no</h1>".to_owned()));
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = zd(dir.path());
+    cmd.args(["auth", "chat-token", "--client-id", "client"])
+        .args(["--client-secret", "s3cr3t", "--oauth-url", &base]);
+    let out = crate::support::output(cmd).await;
+    let err = crate::support::stderr(&out);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("gateway says no"), "{err}");
+}

@@ -335,28 +335,13 @@ async fn ctrl_c_during_an_export_leaves_the_file_as_it_was() {
         ("new.jsonl", None),
         ("kept.jsonl", Some("earlier export\n")),
     ] {
-        // A service that takes each request and never answers, and says when it has one; a
-        // new one for each run, so a request of the first cannot stand for the second's.
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (got, requests) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut held = Vec::new();
-            for stream in listener.incoming().flatten() {
-                held.push(stream);
-                let _ = got.send(());
-            }
-        });
+        // A new service for each run, so a request of the first cannot stand for the second's.
+        let (base, requests) = stalling_service();
         let path = d.join(file);
         if let Some(text) = before {
             std::fs::write(&path, text).unwrap();
         }
-        let mut cmd = crate::support::zd_process(d);
-        cmd.args(["sunshine", "messages"])
-            .args(["--key-id", "app_fake", "--key-secret", "s3cr3t"])
-            .args(["--app-id", "app", "--sunshine-url", &base])
-            .args(["export", "conv", "-o", path.to_str().unwrap()]);
-        let zd = crate::support::Running::spawn(cmd);
+        let zd = crate::support::Running::spawn(export_process(d, &base, &path));
         // zd listens for Ctrl-C before it sends the first request.
         requests.recv_timeout(HANG_GUARD).unwrap();
         // Ctrl-C for the new file, SIGTERM (`kill`, a service manager) for the old one.
@@ -379,6 +364,64 @@ async fn ctrl_c_during_an_export_leaves_the_file_as_it_was() {
             .collect();
         assert!(partial.is_empty(), "{partial:?}");
     }
+}
+
+/// A service that takes each request and never answers, and says on the channel when it has
+/// one; gives its base URL.
+fn stalling_service() -> (String, std::sync::mpsc::Receiver<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (got, requests) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+            let _ = got.send(());
+        }
+    });
+    (base, requests)
+}
+
+/// `zd sunshine messages export conv -o PATH` with a key, an app and `base` as the Sunshine
+/// URL, as a process to spawn.
+fn export_process(
+    dir: &std::path::Path,
+    base: &str,
+    path: &std::path::Path,
+) -> std::process::Command {
+    let mut cmd = crate::support::zd_process(dir);
+    cmd.args(["sunshine", "messages"])
+        .args(["--key-id", "app_fake", "--key-secret", "s3cr3t"])
+        .args(["--app-id", "app", "--sunshine-url", base])
+        .args(["export", "conv", "-o", path.to_str().unwrap()]);
+    cmd
+}
+
+/// The temporary file of an export holds the conversation for as long as the listing takes:
+/// no one but its owner may open it in that time.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_temporary_file_of_an_export_is_private_while_it_is_listed() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (base, requests) = stalling_service();
+    let zd = crate::support::Running::spawn(export_process(d, &base, &d.join("conv.jsonl")));
+    // The temporary file is made before the first request.
+    requests.recv_timeout(HANG_GUARD).unwrap();
+    let partial: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
+        .collect();
+    assert_eq!(partial.len(), 1, "{partial:?}");
+    let mode = partial[0].metadata().unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "{mode:o}");
+    send_signal(zd.pid(), "-TERM");
+    let out = tokio::task::spawn_blocking(move || zd.finish())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
 }
 
 /// An export replaces the file a symbolic link names, not the link, and keeps that file's
@@ -424,6 +467,64 @@ async fn an_export_to_dev_stdout_writes_into_the_pipe() {
         .map(|m| m["id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(ids, ["m1", "m2"]);
+}
+
+/// `-o /dev/stdout` with stdout a file opened for appending (`>> all.jsonl`, once per
+/// conversation): each export goes after what the file held, which is never replaced.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_to_dev_stdout_appends_to_the_file_stdout_appends_to() {
+    let base = two_messages();
+    let dir = tempfile::tempdir().unwrap();
+    let all = dir.path().join("all.jsonl");
+    std::fs::write(&all, "earlier\n").unwrap();
+    for _ in 0..2 {
+        let mut cmd = export_process(dir.path(), &base, std::path::Path::new("/dev/stdout"));
+        let appending = std::fs::OpenOptions::new().append(true).open(&all).unwrap();
+        cmd.stdout(appending);
+        let (status, err) = tokio::task::spawn_blocking(move || run_to_end(cmd))
+            .await
+            .unwrap();
+        assert!(status.success(), "{err}");
+    }
+    let text = std::fs::read_to_string(&all).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    assert_eq!(lines[0], "earlier");
+    let ids: Vec<String> = lines[1..]
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].to_string())
+        .collect();
+    assert_eq!(ids, ["\"m1\"", "\"m2\"", "\"m1\"", "\"m2\""]);
+}
+
+/// Runs `cmd` (no stdin, stderr read) until it exits, killing it past [`HANG_GUARD`]; gives
+/// its status and stderr.
+fn run_to_end(mut cmd: std::process::Command) -> (std::process::ExitStatus, String) {
+    use std::io::Read as _;
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        stderr.read_to_string(&mut text).unwrap();
+        text
+    });
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > HANG_GUARD {
+            let _ = child.kill();
+            panic!("zd did not finish");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    (status, reader.join().unwrap())
 }
 
 /// A service whose conversation holds two messages, m1 and m2, on one page.

@@ -21,6 +21,26 @@ pub(crate) fn zd(config_home: &Path) -> Command {
 /// [`zd`] as a plain process command, for a test that spawns it and reads it as it runs.
 pub(crate) fn zd_process(config_home: &Path) -> std::process::Command {
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("zd"));
+    clean_env(&mut cmd, config_home);
+    cmd
+}
+
+/// [`zd_process`] started with `signal` (`HUP`, `INT`) ignored, as `nohup` or a script's `&`
+/// leave it: through `sh`, whose `trap ''` ignores it and whose `exec` keeps it ignored, so
+/// zd has the shell's process id. Arguments added to it go to zd.
+#[cfg_attr(not(unix), allow(dead_code))]
+pub(crate) fn zd_process_ignoring(config_home: &Path, signal: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("trap '' {signal}; exec \"$0\" \"$@\""))
+        .arg(assert_cmd::cargo::cargo_bin("zd"));
+    clean_env(&mut cmd, config_home);
+    cmd
+}
+
+/// Clears what zd would read from the developer's environment, and points it at an empty
+/// config directory.
+fn clean_env(cmd: &mut std::process::Command, config_home: &Path) {
     // Every variable zd (or a crate under it) might read for credentials, targets or logs:
     // a developer's own setup must not change what a test sees.
     for (var, _) in std::env::vars_os() {
@@ -35,7 +55,6 @@ pub(crate) fn zd_process(config_home: &Path) -> std::process::Command {
     }
     cmd.env("XDG_CONFIG_HOME", config_home)
         .env("HOME", config_home);
-    cmd
 }
 
 /// Writes `text` as the config file `zd` finds under `config_home`; returns its path.

@@ -124,35 +124,38 @@ impl Control {
         Ok(())
     }
 
-    /// Fails the next `count` requests of the session with `error_name`.
+    /// Fails the next `count` requests of the session with `error_name`: a documented name, or
+    /// another in the same form (capitals, digits, `_`), sent as is to test a client's handling
+    /// of names it does not know.
     ///
     /// # Errors
-    /// No such session.
+    /// No such session; [`ControlError::BadRequest`] for a name not in that form.
     pub fn fault_fail(
         &self,
         session_id: &str,
         count: u32,
         error_name: &str,
     ) -> Result<(), ControlError> {
+        let name = fault_error_name(error_name)?;
         let session = self.session(session_id)?;
-        *session.faults.fail_next.lock() =
-            (count > 0).then(|| (count, ErrorName::from_name(error_name)));
+        *session.faults.fail_next.lock() = (count > 0).then_some((count, name));
         Ok(())
     }
 
-    /// Turns the next `count` DATA frames of the session into DATA errors named `error_name`.
+    /// Turns the next `count` DATA frames of the session into DATA errors named `error_name` (in
+    /// the form [`Control::fault_fail`] takes).
     ///
     /// # Errors
-    /// No such session.
+    /// No such session; [`ControlError::BadRequest`] for a name not in that form.
     pub fn fault_fail_data(
         &self,
         session_id: &str,
         count: u32,
         error_name: &str,
     ) -> Result<(), ControlError> {
+        let name = fault_error_name(error_name)?;
         let session = self.session(session_id)?;
-        *session.faults.fail_data.lock() =
-            (count > 0).then(|| (count, ErrorName::from_name(error_name)));
+        *session.faults.fail_data.lock() = (count > 0).then_some((count, name));
         Ok(())
     }
 
@@ -246,4 +249,33 @@ fn check_close_code(code: u16) -> Result<(), ControlError> {
              1007-1013 or 3000-4999)"
         ))),
     }
+}
+
+/// The error names the documents list.
+const DOCUMENTED_NAMES: [ErrorName; 6] = [
+    ErrorName::Unauthorized,
+    ErrorName::Forbidden,
+    ErrorName::RateLimited,
+    ErrorName::MaxSub,
+    ErrorName::GraphQlExecError,
+    ErrorName::GraphQlSubStartError,
+];
+
+/// The name a `fail` fault answers with. A name in another form (`rate_limited`, blank) is a
+/// typo far more often than a test of unknown names, and would exercise none of the client's
+/// handling of the documented one it meant: it is refused, naming the documented ones.
+fn fault_error_name(name: &str) -> Result<ErrorName, ControlError> {
+    let mut chars = name.chars();
+    let well_formed = chars.next().is_some_and(|c| c.is_ascii_uppercase())
+        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        && name.len() <= 64;
+    if !well_formed {
+        let documented: Vec<&str> = DOCUMENTED_NAMES.iter().map(ErrorName::as_str).collect();
+        return Err(ControlError::BadRequest(format!(
+            "error_name {name:?} is not an error name: use one of {} (or another name in \
+             capitals, digits and _, sent as is)",
+            documented.join(", ")
+        )));
+    }
+    Ok(ErrorName::from_name(name))
 }

@@ -91,6 +91,49 @@ async fn fail_next_requests_with_an_error_name() {
     assert_eq!(resp["errorCode"], 429);
 }
 
+/// A name in another form than the documented ones is a typo far more often than a test of
+/// unknown names: it is refused, naming the documented ones, and nothing is armed. A name in
+/// their form that the documents do not list is sent as is.
+#[tokio::test]
+async fn fail_faults_refuse_names_not_in_the_documented_form() {
+    let emu = emulator().await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    for fault in ["fail", "fail_data"] {
+        let url = format!(
+            "{}/_emulator/sessions/{}/{fault}",
+            emu.base_url(),
+            bot.session_id
+        );
+        for name in ["rate_limited", "", " RATE_LIMITED", "RATE-LIMITED"] {
+            let (status, body) = http(
+                "POST",
+                &url,
+                Some(json!({ "count": 1, "error_name": name })),
+            )
+            .await;
+            assert_eq!(status, 400, "{fault} {name:?}: {body}");
+            let error = body["error"].as_str().unwrap();
+            assert!(
+                error.contains("RATE_LIMITED") && error.contains("MAX_SUB"),
+                "{body}"
+            );
+        }
+    }
+    let resp = bot.request("{ agents { edges { node { id } } } }").await;
+    assert!(
+        resp["payload"]["data"].is_object(),
+        "nothing was armed: {resp}"
+    );
+    control(
+        &emu,
+        &format!("/sessions/{}/fail", bot.session_id),
+        json!({ "error_name": "NOT_A_DOCUMENTED_NAME" }),
+    )
+    .await;
+    let resp = bot.request("{ agents { edges { node { id } } } }").await;
+    assert_eq!(error_name(&resp), "NOT_A_DOCUMENTED_NAME", "{resp}");
+}
+
 #[tokio::test]
 async fn data_errors_on_a_subscription() {
     let emu = emulator().await;

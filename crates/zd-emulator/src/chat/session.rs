@@ -80,6 +80,10 @@ pub(crate) struct SocketLink {
     /// The bytes of DATA the outbox may still take ([`MAX_QUEUED_DATA_BYTES`] in all): its
     /// room in frames alone lets frames of a megabyte each add up to gigabytes.
     pub(crate) data_bytes: Arc<Semaphore>,
+    /// Milliseconds this socket's reader is to read nothing, from when it takes them (0:
+    /// none). The socket's own, not the session's: a socket being replaced still reads until
+    /// its successor's upgrade completes, and must not take a deafness meant for that one.
+    pub(crate) deaf_ms: Arc<AtomicU64>,
 }
 
 impl SocketLink {
@@ -99,8 +103,19 @@ impl SocketLink {
             outbox,
             kill,
             data_bytes: Arc::new(Semaphore::new(MAX_QUEUED_DATA_BYTES)),
+            deaf_ms: Arc::new(AtomicU64::new(0)),
         }
     }
+}
+
+/// Takes a pending deafness from a socket's `deaf_ms`: how long its reader is to read nothing.
+pub(crate) fn take_deafness(deaf_ms: &AtomicU64) -> Option<Duration> {
+    // A load first: the reader asks before every frame, and it is almost always 0.
+    if deaf_ms.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
+    let ms = deaf_ms.swap(0, Ordering::Relaxed);
+    (ms > 0).then(|| Duration::from_millis(ms))
 }
 
 /// Faults injected through the control API.
@@ -118,8 +133,6 @@ pub(crate) struct Faults {
     pub(crate) protocol_next: Mutex<Option<(u32, ProtocolFault)>>,
     /// Break the `data` of this many next answers.
     pub(crate) garble_next: Mutex<Option<(u32, ())>>,
-    /// Milliseconds the socket's reader is to read nothing, from when it takes them (0: none).
-    pub(crate) deaf_next_ms: AtomicU64,
     /// Cut the socket as the next request or stop takes effect, before its answer is written.
     pub(crate) cut_next: AtomicBool,
     /// Write no answer to this many next requests or stops (they still take effect).
@@ -151,7 +164,6 @@ impl Faults {
             fail_data,
             protocol_next,
             garble_next,
-            deaf_next_ms,
             cut_next,
             mute_next,
         } = self;
@@ -161,19 +173,8 @@ impl Faults {
         *fail_data.lock() = None;
         *protocol_next.lock() = None;
         *garble_next.lock() = None;
-        deaf_next_ms.store(0, Ordering::Relaxed);
         cut_next.store(false, Ordering::Relaxed);
         *mute_next.lock() = None;
-    }
-
-    /// Takes a pending deafness: how long the socket's reader is to read nothing.
-    pub(crate) fn take_deafness(&self) -> Option<Duration> {
-        // A load first: the reader asks before every frame, and it is almost always 0.
-        if self.deaf_next_ms.load(Ordering::Relaxed) == 0 {
-            return None;
-        }
-        let ms = self.deaf_next_ms.swap(0, Ordering::Relaxed);
-        (ms > 0).then(|| Duration::from_millis(ms))
     }
 
     /// Takes one injected failure, if any is pending.
@@ -420,6 +421,20 @@ impl Session {
         })
     }
 
+    /// Has the attached socket's reader read nothing for `ms` milliseconds from when it next
+    /// looks (at once if it is waiting); false when none is attached. Under the lock, as
+    /// [`Session::kill`], so it is the newest socket's.
+    pub(crate) fn deafen(&self, ms: u64) -> bool {
+        let sockets = self.sockets.lock();
+        let Some(link) = sockets.last() else {
+            return false;
+        };
+        link.deaf_ms.store(ms, Ordering::Relaxed);
+        // Every waiting reader looks again; only this one finds something to take.
+        self.reader_wake.notify_waiters();
+        true
+    }
+
     /// Drops the attached socket's connection at once; false when none is attached. Under
     /// the lock so that a socket whose upgrade fails meanwhile hands the kill on.
     pub(crate) fn kill(&self) -> bool {
@@ -614,6 +629,10 @@ impl Sessions {
         self.ended.lock().clear();
         for session in self.list() {
             session.faults.clear();
+            // A deafness not yet taken is a pending fault too (one under way runs its course).
+            for link in session.sockets.lock().iter() {
+                link.deaf_ms.store(0, Ordering::Relaxed);
+            }
             if let Some(limiter) = &session.limiter {
                 limiter.lock().clear();
             }
@@ -732,6 +751,30 @@ mod tests {
         session.detach(0);
         assert_eq!(attached(&session), Some(2));
         assert_eq!(connections(&session), 2);
+    }
+
+    /// The `deaf` fault is the newest socket's: the socket it replaces still reads until that
+    /// one's upgrade completes, and took the deafness when the session held it (then closed,
+    /// leaving the new socket hearing everything). A reset clears one not yet taken.
+    #[test]
+    fn deafness_goes_to_the_newest_socket_and_a_reset_clears_it() {
+        let state = Arc::new(ChatState::new(&AccountConfig::demo(), Clock::new()));
+        let agent = state.agents()[0].key.clone();
+        let sessions = Sessions::new(state);
+        let session = sessions.start(&agent, None);
+        assert!(!session.deafen(500), "no socket yet");
+        let (old, new) = (link(0), link(1));
+        let (old_deaf, new_deaf) = (old.deaf_ms.clone(), new.deaf_ms.clone());
+        session.attach(old);
+        assert!(conns(session.upgraded(0)).is_empty());
+        session.attach(new);
+        assert!(session.deafen(500));
+        assert_eq!(take_deafness(&old_deaf), None);
+        assert_eq!(take_deafness(&new_deaf), Some(Duration::from_millis(500)));
+        assert_eq!(take_deafness(&new_deaf), None, "taken once");
+        assert!(session.deafen(700));
+        sessions.reset();
+        assert_eq!(take_deafness(&new_deaf), None);
     }
 
     /// The socket to hand back to ended meanwhile: the session has none, not a dead one.

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -35,7 +35,9 @@ use super::limits::{
 use super::render::{Rendered, named_error_frame, protocol_error_frame};
 use super::root_field::{Root, missing_variable, subscription_root};
 use super::schema::{Caller, EventSlot, LogBudget, log_entries_spent};
-use super::session::{Outgoing, QueuedBytes, Session, SocketLink, UNEXPECTED, eos_reason};
+use super::session::{
+    Outgoing, QueuedBytes, Session, SocketLink, UNEXPECTED, eos_reason, take_deafness,
+};
 use crate::ids;
 
 /// Frames queued per socket before DATA frames are dropped for it.
@@ -174,6 +176,8 @@ struct Attached {
     attachment: Attachment,
     outbox: mpsc::Sender<Outgoing>,
     kill: Arc<Notify>,
+    /// The socket's pending deafness (see [`SocketLink::deaf_ms`]).
+    deaf_ms: Arc<AtomicU64>,
 }
 
 impl Attached {
@@ -184,7 +188,9 @@ impl Attached {
         let (outbox, outbox_rx) = mpsc::channel(OUTBOX);
         // A kill before the writer starts is kept: the writer then ends as soon as it starts.
         let kill = Arc::new(Notify::new());
-        session.attach(SocketLink::new(conn, outbox.clone(), kill.clone()));
+        let link = SocketLink::new(conn, outbox.clone(), kill.clone());
+        let deaf_ms = link.deaf_ms.clone();
+        session.attach(link);
         Self {
             attachment: Attachment {
                 session,
@@ -193,6 +199,7 @@ impl Attached {
             },
             outbox,
             kill,
+            deaf_ms,
         }
     }
 }
@@ -237,6 +244,7 @@ async fn serve(service: Service, attached: Attached, outbox_rx: mpsc::Receiver<O
         attachment,
         outbox,
         kill,
+        deaf_ms,
     } = attached;
     let session = attachment.session.clone();
     let (sink, stream) = ws.split();
@@ -266,6 +274,7 @@ async fn serve(service: Service, attached: Attached, outbox_rx: mpsc::Receiver<O
         outbox,
         cut,
         kill: kill.clone(),
+        deaf_ms,
     };
     reader.run(stream, closed_rx).await;
     drop(attachment);
@@ -298,6 +307,8 @@ struct Reader {
     cut: Arc<AtomicBool>,
     /// Ends the writer at once.
     kill: Arc<Notify>,
+    /// This socket's pending deafness (see [`SocketLink::deaf_ms`]).
+    deaf_ms: Arc<AtomicU64>,
 }
 
 impl Reader {
@@ -376,7 +387,7 @@ impl Reader {
                 }
                 return;
             }
-            if let Some(deafness) = self.session.faults.take_deafness() {
+            if let Some(deafness) = take_deafness(&self.deaf_ms) {
                 deaf_until = Some(Instant::now() + deafness);
             }
             tokio::select! {
@@ -1313,6 +1324,7 @@ mod tests {
             outbox: attached.outbox.clone(),
             cut: Arc::new(AtomicBool::new(false)),
             kill: attached.kill.clone(),
+            deaf_ms: attached.deaf_ms.clone(),
         };
         (reader, replies_rx, attached, outbox)
     }

@@ -92,10 +92,11 @@ impl Control {
     /// # Errors
     /// No such session or no socket.
     pub fn fault_deaf(&self, session_id: &str, ms: u64) -> Result<(), ControlError> {
-        let session = self.connected(session_id)?;
-        session.faults.deaf_next_ms.store(ms, Ordering::Relaxed);
-        session.reader_wake.notify_one();
-        Ok(())
+        if self.connected(session_id)?.deafen(ms) {
+            Ok(())
+        } else {
+            Err(ControlError::NotConnected(session_id.to_owned()))
+        }
     }
 
     /// Cuts the session's socket (no close frame) as its next request or `stop_subscription`

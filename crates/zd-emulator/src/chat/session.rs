@@ -80,10 +80,10 @@ pub(crate) struct SocketLink {
     /// The bytes of DATA the outbox may still take ([`MAX_QUEUED_DATA_BYTES`] in all): its
     /// room in frames alone lets frames of a megabyte each add up to gigabytes.
     pub(crate) data_bytes: Arc<Semaphore>,
-    /// Milliseconds this socket's reader is to read nothing, from when it takes them (0:
-    /// none). The socket's own, not the session's: a socket being replaced still reads until
-    /// its successor's upgrade completes, and must not take a deafness meant for that one.
-    pub(crate) deaf_ms: Arc<AtomicU64>,
+    /// The `deaf` fault for this socket. The socket's own, not the session's: a socket being
+    /// replaced still reads until its successor's upgrade completes, and must not take a
+    /// deafness meant for that one.
+    pub(crate) deafness: Arc<Deafness>,
 }
 
 impl SocketLink {
@@ -103,19 +103,42 @@ impl SocketLink {
             outbox,
             kill,
             data_bytes: Arc::new(Semaphore::new(MAX_QUEUED_DATA_BYTES)),
-            deaf_ms: Arc::new(AtomicU64::new(0)),
+            deafness: Arc::default(),
         }
     }
 }
 
-/// Takes a pending deafness from a socket's `deaf_ms`: how long its reader is to read nothing.
-pub(crate) fn take_deafness(deaf_ms: &AtomicU64) -> Option<Duration> {
-    // A load first: the reader asks before every frame, and it is almost always 0.
-    if deaf_ms.load(Ordering::Relaxed) == 0 {
-        return None;
+/// A socket's pending `deaf` fault: how long its reader is to read nothing, from when it
+/// takes it, and the wake-up that makes a waiting reader take it at once.
+#[derive(Debug, Default)]
+pub(crate) struct Deafness {
+    ms: AtomicU64,
+    /// The reader's own: a permit is kept for a reader not yet waiting, and no other
+    /// socket's reader can take it.
+    pub(crate) wake: Notify,
+}
+
+impl Deafness {
+    /// Arms `ms` of deafness (0 disarms) and wakes the reader to take it.
+    pub(crate) fn set(&self, ms: u64) {
+        self.ms.store(ms, Ordering::Relaxed);
+        self.wake.notify_one();
     }
-    let ms = deaf_ms.swap(0, Ordering::Relaxed);
-    (ms > 0).then(|| Duration::from_millis(ms))
+
+    /// Takes the pending deafness, if any.
+    pub(crate) fn take(&self) -> Option<Duration> {
+        // A load first: the reader asks before every frame, and it is almost always 0.
+        if self.ms.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let ms = self.ms.swap(0, Ordering::Relaxed);
+        (ms > 0).then(|| Duration::from_millis(ms))
+    }
+
+    /// Drops a deafness not yet taken (one under way runs its course).
+    fn clear(&self) {
+        self.ms.store(0, Ordering::Relaxed);
+    }
 }
 
 /// Faults injected through the control API.
@@ -429,9 +452,7 @@ impl Session {
         let Some(link) = sockets.last() else {
             return false;
         };
-        link.deaf_ms.store(ms, Ordering::Relaxed);
-        // Every waiting reader looks again; only this one finds something to take.
-        self.reader_wake.notify_waiters();
+        link.deafness.set(ms);
         true
     }
 
@@ -631,7 +652,7 @@ impl Sessions {
             session.faults.clear();
             // A deafness not yet taken is a pending fault too (one under way runs its course).
             for link in session.sockets.lock().iter() {
-                link.deaf_ms.store(0, Ordering::Relaxed);
+                link.deafness.clear();
             }
             if let Some(limiter) = &session.limiter {
                 limiter.lock().clear();
@@ -764,17 +785,21 @@ mod tests {
         let session = sessions.start(&agent, None);
         assert!(!session.deafen(500), "no socket yet");
         let (old, new) = (link(0), link(1));
-        let (old_deaf, new_deaf) = (old.deaf_ms.clone(), new.deaf_ms.clone());
+        let (old_deaf, new_deaf) = (old.deafness.clone(), new.deafness.clone());
         session.attach(old);
         assert!(conns(session.upgraded(0)).is_empty());
         session.attach(new);
         assert!(session.deafen(500));
-        assert_eq!(take_deafness(&old_deaf), None);
-        assert_eq!(take_deafness(&new_deaf), Some(Duration::from_millis(500)));
-        assert_eq!(take_deafness(&new_deaf), None, "taken once");
+        // The new socket's reader is woken (a permit kept if it is not waiting yet); the old
+        // one's is not.
+        assert!(std::pin::pin!(new_deaf.wake.notified()).enable());
+        assert!(!std::pin::pin!(old_deaf.wake.notified()).enable());
+        assert_eq!(old_deaf.take(), None);
+        assert_eq!(new_deaf.take(), Some(Duration::from_millis(500)));
+        assert_eq!(new_deaf.take(), None, "taken once");
         assert!(session.deafen(700));
         sessions.reset();
-        assert_eq!(take_deafness(&new_deaf), None);
+        assert_eq!(new_deaf.take(), None);
     }
 
     /// The socket to hand back to ended meanwhile: the session has none, not a dead one.

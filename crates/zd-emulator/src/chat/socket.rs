@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -36,7 +36,7 @@ use super::render::{Rendered, named_error_frame, protocol_error_frame};
 use super::root_field::{Root, missing_variable, subscription_root};
 use super::schema::{Caller, EventSlot, LogBudget, log_entries_spent};
 use super::session::{
-    Outgoing, QueuedBytes, Session, SocketLink, UNEXPECTED, eos_reason, take_deafness,
+    Deafness, Outgoing, QueuedBytes, Session, SocketLink, UNEXPECTED, eos_reason,
 };
 use crate::ids;
 
@@ -176,8 +176,8 @@ struct Attached {
     attachment: Attachment,
     outbox: mpsc::Sender<Outgoing>,
     kill: Arc<Notify>,
-    /// The socket's pending deafness (see [`SocketLink::deaf_ms`]).
-    deaf_ms: Arc<AtomicU64>,
+    /// The socket's pending deafness (see [`SocketLink::deafness`]).
+    deafness: Arc<Deafness>,
 }
 
 impl Attached {
@@ -189,7 +189,7 @@ impl Attached {
         // A kill before the writer starts is kept: the writer then ends as soon as it starts.
         let kill = Arc::new(Notify::new());
         let link = SocketLink::new(conn, outbox.clone(), kill.clone());
-        let deaf_ms = link.deaf_ms.clone();
+        let deafness = link.deafness.clone();
         session.attach(link);
         Self {
             attachment: Attachment {
@@ -199,7 +199,7 @@ impl Attached {
             },
             outbox,
             kill,
-            deaf_ms,
+            deafness,
         }
     }
 }
@@ -244,7 +244,7 @@ async fn serve(service: Service, attached: Attached, outbox_rx: mpsc::Receiver<O
         attachment,
         outbox,
         kill,
-        deaf_ms,
+        deafness,
     } = attached;
     let session = attachment.session.clone();
     let (sink, stream) = ws.split();
@@ -274,7 +274,7 @@ async fn serve(service: Service, attached: Attached, outbox_rx: mpsc::Receiver<O
         outbox,
         cut,
         kill: kill.clone(),
-        deaf_ms,
+        deafness,
     };
     reader.run(stream, closed_rx).await;
     drop(attachment);
@@ -307,8 +307,8 @@ struct Reader {
     cut: Arc<AtomicBool>,
     /// Ends the writer at once.
     kill: Arc<Notify>,
-    /// This socket's pending deafness (see [`SocketLink::deaf_ms`]).
-    deaf_ms: Arc<AtomicU64>,
+    /// This socket's pending deafness (see [`SocketLink::deafness`]).
+    deafness: Arc<Deafness>,
 }
 
 impl Reader {
@@ -387,7 +387,7 @@ impl Reader {
                 }
                 return;
             }
-            if let Some(deafness) = take_deafness(&self.deaf_ms) {
+            if let Some(deafness) = self.deafness.take() {
                 deaf_until = Some(Instant::now() + deafness);
             }
             tokio::select! {
@@ -395,6 +395,7 @@ impl Reader {
                 // The writer watches the shutdown too, and ends the socket itself.
                 _ = shutdown.changed() => return,
                 () = self.session.reader_wake.notified() => {}
+                () = self.deafness.wake.notified() => {}
                 () = async {
                     match deaf_until {
                         Some(at) => tokio::time::sleep_until(at).await,
@@ -1324,7 +1325,7 @@ mod tests {
             outbox: attached.outbox.clone(),
             cut: Arc::new(AtomicBool::new(false)),
             kill: attached.kill.clone(),
-            deaf_ms: attached.deaf_ms.clone(),
+            deafness: attached.deafness.clone(),
         };
         (reader, replies_rx, attached, outbox)
     }

@@ -10,16 +10,15 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use zd_wire::chat::GraphQlResponse;
 
 use crate::error::{Error, ErrorKind, ServiceError, excerpt, names_documented};
 use crate::ops::{StartAgentSession, StartAgentSessionVariables};
 
-/// The open WebSocket.
-pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+/// The open WebSocket: TCP, or boxed TLS for `wss://`, under WebSocket framing.
+pub(crate) type Socket = WebSocketStream<zd_ws::Socket>;
 
 type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
@@ -128,6 +127,10 @@ impl Transport {
     }
 
     /// Opens the WebSocket (TLS for `wss://`).
+    ///
+    /// The URL's path (`…/{session_id}:{client_id}`) is all it takes to use the session, so
+    /// tungstenite, which logs the request head it builds at trace level, is given `/` and
+    /// zd-ws puts the real path in afterwards.
     pub(crate) async fn connect(
         &self,
         url: &str,
@@ -138,15 +141,24 @@ impl Transport {
             .read_buffer_size(READ_BUFFER_BYTES)
             .max_message_size(Some(max_frame_bytes))
             .max_frame_size(Some(max_frame_bytes));
-        let connect = tokio_tungstenite::connect_async_tls_with_config(
-            url,
-            Some(config),
-            true,
-            Some(Connector::Rustls(self.tls.clone())),
-        );
+        let connect = async {
+            let url: http::Uri = url
+                .parse()
+                .map_err(|e| Error::with_source(ErrorKind::WebSocket, e))?;
+            let (request, secrets) = zd_ws::request_hiding_target(&url)
+                .map_err(|e| Error::with_source(ErrorKind::WebSocket, e))?;
+            // Built per connect, not kept: it only wraps the shared TLS settings, and a
+            // session connects rarely.
+            let connector = zd_ws::connector(Arc::clone(&self.tls));
+            let socket = zd_ws::connect(&connector, &url)
+                .await
+                .map_err(|e| Error::with_source(ErrorKind::WebSocket, e))?;
+            zd_ws::upgrade(socket, request, &secrets, config)
+                .await
+                .map_err(|e| Error::with_source(ErrorKind::WebSocket, e))
+        };
         match tokio::time::timeout(timeout, connect).await {
-            Ok(Ok((socket, _))) => Ok(socket),
-            Ok(Err(e)) => Err(Error::with_source(ErrorKind::WebSocket, e)),
+            Ok(result) => result,
             Err(_) => Err(Error::new(ErrorKind::Timeout)),
         }
     }

@@ -13,7 +13,6 @@ pub mod prometheus;
 mod rest;
 mod series;
 mod snapshot;
-mod socket;
 mod transport;
 mod update;
 

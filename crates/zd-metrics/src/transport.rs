@@ -1,21 +1,21 @@
 //! Sockets: one rustls (ring) connector for both the WebSocket feed and the REST client, and
-//! the authenticated WebSocket upgrade.
+//! the authenticated WebSocket upgrade (done by `zd-ws`, the token kept out of the request
+//! tungstenite logs).
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use http::header::USER_AGENT;
+use http::header::{AUTHORIZATION, USER_AGENT};
 use http::{HeaderMap, HeaderValue};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tower_service::Service;
 use url::Url;
 use zd_auth::Secret;
+use zd_ws::{Secrets, Socket};
 
-use crate::socket::{Socket, upgrade};
 use crate::{Error, ErrorKind};
 
 /// The socket under a feed: TCP, TLS unless the URL is `ws://`, then WebSocket framing.
@@ -89,46 +89,25 @@ pub(crate) async fn open_ws(
         .with_source(e)
     })?;
     auth.set_sensitive(true);
-    // Not in `request`: the upgrade adds it to the head (see `upgrade`), because the head
-    // built from `request` is logged.
+    // Not in `request`: the upgrade adds it to the head after tungstenite built it, because
+    // tungstenite logs the head it builds (see `zd_ws::Secrets`).
+    let secrets = Secrets::new().with_header(AUTHORIZATION, auth);
     request
         .headers_mut()
         .insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
-
-    let mut tcp_url = url.clone();
-    let http_scheme = if url.scheme() == "wss" {
-        "https"
-    } else {
-        "http"
-    };
-    tcp_url
-        .set_scheme(http_scheme)
-        .map_err(|()| Error::new(ErrorKind::InvalidUrl, url.to_string()))?;
-    let uri: http::Uri = tcp_url
-        .as_str()
-        .parse()
-        .map_err(|e| Error::new(ErrorKind::InvalidUrl, url.to_string()).with_source(e))?;
+    let uri = request.uri().clone();
 
     // Named in every failure: "connection refused" alone does not say which of the
     // configured endpoints (Zendesk, an emulator, a proxy) was unreachable.
     let origin = url.origin().ascii_serialization();
-    let connect_error = |e| {
-        Error::new(ErrorKind::Transport, format!("connecting to {origin}"))
-            .with_source(BoxedSource(e))
-    };
     let handshake = async {
-        let mut connector = connector.clone();
-        std::future::poll_fn(|cx| connector.poll_ready(cx))
+        let socket = zd_ws::connect(connector, &uri)
             .await
-            .map_err(connect_error)?;
-        let stream = connector.call(uri).await.map_err(connect_error)?;
-        upgrade(
-            Socket::from(stream),
-            request,
-            &auth,
-            ws_config(max_frame_bytes),
-        )
-        .await
+            .map_err(|e| ws_error(e, &origin))?;
+        zd_ws::upgrade(socket, request, &secrets, ws_config(max_frame_bytes))
+            .await
+            .map(Box::new)
+            .map_err(|e| ws_error(e, &origin))
     };
     tokio::time::timeout(timeout, handshake)
         .await
@@ -140,20 +119,29 @@ pub(crate) async fn open_ws(
         })?
 }
 
-pub(crate) fn upgrade_error(error: tokio_tungstenite::tungstenite::Error) -> Error {
+/// Maps a failed connect or upgrade to a typed error: a refusal by its status (see
+/// [`status_error`]), anything else to a transport error keeping its cause (tungstenite's
+/// error where there is one, as when tungstenite did the handshake).
+fn ws_error(error: zd_ws::Error, origin: &str) -> Error {
     use tokio_tungstenite::tungstenite::Error as WsError;
+    let upgrade = Error::new(ErrorKind::Transport, "WebSocket upgrade");
     match error {
-        WsError::Http(response) => {
-            let status = response.status();
-            let body = response.body().as_deref().unwrap_or_default();
-            status_error(
-                status.as_u16(),
-                response.headers(),
-                body,
-                "WebSocket upgrade",
-            )
+        zd_ws::Error::Refused(refusal) => status_error(
+            refusal.status().as_u16(),
+            refusal.headers(),
+            refusal.body(),
+            "WebSocket upgrade",
+        ),
+        zd_ws::Error::Connect { source, .. } => {
+            Error::new(ErrorKind::Transport, format!("connecting to {origin}"))
+                .with_source(BoxedSource(source))
         }
-        other => Error::new(ErrorKind::Transport, "WebSocket upgrade").with_source(other),
+        zd_ws::Error::InvalidUrl => {
+            Error::new(ErrorKind::InvalidUrl, origin.to_owned()).with_source(error)
+        }
+        zd_ws::Error::Handshake(e) | zd_ws::Error::Request(e) => upgrade.with_source(e),
+        zd_ws::Error::Io(e) => upgrade.with_source(WsError::Io(e)),
+        other => upgrade.with_source(other),
     }
 }
 
@@ -203,6 +191,27 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(RETRY_AFTER, HeaderValue::from_str(value).unwrap());
         status_error(429, &headers, b"", "test").retry_after()
+    }
+
+    #[test]
+    fn failed_upgrades_are_transport_errors_that_keep_their_cause() {
+        use std::error::Error as _;
+        use tokio_tungstenite::tungstenite::Error as WsError;
+        let io = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        let err = ws_error(zd_ws::Error::Io(io), "ws://h");
+        assert_eq!(err.kind(), ErrorKind::Transport);
+        let source = err.source().and_then(|s| s.downcast_ref::<WsError>());
+        assert!(matches!(source, Some(WsError::Io(_))), "{err:?}");
+        let err = ws_error(
+            zd_ws::Error::Connect {
+                origin: "ws://h:80".to_owned(),
+                source: Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+            },
+            "ws://h",
+        );
+        assert_eq!(err.kind(), ErrorKind::Transport);
+        assert_eq!(err.to_string(), "transport error: connecting to ws://h");
+        assert!(err.source().is_some());
     }
 
     #[test]

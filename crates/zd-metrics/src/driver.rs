@@ -329,6 +329,11 @@ impl Driver {
             tokio::pin!(ping);
             let connected = Instant::now();
             let mut last_frame = connected;
+            // A failed write ends the connection's uptime where it failed, not after the read
+            // for the server's reason that follows (up to `AFTER_FAILED_WRITE`): it is judged
+            // there, and not again after the loop. A flag, not a time: it fits the future's
+            // padding, where an `Option<Instant>` would grow every feed's task.
+            let mut write_failed = false;
             let outcome = 'session: loop {
                 tokio::select! {
                     command = self.commands.recv() => {
@@ -345,6 +350,8 @@ impl Driver {
                                 break 'session Outcome::Closed(error);
                             }
                             Err(Outcome::Reconnect(error)) => {
+                                self.mark_healthy_if_settled(connected);
+                                write_failed = true;
                                 break 'session Outcome::Reconnect(
                                     Box::pin(self.after_failed_write(&mut ws, error)).await,
                                 );
@@ -388,6 +395,8 @@ impl Driver {
                         }
                         if let Err(e) = Box::pin(ws.send(Message::Ping(Default::default()))).await {
                             let error = Error::new(ErrorKind::Transport, "sending a ping").with_source(e);
+                            self.mark_healthy_if_settled(connected);
+                            write_failed = true;
                             break 'session Outcome::Reconnect(
                                 Box::pin(self.after_failed_write(&mut ws, error)).await,
                             );
@@ -396,7 +405,9 @@ impl Driver {
                 }
             };
             // A connection that settled between two pings counts as working too.
-            self.mark_healthy_if_settled(connected);
+            if !write_failed {
+                self.mark_healthy_if_settled(connected);
+            }
             outcome
         }
     }

@@ -8,7 +8,6 @@ mod creds;
 mod emulator;
 mod emulator_drop;
 mod feed;
-mod logs;
 #[cfg(feature = "prometheus")]
 mod prometheus;
 mod rest;

@@ -1,12 +1,23 @@
 //! Secrets stay out of logs: dependencies that log through the `log` facade (tungstenite
 //! logs its whole upgrade request at trace level) must never be handed the token.
+//!
+//! A test binary of its own: the logger it installs is process-wide and records at trace
+//! level (tungstenite logs every frame there), which would slow the other tests down.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "it/server.rs"]
+#[allow(
+    dead_code,
+    reason = "the scripted server of tests/it, of which this test uses a part"
+)]
+mod server;
 
 use std::sync::Mutex;
 
 use log::{LevelFilter, Log, Metadata, Record};
 use zd_metrics::{MetricsClient, StaticToken};
 
-use crate::server::TestServer;
+use server::TestServer;
 
 /// Every message logged in this test binary, whichever test logged it.
 struct Recorder(Mutex<Vec<String>>);

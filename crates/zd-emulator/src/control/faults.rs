@@ -137,8 +137,8 @@ impl Control {
         count: u32,
         error_name: &str,
     ) -> Result<(), ControlError> {
-        let name = fault_error_name(error_name)?;
         let session = self.session(session_id)?;
+        let name = fault_error_name(error_name)?;
         *session.faults.fail_next.lock() = (count > 0).then_some((count, name));
         Ok(())
     }
@@ -154,8 +154,8 @@ impl Control {
         count: u32,
         error_name: &str,
     ) -> Result<(), ControlError> {
-        let name = fault_error_name(error_name)?;
         let session = self.session(session_id)?;
+        let name = fault_error_name(error_name)?;
         *session.faults.fail_data.lock() = (count > 0).then_some((count, name));
         Ok(())
     }

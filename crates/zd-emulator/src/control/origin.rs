@@ -93,10 +93,17 @@ impl LocalHosts {
     /// Whether `host` (a `Host` header's value: a name or address, and maybe a port) is one
     /// the emulator goes by.
     fn allows(&self, host: &[u8]) -> bool {
-        let Some((name, _)) = std::str::from_utf8(host).ok().and_then(host_part) else {
+        let Some((name, bracketed)) = std::str::from_utf8(host).ok().and_then(host_part) else {
             return false;
         };
-        if let Ok(ip) = name.parse::<IpAddr>() {
+        let ip = name.parse::<IpAddr>().ok();
+        // Brackets hold an IPv6 address and nothing else, and an IPv6 address comes in them
+        // (RFC 3986 section 3.2.2): `[localhost]` or a bare `::1:8090` names nothing a URL
+        // could be made of (the emulator builds URLs from the `Host` it was sent).
+        if bracketed != matches!(ip, Some(IpAddr::V6(_))) {
+            return false;
+        }
+        if let Some(ip) = ip {
             let ip = ip.to_canonical();
             // Bound to every interface, the emulator is reached at whichever of the machine's
             // addresses, which it does not know; a rebinding page names itself, never an
@@ -302,6 +309,9 @@ mod tests {
             "localhost:",
             "[::1]x",
             "[::1",
+            "[localhost]:8090",
+            "[127.0.0.1]:8090",
+            "[emulator]",
             "",
         ] {
             assert!(!hosts.allows(host.as_bytes()), "{host}");
@@ -310,6 +320,10 @@ mod tests {
 
         let everywhere = LocalHosts::new([0, 0, 0, 0].into(), &[]);
         assert!(everywhere.allows(b"192.168.1.5:8090"));
+        assert!(everywhere.allows(b"[fe80::1]:8090"));
+        // An IPv6 address outside brackets: its last group reads as a port.
+        assert!(!everywhere.allows(b"fe80::1:8090"));
+        assert!(!everywhere.allows(b"::1:8090"));
         assert!(!everywhere.allows(b"rebind.example:8090"));
         let lan = LocalHosts::new([192, 168, 1, 5].into(), &[]);
         assert!(lan.allows(b"192.168.1.5:8090"));

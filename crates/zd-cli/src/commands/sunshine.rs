@@ -320,15 +320,25 @@ enum Inherited {
 
 impl Inherited {
     /// The descriptor `path` names (`/dev/stdout`, `/dev/stderr`, `/dev/fd/N`,
-    /// `/proc/self/fd/N`), opened before the listing so that one that cannot be written fails
-    /// at once; `None` for any other path.
+    /// `/proc/self/fd/N`), or the standard stream whose file it leads to however it is
+    /// written (a link to `/dev/stdout`, `/dev/./stdout`, `/proc/<pid>/fd/1`), checked or
+    /// opened before the listing so that one that cannot be written fails at once; `None` for
+    /// any other path.
     fn open(path: &Path) -> Result<Option<Self>> {
-        let Some(descriptor) = descriptor_named(path) else {
+        let Some(descriptor) = descriptor_named(path).or_else(|| standard_stream_at(path)) else {
             return Ok(None);
         };
         Ok(Some(match descriptor {
-            1 => Self::Stdout,
-            2 => Self::Stderr,
+            1 | 2 => {
+                // A closed one (`>&-`) fails here, not after the whole listing.
+                standard_stream_open(descriptor)
+                    .context(Kind::Io, format!("cannot write to {}", path.display()))?;
+                if descriptor == 1 {
+                    Self::Stdout
+                } else {
+                    Self::Stderr
+                }
+            }
             // No safe call wraps a bare descriptor. Opened again, a regular file gets a new
             // offset of its own, at 0: appending writes after what is there instead of over
             // it, as a shell's `>>` would, and changes nothing for a pipe or a terminal.
@@ -350,6 +360,47 @@ impl Inherited {
             Self::Other(file) => write_lines(items, BufWriter::new(file), to),
         }
     }
+}
+
+/// Whether standard descriptor 1 or 2 is open (a duplicate of it can be made).
+#[cfg(unix)]
+fn standard_stream_open(descriptor: u32) -> std::io::Result<()> {
+    use std::os::fd::AsFd;
+    let duplicate = if descriptor == 1 {
+        std::io::stdout().as_fd().try_clone_to_owned()
+    } else {
+        std::io::stderr().as_fd().try_clone_to_owned()
+    };
+    duplicate.map(drop)
+}
+
+#[cfg(not(unix))]
+fn standard_stream_open(_: u32) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// The standard stream (1 or 2) whose open file `path` leads to once links are followed: the
+/// same device and inode. However the path is written, renaming a temporary over that file
+/// would replace what the stream appends to.
+#[cfg(unix)]
+fn standard_stream_at(path: &Path) -> Option<u32> {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let target = std::fs::metadata(path).ok()?;
+    let is_target = |fd: std::os::fd::BorrowedFd<'_>| {
+        let open = std::fs::File::from(fd.try_clone_to_owned().ok()?);
+        let meta = open.metadata().ok()?;
+        Some(meta.dev() == target.dev() && meta.ino() == target.ino())
+    };
+    if is_target(std::io::stdout().as_fd()) == Some(true) {
+        return Some(1);
+    }
+    (is_target(std::io::stderr().as_fd()) == Some(true)).then_some(2)
+}
+
+#[cfg(not(unix))]
+fn standard_stream_at(_: &Path) -> Option<u32> {
+    None
 }
 
 /// The number of the descriptor `path` names as written, links not followed.

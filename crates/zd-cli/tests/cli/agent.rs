@@ -344,28 +344,34 @@ async fn a_sighup_left_ignored_does_not_stop_echo_but_sigterm_does() {
     .unwrap();
     send_signal(zd.pid(), "-HUP");
     // Still answering after the hangup: echo prints a message once it has answered it, and a
-    // zd that stopped ends its stdout instead.
+    // zd that stopped ends its stdout instead. Two round trips: a stop the hangup started
+    // could still lose the race to the first answer, not to the second, sent after it.
     let visitor = emu.control().visitor_arrive(Arrival::default()).unwrap();
-    emu.control()
-        .visitor_message(&visitor.channel_id, "still there?")
+    let mut zd = zd;
+    for text in ["still there?", "and now?"] {
+        emu.control()
+            .visitor_message(&visitor.channel_id, text)
+            .unwrap();
+        let line;
+        (zd, line) = tokio::task::spawn_blocking(move || {
+            let mut zd = zd;
+            let line = zd.stdout_line();
+            (zd, line)
+        })
+        .await
         .unwrap();
-    let (zd, line) = tokio::task::spawn_blocking(move || {
-        let mut zd = zd;
-        let line = zd.stdout_line();
-        (zd, line)
-    })
-    .await
-    .unwrap();
-    let line: serde_json::Value = serde_json::from_str(&line).unwrap();
-    assert_eq!(line["content"], "still there?");
-    let transcript = emu.control().transcript(&visitor.channel_id).unwrap();
-    assert!(
-        transcript
-            .entries
-            .iter()
-            .any(|e| e.text == "echo: still there?"),
-        "{transcript:?}"
-    );
+        let line: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(line["content"], text);
+        let transcript = emu.control().transcript(&visitor.channel_id).unwrap();
+        let echo = format!("echo: {text}");
+        assert!(
+            transcript.entries.iter().any(|e| e.text == echo),
+            "{transcript:?}"
+        );
+    }
+    // The session the hangup would have stopped is still the live one.
+    let sessions = bot_sessions(&emu);
+    assert!(sessions.iter().any(|s| s.ended.is_none()), "{sessions:?}");
     send_signal(zd.pid(), "-TERM");
     let out = finish(zd).await;
     assert!(out.status.success(), "{out:?}");

@@ -478,8 +478,16 @@ async fn an_export_to_dev_stdout_appends_to_the_file_stdout_appends_to() {
     let dir = tempfile::tempdir().unwrap();
     let all = dir.path().join("all.jsonl");
     std::fs::write(&all, "earlier\n").unwrap();
-    for _ in 0..2 {
-        let mut cmd = export_process(dir.path(), &base, std::path::Path::new("/dev/stdout"));
+    // However the path names stdout: as written, through a link, or spelt otherwise.
+    let link = dir.path().join("out");
+    std::os::unix::fs::symlink("/dev/stdout", &link).unwrap();
+    let ways = [
+        std::path::PathBuf::from("/dev/stdout"),
+        link,
+        "/dev/./stdout".into(),
+    ];
+    for way in &ways {
+        let mut cmd = export_process(dir.path(), &base, way);
         let appending = std::fs::OpenOptions::new().append(true).open(&all).unwrap();
         cmd.stdout(appending);
         let (status, err) = tokio::task::spawn_blocking(move || run_to_end(cmd))
@@ -489,13 +497,13 @@ async fn an_export_to_dev_stdout_appends_to_the_file_stdout_appends_to() {
     }
     let text = std::fs::read_to_string(&all).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 5, "{text}");
+    assert_eq!(lines.len(), 7, "{text}");
     assert_eq!(lines[0], "earlier");
     let ids: Vec<String> = lines[1..]
         .iter()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].to_string())
         .collect();
-    assert_eq!(ids, ["\"m1\"", "\"m2\"", "\"m1\"", "\"m2\""]);
+    assert_eq!(ids, ["\"m1\"", "\"m2\""].repeat(3));
 }
 
 /// Runs `cmd` (no stdin, stderr read) until it exits, killing it past [`HANG_GUARD`]; gives

@@ -536,29 +536,41 @@ async fn silent_socket_is_replaced_after_the_idle_timeout() {
     assert!(matches!(next(&mut feed).await, FeedEvent::Reconnected));
 }
 
-#[tokio::test(start_paused = true)]
-async fn slow_reader_gets_lagged_and_snapshot_stays_current() {
+/// A feed of `event_buffer` events following active chats, whose reader has read nothing
+/// while `updates` updates (1, 2, ...) came, the snapshot holding the last; with its server,
+/// client (which the feed needs alive) and connection.
+async fn behind_on_updates(
+    event_buffer: usize,
+    updates: u64,
+) -> (TestServer, MetricsClient, Feed, crate::server::ServerConn) {
     let mut server = TestServer::start(&["good"]).await;
     let mut config = FeedConfig::default();
-    config.event_buffer = 2;
+    config.event_buffer = event_buffer;
     let client = MetricsClient::builder(StaticToken::bearer("good").unwrap())
         .base_url(server.base_url())
         .feed_config(config)
         .build()
         .unwrap();
-    let mut feed = client.connect().await.unwrap();
+    let feed = client.connect().await.unwrap();
     let mut conn = server.next_connection().await;
     let active = Series::metric(Metric::ActiveChats);
     feed.subscribe(active.clone()).await.unwrap();
     conn.recv().await;
     let mut snapshot = feed.snapshot();
-    for n in 1..=10 {
+    for n in 1..=updates {
         conn.send(update("chats", &format!(r#"{{"active_chats":{n}}}"#), None));
     }
+    let last = i64::try_from(updates).unwrap();
     snapshot
-        .wait_for(|s| s.get(&active) == Some(10))
+        .wait_for(|s| s.get(&active) == Some(last))
         .await
         .unwrap();
+    (server, client, feed, conn)
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_reader_gets_lagged_and_snapshot_stays_current() {
+    let (_server, _client, mut feed, conn) = behind_on_updates(2, 10).await;
     let mut events = Vec::new();
     // Two buffered updates, then the lag report once there is room again.
     events.push(next(&mut feed).await);
@@ -607,27 +619,7 @@ fn a_feed_whose_runtime_shut_down_is_closed() {
 /// snapshot holds.
 #[tokio::test(start_paused = true)]
 async fn a_slow_reader_still_gets_reconnecting_and_reconnected() {
-    let mut server = TestServer::start(&["good"]).await;
-    let mut config = FeedConfig::default();
-    config.event_buffer = 1;
-    let client = MetricsClient::builder(StaticToken::bearer("good").unwrap())
-        .base_url(server.base_url())
-        .feed_config(config)
-        .build()
-        .unwrap();
-    let mut feed = client.connect().await.unwrap();
-    let mut conn = server.next_connection().await;
-    let active = Series::metric(Metric::ActiveChats);
-    feed.subscribe(active.clone()).await.unwrap();
-    conn.recv().await;
-    let mut snapshot = feed.snapshot();
-    for n in 1..=3 {
-        conn.send(update("chats", &format!(r#"{{"active_chats":{n}}}"#), None));
-    }
-    snapshot
-        .wait_for(|s| s.get(&active) == Some(3))
-        .await
-        .unwrap();
+    let (mut server, _client, mut feed, conn) = behind_on_updates(1, 3).await;
     let mut state = feed.handle().state();
     conn.cut();
     let mut conn = server.next_connection().await;

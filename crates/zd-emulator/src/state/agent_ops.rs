@@ -364,16 +364,20 @@ impl Inner {
         agent: &str,
         sender: Sender,
     ) -> Result<(), StateError> {
-        let record = self.channel_mut(channel)?;
-        if record.members.iter().any(|m| m == agent) {
+        if self.channel(channel)?.members.iter().any(|m| m == agent) {
             return Ok(());
         }
+        // Those who saw the chat waiting (its department's available agents) learn it was
+        // taken, as a leaver sees its own leave: a bot tracking waiting chats must not keep
+        // one another agent picked up.
+        let waiting_audience = self.audience(self.channel(channel)?);
+        let record = self.channel_mut(channel)?;
         record.members.push(agent.to_owned());
         record.listeners.retain(|m| m != agent);
         record.served_at.get_or_insert(now);
         record.queued_since = None;
         let join = self.member_log(channel, sender, now_ms)?;
-        let audience = self.audience(self.channel(channel)?);
+        let audience = union(&waiting_audience, &self.audience(self.channel(channel)?));
         self.append_log(events, now, channel, LogRecord::MemberJoin(join), audience)?;
         if self.channel(channel)?.is_open() {
             self.set_state(events, now, channel, ChannelState::Ongoing)?;
@@ -429,4 +433,11 @@ impl Inner {
         }
         Ok(())
     }
+}
+
+/// The agents of `a`, then those of `b` not in `a`.
+fn union(a: &[String], b: &[String]) -> Arc<[String]> {
+    let mut all = a.to_vec();
+    all.extend(b.iter().filter(|agent| !a.contains(agent)).cloned());
+    Arc::from(all)
 }

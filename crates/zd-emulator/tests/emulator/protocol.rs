@@ -225,6 +225,27 @@ async fn chat_activity_reports_joins_and_leaves_with_filter() {
     assert_eq!(node["user_name"], "Bob", "{next}");
 }
 
+/// The agents a waiting chat was offered to (its department's) hear that another agent took
+/// it, as a leaver hears its own leave: a bot tracking waiting chats must not keep one.
+#[tokio::test]
+async fn agents_offered_a_waiting_chat_hear_another_agent_take_it() {
+    let emu = emulator().await;
+    let mut bot = Agent::connect(&emu, "Bot").await;
+    bot.go_online().await;
+    let activity = bot
+        .subscribe("subscription { chatActivity { node { __typename ... on MemberJoinLog { user_name } } } }")
+        .await;
+    let mut alice = Agent::connect(&emu, "Alice").await;
+    served_channel(&emu, &mut alice).await;
+    let visitor_join = bot.data(&activity).await;
+    let node = &visitor_join["payload"]["data"]["chatActivity"]["node"];
+    assert_eq!(node["user_name"], "Ann", "{visitor_join}");
+    let taken = bot.data(&activity).await;
+    let node = &taken["payload"]["data"]["chatActivity"]["node"];
+    assert_eq!(node["__typename"], "MemberJoinLog", "{taken}");
+    assert_eq!(node["user_name"], "Alice (Support)", "{taken}");
+}
+
 #[tokio::test]
 async fn invalid_frames_and_queries_get_error_responses() {
     let emu = emulator().await;

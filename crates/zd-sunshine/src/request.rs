@@ -242,9 +242,8 @@ mod tests {
     #[test]
     fn a_union_body_hides_the_credentials_of_the_variant_sent() {
         let telegram = crate::models::Telegram {
-            token: Some("bot-token".to_owned()),
             username: Some("bot".to_owned()),
-            ..Default::default()
+            ..crate::models::Telegram::new("bot-token".to_owned())
         };
         let request = crate::operations::CreateIntegration::new(
             "app",

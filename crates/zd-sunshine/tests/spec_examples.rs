@@ -307,7 +307,9 @@ fn write_only_secrets_are_not_expected_back() {
     assert_eq!(apple["apiSecret"], "s");
     let twitter = serde_json::to_value(Twitter::new(
         "k".into(),
+        "ks".into(),
         "c".into(),
+        "cs".into(),
         TwitterTier::Enterprise,
     ))
     .unwrap();
@@ -315,6 +317,89 @@ fn write_only_secrets_are_not_expected_back() {
         (&twitter["accessTokenKey"], &twitter["consumerKey"]),
         (&json!("k"), &json!("c"))
     );
+}
+
+/// The body CreateIntegration sends for `integration`.
+fn create_integration_body(integration: zd_sunshine::models::Integration) -> Value {
+    let request = zd_sunshine::operations::CreateIntegration::new("app", integration)
+        .to_request()
+        .unwrap();
+    serde_json::from_slice(request.json_body().unwrap()).unwrap()
+}
+
+/// Required write-only credentials the spec also declares `nullable` (Telegram's `token`,
+/// Mailgun's `apiKey`, ...) are arguments of `new` like Apple's `apiSecret`, and a create
+/// request built with `new` sends every one of them: without them the API answers 400.
+#[test]
+fn nullable_write_only_credentials_are_arguments_of_new_and_sent() {
+    use zd_sunshine::models::{
+        Instagram, Integration, Mailgun, Messagebird, Messenger, Telegram, Twilio, Twitter,
+        TwitterTier, Viber,
+    };
+
+    let s = |v: &str| v.to_owned();
+    let cases = [
+        (
+            Integration::Telegram(Telegram::new(s("bot-token"))),
+            json!({"type": "telegram", "token": "bot-token"}),
+        ),
+        (
+            Integration::Viber(Viber::new(s("viber-token"))),
+            json!({"type": "viber", "token": "viber-token"}),
+        ),
+        (
+            Integration::Mailgun(Mailgun::new(
+                s("key"),
+                s("mg.example.com"),
+                s("in@mg.example.com"),
+            )),
+            json!({"type": "mailgun", "apiKey": "key", "domain": "mg.example.com",
+                   "incomingAddress": "in@mg.example.com"}),
+        ),
+        (
+            Integration::Instagram(Instagram::new(s("app"), s("secret"), s("page-token"))),
+            json!({"type": "instagram", "appId": "app", "appSecret": "secret",
+                   "pageAccessToken": "page-token"}),
+        ),
+        // Messenger's `pageAccessToken` is required but neither write-only nor a `new`
+        // argument: nullable, it is sent as `null` until set.
+        (
+            Integration::Messenger(Messenger::new(s("app"), s("secret"))),
+            json!({"type": "messenger", "appId": "app", "appSecret": "secret",
+                   "pageAccessToken": null}),
+        ),
+        (
+            Integration::Messenger(Messenger {
+                page_access_token: Some(s("page-token")),
+                ..Messenger::new(s("app"), s("secret"))
+            }),
+            json!({"type": "messenger", "appId": "app", "appSecret": "secret",
+                   "pageAccessToken": "page-token"}),
+        ),
+        (
+            Integration::Messagebird(Messagebird::new(s("access"), s("+15550100"), s("signing"))),
+            json!({"type": "messagebird", "accessKey": "access", "originator": "+15550100",
+                   "signingKey": "signing"}),
+        ),
+        (
+            Integration::Twilio(Twilio::new(s("AC1"), s("auth"))),
+            json!({"type": "twilio", "accountSid": "AC1", "authToken": "auth"}),
+        ),
+        (
+            Integration::Twitter(Twitter::new(
+                s("k"),
+                s("ks"),
+                s("c"),
+                s("cs"),
+                TwitterTier::Enterprise,
+            )),
+            json!({"type": "twitter", "accessTokenKey": "k", "accessTokenSecret": "ks",
+                   "consumerKey": "c", "consumerSecret": "cs", "tier": "enterprise"}),
+        ),
+    ];
+    for (integration, expected) in cases {
+        assert_eq!(create_integration_body(integration), expected);
+    }
 }
 
 /// A path parameter that is empty, `.` or `..` would not name one resource once a server or

@@ -123,7 +123,11 @@ fn emit_redacted_debug(out: &mut String, name: &str, fields: &[Field], models: &
     out.push_str(".finish()\n}\n}\n\n");
 }
 
-/// `new(required fields...)` for structs that cannot derive `Default`.
+/// `new(required fields...)` for structs that cannot derive `Default`. A write-only field a
+/// request must send is an argument too, taken as a value even when the spec says it may be
+/// `null`: in a struct that responses decode as well it is an `Option` whose `None` is left
+/// out (responses never carry it), and a request-only struct holds it as a `Patch`, whose
+/// `Patch::Null` (through its setter) sends `null`.
 fn emit_constructor(out: &mut String, name: &str, fields: &[Field], models: &Models) {
     let required: Vec<&Field> = fields
         .iter()
@@ -143,7 +147,18 @@ fn emit_constructor(out: &mut String, name: &str, fields: &[Field], models: &Mod
     let inits: Vec<String> = fields
         .iter()
         .map(|f| match (f.option, f.boxed) {
-            (true, _) if f.sent_required => format!("{0}: Some({0})", f.rust),
+            (true, boxed) if f.sent_required => {
+                let value = if boxed {
+                    format!("Box::new({})", f.rust)
+                } else {
+                    f.rust.clone()
+                };
+                if is_patch(name, f, models) {
+                    format!("{}: crate::Patch::Value({value})", f.rust)
+                } else {
+                    format!("{}: Some({value})", f.rust)
+                }
+            }
             (true, _) if is_patch(name, f, models) => format!("{}: crate::Patch::Unset", f.rust),
             (true, _) => format!("{}: None", f.rust),
             (false, true) => format!("{0}: Box::new({0})", f.rust),
@@ -224,10 +239,9 @@ fn emit_def(out: &mut String, def: &Def, models: &Models) {
             let _ = writeln!(out, "#[serde(tag = {})]\n#[non_exhaustive]", lit(tag));
             let _ = writeln!(out, "pub enum {} {{", def.name);
             for v in variants {
-                let rust = arm_name(v);
                 let _ = writeln!(out, "/// `{tag}: {}`.", v.tag);
                 let _ = writeln!(out, "#[serde(rename = {})]", lit(&v.tag));
-                let _ = writeln!(out, "{rust}({}),", v.ty);
+                let _ = writeln!(out, "{}({}),", v.rust, v.ty);
             }
             let _ = writeln!(
                 out,
@@ -249,14 +263,6 @@ fn emit_def(out: &mut String, def: &Def, models: &Models) {
         Kind::Alias(ty) => {
             let _ = writeln!(out, "pub type {} = {};\n", def.name, rust_ty(ty, ""));
         }
-    }
-}
-
-fn arm_name(v: &super::ir::Variant) -> &str {
-    if v.rust == "Unknown" {
-        "UnknownValue"
-    } else {
-        &v.rust
     }
 }
 
@@ -283,7 +289,7 @@ fn emit_tagged_deserialize(
             "Some({0}) => crate::tagged::arm({1}, {0}, value).map(Self::{2}),",
             lit(&v.tag),
             lit(tag),
-            arm_name(v)
+            v.rust
         );
     }
     out.push_str("_ => Ok(Self::Unknown(value)),\n}\n}\n}\n\n");
@@ -312,8 +318,7 @@ fn emit_tagged_impl(
         "/// The `{tag}` value on the wire.\npub fn type_name(&self) -> &str {{\nmatch self {{"
     );
     for v in variants {
-        let rust = arm_name(v);
-        let _ = writeln!(out, "Self::{rust}(_) => {},", lit(&v.tag));
+        let _ = writeln!(out, "Self::{}(_) => {},", v.rust, lit(&v.tag));
     }
     let _ = writeln!(
         out,
@@ -337,8 +342,7 @@ fn emit_tagged_impl(
             "/// The `{json}` of whichever arm this is.\npub fn {rust}(&self) -> Option<&str> {{\nmatch self {{"
         );
         for v in variants {
-            let arm = arm_name(v);
-            let _ = writeln!(out, "Self::{arm}(v) => v.{rust}.as_deref(),");
+            let _ = writeln!(out, "Self::{}(v) => v.{rust}.as_deref(),", v.rust);
         }
         let _ = writeln!(
             out,
@@ -379,4 +383,55 @@ pub(crate) fn emit(models: &Models) -> Vec<(String, String)> {
     }
     files.push(("models/mod.rs".to_owned(), root));
     files
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::ir::Models;
+
+    /// The models file of `schemas`, with `Bot` only ever sent when `request_only`.
+    fn emitted(request_only: bool) -> String {
+        let schemas = json!({ "Bot": {
+            "type": "object",
+            "required": ["token", "name"],
+            "properties": {
+                "token": { "type": "string", "writeOnly": true, "nullable": true },
+                "name": { "type": "string" },
+            },
+        } });
+        let schemas = schemas.as_object().cloned().unwrap_or_default();
+        let mut models = Models::new(&schemas).unwrap_or_default();
+        assert_eq!(models.lower_all(&schemas), Ok(()));
+        models.finish();
+        if request_only {
+            models.request_only.insert("Bot".to_owned());
+        }
+        super::emit(&models)
+            .into_iter()
+            .map(|(_, text)| text)
+            .collect()
+    }
+
+    #[test]
+    fn a_nullable_write_only_field_a_request_must_send_is_an_argument_of_new() {
+        // Decoded from responses as well: an `Option`, set by `new`, left out only when `None`.
+        let shared = emitted(false);
+        assert!(
+            shared.contains("pub fn new(name: String, token: String) -> Self")
+                && shared.contains("token: Some(token)")
+                && !shared.contains("Default,"),
+            "{shared}"
+        );
+        // Only ever sent: a `Patch`, set by `new`, whose setter can still send `null`.
+        let sent = emitted(true);
+        assert!(
+            sent.contains("pub fn new(name: String, token: String) -> Self")
+                && sent.contains("token: crate::Patch::Value(token)")
+                && sent.contains("pub token: crate::Patch<String>")
+                && sent.contains("pub fn token(mut self, value: impl Into<crate::Patch<String>>)"),
+            "{sent}"
+        );
+    }
 }

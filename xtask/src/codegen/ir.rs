@@ -228,22 +228,36 @@ fn is_true(v: &Value, key: &str) -> bool {
 }
 
 /// The tag value a variant schema declares for `tag`: its `default` or single `enum` value.
-fn declared_tag(schemas: &Map<String, Value>, schema: &Value, tag: &str) -> Option<String> {
+fn declared_tag(
+    schemas: &Map<String, Value>,
+    schema: &Value,
+    tag: &str,
+) -> Result<Option<String>, String> {
     let mut props = Vec::new();
     let mut req = BTreeSet::new();
-    collect(schemas, schema, &mut props, &mut req, false, 0);
-    let (_, p) = props.into_iter().rev().find(|(k, _)| k == tag)?;
+    collect(schemas, schema, &mut props, &mut req, false, 0)?;
+    let Some((_, p)) = props.into_iter().rev().find(|(k, _)| k == tag) else {
+        return Ok(None);
+    };
     if let Some(d) = p.get("default").and_then(Value::as_str) {
-        return Some(d.to_owned());
+        return Ok(Some(d.to_owned()));
     }
-    let vals = p.get("enum")?.as_array()?;
-    match vals.as_slice() {
+    let Some(vals) = p.get("enum").and_then(Value::as_array) else {
+        return Ok(None);
+    };
+    Ok(match vals.as_slice() {
         [one] => one.as_str().map(str::to_owned),
         _ => None,
-    }
+    })
 }
 
-/// Flattens `$ref`, `allOf`, and untagged `oneOf`/`anyOf` into one property list.
+/// How deep [`collect`] follows references and parts before it gives up on a schema.
+const MAX_DEPTH: usize = 16;
+
+/// Flattens `$ref`, `allOf`, and untagged `oneOf`/`anyOf` into one property list. A reference
+/// to a schema that is not among `schemas` (or not a local component schema at all), and
+/// parts nested (or referring to each other) deeper than [`MAX_DEPTH`], are errors: the
+/// properties they stand for would otherwise be lost without a word.
 pub(crate) fn collect(
     schemas: &Map<String, Value>,
     schema: &Value,
@@ -251,25 +265,29 @@ pub(crate) fn collect(
     required: &mut BTreeSet<String>,
     optional: bool,
     depth: usize,
-) {
-    if depth > 16 {
-        return;
+) -> Result<(), String> {
+    if depth > MAX_DEPTH {
+        return Err(format!(
+            "schemas nest or refer to each other more than {MAX_DEPTH} levels deep (a cycle?) \
+             at {}",
+            schema.get("$ref").unwrap_or(schema)
+        ));
     }
-    if let Some(name) = ref_name(schema) {
-        if let Some(target) = schemas.get(name) {
-            collect(schemas, target, props, required, optional, depth + 1);
-        }
-        return;
+    if let Some(reference) = schema.get("$ref") {
+        let target = ref_name(schema)
+            .and_then(|name| schemas.get(name))
+            .ok_or_else(|| format!("unknown $ref {reference}"))?;
+        return collect(schemas, target, props, required, optional, depth + 1);
     }
     if let Some(parts) = schema.get("allOf").and_then(Value::as_array) {
         for p in parts {
-            collect(schemas, p, props, required, optional, depth + 1);
+            collect(schemas, p, props, required, optional, depth + 1)?;
         }
     }
     for key in ["oneOf", "anyOf"] {
         if let Some(parts) = schema.get(key).and_then(Value::as_array) {
             for p in parts {
-                collect(schemas, p, props, required, true, depth + 1);
+                collect(schemas, p, props, required, true, depth + 1)?;
             }
         }
     }
@@ -285,6 +303,7 @@ pub(crate) fn collect(
     if !optional && let Some(rs) = schema.get("required").and_then(Value::as_array) {
         required.extend(rs.iter().filter_map(Value::as_str).map(str::to_owned));
     }
+    Ok(())
 }
 
 /// Arms of a discriminated union: `(tag property, [(tag value, variant schema name)])`.
@@ -292,7 +311,8 @@ type Arms = (String, Vec<(String, String)>);
 
 /// The discriminated arms of a schema, `None` without a discriminator. A discriminator the
 /// generator cannot follow (an arm that is not a component schema) is an error: the union
-/// would otherwise become one flattened struct without a word.
+/// would otherwise become one flattened struct without a word. A `mapping` need not list every
+/// `oneOf` arm: those it leaves out take the implicit value, as without a mapping.
 pub(crate) fn discriminated(
     schemas: &Map<String, Value>,
     schema: &Value,
@@ -319,23 +339,56 @@ pub(crate) fn discriminated(
                 })?;
             arms.push((value.clone(), name.to_owned()));
         }
-    } else {
-        let alternatives = schema
-            .get("oneOf")
-            .and_then(Value::as_array)
-            .ok_or_else(|| format!("discriminator `{tag}` without a mapping or oneOf"))?;
-        for alt in alternatives {
-            let (name, arm) = ref_name(alt)
-                .and_then(|name| Some((name, schemas.get(name)?)))
-                .ok_or_else(|| {
-                    format!("discriminator `{tag}`: an arm that is not a component schema: {alt}")
-                })?;
-            // OpenAPI's implicit mapping is the schema name; a declared default wins.
-            let value = declared_tag(schemas, arm, &tag).unwrap_or_else(|| name.to_owned());
-            arms.push((value, name.to_owned()));
+    }
+    let alternatives = schema.get("oneOf").and_then(Value::as_array);
+    if arms.is_empty() && alternatives.is_none() {
+        return Err(format!("discriminator `{tag}` without a mapping or oneOf"));
+    }
+    for alt in alternatives.into_iter().flatten() {
+        let (name, arm) = ref_name(alt)
+            .and_then(|name| Some((name, schemas.get(name)?)))
+            .ok_or_else(|| {
+                format!("discriminator `{tag}`: an arm that is not a component schema: {alt}")
+            })?;
+        if arms.iter().any(|(_, mapped)| mapped == name) {
+            continue;
         }
+        // OpenAPI's implicit mapping is the schema name; a declared default wins.
+        let value = declared_tag(schemas, arm, &tag)
+            .map_err(|e| format!("discriminator `{tag}`: arm {name}: {e}"))?
+            .unwrap_or_else(|| name.to_owned());
+        if let Some((_, other)) = arms.iter().find(|(v, _)| *v == value) {
+            return Err(format!(
+                "discriminator `{tag}`: arm {name} takes the value `{value}` implicitly, which \
+                 the mapping gives {other}"
+            ));
+        }
+        arms.push((value, name.to_owned()));
     }
     Ok(Some((tag, arms)))
+}
+
+/// The Rust name of a tagged-enum arm: `Unknown` is the catch-all's.
+fn variant_name(tag: &str) -> String {
+    let rust = upper_camel(tag);
+    if rust == "Unknown" {
+        "UnknownValue".to_owned()
+    } else {
+        rust
+    }
+}
+
+/// Refuses a tagged enum two of whose tags map to the same Rust variant name.
+fn distinct_variants(origin: &str, variants: &[Variant]) -> Result<(), String> {
+    for (i, v) in variants.iter().enumerate() {
+        if let Some(earlier) = variants[..i].iter().find(|e| e.rust == v.rust) {
+            return Err(format!(
+                "{origin}: the tags `{}` and `{}` both map to the variant name `{}`",
+                earlier.tag, v.tag, v.rust
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Models {
@@ -415,12 +468,18 @@ impl Models {
                 .and_then(|v| v.get("title"))
                 .and_then(Value::as_str)
                 .ok_or_else(|| format!("{origin}: arm {s} has no title"))?;
+            let ty = self
+                .schema_types
+                .get(s)
+                .ok_or_else(|| format!("{origin}: unknown $ref {s}"))?
+                .clone();
             variants.push(Variant {
                 tag: title.to_owned(),
-                rust: upper_camel(title),
-                ty: self.schema_types[s].clone(),
+                rust: variant_name(title),
+                ty,
             });
         }
+        distinct_variants(origin, &variants)?;
         let rust = self.fresh(name);
         self.defs.push(Def {
             name: rust.clone(),
@@ -468,21 +527,30 @@ impl Models {
         if let Some((tag, arms)) =
             discriminated(schemas, schema).map_err(|e| format!("{origin}: {e}"))?
         {
-            let variants = arms
-                .into_iter()
-                .map(|(value, arm)| Variant {
-                    rust: upper_camel(&value),
+            let mut variants = Vec::new();
+            for (value, arm) in arms {
+                let ty = self
+                    .schema_types
+                    .get(&arm)
+                    .ok_or_else(|| format!("{origin}: unknown $ref {arm}"))?
+                    .clone();
+                variants.push(Variant {
+                    rust: variant_name(&value),
                     tag: value,
-                    ty: self.schema_types[&arm].clone(),
-                })
-                .collect();
+                    ty,
+                });
+            }
+            distinct_variants(origin, &variants)?;
             return Ok(Kind::Tagged { tag, variants });
         }
         if let Some(vals) = schema.get("enum").and_then(Value::as_array) {
             return Ok(Kind::StrEnum(enum_values(vals, origin)?));
         }
-        if let Some(target) = ref_name(schema) {
-            return Ok(Kind::Alias(Ty::Named(self.schema_types[target].clone())));
+        if let Some(reference) = schema.get("$ref") {
+            let t = ref_name(schema)
+                .and_then(|target| self.schema_types.get(target))
+                .ok_or_else(|| format!("{origin}: unknown $ref {reference}"))?;
+            return Ok(Kind::Alias(Ty::Named(t.clone())));
         }
         let ty = schema.get("type").and_then(Value::as_str);
         let objecty = ty == Some("object")
@@ -492,7 +560,8 @@ impl Models {
         if objecty {
             let mut props = Vec::new();
             let mut required = BTreeSet::new();
-            collect(schemas, schema, &mut props, &mut required, false, 0);
+            collect(schemas, schema, &mut props, &mut required, false, 0)
+                .map_err(|e| format!("{origin}: {e}"))?;
             for (json, p) in super::overrides::extra_fields(rust) {
                 if !props.iter().any(|(k, _)| k == json) {
                     props.push((json.to_owned(), p));
@@ -519,9 +588,10 @@ impl Models {
                     ty = Ty::Json;
                 }
                 // A write-only field is required when sent but never comes back, and the
-                // same type decodes responses: it must be optional there.
+                // same type decodes responses: it must be optional there. Nullable or not, it
+                // is an argument of `new`, so a request built with `new` carries it.
                 let write_only = is_true(&p, "writeOnly");
-                let sent_required = required.contains(&json) && write_only && !nullable;
+                let sent_required = required.contains(&json) && write_only;
                 let req = required.contains(&json) && !write_only;
                 let nullable_here = declared_nullable(schemas, &p);
                 fields.push(Field {
@@ -551,13 +621,10 @@ impl Models {
         p: &Value,
     ) -> Result<(Ty, bool), String> {
         let nullable = is_true(p, "nullable");
-        if let Some(node) = referred(p)
-            && let Some(target) = ref_name(node)
-        {
-            let t = self
-                .schema_types
-                .get(target)
-                .ok_or_else(|| format!("{origin}: unknown $ref {target}"))?;
+        if let Some(node) = referred(p) {
+            let t = ref_name(node)
+                .and_then(|target| self.schema_types.get(target))
+                .ok_or_else(|| format!("{origin}: unknown $ref {}", node["$ref"]))?;
             return Ok((Ty::Named(t.clone()), nullable || is_true(node, "nullable")));
         }
         if let Some(vals) = p.get("enum").and_then(Value::as_array)
@@ -581,7 +648,8 @@ impl Models {
         if objecty {
             let mut props = Vec::new();
             let mut req = BTreeSet::new();
-            collect(schemas, p, &mut props, &mut req, false, 0);
+            collect(schemas, p, &mut props, &mut req, false, 0)
+                .map_err(|e| format!("{origin}: {e}"))?;
             if props.is_empty() {
                 return Ok((Ty::Map, nullable));
             }
@@ -606,7 +674,16 @@ impl Models {
                 let (inner, _) = self.prop_ty(schemas, origin, &format!("{ctx}Item"), &items)?;
                 Ty::Vec(Box::new(inner))
             }
-            _ => Ty::Json,
+            // No type at all: any JSON value.
+            None if p.get("type").is_none() => Ty::Json,
+            // A type this generator does not know (`null`, `file`), or one it cannot spell
+            // (OpenAPI 3.1's list of types): refused rather than loosened to any JSON.
+            _ => {
+                return Err(format!(
+                    "{origin}: `{ctx}` is of type {}, which the generator does not support",
+                    p["type"]
+                ));
+            }
         };
         Ok((t, nullable))
     }
@@ -676,9 +753,10 @@ impl Models {
                 fs[j].boxed = true;
             }
         }
+        // Not with a field every request must send: `default()` would leave it out.
         for d in &mut self.defs {
             if let Kind::Struct(fs) = &d.kind {
-                d.default = fs.iter().all(|f| f.option);
+                d.default = fs.iter().all(|f| f.option && !f.sent_required);
             }
         }
     }
@@ -820,5 +898,206 @@ mod tests {
         };
         let meta = fields.iter().find(|f| f.json == "meta");
         assert!(meta.is_some_and(|f| f.option), "{fields:?}");
+    }
+
+    /// The fields of struct `name`, after `finish`.
+    fn fields_of(schemas: &Value, name: &str) -> (Vec<super::Field>, bool) {
+        let mut models = lower(schemas).unwrap_or_default();
+        models.finish();
+        match models.get(name) {
+            Some(super::Def {
+                kind: super::Kind::Struct(fields),
+                default,
+                ..
+            }) => (fields.clone(), *default),
+            other => panic!("{name} is not a struct: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_required_write_only_field_is_an_argument_of_new_even_when_nullable() {
+        for nullable in [false, true] {
+            let (fields, default) = fields_of(
+                &json!({ "Bot": {
+                    "type": "object",
+                    "required": ["token"],
+                    "properties": {
+                        "token": { "type": "string", "writeOnly": true, "nullable": nullable },
+                        "name": { "type": "string" },
+                    },
+                } }),
+                "Bot",
+            );
+            let token = fields.iter().find(|f| f.json == "token");
+            // Optional in the type (responses never carry it), yet sent by `new`, and no
+            // `Default` that would leave it out.
+            assert!(
+                token.is_some_and(|f| f.sent_required && f.option && f.skip_none),
+                "nullable: {nullable}: {fields:?}"
+            );
+            assert!(!default, "nullable: {nullable}: derives Default");
+        }
+    }
+
+    #[test]
+    fn a_reference_to_an_unknown_schema_is_refused() {
+        // Through `allOf`, where its properties would be lost.
+        let error = lower(&json!({
+            "Holder": { "allOf": [
+                { "$ref": "#/components/schemas/Missing" },
+                { "type": "object", "properties": { "a": { "type": "string" } } },
+            ] },
+        }))
+        .err()
+        .unwrap_or_default();
+        assert!(
+            error.contains("Holder") && error.contains("unknown $ref") && error.contains("Missing"),
+            "{error}"
+        );
+        // As a whole schema: an alias to nothing (this used to panic).
+        let error = lower(&json!({ "Alias": { "$ref": "#/components/schemas/Missing" } }))
+            .err()
+            .unwrap_or_default();
+        assert!(
+            error.contains("Alias") && error.contains("Missing"),
+            "{error}"
+        );
+        // A reference outside the document's component schemas.
+        let error = lower(&json!({ "Holder": { "allOf": [{ "$ref": "other.yaml#/Thing" }] } }))
+            .err()
+            .unwrap_or_default();
+        assert!(error.contains("other.yaml#/Thing"), "{error}");
+    }
+
+    #[test]
+    fn schemas_that_refer_to_each_other_without_end_are_refused() {
+        let error = lower(&json!({
+            "A": { "allOf": [{ "$ref": "#/components/schemas/B" }] },
+            "B": { "allOf": [{ "$ref": "#/components/schemas/A" }] },
+        }))
+        .err()
+        .unwrap_or_default();
+        assert!(error.contains("16 levels"), "{error}");
+    }
+
+    #[test]
+    fn a_type_the_generator_does_not_support_is_refused_not_loosened() {
+        // OpenAPI 3.1's list of types, as a property and as a whole schema.
+        let error = lower(&json!({
+            "Holder": {
+                "type": "object",
+                "properties": { "note": { "type": ["string", "null"] } },
+            },
+        }))
+        .err()
+        .unwrap_or_default();
+        assert!(
+            error.contains("HolderNote") && error.contains("does not support"),
+            "{error}"
+        );
+        let error = lower(&json!({ "Nothing": { "type": "null" } }))
+            .err()
+            .unwrap_or_default();
+        assert!(
+            error.contains("Nothing") && error.contains("\"null\""),
+            "{error}"
+        );
+        // No type at all still means any JSON.
+        let (fields, _) = fields_of(
+            &json!({ "Holder": { "type": "object", "properties": { "any": {} } } }),
+            "Holder",
+        );
+        assert!(fields.iter().any(|f| f.ty == super::Ty::Json), "{fields:?}");
+    }
+
+    #[test]
+    fn tags_that_map_to_one_variant_name_are_refused() {
+        let arm = json!({ "type": "object", "properties": { "type": { "type": "string" } } });
+        let error = lower(&json!({
+            "A": arm,
+            "B": arm,
+            "U": {
+                "oneOf": [{ "$ref": "#/components/schemas/A" }, { "$ref": "#/components/schemas/B" }],
+                "discriminator": { "propertyName": "type", "mapping": {
+                    "ticket:closed": "#/components/schemas/A",
+                    "ticket-closed": "#/components/schemas/B",
+                } },
+            },
+        }))
+        .err()
+        .unwrap_or_default();
+        assert!(
+            error.contains("U") && error.contains("`TicketClosed`"),
+            "{error}"
+        );
+        // The same in a union tagged by its arms' titles.
+        let schemas = json!({
+            "A": { "title": "ticket:closed", "type": "object" },
+            "B": { "title": "ticket-closed", "type": "object" },
+        });
+        let schemas = schemas.as_object().cloned().unwrap_or_default();
+        let mut models = Models::new(&schemas).unwrap_or_default();
+        let arms = [
+            json!({ "$ref": "#/components/schemas/A" }),
+            json!({ "$ref": "#/components/schemas/B" }),
+        ];
+        let error = models
+            .add_titled_union(&schemas, "Event", "events", &arms)
+            .err()
+            .unwrap_or_default();
+        assert!(error.contains("`TicketClosed`"), "{error}");
+    }
+
+    /// The tagged variants of `name`: `(tag, Rust name, type)`.
+    fn variants_of(models: &Models, name: &str) -> Vec<(String, String, String)> {
+        match models.get(name).map(|d| &d.kind) {
+            Some(super::Kind::Tagged { variants, .. }) => variants
+                .iter()
+                .map(|v| (v.tag.clone(), v.rust.clone(), v.ty.clone()))
+                .collect(),
+            other => panic!("{name} is not tagged: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_mapping_that_leaves_arms_out_keeps_them_under_their_implicit_value() {
+        let arm = json!({ "type": "object", "properties": { "type": { "type": "string" } } });
+        let with_default = json!({
+            "type": "object",
+            "properties": { "type": { "type": "string", "default": "sea" } },
+        });
+        let union = |mapping: Value| {
+            json!({
+                "A": arm,
+                "B": arm,
+                "C": with_default,
+                "U": {
+                    "oneOf": [
+                        { "$ref": "#/components/schemas/A" },
+                        { "$ref": "#/components/schemas/B" },
+                        { "$ref": "#/components/schemas/C" },
+                    ],
+                    "discriminator": { "propertyName": "type", "mapping": mapping },
+                },
+            })
+        };
+        let models = lower(&union(json!({ "a": "#/components/schemas/A" }))).unwrap_or_default();
+        let s = |v: &str| v.to_owned();
+        assert_eq!(
+            variants_of(&models, "U"),
+            [
+                (s("a"), s("A"), s("A")),
+                (s("B"), s("B"), s("B")),
+                (s("sea"), s("Sea"), s("C")),
+            ]
+        );
+        // An implicit value the mapping already gives another arm is refused.
+        let error = lower(&union(json!({ "B": "#/components/schemas/A" })))
+            .err()
+            .unwrap_or_default();
+        assert!(
+            error.contains("U") && error.contains("`B`") && error.contains("implicitly"),
+            "{error}"
+        );
     }
 }

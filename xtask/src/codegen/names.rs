@@ -2,12 +2,26 @@
 
 /// Words that cannot be plain identifiers and take the raw `r#` form.
 const KEYWORDS: &[&str] = &[
-    "as", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn", "for",
-    "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return",
-    "static", "struct", "super", "trait", "true", "type", "unsafe", "use", "where", "while",
-    "async", "await", "dyn", "abstract", "become", "box", "do", "final", "macro", "override",
-    "priv", "typeof", "unsized", "virtual", "yield", "try", "gen",
+    "as", "break", "const", "continue", "else", "enum", "extern", "false", "fn", "for", "if",
+    "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "static",
+    "struct", "trait", "true", "type", "unsafe", "use", "where", "while", "async", "await", "dyn",
+    "abstract", "become", "box", "do", "final", "macro", "override", "priv", "typeof", "unsized",
+    "virtual", "yield", "try", "gen",
 ];
+
+/// Keywords that cannot be raw identifiers either (`r#self` is refused): they take a trailing
+/// `_` instead.
+const NOT_RAW: &[&str] = &["crate", "super", "self", "Self"];
+
+/// `ident`, made usable when it is a keyword: `r#ident`, or `ident_` where `r#` is refused.
+fn unkeyword(mut ident: String) -> String {
+    if NOT_RAW.contains(&ident.as_str()) {
+        ident.push('_');
+    } else if KEYWORDS.contains(&ident.as_str()) {
+        ident.insert_str(0, "r#");
+    }
+    ident
+}
 
 /// Splits `camelCase`, `snake_case`, `kebab-case`, `dotted.names` and `a:b` into lowercase words.
 fn words(name: &str) -> Vec<String> {
@@ -39,7 +53,8 @@ fn words(name: &str) -> Vec<String> {
     out
 }
 
-/// `UpperCamelCase` type or variant name; never empty, never starting with a digit.
+/// `UpperCamelCase` type or variant name; never empty, never starting with a digit, never
+/// `Self` (which becomes `Self_`).
 pub(crate) fn upper_camel(name: &str) -> String {
     let mut s = String::new();
     for w in words(name) {
@@ -55,10 +70,11 @@ pub(crate) fn upper_camel(name: &str) -> String {
     if s.starts_with(|c: char| c.is_ascii_digit()) {
         s.insert(0, 'V');
     }
-    s
+    unkeyword(s)
 }
 
-/// `snake_case` field or argument name, with `r#` for keywords.
+/// `snake_case` field or argument name, with `r#` for keywords (a trailing `_` for those that
+/// cannot be raw: `crate_`, `super_`, `self_`).
 pub(crate) fn snake(name: &str) -> String {
     let mut s = words(name).join("_");
     if s.is_empty() {
@@ -67,10 +83,7 @@ pub(crate) fn snake(name: &str) -> String {
     if s.starts_with(|c: char| c.is_ascii_digit()) {
         s.insert(0, '_');
     }
-    if KEYWORDS.contains(&s.as_str()) {
-        s.insert_str(0, "r#");
-    }
-    s
+    unkeyword(s)
 }
 
 /// The snake name without a raw prefix, for use inside other identifiers.
@@ -98,5 +111,24 @@ mod tests {
         assert_eq!(snake("URL"), "url");
         assert_eq!(snake("HTMLText"), "html_text");
         assert_eq!(snake("client_id"), "client_id");
+    }
+
+    /// `r#crate`, `r#super`, `r#self` and `r#Self` are not identifiers: those keywords take a
+    /// trailing `_`, as field, argument, type and variant names.
+    #[test]
+    fn keywords_that_cannot_be_raw_take_a_trailing_underscore() {
+        for word in ["crate", "super", "self"] {
+            assert_eq!(snake(word), format!("{word}_"));
+        }
+        assert_eq!(snake("Self"), "self_");
+        assert_eq!(upper_camel("self"), "Self_");
+        assert_eq!(upper_camel("Self"), "Self_");
+        // Only `Self` is a keyword among the upper-camel forms.
+        assert_eq!(upper_camel("crate"), "Crate");
+        assert_eq!(upper_camel("super"), "Super");
+        assert_eq!(bare(&snake("self")), "self_");
+        // The others stay raw.
+        assert_eq!(snake("match"), "r#match");
+        assert_eq!(snake("gen"), "r#gen");
     }
 }

@@ -81,6 +81,57 @@ fn deref_param<'a>(doc: &'a Value, p: &'a Value) -> Option<&'a Value> {
     }
 }
 
+/// The parameters of an operation: those of its path item, each replaced by the operation's
+/// own of the same name and location (OpenAPI's rule), then the operation's others. The same
+/// parameter twice at one level is an error, as the spec's own rules make it.
+fn parameters<'a>(
+    doc: &'a Value,
+    item: &'a Value,
+    op: &'a Value,
+    id: &str,
+) -> Result<Vec<&'a Value>, String> {
+    let level = |holder: &'a Value, what: &str| -> Result<Vec<&'a Value>, String> {
+        let mut out: Vec<&'a Value> = Vec::new();
+        for p in holder
+            .get("parameters")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let p = deref_param(doc, p).ok_or_else(|| format!("{id}: bad parameter ref"))?;
+            if out.iter().any(|q| same_param(p, q)) {
+                return Err(format!(
+                    "{id}: the {what} parameters list `{}` in {} twice",
+                    name_of(p),
+                    location_of(p)
+                ));
+            }
+            out.push(p);
+        }
+        Ok(out)
+    };
+    let own = level(op, "operation's")?;
+    let mut params: Vec<&Value> = level(item, "path's")?
+        .into_iter()
+        .filter(|p| !own.iter().any(|q| same_param(p, q)))
+        .collect();
+    params.extend(own);
+    Ok(params)
+}
+
+fn name_of(p: &Value) -> &str {
+    p.get("name").and_then(Value::as_str).unwrap_or_default()
+}
+
+fn location_of(p: &Value) -> &str {
+    p.get("in").and_then(Value::as_str).unwrap_or("no location")
+}
+
+/// Whether two parameters are the same one: same name, same location.
+fn same_param(a: &Value, b: &Value) -> bool {
+    name_of(a) == name_of(b) && location_of(a) == location_of(b)
+}
+
 /// The type of a query argument. Arrays and objects are refused rather than sent as one
 /// string: the generator does not know how the API wants them spelled (`a=1&a=2`, `a=1,2`).
 /// A reference is followed first, since what it names may be either; a schema that still
@@ -144,11 +195,6 @@ pub(crate) fn build(doc: &Value, models: &mut Models) -> Result<Vec<Op>, String>
     let mut ops = Vec::new();
     let mut seen = BTreeSet::new();
     for (path, item) in paths {
-        let shared: Vec<Value> = item
-            .get("parameters")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
         for method in METHODS {
             let Some(op) = item.get(method) else { continue };
             let id = op
@@ -164,18 +210,11 @@ pub(crate) fn build(doc: &Value, models: &mut Models) -> Result<Vec<Op>, String>
                 .and_then(Value::as_str)
                 .unwrap_or("Other")
                 .to_owned();
-            let mut params: Vec<Value> = shared.clone();
-            params.extend(
-                op.get("parameters")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default(),
-            );
+            let params = parameters(doc, item, op, id)?;
             let mut path_args = Vec::new();
             let mut query = Vec::new();
             let mut one_of = Vec::new();
-            for p in &params {
-                let p = deref_param(doc, p).ok_or_else(|| format!("{id}: bad parameter ref"))?;
+            for p in params {
                 let name = p.get("name").and_then(Value::as_str).unwrap_or_default();
                 let required = p.get("required").and_then(Value::as_bool).unwrap_or(false);
                 let schema = p.get("schema").cloned().unwrap_or(Value::Null);
@@ -191,7 +230,8 @@ pub(crate) fn build(doc: &Value, models: &mut Models) -> Result<Vec<Op>, String>
                         if deep {
                             let mut props = Vec::new();
                             let mut req = BTreeSet::new();
-                            collect(schemas, &schema, &mut props, &mut req, false, 0);
+                            collect(schemas, &schema, &mut props, &mut req, false, 0)
+                                .map_err(|e| format!("{id}: query parameter `{name}`: {e}"))?;
                             let mut members = Vec::new();
                             for (k, v) in props {
                                 let wire = format!("{name}[{k}]");
@@ -233,6 +273,16 @@ pub(crate) fn build(doc: &Value, models: &mut Models) -> Result<Vec<Op>, String>
                             other.unwrap_or("no location")
                         ));
                     }
+                }
+            }
+            // Two parameters of one Rust name would be two fields (and arguments) of one name.
+            let args: Vec<&Arg> = path_args.iter().chain(&query).collect();
+            for (i, a) in args.iter().enumerate() {
+                if let Some(b) = args[..i].iter().find(|b| b.rust == a.rust) {
+                    return Err(format!(
+                        "{id}: the parameters `{}` and `{}` both map to the Rust name `{}`",
+                        b.wire, a.wire, a.rust
+                    ));
                 }
             }
             // Path arguments in the order they appear in the path.
@@ -333,7 +383,7 @@ fn schema_ty(
     }
     let mut props = Vec::new();
     let mut req = BTreeSet::new();
-    collect(schemas, schema, &mut props, &mut req, false, 0);
+    collect(schemas, schema, &mut props, &mut req, false, 0).map_err(|e| format!("{id}: {e}"))?;
     if props.is_empty() {
         return Ok(Ty::Map);
     }
@@ -383,7 +433,7 @@ fn paging(models: &Models, query: &[Arg], response: &Ty) -> Option<Paging> {
 mod tests {
     use serde_json::{Value, json};
 
-    use super::super::ir::Models;
+    use super::super::ir::{Models, Ty};
 
     /// The operations of a spec with one GET taking `parameter`, or the generator's error.
     /// The spec's schemas: `Ids`, an array; `Kind`, a string; `Ref`, a reference to `Kind`.
@@ -444,5 +494,74 @@ mod tests {
             });
             assert_eq!(build_with(&kind), Ok(1), "{schema}");
         }
+    }
+
+    /// The query arguments `(wire, Rust name, type)` of a spec with one GET of a path item
+    /// with `shared` parameters, the operation having `own`; or the generator's error.
+    fn query_of(shared: &Value, own: &Value) -> Result<Vec<(String, String, Ty)>, String> {
+        let doc = json!({
+            "paths": { "/things": {
+                "parameters": shared,
+                "get": {
+                    "operationId": "ListThings",
+                    "parameters": own,
+                    "responses": { "200": { "description": "ok" } },
+                },
+            } },
+        });
+        let mut models = Models::default();
+        let ops = super::build(&doc, &mut models)?;
+        Ok(ops
+            .iter()
+            .flat_map(|op| &op.query)
+            .map(|a| (a.wire.clone(), a.rust.clone(), a.ty.clone()))
+            .collect())
+    }
+
+    #[test]
+    fn an_operations_parameter_overrides_the_path_items_of_the_same_name() {
+        let query =
+            |name: &str, ty: &str| json!({ "name": name, "in": "query", "schema": { "type": ty } });
+        let s = |v: &str| v.to_owned();
+        let args = query_of(
+            &json!([query("limit", "string"), query("q", "string")]),
+            &json!([query("limit", "integer")]),
+        );
+        assert_eq!(
+            args,
+            Ok(vec![
+                (s("q"), s("q"), Ty::Str),
+                (s("limit"), s("limit"), Ty::I64),
+            ])
+        );
+        // A name in another location is another parameter, and is kept.
+        let path = json!({ "name": "limit", "in": "path", "required": true,
+                           "schema": { "type": "string" } });
+        let error = query_of(&json!([path]), &json!([query("limit", "integer")]))
+            .err()
+            .unwrap_or_default();
+        assert!(error.contains("`limit`"), "{error}");
+        // The same parameter twice at one level is refused.
+        let error = query_of(
+            &json!([]),
+            &json!([query("limit", "integer"), query("limit", "string")]),
+        )
+        .err()
+        .unwrap_or_default();
+        assert!(
+            error.contains("ListThings") && error.contains("`limit` in query twice"),
+            "{error}"
+        );
+        // So are two parameters of one Rust name.
+        let error = query_of(
+            &json!([]),
+            &json!([query("pageSize", "integer"), query("page_size", "integer")]),
+        )
+        .err()
+        .unwrap_or_default();
+        assert!(
+            error.contains("`pageSize`") && error.contains("`page_size`"),
+            "{error}"
+        );
     }
 }

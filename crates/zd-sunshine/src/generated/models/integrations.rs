@@ -803,7 +803,7 @@ pub struct Instagram {
     /// Wire field `appId`.
     #[serde(rename = "appId")]
     pub app_id: String,
-    /// Wire field `appSecret`.
+    /// Wire field `appSecret`: required when sent, never returned (write-only).
     #[serde(rename = "appSecret", default, skip_serializing_if = "Option::is_none")]
     pub app_secret: Option<String>,
     /// Wire field `businessId`.
@@ -827,7 +827,7 @@ pub struct Instagram {
         skip_serializing_if = "Option::is_none"
     )]
     pub business_username: Option<String>,
-    /// Wire field `pageAccessToken`.
+    /// Wire field `pageAccessToken`: required when sent, never returned (write-only).
     #[serde(
         rename = "pageAccessToken",
         default,
@@ -912,17 +912,17 @@ impl std::fmt::Debug for Instagram {
 
 impl Instagram {
     /// A value with the required fields set and every optional one `None`.
-    pub fn new(app_id: String) -> Self {
+    pub fn new(app_id: String, app_secret: String, page_access_token: String) -> Self {
         Self {
             display_name: None,
             id: None,
             status: None,
             app_id,
-            app_secret: None,
+            app_secret: Some(app_secret),
             business_id: None,
             business_name: None,
             business_username: None,
-            page_access_token: None,
+            page_access_token: Some(page_access_token),
             page_id: None,
             story_mentions_enabled: None,
             story_replies_enabled: None,
@@ -2188,7 +2188,7 @@ pub struct Mailgun {
     /// Wire field `status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
-    /// Wire field `apiKey`.
+    /// Wire field `apiKey`: required when sent, never returned (write-only).
     #[serde(rename = "apiKey", default, skip_serializing_if = "Option::is_none")]
     pub api_key: Option<String>,
     /// Wire field `domain`.
@@ -2264,12 +2264,12 @@ impl std::fmt::Debug for Mailgun {
 
 impl Mailgun {
     /// A value with the required fields set and every optional one `None`.
-    pub fn new(domain: String, incoming_address: String) -> Self {
+    pub fn new(api_key: String, domain: String, incoming_address: String) -> Self {
         Self {
             display_name: None,
             id: None,
             status: None,
-            api_key: None,
+            api_key: Some(api_key),
             domain,
             from_address: None,
             hide_unsubscribe_link: None,
@@ -2652,12 +2652,12 @@ pub struct Messagebird {
     /// Wire field `status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
-    /// Wire field `accessKey`.
+    /// Wire field `accessKey`: required when sent, never returned (write-only).
     #[serde(rename = "accessKey", default, skip_serializing_if = "Option::is_none")]
     pub access_key: Option<String>,
     /// Wire field `originator`.
     pub originator: String,
-    /// Wire field `signingKey`.
+    /// Wire field `signingKey`: required when sent, never returned (write-only).
     #[serde(
         rename = "signingKey",
         default,
@@ -2722,14 +2722,14 @@ impl std::fmt::Debug for Messagebird {
 
 impl Messagebird {
     /// A value with the required fields set and every optional one `None`.
-    pub fn new(originator: String) -> Self {
+    pub fn new(access_key: String, originator: String, signing_key: String) -> Self {
         Self {
             display_name: None,
             id: None,
             status: None,
-            access_key: None,
+            access_key: Some(access_key),
             originator,
-            signing_key: None,
+            signing_key: Some(signing_key),
             webhook_secret: None,
             default_responder_id: None,
             default_responder: None,
@@ -2807,7 +2807,7 @@ pub struct Messenger {
     /// Wire field `appId`.
     #[serde(rename = "appId")]
     pub app_id: String,
-    /// Wire field `appSecret`.
+    /// Wire field `appSecret`: required when sent, never returned (write-only).
     #[serde(rename = "appSecret", default, skip_serializing_if = "Option::is_none")]
     pub app_secret: Option<String>,
     /// Wire field `pageAccessToken`.
@@ -2868,13 +2868,13 @@ impl std::fmt::Debug for Messenger {
 
 impl Messenger {
     /// A value with the required fields set and every optional one `None`.
-    pub fn new(app_id: String) -> Self {
+    pub fn new(app_id: String, app_secret: String) -> Self {
         Self {
             display_name: None,
             id: None,
             status: None,
             app_id,
-            app_secret: None,
+            app_secret: Some(app_secret),
             page_access_token: None,
             page_id: None,
             page_name: None,
@@ -3155,7 +3155,7 @@ pub struct SwitchboardUpdateBody {
 /// Schema `telegram` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Telegram {
     /// Wire field `displayName`.
     #[serde(
@@ -3173,7 +3173,7 @@ pub struct Telegram {
     /// Wire field `botId`.
     #[serde(rename = "botId", default, skip_serializing_if = "Option::is_none")]
     pub bot_id: Option<String>,
-    /// Wire field `token`.
+    /// Wire field `token`: required when sent, never returned (write-only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
     /// Wire field `username`.
@@ -3215,6 +3215,23 @@ impl std::fmt::Debug for Telegram {
             .field("default_responder", &self.default_responder)
             .field("show_ai_disclaimer", &self.show_ai_disclaimer)
             .finish()
+    }
+}
+
+impl Telegram {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(token: String) -> Self {
+        Self {
+            display_name: None,
+            id: None,
+            status: None,
+            bot_id: None,
+            token: Some(token),
+            username: None,
+            default_responder_id: None,
+            default_responder: None,
+            show_ai_disclaimer: None,
+        }
     }
 }
 
@@ -3329,7 +3346,7 @@ pub struct Twilio {
     /// Wire field `accountSid`.
     #[serde(rename = "accountSid")]
     pub account_sid: String,
-    /// Wire field `authToken`.
+    /// Wire field `authToken`: required when sent, never returned (write-only).
     #[serde(rename = "authToken", default, skip_serializing_if = "Option::is_none")]
     pub auth_token: Option<String>,
     /// Wire field `messagingServiceSid`.
@@ -3391,13 +3408,13 @@ impl std::fmt::Debug for Twilio {
 
 impl Twilio {
     /// A value with the required fields set and every optional one `None`.
-    pub fn new(account_sid: String) -> Self {
+    pub fn new(account_sid: String, auth_token: String) -> Self {
         Self {
             display_name: None,
             id: None,
             status: None,
             account_sid,
-            auth_token: None,
+            auth_token: Some(auth_token),
             messaging_service_sid: None,
             phone_number_sid: None,
             default_responder_id: None,
@@ -3522,7 +3539,7 @@ pub struct Twitter {
         skip_serializing_if = "Option::is_none"
     )]
     pub access_token_key: Option<String>,
-    /// Wire field `accessTokenSecret`.
+    /// Wire field `accessTokenSecret`: required when sent, never returned (write-only).
     #[serde(
         rename = "accessTokenSecret",
         default,
@@ -3536,7 +3553,7 @@ pub struct Twitter {
         skip_serializing_if = "Option::is_none"
     )]
     pub consumer_key: Option<String>,
-    /// Wire field `consumerSecret`.
+    /// Wire field `consumerSecret`: required when sent, never returned (write-only).
     #[serde(
         rename = "consumerSecret",
         default,
@@ -3604,15 +3621,21 @@ impl std::fmt::Debug for Twitter {
 
 impl Twitter {
     /// A value with the required fields set and every optional one `None`.
-    pub fn new(access_token_key: String, consumer_key: String, tier: TwitterTier) -> Self {
+    pub fn new(
+        access_token_key: String,
+        access_token_secret: String,
+        consumer_key: String,
+        consumer_secret: String,
+        tier: TwitterTier,
+    ) -> Self {
         Self {
             display_name: None,
             id: None,
             status: None,
             access_token_key: Some(access_token_key),
-            access_token_secret: None,
+            access_token_secret: Some(access_token_secret),
             consumer_key: Some(consumer_key),
-            consumer_secret: None,
+            consumer_secret: Some(consumer_secret),
             env_name: None,
             tier,
             default_responder_id: None,
@@ -3891,7 +3914,7 @@ impl UnityUpdate {
 /// Schema `viber` of the Sunshine Conversations API.
 ///
 /// Reference: <https://developer.zendesk.com/api-reference/conversations/>
-#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Viber {
     /// Wire field `displayName`.
     #[serde(
@@ -3909,7 +3932,7 @@ pub struct Viber {
     /// Wire field `accountId`.
     #[serde(rename = "accountId", default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
-    /// Wire field `token`.
+    /// Wire field `token`: required when sent, never returned (write-only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
     /// Wire field `uri`.
@@ -3951,6 +3974,23 @@ impl std::fmt::Debug for Viber {
             .field("default_responder", &self.default_responder)
             .field("show_ai_disclaimer", &self.show_ai_disclaimer)
             .finish()
+    }
+}
+
+impl Viber {
+    /// A value with the required fields set and every optional one `None`.
+    pub fn new(token: String) -> Self {
+        Self {
+            display_name: None,
+            id: None,
+            status: None,
+            account_id: None,
+            token: Some(token),
+            uri: None,
+            default_responder_id: None,
+            default_responder: None,
+            show_ai_disclaimer: None,
+        }
     }
 }
 

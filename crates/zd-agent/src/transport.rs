@@ -153,7 +153,9 @@ impl Transport {
             let socket = zd_ws::connect(&connector, &url)
                 .await
                 .map_err(|e| Error::with_source(ErrorKind::WebSocket, e))?;
-            zd_ws::upgrade(socket, request, &secrets, config)
+            // A refusal's body would only be dropped (the error keeps the status): no reason
+            // to wait for it.
+            zd_ws::upgrade_skipping_refusal_body(socket, request, &secrets, config)
                 .await
                 .map_err(|e| Error::with_source(ErrorKind::WebSocket, e))
         };

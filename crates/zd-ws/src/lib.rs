@@ -14,4 +14,6 @@ pub use tokio_tungstenite::WebSocketStream;
 pub use tokio_tungstenite::tungstenite::handshake::client::Request;
 /// Re-exported: the configuration [`upgrade`] takes.
 pub use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-pub use upgrade::{MAX_RESPONSE_HEAD, Secrets, request_hiding_target, upgrade};
+pub use upgrade::{
+    MAX_RESPONSE_HEAD, Secrets, request_hiding_target, upgrade, upgrade_skipping_refusal_body,
+};

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use http::HeaderMap;
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::{HeaderMap, StatusCode};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// The most of a refused upgrade's body kept.
@@ -24,7 +24,16 @@ enum Framing {
 }
 
 impl Framing {
-    fn of(headers: &HeaderMap) -> Self {
+    /// The framing of a response with `status` and `headers`.
+    fn of(status: StatusCode, headers: &HeaderMap) -> Self {
+        // These have no body whatever their headers say (RFC 9112 section 6.3, rule 1): a
+        // `Content-Length` on a 304 is the length of the body a 200 would have had.
+        if status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED
+        {
+            return Self::Length(0);
+        }
         let chunked = headers
             .get_all(TRANSFER_ENCODING)
             .iter()
@@ -67,13 +76,14 @@ impl Framing {
 /// head and write the body later, in segments of its own.
 pub(crate) async fn refusal_body<S>(
     socket: &mut S,
+    status: StatusCode,
     headers: &HeaderMap,
     mut raw: Vec<u8>,
 ) -> Vec<u8>
 where
     S: AsyncRead + Unpin,
 {
-    let framing = Framing::of(headers);
+    let framing = Framing::of(status, headers);
     let read = async {
         let mut chunk = [0_u8; 1024];
         while !framing.decode(&raw).1 && raw.len() < MAX_REFUSAL_RAW {
@@ -151,18 +161,42 @@ mod tests {
 
     #[test]
     fn framing_follows_rfc_9112() {
+        let status = StatusCode::FORBIDDEN;
         let mut headers = HeaderMap::new();
-        assert_eq!(Framing::of(&headers), Framing::UntilClose);
+        assert_eq!(Framing::of(status, &headers), Framing::UntilClose);
         headers.insert(CONTENT_LENGTH, HeaderValue::from_static(" 12 "));
-        assert_eq!(Framing::of(&headers), Framing::Length(12));
+        assert_eq!(Framing::of(status, &headers), Framing::Length(12));
         // Transfer-Encoding wins over Content-Length.
         headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("gzip, chunked"));
-        assert_eq!(Framing::of(&headers), Framing::Chunked);
+        assert_eq!(Framing::of(status, &headers), Framing::Chunked);
         assert_eq!(
             Framing::Length(3).decode(b"abcdef"),
             (b"abc".to_vec(), true)
         );
         assert_eq!(Framing::Length(9).decode(b"abc"), (b"abc".to_vec(), false));
         assert_eq!(Framing::UntilClose.decode(b"abc"), (b"abc".to_vec(), false));
+    }
+
+    #[test]
+    fn informational_no_content_and_not_modified_have_no_body() {
+        for status in [100, 102, 103, 204, 304] {
+            let status = StatusCode::from_u16(status).unwrap();
+            // Without framing headers, or with ones that would ask for a body.
+            let mut headers = HeaderMap::new();
+            assert_eq!(
+                Framing::of(status, &headers),
+                Framing::Length(0),
+                "{status}"
+            );
+            headers.insert(CONTENT_LENGTH, HeaderValue::from_static("12"));
+            headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+            assert_eq!(
+                Framing::of(status, &headers),
+                Framing::Length(0),
+                "{status}"
+            );
+        }
+        // Complete at once: nothing is waited for.
+        assert_eq!(Framing::Length(0).decode(b""), (Vec::new(), true));
     }
 }

@@ -215,12 +215,18 @@ mod tests {
         assert_eq!(err.to_string(), format!("connecting to ws://{addr}"));
         assert!(!format!("{err:?}").contains("secret"), "{err:?}");
 
-        for url in ["http://h/", "/relative", "wss:///x"] {
-            let Ok(url) = url.parse::<Uri>() else {
-                continue;
-            };
+        // Another scheme, no scheme or host, and an empty host (`http` parses `ws://:80` as
+        // authority `:80` with host ``; `wss:///x` it does not parse at all).
+        for url in ["http://h/", "/relative", "ws://:80/x", "wss://:443"] {
+            let url: Uri = url.parse().unwrap_or_else(|e| panic!("{url}: {e}"));
             let err = connect(&connector(tls()), &url).await.unwrap_err();
             assert!(matches!(err, Error::InvalidUrl), "{url}: {err:?}");
         }
+        let url: Uri = "ws://:80/x".parse().unwrap();
+        assert_eq!(
+            url.host(),
+            Some(""),
+            "the empty-host branch is the one taken"
+        );
     }
 }

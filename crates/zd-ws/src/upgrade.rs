@@ -12,13 +12,16 @@
 
 use std::fmt;
 
-use http::uri::PathAndQuery;
-use http::{HeaderName, HeaderValue, StatusCode, Uri};
+use http::header::{
+    CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_PROTOCOL, UPGRADE,
+};
+use http::uri::{Authority, PathAndQuery};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::error::ProtocolError;
+use tokio_tungstenite::tungstenite::error::{ProtocolError, SubProtocolError};
 use tokio_tungstenite::tungstenite::handshake::client::{Request, Response, generate_request};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::handshake::machine::TryParse;
@@ -32,6 +35,19 @@ pub const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 
 /// The target tungstenite is given when the real one is a secret.
 const PLACEHOLDER_TARGET: &[u8] = b"/";
+
+/// Headers a secret may not be: the ones the upgrade request carries by construction
+/// (tungstenite refuses them among the request's own headers, as duplicates), and the ones
+/// that would give a GET a body. Any header the built request already has is refused too.
+const RESERVED_HEADERS: [&str; 7] = [
+    "host",
+    "connection",
+    "upgrade",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "content-length",
+    "transfer-encoding",
+];
 
 /// The parts of an upgrade request kept from tungstenite (and so from its trace log): a
 /// request target (path and query) and headers, added to the head after tungstenite built it.
@@ -50,7 +66,8 @@ impl Secrets {
     }
 
     /// `target` (path and query) replaces the request's own, which tungstenite then sees as
-    /// `/` whatever it was.
+    /// `/` whatever it was. It must be in origin form, starting with `/` ([`upgrade`] fails
+    /// with [`Error::InvalidTarget`] otherwise).
     #[must_use]
     pub fn with_target(mut self, target: PathAndQuery) -> Self {
         self.target = Some(target);
@@ -58,7 +75,9 @@ impl Secrets {
     }
 
     /// Adds `name: value` after the request's own headers. The value is marked sensitive
-    /// (hidden from `http`'s own `Debug`).
+    /// (hidden from `http`'s own `Debug`). `name` must not be a header the request already
+    /// has, or one the upgrade sets itself ([`upgrade`] fails with [`Error::ReservedHeader`]
+    /// otherwise).
     #[must_use]
     pub fn with_header(mut self, name: HeaderName, mut value: HeaderValue) -> Self {
         value.set_sensitive(true);
@@ -88,12 +107,16 @@ impl fmt::Debug for Secrets {
 /// the secrets hold the real target. For a URL whose path authenticates the socket.
 ///
 /// # Errors
-/// [`Error::InvalidUrl`] for a URL without scheme or host, [`Error::Request`] when
-/// tungstenite refuses to make a request of it.
+/// [`Error::InvalidUrl`] for a URL without scheme or host, [`Error::UserInfo`] for one with
+/// user information (`user:password@`), [`Error::Request`] when tungstenite refuses to make a
+/// request of it.
 pub fn request_hiding_target(url: &Uri) -> Result<(Request, Secrets), Error> {
     let (Some(scheme), Some(authority)) = (url.scheme(), url.authority()) else {
         return Err(Error::InvalidUrl);
     };
+    if has_userinfo(authority) {
+        return Err(Error::UserInfo);
+    }
     let placeholder = Uri::builder()
         .scheme(scheme.clone())
         .authority(authority.clone())
@@ -102,11 +125,30 @@ pub fn request_hiding_target(url: &Uri) -> Result<(Request, Secrets), Error> {
         .map_err(|_| Error::InvalidUrl)?;
     let request = placeholder.into_client_request().map_err(Error::Request)?;
     let mut secrets = Secrets::new();
-    // An absolute URL without a path asks for `/` (RFC 9112 section 3.2.1): the placeholder.
     if let Some(target) = url.path_and_query() {
-        secrets = secrets.with_target(target.clone());
+        // An empty path is `/` (RFC 9112 section 3.2.1), also before a query: `ws://h?t=1`
+        // has the target `?t=1`, which is not a request target.
+        let target = if target.as_str().starts_with('/') {
+            target.clone()
+        } else {
+            PathAndQuery::try_from(format!("/{}", target.as_str()))
+                .map_err(|_| Error::InvalidUrl)?
+        };
+        secrets = secrets.with_target(target);
     }
     Ok((request, secrets))
+}
+
+/// Whether `authority` holds user information (`user:password@host`): its only `@`.
+fn has_userinfo(authority: &Authority) -> bool {
+    authority.as_str().contains('@')
+}
+
+/// Whether [`upgrade_with`] reads a refusal's body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RefusalBody {
+    Read,
+    Skip,
 }
 
 /// Sends the upgrade request (`request` as tungstenite builds it, then `secrets` spliced in),
@@ -115,22 +157,78 @@ pub fn request_hiding_target(url: &Uri) -> Result<(Request, Secrets), Error> {
 ///
 /// The response head is read into a temporary buffer of at most [`MAX_RESPONSE_HEAD`] bytes;
 /// the WebSocket's read buffer is a new allocation of `config.read_buffer_size` (or the bytes
-/// that followed the head, if more) holding only those bytes. No extension or subprotocol is
-/// requested, so none may be accepted. No timeout is applied: wrap the call in one.
+/// that followed the head, if more) holding only those bytes. A 101 is refused when it names
+/// an extension (none is implemented, so none may be accepted) or a subprotocol the request
+/// did not offer in `Sec-WebSocket-Protocol`. No timeout is applied: wrap the call in one.
+///
+/// A refusal's body is read as far as its framing allows, for at most a short wait after the
+/// head (see [`Refusal::body`]); [`upgrade_skipping_refusal_body`] does not wait for it.
 ///
 /// # Errors
 /// [`Error::Refused`] with the status, headers and body when the server answers other than
-/// 101; [`Error::Io`] and [`Error::Handshake`] when the exchange fails; [`Error::Request`],
+/// 101; [`Error::Io`] and [`Error::Handshake`] when the exchange fails; [`Error::Request`]
+/// (a method other than GET, a version other than HTTP/1.1, or what tungstenite refuses),
+/// [`Error::UserInfo`], [`Error::InvalidTarget`], [`Error::ReservedHeader`],
 /// [`Error::InvalidSecret`] or [`Error::MalformedHead`] when no request could be sent.
 pub async fn upgrade<S>(
-    mut socket: S,
-    mut request: Request,
+    socket: S,
+    request: Request,
     secrets: &Secrets,
     config: WebSocketConfig,
 ) -> Result<WebSocketStream<S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    upgrade_with(socket, request, secrets, config, RefusalBody::Read).await
+}
+
+/// As [`upgrade`], but a refusal's body is not read: the [`Refusal`] has the status and
+/// headers, and an empty body. For a caller that does not use the body, which need not wait
+/// for it.
+///
+/// # Errors
+/// As [`upgrade`].
+pub async fn upgrade_skipping_refusal_body<S>(
+    socket: S,
+    request: Request,
+    secrets: &Secrets,
+    config: WebSocketConfig,
+) -> Result<WebSocketStream<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    upgrade_with(socket, request, secrets, config, RefusalBody::Skip).await
+}
+
+/// [`upgrade`], reading a refusal's body or not.
+async fn upgrade_with<S>(
+    mut socket: S,
+    mut request: Request,
+    secrets: &Secrets,
+    config: WebSocketConfig,
+    refusal_body_read: RefusalBody,
+) -> Result<WebSocketStream<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    // `generate_request` writes `GET` whatever the method, and the version as given; its own
+    // handshake checks both first (RFC 6455 section 4.1: a GET, at least HTTP/1.1). An
+    // upgrade is an HTTP/1.1 mechanism, and the head is spliced as HTTP/1.1.
+    if request.method() != Method::GET {
+        return Err(Error::Request(WsError::Protocol(
+            ProtocolError::WrongHttpMethod,
+        )));
+    }
+    if request.version() != Version::HTTP_11 {
+        return Err(Error::Request(WsError::Protocol(
+            ProtocolError::WrongHttpVersion,
+        )));
+    }
+    // tungstenite builds `Host` without it and sends no `Authorization` for it.
+    if request.uri().authority().is_some_and(has_userinfo) {
+        return Err(Error::UserInfo);
+    }
+    let offered = offered_subprotocols(request.headers(), secrets);
     if secrets.target.is_some() {
         // Whatever the caller left there, tungstenite sees (and logs) the placeholder.
         *request.uri_mut() = Uri::from_static("/");
@@ -160,7 +258,18 @@ where
     };
     let rest = received.get(head_len..).unwrap_or_default();
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-        let body = refusal_body(&mut socket, response.headers(), rest.to_vec()).await;
+        let body = match refusal_body_read {
+            RefusalBody::Read => {
+                refusal_body(
+                    &mut socket,
+                    response.status(),
+                    response.headers(),
+                    rest.to_vec(),
+                )
+                .await
+            }
+            RefusalBody::Skip => Vec::new(),
+        };
         let (parts, _) = response.into_parts();
         return Err(Error::Refused(Box::new(Refusal {
             status: parts.status,
@@ -174,7 +283,7 @@ where
     let mut tail = Vec::with_capacity(rest.len().max(config.read_buffer_size));
     tail.extend_from_slice(rest);
     drop(received);
-    verify(&response, &key).map_err(|e| Error::Handshake(WsError::Protocol(e)))?;
+    verify(&response, &key, &offered).map_err(|e| Error::Handshake(WsError::Protocol(e)))?;
     Ok(WebSocketStream::from_partially_read(socket, tail, Role::Client, Some(config)).await)
 }
 
@@ -219,7 +328,8 @@ where
     else {
         return Err(Error::MalformedHead);
     };
-    if method != b"GET" || !version.starts_with(b"HTTP/") || version.contains(&b' ') {
+    // `upgrade` lets only HTTP/1.1 through: another version here is a tungstenite change.
+    if method != b"GET" || version != b"HTTP/1.1" {
         return Err(Error::MalformedHead);
     }
     let target = match target {
@@ -232,6 +342,11 @@ where
             // A request target is visible ASCII (RFC 9112 section 3.2).
             if secret.is_empty() || !secret.iter().all(u8::is_ascii_graphic) {
                 return Err(Error::InvalidSecret);
+            }
+            // And for a GET to an origin server, in origin form: a path from `/` (section
+            // 3.2.1). `?t=1` or `*` would make a request line no server reads as meant.
+            if secret.first() != Some(&b'/') {
+                return Err(Error::InvalidTarget);
             }
             secret
         }
@@ -248,6 +363,18 @@ where
             .all(|&b| b == b'\t' || b == b' ' || b.is_ascii_graphic() || b >= 0x80);
         if !valid_name || !valid_value {
             return Err(Error::InvalidSecret);
+        }
+        // tungstenite refuses a request header that duplicates one it writes; a secret one
+        // must not slip past that, nor override or repeat one the request already has, nor
+        // frame a body the GET does not send.
+        let reserved = RESERVED_HEADERS
+            .iter()
+            .any(|r| name.eq_ignore_ascii_case(r.as_bytes()))
+            || header_names(own_headers).any(|own| name.eq_ignore_ascii_case(own));
+        if reserved {
+            return Err(Error::ReservedHeader(
+                String::from_utf8_lossy(name).into_owned(),
+            ));
         }
         extra += name.len() + value.len() + 4;
     }
@@ -269,22 +396,110 @@ where
     Ok(out)
 }
 
-/// The checks of RFC 6455 section 4.1 on a 101 response (no extensions or subprotocols are
-/// requested, so none may be accepted).
-fn verify(response: &Response, key: &str) -> Result<(), ProtocolError> {
+/// The names of the header lines in `headers` (each line `name: value` and a CRLF, as
+/// `generate_request` writes them; the request line's CRLF may lead).
+fn header_names(headers: &[u8]) -> impl Iterator<Item = &[u8]> {
+    headers
+        .split(|&b| b == b'\n')
+        .filter_map(|line| line.split(|&b| b == b':').next())
+        .map(|name| name.strip_suffix(b"\r").unwrap_or(name))
+        .filter(|name| !name.is_empty())
+}
+
+/// The subprotocols the request offers: the elements of its `Sec-WebSocket-Protocol` lines,
+/// secret ones included.
+fn offered_subprotocols(headers: &HeaderMap, secrets: &Secrets) -> Vec<String> {
+    let secret = secrets
+        .headers
+        .iter()
+        .filter(|(name, _)| name == SEC_WEBSOCKET_PROTOCOL)
+        .map(|(_, value)| value);
+    headers
+        .get_all(SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .chain(secret)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|protocol| !protocol.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The elements of every `name` line in `headers` (a comma-separated list, RFC 9110 section
+/// 5.6.1: empty elements skipped, case kept); `None` when a line is not visible ASCII.
+fn list_elements<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<Vec<&'a str>> {
+    let mut elements = Vec::new();
+    for value in headers.get_all(name) {
+        elements.extend(
+            value
+                .to_str()
+                .ok()?
+                .split(',')
+                .map(str::trim)
+                .filter(|element| !element.is_empty()),
+        );
+    }
+    Some(elements)
+}
+
+/// The checks of RFC 6455 section 4.1 (steps 2 to 6) on a 101 response to a request with
+/// `key` that offered the subprotocols `offered`.
+fn verify(response: &Response, key: &str, offered: &[String]) -> Result<(), ProtocolError> {
     let headers = response.headers();
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if !header("upgrade").is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket")) {
+    // Step 2: `Upgrade` names websocket, and nothing else (a 101 lists the protocols it
+    // switches to, and there is one). Over every line: a list may be split across lines.
+    let upgrade = list_elements(headers, &UPGRADE);
+    if !upgrade.is_some_and(|protocols| {
+        !protocols.is_empty()
+            && protocols
+                .iter()
+                .all(|protocol| protocol.eq_ignore_ascii_case("websocket"))
+    }) {
         return Err(ProtocolError::MissingUpgradeWebSocketHeader);
     }
-    if !header("connection").is_some_and(|v| {
-        v.split(',')
-            .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
+    // Step 3: `Connection` has the option `upgrade` among others.
+    let connection = list_elements(headers, &CONNECTION);
+    if !connection.is_some_and(|options| {
+        options
+            .iter()
+            .any(|option| option.eq_ignore_ascii_case("upgrade"))
     }) {
         return Err(ProtocolError::MissingConnectionUpgradeHeader);
     }
-    if header("sec-websocket-accept") != Some(derive_accept_key(key.as_bytes()).as_str()) {
+    // Step 4: one `Sec-WebSocket-Accept`, derived from the key.
+    let mut accept = headers.get_all(SEC_WEBSOCKET_ACCEPT).iter();
+    let expected = derive_accept_key(key.as_bytes());
+    if !matches!((accept.next(), accept.next()), (Some(value), None) if value == expected.as_str())
+    {
         return Err(ProtocolError::SecWebSocketAcceptKeyMismatch);
+    }
+    // Step 5: tungstenite implements no extension (permessage-deflate's compressed frames
+    // would fail on their RSV1 bit): none can be used, whatever the request offered.
+    if headers.contains_key(SEC_WEBSOCKET_EXTENSIONS) {
+        return Err(ProtocolError::InvalidHeader(Box::new(
+            SEC_WEBSOCKET_EXTENSIONS,
+        )));
+    }
+    // Step 6: a subprotocol, if the server picks one, is a single value the request offered.
+    // Picking none is the server's right, though tungstenite's own handshake refuses it.
+    let mut chosen = headers.get_all(SEC_WEBSOCKET_PROTOCOL).iter();
+    match (chosen.next(), chosen.next()) {
+        (None, _) => {}
+        (Some(_), _) if offered.is_empty() => {
+            return Err(ProtocolError::SecWebSocketSubProtocolError(
+                SubProtocolError::ServerSentSubProtocolNoneRequested,
+            ));
+        }
+        (Some(value), None)
+            if value
+                .to_str()
+                .is_ok_and(|value| offered.iter().any(|o| o == value.trim())) => {}
+        _ => {
+            return Err(ProtocolError::SecWebSocketSubProtocolError(
+                SubProtocolError::InvalidSubProtocol,
+            ));
+        }
     }
     Ok(())
 }

@@ -254,6 +254,13 @@ impl MetricsClientBuilder {
         self.feed.validate()?;
         let mut base = Url::parse(&self.base_url)
             .map_err(|e| Error::new(ErrorKind::InvalidUrl, self.base_url.clone()).with_source(e))?;
+        // Before the URL is named in an error: its password would be in the message.
+        if !base.username().is_empty() || base.password().is_some() {
+            return Err(Error::new(
+                ErrorKind::InvalidUrl,
+                "a base URL may not carry user information (the token is the credential)",
+            ));
+        }
         if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
             return Err(Error::new(
                 ErrorKind::InvalidUrl,
@@ -342,6 +349,19 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidUrl);
+        // User information would be dropped from the socket's upgrade (zd-ws refuses it) and
+        // its password shown in errors naming the URL: refused at once, without naming it.
+        for url in [
+            "http://user:hunter2@127.0.0.1:9000/",
+            "https://user@rtm.example/",
+        ] {
+            let err = MetricsClient::builder(StaticToken::bearer("t").unwrap())
+                .base_url(url)
+                .build()
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidUrl, "{url}");
+            assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
+        }
     }
 
     #[tokio::test]

@@ -312,16 +312,7 @@ mod tests {
     /// which the stream goes on.
     #[tokio::test]
     async fn a_broken_payload_is_an_error_item_and_the_stream_goes_on() {
-        let (tx, rx) = mpsc::channel(4);
-        let (drop_tx, _drop_rx) = mpsc::unbounded_channel();
-        let mut sub = Subscription::new(
-            rx,
-            Default::default(),
-            Handover::new(1, drop_tx),
-            decode,
-            None,
-            16,
-        );
+        let (tx, mut sub) = plain();
         for text in [r#"{"data":tru}"#, r#"{"data":7}"#] {
             tx.send(SubEvent::Data(text.into())).await.expect("open");
         }
@@ -346,7 +337,8 @@ mod tests {
         Ok((items, cut_off))
     }
 
-    fn stamped(overlap_ms: f64) -> (mpsc::Sender<SubEvent>, Subscription<u32>) {
+    /// A subscription of `u32`s without catch-up, and the sender of its events.
+    fn plain() -> (mpsc::Sender<SubEvent>, Subscription<u32>) {
         let (tx, rx) = mpsc::channel(8);
         let (drop_tx, _drop_rx) = mpsc::unbounded_channel();
         let sub = Subscription::new(
@@ -356,8 +348,13 @@ mod tests {
             decode,
             None,
             16,
-        )
-        .with_catch_up(CatchUp {
+        );
+        (tx, sub)
+    }
+
+    fn stamped(overlap_ms: f64) -> (mpsc::Sender<SubEvent>, Subscription<u32>) {
+        let (tx, sub) = plain();
+        let sub = sub.with_catch_up(CatchUp {
             decode: stamps_since,
             stamp_of: |t| Some(f64::from(*t)),
             overlap_ms,
@@ -438,23 +435,9 @@ mod tests {
     /// gap, the catch-up still looks back the overlap from when the subscription started.
     #[tokio::test]
     async fn a_first_gap_looks_back_the_overlap_before_the_subscription() {
-        let (tx, rx) = mpsc::channel(8);
-        let (drop_tx, _drop_rx) = mpsc::unbounded_channel();
-        let mut sub = Subscription::new(
-            rx,
-            Default::default(),
-            Handover::new(1, drop_tx),
-            decode,
-            None,
-            16,
-        );
+        let (tx, mut sub) = stamped(5_000.0);
         // The host clock read 10 000 at the subscription; the service's clock is 2 000 behind.
         sub.since_ms = 10_000.0;
-        let sub = sub.with_catch_up(CatchUp {
-            decode: stamps_since,
-            stamp_of: |t| Some(f64::from(*t)),
-            overlap_ms: 5_000.0,
-        });
         for event in [SubEvent::Gap, SubEvent::CatchUp("[4000, 8500]".into())] {
             tx.send(event).await.expect("open");
         }

@@ -738,15 +738,21 @@ async fn connections_dropped_as_soon_as_they_open_keep_backing_off() {
         conn.cut();
         let (attempt, delay, _) = reconnecting(&mut feed).await;
         // None of these connections worked, so neither the backoff nor the count starts over.
-        assert_eq!(attempt, round + 1, "round {round}");
-        let base = Duration::from_secs(1 << round);
-        assert!(
-            delay >= base && delay <= base * 2,
-            "round {round}: {delay:?}"
-        );
+        assert_backed_off(round, attempt, delay);
         conn = server.next_connection().await;
         assert!(matches!(next(&mut feed).await, FeedEvent::Reconnected));
     }
+}
+
+/// The `round`-th failed reconnect in a row (from 0) is attempt `round + 1`, after 2^round
+/// seconds up to twice that (the jitter).
+fn assert_backed_off(round: u32, attempt: u32, delay: Duration) {
+    assert_eq!(attempt, round + 1, "round {round}");
+    let base = Duration::from_secs(1 << round);
+    assert!(
+        delay >= base && delay <= base * 2,
+        "round {round}: {delay:?}"
+    );
 }
 
 /// A server that accepts, sends one update and closes has not shown that connections stay
@@ -768,16 +774,8 @@ async fn connections_that_deliver_one_update_and_drop_keep_backing_off() {
         );
         conn.cut();
         let (attempt, delay, kind) = reconnecting(&mut feed).await;
-        assert_eq!(
-            (attempt, kind),
-            (round + 1, ErrorKind::Transport),
-            "round {round}"
-        );
-        let base = Duration::from_secs(1 << round);
-        assert!(
-            delay >= base && delay <= base * 2,
-            "round {round}: {delay:?}"
-        );
+        assert_eq!(kind, ErrorKind::Transport, "round {round}");
+        assert_backed_off(round, attempt, delay);
         conn = server.next_connection().await;
         assert!(matches!(next(&mut feed).await, FeedEvent::Reconnected));
     }

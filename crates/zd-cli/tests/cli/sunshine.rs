@@ -405,6 +405,16 @@ async fn the_temporary_file_of_an_export_is_private_while_it_is_listed() {
     use std::os::unix::fs::PermissionsExt as _;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    // zd inherits this process's umask: one that already keeps group and others out would
+    // make the check below pass whatever zd does.
+    let probe = d.join("probe");
+    std::fs::write(&probe, "").unwrap();
+    let probe_mode = probe.metadata().unwrap().permissions().mode();
+    assert_ne!(
+        probe_mode & 0o077,
+        0,
+        "the umask leaves nothing to check: {probe_mode:o}"
+    );
     let (base, requests) = stalling_service();
     let zd = crate::support::Running::spawn(export_process(d, &base, &d.join("conv.jsonl")));
     // The temporary file is made before the first request.

@@ -797,7 +797,12 @@ async fn a_connection_that_settles_between_pings_starts_backoff_over() {
     let conn = server.next_connection().await;
     assert!(matches!(next(&mut feed).await, FeedEvent::Reconnected));
     // Past the 10 s a refusal takes at most, short of the 15 s ping.
-    tokio::time::sleep(Duration::from_secs(12)).await;
+    let settled = Duration::from_secs(12);
+    assert!(
+        settled < FeedConfig::default().ping_interval,
+        "no longer between pings"
+    );
+    tokio::time::sleep(settled).await;
     conn.cut();
     let (attempt, delay, _) = reconnecting(&mut feed).await;
     assert_eq!(attempt, 1);

@@ -25,7 +25,7 @@ pub(crate) struct App {
 }
 
 impl App {
-    /// The account, its URLs naming the emulator as `host` (see [`host_of`]) or, without one,
+    /// The account, its URLs naming the emulator as `host` (see [`origin::host_of`]) or, without one,
     /// by its bound address.
     pub(crate) fn account(&self, host: Option<&str>) -> AccountInfo {
         let base = host.map(|host| format!("http://{host}"));
@@ -34,23 +34,12 @@ impl App {
     }
 }
 
-/// The `Host` a request was sent to. Every route sits behind [`origin::local_hosts_only`],
-/// so it is a name or address the emulator goes by, with its port: URLs built from it reach
-/// the emulator the way the client did (a container's service name, a published port), where
-/// the bound address (`0.0.0.0`) would not.
-pub(crate) fn host_of(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| !h.is_empty())
-}
-
 async fn graphql_request(
     State(app): State<App>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response<Body> {
-    let host = host_of(&headers).map(str::to_owned);
+    let host = origin::host_of(&headers).map(str::to_owned);
     chat::http::graphql_request(app.service, host, body).await
 }
 

@@ -170,7 +170,7 @@ impl Core {
                 session_id: s.id.clone(),
                 agent_id: ids::encode(IdKind::Agent, &s.agent),
                 connected: s.connected(),
-                ended: s.ended(),
+                ended: s.ended().map(str::to_owned),
                 subscriptions: s.subscriptions.lock().len(),
                 counts: s.counters.snapshot(),
             })

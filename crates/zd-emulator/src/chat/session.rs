@@ -256,7 +256,8 @@ pub(crate) struct Session {
     pub(crate) id: String,
     pub(crate) client_id: String,
     pub(crate) agent: String,
-    ended: Mutex<Option<String>>,
+    /// Why the session ended; set once. Read on every frame the socket reads, so without a lock.
+    ended: std::sync::OnceLock<String>,
     /// Wakes the socket's reader to look at the session again: it ended, or a fault changed
     /// how it reads.
     pub(crate) reader_wake: Notify,
@@ -278,36 +279,27 @@ impl std::fmt::Debug for Session {
             .field("id", &self.id)
             .field("client_id", &"[REDACTED]")
             .field("agent", &self.agent)
-            .field("ended", &*self.ended.lock())
+            .field("ended", &self.ended.get())
             .finish_non_exhaustive()
     }
 }
 
 impl Session {
     /// The EOS reason once the session has ended.
-    pub(crate) fn ended(&self) -> Option<String> {
-        self.ended.lock().clone()
-    }
-
-    /// Whether the session has ended (without copying why).
-    pub(crate) fn has_ended(&self) -> bool {
-        self.ended.lock().is_some()
+    pub(crate) fn ended(&self) -> Option<&str> {
+        self.ended.get().map(String::as_str)
     }
 
     /// Whether the agent stopped the session itself (`stopAgentSession`).
     pub(crate) fn was_stopped(&self) -> bool {
-        self.ended.lock().as_deref() == Some(STOPPED)
+        self.ended() == Some(STOPPED)
     }
 
     /// Ends the session; its socket (if any) will send EOS with `reason` and close. False when
     /// it had already ended (the first reason stays).
     pub(crate) fn end(&self, reason: &str) -> bool {
-        {
-            let mut ended = self.ended.lock();
-            if ended.is_some() {
-                return false;
-            }
-            *ended = Some(reason.to_owned());
+        if self.ended.set(reason.to_owned()).is_err() {
+            return false;
         }
         self.reader_wake.notify_waiters();
         self.reader_wake.notify_one();
@@ -569,7 +561,7 @@ impl Sessions {
                     id,
                     client_id: ids::random_digits(10),
                     agent: agent.to_owned(),
-                    ended: Mutex::new(None),
+                    ended: std::sync::OnceLock::new(),
                     reader_wake: Notify::new(),
                     sockets: Mutex::new(Vec::new()),
                     subscriptions: Mutex::new(HashMap::new()),

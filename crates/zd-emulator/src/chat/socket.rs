@@ -377,7 +377,7 @@ impl Reader {
                 return;
             }
             if let Some(cause) = self.session.ended() {
-                let reason = eos_reason(&cause).to_owned();
+                let reason = eos_reason(cause).to_owned();
                 let deadline = self.end_deadline();
                 if self
                     .in_turn(Outgoing::Text(eos_frame(&reason)), deadline)
@@ -429,7 +429,7 @@ impl Reader {
                         // Read after the session ended (the select may take a frame before
                         // the wake-up): not served. The loop's top sends EOS, and the client
                         // sends it again on its next session.
-                        Some(Ok(Message::Text(_))) if self.session.has_ended() => {}
+                        Some(Ok(Message::Text(_))) if self.session.ended().is_some() => {}
                         Some(Ok(Message::Text(text))) => self.handle(text.as_str(), heard).await,
                         Some(Ok(Message::Close(_))) => {
                             self.in_turn(Outgoing::Finish(1000, String::new()), self.end_deadline())

@@ -186,6 +186,17 @@ fn is_port(port: &str) -> bool {
     !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// The `Host` a request was sent to. Every route sits behind [`local_hosts_only`],
+/// so it is a name or address the emulator goes by, with its port: URLs built from it reach
+/// the emulator the way the client did (a container's service name, a published port), where
+/// the bound address (`0.0.0.0`) would not.
+pub(crate) fn host_of(headers: &http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty())
+}
+
 /// Refuses, with 403, a request whose `Host` is not a name the emulator goes by (see the
 /// module docs). A request without one (HTTP/1.0) names nothing a page could have chosen. A
 /// request line with a whole URL names the host there too, and that one counts over the

@@ -178,7 +178,7 @@ pub(crate) fn router() -> Router<App> {
         .route(
             "/account",
             get(|State(app): State<App>, headers: http::HeaderMap| async move {
-                Json(app.account(crate::server::host_of(&headers)))
+                Json(app.account(crate::control::origin::host_of(&headers)))
             }),
         )
         .route(

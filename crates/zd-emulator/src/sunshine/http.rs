@@ -311,9 +311,6 @@ pub(crate) fn paginate<'a, T>(
 
 /// `http://host/path` for links, from the request's `Host`.
 pub(crate) fn self_url(headers: &HeaderMap, path: &str) -> String {
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
+    let host = crate::control::origin::host_of(headers).unwrap_or("localhost");
     format!("http://{host}{path}")
 }

@@ -12,7 +12,7 @@
 //! `https` URI on a loopback host (`localhost`, `127.0.0.0/8`, `[::1]`) or on the origin the
 //! request itself came to (the emulator's own page).
 
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 
 use super::SunshineConfig;
 use crate::control::origin::host_part;
@@ -25,9 +25,7 @@ pub(crate) fn allowed(config: &SunshineConfig, headers: &HeaderMap, uri: &str) -
     let Some((scheme, authority)) = origin(uri) else {
         return false;
     };
-    let own = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
+    let own = crate::control::origin::host_of(headers)
         .is_some_and(|host| scheme == "http" && authority.eq_ignore_ascii_case(host));
     own || loopback(authority)
 }

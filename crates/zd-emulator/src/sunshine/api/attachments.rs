@@ -63,11 +63,7 @@ pub(crate) async fn upload(
         return Err(too_large());
     }
     let id = s.next_id();
-    let name: String = part
-        .filename
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-        .collect();
+    let name: String = part.filename.chars().filter(|&c| name_char(c)).collect();
     let path = format!(
         "/_emulator/sunshine/media/{app_id}/{id}/{}",
         if name.is_empty() { "file" } else { &name }
@@ -161,13 +157,16 @@ pub(crate) async fn media(
     }
 }
 
+/// The characters a stored attachment's file name keeps: safe in a URL path and a quoted
+/// header parameter alike.
+fn name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')
+}
+
 /// `attachment`, with `name` as the file name if it keeps to the characters an upload's name
 /// is cut down to (letters, digits, `.`, `-`, `_`): nothing a header could read otherwise.
 fn disposition(name: &str) -> HeaderValue {
-    let safe = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    let safe = !name.is_empty() && name.chars().all(name_char);
     if safe {
         if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
             return value;

@@ -135,12 +135,10 @@ pub(crate) fn agent_answer(error: &zd_agent::Error, sent: &[&str]) -> Option<Str
 }
 
 /// A service's text as one line of a message: its control characters (line breaks, the
-/// escapes a terminal would act on) as spaces. `None` when nothing is left.
+/// escapes a terminal would act on) and line or direction marks as spaces, as zd-auth blanks
+/// a service's text. `None` when nothing is left.
 fn one_line(text: &str) -> Option<String> {
-    let line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let line = zd_auth::blank_controls(text);
     let line = line.trim();
     (!line.is_empty()).then(|| line.to_owned())
 }

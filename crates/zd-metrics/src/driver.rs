@@ -329,12 +329,9 @@ impl Driver {
             tokio::pin!(ping);
             let connected = Instant::now();
             let mut last_frame = connected;
-            // A failed write ends the connection's uptime where it failed, not after the read
-            // for the server's reason that follows (up to `AFTER_FAILED_WRITE`): it is judged
-            // there, and not again after the loop. A flag, not a time: it fits the future's
-            // padding, where an `Option<Instant>` would grow every feed's task.
-            let mut write_failed = false;
-            let outcome = 'session: loop {
+            // `Err`: a write failed. The connection's uptime ends there, not after the read for
+            // the server's reason that follows (up to `AFTER_FAILED_WRITE`).
+            let ended: Result<Outcome, Error> = 'session: loop {
                 tokio::select! {
                     command = self.commands.recv() => {
                         // Boxed: commands are rare, and their futures (a frame being written)
@@ -347,15 +344,9 @@ impl Driver {
                             Ok(()) => {}
                             Err(Outcome::Closed(error)) => {
                                 let _ = Box::pin(close(&mut ws)).await;
-                                break 'session Outcome::Closed(error);
+                                break 'session Ok(Outcome::Closed(error));
                             }
-                            Err(Outcome::Reconnect(error)) => {
-                                self.mark_healthy_if_settled(connected);
-                                write_failed = true;
-                                break 'session Outcome::Reconnect(
-                                    Box::pin(self.after_failed_write(&mut ws, error)).await,
-                                );
-                            }
+                            Err(Outcome::Reconnect(error)) => break 'session Err(error),
                         }
                     }
                     message = ws.next() => {
@@ -363,7 +354,7 @@ impl Driver {
                         match message {
                             Some(Ok(Message::Text(text))) => {
                                 if let Some(outcome) = self.frame(text.as_str()) {
-                                    break 'session outcome;
+                                    break 'session Ok(outcome);
                                 }
                             }
                             Some(Ok(Message::Close(frame))) => {
@@ -371,15 +362,15 @@ impl Driver {
                                     Some(f) => format!("server closed the feed ({} {})", u16::from(f.code), f.reason),
                                     None => "server closed the feed".to_owned(),
                                 };
-                                break 'session Outcome::Reconnect(Error::new(ErrorKind::Transport, detail));
+                                break 'session Ok(Outcome::Reconnect(Error::new(ErrorKind::Transport, detail)));
                             }
                             Some(Ok(_)) => {}
-                            Some(Err(e)) => break 'session Outcome::Reconnect(read_error(e)),
+                            Some(Err(e)) => break 'session Ok(Outcome::Reconnect(read_error(e))),
                             None => {
-                                break 'session Outcome::Reconnect(Error::new(
+                                break 'session Ok(Outcome::Reconnect(Error::new(
                                     ErrorKind::Transport,
                                     "connection ended",
-                                ));
+                                )));
                             }
                         }
                     }
@@ -388,27 +379,25 @@ impl Driver {
                         self.mark_healthy_if_settled(connected);
                         let idle_timeout = self.client.inner.feed.idle_timeout;
                         if last_frame.elapsed() >= idle_timeout {
-                            break 'session Outcome::Reconnect(Error::new(
+                            break 'session Ok(Outcome::Reconnect(Error::new(
                                 ErrorKind::Timeout,
                                 format!("no frame for {idle_timeout:?}"),
-                            ));
+                            )));
                         }
                         if let Err(e) = Box::pin(ws.send(Message::Ping(Default::default()))).await {
-                            let error = Error::new(ErrorKind::Transport, "sending a ping").with_source(e);
-                            self.mark_healthy_if_settled(connected);
-                            write_failed = true;
-                            break 'session Outcome::Reconnect(
-                                Box::pin(self.after_failed_write(&mut ws, error)).await,
-                            );
+                            break 'session Err(Error::new(ErrorKind::Transport, "sending a ping").with_source(e));
                         }
                     }
                 }
             };
             // A connection that settled between two pings counts as working too.
-            if !write_failed {
-                self.mark_healthy_if_settled(connected);
+            self.mark_healthy_if_settled(connected);
+            match ended {
+                Ok(outcome) => outcome,
+                Err(error) => {
+                    Outcome::Reconnect(Box::pin(self.after_failed_write(&mut ws, error)).await)
+                }
             }
-            outcome
         }
     }
 
